@@ -1,0 +1,68 @@
+import type { TokenSet } from "@clawguard/shared/http/auth";
+import { errorResponse, notFound, onError } from "@clawguard/shared/http/on-error";
+import type { Logger } from "@clawguard/shared/log";
+import type { Tracer } from "@opentelemetry/api";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { AuditStore } from "../store/audit-store.ts";
+import { auditRoutes } from "./routes/audit.ts";
+import { eventsRoutes } from "./routes/events.ts";
+
+export interface ApiDeps {
+  store: AuditStore;
+  /** Token -> the agent it may send events for. */
+  ingestTokens: TokenSet<string>;
+  readTokens: TokenSet<string>;
+  bodyLimitBytes: number;
+  maxBatchEvents: number;
+  log: Logger;
+  /** When set, each ingest batch is a span (attributes only, never the body). */
+  tracer?: Tracer;
+}
+
+export function createCollectorApp(deps: ApiDeps) {
+  const app = new Hono();
+  app.onError(onError(deps.log));
+  app.notFound(notFound);
+  app.get("/healthz", (c) => c.json({ ok: true, status: "live" }));
+  app.get("/readyz", async (c) => {
+    try {
+      await deps.store.db.query("SELECT 1");
+      return c.json({ ready: true, failing: [], store: deps.store.db.kind });
+    } catch (err) {
+      return c.json(
+        { ready: false, failing: ["store"], store: deps.store.db.kind, error: (err as Error).message },
+        503,
+      );
+    }
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes,
+      onError: (c) =>
+        errorResponse(
+          c,
+          413,
+          "input.too_large",
+          `body over ${deps.bodyLimitBytes} bytes (ingest.bodyLimitBytes): send smaller batches`,
+        ),
+    }),
+  );
+  const tracer = deps.tracer;
+  if (tracer) {
+    app.use("/v1/events", (c, next) =>
+      tracer.startActiveSpan("collector.ingest", async (span) => {
+        try {
+          await next();
+        } finally {
+          span.setAttribute("http.response.status_code", c.res.status);
+          span.end();
+        }
+      }),
+    );
+  }
+  eventsRoutes(app, deps);
+  auditRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,69 @@
+import { ClawguardError } from "@clawguard/shared/errors";
+import { AGENT_PATTERN } from "@clawguard/shared/events/envelope";
+import { queryInt } from "@clawguard/shared/http/body";
+import type { Context, Hono } from "hono";
+import { COLLECTOR_AGENT } from "../../store/audit-store.ts";
+import type { ApiDeps } from "../app.ts";
+
+function timeParam(c: Context, name: string): string | undefined {
+  const value = c.req.query(name);
+  if (value === undefined || value === "") return undefined;
+  if (Number.isNaN(Date.parse(value)))
+    throw new ClawguardError(
+      "input.invalid",
+      `${name}: expected an RFC 3339 time, got ${JSON.stringify(value.slice(0, 40))}`,
+    );
+  return new Date(value).toISOString();
+}
+
+function agentParam(c: Context): string | undefined {
+  const agent = c.req.query("agent");
+  if (agent === undefined || agent === "") return undefined;
+  if (agent !== COLLECTOR_AGENT && !AGENT_PATTERN.test(agent)) {
+    throw new ClawguardError(
+      "input.invalid",
+      `agent: not an agent name: ${JSON.stringify(agent.slice(0, 64))}`,
+    );
+  }
+  return agent;
+}
+
+/** GET /v1/audit (filtered, cursor-paged) and GET /v1/audit/verify. Read token. */
+export function auditRoutes(app: Hono, deps: ApiDeps): void {
+  app.use("/v1/audit", async (c, next) => {
+    deps.readTokens.authenticate(c);
+    await next();
+  });
+  app.use("/v1/audit/*", async (c, next) => {
+    deps.readTokens.authenticate(c);
+    await next();
+  });
+
+  app.get("/v1/audit", async (c) => {
+    const type = c.req.query("type");
+    if (type !== undefined && type !== "" && !/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?$/.test(type)) {
+      throw new ClawguardError(
+        "input.invalid",
+        `type: expected a dotted type or prefix such as exec.completed or exec.*, got ${JSON.stringify(type.slice(0, 64))}`,
+      );
+    }
+    const page = await deps.store.query({
+      agent: agentParam(c),
+      session: c.req.query("session") || undefined,
+      type: type || undefined,
+      since: timeParam(c, "since"),
+      until: timeParam(c, "until"),
+      cursor: c.req.query("cursor") || undefined,
+      limit: Math.max(1, queryInt(c, "limit", 100, 1000)),
+    });
+    return c.json(page);
+  });
+
+  app.get("/v1/audit/verify", async (c) => {
+    const agent = agentParam(c);
+    const agents = agent ? [agent] : await deps.store.agents();
+    const results = [];
+    for (const name of agents) results.push(await deps.store.verify(name));
+    return c.json({ ok: results.every((r) => r.ok), agents: results });
+  });
+}

@@ -1,0 +1,68 @@
+import { hostname } from "node:os";
+import { isAbsolute, resolve } from "node:path";
+import { agentName, bytes, int, listen, secretRef } from "@clawguard/shared/config/fields";
+import { type EnvMap, loadConfig } from "@clawguard/shared/config/load";
+import { z } from "zod";
+
+export const collectorSchema = z.strictObject({
+  /** Loopback by default; set 0.0.0.0:18800 in a container that sidecars reach over the network. */
+  listen: listen.default("127.0.0.1:18800"),
+  host: z.string().min(1).max(255).default(hostname()),
+  database: z
+    .strictObject({
+      /** PostgreSQL URL; default from DATABASE_URL or DATABASE_URL_FILE. None: the embedded store. */
+      url: secretRef.optional(),
+      poolMax: int(1, 200).default(10),
+    })
+    .prefault({}),
+  /** The embedded store's data directory (PGlite), used when no database URL is set. */
+  dataDir: z.string().min(1).default(".clawguard/collector"),
+  ingest: z
+    .strictObject({
+      bodyLimitBytes: bytes(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
+      maxBatchEvents: int(1, 100_000).default(10_000),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      /** One token per sidecar: events carrying another agent's name are refused. */
+      sidecars: z.array(z.strictObject({ agent: agentName, token: secretRef })).default([]),
+      /** A file of `agent token` lines (one sidecar per line); default from CLAWGUARD_INGEST_TOKENS_FILE. */
+      sidecarTokensFile: z.string().min(1).optional(),
+      /** Token for reading the audit trail; default from CLAWGUARD_READ_TOKEN(_FILE). */
+      readToken: secretRef.optional(),
+    })
+    .prefault({}),
+});
+
+export type CollectorConfig = z.output<typeof collectorSchema>;
+
+export const COLLECTOR_ENV: EnvMap = {
+  CLAWGUARD_COLLECTOR_LISTEN: "listen",
+  CLAWGUARD_COLLECTOR_DATA_DIR: "dataDir",
+  CLAWGUARD_INGEST_TOKENS_FILE: "auth.sidecarTokensFile",
+};
+
+export function loadCollectorConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  cwd = process.cwd(),
+): CollectorConfig {
+  const config = loadConfig({
+    schema: collectorSchema,
+    program: "collector",
+    file,
+    env,
+    envMap: COLLECTOR_ENV,
+  });
+  const base = file ? resolve(cwd, file, "..") : cwd;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  return Object.freeze({
+    ...config,
+    dataDir: abs(config.dataDir),
+    auth: Object.freeze({
+      ...config.auth,
+      ...(config.auth.sidecarTokensFile ? { sidecarTokensFile: abs(config.auth.sidecarTokensFile) } : {}),
+    }),
+  });
+}

@@ -1,0 +1,85 @@
+import { AGENT_PATTERN, type AuditEvent, validateEvent } from "@clawguard/shared/events/envelope";
+import {
+  type AuditStore,
+  type Candidate,
+  canonicalBody,
+  type IngestStatus,
+  type IntegrityFinding,
+  sha256,
+} from "./store/audit-store.ts";
+
+export interface IngestItemResult {
+  id: string | null;
+  index: number;
+  status: "accepted" | "duplicate" | "rejected";
+  errors?: string[];
+}
+
+/**
+ * Checks one batch from the sidecar of `agent` and stores what passes: per-event schema errors,
+ * the token's agent must be the event's source, and the hash must match the content. An event whose
+ * hash does not match was altered on the way: it is refused and recorded as an integrity finding.
+ */
+export async function ingestBatch(
+  store: AuditStore,
+  agent: string,
+  items: readonly unknown[],
+): Promise<IngestItemResult[]> {
+  const results: IngestItemResult[] = [];
+  const candidates: { index: number; candidate: Candidate }[] = [];
+  const findings: IntegrityFinding[] = [];
+  items.forEach((item, index) => {
+    const path = `events[${index}]`;
+    const id =
+      typeof (item as { id?: unknown })?.id === "string" ? ((item as { id: string }).id as string) : null;
+    const checked = validateEvent(item, path);
+    if (!checked.ok) {
+      results[index] = { id, index, status: "rejected", errors: checked.errors };
+      return;
+    }
+    const event: AuditEvent = checked.value;
+    if (event.source.agent !== agent || !AGENT_PATTERN.test(event.source.agent)) {
+      results[index] = {
+        id,
+        index,
+        status: "rejected",
+        errors: [
+          `${path}.source.agent: this token may only send events of agent ${JSON.stringify(agent)}, got ${JSON.stringify(event.source.agent)}`,
+        ],
+      };
+      return;
+    }
+    const body = canonicalBody(event);
+    if (sha256(body) !== event.hash) {
+      const detail = `${path}: hash does not match the event's content (altered after it was sealed)`;
+      findings.push({ agent, kind: "hash_mismatch", seq: event.seq, event_id: event.id, detail });
+      results[index] = { id, index, status: "rejected", errors: [detail] };
+      return;
+    }
+    candidates.push({ index, candidate: { event, body } });
+  });
+  // The same id twice in one batch: the second copy is a duplicate of the first.
+  const seen = new Set<string>();
+  const unique = candidates.filter(({ index, candidate }) => {
+    if (!seen.has(candidate.event.id)) {
+      seen.add(candidate.event.id);
+      return true;
+    }
+    results[index] = { id: candidate.event.id, index, status: "duplicate" };
+    return false;
+  });
+  if (unique.length === 0) {
+    await store.recordFindings(findings);
+    return results;
+  }
+  const stored = await store.append(
+    agent,
+    unique.map((u) => u.candidate),
+    findings,
+  );
+  for (const { index, candidate } of unique) {
+    const status = stored.get(candidate.event.id) as IngestStatus;
+    results[index] = { id: candidate.event.id, index, ...status };
+  }
+  return results;
+}

@@ -1,0 +1,142 @@
+import { readFileSync } from "node:fs";
+import { parseListen } from "@clawguard/shared/config/fields";
+import { resolveSecret } from "@clawguard/shared/config/load";
+import { ClawguardError } from "@clawguard/shared/errors";
+import { TokenSet } from "@clawguard/shared/http/auth";
+import { type Listening, listen } from "@clawguard/shared/http/serve";
+import type { Logger } from "@clawguard/shared/log";
+import { startTelemetry } from "@clawguard/shared/telemetry";
+import { createCollectorApp } from "./api/app.ts";
+import type { CollectorConfig } from "./config.ts";
+import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
+import type { Db } from "./store/db.ts";
+import { createEmbeddedDb } from "./store/embedded/index.ts";
+import { migrate } from "./store/migrations.ts";
+import { createPgDb } from "./store/pg/index.ts";
+
+export interface Collector {
+  readonly url: string;
+  readonly store: AuditStore;
+  stop(): Promise<void>;
+}
+
+/** Reads every token source; a problem with any of them is a config error listed with the others. */
+function loadTokens(config: CollectorConfig, env: NodeJS.ProcessEnv) {
+  const problems: string[] = [];
+  const ingest = new TokenSet<string>();
+  const read = new TokenSet<string>();
+  config.auth.sidecars.forEach((s, i) => {
+    try {
+      const token = resolveSecret(s.token, env, `auth.sidecars[${i}].token`);
+      if (token) ingest.add(token, s.agent);
+      else problems.push(`auth.sidecars[${i}].token: give env or file`);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  });
+  if (config.auth.sidecarTokensFile) {
+    try {
+      readFileSync(config.auth.sidecarTokensFile, "utf8")
+        .split("\n")
+        .forEach((line, i) => {
+          const text = line.trim();
+          if (text === "" || text.startsWith("#")) return;
+          const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\s+(\S{16,})$/.exec(text);
+          if (match) ingest.add(match[2] as string, match[1] as string);
+          else problems.push(`auth.sidecarTokensFile line ${i + 1}: expected "<agent> <token of 16+ chars>"`);
+        });
+    } catch (err) {
+      problems.push(
+        `auth.sidecarTokensFile: cannot read ${config.auth.sidecarTokensFile}: ${(err as Error).message}`,
+      );
+    }
+  }
+  try {
+    const token = resolveSecret(config.auth.readToken, env, "auth.readToken", "CLAWGUARD_READ_TOKEN");
+    if (token) read.add(token, "reader");
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (ingest.size === 0)
+    problems.push(
+      "auth: no sidecar tokens: set auth.sidecars, auth.sidecarTokensFile or CLAWGUARD_INGEST_TOKENS_FILE",
+    );
+  if (read.size === 0)
+    problems.push("auth.readToken: no read token: set CLAWGUARD_READ_TOKEN or CLAWGUARD_READ_TOKEN_FILE");
+  if (problems.length > 0) {
+    throw new ClawguardError(
+      "config.invalid",
+      `collector config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
+    );
+  }
+  return { ingest, read };
+}
+
+export async function openStore(
+  config: CollectorConfig,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+): Promise<AuditStore> {
+  const url = resolveSecret(config.database.url, env, "database.url", "DATABASE_URL");
+  const db: Db = url
+    ? createPgDb(url, log.child("postgres"), { max: config.database.poolMax })
+    : await createEmbeddedDb(config.dataDir);
+  try {
+    const applied = await migrate(db);
+    if (applied.length > 0) log.info("store: applied migrations", { versions: applied, store: db.kind });
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+  return new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: config.host });
+}
+
+/** The composition root: store, API, telemetry. */
+export async function startCollector(
+  config: CollectorConfig,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+): Promise<Collector> {
+  const tokens = loadTokens(config, env);
+  const telemetry = await startTelemetry("clawguard-collector", env);
+  const store = await openStore(config, env, log);
+  const app = createCollectorApp({
+    store,
+    ingestTokens: tokens.ingest,
+    readTokens: tokens.read,
+    bodyLimitBytes: config.ingest.bodyLimitBytes,
+    maxBatchEvents: config.ingest.maxBatchEvents,
+    log: log.child("api"),
+    ...(telemetry.enabled ? { tracer: telemetry.tracer } : {}),
+  });
+  const { host, port } = parseListen(config.listen);
+  let server: Listening;
+  try {
+    server = await listen(app.fetch, host, port);
+  } catch (err) {
+    await store.db.close().catch(() => {});
+    throw new ClawguardError(
+      "config.invalid",
+      `listen: cannot listen on ${config.listen}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  log.info("collector started", {
+    url: server.url,
+    store: store.db.kind,
+    dataDir: store.db.kind === "pglite" ? config.dataDir : undefined,
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    url: server.url,
+    store,
+    stop: () => {
+      stopped ??= (async () => {
+        await server.close();
+        await store.db.close();
+        await telemetry.shutdown();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,361 @@
+import { createHash } from "node:crypto";
+import { type ChainHead, canonicalJson, GENESIS_HASH, sealEvent } from "@clawguard/shared/chain";
+import { ClawguardError } from "@clawguard/shared/errors";
+import {
+  type AuditEvent,
+  draftEvent,
+  type EventDraft,
+  type EventSource,
+} from "@clawguard/shared/events/envelope";
+import type { Db, Queryable } from "./db.ts";
+
+/** What the chain check found wrong; each becomes an `audit.integrity` event from the collector. */
+export type IntegrityKind =
+  | "gap"
+  | "broken_link"
+  | "hash_mismatch"
+  | "seq_conflict"
+  | "conflicting_duplicate";
+
+export interface IntegrityFinding {
+  agent: string;
+  kind: IntegrityKind;
+  seq: number;
+  event_id?: string;
+  /** For a gap: the missing seqs, inclusive. */
+  missing_from?: number;
+  missing_to?: number;
+  detail: string;
+}
+
+/** An event that passed schema and hash checks, with the canonical body its hash covers. */
+export interface Candidate {
+  event: AuditEvent;
+  body: string;
+}
+
+export type IngestStatus = { status: "accepted" | "duplicate" } | { status: "rejected"; errors: string[] };
+
+export interface AuditQuery {
+  agent?: string | undefined;
+  session?: string | undefined;
+  /** Exact type, or a prefix ending in `.*` (e.g. `exec.*`). */
+  type?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+export interface Verification {
+  agent: string;
+  ok: boolean;
+  events: number;
+  first_seq: number | null;
+  last_seq: number | null;
+  head: ChainHead | null;
+  problems: { seq: number; kind: string; detail: string }[];
+  /** audit.integrity events the collector recorded for this agent at ingest. */
+  recorded_integrity_events: number;
+}
+
+export const COLLECTOR_AGENT = "_collector";
+const MAX_PROBLEMS = 100;
+
+/** The canonical body an event's hash is computed over: the event without `hash`. */
+export function canonicalBody(event: AuditEvent): string {
+  const { hash: _hash, ...rest } = event;
+  return canonicalJson(rest);
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function encodeCursor(time: string, id: string): string {
+  return Buffer.from(JSON.stringify([time, id])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
+    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "string"))
+      return value as [string, string];
+  } catch {
+    // fall through
+  }
+  throw new ClawguardError("input.invalid", "cursor: not a cursor this API returned");
+}
+
+async function lockHead(tx: Queryable, agent: string): Promise<ChainHead> {
+  await tx.query(
+    "INSERT INTO chain_heads (agent, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (agent) DO NOTHING",
+    [agent, GENESIS_HASH],
+  );
+  const { rows } = await tx.query<{ seq: string | number; hash: string }>(
+    "SELECT seq, hash FROM chain_heads WHERE agent = $1 FOR UPDATE",
+    [agent],
+  );
+  const row = rows[0] as { seq: string | number; hash: string };
+  return { seq: Number(row.seq), hash: row.hash };
+}
+
+async function insertEvents(tx: Queryable, rows: Candidate[]): Promise<void> {
+  if (rows.length === 0) return;
+  const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
+  for (const { event, body } of rows) {
+    const values = [
+      event.id,
+      event.source.agent,
+      event.seq,
+      event.time,
+      event.type,
+      event.severity,
+      event.session ?? null,
+      event.hash,
+      event.prev_hash,
+      body,
+    ];
+    for (const [i, v] of values.entries()) cols[i]?.push(v);
+  }
+  await tx.query(
+    `INSERT INTO audit_events (id, agent, seq, time, type, severity, session, hash, prev_hash, body)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`,
+    cols,
+  );
+}
+
+/**
+ * The audit trail in PostgreSQL (or PGlite). Ingest is one transaction per batch with the source's
+ * chain head locked: duplicates are recognised by id, every new event is checked against the head,
+ * and what does not link up is stored as an `audit.integrity` event rather than silently accepted.
+ */
+export class AuditStore {
+  readonly db: Db;
+  readonly #source: EventSource;
+
+  constructor(db: Db, collectorSource: EventSource) {
+    this.db = db;
+    this.#source = collectorSource;
+  }
+
+  /**
+   * Appends one agent's candidates (already schema- and hash-checked). `findings` found before the
+   * transaction (e.g. hash mismatches) are recorded with those found here.
+   */
+  async append(
+    agent: string,
+    candidates: Candidate[],
+    findings: IntegrityFinding[] = [],
+  ): Promise<Map<string, IngestStatus>> {
+    const results = new Map<string, IngestStatus>();
+    const sorted = [...candidates].sort((a, b) => a.event.seq - b.event.seq);
+    await this.db.transaction(async (tx) => {
+      results.clear();
+      const found = [...findings];
+      let head = await lockHead(tx, agent);
+      const ids = sorted.map((c) => c.event.id);
+      const { rows } = await tx.query<{ id: string; hash: string }>(
+        "SELECT id, hash FROM audit_events WHERE id = ANY($1::text[])",
+        [ids],
+      );
+      const known = new Map(rows.map((r) => [r.id, r.hash]));
+      const fresh: Candidate[] = [];
+      for (const candidate of sorted) {
+        const { event } = candidate;
+        const storedHash = known.get(event.id);
+        if (storedHash !== undefined) {
+          if (storedHash === event.hash) results.set(event.id, { status: "duplicate" });
+          else {
+            const detail = `event ${event.id} was already stored with a different hash`;
+            found.push({ agent, kind: "conflicting_duplicate", seq: event.seq, event_id: event.id, detail });
+            results.set(event.id, { status: "rejected", errors: [detail] });
+          }
+          continue;
+        }
+        if (event.seq <= head.seq) {
+          const detail = `seq ${event.seq} of ${agent} is already taken (chain head is ${head.seq}): a replayed or forked chain`;
+          found.push({ agent, kind: "seq_conflict", seq: event.seq, event_id: event.id, detail });
+          results.set(event.id, { status: "rejected", errors: [detail] });
+          continue;
+        }
+        if (event.seq > head.seq + 1) {
+          found.push({
+            agent,
+            kind: "gap",
+            seq: event.seq,
+            event_id: event.id,
+            missing_from: head.seq + 1,
+            missing_to: event.seq - 1,
+            detail: `events ${head.seq + 1}..${event.seq - 1} of ${agent} never arrived`,
+          });
+        } else if (event.prev_hash !== head.hash) {
+          found.push({
+            agent,
+            kind: "broken_link",
+            seq: event.seq,
+            event_id: event.id,
+            detail: `prev_hash of seq ${event.seq} does not match the hash of seq ${head.seq}`,
+          });
+        }
+        fresh.push(candidate);
+        known.set(event.id, event.hash);
+        results.set(event.id, { status: "accepted" });
+        head = { seq: event.seq, hash: event.hash };
+      }
+      await insertEvents(tx, fresh);
+      if (fresh.length > 0) {
+        await tx.query("UPDATE chain_heads SET seq = $2, hash = $3, updated_at = now() WHERE agent = $1", [
+          agent,
+          head.seq,
+          head.hash,
+        ]);
+      }
+      if (found.length > 0)
+        await this.#record(
+          tx,
+          found.map((f) => this.#integrityDraft(f)),
+        );
+    });
+    return results;
+  }
+
+  #integrityDraft(finding: IntegrityFinding): EventDraft {
+    return draftEvent({
+      source: this.#source,
+      type: "audit.integrity",
+      severity: finding.kind === "gap" ? "error" : "critical",
+      attrs: { ...finding },
+    });
+  }
+
+  /** Seals the collector's own events into its chain, inside the caller's transaction. */
+  async #record(tx: Queryable, drafts: EventDraft[]): Promise<void> {
+    let head = await lockHead(tx, COLLECTOR_AGENT);
+    const rows: Candidate[] = [];
+    for (const draft of drafts) {
+      const event = sealEvent(draft, head);
+      head = { seq: event.seq, hash: event.hash };
+      rows.push({ event, body: canonicalBody(event) });
+    }
+    await insertEvents(tx, rows);
+    await tx.query("UPDATE chain_heads SET seq = $2, hash = $3, updated_at = now() WHERE agent = $1", [
+      COLLECTOR_AGENT,
+      head.seq,
+      head.hash,
+    ]);
+  }
+
+  /** Records integrity findings on their own (when nothing else from the batch is stored). */
+  async recordFindings(findings: IntegrityFinding[]): Promise<void> {
+    if (findings.length === 0) return;
+    await this.db.transaction((tx) =>
+      this.#record(
+        tx,
+        findings.map((f) => this.#integrityDraft(f)),
+      ),
+    );
+  }
+
+  async query(q: AuditQuery): Promise<{ events: AuditEvent[]; next_cursor: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace("?", `$${params.length}`));
+    };
+    if (q.agent) add("agent = ?", q.agent);
+    if (q.session) add("session = ?", q.session);
+    if (q.type?.endsWith(".*")) add("type LIKE ?", `${q.type.slice(0, -2).replace(/[\\%_]/g, "\\$&")}.%`);
+    else if (q.type) add("type = ?", q.type);
+    if (q.since) add("time >= ?::timestamptz", q.since);
+    if (q.until) add("time < ?::timestamptz", q.until);
+    if (q.cursor) {
+      const [time, id] = decodeCursor(q.cursor);
+      params.push(time, id);
+      where.push(`(time, id) > ($${params.length - 1}::timestamptz, $${params.length})`);
+    }
+    params.push(q.limit + 1);
+    const sql = `SELECT body, hash, id, time::text AS t FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY time, id LIMIT $${params.length}`;
+    const { rows } = await this.db.query<{ body: string; hash: string; id: string; t: string }>(sql, params);
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      events: page.map((r) => ({ ...(JSON.parse(r.body) as Omit<AuditEvent, "hash">), hash: r.hash })),
+      next_cursor: rows.length > q.limit && last ? encodeCursor(last.t, last.id) : null,
+    };
+  }
+
+  async agents(): Promise<string[]> {
+    const { rows } = await this.db.query<{ agent: string }>("SELECT agent FROM chain_heads ORDER BY agent");
+    return rows.map((r) => r.agent);
+  }
+
+  /** Recomputes every hash of an agent's chain and checks every link and seq. */
+  async verify(agent: string): Promise<Verification> {
+    const problems: Verification["problems"] = [];
+    const problem = (seq: number, kind: string, detail: string) => {
+      if (problems.length < MAX_PROBLEMS) problems.push({ seq, kind, detail });
+    };
+    let prev: ChainHead = { seq: 0, hash: GENESIS_HASH };
+    let count = 0;
+    let first: number | null = null;
+    for (;;) {
+      const { rows } = await this.db.query<{
+        id: string;
+        seq: string | number;
+        hash: string;
+        prev_hash: string;
+        body: string;
+      }>(
+        "SELECT id, seq, hash, prev_hash, body FROM audit_events WHERE agent = $1 AND seq > $2 ORDER BY seq LIMIT 5000",
+        [agent, prev.seq],
+      );
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        const seq = Number(row.seq);
+        first ??= seq;
+        count++;
+        if (sha256(row.body) !== row.hash)
+          problem(seq, "hash_mismatch", `stored event ${row.id} does not hash to its recorded hash`);
+        let body: Partial<AuditEvent> = {};
+        try {
+          body = JSON.parse(row.body) as Partial<AuditEvent>;
+        } catch {
+          problem(seq, "unreadable", `stored event ${row.id} is not JSON`);
+        }
+        if (body.seq !== seq || body.prev_hash !== row.prev_hash || body.id !== row.id) {
+          problem(seq, "altered", `columns of ${row.id} disagree with its hashed body`);
+        }
+        if (seq !== prev.seq + 1) problem(seq, "gap", `seq ${prev.seq + 1}..${seq - 1} missing`);
+        else if (row.prev_hash !== prev.hash)
+          problem(seq, "broken_link", `prev_hash does not match seq ${prev.seq}`);
+        prev = { seq, hash: row.hash };
+      }
+    }
+    const heads = await this.db.query<{ seq: string | number; hash: string }>(
+      "SELECT seq, hash FROM chain_heads WHERE agent = $1",
+      [agent],
+    );
+    const headRow = heads.rows[0];
+    const head = headRow ? { seq: Number(headRow.seq), hash: headRow.hash } : null;
+    if (head && (head.seq !== prev.seq || head.hash !== prev.hash)) {
+      problem(head.seq, "head_mismatch", `chain head says seq ${head.seq}, stored events end at ${prev.seq}`);
+    }
+    const recorded = await this.db.query<{ n: string | number }>(
+      `SELECT count(*) AS n FROM audit_events WHERE agent = $1 AND type = 'audit.integrity' AND (body::jsonb -> 'attrs' ->> 'agent') = $2`,
+      [COLLECTOR_AGENT, agent],
+    );
+    return {
+      agent,
+      ok: problems.length === 0,
+      events: count,
+      first_seq: first,
+      last_seq: count > 0 ? prev.seq : null,
+      head,
+      problems,
+      recorded_integrity_events: Number(recorded.rows[0]?.n ?? 0),
+    };
+  }
+}

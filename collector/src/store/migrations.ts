@@ -1,0 +1,60 @@
+import type { Db } from "./db.ts";
+
+/**
+ * Versioned schema changes, applied in order at start, each once, under an advisory lock so that
+ * several collector replicas starting together do not race. Never edit a released migration: add one.
+ */
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: "audit events and chain heads",
+    sql: `
+      CREATE TABLE audit_events (
+        id          text PRIMARY KEY,
+        agent       text NOT NULL,
+        seq         bigint NOT NULL,
+        time        timestamptz NOT NULL,
+        type        text NOT NULL,
+        severity    text NOT NULL,
+        session     text,
+        hash        text NOT NULL,
+        prev_hash   text NOT NULL,
+        -- The canonical JSON the hash was computed over (the event without its hash).
+        body        text NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE UNIQUE INDEX audit_events_agent_seq ON audit_events (agent, seq);
+      CREATE INDEX audit_events_time ON audit_events (time, id);
+      CREATE INDEX audit_events_session ON audit_events (session, time, id) WHERE session IS NOT NULL;
+      CREATE INDEX audit_events_type ON audit_events (type, time, id);
+      CREATE TABLE chain_heads (
+        agent      text PRIMARY KEY,
+        seq        bigint NOT NULL,
+        hash       text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
+];
+
+const LOCK_KEY = 0x636c6177; // "claw"
+
+export async function migrate(db: Db): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEY]);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const { rows } = await tx.query<{ version: number }>("SELECT version FROM schema_migrations");
+    const done = new Set(rows.map((r) => Number(r.version)));
+    const applied: number[] = [];
+    for (const migration of MIGRATIONS) {
+      if (done.has(migration.version)) continue;
+      await tx.exec(migration.sql);
+      await tx.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [
+        migration.version,
+        migration.name,
+      ]);
+      applied.push(migration.version);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,87 @@
+import { ClawguardError } from "@clawguard/shared/errors";
+import type { Logger } from "@clawguard/shared/log";
+import pg from "pg";
+import type { Db, Queryable } from "../db.ts";
+
+const CONNECTION_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "57P01",
+  "57P03",
+  "08006",
+  "08001",
+  "08003",
+]);
+
+/** Connection trouble becomes `store.unavailable` (retryable, HTTP 503); anything else is rethrown. */
+function mapError(err: unknown): never {
+  const code = (err as { code?: string }).code;
+  const message = (err as Error).message ?? String(err);
+  if (
+    (code && CONNECTION_ERRORS.has(code)) ||
+    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
+  ) {
+    throw new ClawguardError("store.unavailable", `PostgreSQL is unavailable: ${message}`, {
+      retryable: true,
+      cause: err,
+    });
+  }
+  throw err;
+}
+
+export function createPgDb(url: string, log: Logger, options: { max?: number } = {}): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on("error", (err) => log.warn("postgres: idle connection lost", { error: err.message }));
+  const query = async <R>(client: Queryable, sql: string, params?: unknown[]) => {
+    try {
+      return await client.query<R>(sql, params);
+    } catch (err) {
+      return mapError(err);
+    }
+  };
+  return {
+    kind: "postgres",
+    query: (sql, params) => query(pool as unknown as Queryable, sql, params),
+    exec: async (sql) => {
+      await query(pool as unknown as Queryable, sql);
+    },
+    async transaction(fn) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        return mapError(err);
+      }
+      let broken = false;
+      try {
+        await client.query("BEGIN");
+        const tx: Queryable = {
+          query: (sql, params) => query(client as unknown as Queryable, sql, params),
+          exec: async (sql) => {
+            await query(client as unknown as Queryable, sql);
+          },
+        };
+        const result = await fn(tx);
+        await client.query("COMMIT");
+        return result;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => {
+          broken = true;
+        });
+        return mapError(err);
+      } finally {
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  };
+}

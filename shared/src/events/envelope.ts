@@ -1,0 +1,169 @@
+import { ULID_PATTERN, ulid } from "../ids.ts";
+
+/** The audit event envelope of DESIGN.md §4. */
+export type Severity = "debug" | "info" | "warn" | "error" | "critical";
+export const SEVERITIES: readonly Severity[] = ["debug", "info", "warn", "error", "critical"];
+
+export interface EventSource {
+  /** The agent this source speaks for, e.g. `main`, `sub3`. Names starting with `_` are reserved. */
+  agent: string;
+  role: string;
+  host: string;
+}
+
+export interface AuditEvent {
+  id: string;
+  seq: number;
+  time: string;
+  source: EventSource;
+  session?: string;
+  type: string;
+  severity: Severity;
+  attrs: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The fields the chain owner (the sidecar) fills in; a source only produces the rest. */
+export type ChainedFields = "seq" | "prev_hash" | "hash";
+export type EventDraft = Omit<AuditEvent, ChainedFields>;
+
+export const AGENT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+export const TYPE_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+const HASH_PATTERN = /^[0-9a-f]{64}$/;
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+export const MAX_ATTRS_BYTES = 64 * 1024;
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+const DRAFT_KEYS = new Set(["id", "time", "source", "session", "type", "severity", "attrs"]);
+const EVENT_KEYS = new Set([...DRAFT_KEYS, "seq", "prev_hash", "hash"]);
+
+export type Validation<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function checkString(
+  errors: string[],
+  path: string,
+  value: unknown,
+  rule: { pattern?: RegExp; max: number; expected: string },
+): void {
+  if (typeof value !== "string") {
+    errors.push(`${path}: expected ${rule.expected}, got ${describe(value)}`);
+  } else if (value.length === 0 || value.length > rule.max || (rule.pattern && !rule.pattern.test(value))) {
+    errors.push(`${path}: expected ${rule.expected}, got ${JSON.stringify(value.slice(0, 80))}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return JSON.stringify(value.slice(0, 80));
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value)}`;
+}
+
+function validate(value: unknown, path: string, chained: boolean): string[] {
+  const errors: string[] = [];
+  if (!isPlainObject(value)) return [`${path}: expected an event object, got ${describe(value)}`];
+  const allowed = chained ? EVENT_KEYS : DRAFT_KEYS;
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) errors.push(`${path}.${key}: unknown field`);
+  }
+  checkString(errors, `${path}.id`, value.id, { pattern: ULID_PATTERN, max: 26, expected: "a ULID" });
+  checkString(errors, `${path}.time`, value.time, {
+    pattern: ISO_TIME,
+    max: 40,
+    expected: "an RFC 3339 timestamp",
+  });
+  if (typeof value.time === "string" && ISO_TIME.test(value.time) && Number.isNaN(Date.parse(value.time))) {
+    errors.push(`${path}.time: not a real date: ${JSON.stringify(value.time)}`);
+  }
+  const source = value.source;
+  if (!isPlainObject(source)) {
+    errors.push(`${path}.source: expected {agent, role, host}, got ${describe(source)}`);
+  } else {
+    for (const key of Object.keys(source)) {
+      if (key !== "agent" && key !== "role" && key !== "host")
+        errors.push(`${path}.source.${key}: unknown field`);
+    }
+    checkString(errors, `${path}.source.agent`, source.agent, {
+      pattern: /^_?[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
+      max: 64,
+      expected: "an agent name ([A-Za-z0-9_.-], up to 63 chars)",
+    });
+    checkString(errors, `${path}.source.role`, source.role, { max: 64, expected: "a role of 1-64 chars" });
+    checkString(errors, `${path}.source.host`, source.host, { max: 255, expected: "a host of 1-255 chars" });
+  }
+  if (value.session !== undefined) {
+    checkString(errors, `${path}.session`, value.session, {
+      max: 256,
+      expected: "a session id of 1-256 chars",
+    });
+  }
+  checkString(errors, `${path}.type`, value.type, {
+    pattern: TYPE_PATTERN,
+    max: 128,
+    expected: "a dotted lower-case type such as exec.completed",
+  });
+  if (!SEVERITIES.includes(value.severity as Severity)) {
+    errors.push(`${path}.severity: expected one of ${SEVERITIES.join("|")}, got ${describe(value.severity)}`);
+  }
+  if (!isPlainObject(value.attrs)) {
+    errors.push(`${path}.attrs: expected an object, got ${describe(value.attrs)}`);
+  } else {
+    const size = Buffer.byteLength(JSON.stringify(value.attrs));
+    if (size > MAX_ATTRS_BYTES)
+      errors.push(`${path}.attrs: ${size} bytes, expected at most ${MAX_ATTRS_BYTES}`);
+  }
+  if (chained) {
+    const seq = value.seq;
+    if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 1 || seq > MAX_SEQ) {
+      errors.push(`${path}.seq: expected an integer >= 1, got ${describe(seq)}`);
+    }
+    for (const key of ["prev_hash", "hash"] as const) {
+      checkString(errors, `${path}.${key}`, value[key], {
+        pattern: HASH_PATTERN,
+        max: 64,
+        expected: "64 lower-case hex chars (sha256)",
+      });
+    }
+  }
+  return errors;
+}
+
+/** Checks a chained event as it arrives at the collector; every problem is named with its path. */
+export function validateEvent(value: unknown, path = "event"): Validation<AuditEvent> {
+  const errors = validate(value, path, true);
+  return errors.length === 0 ? { ok: true, value: value as AuditEvent } : { ok: false, errors };
+}
+
+/** Checks a draft (no seq or hashes yet), e.g. one left in the inbox by `clawguard exec`. */
+export function validateDraft(value: unknown, path = "event"): Validation<EventDraft> {
+  const errors = validate(value, path, false);
+  return errors.length === 0 ? { ok: true, value: value as EventDraft } : { ok: false, errors };
+}
+
+export function draftEvent(input: {
+  source: EventSource;
+  type: string;
+  severity?: Severity;
+  attrs?: Record<string, unknown>;
+  session?: string | undefined;
+  time?: Date;
+}): EventDraft {
+  const time = input.time ?? new Date();
+  const draft: EventDraft = {
+    id: ulid(time.getTime()),
+    time: time.toISOString(),
+    source: input.source,
+    type: input.type,
+    severity: input.severity ?? "info",
+    attrs: input.attrs ?? {},
+  };
+  if (input.session !== undefined) draft.session = input.session;
+  return draft;
+}

@@ -1,0 +1,66 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ClawguardError, type ErrorCode } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+/** The only place error codes become HTTP statuses. */
+const STATUS: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
+  "input.invalid": 400,
+  "input.too_large": 413,
+  "auth.missing": 401,
+  "auth.invalid": 401,
+  "auth.forbidden": 403,
+  not_found: 404,
+  "exec.denied": 403,
+  "spool.full": 503,
+  "store.unavailable": 503,
+  "upstream.unavailable": 502,
+};
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+export function errorResponse(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: string,
+  message: string,
+  details?: Record<string, unknown>,
+) {
+  const body: ErrorBody = { error: { code, message } };
+  if (details) body.error.details = details;
+  return c.json(body, status);
+}
+
+export function onError(log: Logger) {
+  return (err: Error, c: Context) => {
+    if (err instanceof ClawguardError) {
+      const status = STATUS[err.code] ?? 500;
+      if (status >= 500) log.error(err.message, { code: err.code, path: c.req.path });
+      if (err.retryable) c.header("Retry-After", "1");
+      return errorResponse(
+        c,
+        status,
+        err.code,
+        err.message,
+        err.details as Record<string, unknown> | undefined,
+      );
+    }
+    if (err instanceof HTTPException) {
+      return errorResponse(
+        c,
+        err.status as ContentfulStatusCode,
+        "input.invalid",
+        err.message || "bad request",
+      );
+    }
+    log.error("unhandled error", { path: c.req.path, error: err.stack ?? String(err) });
+    return errorResponse(c, 500, "internal", "internal error (logged on the server)");
+  };
+}
+
+export function notFound(c: Context) {
+  return errorResponse(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`);
+}

@@ -1,0 +1,12 @@
+import { bytes, listen, secretRef } from "@clawguard/shared/config/fields";
+import { z } from "zod";
+
+export const apiConfig = z
+  .strictObject({
+    /** Loopback by default: the agent reaches its sidecar over the shared network namespace. */
+    listen: listen.default("127.0.0.1:18801"),
+    /** Token for every /v1 call; default from CLAWGUARD_SIDECAR_TOKEN(_FILE), else generated at start. */
+    token: secretRef.optional(),
+    bodyLimitBytes: bytes(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  })
+  .prefault({});

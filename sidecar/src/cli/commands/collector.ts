@@ -1,0 +1,57 @@
+import { loadCollectorConfig } from "@clawguard/collector/config";
+import { startCollector } from "@clawguard/collector/main";
+import { createLogger } from "@clawguard/shared/log";
+import { redactObject } from "@clawguard/shared/redact";
+import { type Command, parse } from "../command.ts";
+import { untilSignal } from "../signals.ts";
+
+const help = `Usage: clawguard collector [--config FILE] [--check | --print-config]
+
+Runs the collector: POST /v1/events from the sidecars, the audit trail (GET /v1/audit,
+GET /v1/audit/verify), /healthz and /readyz. Listens on 127.0.0.1:18800 by default (listen).
+Storage: PostgreSQL when DATABASE_URL (or DATABASE_URL_FILE) is set, else the embedded store
+(PGlite) in dataDir (default .clawguard/collector). Migrations are applied at start.
+
+Options:
+  --config FILE      YAML config (default: $CLAWGUARD_COLLECTOR_CONFIG); CLAWGUARD_* env overrides it
+  --check            validate the config (and tokens) and exit
+  --print-config     print the effective config (secrets redacted) and exit
+  -h, --help         this help
+
+Secrets: sidecar tokens from auth.sidecars, auth.sidecarTokensFile or CLAWGUARD_INGEST_TOKENS_FILE
+("agent token" per line); the read token from CLAWGUARD_READ_TOKEN or CLAWGUARD_READ_TOKEN_FILE.`;
+
+export const collectorCommand: Command = {
+  name: "collector",
+  help,
+  async run(args, io) {
+    const { values } = parse(
+      "collector",
+      args,
+      { config: { type: "string" }, check: { type: "boolean" }, "print-config": { type: "boolean" } },
+      false,
+    );
+    if (values.help) {
+      io.out(`${help}\n`);
+      return 0;
+    }
+    const config = loadCollectorConfig(values.config ?? io.env.CLAWGUARD_COLLECTOR_CONFIG, io.env, io.cwd);
+    if (values["print-config"]) {
+      io.out(`${JSON.stringify(redactObject(config), null, 2)}\n`);
+      return 0;
+    }
+    if (values.check) {
+      io.out("collector config is valid\n");
+      return 0;
+    }
+    const log = createLogger({
+      component: "collector",
+      format: io.env.CLAWGUARD_LOG_FORMAT === "text" ? "text" : undefined,
+    });
+    const collector = await startCollector(config, io.env, log);
+    const signal = await untilSignal();
+    log.info("stopping", { signal });
+    await collector.stop();
+    return 0;
+  },
+};

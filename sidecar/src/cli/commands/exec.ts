@@ -1,0 +1,65 @@
+import { createExecGuard, SpillStore } from "../../sources/exec-guard/index.ts";
+import { dropInInbox } from "../../sources/inbox/drop.ts";
+import { type Command, intFlag, parse } from "../command.ts";
+import { agentSideConfig } from "../context.ts";
+
+const help = `Usage: clawguard exec [options] -- COMMAND [ARGS...]
+
+Runs COMMAND and passes its exit code through. Output (stdout and stderr, merged as 2>&1) at or
+under the limit is printed unchanged. Above it, the full output is saved to a spill file under
+<workspace>/.clawguard/spill/ and a preview is printed instead: head and tail lines, error-looking
+lines from the middle, totals, the spill id, its sha256 and how to page through it.
+Every run is an audit event, delivered by the sidecar (kept on disk while it is down).
+
+Options:
+  --session ID       session id recorded with the event (default: $CLAWGUARD_SESSION)
+  --max-bytes N      pass-through limit in bytes (default: exec.maxBytes, 51200)
+  --timeout-ms N     stop the command after N ms: SIGTERM to its process group, then SIGKILL
+  --config FILE      sidecar config (default: $CLAWGUARD_CONFIG or ./clawguard.yaml)
+  -h, --help         this help
+
+Exit codes: the command's own; 124 timed out; 126 refused by policy or cannot run; 127 not found.`;
+
+export const execCommand: Command = {
+  name: "exec",
+  help,
+  async run(args, io) {
+    const split = args.indexOf("--");
+    const own = split === -1 ? args : args.slice(0, split);
+    const { values, positionals } = parse("exec", own, {
+      session: { type: "string" },
+      "max-bytes": { type: "string" },
+      "timeout-ms": { type: "string" },
+      config: { type: "string" },
+    });
+    if (values.help) {
+      io.out(`${help}\n`);
+      return 0;
+    }
+    const argv = split === -1 ? positionals : [...positionals, ...args.slice(split + 1)];
+    if (argv.length === 0) {
+      io.err("clawguard exec: no command given\nUsage: clawguard exec [options] -- COMMAND [ARGS...]\n");
+      return 2;
+    }
+    const config = agentSideConfig(values.config, io.env, io.cwd);
+    const guard = createExecGuard({
+      source: { agent: config.agent, role: config.role, host: config.host },
+      spill: new SpillStore(config.paths.spill),
+      config: config.exec,
+      readCommand: "clawguard read",
+    });
+    const result = await guard.run({
+      argv,
+      session: values.session ?? io.env.CLAWGUARD_SESSION,
+      cwd: io.cwd,
+      env: io.env,
+      maxBytes: intFlag("max-bytes", values["max-bytes"], 1),
+      timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 1),
+    });
+    // The event first: it must exist even if printing fails (a closed stdout).
+    dropInInbox(config.paths.inbox, result.event);
+    if (result.kind === "refused" || result.kind === "failed") io.err(result.text.toString());
+    else io.out(result.text);
+    return result.exitCode;
+  },
+};

@@ -1,0 +1,57 @@
+import { createLogger } from "@clawguard/shared/log";
+import { redactObject } from "@clawguard/shared/redact";
+import { loadSidecarConfig } from "../../config.ts";
+import { startSidecar } from "../../main.ts";
+import { type Command, parse } from "../command.ts";
+import { configFile } from "../context.ts";
+import { untilSignal } from "../signals.ts";
+
+const help = `Usage: clawguard sidecar [--config FILE] [--check | --print-config]
+
+Runs the sidecar next to one agent: the exec guard API, the spool of audit events and the shipper
+to the collector, and traces to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+Listens on 127.0.0.1:18801 by default (api.listen).
+
+Options:
+  --config FILE      YAML config (default: $CLAWGUARD_CONFIG or ./clawguard.yaml); CLAWGUARD_* env overrides it
+  --check            validate the config and exit (0 when valid)
+  --print-config     print the effective config (secrets redacted) and exit
+  -h, --help         this help
+
+Secrets: CLAWGUARD_INGEST_TOKEN or CLAWGUARD_INGEST_TOKEN_FILE (required: this sidecar's collector
+token); CLAWGUARD_SIDECAR_TOKEN(_FILE) for the API (generated into the agent's state dir if unset).`;
+
+export const sidecarCommand: Command = {
+  name: "sidecar",
+  help,
+  async run(args, io) {
+    const { values } = parse(
+      "sidecar",
+      args,
+      { config: { type: "string" }, check: { type: "boolean" }, "print-config": { type: "boolean" } },
+      false,
+    );
+    if (values.help) {
+      io.out(`${help}\n`);
+      return 0;
+    }
+    const config = loadSidecarConfig(configFile(values.config, io.env, io.cwd), io.env, io.cwd);
+    if (values["print-config"]) {
+      io.out(`${JSON.stringify(redactObject(config), null, 2)}\n`);
+      return 0;
+    }
+    if (values.check) {
+      io.out("sidecar config is valid\n");
+      return 0;
+    }
+    const log = createLogger({
+      component: `sidecar:${config.agent}`,
+      format: io.env.CLAWGUARD_LOG_FORMAT === "text" ? "text" : undefined,
+    });
+    const sidecar = await startSidecar(config, io.env, log);
+    const signal = await untilSignal();
+    log.info("stopping", { signal });
+    await sidecar.stop();
+    return 0;
+  },
+};

@@ -1,0 +1,79 @@
+import { hostname } from "node:os";
+import { isAbsolute, resolve } from "node:path";
+import { agentName } from "@clawguard/shared/config/fields";
+import { type EnvMap, loadConfig } from "@clawguard/shared/config/load";
+import { ClawguardError } from "@clawguard/shared/errors";
+import { z } from "zod";
+import { apiConfig } from "./api/config.ts";
+import { workspacePaths } from "./paths.ts";
+import { shipperConfig } from "./sinks/shipper/config.ts";
+import { spoolConfig } from "./sinks/spool/config.ts";
+import { execGuardConfig } from "./sources/exec-guard/config.ts";
+import { checkRules } from "./sources/exec-guard/policy.ts";
+
+export const sidecarSchema = z.strictObject({
+  /** The agent this sidecar speaks for: `main`, `sub1`, ... */
+  agent: agentName.default("main"),
+  role: z.string().min(1).max(64).default("agent"),
+  host: z.string().min(1).max(255).default(hostname()),
+  workspace: z.string().min(1).default("."),
+  api: apiConfig,
+  exec: execGuardConfig,
+  spool: spoolConfig,
+  shipper: shipperConfig,
+});
+
+export type SidecarConfig = z.output<typeof sidecarSchema> & {
+  /** Absolute paths derived from workspace and agent. */
+  paths: ReturnType<typeof workspacePaths>;
+};
+
+export const SIDECAR_ENV: EnvMap = {
+  CLAWGUARD_AGENT: "agent",
+  CLAWGUARD_ROLE: "role",
+  CLAWGUARD_HOST: "host",
+  CLAWGUARD_WORKSPACE: "workspace",
+  CLAWGUARD_SIDECAR_LISTEN: "api.listen",
+  CLAWGUARD_EXEC_MAX_BYTES: "exec.maxBytes",
+  CLAWGUARD_EXEC_PREVIEW_BYTES: "exec.previewBytes",
+  CLAWGUARD_EXEC_TIMEOUT_MS: "exec.timeoutMs",
+  CLAWGUARD_SPOOL_DIR: "spool.dir",
+  CLAWGUARD_SPOOL_MAX_BYTES: "spool.maxBytes",
+  CLAWGUARD_SPOOL_FSYNC: "spool.fsync",
+  CLAWGUARD_COLLECTOR_URL: "shipper.url",
+};
+
+export function loadSidecarConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  cwd = process.cwd(),
+): SidecarConfig {
+  const config = loadConfig({ schema: sidecarSchema, program: "sidecar", file, env, envMap: SIDECAR_ENV });
+  const problems = [
+    ...checkRules(config.exec.policy.allow, "exec.policy.allow"),
+    ...checkRules(config.exec.policy.deny, "exec.policy.deny"),
+  ];
+  if (config.exec.previewBytes > config.exec.maxBytes && config.exec.maxBytes >= 512) {
+    // A preview bigger than the limit would put more in the context than passing the output through.
+    problems.push(
+      `exec.previewBytes: expected at most exec.maxBytes (${config.exec.maxBytes}), got ${config.exec.previewBytes}`,
+    );
+  }
+  if (config.shipper.backoffMinMs > config.shipper.backoffMaxMs) {
+    problems.push(
+      `shipper.backoffMinMs: expected at most shipper.backoffMaxMs (${config.shipper.backoffMaxMs})`,
+    );
+  }
+  if (problems.length > 0) {
+    throw new ClawguardError(
+      "config.invalid",
+      `sidecar config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
+    );
+  }
+  const base = file ? resolve(cwd, file, "..") : cwd;
+  const workspace = isAbsolute(config.workspace) ? config.workspace : resolve(base, config.workspace);
+  const paths = workspacePaths(workspace, config.agent);
+  if (config.spool.dir)
+    paths.spool = isAbsolute(config.spool.dir) ? config.spool.dir : resolve(base, config.spool.dir);
+  return Object.freeze({ ...config, workspace, paths: Object.freeze(paths) });
+}

@@ -1,0 +1,133 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { parseListen } from "@clawguard/shared/config/fields";
+import { resolveSecret } from "@clawguard/shared/config/load";
+import { ClawguardError } from "@clawguard/shared/errors";
+import { draftEvent, type EventSource } from "@clawguard/shared/events/envelope";
+import { TokenSet } from "@clawguard/shared/http/auth";
+import { type Listening, listen } from "@clawguard/shared/http/serve";
+import { type Component, Runner } from "@clawguard/shared/lifecycle";
+import type { Logger } from "@clawguard/shared/log";
+import { startTelemetry } from "@clawguard/shared/telemetry";
+import { createSidecarApp } from "./api/app.ts";
+import { EventBus } from "./bus.ts";
+import type { SidecarConfig } from "./config.ts";
+import { OtelSink } from "./sinks/otel/index.ts";
+import { Shipper } from "./sinks/shipper/index.ts";
+import { Spool } from "./sinks/spool/spool.ts";
+import { createExecGuard, SpillStore } from "./sources/exec-guard/index.ts";
+import { InboxSource } from "./sources/inbox/index.ts";
+
+export interface Sidecar {
+  readonly url: string;
+  readonly apiToken: string;
+  readonly spool: Spool;
+  readonly shipper: Shipper;
+  readonly inbox: InboxSource;
+  stop(): Promise<void>;
+}
+
+/** The API token: configured, from the environment, or generated once and kept beside the spool. */
+function apiToken(config: SidecarConfig, env: NodeJS.ProcessEnv): string {
+  const configured = resolveSecret(config.api.token, env, "api.token", "CLAWGUARD_SIDECAR_TOKEN");
+  if (configured) return configured;
+  const file = config.paths.apiToken;
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString("hex");
+  writeFileSync(file, token, { mode: 0o600, flag: "wx" });
+  return token;
+}
+
+/**
+ * The composition root: builds the sidecar's components from its config and runs them, sinks first
+ * and sources last.
+ */
+export async function startSidecar(
+  config: SidecarConfig,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+): Promise<Sidecar> {
+  const ingestToken = resolveSecret(config.shipper.token, env, "shipper.token", "CLAWGUARD_INGEST_TOKEN");
+  if (!ingestToken) {
+    throw new ClawguardError(
+      "config.invalid",
+      "shipper.token: no ingest token for the collector: set CLAWGUARD_INGEST_TOKEN or CLAWGUARD_INGEST_TOKEN_FILE, or shipper.token.file in the config",
+    );
+  }
+  const token = apiToken(config, env);
+  const source: EventSource = { agent: config.agent, role: config.role, host: config.host };
+  const { host, port } = parseListen(config.api.listen);
+
+  const spool = await Spool.open({ ...config.spool, dir: config.paths.spool, log: log.child("spool") });
+  const bus = new EventBus(spool);
+  const spill = new SpillStore(config.paths.spill);
+  const telemetry = await startTelemetry(`clawguard-sidecar`, env);
+  const shipper = new Shipper({
+    ...config.shipper,
+    token: ingestToken,
+    spool,
+    deadLetterFile: join(config.paths.agentDir, "dead-letter.jsonl"),
+    log: log.child("shipper"),
+  });
+  const inbox = new InboxSource({
+    dir: config.paths.inbox,
+    quarantineDir: join(config.paths.agentDir, "quarantine"),
+    source,
+    bus,
+    alreadySpooled: (id) => spool.has(id),
+    log: log.child("inbox"),
+  });
+  const execGuard = createExecGuard({ source, spill, config: config.exec, readCommand: "clawguard read" });
+  let server: Listening | undefined;
+  const api: Component = {
+    id: "source.api",
+    async start() {
+      const app = createSidecarApp({
+        agent: config.agent,
+        workspace: config.workspace,
+        tokens: new TokenSet<string>().add(token, config.agent),
+        bodyLimitBytes: config.api.bodyLimitBytes,
+        execGuard,
+        spill,
+        bus,
+        spool,
+        inboxDir: config.paths.inbox,
+        shipper,
+        env,
+        log: log.child("api"),
+      });
+      server = await listen(app.fetch, host, port);
+    },
+    async stop() {
+      await server?.close();
+    },
+  };
+  const spoolComponent: Component = { id: "sink.spool", start: async () => {}, stop: () => spool.close() };
+  const runner = new Runner([spoolComponent, new OtelSink(bus, telemetry), shipper, inbox, api]);
+  await runner.start();
+
+  // What recovery set aside becomes part of the audit trail.
+  if (spool.quarantined.length > 0) {
+    await bus.publish(
+      spool.quarantined.map((q) =>
+        draftEvent({ source, type: "spool.quarantined", severity: "error", attrs: { where: "spool", ...q } }),
+      ),
+    );
+  }
+  log.info("sidecar started", {
+    agent: config.agent,
+    url: server?.url,
+    workspace: config.workspace,
+    collector: config.shipper.url,
+  });
+  return {
+    url: (server as Listening).url,
+    apiToken: token,
+    spool,
+    shipper,
+    inbox,
+    stop: () => runner.stop(),
+  };
+}

@@ -1,0 +1,254 @@
+import { appendFileSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { describeError } from "@clawguard/shared/errors";
+import type { Component } from "@clawguard/shared/lifecycle";
+import type { Logger } from "@clawguard/shared/log";
+import { Agent, request } from "undici";
+import type { Spool, SpooledEvent } from "../spool/spool.ts";
+
+export interface ShipperOptions {
+  url: string;
+  token: string;
+  spool: Spool;
+  /** Where events the collector rejected for good are kept (JSON lines), so nothing is dropped silently. */
+  deadLetterFile: string;
+  batchMaxEvents: number;
+  batchMaxBytes: number;
+  timeoutMs: number;
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  log: Logger;
+}
+
+export type ShipperState = "idle" | "shipping" | "retrying" | "auth_failed" | "stopped";
+
+export interface ShipperStatus {
+  state: ShipperState;
+  lastError?: string;
+  shipped: number;
+  rejected: number;
+  lastShippedAt?: string;
+}
+
+interface IngestResult {
+  id: string;
+  status: "accepted" | "duplicate" | "rejected";
+  errors?: string[];
+}
+
+/** Statuses worth retrying: the collector or the path to it is busy or restarting. */
+const RETRYABLE = new Set([408, 429, 502, 503, 504]);
+
+/** A failure that leaves the batch in the spool for the next attempt. */
+class Retry extends Error {
+  readonly afterMs: number | undefined;
+  readonly auth: boolean;
+  constructor(message: string, options: { afterMs?: number | undefined; auth?: boolean } = {}) {
+    super(message);
+    this.afterMs = options.afterMs;
+    this.auth = options.auth ?? false;
+  }
+}
+
+/**
+ * Ships the spool to the collector in order, in batches. Retries only what is retryable (network
+ * errors, 408/429/502-504, honouring Retry-After) with capped exponential backoff; acknowledges —
+ * and so lets the spool delete — only what the collector answered for. A batch the collector
+ * refuses as a whole is split until the one bad event is found and set aside in the dead-letter file.
+ */
+export class Shipper implements Component {
+  readonly id = "sink.shipper";
+  readonly #o: ShipperOptions;
+  readonly #agent: Agent;
+  readonly #status: ShipperStatus = { state: "idle", shipped: 0, rejected: 0 };
+  #loop: Promise<void> | undefined;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #abort = new AbortController();
+
+  constructor(options: ShipperOptions) {
+    this.#o = options;
+    this.#agent = new Agent({ keepAliveTimeout: 30_000, connections: 2 });
+  }
+
+  get status(): Readonly<ShipperStatus> {
+    return { ...this.#status };
+  }
+
+  async start(): Promise<void> {
+    this.#unsubscribe = this.#o.spool.onAppend(() => this.#wake?.());
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    let backoff = this.#o.backoffMinMs;
+    while (!this.#stopped) {
+      const events = await this.#o.spool.read(
+        this.#o.spool.acked.seq,
+        this.#o.batchMaxEvents,
+        this.#o.batchMaxBytes,
+      );
+      if (events.length === 0) {
+        this.#status.state = "idle";
+        await this.#sleep(1000);
+        continue;
+      }
+      try {
+        this.#status.state = "shipping";
+        await this.#ship(events);
+        backoff = this.#o.backoffMinMs;
+      } catch (err) {
+        if (this.#stopped) break;
+        const auth = err instanceof Retry && err.auth;
+        this.#status.state = auth ? "auth_failed" : "retrying";
+        this.#status.lastError = describeError(err);
+        const wait =
+          err instanceof Retry && err.afterMs !== undefined
+            ? err.afterMs
+            : auth
+              ? this.#o.backoffMaxMs
+              : backoff;
+        this.#o.log.warn("shipper: collector not reachable, events stay in the spool", {
+          error: this.#status.lastError,
+          backlog: this.#o.spool.backlog,
+          retryInMs: wait,
+        });
+        await this.#sleep(Math.round(wait * (0.5 + Math.random() / 2)));
+        backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
+      }
+    }
+  }
+
+  /** Sends events; on success every one of them is acknowledged. Splits on a whole-batch refusal. */
+  async #ship(events: SpooledEvent[]): Promise<void> {
+    const { status, body } = await this.#post(events);
+    if (status === 200) {
+      const results = (body as { results?: IngestResult[] }).results ?? [];
+      const rejected = results.filter((r) => r.status === "rejected");
+      if (rejected.length > 0) {
+        const byId = new Map(events.map((e) => [e.id, e]));
+        this.#deadLetter(rejected.map((r) => ({ event: byId.get(r.id)?.json, errors: r.errors })));
+      }
+      this.#acknowledge(events);
+      return;
+    }
+    if (status === 401 || status === 403) {
+      throw new Retry(`the collector refused this sidecar's token (HTTP ${status}): ${errorText(body)}`, {
+        auth: true,
+      });
+    }
+    if (status === 400 || status === 413 || status === 422) {
+      if (events.length === 1) {
+        this.#deadLetter([{ event: events[0]?.json, errors: [`HTTP ${status}: ${errorText(body)}`] }]);
+        this.#acknowledge(events);
+        return;
+      }
+      const half = Math.ceil(events.length / 2);
+      await this.#ship(events.slice(0, half));
+      await this.#ship(events.slice(half));
+      return;
+    }
+    // 5xx other than 502-504 is a collector bug: keep the events and try again later, slowly.
+    throw new Retry(`collector answered HTTP ${status}: ${errorText(body)}`, {
+      afterMs: this.#o.backoffMaxMs,
+    });
+  }
+
+  async #post(events: SpooledEvent[]): Promise<{ status: number; body: unknown }> {
+    const payload = `{"events":[${events.map((e) => e.json).join(",")}]}`;
+    let response: Awaited<ReturnType<typeof request>>;
+    try {
+      response = await request(new URL("/v1/events", this.#o.url), {
+        method: "POST",
+        dispatcher: this.#agent,
+        headers: { authorization: `Bearer ${this.#o.token}`, "content-type": "application/json" },
+        body: payload,
+        headersTimeout: this.#o.timeoutMs,
+        bodyTimeout: this.#o.timeoutMs,
+        signal: this.#abort.signal,
+      });
+    } catch (err) {
+      throw new Retry(`cannot reach ${this.#o.url}: ${describeError(err)}`);
+    }
+    const text = await response.body.text().catch(() => "");
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not JSON (a proxy's error page): keep the text for the message.
+    }
+    if (RETRYABLE.has(response.statusCode)) {
+      const after = Number(response.headers["retry-after"]);
+      throw new Retry(`collector busy (HTTP ${response.statusCode}): ${errorText(body)}`, {
+        afterMs:
+          Number.isFinite(after) && after > 0 ? Math.min(after * 1000, this.#o.backoffMaxMs) : undefined,
+      });
+    }
+    return { status: response.statusCode, body };
+  }
+
+  #acknowledge(events: SpooledEvent[]): void {
+    const last = events[events.length - 1] as SpooledEvent;
+    this.#o.spool.ack({ seq: last.seq, hash: last.hash });
+    this.#status.shipped += events.length;
+    this.#status.lastShippedAt = new Date().toISOString();
+    delete this.#status.lastError;
+  }
+
+  #deadLetter(entries: { event: string | undefined; errors: string[] | undefined }[]): void {
+    mkdirSync(dirname(this.#o.deadLetterFile), { recursive: true, mode: 0o700 });
+    const lines = entries.map((e) =>
+      JSON.stringify({
+        at: new Date().toISOString(),
+        errors: e.errors,
+        event: e.event ? JSON.parse(e.event) : null,
+      }),
+    );
+    appendFileSync(this.#o.deadLetterFile, `${lines.join("\n")}\n`, { mode: 0o600 });
+    this.#status.rejected += entries.length;
+    this.#o.log.error("shipper: the collector rejected events; kept in the dead-letter file", {
+      count: entries.length,
+      file: this.#o.deadLetterFile,
+      errors: entries.flatMap((e) => e.errors ?? []).slice(0, 3),
+    });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  /** Waits until everything spooled so far is acknowledged, or the timeout passes. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#o.spool.backlog > 0 && Date.now() < deadline && !this.#stopped) {
+      this.#wake?.();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.#o.spool.backlog === 0;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#status.state = "stopped";
+    this.#unsubscribe?.();
+    this.#abort.abort();
+    this.#wake?.();
+    await this.#loop?.catch(() => {});
+    await this.#agent.close().catch(() => {});
+  }
+}
+
+function errorText(body: unknown): string {
+  if (typeof body === "string") return body.slice(0, 200) || "(empty body)";
+  const error = (body as { error?: { message?: string } })?.error;
+  return error?.message ?? JSON.stringify(body).slice(0, 200);
+}

@@ -1,0 +1,467 @@
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { join } from "node:path";
+import { type ChainHead, EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
+import { ClawguardError } from "@clawguard/shared/errors";
+import type { AuditEvent, EventDraft } from "@clawguard/shared/events/envelope";
+import { lockDirectory } from "@clawguard/shared/fs-lock";
+import type { Logger } from "@clawguard/shared/log";
+import { encodeFrame, scanFrames } from "./frame.ts";
+
+export type FsyncPolicy = "always" | "interval" | "never";
+
+export interface SpoolOptions {
+  dir: string;
+  /** Total bytes of all segments; an append that would pass it fails with `spool.full` (retryable). */
+  maxBytes: number;
+  segmentBytes: number;
+  fsync: FsyncPolicy;
+  fsyncIntervalMs: number;
+  log: Logger;
+}
+
+/** An event as the shipper reads it back: the stored JSON, plus what it needs to acknowledge it. */
+export interface SpooledEvent {
+  seq: number;
+  id: string;
+  hash: string;
+  json: string;
+}
+
+/** Something recovery found and set aside; the sidecar turns each into a `spool.quarantined` event. */
+export interface QuarantineReport {
+  segment: string;
+  offset: number;
+  bytes: number;
+  reason: string;
+  file: string;
+}
+
+interface Segment {
+  n: number;
+  path: string;
+  size: number;
+  firstSeq: number;
+  lastSeq: number;
+}
+
+interface Pending {
+  drafts: EventDraft[];
+  resolve: (events: AuditEvent[]) => void;
+  reject: (err: Error) => void;
+}
+
+const SEGMENT_NAME = /^seg-(\d{20})\.log$/;
+const segmentName = (n: number) => `seg-${String(n).padStart(20, "0")}.log`;
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeFileAtomic(path: string, data: string): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/**
+ * The sidecar's durable event log, and the owner of its hash chain. Drafts are sealed (seq,
+ * prev_hash, hash) and written in one group-committed write; a segment is deleted only when every
+ * event in it is acknowledged. Recovery after kill -9 or disk-full truncates torn tails and
+ * quarantines corrupt records, so a bad segment never stops the sidecar from starting.
+ */
+export class Spool {
+  readonly #o: SpoolOptions;
+  readonly #unlock: () => void;
+  readonly #segments: Segment[] = [];
+  readonly #pending: Pending[] = [];
+  #file: FileHandle | undefined;
+  #head: ChainHead = EMPTY_HEAD;
+  #acked: ChainHead = EMPTY_HEAD;
+  #writing = false;
+  #dirty = false;
+  #closed = false;
+  #timer: NodeJS.Timeout | undefined;
+  #recentIds = new Set<string>();
+  #olderIds = new Set<string>();
+  #readCursor: { seg: number; offset: number; seq: number } | undefined;
+  readonly quarantined: QuarantineReport[] = [];
+  readonly #listeners = new Set<() => void>();
+
+  private constructor(options: SpoolOptions, unlock: () => void) {
+    this.#o = options;
+    this.#unlock = unlock;
+  }
+
+  static async open(options: SpoolOptions): Promise<Spool> {
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    const spool = new Spool(options, lockDirectory(options.dir, "spool"));
+    try {
+      spool.#recover();
+      await spool.#openActive();
+    } catch (err) {
+      spool.#unlock();
+      throw err;
+    }
+    if (options.fsync === "interval") {
+      spool.#timer = setInterval(() => void spool.#sync(), options.fsyncIntervalMs);
+      spool.#timer.unref();
+    }
+    return spool;
+  }
+
+  get head(): ChainHead {
+    return this.#head;
+  }
+
+  get acked(): ChainHead {
+    return this.#acked;
+  }
+
+  get maxBytes(): number {
+    return this.#o.maxBytes;
+  }
+
+  get bytes(): number {
+    return this.#segments.reduce((sum, s) => sum + s.size, 0);
+  }
+
+  /** Events written but not yet acknowledged by the collector. */
+  get backlog(): number {
+    return this.#head.seq - this.#acked.seq;
+  }
+
+  /** Whether an event with this id was appended recently (the inbox's crash-window de-duplication). */
+  has(id: string): boolean {
+    return this.#recentIds.has(id) || this.#olderIds.has(id);
+  }
+
+  /** Called after every successful append (the shipper wakes on it). */
+  onAppend(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Seals and durably appends drafts (per the fsync policy), in order. */
+  append(drafts: EventDraft[]): Promise<AuditEvent[]> {
+    if (this.#closed)
+      return Promise.reject(new ClawguardError("spool.full", "spool is closed", { retryable: true }));
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ drafts, resolve, reject });
+      void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending.splice(0, this.#pending.length);
+        await this.#writeBatch(batch);
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  async #writeBatch(batch: Pending[]): Promise<void> {
+    let head = this.#head;
+    const frames: Buffer[] = [];
+    const sealed: AuditEvent[][] = [];
+    const accepted: Pending[] = [];
+    let size = 0;
+    const budget = this.#o.maxBytes - this.bytes;
+    for (const request of batch) {
+      const events: AuditEvent[] = [];
+      const requestFrames: Buffer[] = [];
+      let requestHead = head;
+      for (const draft of request.drafts) {
+        const event = sealEvent(draft, requestHead);
+        requestHead = { seq: event.seq, hash: event.hash };
+        events.push(event);
+        requestFrames.push(encodeFrame(JSON.stringify(event)));
+      }
+      const requestSize = requestFrames.reduce((sum, f) => sum + f.length, 0);
+      if (size + requestSize > budget) {
+        request.reject(
+          new ClawguardError(
+            "spool.full",
+            `spool is full: ${this.bytes} of ${this.#o.maxBytes} bytes used, waiting for the collector to acknowledge`,
+            { retryable: true },
+          ),
+        );
+        continue;
+      }
+      size += requestSize;
+      head = requestHead;
+      frames.push(...requestFrames);
+      sealed.push(events);
+      accepted.push(request);
+    }
+    if (accepted.length === 0) return;
+    try {
+      const active = this.#active();
+      if (active.size + size > this.#o.segmentBytes && active.lastSeq > 0) await this.#roll();
+      await this.#write(Buffer.concat(frames, size));
+    } catch (err) {
+      for (const request of accepted) request.reject(err as Error);
+      return;
+    }
+    const active = this.#active();
+    for (const events of sealed) {
+      for (const event of events) this.#recentIds.add(event.id);
+    }
+    const first = sealed[0]?.[0];
+    if (first && active.firstSeq === 0) active.firstSeq = first.seq;
+    active.lastSeq = head.seq;
+    this.#head = head;
+    accepted.forEach((request, i) => {
+      request.resolve(sealed[i] as AuditEvent[]);
+    });
+    for (const listener of this.#listeners) listener();
+  }
+
+  async #write(data: Buffer): Promise<void> {
+    const active = this.#active();
+    const file = this.#file as FileHandle;
+    try {
+      let written = 0;
+      while (written < data.length) {
+        const { bytesWritten } = await file.write(
+          data,
+          written,
+          data.length - written,
+          active.size + written,
+        );
+        written += bytesWritten;
+      }
+      if (this.#o.fsync === "always") await file.datasync();
+      else this.#dirty = true;
+    } catch (err) {
+      // Disk full or I/O error: cut back to the last whole record so the segment stays readable.
+      await file.truncate(active.size).catch(() => {});
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ClawguardError(
+        "spool.full",
+        `spool write failed (${code ?? "error"}): ${(err as Error).message}`,
+        {
+          retryable: true,
+          cause: err,
+        },
+      );
+    }
+    active.size += data.length;
+  }
+
+  async #sync(): Promise<void> {
+    if (!this.#dirty || !this.#file) return;
+    this.#dirty = false;
+    await this.#file
+      .datasync()
+      .catch((err) => this.#o.log.error("spool fsync failed", { error: String(err) }));
+  }
+
+  #active(): Segment {
+    return this.#segments[this.#segments.length - 1] as Segment;
+  }
+
+  async #roll(): Promise<void> {
+    await this.#file?.datasync();
+    await this.#file?.close();
+    this.#olderIds = this.#recentIds;
+    this.#recentIds = new Set();
+    this.#createSegment(this.#active().n + 1);
+    await this.#openActive();
+  }
+
+  #createSegment(n: number): void {
+    const path = join(this.#o.dir, segmentName(n));
+    const header = encodeFrame(
+      JSON.stringify({ segment: n, after_seq: this.#head.seq, after_hash: this.#head.hash }),
+    );
+    const fd = openSync(path, "wx", 0o600);
+    try {
+      writeFileSync(fd, header);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    fsyncDir(this.#o.dir);
+    this.#segments.push({ n, path, size: header.length, firstSeq: 0, lastSeq: 0 });
+  }
+
+  async #openActive(): Promise<void> {
+    if (this.#segments.length === 0) this.#createSegment(1);
+    this.#file = await open(this.#active().path, "r+");
+  }
+
+  #recover(): void {
+    const ackFile = join(this.#o.dir, "ack.json");
+    try {
+      const ack = JSON.parse(readFileSync(ackFile, "utf8")) as ChainHead;
+      if (Number.isInteger(ack.seq) && typeof ack.hash === "string") this.#acked = ack;
+    } catch {
+      // No acknowledgement yet (or an unreadable one): everything still in the spool is re-sent,
+      // and the collector is idempotent on id.
+    }
+    this.#head = this.#acked;
+    const names = readdirSync(this.#o.dir)
+      .filter((name) => SEGMENT_NAME.test(name))
+      .sort();
+    for (const name of names) {
+      const n = Number(SEGMENT_NAME.exec(name)?.[1]);
+      const path = join(this.#o.dir, name);
+      const segment: Segment = { n, path, size: 0, firstSeq: 0, lastSeq: 0 };
+      const buf = readFileSync(path);
+      const scan = scanFrames(buf);
+      if (scan.corrupt.length > 0) this.#quarantine(name, buf, scan);
+      for (const frame of scan.frames) {
+        const record = JSON.parse(frame.payload.toString("utf8")) as Partial<AuditEvent> & {
+          after_seq?: number;
+          after_hash?: string;
+        };
+        if (record.id === undefined) {
+          if (record.after_seq !== undefined && record.after_seq >= this.#head.seq) {
+            this.#head = { seq: record.after_seq, hash: record.after_hash as string };
+          }
+          continue;
+        }
+        const seq = record.seq as number;
+        if (segment.firstSeq === 0) segment.firstSeq = seq;
+        segment.lastSeq = seq;
+        if (seq > this.#head.seq) this.#head = { seq, hash: record.hash as string };
+        this.#recentIds.add(record.id);
+      }
+      segment.size = scan.corrupt.length > 0 ? scan.frames.reduce((sum, f) => sum + f.length, 0) : buf.length;
+      this.#segments.push(segment);
+    }
+    // Drop segments that were fully acknowledged but not yet deleted when the process died.
+    this.#deleteAcked();
+    if (this.#segments.length === 0)
+      this.#createSegment(
+        (names.length > 0 ? Number(SEGMENT_NAME.exec(names.at(-1) as string)?.[1]) : 0) + 1,
+      );
+  }
+
+  #quarantine(name: string, buf: Buffer, scan: ReturnType<typeof scanFrames>): void {
+    const dir = join(this.#o.dir, "quarantine");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const range of scan.corrupt) {
+      const file = join(dir, `${name}.${range.offset}.bin`);
+      writeFileSync(file, buf.subarray(range.offset, range.offset + range.length), { mode: 0o600 });
+      this.quarantined.push({
+        segment: name,
+        offset: range.offset,
+        bytes: range.length,
+        reason: range.reason,
+        file,
+      });
+      this.#o.log.warn("spool: quarantined a corrupt stretch", {
+        segment: name,
+        offset: range.offset,
+        bytes: range.length,
+        reason: range.reason,
+        file,
+      });
+    }
+    // Rewrite the segment with only its valid records (the bad bytes are kept in quarantine/).
+    const path = join(this.#o.dir, name);
+    const tmp = `${path}.tmp`;
+    writeFileSync(tmp, Buffer.concat(scan.frames.map((f) => buf.subarray(f.offset, f.offset + f.length))), {
+      mode: 0o600,
+    });
+    const fd = openSync(tmp, "r");
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, path);
+    fsyncDir(this.#o.dir);
+  }
+
+  /**
+   * Reads up to `maxEvents` events after `afterSeq`, only from what has been fully written.
+   */
+  async read(afterSeq: number, maxEvents: number, maxBytes: number): Promise<SpooledEvent[]> {
+    const out: SpooledEvent[] = [];
+    let bytes = 0;
+    for (const segment of this.#segments) {
+      if (segment.lastSeq <= afterSeq || out.length >= maxEvents || bytes >= maxBytes) continue;
+      const start =
+        this.#readCursor?.seg === segment.n && this.#readCursor.seq === afterSeq
+          ? this.#readCursor.offset
+          : 0;
+      const handle = await open(segment.path, "r");
+      let buf: Buffer;
+      try {
+        buf = Buffer.allocUnsafe(segment.size - start);
+        await handle.read(buf, 0, buf.length, start);
+      } finally {
+        await handle.close();
+      }
+      for (const frame of scanFrames(buf).frames) {
+        const json = frame.payload.toString("utf8");
+        const record = JSON.parse(json) as Partial<AuditEvent>;
+        if (record.id === undefined || (record.seq as number) <= afterSeq) continue;
+        if (out.length >= maxEvents || (bytes + json.length > maxBytes && out.length > 0)) break;
+        out.push({ seq: record.seq as number, id: record.id, hash: record.hash as string, json });
+        bytes += json.length;
+        this.#readCursor = {
+          seg: segment.n,
+          offset: start + frame.offset + frame.length,
+          seq: record.seq as number,
+        };
+      }
+    }
+    return out;
+  }
+
+  /** Records that the collector acknowledged everything up to `head`; frees whole segments. */
+  ack(head: ChainHead): void {
+    if (head.seq <= this.#acked.seq) return;
+    writeFileAtomic(join(this.#o.dir, "ack.json"), JSON.stringify(head));
+    this.#acked = head;
+    this.#deleteAcked();
+  }
+
+  #deleteAcked(): void {
+    // Never the active (last) segment: its header carries the chain head across restarts.
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0] as Segment;
+      if (oldest.lastSeq > this.#acked.seq) break;
+      rmSync(oldest.path, { force: true });
+      this.#segments.shift();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    while (this.#writing || this.#pending.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.#file?.datasync().catch(() => {});
+    await this.#file?.close();
+    this.#file = undefined;
+    this.#unlock();
+  }
+}

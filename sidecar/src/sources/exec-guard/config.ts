@@ -1,0 +1,21 @@
+import { bytes, int } from "@clawguard/shared/config/fields";
+import { z } from "zod";
+
+export const execGuardConfig = z
+  .strictObject({
+    /** Output at or under this size passes through unchanged; above it, it is spilled and previewed. */
+    maxBytes: bytes(1, 16 * 1024 * 1024).default(51_200),
+    previewBytes: bytes(512, 1024 * 1024).default(8 * 1024),
+    timeoutMs: int(1, 7 * 24 * 3600 * 1000).default(30 * 60 * 1000),
+    killGraceMs: int(0, 600_000).default(5000),
+    policy: z
+      .strictObject({
+        default: z.enum(["allow", "deny"]).default("allow"),
+        allow: z.array(z.string().min(1)).default([]),
+        deny: z.array(z.string().min(1)).default([]),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export type ExecGuardConfig = z.output<typeof execGuardConfig>;

@@ -1,0 +1,171 @@
+import { statSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { basename } from "node:path";
+import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
+import { redactText } from "@clawguard/shared/redact";
+import type { ExecGuardConfig } from "./config.ts";
+import { evaluatePolicy } from "./policy.ts";
+import { renderPreview } from "./preview.ts";
+import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, type RunOutcome, runGuarded } from "./run.ts";
+import type { SpillStore } from "./spill.ts";
+
+export { readSpill } from "./read.ts";
+export { SpillStore } from "./spill.ts";
+
+export interface ExecRequest {
+  argv: readonly string[];
+  session?: string | undefined;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  maxBytes?: number | undefined;
+  timeoutMs?: number | undefined;
+}
+
+export interface ExecResponse {
+  exitCode: number;
+  /** What the caller shows: the output itself, a preview of it, or why it did not run. */
+  kind: "output" | "preview" | "refused" | "failed";
+  text: Buffer;
+  /** The audit event for this exec: counts and hashes, never the output. */
+  event: EventDraft;
+  outcome?: RunOutcome;
+}
+
+export interface ExecGuardOptions {
+  source: EventSource;
+  spill: SpillStore;
+  config: ExecGuardConfig;
+  /** How a reader pages through a spill, e.g. `clawguard read`. */
+  readCommand: string;
+}
+
+const MAX_COMMAND_CHARS = 1024;
+
+/** The command line as the audit trail records it: redacted and bounded. */
+function auditCommand(argv: readonly string[]): string {
+  const line = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
+  return redactText(line).slice(0, MAX_COMMAND_CHARS);
+}
+
+/**
+ * The exec guard: policy check, guarded run, preview, and the audit event. Delivery of the event
+ * is the caller's (the sidecar publishes it; the agent-side CLI leaves it in the inbox).
+ */
+export function createExecGuard(options: ExecGuardOptions) {
+  const { config, source } = options;
+
+  return {
+    async run(request: ExecRequest): Promise<ExecResponse> {
+      const command = auditCommand(request.argv);
+      const event = (type: string, severity: EventDraft["severity"], attrs: Record<string, unknown>) =>
+        draftEvent({ source, type, severity, session: request.session, attrs: { command, ...attrs } });
+
+      const decision = evaluatePolicy(config.policy, request.argv);
+      if (!decision.allowed) {
+        const message = `clawguard: refused to run ${command}: it ${decision.reason}\n`;
+        return {
+          exitCode: EXIT_CANNOT_RUN,
+          kind: "refused",
+          text: Buffer.from(message),
+          event: event("exec.denied", "warn", { rule: decision.rule ?? null, reason: decision.reason }),
+        };
+      }
+      if (!statSync(request.cwd, { throwIfNoEntry: false })?.isDirectory()) {
+        const message = `clawguard: cannot run ${command}: working directory ${request.cwd} does not exist\n`;
+        return {
+          exitCode: EXIT_CANNOT_RUN,
+          kind: "failed",
+          text: Buffer.from(message),
+          event: event("exec.failed", "error", { reason: "bad_cwd" }),
+        };
+      }
+      const maxBytes = request.maxBytes ?? config.maxBytes;
+      const outcome = await runGuarded(
+        {
+          argv: request.argv,
+          cwd: request.cwd,
+          env: request.env,
+          maxBytes,
+          previewBytes: Math.min(config.previewBytes, Math.max(maxBytes, 512)),
+          timeoutMs: request.timeoutMs ?? config.timeoutMs,
+          killGraceMs: config.killGraceMs,
+        },
+        options.spill,
+      );
+      if (outcome.startFailure) {
+        const hint = outcome.exitCode === EXIT_NOT_FOUND ? " (check the name and PATH)" : "";
+        return {
+          exitCode: outcome.exitCode,
+          kind: "failed",
+          text: Buffer.from(`clawguard: ${outcome.startFailure.message}${hint}\n`),
+          event: event("exec.failed", "error", {
+            reason: outcome.startFailure.kind,
+            exit_code: outcome.exitCode,
+          }),
+          outcome,
+        };
+      }
+      const attrs = {
+        argv0: basename(request.argv[0] ?? ""),
+        exit_code: outcome.exitCode,
+        signal: outcome.signal,
+        timed_out: outcome.timedOut,
+        duration_ms: outcome.durationMs,
+        bytes: outcome.bytes,
+        lines: outcome.lines,
+        sha256: outcome.sha256,
+        binary: outcome.binary,
+        error_lines: outcome.scanner.errorCount,
+        spilled: outcome.spilled,
+        spill_id: outcome.spilled ? outcome.id : null,
+      };
+      const severity = outcome.exitCode === 0 ? "info" : "warn";
+      const draft = event("exec.completed", severity, attrs);
+      if (!outcome.spilled) {
+        const note = outcome.timedOut
+          ? `\n[clawguard] timed out after ${request.timeoutMs ?? config.timeoutMs} ms: stopped\n`
+          : "";
+        return {
+          exitCode: outcome.exitCode,
+          kind: "output",
+          text: Buffer.concat([outcome.head, Buffer.from(note)]),
+          event: draft,
+          outcome,
+        };
+      }
+      await options.spill.writeMeta({
+        id: outcome.id,
+        agent: source.agent,
+        session: request.session,
+        command,
+        createdAt: outcome.startedAt.toISOString(),
+        bytes: outcome.bytes,
+        lines: outcome.lines,
+        sha256: outcome.sha256,
+        exitCode: outcome.exitCode,
+        binary: outcome.binary,
+      });
+      const file = await open(options.spill.path(outcome.id), "r");
+      try {
+        const preview = await renderPreview({
+          outcome,
+          previewBytes: Math.min(config.previewBytes, Math.max(maxBytes, 512)),
+          maxBytes,
+          readCommand: options.readCommand,
+          spill: file,
+        });
+        return {
+          exitCode: outcome.exitCode,
+          kind: "preview",
+          text: Buffer.from(preview),
+          event: draft,
+          outcome,
+        };
+      } finally {
+        await file.close();
+      }
+    },
+  };
+}
+
+export type ExecGuard = ReturnType<typeof createExecGuard>;

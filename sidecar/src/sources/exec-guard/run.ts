@@ -1,0 +1,189 @@
+import { spawn } from "node:child_process";
+import { open } from "node:fs/promises";
+import { constants as osConstants } from "node:os";
+import { ulid } from "@clawguard/shared/ids";
+import { OutputScanner } from "./output-scanner.ts";
+import type { SpillStore } from "./spill.ts";
+
+export interface ExecLimits {
+  /** Output at or under this size is passed through unchanged. */
+  maxBytes: number;
+  previewBytes: number;
+  timeoutMs: number;
+  killGraceMs: number;
+}
+
+export interface RunRequest extends ExecLimits {
+  argv: readonly string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export type StartFailure = "not_found" | "permission_denied" | "failed";
+
+export interface RunOutcome {
+  /** The spill id (and the exec's event id). */
+  id: string;
+  startedAt: Date;
+  durationMs: number;
+  exitCode: number;
+  signal: string | null;
+  timedOut: boolean;
+  /** Set when the command could not be started at all. */
+  startFailure?: { kind: StartFailure; message: string };
+  bytes: number;
+  lines: number;
+  sha256: string;
+  binary: boolean;
+  spilled: boolean;
+  /** The whole output when it was not spilled; the first bytes of it otherwise. */
+  head: Buffer;
+  scanner: OutputScanner;
+}
+
+const CHUNK = 1 << 20;
+export const EXIT_TIMEOUT = 124;
+export const EXIT_CANNOT_RUN = 126;
+export const EXIT_NOT_FOUND = 127;
+
+/**
+ * Runs a command with stdout and stderr going straight to a fresh spill file (as `cmd > file 2>&1`
+ * would), while the file is read back and scanned as it grows. Memory stays flat whatever the
+ * output size. Under the limit the spill is removed and the output returned whole.
+ */
+export async function runGuarded(request: RunRequest, spill: SpillStore): Promise<RunOutcome> {
+  const id = ulid();
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const writer = await spill.create(id);
+  const reader = await open(spill.path(id), "r");
+  const scanner = new OutputScanner(Math.max(request.maxBytes + 1, request.previewBytes));
+
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let startFailure: RunOutcome["startFailure"];
+  let timedOut = false;
+  let wake: (() => void) | undefined;
+  const exited = new Promise<void>((resolve) => {
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(request.argv[0] as string, request.argv.slice(1), {
+        cwd: request.cwd,
+        env: request.env,
+        stdio: ["ignore", writer.fd, writer.fd],
+        detached: true, // its own process group, so a timeout reaches its children too
+      });
+    } catch (err) {
+      startFailure = classifyStartError(err as NodeJS.ErrnoException, request.argv[0] as string);
+      resolve();
+      return;
+    }
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      signalGroup(child.pid, "SIGTERM");
+      killTimer = setTimeout(() => signalGroup(child.pid, "SIGKILL"), request.killGraceMs);
+    }, request.timeoutMs);
+    child.once("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      startFailure = classifyStartError(err, request.argv[0] as string);
+      resolve();
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      exit = { code, signal };
+      resolve();
+    });
+  });
+  void exited.then(() => wake?.());
+  // The child holds its own copies of the descriptor; ours is no longer needed.
+  await writer.close();
+
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let position = 0;
+  let idleMs = 1;
+  let done = false;
+  exited.then(() => {
+    done = true;
+  });
+  try {
+    for (;;) {
+      const { bytesRead } = await reader.read(buf, 0, CHUNK, position);
+      if (bytesRead > 0) {
+        scanner.push(buf.subarray(0, bytesRead));
+        position += bytesRead;
+        idleMs = 1;
+        continue;
+      }
+      if (done) {
+        // One last read after exit: anything written before the exit is in the file now.
+        const last = await reader.read(buf, 0, CHUNK, position);
+        if (last.bytesRead === 0) break;
+        scanner.push(buf.subarray(0, last.bytesRead));
+        position += last.bytesRead;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, idleMs);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      idleMs = Math.min(idleMs * 2, 50);
+    }
+  } finally {
+    await reader.close();
+  }
+
+  const { sha256, head } = scanner.finish();
+  const spilled = scanner.bytes > request.maxBytes;
+  if (!spilled) await spill.remove(id);
+  const exitCode = startFailure
+    ? startFailure.kind === "not_found"
+      ? EXIT_NOT_FOUND
+      : EXIT_CANNOT_RUN
+    : timedOut
+      ? EXIT_TIMEOUT
+      : (exit?.code ?? 128 + signalNumber(exit?.signal ?? null));
+  const outcome: RunOutcome = {
+    id,
+    startedAt,
+    durationMs: Math.round(performance.now() - t0),
+    exitCode,
+    signal: exit?.signal ?? null,
+    timedOut,
+    bytes: scanner.bytes,
+    lines: scanner.lines,
+    sha256,
+    binary: scanner.binary,
+    spilled,
+    head: spilled ? head.subarray(0, request.previewBytes) : head,
+    scanner,
+  };
+  if (startFailure) outcome.startFailure = startFailure;
+  return outcome;
+}
+
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function signalNumber(signal: string | null): number {
+  if (signal === null) return 0;
+  return (osConstants.signals as Record<string, number>)[signal] ?? 0;
+}
+
+function classifyStartError(
+  err: NodeJS.ErrnoException,
+  command: string,
+): { kind: StartFailure; message: string } {
+  if (err.code === "ENOENT") return { kind: "not_found", message: `command not found: ${command}` };
+  if (err.code === "EACCES") return { kind: "permission_denied", message: `permission denied: ${command}` };
+  return { kind: "failed", message: `cannot run ${command}: ${err.message}` };
+}

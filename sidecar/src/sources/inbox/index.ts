@@ -1,0 +1,146 @@
+import { type FSWatcher, mkdirSync, watch } from "node:fs";
+import { readdir, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { describeError, isClawguardError } from "@clawguard/shared/errors";
+import {
+  draftEvent,
+  type EventDraft,
+  type EventSource,
+  validateDraft,
+} from "@clawguard/shared/events/envelope";
+import type { Component } from "@clawguard/shared/lifecycle";
+import type { Logger } from "@clawguard/shared/log";
+import type { EventBus } from "../../bus.ts";
+
+export { dropInInbox } from "./drop.ts";
+
+export interface InboxOptions {
+  dir: string;
+  quarantineDir: string;
+  source: EventSource;
+  bus: EventBus;
+  /** Whether the spool already holds this id (a crash between append and unlink). */
+  alreadySpooled: (id: string) => boolean;
+  log: Logger;
+  pollMs?: number;
+  batch?: number;
+}
+
+const DRAFT_FILE = /^[0-9A-Z]{26}\.json$/;
+
+/**
+ * Drains drafts that `clawguard exec` left on disk into the chain, oldest first. A file is removed
+ * only after its event is in the spool; a malformed file is moved aside and reported, never retried
+ * in a loop.
+ */
+export class InboxSource implements Component {
+  readonly id = "source.inbox";
+  readonly #o: InboxOptions;
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+
+  constructor(options: InboxOptions) {
+    this.#o = options;
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
+    try {
+      this.#watcher = watch(this.#o.dir, () => this.kick());
+      this.#watcher.on("error", () => {}); // polling below still drains
+    } catch {
+      // Some filesystems cannot be watched; polling is enough.
+    }
+    this.#timer = setInterval(() => this.kick(), this.#o.pollMs ?? 1000);
+    this.#timer.unref();
+    this.kick();
+  }
+
+  /** Drains now (coalesced with a run in progress). Resolves when the inbox has been drained. */
+  kick(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      do {
+        this.#again = false;
+        await this.#drain().catch((err) =>
+          this.#o.log.warn("inbox: drain failed, will retry", { error: describeError(err) }),
+        );
+      } while (this.#again && !this.#stopped);
+    })().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #drain(): Promise<void> {
+    const names = (await readdir(this.#o.dir)).filter((n) => DRAFT_FILE.test(n)).sort();
+    const batchSize = this.#o.batch ?? 500;
+    for (let i = 0; i < names.length && !this.#stopped; i += batchSize) {
+      const drafts: EventDraft[] = [];
+      const files: string[] = [];
+      const duplicates: string[] = [];
+      for (const name of names.slice(i, i + batchSize)) {
+        const path = join(this.#o.dir, name);
+        const draft = await this.#read(path, name);
+        if (!draft) continue;
+        if (this.#o.alreadySpooled(draft.id)) duplicates.push(path);
+        else {
+          drafts.push(draft);
+          files.push(path);
+        }
+      }
+      if (drafts.length > 0) {
+        try {
+          await this.#o.bus.publish(drafts);
+        } catch (err) {
+          if (isClawguardError(err, "spool.full")) {
+            this.#o.log.warn("inbox: spool is full, drafts stay in the inbox", { waiting: names.length - i });
+            return;
+          }
+          throw err;
+        }
+      }
+      await Promise.all([...files, ...duplicates].map((f) => unlink(f).catch(() => {})));
+    }
+  }
+
+  async #read(path: string, name: string): Promise<EventDraft | undefined> {
+    let problem: string;
+    try {
+      const parsed = JSON.parse(await readFile(path, "utf8")) as unknown;
+      const check = validateDraft(parsed, name);
+      if (check.ok && `${check.value.id}.json` === name) return check.value;
+      problem = check.ok ? "id does not match the file name" : check.errors.join("; ");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      problem = `not valid JSON: ${(err as Error).message}`;
+    }
+    mkdirSync(this.#o.quarantineDir, { recursive: true, mode: 0o700 });
+    const moved = join(this.#o.quarantineDir, `inbox-${name}`);
+    await rename(path, moved);
+    this.#o.log.warn("inbox: quarantined a malformed draft", { file: moved, problem });
+    await this.#o.bus.publish([
+      draftEvent({
+        source: this.#o.source,
+        type: "spool.quarantined",
+        severity: "error",
+        attrs: { where: "inbox", file: moved, problem: problem.slice(0, 500) },
+      }),
+    ]);
+    return undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#watcher?.close();
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#running;
+  }
+}
