@@ -1,5 +1,8 @@
 import { defineConfig } from "vitest/config";
 
+// CLAWGUARD_TEST_REPORT=<file> adds a JSON report beside the console output (.ci/run reads it).
+const report = process.env.CLAWGUARD_TEST_REPORT;
+
 export default defineConfig({
   test: {
     include: ["{shared,sidecar,collector,deploy}/src/**/*.test.ts", "test/{integration,e2e}/**/*.test.ts"],
@@ -8,5 +11,6 @@ export default defineConfig({
     pool: "forks",
     fileParallelism: true,
     maxWorkers: 2,
+    reporters: report ? ["default", ["json", { outputFile: report }]] : ["default"],
   },
 });
