@@ -63,3 +63,14 @@ export const silentLogger: Logger = {
   error() {},
   child: () => silentLogger,
 };
+
+/** The daemons' logger, from CLAWGUARD_LOG_LEVEL (debug|info|warn|error) and CLAWGUARD_LOG_FORMAT. */
+export function loggerFromEnv(env: NodeJS.ProcessEnv, component: string): Logger {
+  const level = env.CLAWGUARD_LOG_LEVEL;
+  const format = env.CLAWGUARD_LOG_FORMAT;
+  return createLogger({
+    component,
+    ...(level && level in ORDER ? { level: level as Level } : {}),
+    ...(format === "text" || format === "json" ? { format } : {}),
+  });
+}

@@ -60,7 +60,11 @@ export const listen = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
     error: 'expected "host:port", e.g. "127.0.0.1:18800"',
   })
-  .refine((v) => Number(v.slice(v.lastIndexOf(":") + 1)) <= 65535, { error: "port must be 0-65535" });
+  .refine((v) => Number(v.slice(v.lastIndexOf(":") + 1)) <= 65535, {
+    error: "port must be 0-65535",
+    // A value that is not host:port at all gets one message, not two.
+    when: (payload) => typeof payload.value === "string" && /:\d{1,5}$/.test(payload.value),
+  });
 
 export function parseListen(value: string): { host: string; port: number } {
   const at = value.lastIndexOf(":");

@@ -1,6 +1,6 @@
 import { loadCollectorConfig } from "@clawguard/collector/config";
 import { startCollector } from "@clawguard/collector/main";
-import { createLogger } from "@clawguard/shared/log";
+import { loggerFromEnv } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
 import { type Command, parse } from "../command.ts";
 import { untilSignal } from "../signals.ts";
@@ -44,10 +44,7 @@ export const collectorCommand: Command = {
       io.out("collector config is valid\n");
       return 0;
     }
-    const log = createLogger({
-      component: "collector",
-      format: io.env.CLAWGUARD_LOG_FORMAT === "text" ? "text" : undefined,
-    });
+    const log = loggerFromEnv(io.env, "collector");
     const collector = await startCollector(config, io.env, log);
     const signal = await untilSignal();
     log.info("stopping", { signal });

@@ -1,4 +1,4 @@
-import { createLogger } from "@clawguard/shared/log";
+import { loggerFromEnv } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
 import { loadSidecarConfig } from "../../config.ts";
 import { startSidecar } from "../../main.ts";
@@ -44,10 +44,7 @@ export const sidecarCommand: Command = {
       io.out("sidecar config is valid\n");
       return 0;
     }
-    const log = createLogger({
-      component: `sidecar:${config.agent}`,
-      format: io.env.CLAWGUARD_LOG_FORMAT === "text" ? "text" : undefined,
-    });
+    const log = loggerFromEnv(io.env, `sidecar:${config.agent}`);
     const sidecar = await startSidecar(config, io.env, log);
     const signal = await untilSignal();
     log.info("stopping", { signal });
