@@ -1,4 +1,4 @@
-import { isAbsolute, relative, resolve } from "node:path";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import { ClawguardError, isClawguardError } from "@clawguard/shared/errors";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import type { TokenSet } from "@clawguard/shared/http/auth";
@@ -10,6 +10,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { EventBus } from "../bus.ts";
 import type { Shipper } from "../sinks/shipper/index.ts";
 import type { Spool } from "../sinks/spool/spool.ts";
+import { MAX_EXEC_BYTES, MAX_EXEC_TIMEOUT_MS } from "../sources/exec-guard/config.ts";
 import type { ExecGuard } from "../sources/exec-guard/index.ts";
 import {
   DEFAULT_READ_LIMIT,
@@ -82,14 +83,17 @@ function parseExecBody(body: unknown, workspace: string): ExecBody {
   if (b.cwd !== undefined) {
     const inside = typeof b.cwd === "string" ? resolve(workspace, b.cwd) : "";
     const rel = relative(workspace, inside);
-    if (typeof b.cwd !== "string" || rel.startsWith("..") || isAbsolute(rel))
+    if (typeof b.cwd !== "string" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel))
       problems.push("cwd: expected a directory inside the workspace");
     else cwd = inside;
   }
-  for (const key of ["maxBytes", "timeoutMs"] as const) {
+  for (const [key, max] of [
+    ["maxBytes", MAX_EXEC_BYTES],
+    ["timeoutMs", MAX_EXEC_TIMEOUT_MS],
+  ] as const) {
     const v = b[key];
-    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 2 ** 31))
-      problems.push(`${key}: expected a positive integer`);
+    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > max))
+      problems.push(`${key}: expected an integer in 1..${max}, got ${typeof v === "number" ? v : typeof v}`);
   }
   if (problems.length > 0)
     throw new ClawguardError("input.invalid", problems.join("; "), { details: { problems } });

@@ -10,13 +10,13 @@ import {
   writeFileSync,
 } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { type ChainHead, EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
 import { ClawguardError } from "@clawguard/shared/errors";
 import type { AuditEvent, EventDraft } from "@clawguard/shared/events/envelope";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import type { Logger } from "@clawguard/shared/log";
-import { encodeFrame, scanFrames } from "./frame.ts";
+import { type CorruptRange, encodeFrame, type ScannedFrame, scanFrames } from "./frame.ts";
 
 export type FsyncPolicy = "always" | "interval" | "never";
 
@@ -62,7 +62,40 @@ interface Pending {
 }
 
 const SEGMENT_NAME = /^seg-(\d{20})\.log$/;
+/** Room kept for the header of the segment a roll would create, so a roll never passes maxBytes. */
+const SEGMENT_HEADER_RESERVE = 256;
+/** Spool directories open in this process: the LOCK file alone cannot tell two of them apart. */
+const openDirs = new Set<string>();
 const segmentName = (n: number) => `seg-${String(n).padStart(20, "0")}.log`;
+
+type SpoolRecord =
+  | { kind: "header"; after_seq: number; after_hash: string }
+  | { kind: "event"; id: string; seq: number; hash: string };
+
+/** A frame's payload as a spool record (a segment header or an event), or undefined when it is neither. */
+function parseRecord(payload: Buffer): SpoolRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const r = value as Record<string, unknown>;
+  if (r.id === undefined) {
+    const { after_seq, after_hash } = r;
+    return Number.isSafeInteger(after_seq) && (after_seq as number) >= 0 && typeof after_hash === "string"
+      ? { kind: "header", after_seq: after_seq as number, after_hash }
+      : undefined;
+  }
+  const { id, seq, hash } = r;
+  return typeof id === "string" &&
+    Number.isSafeInteger(seq) &&
+    (seq as number) >= 1 &&
+    typeof hash === "string"
+    ? { kind: "event", id, seq: seq as number, hash }
+    : undefined;
+}
 
 function fsyncDir(dir: string): void {
   const fd = openSync(dir, "r");
@@ -116,7 +149,15 @@ export class Spool {
 
   static async open(options: SpoolOptions): Promise<Spool> {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
-    const spool = new Spool(options, lockDirectory(options.dir, "spool"));
+    const key = resolve(options.dir);
+    if (openDirs.has(key))
+      throw new ClawguardError("spool.locked", `spool ${options.dir} is already open in this process`);
+    const release = lockDirectory(options.dir, "spool");
+    openDirs.add(key);
+    const spool = new Spool(options, () => {
+      openDirs.delete(key);
+      release();
+    });
     try {
       spool.#recover();
       await spool.#openActive();
@@ -179,7 +220,12 @@ export class Spool {
     try {
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0, this.#pending.length);
-        await this.#writeBatch(batch);
+        try {
+          await this.#writeBatch(batch);
+        } catch (err) {
+          // Never leave a caller waiting or a rejection unhandled (settled requests ignore this).
+          for (const request of batch) request.reject(err as Error);
+        }
       }
     } finally {
       this.#writing = false;
@@ -197,14 +243,25 @@ export class Spool {
       const events: AuditEvent[] = [];
       const requestFrames: Buffer[] = [];
       let requestHead = head;
-      for (const draft of request.drafts) {
-        const event = sealEvent(draft, requestHead);
-        requestHead = { seq: event.seq, hash: event.hash };
-        events.push(event);
-        requestFrames.push(encodeFrame(JSON.stringify(event)));
+      try {
+        for (const draft of request.drafts) {
+          const event = sealEvent(draft, requestHead);
+          requestHead = { seq: event.seq, hash: event.hash };
+          events.push(event);
+          requestFrames.push(encodeFrame(JSON.stringify(event)));
+        }
+      } catch (err) {
+        // A draft with no JSON form (a BigInt, a cycle): refuse this request alone.
+        request.reject(
+          new ClawguardError("input.invalid", `cannot serialise an event draft: ${(err as Error).message}`, {
+            cause: err,
+          }),
+        );
+        continue;
       }
       const requestSize = requestFrames.reduce((sum, f) => sum + f.length, 0);
-      if (size + requestSize > budget) {
+      const rolls = this.#active().size + size + requestSize > this.#o.segmentBytes;
+      if (size + requestSize + (rolls ? SEGMENT_HEADER_RESERVE : 0) > budget) {
         request.reject(
           new ClawguardError(
             "spool.full",
@@ -226,7 +283,15 @@ export class Spool {
       if (active.size + size > this.#o.segmentBytes && active.lastSeq > 0) await this.#roll();
       await this.#write(Buffer.concat(frames, size));
     } catch (err) {
-      for (const request of accepted) request.reject(err as Error);
+      const failure =
+        err instanceof ClawguardError
+          ? err
+          : new ClawguardError(
+              "spool.full",
+              `spool segment roll failed (${(err as NodeJS.ErrnoException).code ?? "error"}): ${(err as Error).message}`,
+              { retryable: true, cause: err },
+            );
+      for (const request of accepted) request.reject(failure);
       return;
     }
     const active = this.#active();
@@ -288,32 +353,48 @@ export class Spool {
   }
 
   async #roll(): Promise<void> {
-    await this.#file?.datasync();
-    await this.#file?.close();
+    const old = this.#file as FileHandle;
+    await old.datasync();
+    // The new segment first: when it cannot be made (disk full), the active one stays open and usable.
+    const segment = this.#createSegment(this.#active().n + 1);
+    let file: FileHandle;
+    try {
+      file = await open(segment.path, "r+");
+    } catch (err) {
+      rmSync(segment.path, { force: true });
+      throw err;
+    }
+    this.#segments.push(segment);
+    this.#file = file;
+    await old.close().catch(() => {});
     this.#olderIds = this.#recentIds;
     this.#recentIds = new Set();
-    this.#createSegment(this.#active().n + 1);
-    await this.#openActive();
   }
 
-  #createSegment(n: number): void {
+  /** Creates segment `n` holding only its header (the chain head it follows); nothing is left if that fails. */
+  #createSegment(n: number): Segment {
     const path = join(this.#o.dir, segmentName(n));
     const header = encodeFrame(
       JSON.stringify({ segment: n, after_seq: this.#head.seq, after_hash: this.#head.hash }),
     );
     const fd = openSync(path, "wx", 0o600);
     try {
-      writeFileSync(fd, header);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      try {
+        writeFileSync(fd, header);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      fsyncDir(this.#o.dir);
+    } catch (err) {
+      rmSync(path, { force: true });
+      throw err;
     }
-    fsyncDir(this.#o.dir);
-    this.#segments.push({ n, path, size: header.length, firstSeq: 0, lastSeq: 0 });
+    return { n, path, size: header.length, firstSeq: 0, lastSeq: 0 };
   }
 
   async #openActive(): Promise<void> {
-    if (this.#segments.length === 0) this.#createSegment(1);
+    if (this.#segments.length === 0) this.#segments.push(this.#createSegment(1));
     this.#file = await open(this.#active().path, "r+");
   }
 
@@ -336,39 +417,48 @@ export class Spool {
       const segment: Segment = { n, path, size: 0, firstSeq: 0, lastSeq: 0 };
       const buf = readFileSync(path);
       const scan = scanFrames(buf);
-      if (scan.corrupt.length > 0) this.#quarantine(name, buf, scan);
+      // A frame can pass its checksum and still not be a record (written by something else):
+      // it is set aside like any corrupt stretch rather than stopping the start.
+      const frames: ScannedFrame[] = [];
+      const corrupt = [...scan.corrupt];
       for (const frame of scan.frames) {
-        const record = JSON.parse(frame.payload.toString("utf8")) as Partial<AuditEvent> & {
-          after_seq?: number;
-          after_hash?: string;
-        };
-        if (record.id === undefined) {
-          if (record.after_seq !== undefined && record.after_seq >= this.#head.seq) {
-            this.#head = { seq: record.after_seq, hash: record.after_hash as string };
-          }
+        const record = parseRecord(frame.payload);
+        if (record === undefined) {
+          corrupt.push({ offset: frame.offset, length: frame.length, reason: "not a spool record" });
           continue;
         }
-        const seq = record.seq as number;
-        if (segment.firstSeq === 0) segment.firstSeq = seq;
-        segment.lastSeq = seq;
-        if (seq > this.#head.seq) this.#head = { seq, hash: record.hash as string };
+        frames.push(frame);
+        if (record.kind === "header") {
+          if (record.after_seq >= this.#head.seq)
+            this.#head = { seq: record.after_seq, hash: record.after_hash };
+          continue;
+        }
+        if (segment.firstSeq === 0) segment.firstSeq = record.seq;
+        segment.lastSeq = record.seq;
+        if (record.seq > this.#head.seq) this.#head = { seq: record.seq, hash: record.hash };
         this.#recentIds.add(record.id);
       }
-      segment.size = scan.corrupt.length > 0 ? scan.frames.reduce((sum, f) => sum + f.length, 0) : buf.length;
+      if (corrupt.length > 0) {
+        corrupt.sort((a, b) => a.offset - b.offset);
+        this.#quarantine(name, buf, frames, corrupt);
+      }
+      segment.size = corrupt.length > 0 ? frames.reduce((sum, f) => sum + f.length, 0) : buf.length;
       this.#segments.push(segment);
     }
     // Drop segments that were fully acknowledged but not yet deleted when the process died.
     this.#deleteAcked();
     if (this.#segments.length === 0)
-      this.#createSegment(
-        (names.length > 0 ? Number(SEGMENT_NAME.exec(names.at(-1) as string)?.[1]) : 0) + 1,
+      this.#segments.push(
+        this.#createSegment(
+          (names.length > 0 ? Number(SEGMENT_NAME.exec(names.at(-1) as string)?.[1]) : 0) + 1,
+        ),
       );
   }
 
-  #quarantine(name: string, buf: Buffer, scan: ReturnType<typeof scanFrames>): void {
+  #quarantine(name: string, buf: Buffer, frames: ScannedFrame[], corrupt: CorruptRange[]): void {
     const dir = join(this.#o.dir, "quarantine");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const range of scan.corrupt) {
+    for (const range of corrupt) {
       const file = join(dir, `${name}.${range.offset}.bin`);
       writeFileSync(file, buf.subarray(range.offset, range.offset + range.length), { mode: 0o600 });
       this.quarantined.push({
@@ -389,7 +479,7 @@ export class Spool {
     // Rewrite the segment with only its valid records (the bad bytes are kept in quarantine/).
     const path = join(this.#o.dir, name);
     const tmp = `${path}.tmp`;
-    writeFileSync(tmp, Buffer.concat(scan.frames.map((f) => buf.subarray(f.offset, f.offset + f.length))), {
+    writeFileSync(tmp, Buffer.concat(frames.map((f) => buf.subarray(f.offset, f.offset + f.length))), {
       mode: 0o600,
     });
     const fd = openSync(tmp, "r");
@@ -420,17 +510,13 @@ export class Spool {
         await handle.close();
       }
       for (const frame of scanFrames(buf).frames) {
+        const record = parseRecord(frame.payload);
+        if (record?.kind !== "event" || record.seq <= afterSeq) continue;
         const json = frame.payload.toString("utf8");
-        const record = JSON.parse(json) as Partial<AuditEvent>;
-        if (record.id === undefined || (record.seq as number) <= afterSeq) continue;
         if (out.length >= maxEvents || (bytes + json.length > maxBytes && out.length > 0)) break;
-        out.push({ seq: record.seq as number, id: record.id, hash: record.hash as string, json });
+        out.push({ seq: record.seq, id: record.id, hash: record.hash, json });
         bytes += json.length;
-        this.#readCursor = {
-          seg: segment.n,
-          offset: start + frame.offset + frame.length,
-          seq: record.seq as number,
-        };
+        this.#readCursor = { seg: segment.n, offset: start + frame.offset + frame.length, seq: record.seq };
       }
     }
     return out;

@@ -1,12 +1,16 @@
 import { bytes, int } from "@clawguard/shared/config/fields";
 import { z } from "zod";
 
+/** Upper bounds of the per-command limits, for the config and for a request that overrides them. */
+export const MAX_EXEC_BYTES = 16 * 1024 * 1024;
+export const MAX_EXEC_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
+
 export const execGuardConfig = z
   .strictObject({
     /** Output at or under this size passes through unchanged; above it, it is spilled and previewed. */
-    maxBytes: bytes(1, 16 * 1024 * 1024).default(51_200),
+    maxBytes: bytes(1, MAX_EXEC_BYTES).default(51_200),
     previewBytes: bytes(512, 1024 * 1024).default(8 * 1024),
-    timeoutMs: int(1, 7 * 24 * 3600 * 1000).default(30 * 60 * 1000),
+    timeoutMs: int(1, MAX_EXEC_TIMEOUT_MS).default(30 * 60 * 1000),
     killGraceMs: int(0, 600_000).default(5000),
     policy: z
       .strictObject({

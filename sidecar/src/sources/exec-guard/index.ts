@@ -1,9 +1,10 @@
 import { statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename } from "node:path";
+import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import { redactText } from "@clawguard/shared/redact";
-import type { ExecGuardConfig } from "./config.ts";
+import { type ExecGuardConfig, MAX_EXEC_BYTES, MAX_EXEC_TIMEOUT_MS } from "./config.ts";
 import { evaluatePolicy } from "./policy.ts";
 import { renderPreview } from "./preview.ts";
 import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, type RunOutcome, runGuarded } from "./run.ts";
@@ -41,6 +42,16 @@ export interface ExecGuardOptions {
 
 const MAX_COMMAND_CHARS = 1024;
 
+/**
+ * A per-request override of maxBytes or timeoutMs, checked against the same bounds as the config:
+ * the pass-through buffer is maxBytes long, and a timer over 2^31-1 ms would fire at once.
+ */
+function checkLimit(name: string, value: number | undefined, max: number): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < 1 || value > max)) {
+    throw new ClawguardError("input.invalid", `${name}: expected an integer in 1..${max}, got ${value}`);
+  }
+}
+
 /** The command line as the audit trail records it: redacted and bounded. */
 function auditCommand(argv: readonly string[]): string {
   const line = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
@@ -56,6 +67,8 @@ export function createExecGuard(options: ExecGuardOptions) {
 
   return {
     async run(request: ExecRequest): Promise<ExecResponse> {
+      checkLimit("maxBytes", request.maxBytes, MAX_EXEC_BYTES);
+      checkLimit("timeoutMs", request.timeoutMs, MAX_EXEC_TIMEOUT_MS);
       const command = auditCommand(request.argv);
       const event = (type: string, severity: EventDraft["severity"], attrs: Record<string, unknown>) =>
         draftEvent({ source, type, severity, session: request.session, attrs: { command, ...attrs } });

@@ -3,10 +3,12 @@ import { countNewlines, ERROR_LINE } from "./scan.ts";
 
 export interface ErrorLine {
   line: number;
+  /** Raw (not yet redacted) and possibly long: whoever shows it redacts it first, then shortens it. */
   text: string;
 }
 
-const MAX_LINE_CHARS = 300;
+/** Kept of each error line: enough that shortening it for display happens after redaction. */
+const KEEP_LINE_BYTES = 1200;
 const KEEP_ERRORS = 10;
 const CARRY_MAX = 1024;
 const BINARY_PROBE = 64 * 1024;
@@ -85,9 +87,9 @@ export class OutputScanner {
       counted = start;
       this.#record({
         line,
-        text: Buffer.from(text.slice(start, Math.min(end, start + MAX_LINE_CHARS * 4)), "latin1")
-          .toString("utf8")
-          .slice(0, MAX_LINE_CHARS),
+        text: Buffer.from(text.slice(start, Math.min(end, start + KEEP_LINE_BYTES)), "latin1").toString(
+          "utf8",
+        ),
       });
       ERROR_LINE.lastIndex = end + 1;
     }

@@ -15,9 +15,27 @@ export type PolicyDecision =
   | { allowed: true; rule?: string }
   | { allowed: false; rule?: string; reason: string };
 
+/** Whether `body` has a `/` that is not escaped and not in a character class, as a JS regex literal cannot. */
+function hasBareSlash(body: string): boolean {
+  let inClass = false;
+  for (let i = 0; i < body.length; i++) {
+    const ch = body[i];
+    if (ch === "\\") i++;
+    else if (ch === "[") inClass = true;
+    else if (ch === "]") inClass = false;
+    else if (ch === "/" && !inClass) return true;
+  }
+  return false;
+}
+
+/**
+ * `/body/flags` is a regex only when it could be a JS regex literal: valid flags, and no bare `/` in
+ * the body. Anything else is a glob, so a path such as `/usr/bin/vim` is never read as the regex
+ * `usr\/bin` with flags `vim` (which would match any command line containing `usr/bin`).
+ */
 export function compileRule(rule: string): RegExp {
-  const regex = /^\/(.*)\/([a-z]*)$/s.exec(rule);
-  if (regex) return new RegExp(regex[1] as string, regex[2]);
+  const regex = /^\/(.+)\/([dgimsuvy]*)$/s.exec(rule);
+  if (regex && !hasBareSlash(regex[1] as string)) return new RegExp(regex[1] as string, regex[2]);
   const escaped = rule
     .replace(/[.+^${}()|[\]\\]/g, "\\$&")
     .replace(/\*/g, ".*")

@@ -4,23 +4,38 @@ import type { ErrorLine } from "./output-scanner.ts";
 import type { RunOutcome } from "./run.ts";
 
 const MAX_LINE_CHARS = 400;
+const MAX_ERROR_CHARS = 300;
 const fmt = (n: number) => n.toLocaleString("en-US");
 
-function clip(line: string): string {
-  return line.length > MAX_LINE_CHARS
-    ? `${line.slice(0, MAX_LINE_CHARS)}… [+${line.length - MAX_LINE_CHARS} chars]`
-    : line;
+function clip(line: string, max = MAX_LINE_CHARS): string {
+  return line.length > max ? `${line.slice(0, max)}… [+${line.length - max} chars]` : line;
 }
 
-/** Whole lines from the start of `buf` that fit in `budget` bytes. */
+/**
+ * Lines as shown: redacted as one block (a private key spans lines), then clipped, so a clip never
+ * cuts a secret in two and leaves a part of it that no pattern recognises.
+ */
+function shown(lines: readonly string[]): string[] {
+  return lines.length === 0
+    ? []
+    : redactText(lines.join("\n"))
+        .split("\n")
+        .map((line) => clip(line));
+}
+
+/**
+ * Whole lines from the start of `buf` that fit in `budget` bytes. A first line longer than that is
+ * cut before its last word, which may be a secret cut in two that no redaction pattern would know.
+ */
 function headLines(buf: Buffer, budget: number): string[] {
   const slice = buf.subarray(0, budget);
   const end = slice.length < buf.length ? slice.lastIndexOf(10) : slice.length;
-  const text = slice.subarray(0, end === -1 ? slice.length : end).toString("utf8");
+  let text = slice.subarray(0, end === -1 ? slice.length : end).toString("utf8");
+  if (end === -1) text = text.replace(/\s*\S*$/, "");
   return text.length === 0 ? [] : text.replace(/\n$/, "").split("\n");
 }
 
-/** Whole lines from the end of the spill that fit in `budget` bytes. */
+/** Whole lines from the end of the spill that fit in `budget` bytes (see headLines for a longer line). */
 async function tailLines(
   file: FileHandle,
   size: number,
@@ -30,11 +45,16 @@ async function tailLines(
   const buf = Buffer.alloc(length);
   await file.read(buf, 0, length, size - length);
   let body = buf;
+  let partial = false;
   if (length < size) {
-    const nl = buf.indexOf(10);
-    body = nl === -1 ? buf : buf.subarray(nl + 1);
+    // The first line break before the output's own final one: a lone final one means one long line.
+    const nl = buf.subarray(0, buf[length - 1] === 10 ? length - 1 : length).indexOf(10);
+    partial = nl === -1;
+    body = partial ? buf : buf.subarray(nl + 1);
   }
-  const text = body.toString("utf8").replace(/\n$/, "");
+  let text = body.toString("utf8").replace(/\n$/, "");
+  // A last line longer than the budget starts mid-word: drop that part word (maybe part of a secret).
+  if (partial) text = text.replace(/^\S*\s*/, "");
   return { lines: text.length === 0 ? [] : text.split("\n"), buf: body };
 }
 
@@ -66,17 +86,20 @@ export async function renderPreview(input: PreviewInput): Promise<string> {
   } else {
     const head = headLines(outcome.head, Math.floor(previewBytes * 0.4));
     const tail = await tailLines(input.spill, outcome.bytes, Math.floor(previewBytes * 0.4));
-    const tailFirst = outcome.lines - tail.lines.length + 1;
     const headLast = head.length;
+    // A small output (under a 512-byte preview) fits in both: show each line once.
+    const overlap = Math.max(0, headLast - (outcome.lines - tail.lines.length));
+    const tailShown = tail.lines.slice(overlap);
+    const tailFirst = outcome.lines - tailShown.length + 1;
     const middle = (e: ErrorLine) => e.line > headLast && e.line < tailFirst;
     const errors = [...outcome.scanner.firstErrors, ...outcome.scanner.lastErrors].filter(middle);
-    out.push(`--- first ${head.length} lines ---`, ...head.map(clip));
+    out.push(`--- first ${head.length} lines ---`, ...shown(head));
     if (errors.length > 0) {
-      const shown = errors.slice(0, 20);
+      const picked = errors.slice(0, 20);
       let budget = Math.floor(previewBytes * 0.2);
       out.push(`--- ${fmt(outcome.scanner.errorCount)} error-looking lines in all; from the middle: ---`);
-      for (const error of shown) {
-        const line = `${error.line}: ${clip(error.text)}`;
+      for (const error of picked) {
+        const line = `${error.line}: ${clip(redactText(error.text), MAX_ERROR_CHARS)}`;
         budget -= line.length + 1;
         if (budget < 0) break;
         out.push(line);
@@ -84,10 +107,12 @@ export async function renderPreview(input: PreviewInput): Promise<string> {
     }
     const skipped = tailFirst - headLast - 1;
     if (skipped > 0) out.push(`--- ${fmt(skipped)} lines not shown ---`);
-    out.push(
-      `--- last ${tail.lines.length} lines (${fmt(tailFirst)}-${fmt(outcome.lines)}) ---`,
-      ...tail.lines.map(clip),
-    );
+    if (tailShown.length > 0) {
+      out.push(
+        `--- last ${tailShown.length} lines (${fmt(tailFirst)}-${fmt(outcome.lines)}) ---`,
+        ...shown(tailShown),
+      );
+    }
     out.push(
       `[clawguard] page through it: ${input.readCommand} ${outcome.id} --lines ${headLast + 1}:${headLast + 200}`,
       `[clawguard] or search it:     ${input.readCommand} ${outcome.id} --grep PATTERN`,

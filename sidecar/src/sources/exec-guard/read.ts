@@ -1,12 +1,15 @@
-import { createInterface } from "node:readline";
+import { Worker } from "node:worker_threads";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { redactText } from "@clawguard/shared/redact";
+import { type LineScan, type LineScanResult, scanLines } from "./line-scan.ts";
 import type { SpillStore } from "./spill.ts";
 
 export const DEFAULT_READ_LIMIT = 16 * 1024;
 export const MAX_READ_LIMIT = 1024 * 1024;
 export const MAX_LINES = 10_000;
 export const DEFAULT_MAX_MATCHES = 200;
+/** How long one --grep may run before it is stopped. */
+export const GREP_TIMEOUT_MS = 10_000;
 
 export type ReadMode =
   | { kind: "bytes"; offset: number; limit: number }
@@ -33,6 +36,35 @@ function render(buf: Buffer, offset: number): string {
     rows.push(`${(offset + i).toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  ${ascii}`);
   }
   return `${redactText(rows.join("\n"))}\n`;
+}
+
+/**
+ * Runs a grep in a worker thread with a deadline: a pattern that backtracks catastrophically is
+ * stopped there instead of freezing the process (the sidecar's API, spool and shipper share it).
+ */
+function grepInWorker(fd: number, scan: LineScan, timeoutMs: number): Promise<LineScanResult> {
+  const worker = new Worker(new URL("./grep-worker.ts", import.meta.url), { workerData: { ...scan, fd } });
+  let timer: NodeJS.Timeout | undefined;
+  return new Promise<LineScanResult>((resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new ClawguardError(
+          "input.invalid",
+          `--grep: ${JSON.stringify(scan.pattern)} took over ${timeoutMs} ms and was stopped: simplify the pattern or narrow the search with --lines`,
+        ),
+      );
+    }, timeoutMs);
+    worker.once("message", resolve);
+    worker.once("error", reject);
+    worker.once("exit", (code) =>
+      reject(new Error(`the grep worker exited (code ${code}) without a result`)),
+    );
+  }).finally(async () => {
+    clearTimeout(timer);
+    // Not needed once there is an answer; after a timeout this is what stops it. Awaited, so the
+    // caller closes the descriptor only once nothing reads it.
+    await worker.terminate();
+  });
 }
 
 /** Parses `A:B` (1-based, inclusive; `A:` to the end). */
@@ -67,7 +99,12 @@ function compilePattern(pattern: string): RegExp {
 }
 
 /** Reads part of a spill: a byte range, a line range, or the lines matching a pattern. Always redacted. */
-export async function readSpill(store: SpillStore, id: string, mode: ReadMode): Promise<ReadResult> {
+export async function readSpill(
+  store: SpillStore,
+  id: string,
+  mode: ReadMode,
+  options: { grepTimeoutMs?: number } = {},
+): Promise<ReadResult> {
   const { handle, size } = await store.open(id);
   try {
     if (mode.kind === "bytes") {
@@ -87,9 +124,11 @@ export async function readSpill(store: SpillStore, id: string, mode: ReadMode): 
       const result: ReadResult = {
         text: render(buf, mode.offset),
         footer:
-          end < size
-            ? `[clawguard] bytes ${mode.offset}-${end} of ${size}; next: clawguard read ${id} --offset ${end} --limit ${mode.limit}`
-            : `[clawguard] bytes ${mode.offset}-${end} of ${size} (end)`,
+          mode.offset > size
+            ? `[clawguard] offset ${mode.offset} is past the end: the output has ${size} bytes`
+            : end < size
+              ? `[clawguard] bytes ${mode.offset}-${end} of ${size}; next: clawguard read ${id} --offset ${end} --limit ${mode.limit}`
+              : `[clawguard] bytes ${mode.offset}-${end} of ${size} (end)`,
         totalBytes: size,
       };
       if (end < size) result.nextOffset = end;
@@ -97,37 +136,22 @@ export async function readSpill(store: SpillStore, id: string, mode: ReadMode): 
     }
     const from = mode.from ?? 1;
     const to = mode.to ?? Number.MAX_SAFE_INTEGER;
-    const pattern = mode.kind === "grep" ? compilePattern(mode.pattern) : undefined;
-    const lines = createInterface({
-      input: handle.createReadStream({ encoding: "utf8", autoClose: false }),
-      crlfDelay: Infinity,
-    });
-    const out: string[] = [];
-    let n = 0;
-    let matches = 0;
-    let more = false;
-    for await (const line of lines) {
-      n++;
-      if (n < from) continue;
-      if (n > to) {
-        more = true;
-        break;
-      }
-      if (!pattern) {
-        out.push(line);
-        continue;
-      }
-      if (!pattern.test(line)) continue;
-      if (matches === (mode as { maxMatches: number }).maxMatches) {
-        more = true;
-        break;
-      }
-      matches++;
-      out.push(`${n}: ${line}`);
+    const grep = mode.kind === "grep";
+    const scan: LineScan = { from, to, maxMatches: grep ? mode.maxMatches : 0 };
+    if (grep) {
+      compilePattern(mode.pattern); // a bad pattern is named before any worker starts
+      scan.pattern = mode.pattern;
     }
-    lines.close();
+    const {
+      out,
+      lines: n,
+      matches,
+      more,
+    } = grep
+      ? await grepInWorker(handle.fd, scan, options.grepTimeoutMs ?? GREP_TIMEOUT_MS)
+      : await scanLines(handle.createReadStream({ encoding: "utf8", autoClose: false }), scan);
     const text = out.length > 0 ? redactText(`${out.join("\n")}\n`) : "";
-    const footer = pattern
+    const footer = grep
       ? `[clawguard] ${matches} matching line${matches === 1 ? "" : "s"}${more ? ` (stopped at --max-matches ${matches}; narrow with --lines)` : ""}`
       : more
         ? `[clawguard] lines ${from}-${to}; next: clawguard read ${id} --lines ${to + 1}:${to + (to - from + 1)}`

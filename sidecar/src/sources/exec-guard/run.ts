@@ -91,6 +91,9 @@ export async function runGuarded(request: RunRequest, spill: SpillStore): Promis
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
+      // After a timeout the leader may end on SIGTERM while others in its group ignore it: the grace
+      // period is over for them, or they would outlive the command (holding the spill file open).
+      if (timedOut) signalGroup(child.pid, "SIGKILL");
       exit = { code, signal };
       resolve();
     });

@@ -1,0 +1,52 @@
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+
+export interface LineScan {
+  /** 1-based, inclusive. */
+  from: number;
+  to: number;
+  /** Only lines matching this regular expression, each prefixed with its number. */
+  pattern?: string | undefined;
+  /** With a pattern: stop after this many matches. */
+  maxMatches: number;
+}
+
+export interface LineScanResult {
+  out: string[];
+  /** Lines read, up to where the scan stopped. */
+  lines: number;
+  matches: number;
+  /** Whether the scan stopped before the end (past `to`, or at maxMatches). */
+  more: boolean;
+}
+
+/** Lines `from`..`to` of a text stream, or those of them that match `pattern`. Raw: not redacted. */
+export async function scanLines(input: Readable, scan: LineScan): Promise<LineScanResult> {
+  const pattern = scan.pattern === undefined ? undefined : new RegExp(scan.pattern);
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  const out: string[] = [];
+  let n = 0;
+  let matches = 0;
+  let more = false;
+  for await (const line of lines) {
+    n++;
+    if (n < scan.from) continue;
+    if (n > scan.to) {
+      more = true;
+      break;
+    }
+    if (!pattern) {
+      out.push(line);
+      continue;
+    }
+    if (!pattern.test(line)) continue;
+    if (matches === scan.maxMatches) {
+      more = true;
+      break;
+    }
+    matches++;
+    out.push(`${n}: ${line}`);
+  }
+  lines.close();
+  return { out, lines: n, matches, more };
+}

@@ -1,0 +1,72 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { countNewlines, ERROR_LINE } from "./scan.ts";
+
+function naive(buf: Buffer, from = 0, to = buf.length): number {
+  let n = 0;
+  for (let i = from; i < to; i++) if (buf[i] === 10) n++;
+  return n;
+}
+
+/** Random bytes with many newlines and bytes that differ from \n by one bit (0x0b, 0x8a, 0x0e...). */
+function noisy(length: number): Buffer {
+  const buf = randomBytes(length);
+  const tricky = [10, 10, 10, 0x0b, 0x8a, 0x0e, 0x02, 0x1a, 0x4a, 0x00, 0xff, 0x09];
+  for (let i = 0; i < length; i++) {
+    if ((buf[i] as number) < 96) buf[i] = tricky[(buf[i] as number) % tricky.length] as number;
+  }
+  return buf;
+}
+
+describe("countNewlines", () => {
+  it("matches a naive count on random buffers of every small length", () => {
+    for (let length = 0; length < 300; length++) {
+      const buf = noisy(length);
+      expect(countNewlines(buf)).toBe(naive(buf));
+    }
+  });
+
+  it("matches a naive count at odd byte offsets of the underlying memory", () => {
+    const backing = noisy(70_000);
+    for (let round = 0; round < 200; round++) {
+      const start = round % 13;
+      const length = (round * 331) % 65_000;
+      const view = backing.subarray(start, start + length); // byteOffset not a multiple of 4
+      expect(countNewlines(view)).toBe(naive(view));
+    }
+  });
+
+  it("matches a naive count for ranges [from, to) inside a buffer", () => {
+    const buf = noisy(4099);
+    for (let round = 0; round < 500; round++) {
+      const a = Math.floor(Math.random() * buf.length);
+      const b = Math.floor(Math.random() * buf.length);
+      const [from, to] = a <= b ? [a, b] : [b, a];
+      expect(countNewlines(buf, from, to)).toBe(naive(buf, from, to));
+    }
+    expect(countNewlines(buf, 10, 10)).toBe(0);
+  });
+
+  it("counts words that are all newlines and words with none", () => {
+    expect(countNewlines(Buffer.alloc(4096, 10))).toBe(4096);
+    expect(countNewlines(Buffer.alloc(4096, 0x0b))).toBe(0);
+    expect(countNewlines(Buffer.alloc(4096, 0x8a))).toBe(0);
+    expect(countNewlines(Buffer.from("a\nb\n\nc"))).toBe(3);
+    // Pooled small buffers share one ArrayBuffer at arbitrary offsets.
+    const pooled = Buffer.from("x\ny\n\n\nz");
+    expect(countNewlines(pooled)).toBe(4);
+  });
+});
+
+describe("ERROR_LINE", () => {
+  it("finds error-looking words in any case and leaves ordinary lines alone", () => {
+    const hits = (text: string) => text.match(new RegExp(ERROR_LINE.source, ERROR_LINE.flags)) ?? [];
+    expect(hits("ERROR: x\nTraceback (most recent call last)\nPermission denied\nmodule not found")).toEqual([
+      "ERROR",
+      "Traceback",
+      "denied",
+      "not found",
+    ]);
+    expect(hits("compiled 42 files\nall good\n")).toEqual([]);
+  });
+});

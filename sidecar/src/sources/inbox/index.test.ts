@@ -1,0 +1,169 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type AuditEvent, draftEvent, type EventDraft } from "@clawguard/shared/events/envelope";
+import { ulid } from "@clawguard/shared/ids";
+import { silentLogger } from "@clawguard/shared/log";
+import { tempDir } from "@clawguard/shared/testing";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { EventBus } from "../../bus.ts";
+import { Spool } from "../../sinks/spool/spool.ts";
+import { dropInInbox, InboxSource } from "./index.ts";
+
+const source = { agent: "main", role: "agent", host: "test-host" };
+const draft = (i: number) => draftEvent({ source, type: "exec.completed", attrs: { i } });
+
+let tmp: ReturnType<typeof tempDir>;
+let spool: Spool;
+let inbox: InboxSource;
+let dir: string;
+let quarantineDir: string;
+
+async function setup(spoolMaxBytes = 16 * 1024 * 1024) {
+  dir = join(tmp.path, "inbox");
+  quarantineDir = join(tmp.path, "quarantine");
+  spool = await Spool.open({
+    dir: join(tmp.path, "spool"),
+    maxBytes: spoolMaxBytes,
+    segmentBytes: 1024 * 1024,
+    fsync: "never",
+    fsyncIntervalMs: 1000,
+    log: silentLogger,
+  });
+  inbox = new InboxSource({
+    dir,
+    quarantineDir,
+    source,
+    bus: new EventBus(spool),
+    alreadySpooled: (id) => spool.has(id),
+    log: silentLogger,
+    pollMs: 50,
+  });
+}
+
+beforeEach(() => {
+  tmp = tempDir("clawguard-inbox-");
+});
+
+afterEach(async () => {
+  await inbox?.stop();
+  await spool?.close();
+  tmp.cleanup();
+});
+
+async function stored(): Promise<AuditEvent[]> {
+  return (await spool.read(0, 10_000, 1 << 30)).map((e) => JSON.parse(e.json) as AuditEvent);
+}
+
+const pending = () => readdirSync(dir).filter((n) => n.endsWith(".json"));
+
+describe("dropInInbox", () => {
+  it("leaves one 0600 file named by the draft's id, and no temp file", async () => {
+    dir = join(tmp.path, "inbox");
+    const d = draft(1);
+    const path = dropInInbox(dir, d);
+    expect(path).toBe(join(dir, `${d.id}.json`));
+    expect(readdirSync(dir)).toEqual([`${d.id}.json`]);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual(d);
+  });
+});
+
+describe("InboxSource", () => {
+  it("appends good drafts once, oldest first, and removes their files", async () => {
+    await setup();
+    const drafts = Array.from({ length: 25 }, (_, i) => draft(i));
+    for (const d of [...drafts].reverse()) dropInInbox(dir, d);
+    mkdirSync(dir, { recursive: true });
+    await inbox.kick();
+    await inbox.kick();
+    const events = await stored();
+    expect(events.map((e) => e.id)).toEqual(drafts.map((d) => d.id));
+    expect(events.map((e) => e.seq)).toEqual(drafts.map((_, i) => i + 1));
+    expect(events[3]).toMatchObject({ ...drafts[3], seq: 4 });
+    expect(pending()).toEqual([]);
+  });
+
+  it("does not append again a draft the spool already holds (a crash between append and unlink)", async () => {
+    await setup();
+    const d = draft(1);
+    await spool.append([d]);
+    dropInInbox(dir, d);
+    await inbox.kick();
+    expect((await stored()).map((e) => e.id)).toEqual([d.id]);
+    expect(pending()).toEqual([]);
+  });
+
+  it("quarantines a malformed file once, reports it, and still appends the good ones", async () => {
+    await setup();
+    const good = draft(1);
+    dropInInbox(dir, good);
+    const badJson = `${ulid()}.json`;
+    writeFileSync(join(dir, badJson), "{ not json");
+    const badShape = draftEvent({ source, type: "NOT A TYPE", attrs: {} }) as EventDraft;
+    writeFileSync(join(dir, `${badShape.id}.json`), JSON.stringify(badShape));
+    const misnamed = draft(2);
+    const misnamedFile = `${ulid()}.json`;
+    writeFileSync(join(dir, misnamedFile), JSON.stringify(misnamed));
+
+    await inbox.kick();
+    await inbox.kick();
+    expect(pending()).toEqual([]);
+    expect(readdirSync(quarantineDir).sort()).toEqual(
+      [`inbox-${badJson}`, `inbox-${badShape.id}.json`, `inbox-${misnamedFile}`].sort(),
+    );
+    expect(readFileSync(join(quarantineDir, `inbox-${badJson}`), "utf8")).toBe("{ not json");
+    const events = await stored();
+    const reports = events.filter((e) => e.type === "spool.quarantined");
+    expect(reports).toHaveLength(3);
+    const problems = Object.fromEntries(
+      reports.map((r) => [String(r.attrs.file).split("/").pop(), String(r.attrs.problem)]),
+    );
+    expect(problems[`inbox-${badJson}`]).toMatch(/^not valid JSON/);
+    expect(problems[`inbox-${badShape.id}.json`]).toMatch(/\.type: expected a dotted lower-case type/);
+    expect(problems[`inbox-${misnamedFile}`]).toBe("id does not match the file name");
+    for (const r of reports)
+      expect(r).toMatchObject({ severity: "error", source, attrs: { where: "inbox" } });
+    expect(events.filter((e) => e.type === "exec.completed").map((e) => e.id)).toEqual([good.id]);
+  });
+
+  it("ignores files that are not drafts (temp files of a drop in progress)", async () => {
+    await setup();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `.${ulid()}.tmp`), "{");
+    writeFileSync(join(dir, "README.txt"), "hello");
+    await inbox.kick();
+    expect(readdirSync(dir).sort()).toHaveLength(2);
+    expect(existsSync(quarantineDir)).toBe(false);
+    expect(await stored()).toEqual([]);
+  });
+
+  it("leaves drafts in the inbox while the spool is full", async () => {
+    await setup(100); // smaller than a segment header: every append fails with spool.full
+    dropInInbox(dir, draft(1));
+    dropInInbox(dir, draft(2));
+    await inbox.kick();
+    expect(pending()).toHaveLength(2);
+  });
+
+  it("drains on its own once started, and stops cleanly", async () => {
+    await setup();
+    await inbox.start();
+    const d = draft(1);
+    dropInInbox(dir, d);
+    await expect
+      .poll(async () => (await stored()).map((e) => e.id), { timeout: 3000, interval: 20 })
+      .toEqual([d.id]);
+    await inbox.stop();
+    await inbox.stop();
+    dropInInbox(dir, draft(2));
+    await inbox.kick();
+    await new Promise((r) => setTimeout(r, 120));
+    expect(pending()).toHaveLength(1);
+  });
+
+  it("can be stopped before it was started", async () => {
+    await setup();
+    await inbox.stop();
+    await inbox.stop();
+  });
+});
