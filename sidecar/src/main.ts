@@ -112,7 +112,13 @@ export async function startSidecar(
   if (spool.quarantined.length > 0) {
     await bus.publish(
       spool.quarantined.map((q) =>
-        draftEvent({ source, type: "spool.quarantined", severity: "error", attrs: { where: "spool", ...q } }),
+        draftEvent({
+          source,
+          type: "spool.quarantined",
+          // A write cut short by a crash is expected after kill -9; anything else is damage.
+          severity: q.reason.startsWith("truncated") ? "warn" : "error",
+          attrs: { where: "spool", ...q },
+        }),
       ),
     );
   }
