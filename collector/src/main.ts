@@ -21,7 +21,7 @@ export interface Collector {
 }
 
 /** Reads every token source; a problem with any of them is a config error listed with the others. */
-function loadTokens(config: CollectorConfig, env: NodeJS.ProcessEnv) {
+export function loadTokens(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems: string[] = [];
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();

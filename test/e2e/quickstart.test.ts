@@ -125,5 +125,8 @@ describe("bad configuration: refuse to start and list every problem", () => {
     expect(noTokens.code).toBe(78);
     expect(noTokens.output).toContain("no sidecar tokens");
     expect(noTokens.output).toContain("no read token");
+    const check = await runCli(["collector", "--check"], {}, ws.path);
+    expect(check.code).toBe(78);
+    expect(check.output).toContain("no sidecar tokens");
   });
 });

@@ -1,5 +1,5 @@
 import { loadCollectorConfig } from "@clawguard/collector/config";
-import { startCollector } from "@clawguard/collector/main";
+import { loadTokens, startCollector } from "@clawguard/collector/main";
 import { loggerFromEnv } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
 import { type Command, parse } from "../command.ts";
@@ -41,6 +41,7 @@ export const collectorCommand: Command = {
       return 0;
     }
     if (values.check) {
+      loadTokens(config, io.env);
       io.out("collector config is valid\n");
       return 0;
     }
