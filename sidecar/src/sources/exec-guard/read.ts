@@ -38,12 +38,18 @@ function render(buf: Buffer, offset: number): string {
   return `${redactText(rows.join("\n"))}\n`;
 }
 
+/** The worker's module: beside this one in the sources, beside the bundle in the agent build. */
+const GREP_WORKER = new URL(
+  import.meta.url.endsWith(".ts") ? "./grep-worker.ts" : "./clawguard-agent-grep.mjs",
+  import.meta.url,
+);
+
 /**
  * Runs a grep in a worker thread with a deadline: a pattern that backtracks catastrophically is
  * stopped there instead of freezing the process (the sidecar's API, spool and shipper share it).
  */
 function grepInWorker(fd: number, scan: LineScan, timeoutMs: number): Promise<LineScanResult> {
-  const worker = new Worker(new URL("./grep-worker.ts", import.meta.url), { workerData: { ...scan, fd } });
+  const worker = new Worker(GREP_WORKER, { workerData: { ...scan, fd } });
   let timer: NodeJS.Timeout | undefined;
   return new Promise<LineScanResult>((resolve, reject) => {
     timer = setTimeout(() => {

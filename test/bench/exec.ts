@@ -1,0 +1,103 @@
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "@clawguard/shared/testing";
+import { buildAgentBundle } from "@clawguard/sidecar/build/agent-bundle";
+import { type Figure, median, progress, run } from "./report.ts";
+
+/**
+ * clawguard exec on a command printing ~200 MB vs the shell redirecting the same command to a file.
+ * Both under /usr/bin/time for peak RSS; wall time from spawn to exit, median of `runs`.
+ */
+
+const TIME = "/usr/bin/time";
+
+interface Sample {
+  ms: number;
+  rssKb: number;
+}
+
+async function timed(argv: string[], cwd: string): Promise<Sample & { stdout: string }> {
+  const { ms, stdout, stderr } = await run(TIME, ["-f", "rss=%M", ...argv], { cwd });
+  const rss = /rss=(\d+)\s*$/.exec(stderr);
+  if (!rss) throw new Error(`no RSS from ${TIME}: ${stderr.slice(-500)}`);
+  return { ms, rssKb: Number(rss[1]), stdout };
+}
+
+export async function benchExec(options: { runs: number; mb: number }): Promise<Figure[]> {
+  if (!existsSync(TIME)) throw new Error(`${TIME} is needed for peak RSS (Debian package "time")`);
+  const ws = tempDir("clawguard-bench-exec-");
+  mkdirSync(join(ws.path, ".clawguard"));
+  const bytes = options.mb * 1_000_000;
+  const commands = [
+    {
+      label: `seq (${options.mb} MB of numbers)`,
+      sh: `seq 1 ${Math.round((25_000_000 * options.mb) / 200)}`,
+    },
+    {
+      label: `yes | head -c (${options.mb} MB of log lines)`,
+      sh: `yes 'INFO worker 3 processed job 42 in 17 ms' | head -c ${bytes}`,
+    },
+  ];
+  const figures: Figure[] = [];
+  // What runs in the agent's container: the bundled agent-side CLI, as `pnpm build` makes it.
+  progress("exec: building the agent bundle");
+  const { outfile: agentCli } = await buildAgentBundle(join(ws.path, "dist", "clawguard-agent.mjs"));
+  try {
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) starts.push((await run(process.execPath, ["-e", "0"])).ms);
+    const nodeStart = median(starts);
+    for (const command of commands) {
+      const anchor: Sample[] = [];
+      const guard: Sample[] = [];
+      const anchorFile = join(ws.path, "anchor.out");
+      for (let i = 0; i < options.runs; i++) {
+        progress(`exec: ${command.label}, run ${i + 1}/${options.runs}`);
+        anchor.push(await timed(["sh", "-c", `${command.sh} > ${anchorFile}`], ws.path));
+        const g = await timed([process.execPath, agentCli, "exec", "--", "sh", "-c", command.sh], ws.path);
+        guard.push(g);
+        const spill = /spill ([0-9A-Z]{26}) {2}sha256 ([0-9a-f]{64})/.exec(g.stdout);
+        if (!spill) throw new Error(`no spill in the preview:\n${g.stdout.slice(0, 2000)}`);
+        const spillFile = join(ws.path, ".clawguard", "spill", `${spill[1]}.out`);
+        if (i === 0) {
+          // The spill is the command's whole output, byte for byte.
+          const expected = (await run("sha256sum", [anchorFile])).stdout.split(" ")[0];
+          if (statSync(spillFile).size !== statSync(anchorFile).size || spill[2] !== expected)
+            throw new Error(`spill ${spill[1]} differs from the shell's output of the same command`);
+        }
+        rmSync(spillFile);
+        rmSync(anchorFile);
+      }
+      const a = median(anchor.map((s) => s.ms));
+      const gms = median(guard.map((s) => s.ms));
+      const rssMb = Math.max(...guard.map((s) => s.rssKb)) / 1024;
+      figures.push(
+        {
+          name: `exec wall: ${command.label}`,
+          value: `${(gms / 1000).toFixed(3)} s`,
+          anchor: `${(a / 1000).toFixed(3)} s shell > file`,
+          ratio: (gms / a).toFixed(2),
+          target: "<= 1.15",
+          pass: gms / a <= 1.15,
+        },
+        {
+          name: `exec peak RSS: ${command.label}`,
+          value: `${rssMb.toFixed(1)} MB`,
+          anchor: `${(Math.max(...anchor.map((s) => s.rssKb)) / 1024).toFixed(1)} MB shell`,
+          ratio: "-",
+          target: "<= 80 MB",
+          pass: rssMb <= 80,
+        },
+      );
+    }
+    figures.push({
+      name: "node startup, node -e 0 (context)",
+      value: `${nodeStart.toFixed(0)} ms`,
+      anchor: "-",
+      ratio: "-",
+      target: "-",
+    });
+  } finally {
+    ws.cleanup();
+  }
+  return figures;
+}
