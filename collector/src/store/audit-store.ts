@@ -126,6 +126,32 @@ async function insertEvents(tx: Queryable, rows: Candidate[]): Promise<void> {
 }
 
 /**
+ * For an event behind the chain head: undefined when its seq is taken; else how it fails to link
+ * with its stored (or same-batch) neighbours, empty when it fits the gap exactly.
+ */
+async function gapLinks(
+  tx: Queryable,
+  agent: string,
+  event: AuditEvent,
+  batch: Map<number, AuditEvent>,
+): Promise<string[] | undefined> {
+  const { rows } = await tx.query<{ seq: string | number; hash: string; prev_hash: string }>(
+    "SELECT seq, hash, prev_hash FROM audit_events WHERE agent = $1 AND seq BETWEEN $2 AND $3",
+    [agent, event.seq - 1, event.seq + 1],
+  );
+  const at = (seq: number) => batch.get(seq) ?? rows.find((r) => Number(r.seq) === seq);
+  if (at(event.seq)) return undefined;
+  const problems: string[] = [];
+  const before = event.seq === 1 ? { hash: GENESIS_HASH } : at(event.seq - 1);
+  if (before && before.hash !== event.prev_hash)
+    problems.push(`prev_hash of late seq ${event.seq} does not match the hash of seq ${event.seq - 1}`);
+  const after = at(event.seq + 1);
+  if (after && after.prev_hash !== event.hash)
+    problems.push(`late seq ${event.seq} does not hash to the prev_hash of seq ${event.seq + 1}`);
+  return problems;
+}
+
+/**
  * The audit trail in PostgreSQL (or PGlite). Ingest is one transaction per batch with the source's
  * chain head locked: duplicates are recognised by id, every new event is checked against the head,
  * and what does not link up is stored as an `audit.integrity` event rather than silently accepted.
@@ -161,6 +187,7 @@ export class AuditStore {
       );
       const known = new Map(rows.map((r) => [r.id, r.hash]));
       const fresh: Candidate[] = [];
+      const freshBySeq = new Map<number, AuditEvent>();
       for (const candidate of sorted) {
         const { event } = candidate;
         const storedHash = known.get(event.id);
@@ -174,9 +201,21 @@ export class AuditStore {
           continue;
         }
         if (event.seq <= head.seq) {
-          const detail = `seq ${event.seq} of ${agent} is already taken (chain head is ${head.seq}): a replayed or forked chain`;
-          found.push({ agent, kind: "seq_conflict", seq: event.seq, event_id: event.id, detail });
-          results.set(event.id, { status: "rejected", errors: [detail] });
+          // Behind the head: either it fills a gap recorded earlier (late, not lost), or its seq
+          // is taken (a replayed or forked chain).
+          const links = await gapLinks(tx, agent, event, freshBySeq);
+          if (links === undefined) {
+            const detail = `seq ${event.seq} of ${agent} is already taken (chain head is ${head.seq}): a replayed or forked chain`;
+            found.push({ agent, kind: "seq_conflict", seq: event.seq, event_id: event.id, detail });
+            results.set(event.id, { status: "rejected", errors: [detail] });
+            continue;
+          }
+          for (const detail of links)
+            found.push({ agent, kind: "broken_link", seq: event.seq, event_id: event.id, detail });
+          fresh.push(candidate);
+          freshBySeq.set(event.seq, event);
+          known.set(event.id, event.hash);
+          results.set(event.id, { status: "accepted" });
           continue;
         }
         if (event.seq > head.seq + 1) {
@@ -199,6 +238,7 @@ export class AuditStore {
           });
         }
         fresh.push(candidate);
+        freshBySeq.set(event.seq, event);
         known.set(event.id, event.hash);
         results.set(event.id, { status: "accepted" });
         head = { seq: event.seq, hash: event.hash };
