@@ -16,8 +16,12 @@ interface Sample {
   rssKb: number;
 }
 
-async function timed(argv: string[], cwd: string): Promise<Sample & { stdout: string }> {
-  const { ms, stdout, stderr } = await run(TIME, ["-f", "rss=%M", ...argv], { cwd });
+async function timed(
+  argv: string[],
+  cwd: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<Sample & { stdout: string }> {
+  const { ms, stdout, stderr } = await run(TIME, ["-f", "rss=%M", ...argv], { cwd, env });
   const rss = /rss=(\d+)\s*$/.exec(stderr);
   if (!rss) throw new Error(`no RSS from ${TIME}: ${stderr.slice(-500)}`);
   return { ms, rssKb: Number(rss[1]), stdout };
@@ -41,7 +45,9 @@ export async function benchExec(options: { runs: number; mb: number }): Promise<
   const figures: Figure[] = [];
   // What runs in the agent's container: the bundled agent-side CLI, as `pnpm build` makes it.
   progress("exec: building the agent bundle");
-  const { outfile: agentCli } = await buildAgentBundle(join(ws.path, "dist", "clawguard-agent.mjs"));
+  const { outfile: agentCli } = await buildAgentBundle(join(ws.path, "dist", "clawguard"));
+  // The file runs itself with `node` from PATH; this run's Node is the one to measure.
+  const env = { ...process.env, CLAWGUARD_NODE: process.execPath };
   try {
     const starts: number[] = [];
     for (let i = 0; i < 3; i++) starts.push((await run(process.execPath, ["-e", "0"])).ms);
@@ -53,7 +59,7 @@ export async function benchExec(options: { runs: number; mb: number }): Promise<
       for (let i = 0; i < options.runs; i++) {
         progress(`exec: ${command.label}, run ${i + 1}/${options.runs}`);
         anchor.push(await timed(["sh", "-c", `${command.sh} > ${anchorFile}`], ws.path));
-        const g = await timed([process.execPath, agentCli, "exec", "--", "sh", "-c", command.sh], ws.path);
+        const g = await timed([agentCli, "exec", "--", "sh", "-c", command.sh], ws.path, env);
         guard.push(g);
         const spill = /spill ([0-9A-Z]{26}) {2}sha256 ([0-9a-f]{64})/.exec(g.stdout);
         if (!spill) throw new Error(`no spill in the preview:\n${g.stdout.slice(0, 2000)}`);

@@ -1,18 +1,32 @@
-import { chmodSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 /**
- * Bundles the agent-side CLI (`exec`, `read`) into one self-contained ES module: what runs in the
- * agent's container with only Node, published by the sidecar on a shared volume. Plain JavaScript
- * (no type stripping at start) in one file starts faster and smaller than the TypeScript sources.
+ * Bundles the agent-side CLI (`exec`, `read`) into one self-contained executable file, `clawguard`:
+ * what runs in the agent's container with nothing but Node, published by the sidecar on a shared
+ * volume and put on the exec PATH. Plain JavaScript in one file starts faster than the sources.
  */
 
-export const AGENT_BUNDLE = fileURLToPath(new URL("../../../dist/clawguard-agent.mjs", import.meta.url));
+export const AGENT_BUNDLE = fileURLToPath(new URL("../../../dist/clawguard", import.meta.url));
+
+/**
+ * The file is a shell script and an ES module at once: `sh` runs line 2 (`':'` is a no-op, the rest
+ * re-executes the file with Node); Node skips the `#!` line and reads line 2 as a string and a
+ * comment. This way the Node flags travel with the file: a 1 MiB young generation keeps peak memory
+ * flat while output streams through, and the warning Node prints when an extensionless ES module
+ * sits under a package.json without "type" would otherwise land in the command's output.
+ */
+const LAUNCHER = [
+  "#!/bin/sh",
+  `':' //; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 --disable-warning=MODULE_TYPELESS_PACKAGE_JSON "$0" "$@"`,
+  "",
+].join("\n");
 
 export async function buildAgentBundle(outfile = AGENT_BUNDLE): Promise<{ outfile: string; bytes: number }> {
-  const common = {
+  await build({
+    entryPoints: [fileURLToPath(new URL("../cli/agent.ts", import.meta.url))],
+    outfile,
     bundle: true,
     platform: "node",
     format: "esm",
@@ -22,19 +36,10 @@ export async function buildAgentBundle(outfile = AGENT_BUNDLE): Promise<{ outfil
     logLevel: "warning",
     // CommonJS dependencies inside an ES module bundle still call require().
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
-  } as const;
-  const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-  await build({
-    ...common,
-    entryPoints: [src("../cli/agent.ts")],
-    outfile, // agent.ts's own #! line stays first
   });
-  // `read --grep` runs in a worker thread (a runaway pattern can be stopped): its module sits beside.
-  await build({
-    ...common,
-    entryPoints: [src("../sources/exec-guard/grep-worker.ts")],
-    outfile: join(dirname(outfile), "clawguard-agent-grep.mjs"),
-  });
+  // agent.ts starts with its own `#!/usr/bin/env node`; the launcher takes its place.
+  const code = readFileSync(outfile, "utf8").replace(/^#![^\n]*\n/, "");
+  writeFileSync(outfile, LAUNCHER + code);
   chmodSync(outfile, 0o755);
   return { outfile, bytes: statSync(outfile).size };
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
+import { isMainThread } from "node:worker_threads";
 import { AGENT_COMMANDS } from "./agent-commands.ts";
 import { runAsProgram } from "./dispatch.ts";
 
 /**
  * The agent-side CLI (`exec`, `read`), bundled by `pnpm build` into one self-contained file that
- * runs in the agent's container with nothing but Node.
+ * runs in the agent's container with nothing but Node. The same file is the `read --grep` worker.
  */
-await runAsProgram(AGENT_COMMANDS);
+if (isMainThread) await runAsProgram(AGENT_COMMANDS);
+else await import("../sources/exec-guard/grep-worker.ts");

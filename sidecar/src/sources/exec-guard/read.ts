@@ -38,11 +38,10 @@ function render(buf: Buffer, offset: number): string {
   return `${redactText(rows.join("\n"))}\n`;
 }
 
-/** The worker's module: beside this one in the sources, beside the bundle in the agent build. */
-const GREP_WORKER = new URL(
-  import.meta.url.endsWith(".ts") ? "./grep-worker.ts" : "./clawguard-agent-grep.mjs",
-  import.meta.url,
-);
+/** The worker's module: beside this one in the sources; in the agent build, the bundle itself. */
+const GREP_WORKER = import.meta.url.endsWith(".ts")
+  ? new URL("./grep-worker.ts", import.meta.url)
+  : new URL(import.meta.url);
 
 /**
  * Runs a grep in a worker thread with a deadline: a pattern that backtracks catastrophically is

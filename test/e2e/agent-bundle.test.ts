@@ -1,0 +1,63 @@
+import { execFile } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { tempDir } from "@clawguard/shared/testing";
+import { buildAgentBundle } from "@clawguard/sidecar/build/agent-bundle";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * The agent-side `clawguard` as `pnpm build` makes it: one file, run through PATH from a folder
+ * that knows nothing of clawguard, the way an agent container runs it.
+ */
+
+const run = promisify(execFile);
+const dir = tempDir("clawguard-agent-file-");
+const bin = join(dir.path, "opt", "bin");
+const ws = join(dir.path, "workspace");
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  mkdirSync(join(ws, ".clawguard"), { recursive: true });
+  mkdirSync(bin, { recursive: true });
+  // A package.json without "type" above the file: Node would warn into the output if let.
+  writeFileSync(join(dir.path, "opt", "package.json"), '{"name":"unrelated"}');
+  await buildAgentBundle(join(bin, "clawguard"));
+  env = { PATH: `${bin}:${process.env.PATH}`, HOME: dir.path, CLAWGUARD_NODE: process.execPath };
+}, 60_000);
+afterAll(() => dir.cleanup());
+
+const clawguard = (args: string[]) => run("clawguard", args, { cwd: ws, env, maxBuffer: 1 << 22 });
+
+describe("the built agent-side clawguard", () => {
+  it("is one executable file", () => {
+    expect(readdirSync(bin)).toEqual(["clawguard"]);
+    expect(readFileSync(join(bin, "clawguard"), "utf8").startsWith("#!/bin/sh\n")).toBe(true);
+  });
+
+  it("passes small output through unchanged, with nothing else on stdout or stderr", async () => {
+    const { stdout, stderr } = await clawguard(["exec", "--", "printf", "a\\nb\\n"]);
+    expect(stdout).toBe("a\nb\n");
+    expect(stderr).toBe("");
+  });
+
+  it("spills a big output, and reads and greps it back (the grep worker is the same file)", async () => {
+    const { stdout } = await clawguard(["exec", "--", "seq", "1", "200000"]);
+    const id = /clawguard read ([0-9A-Z]{26})/.exec(stdout)?.[1];
+    expect(id, stdout.slice(-1000)).toBeDefined();
+    const spill = readFileSync(join(ws, ".clawguard", "spill", `${id}.out`), "utf8");
+    expect(spill.split("\n").length).toBe(200_001);
+    const lines = await clawguard(["read", id as string, "--lines", "199999:200000"]);
+    expect(lines.stdout).toBe("199999\n200000\n");
+    const grep = await clawguard(["read", id as string, "--grep", "^1999(8|9)9$"]);
+    expect(grep.stdout).toBe("199989: 199989\n199999: 199999\n");
+  });
+
+  it("passes the exit code through and explains a missing command", async () => {
+    await expect(clawguard(["exec", "--", "sh", "-c", "exit 7"])).rejects.toMatchObject({ code: 7 });
+    await expect(clawguard(["exec", "--", "no-such-command-here"])).rejects.toMatchObject({
+      code: 127,
+      stderr: expect.stringContaining("command not found: no-such-command-here"),
+    });
+  });
+});
