@@ -5,7 +5,10 @@ const report = process.env.CLAWGUARD_TEST_REPORT;
 
 export default defineConfig({
   test: {
-    include: ["{shared,sidecar,collector,deploy}/src/**/*.test.ts", "test/{integration,e2e}/**/*.test.ts"],
+    include: [
+      "{shared,sidecar,collector,deploy}/src/**/*.test.ts",
+      "test/{integration,e2e,support}/**/*.test.ts",
+    ],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",

@@ -1,4 +1,4 @@
-import type { Tracer } from "@opentelemetry/api";
+import type { Meter, Tracer } from "@opentelemetry/api";
 
 /**
  * OpenTelemetry for one program: the NodeSDK with the OTLP/HTTP trace exporter, configured by the
@@ -8,6 +8,8 @@ import type { Tracer } from "@opentelemetry/api";
 export interface Telemetry {
   readonly enabled: boolean;
   readonly tracer: Tracer;
+  /** Metrics go out over OTLP/HTTP beside the traces (OTEL_METRICS_EXPORTER=none turns them off). */
+  readonly meter: Meter;
   shutdown(): Promise<void>;
 }
 
@@ -20,7 +22,12 @@ export function telemetryWanted(env: NodeJS.ProcessEnv): boolean {
 export async function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv): Promise<Telemetry> {
   const api = await import("@opentelemetry/api");
   if (!telemetryWanted(env)) {
-    return { enabled: false, tracer: api.trace.getTracer("clawguard"), shutdown: async () => {} };
+    return {
+      enabled: false,
+      tracer: api.trace.getTracer("clawguard"),
+      meter: api.metrics.getMeter("clawguard"),
+      shutdown: async () => {},
+    };
   }
   const [{ NodeSDK }, { OTLPTraceExporter }] = await Promise.all([
     import("@opentelemetry/sdk-node"),
@@ -36,6 +43,7 @@ export async function startTelemetry(serviceName: string, env: NodeJS.ProcessEnv
   return {
     enabled: true,
     tracer: api.trace.getTracer("clawguard"),
+    meter: api.metrics.getMeter("clawguard"),
     shutdown: () => {
       stopped ??= sdk.shutdown();
       return stopped;

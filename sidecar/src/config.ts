@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
-import { agentName } from "@clawguard/shared/config/fields";
+import { agentName, parseListen } from "@clawguard/shared/config/fields";
 import { type EnvMap, loadConfig } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { z } from "zod";
@@ -10,6 +10,7 @@ import { shipperConfig } from "./sinks/shipper/config.ts";
 import { spoolConfig } from "./sinks/spool/config.ts";
 import { execGuardConfig } from "./sources/exec-guard/config.ts";
 import { checkRules } from "./sources/exec-guard/policy.ts";
+import { llmProxyConfig } from "./sources/llm-proxy/config.ts";
 
 export const sidecarSchema = z.strictObject({
   /** The agent this sidecar speaks for: `main`, `sub1`, ... */
@@ -21,6 +22,7 @@ export const sidecarSchema = z.strictObject({
   exec: execGuardConfig,
   spool: spoolConfig,
   shipper: shipperConfig,
+  llm: llmProxyConfig,
 });
 
 export type SidecarConfig = z.output<typeof sidecarSchema> & {
@@ -41,6 +43,7 @@ export const SIDECAR_ENV: EnvMap = {
   CLAWGUARD_SPOOL_MAX_BYTES: "spool.maxBytes",
   CLAWGUARD_SPOOL_FSYNC: "spool.fsync",
   CLAWGUARD_COLLECTOR_URL: "shipper.url",
+  CLAWGUARD_LLM_OPENCLAW_CONFIG: "llm.openclawConfig",
 };
 
 export function loadSidecarConfig(
@@ -64,6 +67,13 @@ export function loadSidecarConfig(
       `shipper.backoffMinMs: expected at most shipper.backoffMaxMs (${config.shipper.backoffMaxMs})`,
     );
   }
+  const injecting = Object.entries(config.llm.providers).filter(([, p]) => p.apiKey);
+  if (injecting.length > 0 && !isLoopback(parseListen(config.api.listen).host)) {
+    // Whoever reaches the proxy spends the injected key: only the agent beside it may.
+    problems.push(
+      `api.listen: llm.providers.${injecting[0]?.[0]}.apiKey is injected by the proxy, so the sidecar must listen on loopback, got ${config.api.listen}`,
+    );
+  }
   if (problems.length > 0) {
     throw new ClawguardError(
       "config.invalid",
@@ -76,4 +86,8 @@ export function loadSidecarConfig(
   if (config.spool.dir)
     paths.spool = isAbsolute(config.spool.dir) ? config.spool.dir : resolve(base, config.spool.dir);
   return Object.freeze({ ...config, workspace, paths: Object.freeze(paths) });
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
 }

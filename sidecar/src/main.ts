@@ -18,6 +18,7 @@ import { Shipper } from "./sinks/shipper/index.ts";
 import { Spool } from "./sinks/spool/spool.ts";
 import { createExecGuard, SpillStore } from "./sources/exec-guard/index.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
+import { LlmGuard } from "./sources/llm-proxy/index.ts";
 
 export interface Sidecar {
   readonly url: string;
@@ -25,6 +26,7 @@ export interface Sidecar {
   readonly spool: Spool;
   readonly shipper: Shipper;
   readonly inbox: InboxSource;
+  readonly llm: LlmGuard;
   stop(): Promise<void>;
 }
 
@@ -80,6 +82,7 @@ export async function startSidecar(
     log: log.child("inbox"),
   });
   const execGuard = createExecGuard({ source, spill, config: config.exec, readCommand: "clawguard read" });
+  const llm = new LlmGuard({ config: config.llm, env, spill, source, bus, telemetry, log: log.child("llm") });
   let server: Listening | undefined;
   const api: Component = {
     id: "source.api",
@@ -95,17 +98,18 @@ export async function startSidecar(
         spool,
         inboxDir: config.paths.inbox,
         shipper,
+        llm,
         env,
         log: log.child("api"),
       });
-      server = await listen(app.fetch, host, port);
+      server = await listen(app.fetch, host, port, llm.handler);
     },
     async stop() {
       await server?.close();
     },
   };
   const spoolComponent: Component = { id: "sink.spool", start: async () => {}, stop: () => spool.close() };
-  const runner = new Runner([spoolComponent, new OtelSink(bus, telemetry), shipper, inbox, api]);
+  const runner = new Runner([spoolComponent, new OtelSink(bus, telemetry), shipper, inbox, llm, api]);
   await runner.start();
 
   // What recovery set aside becomes part of the audit trail.
@@ -134,6 +138,7 @@ export async function startSidecar(
     spool,
     shipper,
     inbox,
+    llm,
     stop: () => runner.stop(),
   };
 }

@@ -1,6 +1,6 @@
-import type { Server } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
+import { getRequestListener } from "@hono/node-server";
 
 export interface Listening {
   url: string;
@@ -8,14 +8,26 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Serves a fetch handler on host:port (port 0 picks a free one); resolves once listening. */
+/** A handler that takes Node's request and response as they are; returns false to pass. */
+export type RawHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+/**
+ * Serves a fetch handler on host:port (port 0 picks a free one); resolves once listening.
+ * `raw` sees every request first: what must stream without the fetch API's copies (a proxy) is
+ * served there.
+ */
 export function listen(
   fetch: (request: Request) => Response | Promise<Response>,
   host: string,
   port: number,
+  raw?: RawHandler,
 ): Promise<Listening> {
+  const listener = getRequestListener(fetch);
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname: host, port }) as Server;
+    const server = createServer((req, res) => {
+      if (!raw?.(req, res)) void listener(req, res);
+    });
+    server.listen(port, host);
     server.keepAliveTimeout = 65_000;
     server.once("error", reject);
     server.once("listening", () => {

@@ -21,6 +21,7 @@ import {
 } from "../sources/exec-guard/read.ts";
 import type { SpillStore } from "../sources/exec-guard/spill.ts";
 import { dropInInbox } from "../sources/inbox/index.ts";
+import type { LlmGuard } from "../sources/llm-proxy/index.ts";
 
 export interface SidecarApiDeps {
   agent: string;
@@ -33,6 +34,8 @@ export interface SidecarApiDeps {
   spool: Spool;
   inboxDir: string;
   shipper: Shipper;
+  /** The context guard, when the sidecar runs one: its providers' health shows in /readyz. */
+  llm?: Pick<LlmGuard, "health">;
   env: NodeJS.ProcessEnv;
   log: Logger;
 }
@@ -118,9 +121,14 @@ export function createSidecarApp(deps: SidecarApiDeps) {
       ...(spoolFull ? ["spool_full"] : []),
       ...(shipper.state === "auth_failed" ? ["collector_auth"] : []),
     ];
+    // A provider whose credential fails degrades the sidecar (it still serves), with the reason.
+    const llm = deps.llm?.health();
+    const degraded = (llm?.providers ?? []).flatMap((p) => (p.state === "degraded" ? p.reasons : []));
     const body = {
       ready: failing.length === 0,
       failing,
+      status: degraded.length > 0 ? "degraded" : "ok",
+      reasons: degraded,
       agent: deps.agent,
       spool: {
         backlog: deps.spool.backlog,
@@ -129,6 +137,7 @@ export function createSidecarApp(deps: SidecarApiDeps) {
         acked: deps.spool.acked.seq,
       },
       shipper,
+      ...(llm && llm.providers.length > 0 ? { llm } : {}),
     };
     return c.json(body, failing.length === 0 ? 200 : 503);
   });

@@ -1,0 +1,149 @@
+import {
+  asRecord,
+  type Counter,
+  contentText,
+  type Family,
+  firstNumber,
+  type Item,
+  itemTokens,
+  type ToolResult,
+  type Usage,
+  valueTokens,
+} from "./family.ts";
+import { arrayElements, objectMembers, rootSpan } from "./json-layout.ts";
+
+const CONTEXT_FIELDS = ["system", "tools", "tool_choice"];
+
+export function anthropicError(status: number, type: string, message: string) {
+  return { status, body: { type: "error", error: { type, message } } };
+}
+
+/**
+ * Anthropic Messages. The stable prefix is the system prompt, the tools and every message up to
+ * the last `cache_control` breakpoint before the current turn: the provider caches exactly that.
+ * A user message holding tool results belongs to the assistant message before it.
+ */
+export const anthropicMessages: Family = {
+  api: "anthropic-messages",
+  providerName: "anthropic",
+
+  isGeneration: (method, path) => method === "POST" && /(^|\/)messages$/.test(path),
+
+  conversation(body, text, counter) {
+    const messages = body.messages;
+    if (!Array.isArray(messages)) return undefined;
+    const span = objectMembers(text, rootSpan(text)).get("messages");
+    if (!span) return undefined;
+    const spans = arrayElements(text, span);
+    const items = messages.map((value, i) => anthropicItem(value, spans[i] ?? span, counter));
+    // The last turn is always kept, so a breakpoint inside it does not pin the history before it.
+    let lastTurn = items.length - 1;
+    while (lastTurn > 0 && !items[lastTurn]?.cutBefore) lastTurn--;
+    let prefixCount = 0;
+    for (let i = 0; i < lastTurn; i++)
+      if (JSON.stringify(messages[i]).includes('"cache_control"')) prefixCount = i + 1;
+    let fixedTokens = 3;
+    for (const field of CONTEXT_FIELDS) if (field in body) fixedTokens += valueTokens(body[field], counter);
+    return { span, items, prefixCount, fixedTokens };
+  },
+
+  outputReserve: (body) => firstNumber(body.max_tokens),
+
+  marker(note, next) {
+    const n = asRecord(next?.value);
+    if (
+      next &&
+      n?.role === "user" &&
+      next.cutBefore &&
+      (typeof n.content === "string" || Array.isArray(n.content))
+    ) {
+      const rest = typeof n.content === "string" ? [{ type: "text", text: n.content }] : n.content;
+      return {
+        json: JSON.stringify({ ...n, content: [{ type: "text", text: note }, ...rest] }),
+        mergesNext: true,
+      };
+    }
+    return { json: JSON.stringify({ role: "user", content: note }), mergesNext: false };
+  },
+
+  overflowError: (_model, limit, requested) =>
+    anthropicError(
+      400,
+      "invalid_request_error",
+      `prompt is too long: ${requested} tokens > ${limit} maximum`,
+    ),
+
+  parseOverflow(status, body) {
+    if (status !== 400 && status !== 413) return undefined;
+    const match = /prompt is too long: (\d+) tokens > (\d+) maximum/.exec(body);
+    if (match) return { requested: Number(match[1]), limit: Number(match[2]) };
+    // The prompt fits but not with the output reserve: "P + M > W".
+    const withReserve = /exceed context limit: (\d+) \+ (\d+) > (\d+)/.exec(body);
+    if (withReserve)
+      return { requested: Number(withReserve[1]) + Number(withReserve[2]), limit: Number(withReserve[3]) };
+    return /prompt is too long|request_too_large/.test(body) ? {} : undefined;
+  },
+
+  error: (status, message) =>
+    anthropicError(
+      status,
+      status === 413 ? "request_too_large" : status >= 500 ? "api_error" : "invalid_request_error",
+      message,
+    ),
+
+  usageFromJson(body) {
+    const usage: Usage = {};
+    messageUsage(asRecord(body), usage);
+    return usage;
+  },
+
+  usageFromEvent(data, usage) {
+    const event = asRecord(data);
+    if (event?.type === "message_start") messageUsage(asRecord(event.message), usage);
+    else if (event?.type === "message_delta") {
+      const reason = asRecord(event.delta)?.stop_reason;
+      if (typeof reason === "string") usage.finishReasons = [reason];
+      usage.outputTokens = firstNumber(asRecord(event.usage)?.output_tokens) ?? usage.outputTokens;
+    }
+  },
+};
+
+function anthropicItem(value: unknown, span: Item["span"], counter: Counter): Item {
+  const m = asRecord(value);
+  const blocks = Array.isArray(m?.content) ? (m.content as unknown[]) : [];
+  const toolResults: ToolResult[] = [];
+  blocks.forEach((block, j) => {
+    const b = asRecord(block);
+    const text = b?.type === "tool_result" ? contentText(b.content) : undefined;
+    if (text === undefined) return;
+    toolResults.push({
+      text,
+      replace: (v, replacement) => {
+        const message = v as Record<string, unknown>;
+        const content = [...(message.content as unknown[])];
+        content[j] = { ...(content[j] as Record<string, unknown>), content: replacement };
+        return { ...message, content };
+      },
+    });
+  });
+  const holdsResults = blocks.some((b) => asRecord(b)?.type === "tool_result");
+  const item: Item = { span, value, tokens: itemTokens(value, counter), cutBefore: !holdsResults };
+  if (toolResults.length > 0) item.toolResults = toolResults;
+  return item;
+}
+
+function messageUsage(body: Record<string, unknown> | undefined, usage: Usage): void {
+  if (!body) return;
+  if (typeof body.model === "string") usage.responseModel = body.model;
+  if (typeof body.id === "string") usage.responseId = body.id;
+  if (typeof body.stop_reason === "string") usage.finishReasons = [body.stop_reason];
+  const u = asRecord(body.usage);
+  if (!u) return;
+  usage.outputTokens = firstNumber(u.output_tokens) ?? usage.outputTokens;
+  usage.cacheReadTokens = firstNumber(u.cache_read_input_tokens) ?? usage.cacheReadTokens;
+  usage.cacheWriteTokens = firstNumber(u.cache_creation_input_tokens) ?? usage.cacheWriteTokens;
+  const input = firstNumber(u.input_tokens);
+  // Anthropic's input_tokens leaves out the cached part; the GenAI conventions count all of it.
+  if (input !== undefined)
+    usage.inputTokens = input + (usage.cacheReadTokens ?? 0) + (usage.cacheWriteTokens ?? 0);
+}

@@ -1,0 +1,136 @@
+import type { Span } from "./json-layout.ts";
+
+/** The request APIs the guard understands, named as OpenClaw's `models.providers.*.api` names them. */
+export const API_FAMILIES = ["openai-completions", "openai-responses", "anthropic-messages"] as const;
+export type ApiFamily = (typeof API_FAMILIES)[number];
+
+export interface Counter {
+  /** Tokens of one text. */
+  count(text: string): number;
+}
+
+/** One element of the conversation array (a message, or a Responses input item). */
+export interface Item {
+  span: Span;
+  value: unknown;
+  tokens: number;
+  /** Whether a cut may fall right before this item (never between a tool call and its result). */
+  cutBefore: boolean;
+  /** The tool outputs this item carries: each can be spilled and replaced by a preview. */
+  toolResults?: ToolResult[];
+}
+
+export interface ToolResult {
+  text: string;
+  /** A copy of the item's value with this output replaced by `replacement`. */
+  replace(value: unknown, replacement: string): unknown;
+}
+
+/** A request as the trimmer sees it. */
+export interface Conversation {
+  /** The conversation array's span in the body text. */
+  span: Span;
+  items: Item[];
+  /** How many leading items belong to the stable prefix (never changed). */
+  prefixCount: number;
+  /** Tokens outside the array: system prompt, tool definitions, per-request overhead. */
+  fixedTokens: number;
+}
+
+export interface Usage {
+  inputTokens?: number;
+  outputTokens?: number;
+  cacheReadTokens?: number;
+  cacheWriteTokens?: number;
+  finishReasons?: string[];
+  responseModel?: string;
+  responseId?: string;
+}
+
+/** What one API family knows about its requests, responses and errors. */
+export interface Family {
+  readonly api: ApiFamily;
+  /** `gen_ai.provider.name` for this API. */
+  readonly providerName: string;
+  /** Whether `path` (under the provider's base URL) is this API's generation endpoint. */
+  isGeneration(method: string, path: string): boolean;
+  /** The conversation inside a parsed body, or undefined when the body is not one this guard reads. */
+  conversation(body: Record<string, unknown>, text: string, counter: Counter): Conversation | undefined;
+  /** The output tokens the request reserves (max_tokens and its kin), when it says. */
+  outputReserve(body: Record<string, unknown>): number | undefined;
+  /**
+   * The JSON that tells the model what the guard removed, placed right after the stable prefix:
+   * its own item, or (`mergesNext`) the next kept item with the note prepended to it.
+   */
+  marker(note: string, next: Item | undefined): { json: string; mergesNext: boolean };
+  /** The provider's own context-overflow answer, so the client's recovery runs. */
+  overflowError(model: string, limit: number, requested: number): { status: number; body: unknown };
+  /** The provider's overflow error recognized in a response: its limit and count, when given. */
+  parseOverflow(status: number, body: string): { limit?: number; requested?: number } | undefined;
+  /** An error in the provider's own shape (bad request body, upstream unreachable, ...). */
+  error(status: number, message: string): { status: number; body: unknown };
+  /** Usage and finish reasons from a whole JSON response. */
+  usageFromJson(body: unknown): Usage;
+  /** Folds one server-sent event's data into `usage`. */
+  usageFromEvent(data: unknown, usage: Usage): void;
+}
+
+const IMAGE_TOKENS = 2000;
+const PER_ITEM_TOKENS = 4;
+
+/**
+ * Tokens of a JSON value as the provider counts them, rounded up: the text of its strings (not
+ * their JSON escapes), a token per key and per other scalar, a few per object and per item for
+ * the chat template. Inline images count
+ * as a fixed, generous amount (providers bill them by pixels, not by the size of their base64).
+ */
+export function valueTokens(value: unknown, counter: Counter): number {
+  if (typeof value === "string") return counter.count(value);
+  if (Array.isArray(value)) {
+    let sum = 0;
+    for (const v of value) sum += valueTokens(v, counter);
+    return sum;
+  }
+  if (value !== null && typeof value === "object") {
+    const o = value as Record<string, unknown>;
+    if (isImage(o)) return IMAGE_TOKENS;
+    let sum = 3; // the object's own framing in the chat template
+    for (const key in o) sum += 1 + valueTokens(o[key], counter);
+    return sum;
+  }
+  return 1;
+}
+
+export function itemTokens(value: unknown, counter: Counter): number {
+  return PER_ITEM_TOKENS + valueTokens(value, counter);
+}
+
+function isImage(o: Record<string, unknown>): boolean {
+  if (o.type === "image_url" || o.type === "input_image") return true;
+  if (o.type === "image" && typeof o.source === "object") return true;
+  return false;
+}
+
+export function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+/** The text of a tool output given as a string or as content parts with text. */
+export function contentText(content: unknown): string | undefined {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return undefined;
+  const texts: string[] = [];
+  for (const part of content) {
+    const p = asRecord(part);
+    if (p && typeof p.text === "string") texts.push(p.text);
+    else return undefined; // images or anything else: not a plain text output
+  }
+  return texts.join("\n");
+}
+
+export function firstNumber(...values: unknown[]): number | undefined {
+  for (const v of values) if (typeof v === "number" && Number.isFinite(v)) return v;
+  return undefined;
+}

@@ -1,0 +1,87 @@
+import type { EventSource } from "@clawguard/shared/events/envelope";
+import type { RawHandler } from "@clawguard/shared/http/serve";
+import type { Component } from "@clawguard/shared/lifecycle";
+import type { Logger } from "@clawguard/shared/log";
+import type { Telemetry } from "@clawguard/shared/telemetry";
+import { BatchPublisher, type EventBus } from "../../bus.ts";
+import type { SpillStore } from "../exec-guard/spill.ts";
+import type { LlmProxyConfig } from "./config.ts";
+import type { ProviderHealth } from "./health.ts";
+import { type Provider, resolveProviders } from "./providers.ts";
+import { createLlmProxy, type LlmProxy, type Tokenizer } from "./proxy.ts";
+import { LlmTelemetry } from "./telemetry.ts";
+import { tokenizerFor } from "./tokenizer.ts";
+
+export type { ProviderHealth } from "./health.ts";
+
+export interface LlmGuardOptions {
+  config: LlmProxyConfig;
+  env: NodeJS.ProcessEnv;
+  spill: SpillStore;
+  source: EventSource;
+  bus: EventBus;
+  telemetry: Telemetry;
+  log: Logger;
+}
+
+/**
+ * The context guard as a sidecar component: the proxy under /llm/, its audit events (batched), and
+ * the credential checks at start and on an interval. Providers are resolved in the constructor, so
+ * a bad provider config stops the sidecar before it starts.
+ */
+export class LlmGuard implements Component {
+  readonly id = "source.llm-proxy";
+  readonly providers: readonly Provider[];
+  readonly #proxy: LlmProxy;
+  readonly #events: BatchPublisher;
+  readonly #intervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(options: LlmGuardOptions) {
+    this.providers = resolveProviders(options.config, options.env);
+    this.#intervalMs = options.config.authCheckIntervalMs;
+    this.#events = new BatchPublisher(options.bus, {
+      onError: (err) => options.log.error("llm events not recorded", { error: (err as Error).message }),
+    });
+    this.#proxy = createLlmProxy({
+      config: options.config,
+      providers: this.providers,
+      tokenizerFor: (model: string, family): Tokenizer => tokenizerFor(model, family.api),
+      spill: options.spill,
+      source: options.source,
+      publish: (draft) => this.#events.add(draft),
+      telemetry: new LlmTelemetry(options.telemetry),
+      log: options.log,
+    });
+  }
+
+  /** Serves /llm/...; passes everything else on. */
+  readonly handler: RawHandler = (req, res) => {
+    if (!req.url?.startsWith("/llm/")) return false;
+    void this.#proxy.handle(req, res);
+    return true;
+  };
+
+  async start(): Promise<void> {
+    if (this.#intervalMs === 0 || this.providers.length === 0) return;
+    void this.#proxy.checkCredentials();
+    this.#timer = setInterval(() => void this.#proxy.checkCredentials(), this.#intervalMs).unref();
+  }
+
+  /** Runs the credential checks now (what the interval does). */
+  checkCredentials(): Promise<void> {
+    return this.#proxy.checkCredentials();
+  }
+
+  health(): { providers: ProviderHealth[]; droppedEvents: number } {
+    return { providers: this.#proxy.health(), droppedEvents: this.#events.dropped };
+  }
+
+  stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#stopped ??= this.#events.flush().then(() => this.#proxy.close());
+    return this.#stopped;
+  }
+}

@@ -1,0 +1,117 @@
+import { readFileSync } from "node:fs";
+import { resolveSecret } from "@clawguard/shared/config/load";
+import { ClawguardError } from "@clawguard/shared/errors";
+import JSON5 from "json5";
+import { anthropicMessages } from "./anthropic-messages.ts";
+import type { LlmProxyConfig, ProviderConfig } from "./config.ts";
+import type { ApiFamily, Family } from "./family.ts";
+import { openAiChat } from "./openai-chat.ts";
+import { openAiResponses } from "./openai-responses.ts";
+
+export const FAMILIES: Record<ApiFamily, Family> = {
+  "openai-completions": openAiChat,
+  "openai-responses": openAiResponses,
+  "anthropic-messages": anthropicMessages,
+};
+
+export interface ModelLimits {
+  contextWindow: number;
+  maxTokens?: number | undefined;
+}
+
+/** A provider as the proxy uses it: everything resolved and checked. */
+export interface Provider {
+  id: string;
+  family: Family;
+  upstream: URL;
+  /** The credential injected upstream, when the config holds one. */
+  apiKey?: string | undefined;
+  models: ReadonlyMap<string, ModelLimits>;
+  defaultContextWindow?: number | undefined;
+}
+
+/** `models.providers` of an OpenClaw config, in the fields the guard needs. */
+function readOpenClawProviders(file: string, problems: string[]): Record<string, ProviderConfig> {
+  let doc: unknown;
+  try {
+    doc = JSON5.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    problems.push(`llm.openclawConfig: cannot read ${file}: ${(err as Error).message}`);
+    return {};
+  }
+  const providers = (doc as { models?: { providers?: unknown } } | null)?.models?.providers;
+  if (providers === undefined) return {};
+  if (typeof providers !== "object" || providers === null) {
+    problems.push(`llm.openclawConfig: models.providers in ${file} is not an object`);
+    return {};
+  }
+  const out: Record<string, ProviderConfig> = {};
+  for (const [id, raw] of Object.entries(providers as Record<string, Record<string, unknown>>)) {
+    const models: ProviderConfig["models"] = [];
+    for (const m of Array.isArray(raw?.models) ? raw.models : []) {
+      const model = m as Record<string, unknown>;
+      if (typeof model.id === "string" && typeof model.contextWindow === "number") {
+        models.push({
+          id: model.id,
+          contextWindow: model.contextWindow,
+          ...(typeof model.maxTokens === "number" ? { maxTokens: model.maxTokens } : {}),
+        });
+      }
+    }
+    const baseUrl = typeof raw?.baseUrl === "string" ? raw.baseUrl : undefined;
+    out[id] = {
+      // A baseUrl that already points at a clawguard sidecar is not the upstream.
+      ...(baseUrl && !/\/llm\/[^/]+\/?$/.test(baseUrl) ? { upstream: baseUrl } : {}),
+      ...(typeof raw?.api === "string" ? { api: raw.api as ApiFamily } : {}),
+      models,
+    };
+  }
+  return out;
+}
+
+/** Every provider of the config, with the OpenClaw config's underneath; lists every problem at once. */
+export function resolveProviders(config: LlmProxyConfig, env: NodeJS.ProcessEnv): Provider[] {
+  const problems: string[] = [];
+  const fromOpenClaw = config.openclawConfig ? readOpenClawProviders(config.openclawConfig, problems) : {};
+  const ids = new Set([...Object.keys(fromOpenClaw), ...Object.keys(config.providers)]);
+  const providers: Provider[] = [];
+  for (const id of ids) {
+    const base = fromOpenClaw[id];
+    const own = config.providers[id];
+    const where = own ? `llm.providers.${id}` : `models.providers.${id} in ${config.openclawConfig}`;
+    const upstream = own?.upstream ?? base?.upstream;
+    const api = own?.api ?? base?.api;
+    if (!upstream) problems.push(`${where}.upstream: required (the provider's real base URL)`);
+    if (!api || !(api in FAMILIES)) {
+      problems.push(
+        `${where}.api: expected one of ${Object.keys(FAMILIES).join(", ")}, got ${JSON.stringify(api)}`,
+      );
+    }
+    if (!upstream || !api || !(api in FAMILIES)) continue;
+    let apiKey: string | undefined;
+    try {
+      apiKey = resolveSecret(own?.apiKey, env, `llm.providers.${id}.apiKey`);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+    const models = new Map<string, ModelLimits>();
+    for (const m of [...(base?.models ?? []), ...(own?.models ?? [])]) {
+      models.set(m.id, { contextWindow: m.contextWindow, maxTokens: m.maxTokens });
+    }
+    providers.push({
+      id,
+      family: FAMILIES[api],
+      upstream: new URL(upstream.endsWith("/") ? upstream : `${upstream}/`),
+      apiKey,
+      models,
+      defaultContextWindow: own?.defaultContextWindow,
+    });
+  }
+  if (problems.length > 0) {
+    throw new ClawguardError(
+      "config.invalid",
+      `llm proxy config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
+    );
+  }
+  return providers;
+}

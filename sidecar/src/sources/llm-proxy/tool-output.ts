@@ -1,0 +1,72 @@
+import { createHash } from "node:crypto";
+import { ulid } from "@clawguard/shared/ids";
+import { redactText } from "@clawguard/shared/redact";
+import type { SpillStore } from "../exec-guard/spill.ts";
+
+const PREVIEW_HEAD_CHARS = 1500;
+const PREVIEW_TAIL_CHARS = 1000;
+
+/**
+ * Saves a tool output that is too big for the context in the exec guard's spill store, and returns
+ * what the model gets instead: its first and last lines, its size, and how to read the rest with
+ * `clawguard read`. The preview is redacted; the spill, like an exec spill, stays raw.
+ */
+export async function spillToolOutput(
+  store: SpillStore,
+  text: string,
+  tokens: number,
+  meta: { agent: string; session?: string | undefined; origin: string },
+): Promise<{ id: string; replacement: string }> {
+  const id = ulid();
+  const raw = Buffer.from(text, "utf8");
+  const file = await store.create(id);
+  try {
+    await file.writeFile(raw);
+  } finally {
+    await file.close();
+  }
+  const lines = countLines(text);
+  const sha256 = createHash("sha256").update(raw).digest("hex");
+  await store.writeMeta({
+    id,
+    agent: meta.agent,
+    session: meta.session,
+    command: meta.origin,
+    createdAt: new Date().toISOString(),
+    bytes: raw.length,
+    lines,
+    sha256,
+    exitCode: 0,
+    binary: false,
+  });
+  return { id, replacement: preview(text, { id, bytes: raw.length, lines, tokens }) };
+}
+
+function preview(text: string, info: { id: string; bytes: number; lines: number; tokens: number }): string {
+  const head = cutAtLine(text.slice(0, PREVIEW_HEAD_CHARS), "end");
+  const tail = cutAtLine(text.slice(-PREVIEW_TAIL_CHARS), "start");
+  return [
+    `[clawguard] this tool output (${info.bytes} bytes, ${info.lines} lines, ~${info.tokens} tokens) was too large for the context and was saved as spill ${info.id}.`,
+    `[clawguard] first lines:`,
+    redactText(head),
+    `[clawguard] ... last lines:`,
+    redactText(tail),
+    `[clawguard] read more: clawguard read ${info.id} --lines A:B   or   clawguard read ${info.id} --grep PATTERN`,
+  ].join("\n");
+}
+
+/** Whole lines only, unless the text has a single long line. */
+function cutAtLine(part: string, side: "start" | "end"): string {
+  if (side === "end") {
+    const nl = part.lastIndexOf("\n");
+    return nl > 0 ? part.slice(0, nl) : part;
+  }
+  const nl = part.indexOf("\n");
+  return nl >= 0 && nl < part.length - 1 ? part.slice(nl + 1) : part;
+}
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) n++;
+  return text.length > 0 && !text.endsWith("\n") ? n + 1 : n;
+}
