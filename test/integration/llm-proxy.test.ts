@@ -344,6 +344,23 @@ describe("OpenAI Responses through the guard", () => {
   });
 });
 
+describe("OpenAI Responses streaming overflow", () => {
+  it("holds the stream's first events back, and retries trimmed when they carry the overflow error", async () => {
+    fake.setMode("overflow-once");
+    const input: OpenAI.Responses.ResponseInputItem[] = [{ role: "developer", content: SYSTEM }];
+    for (let t = 0; t < 6; t++) {
+      input.push({ role: "user", content: `task ${t} ${words(60)}` });
+      input.push({ role: "assistant", content: `answer ${t} ${words(60)}` });
+    }
+    const stream = await responsesClient().responses.create({ model: "gpt-4.1", input, stream: true });
+    let text = "";
+    for await (const event of stream) if (event.type === "response.output_text.delta") text += event.delta;
+    expect(text).toMatch(/^ok/);
+    expect(fake.requests).toHaveLength(2);
+    expect(fake.requests[1]?.body.length).toBeLessThan(fake.requests[0]?.body.length as number);
+  });
+});
+
 describe("auth failures and health", () => {
   it("a provider's 401 degrades it with a reason; an intermediary's 403 is told apart; success recovers", async () => {
     fake.setMode("unauthorized");

@@ -274,62 +274,77 @@ export function createLlmProxy(deps: LlmProxyDeps) {
           signal: abort.signal,
         });
       let upstream: Dispatcher.ResponseData;
-      try {
-        upstream = await send(payload);
-      } catch (err) {
-        status = 502;
-        errorType = "network";
-        noteOutcome(provider, { class: "network" });
-        const { status: s, body } = family.error(
-          502,
-          `clawguard: cannot reach ${provider.id} at ${target.origin}: ${(err as Error).message}`,
-        );
-        if (!res.headersSent && !res.destroyed) sendJson(res, s, body);
-        return;
-      }
-      if (upstream.statusCode >= 400) {
-        let errorBody = await readLimited(upstream.body, MAX_ERROR_BODY);
-        const overflow = family.parseOverflow(upstream.statusCode, errorBody.toString("utf8"));
-        if (overflow && guarded && config.retryOnOverflow) {
-          const harder = await trimHarder(provider, payload.toString("utf8"), guarded, overflow);
-          if (harder) {
-            retried = true;
-            guarded.trim = harder;
-            event("llm.trimmed", "warn", {
-              provider: provider.id,
-              model: guarded.model,
-              after_provider_overflow: true,
-              tokens_before: harder.tokensBefore,
-              tokens_after: harder.tokensAfter,
-              spilled: harder.spilled.map((s) => s.id),
-              dropped_items: harder.droppedItems,
-              dropped_tokens: harder.droppedTokens,
-            });
-            payload = Buffer.from(harder.text, "utf8");
-            upstream = await send(payload);
-            if (upstream.statusCode >= 400) errorBody = await readLimited(upstream.body, MAX_ERROR_BODY);
-          }
-        }
-        if (upstream.statusCode >= 400) {
-          status = upstream.statusCode;
-          const outcome = classify(provider.id, family, status, upstream.headers, errorBody.toString("utf8"));
-          errorType = outcome.class === "client_error" ? String(status) : outcome.class;
-          noteOutcome(provider, outcome, status);
-          res.writeHead(status, responseHeaders(upstream.headers));
-          res.end(errorBody);
-          responseBytes = errorBody.length;
+      let held: Buffer[] = [];
+      let chunks: AsyncIterator<Buffer> | undefined;
+      for (;;) {
+        try {
+          upstream = await send(payload);
+        } catch (err) {
+          status = 502;
+          errorType = "network";
+          noteOutcome(provider, { class: "network" });
+          const { status: s, body } = family.error(
+            502,
+            `clawguard: cannot reach ${provider.id} at ${target.origin}: ${(err as Error).message}`,
+          );
+          if (!res.headersSent && !res.destroyed) sendJson(res, s, body);
           return;
         }
+        chunks = undefined;
+        held = [];
+        let overflowText: string | undefined;
+        if (upstream.statusCode >= 400) {
+          held = [await readLimited(upstream.body, MAX_ERROR_BODY)];
+          overflowText = held[0]?.toString("utf8");
+        } else if (guarded && family.api === "openai-responses" && isEventStream(upstream.headers)) {
+          // The Responses API reports an overflow inside a 200 stream: hold its first events back.
+          chunks = (upstream.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+          const preamble = await readPreamble(chunks);
+          held = preamble.chunks;
+          overflowText = preamble.error;
+        }
+        const overflow =
+          overflowText !== undefined
+            ? family.parseOverflow(upstream.statusCode === 200 ? 400 : upstream.statusCode, overflowText)
+            : undefined;
+        if (!overflow || retried || !guarded || !config.retryOnOverflow) break;
+        const harder = await trimHarder(provider, payload.toString("utf8"), guarded, overflow);
+        if (!harder) break;
+        upstream.body.destroy();
+        retried = true;
+        guarded.trim = harder;
+        event("llm.trimmed", "warn", {
+          provider: provider.id,
+          model: guarded.model,
+          after_provider_overflow: true,
+          tokens_before: harder.tokensBefore,
+          tokens_after: harder.tokensAfter,
+          spilled: harder.spilled.map((s) => s.id),
+          dropped_items: harder.droppedItems,
+          dropped_tokens: harder.droppedTokens,
+        });
+        payload = Buffer.from(harder.text, "utf8");
       }
       status = upstream.statusCode;
+      if (status >= 400) {
+        const errorBody = Buffer.concat(held);
+        const outcome = classify(provider.id, family, status, upstream.headers, errorBody.toString("utf8"));
+        errorType = outcome.class === "client_error" ? String(status) : outcome.class;
+        noteOutcome(provider, outcome, status);
+        res.writeHead(status, responseHeaders(upstream.headers));
+        res.end(errorBody);
+        responseBytes = errorBody.length;
+        return;
+      }
       noteOutcome(provider, { class: "ok" }, status);
       rememberCredential(provider, req.headers);
       res.writeHead(status, responseHeaders(upstream.headers));
-      const sse = String(upstream.headers["content-type"] ?? "").includes("text/event-stream");
-      const reader = sse ? new SseReader((data) => family.usageFromEvent(data, usage)) : undefined;
+      const reader = isEventStream(upstream.headers)
+        ? new SseReader((data) => family.usageFromEvent(data, usage))
+        : undefined;
       const kept: Buffer[] = [];
       let keptBytes = 0;
-      for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+      const relay = async (chunk: Buffer) => {
         ttftMs ??= performance.now() - started;
         responseBytes += chunk.length;
         if (!res.write(chunk)) await once(res, "drain");
@@ -338,7 +353,10 @@ export function createLlmProxy(deps: LlmProxyDeps) {
           kept.push(chunk);
           keptBytes += chunk.length;
         }
-      }
+      };
+      for (const chunk of held) await relay(chunk);
+      chunks ??= (upstream.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) await relay(next.value);
       res.end();
       if (reader) reader.end();
       else if (keptBytes === responseBytes) {
@@ -519,6 +537,40 @@ function responseHeaders(incoming: IncomingHttpHeaders): Record<string, string |
     headers[name] = value;
   }
   return headers;
+}
+
+function isEventStream(headers: IncomingHttpHeaders): boolean {
+  return String(headers["content-type"] ?? "").includes("text/event-stream");
+}
+
+/** Events a Responses stream opens with before anything the model wrote. */
+const PREAMBLE_EVENTS = new Set(["response.created", "response.in_progress", "response.queued"]);
+const MAX_PREAMBLE_BYTES = 64 * 1024;
+
+/**
+ * Reads a Responses stream up to its first event past the preamble. An `error` or
+ * `response.failed` there is returned, so an overflow can be retried before the client sees a byte.
+ */
+async function readPreamble(chunks: AsyncIterator<Buffer>): Promise<{ chunks: Buffer[]; error?: string }> {
+  const held: Buffer[] = [];
+  let bytes = 0;
+  let decided = false;
+  let error: string | undefined;
+  const reader = new SseReader((data) => {
+    if (decided) return;
+    const type = asRecord(data)?.type;
+    if (typeof type === "string" && PREAMBLE_EVENTS.has(type)) return;
+    decided = true;
+    if (type === "error" || type === "response.failed") error = JSON.stringify(data);
+  });
+  while (!decided && bytes < MAX_PREAMBLE_BYTES) {
+    const next = await chunks.next();
+    if (next.done) break;
+    held.push(next.value);
+    bytes += next.value.length;
+    reader.push(next.value);
+  }
+  return error === undefined ? { chunks: held } : { chunks: held, error };
 }
 
 /** The largest token count the text could possibly have: its bytes, plus an allowance per image. */
