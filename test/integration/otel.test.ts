@@ -4,7 +4,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
-import { afterAll, describe, expect, it } from "vitest";
+import OpenAI from "openai";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
+import { startFakeProvider } from "../support/fake-provider.ts";
 import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
 
 /**
@@ -14,10 +16,13 @@ import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
 
 interface OtlpAttribute {
   key: string;
-  value: { stringValue?: string; intValue?: string | number; boolValue?: boolean };
+  value: { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean };
 }
 interface OtlpSpan {
   name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
   attributes: OtlpAttribute[];
   status?: { code?: number };
 }
@@ -30,6 +35,8 @@ const procs = new Processes();
 const ws = tempDir("clawguard-otel-");
 const received: Received[] = [];
 const raw: string[] = [];
+/** Metric names seen at /v1/metrics. */
+const metricNames = new Set<string>();
 let receiver: Server;
 
 afterAll(async () => {
@@ -40,17 +47,28 @@ afterAll(async () => {
 
 function attr(span: OtlpSpan, key: string): unknown {
   const v = span.attributes.find((a) => a.key === key)?.value;
-  return v?.stringValue ?? (v?.intValue !== undefined ? Number(v.intValue) : v?.boolValue);
+  return (
+    v?.stringValue ?? (v?.intValue !== undefined ? Number(v.intValue) : (v?.doubleValue ?? v?.boolValue))
+  );
 }
 
 describe("OpenTelemetry traces over OTLP/HTTP", () => {
-  it("exports a span per exec (sidecar) and per ingest (collector)", { timeout: 60_000 }, async () => {
+  it("exports a span per exec and per LLM call (sidecar) and per ingest (collector)", {
+    timeout: 60_000,
+  }, async () => {
+    const fake = await startFakeProvider();
+    onTestFinished(() => fake.close());
     receiver = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         const text = Buffer.concat(chunks).toString();
         raw.push(text);
+        if (req.url === "/v1/metrics") {
+          for (const name of text.matchAll(/"name":"([^"]+)"/g)) metricNames.add(name[1] as string);
+          res.writeHead(200, { "content-type": "application/json" }).end("{}");
+          return;
+        }
         const body = JSON.parse(text) as {
           resourceSpans: {
             resource: { attributes: OtlpAttribute[] };
@@ -71,6 +89,8 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
     const otel = {
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as { port: number }).port}`,
       OTEL_BSP_SCHEDULE_DELAY: "100",
+      OTEL_METRIC_EXPORT_INTERVAL: "500",
+      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/json",
     };
 
     mkdirSync(join(ws.path, ".clawguard"));
@@ -90,9 +110,21 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
       ws.path,
     );
     await waitUntilUp(`http://127.0.0.1:${cport}/readyz`, collector);
+    writeFileSync(
+      join(ws.path, "clawguard.yaml"),
+      [
+        "llm:",
+        "  authCheckIntervalMs: 0",
+        "  providers:",
+        "    openai:",
+        `      upstream: ${fake.url}/v1`,
+        "      api: openai-completions",
+        "      models: [{ id: gpt-4.1, contextWindow: 128000, maxTokens: 4096 }]",
+      ].join("\n"),
+    );
     const sidecar = procs.cli(
       "sidecar",
-      ["sidecar"],
+      ["sidecar", "--config", join(ws.path, "clawguard.yaml")],
       {
         ...otel,
         CLAWGUARD_WORKSPACE: ws.path,
@@ -118,11 +150,53 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
       expect(response.status).toBe(200);
     }
 
+    // An LLM call carrying the agent's trace context, with content that must not reach a span.
+    const traceId = randomBytes(16).toString("hex");
+    const parentId = randomBytes(8).toString("hex");
+    const secretPrompt = `prompt-${randomBytes(8).toString("hex")}`;
+    const llm = new OpenAI({
+      apiKey: "test-key",
+      baseURL: `http://127.0.0.1:${sport}/llm/openai`,
+      defaultHeaders: { traceparent: `00-${traceId}-${parentId}-01` },
+      maxRetries: 0,
+    });
+    const stream = await llm.chat.completions.create({
+      model: "gpt-4.1",
+      messages: [{ role: "user", content: secretPrompt }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    for await (const _ of stream) {
+      // drained
+    }
+
     const deadline = Date.now() + 20_000;
     const spans = () => received.filter((r) => r.span.name.startsWith("exec "));
+    const chat = () => received.find((r) => r.span.name === "chat gpt-4.1");
     while (Date.now() < deadline) {
-      if (spans().length >= 2 && received.some((r) => r.span.name === "collector.ingest")) break;
+      const all = spans().length >= 2 && chat() && metricNames.has("gen_ai.client.operation.duration");
+      if (all && received.some((r) => r.span.name === "collector.ingest")) break;
       await new Promise((r) => setTimeout(r, 100));
+    }
+    // The LLM call: a GenAI client span in the agent's trace, its parent the agent's span, and
+    // the provider sees the call's own span as its parent.
+    const call = chat()?.span as OtlpSpan;
+    expect(call.traceId).toBe(traceId);
+    expect(call.parentSpanId).toBe(parentId);
+    expect(attr(call, "gen_ai.operation.name")).toBe("chat");
+    expect(attr(call, "gen_ai.provider.name")).toBe("openai");
+    expect(attr(call, "gen_ai.request.model")).toBe("gpt-4.1");
+    expect(attr(call, "gen_ai.usage.input_tokens")).toBe(fake.requests[0]?.promptTokens);
+    expect(attr(call, "gen_ai.usage.output_tokens")).toBeGreaterThan(0);
+    expect(attr(call, "gen_ai.response.time_to_first_chunk")).toBeDefined();
+    expect(fake.requests[0]?.headers.traceparent).toBe(`00-${traceId}-${call.spanId}-01`);
+    expect(raw.join("")).not.toContain(secretPrompt);
+    for (const metric of [
+      "gen_ai.client.operation.duration",
+      "gen_ai.client.operation.time_to_first_chunk",
+      "gen_ai.client.token.usage",
+    ]) {
+      expect(metricNames).toContain(metric);
     }
     const echo = spans().find((r) => r.span.name === "exec echo");
     const failing = spans().find((r) => r.span.name === "exec sh");
