@@ -1,17 +1,23 @@
 import { parseArgs } from "node:util";
 import { benchExec } from "./exec.ts";
 import { benchIngest } from "./ingest.ts";
+import { benchLlmProxy } from "./llm-proxy.ts";
 import { type Figure, printTable } from "./report.ts";
 
-const help = `Usage: pnpm bench [--only exec|ingest] [--runs N] [--events N] [--mb N]
+const help = `Usage: pnpm bench [--only exec|ingest|llm] [--runs N] [--events N] [--mb N] [--calls N] [--rate N]
 
 Measures each figure beside an anchor in the same run and prints the ratio and its target:
   exec    clawguard exec on a command printing --mb MB (default 200) vs the shell redirecting the
           same command to a file: wall time ratio (target <= 1.15) and peak RSS (target <= 80 MB)
   ingest  POST /v1/events into PostgreSQL (validation and chain checks on) vs raw COPY of the same
           rows into a table of the same schema: rate ratio (target >= 0.3); --events N (default 50000)
+  llm     the LLM proxy vs a direct connection and vs nginx, same local provider: added latency over
+          50 concurrent connections at --rate calls/s in all (default 1000; targets p50 <= 1 ms,
+          p99 <= 5 ms), throughput flat out, streaming time to first byte; --calls N per round
+          (default 5000); and trimming a 1M-token conversation (target <= 100 ms)
 Needs PostgreSQL for ingest (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
-and psql on the PATH. Progress goes to stderr, the table to stdout.`;
+and psql on the PATH; nginx for llm (apt-get install nginx-light). Progress goes to stderr, the
+table to stdout.`;
 
 const { values } = parseArgs({
   options: {
@@ -19,6 +25,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     events: { type: "string", default: "50000" },
     mb: { type: "string", default: "200" },
+    calls: { type: "string", default: "5000" },
+    rate: { type: "string", default: "1000" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -34,14 +42,24 @@ const positive = (name: string, value: string): number => {
   }
   return n;
 };
-if (values.only !== undefined && values.only !== "exec" && values.only !== "ingest") {
-  console.error(`pnpm bench: --only: expected exec or ingest, got ${JSON.stringify(values.only)}`);
+const BENCHES = ["exec", "ingest", "llm"];
+if (values.only !== undefined && !BENCHES.includes(values.only)) {
+  console.error(
+    `pnpm bench: --only: expected one of ${BENCHES.join(", ")}, got ${JSON.stringify(values.only)}`,
+  );
   process.exit(2);
 }
+const wanted = (name: string) => values.only === undefined || values.only === name;
 const runs = positive("runs", values.runs);
 const figures: Figure[] = [];
-if (values.only !== "ingest") figures.push(...(await benchExec({ runs, mb: positive("mb", values.mb) })));
-if (values.only !== "exec")
-  figures.push(...(await benchIngest({ events: positive("events", values.events) })));
+if (wanted("exec")) figures.push(...(await benchExec({ runs, mb: positive("mb", values.mb) })));
+if (wanted("ingest")) figures.push(...(await benchIngest({ events: positive("events", values.events) })));
+if (wanted("llm"))
+  figures.push(
+    ...(await benchLlmProxy({
+      requests: positive("calls", values.calls),
+      rate: positive("rate", values.rate),
+    })),
+  );
 printTable(figures);
 process.exit(figures.every((f) => f.pass !== false) ? 0 : 1);

@@ -77,7 +77,11 @@ export class Shipper implements Component {
   }
 
   async start(): Promise<void> {
-    this.#unsubscribe = this.#o.spool.onAppend(() => this.#wake?.());
+    // New events wake an idle shipper; one backing off from a failing collector waits its turn
+    // (re-reading and re-sending on every append would only hammer a collector that is down).
+    this.#unsubscribe = this.#o.spool.onAppend(() => {
+      if (this.#status.state === "idle") this.#wake?.();
+    });
     this.#loop = this.#run();
   }
 

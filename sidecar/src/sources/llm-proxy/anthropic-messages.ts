@@ -2,6 +2,7 @@ import {
   asRecord,
   type Counter,
   contentText,
+  currentTurnStart,
   type Family,
   firstNumber,
   type Item,
@@ -35,10 +36,12 @@ export const anthropicMessages: Family = {
     const span = objectMembers(text, rootSpan(text)).get("messages");
     if (!span) return undefined;
     const spans = arrayElements(text, span);
-    const items = messages.map((value, i) => anthropicItem(value, spans[i] ?? span, counter));
-    // The last turn is always kept, so a breakpoint inside it does not pin the history before it.
-    let lastTurn = items.length - 1;
-    while (lastTurn > 0 && !items[lastTurn]?.cutBefore) lastTurn--;
+    const items = messages.map((value, i) =>
+      anthropicItem(value, messages[i - 1], spans[i] ?? span, counter),
+    );
+    // The current turn is always kept, so a breakpoint inside it (OpenClaw marks the newest tool
+    // result) does not pin the history before it.
+    const lastTurn = currentTurnStart(items);
     let prefixCount = 0;
     for (let i = 0; i < lastTurn; i++)
       if (JSON.stringify(messages[i]).includes('"cache_control"')) prefixCount = i + 1;
@@ -108,7 +111,13 @@ export const anthropicMessages: Family = {
   },
 };
 
-function anthropicItem(value: unknown, span: Item["span"], counter: Counter): Item {
+function holdsToolResults(message: unknown): boolean {
+  const content = asRecord(message)?.content;
+  return Array.isArray(content) && content.some((b) => asRecord(b)?.type === "tool_result");
+}
+
+/** `previousIfLast`: the message before this one, when this one is the last (see Item.startsTurn). */
+function anthropicItem(value: unknown, previousIfLast: unknown, span: Item["span"], counter: Counter): Item {
   const m = asRecord(value);
   const blocks = Array.isArray(m?.content) ? (m.content as unknown[]) : [];
   const toolResults: ToolResult[] = [];
@@ -126,8 +135,14 @@ function anthropicItem(value: unknown, span: Item["span"], counter: Counter): It
       },
     });
   });
-  const holdsResults = blocks.some((b) => asRecord(b)?.type === "tool_result");
-  const item: Item = { span, value, tokens: itemTokens(value, counter), cutBefore: !holdsResults };
+  const holdsResults = holdsToolResults(value);
+  const item: Item = {
+    span,
+    value,
+    tokens: itemTokens(value, counter),
+    cutBefore: !holdsResults,
+    startsTurn: m?.role === "user" && !holdsResults && !holdsToolResults(previousIfLast),
+  };
   if (toolResults.length > 0) item.toolResults = toolResults;
   return item;
 }

@@ -16,6 +16,12 @@ export interface Item {
   tokens: number;
   /** Whether a cut may fall right before this item (never between a tool call and its result). */
   cutBefore: boolean;
+  /**
+   * Whether a new exchange starts here: a user message, except one that closes the request right
+   * after a tool result (OpenClaw appends an "internal context" user message there on every call):
+   * that one continues the exchange whose tool ran.
+   */
+  startsTurn: boolean;
   /** The tool outputs this item carries: each can be spilled and replaced by a preview. */
   toolResults?: ToolResult[];
 }
@@ -109,6 +115,16 @@ function isImage(o: Record<string, unknown>): boolean {
   if (o.type === "image_url" || o.type === "input_image") return true;
   if (o.type === "image" && typeof o.source === "object") return true;
   return false;
+}
+
+/**
+ * Where the current turn (the exchange being answered) starts: its question, tool calls, their
+ * results and whatever follows are never dropped.
+ */
+export function currentTurnStart(items: readonly Item[]): number {
+  for (let i = items.length - 1; i >= 0; i--) if (items[i]?.startsTurn) return i;
+  for (let i = items.length - 1; i > 0; i--) if (items[i]?.cutBefore) return i;
+  return 0;
 }
 
 export function asRecord(value: unknown): Record<string, unknown> | undefined {

@@ -67,7 +67,9 @@ export const openAiChat: Family = {
     const span = objectMembers(text, rootSpan(text)).get("messages");
     if (!span) return undefined;
     const spans = arrayElements(text, span);
-    const items: Item[] = messages.map((value, i) => chatItem(value, spans[i] ?? span, counter));
+    const items: Item[] = messages.map((value, i) =>
+      chatItem(value, messages[i - 1], spans[i] ?? span, counter),
+    );
     let prefixCount = 0;
     while (prefixCount < messages.length && isInstruction(messages[prefixCount])) prefixCount++;
     let fixedTokens = REPLY_PRIMING;
@@ -108,9 +110,16 @@ function isInstruction(message: unknown): boolean {
   return role === "system" || role === "developer";
 }
 
-function chatItem(value: unknown, span: Item["span"], counter: Counter): Item {
+/** `previousIfLast`: the message before this one, when this one is the last (see Item.startsTurn). */
+function chatItem(value: unknown, previousIfLast: unknown, span: Item["span"], counter: Counter): Item {
   const m = asRecord(value);
-  const item: Item = { span, value, tokens: itemTokens(value, counter), cutBefore: m?.role !== "tool" };
+  const item: Item = {
+    span,
+    value,
+    tokens: itemTokens(value, counter),
+    cutBefore: m?.role !== "tool",
+    startsTurn: m?.role === "user" && asRecord(previousIfLast)?.role !== "tool",
+  };
   const text = m?.role === "tool" ? contentText(m.content) : undefined;
   if (text !== undefined) {
     item.toolResults = [

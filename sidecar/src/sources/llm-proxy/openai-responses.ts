@@ -38,6 +38,8 @@ export const openAiResponses: Family = {
         value,
         tokens: itemTokens(value, counter),
         cutBefore: v?.type !== "function_call_output" && previous?.type !== "reasoning",
+        startsTurn:
+          v?.role === "user" && !(i === input.length - 1 && previous?.type === "function_call_output"),
       };
       const output = v?.type === "function_call_output" ? contentText(v.output) : undefined;
       if (output !== undefined) {

@@ -50,6 +50,8 @@ const HOP_BY_HOP = new Set([
 ]);
 /** An error body is read whole (to classify it) up to this size. */
 const MAX_ERROR_BODY = 1024 * 1024;
+/** A whole (not streamed) answer up to this size is relayed in one write. */
+const MAX_WHOLE_BODY = 1024 * 1024;
 /** A JSON response is parsed for usage up to this size; larger ones pass through unparsed. */
 const MAX_USAGE_BODY = 8 * 1024 * 1024;
 /** No tokenizer yields more tokens than the text has bytes; an inline image counts at most this. */
@@ -338,6 +340,21 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       }
       noteOutcome(provider, { class: "ok" }, status);
       rememberCredential(provider, req.headers);
+      const declared = Number(upstream.headers["content-length"]);
+      if (!isEventStream(upstream.headers) && declared <= MAX_WHOLE_BODY && held.length === 0) {
+        // A small whole answer goes out in one write, headers and body together.
+        const whole = Buffer.from(await upstream.body.arrayBuffer());
+        ttftMs = performance.now() - started;
+        responseBytes = whole.length;
+        res.writeHead(status, responseHeaders(upstream.headers, whole.length));
+        res.end(whole);
+        try {
+          Object.assign(usage, family.usageFromJson(JSON.parse(whole.toString("utf8"))));
+        } catch {
+          // Not JSON (or not one we read): relayed as it came.
+        }
+        return;
+      }
       res.writeHead(status, responseHeaders(upstream.headers));
       const reader = isEventStream(upstream.headers)
         ? new SseReader((data) => family.usageFromEvent(data, usage))
@@ -366,8 +383,6 @@ export function createLlmProxy(deps: LlmProxyDeps) {
           // Not JSON (or not one we read): relayed as it came.
         }
       }
-      if (usage.inputTokens !== undefined)
-        health.tokens(provider.id, usage.inputTokens, usage.cacheReadTokens ?? 0);
     } catch (err) {
       errorType ??= res.destroyed ? "client_aborted" : "relay_failed";
       if (!res.headersSent) {
@@ -381,6 +396,8 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     } finally {
       const durationMs = performance.now() - started;
       const trim = guarded?.trim;
+      if (usage.inputTokens !== undefined)
+        health.tokens(provider.id, usage.inputTokens, usage.cacheReadTokens ?? 0);
       deps.telemetry.end(span, {
         providerId: provider.id,
         family,
@@ -530,12 +547,14 @@ function forwardHeaders(incoming: IncomingHttpHeaders, provider: Provider): Reco
   return headers;
 }
 
-function responseHeaders(incoming: IncomingHttpHeaders): Record<string, string | string[]> {
+/** The provider's response headers for the client; `length` when the body is known whole. */
+function responseHeaders(incoming: IncomingHttpHeaders, length?: number): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined || HOP_BY_HOP.has(name)) continue;
     headers[name] = value;
   }
+  if (length !== undefined) headers["content-length"] = String(length);
   return headers;
 }
 
@@ -590,14 +609,21 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else {
+        req.off("data", onData);
+        resolve(undefined);
+      }
+    };
+    req.on("data", onData);
+    req.once("end", () => resolve(size <= limit ? Buffer.concat(chunks, size) : undefined));
+    req.once("error", reject);
+  });
 }
 
 async function readLimited(

@@ -3,7 +3,9 @@ import type { Telemetry } from "@clawguard/shared/telemetry";
 import {
   type Context,
   context,
+  INVALID_SPAN_CONTEXT,
   propagation,
+  ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -32,6 +34,9 @@ export interface CallFacts {
   tokensBefore?: number | undefined;
   tokensAfter?: number | undefined;
 }
+
+/** Tracing off: one inert span for every call, nothing built per call. */
+const NOT_TRACED = { span: trace.wrapSpanContext(INVALID_SPAN_CONTEXT), context: ROOT_CONTEXT };
 
 const DURATION_BUCKETS = [
   0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
@@ -83,6 +88,7 @@ export class LlmTelemetry {
     span: Span;
     context: Context;
   } {
+    if (!this.#telemetry.enabled) return NOT_TRACED;
     const parent = propagation.extract(context.active(), headers);
     const span = this.#telemetry.tracer.startSpan(
       `chat ${facts.model ?? ""}`.trim(),
@@ -109,6 +115,7 @@ export class LlmTelemetry {
   }
 
   end(span: Span, facts: CallFacts): void {
+    if (!this.#telemetry.enabled) return;
     const u = facts.usage;
     const attributes = {
       "gen_ai.operation.name": "chat",

@@ -191,4 +191,78 @@ describe("trimConversation", () => {
     });
     expect(kept[0]).toEqual(input[0]);
   });
+
+  describe("as OpenClaw sends them (an internal-context user message closes every request after a tool result)", () => {
+    const INTERNAL =
+      "<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>> runtime notes <<<END_OPENCLAW_INTERNAL_CONTEXT>>>";
+
+    it("chat: keeps the question, its tool call, the (spilled) result and the note; drops older turns", async () => {
+      const body = chat(10);
+      body.messages.push(
+        { role: "user", content: "why does the build fail?" },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [
+            { id: "call_now", type: "function", function: { name: "exec", arguments: '{"command":"make"}' } },
+          ],
+        },
+        { role: "tool", tool_call_id: "call_now", content: words(20_000, "log") },
+        { role: "user", content: INTERNAL },
+      );
+      const { result, out } = await trim(openAiChat, body, 2500);
+      expect(result.fits).toBe(true);
+      expect(result.droppedItems).toBeGreaterThan(0);
+      const messages = out.messages as Array<Record<string, unknown>>;
+      expect(messages.slice(-4).map((m) => m.role)).toEqual(["user", "assistant", "tool", "user"]);
+      expect(messages.at(-4)?.content).toBe("why does the build fail?");
+      expect(messages.at(-2)?.content).toBe("[saved as SPILL1]");
+      expect(messages.at(-1)?.content).toBe(INTERNAL);
+      expectPairsIntact(messages);
+    });
+
+    it("anthropic: a breakpoint on the newest tool result does not pin the history before it", async () => {
+      const ephemeral = { type: "ephemeral" };
+      const messages: unknown[] = [
+        { role: "user", content: [{ type: "text", text: "hello", cache_control: ephemeral }] },
+      ];
+      for (let t = 0; t < 10; t++) {
+        messages.push({ role: "assistant", content: [{ type: "text", text: `reply ${t} ${words(80)}` }] });
+        messages.push({ role: "user", content: `question ${t} ${words(80)}` });
+      }
+      messages.push(
+        {
+          role: "assistant",
+          content: [{ type: "tool_use", id: "tu_now", name: "exec", input: { command: "make" } }],
+        },
+        {
+          role: "user",
+          content: [
+            {
+              type: "tool_result",
+              tool_use_id: "tu_now",
+              content: words(20_000, "log"),
+              cache_control: ephemeral,
+            },
+          ],
+        },
+        { role: "user", content: INTERNAL },
+      );
+      const body = {
+        model: "claude-sonnet-4-5",
+        max_tokens: 1024,
+        system: [{ type: "text", text: SYSTEM, cache_control: ephemeral }],
+        tools: [{ name: "exec", input_schema: { type: "object" }, cache_control: ephemeral }],
+        messages,
+      };
+      const { result, out } = await trim(anthropicMessages, body, 2500);
+      expect(result.fits).toBe(true);
+      expect(result.spilled).toHaveLength(1);
+      expect(result.droppedItems).toBeGreaterThan(0);
+      const kept = out.messages as Array<{ role: string; content: unknown }>;
+      expect(kept[0]).toEqual(messages[0]); // the first breakpoint: the stable prefix
+      expect(kept.at(-4)?.content).toBe(`question 9 ${words(80)}`);
+      expect(kept.at(-1)?.content).toBe(INTERNAL);
+    });
+  });
 });

@@ -1,4 +1,11 @@
-import { type Conversation, type Counter, type Family, type Item, itemTokens } from "./family.ts";
+import {
+  type Conversation,
+  type Counter,
+  currentTurnStart,
+  type Family,
+  type Item,
+  itemTokens,
+} from "./family.ts";
 import { applySplices, type Splice } from "./json-layout.ts";
 
 export interface TrimOptions {
@@ -74,9 +81,8 @@ export async function trimConversation(
     replaced.set(i, { value, tokens });
   }
 
-  // Then whole turns, oldest first; the last turn (the one being answered) always stays.
-  let lastTurn = items.length - 1;
-  while (lastTurn > first && !items[lastTurn]?.cutBefore) lastTurn--;
+  // Then whole turns, oldest first; the current turn (the one being answered) always stays.
+  const lastTurn = Math.max(first, currentTurnStart(items));
   const tokensOf = (i: number) => replaced.get(i)?.tokens ?? (items[i] as Item).tokens;
   let keepFrom = first;
   const markerAllowance = 64;
