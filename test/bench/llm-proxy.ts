@@ -216,24 +216,31 @@ export async function benchLlmProxy(options: { requests: number; rate: number })
       { name: "nginx", origin: `http://127.0.0.1:${nginxPort}`, path: "/v1/chat/completions" },
       { name: "clawguard", origin: `http://127.0.0.1:${sidecarPort}`, path: "/llm/openai/chat/completions" },
     ];
-    const rounds: Record<string, Load[]> = { direct: [], nginx: [], clawguard: [] };
+    const paced: Record<string, Load[]> = { direct: [], nginx: [], clawguard: [] };
+    const flat: Record<string, Load[]> = { direct: [], nginx: [], clawguard: [] };
     const firstBytes: Record<string, number[]> = { direct: [], nginx: [], clawguard: [] };
     for (const target of targets) await load(target, 1000); // warm up connections and JIT
     for (let round = 1; round <= 3; round++) {
       for (const target of targets) {
         progress(
-          `llm: ${target.name}, ${options.requests} calls at ${CONCURRENCY} concurrent, round ${round}/3`,
+          `llm: ${target.name}, round ${round}/3: ${options.requests} calls at ${options.rate}/s, then flat out`,
         );
-        rounds[target.name]?.push(await load(target, options.requests));
+        paced[target.name]?.push(await load(target, options.requests, options.rate));
+        flat[target.name]?.push(await load(target, options.requests));
         firstBytes[target.name]?.push(await ttfb(target, 200));
       }
     }
-    const pick = (name: string, key: keyof Load) => median((rounds[name] ?? []).map((r) => r[key]));
-    const direct = { p50: pick("direct", "p50"), p99: pick("direct", "p99"), rps: pick("direct", "rps") };
+    const pick = (runs: Record<string, Load[]>, name: string, key: keyof Load) =>
+      median((runs[name] ?? []).map((r) => r[key]));
+    const direct = {
+      p50: pick(paced, "direct", "p50"),
+      p99: pick(paced, "direct", "p99"),
+      rps: pick(flat, "direct", "rps"),
+    };
     const via = (name: string) => ({
-      p50: pick(name, "p50") - direct.p50,
-      p99: pick(name, "p99") - direct.p99,
-      rps: pick(name, "rps"),
+      p50: pick(paced, name, "p50") - direct.p50,
+      p99: pick(paced, name, "p99") - direct.p99,
+      rps: pick(flat, name, "rps"),
     });
     const guard = via("clawguard");
     const nginxLoad = via("nginx");

@@ -149,6 +149,22 @@ describe("Spool append and read", () => {
     expect((await spool.read(0, 1, 1 << 20)).map((e) => e.seq)).toEqual([1]);
   });
 
+  it("reads a batch again, from anywhere in a large segment, with a bounded read (a retry after a failed delivery)", async () => {
+    const spool = await openSpool({ segmentBytes: 64 * 1024 * 1024 });
+    await spool.append(drafts(1, 3000, 2000));
+    const batch = async (after: number) => (await spool.read(after, 100, 64 * 1024)).map((e) => e.seq);
+    const first = await batch(1000);
+    expect(first[0]).toBe(1001);
+    expect(first.length).toBeGreaterThan(10);
+    // The same batch again (the delivery failed), then the next, then the same one once more.
+    expect(await batch(1000)).toEqual(first);
+    const next = await batch(first.at(-1) as number);
+    expect(next[0]).toBe((first.at(-1) as number) + 1);
+    expect(await batch(1000)).toEqual(first);
+    expect(await batch(2990)).toEqual([2991, 2992, 2993, 2994, 2995, 2996, 2997, 2998, 2999, 3000]);
+    await closeSpool(spool);
+  });
+
   it("rolls over to new segments and reads across them", async () => {
     const spool = await openSpool({ segmentBytes: 64 * 1024 });
     const written: AuditEvent[] = [];

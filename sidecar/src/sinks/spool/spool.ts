@@ -64,6 +64,8 @@ interface Pending {
 const SEGMENT_NAME = /^seg-(\d{20})\.log$/;
 /** Room kept for the header of the segment a roll would create, so a roll never passes maxBytes. */
 const SEGMENT_HEADER_RESERVE = 256;
+/** A read window is the batch's byte limit plus this much (the frame crossing the limit fits). */
+const READ_SLACK = 256 * 1024;
 /** Spool directories open in this process: the LOCK file alone cannot tell two of them apart. */
 const openDirs = new Set<string>();
 const segmentName = (n: number) => `seg-${String(n).padStart(20, "0")}.log`;
@@ -139,6 +141,7 @@ export class Spool {
   #recentIds = new Set<string>();
   #olderIds = new Set<string>();
   #readCursor: { seg: number; offset: number; seq: number } | undefined;
+  #startCursor: { seg: number; offset: number; seq: number } | undefined;
   readonly quarantined: QuarantineReport[] = [];
   readonly #listeners = new Set<() => void>();
 
@@ -497,26 +500,46 @@ export class Spool {
     let bytes = 0;
     for (const segment of this.#segments) {
       if (segment.lastSeq <= afterSeq || out.length >= maxEvents || bytes >= maxBytes) continue;
-      const start =
-        this.#readCursor?.seg === segment.n && this.#readCursor.seq === afterSeq
-          ? this.#readCursor.offset
-          : 0;
+      // Where to start: right after the last event handed out, or where the events after
+      // `afterSeq` begin (a retry after a failed delivery reads the same batch again).
+      const cursor = [this.#readCursor, this.#startCursor].find(
+        (c) => c?.seg === segment.n && c.seq === afterSeq,
+      );
+      let offset = cursor?.offset ?? 0;
       const handle = await open(segment.path, "r");
-      let buf: Buffer;
       try {
-        buf = Buffer.allocUnsafe(segment.size - start);
-        await handle.read(buf, 0, buf.length, start);
+        // Window by window, so a batch never reads (and checks) a whole large segment.
+        while (offset < segment.size && out.length < maxEvents && bytes < maxBytes) {
+          const length = Math.min(segment.size - offset, Math.max(maxBytes - bytes, 0) + READ_SLACK);
+          const buf = Buffer.allocUnsafe(length);
+          await handle.read(buf, 0, length, offset);
+          let consumed = 0;
+          let full = false;
+          for (const frame of scanFrames(buf).frames) {
+            consumed = frame.offset + frame.length;
+            const record = parseRecord(frame.payload);
+            if (record?.kind !== "event" || record.seq <= afterSeq) continue;
+            if (out.length === 0)
+              this.#startCursor = { seg: segment.n, offset: offset + frame.offset, seq: afterSeq };
+            const json = frame.payload.toString("utf8");
+            if (out.length >= maxEvents || (bytes + json.length > maxBytes && out.length > 0)) {
+              full = true;
+              break;
+            }
+            out.push({ seq: record.seq, id: record.id, hash: record.hash, json });
+            bytes += json.length;
+            this.#readCursor = {
+              seg: segment.n,
+              offset: offset + frame.offset + frame.length,
+              seq: record.seq,
+            };
+          }
+          // Nothing whole in the window (damage is recovery's business): stop here.
+          if (full || consumed === 0) break;
+          offset += consumed;
+        }
       } finally {
         await handle.close();
-      }
-      for (const frame of scanFrames(buf).frames) {
-        const record = parseRecord(frame.payload);
-        if (record?.kind !== "event" || record.seq <= afterSeq) continue;
-        const json = frame.payload.toString("utf8");
-        if (out.length >= maxEvents || (bytes + json.length > maxBytes && out.length > 0)) break;
-        out.push({ seq: record.seq, id: record.id, hash: record.hash, json });
-        bytes += json.length;
-        this.#readCursor = { seg: segment.n, offset: start + frame.offset + frame.length, seq: record.seq };
       }
     }
     return out;
