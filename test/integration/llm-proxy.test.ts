@@ -6,6 +6,7 @@ import { type Listening, listen } from "@clawguard/shared/http/serve";
 import { silentLogger } from "@clawguard/shared/log";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { tempDir } from "@clawguard/shared/testing";
+import { tokenizerFor } from "@clawguard/shared/tokens";
 import { EventBus } from "@clawguard/sidecar/bus";
 import { workspacePaths } from "@clawguard/sidecar/paths";
 import { Spool } from "@clawguard/sidecar/sinks/spool/spool";
@@ -36,7 +37,11 @@ const events: AuditEvent[] = [];
 
 beforeAll(async () => {
   tmp = tempDir("clawguard-llm-");
-  fake = await startFakeProvider({ contextWindow: { default: WINDOW } });
+  // The provider counts with the model's real tokenizer (o200k), as OpenAI does.
+  fake = await startFakeProvider({
+    contextWindow: { default: WINDOW },
+    countTokens: tokenizerFor("gpt-4.1").count,
+  });
   const paths = workspacePaths(tmp.path, "main");
   spool = await Spool.open({
     dir: paths.spool,

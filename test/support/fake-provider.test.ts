@@ -6,6 +6,7 @@ import {
   type FakeProvider,
   type RecordedRequest,
   startFakeProvider,
+  toolResultsOf,
 } from "./fake-provider.ts";
 
 /**
@@ -35,6 +36,7 @@ beforeAll(async () => {
 afterAll(() => fake?.close());
 beforeEach(() => {
   fake.setMode("normal");
+  fake.script([]);
   fake.requests.length = 0;
 });
 
@@ -382,5 +384,151 @@ describe("protocol details", () => {
     await expect(pending).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(5_000);
     await slow.close(); // idempotent
+  });
+});
+
+describe("scripted replies", () => {
+  const exec = { name: "exec", arguments: { command: "seq 1 1000000" } };
+  const seen = (request: RecordedRequest) =>
+    `tool result chars seen: ${toolResultsOf(request).at(-1)?.length}`;
+  const output = "1\n2\n3\n";
+  const chatTools: OpenAI.ChatCompletionTool[] = [
+    { type: "function", function: { name: "exec", parameters: { type: "object" } } },
+  ];
+  const antTools: Anthropic.Tool[] = [{ name: "exec", input_schema: { type: "object" } }];
+
+  it("OpenAI Chat: a tool call, whole and streamed, then a text that reports the tool result", async () => {
+    fake.script([{ toolCall: exec }, { toolCall: exec }, { text: seen }]);
+    const whole = await openai.chat.completions.create({ model: "gpt-4o", messages, tools: chatTools });
+    const choice = whole.choices[0];
+    expect(choice?.finish_reason).toBe("tool_calls");
+    expect(choice?.message.content).toBeNull();
+    const call = choice?.message.tool_calls?.[0];
+    expect(call?.type).toBe("function");
+    if (call?.type !== "function") throw new Error("expected a function call");
+    expect(call.id).toMatch(/^call_/);
+    expect(call.function.name).toBe("exec");
+    expect(JSON.parse(call.function.arguments)).toEqual(exec.arguments);
+
+    // The SDK's own stream helper puts the deltas back together.
+    const stream = openai.chat.completions.stream({
+      model: "gpt-4o",
+      messages,
+      tools: chatTools,
+      stream_options: { include_usage: true },
+    });
+    const final = await stream.finalChatCompletion();
+    const streamed = final.choices[0];
+    expect(streamed?.finish_reason).toBe("tool_calls");
+    const streamedCall = streamed?.message.tool_calls?.[0];
+    if (streamedCall?.type !== "function") throw new Error("expected a function call");
+    expect(streamedCall.function).toMatchObject({ name: "exec", arguments: JSON.stringify(exec.arguments) });
+    expect(final.usage?.completion_tokens).toBeGreaterThan(0);
+
+    const answer = await openai.chat.completions.create({
+      model: "gpt-4o",
+      tools: chatTools,
+      messages: [
+        ...messages,
+        { role: "assistant", content: null, tool_calls: [streamedCall] },
+        { role: "tool", tool_call_id: streamedCall.id, content: output },
+      ],
+    });
+    expect(answer.choices[0]?.message.content).toBe(`tool result chars seen: ${output.length}`);
+    expect(answer.choices[0]?.finish_reason).toBe("stop");
+    expect(fake.scriptLeft).toBe(0);
+    expect(fake.requests.map((r) => r.scripted !== undefined)).toEqual([true, true, true]);
+  });
+
+  it("Anthropic Messages: a tool_use block, whole and streamed, then a text that reports the tool result", async () => {
+    fake.script([{ toolCall: exec }, { toolCall: exec }, { text: seen }]);
+    const params = { model: "claude-fake", max_tokens: 100, messages, tools: antTools };
+    const whole = await anthropic.messages.create(params);
+    expect(whole.stop_reason).toBe("tool_use");
+    expect(whole.content).toEqual([
+      { type: "tool_use", id: expect.stringMatching(/^toolu_/), name: "exec", input: exec.arguments },
+    ]);
+
+    const stream = anthropic.messages.stream(params);
+    const deltas: string[] = [];
+    stream.on("inputJson", (partial) => deltas.push(partial));
+    const final = await stream.finalMessage();
+    expect(final.stop_reason).toBe("tool_use");
+    const block = final.content[0];
+    if (block?.type !== "tool_use") throw new Error("expected a tool_use block");
+    expect(block.input).toEqual(exec.arguments); // parsed from the input_json_delta events
+    expect(deltas.join("")).toBe(JSON.stringify(exec.arguments));
+
+    const answer = await anthropic.messages.create({
+      ...params,
+      messages: [
+        ...messages,
+        { role: "assistant", content: [block] },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: block.id, content: output }] },
+      ],
+    });
+    expect(answer.content).toEqual([{ type: "text", text: `tool result chars seen: ${output.length}` }]);
+    expect(answer.stop_reason).toBe("end_turn");
+  });
+
+  it("OpenAI Responses: a function_call item, whole and streamed", async () => {
+    fake.script([{ toolCall: exec }, { toolCall: exec }, { text: seen }]);
+    const tools: OpenAI.Responses.FunctionTool[] = [
+      { type: "function", name: "exec", parameters: { type: "object" }, strict: false },
+    ];
+    const whole = await openai.responses.create({ model: "gpt-5", input: "hello", tools });
+    expect(whole.output).toEqual([
+      expect.objectContaining({
+        type: "function_call",
+        name: "exec",
+        arguments: JSON.stringify(exec.arguments),
+      }),
+    ]);
+    const stream = openai.responses.stream({ model: "gpt-5", input: "hello", tools });
+    const final = await stream.finalResponse();
+    const item = final.output[0];
+    if (item?.type !== "function_call") throw new Error("expected a function_call item");
+    expect(JSON.parse(item.arguments)).toEqual(exec.arguments);
+
+    const answer = await openai.responses.create({
+      model: "gpt-5",
+      tools,
+      input: [
+        { role: "user", content: "hello" },
+        { type: "function_call", call_id: item.call_id, name: item.name, arguments: item.arguments },
+        { type: "function_call_output", call_id: item.call_id, output },
+      ],
+    });
+    expect(answer.output_text).toBe(`tool result chars seen: ${output.length}`);
+  });
+
+  it("requests without tools and requests answered with an error do not take from the script", async () => {
+    fake.script([{ toolCall: exec }, { text: "done" }]);
+    const summary = await openai.chat.completions.create({ model: "gpt-4o", messages });
+    expect(summary.choices[0]?.message.content).toBe(`ok ${promptOf(messages)} tokens`);
+    const oversized = [{ role: "user" as const, content: big }];
+    await rejection(
+      openai.chat.completions.create({ model: "gpt-4o", messages: oversized, tools: chatTools }),
+    );
+    fake.setMode("server-error");
+    await rejection(openai.chat.completions.create({ model: "gpt-4o", messages, tools: chatTools }));
+    fake.setMode("normal");
+    expect(fake.scriptLeft).toBe(2);
+
+    const call = await openai.chat.completions.create({ model: "gpt-4o", messages, tools: chatTools });
+    expect(call.choices[0]?.finish_reason).toBe("tool_calls");
+    const done = await openai.chat.completions.create({ model: "gpt-4o", messages, tools: chatTools });
+    expect(done.choices[0]?.message.content).toBe("done");
+    // The script is used up: back to the plain answer.
+    const after = await openai.chat.completions.create({ model: "gpt-4o", messages, tools: chatTools });
+    expect(after.choices[0]?.message.content).toMatch(/^ok \d+ tokens$/);
+    expect(fake.requests.map((r) => r.scripted)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      { toolCall: exec },
+      { text: "done" },
+      undefined,
+    ]);
   });
 });

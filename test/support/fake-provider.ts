@@ -13,6 +13,10 @@ import { setTimeout as sleep } from "node:timers/promises";
  * `messages`, `tools`. Output reserve: Chat `max_completion_tokens` ?? `max_tokens`; Responses
  * `max_output_tokens`; Messages `max_tokens`. Prompt + reserve over the model's window gets that API's
  * overflow error; otherwise the answer is "ok <prompt> tokens" with usage input = prompt, cached = 0.
+ *
+ * To drive an agent, `script()` queues answers: a tool call or a text, taken first in, first out by the
+ * generation requests that offer tools. Requests without tools (an agent's compaction or summary calls) get
+ * the plain answer and leave the queue alone, and so does a request that gets an error.
  */
 
 export const FAKE_MODES = [
@@ -43,6 +47,15 @@ export interface FakeProviderOptions {
   chunkDelayMs?: number;
 }
 
+/**
+ * A scripted answer. `toolCall` answers with a call of that tool (in each API's own shape, `finish_reason:
+ * "tool_calls"` or `stop_reason: "tool_use"`); `text` with that text, or with what the function makes of the
+ * request (e.g. from `toolResultsOf(request)`, to say what the model was shown).
+ */
+export type ScriptedReply =
+  | { toolCall: { name: string; arguments: Record<string, unknown>; id?: string } }
+  | { text: string | ((request: RecordedRequest) => string) };
+
 export interface RecordedRequest {
   method: string;
   path: string;
@@ -56,6 +69,8 @@ export interface RecordedRequest {
   promptTokens: number | undefined;
   /** Whether the answer was a context-overflow error. */
   tooLong: boolean;
+  /** The scripted reply this request was answered with, when it took one off the queue. */
+  scripted: ScriptedReply | undefined;
 }
 
 export interface FakeProvider {
@@ -64,6 +79,10 @@ export interface FakeProvider {
   readonly port: number;
   readonly requests: RecordedRequest[];
   setMode(mode: FakeMode): void;
+  /** Replaces the queue of scripted replies (an empty list clears it). */
+  script(replies: readonly ScriptedReply[]): void;
+  /** How many scripted replies are still queued. */
+  readonly scriptLeft: number;
   close(): Promise<void>;
 }
 
@@ -345,9 +364,17 @@ function responseObject(rid: string, model: string, status: string, output: unkn
   };
 }
 
-/** The answer `text`, whole or streamed word by word. */
-function success({ api, body, model, stream, prompt, rid }: Ask, text: string, output: number): Reply {
-  const pieces = text.split(/(?= )/);
+/** What a successful answer says: text, or one call of a tool the request offered. */
+type Answer = { text: string } | { call: { id: string; name: string; arguments: string } };
+
+/** JSON arguments as a model streams them: a few characters at a time. */
+const argumentPieces = (json: string) => json.match(/[\s\S]{1,12}/g) ?? [""];
+
+/** The answer, whole or streamed (text word by word, tool arguments a few characters at a time). */
+function success({ api, body, model, stream, prompt, rid }: Ask, answer: Answer, output: number): Reply {
+  const call = "call" in answer ? answer.call : undefined;
+  const text = "text" in answer ? answer.text : "";
+  const pieces = call ? argumentPieces(call.arguments) : text.split(/(?= )/);
 
   if (api === "chat") {
     // https://platform.openai.com/docs/api-reference/chat/object, and /chat-streaming for the chunk object.
@@ -371,23 +398,44 @@ function success({ api, body, model, stream, prompt, rid }: Ask, text: string, o
       service_tier: "default",
       system_fingerprint: "fp_fake",
     };
+    const finish = call ? "tool_calls" : "stop";
+    const toolCall = call && { id: call.id, type: "function", function: { name: call.name } };
     if (!stream) {
-      const message = { role: "assistant", content: text, refusal: null, annotations: [] };
-      const choices = [{ index: 0, message, logprobs: null, finish_reason: "stop" }];
+      const message = call
+        ? {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ ...toolCall, function: { name: call.name, arguments: call.arguments } }],
+            refusal: null,
+            annotations: [],
+          }
+        : { role: "assistant", content: text, refusal: null, annotations: [] };
+      const choices = [{ index: 0, message, logprobs: null, finish_reason: finish }];
       return { status: 200, body: JSON.stringify({ ...head, object: "chat.completion", choices, usage }) };
     }
     // stream_options.include_usage: every chunk has `usage: null`, then one more chunk carries the usage with
-    // `choices: []`, before [DONE] (ChatCompletionStreamOptions in OpenAI's OpenAPI spec).
+    // `choices: []`, before [DONE] (ChatCompletionStreamOptions in OpenAI's OpenAPI spec). A tool call: its id,
+    // type and name in the first delta, then its arguments in pieces, each delta naming the call's `index`.
     const withUsage = isRecord(body.stream_options) && body.stream_options.include_usage === true;
     const chunk = (choices: unknown[], rest: Json = withUsage ? { usage: null } : {}) =>
       sse(undefined, { ...head, object: "chat.completion.chunk", choices, ...rest });
-    const choice = (delta: Json, finish: string | null) => [
-      { index: 0, delta, logprobs: null, finish_reason: finish },
+    const choice = (delta: Json, reason: string | null) => [
+      { index: 0, delta, logprobs: null, finish_reason: reason },
     ];
+    const first = toolCall
+      ? {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ index: 0, ...toolCall, function: { name: toolCall.function.name, arguments: "" } }],
+          refusal: null,
+        }
+      : { role: "assistant", content: "", refusal: null };
+    const delta = (p: string): Json =>
+      call ? { tool_calls: [{ index: 0, function: { arguments: p } }] } : { content: p };
     const events = [
-      chunk(choice({ role: "assistant", content: "", refusal: null }, null)),
-      ...pieces.map((p) => chunk(choice({ content: p }, null))),
-      chunk(choice({}, "stop")),
+      chunk(choice(first, null)),
+      ...pieces.map((p) => chunk(choice(delta(p), null))),
+      chunk(choice({}, finish)),
     ];
     if (withUsage) events.push(chunk([], { usage }));
     return { status: 200, body: [...events, "data: [DONE]\n\n"] };
@@ -402,37 +450,66 @@ function success({ api, body, model, stream, prompt, rid }: Ask, text: string, o
       total_tokens: prompt + output,
     };
     const part = { type: "output_text", annotations: [], logprobs: [], text };
-    const item = {
-      id: `msg_${rid}`,
-      type: "message",
-      status: "completed",
-      role: "assistant",
-      content: [part],
-    };
+    // ResponseFunctionToolCall in openai-node `resources/responses/responses.ts`.
+    const item: Json = call
+      ? {
+          id: `fc_${rid}`,
+          type: "function_call",
+          status: "completed",
+          arguments: call.arguments,
+          call_id: call.id,
+          name: call.name,
+        }
+      : { id: `msg_${rid}`, type: "message", status: "completed", role: "assistant", content: [part] };
     const done = responseObject(rid, model, "completed", [item], usage);
     if (!stream) return { status: 200, body: JSON.stringify(done) };
     // Event order and fields: https://platform.openai.com/docs/api-reference/responses-streaming.
     const started = { ...done, status: "in_progress", output: [], usage: null };
-    const at = { item_id: item.id, output_index: 0, content_index: 0 };
+    const at = { item_id: item.id, output_index: 0 };
+    const middle: Json[] = call
+      ? [
+          {
+            type: "response.output_item.added",
+            output_index: 0,
+            item: { ...item, status: "in_progress", arguments: "" },
+          },
+          ...pieces.map((delta) => ({ type: "response.function_call_arguments.delta", ...at, delta })),
+          {
+            type: "response.function_call_arguments.done",
+            ...at,
+            name: call.name,
+            arguments: call.arguments,
+          },
+        ]
+      : [
+          {
+            type: "response.output_item.added",
+            output_index: 0,
+            item: { ...item, status: "in_progress", content: [] },
+          },
+          { type: "response.content_part.added", ...at, content_index: 0, part: { ...part, text: "" } },
+          ...pieces.map((delta) => ({
+            type: "response.output_text.delta",
+            ...at,
+            content_index: 0,
+            delta,
+            logprobs: [],
+          })),
+          { type: "response.output_text.done", ...at, content_index: 0, text, logprobs: [] },
+          { type: "response.content_part.done", ...at, content_index: 0, part },
+        ];
     const events: Json[] = [
       { type: "response.created", response: started },
       { type: "response.in_progress", response: started },
-      {
-        type: "response.output_item.added",
-        output_index: 0,
-        item: { ...item, status: "in_progress", content: [] },
-      },
-      { type: "response.content_part.added", ...at, part: { ...part, text: "" } },
-      ...pieces.map((delta) => ({ type: "response.output_text.delta", ...at, delta, logprobs: [] })),
-      { type: "response.output_text.done", ...at, text, logprobs: [] },
-      { type: "response.content_part.done", ...at, part },
+      ...middle,
       { type: "response.output_item.done", output_index: 0, item },
       { type: "response.completed", response: done },
     ];
     return { status: 200, body: events.map((e, i) => sse(String(e.type), { ...e, sequence_number: i })) };
   }
 
-  // Anthropic: https://docs.claude.com/en/api/messages, and /en/docs/build-with-claude/streaming for the events.
+  // Anthropic: https://docs.claude.com/en/api/messages, and /en/docs/build-with-claude/streaming for the events
+  // (a tool_use block opens with `input: {}` and its JSON comes in input_json_delta events, the first one empty).
   const usage = {
     input_tokens: prompt,
     cache_creation_input_tokens: 0,
@@ -440,27 +517,39 @@ function success({ api, body, model, stream, prompt, rid }: Ask, text: string, o
     output_tokens: output,
     service_tier: "standard",
   };
+  const stopReason = call ? "tool_use" : "end_turn";
   const message = {
     id: `msg_${rid}`,
     type: "message",
     role: "assistant",
     model,
-    content: [{ type: "text", text }],
-    stop_reason: "end_turn",
+    content: [
+      call
+        ? { type: "tool_use", id: call.id, name: call.name, input: JSON.parse(call.arguments) }
+        : { type: "text", text },
+    ],
+    stop_reason: stopReason,
     stop_sequence: null,
     usage,
   };
   if (!stream) return { status: 200, body: JSON.stringify(message) };
   const start = { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } };
+  const block = call
+    ? { type: "tool_use", id: call.id, name: call.name, input: {} }
+    : { type: "text", text: "" };
+  const delta = (p: string) =>
+    call ? { type: "input_json_delta", partial_json: p } : { type: "text_delta", text: p };
   const events: Json[] = [
     { type: "message_start", message: start },
-    { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+    { type: "content_block_start", index: 0, content_block: block },
     { type: "ping" },
-    ...pieces.map((p) => ({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: p } })),
+    ...(call ? [""] : [])
+      .concat(pieces)
+      .map((p) => ({ type: "content_block_delta", index: 0, delta: delta(p) })),
     { type: "content_block_stop", index: 0 },
     {
       type: "message_delta",
-      delta: { stop_reason: "end_turn", stop_sequence: null },
+      delta: { stop_reason: stopReason, stop_sequence: null },
       usage: { output_tokens: output },
     },
     { type: "message_stop" },
@@ -478,6 +567,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   const closing = new AbortController();
   let mode: FakeMode = "normal";
   let seq = 0;
+  let queue: ScriptedReply[] = [];
 
   const wait = (ms: number | undefined) =>
     ms ? sleep(ms, undefined, { signal: closing.signal, ref: false }) : undefined;
@@ -545,8 +635,22 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       return overflow(ask, Math.max(ask.prompt, ask.window + 1));
     }
     if (ask.prompt + (ask.reserve ?? 0) > ask.window) return overflow(ask, ask.prompt);
-    const text = `ok ${ask.prompt} tokens`;
-    return success(ask, text, countTokens(text));
+    const scripted = Array.isArray(body.tools) && body.tools.length > 0 ? queue.shift() : undefined;
+    record.scripted = scripted;
+    if (scripted && "toolCall" in scripted) {
+      const { name, arguments: args, id } = scripted.toolCall;
+      const json = JSON.stringify(args);
+      const prefix = route === "messages" ? "toolu" : "call";
+      const call = { id: id ?? `${prefix}_${rid.slice(4)}`, name, arguments: json };
+      return success(ask, { call }, countTokens(name) + countTokens(json));
+    }
+    const text =
+      scripted === undefined
+        ? `ok ${ask.prompt} tokens`
+        : typeof scripted.text === "function"
+          ? scripted.text(record)
+          : scripted.text;
+    return success(ask, { text }, countTokens(text));
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -575,6 +679,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       api,
       promptTokens,
       tooLong: false,
+      scripted: undefined,
     };
     requests.push(record);
 
@@ -626,6 +731,12 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       }
       mode = next;
     },
+    script(replies) {
+      queue = [...replies];
+    },
+    get scriptLeft() {
+      return queue.length;
+    },
     async close() {
       if (!server.listening) return;
       closing.abort();
@@ -644,4 +755,31 @@ export function contentTokens(value: unknown, countTokens: (text: string) => num
   if (isRecord(value))
     return Object.values(value).reduce((n: number, v) => n + contentTokens(v, countTokens), 3);
   return 0;
+}
+
+/**
+ * The tool outputs a recorded request carries, oldest first: Chat `role: "tool"` messages, Anthropic
+ * `tool_result` blocks, Responses `function_call_output` items (text parts joined).
+ */
+export function toolResultsOf(request: Pick<RecordedRequest, "api" | "json">): string[] {
+  const body = isRecord(request.json) ? request.json : {};
+  const list = request.api === "responses" ? body.input : body.messages;
+  if (!Array.isArray(list)) return [];
+  const text = (content: unknown): string =>
+    typeof content === "string"
+      ? content
+      : Array.isArray(content)
+        ? content.map((p) => (isRecord(p) && typeof p.text === "string" ? p.text : "")).join("")
+        : "";
+  const results: string[] = [];
+  for (const item of list) {
+    if (!isRecord(item)) continue;
+    if (request.api === "chat" && item.role === "tool") results.push(text(item.content));
+    if (request.api === "responses" && item.type === "function_call_output") results.push(text(item.output));
+    if (request.api === "messages" && Array.isArray(item.content)) {
+      for (const block of item.content)
+        if (isRecord(block) && block.type === "tool_result") results.push(text(block.content));
+    }
+  }
+  return results;
 }

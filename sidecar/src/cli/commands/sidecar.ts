@@ -2,6 +2,7 @@ import { loggerFromEnv } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
 import { loadSidecarConfig } from "../../config.ts";
 import { startSidecar } from "../../main.ts";
+import { resolveProviders } from "../../sources/llm-proxy/providers.ts";
 import { type Command, parse } from "../command.ts";
 import { configFile } from "../context.ts";
 import { untilSignal } from "../signals.ts";
@@ -41,7 +42,12 @@ export const sidecarCommand: Command = {
       return 0;
     }
     if (values.check) {
-      io.out("sidecar config is valid\n");
+      // The providers too: upstream URLs, API families, the OpenClaw config, injected keys.
+      const providers = resolveProviders(config.llm, io.env);
+      const guarded = providers.map(
+        (p) => `${p.id} (${p.family.api}, ${p.models.size} model(s)) -> ${p.upstream.origin}`,
+      );
+      io.out(`sidecar config is valid${guarded.length ? `\nLLM providers: ${guarded.join("; ")}` : ""}\n`);
       return 0;
     }
     const log = loggerFromEnv(io.env, `sidecar:${config.agent}`);

@@ -8,7 +8,7 @@ import type { SpillStore } from "../exec-guard/spill.ts";
 import type { LlmProxyConfig } from "./config.ts";
 import type { ProviderHealth } from "./health.ts";
 import { type Provider, resolveProviders } from "./providers.ts";
-import { createLlmProxy, type LlmProxy, type Tokenizer } from "./proxy.ts";
+import { createLlmProxy, type LlmProxy } from "./proxy.ts";
 import { LlmTelemetry } from "./telemetry.ts";
 import { tokenizerFor } from "./tokenizer.ts";
 
@@ -47,7 +47,7 @@ export class LlmGuard implements Component {
     this.#proxy = createLlmProxy({
       config: options.config,
       providers: this.providers,
-      tokenizerFor: (model: string, family): Tokenizer => tokenizerFor(model, family.api),
+      tokenizerFor,
       spill: options.spill,
       source: options.source,
       publish: (draft) => this.#events.add(draft),

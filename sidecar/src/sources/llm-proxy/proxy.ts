@@ -24,7 +24,8 @@ export interface Tokenizer extends Counter {
 export interface LlmProxyDeps {
   config: LlmProxyConfig;
   providers: readonly Provider[];
-  tokenizerFor(model: string, family: Family): Tokenizer;
+  /** How to count a request for `model` of `requestBytes` (exact BPE, or an estimate for huge ones). */
+  tokenizerFor(model: string, requestBytes: number): Tokenizer;
   spill: SpillStore;
   source: EventSource;
   /** Hands an audit event over for delivery; must not block the call. */
@@ -111,7 +112,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       (provider.defaultContextWindow ? { contextWindow: provider.defaultContextWindow } : undefined);
     if (!limits || model === undefined) return guarded; // nothing known to guard against
     const reserve = family.outputReserve(body) ?? limits.maxTokens ?? config.defaultReserveTokens;
-    const counter = deps.tokenizerFor(model, family);
+    const counter = deps.tokenizerFor(model, text.length);
     const margin = Math.ceil(limits.contextWindow * (config.marginRatio ?? counter.margin));
     const budget = limits.contextWindow - reserve - margin;
     Object.assign(guarded, { reserve, budget, counter });

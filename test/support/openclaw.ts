@@ -1,0 +1,451 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { delimiter, dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "./processes.ts";
+
+/**
+ * Test-only: a real OpenClaw gateway (npm `openclaw`), installed on demand into a cache folder
+ * outside the repository and run as a child process with its own state directory, config and log
+ * file, on a free port. Stopped by PID, SIGTERM then SIGKILL, together with its descendants (its
+ * spawn broker runs in a session of its own, so a process-group kill would miss it).
+ */
+
+export const OPENCLAW_VERSION = "2026.9.6";
+/** OpenClaw's own floor (it uses node:sqlite). */
+const MIN_NODE: readonly [number, number] = [24, 16];
+const KEEP = 256 * 1024;
+
+/** `$CLAWGUARD_OPENCLAW_DIR`, else `${XDG_CACHE_HOME:-~/.cache}/clawguard/openclaw-<version>`. */
+export function openclawDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CLAWGUARD_OPENCLAW_DIR) return resolve(env.CLAWGUARD_OPENCLAW_DIR);
+  const cache = env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  return join(cache, "clawguard", `openclaw-${OPENCLAW_VERSION}`);
+}
+
+const entryIn = (dir: string) => join(dir, "node_modules", "openclaw", "openclaw.mjs");
+/** What the install writes in its folder's package.json, so that only our own folders are ever replaced. */
+const MARKER = "clawguard-openclaw-cache";
+
+function installedVersion(dir: string): string | undefined {
+  try {
+    const pkg = JSON.parse(readFileSync(join(dir, "node_modules", "openclaw", "package.json"), "utf8"));
+    return existsSync(entryIn(dir)) ? String(pkg.version) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isOurs(dir: string): boolean {
+  try {
+    return JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name === MARKER;
+  } catch {
+    return false;
+  }
+}
+
+function checkNode(): void {
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  if (major < MIN_NODE[0] || (major === MIN_NODE[0] && minor < MIN_NODE[1])) {
+    throw new Error(
+      `openclaw ${OPENCLAW_VERSION} needs Node >= ${MIN_NODE.join(".")}, this test runs on ${process.versions.node} (${process.execPath}): run it with the repository's Node (pnpm exec ...)`,
+    );
+  }
+}
+
+/**
+ * The path of `openclaw.mjs` in `dir`, installing openclaw there with npm first when it is not
+ * (about 30 s, 840 MB). npm runs on this process's Node, so the install scripts see Node 24 too.
+ * The install goes to a folder beside `dir` and is renamed into place when complete: an
+ * interrupted install is never taken for a finished one.
+ */
+export async function ensureOpenClaw(
+  dir = openclawDir(),
+  say: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<string> {
+  checkNode();
+  const found = installedVersion(dir);
+  if (found === OPENCLAW_VERSION) return entryIn(dir);
+  if (existsSync(dir)) {
+    if (!isOurs(dir)) {
+      throw new Error(
+        `${dir} exists but holds no openclaw ${OPENCLAW_VERSION} install of ours (found ${found ?? "none"}): remove it or point CLAWGUARD_OPENCLAW_DIR elsewhere`,
+      );
+    }
+    rmSync(dir, { recursive: true, force: true }); // ours, but another version or unfinished
+  }
+  const staging = `${dir}.partial-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  writeFileSync(join(staging, "package.json"), `${JSON.stringify({ name: MARKER, private: true })}\n`);
+  say(`installing openclaw ${OPENCLAW_VERSION} into ${dir} (about 30 s)`);
+  const started = Date.now();
+  try {
+    await npmInstall(staging, `openclaw@${OPENCLAW_VERSION}`);
+    if (installedVersion(staging) !== OPENCLAW_VERSION)
+      throw new Error(`npm finished but ${entryIn(staging)} is missing`);
+    try {
+      renameSync(staging, dir);
+    } catch (err) {
+      // Another run finished first: use its install.
+      if (installedVersion(dir) !== OPENCLAW_VERSION) throw err;
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  say(`installed openclaw ${OPENCLAW_VERSION} in ${Math.round((Date.now() - started) / 1000)} s`);
+  return entryIn(dir);
+}
+
+async function npmInstall(cwd: string, spec: string, timeoutMs = 10 * 60_000): Promise<void> {
+  const child = spawn("npm", ["install", spec, "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd,
+    // npm is a `#!/usr/bin/env node` script: with this Node first on PATH it runs on it.
+    env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}` },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-KEEP);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const code = await new Promise<number | string>((done) => {
+    child.once("error", (err) => done(err.message));
+    child.once("exit", (c, signal) => done(c ?? String(signal)));
+  });
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`npm install ${spec} in ${cwd} failed (${code}):\n${output.slice(-4000)}`);
+}
+
+// --- the gateway --------------------------------------------------------------------------------------------
+
+export type OpenClawApi = "openai-completions" | "openai-responses" | "anthropic-messages";
+
+export interface OpenClawModel {
+  id: string;
+  /** Required by OpenClaw (a config without it is refused); defaults to the id. */
+  name?: string;
+  /** What OpenClaw believes the window is: it sizes its prompt and its tool-result cuts by it. */
+  contextWindow: number;
+  maxTokens: number;
+}
+
+export interface OpenClawProvider {
+  /** OpenAI: `<baseUrl>/chat/completions`; Anthropic: `<baseUrl>/v1/messages`. */
+  baseUrl: string;
+  api: OpenClawApi;
+  apiKey?: string;
+  models: OpenClawModel[];
+}
+
+export interface GatewayOptions {
+  /** `openclaw.mjs`, from ensureOpenClaw(). */
+  entry: string;
+  /** A folder of the test's own: state, config, home and logs go there. */
+  dir: string;
+  providers: Record<string, OpenClawProvider>;
+  /** The default model, `<provider>/<model>`; default: the first provider's first model. */
+  primary?: string;
+  readyTimeoutMs?: number;
+  /** From SIGTERM to SIGKILL. */
+  stopGraceMs?: number;
+}
+
+export interface ChatTurn {
+  /** `<provider>/<model>`, sent as `x-openclaw-model`. */
+  model: string;
+  /** The session: `agent:main:openai-user:<user>`. */
+  user: string;
+  content: string;
+  timeoutMs?: number;
+}
+
+export interface ChatAnswer {
+  status: number;
+  body: unknown;
+  /** The assistant's text, when the answer is a chat completion. */
+  text: string | undefined;
+  ms: number;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly pid: number;
+  readonly configPath: string;
+  readonly logFile: string;
+  /** How long the start took, to `/readyz` saying ready. */
+  readonly startMs: number;
+  /** stdout and stderr so far (the last 256 KiB). */
+  output(): string;
+  /** The last `lines` of OpenClaw's JSONL log file. */
+  logTail(lines?: number): string;
+  /** One turn on the OpenAI-compatible endpoint. */
+  chat(turn: ChatTurn): Promise<ChatAnswer>;
+  /** SIGTERM, SIGKILL after the grace period, then whatever it left behind; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The config file OpenClaw gets: a local gateway with token auth and nothing running in the background. */
+export function gatewayConfig(options: {
+  port: number;
+  token: string;
+  logFile: string;
+  providers: Record<string, OpenClawProvider>;
+  primary: string;
+}): Record<string, unknown> {
+  const providers = Object.fromEntries(
+    Object.entries(options.providers).map(([id, p]) => [
+      id,
+      { ...p, models: p.models.map((m) => ({ ...m, name: m.name ?? m.id })) },
+    ]),
+  );
+  return {
+    gateway: {
+      mode: "local",
+      port: options.port,
+      bind: "loopback",
+      auth: { mode: "token", token: options.token },
+      http: { endpoints: { chatCompletions: { enabled: true } } },
+    },
+    logging: { file: options.logFile },
+    models: { mode: "merge", providers },
+    agents: {
+      defaults: {
+        model: { primary: options.primary },
+        skipBootstrap: true, // no BOOTSTRAP.md "birth sequence" in the system prompt
+        heartbeat: { every: "0m" },
+      },
+    },
+    plugins: { entries: { "memory-core": { config: { dreaming: { enabled: false } } } } },
+  };
+}
+
+/** Gateways not stopped yet: killed when this process exits, whatever the tests did. */
+const running = new Set<{ pid: number; tree: () => number[] }>();
+let exitHook = false;
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const dir = resolve(options.dir);
+  const state = join(dir, "state");
+  const home = join(dir, "home");
+  mkdirSync(state, { recursive: true });
+  mkdirSync(home, { recursive: true });
+  const port = await freePort();
+  const token = randomBytes(16).toString("hex");
+  const configPath = join(state, "openclaw.json");
+  const logFile = join(dir, "openclaw.log");
+  const [firstId, first] = Object.entries(options.providers)[0] ?? [];
+  const primary = options.primary ?? `${firstId}/${first?.models[0]?.id}`;
+  const config = gatewayConfig({ port, token, logFile, providers: options.providers, primary });
+  writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+
+  const started = Date.now();
+  const child = spawn(process.execPath, [options.entry, "gateway", "run", "--port", String(port)], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: home,
+      OPENCLAW_STATE_DIR: state,
+      OPENCLAW_CONFIG_PATH: configPath,
+      OPENCLAW_NO_RESPAWN: "1", // the PID we hold is the gateway itself, not a launcher
+      OPENCLAW_SKIP_CHANNELS: "1",
+      OPENCLAW_DISABLE_BONJOUR: "1",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  if (child.pid === undefined) throw new Error(`openclaw gateway did not start (${options.entry})`);
+  const pid = child.pid;
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-KEEP);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  let known: number[] = [];
+  const entry = {
+    pid,
+    // The descendants seen so far: after the gateway is gone they are orphans no ppid leads to.
+    tree: () => {
+      known = [...new Set([...known, ...descendants(pid)])];
+      return known;
+    },
+  };
+  running.add(entry);
+  if (!exitHook) {
+    exitHook = true;
+    process.once("exit", () => {
+      for (const g of running) for (const p of [g.pid, ...g.tree()]) signal(p, "SIGKILL");
+    });
+  }
+
+  const logTail = (lines = 40) => {
+    try {
+      return readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log file)";
+    }
+  };
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= stopTree(child, exited, entry.tree, options.stopGraceMs ?? 10_000).finally(() =>
+      running.delete(entry),
+    );
+    return stopping;
+  };
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = started + (options.readyTimeoutMs ?? 60_000);
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      throw new Error(`openclaw gateway exited before it was ready:\n${output.slice(-4000)}`);
+    }
+    if (await ready(url)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(
+        `openclaw gateway not ready at ${url}/readyz after ${Date.now() - started} ms:\n${output.slice(-4000)}\n--- log\n${logTail()}`,
+      );
+    }
+    entry.tree();
+    await sleep(250);
+  }
+  const startMs = Date.now() - started;
+
+  return {
+    url,
+    pid,
+    configPath,
+    logFile,
+    startMs,
+    output: () => output,
+    logTail,
+    async chat(turn) {
+      const t0 = Date.now();
+      entry.tree();
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          "x-openclaw-model": turn.model,
+        },
+        body: JSON.stringify({
+          model: "openclaw/main",
+          user: turn.user,
+          messages: [{ role: "user", content: turn.content }],
+        }),
+        signal: AbortSignal.timeout(turn.timeoutMs ?? 90_000),
+      });
+      const raw = await response.text();
+      let body: unknown = raw;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        // not JSON: kept as text
+      }
+      const content = (body as { choices?: { message?: { content?: unknown } }[] })?.choices?.[0]?.message
+        ?.content;
+      return {
+        status: response.status,
+        body,
+        text: typeof content === "string" ? content : undefined,
+        ms: Date.now() - t0,
+      };
+    },
+    stop,
+  };
+}
+
+/** `/readyz` says `"ready":true` (any other path answers 200 with the Control UI's HTML). */
+async function ready(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+    const body = (await response.json()) as { ready?: unknown };
+    return response.ok && body.ready === true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopTree(
+  child: ChildProcess,
+  exited: Promise<void>,
+  tree: () => number[],
+  graceMs: number,
+): Promise<void> {
+  const pid = child.pid as number;
+  const family = tree();
+  if (child.exitCode === null && child.signalCode === null) {
+    signal(pid, "SIGTERM");
+    if ((await Promise.race([exited.then(() => true), sleep(graceMs, false)])) === false) {
+      signal(pid, "SIGKILL");
+      await exited;
+    }
+  }
+  // Its children normally go with it (even when it died on its own); those still there after a
+  // short wait are killed.
+  const deadline = Date.now() + 3000;
+  let left = family.filter(isAlive);
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(100);
+    left = left.filter(isAlive);
+  }
+  for (const p of left) signal(p, "SIGKILL");
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    // A zombie still answers signal 0; /proc says whether it is only waiting to be reaped.
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ENOENT"; // no /proc here: signal 0 said it is alive
+  }
+}
+
+/** Every process below `root` (Linux /proc; elsewhere none are found and only `root` is stopped). */
+export function descendants(root: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  const children = new Map<number, number[]>();
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(name));
+      children.set(ppid, list);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift() as number) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
