@@ -43,10 +43,16 @@ const RETRYABLE = new Set([408, 429, 502, 503, 504]);
 class Retry extends Error {
   readonly afterMs: number | undefined;
   readonly auth: boolean;
-  constructor(message: string, options: { afterMs?: number | undefined; auth?: boolean } = {}) {
+  /** The collector was not reached at all (no HTTP answer). */
+  readonly unreachable: boolean;
+  constructor(
+    message: string,
+    options: { afterMs?: number | undefined; auth?: boolean; unreachable?: boolean } = {},
+  ) {
     super(message);
     this.afterMs = options.afterMs;
     this.auth = options.auth ?? false;
+    this.unreachable = options.unreachable ?? false;
   }
 }
 
@@ -87,7 +93,16 @@ export class Shipper implements Component {
 
   async #run(): Promise<void> {
     let backoff = this.#o.backoffMinMs;
+    let unreachable = false;
     while (!this.#stopped) {
+      // While the collector cannot be reached, a cheap probe comes first: reading (and checking)
+      // a batch from disk for every attempt would cost the sidecar CPU for nothing.
+      if (unreachable && !(await this.#reachable())) {
+        this.#status.state = "retrying";
+        await this.#sleep(Math.round(backoff * (0.5 + Math.random() / 2)));
+        backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
+        continue;
+      }
       const events = await this.#o.spool.read(
         this.#o.spool.acked.seq,
         this.#o.batchMaxEvents,
@@ -102,8 +117,10 @@ export class Shipper implements Component {
         this.#status.state = "shipping";
         await this.#ship(events);
         backoff = this.#o.backoffMinMs;
+        unreachable = false;
       } catch (err) {
         if (this.#stopped) break;
+        unreachable = err instanceof Retry && err.unreachable;
         const auth = err instanceof Retry && err.auth;
         this.#status.state = auth ? "auth_failed" : "retrying";
         this.#status.lastError = describeError(err);
@@ -173,7 +190,7 @@ export class Shipper implements Component {
         signal: this.#abort.signal,
       });
     } catch (err) {
-      throw new Retry(`cannot reach ${this.#o.url}: ${describeError(err)}`);
+      throw new Retry(`cannot reach ${this.#o.url}: ${describeError(err)}`, { unreachable: true });
     }
     const text = await response.body.text().catch(() => "");
     let body: unknown = text;
@@ -216,6 +233,22 @@ export class Shipper implements Component {
       file: this.#o.deadLetterFile,
       errors: entries.flatMap((e) => e.errors ?? []).slice(0, 3),
     });
+  }
+
+  /** Whether the collector answers at all (any HTTP status). */
+  async #reachable(): Promise<boolean> {
+    try {
+      const response = await request(new URL("/healthz", this.#o.url), {
+        dispatcher: this.#agent,
+        headersTimeout: this.#o.timeoutMs,
+        bodyTimeout: this.#o.timeoutMs,
+        signal: this.#abort.signal,
+      });
+      await response.body.dump();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   #sleep(ms: number): Promise<void> {
