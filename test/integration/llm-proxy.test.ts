@@ -400,6 +400,23 @@ describe("auth failures and health", () => {
     expect((await eventsOf("llm.auth_recovered")).some((e) => e.attrs.provider === "openai")).toBe(true);
   });
 
+  it("checks credentials with the provider's model list, using the credential the agent last sent", async () => {
+    await openai().chat.completions.create({ model: "gpt-4.1", messages: [{ role: "user", content: "hi" }] });
+    fake.setMode("unauthorized");
+    await guard.checkCredentials();
+    const check = fake.requests.find((r) => r.path === "/v1/models");
+    expect(check?.headers.authorization).toBe("Bearer test-key");
+    let health = guard.health().providers.find((p) => p.provider === "openai");
+    expect(health?.state).toBe("degraded");
+    expect(health?.lastCheck).toMatchObject({ class: "auth", status: 401 });
+    const failed = (await eventsOf("llm.auth_failed")).filter((e) => e.attrs.provider === "openai").at(-1);
+    expect(failed?.attrs).toMatchObject({ class: "auth", check: true });
+    fake.setMode("normal");
+    await guard.checkCredentials();
+    health = guard.health().providers.find((p) => p.provider === "openai");
+    expect(health?.state).toBe("ok");
+  });
+
   it("counts 429 and 5xx by class and passes them through", async () => {
     fake.setMode("rate-limited");
     await expect(

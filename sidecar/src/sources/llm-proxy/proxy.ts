@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 import type { EventDraft, EventSource } from "@clawguard/shared/events/envelope";
 import { draftEvent } from "@clawguard/shared/events/envelope";
 import type { Logger } from "@clawguard/shared/log";
+import { redactText } from "@clawguard/shared/redact";
 import { Agent, type Dispatcher, request } from "undici";
 import type { SpillStore } from "../exec-guard/spill.ts";
 import type { LlmProxyConfig } from "./config.ts";
@@ -414,6 +415,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
         trimmed: trim?.changed ?? false,
         tokensBefore: trim?.tokensBefore,
         tokensAfter: trim?.tokensAfter,
+        inputMessages: config.captureContent && guarded ? capturedContent(family, payload) : undefined,
       });
       if (guarded) {
         event("llm.request", errorType ? "warn" : "info", {
@@ -557,6 +559,24 @@ function responseHeaders(incoming: IncomingHttpHeaders, length?: number): Record
   }
   if (length !== undefined) headers["content-length"] = String(length);
   return headers;
+}
+
+/** Content is kept off spans unless llm.captureContent; then redacted and cut to this size. */
+const MAX_CAPTURED_CHARS = 64 * 1024;
+
+function capturedContent(family: Family, payload: Buffer): string | undefined {
+  try {
+    const body = JSON.parse(payload.toString("utf8")) as Record<string, unknown>;
+    const parts =
+      family.api === "openai-responses"
+        ? { instructions: body.instructions, input: body.input }
+        : family.api === "anthropic-messages"
+          ? { system: body.system, messages: body.messages }
+          : { messages: body.messages };
+    return redactText(JSON.stringify(parts)).slice(0, MAX_CAPTURED_CHARS);
+  } catch {
+    return undefined;
+  }
 }
 
 function isEventStream(headers: IncomingHttpHeaders): boolean {

@@ -33,6 +33,8 @@ export interface CallFacts {
   trimmed: boolean;
   tokensBefore?: number | undefined;
   tokensAfter?: number | undefined;
+  /** Only with llm.captureContent: the request's messages as sent, redacted and cut. */
+  inputMessages?: string | undefined;
 }
 
 /** Tracing off: one inert span for every call, nothing built per call. */
@@ -142,6 +144,7 @@ export class LlmTelemetry {
       "clawguard.llm.trimmed": facts.trimmed,
       ...(facts.tokensBefore !== undefined ? { "clawguard.llm.tokens_before": facts.tokensBefore } : {}),
       ...(facts.tokensAfter !== undefined ? { "clawguard.llm.tokens_after": facts.tokensAfter } : {}),
+      ...(facts.inputMessages !== undefined ? { "gen_ai.input.messages": facts.inputMessages } : {}),
       ...attributes,
     });
     if (facts.errorType) span.setStatus({ code: SpanStatusCode.ERROR, message: facts.errorType });
