@@ -1,17 +1,13 @@
 import {
   asRecord,
-  type Counter,
   contentText,
   currentTurnStart,
   type Family,
   firstNumber,
-  type Item,
-  itemTokens,
+  readConversation,
   type ToolResult,
   type Usage,
-  valueTokens,
 } from "./family.ts";
-import { arrayElements, objectMembers, rootSpan } from "./json-layout.ts";
 
 const CONTEXT_FIELDS = ["system", "tools", "tool_choice"];
 
@@ -30,25 +26,30 @@ export const anthropicMessages: Family = {
 
   isGeneration: (method, path) => method === "POST" && /(^|\/)messages$/.test(path),
 
-  conversation(body, text, counter) {
-    const messages = body.messages;
-    if (!Array.isArray(messages)) return undefined;
-    const span = objectMembers(text, rootSpan(text)).get("messages");
-    if (!span) return undefined;
-    const spans = arrayElements(text, span);
-    const items = messages.map((value, i) =>
-      anthropicItem(value, messages[i - 1], spans[i] ?? span, counter),
-    );
-    // The current turn is always kept, so a breakpoint inside it (OpenClaw marks the newest tool
-    // result) does not pin the history before it.
-    const lastTurn = currentTurnStart(items);
-    let prefixCount = 0;
-    for (let i = 0; i < lastTurn; i++)
-      if (JSON.stringify(messages[i]).includes('"cache_control"')) prefixCount = i + 1;
-    let fixedTokens = 3;
-    for (const field of CONTEXT_FIELDS) if (field in body) fixedTokens += valueTokens(body[field], counter);
-    return { span, items, prefixCount, fixedTokens };
-  },
+  conversation: (body, text, counter) =>
+    readConversation(body, text, counter, {
+      key: "messages",
+      contextFields: CONTEXT_FIELDS,
+      overheadTokens: 3,
+      shape(value, previous, last) {
+        const holdsResults = holdsToolResults(value);
+        return {
+          cutBefore: !holdsResults,
+          startsTurn:
+            asRecord(value)?.role === "user" && !holdsResults && !(last && holdsToolResults(previous)),
+          ...(holdsResults ? { toolResults: toolResultsIn(value) } : {}),
+        };
+      },
+      prefixCount(items, values) {
+        // The current turn is always kept, so a breakpoint inside it (OpenClaw marks the newest
+        // tool result) does not pin the history before it.
+        const lastTurn = currentTurnStart(items);
+        let prefix = 0;
+        for (let i = 0; i < lastTurn; i++)
+          if (JSON.stringify(values[i]).includes('"cache_control"')) prefix = i + 1;
+        return prefix;
+      },
+    }),
 
   outputReserve: (body) => firstNumber(body.max_tokens),
 
@@ -116,35 +117,25 @@ function holdsToolResults(message: unknown): boolean {
   return Array.isArray(content) && content.some((b) => asRecord(b)?.type === "tool_result");
 }
 
-/** `previousIfLast`: the message before this one, when this one is the last (see Item.startsTurn). */
-function anthropicItem(value: unknown, previousIfLast: unknown, span: Item["span"], counter: Counter): Item {
-  const m = asRecord(value);
-  const blocks = Array.isArray(m?.content) ? (m.content as unknown[]) : [];
-  const toolResults: ToolResult[] = [];
+/** Each tool_result block of a user message with text content, replaceable on its own. */
+function toolResultsIn(message: unknown): ToolResult[] {
+  const blocks = asRecord(message)?.content as unknown[];
+  const results: ToolResult[] = [];
   blocks.forEach((block, j) => {
     const b = asRecord(block);
     const text = b?.type === "tool_result" ? contentText(b.content) : undefined;
     if (text === undefined) return;
-    toolResults.push({
+    results.push({
       text,
       replace: (v, replacement) => {
-        const message = v as Record<string, unknown>;
-        const content = [...(message.content as unknown[])];
+        const m = v as Record<string, unknown>;
+        const content = [...(m.content as unknown[])];
         content[j] = { ...(content[j] as Record<string, unknown>), content: replacement };
-        return { ...message, content };
+        return { ...m, content };
       },
     });
   });
-  const holdsResults = holdsToolResults(value);
-  const item: Item = {
-    span,
-    value,
-    tokens: itemTokens(value, counter),
-    cutBefore: !holdsResults,
-    startsTurn: m?.role === "user" && !holdsResults && !holdsToolResults(previousIfLast),
-  };
-  if (toolResults.length > 0) item.toolResults = toolResults;
-  return item;
+  return results;
 }
 
 function messageUsage(body: Record<string, unknown> | undefined, usage: Usage): void {

@@ -1,4 +1,4 @@
-import type { Span } from "./json-layout.ts";
+import { arrayElements, objectMembers, rootSpan, type Span } from "./json-layout.ts";
 
 /** The request APIs the guard understands, named as OpenClaw's `models.providers.*.api` names them. */
 export const API_FAMILIES = ["openai-completions", "openai-responses", "anthropic-messages"] as const;
@@ -149,4 +149,63 @@ export function contentText(content: unknown): string | undefined {
 export function firstNumber(...values: unknown[]): number | undefined {
   for (const v of values) if (typeof v === "number" && Number.isFinite(v)) return v;
   return undefined;
+}
+
+/** What a family says about one element of its conversation array. */
+export interface ItemShape {
+  cutBefore: boolean;
+  startsTurn: boolean;
+  toolResults?: ToolResult[];
+}
+
+/**
+ * The conversation in `body[key]` (an array of messages or items), laid out over the body text.
+ * `shape` sees each element with the one before it (`previous`) and whether it is the last;
+ * `prefixCount` decides the stable prefix once the items are known.
+ */
+export function readConversation(
+  body: Record<string, unknown>,
+  text: string,
+  counter: Counter,
+  options: {
+    key: string;
+    /** Top-level fields that go into the context besides the array (system, tools, ...). */
+    contextFields: readonly string[];
+    /** Tokens the provider adds per request (reply priming). */
+    overheadTokens: number;
+    shape(value: unknown, previous: unknown, last: boolean): ItemShape;
+    prefixCount(items: readonly Item[], values: readonly unknown[]): number;
+  },
+): Conversation | undefined {
+  const values = body[options.key];
+  if (!Array.isArray(values)) return undefined;
+  const span = objectMembers(text, rootSpan(text)).get(options.key);
+  if (!span) return undefined;
+  const spans = arrayElements(text, span);
+  const items: Item[] = values.map((value, i) => ({
+    span: spans[i] ?? span,
+    value,
+    tokens: itemTokens(value, counter),
+    ...options.shape(value, values[i - 1], i === values.length - 1),
+  }));
+  let fixedTokens = options.overheadTokens;
+  for (const field of options.contextFields)
+    if (field in body) fixedTokens += valueTokens(body[field], counter);
+  return { span, items, prefixCount: options.prefixCount(items, values), fixedTokens };
+}
+
+/** How many leading elements are system or developer instructions (the OpenAI APIs' prefix). */
+export function leadingInstructions(values: readonly unknown[]): number {
+  let n = 0;
+  while (n < values.length && ["system", "developer"].includes(String(asRecord(values[n])?.role))) n++;
+  return n;
+}
+
+/** A tool output that is `field` of an element (a string or text parts): replaced whole. */
+export function outputIn(value: unknown, field: string): ToolResult[] | undefined {
+  const text = contentText(asRecord(value)?.[field]);
+  if (text === undefined) return undefined;
+  return [
+    { text, replace: (v, replacement) => ({ ...(v as Record<string, unknown>), [field]: replacement }) },
+  ];
 }

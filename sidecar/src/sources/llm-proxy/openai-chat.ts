@@ -1,15 +1,12 @@
 import {
   asRecord,
-  type Counter,
-  contentText,
   type Family,
   firstNumber,
-  type Item,
-  itemTokens,
+  leadingInstructions,
+  outputIn,
+  readConversation,
   type Usage,
-  valueTokens,
 } from "./family.ts";
-import { arrayElements, objectMembers, rootSpan } from "./json-layout.ts";
 
 /** Top-level request fields that go into the model's context besides the messages. */
 const CONTEXT_FIELDS = ["tools", "functions", "tool_choice", "response_format"];
@@ -17,11 +14,11 @@ const CONTEXT_FIELDS = ["tools", "functions", "tool_choice", "response_format"];
 const REPLY_PRIMING = 3;
 
 /** OpenAI's overflow message, whose wording clients (OpenClaw among them) match on. */
-export function openAiOverflowMessage(limit: number, requested: number): string {
+function openAiOverflowMessage(limit: number, requested: number): string {
   return `This model's maximum context length is ${limit} tokens. However, your messages resulted in ${requested} tokens. Please reduce the length of the messages.`;
 }
 
-export function openAiError(
+function openAiError(
   status: number,
   message: string,
   type: string,
@@ -31,7 +28,7 @@ export function openAiError(
   return { status, body: { error: { message, type, param, code } } };
 }
 
-export function openAiErrorType(status: number): string {
+function openAiErrorType(status: number): string {
   return status >= 500 ? "server_error" : "invalid_request_error";
 }
 
@@ -40,7 +37,7 @@ export function openAiErrorType(status: number): string {
  * resulted in M" or "you requested M"), newer models' "Input tokens exceed the configured limit of
  * N tokens", and the Responses API's wording, which has the code alone.
  */
-export function parseOpenAiOverflow(
+function parseOpenAiOverflow(
   status: number,
   body: string,
 ): { limit?: number; requested?: number } | undefined {
@@ -55,44 +52,49 @@ export function parseOpenAiOverflow(
   };
 }
 
+/** What both OpenAI APIs share: the note item, and their error shapes (`param` names the array). */
+export function openAiShared(param: "messages" | "input") {
+  return {
+    marker: (note: string) => ({ json: JSON.stringify({ role: "user", content: note }), mergesNext: false }),
+    overflowError: (_model: string, limit: number, requested: number) =>
+      openAiError(
+        400,
+        openAiOverflowMessage(limit, requested),
+        "invalid_request_error",
+        "context_length_exceeded",
+        param,
+      ),
+    parseOverflow: parseOpenAiOverflow,
+    error: (status: number, message: string) =>
+      openAiError(status, message, openAiErrorType(status), null, null),
+  };
+}
+
 export const openAiChat: Family = {
   api: "openai-completions",
   providerName: "openai",
 
   isGeneration: (method, path) => method === "POST" && /(^|\/)chat\/completions$/.test(path),
 
-  conversation(body, text, counter) {
-    const messages = body.messages;
-    if (!Array.isArray(messages)) return undefined;
-    const span = objectMembers(text, rootSpan(text)).get("messages");
-    if (!span) return undefined;
-    const spans = arrayElements(text, span);
-    const items: Item[] = messages.map((value, i) =>
-      chatItem(value, messages[i - 1], spans[i] ?? span, counter),
-    );
-    let prefixCount = 0;
-    while (prefixCount < messages.length && isInstruction(messages[prefixCount])) prefixCount++;
-    let fixedTokens = REPLY_PRIMING;
-    for (const field of CONTEXT_FIELDS) if (field in body) fixedTokens += valueTokens(body[field], counter);
-    return { span, items, prefixCount, fixedTokens };
-  },
+  conversation: (body, text, counter) =>
+    readConversation(body, text, counter, {
+      key: "messages",
+      contextFields: CONTEXT_FIELDS,
+      overheadTokens: REPLY_PRIMING,
+      shape(value, previous, last) {
+        const role = asRecord(value)?.role;
+        return {
+          cutBefore: role !== "tool",
+          startsTurn: role === "user" && !(last && asRecord(previous)?.role === "tool"),
+          ...(role === "tool" ? { toolResults: outputIn(value, "content") } : {}),
+        };
+      },
+      prefixCount: (_items, values) => leadingInstructions(values),
+    }),
 
   outputReserve: (body) => firstNumber(body.max_completion_tokens, body.max_tokens),
 
-  marker: (note) => ({ json: JSON.stringify({ role: "user", content: note }), mergesNext: false }),
-
-  overflowError: (_model, limit, requested) =>
-    openAiError(
-      400,
-      openAiOverflowMessage(limit, requested),
-      "invalid_request_error",
-      "context_length_exceeded",
-      "messages",
-    ),
-
-  parseOverflow: parseOpenAiOverflow,
-
-  error: (status, message) => openAiError(status, message, openAiErrorType(status), null, null),
+  ...openAiShared("messages"),
 
   usageFromJson(body) {
     const usage: Usage = {};
@@ -104,30 +106,6 @@ export const openAiChat: Family = {
     chatUsage(asRecord(data), usage);
   },
 };
-
-function isInstruction(message: unknown): boolean {
-  const role = asRecord(message)?.role;
-  return role === "system" || role === "developer";
-}
-
-/** `previousIfLast`: the message before this one, when this one is the last (see Item.startsTurn). */
-function chatItem(value: unknown, previousIfLast: unknown, span: Item["span"], counter: Counter): Item {
-  const m = asRecord(value);
-  const item: Item = {
-    span,
-    value,
-    tokens: itemTokens(value, counter),
-    cutBefore: m?.role !== "tool",
-    startsTurn: m?.role === "user" && asRecord(previousIfLast)?.role !== "tool",
-  };
-  const text = m?.role === "tool" ? contentText(m.content) : undefined;
-  if (text !== undefined) {
-    item.toolResults = [
-      { text, replace: (v, replacement) => ({ ...(v as Record<string, unknown>), content: replacement }) },
-    ];
-  }
-  return item;
-}
 
 /** Usage from a whole response or one stream chunk (the last chunk carries it, when asked for). */
 function chatUsage(body: Record<string, unknown> | undefined, usage: Usage): void {

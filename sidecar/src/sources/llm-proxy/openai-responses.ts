@@ -1,15 +1,13 @@
 import {
   asRecord,
-  contentText,
   type Family,
   firstNumber,
-  type Item,
-  itemTokens,
+  leadingInstructions,
+  outputIn,
+  readConversation,
   type Usage,
-  valueTokens,
 } from "./family.ts";
-import { arrayElements, objectMembers, rootSpan } from "./json-layout.ts";
-import { openAiError, openAiErrorType, openAiOverflowMessage, parseOpenAiOverflow } from "./openai-chat.ts";
+import { openAiShared } from "./openai-chat.ts";
 
 const CONTEXT_FIELDS = ["instructions", "tools", "tool_choice", "text"];
 
@@ -24,57 +22,26 @@ export const openAiResponses: Family = {
 
   isGeneration: (method, path) => method === "POST" && /(^|\/)responses$/.test(path),
 
-  conversation(body, text, counter) {
-    const input = body.input;
-    if (!Array.isArray(input)) return undefined;
-    const span = objectMembers(text, rootSpan(text)).get("input");
-    if (!span) return undefined;
-    const spans = arrayElements(text, span);
-    const items: Item[] = input.map((value, i) => {
-      const v = asRecord(value);
-      const previous = asRecord(input[i - 1]);
-      const item: Item = {
-        span: spans[i] ?? span,
-        value,
-        tokens: itemTokens(value, counter),
-        cutBefore: v?.type !== "function_call_output" && previous?.type !== "reasoning",
-        startsTurn:
-          v?.role === "user" && !(i === input.length - 1 && previous?.type === "function_call_output"),
-      };
-      const output = v?.type === "function_call_output" ? contentText(v.output) : undefined;
-      if (output !== undefined) {
-        item.toolResults = [
-          {
-            text: output,
-            replace: (o, replacement) => ({ ...(o as Record<string, unknown>), output: replacement }),
-          },
-        ];
-      }
-      return item;
-    });
-    let prefixCount = 0;
-    while (prefixCount < input.length && isInstruction(input[prefixCount])) prefixCount++;
-    let fixedTokens = 3;
-    for (const field of CONTEXT_FIELDS) if (field in body) fixedTokens += valueTokens(body[field], counter);
-    return { span, items, prefixCount, fixedTokens };
-  },
+  conversation: (body, text, counter) =>
+    readConversation(body, text, counter, {
+      key: "input",
+      contextFields: CONTEXT_FIELDS,
+      overheadTokens: 3,
+      shape(value, previous, last) {
+        const v = asRecord(value);
+        const before = asRecord(previous)?.type;
+        return {
+          cutBefore: v?.type !== "function_call_output" && before !== "reasoning",
+          startsTurn: v?.role === "user" && !(last && before === "function_call_output"),
+          ...(v?.type === "function_call_output" ? { toolResults: outputIn(value, "output") } : {}),
+        };
+      },
+      prefixCount: (_items, values) => leadingInstructions(values),
+    }),
 
   outputReserve: (body) => firstNumber(body.max_output_tokens),
 
-  marker: (note) => ({ json: JSON.stringify({ role: "user", content: note }), mergesNext: false }),
-
-  overflowError: (_model, limit, requested) =>
-    openAiError(
-      400,
-      openAiOverflowMessage(limit, requested),
-      "invalid_request_error",
-      "context_length_exceeded",
-      "input",
-    ),
-
-  parseOverflow: parseOpenAiOverflow,
-
-  error: (status, message) => openAiError(status, message, openAiErrorType(status), null, null),
+  ...openAiShared("input"),
 
   usageFromJson(body) {
     const usage: Usage = {};
@@ -87,11 +54,6 @@ export const openAiResponses: Family = {
     responseUsage(asRecord(asRecord(data)?.response), usage);
   },
 };
-
-function isInstruction(item: unknown): boolean {
-  const role = asRecord(item)?.role;
-  return role === "system" || role === "developer";
-}
 
 function responseUsage(body: Record<string, unknown> | undefined, usage: Usage): void {
   if (!body) return;
