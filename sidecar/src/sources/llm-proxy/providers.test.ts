@@ -1,0 +1,103 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { isClawguardError } from "@clawguard/shared/errors";
+import { tempDir } from "@clawguard/shared/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { llmProxyConfig } from "./config.ts";
+import { resolveProviders } from "./providers.ts";
+
+let tmp: ReturnType<typeof tempDir> | undefined;
+afterEach(() => tmp?.cleanup());
+
+/** An openclaw.json as OpenClaw writes it: JSON5, comments, trailing commas. */
+function openclawConfig(): string {
+  tmp = tempDir("clawguard-providers-");
+  const file = join(tmp.path, "openclaw.json");
+  writeFileSync(
+    file,
+    `{
+  // models the agent may use
+  models: {
+    providers: {
+      openai: {
+        baseUrl: "https://api.openai.com/v1",
+        apiKey: "\${OPENAI_API_KEY}",
+        api: "openai-completions",
+        models: [{ id: "gpt-4.1", name: "GPT 4.1", contextWindow: 1047576, maxTokens: 32768 }],
+      },
+      anthropic: {
+        baseUrl: "http://127.0.0.1:18801/llm/anthropic", // already through the sidecar
+        api: "anthropic-messages",
+        models: [{ id: "claude-sonnet-4-5", name: "Sonnet", contextWindow: 200000, maxTokens: 8192 }],
+      },
+    },
+  },
+}`,
+  );
+  return file;
+}
+
+function problems(run: () => unknown): string {
+  try {
+    run();
+  } catch (err) {
+    if (isClawguardError(err)) return err.message;
+    throw err;
+  }
+  throw new Error("expected a config error");
+}
+
+describe("resolveProviders", () => {
+  it("reads providers from openclaw.json, with clawguard's own settings over them", () => {
+    const config = llmProxyConfig.parse({
+      openclawConfig: openclawConfig(),
+      providers: {
+        anthropic: { upstream: "https://api.anthropic.com" },
+        openai: { models: [{ id: "gpt-4.1", contextWindow: 128000 }] },
+      },
+    });
+    const [openai, anthropic] = resolveProviders(config, {});
+    expect(openai?.upstream.href).toBe("https://api.openai.com/v1/");
+    expect(openai?.family.api).toBe("openai-completions");
+    expect(openai?.models.get("gpt-4.1")).toEqual({ contextWindow: 128000, maxTokens: undefined });
+    expect(anthropic?.upstream.href).toBe("https://api.anthropic.com/");
+    expect(anthropic?.models.get("claude-sonnet-4-5")).toEqual({ contextWindow: 200000, maxTokens: 8192 });
+  });
+
+  it("lists every problem at once: a sidecar baseUrl is no upstream, unknown API, unset key, unreadable file", () => {
+    const message = problems(() =>
+      resolveProviders(
+        llmProxyConfig.parse({
+          openclawConfig: openclawConfig(),
+          providers: { openai: { apiKey: { env: "NO_SUCH_KEY" } }, extra: { upstream: "https://x.example" } },
+        }),
+        {},
+      ),
+    );
+    expect(message).toMatch(/3 problem/);
+    expect(message).toContain("models.providers.anthropic in");
+    expect(message).toContain(".upstream: required");
+    expect(message).toContain("llm.providers.openai.apiKey: environment variable NO_SUCH_KEY is not set");
+    expect(message).toContain(
+      "llm.providers.extra.api: expected one of openai-completions, openai-responses, anthropic-messages, got undefined",
+    );
+    expect(
+      problems(() =>
+        resolveProviders(llmProxyConfig.parse({ openclawConfig: "/nonexistent/openclaw.json" }), {}),
+      ),
+    ).toMatch(/llm.openclawConfig: cannot read \/nonexistent\/openclaw.json/);
+  });
+
+  it("injects a configured key from the environment", () => {
+    const [p] = resolveProviders(
+      llmProxyConfig.parse({
+        providers: {
+          openai: { upstream: "https://api.openai.com/v1", api: "openai-responses", apiKey: { env: "K" } },
+        },
+      }),
+      { K: "sk-test" },
+    );
+    expect(p?.apiKey).toBe("sk-test");
+    expect(p?.family.api).toBe("openai-responses");
+  });
+});
