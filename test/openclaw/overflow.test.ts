@@ -24,8 +24,13 @@ import { freePort, type Managed, Processes, waitUntilUp } from "../support/proce
 
 const enabled = process.env.CLAWGUARD_OPENCLAW === "1";
 
-/** The window the provider really has, in the fake's tokens (UTF-8 bytes / 4); the sidecar is told it too. */
-const REAL_WINDOW = 24_000;
+/**
+ * The window the provider really has, in the fake's tokens (UTF-8 bytes / 4); the sidecar is told it too.
+ * OpenClaw's first request (system prompt and 12 tools) is ~9.8 K of them, and the one carrying the tool
+ * output ~25.9 K: with the 4096 reserved for the answer the latter overflows, while the former leaves the
+ * sidecar room for its own, more cautious count and safety margin.
+ */
+const REAL_WINDOW = 26_000;
 /** What OpenClaw is told: it then cuts a tool result at 64 K chars only, far over the real window. */
 const CLAIMED_WINDOW = 1_000_000;
 const MAX_TOKENS = 4096;
@@ -36,6 +41,17 @@ const seen = (request: RecordedRequest) =>
   `tool result chars seen: ${toolResultsOf(request).at(-1)?.length ?? "none"}`;
 const script = [{ toolCall: { name: "exec", arguments: { command: COMMAND } } }, { text: seen }];
 
+/**
+ * The routes, as OpenClaw providers. Real model names, as the sidecar picks its token counter by the name
+ * (exact for OpenAI's, an estimate for Claude's; a name it does not know gets its most cautious estimate).
+ */
+const ROUTES = {
+  direct: { api: "openai-completions", model: "gpt-4.1", path: "/v1/chat/completions" },
+  guard: { api: "openai-completions", model: "gpt-4.1", path: "/v1/chat/completions" },
+  guardant: { api: "anthropic-messages", model: "claude-sonnet-4-5", path: "/v1/messages" },
+} as const;
+type Route = keyof typeof ROUTES;
+
 describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the provider's window", () => {
   const procs = new Processes();
   let tmp: ReturnType<typeof tempDir>;
@@ -44,6 +60,8 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
   let sidecarUrl: string;
   let gateway: Gateway | undefined;
   let entry: string;
+  /** The tool output as OpenClaw sent it straight to the provider. */
+  let directOutput: string | undefined;
 
   beforeAll(async () => {
     entry = await ensureOpenClaw();
@@ -52,12 +70,14 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
   beforeAll(async () => {
     tmp = tempDir("clawguard-openclaw-");
     fake = await startFakeProvider({ contextWindow: { default: REAL_WINDOW } });
-    const models = [{ id: "m1", contextWindow: REAL_WINDOW, maxTokens: MAX_TOKENS }];
+    const limits = (route: Route) => [
+      { id: ROUTES[route].model, contextWindow: REAL_WINDOW, maxTokens: MAX_TOKENS },
+    ];
     const config = {
       llm: {
         providers: {
-          guard: { upstream: `${fake.url}/v1`, api: "openai-completions", models },
-          guardant: { upstream: fake.url, api: "anthropic-messages", models },
+          guard: { upstream: `${fake.url}/v1`, api: ROUTES.guard.api, models: limits("guard") },
+          guardant: { upstream: fake.url, api: ROUTES.guardant.api, models: limits("guardant") },
         },
       },
     };
@@ -78,31 +98,19 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
     );
     await waitUntilUp(`${sidecarUrl}/healthz`, sidecar);
 
-    const model = (name: string) => [
-      { id: "m1", name, contextWindow: CLAIMED_WINDOW, maxTokens: MAX_TOKENS },
-    ];
-    const providers: Record<string, OpenClawProvider> = {
-      direct: {
-        baseUrl: `${fake.url}/v1`,
-        api: "openai-completions",
-        apiKey: "test-key",
-        models: model("direct"),
-      },
-      guard: {
-        baseUrl: `${sidecarUrl}/llm/guard`,
-        api: "openai-completions",
-        apiKey: "test-key",
-        models: model("through clawguard"),
-      },
-      guardant: {
-        baseUrl: `${sidecarUrl}/llm/guardant`,
-        api: "anthropic-messages",
-        apiKey: "test-key",
-        models: model("through clawguard, Anthropic"),
-      },
+    // OpenClaw believes the window is 1M tokens: its own cut keeps 64 K chars of a tool output.
+    const baseUrls: Record<Route, string> = {
+      direct: `${fake.url}/v1`,
+      guard: `${sidecarUrl}/llm/guard`,
+      guardant: `${sidecarUrl}/llm/guardant`,
     };
+    const providers: Record<string, OpenClawProvider> = {};
+    for (const [route, { api, model }] of Object.entries(ROUTES) as [Route, (typeof ROUTES)[Route]][]) {
+      const models = [{ id: model, contextWindow: CLAIMED_WINDOW, maxTokens: MAX_TOKENS }];
+      providers[route] = { baseUrl: baseUrls[route], api, apiKey: "test-key", models };
+    }
     gateway = await startGateway({ entry, dir: join(tmp.path, "openclaw"), providers });
-    process.stderr.write(`openclaw gateway ready in ${gateway.startMs} ms\n`);
+    console.log(`openclaw gateway ready in ${gateway.startMs} ms`);
   }, 120_000);
 
   afterAll(async () => {
@@ -113,12 +121,12 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
   });
 
   /** One turn that runs the command; what the provider received for it. */
-  async function turn(model: string) {
+  async function turn(route: Route) {
     fake.script(script);
     const from = fake.requests.length;
     const answer = await (gateway as Gateway).chat({
-      model: `${model}/m1`,
-      user: `${model}-${randomBytes(4).toString("hex")}`,
+      model: `${route}/${ROUTES[route].model}`,
+      user: `${route}-${randomBytes(4).toString("hex")}`,
       content: `run ${COMMAND}`,
     });
     const requests = fake.requests.slice(from);
@@ -131,11 +139,14 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
     return { answer, requests, why };
   }
 
+  interface Readyz {
+    ready: boolean;
+    llm?: { providers: { provider: string; api: string; counts: Record<string, number> }[] };
+  }
+  const readyz = async () => (await (await fetch(`${sidecarUrl}/readyz`)).json()) as Readyz;
+
   it("the sidecar's /readyz lists the guarded providers", async () => {
-    const body = (await (await fetch(`${sidecarUrl}/readyz`)).json()) as {
-      ready: boolean;
-      llm?: { providers: { provider: string; api: string }[] };
-    };
+    const body = await readyz();
     expect(body.ready).toBe(true);
     expect(body.llm?.providers.map((p) => [p.provider, p.api])).toEqual([
       ["guard", "openai-completions"],
@@ -153,34 +164,22 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
     expect(over.length, why).toBeGreaterThan(0);
     // It was OpenClaw's own cut of the output (64 K chars) that did not fit.
     for (const r of over) expect(toolResultsOf(r).at(-1)?.length, why).toBeGreaterThan(60_000);
-    expect(
-      requests.some((r) => r.scripted === script[1]),
-      why,
-    ).toBe(false); // never got to answer
-    process.stderr.write(`direct: ${answer.status} in ${answer.ms} ms; ${why.split("\n")[1]}\n`);
+    directOutput = toolResultsOf(over[0] as RecordedRequest).at(-1);
+    const answered = requests.map((r) => r.scripted);
+    expect(answered, why).not.toContain(script[1]); // the model never got to answer
+    console.log(`direct: ${answer.status} in ${answer.ms} ms; ${why.split("\n")[1]}`);
   });
 
-  for (const [model, path] of [
-    ["guard", "/v1/chat/completions"],
-    ["guardant", "/v1/messages"],
-  ] as const) {
-    it(`through the sidecar (${model}, ${path}): the output is spilled and the turn completes`, {
+  for (const route of ["guard", "guardant"] as const) {
+    const { path, model } = ROUTES[route];
+    it(`through the sidecar (${route}, ${path}): the output is spilled and the turn completes`, {
       timeout: 90_000,
     }, async () => {
-      const { answer, requests, why } = await turn(model);
+      const { answer, requests, why } = await turn(route);
       expect(answer.status, why).toBe(200);
-      expect(
-        requests.map((r) => r.path),
-        why,
-      ).toEqual([path, path]);
-      expect(
-        requests.map((r) => r.tooLong),
-        why,
-      ).toEqual([false, false]);
-      expect(
-        requests.map((r) => r.scripted),
-        why,
-      ).toEqual(script);
+      // Two calls, the tool call and the answer; neither over the window, no retry, no compaction.
+      const calls = requests.map((r) => ({ path: r.path, tooLong: r.tooLong, scripted: r.scripted }));
+      expect(calls, why).toEqual(script.map((scripted) => ({ path, tooLong: false, scripted })));
 
       // What the model was shown in place of the output: the preview, with the way to read the rest.
       const last = requests[1] as RecordedRequest;
@@ -199,10 +198,16 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
       expect(saved.length).toBeGreaterThan(60_000);
       expect(saved).toMatch(/^\[earlier output was discarded/); // OpenClaw's retention note, then the lines
       expect(saved).toContain("\n980000\n");
+      // The same bytes the provider got on the direct route, when that turn ran.
+      if (directOutput !== undefined) expect(saved === directOutput).toBe(true);
 
       const trimmed = await trimEvents(id as string);
-      expect(trimmed[0]?.attrs, why).toMatchObject({ provider: model, model: "m1", fits: true });
-      process.stderr.write(`${model}: ${answer.ms} ms, llm.trimmed ${JSON.stringify(trimmed[0]?.attrs)}\n`);
+      expect(trimmed[0]?.attrs, why).toMatchObject({ provider: route, model, fits: true });
+      const health = (await readyz()).llm?.providers.find((p) => p.provider === route);
+      expect(health?.counts.trimmed).toBeGreaterThanOrEqual(1);
+      console.log(
+        `${route}: "${answer.text}" in ${answer.ms} ms; llm.trimmed ${JSON.stringify(trimmed[0]?.attrs)}`,
+      );
     });
   }
 

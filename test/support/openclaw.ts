@@ -181,7 +181,7 @@ export interface Gateway {
   readonly startMs: number;
   /** stdout and stderr so far (the last 256 KiB). */
   output(): string;
-  /** The last `lines` of OpenClaw's JSONL log file. */
+  /** The messages of the last `lines` entries of OpenClaw's JSONL log file. */
   logTail(lines?: number): string;
   /** One turn on the OpenAI-compatible endpoint. */
   chat(turn: ChatTurn): Promise<ChatAnswer>;
@@ -284,11 +284,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   const logTail = (lines = 40) => {
+    let text: string;
     try {
-      return readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+      text = readFileSync(logFile, "utf8");
     } catch {
       return "(no log file)";
     }
+    const message = (line: string) => {
+      try {
+        const entry = JSON.parse(line) as { time?: string; message?: unknown; 1?: unknown };
+        const said = typeof entry.message === "string" ? entry.message : JSON.stringify(entry[1] ?? entry);
+        return `${entry.time ?? ""} ${said}`.slice(0, 600);
+      } catch {
+        return line.slice(0, 600);
+      }
+    };
+    return text.trimEnd().split("\n").slice(-lines).map(message).join("\n");
   };
   let stopping: Promise<void> | undefined;
   const stop = () => {

@@ -70,11 +70,13 @@ export const anthropicMessages: Family = {
     return { json: JSON.stringify({ role: "user", content: note }), mergesNext: false };
   },
 
-  overflowError: (_model, limit, requested) =>
+  overflowError: (limit, prompt, reserve) =>
     anthropicError(
       400,
       "invalid_request_error",
-      `prompt is too long: ${requested} tokens > ${limit} maximum`,
+      prompt > limit
+        ? `prompt is too long: ${prompt} tokens > ${limit} maximum`
+        : `input length and \`max_tokens\` exceed context limit: ${prompt} + ${reserve} > ${limit}, decrease input length or \`max_tokens\` and try again`,
     ),
 
   parseOverflow(status, body) {

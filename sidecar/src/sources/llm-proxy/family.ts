@@ -69,8 +69,11 @@ export interface Family {
    * its own item, or (`mergesNext`) the next kept item with the note prepended to it.
    */
   marker(note: string, next: Item | undefined): { json: string; mergesNext: boolean };
-  /** The provider's own context-overflow answer, so the client's recovery runs. */
-  overflowError(model: string, limit: number, requested: number): { status: number; body: unknown };
+  /**
+   * The provider's own context-overflow answer, so the client's recovery runs: `prompt` tokens
+   * (the guard's count, margin included) and `reserve` output tokens do not fit in `limit`.
+   */
+  overflowError(limit: number, prompt: number, reserve: number): { status: number; body: unknown };
   /** The provider's overflow error recognized in a response: its limit and count, when given. */
   parseOverflow(status: number, body: string): { limit?: number; requested?: number } | undefined;
   /** An error in the provider's own shape (bad request body, upstream unreachable, ...). */

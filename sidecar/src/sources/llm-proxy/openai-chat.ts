@@ -14,8 +14,10 @@ const CONTEXT_FIELDS = ["tools", "functions", "tool_choice", "response_format"];
 const REPLY_PRIMING = 3;
 
 /** OpenAI's overflow message, whose wording clients (OpenClaw among them) match on. */
-function openAiOverflowMessage(limit: number, requested: number): string {
-  return `This model's maximum context length is ${limit} tokens. However, your messages resulted in ${requested} tokens. Please reduce the length of the messages.`;
+function openAiOverflowMessage(limit: number, prompt: number, reserve: number): string {
+  return prompt > limit
+    ? `This model's maximum context length is ${limit} tokens. However, your messages resulted in ${prompt} tokens. Please reduce the length of the messages.`
+    : `This model's maximum context length is ${limit} tokens. However, you requested ${prompt + reserve} tokens (${prompt} in the messages, ${reserve} in the completion). Please reduce the length of the messages or completion.`;
 }
 
 function openAiError(
@@ -56,10 +58,10 @@ function parseOpenAiOverflow(
 export function openAiShared(param: "messages" | "input") {
   return {
     marker: (note: string) => ({ json: JSON.stringify({ role: "user", content: note }), mergesNext: false }),
-    overflowError: (_model: string, limit: number, requested: number) =>
+    overflowError: (limit: number, prompt: number, reserve: number) =>
       openAiError(
         400,
-        openAiOverflowMessage(limit, requested),
+        openAiOverflowMessage(limit, prompt, reserve),
         "invalid_request_error",
         "context_length_exceeded",
         param,

@@ -145,10 +145,11 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     }
     if (!trim.fits) {
       health.count(provider.id, "refused");
+      // The guard's count with its margin: the numbers add up to more than the window.
       guarded.refusal = family.overflowError(
-        model,
         limits.contextWindow,
-        Math.ceil(trim.tokensAfter + reserve),
+        Math.ceil(trim.tokensAfter + margin),
+        reserve,
       );
     }
     return guarded;
