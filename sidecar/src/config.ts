@@ -11,6 +11,7 @@ import { spoolConfig } from "./sinks/spool/config.ts";
 import { execGuardConfig } from "./sources/exec-guard/config.ts";
 import { checkRules } from "./sources/exec-guard/policy.ts";
 import { llmProxyConfig } from "./sources/llm-proxy/config.ts";
+import { memoryWatchConfig } from "./sources/memory-watch/watch-config.ts";
 
 export const sidecarSchema = z.strictObject({
   /** The agent this sidecar speaks for: `main`, `sub1`, ... */
@@ -23,6 +24,7 @@ export const sidecarSchema = z.strictObject({
   spool: spoolConfig,
   shipper: shipperConfig,
   llm: llmProxyConfig,
+  memory: memoryWatchConfig,
 });
 
 export type SidecarConfig = z.output<typeof sidecarSchema> & {

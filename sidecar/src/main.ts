@@ -19,6 +19,7 @@ import { Spool } from "./sinks/spool/spool.ts";
 import { createExecGuard, SpillStore } from "./sources/exec-guard/index.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
 import { LlmGuard } from "./sources/llm-proxy/index.ts";
+import { MemoryWatcher } from "./sources/memory-watch/watcher.ts";
 
 export interface Sidecar {
   readonly url: string;
@@ -83,6 +84,13 @@ export async function startSidecar(
   });
   const execGuard = createExecGuard({ source, spill, config: config.exec, readCommand: "clawguard read" });
   const llm = new LlmGuard({ config: config.llm, env, spill, source, bus, telemetry, log: log.child("llm") });
+  const memory = new MemoryWatcher({
+    workspace: config.workspace,
+    config: { ...config.memory, openclawConfig: config.memory.openclawConfig ?? config.llm.openclawConfig },
+    source,
+    publish: (drafts) => bus.publish(drafts),
+    log: log.child("memory"),
+  });
   let server: Listening | undefined;
   const api: Component = {
     id: "source.api",
@@ -99,6 +107,7 @@ export async function startSidecar(
         inboxDir: config.paths.inbox,
         shipper,
         llm,
+        degraded: () => [...memory.reasons()],
         env,
         log: log.child("api"),
       });
@@ -109,7 +118,7 @@ export async function startSidecar(
     },
   };
   const spoolComponent: Component = { id: "sink.spool", start: async () => {}, stop: () => spool.close() };
-  const runner = new Runner([spoolComponent, new OtelSink(bus, telemetry), shipper, inbox, llm, api]);
+  const runner = new Runner([spoolComponent, new OtelSink(bus, telemetry), shipper, inbox, memory, llm, api]);
   await runner.start();
 
   // What recovery set aside becomes part of the audit trail.

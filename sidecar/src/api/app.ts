@@ -36,6 +36,8 @@ export interface SidecarApiDeps {
   shipper: Shipper;
   /** The context guard, when the sidecar runs one: its providers' health shows in /readyz. */
   llm?: Pick<LlmGuard, "health">;
+  /** Other reasons the sidecar is degraded (oversize memory files), each one a person can act on. */
+  degraded?: () => string[];
   env: NodeJS.ProcessEnv;
   log: Logger;
 }
@@ -123,7 +125,10 @@ export function createSidecarApp(deps: SidecarApiDeps) {
     ];
     // A provider whose credential fails degrades the sidecar (it still serves), with the reason.
     const llm = deps.llm?.health();
-    const degraded = (llm?.providers ?? []).flatMap((p) => (p.state === "degraded" ? p.reasons : []));
+    const degraded = [
+      ...(llm?.providers ?? []).flatMap((p) => (p.state === "degraded" ? p.reasons : [])),
+      ...(deps.degraded?.() ?? []),
+    ];
     const body = {
       ready: failing.length === 0,
       failing,

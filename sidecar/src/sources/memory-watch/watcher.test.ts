@@ -1,0 +1,143 @@
+import { createHash } from "node:crypto";
+import { appendFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { EventDraft } from "@clawguard/shared/events/envelope";
+import { silentLogger } from "@clawguard/shared/log";
+import { tempDir } from "@clawguard/shared/testing";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Globs } from "./globs.ts";
+import { memoryWatchConfig } from "./watch-config.ts";
+import { MemoryWatcher } from "./watcher.ts";
+
+let tmp: ReturnType<typeof tempDir>;
+let watcher: MemoryWatcher | undefined;
+let events: EventDraft[];
+
+beforeEach(() => {
+  tmp = tempDir("clawguard-memory-");
+  events = [];
+  mkdirSync(join(tmp.path, "memory"));
+});
+afterEach(async () => {
+  await watcher?.stop();
+  watcher = undefined;
+  tmp.cleanup();
+});
+
+async function start(config: Record<string, unknown> = {}) {
+  watcher = new MemoryWatcher({
+    workspace: tmp.path,
+    config: memoryWatchConfig.parse({ settleMs: 50, ...config }),
+    source: { agent: "main", role: "agent", host: "test" },
+    publish: async (drafts) => {
+      events.push(...drafts);
+    },
+    log: silentLogger,
+  });
+  await watcher.start();
+}
+
+async function eventFor(type: string, path: string, count = 1): Promise<EventDraft> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = events.filter((e) => e.type === type && e.attrs.path === path);
+    if (found.length >= count) return found[count - 1] as EventDraft;
+    if (Date.now() > deadline)
+      throw new Error(`no ${type} #${count} for ${path}; got ${JSON.stringify(events)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+
+describe("MemoryWatcher", () => {
+  it("reports a new file, appended lines, and a deletion, with size, sha256 and line counts", async () => {
+    await start();
+    const daily = join(tmp.path, "memory", "2026-11-26.md");
+    writeFileSync(daily, "# today\n- met the team\n");
+    expect((await eventFor("memory.changed", "memory/2026-11-26.md")).attrs).toMatchObject({
+      change: "created",
+      size: 23,
+      sha256: sha("# today\n- met the team\n"),
+      lines_added: 3,
+      lines_removed: 0,
+    });
+    appendFileSync(daily, "- shipped the proxy\n- fixed the spool\n");
+    expect((await eventFor("memory.changed", "memory/2026-11-26.md", 2)).attrs).toMatchObject({
+      change: "modified",
+      lines_added: 2,
+      lines_removed: 0,
+    });
+    rmSync(daily);
+    expect((await eventFor("memory.changed", "memory/2026-11-26.md", 3)).attrs).toMatchObject({
+      change: "deleted",
+      sha256: null,
+    });
+  });
+
+  it("takes write-to-temp-then-rename as one change, and ignores files it does not watch", async () => {
+    writeFileSync(join(tmp.path, "MEMORY.md"), "old fact\nkept fact\n");
+    await start();
+    writeFileSync(join(tmp.path, "MEMORY.md.tmp"), "new fact\nkept fact\n");
+    renameSync(join(tmp.path, "MEMORY.md.tmp"), join(tmp.path, "MEMORY.md"));
+    writeFileSync(join(tmp.path, "notes.txt"), "not memory\n");
+    mkdirSync(join(tmp.path, "node_modules"));
+    writeFileSync(join(tmp.path, "node_modules", "README.md"), "not memory either\n");
+    expect((await eventFor("memory.changed", "MEMORY.md")).attrs).toMatchObject({
+      change: "modified",
+      lines_added: 1,
+      lines_removed: 1,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events.map((e) => e.attrs.path)).toEqual(["MEMORY.md"]);
+  });
+
+  it("raises memory.oversize for a daily log over its limit and a bootstrap file over its cap, and says why", async () => {
+    writeFileSync(join(tmp.path, "AGENTS.md"), "x".repeat(150));
+    await start({ dailyMaxBytes: 2048, bootstrapMaxChars: 100 });
+    // An oversize file found at start is reported too.
+    expect((await eventFor("memory.oversize", "AGENTS.md")).attrs).toMatchObject({
+      kind: "bootstrap",
+      chars: 150,
+      limit: 100,
+    });
+    writeFileSync(join(tmp.path, "memory", "2026-11-25.md"), `${"line of the day\n".repeat(200)}`);
+    expect((await eventFor("memory.oversize", "memory/2026-11-25.md")).attrs).toMatchObject({
+      kind: "daily",
+      size: 3200,
+      limit: 2048,
+    });
+    expect(watcher?.reasons().join("\n")).toMatch(
+      /memory\/2026-11-25.md is 3200 bytes, over the daily log limit of 2048/,
+    );
+    expect(watcher?.reasons().join("\n")).toMatch(/AGENTS.md is 150 chars, over the 100-char bootstrap cap/);
+    writeFileSync(join(tmp.path, "AGENTS.md"), "short now");
+    await eventFor("memory.changed", "AGENTS.md");
+    expect(watcher?.reasons()).toHaveLength(1);
+  });
+
+  it("reads the bootstrap cap from the agent's openclaw.json", async () => {
+    const file = join(tmp.path, "openclaw.json");
+    writeFileSync(
+      file,
+      "{ agents: { defaults: { bootstrapMaxChars: 50 }, entries: { main: { bootstrapMaxChars: 80 } } } }",
+    );
+    writeFileSync(join(tmp.path, "SOUL.md"), "y".repeat(90));
+    await start({ openclawConfig: file });
+    expect((await eventFor("memory.oversize", "SOUL.md")).attrs).toMatchObject({ limit: 80 });
+  });
+});
+
+describe("Globs", () => {
+  const globs = new Globs(["MEMORY.md", "memory/**/*.md"]);
+  it("matches the files and tells which folders to look in", () => {
+    expect(globs.matches("MEMORY.md")).toBe(true);
+    expect(globs.matches("memory/2026-11-26.md")).toBe(true);
+    expect(globs.matches("memory/weekly/2026-W48.md")).toBe(true);
+    expect(globs.matches("memory/notes.txt")).toBe(false);
+    expect(globs.matches("sub/MEMORY.md")).toBe(false);
+    expect(globs.mayContain("memory")).toBe(true);
+    expect(globs.mayContain("memory/archive/2026-01")).toBe(true);
+    expect(globs.mayContain("node_modules")).toBe(false);
+  });
+});
