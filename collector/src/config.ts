@@ -20,6 +20,8 @@ export const collectorSchema = z.strictObject({
   ingest: z
     .strictObject({
       bodyLimitBytes: bytes(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
+      /** The largest memory file whose content is stored (PUT /v1/blobs/:sha256). */
+      blobLimitBytes: bytes(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
       maxBatchEvents: int(1, 100_000).default(10_000),
     })
     .prefault({}),

@@ -7,6 +7,7 @@ import {
   type IntegrityFinding,
   sha256,
 } from "./store/audit-store.ts";
+import { MEMORY_CHANGED, memoryVersionOf } from "./store/memory-store.ts";
 
 export interface IngestItemResult {
   id: string | null;
@@ -19,6 +20,8 @@ export interface IngestItemResult {
  * Checks one batch from the sidecar of `agent` and stores what passes: per-event schema errors,
  * the token's agent must be the event's source, and the hash must match the content. An event whose
  * hash does not match was altered on the way: it is refused and recorded as an integrity finding.
+ * A `memory.changed` event must also describe a version (path, change, size, sha256): it is stored
+ * with its `memory_versions` row or not at all.
  */
 export async function ingestBatch(
   store: AuditStore,
@@ -55,6 +58,13 @@ export async function ingestBatch(
       findings.push({ agent, kind: "hash_mismatch", seq: event.seq, event_id: event.id, detail });
       results[index] = { id, index, status: "rejected", errors: [detail] };
       return;
+    }
+    if (event.type === MEMORY_CHANGED) {
+      const version = memoryVersionOf(event, path);
+      if (!version.ok) {
+        results[index] = { id, index, status: "rejected", errors: version.errors };
+        return;
+      }
     }
     candidates.push({ index, candidate: { event, body } });
   });

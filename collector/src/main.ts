@@ -105,6 +105,7 @@ export async function startCollector(
     ingestTokens: tokens.ingest,
     readTokens: tokens.read,
     bodyLimitBytes: config.ingest.bodyLimitBytes,
+    blobLimitBytes: config.ingest.blobLimitBytes,
     maxBatchEvents: config.ingest.maxBatchEvents,
     log: log.child("api"),
     ...(telemetry.enabled ? { tracer: telemetry.tracer } : {}),

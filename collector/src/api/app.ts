@@ -5,15 +5,20 @@ import type { Tracer } from "@opentelemetry/api";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AuditStore } from "../store/audit-store.ts";
+import { MemoryStore } from "../store/memory-store.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { eventsRoutes } from "./routes/events.ts";
+import { memoryRoutes } from "./routes/memory.ts";
 
 export interface ApiDeps {
   store: AuditStore;
   /** Token -> the agent it may send events for. */
   ingestTokens: TokenSet<string>;
   readTokens: TokenSet<string>;
+  /** For every /v1 body but blobs. */
   bodyLimitBytes: number;
+  /** For one memory file's content (PUT /v1/blobs/:sha256). */
+  blobLimitBytes: number;
   maxBatchEvents: number;
   log: Logger;
   /** When set, each ingest batch is a span (attributes only, never the body). */
@@ -36,19 +41,18 @@ export function createCollectorApp(deps: ApiDeps) {
       );
     }
   });
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes,
-      onError: (c) =>
-        errorResponse(
-          c,
-          413,
-          "input.too_large",
-          `body over ${deps.bodyLimitBytes} bytes (ingest.bodyLimitBytes): send smaller batches`,
-        ),
-    }),
-  );
+  const limit = bodyLimit({
+    maxSize: deps.bodyLimitBytes,
+    onError: (c) =>
+      errorResponse(
+        c,
+        413,
+        "input.too_large",
+        `body over ${deps.bodyLimitBytes} bytes (ingest.bodyLimitBytes): send smaller batches`,
+      ),
+  });
+  // Blob uploads have their own limit (after their token is checked): see routes/memory.ts.
+  app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/blobs/") ? next() : limit(c, next)));
   const tracer = deps.tracer;
   if (tracer) {
     app.use("/v1/events", (c, next) =>
@@ -64,5 +68,6 @@ export function createCollectorApp(deps: ApiDeps) {
   }
   eventsRoutes(app, deps);
   auditRoutes(app, deps);
+  memoryRoutes(app, deps, new MemoryStore(deps.store.db));
   return app;
 }

@@ -1,14 +1,11 @@
 import { type ChainHead, EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
 import { type AuditEvent, draftEvent } from "@clawguard/shared/events/envelope";
-import { silentLogger } from "@clawguard/shared/log";
-import { createTestDatabase, postgresAvailable, tempDir } from "@clawguard/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ingestBatch } from "../ingest.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./audit-store.ts";
 import type { Db } from "./db.ts";
-import { createEmbeddedDb } from "./embedded/index.ts";
-import { migrate } from "./migrations.ts";
-import { createPgDb } from "./pg/index.ts";
+import { MIGRATIONS, migrate } from "./migrations.ts";
+import { backends } from "./test-backends.ts";
 
 /** One contract, two backends: the embedded default (PGlite) and real PostgreSQL. */
 
@@ -45,32 +42,6 @@ async function integrity(store: AuditStore): Promise<Record<string, unknown>[]> 
   return events.map((e) => e.attrs);
 }
 
-const pgUp = await postgresAvailable();
-
-const backends: {
-  name: string;
-  skip: boolean;
-  open: () => Promise<{ db: Db; done: () => Promise<void> }>;
-}[] = [
-  {
-    name: "embedded PGlite",
-    skip: false,
-    open: async () => {
-      const dir = tempDir("clawguard-pglite-");
-      const db = await createEmbeddedDb(dir.path);
-      return { db, done: async () => dir.cleanup() };
-    },
-  },
-  {
-    name: "PostgreSQL",
-    skip: !pgUp,
-    open: async () => {
-      const test = await createTestDatabase();
-      return { db: createPgDb(test.url, silentLogger), done: test.drop };
-    },
-  },
-];
-
 describe.each(backends)("audit store contract on $name", ({ skip, open }) => {
   let db: Db;
   let done: () => Promise<void>;
@@ -79,7 +50,7 @@ describe.each(backends)("audit store contract on $name", ({ skip, open }) => {
   beforeAll(async () => {
     if (skip) return;
     ({ db, done } = await open());
-    expect(await migrate(db)).toEqual([1]);
+    expect(await migrate(db)).toEqual(MIGRATIONS.map((m) => m.version));
     store = new AuditStore(db, collectorSource);
   });
   afterAll(async () => {

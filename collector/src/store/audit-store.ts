@@ -1,13 +1,14 @@
 import { createHash } from "node:crypto";
 import { type ChainHead, canonicalJson, GENESIS_HASH, sealEvent } from "@clawguard/shared/chain";
-import { ClawguardError } from "@clawguard/shared/errors";
 import {
   type AuditEvent,
   draftEvent,
   type EventDraft,
   type EventSource,
 } from "@clawguard/shared/events/envelope";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { Db, Queryable } from "./db.ts";
+import { insertMemoryVersions } from "./memory-store.ts";
 
 /** What the chain check found wrong; each becomes an `audit.integrity` event from the collector. */
 export type IntegrityKind =
@@ -70,21 +71,6 @@ export function canonicalBody(event: AuditEvent): string {
 
 export function sha256(text: string): string {
   return createHash("sha256").update(text).digest("hex");
-}
-
-function encodeCursor(time: string, id: string): string {
-  return Buffer.from(JSON.stringify([time, id])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
-    if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === "string"))
-      return value as [string, string];
-  } catch {
-    // fall through
-  }
-  throw new ClawguardError("input.invalid", "cursor: not a cursor this API returned");
 }
 
 async function lockHead(tx: Queryable, agent: string): Promise<ChainHead> {
@@ -244,6 +230,10 @@ export class AuditStore {
         head = { seq: event.seq, hash: event.hash };
       }
       await insertEvents(tx, fresh);
+      await insertMemoryVersions(
+        tx,
+        fresh.map((c) => c.event),
+      );
       if (fresh.length > 0) {
         await tx.query("UPDATE chain_heads SET seq = $2, hash = $3, updated_at = now() WHERE agent = $1", [
           agent,

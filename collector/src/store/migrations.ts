@@ -34,6 +34,33 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
         updated_at timestamptz NOT NULL DEFAULT now()
       );`,
   },
+  {
+    version: 2,
+    name: "memory blobs and versions",
+    sql: `
+      -- Memory file contents, content-addressed: each distinct content stored once.
+      CREATE TABLE memory_blobs (
+        sha256     text PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        size       bigint NOT NULL CHECK (size >= 0),
+        content    bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- One row per memory.changed event, written in the transaction that stores the event. The
+      -- blob may arrive before or after (or never): no foreign key to memory_blobs.
+      CREATE TABLE memory_versions (
+        event_id text PRIMARY KEY REFERENCES audit_events (id),
+        agent    text NOT NULL,
+        path     text NOT NULL,
+        time     timestamptz NOT NULL,
+        sha256   text CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+        size     bigint NOT NULL CHECK (size >= 0),
+        change   text NOT NULL CHECK (change IN ('created', 'modified', 'deleted')),
+        CHECK ((change = 'deleted') = (sha256 IS NULL))
+      );
+      CREATE INDEX memory_versions_agent_path ON memory_versions (agent, path, time, event_id);
+      -- Agents sharing a workspace volume write the same relative path: history by path spans them.
+      CREATE INDEX memory_versions_path ON memory_versions (path, time, event_id);`,
+  },
 ];
 
 const LOCK_KEY = 0x636c6177; // "claw"

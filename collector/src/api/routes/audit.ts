@@ -1,32 +1,8 @@
 import { ClawguardError } from "@clawguard/shared/errors";
-import { AGENT_PATTERN } from "@clawguard/shared/events/envelope";
 import { queryInt } from "@clawguard/shared/http/body";
-import type { Context, Hono } from "hono";
-import { COLLECTOR_AGENT } from "../../store/audit-store.ts";
+import type { Hono } from "hono";
 import type { ApiDeps } from "../app.ts";
-
-function timeParam(c: Context, name: string): string | undefined {
-  const value = c.req.query(name);
-  if (value === undefined || value === "") return undefined;
-  if (Number.isNaN(Date.parse(value)))
-    throw new ClawguardError(
-      "input.invalid",
-      `${name}: expected an RFC 3339 time, got ${JSON.stringify(value.slice(0, 40))}`,
-    );
-  return new Date(value).toISOString();
-}
-
-function agentParam(c: Context): string | undefined {
-  const agent = c.req.query("agent");
-  if (agent === undefined || agent === "") return undefined;
-  if (agent !== COLLECTOR_AGENT && !AGENT_PATTERN.test(agent)) {
-    throw new ClawguardError(
-      "input.invalid",
-      `agent: not an agent name: ${JSON.stringify(agent.slice(0, 64))}`,
-    );
-  }
-  return agent;
-}
+import { agentParam, timeParam } from "../params.ts";
 
 /** GET /v1/audit (filtered, cursor-paged) and GET /v1/audit/verify. Read token. */
 export function auditRoutes(app: Hono, deps: ApiDeps): void {

@@ -1,0 +1,29 @@
+import { ClawguardError } from "@clawguard/shared/errors";
+import { AGENT_PATTERN } from "@clawguard/shared/events/envelope";
+import type { Context } from "hono";
+import { COLLECTOR_AGENT } from "../store/audit-store.ts";
+
+/** Query parameters the read routes share; each bad one is a 400 naming it. */
+
+export function timeParam(c: Context, name: string): string | undefined {
+  const value = c.req.query(name);
+  if (value === undefined || value === "") return undefined;
+  if (Number.isNaN(Date.parse(value)))
+    throw new ClawguardError(
+      "input.invalid",
+      `${name}: expected an RFC 3339 time, got ${JSON.stringify(value.slice(0, 40))}`,
+    );
+  return new Date(value).toISOString();
+}
+
+export function agentParam(c: Context): string | undefined {
+  const agent = c.req.query("agent");
+  if (agent === undefined || agent === "") return undefined;
+  if (agent !== COLLECTOR_AGENT && !AGENT_PATTERN.test(agent)) {
+    throw new ClawguardError(
+      "input.invalid",
+      `agent: not an agent name: ${JSON.stringify(agent.slice(0, 64))}`,
+    );
+  }
+  return agent;
+}

@@ -1,0 +1,211 @@
+import { createHash } from "node:crypto";
+import { ClawguardError } from "@clawguard/shared/errors";
+import type { AuditEvent } from "@clawguard/shared/events/envelope";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import type { Db, Queryable } from "./db.ts";
+
+/** The event type whose every occurrence is also a row of `memory_versions`. */
+export const MEMORY_CHANGED = "memory.changed";
+export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+const CHANGES = ["created", "modified", "deleted"] as const;
+const MAX_PATH_CHARS = 1024;
+// The text form `history` writes into its cursors; anything else is not one of ours.
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+export type MemoryChange = (typeof CHANGES)[number];
+
+/** One version of one memory file, as told by a `memory.changed` event. */
+export interface MemoryVersion {
+  event_id: string;
+  agent: string;
+  path: string;
+  time: string;
+  /** null when the file was deleted. */
+  sha256: string | null;
+  size: number;
+  change: MemoryChange;
+}
+
+export interface HistoryEntry extends MemoryVersion {
+  /** Whether the content of this version is stored (its blob was uploaded). */
+  blob: boolean;
+}
+
+export interface HistoryQuery {
+  path: string;
+  agent?: string | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+/**
+ * The version a `memory.changed` event records, or what is wrong with its attrs (each named by
+ * `path`). Other attrs (lines_added, lines_removed, ...) are the event's and are not checked here.
+ */
+export function memoryVersionOf(
+  event: AuditEvent,
+  path = "event",
+): { ok: true; value: MemoryVersion } | { ok: false; errors: string[] } {
+  const a = event.attrs;
+  const errors: string[] = [];
+  const at = (key: string) => `${path}.attrs.${key}`;
+  const file = a.path;
+  if (
+    typeof file !== "string" ||
+    file.length === 0 ||
+    file.length > MAX_PATH_CHARS ||
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+    /[\u0000-\u001f]/.test(file)
+  )
+    errors.push(`${at("path")}: expected a file path of 1-${MAX_PATH_CHARS} printable chars`);
+  const change = a.change;
+  if (!CHANGES.includes(change as MemoryChange))
+    errors.push(`${at("change")}: expected one of ${CHANGES.join("|")}, got ${JSON.stringify(change)}`);
+  const size = a.size;
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0)
+    errors.push(`${at("size")}: expected an integer >= 0, got ${JSON.stringify(size)}`);
+  const sha256 = a.sha256 ?? null;
+  if (change === "deleted" && sha256 !== null)
+    errors.push(`${at("sha256")}: expected null for a deleted file, got ${JSON.stringify(sha256)}`);
+  else if (change !== "deleted" && (typeof sha256 !== "string" || !SHA256_PATTERN.test(sha256)))
+    errors.push(`${at("sha256")}: expected 64 lower-case hex chars, got ${JSON.stringify(sha256)}`);
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    value: {
+      event_id: event.id,
+      agent: event.source.agent,
+      path: file as string,
+      time: event.time,
+      sha256: sha256 as string | null,
+      size: size as number,
+      change: change as MemoryChange,
+    },
+  };
+}
+
+/**
+ * Inside the ingest transaction: one `memory_versions` row per new `memory.changed` event, so a
+ * version exists exactly when its event does. Events with bad attrs were refused before this.
+ */
+export async function insertMemoryVersions(tx: Queryable, events: readonly AuditEvent[]): Promise<void> {
+  const versions: MemoryVersion[] = [];
+  for (const event of events) {
+    if (event.type !== MEMORY_CHANGED) continue;
+    const parsed = memoryVersionOf(event);
+    if (parsed.ok) versions.push(parsed.value);
+  }
+  if (versions.length === 0) return;
+  const col = <K extends keyof MemoryVersion>(key: K) => versions.map((v) => v[key]);
+  await tx.query(
+    `INSERT INTO memory_versions (event_id, agent, path, time, sha256, size, change)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::bigint[], $7::text[])
+     ON CONFLICT (event_id) DO NOTHING`,
+    [col("event_id"), col("agent"), col("path"), col("time"), col("sha256"), col("size"), col("change")],
+  );
+}
+
+export function sha256Hex(content: Uint8Array): string {
+  return createHash("sha256").update(content).digest("hex");
+}
+
+/** Memory file contents, stored once per sha256, and the history of versions per path. */
+export class MemoryStore {
+  readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  /**
+   * Stores `content` under `sha256` unless it is already there; true when this call stored it.
+   * Content that does not hash to `sha256` is refused: a blob is always what its name says.
+   */
+  async putBlob(sha256: string, content: Uint8Array): Promise<boolean> {
+    const actual = sha256Hex(content);
+    if (actual !== sha256) {
+      throw new ClawguardError(
+        "input.invalid",
+        `body does not match its name: the URL says sha256 ${sha256}, the ${content.length} bytes sent hash to ${actual}`,
+        { details: { expected: sha256, actual } },
+      );
+    }
+    const { rows } = await this.db.query<{ sha256: string }>(
+      `INSERT INTO memory_blobs (sha256, size, content) VALUES ($1, $2, $3)
+       ON CONFLICT (sha256) DO NOTHING RETURNING sha256`,
+      [sha256, content.length, Buffer.from(content.buffer, content.byteOffset, content.length)],
+    );
+    return rows.length === 1;
+  }
+
+  /** The stored size of a blob, or null when it is not there. */
+  async blobSize(sha256: string): Promise<number | null> {
+    const { rows } = await this.db.query<{ size: string | number }>(
+      "SELECT size FROM memory_blobs WHERE sha256 = $1",
+      [sha256],
+    );
+    return rows[0] ? Number(rows[0].size) : null;
+  }
+
+  /** The content of a blob (a view on what the driver read, not a copy), or null. */
+  async getBlob(sha256: string): Promise<Uint8Array<ArrayBuffer> | null> {
+    const { rows } = await this.db.query<{ content: Uint8Array }>(
+      "SELECT content FROM memory_blobs WHERE sha256 = $1",
+      [sha256],
+    );
+    const content = rows[0]?.content;
+    // pg gives a Buffer, PGlite a Uint8Array: both over a plain ArrayBuffer.
+    return content
+      ? new Uint8Array(content.buffer as ArrayBuffer, content.byteOffset, content.byteLength)
+      : null;
+  }
+
+  /** Versions of one path (across agents unless `agent` is given), newest first, cursor-paged. */
+  async history(q: HistoryQuery): Promise<{ versions: HistoryEntry[]; next_cursor: string | null }> {
+    const params: unknown[] = [q.path];
+    const where = ["v.path = $1"];
+    if (q.agent) {
+      params.push(q.agent);
+      where.push(`v.agent = $${params.length}`);
+    }
+    if (q.cursor) {
+      const [time, id] = decodeCursor(q.cursor, (t) => CURSOR_TIME.test(t));
+      params.push(time, id);
+      where.push(`(v.time, v.event_id) < ($${params.length - 1}::timestamptz, $${params.length})`);
+    }
+    params.push(q.limit + 1);
+    const { rows } = await this.db.query<{
+      event_id: string;
+      agent: string;
+      path: string;
+      time: Date | string;
+      t: string;
+      sha256: string | null;
+      size: string | number;
+      change: MemoryChange;
+      blob: boolean;
+    }>(
+      `SELECT v.event_id, v.agent, v.path, v.time, v.sha256, v.size, v.change,
+         to_char(v.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t,
+         EXISTS (SELECT 1 FROM memory_blobs b WHERE b.sha256 = v.sha256) AS blob
+       FROM memory_versions v WHERE ${where.join(" AND ")}
+       ORDER BY v.time DESC, v.event_id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, q.limit);
+    const last = page.at(-1);
+    return {
+      versions: page.map((r) => ({
+        event_id: r.event_id,
+        agent: r.agent,
+        path: r.path,
+        time: new Date(r.time).toISOString(),
+        sha256: r.sha256,
+        size: Number(r.size),
+        change: r.change,
+        blob: r.blob,
+      })),
+      next_cursor: rows.length > q.limit && last ? encodeCursor(last.t, last.event_id) : null,
+    };
+  }
+}
