@@ -13,6 +13,8 @@ import { startTelemetry } from "@clawguard/shared/telemetry";
 import { createSidecarApp } from "./api/app.ts";
 import { EventBus } from "./bus.ts";
 import type { SidecarConfig } from "./config.ts";
+import { BlobShipper } from "./sinks/blobs/shipper.ts";
+import { BlobStore } from "./sinks/blobs/store.ts";
 import { OtelSink } from "./sinks/otel/index.ts";
 import { Shipper } from "./sinks/shipper/index.ts";
 import { Spool } from "./sinks/spool/spool.ts";
@@ -84,11 +86,24 @@ export async function startSidecar(
   });
   const execGuard = createExecGuard({ source, spill, config: config.exec, readCommand: "clawguard read" });
   const llm = new LlmGuard({ config: config.llm, env, spill, source, bus, telemetry, log: log.child("llm") });
+  const blobs = new BlobStore(join(config.paths.agentDir, "blobs"));
+  const blobShipper = new BlobShipper({
+    ...config.shipper,
+    token: ingestToken,
+    store: blobs,
+    log: log.child("blobs"),
+  });
   const memory = new MemoryWatcher({
     workspace: config.workspace,
     config: { ...config.memory, openclawConfig: config.memory.openclawConfig ?? config.llm.openclawConfig },
     source,
-    publish: (drafts) => bus.publish(drafts),
+    // The content is on disk before the event that names it exists; the blob shipper takes it on.
+    keepContent: (sha256, content) => blobs.put(sha256, content),
+    publish: async (drafts) => {
+      await bus.publish(drafts);
+      blobShipper.kick();
+    },
+    stateFile: join(config.paths.agentDir, "memory-state.json"),
     log: log.child("memory"),
   });
   let server: Listening | undefined;
@@ -118,7 +133,16 @@ export async function startSidecar(
     },
   };
   const spoolComponent: Component = { id: "sink.spool", start: async () => {}, stop: () => spool.close() };
-  const runner = new Runner([spoolComponent, new OtelSink(bus, telemetry), shipper, inbox, memory, llm, api]);
+  const runner = new Runner([
+    spoolComponent,
+    new OtelSink(bus, telemetry),
+    shipper,
+    blobShipper,
+    inbox,
+    memory,
+    llm,
+    api,
+  ]);
   await runner.start();
 
   // What recovery set aside becomes part of the audit trail.

@@ -88,9 +88,35 @@ describe("quick start: clawguard up on the embedded store", () => {
     expect(listed[1]?.attrs).toMatchObject({ exit_code: 3 });
     expect(JSON.stringify(listed)).not.toContain("199999");
 
+    // Memory: every version reaches the collector with its content; a restore puts one back.
+    writeFileSync(join(ws.path, "MEMORY.md"), "first fact\n");
+    const first = createHash("sha256").update("first fact\n").digest("hex");
+    await waitFor("the first MEMORY.md version stored", async () => {
+      const h = await runCli(["memory", "history", "MEMORY.md", "--json"], env, ws.path);
+      return h.stdout.includes(first) && h.stdout.includes('"blob":true') ? true : undefined;
+    });
+    writeFileSync(join(ws.path, "MEMORY.md"), "first fact\nsecond fact\n");
+    const versions = await waitFor("two MEMORY.md versions", async () => {
+      const h = await runCli(["memory", "history", "MEMORY.md", "--json"], env, ws.path);
+      const lines = h.stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { sha256: string; blob: boolean });
+      return lines.length >= 2 && lines.every((v) => v.blob) ? lines : undefined;
+    });
+    expect(versions[1]?.sha256).toBe(first);
+    const restored = await runCli(
+      ["memory", "restore", "MEMORY.md", "--at", first.slice(0, 12)],
+      env,
+      ws.path,
+    );
+    expect(restored.code, restored.output).toBe(0);
+    expect(readFileSync(join(ws.path, "MEMORY.md"), "utf8")).toBe("first fact\n");
+    expect(restored.stdout).toMatch(/the previous content is in memory\/.trash\//);
+
     const verify = await runCli(["audit", "verify"], env, ws.path);
     expect(verify.code, verify.output).toBe(0);
-    expect(verify.stdout).toMatch(/^ok\s+main\s+2 events/m);
+    expect(verify.stdout).toMatch(/^ok\s+main\s+\d+ events/m);
 
     expect(await up.kill("SIGTERM")).toBe(0);
   });

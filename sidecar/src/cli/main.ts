@@ -21,6 +21,10 @@ const COMMANDS: Commands = {
     summary: "list and verify the audit trail",
     load: async () => (await import("./commands/audit.ts")).auditCommand,
   },
+  memory: {
+    summary: "history and restore of memory files",
+    load: async () => (await import("./commands/memory.ts")).memoryCommand,
+  },
 };
 
 /** The whole CLI, for tests: exit code of `clawguard <argv>`. */

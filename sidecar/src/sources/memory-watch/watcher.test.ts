@@ -83,13 +83,15 @@ describe("MemoryWatcher", () => {
     writeFileSync(join(tmp.path, "notes.txt"), "not memory\n");
     mkdirSync(join(tmp.path, "node_modules"));
     writeFileSync(join(tmp.path, "node_modules", "README.md"), "not memory either\n");
-    expect((await eventFor("memory.changed", "MEMORY.md")).attrs).toMatchObject({
+    // The first start reports what is there; the rename is one modification.
+    expect((await eventFor("memory.changed", "MEMORY.md")).attrs).toMatchObject({ change: "created" });
+    expect((await eventFor("memory.changed", "MEMORY.md", 2)).attrs).toMatchObject({
       change: "modified",
       lines_added: 1,
       lines_removed: 1,
     });
     await new Promise((r) => setTimeout(r, 300));
-    expect(events.map((e) => e.attrs.path)).toEqual(["MEMORY.md"]);
+    expect(events.map((e) => e.attrs.path)).toEqual(["MEMORY.md", "MEMORY.md"]);
   });
 
   it("raises memory.oversize for a daily log over its limit and a bootstrap file over its cap, and says why", async () => {
@@ -112,8 +114,47 @@ describe("MemoryWatcher", () => {
     );
     expect(watcher?.reasons().join("\n")).toMatch(/AGENTS.md is 150 chars, over the 100-char bootstrap cap/);
     writeFileSync(join(tmp.path, "AGENTS.md"), "short now");
-    await eventFor("memory.changed", "AGENTS.md");
+    await eventFor("memory.changed", "AGENTS.md", 2);
     expect(watcher?.reasons()).toHaveLength(1);
+  });
+
+  it("reports at the next start what changed while it was stopped, and keeps every version's content", async () => {
+    const kept = new Map<string, string>();
+    const stateFile = join(tmp.path, ".clawguard", "memory-state.json");
+    const startWith = async () => {
+      watcher = new MemoryWatcher({
+        workspace: tmp.path,
+        config: memoryWatchConfig.parse({ settleMs: 50 }),
+        source: { agent: "main", role: "agent", host: "test" },
+        publish: async (drafts) => {
+          events.push(...drafts);
+        },
+        keepContent: (sha256, content) => kept.set(sha256, content.toString()),
+        stateFile,
+        log: silentLogger,
+      });
+      await watcher.start();
+    };
+    writeFileSync(join(tmp.path, "MEMORY.md"), "fact one\n");
+    writeFileSync(join(tmp.path, "memory", "2026-11-20.md"), "old day\n");
+    writeFileSync(join(tmp.path, "USER.md"), "unchanged\n");
+    await startWith();
+    expect(events.map((e) => e.attrs.change)).toEqual(["created", "created", "created"]);
+    await watcher?.stop();
+    writeFileSync(join(tmp.path, "MEMORY.md"), "fact one\nfact two\n");
+    rmSync(join(tmp.path, "memory", "2026-11-20.md"));
+    events = [];
+    await startWith();
+    const byPath = Object.fromEntries(events.map((e) => [e.attrs.path, e.attrs]));
+    expect(Object.keys(byPath).sort()).toEqual(["MEMORY.md", "memory/2026-11-20.md"]);
+    expect(byPath["MEMORY.md"]).toMatchObject({
+      change: "modified",
+      sha256: sha("fact one\nfact two\n"),
+      lines_added: null,
+    });
+    expect(byPath["memory/2026-11-20.md"]).toMatchObject({ change: "deleted" });
+    expect(kept.get(sha("fact one\nfact two\n"))).toBe("fact one\nfact two\n");
+    expect(kept.get(sha("old day\n"))).toBe("old day\n");
   });
 
   it("reads the bootstrap cap from the agent's openclaw.json", async () => {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import type { Component } from "@clawguard/shared/lifecycle";
@@ -17,14 +17,18 @@ export interface MemoryWatcherOptions {
   source: EventSource;
   /** Durable delivery of the events (the sidecar's bus). */
   publish(drafts: EventDraft[]): Promise<unknown>;
+  /** Keeps a version's content (for the collector's history) before its event exists. */
+  keepContent?(sha256: string, content: Buffer): void;
+  /** What was known at the last stop, so changes made meanwhile are reported at the next start. */
+  stateFile?: string;
   log: Logger;
 }
 
 interface Known {
   sha256: string;
   size: number;
-  /** Each distinct line with how often it occurs: enough to count lines added and removed. */
-  lines: Map<string, number>;
+  /** Each distinct line with how often it occurs (not kept across restarts). */
+  lines?: Map<string, number>;
 }
 
 const DAILY_LOG = /^memory\/\d{4}-\d{2}-\d{2}\.md$/;
@@ -46,6 +50,7 @@ export class MemoryWatcher implements Component {
   /** One change at a time per file, in the order they came. */
   readonly #queues = new Map<string, Promise<void>>();
   #watcher: FSWatcher | undefined;
+  #saveTimer: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryWatcherOptions) {
     this.#o = options;
@@ -56,8 +61,12 @@ export class MemoryWatcher implements Component {
   }
 
   async start(): Promise<void> {
-    // The files as they are now: the baseline later changes are compared with.
-    for (const path of await this.#scan()) await this.#settle(path, false);
+    // What changed while no watcher ran (everything, the first time) is reported now.
+    for (const [path, known] of Object.entries(this.#loadState())) this.#known.set(path, known);
+    const present = await this.#scan();
+    const gone = [...this.#known.keys()].filter((path) => !present.includes(path));
+    for (const path of [...present, ...gone]) await this.#settle(path);
+    this.#saveState();
     const root = this.#o.workspace;
     this.#watcher = watch(root, {
       ignoreInitial: true,
@@ -84,6 +93,39 @@ export class MemoryWatcher implements Component {
     await this.#watcher?.close();
     this.#watcher = undefined;
     await Promise.all(this.#queues.values());
+    if (this.#saveTimer) clearTimeout(this.#saveTimer);
+    this.#saveState();
+  }
+
+  #loadState(): Record<string, Known> {
+    if (!this.#o.stateFile) return {};
+    try {
+      return JSON.parse(readFileSync(this.#o.stateFile, "utf8")) as Record<string, Known>;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+        this.#o.log.warn("memory watcher state unreadable: every file is reported again", {
+          error: String(err),
+        });
+      }
+      return {};
+    }
+  }
+
+  #saveSoon(): void {
+    this.#saveTimer ??= setTimeout(() => {
+      this.#saveTimer = undefined;
+      this.#saveState();
+    }, 500).unref();
+  }
+
+  #saveState(): void {
+    if (!this.#o.stateFile) return;
+    const state: Record<string, { sha256: string; size: number }> = {};
+    for (const [path, { sha256, size }] of this.#known) state[path] = { sha256, size };
+    const tmp = `${this.#o.stateFile}.tmp`;
+    mkdirSync(dirname(this.#o.stateFile), { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+    renameSync(tmp, this.#o.stateFile);
   }
 
   /** Why the memory makes the sidecar degraded: one reason per oversize file. */
@@ -94,7 +136,8 @@ export class MemoryWatcher implements Component {
   #enqueue(path: string): void {
     if (!this.#globs.matches(path)) return;
     const next = (this.#queues.get(path) ?? Promise.resolve())
-      .then(() => this.#settle(path, true))
+      .then(() => this.#settle(path))
+      .then(() => this.#saveSoon())
       .catch((err) => this.#o.log.error("memory change not recorded", { path, error: String(err) }));
     this.#queues.set(path, next);
     void next.then(() => {
@@ -114,8 +157,8 @@ export class MemoryWatcher implements Component {
     return found.sort();
   }
 
-  /** Compares the file with what was known of it; reports a change (`report`) and its size. */
-  async #settle(path: string, report: boolean): Promise<void> {
+  /** Compares the file with what was known of it; reports a change and checks its size. */
+  async #settle(path: string): Promise<void> {
     let content: Buffer | undefined;
     try {
       content = await readFile(join(this.#o.workspace, path));
@@ -128,33 +171,33 @@ export class MemoryWatcher implements Component {
       if (!before) return;
       this.#known.delete(path);
       this.#oversize.delete(path);
-      if (report)
-        drafts.push(
-          this.#event("memory.changed", "info", {
-            path,
-            change: "deleted",
-            size: 0,
-            sha256: null,
-            lines_added: 0,
-            lines_removed: sum(before.lines),
-          }),
-        );
+      drafts.push(
+        this.#event("memory.changed", "info", {
+          path,
+          change: "deleted",
+          size: 0,
+          sha256: null,
+          lines_added: 0,
+          lines_removed: before.lines ? sum(before.lines) : null,
+        }),
+      );
     } else {
       const sha256 = createHash("sha256").update(content).digest("hex");
-      if (before?.sha256 === sha256) return;
       const text = content.toString("utf8");
       const lines = lineCounts(text);
       this.#known.set(path, { sha256, size: content.length, lines });
-      if (report) {
-        const { added, removed } = diffLines(before?.lines ?? new Map(), lines);
+      if (before?.sha256 !== sha256) {
+        // Lines are only known for versions seen in this run; across a restart they are not counted.
+        const diff = before && !before.lines ? undefined : diffLines(before?.lines ?? new Map(), lines);
+        this.#o.keepContent?.(sha256, content);
         drafts.push(
           this.#event("memory.changed", "info", {
             path,
             change: before ? "modified" : "created",
             size: content.length,
             sha256,
-            lines_added: added,
-            lines_removed: removed,
+            lines_added: diff?.added ?? null,
+            lines_removed: diff?.removed ?? null,
           }),
         );
       }

@@ -1,0 +1,43 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { resolveSecret } from "@clawguard/shared/config/load";
+import { ClawguardError } from "@clawguard/shared/errors";
+import type { Io } from "./command.ts";
+
+/** How the read commands (audit, memory) talk to the collector: its read token, and GET. */
+
+export function readToken(flag: string | undefined, io: Io): string {
+  if (flag) return resolveSecret({ file: flag }, io.env, "--token-file") as string;
+  const fromEnv = resolveSecret(undefined, io.env, "read token", "CLAWGUARD_READ_TOKEN");
+  if (fromEnv) return fromEnv;
+  const local = join(io.cwd, ".clawguard", "local", "read.token");
+  if (existsSync(local)) return readFileSync(local, "utf8").trim();
+  throw new ClawguardError(
+    "config.invalid",
+    "no read token: set CLAWGUARD_READ_TOKEN or CLAWGUARD_READ_TOKEN_FILE, or pass --token-file",
+  );
+}
+
+export async function get(url: string, token: string): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  } catch (err) {
+    throw new ClawguardError(
+      "upstream.unavailable",
+      `cannot reach the collector at ${new URL(url).origin}: ${(err as Error).cause ?? (err as Error).message}`,
+    );
+  }
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = { error: { message: text.slice(0, 200) } };
+  }
+  if (!response.ok) {
+    const message = (body as { error?: { message?: string } }).error?.message ?? `HTTP ${response.status}`;
+    throw new ClawguardError("upstream.rejected", `collector: ${message} (HTTP ${response.status})`);
+  }
+  return body;
+}
