@@ -71,7 +71,7 @@ async function restore(
   }
   const versions = await history(base, token, path, agent, 1000);
   const version = pick(versions, at);
-  if (!version || !version.sha256) {
+  if (!version?.sha256) {
     throw new ClawguardError(
       "not_found",
       `no version of ${path} matches --at ${at} (${versions.length} known: clawguard memory history ${path})`,
