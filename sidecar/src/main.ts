@@ -123,6 +123,7 @@ export async function startSidecar(
         shipper,
         llm,
         degraded: () => [...memory.reasons()],
+        blobs: blobShipper,
         env,
         log: log.child("api"),
       });

@@ -2,9 +2,11 @@ import { parseArgs } from "node:util";
 import { benchExec } from "./exec.ts";
 import { benchIngest } from "./ingest.ts";
 import { benchLlmProxy } from "./llm-proxy.ts";
+import { benchMemory } from "./memory.ts";
 import { type Figure, printTable } from "./report.ts";
 
-const help = `Usage: pnpm bench [--only exec|ingest|llm] [--runs N] [--events N] [--mb N] [--calls N] [--rate N]
+const help = `Usage: pnpm bench [--only exec|ingest|llm|memory] [--runs N] [--events N] [--mb N] [--calls N] [--rate N]
+                  [--writes N] [--files N] [--idle-seconds N]
 
 Measures each figure beside an anchor in the same run and prints the ratio and its target:
   exec    clawguard exec on a command printing --mb MB (default 200) vs the shell redirecting the
@@ -15,6 +17,10 @@ Measures each figure beside an anchor in the same run and prints the ratio and i
           50 concurrent connections at --rate calls/s in all (default 1000; targets p50 <= 1 ms,
           p99 <= 5 ms), throughput flat out, streaming time to first byte; --calls N per round
           (default 5000); and trimming a 1M-token conversation (target <= 100 ms)
+  memory  a write to a memory file until its event is in the collector, --writes N (default 1000;
+          target p99 <= 500 ms), beside the kernel's own notification; then the sidecar at rest
+          watching --files N (default 10000) for --idle-seconds (default 60): CPU (target < 1 %)
+          and RSS, beside an idle Node process
 Needs PostgreSQL for ingest (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
 and psql on the PATH; nginx for llm (apt-get install nginx-light). Progress goes to stderr, the
 table to stdout.`;
@@ -27,6 +33,9 @@ const { values } = parseArgs({
     mb: { type: "string", default: "200" },
     calls: { type: "string", default: "5000" },
     rate: { type: "string", default: "1000" },
+    writes: { type: "string", default: "1000" },
+    files: { type: "string", default: "10000" },
+    "idle-seconds": { type: "string", default: "60" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -42,7 +51,7 @@ const positive = (name: string, value: string): number => {
   }
   return n;
 };
-const BENCHES = ["exec", "ingest", "llm"];
+const BENCHES = ["exec", "ingest", "llm", "memory"];
 if (values.only !== undefined && !BENCHES.includes(values.only)) {
   console.error(
     `pnpm bench: --only: expected one of ${BENCHES.join(", ")}, got ${JSON.stringify(values.only)}`,
@@ -54,6 +63,15 @@ const runs = positive("runs", values.runs);
 const figures: Figure[] = [];
 if (wanted("exec")) figures.push(...(await benchExec({ runs, mb: positive("mb", values.mb) })));
 if (wanted("ingest")) figures.push(...(await benchIngest({ events: positive("events", values.events) })));
+if (wanted("memory")) {
+  figures.push(
+    ...(await benchMemory({
+      writes: positive("writes", values.writes),
+      files: positive("files", values.files),
+      idleSeconds: positive("idle-seconds", values["idle-seconds"]),
+    })),
+  );
+}
 if (wanted("llm"))
   figures.push(
     ...(await benchLlmProxy({

@@ -38,6 +38,8 @@ export interface SidecarApiDeps {
   llm?: Pick<LlmGuard, "health">;
   /** Other reasons the sidecar is degraded (oversize memory files), each one a person can act on. */
   degraded?: () => string[];
+  /** Memory file contents waiting for the collector. */
+  blobs?: { readonly status: unknown };
   env: NodeJS.ProcessEnv;
   log: Logger;
 }
@@ -142,6 +144,7 @@ export function createSidecarApp(deps: SidecarApiDeps) {
         acked: deps.spool.acked.seq,
       },
       shipper,
+      ...(deps.blobs ? { blobs: deps.blobs.status } : {}),
       ...(llm && llm.providers.length > 0 ? { llm } : {}),
     };
     return c.json(body, failing.length === 0 ? 200 : 503);

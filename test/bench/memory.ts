@@ -1,0 +1,201 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { watch as fsWatch, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "@clawguard/shared/testing";
+import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
+import { type Figure, progress } from "./report.ts";
+
+/**
+ * The memory watcher with a real collector (embedded store) and sidecar: how long a write takes to
+ * reach the collector as an event (beside the kernel's own notification of the same write), and
+ * what the sidecar costs at rest watching many files (beside an idle Node process).
+ */
+
+const TICK = 100; // USER_HZ: clock ticks per second in /proc/<pid>/stat on Linux
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / TICK; // utime + stime
+}
+
+function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kb) / 1024;
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+
+export async function benchMemory(options: {
+  writes: number;
+  files: number;
+  idleSeconds: number;
+}): Promise<Figure[]> {
+  const procs = new Processes();
+  const ws = tempDir("clawguard-bench-memory-");
+  const read = randomBytes(16).toString("hex");
+  try {
+    const ingest = randomBytes(16).toString("hex");
+    writeFileSync(join(ws.path, "tokens"), `main ${ingest}\n`);
+    mkdirSync(join(ws.path, ".clawguard"));
+    mkdirSync(join(ws.path, "memory", "bench"), { recursive: true });
+    const [cport, sport] = [await freePort(), await freePort()];
+    const collectorUrl = `http://127.0.0.1:${cport}`;
+    progress("memory: starting a collector (embedded store) and a sidecar");
+    const collector = procs.cli(
+      "collector",
+      ["collector"],
+      {
+        CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${cport}`,
+        CLAWGUARD_COLLECTOR_DATA_DIR: join(ws.path, "collector-data"),
+        CLAWGUARD_INGEST_TOKENS_FILE: join(ws.path, "tokens"),
+        CLAWGUARD_READ_TOKEN: read,
+        CLAWGUARD_LOG_LEVEL: "warn",
+      },
+      ws.path,
+    );
+    await waitUntilUp(`${collectorUrl}/readyz`, collector, 60_000);
+    const sidecar = procs.cli(
+      "sidecar",
+      ["sidecar"],
+      {
+        CLAWGUARD_WORKSPACE: ws.path,
+        CLAWGUARD_INGEST_TOKEN: ingest,
+        CLAWGUARD_COLLECTOR_URL: collectorUrl,
+        CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${sport}`,
+        CLAWGUARD_LOG_LEVEL: "warn",
+      },
+      ws.path,
+    );
+    await waitUntilUp(`http://127.0.0.1:${sport}/healthz`, sidecar);
+
+    // Latency: one write every 20 ms, each to its own file; arrival seen by polling the collector.
+    progress(`memory: ${options.writes} writes, timing each to its event in the collector`);
+    const written = new Map<string, number>();
+    const notified = new Map<string, number>();
+    const arrived = new Map<string, number>();
+    const watcher = fsWatch(join(ws.path, "memory", "bench"), (_, name) => {
+      if (name && !notified.has(name)) notified.set(name, performance.now());
+    });
+    let polling = true;
+    const poll = (async () => {
+      let cursor: string | null = null;
+      while (polling || arrived.size < written.size) {
+        const url = new URL("/v1/audit", collectorUrl);
+        url.searchParams.set("type", "memory.changed");
+        url.searchParams.set("limit", "1000");
+        if (cursor) url.searchParams.set("cursor", cursor);
+        const page = (await (await fetch(url, { headers: { authorization: `Bearer ${read}` } })).json()) as {
+          events: { attrs: { path: string } }[];
+          next_cursor: string | null;
+        };
+        const now = performance.now();
+        for (const e of page.events) {
+          const name = e.attrs.path.replace("memory/bench/", "");
+          if (!arrived.has(name)) arrived.set(name, now);
+        }
+        cursor = page.next_cursor ?? cursor;
+        if (page.events.length < 1000) await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    for (let i = 0; i < options.writes; i++) {
+      const name = `note-${i}.md`;
+      written.set(name, performance.now());
+      writeFileSync(
+        join(ws.path, "memory", "bench", name),
+        `# note ${i}\n- ${randomBytes(24).toString("hex")}\n`,
+      );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    polling = false;
+    await Promise.race([
+      poll,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("events missing after 60 s")), 60_000)),
+    ]);
+    watcher.close();
+    const latencies = [...written]
+      .map(([name, t]) => (arrived.get(name) as number) - t)
+      .sort((a, b) => a - b);
+    const kernel = [...written].map(([name, t]) => (notified.get(name) ?? t) - t).sort((a, b) => a - b);
+
+    // At rest: many watched files, everything shipped, then a quiet minute.
+    progress(`memory: ${options.files} files to watch; waiting until all are shipped`);
+    for (let d = 0; d < Math.ceil(options.files / 100); d++) {
+      mkdirSync(join(ws.path, "memory", "many", `d${d}`), { recursive: true });
+      for (let f = 0; f < 100 && d * 100 + f < options.files; f++) {
+        writeFileSync(
+          join(ws.path, "memory", "many", `d${d}`, `f${f}.md`),
+          `file ${d}/${f}\n${"x".repeat(200)}\n`,
+        );
+      }
+    }
+    const deadline = Date.now() + 600_000;
+    for (;;) {
+      const ready = (await (await fetch(`http://127.0.0.1:${sport}/readyz`)).json()) as {
+        spool: { backlog: number };
+        blobs: { pending: number };
+      };
+      const history = await fetch(
+        `${collectorUrl}/v1/memory/history?path=memory/many/d${Math.ceil(options.files / 100) - 1}/f0.md`,
+        {
+          headers: { authorization: `Bearer ${read}` },
+        },
+      );
+      const seen = ((await history.json()) as { versions: unknown[] }).versions.length > 0;
+      if (seen && ready.spool.backlog === 0 && ready.blobs.pending === 0) break;
+      if (Date.now() > deadline) throw new Error(`not all shipped after 10 min: ${JSON.stringify(ready)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const idle = spawn(process.execPath, ["-e", "setInterval(() => {}, 60_000)"], { stdio: "ignore" });
+    try {
+      progress(`memory: ${options.idleSeconds} s at rest, sidecar beside an idle Node process`);
+      await new Promise((r) => setTimeout(r, 2000));
+      const pid = idle.pid as number;
+      const [s0, i0] = [cpuSeconds(sidecar.pid), cpuSeconds(pid)];
+      await new Promise((r) => setTimeout(r, options.idleSeconds * 1000));
+      const sidecarCpu = ((cpuSeconds(sidecar.pid) - s0) / options.idleSeconds) * 100;
+      const idleCpu = ((cpuSeconds(pid) - i0) / options.idleSeconds) * 100;
+      const [sidecarRss, idleRss] = [rssMb(sidecar.pid), rssMb(pid)];
+      await sidecar.kill("SIGTERM");
+      await collector.kill("SIGTERM");
+      return [
+        {
+          name: `memory write -> event in the collector, p50 (${options.writes} writes, settle 200 ms)`,
+          value: `${percentile(latencies, 50).toFixed(0)} ms`,
+          anchor: `${percentile(kernel, 50).toFixed(1)} ms fs.watch notification`,
+          ratio: "-",
+          target: "-",
+        },
+        {
+          name: "memory write -> event in the collector, p99",
+          value: `${percentile(latencies, 99).toFixed(0)} ms`,
+          anchor: `${percentile(kernel, 99).toFixed(1)} ms fs.watch notification`,
+          ratio: "-",
+          target: "<= 500 ms",
+          pass: percentile(latencies, 99) <= 500,
+        },
+        {
+          name: `sidecar CPU at rest watching ${options.files} files (${options.idleSeconds} s)`,
+          value: `${sidecarCpu.toFixed(2)} %`,
+          anchor: `${idleCpu.toFixed(2)} % idle node`,
+          ratio: "-",
+          target: "< 1 %",
+          pass: sidecarCpu < 1,
+        },
+        {
+          name: `sidecar RSS watching ${options.files} files`,
+          value: `${sidecarRss.toFixed(1)} MB`,
+          anchor: `${idleRss.toFixed(1)} MB idle node`,
+          ratio: (sidecarRss / idleRss).toFixed(2),
+          target: "-",
+        },
+      ];
+    } finally {
+      idle.kill("SIGKILL");
+    }
+  } finally {
+    await procs.cleanup();
+    ws.cleanup();
+  }
+}
