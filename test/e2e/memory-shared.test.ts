@@ -1,0 +1,100 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "@clawguard/shared/testing";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
+
+/**
+ * Two agents' sidecars on one shared workspace volume (the seed's sub-agents): two writers of the
+ * same memory file leave both versions in the collector's history, each with its content.
+ */
+
+const procs = new Processes();
+const ws = tempDir("clawguard-memory-shared-");
+afterAll(async () => {
+  await procs.cleanup();
+  ws.cleanup();
+});
+
+interface Version {
+  agent: string;
+  sha256: string;
+  blob: boolean;
+}
+
+describe("memory history on a shared workspace", () => {
+  it("keeps both writers' versions, content included", { timeout: 90_000 }, async () => {
+    const tokens = { main: randomBytes(16).toString("hex"), sub1: randomBytes(16).toString("hex") };
+    const read = randomBytes(16).toString("hex");
+    writeFileSync(join(ws.path, "tokens"), `main ${tokens.main}\nsub1 ${tokens.sub1}\n`);
+    mkdirSync(join(ws.path, ".clawguard"));
+    mkdirSync(join(ws.path, "memory"));
+    const cport = await freePort();
+    const collectorUrl = `http://127.0.0.1:${cport}`;
+    const collector = procs.cli(
+      "collector",
+      ["collector"],
+      {
+        CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${cport}`,
+        CLAWGUARD_COLLECTOR_DATA_DIR: join(ws.path, "collector-data"),
+        CLAWGUARD_INGEST_TOKENS_FILE: join(ws.path, "tokens"),
+        CLAWGUARD_READ_TOKEN: read,
+      },
+      ws.path,
+    );
+    await waitUntilUp(`${collectorUrl}/readyz`, collector, 60_000);
+    for (const agent of ["main", "sub1"] as const) {
+      const port = await freePort();
+      const sidecar = procs.cli(
+        agent,
+        ["sidecar"],
+        {
+          CLAWGUARD_AGENT: agent,
+          CLAWGUARD_WORKSPACE: ws.path,
+          CLAWGUARD_INGEST_TOKEN: tokens[agent],
+          CLAWGUARD_COLLECTOR_URL: collectorUrl,
+          CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}`,
+        },
+        ws.path,
+      );
+      await waitUntilUp(`http://127.0.0.1:${port}/healthz`, sidecar);
+    }
+
+    const versions = async (): Promise<Version[]> => {
+      const response = await fetch(`${collectorUrl}/v1/memory/history?path=memory/shared.md`, {
+        headers: { authorization: `Bearer ${read}` },
+      });
+      return ((await response.json()) as { versions: Version[] }).versions;
+    };
+    const until = async (what: string, ok: (v: Version[]) => boolean) => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const v = await versions();
+        if (ok(v)) return v;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+    const first = "main wrote this\n";
+    const second = "sub1 rewrote it\n";
+    writeFileSync(join(ws.path, "memory", "shared.md"), first);
+    await until("the first version", (v) => v.some((x) => x.sha256 === sha(first) && x.blob));
+    writeFileSync(join(ws.path, "memory", "shared.md"), second);
+    const all = await until("both versions, stored, seen by both sidecars", (v) =>
+      [first, second].every((text) =>
+        ["main", "sub1"].every((agent) =>
+          v.some((x) => x.sha256 === sha(text) && x.agent === agent && x.blob),
+        ),
+      ),
+    );
+    // Newest first: the second version before the first.
+    const order = all.map((v) => v.sha256).filter((s, i, list) => list.indexOf(s) === i);
+    expect(order).toEqual([sha(second), sha(first)]);
+    const content = await fetch(`${collectorUrl}/v1/blobs/${sha(first)}`, {
+      headers: { authorization: `Bearer ${read}` },
+    });
+    expect(await content.text()).toBe(first);
+  });
+});
