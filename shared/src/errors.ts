@@ -18,6 +18,7 @@ export type ErrorCode =
   | "spool.corrupt"
   | "store.unavailable"
   | "store.locked"
+  | "memory.locked"
   | "upstream.unavailable"
   | "upstream.rejected"
   | "internal";

@@ -21,6 +21,7 @@ import { Spool } from "./sinks/spool/spool.ts";
 import { createExecGuard, SpillStore } from "./sources/exec-guard/index.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
 import { LlmGuard } from "./sources/llm-proxy/index.ts";
+import { MemoryDecay } from "./sources/memory-watch/decay/index.ts";
 import { MemoryWatcher } from "./sources/memory-watch/watcher.ts";
 
 export interface Sidecar {
@@ -106,6 +107,13 @@ export async function startSidecar(
     stateFile: join(config.paths.agentDir, "memory-state.json"),
     log: log.child("memory"),
   });
+  const decay = new MemoryDecay({
+    workspace: config.workspace,
+    config: config.memory.decay,
+    source,
+    publish: (drafts) => bus.publish(drafts),
+    log: log.child("memory-decay"),
+  });
   let server: Listening | undefined;
   const api: Component = {
     id: "source.api",
@@ -141,6 +149,7 @@ export async function startSidecar(
     blobShipper,
     inbox,
     memory,
+    decay,
     llm,
     api,
   ]);

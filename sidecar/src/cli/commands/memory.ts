@@ -4,9 +4,11 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { get, readToken } from "../collector-client.ts";
 import { type Command, type Io, intFlag, parse } from "../command.ts";
+import { memoryDecayCommand } from "./memory-decay.ts";
 
 const help = `Usage: clawguard memory history <path> [--agent NAME] [--limit N] [--json]
        clawguard memory restore <path> --at VERSION [--agent NAME] [--workspace DIR]
+       clawguard memory decay [--dry-run] [--now TIME] [--json]   (clawguard memory decay --help)
 
 Memory files as the collector recorded them (every version the sidecars saw, content stored once).
   history  versions of <path> (relative to the workspace, e.g. MEMORY.md), newest first: time,
@@ -124,6 +126,7 @@ export const memoryCommand: Command = {
   name: "memory",
   help,
   async run(args, io) {
+    if (args[0] === "decay") return memoryDecayCommand.run(args, io);
     const [sub, ...rest] = args;
     const { values, positionals } = parse(
       "memory",
@@ -143,6 +146,12 @@ export const memoryCommand: Command = {
       io.out(`${help}\n`);
       return sub === undefined && !values.help ? 2 : 0;
     }
+    if (sub !== "history" && sub !== "restore") {
+      throw new ClawguardError(
+        "input.invalid",
+        `clawguard memory: unknown subcommand ${JSON.stringify(sub)} (history, restore, decay)`,
+      );
+    }
     const path = positionals[0];
     if (!path)
       throw new ClawguardError("input.invalid", `clawguard memory ${sub}: no path given (e.g. MEMORY.md)`);
@@ -161,14 +170,9 @@ export const memoryCommand: Command = {
       }
       return 0;
     }
-    if (sub === "restore") {
-      if (!values.at)
-        throw new ClawguardError("input.invalid", "clawguard memory restore: --at VERSION is required");
-      return restore(io, base, token, path, values.at, values.agent, values.workspace);
+    if (!values.at) {
+      throw new ClawguardError("input.invalid", "clawguard memory restore: --at VERSION is required");
     }
-    throw new ClawguardError(
-      "input.invalid",
-      `clawguard memory: unknown subcommand ${JSON.stringify(sub)} (history, restore)`,
-    );
+    return restore(io, base, token, path, values.at, values.agent, values.workspace);
   },
 };

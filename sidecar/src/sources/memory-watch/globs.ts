@@ -2,6 +2,9 @@
  * The few glob forms memory paths need (`MEMORY.md`, `memory/**\/*.md`, `*.md`): `**` for any
  * number of folders, `*` and `?` within one name. Paths are relative, with `/` separators.
  */
+/** A path with a folder whose name starts with a dot. */
+const HIDDEN = /(^|\/)\.[^/]*\//;
+
 export class Globs {
   readonly #patterns: { regex: RegExp; segments: string[] }[];
 
@@ -9,14 +12,15 @@ export class Globs {
     this.#patterns = globs.map((glob) => ({ regex: toRegExp(glob), segments: glob.split("/") }));
   }
 
-  /** Whether a file at `path` is one to watch. */
+  /** Whether a file at `path` is one to watch (never inside a hidden folder: .trash, .decay, .git). */
   matches(path: string): boolean {
-    return this.#patterns.some((p) => p.regex.test(path));
+    return !HIDDEN.test(path) && this.#patterns.some((p) => p.regex.test(path));
   }
 
   /** Whether the folder at `dir` may hold a file to watch (so a watcher must look inside). */
   mayContain(dir: string): boolean {
     if (dir === "" || dir === ".") return true;
+    if (HIDDEN.test(`${dir}/`)) return false;
     const parts = dir.split("/");
     return this.#patterns.some(({ segments }) => {
       for (let i = 0; i < parts.length; i++) {

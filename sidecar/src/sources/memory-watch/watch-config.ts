@@ -1,5 +1,6 @@
 import { bytes, int } from "@clawguard/shared/config/fields";
 import { z } from "zod";
+import { memoryDecayConfig } from "./decay/config.ts";
 
 /** OpenClaw injects these into every system prompt, each cut at its bootstrap cap. */
 export const BOOTSTRAP_FILES = ["AGENTS.md", "SOUL.md", "IDENTITY.md", "USER.md", "MEMORY.md"];
@@ -18,6 +19,7 @@ export const memoryWatchConfig = z
     bootstrapMaxChars: int(100, 100_000_000).optional(),
     /** The agent's openclaw.json, for its bootstrap cap; default: llm.openclawConfig. */
     openclawConfig: z.string().min(1).optional(),
+    decay: memoryDecayConfig,
   })
   .prefault({});
 
