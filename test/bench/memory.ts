@@ -1,8 +1,9 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { watch as fsWatch, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
+import { runDecay } from "@clawguard/sidecar/sources/memory-watch/decay/index";
 import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
 import { type Figure, progress } from "./report.ts";
 
@@ -26,6 +27,46 @@ function rssMb(pid: number): number {
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+
+/** Five years of daily logs (sizes varying up to ~4 KB), then one decay run; beside `cp -r` of them. */
+async function benchDecay(): Promise<Figure> {
+  const ws = tempDir("clawguard-bench-decay-");
+  try {
+    const memory = join(ws.path, "memory");
+    mkdirSync(memory);
+    let bytes = 0;
+    const first = Date.UTC(2021, 10, 27);
+    const days = 5 * 365 + 1;
+    for (let d = 0; d < days; d++) {
+      const date = new Date(first + d * 86_400_000).toISOString().slice(0, 10);
+      const text = `# ${date}\n${"- a thing the agent noted today\n".repeat(1 + (d % 120))}`;
+      writeFileSync(join(memory, `${date}.md`), text);
+      bytes += text.length;
+    }
+    progress(`memory: decaying 5 years of daily logs (${days} files, ${(bytes / 1e6).toFixed(1)} MB)`);
+    const c0 = performance.now();
+    const copy = spawnSync("cp", ["-r", memory, join(ws.path, "copy")]);
+    if (copy.status !== 0) throw new Error(`cp -r failed: ${copy.stderr}`);
+    const copyMs = performance.now() - c0;
+    const t0 = performance.now();
+    const { results } = await runDecay({
+      workspace: ws.path,
+      now: new Date(first + (days + 1) * 86_400_000),
+      config: {},
+    });
+    const ms = performance.now() - t0;
+    const actions = results.reduce((n, r) => n + r.actions.length, 0);
+    return {
+      name: `decay 5 years of daily logs in one run (${days} logs, ${actions} moves)`,
+      value: `${(ms / 1000).toFixed(2)} s`,
+      anchor: `${(copyMs / 1000).toFixed(2)} s cp -r of the logs`,
+      ratio: (ms / copyMs).toFixed(1),
+      target: "-",
+    };
+  } finally {
+    ws.cleanup();
+  }
+}
 
 export async function benchMemory(options: {
   writes: number;
@@ -159,6 +200,7 @@ export async function benchMemory(options: {
       const [sidecarRss, idleRss] = [rssMb(sidecar.pid), rssMb(pid)];
       await sidecar.kill("SIGTERM");
       await collector.kill("SIGTERM");
+      const decay = await benchDecay();
       return [
         {
           name: `memory write -> event in the collector, p50 (${options.writes} writes, settle 200 ms)`,
@@ -190,6 +232,7 @@ export async function benchMemory(options: {
           ratio: (sidecarRss / idleRss).toFixed(2),
           target: "-",
         },
+        decay,
       ];
     } finally {
       idle.kill("SIGKILL");

@@ -28,7 +28,7 @@ export const memoryDecayConfig = z
       .refine(isTimeZone, { error: "expected a time zone Intl knows, such as UTC or Europe/Berlin" })
       .default("UTC"),
     /** How often the sidecar runs decay. */
-    intervalMs: int(60_000, 7 * 24 * 3600 * 1000).default(3600 * 1000),
+    intervalMs: int(60_000, 7 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
     /**
      * A lock held from another machine (or PID namespace), whose liveness cannot be checked, is
      * taken over when its holder has not refreshed it for this long (a holder refreshes it every step).
