@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
+import { freePort, type Managed, Processes, runCli, waitUntilUp } from "../support/processes.ts";
 
 /**
  * Two agents' sidecars on one shared workspace volume (the seed's sub-agents): two writers of the
@@ -44,7 +44,8 @@ describe("memory history on a shared workspace", () => {
       ws.path,
     );
     await waitUntilUp(`${collectorUrl}/readyz`, collector, 60_000);
-    for (const agent of ["main", "sub1"] as const) {
+    const sidecars = new Map<string, Managed>();
+    const startSidecar = async (agent: "main" | "sub1") => {
       const port = await freePort();
       const sidecar = procs.cli(
         agent,
@@ -59,7 +60,10 @@ describe("memory history on a shared workspace", () => {
         ws.path,
       );
       await waitUntilUp(`http://127.0.0.1:${port}/healthz`, sidecar);
-    }
+      sidecars.set(agent, sidecar);
+    };
+    await startSidecar("main");
+    await startSidecar("sub1");
 
     const versions = async (): Promise<Version[]> => {
       const response = await fetch(`${collectorUrl}/v1/memory/history?path=memory/shared.md`, {
@@ -96,5 +100,26 @@ describe("memory history on a shared workspace", () => {
       headers: { authorization: `Bearer ${read}` },
     });
     expect(await content.text()).toBe(first);
+
+    // A restore while no sidecar runs: the content it replaces still becomes a version.
+    for (const sidecar of sidecars.values()) await sidecar.kill("SIGTERM");
+    const unrecorded = "written while no sidecar ran\n";
+    writeFileSync(join(ws.path, "memory", "shared.md"), unrecorded);
+    const env = {
+      CLAWGUARD_COLLECTOR_URL: collectorUrl,
+      CLAWGUARD_READ_TOKEN: read,
+      CLAWGUARD_WORKSPACE: ws.path,
+    };
+    const restored = await runCli(
+      ["memory", "restore", "memory/shared.md", "--at", sha(first)],
+      env,
+      ws.path,
+    );
+    expect(restored.code, restored.output).toBe(0);
+    expect(readFileSync(join(ws.path, "memory", "shared.md"), "utf8")).toBe(first);
+    await startSidecar("main");
+    await until("the replaced content recorded and stored", (v) =>
+      v.some((x) => x.sha256 === sha(unrecorded) && x.blob),
+    );
   });
 });

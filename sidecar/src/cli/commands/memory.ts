@@ -2,8 +2,12 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
+import { draftEvent } from "@clawguard/shared/events/envelope";
+import { BlobStore } from "../../sinks/blobs/store.ts";
+import { dropInInbox } from "../../sources/inbox/drop.ts";
 import { get, readToken } from "../collector-client.ts";
 import { type Command, type Io, intFlag, parse } from "../command.ts";
+import { agentSideConfig } from "../context.ts";
 import { memoryDecayCommand } from "./memory-decay.ts";
 
 const help = `Usage: clawguard memory history <path> [--agent NAME] [--limit N] [--json]
@@ -14,8 +18,8 @@ Memory files as the collector recorded them (every version the sidecars saw, con
   history  versions of <path> (relative to the workspace, e.g. MEMORY.md), newest first: time,
            agent, change, size, sha256, whether the content is stored
   restore  puts a version back: --at is a sha256 (or a prefix of 8+), an event id, or a time
-           (RFC 3339: the newest version at or before it). The file as it is now is kept in
-           memory/.trash/ first; the sidecar records the restore as a new version.
+           (RFC 3339: the newest version at or before it). The file as it is now becomes a
+           version first (and a copy stays in memory/.trash/); the restore is a new version.
 Options:
   --agent NAME       only that agent's versions (default: all agents that wrote the path)
   --workspace DIR    where <path> lives for restore (default: $CLAWGUARD_WORKSPACE or .)
@@ -102,7 +106,31 @@ async function restore(
   }
   let kept: string | undefined;
   if (existsSync(target)) {
-    // The file as it is now becomes a version too, whatever the collector has of it.
+    // The file as it is now becomes a version first: recorded through the agent's inbox (the
+    // sidecar ships it, now or when it next runs) unless the collector has it already, and
+    // kept in the trash as well.
+    const current = readFileSync(target);
+    const sha256 = createHash("sha256").update(current).digest("hex");
+    if (!versions.some((v) => v.sha256 === sha256 && v.blob)) {
+      const config = agentSideConfig(undefined, { ...io.env, CLAWGUARD_WORKSPACE: root }, io.cwd);
+      new BlobStore(join(config.paths.agentDir, "blobs")).put(sha256, current);
+      dropInInbox(
+        config.paths.inbox,
+        draftEvent({
+          source: { agent: config.agent, role: config.role, host: config.host },
+          type: "memory.changed",
+          attrs: {
+            path,
+            change: "modified",
+            size: current.length,
+            sha256,
+            lines_added: null,
+            lines_removed: null,
+            before_restore: true,
+          },
+        }),
+      );
+    }
     kept = join(
       root,
       "memory",
