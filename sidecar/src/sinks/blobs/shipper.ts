@@ -1,6 +1,7 @@
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { Agent, request } from "undici";
+import { Pause } from "../pause.ts";
 import type { BlobStore } from "./store.ts";
 
 export interface BlobShipperOptions {
@@ -36,7 +37,7 @@ export class BlobShipper implements Component {
   readonly #abort = new AbortController();
   readonly #status = { shipped: 0, rejected: 0, lastError: undefined as string | undefined };
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
   #stopped = false;
 
   constructor(options: BlobShipperOptions) {
@@ -54,7 +55,7 @@ export class BlobShipper implements Component {
 
   /** New content is waiting: ship it now rather than at the next poll. */
   kick(): void {
-    this.#wake?.();
+    this.#pause.wake();
   }
 
   async #run(): Promise<void> {
@@ -79,9 +80,9 @@ export class BlobShipper implements Component {
         }
       }
       if (failed) {
-        await this.#sleep(Math.round(backoff * (0.5 + Math.random() / 2)));
+        await this.#pause.jittered(backoff);
         backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
-      } else await this.#sleep(5000);
+      } else await this.#pause.for(5000);
     }
   }
 
@@ -141,22 +142,11 @@ export class BlobShipper implements Component {
     return { status: response.statusCode, text };
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
-  }
-
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#abort.abort();
-    this.#wake?.();
+    this.#pause.wake();
     await this.#loop?.catch(() => {});
     await this.#agent.close().catch(() => {});
   }

@@ -4,6 +4,7 @@ import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { Agent, request } from "undici";
+import { Pause } from "../pause.ts";
 import type { Spool, SpooledEvent } from "../spool/spool.ts";
 
 export interface ShipperOptions {
@@ -69,7 +70,7 @@ export class Shipper implements Component {
   readonly #status: ShipperStatus = { state: "idle", shipped: 0, rejected: 0 };
   #loop: Promise<void> | undefined;
   #stopped = false;
-  #wake: (() => void) | undefined;
+  readonly #pause = new Pause();
   #unsubscribe: (() => void) | undefined;
   #abort = new AbortController();
 
@@ -86,7 +87,7 @@ export class Shipper implements Component {
     // New events wake an idle shipper; one backing off from a failing collector waits its turn
     // (re-reading and re-sending on every append would only hammer a collector that is down).
     this.#unsubscribe = this.#o.spool.onAppend(() => {
-      if (this.#status.state === "idle") this.#wake?.();
+      if (this.#status.state === "idle") this.#pause.wake();
     });
     this.#loop = this.#run();
   }
@@ -99,7 +100,7 @@ export class Shipper implements Component {
       // a batch from disk for every attempt would cost the sidecar CPU for nothing.
       if (unreachable && !(await this.#reachable())) {
         this.#status.state = "retrying";
-        await this.#sleep(Math.round(backoff * (0.5 + Math.random() / 2)));
+        await this.#pause.jittered(backoff);
         backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
         continue;
       }
@@ -110,7 +111,7 @@ export class Shipper implements Component {
       );
       if (events.length === 0) {
         this.#status.state = "idle";
-        await this.#sleep(1000);
+        await this.#pause.for(1000);
         continue;
       }
       try {
@@ -135,7 +136,7 @@ export class Shipper implements Component {
           backlog: this.#o.spool.backlog,
           retryInMs: wait,
         });
-        await this.#sleep(Math.round(wait * (0.5 + Math.random() / 2)));
+        await this.#pause.jittered(wait);
         backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
       }
     }
@@ -251,22 +252,11 @@ export class Shipper implements Component {
     }
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
-  }
-
   /** Waits until everything spooled so far is acknowledged, or the timeout passes. */
   async flush(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (this.#o.spool.backlog > 0 && Date.now() < deadline && !this.#stopped) {
-      this.#wake?.();
+      this.#pause.wake();
       await new Promise((r) => setTimeout(r, 20));
     }
     return this.#o.spool.backlog === 0;
@@ -278,7 +268,7 @@ export class Shipper implements Component {
     this.#status.state = "stopped";
     this.#unsubscribe?.();
     this.#abort.abort();
-    this.#wake?.();
+    this.#pause.wake();
     await this.#loop?.catch(() => {});
     await this.#agent.close().catch(() => {});
   }
