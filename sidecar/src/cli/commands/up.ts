@@ -103,7 +103,11 @@ Try, from ${workspace}:
   pnpm clawguard read <spill-id> --lines 1000:1010
   pnpm clawguard audit list
   pnpm clawguard audit verify
-  curl -s ${collector.url}/readyz
+  echo "a fact" >> MEMORY.md; pnpm clawguard memory history MEMORY.md
+  curl -s ${sidecar.url}/readyz                 # health: spool, shipper, memory, LLM providers
+
+LLM calls go through the context guard once a provider is in llm.providers (clawguard.yaml here)
+and the agent's baseUrl is ${sidecar.url}/llm/<provider>: see the README.
 
 Ctrl-C stops both.
 `);
