@@ -12,6 +12,7 @@ import { execGuardConfig } from "./sources/exec-guard/config.ts";
 import { checkRules } from "./sources/exec-guard/policy.ts";
 import { llmProxyConfig } from "./sources/llm-proxy/config.ts";
 import { memoryWatchConfig } from "./sources/memory-watch/watch-config.ts";
+import { proberConfig } from "./sources/prober/config.ts";
 
 export const sidecarSchema = z.strictObject({
   /** The agent this sidecar speaks for: `main`, `sub1`, ... */
@@ -25,6 +26,7 @@ export const sidecarSchema = z.strictObject({
   shipper: shipperConfig,
   llm: llmProxyConfig,
   memory: memoryWatchConfig,
+  probe: proberConfig,
 });
 
 export type SidecarConfig = z.output<typeof sidecarSchema> & {

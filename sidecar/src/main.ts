@@ -23,6 +23,7 @@ import { InboxSource } from "./sources/inbox/index.ts";
 import { LlmGuard } from "./sources/llm-proxy/index.ts";
 import { MemoryDecay } from "./sources/memory-watch/decay/index.ts";
 import { MemoryWatcher } from "./sources/memory-watch/watcher.ts";
+import { Prober } from "./sources/prober/index.ts";
 
 export interface Sidecar {
   readonly url: string;
@@ -107,6 +108,18 @@ export async function startSidecar(
     stateFile: join(config.paths.agentDir, "memory-state.json"),
     log: log.child("memory"),
   });
+  const prober = new Prober({
+    config: config.probe,
+    env,
+    source,
+    // A provider whose credential fails, or an oversize memory file, degrades the agent.
+    degradedBy: () => [
+      ...llm.health().providers.flatMap((p) => (p.state === "degraded" ? p.reasons : [])),
+      ...memory.reasons(),
+    ],
+    publish: (drafts) => bus.publish(drafts),
+    log: log.child("prober"),
+  });
   const decay = new MemoryDecay({
     workspace: config.workspace,
     config: config.memory.decay,
@@ -130,7 +143,7 @@ export async function startSidecar(
         inboxDir: config.paths.inbox,
         shipper,
         llm,
-        degraded: () => [...memory.reasons()],
+        health: () => prober.health(),
         blobs: blobShipper,
         env,
         log: log.child("api"),
@@ -151,6 +164,7 @@ export async function startSidecar(
     memory,
     decay,
     llm,
+    prober,
     api,
   ]);
   await runner.start();

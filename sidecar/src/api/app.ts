@@ -36,8 +36,8 @@ export interface SidecarApiDeps {
   shipper: Shipper;
   /** The context guard, when the sidecar runs one: its providers' health shows in /readyz. */
   llm?: Pick<LlmGuard, "health">;
-  /** Other reasons the sidecar is degraded (oversize memory files), each one a person can act on. */
-  degraded?: () => string[];
+  /** The agent's health: probes, and what else degrades it (provider auth, oversize memory). */
+  health?: () => { state: string; reasons: string[]; probes: unknown[] };
   /** Memory file contents waiting for the collector. */
   blobs?: { readonly status: unknown };
   env: NodeJS.ProcessEnv;
@@ -125,17 +125,15 @@ export function createSidecarApp(deps: SidecarApiDeps) {
       ...(spoolFull ? ["spool_full"] : []),
       ...(shipper.state === "auth_failed" ? ["collector_auth"] : []),
     ];
-    // A provider whose credential fails degrades the sidecar (it still serves), with the reason.
+    // The agent's state (probes, provider auth, memory) is reported; the sidecar itself is still ready.
     const llm = deps.llm?.health();
-    const degraded = [
-      ...(llm?.providers ?? []).flatMap((p) => (p.state === "degraded" ? p.reasons : [])),
-      ...(deps.degraded?.() ?? []),
-    ];
+    const health = deps.health?.();
     const body = {
       ready: failing.length === 0,
       failing,
-      status: degraded.length > 0 ? "degraded" : "ok",
-      reasons: degraded,
+      status: health?.state ?? "unknown",
+      reasons: health?.reasons ?? [],
+      ...(health && health.probes.length > 0 ? { probes: health.probes } : {}),
       agent: deps.agent,
       spool: {
         backlog: deps.spool.backlog,

@@ -1,0 +1,66 @@
+import { httpUrl, int, secretRef } from "@clawguard/shared/config/fields";
+import { z } from "zod";
+
+const common = {
+  /** Names the probe in reasons and events. */
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: "expected 1-63 chars of [A-Za-z0-9_.-]" }),
+  /** critical: failing makes the agent unhealthy; degraded: failing makes it degraded. */
+  severity: z.enum(["critical", "degraded"]).default("critical"),
+  timeoutMs: int(100, 600_000).optional(),
+};
+
+/** The real OpenClaw answers 200 with its Control UI page on unknown paths: check the body too. */
+const httpProbe = z.strictObject({
+  ...common,
+  kind: z.literal("http"),
+  url: httpUrl,
+  expectStatus: int(100, 599).default(200),
+  /** A substring the body must hold, or /a regex/. */
+  expectBody: z.string().min(1).optional(),
+  token: secretRef.optional(),
+});
+
+/** A real message through the agent: OpenClaw's OpenAI-compatible endpoint, model openclaw/<agent>. */
+const chatProbe = z.strictObject({
+  ...common,
+  kind: z.literal("chat"),
+  url: httpUrl,
+  agent: z.string().min(1).default("main"),
+  message: z.string().min(1).default("ping: reply with one word"),
+  token: secretRef.optional(),
+});
+
+const tcpProbe = z.strictObject({
+  ...common,
+  kind: z.literal("tcp"),
+  host: z.string().min(1).default("127.0.0.1"),
+  port: int(1, 65535),
+});
+
+const commandProbe = z.strictObject({
+  ...common,
+  kind: z.literal("command"),
+  /** Exit code 0 passes; the last line of its output is the reason when it fails. */
+  argv: z.array(z.string()).min(1),
+});
+
+export const probeConfig = z.discriminatedUnion("kind", [httpProbe, chatProbe, tcpProbe, commandProbe], {
+  error: "expected kind: http, chat, tcp or command",
+});
+
+export const proberConfig = z
+  .strictObject({
+    intervalMs: int(100, 3_600_000).default(10_000),
+    timeoutMs: int(100, 600_000).default(5_000),
+    /** Failures in a row before a probe counts as failing. */
+    failuresToFail: int(1, 100).default(3),
+    /** Successes in a row before a failing probe counts as passing again. */
+    successesToPass: int(1, 100).default(2),
+    probes: z.array(probeConfig).default([]),
+  })
+  .prefault({});
+
+export type ProberConfig = z.output<typeof proberConfig>;
+export type ProbeConfig = z.output<typeof probeConfig>;

@@ -1,0 +1,140 @@
+import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
+import type { Component } from "@clawguard/shared/lifecycle";
+import type { Logger } from "@clawguard/shared/log";
+import type { ProbeConfig, ProberConfig } from "./config.ts";
+import { type ProbeResult, runProbe } from "./probes.ts";
+
+export type HealthState = "healthy" | "degraded" | "unhealthy" | "unknown";
+
+export interface ProbeStatus {
+  name: string;
+  kind: ProbeConfig["kind"];
+  severity: ProbeConfig["severity"];
+  /** unknown until the thresholds have been met once. */
+  state: "passing" | "failing" | "unknown";
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  last?: ProbeResult & { at: string };
+}
+
+export interface Health {
+  state: HealthState;
+  reasons: string[];
+  probes: ProbeStatus[];
+}
+
+export interface ProberOptions {
+  config: ProberConfig;
+  env: NodeJS.ProcessEnv;
+  source: EventSource;
+  /** Reasons from elsewhere that make the agent degraded (provider auth, oversize memory). */
+  degradedBy?: () => string[];
+  publish(drafts: EventDraft[]): Promise<unknown>;
+  log: Logger;
+}
+
+/**
+ * Probes the agent end to end on an interval and keeps its state: unhealthy while a critical
+ * probe fails, degraded while a degraded-severity probe fails or something else degrades it
+ * (a provider's credential, an oversize memory file), healthy otherwise, unknown until the probes
+ * have spoken. A probe changes state only after `failuresToFail` failures (or `successesToPass`
+ * successes) in a row, so one slow answer does not flap it. Each change of the agent's state is a
+ * `health.changed` event with the reasons.
+ */
+export class Prober implements Component {
+  readonly id = "source.prober";
+  readonly #o: ProberOptions;
+  readonly #status: ProbeStatus[];
+  #state: HealthState = "unknown";
+  #timer: NodeJS.Timeout | undefined;
+  #round: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: ProberOptions) {
+    this.#o = options;
+    this.#status = options.config.probes.map((p) => ({
+      name: p.name,
+      kind: p.kind,
+      severity: p.severity,
+      state: "unknown",
+      consecutiveFailures: 0,
+      consecutiveSuccesses: 0,
+    }));
+  }
+
+  async start(): Promise<void> {
+    if (this.#o.config.probes.length === 0) return;
+    const tick = () => {
+      if (this.#stopped) return;
+      this.#round = this.probeOnce().finally(() => {
+        if (!this.#stopped) this.#timer = setTimeout(tick, this.#o.config.intervalMs).unref();
+      });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#round?.catch(() => {});
+  }
+
+  /** One round of every probe, at once; then the state is worked out again. */
+  async probeOnce(): Promise<void> {
+    const { config } = this.#o;
+    const results = await Promise.all(
+      config.probes.map((p) => runProbe(p, this.#o.env, p.timeoutMs ?? config.timeoutMs)),
+    );
+    results.forEach((result, i) => {
+      const status = this.#status[i] as ProbeStatus;
+      status.last = { ...result, at: new Date().toISOString() };
+      if (result.ok) {
+        status.consecutiveSuccesses++;
+        status.consecutiveFailures = 0;
+        if (
+          status.state !== "passing" &&
+          (status.state === "unknown" || status.consecutiveSuccesses >= config.successesToPass)
+        ) {
+          status.state = "passing";
+        }
+      } else {
+        status.consecutiveFailures++;
+        status.consecutiveSuccesses = 0;
+        if (status.consecutiveFailures >= config.failuresToFail) status.state = "failing";
+      }
+    });
+    await this.#update();
+  }
+
+  health(): Health {
+    const reasons: string[] = [];
+    let state: HealthState =
+      this.#status.length > 0 && this.#status.every((s) => s.state === "unknown") ? "unknown" : "healthy";
+    for (const s of this.#status) {
+      if (s.state !== "failing") continue;
+      reasons.push(`${s.name}: ${s.last?.detail ?? "failing"} (${s.consecutiveFailures} in a row)`);
+      if (s.severity === "critical") state = "unhealthy";
+      else if (state !== "unhealthy") state = "degraded";
+    }
+    const others = this.#o.degradedBy?.() ?? [];
+    reasons.push(...others);
+    if (others.length > 0 && (state === "healthy" || state === "unknown")) state = "degraded";
+    return { state, reasons, probes: this.#status.map((s) => ({ ...s })) };
+  }
+
+  async #update(): Promise<void> {
+    const health = this.health();
+    if (health.state === this.#state) return;
+    const from = this.#state;
+    this.#state = health.state;
+    this.#o.log.info("health changed", { from, to: health.state, reasons: health.reasons });
+    await this.#o.publish([
+      draftEvent({
+        source: this.#o.source,
+        type: "health.changed",
+        severity: health.state === "unhealthy" ? "error" : health.state === "degraded" ? "warn" : "info",
+        attrs: { from, to: health.state, reasons: health.reasons },
+      }),
+    ]);
+  }
+}

@@ -1,0 +1,197 @@
+import { spawn } from "node:child_process";
+import { connect } from "node:net";
+import { resolveSecret } from "@clawguard/shared/config/load";
+import type { ProbeConfig } from "./config.ts";
+
+export interface ProbeResult {
+  ok: boolean;
+  /** What was seen, worded so a person knows what to check when it failed. */
+  detail: string;
+  ms: number;
+}
+
+/** Runs one probe once, never longer than `timeoutMs`, never throwing. */
+export async function runProbe(
+  probe: ProbeConfig,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<ProbeResult> {
+  const started = performance.now();
+  const done = (ok: boolean, detail: string): ProbeResult => ({
+    ok,
+    detail,
+    ms: Math.round(performance.now() - started),
+  });
+  try {
+    switch (probe.kind) {
+      case "http":
+        return await httpProbe(probe, env, timeoutMs, done);
+      case "chat":
+        return await chatProbe(probe, env, timeoutMs, done);
+      case "tcp":
+        return await tcpProbe(probe, timeoutMs, done);
+      case "command":
+        return await commandProbe(probe, env, timeoutMs, done);
+    }
+  } catch (err) {
+    return done(false, describeFailure(err, timeoutMs));
+  }
+}
+
+type Done = (ok: boolean, detail: string) => ProbeResult;
+
+function authHeader(
+  probe: { token?: { env?: string; file?: string } | undefined; name: string },
+  env: NodeJS.ProcessEnv,
+) {
+  const token = resolveSecret(probe.token, env, `probe.probes.${probe.name}.token`);
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+async function httpProbe(
+  probe: Extract<ProbeConfig, { kind: "http" }>,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  done: Done,
+) {
+  const response = await fetch(probe.url, {
+    headers: authHeader(probe, env),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const body = await response.text();
+  if (response.status !== probe.expectStatus) {
+    return done(
+      false,
+      `HTTP ${response.status} from ${probe.url} (expected ${probe.expectStatus}): ${snippet(body)}`,
+    );
+  }
+  if (probe.expectBody && !bodyMatches(body, probe.expectBody)) {
+    const html = /^\s*<(!doctype|html)/i.test(body);
+    return done(
+      false,
+      `HTTP ${response.status} from ${probe.url}, but the body does not match ${probe.expectBody}${html ? " (an HTML page: OpenClaw answers unknown paths with its Control UI; is the URL right?)" : `: ${snippet(body)}`}`,
+    );
+  }
+  return done(true, `HTTP ${response.status}`);
+}
+
+async function chatProbe(
+  probe: Extract<ProbeConfig, { kind: "chat" }>,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  done: Done,
+) {
+  const response = await fetch(probe.url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...authHeader(probe, env) },
+    body: JSON.stringify({
+      model: `openclaw/${probe.agent}`,
+      messages: [{ role: "user", content: probe.message }],
+    }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  if (response.status === 401 || response.status === 403) {
+    return done(
+      false,
+      `the gateway refused the probe's token (HTTP ${response.status}): check gateway.auth.token and probe.probes.${probe.name}.token`,
+    );
+  }
+  if (response.status === 404 || /^\s*</.test(text)) {
+    return done(
+      false,
+      `no chat endpoint at ${probe.url} (HTTP ${response.status}): enable gateway.http.endpoints.chatCompletions.enabled`,
+    );
+  }
+  if (response.status !== 200) {
+    return done(
+      false,
+      `the agent did not answer: HTTP ${response.status} ${snippet(text)} (the reason is in the gateway log)`,
+    );
+  }
+  let answer: unknown;
+  try {
+    answer = (JSON.parse(text) as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message
+      ?.content;
+  } catch {
+    return done(false, `the chat endpoint answered 200 with something that is not JSON: ${snippet(text)}`);
+  }
+  if (typeof answer !== "string" || answer.trim() === "") {
+    return done(false, `agent ${probe.agent} answered with no text: ${snippet(text)}`);
+  }
+  return done(true, `agent ${probe.agent} answered`);
+}
+
+function tcpProbe(
+  probe: Extract<ProbeConfig, { kind: "tcp" }>,
+  timeoutMs: number,
+  done: Done,
+): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: probe.host, port: probe.port });
+    const finish = (result: ProbeResult) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(timeoutMs, () =>
+      finish(done(false, `no connection to ${probe.host}:${probe.port} within ${timeoutMs} ms`)),
+    );
+    socket.once("connect", () => finish(done(true, `${probe.host}:${probe.port} accepts connections`)));
+    socket.once("error", (err) =>
+      finish(
+        done(false, `cannot connect to ${probe.host}:${probe.port}: ${describeFailure(err, timeoutMs)}`),
+      ),
+    );
+  });
+}
+
+function commandProbe(
+  probe: Extract<ProbeConfig, { kind: "command" }>,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  done: Done,
+): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const child = spawn(probe.argv[0] as string, probe.argv.slice(1), {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-2000);
+    };
+    child.stdout.on("data", keep);
+    child.stderr.on("data", keep);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      resolve(done(false, `cannot run ${probe.argv[0]}: ${err.message}`));
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      const last = output.trim().split("\n").at(-1) ?? "";
+      if (signal === "SIGKILL")
+        resolve(done(false, `${probe.argv.join(" ")} did not finish within ${timeoutMs} ms`));
+      else if (code === 0) resolve(done(true, last || "exit 0"));
+      else resolve(done(false, `${probe.argv.join(" ")} exited ${code}${last ? `: ${last}` : ""}`));
+    });
+  });
+}
+
+function bodyMatches(body: string, expect: string): boolean {
+  const regex = /^\/(.*)\/([a-z]*)$/.exec(expect);
+  return regex ? new RegExp(regex[1] as string, regex[2]).test(body) : body.includes(expect);
+}
+
+function snippet(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 160 ? `${flat.slice(0, 160)}…` : flat || "(empty body)";
+}
+
+function describeFailure(err: unknown, timeoutMs: number): string {
+  const e = err as Error & { cause?: { code?: string; message?: string }; code?: string };
+  if (e.name === "TimeoutError" || e.name === "AbortError") return `no answer within ${timeoutMs} ms`;
+  const code = e.cause?.code ?? e.code;
+  if (code === "ECONNREFUSED") return "connection refused (is the process running and listening there?)";
+  return e.cause?.message ?? e.message;
+}
