@@ -6,6 +6,7 @@ import { ClawguardError } from "@clawguard/shared/errors";
 import { z } from "zod";
 import { apiConfig } from "./api/config.ts";
 import { workspacePaths } from "./paths.ts";
+import { heartbeatConfig } from "./sinks/heartbeat/config.ts";
 import { shipperConfig } from "./sinks/shipper/config.ts";
 import { spoolConfig } from "./sinks/spool/config.ts";
 import { execGuardConfig } from "./sources/exec-guard/config.ts";
@@ -27,6 +28,7 @@ export const sidecarSchema = z.strictObject({
   llm: llmProxyConfig,
   memory: memoryWatchConfig,
   probe: proberConfig,
+  heartbeat: heartbeatConfig,
 });
 
 export type SidecarConfig = z.output<typeof sidecarSchema> & {

@@ -15,6 +15,7 @@ import { EventBus } from "./bus.ts";
 import type { SidecarConfig } from "./config.ts";
 import { BlobShipper } from "./sinks/blobs/shipper.ts";
 import { BlobStore } from "./sinks/blobs/store.ts";
+import { HeartbeatSender } from "./sinks/heartbeat/index.ts";
 import { OtelSink } from "./sinks/otel/index.ts";
 import { Shipper } from "./sinks/shipper/index.ts";
 import { Spool } from "./sinks/spool/spool.ts";
@@ -33,6 +34,12 @@ export interface Sidecar {
   readonly inbox: InboxSource;
   readonly llm: LlmGuard;
   stop(): Promise<void>;
+}
+
+/** The config agents of one role should share: without what names this agent and its paths. */
+function sharedConfig(config: SidecarConfig): unknown {
+  const { agent: _agent, host: _host, role: _role, workspace: _workspace, paths: _paths, ...shared } = config;
+  return { ...shared, spool: { ...shared.spool, dir: undefined } };
 }
 
 /** The API token: configured, from the environment, or generated once and kept beside the spool. */
@@ -120,6 +127,17 @@ export async function startSidecar(
     publish: (drafts) => bus.publish(drafts),
     log: log.child("prober"),
   });
+  const heartbeat = new HeartbeatSender({
+    url: config.shipper.url,
+    token: ingestToken,
+    intervalMs: config.heartbeat.intervalMs,
+    timeoutMs: config.shipper.timeoutMs,
+    source,
+    health: () => prober.health(),
+    config: sharedConfig(config),
+    openclawConfig: config.memory.openclawConfig ?? config.llm.openclawConfig,
+    log: log.child("heartbeat"),
+  });
   const decay = new MemoryDecay({
     workspace: config.workspace,
     config: config.memory.decay,
@@ -165,6 +183,7 @@ export async function startSidecar(
     decay,
     llm,
     prober,
+    ...(config.heartbeat.enabled ? [heartbeat] : []),
     api,
   ]);
   await runner.start();

@@ -1,0 +1,88 @@
+import { once } from "node:events";
+import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { silentLogger } from "@clawguard/shared/log";
+import { tempDir } from "@clawguard/shared/testing";
+import { describe, expect, it } from "vitest";
+import { configFingerprint, HeartbeatSender } from "./index.ts";
+
+describe("configFingerprint", () => {
+  it("is the same for the same config, ignores secret values, and changes with any other setting", () => {
+    const tmp = tempDir("clawguard-fp-");
+    try {
+      const a = join(tmp.path, "a.json");
+      const b = join(tmp.path, "b.json");
+      writeFileSync(a, '{ models: { providers: { openai: { apiKey: "sk-one", baseUrl: "http://x" } } } }');
+      writeFileSync(b, '{ models: { providers: { openai: { apiKey: "sk-two", baseUrl: "http://x" } } } }');
+      const config = { exec: { maxBytes: 51200 } };
+      expect(configFingerprint(config, a)).toBe(configFingerprint({ exec: { maxBytes: 51200 } }, b));
+      expect(configFingerprint(config, a)).toMatch(/^[0-9a-f]{64}$/);
+      expect(configFingerprint({ exec: { maxBytes: 1 } }, a)).not.toBe(configFingerprint(config, a));
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
+describe("HeartbeatSender", () => {
+  it("posts the agent's state with its token, and says whether the collector took it", async () => {
+    const bodies: { auth: string | undefined; body: Record<string, unknown> }[] = [];
+    let status = 200;
+    const server = createServer((req, res) => {
+      let text = "";
+      req.on("data", (c: Buffer) => {
+        text += c;
+      });
+      req.on("end", () => {
+        bodies.push({ auth: req.headers.authorization, body: JSON.parse(text) });
+        res.writeHead(status, { "content-type": "application/json" }).end('{"ok":true}');
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const sender = new HeartbeatSender({
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      token: "ingest-token",
+      intervalMs: 10_000,
+      timeoutMs: 2000,
+      source: { agent: "sub1", role: "sub-agent", host: "h1" },
+      health: () => ({
+        state: "degraded",
+        reasons: ["openai: the provider refused the credential"],
+        probes: [
+          {
+            name: "chat",
+            kind: "chat",
+            severity: "critical",
+            state: "passing",
+            consecutiveFailures: 0,
+            consecutiveSuccesses: 3,
+          },
+        ],
+      }),
+      config: { exec: { maxBytes: 51200 } },
+      log: silentLogger,
+    });
+    try {
+      expect(await sender.send()).toBe(true);
+      expect(bodies[0]?.auth).toBe("Bearer ingest-token");
+      expect(bodies[0]?.body).toMatchObject({
+        agent: "sub1",
+        role: "sub-agent",
+        host: "h1",
+        state: "degraded",
+        reasons: ["openai: the provider refused the credential"],
+        probes: [{ name: "chat", state: "passing" }],
+        intervalMs: 10_000,
+        versions: { node: process.version },
+      });
+      status = 503;
+      expect(await sender.send()).toBe(false);
+    } finally {
+      await sender.stop();
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,116 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { canonicalJson } from "@clawguard/shared/chain";
+import type { EventSource } from "@clawguard/shared/events/envelope";
+import type { Component } from "@clawguard/shared/lifecycle";
+import type { Logger } from "@clawguard/shared/log";
+import { redactObject } from "@clawguard/shared/redact";
+import JSON5 from "json5";
+import { Agent, request } from "undici";
+import type { Health } from "../../sources/prober/index.ts";
+
+export interface HeartbeatOptions {
+  url: string;
+  token: string;
+  intervalMs: number;
+  timeoutMs: number;
+  source: EventSource;
+  health(): Health;
+  /** What the agent runs with: the sidecar's config, and the agent's openclaw.json when known. */
+  config: unknown;
+  openclawConfig?: string | undefined;
+  log: Logger;
+}
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
+/**
+ * A fingerprint of the agent's effective configuration, secrets excluded (their values never
+ * leave, and rotating one is not drift): the same config gives the same hash on every agent.
+ */
+export function configFingerprint(config: unknown, openclawConfig?: string): string {
+  let openclaw: unknown = null;
+  if (openclawConfig) {
+    try {
+      openclaw = JSON5.parse(readFileSync(openclawConfig, "utf8"));
+    } catch {
+      openclaw = { unreadable: openclawConfig };
+    }
+  }
+  return createHash("sha256")
+    .update(canonicalJson(redactObject({ clawguard: config, openclaw })))
+    .digest("hex");
+}
+
+/**
+ * Tells the collector, every `intervalMs`, that this agent is alive and how it is (its probes'
+ * state and reasons, versions, config fingerprint). A heartbeat is not kept when the collector is
+ * down: the next one says the same, and a missing heartbeat is itself the signal (stale).
+ */
+export class HeartbeatSender implements Component {
+  readonly id = "sink.heartbeat";
+  readonly #o: HeartbeatOptions;
+  readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 1 });
+  readonly #fingerprint: string;
+  #timer: NodeJS.Timeout | undefined;
+  #failing = false;
+
+  constructor(options: HeartbeatOptions) {
+    this.#o = options;
+    this.#fingerprint = configFingerprint(options.config, options.openclawConfig);
+  }
+
+  async start(): Promise<void> {
+    const beat = () => {
+      void this.send().finally(() => {
+        if (this.#timer !== undefined) this.#timer = setTimeout(beat, this.#o.intervalMs).unref();
+      });
+    };
+    this.#timer = setTimeout(beat, 0).unref();
+  }
+
+  /** One heartbeat now; resolves whether or not the collector took it. */
+  async send(): Promise<boolean> {
+    const health = this.#o.health();
+    const body = {
+      agent: this.#o.source.agent,
+      role: this.#o.source.role,
+      host: this.#o.source.host,
+      state: health.state,
+      reasons: health.reasons.slice(0, 50).map((r) => r.slice(0, 1000)),
+      probes: health.probes.map((p) => ({ name: p.name, state: p.state })),
+      versions: { clawguard: VERSION, node: process.version },
+      configFingerprint: this.#fingerprint,
+      intervalMs: this.#o.intervalMs,
+      time: new Date().toISOString(),
+    };
+    try {
+      const response = await request(new URL("/v1/heartbeats", this.#o.url), {
+        method: "POST",
+        dispatcher: this.#agent,
+        headers: { authorization: `Bearer ${this.#o.token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+        headersTimeout: this.#o.timeoutMs,
+        bodyTimeout: this.#o.timeoutMs,
+      });
+      const text = await response.body.text();
+      if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
+      if (this.#failing) this.#o.log.info("heartbeats reach the collector again");
+      this.#failing = false;
+      return true;
+    } catch (err) {
+      // Said once per outage, not every interval.
+      if (!this.#failing) this.#o.log.warn("heartbeat not delivered", { error: (err as Error).message });
+      this.#failing = true;
+      return false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#agent.close().catch(() => {});
+  }
+}
