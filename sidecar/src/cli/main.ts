@@ -10,7 +10,7 @@ const COMMANDS: Commands = {
   },
   ...AGENT_COMMANDS,
   sidecar: {
-    summary: "run the sidecar (exec guard API, spool, shipper)",
+    summary: "run the sidecar (exec guard, LLM proxy, memory watcher, probes, audit spool)",
     load: async () => (await import("./commands/sidecar.ts")).sidecarCommand,
   },
   collector: {

@@ -9,8 +9,10 @@ import { untilSignal } from "../signals.ts";
 
 const help = `Usage: clawguard sidecar [--config FILE] [--check | --print-config]
 
-Runs the sidecar next to one agent: the exec guard API, the spool of audit events and the shipper
-to the collector, and traces to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+Runs the sidecar next to one agent: the exec guard API; the LLM proxy under /llm/<provider>/ (the
+context guard: llm.providers); the memory watcher with history and daily decay (memory.*); the
+agent's probes (probe.*) and heartbeats; the spool of audit events and the shippers to the
+collector; traces and metrics to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 Listens on 127.0.0.1:18801 by default (api.listen).
 
 Options:
