@@ -15,6 +15,36 @@ export const collectorSchema = z.strictObject({
       poolMax: int(1, 200).default(10),
     })
     .prefault({}),
+  redis: z
+    .strictObject({
+      /**
+       * Redis URL (redis:// or rediss://) for liveness; default from REDIS_URL or REDIS_URL_FILE.
+       * None: liveness in-process (one replica). Set for several replicas.
+       */
+      url: secretRef.optional(),
+      /** Prepended to every key this collector writes. */
+      keyPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_.:-]{0,64}$/, { error: "expected up to 64 chars of [A-Za-z0-9_.:-]" })
+        .default("clawguard:"),
+    })
+    .prefault({}),
+  fleet: z
+    .strictObject({
+      /** An agent is stale when its last heartbeat is older than staleFactor x its intervalMs. */
+      staleFactor: z
+        .preprocess(
+          (v) => (typeof v === "string" && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v),
+          z
+            .number({ error: "expected a number in 1.5..100" })
+            .min(1.5, { error: "expected a number in 1.5..100" })
+            .max(100, { error: "expected a number in 1.5..100" }),
+        )
+        .default(3),
+      /** How often each replica looks for agents whose heartbeat is overdue. */
+      sweepMs: int(100, 60_000).default(1000),
+    })
+    .prefault({}),
   /** The embedded store's data directory (PGlite), used when no database URL is set. */
   dataDir: z.string().min(1).default(".clawguard/collector"),
   ingest: z
@@ -43,6 +73,9 @@ export const COLLECTOR_ENV: EnvMap = {
   CLAWGUARD_COLLECTOR_LISTEN: "listen",
   CLAWGUARD_COLLECTOR_DATA_DIR: "dataDir",
   CLAWGUARD_INGEST_TOKENS_FILE: "auth.sidecarTokensFile",
+  CLAWGUARD_REDIS_KEY_PREFIX: "redis.keyPrefix",
+  CLAWGUARD_FLEET_STALE_FACTOR: "fleet.staleFactor",
+  CLAWGUARD_FLEET_SWEEP_MS: "fleet.sweepMs",
 };
 
 export function loadCollectorConfig(

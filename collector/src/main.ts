@@ -1,22 +1,28 @@
 import { readFileSync } from "node:fs";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
-import { ClawguardError } from "@clawguard/shared/errors";
+import { ClawguardError, describeError } from "@clawguard/shared/errors";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
 import type { Logger } from "@clawguard/shared/log";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
+import { Fleet } from "./fleet/index.ts";
+import { FleetSweep } from "./fleet/sweep.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
 import type { Db } from "./store/db.ts";
 import { createEmbeddedDb } from "./store/embedded/index.ts";
+import { IncidentStore } from "./store/incident-store.ts";
+import { type LivenessStore, openLiveness } from "./store/liveness/index.ts";
+import { safeRedisUrl } from "./store/liveness/redis.ts";
 import { migrate } from "./store/migrations.ts";
 import { createPgDb } from "./store/pg/index.ts";
 
 export interface Collector {
   readonly url: string;
   readonly store: AuditStore;
+  readonly fleet: Fleet;
   stop(): Promise<void>;
 }
 
@@ -91,7 +97,34 @@ export async function openStore(
   return new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: config.host });
 }
 
-/** The composition root: store, API, telemetry. */
+/**
+ * Liveness in Redis when redis.url (or REDIS_URL / REDIS_URL_FILE) is set, else in-process. A
+ * configured Redis that cannot be reached is an error: the collector does not start without it.
+ */
+export async function openLivenessStore(
+  config: CollectorConfig,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+): Promise<LivenessStore> {
+  const url = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
+  if (url !== undefined && !/^rediss?:\/\/./.test(url)) {
+    throw new ClawguardError(
+      "config.invalid",
+      `redis.url: expected a redis:// or rediss:// URL, got ${JSON.stringify(safeRedisUrl(url))}`,
+    );
+  }
+  return openLiveness({
+    redisUrl: url,
+    keyPrefix: config.redis.keyPrefix,
+    staleFactor: config.fleet.staleFactor,
+    log: log.child("redis"),
+  });
+}
+
+/**
+ * The composition root: store, liveness, the staleness sweep, then the API; stopped in reverse.
+ * A failure on the way closes what was already open.
+ */
 export async function startCollector(
   config: CollectorConfig,
   env: NodeJS.ProcessEnv,
@@ -99,43 +132,71 @@ export async function startCollector(
 ): Promise<Collector> {
   const tokens = loadTokens(config, env);
   const telemetry = await startTelemetry("clawguard-collector", env);
-  const store = await openStore(config, env, log);
-  const app = createCollectorApp({
-    store,
-    ingestTokens: tokens.ingest,
-    readTokens: tokens.read,
-    bodyLimitBytes: config.ingest.bodyLimitBytes,
-    blobLimitBytes: config.ingest.blobLimitBytes,
-    maxBatchEvents: config.ingest.maxBatchEvents,
-    log: log.child("api"),
-    ...(telemetry.enabled ? { tracer: telemetry.tracer } : {}),
-  });
-  const { host, port } = parseListen(config.listen);
+  const opened: (() => Promise<void>)[] = [() => telemetry.shutdown()];
+  const closeAll = async () => {
+    for (const close of opened.splice(0).reverse()) await close().catch(() => {});
+  };
+  let store: AuditStore;
+  let fleet: Fleet;
   let server: Listening;
   try {
-    server = await listen(app.fetch, host, port);
+    store = await openStore(config, env, log);
+    opened.push(() => store.db.close());
+    const liveness = await openLivenessStore(config, env, log);
+    opened.push(() => liveness.close());
+    fleet = new Fleet({
+      liveness,
+      incidents: new IncidentStore(store.db),
+      staleFactor: config.fleet.staleFactor,
+      log: log.child("fleet"),
+    });
+    const sweep = new FleetSweep({ fleet, everyMs: config.fleet.sweepMs, log: log.child("fleet") });
+    await sweep.start();
+    opened.push(() => sweep.stop());
+    const app = createCollectorApp({
+      store,
+      fleet,
+      ingestTokens: tokens.ingest,
+      readTokens: tokens.read,
+      bodyLimitBytes: config.ingest.bodyLimitBytes,
+      blobLimitBytes: config.ingest.blobLimitBytes,
+      maxBatchEvents: config.ingest.maxBatchEvents,
+      log: log.child("api"),
+      ...(telemetry.enabled ? { tracer: telemetry.tracer } : {}),
+    });
+    const { host, port } = parseListen(config.listen);
+    try {
+      server = await listen(app.fetch, host, port);
+    } catch (err) {
+      throw new ClawguardError(
+        "config.invalid",
+        `listen: cannot listen on ${config.listen}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    opened.push(() => server.close());
   } catch (err) {
-    await store.db.close().catch(() => {});
-    throw new ClawguardError(
-      "config.invalid",
-      `listen: cannot listen on ${config.listen}: ${(err as Error).message}`,
-      { cause: err },
-    );
+    await closeAll();
+    throw err;
   }
   log.info("collector started", {
     url: server.url,
     store: store.db.kind,
+    liveness: fleet.liveness.kind,
     dataDir: store.db.kind === "pglite" ? config.dataDir : undefined,
   });
   let stopped: Promise<void> | undefined;
   return {
     url: server.url,
     store,
+    fleet,
     stop: () => {
       stopped ??= (async () => {
-        await server.close();
-        await store.db.close();
-        await telemetry.shutdown();
+        const failures: string[] = [];
+        for (const close of opened.splice(0).reverse()) {
+          await close().catch((err: unknown) => failures.push(describeError(err)));
+        }
+        if (failures.length > 0) throw new Error(`collector stop failed:\n  - ${failures.join("\n  - ")}`);
       })();
       return stopped;
     },

@@ -4,8 +4,11 @@ import { TokenSet } from "@clawguard/shared/http/auth";
 import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Fleet } from "../fleet/index.ts";
 import { AuditStore, COLLECTOR_AGENT } from "../store/audit-store.ts";
 import { createEmbeddedDb } from "../store/embedded/index.ts";
+import { IncidentStore } from "../store/incident-store.ts";
+import { MemoryLiveness } from "../store/liveness/memory.ts";
 import { sha256Hex } from "../store/memory-store.ts";
 import { migrate } from "../store/migrations.ts";
 import { createCollectorApp } from "./app.ts";
@@ -55,6 +58,12 @@ beforeAll(async () => {
   store = new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: "test" });
   app = createCollectorApp({
     store,
+    fleet: new Fleet({
+      liveness: new MemoryLiveness({ staleFactor: 3, leaseMs: 30_000 }),
+      incidents: new IncidentStore(db),
+      staleFactor: 3,
+      log: silentLogger,
+    }),
     ingestTokens: new TokenSet<string>().add(INGEST, "main").add(INGEST_SUB, "sub1"),
     readTokens: new TokenSet<string>().add(READ, "reader"),
     bodyLimitBytes: 64 * 1024,

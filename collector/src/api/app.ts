@@ -4,14 +4,18 @@ import type { Logger } from "@clawguard/shared/log";
 import type { Tracer } from "@opentelemetry/api";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { Fleet } from "../fleet/index.ts";
 import type { AuditStore } from "../store/audit-store.ts";
 import { MemoryStore } from "../store/memory-store.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { eventsRoutes } from "./routes/events.ts";
+import { fleetRoutes } from "./routes/fleet.ts";
 import { memoryRoutes } from "./routes/memory.ts";
 
 export interface ApiDeps {
   store: AuditStore;
+  /** Heartbeats, fleet state and incidents. */
+  fleet: Fleet;
   /** Token -> the agent it may send events for. */
   ingestTokens: TokenSet<string>;
   readTokens: TokenSet<string>;
@@ -31,15 +35,12 @@ export function createCollectorApp(deps: ApiDeps) {
   app.notFound(notFound);
   app.get("/healthz", (c) => c.json({ ok: true, status: "live" }));
   app.get("/readyz", async (c) => {
-    try {
-      await deps.store.db.query("SELECT 1");
-      return c.json({ ready: true, failing: [], store: deps.store.db.kind });
-    } catch (err) {
-      return c.json(
-        { ready: false, failing: ["store"], store: deps.store.db.kind, error: (err as Error).message },
-        503,
-      );
-    }
+    const checks = await Promise.allSettled([deps.store.db.query("SELECT 1"), deps.fleet.liveness.ping()]);
+    const kinds = { store: deps.store.db.kind, liveness: deps.fleet.liveness.kind };
+    const failing = (["store", "liveness"] as const).filter((_, i) => checks[i]?.status === "rejected");
+    if (failing.length === 0) return c.json({ ready: true, failing: [], ...kinds });
+    const errors = checks.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
+    return c.json({ ready: false, failing, ...kinds, error: errors.join("; ") }, 503);
   });
   const limit = bodyLimit({
     maxSize: deps.bodyLimitBytes,
@@ -69,5 +70,6 @@ export function createCollectorApp(deps: ApiDeps) {
   eventsRoutes(app, deps);
   auditRoutes(app, deps);
   memoryRoutes(app, deps, new MemoryStore(deps.store.db));
+  fleetRoutes(app, deps);
   return app;
 }

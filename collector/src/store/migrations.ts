@@ -61,6 +61,48 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       -- Agents sharing a workspace volume write the same relative path: history by path spans them.
       CREATE INDEX memory_versions_path ON memory_versions (path, time, event_id);`,
   },
+  {
+    version: 3,
+    name: "agent states and incidents",
+    sql: `
+      -- The last state change of each agent applied here, and its liveness revision: a change with
+      -- a revision not above this one is old (another replica already applied it, or a newer one).
+      CREATE TABLE agent_states (
+        agent      text PRIMARY KEY,
+        state      text CHECK (state IN ('healthy', 'degraded', 'unhealthy', 'unknown', 'stale')),
+        reasons    jsonb NOT NULL DEFAULT '[]',
+        rev        bigint NOT NULL,
+        changed_at timestamptz,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- Opened when an agent turns unhealthy, degraded or stale; resolved when it is healthy again.
+      -- state and reasons are the latest bad ones.
+      CREATE TABLE incidents (
+        id          text PRIMARY KEY,
+        agent       text NOT NULL,
+        opened_at   timestamptz NOT NULL,
+        resolved_at timestamptz,
+        state       text NOT NULL CHECK (state IN ('degraded', 'unhealthy', 'unknown', 'stale')),
+        reasons     jsonb NOT NULL,
+        -- The number of timeline entries (the seq of the last one).
+        events      int NOT NULL CHECK (events >= 1)
+      );
+      -- At most one open incident per agent, whatever the replicas do.
+      CREATE UNIQUE INDEX incidents_one_open ON incidents (agent) WHERE resolved_at IS NULL;
+      CREATE INDEX incidents_opened ON incidents (opened_at, id);
+      CREATE INDEX incidents_agent ON incidents (agent, opened_at, id);
+      CREATE TABLE incident_events (
+        incident_id text NOT NULL REFERENCES incidents (id),
+        seq         int NOT NULL,
+        at          timestamptz NOT NULL,
+        kind        text NOT NULL CHECK (kind IN ('opened', 'changed', 'resolved')),
+        from_state  text,
+        to_state    text NOT NULL,
+        reasons     jsonb NOT NULL,
+        rev         bigint NOT NULL,
+        PRIMARY KEY (incident_id, seq)
+      );`,
+  },
 ];
 
 const LOCK_KEY = 0x636c6177; // "claw"

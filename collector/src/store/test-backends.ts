@@ -11,7 +11,12 @@ import { createPgDb } from "./pg/index.ts";
 export interface Backend {
   name: string;
   skip: boolean;
-  open: () => Promise<{ db: Db; done: () => Promise<void> }>;
+  open: () => Promise<{
+    db: Db;
+    /** Another collector replica's connection to the same database (PGlite: the same one). */
+    replica: () => Db;
+    done: () => Promise<void>;
+  }>;
 }
 
 const pgUp = await postgresAvailable();
@@ -23,7 +28,7 @@ export const backends: Backend[] = [
     open: async () => {
       const dir = tempDir("clawguard-pglite-");
       const db = await createEmbeddedDb(dir.path);
-      return { db, done: async () => dir.cleanup() };
+      return { db, replica: () => db, done: async () => dir.cleanup() };
     },
   },
   {
@@ -31,7 +36,19 @@ export const backends: Backend[] = [
     skip: !pgUp,
     open: async () => {
       const test = await createTestDatabase();
-      return { db: createPgDb(test.url, silentLogger), done: test.drop };
+      const replicas: Db[] = [];
+      return {
+        db: createPgDb(test.url, silentLogger),
+        replica: () => {
+          const db = createPgDb(test.url, silentLogger);
+          replicas.push(db);
+          return db;
+        },
+        done: async () => {
+          await Promise.all(replicas.map((db) => db.close()));
+          await test.drop();
+        },
+      };
     },
   },
 ];

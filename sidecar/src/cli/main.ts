@@ -21,8 +21,16 @@ const COMMANDS: Commands = {
     summary: "list and verify the audit trail",
     load: async () => (await import("./commands/audit.ts")).auditCommand,
   },
+  fleet: {
+    summary: "every agent's state, last heartbeat and config drift",
+    load: async () => (await import("./commands/fleet.ts")).fleetCommand,
+  },
+  incidents: {
+    summary: "incidents: when agents turned unhealthy, degraded or stale, and why",
+    load: async () => (await import("./commands/fleet.ts")).incidentsCommand,
+  },
   memory: {
-    summary: "history and restore of memory files",
+    summary: "history, restore and decay of memory files",
     load: async () => (await import("./commands/memory.ts")).memoryCommand,
   },
 };

@@ -1,0 +1,159 @@
+import { AGENT_PATTERN, type Validation } from "@clawguard/shared/events/envelope";
+import {
+  HEALTH_STATES,
+  type HealthState,
+  type Heartbeat,
+  PROBE_STATES,
+  type ProbeState,
+} from "../store/liveness/index.ts";
+
+/** The limits of a heartbeat (POST /v1/heartbeats); its body may be at most HEARTBEAT_MAX_BYTES. */
+export const HEARTBEAT_MAX_BYTES = 64 * 1024;
+export const MAX_REASONS = 50;
+export const MAX_REASON_CHARS = 1000;
+export const MAX_PROBES = 100;
+export const MAX_VERSIONS = 20;
+export const MIN_INTERVAL_MS = 1000;
+export const MAX_INTERVAL_MS = 3_600_000;
+
+const KEYS = new Set([
+  "agent",
+  "role",
+  "host",
+  "state",
+  "reasons",
+  "probes",
+  "versions",
+  "configFingerprint",
+  "intervalMs",
+  "time",
+]);
+const SHA256 = /^[0-9a-f]{64}$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return JSON.stringify(value.slice(0, 80));
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value)}`;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+function text(errors: string[], path: string, value: unknown, max: number, pattern?: RegExp): void {
+  if (
+    typeof value !== "string" ||
+    value.length === 0 ||
+    value.length > max ||
+    (pattern && !pattern.test(value))
+  )
+    errors.push(
+      `${path}: expected ${pattern ? `a string of [A-Za-z0-9_.-] (not starting with _ . -),` : "a string of"} 1-${max} chars, got ${describe(value)}`,
+    );
+}
+
+function oneOf(errors: string[], path: string, value: unknown, allowed: readonly string[]): void {
+  if (typeof value !== "string" || !allowed.includes(value))
+    errors.push(`${path}: expected one of ${allowed.join("|")}, got ${describe(value)}`);
+}
+
+function checkReasons(errors: string[], value: unknown): void {
+  if (!Array.isArray(value) || value.length > MAX_REASONS) {
+    errors.push(`reasons: expected an array of at most ${MAX_REASONS} strings, got ${describe(value)}`);
+    return;
+  }
+  value.forEach((r, i) => {
+    text(errors, `reasons[${i}]`, r, MAX_REASON_CHARS);
+  });
+}
+
+function checkProbes(errors: string[], value: unknown): void {
+  if (!Array.isArray(value) || value.length > MAX_PROBES) {
+    errors.push(`probes: expected an array of at most ${MAX_PROBES} {name, state}, got ${describe(value)}`);
+    return;
+  }
+  value.forEach((p, i) => {
+    const path = `probes[${i}]`;
+    if (!isObject(p)) {
+      errors.push(`${path}: expected {name, state}, got ${describe(p)}`);
+      return;
+    }
+    for (const key of Object.keys(p))
+      if (key !== "name" && key !== "state") errors.push(`${path}.${key}: unknown field`);
+    text(errors, `${path}.name`, p.name, 128);
+    oneOf(errors, `${path}.state`, p.state, PROBE_STATES);
+  });
+}
+
+function checkVersions(errors: string[], value: unknown): void {
+  if (!isObject(value) || Object.keys(value).length > MAX_VERSIONS) {
+    errors.push(
+      `versions: expected an object of at most ${MAX_VERSIONS} name: version strings, got ${describe(value)}`,
+    );
+    return;
+  }
+  for (const [name, version] of Object.entries(value)) {
+    if (name.length === 0 || name.length > 64)
+      errors.push(`versions: expected names of 1-64 chars, got ${JSON.stringify(name.slice(0, 80))}`);
+    text(errors, `versions.${name.slice(0, 64)}`, version, 128);
+  }
+}
+
+/** Checks a heartbeat body; every problem is named by its field. Unknown fields are refused. */
+export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
+  if (!isObject(value)) return { ok: false, errors: [`expected a heartbeat object, got ${describe(value)}`] };
+  const errors: string[] = [];
+  for (const key of Object.keys(value)) if (!KEYS.has(key)) errors.push(`${key}: unknown field`);
+  text(errors, "agent", value.agent, 63, AGENT_PATTERN);
+  text(errors, "role", value.role, 64);
+  text(errors, "host", value.host, 255);
+  oneOf(errors, "state", value.state, HEALTH_STATES);
+  checkReasons(errors, value.reasons);
+  checkProbes(errors, value.probes);
+  checkVersions(errors, value.versions);
+  if (typeof value.configFingerprint !== "string" || !SHA256.test(value.configFingerprint))
+    errors.push(
+      `configFingerprint: expected a sha256 as 64 lower-case hex chars, got ${describe(value.configFingerprint)}`,
+    );
+  const interval = value.intervalMs;
+  if (
+    typeof interval !== "number" ||
+    !Number.isInteger(interval) ||
+    interval < MIN_INTERVAL_MS ||
+    interval > MAX_INTERVAL_MS
+  )
+    errors.push(
+      `intervalMs: expected an integer in ${MIN_INTERVAL_MS}..${MAX_INTERVAL_MS}, got ${describe(interval)}`,
+    );
+  if (
+    typeof value.time !== "string" ||
+    value.time.length > 40 ||
+    !RFC3339.test(value.time) ||
+    Number.isNaN(Date.parse(value.time))
+  )
+    errors.push(`time: expected an RFC 3339 timestamp, got ${describe(value.time)}`);
+  if (errors.length > 0) return { ok: false, errors };
+  const v = value as Record<string, unknown>;
+  // A copy of exactly the known fields, so nothing else is ever stored.
+  return {
+    ok: true,
+    value: {
+      agent: v.agent as string,
+      role: v.role as string,
+      host: v.host as string,
+      state: v.state as HealthState,
+      reasons: [...(v.reasons as string[])],
+      probes: (v.probes as { name: string; state: ProbeState }[]).map((p) => ({
+        name: p.name,
+        state: p.state,
+      })),
+      versions: { ...(v.versions as Record<string, string>) },
+      configFingerprint: v.configFingerprint as string,
+      intervalMs: v.intervalMs as number,
+      time: v.time as string,
+    },
+  };
+}

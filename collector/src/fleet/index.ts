@@ -1,0 +1,114 @@
+import { describeError } from "@clawguard/shared/errors";
+import type { Logger } from "@clawguard/shared/log";
+import type { IncidentStore } from "../store/incident-store.ts";
+import {
+  type AgentRecord,
+  type Heartbeat,
+  isOverdue,
+  type LivenessStore,
+  type Transition,
+} from "../store/liveness/index.ts";
+
+export interface FleetAgent extends AgentRecord {
+  stale: boolean;
+}
+
+/** Agents of one role reporting different config fingerprints (live agents only). */
+export interface RoleDrift {
+  role: string;
+  fingerprints: Record<string, string[]>;
+}
+
+export interface FleetView {
+  agents: FleetAgent[];
+  drift: RoleDrift[];
+}
+
+export interface FleetOptions {
+  liveness: LivenessStore;
+  incidents: IncidentStore;
+  staleFactor: number;
+  log: Logger;
+  /** The collector's clock (ms); injectable for tests. */
+  now?: () => number;
+}
+
+/** Drift per role among live agents: roles whose agents do not all share one fingerprint. */
+export function driftOf(agents: readonly FleetAgent[]): RoleDrift[] {
+  const roles = new Map<string, Map<string, string[]>>();
+  for (const a of agents) {
+    if (a.stale) continue;
+    const prints = roles.get(a.role) ?? new Map<string, string[]>();
+    prints.set(a.configFingerprint, [...(prints.get(a.configFingerprint) ?? []), a.agent]);
+    roles.set(a.role, prints);
+  }
+  return [...roles.entries()]
+    .filter(([, prints]) => prints.size > 1)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([role, prints]) => ({
+      role,
+      fingerprints: Object.fromEntries([...prints.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
+    }));
+}
+
+/**
+ * The fleet: heartbeats go to liveness, and every state change liveness reports goes to the
+ * incident store, then is confirmed. A change not confirmed (the database was down, this replica
+ * died) is handed out again by the next heartbeat or by a sweep once its lease runs out.
+ */
+export class Fleet {
+  readonly liveness: LivenessStore;
+  readonly incidents: IncidentStore;
+  readonly #o: FleetOptions;
+  readonly #now: () => number;
+
+  constructor(options: FleetOptions) {
+    this.#o = options;
+    this.liveness = options.liveness;
+    this.incidents = options.incidents;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async heartbeat(heartbeat: Heartbeat): Promise<void> {
+    const transition = await this.liveness.record(heartbeat, this.#now());
+    if (transition) await this.#apply(transition);
+  }
+
+  /**
+   * Marks overdue agents stale and records what is due; returns how many transitions were recorded.
+   * One failing transition does not hold up the others: it is logged and handed out again later.
+   */
+  async sweep(): Promise<number> {
+    const transitions = await this.liveness.sweep(this.#now());
+    let recorded = 0;
+    for (const t of transitions) {
+      try {
+        await this.#apply(t);
+        recorded++;
+      } catch (err) {
+        this.#o.log.warn("fleet: state change not recorded, retried later", {
+          agent: t.agent,
+          state: t.state,
+          error: describeError(err),
+        });
+      }
+    }
+    return recorded;
+  }
+
+  async view(): Promise<FleetView> {
+    const now = this.#now();
+    const agents = (await this.liveness.list())
+      .map(({ record, staleSince }) => ({
+        ...record,
+        stale: staleSince !== null || isOverdue(record, now, this.#o.staleFactor),
+      }))
+      .sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
+    return { agents, drift: driftOf(agents) };
+  }
+
+  async #apply(t: Transition): Promise<void> {
+    await this.incidents.record(t);
+    await this.liveness.confirm(t.agent, t.rev);
+  }
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { silentLogger } from "@clawguard/shared/log";
+import { tempDir } from "@clawguard/shared/testing";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadCollectorConfig } from "./config.ts";
+import { startCollector } from "./main.ts";
+import { deleteKeys, livenessBackends, TEST_REDIS } from "./store/liveness/test-backends.ts";
+
+/** The composition root: embedded by default, Redis when configured, and no start without it. */
+
+const INGEST = "i".repeat(40);
+const READ = "r".repeat(40);
+const dir = tempDir("clawguard-collector-main-");
+const tokens = join(dir.path, "sidecar-tokens");
+writeFileSync(tokens, `main ${INGEST}\n`);
+const baseEnv = {
+  CLAWGUARD_COLLECTOR_LISTEN: "127.0.0.1:0",
+  CLAWGUARD_COLLECTOR_DATA_DIR: join(dir.path, "data"),
+  CLAWGUARD_INGEST_TOKENS_FILE: tokens,
+  CLAWGUARD_READ_TOKEN: READ,
+  CLAWGUARD_FLEET_SWEEP_MS: "100",
+};
+const start = (env: Record<string, string> = {}) => {
+  const all = { ...baseEnv, ...env };
+  return startCollector(loadCollectorConfig(undefined, all, dir.path), all, silentLogger);
+};
+const heartbeat = (url: string) =>
+  fetch(`${url}/v1/heartbeats`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${INGEST}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      agent: "main",
+      role: "gateway",
+      host: "h1",
+      state: "degraded",
+      reasons: ["provider openai: 401"],
+      probes: [],
+      versions: {},
+      configFingerprint: "c".repeat(64),
+      intervalMs: 1000,
+      time: new Date().toISOString(),
+    }),
+  });
+const fleetOf = async (url: string) =>
+  (await (await fetch(`${url}/v1/fleet`, { headers: { authorization: `Bearer ${READ}` } })).json()) as {
+    agents: { agent: string; stale: boolean }[];
+  };
+
+afterAll(() => dir.cleanup());
+
+describe("collector start", () => {
+  it("runs embedded without Redis, and marks an agent stale once its heartbeats stop", async () => {
+    const collector = await start();
+    try {
+      expect(collector.fleet.liveness.kind).toBe("memory");
+      expect((await heartbeat(collector.url)).status).toBe(200);
+      expect((await fleetOf(collector.url)).agents).toMatchObject([{ agent: "main", stale: false }]);
+      // Stale after 3 x 1 s; the sweep runs every 100 ms.
+      await new Promise((r) => setTimeout(r, 3300));
+      expect((await fleetOf(collector.url)).agents).toMatchObject([{ agent: "main", stale: true }]);
+      const { incidents } = await collector.fleet.incidents.list({ agent: "main", limit: 10 });
+      expect(incidents[0]?.timeline.map((e) => e.toState)).toEqual(["degraded", "stale"]);
+    } finally {
+      await collector.stop();
+      await collector.stop();
+    }
+  });
+
+  it("refuses to start when a configured Redis cannot be reached, and leaves nothing open", async () => {
+    await expect(start({ REDIS_URL: "redis://:hunter2@127.0.0.1:1" })).rejects.toThrow(
+      /^redis\.url: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1/,
+    );
+    await expect(start({ REDIS_URL: "http://127.0.0.1:6379" })).rejects.toThrow(
+      /redis\.url: expected a redis:\/\/ or rediss:\/\/ URL/,
+    );
+    // The embedded store's directory lock was released: it starts again.
+    const again = await start();
+    await again.stop();
+  });
+
+  it.skipIf(livenessBackends[1]?.skip)("keeps liveness in Redis when REDIS_URL is set", async () => {
+    const prefix = `clawguard-test-${randomBytes(6).toString("hex")}:`;
+    const collector = await start({ REDIS_URL: TEST_REDIS, CLAWGUARD_REDIS_KEY_PREFIX: prefix });
+    try {
+      expect(collector.fleet.liveness.kind).toBe("redis");
+      expect((await heartbeat(collector.url)).status).toBe(200);
+      expect((await fleetOf(collector.url)).agents).toMatchObject([{ agent: "main" }]);
+    } finally {
+      await collector.stop();
+      expect(await deleteKeys(prefix)).toBeGreaterThan(0);
+    }
+  });
+});

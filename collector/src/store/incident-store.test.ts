@@ -1,0 +1,183 @@
+import { isClawguardError } from "@clawguard/shared/errors";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Db } from "./db.ts";
+import { type Incident, IncidentStore, TIMELINE_MAX } from "./incident-store.ts";
+import type { FleetState, Transition } from "./liveness/index.ts";
+import { migrate } from "./migrations.ts";
+import { backends } from "./test-backends.ts";
+
+/** Incidents on the same two backends as the audit trail, with replicas racing. */
+
+const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
+const at = (rev: number) => new Date(T0 + rev * 1000).toISOString();
+const t = (agent: string, state: FleetState, rev: number, reasons: string[] = []): Transition => ({
+  agent,
+  state,
+  reasons,
+  at: at(rev),
+  rev,
+});
+
+describe.each(backends)("incident store on $name", ({ skip, open }) => {
+  let db: Db;
+  let replica: () => Db;
+  let done: () => Promise<void>;
+  let store: IncidentStore;
+  const incidentsOf = async (agent: string, open?: boolean): Promise<Incident[]> =>
+    (await store.list({ agent, open, limit: 100 })).incidents;
+
+  beforeAll(async () => {
+    if (skip) return;
+    ({ db, replica, done } = await open());
+    await migrate(db);
+    store = new IncidentStore(db);
+  });
+  afterAll(async () => {
+    if (skip) return;
+    await db.close();
+    await done();
+  });
+
+  it.skipIf(skip)("opens on unhealthy, adds every change with its reasons, resolves on healthy", async () => {
+    expect(await store.record(t("a", "healthy", 1))).toEqual({ applied: true, incident: null, kind: null });
+    const opened = await store.record(t("a", "unhealthy", 2, ["chat: HTTP 403"]));
+    expect(opened).toMatchObject({ applied: true, kind: "opened" });
+    expect(await store.record(t("a", "unhealthy", 3, ["chat: HTTP 403"]))).toMatchObject({ kind: null });
+    const steps: [FleetState, string[]][] = [
+      ["unhealthy", ["chat: HTTP 403", "readyz: 503"]],
+      ["degraded", ["provider openai: 401"]],
+      ["stale", ["no heartbeat"]],
+      ["unknown", []],
+    ];
+    for (const [i, [state, reasons]] of steps.entries()) {
+      expect(await store.record(t("a", state, 4 + i, reasons))).toEqual({
+        applied: true,
+        incident: (opened as { incident: string }).incident,
+        kind: "changed",
+      });
+    }
+    expect(await store.record(t("a", "healthy", 8))).toMatchObject({ kind: "resolved" });
+    const [incident, ...others] = await incidentsOf("a");
+    expect(others).toEqual([]);
+    expect(incident).toMatchObject({
+      agent: "a",
+      open: false,
+      openedAt: at(2),
+      resolvedAt: at(8),
+      state: "unknown",
+      reasons: [],
+      events: 6,
+    });
+    expect(incident?.timeline).toEqual([
+      { at: at(2), kind: "opened", fromState: "healthy", toState: "unhealthy", reasons: ["chat: HTTP 403"] },
+      {
+        at: at(4),
+        kind: "changed",
+        fromState: "unhealthy",
+        toState: "unhealthy",
+        reasons: ["chat: HTTP 403", "readyz: 503"],
+      },
+      {
+        at: at(5),
+        kind: "changed",
+        fromState: "unhealthy",
+        toState: "degraded",
+        reasons: ["provider openai: 401"],
+      },
+      { at: at(6), kind: "changed", fromState: "degraded", toState: "stale", reasons: ["no heartbeat"] },
+      { at: at(7), kind: "changed", fromState: "stale", toState: "unknown", reasons: [] },
+      { at: at(8), kind: "resolved", fromState: "unknown", toState: "healthy", reasons: [] },
+    ]);
+    // Bad again: a new incident; the old one stays resolved.
+    await store.record(t("a", "degraded", 9, ["memory: MEMORY.md over 20000 chars"]));
+    const [latest, old] = await incidentsOf("a");
+    expect(latest).toMatchObject({ open: true, openedAt: at(9), state: "degraded", events: 1 });
+    expect(old?.id).toBe(incident?.id);
+    expect((await incidentsOf("a", true)).map((i) => i.id)).toEqual([latest?.id]);
+    expect((await incidentsOf("a", false)).map((i) => i.id)).toEqual([incident?.id]);
+  });
+
+  it.skipIf(skip)("opens nothing for unknown or healthy; a first bad state opens from nothing", async () => {
+    await store.record(t("b", "unknown", 1));
+    await store.record(t("b", "healthy", 2));
+    expect(await incidentsOf("b")).toEqual([]);
+    await store.record(t("b", "stale", 3, ["no heartbeat"]));
+    expect((await incidentsOf("b"))[0]?.timeline[0]).toMatchObject({
+      fromState: "healthy",
+      toState: "stale",
+    });
+    await store.record(t("c", "unhealthy", 1, ["readyz: 503"]));
+    expect((await incidentsOf("c"))[0]?.timeline[0]).toMatchObject({ fromState: null, kind: "opened" });
+  });
+
+  it.skipIf(skip)("applies a transition once and never one older than the last applied", async () => {
+    await store.record(t("d", "unhealthy", 10, ["x"]));
+    expect(await store.record(t("d", "unhealthy", 10, ["x"]))).toEqual({ applied: false });
+    expect(await store.record(t("d", "healthy", 5))).toEqual({ applied: false });
+    expect(await incidentsOf("d")).toMatchObject([{ open: true, events: 1 }]);
+  });
+
+  it.skipIf(skip)("opens one incident when replicas race on the same heartbeat or staleness", async () => {
+    const replicas = [store, new IncidentStore(replica()), new IncidentStore(replica())];
+    const race = (transition: Transition) =>
+      Promise.all(Array.from({ length: 9 }, (_, i) => replicas[i % 3]?.record(transition)));
+    for (const [agent, state] of [
+      ["e1", "unhealthy"],
+      ["e2", "stale"],
+    ] as const) {
+      const outcomes = await race(t(agent, state, 1, ["down"]));
+      expect(outcomes.filter((o) => o?.applied)).toHaveLength(1);
+      expect(await incidentsOf(agent)).toMatchObject([{ open: true, events: 1 }]);
+      const staleness = await race(t(agent, "stale", 2, ["no heartbeat"]));
+      expect(staleness.filter((o) => o?.applied)).toHaveLength(1);
+      expect(await incidentsOf(agent)).toMatchObject([{ open: true, state: "stale", events: 2 }]);
+    }
+    // Two different changes at once, in either order: the newer one wins.
+    await Promise.all([
+      replicas[1]?.record(t("e1", "healthy", 4)),
+      replicas[2]?.record(t("e1", "degraded", 3)),
+    ]);
+    const [incident] = await incidentsOf("e1");
+    expect(incident?.open).toBe(false);
+    const { rows } = await db.query<{ state: string; rev: string | number }>(
+      "SELECT state, rev FROM agent_states WHERE agent = 'e1'",
+    );
+    expect(rows.map((r) => [r.state, Number(r.rev)])).toEqual([["healthy", 4]]);
+    const count = await db.query<{ n: string | number }>(
+      "SELECT count(*) AS n FROM incidents WHERE agent IN ('e1', 'e2')",
+    );
+    expect(Number(count.rows[0]?.n)).toBe(2);
+  });
+
+  it.skipIf(skip)("refuses a second open incident for an agent in the schema itself", async () => {
+    await store.record(t("f", "unhealthy", 1));
+    await expect(
+      db.query(
+        `INSERT INTO incidents (id, agent, opened_at, state, reasons, events)
+         VALUES ('X', 'f', now(), 'unhealthy', '[]', 1)`,
+      ),
+    ).rejects.toThrow(/incidents_one_open|unique/);
+  });
+
+  it.skipIf(skip)("pages newest first with a cursor, and keeps the latest of a long timeline", async () => {
+    for (let i = 0; i < 5; i++) await store.record(t(`p${i}`, "unhealthy", 100 + i));
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ limit: 2, open: true, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.incidents.filter((i) => i.agent.startsWith("p")).map((i) => i.agent));
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    expect(seen).toEqual(["p4", "p3", "p2", "p1", "p0"]);
+    await expect(store.list({ limit: 2, cursor: "nope" })).rejects.toSatisfy((e) =>
+      isClawguardError(e, "input.invalid"),
+    );
+    for (let i = 0; i < TIMELINE_MAX + 20; i++)
+      await store.record(t("q", i % 2 === 0 ? "unhealthy" : "degraded", 1 + i));
+    const [long] = await incidentsOf("q");
+    expect(long?.events).toBe(TIMELINE_MAX + 20);
+    expect(long?.timeline).toHaveLength(TIMELINE_MAX);
+    expect(long?.timeline.at(-1)?.at).toBe(at(TIMELINE_MAX + 20));
+    expect(long?.timeline[0]?.at).toBe(at(21));
+  });
+});

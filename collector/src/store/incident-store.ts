@@ -1,0 +1,218 @@
+import { ulid } from "@clawguard/shared/ids";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import type { Db, Queryable } from "./db.ts";
+import type { FleetState, Transition } from "./liveness/index.ts";
+
+/** States that open an incident (when none is open). Healthy resolves it; unknown only adds to it. */
+const BAD: ReadonlySet<FleetState> = new Set(["unhealthy", "degraded", "stale"]);
+/** The latest entries of each incident's timeline that a listing returns (`events` counts them all). */
+export const TIMELINE_MAX = 100;
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+export type IncidentEventKind = "opened" | "changed" | "resolved";
+
+export interface IncidentEvent {
+  at: string;
+  kind: IncidentEventKind;
+  fromState: FleetState | null;
+  toState: FleetState;
+  reasons: string[];
+}
+
+export interface Incident {
+  id: string;
+  agent: string;
+  open: boolean;
+  openedAt: string;
+  resolvedAt: string | null;
+  /** The latest bad state (and its reasons) of the incident. */
+  state: FleetState;
+  reasons: string[];
+  /** How many timeline entries there are; `timeline` holds the latest TIMELINE_MAX, oldest first. */
+  events: number;
+  timeline: IncidentEvent[];
+}
+
+export interface IncidentQuery {
+  agent?: string | undefined;
+  open?: boolean | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+/** What `record` did: nothing (an old or repeated transition), or which incident it touched. */
+export type RecordOutcome =
+  | { applied: false }
+  | { applied: true; incident: string | null; kind: IncidentEventKind | null };
+
+const iso = (t: Date | string) => new Date(t).toISOString();
+
+async function addEvent(
+  tx: Queryable,
+  incident: string,
+  seq: number,
+  t: Transition,
+  kind: IncidentEventKind,
+  from: FleetState | null,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO incident_events (incident_id, seq, at, kind, from_state, to_state, reasons, rev)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
+    [incident, seq, t.at, kind, from, t.state, JSON.stringify(t.reasons), t.rev],
+  );
+}
+
+/**
+ * Incidents in PostgreSQL (or PGlite). Each transition is applied in one transaction holding the
+ * agent's `agent_states` row (SELECT ... FOR UPDATE), and only when its revision is newer than the
+ * last one applied: the same transition delivered twice, or by two replicas at once, is applied
+ * once, and an older one arriving late changes nothing. The partial unique index on open incidents
+ * backs this up.
+ */
+export class IncidentStore {
+  readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  async record(t: Transition): Promise<RecordOutcome> {
+    return this.db.transaction(async (tx) => {
+      await tx.query("INSERT INTO agent_states (agent, rev) VALUES ($1, 0) ON CONFLICT (agent) DO NOTHING", [
+        t.agent,
+      ]);
+      const { rows } = await tx.query<{ state: FleetState | null; reasons: string[]; rev: string | number }>(
+        "SELECT state, reasons, rev FROM agent_states WHERE agent = $1 FOR UPDATE",
+        [t.agent],
+      );
+      const current = rows[0] as { state: FleetState | null; reasons: string[]; rev: string | number };
+      if (Number(current.rev) >= t.rev) return { applied: false };
+      await tx.query(
+        `UPDATE agent_states SET rev = $2, state = $3, reasons = $4::jsonb, updated_at = now(),
+           changed_at = CASE WHEN state IS DISTINCT FROM $3 THEN $5::timestamptz ELSE changed_at END
+         WHERE agent = $1`,
+        [t.agent, t.rev, t.state, JSON.stringify(t.reasons), t.at],
+      );
+      const from = current.state;
+      if (from === t.state && JSON.stringify(current.reasons) === JSON.stringify(t.reasons))
+        return { applied: true, incident: null, kind: null };
+      const open = await tx.query<{ id: string; events: number }>(
+        "SELECT id, events FROM incidents WHERE agent = $1 AND resolved_at IS NULL FOR UPDATE",
+        [t.agent],
+      );
+      const incident = open.rows[0];
+      if (!incident) {
+        if (!BAD.has(t.state)) return { applied: true, incident: null, kind: null };
+        const id = ulid(Date.parse(t.at));
+        await tx.query(
+          `INSERT INTO incidents (id, agent, opened_at, state, reasons, events)
+           VALUES ($1, $2, $3, $4, $5::jsonb, 1)`,
+          [id, t.agent, t.at, t.state, JSON.stringify(t.reasons)],
+        );
+        await addEvent(tx, id, 1, t, "opened", from);
+        return { applied: true, incident: id, kind: "opened" };
+      }
+      const seq = Number(incident.events) + 1;
+      const kind: IncidentEventKind = t.state === "healthy" ? "resolved" : "changed";
+      if (kind === "resolved") {
+        // Never before it opened, whatever the replicas' clocks say.
+        await tx.query(
+          "UPDATE incidents SET events = $2, resolved_at = GREATEST(opened_at, $3::timestamptz) WHERE id = $1",
+          [incident.id, seq, t.at],
+        );
+      } else {
+        await tx.query("UPDATE incidents SET events = $2, state = $3, reasons = $4::jsonb WHERE id = $1", [
+          incident.id,
+          seq,
+          t.state,
+          JSON.stringify(t.reasons),
+        ]);
+      }
+      await addEvent(tx, incident.id, seq, t, kind, from);
+      return { applied: true, incident: incident.id, kind };
+    });
+  }
+
+  /** Incidents newest first (by when they opened), each with its timeline; cursor-paged. */
+  async list(q: IncidentQuery): Promise<{ incidents: Incident[]; next_cursor: string | null }> {
+    const params: unknown[] = [];
+    const where: string[] = [];
+    if (q.agent) {
+      params.push(q.agent);
+      where.push(`agent = $${params.length}`);
+    }
+    if (q.open !== undefined) where.push(q.open ? "resolved_at IS NULL" : "resolved_at IS NOT NULL");
+    if (q.cursor) {
+      const [time, id] = decodeCursor(q.cursor, (t) => CURSOR_TIME.test(t));
+      params.push(time, id);
+      where.push(`(opened_at, id) < ($${params.length - 1}::timestamptz, $${params.length})`);
+    }
+    params.push(q.limit + 1);
+    const { rows } = await this.db.query<{
+      id: string;
+      agent: string;
+      opened_at: Date | string;
+      resolved_at: Date | string | null;
+      state: FleetState;
+      reasons: string[];
+      events: number;
+      t: string;
+    }>(
+      `SELECT id, agent, opened_at, resolved_at, state, reasons, events,
+         to_char(opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t
+       FROM incidents ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+       ORDER BY opened_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, q.limit);
+    const timelines = await this.#timelines(page.map((r) => r.id));
+    const last = page.at(-1);
+    return {
+      incidents: page.map((r) => ({
+        id: r.id,
+        agent: r.agent,
+        open: r.resolved_at === null,
+        openedAt: iso(r.opened_at),
+        resolvedAt: r.resolved_at === null ? null : iso(r.resolved_at),
+        state: r.state,
+        reasons: r.reasons,
+        events: Number(r.events),
+        timeline: timelines.get(r.id) ?? [],
+      })),
+      next_cursor: rows.length > q.limit && last ? encodeCursor(last.t, last.id) : null,
+    };
+  }
+
+  async #timelines(ids: string[]): Promise<Map<string, IncidentEvent[]>> {
+    const out = new Map<string, IncidentEvent[]>();
+    if (ids.length === 0) return out;
+    const { rows } = await this.db.query<{
+      incident_id: string;
+      at: Date | string;
+      kind: IncidentEventKind;
+      from_state: FleetState | null;
+      to_state: FleetState;
+      reasons: string[];
+    }>(
+      `SELECT e.incident_id, e.at, e.kind, e.from_state, e.to_state, e.reasons
+       FROM unnest($1::text[]) AS i (id)
+       CROSS JOIN LATERAL (
+         SELECT * FROM incident_events WHERE incident_id = i.id ORDER BY seq DESC LIMIT $2
+       ) e
+       ORDER BY e.incident_id, e.seq`,
+      [ids, TIMELINE_MAX],
+    );
+    for (const r of rows) {
+      const list = out.get(r.incident_id) ?? [];
+      list.push({
+        at: iso(r.at),
+        kind: r.kind,
+        fromState: r.from_state,
+        toState: r.to_state,
+        reasons: r.reasons,
+      });
+      out.set(r.incident_id, list);
+    }
+    return out;
+  }
+}
