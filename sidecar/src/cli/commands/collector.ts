@@ -7,10 +7,12 @@ import { untilSignal } from "../signals.ts";
 
 const help = `Usage: clawguard collector [--config FILE] [--check | --print-config]
 
-Runs the collector: POST /v1/events from the sidecars, the audit trail (GET /v1/audit,
-GET /v1/audit/verify), /healthz and /readyz. Listens on 127.0.0.1:18800 by default (listen).
+Runs the collector: events, heartbeats and memory contents from the sidecars; the audit trail
+(GET /v1/audit, /v1/audit/verify), memory history, the fleet and its incidents; /healthz, /readyz.
+Listens on 127.0.0.1:18800 by default (listen).
 Storage: PostgreSQL when DATABASE_URL (or DATABASE_URL_FILE) is set, else the embedded store
 (PGlite) in dataDir (default .clawguard/collector). Migrations are applied at start.
+Liveness: Redis when REDIS_URL (or REDIS_URL_FILE) is set (any number of replicas), else in process.
 
 Options:
   --config FILE      YAML config (default: $CLAWGUARD_COLLECTOR_CONFIG); CLAWGUARD_* env overrides it
