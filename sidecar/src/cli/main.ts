@@ -29,6 +29,14 @@ const COMMANDS: Commands = {
     summary: "incidents: when agents turned unhealthy, degraded or stale, and why",
     load: async () => (await import("./commands/fleet.ts")).incidentsCommand,
   },
+  router: {
+    summary: "forward a gateway group's traffic to its current target (switches on failover)",
+    load: async () => (await import("./commands/router.ts")).routerCommand,
+  },
+  route: {
+    summary: "render the current route of a gateway group (nginx upstream)",
+    load: async () => (await import("./commands/router.ts")).routeCommand,
+  },
   memory: {
     summary: "history, restore and decay of memory files",
     load: async () => (await import("./commands/memory.ts")).memoryCommand,

@@ -1,0 +1,102 @@
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import { type AddressInfo, connect, type Socket } from "node:net";
+import { silentLogger } from "@clawguard/shared/log";
+import { Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import { redisLease } from "../controller/lease.ts";
+import { setRoute } from "../controller/routes.ts";
+import { deleteKeys, redisAvailable, TEST_REDIS } from "../store/liveness/test-backends.ts";
+import { Router } from "./index.ts";
+
+const prefix = `clawguard-test-${randomBytes(4).toString("hex")}:`;
+const cleanup: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  await deleteKeys(prefix);
+});
+
+/** A stand-in gateway: answers its name over HTTP, and echoes over an upgraded connection. */
+async function gateway(name: string): Promise<string> {
+  const server: Server = createServer((_, res) => res.end(name));
+  server.on("upgrade", (_req, socket: Socket) => {
+    socket.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n");
+    socket.on("data", (d: Buffer) => socket.write(`${name}:${d.toString()}`));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  cleanup.push(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** An upgraded connection through the router; resolves once the 101 came back. */
+async function upgrade(url: string): Promise<Socket> {
+  const { port } = new URL(url);
+  const socket = connect({ host: "127.0.0.1", port: Number(port) });
+  await once(socket, "connect");
+  socket.write("GET /ws HTTP/1.1\r\nhost: gw\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n");
+  const [first] = (await once(socket, "data")) as [Buffer];
+  expect(first.toString()).toMatch(/^HTTP\/1.1 101/);
+  return socket;
+}
+
+const waitFor = async (ok: () => boolean | Promise<boolean>, ms = 5000) => {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe.skipIf(!(await redisAvailable()))("router", () => {
+  it("forwards HTTP and upgraded connections to the route, switches on a change, and drops the old target's connections", async () => {
+    const [primary, standby] = [await gateway("primary"), await gateway("standby")];
+    const redis = new Redis(TEST_REDIS);
+    const subscriber = new Redis(TEST_REDIS);
+    cleanup.push(
+      () => redis.disconnect(),
+      () => subscriber.disconnect(),
+    );
+    const leader = redisLease(redis, { prefix, holder: "collector-1", ttlMs: 10_000 });
+    const token = (await leader.acquire()) as number;
+    expect(await setRoute(leader, redis, prefix, { group: "gw", target: primary, token })).toBe(true);
+
+    const router = new Router({
+      group: "gw",
+      host: "127.0.0.1",
+      port: 0,
+      lease: leader,
+      subscriber,
+      prefix,
+      pollMs: 60_000, // the notification alone must be enough
+      log: silentLogger,
+    });
+    await router.start();
+    cleanup.push(() => router.stop());
+    expect(await (await fetch(router.url)).text()).toBe("primary");
+    const socket = await upgrade(router.url);
+    socket.write("hello");
+    const [echo] = (await once(socket, "data")) as [Buffer];
+    expect(echo.toString()).toBe("primary:hello");
+    const closed = once(socket, "close");
+
+    // Failover: the leader repoints the group; the router switches and drops the old connection.
+    expect(await setRoute(leader, redis, prefix, { group: "gw", target: standby, token })).toBe(true);
+    await waitFor(() => router.target === standby);
+    await closed;
+    expect(await (await fetch(router.url)).text()).toBe("standby");
+
+    // A paused former leader, with an older token, cannot point clients back.
+    await leader.release();
+    const next = redisLease(redis, { prefix, holder: "collector-2", ttlMs: 10_000 });
+    const newer = (await next.acquire()) as number;
+    expect(await setRoute(leader, redis, prefix, { group: "gw", target: primary, token })).toBe(false);
+    expect(await setRoute(next, redis, prefix, { group: "gw", target: standby, token: newer })).toBe(true);
+    await router.refresh();
+    expect(router.target).toBe(standby);
+  });
+});

@@ -1,0 +1,159 @@
+import { Agent, createServer, request, type Server } from "node:http";
+import { connect, type Socket } from "node:net";
+import type { Component } from "@clawguard/shared/lifecycle";
+import type { Logger } from "@clawguard/shared/log";
+import type { Redis } from "ioredis";
+import type { Lease } from "../controller/lease.ts";
+import { getRoute, routeChannel } from "../controller/routes.ts";
+
+export interface RouterOptions {
+  group: string;
+  host: string;
+  port: number;
+  /** Reads the group's route (the leader writes it under its fencing token). */
+  lease: Lease;
+  /** A connection for route change notifications (none: polling only). */
+  subscriber?: Redis | undefined;
+  prefix: string;
+  pollMs: number;
+  log: Logger;
+}
+
+/**
+ * Listens where clients expect the gateway and forwards HTTP and WebSocket traffic to the group's
+ * current target. On a route change it switches, and closes every connection to the old target
+ * so clients reconnect to the new one (a gateway's WebSocket sessions must not stay on a fenced
+ * primary).
+ */
+export class Router implements Component {
+  readonly id = "router";
+  readonly #o: RouterOptions;
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  /** Client-side sockets of connections currently forwarded to each target. */
+  readonly #open = new Map<string, Set<Socket>>();
+  #target: string | undefined;
+  #server: Server | undefined;
+  #poll: NodeJS.Timeout | undefined;
+
+  constructor(options: RouterOptions) {
+    this.#o = options;
+  }
+
+  get target(): string | undefined {
+    return this.#target;
+  }
+
+  get url(): string {
+    const address = this.#server?.address();
+    return typeof address === "object" && address ? `http://${this.#o.host}:${address.port}` : "";
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    if (this.#o.subscriber) {
+      await this.#o.subscriber.subscribe(routeChannel(this.#o.prefix));
+      this.#o.subscriber.on("message", (_channel, group) => {
+        if (group === this.#o.group) void this.refresh();
+      });
+    }
+    this.#poll = setInterval(() => void this.refresh(), this.#o.pollMs).unref();
+    this.#server = createServer((req, res) => this.#http(req, res));
+    this.#server.on("upgrade", (req, socket, head) => this.#upgrade(req, socket as Socket, head));
+    this.#server.listen(this.#o.port, this.#o.host);
+    await new Promise<void>((resolve, reject) => {
+      this.#server?.once("listening", resolve).once("error", reject);
+    });
+  }
+
+  /** Reads the route; on a change, switches and drops every connection to the old target. */
+  async refresh(): Promise<void> {
+    let target: string | undefined;
+    try {
+      target = (await getRoute(this.#o.lease, this.#o.group))?.target;
+    } catch (err) {
+      this.#o.log.warn("route not readable; keeping the current one", { error: (err as Error).message });
+      return;
+    }
+    if (!target || target === this.#target) return;
+    const old = this.#target;
+    this.#target = target;
+    this.#o.log.info("route switched", { group: this.#o.group, from: old ?? null, to: target });
+    if (old) {
+      for (const socket of this.#open.get(old) ?? []) socket.destroy();
+      this.#open.delete(old);
+    }
+  }
+
+  #track(target: string, socket: Socket): void {
+    let set = this.#open.get(target);
+    if (!set) this.#open.set(target, (set = new Set()));
+    set.add(socket);
+    socket.once("close", () => set.delete(socket));
+  }
+
+  #http(req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse): void {
+    const target = this.#target;
+    if (!target) {
+      res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
+      res.end(
+        JSON.stringify({ error: { code: "no_route", message: `no route for group ${this.#o.group} yet` } }),
+      );
+      return;
+    }
+    this.#track(target, req.socket);
+    const url = new URL(req.url ?? "/", target);
+    const upstream = request(
+      url,
+      { method: req.method, headers: { ...req.headers, host: url.host }, agent: this.#agent },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.once("error", (err) => {
+      if (!res.headersSent) {
+        res.writeHead(502, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({ error: { code: "upstream_unreachable", message: `${target}: ${err.message}` } }),
+        );
+      } else res.destroy();
+    });
+    req.pipe(upstream);
+  }
+
+  #upgrade(req: import("node:http").IncomingMessage, client: Socket, head: Buffer): void {
+    const target = this.#target;
+    if (!target) {
+      client.end("HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n");
+      return;
+    }
+    const url = new URL(target);
+    const upstream = connect({ host: url.hostname, port: Number(url.port) || 80 });
+    this.#track(target, client);
+    upstream.once("connect", () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2)
+        lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    const close = () => {
+      upstream.destroy();
+      client.destroy();
+    };
+    upstream.once("error", close).once("close", close);
+    client.once("error", close).once("close", close);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#poll) clearInterval(this.#poll);
+    for (const sockets of this.#open.values()) for (const s of sockets) s.destroy();
+    this.#open.clear();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    this.#server = undefined;
+    this.#agent.destroy();
+    await this.#o.subscriber?.unsubscribe().catch(() => {});
+  }
+}

@@ -1,0 +1,112 @@
+import { redisLease } from "@clawguard/collector/controller/lease";
+import { getRoute } from "@clawguard/collector/controller/routes";
+import { Router } from "@clawguard/collector/router/index";
+import { parseListen } from "@clawguard/shared/config/fields";
+import { resolveSecret } from "@clawguard/shared/config/load";
+import { ClawguardError } from "@clawguard/shared/errors";
+import { loggerFromEnv } from "@clawguard/shared/log";
+import { Redis } from "ioredis";
+import { type Command, type Io, parse } from "../command.ts";
+import { untilSignal } from "../signals.ts";
+
+const routerHelp = `Usage: clawguard router --group NAME [--listen HOST:PORT]
+
+Listens where clients expect the gateway and forwards HTTP and WebSocket traffic to the group's
+current target, as the collector's controller sets it (in Redis, under its fencing token). On a
+change it switches and closes the connections to the old target, so clients reconnect.
+Options:
+  --group NAME       the gateway group (required)
+  --listen HOST:PORT default 0.0.0.0:18789 (where OpenClaw's gateway listens)
+  -h, --help         this help
+Needs REDIS_URL (or REDIS_URL_FILE); CLAWGUARD_REDIS_KEY_PREFIX as the collector's (clawguard:).`;
+
+const routeHelp = `Usage: clawguard route nginx --group NAME
+
+Prints an nginx upstream block for the group's current target, for those who front gateways with
+nginx (reload nginx after a failover, or run this from a hook). Needs REDIS_URL as the router.`;
+
+function redisFrom(io: Io): { redis: Redis; prefix: string } {
+  const url = resolveSecret(undefined, io.env, "redis.url", "REDIS_URL");
+  if (!url)
+    throw new ClawguardError("config.invalid", "no Redis: set REDIS_URL or REDIS_URL_FILE (the collector's)");
+  return {
+    redis: new Redis(url, { maxRetriesPerRequest: 2 }),
+    prefix: io.env.CLAWGUARD_REDIS_KEY_PREFIX ?? "clawguard:",
+  };
+}
+
+/** Reads routes only: the lease here is never acquired, its holder name is never used. */
+const reader = (redis: Redis, prefix: string) =>
+  redisLease(redis, { prefix, holder: "router (reads only)", ttlMs: 1 });
+
+export const routerCommand: Command = {
+  name: "router",
+  help: routerHelp,
+  async run(args, io) {
+    const { values } = parse(
+      "router",
+      args,
+      { group: { type: "string" }, listen: { type: "string" } },
+      false,
+    );
+    if (values.help) {
+      io.out(`${routerHelp}\n`);
+      return 0;
+    }
+    if (!values.group)
+      throw new ClawguardError("input.invalid", "clawguard router: --group NAME is required");
+    const { host, port } = parseListen(values.listen ?? "0.0.0.0:18789");
+    const { redis, prefix } = redisFrom(io);
+    const subscriber = redis.duplicate();
+    const log = loggerFromEnv(io.env, `router:${values.group}`);
+    const router = new Router({
+      group: values.group,
+      host,
+      port,
+      lease: reader(redis, prefix),
+      subscriber,
+      prefix,
+      pollMs: 2000,
+      log,
+    });
+    await router.start();
+    log.info("router listening", { url: router.url, target: router.target ?? null });
+    await untilSignal();
+    await router.stop();
+    redis.disconnect();
+    subscriber.disconnect();
+    return 0;
+  },
+};
+
+export const routeCommand: Command = {
+  name: "route",
+  help: routeHelp,
+  async run(args, io) {
+    const [sub, ...rest] = args;
+    const { values } = parse("route", rest, { group: { type: "string" } }, false);
+    if (values.help || sub === "--help" || sub === "-h") {
+      io.out(`${routeHelp}\n`);
+      return 0;
+    }
+    if (sub !== "nginx")
+      throw new ClawguardError(
+        "input.invalid",
+        `clawguard route: expected "nginx", got ${JSON.stringify(sub ?? "")}`,
+      );
+    if (!values.group)
+      throw new ClawguardError("input.invalid", "clawguard route nginx: --group NAME is required");
+    const { redis, prefix } = redisFrom(io);
+    try {
+      const route = await getRoute(reader(redis, prefix), values.group);
+      if (!route) throw new ClawguardError("not_found", `no route for group ${values.group} yet`);
+      const target = new URL(route.target);
+      io.out(
+        `# clawguard route for group ${values.group} (fencing token ${route.token})\nupstream clawguard_${values.group.replace(/[^A-Za-z0-9_]/g, "_")} {\n  server ${target.host};\n  keepalive 32;\n}\n`,
+      );
+      return 0;
+    } finally {
+      redis.disconnect();
+    }
+  },
+};
