@@ -35,6 +35,7 @@ async function start(config: Record<string, unknown> = {}) {
     log: silentLogger,
   });
   await watcher.start();
+  await watcher.ready();
 }
 
 async function eventFor(type: string, path: string, count = 1): Promise<EventDraft> {
@@ -134,6 +135,7 @@ describe("MemoryWatcher", () => {
         log: silentLogger,
       });
       await watcher.start();
+      await watcher.ready();
     };
     writeFileSync(join(tmp.path, "MEMORY.md"), "fact one\n");
     writeFileSync(join(tmp.path, "memory", "2026-11-20.md"), "old day\n");

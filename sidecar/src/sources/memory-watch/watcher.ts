@@ -51,6 +51,7 @@ export class MemoryWatcher implements Component {
   readonly #queues = new Map<string, Promise<void>>();
   #watcher: FSWatcher | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
+  #catchingUp: Promise<void> | undefined;
 
   constructor(options: MemoryWatcherOptions) {
     this.#o = options;
@@ -60,13 +61,25 @@ export class MemoryWatcher implements Component {
       openClawBootstrapCap(options.config.openclawConfig, options.source.agent);
   }
 
+  /** Returns at once: catching up with the files (a first start may find thousands) runs behind. */
   async start(): Promise<void> {
-    // What changed while no watcher ran (everything, the first time) is reported now.
     for (const [path, known] of Object.entries(this.#loadState())) this.#known.set(path, known);
-    const present = await this.#scan();
-    const gone = [...this.#known.keys()].filter((path) => !present.includes(path));
-    for (const path of [...present, ...gone]) await this.#settle(path);
-    this.#saveState();
+    this.#catchingUp = this.#catchUp().catch((err) =>
+      this.#o.log.error("memory watcher could not catch up", { error: String(err) }),
+    );
+  }
+
+  /** Resolves once the files as they were at start are reported and watching has begun. */
+  ready(): Promise<void> {
+    return this.#catchingUp ?? Promise.resolve();
+  }
+
+  /**
+   * What changed while no watcher ran (everything, the first time) is reported, then watching
+   * starts, then one more pass reports what changed before the watcher saw it.
+   */
+  async #catchUp(): Promise<void> {
+    await this.#reconcile();
     const root = this.#o.workspace;
     this.#watcher = watch(root, {
       ignoreInitial: true,
@@ -87,9 +100,28 @@ export class MemoryWatcher implements Component {
     this.#watcher.on("add", onPath).on("change", onPath).on("unlink", onPath);
     this.#watcher.on("error", (err) => this.#o.log.warn("memory watcher error", { error: String(err) }));
     await new Promise<void>((resolve) => this.#watcher?.once("ready", () => resolve()));
+    await this.#reconcile();
+    this.#saveState();
+  }
+
+  /** Compares every file with what is known; reports the differences in batches (one spool write each). */
+  async #reconcile(): Promise<void> {
+    const present = await this.#scan();
+    const seen = new Set(present);
+    const gone = [...this.#known.keys()].filter((path) => !seen.has(path));
+    let batch: EventDraft[] = [];
+    for (const path of [...present, ...gone]) {
+      batch.push(...(await this.#compare(path)));
+      if (batch.length >= 500) {
+        await this.#o.publish(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await this.#o.publish(batch);
   }
 
   async stop(): Promise<void> {
+    await this.#catchingUp;
     await this.#watcher?.close();
     this.#watcher = undefined;
     await Promise.all(this.#queues.values());
@@ -136,7 +168,10 @@ export class MemoryWatcher implements Component {
   #enqueue(path: string): void {
     if (!this.#globs.matches(path)) return;
     const next = (this.#queues.get(path) ?? Promise.resolve())
-      .then(() => this.#settle(path))
+      .then(async () => {
+        const drafts = await this.#compare(path);
+        if (drafts.length > 0) await this.#o.publish(drafts);
+      })
       .then(() => this.#saveSoon())
       .catch((err) => this.#o.log.error("memory change not recorded", { path, error: String(err) }));
     this.#queues.set(path, next);
@@ -157,8 +192,8 @@ export class MemoryWatcher implements Component {
     return found.sort();
   }
 
-  /** Compares the file with what was known of it; reports a change and checks its size. */
-  async #settle(path: string): Promise<void> {
+  /** Compares the file with what was known of it: the events a change (and its size) calls for. */
+  async #compare(path: string): Promise<EventDraft[]> {
     let content: Buffer | undefined;
     try {
       content = await readFile(join(this.#o.workspace, path));
@@ -168,7 +203,7 @@ export class MemoryWatcher implements Component {
     const before = this.#known.get(path);
     const drafts: EventDraft[] = [];
     if (content === undefined) {
-      if (!before) return;
+      if (!before) return [];
       this.#known.delete(path);
       this.#oversize.delete(path);
       drafts.push(
@@ -207,7 +242,7 @@ export class MemoryWatcher implements Component {
         drafts.push(this.#event("memory.oversize", "warn", { path, ...over.attrs, reason: over.reason }));
       } else if (!over) this.#oversize.delete(path);
     }
-    if (drafts.length > 0) await this.#o.publish(drafts);
+    return drafts;
   }
 
   #overLimit(path: string, size: number, text: string) {

@@ -108,8 +108,8 @@ export class Prober implements Component {
 
   health(): Health {
     const reasons: string[] = [];
-    let state: HealthState =
-      this.#status.length > 0 && this.#status.every((s) => s.state === "unknown") ? "unknown" : "healthy";
+    // Nothing probed (no probes, or none has spoken yet): the agent's state is not known.
+    let state: HealthState = this.#status.every((s) => s.state === "unknown") ? "unknown" : "healthy";
     for (const s of this.#status) {
       if (s.state !== "failing") continue;
       reasons.push(`${s.name}: ${s.last?.detail ?? "failing"} (${s.consecutiveFailures} in a row)`);
