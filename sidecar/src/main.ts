@@ -163,6 +163,7 @@ export async function startSidecar(
         llm,
         health: () => prober.health(),
         blobs: blobShipper,
+        memory,
         env,
         log: log.child("api"),
       });

@@ -4,7 +4,7 @@ import { watch as fsWatch, mkdirSync, readFileSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { runDecay } from "@clawguard/sidecar/sources/memory-watch/decay/index";
-import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
+import { freePort, Processes, startCollector, waitUntilUp } from "../support/processes.ts";
 import { type Figure, progress } from "./report.ts";
 
 /**
@@ -75,28 +75,14 @@ export async function benchMemory(options: {
 }): Promise<Figure[]> {
   const procs = new Processes();
   const ws = tempDir("clawguard-bench-memory-");
-  const read = randomBytes(16).toString("hex");
   try {
-    const ingest = randomBytes(16).toString("hex");
-    writeFileSync(join(ws.path, "tokens"), `main ${ingest}\n`);
     mkdirSync(join(ws.path, ".clawguard"));
     mkdirSync(join(ws.path, "memory", "bench"), { recursive: true });
-    const [cport, sport] = [await freePort(), await freePort()];
-    const collectorUrl = `http://127.0.0.1:${cport}`;
     progress("memory: starting a collector (embedded store) and a sidecar");
-    const collector = procs.cli(
-      "collector",
-      ["collector"],
-      {
-        CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${cport}`,
-        CLAWGUARD_COLLECTOR_DATA_DIR: join(ws.path, "collector-data"),
-        CLAWGUARD_INGEST_TOKENS_FILE: join(ws.path, "tokens"),
-        CLAWGUARD_READ_TOKEN: read,
-        CLAWGUARD_LOG_LEVEL: "warn",
-      },
-      ws.path,
-    );
-    await waitUntilUp(`${collectorUrl}/readyz`, collector, 60_000);
+    const collector = await startCollector(procs, ws.path, ["main"]);
+    const { url: collectorUrl, read } = collector;
+    const ingest = collector.tokens.main as string;
+    const sport = await freePort();
     const sidecar = procs.cli(
       "sidecar",
       ["sidecar"],
@@ -199,7 +185,7 @@ export async function benchMemory(options: {
       const idleCpu = ((cpuSeconds(pid) - i0) / options.idleSeconds) * 100;
       const [sidecarRss, idleRss] = [rssMb(sidecar.pid), rssMb(pid)];
       await sidecar.kill("SIGTERM");
-      await collector.kill("SIGTERM");
+      await collector.managed.kill("SIGTERM");
       const decay = await benchDecay();
       return [
         {

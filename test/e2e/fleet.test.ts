@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -6,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, Processes, runCli, waitUntilUp } from "../support/processes.ts";
+import { freePort, Processes, runCli, startCollector, waitUntilUp } from "../support/processes.ts";
 
 /**
  * An agent's health from its sidecar's probes to the collector's fleet view and incidents, with
@@ -45,24 +44,9 @@ describe("fleet: probes, heartbeats, incidents, staleness", () => {
     await once(gateway, "listening");
     const gatewayUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
 
-    const ingest = randomBytes(16).toString("hex");
-    const read = randomBytes(16).toString("hex");
-    writeFileSync(join(ws.path, "tokens"), `gw ${ingest}\n`);
     mkdirSync(join(ws.path, ".clawguard"));
-    const cport = await freePort();
-    const collectorUrl = `http://127.0.0.1:${cport}`;
-    const collector = procs.cli(
-      "collector",
-      ["collector"],
-      {
-        CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${cport}`,
-        CLAWGUARD_COLLECTOR_DATA_DIR: join(ws.path, "collector-data"),
-        CLAWGUARD_INGEST_TOKENS_FILE: join(ws.path, "tokens"),
-        CLAWGUARD_READ_TOKEN: read,
-      },
-      ws.path,
-    );
-    await waitUntilUp(`${collectorUrl}/readyz`, collector, 60_000);
+    const { url: collectorUrl, read, tokens } = await startCollector(procs, ws.path, ["gw"]);
+    const ingest = tokens.gw as string;
     writeFileSync(
       join(ws.path, "clawguard.yaml"),
       [

@@ -1,9 +1,16 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, type Managed, Processes, runCli, waitUntilUp } from "../support/processes.ts";
+import {
+  freePort,
+  type Managed,
+  Processes,
+  runCli,
+  startCollector,
+  waitUntilUp,
+} from "../support/processes.ts";
 
 /**
  * Two agents' sidecars on one shared workspace volume (the seed's sub-agents): two writers of the
@@ -25,25 +32,9 @@ interface Version {
 
 describe("memory history on a shared workspace", () => {
   it("keeps both writers' versions, content included", { timeout: 90_000 }, async () => {
-    const tokens = { main: randomBytes(16).toString("hex"), sub1: randomBytes(16).toString("hex") };
-    const read = randomBytes(16).toString("hex");
-    writeFileSync(join(ws.path, "tokens"), `main ${tokens.main}\nsub1 ${tokens.sub1}\n`);
     mkdirSync(join(ws.path, ".clawguard"));
     mkdirSync(join(ws.path, "memory"));
-    const cport = await freePort();
-    const collectorUrl = `http://127.0.0.1:${cport}`;
-    const collector = procs.cli(
-      "collector",
-      ["collector"],
-      {
-        CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${cport}`,
-        CLAWGUARD_COLLECTOR_DATA_DIR: join(ws.path, "collector-data"),
-        CLAWGUARD_INGEST_TOKENS_FILE: join(ws.path, "tokens"),
-        CLAWGUARD_READ_TOKEN: read,
-      },
-      ws.path,
-    );
-    await waitUntilUp(`${collectorUrl}/readyz`, collector, 60_000);
+    const { url: collectorUrl, read, tokens } = await startCollector(procs, ws.path, ["main", "sub1"]);
     const sidecars = new Map<string, Managed>();
     const startSidecar = async (agent: "main" | "sub1") => {
       const port = await freePort();
@@ -53,13 +44,23 @@ describe("memory history on a shared workspace", () => {
         {
           CLAWGUARD_AGENT: agent,
           CLAWGUARD_WORKSPACE: ws.path,
-          CLAWGUARD_INGEST_TOKEN: tokens[agent],
+          CLAWGUARD_INGEST_TOKEN: tokens[agent] as string,
           CLAWGUARD_COLLECTOR_URL: collectorUrl,
           CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}`,
         },
         ws.path,
       );
       await waitUntilUp(`http://127.0.0.1:${port}/healthz`, sidecar);
+      // Versions written before the watcher has caught up would be seen only as the latest one.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const ready = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as {
+          memory?: { watching: boolean };
+        };
+        if (ready.memory?.watching) break;
+        if (Date.now() > deadline) throw new Error(`${agent}: the memory watcher did not catch up`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
       sidecars.set(agent, sidecar);
     };
     await startSidecar("main");

@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Test-only: the real `clawguard` CLI run as child processes, tracked by PID and always cleaned up. */
@@ -112,4 +115,43 @@ export async function runCli(
   const code = await proc.exited;
   clearTimeout(timer);
   return { code, output: proc.output(), stdout: proc.stdout() };
+}
+
+export interface RunningCollector {
+  managed: Managed;
+  url: string;
+  /** The read token for /v1/audit, fleet, incidents, memory. */
+  read: string;
+  /** Each agent's ingest token. */
+  tokens: Record<string, string>;
+}
+
+/**
+ * A collector on the embedded store in `dir`, with a fresh ingest token for each of `agents` and
+ * a read token; resolves once it is ready.
+ */
+export async function startCollector(
+  procs: Processes,
+  dir: string,
+  agents: string[],
+): Promise<RunningCollector> {
+  const tokens = Object.fromEntries(agents.map((a) => [a, randomBytes(16).toString("hex")]));
+  const read = randomBytes(16).toString("hex");
+  writeFileSync(join(dir, "tokens"), agents.map((a) => `${a} ${tokens[a]}\n`).join(""));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const managed = procs.cli(
+    "collector",
+    ["collector"],
+    {
+      CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${port}`,
+      CLAWGUARD_COLLECTOR_DATA_DIR: join(dir, "collector-data"),
+      CLAWGUARD_INGEST_TOKENS_FILE: join(dir, "tokens"),
+      CLAWGUARD_READ_TOKEN: read,
+      CLAWGUARD_LOG_LEVEL: "warn",
+    },
+    dir,
+  );
+  await waitUntilUp(`${url}/readyz`, managed, 60_000);
+  return { managed, url, read, tokens };
 }

@@ -40,6 +40,8 @@ export interface SidecarApiDeps {
   health?: () => { state: string; reasons: string[]; probes: unknown[] };
   /** Memory file contents waiting for the collector. */
   blobs?: { readonly status: unknown };
+  /** Whether the memory watcher has caught up and watches (a first start on many files takes a while). */
+  memory?: { readonly watching: boolean };
   env: NodeJS.ProcessEnv;
   log: Logger;
 }
@@ -143,6 +145,7 @@ export function createSidecarApp(deps: SidecarApiDeps) {
       },
       shipper,
       ...(deps.blobs ? { blobs: deps.blobs.status } : {}),
+      ...(deps.memory ? { memory: { watching: deps.memory.watching } } : {}),
       ...(llm && llm.providers.length > 0 ? { llm } : {}),
     };
     return c.json(body, failing.length === 0 ? 200 : 503);

@@ -52,6 +52,7 @@ export class MemoryWatcher implements Component {
   #watcher: FSWatcher | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
   #catchingUp: Promise<void> | undefined;
+  #watching = false;
 
   constructor(options: MemoryWatcherOptions) {
     this.#o = options;
@@ -67,6 +68,11 @@ export class MemoryWatcher implements Component {
     this.#catchingUp = this.#catchUp().catch((err) =>
       this.#o.log.error("memory watcher could not catch up", { error: String(err) }),
     );
+  }
+
+  /** Whether the files as they were at start are reported and watching has begun. */
+  get watching(): boolean {
+    return this.#watching;
   }
 
   /** Resolves once the files as they were at start are reported and watching has begun. */
@@ -101,6 +107,7 @@ export class MemoryWatcher implements Component {
     this.#watcher.on("error", (err) => this.#o.log.warn("memory watcher error", { error: String(err) }));
     await new Promise<void>((resolve) => this.#watcher?.once("ready", () => resolve()));
     await this.#reconcile();
+    this.#watching = true;
     this.#saveState();
   }
 
