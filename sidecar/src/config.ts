@@ -21,6 +21,8 @@ export const sidecarSchema = z.strictObject({
   role: z.string().min(1).max(64).default("agent"),
   host: z.string().min(1).max(255).default(hostname()),
   workspace: z.string().min(1).default("."),
+  /** Where the sidecar publishes the agent-side clawguard for the agent's container (a shared volume). */
+  binDir: z.string().min(1).optional(),
   api: apiConfig,
   exec: execGuardConfig,
   spool: spoolConfig,
@@ -41,6 +43,7 @@ export const SIDECAR_ENV: EnvMap = {
   CLAWGUARD_ROLE: "role",
   CLAWGUARD_HOST: "host",
   CLAWGUARD_WORKSPACE: "workspace",
+  CLAWGUARD_BIN_DIR: "binDir",
   CLAWGUARD_SIDECAR_LISTEN: "api.listen",
   CLAWGUARD_EXEC_MAX_BYTES: "exec.maxBytes",
   CLAWGUARD_EXEC_PREVIEW_BYTES: "exec.previewBytes",

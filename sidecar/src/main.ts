@@ -1,5 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
@@ -11,6 +19,7 @@ import { type Component, Runner } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { createSidecarApp } from "./api/app.ts";
+import { AGENT_BUNDLE } from "./build/paths.ts";
 import { EventBus } from "./bus.ts";
 import type { SidecarConfig } from "./config.ts";
 import { BlobShipper } from "./sinks/blobs/shipper.ts";
@@ -34,6 +43,23 @@ export interface Sidecar {
   readonly inbox: InboxSource;
   readonly llm: LlmGuard;
   stop(): Promise<void>;
+}
+
+/**
+ * The agent-side clawguard, published where the agent's container mounts it: copied whole, then
+ * renamed into place, so the agent never runs half a file.
+ */
+function publishAgentCli(dir: string, log: Logger): void {
+  if (!existsSync(AGENT_BUNDLE)) {
+    log.warn("no agent-side clawguard to publish: run pnpm build (the sidecar image has it)", { dir });
+    return;
+  }
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.clawguard.${process.pid}.tmp`);
+  copyFileSync(AGENT_BUNDLE, tmp);
+  chmodSync(tmp, 0o755);
+  renameSync(tmp, join(dir, "clawguard"));
+  log.info("agent-side clawguard published", { dir });
 }
 
 /** The config agents of one role should share: without what names this agent and its paths. */
@@ -71,6 +97,7 @@ export async function startSidecar(
     );
   }
   const token = apiToken(config, env);
+  if (config.binDir) publishAgentCli(config.binDir, log);
   const source: EventSource = { agent: config.agent, role: config.role, host: config.host };
   const { host, port } = parseListen(config.api.listen);
 

@@ -85,8 +85,8 @@ export class Router implements Component {
   }
 
   #track(target: string, socket: Socket): void {
-    let set = this.#open.get(target);
-    if (!set) this.#open.set(target, (set = new Set()));
+    const set = this.#open.get(target) ?? new Set<Socket>();
+    this.#open.set(target, set);
     set.add(socket);
     socket.once("close", () => set.delete(socket));
   }

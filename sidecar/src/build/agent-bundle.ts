@@ -1,6 +1,7 @@
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { AGENT_BUNDLE as DEFAULT_OUTFILE } from "./paths.ts";
 
 /**
  * Bundles the agent-side CLI (`exec`, `read`) into one self-contained executable file, `clawguard`:
@@ -8,7 +9,7 @@ import { build } from "esbuild";
  * volume and put on the exec PATH. Plain JavaScript in one file starts faster than the sources.
  */
 
-export const AGENT_BUNDLE = fileURLToPath(new URL("../../../dist/clawguard", import.meta.url));
+export { AGENT_BUNDLE } from "./paths.ts";
 
 /**
  * The file is a shell script and an ES module at once: `sh` runs line 2 (`':'` is a no-op, the rest
@@ -23,7 +24,9 @@ const LAUNCHER = [
   "",
 ].join("\n");
 
-export async function buildAgentBundle(outfile = AGENT_BUNDLE): Promise<{ outfile: string; bytes: number }> {
+export async function buildAgentBundle(
+  outfile = DEFAULT_OUTFILE,
+): Promise<{ outfile: string; bytes: number }> {
   await build({
     entryPoints: [fileURLToPath(new URL("../cli/agent.ts", import.meta.url))],
     outfile,

@@ -29,6 +29,10 @@ const COMMANDS: Commands = {
     summary: "incidents: when agents turned unhealthy, degraded or stale, and why",
     load: async () => (await import("./commands/fleet.ts")).incidentsCommand,
   },
+  inject: {
+    summary: "add clawguard (sidecars, collector, secrets) to a Docker Compose file; --remove takes it out",
+    load: async () => (await import("@clawguard/deploy/inject/command")).injectCommand,
+  },
   router: {
     summary: "forward a gateway group's traffic to its current target (switches on failover)",
     load: async () => (await import("./commands/router.ts")).routerCommand,

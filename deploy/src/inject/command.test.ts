@@ -1,0 +1,77 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { injectCommand } from "./command.ts";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "clawguard-inject-"));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const COMPOSE = `services:
+  gateway:   # the agent
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - ws:/home/node/.openclaw/workspace
+`;
+
+async function run(...args: string[]) {
+  let out = "";
+  let err = "";
+  const code = await injectCommand.run(args, {
+    env: {},
+    cwd: dir,
+    out: (t) => {
+      out += String(t);
+    },
+    err: (t) => {
+      err += t;
+    },
+  });
+  return { code, out, err };
+}
+
+it("prints the injected file on stdout and the summary and to-do on stderr", async () => {
+  writeFileSync(join(dir, "compose.yml"), COMPOSE);
+  const r = await run("compose.yml");
+  expect(r.code).toBe(0);
+  expect(r.out).toContain("gateway-clawguard:");
+  expect(r.err).toMatch(/gateway\s+gateway\s+\+ gateway-clawguard/);
+  expect(r.err).toContain('pathPrepend: ["/opt/clawguard/bin"]');
+  expect(r.err).toContain("http://127.0.0.1:18801/llm/<id>");
+  expect(r.err).toContain("clawguard exec -- <command>");
+  expect(r.err).toContain("clawguard read <id>");
+});
+
+it("writes -o atomically, and --remove gives the original back", async () => {
+  writeFileSync(join(dir, "compose.yml"), COMPOSE);
+  expect((await run("compose.yml", "-o", "out.yml")).code).toBe(0);
+  expect(readFileSync(join(dir, "out.yml"), "utf8")).toContain("clawguard-collector:");
+  expect((await run("out.yml", "--remove", "-o", "back.yml")).code).toBe(0);
+  expect(readFileSync(join(dir, "back.yml"), "utf8")).toBe(COMPOSE);
+  expect(readdirSync(dir).sort()).toEqual(["back.yml", "compose.yml", "out.yml"]);
+});
+
+it("refuses bad input with exit 2, names service and key, and writes nothing", async () => {
+  writeFileSync(
+    join(dir, "compose.yml"),
+    COMPOSE.replace("    volumes:", "    network_mode: host\n    volumes:"),
+  );
+  const r = await run("compose.yml", "-o", "out.yml");
+  expect(r.code).toBe(2);
+  expect(r.err).toContain("services.gateway.network_mode");
+  expect(r.out).toBe("");
+  expect(existsSync(join(dir, "out.yml"))).toBe(false);
+  expect(readdirSync(dir)).toEqual(["compose.yml"]);
+});
+
+it("answers usage errors with exit 2 and --help with 0", async () => {
+  expect((await run()).code).toBe(2);
+  expect((await run("a.yml", "--bogus")).code).toBe(2);
+  expect((await run("missing.yml")).err).toContain("cannot read");
+  const help = await run("--help");
+  expect(help.code).toBe(0);
+  expect(help.out).toContain("clawguard.role");
+});

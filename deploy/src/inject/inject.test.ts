@@ -1,0 +1,238 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { parseDocument } from "yaml";
+import { validateCompose } from "./compose-schema.ts";
+import { InjectError } from "./errors.ts";
+import { generateCompose } from "./generator.ts";
+import { inject, removeInjection } from "./inject.ts";
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const read = (p: string) => readFileSync(here(p), "utf8");
+const SEED = "../../examples/seed/compose.yml";
+const GOLDEN = "../../examples/seed/compose.injected.yml";
+const FIXTURES = [
+  "fixtures/official-layout.yml",
+  "fixtures/single-gateway-named-volumes.yml",
+  "fixtures/agents-with-redis.yml",
+];
+
+// biome-ignore lint/suspicious/noExplicitAny: parsed compose files, read field by field in assertions
+type Loose = any;
+const js = (text: string) => parseDocument(text, { merge: true }).toJS() as Record<string, Loose>;
+
+describe("inject: the seed's topology", () => {
+  const original = read(SEED);
+  const result = inject(original);
+
+  it("matches the golden file byte for byte", () => {
+    expect(result.text).toBe(read(GOLDEN));
+  });
+
+  it("is idempotent and removable", () => {
+    expect(inject(result.text).text).toBe(result.text);
+    expect(removeInjection(result.text).text).toBe(original);
+    expect(removeInjection(original).text).toBe(original);
+  });
+
+  it("validates against the Compose Specification", () => {
+    expect(validateCompose(js(original))).toEqual([]);
+    expect(validateCompose(js(result.text))).toEqual([]);
+  });
+
+  it("puts a sidecar beside every agent, with the agent's namespace, workspace rw and state ro", () => {
+    const s = js(result.text).services;
+    const agents = [
+      "gateway",
+      ...[1, 2, 3, 4, 5, 6, 7].map((i) => `sub${i}`),
+      "bot-supporter",
+      "bot-secguard",
+      "bot-opsguard",
+    ];
+    expect(result.agents.map((a) => a.service)).toEqual(agents);
+    for (const a of agents) {
+      const sc = s[`${a}-clawguard`];
+      expect(sc.network_mode).toBe(`service:${a}`);
+      expect(sc.depends_on).toEqual([a]);
+      expect(sc.environment).toMatchObject({
+        CLAWGUARD_AGENT: a,
+        CLAWGUARD_COLLECTOR_URL: "http://clawguard-collector:18800",
+        CLAWGUARD_INGEST_TOKEN_FILE: `/run/secrets/clawguard-ingest-${a}`,
+        CLAWGUARD_WORKSPACE: "/home/node/.openclaw/workspace",
+      });
+      expect(sc.volumes).toContain(`${a}-state:/home/node/.openclaw:ro`);
+      expect(sc.volumes.some((v: string) => v.endsWith(":/home/node/.openclaw/workspace"))).toBe(true);
+      expect(sc.healthcheck.test.join(" ")).toContain("http://127.0.0.1:18801/healthz");
+      expect(s[a].volumes).toContain("clawguard-bin:/opt/clawguard/bin:ro");
+    }
+    expect(s.sub3["clawguard-bin"]).toBeUndefined();
+    expect(s["sub3-clawguard"].environment.CLAWGUARD_ROLE).toBe("sub-agent");
+    expect(s["bot-secguard-clawguard"].environment.CLAWGUARD_ROLE).toBe("bot");
+  });
+
+  it("uses the file's PostgreSQL and Redis instead of adding its own", () => {
+    const s = js(result.text).services;
+    expect(s["clawguard-postgres"]).toBeUndefined();
+    expect(s["clawguard-redis"]).toBeUndefined();
+    expect(s["clawguard-collector"].environment.REDIS_URL).toBe("redis://openclaw-redis:6379/0");
+    expect(s["clawguard-collector"].networks).toEqual(["openclaw"]);
+  });
+
+  it("adds a standby that never starts by default and a router on the gateway's ports", () => {
+    const s = js(result.text).services;
+    expect(s["gateway-standby"].profiles).toEqual(["clawguard-standby"]);
+    expect(s["gateway-standby-clawguard"].profiles).toEqual(["clawguard-standby"]);
+    expect(s["gateway-standby"].volumes).toEqual(expect.arrayContaining(s.gateway.volumes));
+    expect(s["gateway-standby"].container_name).toBeUndefined();
+    expect(s["gateway-router"].ports).toEqual(["18789:18789"]);
+    expect(s["gateway-router"].command.slice(0, 2)).toEqual(["clawguard", "router"]);
+    expect(s.gateway.ports).toBeUndefined();
+    // Every service that starts by default: only one gateway on the gateway's state.
+    const onState = Object.values(s).filter(
+      (v: Loose) => !v.profiles && (v.volumes ?? []).includes("gateway-state:/home/node/.openclaw"),
+    );
+    expect(onState).toHaveLength(1);
+  });
+});
+
+describe.each(FIXTURES)("inject: fixture %s", (fixture) => {
+  const original = read(fixture);
+  it("round-trips, is idempotent and validates", () => {
+    const once = inject(original).text;
+    expect(inject(once).text).toBe(once);
+    expect(removeInjection(once).text).toBe(original);
+    expect(validateCompose(js(once))).toEqual([]);
+  });
+});
+
+it("skips the official file's one-shot CLI and adds PostgreSQL and Redis when there are none", () => {
+  const r = inject(read("fixtures/official-layout.yml"));
+  expect(r.agents.map((a) => a.service)).toEqual(["openclaw-gateway"]);
+  expect(r.skipped.map((s) => s.name)).toEqual(["openclaw-cli"]);
+  const s = js(r.text).services;
+  expect(s["clawguard-postgres"].volumes).toEqual(["clawguard-pgdata:/var/lib/postgresql/data"]);
+  expect(s["clawguard-redis"]).toBeDefined();
+  expect(s["openclaw-gateway-clawguard"].volumes).toContain(
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+    "${OPENCLAW_CONFIG_DIR:-./config}:/home/node/.openclaw:ro",
+  );
+});
+
+it("takes the image flags", () => {
+  const r = inject(read(SEED), { image: "registry/x/sidecar:9", collectorImage: "registry/x/collector:9" });
+  const s = js(r.text).services;
+  expect(s["sub1-clawguard"].image).toBe("registry/x/sidecar:9");
+  expect(s["clawguard-collector"].image).toBe("registry/x/collector:9");
+});
+
+describe("property: generated compose files", () => {
+  const seeds = Array.from({ length: 300 }, (_, i) => i * 7919 + 1);
+  it.each(seeds)("seed %i: inject is idempotent, removable, valid, and leaves other keys alone", (seed) => {
+    const original = generateCompose(seed);
+    const once = inject(original).text;
+    expect(inject(once).text).toBe(once);
+    expect(removeInjection(once).text).toBe(original);
+    const before = js(original);
+    const after = js(once);
+    expect(validateCompose(after)).toEqual([]);
+    for (const [name, service] of Object.entries(before.services as Record<string, Loose>)) {
+      const { volumes, ports, ...rest } = after.services[name];
+      const { volumes: v0, ports: p0, ...rest0 } = service;
+      expect(rest).toEqual(rest0);
+      expect((volumes ?? []).filter((v: unknown) => v !== "clawguard-bin:/opt/clawguard/bin:ro")).toEqual(
+        v0 ?? [],
+      );
+      if (ports !== undefined) expect(ports).toEqual(p0);
+    }
+    for (const key of ["volumes", "secrets", "networks", "name"]) {
+      if (before[key] && typeof before[key] === "object") expect(after[key]).toMatchObject(before[key]);
+      else if (before[key] !== undefined) expect(after[key]).toEqual(before[key]);
+    }
+  });
+});
+
+const AGENT = `services:
+  gateway:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - ws:/home/node/.openclaw/workspace
+`;
+
+describe("bad input: an error naming the service and the key", () => {
+  const cases: [string, string, RegExp, string | undefined][] = [
+    ["invalid YAML", "services:\n  gateway: [\n", /invalid YAML/, undefined],
+    ["no agent services", "services:\n  web:\n    image: nginx\n", /no agent services/, undefined],
+    [
+      "network_mode on an agent",
+      AGENT.replace("    volumes:", '    network_mode: "host"\n    volumes:'),
+      /services\.gateway\.network_mode: already set to "host"/,
+      "gateway",
+    ],
+    [
+      "unknown key",
+      AGENT.replace("    volumes:", "    colour: blue\n    volumes:"),
+      /services\.gateway\.colour: unknown key/,
+      "gateway",
+    ],
+    [
+      "colliding service",
+      `${AGENT}  gateway-clawguard:\n    image: busybox\n`,
+      /services\.gateway-clawguard: already exists/,
+      "gateway-clawguard",
+    ],
+    [
+      "colliding volume",
+      `${AGENT}volumes:\n  clawguard-bin: {}\n`,
+      /volumes\.clawguard-bin: already exists/,
+      undefined,
+    ],
+    [
+      "flow volumes",
+      AGENT.replace(
+        "    volumes:\n      - ws:/home/node/.openclaw/workspace",
+        "    volumes: [ws:/home/node/.openclaw/workspace]",
+      ),
+      /services\.gateway\.volumes: expected the service's own block list/,
+      "gateway",
+    ],
+    [
+      "no workspace",
+      AGENT.replace("/home/node/.openclaw/workspace", "/data"),
+      /services\.gateway\.volumes: no workspace mount/,
+      "gateway",
+    ],
+    [
+      "bad role",
+      AGENT.replace("    volumes:", "    labels:\n      clawguard.role: boss\n    volumes:"),
+      /services\.gateway\.labels\.clawguard\.role: expected gateway, sub-agent, bot or none, got "boss"/,
+      "gateway",
+    ],
+    [
+      "standby on a sub-agent",
+      AGENT.replace(
+        "    volumes:",
+        "    labels:\n      clawguard.role: sub-agent\n      clawguard.ha: standby\n    volumes:",
+      ),
+      /services\.gateway\.labels\.clawguard\.ha: only a gateway/,
+      "gateway",
+    ],
+    ["several documents", `${AGENT}---\n${AGENT}`, /one YAML document/, undefined],
+    [
+      "hand-edited markers",
+      `${AGENT}  # clawguard-inject:begin service x\n  x:\n    image: busybox\n`,
+      /has no matching/,
+      undefined,
+    ],
+  ];
+  it.each(cases)("%s", (_name, input, message, service) => {
+    let error: unknown;
+    try {
+      inject(input);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InjectError);
+    expect((error as InjectError).message).toMatch(message);
+    expect((error as InjectError).service).toBe(service);
+  });
+});

@@ -1,0 +1,433 @@
+import { isMap, isScalar, isSeq, type Pair, parseAllDocuments, parseDocument, type YAMLMap } from "yaml";
+import { validateCompose } from "./compose-schema.ts";
+import {
+  type Agent,
+  detectAgent,
+  isAgent,
+  isPostgresImage,
+  isRedisImage,
+  pairOf,
+  type Skipped,
+} from "./detect.ts";
+import { InjectError, servicePath } from "./errors.ts";
+import {
+  AGENT_MOUNT,
+  type Backends,
+  BIN_VOLUME,
+  COLLECTOR,
+  collectorService,
+  DEFAULTS,
+  INJECTED_LABEL,
+  type InjectOptions,
+  ingestSecret,
+  PG_VOLUME,
+  POSTGRES,
+  postgresService,
+  REDIS,
+  redisService,
+  routerName,
+  routerService,
+  sidecarName,
+  sidecarService,
+  standbyName,
+  standbyService,
+} from "./plan.ts";
+import { renderMap } from "./render.ts";
+import {
+  BEGIN,
+  columnAt,
+  END,
+  fromLines,
+  LINE,
+  type Lines,
+  lastLineOf,
+  lineAt,
+  MOVED,
+  removeMarked,
+  Splicer,
+  toLines,
+} from "./text.ts";
+
+/** What injection did to one agent service. */
+export interface AgentChange {
+  service: string;
+  role: Agent["role"];
+  added: string[];
+  notes: string[];
+}
+
+export interface InjectResult {
+  text: string;
+  agents: AgentChange[];
+  skipped: Skipped[];
+  /** Services, volumes and secrets added besides the per-agent ones. */
+  services: string[];
+  volumes: string[];
+  secrets: string[];
+  backends: Backends;
+  /** Agents' names (and standbys/routers) that need an ingest token file. */
+  tokens: string[];
+  options: InjectOptions;
+}
+
+export interface RemoveResult {
+  text: string;
+  /** Blocks (services, volumes, secrets) and single lines taken out; moved lines restored. */
+  blocks: number;
+  lines: number;
+  restored: number;
+  /** Names of the services the removed blocks held. */
+  services: string[];
+}
+
+type Js = Record<string, unknown>;
+
+function parse(text: string) {
+  if (parseAllDocuments(text).length > 1) {
+    throw new InjectError("expected one YAML document, found several (---)");
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, merge: true });
+  const first = doc.errors[0];
+  if (first) throw new InjectError(`invalid YAML: ${first.message.split("\n")[0]}`);
+  return doc;
+}
+
+const servicesIn = (text: string): string[] =>
+  [...text.matchAll(new RegExp(`^\\s*${BEGIN} service (\\S+)`, "gm"))].map((m) => m[1] ?? "");
+
+/** Takes out exactly what `inject` added; a file without markers comes back unchanged. */
+export function removeInjection(text: string): RemoveResult {
+  const lines = toLines(text);
+  let removal: ReturnType<typeof removeMarked>;
+  try {
+    removal = removeMarked(lines);
+  } catch (err) {
+    throw new InjectError((err as Error).message);
+  }
+  const out = fromLines(removal.lines, lines.eol);
+  const doc = parseDocument(out, { merge: true });
+  if (doc.errors.length === 0) {
+    const services = (doc.toJS() as Js | null)?.services;
+    for (const [name, service] of Object.entries((services as Record<string, Js> | undefined) ?? {})) {
+      const labels = service?.labels;
+      const has = Array.isArray(labels)
+        ? labels.some((l) => String(l).startsWith(`${INJECTED_LABEL}=`))
+        : labels !== null && typeof labels === "object" && INJECTED_LABEL in labels;
+      if (has) {
+        throw new InjectError(
+          `${servicePath(name, "labels", INJECTED_LABEL)}: this service was added by clawguard inject but its "${BEGIN}" markers are gone, so it cannot be removed exactly; delete it by hand`,
+          { service: name, key: "labels" },
+        );
+      }
+    }
+  }
+  return {
+    text: out,
+    blocks: removal.blocks,
+    lines: removal.singles,
+    restored: removal.moved,
+    services: servicesIn(text),
+  };
+}
+
+function blockMap(node: unknown, path: string, service?: string): YAMLMap {
+  if (!isMap(node) || node.flow) {
+    throw new InjectError(
+      `${path}: expected a block mapping (one key per line)${isMap(node) ? ", found a flow mapping {...}; write it one key per line so clawguard can add lines to it" : ""}`,
+      { service, key: path },
+    );
+  }
+  return node;
+}
+
+function range(node: unknown): [number, number, number] {
+  const r = (node as { range?: [number, number, number] }).range;
+  if (!r) throw new Error("internal: node without a source range");
+  return r;
+}
+
+const marker = (column: number, what: string): string => `${" ".repeat(column)}${BEGIN} ${what}`;
+const endMarker = (column: number): string => `${" ".repeat(column)}${END}`;
+
+/** Lines of a marked block holding `entries` as keys of a map whose keys start at `column`. */
+function block(what: string, entries: Js, column: number, unit: number, comment?: string): string[] {
+  return [
+    marker(column, what),
+    ...renderMap(entries, {
+      column,
+      unit,
+      comments: comment ? { [Object.keys(entries)[0] ?? ""]: comment } : {},
+    }),
+    endMarker(column),
+  ];
+}
+
+/** Adds entries to a top-level map (`volumes`, `secrets`), creating it at the end of the file if missing. */
+function addTopLevel(
+  key: string,
+  entries: Js,
+  root: YAMLMap,
+  lines: Lines,
+  splicer: Splicer,
+  unit: number,
+  eofBlocks: string[],
+): void {
+  const pair = pairOf(root, key);
+  if (!pair) {
+    eofBlocks.push(...block(`${key} (top level)`, { [key]: entries }, 0, unit));
+    return;
+  }
+  const value = pair.value;
+  if (value === null || (isScalar(value) && value.value === null)) {
+    const column = columnAt(lines, range(pair.key)[0]) + unit;
+    splicer.insertAfter(lineAt(lines, range(pair.key)[0]), block(key, entries, column, unit));
+    return;
+  }
+  const map = blockMap(value, key);
+  const column = columnAt(lines, range(map)[0]);
+  splicer.insertAfter(lastLineOf(lines, range(map)[1]), block(key, entries, column, unit));
+}
+
+function networksFor(names: Iterable<string>): Js {
+  const set = [...new Set(names)];
+  return set.length === 0 || (set.length === 1 && set[0] === "default") ? {} : { networks: set };
+}
+
+/**
+ * Adds a sidecar beside every agent service, the collector (and PostgreSQL/Redis when the file has
+ * none), the shared `clawguard-bin` volume and the secrets; for a gateway labelled
+ * `clawguard.ha: standby` also a standby (not started by default) and a router. Injecting an
+ * injected file first takes the old injection out, so the result is the same bytes.
+ */
+export function inject(text: string, partial: Partial<InjectOptions> = {}): InjectResult {
+  const options: InjectOptions = { ...DEFAULTS, ...partial };
+  const base = removeInjection(text).text;
+  const doc = parse(base);
+  const root = doc.contents;
+  if (!isMap(root))
+    throw new InjectError("expected a compose file: a mapping with a services key at the top");
+  const js = doc.toJS() as Js;
+  const problems = validateCompose(js);
+  if (problems.length > 0) {
+    throw new InjectError(problems.map((p) => p.message).join("\n"), {
+      service: problems[0]?.service,
+      key: problems[0]?.path,
+    });
+  }
+  const servicesPair = pairOf(root, "services");
+  if (!servicesPair)
+    throw new InjectError("services: missing; there are no services to put a sidecar beside");
+  const services = blockMap(servicesPair.value, "services");
+  const servicesJs = (js.services ?? {}) as Record<string, Js>;
+  const lines = toLines(base);
+
+  const agents: Agent[] = [];
+  const skipped: Skipped[] = [];
+  for (const [name, service] of Object.entries(servicesJs)) {
+    const found = detectAgent(name, service ?? {});
+    if (isAgent(found)) agents.push(found);
+    else if (found) skipped.push(found);
+  }
+  if (agents.length === 0) {
+    throw new InjectError(
+      `services: no agent services: none runs an OpenClaw image (ghcr.io/openclaw/openclaw, openclaw/openclaw, openclaw:local) with the gateway, and none has the label clawguard.role (gateway, sub-agent or bot)${skipped.length ? `; skipped: ${skipped.map((s) => `${s.name} (${s.reason})`).join(", ")}` : ""}`,
+      { key: "services" },
+    );
+  }
+  const agentNames = new Set(agents.map((a) => a.name));
+  const others = Object.entries(servicesJs).filter(([name]) => !agentNames.has(name));
+  const image = (s: Js | undefined) => (typeof s?.image === "string" ? s.image : "");
+  const backends: Backends = {
+    postgres: others.find(([, s]) => isPostgresImage(image(s)))?.[0],
+    redis: others.find(([, s]) => isRedisImage(image(s)))?.[0],
+  };
+
+  // Everything to add, by name, with why (for collision messages).
+  const added = new Map<string, { why: string; value: Js; comment: string }>();
+  const changes: AgentChange[] = [];
+  const tokens: string[] = [];
+  for (const agent of agents) {
+    const change: AgentChange = { service: agent.name, role: agent.role, added: [], notes: [] };
+    const add = (name: string, why: string, value: Js, comment: string) => {
+      added.set(name, { why, value, comment });
+      change.added.push(name);
+    };
+    add(
+      sidecarName(agent.name),
+      `the sidecar of ${agent.name}`,
+      sidecarService(agent, agent.name, options),
+      `clawguard sidecar of ${agent.name} (${agent.role}): its network namespace, workspace (rw) and state (ro)`,
+    );
+    tokens.push(agent.name);
+    change.notes.push(`mounts ${AGENT_MOUNT}`);
+    if (agent.ha) {
+      const standby = standbyName(agent.name);
+      add(
+        standby,
+        `the standby of ${agent.name}`,
+        standbyService(agent, servicesJs[agent.name] ?? {}),
+        `standby of ${agent.name} on the same state: never started by default (profile clawguard-standby); failover fences ${agent.name} first`,
+      );
+      add(
+        sidecarName(standby),
+        `the sidecar of ${standby}`,
+        sidecarService(agent, standby, options, true),
+        `clawguard sidecar of ${standby}: starts with it`,
+      );
+      add(
+        routerName(agent.name),
+        `the router in front of ${agent.name}`,
+        routerService(agent, servicesJs[agent.name]?.ports, networksFor(agent.networks), backends, options),
+        `clawguard router: listens where clients reached ${agent.name} and forwards to the live one of ${agent.name} / ${standby}`,
+      );
+      tokens.push(standby);
+      if (
+        pairOf(
+          blockMap(
+            services.items.find((p) => isScalar(p.key) && p.key.value === agent.name)?.value,
+            servicePath(agent.name),
+            agent.name,
+          ),
+          "ports",
+        )
+      ) {
+        change.notes.push(`ports moved to ${routerName(agent.name)} (kept as comments)`);
+      }
+    }
+    changes.push(change);
+  }
+  const collectorSecrets = ["clawguard-ingest-tokens", "clawguard-read-token", "clawguard-database-url"];
+  const backendNetworks = [backends.postgres, backends.redis]
+    .filter((b): b is string => b !== undefined)
+    .flatMap((b) => {
+      const n = servicesJs[b]?.networks;
+      return Array.isArray(n) ? n.map(String) : n && typeof n === "object" ? Object.keys(n) : ["default"];
+    });
+  const networks = networksFor([...agents.flatMap((a) => a.networks), ...backendNetworks]);
+  const extra: string[] = [COLLECTOR];
+  added.set(COLLECTOR, {
+    why: "the clawguard collector",
+    value: collectorService(backends, collectorSecrets, networks, options),
+    comment: "clawguard collector: ingest, audit trail, fleet, alerts (dashboard on 127.0.0.1:18800)",
+  });
+  if (!backends.postgres) {
+    extra.push(POSTGRES);
+    added.set(POSTGRES, {
+      why: "the collector's PostgreSQL",
+      value: postgresService(networks, options),
+      comment: "PostgreSQL for the collector (audit events, incidents, memory versions)",
+    });
+  }
+  if (!backends.redis) {
+    extra.push(REDIS);
+    added.set(REDIS, {
+      why: "the collector's Redis",
+      value: redisService(networks, options),
+      comment: "Redis for the collector (liveness, leader lease, routing pointer)",
+    });
+  }
+
+  for (const [name, { why }] of added) {
+    if (name in servicesJs) {
+      throw new InjectError(
+        `${servicePath(name)}: already exists, and clawguard inject adds a service of that name (${why}); rename the existing service`,
+        { service: name, key: servicePath(name) },
+      );
+    }
+  }
+  const volumes: Js = { [BIN_VOLUME]: { labels: { [INJECTED_LABEL]: "true" } } };
+  if (!backends.postgres) volumes[PG_VOLUME] = { labels: { [INJECTED_LABEL]: "true" } };
+  const secretNames = [
+    ...tokens.map(ingestSecret),
+    ...collectorSecrets,
+    ...(backends.postgres ? [] : ["clawguard-postgres-password"]),
+  ];
+  const secrets: Js = Object.fromEntries(
+    secretNames.map((n) => [n, { file: `${options.secretsDir.replace(/\/+$/, "")}/${n}` }]),
+  );
+  for (const [key, entries] of [
+    ["volumes", volumes],
+    ["secrets", secrets],
+  ] as const) {
+    const existing = (js[key] ?? {}) as Js;
+    for (const name of Object.keys(entries)) {
+      if (existing && name in existing) {
+        throw new InjectError(
+          `${key}.${name}: already exists, and clawguard inject adds a ${key === "volumes" ? "volume" : "secret"} of that name; rename the existing one`,
+          { key: `${key}.${name}` },
+        );
+      }
+    }
+  }
+
+  // Indentation as the file has it.
+  const firstService = services.items[0];
+  const svcColumn = firstService ? columnAt(lines, range(firstService.key)[0]) : 2;
+  const firstValue = firstService?.value;
+  const inner =
+    isMap(firstValue) && !firstValue.flow && firstValue.items[0]
+      ? columnAt(lines, range(firstValue.items[0].key)[0])
+      : 0;
+  const unit = inner > svcColumn ? inner - svcColumn : 2;
+
+  const splicer = new Splicer();
+  for (const agent of agents) {
+    const pair = services.items.find((p) => isScalar(p.key) && p.key.value === agent.name) as Pair;
+    const map = blockMap(pair.value, servicePath(agent.name), agent.name);
+    const volsPair = pairOf(map, "volumes");
+    const vols = volsPair?.value;
+    if (!isSeq(vols) || vols.flow) {
+      throw new InjectError(
+        `${servicePath(agent.name, "volumes")}: expected the service's own block list (one "- " item per line)${isSeq(vols) ? ", found a flow list [...]; write it one item per line so clawguard can add its mount on a line of its own" : volsPair ? "" : ", found none on the service itself (inherited through << or extends?); list the volumes on the service"}`,
+        { service: agent.name, key: "volumes" },
+      );
+    }
+    const column = columnAt(lines, range(vols)[0]);
+    splicer.insertAfter(lastLineOf(lines, range(vols)[1]), [`${" ".repeat(column)}- ${AGENT_MOUNT}${LINE}`]);
+    const ports = agent.ha ? pairOf(map, "ports") : undefined;
+    if (ports) {
+      const column = columnAt(lines, range(ports.key)[0]);
+      const last = lastLineOf(lines, range(ports.value)[1]);
+      for (let i = lineAt(lines, range(ports.key)[0]); i <= last; i++) {
+        splicer.replace(i, `${" ".repeat(column)}${MOVED}${lines.lines[i] ?? ""}`);
+      }
+    }
+  }
+  const servicesEnd = lastLineOf(lines, range(services)[1]);
+  for (const [name, { value, comment }] of added) {
+    splicer.insertAfter(servicesEnd, block(`service ${name}`, { [name]: value }, svcColumn, unit, comment));
+  }
+  const eofBlocks: string[] = [];
+  addTopLevel("volumes", volumes, root, lines, splicer, unit, eofBlocks);
+  addTopLevel("secrets", secrets, root, lines, splicer, unit, eofBlocks);
+  if (eofBlocks.length > 0) {
+    const n = lines.lines.length;
+    splicer.insertAfter(lines.lines[n - 1] === "" ? n - 2 : n - 1, eofBlocks);
+  }
+  const out = fromLines(splicer.apply(lines.lines), lines.eol);
+  selfCheck(out, base);
+  return {
+    text: out,
+    agents: changes,
+    skipped,
+    services: extra,
+    volumes: Object.keys(volumes),
+    secrets: secretNames,
+    backends,
+    tokens,
+    options,
+  };
+}
+
+/** The output must be a valid compose file, and removal must give back the input exactly. */
+function selfCheck(out: string, base: string): void {
+  const doc = parseDocument(out, { uniqueKeys: true, merge: true });
+  if (doc.errors.length > 0)
+    throw new Error(`internal: injected file does not parse: ${doc.errors[0]?.message}`);
+  const problems = validateCompose(doc.toJS());
+  if (problems.length > 0) {
+    throw new Error(`internal: injected file breaks the Compose Specification: ${problems[0]?.message}`);
+  }
+  if (removeInjection(out).text !== base)
+    throw new Error("internal: removing the injection does not restore the input");
+}

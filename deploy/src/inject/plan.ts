@@ -1,0 +1,225 @@
+import type { Agent, Mount } from "./detect.ts";
+
+export interface InjectOptions {
+  /** The sidecar image (also runs the router). */
+  image: string;
+  collectorImage: string;
+  postgresImage: string;
+  redisImage: string;
+  /** Where the secret files live, relative to the compose file. */
+  secretsDir: string;
+}
+
+export const DEFAULTS: InjectOptions = {
+  image: "clawguard/sidecar:0.1.0",
+  collectorImage: "clawguard/collector:0.1.0",
+  postgresImage: "postgres:17-alpine",
+  redisImage: "redis:7-alpine",
+  secretsDir: "./clawguard-secrets",
+};
+
+export const COLLECTOR = "clawguard-collector";
+export const POSTGRES = "clawguard-postgres";
+export const REDIS = "clawguard-redis";
+export const BIN_VOLUME = "clawguard-bin";
+export const PG_VOLUME = "clawguard-pgdata";
+export const BIN_DIR = "/opt/clawguard/bin";
+export const AGENT_MOUNT = `${BIN_VOLUME}:${BIN_DIR}:ro`;
+export const STANDBY_PROFILE = "clawguard-standby";
+export const INJECTED_LABEL = "clawguard.injected";
+export const SIDECAR_PORT = 18801;
+export const COLLECTOR_PORT = 18800;
+
+export const sidecarName = (agent: string): string => `${agent}-clawguard`;
+export const standbyName = (gateway: string): string => `${gateway}-standby`;
+export const routerName = (gateway: string): string => `${gateway}-router`;
+export const ingestSecret = (agent: string): string => `clawguard-ingest-${agent}`;
+
+const LABELS = { [INJECTED_LABEL]: "true" };
+
+/** An HTTP GET of a loopback /healthz with the Node the image has anyway (no wget/curl needed). */
+function healthcheck(port: number): Record<string, unknown> {
+  return {
+    test: [
+      "CMD",
+      "node",
+      "-e",
+      `fetch('http://127.0.0.1:${port}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
+    ],
+    interval: "10s",
+    timeout: "3s",
+    retries: 3,
+    start_period: "15s",
+  };
+}
+
+/** The agent's mount as the sidecar gets it: same source and target; read-only when asked. */
+function sidecarMount(m: Mount, readOnly: boolean): string | Record<string, unknown> {
+  if (typeof m.entry === "string") return `${m.source}:${m.target}${readOnly ? ":ro" : ""}`;
+  const { read_only: _ignored, ...rest } = m.entry;
+  return readOnly ? { ...rest, read_only: true } : rest;
+}
+
+/**
+ * The sidecar beside `service` (the agent, or its standby): its network namespace, its workspace
+ * read-write (spills, .clawguard, decay), its state read-only, and the volume it publishes the
+ * agent-side `clawguard` file into.
+ */
+export function sidecarService(
+  agent: Agent,
+  service: string,
+  options: InjectOptions,
+  standby = false,
+): Record<string, unknown> {
+  const environment: Record<string, string> = {
+    CLAWGUARD_AGENT: service,
+    CLAWGUARD_ROLE: agent.role,
+    CLAWGUARD_WORKSPACE: agent.workspace.target,
+    CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${SIDECAR_PORT}`,
+    CLAWGUARD_COLLECTOR_URL: `http://${COLLECTOR}:${COLLECTOR_PORT}`,
+    CLAWGUARD_INGEST_TOKEN_FILE: `/run/secrets/${ingestSecret(service)}`,
+    CLAWGUARD_BIN_DIR: BIN_DIR,
+  };
+  if (agent.state) environment.CLAWGUARD_LLM_OPENCLAW_CONFIG = `${agent.state.target}/openclaw.json`;
+  const volumes = [sidecarMount(agent.workspace, false)];
+  if (agent.state) volumes.push(sidecarMount(agent.state, true));
+  volumes.push(`${BIN_VOLUME}:${BIN_DIR}`);
+  return {
+    image: options.image,
+    command: ["clawguard", "sidecar"],
+    network_mode: `service:${service}`,
+    depends_on: [service],
+    restart: "unless-stopped",
+    environment,
+    volumes,
+    secrets: [ingestSecret(service)],
+    healthcheck: healthcheck(SIDECAR_PORT),
+    ...(standby ? { profiles: [STANDBY_PROFILE] } : {}),
+    labels: LABELS,
+  };
+}
+
+/** The gateway's twin on the same state and workspace; only started by failover (profile). */
+export function standbyService(gateway: Agent, original: Record<string, unknown>): Record<string, unknown> {
+  const { container_name: _c, ports: _p, profiles: _pr, labels: _l, ...rest } = original;
+  const labels = Object.fromEntries(
+    Object.entries(labelsRecord(original.labels)).filter(([k]) => k !== "clawguard.ha"),
+  );
+  const volumes = Array.isArray(rest.volumes) ? [...rest.volumes, AGENT_MOUNT] : [AGENT_MOUNT];
+  return {
+    ...rest,
+    volumes,
+    profiles: [STANDBY_PROFILE],
+    labels: { ...labels, "clawguard.role": "gateway", "clawguard.standby-for": gateway.name, ...LABELS },
+  };
+}
+
+function labelsRecord(labels: unknown): Record<string, string> {
+  if (Array.isArray(labels)) {
+    return Object.fromEntries(
+      labels.map((l) => {
+        const [k, ...v] = String(l).split("=");
+        return [k ?? "", v.join("=")];
+      }),
+    );
+  }
+  return labels && typeof labels === "object" ? (labels as Record<string, string>) : {};
+}
+
+/**
+ * Listens where clients reached the gateway (its first published port) and forwards to the group's
+ * current target, as the collector's controller sets it in Redis under its fencing token.
+ */
+export function routerService(
+  gateway: Agent,
+  ports: unknown,
+  networks: Record<string, unknown>,
+  backends: Backends,
+  options: InjectOptions,
+): Record<string, unknown> {
+  const port = gateway.containerPorts[0] ?? 18789;
+  return {
+    image: options.image,
+    command: ["clawguard", "router", "--group", gateway.name, "--listen", `0.0.0.0:${port}`],
+    restart: "unless-stopped",
+    environment: {
+      REDIS_URL: `redis://${backends.redis ?? REDIS}:6379/0`,
+    },
+    ...(Array.isArray(ports) && ports.length > 0 ? { ports } : {}),
+    ...networks,
+    depends_on: [COLLECTOR],
+    labels: LABELS,
+  };
+}
+
+export interface Backends {
+  /** Existing PostgreSQL / Redis services, or undefined when injection adds its own. */
+  postgres: string | undefined;
+  redis: string | undefined;
+}
+
+export function collectorService(
+  backends: Backends,
+  secrets: string[],
+  networks: Record<string, unknown>,
+  options: InjectOptions,
+): Record<string, unknown> {
+  return {
+    image: options.collectorImage,
+    command: ["clawguard", "collector"],
+    restart: "unless-stopped",
+    environment: {
+      CLAWGUARD_COLLECTOR_LISTEN: `0.0.0.0:${COLLECTOR_PORT}`,
+      CLAWGUARD_INGEST_TOKENS_FILE: "/run/secrets/clawguard-ingest-tokens",
+      CLAWGUARD_READ_TOKEN_FILE: "/run/secrets/clawguard-read-token",
+      DATABASE_URL_FILE: "/run/secrets/clawguard-database-url",
+      REDIS_URL: `redis://${backends.redis ?? REDIS}:6379/0`,
+    },
+    // Dashboard, API and /metrics for the operator on this host only.
+    ports: [`127.0.0.1:${COLLECTOR_PORT}:${COLLECTOR_PORT}`],
+    ...networks,
+    depends_on: {
+      [backends.postgres ?? POSTGRES]: {
+        condition: backends.postgres ? "service_started" : "service_healthy",
+      },
+      [backends.redis ?? REDIS]: { condition: backends.redis ? "service_started" : "service_healthy" },
+    },
+    secrets,
+    healthcheck: healthcheck(COLLECTOR_PORT),
+    labels: LABELS,
+  };
+}
+
+export function postgresService(networks: Record<string, unknown>, options: InjectOptions) {
+  return {
+    image: options.postgresImage,
+    restart: "unless-stopped",
+    environment: {
+      POSTGRES_USER: "clawguard",
+      POSTGRES_DB: "clawguard",
+      POSTGRES_PASSWORD_FILE: "/run/secrets/clawguard-postgres-password",
+    },
+    volumes: [`${PG_VOLUME}:/var/lib/postgresql/data`],
+    ...networks,
+    secrets: ["clawguard-postgres-password"],
+    healthcheck: {
+      test: ["CMD-SHELL", "pg_isready -U clawguard -d clawguard"],
+      interval: "10s",
+      timeout: "3s",
+      retries: 5,
+    },
+    labels: LABELS,
+  };
+}
+
+export function redisService(networks: Record<string, unknown>, options: InjectOptions) {
+  return {
+    image: options.redisImage,
+    restart: "unless-stopped",
+    // Liveness TTLs, the leader lease and the routing pointer: nothing to keep across restarts.
+    command: ["redis-server", "--save", "", "--appendonly", "no"],
+    ...networks,
+    healthcheck: { test: ["CMD", "redis-cli", "ping"], interval: "10s", timeout: "3s", retries: 5 },
+    labels: LABELS,
+  };
+}
