@@ -1,0 +1,34 @@
+# clawguard sidecar: runs next to one OpenClaw agent (gateway or sub-agent), sharing its network
+# namespace and workspace volume; also runs `clawguard router`. From the repository root:
+#   docker build -f deploy/docker/sidecar.Dockerfile -t clawguard/sidecar:0.1.0 .
+# syntax=docker/dockerfile:1
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+RUN corepack enable && corepack prepare pnpm@10.34.8 --activate
+COPY . .
+RUN pnpm install --frozen-lockfile && pnpm build
+
+FROM node:24-bookworm-slim
+RUN corepack enable && corepack prepare pnpm@10.34.8 --activate \
+ && groupadd --system clawguard && useradd --system --gid clawguard --home /app clawguard
+WORKDIR /app
+# The TypeScript sources run as they are (Node's type stripping); workspace packages resolve to
+# their real paths under /app, outside node_modules, where Node strips types.
+COPY --chown=clawguard:clawguard pnpm-lock.yaml pnpm-workspace.yaml package.json ./
+COPY --chown=clawguard:clawguard shared shared
+COPY --chown=clawguard:clawguard sidecar sidecar
+COPY --chown=clawguard:clawguard collector collector
+COPY --chown=clawguard:clawguard deploy deploy
+COPY --chown=clawguard:clawguard test/package.json test/
+RUN pnpm install --prod --frozen-lockfile --ignore-scripts && rm -rf /root/.cache /root/.local/share/pnpm
+# The agent-side clawguard (one file), published into the agent's container (CLAWGUARD_BIN_DIR).
+COPY --from=build --chown=clawguard:clawguard /src/dist dist
+USER clawguard
+ENV NODE_ENV=production \
+    CLAWGUARD_SIDECAR_LISTEN=127.0.0.1:18801
+EXPOSE 18801
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:18801/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "/app/sidecar/src/cli/main.ts"]
+CMD ["sidecar"]
