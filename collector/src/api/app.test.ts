@@ -101,6 +101,12 @@ describe("collector API under bad input", () => {
     ["bad limit", () => get("/v1/audit?limit=lots"), 400, /limit/],
     ["bad time", () => get("/v1/audit?since=yesterday"), 400, /since/],
     ["bad cursor", () => get("/v1/audit?cursor=%%%"), 400, /cursor/],
+    [
+      "a cursor with a nonsense time",
+      () => get(`/v1/audit?cursor=${Buffer.from(JSON.stringify(["not a time", "x"])).toString("base64url")}`),
+      400,
+      /cursor/,
+    ],
   ];
 
   it.each(cases)("%s -> 4xx naming the problem, nothing stored changes", async (_, send, status, message) => {

@@ -7,6 +7,10 @@ import {
   type EventSource,
 } from "@clawguard/shared/events/envelope";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
+
+/** How PostgreSQL writes a timestamptz as text (what cursors carry): anything else is forged. */
+const PG_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+
 import type { Db, Queryable } from "./db.ts";
 import { insertMemoryVersions } from "./memory-store.ts";
 
@@ -301,7 +305,7 @@ export class AuditStore {
     if (q.since) add("time >= ?::timestamptz", q.since);
     if (q.until) add("time < ?::timestamptz", q.until);
     if (q.cursor) {
-      const [time, id] = decodeCursor(q.cursor);
+      const [time, id] = decodeCursor(q.cursor, (t) => PG_TIME.test(t));
       params.push(time, id);
       where.push(`(time, id) > ($${params.length - 1}::timestamptz, $${params.length})`);
     }
