@@ -14,7 +14,7 @@ const COMMANDS: Commands = {
     load: async () => (await import("./commands/sidecar.ts")).sidecarCommand,
   },
   collector: {
-    summary: "run the collector (ingest, audit trail, verify)",
+    summary: "run the collector (events, audit trail, memory history, fleet, incidents)",
     load: async () => (await import("./commands/collector.ts")).collectorCommand,
   },
   audit: {
