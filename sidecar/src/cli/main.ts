@@ -33,6 +33,10 @@ const COMMANDS: Commands = {
     summary: "add clawguard (sidecars, collector, secrets) to a Docker Compose file; --remove takes it out",
     load: async () => (await import("@clawguard/deploy/inject/command")).injectCommand,
   },
+  config: {
+    summary: "render, validate and diff agents' OpenClaw configs from one config tree",
+    load: async () => (await import("@clawguard/deploy/config-tree/command")).configCommand,
+  },
   router: {
     summary: "forward a gateway group's traffic to its current target (switches on failover)",
     load: async () => (await import("./commands/router.ts")).routerCommand,
