@@ -179,7 +179,16 @@ describe("fleet and incidents", () => {
   it("shows every agent, drift per role, incidents with timelines, and staleness after the sweep", async () => {
     expect(await json(post(beat()))).toEqual({ ok: true });
     now += 1000;
-    const sub = beat({ agent: "sub1", host: "h2", configFingerprint: FP_B, intervalMs: 5000 });
+    const sub = beat({
+      agent: "sub1",
+      host: "h2",
+      configFingerprint: FP_B,
+      configKeys: {
+        "openclaw.models.providers.openai": "1111222233334444",
+        "openclaw.gateway.mode": "aaaabbbbccccdddd",
+      },
+      intervalMs: 5000,
+    });
     expect(await json(post({ ...sub, state: "unhealthy", reasons: ["chat: HTTP 403"] }, INGEST_SUB))).toEqual(
       {
         ok: true,
@@ -194,7 +203,10 @@ describe("fleet and incidents", () => {
       stale: false,
       lastSeen: new Date(T0 + 1000).toISOString(),
     });
-    expect(view.drift).toEqual([{ role: "gateway", fingerprints: { [FP_A]: ["main"], [FP_B]: ["sub1"] } }]);
+    // main does not report its keys: sub1's are all the drift can name.
+    expect(view.drift).toEqual([
+      { role: "gateway", fingerprints: { [FP_A]: ["main"], [FP_B]: ["sub1"] }, keys: [] },
+    ]);
     const [opened, ...none] = await incidents();
     expect(none).toEqual([]);
     expect(opened).toMatchObject({ agent: "sub1", open: true, state: "unhealthy", events: 1 });

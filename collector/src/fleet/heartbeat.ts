@@ -13,6 +13,8 @@ export const MAX_REASONS = 50;
 export const MAX_REASON_CHARS = 1000;
 export const MAX_PROBES = 100;
 export const MAX_VERSIONS = 20;
+export const MAX_CONFIG_KEYS = 500;
+const KEY_HASH = /^[0-9a-f]{16,64}$/;
 export const MIN_INTERVAL_MS = 1000;
 export const MAX_INTERVAL_MS = 3_600_000;
 
@@ -25,6 +27,7 @@ const KEYS = new Set([
   "probes",
   "versions",
   "configFingerprint",
+  "configKeys",
   "intervalMs",
   "time",
 ]);
@@ -102,6 +105,24 @@ function checkVersions(errors: string[], value: unknown): void {
   }
 }
 
+function checkConfigKeys(errors: string[], value: unknown): void {
+  if (value === undefined) return;
+  if (!isObject(value) || Object.keys(value).length > MAX_CONFIG_KEYS) {
+    errors.push(
+      `configKeys: expected an object of at most ${MAX_CONFIG_KEYS} key: hash entries, got ${describe(value)}`,
+    );
+    return;
+  }
+  for (const [key, hash] of Object.entries(value)) {
+    if (key.length === 0 || key.length > 200)
+      errors.push(`configKeys: expected keys of 1-200 chars, got ${JSON.stringify(key.slice(0, 80))}`);
+    if (typeof hash !== "string" || !KEY_HASH.test(hash))
+      errors.push(
+        `configKeys.${key.slice(0, 200)}: expected 16-64 lower-case hex chars, got ${describe(hash)}`,
+      );
+  }
+}
+
 /** Checks a heartbeat body; every problem is named by its field. Unknown fields are refused. */
 export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
   if (!isObject(value)) return { ok: false, errors: [`expected a heartbeat object, got ${describe(value)}`] };
@@ -114,6 +135,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
   checkReasons(errors, value.reasons);
   checkProbes(errors, value.probes);
   checkVersions(errors, value.versions);
+  checkConfigKeys(errors, value.configKeys);
   if (typeof value.configFingerprint !== "string" || !SHA256.test(value.configFingerprint))
     errors.push(
       `configFingerprint: expected a sha256 as 64 lower-case hex chars, got ${describe(value.configFingerprint)}`,
@@ -152,6 +174,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
       })),
       versions: { ...(v.versions as Record<string, string>) },
       configFingerprint: v.configFingerprint as string,
+      ...(isObject(v.configKeys) ? { configKeys: { ...(v.configKeys as Record<string, string>) } } : {}),
       intervalMs: v.intervalMs as number,
       time: v.time as string,
     },

@@ -17,6 +17,8 @@ export interface FleetAgent extends AgentRecord {
 export interface RoleDrift {
   role: string;
   fingerprints: Record<string, string[]>;
+  /** The config keys whose hash is not the same on every agent of the role (when the sidecars say). */
+  keys: string[];
 }
 
 export interface FleetView {
@@ -48,7 +50,15 @@ export function driftOf(agents: readonly FleetAgent[]): RoleDrift[] {
     .map(([role, prints]) => ({
       role,
       fingerprints: Object.fromEntries([...prints.entries()].sort(([a], [b]) => (a < b ? -1 : 1))),
+      keys: differingKeys(agents.filter((a) => !a.stale && a.role === role)),
     }));
+}
+
+/** Keys present with different hashes (or missing on some) among agents that report their keys. */
+function differingKeys(agents: readonly FleetAgent[]): string[] {
+  const reporting = agents.filter((a) => a.configKeys);
+  const keys = new Set(reporting.flatMap((a) => Object.keys(a.configKeys ?? {})));
+  return [...keys].filter((key) => new Set(reporting.map((a) => a.configKeys?.[key] ?? "")).size > 1).sort();
 }
 
 /**

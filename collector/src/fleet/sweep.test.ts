@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@clawguard/shared/log";
 import { describe, expect, it } from "vitest";
+import { driftOf, type FleetAgent } from "./index.ts";
 import { FleetSweep } from "./sweep.ts";
 
 function recordingLogger(): Logger & { lines: string[] } {
@@ -63,5 +64,41 @@ describe("fleet sweep component", () => {
     await sleep(40);
     expect(finished).toBe(rounds);
     expect(log.lines).toEqual(["warn fleet sweep failed", "info fleet sweep: recovered"]);
+  });
+});
+
+describe("driftOf", () => {
+  const agent = (name: string, fp: string, keys?: Record<string, string>, stale = false) =>
+    ({
+      agent: name,
+      role: "sub-agent",
+      configFingerprint: fp,
+      configKeys: keys,
+      stale,
+    }) as unknown as FleetAgent;
+
+  it("names the roles whose live agents differ, and the keys that differ", () => {
+    const drift = driftOf([
+      agent("sub1", "a".repeat(64), {
+        "openclaw.models.providers.openai": "1111",
+        "openclaw.gateway.mode": "2222",
+      }),
+      agent("sub2", "b".repeat(64), {
+        "openclaw.models.providers.openai": "3333",
+        "openclaw.gateway.mode": "2222",
+      }),
+      agent("sub3", "a".repeat(64), {
+        "openclaw.models.providers.openai": "1111",
+        "openclaw.gateway.mode": "2222",
+      }),
+      agent("sub4", "c".repeat(64), { "clawguard.exec.maxBytes": "9999" }, true), // stale: not counted
+    ]);
+    expect(drift).toEqual([
+      {
+        role: "sub-agent",
+        fingerprints: { ["a".repeat(64)]: ["sub1", "sub3"], ["b".repeat(64)]: ["sub2"] },
+        keys: ["openclaw.models.providers.openai"],
+      },
+    ]);
   });
 });

@@ -21,6 +21,8 @@ export interface Heartbeat {
   probes: { name: string; state: ProbeState }[];
   versions: Record<string, string>;
   configFingerprint: string;
+  /** A short hash per config key (secrets excluded), so drift can say which keys differ. */
+  configKeys?: Record<string, string>;
   intervalMs: number;
   /** The sidecar's clock when it sent the heartbeat. */
   time: string;

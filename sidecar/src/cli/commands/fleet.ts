@@ -63,7 +63,7 @@ export const fleetCommand: Command = {
     const base = values.url ?? io.env.CLAWGUARD_COLLECTOR_URL ?? "http://127.0.0.1:18800";
     const body = (await get(new URL("/v1/fleet", base).href, readToken(values["token-file"], io))) as {
       agents: FleetAgent[];
-      drift?: { role: string; fingerprints: Record<string, string[]> }[];
+      drift?: { role: string; fingerprints: Record<string, string[]>; keys?: string[] }[];
     };
     if (values.json) {
       io.out(`${JSON.stringify(body, null, 2)}\n`);
@@ -78,7 +78,7 @@ export const fleetCommand: Command = {
       for (const reason of a.reasons) io.out(`    - ${reason}\n`);
     }
     for (const d of body.drift ?? []) {
-      io.out(`config drift in role ${d.role}:\n`);
+      io.out(`config drift in role ${d.role}${d.keys?.length ? `, in ${d.keys.join(", ")}` : ""}:\n`);
       for (const [fp, agents] of Object.entries(d.fingerprints))
         io.out(`    ${fp.slice(0, 12)}  ${agents.join(", ")}\n`);
     }

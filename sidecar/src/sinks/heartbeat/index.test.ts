@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { describe, expect, it } from "vitest";
-import { configFingerprint, HeartbeatSender } from "./index.ts";
+import { configFingerprint, configKeys, HeartbeatSender } from "./index.ts";
 
 describe("configFingerprint", () => {
   it("is the same for the same config, ignores secret values, and changes with any other setting", () => {
@@ -20,6 +20,11 @@ describe("configFingerprint", () => {
       expect(configFingerprint(config, a)).toBe(configFingerprint({ exec: { maxBytes: 51200 } }, b));
       expect(configFingerprint(config, a)).toMatch(/^[0-9a-f]{64}$/);
       expect(configFingerprint({ exec: { maxBytes: 1 } }, a)).not.toBe(configFingerprint(config, a));
+      // Per key, so drift can be named: only the key that changed has another hash.
+      const [one, two] = [configKeys(config, a), configKeys({ exec: { maxBytes: 1 } }, a)];
+      expect(Object.keys(one)).toEqual(["clawguard.exec.maxBytes", "openclaw.models.providers.openai"]);
+      expect(one["openclaw.models.providers.openai"]).toBe(two["openclaw.models.providers.openai"]);
+      expect(one["clawguard.exec.maxBytes"]).not.toBe(two["clawguard.exec.maxBytes"]);
     } finally {
       tmp.cleanup();
     }

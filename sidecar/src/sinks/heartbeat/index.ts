@@ -26,11 +26,8 @@ const VERSION = (
   JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
 
-/**
- * A fingerprint of the agent's effective configuration, secrets excluded (their values never
- * leave, and rotating one is not drift): the same config gives the same hash on every agent.
- */
-export function configFingerprint(config: unknown, openclawConfig?: string): string {
+/** The agent's effective configuration, secrets excluded (their values never leave, and rotating one is not drift). */
+function effectiveConfig(config: unknown, openclawConfig?: string): unknown {
   let openclaw: unknown = null;
   if (openclawConfig) {
     try {
@@ -39,9 +36,36 @@ export function configFingerprint(config: unknown, openclawConfig?: string): str
       openclaw = { unreadable: openclawConfig };
     }
   }
-  return createHash("sha256")
-    .update(canonicalJson(redactObject({ clawguard: config, openclaw })))
-    .digest("hex");
+  return redactObject({ clawguard: config, openclaw });
+}
+
+const sha256 = (value: unknown) => createHash("sha256").update(canonicalJson(value)).digest("hex");
+
+/** One hash of the effective configuration: the same config gives the same hash on every agent. */
+export function configFingerprint(config: unknown, openclawConfig?: string): string {
+  return sha256(effectiveConfig(config, openclawConfig));
+}
+
+/** Keys to this depth get a hash each, so the collector can say which keys differ between agents. */
+const KEY_DEPTH = 4;
+const MAX_KEYS = 500;
+
+/** A short hash of each key of the effective configuration (dotted paths, to KEY_DEPTH levels). */
+export function configKeys(config: unknown, openclawConfig?: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (value: unknown, path: string, depth: number) => {
+    if (Object.keys(out).length >= MAX_KEYS) return;
+    const isObject = value !== null && typeof value === "object" && !Array.isArray(value);
+    if (!isObject || depth === KEY_DEPTH) {
+      out[path] = sha256(value ?? null).slice(0, 16);
+      return;
+    }
+    for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+      walk(inner, path ? `${path}.${key}` : key, depth + 1);
+    }
+  };
+  walk(effectiveConfig(config, openclawConfig), "", 0);
+  return out;
 }
 
 /**
@@ -54,12 +78,14 @@ export class HeartbeatSender implements Component {
   readonly #o: HeartbeatOptions;
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 1 });
   readonly #fingerprint: string;
+  readonly #keys: Record<string, string>;
   #timer: NodeJS.Timeout | undefined;
   #failing = false;
 
   constructor(options: HeartbeatOptions) {
     this.#o = options;
     this.#fingerprint = configFingerprint(options.config, options.openclawConfig);
+    this.#keys = configKeys(options.config, options.openclawConfig);
   }
 
   async start(): Promise<void> {
@@ -83,6 +109,7 @@ export class HeartbeatSender implements Component {
       probes: health.probes.map((p) => ({ name: p.name, state: p.state })),
       versions: { clawguard: VERSION, node: process.version },
       configFingerprint: this.#fingerprint,
+      configKeys: this.#keys,
       intervalMs: this.#o.intervalMs,
       time: new Date().toISOString(),
     };
