@@ -1,0 +1,169 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import { redactText } from "@clawguard/shared/redact";
+import { asRecord, type Family } from "./family.ts";
+import type { Provider } from "./providers.ts";
+import { SseReader } from "./sse.ts";
+
+/** The HTTP side of the proxy: headers in and out, bodies read within limits, JSON answers. */
+
+/** Headers that belong to one connection, not to the request (RFC 9110 §7.6.1), and ours to set. */
+export const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "accept-encoding",
+]);
+/** An error body is read whole (to classify it) up to this size. */
+export const MAX_ERROR_BODY = 1024 * 1024;
+/** A whole (not streamed) answer up to this size is relayed in one write. */
+export const MAX_WHOLE_BODY = 1024 * 1024;
+/** A JSON response is parsed for usage up to this size; larger ones pass through unparsed. */
+export const MAX_USAGE_BODY = 8 * 1024 * 1024;
+/** No tokenizer yields more tokens than the text has bytes; an inline image counts at most this. */
+export const IMAGE_ALLOWANCE = 2000;
+
+export function injectedCredential(provider: Provider): Record<string, string> {
+  const key = provider.apiKey as string;
+  return provider.family.api === "anthropic-messages"
+    ? { "x-api-key": key }
+    : { authorization: `Bearer ${key}` };
+}
+
+export function forwardHeaders(incoming: IncomingHttpHeaders, provider: Provider): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  // Uncompressed, so usage can be read off the stream; the hop to the agent is loopback.
+  headers["accept-encoding"] = "identity";
+  if (provider.apiKey) {
+    delete headers.authorization;
+    delete headers["x-api-key"];
+    Object.assign(headers, injectedCredential(provider));
+  }
+  return headers;
+}
+
+/** The provider's response headers for the client; `length` when the body is known whole. */
+export function responseHeaders(
+  incoming: IncomingHttpHeaders,
+  length?: number,
+): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    headers[name] = value;
+  }
+  if (length !== undefined) headers["content-length"] = String(length);
+  return headers;
+}
+
+/** Content is kept off spans unless llm.captureContent; then redacted and cut to this size. */
+const MAX_CAPTURED_CHARS = 64 * 1024;
+
+export function capturedContent(family: Family, payload: Buffer): string | undefined {
+  try {
+    const body = JSON.parse(payload.toString("utf8")) as Record<string, unknown>;
+    const parts =
+      family.api === "openai-responses"
+        ? { instructions: body.instructions, input: body.input }
+        : family.api === "anthropic-messages"
+          ? { system: body.system, messages: body.messages }
+          : { messages: body.messages };
+    return redactText(JSON.stringify(parts)).slice(0, MAX_CAPTURED_CHARS);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isEventStream(headers: IncomingHttpHeaders): boolean {
+  return String(headers["content-type"] ?? "").includes("text/event-stream");
+}
+
+/** Events a Responses stream opens with before anything the model wrote. */
+const PREAMBLE_EVENTS = new Set(["response.created", "response.in_progress", "response.queued"]);
+const MAX_PREAMBLE_BYTES = 64 * 1024;
+
+/**
+ * Reads a Responses stream up to its first event past the preamble. An `error` or
+ * `response.failed` there is returned, so an overflow can be retried before the client sees a byte.
+ */
+export async function readPreamble(
+  chunks: AsyncIterator<Buffer>,
+): Promise<{ chunks: Buffer[]; error?: string }> {
+  const held: Buffer[] = [];
+  let bytes = 0;
+  let decided = false;
+  let error: string | undefined;
+  const reader = new SseReader((data) => {
+    if (decided) return;
+    const type = asRecord(data)?.type;
+    if (typeof type === "string" && PREAMBLE_EVENTS.has(type)) return;
+    decided = true;
+    if (type === "error" || type === "response.failed") error = JSON.stringify(data);
+  });
+  while (!decided && bytes < MAX_PREAMBLE_BYTES) {
+    const next = await chunks.next();
+    if (next.done) break;
+    held.push(next.value);
+    bytes += next.value.length;
+    reader.push(next.value);
+  }
+  return error === undefined ? { chunks: held } : { chunks: held, error };
+}
+
+/** The largest token count the text could possibly have: its bytes, plus an allowance per image. */
+export function upperBound(text: string): number {
+  let images = 0;
+  for (let i = text.indexOf('"image'); i !== -1; i = text.indexOf('"image', i + 1)) images++;
+  return Buffer.byteLength(text, "utf8") + images * IMAGE_ALLOWANCE;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** The whole request body, or undefined when it is over `limit` bytes. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) return undefined;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      else {
+        req.off("data", onData);
+        resolve(undefined);
+      }
+    };
+    req.on("data", onData);
+    req.once("end", () => resolve(size <= limit ? Buffer.concat(chunks, size) : undefined));
+    req.once("error", reject);
+  });
+}
+
+export async function readLimited(
+  body: AsyncIterable<Buffer> & { destroy?: () => void },
+  limit: number,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size < limit) chunks.push(chunk.subarray(0, limit - size));
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks);
+}
