@@ -1,20 +1,11 @@
+import { seededRandom } from "@clawguard/shared/testing";
 /**
  * A seeded generator of compose files for the property tests: random numbers and names of agent
  * and other services, comments, unrelated keys, both list styles, 2- or 4-space indentation,
  * CRLF, with and without PostgreSQL/Redis, top-level volumes/secrets, and a final newline.
  */
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededRandom;
 
 const NAMES = [
   "gateway",

@@ -1,21 +1,12 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { seededRandom } from "@clawguard/shared/testing";
 import { parseWeekly } from "./weekly-file.ts";
 
 /** Test-only helpers for the decay tests. Never imported by production code. */
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same workspace. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = seededRandom;
 
 const WORDS = [
   "Grüße",
