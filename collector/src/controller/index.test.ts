@@ -1,0 +1,161 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createLogger, silentLogger } from "@clawguard/shared/log";
+import { tempDir } from "@clawguard/shared/testing";
+import { afterAll, describe, expect, it } from "vitest";
+import { type Heartbeat, openLiveness } from "../store/liveness/index.ts";
+import { Controller, commandActuator } from "./index.ts";
+import { localLease } from "./lease.ts";
+import { getRoute } from "./routes.ts";
+
+/**
+ * A failover drill with real processes: two stand-in gateways on ONE state directory (each takes
+ * its single-instance lock, so a double start shows as a refusal), started and stopped by the
+ * command actuator; the primary is killed -9, restarted in place, killed again, then failed over.
+ */
+
+const STAND_IN = fileURLToPath(new URL("./stand-in-gateway.ts", import.meta.url));
+const dir = tempDir("clawguard-drill-");
+const state = join(dir.path, "state");
+mkdirSync(state);
+const pids = () => ({
+  primary: pidAt(18_971),
+  standby: pidAt(18_972),
+});
+afterAll(() => {
+  for (const pid of Object.values(pids())) if (pid) kill(pid);
+  dir.cleanup();
+});
+
+function pidAt(port: number): number | undefined {
+  try {
+    return Number(readFileSync(join(state, `pid-${port}`), "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+/** Alive, and not a zombie nobody reaped yet (a killed process whose parent is gone). */
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "Z";
+  } catch {
+    return true;
+  }
+}
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // gone
+  }
+}
+const waitFor = async (what: string, ok: () => boolean | Promise<boolean>, ms = 15_000) => {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+const answers = async (port: number) => {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
+  } catch {
+    return false;
+  }
+};
+
+describe("failover drill", () => {
+  it("restarts a killed primary in place, then fences it and promotes the standby on the same state", {
+    timeout: 60_000,
+  }, async () => {
+    const node = process.execPath;
+    const actuator = commandActuator(
+      {
+        start: ["sh", "-c", `"${node}" "${STAND_IN}" --port {port} --state "${state}" >/dev/null 2>&1 &`],
+        stop: ["sh", "-c", `kill -9 $(cat "${state}/pid-{port}") 2>/dev/null; true`],
+      },
+      10_000,
+    );
+    const targets = { gw: "http://127.0.0.1:18971", "gw-standby": "http://127.0.0.1:18972" };
+    const liveness = await openLiveness({ staleFactor: 3, keyPrefix: "test:", log: silentLogger });
+    const lease = localLease();
+    const controller = new Controller({
+      lease,
+      liveness,
+      prefix: "test:",
+      groups: [{ name: "gw", primary: "gw", standby: "gw-standby", targets }],
+      actuator,
+      policy: {
+        unhealthyForMs: 0,
+        restartBudget: 1,
+        restartWindowMs: 600_000,
+        restartBackoffMs: 0,
+        minFailoverIntervalMs: 60_000,
+        holdStaleShare: 0.9,
+      },
+      tickMs: 100,
+      downTimeoutMs: 5000,
+      readyTimeoutMs: 10_000,
+      log: process.env.DRILL_LOG ? createLogger({ level: "debug" }) : silentLogger,
+    });
+    // What the gateway's sidecar would report; the drill says it for it.
+    const beat = (agent: string, state: Heartbeat["state"]) =>
+      liveness.record(
+        {
+          agent,
+          role: "gateway",
+          host: "h",
+          state,
+          reasons: state === "unhealthy" ? ["ready: connection refused"] : [],
+          probes: [],
+          versions: {},
+          configFingerprint: "f".repeat(64),
+          intervalMs: 10_000,
+          time: new Date().toISOString(),
+        },
+        Date.now(),
+      );
+
+    await actuator.start("gw", targets.gw);
+    await waitFor("the primary up", () => answers(18_971));
+    await beat("gw", "healthy");
+    await beat("gw-standby", "unknown");
+    await controller.tick();
+    expect((await getRoute(lease, "gw"))?.target).toBe(targets.gw);
+
+    // kill -9: its sidecar reports it unhealthy; the controller restarts it in place.
+    const first = pids().primary;
+    kill(first as number);
+    await beat("gw", "unhealthy");
+    await controller.tick();
+    await waitFor("the primary restarted", async () => (await answers(18_971)) && pids().primary !== first);
+    expect(alive(pids().standby)).toBe(false);
+
+    // Killed again: the restart budget is spent, so it fails over to the standby, on the same state.
+    kill(pids().primary as number);
+    await beat("gw", "unhealthy");
+    await controller.tick();
+    expect(await answers(18_972)).toBe(true);
+    expect(alive(pids().primary)).toBe(false); // fenced: never two gateways on one state
+    expect(Number(readFileSync(join(state, "LOCK"), "utf8"))).toBe(pids().standby);
+    expect(await getRoute(lease, "gw")).toMatchObject({ target: targets["gw-standby"] });
+    expect(controller.group("gw")).toMatchObject({ primary: "gw-standby", standby: "gw" });
+
+    // A second failover right away is held by flap protection.
+    await beat("gw-standby", "unhealthy");
+    await controller.tick(); // restart in place first (budget 1)
+    await waitFor("the standby restarted", () => answers(18_972));
+    await beat("gw-standby", "unhealthy");
+    await controller.tick();
+    expect(await getRoute(lease, "gw")).toMatchObject({ target: targets["gw-standby"] });
+    await controller.stop();
+    await liveness.close();
+  });
+});

@@ -1,0 +1,47 @@
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+/**
+ * Test-only: a process standing in for an OpenClaw gateway in failover drills. Like the real one
+ * it holds a single-instance lock on its state directory: a second gateway on the same state,
+ * while the first lives, refuses to start (exit 3), so a drill that ever starts two shows it.
+ *   node stand-in-gateway.ts --port N --state DIR
+ */
+const { values } = parseArgs({ options: { port: { type: "string" }, state: { type: "string" } } });
+const state = values.state as string;
+const lock = join(state, "LOCK");
+
+/** Alive, and not a zombie nobody reaped yet (a killed process whose parent is gone). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "Z";
+  } catch {
+    return true;
+  }
+}
+
+try {
+  writeFileSync(lock, String(process.pid), { flag: "wx" });
+} catch {
+  const holder = Number(readFileSync(lock, "utf8"));
+  if (alive(holder)) {
+    console.error(`state ${state} is locked by pid ${holder}`);
+    process.exit(3);
+  }
+  writeFileSync(lock, String(process.pid)); // the holder is gone: take over
+}
+writeFileSync(join(state, `pid-${values.port}`), String(process.pid));
+createServer((_, res) =>
+  res.writeHead(200, { "content-type": "application/json" }).end(`{"ready":true,"port":${values.port}}`),
+).listen(Number(values.port), "127.0.0.1");
+process.once("SIGTERM", () => {
+  rmSync(lock, { force: true });
+  process.exit(0);
+});
