@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from "node:path";
 import { agentName, bytes, int, listen, secretRef } from "@clawguard/shared/config/fields";
 import { type EnvMap, loadConfig } from "@clawguard/shared/config/load";
 import { z } from "zod";
+import { controllerConfig } from "./controller/config.ts";
 
 export const collectorSchema = z.strictObject({
   /** Loopback by default; set 0.0.0.0:18800 in a container that sidecars reach over the network. */
@@ -47,6 +48,7 @@ export const collectorSchema = z.strictObject({
     .prefault({}),
   /** The embedded store's data directory (PGlite), used when no database URL is set. */
   dataDir: z.string().min(1).default(".clawguard/collector"),
+  controller: controllerConfig,
   ingest: z
     .strictObject({
       bodyLimitBytes: bytes(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),

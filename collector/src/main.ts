@@ -4,10 +4,14 @@ import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError, describeError } from "@clawguard/shared/errors";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
+import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { startTelemetry } from "@clawguard/shared/telemetry";
+import { Redis } from "ioredis";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
+import { Controller, commandActuator } from "./controller/index.ts";
+import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
 import { FleetSweep } from "./fleet/sweep.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
@@ -122,6 +126,69 @@ export async function openLivenessStore(
 }
 
 /**
+ * The failover controller, when gateway groups are configured: it acts only while this replica
+ * holds the lease (Redis, shared by every replica; in process when there is no Redis).
+ */
+function startController(
+  config: CollectorConfig,
+  env: NodeJS.ProcessEnv,
+  liveness: LivenessStore,
+  log: Logger,
+): Component | undefined {
+  const c = config.controller;
+  if (c.groups.length === 0) return undefined;
+  const problems: string[] = [];
+  c.groups.forEach((g, i) => {
+    for (const agent of [g.primary, g.standby]) {
+      if (!g.targets[agent])
+        problems.push(`controller.groups[${i}].targets.${agent}: required (where clients reach it)`);
+    }
+  });
+  if (!c.actuator.start || !c.actuator.stop)
+    problems.push("controller.actuator: start and stop commands are required");
+  if (problems.length > 0) {
+    throw new ClawguardError(
+      "config.invalid",
+      `controller config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
+    );
+  }
+  const url = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
+  const redis = url ? new Redis(url, { maxRetriesPerRequest: 2 }) : undefined;
+  const lease = redis
+    ? redisLease(redis, {
+        prefix: config.redis.keyPrefix,
+        holder: `${config.host}:${process.pid}`,
+        ttlMs: c.leaseTtlMs,
+      })
+    : localLease();
+  const controller = new Controller({
+    lease,
+    liveness,
+    redis,
+    prefix: config.redis.keyPrefix,
+    groups: c.groups,
+    actuator: commandActuator(
+      { start: c.actuator.start as string[], stop: c.actuator.stop as string[], restart: c.actuator.restart },
+      c.actuator.timeoutMs,
+    ),
+    policy: c,
+    tickMs: c.tickMs,
+    downTimeoutMs: c.downTimeoutMs,
+    readyTimeoutMs: c.readyTimeoutMs,
+    log: log.child("controller"),
+  });
+  return {
+    id: controller.id,
+    start: () => controller.start(),
+    stop: async () => {
+      await controller.stop();
+      await lease.release().catch(() => {});
+      redis?.disconnect();
+    },
+  };
+}
+
+/**
  * The composition root: store, liveness, the staleness sweep, then the API; stopped in reverse.
  * A failure on the way closes what was already open.
  */
@@ -153,6 +220,11 @@ export async function startCollector(
     const sweep = new FleetSweep({ fleet, everyMs: config.fleet.sweepMs, log: log.child("fleet") });
     await sweep.start();
     opened.push(() => sweep.stop());
+    const controller = startController(config, env, liveness, log);
+    if (controller) {
+      await controller.start();
+      opened.push(() => controller.stop());
+    }
     const app = createCollectorApp({
       store,
       fleet,
