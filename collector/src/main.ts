@@ -10,7 +10,7 @@ import { startTelemetry } from "@clawguard/shared/telemetry";
 import { Redis } from "ioredis";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
-import { Controller, commandActuator } from "./controller/index.ts";
+import { Controller, commandActuator, webhookActuator } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
 import { FleetSweep } from "./fleet/sweep.ts";
@@ -167,10 +167,21 @@ function startController(
     redis,
     prefix: config.redis.keyPrefix,
     groups: c.groups,
-    actuator: commandActuator(
-      { start: c.actuator.start as string[], stop: c.actuator.stop as string[], restart: c.actuator.restart },
-      c.actuator.timeoutMs,
-    ),
+    actuator:
+      c.actuator.kind === "webhook"
+        ? webhookActuator(
+            c.actuator.url as string,
+            resolveSecret(c.actuator.token, env, "controller.actuator.token"),
+            c.actuator.timeoutMs,
+          )
+        : commandActuator(
+            {
+              start: c.actuator.start as string[],
+              stop: c.actuator.stop as string[],
+              restart: c.actuator.restart,
+            },
+            c.actuator.timeoutMs,
+          ),
     policy: c,
     tickMs: c.tickMs,
     downTimeoutMs: c.downTimeoutMs,

@@ -1,4 +1,4 @@
-import { int } from "@clawguard/shared/config/fields";
+import { int, secretRef } from "@clawguard/shared/config/fields";
 import { z } from "zod";
 
 const argv = z.array(z.string().min(1)).min(1);
@@ -19,12 +19,18 @@ export const controllerConfig = z
         }),
       )
       .default([]),
-    /** argv templates with {agent}, {target}, {port}: e.g. ["docker", "restart", "{agent}"]. */
+    /**
+     * command: argv templates with {agent}, {target}, {port}, e.g. ["docker", "restart", "{agent}"];
+     * webhook: POST {action, agent, target} to url (bearer token from a secret reference).
+     */
     actuator: z
       .strictObject({
+        kind: z.enum(["command", "webhook"]).default("command"),
         start: argv.optional(),
         stop: argv.optional(),
         restart: argv.optional(),
+        url: z.url({ error: "expected an http(s) URL" }).optional(),
+        token: secretRef.optional(),
         timeoutMs: int(1000, 600_000).default(60_000),
       })
       .prefault({}),

@@ -61,6 +61,30 @@ export function commandActuator(
   };
 }
 
+/**
+ * Actions as HTTP calls: POST `url` with `{action, agent, target}` (JSON, bearer token when given);
+ * any 2xx is success, anything else fails the step. For orchestrators the collector cannot drive
+ * itself (a Nomad job, a Kubernetes operator, a runbook service).
+ */
+export function webhookActuator(url: string, token: string | undefined, timeoutMs: number): Actuator {
+  const call = async (action: string, agent: string, target: string) => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ action, agent, target }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await response.text();
+    if (!response.ok)
+      throw new Error(`${action} ${agent}: webhook answered HTTP ${response.status}: ${text.slice(0, 300)}`);
+  };
+  return {
+    start: (agent, target) => call("start", agent, target),
+    stop: (agent, target) => call("stop", agent, target),
+    restart: (agent, target) => call("restart", agent, target),
+  };
+}
+
 export interface ControllerOptions {
   lease: Lease;
   liveness: LivenessStore;
