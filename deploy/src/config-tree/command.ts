@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import JSON5 from "json5";
 import type { Command, Io } from "../inject/command.ts";
 import { diffConfigs, formatChanges } from "./diff.ts";
@@ -34,18 +34,6 @@ fallbacks) = "<provider>/<model>" naming a defined provider and model; no secret
 render refuses (writes nothing) while validate finds a problem.
 
 Exit codes: 0 done / valid / no difference, 1 problems / differences, 2 bad input or usage (nothing written).`;
-
-/** Writes through a temporary file in the same directory and a rename: readers see old or new, never half. */
-function writeAtomically(file: string, text: string): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    writeFileSync(tmp, text, { flag: "wx" });
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
 
 class UsageError extends Error {}
 
@@ -96,7 +84,7 @@ async function render(io: Io, treeArg: string, values: Values): Promise<number> 
   const dir = resolve(io.cwd, out);
   for (const r of rendered) {
     mkdirSync(join(dir, r.agent.name), { recursive: true });
-    writeAtomically(join(dir, r.agent.name, "openclaw.json"), formatJson(r.config));
+    writeFileAtomic(join(dir, r.agent.name, "openclaw.json"), formatJson(r.config), 0o644);
   }
   io.err(`wrote ${rendered.map((r) => join(out, r.agent.name, "openclaw.json")).join(", ")}\n`);
   return 0;

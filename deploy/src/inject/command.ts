@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { InjectError } from "./errors.ts";
 import { inject, removeInjection } from "./inject.ts";
 import { DEFAULTS } from "./plan.ts";
@@ -51,18 +51,6 @@ Options:
   -h, --help               this help
 
 Exit codes: 0 done, 2 bad input (nothing written).`;
-
-/** Writes through a temporary file in the same directory and a rename: readers see old or new, never half. */
-function writeAtomically(file: string, text: string): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    writeFileSync(tmp, text, { flag: "wx" });
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
 
 export const injectCommand: Command = {
   name: "inject",
@@ -128,7 +116,7 @@ export const injectCommand: Command = {
       }
       const file = str("output");
       if (file) {
-        writeAtomically(resolve(io.cwd, file), output);
+        writeFileAtomic(resolve(io.cwd, file), output, 0o644);
         io.err(`${report}wrote ${file}\n`);
       } else {
         io.out(output);

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent } from "@clawguard/shared/events/envelope";
+import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { BlobStore } from "../../sinks/blobs/store.ts";
 import { dropInInbox } from "../../sources/inbox/drop.ts";
 import { get, readToken } from "../collector-client.ts";
@@ -140,10 +141,8 @@ async function restore(
     mkdirSync(dirname(kept), { recursive: true });
     copyFileSync(target, kept);
   }
-  const tmp = `${target}.clawguard-restore.tmp`;
   mkdirSync(dirname(target), { recursive: true });
-  writeFileSync(tmp, content);
-  renameSync(tmp, target);
+  writeFileAtomic(target, content, 0o644);
   io.out(
     `restored ${path} to ${version.sha256.slice(0, 12)} (${version.size} bytes, ${version.time}, by ${version.agent})${kept ? `; the previous content is in ${relative(root, kept)}` : ""}\n`,
   );

@@ -1,15 +1,7 @@
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -28,15 +20,7 @@ export class BlobStore {
   }
 
   put(sha256: string, content: Buffer): void {
-    const tmp = join(this.dir, `.${sha256}.${process.pid}.tmp`);
-    const fd = openSync(tmp, "w", 0o600);
-    try {
-      for (let at = 0; at < content.length; ) at += writeSync(fd, content, at);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, join(this.dir, sha256));
+    writeFileAtomic(join(this.dir, sha256), content);
   }
 
   /** The blobs waiting, oldest names first is not promised: any order is fine for upload. */

@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { type ChainHead, EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
 import { ClawguardError } from "@clawguard/shared/errors";
 import type { AuditEvent, EventDraft } from "@clawguard/shared/events/envelope";
+import { fsyncDir, writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import type { Logger } from "@clawguard/shared/log";
 import { type CorruptRange, encodeFrame, type ScannedFrame, scanFrames } from "./frame.ts";
@@ -97,27 +98,6 @@ function parseRecord(payload: Buffer): SpoolRecord | undefined {
     typeof hash === "string"
     ? { kind: "event", id, seq: seq as number, hash }
     : undefined;
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeFileAtomic(path: string, data: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }
 
 /**

@@ -1,6 +1,7 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { EventDraft } from "@clawguard/shared/events/envelope";
+import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 
 /**
  * Leaves a draft for the sidecar, durably: written to a temp file, fsynced, renamed into place, and
@@ -9,20 +10,6 @@ import type { EventDraft } from "@clawguard/shared/events/envelope";
 export function dropInInbox(dir: string, draft: EventDraft): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, `${draft.id}.json`);
-  const tmp = join(dir, `.${draft.id}.tmp`);
-  const fd = openSync(tmp, "wx", 0o600);
-  try {
-    writeSync(fd, JSON.stringify(draft));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dirFd = openSync(dir, "r");
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  writeFileAtomic(path, JSON.stringify(draft));
   return path;
 }

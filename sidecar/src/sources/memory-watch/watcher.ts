@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
+import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { type FSWatcher, watch } from "chokidar";
@@ -161,10 +162,8 @@ export class MemoryWatcher implements Component {
     if (!this.#o.stateFile) return;
     const state: Record<string, { sha256: string; size: number }> = {};
     for (const [path, { sha256, size }] of this.#known) state[path] = { sha256, size };
-    const tmp = `${this.#o.stateFile}.tmp`;
     mkdirSync(dirname(this.#o.stateFile), { recursive: true, mode: 0o700 });
-    writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
-    renameSync(tmp, this.#o.stateFile);
+    writeFileAtomic(this.#o.stateFile, JSON.stringify(state));
   }
 
   /** Why the memory makes the sidecar degraded: one reason per oversize file. */
