@@ -1,15 +1,7 @@
 import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClawguardError } from "./errors.ts";
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+import { processAlive } from "./process.ts";
 
 /**
  * Takes `<dir>/LOCK` for this process (atomically, by hard link), taking over a lock whose owner

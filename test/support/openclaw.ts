@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { homedir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { processAlive } from "@clawguard/shared/process";
 import { freePort } from "./processes.ts";
 
 /**
@@ -402,10 +403,10 @@ async function stopTree(
   // Its children normally go with it (even when it died on its own); those still there after a
   // short wait are killed.
   const deadline = Date.now() + 3000;
-  let left = family.filter(isAlive);
+  let left = family.filter(processAlive);
   while (left.length > 0 && Date.now() < deadline) {
     await sleep(100);
-    left = left.filter(isAlive);
+    left = left.filter(processAlive);
   }
   for (const p of left) signal(p, "SIGKILL");
 }
@@ -415,16 +416,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     process.kill(pid, sig);
   } catch {
     // already gone
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    // A zombie still answers signal 0; /proc says whether it is only waiting to be reaped.
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "ENOENT"; // no /proc here: signal 0 said it is alive
   }
 }
 

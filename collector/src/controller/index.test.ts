@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLogger, silentLogger } from "@clawguard/shared/log";
+import { processAlive } from "@clawguard/shared/process";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Heartbeat, openLiveness } from "../store/liveness/index.ts";
@@ -35,20 +36,7 @@ function pidAt(port: number): number | undefined {
     return undefined;
   }
 }
-/** Alive, and not a zombie nobody reaped yet (a killed process whose parent is gone). */
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "Z";
-  } catch {
-    return true;
-  }
-}
+const pidAlive = (pid: number | undefined) => pid !== undefined && processAlive(pid);
 function kill(pid: number): void {
   try {
     process.kill(pid, "SIGKILL");
@@ -136,14 +124,14 @@ describe("failover drill", () => {
     await beat("gw", "unhealthy");
     await controller.tick();
     await waitFor("the primary restarted", async () => (await answers(18_971)) && pids().primary !== first);
-    expect(alive(pids().standby)).toBe(false);
+    expect(pidAlive(pids().standby)).toBe(false);
 
     // Killed again: the restart budget is spent, so it fails over to the standby, on the same state.
     kill(pids().primary as number);
     await beat("gw", "unhealthy");
     await controller.tick();
     expect(await answers(18_972)).toBe(true);
-    expect(alive(pids().primary)).toBe(false); // fenced: never two gateways on one state
+    expect(pidAlive(pids().primary)).toBe(false); // fenced: never two gateways on one state
     expect(Number(readFileSync(join(state, "LOCK"), "utf8"))).toBe(pids().standby);
     expect(await getRoute(lease, "gw")).toMatchObject({ target: targets["gw-standby"] });
     expect(controller.group("gw")).toMatchObject({ primary: "gw-standby", standby: "gw" });

@@ -2,6 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { processAlive } from "@clawguard/shared/process";
 
 /**
  * Test-only: a process standing in for an OpenClaw gateway in failover drills. Like the real one
@@ -13,25 +14,11 @@ const { values } = parseArgs({ options: { port: { type: "string" }, state: { typ
 const state = values.state as string;
 const lock = join(state, "LOCK");
 
-/** Alive, and not a zombie nobody reaped yet (a killed process whose parent is gone). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "Z";
-  } catch {
-    return true;
-  }
-}
-
 try {
   writeFileSync(lock, String(process.pid), { flag: "wx" });
 } catch {
   const holder = Number(readFileSync(lock, "utf8"));
-  if (alive(holder)) {
+  if (processAlive(holder)) {
     console.error(`state ${state} is locked by pid ${holder}`);
     process.exit(3);
   }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from "node:path";
 import { isClawguardError } from "@clawguard/shared/errors";
 import { validateDraft } from "@clawguard/shared/events/envelope";
+import { processAlive } from "@clawguard/shared/process";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { execGuardConfig } from "./config.ts";
@@ -61,17 +62,6 @@ function fixture(name: string, content: string | Buffer): string {
   const path = join(tmp.path, name);
   writeFileSync(path, content);
   return path;
-}
-
-/** Alive and not a zombie (a zombie's parent may be a pid 1 that never reaps). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
 }
 
 async function waitForPid(file: string): Promise<number> {
@@ -336,7 +326,7 @@ describe("exec guard: commands that do not end", () => {
     expect(result.kind).toBe("output");
     expect(result.text.toString()).toContain("[clawguard] timed out after 500 ms: stopped");
     expect(result.event.attrs).toMatchObject({ exit_code: 124, timed_out: true });
-    await expect.poll(() => alive(grandchild), { timeout: 2000, interval: 20 }).toBe(false);
+    await expect.poll(() => processAlive(grandchild), { timeout: 2000, interval: 20 }).toBe(false);
   });
 
   it("follows SIGTERM with SIGKILL after the grace period when TERM is ignored", async () => {
@@ -361,7 +351,7 @@ describe("exec guard: commands that do not end", () => {
     const straggler = await waitForPid(pidFile);
     expect(result.exitCode).toBe(124);
     expect(Date.now() - started).toBeLessThan(4000);
-    await expect.poll(() => alive(straggler), { timeout: 1000, interval: 20 }).toBe(false);
+    await expect.poll(() => processAlive(straggler), { timeout: 1000, interval: 20 }).toBe(false);
   });
 
   it("spills and previews a timed-out command with big output", async () => {

@@ -16,6 +16,7 @@ import {
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { ClawguardError, type ErrorCode } from "@clawguard/shared/errors";
+import { processAlive } from "@clawguard/shared/process";
 import type { DurableFs } from "./durable-fs.ts";
 
 /** Until errors.ts has `memory.locked`: the code a second decayer gets. */
@@ -42,15 +43,6 @@ function pidNamespace(): string | null {
     return readlinkSync("/proc/self/ns/pid");
   } catch {
     return null;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
