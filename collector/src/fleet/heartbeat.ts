@@ -1,4 +1,9 @@
-import { AGENT_PATTERN, type Validation } from "@clawguard/shared/events/envelope";
+import {
+  AGENT_PATTERN,
+  describeValue,
+  isPlainObject,
+  type Validation,
+} from "@clawguard/shared/events/envelope";
 import {
   HEALTH_STATES,
   type HealthState,
@@ -34,18 +39,6 @@ const KEYS = new Set([
 const SHA256 = /^[0-9a-f]{64}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
-function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return JSON.stringify(value.slice(0, 80));
-  if (typeof value === "object") return "an object";
-  return `${typeof value} ${String(value)}`;
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-
 function text(errors: string[], path: string, value: unknown, max: number, pattern?: RegExp): void {
   if (
     typeof value !== "string" ||
@@ -54,18 +47,18 @@ function text(errors: string[], path: string, value: unknown, max: number, patte
     (pattern && !pattern.test(value))
   )
     errors.push(
-      `${path}: expected ${pattern ? `a string of [A-Za-z0-9_.-] (not starting with _ . -),` : "a string of"} 1-${max} chars, got ${describe(value)}`,
+      `${path}: expected ${pattern ? `a string of [A-Za-z0-9_.-] (not starting with _ . -),` : "a string of"} 1-${max} chars, got ${describeValue(value)}`,
     );
 }
 
 function oneOf(errors: string[], path: string, value: unknown, allowed: readonly string[]): void {
   if (typeof value !== "string" || !allowed.includes(value))
-    errors.push(`${path}: expected one of ${allowed.join("|")}, got ${describe(value)}`);
+    errors.push(`${path}: expected one of ${allowed.join("|")}, got ${describeValue(value)}`);
 }
 
 function checkReasons(errors: string[], value: unknown): void {
   if (!Array.isArray(value) || value.length > MAX_REASONS) {
-    errors.push(`reasons: expected an array of at most ${MAX_REASONS} strings, got ${describe(value)}`);
+    errors.push(`reasons: expected an array of at most ${MAX_REASONS} strings, got ${describeValue(value)}`);
     return;
   }
   value.forEach((r, i) => {
@@ -75,13 +68,15 @@ function checkReasons(errors: string[], value: unknown): void {
 
 function checkProbes(errors: string[], value: unknown): void {
   if (!Array.isArray(value) || value.length > MAX_PROBES) {
-    errors.push(`probes: expected an array of at most ${MAX_PROBES} {name, state}, got ${describe(value)}`);
+    errors.push(
+      `probes: expected an array of at most ${MAX_PROBES} {name, state}, got ${describeValue(value)}`,
+    );
     return;
   }
   value.forEach((p, i) => {
     const path = `probes[${i}]`;
-    if (!isObject(p)) {
-      errors.push(`${path}: expected {name, state}, got ${describe(p)}`);
+    if (!isPlainObject(p)) {
+      errors.push(`${path}: expected {name, state}, got ${describeValue(p)}`);
       return;
     }
     for (const key of Object.keys(p))
@@ -92,9 +87,9 @@ function checkProbes(errors: string[], value: unknown): void {
 }
 
 function checkVersions(errors: string[], value: unknown): void {
-  if (!isObject(value) || Object.keys(value).length > MAX_VERSIONS) {
+  if (!isPlainObject(value) || Object.keys(value).length > MAX_VERSIONS) {
     errors.push(
-      `versions: expected an object of at most ${MAX_VERSIONS} name: version strings, got ${describe(value)}`,
+      `versions: expected an object of at most ${MAX_VERSIONS} name: version strings, got ${describeValue(value)}`,
     );
     return;
   }
@@ -107,9 +102,9 @@ function checkVersions(errors: string[], value: unknown): void {
 
 function checkConfigKeys(errors: string[], value: unknown): void {
   if (value === undefined) return;
-  if (!isObject(value) || Object.keys(value).length > MAX_CONFIG_KEYS) {
+  if (!isPlainObject(value) || Object.keys(value).length > MAX_CONFIG_KEYS) {
     errors.push(
-      `configKeys: expected an object of at most ${MAX_CONFIG_KEYS} key: hash entries, got ${describe(value)}`,
+      `configKeys: expected an object of at most ${MAX_CONFIG_KEYS} key: hash entries, got ${describeValue(value)}`,
     );
     return;
   }
@@ -118,14 +113,15 @@ function checkConfigKeys(errors: string[], value: unknown): void {
       errors.push(`configKeys: expected keys of 1-200 chars, got ${JSON.stringify(key.slice(0, 80))}`);
     if (typeof hash !== "string" || !KEY_HASH.test(hash))
       errors.push(
-        `configKeys.${key.slice(0, 200)}: expected 16-64 lower-case hex chars, got ${describe(hash)}`,
+        `configKeys.${key.slice(0, 200)}: expected 16-64 lower-case hex chars, got ${describeValue(hash)}`,
       );
   }
 }
 
 /** Checks a heartbeat body; every problem is named by its field. Unknown fields are refused. */
 export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
-  if (!isObject(value)) return { ok: false, errors: [`expected a heartbeat object, got ${describe(value)}`] };
+  if (!isPlainObject(value))
+    return { ok: false, errors: [`expected a heartbeat object, got ${describeValue(value)}`] };
   const errors: string[] = [];
   for (const key of Object.keys(value)) if (!KEYS.has(key)) errors.push(`${key}: unknown field`);
   text(errors, "agent", value.agent, 63, AGENT_PATTERN);
@@ -138,7 +134,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
   checkConfigKeys(errors, value.configKeys);
   if (typeof value.configFingerprint !== "string" || !SHA256.test(value.configFingerprint))
     errors.push(
-      `configFingerprint: expected a sha256 as 64 lower-case hex chars, got ${describe(value.configFingerprint)}`,
+      `configFingerprint: expected a sha256 as 64 lower-case hex chars, got ${describeValue(value.configFingerprint)}`,
     );
   const interval = value.intervalMs;
   if (
@@ -148,7 +144,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
     interval > MAX_INTERVAL_MS
   )
     errors.push(
-      `intervalMs: expected an integer in ${MIN_INTERVAL_MS}..${MAX_INTERVAL_MS}, got ${describe(interval)}`,
+      `intervalMs: expected an integer in ${MIN_INTERVAL_MS}..${MAX_INTERVAL_MS}, got ${describeValue(interval)}`,
     );
   if (
     typeof value.time !== "string" ||
@@ -156,7 +152,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
     !RFC3339.test(value.time) ||
     Number.isNaN(Date.parse(value.time))
   )
-    errors.push(`time: expected an RFC 3339 timestamp, got ${describe(value.time)}`);
+    errors.push(`time: expected an RFC 3339 timestamp, got ${describeValue(value.time)}`);
   if (errors.length > 0) return { ok: false, errors };
   const v = value as Record<string, unknown>;
   // A copy of exactly the known fields, so nothing else is ever stored.
@@ -174,7 +170,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
       })),
       versions: { ...(v.versions as Record<string, string>) },
       configFingerprint: v.configFingerprint as string,
-      ...(isObject(v.configKeys) ? { configKeys: { ...(v.configKeys as Record<string, string>) } } : {}),
+      ...(isPlainObject(v.configKeys) ? { configKeys: { ...(v.configKeys as Record<string, string>) } } : {}),
       intervalMs: v.intervalMs as number,
       time: v.time as string,
     },

@@ -40,7 +40,7 @@ const EVENT_KEYS = new Set([...DRAFT_KEYS, "seq", "prev_hash", "hash"]);
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; errors: string[] };
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
@@ -51,13 +51,14 @@ function checkString(
   rule: { pattern?: RegExp; max: number; expected: string },
 ): void {
   if (typeof value !== "string") {
-    errors.push(`${path}: expected ${rule.expected}, got ${describe(value)}`);
+    errors.push(`${path}: expected ${rule.expected}, got ${describeValue(value)}`);
   } else if (value.length === 0 || value.length > rule.max || (rule.pattern && !rule.pattern.test(value))) {
     errors.push(`${path}: expected ${rule.expected}, got ${JSON.stringify(value.slice(0, 80))}`);
   }
 }
 
-function describe(value: unknown): string {
+/** A value as an error message names it: "nothing", "an array", a quoted string cut at 80 chars. */
+export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
@@ -68,7 +69,7 @@ function describe(value: unknown): string {
 
 function validate(value: unknown, path: string, chained: boolean): string[] {
   const errors: string[] = [];
-  if (!isPlainObject(value)) return [`${path}: expected an event object, got ${describe(value)}`];
+  if (!isPlainObject(value)) return [`${path}: expected an event object, got ${describeValue(value)}`];
   const allowed = chained ? EVENT_KEYS : DRAFT_KEYS;
   for (const key of Object.keys(value)) {
     if (!allowed.has(key)) errors.push(`${path}.${key}: unknown field`);
@@ -84,7 +85,7 @@ function validate(value: unknown, path: string, chained: boolean): string[] {
   }
   const source = value.source;
   if (!isPlainObject(source)) {
-    errors.push(`${path}.source: expected {agent, role, host}, got ${describe(source)}`);
+    errors.push(`${path}.source: expected {agent, role, host}, got ${describeValue(source)}`);
   } else {
     for (const key of Object.keys(source)) {
       if (key !== "agent" && key !== "role" && key !== "host")
@@ -110,10 +111,12 @@ function validate(value: unknown, path: string, chained: boolean): string[] {
     expected: "a dotted lower-case type such as exec.completed",
   });
   if (!SEVERITIES.includes(value.severity as Severity)) {
-    errors.push(`${path}.severity: expected one of ${SEVERITIES.join("|")}, got ${describe(value.severity)}`);
+    errors.push(
+      `${path}.severity: expected one of ${SEVERITIES.join("|")}, got ${describeValue(value.severity)}`,
+    );
   }
   if (!isPlainObject(value.attrs)) {
-    errors.push(`${path}.attrs: expected an object, got ${describe(value.attrs)}`);
+    errors.push(`${path}.attrs: expected an object, got ${describeValue(value.attrs)}`);
   } else {
     const size = Buffer.byteLength(JSON.stringify(value.attrs));
     if (size > MAX_ATTRS_BYTES)
@@ -122,7 +125,7 @@ function validate(value: unknown, path: string, chained: boolean): string[] {
   if (chained) {
     const seq = value.seq;
     if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 1 || seq > MAX_SEQ) {
-      errors.push(`${path}.seq: expected an integer >= 1, got ${describe(seq)}`);
+      errors.push(`${path}.seq: expected an integer >= 1, got ${describeValue(seq)}`);
     }
     for (const key of ["prev_hash", "hash"] as const) {
       checkString(errors, `${path}.${key}`, value[key], {

@@ -1,3 +1,4 @@
+import { isPlainObject } from "@clawguard/shared/events/envelope";
 import { arrayElements, objectMembers, rootSpan, type Span } from "./json-layout.ts";
 
 /** The request APIs the guard understands, named as OpenClaw's `models.providers.*.api` names them. */
@@ -131,9 +132,7 @@ export function currentTurnStart(items: readonly Item[]): number {
 }
 
 export function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === "object" && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
+  return isPlainObject(value) ? value : undefined;
 }
 
 /** The text of a tool output given as a string or as content parts with text. */

@@ -6,10 +6,13 @@
 const HIDDEN = /(^|\/)\.[^/]*\//;
 
 export class Globs {
-  readonly #patterns: { regex: RegExp; segments: string[] }[];
+  readonly #patterns: { regex: RegExp; segments: (RegExp | "**")[] }[];
 
   constructor(globs: readonly string[]) {
-    this.#patterns = globs.map((glob) => ({ regex: toRegExp(glob), segments: glob.split("/") }));
+    this.#patterns = globs.map((glob) => ({
+      regex: toRegExp(glob),
+      segments: glob.split("/").map((segment) => (segment === "**" ? "**" : toRegExp(segment))),
+    }));
   }
 
   /** Whether a file at `path` is one to watch (never inside a hidden folder: .trash, .decay, .git). */
@@ -27,7 +30,7 @@ export class Globs {
         const segment = segments[i];
         if (segment === undefined || i === segments.length - 1) return false; // the last segment names files
         if (segment === "**") return true;
-        if (!toRegExp(segment).test(parts[i] as string)) return false;
+        if (!segment.test(parts[i] as string)) return false;
       }
       return true;
     });
