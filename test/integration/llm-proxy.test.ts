@@ -63,6 +63,8 @@ beforeAll(async () => {
       openai: { upstream: `${fake.url}/v1`, api: "openai-completions", models },
       "openai-responses": { upstream: `${fake.url}/v1`, api: "openai-responses", models },
       anthropic: { upstream: fake.url, api: "anthropic-messages", models },
+      // Nothing listens there: a provider that is down.
+      down: { upstream: "http://127.0.0.1:9/v1", api: "openai-completions", models },
     },
     authCheckIntervalMs: 0,
     maxRequestBytes: 4 * 1024 * 1024,
@@ -415,6 +417,21 @@ describe("auth failures and health", () => {
     await guard.checkCredentials();
     health = guard.health().providers.find((p) => p.provider === "openai");
     expect(health?.state).toBe("ok");
+  });
+
+  it("answers 502 in the provider's shape when the provider cannot be reached, and keeps serving", async () => {
+    const down = new OpenAI({ apiKey: "test-key", baseURL: `${server.url}/llm/down`, maxRetries: 0 });
+    const failure = await down.chat.completions
+      .create({ model: "gpt-4.1", messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((failure as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((failure as Error).message).toMatch(/cannot reach down at http:\/\/127\.0\.0\.1:9/);
+    expect(guard.health().providers.find((p) => p.provider === "down")?.counts.network).toBe(1);
+    const call = (await eventsOf("llm.request")).at(-1);
+    expect(call?.attrs).toMatchObject({ provider: "down", status: 502, error_type: "network" });
+    // The other providers are unaffected.
+    await openai().chat.completions.create({ model: "gpt-4.1", messages: [{ role: "user", content: "hi" }] });
   });
 
   it("counts 429 and 5xx by class and passes them through", async () => {
