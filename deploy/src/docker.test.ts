@@ -1,7 +1,12 @@
 import { readFileSync } from "node:fs";
+import { externalFileAvailable } from "@clawguard/shared/testing";
 import { describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
-import { validateCompose } from "./inject/compose-schema.ts";
+import { composeSchemaPath, validateCompose } from "./inject/compose-schema.ts";
+
+/** Outside CI, a clone without `../shared` beside it skips the schema checks (with a warning). */
+const SCHEMA = externalFileAvailable(composeSchemaPath(), "the Compose Specification schema");
+const schemaProblems = (value: unknown) => (SCHEMA ? validateCompose(value) : []);
 
 /**
  * No Docker engine runs here: the images are checked for what the house requires of them, and
@@ -34,7 +39,7 @@ describe("deploy/docker", () => {
     const compose = parseDocument(read("compose.collector.yml")).toJS() as {
       services: Record<string, unknown>;
     };
-    expect(validateCompose(compose)).toEqual([]);
+    expect(schemaProblems(compose)).toEqual([]);
     expect(Object.keys(compose.services).sort()).toEqual(["collector", "postgres", "redis"]);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -8,6 +8,17 @@ import pg from "pg";
 export function tempDir(prefix = "clawguard-test-"): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * Whether a file from outside the repository (such as `../shared/vendor/`) is there. In CI
+ * (CI=true) it must be: a missing file fails the run instead of skipping the checks that need it.
+ */
+export function externalFileAvailable(path: string, what: string): boolean {
+  if (existsSync(path)) return true;
+  if (process.env.CI === "true") throw new Error(`${what} is required in CI but ${path} is missing`);
+  console.warn(`[clawguard tests] ${what} not at ${path}: the checks against it are skipped`);
+  return false;
 }
 
 /** The server tests create their databases on; CLAWGUARD_TEST_PG overrides it. */

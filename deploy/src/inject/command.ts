@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
+import { composeSchemaPath } from "./compose-schema.ts";
 import { InjectError } from "./errors.ts";
 import { inject, removeInjection } from "./inject.ts";
 import { DEFAULTS } from "./plan.ts";
@@ -113,6 +114,8 @@ export const injectCommand: Command = {
         });
         output = result.text;
         report = `${changeSummary(result)}\n${todo(result)}`;
+        if (!result.schemaChecked)
+          report += `not checked against the Compose Specification: no schema at ${composeSchemaPath()} (set CLAWGUARD_COMPOSE_SCHEMA)\n`;
       }
       const file = str("output");
       if (file) {

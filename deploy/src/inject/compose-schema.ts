@@ -1,15 +1,24 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule, { type FormatsPlugin } from "ajv-formats";
 
 /**
- * The Compose Specification schema, vendored beside the repository (`../shared/vendor/` from the
- * repository root, see its README). Resolved from this file, not the working directory.
+ * The Compose Specification schema: `CLAWGUARD_COMPOSE_SCHEMA`, else the copy vendored beside the
+ * repository (`../shared/vendor/` from the repository root, resolved from this file, not the
+ * working directory). The repository does not carry the schema itself.
  */
-export const COMPOSE_SCHEMA_PATH = fileURLToPath(
-  new URL("../../../../shared/vendor/compose-spec.json", import.meta.url),
-);
+export function composeSchemaPath(): string {
+  return (
+    process.env.CLAWGUARD_COMPOSE_SCHEMA ??
+    fileURLToPath(new URL("../../../../shared/vendor/compose-spec.json", import.meta.url))
+  );
+}
+
+/** Whether there is a schema to check against; without one, `inject` says it did not check. */
+export function composeSchemaAvailable(): boolean {
+  return existsSync(composeSchemaPath());
+}
 
 // ajv-formats is CommonJS with a default export; under nodenext the callable sits on `.default`.
 const addFormats = (addFormatsModule as unknown as { default: FormatsPlugin }).default;
@@ -18,7 +27,12 @@ let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
   if (compiled) return compiled;
-  const schema = JSON.parse(readFileSync(COMPOSE_SCHEMA_PATH, "utf8")) as Record<string, unknown>;
+  const path = composeSchemaPath();
+  if (!existsSync(path))
+    throw new Error(
+      `the Compose Specification schema is not at ${path}; set CLAWGUARD_COMPOSE_SCHEMA to compose-spec.json`,
+    );
+  const schema = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
   // The file names the draft-07 meta-schema by an https URL ajv does not know; ajv is draft-07 already.
   delete schema.$schema;
   const ajv = new Ajv({ allErrors: true, strict: false });

@@ -1,5 +1,5 @@
 import { isMap, isScalar, isSeq, type Pair, parseAllDocuments, parseDocument, type YAMLMap } from "yaml";
-import { validateCompose } from "./compose-schema.ts";
+import { composeSchemaAvailable, validateCompose } from "./compose-schema.ts";
 import {
   type Agent,
   detectAgent,
@@ -68,6 +68,8 @@ export interface InjectResult {
   /** Agents' names (and standbys/routers) that need an ingest token file. */
   tokens: string[];
   options: InjectOptions;
+  /** Whether input and output were checked against the Compose Specification (its schema was found). */
+  schemaChecked: boolean;
 }
 
 export interface RemoveResult {
@@ -207,7 +209,8 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
   if (!isMap(root))
     throw new InjectError("expected a compose file: a mapping with a services key at the top");
   const js = doc.toJS() as Js;
-  const problems = validateCompose(js);
+  const schemaChecked = composeSchemaAvailable();
+  const problems = schemaChecked ? validateCompose(js) : [];
   if (problems.length > 0) {
     throw new InjectError(problems.map((p) => p.message).join("\n"), {
       service: problems[0]?.service,
@@ -405,7 +408,7 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
     splicer.insertAfter(lines.lines[n - 1] === "" ? n - 2 : n - 1, eofBlocks);
   }
   const out = fromLines(splicer.apply(lines.lines), lines.eol);
-  selfCheck(out, base);
+  selfCheck(out, base, schemaChecked);
   return {
     text: out,
     agents: changes,
@@ -416,15 +419,16 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
     backends,
     tokens,
     options,
+    schemaChecked,
   };
 }
 
 /** The output must be a valid compose file, and removal must give back the input exactly. */
-function selfCheck(out: string, base: string): void {
+function selfCheck(out: string, base: string, schemaChecked: boolean): void {
   const doc = parseDocument(out, { uniqueKeys: true, merge: true });
   if (doc.errors.length > 0)
     throw new Error(`internal: injected file does not parse: ${doc.errors[0]?.message}`);
-  const problems = validateCompose(doc.toJS());
+  const problems = schemaChecked ? validateCompose(doc.toJS()) : [];
   if (problems.length > 0) {
     throw new Error(`internal: injected file breaks the Compose Specification: ${problems[0]?.message}`);
   }
