@@ -15,9 +15,16 @@ export function tempDir(prefix = "clawguard-test-"): { path: string; cleanup: ()
  * (CI=true) it must be: a missing file fails the run instead of skipping the checks that need it.
  */
 export function externalFileAvailable(path: string, what: string): boolean {
-  if (existsSync(path)) return true;
-  if (process.env.CI === "true") throw new Error(`${what} is required in CI but ${path} is missing`);
-  console.warn(`[clawguard tests] ${what} not at ${path}: the checks against it are skipped`);
+  return existsSync(path) || missing(what, path, "missing");
+}
+
+/**
+ * A test dependency is not there. In CI (CI=true) that fails the run; elsewhere the tests that
+ * need it are skipped, with a warning.
+ */
+export function missing(what: string, where: string, why: string): false {
+  if (process.env.CI === "true") throw new Error(`${what} is required in CI but ${where} is ${why}`);
+  console.warn(`[clawguard tests] ${what} at ${where} is ${why}: the tests that need it are skipped`);
   return false;
 }
 
@@ -38,12 +45,7 @@ export function postgresAvailable(): Promise<boolean> {
       await client.end();
       return true;
     } catch (err) {
-      if (process.env.CI === "true")
-        throw new Error(
-          `PostgreSQL is required in CI but ${TEST_PG} is unreachable: ${(err as Error).message}`,
-        );
-      console.warn(`[clawguard tests] PostgreSQL at ${TEST_PG} unreachable: its suites are skipped`);
-      return false;
+      return missing("PostgreSQL", TEST_PG, `unreachable (${(err as Error).message})`);
     }
   })();
   return reachable;

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { silentLogger } from "@clawguard/shared/log";
+import { missing } from "@clawguard/shared/testing";
 import { Redis } from "ioredis";
 import { MemoryLiveness } from "./memory.ts";
 import type { LivenessOptions, LivenessStore } from "./model.ts";
@@ -24,10 +25,7 @@ export async function redisAvailable(): Promise<boolean> {
     await client.ping();
     return true;
   } catch (err) {
-    if (process.env.CI === "true")
-      throw new Error(`Redis is required in CI but ${TEST_REDIS} is unreachable: ${(err as Error).message}`);
-    console.warn(`[clawguard tests] Redis at ${TEST_REDIS} unreachable: its suites are skipped`);
-    return false;
+    return missing("Redis", TEST_REDIS, `unreachable (${(err as Error).message})`);
   } finally {
     client.disconnect();
   }
