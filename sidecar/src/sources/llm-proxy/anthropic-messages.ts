@@ -97,10 +97,8 @@ export const anthropicMessages: Family = {
       message,
     ),
 
-  usageFromJson(body) {
-    const usage: Usage = {};
+  usageFromJson(body, usage) {
     messageUsage(asRecord(body), usage);
-    return usage;
   },
 
   usageFromEvent(data, usage) {

@@ -79,8 +79,8 @@ export interface Family {
   parseOverflow(status: number, body: string): { limit?: number; requested?: number } | undefined;
   /** An error in the provider's own shape (bad request body, upstream unreachable, ...). */
   error(status: number, message: string): { status: number; body: unknown };
-  /** Usage and finish reasons from a whole JSON response. */
-  usageFromJson(body: unknown): Usage;
+  /** Folds a whole JSON response's usage and finish reasons into `usage`. */
+  usageFromJson(body: unknown, usage: Usage): void;
   /** Folds one server-sent event's data into `usage`. */
   usageFromEvent(data: unknown, usage: Usage): void;
 }

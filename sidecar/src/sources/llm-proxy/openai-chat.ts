@@ -98,10 +98,8 @@ export const openAiChat: Family = {
 
   ...openAiShared("messages"),
 
-  usageFromJson(body) {
-    const usage: Usage = {};
+  usageFromJson(body, usage) {
     chatUsage(asRecord(body), usage);
-    return usage;
   },
 
   usageFromEvent(data, usage) {

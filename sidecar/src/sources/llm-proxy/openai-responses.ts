@@ -43,10 +43,8 @@ export const openAiResponses: Family = {
 
   ...openAiShared("input"),
 
-  usageFromJson(body) {
-    const usage: Usage = {};
+  usageFromJson(body, usage) {
     responseUsage(asRecord(body), usage);
-    return usage;
   },
 
   usageFromEvent(data, usage) {

@@ -342,7 +342,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
         res.writeHead(status, responseHeaders(upstream.headers, whole.length));
         res.end(whole);
         try {
-          Object.assign(usage, family.usageFromJson(JSON.parse(whole.toString("utf8"))));
+          family.usageFromJson(JSON.parse(whole.toString("utf8")), usage);
         } catch {
           // Not JSON (or not one we read): relayed as it came.
         }
@@ -371,7 +371,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       if (reader) reader.end();
       else if (keptBytes === responseBytes) {
         try {
-          Object.assign(usage, family.usageFromJson(JSON.parse(Buffer.concat(kept).toString("utf8"))));
+          family.usageFromJson(JSON.parse(Buffer.concat(kept).toString("utf8")), usage);
         } catch {
           // Not JSON (or not one we read): relayed as it came.
         }
