@@ -23,7 +23,13 @@ beforeAll(async () => {
   // A package.json without "type" above the file: Node would warn into the output if let.
   writeFileSync(join(dir.path, "opt", "package.json"), '{"name":"unrelated"}');
   await buildAgentBundle(join(bin, "clawguard"));
-  env = { PATH: `${bin}:${process.env.PATH}`, HOME: dir.path, CLAWGUARD_NODE: process.execPath };
+  env = {
+    PATH: `${bin}:${process.env.PATH}`,
+    HOME: dir.path,
+    CLAWGUARD_NODE: process.execPath,
+    TMPDIR: join(dir.path, "tmp"),
+  };
+  mkdirSync(env.TMPDIR as string);
 }, 60_000);
 afterAll(() => dir.cleanup());
 
@@ -39,6 +45,12 @@ describe("the built agent-side clawguard", () => {
     const { stdout, stderr } = await clawguard(["exec", "--", "printf", "a\\nb\\n"]);
     expect(stdout).toBe("a\nb\n");
     expect(stderr).toBe("");
+  });
+
+  it("keeps its own Node compile cache to itself", async () => {
+    const { stdout } = await clawguard(["exec", "--", "sh", "-c", "printenv NODE_COMPILE_CACHE || echo unset"]);
+    expect(stdout).toBe("unset\n");
+    expect(readdirSync(join(dir.path, "tmp"))).toEqual(["clawguard-compile-cache"]);
   });
 
   it("spills a big output, and reads and greps it back (the grep worker is the same file)", async () => {
@@ -58,6 +70,21 @@ describe("the built agent-side clawguard", () => {
     await expect(clawguard(["exec", "--", "no-such-command-here"])).rejects.toMatchObject({
       code: 127,
       stderr: expect.stringContaining("command not found: no-such-command-here"),
+    });
+  });
+
+  it("reads a YAML config file: a deny rule refuses, a bad value is named", async () => {
+    const config = join(dir.path, "clawguard.yaml");
+    writeFileSync(config, 'exec:\n  policy:\n    deny: ["rm -rf *"]\n');
+    await expect(clawguard(["exec", "--config", config, "--", "rm", "-rf", "nothing"])).rejects.toMatchObject(
+      {
+        code: 126,
+        stderr: expect.stringContaining('matches deny rule "rm -rf *"'),
+      },
+    );
+    writeFileSync(config, "exec:\n  maxBytes: -4\n");
+    await expect(clawguard(["exec", "--config", config, "--", "true"])).rejects.toMatchObject({
+      stderr: expect.stringContaining("exec.maxBytes"),
     });
   });
 });

@@ -1,11 +1,8 @@
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ClawguardError } from "../errors.ts";
 import type { SecretRef } from "./fields.ts";
-
-/** The YAML parser loads only when there is a file to parse: `clawguard exec` usually has none. */
-const yaml = () => createRequire(import.meta.url)("yaml") as typeof import("yaml");
 
 /** Maps an environment variable to the config path it overrides, e.g. CLAWGUARD_AGENT -> agent. */
 export type EnvMap = Readonly<Record<string, string>>;
@@ -65,7 +62,7 @@ function readYaml(file: string, program: string): Record<string, unknown> {
       },
     );
   }
-  const doc = yaml().parseDocument(text, { prettyErrors: true });
+  const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => `  - ${e.message.split("\n")[0]}`);
     throw new ClawguardError(

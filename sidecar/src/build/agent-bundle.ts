@@ -1,6 +1,6 @@
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { AGENT_BUNDLE as DEFAULT_OUTFILE } from "./paths.ts";
 
 /**
@@ -20,9 +20,23 @@ export { AGENT_BUNDLE } from "./paths.ts";
  */
 const LAUNCHER = [
   "#!/bin/sh",
-  `':' //; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 --disable-warning=MODULE_TYPELESS_PACKAGE_JSON "$0" "$@"`,
+  `':' //; [ -n "$NODE_COMPILE_CACHE" ] || { NODE_COMPILE_CACHE="\${TMPDIR:-/tmp}/clawguard-compile-cache" CLAWGUARD_COMPILE_CACHE=1; export NODE_COMPILE_CACHE CLAWGUARD_COMPILE_CACHE; }; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 --disable-warning=MODULE_TYPELESS_PACKAGE_JSON "$0" "$@"`,
   "",
 ].join("\n");
+
+/**
+ * zod's namespace export carries every locale's error messages (60% of the bundle, parsed at each
+ * start); the agent-side CLI speaks English, which zod loads on its own (`config(en())`).
+ */
+const englishOnlyZod: Plugin = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes("/zod/") ? { path: "zod-locales", namespace: "zod-locales" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "zod-locales" }, () => ({ contents: "export {};", loader: "js" }));
+  },
+};
 
 export async function buildAgentBundle(
   outfile = DEFAULT_OUTFILE,
@@ -37,6 +51,7 @@ export async function buildAgentBundle(
     minify: true,
     legalComments: "none",
     logLevel: "warning",
+    plugins: [englishOnlyZod],
     // CommonJS dependencies inside an ES module bundle still call require().
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   });

@@ -1,6 +1,8 @@
 import { createHash, type Hash } from "node:crypto";
 import { countNewlines, ERROR_LINE } from "./scan.ts";
 
+const ERROR_WORD = new RegExp(ERROR_LINE.source, "i");
+
 export interface ErrorLine {
   line: number;
   /** Raw (not yet redacted) and possibly long: whoever shows it redacts it first, then shortens it. */
@@ -10,7 +12,8 @@ export interface ErrorLine {
 /** Kept of each error line: enough that shortening it for display happens after redaction. */
 const KEEP_LINE_BYTES = 1200;
 const KEEP_ERRORS = 10;
-const CARRY_MAX = 1024;
+/** Longer than any error word: kept of a line cut by a chunk boundary, so a word cut too is seen. */
+const OVERLAP = 16;
 const BINARY_PROBE = 64 * 1024;
 
 /**
@@ -29,7 +32,10 @@ export class OutputScanner {
   #headUsed = 0;
   #lastByte = -1;
   readonly #hash: Hash = createHash("sha256");
-  #carry = "";
+  /** The line a chunk boundary cut: its first KEEP_LINE_BYTES, its last OVERLAP, whether it matched. */
+  #lineHead = "";
+  #lineTail = "";
+  #lineMatched = false;
 
   constructor(keepBytes: number) {
     this.head = Buffer.allocUnsafe(keepBytes);
@@ -52,7 +58,7 @@ export class OutputScanner {
       chunk.subarray(0, BINARY_PROBE - this.bytes).includes(0)
     ) {
       this.binary = true;
-      this.#carry = "";
+      this.#endLine();
     }
     const linesBefore = this.lines;
     this.lines += countNewlines(chunk);
@@ -62,15 +68,33 @@ export class OutputScanner {
   }
 
   #scanErrors(chunk: Buffer, linesBefore: number): void {
-    const lastNl = chunk.lastIndexOf(10);
-    if (lastNl === -1) {
-      this.#carry = (this.#carry + chunk.toString("latin1")).slice(-CARRY_MAX);
+    const firstNl = chunk.indexOf(10);
+    if (firstNl === -1) {
+      this.#extendLine(chunk.toString("latin1"));
       return;
     }
-    // Whole lines only: the partial last line waits for the next chunk (or the end).
-    const text = this.#carry + chunk.toString("latin1", 0, lastNl + 1);
-    this.#carry = chunk.toString("latin1", lastNl + 1).slice(-CARRY_MAX);
-    this.#scanText(text, linesBefore + 1);
+    // The line an earlier chunk began ends here; the whole lines after it are one string, scanned
+    // in one go; the partial last line waits for the next chunk (or the end).
+    this.#extendLine(chunk.toString("latin1", 0, firstNl));
+    if (this.#lineMatched) this.#record({ line: linesBefore + 1, text: latin1ToUtf8(this.#lineHead) });
+    this.#endLine();
+    const lastNl = chunk.lastIndexOf(10);
+    if (lastNl > firstNl) this.#scanText(chunk.toString("latin1", firstNl + 1, lastNl + 1), linesBefore + 2);
+    if (lastNl + 1 < chunk.length) this.#extendLine(chunk.toString("latin1", lastNl + 1));
+  }
+
+  #extendLine(piece: string): void {
+    if (!this.#lineMatched) this.#lineMatched = ERROR_WORD.test(this.#lineTail + piece);
+    if (this.#lineHead.length < KEEP_LINE_BYTES) {
+      this.#lineHead += piece.slice(0, KEEP_LINE_BYTES - this.#lineHead.length);
+    }
+    this.#lineTail = (this.#lineTail + piece.slice(-OVERLAP)).slice(-OVERLAP);
+  }
+
+  #endLine(): void {
+    this.#lineHead = "";
+    this.#lineTail = "";
+    this.#lineMatched = false;
   }
 
   /** `firstLine` is the number of the line `text` starts with. */
@@ -87,9 +111,7 @@ export class OutputScanner {
       counted = start;
       this.#record({
         line,
-        text: Buffer.from(text.slice(start, Math.min(end, start + KEEP_LINE_BYTES)), "latin1").toString(
-          "utf8",
-        ),
+        text: latin1ToUtf8(text.slice(start, Math.min(end, start + KEEP_LINE_BYTES))),
       });
       ERROR_LINE.lastIndex = end + 1;
     }
@@ -109,9 +131,16 @@ export class OutputScanner {
   finish(): { sha256: string; head: Buffer } {
     if (this.bytes > 0 && this.#lastByte !== 10) {
       this.lines++;
-      if (!this.binary && this.#carry.length > 0) this.#scanText(`${this.#carry}\n`, this.lines);
+      if (!this.binary && this.#lineMatched) {
+        this.#record({ line: this.lines, text: latin1ToUtf8(this.#lineHead) });
+      }
     }
     this.lastErrors = this.lastErrors.slice(-KEEP_ERRORS);
     return { sha256: this.#hash.digest("hex"), head: this.head.subarray(0, this.#headUsed) };
   }
+}
+
+/** Output is scanned as latin1 (any byte is one char); what is shown is decoded as UTF-8. */
+function latin1ToUtf8(text: string): string {
+  return Buffer.from(text, "latin1").toString("utf8");
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { countNewlines, ERROR_LINE } from "./scan.ts";
+import { countNewlines, ERROR_LINE, scanWindow } from "./scan.ts";
 
 function naive(buf: Buffer, from = 0, to = buf.length): number {
   let n = 0;
@@ -45,6 +45,28 @@ describe("countNewlines", () => {
       expect(countNewlines(buf, from, to)).toBe(naive(buf, from, to));
     }
     expect(countNewlines(buf, 10, 10)).toBe(0);
+  });
+
+  it("counts long runs of newlines past the point where a 16-bit lane would wrap", () => {
+    // 255 SIMD rounds fill a byte lane; 70 000 newlines cross many rounds and pages.
+    expect(countNewlines(Buffer.alloc(70_000, 10))).toBe(70_000);
+    expect(countNewlines(Buffer.alloc(1_000_003, 10), 5, 1_000_000)).toBe(999_995);
+    const big = noisy(300_000);
+    expect(countNewlines(big)).toBe(naive(big));
+  });
+
+  it("counts in place what is read into its window, at any offset and length", () => {
+    const window = scanWindow();
+    const source = noisy(window.length);
+    source.copy(window);
+    for (const [from, to] of [
+      [0, window.length],
+      [1, 17],
+      [3, window.length - 5],
+      [16, 16],
+    ] as const) {
+      expect(countNewlines(window, from, to)).toBe(naive(source, from, to));
+    }
   });
 
   it("counts words that are all newlines and words with none", () => {
