@@ -90,4 +90,60 @@ describe("HeartbeatSender", () => {
       server.close();
     }
   });
+
+  it("notices an edit to the OpenClaw config made while it runs, and names the key", async () => {
+    const tmp = tempDir("clawguard-hb-drift-");
+    const bodies: Record<string, unknown>[] = [];
+    const server = createServer((req, res) => {
+      let text = "";
+      req.on("data", (c: Buffer) => {
+        text += c;
+      });
+      req.on("end", () => {
+        bodies.push(JSON.parse(text));
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const openclaw = join(tmp.path, "openclaw.json");
+    writeFileSync(
+      openclaw,
+      '{ models: { providers: { openai: { baseUrl: "http://sidecar:18801/llm/openai" } } } }',
+    );
+    const sender = new HeartbeatSender({
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      token: "t",
+      intervalMs: 10_000,
+      timeoutMs: 2000,
+      source: { agent: "sub1", role: "sub-agent", host: "h1" },
+      health: () => ({ state: "healthy", reasons: [], probes: [] }),
+      config: { exec: { maxBytes: 51200 } },
+      openclawConfig: openclaw,
+      log: silentLogger,
+    });
+    try {
+      await sender.send();
+      await sender.send();
+      writeFileSync(
+        openclaw,
+        '{ models: { providers: { openai: { baseUrl: "https://api.openai.com/v1" } } } }',
+      );
+      await sender.send();
+      const [first, same, edited] = bodies as {
+        configFingerprint: string;
+        configKeys: Record<string, string>;
+      }[];
+      expect(same?.configFingerprint).toBe(first?.configFingerprint);
+      expect(edited?.configFingerprint).not.toBe(first?.configFingerprint);
+      const changed = Object.keys(first?.configKeys ?? {}).filter(
+        (k) => first?.configKeys[k] !== edited?.configKeys[k],
+      );
+      expect(changed).toEqual(["openclaw.models.providers.openai"]);
+    } finally {
+      await sender.stop();
+      server.close();
+      tmp.cleanup();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { canonicalJson } from "@clawguard/shared/chain";
 import type { EventSource } from "@clawguard/shared/events/envelope";
 import type { Component } from "@clawguard/shared/lifecycle";
@@ -77,15 +77,31 @@ export class HeartbeatSender implements Component {
   readonly id = "sink.heartbeat";
   readonly #o: HeartbeatOptions;
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 1 });
-  readonly #fingerprint: string;
-  readonly #keys: Record<string, string>;
+  #fingerprint = "";
+  #keys: Record<string, string> = {};
+  /** The OpenClaw config file as last read (mtime and size), so an edit made while running shows. */
+  #openclawStamp: string | undefined;
   #timer: NodeJS.Timeout | undefined;
   #failing = false;
 
   constructor(options: HeartbeatOptions) {
     this.#o = options;
-    this.#fingerprint = configFingerprint(options.config, options.openclawConfig);
-    this.#keys = configKeys(options.config, options.openclawConfig);
+    this.#refreshConfig();
+  }
+
+  /**
+   * OpenClaw reloads its config file when it changes, so drift can begin after start: the file is
+   * stat'ed before each heartbeat and hashed again when it changed. clawguard's own config is the
+   * one this process runs with, read once.
+   */
+  #refreshConfig(): void {
+    const file = this.#o.openclawConfig;
+    const stats = file ? statSync(file, { throwIfNoEntry: false }) : undefined;
+    const stamp = stats ? `${stats.mtimeMs}:${stats.size}` : "none";
+    if (stamp === this.#openclawStamp) return;
+    this.#openclawStamp = stamp;
+    this.#fingerprint = configFingerprint(this.#o.config, file);
+    this.#keys = configKeys(this.#o.config, file);
   }
 
   async start(): Promise<void> {
@@ -99,6 +115,7 @@ export class HeartbeatSender implements Component {
 
   /** One heartbeat now; resolves whether or not the collector took it. */
   async send(): Promise<boolean> {
+    this.#refreshConfig();
     const health = this.#o.health();
     const body = {
       agent: this.#o.source.agent,
