@@ -10,7 +10,9 @@ import { startTelemetry } from "@clawguard/shared/telemetry";
 import { Redis } from "ioredis";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
-import { Controller, commandActuator, webhookActuator } from "./controller/index.ts";
+import { type Actuator, createActuator } from "./controller/actuators.ts";
+import { actuatorProblems } from "./controller/config.ts";
+import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
 import { FleetSweep } from "./fleet/sweep.ts";
@@ -144,9 +146,18 @@ function startController(
         problems.push(`controller.groups[${i}].targets.${agent}: required (where clients reach it)`);
     }
   });
-  if (!c.actuator.start || !c.actuator.stop)
-    problems.push("controller.actuator: start and stop commands are required");
-  if (problems.length > 0) {
+  const actuatorIssues = actuatorProblems(c.actuator);
+  problems.push(...actuatorIssues);
+  // Before anything is opened: a secret it cannot read is one more problem, and leaves nothing behind.
+  let actuator: Actuator | undefined;
+  if (actuatorIssues.length === 0) {
+    try {
+      actuator = createActuator(c.actuator, env);
+    } catch (err) {
+      problems.push(describeError(err));
+    }
+  }
+  if (problems.length > 0 || !actuator) {
     throw new ClawguardError(
       "config.invalid",
       `controller config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
@@ -167,21 +178,7 @@ function startController(
     redis,
     prefix: config.redis.keyPrefix,
     groups: c.groups,
-    actuator:
-      c.actuator.kind === "webhook"
-        ? webhookActuator(
-            c.actuator.url as string,
-            resolveSecret(c.actuator.token, env, "controller.actuator.token"),
-            c.actuator.timeoutMs,
-          )
-        : commandActuator(
-            {
-              start: c.actuator.start as string[],
-              stop: c.actuator.stop as string[],
-              restart: c.actuator.restart,
-            },
-            c.actuator.timeoutMs,
-          ),
+    actuator,
     policy: c,
     tickMs: c.tickMs,
     downTimeoutMs: c.downTimeoutMs,
@@ -193,6 +190,7 @@ function startController(
     start: () => controller.start(),
     stop: async () => {
       await controller.stop();
+      await actuator.close?.();
       await lease.release().catch(() => {});
       redis?.disconnect();
     },

@@ -2,6 +2,8 @@ import { int, secretRef } from "@clawguard/shared/config/fields";
 import { z } from "zod";
 
 const argv = z.array(z.string().min(1)).min(1);
+/** The docker actuator's defaults; a docker field still at its default was not set on purpose. */
+const DOCKER_DEFAULTS = { socket: "/var/run/docker.sock", container: "{agent}", stopTimeoutSeconds: 10 };
 
 /** `controller`: failover for gateway groups (a primary and its standby on one state volume). */
 export const controllerConfig = z
@@ -20,17 +22,28 @@ export const controllerConfig = z
       )
       .default([]),
     /**
-     * command: argv templates with {agent}, {target}, {port}, e.g. ["docker", "restart", "{agent}"];
-     * webhook: POST {action, agent, target} to url (bearer token from a secret reference).
+     * command: argv templates with {agent}, {target}, {port}, {token} (the fencing token), e.g.
+     * ["docker", "restart", "{agent}"]; webhook: POST {action, agent, target, token} to url (bearer
+     * token from a secret reference); docker: the Engine API on its unix socket, container named by
+     * a template with {agent}, {target}, {port}. Which fields each kind needs: actuatorProblems().
      */
     actuator: z
       .strictObject({
-        kind: z.enum(["command", "webhook"]).default("command"),
+        kind: z.enum(["command", "webhook", "docker"]).default("command"),
         start: argv.optional(),
         stop: argv.optional(),
         restart: argv.optional(),
         url: z.url({ error: "expected an http(s) URL" }).optional(),
         token: secretRef.optional(),
+        socket: z
+          .string()
+          .min(1, { error: "expected the path of the Docker Engine's socket" })
+          .default(DOCKER_DEFAULTS.socket),
+        container: z
+          .string()
+          .min(1, { error: 'expected a container name template, e.g. "{agent}"' })
+          .default(DOCKER_DEFAULTS.container),
+        stopTimeoutSeconds: int(0, 3600).default(DOCKER_DEFAULTS.stopTimeoutSeconds),
         timeoutMs: int(1000, 600_000).default(60_000),
       })
       .prefault({}),
@@ -49,3 +62,48 @@ export const controllerConfig = z
   .prefault({});
 
 export type ControllerConfig = z.output<typeof controllerConfig>;
+
+/** Fields each actuator kind uses beyond kind and timeoutMs; a field set for another kind is a mistake. */
+const ACTUATOR_FIELDS = {
+  command: ["start", "stop", "restart"],
+  webhook: ["url", "token"],
+  docker: ["socket", "container", "stopTimeoutSeconds"],
+} as const;
+
+/** The placeholders a docker container template may use (there is no {token}: Docker cannot check one). */
+const DOCKER_PLACEHOLDERS = new Set(["agent", "target", "port"]);
+
+/**
+ * What the schema alone cannot say about `controller.actuator`: the fields its kind needs, and
+ * fields set that only another kind reads (a docker actuator given start commands would otherwise
+ * ignore them in silence). Every problem, each with its path.
+ */
+export function actuatorProblems(actuator: ControllerConfig["actuator"]): string[] {
+  const problems: string[] = [];
+  const at = "controller.actuator";
+  if (actuator.kind === "command") {
+    if (!actuator.start) problems.push(`${at}.start: required for kind command (an argv template)`);
+    if (!actuator.stop) problems.push(`${at}.stop: required for kind command (an argv template)`);
+  } else if (actuator.kind === "webhook") {
+    if (!actuator.url) problems.push(`${at}.url: required for kind webhook (where actions are POSTed)`);
+  } else {
+    for (const [, name] of actuator.container.matchAll(/\{([^}]*)\}/g)) {
+      if (!DOCKER_PLACEHOLDERS.has(name as string))
+        problems.push(`${at}.container: unknown placeholder {${name}}: expected {agent}, {target} or {port}`);
+    }
+    const stopMs = actuator.stopTimeoutSeconds * 1000;
+    if (actuator.timeoutMs <= stopMs)
+      problems.push(
+        `${at}.timeoutMs: expected more than stopTimeoutSeconds (${actuator.stopTimeoutSeconds} s = ${stopMs} ms), got ${actuator.timeoutMs}: the Engine takes up to that long to stop a container`,
+      );
+  }
+  for (const [kind, fields] of Object.entries(ACTUATOR_FIELDS)) {
+    if (kind === actuator.kind) continue;
+    for (const field of fields) {
+      const value = actuator[field];
+      if (value !== undefined && value !== (DOCKER_DEFAULTS as Record<string, unknown>)[field])
+        problems.push(`${at}.${field}: only used by kind ${kind}, but kind is ${actuator.kind}`);
+    }
+  }
+  return problems;
+}

@@ -111,7 +111,7 @@ describe("failover drill", () => {
         Date.now(),
       );
 
-    await actuator.start("gw", targets.gw);
+    await actuator.start("gw", targets.gw, 0);
     await waitFor("the primary up", () => answers(18_971));
     await beat("gw", "healthy");
     await beat("gw-standby", "unknown");

@@ -1,12 +1,14 @@
-import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { Redis } from "ioredis";
 import type { LivenessStore } from "../store/liveness/index.ts";
+import type { Actuator } from "./actuators.ts";
 import { type Decision, decide, type GroupMemory, type Observation, type Policy } from "./decide.ts";
 import type { Lease } from "./lease.ts";
 import { getRoute, setRoute } from "./routes.ts";
+
+export { type Actuator, commandActuator, dockerActuator, webhookActuator } from "./actuators.ts";
 
 /** A gateway group: a primary, its standby (same state volume), and where each listens. */
 export interface GroupConfig {
@@ -15,74 +17,6 @@ export interface GroupConfig {
   standby: string;
   /** Agent name to the URL clients reach it on (the route's target). */
   targets: Record<string, string>;
-}
-
-/** What the controller does to a gateway. Every call is made under a fencing token the leader still holds. */
-export interface Actuator {
-  restart(agent: string, target: string): Promise<void>;
-  stop(agent: string, target: string): Promise<void>;
-  start(agent: string, target: string): Promise<void>;
-}
-
-/** Actions as argv templates: {agent}, {target}, {port} are filled in; exit 0 is success. */
-export function commandActuator(
-  templates: { start: string[]; stop: string[]; restart?: string[] | undefined },
-  timeoutMs: number,
-): Actuator {
-  const run = (argv: string[], agent: string, target: string) =>
-    new Promise<void>((resolve, reject) => {
-      const port = new URL(target).port;
-      const filled = argv.map((a) =>
-        a.replaceAll("{agent}", agent).replaceAll("{target}", target).replaceAll("{port}", port),
-      );
-      const child = spawn(filled[0] as string, filled.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-      let output = "";
-      child.stdout.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-1000)));
-      child.stderr.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-1000)));
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-      child.once("error", (err) => {
-        clearTimeout(timer);
-        reject(new Error(`${filled.join(" ")}: ${err.message}`));
-      });
-      child.once("close", (code) => {
-        clearTimeout(timer);
-        if (code === 0) resolve();
-        else reject(new Error(`${filled.join(" ")} exited ${code}: ${output.trim().slice(-300)}`));
-      });
-    });
-  return {
-    start: (agent, target) => run(templates.start, agent, target),
-    stop: (agent, target) => run(templates.stop, agent, target),
-    restart: async (agent, target) => {
-      if (templates.restart) return run(templates.restart, agent, target);
-      await run(templates.stop, agent, target);
-      await run(templates.start, agent, target);
-    },
-  };
-}
-
-/**
- * Actions as HTTP calls: POST `url` with `{action, agent, target}` (JSON, bearer token when given);
- * any 2xx is success, anything else fails the step. For orchestrators the collector cannot drive
- * itself (a Nomad job, a Kubernetes operator, a runbook service).
- */
-export function webhookActuator(url: string, token: string | undefined, timeoutMs: number): Actuator {
-  const call = async (action: string, agent: string, target: string) => {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ action, agent, target }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await response.text();
-    if (!response.ok)
-      throw new Error(`${action} ${agent}: webhook answered HTTP ${response.status}: ${text.slice(0, 300)}`);
-  };
-  return {
-    start: (agent, target) => call("start", agent, target),
-    stop: (agent, target) => call("stop", agent, target),
-    restart: (agent, target) => call("restart", agent, target),
-  };
 }
 
 export interface ControllerOptions {
@@ -175,7 +109,7 @@ export class Controller implements Component {
       if (decision.action === "restart") {
         if (!(await this.#stillLeader(token))) return;
         group.restarts.push(now);
-        await this.#o.actuator.restart(decision.agent, target(decision.agent));
+        await this.#o.actuator.restart(decision.agent, target(decision.agent), token);
       } else if (decision.action === "failover") {
         await this.#failover(config, group, token, now);
       }
@@ -189,7 +123,7 @@ export class Controller implements Component {
     if (!(await this.#stillLeader(token))) return;
     log.warn("failover: fencing the primary", { group: config.name, from, to, token });
     await actuator
-      .stop(from, fromTarget)
+      .stop(from, fromTarget, token)
       .catch((err) => log.warn("stopping the primary failed", { error: (err as Error).message }));
     if (!(await until(() => refused(fromTarget), this.#o.downTimeoutMs))) {
       log.error(
@@ -202,7 +136,7 @@ export class Controller implements Component {
       return;
     }
     if (!(await this.#stillLeader(token))) return;
-    await actuator.start(to, toTarget);
+    await actuator.start(to, toTarget, token);
     if (!(await until(() => ready(toTarget), this.#o.readyTimeoutMs))) {
       log.error("failover stalled: the standby did not become ready", { group: config.name, to });
       return;
