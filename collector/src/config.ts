@@ -55,6 +55,12 @@ export const collectorSchema = z.strictObject({
       /** The largest memory file whose content is stored (PUT /v1/blobs/:sha256). */
       blobLimitBytes: bytes(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
       maxBatchEvents: int(1, 100_000).default(10_000),
+      /**
+       * A memory file's content arrives before its memory.changed event; content no event ever
+       * named (its sidecar died in between) is deleted once this old. Generous: an event can sit
+       * in a sidecar's spool for as long as the collector is unreachable.
+       */
+      orphanBlobTtlMs: int(3_600_000, 365 * 86_400_000).default(7 * 86_400_000),
     })
     .prefault({}),
   auth: z

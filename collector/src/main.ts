@@ -6,6 +6,7 @@ import { TokenSet } from "@clawguard/shared/http/auth";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
+import { Periodic } from "@clawguard/shared/periodic";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { Redis } from "ioredis";
 import { createCollectorApp } from "./api/app.ts";
@@ -15,13 +16,13 @@ import { actuatorProblems } from "./controller/config.ts";
 import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
-import { FleetSweep } from "./fleet/sweep.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
 import type { Db } from "./store/db.ts";
 import { createEmbeddedDb } from "./store/embedded/index.ts";
 import { IncidentStore } from "./store/incident-store.ts";
 import { type LivenessStore, openLiveness } from "./store/liveness/index.ts";
 import { safeRedisUrl } from "./store/liveness/redis.ts";
+import { MemoryStore } from "./store/memory-store.ts";
 import { migrate } from "./store/migrations.ts";
 import { createPgDb } from "./store/pg/index.ts";
 
@@ -197,6 +198,9 @@ function startController(
   };
 }
 
+/** How often each replica deletes memory file contents no event named (see ingest.orphanBlobTtlMs). */
+const BLOB_SWEEP_MS = 3_600_000;
+
 /**
  * The composition root: store, liveness, the staleness sweep, then the API; stopped in reverse.
  * A failure on the way closes what was already open.
@@ -226,9 +230,33 @@ export async function startCollector(
       staleFactor: config.fleet.staleFactor,
       log: log.child("fleet"),
     });
-    const sweep = new FleetSweep({ fleet, everyMs: config.fleet.sweepMs, log: log.child("fleet") });
+    // Every replica sweeps; liveness hands each change to one of them.
+    const sweep = new Periodic({
+      id: "fleet.sweep",
+      name: "fleet sweep",
+      run: () => fleet.sweep(),
+      everyMs: config.fleet.sweepMs,
+      log: log.child("fleet"),
+    });
     await sweep.start();
     opened.push(() => sweep.stop());
+    const memory = new MemoryStore(store.db);
+    const blobSweep = new Periodic({
+      id: "memory.blob-sweep",
+      name: "orphan blob sweep",
+      run: async () => {
+        const deleted = await memory.sweepOrphanBlobs(config.ingest.orphanBlobTtlMs);
+        if (deleted > 0)
+          log.info("deleted memory file contents no event named", {
+            blobs: deleted,
+            older_than_ms: config.ingest.orphanBlobTtlMs,
+          });
+      },
+      everyMs: BLOB_SWEEP_MS,
+      log,
+    });
+    await blobSweep.start();
+    opened.push(() => blobSweep.stop());
     const controller = startController(config, env, liveness, log);
     if (controller) {
       await controller.start();

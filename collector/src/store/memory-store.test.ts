@@ -106,6 +106,23 @@ describe.each(backends)("memory store contract on $name", ({ skip, open }) => {
     expect((await audit.verify("m1")).ok).toBe(true);
   });
 
+  it.skipIf(skip)("sweeps old content no version names, and keeps named or young content", async () => {
+    const [named] = memoryChain("m9", [{ path: "MEMORY.md", change: "created", content: "kept\n", at: 1 }]);
+    await ingestBatch(audit, "m9", [named as AuditEvent]);
+    const content = { named: "kept\n", orphan: "never named\n", young: "event on its way\n" };
+    for (const text of Object.values(content)) await memory.putBlob(hashOf(text), Buffer.from(text));
+    // Stored two days ago, but for the young one.
+    await db.query(
+      "UPDATE memory_blobs SET created_at = now() - interval '2 days' WHERE sha256 = ANY($1::text[])",
+      [[hashOf(content.named), hashOf(content.orphan)]],
+    );
+    expect(await memory.sweepOrphanBlobs(86_400_000)).toBe(1);
+    expect(await memory.blobSize(hashOf(content.orphan))).toBeNull();
+    expect(await memory.blobSize(hashOf(content.named))).toBe(5);
+    expect(await memory.blobSize(hashOf(content.young))).toBe(17);
+    expect(await memory.sweepOrphanBlobs(86_400_000)).toBe(0);
+  });
+
   it.skipIf(skip)("refuses a memory.changed event that does not describe a version", async () => {
     const [good] = memoryChain("m2", [{ path: "MEMORY.md", change: "created", content: "a", at: 1 }]);
     const bad = sealEvent(

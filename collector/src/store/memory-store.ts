@@ -138,6 +138,24 @@ export class MemoryStore {
     return rows.length === 1;
   }
 
+  /**
+   * Deletes content no version names that was stored more than `olderThanMs` ago (its event never
+   * came: the sidecar died between the upload and the event). Young content is kept: its event
+   * may still be on its way. Returns how many were deleted.
+   */
+  async sweepOrphanBlobs(olderThanMs: number): Promise<number> {
+    const { rows } = await this.db.query<{ n: string | number }>(
+      `WITH gone AS (
+         DELETE FROM memory_blobs b
+         WHERE b.created_at < now() - make_interval(secs => $1::double precision / 1000)
+           AND NOT EXISTS (SELECT 1 FROM memory_versions v WHERE v.sha256 = b.sha256)
+         RETURNING 1)
+       SELECT count(*) AS n FROM gone`,
+      [olderThanMs],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   /** The stored size of a blob, or null when it is not there. */
   async blobSize(sha256: string): Promise<number | null> {
     const { rows } = await this.db.query<{ size: string | number }>(
