@@ -114,6 +114,28 @@ function mountsOf(service: Record<string, unknown>): Mount[] {
 
 const trimSlash = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, "") : p);
 
+/** A bind mount (a host path, or a variable that holds one), as opposed to a named volume. */
+function isBind(m: Mount): boolean {
+  if (typeof m.entry !== "string") return m.entry.type === "bind";
+  return /^[./~$]/.test(m.source);
+}
+
+/** How the workspace at `path` gets a mount of its own, as exactly as the file allows. */
+function ownMount(name: string, service: Record<string, unknown>, mounts: Mount[], path?: string): string {
+  const parent = path && mounts.find((m) => path.startsWith(`${trimSlash(m.target)}/`));
+  if (path && parent) {
+    const sub = path.slice(trimSlash(parent.target).length + 1);
+    const entry = isBind(parent)
+      ? `- ${trimSlash(parent.source)}/${sub}:${path}`
+      : `- {type: volume, source: ${parent.source}, target: ${path}, volume: {subpath: ${sub}}}`;
+    return `${path} is inside the mount of ${parent.source} at ${parent.target}; give it a mount of its own (the same files, nothing changes for OpenClaw): add ${JSON.stringify(entry)} to the volumes of ${name}`;
+  }
+  if (service.extends !== undefined) {
+    return `Its other volumes come through extends, which clawguard inject does not follow: list the workspace mount on ${name} itself`;
+  }
+  return "Mount it, or set the label clawguard.workspace to its container path";
+}
+
 /** Container ports from short (`[ip:][host:]container[/proto]`) and long (`target:`) port syntax. */
 export function containerPorts(service: Record<string, unknown>): number[] {
   const out: number[] = [];
@@ -158,8 +180,18 @@ export function detectAgent(name: string, service: Record<string, unknown>): Age
     );
   }
   if (labelled === undefined) {
-    if (!isOpenClawImage(image)) return undefined;
     const run = `${words(service.entrypoint)} ${words(service.command)}`.trim();
+    if (!isOpenClawImage(image)) {
+      // Built here, or another image name: say so rather than pass over an agent in silence.
+      const named = /openclaw/i.test(name) && !isPostgresImage(image) && !isRedisImage(image);
+      if (named || (/openclaw/i.test(imageName(image)) && /\bgateway\b/.test(run))) {
+        return {
+          name,
+          reason: `looks like OpenClaw (${image ? `image ${image}` : "no image, built here"}), but only OpenClaw images are recognised; label it clawguard.role (gateway, sub-agent or bot) to include it`,
+        };
+      }
+      return undefined;
+    }
     if (run !== "" && !/\bgateway\b/.test(run)) {
       return {
         name,
@@ -199,16 +231,24 @@ export function detectAgent(name: string, service: Record<string, unknown>): Age
   const workspace = mounts.find((m) =>
     wanted ? trimSlash(m.target) === trimSlash(wanted) : trimSlash(m.target).endsWith("/workspace"),
   );
-  if (!workspace) {
-    throw new InjectError(
-      `${servicePath(name, "volumes")}: no workspace mount ${wanted ? `at ${JSON.stringify(wanted)} (label clawguard.workspace)` : "(a target ending in /workspace)"}; the sidecar watches the agent's workspace. Mount it, or set the label clawguard.workspace to its container path`,
-      where("volumes"),
-    );
-  }
   const wantedState = labels["clawguard.state"];
   const state = mounts.find((m) =>
     wantedState ? trimSlash(m.target) === trimSlash(wantedState) : trimSlash(m.target).endsWith("/.openclaw"),
   );
+  // OpenClaw's default workspace is <state>/workspace: where to look when it has no mount of its own.
+  const inState = state ? `${trimSlash(state.target)}/workspace` : undefined;
+  if (!workspace) {
+    throw new InjectError(
+      `${servicePath(name, "volumes")}: no workspace mount ${wanted ? `at ${JSON.stringify(wanted)} (label clawguard.workspace)` : "(a target ending in /workspace)"}; the sidecar watches the agent's workspace. ${ownMount(name, service, mounts, wanted ?? inState)}`,
+      where("volumes"),
+    );
+  }
+  if (state === workspace) {
+    throw new InjectError(
+      `${servicePath(name, "volumes")}: the workspace and the state are the same mount (${workspace.target}); the sidecar mounts the state read-only and the workspace read-write, so they must be two mounts. Set the label clawguard.workspace to the workspace itself (OpenClaw's default: ${inState}); ${ownMount(name, service, mounts, inState)}`,
+      where("volumes"),
+    );
+  }
   return {
     name,
     role,

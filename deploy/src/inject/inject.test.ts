@@ -6,7 +6,7 @@ import { parseDocument } from "yaml";
 import { composeSchemaPath, validateCompose } from "./compose-schema.ts";
 import { InjectError } from "./errors.ts";
 import { generateCompose } from "./generator.ts";
-import { inject, removeInjection } from "./inject.ts";
+import { composeData, inject, removeInjection } from "./inject.ts";
 
 /** Outside CI, a clone without `../shared` beside it skips the schema checks (with a warning). */
 const SCHEMA = externalFileAvailable(composeSchemaPath(), "the Compose Specification schema");
@@ -24,7 +24,7 @@ const FIXTURES = [
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed compose files, read field by field in assertions
 type Loose = any;
-const js = (text: string) => parseDocument(text, { merge: true }).toJS() as Record<string, Loose>;
+const js = (text: string) => composeData(parseDocument(text, { merge: true })) as Record<string, Loose>;
 
 describe("inject: the seed's topology", () => {
   const original = read(SEED);
@@ -156,6 +156,63 @@ describe("property: generated compose files", () => {
   });
 });
 
+describe("real-world shapes, each written here to reproduce what a real file did", () => {
+  it("reads a file that shares anchors widely (over the yaml default of 100 aliases)", () => {
+    // getsentry/self-hosted merges a few defaults into ~40 services: ~1 500 alias expansions.
+    const many = Array.from(
+      { length: 60 },
+      (_, i) => `  app${i}:\n    <<: *defaults\n    image: example/app:${i}\n`,
+    );
+    const text = `x-restart: &restart\n  restart: unless-stopped\nx-defaults: &defaults\n  <<: *restart\n  environment: &env\n    TZ: UTC\n  logging: &logging\n    driver: json-file\nservices:\n  gateway:\n    <<: *defaults\n    image: ghcr.io/openclaw/openclaw:latest\n    volumes:\n      - ws:/home/node/.openclaw/workspace\n${many.join("")}`;
+    const once = inject(text).text;
+    expect(inject(once).text).toBe(once);
+    expect(removeInjection(once).text).toBe(text);
+    expect(schemaProblems(js(once))).toEqual([]);
+  });
+
+  it("names a service that looks like OpenClaw but is built here or runs another image", () => {
+    const text = `services:\n  openclaw-gateway:\n    build: .\n    command: ["node", "dist/index.js", "gateway"]\n  agent:\n    image: example.com/openclaw-docker:latest\n    command: openclaw gateway --port 18789\n  openclaw-db:\n    image: postgres:17\n  web:\n    image: nginx\n`;
+    const hint =
+      "but only OpenClaw images are recognised; label it clawguard.role (gateway, sub-agent or bot) to include it";
+    let message = "";
+    try {
+      inject(text);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    // The PostgreSQL named after OpenClaw is not one.
+    expect(message).toMatch(/^services: no agent services: /);
+    expect(
+      message.endsWith(
+        `; skipped: openclaw-gateway (looks like OpenClaw (no image, built here), ${hint}), agent (looks like OpenClaw (image example.com/openclaw-docker:latest), ${hint})`,
+      ),
+    ).toBe(true);
+  });
+
+  it.each([
+    ["a bind mount", "./state", "- ./state/workspace:/home/node/.openclaw/workspace"],
+    [
+      "a named volume",
+      "state",
+      "- {type: volume, source: state, target: /home/node/.openclaw/workspace, volume: {subpath: workspace}}",
+    ],
+  ])(
+    "says how to mount a workspace that lives inside the state mount (%s), and that advice works",
+    (_what, source, fix) => {
+      const text = `services:\n  gateway:\n    image: ghcr.io/openclaw/openclaw:latest\n    volumes:\n      - ${source}:/home/node/.openclaw\n${source === "state" ? "volumes:\n  state:\n" : ""}`;
+      expect(() => inject(text)).toThrow(
+        `services.gateway.volumes: no workspace mount (a target ending in /workspace); the sidecar watches the agent's workspace. /home/node/.openclaw/workspace is inside the mount of ${source} at /home/node/.openclaw; give it a mount of its own (the same files, nothing changes for OpenClaw): add ${JSON.stringify(fix)} to the volumes of gateway`,
+      );
+      const fixed = text.replace("/home/node/.openclaw\n", `/home/node/.openclaw\n      ${fix}\n`);
+      const out = inject(fixed).text;
+      expect(schemaProblems(js(out))).toEqual([]);
+      expect(js(out).services["gateway-clawguard"].environment.CLAWGUARD_WORKSPACE).toBe(
+        "/home/node/.openclaw/workspace",
+      );
+    },
+  );
+});
+
 const AGENT = `services:
   gateway:
     image: ghcr.io/openclaw/openclaw:latest
@@ -205,6 +262,30 @@ describe("bad input: an error naming the service and the key", () => {
       AGENT.replace("/home/node/.openclaw/workspace", "/data"),
       /services\.gateway\.volumes: no workspace mount/,
       "gateway",
+    ],
+    [
+      "workspace and state the same mount (labels)",
+      AGENT.replace(
+        "    volumes:\n      - ws:/home/node/.openclaw/workspace",
+        "    labels:\n      clawguard.workspace: /home/node/.openclaw\n    volumes:\n      - ./state:/home/node/.openclaw",
+      ),
+      /services\.gateway\.volumes: the workspace and the state are the same mount \(\/home\/node\/\.openclaw\).*add "- \.\/state\/workspace:\/home\/node\/\.openclaw\/workspace"/,
+      "gateway",
+    ],
+    [
+      "no workspace, volumes through extends",
+      AGENT.replace(
+        "    volumes:\n      - ws:/home/node/.openclaw/workspace",
+        "    extends:\n      file: base.yml\n      service: agent",
+      ),
+      /services\.gateway\.volumes: no workspace mount .*come through extends, which clawguard inject does not follow/,
+      "gateway",
+    ],
+    [
+      "alias bomb",
+      `x-a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n${[..."bcdefgh"].map((c, i) => `x-${c}: &${c} [${Array(10).fill(`*${"abcdefg"[i]}`).join(", ")}]`).join("\n")}\n${AGENT}`,
+      /YAML aliases: Excessive alias count/,
+      undefined,
     ],
     [
       "bad role",

@@ -1,4 +1,13 @@
-import { isMap, isScalar, isSeq, type Pair, parseAllDocuments, parseDocument, type YAMLMap } from "yaml";
+import {
+  type Document,
+  isMap,
+  isScalar,
+  isSeq,
+  type Pair,
+  parseAllDocuments,
+  parseDocument,
+  type YAMLMap,
+} from "yaml";
 import { composeSchemaAvailable, validateCompose } from "./compose-schema.ts";
 import {
   type Agent,
@@ -84,6 +93,22 @@ export interface RemoveResult {
 
 type Js = Record<string, unknown>;
 
+/**
+ * How many nodes aliases may expand to. The yaml default (100) refuses real files that share
+ * anchors widely (getsentry/self-hosted needs ~1 500); this still stops an alias bomb.
+ */
+const MAX_ALIAS_COUNT = 100_000;
+
+/** The document as plain data, `<<` merged; an alias bomb or unresolved alias is bad input. */
+export function composeData(doc: Document): Js | null {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as Js | null;
+  } catch (err) {
+    if (err instanceof ReferenceError) throw new InjectError(`YAML aliases: ${err.message}`);
+    throw err;
+  }
+}
+
 function parse(text: string) {
   if (parseAllDocuments(text).length > 1) {
     throw new InjectError("expected one YAML document, found several (---)");
@@ -109,7 +134,7 @@ export function removeInjection(text: string): RemoveResult {
   const out = fromLines(removal.lines, lines.eol);
   const doc = parseDocument(out, { merge: true });
   if (doc.errors.length === 0) {
-    const services = (doc.toJS() as Js | null)?.services;
+    const services = composeData(doc)?.services;
     for (const [name, service] of Object.entries((services as Record<string, Js> | undefined) ?? {})) {
       const labels = service?.labels;
       const has = Array.isArray(labels)
@@ -208,7 +233,7 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
   const root = doc.contents;
   if (!isMap(root))
     throw new InjectError("expected a compose file: a mapping with a services key at the top");
-  const js = doc.toJS() as Js;
+  const js = composeData(doc) as Js;
   const schemaChecked = composeSchemaAvailable();
   const problems = schemaChecked ? validateCompose(js) : [];
   if (problems.length > 0) {
@@ -428,7 +453,7 @@ function selfCheck(out: string, base: string, schemaChecked: boolean): void {
   const doc = parseDocument(out, { uniqueKeys: true, merge: true });
   if (doc.errors.length > 0)
     throw new Error(`internal: injected file does not parse: ${doc.errors[0]?.message}`);
-  const problems = schemaChecked ? validateCompose(doc.toJS()) : [];
+  const problems = schemaChecked ? validateCompose(composeData(doc)) : [];
   if (problems.length > 0) {
     throw new Error(`internal: injected file breaks the Compose Specification: ${problems[0]?.message}`);
   }
