@@ -51,6 +51,7 @@ export class Controller implements Component {
   readonly #seen = new Map<string, Observation>();
   readonly #said = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
+  #renewer: NodeJS.Timeout | undefined;
   #tick: Promise<void> | undefined;
   #stopped = false;
 
@@ -75,11 +76,19 @@ export class Controller implements Component {
         });
     };
     loop();
+    // The lease is also renewed on its own clock, not only between steps: a step can outlast it
+    // (a standby getting ready, OpenClaw takes ~13 s; a slow actuator), and a leader that stopped
+    // renewing meanwhile would let another replica take over the same group mid-failover. A
+    // paused or cut-off replica renews nothing, so it still loses the lease as it should.
+    this.#renewer = setInterval(() => {
+      this.#o.lease.acquire().catch(() => {});
+    }, this.#o.tickMs).unref();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    if (this.#renewer) clearInterval(this.#renewer);
     await this.#tick;
   }
 
@@ -89,12 +98,21 @@ export class Controller implements Component {
     if (token === undefined) return;
     const now = this.#o.now?.() ?? Date.now();
     const entries = await this.#o.liveness.list();
+    const staleShare = entries.length === 0 ? 0 : entries.filter((e) => e.staleSince).length / entries.length;
+    // While most of the fleet is stale the controller holds, and that time does not count towards
+    // an agent's hysteresis: as the fleet comes back (in any order), the last agents back are not
+    // failed over at once for a staleness that was the collector's network's.
+    const holding = staleShare > this.#o.policy.holdStaleShare;
     for (const { record, staleSince } of entries) {
       const state = staleSince ? "stale" : record.state;
-      if (this.#seen.get(record.agent)?.state !== state) this.#seen.set(record.agent, { state, since: now });
+      if (this.#seen.get(record.agent)?.state !== state || (holding && state === "stale"))
+        this.#seen.set(record.agent, { state, since: now });
     }
-    const staleShare = entries.length === 0 ? 0 : entries.filter((e) => e.staleSince).length / entries.length;
     for (const config of this.#o.groups) {
+      // The group's memory (which one is primary, the restarts, the last failover) is the fleet's,
+      // not this replica's: a new leader goes on from where the last one left it.
+      const shared = await this.#o.lease.fencedGet(`group:${config.name}`);
+      if (shared) this.#groups.set(config.name, JSON.parse(shared.value) as GroupMemory);
       const group = this.#groups.get(config.name) as GroupMemory;
       const target = (agent: string) => config.targets[agent] as string;
       if (!(await getRoute(this.#o.lease, config.name))) {
@@ -108,8 +126,11 @@ export class Controller implements Component {
       this.#say(config.name, decision);
       if (decision.action === "restart") {
         if (!(await this.#stillLeader(token))) return;
-        group.restarts.push(now);
+        group.restarts = [...group.restarts.filter((t) => now - t < this.#o.policy.restartWindowMs), now];
+        if (!(await this.#remember(config.name, group, token))) return;
         await this.#o.actuator.restart(decision.agent, target(decision.agent), token);
+        // Its state from before the restart says nothing about it now: observed afresh (hysteresis).
+        this.#seen.delete(decision.agent);
       } else if (decision.action === "failover") {
         await this.#failover(config, group, token, now);
       }
@@ -153,9 +174,18 @@ export class Controller implements Component {
       });
       return;
     }
-    this.#groups.set(config.name, { primary: to, standby: from, restarts: [], lastFailoverAt: now });
+    const swapped = { primary: to, standby: from, restarts: [], lastFailoverAt: now };
+    this.#groups.set(config.name, swapped);
+    await this.#remember(config.name, swapped, token);
     this.#seen.delete(from);
     log.warn("failover done", { group: config.name, primary: to, target: toTarget, token });
+  }
+
+  /** Stores the group's memory for every replica under `token`; false (nothing stored) when it is stale. */
+  async #remember(name: string, group: GroupMemory, token: number): Promise<boolean> {
+    if (await this.#o.lease.fencedSet(`group:${name}`, JSON.stringify(group), token)) return true;
+    this.#o.log.warn("lease lost mid-action: stopping here", { token, group: name });
+    return false;
   }
 
   async #stillLeader(token: number): Promise<boolean> {

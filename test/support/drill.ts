@@ -1,0 +1,123 @@
+import { existsSync, readFileSync } from "node:fs";
+import { connect } from "node:net";
+
+/**
+ * Test-only: what failover drills with real collector replicas share: a few Redis commands without
+ * a client library (the drill's actuator is a bare script, and the lease is read from outside),
+ * and the action log the drill's actuator writes.
+ */
+
+export type Reply = string | number | null;
+
+/**
+ * Runs `commands` on Redis at `url` (redis://host:port[/db], no auth) in one round trip and
+ * returns their replies (strings, integers, nil; arrays and errors are refused). Bounded in time.
+ */
+export function redisCall(url: string, commands: string[][], timeoutMs = 2000): Promise<Reply[]> {
+  const u = new URL(url);
+  const db = u.pathname.replace(/^\//, "");
+  const all = db ? [["SELECT", db], ...commands] : commands;
+  const wire = all
+    .map((args) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`)
+    .join("");
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: u.hostname, port: Number(u.port || 6379) });
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error(`redis ${url}: no answer in ${timeoutMs} ms`)), timeoutMs);
+    let buffer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      buffer += chunk;
+      try {
+        const replies = parseReplies(buffer, all.length);
+        if (replies === undefined) return;
+        clearTimeout(timer);
+        socket.end();
+        resolve(replies.slice(all.length - commands.length));
+      } catch (err) {
+        fail(err as Error);
+      }
+    });
+    socket.once("error", fail);
+    socket.write(wire);
+  });
+}
+
+/** `count` replies from `text`, or undefined while some are still to come. */
+function parseReplies(text: string, count: number): Reply[] | undefined {
+  const replies: Reply[] = [];
+  let at = 0;
+  while (replies.length < count) {
+    const end = text.indexOf("\r\n", at);
+    if (end < 0) return undefined;
+    const kind = text[at];
+    const head = text.slice(at + 1, end);
+    if (kind === "+") replies.push(head);
+    else if (kind === ":") replies.push(Number(head));
+    else if (kind === "$") {
+      const length = Number(head);
+      if (length < 0) {
+        replies.push(null);
+      } else {
+        // Only ASCII values are read here (keys and tokens): characters are bytes.
+        if (text.length < end + 2 + length + 2) return undefined;
+        replies.push(text.slice(end + 2, end + 2 + length));
+        at = end + 2 + length + 2;
+        continue;
+      }
+    } else throw new Error(`redis: unexpected reply ${JSON.stringify(text.slice(at, end))}`);
+    at = end + 2;
+  }
+  return replies;
+}
+
+/** The lease and fence keys of a collector with `prefix` (see collector/src/controller/lease.ts). */
+export const leaseKeys = (prefix: string) => ({
+  lease: `${prefix}{control}:lease`,
+  fence: `${prefix}{control}:fence`,
+});
+
+/** One action the drill's actuator carried out, with what Redis said about leadership just before. */
+export interface ActionRecord {
+  /** When the lease was read, just before acting (ms). */
+  at: number;
+  action: "start" | "stop";
+  agent: string;
+  port: number;
+  /** The fencing token the collector acted under ({token}). */
+  token: number;
+  /** The pid of the collector that ran the action. */
+  by: number;
+  /** The lease as it was: "holder|token" (the holder is "host:pid"), or null when nobody held it. */
+  lease: string | null;
+  /** The newest token ever handed out. */
+  fence: number;
+  /** The gateway started (start), or the one killed (stop). */
+  pid: number | null;
+}
+
+export function readActions(file: string): ActionRecord[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as ActionRecord);
+}
+
+/**
+ * Why an action was taken on stale authority, or undefined when it was not: the collector that
+ * ran it must hold the lease at that moment, under the newest token.
+ */
+export function staleAuthority(a: ActionRecord): string | undefined {
+  const [holder, token] = a.lease === null ? [null, null] : (a.lease.split("|") as [string, string]);
+  if (holder !== null && Number(holder.slice(holder.lastIndexOf(":") + 1)) !== a.by)
+    return `pid ${a.by} acted while ${holder} held the lease`;
+  if (a.token !== a.fence) return `acted under token ${a.token}, newest is ${a.fence}`;
+  if (token !== null && Number(token) !== a.token)
+    return `acted under token ${a.token}, the lease is at ${token}`;
+  return undefined;
+}
