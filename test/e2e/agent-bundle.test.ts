@@ -48,7 +48,13 @@ describe("the built agent-side clawguard", () => {
   });
 
   it("keeps its own Node compile cache to itself", async () => {
-    const { stdout } = await clawguard(["exec", "--", "sh", "-c", "printenv NODE_COMPILE_CACHE || echo unset"]);
+    const { stdout } = await clawguard([
+      "exec",
+      "--",
+      "sh",
+      "-c",
+      "printenv NODE_COMPILE_CACHE || echo unset",
+    ]);
     expect(stdout).toBe("unset\n");
     expect(readdirSync(join(dir.path, "tmp"))).toEqual(["clawguard-compile-cache"]);
   });

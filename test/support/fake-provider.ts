@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /**
@@ -29,8 +30,17 @@ export const FAKE_MODES = [
   "overloaded", // Anthropic 529, OpenAI 503
   "malformed", // 200 whose body is not JSON
   "overflow-once", // the next generation request gets the overflow error whatever its size, then "normal"
+  // Transport faults, on generation requests only (other requests answer as in "normal"):
+  "reset-before-headers", // the connection destroyed once the request is read, before any byte of an answer
+  "stall-before-headers", // the request read, then nothing until the client leaves or close()
+  "cut-mid-body", // headers and the first part (a stream: CUT_AFTER_EVENTS events; a whole body: half of it, under its full content-length), then the connection destroyed
+  "stall-mid-body", // a stream's first CUT_AFTER_EVENTS events, then nothing until the client leaves or close()
+  "malformed-stream", // a stream with a line that is no SSE field and an event cut mid-JSON after its 3rd event, then the rest as normal
 ] as const;
 export type FakeMode = (typeof FAKE_MODES)[number];
+
+/** How many stream events "cut-mid-body" and "stall-mid-body" send before they fail. */
+const CUT_AFTER_EVENTS = 3;
 
 export type FakeApi = "chat" | "responses" | "messages";
 
@@ -45,6 +55,8 @@ export interface FakeProviderOptions {
   latencyMs?: number;
   /** Delay between stream events. */
   chunkDelayMs?: number;
+  /** Port to listen on (127.0.0.1); default 0, any free one. A provider restarted on its old port. */
+  port?: number;
 }
 
 /**
@@ -71,6 +83,13 @@ export interface RecordedRequest {
   tooLong: boolean;
   /** The scripted reply this request was answered with, when it took one off the queue. */
   scripted: ScriptedReply | undefined;
+  /** The response body as written so far, piece by piece (a cut or stalled answer: what went out). */
+  sent: Buffer[];
+  /**
+   * When the response closed (`performance.now()`) and whether it was sent whole: false when a fault,
+   * the client leaving or close() cut it short.
+   */
+  ended: Promise<{ at: number; finished: boolean }>;
 }
 
 export interface FakeProvider {
@@ -83,6 +102,9 @@ export interface FakeProvider {
   script(replies: readonly ScriptedReply[]): void;
   /** How many scripted replies are still queued. */
   readonly scriptLeft: number;
+  /** Client connections open right now (idle keep-alive ones included). */
+  readonly openConnections: number;
+  /** Stops listening and destroys every connection, mid-answer or not. */
   close(): Promise<void>;
 }
 
@@ -557,6 +579,18 @@ function success({ api, body, model, stream, prompt, rid }: Ask, answer: Answer,
   return { status: 200, body: events.map((e) => sse(String(e.type), e)) };
 }
 
+/**
+ * A stream with two broken lines after its 3rd event (past Anthropic's ping): a line that is no SSE
+ * field (a parser skips it) and the 4th event again, cut in the middle of its JSON (a parser hands
+ * over data that is not JSON).
+ */
+function withMalformedEvent(events: readonly string[]): string[] {
+  const next = events[3] as string;
+  const data = next.indexOf("data: ") + "data: ".length;
+  const cut = `${next.slice(0, data + ((next.length - data) >> 1))}\n\n`;
+  return [...events.slice(0, 3), "this line is no SSE field\n", cut, ...events.slice(3)];
+}
+
 // --- the server ---------------------------------------------------------------------------------------------
 
 export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
@@ -653,6 +687,21 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     return success(ask, { text }, countTokens(text));
   }
 
+  /** Sends nothing more until the client leaves or close() is called. */
+  async function stall(res: ServerResponse): Promise<void> {
+    if (!res.destroyed && !closing.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          closing.signal.removeEventListener("abort", done);
+          resolve();
+        };
+        res.once("close", done);
+        closing.signal.addEventListener("abort", done, { once: true });
+      });
+    }
+    res.destroy();
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -680,9 +729,15 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       promptTokens,
       tooLong: false,
       scripted: undefined,
+      sent: [],
+      ended: new Promise((resolve) =>
+        res.once("close", () => resolve({ at: performance.now(), finished: res.writableFinished })),
+      ),
     };
     requests.push(record);
 
+    // Taken before decide(), which turns "overflow-once" back to "normal".
+    const fault = api === undefined ? "normal" : mode;
     const rid = `req_fake${String(++seq).padStart(20, "0")}`;
     const dialect = dialectOf(route, req.headers);
     const reply = decide(record, dialect, rid);
@@ -697,12 +752,37 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     };
 
     await wait(options.latencyMs);
+    if (fault === "reset-before-headers") return void res.destroy();
+    if (fault === "stall-before-headers") return stall(res);
+    const send = (piece: string | Buffer) => {
+      const bytes = Buffer.from(piece);
+      record.sent.push(bytes);
+      // Resolves once the bytes are handed to the socket: a fault that follows cannot swallow them.
+      return new Promise<void>((resolve) => res.write(bytes, () => resolve()));
+    };
+    if (typeof reply.body === "string") {
+      const whole = Buffer.from(reply.body);
+      if (fault !== "cut-mid-body") {
+        record.sent.push(whole);
+        return void res.writeHead(reply.status, headers).end(whole);
+      }
+      res.writeHead(reply.status, { ...headers, "content-length": String(whole.length) });
+      await send(whole.subarray(0, whole.length >> 1));
+      return void res.destroy();
+    }
     res.writeHead(reply.status, headers);
-    if (typeof reply.body === "string") return void res.end(reply.body);
-    for (const [i, event] of reply.body.entries()) {
+    const events =
+      fault === "malformed-stream" && reply.body.length > 4 ? withMalformedEvent(reply.body) : reply.body;
+    let written: Promise<void> | undefined;
+    for (const [i, event] of events.entries()) {
       if (i > 0) await wait(options.chunkDelayMs);
       if (res.destroyed) return;
-      res.write(event);
+      if (i === CUT_AFTER_EVENTS && fault === "cut-mid-body") {
+        await written;
+        return void res.destroy();
+      }
+      if (i === CUT_AFTER_EVENTS && fault === "stall-mid-body") return stall(res);
+      written = send(event);
     }
     res.end();
   }
@@ -715,7 +795,12 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       res.end(`fake-provider: ${String(err)}`);
     });
   });
-  server.listen(0, "127.0.0.1");
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.listen(options.port ?? 0, "127.0.0.1");
   await once(server, "listening");
   const { port } = server.address() as { port: number };
 
@@ -736,6 +821,9 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     },
     get scriptLeft() {
       return queue.length;
+    },
+    get openConnections() {
+      return sockets.size;
     },
     async close() {
       if (!server.listening) return;

@@ -81,7 +81,8 @@ export interface ProviderHealth {
   /** `unknown` until a request or a check has been answered. */
   state: "ok" | "degraded" | "unknown";
   reasons: string[];
-  counts: Partial<Record<OutcomeClass | "refused" | "trimmed", number>>;
+  /** By outcome of the answer's status, and beside it: `relay_failed`, answers that broke off after their headers. */
+  counts: Partial<Record<OutcomeClass | "refused" | "trimmed" | "relay_failed", number>>;
   lastCheck?: { at: string; class: OutcomeClass; status?: number };
   /** cache-read input tokens / input tokens over the calls that reported usage. */
   promptCacheHitRatio?: number;
@@ -126,7 +127,7 @@ export class HealthBook {
     return undefined;
   }
 
-  count(providerId: string, what: "refused" | "trimmed"): void {
+  count(providerId: string, what: "refused" | "trimmed" | "relay_failed"): void {
     const entry = this.#entries.get(providerId);
     if (entry) entry.counts[what] = (entry.counts[what] ?? 0) + 1;
   }

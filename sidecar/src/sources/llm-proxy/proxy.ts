@@ -275,6 +275,11 @@ export function createLlmProxy(deps: LlmProxyDeps) {
         try {
           upstream = await send(payload);
         } catch (err) {
+          // The client left before the provider answered: nobody to answer, and no failure of the provider's.
+          if (abort.signal.aborted) {
+            errorType = "client_aborted";
+            return;
+          }
           status = 502;
           errorType = "network";
           noteOutcome(provider, { class: "network" });
@@ -357,7 +362,9 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       const relay = async (chunk: Buffer) => {
         ttftMs ??= performance.now() - started;
         responseBytes += chunk.length;
-        if (!res.write(chunk)) await once(res, "drain");
+        // With the abort signal: a client that stops reading and then leaves never drains, and this
+        // call would wait forever (no llm.request event, its span never ended).
+        if (!res.write(chunk)) await once(res, "drain", { signal: abort.signal });
         if (reader) reader.push(chunk);
         else if (keptBytes + chunk.length <= MAX_USAGE_BODY) {
           kept.push(chunk);
@@ -378,6 +385,8 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       }
     } catch (err) {
       errorType ??= res.destroyed ? "client_aborted" : "relay_failed";
+      // The provider's answer broke off (after its headers were counted as an outcome): its health says so.
+      if (errorType === "relay_failed") health.count(provider.id, "relay_failed");
       if (!res.headersSent) {
         const { status: s, body } = family.error(
           502,
