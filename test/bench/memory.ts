@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { runDecay } from "@clawguard/sidecar/sources/memory-watch/decay/index";
 import { freePort, Processes, startCollector, waitUntilUp } from "../support/processes.ts";
-import { type Figure, progress } from "./report.ts";
+import { type Figure, percentile, progress } from "./report.ts";
 
 /**
  * The memory watcher with a real collector (embedded store) and sidecar: how long a write takes to
@@ -24,9 +24,6 @@ function rssMb(pid: number): number {
   const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
   return Number(kb) / 1024;
 }
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 
 /** Five years of daily logs (sizes varying up to ~4 KB), then one decay run; beside `cp -r` of them. */
 async function benchDecay(): Promise<Figure> {

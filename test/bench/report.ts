@@ -24,6 +24,10 @@ export const median = (xs: number[]): number => {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 };
 
+/** The p-th percentile of ascending `sorted` (nearest rank: p99 of 20 samples is the largest). */
+export const percentile = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+
 /** Runs a program to completion; fails with its stderr when it exits non-zero. */
 export function run(
   file: string,

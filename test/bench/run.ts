@@ -1,12 +1,13 @@
 import { parseArgs } from "node:util";
 import { benchExec } from "./exec.ts";
+import { benchFailover } from "./failover.ts";
 import { benchIngest } from "./ingest.ts";
 import { benchLlmProxy } from "./llm-proxy.ts";
 import { benchMemory } from "./memory.ts";
 import { type Figure, printTable } from "./report.ts";
 
-const help = `Usage: pnpm bench [--only exec|ingest|llm|memory] [--runs N] [--events N] [--mb N] [--calls N] [--rate N]
-                  [--writes N] [--files N] [--idle-seconds N]
+const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover] [--runs N] [--events N] [--mb N] [--calls N]
+                  [--rate N] [--writes N] [--files N] [--idle-seconds N] [--drills N]
 
 Measures each figure beside an anchor in the same run and prints the ratio and its target:
   exec    clawguard exec on a command printing --mb MB (default 200) vs the shell redirecting the
@@ -21,9 +22,15 @@ Measures each figure beside an anchor in the same run and prints the ratio and i
           target p99 <= 500 ms), beside the kernel's own notification; then the sidecar at rest
           watching --files N (default 10000) for --idle-seconds (default 60): CPU (target < 1 %)
           and RSS, beside an idle Node process
-Needs PostgreSQL for ingest (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
-and psql on the PATH; nginx for llm (apt-get install nginx-light). Progress goes to stderr, the
-table to stdout.`;
+  failover  --drills N (default 20) failover drills with real processes (collector with the controller
+          on PostgreSQL and Redis, router, stand-in gateways with their sidecars): kill -9 of the
+          primary until the router answers from the standby, split into detection, fencing, the
+          standby's start and the switch; beside the standby started by itself (the part the target
+          leaves out): all but the standby's start p99 <= 3 s. Then two collector replicas, the lease
+          holder SIGSTOPped until the other holds the lease (target <= lease TTL + 1 s)
+Needs PostgreSQL for ingest and failover (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
+and psql on the PATH for ingest; Redis for failover (CLAWGUARD_TEST_REDIS, default redis://127.0.0.1:6379);
+nginx for llm (apt-get install nginx-light). Progress goes to stderr, the table to stdout.`;
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +43,7 @@ const { values } = parseArgs({
     writes: { type: "string", default: "1000" },
     files: { type: "string", default: "10000" },
     "idle-seconds": { type: "string", default: "60" },
+    drills: { type: "string", default: "20" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -51,7 +59,7 @@ const positive = (name: string, value: string): number => {
   }
   return n;
 };
-const BENCHES = ["exec", "ingest", "llm", "memory"];
+const BENCHES = ["exec", "ingest", "llm", "memory", "failover"];
 if (values.only !== undefined && !BENCHES.includes(values.only)) {
   console.error(
     `pnpm bench: --only: expected one of ${BENCHES.join(", ")}, got ${JSON.stringify(values.only)}`,
@@ -72,6 +80,7 @@ if (wanted("memory")) {
     })),
   );
 }
+if (wanted("failover")) figures.push(...(await benchFailover({ drills: positive("drills", values.drills) })));
 if (wanted("llm"))
   figures.push(
     ...(await benchLlmProxy({

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { Agent, createServer, request, type Server } from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
 import { silentLogger } from "@clawguard/shared/log";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { redisLease } from "../controller/lease.ts";
+import { localLease, redisLease } from "../controller/lease.ts";
 import { setRoute } from "../controller/routes.ts";
 import { deleteKeys, redisAvailable, TEST_REDIS } from "../store/liveness/test-backends.ts";
 import { Router } from "./index.ts";
@@ -98,5 +98,50 @@ describe.skipIf(!(await redisAvailable()))("router", () => {
     expect(await setRoute(next, redis, prefix, { group: "gw", target: standby, token: newer })).toBe(true);
     await router.refresh();
     expect(router.target).toBe(standby);
+  });
+});
+
+describe("router, one keep-alive client connection", () => {
+  it("tracks the connection once however many requests it carries (no listener per request)", async () => {
+    const target = await gateway("primary");
+    const lease = localLease();
+    const token = (await lease.acquire()) as number;
+    await setRoute(lease, undefined, prefix, { group: "ka", target, token });
+    const router = new Router({
+      group: "ka",
+      host: "127.0.0.1",
+      port: 0,
+      lease,
+      prefix,
+      pollMs: 60_000,
+      log: silentLogger,
+    });
+    await router.start();
+    cleanup.push(() => router.stop());
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    try {
+      for (let i = 0; i < 20; i++) {
+        const body = await new Promise<string>((resolve, reject) => {
+          const req = request(router.url, { agent }, (res) => {
+            let text = "";
+            res.on("data", (c: Buffer) => (text += c));
+            res.on("end", () => resolve(text));
+          });
+          req.on("socket", (s) => sockets.add(s));
+          req.once("error", reject).end();
+        });
+        expect(body).toBe("primary");
+      }
+      await new Promise((r) => setImmediate(r));
+      expect(sockets.size).toBe(1);
+      expect(warnings.map((w) => w.name)).not.toContain("MaxListenersExceededWarning");
+    } finally {
+      process.off("warning", onWarning);
+      agent.destroy();
+    }
   });
 });

@@ -84,9 +84,11 @@ export class Router implements Component {
     }
   }
 
+  /** Once per connection and target: a keep-alive connection carries many requests. */
   #track(target: string, socket: Socket): void {
     const set = this.#open.get(target) ?? new Set<Socket>();
     this.#open.set(target, set);
+    if (set.has(socket)) return;
     set.add(socket);
     socket.once("close", () => set.delete(socket));
   }
