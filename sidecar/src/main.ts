@@ -152,6 +152,7 @@ export async function startSidecar(
       ...memory.reasons(),
     ],
     publish: (drafts) => bus.publish(drafts),
+    onChange: () => heartbeat.kick(),
     log: log.child("prober"),
   });
   const heartbeat = new HeartbeatSender({

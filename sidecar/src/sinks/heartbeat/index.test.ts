@@ -146,4 +146,54 @@ describe("HeartbeatSender", () => {
       tmp.cleanup();
     }
   });
+
+  it("sends at once when kicked (a state change), then keeps its interval from there", async () => {
+    const times: number[] = [];
+    let release: (() => void) | undefined;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        times.push(Date.now());
+        const answer = () => res.writeHead(200, { "content-type": "application/json" }).end("{}");
+        // The second heartbeat is held back: a kick meanwhile must not be lost.
+        if (times.length === 2) release = answer;
+        else answer();
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    let state: "healthy" | "unhealthy" = "healthy";
+    const sender = new HeartbeatSender({
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      token: "t",
+      intervalMs: 60_000,
+      timeoutMs: 5000,
+      source: { agent: "gw", role: "gateway", host: "h1" },
+      health: () => ({ state, reasons: [], probes: [] }),
+      config: {},
+      log: silentLogger,
+    });
+    const until = async (n: number) => {
+      for (let i = 0; i < 200 && times.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(times.length).toBe(n);
+    };
+    try {
+      sender.kick(); // before start: nothing
+      await sender.start();
+      await until(1);
+      const started = Date.now();
+      state = "unhealthy";
+      sender.kick();
+      await until(2);
+      expect(Date.now() - started).toBeLessThan(1000);
+      sender.kick(); // while the second is in flight: sent right after it
+      release?.();
+      await until(3);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(times.length).toBe(3); // and then nothing until the interval
+    } finally {
+      await sender.stop();
+      server.close();
+    }
+  });
 });

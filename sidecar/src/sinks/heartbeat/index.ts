@@ -82,6 +82,8 @@ export class HeartbeatSender implements Component {
   /** The OpenClaw config file as last read (mtime and size), so an edit made while running shows. */
   #openclawStamp: string | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #sending = false;
+  #again = false;
   #failing = false;
 
   constructor(options: HeartbeatOptions) {
@@ -105,13 +107,34 @@ export class HeartbeatSender implements Component {
   }
 
   async start(): Promise<void> {
-    const beat = () => {
-      void this.send().finally(() => {
-        if (this.#timer !== undefined) this.#timer = setTimeout(beat, this.#o.intervalMs).unref();
-      });
-    };
-    this.#timer = setTimeout(beat, 0).unref();
+    this.#timer = setTimeout(this.#beat, 0).unref();
   }
+
+  /**
+   * A heartbeat now, because the agent's state just changed: the collector hears of it at once
+   * instead of up to an interval later, and the interval starts over from it. Sent after the one
+   * in flight, if any (that one may carry the state from before the change).
+   */
+  kick(): void {
+    if (this.#timer === undefined) return; // not started, or stopped
+    if (this.#sending) {
+      this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(this.#beat, 0).unref();
+  }
+
+  #beat = (): void => {
+    this.#sending = true;
+    void this.send().finally(() => {
+      this.#sending = false;
+      if (this.#timer === undefined) return;
+      const again = this.#again;
+      this.#again = false;
+      this.#timer = setTimeout(this.#beat, again ? 0 : this.#o.intervalMs).unref();
+    });
+  };
 
   /** One heartbeat now; resolves whether or not the collector took it. */
   async send(): Promise<boolean> {

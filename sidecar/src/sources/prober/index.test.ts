@@ -43,6 +43,7 @@ afterEach(async () => {
 
 function prober(url: string, extra: Record<string, unknown>[] = [], degradedBy?: () => string[]) {
   const events: EventDraft[] = [];
+  const changes: string[] = [];
   const p = new Prober({
     config: proberConfig.parse({
       failuresToFail: 2,
@@ -60,15 +61,16 @@ function prober(url: string, extra: Record<string, unknown>[] = [], degradedBy?:
     publish: async (drafts) => {
       events.push(...drafts);
     },
+    onChange: (health) => changes.push(health.state),
     log: silentLogger,
   });
-  return { p, events };
+  return { p, events, changes };
 }
 
 describe("Prober", () => {
   it("is unknown until probed, healthy when the agent answers, unhealthy after N failures in a row, with reasons", async () => {
     const url = await gateway();
-    const { p, events } = prober(url);
+    const { p, events, changes } = prober(url);
     expect(p.health().state).toBe("unknown");
     await p.probeOnce();
     expect(p.health()).toMatchObject({ state: "healthy", reasons: [] });
@@ -80,6 +82,7 @@ describe("Prober", () => {
     expect(health.state).toBe("unhealthy");
     expect(health.reasons[0]).toMatch(/^chat: the gateway refused the probe's token \(HTTP 401\)/);
     expect(events.map((e) => e.attrs.to)).toEqual(["healthy", "unhealthy"]);
+    expect(changes).toEqual(["healthy", "unhealthy"]); // each change told at once (the heartbeat)
     mode = "ok";
     await p.probeOnce();
     expect(p.health().state).toBe("unhealthy"); // recovery also needs successes in a row

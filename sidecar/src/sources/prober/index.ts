@@ -30,6 +30,8 @@ export interface ProberOptions {
   /** Reasons from elsewhere that make the agent degraded (provider auth, oversize memory). */
   degradedBy?: () => string[];
   publish(drafts: EventDraft[]): Promise<unknown>;
+  /** Called on each change of the agent's state (the heartbeat tells the collector at once). */
+  onChange?: (health: Health) => void;
   log: Logger;
 }
 
@@ -128,6 +130,7 @@ export class Prober implements Component {
     const from = this.#state;
     this.#state = health.state;
     this.#o.log.info("health changed", { from, to: health.state, reasons: health.reasons });
+    this.#o.onChange?.(health);
     await this.#o.publish([
       draftEvent({
         source: this.#o.source,
