@@ -1,14 +1,22 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deleteKeys, redisAvailable, TEST_REDIS } from "@clawguard/collector/store/liveness/test-backends";
 import { processAlive } from "@clawguard/shared/process";
 import { createTestDatabase, postgresAvailable, tempDir } from "@clawguard/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { leaseKeys, readActions, redisCall, staleAuthority } from "../support/drill.ts";
+import {
+  leaseKeys,
+  listening,
+  readActions,
+  readRoute,
+  redisCall,
+  StateWatch,
+  staleAuthority,
+  until,
+} from "../support/drill.ts";
 import { freePort, type Managed, Processes, waitUntilUp } from "../support/processes.ts";
 
 /**
@@ -42,61 +50,11 @@ const redisUp = await redisAvailable();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, get: () => Promise<T | undefined> | T | undefined, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await get();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-/** Whether something accepts connections on the port (a gateway holding the state runs there). */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
   } catch {
     // gone
-  }
-}
-
-/** Both gateway ports, every 25 ms: two listening at once would be two gateways on one state. */
-class StateWatch {
-  readonly overlaps: number[] = [];
-  rounds = 0;
-  #stopped = false;
-  #loop: Promise<void> | undefined;
-
-  start(ports: [number, number]): void {
-    this.#loop = (async () => {
-      while (!this.#stopped) {
-        const [x, y] = await Promise.all(ports.map(listening));
-        this.rounds++;
-        if (x && y && this.overlaps.length < 100) this.overlaps.push(Date.now());
-        await sleep(25);
-      }
-    })();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#loop;
   }
 }
 
@@ -140,10 +98,7 @@ describe.skipIf(!pgUp || !redisUp)("failover with two collector replicas (real p
     const lease = await holder();
     return lease === null ? undefined : Number(lease.slice(lease.indexOf(":") + 1, lease.indexOf("|")));
   };
-  const route = async () => {
-    const [value] = await redisCall(TEST_REDIS, [["HGET", `${prefix}{control}:fenced:route:gw`, "value"]]);
-    return value === null ? undefined : (JSON.parse(value as string) as { target: string }).target;
-  };
+  const route = () => readRoute(TEST_REDIS, prefix, "gw");
   const fleet = async (): Promise<Record<string, FleetAgent>> => {
     const response = await fetch(`http://127.0.0.1:${ports.b}/v1/fleet`, {
       headers: { authorization: `Bearer ${readToken}` },

@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
 
 /**
- * Test-only: what failover drills with real collector replicas share: a few Redis commands without
- * a client library (the drill's actuator is a bare script, and the lease is read from outside),
- * and the action log the drill's actuator writes.
+ * Test-only: what failover drills share: a few Redis commands without a client library (the
+ * drill's actuator is a bare script, and the lease is read from outside), the action log the
+ * drill's actuator writes, and a watch that two gateways never serve one state at once.
  */
 
 export type Reply = string | number | null;
@@ -81,6 +81,28 @@ export const leaseKeys = (prefix: string) => ({
   fence: `${prefix}{control}:fence`,
 });
 
+/** Where the controller routes `group` now (the target URL), or undefined before its first route. */
+export async function readRoute(url: string, prefix: string, group: string): Promise<string | undefined> {
+  const [value] = await redisCall(url, [["HGET", `${prefix}{control}:fenced:route:${group}`, "value"]]);
+  return value === null ? undefined : (JSON.parse(value as string) as { target: string }).target;
+}
+
+/** Polls `get` every `everyMs` until it gives something other than undefined or false. */
+export async function until<T>(
+  what: string,
+  get: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  everyMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await get();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /** One action the drill's actuator carried out, with what Redis said about leadership just before. */
 export interface ActionRecord {
   /** When the lease was read, just before acting (ms). */
@@ -120,4 +142,44 @@ export function staleAuthority(a: ActionRecord): string | undefined {
   if (token !== null && Number(token) !== a.token)
     return `acted under token ${a.token}, the lease is at ${token}`;
   return undefined;
+}
+
+/** Whether something accepts connections on the port (a gateway holding the state runs there). */
+export function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** Both gateway ports, every 25 ms: two listening at once would be two gateways on one state. */
+export class StateWatch {
+  readonly overlaps: number[] = [];
+  rounds = 0;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+
+  start(ports: [number, number]): void {
+    this.#loop = (async () => {
+      while (!this.#stopped) {
+        const [x, y] = await Promise.all(ports.map(listening));
+        this.rounds++;
+        if (x && y && this.overlaps.length < 100) this.overlaps.push(Date.now());
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#loop;
+  }
 }

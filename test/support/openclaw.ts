@@ -10,8 +10,9 @@ import { freePort } from "./processes.ts";
 /**
  * Test-only: a real OpenClaw gateway (npm `openclaw`), installed on demand into a cache folder
  * outside the repository and run as a child process with its own state directory, config and log
- * file, on a free port. Stopped by PID, SIGTERM then SIGKILL, together with its descendants (its
- * spawn broker runs in a session of its own, so a process-group kill would miss it).
+ * file (or on a state shared with other gateways, as failover has them), on a free port. Stopped by
+ * PID, SIGTERM then SIGKILL, together with its descendants (its spawn broker runs in a session of
+ * its own, so a process-group kill would miss it).
  */
 
 export const OPENCLAW_VERSION = "2026.9.6";
@@ -143,18 +144,41 @@ export interface OpenClawProvider {
   models: OpenClawModel[];
 }
 
-export interface GatewayOptions {
-  /** `openclaw.mjs`, from ensureOpenClaw(). */
-  entry: string;
+/**
+ * A state directory as a deployment's volume holds it: the config (a local gateway with token auth,
+ * the providers), the home and the log file. Any number of gateways may be pointed at it, each on
+ * its own port; OpenClaw lets one of them run at a time.
+ */
+export interface GatewayState {
+  /** The folder it all lives in (the gateways' working directory). */
+  readonly dir: string;
+  /** OPENCLAW_STATE_DIR. */
+  readonly state: string;
+  readonly home: string;
+  readonly configPath: string;
+  /** OpenClaw's own JSONL log (`logging.file`): every gateway on the state writes to it. */
+  readonly logFile: string;
+  /** The gateway's auth token (Bearer), the same for every gateway on the state. */
+  readonly token: string;
+}
+
+export interface StateOptions {
   /** A folder of the test's own: state, config, home and logs go there. */
   dir: string;
   providers: Record<string, OpenClawProvider>;
   /** The default model, `<provider>/<model>`; default: the first provider's first model. */
   primary?: string;
+}
+
+export type GatewayOptions = {
+  /** `openclaw.mjs`, from ensureOpenClaw(). */
+  entry: string;
+  /** Default: a free one. */
+  port?: number;
   readyTimeoutMs?: number;
   /** From SIGTERM to SIGKILL. */
   stopGraceMs?: number;
-}
+} & (StateOptions | { /** A state from createState(), shared with other gateways. */ state: GatewayState });
 
 export interface ChatTurn {
   /** `<provider>/<model>`, sent as `x-openclaw-model`. */
@@ -175,7 +199,9 @@ export interface ChatAnswer {
 
 export interface Gateway {
   readonly url: string;
+  readonly port: number;
   readonly pid: number;
+  readonly token: string;
   readonly configPath: string;
   readonly logFile: string;
   /** How long the start took, to `/readyz` saying ready. */
@@ -190,9 +216,12 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** The config file OpenClaw gets: a local gateway with token auth and nothing running in the background. */
+/**
+ * The config file OpenClaw gets: a local gateway with token auth and nothing running in the
+ * background. Without `port`, each gateway is given its own (`--port`).
+ */
 export function gatewayConfig(options: {
-  port: number;
+  port?: number;
   token: string;
   logFile: string;
   providers: Record<string, OpenClawProvider>;
@@ -207,7 +236,7 @@ export function gatewayConfig(options: {
   return {
     gateway: {
       mode: "local",
-      port: options.port,
+      ...(options.port === undefined ? {} : { port: options.port }),
       bind: "loopback",
       auth: { mode: "token", token: options.token },
       http: { endpoints: { chatCompletions: { enabled: true } } },
@@ -229,33 +258,63 @@ export function gatewayConfig(options: {
 const running = new Set<{ pid: number; tree: () => number[] }>();
 let exitHook = false;
 
-export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+/** Writes the config of a state for gateways to run on (see GatewayState). */
+export function createState(options: StateOptions & { port?: number }): GatewayState {
   const dir = resolve(options.dir);
   const state = join(dir, "state");
   const home = join(dir, "home");
   mkdirSync(state, { recursive: true });
   mkdirSync(home, { recursive: true });
-  const port = await freePort();
   const token = randomBytes(16).toString("hex");
   const configPath = join(state, "openclaw.json");
   const logFile = join(dir, "openclaw.log");
   const [firstId, first] = Object.entries(options.providers)[0] ?? [];
   const primary = options.primary ?? `${firstId}/${first?.models[0]?.id}`;
-  const config = gatewayConfig({ port, token, logFile, providers: options.providers, primary });
+  const config = gatewayConfig({ port: options.port, token, logFile, providers: options.providers, primary });
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  return { dir, state, home, configPath, logFile, token };
+}
 
-  const started = Date.now();
-  const child = spawn(process.execPath, [options.entry, "gateway", "run", "--port", String(port)], {
-    cwd: dir,
+/**
+ * How a gateway on `state` is run, listening on `port` on loopback: the program, its arguments, its
+ * working directory and its whole environment. Gateways on one state differ only in the port.
+ */
+export function gatewayCommand(
+  entry: string,
+  state: GatewayState,
+  port: number,
+): { file: string; args: string[]; cwd: string; env: Record<string, string> } {
+  return {
+    file: process.execPath,
+    args: [entry, "gateway", "run", "--port", String(port)],
+    cwd: state.dir,
     env: {
       PATH: process.env.PATH ?? "",
-      HOME: home,
-      OPENCLAW_STATE_DIR: state,
-      OPENCLAW_CONFIG_PATH: configPath,
+      HOME: state.home,
+      OPENCLAW_STATE_DIR: state.state,
+      OPENCLAW_CONFIG_PATH: state.configPath,
       OPENCLAW_NO_RESPAWN: "1", // the PID we hold is the gateway itself, not a launcher
       OPENCLAW_SKIP_CHANNELS: "1",
       OPENCLAW_DISABLE_BONJOUR: "1",
     },
+  };
+}
+
+/**
+ * Starts a gateway and resolves once `/readyz` says ready; rejects when it exits first (with its
+ * exit code and output) or is not ready in time (it is stopped then).
+ */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const port = options.port ?? (await freePort());
+  // A state of its own has the port in its config too, as a deployment's would.
+  const state = "state" in options ? options.state : createState({ ...options, port });
+  const { configPath, logFile, token } = state;
+  const command = gatewayCommand(options.entry, state, port);
+
+  const started = Date.now();
+  const child = spawn(command.file, command.args, {
+    cwd: command.cwd,
+    env: command.env,
     stdio: ["ignore", "pipe", "pipe"],
   });
   if (child.pid === undefined) throw new Error(`openclaw gateway did not start (${options.entry})`);
@@ -284,24 +343,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   }
 
-  const logTail = (lines = 40) => {
-    let text: string;
-    try {
-      text = readFileSync(logFile, "utf8");
-    } catch {
-      return "(no log file)";
-    }
-    const message = (line: string) => {
-      try {
-        const entry = JSON.parse(line) as { time?: string; message?: unknown; 1?: unknown };
-        const said = typeof entry.message === "string" ? entry.message : JSON.stringify(entry[1] ?? entry);
-        return `${entry.time ?? ""} ${said}`.slice(0, 600);
-      } catch {
-        return line.slice(0, 600);
-      }
-    };
-    return text.trimEnd().split("\n").slice(-lines).map(message).join("\n");
-  };
+  const logTail = (lines = 40) => openclawLogTail(logFile, lines);
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= stopTree(child, exited, entry.tree, options.stopGraceMs ?? 10_000).finally(() =>
@@ -315,9 +357,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       await stop();
-      throw new Error(`openclaw gateway exited before it was ready:\n${output.slice(-4000)}`);
+      throw new Error(
+        `openclaw gateway exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output.slice(-4000)}`,
+      );
     }
-    if (await ready(url)) break;
+    if (await gatewayReady(url)) break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(
@@ -331,51 +375,81 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   return {
     url,
+    port,
     pid,
+    token,
     configPath,
     logFile,
     startMs,
     output: () => output,
     logTail,
-    async chat(turn) {
-      const t0 = Date.now();
+    chat(turn) {
       entry.tree();
-      const response = await fetch(`${url}/v1/chat/completions`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-          "x-openclaw-model": turn.model,
-        },
-        body: JSON.stringify({
-          model: "openclaw/main",
-          user: turn.user,
-          messages: [{ role: "user", content: turn.content }],
-        }),
-        signal: AbortSignal.timeout(turn.timeoutMs ?? 90_000),
-      });
-      const raw = await response.text();
-      let body: unknown = raw;
-      try {
-        body = JSON.parse(raw);
-      } catch {
-        // not JSON: kept as text
-      }
-      const content = (body as { choices?: { message?: { content?: unknown } }[] })?.choices?.[0]?.message
-        ?.content;
-      return {
-        status: response.status,
-        body,
-        text: typeof content === "string" ? content : undefined,
-        ms: Date.now() - t0,
-      };
+      return chatTurn(url, token, turn);
     },
     stop,
   };
 }
 
+/** The messages of the last `lines` entries of OpenClaw's JSONL log file. */
+export function openclawLogTail(logFile: string, lines = 40): string {
+  let text: string;
+  try {
+    text = readFileSync(logFile, "utf8");
+  } catch {
+    return "(no log file)";
+  }
+  const message = (line: string) => {
+    try {
+      const entry = JSON.parse(line) as { time?: string; message?: unknown; 1?: unknown };
+      const said = typeof entry.message === "string" ? entry.message : JSON.stringify(entry[1] ?? entry);
+      return `${entry.time ?? ""} ${said}`.slice(0, 600);
+    } catch {
+      return line.slice(0, 600);
+    }
+  };
+  return text.trimEnd().split("\n").slice(-lines).map(message).join("\n");
+}
+
+/**
+ * One turn on the OpenAI-compatible endpoint of the gateway (or of whatever forwards to one) at
+ * `url`, with its auth `token`.
+ */
+export async function chatTurn(url: string, token: string, turn: ChatTurn): Promise<ChatAnswer> {
+  const t0 = Date.now();
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      "x-openclaw-model": turn.model,
+    },
+    body: JSON.stringify({
+      model: "openclaw/main",
+      user: turn.user,
+      messages: [{ role: "user", content: turn.content }],
+    }),
+    signal: AbortSignal.timeout(turn.timeoutMs ?? 90_000),
+  });
+  const raw = await response.text();
+  let body: unknown = raw;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    // not JSON: kept as text
+  }
+  const content = (body as { choices?: { message?: { content?: unknown } }[] })?.choices?.[0]?.message
+    ?.content;
+  return {
+    status: response.status,
+    body,
+    text: typeof content === "string" ? content : undefined,
+    ms: Date.now() - t0,
+  };
+}
+
 /** `/readyz` says `"ready":true` (any other path answers 200 with the Control UI's HTML). */
-async function ready(url: string): Promise<boolean> {
+export async function gatewayReady(url: string): Promise<boolean> {
   try {
     const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
     const body = (await response.json()) as { ready?: unknown };
@@ -409,6 +483,14 @@ async function stopTree(
     left = left.filter(processAlive);
   }
   for (const p of left) signal(p, "SIGKILL");
+}
+
+/**
+ * kill -9 of `pid` and of every process below it, found while it still runs (its spawn broker has
+ * a session of its own: a process-group kill would miss it).
+ */
+export function killTree(pid: number): void {
+  for (const p of [pid, ...descendants(pid)]) signal(p, "SIGKILL");
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
