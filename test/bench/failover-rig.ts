@@ -2,7 +2,6 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CLI, freePort, type Managed, type Processes, waitUntilUp } from "../support/processes.ts";
@@ -103,36 +102,6 @@ export async function whoAnswers(url: string): Promise<number | undefined> {
 export async function answersReady(url: string): Promise<boolean> {
   const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) });
   return response.ok;
-}
-
-/** GET over RESP on a fresh connection: what the bench reads of Redis needs no client library. */
-export function redisGet(redisUrl: string, key: string): Promise<string | null> {
-  const url = new URL(redisUrl);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port || 6379) });
-    let buffer = Buffer.alloc(0);
-    socket.setTimeout(2000, () => {
-      socket.destroy();
-      reject(new Error(`Redis GET ${key}: no answer within 2000 ms`));
-    });
-    socket.once("error", reject);
-    socket.on("data", (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      const eol = buffer.indexOf("\r\n");
-      if (eol < 0) return;
-      const head = buffer.subarray(0, eol).toString();
-      if (!head.startsWith("$")) {
-        socket.destroy();
-        reject(new Error(`Redis GET ${key}: ${head}`));
-        return;
-      }
-      const length = Number(head.slice(1));
-      if (length >= 0 && buffer.length < eol + 2 + length) return;
-      socket.destroy();
-      resolve(length < 0 ? null : buffer.subarray(eol + 2, eol + 2 + length).toString());
-    });
-    socket.write(`*2\r\n$3\r\nGET\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n`);
-  });
 }
 
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { deleteKeys, redisAvailable, TEST_REDIS } from "@clawguard/collector/store/liveness/test-backends";
 import { processAlive } from "@clawguard/shared/process";
 import { createTestDatabase, postgresAvailable, tempDir } from "@clawguard/shared/testing";
+import { leaseKeys, redisCall } from "../support/drill.ts";
 import { freePort, Processes } from "../support/processes.ts";
 import {
   actuate,
@@ -17,7 +18,6 @@ import {
   type LogLine,
   type Rig,
   readMarks,
-  redisGet,
   type Settings,
   STAND_IN,
   type Stores,
@@ -195,7 +195,8 @@ async function handover(procs: Processes, dir: string, stores: Stores, read: str
   // A group no sidecar reports on: the controllers run (and hold or wait for the lease), never act.
   const group = { name: "lease", primary: dummy("nobody-a", 9), standby: dummy("nobody-b", 9) };
   const replicas: { name: string; pid: number }[] = [];
-  const holder = async () => (await redisGet(stores.redisUrl, `${stores.prefix}{control}:lease`)) ?? "";
+  const holder = async () =>
+    String((await redisCall(stores.redisUrl, [["GET", leaseKeys(stores.prefix).lease]]))[0] ?? "");
   for (const [i, port] of ports.entries()) {
     const host = `bench-replica-${i + 1}`;
     const config = collectorConfig(host, port as number, stores.prefix, SETTINGS, group, {
