@@ -153,7 +153,7 @@ function startController(
   let actuator: Actuator | undefined;
   if (actuatorIssues.length === 0) {
     try {
-      actuator = createActuator(c.actuator, env);
+      actuator = createActuator(c.actuator, env, log.child("controller").child("actuator"));
     } catch (err) {
       problems.push(describeError(err));
     }

@@ -1,16 +1,11 @@
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
-import { isClawguardError } from "@clawguard/shared/errors";
-import { tempDir } from "@clawguard/shared/testing";
-import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DOCKER_API_VERSION, dockerActuator } from "./actuators.ts";
+import { describe, expect, it } from "vitest";
 import { actuatorProblems, controllerConfig } from "./config.ts";
 import { commandActuator, webhookActuator } from "./index.ts";
 
-const dir = tempDir("clawguard-actuators-");
-afterAll(() => dir.cleanup());
+// The docker actuator's own tests, against a stand-in Engine: docker-actuator.test.ts.
 
 describe("actuators", () => {
   it("command: fills in {agent}, {target}, {port}, {token}; a non-zero exit fails with the output", async () => {
@@ -57,217 +52,49 @@ describe("actuators", () => {
   });
 });
 
-/**
- * A stand-in for the Docker Engine API on a unix socket, answering as the real one does: 204 when
- * done, 304 when the container is already in that state, 404 `{"message":"No such container: x"}`,
- * 409 and 500 with the Engine's JSON message, and `page not found` for any other path.
- */
-class StandInEngine {
-  readonly socket: string;
-  readonly requests: string[] = [];
-  /** Container name to whether it runs; "removing" answers 409, "broken" 500, "stuck" never stops, "hangs" never answers. */
-  readonly containers = new Map<string, boolean>();
-  readonly #server = createServer((req, res) => {
-    this.requests.push(`${req.method} ${req.url}`);
-    const answer = this.#answer(req.method ?? "", req.url ?? "");
-    if (!answer) return; // never answers
-    // Errors and inspections come as JSON; 204 and 304 have no body.
-    if (answer.body === undefined) res.writeHead(answer.status).end();
-    else
-      res.writeHead(answer.status, { "content-type": "application/json" }).end(JSON.stringify(answer.body));
-  });
-
-  constructor(socket: string) {
-    this.socket = socket;
-  }
-
-  async listen(): Promise<void> {
-    this.#server.listen(this.socket);
-    await once(this.#server, "listening");
-  }
-
-  async close(): Promise<void> {
-    this.#server.closeAllConnections();
-    this.#server.close();
-    await once(this.#server, "close");
-  }
-
-  #answer(method: string, url: string): { status: number; body?: unknown } | undefined {
-    const json = (status: number, body?: unknown) => ({ status, body });
-    const match = /^\/v1\.44\/containers\/([^/?]+)\/(start|stop|restart|json)(?:\?t=(\d+))?$/.exec(url);
-    if (!match) return json(404, { message: "page not found" });
-    const [, encoded, action] = match as unknown as [string, string, string];
-    const name = decodeURIComponent(encoded);
-    if (name === "hangs") return undefined;
-    const running = this.containers.get(name);
-    if (running === undefined) return json(404, { message: `No such container: ${name}` });
-    if (name === "broken")
-      return json(500, { message: "failed to create task for container: OCI runtime create failed" });
-    if (action === "json" && method === "GET")
-      return json(200, {
-        Id: "3f2a",
-        Name: `/${name}`,
-        State: { Running: running, Status: running ? "running" : "exited" },
-      });
-    if (method !== "POST") return json(404, { message: "page not found" });
-    if (name === "removing")
-      return json(409, { message: `container ${name} is marked for removal and cannot be started` });
-    if (action === "start" && running) return json(304);
-    if (action === "stop" && !running) return json(304);
-    this.containers.set(name, action !== "stop" || name === "stuck");
-    return json(204);
-  }
-}
-
-describe("docker actuator", () => {
-  let engine: StandInEngine;
-  let n = 0;
-  beforeEach(async () => {
-    engine = new StandInEngine(join(dir.path, `docker-${n++}.sock`));
-    await engine.listen();
-  });
-  afterEach(() => engine.close());
-
-  const actuatorFor = (container = "{agent}", timeoutMs = 5000) =>
-    dockerActuator({ socket: engine.socket, container, stopTimeoutSeconds: 7, timeoutMs });
-
-  it("restarts, stops (confirmed by inspecting) and starts the container, at the pinned API version", async () => {
-    engine.containers.set("clawguard-gw", true);
-    const actuator = actuatorFor("clawguard-{agent}");
-    try {
-      await actuator.restart("gw", "http://gw:18789", 1);
-      await actuator.stop("gw", "http://gw:18789", 1);
-      expect(engine.containers.get("clawguard-gw")).toBe(false);
-      await actuator.stop("gw", "http://gw:18789", 1); // 304: already stopped is fine
-      await actuator.start("gw", "http://gw:18789", 1);
-      await actuator.start("gw", "http://gw:18789", 1); // 304: already running is fine
-      expect(engine.containers.get("clawguard-gw")).toBe(true);
-      expect(DOCKER_API_VERSION).toBe("1.44");
-      expect(engine.requests).toEqual([
-        "POST /v1.44/containers/clawguard-gw/restart?t=7",
-        "POST /v1.44/containers/clawguard-gw/stop?t=7",
-        "GET /v1.44/containers/clawguard-gw/json",
-        "POST /v1.44/containers/clawguard-gw/stop?t=7",
-        "GET /v1.44/containers/clawguard-gw/json",
-        "POST /v1.44/containers/clawguard-gw/start",
-        "POST /v1.44/containers/clawguard-gw/start",
-      ]);
-    } finally {
-      await actuator.close?.();
-      await actuator.close?.();
-    }
-  });
-
-  it("fills {port} and {target} too, and URL-encodes the name so it cannot reach another endpoint", async () => {
-    const actuator = actuatorFor("{agent}-{port}");
-    try {
-      await expect(actuator.start("../../info?x=", "http://gw:18789", 1)).rejects.toThrow(
-        'docker start ../../info?x=-18789 (agent ../../info?x=): no such container "../../info?x=-18789" ' +
-          '(controller.actuator.container "{agent}-{port}"): the Engine says "No such container: ../../info?x=-18789"',
-      );
-      expect(engine.requests).toEqual(["POST /v1.44/containers/..%2F..%2Finfo%3Fx%3D-18789/start"]);
-    } finally {
-      await actuator.close?.();
-    }
-  });
-
-  it("fails with the container's name on 404, and with the Engine's message on 409 and 500", async () => {
-    engine.containers.set("removing", false);
-    engine.containers.set("broken", false);
-    const actuator = actuatorFor();
-    try {
-      const missing = actuator.restart("gw", "http://gw:18789", 1);
-      await expect(missing).rejects.toThrow(
-        'docker restart gw: no such container "gw": the Engine says "No such container: gw"',
-      );
-      await missing.catch((err) => expect(isClawguardError(err, "upstream.rejected")).toBe(true));
-      await expect(actuator.start("removing", "http://gw:18789", 1)).rejects.toThrow(
-        "docker start removing: the Docker Engine answered HTTP 409: container removing is marked for removal and cannot be started",
-      );
-      const broken = actuator.stop("broken", "http://gw:18789", 1);
-      await expect(broken).rejects.toThrow(
-        "docker stop broken: the Docker Engine answered HTTP 500: failed to create task for container: OCI runtime create failed",
-      );
-      await broken.catch((err) =>
-        expect(isClawguardError(err, "upstream.unavailable") && err.retryable).toBe(true),
-      );
-    } finally {
-      await actuator.close?.();
-    }
-  });
-
-  it("a container's name other than the agent's is named with the template in a 404", async () => {
-    const actuator = actuatorFor("oc-{agent}");
-    try {
-      await expect(actuator.stop("gw", "http://gw:18789", 1)).rejects.toThrow(
-        'docker stop oc-gw (agent gw): no such container "oc-gw" (controller.actuator.container "oc-{agent}")',
-      );
-    } finally {
-      await actuator.close?.();
-    }
-  });
-
-  it("a stop the Engine accepts but that leaves the container running fails the step", async () => {
-    engine.containers.set("stuck", true);
-    const actuator = actuatorFor();
-    try {
-      await expect(actuator.stop("stuck", "http://gw:18789", 1)).rejects.toThrow(
-        'docker stop stuck: the Engine accepted the stop but the container is still running (State.Running true, State.Status "running"): expected State.Running false',
-      );
-    } finally {
-      await actuator.close?.();
-    }
-  });
-
-  it("times out with the actuator's timeoutMs", async () => {
-    engine.containers.set("hangs", true);
-    const actuator = actuatorFor("{agent}", 300);
-    try {
-      const started = Date.now();
-      await expect(actuator.restart("hangs", "http://gw:18789", 1)).rejects.toThrow(
-        `docker restart hangs: the Docker Engine at unix socket ${engine.socket} did not answer within 300 ms`,
-      );
-      expect(Date.now() - started).toBeLessThan(3000);
-    } finally {
-      await actuator.close?.();
-    }
-  });
-
-  it("a socket that is not there is a clear error naming its path", async () => {
-    const socket = join(dir.path, "no-docker-here.sock");
-    const actuator = dockerActuator({
-      socket,
-      container: "{agent}",
-      stopTimeoutSeconds: 10,
-      timeoutMs: 5000,
-    });
-    try {
-      const call = actuator.start("gw", "http://gw:18789", 1);
-      await expect(call).rejects.toThrow(
-        `docker start gw: cannot reach the Docker Engine at unix socket ${socket} (connect ENOENT ${socket}): ` +
-          "expected the Engine's API socket there",
-      );
-      await call.catch((err) => expect(isClawguardError(err, "upstream.unavailable")).toBe(true));
-    } finally {
-      await actuator.close?.();
-    }
-  });
-});
-
 describe("actuator config", () => {
   const parse = (actuator: unknown) => controllerConfig.parse({ actuator }).actuator;
 
-  it("docker needs nothing but its kind; its defaults are the Engine's usual socket and the agent's name", () => {
-    const docker = parse({ kind: "docker" });
-    expect(docker).toMatchObject({
+  it("docker needs container or compose; its defaults are the Engine's usual socket and the sidecar's suffix inject writes", () => {
+    const named = parse({ kind: "docker", container: "{agent}" });
+    expect(named).toMatchObject({
       socket: "/var/run/docker.sock",
       container: "{agent}",
       stopTimeoutSeconds: 10,
       timeoutMs: 60_000,
     });
-    expect(actuatorProblems(docker)).toEqual([]);
+    expect(actuatorProblems(named)).toEqual([]);
+    const compose = parse({ kind: "docker", compose: { project: "openclaw" } });
+    expect(compose.compose).toEqual({ project: "openclaw", sidecarSuffix: "-clawguard" });
+    expect(compose.container).toBeUndefined();
+    expect(actuatorProblems(compose)).toEqual([]);
     expect(actuatorProblems(parse({ kind: "webhook", url: "https://ops.example/failover" }))).toEqual([]);
     expect(actuatorProblems(parse({ start: ["docker", "start", "{agent}"], stop: ["true"] }))).toEqual([]);
+  });
+
+  it("docker: refuses neither or both of container and compose, compose for another kind, and a project Compose would not name", () => {
+    expect(actuatorProblems(parse({ kind: "docker" }))).toEqual([
+      "controller.actuator: kind docker needs container or compose: container names each agent's one container by a template (e.g. \"{agent}\"); compose: {project} finds each agent's Compose service and its sidecar by their labels",
+    ]);
+    expect(
+      actuatorProblems(parse({ kind: "docker", container: "{agent}", compose: { project: "openclaw" } })),
+    ).toEqual([
+      "controller.actuator: container and compose are both set: expected one (container names each agent's one container; compose finds each agent's Compose service and its sidecar)",
+    ]);
+    expect(
+      actuatorProblems(parse({ kind: "webhook", url: "https://ops.example/x", compose: { project: "p" } })),
+    ).toEqual(["controller.actuator.compose: only used by kind docker, but kind is webhook"]);
+    const bad = controllerConfig.safeParse({
+      actuator: { kind: "docker", compose: { project: "OpenClaw", sidecarSuffix: "", extra: 1 } },
+    });
+    expect(bad.success).toBe(false);
+    expect(bad.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
+      "actuator.compose.project: expected the Compose project's name (lowercase letters, digits, - and _, starting with a letter or digit): `name:` in the compose file, or what `docker compose ls` shows",
+      "actuator.compose.sidecarSuffix: expected 1-63 chars of [A-Za-z0-9_.-]",
+      'actuator.compose: Unrecognized key: "extra"',
+    ]);
+    // compose without a project is refused by the schema too: it is what keeps the actuator to one deployment.
+    expect(controllerConfig.safeParse({ actuator: { kind: "docker", compose: {} } }).success).toBe(false);
   });
 
   it("lists every problem: what a kind needs, fields only another kind reads, docker's placeholders and timeout", () => {

@@ -3,7 +3,7 @@ import { z } from "zod";
 
 const argv = z.array(z.string().min(1)).min(1);
 /** The docker actuator's defaults; a docker field still at its default was not set on purpose. */
-const DOCKER_DEFAULTS = { socket: "/var/run/docker.sock", container: "{agent}", stopTimeoutSeconds: 10 };
+const DOCKER_DEFAULTS = { socket: "/var/run/docker.sock", stopTimeoutSeconds: 10 };
 
 /** `controller`: failover for gateway groups (a primary and its standby on one state volume). */
 export const controllerConfig = z
@@ -24,8 +24,10 @@ export const controllerConfig = z
     /**
      * command: argv templates with {agent}, {target}, {port}, {token} (the fencing token), e.g.
      * ["docker", "restart", "{agent}"]; webhook: POST {action, agent, target, token} to url (bearer
-     * token from a secret reference); docker: the Engine API on its unix socket, container named by
-     * a template with {agent}, {target}, {port}. Which fields each kind needs: actuatorProblems().
+     * token from a secret reference); docker: the Engine API on its unix socket, either one container
+     * named by a template with {agent}, {target}, {port} (`container`), or the agent's Compose service
+     * and its sidecar found by their Compose labels (`compose`). Which fields each kind needs:
+     * actuatorProblems().
      */
     actuator: z
       .strictObject({
@@ -42,7 +44,20 @@ export const controllerConfig = z
         container: z
           .string()
           .min(1, { error: 'expected a container name template, e.g. "{agent}"' })
-          .default(DOCKER_DEFAULTS.container),
+          .optional(),
+        compose: z
+          .strictObject({
+            /** Compose's own rule for project names. */
+            project: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, {
+              error:
+                "expected the Compose project's name (lowercase letters, digits, - and _, starting with a letter or digit): `name:` in the compose file, or what `docker compose ls` shows",
+            }),
+            sidecarSuffix: z
+              .string()
+              .regex(/^[A-Za-z0-9_.-]{1,63}$/, { error: "expected 1-63 chars of [A-Za-z0-9_.-]" })
+              .default("-clawguard"),
+          })
+          .optional(),
         stopTimeoutSeconds: int(0, 3600).default(DOCKER_DEFAULTS.stopTimeoutSeconds),
         timeoutMs: int(1000, 600_000).default(60_000),
       })
@@ -67,7 +82,7 @@ export type ControllerConfig = z.output<typeof controllerConfig>;
 const ACTUATOR_FIELDS = {
   command: ["start", "stop", "restart"],
   webhook: ["url", "token"],
-  docker: ["socket", "container", "stopTimeoutSeconds"],
+  docker: ["socket", "container", "compose", "stopTimeoutSeconds"],
 } as const;
 
 /** The placeholders a docker container template may use (there is no {token}: Docker cannot check one). */
@@ -87,7 +102,15 @@ export function actuatorProblems(actuator: ControllerConfig["actuator"]): string
   } else if (actuator.kind === "webhook") {
     if (!actuator.url) problems.push(`${at}.url: required for kind webhook (where actions are POSTed)`);
   } else {
-    for (const [, name] of actuator.container.matchAll(/\{([^}]*)\}/g)) {
+    if (actuator.container === undefined && actuator.compose === undefined)
+      problems.push(
+        `${at}: kind docker needs container or compose: container names each agent's one container by a template (e.g. "{agent}"); compose: {project} finds each agent's Compose service and its sidecar by their labels`,
+      );
+    if (actuator.container !== undefined && actuator.compose !== undefined)
+      problems.push(
+        `${at}: container and compose are both set: expected one (container names each agent's one container; compose finds each agent's Compose service and its sidecar)`,
+      );
+    for (const [, name] of (actuator.container ?? "").matchAll(/\{([^}]*)\}/g)) {
       if (!DOCKER_PLACEHOLDERS.has(name as string))
         problems.push(`${at}.container: unknown placeholder {${name}}: expected {agent}, {target} or {port}`);
     }

@@ -1,4 +1,7 @@
+import { once } from "node:events";
 import { mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLogger, silentLogger } from "@clawguard/shared/log";
@@ -6,7 +9,7 @@ import { processAlive } from "@clawguard/shared/process";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Heartbeat, openLiveness } from "../store/liveness/index.ts";
-import { Controller, commandActuator } from "./index.ts";
+import { type Actuator, Controller, commandActuator } from "./index.ts";
 import { localLease } from "./lease.ts";
 import { getRoute } from "./routes.ts";
 
@@ -145,5 +148,101 @@ describe("failover drill", () => {
     expect(await getRoute(lease, "gw")).toMatchObject({ target: targets["gw-standby"] });
     await controller.stop();
     await liveness.close();
+  });
+});
+
+describe("controller", () => {
+  it("observes the new primary afresh after a failover: an old stale record does not fail it back before the hysteresis", async () => {
+    // The standby answers /readyz; nothing listens where the fenced primary was.
+    const standby = createServer((_req, res) => res.writeHead(200).end("ready"));
+    standby.listen(0, "127.0.0.1");
+    await once(standby, "listening");
+    const gone = createServer();
+    gone.listen(0, "127.0.0.1");
+    await once(gone, "listening");
+    const gonePort = (gone.address() as AddressInfo).port;
+    gone.close();
+    const targets = {
+      gw: `http://127.0.0.1:${gonePort}`,
+      "gw-standby": `http://127.0.0.1:${(standby.address() as AddressInfo).port}`,
+    };
+    const calls: string[] = [];
+    const actuator: Actuator = {
+      restart: async (agent) => void calls.push(`restart ${agent}`),
+      stop: async (agent) => void calls.push(`stop ${agent}`),
+      start: async (agent) => void calls.push(`start ${agent}`),
+    };
+    const liveness = await openLiveness({ staleFactor: 3, keyPrefix: "test:", log: silentLogger });
+    const lease = localLease();
+    let now = 0;
+    const controller = new Controller({
+      lease,
+      liveness,
+      prefix: "test:",
+      groups: [{ name: "gw", primary: "gw", standby: "gw-standby", targets }],
+      actuator,
+      policy: {
+        unhealthyForMs: 3000,
+        restartBudget: 0,
+        restartWindowMs: 600_000,
+        restartBackoffMs: 0,
+        minFailoverIntervalMs: 1000,
+        holdStaleShare: 0.9,
+      },
+      tickMs: 100,
+      downTimeoutMs: 1000,
+      readyTimeoutMs: 1000,
+      log: silentLogger,
+      now: () => now,
+    });
+    const beat = (agent: string, at: number) =>
+      liveness.record(
+        {
+          agent,
+          role: "gateway",
+          host: "h",
+          state: "healthy",
+          reasons: [],
+          probes: [],
+          versions: {},
+          configFingerprint: "f".repeat(64),
+          intervalMs: 1000,
+          time: new Date(at).toISOString(),
+        },
+        at,
+      );
+    try {
+      // The standby's sidecar was last heard from long ago (its last turn as primary); the primary's
+      // stops now. A third agent keeps the fleet from looking stale as a whole.
+      await beat("gw-standby", 0);
+      await beat("gw", 0);
+      await liveness.sweep(10_000);
+      await beat("sub1", 10_000);
+      now = 10_000;
+      await controller.tick(); // gw stale: waits out the hysteresis
+      now = 13_000;
+      await controller.tick();
+      expect(calls).toEqual(["stop gw", "start gw-standby"]);
+      expect(controller.group("gw")).toMatchObject({ primary: "gw-standby", lastFailoverAt: 13_000 });
+      expect((await getRoute(lease, "gw"))?.target).toBe(targets["gw-standby"]);
+
+      // Flap protection is over, the new primary's sidecar has not reported yet: its stale record is
+      // from before it was started, and counts from now, not from 10 s ago.
+      now = 14_000;
+      await controller.tick();
+      now = 16_900;
+      await controller.tick();
+      expect(calls).toEqual(["stop gw", "start gw-standby"]);
+      expect(controller.group("gw")).toMatchObject({ primary: "gw-standby" });
+      // Its sidecar reports: nothing to do.
+      await beat("gw-standby", 16_950);
+      now = 20_000;
+      await controller.tick();
+      expect(calls).toEqual(["stop gw", "start gw-standby"]);
+    } finally {
+      await controller.stop();
+      await liveness.close();
+      standby.close();
+    }
   });
 });

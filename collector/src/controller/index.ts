@@ -177,7 +177,11 @@ export class Controller implements Component {
     const swapped = { primary: to, standby: from, restarts: [], lastFailoverAt: now };
     this.#groups.set(config.name, swapped);
     await this.#remember(config.name, swapped, token);
+    // Both are observed afresh (hysteresis from now): what was seen of the fenced one is over, and
+    // what was seen of the new primary is from before it was started (often "stale" since its last
+    // fencing, long enough ago to fail back at once, before its sidecar's first heartbeat).
     this.#seen.delete(from);
+    this.#seen.delete(to);
     log.warn("failover done", { group: config.name, primary: to, target: toTarget, token });
   }
 
