@@ -103,6 +103,7 @@ export class Controller implements Component {
     // an agent's hysteresis: as the fleet comes back (in any order), the last agents back are not
     // failed over at once for a staleness that was the collector's network's.
     const holding = staleShare > this.#o.policy.holdStaleShare;
+    const lastSeen = new Map(entries.map((e) => [e.record.agent, Date.parse(e.record.lastSeen)]));
     for (const { record, staleSince } of entries) {
       const state = staleSince ? "stale" : record.state;
       if (this.#seen.get(record.agent)?.state !== state || (holding && state === "stale"))
@@ -122,7 +123,14 @@ export class Controller implements Component {
           token,
         });
       }
-      const decision = decide(group, (agent) => this.#seen.get(agent), staleShare, now, this.#o.policy);
+      // A gateway promoted by a failover was ready when the route moved to it; what its record said
+      // before that (stale, while it stood by) is not news of it: not heard from until it reports.
+      const promoted = group.lastFailoverAt;
+      const observe = (agent: string) =>
+        promoted !== undefined && agent === group.primary && (lastSeen.get(agent) ?? 0) < promoted
+          ? undefined
+          : this.#seen.get(agent);
+      const decision = decide(group, observe, staleShare, now, this.#o.policy);
       this.#say(config.name, decision);
       if (decision.action === "restart") {
         if (!(await this.#stillLeader(token))) return;
