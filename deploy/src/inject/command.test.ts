@@ -74,4 +74,5 @@ it("answers usage errors with exit 2 and --help with 0", async () => {
   const help = await run("--help");
   expect(help.code).toBe(0);
   expect(help.out).toContain("clawguard.role");
+  expect(help.out).toContain("--no-openclaw");
 });

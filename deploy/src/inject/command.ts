@@ -1,12 +1,21 @@
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { composeSchemaPath } from "./compose-schema.ts";
 import { InjectError } from "./errors.ts";
-import { inject, removeInjection } from "./inject.ts";
+import { agentsIn, inject, removeInjection } from "./inject.ts";
+import {
+  applyOpenClaw,
+  applyRestore,
+  BACKUP_SUFFIX,
+  type OpenClawPlan,
+  planOpenClaw,
+  planRestore,
+  type RestorePlan,
+} from "./openclaw-files.ts";
 import { DEFAULTS } from "./plan.ts";
-import { changeSummary, removeSummary, todo } from "./report.ts";
+import { changeSummary, openclawSummary, removeSummary, restoreSummary, todo } from "./report.ts";
 
 /**
  * `clawguard inject`. The shapes below are those of `Command`/`Io` in
@@ -25,7 +34,7 @@ export interface Command {
   run(args: string[], io: Io): Promise<number>;
 }
 
-const help = `Usage: clawguard inject <compose.yml> [-o out.yml] [--remove] [options]
+const help = `Usage: clawguard inject <compose.yml> [-o out.yml] [--remove] [--no-openclaw] [options]
 
 Adds clawguard to a Docker Compose file: a sidecar beside every OpenClaw agent service (its
 network namespace, workspace read-write, state read-only), the collector, PostgreSQL and Redis when
@@ -41,9 +50,23 @@ State: the mount whose target ends in /.openclaw (or label clawguard.state: PATH
 High availability: label a gateway clawguard.ha: standby to add <name>-standby (profile
 clawguard-standby: never started by default) and <name>-router (takes over its published ports).
 
+OpenClaw config: when an agent's state directory is a bind mount inject can resolve on this host
+(relative to the compose file, absolute, ~, or \${VAR:-default} from the environment or .env) and
+openclaw.json is there, inject edits it: /opt/clawguard/bin added to tools.exec.pathPrepend, and
+every provider's baseUrl pointed at the sidecar (http://127.0.0.1:18801/llm/<id>). Each change is a
+text edit of just that value: comments and formatting stay. The original is kept first as
+openclaw.json${BACKUP_SUFFIX} (same mode and owner); the edit is written atomically.
+The providers' real URLs go into the compose file, as a config per agent (clawguard-sidecar-<agent>)
+that its sidecars read (CLAWGUARD_CONFIG). The edit is made only with -o (to stdout, or with
+--no-openclaw, openclaw.json is only read, and the edit is printed as a step). OpenClaw reloads the
+file at once, so its LLM calls need the sidecar from then on: start the result right away. Named
+volumes cannot be reached from here: the edit is printed as a step.
+
 Options:
   -o, --output FILE        write here (atomically) instead of stdout
-  --remove                 take the injection out again
+  --remove                 take the injection out again, and put back each openclaw.json inject
+                           edited (from its backup, if the file is still as inject left it)
+  --no-openclaw            leave openclaw.json files as they are (read them only); print the edit
   --image IMAGE            sidecar and router image (default ${DEFAULTS.image})
   --collector-image IMAGE  collector image (default ${DEFAULTS.collectorImage})
   --postgres-image IMAGE   when PostgreSQL is added (default ${DEFAULTS.postgresImage})
@@ -51,7 +74,14 @@ Options:
   --secrets-dir DIR        secret files, relative to the compose file (default ${DEFAULTS.secretsDir})
   -h, --help               this help
 
-Exit codes: 0 done, 2 bad input (nothing written).`;
+Exit codes: 0 done; 2 bad input, an openclaw.json that cannot be read or is not JSON5 (nothing
+written), or one that could not be written after the compose output was (the message says so).`;
+
+/** One plan per file: agents that share a state directory share its openclaw.json. */
+function unique<T extends OpenClawPlan | RestorePlan>(plans: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return plans.filter((p) => !p.file || (!seen.has(p.file) && seen.add(p.file) !== undefined));
+}
 
 export const injectCommand: Command = {
   name: "inject",
@@ -67,6 +97,7 @@ export const injectCommand: Command = {
         options: {
           output: { type: "string", short: "o" },
           remove: { type: "boolean" },
+          "no-openclaw": { type: "boolean" },
           image: { type: "string" },
           "collector-image": { type: "string" },
           "postgres-image": { type: "string" },
@@ -98,33 +129,60 @@ export const injectCommand: Command = {
           `${input}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
         );
       }
+      // Everything is read and checked first; then the compose output, then OpenClaw's files.
+      const composeDir = dirname(input);
+      // OpenClaw reloads openclaw.json at once: it is edited only when the result goes to a file (to
+      // be run next), never when someone is just looking at it on stdout.
+      const readOnly = values["no-openclaw"]
+        ? "--no-openclaw"
+        : str("output") === undefined
+          ? "the compose file went to stdout; with -o, inject makes the edit"
+          : undefined;
+      const write = readOnly === undefined;
       let output: string;
-      let report: string;
+      /** The report, given what went wrong writing OpenClaw's files (an owner not kept). */
+      let report: (problems: string[]) => string;
+      /** Writes OpenClaw's files; returns what went wrong short of failing. */
+      let after: () => string[];
       if (values.remove) {
         const removed = removeInjection(text);
+        const restores = unique(agentsIn(removed.text).map((a) => planRestore(a, composeDir, io.env)));
         output = removed.text;
-        report = removeSummary(removed);
+        after = () => (write ? restores.flatMap(applyRestore) : []);
+        report = (problems) =>
+          `${removeSummary(removed)}${restoreSummary(restores, write, problems, readOnly)}`;
       } else {
-        const result = inject(text, {
-          image: str("image") ?? DEFAULTS.image,
-          collectorImage: str("collector-image") ?? DEFAULTS.collectorImage,
-          postgresImage: str("postgres-image") ?? DEFAULTS.postgresImage,
-          redisImage: str("redis-image") ?? DEFAULTS.redisImage,
-          secretsDir: str("secrets-dir") ?? DEFAULTS.secretsDir,
-        });
+        const plans: OpenClawPlan[] = [];
+        const result = inject(
+          text,
+          {
+            image: str("image") ?? DEFAULTS.image,
+            collectorImage: str("collector-image") ?? DEFAULTS.collectorImage,
+            postgresImage: str("postgres-image") ?? DEFAULTS.postgresImage,
+            redisImage: str("redis-image") ?? DEFAULTS.redisImage,
+            secretsDir: str("secrets-dir") ?? DEFAULTS.secretsDir,
+          },
+          (agent) => {
+            const plan = planOpenClaw(agent, composeDir, io.env, write);
+            plans.push(plan);
+            return plan.edit?.upstreams;
+          },
+        );
         output = result.text;
-        report = `${changeSummary(result)}\n${todo(result)}`;
-        if (!result.schemaChecked)
-          report += `not checked against the Compose Specification: no schema at ${composeSchemaPath()} (set CLAWGUARD_COMPOSE_SCHEMA)\n`;
+        after = () => (write ? unique(plans).flatMap(applyOpenClaw) : []);
+        report = (problems) => {
+          const o = { plans, write, readOnly, problems };
+          let text = `${changeSummary(result)}${openclawSummary(o)}\n${todo(result, o)}`;
+          if (!result.schemaChecked)
+            text += `not checked against the Compose Specification: no schema at ${composeSchemaPath()} (set CLAWGUARD_COMPOSE_SCHEMA)\n`;
+          return text;
+        };
       }
       const file = str("output");
-      if (file) {
-        writeFileAtomic(resolve(io.cwd, file), output, 0o644);
-        io.err(`${report}wrote ${file}\n`);
-      } else {
-        io.out(output);
-        io.err(report);
-      }
+      if (file) writeFileAtomic(resolve(io.cwd, file), output, 0o644);
+      else io.out(output);
+      const problems = after();
+      io.err(`${report(problems)}${file ? `wrote ${file}\n` : ""}`);
       return 0;
     } catch (err) {
       if (err instanceof InjectError) {

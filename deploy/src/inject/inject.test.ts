@@ -324,3 +324,51 @@ describe("bad input: an error naming the service and the key", () => {
     expect((error as InjectError).service).toBe(service);
   });
 });
+
+describe("the providers' real URLs for the sidecar (a config per agent, inline)", () => {
+  const withState = AGENT.replace(
+    "      - ws:/home/node/.openclaw/workspace\n",
+    "      - ws:/home/node/.openclaw/workspace\n      - ./state:/home/node/.openclaw\n",
+  );
+  const upstreams = () => [
+    { id: "deepseek", upstream: "https://api.deepseek.com/v1" },
+    { id: "local", upstream: "http://vllm:8000/$v1", api: "openai-completions" as const },
+  ];
+
+  it.each([
+    ["no configs key", withState],
+    ["an existing configs map", `${withState}configs:\n  app:\n    file: ./app.conf\n`],
+  ])("with %s: added, valid, idempotent and removable", (_name, text) => {
+    const r = inject(text, {}, upstreams);
+    expect(r.configs).toEqual(["clawguard-sidecar-gateway"]);
+    const c = js(r.text);
+    // Compose interpolates config content: a `$` is written `$$`.
+    expect(parseDocument(c.configs["clawguard-sidecar-gateway"].content).toJS()).toEqual({
+      llm: {
+        providers: {
+          deepseek: { upstream: "https://api.deepseek.com/v1" },
+          local: { upstream: "http://vllm:8000/$$v1", api: "openai-completions" },
+        },
+      },
+    });
+    if (text.includes("app:")) expect(c.configs.app).toEqual({ file: "./app.conf" });
+    expect(c.services["gateway-clawguard"].environment.CLAWGUARD_CONFIG).toBe("/etc/clawguard/sidecar.yaml");
+    expect(schemaProblems(c)).toEqual([]);
+    expect(inject(r.text, {}, upstreams).text).toBe(r.text);
+    expect(removeInjection(r.text).text).toBe(text);
+  });
+
+  it("adds nothing for an agent without upstreams", () => {
+    const r = inject(withState, {}, () => []);
+    expect(r.configs).toEqual([]);
+    expect(js(r.text).configs).toBeUndefined();
+    expect(js(r.text).services["gateway-clawguard"].environment.CLAWGUARD_CONFIG).toBeUndefined();
+  });
+
+  it("refuses a config of the same name already in the file", () => {
+    const text = `${withState}configs:\n  clawguard-sidecar-gateway:\n    file: ./mine.yaml\n`;
+    expect(() => inject(text, {}, upstreams)).toThrow(
+      "configs.clawguard-sidecar-gateway: already exists, and clawguard inject adds a config of that name; rename the existing one",
+    );
+  });
+});

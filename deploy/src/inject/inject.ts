@@ -19,6 +19,7 @@ import {
   type Skipped,
 } from "./detect.ts";
 import { InjectError, servicePath } from "./errors.ts";
+import type { Upstream } from "./openclaw-config.ts";
 import {
   AGENT_MOUNT,
   type Backends,
@@ -36,6 +37,8 @@ import {
   redisService,
   routerName,
   routerService,
+  sidecarConfig,
+  sidecarConfigName,
   sidecarName,
   sidecarService,
   standbyName,
@@ -63,6 +66,8 @@ export interface AgentChange {
   role: Agent["role"];
   added: string[];
   notes: string[];
+  /** With a standby: the port the gateway (and the router in front of it) listens on. */
+  port?: number;
 }
 
 export interface InjectResult {
@@ -73,12 +78,16 @@ export interface InjectResult {
   services: string[];
   volumes: string[];
   secrets: string[];
+  /** Top-level configs added: each agent's sidecar config with its providers' real URLs. */
+  configs: string[];
   backends: Backends;
   /** Agents' names (and standbys/routers) that need an ingest token file. */
   tokens: string[];
   options: InjectOptions;
   /** Whether input and output were checked against the Compose Specification (its schema was found). */
   schemaChecked: boolean;
+  /** The compose file's `name:` (the Compose project), when it sets one. */
+  project: string | undefined;
 }
 
 export interface RemoveResult {
@@ -157,6 +166,30 @@ export function removeInjection(text: string): RemoveResult {
   };
 }
 
+/**
+ * The agent services of a compose file, for `--remove` to find their OpenClaw configs: services
+ * detection refuses (they were never injected) are passed over, and so is a file that does not parse.
+ */
+export function agentsIn(text: string): Agent[] {
+  let services: unknown;
+  try {
+    services = composeData(parse(text))?.services;
+  } catch (err) {
+    if (err instanceof InjectError) return [];
+    throw err;
+  }
+  const agents: Agent[] = [];
+  for (const [name, service] of Object.entries((services ?? {}) as Record<string, Js>)) {
+    try {
+      const found = detectAgent(name, service ?? {});
+      if (isAgent(found)) agents.push(found);
+    } catch (err) {
+      if (!(err instanceof InjectError)) throw err;
+    }
+  }
+  return agents;
+}
+
 function blockMap(node: unknown, path: string, service?: string): YAMLMap {
   if (!isMap(node) || node.flow) {
     throw new InjectError(
@@ -177,13 +210,19 @@ const marker = (column: number, what: string): string => `${" ".repeat(column)}$
 const endMarker = (column: number): string => `${" ".repeat(column)}${END}`;
 
 /** Lines of a marked block holding `entries` as keys of a map whose keys start at `column`. */
-function block(what: string, entries: Js, column: number, unit: number, comment?: string): string[] {
+function block(
+  what: string,
+  entries: Js,
+  column: number,
+  unit: number,
+  comments: string | Record<string, string> = {},
+): string[] {
   return [
     marker(column, what),
     ...renderMap(entries, {
       column,
       unit,
-      comments: comment ? { [Object.keys(entries)[0] ?? ""]: comment } : {},
+      comments: typeof comments === "string" ? { [Object.keys(entries)[0] ?? ""]: comments } : comments,
     }),
     endMarker(column),
   ];
@@ -198,21 +237,24 @@ function addTopLevel(
   splicer: Splicer,
   unit: number,
   eofBlocks: string[],
+  comments: Record<string, string> = {},
 ): void {
   const pair = pairOf(root, key);
   if (!pair) {
-    eofBlocks.push(...block(`${key} (top level)`, { [key]: entries }, 0, unit));
+    // The entries one level down, so that their comments sit on them.
+    const inner = block(key, entries, unit, unit, comments).slice(1, -1);
+    eofBlocks.push(marker(0, `${key} (top level)`), `${key}:`, ...inner, endMarker(0));
     return;
   }
   const value = pair.value;
   if (value === null || (isScalar(value) && value.value === null)) {
     const column = columnAt(lines, range(pair.key)[0]) + unit;
-    splicer.insertAfter(lineAt(lines, range(pair.key)[0]), block(key, entries, column, unit));
+    splicer.insertAfter(lineAt(lines, range(pair.key)[0]), block(key, entries, column, unit, comments));
     return;
   }
   const map = blockMap(value, key);
   const column = columnAt(lines, range(map)[0]);
-  splicer.insertAfter(lastLineOf(lines, range(map)[1]), block(key, entries, column, unit));
+  splicer.insertAfter(lastLineOf(lines, range(map)[1]), block(key, entries, column, unit, comments));
 }
 
 function networksFor(names: Iterable<string>): Js {
@@ -220,13 +262,22 @@ function networksFor(names: Iterable<string>): Js {
   return set.length === 0 || (set.length === 1 && set[0] === "default") ? {} : { networks: set };
 }
 
+/** An agent's providers' real URLs (from its openclaw.json), or undefined when there are none to give. */
+export type UpstreamsOf = (agent: Agent) => readonly Upstream[] | undefined;
+
 /**
  * Adds a sidecar beside every agent service, the collector (and PostgreSQL/Redis when the file has
  * none), the shared `clawguard-bin` volume and the secrets; for a gateway labelled
- * `clawguard.ha: standby` also a standby (not started by default) and a router. Injecting an
- * injected file first takes the old injection out, so the result is the same bytes.
+ * `clawguard.ha: standby` also a standby (not started by default) and a router. `upstreams` gives
+ * an agent's providers' real URLs: its sidecar (and its standby's) then gets a config with them
+ * (a top-level config, inline). Injecting an injected file first takes the old injection out, so
+ * the result is the same bytes.
  */
-export function inject(text: string, partial: Partial<InjectOptions> = {}): InjectResult {
+export function inject(
+  text: string,
+  partial: Partial<InjectOptions> = {},
+  upstreams: UpstreamsOf = () => undefined,
+): InjectResult {
   const options: InjectOptions = { ...DEFAULTS, ...partial };
   const base = removeInjection(text).text;
   const doc = parse(base);
@@ -272,6 +323,7 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
 
   // Everything to add, by name, with why (for collision messages).
   const added = new Map<string, { why: string; value: Js; comment: string }>();
+  const configs = new Map<string, { value: Js; comment: string }>();
   const changes: AgentChange[] = [];
   const tokens: string[] = [];
   for (const agent of agents) {
@@ -280,14 +332,23 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
       added.set(name, { why, value, comment });
       change.added.push(name);
     };
+    const known = upstreams(agent);
+    const config = known && known.length > 0 ? sidecarConfigName(agent.name) : undefined;
+    if (config && known) {
+      configs.set(config, {
+        value: sidecarConfig(known),
+        comment: `clawguard sidecar config of ${agent.name}: the real URLs of its providers (${known.map((u) => u.id).join(", ")}), read from ${agent.state?.source ?? "its state"}/openclaw.json; the agent reaches them through the sidecar`,
+      });
+    }
     add(
       sidecarName(agent.name),
       `the sidecar of ${agent.name}`,
-      sidecarService(agent, agent.name, options),
+      sidecarService(agent, agent.name, options, false, config),
       `clawguard sidecar of ${agent.name} (${agent.role}): its network namespace, workspace (rw) and state (ro)`,
     );
     tokens.push(agent.name);
     change.notes.push(`mounts ${AGENT_MOUNT}`);
+    if (config) change.notes.push(`provider URLs in configs.${config}`);
     if (agent.ha) {
       const standby = standbyName(agent.name);
       add(
@@ -299,7 +360,7 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
       add(
         sidecarName(standby),
         `the sidecar of ${standby}`,
-        sidecarService(agent, standby, options, true),
+        sidecarService(agent, standby, options, true, config),
         `clawguard sidecar of ${standby}: starts with it`,
       );
       add(
@@ -309,6 +370,7 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
         `clawguard router: listens where clients reached ${agent.name} and forwards to the live one of ${agent.name} / ${standby}`,
       );
       tokens.push(standby);
+      change.port = agent.containerPorts[0] ?? 18789;
       if (
         pairOf(
           blockMap(
@@ -373,15 +435,18 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
   const secrets: Js = Object.fromEntries(
     secretNames.map((n) => [n, { file: `${options.secretsDir.replace(/\/+$/, "")}/${n}` }]),
   );
-  for (const [key, entries] of [
+  const configEntries: Js = Object.fromEntries([...configs].map(([name, { value }]) => [name, value]));
+  const tops = [
     ["volumes", volumes],
     ["secrets", secrets],
-  ] as const) {
+    ["configs", configEntries],
+  ] as const;
+  for (const [key, entries] of tops) {
     const existing = (js[key] ?? {}) as Js;
     for (const name of Object.keys(entries)) {
       if (existing && name in existing) {
         throw new InjectError(
-          `${key}.${name}: already exists, and clawguard inject adds a ${key === "volumes" ? "volume" : "secret"} of that name; rename the existing one`,
+          `${key}.${name}: already exists, and clawguard inject adds a ${key.slice(0, -1)} of that name; rename the existing one`,
           { key: `${key}.${name}` },
         );
       }
@@ -428,6 +493,10 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
   const eofBlocks: string[] = [];
   addTopLevel("volumes", volumes, root, lines, splicer, unit, eofBlocks);
   addTopLevel("secrets", secrets, root, lines, splicer, unit, eofBlocks);
+  if (configs.size > 0) {
+    const comments = Object.fromEntries([...configs].map(([name, { comment }]) => [name, comment]));
+    addTopLevel("configs", configEntries, root, lines, splicer, unit, eofBlocks, comments);
+  }
   if (eofBlocks.length > 0) {
     const n = lines.lines.length;
     splicer.insertAfter(lines.lines[n - 1] === "" ? n - 2 : n - 1, eofBlocks);
@@ -441,10 +510,12 @@ export function inject(text: string, partial: Partial<InjectOptions> = {}): Inje
     services: extra,
     volumes: Object.keys(volumes),
     secrets: secretNames,
+    configs: [...configs.keys()],
     backends,
     tokens,
     options,
     schemaChecked,
+    project: typeof js.name === "string" && !js.name.includes("$") ? js.name : undefined,
   };
 }
 

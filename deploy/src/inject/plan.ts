@@ -1,4 +1,6 @@
+import { stringify } from "yaml";
 import type { Agent, Mount } from "./detect.ts";
+import type { Upstream } from "./openclaw-config.ts";
 
 export interface InjectOptions {
   /** The sidecar image (also runs the router). */
@@ -27,6 +29,8 @@ export const BIN_DIR = "/opt/clawguard/bin";
 export const AGENT_MOUNT = `${BIN_VOLUME}:${BIN_DIR}:ro`;
 export const STANDBY_PROFILE = "clawguard-standby";
 export const INJECTED_LABEL = "clawguard.injected";
+/** Where the sidecar finds the config inject writes for it (the providers' real URLs). */
+export const SIDECAR_CONFIG_TARGET = "/etc/clawguard/sidecar.yaml";
 export const SIDECAR_PORT = 18801;
 export const COLLECTOR_PORT = 18800;
 
@@ -34,6 +38,8 @@ export const sidecarName = (agent: string): string => `${agent}-clawguard`;
 export const standbyName = (gateway: string): string => `${gateway}-standby`;
 export const routerName = (gateway: string): string => `${gateway}-router`;
 export const ingestSecret = (agent: string): string => `clawguard-ingest-${agent}`;
+/** The top-level config holding an agent's sidecar config (shared by its standby's sidecar). */
+export const sidecarConfigName = (agent: string): string => `clawguard-sidecar-${agent}`;
 
 const LABELS = { [INJECTED_LABEL]: "true" };
 
@@ -63,13 +69,15 @@ function sidecarMount(m: Mount, readOnly: boolean): string | Record<string, unkn
 /**
  * The sidecar beside `service` (the agent, or its standby): its network namespace, its workspace
  * read-write (spills, .clawguard, decay), its state read-only, and the volume it publishes the
- * agent-side `clawguard` file into.
+ * agent-side `clawguard` file into; `config` names the top-level config it reads as its config
+ * file (CLAWGUARD_CONFIG), when inject wrote one.
  */
 export function sidecarService(
   agent: Agent,
   service: string,
   options: InjectOptions,
   standby = false,
+  config?: string,
 ): Record<string, unknown> {
   const environment: Record<string, string> = {
     CLAWGUARD_AGENT: service,
@@ -81,6 +89,7 @@ export function sidecarService(
     CLAWGUARD_BIN_DIR: BIN_DIR,
   };
   if (agent.state) environment.CLAWGUARD_LLM_OPENCLAW_CONFIG = `${agent.state.target}/openclaw.json`;
+  if (config) environment.CLAWGUARD_CONFIG = SIDECAR_CONFIG_TARGET;
   const volumes = [sidecarMount(agent.workspace, false)];
   if (agent.state) volumes.push(sidecarMount(agent.state, true));
   volumes.push(`${BIN_VOLUME}:${BIN_DIR}`);
@@ -93,6 +102,7 @@ export function sidecarService(
     environment,
     volumes,
     secrets: [ingestSecret(service)],
+    ...(config ? { configs: [{ source: config, target: SIDECAR_CONFIG_TARGET }] } : {}),
     healthcheck: healthcheck(SIDECAR_PORT),
     ...(standby ? { profiles: [STANDBY_PROFILE] } : {}),
     labels: LABELS,
@@ -150,6 +160,18 @@ export function routerService(
     depends_on: [COLLECTOR],
     labels: LABELS,
   };
+}
+
+/**
+ * The sidecar's config file with its providers' real URLs (`llm.providers.<id>.upstream`, and
+ * `api` where openclaw.json names none), inline in the compose file. `$` is doubled: Compose
+ * interpolates config content like every other value.
+ */
+export function sidecarConfig(upstreams: readonly Upstream[]): Record<string, unknown> {
+  const providers = Object.fromEntries(
+    upstreams.map((u) => [u.id, { upstream: u.upstream, ...(u.api ? { api: u.api } : {}) }]),
+  );
+  return { content: stringify({ llm: { providers } }).replaceAll("$", "$$$$"), labels: LABELS };
 }
 
 export interface Backends {

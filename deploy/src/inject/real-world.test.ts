@@ -16,8 +16,9 @@ import { columnAt, fromLines, lineAt, toLines } from "./text.ts";
  * them is committed here), so the same checks run on any collection:
  *   CLAWGUARD_REAL_COMPOSE_DIR=/tmp/real-compose pnpm exec vitest run deploy/src/inject/real-world.test.ts
  * For each file:
- *   as-is     `clawguard inject FILE -o out.yml` injects (the file has OpenClaw agents), or refuses
- *             with exit 2, naming the file and why, and writes nothing;
+ *   as-is     `clawguard inject FILE -o out.yml --no-openclaw` injects (the file has OpenClaw agents), or
+ *             refuses with exit 2, naming the file and why, and writes nothing (--no-openclaw: an
+ *             openclaw.json a file's absolute bind mount reaches on this host is read, never edited);
  *   labelled  one or two services get `clawguard.role` (gateway, sub-agent) and `clawguard.workspace`
  *             as new lines, the way a user adds them; then inject, validate against the Compose
  *             Specification, inject again (same bytes), remove (the labelled input, same bytes),
@@ -259,7 +260,7 @@ if (!DIR) {
       const dir = mkdtempSync(join(tmpdir(), "clawguard-real-"));
       try {
         writeFileSync(join(dir, file), text);
-        const r = await cli(dir, [file, "-o", "out.yml"]);
+        const r = await cli(dir, [file, "-o", "out.yml", "--no-openclaw"]);
         if (r.code === 0) {
           const out = readFileSync(join(dir, "out.yml"), "utf8");
           const agents = (js(out).services ? Object.keys(js(out).services) : [])

@@ -1,12 +1,18 @@
 import type { InjectResult, RemoveResult } from "./inject.ts";
+import { describeEdit } from "./openclaw-config.ts";
+import type { OpenClawPlan, RestorePlan } from "./openclaw-files.ts";
 import {
   BIN_DIR,
   COLLECTOR,
   ingestSecret,
   POSTGRES,
   routerName,
+  SIDECAR_CONFIG_TARGET,
   SIDECAR_PORT,
   STANDBY_PROFILE,
+  sidecarConfigName,
+  sidecarName,
+  standbyName,
 } from "./plan.ts";
 
 /** What `clawguard inject` changed, per service. */
@@ -24,11 +30,110 @@ export function changeSummary(r: InjectResult): string {
     `  volumes   + ${r.volumes.join(", + ")}`,
     `  secrets   + ${r.secrets.length} (${r.secrets[0]}, ...)`,
   );
+  if (r.configs.length > 0) {
+    lines.push(
+      `  configs   + ${r.configs.join(", + ")} (the providers' real URLs, for the sidecars at ${SIDECAR_CONFIG_TARGET})`,
+    );
+  }
   return `${lines.join("\n")}\n`;
 }
 
+/** How inject left each agent's OpenClaw config: what it edited (keys, never values of secrets), or why not. */
+export interface OpenClawReport {
+  plans: readonly OpenClawPlan[];
+  /** False with --no-openclaw, or when the compose file goes to stdout: the files were read, not written. */
+  write: boolean;
+  /** Why they were not written, for the report: "--no-openclaw", "output to stdout". */
+  readOnly?: string | undefined;
+  /** Things that went wrong after the files were written (an owner that could not be kept). */
+  problems: readonly string[];
+}
+
+const edited = (p: OpenClawPlan, write: boolean): boolean => write && p.edit?.changed === true;
+
+/** Per agent: the file edited and its backup, each change; or why inject did not touch it. */
+export function openclawSummary(o: OpenClawReport): string {
+  if (o.plans.length === 0) return "";
+  const width = Math.max(...o.plans.map((p) => p.agent.length), 8);
+  const lines = ["OpenClaw configs (openclaw.json in each agent's state directory):"];
+  const seen = new Map<string, string>();
+  for (const p of o.plans) {
+    const head = `  ${p.agent.padEnd(width)}  `;
+    const pad = " ".repeat(head.length + 2);
+    const first = p.file ? seen.get(p.file) : undefined;
+    if (p.file && first) {
+      lines.push(`${head}${p.file}: the same file as ${first}'s`);
+      continue;
+    }
+    if (p.file) seen.set(p.file, p.agent);
+    if (!p.edit) {
+      lines.push(`${head}not edited: ${p.file ? `${p.file}: ` : ""}${p.manual} (step 2)`);
+      continue;
+    }
+    const changes = describeEdit(p.edit);
+    if (!p.edit.changed) {
+      const fromBackup = p.edit.providers.some((x) => x.already)
+        ? `; the real URLs are from ${p.backup}`
+        : "";
+      lines.push(`${head}${p.file}: already as inject leaves it (no change)${fromBackup}`);
+    } else if (!o.write) {
+      lines.push(
+        `${head}not edited (${o.readOnly ?? "--no-openclaw"}): ${p.file}; what inject would change (step 2):`,
+      );
+    } else {
+      lines.push(
+        `${head}edited ${p.file}; the original is in ${p.backup}${p.backupExisted ? " (kept from an earlier inject)" : ""}`,
+      );
+    }
+    for (const c of changes) lines.push(`${pad}${c}`);
+  }
+  for (const problem of o.problems) lines.push(`  ${problem}`);
+  if (o.plans.some((p) => edited(p, o.write))) {
+    lines.push(
+      `  OpenClaw reloads openclaw.json when it changes: the edited agents now send their LLM calls to their sidecars,
+  which are there once this compose file runs (docker compose up -d); until then those calls fail.
+  clawguard inject --remove puts the originals back.`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Step 2 of the to-do: the OpenClaw config edits inject did not make; none when it made them all. */
+function openclawStep(o: OpenClawReport): string | undefined {
+  const byHand = o.plans.filter((p) => !p.edit);
+  const notWritten = o.plans.filter(
+    (p, i) => p.edit?.changed && !o.write && o.plans.findIndex((q) => q.file === p.file) === i,
+  );
+  const left = o.plans.filter(
+    (p) => (p.edit?.left.length ?? 0) > 0 || typeof p.edit?.pathPrepend === "object",
+  );
+  const parts: string[] = [];
+  if (byHand.length > 0) {
+    const names = byHand.map((p) => p.agent).join(", ");
+    parts.push(`In the OpenClaw config of ${names} (openclaw.json in the state directory; inject could not edit it, see above), put the exec guard on the PATH:
+     tools: { exec: { pathPrepend: ["${BIN_DIR}"] } }
+   and point each provider at its sidecar (same network namespace, so loopback):
+     models: { providers: { <id>: { baseUrl: "http://127.0.0.1:${SIDECAR_PORT}/llm/<id>" } } }
+   The sidecar then no longer finds a provider's real URL in its baseUrl: give it each one as
+   llm.providers.<id>.upstream (e.g. https://api.openai.com/v1) in a sidecar config file (mounted into
+   ${byHand.map((p) => sidecarName(p.agent)).join(", ")}, named by CLAWGUARD_CONFIG), or run inject again once it can reach openclaw.json.`);
+  }
+  for (const p of notWritten) {
+    parts.push(
+      `Edit ${p.file} (${p.agent}) as listed above; ${sidecarName(p.agent)} already has the real URLs (configs.${sidecarConfigName(p.agent)}).`,
+    );
+  }
+  if (left.length > 0) {
+    parts.push(
+      `The providers of ${left.map((p) => p.agent).join(", ")} marked "left as it is" above go straight to the provider, unguarded: do what it says and run inject again to guard them.`,
+    );
+  }
+  if (parts.length === 0) return undefined;
+  return parts.join("\n   ");
+}
+
 /** What the user still has to do after injecting: secrets, OpenClaw config, AGENTS.md, images. */
-export function todo(r: InjectResult): string {
+export function todo(r: InjectResult, o: OpenClawReport): string {
   const dir = r.options.secretsDir.replace(/\/+$/, "");
   const tokens = r.tokens.map((t) => ingestSecret(t)).join(" ");
   const pg = r.backends.postgres
@@ -38,35 +143,70 @@ printf 'postgres://clawguard:%s@${r.backends.postgres}:5432/clawguard\\n' "<that
 printf 'postgres://clawguard:%s@${POSTGRES}:5432/clawguard\\n' "$(cat clawguard-postgres-password)" > clawguard-database-url`;
   const ha = r.agents.filter((a) => a.added.includes(routerName(a.service)));
   const steps = [
-    `1. Create the secrets (one ingest token per sidecar; the collector gets them all):
+    `Create the secrets (one ingest token per sidecar; the collector gets them all):
    mkdir -p ${dir} && cd ${dir} && umask 077
    for s in ${tokens}; do openssl rand -hex 32 > "$s"; done
    for a in ${r.tokens.join(" ")}; do printf '%s %s\\n' "$a" "$(cat clawguard-ingest-$a)"; done > clawguard-ingest-tokens
    openssl rand -hex 32 > clawguard-read-token
    ${pg.split("\n").join("\n   ")}`,
-    `2. In every agent's OpenClaw config (openclaw.json in its state directory), put the exec guard on the PATH:
-     tools: { exec: { pathPrepend: ["${BIN_DIR}"] } }
-   and point each provider at its sidecar (same network namespace, so loopback):
-     models: { providers: { <id>: { baseUrl: "http://127.0.0.1:${SIDECAR_PORT}/llm/<id>" } } }`,
-    `3. Add to each workspace's AGENTS.md:
+    openclawStep(o),
+    `Add to each workspace's AGENTS.md:
      - For commands that may print a lot (logs, find, grep -r, cat of big files, builds), run
        \`clawguard exec -- <command>\`: big output is saved to a file and you get a preview and an id.
      - Read a saved output with \`clawguard read <id>\` (page with --offset/--limit) instead of re-running it.`,
-    `4. The images ${r.options.image} and ${r.options.collectorImage} are placeholders until they are published
+    `The images ${r.options.image} and ${r.options.collectorImage} are placeholders until they are published
    (--image / --collector-image). The sidecar copies the agent-side \`clawguard\` file into the
    clawguard-bin volume at start; the agents see it read-only at ${BIN_DIR}.`,
   ];
-  if (ha.length > 0) {
-    steps.push(
-      `5. High availability (${ha.map((a) => a.service).join(", ")}): the standby is in the profile "${STANDBY_PROFILE}" and
-   never starts by default (two gateways on one state are forbidden); only failover starts it, after
-   fencing the primary. The router (\`clawguard router\`) is not implemented yet; it took over the
-   gateway's published ports (kept in the gateway as "# clawguard-inject:moved" comments). Containers
-   that reach the gateway by its service name must use ${ha.map((a) => routerName(a.service)).join(", ")} instead.`,
-    );
+  for (const a of ha) {
+    const gw = a.service;
+    const standby = standbyName(gw);
+    const port = a.port ?? 18789;
+    steps.push(`High availability (${gw}): the standby ${standby} is in the profile "${STANDBY_PROFILE}" and never starts
+   by default (two gateways on one state are forbidden); only failover starts it, after fencing ${gw}.
+   Create it and its sidecar once, so that failover can start them:
+     docker compose --profile ${STANDBY_PROFILE} create ${standby} ${sidecarName(standby)}
+   The router ${routerName(gw)} (\`clawguard router --group ${gw}\`) took over ${gw}'s published ports (kept in
+   ${gw} as "# clawguard-inject:moved" comments) and forwards to the group's current target, which the
+   collector's controller sets: until it does, the router answers 503 "no route". Give ${COLLECTOR} a
+   config file (mounted, named by CLAWGUARD_COLLECTOR_CONFIG) with the group and the Docker actuator, and
+   mount /var/run/docker.sock into it (readable by its user):
+     controller:
+       groups:
+         - name: ${gw}
+           primary: ${gw}
+           standby: ${standby}
+           targets: { ${gw}: "http://${gw}:${port}", ${standby}: "http://${standby}:${port}" }
+       actuator: { kind: docker, compose: { project: ${r.project ?? "<project>"} } }${r.project ? "" : "   # the compose file's name: or what docker compose ls shows"}
+   Containers that reach ${gw} by its service name must use ${routerName(gw)} instead;
+   \`clawguard route nginx --group ${gw}\` prints the current target.`);
   }
   steps.push(`Then: docker compose up -d, and watch http://127.0.0.1:18800 (${COLLECTOR}).`);
-  return `What you still have to do:\n${steps.join("\n")}\n`;
+  const numbered = steps
+    .filter((s): s is string => s !== undefined)
+    .map((s, i, all) => (i < all.length - 1 ? `${i + 1}. ${s}` : s));
+  return `What you still have to do:\n${numbered.join("\n")}\n`;
+}
+
+/** What `inject --remove` did with each agent's openclaw.json. */
+export function restoreSummary(
+  plans: readonly RestorePlan[],
+  write: boolean,
+  problems: readonly string[],
+  readOnly = "--no-openclaw",
+): string {
+  const lines: string[] = [];
+  for (const p of plans) {
+    if (p.action === "none") continue;
+    if (p.action === "manual") lines.push(`  ${p.agent}: ${p.message}`);
+    else if (!write)
+      lines.push(`  ${p.agent}: not restored (${readOnly}): ${p.file} (the original is ${p.backup})`);
+    else if (p.action === "restore")
+      lines.push(`  ${p.agent}: restored ${p.file} from ${p.backup} (deleted)`);
+    else lines.push(`  ${p.agent}: ${p.file} is the original already; deleted ${p.backup}`);
+  }
+  lines.push(...problems.map((p) => `  ${p}`));
+  return lines.length > 0 ? `OpenClaw configs:\n${lines.join("\n")}\n` : "";
 }
 
 export function removeSummary(r: RemoveResult): string {
