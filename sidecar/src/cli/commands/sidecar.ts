@@ -45,11 +45,14 @@ export const sidecarCommand: Command = {
     }
     if (values.check) {
       // The providers too: upstream URLs, API families, the OpenClaw config, injected keys.
-      const providers = resolveProviders(config.llm, io.env);
+      const skipped: string[] = [];
+      const providers = resolveProviders(config.llm, io.env, skipped);
       const guarded = providers.map(
         (p) => `${p.id} (${p.family.api}, ${p.models.size} model(s)) -> ${p.upstream.origin}`,
       );
-      io.out(`sidecar config is valid${guarded.length ? `\nLLM providers: ${guarded.join("; ")}` : ""}\n`);
+      io.out(
+        `sidecar config is valid${guarded.length ? `\nLLM providers: ${guarded.join("; ")}` : ""}${skipped.map((s) => `\nLLM provider ${s}`).join("")}\n`,
+      );
       return 0;
     }
     const log = loggerFromEnv(io.env, `sidecar:${config.agent}`);

@@ -39,7 +39,9 @@ export class LlmGuard implements Component {
   #stopped: Promise<void> | undefined;
 
   constructor(options: LlmGuardOptions) {
-    this.providers = resolveProviders(options.config, options.env);
+    const skipped: string[] = [];
+    this.providers = resolveProviders(options.config, options.env, skipped);
+    for (const note of skipped) options.log.warn(`llm provider ${note}`);
     this.#intervalMs = options.config.authCheckIntervalMs;
     this.#events = new BatchPublisher(options.bus, {
       onError: (err) => options.log.error("llm events not recorded", { error: (err as Error).message }),

@@ -88,6 +88,31 @@ describe("resolveProviders", () => {
     ).toMatch(/llm.openclawConfig: cannot read \/nonexistent\/openclaw.json/);
   });
 
+  it("leaves a provider it cannot guard alone when its calls do not come through the sidecar", () => {
+    const file = openclawConfig();
+    writeFileSync(
+      file,
+      `{ models: { providers: {
+        google: { baseUrl: "https://generativelanguage.googleapis.com/v1beta", api: "google-generative-ai", models: [] },
+        mistral: { api: "openai-completions", models: [] }, // OpenClaw's built-in default URL
+        openai: { baseUrl: "https://api.openai.com/v1", api: "openai-completions", models: [] },
+      } } }`,
+    );
+    const skipped: string[] = [];
+    const providers = resolveProviders(llmProxyConfig.parse({ openclawConfig: file }), {}, skipped);
+    expect(providers.map((p) => p.id)).toEqual(["openai"]);
+    expect(skipped).toEqual([
+      'google: not guarded (api "google-generative-ai" is not one the guard speaks); its calls go straight to the provider',
+      "mistral: not guarded (no baseUrl); its calls go straight to the provider",
+    ]);
+    // Named in clawguard's own config, or pointed at the sidecar: it must resolve, or nothing starts.
+    expect(
+      problems(() =>
+        resolveProviders(llmProxyConfig.parse({ openclawConfig: file, providers: { mistral: {} } }), {}),
+      ),
+    ).toContain("llm.providers.mistral.upstream: required");
+  });
+
   it("injects a configured key from the environment", () => {
     const [p] = resolveProviders(
       llmProxyConfig.parse({

@@ -30,8 +30,11 @@ export interface Provider {
   defaultContextWindow?: number | undefined;
 }
 
+/** A provider of OpenClaw's config; `viaSidecar` when its baseUrl already points at a sidecar. */
+type OpenClawProvider = ProviderConfig & { viaSidecar: boolean };
+
 /** `models.providers` of an OpenClaw config, in the fields the guard needs. */
-function readOpenClawProviders(file: string, problems: string[]): Record<string, ProviderConfig> {
+function readOpenClawProviders(file: string, problems: string[]): Record<string, OpenClawProvider> {
   let doc: unknown;
   try {
     doc = JSON5.parse(readFileSync(file, "utf8"));
@@ -45,7 +48,7 @@ function readOpenClawProviders(file: string, problems: string[]): Record<string,
     problems.push(`llm.openclawConfig: models.providers in ${file} is not an object`);
     return {};
   }
-  const out: Record<string, ProviderConfig> = {};
+  const out: Record<string, OpenClawProvider> = {};
   for (const [id, raw] of Object.entries(providers as Record<string, Record<string, unknown>>)) {
     const models: ProviderConfig["models"] = [];
     for (const m of Array.isArray(raw?.models) ? raw.models : []) {
@@ -59,9 +62,11 @@ function readOpenClawProviders(file: string, problems: string[]): Record<string,
       }
     }
     const baseUrl = typeof raw?.baseUrl === "string" ? raw.baseUrl : undefined;
+    const viaSidecar = baseUrl !== undefined && /\/llm\/[^/]+\/?$/.test(baseUrl);
     out[id] = {
+      viaSidecar,
       // A baseUrl that already points at a clawguard sidecar is not the upstream.
-      ...(baseUrl && !/\/llm\/[^/]+\/?$/.test(baseUrl) ? { upstream: baseUrl } : {}),
+      ...(baseUrl && !viaSidecar ? { upstream: baseUrl } : {}),
       ...(typeof raw?.api === "string" ? { api: raw.api as ApiFamily } : {}),
       models,
     };
@@ -69,8 +74,17 @@ function readOpenClawProviders(file: string, problems: string[]): Record<string,
   return out;
 }
 
-/** Every provider of the config, with the OpenClaw config's underneath; lists every problem at once. */
-export function resolveProviders(config: LlmProxyConfig, env: NodeJS.ProcessEnv): Provider[] {
+/**
+ * Every provider of the config, with the OpenClaw config's underneath; lists every problem at once.
+ * A provider only OpenClaw's config names, whose calls do not come through the sidecar (its baseUrl
+ * points elsewhere), is not guarded when it cannot be (an API the guard does not speak, no URL):
+ * it goes into `skipped` with why, instead of stopping the sidecar.
+ */
+export function resolveProviders(
+  config: LlmProxyConfig,
+  env: NodeJS.ProcessEnv,
+  skipped: string[] = [],
+): Provider[] {
   const problems: string[] = [];
   const fromOpenClaw = config.openclawConfig ? readOpenClawProviders(config.openclawConfig, problems) : {};
   const ids = new Set([...Object.keys(fromOpenClaw), ...Object.keys(config.providers)]);
@@ -81,6 +95,11 @@ export function resolveProviders(config: LlmProxyConfig, env: NodeJS.ProcessEnv)
     const where = own ? `llm.providers.${id}` : `models.providers.${id} in ${config.openclawConfig}`;
     const upstream = own?.upstream ?? base?.upstream;
     const api = own?.api ?? base?.api;
+    if (!own && !base?.viaSidecar && (!upstream || !api || !(api in FAMILIES))) {
+      const why = !upstream ? "no baseUrl" : `api ${JSON.stringify(api)} is not one the guard speaks`;
+      skipped.push(`${id}: not guarded (${why}); its calls go straight to the provider`);
+      continue;
+    }
     if (!upstream) problems.push(`${where}.upstream: required (the provider's real base URL)`);
     if (!api || !(api in FAMILIES)) {
       problems.push(
