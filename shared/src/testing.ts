@@ -82,3 +82,32 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The I/O a CLI command is handed: the shape of the sidecar's `Io`, here so every package's tests can drive one. */
+interface CommandIo {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  out: (text: string | Uint8Array) => void;
+  err: (text: string) => void;
+}
+
+/** Runs a CLI command with its output captured: what a test sees of `clawguard <command> ARGS`. Test-only. */
+export async function runCommand(
+  command: { run(args: string[], io: CommandIo): Promise<number> },
+  args: string[],
+  where: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await command.run(args, {
+    env: where.env ?? {},
+    cwd: where.cwd,
+    out: (text) => {
+      out += typeof text === "string" ? text : Buffer.from(text).toString("utf8");
+    },
+    err: (text) => {
+      err += text;
+    },
+  });
+  return { code, out, err };
+}

@@ -12,7 +12,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { externalFileAvailable } from "@clawguard/shared/testing";
+import { externalFileAvailable, runCommand } from "@clawguard/shared/testing";
 import JSON5 from "json5";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse, parseDocument } from "yaml";
@@ -137,21 +137,7 @@ function setUp(config: string, compose = COMPOSE, state = "state"): void {
   chmodSync(at(state, "openclaw.json"), MODE);
 }
 
-async function run(...args: string[]) {
-  let out = "";
-  let err = "";
-  const code = await injectCommand.run(args, {
-    env: {},
-    cwd: dir,
-    out: (t) => {
-      out += String(t);
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const run = (...args: string[]) => runCommand(injectCommand, args, { cwd: dir });
 
 /** The sidecar's config inject wrote into the compose file, as the sidecar reads it. */
 function sidecarConfigOf(compose: string, agent: string): Loose {

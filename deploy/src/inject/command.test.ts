@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runCommand } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { injectCommand } from "./command.ts";
 
@@ -17,21 +18,7 @@ const COMPOSE = `services:
       - ws:/home/node/.openclaw/workspace
 `;
 
-async function run(...args: string[]) {
-  let out = "";
-  let err = "";
-  const code = await injectCommand.run(args, {
-    env: {},
-    cwd: dir,
-    out: (t) => {
-      out += String(t);
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const run = (...args: string[]) => runCommand(injectCommand, args, { cwd: dir });
 
 it("prints the injected file on stdout and the summary and to-do on stderr", async () => {
   writeFileSync(join(dir, "compose.yml"), COMPOSE);

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { runCommand } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { isMap, isScalar, isSeq, type Pair, parseDocument, type YAMLMap } from "yaml";
 import { injectCommand } from "./command.ts";
@@ -211,21 +212,7 @@ function checkInjected(r: Pick<Row, "schema" | "idempotent" | "remove">, input: 
   }
 }
 
-async function cli(dir: string, args: string[]) {
-  let out = "";
-  let err = "";
-  const code = await injectCommand.run(args, {
-    env: {},
-    cwd: dir,
-    out: (t) => {
-      out += String(t);
-    },
-    err: (t) => {
-      err += t;
-    },
-  });
-  return { code, out, err };
-}
+const cli = (dir: string, args: string[]) => runCommand(injectCommand, args, { cwd: dir });
 
 const files = DIR
   ? existsSync(DIR)
