@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
 import { type Actuator, createActuator } from "./controller/actuators.ts";
-import { actuatorProblems } from "./controller/config.ts";
+import { actuatorProblems, restartProblems } from "./controller/config.ts";
 import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
@@ -129,17 +129,20 @@ export async function openLivenessStore(
 }
 
 /**
- * The failover controller, when gateway groups are configured: it acts only while this replica
- * holds the lease (Redis, shared by every replica; in process when there is no Redis).
+ * The failover controller, when gateway groups or agents to restart are configured: it acts only
+ * while this replica holds the lease (Redis, shared by every replica; in process when there is no
+ * Redis), and records what it does in the agents' incidents.
  */
 function startController(
   config: CollectorConfig,
   env: NodeJS.ProcessEnv,
   liveness: LivenessStore,
+  incidents: IncidentStore,
   log: Logger,
 ): Component | undefined {
   const c = config.controller;
-  if (c.groups.length === 0) return undefined;
+  if (c.groups.length === 0 && c.restart.agents.length === 0 && c.restart.roles.length === 0)
+    return undefined;
   const problems: string[] = [];
   c.groups.forEach((g, i) => {
     for (const agent of [g.primary, g.standby]) {
@@ -148,7 +151,7 @@ function startController(
     }
   });
   const actuatorIssues = actuatorProblems(c.actuator);
-  problems.push(...actuatorIssues);
+  problems.push(...actuatorIssues, ...restartProblems(c));
   // Before anything is opened: a secret it cannot read is one more problem, and leaves nothing behind.
   let actuator: Actuator | undefined;
   if (actuatorIssues.length === 0) {
@@ -179,7 +182,9 @@ function startController(
     redis,
     prefix: config.redis.keyPrefix,
     groups: c.groups,
+    restart: c.restart,
     actuator,
+    incidents,
     policy: c,
     tickMs: c.tickMs,
     downTimeoutMs: c.downTimeoutMs,
@@ -257,7 +262,7 @@ export async function startCollector(
     });
     await blobSweep.start();
     opened.push(() => blobSweep.stop());
-    const controller = startController(config, env, liveness, log);
+    const controller = startController(config, env, liveness, fleet.incidents, log);
     if (controller) {
       await controller.start();
       opened.push(() => controller.stop());

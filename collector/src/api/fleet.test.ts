@@ -265,6 +265,22 @@ describe("fleet and incidents", () => {
     expect(next.incidents.map((i) => i.agent)).toEqual(["sub1"]);
   });
 
+  it("shows the controller's actions in the incident's timeline, with the fencing token", async () => {
+    const at = new Date(now).toISOString();
+    await fleet.incidents.note("sub1", { action: "restart", detail: "restart sub1 in place", token: 9, at });
+    const [sub1] = await incidents("?agent=sub1&open=true");
+    expect(sub1?.timeline.at(-1)).toEqual({
+      at,
+      kind: "action",
+      fromState: "unhealthy",
+      toState: "unhealthy",
+      reasons: [],
+      action: "restart",
+      detail: "restart sub1 in place",
+      token: 9,
+    });
+  });
+
   it("reports liveness in /readyz", async () => {
     expect(await json(app.request("/readyz"))).toEqual({
       ready: true,

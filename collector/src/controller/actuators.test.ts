@@ -2,8 +2,9 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { actuatorProblems, controllerConfig } from "./config.ts";
+import { actuatorProblems, controllerConfig, restartProblems } from "./config.ts";
 import { commandActuator, webhookActuator } from "./index.ts";
+import { placeholders } from "./templates.ts";
 
 // The docker actuator's own tests, against a stand-in Engine: docker-actuator.test.ts.
 
@@ -123,5 +124,74 @@ describe("actuator config", () => {
       "controller.actuator.start: only used by kind command, but kind is docker",
       "controller.actuator.url: only used by kind webhook, but kind is docker",
     ]);
+  });
+});
+
+describe("restart config (agents with no standby)", () => {
+  const parse = (config: unknown) => controllerConfig.parse(config);
+  const groups = [
+    { name: "gw", primary: "gw", standby: "gw-b", targets: { gw: "http://gw:1", "gw-b": "http://gw-b:1" } },
+  ];
+  const command = (restart?: string[]) => ({
+    start: ["docker", "start", "{agent}"],
+    stop: ["docker", "stop", "{agent}"],
+    ...(restart ? { restart } : {}),
+  });
+
+  it("defaults to nobody, and takes agents by name and by role, with targets for those that have one", () => {
+    expect(parse({}).restart).toEqual({ agents: [], roles: [], targets: {} });
+    const c = parse({
+      actuator: command(["sh", "-c", "curl {target}/restart"]),
+      restart: { agents: ["sub1"], targets: { sub1: "http://sub1:18789" } },
+    });
+    expect(restartProblems(c)).toEqual([]);
+    expect(restartProblems(parse({ actuator: command(), restart: { roles: ["sub-agent", "bot"] } }))).toEqual(
+      [],
+    );
+    expect(controllerConfig.safeParse({ restart: { targets: { a: "nope" } } }).success).toBe(false);
+  });
+
+  it("refuses a template with {target} or {port} for an agent that may have no target, and a group's agent", () => {
+    expect(
+      restartProblems(
+        parse({
+          groups,
+          actuator: command(["docker", "restart", "agent-{port}"]),
+          restart: { agents: ["gw", "sub1", "sub2"], targets: { sub2: "http://sub2:1" } },
+        }),
+      ),
+    ).toEqual([
+      "controller.restart.agents: gw is in gateway group gw, which restarts it and fails it over: expected only agents with no standby",
+      "controller.actuator.restart: uses {target} or {port} to restart agents in place, but gw, sub1 (controller.restart.agents) have no target in controller.restart.targets: use {agent} only, or name every such agent in controller.restart.agents with a target",
+    ]);
+    // Without a restart template, stop then start are what a restart runs.
+    expect(
+      restartProblems(
+        parse({ actuator: { ...command(), start: ["run", "{target}"] }, restart: { roles: ["bot"] } }),
+      ),
+    ).toEqual([
+      "controller.actuator.start: uses {target} or {port} to restart agents in place, but agents found by controller.restart.roles may have none: use {agent} only (or set controller.actuator.restart), or name every such agent in controller.restart.agents with a target",
+    ]);
+    expect(
+      restartProblems(
+        parse({ actuator: { kind: "docker", container: "{agent}-{port}" }, restart: { agents: ["s"] } }),
+      ),
+    ).toHaveLength(1);
+    // A webhook is sent target null; a group's templates are not a restart's concern when nobody is restarted.
+    expect(
+      restartProblems(
+        parse({ actuator: { kind: "webhook", url: "https://ops.example/x" }, restart: { agents: ["s"] } }),
+      ),
+    ).toEqual([]);
+    expect(restartProblems(parse({ groups, actuator: command(["restart", "{port}"]) }))).toEqual([]);
+  });
+
+  it("fills {target} and {port} with nothing for an agent without a target", async () => {
+    expect(placeholders("sub1", undefined)).toEqual({ agent: "sub1", target: "", port: "" });
+    expect(placeholders("gw", "http://gw:18789")).toEqual({
+      agent: "gw",
+      target: "http://gw:18789",
+      port: "18789",
+    });
   });
 });

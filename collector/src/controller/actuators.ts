@@ -19,9 +19,10 @@ export {
  * can check it (a webhook's orchestrator can refuse a token older than one it has seen).
  */
 export interface Actuator {
-  restart(agent: string, target: string, token: number): Promise<void>;
-  stop(agent: string, target: string, token: number): Promise<void>;
-  start(agent: string, target: string, token: number): Promise<void>;
+  /** `target` is undefined for an agent restarted in place that has none (a sub-agent, a bot). */
+  restart(agent: string, target: string | undefined, token: number): Promise<void>;
+  stop(agent: string, target: string | undefined, token: number): Promise<void>;
+  start(agent: string, target: string | undefined, token: number): Promise<void>;
   /** Releases what the actuator holds open (connections); idempotent. */
   close?(): Promise<void>;
 }
@@ -31,7 +32,7 @@ export function commandActuator(
   templates: { start: string[]; stop: string[]; restart?: string[] | undefined },
   timeoutMs: number,
 ): Actuator {
-  const run = (argv: string[], agent: string, target: string, token: number) =>
+  const run = (argv: string[], agent: string, target: string | undefined, token: number) =>
     new Promise<void>((resolve, reject) => {
       const values = { ...placeholders(agent, target), token: String(token) };
       const filled = argv.map((a) => fill(a, values));
@@ -62,21 +63,22 @@ export function commandActuator(
 }
 
 /**
- * Actions as HTTP calls: POST `url` with `{action, agent, target, token}` (JSON; `token` is the
+ * Actions as HTTP calls: POST `url` with `{action, agent, target, token}` (JSON; `target` is null
+ * for an agent without one; `token` is the
  * fencing token, the bearer token is the configured secret when given); any 2xx is success,
  * anything else fails the step. For orchestrators the collector cannot drive itself (a Nomad job, a
  * Kubernetes operator, a runbook service); one that remembers the highest token it has seen can
  * refuse a call from a former leader.
  */
 export function webhookActuator(url: string, bearer: string | undefined, timeoutMs: number): Actuator {
-  const call = async (action: string, agent: string, target: string, token: number) => {
+  const call = async (action: string, agent: string, target: string | undefined, token: number) => {
     const response = await fetch(url, {
       method: "POST",
       headers: {
         "content-type": "application/json",
         ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
       },
-      body: JSON.stringify({ action, agent, target, token }),
+      body: JSON.stringify({ action, agent, target: target ?? null, token }),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await response.text();

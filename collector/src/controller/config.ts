@@ -1,5 +1,6 @@
 import { int, secretRef } from "@clawguard/shared/config/fields";
 import { z } from "zod";
+import { needsTarget } from "./templates.ts";
 
 const argv = z.array(z.string().min(1)).min(1);
 /** The docker actuator's defaults; a docker field still at its default was not set on purpose. */
@@ -60,6 +61,18 @@ export const controllerConfig = z
           .optional(),
         stopTimeoutSeconds: int(0, 3600).default(DOCKER_DEFAULTS.stopTimeoutSeconds),
         timeoutMs: int(1000, 600_000).default(60_000),
+      })
+      .prefault({}),
+    /**
+     * Agents with no standby restarted in place the same way (backoff, budget): those named, and
+     * every agent whose heartbeat role is one of `roles`; a gateway group's agents are not among
+     * them. `targets`: where those that have one listen, for {target} and {port}.
+     */
+    restart: z
+      .strictObject({
+        agents: z.array(z.string().min(1)).default([]),
+        roles: z.array(z.string().min(1)).default([]),
+        targets: z.record(z.string(), z.url({ error: "expected an http(s) URL" })).default({}),
       })
       .prefault({}),
     tickMs: int(100, 60_000).default(1000),
@@ -127,6 +140,54 @@ export function actuatorProblems(actuator: ControllerConfig["actuator"]): string
       if (value !== undefined && value !== (DOCKER_DEFAULTS as Record<string, unknown>)[field])
         problems.push(`${at}.${field}: only used by kind ${kind}, but kind is ${actuator.kind}`);
     }
+  }
+  return problems;
+}
+
+/**
+ * What `controller.restart` cannot be given: a named agent that a group already handles, or a
+ * template that a restart in place fills with {target} or {port} when an agent it may restart has
+ * no target (named without one in `targets`, or found by role: any agent of the role may be one).
+ */
+export function restartProblems(c: ControllerConfig): string[] {
+  const problems: string[] = [];
+  const at = "controller.restart";
+  const grouped = new Map(
+    c.groups.flatMap((g) => [[g.primary, g.name] as const, [g.standby, g.name] as const]),
+  );
+  for (const agent of c.restart.agents) {
+    const group = grouped.get(agent);
+    if (group !== undefined)
+      problems.push(
+        `${at}.agents: ${agent} is in gateway group ${group}, which restarts it and fails it over: expected only agents with no standby`,
+      );
+  }
+  const untargeted = c.restart.agents.filter((a) => c.restart.targets[a] === undefined);
+  if (untargeted.length === 0 && c.restart.roles.length === 0) return problems;
+  const who = [
+    ...(untargeted.length > 0
+      ? [`${untargeted.join(", ")} (${at}.agents) have no target in ${at}.targets`]
+      : []),
+    ...(c.restart.roles.length > 0 ? [`agents found by ${at}.roles may have none`] : []),
+  ].join(", and ");
+  const a = c.actuator;
+  const used: [string, string[] | string | undefined][] =
+    a.kind === "command"
+      ? a.restart
+        ? [["restart", a.restart]]
+        : [
+            ["stop", a.stop],
+            ["start", a.start],
+          ]
+      : a.kind === "docker"
+        ? [["container", a.container]]
+        : [];
+  for (const [field, template] of used) {
+    const parts = typeof template === "string" ? [template] : (template ?? []);
+    if (parts.some(needsTarget))
+      problems.push(
+        `controller.actuator.${field}: uses {target} or {port} to restart agents in place, but ${who}: use {agent} only${a.kind === "command" && !a.restart ? " (or set controller.actuator.restart)" : ""}, or name every such agent in ${at}.agents with a target`,
+      );
   }
   return problems;
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { type Decision, decide, type GroupMemory, type Observation, type Policy } from "./decide.ts";
+import {
+  type Decision,
+  decide,
+  decideRestart,
+  type GroupMemory,
+  type Observation,
+  type Policy,
+} from "./decide.ts";
 
 const policy: Policy = {
   unhealthyForMs: 3000,
@@ -65,16 +72,101 @@ describe("decide", () => {
     const down = { state: "stale" as const, since: NOW - 60_000 };
     expect(run(down, {}, undefined, 0.6)).toMatchObject({
       action: "hold",
+      reason: "fleet-stale",
       why: expect.stringMatching(/60 % of the fleet/),
     });
+    // Only a primary that is down is held: a healthy one has nothing to hold.
+    expect(run({ state: "healthy", since: 0 }, {}, undefined, 0.6)).toMatchObject({ action: "none" });
     expect(run(down, {}, { state: "unhealthy", since: 0 })).toMatchObject({
       action: "hold",
+      reason: "standby-unhealthy",
       why: expect.stringMatching(/standby/),
     });
     expect(run(down, { lastFailoverAt: NOW - 60_000 })).toMatchObject({
       action: "hold",
+      reason: "failover-too-soon",
       why: expect.stringMatching(/minimum 120000 ms/),
     });
     expect(run(down, { lastFailoverAt: NOW - 120_000 }).action).toBe("failover");
+  });
+});
+
+describe("decideRestart (an agent with no standby)", () => {
+  const restart = (seen: Observation | undefined, restarts: number[] = [], staleShare = 0, p = policy) =>
+    decideRestart("sub1", { restarts }, seen, staleShare, NOW, p);
+  const down = { state: "unhealthy" as const, since: NOW - 60_000 };
+
+  it("does nothing while the agent is healthy, degraded, unknown or not heard from", () => {
+    for (const state of ["healthy", "degraded", "unknown"] as const) {
+      expect(restart({ state, since: 0 })).toEqual({ action: "none", why: `sub1 is ${state}` });
+    }
+    expect(restart(undefined)).toEqual({ action: "none", why: "sub1 is not heard from yet" });
+  });
+
+  it("holds while most of the fleet is stale, even past the hysteresis", () => {
+    expect(restart(down, [], 0.6)).toMatchObject({ action: "hold", reason: "fleet-stale" });
+    expect(restart({ state: "stale", since: NOW - 60_000 }, [], 0.6)).toMatchObject({ action: "hold" });
+    expect(restart(down, [], 0.5)).toMatchObject({ action: "restart" });
+    expect(restart({ state: "healthy", since: 0 }, [], 0.6).action).toBe("none");
+  });
+
+  it("waits out the hysteresis, unhealthy or stale", () => {
+    for (const state of ["unhealthy", "stale"] as const) {
+      expect(restart({ state, since: NOW - 2999 })).toMatchObject({
+        action: "none",
+        why: expect.stringMatching(/waiting 3000 ms/),
+      });
+      expect(restart({ state, since: NOW - 3000 })).toMatchObject({
+        action: "restart",
+        agent: "sub1",
+        attempt: 1,
+      });
+    }
+  });
+
+  it("restarts a stale agent in place too: there is no standby, and a dead container may come back", () => {
+    expect(restart({ state: "stale", since: NOW - 10_000 })).toMatchObject({
+      action: "restart",
+      attempt: 1,
+      why: expect.stringMatching(/stopped sending heartbeats 10000 ms ago: restart in place \(1 of 2\)/),
+    });
+  });
+
+  it("backs off between restarts, doubling, and forgets restarts older than the window", () => {
+    const wide = { ...policy, restartBudget: 3 };
+    expect(restart(down, [NOW - 4999], 0, wide)).toMatchObject({
+      action: "none",
+      why: expect.stringMatching(/after 5000 ms/),
+    });
+    expect(restart(down, [NOW - 5000], 0, wide)).toMatchObject({ action: "restart", attempt: 2 });
+    expect(restart(down, [NOW - 20_000, NOW - 9999], 0, wide)).toMatchObject({
+      action: "none",
+      why: expect.stringMatching(/after 10000 ms/),
+    });
+    expect(restart(down, [NOW - 20_000, NOW - 10_000], 0, wide)).toMatchObject({
+      action: "restart",
+      attempt: 3,
+    });
+    expect(restart(down, [NOW - 700_000, NOW - 650_000])).toMatchObject({ action: "restart", attempt: 1 });
+  });
+
+  it("holds with what to do when the budget is spent, until the oldest restart leaves the window", () => {
+    expect(restart(down, [NOW - 100_000, NOW - 50_000])).toMatchObject({
+      action: "hold",
+      reason: "budget-spent",
+      why: expect.stringMatching(
+        /sub1 still unhealthy after 2 restart\(s\).*due in 500000 ms.*read its logs.*restart it by hand/,
+      ),
+    });
+    expect(restart({ state: "stale", since: 0 }, [NOW - 100_000, NOW - 50_000])).toMatchObject({
+      action: "hold",
+      why: expect.stringMatching(/still stale/),
+    });
+    expect(restart(down, [NOW - 600_000, NOW - 50_000])).toMatchObject({ action: "restart", attempt: 2 });
+    expect(restart(down, [], 0, { ...policy, restartBudget: 0 })).toMatchObject({
+      action: "hold",
+      reason: "budget-spent",
+      why: expect.stringMatching(/restartBudget is 0/),
+    });
   });
 });

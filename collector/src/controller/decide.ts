@@ -34,11 +34,89 @@ export interface Policy {
   holdStaleShare: number;
 }
 
+/**
+ * Why the controller holds, as a stable code (the `why` says it with numbers that change by the
+ * tick): a hold is recorded in the agent's incident when its reason changes, not on every tick.
+ */
+export type HoldReason = "fleet-stale" | "standby-unhealthy" | "failover-too-soon" | "budget-spent";
+
 export type Decision =
   | { action: "none"; why: string }
-  | { action: "hold"; why: string }
+  | { action: "hold"; reason: HoldReason; why: string }
   | { action: "restart"; agent: string; attempt: number; why: string }
   | { action: "failover"; from: string; to: string; why: string };
+
+/** What the controller remembers of an agent restarted in place that has no standby (a sub-agent). */
+export interface RestartMemory {
+  /** When it was restarted, within the restart window (ms). */
+  restarts: number[];
+}
+
+/** The rules every agent goes through before anything is done to it; `down` when something may be. */
+type Gate = { decision: Decision } | { down: { state: "unhealthy" | "stale"; forMs: number } };
+
+/**
+ * Nothing while the agent is up (or not heard from); a hold while most of the fleet is stale (for a
+ * down agent only: the hold is about what would otherwise be done to it); nothing until it has been
+ * down for `unhealthyForMs` (hysteresis).
+ */
+function gate(
+  agent: string,
+  seen: Observation | undefined,
+  staleShare: number,
+  now: number,
+  policy: Policy,
+): Gate {
+  if (!seen || (seen.state !== "unhealthy" && seen.state !== "stale")) {
+    return { decision: { action: "none", why: `${agent} is ${seen?.state ?? "not heard from yet"}` } };
+  }
+  if (staleShare > policy.holdStaleShare) {
+    return {
+      decision: {
+        action: "hold",
+        reason: "fleet-stale",
+        why: `${Math.round(staleShare * 100)} % of the fleet is stale at once: more likely the collector's network than the agents; nothing is restarted or failed over`,
+      },
+    };
+  }
+  const forMs = now - seen.since;
+  if (forMs < policy.unhealthyForMs) {
+    return {
+      decision: {
+        action: "none",
+        why: `${agent} ${seen.state} for ${forMs} ms, waiting ${policy.unhealthyForMs} ms before acting`,
+      },
+    };
+  }
+  return { down: { state: seen.state, forMs } };
+}
+
+/** Restarts within the window; the next restart (with its backoff), or undefined when the budget is spent. */
+function restartInPlace(
+  agent: string,
+  restarts: readonly number[],
+  down: { state: "unhealthy" | "stale"; forMs: number },
+  now: number,
+  policy: Policy,
+): Decision | undefined {
+  const recent = restarts.filter((t) => now - t < policy.restartWindowMs);
+  if (recent.length >= policy.restartBudget) return undefined;
+  const last = recent.at(-1);
+  const wait = policy.restartBackoffMs * 2 ** Math.max(0, recent.length - 1);
+  if (last !== undefined && now - last < wait) {
+    return { action: "none", why: `restarted ${agent} ${now - last} ms ago, next attempt after ${wait} ms` };
+  }
+  const what =
+    down.state === "stale"
+      ? `stopped sending heartbeats ${down.forMs} ms ago`
+      : `unhealthy for ${down.forMs} ms`;
+  return {
+    action: "restart",
+    agent,
+    attempt: recent.length + 1,
+    why: `${agent} ${what}: restart in place (${recent.length + 1} of ${policy.restartBudget})`,
+  };
+}
 
 export function decide(
   group: GroupMemory,
@@ -47,62 +125,69 @@ export function decide(
   now: number,
   policy: Policy,
 ): Decision {
-  if (staleShare > policy.holdStaleShare) {
-    return {
-      action: "hold",
-      why: `${Math.round(staleShare * 100)} % of the fleet is stale at once: more likely the collector's network than the agents; nothing is restarted or failed over`,
-    };
-  }
-  const primary = observe(group.primary);
-  if (!primary || (primary.state !== "unhealthy" && primary.state !== "stale")) {
-    return { action: "none", why: `${group.primary} is ${primary?.state ?? "not heard from yet"}` };
-  }
-  const downFor = now - primary.since;
-  if (downFor < policy.unhealthyForMs) {
-    return {
-      action: "none",
-      why: `${group.primary} ${primary.state} for ${downFor} ms, waiting ${policy.unhealthyForMs} ms before acting`,
-    };
-  }
-  const recent = group.restarts.filter((t) => now - t < policy.restartWindowMs);
+  const gated = gate(group.primary, observe(group.primary), staleShare, now, policy);
+  if ("decision" in gated) return gated.decision;
+  const { down } = gated;
   // A stale primary may have lost its host: restarting it in place cannot be confirmed, fail over.
-  if (primary.state === "unhealthy" && recent.length < policy.restartBudget) {
-    const last = recent.at(-1);
-    const wait = policy.restartBackoffMs * 2 ** Math.max(0, recent.length - 1);
-    if (last !== undefined && now - last < wait) {
-      return {
-        action: "none",
-        why: `restarted ${group.primary} ${now - last} ms ago, next attempt after ${wait} ms`,
-      };
-    }
-    return {
-      action: "restart",
-      agent: group.primary,
-      attempt: recent.length + 1,
-      why: `${group.primary} unhealthy for ${downFor} ms: restart in place (${recent.length + 1} of ${policy.restartBudget})`,
-    };
+  if (down.state === "unhealthy") {
+    const restart = restartInPlace(group.primary, group.restarts, down, now, policy);
+    if (restart) return restart;
   }
   const standby = observe(group.standby);
   if (standby?.state === "unhealthy") {
     return {
       action: "hold",
-      why: `${group.primary} is ${primary.state} but the standby ${group.standby} is unhealthy too`,
+      reason: "standby-unhealthy",
+      why: `${group.primary} is ${down.state} but the standby ${group.standby} is unhealthy too`,
     };
   }
   if (group.lastFailoverAt !== undefined && now - group.lastFailoverAt < policy.minFailoverIntervalMs) {
     return {
       action: "hold",
+      reason: "failover-too-soon",
       why: `last failover ${now - group.lastFailoverAt} ms ago (minimum ${policy.minFailoverIntervalMs} ms between failovers)`,
     };
   }
+  const recent = group.restarts.filter((t) => now - t < policy.restartWindowMs).length;
   const cause =
-    primary.state === "stale"
-      ? `${group.primary} stopped sending heartbeats ${downFor} ms ago`
-      : `${group.primary} still unhealthy after ${recent.length} restarts`;
+    down.state === "stale"
+      ? `${group.primary} stopped sending heartbeats ${down.forMs} ms ago`
+      : `${group.primary} still unhealthy after ${recent} restarts`;
   return {
     action: "failover",
     from: group.primary,
     to: group.standby,
     why: `${cause}: fence it, start ${group.standby}`,
+  };
+}
+
+/**
+ * What the controller does for an agent with no standby (a sub-agent, a bot): the same gate and
+ * restarts in place as a group's primary, stale included (a container that died may come back on
+ * restart; there is nothing to fail over to). When the budget is spent it holds, saying what a
+ * person can do, until the oldest restart leaves the window.
+ */
+export function decideRestart(
+  agent: string,
+  memory: RestartMemory,
+  seen: Observation | undefined,
+  staleShare: number,
+  now: number,
+  policy: Policy,
+): Decision {
+  const gated = gate(agent, seen, staleShare, now, policy);
+  if ("decision" in gated) return gated.decision;
+  const restart = restartInPlace(agent, memory.restarts, gated.down, now, policy);
+  if (restart) return restart;
+  const recent = memory.restarts.filter((t) => now - t < policy.restartWindowMs);
+  const oldest = recent[0];
+  const again =
+    oldest === undefined
+      ? "restartBudget is 0: the controller never restarts it"
+      : `the next restart is due in ${oldest + policy.restartWindowMs - now} ms, when the oldest leaves the ${policy.restartWindowMs} ms window`;
+  return {
+    action: "hold",
+    reason: "budget-spent",
+    why: `${agent} still ${gated.down.state} after ${recent.length} restart(s) in place (controller.restartBudget ${policy.restartBudget}); ${again}. Restarting it again will not help: read its logs and its sidecar's reasons (clawguard fleet), fix the cause, then restart it by hand`,
   };
 }

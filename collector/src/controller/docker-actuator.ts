@@ -156,7 +156,7 @@ export function dockerActuator(options: DockerActuatorOptions): Actuator {
 
   if (options.container !== undefined) {
     const template = options.container;
-    const named = (action: string, agent: string, target: string) => {
+    const named = (action: string, agent: string, target: string | undefined) => {
       const name = fill(template, placeholders(agent, target));
       const hint = name === agent ? "" : ` (controller.actuator.container ${JSON.stringify(template)})`;
       return {

@@ -8,6 +8,7 @@ import { createLogger, silentLogger } from "@clawguard/shared/log";
 import { processAlive } from "@clawguard/shared/process";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
+import type { ActionNote } from "../store/incident-store.ts";
 import { type Heartbeat, openLiveness } from "../store/liveness/index.ts";
 import { type Actuator, Controller, commandActuator } from "./index.ts";
 import { localLease } from "./lease.ts";
@@ -172,6 +173,10 @@ describe("controller", () => {
       stop: async (agent) => void calls.push(`stop ${agent}`),
       start: async (agent) => void calls.push(`start ${agent}`),
     };
+    const notes: string[] = [];
+    const incidents = {
+      note: async (agent: string, note: ActionNote) => void notes.push(`${note.action} ${agent} ${note.at}`),
+    };
     const liveness = await openLiveness({ staleFactor: 3, keyPrefix: "test:", log: silentLogger });
     const lease = localLease();
     let now = 0;
@@ -181,6 +186,7 @@ describe("controller", () => {
       prefix: "test:",
       groups: [{ name: "gw", primary: "gw", standby: "gw-standby", targets }],
       actuator,
+      incidents,
       policy: {
         unhealthyForMs: 3000,
         restartBudget: 0,
@@ -225,6 +231,15 @@ describe("controller", () => {
       expect(calls).toEqual(["stop gw", "start gw-standby"]);
       expect(controller.group("gw")).toMatchObject({ primary: "gw-standby", lastFailoverAt: 13_000 });
       expect((await getRoute(lease, "gw"))?.target).toBe(targets["gw-standby"]);
+      // Each step in the incidents of the agents it concerns: the fenced primary's tells the whole story.
+      const at = new Date(13_000).toISOString();
+      expect(notes).toEqual([
+        `fence gw ${at}`,
+        `standby-started gw ${at}`,
+        `standby-started gw-standby ${at}`,
+        `route-switched gw ${at}`,
+        `route-switched gw-standby ${at}`,
+      ]);
 
       // Flap protection is over, the new primary's sidecar has not reported yet: its stale record is
       // from before it was started, and counts from now, not from 10 s ago.
@@ -244,10 +259,138 @@ describe("controller", () => {
       now = 64_000;
       await controller.tick();
       expect(calls).toEqual(["stop gw", "start gw-standby"]);
+      expect(notes).toHaveLength(5);
     } finally {
       await controller.stop();
       await liveness.close();
       standby.close();
+    }
+  });
+});
+
+describe("controller: agents with no standby", () => {
+  it("restarts them in place with backoff and a budget, then holds, recording each action in their incidents", async () => {
+    const calls: string[] = [];
+    const actuator: Actuator = {
+      restart: async (agent, target, token) => void calls.push(`restart ${agent} ${target ?? "-"} ${token}`),
+      stop: async (agent) => void calls.push(`stop ${agent}`),
+      start: async (agent) => void calls.push(`start ${agent}`),
+    };
+    const notes: { agent: string; note: ActionNote }[] = [];
+    const incidents = { note: async (agent: string, note: ActionNote) => void notes.push({ agent, note }) };
+    const liveness = await openLiveness({ staleFactor: 3, keyPrefix: "test:", log: silentLogger });
+    const lease = localLease();
+    let now = 0;
+    const options = {
+      lease,
+      liveness,
+      prefix: "test:",
+      // gw-standby is a gateway's standby: never restarted in place, whatever its role.
+      groups: [
+        {
+          name: "gw",
+          primary: "gw",
+          standby: "gw-standby",
+          targets: { gw: "http://127.0.0.1:1", "gw-standby": "http://127.0.0.1:2" },
+        },
+      ],
+      restart: { agents: ["sub1", "gw-standby"], roles: ["bot"], targets: { bot1: "http://127.0.0.1:3" } },
+      actuator,
+      incidents,
+      policy: {
+        unhealthyForMs: 3000,
+        restartBudget: 2,
+        restartWindowMs: 600_000,
+        restartBackoffMs: 1000,
+        minFailoverIntervalMs: 60_000,
+        holdStaleShare: 0.5,
+      },
+      tickMs: 100,
+      downTimeoutMs: 1000,
+      readyTimeoutMs: 1000,
+      log: silentLogger,
+      now: () => now,
+    };
+    const controller = new Controller(options);
+    const beat = (agent: string, role: string, state: Heartbeat["state"]) =>
+      liveness.record(
+        {
+          agent,
+          role,
+          host: "h",
+          state,
+          reasons: state === "healthy" ? [] : ["chat: HTTP 403"],
+          probes: [],
+          versions: {},
+          configFingerprint: "f".repeat(64),
+          intervalMs: 1_000_000,
+          time: new Date(now).toISOString(),
+        },
+        now,
+      );
+    const actions = () => notes.map(({ agent, note }) => `${note.action} ${agent} ${note.token}`);
+    try {
+      await beat("gw", "gateway", "healthy");
+      await beat("gw-standby", "bot", "unhealthy");
+      await beat("sub1", "sub-agent", "unhealthy");
+      await beat("bot1", "bot", "unhealthy");
+      await beat("worker", "worker", "unhealthy"); // neither named nor of a restarted role
+      await controller.tick(); // hysteresis
+      now = 2999;
+      await controller.tick();
+      expect(calls).toEqual([]);
+      now = 3000;
+      await controller.tick();
+      const token = (await lease.acquire()) as number;
+      expect(calls).toEqual([`restart bot1 http://127.0.0.1:3 ${token}`, `restart sub1 - ${token}`]);
+      expect(notes[1]).toEqual({
+        agent: "sub1",
+        note: {
+          action: "restart",
+          detail: "sub1 unhealthy for 3000 ms: restart in place (1 of 2)",
+          token,
+          at: new Date(3000).toISOString(),
+        },
+      });
+      // Observed afresh after the restart: still unhealthy, so the hysteresis runs again, then the backoff.
+      now = 3100;
+      await controller.tick();
+      now = 6099;
+      await controller.tick();
+      expect(calls).toHaveLength(2);
+      now = 6100;
+      await controller.tick();
+      expect(calls).toHaveLength(4);
+      expect(JSON.parse((await lease.fencedGet("restart:sub1"))?.value ?? "")).toEqual({
+        restarts: [3000, 6100],
+      });
+
+      // The budget is spent: held, recorded once (not on every tick), with what to do.
+      now = 9000;
+      await controller.tick();
+      now = 20_000;
+      await controller.tick();
+      expect(calls).toHaveLength(4);
+      expect(actions()).toEqual([
+        `restart bot1 ${token}`,
+        `restart sub1 ${token}`,
+        `restart bot1 ${token}`,
+        `restart sub1 ${token}`,
+        `budget-spent bot1 ${token}`,
+        `budget-spent sub1 ${token}`,
+      ]);
+      expect(notes.at(-1)?.note.detail).toMatch(/still unhealthy after 2 restart\(s\).*restart it by hand/);
+
+      // Another leader goes on from the shared memory: the budget stays spent.
+      await controller.stop();
+      const next = new Controller(options);
+      now = 30_000;
+      await next.tick();
+      expect(calls).toHaveLength(4);
+      await next.stop();
+    } finally {
+      await controller.stop();
+      await liveness.close();
     }
   });
 });

@@ -1,10 +1,21 @@
 import { connect } from "node:net";
+import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { Redis } from "ioredis";
+import type { ActionNote } from "../store/incident-store.ts";
 import type { LivenessStore } from "../store/liveness/index.ts";
 import type { Actuator } from "./actuators.ts";
-import { type Decision, decide, type GroupMemory, type Observation, type Policy } from "./decide.ts";
+import {
+  type Decision,
+  decide,
+  decideRestart,
+  type GroupMemory,
+  type HoldReason,
+  type Observation,
+  type Policy,
+  type RestartMemory,
+} from "./decide.ts";
 import type { Lease } from "./lease.ts";
 import { getRoute, setRoute } from "./routes.ts";
 
@@ -19,6 +30,20 @@ export interface GroupConfig {
   targets: Record<string, string>;
 }
 
+/** Agents with no standby, restarted in place the same way as a group's primary (`controller.restart`). */
+export interface RestartConfig {
+  /** By name, and every agent whose heartbeat role is one of `roles`; a group's agents never. */
+  agents: string[];
+  roles: string[];
+  /** Where those that have one listen (for {target} and {port}); the others get none. */
+  targets: Record<string, string>;
+}
+
+/** Where the controller records what it did to an agent: the agent's incident (IncidentStore). */
+export interface ActionRecorder {
+  note(agent: string, note: ActionNote): Promise<unknown>;
+}
+
 export interface ControllerOptions {
   lease: Lease;
   liveness: LivenessStore;
@@ -26,7 +51,10 @@ export interface ControllerOptions {
   redis?: Redis | undefined;
   prefix: string;
   groups: GroupConfig[];
+  restart?: RestartConfig | undefined;
   actuator: Actuator;
+  /** Each action carried out, and each new reason to hold, in the agent's incident (none: only logged). */
+  incidents?: ActionRecorder | undefined;
   policy: Policy;
   tickMs: number;
   /** How long a fenced primary may take to go down, and a started standby to answer /readyz. */
@@ -43,6 +71,9 @@ export interface ControllerOptions {
  * Per group: restart an unhealthy primary in place (with backoff, within a budget); when that is
  * spent or the primary is stale, fence it (stop it and confirm it is down: two gateways on one
  * state must never run), start the standby on the same state, wait until it is ready, repoint.
+ * Agents with no standby (`restart`) are restarted in place the same way; when their budget is
+ * spent the controller holds and says what a person can do. Every action, and every new reason to
+ * hold, goes into the agent's incident with the fencing token.
  */
 export class Controller implements Component {
   readonly id = "controller";
@@ -50,6 +81,8 @@ export class Controller implements Component {
   readonly #groups = new Map<string, GroupMemory>();
   readonly #seen = new Map<string, Observation>();
   readonly #said = new Map<string, string>();
+  /** Per agent, the reason of the hold last recorded in its incident. */
+  readonly #held = new Map<string, HoldReason>();
   #timer: NodeJS.Timeout | undefined;
   #renewer: NodeJS.Timeout | undefined;
   #tick: Promise<void> | undefined;
@@ -131,18 +164,66 @@ export class Controller implements Component {
           ? undefined
           : this.#seen.get(agent);
       const decision = decide(group, observe, staleShare, now, this.#o.policy);
-      this.#say(config.name, decision);
+      this.#say({ group: config.name }, decision);
+      await this.#noteHold(group.primary, decision, token);
       if (decision.action === "restart") {
         if (!(await this.#stillLeader(token))) return;
         group.restarts = [...group.restarts.filter((t) => now - t < this.#o.policy.restartWindowMs), now];
-        if (!(await this.#remember(config.name, group, token))) return;
-        await this.#o.actuator.restart(decision.agent, target(decision.agent), token);
-        // Its state from before the restart says nothing about it now: observed afresh (hysteresis).
-        this.#seen.delete(decision.agent);
+        if (!(await this.#remember(`group:${config.name}`, group, token))) return;
+        await this.#restart(decision, target(decision.agent), token);
       } else if (decision.action === "failover") {
         await this.#failover(config, group, token, now);
       }
     }
+    const restart = this.#o.restart;
+    if (!restart) return;
+    const grouped = new Set(this.#o.groups.flatMap((g) => [g.primary, g.standby]));
+    const agents = new Set([
+      ...restart.agents,
+      ...entries.filter((e) => restart.roles.includes(e.record.role)).map((e) => e.record.agent),
+    ]);
+    for (const agent of [...agents].filter((a) => !grouped.has(a)).sort()) {
+      // Its restarts are the fleet's, like a group's memory: a new leader keeps to the same budget.
+      const key = `restart:${agent}`;
+      const shared = await this.#o.lease.fencedGet(key);
+      const memory = shared ? (JSON.parse(shared.value) as RestartMemory) : { restarts: [] };
+      const decision = decideRestart(agent, memory, this.#seen.get(agent), staleShare, now, this.#o.policy);
+      this.#say({ agent }, decision);
+      await this.#noteHold(agent, decision, token);
+      if (decision.action !== "restart") continue;
+      if (!(await this.#stillLeader(token))) return;
+      const restarts = [...memory.restarts.filter((t) => now - t < this.#o.policy.restartWindowMs), now];
+      if (!(await this.#remember(key, { restarts } satisfies RestartMemory, token))) return;
+      await this.#restart(decision, restart.targets[agent], token);
+    }
+  }
+
+  /**
+   * Restarts an agent in place (already counted against its budget) and records it; a failure is
+   * logged and recorded, and the next attempt waits out the backoff like any other.
+   */
+  async #restart(
+    decision: Extract<Decision, { action: "restart" }>,
+    target: string | undefined,
+    token: number,
+  ): Promise<void> {
+    const { agent } = decision;
+    try {
+      await this.#o.actuator.restart(agent, target, token);
+    } catch (err) {
+      this.#o.log.error("restart in place failed", { agent, token, error: describeError(err) });
+      await this.#note(
+        [agent],
+        "restart-failed",
+        `${decision.why}; the restart failed: ${describeError(err)}`,
+        token,
+      );
+      return;
+    }
+    this.#o.log.warn("restarted in place", { agent, attempt: decision.attempt, token });
+    await this.#note([agent], "restart", decision.why, token);
+    // Its state from before the restart says nothing about it now: observed afresh (hysteresis).
+    this.#seen.delete(agent);
   }
 
   async #failover(config: GroupConfig, group: GroupMemory, token: number, now: number): Promise<void> {
@@ -150,10 +231,13 @@ export class Controller implements Component {
     const [from, to] = [group.primary, group.standby];
     const [fromTarget, toTarget] = [config.targets[from] as string, config.targets[to] as string];
     if (!(await this.#stillLeader(token))) return;
+    const of = `failover of group ${config.name} from ${from} to ${to}`;
     log.warn("failover: fencing the primary", { group: config.name, from, to, token });
-    await actuator
-      .stop(from, fromTarget, token)
-      .catch((err) => log.warn("stopping the primary failed", { error: (err as Error).message }));
+    let stopFailed = "";
+    await actuator.stop(from, fromTarget, token).catch((err) => {
+      stopFailed = ` (the stop failed: ${describeError(err)})`;
+      log.warn("stopping the primary failed", { error: describeError(err) });
+    });
     if (!(await until(() => refused(fromTarget), this.#o.downTimeoutMs))) {
       log.error(
         "failover held: the primary is not confirmed down, the standby is not started (one state, one gateway)",
@@ -162,12 +246,36 @@ export class Controller implements Component {
           from,
         },
       );
+      await this.#note(
+        [from],
+        "failover-held",
+        `${of}: stopped ${from}${stopFailed}, but ${fromTarget} still accepts connections after ${this.#o.downTimeoutMs} ms: ${to} is not started (two gateways must never run on one state); stop ${from} by hand, the controller tries again on its next tick`,
+        token,
+      );
       return;
     }
+    await this.#note(
+      [from],
+      "fence",
+      `${of}: stopped ${from}${stopFailed}, confirmed down (nothing accepts connections at ${fromTarget})`,
+      token,
+    );
     if (!(await this.#stillLeader(token))) return;
     await actuator.start(to, toTarget, token);
+    await this.#note(
+      [from, to],
+      "standby-started",
+      `${of}: started ${to} on the same state, waiting for /readyz at ${toTarget}`,
+      token,
+    );
     if (!(await until(() => ready(toTarget), this.#o.readyTimeoutMs))) {
       log.error("failover stalled: the standby did not become ready", { group: config.name, to });
+      await this.#note(
+        [from, to],
+        "failover-stalled",
+        `${of}: ${to} did not answer /readyz at ${toTarget} within ${this.#o.readyTimeoutMs} ms; clients still go to ${from} (fenced); read ${to}'s logs, the controller tries again on its next tick`,
+        token,
+      );
       return;
     }
     const routed = await setRoute(this.#o.lease, this.#o.redis, this.#o.prefix, {
@@ -184,7 +292,13 @@ export class Controller implements Component {
     }
     const swapped = { primary: to, standby: from, restarts: [], lastFailoverAt: now };
     this.#groups.set(config.name, swapped);
-    await this.#remember(config.name, swapped, token);
+    await this.#remember(`group:${config.name}`, swapped, token);
+    await this.#note(
+      [from, to],
+      "route-switched",
+      `${of}: clients now go to ${to} at ${toTarget}; ${from} is the standby`,
+      token,
+    );
     // Both are observed afresh (hysteresis from now): what was seen of the fenced one is over, and
     // what was seen of the new primary is from before it was started (often "stale" since its last
     // fencing, long enough ago to fail back at once, before its sidecar's first heartbeat).
@@ -193,11 +307,39 @@ export class Controller implements Component {
     log.warn("failover done", { group: config.name, primary: to, target: toTarget, token });
   }
 
-  /** Stores the group's memory for every replica under `token`; false (nothing stored) when it is stale. */
-  async #remember(name: string, group: GroupMemory, token: number): Promise<boolean> {
-    if (await this.#o.lease.fencedSet(`group:${name}`, JSON.stringify(group), token)) return true;
-    this.#o.log.warn("lease lost mid-action: stopping here", { token, group: name });
+  /** Stores a group's or an agent's memory for every replica under `token`; false (nothing stored) when it is stale. */
+  async #remember(key: string, memory: GroupMemory | RestartMemory, token: number): Promise<boolean> {
+    if (await this.#o.lease.fencedSet(key, JSON.stringify(memory), token)) return true;
+    this.#o.log.warn("lease lost mid-action: stopping here", { token, memory: key });
     return false;
+  }
+
+  /** Records a hold in the agent's incident when its reason is new (the `why` changes by the tick). */
+  async #noteHold(agent: string, decision: Decision, token: number): Promise<void> {
+    const reason = decision.action === "hold" ? decision.reason : undefined;
+    if (this.#held.get(agent) === reason) return;
+    if (reason === undefined) {
+      this.#held.delete(agent);
+      return;
+    }
+    this.#held.set(agent, reason);
+    await this.#note([agent], reason === "budget-spent" ? "budget-spent" : "hold", decision.why, token);
+  }
+
+  /** Records an action in each agent's incident; a failure to record is logged, never stops the action. */
+  async #note(agents: string[], action: string, detail: string, token: number): Promise<void> {
+    const incidents = this.#o.incidents;
+    if (!incidents) return;
+    const at = new Date(this.#o.now?.() ?? Date.now()).toISOString();
+    for (const agent of agents) {
+      await incidents.note(agent, { action, detail, token, at }).catch((err) =>
+        this.#o.log.warn("controller action not recorded in the incident", {
+          agent,
+          action,
+          error: describeError(err),
+        }),
+      );
+    }
   }
 
   async #stillLeader(token: number): Promise<boolean> {
@@ -207,11 +349,12 @@ export class Controller implements Component {
     return false;
   }
 
-  #say(group: string, decision: Decision): void {
+  #say(subject: { group: string } | { agent: string }, decision: Decision): void {
+    const key = "group" in subject ? `group:${subject.group}` : `agent:${subject.agent}`;
     const line = `${decision.action}: ${decision.why}`;
-    if (this.#said.get(group) === line) return;
-    this.#said.set(group, line);
-    this.#o.log.info("controller", { group, decision: decision.action, why: decision.why });
+    if (this.#said.get(key) === line) return;
+    this.#said.set(key, line);
+    this.#o.log.info("controller", { ...subject, decision: decision.action, why: decision.why });
   }
 }
 

@@ -159,6 +159,121 @@ describe.each(backends)("incident store on $name", ({ skip, open }) => {
     ).rejects.toThrow(/incidents_one_open|unique/);
   });
 
+  it.skipIf(skip)(
+    "adds controller actions to the open incident's timeline, with their fencing token",
+    async () => {
+      const note = (action: string, rev: number, token = 7) =>
+        store.note("g", { action, detail: `${action} g`, token, at: at(rev) });
+      const opened = await store.record(t("g", "unhealthy", 1, ["readyz: 503"]));
+      expect(await note("restart", 2)).toEqual({
+        incident: (opened as { incident: string }).incident,
+        opened: false,
+      });
+      await store.record(t("g", "stale", 3, ["no heartbeat"]));
+      await note("hold", 4, 8);
+      await store.record(t("g", "healthy", 5));
+      const [incident, ...others] = await incidentsOf("g");
+      expect(others).toEqual([]);
+      // An action leaves the incident's state and reasons as they were.
+      expect(incident).toMatchObject({ open: false, state: "stale", reasons: ["no heartbeat"], events: 5 });
+      expect(incident?.timeline).toEqual([
+        { at: at(1), kind: "opened", fromState: null, toState: "unhealthy", reasons: ["readyz: 503"] },
+        {
+          at: at(2),
+          kind: "action",
+          fromState: "unhealthy",
+          toState: "unhealthy",
+          reasons: [],
+          action: "restart",
+          detail: "restart g",
+          token: 7,
+        },
+        { at: at(3), kind: "changed", fromState: "unhealthy", toState: "stale", reasons: ["no heartbeat"] },
+        expect.objectContaining({ kind: "action", fromState: "stale", action: "hold", token: 8 }),
+        { at: at(5), kind: "resolved", fromState: "stale", toState: "healthy", reasons: [] },
+      ]);
+    },
+  );
+
+  it.skipIf(skip)(
+    "opens an incident for an action on an agent that looks healthy or was never heard from",
+    async () => {
+      await store.record(t("h", "healthy", 1));
+      const first = await store.note("h", { action: "restart", detail: "restart h", token: 3, at: at(2) });
+      expect(first.opened).toBe(true);
+      expect(await incidentsOf("h")).toMatchObject([
+        {
+          id: first.incident,
+          open: true,
+          openedAt: at(2),
+          state: "unknown",
+          reasons: [],
+          events: 1,
+          timeline: [
+            { kind: "action", fromState: "healthy", toState: "healthy", action: "restart", token: 3 },
+          ],
+        },
+      ]);
+      // It resolves with the agent's next change to healthy.
+      await store.record(t("h", "unhealthy", 3, ["readyz: 503"]));
+      await store.record(t("h", "healthy", 4));
+      expect((await incidentsOf("h"))[0]?.timeline.map((e) => e.kind)).toEqual([
+        "action",
+        "changed",
+        "resolved",
+      ]);
+      await store.note("never-seen", { action: "standby-started", detail: "started", token: 1, at: at(5) });
+      expect((await incidentsOf("never-seen"))[0]?.timeline).toMatchObject([
+        { kind: "action", fromState: "unknown", toState: "unknown", action: "standby-started" },
+      ]);
+    },
+  );
+
+  it.skipIf(skip)(
+    "numbers actions and changes racing from replicas without a gap or a second incident",
+    async () => {
+      const replicas = [store, new IncidentStore(replica()), new IncidentStore(replica())];
+      await Promise.all([
+        ...Array.from({ length: 6 }, (_, i) =>
+          replicas[i % 3]?.note("r", { action: "restart", detail: `#${i}`, token: i, at: at(10 + i) }),
+        ),
+        replicas[1]?.record(t("r", "unhealthy", 1, ["down"])),
+        replicas[2]?.record(t("r", "stale", 2, ["no heartbeat"])),
+      ]);
+      const [incident, ...others] = await incidentsOf("r");
+      expect(others).toEqual([]);
+      expect(incident?.events).toBe(8);
+      expect(incident?.timeline).toHaveLength(8);
+      expect(
+        incident?.timeline
+          .filter((e) => e.kind === "action")
+          .map((e) => e.token)
+          .sort(),
+      ).toEqual([0, 1, 2, 3, 4, 5]);
+    },
+  );
+
+  it.skipIf(skip)(
+    "refuses an action without its fencing token, and a state change with one, in the schema",
+    async () => {
+      const { incident } = await store.note("s", {
+        action: "fence",
+        detail: "stopped s",
+        token: 1,
+        at: at(1),
+      });
+      const insert = (seq: number, kind: string, token: number | null) =>
+        db.query(
+          `INSERT INTO incident_events (incident_id, seq, at, kind, to_state, reasons, rev, action, detail, token)
+         VALUES ($1, $2, now(), $3, 'unknown', '[]', 0, 'fence', 'x', $4)`,
+          [incident, seq, kind, token],
+        );
+      await expect(insert(2, "action", null)).rejects.toThrow(/incident_events_action_check/);
+      await expect(insert(2, "changed", 1)).rejects.toThrow(/incident_events_action_check/);
+      await expect(insert(2, "noted", null)).rejects.toThrow(/incident_events_kind_check/);
+    },
+  );
+
   it.skipIf(skip)("pages newest first with a cursor, and keeps the latest of a long timeline", async () => {
     for (let i = 0; i < 5; i++) await store.record(t(`p${i}`, "unhealthy", 100 + i));
     const seen: string[] = [];

@@ -9,14 +9,31 @@ const BAD: ReadonlySet<FleetState> = new Set(["unhealthy", "degraded", "stale"])
 export const TIMELINE_MAX = 100;
 const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
-export type IncidentEventKind = "opened" | "changed" | "resolved";
+/** opened, changed, resolved: the agent's state changes; action: what the controller did to it. */
+export type IncidentEventKind = "opened" | "changed" | "resolved" | "action";
 
 export interface IncidentEvent {
   at: string;
   kind: IncidentEventKind;
+  /** An action's: the agent's state when it was recorded (both the same). */
   fromState: FleetState | null;
   toState: FleetState;
   reasons: string[];
+  /** kind "action" only: what was done (restart, fence, ...), in words, under which fencing token. */
+  action?: string;
+  detail?: string;
+  token?: number;
+}
+
+/** Something the failover controller did to an agent, or why it held (see `note`). */
+export interface ActionNote {
+  /** A short name: restart, fence, standby-started, route-switched, hold, ... */
+  action: string;
+  /** What a person reads: what was done and why, or what to do. */
+  detail: string;
+  /** The fencing token it was done under. */
+  token: number;
+  at: string;
 }
 
 export interface Incident {
@@ -133,6 +150,48 @@ export class IncidentStore {
     });
   }
 
+  /**
+   * Adds a controller action to the agent's open incident, opening one when none is (an action on
+   * an agent that looks healthy still deserves a record; it resolves with the agent's next change
+   * to healthy). Serialized with `record` on the agent's `agent_states` row.
+   */
+  async note(agent: string, n: ActionNote): Promise<{ incident: string; opened: boolean }> {
+    return this.db.transaction(async (tx) => {
+      await tx.query("INSERT INTO agent_states (agent, rev) VALUES ($1, 0) ON CONFLICT (agent) DO NOTHING", [
+        agent,
+      ]);
+      const { rows } = await tx.query<{ state: FleetState | null; reasons: string[]; rev: string | number }>(
+        "SELECT state, reasons, rev FROM agent_states WHERE agent = $1 FOR UPDATE",
+        [agent],
+      );
+      const current = rows[0] as { state: FleetState | null; reasons: string[]; rev: string | number };
+      const state = current.state ?? "unknown";
+      const open = await tx.query<{ id: string; events: number }>(
+        "SELECT id, events FROM incidents WHERE agent = $1 AND resolved_at IS NULL FOR UPDATE",
+        [agent],
+      );
+      let incident = open.rows[0];
+      const opened = !incident;
+      if (!incident) {
+        incident = { id: ulid(Date.parse(n.at)), events: 0 };
+        const bad = BAD.has(state);
+        await tx.query(
+          `INSERT INTO incidents (id, agent, opened_at, state, reasons, events)
+           VALUES ($1, $2, $3, $4, $5::jsonb, 1)`,
+          [incident.id, agent, n.at, bad ? state : "unknown", JSON.stringify(bad ? current.reasons : [])],
+        );
+      } else {
+        await tx.query("UPDATE incidents SET events = events + 1 WHERE id = $1", [incident.id]);
+      }
+      await tx.query(
+        `INSERT INTO incident_events (incident_id, seq, at, kind, from_state, to_state, reasons, rev, action, detail, token)
+         VALUES ($1, $2, $3, 'action', $4, $4, '[]'::jsonb, $5, $6, $7, $8)`,
+        [incident.id, Number(incident.events) + 1, n.at, state, current.rev, n.action, n.detail, n.token],
+      );
+      return { incident: incident.id, opened };
+    });
+  }
+
   /** Incidents newest first (by when they opened), each with its timeline; cursor-paged. */
   async list(q: IncidentQuery): Promise<{ incidents: Incident[]; next_cursor: string | null }> {
     const params: unknown[] = [];
@@ -193,8 +252,11 @@ export class IncidentStore {
       from_state: FleetState | null;
       to_state: FleetState;
       reasons: string[];
+      action: string | null;
+      detail: string | null;
+      token: string | number | null;
     }>(
-      `SELECT e.incident_id, e.at, e.kind, e.from_state, e.to_state, e.reasons
+      `SELECT e.incident_id, e.at, e.kind, e.from_state, e.to_state, e.reasons, e.action, e.detail, e.token
        FROM unnest($1::text[]) AS i (id)
        CROSS JOIN LATERAL (
          SELECT * FROM incident_events WHERE incident_id = i.id ORDER BY seq DESC LIMIT $2
@@ -210,6 +272,9 @@ export class IncidentStore {
         fromState: r.from_state,
         toState: r.to_state,
         reasons: r.reasons,
+        ...(r.kind === "action"
+          ? { action: r.action as string, detail: r.detail as string, token: Number(r.token) }
+          : {}),
       });
       out.set(r.incident_id, list);
     }

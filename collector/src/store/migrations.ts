@@ -103,6 +103,21 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
         PRIMARY KEY (incident_id, seq)
       );`,
   },
+  {
+    version: 4,
+    name: "controller actions in incident timelines",
+    sql: `
+      -- What the failover controller did to an agent (or why it held), under which fencing token.
+      -- from_state and to_state of an action are the agent's state when it was recorded.
+      ALTER TABLE incident_events DROP CONSTRAINT incident_events_kind_check;
+      ALTER TABLE incident_events
+        ADD CONSTRAINT incident_events_kind_check CHECK (kind IN ('opened', 'changed', 'resolved', 'action')),
+        ADD COLUMN action text,
+        ADD COLUMN detail text,
+        ADD COLUMN token bigint,
+        ADD CONSTRAINT incident_events_action_check
+          CHECK ((kind = 'action') = (action IS NOT NULL AND detail IS NOT NULL AND token IS NOT NULL));`,
+  },
 ];
 
 const LOCK_KEY = 0x636c6177; // "claw"

@@ -14,7 +14,9 @@ Options:
 const incidentsHelp = `Usage: clawguard incidents [--agent NAME] [--open] [--limit N] [--json]
 
 Incidents: each opens when an agent turns unhealthy, degraded or stale, records every change after
-that with its reasons, and resolves when the agent is healthy again. Newest first.
+that with its reasons, and every action of the failover controller (restart, fence, standby
+started, route switched, hold) with its fencing token, and resolves when the agent is healthy
+again. Newest first.
 Options:
   --agent NAME       one agent's
   --open             only those still open
@@ -42,7 +44,17 @@ interface Incident {
   resolvedAt: string | null;
   state: string;
   reasons: string[];
-  timeline?: { at: string; kind: string; fromState?: string | null; toState?: string; reasons?: string[] }[];
+  timeline?: {
+    at: string;
+    kind: string;
+    fromState?: string | null;
+    toState?: string;
+    reasons?: string[];
+    /** kind "action": what the controller did, in words, under which fencing token. */
+    action?: string;
+    detail?: string;
+    token?: number;
+  }[];
 }
 
 const common = {
@@ -118,6 +130,12 @@ export const incidentsCommand: Command = {
         `${i.openedAt}  ${i.agent.padEnd(12)} ${i.state.padEnd(10)} ${i.resolvedAt ? `resolved ${i.resolvedAt}` : "OPEN"}\n`,
       );
       for (const step of i.timeline ?? []) {
+        if (step.kind === "action") {
+          io.out(
+            `    ${step.at}  ${step.action ?? "action"} (token ${step.token ?? "?"}): ${step.detail ?? ""}\n`,
+          );
+          continue;
+        }
         io.out(
           `    ${step.at}  ${step.kind.padEnd(8)} ${step.fromState ?? "-"} -> ${step.toState ?? "-"}${step.reasons?.length ? `: ${step.reasons.join("; ")}` : ""}\n`,
         );
