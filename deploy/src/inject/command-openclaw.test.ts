@@ -325,7 +325,7 @@ describe("an agent whose state is a bind mount with openclaw.json", () => {
     expect(r.err).toContain(`edited ${at("oc", "openclaw.json")}`);
   });
 
-  it("gives the standby's sidecar the same config, and tells how to make the router route", async () => {
+  it("gives the standby's sidecar the same config, configures the failover and says what is left", async () => {
     const compose = COMPOSE.replace(
       "    volumes:",
       '    ports:\n      - "18789:18789"\n    labels:\n      clawguard.ha: standby\n    volumes:',
@@ -339,10 +339,29 @@ describe("an agent whose state is a bind mount with openclaw.json", () => {
     if (SCHEMA) expect(validateCompose(js(out))).toEqual([]);
     expect(r.err).not.toContain("not implemented");
     expect(r.err).toContain('answers 503 "no route"');
-    expect(r.err).toContain(
-      'targets: { gateway: "http://gateway:18789", gateway-standby: "http://gateway-standby:18789" }',
-    );
     expect(r.err).toContain("clawguard route nginx --group gateway");
+    // The collector gets both configs' worth of wiring; the report says what is left.
+    expect(r.err).toContain(
+      "configs   + clawguard-sidecar-gateway (the providers' real URLs, for the sidecars at /etc/clawguard/sidecar.yaml); + clawguard-collector (failover of gateway, for clawguard-collector at /etc/clawguard/collector.yaml)",
+    );
+    expect(r.err).toContain(
+      "group gateway: gateway (http://gateway:18789), standby gateway-standby (http://gateway-standby:18789)",
+    );
+    expect(r.err).toContain(
+      "docker compose --profile clawguard-standby create gateway-standby gateway-standby-clawguard",
+    );
+    expect(r.err).toContain('echo "DOCKER_GID=$(stat -c %g /var/run/docker.sock)" >> .env');
+    expect(r.err).toContain("it exits 78");
+    expect(r.err).not.toContain("Give clawguard-collector a");
+  });
+
+  it("tells nothing of failover or the Docker socket without an HA gateway", async () => {
+    setUp(OPENCLAW_JSON);
+    const r = await run("compose.yml", "-o", "out.yml");
+    expect(r.code).toBe(0);
+    expect(r.err).not.toContain("High availability");
+    expect(r.err).not.toContain("docker.sock");
+    expect(r.err).not.toContain("clawguard-collector (failover");
   });
 
   it("edits a state directory two agents share once", async () => {

@@ -48,7 +48,10 @@ openclaw:local) with the gateway (no command override, or one that mentions "gat
 Workspace: the mount whose target ends in /workspace (or label clawguard.workspace: PATH).
 State: the mount whose target ends in /.openclaw (or label clawguard.state: PATH).
 High availability: label a gateway clawguard.ha: standby to add <name>-standby (profile
-clawguard-standby: never started by default) and <name>-router (takes over its published ports).
+clawguard-standby: never started by default) and <name>-router (takes over its published ports),
+and to configure the collector's failover controller (config clawguard-collector: the group and the
+docker actuator in the Compose project); the collector then gets /var/run/docker.sock (root on the
+host) and the group DOCKER_GID, which must be set. Without an HA gateway it gets neither.
 
 OpenClaw config: when an agent's state directory is a bind mount inject can resolve on this host
 (relative to the compose file, absolute, ~, or \${VAR:-default} from the environment or .env) and

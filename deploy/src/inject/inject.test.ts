@@ -1,5 +1,9 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { loadCollectorConfig } from "@clawguard/collector/config";
+import { actuatorProblems, restartProblems } from "@clawguard/collector/controller/config";
 import { externalFileAvailable } from "@clawguard/shared/testing";
 import { describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
@@ -140,6 +144,10 @@ describe("property: generated compose files", () => {
     const before = js(original);
     const after = js(once);
     expect(schemaProblems(after)).toEqual([]);
+    // The Docker socket only where there is a gateway to fail over.
+    const ha = /clawguard\.ha: standby/.test(original);
+    expect(after.services["clawguard-collector"].volumes !== undefined).toBe(ha);
+    expect(after.configs?.["clawguard-collector"] !== undefined).toBe(ha);
     for (const [name, service] of Object.entries(before.services as Record<string, Loose>)) {
       const { volumes, ports, ...rest } = after.services[name];
       const { volumes: v0, ports: p0, ...rest0 } = service;
@@ -369,6 +377,122 @@ describe("the providers' real URLs for the sidecar (a config per agent, inline)"
     const text = `${withState}configs:\n  clawguard-sidecar-gateway:\n    file: ./mine.yaml\n`;
     expect(() => inject(text, {}, upstreams)).toThrow(
       "configs.clawguard-sidecar-gateway: already exists, and clawguard inject adds a config of that name; rename the existing one",
+    );
+  });
+});
+
+/**
+ * What Compose does to a value before the container sees it: `$$` is a `$`, `${VAR}` and
+ * `${VAR:?message}` are the variable's value (the latter refused when it is unset or empty).
+ */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::\?([^}]*))?\}/g, (match, name, message) => {
+    if (match === "$$") return "$";
+    const value = env[name];
+    if (value === undefined || value === "") throw new Error(`${name}: ${message ?? "unset"}`);
+    return value;
+  });
+}
+
+describe("the collector's failover controller, configured for the HA gateways", () => {
+  const seed = inject(read(SEED));
+  const collector = () => js(seed.text).services["clawguard-collector"];
+
+  /** The collector's config as the collector itself loads it, after Compose's interpolation. */
+  function load(text: string, project: string) {
+    const c = js(text);
+    const dir = mkdtempSync(join(tmpdir(), "clawguard-collector-config-"));
+    try {
+      const file = join(dir, "collector.yaml");
+      writeFileSync(
+        file,
+        interpolate(c.configs["clawguard-collector"].content, { COMPOSE_PROJECT_NAME: project }),
+      );
+      const env = c.services["clawguard-collector"].environment as Record<string, string>;
+      expect(env.CLAWGUARD_COLLECTOR_CONFIG).toBe("/etc/clawguard/collector.yaml");
+      const config = loadCollectorConfig(file, env, dir);
+      expect(actuatorProblems(config.controller.actuator)).toEqual([]);
+      expect(restartProblems(config.controller)).toEqual([]);
+      return config.controller;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("writes a config the collector loads: the group, its targets, the docker actuator in this project", () => {
+    expect(seed.groups).toEqual([{ gateway: "gateway", port: 18789 }]);
+    const controller = load(seed.text, "openclaw");
+    expect(controller.groups).toEqual([
+      {
+        name: "gateway",
+        primary: "gateway",
+        standby: "gateway-standby",
+        targets: { gateway: "http://gateway:18789", "gateway-standby": "http://gateway-standby:18789" },
+      },
+    ]);
+    expect(controller.actuator).toMatchObject({
+      kind: "docker",
+      socket: "/var/run/docker.sock",
+      compose: { project: "openclaw", sidecarSuffix: "-clawguard" },
+    });
+    // Quoted: a project Compose names 123 is still a name, not a number.
+    expect(load(seed.text, "123").actuator.compose?.project).toBe("123");
+    // Without the project Compose refuses, saying what to set.
+    expect(() => load(seed.text, "")).toThrow("COMPOSE_PROJECT_NAME: set COMPOSE_PROJECT_NAME");
+  });
+
+  it("mounts the config, the Docker socket and its group into the collector", () => {
+    const c = collector();
+    expect(c.configs).toEqual([{ source: "clawguard-collector", target: "/etc/clawguard/collector.yaml" }]);
+    expect(c.volumes).toEqual(["/var/run/docker.sock:/var/run/docker.sock"]);
+    expect(c.group_add).toEqual([
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+      "${DOCKER_GID:?set DOCKER_GID to the group id of /var/run/docker.sock}",
+    ]);
+    expect(seed.configs).toEqual(["clawguard-collector"]);
+  });
+
+  it("takes the router's port, one group per HA gateway, beside the sidecars' configs", () => {
+    const gateway = (name: string, port: number) =>
+      `  ${name}:\n    image: ghcr.io/openclaw/openclaw:latest\n    ports:\n      - "127.0.0.1:${port + 1}:${port}"\n    volumes:\n      - ./${name}:/home/node/.openclaw\n      - ${name}-ws:/home/node/.openclaw/workspace\n    labels:\n      clawguard.role: gateway\n      clawguard.ha: standby\n`;
+    const text = `services:\n${gateway("gw-a", 18789)}${gateway("gw-b", 19000)}configs:\n  app:\n    file: ./app.conf\n`;
+    const upstreams = () => [{ id: "deepseek", upstream: "https://api.deepseek.com/v1" }];
+    const r = inject(text, {}, upstreams);
+    expect(r.configs).toEqual(["clawguard-sidecar-gw-a", "clawguard-sidecar-gw-b", "clawguard-collector"]);
+    const controller = load(r.text, "stack");
+    expect(controller.groups.map((g) => [g.name, g.targets])).toEqual([
+      ["gw-a", { "gw-a": "http://gw-a:18789", "gw-a-standby": "http://gw-a-standby:18789" }],
+      ["gw-b", { "gw-b": "http://gw-b:19000", "gw-b-standby": "http://gw-b-standby:19000" }],
+    ]);
+    expect(js(r.text).services["gw-b-router"].command).toContain("0.0.0.0:19000");
+    expect(js(r.text).configs.app).toEqual({ file: "./app.conf" });
+    expect(schemaProblems(js(r.text))).toEqual([]);
+    expect(inject(r.text, {}, upstreams).text).toBe(r.text);
+    expect(removeInjection(r.text).text).toBe(text);
+  });
+
+  it("gives a file without an HA gateway no collector config and no Docker socket", () => {
+    const r = inject(AGENT);
+    const c = js(r.text).services["clawguard-collector"];
+    expect(r.groups).toEqual([]);
+    expect(c.volumes).toBeUndefined();
+    expect(c.group_add).toBeUndefined();
+    expect(c.configs).toBeUndefined();
+    expect(c.environment.CLAWGUARD_COLLECTOR_CONFIG).toBeUndefined();
+    expect(js(r.text).configs).toBeUndefined();
+    expect(r.text).not.toContain("docker.sock");
+  });
+
+  it("is taken out by --remove, and injecting again gives the same bytes", () => {
+    expect(removeInjection(seed.text).text).toBe(read(SEED));
+    expect(removeInjection(seed.text).text).not.toContain("docker.sock");
+    expect(inject(seed.text).text).toBe(seed.text);
+  });
+
+  it("refuses a config of the same name already in the file", () => {
+    const text = `${read(SEED)}configs:\n  clawguard-collector:\n    file: ./mine.yaml\n`;
+    expect(() => inject(text)).toThrow(
+      "configs.clawguard-collector: already exists, and clawguard inject adds a config of that name; rename the existing one",
     );
   });
 });

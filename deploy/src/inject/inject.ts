@@ -25,8 +25,11 @@ import {
   type Backends,
   BIN_VOLUME,
   COLLECTOR,
+  COLLECTOR_CONFIG,
+  collectorConfig,
   collectorService,
   DEFAULTS,
+  type FailoverGroup,
   INJECTED_LABEL,
   type InjectOptions,
   ingestSecret,
@@ -78,8 +81,13 @@ export interface InjectResult {
   services: string[];
   volumes: string[];
   secrets: string[];
-  /** Top-level configs added: each agent's sidecar config with its providers' real URLs. */
+  /**
+   * Top-level configs added: each agent's sidecar config with its providers' real URLs, and the
+   * collector's (its failover controller) when there are groups.
+   */
   configs: string[];
+  /** One per gateway labelled `clawguard.ha: standby`, configured in the collector's controller. */
+  groups: FailoverGroup[];
   backends: Backends;
   /** Agents' names (and standbys/routers) that need an ingest token file. */
   tokens: string[];
@@ -326,6 +334,7 @@ export function inject(
   const configs = new Map<string, { value: Js; comment: string }>();
   const changes: AgentChange[] = [];
   const tokens: string[] = [];
+  const groups: FailoverGroup[] = [];
   for (const agent of agents) {
     const change: AgentChange = { service: agent.name, role: agent.role, added: [], notes: [] };
     const add = (name: string, why: string, value: Js, comment: string) => {
@@ -371,6 +380,7 @@ export function inject(
       );
       tokens.push(standby);
       change.port = agent.containerPorts[0] ?? 18789;
+      groups.push({ gateway: agent.name, port: change.port });
       if (
         pairOf(
           blockMap(
@@ -397,9 +407,15 @@ export function inject(
   const extra: string[] = [COLLECTOR];
   added.set(COLLECTOR, {
     why: "the clawguard collector",
-    value: collectorService(backends, collectorSecrets, networks, options),
-    comment: "clawguard collector: ingest, audit trail, fleet, alerts (dashboard on 127.0.0.1:18800)",
+    value: collectorService(backends, collectorSecrets, networks, options, groups.length > 0),
+    comment: `clawguard collector: ingest, audit trail, fleet, alerts (dashboard on 127.0.0.1:18800)${groups.length > 0 ? `; fails over ${groups.map((g) => g.gateway).join(", ")} through the Docker socket (root on this host)` : ""}`,
   });
+  if (groups.length > 0) {
+    configs.set(COLLECTOR_CONFIG, {
+      value: collectorConfig(groups),
+      comment: `clawguard collector config: failover of ${groups.map((g) => `${g.gateway} to ${standbyName(g.gateway)}`).join(", ")} (controller.groups), by the Docker Engine in this Compose project (controller.actuator)`,
+    });
+  }
   if (!backends.postgres) {
     extra.push(POSTGRES);
     added.set(POSTGRES, {
@@ -511,6 +527,7 @@ export function inject(
     volumes: Object.keys(volumes),
     secrets: secretNames,
     configs: [...configs.keys()],
+    groups,
     backends,
     tokens,
     options,

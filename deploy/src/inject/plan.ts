@@ -1,4 +1,4 @@
-import { stringify } from "yaml";
+import { Document, Scalar, stringify } from "yaml";
 import type { Agent, Mount } from "./detect.ts";
 import type { Upstream } from "./openclaw-config.ts";
 
@@ -33,8 +33,27 @@ export const INJECTED_LABEL = "clawguard.injected";
 export const SIDECAR_CONFIG_TARGET = "/etc/clawguard/sidecar.yaml";
 export const SIDECAR_PORT = 18801;
 export const COLLECTOR_PORT = 18800;
+/** The top-level config holding the collector's config (its failover controller), with an HA gateway. */
+export const COLLECTOR_CONFIG = "clawguard-collector";
+export const COLLECTOR_CONFIG_TARGET = "/etc/clawguard/collector.yaml";
+/** The Docker Engine's socket on the host, mounted at the same path (the docker actuator's default). */
+export const DOCKER_SOCKET = "/var/run/docker.sock";
+/**
+ * The socket's group, for the collector's non-root user: Compose refuses to start without it,
+ * saying what to set (the gid differs between hosts, so inject cannot write it).
+ */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+export const DOCKER_GID = "${DOCKER_GID:?set DOCKER_GID to the group id of /var/run/docker.sock}";
+/**
+ * The Compose project, as Compose itself resolves it (-p, COMPOSE_PROJECT_NAME, name:, the
+ * directory) and exposes it for interpolation; Compose refuses to start when it does not.
+ */
+export const PROJECT_INTERPOLATION =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+  "${COMPOSE_PROJECT_NAME:?set COMPOSE_PROJECT_NAME to the Compose project name}";
+export const SIDECAR_SUFFIX = "-clawguard";
 
-export const sidecarName = (agent: string): string => `${agent}-clawguard`;
+export const sidecarName = (agent: string): string => `${agent}${SIDECAR_SUFFIX}`;
 export const standbyName = (gateway: string): string => `${gateway}-standby`;
 export const routerName = (gateway: string): string => `${gateway}-router`;
 export const ingestSecret = (agent: string): string => `clawguard-ingest-${agent}`;
@@ -174,17 +193,63 @@ export function sidecarConfig(upstreams: readonly Upstream[]): Record<string, un
   return { content: stringify({ llm: { providers } }).replaceAll("$", "$$$$"), labels: LABELS };
 }
 
+/** A gateway with a standby: the port both listen on inside the compose network. */
+export interface FailoverGroup {
+  gateway: string;
+  port: number;
+}
+
+/** Where the router and clients reach an agent of a group inside the compose network. */
+export const groupTarget = (service: string, port: number): string => `http://${service}:${port}`;
+
+/**
+ * The collector's config file, inline: a failover group per HA gateway (the gateway, its standby
+ * and the URLs they answer on) and the docker actuator in compose mode, which finds each by its
+ * Compose labels in this project. The project is left to Compose to interpolate, so that it is the
+ * one the containers really carry (quoted: a project named 123 stays a string). Nothing else holds
+ * a `$` to double: agent names are 1-63 chars of [A-Za-z0-9_.-] (detection refuses others), which is
+ * also the collector's rule for a group's name.
+ */
+export function collectorConfig(groups: readonly FailoverGroup[]): Record<string, unknown> {
+  const doc = new Document({
+    controller: {
+      groups: groups.map(({ gateway, port }) => {
+        const standby = standbyName(gateway);
+        return {
+          name: gateway,
+          primary: gateway,
+          standby,
+          targets: { [gateway]: groupTarget(gateway, port), [standby]: groupTarget(standby, port) },
+        };
+      }),
+      actuator: {
+        kind: "docker",
+        compose: { project: PROJECT_INTERPOLATION, sidecarSuffix: SIDECAR_SUFFIX },
+      },
+    },
+  });
+  const project = doc.getIn(["controller", "actuator", "compose", "project"], true);
+  if (project instanceof Scalar) project.type = Scalar.QUOTE_DOUBLE;
+  return { content: doc.toString({ lineWidth: 0 }), labels: LABELS };
+}
+
 export interface Backends {
   /** Existing PostgreSQL / Redis services, or undefined when injection adds its own. */
   postgres: string | undefined;
   redis: string | undefined;
 }
 
+/**
+ * The collector; with `failover` (the file has an HA gateway) also its config file (the controller's
+ * groups and docker actuator) and the Docker socket, with its group for the image's non-root user.
+ * Without one it gets no socket: the socket is root on the host.
+ */
 export function collectorService(
   backends: Backends,
   secrets: string[],
   networks: Record<string, unknown>,
   options: InjectOptions,
+  failover = false,
 ): Record<string, unknown> {
   return {
     image: options.collectorImage,
@@ -196,6 +261,7 @@ export function collectorService(
       CLAWGUARD_READ_TOKEN_FILE: "/run/secrets/clawguard-read-token",
       DATABASE_URL_FILE: "/run/secrets/clawguard-database-url",
       REDIS_URL: `redis://${backends.redis ?? REDIS}:6379/0`,
+      ...(failover ? { CLAWGUARD_COLLECTOR_CONFIG: COLLECTOR_CONFIG_TARGET } : {}),
     },
     // Dashboard, API and /metrics for the operator on this host only.
     ports: [`127.0.0.1:${COLLECTOR_PORT}:${COLLECTOR_PORT}`],
@@ -207,6 +273,13 @@ export function collectorService(
       [backends.redis ?? REDIS]: { condition: backends.redis ? "service_started" : "service_healthy" },
     },
     secrets,
+    ...(failover
+      ? {
+          configs: [{ source: COLLECTOR_CONFIG, target: COLLECTOR_CONFIG_TARGET }],
+          volumes: [`${DOCKER_SOCKET}:${DOCKER_SOCKET}`],
+          group_add: [DOCKER_GID],
+        }
+      : {}),
     healthcheck: healthcheck(COLLECTOR_PORT),
     labels: LABELS,
   };

@@ -4,6 +4,10 @@ import type { OpenClawPlan, RestorePlan } from "./openclaw-files.ts";
 import {
   BIN_DIR,
   COLLECTOR,
+  COLLECTOR_CONFIG,
+  COLLECTOR_CONFIG_TARGET,
+  DOCKER_SOCKET,
+  groupTarget,
   ingestSecret,
   POSTGRES,
   routerName,
@@ -30,9 +34,23 @@ export function changeSummary(r: InjectResult): string {
     `  volumes   + ${r.volumes.join(", + ")}`,
     `  secrets   + ${r.secrets.length} (${r.secrets[0]}, ...)`,
   );
-  if (r.configs.length > 0) {
+  const sidecarConfigs = r.configs.filter((c) => c !== COLLECTOR_CONFIG);
+  const configs: string[] = [];
+  if (sidecarConfigs.length > 0) {
+    configs.push(
+      `${sidecarConfigs.join(", + ")} (the providers' real URLs, for the sidecars at ${SIDECAR_CONFIG_TARGET})`,
+    );
+  }
+  if (r.configs.includes(COLLECTOR_CONFIG)) {
+    const gateways = r.groups.map((g) => g.gateway).join(", ");
+    configs.push(
+      `${COLLECTOR_CONFIG} (failover of ${gateways}, for ${COLLECTOR} at ${COLLECTOR_CONFIG_TARGET})`,
+    );
+  }
+  if (configs.length > 0) lines.push(`  configs   + ${configs.join("; + ")}`);
+  if (r.groups.length > 0) {
     lines.push(
-      `  configs   + ${r.configs.join(", + ")} (the providers' real URLs, for the sidecars at ${SIDECAR_CONFIG_TARGET})`,
+      `  ${COLLECTOR} mounts ${DOCKER_SOCKET} (root on this host) with the group DOCKER_GID, to stop and start the gateways`,
     );
   }
   return `${lines.join("\n")}\n`;
@@ -141,7 +159,6 @@ export function todo(r: InjectResult, o: OpenClawReport): string {
 printf 'postgres://clawguard:%s@${r.backends.postgres}:5432/clawguard\\n' "<that password>" > clawguard-database-url`
     : `openssl rand -hex 24 > clawguard-postgres-password
 printf 'postgres://clawguard:%s@${POSTGRES}:5432/clawguard\\n' "$(cat clawguard-postgres-password)" > clawguard-database-url`;
-  const ha = r.agents.filter((a) => a.added.includes(routerName(a.service)));
   const steps = [
     `Create the secrets (one ingest token per sidecar; the collector gets them all):
    mkdir -p ${dir} && cd ${dir} && umask 077
@@ -158,28 +175,50 @@ printf 'postgres://clawguard:%s@${POSTGRES}:5432/clawguard\\n' "$(cat clawguard-
    (--image / --collector-image). The sidecar copies the agent-side \`clawguard\` file into the
    clawguard-bin volume at start; the agents see it read-only at ${BIN_DIR}.`,
   ];
-  for (const a of ha) {
-    const gw = a.service;
-    const standby = standbyName(gw);
-    const port = a.port ?? 18789;
-    steps.push(`High availability (${gw}): the standby ${standby} is in the profile "${STANDBY_PROFILE}" and never starts
-   by default (two gateways on one state are forbidden); only failover starts it, after fencing ${gw}.
-   Create it and its sidecar once, so that failover can start them:
-     docker compose --profile ${STANDBY_PROFILE} create ${standby} ${sidecarName(standby)}
-   The router ${routerName(gw)} (\`clawguard router --group ${gw}\`) took over ${gw}'s published ports (kept in
-   ${gw} as "# clawguard-inject:moved" comments) and forwards to the group's current target, which the
-   collector's controller sets: until it does, the router answers 503 "no route". Give ${COLLECTOR} a
-   config file (mounted, named by CLAWGUARD_COLLECTOR_CONFIG) with the group and the Docker actuator, and
-   mount /var/run/docker.sock into it (readable by its user):
-     controller:
-       groups:
-         - name: ${gw}
-           primary: ${gw}
-           standby: ${standby}
-           targets: { ${gw}: "http://${gw}:${port}", ${standby}: "http://${standby}:${port}" }
-       actuator: { kind: docker, compose: { project: ${r.project ?? "<project>"} } }${r.project ? "" : "   # the compose file's name: or what docker compose ls shows"}
-   Containers that reach ${gw} by its service name must use ${routerName(gw)} instead;
-   \`clawguard route nginx --group ${gw}\` prints the current target.`);
+  const ha = r.groups;
+  if (ha.length > 0) {
+    const gws = ha.map((g) => g.gateway);
+    const project = r.project
+      ? `name: ${r.project}, unless -p or COMPOSE_PROJECT_NAME says otherwise`
+      : "-p, COMPOSE_PROJECT_NAME, name: or the directory's name";
+    const lines = [
+      `High availability (${gws.join(", ")}): inject configured the failover; left to do:`,
+      `   ${COLLECTOR}'s controller reads configs.${COLLECTOR_CONFIG} (${COLLECTOR_CONFIG_TARGET}, CLAWGUARD_COLLECTOR_CONFIG):`,
+      ...ha.map(({ gateway, port }) => {
+        const standby = standbyName(gateway);
+        return `     group ${gateway}: ${gateway} (${groupTarget(gateway, port)}), standby ${standby} (${groupTarget(standby, port)})`;
+      }),
+      "   and the docker actuator in compose mode, which finds each by its Compose labels in the project",
+      `   \${COMPOSE_PROJECT_NAME}: Compose fills in the project it runs (${project}).`,
+      `   It stops and starts them through ${DOCKER_SOCKET}, mounted into it: that is root on this host.`,
+      "   Its image runs as a non-root user: give it the socket's group first (Compose refuses to run the file",
+      "   without it):",
+      `     echo "DOCKER_GID=$(stat -c %g ${DOCKER_SOCKET})" >> .env   # beside the compose file`,
+      `   Each standby is in the profile "${STANDBY_PROFILE}" and never starts by default (two gateways on one`,
+      "   state are forbidden); only failover starts it, after fencing its gateway. Create it and its sidecar",
+      "   once (and again after a docker compose down), so that failover can start them:",
+      ...gws.map((gw) => {
+        const standby = standbyName(gw);
+        return `     docker compose --profile ${STANDBY_PROFILE} create ${standby} ${sidecarName(standby)}`;
+      }),
+    ];
+    for (const gw of gws) {
+      lines.push(
+        `   The router ${routerName(gw)} (\`clawguard router --group ${gw}\`) took over ${gw}'s published ports (kept in`,
+        `   ${gw} as "# clawguard-inject:moved" comments) and forwards to the group's current target, which the`,
+        `   controller sets: until it does, it answers 503 "no route". Containers that reach ${gw} by its service`,
+        `   name must use ${routerName(gw)} instead; \`clawguard route nginx --group ${gw}\` prints the current target.`,
+      );
+    }
+    const [gw, standby] = [gws[0] ?? "", standbyName(gws[0] ?? "")];
+    lines.push(
+      `   After a failover the gateway is stopped (fenced) and its standby serves: a plain \`docker compose up -d\``,
+      `   then starts the fenced gateway again on the same state (e.g. ${gw} while ${standby} serves), which`,
+      "   OpenClaw's own state lock refuses: it exits 78 (over and over, with a restart policy). Until you fail",
+      "   back, start services by name (docker compose up -d <service>); docker compose ps -a shows which of",
+      "   the two is stopped.",
+    );
+    steps.push(lines.join("\n"));
   }
   steps.push(`Then: docker compose up -d, and watch http://127.0.0.1:18800 (${COLLECTOR}).`);
   const numbered = steps
