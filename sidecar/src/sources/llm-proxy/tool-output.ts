@@ -6,40 +6,59 @@ import type { SpillStore } from "../exec-guard/spill.ts";
 const PREVIEW_HEAD_CHARS = 1500;
 const PREVIEW_TAIL_CHARS = 1000;
 
+/** Spill files written at once, across requests: a huge conversation can hold thousands of tool outputs. */
+const MAX_WRITES = 8;
+let writing = 0;
+const waiting: (() => void)[] = [];
+
+async function limited(write: () => Promise<void>): Promise<void> {
+  if (writing >= MAX_WRITES) await new Promise<void>((resolve) => waiting.push(resolve));
+  writing++;
+  try {
+    await write();
+  } finally {
+    writing--;
+    waiting.shift()?.();
+  }
+}
+
 /**
  * Saves a tool output that is too big for the context in the exec guard's spill store, and returns
  * what the model gets instead: its first and last lines, its size, and how to read the rest with
- * `clawguard read`. The preview is redacted; the spill, like an exec spill, stays raw.
+ * `clawguard read`. The preview is redacted; the spill, like an exec spill, stays raw. The id and the
+ * preview are known at once; the file is written in the background (`saved`), so a trim that spills
+ * many outputs writes them side by side instead of one after the other.
  */
-export async function spillToolOutput(
+export function spillToolOutput(
   store: SpillStore,
   text: string,
   tokens: number,
   meta: { agent: string; session?: string | undefined; origin: string },
-): Promise<{ id: string; replacement: string }> {
+): { id: string; replacement: string; saved: Promise<void> } {
   const id = ulid();
   const raw = Buffer.from(text, "utf8");
-  const file = await store.create(id);
-  try {
-    await file.writeFile(raw);
-  } finally {
-    await file.close();
-  }
   const lines = countLines(text);
-  const sha256 = createHash("sha256").update(raw).digest("hex");
-  await store.writeMeta({
-    id,
-    agent: meta.agent,
-    session: meta.session,
-    command: meta.origin,
-    createdAt: new Date().toISOString(),
-    bytes: raw.length,
-    lines,
-    sha256,
-    exitCode: 0,
-    binary: false,
+  const saved = limited(async () => {
+    const file = await store.create(id);
+    try {
+      await file.writeFile(raw);
+    } finally {
+      await file.close();
+    }
+    await store.writeMeta({
+      id,
+      agent: meta.agent,
+      session: meta.session,
+      command: meta.origin,
+      createdAt: new Date().toISOString(),
+      bytes: raw.length,
+      lines,
+      sha256: createHash("sha256").update(raw).digest("hex"),
+      exitCode: 0,
+      binary: false,
+    });
   });
-  return { id, replacement: preview(text, { id, bytes: raw.length, lines, tokens }) };
+  return { id, replacement: preview(text, { id, bytes: raw.length, lines, tokens }), saved };
 }
 
 function preview(text: string, info: { id: string; bytes: number; lines: number; tokens: number }): string {

@@ -13,9 +13,13 @@ function spiller() {
   const saved: string[] = [];
   return {
     saved,
-    spill: async (text: string) => {
+    spill: (text: string) => {
       saved.push(text);
-      return { id: `SPILL${saved.length}`, replacement: `[saved as SPILL${saved.length}]` };
+      return {
+        id: `SPILL${saved.length}`,
+        replacement: `[saved as SPILL${saved.length}]`,
+        saved: Promise.resolve(),
+      };
     },
   };
 }
@@ -85,6 +89,38 @@ describe("trimConversation", () => {
     expect((out.messages as Array<{ content: unknown }>)[7]?.content).toBe("[saved as SPILL1]");
     expect(result.tokensAfter).toBeLessThan(result.tokensBefore);
     expect(result.tokensAfter).toBeLessThanOrEqual(6000);
+  });
+
+  it("writes spills side by side, and answers only once every one is on disk (or fails with it)", async () => {
+    const body = chat(12, 2);
+    const raw = JSON.stringify(body);
+    const conversation = openAiChat.conversation(body as Record<string, unknown>, raw, counter);
+    if (!conversation) throw new Error("not a conversation");
+    const pending: { resolve: () => void; reject: (err: Error) => void }[] = [];
+    const spill = (_text: string) => {
+      const n = pending.length + 1;
+      const saved = new Promise<void>((resolve, reject) => pending.push({ resolve, reject }));
+      return { id: `SPILL${n}`, replacement: `[saved as SPILL${n}]`, saved };
+    };
+    const options = { budget: 400, spillAboveTokens: 20, counter, spill };
+    let done = false;
+    const trimmed = trimConversation(openAiChat, raw, conversation, options).then((r) => {
+      done = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    // Every spill was started before any was written; none is answered yet.
+    expect(pending.length).toBeGreaterThan(1);
+    expect(done).toBe(false);
+    for (const p of pending) p.resolve();
+    expect((await trimmed).spilled).toHaveLength(pending.length);
+
+    pending.length = 0;
+    const failing = trimConversation(openAiChat, raw, conversation, options);
+    await new Promise((r) => setTimeout(r, 20));
+    pending[0]?.reject(new Error("disk full"));
+    for (const p of pending.slice(1)) p.resolve();
+    await expect(failing).rejects.toThrow("disk full");
   });
 
   it("then drops the oldest turns whole, keeps the system prompt and tools byte-identical, and says so", async () => {

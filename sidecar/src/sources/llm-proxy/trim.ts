@@ -14,8 +14,11 @@ export interface TrimOptions {
   /** Tool outputs above this many tokens may be spilled. */
   spillAboveTokens: number;
   counter: Counter;
-  /** Saves a tool output and returns what stands in for it in the request (a preview and a reference). */
-  spill(text: string, tokens: number): Promise<{ id: string; replacement: string }>;
+  /**
+   * Saves a tool output and returns what stands in for it in the request (a preview and a
+   * reference) at once; `saved` settles when it is written. The trim waits for every one of them.
+   */
+  spill(text: string, tokens: number): { id: string; replacement: string; saved: Promise<void> };
 }
 
 export interface TrimResult {
@@ -63,6 +66,7 @@ export async function trimConversation(
 
   let total = tokensBefore;
   const replaced = new Map<number, { value: unknown; tokens: number }>();
+  const saving: Promise<void>[] = [];
   for (let i = conversation.prefixCount; i < items.length && total > options.budget; i++) {
     const item = items[i] as Item;
     let value = item.value;
@@ -70,7 +74,9 @@ export async function trimConversation(
       if (total > options.budget) {
         const tokens = options.counter.count(output.text);
         if (tokens <= options.spillAboveTokens) continue;
-        const { id, replacement } = await options.spill(output.text, tokens);
+        const { id, replacement, saved } = options.spill(output.text, tokens);
+        saved.catch(() => {}); // awaited below; never an unhandled rejection if the trim throws first
+        saving.push(saved);
         result.spilled.push({ id, tokens });
         value = output.replace(value, replacement);
       }
@@ -121,6 +127,8 @@ export async function trimConversation(
   result.changed = splices.length > 0;
   result.tokensAfter = total;
   result.fits = total <= options.budget;
+  // A reference to a spill must never go out before the spill is on disk.
+  await Promise.all(saving);
   return result;
 }
 
