@@ -2,6 +2,39 @@ import { describe, expect, it } from "vitest";
 import { canonicalJson, EMPTY_HEAD, GENESIS_HASH, hashEvent, sealEvent } from "./chain.ts";
 import { draftEvent, validateEvent } from "./events/envelope.ts";
 import { ulid, ulidTime } from "./ids.ts";
+import { seededRandom } from "./testing.ts";
+
+/** The canonical form as first written (string building, recursive): the spec the fast one must match. */
+function reference(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(reference).join(",")}]`;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${reference(record[k])}`).join(",")}}`;
+}
+
+/** Random JSON-ish values: odd keys (__proto__, escapes, unicode, numbers), undefined here and there. */
+function randomValue(random: () => number, depth = 0): unknown {
+  const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)] as T;
+  const r = random();
+  if (depth > 3 || r < 0.4) {
+    return pick<unknown>([null, true, false, 0, -0, 1.5, -2e21, 42, "", 'é\n"\\\u0000', "👍 ok", undefined]);
+  }
+  if (r < 0.6) return Array.from({ length: Math.floor(random() * 4) }, () => randomValue(random, depth + 1));
+  const keys = ["b", "a", "__proto__", "10", "2", "é", "A", "key with space", 'q"uote', "z"];
+  const out: Record<string, unknown> = {};
+  for (let i = Math.floor(random() * 5); i > 0; i--) {
+    Object.defineProperty(out, pick(keys), {
+      value: randomValue(random, depth + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
 
 const source = { agent: "sub1", role: "sub-agent", host: "h1" };
 
@@ -10,6 +43,20 @@ describe("canonicalJson", () => {
     expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: 2 }], c: undefined } })).toBe(
       '{"a":{"d":[1,{"y":2,"z":1}]},"b":1}',
     );
+  });
+  it("matches the reference form on random values, and on values as JSON.parse makes them", () => {
+    const random = seededRandom(20_261_126);
+    for (let i = 0; i < 2000; i++) {
+      const value = randomValue(random);
+      expect(canonicalJson(value)).toBe(reference(value));
+      const text = JSON.stringify(value);
+      if (text !== undefined) expect(canonicalJson(JSON.parse(text))).toBe(reference(JSON.parse(text)));
+    }
+    // A Date is an object with no keys of its own, as the first form had it (not its toJSON).
+    const withDate = { at: new Date(0), n: [new Date(1)] };
+    expect(canonicalJson(withDate)).toBe(reference(withDate));
+    // A "__proto__" key from JSON.parse is an own key like any other.
+    expect(canonicalJson(JSON.parse('{"__proto__":{"x":1},"a":2}'))).toBe('{"__proto__":{"x":1},"a":2}');
   });
   it("is the same for the same value built in a different order", () => {
     expect(canonicalJson({ x: "é\n", y: null, z: 1.5 })).toBe(

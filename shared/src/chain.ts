@@ -9,19 +9,40 @@ export const GENESIS_HASH = "0".repeat(64);
  * sidecar and the collector (or any third party) compute the same hash from the same event.
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== "object") {
-    const text = JSON.stringify(value);
-    // undefined, functions and symbols have no JSON form; they never reach a valid event.
-    return text === undefined ? "null" : text;
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const keys = Object.keys(value)
-    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+  // JSON.stringify does the writing (native: faster than building strings here); the replacer hands
+  // it each object with its keys in order (an object whose keys already are goes as it is). Where
+  // that could differ from the canonical form, the value is written by the string builder instead:
+  // JavaScript lists array-index keys ("2", "10") first and in numeric order whatever the insertion
+  // order; a "__proto__" key cannot be copied as a plain one; and JSON.stringify applies toJSON (a
+  // Date) where the canonical form does not.
+  let slow = false;
+  const text = JSON.stringify(value, function (this: Record<string, unknown>, key: string, inner: unknown) {
+    if (this[key] !== inner) slow = true;
+    if (inner === null || typeof inner !== "object" || Array.isArray(inner)) return inner;
+    const keys = Object.keys(inner);
+    let ordered = true;
+    for (let i = 1; i < keys.length && ordered; i++) ordered = (keys[i - 1] as string) <= (keys[i] as string);
+    if (ordered) return inner;
+    const sorted: Record<string, unknown> = {};
+    for (const k of keys.sort()) {
+      const first = k.charCodeAt(0);
+      if ((first >= 48 && first <= 57) || k === "__proto__") slow = true;
+      sorted[k] = (inner as Record<string, unknown>)[k];
+    }
+    return sorted;
+  });
+  return slow ? built(value) : (text ?? "null");
+}
+
+/** The canonical form built string by string, as it was first written: the definition. */
+function built(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(built).join(",")}]`;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined)
     .sort();
-  const body = keys.map(
-    (k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`,
-  );
-  return `{${body.join(",")}}`;
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${built(record[k])}`).join(",")}}`;
 }
 
 /** The hash of an event: sha256 over the canonical JSON of everything but `hash` itself. */

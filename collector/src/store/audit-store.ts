@@ -90,28 +90,32 @@ async function lockHead(tx: Queryable, agent: string): Promise<ChainHead> {
   return { seq: Number(row.seq), hash: row.hash };
 }
 
+/**
+ * One statement for the batch, its rows as one JSON parameter: JSON.stringify writes it natively,
+ * where ten text[] parameters had the driver escape every element in JavaScript.
+ */
 async function insertEvents(tx: Queryable, rows: Candidate[]): Promise<void> {
   if (rows.length === 0) return;
-  const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
-  for (const { event, body } of rows) {
-    const values = [
-      event.id,
-      event.source.agent,
-      event.seq,
-      event.time,
-      event.type,
-      event.severity,
-      event.session ?? null,
-      event.hash,
-      event.prev_hash,
+  const json = JSON.stringify(
+    rows.map(({ event, body }) => ({
+      id: event.id,
+      agent: event.source.agent,
+      seq: event.seq,
+      time: event.time,
+      type: event.type,
+      severity: event.severity,
+      session: event.session ?? null,
+      hash: event.hash,
+      prev_hash: event.prev_hash,
       body,
-    ];
-    for (const [i, v] of values.entries()) cols[i]?.push(v);
-  }
+    })),
+  );
   await tx.query(
     `INSERT INTO audit_events (id, agent, seq, time, type, severity, session, hash, prev_hash, body)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`,
-    cols,
+     SELECT id, agent, seq, time, type, severity, session, hash, prev_hash, body
+     FROM json_to_recordset($1::json) AS r(id text, agent text, seq bigint, time timestamptz, type text,
+       severity text, session text, hash text, prev_hash text, body text)`,
+    [json],
   );
 }
 
