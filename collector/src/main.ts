@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
 import { type Actuator, createActuator } from "./controller/actuators.ts";
-import { actuatorProblems, restartProblems } from "./controller/config.ts";
+import { actuatorProblems, leaseProblems, restartProblems } from "./controller/config.ts";
 import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
@@ -151,7 +151,7 @@ function startController(
     }
   });
   const actuatorIssues = actuatorProblems(c.actuator);
-  problems.push(...actuatorIssues, ...restartProblems(c));
+  problems.push(...actuatorIssues, ...restartProblems(c), ...leaseProblems(c));
   // Before anything is opened: a secret it cannot read is one more problem, and leaves nothing behind.
   let actuator: Actuator | undefined;
   if (actuatorIssues.length === 0) {

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { actuatorProblems, controllerConfig, restartProblems } from "./config.ts";
+import { actuatorProblems, controllerConfig, leaseProblems, restartProblems } from "./config.ts";
 import { commandActuator, webhookActuator } from "./index.ts";
 import { placeholders } from "./templates.ts";
 
@@ -193,5 +193,12 @@ describe("restart config (agents with no standby)", () => {
       target: "http://gw:18789",
       port: "18789",
     });
+  });
+
+  it("refuses a tick longer than half the lease: the lease is renewed every tick", () => {
+    expect(leaseProblems(controllerConfig.parse({}))).toEqual([]);
+    expect(leaseProblems(controllerConfig.parse({ tickMs: 3000, leaseTtlMs: 5000 }))).toEqual([
+      "controller.tickMs: 3000 ms, expected at most half of controller.leaseTtlMs (5000 ms): the lease is renewed every tick",
+    ]);
   });
 });

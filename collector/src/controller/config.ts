@@ -191,3 +191,15 @@ export function restartProblems(c: ControllerConfig): string[] {
   }
   return problems;
 }
+
+/**
+ * The lease is renewed every tick: a tick longer than half the lease's lifetime lets it lapse
+ * between renewals on a busy replica, and leadership would flap between replicas.
+ */
+export function leaseProblems(c: ControllerConfig): string[] {
+  return c.tickMs * 2 > c.leaseTtlMs
+    ? [
+        `controller.tickMs: ${c.tickMs} ms, expected at most half of controller.leaseTtlMs (${c.leaseTtlMs} ms): the lease is renewed every tick`,
+      ]
+    : [];
+}
