@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
+import { connectOnce } from "@clawguard/shared/net";
 
 /**
  * Test-only: what failover drills share: a few Redis commands without a client library (the
@@ -145,19 +146,8 @@ export function staleAuthority(a: ActionRecord): string | undefined {
 }
 
 /** Whether something accepts connections on the port (a gateway holding the state runs there). */
-export function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
+export async function listening(port: number): Promise<boolean> {
+  return (await connectOnce("127.0.0.1", port, 1000)).open;
 }
 
 /** Both gateway ports, every 25 ms: two listening at once would be two gateways on one state. */

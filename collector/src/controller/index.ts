@@ -1,7 +1,7 @@
-import { connect } from "node:net";
 import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
+import { connectOnce } from "@clawguard/shared/net";
 import type { Redis } from "ioredis";
 import type { ActionNote } from "../store/incident-store.ts";
 import type { LivenessStore } from "../store/liveness/index.ts";
@@ -367,21 +367,10 @@ async function until(ok: () => Promise<boolean>, timeoutMs: number): Promise<boo
   }
 }
 
-/** Whether nothing accepts connections at the target any more. */
-function refused(target: string): Promise<boolean> {
+/** Whether nothing accepts connections at the target any more (refused or unreachable; not a timeout). */
+async function refused(target: string): Promise<boolean> {
   const url = new URL(target);
-  return new Promise((resolve) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port) });
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once("error", () => resolve(true));
-  });
+  return (await connectOnce(url.hostname, Number(url.port), 1000)).error !== undefined;
 }
 
 async function ready(target: string): Promise<boolean> {

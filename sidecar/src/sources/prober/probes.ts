@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
-import { connect } from "node:net";
 import { resolveSecret } from "@clawguard/shared/config/load";
+import { connectOnce } from "@clawguard/shared/net";
 import type { ProbeConfig } from "./config.ts";
 
 export interface ProbeResult {
@@ -122,27 +122,17 @@ async function chatProbe(
   return done(true, `agent ${probe.agent} answered`);
 }
 
-function tcpProbe(
+async function tcpProbe(
   probe: Extract<ProbeConfig, { kind: "tcp" }>,
   timeoutMs: number,
   done: Done,
 ): Promise<ProbeResult> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: probe.host, port: probe.port });
-    const finish = (result: ProbeResult) => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.setTimeout(timeoutMs, () =>
-      finish(done(false, `no connection to ${probe.host}:${probe.port} within ${timeoutMs} ms`)),
-    );
-    socket.once("connect", () => finish(done(true, `${probe.host}:${probe.port} accepts connections`)));
-    socket.once("error", (err) =>
-      finish(
-        done(false, `cannot connect to ${probe.host}:${probe.port}: ${describeFailure(err, timeoutMs)}`),
-      ),
-    );
-  });
+  const where = `${probe.host}:${probe.port}`;
+  const outcome = await connectOnce(probe.host, probe.port, timeoutMs);
+  if (outcome.open) return done(true, `${where} accepts connections`);
+  if (outcome.error)
+    return done(false, `cannot connect to ${where}: ${describeFailure(outcome.error, timeoutMs)}`);
+  return done(false, `no connection to ${where} within ${timeoutMs} ms`);
 }
 
 function commandProbe(
