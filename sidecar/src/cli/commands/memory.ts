@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import type { HistoryEntry } from "@clawguard/collector/store/memory-store";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent } from "@clawguard/shared/events/envelope";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
@@ -29,27 +30,16 @@ Options:
   --json             print JSON instead of a table
   -h, --help         this help`;
 
-interface Version {
-  event_id: string;
-  agent: string;
-  path: string;
-  time: string;
-  sha256: string | null;
-  size: number;
-  change: string;
-  blob: boolean;
-}
-
 async function history(base: string, token: string, path: string, agent: string | undefined, limit?: number) {
   const url = new URL("/v1/memory/history", base);
   url.searchParams.set("path", path);
   if (agent) url.searchParams.set("agent", agent);
   if (limit) url.searchParams.set("limit", String(limit));
-  return ((await get(url.href, token)) as { versions: Version[] }).versions;
+  return ((await get(url.href, token)) as { versions: HistoryEntry[] }).versions;
 }
 
 /** The version `at` names: a sha256 (prefix), an event id, or the newest at or before a time. */
-function pick(versions: Version[], at: string): Version | undefined {
+function pick(versions: HistoryEntry[], at: string): HistoryEntry | undefined {
   if (/^[0-9a-f]{8,64}$/.test(at)) return versions.find((v) => v.sha256?.startsWith(at));
   if (/^[0-9A-Z]{26}$/.test(at)) return versions.find((v) => v.event_id === at);
   const time = Date.parse(at);
