@@ -6,7 +6,10 @@ import { join } from "node:path";
 import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { describe, expect, it } from "vitest";
-import { configFingerprint, configKeys, HeartbeatSender } from "./index.ts";
+import { configSummary, HeartbeatSender } from "./index.ts";
+
+const configFingerprint = (config: unknown, file?: string) => configSummary(config, file).fingerprint;
+const configKeys = (config: unknown, file?: string) => configSummary(config, file).keys;
 
 describe("configFingerprint", () => {
   it("is the same for the same config, ignores secret values, and changes with any other setting", () => {

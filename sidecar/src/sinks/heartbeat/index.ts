@@ -41,31 +41,34 @@ function effectiveConfig(config: unknown, openclawConfig?: string): unknown {
 
 const sha256 = (value: unknown) => createHash("sha256").update(canonicalJson(value)).digest("hex");
 
-/** One hash of the effective configuration: the same config gives the same hash on every agent. */
-export function configFingerprint(config: unknown, openclawConfig?: string): string {
-  return sha256(effectiveConfig(config, openclawConfig));
-}
-
 /** Keys to this depth get a hash each, so the collector can say which keys differ between agents. */
 const KEY_DEPTH = 4;
 const MAX_KEYS = 500;
 
-/** A short hash of each key of the effective configuration (dotted paths, to KEY_DEPTH levels). */
-export function configKeys(config: unknown, openclawConfig?: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/**
+ * The effective configuration (read once) as the heartbeat reports it: one hash of it all (the same
+ * config gives the same hash on every agent), and a short hash of each key (dotted paths, to
+ * KEY_DEPTH levels) so the collector can say which keys differ.
+ */
+export function configSummary(
+  config: unknown,
+  openclawConfig?: string,
+): { fingerprint: string; keys: Record<string, string> } {
+  const effective = effectiveConfig(config, openclawConfig);
+  const keys: Record<string, string> = {};
   const walk = (value: unknown, path: string, depth: number) => {
-    if (Object.keys(out).length >= MAX_KEYS) return;
+    if (Object.keys(keys).length >= MAX_KEYS) return;
     const isObject = value !== null && typeof value === "object" && !Array.isArray(value);
     if (!isObject || depth === KEY_DEPTH) {
-      out[path] = sha256(value ?? null).slice(0, 16);
+      keys[path] = sha256(value ?? null).slice(0, 16);
       return;
     }
     for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
       walk(inner, path ? `${path}.${key}` : key, depth + 1);
     }
   };
-  walk(effectiveConfig(config, openclawConfig), "", 0);
-  return out;
+  walk(effective, "", 0);
+  return { fingerprint: sha256(effective), keys };
 }
 
 /**
@@ -102,8 +105,7 @@ export class HeartbeatSender implements Component {
     const stamp = stats ? `${stats.mtimeMs}:${stats.size}` : "none";
     if (stamp === this.#openclawStamp) return;
     this.#openclawStamp = stamp;
-    this.#fingerprint = configFingerprint(this.#o.config, file);
-    this.#keys = configKeys(this.#o.config, file);
+    ({ fingerprint: this.#fingerprint, keys: this.#keys } = configSummary(this.#o.config, file));
   }
 
   async start(): Promise<void> {
