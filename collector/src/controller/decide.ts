@@ -91,6 +91,11 @@ function gate(
   return { down: { state: seen.state, forMs } };
 }
 
+/** The restarts that count against the budget now: those within the restart window. */
+export function recentRestarts(restarts: readonly number[], now: number, policy: Policy): number[] {
+  return restarts.filter((t) => now - t < policy.restartWindowMs);
+}
+
 /** Restarts within the window; the next restart (with its backoff), or undefined when the budget is spent. */
 function restartInPlace(
   agent: string,
@@ -99,7 +104,7 @@ function restartInPlace(
   now: number,
   policy: Policy,
 ): Decision | undefined {
-  const recent = restarts.filter((t) => now - t < policy.restartWindowMs);
+  const recent = recentRestarts(restarts, now, policy);
   if (recent.length >= policy.restartBudget) return undefined;
   const last = recent.at(-1);
   const wait = policy.restartBackoffMs * 2 ** Math.max(0, recent.length - 1);
@@ -148,7 +153,7 @@ export function decide(
       why: `last failover ${now - group.lastFailoverAt} ms ago (minimum ${policy.minFailoverIntervalMs} ms between failovers)`,
     };
   }
-  const recent = group.restarts.filter((t) => now - t < policy.restartWindowMs).length;
+  const recent = recentRestarts(group.restarts, now, policy).length;
   const cause =
     down.state === "stale"
       ? `${group.primary} stopped sending heartbeats ${down.forMs} ms ago`
@@ -179,7 +184,7 @@ export function decideRestart(
   if ("decision" in gated) return gated.decision;
   const restart = restartInPlace(agent, memory.restarts, gated.down, now, policy);
   if (restart) return restart;
-  const recent = memory.restarts.filter((t) => now - t < policy.restartWindowMs);
+  const recent = recentRestarts(memory.restarts, now, policy);
   const oldest = recent[0];
   const again =
     oldest === undefined

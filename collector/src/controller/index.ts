@@ -15,6 +15,7 @@ import {
   type Observation,
   type Policy,
   type RestartMemory,
+  recentRestarts,
 } from "./decide.ts";
 import type { Lease } from "./lease.ts";
 import { getRoute, setRoute } from "./routes.ts";
@@ -168,7 +169,7 @@ export class Controller implements Component {
       await this.#noteHold(group.primary, decision, token);
       if (decision.action === "restart") {
         if (!(await this.#stillLeader(token))) return;
-        group.restarts = [...group.restarts.filter((t) => now - t < this.#o.policy.restartWindowMs), now];
+        group.restarts = [...recentRestarts(group.restarts, now, this.#o.policy), now];
         if (!(await this.#remember(`group:${config.name}`, group, token))) return;
         await this.#restart(decision, target(decision.agent), token);
       } else if (decision.action === "failover") {
@@ -192,7 +193,7 @@ export class Controller implements Component {
       await this.#noteHold(agent, decision, token);
       if (decision.action !== "restart") continue;
       if (!(await this.#stillLeader(token))) return;
-      const restarts = [...memory.restarts.filter((t) => now - t < this.#o.policy.restartWindowMs), now];
+      const restarts = [...recentRestarts(memory.restarts, now, this.#o.policy), now];
       if (!(await this.#remember(key, { restarts } satisfies RestartMemory, token))) return;
       await this.#restart(decision, restart.targets[agent], token);
     }
