@@ -5,7 +5,7 @@ import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadCollectorConfig } from "./config.ts";
-import { startCollector } from "./main.ts";
+import { checkConfig, startCollector } from "./main.ts";
 import { deleteKeys, livenessBackends, TEST_REDIS } from "./store/liveness/test-backends.ts";
 
 /** The composition root: embedded by default, Redis when configured, and no start without it. */
@@ -91,5 +91,35 @@ describe("collector start", () => {
       await collector.stop();
       expect(await deleteKeys(prefix)).toBeGreaterThan(0);
     }
+  });
+
+  it("lists a bad controller and missing tokens in one answer, as --check does, before opening anything", () => {
+    const config = loadCollectorConfig(undefined, {}, "/");
+    const bad = {
+      ...config,
+      controller: {
+        ...config.controller,
+        tickMs: 4000,
+        leaseTtlMs: 5000,
+        groups: [{ name: "gw", primary: "gw", standby: "gw-b", targets: { gw: "http://gw:18789" } }],
+        actuator: { ...config.controller.actuator, kind: "webhook" as const, token: { env: "NO_SUCH" } },
+      },
+    };
+    let message = "";
+    try {
+      checkConfig(bad, {});
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^collector config has 6 problem\(s\)/);
+    for (const part of [
+      "controller.groups[0].targets.gw-b: required",
+      "controller.actuator.url",
+      "controller.tickMs: 4000 ms",
+      "NO_SUCH",
+      "auth: no sidecar tokens",
+      "auth.readToken: no read token",
+    ])
+      expect(message).toContain(part);
   });
 });

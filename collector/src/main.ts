@@ -11,8 +11,13 @@ import { startTelemetry } from "@clawguard/shared/telemetry";
 import { Redis } from "ioredis";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
-import { type Actuator, createActuator } from "./controller/actuators.ts";
-import { actuatorProblems, leaseProblems, restartProblems } from "./controller/config.ts";
+import { createActuator } from "./controller/actuators.ts";
+import {
+  actuatorProblems,
+  type ControllerConfig,
+  leaseProblems,
+  restartProblems,
+} from "./controller/config.ts";
 import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
@@ -33,9 +38,13 @@ export interface Collector {
   stop(): Promise<void>;
 }
 
-/** Reads every token source; a problem with any of them is a config error listed with the others. */
-export function loadTokens(config: CollectorConfig, env: NodeJS.ProcessEnv) {
-  const problems: string[] = [];
+/**
+ * Everything about the config that can be checked before anything is opened: every token source
+ * read, the controller's settings checked. One config error lists every problem; `--check` and
+ * the start give the same answer.
+ */
+export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
+  const problems = controllerProblems(config.controller, env);
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
   config.auth.sidecars.forEach((s, i) => {
@@ -128,6 +137,30 @@ export async function openLivenessStore(
   });
 }
 
+const controllerWanted = (c: ControllerConfig) =>
+  c.groups.length > 0 || c.restart.agents.length > 0 || c.restart.roles.length > 0;
+
+/** The controller's settings, its webhook's secret included: all can be checked before anything is opened. */
+function controllerProblems(c: ControllerConfig, env: NodeJS.ProcessEnv): string[] {
+  if (!controllerWanted(c)) return [];
+  const problems: string[] = [];
+  c.groups.forEach((g, i) => {
+    for (const agent of [g.primary, g.standby]) {
+      if (!g.targets[agent])
+        problems.push(`controller.groups[${i}].targets.${agent}: required (where clients reach it)`);
+    }
+  });
+  problems.push(...actuatorProblems(c.actuator), ...restartProblems(c), ...leaseProblems(c));
+  if (c.actuator.kind === "webhook") {
+    try {
+      resolveSecret(c.actuator.token, env, "controller.actuator.token");
+    } catch (err) {
+      problems.push(describeError(err));
+    }
+  }
+  return problems;
+}
+
 /**
  * The failover controller, when gateway groups or agents to restart are configured: it acts only
  * while this replica holds the lease (Redis, shared by every replica; in process when there is no
@@ -141,32 +174,9 @@ function startController(
   log: Logger,
 ): Component | undefined {
   const c = config.controller;
-  if (c.groups.length === 0 && c.restart.agents.length === 0 && c.restart.roles.length === 0)
-    return undefined;
-  const problems: string[] = [];
-  c.groups.forEach((g, i) => {
-    for (const agent of [g.primary, g.standby]) {
-      if (!g.targets[agent])
-        problems.push(`controller.groups[${i}].targets.${agent}: required (where clients reach it)`);
-    }
-  });
-  const actuatorIssues = actuatorProblems(c.actuator);
-  problems.push(...actuatorIssues, ...restartProblems(c), ...leaseProblems(c));
-  // Before anything is opened: a secret it cannot read is one more problem, and leaves nothing behind.
-  let actuator: Actuator | undefined;
-  if (actuatorIssues.length === 0) {
-    try {
-      actuator = createActuator(c.actuator, env, log.child("controller").child("actuator"));
-    } catch (err) {
-      problems.push(describeError(err));
-    }
-  }
-  if (problems.length > 0 || !actuator) {
-    throw new ClawguardError(
-      "config.invalid",
-      `controller config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
-    );
-  }
+  if (!controllerWanted(c)) return undefined;
+  // checkConfig found nothing wrong with it (its secret included) before anything was opened.
+  const actuator = createActuator(c.actuator, env, log.child("controller").child("actuator"));
   const url = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
   const redis = url ? new Redis(url, { maxRetriesPerRequest: 2 }) : undefined;
   const lease = redis
@@ -215,7 +225,7 @@ export async function startCollector(
   env: NodeJS.ProcessEnv,
   log: Logger,
 ): Promise<Collector> {
-  const tokens = loadTokens(config, env);
+  const tokens = checkConfig(config, env);
   const telemetry = await startTelemetry("clawguard-collector", env);
   const opened: (() => Promise<void>)[] = [() => telemetry.shutdown()];
   const closeAll = async () => {

@@ -1,5 +1,5 @@
 import { loadCollectorConfig } from "@clawguard/collector/config";
-import { loadTokens, startCollector } from "@clawguard/collector/main";
+import { checkConfig, startCollector } from "@clawguard/collector/main";
 import { loggerFromEnv } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
 import { type Command, parse } from "../command.ts";
@@ -43,7 +43,7 @@ export const collectorCommand: Command = {
       return 0;
     }
     if (values.check) {
-      loadTokens(config, io.env);
+      checkConfig(config, io.env);
       io.out("collector config is valid\n");
       return 0;
     }
