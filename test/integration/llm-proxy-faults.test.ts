@@ -1,18 +1,14 @@
 import Anthropic from "@anthropic-ai/sdk";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
-import { type Listening, listen } from "@clawguard/shared/http/serve";
-import { silentLogger } from "@clawguard/shared/log";
+import type { Listening } from "@clawguard/shared/http/serve";
 import { startTelemetry, type Telemetry } from "@clawguard/shared/telemetry";
 import { tempDir } from "@clawguard/shared/testing";
-import { EventBus } from "@clawguard/sidecar/bus";
-import { workspacePaths } from "@clawguard/sidecar/paths";
-import { Spool } from "@clawguard/sidecar/sinks/spool/spool";
-import { SpillStore } from "@clawguard/sidecar/sources/exec-guard/spill";
 import { llmProxyConfig } from "@clawguard/sidecar/sources/llm-proxy/config";
-import { LlmGuard } from "@clawguard/sidecar/sources/llm-proxy/index";
+import type { LlmGuard } from "@clawguard/sidecar/sources/llm-proxy/index";
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type FakeProvider, type RecordedRequest, startFakeProvider } from "../support/fake-provider.ts";
+import { type RunningGuard, startLlmGuard } from "../support/llm-guard.ts";
 import { freePort } from "../support/processes.ts";
 
 /**
@@ -32,10 +28,10 @@ let fake: FakeProvider;
 /** Port of a second provider server that tests stop mid-stream and start again. */
 let secondPort: number;
 let second: FakeProvider | undefined;
-let spool: Spool;
+let rig: RunningGuard;
 let guard: LlmGuard;
 let server: Listening;
-const events: AuditEvent[] = [];
+let events: AuditEvent[] = [];
 /** When the running test started (`Date.now()`): older events belong to earlier tests. */
 let testStarted = 0;
 /** The attributes of every `clawguard.llm.errors` increment, as an OTel exporter would get them. */
@@ -62,17 +58,6 @@ beforeAll(async () => {
   // Events 20 ms apart: a fault or an abort lands while the provider is still streaming.
   fake = await startFakeProvider({ contextWindow: { default: WINDOW }, chunkDelayMs: 20 });
   secondPort = await freePort();
-  const paths = workspacePaths(tmp.path, "main");
-  spool = await Spool.open({
-    dir: paths.spool,
-    maxBytes: 64 * 1024 * 1024,
-    segmentBytes: 4 * 1024 * 1024,
-    fsync: "never",
-    fsyncIntervalMs: 1000,
-    log: silentLogger,
-  });
-  const bus = new EventBus(spool);
-  bus.subscribe((batch) => events.push(...batch));
   const models = [
     { id: "gpt-4.1", contextWindow: WINDOW },
     { id: "claude-sonnet-5-5", contextWindow: WINDOW },
@@ -88,26 +73,15 @@ beforeAll(async () => {
     authCheckIntervalMs: 0,
   });
   const telemetry = { ...(await startTelemetry("test", {})), enabled: true, meter: recordingMeter() };
-  guard = new LlmGuard({
-    config,
-    env: {},
-    spill: new SpillStore(paths.spill),
-    source,
-    bus,
-    telemetry,
-    log: silentLogger,
-  });
-  await guard.start();
-  server = await listen(() => new Response("not here", { status: 404 }), "127.0.0.1", 0, guard.handler);
+  rig = await startLlmGuard({ dir: tmp.path, config, telemetry, source });
+  ({ guard, server, events } = rig);
 });
 
 afterAll(async () => {
-  await server?.close();
   // The providers first: a call a failed test left stalled upstream ends, and the guard can stop.
   await fake?.close();
   await second?.close();
-  await guard?.stop();
-  await spool?.close();
+  await rig?.stop();
   tmp?.cleanup();
   process.off("unhandledRejection", onUnhandled);
 });

@@ -2,21 +2,18 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
-import { type Listening, listen } from "@clawguard/shared/http/serve";
-import { silentLogger } from "@clawguard/shared/log";
+import type { Listening } from "@clawguard/shared/http/serve";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { tempDir } from "@clawguard/shared/testing";
 import { tokenizerFor } from "@clawguard/shared/tokens";
-import { EventBus } from "@clawguard/sidecar/bus";
-import { workspacePaths } from "@clawguard/sidecar/paths";
-import { Spool } from "@clawguard/sidecar/sinks/spool/spool";
-import { SpillStore } from "@clawguard/sidecar/sources/exec-guard/spill";
+import type { SpillStore } from "@clawguard/sidecar/sources/exec-guard/spill";
 import { llmProxyConfig } from "@clawguard/sidecar/sources/llm-proxy/config";
-import { LlmGuard } from "@clawguard/sidecar/sources/llm-proxy/index";
+import type { LlmGuard } from "@clawguard/sidecar/sources/llm-proxy/index";
 import { objectMembers, rootSpan } from "@clawguard/sidecar/sources/llm-proxy/json-layout";
 import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type FakeProvider, startFakeProvider } from "../support/fake-provider.ts";
+import { type RunningGuard, startLlmGuard } from "../support/llm-guard.ts";
 
 /**
  * The context guard in front of a local provider, driven by the real OpenAI and Anthropic SDKs:
@@ -29,11 +26,11 @@ const source = { agent: "main", role: "agent", host: "test" };
 
 let tmp: ReturnType<typeof tempDir>;
 let fake: FakeProvider;
-let spool: Spool;
+let rig: RunningGuard;
 let guard: LlmGuard;
 let server: Listening;
 let spill: SpillStore;
-const events: AuditEvent[] = [];
+let events: AuditEvent[] = [];
 
 beforeAll(async () => {
   tmp = tempDir("clawguard-llm-");
@@ -42,18 +39,6 @@ beforeAll(async () => {
     contextWindow: { default: WINDOW },
     countTokens: tokenizerFor("gpt-4.1").count,
   });
-  const paths = workspacePaths(tmp.path, "main");
-  spool = await Spool.open({
-    dir: paths.spool,
-    maxBytes: 64 * 1024 * 1024,
-    segmentBytes: 4 * 1024 * 1024,
-    fsync: "never",
-    fsyncIntervalMs: 1000,
-    log: silentLogger,
-  });
-  const bus = new EventBus(spool);
-  bus.subscribe((batch) => events.push(...batch));
-  spill = new SpillStore(paths.spill);
   const models = [
     { id: "gpt-4.1", contextWindow: WINDOW, maxTokens: RESERVE },
     { id: "claude-sonnet-4-5", contextWindow: WINDOW, maxTokens: RESERVE },
@@ -69,23 +54,17 @@ beforeAll(async () => {
     authCheckIntervalMs: 0,
     maxRequestBytes: 4 * 1024 * 1024,
   });
-  guard = new LlmGuard({
+  rig = await startLlmGuard({
+    dir: tmp.path,
     config,
-    env: {},
-    spill,
-    source,
-    bus,
     telemetry: await startTelemetry("test", {}),
-    log: silentLogger,
+    source,
   });
-  await guard.start();
-  server = await listen(() => new Response("not here", { status: 404 }), "127.0.0.1", 0, guard.handler);
+  ({ guard, server, spill, events } = rig);
 });
 
 afterAll(async () => {
-  await server?.close();
-  await guard?.stop();
-  await spool?.close();
+  await rig?.stop();
   await fake?.close();
   tmp?.cleanup();
 });
