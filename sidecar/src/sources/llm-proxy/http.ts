@@ -155,6 +155,22 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   });
 }
 
+/** Reads chunks to the end or past `limit` bytes; `ended` when they are the whole answer. */
+export async function readUpTo(
+  chunks: AsyncIterator<Buffer>,
+  limit: number,
+): Promise<{ chunks: Buffer[]; ended: boolean }> {
+  const held: Buffer[] = [];
+  let bytes = 0;
+  while (bytes <= limit) {
+    const next = await chunks.next();
+    if (next.done) return { chunks: held, ended: true };
+    held.push(next.value);
+    bytes += next.value.length;
+  }
+  return { chunks: held, ended: false };
+}
+
 export async function readLimited(
   body: AsyncIterable<Buffer> & { destroy?: () => void },
   limit: number,

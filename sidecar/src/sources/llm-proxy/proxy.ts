@@ -19,6 +19,7 @@ import {
   readBody,
   readLimited,
   readPreamble,
+  readUpTo,
   responseHeaders,
   sendJson,
   upperBound,
@@ -28,6 +29,7 @@ import { SseReader } from "./sse.ts";
 import type { LlmTelemetry } from "./telemetry.ts";
 import { spillToolOutput } from "./tool-output.ts";
 import { type TrimResult, trimConversation } from "./trim.ts";
+import { dispatchCall, type UpstreamResponse } from "./upstream.ts";
 
 export interface Tokenizer extends Counter {
   /** Whether counts are the provider's own (a real tokenizer) or an estimate. */
@@ -245,6 +247,10 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     let ttftMs: number | undefined;
     let retried = false;
     let responseBytes = 0;
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort(new Error("the client went away"));
+    };
     try {
       if (guarded?.refusal) {
         status = guarded.refusal.status;
@@ -254,21 +260,22 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       }
       const headers = forwardHeaders(req.headers, provider);
       deps.telemetry.inject(context, headers);
-      const abort = new AbortController();
-      res.once("close", () => {
-        if (!res.writableFinished) abort.abort(new Error("the client went away"));
-      });
+      res.once("close", onClose);
       const send = (body: Buffer) =>
-        request(target, {
+        dispatchCall(
           dispatcher,
-          method: method as Dispatcher.HttpMethod,
-          headers: { ...headers, "content-length": String(body.length) },
-          body: method === "GET" || method === "HEAD" ? null : body,
-          headersTimeout: config.headersTimeoutMs,
-          bodyTimeout: config.bodyTimeoutMs,
-          signal: abort.signal,
-        });
-      let upstream: Dispatcher.ResponseData;
+          {
+            origin: target.origin,
+            path: target.pathname + target.search,
+            method: method as Dispatcher.HttpMethod,
+            headers: { ...headers, "content-length": String(body.length) },
+            body: method === "GET" || method === "HEAD" ? null : body,
+            headersTimeout: config.headersTimeoutMs,
+            bodyTimeout: config.bodyTimeoutMs,
+          },
+          abort.signal,
+        );
+      let upstream: UpstreamResponse;
       let held: Buffer[] = [];
       let chunks: AsyncIterator<Buffer> | undefined;
       for (;;) {
@@ -298,7 +305,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
           overflowText = held[0]?.toString("utf8");
         } else if (guarded && family.api === "openai-responses" && isEventStream(upstream.headers)) {
           // The Responses API reports an overflow inside a 200 stream: hold its first events back.
-          chunks = (upstream.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+          chunks = upstream.body;
           const preamble = await readPreamble(chunks);
           held = preamble.chunks;
           overflowText = preamble.error;
@@ -339,19 +346,25 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       noteOutcome(provider, { class: "ok" }, status);
       rememberCredential(provider, req.headers);
       const declared = Number(upstream.headers["content-length"]);
-      if (!isEventStream(upstream.headers) && declared <= MAX_WHOLE_BODY && held.length === 0) {
-        // A small whole answer goes out in one write, headers and body together.
-        const whole = Buffer.from(await upstream.body.arrayBuffer());
-        ttftMs = performance.now() - started;
-        responseBytes = whole.length;
-        res.writeHead(status, responseHeaders(upstream.headers, whole.length));
-        res.end(whole);
-        try {
-          family.usageFromJson(JSON.parse(whole.toString("utf8")), usage);
-        } catch {
-          // Not JSON (or not one we read): relayed as it came.
+      if (!isEventStream(upstream.headers) && held.length === 0 && !(declared > MAX_WHOLE_BODY)) {
+        // A whole answer (its length declared or not) up to MAX_WHOLE_BODY goes out in one write,
+        // headers and body together: one syscall, not one per chunk and one more for the end.
+        chunks = upstream.body;
+        const read = await readUpTo(chunks, MAX_WHOLE_BODY);
+        if (read.ended) {
+          const whole = Buffer.concat(read.chunks);
+          ttftMs = performance.now() - started;
+          responseBytes = whole.length;
+          res.writeHead(status, responseHeaders(upstream.headers, whole.length));
+          res.end(whole);
+          try {
+            family.usageFromJson(JSON.parse(whole.toString("utf8")), usage);
+          } catch {
+            // Not JSON (or not one we read): relayed as it came.
+          }
+          return;
         }
-        return;
+        held = read.chunks; // longer than that: relayed as it comes, from here on
       }
       res.writeHead(status, responseHeaders(upstream.headers));
       const reader = isEventStream(upstream.headers)
@@ -372,7 +385,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
         }
       };
       for (const chunk of held) await relay(chunk);
-      chunks ??= (upstream.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      chunks ??= upstream.body;
       for (let next = await chunks.next(); !next.done; next = await chunks.next()) await relay(next.value);
       res.end();
       if (reader) reader.end();
@@ -396,6 +409,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
         sendJson(res, s, body);
       } else res.destroy();
     } finally {
+      res.off("close", onClose);
       const durationMs = performance.now() - started;
       const trim = guarded?.trim;
       if (usage.inputTokens !== undefined)
