@@ -155,6 +155,22 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   });
 }
 
+/** Resolves once `res` drains; rejects if it closes first (the client left without reading). */
+export function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => {
+      res.off("close", onClose);
+      resolve();
+    };
+    const onClose = () => {
+      res.off("drain", onDrain);
+      reject(new Error("the client went away"));
+    };
+    res.once("drain", onDrain);
+    res.once("close", onClose);
+  });
+}
+
 /** Reads chunks to the end or past `limit` bytes; `ended` when they are the whole answer. */
 export async function readUpTo(
   chunks: AsyncIterator<Buffer>,

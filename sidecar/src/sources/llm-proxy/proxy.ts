@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { EventDraft, EventSource } from "@clawguard/shared/events/envelope";
 import { draftEvent } from "@clawguard/shared/events/envelope";
@@ -10,6 +9,7 @@ import { asRecord, type Conversation, type Counter, type Usage } from "./family.
 import { type Classified, classify, HealthBook } from "./health.ts";
 import {
   capturedContent,
+  drained,
   forwardHeaders,
   injectedCredential,
   isEventStream,
@@ -29,7 +29,7 @@ import { SseReader } from "./sse.ts";
 import type { LlmTelemetry } from "./telemetry.ts";
 import { spillToolOutput } from "./tool-output.ts";
 import { type TrimResult, trimConversation } from "./trim.ts";
-import { dispatchCall, type UpstreamResponse } from "./upstream.ts";
+import { dispatchCall, type UpstreamBody, type UpstreamResponse } from "./upstream.ts";
 
 export interface Tokenizer extends Counter {
   /** Whether counts are the provider's own (a real tokenizer) or an estimate. */
@@ -247,9 +247,13 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     let ttftMs: number | undefined;
     let retried = false;
     let responseBytes = 0;
-    const abort = new AbortController();
+    /** The call in flight to the provider, stopped when the client goes away. */
+    let call: UpstreamBody | undefined;
+    let clientGone = false;
     const onClose = () => {
-      if (!res.writableFinished) abort.abort(new Error("the client went away"));
+      if (res.writableFinished) return;
+      clientGone = true;
+      call?.destroy(new Error("the client went away"));
     };
     try {
       if (guarded?.refusal) {
@@ -261,20 +265,19 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       const headers = forwardHeaders(req.headers, provider);
       deps.telemetry.inject(context, headers);
       res.once("close", onClose);
-      const send = (body: Buffer) =>
-        dispatchCall(
-          dispatcher,
-          {
-            origin: target.origin,
-            path: target.pathname + target.search,
-            method: method as Dispatcher.HttpMethod,
-            headers: { ...headers, "content-length": String(body.length) },
-            body: method === "GET" || method === "HEAD" ? null : body,
-            headersTimeout: config.headersTimeoutMs,
-            bodyTimeout: config.bodyTimeoutMs,
-          },
-          abort.signal,
-        );
+      const send = (body: Buffer) => {
+        const started = dispatchCall(dispatcher, {
+          origin: target.origin,
+          path: target.pathname + target.search,
+          method: method as Dispatcher.HttpMethod,
+          headers: { ...headers, "content-length": String(body.length) },
+          body: method === "GET" || method === "HEAD" ? null : body,
+          headersTimeout: config.headersTimeoutMs,
+          bodyTimeout: config.bodyTimeoutMs,
+        });
+        call = started.body;
+        return started.response;
+      };
       let upstream: UpstreamResponse;
       let held: Buffer[] = [];
       let chunks: AsyncIterator<Buffer> | undefined;
@@ -283,7 +286,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
           upstream = await send(payload);
         } catch (err) {
           // The client left before the provider answered: nobody to answer, and no failure of the provider's.
-          if (abort.signal.aborted) {
+          if (clientGone) {
             errorType = "client_aborted";
             return;
           }
@@ -375,9 +378,9 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       const relay = async (chunk: Buffer) => {
         ttftMs ??= performance.now() - started;
         responseBytes += chunk.length;
-        // With the abort signal: a client that stops reading and then leaves never drains, and this
+        // Until drained or closed: a client that stops reading and then leaves never drains, and this
         // call would wait forever (no llm.request event, its span never ended).
-        if (!res.write(chunk)) await once(res, "drain", { signal: abort.signal });
+        if (!res.write(chunk)) await drained(res);
         if (reader) reader.push(chunk);
         else if (keptBytes + chunk.length <= MAX_USAGE_BODY) {
           kept.push(chunk);

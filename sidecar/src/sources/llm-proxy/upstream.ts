@@ -11,7 +11,8 @@ export interface UpstreamResponse {
 }
 
 /**
- * One call to the provider through undici's `dispatch`, its answer pulled chunk by chunk.
+ * One call to the provider through undici's `dispatch`, its answer pulled chunk by chunk;
+ * `body.destroy()` stops it at any point.
  *
  * Not undici's `request()`: under load its Readable body, with the stream and abort machinery
  * around it, kept every call's objects alive across young-generation collections until a full
@@ -23,17 +24,14 @@ export interface UpstreamResponse {
 export function dispatchCall(
   dispatcher: Dispatcher,
   options: Dispatcher.DispatchOptions,
-  signal: AbortSignal,
-): Promise<UpstreamResponse> {
+): { body: UpstreamBody; response: Promise<UpstreamResponse> } {
   const body = new UpstreamBody();
-  const started = new Promise<UpstreamResponse>((resolve, reject) => {
+  const response = new Promise<UpstreamResponse>((resolve, reject) => {
     body.onStart = (statusCode, headers) => resolve({ statusCode, headers, body });
     body.onFailure = reject;
   });
-  if (signal.aborted) body.destroy(signal.reason);
-  else signal.addEventListener("abort", () => body.destroy(signal.reason), { once: true });
   dispatcher.dispatch(options, body);
-  return started;
+  return { body, response };
 }
 
 /** The handler undici calls, and the async iterator over the answer's chunks the proxy reads. */
