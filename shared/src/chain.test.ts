@@ -90,4 +90,12 @@ describe("ulid", () => {
     expect(new Set(ids).size).toBe(1000);
     expect(ulidTime(ids[0] as string)).toBe(now);
   });
+
+  it("draws fresh random bits for every new millisecond, across refills of its random pool", () => {
+    const now = Date.now();
+    // 2000 milliseconds: five refills of the 4 KiB pool at 10 bytes an id.
+    const ids = Array.from({ length: 2000 }, (_, i) => ulid(now + 1 + i));
+    expect(new Set(ids.map((id) => id.slice(10))).size).toBe(2000);
+    expect(ids.map(ulidTime)).toEqual(ids.map((_, i) => now + 1 + i));
+  });
 });
