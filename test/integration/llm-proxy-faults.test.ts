@@ -409,7 +409,11 @@ describe.each(FAMILIES)("$name through the guard, when the path breaks", (c) => 
 
     const [, call] = await callsOf(c.provider, 2);
     expect(call).toMatchObject({ stream: true, status: 200, error_type: "client_aborted" });
-    expect(call?.response_bytes).toBe(sentBytes(upstream));
+    // The two events the client read were relayed; the provider's third, sent 20 ms later while the
+    // client was leaving, is relayed or not depending on which the proxy saw first.
+    const sent = upstream?.sent ?? [];
+    expect(call?.response_bytes).toBeGreaterThanOrEqual(Buffer.concat(sent.slice(0, 2)).length);
+    expect(call?.response_bytes).toBeLessThanOrEqual(sentBytes(upstream));
     // Not the provider's failure.
     expect(countsOf(c.provider).relay_failed).toBe(before.relay_failed);
     expect(countsOf(c.provider).network).toBe(before.network);
