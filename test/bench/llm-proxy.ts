@@ -326,7 +326,8 @@ async function benchTrim(dir: string): Promise<Figure> {
     tokens += exact.count(JSON.stringify(turn));
   }
   const text = JSON.stringify({ model: "gpt-4.1", messages, stream: true });
-  const spill = new SpillStore(join(dir, "trim-spill"));
+  // Where the sidecar keeps spills (the workspace's .clawguard/spill), as the proxy writes them.
+  const spill = new SpillStore(join(dir, ".clawguard", "spill"));
   const trimTimes: number[] = [];
   const anchorTimes: number[] = [];
   let after = 0;
