@@ -1,10 +1,11 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { agentName, parseListen } from "@clawguard/shared/config/fields";
-import { type EnvMap, loadConfig } from "@clawguard/shared/config/load";
+import { loadConfig } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { z } from "zod";
 import { apiConfig } from "./api/config.ts";
+import { SIDECAR_ENV } from "./config-env.ts";
 import { workspacePaths } from "./paths.ts";
 import { heartbeatConfig } from "./sinks/heartbeat/config.ts";
 import { shipperConfig } from "./sinks/shipper/config.ts";
@@ -38,22 +39,7 @@ export type SidecarConfig = z.output<typeof sidecarSchema> & {
   paths: ReturnType<typeof workspacePaths>;
 };
 
-export const SIDECAR_ENV: EnvMap = {
-  CLAWGUARD_AGENT: "agent",
-  CLAWGUARD_ROLE: "role",
-  CLAWGUARD_HOST: "host",
-  CLAWGUARD_WORKSPACE: "workspace",
-  CLAWGUARD_BIN_DIR: "binDir",
-  CLAWGUARD_SIDECAR_LISTEN: "api.listen",
-  CLAWGUARD_EXEC_MAX_BYTES: "exec.maxBytes",
-  CLAWGUARD_EXEC_PREVIEW_BYTES: "exec.previewBytes",
-  CLAWGUARD_EXEC_TIMEOUT_MS: "exec.timeoutMs",
-  CLAWGUARD_SPOOL_DIR: "spool.dir",
-  CLAWGUARD_SPOOL_MAX_BYTES: "spool.maxBytes",
-  CLAWGUARD_SPOOL_FSYNC: "spool.fsync",
-  CLAWGUARD_COLLECTOR_URL: "shipper.url",
-  CLAWGUARD_LLM_OPENCLAW_CONFIG: "llm.openclawConfig",
-};
+export { SIDECAR_ENV } from "./config-env.ts";
 
 export function loadSidecarConfig(
   file: string | undefined,

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { tempDir } from "@clawguard/shared/testing";
@@ -56,7 +56,36 @@ describe("the built agent-side clawguard", () => {
       "printenv NODE_COMPILE_CACHE || echo unset",
     ]);
     expect(stdout).toBe("unset\n");
-    expect(readdirSync(join(dir.path, "tmp"))).toEqual(["clawguard-compile-cache"]);
+    const exec = `clawguard-exec-${process.getuid?.()}`;
+    expect(readdirSync(join(dir.path, "tmp")).sort()).toEqual(["clawguard-compile-cache", exec]);
+    expect(statSync(join(dir.path, "tmp", exec)).mode & 0o777).toBe(0o700);
+  });
+
+  it("keeps the exec settings it validated, and a changed config takes effect on the next run", async () => {
+    const config = join(ws, "clawguard.yaml");
+    try {
+      writeFileSync(config, "exec:\n  policy: { deny: ['curl *'] }\n");
+      await expect(clawguard(["exec", "--", "curl", "http://127.0.0.1:9"])).rejects.toMatchObject({
+        code: 126,
+      });
+      // The same inputs again: from the kept settings, the same refusal.
+      await expect(clawguard(["exec", "--", "curl", "http://127.0.0.1:9"])).rejects.toMatchObject({
+        code: 126,
+      });
+      writeFileSync(config, "exec:\n  policy: { deny: ['wget *'] }\n");
+      const { stdout } = await clawguard(["exec", "--", "sh", "-c", "echo curl allowed now"]);
+      expect(stdout).toBe("curl allowed now\n");
+      await expect(clawguard(["exec", "--", "wget", "http://127.0.0.1:9"])).rejects.toMatchObject({
+        code: 126,
+      });
+      // A config made invalid is refused, not served from what was kept for the valid one.
+      writeFileSync(config, "exec:\n  maxBytes: -1\n");
+      await expect(clawguard(["exec", "--", "true"])).rejects.toMatchObject({
+        stderr: expect.stringContaining("exec.maxBytes"),
+      });
+    } finally {
+      rmSync(config, { force: true });
+    }
   });
 
   it("spills a big output, and reads and greps it back (the grep worker is the same file)", async () => {

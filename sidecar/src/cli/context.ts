@@ -1,27 +1,8 @@
-import { existsSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
 import type { SidecarConfig } from "../config.ts";
 import { loadSidecarConfig } from "../config.ts";
+import { agentSideInputs } from "./config-file.ts";
 
-/** The config file: --config, else CLAWGUARD_CONFIG, else ./clawguard.yaml when there is one. */
-export function configFile(
-  flag: string | undefined,
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-): string | undefined {
-  if (flag) return flag;
-  if (env.CLAWGUARD_CONFIG) return env.CLAWGUARD_CONFIG;
-  const local = join(cwd, "clawguard.yaml");
-  return existsSync(local) ? local : undefined;
-}
-
-/** The nearest directory at or above `from` that holds a `.clawguard` folder. */
-function findWorkspace(from: string): string | undefined {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (statSync(join(dir, ".clawguard"), { throwIfNoEntry: false })?.isDirectory()) return dir;
-    if (dirname(dir) === dir) return undefined;
-  }
-}
+export { configFile } from "./config-file.ts";
 
 /**
  * The sidecar config as the agent-side commands see it. With no workspace configured, the
@@ -32,8 +13,6 @@ export function agentSideConfig(
   env: NodeJS.ProcessEnv,
   cwd: string,
 ): SidecarConfig {
-  const file = configFile(flag, env, cwd);
-  const withWorkspace =
-    env.CLAWGUARD_WORKSPACE || file ? env : { ...env, CLAWGUARD_WORKSPACE: findWorkspace(cwd) ?? cwd };
-  return loadSidecarConfig(file, withWorkspace, cwd);
+  const inputs = agentSideInputs(flag, env, cwd);
+  return loadSidecarConfig(inputs.file, inputs.env, cwd);
 }

@@ -1,7 +1,7 @@
 import { createExecGuard, SpillStore } from "../../sources/exec-guard/index.ts";
 import { dropInInbox } from "../../sources/inbox/drop.ts";
 import { type Command, intFlag, parse } from "../command.ts";
-import { agentSideConfig } from "../context.ts";
+import { execCacheDir, execSettings } from "../exec-settings.ts";
 
 const help = `Usage: clawguard exec [options] -- COMMAND [ARGS...]
 
@@ -10,6 +10,10 @@ under the limit is printed unchanged. Above it, the full output is saved to a sp
 <workspace>/.clawguard/spill/ and a preview is printed instead: head and tail lines, error-looking
 lines from the middle, totals, the spill id, its sha256 and how to page through it.
 Every run is an audit event, delivered by the sidecar (kept on disk while it is down).
+The built agent-side file keeps the exec settings it validated in $TMPDIR/clawguard-exec-<uid>
+(a directory only this user can write), keyed by the config file's bytes, the CLAWGUARD_*
+variables and the directory: the same inputs skip the config loader on the next run.
+CLAWGUARD_EXEC_CACHE=off turns that off; CLAWGUARD_EXEC_CACHE=DIR puts it elsewhere.
 
 Options:
   --session ID       session id recorded with the event (default: $CLAWGUARD_SESSION)
@@ -41,7 +45,7 @@ export const execCommand: Command = {
       io.err("clawguard exec: no command given\nUsage: clawguard exec [options] -- COMMAND [ARGS...]\n");
       return 2;
     }
-    const config = agentSideConfig(values.config, io.env, io.cwd);
+    const config = await execSettings(values.config, io.env, io.cwd, execCacheDir(io.env));
     const guard = createExecGuard({
       source: { agent: config.agent, role: config.role, host: config.host },
       spill: new SpillStore(config.paths.spill),

@@ -1,0 +1,120 @@
+import { createHash } from "node:crypto";
+import { lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { SIDECAR_ENV } from "../config-env.ts";
+import type { ExecGuardConfig } from "../sources/exec-guard/config.ts";
+import { agentSideInputs } from "./config-file.ts";
+
+/** What `clawguard exec` needs of the sidecar config: nothing secret. */
+export interface ExecSettings {
+  agent: string;
+  role: string;
+  host: string;
+  paths: { spill: string; inbox: string };
+  exec: ExecGuardConfig;
+}
+
+type Loader = (flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string) => Promise<ExecSettings>;
+
+/** The full load: the sidecar config's schema (zod) and YAML, ~30 ms of a start before the spawn. */
+const loadFully: Loader = async (flag, env, cwd) => {
+  const { agentSideConfig } = await import("./context.ts");
+  const config = agentSideConfig(flag, env, cwd);
+  return {
+    agent: config.agent,
+    role: config.role,
+    host: config.host,
+    paths: { spill: config.paths.spill, inbox: config.paths.inbox },
+    exec: config.exec,
+  };
+};
+
+/**
+ * Where the built agent-side file keeps validated exec settings between runs: `CLAWGUARD_EXEC_CACHE`
+ * (a directory, or `off`), else `$TMPDIR/clawguard-exec-<uid>`. From the sources (tests, `pnpm
+ * clawguard`), nothing is kept unless that variable says where.
+ */
+export function execCacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.CLAWGUARD_EXEC_CACHE === "off") return undefined;
+  if (env.CLAWGUARD_EXEC_CACHE) return env.CLAWGUARD_EXEC_CACHE;
+  if (process.argv[1]?.endsWith(".ts")) return undefined;
+  return join(tmpdir(), `clawguard-exec-${process.getuid?.() ?? "user"}`);
+}
+
+/**
+ * The exec settings for (--config, env, cwd). Validated settings are kept in `cacheDir` under a key
+ * that covers every input of the loader: the config file's path and bytes, the variables of the
+ * sidecar config, the working directory (and the workspace found from it), the host name, and the
+ * running program file (a new build starts afresh). The same inputs then skip the loader, which is
+ * most of the time before the command can be spawned. The cache is used only in a directory this
+ * user alone can write (a forged entry could lift the exec policy); any problem with it falls back
+ * to the full load, which is also what reports a bad config.
+ */
+export async function execSettings(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  cacheDir: string | undefined,
+  load: Loader = loadFully,
+): Promise<ExecSettings> {
+  const entry = cacheDir && privateDir(cacheDir) ? cacheEntry(cacheDir, flag, env, cwd) : undefined;
+  if (entry) {
+    try {
+      return JSON.parse(readFileSync(entry, "utf8")) as ExecSettings;
+    } catch {
+      // Not there yet (or unreadable): load.
+    }
+  }
+  const settings = await load(flag, env, cwd);
+  if (entry) {
+    try {
+      const tmp = `${entry}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(settings), { mode: 0o600 });
+      renameSync(tmp, entry);
+    } catch {
+      // A cache that cannot be written only costs the next run the full load.
+    }
+  }
+  return settings;
+}
+
+function cacheEntry(
+  dir: string,
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): string | undefined {
+  try {
+    const inputs = agentSideInputs(flag, env, cwd);
+    const program = process.argv[1] ? statSync(process.argv[1]) : undefined;
+    const key = createHash("sha256")
+      .update(
+        JSON.stringify([
+          process.argv[1] ?? null,
+          program?.size ?? null,
+          program?.mtimeMs ?? null,
+          inputs.file ?? null,
+          inputs.file ? readFileSync(inputs.file).toString("base64") : null,
+          cwd,
+          hostname(),
+          Object.keys(SIDECAR_ENV).map((name) => inputs.env[name] ?? null),
+        ]),
+      )
+      .digest("hex");
+    return join(dir, `exec-${key}.json`);
+  } catch {
+    return undefined; // an unreadable config file: the full load says what is wrong
+  }
+}
+
+/** The directory, created 0700 when missing, if it is a real directory only this user can write. */
+function privateDir(dir: string): boolean {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
