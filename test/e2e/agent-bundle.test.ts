@@ -78,6 +78,13 @@ describe("the built agent-side clawguard", () => {
       await expect(clawguard(["exec", "--", "wget", "http://127.0.0.1:9"])).rejects.toMatchObject({
         code: 126,
       });
+      // With nothing kept (the loader then comes from the file itself, not from a written chunk).
+      const off = { cwd: ws, env: { ...env, CLAWGUARD_EXEC_CACHE: "off" } };
+      await expect(run("clawguard", ["exec", "--", "wget", "http://127.0.0.1:9"], off)).rejects.toMatchObject(
+        {
+          code: 126,
+        },
+      );
       // A config made invalid is refused, not served from what was kept for the valid one.
       writeFileSync(config, "exec:\n  maxBytes: -1\n");
       await expect(clawguard(["exec", "--", "true"])).rejects.toMatchObject({

@@ -1,4 +1,5 @@
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
 import { AGENT_BUNDLE as DEFAULT_OUTFILE } from "./paths.ts";
@@ -38,6 +39,41 @@ const englishOnlyZod: Plugin = {
   },
 };
 
+/**
+ * The config loader (zod, YAML: ~90 % of the code) goes into the file as a string, imported from it
+ * only when a command loads the config (`read`; `exec` when its kept settings do not match): the
+ * common `exec` neither parses nor compiles it (~15 ms of every start).
+ */
+async function configLoaderChunk(): Promise<Plugin> {
+  const chunk = await build({
+    entryPoints: [fileURLToPath(new URL("../cli/context.ts", import.meta.url))],
+    bundle: true,
+    write: false,
+    platform: "node",
+    format: "esm",
+    target: "node24",
+    minify: true,
+    legalComments: "none",
+    logLevel: "warning",
+    plugins: [englishOnlyZod],
+    // As below; from a data: URL there is no file to resolve from, and only built-ins are required.
+    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(process.execPath);" },
+  });
+  const code = chunk.outputFiles[0]?.text ?? "";
+  const runtime = fileURLToPath(new URL("../cli/chunk.ts", import.meta.url));
+  return {
+    name: "config-loader-chunk",
+    setup(b) {
+      b.onResolve({ filter: /\/load-context\.ts$/ }, () => ({ path: "load-context", namespace: "chunk" }));
+      b.onLoad({ filter: /.*/, namespace: "chunk" }, () => ({
+        contents: `import { importChunk } from ${JSON.stringify(runtime)};\nexport const loadContext = () => importChunk(${JSON.stringify(code)});\n`,
+        loader: "js",
+        resolveDir: dirname(runtime),
+      }));
+    },
+  };
+}
+
 export async function buildAgentBundle(
   outfile = DEFAULT_OUTFILE,
 ): Promise<{ outfile: string; bytes: number }> {
@@ -51,7 +87,7 @@ export async function buildAgentBundle(
     minify: true,
     legalComments: "none",
     logLevel: "warning",
-    plugins: [englishOnlyZod],
+    plugins: [englishOnlyZod, await configLoaderChunk()],
     // CommonJS dependencies inside an ES module bundle still call require().
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   });

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { SIDECAR_ENV } from "../config-env.ts";
 import type { ExecGuardConfig } from "../sources/exec-guard/config.ts";
 import { agentSideInputs } from "./config-file.ts";
+import { loadContext } from "./load-context.ts";
 
 /** What `clawguard exec` needs of the sidecar config: nothing secret. */
 export interface ExecSettings {
@@ -19,7 +20,7 @@ type Loader = (flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string) =>
 
 /** The full load: the sidecar config's schema (zod) and YAML, ~30 ms of a start before the spawn. */
 const loadFully: Loader = async (flag, env, cwd) => {
-  const { agentSideConfig } = await import("./context.ts");
+  const { agentSideConfig } = await loadContext();
   const config = agentSideConfig(flag, env, cwd);
   return {
     agent: config.agent,
@@ -109,7 +110,7 @@ function cacheEntry(
 }
 
 /** The directory, created 0700 when missing, if it is a real directory only this user can write. */
-function privateDir(dir: string): boolean {
+export function privateDir(dir: string): boolean {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = lstatSync(dir);

@@ -7,7 +7,7 @@ import {
 } from "../../sources/exec-guard/read.ts";
 import { SpillStore } from "../../sources/exec-guard/spill.ts";
 import { type Command, intFlag, parse } from "../command.ts";
-import { agentSideConfig } from "../context.ts";
+import { loadContext } from "../load-context.ts";
 
 const help = `Usage: clawguard read SPILL_ID [--offset N --limit N | --lines A:B] [--grep PATTERN]
 
@@ -50,7 +50,7 @@ export const readCommand: Command = {
       io.err("clawguard read: give --lines or --offset/--limit, not both\n");
       return 2;
     }
-    const config = agentSideConfig(values.config, io.env, io.cwd);
+    const config = (await loadContext()).agentSideConfig(values.config, io.env, io.cwd);
     const range = values.lines !== undefined ? parseLineRange(values.lines) : undefined;
     let mode: ReadMode;
     if (values.grep !== undefined) {
