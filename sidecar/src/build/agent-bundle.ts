@@ -1,7 +1,7 @@
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build, type Plugin } from "esbuild";
+import { type BuildOptions, build, type Plugin } from "esbuild";
 import { AGENT_BUNDLE as DEFAULT_OUTFILE } from "./paths.ts";
 
 /**
@@ -39,6 +39,17 @@ const englishOnlyZod: Plugin = {
   },
 };
 
+/** One ES module file for Node 24, minified. */
+const COMMON = {
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node24",
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning",
+} as const satisfies BuildOptions;
+
 /**
  * The config loader (zod, YAML: ~90 % of the code) goes into the file as a string, imported from it
  * only when a command loads the config (`read`; `exec` when its kept settings do not match): the
@@ -46,15 +57,9 @@ const englishOnlyZod: Plugin = {
  */
 async function configLoaderChunk(): Promise<Plugin> {
   const chunk = await build({
+    ...COMMON,
     entryPoints: [fileURLToPath(new URL("../cli/context.ts", import.meta.url))],
-    bundle: true,
     write: false,
-    platform: "node",
-    format: "esm",
-    target: "node24",
-    minify: true,
-    legalComments: "none",
-    logLevel: "warning",
     plugins: [englishOnlyZod],
     // As below; from a data: URL there is no file to resolve from, and only built-ins are required.
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(process.execPath);" },
@@ -78,15 +83,9 @@ export async function buildAgentBundle(
   outfile = DEFAULT_OUTFILE,
 ): Promise<{ outfile: string; bytes: number }> {
   await build({
+    ...COMMON,
     entryPoints: [fileURLToPath(new URL("../cli/agent.ts", import.meta.url))],
     outfile,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node24",
-    minify: true,
-    legalComments: "none",
-    logLevel: "warning",
     plugins: [englishOnlyZod, await configLoaderChunk()],
     // CommonJS dependencies inside an ES module bundle still call require().
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
