@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { execCacheDir, privateDir } from "./exec-settings.ts";
 
 /**
@@ -27,9 +28,7 @@ function chunkFile(code: string): string | undefined {
     // not written yet
   }
   try {
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, code, { mode: 0o600 });
-    renameSync(tmp, file);
+    writeFileAtomic(file, code);
     return file;
   } catch {
     return undefined;

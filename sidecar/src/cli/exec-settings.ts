@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { SIDECAR_ENV } from "../config-env.ts";
 import type { ExecGuardConfig } from "../sources/exec-guard/config.ts";
 import { agentSideInputs } from "./config-file.ts";
@@ -70,9 +71,7 @@ export async function execSettings(
   const settings = await load(flag, env, cwd);
   if (entry) {
     try {
-      const tmp = `${entry}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(settings), { mode: 0o600 });
-      renameSync(tmp, entry);
+      writeFileAtomic(entry, JSON.stringify(settings));
     } catch {
       // A cache that cannot be written only costs the next run the full load.
     }
