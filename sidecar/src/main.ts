@@ -121,7 +121,16 @@ export async function startSidecar(
     log: log.child("inbox"),
   });
   const execGuard = createExecGuard({ source, spill, config: config.exec, readCommand: "clawguard read" });
-  const llm = new LlmGuard({ config: config.llm, env, spill, source, bus, telemetry, log: log.child("llm") });
+  const llm = new LlmGuard({
+    config: config.llm,
+    env,
+    spill,
+    source,
+    bus,
+    telemetry,
+    log: log.child("llm"),
+    calibrationFile: join(config.paths.agentDir, "llm-calibration.json"),
+  });
   const blobs = new BlobStore(join(config.paths.agentDir, "blobs"));
   const blobShipper = new BlobShipper({
     ...config.shipper,

@@ -154,15 +154,20 @@ const ROUTES = new Map<string, FakeApi>([
   ["/v1/messages", "messages"],
 ]);
 
-function routeOf(method: string, path: string): FakeApi | "models" | undefined {
+/** Besides generation: the model list, and the count endpoints (Anthropic's, and vLLM's `/tokenize`). */
+type Route = FakeApi | "models" | "count" | "tokenize";
+
+function routeOf(method: string, path: string): Route | undefined {
   if (method === "GET" && path === "/v1/models") return "models";
+  if (method === "POST" && path === "/v1/messages/count_tokens") return "count";
+  if (method === "POST" && path === "/tokenize") return "tokenize";
   return method === "POST" ? ROUTES.get(path) : undefined;
 }
 
 /** /v1/models is both providers' auth check: there Anthropic clients are told apart by their headers. */
-function dialectOf(route: FakeApi | "models" | undefined, headers: IncomingHttpHeaders): Dialect {
-  if (route === "messages") return "anthropic";
-  if (route === "chat" || route === "responses") return "openai";
+function dialectOf(route: Route | undefined, headers: IncomingHttpHeaders): Dialect {
+  if (route === "messages" || route === "count") return "anthropic";
+  if (route === "chat" || route === "responses" || route === "tokenize") return "openai";
   return headers["x-api-key"] !== undefined || headers["anthropic-version"] !== undefined
     ? "anthropic"
     : "openai";
@@ -606,6 +611,12 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   const wait = (ms: number | undefined) =>
     ms ? sleep(ms, undefined, { signal: closing.signal, ref: false }) : undefined;
 
+  const contentOf = (api: FakeApi, json: Json) =>
+    CONTEXT_FIELDS[api].reduce(
+      (sum, field) => (json[field] !== undefined ? sum + contentTokens(json[field], countTokens) : sum),
+      0,
+    );
+
   function decide(record: RecordedRequest, dialect: Dialect, rid: string): Reply {
     const route = routeOf(record.method, record.path);
     const h = record.headers;
@@ -644,6 +655,15 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
               data: ids.map((id) => ({ id, object: "model", created: 1_735_689_600, owned_by: "system" })),
             };
       return { status: 200, body: JSON.stringify(list) };
+    }
+    if (route === "count" || route === "tokenize") {
+      // https://docs.claude.com/en/api/messages-count-tokens; vLLM's serving_tokenization (count, max_model_len, tokens).
+      const prompt = contentOf(route === "count" ? "messages" : "chat", body);
+      const answer =
+        route === "count"
+          ? { input_tokens: prompt }
+          : { count: prompt, max_model_len: windows[model] ?? windows.default, tokens: [] };
+      return { status: 200, body: JSON.stringify(answer) };
     }
     if (!isRecord(record.json)) {
       // Anthropic: use1stm/claude-code#37 ("The request body is not valid JSON: " + the parser's words, which
@@ -715,10 +735,8 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       json = undefined;
     }
     const route = routeOf(method, path);
-    const api = route === "models" ? undefined : route;
-    const count = (sum: number, field: string) =>
-      isRecord(json) && json[field] !== undefined ? sum + contentTokens(json[field], countTokens) : sum;
-    const promptTokens = api && isRecord(json) ? CONTEXT_FIELDS[api].reduce(count, 0) : undefined;
+    const api = route === "models" || route === "count" || route === "tokenize" ? undefined : route;
+    const promptTokens = api && isRecord(json) ? contentOf(api, json) : undefined;
     const record: RecordedRequest = {
       method,
       path,

@@ -14,6 +14,16 @@ export const modelLimits = z.strictObject({
   maxTokens: int(1, 10_000_000).optional(),
 });
 
+/**
+ * The provider's own token count, asked for requests the guard is unsure about (near the window):
+ * `anthropic` is `POST /v1/messages/count_tokens`; `vllm` is vLLM's `POST /tokenize` (chat messages,
+ * at the upstream's origin). Within `timeoutMs`, else the guard decides on its own count.
+ */
+export const countEndpointConfig = z.strictObject({
+  kind: z.enum(["anthropic", "vllm"], { error: "expected anthropic or vllm" }),
+  timeoutMs: int(10, 60_000).default(500),
+});
+
 export const providerConfig = z.strictObject({
   /** The provider's real base URL, e.g. https://api.openai.com/v1 (paths after /llm/<id>/ are appended). */
   upstream: httpUrl.optional(),
@@ -23,6 +33,7 @@ export const providerConfig = z.strictObject({
   models: z.array(modelLimits).default([]),
   /** For models not listed; none means requests for unlisted models pass through unguarded. */
   defaultContextWindow: int(256, 100_000_000).optional(),
+  countEndpoint: countEndpointConfig.optional(),
 });
 
 export const llmProxyConfig = z

@@ -20,6 +20,8 @@ export const HOP_BY_HOP = new Set([
   "host",
   "content-length",
   "accept-encoding",
+  // Node's server answers "100 Continue" itself; undici refuses to send the header on.
+  "expect",
 ]);
 /** An error body is read whole (to classify it) up to this size. */
 export const MAX_ERROR_BODY = 1024 * 1024;

@@ -5,6 +5,7 @@ import type { Logger } from "@clawguard/shared/log";
 import type { Telemetry } from "@clawguard/shared/telemetry";
 import { BatchPublisher, type EventBus } from "../../bus.ts";
 import type { SpillStore } from "../exec-guard/spill.ts";
+import { Calibration, type CalibrationEntry } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
 import type { ProviderHealth } from "./health.ts";
 import { type Provider, resolveProviders } from "./providers.ts";
@@ -22,6 +23,8 @@ export interface LlmGuardOptions {
   bus: EventBus;
   telemetry: Telemetry;
   log: Logger;
+  /** Where the token-count calibration is kept across restarts (none: in memory only). */
+  calibrationFile?: string | undefined;
 }
 
 /**
@@ -35,6 +38,7 @@ export class LlmGuard implements Component {
   readonly #proxy: LlmProxy;
   readonly #events: BatchPublisher;
   readonly #intervalMs: number;
+  readonly #calibration: Calibration;
   #timer: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
 
@@ -46,10 +50,12 @@ export class LlmGuard implements Component {
     this.#events = new BatchPublisher(options.bus, {
       onError: (err) => options.log.error("llm events not recorded", { error: (err as Error).message }),
     });
+    this.#calibration = new Calibration({ file: options.calibrationFile, log: options.log });
     this.#proxy = createLlmProxy({
       config: options.config,
       providers: this.providers,
       tokenizerFor,
+      calibration: this.#calibration,
       spill: options.spill,
       source: options.source,
       publish: (draft) => this.#events.add(draft),
@@ -76,14 +82,25 @@ export class LlmGuard implements Component {
     return this.#proxy.checkCredentials();
   }
 
-  health(): { providers: ProviderHealth[]; droppedEvents: number } {
-    return { providers: this.#proxy.health(), droppedEvents: this.#events.dropped };
+  /**
+   * Each provider's health, and per provider and model the counter in use with its calibration:
+   * the ratio of the provider's reported prompt tokens to the counter's, its error bound, samples.
+   */
+  health(): { providers: ProviderHealth[]; counters: CalibrationEntry[]; droppedEvents: number } {
+    return {
+      providers: this.#proxy.health(),
+      counters: this.#calibration.entries(),
+      droppedEvents: this.#events.dropped,
+    };
   }
 
   stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#stopped ??= this.#events.flush().then(() => this.#proxy.close());
+    this.#stopped ??= this.#events.flush().then(() => {
+      this.#calibration.flush();
+      return this.#proxy.close();
+    });
     return this.#stopped;
   }
 }

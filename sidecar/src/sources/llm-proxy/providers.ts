@@ -28,6 +28,7 @@ export interface Provider {
   apiKey?: string | undefined;
   models: ReadonlyMap<string, ModelLimits>;
   defaultContextWindow?: number | undefined;
+  countEndpoint?: { kind: "anthropic" | "vllm"; timeoutMs: number } | undefined;
 }
 
 /** A provider of OpenClaw's config; `viaSidecar` when its baseUrl already points at a sidecar. */
@@ -124,6 +125,7 @@ export function resolveProviders(
       apiKey,
       models,
       defaultContextWindow: own?.defaultContextWindow,
+      countEndpoint: own?.countEndpoint,
     });
   }
   if (problems.length > 0) {

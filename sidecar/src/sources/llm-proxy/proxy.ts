@@ -1,17 +1,20 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { EventDraft, EventSource } from "@clawguard/shared/events/envelope";
 import { draftEvent } from "@clawguard/shared/events/envelope";
 import type { Logger } from "@clawguard/shared/log";
-import { Agent, type Dispatcher, request } from "undici";
+import { Agent, type Dispatcher } from "undici";
 import type { SpillStore } from "../exec-guard/spill.ts";
+import { type Calibration, MIN_SAMPLE_TOKENS } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
-import { asRecord, type Conversation, type Counter, type Usage } from "./family.ts";
+import { countByProvider } from "./count-endpoint.ts";
+import { createCredentialChecks } from "./credentials.ts";
+import { asRecord, type Usage } from "./family.ts";
+import { createGuard, type Guarded, type Tokenizer } from "./guard.ts";
 import { type Classified, classify, HealthBook } from "./health.ts";
 import {
   capturedContent,
   drained,
   forwardHeaders,
-  injectedCredential,
   isEventStream,
   MAX_ERROR_BODY,
   MAX_USAGE_BODY,
@@ -22,27 +25,21 @@ import {
   readUpTo,
   responseHeaders,
   sendJson,
-  upperBound,
 } from "./http.ts";
 import type { Provider } from "./providers.ts";
+import { type Route, routeOf } from "./route.ts";
 import { SseReader } from "./sse.ts";
 import type { LlmTelemetry } from "./telemetry.ts";
-import { spillToolOutput } from "./tool-output.ts";
-import { type TrimResult, trimConversation } from "./trim.ts";
 import { dispatchCall, type UpstreamBody, type UpstreamResponse } from "./upstream.ts";
 
-export interface Tokenizer extends Counter {
-  /** Whether counts are the provider's own (a real tokenizer) or an estimate. */
-  exact: boolean;
-  /** Share of the window kept free for this tokenizer's counting error. */
-  margin: number;
-}
+export type { Tokenizer } from "./guard.ts";
 
 export interface LlmProxyDeps {
   config: LlmProxyConfig;
   providers: readonly Provider[];
   /** How to count a request for `model` of `requestBytes` (exact BPE, or an estimate for huge ones). */
   tokenizerFor(model: string, requestBytes: number): Tokenizer;
+  calibration: Calibration;
   spill: SpillStore;
   source: EventSource;
   /** Hands an audit event over for delivery; must not block the call. */
@@ -51,15 +48,31 @@ export interface LlmProxyDeps {
   log: Logger;
 }
 
-interface Guarded {
-  model: string | undefined;
-  stream: boolean;
-  reserve?: number;
-  budget?: number;
-  counter?: Tokenizer;
-  trim?: TrimResult;
-  /** The answer when the request cannot be made to fit. */
-  refusal?: { status: number; body: unknown };
+/** One record of a call's facts, passed from step to step: route, guard, dispatch, relay, finish. */
+interface Call {
+  readonly started: number;
+  readonly route: Route;
+  readonly method: string;
+  readonly server: URL;
+  guarded?: Guarded | undefined;
+  /** The body as sent (trimmed, when the guard trimmed it). */
+  payload: Buffer;
+  usage: Usage;
+  status?: number;
+  errorType?: string;
+  ttftMs?: number;
+  retried: boolean;
+  responseBytes: number;
+  /** The provider's answer in flight, stopped when the client goes away. */
+  inFlight?: UpstreamBody;
+  clientGone: boolean;
+}
+
+/** The provider's answer once the overflow retry is settled: its first chunks may be held back. */
+interface Answer {
+  upstream: UpstreamResponse;
+  held: Buffer[];
+  chunks?: AsyncIterator<Buffer> | undefined;
 }
 
 /**
@@ -73,12 +86,24 @@ export function createLlmProxy(deps: LlmProxyDeps) {
   const providers = new Map(deps.providers.map((p) => [p.id, p]));
   const health = new HealthBook(deps.providers);
   const dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 512 });
-  /** The last credential headers each provider saw, for the credential checks (memory only). */
-  const credentials = new Map<string, Record<string, string>>();
+  let calls = 0;
 
   function event(type: string, severity: EventDraft["severity"], attrs: Record<string, unknown>): void {
     deps.publish(draftEvent({ source: deps.source, type, severity, attrs }));
   }
+
+  const guard = createGuard({
+    config,
+    tokenizerFor: deps.tokenizerFor,
+    calibration: deps.calibration,
+    spill: deps.spill,
+    agent: deps.source.agent,
+    countByProvider: (provider, body, headers) => countByProvider(dispatcher, provider, body, headers, log),
+    event,
+    counted: (provider, what) => health.count(provider.id, what),
+    log,
+  });
+  const credentials = createCredentialChecks({ dispatcher, health, providers: deps.providers, event, log });
 
   function noteOutcome(provider: Provider, outcome: Classified, status?: number): void {
     const change = health.record(provider.id, outcome);
@@ -96,114 +121,16 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     }
   }
 
-  async function guard(provider: Provider, text: string, body: Record<string, unknown>): Promise<Guarded> {
-    const family = provider.family;
-    const model = typeof body.model === "string" ? body.model : undefined;
-    const guarded: Guarded = { model, stream: body.stream === true };
-    const limits =
-      (model !== undefined ? provider.models.get(model) : undefined) ??
-      (provider.defaultContextWindow ? { contextWindow: provider.defaultContextWindow } : undefined);
-    if (!limits || model === undefined) return guarded; // nothing known to guard against
-    const reserve = family.outputReserve(body) ?? limits.maxTokens ?? config.defaultReserveTokens;
-    const counter = deps.tokenizerFor(model, text.length);
-    const margin = Math.ceil(limits.contextWindow * (config.marginRatio ?? counter.margin));
-    const budget = limits.contextWindow - reserve - margin;
-    Object.assign(guarded, { reserve, budget, counter });
-    if (upperBound(text) <= budget) return guarded; // cannot be over: no need to count
-    const conversation: Conversation | undefined = family.conversation(body, text, counter);
-    if (!conversation) return guarded;
-    const trim = await trimConversation(family, text, conversation, {
-      budget,
-      spillAboveTokens: config.spillToolOutputsAboveTokens,
-      counter,
-      spill: spillFor(provider, model),
-    });
-    guarded.trim = trim;
-    if (trim.changed) {
-      health.count(provider.id, "trimmed");
-      event("llm.trimmed", "warn", {
-        provider: provider.id,
-        model,
-        budget,
-        tokens_before: trim.tokensBefore,
-        tokens_after: trim.tokensAfter,
-        fits: trim.fits,
-        spilled: trim.spilled.map((s) => s.id),
-        spilled_tokens: trim.spilled.reduce((n, s) => n + s.tokens, 0),
-        dropped_items: trim.droppedItems,
-        dropped_tokens: trim.droppedTokens,
-        exact_count: counter.exact,
-      });
+  /** Reads and guards the request; undefined when it was answered here (bad path, body or JSON). */
+  async function admit(req: IncomingMessage, res: ServerResponse): Promise<Call | undefined> {
+    const routed = routeOf(req.url ?? "/", providers);
+    if (!("origin" in routed)) {
+      const family = routed.provider?.family;
+      const shaped = family ? family.error(routed.status, routed.message) : undefined;
+      sendJson(res, routed.status, shaped?.body ?? { error: { code: "not_found", message: routed.message } });
+      return undefined;
     }
-    if (!trim.fits) {
-      health.count(provider.id, "refused");
-      // The guard's count with its margin: the numbers add up to more than the window.
-      guarded.refusal = family.overflowError(
-        limits.contextWindow,
-        Math.ceil(trim.tokensAfter + margin),
-        reserve,
-      );
-    }
-    return guarded;
-  }
-
-  /** After the provider's own overflow error: trim to a budget scaled by how far off our count was. */
-  async function trimHarder(
-    provider: Provider,
-    text: string,
-    guarded: Guarded,
-    overflow: { limit?: number; requested?: number },
-  ): Promise<TrimResult | undefined> {
-    const { counter, budget } = guarded;
-    if (!counter || budget === undefined) return undefined;
-    const conversation = provider.family.conversation(
-      JSON.parse(text) as Record<string, unknown>,
-      text,
-      counter,
-    );
-    if (!conversation) return undefined;
-    let counted = conversation.fixedTokens;
-    for (const item of conversation.items) counted += item.tokens;
-    const scale = overflow.limit && overflow.requested ? overflow.limit / overflow.requested : 0.8;
-    const trim = await trimConversation(provider.family, text, conversation, {
-      budget: Math.floor(Math.min(counted, budget) * Math.min(scale, 0.9)),
-      spillAboveTokens: config.spillToolOutputsAboveTokens,
-      counter,
-      spill: spillFor(provider, guarded.model),
-    });
-    return trim.fits && trim.changed ? trim : undefined;
-  }
-
-  function spillFor(provider: Provider, model: string | undefined) {
-    return (output: string, tokens: number) =>
-      spillToolOutput(deps.spill, output, tokens, {
-        agent: deps.source.agent,
-        origin: `tool output in a ${provider.id} request (${model ?? "unknown model"})`,
-      });
-  }
-
-  async function proxy(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
-    const url = new URL(req.url ?? "/", "http://sidecar");
-    const match = /^\/llm\/([^/]+)\/?(.*)$/.exec(url.pathname);
-    const provider = match ? providers.get(decodeURIComponent(match[1] as string)) : undefined;
-    if (!match || !provider) {
-      const known = [...providers.keys()].join(", ") || "none configured";
-      sendJson(res, 404, {
-        error: {
-          code: "not_found",
-          message: `no LLM provider at ${url.pathname}: expected /llm/<provider>/<path>, providers: ${known}`,
-        },
-      });
-      return;
-    }
-    const family = provider.family;
-    const path = match[2] as string;
-    if (path.split("/").some((segment) => segment === ".." || segment === ".")) {
-      const { status, body } = family.error(400, `clawguard: path ${JSON.stringify(path)} has dot segments`);
-      sendJson(res, status, body);
-      return;
-    }
+    const { family } = routed.provider;
     const raw = await readBody(req, config.maxRequestBytes);
     if (raw === undefined) {
       const { status, body } = family.error(
@@ -212,315 +139,332 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       );
       res.setHeader("connection", "close");
       sendJson(res, status, body);
-      return;
+      return undefined;
     }
     const method = req.method ?? "GET";
-    let payload: Buffer = raw;
-    let guarded: Guarded | undefined;
-    if (family.isGeneration(method, path) && raw.length > 0) {
-      const text = raw.toString("utf8");
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch (err) {
-        const { status, body: error } = family.error(
-          400,
-          `clawguard: the request body is not valid JSON: ${(err as Error).message}`,
-        );
-        sendJson(res, status, error);
-        return;
-      }
-      const record = asRecord(body);
-      if (record) {
-        guarded = await guard(provider, text, record);
-        if (guarded.trim?.changed) payload = Buffer.from(guarded.trim.text, "utf8");
-      }
+    const call: Call = {
+      started: performance.now(),
+      route: routed,
+      method,
+      server: new URL(routed.target, routed.origin),
+      payload: raw,
+      usage: {},
+      retried: false,
+      responseBytes: 0,
+      clientGone: false,
+    };
+    if (!family.isGeneration(method, routed.path) || raw.length === 0) return call;
+    const text = raw.toString("utf8");
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      const { status, body: error } = family.error(
+        400,
+        `clawguard: the request body is not valid JSON: ${(err as Error).message}`,
+      );
+      sendJson(res, status, error);
+      return undefined;
     }
-    const target = new URL(path + url.search, provider.upstream);
+    const record = asRecord(body);
+    if (record) {
+      call.guarded = await guard.guard(routed.provider, text, record, req.headers);
+      if (call.guarded.trim?.changed) call.payload = Buffer.from(call.guarded.trim.text, "utf8");
+    }
+    return call;
+  }
+
+  async function proxy(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const call = await admit(req, res);
+    if (!call) return;
+    const { provider } = call.route;
     const { span, context } = deps.telemetry.start(
-      { providerId: provider.id, family, model: guarded?.model, server: target },
+      { providerId: provider.id, family: provider.family, model: call.guarded?.model, server: call.server },
       req.headers,
     );
-    const usage: Usage = {};
-    let status: number | undefined;
-    let errorType: string | undefined;
-    let ttftMs: number | undefined;
-    let retried = false;
-    let responseBytes = 0;
-    /** The call in flight to the provider, stopped when the client goes away. */
-    let call: UpstreamBody | undefined;
-    let clientGone = false;
     const onClose = () => {
       if (res.writableFinished) return;
-      clientGone = true;
-      call?.destroy(new Error("the client went away"));
+      call.clientGone = true;
+      call.inFlight?.destroy(new Error("the client went away"));
     };
     try {
-      if (guarded?.refusal) {
-        status = guarded.refusal.status;
-        errorType = "context_length_exceeded";
-        sendJson(res, status, guarded.refusal.body);
+      if (call.guarded?.refusal) {
+        call.status = call.guarded.refusal.status;
+        call.errorType = "context_length_exceeded";
+        sendJson(res, call.status, call.guarded.refusal.body);
         return;
       }
       const headers = forwardHeaders(req.headers, provider);
       deps.telemetry.inject(context, headers);
       res.once("close", onClose);
-      const send = (body: Buffer) => {
-        const started = dispatchCall(dispatcher, {
-          origin: target.origin,
-          path: target.pathname + target.search,
-          method: method as Dispatcher.HttpMethod,
-          headers: { ...headers, "content-length": String(body.length) },
-          body: method === "GET" || method === "HEAD" ? null : body,
-          headersTimeout: config.headersTimeoutMs,
-          bodyTimeout: config.bodyTimeoutMs,
-        });
-        call = started.body;
-        return started.response;
-      };
-      let upstream: UpstreamResponse;
-      let held: Buffer[] = [];
-      let chunks: AsyncIterator<Buffer> | undefined;
-      for (;;) {
-        try {
-          upstream = await send(payload);
-        } catch (err) {
-          // The client left before the provider answered: nobody to answer, and no failure of the provider's.
-          if (clientGone) {
-            errorType = "client_aborted";
-            return;
-          }
-          status = 502;
-          errorType = "network";
-          noteOutcome(provider, { class: "network" });
-          const { status: s, body } = family.error(
-            502,
-            `clawguard: cannot reach ${provider.id} at ${target.origin}: ${(err as Error).message}`,
-          );
-          if (!res.headersSent && !res.destroyed) sendJson(res, s, body);
-          return;
-        }
-        chunks = undefined;
-        held = [];
-        let overflowText: string | undefined;
-        if (upstream.statusCode >= 400) {
-          held = [await readLimited(upstream.body, MAX_ERROR_BODY)];
-          overflowText = held[0]?.toString("utf8");
-        } else if (guarded && family.api === "openai-responses" && isEventStream(upstream.headers)) {
-          // The Responses API reports an overflow inside a 200 stream: hold its first events back.
-          chunks = upstream.body;
-          const preamble = await readPreamble(chunks);
-          held = preamble.chunks;
-          overflowText = preamble.error;
-        }
-        const overflow =
-          overflowText !== undefined
-            ? family.parseOverflow(upstream.statusCode === 200 ? 400 : upstream.statusCode, overflowText)
-            : undefined;
-        if (!overflow || retried || !guarded || !config.retryOnOverflow) break;
-        const harder = await trimHarder(provider, payload.toString("utf8"), guarded, overflow);
-        if (!harder) break;
-        upstream.body.destroy();
-        retried = true;
-        guarded.trim = harder;
-        event("llm.trimmed", "warn", {
-          provider: provider.id,
-          model: guarded.model,
-          after_provider_overflow: true,
-          tokens_before: harder.tokensBefore,
-          tokens_after: harder.tokensAfter,
-          spilled: harder.spilled.map((s) => s.id),
-          dropped_items: harder.droppedItems,
-          dropped_tokens: harder.droppedTokens,
-        });
-        payload = Buffer.from(harder.text, "utf8");
-      }
-      status = upstream.statusCode;
-      if (status >= 400) {
-        const errorBody = Buffer.concat(held);
-        const outcome = classify(provider.id, family, status, upstream.headers, errorBody.toString("utf8"));
-        errorType = outcome.class === "client_error" ? String(status) : outcome.class;
-        noteOutcome(provider, outcome, status);
-        res.writeHead(status, responseHeaders(upstream.headers));
-        res.end(errorBody);
-        responseBytes = errorBody.length;
-        return;
-      }
-      noteOutcome(provider, { class: "ok" }, status);
-      rememberCredential(provider, req.headers);
-      const declared = Number(upstream.headers["content-length"]);
-      if (!isEventStream(upstream.headers) && held.length === 0 && !(declared > MAX_WHOLE_BODY)) {
-        // A whole answer (its length declared or not) up to MAX_WHOLE_BODY goes out in one write,
-        // headers and body together: one syscall, not one per chunk and one more for the end.
-        chunks = upstream.body;
-        const read = await readUpTo(chunks, MAX_WHOLE_BODY);
-        if (read.ended) {
-          const whole = Buffer.concat(read.chunks);
-          ttftMs = performance.now() - started;
-          responseBytes = whole.length;
-          res.writeHead(status, responseHeaders(upstream.headers, whole.length));
-          res.end(whole);
-          try {
-            family.usageFromJson(JSON.parse(whole.toString("utf8")), usage);
-          } catch {
-            // Not JSON (or not one we read): relayed as it came.
-          }
-          return;
-        }
-        held = read.chunks; // longer than that: relayed as it comes, from here on
-      }
-      res.writeHead(status, responseHeaders(upstream.headers));
-      const reader = isEventStream(upstream.headers)
-        ? new SseReader((data) => family.usageFromEvent(data, usage))
-        : undefined;
-      const kept: Buffer[] = [];
-      let keptBytes = 0;
-      const relay = async (chunk: Buffer) => {
-        ttftMs ??= performance.now() - started;
-        responseBytes += chunk.length;
-        // Until drained or closed: a client that stops reading and then leaves never drains, and this
-        // call would wait forever (no llm.request event, its span never ended).
-        if (!res.write(chunk)) await drained(res);
-        if (reader) reader.push(chunk);
-        else if (keptBytes + chunk.length <= MAX_USAGE_BODY) {
-          kept.push(chunk);
-          keptBytes += chunk.length;
-        }
-      };
-      for (const chunk of held) await relay(chunk);
-      chunks ??= upstream.body;
-      for (let next = await chunks.next(); !next.done; next = await chunks.next()) await relay(next.value);
-      res.end();
-      if (reader) reader.end();
-      else if (keptBytes === responseBytes) {
-        try {
-          family.usageFromJson(JSON.parse(Buffer.concat(kept).toString("utf8")), usage);
-        } catch {
-          // Not JSON (or not one we read): relayed as it came.
-        }
-      }
+      const answer = await dispatch(call, headers, res);
+      if (answer) await relay(call, answer, req, res);
     } catch (err) {
-      errorType ??= res.destroyed ? "client_aborted" : "relay_failed";
-      // The provider's answer broke off (after its headers were counted as an outcome): its health says so.
-      if (errorType === "relay_failed") health.count(provider.id, "relay_failed");
-      if (!res.headersSent) {
-        const { status: s, body } = family.error(
-          502,
-          `clawguard: relay from ${provider.id} failed: ${(err as Error).message}`,
-        );
-        status = s;
-        sendJson(res, s, body);
-      } else res.destroy();
+      failRelay(call, res, err as Error);
     } finally {
       res.off("close", onClose);
-      const durationMs = performance.now() - started;
-      const trim = guarded?.trim;
-      if (usage.inputTokens !== undefined)
-        health.tokens(provider.id, usage.inputTokens, usage.cacheReadTokens ?? 0);
-      deps.telemetry.end(span, {
-        providerId: provider.id,
-        family,
-        model: guarded?.model,
-        server: target,
-        stream: guarded?.stream ?? false,
-        maxTokens: guarded?.reserve,
-        ...(status !== undefined ? { status } : {}),
-        errorType,
-        usage,
-        ttftMs: guarded?.stream ? ttftMs : undefined,
-        durationMs,
-        trimmed: trim?.changed ?? false,
-        tokensBefore: trim?.tokensBefore,
-        tokensAfter: trim?.tokensAfter,
-        inputMessages: config.captureContent && guarded ? capturedContent(family, payload) : undefined,
-      });
-      if (guarded) {
-        event("llm.request", errorType ? "warn" : "info", {
-          provider: provider.id,
-          api: family.api,
-          model: guarded.model ?? null,
-          stream: guarded.stream,
-          status: status ?? null,
-          error_type: errorType ?? null,
-          duration_ms: Math.round(durationMs),
-          ttft_ms: ttftMs === undefined ? null : Math.round(ttftMs),
-          input_tokens: usage.inputTokens ?? null,
-          output_tokens: usage.outputTokens ?? null,
-          cache_read_tokens: usage.cacheReadTokens ?? null,
-          finish_reasons: usage.finishReasons ?? null,
-          request_bytes: payload.length,
-          response_bytes: responseBytes,
-          trimmed: trim?.changed ?? false,
-          retried,
-        });
-      }
+      finish(call, span);
     }
   }
 
-  function rememberCredential(provider: Provider, headers: IncomingHttpHeaders): void {
-    if (provider.apiKey) return;
-    const kept: Record<string, string> = {};
-    for (const name of [
-      "authorization",
-      "x-api-key",
-      "anthropic-version",
-      "openai-organization",
-      "openai-project",
-    ]) {
-      const value = headers[name];
-      if (typeof value === "string") kept[name] = value;
-    }
-    if (kept.authorization || kept["x-api-key"]) credentials.set(provider.id, kept);
+  function send(call: Call, headers: Record<string, string>, body: Buffer): Promise<UpstreamResponse> {
+    const started = dispatchCall(dispatcher, {
+      origin: call.route.origin,
+      path: call.route.target,
+      method: call.method as Dispatcher.HttpMethod,
+      headers: { ...headers, "content-length": String(body.length) },
+      body: call.method === "GET" || call.method === "HEAD" ? null : body,
+      headersTimeout: config.headersTimeoutMs,
+      bodyTimeout: config.bodyTimeoutMs,
+    });
+    call.inFlight = started.body;
+    return started.response;
   }
 
   /**
-   * A cheap authenticated request per provider (its model list): a key that stopped working shows
-   * before the agent's next turn fails. Uses the configured key, else the last one the agent sent.
+   * Sends the call; after the provider's own overflow answer (a 400, or the first events of a
+   * Responses stream) with nothing sent to the client yet, trims harder and sends once more.
+   * Undefined when the provider could not be reached (answered here).
    */
-  async function checkCredentials(): Promise<void> {
-    await Promise.all(
-      [...providers.values()].map(async (provider) => {
-        const headers = provider.apiKey ? injectedCredential(provider) : credentials.get(provider.id);
-        if (!headers) return;
-        const family = provider.family;
-        const path =
-          family.api === "anthropic-messages" && !provider.upstream.pathname.endsWith("/v1/")
-            ? "v1/models"
-            : "models";
-        const target = new URL(path, provider.upstream);
-        try {
-          const answer = await request(target, {
-            dispatcher,
-            method: "GET",
-            headers: {
-              ...headers,
-              ...(family.api === "anthropic-messages"
-                ? { "anthropic-version": headers["anthropic-version"] ?? "2023-06-01" }
-                : {}),
-            },
-            headersTimeout: 10_000,
-            bodyTimeout: 10_000,
-          });
-          const text = (await readLimited(answer.body, MAX_ERROR_BODY)).toString("utf8");
-          const outcome = classify(provider.id, family, answer.statusCode, answer.headers, text);
-          const change = health.checked(provider.id, outcome, answer.statusCode);
-          if (change === "degraded") {
-            event("llm.auth_failed", "error", {
-              provider: provider.id,
-              api: family.api,
-              class: outcome.class,
-              status: answer.statusCode,
-              reason: outcome.reason ?? null,
-              check: true,
-            });
-          } else if (change === "recovered")
-            event("llm.auth_recovered", "info", { provider: provider.id, check: true });
-        } catch (err) {
-          health.checked(provider.id, { class: "network" });
-          log.warn("credential check failed", { provider: provider.id, error: (err as Error).message });
+  async function dispatch(
+    call: Call,
+    headers: Record<string, string>,
+    res: ServerResponse,
+  ): Promise<Answer | undefined> {
+    const { provider } = call.route;
+    const family = provider.family;
+    for (;;) {
+      let upstream: UpstreamResponse;
+      try {
+        upstream = await send(call, headers, call.payload);
+      } catch (err) {
+        // The client left before the provider answered: nobody to answer, and no failure of the provider's.
+        if (call.clientGone) {
+          call.errorType = "client_aborted";
+          return undefined;
         }
-      }),
-    );
+        call.status = 502;
+        call.errorType = "network";
+        noteOutcome(provider, { class: "network" });
+        const { status, body } = family.error(
+          502,
+          `clawguard: cannot reach ${provider.id} at ${call.route.origin}: ${(err as Error).message}`,
+        );
+        if (!res.headersSent && !res.destroyed) sendJson(res, status, body);
+        return undefined;
+      }
+      const answer: Answer = { upstream, held: [] };
+      let overflowText: string | undefined;
+      if (upstream.statusCode >= 400) {
+        answer.held = [await readLimited(upstream.body, MAX_ERROR_BODY)];
+        overflowText = answer.held[0]?.toString("utf8");
+      } else if (call.guarded && family.api === "openai-responses" && isEventStream(upstream.headers)) {
+        // The Responses API reports an overflow inside a 200 stream: hold its first events back.
+        answer.chunks = upstream.body;
+        const preamble = await readPreamble(answer.chunks);
+        answer.held = preamble.chunks;
+        overflowText = preamble.error;
+      }
+      const overflow =
+        overflowText !== undefined
+          ? family.parseOverflow(upstream.statusCode === 200 ? 400 : upstream.statusCode, overflowText)
+          : undefined;
+      const guarded = call.guarded;
+      if (!overflow || call.retried || !guarded || !config.retryOnOverflow) return answer;
+      const harder = await guard.trimHarder(provider, call.payload.toString("utf8"), guarded, overflow);
+      if (!harder) return answer;
+      upstream.body.destroy();
+      call.retried = true;
+      guarded.trim = harder;
+      guarded.counted = harder.tokensAfter;
+      event("llm.trimmed", "warn", {
+        provider: provider.id,
+        model: guarded.model,
+        after_provider_overflow: true,
+        tokens_before: harder.tokensBefore,
+        tokens_after: harder.tokensAfter,
+        spilled: harder.spilled.map((s) => s.id),
+        dropped_items: harder.droppedItems,
+        dropped_tokens: harder.droppedTokens,
+      });
+      call.payload = Buffer.from(harder.text, "utf8");
+    }
+  }
+
+  /** Relays the provider's answer: an error whole, a small answer in one write, the rest as it comes. */
+  async function relay(call: Call, answer: Answer, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { provider } = call.route;
+    const { upstream } = answer;
+    const status = upstream.statusCode;
+    call.status = status;
+    if (status >= 400) {
+      const errorBody = Buffer.concat(answer.held);
+      const outcome = classify(
+        provider.id,
+        provider.family,
+        status,
+        upstream.headers,
+        errorBody.toString("utf8"),
+      );
+      call.errorType = outcome.class === "client_error" ? String(status) : outcome.class;
+      noteOutcome(provider, outcome, status);
+      res.writeHead(status, responseHeaders(upstream.headers));
+      res.end(errorBody);
+      call.responseBytes = errorBody.length;
+      return;
+    }
+    noteOutcome(provider, { class: "ok" }, status);
+    credentials.remember(provider, req.headers);
+    const declared = Number(upstream.headers["content-length"]);
+    if (!isEventStream(upstream.headers) && answer.held.length === 0 && !(declared > MAX_WHOLE_BODY)) {
+      // A whole answer (its length declared or not) up to MAX_WHOLE_BODY goes out in one write,
+      // headers and body together: one syscall, not one per chunk and one more for the end.
+      answer.chunks = upstream.body;
+      const read = await readUpTo(answer.chunks, MAX_WHOLE_BODY);
+      if (read.ended) {
+        const whole = Buffer.concat(read.chunks);
+        call.ttftMs = performance.now() - call.started;
+        call.responseBytes = whole.length;
+        res.writeHead(status, responseHeaders(upstream.headers, whole.length));
+        res.end(whole);
+        usageFromJson(call, whole);
+        return;
+      }
+      answer.held = read.chunks; // longer than that: relayed as it comes, from here on
+    }
+    await relayChunks(call, answer, res);
+  }
+
+  async function relayChunks(call: Call, answer: Answer, res: ServerResponse): Promise<void> {
+    const { upstream } = answer;
+    const family = call.route.provider.family;
+    res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+    const reader = isEventStream(upstream.headers)
+      ? new SseReader((data) => family.usageFromEvent(data, call.usage))
+      : undefined;
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    const relayOne = async (chunk: Buffer) => {
+      call.ttftMs ??= performance.now() - call.started;
+      call.responseBytes += chunk.length;
+      // Until drained or closed: a client that stops reading and then leaves never drains, and this
+      // call would wait forever (no llm.request event, its span never ended).
+      if (!res.write(chunk)) await drained(res);
+      if (reader) reader.push(chunk);
+      else if (keptBytes + chunk.length <= MAX_USAGE_BODY) {
+        kept.push(chunk);
+        keptBytes += chunk.length;
+      }
+    };
+    for (const chunk of answer.held) await relayOne(chunk);
+    const chunks = answer.chunks ?? upstream.body;
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) await relayOne(next.value);
+    res.end();
+    if (reader) reader.end();
+    else if (keptBytes === call.responseBytes) usageFromJson(call, Buffer.concat(kept));
+  }
+
+  function usageFromJson(call: Call, body: Buffer): void {
+    try {
+      call.route.provider.family.usageFromJson(JSON.parse(body.toString("utf8")), call.usage);
+    } catch {
+      // Not JSON (or not one we read): relayed as it came.
+    }
+  }
+
+  function failRelay(call: Call, res: ServerResponse, err: Error): void {
+    const { provider } = call.route;
+    call.errorType ??= res.destroyed ? "client_aborted" : "relay_failed";
+    // The provider's answer broke off (after its headers were counted as an outcome): its health says so.
+    if (call.errorType === "relay_failed") health.count(provider.id, "relay_failed");
+    if (!res.headersSent) {
+      const { status, body } = provider.family.error(
+        502,
+        `clawguard: relay from ${provider.id} failed: ${err.message}`,
+      );
+      call.status = status;
+      sendJson(res, status, body);
+    } else res.destroy();
+  }
+
+  /** The call's span, metrics and `llm.request` event; a calibration sample from the provider's usage. */
+  function finish(call: Call, span: Parameters<LlmTelemetry["end"]>[0]): void {
+    const { provider } = call.route;
+    const { guarded, usage } = call;
+    const family = provider.family;
+    const durationMs = performance.now() - call.started;
+    const trim = guarded?.trim;
+    if (usage.inputTokens !== undefined)
+      health.tokens(provider.id, usage.inputTokens, usage.cacheReadTokens ?? 0);
+    deps.telemetry.end(span, {
+      providerId: provider.id,
+      family,
+      model: guarded?.model,
+      server: call.server,
+      stream: guarded?.stream ?? false,
+      maxTokens: family.outputReserve(guarded?.body ?? {}),
+      ...(call.status !== undefined ? { status: call.status } : {}),
+      errorType: call.errorType,
+      usage,
+      ttftMs: guarded?.stream ? call.ttftMs : undefined,
+      durationMs,
+      trimmed: trim?.changed ?? false,
+      tokensBefore: trim?.tokensBefore,
+      tokensAfter: trim?.tokensAfter,
+      inputMessages: config.captureContent && guarded ? capturedContent(family, call.payload) : undefined,
+    });
+    if (!guarded) return;
+    event("llm.request", call.errorType ? "warn" : "info", {
+      provider: provider.id,
+      api: family.api,
+      model: guarded.model ?? null,
+      stream: guarded.stream,
+      status: call.status ?? null,
+      error_type: call.errorType ?? null,
+      duration_ms: Math.round(durationMs),
+      ttft_ms: call.ttftMs === undefined ? null : Math.round(call.ttftMs),
+      input_tokens: usage.inputTokens ?? null,
+      output_tokens: usage.outputTokens ?? null,
+      cache_read_tokens: usage.cacheReadTokens ?? null,
+      finish_reasons: usage.finishReasons ?? null,
+      request_bytes: call.payload.length,
+      response_bytes: call.responseBytes,
+      trimmed: trim?.changed ?? false,
+      retried: call.retried,
+      counter: guarded.counter?.name ?? null,
+      counted_tokens:
+        guarded.counted === undefined ? null : Math.round(guarded.counted * (guarded.correction?.ratio ?? 1)),
+    });
+    calibrate(call);
+  }
+
+  /**
+   * Compares the provider's reported prompt size with the guard's count of the request as sent:
+   * counted before the call when the guard had to, else afterwards (off the call's path) for the
+   * first calls of a model and then one call in twenty.
+   */
+  function calibrate(call: Call): void {
+    const { guarded, usage, route } = call;
+    const reported = usage.inputTokens;
+    if (!guarded?.counter || guarded.model === undefined || reported === undefined) return;
+    if (call.status === undefined || call.status >= 300 || call.payload.length < MIN_SAMPLE_TOKENS) return;
+    const { provider } = route;
+    const model = guarded.model;
+    const counter = { name: guarded.counter.name, bound: config.marginRatio ?? guarded.counter.margin };
+    calls++;
+    if (guarded.counted === undefined && !deps.calibration.wants(provider.id, model, calls)) return;
+    const payload = call.payload;
+    setImmediate(() => {
+      try {
+        const counted = guard.countAfter(provider, guarded, payload.toString("utf8"));
+        if (counted !== undefined) deps.calibration.record(provider.id, model, counter, counted, reported);
+      } catch (err) {
+        log.warn("llm calibration sample not taken", {
+          provider: provider.id,
+          error: (err as Error).message,
+        });
+      }
+    });
   }
 
   return {
@@ -537,7 +481,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       }
     },
     health: () => health.report(),
-    checkCredentials,
+    checkCredentials: credentials.check,
     close: () => dispatcher.close(),
   };
 }

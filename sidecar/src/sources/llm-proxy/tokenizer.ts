@@ -1,6 +1,6 @@
 import { tokenizerFor as modelTokenizer } from "@clawguard/shared/tokens";
 import { estimateTokens, WIDE } from "@clawguard/shared/tokens/estimate";
-import type { Tokenizer } from "./proxy.ts";
+import type { Tokenizer } from "./guard.ts";
 
 /**
  * Above this request size the guard counts with the fast estimate instead of the model's BPE:
@@ -12,6 +12,7 @@ import type { Tokenizer } from "./proxy.ts";
 export const EXACT_COUNT_MAX_BYTES = 1024 * 1024;
 
 const FAST: Omit<Tokenizer, "margin"> = {
+  name: "estimate:wide",
   exact: false,
   count: (text) => estimateTokens(text, WIDE),
 };

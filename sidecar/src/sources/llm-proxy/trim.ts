@@ -15,6 +15,12 @@ export interface TrimOptions {
   spillAboveTokens: number;
   counter: Counter;
   /**
+   * Whether whole old turns may go when spilling tool outputs is not enough (default true). The
+   * guard passes false when it is unsure the request is over: spilled outputs stay readable, dropped
+   * turns do not.
+   */
+  dropTurns?: boolean;
+  /**
    * Saves a tool output and returns what stands in for it in the request (a preview and a
    * reference) at once; `saved` settles when it is written. The trim waits for every one of them.
    */
@@ -92,7 +98,8 @@ export async function trimConversation(
   const tokensOf = (i: number) => replaced.get(i)?.tokens ?? (items[i] as Item).tokens;
   let keepFrom = first;
   const markerAllowance = 64;
-  while (total + markerAllowance > options.budget && keepFrom < lastTurn) {
+  const dropTurns = options.dropTurns ?? true;
+  while (dropTurns && total + markerAllowance > options.budget && keepFrom < lastTurn) {
     let next = keepFrom + 1;
     while (next < lastTurn && !items[next]?.cutBefore) next++;
     for (let i = keepFrom; i < next; i++) {

@@ -1,0 +1,248 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { Logger } from "@clawguard/shared/log";
+import type { SpillStore } from "../exec-guard/spill.ts";
+import type { Calibration, Correction } from "./calibration.ts";
+import type { LlmProxyConfig } from "./config.ts";
+import type { Conversation, Counter } from "./family.ts";
+import { upperBound } from "./http.ts";
+import type { Provider } from "./providers.ts";
+import { spillToolOutput } from "./tool-output.ts";
+import { type TrimResult, trimConversation } from "./trim.ts";
+
+export interface Tokenizer extends Counter {
+  /** Which counter: "o200k_base", "estimate:wide", ... (shown in /readyz and in the logs). */
+  name: string;
+  /** Whether counts are the provider's own (a real tokenizer) or an estimate. */
+  exact: boolean;
+  /** How far its counts may be off, relative (the share of the window kept free for it). */
+  margin: number;
+}
+
+/**
+ * Where a request stands against its model's window: "fits" (even at the top of its error bound),
+ * "unsure" (over only if the count is off towards the top of its bound), "over" (over even at the
+ * bottom of its bound: the only case the guard refuses).
+ */
+export type Band = "fits" | "unsure" | "over";
+
+/** What the guard decided for one generation request. */
+export interface Guarded {
+  model: string | undefined;
+  stream: boolean;
+  /** The parsed request, kept for counting after the call when the guard did not count before it. */
+  body: Record<string, unknown>;
+  reserve?: number;
+  /** Raw tokens (the counter's own units) the prompt may take: room / (ratio * (1 + bound)). */
+  budget?: number;
+  counter?: Tokenizer;
+  correction?: Correction;
+  band?: Band;
+  /** The request as sent, in the counter's raw units, when the guard counted it. */
+  counted?: number;
+  /** The provider's own count of this request, when its count endpoint answered in time. */
+  providerCount?: number;
+  trim?: TrimResult;
+  /** The answer when the request cannot be made to fit. */
+  refusal?: { status: number; body: unknown };
+}
+
+export interface GuardDeps {
+  config: LlmProxyConfig;
+  tokenizerFor(model: string, requestBytes: number): Tokenizer;
+  calibration: Calibration;
+  spill: SpillStore;
+  agent: string;
+  /** The provider's own count of a request (its count endpoint), or undefined when it has none or is late. */
+  countByProvider?(
+    provider: Provider,
+    body: Record<string, unknown>,
+    headers: IncomingHttpHeaders,
+  ): Promise<number | undefined>;
+  /** Publishes an audit event. */
+  event(type: string, severity: "info" | "warn", attrs: Record<string, unknown>): void;
+  /** Counts a guard outcome in the provider's health. */
+  counted(provider: Provider, what: "trimmed" | "refused"): void;
+  log: Logger;
+}
+
+/**
+ * The context guard's decision for one request: count it (with the calibration's correction), and
+ * when it may be over the model's window, make it fit. Confidently over: spill tool outputs, then
+ * drop old turns, and refuse in the provider's own overflow shape only if it is still confidently
+ * over. Unsure: only spill (what is safe: the outputs stay readable) and send; the provider's own
+ * overflow answer, if it comes, is retried trimmed harder. Never worse than no guard.
+ */
+export function createGuard(deps: GuardDeps) {
+  const { config, log } = deps;
+
+  function limitsOf(provider: Provider, model: string) {
+    return (
+      provider.models.get(model) ??
+      (provider.defaultContextWindow ? { contextWindow: provider.defaultContextWindow } : undefined)
+    );
+  }
+
+  async function guard(
+    provider: Provider,
+    text: string,
+    body: Record<string, unknown>,
+    headers: IncomingHttpHeaders = {},
+  ): Promise<Guarded> {
+    const model = typeof body.model === "string" ? body.model : undefined;
+    const guarded: Guarded = { model, stream: body.stream === true, body };
+    const limits = model !== undefined ? limitsOf(provider, model) : undefined;
+    if (!limits || model === undefined) return guarded; // nothing known to guard against
+    const family = provider.family;
+    const reserve = family.outputReserve(body) ?? limits.maxTokens ?? config.defaultReserveTokens;
+    const counter = deps.tokenizerFor(model, text.length);
+    const bound = config.marginRatio ?? counter.margin;
+    const correction = deps.calibration.correction(provider.id, model, counter.name, bound);
+    const room = limits.contextWindow - reserve;
+    const budget = Math.floor(room / (correction.ratio * (1 + correction.bound)));
+    Object.assign(guarded, { reserve, budget, counter, correction, band: "fits" });
+    if (upperBound(text) <= budget) return guarded; // cannot be over: no need to count
+    const conversation: Conversation | undefined = family.conversation(body, text, counter);
+    if (!conversation) return guarded;
+    let raw = conversation.fixedTokens;
+    for (const item of conversation.items) raw += item.tokens;
+    guarded.counted = raw;
+    guarded.band = bandOf(raw, room, correction);
+    if (guarded.band === "unsure" && deps.countByProvider) {
+      const exact = await deps.countByProvider(provider, body, headers);
+      if (exact !== undefined) {
+        guarded.providerCount = exact;
+        deps.calibration.record(provider.id, model, { name: counter.name, bound }, raw, exact);
+        guarded.band = exact <= room ? "fits" : "over";
+      }
+    }
+    if (guarded.band === "fits") return guarded;
+    const trim = await trimConversation(family, text, conversation, {
+      budget,
+      spillAboveTokens: config.spillToolOutputsAboveTokens,
+      counter,
+      dropTurns: guarded.band === "over",
+      spill: spillFor(provider, model),
+    });
+    guarded.trim = trim;
+    if (trim.changed) guarded.counted = trim.tokensAfter;
+    // Over at the low end of its bound, or over by the provider's own count with nothing trimmed away.
+    const stillOver =
+      bandOf(trim.tokensAfter, room, correction) === "over" ||
+      (!trim.changed && (guarded.providerCount ?? 0) > room);
+    report(provider, guarded, trim, stillOver);
+    if (stillOver) {
+      deps.counted(provider, "refused");
+      const prompt = Math.ceil(trim.tokensAfter * correction.ratio);
+      guarded.refusal = family.overflowError(limits.contextWindow, prompt, reserve);
+    }
+    return guarded;
+  }
+
+  /** Logs (info) and records what the guard did: every trim and every refusal, with its numbers. */
+  function report(provider: Provider, guarded: Guarded, trim: TrimResult, refused: boolean): void {
+    const { correction, counter } = guarded;
+    const facts = {
+      provider: provider.id,
+      model: guarded.model,
+      band: guarded.band,
+      budget: guarded.budget,
+      reserve: guarded.reserve,
+      tokens_before: trim.tokensBefore,
+      tokens_after: trim.tokensAfter,
+      counter: counter?.name,
+      ratio: correction?.ratio,
+      bound: correction?.bound,
+      calibration_samples: correction?.samples,
+      provider_count: guarded.providerCount ?? null,
+    };
+    if (trim.changed) {
+      deps.counted(provider, "trimmed");
+      log.info("llm request trimmed", {
+        ...facts,
+        spilled: trim.spilled.length,
+        dropped_items: trim.droppedItems,
+      });
+      deps.event("llm.trimmed", "warn", {
+        ...facts,
+        fits: trim.fits,
+        spilled: trim.spilled.map((s) => s.id),
+        spilled_tokens: trim.spilled.reduce((n, s) => n + s.tokens, 0),
+        dropped_items: trim.droppedItems,
+        dropped_tokens: trim.droppedTokens,
+        exact_count: counter?.exact ?? false,
+      });
+    }
+    if (refused)
+      log.info("llm request refused: over the model's window even at the low end of the count", facts);
+    else if (!trim.fits)
+      log.info("llm request sent unsure: it may be over the window; the provider decides", facts);
+  }
+
+  /** After the provider's own overflow error: trim to a budget scaled by how far off our count was. */
+  async function trimHarder(
+    provider: Provider,
+    text: string,
+    guarded: Guarded,
+    overflow: { limit?: number; requested?: number },
+  ): Promise<TrimResult | undefined> {
+    const { counter, budget } = guarded;
+    if (!counter || budget === undefined) return undefined;
+    const conversation = provider.family.conversation(
+      JSON.parse(text) as Record<string, unknown>,
+      text,
+      counter,
+    );
+    if (!conversation) return undefined;
+    let counted = conversation.fixedTokens;
+    for (const item of conversation.items) counted += item.tokens;
+    const scale = overflow.limit && overflow.requested ? overflow.limit / overflow.requested : 0.8;
+    const trim = await trimConversation(provider.family, text, conversation, {
+      budget: Math.floor(Math.min(counted, budget) * Math.min(scale, 0.9)),
+      spillAboveTokens: config.spillToolOutputsAboveTokens,
+      counter,
+      spill: spillFor(provider, guarded.model),
+    });
+    if (!(trim.fits && trim.changed)) return undefined;
+    log.info("llm request trimmed after the provider's overflow answer", {
+      provider: provider.id,
+      model: guarded.model,
+      counter: counter.name,
+      tokens_before: trim.tokensBefore,
+      tokens_after: trim.tokensAfter,
+      provider_limit: overflow.limit ?? null,
+      provider_requested: overflow.requested ?? null,
+    });
+    return trim;
+  }
+
+  /** The request's raw count for calibration, when the guard did not count it before sending. */
+  function countAfter(provider: Provider, guarded: Guarded, text: string): number | undefined {
+    if (guarded.counted !== undefined) return guarded.counted;
+    if (!guarded.counter) return undefined;
+    const conversation = provider.family.conversation(guarded.body, text, guarded.counter);
+    if (!conversation) return undefined;
+    let raw = conversation.fixedTokens;
+    for (const item of conversation.items) raw += item.tokens;
+    return raw;
+  }
+
+  function spillFor(provider: Provider, model: string | undefined) {
+    return (output: string, tokens: number) =>
+      spillToolOutput(deps.spill, output, tokens, {
+        agent: deps.agent,
+        origin: `tool output in a ${provider.id} request (${model ?? "unknown model"})`,
+      });
+  }
+
+  return { guard, trimHarder, countAfter };
+}
+
+/** Where `raw` counted tokens stand against `room`, given the correction and its bound. */
+export function bandOf(raw: number, room: number, correction: Correction): Band {
+  const estimate = raw * correction.ratio;
+  if (estimate * (1 + correction.bound) <= room) return "fits";
+  if (estimate * (1 - correction.bound) > room) return "over";
+  return "unsure";
+}
+
+export type Guard = ReturnType<typeof createGuard>;

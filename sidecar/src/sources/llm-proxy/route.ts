@@ -1,0 +1,74 @@
+import type { Provider } from "./providers.ts";
+
+/** Where a proxied call goes: always the provider's own origin, under its base path. */
+export interface Route {
+  provider: Provider;
+  /** The path after `/llm/<provider>/`, as the client sent it (still percent-encoded). */
+  path: string;
+  /** The provider's origin (scheme, host, port): the only place its key is ever sent. */
+  origin: string;
+  /** The request target at that origin: the upstream's base path, then `path`, then the query. */
+  target: string;
+}
+
+export type RouteResult = Route | { status: 400 | 404; message: string; provider?: Provider };
+
+// RFC 3986 pchar plus "/": anything else (a backslash, a space, a control or a raw non-ASCII byte)
+// is something a client library would have encoded, and something a server may read differently.
+const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
+// Encoded "/", "\" and "." would let a segment climb or split after the upstream decodes it;
+// encoded control characters (NUL included) are never part of an API path.
+const SMUGGLED = /%(2f|5c|2e|[01][0-9a-f]|7f)/i;
+const QUERY_CHARS = /^\?[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/;
+const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+/**
+ * The route of `/llm/<provider>/<path>?<query>`. The path is appended to the upstream's base path as
+ * text, never resolved as a URL, so nothing in it can change the scheme, host or port, climb above
+ * the base path, or reach another host with the provider's key. What could (dot segments, empty
+ * segments as in `//host`, a scheme or userinfo in front, backslashes, encoded slashes or dots) is
+ * refused with a reason. An `@` later in the path stays allowed (Vertex AI names model versions
+ * `claude-3-5-sonnet@20240620`): with the origin fixed it cannot name a host.
+ */
+export function routeOf(rawUrl: string, providers: ReadonlyMap<string, Provider>): RouteResult {
+  const queryAt = rawUrl.indexOf("?");
+  const pathname = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
+  const query = queryAt < 0 ? "" : rawUrl.slice(queryAt);
+  const match = /^\/llm\/([^/]+)(?:\/(.*))?$/s.exec(pathname);
+  const known = [...providers.keys()].join(", ") || "none configured";
+  const notFound = {
+    status: 404 as const,
+    message: `no LLM provider at ${JSON.stringify(pathname.slice(0, 200))}: expected /llm/<provider>/<path>, providers: ${known}`,
+  };
+  if (!match) return notFound;
+  let id: string;
+  try {
+    id = decodeURIComponent(match[1] as string);
+  } catch {
+    return notFound;
+  }
+  const provider = providers.get(id);
+  if (!provider) return notFound;
+  const path = match[2] ?? "";
+  const problem = pathProblem(path, query);
+  if (problem) return { status: 400, message: `clawguard: path refused: ${problem}`, provider };
+  const base = provider.upstream.pathname; // ends with "/"
+  return { provider, path, origin: provider.upstream.origin, target: `${base}${path}${query}` };
+}
+
+/** Why `path` (after /llm/<provider>/) may not be sent upstream, or undefined when it may. */
+export function pathProblem(path: string, query = ""): string | undefined {
+  const shown = JSON.stringify(path.slice(0, 120));
+  if (!PATH_CHARS.test(path)) return `${shown} has a character a URL path must encode`;
+  if (/%(?![0-9a-f]{2})/i.test(path)) return `${shown} has a malformed percent-encoding`;
+  if (SMUGGLED.test(path)) return `${shown} encodes a slash, backslash, dot or control character`;
+  const segments = path.split("/");
+  if (segments.some((s, i) => s === "" && i < segments.length - 1))
+    return `${shown} has an empty segment ("//"): the path is appended to the provider's base URL`;
+  if (segments.some((s) => s === "." || s === "..")) return `${shown} has dot segments`;
+  const first = segments[0] ?? "";
+  if (SCHEME.test(first) || first.includes("@"))
+    return `${shown} starts like a URL of its own: only a path under the provider's base URL is proxied`;
+  if (query !== "" && !QUERY_CHARS.test(query)) return "the query has a character that must be encoded";
+  return undefined;
+}
