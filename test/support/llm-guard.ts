@@ -29,6 +29,8 @@ export async function startLlmGuard(options: {
   config: LlmProxyConfig;
   telemetry: Telemetry;
   source: { agent: string; role: string; host: string };
+  /** Where the guard keeps its token-count calibration (default: in memory only). */
+  calibrationFile?: string;
 }): Promise<RunningGuard> {
   const paths = workspacePaths(options.dir, options.source.agent);
   const spool = await Spool.open({
@@ -51,6 +53,7 @@ export async function startLlmGuard(options: {
     bus,
     telemetry: options.telemetry,
     log: silentLogger,
+    calibrationFile: options.calibrationFile,
   });
   await guard.start();
   const server = await listen(() => new Response("not here", { status: 404 }), "127.0.0.1", 0, guard.handler);

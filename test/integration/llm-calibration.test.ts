@@ -1,0 +1,375 @@
+import { writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { join } from "node:path";
+import Anthropic from "@anthropic-ai/sdk";
+import type { AuditEvent } from "@clawguard/shared/events/envelope";
+import { type Listening, listen } from "@clawguard/shared/http/serve";
+import { startTelemetry } from "@clawguard/shared/telemetry";
+import { tempDir } from "@clawguard/shared/testing";
+import { tokenizerFor } from "@clawguard/shared/tokens";
+import { llmProxyConfig } from "@clawguard/sidecar/sources/llm-proxy/config";
+import OpenAI from "openai";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type FakeProvider, startFakeProvider } from "../support/fake-provider.ts";
+import { type RunningGuard, startLlmGuard } from "../support/llm-guard.ts";
+
+/**
+ * The guard's counts corrected by the provider's own word, with the real SDKs: a provider whose
+ * tokenizer counts 1.25x o200k, a model name in no table, the unsure band, a restart, the providers'
+ * count endpoints; and the path after /llm/<provider> that must never lead anywhere else.
+ */
+
+const WINDOW = 32_000;
+const RESERVE = 1000;
+const source = { agent: "main", role: "agent", host: "test" };
+const o200k = tokenizerFor("gpt-4.1").count;
+/** A provider whose tokenizer yields 1.25 tokens for each o200k token, in its limit and its usage. */
+const inflated = (text: string) => Math.ceil(o200k(text) * 1.25);
+
+let tmp: ReturnType<typeof tempDir>;
+const started: { close(): Promise<void> }[] = [];
+
+beforeAll(() => {
+  tmp = tempDir("clawguard-calibration-");
+});
+afterEach(async () => {
+  for (const s of started.splice(0).reverse()) await s.close();
+});
+afterAll(() => tmp.cleanup());
+
+async function provider(countTokens: (text: string) => number, apiKeys?: string[]): Promise<FakeProvider> {
+  const fake = await startFakeProvider({
+    contextWindow: { default: WINDOW },
+    countTokens,
+    ...(apiKeys ? { apiKeys } : {}),
+  });
+  started.push(fake);
+  return fake;
+}
+
+async function guardFor(
+  providers: Record<string, unknown>,
+  options: { calibrationFile?: string; marginRatio?: number } = {},
+): Promise<RunningGuard> {
+  const config = llmProxyConfig.parse({
+    providers,
+    authCheckIntervalMs: 0,
+    ...(options.marginRatio !== undefined ? { marginRatio: options.marginRatio } : {}),
+  });
+  const rig = await startLlmGuard({
+    dir: tmp.path,
+    config,
+    telemetry: await startTelemetry("test", {}),
+    source,
+    ...(options.calibrationFile ? { calibrationFile: options.calibrationFile } : {}),
+  });
+  started.push({ close: rig.stop });
+  return rig;
+}
+
+const models = (id: string) => [{ id, contextWindow: WINDOW, maxTokens: RESERVE }];
+const line = (i: number) =>
+  `2026-12-07T01:${String(i % 60).padStart(2, "0")}:00Z worker ${i} step ok, queue depth ${i * 7}`;
+const log = (lines: number, from = 0) => Array.from({ length: lines }, (_, i) => line(from + i)).join("\n");
+const SYSTEM = `You are a careful operations agent. ${log(40)}`;
+
+/** An agent session: `turns` exchanges, each with a tool output of `outputLines` log lines. */
+function session(turns: number, outputLines: number): OpenAI.ChatCompletionMessageParam[] {
+  const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "system", content: SYSTEM }];
+  for (let t = 0; t < turns; t++) {
+    messages.push({ role: "user", content: `check worker group ${t}` });
+    messages.push({
+      role: "assistant",
+      content: null,
+      tool_calls: [
+        { id: `call_${t}`, type: "function", function: { name: "exec", arguments: `{"cmd":"logs ${t}"}` } },
+      ],
+    });
+    messages.push({ role: "tool", tool_call_id: `call_${t}`, content: log(outputLines, t * 1000) });
+    messages.push({ role: "assistant", content: `group ${t} is fine` });
+  }
+  messages.push({ role: "user", content: "summarise" });
+  return messages;
+}
+
+const contentOf = (messages: OpenAI.ChatCompletionMessageParam[]) =>
+  messages.reduce((n, m) => n + o200k(typeof m.content === "string" ? m.content : ""), 0);
+
+async function settle(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 150)); // events and samples are taken off the call's path
+}
+
+const requestsOf = (events: AuditEvent[]) => events.filter((e) => e.type === "llm.request");
+
+describe("calibration from the provider's reported usage", () => {
+  it("a provider counting 1.25x o200k: after three calls no request over its window reaches it, and no call fails", async () => {
+    const fake = await provider(inflated);
+    const rig = await guardFor({
+      p125: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("gpt-4.1") },
+    });
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/p125`, maxRetries: 0 });
+    // About 1000 o200k tokens a turn: the first three fit the provider, the rest do not.
+    const sizes = [19, 20, 21, 24, 25, 26, 27];
+    for (const [i, turns] of sizes.entries()) {
+      const messages = session(turns, 40);
+      if (i >= 3) {
+        // Under the uncalibrated guard's budget (it would send them as they are), over the provider's window.
+        expect(contentOf(messages)).toBeLessThan((WINDOW - RESERVE) / 1.03);
+        expect(contentOf(messages) * 1.25).toBeGreaterThan(WINDOW - RESERVE);
+      }
+      const answer = await client.chat.completions.create({
+        model: "gpt-4.1",
+        messages,
+        max_tokens: RESERVE,
+        stream: i % 2 === 1,
+        ...(i % 2 === 1 ? { stream_options: { include_usage: true } } : {}),
+      });
+      if (Symbol.asyncIterator in answer) for await (const _ of answer) void _;
+      await settle();
+    }
+    const after = fake.requests.slice(3);
+    expect(after.length).toBeGreaterThanOrEqual(4);
+    expect(after.filter((r) => r.tooLong)).toEqual([]);
+    const counter = rig.guard.health().counters.find((c) => c.model === "gpt-4.1");
+    expect(counter?.ratio).toBeGreaterThan(1.15);
+    expect(counter?.ratio).toBeLessThan(1.3);
+  });
+
+  it("a model name in no table converges to the provider's count within five calls, streaming and not", async () => {
+    const fake = await provider(o200k);
+    const model = "acme-frontier-9b-instruct";
+    const rig = await guardFor({
+      acme: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models(model) },
+    });
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/acme`, maxRetries: 0 });
+    for (let i = 0; i < 6; i++) {
+      const stream = i % 2 === 0;
+      const answer = await client.chat.completions.create({
+        model,
+        messages: session(14 + i, 40),
+        max_tokens: RESERVE,
+        ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+      });
+      if (Symbol.asyncIterator in answer) for await (const _ of answer) void _;
+      await settle();
+    }
+    // The sixth call was counted (it is near the window) with the correction of the five before it.
+    const last = requestsOf(rig.events).at(-1);
+    const ratio = Number(last?.attrs.counted_tokens) / Number(last?.attrs.input_tokens);
+    expect(ratio).toBeGreaterThanOrEqual(0.97);
+    expect(ratio).toBeLessThanOrEqual(1.05);
+    expect(rig.guard.health().counters).toEqual([
+      expect.objectContaining({ provider: "acme", model, samples: 6 }),
+    ]);
+  });
+
+  it("Anthropic's usage (input + cache reads + cache writes) calibrates too, streaming and not", async () => {
+    const fake = await provider(o200k);
+    const model = "claude-opus-4-7";
+    const rig = await guardFor({
+      ant: { upstream: fake.url, api: "anthropic-messages", models: models(model) },
+    });
+    const client = new Anthropic({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/ant`, maxRetries: 0 });
+    for (let i = 0; i < 4; i++) {
+      const params = {
+        model,
+        max_tokens: RESERVE,
+        system: SYSTEM,
+        messages: [{ role: "user" as const, content: log(700 + i * 50) }],
+      };
+      if (i % 2 === 0) await client.messages.create(params);
+      else await client.messages.stream(params).finalMessage();
+      await settle();
+    }
+    const counter = rig.guard.health().counters.find((c) => c.model === model);
+    expect(counter?.samples).toBe(4);
+    const last = requestsOf(rig.events).at(-1);
+    const ratio = Number(last?.attrs.counted_tokens) / Number(last?.attrs.input_tokens);
+    expect(ratio).toBeGreaterThanOrEqual(0.97);
+    expect(ratio).toBeLessThanOrEqual(1.05);
+  });
+
+  it("keeps the calibration across a restart", async () => {
+    const fake = await provider(inflated);
+    const file = join(tmp.path, "restart-calibration.json");
+    const providers = {
+      p: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("gpt-4.1") },
+    };
+    const first = await guardFor(providers, { calibrationFile: file });
+    const client = (rig: RunningGuard) =>
+      new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/p`, maxRetries: 0 });
+    for (const turns of [19, 20, 21])
+      await client(first).chat.completions.create({
+        model: "gpt-4.1",
+        messages: session(turns, 40),
+        max_tokens: RESERVE,
+      });
+    await settle();
+    const before = first.guard.health().counters;
+    await first.stop();
+    started.splice(
+      started.findIndex((s) => s.close === first.stop),
+      1,
+    );
+
+    const second = await guardFor(providers, { calibrationFile: file });
+    expect(second.guard.health().counters).toEqual(before);
+    fake.requests.length = 0;
+    // At once over the provider's window uncalibrated; the kept ratio trims it first.
+    await client(second).chat.completions.create({
+      model: "gpt-4.1",
+      messages: session(8, 40),
+      max_tokens: RESERVE,
+    });
+    expect(fake.requests.map((r) => r.tooLong)).toEqual([false]);
+  });
+});
+
+describe("the unsure band", () => {
+  const estimateOf = (text: string) => tokenizerFor("acme-unknown").count(text);
+
+  it("over only at the top of its bound: old tool outputs are spilled, no turn is dropped, and it is sent", async () => {
+    const fake = await provider(o200k);
+    const rig = await guardFor(
+      { u: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("acme-unknown") } },
+      { marginRatio: 0.3 },
+    );
+    const messages = session(7, 130);
+    const estimate = estimateOf(JSON.stringify(messages));
+    const room = WINDOW - RESERVE;
+    expect(estimate * 1.3).toBeGreaterThan(room);
+    expect(estimate * 0.7).toBeLessThan(room);
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/u`, maxRetries: 0 });
+    const answer = await client.chat.completions.create({
+      model: "acme-unknown",
+      messages,
+      max_tokens: RESERVE,
+    });
+    expect(answer.choices[0]?.message.content).toMatch(/^ok/);
+    await settle();
+    const trimmed = rig.events.find((e) => e.type === "llm.trimmed");
+    expect(trimmed?.attrs.band).toBe("unsure");
+    expect((trimmed?.attrs.spilled as string[]).length).toBeGreaterThan(0);
+    expect(trimmed?.attrs.dropped_items).toBe(0);
+    const sent = fake.requests.at(-1)?.json as { messages: unknown[] };
+    expect(sent.messages).toHaveLength(messages.length);
+  });
+
+  it("over even at the bottom of its bound, with nothing to trim: refused in the provider's shape, nothing sent", async () => {
+    const fake = await provider(o200k);
+    const rig = await guardFor(
+      { u: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("acme-unknown") } },
+      { marginRatio: 0.3 },
+    );
+    const messages: OpenAI.ChatCompletionMessageParam[] = [
+      { role: "system", content: log(2500) },
+      { role: "user", content: "go" },
+    ];
+    expect(estimateOf(JSON.stringify(messages)) * 0.7).toBeGreaterThan(WINDOW);
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/u`, maxRetries: 0 });
+    const failure = await client.chat.completions
+      .create({ model: "acme-unknown", messages, max_tokens: RESERVE })
+      .catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((failure as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("context_length_exceeded");
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it("asks the provider's count endpoint when unsure, and sends unchanged what it says fits", async () => {
+    const fake = await provider(o200k);
+    const rig = await guardFor(
+      {
+        ant: {
+          upstream: fake.url,
+          api: "anthropic-messages",
+          models: models("acme-unknown"),
+          countEndpoint: { kind: "anthropic" },
+        },
+      },
+      { marginRatio: 0.3 },
+    );
+    const content = log(1000);
+    const estimate = estimateOf(content);
+    expect(estimate * 1.3).toBeGreaterThan(WINDOW - RESERVE);
+    expect(o200k(content)).toBeLessThan(WINDOW - RESERVE);
+    const client = new Anthropic({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/ant`, maxRetries: 0 });
+    await client.messages.create({
+      model: "acme-unknown",
+      max_tokens: RESERVE,
+      messages: [{ role: "user", content }],
+    });
+    expect(fake.requests.map((r) => r.path)).toEqual(["/v1/messages/count_tokens", "/v1/messages"]);
+    await settle();
+    expect(rig.events.filter((e) => e.type === "llm.trimmed")).toEqual([]);
+    expect(rig.guard.health().counters[0]?.samples).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("the path after /llm/<provider>", () => {
+  it("never reaches another host, with the provider's key injected", async () => {
+    const fake = await provider(o200k, ["sk-the-real-key"]);
+    let elsewhere = 0;
+    const other: Listening = await listen(
+      () => {
+        elsewhere++;
+        return new Response("seen");
+      },
+      "127.0.0.1",
+      0,
+    );
+    started.push(other);
+    const keyFile = join(tmp.path, "provider-key");
+    writeFileSync(keyFile, "sk-the-real-key\n");
+    const rig = await guardFor({
+      k: {
+        upstream: `${fake.url}/v1`,
+        api: "openai-completions",
+        apiKey: { file: keyFile },
+        models: models("gpt-4.1"),
+      },
+    });
+    const hostPort = new URL(other.url).host;
+    const tricks = [
+      `/llm/k/http://${hostPort}/x`,
+      `/llm/k/HTTP://${hostPort}/x`,
+      `/llm/k//${hostPort}/x`,
+      `/llm/k///${hostPort}/x`,
+      `/llm/k/\\\\${hostPort}\\x`,
+      `/llm/k/%2f%2f${hostPort}/x`,
+      `/llm/k/%5c%5c${hostPort}/x`,
+      `/llm/k/..%2f..%2f${hostPort}`,
+      `/llm/k/../../x`,
+      `/llm/k/user@${hostPort}/x`,
+      `/llm/k/https:${hostPort}/x`,
+    ];
+    for (const path of tricks) {
+      const status = await rawPost(rig.server.url, path);
+      expect({ path, status }).toEqual({ path, status: 400 });
+    }
+    expect(elsewhere).toBe(0);
+    expect(fake.requests).toHaveLength(0);
+    // The same key does reach its own provider.
+    expect(await rawPost(rig.server.url, "/llm/k/chat/completions")).toBe(200);
+    expect(fake.requests.map((r) => r.headers.authorization)).toEqual(["Bearer sk-the-real-key"]);
+  });
+});
+
+/** A POST whose request target goes out exactly as written (no client normalising it). */
+function rawPost(base: string, path: string): Promise<number> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      host: hostname,
+      port,
+      method: "POST",
+      path,
+      headers: { "content-type": "application/json" },
+    });
+    req.on("response", (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end("{}");
+  });
+}
