@@ -2,8 +2,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { describe, expect, it } from "vitest";
-import { Calibration } from "./calibration.ts";
+import { Calibration, estimateOf, rawBudget } from "./calibration.ts";
 
+const whole = (total: number) => ({ prefix: 0, total });
 const WIDE = { name: "estimate:wide", bound: 0.3 };
 const O200K = { name: "o200k_base", bound: 0.02 };
 
@@ -11,14 +12,17 @@ describe("Calibration", () => {
   it("starts at the tokenizer's own bound and converges on the provider's ratio", () => {
     const book = new Calibration();
     expect(book.correction("p", "m", WIDE.name, WIDE.bound)).toEqual({
+      offset: 0,
       ratio: 1,
       bound: 0.3,
+      prefixRaw: 0,
+      prefixError: 0,
       samples: 0,
       from: "none",
     });
     const bounds: number[] = [];
     for (let i = 0; i < 5; i++) {
-      book.record("p", "m", WIDE, 10_000 + i * 1000, Math.round((10_000 + i * 1000) * 0.8));
+      book.record("p", "m", WIDE, whole(10_000 + i * 1000), Math.round((10_000 + i * 1000) * 0.8));
       bounds.push(book.correction("p", "m", WIDE.name, WIDE.bound).bound);
     }
     const c = book.correction("p", "m", WIDE.name, WIDE.bound);
@@ -31,7 +35,7 @@ describe("Calibration", () => {
 
   it("keeps the bound at least as wide as the samples stray, and one wild sample moves the median little", () => {
     const book = new Calibration();
-    for (const r of [1.25, 1.24, 1.26, 1.25, 2.5]) book.record("p", "m", O200K, 10_000, 10_000 * r);
+    for (const r of [1.25, 1.24, 1.26, 1.25, 2.5]) book.record("p", "m", O200K, whole(10_000), 10_000 * r);
     const c = book.correction("p", "m", O200K.name, O200K.bound);
     expect(c.ratio).toBe(1.25);
     expect(c.bound).toBeGreaterThanOrEqual(1); // 2.5 is 100% off the median: the band says so
@@ -39,14 +43,14 @@ describe("Calibration", () => {
 
   it("ignores small requests and insane ratios", () => {
     const book = new Calibration();
-    book.record("p", "m", O200K, 200, 400); // framing, not the tokenizer
-    book.record("p", "m", O200K, 10_000, 100); // 0.01: a cached prefix left out, not a count
+    book.record("p", "m", O200K, whole(200), 400); // framing, not the tokenizer
+    book.record("p", "m", O200K, whole(10_000), 100); // 0.01: a cached prefix left out, not a count
     expect(book.correction("p", "m", O200K.name, O200K.bound).samples).toBe(0);
   });
 
   it("lends a provider's ratio to a model it has not seen, counted by the same tokenizer", () => {
     const book = new Calibration();
-    book.record("p", "known", WIDE, 20_000, 16_000);
+    book.record("p", "known", WIDE, whole(20_000), 16_000);
     expect(book.correction("p", "new-model", WIDE.name, WIDE.bound)).toMatchObject({
       ratio: 0.8,
       from: "provider",
@@ -57,8 +61,8 @@ describe("Calibration", () => {
 
   it("starts afresh for a model when its tokenizer changes", () => {
     const book = new Calibration();
-    book.record("p", "m", WIDE, 20_000, 16_000);
-    book.record("p", "m", O200K, 20_000, 25_000);
+    book.record("p", "m", WIDE, whole(20_000), 16_000);
+    book.record("p", "m", O200K, whole(20_000), 25_000);
     expect(book.correction("p", "m", O200K.name, O200K.bound)).toMatchObject({ ratio: 1.25, samples: 1 });
   });
 
@@ -67,7 +71,7 @@ describe("Calibration", () => {
     try {
       const file = join(dir.path, "llm-calibration.json");
       const first = new Calibration({ file });
-      for (let i = 0; i < 3; i++) first.record("p", "m", WIDE, 20_000, 15_000);
+      for (let i = 0; i < 3; i++) first.record("p", "m", WIDE, whole(20_000), 15_000);
       first.flush();
       const again = new Calibration({ file });
       expect(again.correction("p", "m", WIDE.name, WIDE.bound)).toMatchObject({ ratio: 0.75, samples: 3 });
@@ -79,18 +83,56 @@ describe("Calibration", () => {
           ratio: 0.75,
           bound: again.entries()[0]?.bound,
           samples: 3,
+          prefixes: 0,
         },
       ]);
-      expect(JSON.parse(readFileSync(file, "utf8")).version).toBe(1);
+      expect(JSON.parse(readFileSync(file, "utf8")).version).toBe(2);
       writeFileSync(file, "{not json");
       expect(new Calibration({ file }).entries()).toEqual([]);
       writeFileSync(
         file,
-        JSON.stringify({ version: 1, books: { "p\u0000m": { tokenizer: "x", ratios: [99, "a"] } } }),
+        JSON.stringify({ version: 2, books: { "p\u0000m": { tokenizer: "x", ratios: [99, "a"] } } }),
       );
       expect(new Calibration({ file }).entries()).toEqual([]);
     } finally {
       dir.cleanup();
     }
+  });
+
+  it("learns a stable prefix's provider count, so that a ratio learnt on it is not applied to a tool's digits", () => {
+    const book = new Calibration();
+    // OpenClaw's system prompt and tools: the estimate says 28 700, the provider 12 400; "ping" beside it.
+    book.record("p", "m", WIDE, { prefix: 28_700, total: 28_900 }, 12_500);
+    // Then the same prefix and a 27 000-token tool output the estimate counts about right.
+    const c = book.correction("p", "m", WIDE.name, WIDE.bound, 28_700);
+    expect(c.from).toBe("prefix");
+    const { estimate, error } = estimateOf(28_700 + 27_000, c);
+    expect(estimate).toBeGreaterThan(39_000); // not 0.43 x 55 700 = 24 000
+    expect(estimate - error).toBeLessThan(39_600);
+    // The whole-request ratio alone would have undercounted it by ~40%.
+    expect(book.correction("p", "m", WIDE.name, WIDE.bound).ratio).toBeLessThan(0.45);
+    // The budget is the largest raw count whose estimate at the top of its error fits the room.
+    const budget = rawBudget(30_000, c);
+    const top = estimateOf(budget, c);
+    expect(top.estimate + top.error).toBeLessThanOrEqual(30_000);
+    expect(estimateOf(budget + 10, c).estimate + estimateOf(budget + 10, c).error).toBeGreaterThan(30_000);
+  });
+
+  it("learns the rest's ratio once the prefix is known, and converges on homogeneous content", () => {
+    const book = new Calibration();
+    book.record("p", "m", WIDE, { prefix: 20_000, total: 20_100 }, 10_000);
+    for (let i = 0; i < 5; i++)
+      book.record(
+        "p",
+        "m",
+        WIDE,
+        { prefix: 20_000, total: 30_000 + i * 1000 },
+        10_000 + (10_000 + i * 1000) * 0.8,
+      );
+    const c = book.correction("p", "m", WIDE.name, WIDE.bound, 20_000);
+    expect(c.ratio).toBeCloseTo(0.8, 1);
+    const { estimate } = estimateOf(40_000, c);
+    expect(estimate / (10_000 + 20_000 * 0.8)).toBeGreaterThan(0.98);
+    expect(estimate / (10_000 + 20_000 * 0.8)).toBeLessThan(1.02);
   });
 });

@@ -4,32 +4,54 @@ import type { Logger } from "@clawguard/shared/log";
 
 /**
  * Self-calibration from the provider's own word: each answer reports the prompt's real size
- * (`usage.prompt_tokens` / `input_tokens`). Beside what the guard counted for that request, it gives
- * a ratio; the median of the last ratios, per provider and model, corrects later counts. A model
- * with no samples yet borrows those of other models on the same provider counted by the same
- * tokenizer (a new model id behind a known endpoint), else it keeps the tokenizer's own bound.
+ * (`usage.prompt_tokens` / `input_tokens`). Beside what the guard counted for that request it says
+ * how far the guard's counter is off, per provider and model, in two parts:
+ *
+ * - The stable prefix (system prompt, tool schemas: OpenClaw sends the same ~12 K tokens on every
+ *   call) is learnt by its counted size: once a call with that prefix and little else was answered,
+ *   the provider's count of the prefix is known within the small rest's error.
+ * - The rest (the conversation) is corrected by the median ratio of the provider's count to the
+ *   counter's over the last calls; before there is one, the counter's own ratio and bound hold.
+ *
+ * A correction is linear in the raw count: `estimate = offset + ratio * raw`, with an error of
+ * `prefixError + bound * ratio * (raw - prefixRaw)`. A model with no samples yet borrows its
+ * provider's (same counter), else it keeps the counter's own bound.
  */
 
-/** How far a count may be off, relative: a request fits when `count * (1 + bound) <= room`. */
+/** How a raw count (the counter's units) maps to the provider's tokens, with its error. */
 export interface Correction {
-  /** Multiplies the tokenizer's count: provider tokens per counted token. */
+  offset: number;
   ratio: number;
+  /** Relative error of the part of the count outside the learnt prefix. */
   bound: number;
+  /** The learnt prefix (raw tokens) and the error of its provider count (absolute); 0 when none. */
+  prefixRaw: number;
+  prefixError: number;
   samples: number;
-  /** "model": this model's own samples; "provider": its provider's, same tokenizer; "none". */
-  from: "model" | "provider" | "none";
+  /** "prefix": the prefix is learnt; "model": this model's ratio; "provider": its provider's; "none". */
+  from: "prefix" | "model" | "provider" | "none";
 }
 
 export interface CalibrationEntry {
   provider: string;
   model: string;
   tokenizer: string;
+  /** The median of the provider's count over the counter's, whole requests. */
   ratio: number;
   bound: number;
   samples: number;
+  /** Stable prefixes whose provider count is known. */
+  prefixes: number;
+}
+
+/** One request as counted: its stable prefix and its whole size, in the counter's raw tokens. */
+export interface Counted {
+  prefix: number;
+  total: number;
 }
 
 const MAX_SAMPLES = 15;
+const MAX_PREFIXES = 16;
 /** Ratios outside this are not a tokenizer's error but something else (a cached prefix not reported, a proxy's own prompt). */
 const SANE = { min: 0.2, max: 5 } as const;
 /** Framing and tool-schema rendering vary between requests even with the right tokenizer. */
@@ -40,13 +62,18 @@ const FLOOR = 0.02;
  */
 export const MIN_SAMPLE_TOKENS = 1000;
 const SAVE_DELAY_MS = 2000;
-const FILE_VERSION = 1;
+const FILE_VERSION = 2;
 
 interface Book {
   tokenizer: string;
   /** The tokenizer's own bound, before any sample. */
   bound: number;
+  /** reported / counted, whole requests. */
   ratios: number[];
+  /** reported minus the learnt prefix, over the counted rest: only calls whose prefix was known. */
+  restRatios: number[];
+  /** Counted prefix size -> its provider count and that count's error (absolute). */
+  prefixes: [raw: number, real: number, error: number][];
 }
 
 export class Calibration {
@@ -55,23 +82,37 @@ export class Calibration {
   readonly #log: Logger | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
 
-  /** `file`: where the ratios are kept across restarts (none: memory only). */
-  constructor(options: { file?: string; log?: Logger } = {}) {
+  /** `file`: where the calibration is kept across restarts (none: memory only). */
+  constructor(options: { file?: string | undefined; log?: Logger } = {}) {
     this.#file = options.file;
     this.#log = options.log;
     if (this.#file) this.#load(this.#file);
   }
 
-  /** The correction for `model` on `provider` counted by `tokenizer` (whose own bound is `bound`). */
-  correction(provider: string, model: string, tokenizer: string, bound: number): Correction {
+  /** The correction for a request to `model` on `provider` whose stable prefix counted `prefixRaw`. */
+  correction(provider: string, model: string, tokenizer: string, bound: number, prefixRaw = 0): Correction {
     const own = this.#books.get(modelKey(provider, model));
-    if (own && own.tokenizer === tokenizer && own.ratios.length > 0)
-      return corrected(own.ratios, bound, "model");
+    if (own && own.tokenizer === tokenizer) {
+      const prefix = own.prefixes.find(([raw]) => raw === prefixRaw && raw > 0);
+      if (prefix) {
+        const rest = restCorrection(own);
+        return {
+          offset: prefix[1] - rest.ratio * prefix[0],
+          ratio: rest.ratio,
+          bound: rest.bound,
+          prefixRaw: prefix[0],
+          prefixError: prefix[2],
+          samples: own.ratios.length,
+          from: "prefix",
+        };
+      }
+      if (own.ratios.length > 0) return whole(own.ratios, bound, "model");
+    }
     const pooled: number[] = [];
     for (const [key, book] of this.#books)
       if (key.startsWith(`${provider}\u0000`) && book.tokenizer === tokenizer) pooled.push(...book.ratios);
-    if (pooled.length > 0) return corrected(pooled, bound, "provider");
-    return { ratio: 1, bound, samples: 0, from: "none" };
+    if (pooled.length > 0) return whole(pooled, bound, "provider");
+    return { offset: 0, ratio: 1, bound, prefixRaw: 0, prefixError: 0, samples: 0, from: "none" };
   }
 
   /** Whether a call should be counted for calibration although the guard did not need to count it. */
@@ -81,34 +122,35 @@ export class Calibration {
   }
 
   /**
-   * One answer: the guard counted `counted` tokens (uncorrected) with `tokenizer`, whose own bound is
-   * `bound`; the provider reported `reported`.
+   * One answer: the guard counted `counted` (uncorrected) with `tokenizer`, whose own bound is
+   * `bound`; the provider reported `reported` for the same request.
    */
   record(
     provider: string,
     model: string,
     tokenizer: { name: string; bound: number },
-    counted: number,
+    counted: Counted,
     reported: number,
   ): void {
-    if (!(counted >= MIN_SAMPLE_TOKENS && reported > 0)) return;
-    const ratio = reported / counted;
+    const { total } = counted;
+    if (!(total >= MIN_SAMPLE_TOKENS && reported > 0)) return;
+    const ratio = reported / total;
     if (ratio < SANE.min || ratio > SANE.max) return;
     const key = modelKey(provider, model);
     let book = this.#books.get(key);
     if (!book || book.tokenizer !== tokenizer.name) {
-      book = { tokenizer: tokenizer.name, bound: tokenizer.bound, ratios: [] };
+      book = { tokenizer: tokenizer.name, bound: tokenizer.bound, ratios: [], restRatios: [], prefixes: [] };
       this.#books.set(key, book);
     }
-    book.ratios.push(ratio);
-    if (book.ratios.length > MAX_SAMPLES) book.ratios.shift();
+    push(book.ratios, ratio);
+    learnPrefix(book, counted, reported);
     this.#scheduleSave();
   }
 
   entries(): CalibrationEntry[] {
     return [...this.#books].map(([key, book]) => {
       const [provider = "", model = ""] = key.split("\u0000");
-      const c = corrected(book.ratios, book.bound, "model");
+      const c = whole(book.ratios, book.bound, "model");
       return {
         provider,
         model,
@@ -116,6 +158,7 @@ export class Calibration {
         ratio: round(c.ratio),
         bound: round(c.bound),
         samples: c.samples,
+        prefixes: book.prefixes.length,
       };
     });
   }
@@ -148,40 +191,87 @@ export class Calibration {
   }
 
   #load(file: string): void {
-    let parsed: unknown;
+    let parsed: { version?: unknown; books?: unknown } | null;
     try {
       parsed = JSON.parse(readFileSync(file, "utf8"));
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT")
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT")
         this.#log?.warn("llm calibration not read: starting afresh", { file, error: (err as Error).message });
       return;
     }
-    const books = (parsed as { version?: unknown; books?: unknown })?.books;
-    if (
-      (parsed as { version?: unknown })?.version !== FILE_VERSION ||
-      typeof books !== "object" ||
-      books === null
-    )
-      return;
+    const books = parsed?.books;
+    if (parsed?.version !== FILE_VERSION || typeof books !== "object" || books === null) return;
     for (const [key, value] of Object.entries(books)) {
-      const book = value as Partial<Book>;
-      if (typeof book.tokenizer !== "string" || !Array.isArray(book.ratios)) continue;
-      const bound = typeof book.bound === "number" && book.bound >= 0 && book.bound < 1 ? book.bound : 0.3;
-      const ratios = book.ratios.filter(
-        (r): r is number => typeof r === "number" && r >= SANE.min && r <= SANE.max,
-      );
-      if (ratios.length > 0 && key.includes("\u0000"))
-        this.#books.set(key, { tokenizer: book.tokenizer, bound, ratios: ratios.slice(-MAX_SAMPLES) });
+      const book = checkedBook(value);
+      if (book && key.includes("\u0000")) this.#books.set(key, book);
     }
   }
+}
+
+/** A book as read from the file, every number checked; undefined when it is not one. */
+function checkedBook(value: unknown): Book | undefined {
+  const b = value as Partial<Book> | null;
+  if (typeof b?.tokenizer !== "string" || !Array.isArray(b.ratios)) return undefined;
+  const sane = (list: unknown) =>
+    (Array.isArray(list) ? list : [])
+      .filter((r): r is number => typeof r === "number" && r >= SANE.min && r <= SANE.max)
+      .slice(-MAX_SAMPLES);
+  const ratios = sane(b.ratios);
+  if (ratios.length === 0) return undefined;
+  const prefixes = (Array.isArray(b.prefixes) ? b.prefixes : [])
+    .filter((p) => Array.isArray(p) && p.length === 3 && p.every((n) => typeof n === "number" && n >= 0))
+    .slice(-MAX_PREFIXES);
+  const bound = typeof b.bound === "number" && b.bound >= 0 && b.bound < 1 ? b.bound : 0.3;
+  return { tokenizer: b.tokenizer, bound, ratios, restRatios: sane(b.restRatios), prefixes };
+}
+
+/**
+ * What a sample says of its stable prefix. With the prefix already learnt and a sizeable rest, the
+ * rest's ratio; and the prefix's provider count, kept when this sample pins it down more closely
+ * than the one before (the smaller the rest beside it, the closer).
+ */
+function learnPrefix(book: Book, counted: Counted, reported: number): void {
+  if (counted.prefix <= 0) return;
+  const restRaw = counted.total - counted.prefix;
+  const known = book.prefixes.find(([raw]) => raw === counted.prefix);
+  if (known && restRaw >= MIN_SAMPLE_TOKENS) {
+    const ratio = (reported - known[1]) / restRaw;
+    if (ratio >= SANE.min && ratio <= SANE.max) push(book.restRatios, ratio);
+  }
+  const rest = restCorrection(book);
+  const real = reported - rest.ratio * restRaw;
+  const error = rest.bound * rest.ratio * restRaw;
+  if (real <= 0 || real < counted.prefix * SANE.min || real > counted.prefix * SANE.max) return;
+  if (known) {
+    if (error < known[2]) [known[1], known[2]] = [real, error];
+    return;
+  }
+  book.prefixes.push([counted.prefix, real, error]);
+  if (book.prefixes.length > MAX_PREFIXES) book.prefixes.shift();
+}
+
+/** A tokenizer this close to the provider's errs alike on every kind of text: its whole-request ratio holds for any part. */
+const UNIFORM_BOUND = 0.05;
+
+/**
+ * The correction of the part outside the prefix: its own ratios; before there are any, an exact
+ * tokenizer's whole-request ratio (a provider counting 1.25x o200k does so on every text), else the
+ * estimate's own (1, its bound): a ratio learnt mostly on a system prompt says little of a tool's
+ * digits.
+ */
+function restCorrection(book: Book): { ratio: number; bound: number } {
+  const ratios =
+    book.restRatios.length > 0 ? book.restRatios : book.bound <= UNIFORM_BOUND ? book.ratios : [];
+  if (ratios.length === 0) return { ratio: 1, bound: book.bound };
+  const c = whole(ratios, book.bound, "model");
+  return { ratio: c.ratio, bound: c.bound };
 }
 
 /**
  * The median ratio, and a bound that starts at the tokenizer's own and narrows with each sample to
  * the floor, never below how far the samples themselves stray from their median.
  */
-function corrected(ratios: readonly number[], tokenizerBound: number, from: Correction["from"]): Correction {
+function whole(ratios: readonly number[], tokenizerBound: number, from: Correction["from"]): Correction {
   const sorted = [...ratios].sort((a, b) => a - b);
   const n = sorted.length;
   const mid = n >> 1;
@@ -190,7 +280,13 @@ function corrected(ratios: readonly number[], tokenizerBound: number, from: Corr
   let spread = 0;
   for (const r of sorted) spread = Math.max(spread, Math.abs(r / median - 1));
   const shrinking = FLOOR + Math.max(0, tokenizerBound - FLOOR) / (n + 1);
-  return { ratio: median, bound: Math.max(spread, shrinking), samples: n, from };
+  const bound = Math.max(spread, shrinking);
+  return { offset: 0, ratio: median, bound, prefixRaw: 0, prefixError: 0, samples: n, from };
+}
+
+function push(list: number[], value: number): void {
+  list.push(value);
+  if (list.length > MAX_SAMPLES) list.shift();
 }
 
 function modelKey(provider: string, model: string): string {
@@ -199,4 +295,17 @@ function modelKey(provider: string, model: string): string {
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
+}
+
+/** The provider tokens a raw count stands for under `c`, and how far off that may be. */
+export function estimateOf(raw: number, c: Correction): { estimate: number; error: number } {
+  const estimate = c.offset + c.ratio * raw;
+  const error = c.prefixError + c.bound * c.ratio * Math.max(0, raw - c.prefixRaw);
+  return { estimate, error };
+}
+
+/** The largest raw count whose estimate, at the top of its error, is within `room`. */
+export function rawBudget(room: number, c: Correction): number {
+  const top = room - c.offset - c.prefixError + c.bound * c.ratio * c.prefixRaw;
+  return Math.max(0, Math.floor(top / (c.ratio * (1 + c.bound))));
 }

@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "@clawguard/shared/log";
 import type { SpillStore } from "../exec-guard/spill.ts";
-import type { Calibration, Correction } from "./calibration.ts";
+import { type Calibration, type Correction, type Counted, estimateOf, rawBudget } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
-import type { Conversation, Counter } from "./family.ts";
+import { asRecord, type Conversation, type Counter } from "./family.ts";
 import { upperBound } from "./http.ts";
 import type { Provider } from "./providers.ts";
 import { spillToolOutput } from "./tool-output.ts";
@@ -32,13 +32,13 @@ export interface Guarded {
   /** The parsed request, kept for counting after the call when the guard did not count before it. */
   body: Record<string, unknown>;
   reserve?: number;
-  /** Raw tokens (the counter's own units) the prompt may take: room / (ratio * (1 + bound)). */
+  /** Raw tokens (the counter's own units) the prompt may take, at the top of the count's error. */
   budget?: number;
   counter?: Tokenizer;
   correction?: Correction;
   band?: Band;
   /** The request as sent, in the counter's raw units, when the guard counted it. */
-  counted?: number;
+  counted?: Counted;
   /** The provider's own count of this request, when its count endpoint answered in time. */
   providerCount?: number;
   trim?: TrimResult;
@@ -96,22 +96,28 @@ export function createGuard(deps: GuardDeps) {
     const reserve = family.outputReserve(body) ?? limits.maxTokens ?? config.defaultReserveTokens;
     const counter = deps.tokenizerFor(model, text.length);
     const bound = config.marginRatio ?? counter.margin;
-    const correction = deps.calibration.correction(provider.id, model, counter.name, bound);
     const room = limits.contextWindow - reserve;
-    const budget = Math.floor(room / (correction.ratio * (1 + correction.bound)));
-    Object.assign(guarded, { reserve, budget, counter, correction, band: "fits" });
-    if (upperBound(text) <= budget) return guarded; // cannot be over: no need to count
+    const quick = deps.calibration.correction(provider.id, model, counter.name, bound);
+    Object.assign(guarded, {
+      reserve,
+      counter,
+      band: "fits",
+      correction: quick,
+      budget: rawBudget(room, quick),
+    });
+    // Cannot be over whatever its prefix: no need to count. (A learnt prefix only ever counts less.)
+    if (upperBound(text) <= rawBudget(room, quick) && quick.from !== "prefix") return guarded;
     const conversation: Conversation | undefined = family.conversation(body, text, counter);
     if (!conversation) return guarded;
-    let raw = conversation.fixedTokens;
-    for (const item of conversation.items) raw += item.tokens;
-    guarded.counted = raw;
-    guarded.band = bandOf(raw, room, correction);
+    const counted = countedOf(conversation);
+    const correction = deps.calibration.correction(provider.id, model, counter.name, bound, counted.prefix);
+    const budget = rawBudget(room, correction);
+    Object.assign(guarded, { counted, correction, budget, band: bandOf(counted.total, room, correction) });
     if (guarded.band === "unsure" && deps.countByProvider) {
       const exact = await deps.countByProvider(provider, body, headers);
       if (exact !== undefined) {
         guarded.providerCount = exact;
-        deps.calibration.record(provider.id, model, { name: counter.name, bound }, raw, exact);
+        deps.calibration.record(provider.id, model, { name: counter.name, bound }, counted, exact);
         guarded.band = exact <= room ? "fits" : "over";
       }
     }
@@ -124,7 +130,7 @@ export function createGuard(deps: GuardDeps) {
       spill: spillFor(provider, model),
     });
     guarded.trim = trim;
-    if (trim.changed) guarded.counted = trim.tokensAfter;
+    if (trim.changed) guarded.counted = { prefix: counted.prefix, total: trim.tokensAfter };
     // Over at the low end of its bound, or over by the provider's own count with nothing trimmed away.
     const stillOver =
       bandOf(trim.tokensAfter, room, correction) === "over" ||
@@ -132,7 +138,7 @@ export function createGuard(deps: GuardDeps) {
     report(provider, guarded, trim, stillOver);
     if (stillOver) {
       deps.counted(provider, "refused");
-      const prompt = Math.ceil(trim.tokensAfter * correction.ratio);
+      const prompt = Math.ceil(estimateOf(trim.tokensAfter, correction).estimate);
       guarded.refusal = family.overflowError(limits.contextWindow, prompt, reserve);
     }
     return guarded;
@@ -153,6 +159,7 @@ export function createGuard(deps: GuardDeps) {
       ratio: correction?.ratio,
       bound: correction?.bound,
       calibration_samples: correction?.samples,
+      calibration: correction?.from,
       provider_count: guarded.providerCount ?? null,
     };
     if (trim.changed) {
@@ -216,14 +223,11 @@ export function createGuard(deps: GuardDeps) {
   }
 
   /** The request's raw count for calibration, when the guard did not count it before sending. */
-  function countAfter(provider: Provider, guarded: Guarded, text: string): number | undefined {
+  function countAfter(provider: Provider, guarded: Guarded, text: string): Counted | undefined {
     if (guarded.counted !== undefined) return guarded.counted;
     if (!guarded.counter) return undefined;
     const conversation = provider.family.conversation(guarded.body, text, guarded.counter);
-    if (!conversation) return undefined;
-    let raw = conversation.fixedTokens;
-    for (const item of conversation.items) raw += item.tokens;
-    return raw;
+    return conversation && countedOf(conversation);
   }
 
   function spillFor(provider: Provider, model: string | undefined) {
@@ -237,12 +241,29 @@ export function createGuard(deps: GuardDeps) {
   return { guard, trimHarder, countAfter };
 }
 
-/** Where `raw` counted tokens stand against `room`, given the correction and its bound. */
+/** Where `raw` counted tokens stand against `room`, given the correction and its error. */
 export function bandOf(raw: number, room: number, correction: Correction): Band {
-  const estimate = raw * correction.ratio;
-  if (estimate * (1 + correction.bound) <= room) return "fits";
-  if (estimate * (1 - correction.bound) > room) return "over";
+  const { estimate, error } = estimateOf(raw, correction);
+  if (estimate + error <= room) return "fits";
+  if (estimate - error > room) return "over";
   return "unsure";
+}
+
+/**
+ * A conversation's raw count: whole, and its stable prefix for calibration (what is outside the
+ * conversation array, system prompt and tools, and its leading system/developer messages).
+ */
+export function countedOf(conversation: Conversation): Counted {
+  let prefix = conversation.fixedTokens;
+  let total = conversation.fixedTokens;
+  let leading = true;
+  for (const item of conversation.items) {
+    total += item.tokens;
+    const role = asRecord(item.value)?.role;
+    leading &&= role === "system" || role === "developer";
+    if (leading) prefix += item.tokens;
+  }
+  return { prefix, total };
 }
 
 export type Guard = ReturnType<typeof createGuard>;

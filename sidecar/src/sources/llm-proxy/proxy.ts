@@ -4,7 +4,7 @@ import { draftEvent } from "@clawguard/shared/events/envelope";
 import type { Logger } from "@clawguard/shared/log";
 import { Agent, type Dispatcher } from "undici";
 import type { SpillStore } from "../exec-guard/spill.ts";
-import { type Calibration, MIN_SAMPLE_TOKENS } from "./calibration.ts";
+import { type Calibration, estimateOf, MIN_SAMPLE_TOKENS } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
 import { countByProvider } from "./count-endpoint.ts";
 import { createCredentialChecks } from "./credentials.ts";
@@ -276,7 +276,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       upstream.body.destroy();
       call.retried = true;
       guarded.trim = harder;
-      guarded.counted = harder.tokensAfter;
+      guarded.counted = { prefix: guarded.counted?.prefix ?? 0, total: harder.tokensAfter };
       event("llm.trimmed", "warn", {
         provider: provider.id,
         model: guarded.model,
@@ -433,7 +433,9 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       retried: call.retried,
       counter: guarded.counter?.name ?? null,
       counted_tokens:
-        guarded.counted === undefined ? null : Math.round(guarded.counted * (guarded.correction?.ratio ?? 1)),
+        guarded.counted && guarded.correction
+          ? Math.round(estimateOf(guarded.counted.total, guarded.correction).estimate)
+          : null,
     });
     calibrate(call);
   }
