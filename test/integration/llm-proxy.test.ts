@@ -447,6 +447,51 @@ describe("bad input", () => {
     expect(fake.requests).toHaveLength(0);
   });
 
+  it("refuses a body nested 100 000 deep with a 400 naming the limit, and stays up", async () => {
+    const deep = `{"model":"gpt-4.1","messages":[{"role":"user","content":${"[".repeat(100_000)}${"]".repeat(100_000)}}]}`;
+    const res = await post("/llm/openai/chat/completions", deep);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /nests deeper than 256/,
+    );
+    expect(fake.requests).toHaveLength(0);
+    const ok = await openai().chat.completions.create({
+      model: "gpt-4.1",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect(ok.choices[0]?.message.content).toMatch(/^ok/);
+  });
+
+  it("answers a client that sends Expect: 100-continue (curl does on big bodies)", async () => {
+    const { request } = await import("node:http");
+    const { hostname, port } = new URL(server.url);
+    const body = JSON.stringify({
+      model: "gpt-4.1",
+      messages: [{ role: "user", content: "x".repeat(2000) }],
+    });
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({
+        host: hostname,
+        port,
+        method: "POST",
+        path: "/llm/openai/chat/completions",
+        headers: {
+          "content-type": "application/json",
+          authorization: "Bearer test-key",
+          expect: "100-continue",
+        },
+      });
+      req.on("continue", () => req.end(body));
+      req.on("response", (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+    });
+    expect(status).toBe(200);
+    expect(fake.requests.at(-1)?.headers.expect).toBeUndefined();
+  });
+
   it("names the providers for an unknown one, refuses bodies over the limit, and passes other paths through", async () => {
     const unknown = await post("/llm/nope/chat/completions", "{}");
     expect(unknown.status).toBe(404);

@@ -112,3 +112,21 @@ export function applySplices(text: string, splices: Splice[]): string {
   parts.push(text.slice(at));
   return parts.join("");
 }
+
+/**
+ * Whether `text` nests objects and arrays deeper than `limit` (strings skipped): checked before a
+ * body is parsed and walked, since counting walks values recursively.
+ */
+export function nestsDeeper(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let at = 0; at < text.length; at++) {
+    const c = text.charCodeAt(at);
+    if (c === 0x22) {
+      const quote = stringEnd(text, at);
+      at = quote - 1;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}

@@ -26,6 +26,7 @@ import {
   responseHeaders,
   sendJson,
 } from "./http.ts";
+import { nestsDeeper } from "./json-layout.ts";
 import type { Provider } from "./providers.ts";
 import { type Route, routeOf } from "./route.ts";
 import { SseReader } from "./sse.ts";
@@ -47,6 +48,9 @@ export interface LlmProxyDeps {
   telemetry: LlmTelemetry;
   log: Logger;
 }
+
+/** Deeper than any request an agent sends (JSON Schemas of tools nest ~10 levels); the walk is recursive. */
+const MAX_JSON_DEPTH = 256;
 
 /** One record of a call's facts, passed from step to step: route, guard, dispatch, relay, finish. */
 interface Call {
@@ -157,6 +161,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     const text = raw.toString("utf8");
     let body: unknown;
     try {
+      if (nestsDeeper(text, MAX_JSON_DEPTH)) throw new Error(`it nests deeper than ${MAX_JSON_DEPTH} levels`);
       body = JSON.parse(text);
     } catch (err) {
       const { status, body: error } = family.error(
