@@ -22,13 +22,27 @@ const httpProbe = z.strictObject({
   token: secretRef.optional(),
 });
 
-/** A real message through the agent: OpenClaw's OpenAI-compatible endpoint, model openclaw/<agent>. */
+/**
+ * A real message through the agent: OpenClaw's OpenAI-compatible endpoint, model openclaw/<agent>.
+ * Every turn carries OpenClaw's whole system prompt and tool schemas, so the probes share one
+ * session (the request's `user`, from which OpenClaw derives the session key) instead of opening
+ * one each, and move to a fresh one every `sessionTurns` probes so that its history stays short.
+ */
 const chatProbe = z.strictObject({
   ...common,
   kind: z.literal("chat"),
   url: httpUrl,
   agent: z.string().min(1).default("main"),
-  message: z.string().min(1).default("ping: reply with one word"),
+  message: z.string().min(1).default("Reply with the single word: pong"),
+  /** The answer's cap (`max_tokens`); a reasoning model may need more to say anything. */
+  maxTokens: int(1, 1_000_000).default(64),
+  /** The prefix of the `user` the probe sends: OpenClaw's session is agent:<agent>:openai-user:<user>. */
+  session: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: "expected 1-63 chars of [A-Za-z0-9_.-]" })
+    .default("clawguard-probe"),
+  /** Probes per session: its history grows by one exchange a probe until the next one starts. */
+  sessionTurns: int(1, 100_000).default(50),
   token: secretRef.optional(),
 });
 

@@ -1,6 +1,7 @@
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
+import type { ChatMemory } from "./chat.ts";
 import type { ProbeConfig, ProberConfig } from "./config.ts";
 import { type ProbeResult, runProbe } from "./probes.ts";
 
@@ -33,6 +34,8 @@ export interface ProberOptions {
   /** Called on each change of the agent's state (the heartbeat tells the collector at once). */
   onChange?: (health: Health) => void;
   log: Logger;
+  /** The clock the chat probes' sessions are taken from (tests). */
+  now?: () => number;
 }
 
 /**
@@ -47,6 +50,8 @@ export class Prober implements Component {
   readonly id = "source.prober";
   readonly #o: ProberOptions;
   readonly #status: ProbeStatus[];
+  /** What each probe carries from one run to the next (a chat probe: its provider's refusal). */
+  readonly #memory: ChatMemory[];
   #state: HealthState = "unknown";
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
@@ -62,6 +67,7 @@ export class Prober implements Component {
       consecutiveFailures: 0,
       consecutiveSuccesses: 0,
     }));
+    this.#memory = options.config.probes.map(() => ({}));
   }
 
   async start(): Promise<void> {
@@ -85,7 +91,13 @@ export class Prober implements Component {
   async probeOnce(): Promise<void> {
     const { config } = this.#o;
     const results = await Promise.all(
-      config.probes.map((p) => runProbe(p, this.#o.env, p.timeoutMs ?? config.timeoutMs)),
+      config.probes.map((p, i) =>
+        runProbe(p, this.#o.env, p.timeoutMs ?? config.timeoutMs, {
+          intervalMs: config.intervalMs,
+          memory: this.#memory[i] as ChatMemory,
+          now: this.#o.now,
+        }),
+      ),
     );
     results.forEach((result, i) => {
       const status = this.#status[i] as ProbeStatus;
