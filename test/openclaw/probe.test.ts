@@ -142,6 +142,35 @@ describe.skipIf(!enabled)("the chat probe against a real OpenClaw gateway", () =
         `${Math.round(perHour)} tokens an hour`,
     );
 
+    // Within the session the prompt grows only at its end: the system prompt and tools are the
+    // same bytes on every probe, a prefix a provider's prompt cache can keep.
+    const systemOf = (r: RecordedRequest) => JSON.stringify((r.json as { messages: unknown[] }).messages[0]);
+    const toolsOf = (r: RecordedRequest) => JSON.stringify((r.json as { tools?: unknown }).tools);
+    for (const r of asked.slice(1)) {
+      expect(systemOf(r) === systemOf(asked[0] as RecordedRequest)).toBe(true);
+      expect(toolsOf(r) === toolsOf(asked[0] as RecordedRequest)).toBe(true);
+    }
+
+    // The probe as it was (no user): a new session each, at the cost of a session's first probe.
+    const before = fake.requests.length;
+    for (let i = 0; i < 2; i++) {
+      const answer = await fetch(`${(gateway as Gateway).url}/v1/chat/completions`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${(gateway as Gateway).token}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({
+          model: "openclaw/main",
+          messages: [{ role: "user", content: "Reply with the single word: pong" }],
+        }),
+      });
+      expect(answer.status).toBe(200);
+    }
+    const old = fake.requests.slice(before).map((r) => r.promptTokens as number);
+    console.log(`without a user (a new session each): ${old.join(", ")} prompt tokens`);
+    for (const t of old) expect(Math.abs(t - first)).toBeLessThan(first * 0.05);
+
     // The next window: a fresh session, without the history.
     clock = (window + 1) * WINDOW_MS;
     const from = fake.requests.length;

@@ -9,6 +9,11 @@ const common = {
   /** critical: failing makes the agent unhealthy; degraded: failing makes it degraded. */
   severity: z.enum(["critical", "degraded"]).default("critical"),
   timeoutMs: int(100, 600_000).optional(),
+  /**
+   * How often this probe runs, when less often than every round (`probe.intervalMs`): a chat
+   * probe's every turn costs the agent's whole prompt in tokens.
+   */
+  intervalMs: int(100, 86_400_000).optional(),
 };
 
 /** The real OpenClaw answers 200 with its Control UI page on unknown paths: check the body too. */
@@ -78,3 +83,8 @@ export const proberConfig = z
 
 export type ProberConfig = z.output<typeof proberConfig>;
 export type ProbeConfig = z.output<typeof probeConfig>;
+
+/** How often a probe runs: its own interval, but never more often than the prober's rounds. */
+export function probeIntervalMs(probe: ProbeConfig, config: Pick<ProberConfig, "intervalMs">): number {
+  return Math.max(probe.intervalMs ?? config.intervalMs, config.intervalMs);
+}

@@ -12,6 +12,8 @@ describe("chatProbeCosts", () => {
         { name: "ready", kind: "http", url: "http://127.0.0.1:1/readyz" },
         { name: "chat", kind: "chat", url: "http://127.0.0.1:1/v1/chat/completions" },
         { name: "fresh", kind: "chat", url: "http://127.0.0.1:1/v1/chat/completions", sessionTurns: 1 },
+        { name: "slow", kind: "chat", url: "http://127.0.0.1:1/v1/chat/completions", intervalMs: 300_000 },
+        { name: "fast", kind: "chat", url: "http://127.0.0.1:1/v1/chat/completions", intervalMs: 1000 },
       ],
     });
     // 50 turns: 10 000 + 20 * 49 / 2 = 10 490 a probe, 360 probes an hour.
@@ -28,6 +30,21 @@ describe("chatProbeCosts", () => {
         probesPerHour: 360,
         tokensPerProbe: 10_000,
         tokensPerHour: 3_600_000,
+        maxOutputTokens: 64,
+      },
+      // Its own interval; never more often than the prober's rounds.
+      {
+        name: "slow",
+        probesPerHour: 12,
+        tokensPerProbe: 10_490,
+        tokensPerHour: 125_880,
+        maxOutputTokens: 64,
+      },
+      {
+        name: "fast",
+        probesPerHour: 360,
+        tokensPerProbe: 10_490,
+        tokensPerHour: 3_776_400,
         maxOutputTokens: 64,
       },
     ]);

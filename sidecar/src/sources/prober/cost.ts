@@ -1,4 +1,4 @@
-import type { ProberConfig } from "./config.ts";
+import { type ProberConfig, probeIntervalMs } from "./config.ts";
 
 /**
  * What one chat probe's turn costs in prompt tokens, measured with test/openclaw/probe.test.ts on
@@ -30,17 +30,17 @@ export interface ChatProbeCost {
 }
 
 /**
- * The token cost of each chat probe: a probe every `intervalMs` (at most: the interval runs from
- * the end of one round to the start of the next), each carrying the exchanges of the session's
+ * The token cost of each chat probe: a probe every `intervalMs`, its own or the prober's (at most:
+ * the prober's interval runs from the end of one round to the start of the next), each carrying the exchanges of the session's
  * earlier probes, which start afresh every `sessionTurns` probes.
  */
 export function chatProbeCosts(
   config: ProberConfig,
   measured: MeasuredChatTurn = MEASURED_CHAT_TURN,
 ): ChatProbeCost[] {
-  const probesPerHour = 3_600_000 / config.intervalMs;
   return config.probes.flatMap((probe) => {
     if (probe.kind !== "chat") return [];
+    const probesPerHour = 3_600_000 / probeIntervalMs(probe, config);
     const tokensPerProbe = measured.firstTokens + (measured.perTurnTokens * (probe.sessionTurns - 1)) / 2;
     return [
       {

@@ -278,4 +278,41 @@ describe("Prober", () => {
       "agent main answered with no text within 64 tokens: raise probe.probes.chat.maxTokens (a reasoning model spends tokens before it answers)",
     );
   });
+
+  it("runs a chat probe with an interval of its own only every that often, in sessions of sessionTurns of its own intervals", async () => {
+    const url = await gateway();
+    let clock = 1_800_000_000_000; // a multiple of 50 x 30 s
+    const p = new Prober({
+      now: () => clock,
+      config: proberConfig.parse({
+        intervalMs: 10_000,
+        probes: [
+          { name: "ready", kind: "http", url: `${url}/readyz` },
+          {
+            name: "chat",
+            kind: "chat",
+            url: `${url}/v1/chat/completions`,
+            token: { env: "GW_TOKEN" },
+            intervalMs: 30_000,
+          },
+        ],
+      }),
+      env: { GW_TOKEN: "gw-token" },
+      source: { agent: "main", role: "gateway", host: "test" },
+      publish: async () => {},
+      log: silentLogger,
+    });
+    const runs: number[] = [];
+    for (let round = 0; round < 7; round++) {
+      const before = chats.length;
+      await p.probeOnce();
+      if (chats.length > before) runs.push(round);
+      clock += 9_995; // a timer may fire a little early by the wall clock
+    }
+    expect(runs).toEqual([0, 3, 6]);
+    expect(p.health().probes.map((s) => s.consecutiveSuccesses)).toEqual([7, 3]);
+    expect(new Set(chats.map((b) => b.user))).toEqual(
+      new Set([`clawguard-probe-chat-${1_800_000_000_000 / 1_500_000}`]),
+    );
+  });
 });
