@@ -5,7 +5,7 @@ export type ChatProbe = Extract<ProbeConfig, { kind: "chat" }>;
 /** What a chat probe remembers from one run to the next. */
 export interface ChatMemory {
   /**
-   * The provider's refusal of the agent's credential, as OpenClaw relayed it, until the agent answers
+   * The provider's refusal of the agent's credential, as the probe said it, until the agent answers
    * again: after one, OpenClaw holds the credential back for a while (about a minute, longer when
    * it keeps failing) and answers HTTP 500 "internal error" without asking the provider.
    */
@@ -53,11 +53,17 @@ function errorOf(text: string): { message: string; type: string } | undefined {
 }
 
 /**
- * OpenClaw relays a provider's 401 as `authentication_error` and its 403 as `permission_error`
- * (with the provider's own message); its own refusals are `unauthorized` (401, a wrong or missing
- * gateway token) and `forbidden` (403). Measured on OpenClaw 2026.9.6.
+ * OpenClaw relays a provider's 401 or 403 by what it makes of it (its failover reason): `auth` as
+ * `authentication_error`, `auth_permanent` as `permission_error`, `billing` as `insufficient_quota`,
+ * each with the provider's message; its own refusals are `unauthorized` (401, a wrong or missing
+ * gateway token) and `forbidden` (403). Seen on OpenClaw 2026.9.6 (a provider's 401, a wrong
+ * token) and read in its openai-compat-errors code (the others).
  */
-const PROVIDER_AUTH_TYPES = new Set(["authentication_error", "permission_error"]);
+const PROVIDER_REFUSALS: Record<string, string> = {
+  authentication_error: "the agent's provider rejected its credential",
+  permission_error: "the agent's provider rejected its credential",
+  insufficient_quota: "the agent's provider refused it for billing or quota",
+};
 
 /**
  * Why a non-200 answer of the chat endpoint failed the probe, worded for the person who has to act;
@@ -71,9 +77,10 @@ export function chatFailure(
   snippet: (text: string) => string,
 ): string {
   const error = errorOf(text);
-  if ((status === 401 || status === 403) && error && PROVIDER_AUTH_TYPES.has(error.type)) {
-    memory.providerRefusal = `${error.message || error.type} (HTTP ${status})`;
-    return `the agent's provider rejected its credential: ${memory.providerRefusal}`;
+  const relayed = error && PROVIDER_REFUSALS[error.type];
+  if ((status === 401 || status === 403) && error && relayed) {
+    memory.providerRefusal = `${relayed}: ${error.message || error.type} (HTTP ${status})`;
+    return memory.providerRefusal;
   }
   if (status === 401 || status === 403) {
     const said = error?.message ? `: ${error.message}` : "";
@@ -83,7 +90,7 @@ export function chatFailure(
     return `no chat endpoint at ${probe.url} (HTTP ${status}): enable gateway.http.endpoints.chatCompletions.enabled`;
   }
   if (status === 500 && error?.message === "internal error" && memory.providerRefusal) {
-    return `the agent's provider rejected its credential: ${memory.providerRefusal}; since then OpenClaw holds the credential back and answers HTTP 500 "internal error" until it tries it again`;
+    return `${memory.providerRefusal}; since then OpenClaw holds the credential back and answers HTTP 500 "internal error" until it tries it again`;
   }
   return `the agent did not answer: HTTP ${status} ${snippet(text)} (the reason is in the gateway log)`;
 }

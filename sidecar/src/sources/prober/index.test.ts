@@ -20,6 +20,7 @@ type Mode =
   | "failing"
   | "provider-401"
   | "provider-403"
+  | "provider-quota"
   | "no-response"
   | "cut";
 let mode: Mode = "ok";
@@ -42,6 +43,10 @@ const BODIES: Partial<Record<Mode, [number, unknown]>> = {
   "provider-403": [
     403,
     { error: { message: "403 Country, region, or territory not supported", type: "permission_error" } },
+  ],
+  "provider-quota": [
+    403,
+    { error: { message: "403 Your credit balance is too low", type: "insufficient_quota" } },
   ],
   "no-response": [
     200,
@@ -249,6 +254,11 @@ describe("Prober", () => {
     await p.probeOnce();
     expect(chatReason()).toBe(
       "the agent's provider rejected its credential: 403 Country, region, or territory not supported (HTTP 403)",
+    );
+    mode = "provider-quota";
+    await p.probeOnce();
+    expect(chatReason()).toBe(
+      "the agent's provider refused it for billing or quota: 403 Your credit balance is too low (HTTP 403)",
     );
     mode = "unauthorized";
     await p.probeOnce();
