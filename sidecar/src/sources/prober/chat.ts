@@ -59,11 +59,11 @@ function errorOf(text: string): { message: string; type: string } | undefined {
  * gateway token) and `forbidden` (403). Seen on OpenClaw 2026.9.6 (a provider's 401, a wrong
  * token) and read in its openai-compat-errors code (the others).
  */
-const PROVIDER_REFUSALS: Record<string, string> = {
-  authentication_error: "the agent's provider rejected its credential",
-  permission_error: "the agent's provider rejected its credential",
-  insufficient_quota: "the agent's provider refused it for billing or quota",
-};
+const PROVIDER_REFUSALS = new Map([
+  ["authentication_error", "the agent's provider rejected its credential"],
+  ["permission_error", "the agent's provider rejected its credential"],
+  ["insufficient_quota", "the agent's provider refused it for billing or quota"],
+]);
 
 /**
  * Why a non-200 answer of the chat endpoint failed the probe, worded for the person who has to act;
@@ -77,7 +77,7 @@ export function chatFailure(
   snippet: (text: string) => string,
 ): string {
   const error = errorOf(text);
-  const relayed = error && PROVIDER_REFUSALS[error.type];
+  const relayed = error && PROVIDER_REFUSALS.get(error.type);
   if ((status === 401 || status === 403) && error && relayed) {
     memory.providerRefusal = `${relayed}: ${error.message || error.type} (HTTP ${status})`;
     return memory.providerRefusal;
