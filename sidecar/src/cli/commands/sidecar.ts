@@ -3,6 +3,7 @@ import { redactObject } from "@clawguard/shared/redact";
 import { loadSidecarConfig } from "../../config.ts";
 import { startSidecar } from "../../main.ts";
 import { resolveProviders } from "../../sources/llm-proxy/providers.ts";
+import { describeChatProbeCosts } from "../../sources/prober/cost.ts";
 import { type Command, parse } from "../command.ts";
 import { configFile } from "../context.ts";
 import { untilSignal } from "../signals.ts";
@@ -18,7 +19,8 @@ Listens on 127.0.0.1:18801 by default (api.listen).
 Options:
   --config FILE      YAML config (default: $CLAWGUARD_CONFIG or ./clawguard.yaml); CLAWGUARD_* env overrides it
   --check            validate the config and exit (0 when valid)
-  --print-config     print the effective config (secrets redacted) and exit
+  --print-config     print the effective config (secrets redacted) and exit; the chat probes'
+                     token cost an hour goes to stderr
   -h, --help         this help
 
 Secrets: CLAWGUARD_INGEST_TOKEN or CLAWGUARD_INGEST_TOKEN_FILE (required: this sidecar's collector
@@ -41,6 +43,8 @@ export const sidecarCommand: Command = {
     const config = loadSidecarConfig(configFile(values.config, io.env, io.cwd), io.env, io.cwd);
     if (values["print-config"]) {
       io.out(`${JSON.stringify(redactObject(config), null, 2)}\n`);
+      // Beside the JSON, so that stdout stays the config.
+      for (const line of describeChatProbeCosts(config.probe)) io.err(`${line}\n`);
       return 0;
     }
     if (values.check) {
@@ -51,7 +55,11 @@ export const sidecarCommand: Command = {
         (p) => `${p.id} (${p.family.api}, ${p.models.size} model(s)) -> ${p.upstream.origin}`,
       );
       io.out(
-        `sidecar config is valid${guarded.length ? `\nLLM providers: ${guarded.join("; ")}` : ""}${skipped.map((s) => `\nLLM provider ${s}`).join("")}\n`,
+        `sidecar config is valid${guarded.length ? `\nLLM providers: ${guarded.join("; ")}` : ""}${skipped.map((s) => `\nLLM provider ${s}`).join("")}${describeChatProbeCosts(
+          config.probe,
+        )
+          .map((line) => `\n${line}`)
+          .join("")}\n`,
       );
       return 0;
     }

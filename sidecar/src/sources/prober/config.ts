@@ -9,6 +9,11 @@ const common = {
   /** critical: failing makes the agent unhealthy; degraded: failing makes it degraded. */
   severity: z.enum(["critical", "degraded"]).default("critical"),
   timeoutMs: int(100, 600_000).optional(),
+  /**
+   * How often this probe runs, when less often than every round (`probe.intervalMs`): a chat
+   * probe's every turn costs the agent's whole prompt in tokens.
+   */
+  intervalMs: int(100, 86_400_000).optional(),
 };
 
 /** The real OpenClaw answers 200 with its Control UI page on unknown paths: check the body too. */
@@ -22,13 +27,27 @@ const httpProbe = z.strictObject({
   token: secretRef.optional(),
 });
 
-/** A real message through the agent: OpenClaw's OpenAI-compatible endpoint, model openclaw/<agent>. */
+/**
+ * A real message through the agent: OpenClaw's OpenAI-compatible endpoint, model openclaw/<agent>.
+ * Every turn carries OpenClaw's whole system prompt and tool schemas, so the probes share one
+ * session (the request's `user`, from which OpenClaw derives the session key) instead of opening
+ * one each, and move to a fresh one every `sessionTurns` probes so that its history stays short.
+ */
 const chatProbe = z.strictObject({
   ...common,
   kind: z.literal("chat"),
   url: httpUrl,
   agent: z.string().min(1).default("main"),
-  message: z.string().min(1).default("ping: reply with one word"),
+  message: z.string().min(1).default("Reply with the single word: pong"),
+  /** The answer's cap (`max_tokens`); a reasoning model may need more to say anything. */
+  maxTokens: int(1, 1_000_000).default(64),
+  /** The prefix of the `user` the probe sends: OpenClaw's session is agent:<agent>:openai-user:<user>. */
+  session: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: "expected 1-63 chars of [A-Za-z0-9_.-]" })
+    .default("clawguard-probe"),
+  /** Probes per session: its history grows by one exchange a probe until the next one starts. */
+  sessionTurns: int(1, 100_000).default(50),
   token: secretRef.optional(),
 });
 
@@ -64,3 +83,8 @@ export const proberConfig = z
 
 export type ProberConfig = z.output<typeof proberConfig>;
 export type ProbeConfig = z.output<typeof probeConfig>;
+
+/** How often a probe runs: its own interval, but never more often than the prober's rounds. */
+export function probeIntervalMs(probe: ProbeConfig, config: Pick<ProberConfig, "intervalMs">): number {
+  return Math.max(probe.intervalMs ?? config.intervalMs, config.intervalMs);
+}

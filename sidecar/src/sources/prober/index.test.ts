@@ -7,23 +7,74 @@ import { afterEach, describe, expect, it } from "vitest";
 import { proberConfig } from "./config.ts";
 import { Prober } from "./index.ts";
 
-/** A stand-in gateway: /readyz, the chat endpoint, and the Control UI's HTML everywhere else. */
+/**
+ * A stand-in gateway: /readyz, the chat endpoint, and the Control UI's HTML everywhere else. The
+ * chat endpoint's error bodies are the ones the real OpenClaw 2026.9.6 answers with (its own
+ * refusal of a token; a provider's 401 and 403 relayed; the 500 while it holds a refused key back).
+ */
 let server: Server | undefined;
-let mode: "ok" | "html" | "unauthorized" | "failing" = "ok";
+type Mode =
+  | "ok"
+  | "html"
+  | "unauthorized"
+  | "failing"
+  | "provider-401"
+  | "provider-403"
+  | "provider-quota"
+  | "no-response"
+  | "cut";
+let mode: Mode = "ok";
+/** The chat requests' bodies, as received. */
+let chats: Record<string, unknown>[] = [];
+
+const BODIES: Partial<Record<Mode, [number, unknown]>> = {
+  unauthorized: [401, { error: { message: "Unauthorized", type: "unauthorized" } }],
+  failing: [500, { error: { message: "internal error", type: "api_error" } }],
+  "provider-401": [
+    401,
+    {
+      error: {
+        message:
+          "401 Incorrect API key provided: sk-bad****1234. You can find your API key at https://platform.openai.com/account/api-keys.",
+        type: "authentication_error",
+      },
+    },
+  ],
+  "provider-403": [
+    403,
+    { error: { message: "403 Country, region, or territory not supported", type: "permission_error" } },
+  ],
+  "provider-quota": [
+    403,
+    { error: { message: "403 Your credit balance is too low", type: "insufficient_quota" } },
+  ],
+  "no-response": [
+    200,
+    {
+      choices: [
+        { message: { role: "assistant", content: "No response from OpenClaw." }, finish_reason: "stop" },
+      ],
+    },
+  ],
+  cut: [200, { choices: [{ message: { role: "assistant", content: "" }, finish_reason: "length" }] }],
+};
 
 async function gateway(): Promise<string> {
-  server = createServer((req, res) => {
+  server = createServer(async (req, res) => {
     if (req.url === "/readyz" && mode !== "html") {
       res.writeHead(200, { "content-type": "application/json" }).end('{"ready":true,"failing":[]}');
     } else if (req.url === "/v1/chat/completions" && req.method === "POST") {
-      if (mode === "unauthorized") res.writeHead(401).end('{"error":{"message":"unauthorized"}}');
-      else if (mode === "failing")
-        res.writeHead(500).end('{"error":{"message":"internal error","type":"api_error"}}');
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      chats.push(JSON.parse(Buffer.concat(chunks).toString()));
+      const canned = BODIES[mode];
+      if (canned)
+        res.writeHead(canned[0], { "content-type": "application/json" }).end(JSON.stringify(canned[1]));
       else if (req.headers.authorization !== "Bearer gw-token") res.writeHead(401).end("{}");
       else
         res
           .writeHead(200, { "content-type": "application/json" })
-          .end('{"choices":[{"message":{"role":"assistant","content":"pong"}}]}');
+          .end('{"choices":[{"message":{"role":"assistant","content":"pong"},"finish_reason":"stop"}]}');
     } else
       res
         .writeHead(200, { "content-type": "text/html" })
@@ -39,13 +90,21 @@ afterEach(async () => {
   server?.close();
   server = undefined;
   mode = "ok";
+  chats = [];
 });
 
-function prober(url: string, extra: Record<string, unknown>[] = [], degradedBy?: () => string[]) {
+function prober(
+  url: string,
+  extra: Record<string, unknown>[] = [],
+  degradedBy?: () => string[],
+  now?: () => number,
+) {
   const events: EventDraft[] = [];
   const changes: string[] = [];
   const p = new Prober({
+    now,
     config: proberConfig.parse({
+      intervalMs: 10_000,
       failuresToFail: 2,
       successesToPass: 2,
       timeoutMs: 2000,
@@ -80,7 +139,9 @@ describe("Prober", () => {
     await p.probeOnce();
     const health = p.health();
     expect(health.state).toBe("unhealthy");
-    expect(health.reasons[0]).toMatch(/^chat: the gateway refused the probe's token \(HTTP 401\)/);
+    expect(health.reasons[0]).toBe(
+      "chat: the gateway refused the probe's token (HTTP 401: Unauthorized): check gateway.auth.token and probe.probes.chat.token (2 in a row)",
+    );
     expect(events.map((e) => e.attrs.to)).toEqual(["healthy", "unhealthy"]);
     expect(changes).toEqual(["healthy", "unhealthy"]); // each change told at once (the heartbeat)
     mode = "ok";
@@ -143,5 +204,125 @@ describe("Prober", () => {
     const probes = p.health().probes;
     expect(probes.find((s) => s.name === "port")?.last?.ok).toBe(true);
     expect(probes.find((s) => s.name === "slow")?.last?.detail).toMatch(/did not finish within 200 ms/);
+  });
+
+  it("sends every chat probe of a window in one session, with a short question and a small cap; the next window gets the next", async () => {
+    const url = await gateway();
+    let clock = 1_800_000_000_000; // a multiple of the window (50 probes of 10 s)
+    const { p } = prober(url, [], undefined, () => clock);
+    for (let i = 0; i < 3; i++) {
+      await p.probeOnce();
+      clock += 10_000;
+    }
+    const window = 1_800_000_000_000 / 500_000;
+    expect(chats).toHaveLength(3);
+    for (const body of chats) {
+      expect(body).toEqual({
+        model: "openclaw/main",
+        user: `clawguard-probe-chat-${window}`,
+        messages: [{ role: "user", content: "Reply with the single word: pong" }],
+        max_tokens: 64,
+      });
+    }
+    clock = 1_800_000_000_000 + 50 * 10_000 - 1; // the window's last millisecond
+    await p.probeOnce();
+    clock += 1; // the 51st interval: a fresh session
+    await p.probeOnce();
+    expect(chats.map((b) => b.user).slice(3)).toEqual([
+      `clawguard-probe-chat-${window}`,
+      `clawguard-probe-chat-${window + 1}`,
+    ]);
+  });
+
+  it("tells a provider's refused credential, relayed by OpenClaw, from the gateway refusing the probe's token", async () => {
+    const url = await gateway();
+    const { p } = prober(url);
+    const chatReason = () => p.health().probes.find((s) => s.name === "chat")?.last?.detail;
+    mode = "provider-401";
+    await p.probeOnce();
+    expect(chatReason()).toBe(
+      "the agent's provider rejected its credential: 401 Incorrect API key provided: sk-bad****1234. You can find your API key at https://platform.openai.com/account/api-keys. (HTTP 401)",
+    );
+    // OpenClaw then holds the key back and answers 500 "internal error": still the provider's refusal.
+    mode = "failing";
+    await p.probeOnce();
+    expect(p.health().state).toBe("unhealthy");
+    expect(p.health().reasons[0]).toMatch(
+      /^chat: the agent's provider rejected its credential: 401 Incorrect API key provided: sk-bad\*{4}1234\. .* \(HTTP 401\); since then OpenClaw holds the credential back and answers HTTP 500 "internal error" until it tries it again \(2 in a row\)$/,
+    );
+    mode = "provider-403";
+    await p.probeOnce();
+    expect(chatReason()).toBe(
+      "the agent's provider rejected its credential: 403 Country, region, or territory not supported (HTTP 403)",
+    );
+    mode = "provider-quota";
+    await p.probeOnce();
+    expect(chatReason()).toBe(
+      "the agent's provider refused it for billing or quota: 403 Your credit balance is too low (HTTP 403)",
+    );
+    mode = "unauthorized";
+    await p.probeOnce();
+    expect(chatReason()).toBe(
+      "the gateway refused the probe's token (HTTP 401: Unauthorized): check gateway.auth.token and probe.probes.chat.token",
+    );
+    // Once the agent answered, a 500 is no longer put down to the credential.
+    mode = "ok";
+    await p.probeOnce();
+    mode = "failing";
+    await p.probeOnce();
+    expect(chatReason()).toBe(
+      'the agent did not answer: HTTP 500 {"error":{"message":"internal error","type":"api_error"}} (the reason is in the gateway log)',
+    );
+  });
+
+  it("fails on OpenClaw's stand-in text for no answer, and names maxTokens when the answer was cut", async () => {
+    const url = await gateway();
+    const { p } = prober(url);
+    const chatReason = () => p.health().probes.find((s) => s.name === "chat")?.last?.detail;
+    mode = "no-response";
+    await p.probeOnce();
+    expect(chatReason()).toMatch(/^agent main answered with no text: .*No response from OpenClaw/);
+    mode = "cut";
+    await p.probeOnce();
+    expect(chatReason()).toBe(
+      "agent main answered with no text within 64 tokens: raise probe.probes.chat.maxTokens (a reasoning model spends tokens before it answers)",
+    );
+  });
+
+  it("runs a chat probe with an interval of its own only every that often, in sessions of sessionTurns of its own intervals", async () => {
+    const url = await gateway();
+    let clock = 1_800_000_000_000; // a multiple of 50 x 30 s
+    const p = new Prober({
+      now: () => clock,
+      config: proberConfig.parse({
+        intervalMs: 10_000,
+        probes: [
+          { name: "ready", kind: "http", url: `${url}/readyz` },
+          {
+            name: "chat",
+            kind: "chat",
+            url: `${url}/v1/chat/completions`,
+            token: { env: "GW_TOKEN" },
+            intervalMs: 30_000,
+          },
+        ],
+      }),
+      env: { GW_TOKEN: "gw-token" },
+      source: { agent: "main", role: "gateway", host: "test" },
+      publish: async () => {},
+      log: silentLogger,
+    });
+    const runs: number[] = [];
+    for (let round = 0; round < 7; round++) {
+      const before = chats.length;
+      await p.probeOnce();
+      if (chats.length > before) runs.push(round);
+      clock += 9_995; // a timer may fire a little early by the wall clock
+    }
+    expect(runs).toEqual([0, 3, 6]);
+    expect(p.health().probes.map((s) => s.consecutiveSuccesses)).toEqual([7, 3]);
+    expect(new Set(chats.map((b) => b.user))).toEqual(
+      new Set([`clawguard-probe-chat-${1_800_000_000_000 / 1_500_000}`]),
+    );
   });
 });

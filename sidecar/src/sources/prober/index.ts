@@ -1,7 +1,8 @@
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
-import type { ProbeConfig, ProberConfig } from "./config.ts";
+import type { ChatMemory } from "./chat.ts";
+import { type ProbeConfig, type ProberConfig, probeIntervalMs } from "./config.ts";
 import { type ProbeResult, runProbe } from "./probes.ts";
 
 export type HealthState = "healthy" | "degraded" | "unhealthy" | "unknown";
@@ -33,6 +34,8 @@ export interface ProberOptions {
   /** Called on each change of the agent's state (the heartbeat tells the collector at once). */
   onChange?: (health: Health) => void;
   log: Logger;
+  /** The clock the chat probes' sessions are taken from (tests). */
+  now?: () => number;
 }
 
 /**
@@ -47,6 +50,10 @@ export class Prober implements Component {
   readonly id = "source.prober";
   readonly #o: ProberOptions;
   readonly #status: ProbeStatus[];
+  /** What each probe carries from one run to the next (a chat probe: its provider's refusal). */
+  readonly #memory: ChatMemory[];
+  /** When each probe last ran (the prober's clock). */
+  readonly #lastRun: (number | undefined)[];
   #state: HealthState = "unknown";
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
@@ -62,6 +69,8 @@ export class Prober implements Component {
       consecutiveFailures: 0,
       consecutiveSuccesses: 0,
     }));
+    this.#memory = options.config.probes.map(() => ({}));
+    this.#lastRun = options.config.probes.map(() => undefined);
   }
 
   async start(): Promise<void> {
@@ -81,31 +90,59 @@ export class Prober implements Component {
     await this.#round?.catch(() => {});
   }
 
-  /** One round of every probe, at once; then the state is worked out again. */
+  /**
+   * One round of every probe that is due, at once; then the state is worked out again. A probe with
+   * an `intervalMs` of its own (a chat probe, whose turns cost tokens) sits out the rounds until
+   * that much time has passed since its last run.
+   */
   async probeOnce(): Promise<void> {
     const { config } = this.#o;
+    const now = (this.#o.now ?? Date.now)();
     const results = await Promise.all(
-      config.probes.map((p) => runProbe(p, this.#o.env, p.timeoutMs ?? config.timeoutMs)),
+      config.probes.map((p, i) => {
+        if (!this.#due(i, now)) return undefined;
+        this.#lastRun[i] = now;
+        return runProbe(p, this.#o.env, p.timeoutMs ?? config.timeoutMs, {
+          intervalMs: probeIntervalMs(p, config),
+          memory: this.#memory[i] as ChatMemory,
+          now: this.#o.now,
+        });
+      }),
     );
     results.forEach((result, i) => {
-      const status = this.#status[i] as ProbeStatus;
-      status.last = { ...result, at: new Date().toISOString() };
-      if (result.ok) {
-        status.consecutiveSuccesses++;
-        status.consecutiveFailures = 0;
-        if (
-          status.state !== "passing" &&
-          (status.state === "unknown" || status.consecutiveSuccesses >= config.successesToPass)
-        ) {
-          status.state = "passing";
-        }
-      } else {
-        status.consecutiveFailures++;
-        status.consecutiveSuccesses = 0;
-        if (status.consecutiveFailures >= config.failuresToFail) status.state = "failing";
-      }
+      if (result) this.#record(this.#status[i] as ProbeStatus, result);
     });
     await this.#update();
+  }
+
+  /** Every round, or, with an interval of its own, once that has (about) passed since its last run. */
+  #due(i: number, now: number): boolean {
+    const probe = this.#o.config.probes[i] as ProbeConfig;
+    const last = this.#lastRun[i];
+    if (probe.intervalMs === undefined || last === undefined) return true;
+    // Rounds are at least the prober's interval apart (it runs from the end of one round to the
+    // start of the next), but a timer may fire a little early by the wall clock: a tenth of a round
+    // of slack keeps a 30 s probe from waiting for a 4th round of 10 s.
+    return now - last + this.#o.config.intervalMs / 10 >= probe.intervalMs;
+  }
+
+  #record(status: ProbeStatus, result: ProbeResult): void {
+    const { config } = this.#o;
+    status.last = { ...result, at: new Date().toISOString() };
+    if (result.ok) {
+      status.consecutiveSuccesses++;
+      status.consecutiveFailures = 0;
+      if (
+        status.state !== "passing" &&
+        (status.state === "unknown" || status.consecutiveSuccesses >= config.successesToPass)
+      ) {
+        status.state = "passing";
+      }
+    } else {
+      status.consecutiveFailures++;
+      status.consecutiveSuccesses = 0;
+      if (status.consecutiveFailures >= config.failuresToFail) status.state = "failing";
+    }
   }
 
   health(): Health {

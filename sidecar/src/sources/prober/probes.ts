@@ -1,6 +1,14 @@
 import { spawn } from "node:child_process";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { connectOnce } from "@clawguard/shared/net";
+import {
+  type ChatMemory,
+  type ChatProbe,
+  chatAnswerProblem,
+  chatFailure,
+  chatRequest,
+  chatSessionUser,
+} from "./chat.ts";
 import type { ProbeConfig } from "./config.ts";
 
 export interface ProbeResult {
@@ -10,11 +18,20 @@ export interface ProbeResult {
   ms: number;
 }
 
+/** What a probe is run with besides its config: the prober's interval, its memory, the clock. */
+export interface ProbeContext {
+  intervalMs: number;
+  /** Kept by the prober for each probe from one run to the next. */
+  memory: ChatMemory;
+  now?: () => number;
+}
+
 /** Runs one probe once, never longer than `timeoutMs`, never throwing. */
 export async function runProbe(
   probe: ProbeConfig,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
+  context: ProbeContext = { intervalMs: 10_000, memory: {} },
 ): Promise<ProbeResult> {
   const started = performance.now();
   const done = (ok: boolean, detail: string): ProbeResult => ({
@@ -27,7 +44,7 @@ export async function runProbe(
       case "http":
         return await httpProbe(probe, env, timeoutMs, done);
       case "chat":
-        return await chatProbe(probe, env, timeoutMs, done);
+        return await chatProbe(probe, env, timeoutMs, context, done);
       case "tcp":
         return await tcpProbe(probe, timeoutMs, done);
       case "command":
@@ -76,49 +93,25 @@ async function httpProbe(
 }
 
 async function chatProbe(
-  probe: Extract<ProbeConfig, { kind: "chat" }>,
+  probe: ChatProbe,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
+  context: ProbeContext,
   done: Done,
 ) {
+  const memory = context.memory;
+  const user = chatSessionUser(probe, context.intervalMs, (context.now ?? Date.now)());
   const response = await fetch(probe.url, {
     method: "POST",
     headers: { "content-type": "application/json", ...authHeader(probe, env) },
-    body: JSON.stringify({
-      model: `openclaw/${probe.agent}`,
-      messages: [{ role: "user", content: probe.message }],
-    }),
+    body: JSON.stringify(chatRequest(probe, user)),
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await response.text();
-  if (response.status === 401 || response.status === 403) {
-    return done(
-      false,
-      `the gateway refused the probe's token (HTTP ${response.status}): check gateway.auth.token and probe.probes.${probe.name}.token`,
-    );
-  }
-  if (response.status === 404 || /^\s*</.test(text)) {
-    return done(
-      false,
-      `no chat endpoint at ${probe.url} (HTTP ${response.status}): enable gateway.http.endpoints.chatCompletions.enabled`,
-    );
-  }
-  if (response.status !== 200) {
-    return done(
-      false,
-      `the agent did not answer: HTTP ${response.status} ${snippet(text)} (the reason is in the gateway log)`,
-    );
-  }
-  let answer: unknown;
-  try {
-    answer = (JSON.parse(text) as { choices?: { message?: { content?: unknown } }[] }).choices?.[0]?.message
-      ?.content;
-  } catch {
-    return done(false, `the chat endpoint answered 200 with something that is not JSON: ${snippet(text)}`);
-  }
-  if (typeof answer !== "string" || answer.trim() === "") {
-    return done(false, `agent ${probe.agent} answered with no text: ${snippet(text)}`);
-  }
+  if (response.status !== 200) return done(false, chatFailure(probe, response.status, text, memory, snippet));
+  const problem = chatAnswerProblem(probe, text, snippet);
+  if (problem) return done(false, problem);
+  memory.providerRefusal = undefined;
   return done(true, `agent ${probe.agent} answered`);
 }
 
