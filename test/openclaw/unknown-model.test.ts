@@ -4,7 +4,12 @@ import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { tokenizerFor } from "@clawguard/shared/tokens";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FakeProvider, type RecordedRequest, startFakeProvider } from "../support/fake-provider.ts";
+import {
+  type FakeProvider,
+  type RecordedRequest,
+  startFakeProvider,
+  toolResultsOf,
+} from "../support/fake-provider.ts";
 import { ensureOpenClaw, type Gateway, startGateway } from "../support/openclaw.ts";
 import { freePort, type Managed, Processes, waitUntilUp } from "../support/processes.ts";
 
@@ -140,6 +145,10 @@ describe.skipIf(!enabled)("a real OpenClaw gateway, a model id in no table, a 32
       first.why,
     ).toEqual([]);
     expect(first.requests.length, first.why).toBeGreaterThanOrEqual(2);
+    const shown = toolResultsOf(first.requests.at(-1) as RecordedRequest).at(-1) ?? "";
+    console.log(`tool result as the provider saw it: ${shown.length} chars: ${shown.slice(0, 400)}`);
+    // OpenClaw sent ~64 K chars of it (~25 K tokens with its ~9 K prompt: over the window); the guard spilled it.
+    expect(shown, first.why).toMatch(/was too large for the context and was saved as spill [0-9A-Z]{26}/);
     fake.script([{ text: "yes, it finished" }]);
     const second = await turn("did it finish?");
     expect(second.answer.status, second.why).toBe(200);
