@@ -33,6 +33,11 @@ export function looksLikeToken(text: string): boolean {
   return /\d/.test(text) ? /[A-Za-z]/.test(text) : /[a-z]/.test(text) && /[A-Z]/.test(text);
 }
 
+/** A reference to a value kept elsewhere, or a stand-in: `${TOKEN}`, `$TOKEN`, `%s`, `{{ x }}`, `<token>`. */
+export function isReference(value: string): boolean {
+  return /^(?:\\?\$|%[sd]$|%\w+%$|\{\{|<|\[REDACTED|\*{3,}|x{3,}$)/i.test(value);
+}
+
 /** Code and references that follow a secret's name in source and config, not secrets themselves. */
 const NOT_A_VALUE = [
   // member chains and calls: req.headers.authorization, process.env.X, self._load(path)

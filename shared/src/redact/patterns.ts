@@ -5,7 +5,7 @@
  * issuer's key: URLs with a password, Basic auth, `curl -u`, PEM blocks, connection strings and
  * values assigned to a name that says "secret". Where two shapes overlap, the earlier name is kept.
  */
-import { looksLikeSecretValue, looksLikeToken } from "./entropy.ts";
+import { isReference, looksLikeSecretValue, looksLikeToken } from "./entropy.ts";
 
 export interface SecretPattern {
   readonly name: string;
@@ -147,7 +147,7 @@ const STRUCTURED: readonly SecretPattern[] = [
     // scheme://user:password@host: the password only (scheme, user and host stay readable).
     pattern: /(:\/\/[^\s:/?#@"'<>[\]]{0,128}:)[^\s/?#@"'<>]{1,256}(?=@[^\s@]*[A-Za-z0-9])/g,
     keepGroup: 1,
-    accept: (password) => !/^(?:%s|\$\{?\w*\}?|\{\{.*|<.*>|\*+|x+)$/i.test(password),
+    accept: (password) => !isReference(password),
   },
   {
     name: "basic-auth",
@@ -161,8 +161,9 @@ const STRUCTURED: readonly SecretPattern[] = [
     pattern: /((?:Bearer|bearer|BEARER)\s+)[^\s"'<>]{8,}/g,
     keepGroup: 1,
     tokenStart: true,
-    // "Bearer authentication" is prose; a token has a digit or punctuation.
-    accept: (token) => !/^[A-Za-z]+$/.test(token) || token.length >= 24,
+    // "Bearer authentication", "Bearer test-key" are prose; a token has a digit or punctuation.
+    accept: (token) =>
+      !isReference(token) && (!/^[A-Za-z]+(?:-[A-Za-z]+)*$/.test(token) || token.length >= 24),
   },
   {
     name: "cli-credential",
