@@ -40,8 +40,9 @@ export function isReference(value: string): boolean {
 
 /** Code and references that follow a secret's name in source and config, not secrets themselves. */
 const NOT_A_VALUE = [
-  // member chains and calls: req.headers.authorization, process.env.X, self._load(path)
-  /^[A-Za-z_$][\w$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][\w$]*)+$/,
+  // member chains: req.headers.authorization, process.env.X, self._load (a password may have a dot
+  // too, but then it has digits)
+  /^[A-Za-z_$]+(?:(?:\.|\?\.|::|->)[A-Za-z_$]+)+$/,
   // references and templates: $VAR, ${VAR}, %VAR%, {{ var }}, <value>
   /^(?:\\?\$|%[sd]$|%\w+%$|\{\{|<|\[REDACTED)/,
   // paths

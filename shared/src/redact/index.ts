@@ -16,10 +16,8 @@ export interface SecretRange {
 }
 
 /** Whether the pattern can match at all: one of its hints (if it has any) is in the text. */
-function hinted(text: string, lower: () => string, pattern: SecretPattern): boolean {
-  if (pattern.hints) return pattern.hints.some((hint) => text.includes(hint));
-  if (pattern.hintsLower) return pattern.hintsLower.some((hint) => lower().includes(hint));
-  return true;
+function hinted(text: string, pattern: SecretPattern): boolean {
+  return !pattern.hints || pattern.hints.some((hint) => text.includes(hint));
 }
 
 /** A letter, digit or `_`: a character inside a token. */
@@ -27,6 +25,23 @@ function tokenChar(code: number): boolean {
   return (
     (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95
   );
+}
+
+/** The range a match redacts, if the pattern accepts it. */
+function rangeOf(
+  text: string,
+  pattern: SecretPattern,
+  index: number,
+  length: number,
+  kept: number,
+): SecretRange | undefined {
+  if (pattern.tokenStart && index > 0 && tokenChar(text.charCodeAt(index - 1))) return undefined;
+  let start = index + kept;
+  if (pattern.before === "token") while (start > 0 && tokenChar(text.charCodeAt(start - 1))) start--;
+  else if (pattern.before) start = Math.max(0, start - pattern.before);
+  const end = index + length;
+  if (end <= start || (pattern.accept && !pattern.accept(text.slice(start, end)))) return undefined;
+  return { start, end, name: pattern.name };
 }
 
 /** Every match of one pattern, as the range it redacts. */
@@ -38,15 +53,47 @@ function rangesOf(text: string, pattern: SecretPattern, out: SecretRange[]): voi
       regex.lastIndex++;
       continue;
     }
-    if (pattern.tokenStart && m.index > 0 && tokenChar(text.charCodeAt(m.index - 1))) continue;
     const kept = pattern.keepGroup !== undefined ? (m[pattern.keepGroup]?.length ?? 0) : 0;
-    let start = m.index + kept;
-    if (pattern.before === "token") while (start > 0 && tokenChar(text.charCodeAt(start - 1))) start--;
-    else if (pattern.before) start = Math.max(0, start - pattern.before);
-    const end = m.index + m[0].length;
-    if (end > start && (!pattern.accept || pattern.accept(text.slice(start, end)))) {
-      out.push({ start, end, name: pattern.name });
+    const range = rangeOf(text, pattern, m.index, m[0].length, kept);
+    if (range) out.push(range);
+  }
+}
+
+/**
+ * The patterns that keep no group and need no hint, as one alternation (each in a group of its
+ * own, to tell which matched): one pass over the text instead of one per pattern, 2-3 times faster
+ * than ~60 separate scans. The rest run one by one.
+ */
+interface Compiled {
+  combined: RegExp;
+  members: readonly SecretPattern[];
+  separate: readonly SecretPattern[];
+}
+
+const groupsIn = (source: string) => (new RegExp(`${source}|`).exec("")?.length ?? 1) - 1;
+const combinable = (p: SecretPattern) =>
+  p.keepGroup === undefined && !p.hints && p.pattern.flags === "g" && groupsIn(p.pattern.source) === 0;
+
+let compiled: Compiled | undefined;
+function compile(): Compiled {
+  const members = SECRET_PATTERNS.filter(combinable);
+  const separate = SECRET_PATTERNS.filter((p) => !combinable(p));
+  const combined = new RegExp(members.map((p) => `(${p.pattern.source})`).join("|"), "g");
+  compiled = { combined, members, separate };
+  return compiled;
+}
+
+function combinedRanges(text: string, { combined, members }: Compiled, out: SecretRange[]): void {
+  combined.lastIndex = 0;
+  for (let m = combined.exec(text); m !== null; m = combined.exec(text)) {
+    if (m[0].length === 0) {
+      combined.lastIndex++;
+      continue;
     }
+    let g = 1;
+    while (m[g] === undefined && g < members.length) g++;
+    const range = rangeOf(text, members[g - 1] as SecretPattern, m.index, m[0].length, 0);
+    if (range) out.push(range);
   }
 }
 
@@ -56,13 +103,10 @@ function rangesOf(text: string, pattern: SecretPattern, out: SecretRange[]): voi
  */
 export function findSecrets(text: string): SecretRange[] {
   const found: SecretRange[] = [];
-  let lowered: string | undefined;
-  const lower = () => {
-    lowered ??= text.toLowerCase();
-    return lowered;
-  };
-  for (const pattern of SECRET_PATTERNS) {
-    if (hinted(text, lower, pattern)) rangesOf(text, pattern, found);
+  const patterns = compiled ?? compile();
+  combinedRanges(text, patterns, found);
+  for (const pattern of patterns.separate) {
+    if (hinted(text, pattern)) rangesOf(text, pattern, found);
   }
   if (found.length < 2) return found;
   // Stable: at one start, the earlier pattern's range comes first and names the merged one.
