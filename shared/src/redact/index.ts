@@ -15,11 +15,6 @@ export interface SecretRange {
   name: string;
 }
 
-/** Whether the pattern can match at all: one of its hints (if it has any) is in the text. */
-function hinted(text: string, pattern: SecretPattern): boolean {
-  return !pattern.hints || pattern.hints.some((hint) => text.includes(hint));
-}
-
 /** A letter, digit or `_`: a character inside a token. */
 function tokenChar(code: number): boolean {
   return (
@@ -60,26 +55,40 @@ function rangesOf(text: string, pattern: SecretPattern, out: SecretRange[]): voi
 }
 
 /**
- * The patterns that keep no group and need no hint, as one alternation (each in a group of its
- * own, to tell which matched): one pass over the text instead of one per pattern, 2-3 times faster
- * than ~60 separate scans. The rest run one by one.
+ * The patterns that keep no group, as one alternation (each in a group of its
+ * own, to tell which matched): one pass over the text instead of one per pattern. Alternatives are
+ * nested under their first letter (`s(?:(k-ant-…)|(k_live_…))|g(?:…)`), which the engine tries
+ * about twice as fast as a flat list. The rest run one by one.
  */
 interface Compiled {
   combined: RegExp;
+  /** The pattern of each capture group, in order. */
   members: readonly SecretPattern[];
   separate: readonly SecretPattern[];
 }
 
 const groupsIn = (source: string) => (new RegExp(`${source}|`).exec("")?.length ?? 1) - 1;
 const combinable = (p: SecretPattern) =>
-  p.keepGroup === undefined && !p.hints && p.pattern.flags === "g" && groupsIn(p.pattern.source) === 0;
+  p.keepGroup === undefined && p.pattern.flags === "g" && groupsIn(p.pattern.source) === 0;
+/** The literal first character a pattern's source starts with, if it can be factored out. */
+const firstLetter = (source: string) => (/^[A-Za-z0-9][^*+?{]/.test(source) ? (source[0] as string) : "");
 
 let compiled: Compiled | undefined;
 function compile(): Compiled {
-  const members = SECRET_PATTERNS.filter(combinable);
+  const byFirst = new Map<string, SecretPattern[]>();
+  for (const p of SECRET_PATTERNS.filter(combinable)) {
+    const first = firstLetter(p.pattern.source);
+    byFirst.set(first, [...(byFirst.get(first) ?? []), p]);
+  }
+  const members: SecretPattern[] = [];
+  const parts: string[] = [];
+  for (const [first, group] of byFirst) {
+    members.push(...group);
+    const alternatives = group.map((p) => `(${p.pattern.source.slice(first.length)})`).join("|");
+    parts.push(first === "" ? alternatives : `${first}(?:${alternatives})`);
+  }
   const separate = SECRET_PATTERNS.filter((p) => !combinable(p));
-  const combined = new RegExp(members.map((p) => `(${p.pattern.source})`).join("|"), "g");
-  compiled = { combined, members, separate };
+  compiled = { combined: new RegExp(parts.join("|"), "g"), members, separate };
   return compiled;
 }
 
@@ -106,7 +115,7 @@ export function findSecrets(text: string): SecretRange[] {
   const patterns = compiled ?? compile();
   combinedRanges(text, patterns, found);
   for (const pattern of patterns.separate) {
-    if (hinted(text, pattern)) rangesOf(text, pattern, found);
+    rangesOf(text, pattern, found);
   }
   if (found.length < 2) return found;
   // Stable: at one start, the earlier pattern's range comes first and names the merged one.

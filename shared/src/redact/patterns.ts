@@ -13,8 +13,6 @@ export interface SecretPattern {
   readonly pattern: RegExp;
   /** Keep this capture group, a prefix of the match (e.g. the `key=` part), and redact the rest. */
   readonly keepGroup?: number;
-  /** Run only when the text contains one of these, as written: most text skips most patterns. */
-  readonly hints?: readonly string[];
   /** The match must start a token: the character before it is no letter, digit or `_`. */
   readonly tokenStart?: boolean;
   /**
@@ -175,7 +173,6 @@ const STRUCTURED: readonly SecretPattern[] = [
     pattern:
       /(-p(?<=\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|-p(?<=\bsshpass\s+-p)\s*)[^\s"']{3,}/g,
     keepGroup: 1,
-    hints: ["mysql", "mariadb", "sshpass"],
   },
   {
     name: "connection-string",
@@ -186,13 +183,11 @@ const STRUCTURED: readonly SecretPattern[] = [
     name: "aws-secret-key",
     pattern: /((?:aws_secret_access_key|secretaccesskey)["']?\s*[:=]\s*["']?)[A-Za-z0-9/+=]{40}/gi,
     keepGroup: 1,
-    hints: ["secret", "Secret", "SECRET"],
   },
   {
     name: "mattermost-token",
     pattern: /((?:mattermost|mm)[A-Za-z_-]*(?:token|key)["']?\s*[:=]\s*["']?)[a-z0-9]{26}\b/gi,
     keepGroup: 1,
-    hints: ["attermost", "ATTERMOST", "mm", "MM", "Mm"],
   },
 ];
 
