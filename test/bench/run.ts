@@ -4,9 +4,10 @@ import { benchFailover } from "./failover.ts";
 import { benchIngest } from "./ingest.ts";
 import { benchLlmProxy } from "./llm-proxy.ts";
 import { benchMemory } from "./memory.ts";
+import { benchRedact } from "./redact.ts";
 import { type Figure, printTable } from "./report.ts";
 
-const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover] [--runs N] [--events N] [--mb N] [--calls N]
+const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover|redact] [--runs N] [--events N] [--mb N] [--calls N]
                   [--rate N] [--writes N] [--files N] [--idle-seconds N] [--drills N]
 
 Measures each figure beside an anchor in the same run and prints the ratio and its target:
@@ -28,6 +29,10 @@ Measures each figure beside an anchor in the same run and prints the ratio and i
           standby's start and the switch; beside the standby started by itself (the part the target
           leaves out): all but the standby's start p99 <= 3 s. Then two collector replicas, the lease
           holder SIGSTOPped until the other holds the lease (target <= lease TTL + 1 s)
+  redact  secret redaction on fresh generated secrets (60+ issuers' formats, 11 shapes of line):
+          recall (target >= 95 %), ordinary lines and this repository's source left untouched
+          (target >= 99.5 %, all), and MB/s over 8 MB of mixed output beside a plain regex scan
+          and grep -cE over the same bytes (target >= 10 MB/s)
 Needs PostgreSQL for ingest and failover (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
 and psql on the PATH for ingest; Redis for failover (CLAWGUARD_TEST_REDIS, default redis://127.0.0.1:6379);
 nginx for llm (apt-get install nginx-light). Progress goes to stderr, the table to stdout.`;
@@ -59,7 +64,7 @@ const positive = (name: string, value: string): number => {
   }
   return n;
 };
-const BENCHES = ["exec", "ingest", "llm", "memory", "failover"];
+const BENCHES = ["exec", "ingest", "llm", "memory", "failover", "redact"];
 if (values.only !== undefined && !BENCHES.includes(values.only)) {
   console.error(
     `pnpm bench: --only: expected one of ${BENCHES.join(", ")}, got ${JSON.stringify(values.only)}`,
@@ -69,6 +74,7 @@ if (values.only !== undefined && !BENCHES.includes(values.only)) {
 const wanted = (name: string) => values.only === undefined || values.only === name;
 const runs = positive("runs", values.runs);
 const figures: Figure[] = [];
+if (wanted("redact")) figures.push(...(await benchRedact({ runs })));
 if (wanted("exec")) figures.push(...(await benchExec({ runs, mb: positive("mb", values.mb) })));
 if (wanted("ingest")) figures.push(...(await benchIngest({ events: positive("events", values.events) })));
 if (wanted("memory")) {

@@ -1,46 +1,222 @@
 /**
  * Secret shapes redacted from everything that leaves the sidecar in text form: exec previews,
- * `clawguard read` output, logs. Order matters: specific shapes before generic ones.
+ * `clawguard read` output, the audit trail's command lines, logs. Written from the issuers' own
+ * documented formats (prefix, length, alphabet), plus shapes that carry a credential in any
+ * issuer's key: URLs with a password, Basic auth, `curl -u`, PEM blocks, connection strings and
+ * values assigned to a name that says "secret". Where two shapes overlap, the earlier name is kept.
  */
+import { isReference, looksLikeSecretValue, looksLikeToken } from "./entropy.ts";
+
 export interface SecretPattern {
   readonly name: string;
+  /** Global. Its match (less the kept group) is what is redacted. */
   readonly pattern: RegExp;
-  /** Keep this capture group (e.g. the `key=` part) and redact the rest of the match. */
+  /** Keep this capture group, a prefix of the match (e.g. the `key=` part), and redact the rest. */
   readonly keepGroup?: number;
+  /** The match must start a token: the character before it is no letter, digit or `_`. */
+  readonly tokenStart?: boolean;
+  /**
+   * The secret starts before the match (a part checked by a look-behind): this many characters, or
+   * "token" for the letters and digits just before it.
+   */
+  readonly before?: number | "token";
+  /** Decides on each match's redacted part: false leaves it (e.g. `token = req.headers.x`). */
+  readonly accept?: (secret: string) => boolean;
 }
 
-export const SECRET_PATTERNS: readonly SecretPattern[] = [
+const re = (source: string, flags = "g") => new RegExp(source, flags);
+
+/**
+ * An issuer-prefixed key, from the issuer's documented prefix, length and alphabet. The start of a
+ * token is checked on the rare match rather than by a look-behind at every position (which keeps
+ * the engine from skipping ahead to the prefix); findSecrets runs all of these as one alternation.
+ */
+const key = (name: string, source: string, accept?: (secret: string) => boolean): SecretPattern => ({
+  name,
+  pattern: re(`${source}(?![A-Za-z0-9_])`),
+  tokenStart: true,
+  ...(accept ? { accept } : {}),
+});
+
+const PREFIXED: readonly SecretPattern[] = [
+  key("anthropic-key", "sk-ant-[a-z]+\\d*-[A-Za-z0-9_-]{20,}"),
+  key("openai-key", "sk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_-]{20,}", looksLikeToken),
+  key("github-token", "gh[pousr]_[A-Za-z0-9]{30,}"),
+  key("github-token", "github_pat_[A-Za-z0-9_]{30,}"),
+  key("gitlab-token", "gl(?:pat|dt|rt|ptt|cbt|ft|imt|oas|soat|agent|ffct|wt)-[A-Za-z0-9_-]{20,}"),
+  key("npm-token", "npm_[A-Za-z0-9]{36}"),
+  key("pypi-token", "pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{40,}"),
+  key("huggingface-token", "hf_[A-Za-z0-9]{34,}", looksLikeToken),
+  key("huggingface-token", "api_org_[A-Za-z0-9]{34,}", looksLikeToken),
+  key("sendgrid-key", "SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}"),
+  key("twilio-key", "SK[0-9a-fA-F]{32}"),
+  key("twilio-key", "AC[0-9a-fA-F]{32}"),
+  key("stripe-key", "[sr]k_(?:live|test)_[A-Za-z0-9]{20,}"),
+  key("stripe-key", "whsec_[A-Za-z0-9+/]{32,}"),
+  key("slack-token", "xox[abposre]-[A-Za-z0-9-]{10,}"),
+  key("slack-token", "xapp-\\d-[A-Za-z0-9-]{10,}"),
+  key("aws-access-key", "A(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}"),
+  key("google-key", "AIza[0-9A-Za-z_-]{35}"),
+  key("google-key", "GOCSPX-[A-Za-z0-9_-]{28}"),
+  key("google-key", "ya29\\.[A-Za-z0-9_-]{20,}"),
+  key("digitalocean-token", "do[por]_v1_[a-f0-9]{64}"),
+  key("doppler-token", "dp\\.(?:pt|st|sa|ct|scim|audit)\\.[A-Za-z0-9]{40,}"),
+  key("databricks-token", "dapi[a-f0-9]{32}(?:-\\d)?"),
+  key("pulumi-token", "pul-[a-f0-9]{40}"),
+  key("vault-token", "hv[sb]\\.[A-Za-z0-9_-]{24,}"),
+  {
+    name: "terraform-token",
+    pattern: /atlasv1(?<=[a-z0-9]{14}\.atlasv1)\.[A-Za-z0-9_=-]{60,}/g,
+    before: 15,
+  },
+  key("dynatrace-token", "dt0c01\\.[A-Z0-9]{24}\\.[A-Z0-9]{64}"),
+  key("alibaba-key", "LTAI[A-Za-z0-9]{12,20}"),
+  key("heroku-key", "HRKU-[A-Za-z0-9_-]{58,}"),
+  key("netlify-token", "nfp_[A-Za-z0-9]{36}"),
+  key("supabase-token", "sbp_[a-f0-9]{40}"),
+  key("fly-token", "fo1_[A-Za-z0-9_-]{43}"),
+  key("tailscale-key", "tskey-[a-z]+-[A-Za-z0-9]+-[A-Za-z0-9]{20,}"),
+  key("dockerhub-token", "dckr_pat_[A-Za-z0-9_-]{27,}"),
+  key("planetscale-token", "pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,64}"),
+  key("jfrog-token", "AKCp[A-Za-z0-9]{69}"),
+  key("shopify-token", "shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
+  key("linear-key", "lin_(?:api|oauth)_[A-Za-z0-9]{40}"),
+  key("postman-key", "PMAK-[a-f0-9]{24}-[a-f0-9]{34}"),
+  key("grafana-token", "glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}"),
+  key("grafana-token", "glc_[A-Za-z0-9+/]{32,}={0,2}"),
+  key("newrelic-key", "NR(?:AK|II|JS|RA|AA)-[A-Za-z0-9]{20,}"),
+  key("atlassian-token", "ATATT3[A-Za-z0-9_=-]{100,}"),
+  key("square-token", "EAAA[A-Za-z0-9_-]{60}"),
+  key("square-token", "sq0(?:atp|csp)-[A-Za-z0-9_-]{22,43}"),
+  key("mailgun-key", "key-[a-f0-9]{32}"),
+  // Mailchimp: 32 hex then the data centre; found by its tail, the hex checked behind it.
+  { name: "mailchimp-key", pattern: /-us\d{1,2}(?<=[a-f0-9]{32}-us\d{1,2})(?![A-Za-z0-9_])/g, before: 32 },
+  key("sentry-token", "sntry[us]_[A-Za-z0-9_=+/.-]{40,}"),
+  key("figma-token", "figd_[A-Za-z0-9_-]{40,}"),
+  key("notion-token", "ntn_\\d{11}[A-Za-z0-9]{35}"),
+  key("notion-token", "secret_[A-Za-z0-9]{43}"),
+  key("airtable-token", "pat[A-Za-z0-9]{14}\\.[a-f0-9]{64}"),
+  key("replicate-token", "r8_[A-Za-z0-9]{37}"),
+  key("groq-key", "gsk_[A-Za-z0-9]{52}"),
+  key("xai-key", "xai-[A-Za-z0-9]{80}"),
+  key("perplexity-key", "pplx-[A-Za-z0-9]{48}"),
+  key("rubygems-key", "rubygems_[a-f0-9]{48}"),
+  key("sourcegraph-token", "sgp_(?:[a-f0-9]{16}_|local_)?[a-f0-9]{40}"),
+  key("age-key", "AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"),
+  // Telegram: <bot id>:AA<33>; the part after the colon is the secret.
+  {
+    name: "telegram-token",
+    pattern: /:AA[A-Za-z0-9_-]{33}(?<=\d{8,10}:AA[A-Za-z0-9_-]{33})(?![A-Za-z0-9_])/g,
+  },
+  // Discord bot token: base64 of the user id (M or N), a timestamp, an HMAC.
+  {
+    name: "discord-token",
+    pattern:
+      /\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}(?![A-Za-z0-9_])(?<=(?<![A-Za-z0-9_])[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38})/g,
+    before: "token",
+    accept: looksLikeToken,
+  },
+  {
+    name: "azure-secret",
+    pattern: /Q~[A-Za-z0-9_~.-]{31,34}(?<=[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})/g,
+    before: 4,
+  },
+  key("jwt", "eyJ[A-Za-z0-9_-]{5,}\\.eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]*"),
+  {
+    name: "webhook-url",
+    pattern:
+      /https:\/\/(?:hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9/_-]+|(?:ptb\.|canary\.)?discord(?:app)?\.com\/api\/webhooks\/\d+\/[A-Za-z0-9_-]+|[a-z0-9-]+\.webhook\.office\.com\/webhookb2\/[^\s"'<>]+)/g,
+  },
+  { name: "mattermost-webhook", pattern: /\/hooks\/[a-z0-9]{26}\b/g },
+];
+
+/** Credentials inside a structure of their own: a URL, a header, a command's flag, a connection string. */
+const STRUCTURED: readonly SecretPattern[] = [
   {
     name: "private-key",
     // A PEM private key; an unterminated one (cut by a page boundary) is redacted to the end.
     pattern:
-      /-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|$)/g,
+      /-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)/g,
   },
-  { name: "anthropic-key", pattern: /\bsk-ant-[A-Za-z0-9_-]{20,}/g },
-  { name: "openai-key", pattern: /\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}/g },
-  { name: "github-token", pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})/g },
-  { name: "slack-token", pattern: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g },
-  { name: "slack-webhook", pattern: /https:\/\/hooks\.slack\.com\/services\/[A-Za-z0-9/_-]+/g },
-  { name: "mattermost-webhook", pattern: /\/hooks\/[a-z0-9]{26}\b/g },
-  { name: "aws-access-key", pattern: /\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b/g },
+  {
+    name: "url-credential",
+    // scheme://user:password@host: the password only (scheme, user and host stay readable).
+    pattern: /(:\/\/[^\s:/?#@"'<>[\]]{0,128}:)[^\s/?#@"'<>]{1,256}(?=@[^\s@]*[A-Za-z0-9])/g,
+    keepGroup: 1,
+    accept: (password) => !isReference(password),
+  },
+  {
+    name: "basic-auth",
+    pattern: /((?:Basic|basic|BASIC)\s+)[A-Za-z0-9+/]{8,}={0,2}/g,
+    keepGroup: 1,
+    tokenStart: true,
+    accept: (b64) => Buffer.from(b64, "base64").toString("latin1").includes(":"),
+  },
+  {
+    name: "bearer",
+    pattern: /((?:Bearer|bearer|BEARER)\s+)[^\s"'`<>(),;]{8,}/g,
+    keepGroup: 1,
+    tokenStart: true,
+    // "Bearer authentication", "Bearer test-key", "Bearer YOUR_KEY" are prose; a token has a digit or a dot.
+    accept: (token) => !isReference(token) && (!/^[A-Za-z_-]+$/.test(token) || token.length >= 24),
+  },
+  {
+    name: "cli-credential",
+    // curl -u user:pass, --user=, --proxy-user: the password after the first colon.
+    pattern: /(-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])-[-\w]*)(?:\s+|=)["']?[^\s:"']*:)[^\s"']{3,}/g,
+    keepGroup: 1,
+    accept: (value) => !/^\d+$/.test(value),
+  },
+  {
+    name: "cli-credential",
+    // mysql -pSECRET (the password joined to the flag), sshpass -p SECRET.
+    pattern:
+      /(-p(?<=\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|-p(?<=\bsshpass\s+-p)\s*)[^\s"']{3,}/g,
+    keepGroup: 1,
+  },
+  {
+    name: "connection-string",
+    pattern: /((?:AccountKey|SharedAccessKey|SharedAccessSignature|SharedSecretValue)=)[^;\s"']{8,}/g,
+    keepGroup: 1,
+  },
   {
     name: "aws-secret-key",
-    pattern: /(aws_secret_access_key|secretaccesskey)(["']?\s*[:=]\s*["']?)[A-Za-z0-9/+=]{40}/gi,
-    keepGroup: 2,
+    pattern: /((?:aws_secret_access_key|secretaccesskey)["']?\s*[:=]\s*["']?)[A-Za-z0-9/+=]{40}/gi,
+    keepGroup: 1,
   },
-  { name: "google-api-key", pattern: /\bAIza[0-9A-Za-z_-]{35}\b/g },
-  { name: "jwt", pattern: /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/g },
-  { name: "bearer", pattern: /(\bBearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, keepGroup: 1 },
   {
     name: "mattermost-token",
     pattern: /((?:mattermost|mm)[A-Za-z_-]*(?:token|key)["']?\s*[:=]\s*["']?)[a-z0-9]{26}\b/gi,
     keepGroup: 1,
   },
+];
+
+/** Names that say their value is a secret, as the end of a key, flag, header or variable name. */
+const SECRET_NAME =
+  "(?:passw(?:or)?d|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth|session[_-]?(?:id|key)|cookie|license[_-]?key|encryption[_-]?key|signing[_-]?key|master[_-]?key|secret[_-]?key|_key|-key|dsn|connection[_-]?string|sig)";
+/** A value: up to the next quote, space or delimiter. */
+const VALUE = "[^\\s\"'`,;(){}[\\]<>]{6,}";
+
+/**
+ * Values given to a secret's name, in any syntax: `KEY=`, `"key": "..."`, `key: ...`, `--password ...`.
+ * The expression starts at the separator (rare next to every letter) and looks behind it for the name.
+ */
+const ASSIGNED: readonly SecretPattern[] = [
   {
     name: "credential",
-    // key=value / "key": "value" for names that say they hold a secret.
-    pattern:
-      /((?:api[_-]?key|secret|token|passw(?:or)?d|access[_-]?key|client[_-]?secret)["']?\s*[:=]\s*["']?)(?!\[REDACTED)[^\s"',;]{8,}/gi,
+    pattern: re(
+      `((?::=|=>|[:=])(?<=${SECRET_NAME}["'\`]?\\]?\\s*(?::=|=>|[:=]))\\s*(?:["'\`]|\\\\")?)${VALUE}`,
+      "gi",
+    ),
     keepGroup: 1,
+    accept: looksLikeSecretValue,
+  },
+  {
+    name: "credential",
+    pattern: re(`(-(?<=(?:^|\\s)-)-?[\\w-]*${SECRET_NAME}(?:\\s+|=)["']?)${VALUE}`, "gi"),
+    keepGroup: 1,
+    accept: looksLikeSecretValue,
   },
 ];
+
+export const SECRET_PATTERNS: readonly SecretPattern[] = [...STRUCTURED, ...PREFIXED, ...ASSIGNED];

@@ -12,7 +12,10 @@ import { loadContext } from "../load-context.ts";
 const help = `Usage: clawguard read SPILL_ID [--offset N --limit N | --lines A:B] [--grep PATTERN]
 
 Pages through the full output of a command that clawguard exec spilled. Secrets are redacted in
-what is printed (the spill file itself stays raw).
+what is printed (the spill file itself stays raw), with the text around a page as context: a page
+that starts inside a private key or cuts a token in two shows neither part; a hex dump of binary
+output shows secret bytes as *. --grep matches lines as printed, redacted: it finds no part of a
+secret, and counts none.
 
 Options:
   --offset N         first byte to print (default 0)

@@ -267,6 +267,44 @@ describe("exec guard: output over the limit", () => {
   });
 });
 
+describe("exec guard: secrets in the command line", () => {
+  it("redacts them in the audit event, a refusal and the spill's metadata", async () => {
+    const { run, spill } = guardWith({ maxBytes: 100, policy: { deny: ["nc *"] } });
+    const secrets = ["S3cr3tPassw0rd", "hunter2Hunter2x", "pgS3cret99", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"];
+    const argv = [
+      "sh",
+      "-c",
+      "seq 1 100",
+      "curl -u deploy:S3cr3tPassw0rd https://registry.example.com/v2/",
+      "--password",
+      "hunter2Hunter2x",
+      "postgres://app:pgS3cret99@db:5432/app",
+      "STRIPE_KEY=sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    ];
+    const result = await run(argv);
+    expect(result.kind).toBe("preview");
+    const meta = JSON.stringify(await spill.meta(result.outcome?.id ?? ""));
+    const refused = await run([
+      "nc",
+      "-u",
+      "deploy:S3cr3tPassw0rd",
+      "--token",
+      "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+    ]);
+    expect(refused.kind).toBe("refused");
+    for (const text of [
+      JSON.stringify(result.event),
+      meta,
+      JSON.stringify(refused.event),
+      refused.text.toString(),
+    ]) {
+      for (const secret of [...secrets, SECRETS.github]) expect(text).not.toContain(secret);
+      expect(text).toContain("[REDACTED:");
+    }
+    expect(JSON.stringify(result.event)).toContain("curl -u deploy:[REDACTED:cli-credential]");
+  });
+});
+
 describe("exec guard: preview edges", () => {
   const filler = (n: number) => Array.from({ length: n }, (_, i) => `filler ${i}`).join("\n");
 
@@ -300,6 +338,22 @@ describe("exec guard: preview edges", () => {
     }
     expect(preview).toContain(`${"x".repeat(390)} [REDACTED… [+18 chars]`);
     expect(preview).toContain(`501: error: ${"z".repeat(285)} [REDACT… [+`);
+  });
+
+  it("redacts a tail that starts inside a private key whose BEGIN line is far above it", async () => {
+    const { run } = guardWith({ maxBytes: 1000, previewBytes: 600 }); // tail budget: 240 bytes
+    const body = Array.from(
+      { length: 12 },
+      (_, i) => `${String.fromCharCode(65 + i).repeat(8)}${"q1w2e3r4".repeat(7)}`,
+    );
+    const key = `-----BEGIN EC PRIVATE KEY-----\n${body.join("\n")}\n-----END EC PRIVATE KEY-----`;
+    const result = await run(["cat", fixture("key-tail", `${filler(40)}\n${key}\nafter the key\n`)]);
+    expect(result.kind).toBe("preview");
+    const preview = result.text.toString();
+    expect(preview).toContain("--- last ");
+    for (const line of body) expect(preview).not.toContain(line.slice(0, 8));
+    expect(preview).toContain("[REDACTED:private-key]");
+    expect(preview).toMatch(/\nafter the key\n/);
   });
 
   it("shows each line once when a small limit makes the preview budget cover the output", async () => {

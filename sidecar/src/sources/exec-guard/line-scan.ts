@@ -1,5 +1,6 @@
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import { LineRedactor } from "@clawguard/shared/redact/lines";
 
 export interface LineScan {
   /** 1-based, inclusive. */
@@ -20,25 +21,42 @@ export interface LineScanResult {
   more: boolean;
 }
 
-/** Lines `from`..`to` of a text stream, or those of them that match `pattern`. Raw: not redacted. */
+/**
+ * Lines `from`..`to` of a text stream, or those of them that match `pattern`, redacted. Every line
+ * from the first passes the redactor, so a page that starts inside a private key is redacted as
+ * such. A line matches when it matches as shown, redacted: matches and their count never tell what
+ * a secret holds (`--grep 'sk_live_a'` finds nothing). Only a line that matches as written can
+ * match as shown, unless the pattern looks for the redaction mark itself (`--grep REDACTED`): only
+ * then is every line redacted before the test.
+ */
 export async function scanLines(input: Readable, scan: LineScan): Promise<LineScanResult> {
   const pattern = scan.pattern === undefined ? undefined : new RegExp(scan.pattern);
   const lines = createInterface({ input, crlfDelay: Infinity });
+  const redactor = new LineRedactor();
+  const marks = scan.pattern !== undefined && /redacted/i.test(scan.pattern);
   const out: string[] = [];
   let n = 0;
   let matches = 0;
   let more = false;
-  for await (const line of lines) {
+  for await (const raw of lines) {
     n++;
-    if (n < scan.from) continue;
+    if (n < scan.from) {
+      redactor.pass(raw);
+      continue;
+    }
     if (n > scan.to) {
       more = true;
       break;
     }
     if (!pattern) {
-      out.push(line);
+      out.push(redactor.redact(raw));
       continue;
     }
+    if (!marks && !pattern.test(raw)) {
+      redactor.pass(raw);
+      continue;
+    }
+    const line = redactor.redact(raw);
     if (!pattern.test(line)) continue;
     if (matches === scan.maxMatches) {
       more = true;

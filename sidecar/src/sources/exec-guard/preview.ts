@@ -1,5 +1,5 @@
 import type { FileHandle } from "node:fs/promises";
-import { redactText } from "@clawguard/shared/redact";
+import { redactSlice, redactText } from "@clawguard/shared/redact";
 import type { ErrorLine } from "./output-scanner.ts";
 import type { RunOutcome } from "./run.ts";
 
@@ -12,16 +12,19 @@ function clip(line: string, max = MAX_LINE_CHARS): string {
   return line.length > max ? `${line.slice(0, max)}… [+${line.length - max} chars]` : line;
 }
 
+/** Read before a preview's tail, so a tail that starts inside a PEM key or a secret redacts it. */
+const TAIL_CONTEXT_BYTES = 64 * 1024;
+
 /**
- * Lines as shown: redacted as one block (a private key spans lines), then clipped, so a clip never
- * cuts a secret in two and leaves a part of it that no pattern recognises.
+ * Lines as shown: redacted as one block (a private key spans lines), with `context` (the text just
+ * before them) as the start of that block, then clipped, so a clip never cuts a secret in two and
+ * leaves a part of it that no pattern recognises.
  */
-function shown(lines: readonly string[]): string[] {
-  return lines.length === 0
-    ? []
-    : redactText(lines.join("\n"))
-        .split("\n")
-        .map((line) => clip(line));
+function shown(lines: readonly string[], context = ""): string[] {
+  if (lines.length === 0) return [];
+  const text = lines.join("\n");
+  const redacted = context === "" ? redactText(text) : redactSlice(`${context}\n${text}`, context.length + 1);
+  return redacted.split("\n").map((line) => clip(line));
 }
 
 /**
@@ -41,7 +44,7 @@ async function tailLines(
   file: FileHandle,
   size: number,
   budget: number,
-): Promise<{ lines: string[]; buf: Buffer }> {
+): Promise<{ lines: string[]; context: string }> {
   const length = Math.min(budget, size);
   const buf = Buffer.alloc(length);
   await file.read(buf, 0, length, size - length);
@@ -56,7 +59,12 @@ async function tailLines(
   let text = body.toString("utf8").replace(/\n$/, "");
   // A last line longer than the budget starts mid-word: drop that part word (maybe part of a secret).
   if (partial) text = text.replace(/^\S*\s*/, "");
-  return { lines: text.length === 0 ? [] : text.split("\n"), buf: body };
+  // The text before the tail, for redaction only: the tail may start inside a key that began there.
+  const start = size - body.length;
+  const before = Buffer.alloc(Math.min(TAIL_CONTEXT_BYTES, start));
+  if (before.length > 0) await file.read(before, 0, before.length, start - before.length);
+  const context = before.toString("utf8").replace(/\n$/, "");
+  return { lines: text.length === 0 ? [] : text.split("\n"), context };
 }
 
 export interface PreviewInput {
@@ -93,7 +101,9 @@ export async function renderPreview(input: PreviewInput): Promise<string> {
     const tailShown = tail.lines.slice(overlap);
     const tailFirst = outcome.lines - tailShown.length + 1;
     const middle = (e: ErrorLine) => e.line > headLast && e.line < tailFirst;
-    const errors = [...outcome.scanner.firstErrors, ...outcome.scanner.lastErrors].filter(middle);
+    // A line of base64 is no error message, and may be a line of a key whose BEGIN is far above.
+    const shownError = (e: ErrorLine) => middle(e) && !/^\s*[A-Za-z0-9+/=]{32,}\s*$/.test(e.text);
+    const errors = [...outcome.scanner.firstErrors, ...outcome.scanner.lastErrors].filter(shownError);
     out.push(`--- first ${head.length} lines ---`, ...shown(head));
     if (errors.length > 0) {
       const picked = errors.slice(0, 20);
@@ -111,7 +121,7 @@ export async function renderPreview(input: PreviewInput): Promise<string> {
     if (tailShown.length > 0) {
       out.push(
         `--- last ${tailShown.length} lines (${fmt(tailFirst)}-${fmt(outcome.lines)}) ---`,
-        ...shown(tailShown),
+        ...shown(tailShown, [tail.context, ...tail.lines.slice(0, overlap)].join("\n")),
       );
     }
     out.push(

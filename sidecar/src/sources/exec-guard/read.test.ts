@@ -124,7 +124,60 @@ describe("readSpill: lines", () => {
       "a\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\nb sk-proj-abcdefghijklmnopqrstuvwxyz0123456789\n",
     );
     const page = await readSpill(store, id, { kind: "lines", from: 1, to: 10 });
-    expect(page.text).toBe("a\n[REDACTED:private-key]\nb [REDACTED:openai-key]\n");
+    // Line for line, so the page keeps its numbering.
+    expect(page.text).toBe(
+      "a\n[REDACTED:private-key]\n[REDACTED:private-key]\n[REDACTED:private-key]\nb [REDACTED:openai-key]\n",
+    );
+  });
+
+  it("redacts a page that starts inside a private key, and the rest of the key", async () => {
+    const id = await spillOf(`a\n${PEM}\nafter\n`);
+    for (const from of [3, 4, 5, 8]) {
+      const page = await readSpill(store, id, { kind: "lines", from, to: from + 20 });
+      for (const line of PEM_BODY) expect(page.text).not.toContain(line.slice(0, 12));
+      expect(page.text).toMatch(/^\[REDACTED:private-key\]\n/);
+      expect(page.text).toContain("\nafter\n");
+    }
+  });
+});
+
+/** A PEM key of 6 body lines, each one distinct. */
+const PEM_BODY = Array.from({ length: 6 }, (_, i) => `MIIB${String(i).repeat(8)}${"Qk9EWUxJTkU".repeat(5)}`);
+const PEM = `-----BEGIN RSA PRIVATE KEY-----\n${PEM_BODY.join("\n")}\n-----END RSA PRIVATE KEY-----`;
+const STRIPE = "sk_live_4eC39HqLyjWDarjtT1zdp7dcXq81Lm";
+
+describe("readSpill: pages never show part of a secret", () => {
+  it("redacts a byte page that starts inside a private key", async () => {
+    const id = await spillOf(`intro\n${PEM}\nafter\n`);
+    const start = `intro\n${PEM}`.indexOf(PEM_BODY[2] as string) + 5;
+    const page = await readSpill(store, id, { kind: "bytes", offset: start, limit: 100 });
+    for (const line of PEM_BODY) expect(page.text).not.toContain(line.slice(6, 18));
+    expect(page.text).toBe("[REDACTED:private-key]");
+  });
+
+  it("redacts both halves of a token cut by a byte page", async () => {
+    const text = `token: ${STRIPE} end\n`;
+    const id = await spillOf(text);
+    const cut = text.indexOf(STRIPE) + 15;
+    const first = await readSpill(store, id, { kind: "bytes", offset: 0, limit: cut });
+    const second = await readSpill(store, id, { kind: "bytes", offset: cut, limit: 100 });
+    expect(first.text).toBe("token: [REDACTED:stripe-key]");
+    expect(second.text).toBe("[REDACTED:stripe-key] end\n");
+  });
+
+  it("masks secrets in a hex dump of binary output", async () => {
+    const id = await spillOf(
+      Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(` ${STRIPE} `), Buffer.from([0])]),
+    );
+    const page = await readSpill(store, id, { kind: "bytes", offset: 0, limit: 1000 });
+    const hexOf = (s: string) => [...Buffer.from(s)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+    expect(page.text).not.toContain(STRIPE.slice(8, 14));
+    expect(page.text.replace(/\s+/g, " ")).not.toContain(hexOf(STRIPE.slice(8, 12)));
+    expect(page.text).toContain("2a 2a 2a");
+    expect(page.text).toContain("1 secret(s) masked as * (stripe-key)");
+    // A page that ends in the middle of the key masks its part of it.
+    const cut = await readSpill(store, id, { kind: "bytes", offset: 0, limit: 16 });
+    expect(cut.text).toContain("00 01 02 20 2a 2a 2a 2a 2a 2a 2a 2a 2a 2a 2a 2a");
   });
 });
 
@@ -160,6 +213,17 @@ describe("readSpill: grep", () => {
     const err = await refusal(id, { kind: "grep", pattern: "(", maxMatches: 10 });
     expect(isClawguardError(err, "input.invalid")).toBe(true);
     expect((err as Error).message).toMatch(/^--grep: not a valid pattern "\(":/);
+  });
+
+  it("matches and counts on redacted lines: a pattern cannot probe a secret prefix by prefix", async () => {
+    const id = await spillOf(`a\ntoken ${STRIPE}\n${PEM}\nb\n`);
+    const grep = (pattern: string) => readSpill(store, id, { kind: "grep", pattern, maxMatches: 10 });
+    for (const probe of [STRIPE.slice(0, 10), STRIPE.slice(0, 14), "sk_live_4eC3", "MIIB", "Qk9EWUxJTkU"]) {
+      expect(await grep(probe)).toMatchObject({ text: "", footer: "[clawguard] 0 matching lines" });
+    }
+    expect((await grep("token")).text).toBe("2: token [REDACTED:stripe-key]\n");
+    // The token line and the key's 8 lines.
+    expect((await grep("REDACTED")).footer).toBe("[clawguard] 9 matching lines");
   });
 
   it("redacts matching lines", async () => {

@@ -1,6 +1,7 @@
+import type { FileHandle } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
 import { ClawguardError } from "@clawguard/shared/errors";
-import { redactText } from "@clawguard/shared/redact";
+import { findSecrets, type SecretRange } from "@clawguard/shared/redact";
 import { type LineScan, type LineScanResult, scanLines } from "./line-scan.ts";
 import type { SpillStore } from "./spill.ts";
 
@@ -25,17 +26,67 @@ export interface ReadResult {
   nextOffset?: number;
 }
 
-/** A page as hex when it holds NUL bytes (binary output), otherwise as text. */
-function render(buf: Buffer, offset: number): string {
-  if (!buf.includes(0)) return redactText(buf.toString("utf8"));
+/** Bytes read on each side of a byte page to find the secrets that cross its edges. */
+export const PAGE_CONTEXT_BYTES = 64 * 1024;
+
+/**
+ * The secrets in a byte page, found in the page with up to PAGE_CONTEXT_BYTES either side of it,
+ * so a page that starts or ends inside a secret (a PEM key's middle, half a token) still redacts
+ * it. Ranges are in the page's bytes. Secrets are ASCII, so a latin1 reading (one character per
+ * byte) finds them at their byte offsets, binary or not.
+ */
+async function pageSecrets(
+  handle: FileHandle,
+  size: number,
+  offset: number,
+  length: number,
+): Promise<SecretRange[]> {
+  const from = Math.max(0, offset - PAGE_CONTEXT_BYTES);
+  const to = Math.min(size, offset + length + PAGE_CONTEXT_BYTES);
+  const window = Buffer.alloc(to - from);
+  if (window.length > 0) await handle.read(window, 0, window.length, from);
+  const start = offset - from;
+  return findSecrets(window.toString("latin1"))
+    .filter((r) => r.end > start && r.start < start + length)
+    .map((r) => ({
+      name: r.name,
+      start: Math.max(r.start - start, 0),
+      end: Math.min(r.end - start, length),
+    }));
+}
+
+/** Text of a page with its secrets replaced: the bytes between them decoded as UTF-8. */
+function redactedText(buf: Buffer, secrets: readonly SecretRange[]): string {
+  let out = "";
+  let at = 0;
+  for (const { start, end, name } of secrets) {
+    out += `${buf.toString("utf8", at, start)}[REDACTED:${name}]`;
+    at = end;
+  }
+  return out + buf.toString("utf8", at);
+}
+
+/** A hex dump row per 16 bytes; secret bytes are shown as `*` in both columns. */
+function hexDump(buf: Buffer, offset: number, secrets: readonly SecretRange[]): string {
+  const masked = Buffer.from(buf);
+  for (const { start, end } of secrets) masked.fill(0x2a, start, end);
   const rows: string[] = [];
-  for (let i = 0; i < buf.length; i += 16) {
-    const row = buf.subarray(i, i + 16);
+  for (let i = 0; i < masked.length; i += 16) {
+    const row = masked.subarray(i, i + 16);
     const hex = [...row].map((b) => b.toString(16).padStart(2, "0")).join(" ");
     const ascii = [...row].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join("");
     rows.push(`${(offset + i).toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  ${ascii}`);
   }
-  return `${redactText(rows.join("\n"))}\n`;
+  if (secrets.length > 0) {
+    const kinds = [...new Set(secrets.map((r) => r.name))].join(", ");
+    rows.push(`[clawguard] ${secrets.length} secret(s) masked as * (${kinds})`);
+  }
+  return `${rows.join("\n")}\n`;
+}
+
+/** A page as hex when it holds NUL bytes (binary output), otherwise as text; redacted either way. */
+function render(buf: Buffer, offset: number, secrets: readonly SecretRange[]): string {
+  return buf.includes(0) ? hexDump(buf, offset, secrets) : redactedText(buf, secrets);
 }
 
 /** The worker's module: beside this one in the sources; in the agent build, the bundle itself. */
@@ -127,7 +178,7 @@ export async function readSpill(
       if (length > 0) await handle.read(buf, 0, length, mode.offset);
       const end = mode.offset + length;
       const result: ReadResult = {
-        text: render(buf, mode.offset),
+        text: render(buf, mode.offset, await pageSecrets(handle, size, mode.offset, length)),
         footer:
           mode.offset > size
             ? `[clawguard] offset ${mode.offset} is past the end: the output has ${size} bytes`
@@ -155,7 +206,8 @@ export async function readSpill(
     } = grep
       ? await grepInWorker(handle.fd, scan, options.grepTimeoutMs ?? GREP_TIMEOUT_MS)
       : await scanLines(handle.createReadStream({ encoding: "utf8", autoClose: false }), scan);
-    const text = out.length > 0 ? redactText(`${out.join("\n")}\n`) : "";
+    // Redacted line by line as scanned (see scanLines).
+    const text = out.length > 0 ? `${out.join("\n")}\n` : "";
     const footer = grep
       ? `[clawguard] ${matches} matching line${matches === 1 ? "" : "s"}${more ? ` (stopped at --max-matches ${matches}; narrow with --lines)` : ""}`
       : more

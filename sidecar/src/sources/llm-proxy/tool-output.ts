@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
 import { ulid } from "@clawguard/shared/ids";
-import { redactText } from "@clawguard/shared/redact";
+import { redactSlice, redactText } from "@clawguard/shared/redact";
 import type { SpillStore } from "../exec-guard/spill.ts";
 
 const PREVIEW_HEAD_CHARS = 1500;
 const PREVIEW_TAIL_CHARS = 1000;
+/** Redacted with the tail: a tail that starts inside a PEM key or a token is redacted as such. */
+const TAIL_CONTEXT_CHARS = 64 * 1024;
 
 /** Spill files written at once, across requests: a huge conversation can hold thousands of tool outputs. */
 const MAX_WRITES = 8;
@@ -69,9 +71,15 @@ function preview(text: string, info: { id: string; bytes: number; lines: number;
     `[clawguard] first lines:`,
     redactText(head),
     `[clawguard] ... last lines:`,
-    redactText(tail),
+    redactTail(text, tail.length),
     `[clawguard] read more: clawguard read ${info.id} --lines A:B   or   clawguard read ${info.id} --grep PATTERN`,
   ].join("\n");
+}
+
+/** The last `length` characters of `text`, redacted with what comes just before them. */
+function redactTail(text: string, length: number): string {
+  const from = Math.max(0, text.length - length - TAIL_CONTEXT_CHARS);
+  return redactSlice(text.slice(from), text.length - length - from);
 }
 
 /** Whole lines only, unless the text has a single long line. */

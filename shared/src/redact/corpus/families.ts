@@ -1,0 +1,325 @@
+import {
+  ALNUM,
+  B64,
+  B64URL,
+  BECH32,
+  base62Checksum,
+  crc32,
+  DIGITS,
+  type Gen,
+  HEX,
+  LOWER,
+  UPPER,
+} from "./random.ts";
+
+export interface Made {
+  /** What is placed in the line. */
+  value: string;
+  /** What must not survive (defaults to the value itself). */
+  secrets?: string[];
+}
+
+export interface Family {
+  name: string;
+  /** The variable name it is usually kept under (KEY=value, JSON, YAML, source). */
+  key: string;
+  /** Needs a name before it to be known (no issuer prefix): not placed in plain log or CSV lines. */
+  keyed?: boolean;
+  /** The value spans lines (a PEM block): placed only where a block can stand. */
+  multiline?: boolean;
+  make(r: Gen): Made;
+}
+
+const v = (value: string, secrets?: string[]): Made => (secrets ? { value, secrets } : { value });
+
+function githubStyle(prefix: string, r: Gen): Made {
+  const body = r.str(ALNUM, 30);
+  return v(`${prefix}${body}${base62Checksum(crc32(body))}`);
+}
+
+function jwt(r: Gen): string {
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const header = enc({ alg: r.pick(["HS256", "RS256", "ES256"]), typ: "JWT" });
+  const payload = enc({ sub: r.str(ALNUM, 12), iat: 1765000000 + r.int(1e6), scope: "read write" });
+  return `${header}.${payload}.${r.str(B64URL, 43)}`;
+}
+
+function pem(r: Gen, kind: string): Made {
+  const body: string[] = [];
+  const lines = 6 + r.int(20);
+  for (let i = 0; i < lines; i++) body.push(r.str(B64, 64));
+  body.push(`${r.str(B64, 20 + r.int(40))}==`);
+  const label = `${kind}PRIVATE KEY`;
+  return v(`-----BEGIN ${label}-----\n${body.join("\n")}\n-----END ${label}-----`, body.slice(0, 3));
+}
+
+function urlCredential(r: Gen, scheme: string, port: number, path: string): Made {
+  const password = r.password().replace(/[@:/?#%]/g, "x");
+  return v(`${scheme}://${r.word()}:${password}@${r.host()}:${port}${path}`, [password]);
+}
+
+export const FAMILIES: readonly Family[] = [
+  { name: "github-pat", key: "GITHUB_TOKEN", make: (r) => githubStyle("ghp_", r) },
+  { name: "github-oauth", key: "GH_OAUTH_TOKEN", make: (r) => githubStyle("gho_", r) },
+  { name: "github-app", key: "GITHUB_APP_TOKEN", make: (r) => githubStyle(r.pick(["ghs_", "ghu_"]), r) },
+  { name: "github-refresh", key: "GITHUB_REFRESH_TOKEN", make: (r) => githubStyle("ghr_", r) },
+  {
+    name: "github-fine-grained",
+    key: "GITHUB_PAT",
+    make: (r) => v(`github_pat_11${r.str(UPPER + DIGITS, 20)}_${r.str(ALNUM, 59)}`),
+  },
+  { name: "gitlab-pat", key: "GITLAB_TOKEN", make: (r) => v(`glpat-${r.str(B64URL, 20)}`) },
+  {
+    name: "gitlab-other",
+    key: "CI_RUNNER_TOKEN",
+    make: (r) => v(`${r.pick(["glrt-", "gldt-", "glptt-", "glcbt-", "glft-"])}${r.str(B64URL, 20)}`),
+  },
+  { name: "npm", key: "NPM_TOKEN", make: (r) => githubStyle("npm_", r) },
+  {
+    name: "pypi",
+    key: "PYPI_TOKEN",
+    make: (r) => v(`pypi-AgEIcHlwaS5vcmc${r.str(B64URL, 60 + r.int(120))}`),
+  },
+  { name: "huggingface", key: "HF_TOKEN", make: (r) => v(`hf_${r.str(UPPER + LOWER, 34)}`) },
+  {
+    name: "sendgrid",
+    key: "SENDGRID_API_KEY",
+    make: (r) => v(`SG.${r.str(B64URL, 22)}.${r.str(B64URL, 43)}`),
+  },
+  { name: "twilio-api-key", key: "TWILIO_API_KEY", make: (r) => v(`SK${r.str(HEX, 32)}`) },
+  { name: "twilio-account", key: "TWILIO_ACCOUNT_SID", make: (r) => v(`AC${r.str(HEX, 32)}`) },
+  {
+    name: "stripe-secret",
+    key: "STRIPE_SECRET_KEY",
+    make: (r) => v(`${r.pick(["sk", "rk"])}_${r.pick(["live", "test"])}_${r.str(ALNUM, 24 + r.int(76))}`),
+  },
+  { name: "stripe-webhook", key: "STRIPE_WEBHOOK_SECRET", make: (r) => v(`whsec_${r.str(ALNUM, 32)}`) },
+  {
+    name: "slack-bot",
+    key: "SLACK_BOT_TOKEN",
+    make: (r) =>
+      v(`xox${r.pick(["b", "p", "a", "e"])}-${r.str(DIGITS, 12)}-${r.str(DIGITS, 13)}-${r.str(ALNUM, 24)}`),
+  },
+  {
+    name: "slack-app",
+    key: "SLACK_APP_TOKEN",
+    make: (r) => v(`xapp-1-A${r.str(UPPER + DIGITS, 10)}-${r.str(DIGITS, 13)}-${r.str(HEX, 64)}`),
+  },
+  {
+    name: "slack-webhook",
+    key: "SLACK_WEBHOOK_URL",
+    make: (r) => {
+      const secret = r.str(ALNUM, 24);
+      return v(
+        `https://hooks.slack.com/services/T${r.str(UPPER + DIGITS, 10)}/B${r.str(UPPER + DIGITS, 10)}/${secret}`,
+        [secret],
+      );
+    },
+  },
+  {
+    name: "aws-access-key",
+    key: "AWS_ACCESS_KEY_ID",
+    make: (r) => v(`${r.pick(["AKIA", "ASIA"])}${r.str("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)}`),
+  },
+  { name: "aws-secret-key", key: "AWS_SECRET_ACCESS_KEY", keyed: true, make: (r) => v(r.str(B64, 40)) },
+  { name: "google-api-key", key: "GOOGLE_API_KEY", make: (r) => v(`AIza${r.str(B64URL, 35)}`) },
+  { name: "google-oauth-secret", key: "GOOGLE_CLIENT_SECRET", make: (r) => v(`GOCSPX-${r.str(B64URL, 28)}`) },
+  { name: "google-access-token", key: "GOOGLE_ACCESS_TOKEN", make: (r) => v(`ya29.${r.str(B64URL, 120)}`) },
+  {
+    name: "openai-project",
+    key: "OPENAI_API_KEY",
+    make: (r) => v(`sk-proj-${r.str(B64URL, 74)}T3BlbkFJ${r.str(B64URL, 74)}`),
+  },
+  {
+    name: "openai-legacy",
+    key: "OPENAI_API_KEY",
+    make: (r) => v(`sk-${r.str(ALNUM, 20)}T3BlbkFJ${r.str(ALNUM, 20)}`),
+  },
+  {
+    name: "openai-service",
+    key: "OPENAI_ADMIN_KEY",
+    make: (r) => v(`sk-${r.pick(["svcacct", "admin"])}-${r.str(B64URL, 64)}T3BlbkFJ${r.str(B64URL, 64)}`),
+  },
+  {
+    name: "anthropic",
+    key: "ANTHROPIC_API_KEY",
+    make: (r) => v(`sk-ant-${r.pick(["api03", "admin01"])}-${r.str(B64URL, 93)}AA`),
+  },
+  {
+    name: "shopify",
+    key: "SHOPIFY_ACCESS_TOKEN",
+    make: (r) => v(`shp${r.pick(["at", "ca", "pa", "ss"])}_${r.str(HEX, 32)}`),
+  },
+  {
+    name: "digitalocean",
+    key: "DIGITALOCEAN_TOKEN",
+    make: (r) => v(`do${r.pick(["p", "o", "r"])}_v1_${r.str(HEX, 64)}`),
+  },
+  {
+    name: "doppler",
+    key: "DOPPLER_TOKEN",
+    make: (r) => v(`dp.${r.pick(["pt", "st", "sa", "ct"])}.${r.str(ALNUM, 43)}`),
+  },
+  { name: "databricks", key: "DATABRICKS_TOKEN", make: (r) => v(`dapi${r.str(HEX, 32)}`) },
+  { name: "linear", key: "LINEAR_API_KEY", make: (r) => v(`lin_api_${r.str(ALNUM, 40)}`) },
+  { name: "postman", key: "POSTMAN_API_KEY", make: (r) => v(`PMAK-${r.str(HEX, 24)}-${r.str(HEX, 34)}`) },
+  { name: "pulumi", key: "PULUMI_ACCESS_TOKEN", make: (r) => v(`pul-${r.str(HEX, 40)}`) },
+  { name: "grafana-sa", key: "GRAFANA_TOKEN", make: (r) => v(`glsa_${r.str(ALNUM, 32)}_${r.str(HEX, 8)}`) },
+  { name: "newrelic", key: "NEW_RELIC_API_KEY", make: (r) => v(`NRAK-${r.str(UPPER + DIGITS, 27)}`) },
+  {
+    name: "atlassian",
+    key: "JIRA_API_TOKEN",
+    make: (r) => v(`ATATT3xFfGF0${r.str(B64URL, 170)}=${r.str(HEX, 8).toUpperCase()}`),
+  },
+  {
+    name: "age",
+    key: "AGE_SECRET_KEY",
+    make: (r) => v(`AGE-SECRET-KEY-1${r.str(BECH32, 58).toUpperCase()}`),
+  },
+  { name: "square", key: "SQUARE_ACCESS_TOKEN", make: (r) => v(`EAAA${r.str(B64URL, 60)}`) },
+  { name: "mailgun", key: "MAILGUN_API_KEY", make: (r) => v(`key-${r.str(HEX, 32)}`) },
+  { name: "mailchimp", key: "MAILCHIMP_API_KEY", make: (r) => v(`${r.str(HEX, 32)}-us${1 + r.int(20)}`) },
+  {
+    name: "telegram-bot",
+    key: "TELEGRAM_BOT_TOKEN",
+    make: (r) => v(`${1 + r.int(9)}${r.str(DIGITS, 9)}:AA${r.str(B64URL, 33)}`),
+  },
+  {
+    name: "discord-bot",
+    key: "DISCORD_BOT_TOKEN",
+    make: (r) => v(`${r.pick(["M", "N"])}${r.str(ALNUM, 23)}.${r.str(B64URL, 6)}.${r.str(B64URL, 38)}`),
+  },
+  {
+    name: "discord-webhook",
+    key: "DISCORD_WEBHOOK",
+    make: (r) => {
+      const secret = r.str(B64URL, 68);
+      return v(`https://discord.com/api/webhooks/${r.str(DIGITS, 18)}/${secret}`, [secret]);
+    },
+  },
+  { name: "heroku", key: "HEROKU_API_KEY", make: (r) => v(`HRKU-AA${r.str(B64URL, 58)}`) },
+  { name: "netlify", key: "NETLIFY_AUTH_TOKEN", make: (r) => v(`nfp_${r.str(ALNUM, 36)}`) },
+  { name: "supabase", key: "SUPABASE_ACCESS_TOKEN", make: (r) => v(`sbp_${r.str(HEX, 40)}`) },
+  {
+    name: "vault",
+    key: "VAULT_TOKEN",
+    make: (r) => v(`hvs.${r.str(B64URL, 90 + r.int(30))}`),
+  },
+  {
+    name: "terraform-cloud",
+    key: "TFE_TOKEN",
+    make: (r) => v(`${r.str(LOWER + DIGITS, 14)}.atlasv1.${r.str(LOWER + DIGITS, 67)}`),
+  },
+  {
+    name: "dynatrace",
+    key: "DT_API_TOKEN",
+    make: (r) => v(`dt0c01.${r.str(UPPER + DIGITS, 24)}.${r.str(UPPER + DIGITS, 64)}`),
+  },
+  { name: "alibaba", key: "ALIBABA_ACCESS_KEY_ID", make: (r) => v(`LTAI${r.str(ALNUM, 20)}`) },
+  {
+    name: "azure-ad-secret",
+    key: "AZURE_CLIENT_SECRET",
+    make: (r) => v(`${r.str(ALNUM, 3)}${r.int(10)}Q~${r.str(`${ALNUM}_~.-`, 34)}`),
+  },
+  { name: "sentry-user", key: "SENTRY_AUTH_TOKEN", make: (r) => v(`sntryu_${r.str(HEX, 64)}`) },
+  { name: "figma", key: "FIGMA_TOKEN", make: (r) => v(`figd_${r.str(B64URL, 40)}`) },
+  { name: "notion", key: "NOTION_TOKEN", make: (r) => v(`ntn_${r.str(DIGITS, 11)}${r.str(ALNUM, 35)}`) },
+  { name: "airtable", key: "AIRTABLE_TOKEN", make: (r) => v(`pat${r.str(ALNUM, 14)}.${r.str(HEX, 64)}`) },
+  { name: "replicate", key: "REPLICATE_API_TOKEN", make: (r) => v(`r8_${r.str(ALNUM, 37)}`) },
+  { name: "groq", key: "GROQ_API_KEY", make: (r) => v(`gsk_${r.str(ALNUM, 52)}`) },
+  { name: "xai", key: "XAI_API_KEY", make: (r) => v(`xai-${r.str(ALNUM, 80)}`) },
+  { name: "perplexity", key: "PPLX_API_KEY", make: (r) => v(`pplx-${r.str(ALNUM, 48)}`) },
+  { name: "dockerhub", key: "DOCKERHUB_TOKEN", make: (r) => v(`dckr_pat_${r.str(B64URL, 27)}`) },
+  { name: "rubygems", key: "GEM_HOST_API_KEY", make: (r) => v(`rubygems_${r.str(HEX, 48)}`) },
+  { name: "planetscale", key: "PLANETSCALE_TOKEN", make: (r) => v(`pscale_tkn_${r.str(B64URL, 43)}`) },
+  {
+    name: "tailscale",
+    key: "TS_AUTHKEY",
+    make: (r) => v(`tskey-auth-${r.str(ALNUM, 17)}-${r.str(ALNUM, 33)}`),
+  },
+  { name: "sourcegraph", key: "SRC_ACCESS_TOKEN", make: (r) => v(`sgp_${r.str(HEX, 16)}_${r.str(HEX, 40)}`) },
+  { name: "jwt", key: "SESSION_TOKEN", make: (r) => v(jwt(r)) },
+  {
+    name: "postgres-url",
+    key: "DATABASE_URL",
+    make: (r) => urlCredential(r, r.pick(["postgres", "postgresql"]), 5432, "/app?sslmode=require"),
+  },
+  { name: "mysql-url", key: "MYSQL_URL", make: (r) => urlCredential(r, "mysql", 3306, "/shop") },
+  {
+    name: "mongodb-url",
+    key: "MONGODB_URI",
+    make: (r) => urlCredential(r, "mongodb+srv", 27017, "/prod?retryWrites=true&w=majority"),
+  },
+  {
+    name: "redis-url",
+    key: "REDIS_URL",
+    make: (r) => urlCredential(r, r.pick(["redis", "rediss"]), 6379, "/0"),
+  },
+  {
+    name: "amqp-url",
+    key: "AMQP_URL",
+    make: (r) => urlCredential(r, r.pick(["amqp", "amqps"]), 5672, "/vhost"),
+  },
+  { name: "git-remote", key: "GIT_REMOTE", make: (r) => urlCredential(r, "https", 443, "/acme/app.git") },
+  {
+    name: "proxy-url",
+    key: "HTTPS_PROXY",
+    make: (r) => urlCredential(r, r.pick(["http", "socks5"]), 3128, ""),
+  },
+  {
+    name: "basic-auth",
+    key: "AUTH_HEADER",
+    make: (r) => {
+      const b64 = Buffer.from(`${r.word()}:${r.password()}`).toString("base64");
+      return v(`Authorization: Basic ${b64}`, [b64]);
+    },
+  },
+  {
+    name: "curl-user",
+    key: "CURL_CMD",
+    make: (r) => {
+      const password = r.password().replace(/['"\\$`]/g, "x");
+      return v(
+        `curl -s ${r.pick(["-u", "--user"])} ${r.word()}:${password} https://registry.example.com/v2/`,
+        [password],
+      );
+    },
+  },
+  {
+    name: "azure-storage",
+    key: "AZURE_STORAGE_CONNECTION_STRING",
+    make: (r) => {
+      const key = `${r.str(B64, 86)}==`;
+      return v(
+        `DefaultEndpointsProtocol=https;AccountName=acme${r.str(LOWER, 6)};AccountKey=${key};EndpointSuffix=core.windows.net`,
+        [key.slice(0, 40)],
+      );
+    },
+  },
+  {
+    name: "azure-servicebus",
+    key: "SERVICEBUS_CONNECTION",
+    make: (r) => {
+      const key = `${r.str(B64, 43)}=`;
+      return v(
+        `Endpoint=sb://acme.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=${key}`,
+        [key.slice(0, 40)],
+      );
+    },
+  },
+  {
+    name: "private-key",
+    key: "PRIVATE_KEY",
+    multiline: true,
+    make: (r) => pem(r, r.pick(["RSA ", "EC ", "OPENSSH ", "", "ENCRYPTED ", "DSA "])),
+  },
+  {
+    name: "generic-password",
+    key: "DB_PASSWORD",
+    keyed: true,
+    make: (r) => v(r.password()),
+  },
+  { name: "generic-api-key", key: "DATADOG_API_KEY", keyed: true, make: (r) => v(r.str(HEX, 32)) },
+  { name: "generic-secret", key: "CLIENT_SECRET", keyed: true, make: (r) => v(r.str(B64URL, 40)) },
+  { name: "twilio-auth-token", key: "TWILIO_AUTH_TOKEN", keyed: true, make: (r) => v(r.str(HEX, 32)) },
+];

@@ -1,0 +1,52 @@
+import { redactText } from "./index.ts";
+
+const BEGIN = /-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
+const END = /-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
+const MARK = "[REDACTED:private-key]";
+/** A PEM block longer than this (an 8192-bit RSA key is ~100 lines) is taken to have lost its end. */
+const MAX_BLOCK_LINES = 500;
+
+/**
+ * Redacts a text one line at a time, in order, as a pager or a grep reads it, carrying what spans
+ * lines: inside a PEM private key block every line is `[REDACTED:private-key]`, even when the page
+ * starts in the middle of the block. Lines passed to `pass()` are not redacted but still tracked,
+ * so a reader can skip to line 5,000 and know it is inside a key that began at line 4,990.
+ */
+export class LineRedactor {
+  /** Lines left in an open private key block; 0 outside one. */
+  #inKey = 0;
+
+  /** Notes a line that is not shown (before the page, or not matching a grep). */
+  pass(line: string): void {
+    if (this.#inKey > 0) {
+      this.#inKey = END.test(line) ? 0 : this.#inKey - 1;
+    } else if (line.includes("PRIVATE KEY") && BEGIN.test(line)) {
+      this.#inKey = this.#opens(line) ? MAX_BLOCK_LINES : 0;
+    }
+  }
+
+  /** The line as shown. */
+  redact(line: string): string {
+    if (this.#inKey > 0) {
+      const end = END.exec(line);
+      if (!end) {
+        this.#inKey--;
+        return MARK;
+      }
+      this.#inKey = 0;
+      const rest = line.slice(end.index + end[0].length);
+      return `${MARK}${this.redact(rest)}`;
+    }
+    const opens = line.includes("PRIVATE KEY") && this.#opens(line);
+    const out = redactText(line);
+    if (opens) this.#inKey = MAX_BLOCK_LINES;
+    return out;
+  }
+
+  /** The line begins a block and does not end it. */
+  #opens(line: string): boolean {
+    const begin = BEGIN.exec(line);
+    if (!begin) return false;
+    return !END.test(line.slice(begin.index + begin[0].length));
+  }
+}
