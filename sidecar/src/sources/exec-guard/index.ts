@@ -74,14 +74,18 @@ export function createExecGuard(options: ExecGuardOptions) {
       const event = (type: string, severity: EventDraft["severity"], attrs: Record<string, unknown>) =>
         draftEvent({ source, type, severity, session: request.session, attrs: { command, ...attrs } });
 
-      const decision = evaluatePolicy(config.policy, request.argv);
+      const decision = await evaluatePolicy(config.policy, request.argv, request);
       if (!decision.allowed) {
         const message = `clawguard: refused to run ${command}: it ${decision.reason}\n`;
         return {
           exitCode: EXIT_CANNOT_RUN,
           kind: "refused",
           text: Buffer.from(message),
-          event: event("exec.denied", "warn", { rule: decision.rule ?? null, reason: decision.reason }),
+          event: event("exec.denied", "warn", {
+            rule: decision.rule ?? null,
+            reason: decision.reason,
+            ...(decision.unresolved ? { unresolved: decision.unresolved.slice(0, 8) } : {}),
+          }),
         };
       }
       if (!statSync(request.cwd, { throwIfNoEntry: false })?.isDirectory()) {

@@ -1,9 +1,11 @@
-import { basename } from "node:path";
+import { type Analysis, analyzeCommand, type Invocation } from "./command/analyze.ts";
+import { loadParser } from "./command/load-parser.ts";
+import { lineOf, type ParsedScript } from "./command/script.ts";
 
 /**
- * Allow and deny rules on the command line. A rule is a glob (`*` any text, `?` one char) matched
- * against the whole command line, or `/regex/flags`. Deny wins; with `default: deny` a command runs
- * only when an allow rule matches.
+ * Allow and deny rules. A rule is a glob (`*` any text, `?` one char) matched against the whole
+ * command line of each program the command would run, or `/regex/flags`. Deny wins; with
+ * `default: deny` (the allow-list) a command runs only when every program in it matches an allow rule.
  */
 export interface ExecPolicy {
   default: "allow" | "deny";
@@ -12,8 +14,8 @@ export interface ExecPolicy {
 }
 
 export type PolicyDecision =
-  | { allowed: true; rule?: string }
-  | { allowed: false; rule?: string; reason: string };
+  | { allowed: true; rule?: string; unresolved?: string[] }
+  | { allowed: false; rule?: string; reason: string; unresolved?: string[] };
 
 /** Whether `body` has a `/` that is not escaped and not in a character class, as a JS regex literal cannot. */
 function hasBareSlash(body: string): boolean {
@@ -43,25 +45,101 @@ export function compileRule(rule: string): RegExp {
   return new RegExp(`^${escaped}$`, "s");
 }
 
-/** The command line as rules see it: argv joined by spaces, and again with argv[0] reduced to its basename. */
-function commandLines(argv: readonly string[]): string[] {
-  const full = argv.join(" ");
-  const short = [basename(argv[0] ?? ""), ...argv.slice(1)].join(" ");
-  return full === short ? [full] : [full, short];
+export interface PolicyContext {
+  /** The environment the command gets (its PATH finds programs). */
+  env: NodeJS.ProcessEnv;
+  cwd: string;
 }
 
-export function evaluatePolicy(policy: ExecPolicy, argv: readonly string[]): PolicyDecision {
-  const lines = commandLines(argv);
-  const matching = (rules: readonly string[]) =>
-    rules.find((rule) => lines.some((line) => compileRule(rule).test(line)));
-  const denied = matching(policy.deny);
-  if (denied !== undefined)
-    return { allowed: false, rule: denied, reason: `matches deny rule ${JSON.stringify(denied)}` };
-  const allowed = matching(policy.allow);
-  if (allowed !== undefined) return { allowed: true, rule: allowed };
-  if (policy.default === "deny")
-    return { allowed: false, reason: "matches no allow rule (exec.policy.default is deny)" };
-  return { allowed: true };
+/** Whether the policy has anything to check: without rules and with default allow, nothing is parsed. */
+export const policyIsActive = (policy: ExecPolicy) =>
+  policy.default === "deny" || policy.allow.length > 0 || policy.deny.length > 0;
+
+/** Compiled once per rule list. */
+const compiled = new WeakMap<readonly string[], RegExp[]>();
+function compileAll(rules: readonly string[]): RegExp[] {
+  let regexes = compiled.get(rules);
+  if (!regexes) {
+    regexes = rules.map(compileRule);
+    compiled.set(rules, regexes);
+  }
+  return regexes;
+}
+
+/** The first rule that matches one of the lines. */
+function firstMatch(rules: readonly string[], lines: readonly string[]): string | undefined {
+  const regexes = compileAll(rules);
+  const i = regexes.findIndex((re) => lines.some((line) => re.test(line)));
+  return i === -1 ? undefined : rules[i];
+}
+
+/** The invocation's command line under each of its names: `rm -rf x`, `/usr/bin/rm -rf x`. */
+const linesOf = (inv: Invocation, names: readonly string[]) => {
+  const args = inv.argv.slice(1).map((w) => w.text);
+  return names.map((name) => [name, ...args].join(" "));
+};
+
+/** How a message names an inner command: `"rm x" (through sh -c, env)`. */
+function described(inv: Invocation): string {
+  const line = JSON.stringify(lineOf(inv.argv).slice(0, 200));
+  return inv.via.length > 0 ? `${line} (through ${inv.via.join(", ")})` : line;
+}
+
+const needsAllowRule = (inv: Invocation) => inv.role === "program" || inv.privileged === true;
+
+/**
+ * The policy's decision on a command: every program it would run (after wrappers, shells, scripts,
+ * PATH and symlinks; `command/analyze.ts`) is checked. A deny rule that matches any of them under
+ * any of its names refuses. With default deny, each must match an allow rule by what really runs,
+ * and a command with anything that cannot be known before the run is refused; with default allow,
+ * such a construct runs (the policy is a guard, not a sandbox).
+ */
+export async function evaluatePolicy(
+  policy: ExecPolicy,
+  argv: readonly string[],
+  context: PolicyContext,
+): Promise<PolicyDecision> {
+  if (!policyIsActive(policy)) return { allowed: true };
+  const analysis = await analyzeCommand(argv, { ...context, parse: parseScript });
+  for (const inv of analysis.invocations) {
+    const denied = firstMatch(policy.deny, linesOf(inv, inv.names));
+    if (denied === undefined) continue;
+    const reason = `matches deny rule ${JSON.stringify(denied)}`;
+    if (inv.via.length === 0) return { allowed: false, rule: denied, reason };
+    return { allowed: false, rule: denied, reason: `runs ${described(inv)}, which ${reason}` };
+  }
+  if (policy.default === "allow") {
+    return analysis.unresolved.length > 0
+      ? { allowed: true, unresolved: analysis.unresolved }
+      : { allowed: true };
+  }
+  return allowListDecision(policy, analysis);
+}
+
+function allowListDecision(policy: ExecPolicy, analysis: Analysis): PolicyDecision {
+  if (analysis.unresolved.length > 0) {
+    return {
+      allowed: false,
+      reason: `has what cannot be checked before it runs: ${analysis.unresolved[0]} (exec.policy.default is deny)`,
+      unresolved: analysis.unresolved,
+    };
+  }
+  let rule: string | undefined;
+  for (const inv of analysis.invocations.filter(needsAllowRule)) {
+    rule = firstMatch(policy.allow, linesOf(inv, inv.identities));
+    if (rule !== undefined) continue;
+    const top = inv.via.length === 0;
+    const what = top ? "" : `runs ${described(inv)}, which `;
+    return { allowed: false, reason: `${what}matches no allow rule (exec.policy.default is deny)` };
+  }
+  return rule === undefined ? { allowed: true } : { allowed: true, rule };
+}
+
+/** The shell parser, loaded on the first script. */
+let parser: Promise<{ parse(script: string): ParsedScript }> | undefined;
+async function parseScript(script: string): Promise<ParsedScript> {
+  parser ??= loadParser().then((m) => m.createShellParser());
+  return (await parser).parse(script);
 }
 
 /** Bad rules are config errors, found at start rather than on the first command. */
