@@ -156,6 +156,7 @@ const BYPASSES: string[][] = [
   sh("(rm x)"),
   sh("{ rm x; }"),
   sh("cat <<EOF\n$(rm x)\nEOF\n"),
+  sh("cat <<EOF\na `xargs rm` b\nEOF\n"),
   sh("diff <(rm x) y"),
   sh("x=$(rm x) true"),
   sh("FOO=1 rm x 2>/dev/null"),

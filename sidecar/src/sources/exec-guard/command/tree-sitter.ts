@@ -12,25 +12,53 @@ export async function createShellParser(): Promise<{ parse(script: string): Pars
   await Parser.init({ wasmBinary: runtime });
   const parser = new Parser();
   parser.setLanguage(await Language.load(bash));
-  return {
-    parse(script) {
-      const tree = parser.parse(script);
-      if (!tree) return { commands: [], functions: [], assigned: [], problems: ["the parser gave up"] };
-      try {
-        return readScript(tree.rootNode);
-      } finally {
-        tree.delete();
-      }
-    },
+  const parse = (script: string, depth = 0): ParsedScript => {
+    const tree = parser.parse(script);
+    if (!tree) return { commands: [], functions: [], assigned: [], problems: ["the parser gave up"] };
+    const nested: string[] = [];
+    let parsed: ParsedScript;
+    try {
+      parsed = readScript(tree.rootNode, nested);
+    } finally {
+      tree.delete();
+    }
+    for (const inner of nested) {
+      if (depth > 8) parsed.problems.push("backquotes nested too deep");
+      else merge(parsed, parse(inner, depth + 1));
+    }
+    return parsed;
   };
+  return { parse: (script) => parse(script) };
 }
 
-function readScript(root: Node): ParsedScript {
+function merge(into: ParsedScript, from: ParsedScript): void {
+  into.commands.push(...from.commands);
+  into.functions.push(...from.functions);
+  into.assigned.push(...from.assigned);
+  into.problems.push(...from.problems);
+}
+
+/**
+ * The grammar leaves `...` in an unquoted here-document's body as text (it does read $(...) there):
+ * those command substitutions are read here, as scripts of their own.
+ */
+function backquotesInHeredoc(node: Node, nested: string[]): void {
+  const start = node.children.find((c) => c?.type === "heredoc_start");
+  if (!start || /['"\\]/.test(start.text)) return; // <<'EOF': the body is literal
+  for (const body of node.children) {
+    if (body?.type !== "heredoc_body" || !body.text.includes("`")) continue;
+    for (const m of body.text.matchAll(/`((?:\\.|[^`\\])*)`/gs))
+      nested.push((m[1] as string).replace(/\\([`$\\])/g, "$1"));
+  }
+}
+
+function readScript(root: Node, nested: string[]): ParsedScript {
   const parsed: ParsedScript = { commands: [], functions: [], assigned: [], problems: [] };
   const stack: Node[] = [root];
   while (stack.length > 0) {
     const node = stack.pop() as Node;
     if (node.type === "command") parsed.commands.push(commandOf(node));
+    else if (node.type === "heredoc_redirect") backquotesInHeredoc(node, nested);
     else if (node.type === "function_definition") {
       const name = node.childForFieldName("name");
       if (name) parsed.functions.push(name.text);
