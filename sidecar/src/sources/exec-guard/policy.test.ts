@@ -124,6 +124,8 @@ const BYPASSES: string[][] = [
   ["sudo", "-s", "rm x"],
   ["doas", "-u", "root", "rm", "x"],
   ["su", "-c", "rm x", "root"],
+  ["su", "root", "-c", "rm x"],
+  ["sudo", "-h", "rm", "x"],
   ["busybox", "rm", "x"],
   ["busybox", "sh", "-c", "rm x"],
   ["stdbuf", "-o0", "rm", "x"],
@@ -138,6 +140,7 @@ const BYPASSES: string[][] = [
   ["time", "rm", "x"],
   ["strace", "-f", "-o", "/dev/null", "rm", "x"],
   ["script", "-q", "-c", "rm x", "/dev/null"],
+  ["script", "/dev/null", "-qc", "rm x"],
   ["unshare", "rm", "x"],
   ["env", "nice", "sh", "-c", "timeout 1 bash -c 'xargs rm'"],
   ["zap", "x"],
@@ -191,6 +194,14 @@ describe("deny rules see every program a command runs", () => {
     expect(await evaluate(p, ["env", "nice", "sh", "-c", "ls; timeout 1 rm -f x"])).toMatchObject({
       allowed: false,
       reason: 'runs "rm -f x" (through env, nice, sh -c, timeout), which matches deny rule "rm *"',
+    });
+  });
+
+  it("says by which name a program matched when it was called by another", async () => {
+    expect(await evaluate(p, ["zap", "x"])).toEqual({
+      allowed: false,
+      rule: "rm *",
+      reason: 'matches deny rule "rm *" (as rm)',
     });
   });
 

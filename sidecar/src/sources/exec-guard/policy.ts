@@ -66,18 +66,20 @@ function compileAll(rules: readonly string[]): RegExp[] {
   return regexes;
 }
 
-/** The first rule that matches one of the lines. */
-function firstMatch(rules: readonly string[], lines: readonly string[]): string | undefined {
+/** The first rule that matches the invocation under one of the names, and that name. */
+function firstMatch(
+  rules: readonly string[],
+  inv: Invocation,
+  names: readonly string[],
+): { rule: string; name: string } | undefined {
   const regexes = compileAll(rules);
-  const i = regexes.findIndex((re) => lines.some((line) => re.test(line)));
-  return i === -1 ? undefined : rules[i];
-}
-
-/** The invocation's command line under each of its names: `rm -rf x`, `/usr/bin/rm -rf x`. */
-const linesOf = (inv: Invocation, names: readonly string[]) => {
   const args = inv.argv.slice(1).map((w) => w.text);
-  return names.map((name) => [name, ...args].join(" "));
-};
+  for (const [i, re] of regexes.entries()) {
+    const name = names.find((n) => re.test([n, ...args].join(" ")));
+    if (name !== undefined) return { rule: rules[i] as string, name };
+  }
+  return undefined;
+}
 
 /** How a message names an inner command: `"rm x" (through sh -c, env)`. */
 function described(inv: Invocation): string {
@@ -102,11 +104,12 @@ export async function evaluatePolicy(
   if (!policyIsActive(policy)) return { allowed: true };
   const analysis = await analyzeCommand(argv, { ...context, parse: parseScript });
   for (const inv of analysis.invocations) {
-    const denied = firstMatch(policy.deny, linesOf(inv, inv.names));
+    const denied = firstMatch(policy.deny, inv, inv.names);
     if (denied === undefined) continue;
-    const reason = `matches deny rule ${JSON.stringify(denied)}`;
-    if (inv.via.length === 0) return { allowed: false, rule: denied, reason };
-    return { allowed: false, rule: denied, reason: `runs ${described(inv)}, which ${reason}` };
+    const as = denied.name === inv.argv[0]?.text ? "" : ` (as ${denied.name})`;
+    const reason = `matches deny rule ${JSON.stringify(denied.rule)}${as}`;
+    if (inv.via.length === 0) return { allowed: false, rule: denied.rule, reason };
+    return { allowed: false, rule: denied.rule, reason: `runs ${described(inv)}, which ${reason}` };
   }
   if (policy.default === "allow") {
     return analysis.unresolved.length > 0
@@ -126,7 +129,7 @@ function allowListDecision(policy: ExecPolicy, analysis: Analysis): PolicyDecisi
   }
   let rule: string | undefined;
   for (const inv of analysis.invocations.filter(needsAllowRule)) {
-    rule = firstMatch(policy.allow, linesOf(inv, inv.identities));
+    rule = firstMatch(policy.allow, inv, inv.identities)?.rule;
     if (rule !== undefined) continue;
     const top = inv.via.length === 0;
     const what = top ? "" : `runs ${described(inv)}, which `;

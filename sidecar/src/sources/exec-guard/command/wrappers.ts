@@ -56,7 +56,7 @@ const sudo: Wrapper = {
   privileged: true,
   unwrap(args) {
     const read = readOptions(args, {
-      short: "ugCDhpRrtTU",
+      short: "ugCDpRrtTU",
       long: [
         "user",
         "group",
@@ -80,20 +80,28 @@ const sudo: Wrapper = {
   },
 };
 
+/**
+ * The value of an option wherever it stands: su and script take options after their operands too
+ * (`su root -c CMD`, `script /dev/null -c CMD`).
+ */
+function optionAnywhere(args: readonly Word[], short: string[], long: string[]): Word | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const text = args[i]?.text ?? "";
+    if (text === "--") return undefined;
+    const attached = long.find((l) => text.startsWith(`--${l}=`));
+    if (attached) return staticWord(text.slice(attached.length + 3));
+    if (short.includes(text) || long.some((l) => text === `--${l}`)) return args[i + 1];
+    const combined = short.find((s) => /^-[a-zA-Z]+$/.test(text) && text.endsWith(s.slice(1)));
+    if (combined) return args[i + 1];
+  }
+  return undefined;
+}
+
 const su: Wrapper = {
   privileged: true,
   unwrap(args) {
-    const read = readOptions(args, {
-      short: "cCsgGw",
-      long: ["command", "session-command", "shell", "group", "supp-group", "whitelist-environment"],
-    });
-    if (read.dynamic) return [{ unresolved: `the option ${read.dynamic}` }];
-    const command =
-      read.seen.get("c") ??
-      read.seen.get("command") ??
-      read.seen.get("C") ??
-      read.seen.get("session-command");
-    return command === undefined ? [] : [{ script: staticWord(command) }];
+    const command = optionAnywhere(args, ["-c", "-C"], ["command", "session-command"]);
+    return command === undefined ? [] : [{ script: command }];
   },
 };
 
@@ -211,12 +219,8 @@ export const WRAPPERS: Record<string, Wrapper> = {
   ),
   script: {
     unwrap(args) {
-      const read = readOptions(args, {
-        short: "cEIOBTm",
-        long: ["command", "echo", "log-in", "log-out", "log-io", "log-timing", "logging-format"],
-      });
-      const command = read.seen.get("c") ?? read.seen.get("command");
-      return command === undefined ? [] : [{ script: staticWord(command) }];
+      const command = optionAnywhere(args, ["-c"], ["command"]);
+      return command === undefined ? [] : [{ script: command }];
     },
   },
 };
