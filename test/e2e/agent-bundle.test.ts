@@ -152,6 +152,10 @@ describe("the built agent-side clawguard", () => {
       }
       expect(readFileSync(victim, "utf8")).toBe("keep me");
       expect((await guarded(["sh", "-c", "echo rm victim | cat"])).stdout).toBe("rm victim\n");
+      // Scripts read are kept (no parser on the next run), and a kept script is refused the same.
+      const kept = join(dir.path, "tmp", `clawguard-exec-${process.getuid?.()}`);
+      expect(readdirSync(kept).filter((f) => f.startsWith("script-")).length).toBeGreaterThanOrEqual(3);
+      await expect(guarded(["sh", "-c", "ls && rm victim"])).rejects.toMatchObject({ code: 126 });
 
       writeFileSync(config, 'exec:\n  policy:\n    default: deny\n    allow: ["cat *", "ls *"]\n');
       expect((await guarded(["sh", "-c", "ls -a | cat -n >/dev/null && cat victim"])).stdout).toBe("keep me");

@@ -6,7 +6,7 @@ import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared
 import { redactText } from "@clawguard/shared/redact";
 import type { ExecGuardConfig } from "./config.ts";
 import { MAX_EXEC_BYTES, MAX_EXEC_TIMEOUT_MS } from "./limits.ts";
-import { evaluatePolicy } from "./policy.ts";
+import { evaluatePolicy, type ScriptCache } from "./policy.ts";
 import { renderPreview } from "./preview.ts";
 import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, type RunOutcome, runGuarded } from "./run.ts";
 import type { SpillStore } from "./spill.ts";
@@ -39,6 +39,8 @@ export interface ExecGuardOptions {
   config: ExecGuardConfig;
   /** How a reader pages through a spill, e.g. `clawguard read`. */
   readCommand: string;
+  /** Shell scripts the policy read before, kept between runs (the agent-side CLI). */
+  scripts?: ScriptCache | undefined;
 }
 
 const MAX_COMMAND_CHARS = 1024;
@@ -74,7 +76,11 @@ export function createExecGuard(options: ExecGuardOptions) {
       const event = (type: string, severity: EventDraft["severity"], attrs: Record<string, unknown>) =>
         draftEvent({ source, type, severity, session: request.session, attrs: { command, ...attrs } });
 
-      const decision = await evaluatePolicy(config.policy, request.argv, request);
+      const decision = await evaluatePolicy(config.policy, request.argv, {
+        env: request.env,
+        cwd: request.cwd,
+        scripts: options.scripts,
+      });
       if (!decision.allowed) {
         const message = `clawguard: refused to run ${command}: it ${decision.reason}\n`;
         return {

@@ -49,6 +49,13 @@ export interface PolicyContext {
   /** The environment the command gets (its PATH finds programs). */
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Scripts read before (the agent-side CLI keeps them between runs): a hit loads no parser. */
+  scripts?: ScriptCache | undefined;
+}
+
+export interface ScriptCache {
+  get(script: string): ParsedScript | undefined;
+  set(script: string, parsed: ParsedScript): void;
 }
 
 /** Whether the policy has anything to check: without rules and with default allow, nothing is parsed. */
@@ -102,7 +109,15 @@ export async function evaluatePolicy(
   context: PolicyContext,
 ): Promise<PolicyDecision> {
   if (!policyIsActive(policy)) return { allowed: true };
-  const analysis = await analyzeCommand(argv, { ...context, parse: parseScript });
+  const cache = context.scripts;
+  const parse = async (script: string) => {
+    const kept = cache?.get(script);
+    if (kept) return kept;
+    const parsed = await parseScript(script);
+    cache?.set(script, parsed);
+    return parsed;
+  };
+  const analysis = await analyzeCommand(argv, { env: context.env, cwd: context.cwd, parse });
   for (const inv of analysis.invocations) {
     const denied = firstMatch(policy.deny, inv, inv.names);
     if (denied === undefined) continue;
