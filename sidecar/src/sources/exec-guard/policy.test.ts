@@ -269,6 +269,13 @@ describe("the allow-list (default deny)", () => {
       [sh("echo 'unterminated"), "a syntax error"],
       [sh("if true; then ls"), "a syntax error"],
       [sh("alias ls=rm; ls x"), "alias: it changes what a name runs"],
+      [
+        ["env", "BASH_ENV=/tmp/evil", "bash", "-c", "ls"],
+        "the variable BASH_ENV, which runs code of its own",
+      ],
+      [["env", "BASH_FUNC_ls%%=() { rm x; }", "bash", "-c", "ls"], "the variable BASH_FUNC_ls%%"],
+      [sh("export SHELLOPTS=xtrace PS4='$(rm x)'; bash -c 'ls'"), "the variable SHELLOPTS"],
+      [sh("LD_PRELOAD=/tmp/evil.so ls"), "the variable LD_PRELOAD"],
     ];
     for (const [argv, construct] of cases) {
       const decision = await evaluate(p, argv);
@@ -276,6 +283,16 @@ describe("the allow-list (default deny)", () => {
       expect(decision).toMatchObject({ reason: expect.stringContaining(construct) });
       expect(decision).toMatchObject({ reason: expect.stringContaining("(exec.policy.default is deny)") });
     }
+  });
+
+  it("refuses any command when its environment already makes programs run other code", async () => {
+    const env = { ...ctx.env, BASH_ENV: join(tmp.path, "evil.sh") };
+    expect(await evaluatePolicy(p, ["bash", "-c", "ls"], { ...ctx, env })).toMatchObject({
+      allowed: false,
+      reason: expect.stringContaining("the variable BASH_ENV, which runs code of its own"),
+    });
+    const preload = { ...ctx.env, LD_PRELOAD: join(tmp.path, "evil.so") };
+    expect((await evaluatePolicy(p, ["ls"], { ...ctx, env: preload })).allowed).toBe(false);
   });
 
   it("counts find -delete as rm only for deny rules: an allow-list decides on find itself", async () => {

@@ -49,11 +49,26 @@ interface State extends Analysis {
 }
 
 const MAX_DEPTH = 16;
+
+/**
+ * Variables that make a program or a shell run code of their choosing: a library loaded into every
+ * program, a file bash reads first, functions imported from the environment, xtrace's prompt.
+ */
+const RUNS_CODE = /^(LD_PRELOAD|LD_AUDIT|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|PS4|PROMPT_COMMAND|BASH_FUNC_.+)$/;
+
+function codeFromVariables(state: State, names: Iterable<string>): void {
+  for (const name of names)
+    if (RUNS_CODE.test(name)) state.unresolved.push(`the variable ${name}, which runs code of its own`);
+}
 const DIRECT: Scope = { shell: false, functions: new Set(), pathChanged: false, dirChanged: false };
 
 /** Every program a command would run, through wrappers, shells and scripts, as far as it can be known. */
 export async function analyzeCommand(argv: readonly string[], ctx: AnalyzeContext): Promise<Analysis> {
   const state: State = { invocations: [], unresolved: [], ctx };
+  codeFromVariables(
+    state,
+    Object.keys(ctx.env).filter((k) => ctx.env[k] !== undefined),
+  );
   await visit(state, argv.map(staticWord), [], 0, DIRECT);
   return { invocations: state.invocations, unresolved: [...new Set(state.unresolved)] };
 }
@@ -137,7 +152,9 @@ async function visitNamed(
     identities,
   });
   const label = shell ? `${basename(argv[0]?.text ?? "")} -c` : basename(argv[0]?.text ?? "");
-  const pathChanged = scope.pathChanged || (effective === "env" && argv.some((w) => /^PATH=/.test(w.text)));
+  const setByEnv = effective === "env" ? argv.map((w) => /^([^=\s]+)=/.exec(w.text)?.[1] ?? "") : [];
+  codeFromVariables(state, setByEnv);
+  const pathChanged = scope.pathChanged || setByEnv.includes("PATH");
   for (const each of inner) {
     await visitInner(state, each, [...via, label], depth + 1, {
       ...DIRECT,
@@ -172,6 +189,7 @@ export async function visitScript(state: State, script: Word, via: string[], dep
   }
   const parsed = await state.ctx.parse(script.text);
   state.unresolved.push(...parsed.problems);
+  codeFromVariables(state, parsed.assigned);
   const scope: Scope = {
     shell: true,
     functions: new Set(parsed.functions),
