@@ -142,6 +142,8 @@ export function createExecGuard(options: ExecGuardOptions) {
         error_lines: outcome.scanner.errorCount,
         spilled: outcome.spilled,
         spill_id: outcome.spilled ? outcome.id : null,
+        // What the policy could not check and let run (a deny-list is a guard, not a sandbox).
+        ...(decision.unresolved ? { unresolved: decision.unresolved.slice(0, 8) } : {}),
       };
       const severity = outcome.exitCode === 0 ? "info" : "warn";
       const draft = event("exec.completed", severity, attrs);
