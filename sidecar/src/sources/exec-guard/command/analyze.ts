@@ -84,10 +84,18 @@ async function visit(state: State, argv: Word[], via: string[], depth: number, s
   }
   if (first.dynamic !== undefined) {
     state.unresolved.push(`a program name known only at run time (${first.dynamic})`);
-    state.invocations.push({ argv, via, role: "program", names: [first.text], identities: [] });
+    const names = unique([first.text, basename(first.text)]);
+    state.invocations.push({ argv, via, role: "program", names, identities: [] });
     return;
   }
   const written = first.text;
+  const braces = expandBraces(written);
+  if (braces.length > 1) {
+    // bash makes words of them (`{rm,-rf} x` is `rm -rf x`); sh runs the name as it is.
+    state.unresolved.push(`the brace expansion ${written}`);
+    const expanded = [...braces.map(staticWord), ...argv.slice(1)];
+    await visit(state, expanded, via, depth + 1, scope);
+  }
   const bare = !written.includes("/");
   if (scope.shell && bare) {
     if (scope.functions.has(written)) {
@@ -114,6 +122,16 @@ async function visit(state: State, argv: Word[], via: string[], depth: number, s
     return;
   }
   await visitNamed(state, argv, via, depth, scope, found.name, names, identities);
+}
+
+/** A word's brace expansion (`a{b,c}d` -> abd acd), as far as 64 words; the word alone if none. */
+export function expandBraces(word: string): string[] {
+  const group = /\{([^{}]*,[^{}]*)\}/.exec(word);
+  if (!group) return [word];
+  const head = word.slice(0, group.index);
+  const tail = word.slice(group.index + group[0].length);
+  const words = (group[1] as string).split(",").flatMap((alt) => expandBraces(head + alt + tail));
+  return words.slice(0, 64);
 }
 
 /** `busybox NAME args` and `coreutils --coreutils-prog=NAME args`. */

@@ -30,3 +30,44 @@ export const staticWord = (text: string): Word => ({ text });
 
 /** The words as one line, for rules and messages: dynamic words as written. */
 export const lineOf = (argv: readonly Word[]): string => argv.map((w) => w.text).join(" ");
+
+const KEYWORDS = new Set([
+  "{",
+  "}",
+  "!",
+  "if",
+  "then",
+  "else",
+  "elif",
+  "fi",
+  "do",
+  "done",
+  "while",
+  "until",
+  "time",
+]);
+
+/**
+ * What a script the parser cannot read may still run, guessed from its text: each piece between
+ * `;`, `&`, `|`, `(`, `)`, backquotes, `$(` and line ends, read as words (quotes undone, leading
+ * keywords and assignments dropped). Used only beside a syntax error, where the allow-list refuses
+ * anyway: it lets deny rules see `rm` in what bash may run all the same (`{rm,-rf} x`).
+ */
+export function roughCommands(script: string): ScriptCommand[] {
+  const commands: ScriptCommand[] = [];
+  for (const piece of script.split(/[;&|()\n`]|\$\(/)) {
+    const words = (piece.match(/(?:'[^']*'|"(?:\\.|[^"\\])*"|\\.|[^\s'"\\])+/gs) ?? []).map((w) =>
+      w.replace(
+        /'([^']*)'|"((?:\\.|[^"\\])*)"|\\(.)/gs,
+        (_, a, b, c) => a ?? b?.replace(/\\(.)/g, "$1") ?? c,
+      ),
+    );
+    while (
+      words.length > 0 &&
+      (KEYWORDS.has(words[0] as string) || /^[A-Za-z_]\w*=/.test(words[0] as string))
+    )
+      words.shift();
+    if (words.length > 0) commands.push({ argv: words.map(staticWord) });
+  }
+  return commands;
+}

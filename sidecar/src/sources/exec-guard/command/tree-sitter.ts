@@ -1,6 +1,6 @@
 import { Language, type Node, Parser } from "web-tree-sitter";
 import { grammarWasm } from "./grammar.ts";
-import type { ParsedScript, ScriptCommand, Word } from "./script.ts";
+import { type ParsedScript, roughCommands, type ScriptCommand, type Word } from "./script.ts";
 import { wordOf } from "./words.ts";
 
 /**
@@ -22,6 +22,7 @@ export async function createShellParser(): Promise<{ parse(script: string): Pars
     } finally {
       tree.delete();
     }
+    if (parsed.problems.length > 0) parsed.commands.push(...roughCommands(script));
     for (const inner of nested) {
       if (depth > 8) parsed.problems.push("backquotes nested too deep");
       else merge(parsed, parse(inner, depth + 1));

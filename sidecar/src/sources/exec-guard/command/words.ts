@@ -1,8 +1,11 @@
 import type { Node } from "web-tree-sitter";
 import type { Word } from "./script.ts";
 
-/** Unquoted characters that make the shell expand a word into file names, or into several words. */
-const EXPANDS = /[*?[]|\{[^}]*(,|\.\.)[^}]*\}|^~/;
+/**
+ * Unquoted characters that make the shell expand a word into file names, or a home directory.
+ * Braces (`{rm,-rf}`) stay in the text: bash expands them into words, which the analysis does.
+ */
+const EXPANDS = /[*?[]|^~/;
 
 /** A word as the shell will pass it to a program, when that is known before the script runs. */
 export function wordOf(node: Node): Word {
