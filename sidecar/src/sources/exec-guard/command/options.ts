@@ -9,6 +9,8 @@ export interface OptionSpec {
   short?: string;
   /** Long names that take a value (`--user root`, `--user=root`). */
   long?: readonly string[];
+  /** Options also start with `+` (a shell's `+o posix`, `+e`). */
+  plus?: boolean;
 }
 
 export interface ReadOptions {
@@ -33,7 +35,7 @@ export function readOptions(args: readonly Word[], spec: OptionSpec): ReadOption
       const [name, value] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
       if (value === undefined && spec.long?.includes(name)) seen.set(name, args[++i]?.text ?? "");
       else seen.set(name, value ?? "");
-    } else if (arg.startsWith("-") && arg.length > 1) {
+    } else if ((arg.startsWith("-") || (spec.plus && arg.startsWith("+"))) && arg.length > 1) {
       for (let j = 1; j < arg.length; j++) {
         const letter = arg[j] as string;
         if (spec.short?.includes(letter)) {

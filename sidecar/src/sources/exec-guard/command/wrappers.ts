@@ -44,7 +44,7 @@ export function isShell(name: string): boolean {
 
 const shell: Wrapper = {
   unwrap(args) {
-    const read = readOptions(args, { short: "oO", long: ["init-file", "rcfile"] });
+    const read = readOptions(args, { short: "oO", long: ["init-file", "rcfile"], plus: true });
     if (read.dynamic) return [{ unresolved: `the option ${read.dynamic}` }];
     if (!read.seen.has("c")) return [];
     const script = args[read.rest];
