@@ -1,6 +1,9 @@
 import { type Analysis, analyzeCommand, type Invocation } from "./command/analyze.ts";
 import { loadParser } from "./command/load-parser.ts";
 import { lineOf, type ParsedScript } from "./command/script.ts";
+import { compileRule } from "./rules.ts";
+
+export { checkRules, compileRule } from "./rules.ts";
 
 /**
  * Allow and deny rules. A rule is a glob (`*` any text, `?` one char) matched against the whole
@@ -16,34 +19,6 @@ export interface ExecPolicy {
 export type PolicyDecision =
   | { allowed: true; rule?: string; unresolved?: string[] }
   | { allowed: false; rule?: string; reason: string; unresolved?: string[] };
-
-/** Whether `body` has a `/` that is not escaped and not in a character class, as a JS regex literal cannot. */
-function hasBareSlash(body: string): boolean {
-  let inClass = false;
-  for (let i = 0; i < body.length; i++) {
-    const ch = body[i];
-    if (ch === "\\") i++;
-    else if (ch === "[") inClass = true;
-    else if (ch === "]") inClass = false;
-    else if (ch === "/" && !inClass) return true;
-  }
-  return false;
-}
-
-/**
- * `/body/flags` is a regex only when it could be a JS regex literal: valid flags, and no bare `/` in
- * the body. Anything else is a glob, so a path such as `/usr/bin/vim` is never read as the regex
- * `usr\/bin` with flags `vim` (which would match any command line containing `usr/bin`).
- */
-export function compileRule(rule: string): RegExp {
-  const regex = /^\/(.+)\/([dgimsuvy]*)$/s.exec(rule);
-  if (regex && !hasBareSlash(regex[1] as string)) return new RegExp(regex[1] as string, regex[2]);
-  const escaped = rule
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, ".*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${escaped}$`, "s");
-}
 
 export interface PolicyContext {
   /** The environment the command gets (its PATH finds programs). */
@@ -158,17 +133,4 @@ let parser: Promise<{ parse(script: string): ParsedScript }> | undefined;
 async function parseScript(script: string): Promise<ParsedScript> {
   parser ??= loadParser().then((m) => m.createShellParser());
   return (await parser).parse(script);
-}
-
-/** Bad rules are config errors, found at start rather than on the first command. */
-export function checkRules(rules: readonly string[], path: string): string[] {
-  const problems: string[] = [];
-  rules.forEach((rule, i) => {
-    try {
-      compileRule(rule);
-    } catch (err) {
-      problems.push(`${path}[${i}]: not a valid rule ${JSON.stringify(rule)}: ${(err as Error).message}`);
-    }
-  });
-  return problems;
 }
