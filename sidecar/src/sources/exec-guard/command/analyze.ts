@@ -1,5 +1,5 @@
 import { basename, isAbsolute } from "node:path";
-import { isMultiCall, resolveProgram } from "./resolve.ts";
+import { isMultiCall, type ResolvedProgram, resolveProgram } from "./resolve.ts";
 import { type ParsedScript, staticWord, type Word } from "./script.ts";
 import { type Inner, isShell, wrapperFor } from "./wrappers.ts";
 
@@ -46,6 +46,8 @@ interface Scope {
 
 interface State extends Analysis {
   ctx: AnalyzeContext;
+  /** Programs found so far, by name as written: a long script looks each one up once. */
+  found: Map<string, ResolvedProgram>;
 }
 
 const MAX_DEPTH = 16;
@@ -64,7 +66,7 @@ const DIRECT: Scope = { shell: false, functions: new Set(), pathChanged: false, 
 
 /** Every program a command would run, through wrappers, shells and scripts, as far as it can be known. */
 export async function analyzeCommand(argv: readonly string[], ctx: AnalyzeContext): Promise<Analysis> {
-  const state: State = { invocations: [], unresolved: [], ctx };
+  const state: State = { invocations: [], unresolved: [], ctx, found: new Map() };
   codeFromVariables(
     state,
     Object.keys(ctx.env).filter((k) => ctx.env[k] !== undefined),
@@ -108,7 +110,11 @@ async function visit(state: State, argv: Word[], via: string[], depth: number, s
     state.unresolved.push(
       `which file ${written} is (the script changes ${bare ? "PATH" : "directory"} first)`,
     );
-  const found = resolveProgram(written, state.ctx.env, state.ctx.cwd);
+  let found = state.found.get(written);
+  if (!found) {
+    found = resolveProgram(written, state.ctx.env, state.ctx.cwd);
+    state.found.set(written, found);
+  }
   const names = unique([written, basename(written), found.path, found.real, found.name]);
   const identities = found.identities;
   if (isMultiCall(found.name) && argv.length > 1) {
