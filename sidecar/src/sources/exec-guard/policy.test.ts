@@ -144,6 +144,7 @@ const BYPASSES: string[][] = [
   ["script", "-q", "-c", "rm x", "/dev/null"],
   ["script", "/dev/null", "-qc", "rm x"],
   ["unshare", "rm", "x"],
+  ["clawguard", "exec", "--config", "/tmp/lenient.yaml", "--", "rm", "x"],
   ["env", "nice", "sh", "-c", "timeout 1 bash -c 'xargs rm'"],
   ["zap", "x"],
   [join(bin, "zap"), "x"],

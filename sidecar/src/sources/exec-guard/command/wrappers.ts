@@ -217,6 +217,16 @@ export const WRAPPERS: Record<string, Wrapper> = {
     0,
     true,
   ),
+  // clawguard itself: its `exec` runs the command under whatever config it is given.
+  clawguard: {
+    unwrap(args) {
+      if (args[0]?.text !== "exec") return [];
+      const read = readOptions(args.slice(1), { long: ["session", "max-bytes", "timeout-ms", "config"] });
+      if (read.dynamic) return [{ unresolved: `the option ${read.dynamic}` }];
+      const argv = args.slice(1 + read.rest);
+      return argv.length > 0 ? [{ argv }] : [];
+    },
+  },
   script: {
     unwrap(args) {
       const command = optionAnywhere(args, ["-c"], ["command"]);
