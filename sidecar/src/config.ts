@@ -11,7 +11,7 @@ import { heartbeatConfig } from "./sinks/heartbeat/config.ts";
 import { shipperConfig } from "./sinks/shipper/config.ts";
 import { spoolConfig } from "./sinks/spool/config.ts";
 import { execGuardConfig } from "./sources/exec-guard/config.ts";
-import { checkRules } from "./sources/exec-guard/policy.ts";
+import { checkRules } from "./sources/exec-guard/rules.ts";
 import { llmProxyConfig } from "./sources/llm-proxy/config.ts";
 import { memoryWatchConfig } from "./sources/memory-watch/watch-config.ts";
 import { proberConfig } from "./sources/prober/config.ts";

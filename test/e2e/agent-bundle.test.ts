@@ -1,5 +1,14 @@
-import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { tempDir } from "@clawguard/shared/testing";
@@ -113,6 +122,54 @@ describe("the built agent-side clawguard", () => {
       code: 127,
       stderr: expect.stringContaining("command not found: no-such-command-here"),
     });
+  });
+
+  it("refuses rm however it is wrapped, and runs only what an allow-list names", async () => {
+    const config = join(dir.path, "policy.yaml");
+    const victim = join(ws, "victim");
+    writeFileSync(victim, "keep me");
+    // A link to rm under another name, on PATH.
+    symlinkSync(
+      realpathSync(execFileSync("sh", ["-c", "command -v rm"], { encoding: "utf8" }).trim()),
+      join(dir.path, "zap"),
+    );
+    const withPath = { cwd: ws, env: { ...env, PATH: `${env.PATH}:${dir.path}` } };
+    const guarded = (args: string[]) =>
+      run("clawguard", ["exec", "--config", config, "--", ...args], withPath);
+    try {
+      writeFileSync(config, 'exec:\n  policy:\n    deny: ["rm *"]\n');
+      for (const argv of [
+        ["sh", "-c", "ls && rm victim"],
+        ["env", "nice", "bash", "-lc", "echo $(rm victim)"],
+        ["zap", "victim"],
+        ["find", ".", "-name", "victim", "-delete"],
+        ["sh", "-c", "cat <<EOF\n`xargs rm`\nEOF\n"],
+      ]) {
+        await expect(guarded(argv), argv.join(" ")).rejects.toMatchObject({
+          code: 126,
+          stderr: expect.stringContaining('matches deny rule "rm *"'),
+        });
+      }
+      expect(readFileSync(victim, "utf8")).toBe("keep me");
+      expect((await guarded(["sh", "-c", "echo rm victim | cat"])).stdout).toBe("rm victim\n");
+      // Scripts read are kept (no parser on the next run), and a kept script is refused the same.
+      const kept = join(dir.path, "tmp", `clawguard-exec-${process.getuid?.()}`);
+      expect(readdirSync(kept).filter((f) => f.startsWith("script-")).length).toBeGreaterThanOrEqual(3);
+      await expect(guarded(["sh", "-c", "ls && rm victim"])).rejects.toMatchObject({ code: 126 });
+
+      writeFileSync(config, 'exec:\n  policy:\n    default: deny\n    allow: ["cat *", "ls *"]\n');
+      expect((await guarded(["sh", "-c", "ls -a | cat -n >/dev/null && cat victim"])).stdout).toBe("keep me");
+      await expect(guarded(["sh", "-c", "cat victim; $CMD x"])).rejects.toMatchObject({
+        code: 126,
+        stderr: expect.stringContaining("a program name known only at run time ($CMD)"),
+      });
+      await expect(guarded(["python3", "-c", "print(1)"])).rejects.toMatchObject({
+        code: 126,
+        stderr: expect.stringContaining("matches no allow rule (exec.policy.default is deny)"),
+      });
+    } finally {
+      rmSync(config, { force: true });
+    }
   });
 
   it("reads a YAML config file: a deny rule refuses, a bad value is named", async () => {

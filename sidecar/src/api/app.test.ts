@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashEvent } from "@clawguard/shared/chain";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
@@ -371,6 +371,21 @@ describe("sidecar API: POST /v1/exec runs", () => {
     });
     expect(await res.json()).toMatchObject({ kind: "refused", exit_code: 126, seq: 1 });
     expect((await storedEvents())[0]).toMatchObject({ type: "exec.denied", attrs: { rule: "rm *" } });
+    // A shell line, as `command` sends it: the rm inside is found, and nothing runs.
+    writeFileSync(join(tmp.path, "victim"), "keep me");
+    const line = await denyApp.request("/v1/exec", {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ command: "ls | env nice xargs echo; (timeout 5 rm victim)" }),
+    });
+    expect(await line.json()).toMatchObject({
+      kind: "refused",
+      exit_code: 126,
+      output: expect.stringContaining(
+        'runs "rm victim" (through sh -c, timeout), which matches deny rule "rm *"',
+      ),
+    });
+    expect(readFileSync(join(tmp.path, "victim"), "utf8")).toBe("keep me");
   });
 
   it("spills big output and pages through it with GET /v1/spill/:id", async () => {

@@ -1,6 +1,8 @@
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import { type BuildOptions, build, type Plugin } from "esbuild";
 import { AGENT_BUNDLE as DEFAULT_OUTFILE } from "./paths.ts";
 
@@ -51,33 +53,86 @@ const COMMON = {
 } as const satisfies BuildOptions;
 
 /**
- * The config loader (zod, YAML: ~90 % of the code) goes into the file as a string, imported from it
- * only when a command loads the config (`read`; `exec` when its kept settings do not match): the
- * common `exec` neither parses nor compiles it (~15 ms of every start).
+ * A module built on its own and carried in the file as a string, imported from it only when a
+ * command needs it (`cli/chunk.ts`): the swapped module `swap` then exports `name` as a function
+ * that imports the chunk. The common `exec` neither parses nor compiles what a chunk holds.
  */
-async function configLoaderChunk(): Promise<Plugin> {
-  const chunk = await build({
+async function chunk(
+  entry: string,
+  swap: RegExp,
+  name: string,
+  plugins: Plugin[],
+  gzip = false,
+): Promise<Plugin> {
+  const built = await build({
     ...COMMON,
-    entryPoints: [fileURLToPath(new URL("../cli/context.ts", import.meta.url))],
+    entryPoints: [fileURLToPath(new URL(entry, import.meta.url))],
     write: false,
-    plugins: [englishOnlyZod],
+    plugins,
+    loader: { ".wasm": "binary" },
     // As below; from a data: URL there is no file to resolve from, and only built-ins are required.
-    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(process.execPath);" },
+    banner: {
+      js: "import{createRequire as __cr}from'node:module';const require=__cr(process.execPath);const __url=import.meta.url.startsWith('file:')?import.meta.url:'file://'+process.execPath;",
+    },
+    define: { "import.meta.url": "__url" },
   });
-  const code = chunk.outputFiles[0]?.text ?? "";
+  const code = built.outputFiles[0]?.text ?? "";
   const runtime = fileURLToPath(new URL("../cli/chunk.ts", import.meta.url));
+  // Every start reads and scans the whole file: a big chunk goes in gzipped (2.1 MB -> 0.5 MB).
+  const text = gzip
+    ? `gunzipSync(Buffer.from(${JSON.stringify(gzipSync(code, { level: 9 }).toString("base64"))}, "base64")).toString()`
+    : JSON.stringify(code);
+  const imports = gzip ? 'import { gunzipSync } from "node:zlib";\n' : "";
   return {
-    name: "config-loader-chunk",
+    name: `chunk-${name}`,
     setup(b) {
-      b.onResolve({ filter: /\/load-context\.ts$/ }, () => ({ path: "load-context", namespace: "chunk" }));
-      b.onLoad({ filter: /.*/, namespace: "chunk" }, () => ({
-        contents: `import { importChunk } from ${JSON.stringify(runtime)};\nexport const loadContext = () => importChunk(${JSON.stringify(code)});\n`,
+      b.onResolve({ filter: swap }, () => ({ path: name, namespace: `chunk-${name}` }));
+      b.onLoad({ filter: /.*/, namespace: `chunk-${name}` }, () => ({
+        contents: `${imports}import { importChunk } from ${JSON.stringify(runtime)};\nexport const ${name} = () => importChunk(${text});\n`,
         loader: "js",
         resolveDir: dirname(runtime),
       }));
     },
   };
 }
+
+/**
+ * The shell parser's two WebAssembly files go into its chunk (the agent's container has no
+ * node_modules to read them from).
+ */
+const embeddedGrammar: Plugin = {
+  name: "embedded-grammar",
+  setup(b) {
+    const require = createRequire(import.meta.url);
+    const files = {
+      runtime: require.resolve("web-tree-sitter/web-tree-sitter.wasm"),
+      bash: require.resolve("tree-sitter-bash/tree-sitter-bash.wasm"),
+    };
+    b.onResolve({ filter: /\/grammar\.ts$/ }, () => ({ path: "grammar", namespace: "grammar" }));
+    b.onLoad({ filter: /.*/, namespace: "grammar" }, () => ({
+      contents: `import runtime from ${JSON.stringify(files.runtime)};\nimport bash from ${JSON.stringify(files.bash)};\nexport const grammarWasm = () => ({ runtime, bash });\n`,
+      loader: "js",
+      resolveDir: dirname(files.runtime),
+    }));
+  },
+};
+
+/**
+ * The config loader (zod, YAML: ~90 % of the code without the parser) is imported only when a
+ * command loads the config (`read`; `exec` when its kept settings do not match): ~15 ms of every
+ * start. The shell parser (tree-sitter, ~2 MB with its WebAssembly) only when a policy has a shell
+ * script to read.
+ */
+const chunks = async () => [
+  await chunk("../cli/context.ts", /\/load-context\.ts$/, "loadContext", [englishOnlyZod]),
+  await chunk(
+    "../sources/exec-guard/command/tree-sitter.ts",
+    /\/load-parser\.ts$/,
+    "loadParser",
+    [embeddedGrammar],
+    true,
+  ),
+];
 
 export async function buildAgentBundle(
   outfile = DEFAULT_OUTFILE,
@@ -86,7 +141,7 @@ export async function buildAgentBundle(
     ...COMMON,
     entryPoints: [fileURLToPath(new URL("../cli/agent.ts", import.meta.url))],
     outfile,
-    plugins: [englishOnlyZod, await configLoaderChunk()],
+    plugins: [englishOnlyZod, ...(await chunks())],
     // CommonJS dependencies inside an ES module bundle still call require().
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   });

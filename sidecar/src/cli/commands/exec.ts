@@ -2,6 +2,7 @@ import { createExecGuard, SpillStore } from "../../sources/exec-guard/index.ts";
 import { dropInInbox } from "../../sources/inbox/drop.ts";
 import { type Command, intFlag, parse } from "../command.ts";
 import { execCacheDir, execSettings } from "../exec-settings.ts";
+import { scriptCache } from "../script-cache.ts";
 
 const help = `Usage: clawguard exec [options] -- COMMAND [ARGS...]
 
@@ -13,6 +14,7 @@ Every run is an audit event, delivered by the sidecar (kept on disk while it is 
 The built agent-side file keeps the exec settings it validated in $TMPDIR/clawguard-exec-<uid>
 (a directory only this user can write), keyed by the config file's bytes, the CLAWGUARD_*
 variables and the directory: the same inputs skip the config loader on the next run.
+The shell scripts an exec policy has read are kept there too: the same script is not parsed again.
 CLAWGUARD_EXEC_CACHE=off turns that off; CLAWGUARD_EXEC_CACHE=DIR puts it elsewhere.
 
 Options:
@@ -45,12 +47,14 @@ export const execCommand: Command = {
       io.err("clawguard exec: no command given\nUsage: clawguard exec [options] -- COMMAND [ARGS...]\n");
       return 2;
     }
-    const config = await execSettings(values.config, io.env, io.cwd, execCacheDir(io.env));
+    const cacheDir = execCacheDir(io.env);
+    const config = await execSettings(values.config, io.env, io.cwd, cacheDir);
     const guard = createExecGuard({
       source: { agent: config.agent, role: config.role, host: config.host },
       spill: new SpillStore(config.paths.spill),
       config: config.exec,
       readCommand: "clawguard read",
+      scripts: scriptCache(cacheDir),
     });
     const result = await guard.run({
       argv,

@@ -471,6 +471,19 @@ describe("exec guard: commands that cannot run", () => {
     expect(refused.event.attrs).toMatchObject({ rule: null });
   });
 
+  it("runs what a deny-list cannot check, and records it in exec.completed", async () => {
+    const { run } = guardWith({ policy: { deny: ["rm *"] } });
+    const result = await run(["sh", "-c", "CMD=echo; $CMD ran"]);
+    expect(result.text.toString()).toBe("ran\n");
+    expect(result.event).toMatchObject({
+      type: "exec.completed",
+      attrs: { unresolved: ["a program name known only at run time ($CMD)"] },
+    });
+    expect(validateDraft(result.event).ok).toBe(true);
+    const refused = await run(["sh", "-c", "echo $(rm x)"]);
+    expect(refused.event).toMatchObject({ type: "exec.denied", attrs: { rule: "rm *" } });
+  });
+
   it("reports a working directory that does not exist", async () => {
     const { run } = guardWith();
     const result = await run(["ls"], { cwd: join(tmp.path, "missing") });

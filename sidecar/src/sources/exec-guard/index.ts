@@ -6,7 +6,7 @@ import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared
 import { redactText } from "@clawguard/shared/redact";
 import type { ExecGuardConfig } from "./config.ts";
 import { MAX_EXEC_BYTES, MAX_EXEC_TIMEOUT_MS } from "./limits.ts";
-import { evaluatePolicy } from "./policy.ts";
+import { evaluatePolicy, type ScriptCache } from "./policy.ts";
 import { renderPreview } from "./preview.ts";
 import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, type RunOutcome, runGuarded } from "./run.ts";
 import type { SpillStore } from "./spill.ts";
@@ -39,6 +39,8 @@ export interface ExecGuardOptions {
   config: ExecGuardConfig;
   /** How a reader pages through a spill, e.g. `clawguard read`. */
   readCommand: string;
+  /** Shell scripts the policy read before, kept between runs (the agent-side CLI). */
+  scripts?: ScriptCache | undefined;
 }
 
 const MAX_COMMAND_CHARS = 1024;
@@ -74,14 +76,22 @@ export function createExecGuard(options: ExecGuardOptions) {
       const event = (type: string, severity: EventDraft["severity"], attrs: Record<string, unknown>) =>
         draftEvent({ source, type, severity, session: request.session, attrs: { command, ...attrs } });
 
-      const decision = evaluatePolicy(config.policy, request.argv);
+      const decision = await evaluatePolicy(config.policy, request.argv, {
+        env: request.env,
+        cwd: request.cwd,
+        scripts: options.scripts,
+      });
       if (!decision.allowed) {
         const message = `clawguard: refused to run ${command}: it ${decision.reason}\n`;
         return {
           exitCode: EXIT_CANNOT_RUN,
           kind: "refused",
           text: Buffer.from(message),
-          event: event("exec.denied", "warn", { rule: decision.rule ?? null, reason: decision.reason }),
+          event: event("exec.denied", "warn", {
+            rule: decision.rule ?? null,
+            reason: decision.reason,
+            ...(decision.unresolved ? { unresolved: decision.unresolved.slice(0, 8) } : {}),
+          }),
         };
       }
       if (!statSync(request.cwd, { throwIfNoEntry: false })?.isDirectory()) {
@@ -132,6 +142,8 @@ export function createExecGuard(options: ExecGuardOptions) {
         error_lines: outcome.scanner.errorCount,
         spilled: outcome.spilled,
         spill_id: outcome.spilled ? outcome.id : null,
+        // What the policy could not check and let run (a deny-list is a guard, not a sandbox).
+        ...(decision.unresolved ? { unresolved: decision.unresolved.slice(0, 8) } : {}),
       };
       const severity = outcome.exitCode === 0 ? "info" : "warn";
       const draft = event("exec.completed", severity, attrs);
