@@ -3,6 +3,7 @@ import type { RawHandler } from "@clawguard/shared/http/serve";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { Telemetry } from "@clawguard/shared/telemetry";
+import type { TokenizerChoice } from "@clawguard/shared/tokens";
 import { BatchPublisher, type EventBus } from "../../bus.ts";
 import type { SpillStore } from "../exec-guard/spill.ts";
 import type { LlmProxyConfig } from "./config.ts";
@@ -22,6 +23,21 @@ export interface LlmGuardOptions {
   bus: EventBus;
   telemetry: Telemetry;
   log: Logger;
+}
+
+/**
+ * The `tokenizer:` settings of listed models (a provider's setting applies to the models it lists), by
+ * model id. The proxy asks by model name only; a model listed twice with different settings keeps the
+ * first provider's.
+ */
+function tokenizerOverrides(providers: readonly Provider[]): Map<string, TokenizerChoice> {
+  const overrides = new Map<string, TokenizerChoice>();
+  for (const provider of providers) {
+    for (const [id, limits] of provider.models) {
+      if (limits.tokenizer !== undefined && !overrides.has(id)) overrides.set(id, limits.tokenizer);
+    }
+  }
+  return overrides;
 }
 
 /**
@@ -46,10 +62,11 @@ export class LlmGuard implements Component {
     this.#events = new BatchPublisher(options.bus, {
       onError: (err) => options.log.error("llm events not recorded", { error: (err as Error).message }),
     });
+    const overrides = tokenizerOverrides(this.providers);
     this.#proxy = createLlmProxy({
       config: options.config,
       providers: this.providers,
-      tokenizerFor,
+      tokenizerFor: (model, requestBytes) => tokenizerFor(model, requestBytes, overrides.get(model)),
       spill: options.spill,
       source: options.source,
       publish: (draft) => this.#events.add(draft),
