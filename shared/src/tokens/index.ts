@@ -6,6 +6,7 @@
 import { bpeCount, type EncodingName } from "./bpe.ts";
 import { ERROR_BOUNDS, estimateTokens, PROFILES, type Profile } from "./estimate.ts";
 import { claudeVersion, type Family, familyOf, openAiEncoding, type TokenizerChoice } from "./family.ts";
+import { memoized } from "./memo.ts";
 import { loadVocab, VOCAB_NAMES, VOCABS, type VocabFamily } from "./vocab.ts";
 
 export type { Family, TokenizerChoice } from "./family.ts";
@@ -27,7 +28,8 @@ export interface Tokenizer {
   readonly margin: number;
   /**
    * Tokens in `text`. Synchronous; the first count of an OpenAI encoding loads its table (~70-160 ms);
-   * the open families' vocabularies load in the background (see loadTokenizer).
+   * the open families' vocabularies load in the background (see loadTokenizer). Exact tokenizers
+   * remember the counts of long texts (memo.ts): a conversation's history is counted once.
    */
   count(text: string): number;
 }
@@ -77,7 +79,7 @@ function bpe(encoding: EncodingName, exact: boolean): Tokenizer {
       exact,
       errorBound: bound,
       margin: bound,
-      count: (text: string) => bpeCount(encoding, text),
+      count: memoized((text: string) => bpeCount(encoding, text)),
     };
   });
 }
@@ -118,7 +120,7 @@ function loadFamily(family: VocabFamily): Promise<Tokenizer | undefined> {
           exact: true,
           errorBound: EXACT_ERROR_BOUND,
           margin: EXACT_ERROR_BOUND,
-          count,
+          count: memoized(count),
         });
         vocabReady.set(family, tokenizer);
         return tokenizer;

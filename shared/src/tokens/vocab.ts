@@ -5,9 +5,10 @@
 // Measured against tokenizers.js on the 57 corpus entries and 25 held-out texts: identical counts but
 // for 200 newlines in a row (17 tokens, the reference 7) and, for Qwen, its special tokens written in
 // text (counted as text: 14, the reference 5). Both overcount, never under.
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { countGuarded } from "./bpe.ts";
 
 /** The package that ships each family's tokenizer.json (optional dependencies of this package). */
@@ -44,12 +45,13 @@ const require = createRequire(import.meta.url);
 
 /** Where `family`'s tokenizer.json is installed, or undefined when its package is not. */
 export function vocabFile(family: VocabFamily): string | undefined {
-  try {
-    // The package's main file is dist/main.js; the vocabulary sits in models/ beside dist/.
-    return join(dirname(dirname(require.resolve(VOCABS[family]))), "models", "tokenizer.json");
-  } catch {
-    return undefined;
+  // Looked up in the node_modules folders Node would search, not through the package's main file: an
+  // image may keep only models/ of these packages (their dist/ bundles repeat the vocabulary 3 times).
+  for (const dir of require.resolve.paths(VOCABS[family]) ?? []) {
+    const file = join(dir, VOCABS[family], "models", "tokenizer.json");
+    if (existsSync(file)) return file;
   }
+  return undefined;
 }
 
 /** GPT-2's byte-to-character table, reversed: the vocabulary spells each byte as one character. */
