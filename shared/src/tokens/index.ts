@@ -102,6 +102,8 @@ export function estimateFor(family: Family, profile: Profile): Tokenizer {
 /** The open families' exact tokenizers: loading, loaded (undefined when the package is absent). */
 const vocabLoads = new Map<VocabFamily, Promise<Tokenizer | undefined>>();
 const vocabReady = new Map<VocabFamily, Tokenizer>();
+/** Why a family's vocabulary is not used: its package is not installed, or it failed to load. */
+const vocabMissing = new Map<VocabFamily, string>();
 
 function isVocabFamily(family: Family): family is VocabFamily {
   return family in VOCABS;
@@ -113,7 +115,10 @@ function loadFamily(family: VocabFamily): Promise<Tokenizer | undefined> {
   if (loading === undefined) {
     loading = loadVocab(family).then(
       (count) => {
-        if (count === undefined) return undefined;
+        if (count === undefined) {
+          vocabMissing.set(family, `${VOCABS[family]} is not installed`);
+          return undefined;
+        }
         const tokenizer: Tokenizer = Object.freeze({
           name: VOCAB_NAMES[family],
           family,
@@ -125,7 +130,11 @@ function loadFamily(family: VocabFamily): Promise<Tokenizer | undefined> {
         vocabReady.set(family, tokenizer);
         return tokenizer;
       },
-      () => undefined, // an unreadable vocabulary: the estimate keeps counting
+      (err: unknown) => {
+        // An unreadable vocabulary: the estimate (and its error bound) keeps counting.
+        vocabMissing.set(family, `${VOCABS[family]}: ${(err as Error).message}`);
+        return undefined;
+      },
     );
     vocabLoads.set(family, loading);
   }
@@ -135,6 +144,11 @@ function loadFamily(family: VocabFamily): Promise<Tokenizer | undefined> {
 /** The open families whose vocabulary is loaded (for health reports and tests). */
 export function loadedVocabularies(): VocabFamily[] {
   return [...vocabReady.keys()];
+}
+
+/** The open families whose vocabulary was wanted but could not be used, and why. */
+export function missingVocabularies(): { family: VocabFamily; reason: string }[] {
+  return [...vocabMissing].map(([family, reason]) => ({ family, reason }));
 }
 
 /** A family's best tokenizer now: exact once its vocabulary is loaded, its estimate until then. */

@@ -5,10 +5,12 @@
 // Measured against tokenizers.js on the 57 corpus entries and 25 held-out texts: identical counts but
 // for 200 newlines in a row (17 tokens, the reference 7) and, for Qwen, its special tokens written in
 // text (counted as text: 14, the reference 5). Both overcount, never under.
+
+import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { countGuarded } from "./bpe.ts";
 
 /** The package that ships each family's tokenizer.json (optional dependencies of this package). */
@@ -54,32 +56,44 @@ export function vocabFile(family: VocabFamily): string | undefined {
   return undefined;
 }
 
-/** GPT-2's byte-to-character table, reversed: the vocabulary spells each byte as one character. */
-function byteOfChar(): Map<string, number> {
-  const map = new Map<string, number>();
+/** GPT-2's byte-to-character table, reversed (by char code): the vocabulary spells each byte as one character. */
+function byteOfChar(): Int16Array {
+  const table = new Int16Array(512).fill(-1);
   let shifted = 0;
   for (let b = 0; b < 256; b++) {
     const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
-    map.set(String.fromCharCode(printable ? b : 256 + shifted++), b);
+    table[printable ? b : 256 + shifted++] = b;
   }
-  return map;
+  return table;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** The rank table: each token id's text, or its bytes when they are not whole UTF-8. */
 function ranks(vocab: Record<string, number>): (string | number[])[] {
-  const bytes = byteOfChar();
+  const byteOf = byteOfChar();
   const table: (string | number[])[] = [];
+  const raw = new Uint8Array(1024);
   for (const token in vocab) {
     const id = vocab[token] as number;
-    const raw = Uint8Array.from(token, (c) => bytes.get(c) ?? 0);
-    if (raw.every((b) => b < 0x80)) table[id] = String.fromCharCode(...raw);
+    if (token.length > raw.length) continue;
+    let ascii = true;
+    let byteLevel = true;
+    for (let i = 0; i < token.length && byteLevel; i++) {
+      const b = byteOf[token.charCodeAt(i)] ?? -1;
+      raw[i] = b;
+      if (b < 0) byteLevel = false;
+      else if (b >= 0x80) ascii = false;
+    }
+    // A special token spelled as itself ("<｜begin▁of▁sentence｜>"): text never maps to it here.
+    if (!byteLevel) continue;
+    const bytes = raw.subarray(0, token.length);
+    if (ascii) table[id] = String.fromCharCode(...bytes);
     else {
       try {
-        table[id] = utf8.decode(raw);
+        table[id] = utf8.decode(bytes);
       } catch {
-        table[id] = [...raw];
+        table[id] = [...bytes];
       }
     }
   }
@@ -92,27 +106,40 @@ function jsPattern(pattern: string): RegExp {
   return new RegExp(pattern.replace("(?i:'s|'t|'re|'ve|'m|'ll|'d)", contractions), "gu");
 }
 
-/**
- * A counter from a tokenizer.json text. Every Split stage isolates its matches and passes both them
- * and the text between them to the next stage, as the Rust crate does; the last stage's pieces are
- * BPE-merged whole.
- */
-export function vocabCounter(json: string): (text: string) => number {
+/** What a tokenizer.json says that counting needs: plain data, so a worker can send it. */
+export interface ParsedVocab {
+  table: (string | number[])[];
+  /** The Split stages' patterns, spelled for JavaScript. */
+  splits: string[];
+  nfc: boolean;
+}
+
+/** Reads a tokenizer.json text (the slow part: ~0.3-2 s for 7-11 MB, done in a worker by loadVocab). */
+export function parseVocab(json: string): ParsedVocab {
   const file = JSON.parse(json) as TokenizerJson;
   if (file.model.type !== "BPE") throw new Error(`expected a BPE tokenizer.json, got ${file.model.type}`);
   const splits = (file.pre_tokenizer?.pretokenizers ?? [])
     .filter((p) => p.type === "Split" && typeof p.pattern?.Regex === "string")
-    .map((p) => jsPattern(p.pattern?.Regex as string));
+    .map((p) => jsPattern(p.pattern?.Regex as string).source);
+  return { table: ranks(file.model.vocab), splits, nfc: file.normalizer?.type === "NFC" };
+}
+
+/**
+ * The counter for a parsed vocabulary. Every Split stage isolates its matches and passes both them
+ * and the text between them to the next stage, as the Rust crate does; the last stage's pieces are
+ * BPE-merged whole.
+ */
+export function vocabCounter(parsed: ParsedVocab): (text: string) => number {
+  const splits = parsed.splits.map((source) => new RegExp(source, "gu"));
   const { BytePairEncodingCore } = require("gpt-tokenizer/cjs/BytePairEncodingCore") as {
     BytePairEncodingCore: BpeCoreClass;
   };
   const core = new BytePairEncodingCore({
-    bytePairRankDecoder: ranks(file.model.vocab),
+    bytePairRankDecoder: parsed.table,
     specialTokensEncoder: new Map(),
     tokenSplitRegex: /[\s\S]+/gu, // pieces arrive already cut
   });
   const none = new Set<string>();
-  const nfc = file.normalizer?.type === "NFC";
   function staged(text: string, stage: number): number {
     const split = splits[stage];
     if (split === undefined) return core.countNative(text, none);
@@ -127,12 +154,26 @@ export function vocabCounter(json: string): (text: string) => number {
     return n;
   }
   return (text) =>
-    countGuarded(nfc ? text.normalize("NFC") : text, (s) => (s.length === 0 ? 0 : staged(s, 0)));
+    countGuarded(parsed.nfc ? text.normalize("NFC") : text, (s) => (s.length === 0 ? 0 : staged(s, 0)));
 }
 
-/** Loads `family`'s vocabulary (~0.3-1 s, ~100-150 MB): the counter, or undefined when not installed. */
+/**
+ * Loads `family`'s vocabulary: the counter, or undefined when its package is not installed. The file
+ * is read and parsed in a worker thread, so the proxy's other calls go on meanwhile; only building
+ * the BPE core's index (~50-200 ms) runs on this thread. ~90-100 MB RSS once loaded.
+ */
 export async function loadVocab(family: VocabFamily): Promise<((text: string) => number) | undefined> {
   const path = vocabFile(family);
   if (path === undefined) return undefined;
-  return vocabCounter(await readFile(path, "utf8"));
+  const worker = new Worker(new URL("./vocab-worker.ts", import.meta.url), {
+    workerData: path,
+    // A worker inherits the process's flags; --input-type (for `node -e`) would refuse its file.
+    execArgv: process.execArgv.filter((flag) => !flag.startsWith("--input-type")),
+  });
+  try {
+    const [parsed] = (await once(worker, "message")) as [ParsedVocab];
+    return vocabCounter(parsed);
+  } finally {
+    void worker.terminate();
+  }
 }
