@@ -3,7 +3,6 @@ import type { RawHandler } from "@clawguard/shared/http/serve";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { Telemetry } from "@clawguard/shared/telemetry";
-import type { TokenizerChoice } from "@clawguard/shared/tokens";
 import { BatchPublisher, type EventBus } from "../../bus.ts";
 import type { SpillStore } from "../exec-guard/spill.ts";
 import type { LlmProxyConfig } from "./config.ts";
@@ -11,7 +10,7 @@ import type { ProviderHealth } from "./health.ts";
 import { type Provider, resolveProviders } from "./providers.ts";
 import { createLlmProxy, type LlmProxy } from "./proxy.ts";
 import { LlmTelemetry } from "./telemetry.ts";
-import { tokenizerFor } from "./tokenizer.ts";
+import { tokenizerFor, tokenizerOverrides } from "./tokenizer.ts";
 
 export type { ProviderHealth } from "./health.ts";
 
@@ -23,21 +22,6 @@ export interface LlmGuardOptions {
   bus: EventBus;
   telemetry: Telemetry;
   log: Logger;
-}
-
-/**
- * The `tokenizer:` settings of listed models (a provider's setting applies to the models it lists), by
- * model id. The proxy asks by model name only; a model listed twice with different settings keeps the
- * first provider's.
- */
-function tokenizerOverrides(providers: readonly Provider[]): Map<string, TokenizerChoice> {
-  const overrides = new Map<string, TokenizerChoice>();
-  for (const provider of providers) {
-    for (const [id, limits] of provider.models) {
-      if (limits.tokenizer !== undefined && !overrides.has(id)) overrides.set(id, limits.tokenizer);
-    }
-  }
-  return overrides;
 }
 
 /**

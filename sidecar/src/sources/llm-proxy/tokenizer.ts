@@ -4,6 +4,7 @@ import {
   type Tokenizer,
   type TokenizerChoice,
 } from "@clawguard/shared/tokens";
+import type { Provider } from "./providers.ts";
 
 /**
  * Above this request size the guard counts with the family's fast estimate instead of an exact BPE:
@@ -22,4 +23,19 @@ export function tokenizerFor(model: string, requestBytes: number, override?: Tok
   const tokenizer = modelTokenizer(model, override);
   if (tokenizer.exact && requestBytes > EXACT_COUNT_MAX_BYTES) return fastTokenizerFor(tokenizer);
   return tokenizer;
+}
+
+/**
+ * The `tokenizer:` settings of listed models (a provider's setting applies to the models it lists), by
+ * model id. The proxy asks by model name only; a model listed twice with different settings keeps the
+ * first provider's.
+ */
+export function tokenizerOverrides(providers: readonly Provider[]): Map<string, TokenizerChoice> {
+  const overrides = new Map<string, TokenizerChoice>();
+  for (const provider of providers) {
+    for (const [id, limits] of provider.models) {
+      if (limits.tokenizer !== undefined && !overrides.has(id)) overrides.set(id, limits.tokenizer);
+    }
+  }
+  return overrides;
 }
