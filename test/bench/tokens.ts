@@ -6,7 +6,12 @@ import { spawn } from "node:child_process";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "@clawguard/shared/testing";
-import { fastTokenizerFor, loadTokenizer, type Tokenizer } from "@clawguard/shared/tokens";
+import {
+  fastTokenizerFor,
+  loadTokenizer,
+  missingVocabularies,
+  type Tokenizer,
+} from "@clawguard/shared/tokens";
 import { type Reference, references } from "@clawguard/shared/tokens/fixtures/calibrate";
 import { corpus } from "@clawguard/shared/tokens/fixtures/corpus";
 import { TARGETS } from "@clawguard/shared/tokens/fixtures/fit";
@@ -77,7 +82,10 @@ async function measure(c: Case): Promise<Figure[]> {
   const tokenizer = await loadTokenizer(c.model);
   tokenizer.count("warm up: load any table"); // OpenAI's tables load on the first count
   const loadMs = performance.now() - loadStarted;
+  await new Promise((resolve) => setTimeout(resolve, 20)); // let the delay of a synchronous load show
   loop.disable();
+  const missing = missingVocabularies();
+  if (missing.length > 0) throw new Error(`vocabulary not used: ${JSON.stringify(missing)}`);
   gc?.();
   const rssAfter = process.memoryUsage().rss;
   const label = `tokens ${c.model} (${tokenizer.name})`;

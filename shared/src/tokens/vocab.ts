@@ -167,8 +167,9 @@ export async function loadVocab(family: VocabFamily): Promise<((text: string) =>
   if (path === undefined) return undefined;
   const worker = new Worker(new URL("./vocab-worker.ts", import.meta.url), {
     workerData: path,
-    // A worker inherits the process's flags; --input-type (for `node -e`) would refuse its file.
-    execArgv: process.execArgv.filter((flag) => !flag.startsWith("--input-type")),
+    // None of the process's flags: some refuse the worker's file (--input-type) or a worker at all
+    // (--expose-gc); the file needs none.
+    execArgv: [],
   });
   try {
     const [parsed] = (await once(worker, "message")) as [ParsedVocab];
