@@ -171,6 +171,7 @@ export async function loadVocab(family: VocabFamily): Promise<((text: string) =>
     // (--expose-gc); the file needs none.
     execArgv: [],
   });
+  worker.unref(); // a load under way does not keep a stopping process alive
   try {
     const [parsed] = (await once(worker, "message")) as [ParsedVocab];
     return vocabCounter(parsed);

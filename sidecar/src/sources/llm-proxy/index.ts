@@ -3,6 +3,7 @@ import type { RawHandler } from "@clawguard/shared/http/serve";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { Telemetry } from "@clawguard/shared/telemetry";
+import { loadTokenizer } from "@clawguard/shared/tokens";
 import { BatchPublisher, type EventBus } from "../../bus.ts";
 import type { SpillStore } from "../exec-guard/spill.ts";
 import type { LlmProxyConfig } from "./config.ts";
@@ -22,6 +23,17 @@ export interface LlmGuardOptions {
   bus: EventBus;
   telemetry: Telemetry;
   log: Logger;
+}
+
+/**
+ * Starts loading the vocabulary of every listed model's family in the background (Qwen, Llama and
+ * DeepSeek: 1-4 s each, in a worker), so the first calls count exactly and the event loop's one wait
+ * for building a BPE index falls at start rather than amid traffic.
+ */
+function warmTokenizers(providers: readonly Provider[]): void {
+  for (const provider of providers) {
+    for (const [id, limits] of provider.models) void loadTokenizer(id, limits.tokenizer);
+  }
 }
 
 /**
@@ -67,6 +79,7 @@ export class LlmGuard implements Component {
   };
 
   async start(): Promise<void> {
+    warmTokenizers(this.providers);
     if (this.#intervalMs === 0 || this.providers.length === 0) return;
     void this.#proxy.checkCredentials();
     this.#timer = setInterval(() => void this.#proxy.checkCredentials(), this.#intervalMs).unref();
