@@ -82,10 +82,21 @@ export function openAiEncoding(
   return undefined;
 }
 
+/**
+ * DeepSeek R1's distilled models keep their base model's tokenizer: Ollama names them by size only
+ * ("deepseek-r1:14b" is Qwen 2.5 14B, "deepseek-r1:70b" Llama 3.3 70B), others spell the base out
+ * ("DeepSeek-R1-Distill-Qwen-32B", caught by the name table).
+ */
+const R1_DISTILL: [RegExp, Family][] = [
+  [/^deepseek-r1[:-](1\.5|7|14|32)b/, "qwen"],
+  [/^deepseek-r1[:-](8|70)b/, "llama"],
+];
+
 /** The family of `model` as named in a request ("gpt-4.1", "openrouter/qwen/qwen3-235b-a22b", ...). */
 export function familyOf(model: string): Family {
   if (openAiEncoding(model) !== undefined) return "openai";
   const { name, path } = parts(model);
+  for (const [pattern, family] of R1_DISTILL) if (pattern.test(name)) return family;
   for (const [pattern, family] of BY_NAME) if (pattern.test(name)) return family;
   for (const [pattern, family] of BY_VENDOR) if (pattern.test(path)) return family;
   return "unknown";
