@@ -102,7 +102,7 @@ function ranks(vocab: Record<string, number>): (string | number[])[] {
 
 /** The Rust crate's inline case-insensitive contractions, spelled for JavaScript. */
 function jsPattern(pattern: string): RegExp {
-  const contractions = String.raw`'(?:[sS]|[dD]|[mM]|[tT]|[lL][lL]|[vV][eE]|[rR][eE])`;
+  const contractions = "'(?:[sS]|[dD]|[mM]|[tT]|[lL][lL]|[vV][eE]|[rR][eE])";
   return new RegExp(pattern.replace("(?i:'s|'t|'re|'ve|'m|'ll|'d)", contractions), "gu");
 }
 
