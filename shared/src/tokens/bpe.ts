@@ -59,7 +59,7 @@ function kindOf(c: number): number {
  * cut than within it, and the extra token covers that. Digits never form long pieces (they are split
  * into groups of three), so digit runs are left alone.
  */
-function countGuarded(text: string, count: (s: string) => number): number {
+export function countGuarded(text: string, count: (s: string) => number): number {
   let total = 0;
   let done = 0; // text before `done` is counted
   let runStart = 0;

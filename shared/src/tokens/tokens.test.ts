@@ -1,10 +1,14 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../testing.ts";
 import { LONG_RUN } from "./bpe.ts";
-import { CLAUDE_3, estimateTokens, measure, type Weights, WIDE } from "./estimate.ts";
+import { ERROR_BOUNDS, estimateTokens, PROFILES, type Profile } from "./estimate.ts";
 import { digest, type Reference } from "./fixtures/calibrate.ts";
 import { corpus } from "./fixtures/corpus.ts";
-import { SAFETY_MARGIN, tokenizerFor } from "./index.ts";
+import { ADVERSARIAL, TARGETS } from "./fixtures/fit.ts";
+import { EXACT_ERROR_BOUND, fastTokenizerFor, loadTokenizer, tokenizerFor } from "./index.ts";
+import { VOCAB_NAMES } from "./vocab.ts";
 
 const entries = corpus();
 const references = new Map(
@@ -19,32 +23,8 @@ const ref = (name: string): Reference => {
   return r;
 };
 
-/** Random characters no writer produces, and special-token markup: not calibrated (see the last test). */
-const ADVERSARIAL = new Set([
-  "random-printable-ascii",
-  "latin-extended-noise",
-  "cjk-rare-random",
-  "short-special-token-text",
-]);
-/** Calibrated with a soft constraint (see estimate.ts): held to the margin, not to the reference itself. */
-const WITHIN_MARGIN = new Set(["line-ar", "line-hi", "line-de", "line-fr", "line-es", "line-el", "line-vi"]);
-
-/**
- * What Claude Opus 4.7+ would count, from the legacy Claude count: published count_tokens measurements
- * put the new tokenizer at up to 1.47x the old on English, ~1.13-1.36x on code, 1.0x on CJK and numbers,
- * and 2.99x on a run of 512 "a".
- */
-function claude47(name: string, text: string): number {
-  const f = measure(text);
-  const nonSpace = text.length - f.whitespace;
-  const inflation = name === "repeated-a" ? 3 : 1 + 0.55 * (nonSpace > 0 ? f.letters / nonSpace : 0);
-  return Math.ceil(ref(name).claude2 * inflation);
-}
-
-const profiles: [string, Weights, (name: string, text: string) => number][] = [
-  ["wide", WIDE, (name, text) => Math.max(ref(name).o200k, ref(name).cl100k, claude47(name, text))],
-  ["claude-3", CLAUDE_3, (name) => Math.max(ref(name).o200k, ref(name).cl100k, ref(name).claude2)],
-];
+/** One-line texts in other scripts: fitted with a soft constraint, held to the error bound. */
+const isLine = (name: string): boolean => name.startsWith("line-");
 
 describe("references", () => {
   it.each(entries.map((e) => [e.name, e.text]))("are recorded for the current text of %s", (name, text) => {
@@ -106,82 +86,243 @@ describe("exact tokenizers", () => {
   });
 });
 
-describe.each(profiles)("the %s estimate", (_profile, weights, reference) => {
+const profiles = Object.keys(PROFILES) as Profile[];
+
+describe.each(profiles)("the %s estimate", (profile) => {
+  const weights = PROFILES[profile];
+  const target = TARGETS[profile] as (r: Reference, text: string) => number;
+  const reference = (name: string, text: string) => target(ref(name), text);
   const calibrated = entries.filter((e) => !ADVERSARIAL.has(e.name));
 
-  it.each(calibrated.filter((e) => !WITHIN_MARGIN.has(e.name)).map((e) => [e.name, e.text]))(
-    "never undershoots the references on %s",
+  it.each(calibrated.filter((e) => !isLine(e.name)).map((e) => [e.name, e.text]))(
+    "never undershoots its reference on %s",
     (name, text) => {
-      // Calibrated so that this holds with no margin at all; the margin is for text unlike the corpus.
       expect(estimateTokens(text, weights)).toBeGreaterThanOrEqual(reference(name, text));
     },
   );
 
-  it.each([...WITHIN_MARGIN].map((name) => [name, entries.find((e) => e.name === name)?.text ?? ""]))(
-    "undershoots %s by less than the margin",
+  it.each(calibrated.filter((e) => isLine(e.name)).map((e) => [e.name, e.text]))(
+    "undershoots %s by less than its error bound",
     (name, text) => {
-      expect(text).not.toBe("");
-      expect(estimateTokens(text, weights) * (1 + SAFETY_MARGIN.estimate)).toBeGreaterThanOrEqual(
+      expect(estimateTokens(text, weights) * (1 + ERROR_BOUNDS[profile])).toBeGreaterThanOrEqual(
         reference(name, text),
       );
     },
   );
 
-  it("is not merely huge: within 1.6x of the references on the realistic entries", () => {
+  it("counts an agent's system prompt and tool schemas within 1.00-1.30x of its reference", () => {
+    for (const name of ["agent-system-prompt", "agent-tool-schemas"]) {
+      const text = entries.find((e) => e.name === name)?.text ?? "";
+      const ratio = estimateTokens(text, weights) / reference(name, text);
+      expect(ratio, name).toBeGreaterThanOrEqual(1);
+      expect(ratio, name).toBeLessThanOrEqual(1.3);
+    }
+  });
+
+  it("is not merely huge: within 1.45x of its reference on the realistic entries", () => {
     const realistic = calibrated.filter(
-      (e) => e.text.length >= 500 && !/^(repeated|spaces|newlines|zeros)/.test(e.name),
+      (e) => e.text.length >= 500 && !/^(repeated|spaces|newlines|zeros|emoji)/.test(e.name),
     );
     for (const { name, text } of realistic) {
-      expect(estimateTokens(text, weights), name).toBeLessThanOrEqual(1.6 * reference(name, text));
+      expect(estimateTokens(text, weights), name).toBeLessThanOrEqual(1.45 * reference(name, text));
     }
   });
 
   it("can undershoot random characters, which no one writes (a documented limit)", () => {
+    // Measured: random accented Latin is the worst, 0.085x of Gemma 3's count (it has few such
+    // tokens); random rare CJK 0.33-0.56x; random printable ASCII 0.83-0.95x.
     for (const name of ADVERSARIAL) {
       const text = entries.find((e) => e.name === name)?.text ?? "";
-      expect(estimateTokens(text, weights), name).toBeGreaterThan(0.5 * reference(name, text));
+      expect(estimateTokens(text, weights), name).toBeGreaterThan(0.08 * reference(name, text));
     }
   });
 });
 
 describe("tokenizerFor", () => {
   it.each([
-    ["gpt-4o", "o200k_base", true],
-    ["gpt-4o-mini-2024-07-18", "o200k_base", true],
-    ["openai/gpt-4.1", "o200k_base", true],
-    ["gpt-5.1-codex", "o200k_base", true],
-    ["o3-mini", "o200k_base", true],
-    ["chatgpt-4o-latest", "o200k_base", true],
-    ["gpt-4", "cl100k_base", true],
-    ["gpt-4-turbo-2024-04-09", "cl100k_base", true],
-    ["gpt-3.5-turbo", "cl100k_base", true],
-    ["gpt-35-turbo", "cl100k_base", true],
-    ["text-embedding-3-small", "cl100k_base", true],
-    ["gpt-7-preview", "o200k_base", false],
-    ["claude-3-5-sonnet-20241022", "estimate:claude-3", false],
-    ["claude-sonnet-4-20250514", "estimate:claude-3", false],
-    ["claude-sonnet-4-6", "estimate:claude-3", false],
-    ["us.anthropic.claude-haiku-4-5-20251001-v1:0", "estimate:claude-3", false],
-    ["claude-opus-4-7", "estimate:wide", false],
-    ["anthropic/claude-opus-4-8", "estimate:wide", false],
-    ["claude-sonnet-5", "estimate:wide", false],
-    ["claude-latest", "estimate:wide", false],
-    ["deepseek-chat", "estimate:wide", false],
-    ["qwen3-coder-480b", "estimate:wide", false],
-  ])("%s -> %s (exact: %s)", (model, name, exact) => {
+    ["gpt-4o", "openai", "o200k_base", true],
+    ["gpt-4o-mini-2024-07-18", "openai", "o200k_base", true],
+    ["openai/gpt-4.1", "openai", "o200k_base", true],
+    ["openrouter/openai/gpt-5.1-codex", "openai", "o200k_base", true],
+    ["o3-mini", "openai", "o200k_base", true],
+    ["chatgpt-4o-latest", "openai", "o200k_base", true],
+    ["azure/gpt-35-turbo", "openai", "cl100k_base", true],
+    ["gpt-4-turbo-2024-04-09", "openai", "cl100k_base", true],
+    ["text-embedding-3-small", "openai", "cl100k_base", true],
+    ["gpt-7-preview", "openai", "o200k_base", false],
+    ["claude-3-5-sonnet-20241022", "claude", "estimate:claude", false],
+    ["claude-sonnet-4-20250514", "claude", "estimate:claude", false],
+    ["bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0", "claude", "estimate:claude", false],
+    ["anthropic/claude-opus-4-8", "claude", "estimate:claude-4.7", false],
+    ["claude-opus-4-7", "claude", "estimate:claude-4.7", false],
+    ["claude-latest", "claude", "estimate:claude-4.7", false],
+    ["openrouter/qwen/qwen3-235b-a22b", "qwen", "estimate:qwen", false],
+    ["Qwen/Qwen2.5-72B-Instruct", "qwen", "estimate:qwen", false],
+    ["qwen3-coder-480b", "qwen", "estimate:qwen", false],
+    ["qwq-32b", "qwen", "estimate:qwen", false],
+    ["ollama/llama3.1:8b", "llama", "estimate:llama", false],
+    ["together/meta-llama/Llama-3.3-70B-Instruct-Turbo", "llama", "estimate:llama", false],
+    ["us.meta.llama3-2-90b-instruct-v1:0", "llama", "estimate:llama", false],
+    ["accounts/fireworks/models/deepseek-v3", "deepseek", "estimate:deepseek", false],
+    ["deepseek-chat", "deepseek", "estimate:deepseek", false],
+    ["deepseek-reasoner", "deepseek", "estimate:deepseek", false],
+    ["deepseek-ai/DeepSeek-R1", "deepseek", "estimate:deepseek", false],
+    ["ollama/deepseek-r1:671b", "deepseek", "estimate:deepseek", false],
+    ["ollama/deepseek-r1:14b", "qwen", "estimate:qwen", false],
+    ["ollama/deepseek-r1:70b", "llama", "estimate:llama", false],
+    ["deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "qwen", "estimate:qwen", false],
+    ["groq/deepseek-r1-distill-llama-70b", "llama", "estimate:llama", false],
+    ["gemini-2.5-pro", "gemini", "estimate:gemini", false],
+    ["google/gemini-3-pro-preview", "gemini", "estimate:gemini", false],
+    ["gemma-3-27b-it", "gemini", "estimate:gemini", false],
+    ["ollama/gemma3:12b", "gemini", "estimate:gemini", false],
+    ["mistral-large-latest", "mistral", "estimate:unknown", false],
+    ["mistralai/Mixtral-8x22B-Instruct-v0.1", "mistral", "estimate:unknown", false],
+    ["codestral-latest", "mistral", "estimate:unknown", false],
+    ["glm-4.6", "glm", "estimate:unknown", false],
+    ["zai-org/GLM-4.5-Air", "glm", "estimate:unknown", false],
+    ["kimi-k2", "kimi", "estimate:unknown", false],
+    ["moonshotai/Kimi-K2-Instruct", "kimi", "estimate:unknown", false],
+    ["MiniMax-M2", "minimax", "estimate:unknown", false],
+    ["my-finetune-v2", "unknown", "estimate:unknown", false],
+  ])("%s -> %s, %s (exact: %s)", (model, family, name, exact) => {
     const tokenizer = tokenizerFor(model);
+    expect(tokenizer.family).toBe(family);
+    // Qwen, Llama and DeepSeek count with their estimate until their vocabulary has loaded.
+    const loaded = VOCAB_NAMES[family as keyof typeof VOCAB_NAMES];
+    if (tokenizer.name === loaded) return;
     expect(tokenizer.name).toBe(name);
     expect(tokenizer.exact).toBe(exact);
-    expect(tokenizer.margin).toBe(exact ? SAFETY_MARGIN.exact : SAFETY_MARGIN.estimate);
+    expect(tokenizer.margin).toBe(tokenizer.errorBound);
+    if (exact) expect(tokenizer.errorBound).toBe(EXACT_ERROR_BOUND);
+    else expect(tokenizer.errorBound).toBeGreaterThan(0.1);
   });
 
-  it("returns the same tokenizer for models that count alike", () => {
+  it("lets an override win over the model's name", () => {
+    expect(tokenizerFor("my-deployment", "qwen").name).toBe("estimate:qwen");
+    expect(tokenizerFor("my-deployment", "qwen").family).toBe("qwen");
+    expect(tokenizerFor("gpt-4o", "cl100k_base").name).toBe("cl100k_base");
+    expect(tokenizerFor("llama-3.3-70b", "o200k_base").exact).toBe(true);
+    expect(tokenizerFor("claude-sonnet-4-5", "claude-4.7").name).toBe("estimate:claude-4.7");
+    expect(tokenizerFor("azure-prod-chat", "openai").name).toBe("o200k_base");
+    expect(tokenizerFor("azure-prod-chat", "openai").exact).toBe(false);
+  });
+
+  it("returns the same tokenizer for models that count alike", async () => {
     expect(tokenizerFor("gpt-4o")).toBe(tokenizerFor("o4-mini"));
+    expect(await loadTokenizer("deepseek-chat")).toBe(tokenizerFor("deepseek-reasoner"));
   });
 
   it("counts nothing in empty text", () => {
-    for (const model of ["gpt-4o", "gpt-4", "claude-opus-4-7", "claude-3-haiku"]) {
+    for (const model of ["gpt-4o", "gpt-4", "claude-opus-4-7", "claude-3-haiku", "qwen3-8b", "glm-4.6"]) {
       expect(tokenizerFor(model).count("")).toBe(0);
     }
+  });
+});
+
+describe("loading", () => {
+  it("loads a family's table only when a model of that family is seen", () => {
+    // A process of its own: this file's other tests load every table.
+    const script = `
+      import { createRequire } from "node:module";
+      import { loadedVocabularies, loadTokenizer, tokenizerFor } from ${JSON.stringify(new URL("index.ts", import.meta.url).pathname)};
+      const cache = createRequire(import.meta.url).cache;
+      const tables = () => [...Object.keys(cache).filter((k) => k.includes("bpeRanks")).map((k) => k.split("bpeRanks").pop()), ...loadedVocabularies()].join(",");
+      const steps = [tables()];
+      tokenizerFor("claude-opus-4-7").count("hello"); tokenizerFor("gpt-4o"); steps.push(tables());
+      tokenizerFor("gpt-4o").count("hello world"); steps.push(tables());
+      const first = tokenizerFor("openrouter/qwen/qwen3-235b-a22b"); steps.push(first.name, tables());
+      const ready = await loadTokenizer("openrouter/qwen/qwen3-235b-a22b"); steps.push(ready.name, tables());
+      steps.push(String(ready === tokenizerFor("Qwen/Qwen2.5-72B-Instruct")));
+      console.log(JSON.stringify(steps));`;
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(run.stderr).toBe("");
+    expect(JSON.parse(run.stdout)).toEqual([
+      "",
+      "",
+      "/o200k_base.js",
+      "estimate:qwen", // the first request counts with the estimate while the vocabulary loads
+      "/o200k_base.js",
+      "qwen3",
+      "/o200k_base.js,qwen",
+      "true",
+    ]);
+  }, 60_000);
+});
+
+describe.each([
+  ["qwen3-32b", "qwen3"],
+  ["llama-3.3-70b-instruct", "llama3"],
+  ["deepseek-chat", "deepseek3"],
+] as const)("the exact %s count", (model, key) => {
+  // Long runs are counted in pieces (see bpe.ts), and 200 newlines merge further in the reference.
+  const OVER = new Set([
+    "repeated-a",
+    "repeated-equals",
+    "spaces-4096",
+    "newlines",
+    "word-salad-no-spaces",
+    "latin-extended-noise",
+    "cjk-rare-random",
+    "short-special-token-text",
+  ]);
+
+  it.each(entries.map((e) => [e.name, e.text]))(
+    "matches the family's tokenizer.json on %s",
+    async (name, text) => {
+      const tokenizer = await loadTokenizer(model);
+      expect(tokenizer.exact).toBe(true);
+      expect(tokenizer.errorBound).toBe(EXACT_ERROR_BOUND);
+      const count = tokenizer.count(text);
+      if (OVER.has(name)) {
+        expect(count).toBeGreaterThanOrEqual(ref(name)[key]);
+        expect(count).toBeLessThanOrEqual(3 * ref(name)[key] + 20);
+      } else {
+        expect(count).toBe(ref(name)[key]);
+      }
+    },
+    60_000,
+  );
+});
+
+describe("the fast path for huge requests", () => {
+  const rand = seededRandom(1_048_576);
+  const int = (n: number) => Math.floor(rand() * n);
+  const hex = (n: number) => Array.from({ length: n }, () => "0123456789abcdef"[int(16)]).join("");
+  const text = (name: string) => entries.find((e) => e.name === name)?.text ?? "";
+  const kinds: [string, string][] = [
+    ["digits", Array.from({ length: 20_000 }, () => int(10 ** (1 + int(9)))).join(" ")],
+    ["digit run", Array.from({ length: 4_000 }, () => String(int(1e9)).padStart(9, "0")).join("")],
+    ["hex", Array.from({ length: 2_000 }, () => hex(64)).join("\n")],
+    ["hex run", hex(100_000)],
+    ["base64", Buffer.from(Array.from({ length: 80_000 }, () => int(256))).toString("base64")],
+    ["CJK", text("prose-zh").repeat(60)],
+    ["code", (text("code-ts") + text("code-py")).repeat(30)],
+    ["JSON", text("json-pretty").repeat(15) + text("json-compact").repeat(15)],
+    ["logs", text("server-log").repeat(25)],
+    ["agent prompt", text("agent-system-prompt") + text("agent-tool-schemas")],
+  ];
+
+  it.each(kinds)(
+    "never undercounts an exact count on %s",
+    async (_kind, sample) => {
+      for (const model of ["gpt-4o", "gpt-4", "qwen3-32b", "llama-3.1-8b", "deepseek-v3"]) {
+        const exact = await loadTokenizer(model);
+        expect(exact.exact, model).toBe(true);
+        const fast = fastTokenizerFor(exact);
+        expect(fast.exact).toBe(false);
+        // With its error bound kept free, as the guard does, it never undercounts (the raw estimate's
+        // ratio per kind is in the bench's output: its lowest, 0.985, is Qwen's on digits).
+        const real = exact.count(sample);
+        expect(fast.count(sample) * (1 + fast.errorBound), model).toBeGreaterThanOrEqual(real);
+        expect(fast.count(sample), model).toBeLessThanOrEqual(1.8 * real);
+      }
+    },
+    60_000,
+  );
+
+  it("keeps an estimate as it is", () => {
+    const glm = tokenizerFor("glm-4.6");
+    expect(fastTokenizerFor(glm)).toBe(glm);
   });
 });

@@ -1,4 +1,5 @@
 import { bool, bytes, httpUrl, int, secretRef } from "@clawguard/shared/config/fields";
+import { TOKENIZER_CHOICES } from "@clawguard/shared/tokens";
 import { z } from "zod";
 import { API_FAMILIES } from "./family.ts";
 
@@ -6,12 +7,21 @@ const providerId = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: "expected 1-63 chars of [A-Za-z0-9_.-]" });
 
+/**
+ * How the guard counts a model's tokens, when its name does not say (a custom deployment name) or says
+ * wrong: a family ("qwen", "llama", "deepseek", "gemini", "claude", "mistral", "glm", "kimi", "minimax",
+ * "openai", "unknown"), "o200k_base" / "cl100k_base", or "claude-4.7".
+ */
+const tokenizer = z.enum(TOKENIZER_CHOICES, { error: `expected one of ${TOKENIZER_CHOICES.join(", ")}` });
+
 export const modelLimits = z.strictObject({
   id: z.string().min(1),
   /** The model's context window in tokens. */
   contextWindow: int(256, 100_000_000),
   /** Output tokens to keep free when the request does not say (OpenClaw's `maxTokens`). */
   maxTokens: int(1, 10_000_000).optional(),
+  /** Overrides the tokenizer the model's name implies (and the provider's `tokenizer`). */
+  tokenizer: tokenizer.optional(),
 });
 
 /**
@@ -31,6 +41,8 @@ export const providerConfig = z.strictObject({
   /** Injected upstream instead of the client's credential, when set. */
   apiKey: secretRef.optional(),
   models: z.array(modelLimits).default([]),
+  /** The tokenizer for all of this provider's models, unless a model sets its own. */
+  tokenizer: tokenizer.optional(),
   /** For models not listed; none means requests for unlisted models pass through unguarded. */
   defaultContextWindow: int(256, 100_000_000).optional(),
   countEndpoint: countEndpointConfig.optional(),

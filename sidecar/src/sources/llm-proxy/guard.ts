@@ -48,7 +48,7 @@ export interface Guarded {
 
 export interface GuardDeps {
   config: LlmProxyConfig;
-  tokenizerFor(model: string, requestBytes: number): Tokenizer;
+  tokenizerFor(model: string, requestBytes: number, provider: Provider): Tokenizer;
   calibration: Calibration;
   spill: SpillStore;
   agent: string;
@@ -94,7 +94,7 @@ export function createGuard(deps: GuardDeps) {
     if (!limits || model === undefined) return guarded; // nothing known to guard against
     const family = provider.family;
     const reserve = family.outputReserve(body) ?? limits.maxTokens ?? config.defaultReserveTokens;
-    const counter = deps.tokenizerFor(model, text.length);
+    const counter = deps.tokenizerFor(model, text.length, provider);
     const bound = config.marginRatio ?? counter.margin;
     const room = limits.contextWindow - reserve;
     const quick = deps.calibration.correction(provider.id, model, counter.name, bound);

@@ -3,6 +3,7 @@ import type { RawHandler } from "@clawguard/shared/http/serve";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { Telemetry } from "@clawguard/shared/telemetry";
+import { loadTokenizer } from "@clawguard/shared/tokens";
 import { BatchPublisher, type EventBus } from "../../bus.ts";
 import type { SpillStore } from "../exec-guard/spill.ts";
 import { Calibration, type CalibrationEntry } from "./calibration.ts";
@@ -11,7 +12,7 @@ import type { ProviderHealth } from "./health.ts";
 import { type Provider, resolveProviders } from "./providers.ts";
 import { createLlmProxy, type LlmProxy } from "./proxy.ts";
 import { LlmTelemetry } from "./telemetry.ts";
-import { tokenizerFor } from "./tokenizer.ts";
+import { tokenizerFor, tokenizerSetting } from "./tokenizer.ts";
 
 export type { ProviderHealth } from "./health.ts";
 
@@ -25,6 +26,17 @@ export interface LlmGuardOptions {
   log: Logger;
   /** Where the token-count calibration is kept across restarts (none: in memory only). */
   calibrationFile?: string | undefined;
+}
+
+/**
+ * Starts loading the vocabulary of every listed model's family in the background (Qwen, Llama and
+ * DeepSeek: 1-4 s each, in a worker), so the first calls count exactly and the event loop's one wait
+ * for building a BPE index falls at start rather than amid traffic.
+ */
+function warmTokenizers(providers: readonly Provider[]): void {
+  for (const provider of providers) {
+    for (const [id, limits] of provider.models) void loadTokenizer(id, limits.tokenizer);
+  }
 }
 
 /**
@@ -54,7 +66,8 @@ export class LlmGuard implements Component {
     this.#proxy = createLlmProxy({
       config: options.config,
       providers: this.providers,
-      tokenizerFor,
+      tokenizerFor: (model, requestBytes, provider) =>
+        tokenizerFor(model, requestBytes, tokenizerSetting(provider, model)),
       calibration: this.#calibration,
       spill: options.spill,
       source: options.source,
@@ -72,6 +85,7 @@ export class LlmGuard implements Component {
   };
 
   async start(): Promise<void> {
+    warmTokenizers(this.providers);
     if (this.#intervalMs === 0 || this.providers.length === 0) return;
     void this.#proxy.checkCredentials();
     this.#timer = setInterval(() => void this.#proxy.checkCredentials(), this.#intervalMs).unref();

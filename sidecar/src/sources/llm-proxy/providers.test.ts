@@ -125,4 +125,29 @@ describe("resolveProviders", () => {
     expect(p?.apiKey).toBe("sk-test");
     expect(p?.family.api).toBe("openai-responses");
   });
+
+  it("takes a tokenizer per model, else per provider, and refuses one it does not know", () => {
+    const [p] = resolveProviders(
+      llmProxyConfig.parse({
+        providers: {
+          local: {
+            upstream: "http://127.0.0.1:11434/v1",
+            api: "openai-completions",
+            tokenizer: "qwen",
+            models: [
+              { id: "prod-chat", contextWindow: 131072 },
+              { id: "prod-coder", contextWindow: 65536, tokenizer: "deepseek" },
+            ],
+          },
+        },
+      }),
+      {},
+    );
+    expect(p?.tokenizer).toBe("qwen");
+    expect(p?.models.get("prod-chat")?.tokenizer).toBe("qwen");
+    expect(p?.models.get("prod-coder")?.tokenizer).toBe("deepseek");
+    const bad = llmProxyConfig.safeParse({ providers: { local: { tokenizer: "gpt2" } } });
+    expect(bad.success).toBe(false);
+    expect(JSON.stringify(bad.error?.issues)).toContain("expected one of openai, claude, gemini");
+  });
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
+import type { TokenizerChoice } from "@clawguard/shared/tokens";
 import JSON5 from "json5";
 import { anthropicMessages } from "./anthropic-messages.ts";
 import type { LlmProxyConfig, ProviderConfig } from "./config.ts";
@@ -17,6 +18,8 @@ export const FAMILIES: Record<ApiFamily, Family> = {
 export interface ModelLimits {
   contextWindow: number;
   maxTokens?: number | undefined;
+  /** The model's `tokenizer:` setting, or else its provider's. */
+  tokenizer?: TokenizerChoice | undefined;
 }
 
 /** A provider as the proxy uses it: everything resolved and checked. */
@@ -29,6 +32,8 @@ export interface Provider {
   models: ReadonlyMap<string, ModelLimits>;
   defaultContextWindow?: number | undefined;
   countEndpoint?: { kind: "anthropic" | "vllm"; timeoutMs: number } | undefined;
+  /** The provider's `tokenizer:` setting (for models it does not list). */
+  tokenizer?: TokenizerChoice | undefined;
 }
 
 /** A provider of OpenClaw's config; `viaSidecar` when its baseUrl already points at a sidecar. */
@@ -116,7 +121,8 @@ export function resolveProviders(
     }
     const models = new Map<string, ModelLimits>();
     for (const m of [...(base?.models ?? []), ...(own?.models ?? [])]) {
-      models.set(m.id, { contextWindow: m.contextWindow, maxTokens: m.maxTokens });
+      const tokenizer = m.tokenizer ?? own?.tokenizer;
+      models.set(m.id, { contextWindow: m.contextWindow, maxTokens: m.maxTokens, tokenizer });
     }
     providers.push({
       id,
@@ -126,6 +132,7 @@ export function resolveProviders(
       models,
       defaultContextWindow: own?.defaultContextWindow,
       countEndpoint: own?.countEndpoint,
+      tokenizer: own?.tokenizer,
     });
   }
   if (problems.length > 0) {

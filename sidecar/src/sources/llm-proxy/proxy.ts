@@ -38,8 +38,8 @@ export type { Tokenizer } from "./guard.ts";
 export interface LlmProxyDeps {
   config: LlmProxyConfig;
   providers: readonly Provider[];
-  /** How to count a request for `model` of `requestBytes` (exact BPE, or an estimate for huge ones). */
-  tokenizerFor(model: string, requestBytes: number): Tokenizer;
+  /** How to count a request for `model` of `requestBytes` on `provider` (its `tokenizer:` setting wins). */
+  tokenizerFor(model: string, requestBytes: number, provider: Provider): Tokenizer;
   calibration: Calibration;
   spill: SpillStore;
   source: EventSource;

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { parseVocab, vocabCounter } from "./vocab.ts";
+
+/** A tokenizer.json with the printable ASCII bytes, a few merges and two Split stages. */
+function tinyVocab(splits: string[], normalizer?: string): string {
+  const vocab: Record<string, number> = {};
+  for (let b = 33; b <= 126; b++) vocab[String.fromCharCode(b)] = b - 33;
+  vocab.ab = 94;
+  vocab.abc = 95;
+  vocab["<｜special｜>"] = 96; // not byte-level: left out, as special tokens are
+  return JSON.stringify({
+    normalizer: normalizer === undefined ? null : { type: normalizer },
+    pre_tokenizer: {
+      type: "Sequence",
+      pretokenizers: [
+        ...splits.map((Regex) => ({ type: "Split", pattern: { Regex }, behavior: "Isolated" })),
+        { type: "ByteLevel" },
+      ],
+    },
+    model: { type: "BPE", vocab, merges: [] },
+  });
+}
+
+describe("a tokenizer.json's counter", () => {
+  it("counts the text between a stage's matches too, as the Rust crate's Isolated splits do", () => {
+    const count = vocabCounter(parseVocab(tinyVocab(["\\p{N}{1,3}", "[a-z]+"])));
+    // "ab" | "123" (no letters: a gap, 3 bytes) | "cd" (2 bytes) | "!" (a gap) = 1 + 3 + 2 + 1
+    expect(count("ab123cd!")).toBe(7);
+    // "abc" merges whole; digits cut in threes first: "abc" | "123" | "4" | "ab"
+    expect(count("abc1234ab")).toBe(1 + 3 + 1 + 1);
+  });
+
+  it("merges by rank within a piece", () => {
+    const count = vocabCounter(parseVocab(tinyVocab(["[a-z]+"])));
+    expect(count("abc")).toBe(1);
+    expect(count("abd")).toBe(2); // "ab" + "d"
+    expect(count("")).toBe(0);
+  });
+
+  it("spells the crate's case-insensitive contractions for JavaScript", () => {
+    const parsed = parseVocab(tinyVocab(["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[a-z]+"]));
+    expect(parsed.splits[0]).not.toContain("(?i:");
+    expect(vocabCounter(parsed)("ab'S")).toBe(1 + 2);
+  });
+
+  it("refuses a tokenizer that is not BPE", () => {
+    expect(() => parseVocab(JSON.stringify({ model: { type: "Unigram", vocab: {} } }))).toThrow(/BPE/);
+  });
+});
