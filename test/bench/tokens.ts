@@ -15,6 +15,7 @@ import {
 import { type Reference, references } from "@clawguard/shared/tokens/fixtures/calibrate";
 import { corpus } from "@clawguard/shared/tokens/fixtures/corpus";
 import { TARGETS } from "@clawguard/shared/tokens/fixtures/fit";
+import { benchCalibration } from "./calibration.ts";
 import { type Figure, median, progress } from "./report.ts";
 
 /** One model per tokenizer the guard has; `real` says what its count is compared with. */
@@ -194,6 +195,8 @@ export async function benchTokens(): Promise<Figure[]> {
     if (code !== 0) throw new Error(`the tokens benchmark for ${c.model} exited with ${code}`);
     figures.push(...(JSON.parse(out.trim().split("\n").at(-1) as string) as Figure[]));
   }
+  progress("tokens: calibration of a model in no table");
+  figures.push(...(await benchCalibration()));
   return figures;
 }
 
