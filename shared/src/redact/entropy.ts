@@ -45,6 +45,10 @@ const NOT_A_VALUE = [
   /^[A-Za-z_$]+(?:(?:\.|\?\.|::|->)[A-Za-z_$]+)+$/,
   // references and templates: $VAR, ${VAR}, %VAR%, {{ var }}, <value>
   /^(?:\\?\$|%[sd]$|%\w+%$|\{\{|<|\[REDACTED)/,
+  // identifiers: camelCase or PascalCase words (createCredentialChecks, getApiKey); a random
+  // token of letters alone has capitals closer together than every third letter
+  /^[a-z]*(?:[A-Z][a-z]{2,}){2,}$/,
+  /^[a-z]{2,}(?:[A-Z][a-z]{2,})+$/,
   // paths
   /^(?:~|\.{1,2})?\/(?:[\w.@-]+\/)+[\w.@-]*$/,
   // placeholders and literals

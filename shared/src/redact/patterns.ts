@@ -194,8 +194,8 @@ const STRUCTURED: readonly SecretPattern[] = [
 /** Names that say their value is a secret, as the end of a key, flag, header or variable name. */
 const SECRET_NAME =
   "(?:passw(?:or)?d|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth|session[_-]?(?:id|key)|cookie|license[_-]?key|encryption[_-]?key|signing[_-]?key|master[_-]?key|secret[_-]?key|_key|-key|dsn|connection[_-]?string|sig)";
-/** A value: up to the next quote, space or delimiter. */
-const VALUE = "[^\\s\"'`,;(){}[\\]<>]{6,}";
+/** A value: up to the next quote, space or delimiter, and not a function's name before its call. */
+const VALUE = "[^\\s\"'`,;(){}[\\]<>]{6,}(?![^\\s\"'`,;(){}[\\]<>])(?!\\()";
 
 /**
  * Values given to a secret's name, in any syntax: `KEY=`, `"key": "..."`, `key: ...`, `--password ...`.

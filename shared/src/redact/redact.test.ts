@@ -120,6 +120,9 @@ describe("redact: prefixed keys need no keyword; code after a secret's name is l
     "request_id=0d6f2b7e-3c1a-4f5e-9b8d-2a7c6e5f4d3b",
     `password: \${DB_PASSWORD}`,
     "Authorization: Bearer <your-token>",
+    "  const credentials = createCredentialChecks({ dispatcher, health, log });",
+    "const apiKey = resolveProviderApiKey;",
+    "token: TokenStore.fromEnvironment(env),",
   ])("%s", (line) => {
     expect(redactText(line)).toBe(line);
   });
