@@ -163,6 +163,23 @@ export class Calibration {
     });
   }
 
+  /** This provider's books, to correct counts elsewhere (a worker) as here; nothing recorded there comes back. */
+  snapshot(provider: string): Record<string, unknown> {
+    const books: Record<string, unknown> = {};
+    for (const [key, book] of this.#books) if (key.startsWith(`${provider}\u0000`)) books[key] = book;
+    return books;
+  }
+
+  /** A calibration in memory from `snapshot()`'s books. */
+  static fromSnapshot(books: Record<string, unknown>): Calibration {
+    const calibration = new Calibration();
+    for (const [key, value] of Object.entries(books)) {
+      const book = checkedBook(value);
+      if (book) calibration.#books.set(key, book);
+    }
+    return calibration;
+  }
+
   /** Writes what is pending now. */
   flush(): void {
     if (!this.#saveTimer) return;

@@ -5,6 +5,7 @@ import { type Calibration, type Correction, type Counted, estimateOf, rawBudget 
 import type { LlmProxyConfig } from "./config.ts";
 import { asRecord, type Conversation, type Counter } from "./family.ts";
 import { upperBound } from "./http.ts";
+import { nestsDeeper } from "./json-layout.ts";
 import type { Provider } from "./providers.ts";
 import { spillToolOutput } from "./tool-output.ts";
 import { type TrimResult, trimConversation } from "./trim.ts";
@@ -29,8 +30,13 @@ export type Band = "fits" | "unsure" | "over";
 export interface Guarded {
   model: string | undefined;
   stream: boolean;
-  /** The parsed request, kept for counting after the call when the guard did not count before it. */
-  body: Record<string, unknown>;
+  /**
+   * The parsed request, kept for counting after the call when the guard did not count before it
+   * (not when the guard ran in a worker: it always counts there).
+   */
+  body?: Record<string, unknown>;
+  /** The output tokens the request itself reserves (max_tokens and its kin), when it says. */
+  requestedReserve?: number | undefined;
   reserve?: number;
   /** Raw tokens (the counter's own units) the prompt may take, at the top of the count's error. */
   budget?: number;
@@ -60,6 +66,8 @@ export interface GuardDeps {
   ): Promise<number | undefined>;
   /** Publishes an audit event. */
   event(type: string, severity: "info" | "warn", attrs: Record<string, unknown>): void;
+  /** Count every request, even one that cannot be over (in a worker: the body does not come back). */
+  alwaysCount?: boolean;
   /** Counts a guard outcome in the provider's health. */
   counted(provider: Provider, what: "trimmed" | "refused"): void;
   log: Logger;
@@ -89,7 +97,12 @@ export function createGuard(deps: GuardDeps) {
     headers: IncomingHttpHeaders = {},
   ): Promise<Guarded> {
     const model = typeof body.model === "string" ? body.model : undefined;
-    const guarded: Guarded = { model, stream: body.stream === true, body };
+    const guarded: Guarded = {
+      model,
+      stream: body.stream === true,
+      body,
+      requestedReserve: provider.family.outputReserve(body),
+    };
     const limits = model !== undefined ? limitsOf(provider, model) : undefined;
     if (!limits || model === undefined) return guarded; // nothing known to guard against
     const family = provider.family;
@@ -106,7 +119,8 @@ export function createGuard(deps: GuardDeps) {
       budget: rawBudget(room, quick),
     });
     // Cannot be over whatever its prefix: no need to count. (A learnt prefix only ever counts less.)
-    if (upperBound(text) <= rawBudget(room, quick) && quick.from !== "prefix") return guarded;
+    if (!deps.alwaysCount && upperBound(text) <= rawBudget(room, quick) && quick.from !== "prefix")
+      return guarded;
     const conversation: Conversation | undefined = family.conversation(body, text, counter);
     if (!conversation) return guarded;
     const counted = countedOf(conversation);
@@ -225,7 +239,7 @@ export function createGuard(deps: GuardDeps) {
   /** The request's raw count for calibration, when the guard did not count it before sending. */
   function countAfter(provider: Provider, guarded: Guarded, text: string): Counted | undefined {
     if (guarded.counted !== undefined) return guarded.counted;
-    if (!guarded.counter) return undefined;
+    if (!guarded.counter || !guarded.body) return undefined;
     const conversation = provider.family.conversation(guarded.body, text, guarded.counter);
     return conversation && countedOf(conversation);
   }
@@ -267,3 +281,28 @@ export function countedOf(conversation: Conversation): Counted {
 }
 
 export type Guard = ReturnType<typeof createGuard>;
+
+/** Deeper than any request an agent sends (JSON Schemas of tools nest ~10 levels); the walk is recursive. */
+const MAX_JSON_DEPTH = 256;
+
+/**
+ * A generation request's body, parsed and guarded: `invalid` says why it is not JSON this guard
+ * may walk (the provider would refuse it too: answered 400); a body that is JSON but not an object
+ * has no `guarded` and passes through for the provider to judge.
+ */
+export async function guardRequest(
+  guard: Guard,
+  provider: Provider,
+  text: string,
+  headers: IncomingHttpHeaders,
+): Promise<{ invalid?: string; guarded?: Guarded }> {
+  let body: unknown;
+  try {
+    if (nestsDeeper(text, MAX_JSON_DEPTH)) throw new Error(`it nests deeper than ${MAX_JSON_DEPTH} levels`);
+    body = JSON.parse(text);
+  } catch (err) {
+    return { invalid: (err as Error).message };
+  }
+  const record = asRecord(body);
+  return record ? { guarded: await guard.guard(provider, text, record, headers) } : {};
+}

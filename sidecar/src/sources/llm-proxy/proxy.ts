@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { EventDraft, EventSource } from "@clawguard/shared/events/envelope";
 import { draftEvent } from "@clawguard/shared/events/envelope";
 import type { Logger } from "@clawguard/shared/log";
@@ -9,7 +9,8 @@ import type { LlmProxyConfig } from "./config.ts";
 import { countByProvider } from "./count-endpoint.ts";
 import { createCredentialChecks } from "./credentials.ts";
 import { asRecord, type Usage } from "./family.ts";
-import { createGuard, type Guarded, type Tokenizer } from "./guard.ts";
+import { createGuard, type Guarded, guardRequest, type Tokenizer } from "./guard.ts";
+import { type GuardReply, GuardWorker, WORKER_MIN_BYTES } from "./guard-pool.ts";
 import { type Classified, classify, HealthBook } from "./health.ts";
 import {
   capturedContent,
@@ -26,7 +27,6 @@ import {
   responseHeaders,
   sendJson,
 } from "./http.ts";
-import { nestsDeeper } from "./json-layout.ts";
 import type { Provider } from "./providers.ts";
 import { type Route, routeOf } from "./route.ts";
 import { SseReader } from "./sse.ts";
@@ -48,9 +48,6 @@ export interface LlmProxyDeps {
   telemetry: LlmTelemetry;
   log: Logger;
 }
-
-/** Deeper than any request an agent sends (JSON Schemas of tools nest ~10 levels); the walk is recursive. */
-const MAX_JSON_DEPTH = 256;
 
 /** One record of a call's facts, passed from step to step: route, guard, dispatch, relay, finish. */
 interface Call {
@@ -107,6 +104,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     counted: (provider, what) => health.count(provider.id, what),
     log,
   });
+  const worker = new GuardWorker(log);
   const credentials = createCredentialChecks({ dispatcher, health, providers: deps.providers, event, log });
 
   function noteOutcome(provider: Provider, outcome: Classified, status?: number): void {
@@ -158,25 +156,72 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       clientGone: false,
     };
     if (!family.isGeneration(method, routed.path) || raw.length === 0) return call;
-    const text = raw.toString("utf8");
-    let body: unknown;
-    try {
-      if (nestsDeeper(text, MAX_JSON_DEPTH)) throw new Error(`it nests deeper than ${MAX_JSON_DEPTH} levels`);
-      body = JSON.parse(text);
-    } catch (err) {
-      const { status, body: error } = family.error(
+    const outcome =
+      raw.length >= WORKER_MIN_BYTES
+        ? await guardAway(routed.provider, raw, req.headers)
+        : await guardRequest(guard, routed.provider, raw.toString("utf8"), req.headers);
+    if (outcome.invalid !== undefined) {
+      const { status, body } = family.error(
         400,
-        `clawguard: the request body is not valid JSON: ${(err as Error).message}`,
+        `clawguard: the request body is not valid JSON: ${outcome.invalid}`,
       );
-      sendJson(res, status, error);
+      sendJson(res, status, body);
       return undefined;
     }
-    const record = asRecord(body);
-    if (record) {
-      call.guarded = await guard.guard(routed.provider, text, record, req.headers);
-      if (call.guarded.trim?.changed) call.payload = Buffer.from(call.guarded.trim.text, "utf8");
-    }
+    call.guarded = outcome.guarded;
+    if (call.guarded?.trim?.changed) call.payload = Buffer.from(call.guarded.trim.text, "utf8");
     return call;
+  }
+
+  /**
+   * Guards a big request in the worker thread and applies what the guard published there. If the
+   * worker fails, the request goes through unguarded (logged): never worse than no guard.
+   */
+  async function guardAway(
+    provider: Provider,
+    raw: Buffer,
+    headers: IncomingHttpHeaders,
+  ): Promise<{ invalid?: string; guarded?: Guarded }> {
+    let reply: GuardReply;
+    try {
+      reply = await worker.run({
+        provider: {
+          id: provider.id,
+          api: provider.family.api,
+          upstream: provider.upstream.href,
+          models: [...provider.models],
+          defaultContextWindow: provider.defaultContextWindow,
+          tokenizer: provider.tokenizer,
+        },
+        config,
+        calibration: deps.calibration.snapshot(provider.id),
+        spillDir: deps.spill.dir,
+        agent: deps.source.agent,
+        headers,
+        body: raw,
+      });
+    } catch (err) {
+      reply = { id: 0, events: [], counts: [], logs: [], error: (err as Error).message };
+    }
+    for (const [level, msg, fields] of reply.logs) log[level](msg, fields);
+    for (const e of reply.events) event(e.type, e.severity, e.attrs);
+    for (const what of reply.counts) health.count(provider.id, what);
+    if (reply.error !== undefined) {
+      log.warn("llm request sent unguarded: the guard worker failed", {
+        provider: provider.id,
+        error: reply.error,
+      });
+      return {};
+    }
+    const sent = reply.guarded;
+    if (!sent) return reply.invalid === undefined ? {} : { invalid: reply.invalid };
+    const { counter, ...rest } = sent;
+    const model = rest.model ?? "";
+    // The counter's function stays here: for a retry after the provider's overflow answer.
+    const counting = counter
+      ? { ...counter, count: deps.tokenizerFor(model, raw.length, provider).count }
+      : undefined;
+    return { guarded: { ...rest, ...(counting ? { counter: counting } : {}) } };
   }
 
   async function proxy(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -407,7 +452,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       model: guarded?.model,
       server: call.server,
       stream: guarded?.stream ?? false,
-      maxTokens: family.outputReserve(guarded?.body ?? {}),
+      maxTokens: guarded?.requestedReserve,
       ...(call.status !== undefined ? { status: call.status } : {}),
       errorType: call.errorType,
       usage,
@@ -489,7 +534,10 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     },
     health: () => health.report(),
     checkCredentials: credentials.check,
-    close: () => dispatcher.close(),
+    close: async () => {
+      await worker.close();
+      await dispatcher.close();
+    },
   };
 }
 

@@ -1,0 +1,113 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { Worker } from "node:worker_threads";
+import type { Level, Logger } from "@clawguard/shared/log";
+import type { LlmProxyConfig } from "./config.ts";
+import type { ApiFamily } from "./family.ts";
+import type { Guarded } from "./guard.ts";
+import type { ModelLimits, Provider } from "./providers.ts";
+
+/**
+ * Requests from this size on are guarded in the worker thread: parsing and counting them may take
+ * longer than the event loop should wait (exact counting runs at a few MB/s the first time). Smaller
+ * ones are guarded where they arrive, which costs less than the hop.
+ */
+export const WORKER_MIN_BYTES = 256 * 1024;
+/** An idle worker is let go, and its memory with it, after this long. */
+const IDLE_MS = 30_000;
+
+export interface GuardJob {
+  id: number;
+  provider: {
+    id: string;
+    api: ApiFamily;
+    upstream: string;
+    models: [string, ModelLimits][];
+    defaultContextWindow?: number | undefined;
+    tokenizer?: Provider["tokenizer"];
+  };
+  config: LlmProxyConfig;
+  calibration: Record<string, unknown>;
+  spillDir: string;
+  agent: string;
+  headers: IncomingHttpHeaders;
+  body: Uint8Array;
+}
+
+/** The guard's decision (its counter without the function), and what it published meanwhile. */
+export interface GuardReply {
+  id: number;
+  guarded?: Omit<Guarded, "body" | "counter"> & {
+    counter?: { name: string; exact: boolean; margin: number };
+  };
+  invalid?: string;
+  error?: string;
+  events: { type: string; severity: "info" | "warn"; attrs: Record<string, unknown> }[];
+  counts: ("trimmed" | "refused")[];
+  logs: [Level, string, Record<string, unknown>][];
+}
+
+/**
+ * One worker thread, started on the first big request and let go after IDLE_MS without one. A
+ * worker that dies fails the jobs it held (the caller lets those requests through unguarded) and
+ * the next job starts a new one.
+ */
+export class GuardWorker {
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, { resolve(reply: GuardReply): void; reject(err: Error): void }>();
+  #next = 0;
+  #idle: NodeJS.Timeout | undefined;
+  readonly #log: Logger;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  run(job: Omit<GuardJob, "id">): Promise<GuardReply> {
+    const id = ++this.#next;
+    const worker = this.#start();
+    if (this.#idle) clearTimeout(this.#idle);
+    this.#idle = undefined;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      worker.postMessage({ ...job, id } satisfies GuardJob);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#idle) clearTimeout(this.#idle);
+    const worker = this.#worker;
+    this.#worker = undefined;
+    await worker?.terminate();
+  }
+
+  #start(): Worker {
+    if (this.#worker) return this.#worker;
+    const worker = new Worker(new URL("./guard-worker.ts", import.meta.url));
+    worker.unref();
+    worker.on("message", (reply: GuardReply) => {
+      this.#pending.get(reply.id)?.resolve(reply);
+      this.#pending.delete(reply.id);
+      if (this.#pending.size === 0) this.#idleSoon(worker);
+    });
+    const fail = (err: Error) => {
+      if (this.#worker === worker) this.#worker = undefined;
+      for (const { reject } of this.#pending.values()) reject(err);
+      this.#pending.clear();
+    };
+    worker.on("error", (err) => {
+      this.#log.warn("llm guard worker failed", { error: err.message });
+      fail(err);
+    });
+    worker.on("exit", (code) => fail(new Error(`the guard worker exited (${code})`)));
+    this.#worker = worker;
+    return worker;
+  }
+
+  #idleSoon(worker: Worker): void {
+    this.#idle = setTimeout(() => {
+      if (this.#worker !== worker || this.#pending.size > 0) return;
+      this.#worker = undefined;
+      void worker.terminate();
+    }, IDLE_MS).unref();
+  }
+}
