@@ -8,7 +8,7 @@ import { type Calibration, estimateOf, MIN_SAMPLE_TOKENS } from "./calibration.t
 import type { LlmProxyConfig } from "./config.ts";
 import { countByProvider } from "./count-endpoint.ts";
 import { createCredentialChecks } from "./credentials.ts";
-import { asRecord, type Usage } from "./family.ts";
+import type { Usage } from "./family.ts";
 import { createGuard, type Guarded, guardRequest, type Tokenizer } from "./guard.ts";
 import { type GuardReply, GuardWorker, WORKER_MIN_BYTES } from "./guard-pool.ts";
 import { type Classified, classify, HealthBook } from "./health.ts";
