@@ -14,6 +14,8 @@ const CONNECTION_ERRORS = new Set([
   "08006",
   "08001",
   "08003",
+  "08004",
+  "08P01",
 ]);
 
 /** Connection trouble becomes `store.unavailable` (retryable, HTTP 503); anything else is rethrown. */
@@ -22,7 +24,9 @@ function mapError(err: unknown): never {
   const message = (err as Error).message ?? String(err);
   if (
     (code && CONNECTION_ERRORS.has(code)) ||
-    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
+    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|not queryable|the database system is (starting up|shutting down|in recovery)/i.test(
+      message,
+    )
   ) {
     throw new ClawguardError("store.unavailable", `PostgreSQL is unavailable: ${message}`, {
       retryable: true,
@@ -62,6 +66,14 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
         return mapError(err);
       }
       let broken = false;
+      // A checked-out client is not the pool's to watch: its connection dying (a server restart,
+      // pg_terminate_backend) emits 'error' on it, which would end the process with no listener.
+      // The query under way fails too and is mapped below; here it is only marked broken.
+      const onError = (err: Error) => {
+        broken = true;
+        log.warn("postgres: connection lost in a transaction", { error: err.message });
+      };
+      client.on("error", onError);
       try {
         await client.query("BEGIN");
         const tx: Queryable = {
@@ -79,6 +91,9 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
         });
         return mapError(err);
       } finally {
+        client.off("error", onError);
+        // A broken connection is closed, not returned to the pool; a late 'error' on it is ignored.
+        if (broken) client.on("error", () => {});
         client.release(broken);
       }
     },
