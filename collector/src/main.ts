@@ -46,6 +46,7 @@ export interface Collector {
  */
 export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
+  problems.push(...fenceProblems(config, env));
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
   config.auth.sidecars.forEach((s, i) => {
@@ -140,6 +141,25 @@ export async function openLivenessStore(
 
 const controllerWanted = (c: ControllerConfig) =>
   c.groups.length > 0 || c.restart.agents.length > 0 || c.restart.roles.length > 0;
+
+/**
+ * Replicas sharing a Redis must share their fencing tokens too: those live in PostgreSQL. Embedded
+ * (PGlite) replicas would each count their own, and a stale leader's write could pass.
+ */
+function fenceProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
+  if (!controllerWanted(config.controller)) return [];
+  try {
+    const redis = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
+    const database = resolveSecret(config.database.url, env, "database.url", "DATABASE_URL");
+    if (redis && !database)
+      return [
+        "database.url: the controller with redis.url (several replicas) keeps its fencing tokens in PostgreSQL: set database.url (DATABASE_URL), or drop redis.url to run one embedded replica",
+      ];
+  } catch {
+    // An unreadable secret is reported where the store or liveness opens it.
+  }
+  return [];
+}
 
 /** The controller's settings, its webhook's secret included: all can be checked before anything is opened. */
 function controllerProblems(c: ControllerConfig, env: NodeJS.ProcessEnv): string[] {

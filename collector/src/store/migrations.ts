@@ -120,7 +120,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
   },
   {
     version: 5,
-    name: "durable fencing tokens and fenced state",
+    name: "durable fencing tokens and fenced state; repeated incident entries counted",
     sql: `
       -- The controller's fencing tokens live here, not in Redis: Redis losing its data (a restart
       -- without persistence, a failover to a lagging replica, eviction) must never hand out a token
@@ -137,7 +137,13 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
         value      text NOT NULL,
         token      bigint NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now()
-      );`,
+      );
+      -- An agent staying in the same condition (its reasons differ only by a running count, e.g.
+      -- "(7 in a row)") adds no timeline entry per heartbeat: the entry that recorded the change
+      -- counts the reports and keeps the time of the last one.
+      ALTER TABLE incident_events
+        ADD COLUMN repeats int NOT NULL DEFAULT 1 CHECK (repeats >= 1),
+        ADD COLUMN last_at timestamptz;`,
   },
 ];
 
