@@ -119,6 +119,25 @@ describe.skipIf(!(await redisAvailable())).each(backends.filter((b) => !b.skip))
       expect((await getRoute(redisRouteMirror(redis as Redis, prefix), "gw"))?.target).toBe("http://standby");
     });
 
+    it("the leader whose key Redis lost takes it back under the same token when nobody else did", async () => {
+      const prefix = newPrefix();
+      const a = lease(prefix, "replica-a", 10_000);
+      const b = lease(prefix, "replica-b", 10_000);
+      const token = (await a.acquire()) as number;
+      await deleteKeys(prefix);
+      expect(await a.acquire()).toBe(token); // its step under way is not fenced off by itself
+      expect(await a.fencedSet("group:gw", "x", token)).toBe(true);
+      expect(await b.acquire()).toBeUndefined();
+      // Once another took over, the old token is never taken back.
+      await deleteKeys(prefix);
+      const newer = (await b.acquire()) as number;
+      expect(newer).toBeGreaterThan(token);
+      await deleteKeys(prefix);
+      expect(await a.acquire()).toBeGreaterThan(newer);
+      expect(await b.fencedSet("group:gw", "y", newer)).toBe(false);
+      await a.release();
+    });
+
     it("many replicas racing for a free lease: exactly one wins, and its writes are accepted", async () => {
       const prefix = newPrefix();
       const holders = Array.from({ length: 10 }, (_, i) => lease(prefix, `racer-${i}`, 5000));

@@ -53,25 +53,39 @@ export function redisLease(
 ): Lease {
   const lease = `${options.prefix}{control}:lease`;
   const { holder, ttlMs } = options;
+  /** The token this replica last led under. */
+  let mine: number | undefined;
+  const take = async (token: number) =>
+    (await redis.set(lease, `${holder}|${token}`, "PX", ttlMs, "NX")) === "OK";
   return {
     async acquire() {
       const held = Number(await redis.eval(RENEW, 1, lease, holder, ttlMs));
       if (held > 0) {
         // Held in Redis, but Redis may have been restored from an old snapshot (or failed over):
         // a newer token granted since means another replica took over; this one steps down.
-        if ((await fence.granted()) <= held) return held;
+        if ((await fence.granted()) <= held) return (mine = held);
         await redis.eval(RELEASE, 1, lease, `${holder}|${held}`);
+        mine = undefined;
         return undefined;
       }
-      if (held < 0) return undefined;
+      if (held < 0) {
+        mine = undefined;
+        return undefined;
+      }
+      // Free. When this replica led and no newer token was granted since (Redis lost the key: a
+      // restart, eviction), it takes the lease back under the same token: its step under way goes
+      // on, instead of being fenced off by its own new token and started again.
+      if (mine !== undefined && (await fence.granted()) === mine && (await take(mine))) return mine;
+      mine = undefined;
       const token = await fence.draw();
-      if ((await redis.set(lease, `${holder}|${token}`, "PX", ttlMs, "NX")) !== "OK") return undefined;
-      if (await fence.grant(token)) return token;
+      if (!(await take(token))) return undefined;
+      if (await fence.grant(token)) return (mine = token);
       // Paused between taking the lease and granting it long enough for another to take over.
       await redis.eval(RELEASE, 1, lease, `${holder}|${token}`);
       return undefined;
     },
     async release() {
+      mine = undefined;
       await redis.eval(RELEASE, 1, lease, holder);
     },
     fencedSet: (key, value, token) => fence.set(key, value, token),
