@@ -9,12 +9,12 @@ import { Shipper } from "@clawguard/sidecar/sinks/shipper/index";
 import { Spool } from "@clawguard/sidecar/sinks/spool/spool";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, type Managed, Processes, waitUntilUp } from "../support/processes.ts";
 import {
   type PrivatePostgres,
   privatePostgresMissing,
   startPrivatePostgres,
 } from "../support/private-stores.ts";
+import { freePort, type Managed, Processes, waitUntilUp } from "../support/processes.ts";
 
 /**
  * Chaos drill, PostgreSQL: a collector (a real process) on a PostgreSQL of the drill's own, fed by

@@ -90,7 +90,20 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     url,
     port,
     restartImmediate: async () => {
-      await as("pg_ctl", ["-D", data, "-l", log, "-o", options, "-m", "immediate", "-w", "-t", "60", "restart"]);
+      await as("pg_ctl", [
+        "-D",
+        data,
+        "-l",
+        log,
+        "-o",
+        options,
+        "-m",
+        "immediate",
+        "-w",
+        "-t",
+        "60",
+        "restart",
+      ]);
     },
     stopImmediate: async () => {
       await as("pg_ctl", ["-D", data, "-m", "immediate", "-w", "-t", "60", "stop"]);
