@@ -63,7 +63,10 @@ export function redisLease(
       if (held > 0) {
         // Held in Redis, but Redis may have been restored from an old snapshot (or failed over):
         // a newer token granted since means another replica took over; this one steps down.
-        if ((await fence.granted()) <= held) return (mine = held);
+        if ((await fence.granted()) <= held) {
+          mine = held;
+          return held;
+        }
         await redis.eval(RELEASE, 1, lease, `${holder}|${held}`);
         mine = undefined;
         return undefined;
@@ -79,7 +82,10 @@ export function redisLease(
       mine = undefined;
       const token = await fence.draw();
       if (!(await take(token))) return undefined;
-      if (await fence.grant(token)) return (mine = token);
+      if (await fence.grant(token)) {
+        mine = token;
+        return token;
+      }
       // Paused between taking the lease and granting it long enough for another to take over.
       await redis.eval(RELEASE, 1, lease, `${holder}|${token}`);
       return undefined;
