@@ -44,6 +44,8 @@ export const collectorSchema = z.strictObject({
         .default(3),
       /** How often each replica looks for agents whose heartbeat is overdue. */
       sweepMs: int(100, 60_000).default(1000),
+      /** An agent whose clock is further than this from the collector's is flagged (fleet: clockOffset.skewed). */
+      maxClockSkewMs: int(1000, 86_400_000).default(30_000),
     })
     .prefault({}),
   /** The embedded store's data directory (PGlite), used when no database URL is set. */

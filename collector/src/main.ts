@@ -289,6 +289,7 @@ export async function startCollector(
       liveness,
       incidents: new IncidentStore(store.db),
       staleFactor: config.fleet.staleFactor,
+      maxClockSkewMs: config.fleet.maxClockSkewMs,
       log: log.child("fleet"),
     });
     // Every replica sweeps; liveness hands each change to one of them.
