@@ -63,6 +63,11 @@ export const collectorSchema = z.strictObject({
        * in a sidecar's spool for as long as the collector is unreachable.
        */
       orphanBlobTtlMs: int(3_600_000, 365 * 86_400_000).default(7 * 86_400_000),
+      /**
+       * An agent's time going back by more than this between two consecutive events of its chain
+       * (its clock was stepped back) is recorded as an audit.integrity finding (clock_backwards).
+       */
+      timeBackwardsToleranceMs: int(0, 86_400_000).default(60_000),
     })
     .prefault({}),
   auth: z

@@ -112,7 +112,11 @@ export async function openStore(
     await db.close().catch(() => {});
     throw err;
   }
-  return new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: config.host });
+  return new AuditStore(
+    db,
+    { agent: COLLECTOR_AGENT, role: "collector", host: config.host },
+    { backwardsToleranceMs: config.ingest.timeBackwardsToleranceMs },
+  );
 }
 
 /**
