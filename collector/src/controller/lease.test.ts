@@ -162,6 +162,13 @@ describe("local lease (the embedded collector)", () => {
     expect(await lease.fencedSet("route:gw", "old", first)).toBe(false);
     expect(await lease.fencedGet("route:gw")).toEqual({ value: "primary", token: first });
   });
+
+  it("hands out one token to callers asking at once (the tick and the renewer)", async () => {
+    const lease = localLease();
+    const tokens = await Promise.all([lease.acquire(), lease.acquire(), lease.acquire()]);
+    expect(new Set(tokens).size).toBe(1);
+    expect(await lease.fencedSet("k", "v", tokens[0] as number)).toBe(true);
+  });
 });
 
 describe("fence store contract", () => {

@@ -105,14 +105,21 @@ export function redisLease(
  */
 export function localLease(fence: FenceStore = memoryFenceStore()): Lease {
   let token: number | undefined;
+  // The tick and the renewer may ask at once: one draw, or the second would fence off the first.
+  let taking: Promise<number | undefined> | undefined;
+  const take = async () => {
+    const drawn = await fence.draw();
+    if (!(await fence.grant(drawn))) return undefined;
+    token = drawn;
+    return drawn;
+  };
   return {
     async acquire() {
-      if (token === undefined) {
-        const drawn = await fence.draw();
-        if (!(await fence.grant(drawn))) return undefined;
-        token = drawn;
-      }
-      return token;
+      if (token !== undefined) return token;
+      taking ??= take().finally(() => {
+        taking = undefined;
+      });
+      return taking;
     },
     async release() {
       token = undefined;
