@@ -163,7 +163,13 @@ describe.skipIf(missing !== undefined)("collector under PostgreSQL failures (pri
     await sleep(1000);
     producing = false;
     await Promise.all(producers);
-    const flushed = await Promise.all(senders.map((s) => s.shipper.flush(120_000)));
+    const flushed = await Promise.all(
+      senders.map((s) => s.shipper.flush(exitedWith === undefined ? 120_000 : 1000)),
+    );
+    if (exitedWith !== undefined)
+      throw new Error(
+        `the collector exited (${exitedWith}); its last output:\n${collector.output().slice(-6000)}`,
+      );
 
     // Counts, from the store itself.
     const client = new pg.Client({ connectionString: pgServer.url });

@@ -101,10 +101,23 @@ export class Controller implements Component {
   }
 
   async start(): Promise<void> {
+    // A tick fails while Redis or the store is unreachable: the controller does nothing then, and
+    // says so once per outage (per distinct error), not at every tick.
+    let failing: string | undefined;
     const loop = () => {
       if (this.#stopped) return;
       this.#tick = this.tick()
-        .catch((err) => this.#o.log.error("controller tick failed", { error: (err as Error).message }))
+        .then(
+          () => {
+            if (failing !== undefined) this.#o.log.info("controller ticks again", { after: failing });
+            failing = undefined;
+          },
+          (err) => {
+            const error = describeError(err);
+            if (error !== failing) this.#o.log.error("controller tick failed", { error });
+            failing = error;
+          },
+        )
         .finally(() => {
           if (!this.#stopped) this.#timer = setTimeout(loop, this.#o.tickMs).unref();
         });

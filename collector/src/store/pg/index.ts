@@ -45,6 +45,13 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
   });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on("error", (err) => log.warn("postgres: idle connection lost", { error: err.message }));
+  // Nor a checked-out one: the pool only listens to its idle clients, and a client is handed out
+  // with no listener at all, even between its ReadyForQuery and an error that follows in the same
+  // packet (pg_terminate_backend, a restart, right after connecting). So every client gets its own
+  // listener from birth; the query under way fails on its own and is mapped below.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => log.debug("postgres: connection lost", { error: err.message }));
+  });
   const query = async <R>(client: Queryable, sql: string, params?: unknown[]) => {
     try {
       return await client.query<R>(sql, params);
