@@ -44,6 +44,8 @@ export const collectorSchema = z.strictObject({
         .default(3),
       /** How often each replica looks for agents whose heartbeat is overdue. */
       sweepMs: int(100, 60_000).default(1000),
+      /** An agent whose clock is further than this from the collector's is flagged (fleet: clockOffset.skewed). */
+      maxClockSkewMs: int(1000, 86_400_000).default(30_000),
     })
     .prefault({}),
   /** The embedded store's data directory (PGlite), used when no database URL is set. */
@@ -61,6 +63,11 @@ export const collectorSchema = z.strictObject({
        * in a sidecar's spool for as long as the collector is unreachable.
        */
       orphanBlobTtlMs: int(3_600_000, 365 * 86_400_000).default(7 * 86_400_000),
+      /**
+       * An agent's time going back by more than this between two consecutive events of its chain
+       * (its clock was stepped back) is recorded as an audit.integrity finding (clock_backwards).
+       */
+      timeBackwardsToleranceMs: int(0, 86_400_000).default(60_000),
     })
     .prefault({}),
   auth: z

@@ -24,6 +24,7 @@ import { Fleet } from "./fleet/index.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
 import type { Db } from "./store/db.ts";
 import { createEmbeddedDb } from "./store/embedded/index.ts";
+import { DbFenceStore } from "./store/fence-store.ts";
 import { IncidentStore } from "./store/incident-store.ts";
 import { type LivenessStore, openLiveness } from "./store/liveness/index.ts";
 import { safeRedisUrl } from "./store/liveness/redis.ts";
@@ -45,6 +46,7 @@ export interface Collector {
  */
 export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
+  problems.push(...fenceProblems(config, env));
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
   config.auth.sidecars.forEach((s, i) => {
@@ -110,7 +112,11 @@ export async function openStore(
     await db.close().catch(() => {});
     throw err;
   }
-  return new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: config.host });
+  return new AuditStore(
+    db,
+    { agent: COLLECTOR_AGENT, role: "collector", host: config.host },
+    { backwardsToleranceMs: config.ingest.timeBackwardsToleranceMs },
+  );
 }
 
 /**
@@ -139,6 +145,25 @@ export async function openLivenessStore(
 
 const controllerWanted = (c: ControllerConfig) =>
   c.groups.length > 0 || c.restart.agents.length > 0 || c.restart.roles.length > 0;
+
+/**
+ * Replicas sharing a Redis must share their fencing tokens too: those live in PostgreSQL. Embedded
+ * (PGlite) replicas would each count their own, and a stale leader's write could pass.
+ */
+function fenceProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
+  if (!controllerWanted(config.controller)) return [];
+  try {
+    const redis = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
+    const database = resolveSecret(config.database.url, env, "database.url", "DATABASE_URL");
+    if (redis && !database)
+      return [
+        "database.url: the controller with redis.url (several replicas) keeps its fencing tokens in PostgreSQL: set database.url (DATABASE_URL), or drop redis.url to run one embedded replica",
+      ];
+  } catch {
+    // An unreadable secret is reported where the store or liveness opens it.
+  }
+  return [];
+}
 
 /** The controller's settings, its webhook's secret included: all can be checked before anything is opened. */
 function controllerProblems(c: ControllerConfig, env: NodeJS.ProcessEnv): string[] {
@@ -169,6 +194,7 @@ function controllerProblems(c: ControllerConfig, env: NodeJS.ProcessEnv): string
 function startController(
   config: CollectorConfig,
   env: NodeJS.ProcessEnv,
+  db: Db,
   liveness: LivenessStore,
   incidents: IncidentStore,
   log: Logger,
@@ -178,14 +204,16 @@ function startController(
   // checkConfig found nothing wrong with it (its secret included) before anything was opened.
   const actuator = createActuator(c.actuator, env, log.child("controller").child("actuator"));
   const url = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
-  const redis = url ? new Redis(url, { maxRetriesPerRequest: 2 }) : undefined;
+  const redis = url ? controllerRedis(url, log.child("controller")) : undefined;
+  // Tokens and what is written under them: in the durable store, whatever Redis loses.
+  const fence = new DbFenceStore(db);
   const lease = redis
-    ? redisLease(redis, {
+    ? redisLease(redis, fence, {
         prefix: config.redis.keyPrefix,
         holder: `${config.host}:${process.pid}`,
         ttlMs: c.leaseTtlMs,
       })
-    : localLease();
+    : localLease(fence);
   const controller = new Controller({
     lease,
     liveness,
@@ -211,6 +239,28 @@ function startController(
       redis?.disconnect();
     },
   };
+}
+
+/**
+ * The controller's own Redis connection. While Redis is unreachable its commands fail fast (the
+ * tick fails, is logged, and the controller does nothing until Redis is back); the connection's
+ * errors are logged once per outage, never left unhandled.
+ */
+function controllerRedis(url: string, log: Logger): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  let down = false;
+  redis.on("error", (err: Error) => {
+    if (!down)
+      log.warn("redis: connection lost, reconnecting; the controller holds meanwhile", {
+        error: err.message,
+      });
+    down = true;
+  });
+  redis.on("ready", () => {
+    if (down) log.info("redis: reconnected");
+    down = false;
+  });
+  return redis;
 }
 
 /** How often each replica deletes memory file contents no event named (see ingest.orphanBlobTtlMs). */
@@ -243,6 +293,7 @@ export async function startCollector(
       liveness,
       incidents: new IncidentStore(store.db),
       staleFactor: config.fleet.staleFactor,
+      maxClockSkewMs: config.fleet.maxClockSkewMs,
       log: log.child("fleet"),
     });
     // Every replica sweeps; liveness hands each change to one of them.
@@ -272,7 +323,7 @@ export async function startCollector(
     });
     await blobSweep.start();
     opened.push(() => blobSweep.stop());
-    const controller = startController(config, env, liveness, fleet.incidents, log);
+    const controller = startController(config, env, store.db, liveness, fleet.incidents, log);
     if (controller) {
       await controller.start();
       opened.push(() => controller.stop());

@@ -173,6 +173,7 @@ export async function startSidecar(
     health: () => prober.health(),
     config: sharedConfig(config),
     openclawConfig: config.memory.openclawConfig ?? config.llm.openclawConfig,
+    maxClockSkewMs: config.heartbeat.maxClockSkewMs,
     log: log.child("heartbeat"),
   });
   const decay = new MemoryDecay({
@@ -199,6 +200,7 @@ export async function startSidecar(
         shipper,
         llm,
         health: () => prober.health(),
+        clock: () => heartbeat.clock,
         blobs: blobShipper,
         memory,
         env,

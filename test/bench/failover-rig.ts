@@ -260,6 +260,7 @@ const CONTROLLER_LINES = new Set([
   "failover stalled: the standby did not become ready",
   "controller tick failed",
   "lease lost mid-action: stopping here",
+  "lease lost mid-action: a newer token was granted; stepping down",
 ]);
 
 /** Everything of one failover rig, gw-a primary and running, gw-b its standby, the router in front. */

@@ -123,6 +123,8 @@ describe.skipIf(!pgUp || !redisUp)("failover with two collector replicas (real p
       actionsLog,
       "--redis",
       TEST_REDIS,
+      "--database",
+      db?.url as string,
       "--prefix",
       prefix,
       "--state",

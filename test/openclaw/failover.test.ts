@@ -181,6 +181,8 @@ describe.skipIf(!enabled || !backends)("failover between two real OpenClaw gatew
       actionsLog(),
       "--redis",
       TEST_REDIS,
+      "--database",
+      (db as { url: string }).url,
       "--prefix",
       prefix,
       "--state",

@@ -4,14 +4,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { processAlive } from "@clawguard/shared/process";
+import pg from "pg";
 import { type ActionRecord, leaseKeys, redisCall } from "./drill.ts";
 import { type GatewayState, gatewayCommand, killTree } from "./openclaw.ts";
 
 /**
  * Test-only: the command actuator of failover drills. The collector runs
- *   node drill-actuator.ts --log F --redis URL --prefix P --state DIR --gateway-log F
+ *   node drill-actuator.ts --log F --redis URL --database URL --prefix P --state DIR --gateway-log F
  *                          [--slow PORT:MS | --openclaw SPEC] start|stop {agent} {port} {token}
- * It reads the lease from Redis, starts a gateway on the port (detached, its output appended to
+ * It reads the lease from Redis and the newest granted fencing token from PostgreSQL, starts a gateway on the port (detached, its output appended to
  * --gateway-log) or kill -9s the one on that port with whatever it spawned, and appends what it
  * did, by whom (its parent: the collector) and under which token, to the log: the drill judges
  * from that log. The gateway is a stand-in on the state DIR (slow to get ready on --slow's port;
@@ -29,6 +30,7 @@ const { values, positionals } = parseArgs({
   options: {
     log: { type: "string" },
     redis: { type: "string" },
+    database: { type: "string" },
     prefix: { type: "string" },
     state: { type: "string" },
     "gateway-log": { type: "string" },
@@ -41,10 +43,24 @@ const state = values.state as string;
 const keys = leaseKeys(values.prefix as string);
 
 const at = Date.now();
-const [lease, fence] = await redisCall(values.redis as string, [
-  ["GET", keys.lease],
-  ["GET", keys.fence],
+const [[lease], fence] = await Promise.all([
+  redisCall(values.redis as string, [["GET", keys.lease]]),
+  grantedToken(values.database as string),
 ]);
+
+/** The newest token a lease was granted with (the collector's durable fence, migration 5). */
+async function grantedToken(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ granted: string }>(
+      "SELECT granted FROM fencing WHERE name = 'controller'",
+    );
+    return Number(rows[0]?.granted ?? 0);
+  } finally {
+    await client.end();
+  }
+}
 
 const pidFile = join(state, `pid-${port}`);
 let pid: number | null = null;
@@ -99,7 +115,7 @@ const record: ActionRecord = {
   token: Number(token),
   by: process.ppid,
   lease: lease as string | null,
-  fence: Number(fence ?? 0),
+  fence,
   pid,
 };
 appendFileSync(values.log as string, `${JSON.stringify(record)}\n`);

@@ -76,10 +76,9 @@ function parseReplies(text: string, count: number): Reply[] | undefined {
   return replies;
 }
 
-/** The lease and fence keys of a collector with `prefix` (see collector/src/controller/lease.ts). */
+/** The lease key of a collector with `prefix` (see collector/src/controller/lease.ts; tokens are in PostgreSQL). */
 export const leaseKeys = (prefix: string) => ({
   lease: `${prefix}{control}:lease`,
-  fence: `${prefix}{control}:fence`,
 });
 
 /** Where the controller routes `group` now (the target URL), or undefined before its first route. */
@@ -117,7 +116,7 @@ export interface ActionRecord {
   by: number;
   /** The lease as it was: "holder|token" (the holder is "host:pid"), or null when nobody held it. */
   lease: string | null;
-  /** The newest token ever handed out. */
+  /** The newest token a lease was granted with (PostgreSQL: table fencing). */
   fence: number;
   /** The gateway started (start), or the one killed (stop). */
   pid: number | null;

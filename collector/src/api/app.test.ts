@@ -100,6 +100,7 @@ describe("collector API under bad input", () => {
     ["audit with ingest token", () => get("/v1/audit", INGEST), 401, /token/i],
     ["bad limit", () => get("/v1/audit?limit=lots"), 400, /limit/],
     ["bad time", () => get("/v1/audit?since=yesterday"), 400, /since/],
+    ["bad clock", () => get("/v1/audit?clock=wall"), 400, /clock: expected agent .* or collector/],
     ["bad cursor", () => get("/v1/audit?cursor=%%%"), 400, /cursor/],
     [
       "a cursor with a nonsense time",

@@ -177,7 +177,10 @@ describe("fleet and incidents", () => {
   });
 
   it("shows every agent, drift per role, incidents with timelines, and staleness after the sweep", async () => {
-    expect(await json(post(beat()))).toEqual({ ok: true });
+    expect(await json(post(beat()))).toMatchObject({
+      ok: true,
+      clock: { received: expect.any(String), sent: expect.any(String) },
+    });
     now += 1000;
     const sub = beat({
       agent: "sub1",
@@ -189,11 +192,9 @@ describe("fleet and incidents", () => {
       },
       intervalMs: 5000,
     });
-    expect(await json(post({ ...sub, state: "unhealthy", reasons: ["chat: HTTP 403"] }, INGEST_SUB))).toEqual(
-      {
-        ok: true,
-      },
-    );
+    expect(
+      await json(post({ ...sub, state: "unhealthy", reasons: ["chat: HTTP 403"] }, INGEST_SUB)),
+    ).toMatchObject({ ok: true });
     const view = await json<FleetView>(get("/v1/fleet"));
     expect(view.agents.map((a) => a.agent)).toEqual(["main", "sub1"]);
     expect(view.agents[1]).toEqual({
@@ -202,6 +203,7 @@ describe("fleet and incidents", () => {
       reasons: ["chat: HTTP 403"],
       stale: false,
       lastSeen: new Date(T0 + 1000).toISOString(),
+      clockOffset: { offsetMs: 0, method: "one-way", skewed: false },
     });
     // main does not report its keys: sub1's are all the drift can name.
     expect(view.drift).toEqual([
@@ -288,5 +290,44 @@ describe("fleet and incidents", () => {
       store: "pglite",
       liveness: "memory",
     });
+  });
+});
+
+describe("clock skew in the fleet", () => {
+  it("answers each heartbeat with the collector's receive and send times, and flags an agent whose clock is off", async () => {
+    const before = Date.now();
+    const answer = await json<{ ok: boolean; clock: { received: string; sent: string } }>(
+      post(
+        beat({ agent: "sub1", role: "sub-agent", time: new Date(now - 3_600_000).toISOString() }),
+        INGEST_SUB,
+      ),
+    );
+    const [received, sent] = [Date.parse(answer.clock.received), Date.parse(answer.clock.sent)];
+    expect(received).toBeGreaterThanOrEqual(before);
+    expect(sent).toBeGreaterThanOrEqual(received);
+    // One hour behind, before the sidecar measured anything: estimated one way from its send time.
+    const agentOf = async (name: string) =>
+      (await json<FleetView>(get("/v1/fleet"))).agents.find((a) => a.agent === name);
+    expect((await agentOf("sub1"))?.clockOffset).toEqual({
+      offsetMs: -3_600_000,
+      method: "one-way",
+      skewed: true,
+    });
+    // The sidecar's own measurement (both ways) takes over once it has one.
+    await json(
+      post(beat({ agent: "sub1", role: "sub-agent", clock: { offsetMs: 1200, rttMs: 4 } }), INGEST_SUB),
+    );
+    expect((await agentOf("sub1"))?.clockOffset).toEqual({
+      offsetMs: 1200,
+      method: "round-trip",
+      skewed: false,
+    });
+    await json(
+      post(beat({ agent: "sub1", role: "sub-agent", clock: { offsetMs: 45_000, rttMs: 4 } }), INGEST_SUB),
+    );
+    expect((await agentOf("sub1"))?.clockOffset).toMatchObject({ offsetMs: 45_000, skewed: true });
+    const bad = await post(beat({ clock: { offsetMs: 1.5, rttMs: -1 } }));
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/clock: expected \{offsetMs/);
   });
 });

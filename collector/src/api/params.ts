@@ -27,3 +27,19 @@ export function agentParam(c: Context): string | undefined {
   }
   return agent;
 }
+
+/**
+ * Which clock since/until/order use: "agent" (the default: the event's time, as the agent's clock
+ * said) or "collector" (when the collector stored it). An agent whose clock is off shows under
+ * the second where it belongs.
+ */
+export function clockParam(c: Context): "agent" | "collector" | undefined {
+  const clock = c.req.query("clock");
+  if (clock === undefined || clock === "") return undefined;
+  if (clock !== "agent" && clock !== "collector")
+    throw new ClawguardError(
+      "input.invalid",
+      `clock: expected agent (the events' own time, the default) or collector (when the collector stored them), got ${JSON.stringify(clock.slice(0, 40))}`,
+    );
+  return clock;
+}

@@ -18,7 +18,7 @@ import {
   recentRestarts,
 } from "./decide.ts";
 import type { Lease } from "./lease.ts";
-import { getRoute, setRoute } from "./routes.ts";
+import { getRoute, mirrorRoute, setRoute } from "./routes.ts";
 
 export { type Actuator, commandActuator, dockerActuator, webhookActuator } from "./actuators.ts";
 
@@ -101,10 +101,23 @@ export class Controller implements Component {
   }
 
   async start(): Promise<void> {
+    // A tick fails while Redis or the store is unreachable: the controller does nothing then, and
+    // says so once per outage (per distinct error), not at every tick.
+    let failing: string | undefined;
     const loop = () => {
       if (this.#stopped) return;
       this.#tick = this.tick()
-        .catch((err) => this.#o.log.error("controller tick failed", { error: (err as Error).message }))
+        .then(
+          () => {
+            if (failing !== undefined) this.#o.log.info("controller ticks again", { after: failing });
+            failing = undefined;
+          },
+          (err) => {
+            const error = describeError(err);
+            if (error !== failing) this.#o.log.error("controller tick failed", { error });
+            failing = error;
+          },
+        )
         .finally(() => {
           if (!this.#stopped) this.#timer = setTimeout(loop, this.#o.tickMs).unref();
         });
@@ -150,12 +163,14 @@ export class Controller implements Component {
       if (shared) this.#groups.set(config.name, JSON.parse(shared.value) as GroupMemory);
       const group = this.#groups.get(config.name) as GroupMemory;
       const target = (agent: string) => config.targets[agent] as string;
-      if (!(await getRoute(this.#o.lease, config.name))) {
-        await setRoute(this.#o.lease, this.#o.redis, this.#o.prefix, {
-          group: config.name,
-          target: target(group.primary),
-          token,
-        });
+      const route = await getRoute(this.#o.lease, config.name);
+      if (!route) {
+        const first = { group: config.name, target: target(group.primary), token };
+        if (!(await setRoute(this.#o.lease, this.#o.redis, this.#o.prefix, first)))
+          return this.#stepDown(token, `route:${config.name}`);
+      } else if (await mirrorRoute(this.#o.redis, this.#o.prefix, route)) {
+        // Redis lost its copy (or had an older one): the routers get the durable one back.
+        this.#o.log.warn("route copied back to Redis", { group: config.name, target: route.target });
       }
       // A gateway promoted by a failover was ready when the route moved to it; what its record said
       // before that (stale, while it stood by) is not news of it: not heard from until it reports.
@@ -284,13 +299,7 @@ export class Controller implements Component {
       target: toTarget,
       token,
     });
-    if (!routed) {
-      log.warn("failover: the route was not changed, a newer leader holds the lease", {
-        group: config.name,
-        token,
-      });
-      return;
-    }
+    if (!routed) return this.#stepDown(token, `route:${config.name}`);
     const swapped = { primary: to, standby: from, restarts: [], lastFailoverAt: now };
     this.#groups.set(config.name, swapped);
     await this.#remember(`group:${config.name}`, swapped, token);
@@ -311,8 +320,19 @@ export class Controller implements Component {
   /** Stores a group's or an agent's memory for every replica under `token`; false (nothing stored) when it is stale. */
   async #remember(key: string, memory: GroupMemory | RestartMemory, token: number): Promise<boolean> {
     if (await this.#o.lease.fencedSet(key, JSON.stringify(memory), token)) return true;
-    this.#o.log.warn("lease lost mid-action: stopping here", { token, memory: key });
+    await this.#stepDown(token, key);
     return false;
+  }
+
+  /**
+   * A write under `token` was refused by the durable store: a newer token was granted, so this
+   * replica is not the leader whatever Redis says (it may have lost its data or come back from an
+   * old snapshot). It lets the lease go and acts no more under that token: no retry of the same
+   * step at the next tick, the leader of the newer token carries on.
+   */
+  async #stepDown(token: number, key: string): Promise<void> {
+    this.#o.log.warn("lease lost mid-action: a newer token was granted; stepping down", { token, key });
+    await this.#o.lease.release().catch(() => {});
   }
 
   /** Records a hold in the agent's incident when its reason is new (the `why` changes by the tick). */

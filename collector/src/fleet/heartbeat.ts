@@ -35,7 +35,10 @@ const KEYS = new Set([
   "configKeys",
   "intervalMs",
   "time",
+  "clock",
 ]);
+/** Offsets beyond ten years are not a clock, they are garbage. */
+const MAX_OFFSET_MS = 10 * 365 * 86_400_000;
 const SHA256 = /^[0-9a-f]{64}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -153,6 +156,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
     Number.isNaN(Date.parse(value.time))
   )
     errors.push(`time: expected an RFC 3339 timestamp, got ${describeValue(value.time)}`);
+  checkClock(errors, value.clock);
   if (errors.length > 0) return { ok: false, errors };
   const v = value as Record<string, unknown>;
   // A copy of exactly the known fields, so nothing else is ever stored.
@@ -173,6 +177,23 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
       ...(isPlainObject(v.configKeys) ? { configKeys: { ...(v.configKeys as Record<string, string>) } } : {}),
       intervalMs: v.intervalMs as number,
       time: v.time as string,
+      ...(isPlainObject(v.clock) ? { clock: { ...(v.clock as { offsetMs: number; rttMs: number }) } } : {}),
     },
   };
+}
+
+function checkClock(errors: string[], value: unknown): void {
+  if (value === undefined) return;
+  const ok =
+    isPlainObject(value) &&
+    Object.keys(value).every((k) => k === "offsetMs" || k === "rttMs") &&
+    Number.isInteger(value.offsetMs) &&
+    Math.abs(value.offsetMs as number) <= MAX_OFFSET_MS &&
+    Number.isInteger(value.rttMs) &&
+    (value.rttMs as number) >= 0 &&
+    (value.rttMs as number) <= 3_600_000;
+  if (!ok)
+    errors.push(
+      `clock: expected {offsetMs: integer within ±${MAX_OFFSET_MS}, rttMs: integer in 0..3600000}, got ${describeValue(value)}`,
+    );
 }

@@ -11,6 +11,12 @@ import {
 
 export interface FleetAgent extends AgentRecord {
   stale: boolean;
+  /**
+   * The agent's clock against the collector's (offsetMs > 0: the agent's is ahead): measured both
+   * ways by the sidecar ("round-trip"), else estimated from its last heartbeat's send time and
+   * arrival ("one-way": includes the network delay). skewed: beyond fleet.maxClockSkewMs.
+   */
+  clockOffset: { offsetMs: number; method: "round-trip" | "one-way"; skewed: boolean };
 }
 
 /** Agents of one role reporting different config fingerprints (live agents only). */
@@ -30,9 +36,23 @@ export interface FleetOptions {
   liveness: LivenessStore;
   incidents: IncidentStore;
   staleFactor: number;
+  /** An agent's clock further than this from the collector's is flagged (default 30 s). */
+  maxClockSkewMs?: number;
   log: Logger;
   /** The collector's clock (ms); injectable for tests. */
   now?: () => number;
+}
+
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 30_000;
+
+/** The agent's clock offset from its last heartbeat (see FleetAgent.clockOffset). */
+export function clockOffsetOf(record: AgentRecord, maxSkewMs: number): FleetAgent["clockOffset"] {
+  const offsetMs = record.clock?.offsetMs ?? Date.parse(record.time) - Date.parse(record.lastSeen);
+  return {
+    offsetMs,
+    method: record.clock ? "round-trip" : "one-way",
+    skewed: Math.abs(offsetMs) > maxSkewMs,
+  };
 }
 
 /** Drift per role among live agents: roles whose agents do not all share one fingerprint. */
@@ -112,6 +132,7 @@ export class Fleet {
       .map(({ record, staleSince }) => ({
         ...record,
         stale: staleSince !== null || isOverdue(record, now, this.#o.staleFactor),
+        clockOffset: clockOffsetOf(record, this.#o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS),
       }))
       .sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
     return { agents, drift: driftOf(agents) };

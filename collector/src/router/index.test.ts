@@ -5,8 +5,9 @@ import { type AddressInfo, connect, type Socket } from "node:net";
 import { silentLogger } from "@clawguard/shared/log";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { localLease, redisLease } from "../controller/lease.ts";
+import { localLease, redisLease, redisRouteMirror } from "../controller/lease.ts";
 import { setRoute } from "../controller/routes.ts";
+import { memoryFenceStore } from "../store/fence-store.ts";
 import { deleteKeys, redisAvailable, TEST_REDIS } from "../store/liveness/test-backends.ts";
 import { Router } from "./index.ts";
 
@@ -61,7 +62,8 @@ describe.skipIf(!(await redisAvailable()))("router", () => {
       () => redis.disconnect(),
       () => subscriber.disconnect(),
     );
-    const leader = redisLease(redis, { prefix, holder: "collector-1", ttlMs: 10_000 });
+    const fence = memoryFenceStore();
+    const leader = redisLease(redis, fence, { prefix, holder: "collector-1", ttlMs: 10_000 });
     const token = (await leader.acquire()) as number;
     expect(await setRoute(leader, redis, prefix, { group: "gw", target: primary, token })).toBe(true);
 
@@ -69,7 +71,7 @@ describe.skipIf(!(await redisAvailable()))("router", () => {
       group: "gw",
       host: "127.0.0.1",
       port: 0,
-      lease: leader,
+      lease: redisRouteMirror(redis, prefix),
       subscriber,
       prefix,
       pollMs: 60_000, // the notification alone must be enough
@@ -92,7 +94,7 @@ describe.skipIf(!(await redisAvailable()))("router", () => {
 
     // A paused former leader, with an older token, cannot point clients back.
     await leader.release();
-    const next = redisLease(redis, { prefix, holder: "collector-2", ttlMs: 10_000 });
+    const next = redisLease(redis, fence, { prefix, holder: "collector-2", ttlMs: 10_000 });
     const newer = (await next.acquire()) as number;
     expect(await setRoute(leader, redis, prefix, { group: "gw", target: primary, token })).toBe(false);
     expect(await setRoute(next, redis, prefix, { group: "gw", target: standby, token: newer })).toBe(true);

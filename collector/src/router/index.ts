@@ -3,15 +3,15 @@ import { connect, type Socket } from "node:net";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { Redis } from "ioredis";
-import type { Lease } from "../controller/lease.ts";
+import type { FencedReader } from "../controller/lease.ts";
 import { getRoute, routeChannel } from "../controller/routes.ts";
 
 export interface RouterOptions {
   group: string;
   host: string;
   port: number;
-  /** Reads the group's route (the leader writes it under its fencing token). */
-  lease: Lease;
+  /** Reads the group's route (the leader writes it under its fencing token; Redis: its copy). */
+  lease: FencedReader;
   /** A connection for route change notifications (none: polling only). */
   subscriber?: Redis | undefined;
   prefix: string;

@@ -189,4 +189,57 @@ describe.each(backends)("audit store contract on $name", ({ skip, open }) => {
     const head = await db.query<{ seq: string | number }>("SELECT seq FROM chain_heads WHERE agent = 'a7'");
     expect(Number(head.rows[0]?.seq)).toBe(40);
   });
+
+  it.skipIf(skip)(
+    "records a chain whose time goes back an hour as a finding, and finds its events by the collector's clock",
+    async () => {
+      // A sidecar whose clock is stepped back an hour between seq 5 and seq 6.
+      const now = Date.now();
+      let head: ChainHead = EMPTY_HEAD;
+      const events: AuditEvent[] = [];
+      for (let i = 1; i <= 10; i++) {
+        const time = new Date(now - (i > 5 ? 3_600_000 : 0) - (10 - i) * 1000);
+        const event = sealEvent(
+          draftEvent({ source: { agent: "skew", role: "agent", host: "h" }, type: "exec.completed", time }),
+          head,
+        );
+        head = { seq: event.seq, hash: event.hash };
+        events.push(event);
+      }
+      await ingestBatch(store, "skew", events.slice(0, 5));
+      await ingestBatch(store, "skew", events.slice(5, 8)); // the step back, across two batches
+      await ingestBatch(store, "skew", events.slice(8));
+      expect((await store.verify("skew")).ok).toBe(true); // stored: genuine events, nothing lost
+      const findings = (await integrity(store)).filter((f) => f.agent === "skew");
+      expect(findings).toEqual([
+        expect.objectContaining({
+          kind: "clock_backwards",
+          seq: 6,
+          detail: expect.stringMatching(/went back 3599 s/),
+        }),
+      ]);
+      const severity = (
+        await store.query({ agent: COLLECTOR_AGENT, type: "audit.integrity", limit: 1000 })
+      ).events
+        .filter((e) => e.attrs.agent === "skew")
+        .map((e) => e.severity);
+      expect(severity).toEqual(["warn"]);
+      // "The last 10 minutes": by the agent's clock, only the events from before the step back; by
+      // the collector's (when each was stored), all of them, in the order they were stored.
+      const since = new Date(now - 600_000).toISOString();
+      const byAgent = await store.query({ agent: "skew", since, limit: 100 });
+      expect(byAgent.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+      const byCollector = await store.query({ agent: "skew", since, clock: "collector", limit: 4 });
+      const rest = await store.query({
+        agent: "skew",
+        since,
+        clock: "collector",
+        limit: 100,
+        cursor: byCollector.next_cursor as string,
+      });
+      expect([...byCollector.events, ...rest.events].map((e) => e.seq).sort((a, b) => a - b)).toEqual([
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+      ]);
+    },
+  );
 });

@@ -20,7 +20,8 @@ export type IntegrityKind =
   | "broken_link"
   | "hash_mismatch"
   | "seq_conflict"
-  | "conflicting_duplicate";
+  | "conflicting_duplicate"
+  | "clock_backwards";
 
 export interface IntegrityFinding {
   agent: string;
@@ -48,9 +49,17 @@ export interface AuditQuery {
   type?: string | undefined;
   since?: string | undefined;
   until?: string | undefined;
+  /**
+   * Which clock since/until and the order use: "agent" (default), the event's own time, as the
+   * agent's clock said; "collector", when the collector stored it (received_at).
+   */
+  clock?: "agent" | "collector" | undefined;
   cursor?: string | undefined;
   limit: number;
 }
+
+/** How far an agent's time may go back between two consecutive events of its chain before it is a finding. */
+export const DEFAULT_BACKWARDS_TOLERANCE_MS = 60_000;
 
 export interface Verification {
   agent: string;
@@ -154,9 +163,12 @@ export class AuditStore {
   readonly db: Db;
   readonly #source: EventSource;
 
-  constructor(db: Db, collectorSource: EventSource) {
+  readonly #backwardsToleranceMs: number;
+
+  constructor(db: Db, collectorSource: EventSource, options: { backwardsToleranceMs?: number } = {}) {
     this.db = db;
     this.#source = collectorSource;
+    this.#backwardsToleranceMs = options.backwardsToleranceMs ?? DEFAULT_BACKWARDS_TOLERANCE_MS;
   }
 
   /**
@@ -174,6 +186,7 @@ export class AuditStore {
       results.clear();
       const found = [...findings];
       let head = await lockHead(tx, agent);
+      const clock = await this.#clockWatch(tx, agent, head.seq, found);
       const ids = sorted.map((c) => c.event.id);
       const { rows } = await tx.query<{ id: string; hash: string }>(
         "SELECT id, hash FROM audit_events WHERE id = ANY($1::text[])",
@@ -231,6 +244,7 @@ export class AuditStore {
             detail: `prev_hash of seq ${event.seq} does not match the hash of seq ${head.seq}`,
           });
         }
+        clock(event);
         fresh.push(candidate);
         freshBySeq.set(event.seq, event);
         known.set(event.id, event.hash);
@@ -258,11 +272,45 @@ export class AuditStore {
     return results;
   }
 
+  /**
+   * Watches the agent's clock along its chain: an event whose time is earlier than the one before
+   * it by more than the tolerance is stored (it is genuine) and recorded as a finding: the agent's
+   * clock was stepped back, and its events' times cannot be trusted across that point.
+   */
+  async #clockWatch(
+    tx: Queryable,
+    agent: string,
+    headSeq: number,
+    found: IntegrityFinding[],
+  ): Promise<(event: AuditEvent) => void> {
+    let previous: { seq: number; at: number } | undefined;
+    if (headSeq > 0) {
+      const { rows } = await tx.query<{ time: Date | string }>(
+        "SELECT time FROM audit_events WHERE agent = $1 AND seq = $2",
+        [agent, headSeq],
+      );
+      if (rows[0]) previous = { seq: headSeq, at: new Date(rows[0].time).getTime() };
+    }
+    return (event) => {
+      const at = Date.parse(event.time);
+      if (previous && previous.at - at > this.#backwardsToleranceMs) {
+        found.push({
+          agent,
+          kind: "clock_backwards",
+          seq: event.seq,
+          event_id: event.id,
+          detail: `time of ${agent} went back ${Math.round((previous.at - at) / 1000)} s from seq ${previous.seq} to seq ${event.seq} (${new Date(previous.at).toISOString()} -> ${event.time}): its clock was stepped back; its events' times are not comparable across this point (query by clock=collector)`,
+        });
+      }
+      previous = { seq: event.seq, at };
+    };
+  }
+
   #integrityDraft(finding: IntegrityFinding): EventDraft {
     return draftEvent({
       source: this.#source,
       type: "audit.integrity",
-      severity: finding.kind === "gap" ? "error" : "critical",
+      severity: finding.kind === "gap" ? "error" : finding.kind === "clock_backwards" ? "warn" : "critical",
       attrs: { ...finding },
     });
   }
@@ -306,16 +354,18 @@ export class AuditStore {
     if (q.session) add("session = ?", q.session);
     if (q.type?.endsWith(".*")) add("type LIKE ?", `${q.type.slice(0, -2).replace(/[\\%_]/g, "\\$&")}.%`);
     else if (q.type) add("type = ?", q.type);
-    if (q.since) add("time >= ?::timestamptz", q.since);
-    if (q.until) add("time < ?::timestamptz", q.until);
+    // Both names are constants, never input.
+    const column = q.clock === "collector" ? "received_at" : "time";
+    if (q.since) add(`${column} >= ?::timestamptz`, q.since);
+    if (q.until) add(`${column} < ?::timestamptz`, q.until);
     if (q.cursor) {
       const [time, id] = decodeCursor(q.cursor, (t) => PG_TIME.test(t));
       params.push(time, id);
-      where.push(`(time, id) > ($${params.length - 1}::timestamptz, $${params.length})`);
+      where.push(`(${column}, id) > ($${params.length - 1}::timestamptz, $${params.length})`);
     }
     params.push(q.limit + 1);
-    const sql = `SELECT body, hash, id, time::text AS t FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-      ORDER BY time, id LIMIT $${params.length}`;
+    const sql = `SELECT body, hash, id, ${column}::text AS t FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY ${column}, id LIMIT $${params.length}`;
     const { rows } = await this.db.query<{ body: string; hash: string; id: string; t: string }>(sql, params);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];

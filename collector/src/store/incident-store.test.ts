@@ -302,4 +302,32 @@ describe.each(backends)("incident store on $name", ({ skip, open }) => {
     expect(long?.timeline.at(-1)?.at).toBe(at(TIMELINE_MAX + 20));
     expect(long?.timeline[0]?.at).toBe(at(21));
   });
+
+  it.skipIf(skip)(
+    "an agent staying unhealthy adds one entry, not one per heartbeat: the count and the last report are kept",
+    async () => {
+      const reasons = (n: number) => [`chat: HTTP 403 (${n} in a row)`];
+      expect(await store.record(t("rep", "unhealthy", 1, reasons(3)))).toMatchObject({ kind: "opened" });
+      for (let n = 4; n <= 12; n++)
+        expect(await store.record(t("rep", "unhealthy", n - 2, reasons(n)))).toMatchObject({ kind: null });
+      // A controller action between reports: the count stays on the state's entry.
+      await store.note("rep", { action: "restart", detail: "restarted", token: 7, at: at(11) });
+      expect(await store.record(t("rep", "unhealthy", 11, reasons(13)))).toMatchObject({ kind: null });
+      // A different condition is a change, then recovery resolves.
+      expect(await store.record(t("rep", "unhealthy", 12, ["readyz: 503 (1 in a row)"]))).toMatchObject({
+        kind: "changed",
+      });
+      expect(await store.record(t("rep", "healthy", 13))).toMatchObject({ kind: "resolved" });
+      const [incident] = await incidentsOf("rep");
+      expect(incident?.timeline.map((e) => [e.kind, e.repeats ?? 1])).toEqual([
+        ["opened", 11],
+        ["action", 1],
+        ["changed", 1],
+        ["resolved", 1],
+      ]);
+      expect(incident?.timeline[0]?.reasons).toEqual(reasons(3));
+      expect(incident?.timeline[0]?.lastAt).toBe(at(11));
+      expect(incident?.events).toBe(4);
+    },
+  );
 });

@@ -19,6 +19,10 @@ export interface IncidentEvent {
   fromState: FleetState | null;
   toState: FleetState;
   reasons: string[];
+  /** opened/changed: how many reports of the same condition it stands for (1: just the change). */
+  repeats?: number;
+  /** When the last of those reports came (repeats > 1 only). */
+  lastAt?: string;
   /** kind "action" only: what was done (restart, fence, ...), in words, under which fencing token. */
   action?: string;
   detail?: string;
@@ -64,6 +68,13 @@ export type RecordOutcome =
 
 const iso = (t: Date | string) => new Date(t).toISOString();
 
+/**
+ * A reason without what changes at every report of the same condition: the sidecar's running count
+ * ("... (7 in a row)"). Two lists equal under this are the same condition, not a change.
+ */
+export const conditionOf = (reasons: readonly string[]): string =>
+  JSON.stringify(reasons.map((r) => r.replace(/\s*\(\d+ in a row\)/g, "")));
+
 async function addEvent(
   tx: Queryable,
   incident: string,
@@ -76,6 +87,20 @@ async function addEvent(
     `INSERT INTO incident_events (incident_id, seq, at, kind, from_state, to_state, reasons, rev)
      VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
     [incident, seq, t.at, kind, from, t.state, JSON.stringify(t.reasons), t.rev],
+  );
+}
+
+/** The same condition reported again: counted on the entry that recorded it, no new entry. */
+async function repeatLast(tx: Queryable, incident: string, t: Transition): Promise<void> {
+  await tx.query("UPDATE incidents SET reasons = $2::jsonb WHERE id = $1", [
+    incident,
+    JSON.stringify(t.reasons),
+  ]);
+  await tx.query(
+    `UPDATE incident_events SET repeats = repeats + 1, last_at = GREATEST(at, COALESCE(last_at, at), $2::timestamptz)
+     WHERE incident_id = $1
+       AND seq = (SELECT max(seq) FROM incident_events WHERE incident_id = $1 AND kind <> 'action')`,
+    [incident, t.at],
   );
 }
 
@@ -118,6 +143,10 @@ export class IncidentStore {
         [t.agent],
       );
       const incident = open.rows[0];
+      if (incident && from === t.state && conditionOf(current.reasons) === conditionOf(t.reasons)) {
+        await repeatLast(tx, incident.id, t);
+        return { applied: true, incident: incident.id, kind: null };
+      }
       if (!incident) {
         if (!BAD.has(t.state)) return { applied: true, incident: null, kind: null };
         const id = ulid(Date.parse(t.at));
@@ -255,8 +284,11 @@ export class IncidentStore {
       action: string | null;
       detail: string | null;
       token: string | number | null;
+      repeats: number;
+      last_at: Date | string | null;
     }>(
-      `SELECT e.incident_id, e.at, e.kind, e.from_state, e.to_state, e.reasons, e.action, e.detail, e.token
+      `SELECT e.incident_id, e.at, e.kind, e.from_state, e.to_state, e.reasons, e.action, e.detail, e.token,
+         e.repeats, e.last_at
        FROM unnest($1::text[]) AS i (id)
        CROSS JOIN LATERAL (
          SELECT * FROM incident_events WHERE incident_id = i.id ORDER BY seq DESC LIMIT $2
@@ -272,6 +304,7 @@ export class IncidentStore {
         fromState: r.from_state,
         toState: r.to_state,
         reasons: r.reasons,
+        ...(Number(r.repeats) > 1 ? { repeats: Number(r.repeats), lastAt: iso(r.last_at ?? r.at) } : {}),
         ...(r.kind === "action"
           ? { action: r.action as string, detail: r.detail as string, token: Number(r.token) }
           : {}),

@@ -118,6 +118,36 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
         ADD CONSTRAINT incident_events_action_check
           CHECK ((kind = 'action') = (action IS NOT NULL AND detail IS NOT NULL AND token IS NOT NULL));`,
   },
+  {
+    version: 5,
+    name: "durable fencing tokens and fenced state; repeated incident entries counted",
+    sql: `
+      -- The controller's fencing tokens live here, not in Redis: Redis losing its data (a restart
+      -- without persistence, a failover to a lagging replica, eviction) must never hand out a token
+      -- again. drawn: the last token handed out; granted: the newest one a lease was taken with.
+      CREATE TABLE fencing (
+        name    text PRIMARY KEY,
+        drawn   bigint NOT NULL CHECK (drawn >= 1),
+        granted bigint NOT NULL DEFAULT 0 CHECK (granted <= drawn)
+      );
+      -- Routes ("route:<group>") and the controller's memory ("group:<name>", "restart:<agent>"):
+      -- written only under a token not older than the granted one nor than the row's own.
+      CREATE TABLE fenced_state (
+        key        text PRIMARY KEY,
+        value      text NOT NULL,
+        token      bigint NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- An agent staying in the same condition (its reasons differ only by a running count, e.g.
+      -- "(7 in a row)") adds no timeline entry per heartbeat: the entry that recorded the change
+      -- counts the reports and keeps the time of the last one.
+      ALTER TABLE incident_events
+        ADD COLUMN repeats int NOT NULL DEFAULT 1 CHECK (repeats >= 1),
+        ADD COLUMN last_at timestamptz;
+      -- Audit queries by the collector's clock (received_at: when the event was stored) as well as
+      -- by the agent's (time): an agent whose clock is off still shows in "the last 10 minutes".
+      CREATE INDEX audit_events_received ON audit_events (received_at, id);`,
+  },
 ];
 
 const LOCK_KEY = 0x636c6177; // "claw"

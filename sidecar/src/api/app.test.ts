@@ -25,7 +25,9 @@ let app: ReturnType<typeof createSidecarApp>;
 let paths: ReturnType<typeof workspacePaths>;
 
 /** Builds the app the way main.ts does, from real parts; the shipper is never started. */
-async function build(options: { spoolMaxBytes?: number } = {}) {
+type Clock = { offsetMs: number; rttMs: number; measuredAt: string; skewed: boolean } | undefined;
+
+async function build(options: { spoolMaxBytes?: number; clock?: () => Clock } = {}) {
   paths = workspacePaths(tmp.path, "main");
   spool = await Spool.open({
     dir: paths.spool,
@@ -66,6 +68,7 @@ async function build(options: { spoolMaxBytes?: number } = {}) {
     spool,
     inboxDir: paths.inbox,
     shipper,
+    ...(options.clock ? { clock: options.clock } : {}),
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
     log: silentLogger,
   });
@@ -127,6 +130,22 @@ describe("sidecar API: health", () => {
 
   it("answers 404 as JSON for an unknown route", async () => {
     await expectError(await app.request("/nope", { headers: auth }), 404, "not_found", /GET \/nope/);
+  });
+});
+
+describe("sidecar API: readiness with a clock off from the collector's", () => {
+  it("flags the offset beyond the threshold, and stays ready", async () => {
+    let clock: Clock;
+    await build({ clock: () => clock });
+    expect(await (await app.request("/readyz")).json()).not.toHaveProperty("clock");
+    clock = { offsetMs: -3_600_000, rttMs: 3, measuredAt: "2026-12-07T00:00:00.000Z", skewed: true };
+    const res = await app.request("/readyz");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ ready: true, warnings: ["clock_skew"], clock });
+    clock = { ...clock, offsetMs: 40, skewed: false };
+    const body = (await (await app.request("/readyz")).json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ clock });
+    expect(body).not.toHaveProperty("warnings");
   });
 });
 

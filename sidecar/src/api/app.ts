@@ -40,6 +40,8 @@ export interface SidecarApiDeps {
   health?: () => { state: string; reasons: string[]; probes: unknown[] };
   /** Memory file contents waiting for the collector. */
   blobs?: { readonly status: unknown };
+  /** This clock against the collector's, as the heartbeats measure it (undefined: not yet). */
+  clock?: () => { offsetMs: number; rttMs: number; measuredAt: string; skewed: boolean } | undefined;
   /** Whether the memory watcher has caught up and watches (a first start on many files takes a while). */
   memory?: { readonly watching: boolean };
   env: NodeJS.ProcessEnv;
@@ -130,9 +132,14 @@ export function createSidecarApp(deps: SidecarApiDeps) {
     // The agent's state (probes, provider auth, memory) is reported; the sidecar itself is still ready.
     const llm = deps.llm?.health();
     const health = deps.health?.();
+    // A clock off from the collector's is flagged, not a reason to stop: the agent still works,
+    // its events' times are what is wrong (the collector also keeps its own receive time).
+    const clock = deps.clock?.();
     const body = {
       ready: failing.length === 0,
       failing,
+      ...(clock?.skewed ? { warnings: ["clock_skew"] } : {}),
+      ...(clock ? { clock } : {}),
       status: health?.state ?? "unknown",
       reasons: health?.reasons ?? [],
       ...(health && health.probes.length > 0 ? { probes: health.probes } : {}),

@@ -2,7 +2,7 @@ import { ClawguardError } from "@clawguard/shared/errors";
 import { queryInt } from "@clawguard/shared/http/body";
 import type { Hono } from "hono";
 import type { ApiDeps } from "../app.ts";
-import { agentParam, timeParam } from "../params.ts";
+import { agentParam, clockParam, timeParam } from "../params.ts";
 
 /** GET /v1/audit (filtered, cursor-paged) and GET /v1/audit/verify. Read token. */
 export function auditRoutes(app: Hono, deps: ApiDeps): void {
@@ -27,6 +27,7 @@ export function auditRoutes(app: Hono, deps: ApiDeps): void {
       agent: agentParam(c),
       session: c.req.query("session") || undefined,
       type: type || undefined,
+      clock: clockParam(c),
       since: timeParam(c, "since"),
       until: timeParam(c, "until"),
       cursor: c.req.query("cursor") || undefined,

@@ -39,6 +39,9 @@ export function fleetRoutes(app: Hono, deps: ApiDeps): void {
   });
 
   app.post("/v1/heartbeats", ingestOnly, limit, async (c) => {
+    // The collector's clock as the heartbeat arrived; with the answer's, the sidecar measures its
+    // offset both ways (NTP-style) and reports it in its next heartbeat.
+    const received = Date.now();
     const agent = deps.ingestTokens.authenticate(c);
     const checked = validateHeartbeat(await readJson(c));
     if (!checked.ok) {
@@ -55,7 +58,10 @@ export function fleetRoutes(app: Hono, deps: ApiDeps): void {
       );
     }
     await deps.fleet.heartbeat(checked.value);
-    return c.json({ ok: true });
+    return c.json({
+      ok: true,
+      clock: { received: new Date(received).toISOString(), sent: new Date().toISOString() },
+    });
   });
 
   app.get("/v1/fleet", readOnly, async (c) => c.json(await deps.fleet.view()));

@@ -26,6 +26,11 @@ export interface Heartbeat {
   intervalMs: number;
   /** The sidecar's clock when it sent the heartbeat. */
   time: string;
+  /**
+   * The sidecar's clock against the collector's, as the sidecar measured it from the previous
+   * heartbeat's answer (NTP-style, both ways): offsetMs > 0 when the sidecar's clock is ahead.
+   */
+  clock?: { offsetMs: number; rttMs: number };
 }
 
 /** The last heartbeat of an agent as stored, with the collector's clock when it arrived. */

@@ -14,6 +14,8 @@ const CONNECTION_ERRORS = new Set([
   "08006",
   "08001",
   "08003",
+  "08004",
+  "08P01",
 ]);
 
 /** Connection trouble becomes `store.unavailable` (retryable, HTTP 503); anything else is rethrown. */
@@ -22,7 +24,9 @@ function mapError(err: unknown): never {
   const message = (err as Error).message ?? String(err);
   if (
     (code && CONNECTION_ERRORS.has(code)) ||
-    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
+    /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|not queryable|the database system is (starting up|shutting down|in recovery)/i.test(
+      message,
+    )
   ) {
     throw new ClawguardError("store.unavailable", `PostgreSQL is unavailable: ${message}`, {
       retryable: true,
@@ -41,6 +45,13 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
   });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on("error", (err) => log.warn("postgres: idle connection lost", { error: err.message }));
+  // Nor a checked-out one: the pool only listens to its idle clients, and a client is handed out
+  // with no listener at all, even between its ReadyForQuery and an error that follows in the same
+  // packet (pg_terminate_backend, a restart, right after connecting). So every client gets its own
+  // listener from birth; the query under way fails on its own and is mapped below.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => log.debug("postgres: connection lost", { error: err.message }));
+  });
   const query = async <R>(client: Queryable, sql: string, params?: unknown[]) => {
     try {
       return await client.query<R>(sql, params);
@@ -62,6 +73,14 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
         return mapError(err);
       }
       let broken = false;
+      // A checked-out client is not the pool's to watch: its connection dying (a server restart,
+      // pg_terminate_backend) emits 'error' on it, which would end the process with no listener.
+      // The query under way fails too and is mapped below; here it is only marked broken.
+      const onError = (err: Error) => {
+        broken = true;
+        log.warn("postgres: connection lost in a transaction", { error: err.message });
+      };
+      client.on("error", onError);
       try {
         await client.query("BEGIN");
         const tx: Queryable = {
@@ -79,6 +98,9 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
         });
         return mapError(err);
       } finally {
+        client.off("error", onError);
+        // A broken connection is closed, not returned to the pool; a late 'error' on it is ignored.
+        if (broken) client.on("error", () => {});
         client.release(broken);
       }
     },

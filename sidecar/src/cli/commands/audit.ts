@@ -11,6 +11,9 @@ Reads the audit trail from the collector.
 
 Filters: --agent NAME  --session ID  --type TYPE (exec.completed, or a prefix: exec.*)
          --since TIME  --until TIME (RFC 3339)  --cursor C (from a previous page)
+         --clock agent|collector  which clock --since/--until and the order use: agent (default),
+                   the events' own time; collector, when the collector stored them (right even for
+                   an agent whose clock is off: see clawguard fleet)
 Options:
   --url URL          collector (default: $CLAWGUARD_COLLECTOR_URL or http://127.0.0.1:18800)
   --token-file FILE  read token (default: $CLAWGUARD_READ_TOKEN(_FILE), or the one \`clawguard up\` made)
@@ -39,6 +42,7 @@ export const auditCommand: Command = {
         type: { type: "string" },
         since: { type: "string" },
         until: { type: "string" },
+        clock: { type: "string" },
         cursor: { type: "string" },
         limit: { type: "string" },
         all: { type: "boolean" },
@@ -89,7 +93,7 @@ export const auditCommand: Command = {
     let shown = 0;
     do {
       const url = new URL("/v1/audit", base);
-      for (const key of ["agent", "session", "type", "since", "until"] as const) {
+      for (const key of ["agent", "session", "type", "since", "until", "clock"] as const) {
         const value = values[key];
         if (value) url.searchParams.set(key, value);
       }

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { incidentsCommand } from "./fleet.ts";
+import { fleetCommand, incidentsCommand } from "./fleet.ts";
 
 describe("clawguard incidents", () => {
   it("prints state changes with their reasons and controller actions with their fencing token", async () => {
@@ -22,6 +22,8 @@ describe("clawguard incidents", () => {
               fromState: "healthy",
               toState: "unhealthy",
               reasons: ["chat: HTTP 403"],
+              repeats: 12,
+              lastAt: "2026-11-24T12:00:11.000Z",
             },
             {
               at: "2026-11-24T12:00:03.000Z",
@@ -59,10 +61,46 @@ describe("clawguard incidents", () => {
     expect(out.join("")).toBe(
       [
         "2026-11-24T12:00:00.000Z  sub1         unhealthy  OPEN",
-        "    2026-11-24T12:00:00.000Z  opened   healthy -> unhealthy: chat: HTTP 403",
+        "    2026-11-24T12:00:00.000Z  opened   healthy -> unhealthy: chat: HTTP 403 (reported 12 times, last at 2026-11-24T12:00:11.000Z)",
         "    2026-11-24T12:00:03.000Z  restart (token 7): sub1 unhealthy for 3000 ms: restart in place (1 of 3)",
         "",
       ].join("\n"),
     );
+  });
+});
+
+describe("clawguard fleet", () => {
+  it("flags an agent whose clock is off from the collector's", async () => {
+    const agent = (name: string, offsetMs: number, skewed: boolean) => ({
+      agent: name,
+      role: "agent",
+      host: "h",
+      state: "healthy",
+      stale: false,
+      reasons: [],
+      lastSeen: "2026-11-24T12:00:00.000Z",
+      configFingerprint: "a".repeat(64),
+      clockOffset: { offsetMs, method: "round-trip", skewed },
+    });
+    const body = { agents: [agent("ahead", 3_600_000, true), agent("fine", 12, false)], drift: [] };
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const out: string[] = [];
+    try {
+      await fleetCommand.run(["--url", `http://127.0.0.1:${(server.address() as AddressInfo).port}`], {
+        env: { CLAWGUARD_READ_TOKEN: "r" },
+        cwd: "/",
+        out: (t) => void out.push(String(t)),
+        err: () => {},
+      });
+    } finally {
+      server.close();
+    }
+    const [ahead, fine] = out.join("").split("\n");
+    expect(ahead).toMatch(/ahead .* CLOCK \+3600\.0 s \(round-trip\)$/);
+    expect(fine).not.toMatch(/CLOCK/);
   });
 });

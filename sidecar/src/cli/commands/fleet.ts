@@ -4,7 +4,8 @@ import { type Command, intFlag, parse } from "../command.ts";
 const fleetHelp = `Usage: clawguard fleet [--json]
 
 Every agent the collector has heard from: state (healthy, degraded, unhealthy, unknown, or stale
-when its heartbeats stopped), why, when it was last seen, and config drift within each role.
+when its heartbeats stopped), why, when it was last seen, its clock against the collector's
+("CLOCK +3600.0 s" when off by more than fleet.maxClockSkewMs), and config drift within each role.
 Options:
   --url URL          collector (default: $CLAWGUARD_COLLECTOR_URL or http://127.0.0.1:18800)
   --token-file FILE  read token (default: $CLAWGUARD_READ_TOKEN(_FILE), or the one \`clawguard up\` made)
@@ -35,6 +36,7 @@ interface FleetAgent {
   reasons: string[];
   lastSeen: string;
   configFingerprint: string;
+  clockOffset?: { offsetMs: number; method: string; skewed: boolean };
 }
 
 interface Incident {
@@ -50,6 +52,9 @@ interface Incident {
     fromState?: string | null;
     toState?: string;
     reasons?: string[];
+    /** opened/changed: the same condition reported this many times, the last at lastAt. */
+    repeats?: number;
+    lastAt?: string;
     /** kind "action": what the controller did, in words, under which fencing token. */
     action?: string;
     detail?: string;
@@ -84,8 +89,11 @@ export const fleetCommand: Command = {
     if (body.agents.length === 0) io.out("no agent has sent a heartbeat yet\n");
     for (const a of body.agents) {
       const state = a.stale ? "stale" : a.state;
+      const clock = a.clockOffset?.skewed
+        ? `  CLOCK ${a.clockOffset.offsetMs >= 0 ? "+" : ""}${(a.clockOffset.offsetMs / 1000).toFixed(1)} s (${a.clockOffset.method})`
+        : "";
       io.out(
-        `${a.agent.padEnd(12)} ${a.role.padEnd(10)} ${state.padEnd(10)} last seen ${a.lastSeen}  ${a.host}\n`,
+        `${a.agent.padEnd(12)} ${a.role.padEnd(10)} ${state.padEnd(10)} last seen ${a.lastSeen}  ${a.host}${clock}\n`,
       );
       for (const reason of a.reasons) io.out(`    - ${reason}\n`);
     }
@@ -137,7 +145,7 @@ export const incidentsCommand: Command = {
           continue;
         }
         io.out(
-          `    ${step.at}  ${step.kind.padEnd(8)} ${step.fromState ?? "-"} -> ${step.toState ?? "-"}${step.reasons?.length ? `: ${step.reasons.join("; ")}` : ""}\n`,
+          `    ${step.at}  ${step.kind.padEnd(8)} ${step.fromState ?? "-"} -> ${step.toState ?? "-"}${step.reasons?.length ? `: ${step.reasons.join("; ")}` : ""}${(step.repeats ?? 1) > 1 ? ` (reported ${step.repeats} times, last at ${step.lastAt})` : ""}\n`,
         );
       }
     }

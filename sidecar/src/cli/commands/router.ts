@@ -1,4 +1,4 @@
-import { redisLease } from "@clawguard/collector/controller/lease";
+import { redisRouteMirror } from "@clawguard/collector/controller/lease";
 import { getRoute } from "@clawguard/collector/controller/routes";
 import { Router } from "@clawguard/collector/router/index";
 import { parseListen } from "@clawguard/shared/config/fields";
@@ -29,15 +29,25 @@ function redisFrom(io: Io): { redis: Redis; prefix: string } {
   const url = resolveSecret(undefined, io.env, "redis.url", "REDIS_URL");
   if (!url)
     throw new ClawguardError("config.invalid", "no Redis: set REDIS_URL or REDIS_URL_FILE (the collector's)");
+  const redis = new Redis(url, { maxRetriesPerRequest: 2 });
+  // Redis going away is retried (ioredis reconnects) and the router keeps its route meanwhile: the
+  // connection's errors are logged, never left unhandled.
+  let down = false;
+  redis.on("error", (err: Error) => {
+    if (!down) io.err(`clawguard router: redis: ${err.message} (reconnecting)\n`);
+    down = true;
+  });
+  redis.on("ready", () => {
+    down = false;
+  });
   return {
-    redis: new Redis(url, { maxRetriesPerRequest: 2 }),
+    redis,
     prefix: io.env.CLAWGUARD_REDIS_KEY_PREFIX ?? "clawguard:",
   };
 }
 
-/** Reads routes only: the lease here is never acquired, its holder name is never used. */
-const reader = (redis: Redis, prefix: string) =>
-  redisLease(redis, { prefix, holder: "router (reads only)", ttlMs: 1 });
+/** Reads routes only, from the copy the leader keeps in Redis. */
+const reader = (redis: Redis, prefix: string) => redisRouteMirror(redis, prefix);
 
 export const routerCommand: Command = {
   name: "router",
@@ -58,6 +68,8 @@ export const routerCommand: Command = {
     const { host, port } = parseListen(values.listen ?? "0.0.0.0:18789");
     const { redis, prefix } = redisFrom(io);
     const subscriber = redis.duplicate();
+    // Its outages are the main connection's (logged there); it resubscribes when it reconnects.
+    subscriber.on("error", () => {});
     const log = loggerFromEnv(io.env, `router:${values.group}`);
     const router = new Router({
       group: values.group,

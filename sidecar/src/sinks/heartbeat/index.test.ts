@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { describe, expect, it } from "vitest";
-import { configSummary, HeartbeatSender } from "./index.ts";
+import { configSummary, HeartbeatSender, measureOffset } from "./index.ts";
 
 const configFingerprint = (config: unknown, file?: string) => configSummary(config, file).fingerprint;
 const configKeys = (config: unknown, file?: string) => configSummary(config, file).keys;
@@ -194,6 +194,67 @@ describe("HeartbeatSender", () => {
       await until(3);
       await new Promise((r) => setTimeout(r, 200));
       expect(times.length).toBe(3); // and then nothing until the interval
+    } finally {
+      await sender.stop();
+      server.close();
+    }
+  });
+});
+
+describe("clock offset from the collector", () => {
+  it("is NTP's arithmetic on one exchange", () => {
+    // Sent at 1000 here; the collector (an hour behind) got it at its 1000 - 3600000 + 10 and
+    // answered 2 ms later; back here at 1024: 24 ms round trip, 2 of them in the collector.
+    const t1 = 1000 - 3_600_000 + 10;
+    expect(measureOffset(1000, t1, t1 + 2, 1024)).toEqual({ offsetMs: 3_600_000 + 1, rttMs: 22 });
+    expect(measureOffset(0, 5, 5, 10)).toEqual({ offsetMs: 0, rttMs: 10 });
+  });
+
+  it("measures it on each answered heartbeat, flags it beyond the threshold, and reports it in the next one", async () => {
+    const bodies: Record<string, unknown>[] = [];
+    let behindMs = 3_600_000; // the collector's clock, against this one
+    const server = createServer((req, res) => {
+      const received = Date.now() - behindMs;
+      let text = "";
+      req.on("data", (c: Buffer) => {
+        text += c;
+      });
+      req.on("end", () => {
+        bodies.push(JSON.parse(text));
+        const clock = {
+          received: new Date(received).toISOString(),
+          sent: new Date(Date.now() - behindMs).toISOString(),
+        };
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, clock }));
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const sender = new HeartbeatSender({
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      token: "t",
+      intervalMs: 10_000,
+      timeoutMs: 2000,
+      source: { agent: "sub1", role: "sub-agent", host: "h1" },
+      health: () => ({ state: "healthy", reasons: [], probes: [] }),
+      config: {},
+      maxClockSkewMs: 30_000,
+      log: silentLogger,
+    });
+    try {
+      expect(sender.clock).toBeUndefined();
+      await sender.send();
+      expect(bodies[0]?.clock).toBeUndefined();
+      const clock = sender.clock;
+      expect(clock?.skewed).toBe(true);
+      expect(Math.abs((clock?.offsetMs ?? 0) - 3_600_000)).toBeLessThanOrEqual((clock?.rttMs ?? 0) + 5);
+      behindMs = 200;
+      await sender.send();
+      expect(bodies[1]?.clock).toEqual({ offsetMs: clock?.offsetMs, rttMs: clock?.rttMs });
+      expect(sender.clock?.skewed).toBe(false);
+      expect(Math.abs((sender.clock?.offsetMs ?? 0) - 200)).toBeLessThanOrEqual(
+        (sender.clock?.rttMs ?? 0) + 5,
+      );
     } finally {
       await sender.stop();
       server.close();

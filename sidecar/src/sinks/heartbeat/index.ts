@@ -19,7 +19,35 @@ export interface HeartbeatOptions {
   /** What the agent runs with: the sidecar's config, and the agent's openclaw.json when known. */
   config: unknown;
   openclawConfig?: string | undefined;
+  /** A clock further than this from the collector's is flagged (readyz: clock.skewed). */
+  maxClockSkewMs?: number;
   log: Logger;
+}
+
+/** This sidecar's clock against the collector's, measured on the last answered heartbeat. */
+export interface ClockOffset {
+  /** > 0: this clock is ahead of the collector's. */
+  offsetMs: number;
+  /** The heartbeat's round trip, the collector's own time excluded: the offset is good to about half of it. */
+  rttMs: number;
+  measuredAt: string;
+  skewed: boolean;
+}
+
+/**
+ * NTP's arithmetic on one exchange: sent at t0 (this clock), received at t1 and answered at t2 (the
+ * collector's), answer here at t3. Returns this clock minus the collector's, and the round trip.
+ */
+export function measureOffset(
+  t0: number,
+  t1: number,
+  t2: number,
+  t3: number,
+): { offsetMs: number; rttMs: number } {
+  return {
+    offsetMs: Math.round((t0 - t1 + (t3 - t2)) / 2),
+    rttMs: Math.max(0, Math.round(t3 - t0 - (t2 - t1))),
+  };
 }
 
 const VERSION = (
@@ -88,6 +116,7 @@ export class HeartbeatSender implements Component {
   #sending = false;
   #again = false;
   #failing = false;
+  #clock: ClockOffset | undefined;
 
   constructor(options: HeartbeatOptions) {
     this.#o = options;
@@ -110,6 +139,11 @@ export class HeartbeatSender implements Component {
 
   async start(): Promise<void> {
     this.#timer = setTimeout(this.#beat, 0).unref();
+  }
+
+  /** The clock offset from the collector, once a heartbeat was answered (with the collector's times). */
+  get clock(): ClockOffset | undefined {
+    return this.#clock;
   }
 
   /**
@@ -153,8 +187,10 @@ export class HeartbeatSender implements Component {
       configFingerprint: this.#fingerprint,
       configKeys: this.#keys,
       intervalMs: this.#o.intervalMs,
+      ...(this.#clock ? { clock: { offsetMs: this.#clock.offsetMs, rttMs: this.#clock.rttMs } } : {}),
       time: new Date().toISOString(),
     };
+    const sentAt = Date.parse(body.time);
     try {
       const response = await request(new URL("/v1/heartbeats", this.#o.url), {
         method: "POST",
@@ -166,6 +202,7 @@ export class HeartbeatSender implements Component {
       });
       const text = await response.body.text();
       if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
+      this.#measure(text, sentAt, Date.now());
       if (this.#failing) this.#o.log.info("heartbeats reach the collector again");
       this.#failing = false;
       return true;
@@ -175,6 +212,27 @@ export class HeartbeatSender implements Component {
       this.#failing = true;
       return false;
     }
+  }
+
+  /** From the answer's {clock: {received, sent}}; an older collector that sends none leaves it unknown. */
+  #measure(text: string, t0: number, t3: number): void {
+    let clock: { received?: unknown; sent?: unknown } | undefined;
+    try {
+      clock = (JSON.parse(text) as { clock?: { received?: unknown; sent?: unknown } }).clock;
+    } catch {
+      return;
+    }
+    const [t1, t2] = [Date.parse(String(clock?.received)), Date.parse(String(clock?.sent))];
+    if (Number.isNaN(t1) || Number.isNaN(t2)) return;
+    const { offsetMs, rttMs } = measureOffset(t0, t1, t2, t3);
+    const skewed = Math.abs(offsetMs) > (this.#o.maxClockSkewMs ?? 30_000);
+    if (skewed && !this.#clock?.skewed)
+      this.#o.log.warn("this clock is off from the collector's: event times will be too", {
+        offsetMs,
+        rttMs,
+        maxClockSkewMs: this.#o.maxClockSkewMs ?? 30_000,
+      });
+    this.#clock = { offsetMs, rttMs, measuredAt: new Date(t3).toISOString(), skewed };
   }
 
   async stop(): Promise<void> {
