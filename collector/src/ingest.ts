@@ -82,7 +82,8 @@ export async function ingestBatch(
     await store.recordFindings(findings);
     return results;
   }
-  const stored = await store.append(
+  const stored = await appendIsolating(
+    store,
     agent,
     unique.map((u) => u.candidate),
     findings,
@@ -91,5 +92,49 @@ export async function ingestBatch(
     const status = stored.get(candidate.event.id) as IngestStatus;
     results[index] = { id: candidate.event.id, index, ...status };
   }
+  return results;
+}
+
+/**
+ * A value the database refuses (SQLSTATE class 22, data exception; 54, a limit exceeded): one event's
+ * fault, never the batch's. Connection trouble is not (it is `store.unavailable`, retryable).
+ */
+function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && /^(22|54)[0-9A-Z]{3}$/.test(code);
+}
+
+/**
+ * Appends the batch in one transaction; when the database refuses a value in it, appends the events
+ * one by one so that only the one it refuses is rejected, with the database's reason. The checks
+ * before the store should leave nothing for this to catch: it is the last line, so a bad event can
+ * never make the whole batch fail (and the sidecar retry it forever).
+ */
+export async function appendIsolating(
+  store: AuditStore,
+  agent: string,
+  candidates: Candidate[],
+  findings: IntegrityFinding[],
+): Promise<Map<string, IngestStatus>> {
+  try {
+    return await store.append(agent, candidates, findings);
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+  }
+  const results = new Map<string, IngestStatus>();
+  let pending = findings;
+  for (const candidate of [...candidates].sort((a, b) => a.event.seq - b.event.seq)) {
+    try {
+      for (const [id, status] of await store.append(agent, [candidate], pending)) results.set(id, status);
+      pending = [];
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      results.set(candidate.event.id, {
+        status: "rejected",
+        errors: [`the store refused this event: ${(err as Error).message}`],
+      });
+    }
+  }
+  if (pending.length > 0) await store.recordFindings(pending);
   return results;
 }

@@ -12,6 +12,7 @@ import { decodeCursor, encodeCursor } from "./cursor.ts";
 const PG_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
 
 import type { Db, Queryable } from "./db.ts";
+import { foldFindings } from "./findings.ts";
 import { insertMemoryVersions } from "./memory-store.ts";
 
 /** What the chain check found wrong; each becomes an `audit.integrity` event from the collector. */
@@ -30,6 +31,10 @@ export interface IntegrityFinding {
   /** For a gap: the missing seqs, inclusive. */
   missing_from?: number;
   missing_to?: number;
+  /** A run of consecutive events with the same finding (see foldFindings): its last seq, count and first ids. */
+  last_seq?: number;
+  count?: number;
+  event_ids?: string[];
   detail: string;
 }
 
@@ -252,7 +257,7 @@ export class AuditStore {
       if (found.length > 0)
         await this.#record(
           tx,
-          found.map((f) => this.#integrityDraft(f)),
+          foldFindings(found).map((f) => this.#integrityDraft(f)),
         );
     });
     return results;
@@ -290,7 +295,7 @@ export class AuditStore {
     await this.db.transaction((tx) =>
       this.#record(
         tx,
-        findings.map((f) => this.#integrityDraft(f)),
+        foldFindings(findings).map((f) => this.#integrityDraft(f)),
       ),
     );
   }
