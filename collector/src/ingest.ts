@@ -1,3 +1,4 @@
+import { sealMatches } from "@clawguard/shared/chain";
 import { AGENT_PATTERN, type AuditEvent, validateEvent } from "@clawguard/shared/events/envelope";
 import {
   type AuditStore,
@@ -8,6 +9,9 @@ import {
   sha256,
 } from "./store/audit-store.ts";
 import { MEMORY_CHANGED, memoryVersionOf } from "./store/memory-store.ts";
+
+/** Each agent's sealing keys by key id: the current one and, while rotating, the previous one. */
+export type SealKeyring = ReadonlyMap<string, ReadonlyMap<string, Buffer>>;
 
 export interface IngestItemResult {
   id: string | null;
@@ -27,7 +31,9 @@ export async function ingestBatch(
   store: AuditStore,
   agent: string,
   items: readonly unknown[],
+  keyring: SealKeyring = new Map(),
 ): Promise<IngestItemResult[]> {
+  const keys = keyring.get(agent);
   const results: IngestItemResult[] = [];
   const candidates: { index: number; candidate: Candidate }[] = [];
   const findings: IntegrityFinding[] = [];
@@ -57,6 +63,12 @@ export async function ingestBatch(
       const detail = `${path}: hash does not match the event's content (altered after it was sealed)`;
       findings.push({ agent, kind: "hash_mismatch", seq: event.seq, event_id: event.id, detail });
       results[index] = { id, index, status: "rejected", errors: [detail] };
+      return;
+    }
+    const seal = sealFinding(event, keys, path);
+    if (seal) {
+      findings.push({ agent, seq: event.seq, event_id: event.id, ...seal });
+      results[index] = { id, index, status: "rejected", errors: [seal.detail] };
       return;
     }
     if (event.type === MEMORY_CHANGED) {
@@ -93,6 +105,36 @@ export async function ingestBatch(
     results[index] = { id: candidate.event.id, index, ...status };
   }
   return results;
+}
+
+/**
+ * What is wrong with an event's seal, when its sidecar has sealing keys here: none, a key id not
+ * configured (neither the current nor the previous key), or a MAC that does not match (the event
+ * was edited after the sidecar sealed it, and its chain rebuilt). Unkeyed agents are not checked.
+ */
+function sealFinding(
+  event: AuditEvent,
+  keys: ReadonlyMap<string, Buffer> | undefined,
+  path: string,
+): Pick<IntegrityFinding, "kind" | "detail"> | undefined {
+  if (!keys || keys.size === 0) return undefined;
+  if (!event.seal)
+    return {
+      kind: "seal_missing",
+      detail: `${path}.seal: missing: this sidecar seals its events, an unsealed one did not come from it`,
+    };
+  const key = keys.get(event.seal.kid);
+  if (!key)
+    return {
+      kind: "seal_unknown_key",
+      detail: `${path}.seal.kid: ${JSON.stringify(event.seal.kid)} is not a sealing key of this sidecar (known: ${[...keys.keys()].join(", ")})`,
+    };
+  if (!sealMatches(key, event.hash, event.seal))
+    return {
+      kind: "seal_mismatch",
+      detail: `${path}.seal: the MAC does not match the event's hash (edited after the sidecar sealed it)`,
+    };
+  return undefined;
 }
 
 /**

@@ -21,7 +21,10 @@ export type IntegrityKind =
   | "broken_link"
   | "hash_mismatch"
   | "seq_conflict"
-  | "conflicting_duplicate";
+  | "conflicting_duplicate"
+  | "seal_missing"
+  | "seal_unknown_key"
+  | "seal_mismatch";
 
 export interface IntegrityFinding {
   agent: string;
@@ -72,9 +75,9 @@ export interface Verification {
 export const COLLECTOR_AGENT = "_collector";
 const MAX_PROBLEMS = 100;
 
-/** The canonical body an event's hash is computed over: the event without `hash`. */
+/** The canonical body an event's hash is computed over: the event without `hash` and `seal`. */
 export function canonicalBody(event: AuditEvent): string {
-  const { hash: _hash, ...rest } = event;
+  const { hash: _hash, seal: _seal, ...rest } = event;
   return canonicalJson(rest);
 }
 
@@ -113,13 +116,15 @@ async function insertEvents(tx: Queryable, rows: Candidate[]): Promise<void> {
       hash: event.hash,
       prev_hash: event.prev_hash,
       body,
+      seal_kid: event.seal?.kid ?? null,
+      seal_mac: event.seal?.mac ?? null,
     })),
   );
   await tx.query(
-    `INSERT INTO audit_events (id, agent, seq, time, type, severity, session, hash, prev_hash, body)
-     SELECT id, agent, seq, time, type, severity, session, hash, prev_hash, body
+    `INSERT INTO audit_events (id, agent, seq, time, type, severity, session, hash, prev_hash, body, seal_kid, seal_mac)
+     SELECT id, agent, seq, time, type, severity, session, hash, prev_hash, body, seal_kid, seal_mac
      FROM json_to_recordset($1::json) AS r(id text, agent text, seq bigint, time timestamptz, type text,
-       severity text, session text, hash text, prev_hash text, body text)`,
+       severity text, session text, hash text, prev_hash text, body text, seal_kid text, seal_mac text)`,
     [json],
   );
 }
@@ -319,13 +324,24 @@ export class AuditStore {
       where.push(`(time, id) > ($${params.length - 1}::timestamptz, $${params.length})`);
     }
     params.push(q.limit + 1);
-    const sql = `SELECT body, hash, id, time::text AS t FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+    const sql = `SELECT body, hash, seal_kid, seal_mac, id, time::text AS t FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
       ORDER BY time, id LIMIT $${params.length}`;
-    const { rows } = await this.db.query<{ body: string; hash: string; id: string; t: string }>(sql, params);
+    const { rows } = await this.db.query<{
+      body: string;
+      hash: string;
+      seal_kid: string | null;
+      seal_mac: string | null;
+      id: string;
+      t: string;
+    }>(sql, params);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     return {
-      events: page.map((r) => ({ ...(JSON.parse(r.body) as Omit<AuditEvent, "hash">), hash: r.hash })),
+      events: page.map((r) => ({
+        ...(JSON.parse(r.body) as Omit<AuditEvent, "hash">),
+        hash: r.hash,
+        ...(r.seal_kid && r.seal_mac ? { seal: { kid: r.seal_kid, mac: r.seal_mac } } : {}),
+      })),
       next_cursor: rows.length > q.limit && last ? encodeCursor(last.t, last.id) : null,
     };
   }

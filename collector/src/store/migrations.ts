@@ -118,6 +118,17 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
         ADD CONSTRAINT incident_events_action_check
           CHECK ((kind = 'action') = (action IS NOT NULL AND detail IS NOT NULL AND token IS NOT NULL));`,
   },
+  {
+    version: 5,
+    name: "event seals",
+    sql: `
+      -- The sidecar's HMAC over the event's hash (outside the hashed body), when it sealed the event
+      -- with a key: its key id and MAC. Rows stored before (and events of unkeyed sidecars) have none.
+      ALTER TABLE audit_events
+        ADD COLUMN seal_kid text,
+        ADD COLUMN seal_mac text,
+        ADD CONSTRAINT audit_events_seal_check CHECK ((seal_kid IS NULL) = (seal_mac IS NULL));`,
+  },
 ];
 
 const LOCK_KEY = 0x636c6177; // "claw"

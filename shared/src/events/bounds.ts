@@ -110,3 +110,33 @@ export function timeProblem(value: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The value with every string (and key) made storable (toStorable); the same object when nothing
+ * needed it, so the common case allocates nothing. For the sidecar's own events, whose text (an
+ * argv, a path) comes from elsewhere: stored with U+FFFD in place, rather than refused downstream.
+ */
+export function storableValue<T>(value: T): T {
+  if (typeof value === "string") return (storableProblem(value) ? toStorable(value) : value) as T;
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((inner, i) => {
+      const fixed = storableValue(inner);
+      if (fixed !== inner) (copy ??= [...value])[i] = fixed;
+    });
+    return (copy ?? value) as T;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const fixedKey = storableProblem(key) ? toStorable(key) : key;
+    const fixed = storableValue(inner);
+    if (fixed !== inner || fixedKey !== key) {
+      const target: Record<string, unknown> = copy ?? { ...(value as Record<string, unknown>) };
+      copy = target;
+      if (fixedKey !== key) delete target[key];
+      target[fixedKey] = fixed;
+    }
+  }
+  return (copy ?? value) as T;
+}

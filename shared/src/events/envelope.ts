@@ -12,6 +12,12 @@ export interface EventSource {
   host: string;
 }
 
+/** The sidecar's HMAC over the event's hash (see chain.ts, SealKey): key id and hex MAC. */
+export interface Seal {
+  kid: string;
+  mac: string;
+}
+
 export interface AuditEvent {
   id: string;
   seq: number;
@@ -23,10 +29,12 @@ export interface AuditEvent {
   attrs: Record<string, unknown>;
   prev_hash: string;
   hash: string;
+  /** Outside the hash: added by the sidecar that sealed the event into its spool, when it has a key. */
+  seal?: Seal;
 }
 
 /** The fields the chain owner (the sidecar) fills in; a source only produces the rest. */
-export type ChainedFields = "seq" | "prev_hash" | "hash";
+export type ChainedFields = "seq" | "prev_hash" | "hash" | "seal";
 export type EventDraft = Omit<AuditEvent, ChainedFields>;
 
 export const AGENT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -35,7 +43,8 @@ const HASH_PATTERN = /^[0-9a-f]{64}$/;
 export const MAX_ATTRS_BYTES = 64 * 1024;
 
 const DRAFT_KEYS = new Set(["id", "time", "source", "session", "type", "severity", "attrs"]);
-const EVENT_KEYS = new Set([...DRAFT_KEYS, "seq", "prev_hash", "hash"]);
+const EVENT_KEYS = new Set([...DRAFT_KEYS, "seq", "prev_hash", "hash", "seal"]);
+const SEAL_KID = /^[A-Za-z0-9_.-]{1,32}$/;
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; errors: string[] };
 
@@ -137,8 +146,29 @@ function validate(value: unknown, path: string, chained: boolean): string[] {
         expected: "64 lower-case hex chars (sha256)",
       });
     }
+    if (value.seal !== undefined) checkSeal(errors, `${path}.seal`, value.seal);
   }
   return errors;
+}
+
+function checkSeal(errors: string[], path: string, seal: unknown): void {
+  if (!isPlainObject(seal)) {
+    errors.push(`${path}: expected {kid, mac}, got ${describeValue(seal)}`);
+    return;
+  }
+  for (const key of Object.keys(seal)) {
+    if (key !== "kid" && key !== "mac") errors.push(`${path}.${key}: unknown field`);
+  }
+  checkString(errors, `${path}.kid`, seal.kid, {
+    pattern: SEAL_KID,
+    max: 32,
+    expected: "a key id of 1-32 chars [A-Za-z0-9_.-]",
+  });
+  checkString(errors, `${path}.mac`, seal.mac, {
+    pattern: HASH_PATTERN,
+    max: 64,
+    expected: "64 lower-case hex chars (HMAC-SHA256)",
+  });
 }
 
 /** Checks a chained event as it arrives at the collector; every problem is named with its path. */
