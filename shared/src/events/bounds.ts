@@ -123,7 +123,9 @@ export function storableValue<T>(value: T): T {
     let copy: unknown[] | undefined;
     value.forEach((inner, i) => {
       const fixed = storableValue(inner);
-      if (fixed !== inner) (copy ??= [...value])[i] = fixed;
+      if (fixed === inner) return;
+      copy ??= [...value];
+      copy[i] = fixed;
     });
     return (copy ?? value) as T;
   }
