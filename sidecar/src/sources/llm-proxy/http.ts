@@ -20,6 +20,9 @@ export const HOP_BY_HOP = new Set([
   "host",
   "content-length",
   "accept-encoding",
+  // Node's server has already answered it (100 Continue) by the time the body is read; passed on,
+  // undici refuses the call ("expect header not supported") and the agent got a 502.
+  "expect",
 ]);
 /** An error body is read whole (to classify it) up to this size. */
 export const MAX_ERROR_BODY = 1024 * 1024;
