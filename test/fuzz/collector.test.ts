@@ -23,6 +23,7 @@ import {
   nastyQuery,
   nastyString,
   reportTally,
+  TEST_MS,
 } from "./support.ts";
 
 /**
@@ -191,7 +192,7 @@ describe.each(backends)("fuzz: the collector's API on $name", ({ name, skip, ope
     await done();
   });
 
-  it.skipIf(skip)("POST /v1/events: batches of mutated events", { timeout: 120_000 }, async () => {
+  it.skipIf(skip)("POST /v1/events: batches of mutated events", { timeout: TEST_MS }, async () => {
     const batchArb = fc.array(fc.tuple(mutation, fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 6 });
     await fc.assert(
       fc.asyncProperty(batchArb, async (items) => {
@@ -212,7 +213,7 @@ describe.each(backends)("fuzz: the collector's API on $name", ({ name, skip, ope
     );
   });
 
-  it.skipIf(skip)("POST /v1/events: any body, any type, any token", { timeout: 120_000 }, async () => {
+  it.skipIf(skip)("POST /v1/events: any body, any type, any token", { timeout: TEST_MS }, async () => {
     const bodyArb = fc.oneof(
       nastyJson.map((v) => JSON.stringify(v) ?? "null"),
       nastyJson.map((v) => JSON.stringify({ events: v })),
@@ -233,7 +234,7 @@ describe.each(backends)("fuzz: the collector's API on $name", ({ name, skip, ope
     );
   });
 
-  it.skipIf(skip)("POST /v1/heartbeats", { timeout: 120_000 }, async () => {
+  it.skipIf(skip)("POST /v1/heartbeats", { timeout: TEST_MS }, async () => {
     const base = {
       agent: "main",
       role: "agent",
@@ -268,7 +269,7 @@ describe.each(backends)("fuzz: the collector's API on $name", ({ name, skip, ope
 
   it.skipIf(skip)(
     "GET /v1/audit, /v1/audit/verify, /v1/fleet, /v1/incidents, /v1/memory/history",
-    { timeout: 120_000 },
+    { timeout: TEST_MS },
     async () => {
       const routes = [
         ["/v1/audit", ["agent", "session", "type", "since", "until", "limit", "cursor"]],
@@ -300,7 +301,7 @@ describe.each(backends)("fuzz: the collector's API on $name", ({ name, skip, ope
     },
   );
 
-  it.skipIf(skip)("PUT, HEAD and GET /v1/blobs/:sha256", { timeout: 120_000 }, async () => {
+  it.skipIf(skip)("PUT, HEAD and GET /v1/blobs/:sha256", { timeout: TEST_MS }, async () => {
     const idArb = fc.oneof(
       nastyString.map((s) => encodeURIComponent(s.toWellFormed())),
       fc.uint8Array({ maxLength: 64 }).map((b) => createHash("sha256").update(b).digest("hex")),

@@ -26,6 +26,7 @@ import {
   nastyQuery,
   nastyString,
   reportTally,
+  TEST_MS,
 } from "./support.ts";
 
 /**
@@ -136,7 +137,7 @@ afterAll(async () => {
 });
 
 describe("fuzz: the sidecar's control API and inbox", () => {
-  it("POST /v1/exec", { timeout: 120_000 }, async () => {
+  it("POST /v1/exec", { timeout: TEST_MS }, async () => {
     const arg = fc.oneof(nastyString, fc.constantFrom("hello", "%s", "-n"));
     const body = fc.oneof(
       // Mostly runnable: the path through the guard, the spool and the event, with odd text in it.
@@ -205,7 +206,7 @@ describe("fuzz: the sidecar's control API and inbox", () => {
     );
   });
 
-  it("GET /v1/spill/:id", { timeout: 120_000 }, async () => {
+  it("GET /v1/spill/:id", { timeout: TEST_MS }, async () => {
     const id = fc.oneof(
       fc.constant(() => spillId),
       nastyString.map((s) => () => s.toWellFormed()),
@@ -244,7 +245,7 @@ describe("fuzz: the sidecar's control API and inbox", () => {
     );
   });
 
-  it("the inbox: whatever the agent drops there", { timeout: 120_000 }, async () => {
+  it("the inbox: whatever the agent drops there", { timeout: TEST_MS }, async () => {
     const good = () => draftEvent({ source, type: "exec.completed", attrs: { ok: true } });
     const file = fc.oneof(
       fc

@@ -9,6 +9,8 @@ import { expect } from "vitest";
  */
 
 export const RUNS = Math.max(1, Number(process.env.CLAWGUARD_FUZZ_RUNS ?? 200) || 200);
+/** A property's time limit: generous, as it grows with the runs (and the machine may be shared). */
+export const TEST_MS = Math.max(120_000, RUNS * 1000);
 /** An answer later than this is a hang. */
 export const ANSWER_MS = 10_000;
 /** A fixed seed by default, so a CI failure replays; CLAWGUARD_FUZZ_SEED=random for new ground. */
