@@ -38,47 +38,11 @@ export async function ingestBatch(
   const candidates: { index: number; candidate: Candidate }[] = [];
   const findings: IntegrityFinding[] = [];
   items.forEach((item, index) => {
-    const path = `events[${index}]`;
-    const id =
-      typeof (item as { id?: unknown })?.id === "string" ? ((item as { id: string }).id as string) : null;
-    const checked = validateEvent(item, path);
-    if (!checked.ok) {
+    const checked = checkItem(item, `events[${index}]`, agent, keys, findings);
+    if ("errors" in checked) {
+      const id = typeof (item as { id?: unknown })?.id === "string" ? (item as { id: string }).id : null;
       results[index] = { id, index, status: "rejected", errors: checked.errors };
-      return;
-    }
-    const event: AuditEvent = checked.value;
-    if (event.source.agent !== agent || !AGENT_PATTERN.test(event.source.agent)) {
-      results[index] = {
-        id,
-        index,
-        status: "rejected",
-        errors: [
-          `${path}.source.agent: this token may only send events of agent ${JSON.stringify(agent)}, got ${JSON.stringify(event.source.agent)}`,
-        ],
-      };
-      return;
-    }
-    const body = canonicalBody(event);
-    if (sha256(body) !== event.hash) {
-      const detail = `${path}: hash does not match the event's content (altered after it was sealed)`;
-      findings.push({ agent, kind: "hash_mismatch", seq: event.seq, event_id: event.id, detail });
-      results[index] = { id, index, status: "rejected", errors: [detail] };
-      return;
-    }
-    const seal = sealFinding(event, keys, path);
-    if (seal) {
-      findings.push({ agent, seq: event.seq, event_id: event.id, ...seal });
-      results[index] = { id, index, status: "rejected", errors: [seal.detail] };
-      return;
-    }
-    if (event.type === MEMORY_CHANGED) {
-      const version = memoryVersionOf(event, path);
-      if (!version.ok) {
-        results[index] = { id, index, status: "rejected", errors: version.errors };
-        return;
-      }
-    }
-    candidates.push({ index, candidate: { event, body } });
+    } else candidates.push({ index, candidate: checked });
   });
   // The same id twice in one batch: the second copy is a duplicate of the first.
   const seen = new Set<string>();
@@ -105,6 +69,45 @@ export async function ingestBatch(
     results[index] = { id: candidate.event.id, index, ...status };
   }
   return results;
+}
+
+/**
+ * One event's checks, in order: schema and bounds, the token's agent, the hash, the seal, a memory
+ * version. A changed hash or a bad seal is also an integrity finding (added to `findings`).
+ */
+function checkItem(
+  item: unknown,
+  path: string,
+  agent: string,
+  keys: ReadonlyMap<string, Buffer> | undefined,
+  findings: IntegrityFinding[],
+): Candidate | { errors: string[] } {
+  const checked = validateEvent(item, path);
+  if (!checked.ok) return { errors: checked.errors };
+  const event: AuditEvent = checked.value;
+  if (event.source.agent !== agent || !AGENT_PATTERN.test(event.source.agent)) {
+    return {
+      errors: [
+        `${path}.source.agent: this token may only send events of agent ${JSON.stringify(agent)}, got ${JSON.stringify(event.source.agent)}`,
+      ],
+    };
+  }
+  const body = canonicalBody(event);
+  if (sha256(body) !== event.hash) {
+    const detail = `${path}: hash does not match the event's content (altered after it was sealed)`;
+    findings.push({ agent, kind: "hash_mismatch", seq: event.seq, event_id: event.id, detail });
+    return { errors: [detail] };
+  }
+  const seal = sealFinding(event, keys, path);
+  if (seal) {
+    findings.push({ agent, seq: event.seq, event_id: event.id, ...seal });
+    return { errors: [seal.detail] };
+  }
+  if (event.type === MEMORY_CHANGED) {
+    const version = memoryVersionOf(event, path);
+    if (!version.ok) return { errors: version.errors };
+  }
+  return { event, body };
 }
 
 /**
