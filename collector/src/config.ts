@@ -5,6 +5,10 @@ import { type EnvMap, loadConfig } from "@clawguard/shared/config/load";
 import { z } from "zod";
 import { controllerConfig } from "./controller/config.ts";
 
+const sealKeyId = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: "expected a key id of 1-32 chars [A-Za-z0-9_.-]" });
+
 export const collectorSchema = z.strictObject({
   /** Loopback by default; set 0.0.0.0:18800 in a container that sidecars reach over the network. */
   listen: listen.default("127.0.0.1:18800"),
@@ -73,9 +77,29 @@ export const collectorSchema = z.strictObject({
   auth: z
     .strictObject({
       /** One token per sidecar: events carrying another agent's name are refused. */
-      sidecars: z.array(z.strictObject({ agent: agentName, token: secretRef })).default([]),
+      sidecars: z
+        .array(
+          z.strictObject({
+            agent: agentName,
+            token: secretRef,
+            /**
+             * The sidecar's sealing keys (HMAC over each event's hash): the current one and, while
+             * rotating, the previous one. Set: this agent's events must carry a seal made with one.
+             */
+            sealKeys: z
+              .array(z.strictObject({ id: sealKeyId, key: secretRef }))
+              .max(2, { error: "expected the current key and at most one previous one" })
+              .optional(),
+          }),
+        )
+        .default([]),
       /** A file of `agent token` lines (one sidecar per line); default from CLAWGUARD_INGEST_TOKENS_FILE. */
       sidecarTokensFile: z.string().min(1).optional(),
+      /**
+       * A file of `agent keyId key` lines: each sidecar's sealing keys (at most two per agent, the
+       * current and the previous); default from CLAWGUARD_SEAL_KEYS_FILE.
+       */
+      sealKeysFile: z.string().min(1).optional(),
       /** Token for reading the audit trail; default from CLAWGUARD_READ_TOKEN(_FILE). */
       readToken: secretRef.optional(),
     })
@@ -88,6 +112,7 @@ export const COLLECTOR_ENV: EnvMap = {
   CLAWGUARD_COLLECTOR_LISTEN: "listen",
   CLAWGUARD_COLLECTOR_DATA_DIR: "dataDir",
   CLAWGUARD_INGEST_TOKENS_FILE: "auth.sidecarTokensFile",
+  CLAWGUARD_SEAL_KEYS_FILE: "auth.sealKeysFile",
   CLAWGUARD_REDIS_KEY_PREFIX: "redis.keyPrefix",
   CLAWGUARD_FLEET_STALE_FACTOR: "fleet.staleFactor",
   CLAWGUARD_FLEET_SWEEP_MS: "fleet.sweepMs",
@@ -113,6 +138,7 @@ export function loadCollectorConfig(
     auth: Object.freeze({
       ...config.auth,
       ...(config.auth.sidecarTokensFile ? { sidecarTokensFile: abs(config.auth.sidecarTokensFile) } : {}),
+      ...(config.auth.sealKeysFile ? { sealKeysFile: abs(config.auth.sealKeysFile) } : {}),
     }),
   });
 }

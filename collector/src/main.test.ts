@@ -122,4 +122,21 @@ describe("collector start", () => {
     ])
       expect(message).toContain(part);
   });
+
+  it("reads each agent's sealing keys (current and previous) and refuses short, doubled or a third key", () => {
+    const keys = join(dir.path, "seal-keys");
+    const key = (c: string) => c.repeat(32);
+    writeFileSync(keys, `# agent keyId key\nmain k2 ${key("a")}\nmain k1 ${key("b")}\nsub1 k1 ${key("c")}\n`);
+    const env = { ...baseEnv, CLAWGUARD_SEAL_KEYS_FILE: keys };
+    const { seals } = checkConfig(loadCollectorConfig(undefined, env, dir.path), env);
+    expect([...(seals.get("main")?.keys() ?? [])]).toEqual(["k2", "k1"]);
+    expect(seals.get("sub1")?.get("k1")?.toString()).toBe(key("c"));
+    writeFileSync(
+      keys,
+      `main k3 ${key("a")}\nmain k2 ${key("b")}\nmain k1 ${key("c")}\nmain k2 ${key("d")}\nsub1 k1 short\nnonsense\n`,
+    );
+    expect(() => checkConfig(loadCollectorConfig(undefined, env, dir.path), env)).toThrowError(
+      /4 problem\(s\)(.|\n)*line 3: main has more than 2 sealing keys(.|\n)*line 4: key id "k2" of main given twice(.|\n)*line 5: expected a sealing key of 32\+ chars, got 5(.|\n)*line 6: expected "<agent> <key id> <key of 32\+ chars>"/,
+    );
+  });
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { MIN_SEAL_KEY_LENGTH } from "@clawguard/shared/chain";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError, describeError } from "@clawguard/shared/errors";
@@ -21,6 +22,7 @@ import {
 import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
+import type { SealKeyring } from "./ingest.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
 import type { Db } from "./store/db.ts";
 import { createEmbeddedDb } from "./store/embedded/index.ts";
@@ -49,15 +51,48 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   problems.push(...fenceProblems(config, env));
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
+  const seals = new Map<string, Map<string, Buffer>>();
+  const addSealKey = (where: string, agent: string, id: string, key: string) => {
+    const keys = seals.get(agent) ?? new Map<string, Buffer>();
+    seals.set(agent, keys);
+    if (key.length < MIN_SEAL_KEY_LENGTH)
+      problems.push(`${where}: expected a sealing key of ${MIN_SEAL_KEY_LENGTH}+ chars, got ${key.length}`);
+    else if (keys.has(id)) problems.push(`${where}: key id ${JSON.stringify(id)} of ${agent} given twice`);
+    else if (keys.size >= 2)
+      problems.push(`${where}: ${agent} has more than 2 sealing keys: keep the current and the previous one`);
+    else keys.set(id, Buffer.from(key, "utf8"));
+  };
   config.auth.sidecars.forEach((s, i) => {
     try {
       const token = resolveSecret(s.token, env, `auth.sidecars[${i}].token`);
       if (token) ingest.add(token, s.agent);
       else problems.push(`auth.sidecars[${i}].token: give env or file`);
+      s.sealKeys?.forEach((k, j) => {
+        const where = `auth.sidecars[${i}].sealKeys[${j}].key`;
+        const key = resolveSecret(k.key, env, where);
+        if (key) addSealKey(where, s.agent, k.id, key);
+        else problems.push(`${where}: give env or file`);
+      });
     } catch (err) {
       problems.push((err as Error).message);
     }
   });
+  if (config.auth.sealKeysFile) {
+    try {
+      readFileSync(config.auth.sealKeysFile, "utf8")
+        .split("\n")
+        .forEach((line, i) => {
+          const text = line.trim();
+          if (text === "" || text.startsWith("#")) return;
+          const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\s+([A-Za-z0-9_.-]{1,32})\s+(\S+)$/.exec(text);
+          const where = `auth.sealKeysFile line ${i + 1}`;
+          if (match) addSealKey(where, match[1] as string, match[2] as string, match[3] as string);
+          else problems.push(`${where}: expected "<agent> <key id> <key of ${MIN_SEAL_KEY_LENGTH}+ chars>"`);
+        });
+    } catch (err) {
+      problems.push(`auth.sealKeysFile: cannot read ${config.auth.sealKeysFile}: ${(err as Error).message}`);
+    }
+  }
   if (config.auth.sidecarTokensFile) {
     try {
       readFileSync(config.auth.sidecarTokensFile, "utf8")
@@ -93,7 +128,7 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
       `collector config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
     );
   }
-  return { ingest, read };
+  return { ingest, read, seals: seals as SealKeyring };
 }
 
 export async function openStore(
@@ -333,6 +368,7 @@ export async function startCollector(
       fleet,
       ingestTokens: tokens.ingest,
       readTokens: tokens.read,
+      sealKeys: tokens.seals,
       bodyLimitBytes: config.ingest.bodyLimitBytes,
       blobLimitBytes: config.ingest.blobLimitBytes,
       maxBatchEvents: config.ingest.maxBatchEvents,

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
-import type { AuditEvent, ChainedFields } from "./events/envelope.ts";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import type { AuditEvent, ChainedFields, Seal } from "./events/envelope.ts";
 
 /** `prev_hash` of the first event of every source. */
 export const GENESIS_HASH = "0".repeat(64);
@@ -45,10 +45,42 @@ function built(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${built(record[k])}`).join(",")}}`;
 }
 
-/** The hash of an event: sha256 over the canonical JSON of everything but `hash` itself. */
+/** The hash of an event: sha256 over the canonical JSON of everything but `hash` and `seal`. */
 export function hashEvent(event: Omit<AuditEvent, "hash"> | AuditEvent): string {
-  const { hash: _ignored, ...rest } = event as AuditEvent;
+  const { hash: _ignored, seal: _seal, ...rest } = event as AuditEvent;
   return createHash("sha256").update(canonicalJson(rest)).digest("hex");
+}
+
+/**
+ * A sidecar's sealing key: HMAC-SHA256 over each event's hash, with a key the agent's container
+ * cannot read (the sidecar's own secret). The chain alone can be rebuilt by anyone who edits the
+ * spool; the seal cannot be without the key. `id` names the key so it can be rotated (the
+ * collector accepts the current and the previous one).
+ */
+export interface SealKey {
+  id: string;
+  key: Buffer;
+}
+
+export const SEAL_KEY_ID_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
+/** Shortest sealing key accepted (characters of the secret). */
+export const MIN_SEAL_KEY_LENGTH = 32;
+const SEAL_CONTEXT = "clawguard-seal-v1:";
+
+/** The seal's MAC of an event hash: hex HMAC-SHA256 over "clawguard-seal-v1:<hash>". */
+export function sealMac(key: Buffer, hash: string): string {
+  return createHmac("sha256", key).update(SEAL_CONTEXT).update(hash).digest("hex");
+}
+
+export function sealOf(key: SealKey, hash: string): Seal {
+  return { kid: key.id, mac: sealMac(key.key, hash) };
+}
+
+/** Whether `seal` is the MAC of `hash` under `key` (constant time). */
+export function sealMatches(key: Buffer, hash: string, seal: Seal): boolean {
+  const expected = Buffer.from(sealMac(key, hash), "hex");
+  const presented = Buffer.from(seal.mac, "hex");
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
 }
 
 export interface ChainHead {
@@ -58,8 +90,16 @@ export interface ChainHead {
 
 export const EMPTY_HEAD: ChainHead = Object.freeze({ seq: 0, hash: GENESIS_HASH });
 
-/** Seals a draft into the chain after `head`: assigns the next seq, links and hashes it. */
-export function sealEvent<T extends Omit<AuditEvent, ChainedFields>>(draft: T, head: ChainHead): AuditEvent {
+/**
+ * Seals a draft into the chain after `head`: assigns the next seq, links and hashes it, and with a
+ * key, adds the seal (an HMAC of the hash).
+ */
+export function sealEvent<T extends Omit<AuditEvent, ChainedFields>>(
+  draft: T,
+  head: ChainHead,
+  key?: SealKey,
+): AuditEvent {
   const unsealed = { ...draft, seq: head.seq + 1, prev_hash: head.hash } as Omit<AuditEvent, "hash">;
-  return { ...unsealed, hash: hashEvent(unsealed) };
+  const hash = hashEvent(unsealed);
+  return key ? { ...unsealed, hash, seal: sealOf(key, hash) } : { ...unsealed, hash };
 }

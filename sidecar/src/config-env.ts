@@ -14,6 +14,7 @@ export const SIDECAR_ENV: EnvMap = {
   CLAWGUARD_SPOOL_DIR: "spool.dir",
   CLAWGUARD_SPOOL_MAX_BYTES: "spool.maxBytes",
   CLAWGUARD_SPOOL_FSYNC: "spool.fsync",
+  CLAWGUARD_SEAL_KEY_ID: "spool.sealKeyId",
   CLAWGUARD_COLLECTOR_URL: "shipper.url",
   CLAWGUARD_LLM_OPENCLAW_CONFIG: "llm.openclawConfig",
 };

@@ -8,7 +8,8 @@ import {
   renameSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { MIN_SEAL_KEY_LENGTH, type SealKey } from "@clawguard/shared/chain";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
@@ -26,7 +27,7 @@ import { BlobShipper } from "./sinks/blobs/shipper.ts";
 import { BlobStore } from "./sinks/blobs/store.ts";
 import { HeartbeatSender } from "./sinks/heartbeat/index.ts";
 import { OtelSink } from "./sinks/otel/index.ts";
-import { Shipper } from "./sinks/shipper/index.ts";
+import { DEAD_LETTERED, type DeadLetter, Shipper } from "./sinks/shipper/index.ts";
 import { Spool } from "./sinks/spool/spool.ts";
 import { createExecGuard, SpillStore } from "./sources/exec-guard/index.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
@@ -81,6 +82,59 @@ function apiToken(config: SidecarConfig, env: NodeJS.ProcessEnv): string {
 }
 
 /**
+ * The spool's sealing key, from the sidecar's own secrets (env or a file outside the workspace the
+ * agent's container shares: a key the agent can read would let it re-seal an edited spool).
+ */
+function sealKey(config: SidecarConfig, env: NodeJS.ProcessEnv, log: Logger): SealKey | undefined {
+  const file = config.spool.sealKey?.file ?? (config.spool.sealKey ? undefined : env.CLAWGUARD_SEAL_KEY_FILE);
+  if (file && !env.CLAWGUARD_SEAL_KEY) {
+    const rel = relative(config.workspace, resolve(file));
+    if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel)))
+      throw new ClawguardError(
+        "config.invalid",
+        `spool.sealKey: ${file} is inside the workspace, which the agent's container can read: keep the sealing key in the sidecar's own secrets (e.g. /run/secrets/)`,
+      );
+  }
+  const key = resolveSecret(config.spool.sealKey, env, "spool.sealKey", "CLAWGUARD_SEAL_KEY");
+  if (!key) {
+    log.warn(
+      "events are not sealed: set CLAWGUARD_SEAL_KEY(_FILE) (and the same key for this agent on the collector) so that an edited spool is detected",
+    );
+    return undefined;
+  }
+  if (key.length < MIN_SEAL_KEY_LENGTH)
+    throw new ClawguardError(
+      "config.invalid",
+      `spool.sealKey: expected a key of ${MIN_SEAL_KEY_LENGTH}+ chars, got ${key.length} (e.g. openssl rand -hex 32)`,
+    );
+  return { id: config.spool.sealKeyId, key: Buffer.from(key, "utf8") };
+}
+
+/**
+ * The audit event for events the collector rejected (kept in the dead-letter file): none when they
+ * are all such events themselves, so a rejection can never feed itself.
+ */
+function deadLetterEvent(source: EventSource, letters: readonly DeadLetter[]) {
+  const reported = letters.filter((l) => l.type !== DEAD_LETTERED);
+  if (reported.length === 0) return undefined;
+  return draftEvent({
+    source,
+    type: DEAD_LETTERED,
+    severity: "error",
+    attrs: {
+      count: reported.length,
+      event_ids: reported.slice(0, 20).map((l) => l.id ?? null),
+      types: [...new Set(reported.map((l) => l.type ?? "unknown"))].slice(0, 20),
+      errors: reported
+        .flatMap((l) => l.errors)
+        .slice(0, 5)
+        .map((e) => e.slice(0, 300)),
+      file: "dead-letter.jsonl",
+    },
+  });
+}
+
+/**
  * The composition root: builds the sidecar's components from its config and runs them, sinks first
  * and sources last.
  */
@@ -101,7 +155,13 @@ export async function startSidecar(
   const source: EventSource = { agent: config.agent, role: config.role, host: config.host };
   const { host, port } = parseListen(config.api.listen);
 
-  const spool = await Spool.open({ ...config.spool, dir: config.paths.spool, log: log.child("spool") });
+  const { sealKey: _ref, sealKeyId: _id, ...spoolOptions } = config.spool;
+  const spool = await Spool.open({
+    ...spoolOptions,
+    dir: config.paths.spool,
+    sealKey: sealKey(config, env, log),
+    log: log.child("spool"),
+  });
   const bus = new EventBus(spool);
   const spill = new SpillStore(config.paths.spill);
   const telemetry = await startTelemetry(`clawguard-sidecar`, env);
@@ -110,6 +170,10 @@ export async function startSidecar(
     token: ingestToken,
     spool,
     deadLetterFile: join(config.paths.agentDir, "dead-letter.jsonl"),
+    onDeadLetter: (letters) => {
+      const draft = deadLetterEvent(source, letters);
+      if (draft) void bus.publish([draft]).catch(() => {});
+    },
     log: log.child("shipper"),
   });
   const inbox = new InboxSource({

@@ -5,6 +5,7 @@ import type { Tracer } from "@opentelemetry/api";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Fleet } from "../fleet/index.ts";
+import type { SealKeyring } from "../ingest.ts";
 import type { AuditStore } from "../store/audit-store.ts";
 import { MemoryStore } from "../store/memory-store.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -19,6 +20,8 @@ export interface ApiDeps {
   /** Token -> the agent it may send events for. */
   ingestTokens: TokenSet<string>;
   readTokens: TokenSet<string>;
+  /** Sidecars' sealing keys: their events must carry a seal made with one of them. */
+  sealKeys?: SealKeyring;
   /** For every /v1 body but blobs. */
   bodyLimitBytes: number;
   /** For one memory file's content (PUT /v1/blobs/:sha256). */

@@ -1,4 +1,5 @@
 import { ClawguardError } from "@clawguard/shared/errors";
+import { MAX_YEAR, MIN_YEAR, storableProblem } from "@clawguard/shared/events/bounds";
 import { AGENT_PATTERN } from "@clawguard/shared/events/envelope";
 import type { Context } from "hono";
 import { COLLECTOR_AGENT } from "../store/audit-store.ts";
@@ -8,12 +9,30 @@ import { COLLECTOR_AGENT } from "../store/audit-store.ts";
 export function timeParam(c: Context, name: string): string | undefined {
   const value = c.req.query(name);
   if (value === undefined || value === "") return undefined;
-  if (Number.isNaN(Date.parse(value)))
+  const ms = Date.parse(value);
+  const year = Number.isNaN(ms) ? Number.NaN : new Date(ms).getUTCFullYear();
+  if (!(year >= MIN_YEAR && year <= MAX_YEAR))
     throw new ClawguardError(
       "input.invalid",
-      `${name}: expected an RFC 3339 time, got ${JSON.stringify(value.slice(0, 40))}`,
+      `${name}: expected an RFC 3339 time in ${MIN_YEAR}..${MAX_YEAR}, got ${JSON.stringify(value.slice(0, 40))}`,
     );
-  return new Date(value).toISOString();
+  return new Date(ms).toISOString();
+}
+
+/**
+ * A free-text query parameter (a session id, a path) that goes to PostgreSQL: at most `max` chars,
+ * no NUL, no lone surrogate; a 400 naming it otherwise.
+ */
+export function textParam(c: Context, name: string, max: number): string | undefined {
+  const value = c.req.query(name);
+  if (value === undefined || value === "") return undefined;
+  const problem = value.length > max ? `more than ${max} chars` : storableProblem(value);
+  if (problem)
+    throw new ClawguardError(
+      "input.invalid",
+      `${name}: ${problem}, got ${JSON.stringify(value.slice(0, 40))}`,
+    );
+  return value;
 }
 
 export function agentParam(c: Context): string | undefined {

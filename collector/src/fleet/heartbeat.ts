@@ -1,3 +1,4 @@
+import { checkJsonTree, timeProblem } from "@clawguard/shared/events/bounds";
 import {
   AGENT_PATTERN,
   describeValue,
@@ -125,7 +126,9 @@ function checkConfigKeys(errors: string[], value: unknown): void {
 export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
   if (!isPlainObject(value))
     return { ok: false, errors: [`expected a heartbeat object, got ${describeValue(value)}`] };
-  const errors: string[] = [];
+  // Depth and storable text first: reasons and probes go to PostgreSQL (jsonb refuses NUL and lone surrogates).
+  const errors: string[] = checkJsonTree(value, "heartbeat", { maxDepth: 8, maxNodes: 5000 });
+  if (errors.length > 0) return { ok: false, errors };
   for (const key of Object.keys(value)) if (!KEYS.has(key)) errors.push(`${key}: unknown field`);
   text(errors, "agent", value.agent, 63, AGENT_PATTERN);
   text(errors, "role", value.role, 64);
@@ -153,7 +156,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
     typeof value.time !== "string" ||
     value.time.length > 40 ||
     !RFC3339.test(value.time) ||
-    Number.isNaN(Date.parse(value.time))
+    timeProblem(value.time) !== undefined
   )
     errors.push(`time: expected an RFC 3339 timestamp, got ${describeValue(value.time)}`);
   checkClock(errors, value.clock);

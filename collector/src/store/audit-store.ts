@@ -12,6 +12,7 @@ import { decodeCursor, encodeCursor } from "./cursor.ts";
 const PG_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
 
 import type { Db, Queryable } from "./db.ts";
+import { foldFindings } from "./findings.ts";
 import { insertMemoryVersions } from "./memory-store.ts";
 
 /** What the chain check found wrong; each becomes an `audit.integrity` event from the collector. */
@@ -21,7 +22,10 @@ export type IntegrityKind =
   | "hash_mismatch"
   | "seq_conflict"
   | "conflicting_duplicate"
-  | "clock_backwards";
+  | "clock_backwards"
+  | "seal_missing"
+  | "seal_unknown_key"
+  | "seal_mismatch";
 
 export interface IntegrityFinding {
   agent: string;
@@ -31,6 +35,10 @@ export interface IntegrityFinding {
   /** For a gap: the missing seqs, inclusive. */
   missing_from?: number;
   missing_to?: number;
+  /** A run of consecutive events with the same finding (see foldFindings): its last seq, count and first ids. */
+  last_seq?: number;
+  count?: number;
+  event_ids?: string[];
   detail: string;
 }
 
@@ -76,9 +84,9 @@ export interface Verification {
 export const COLLECTOR_AGENT = "_collector";
 const MAX_PROBLEMS = 100;
 
-/** The canonical body an event's hash is computed over: the event without `hash`. */
+/** The canonical body an event's hash is computed over: the event without `hash` and `seal`. */
 export function canonicalBody(event: AuditEvent): string {
-  const { hash: _hash, ...rest } = event;
+  const { hash: _hash, seal: _seal, ...rest } = event;
   return canonicalJson(rest);
 }
 
@@ -117,13 +125,15 @@ async function insertEvents(tx: Queryable, rows: Candidate[]): Promise<void> {
       hash: event.hash,
       prev_hash: event.prev_hash,
       body,
+      seal_kid: event.seal?.kid ?? null,
+      seal_mac: event.seal?.mac ?? null,
     })),
   );
   await tx.query(
-    `INSERT INTO audit_events (id, agent, seq, time, type, severity, session, hash, prev_hash, body)
-     SELECT id, agent, seq, time, type, severity, session, hash, prev_hash, body
+    `INSERT INTO audit_events (id, agent, seq, time, type, severity, session, hash, prev_hash, body, seal_kid, seal_mac)
+     SELECT id, agent, seq, time, type, severity, session, hash, prev_hash, body, seal_kid, seal_mac
      FROM json_to_recordset($1::json) AS r(id text, agent text, seq bigint, time timestamptz, type text,
-       severity text, session text, hash text, prev_hash text, body text)`,
+       severity text, session text, hash text, prev_hash text, body text, seal_kid text, seal_mac text)`,
     [json],
   );
 }
@@ -266,7 +276,7 @@ export class AuditStore {
       if (found.length > 0)
         await this.#record(
           tx,
-          found.map((f) => this.#integrityDraft(f)),
+          foldFindings(found).map((f) => this.#integrityDraft(f)),
         );
     });
     return results;
@@ -338,7 +348,7 @@ export class AuditStore {
     await this.db.transaction((tx) =>
       this.#record(
         tx,
-        findings.map((f) => this.#integrityDraft(f)),
+        foldFindings(findings).map((f) => this.#integrityDraft(f)),
       ),
     );
   }
@@ -364,13 +374,24 @@ export class AuditStore {
       where.push(`(${column}, id) > ($${params.length - 1}::timestamptz, $${params.length})`);
     }
     params.push(q.limit + 1);
-    const sql = `SELECT body, hash, id, ${column}::text AS t FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+    const sql = `SELECT body, hash, seal_kid, seal_mac, id, ${column}::text AS t FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
       ORDER BY ${column}, id LIMIT $${params.length}`;
-    const { rows } = await this.db.query<{ body: string; hash: string; id: string; t: string }>(sql, params);
+    const { rows } = await this.db.query<{
+      body: string;
+      hash: string;
+      seal_kid: string | null;
+      seal_mac: string | null;
+      id: string;
+      t: string;
+    }>(sql, params);
     const page = rows.slice(0, q.limit);
     const last = page[page.length - 1];
     return {
-      events: page.map((r) => ({ ...(JSON.parse(r.body) as Omit<AuditEvent, "hash">), hash: r.hash })),
+      events: page.map((r) => ({
+        ...(JSON.parse(r.body) as Omit<AuditEvent, "hash">),
+        hash: r.hash,
+        ...(r.seal_kid && r.seal_mac ? { seal: { kid: r.seal_kid, mac: r.seal_mac } } : {}),
+      })),
       next_cursor: rows.length > q.limit && last ? encodeCursor(last.t, last.id) : null,
     };
   }

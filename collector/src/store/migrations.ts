@@ -148,6 +148,17 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       -- by the agent's (time): an agent whose clock is off still shows in "the last 10 minutes".
       CREATE INDEX audit_events_received ON audit_events (received_at, id);`,
   },
+  {
+    version: 6,
+    name: "event seals",
+    sql: `
+      -- The sidecar's HMAC over the event's hash (outside the hashed body), when it sealed the event
+      -- with a key: its key id and MAC. Rows stored before (and events of unkeyed sidecars) have none.
+      ALTER TABLE audit_events
+        ADD COLUMN seal_kid text,
+        ADD COLUMN seal_mac text,
+        ADD CONSTRAINT audit_events_seal_check CHECK ((seal_kid IS NULL) = (seal_mac IS NULL));`,
+  },
 ];
 
 const LOCK_KEY = 0x636c6177; // "claw"

@@ -67,8 +67,11 @@ describe("inject: the seed's topology", () => {
         CLAWGUARD_AGENT: a,
         CLAWGUARD_COLLECTOR_URL: "http://clawguard-collector:18800",
         CLAWGUARD_INGEST_TOKEN_FILE: `/run/secrets/clawguard-ingest-${a}`,
+        // The sealing key: a secret of the sidecar's own, never on the volume the agent shares.
+        CLAWGUARD_SEAL_KEY_FILE: `/run/secrets/clawguard-seal-${a}`,
         CLAWGUARD_WORKSPACE: "/home/node/.openclaw/workspace",
       });
+      expect(sc.secrets).toEqual([`clawguard-ingest-${a}`, `clawguard-seal-${a}`]);
       expect(sc.volumes).toContain(`${a}-state:/home/node/.openclaw:ro`);
       expect(sc.volumes.some((v: string) => v.endsWith(":/home/node/.openclaw/workspace"))).toBe(true);
       expect(sc.healthcheck.test.join(" ")).toContain("http://127.0.0.1:18801/healthz");

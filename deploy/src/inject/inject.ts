@@ -40,6 +40,7 @@ import {
   redisService,
   routerName,
   routerService,
+  sealSecret,
   sidecarConfig,
   sidecarConfigName,
   sidecarName,
@@ -396,7 +397,12 @@ export function inject(
     }
     changes.push(change);
   }
-  const collectorSecrets = ["clawguard-ingest-tokens", "clawguard-read-token", "clawguard-database-url"];
+  const collectorSecrets = [
+    "clawguard-ingest-tokens",
+    "clawguard-seal-keys",
+    "clawguard-read-token",
+    "clawguard-database-url",
+  ];
   const backendNetworks = [backends.postgres, backends.redis]
     .filter((b): b is string => b !== undefined)
     .flatMap((b) => {
@@ -445,6 +451,7 @@ export function inject(
   if (!backends.postgres) volumes[PG_VOLUME] = { labels: { [INJECTED_LABEL]: "true" } };
   const secretNames = [
     ...tokens.map(ingestSecret),
+    ...tokens.map(sealSecret),
     ...collectorSecrets,
     ...(backends.postgres ? [] : ["clawguard-postgres-password"]),
   ];

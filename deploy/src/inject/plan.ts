@@ -57,6 +57,8 @@ export const sidecarName = (agent: string): string => `${agent}${SIDECAR_SUFFIX}
 export const standbyName = (gateway: string): string => `${gateway}-standby`;
 export const routerName = (gateway: string): string => `${gateway}-router`;
 export const ingestSecret = (agent: string): string => `clawguard-ingest-${agent}`;
+/** The sidecar's key for sealing its events (the collector has it too, in clawguard-seal-keys). */
+export const sealSecret = (agent: string): string => `clawguard-seal-${agent}`;
 /** The top-level config holding an agent's sidecar config (shared by its standby's sidecar). */
 export const sidecarConfigName = (agent: string): string => `clawguard-sidecar-${agent}`;
 
@@ -105,6 +107,7 @@ export function sidecarService(
     CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${SIDECAR_PORT}`,
     CLAWGUARD_COLLECTOR_URL: `http://${COLLECTOR}:${COLLECTOR_PORT}`,
     CLAWGUARD_INGEST_TOKEN_FILE: `/run/secrets/${ingestSecret(service)}`,
+    CLAWGUARD_SEAL_KEY_FILE: `/run/secrets/${sealSecret(service)}`,
     CLAWGUARD_BIN_DIR: BIN_DIR,
   };
   if (agent.state) environment.CLAWGUARD_LLM_OPENCLAW_CONFIG = `${agent.state.target}/openclaw.json`;
@@ -120,7 +123,7 @@ export function sidecarService(
     restart: "unless-stopped",
     environment,
     volumes,
-    secrets: [ingestSecret(service)],
+    secrets: [ingestSecret(service), sealSecret(service)],
     ...(config ? { configs: [{ source: config, target: SIDECAR_CONFIG_TARGET }] } : {}),
     healthcheck: healthcheck(SIDECAR_PORT),
     ...(standby ? { profiles: [STANDBY_PROFILE] } : {}),
@@ -258,6 +261,7 @@ export function collectorService(
     environment: {
       CLAWGUARD_COLLECTOR_LISTEN: `0.0.0.0:${COLLECTOR_PORT}`,
       CLAWGUARD_INGEST_TOKENS_FILE: "/run/secrets/clawguard-ingest-tokens",
+      CLAWGUARD_SEAL_KEYS_FILE: "/run/secrets/clawguard-seal-keys",
       CLAWGUARD_READ_TOKEN_FILE: "/run/secrets/clawguard-read-token",
       DATABASE_URL_FILE: "/run/secrets/clawguard-database-url",
       REDIS_URL: `redis://${backends.redis ?? REDIS}:6379/0`,

@@ -14,6 +14,7 @@ import {
   SIDECAR_CONFIG_TARGET,
   SIDECAR_PORT,
   STANDBY_PROFILE,
+  sealSecret,
   sidecarConfigName,
   sidecarName,
   standbyName,
@@ -154,16 +155,18 @@ function openclawStep(o: OpenClawReport): string | undefined {
 export function todo(r: InjectResult, o: OpenClawReport): string {
   const dir = r.options.secretsDir.replace(/\/+$/, "");
   const tokens = r.tokens.map((t) => ingestSecret(t)).join(" ");
+  const seals = r.tokens.map((t) => sealSecret(t)).join(" ");
   const pg = r.backends.postgres
     ? `# the collector needs a database and role on ${r.backends.postgres}: CREATE ROLE clawguard LOGIN PASSWORD '...'; CREATE DATABASE clawguard OWNER clawguard;
 printf 'postgres://clawguard:%s@${r.backends.postgres}:5432/clawguard\\n' "<that password>" > clawguard-database-url`
     : `openssl rand -hex 24 > clawguard-postgres-password
 printf 'postgres://clawguard:%s@${POSTGRES}:5432/clawguard\\n' "$(cat clawguard-postgres-password)" > clawguard-database-url`;
   const steps = [
-    `Create the secrets (one ingest token per sidecar; the collector gets them all):
+    `Create the secrets (one ingest token and one sealing key per sidecar; the collector gets them all):
    mkdir -p ${dir} && cd ${dir} && umask 077
-   for s in ${tokens}; do openssl rand -hex 32 > "$s"; done
+   for s in ${tokens} ${seals}; do openssl rand -hex 32 > "$s"; done
    for a in ${r.tokens.join(" ")}; do printf '%s %s\\n' "$a" "$(cat clawguard-ingest-$a)"; done > clawguard-ingest-tokens
+   for a in ${r.tokens.join(" ")}; do printf '%s k1 %s\\n' "$a" "$(cat clawguard-seal-$a)"; done > clawguard-seal-keys
    openssl rand -hex 32 > clawguard-read-token
    ${pg.split("\n").join("\n   ")}`,
     openclawStep(o),

@@ -33,7 +33,7 @@ describe("validateEvent", () => {
       expect.arrayContaining([
         "events[3].extra: unknown field",
         'events[3].id: expected a ULID, got "nope"',
-        "events[3].seq: expected an integer >= 1, got number 0",
+        "events[3].seq: expected an integer in 1..2^48, got number 0",
         'events[3].severity: expected one of debug|info|warn|error|critical, got "loud"',
         expect.stringContaining("events[3].type: expected a dotted lower-case type"),
         expect.stringContaining("events[3].source.agent"),

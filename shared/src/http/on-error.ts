@@ -56,6 +56,13 @@ export function onError(log: Logger) {
         err.message || "bad request",
       );
     }
+    const sqlState = (err as { code?: unknown }).code;
+    if (typeof sqlState === "string" && /^(22|54)[0-9A-Z]{3}$/.test(sqlState)) {
+      // The database refused a value a request carried (SQLSTATE 22: data exception, 54: a limit):
+      // the request's fault. The parsers should have refused it first: logged, so that gets fixed.
+      log.warn("a request value reached the database and was refused", { path: c.req.path, sqlState });
+      return errorResponse(c, 400, "input.invalid", `the store refused a value: ${err.message}`);
+    }
     log.error("unhandled error", { path: c.req.path, error: err.stack ?? String(err) });
     return errorResponse(c, 500, "internal", "internal error (logged on the server)");
   };

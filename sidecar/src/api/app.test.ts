@@ -149,6 +149,21 @@ describe("sidecar API: readiness with a clock off from the collector's", () => {
   });
 });
 
+describe("sidecar API: readiness with events set aside", () => {
+  it("reports the dead-letter file's events as degraded, and stays ready", async () => {
+    const file = join(workspacePaths(tmp.path, "main").agentDir, "dead-letter.jsonl");
+    mkdirSync(join(file, ".."), { recursive: true });
+    writeFileSync(file, '{"errors":["x"],"event":null}\n{"errors":["y"],"event":null}\n');
+    await build();
+    const res = await app.request("/readyz");
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { ready: boolean; degraded: string[]; shipper: { rejected: number } };
+    expect(body.ready).toBe(true);
+    expect(body.shipper.rejected).toBe(2);
+    expect(body.degraded).toEqual([expect.stringMatching(/^dead_letter: 2 event\(s\)/)]);
+  });
+});
+
 describe("sidecar API: readiness when the spool is full", () => {
   it("is not ready when the spool is nearly full", async () => {
     await build({ spoolMaxBytes: 100 }); // less than the segment header alone
@@ -299,6 +314,21 @@ describe("sidecar API: POST /v1/exec input", () => {
       expect(res.status).toBe(200);
       expect(((await res.json()) as { output: string }).output).toBe(`${expected}\n`);
     }
+  });
+
+  it("refuses text PostgreSQL cannot store and a cwd no directory can have, naming the field", async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ argv: ["true"], session: "s\u0000x" }, /session: .*NUL/],
+      [{ argv: ["true"], session: "s\ud800" }, /session: .*surrogate/],
+      [{ argv: ["echo", "\udc00"] }, /argv: .*surrogate/],
+      [{ argv: ["true"], cwd: "c".repeat(300) }, /cwd: .*(255|no such directory)/],
+      [{ argv: ["true"], cwd: "no/such/dir" }, /cwd: no such directory/],
+      [{ argv: ["true"], cwd: "a\u0000b" }, /cwd: .*NUL/],
+    ];
+    for (const [body, message] of cases) {
+      await expectError(await exec(body), 400, "input.invalid", message);
+    }
+    expect(await storedEvents()).toEqual([]);
   });
 
   it("refuses a body over the limit with 413, with or without a Content-Length", async () => {

@@ -1,5 +1,7 @@
+import { statSync } from "node:fs";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { ClawguardError, isClawguardError } from "@clawguard/shared/errors";
+import { storableProblem } from "@clawguard/shared/events/bounds";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import type { TokenSet } from "@clawguard/shared/http/auth";
 import { queryInt, readJson } from "@clawguard/shared/http/body";
@@ -72,6 +74,8 @@ function parseExecBody(body: unknown, workspace: string): ExecBody {
   let argv: string[] = [];
   if (b.argv !== undefined && b.command !== undefined) problems.push("argv, command: give one, not both");
   else if (b.argv !== undefined) {
+    const bad =
+      Array.isArray(b.argv) && b.argv.find((a) => typeof a === "string" && storableProblem(a) !== undefined);
     if (
       !Array.isArray(b.argv) ||
       b.argv.length === 0 ||
@@ -79,25 +83,24 @@ function parseExecBody(body: unknown, workspace: string): ExecBody {
       !b.argv.every((a) => typeof a === "string" && !a.includes("\0"))
     ) {
       problems.push("argv: expected 1-4096 strings without NUL bytes");
+    } else if (typeof bad === "string") {
+      problems.push(`argv: an argument ${storableProblem(bad)}`);
     } else argv = b.argv as string[];
   } else if (typeof b.command === "string" && b.command.trim() !== "" && !b.command.includes("\0")) {
+    const problem = storableProblem(b.command);
+    if (problem) problems.push(`command: ${problem}`);
     argv = ["/bin/sh", "-c", b.command];
   } else
     problems.push("argv or command: expected argv (string[]) or command (a non-empty shell command line)");
-  if (
-    b.session !== undefined &&
-    (typeof b.session !== "string" || b.session.length === 0 || b.session.length > 256)
-  ) {
-    problems.push("session: expected a string of 1-256 chars");
+  if (b.session !== undefined) {
+    if (typeof b.session !== "string" || b.session.length === 0 || b.session.length > 256)
+      problems.push("session: expected a string of 1-256 chars");
+    else {
+      const problem = storableProblem(b.session);
+      if (problem) problems.push(`session: ${problem}`);
+    }
   }
-  let cwd = workspace;
-  if (b.cwd !== undefined) {
-    const inside = typeof b.cwd === "string" ? resolve(workspace, b.cwd) : "";
-    const rel = relative(workspace, inside);
-    if (typeof b.cwd !== "string" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel))
-      problems.push("cwd: expected a directory inside the workspace");
-    else cwd = inside;
-  }
+  const cwd = b.cwd === undefined ? workspace : parseCwd(b.cwd, workspace, problems);
   for (const [key, max] of [
     ["maxBytes", MAX_EXEC_BYTES],
     ["timeoutMs", MAX_EXEC_TIMEOUT_MS],
@@ -108,11 +111,71 @@ function parseExecBody(body: unknown, workspace: string): ExecBody {
   }
   if (problems.length > 0)
     throw new ClawguardError("input.invalid", problems.join("; "), { details: { problems } });
-  const parsed: ExecBody = { argv, cwd };
+  const parsed: ExecBody = { argv, cwd: cwd ?? workspace };
   if (typeof b.session === "string") parsed.session = b.session;
   if (typeof b.maxBytes === "number") parsed.maxBytes = b.maxBytes;
   if (typeof b.timeoutMs === "number") parsed.timeoutMs = b.timeoutMs;
   return parsed;
+}
+
+/** Shipping stuck for this long is reported as degraded in /readyz. */
+const SHIPPER_STUCK_MS = 60_000;
+
+/**
+ * What is wrong with the audit trail's way out, each with what to do: events the collector
+ * rejected (kept in the dead-letter file) and a collector failing for a minute or more.
+ */
+function shipperDegraded(shipper: Shipper["status"]): string[] {
+  const reasons: string[] = [];
+  if (shipper.rejected > 0)
+    reasons.push(
+      `dead_letter: ${shipper.rejected} event(s) the collector rejected are kept in the sidecar's dead-letter.jsonl (shipper.dead_lettered events say why)`,
+    );
+  const since = shipper.failingSince ? Date.parse(shipper.failingSince) : Number.NaN;
+  if (Date.now() - since >= SHIPPER_STUCK_MS)
+    reasons.push(
+      `shipper: no event delivered since ${shipper.failingSince}: ${(shipper.lastError ?? "").slice(0, 200)}`,
+    );
+  return reasons;
+}
+
+/** Longest cwd accepted, and longest name in it (what Linux file systems allow). */
+const MAX_CWD_CHARS = 4096;
+const MAX_NAME_BYTES = 255;
+
+/** A cwd inside the workspace that exists as a directory, or undefined with the problem added. */
+function parseCwd(value: unknown, workspace: string, problems: string[]): string | undefined {
+  if (typeof value !== "string" || value.length > MAX_CWD_CHARS) {
+    problems.push("cwd: expected a directory inside the workspace");
+    return undefined;
+  }
+  const problem = storableProblem(value);
+  if (problem) {
+    problems.push(`cwd: ${problem}`);
+    return undefined;
+  }
+  const inside = resolve(workspace, value);
+  const rel = relative(workspace, inside);
+  if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    problems.push("cwd: expected a directory inside the workspace");
+    return undefined;
+  }
+  const long = inside.split(sep).find((name) => Buffer.byteLength(name) > MAX_NAME_BYTES);
+  if (long) {
+    problems.push(`cwd: a name of ${Buffer.byteLength(long)} bytes, expected at most ${MAX_NAME_BYTES}`);
+    return undefined;
+  }
+  let directory = false;
+  try {
+    directory = statSync(inside).isDirectory();
+  } catch {
+    // Not there (or not reachable): said below.
+  }
+  if (!directory) {
+    problems.push(`cwd: no such directory in the workspace: ${JSON.stringify(value.slice(0, 80))}`);
+    return undefined;
+  }
+  return inside;
 }
 
 /** The sidecar's control API: health, the exec guard over HTTP, and paged spill reads. */
@@ -140,6 +203,7 @@ export function createSidecarApp(deps: SidecarApiDeps) {
       failing,
       ...(clock?.skewed ? { warnings: ["clock_skew"] } : {}),
       ...(clock ? { clock } : {}),
+      degraded: shipperDegraded(shipper),
       status: health?.state ?? "unknown",
       reasons: health?.reasons ?? [],
       ...(health && health.probes.length > 0 ? { probes: health.probes } : {}),

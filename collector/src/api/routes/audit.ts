@@ -2,7 +2,7 @@ import { ClawguardError } from "@clawguard/shared/errors";
 import { queryInt } from "@clawguard/shared/http/body";
 import type { Hono } from "hono";
 import type { ApiDeps } from "../app.ts";
-import { agentParam, clockParam, timeParam } from "../params.ts";
+import { agentParam, clockParam, textParam, timeParam } from "../params.ts";
 
 /** GET /v1/audit (filtered, cursor-paged) and GET /v1/audit/verify. Read token. */
 export function auditRoutes(app: Hono, deps: ApiDeps): void {
@@ -25,7 +25,7 @@ export function auditRoutes(app: Hono, deps: ApiDeps): void {
     }
     const page = await deps.store.query({
       agent: agentParam(c),
-      session: c.req.query("session") || undefined,
+      session: textParam(c, "session", 256),
       type: type || undefined,
       clock: clockParam(c),
       since: timeParam(c, "since"),

@@ -20,7 +20,7 @@ export function eventsRoutes(app: Hono, deps: ApiDeps): void {
         `events: expected 1-${deps.maxBatchEvents} events, got ${body.events.length}`,
       );
     }
-    const results = await ingestBatch(deps.store, agent, body.events);
+    const results = await ingestBatch(deps.store, agent, body.events, deps.sealKeys);
     const count = (status: string) => results.filter((r) => r.status === status).length;
     return c.json({
       accepted: count("accepted"),

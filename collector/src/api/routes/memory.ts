@@ -6,7 +6,7 @@ import type { Context, Hono, Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { type MemoryStore, SHA256_PATTERN } from "../../store/memory-store.ts";
 import type { ApiDeps } from "../app.ts";
-import { agentParam } from "../params.ts";
+import { agentParam, textParam } from "../params.ts";
 
 const MAX_PATH_CHARS = 1024;
 
@@ -88,8 +88,8 @@ export function memoryRoutes(app: Hono, deps: ApiDeps, memory: MemoryStore): voi
 
   app.get("/v1/memory/history", async (c) => {
     deps.readTokens.authenticate(c);
-    const path = c.req.query("path");
-    if (!path || path.length > MAX_PATH_CHARS) {
+    const path = textParam(c, "path", MAX_PATH_CHARS);
+    if (!path) {
       throw new ClawguardError(
         "input.invalid",
         `path: expected the memory file's path as its sidecar reports it (relative to the workspace, e.g. MEMORY.md), 1-${MAX_PATH_CHARS} chars, got ${JSON.stringify((path ?? "").slice(0, 80))}`,

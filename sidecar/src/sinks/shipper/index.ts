@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync, closeSync, mkdirSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
 import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
@@ -18,7 +18,19 @@ export interface ShipperOptions {
   timeoutMs: number;
   backoffMinMs: number;
   backoffMaxMs: number;
+  /** Told of each set of events put in the dead-letter file (the sidecar makes it an event). */
+  onDeadLetter?: (entries: readonly DeadLetter[]) => void;
   log: Logger;
+}
+
+/** The type of the event that reports events set aside in the dead-letter file. */
+export const DEAD_LETTERED = "shipper.dead_lettered";
+
+/** An event the collector rejected for good, as the dead-letter file keeps it. */
+export interface DeadLetter {
+  id: string | undefined;
+  type: string | undefined;
+  errors: string[];
 }
 
 export type ShipperState = "idle" | "shipping" | "retrying" | "auth_failed" | "stopped";
@@ -27,8 +39,11 @@ export interface ShipperStatus {
   state: ShipperState;
   lastError?: string;
   shipped: number;
+  /** Events in the dead-letter file (from earlier runs too). */
   rejected: number;
   lastShippedAt?: string;
+  /** Since when every attempt has failed (unset while shipping works). */
+  failingSince?: string;
 }
 
 interface IngestResult {
@@ -77,6 +92,7 @@ export class Shipper implements Component {
   constructor(options: ShipperOptions) {
     this.#o = options;
     this.#agent = new Agent({ keepAliveTimeout: 30_000, connections: 2 });
+    this.#status.rejected = countLines(options.deadLetterFile);
   }
 
   get status(): Readonly<ShipperStatus> {
@@ -125,6 +141,7 @@ export class Shipper implements Component {
         const auth = err instanceof Retry && err.auth;
         this.#status.state = auth ? "auth_failed" : "retrying";
         this.#status.lastError = describeError(err);
+        this.#status.failingSince ??= new Date().toISOString();
         const wait =
           err instanceof Retry && err.afterMs !== undefined
             ? err.afterMs
@@ -145,7 +162,7 @@ export class Shipper implements Component {
   /** Sends events; on success every one of them is acknowledged. Splits on a whole-batch refusal. */
   async #ship(events: SpooledEvent[]): Promise<void> {
     const { status, body } = await this.#post(events);
-    if (status === 200) {
+    if (status === 200 || status === 207) {
       const results = (body as { results?: IngestResult[] }).results ?? [];
       const rejected = results.filter((r) => r.status === "rejected");
       if (rejected.length > 0) {
@@ -216,6 +233,7 @@ export class Shipper implements Component {
     this.#status.shipped += events.length;
     this.#status.lastShippedAt = new Date().toISOString();
     delete this.#status.lastError;
+    delete this.#status.failingSince;
   }
 
   #deadLetter(entries: { event: string | undefined; errors: string[] | undefined }[]): void {
@@ -229,6 +247,19 @@ export class Shipper implements Component {
     );
     appendFileSync(this.#o.deadLetterFile, `${lines.join("\n")}\n`, { mode: 0o600 });
     this.#status.rejected += entries.length;
+    const letters = entries.map((e): DeadLetter => {
+      const event = e.event ? (JSON.parse(e.event) as { id?: unknown; type?: unknown }) : {};
+      return {
+        id: typeof event.id === "string" ? event.id : undefined,
+        type: typeof event.type === "string" ? event.type : undefined,
+        errors: e.errors ?? [],
+      };
+    });
+    try {
+      this.#o.onDeadLetter?.(letters);
+    } catch {
+      // Reporting must not stop shipping: the file has them.
+    }
     this.#o.log.error("shipper: the collector rejected events; kept in the dead-letter file", {
       count: entries.length,
       file: this.#o.deadLetterFile,
@@ -271,6 +302,26 @@ export class Shipper implements Component {
     this.#pause.wake();
     await this.#loop?.catch(() => {});
     await this.#agent.close().catch(() => {});
+  }
+}
+
+/** Lines in a file (0 when it does not exist), read in chunks: the dead-letter file may be large. */
+function countLines(file: string): number {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return 0;
+  }
+  try {
+    const chunk = Buffer.allocUnsafe(64 * 1024);
+    let lines = 0;
+    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
+      for (let i = chunk.indexOf(10); i !== -1 && i < n; i = chunk.indexOf(10, i + 1)) lines++;
+    }
+    return lines;
+  } finally {
+    closeSync(fd);
   }
 }
 

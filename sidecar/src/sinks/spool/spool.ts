@@ -11,8 +11,9 @@ import {
 } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type ChainHead, EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
+import { type ChainHead, EMPTY_HEAD, type SealKey, sealEvent } from "@clawguard/shared/chain";
 import { ClawguardError } from "@clawguard/shared/errors";
+import { storableValue } from "@clawguard/shared/events/bounds";
 import type { AuditEvent, EventDraft } from "@clawguard/shared/events/envelope";
 import { fsyncDir, writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
@@ -28,6 +29,8 @@ export interface SpoolOptions {
   segmentBytes: number;
   fsync: FsyncPolicy;
   fsyncIntervalMs: number;
+  /** Seals every event as it is written (see SealKey); without it events carry no seal. */
+  sealKey?: SealKey | undefined;
   log: Logger;
 }
 
@@ -74,6 +77,11 @@ const segmentName = (n: number) => `seg-${String(n).padStart(20, "0")}.log`;
 type SpoolRecord =
   | { kind: "header"; after_seq: number; after_hash: string }
   | { kind: "event"; id: string; seq: number; hash: string };
+
+/** A draft whose every string PostgreSQL can store (a NUL or lone surrogate becomes U+FFFD). */
+function storableDraft(draft: EventDraft): EventDraft {
+  return storableValue(draft);
+}
 
 /** A frame's payload as a spool record (a segment header or an event), or undefined when it is neither. */
 function parseRecord(payload: Buffer): SpoolRecord | undefined {
@@ -228,7 +236,7 @@ export class Spool {
       let requestHead = head;
       try {
         for (const draft of request.drafts) {
-          const event = sealEvent(draft, requestHead);
+          const event = sealEvent(storableDraft(draft), requestHead, this.#o.sealKey);
           requestHead = { seq: event.seq, hash: event.hash };
           events.push(event);
           requestFrames.push(encodeFrame(JSON.stringify(event)));

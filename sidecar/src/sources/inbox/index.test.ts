@@ -126,6 +126,51 @@ describe("InboxSource", () => {
     expect(events.filter((e) => e.type === "exec.completed").map((e) => e.id)).toEqual([good.id]);
   });
 
+  it("quarantines what the agent can drop that no store could take: NUL, deep, huge, another agent", async () => {
+    await setup();
+    const nul = { ...draft(1), session: "s\u0000x" };
+    const surrogate = { ...draft(2), attrs: { x: "\ud800" } };
+    const year0 = { ...draft(3), time: "0000-01-01T00:00:00Z" };
+    const other = { ...draft(4), source: { ...source, agent: "someone-else" } };
+    mkdirSync(dir, { recursive: true });
+    for (const d of [nul, surrogate, year0, other])
+      writeFileSync(join(dir, `${d.id}.json`), JSON.stringify(d));
+    const deep = draft(5);
+    writeFileSync(
+      join(dir, `${deep.id}.json`),
+      JSON.stringify(deep).replace(
+        '"attrs":{"i":5}',
+        `"attrs":${'{"n":'.repeat(10_000)}1${"}".repeat(10_000)}`,
+      ),
+    );
+    const huge = draft(6);
+    writeFileSync(
+      join(dir, `${huge.id}.json`),
+      JSON.stringify({ ...huge, attrs: { pad: "x".repeat(200_000) } }),
+    );
+    const good = draft(7);
+    dropInInbox(dir, good);
+    await inbox.kick();
+    expect(pending()).toEqual([]);
+    const events = await stored();
+    const problems = events
+      .filter((e) => e.type === "spool.quarantined")
+      .map((e) => String(e.attrs.problem))
+      .sort();
+    expect(problems).toHaveLength(6);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/session: contains a NUL/),
+        expect.stringMatching(/attrs\.x: contains a lone UTF-16 surrogate/),
+        expect.stringMatching(/time: year 0000 is out of range/),
+        expect.stringMatching(/source\.agent: expected "main"/),
+        expect.stringMatching(/nested deeper than 32/),
+        expect.stringMatching(/^200\d\d\d bytes, expected at most 131072/),
+      ]),
+    );
+    expect(events.filter((e) => e.type === "exec.completed").map((e) => e.id)).toEqual([good.id]);
+  });
+
   it("ignores files that are not drafts (temp files of a drop in progress)", async () => {
     await setup();
     mkdirSync(dir, { recursive: true });

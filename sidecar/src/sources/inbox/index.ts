@@ -1,5 +1,5 @@
 import { type FSWatcher, mkdirSync, watch } from "node:fs";
-import { readdir, readFile, rename, unlink } from "node:fs/promises";
+import { readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { describeError, isClawguardError } from "@clawguard/shared/errors";
 import {
@@ -27,6 +27,10 @@ export interface InboxOptions {
 }
 
 const DRAFT_FILE = /^[0-9A-Z]{26}\.json$/;
+/** The largest draft file read: attrs are held to 64 KiB, the rest of a draft is small. */
+export const MAX_DRAFT_BYTES = 128 * 1024;
+
+class TooBig extends Error {}
 
 /**
  * Drains drafts that `clawguard exec` left on disk into the chain, oldest first. A file is removed
@@ -114,13 +118,21 @@ export class InboxSource implements Component {
   async #read(path: string, name: string): Promise<EventDraft | undefined> {
     let problem: string;
     try {
+      // Bounded before it is read: the inbox is the agent's to write, so a file can be anything.
+      const size = (await stat(path)).size;
+      if (size > MAX_DRAFT_BYTES) throw new TooBig(`${size} bytes, expected at most ${MAX_DRAFT_BYTES}`);
       const parsed = JSON.parse(await readFile(path, "utf8")) as unknown;
       const check = validateDraft(parsed, name);
-      if (check.ok && `${check.value.id}.json` === name) return check.value;
-      problem = check.ok ? "id does not match the file name" : check.errors.join("; ");
+      if (check.ok && `${check.value.id}.json` === name) {
+        if (check.value.source.agent === this.#o.source.agent) return check.value;
+        problem = `${name}.source.agent: expected ${JSON.stringify(this.#o.source.agent)} (this sidecar's agent), got ${JSON.stringify(check.value.source.agent)}`;
+      } else problem = check.ok ? "id does not match the file name" : check.errors.join("; ");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      problem = `not valid JSON: ${(err as Error).message}`;
+      if (err instanceof TooBig) problem = err.message;
+      else {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        problem = `not valid JSON: ${(err as Error).message}`;
+      }
     }
     mkdirSync(this.#o.quarantineDir, { recursive: true, mode: 0o700 });
     const moved = join(this.#o.quarantineDir, `inbox-${name}`);

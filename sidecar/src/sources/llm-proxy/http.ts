@@ -20,7 +20,8 @@ export const HOP_BY_HOP = new Set([
   "host",
   "content-length",
   "accept-encoding",
-  // Node's server answers "100 Continue" itself; undici refuses to send the header on.
+  // Node's server has already answered it (100 Continue) by the time the body is read; passed on,
+  // undici refuses the call ("expect header not supported") and the agent got a 502.
   "expect",
 ]);
 /** An error body is read whole (to classify it) up to this size. */
