@@ -8,7 +8,7 @@ import {
   renameSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
@@ -22,13 +22,14 @@ import { createSidecarApp } from "./api/app.ts";
 import { AGENT_BUNDLE } from "./build/paths.ts";
 import { EventBus } from "./bus.ts";
 import type { SidecarConfig } from "./config.ts";
+import { isInside } from "./paths.ts";
 import { BlobShipper } from "./sinks/blobs/shipper.ts";
 import { BlobStore } from "./sinks/blobs/store.ts";
 import { HeartbeatSender } from "./sinks/heartbeat/index.ts";
 import { OtelSink } from "./sinks/otel/index.ts";
 import { Shipper } from "./sinks/shipper/index.ts";
 import { Spool } from "./sinks/spool/spool.ts";
-import { createExecGuard, SpillStore } from "./sources/exec-guard/index.ts";
+import { SpillStore } from "./sources/exec-guard/index.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
 import { LlmGuard } from "./sources/llm-proxy/index.ts";
 import { MemoryDecay } from "./sources/memory-watch/decay/index.ts";
@@ -68,13 +69,27 @@ function sharedConfig(config: SidecarConfig): unknown {
   return { ...shared, spool: { ...shared.spool, dir: undefined } };
 }
 
-/** The API token: configured, from the environment, or generated once and kept beside the spool. */
+/**
+ * The sidecar's private state dir: outside the workspace, which the agent's container reads and
+ * writes (a token kept there would be the agent's).
+ */
+function checkStateDir(config: SidecarConfig): void {
+  const { stateDir } = config.paths;
+  if (isInside(config.workspace, stateDir) || isInside(stateDir, config.workspace)) {
+    throw new ClawguardError(
+      "config.invalid",
+      `stateDir: expected a folder outside the workspace ${config.workspace} (the agent's container reads everything in it), got ${stateDir}: set stateDir or CLAWGUARD_STATE_DIR`,
+    );
+  }
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+}
+
+/** The API token: configured, from the environment, or generated once into the private state dir. */
 function apiToken(config: SidecarConfig, env: NodeJS.ProcessEnv): string {
   const configured = resolveSecret(config.api.token, env, "api.token", "CLAWGUARD_SIDECAR_TOKEN");
   if (configured) return configured;
   const file = config.paths.apiToken;
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const token = randomBytes(32).toString("hex");
   writeFileSync(file, token, { mode: 0o600, flag: "wx" });
   return token;
@@ -96,6 +111,7 @@ export async function startSidecar(
       "shipper.token: no ingest token for the collector: set CLAWGUARD_INGEST_TOKEN or CLAWGUARD_INGEST_TOKEN_FILE, or shipper.token.file in the config",
     );
   }
+  checkStateDir(config);
   const token = apiToken(config, env);
   if (config.binDir) publishAgentCli(config.binDir, log);
   const source: EventSource = { agent: config.agent, role: config.role, host: config.host };
@@ -120,7 +136,6 @@ export async function startSidecar(
     alreadySpooled: (id) => spool.has(id),
     log: log.child("inbox"),
   });
-  const execGuard = createExecGuard({ source, spill, config: config.exec, readCommand: "clawguard read" });
   const llm = new LlmGuard({ config: config.llm, env, spill, source, bus, telemetry, log: log.child("llm") });
   const blobs = new BlobStore(join(config.paths.agentDir, "blobs"));
   const blobShipper = new BlobShipper({
@@ -139,7 +154,7 @@ export async function startSidecar(
       await bus.publish(drafts);
       blobShipper.kick();
     },
-    stateFile: join(config.paths.agentDir, "memory-state.json"),
+    stateFile: config.paths.memoryState,
     log: log.child("memory"),
   });
   const prober = new Prober({
@@ -182,17 +197,13 @@ export async function startSidecar(
         workspace: config.workspace,
         tokens: new TokenSet<string>().add(token, config.agent),
         bodyLimitBytes: config.api.bodyLimitBytes,
-        execGuard,
         spill,
-        bus,
         spool,
-        inboxDir: config.paths.inbox,
         shipper,
         llm,
         health: () => prober.health(),
         blobs: blobShipper,
         memory,
-        env,
         log: log.child("api"),
       });
       server = await listen(app.fetch, host, port, llm.handler);
