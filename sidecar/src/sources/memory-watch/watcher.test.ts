@@ -1,5 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EventDraft } from "@clawguard/shared/events/envelope";
 import { silentLogger } from "@clawguard/shared/log";
@@ -183,4 +184,98 @@ describe("Globs", () => {
     expect(globs.mayContain("memory/archive/2026-01")).toBe(true);
     expect(globs.mayContain("node_modules")).toBe(false);
   });
+});
+
+describe("MemoryWatcher: every settled version", () => {
+  it("reports each of ten edits 500 ms apart (settle 200 ms) as its own version", async () => {
+    await start({ settleMs: 200 });
+    const file = join(tmp.path, "memory", "2026-11-26.md");
+    const versions: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const text = `# today\n${"- line\n".repeat(i + 1)}`;
+      versions.push(sha(text));
+      writeFileSync(file, text);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await eventFor("memory.changed", "memory/2026-11-26.md", 10);
+    const seen = events
+      .filter((e) => e.type === "memory.changed" && e.attrs.path === "memory/2026-11-26.md")
+      .map((e) => e.attrs.sha256);
+    expect(seen).toEqual(versions);
+  }, 30_000);
+
+  it("reports edits made while it is still catching up at start (a workspace of many files)", async () => {
+    // Many files make the first pass and chokidar's own scan take a while.
+    for (let i = 0; i < 2000; i++) writeFileSync(join(tmp.path, "memory", `note-${i}.md`), `note ${i}\n`);
+    const file = join(tmp.path, "memory", "2026-11-26.md");
+    watcher = new MemoryWatcher({
+      workspace: tmp.path,
+      config: memoryWatchConfig.parse({ settleMs: 200 }),
+      source: { agent: "main", role: "agent", host: "test" },
+      publish: async (drafts) => {
+        events.push(...drafts);
+      },
+      log: silentLogger,
+    });
+    await watcher.start(); // returns at once: the agent goes on writing
+    const versions: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const text = `# today\n${"- line\n".repeat(i + 1)}`;
+      versions.push(sha(text));
+      writeFileSync(file, text);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await watcher.ready();
+    await eventFor("memory.changed", "memory/2026-11-26.md", 10).catch(() => undefined);
+    const seen = events
+      .filter((e) => e.type === "memory.changed" && e.attrs.path === "memory/2026-11-26.md")
+      .map((e) => e.attrs.sha256);
+    expect(seen).toEqual(versions);
+  }, 60_000);
+});
+
+describe("MemoryWatcher in a workspace the agent booby-trapped", () => {
+  it("reads nothing through a symbolic link, and does not hang on a FIFO", async () => {
+    const outside = tempDir("clawguard-memory-outside-");
+    try {
+      const secret = `secret ${Math.random()}\n`;
+      writeFileSync(join(outside.path, "secret.md"), secret);
+      mkdirSync(join(outside.path, "dir"));
+      writeFileSync(join(outside.path, "dir", "2026-01-01.md"), secret);
+      symlinkSync(join(outside.path, "secret.md"), join(tmp.path, "MEMORY.md"));
+      symlinkSync(join(outside.path, "dir"), join(tmp.path, "memory", "linked"));
+      execFileSync("mkfifo", [join(tmp.path, "memory", "pipe.md")]);
+      writeFileSync(join(tmp.path, "memory", "real.md"), "real\n");
+      const kept: Buffer[] = [];
+      watcher = new MemoryWatcher({
+        workspace: tmp.path,
+        config: memoryWatchConfig.parse({ settleMs: 50 }),
+        source: { agent: "main", role: "agent", host: "test" },
+        publish: async (drafts) => {
+          events.push(...drafts);
+        },
+        keepContent: (_sha, content) => kept.push(content),
+        log: silentLogger,
+      });
+      await watcher.start();
+      await watcher.ready();
+      // Planted while it watches: a link under a watched name, and a file replaced by a link.
+      symlinkSync(join(outside.path, "secret.md"), join(tmp.path, "memory", "2026-11-27.md"));
+      rmSync(join(tmp.path, "memory", "real.md"));
+      symlinkSync(join(outside.path, "secret.md"), join(tmp.path, "memory", "real.md"));
+      writeFileSync(join(tmp.path, "memory", "after.md"), "after\n");
+      await eventFor("memory.changed", "memory/after.md");
+      await new Promise((r) => setTimeout(r, 500));
+      expect(events.map((e) => e.attrs.sha256)).not.toContain(sha(secret));
+      expect(kept.map((b) => b.toString())).not.toContain(secret);
+      expect(
+        events.filter((e) => e.attrs.path === "MEMORY.md" || String(e.attrs.path).includes("linked")),
+      ).toEqual([]);
+      expect(
+        events.find((e) => e.attrs.path === "memory/real.md" && e.attrs.change === "deleted"),
+      ).toBeDefined();
+    } finally {
+      outside.cleanup();
+    }
+  }, 30_000);
 });
