@@ -89,7 +89,7 @@ export class MemoryWatcher implements Component {
    * with is seen (a first start on many files takes seconds: versions written meanwhile were lost).
    * Then what changed while no watcher ran (everything, the first time) is reported, and once the
    * watcher is ready one more pass reports what changed before it saw it. Until then the watcher's
-   * own events wait, so that each file's events stay in the order of its versions.
+   * own events join the passes' batches, so that each file's events stay in the order of its versions.
    */
   async #catchUp(): Promise<void> {
     const root = this.#o.workspace;
@@ -118,27 +118,27 @@ export class MemoryWatcher implements Component {
     await this.#reconcile();
     await ready;
     await this.#reconcile();
-    // The watcher's events of the catch-up, in the order they came, then straight through.
+    // What is left of the catch-up's events, then the watcher's go straight through.
     while (this.#held.length > 0) await this.#o.publish(this.#held.splice(0));
     this.#held = undefined;
     this.#watching = true;
     this.#saveState();
   }
 
-  /** Compares every file with what is known; reports the differences in batches (one spool write each). */
+  /**
+   * Compares every file with what is known; reports the differences in batches (one spool write
+   * each). The watcher's events of the meantime join the same batches, in the order each file's
+   * comparisons ran (one at a time per file), so a file's versions are reported in order.
+   */
   async #reconcile(): Promise<void> {
+    const held = this.#held as EventDraft[];
     const present = await this.#scan();
     const seen = new Set(present);
     const gone = [...this.#known.keys()].filter((path) => !seen.has(path));
-    let batch: EventDraft[] = [];
     for (const path of [...present, ...gone]) {
-      batch.push(...(await this.#serial(path, () => this.#compare(path))));
-      if (batch.length >= 500) {
-        await this.#o.publish(batch);
-        batch = [];
-      }
+      held.push(...(await this.#serial(path, () => this.#compare(path))));
+      if (held.length >= 500) await this.#o.publish(held.splice(0));
     }
-    if (batch.length > 0) await this.#o.publish(batch);
   }
 
   async stop(): Promise<void> {
@@ -203,7 +203,7 @@ export class MemoryWatcher implements Component {
     void this.#serial(path, async () => {
       const drafts = await this.#compare(path);
       if (drafts.length === 0) return;
-      // While catching up, held back until the passes' own events are out.
+      // While catching up, in the passes' batches (after what they found before).
       if (this.#held) this.#held.push(...drafts);
       else await this.#o.publish(drafts);
     })
