@@ -119,25 +119,26 @@ export async function startSidecar(
 
   const spool = await Spool.open({ ...config.spool, dir: config.paths.spool, log: log.child("spool") });
   const bus = new EventBus(spool);
-  const spill = new SpillStore(config.paths.spill);
+  const spill = new SpillStore(config.paths.spill, config.workspace);
   const telemetry = await startTelemetry(`clawguard-sidecar`, env);
   const shipper = new Shipper({
     ...config.shipper,
     token: ingestToken,
     spool,
-    deadLetterFile: join(config.paths.agentDir, "dead-letter.jsonl"),
+    deadLetterFile: config.paths.deadLetter,
     log: log.child("shipper"),
   });
   const inbox = new InboxSource({
     dir: config.paths.inbox,
-    quarantineDir: join(config.paths.agentDir, "quarantine"),
+    quarantineDir: config.paths.quarantine,
+    workspace: config.workspace,
     source,
     bus,
     alreadySpooled: (id) => spool.has(id),
     log: log.child("inbox"),
   });
   const llm = new LlmGuard({ config: config.llm, env, spill, source, bus, telemetry, log: log.child("llm") });
-  const blobs = new BlobStore(join(config.paths.agentDir, "blobs"));
+  const blobs = new BlobStore(config.paths.blobs);
   const blobShipper = new BlobShipper({
     ...config.shipper,
     token: ingestToken,

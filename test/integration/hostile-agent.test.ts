@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
@@ -38,6 +38,7 @@ describe("a hostile agent beside a running sidecar", () => {
     const ingest = `ingest-${randomBytes(16).toString("hex")}`;
     const providerKey = `sk-${randomBytes(16).toString("hex")}`;
     const port = await freePort();
+    writeFileSync(join(ws.path, "MEMORY.md"), "a fact\n");
     const sidecar = procs.cli(
       "sidecar",
       ["sidecar"],
@@ -57,7 +58,10 @@ describe("a hostile agent beside a running sidecar", () => {
 
     // The agent looks for a token where it can read: every file in the workspace.
     const files = filesUnder(ws.path);
-    expect(files.length).toBeGreaterThan(0); // the spool, at least
+    expect(files.map((f) => f.slice(ws.path.length + 1))).toContain("MEMORY.md");
+    // The sidecar's own files (spool, watcher state) are in its state dir, not the agent's workspace.
+    expect(readdirSync(join(state.path, "spool")).length).toBeGreaterThan(0);
+    expect(files.some((f) => f.includes("spool"))).toBe(false);
     const found = files.filter((f) => /token/i.test(f)).map((f) => readFileSync(f, "utf8").trim());
     // It would use one to run `env` (the sidecar's environment: keys) or `kill -9 $PPID` (the
     // sidecar itself) through POST /v1/exec; without a token that is refused.

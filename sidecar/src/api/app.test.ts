@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import { TokenSet } from "@clawguard/shared/http/auth";
@@ -27,19 +27,19 @@ let guard: ReturnType<typeof createExecGuard>;
 async function build(options: { spoolMaxBytes?: number } = {}) {
   paths = workspacePaths(tmp.path, "main");
   spool = await Spool.open({
-    dir: paths.spool,
+    dir: join(tmp.path, ".state", "spool"),
     maxBytes: options.spoolMaxBytes ?? 16 * 1024 * 1024,
     segmentBytes: 1024 * 1024,
     fsync: "always",
     fsyncIntervalMs: 1000,
     log: silentLogger,
   });
-  const spill = new SpillStore(paths.spill);
+  const spill = new SpillStore(paths.spill, tmp.path);
   shipper = new Shipper({
     url: "http://127.0.0.1:9",
     token: "ingest",
     spool,
-    deadLetterFile: join(paths.agentDir, "dead-letter.jsonl"),
+    deadLetterFile: join(tmp.path, ".state", "dead-letter.jsonl"),
     batchMaxEvents: 100,
     batchMaxBytes: 1 << 20,
     timeoutMs: 1000,
@@ -195,6 +195,26 @@ describe("sidecar API: spill reads", () => {
 
 describe("sidecar API: GET /v1/spill/:id input", () => {
   beforeEach(() => build());
+
+  it("reads no spill through a linked spill folder (the agent planted .clawguard/spill)", async () => {
+    const id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    const outside = tempDir("clawguard-api-outside-");
+    try {
+      writeFileSync(join(outside.path, `${id}.out`), "outside the workspace\n");
+      mkdirSync(paths.root, { recursive: true });
+      symlinkSync(outside.path, paths.spill);
+      const res = await app.request(`/v1/spill/${id}`, { headers: auth });
+      expect(res.status).toBe(400);
+      expect(await res.text()).not.toContain("outside the workspace");
+      // Nor does the sidecar write a spill there (the LLM proxy spills tool outputs).
+      await expect(
+        new SpillStore(paths.spill, tmp.path).create("01ARZ3NDEKTSV4RRFFQ69G5FAW"),
+      ).rejects.toThrow(/symbolic link/);
+      expect(readdirSync(outside.path)).toEqual([`${id}.out`]);
+    } finally {
+      outside.cleanup();
+    }
+  });
 
   it("refuses ids that try to leave the spill directory", async () => {
     for (const id of ["..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "..", "x".repeat(500), "%00"]) {

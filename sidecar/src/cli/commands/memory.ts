@@ -112,7 +112,7 @@ async function restore(
     const sha256 = createHash("sha256").update(current).digest("hex");
     if (!versions.some((v) => v.sha256 === sha256 && v.blob)) {
       const config = agentSideConfig(undefined, { ...io.env, CLAWGUARD_WORKSPACE: root }, io.cwd);
-      new BlobStore(join(config.paths.agentDir, "blobs")).put(sha256, current);
+      new BlobStore(config.paths.blobs).put(sha256, current);
       dropInInbox(
         config.paths.inbox,
         draftEvent({
