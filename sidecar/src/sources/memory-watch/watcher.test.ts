@@ -1,7 +1,16 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFileSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { EventDraft } from "@clawguard/shared/events/envelope";
 import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
@@ -276,6 +285,60 @@ describe("MemoryWatcher in a workspace the agent booby-trapped", () => {
       ).toBeDefined();
     } finally {
       outside.cleanup();
+    }
+  }, 30_000);
+});
+
+describe("MemoryWatcher and what it may not read", () => {
+  it("skips an unreadable file and folder with the reason, and watches the rest", async () => {
+    const asRoot = process.getuid?.() === 0;
+    writeFileSync(join(tmp.path, "memory", "readable.md"), "readable\n");
+    writeFileSync(join(tmp.path, "memory", "secret.md"), "secret\n");
+    mkdirSync(join(tmp.path, "memory", "locked"));
+    writeFileSync(join(tmp.path, "memory", "locked", "x.md"), "locked\n");
+    if (asRoot) execFileSync("chown", ["-R", "65534:65534", tmp.path]);
+    chmodSync(join(tmp.path, "memory", "secret.md"), 0o000);
+    chmodSync(join(tmp.path, "memory", "locked"), 0o000);
+    try {
+      // Root reads everything: the watcher runs as nobody, on a workspace nobody owns.
+      const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [fileURLToPath(new URL("./watch-child.ts", import.meta.url))], {
+          env: { PATH: process.env.PATH, WATCH_WS: tmp.path },
+          stdio: ["ignore", "pipe", "pipe"],
+          ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => {
+          stdout += d;
+        });
+        child.stderr.on("data", (d) => {
+          stderr += d;
+        });
+        child.once("close", (code) => resolve({ code, stdout, stderr }));
+      });
+      expect(out.code, out.stderr).toBe(0);
+      const lines = out.stdout.trim().split("\n");
+      const ready = lines.find((l) => l.startsWith("ready ")) as string;
+      expect(ready.startsWith("ready true ")).toBe(true);
+      const warnings = JSON.parse(ready.slice("ready true ".length)) as { message: string; attrs: unknown }[];
+      expect(warnings).toEqual(
+        expect.arrayContaining([
+          {
+            message: "memory watcher: cannot read, skipped",
+            attrs: { path: "memory/secret.md", reason: "EACCES" },
+          },
+          {
+            message: "memory watcher: cannot read folder, skipped",
+            attrs: { path: "memory/locked", reason: "EACCES" },
+          },
+        ]),
+      );
+      const changed = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l).path);
+      expect(changed).toEqual(["memory/readable.md"]);
+    } finally {
+      chmodSync(join(tmp.path, "memory", "secret.md"), 0o644);
+      chmodSync(join(tmp.path, "memory", "locked"), 0o755);
     }
   }, 30_000);
 });

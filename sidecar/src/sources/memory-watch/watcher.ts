@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { constants, mkdirSync, readFileSync } from "node:fs";
+import { constants, type Dirent, mkdirSync, readFileSync } from "node:fs";
 import { open, readdir } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
@@ -9,7 +9,7 @@ import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { type FSWatcher, watch } from "chokidar";
 import JSON5 from "json5";
-import { insidePath, isUnsafePath, UnsafePathError } from "../../workspace-path.ts";
+import { ACCESS_DENIED, insidePath, isUnsafePath, UnsafePathError } from "../../workspace-path.ts";
 import { Globs } from "./globs.ts";
 import { BOOTSTRAP_FILES, type MemoryWatchConfig, OPENCLAW_BOOTSTRAP_MAX_CHARS } from "./watch-config.ts";
 
@@ -132,9 +132,12 @@ export class MemoryWatcher implements Component {
    */
   async #reconcile(): Promise<void> {
     const held = this.#held as EventDraft[];
-    const present = await this.#scan();
+    const unreadable: string[] = [];
+    const present = await this.#scan("", unreadable);
     const seen = new Set(present);
-    const gone = [...this.#known.keys()].filter((path) => !seen.has(path));
+    const gone = [...this.#known.keys()].filter(
+      (path) => !seen.has(path) && !unreadable.some((dir) => path.startsWith(dir)),
+    );
     for (const path of [...present, ...gone]) {
       held.push(...(await this.#serial(path, () => this.#compare(path))));
       if (held.length >= 500) await this.#o.publish(held.splice(0));
@@ -212,12 +215,23 @@ export class MemoryWatcher implements Component {
   }
 
   /** The watched files there are now, looking only in folders that may hold some. */
-  async #scan(dir = ""): Promise<string[]> {
-    const entries = await readdir(join(this.#o.workspace, dir), { withFileTypes: true });
+  async #scan(dir = "", unreadable: string[] = []): Promise<string[]> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(join(this.#o.workspace, dir), { withFileTypes: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "";
+      if (dir === "" || !ACCESS_DENIED.has(code)) throw err;
+      // A folder it may not read stops nothing: skipped, said why; its files are not taken for deleted.
+      this.#o.log.warn("memory watcher: cannot read folder, skipped", { path: dir, reason: code });
+      unreadable.push(`${dir}/`);
+      return [];
+    }
     const found: string[] = [];
     for (const entry of entries) {
       const rel = dir === "" ? entry.name : `${dir}/${entry.name}`;
-      if (entry.isDirectory() && this.#globs.mayContain(rel)) found.push(...(await this.#scan(rel)));
+      if (entry.isDirectory() && this.#globs.mayContain(rel))
+        found.push(...(await this.#scan(rel, unreadable)));
       else if (entry.isFile() && this.#globs.matches(rel)) found.push(rel);
     }
     return found.sort();
@@ -229,7 +243,16 @@ export class MemoryWatcher implements Component {
     try {
       content = await readRegularFile(this.#o.workspace, path);
     } catch (err) {
-      if (!isUnsafePath(err) && (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? "";
+      if (ACCESS_DENIED.has(code) || (isUnsafePath(err) && ACCESS_DENIED.has(err.reason))) {
+        // One file it may not read stops nothing: skipped (what was known of it stays), said why.
+        this.#o.log.warn("memory watcher: cannot read, skipped", {
+          path,
+          reason: code || (err as Error).message,
+        });
+        return [];
+      }
+      if (!isUnsafePath(err) && code !== "ENOENT") throw err;
       // A link (or a folder of the path that is one) is not read: as if the file were gone.
       if (isUnsafePath(err)) this.#o.log.warn("memory watcher: not followed", { path, reason: err.message });
     }
