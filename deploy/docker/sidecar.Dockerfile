@@ -11,7 +11,8 @@ RUN pnpm install --frozen-lockfile && pnpm build
 
 FROM node:24-bookworm-slim
 RUN corepack enable && corepack prepare pnpm@10.34.8 --activate \
- && groupadd --system clawguard && useradd --system --gid clawguard --home /app clawguard
+ && groupadd --system clawguard && useradd --system --gid clawguard --home /app clawguard \
+ && mkdir -p /var/lib/clawguard && chown clawguard:clawguard /var/lib/clawguard && chmod 700 /var/lib/clawguard
 WORKDIR /app
 # The TypeScript sources run as they are (Node's type stripping); workspace packages resolve to
 # their real paths under /app, outside node_modules, where Node strips types.
@@ -28,8 +29,11 @@ RUN pnpm install --prod --frozen-lockfile --ignore-scripts && rm -rf /root/.cach
 # The agent-side clawguard (one file), published into the agent's container (CLAWGUARD_BIN_DIR).
 COPY --from=build --chown=clawguard:clawguard /src/dist dist
 USER clawguard
+# The sidecar's private state (its API token): in this container only, never on the workspace volume
+# the agent's container shares.
 ENV NODE_ENV=production \
-    CLAWGUARD_SIDECAR_LISTEN=127.0.0.1:18801
+    CLAWGUARD_SIDECAR_LISTEN=127.0.0.1:18801 \
+    CLAWGUARD_STATE_DIR=/var/lib/clawguard
 EXPOSE 18801
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:18801/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

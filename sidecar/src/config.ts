@@ -6,7 +6,7 @@ import { ClawguardError } from "@clawguard/shared/errors";
 import { z } from "zod";
 import { apiConfig } from "./api/config.ts";
 import { SIDECAR_ENV } from "./config-env.ts";
-import { workspacePaths } from "./paths.ts";
+import { defaultStateDir, statePaths, workspacePaths } from "./paths.ts";
 import { heartbeatConfig } from "./sinks/heartbeat/config.ts";
 import { shipperConfig } from "./sinks/shipper/config.ts";
 import { spoolConfig } from "./sinks/spool/config.ts";
@@ -24,6 +24,8 @@ export const sidecarSchema = z.strictObject({
   workspace: z.string().min(1).default("."),
   /** Where the sidecar publishes the agent-side clawguard for the agent's container (a shared volume). */
   binDir: z.string().min(1).optional(),
+  /** The sidecar's private state (its API token, the watcher's memory), outside the workspace. */
+  stateDir: z.string().min(1).optional(),
   api: apiConfig,
   exec: execGuardConfig,
   spool: spoolConfig,
@@ -35,8 +37,8 @@ export const sidecarSchema = z.strictObject({
 });
 
 export type SidecarConfig = z.output<typeof sidecarSchema> & {
-  /** Absolute paths derived from workspace and agent. */
-  paths: ReturnType<typeof workspacePaths>;
+  /** Absolute paths derived from workspace, agent and stateDir. */
+  paths: ReturnType<typeof workspacePaths> & ReturnType<typeof statePaths>;
 };
 
 export { SIDECAR_ENV } from "./config-env.ts";
@@ -69,15 +71,18 @@ export function loadSidecarConfig(
       `api.listen: llm.providers.${injecting[0]?.[0]}.apiKey is injected by the proxy, so the sidecar must listen on loopback, got ${config.api.listen}`,
     );
   }
+  const base = file ? resolve(cwd, file, "..") : cwd;
+  const workspace = isAbsolute(config.workspace) ? config.workspace : resolve(base, config.workspace);
+  const stateDir = config.stateDir
+    ? resolve(base, config.stateDir)
+    : defaultStateDir(env, workspace, config.agent);
   if (problems.length > 0) {
     throw new ClawguardError(
       "config.invalid",
       `sidecar config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
     );
   }
-  const base = file ? resolve(cwd, file, "..") : cwd;
-  const workspace = isAbsolute(config.workspace) ? config.workspace : resolve(base, config.workspace);
-  const paths = workspacePaths(workspace, config.agent);
+  const paths = { ...workspacePaths(workspace, config.agent), ...statePaths(stateDir) };
   if (config.spool.dir)
     paths.spool = isAbsolute(config.spool.dir) ? config.spool.dir : resolve(base, config.spool.dir);
   return Object.freeze({ ...config, workspace, paths: Object.freeze(paths) });

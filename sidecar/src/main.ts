@@ -8,7 +8,7 @@ import {
   renameSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { MIN_SEAL_KEY_LENGTH, type SealKey } from "@clawguard/shared/chain";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
@@ -23,13 +23,14 @@ import { createSidecarApp } from "./api/app.ts";
 import { AGENT_BUNDLE } from "./build/paths.ts";
 import { EventBus } from "./bus.ts";
 import type { SidecarConfig } from "./config.ts";
+import { isInside } from "./paths.ts";
 import { BlobShipper } from "./sinks/blobs/shipper.ts";
 import { BlobStore } from "./sinks/blobs/store.ts";
 import { HeartbeatSender } from "./sinks/heartbeat/index.ts";
 import { OtelSink } from "./sinks/otel/index.ts";
 import { DEAD_LETTERED, type DeadLetter, Shipper } from "./sinks/shipper/index.ts";
 import { Spool } from "./sinks/spool/spool.ts";
-import { createExecGuard, SpillStore } from "./sources/exec-guard/index.ts";
+import { SpillStore } from "./sources/exec-guard/index.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
 import { LlmGuard } from "./sources/llm-proxy/index.ts";
 import { MemoryDecay } from "./sources/memory-watch/decay/index.ts";
@@ -69,13 +70,27 @@ function sharedConfig(config: SidecarConfig): unknown {
   return { ...shared, spool: { ...shared.spool, dir: undefined } };
 }
 
-/** The API token: configured, from the environment, or generated once and kept beside the spool. */
+/**
+ * The sidecar's private state dir: outside the workspace, which the agent's container reads and
+ * writes (a token kept there would be the agent's).
+ */
+function checkStateDir(config: SidecarConfig): void {
+  const { stateDir } = config.paths;
+  if (isInside(config.workspace, stateDir) || isInside(stateDir, config.workspace)) {
+    throw new ClawguardError(
+      "config.invalid",
+      `stateDir: expected a folder outside the workspace ${config.workspace} (the agent's container reads everything in it), got ${stateDir}: set stateDir or CLAWGUARD_STATE_DIR`,
+    );
+  }
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+}
+
+/** The API token: configured, from the environment, or generated once into the private state dir. */
 function apiToken(config: SidecarConfig, env: NodeJS.ProcessEnv): string {
   const configured = resolveSecret(config.api.token, env, "api.token", "CLAWGUARD_SIDECAR_TOKEN");
   if (configured) return configured;
   const file = config.paths.apiToken;
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const token = randomBytes(32).toString("hex");
   writeFileSync(file, token, { mode: 0o600, flag: "wx" });
   return token;
@@ -150,6 +165,7 @@ export async function startSidecar(
       "shipper.token: no ingest token for the collector: set CLAWGUARD_INGEST_TOKEN or CLAWGUARD_INGEST_TOKEN_FILE, or shipper.token.file in the config",
     );
   }
+  checkStateDir(config);
   const token = apiToken(config, env);
   if (config.binDir) publishAgentCli(config.binDir, log);
   const source: EventSource = { agent: config.agent, role: config.role, host: config.host };
@@ -163,13 +179,13 @@ export async function startSidecar(
     log: log.child("spool"),
   });
   const bus = new EventBus(spool);
-  const spill = new SpillStore(config.paths.spill);
+  const spill = new SpillStore(config.paths.spill, config.workspace);
   const telemetry = await startTelemetry(`clawguard-sidecar`, env);
   const shipper = new Shipper({
     ...config.shipper,
     token: ingestToken,
     spool,
-    deadLetterFile: join(config.paths.agentDir, "dead-letter.jsonl"),
+    deadLetterFile: config.paths.deadLetter,
     onDeadLetter: (letters) => {
       const draft = deadLetterEvent(source, letters);
       if (draft) void bus.publish([draft]).catch(() => {});
@@ -178,13 +194,13 @@ export async function startSidecar(
   });
   const inbox = new InboxSource({
     dir: config.paths.inbox,
-    quarantineDir: join(config.paths.agentDir, "quarantine"),
+    quarantineDir: config.paths.quarantine,
+    workspace: config.workspace,
     source,
     bus,
     alreadySpooled: (id) => spool.has(id),
     log: log.child("inbox"),
   });
-  const execGuard = createExecGuard({ source, spill, config: config.exec, readCommand: "clawguard read" });
   const llm = new LlmGuard({
     config: config.llm,
     env,
@@ -193,9 +209,9 @@ export async function startSidecar(
     bus,
     telemetry,
     log: log.child("llm"),
-    calibrationFile: join(config.paths.agentDir, "llm-calibration.json"),
+    calibrationFile: join(config.paths.stateDir, "llm-calibration.json"),
   });
-  const blobs = new BlobStore(join(config.paths.agentDir, "blobs"));
+  const blobs = new BlobStore(config.paths.blobs);
   const blobShipper = new BlobShipper({
     ...config.shipper,
     token: ingestToken,
@@ -212,7 +228,7 @@ export async function startSidecar(
       await bus.publish(drafts);
       blobShipper.kick();
     },
-    stateFile: join(config.paths.agentDir, "memory-state.json"),
+    stateFile: config.paths.memoryState,
     log: log.child("memory"),
   });
   const prober = new Prober({
@@ -256,18 +272,14 @@ export async function startSidecar(
         workspace: config.workspace,
         tokens: new TokenSet<string>().add(token, config.agent),
         bodyLimitBytes: config.api.bodyLimitBytes,
-        execGuard,
         spill,
-        bus,
         spool,
-        inboxDir: config.paths.inbox,
         shipper,
         llm,
         health: () => prober.health(),
         clock: () => heartbeat.clock,
         blobs: blobShipper,
         memory,
-        env,
         log: log.child("api"),
       });
       server = await listen(app.fetch, host, port, llm.handler);

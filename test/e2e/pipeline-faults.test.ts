@@ -1,15 +1,20 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createTestDatabase, postgresAvailable, tempDir } from "@clawguard/shared/testing";
+import { workspacePaths } from "@clawguard/sidecar/paths";
+import { execGuardConfig } from "@clawguard/sidecar/sources/exec-guard/config";
+import { createExecGuard, SpillStore } from "@clawguard/sidecar/sources/exec-guard/index";
+import { dropInInbox } from "@clawguard/sidecar/sources/inbox/drop";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type Managed, Processes, runCli, waitUntilUp } from "../support/processes.ts";
 
 /**
- * The whole pipeline as real processes on real PostgreSQL: 10 000 execs through the sidecar while
- * the collector is kill -9'd and restarted, and the sidecar kill -9'd once with `clawguard exec`
- * runs landing in its inbox while it is down. Every acknowledged event must be stored exactly once
+ * The whole pipeline as real processes on real PostgreSQL: 10 000 execs (the agent-side exec guard,
+ * each event left in the inbox as `clawguard exec` leaves it) while the collector is kill -9'd and
+ * restarted, and the sidecar kill -9'd once, with `clawguard exec` runs landing in its inbox while
+ * it is down. Every acknowledged event must be stored exactly once
  * and the chain must verify.
  */
 
@@ -22,13 +27,13 @@ const pgUp = await postgresAvailable();
 describe.skipIf(!pgUp)("pipeline under faults (real processes, PostgreSQL)", () => {
   const procs = new Processes();
   const ws = tempDir("clawguard-e2e-");
+  const state = tempDir("clawguard-e2e-state-");
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let collectorEnv: Record<string, string>;
   let sidecarEnv: Record<string, string>;
   let collectorUrl: string;
   let sidecarUrl: string;
   const readToken = randomBytes(16).toString("hex");
-  const sidecarToken = randomBytes(16).toString("hex");
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -50,7 +55,7 @@ describe.skipIf(!pgUp)("pipeline under faults (real processes, PostgreSQL)", () 
       CLAWGUARD_WORKSPACE: ws.path,
       CLAWGUARD_AGENT: "main",
       CLAWGUARD_INGEST_TOKEN: ingestToken,
-      CLAWGUARD_SIDECAR_TOKEN: sidecarToken,
+      CLAWGUARD_STATE_DIR: state.path,
       CLAWGUARD_COLLECTOR_URL: collectorUrl,
       CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${sport}`,
       CLAWGUARD_LOG_LEVEL: "warn",
@@ -61,6 +66,7 @@ describe.skipIf(!pgUp)("pipeline under faults (real processes, PostgreSQL)", () 
     await procs.cleanup();
     await db?.drop();
     ws.cleanup();
+    state.cleanup();
   });
 
   async function startCollector(): Promise<Managed> {
@@ -79,33 +85,30 @@ describe.skipIf(!pgUp)("pipeline under faults (real processes, PostgreSQL)", () 
   }, async () => {
     let collector = await startCollector();
     let sidecar = await startSidecar();
-    let sidecarDown = false;
+    const paths = workspacePaths(ws.path, "main");
+    const guard = createExecGuard({
+      source: { agent: "main", role: "agent", host: "e2e" },
+      spill: new SpillStore(paths.spill),
+      config: execGuardConfig.parse({}),
+      readCommand: "clawguard read",
+    });
 
     const acked = new Set<string>();
     let next = 0;
-    let failedAttempts = 0;
+    // What `clawguard exec` does in the agent's container, in this process: run the command, then
+    // leave its event in the inbox (durable once written), whether or not the sidecar is up.
     async function worker(): Promise<void> {
       for (let i = next++; i < EXECS; i = next++) {
-        for (;;) {
-          try {
-            const response = await fetch(`${sidecarUrl}/v1/exec`, {
-              method: "POST",
-              headers: { authorization: `Bearer ${sidecarToken}`, "content-type": "application/json" },
-              body: JSON.stringify({ argv: ["echo", `run-${i}`], session: `s${i % 20}` }),
-            });
-            expect(response.status, await response.clone().text()).toBe(200);
-            const body = (await response.json()) as { event_id: string; exit_code: number; output: string };
-            expect(body.exit_code).toBe(0);
-            expect(body.output).toBe(`run-${i}\n`);
-            acked.add(body.event_id);
-            break;
-          } catch (err) {
-            // Only a sidecar that is down may fail a request; the client then retries.
-            if (!sidecarDown) throw err;
-            failedAttempts++;
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        }
+        const result = await guard.run({
+          argv: ["echo", `run-${i}`],
+          session: `s${i % 20}`,
+          cwd: ws.path,
+          env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        });
+        expect(result.exitCode).toBe(0);
+        expect(result.text.toString()).toBe(`run-${i}\n`);
+        dropInInbox(paths.inbox, result.event);
+        acked.add(result.event.id);
       }
     }
 
@@ -121,7 +124,6 @@ describe.skipIf(!pgUp)("pipeline under faults (real processes, PostgreSQL)", () 
       expect(held.spool.backlog).toBeGreaterThan(0);
       collector = await startCollector();
       await until(EXECS * 0.6);
-      sidecarDown = true;
       expect(await sidecar.kill("SIGKILL")).toBe("SIGKILL");
       // The agent keeps working while its sidecar is down: `clawguard exec` leaves events in the inbox.
       for (let i = 0; i < OFFLINE_CLI_RUNS; i++) {
@@ -131,21 +133,21 @@ describe.skipIf(!pgUp)("pipeline under faults (real processes, PostgreSQL)", () 
           ws.path,
         );
         expect(run.code, run.output).toBe(0);
-        expect(run.stdout).toBe(`offline-${i}\n`);
+        expect(run.stdout, run.output).toBe(`offline-${i}\n`);
       }
       sidecar = await startSidecar();
-      sidecarDown = false;
     }
 
     await Promise.all([faults(), ...Array.from({ length: CONCURRENCY }, worker)]);
     expect(acked.size).toBe(EXECS);
 
-    // Wait for the sidecar to ship everything it holds.
+    // Wait for the sidecar to drain its inbox and ship everything it holds.
     const deadline = Date.now() + 120_000;
     let ready: { spool: { head: number; acked: number; backlog: number } } | undefined;
     while (Date.now() < deadline) {
       ready = (await (await fetch(`${sidecarUrl}/readyz`)).json()) as typeof ready;
-      if (ready && ready.spool.backlog === 0 && ready.spool.acked === ready.spool.head) break;
+      const inbox = readdirSync(paths.inbox).filter((n) => n.endsWith(".json")).length;
+      if (ready && inbox === 0 && ready.spool.backlog === 0 && ready.spool.acked === ready.spool.head) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(ready?.spool.backlog).toBe(0);
@@ -182,9 +184,7 @@ describe.skipIf(!pgUp)("pipeline under faults (real processes, PostgreSQL)", () 
     const report = JSON.parse(verify.stdout) as { ok: boolean; agents: { agent: string; ok: boolean }[] };
     expect(report.ok).toBe(true);
     expect(report.agents.find((a) => a.agent === "main")?.ok).toBe(true);
-    console.log(
-      `[e2e] ${acked.size} execs acknowledged, ${failedAttempts} attempts refused while the sidecar was down`,
-    );
+    console.log(`[e2e] ${acked.size} execs stored exactly once`);
     await sidecar.kill("SIGTERM");
     await collector.kill("SIGTERM");
   });

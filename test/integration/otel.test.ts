@@ -7,7 +7,7 @@ import { tempDir } from "@clawguard/shared/testing";
 import OpenAI from "openai";
 import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import { startFakeProvider } from "../support/fake-provider.ts";
-import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
+import { freePort, Processes, runCli, waitUntilUp } from "../support/processes.ts";
 
 /**
  * OpenTelemetry from the real processes to a local OTLP/HTTP receiver: each exec is a span from
@@ -33,6 +33,7 @@ interface Received {
 
 const procs = new Processes();
 const ws = tempDir("clawguard-otel-");
+const state = tempDir("clawguard-otel-state-");
 const received: Received[] = [];
 const raw: string[] = [];
 /** Metric names seen at /v1/metrics. */
@@ -43,6 +44,7 @@ afterAll(async () => {
   await procs.cleanup();
   receiver?.close();
   ws.cleanup();
+  state.cleanup();
 });
 
 function attr(span: OtlpSpan, key: string): unknown {
@@ -95,7 +97,6 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
 
     mkdirSync(join(ws.path, ".clawguard"));
     const ingest = randomBytes(16).toString("hex");
-    const apiToken = randomBytes(16).toString("hex");
     writeFileSync(join(ws.path, "tokens"), `main ${ingest}\n`);
     const [cport, sport] = [await freePort(), await freePort()];
     const collector = procs.cli(
@@ -129,7 +130,7 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
         ...otel,
         CLAWGUARD_WORKSPACE: ws.path,
         CLAWGUARD_INGEST_TOKEN: ingest,
-        CLAWGUARD_SIDECAR_TOKEN: apiToken,
+        CLAWGUARD_STATE_DIR: state.path,
         CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${cport}`,
         CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${sport}`,
       },
@@ -138,16 +139,17 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
     await waitUntilUp(`http://127.0.0.1:${sport}/healthz`, sidecar);
 
     const secretOutput = `needle-${randomBytes(8).toString("hex")}`;
+    // The agent runs its commands itself; their events reach the sidecar through the inbox.
     for (const argv of [
       ["echo", secretOutput],
       ["sh", "-c", "exit 2"],
     ]) {
-      const response = await fetch(`http://127.0.0.1:${sport}/v1/exec`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${apiToken}`, "content-type": "application/json" },
-        body: JSON.stringify({ argv, session: "otel" }),
-      });
-      expect(response.status).toBe(200);
+      const run = await runCli(
+        ["exec", "--session", "otel", "--", ...argv],
+        { CLAWGUARD_WORKSPACE: ws.path, CLAWGUARD_EXEC_CACHE: "off" },
+        ws.path,
+      );
+      expect(run.code, run.output).toBe(argv[0] === "echo" ? 0 : 2);
     }
 
     // An LLM call carrying the agent's trace context, with content that must not reach a span.

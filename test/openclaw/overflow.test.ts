@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { scanFrames } from "@clawguard/sidecar/sinks/spool/frame";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -89,6 +89,7 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
       ["sidecar", "--config", join(tmp.path, "clawguard.yaml")],
       {
         CLAWGUARD_WORKSPACE: tmp.path,
+        CLAWGUARD_STATE_DIR: join(tmp.path, "..", `${basename(tmp.path)}-state`),
         CLAWGUARD_INGEST_TOKEN: randomBytes(16).toString("hex"),
         // No collector: events wait in the spool, where this test reads them.
         CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${nobody}`,
@@ -213,7 +214,7 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
 
   /** The sidecar's llm.trimmed events that spilled `id`, read off its spool (no collector runs). */
   async function trimEvents(id: string): Promise<{ attrs: Record<string, unknown> }[]> {
-    const dir = join(tmp.path, ".clawguard", "agents", "main", "spool");
+    const dir = join(tmp.path, "..", `${basename(tmp.path)}-state`, "spool");
     for (const deadline = Date.now() + 5000; ; ) {
       const events = readdirSync(dir)
         .filter((name) => name.endsWith(".log") && statSync(join(dir, name)).isFile())

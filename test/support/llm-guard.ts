@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
 import { silentLogger } from "@clawguard/shared/log";
@@ -34,7 +35,7 @@ export async function startLlmGuard(options: {
 }): Promise<RunningGuard> {
   const paths = workspacePaths(options.dir, options.source.agent);
   const spool = await Spool.open({
-    dir: paths.spool,
+    dir: join(options.dir, ".state", "spool"),
     maxBytes: 64 * 1024 * 1024,
     segmentBytes: 4 * 1024 * 1024,
     fsync: "never",

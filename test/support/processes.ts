@@ -31,6 +31,8 @@ export interface Managed {
   stdout(): string;
   /** Resolves with the exit code (or signal) once the process is gone. */
   readonly exited: Promise<number | NodeJS.Signals>;
+  /** Resolves once it is gone and its stdout and stderr are read to the end (a busy test process may read them after the exit). */
+  readonly closed: Promise<void>;
   kill(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals>;
 }
 
@@ -59,6 +61,7 @@ export class Processes {
     const exited = new Promise<number | NodeJS.Signals>((resolve) => {
       child.once("exit", (code, signal) => resolve(code ?? (signal as NodeJS.Signals)));
     });
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
     if (child.pid === undefined) throw new Error(`${name}: did not start`);
     const managed: Managed = {
       name,
@@ -67,6 +70,7 @@ export class Processes {
       output: () => output,
       stdout: () => stdout,
       exited,
+      closed,
       kill: async (signal = "SIGTERM") => {
         if (child.exitCode === null && child.signalCode === null) process.kill(child.pid as number, signal);
         return exited;
@@ -113,6 +117,7 @@ export async function runCli(
   const proc = new Processes().cli(args[0] ?? "clawguard", args, env, cwd);
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const code = await proc.exited;
+  await proc.closed;
   clearTimeout(timer);
   return { code, output: proc.output(), stdout: proc.stdout() };
 }

@@ -40,6 +40,7 @@ import {
   redisService,
   routerName,
   routerService,
+  STATE_DIR,
   sealSecret,
   sidecarConfig,
   sidecarConfigName,
@@ -448,6 +449,15 @@ export function inject(
     }
   }
   const volumes: Js = { [BIN_VOLUME]: { labels: { [INJECTED_LABEL]: "true" } } };
+  // Each sidecar's private state (spool, token): outlives the container, shared with nothing.
+  for (const [name, { value }] of added) {
+    const mounts = (value as { volumes?: unknown }).volumes;
+    const state = Array.isArray(mounts)
+      ? mounts.find((m): m is string => typeof m === "string" && m.endsWith(`:${STATE_DIR}`))
+      : undefined;
+    if (state && name)
+      volumes[state.slice(0, -`:${STATE_DIR}`.length)] = { labels: { [INJECTED_LABEL]: "true" } };
+  }
   if (!backends.postgres) volumes[PG_VOLUME] = { labels: { [INJECTED_LABEL]: "true" } };
   const secretNames = [
     ...tokens.map(ingestSecret),

@@ -26,6 +26,9 @@ export const REDIS = "clawguard-redis";
 export const BIN_VOLUME = "clawguard-bin";
 export const PG_VOLUME = "clawguard-pgdata";
 export const BIN_DIR = "/opt/clawguard/bin";
+/** The sidecar's private state (its spool, its API token): a volume of its own, never the agent's. */
+export const STATE_DIR = "/var/lib/clawguard";
+export const stateVolume = (service: string): string => `clawguard-state-${service}`;
 export const AGENT_MOUNT = `${BIN_VOLUME}:${BIN_DIR}:ro`;
 export const STANDBY_PROFILE = "clawguard-standby";
 export const INJECTED_LABEL = "clawguard.injected";
@@ -109,12 +112,13 @@ export function sidecarService(
     CLAWGUARD_INGEST_TOKEN_FILE: `/run/secrets/${ingestSecret(service)}`,
     CLAWGUARD_SEAL_KEY_FILE: `/run/secrets/${sealSecret(service)}`,
     CLAWGUARD_BIN_DIR: BIN_DIR,
+    CLAWGUARD_STATE_DIR: STATE_DIR,
   };
   if (agent.state) environment.CLAWGUARD_LLM_OPENCLAW_CONFIG = `${agent.state.target}/openclaw.json`;
   if (config) environment.CLAWGUARD_CONFIG = SIDECAR_CONFIG_TARGET;
   const volumes = [sidecarMount(agent.workspace, false)];
   if (agent.state) volumes.push(sidecarMount(agent.state, true));
-  volumes.push(`${BIN_VOLUME}:${BIN_DIR}`);
+  volumes.push(`${BIN_VOLUME}:${BIN_DIR}`, `${stateVolume(service)}:${STATE_DIR}`);
   return {
     image: options.image,
     command: ["clawguard", "sidecar"],

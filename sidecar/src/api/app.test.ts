@@ -1,12 +1,10 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hashEvent } from "@clawguard/shared/chain";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { EventBus } from "../bus.ts";
 import { workspacePaths } from "../paths.ts";
 import { Shipper } from "../sinks/shipper/index.ts";
 import { Spool } from "../sinks/spool/spool.ts";
@@ -23,6 +21,7 @@ let spool: Spool;
 let shipper: Shipper;
 let app: ReturnType<typeof createSidecarApp>;
 let paths: ReturnType<typeof workspacePaths>;
+let guard: ReturnType<typeof createExecGuard>;
 
 /** Builds the app the way main.ts does, from real parts; the shipper is never started. */
 type Clock = { offsetMs: number; rttMs: number; measuredAt: string; skewed: boolean } | undefined;
@@ -30,20 +29,19 @@ type Clock = { offsetMs: number; rttMs: number; measuredAt: string; skewed: bool
 async function build(options: { spoolMaxBytes?: number; clock?: () => Clock } = {}) {
   paths = workspacePaths(tmp.path, "main");
   spool = await Spool.open({
-    dir: paths.spool,
+    dir: join(tmp.path, ".state", "spool"),
     maxBytes: options.spoolMaxBytes ?? 16 * 1024 * 1024,
     segmentBytes: 1024 * 1024,
     fsync: "always",
     fsyncIntervalMs: 1000,
     log: silentLogger,
   });
-  const bus = new EventBus(spool);
-  const spill = new SpillStore(paths.spill);
+  const spill = new SpillStore(paths.spill, tmp.path);
   shipper = new Shipper({
     url: "http://127.0.0.1:9",
     token: "ingest",
     spool,
-    deadLetterFile: join(paths.agentDir, "dead-letter.jsonl"),
+    deadLetterFile: join(tmp.path, ".state", "dead-letter.jsonl"),
     batchMaxEvents: 100,
     batchMaxBytes: 1 << 20,
     timeoutMs: 1000,
@@ -51,7 +49,7 @@ async function build(options: { spoolMaxBytes?: number; clock?: () => Clock } = 
     backoffMaxMs: 1000,
     log: silentLogger,
   });
-  const execGuard = createExecGuard({
+  guard = createExecGuard({
     source,
     spill,
     config: execGuardConfig.parse({ maxBytes: 1000, previewBytes: 600, timeoutMs: 10_000 }),
@@ -62,14 +60,10 @@ async function build(options: { spoolMaxBytes?: number; clock?: () => Clock } = 
     workspace: tmp.path,
     tokens: new TokenSet<string>().add(TOKEN, "main"),
     bodyLimitBytes: BODY_LIMIT,
-    execGuard,
     spill,
-    bus,
     spool,
-    inboxDir: paths.inbox,
     shipper,
     ...(options.clock ? { clock: options.clock } : {}),
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
     log: silentLogger,
   });
 }
@@ -86,14 +80,6 @@ afterEach(async () => {
 
 const auth = { authorization: `Bearer ${TOKEN}` };
 const json = { ...auth, "content-type": "application/json" };
-
-function exec(body: unknown, headers: Record<string, string> = json) {
-  return app.request("/v1/exec", {
-    method: "POST",
-    headers,
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
-}
 
 async function expectError(res: Response, status: number, code: string, message: RegExp) {
   expect(res.status).toBe(status);
@@ -151,7 +137,7 @@ describe("sidecar API: readiness with a clock off from the collector's", () => {
 
 describe("sidecar API: readiness with events set aside", () => {
   it("reports the dead-letter file's events as degraded, and stays ready", async () => {
-    const file = join(workspacePaths(tmp.path, "main").agentDir, "dead-letter.jsonl");
+    const file = join(tmp.path, ".state", "dead-letter.jsonl");
     mkdirSync(join(file, ".."), { recursive: true });
     writeFileSync(file, '{"errors":["x"],"event":null}\n{"errors":["y"],"event":null}\n');
     await build();
@@ -171,289 +157,53 @@ describe("sidecar API: readiness when the spool is full", () => {
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ ready: false, failing: ["spool_full"] });
   });
-
-  it("keeps the event of a command that ran while the spool was full in the inbox", async () => {
-    await build({ spoolMaxBytes: 100 });
-    const res = await exec({ argv: ["echo", "ran"] });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { event_id: string; seq: number | null; output: string };
-    expect(body.output).toBe("ran\n");
-    expect(body.seq).toBeNull();
-    const dropped = readdirSync(paths.inbox);
-    expect(dropped).toEqual([`${body.event_id}.json`]);
-    expect(JSON.parse(readFileSync(join(paths.inbox, dropped[0] as string), "utf8"))).toMatchObject({
-      id: body.event_id,
-      type: "exec.completed",
-    });
-  });
 });
 
 describe("sidecar API: auth", () => {
   beforeEach(() => build());
+  const spillUrl = "/v1/spill/01ARZ3NDEKTSV4RRFFQ69G5FAV";
 
   it("refuses /v1 without a token, naming what is missing", async () => {
-    await expectError(
-      await exec({ argv: ["true"] }, { "content-type": "application/json" }),
-      401,
-      "auth.missing",
-      /missing Authorization header/,
-    );
-    await expectError(await app.request("/v1/spill/x"), 401, "auth.missing", /Authorization/);
+    await expectError(await app.request(spillUrl), 401, "auth.missing", /missing Authorization header/);
   });
 
   it("refuses a wrong or malformed token", async () => {
-    await expectError(
-      await exec({ argv: ["true"] }, { authorization: "Bearer wrong", "content-type": "application/json" }),
-      401,
-      "auth.invalid",
-      /invalid token/,
-    );
-    await expectError(
-      await exec({ argv: ["true"] }, { authorization: `Basic ${TOKEN}`, "content-type": "application/json" }),
-      401,
-      "auth.invalid",
-      /malformed Authorization header/,
-    );
-    await expectError(
-      await exec(
-        { argv: ["true"] },
-        { authorization: `Bearer ${TOKEN}x`, "content-type": "application/json" },
-      ),
-      401,
-      "auth.invalid",
-      /invalid token/,
-    );
-  });
-
-  it("runs nothing for an unauthenticated request", async () => {
-    const marker = join(tmp.path, "marker");
-    await exec({ argv: ["touch", marker] }, { "content-type": "application/json" });
-    expect(readdirSync(tmp.path)).not.toContain("marker");
-    expect(await storedEvents()).toEqual([]);
-  });
-});
-
-describe("sidecar API: POST /v1/exec input", () => {
-  beforeEach(() => build());
-
-  it("refuses malformed JSON, a wrong content type and an empty body", async () => {
-    await expectError(await exec("{not json"), 400, "input.invalid", /^body is not valid JSON/);
-    await expectError(
-      await exec({ argv: ["true"] }, { ...auth, "content-type": "text/plain" }),
-      400,
-      "input.invalid",
-      /expected Content-Type: application\/json, got "text\/plain"/,
-    );
-    await expectError(await exec(""), 400, "input.invalid", /empty body/);
-  });
-
-  it("refuses a body that is not an object, or has the wrong shape, naming each field", async () => {
-    await expectError(await exec([1, 2]), 400, "input.invalid", /expected a JSON object/);
-    await expectError(await exec("null"), 400, "input.invalid", /expected a JSON object/);
-    await expectError(await exec({ argv: "ls" }), 400, "input.invalid", /^argv: expected 1-4096 strings/);
-    await expectError(await exec({ argv: [] }), 400, "input.invalid", /^argv: expected/);
-    await expectError(await exec({ argv: ["ls", 3] }), 400, "input.invalid", /^argv: expected/);
-    await expectError(await exec({ argv: ["ls\u0000"] }), 400, "input.invalid", /without NUL bytes/);
-    await expectError(await exec({}), 400, "input.invalid", /argv or command: expected/);
-    await expectError(await exec({ command: "  " }), 400, "input.invalid", /argv or command/);
-    await expectError(
-      await exec({ argv: ["ls"], command: "ls" }),
-      400,
-      "input.invalid",
-      /argv, command: give one, not both/,
-    );
-    await expectError(await exec({ argv: ["ls"], session: "" }), 400, "input.invalid", /^session: /);
-    await expectError(await exec({ argv: ["ls"], timeoutMs: "5" }), 400, "input.invalid", /^timeoutMs: /);
-  });
-
-  it("refuses unknown fields, listing every problem", async () => {
-    const res = await exec({ argv: ["ls"], bogus: 1, env: { X: "1" }, maxBytes: -1 });
-    expect(res.status).toBe(400);
-    const body = (await res.json()) as { error: { message: string; details: { problems: string[] } } };
-    expect(body.error.details.problems).toEqual([
-      "bogus: unknown field",
-      "env: unknown field",
-      "maxBytes: expected an integer in 1..16777216, got -1",
-    ]);
-    expect(body.error.message).toContain("bogus: unknown field");
-  });
-
-  it("refuses limits beyond what the guard can honour", async () => {
-    await expectError(
-      await exec({ argv: ["true"], maxBytes: 2 ** 31 }),
-      400,
-      "input.invalid",
-      /^maxBytes: expected an integer in 1\.\.16777216, got 2147483648$/,
-    );
-    await expectError(
-      await exec({ argv: ["true"], timeoutMs: 2 ** 31 }),
-      400,
-      "input.invalid",
-      /^timeoutMs: expected an integer in 1\.\.604800000/,
-    );
-  });
-
-  it("refuses a cwd outside the workspace, and accepts one inside", async () => {
-    for (const cwd of ["..", "../..", "/etc", "sub/../../x", 5]) {
+    for (const [authorization, message] of [
+      ["Bearer wrong", /invalid token/],
+      [`Basic ${TOKEN}`, /malformed Authorization header/],
+      [`Bearer ${TOKEN}x`, /invalid token/],
+    ] as const) {
       await expectError(
-        await exec({ argv: ["pwd"], cwd }),
-        400,
-        "input.invalid",
-        /^cwd: expected a directory inside the workspace$/,
+        await app.request(spillUrl, { headers: { authorization } }),
+        401,
+        "auth.invalid",
+        message,
       );
     }
-    mkdirSync(join(tmp.path, "..dots"));
-    mkdirSync(join(tmp.path, "sub"));
-    for (const [cwd, expected] of [
-      ["sub", join(tmp.path, "sub")],
-      ["..dots", join(tmp.path, "..dots")],
-      [join(tmp.path, "sub"), join(tmp.path, "sub")],
-      [".", tmp.path],
-    ]) {
-      const res = await exec({ argv: ["pwd"], cwd });
-      expect(res.status).toBe(200);
-      expect(((await res.json()) as { output: string }).output).toBe(`${expected}\n`);
-    }
-  });
-
-  it("refuses text PostgreSQL cannot store and a cwd no directory can have, naming the field", async () => {
-    const cases: [Record<string, unknown>, RegExp][] = [
-      [{ argv: ["true"], session: "s\u0000x" }, /session: .*NUL/],
-      [{ argv: ["true"], session: "s\ud800" }, /session: .*surrogate/],
-      [{ argv: ["echo", "\udc00"] }, /argv: .*surrogate/],
-      [{ argv: ["true"], cwd: "c".repeat(300) }, /cwd: .*(255|no such directory)/],
-      [{ argv: ["true"], cwd: "no/such/dir" }, /cwd: no such directory/],
-      [{ argv: ["true"], cwd: "a\u0000b" }, /cwd: .*NUL/],
-    ];
-    for (const [body, message] of cases) {
-      await expectError(await exec(body), 400, "input.invalid", message);
-    }
-    expect(await storedEvents()).toEqual([]);
-  });
-
-  it("refuses a body over the limit with 413, with or without a Content-Length", async () => {
-    const big = JSON.stringify({ argv: ["echo", "x".repeat(BODY_LIMIT)] });
-    await expectError(await exec(big), 413, "input.too_large", new RegExp(`body over ${BODY_LIMIT} bytes`));
-    const stream = new ReadableStream({
-      start(controller) {
-        controller.enqueue(new TextEncoder().encode(big));
-        controller.close();
-      },
-    });
-    const res = await app.request("/v1/exec", {
-      method: "POST",
-      headers: json,
-      body: stream,
-      duplex: "half",
-    } as RequestInit);
-    await expectError(res, 413, "input.too_large", /body over/);
-    expect(await storedEvents()).toEqual([]);
   });
 });
 
-describe("sidecar API: POST /v1/exec runs", () => {
+describe("sidecar API: spill reads", () => {
   beforeEach(() => build());
 
-  it("runs a command and records its event in the chain", async () => {
-    const res = await exec({ argv: ["sh", "-c", "echo hi; exit 4"], session: "s1" });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({
-      seq: 1,
-      kind: "output",
-      exit_code: 4,
-      output: "hi\n",
-      output_encoding: "utf8",
-      spill_id: null,
-      bytes: 3,
-      lines: 1,
+  it("pages through a spill with GET /v1/spill/:id, redacted", async () => {
+    const result = await guard.run({
+      argv: ["seq", "1", "2000"],
+      cwd: tmp.path,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
     });
-    const [event] = await storedEvents();
-    expect(event).toMatchObject({
-      id: body.event_id,
-      seq: 1,
-      session: "s1",
-      type: "exec.completed",
-      attrs: { exit_code: 4, bytes: 3, sha256: body.sha256 },
-    });
-    expect(hashEvent(event as AuditEvent)).toBe(event?.hash);
-  });
-
-  it("runs a shell command line given as command", async () => {
-    const res = await exec({ command: "echo $((2 + 3))" });
-    expect(((await res.json()) as { output: string }).output).toBe("5\n");
-  });
-
-  it("returns small binary output as base64", async () => {
-    const res = await exec({ command: "printf 'a\\000b'" });
-    const body = (await res.json()) as { output: string; output_encoding: string };
-    expect(body.output_encoding).toBe("base64");
-    expect(Buffer.from(body.output, "base64")).toEqual(Buffer.from([0x61, 0, 0x62]));
-  });
-
-  it("records a refused command as exec.denied", async () => {
-    const spill = new SpillStore(paths.spill);
-    const guard = createExecGuard({
-      source,
-      spill,
-      config: execGuardConfig.parse({ policy: { deny: ["rm *"] } }),
-      readCommand: "clawguard read",
-    });
-    const denyApp = createSidecarApp({
-      agent: "main",
-      workspace: tmp.path,
-      tokens: new TokenSet<string>().add(TOKEN, "main"),
-      bodyLimitBytes: BODY_LIMIT,
-      execGuard: guard,
-      spill,
-      bus: new EventBus(spool),
-      spool,
-      inboxDir: paths.inbox,
-      shipper,
-      env: {},
-      log: silentLogger,
-    });
-    const res = await denyApp.request("/v1/exec", {
-      method: "POST",
-      headers: json,
-      body: JSON.stringify({ argv: ["rm", "-rf", "x"] }),
-    });
-    expect(await res.json()).toMatchObject({ kind: "refused", exit_code: 126, seq: 1 });
-    expect((await storedEvents())[0]).toMatchObject({ type: "exec.denied", attrs: { rule: "rm *" } });
-    // A shell line, as `command` sends it: the rm inside is found, and nothing runs.
-    writeFileSync(join(tmp.path, "victim"), "keep me");
-    const line = await denyApp.request("/v1/exec", {
-      method: "POST",
-      headers: json,
-      body: JSON.stringify({ command: "ls | env nice xargs echo; (timeout 5 rm victim)" }),
-    });
-    expect(await line.json()).toMatchObject({
-      kind: "refused",
-      exit_code: 126,
-      output: expect.stringContaining(
-        'runs "rm victim" (through sh -c, timeout), which matches deny rule "rm *"',
-      ),
-    });
-    expect(readFileSync(join(tmp.path, "victim"), "utf8")).toBe("keep me");
-  });
-
-  it("spills big output and pages through it with GET /v1/spill/:id", async () => {
-    const res = await exec({ command: "seq 1 2000" });
-    const body = (await res.json()) as { kind: string; spill_id: string; output: string; bytes: number };
-    expect(body.kind).toBe("preview");
-    expect(body.spill_id).toMatch(/^[0-9A-Z]{26}$/);
-    expect(body.output).toContain(`spill ${body.spill_id}`);
-
-    const lines = await app.request(`/v1/spill/${body.spill_id}?lines=10:12`, { headers: auth });
+    const id = result.outcome?.spilled ? result.outcome.id : "";
+    expect(id).toMatch(/^[0-9A-Z]{26}$/);
+    const lines = await app.request(`/v1/spill/${id}?lines=10:12`, { headers: auth });
     expect(lines.status).toBe(200);
     expect(await lines.text()).toBe(
-      `10\n11\n12\n[clawguard] lines 10-12; next: clawguard read ${body.spill_id} --lines 13:15\n`,
+      `10\n11\n12\n[clawguard] lines 10-12; next: clawguard read ${id} --lines 13:15\n`,
     );
-    const bytes = await app.request(`/v1/spill/${body.spill_id}?offset=0&limit=4`, { headers: auth });
-    expect(bytes.headers.get("x-clawguard-total-bytes")).toBe(String(body.bytes));
+    const bytes = await app.request(`/v1/spill/${id}?offset=0&limit=4`, { headers: auth });
+    expect(bytes.headers.get("x-clawguard-total-bytes")).toBe(String(result.outcome?.bytes));
     expect(bytes.headers.get("x-clawguard-next-offset")).toBe("4");
     expect((await bytes.text()).startsWith("1\n2\n")).toBe(true);
-    const grep = await app.request(`/v1/spill/${body.spill_id}?grep=${encodeURIComponent("^199\\d$")}`, {
+    const grep = await app.request(`/v1/spill/${id}?grep=${encodeURIComponent("^199\\d$")}`, {
       headers: auth,
     });
     expect(await grep.text()).toBe(
@@ -461,10 +211,44 @@ describe("sidecar API: POST /v1/exec runs", () => {
         "[clawguard] 10 matching lines\n",
     );
   });
+
+  it("runs no command for anyone: POST /v1/exec does not exist, with or without the token", async () => {
+    const marker = join(tmp.path, "marker");
+    for (const headers of [json, { "content-type": "application/json" }]) {
+      const res = await app.request("/v1/exec", {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ argv: ["touch", marker] }),
+      });
+      expect([401, 404]).toContain(res.status);
+    }
+    expect(readdirSync(tmp.path)).not.toContain("marker");
+    expect(await storedEvents()).toEqual([]);
+  });
 });
 
 describe("sidecar API: GET /v1/spill/:id input", () => {
   beforeEach(() => build());
+
+  it("reads no spill through a linked spill folder (the agent planted .clawguard/spill)", async () => {
+    const id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    const outside = tempDir("clawguard-api-outside-");
+    try {
+      writeFileSync(join(outside.path, `${id}.out`), "outside the workspace\n");
+      mkdirSync(paths.root, { recursive: true });
+      symlinkSync(outside.path, paths.spill);
+      const res = await app.request(`/v1/spill/${id}`, { headers: auth });
+      expect(res.status).toBe(400);
+      expect(await res.text()).not.toContain("outside the workspace");
+      // Nor does the sidecar write a spill there (the LLM proxy spills tool outputs).
+      await expect(
+        new SpillStore(paths.spill, tmp.path).create("01ARZ3NDEKTSV4RRFFQ69G5FAW"),
+      ).rejects.toThrow(/symbolic link/);
+      expect(readdirSync(outside.path)).toEqual([`${id}.out`]);
+    } finally {
+      outside.cleanup();
+    }
+  });
 
   it("refuses ids that try to leave the spill directory", async () => {
     for (const id of ["..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "..", "x".repeat(500), "%00"]) {

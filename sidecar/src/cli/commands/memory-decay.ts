@@ -1,5 +1,6 @@
 import { ClawguardError } from "@clawguard/shared/errors";
 import { dropInInbox } from "../../sources/inbox/drop.ts";
+import { parseDate } from "../../sources/memory-watch/decay/calendar.ts";
 import { decayDraft, formatAction, formatPlan, runDecay } from "../../sources/memory-watch/decay/index.ts";
 import { type Command, parse } from "../command.ts";
 import { agentSideConfig } from "../context.ts";
@@ -26,8 +27,38 @@ Options:
   --config FILE      sidecar config (default: $CLAWGUARD_CONFIG or ./clawguard.yaml)
   -h, --help         this help
 
+Files and folders decay may not use (a symbolic link, which it never follows; one it may not
+read or write) are skipped with the reason (--dry-run and --json list them), and the rest goes on.
+
 Exit codes: 0 done; 1 another decayer holds the workspace (the message names it) or a step failed;
-2 unreadable or foreign files (nothing was changed); 78 bad config.`;
+2 a bad --now, memory/ or memory/.decay a link, or files decay cannot make sense of (nothing was
+changed); 78 bad config.`;
+
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** An RFC 3339 time whose every field is real: 2026-02-30 or 24:00 is refused, not rolled over. */
+export function parseNow(text: string): Date {
+  const m = RFC3339.exec(text);
+  const fields = m ? [m[2], m[3], m[4], m[7] ?? "0", m[8] ?? "0"].map(Number) : [];
+  const [h, min, sec, oh, om] = fields as [number, number, number, number, number];
+  const date = new Date(text);
+  if (
+    !m ||
+    parseDate(m[1] as string) === undefined ||
+    h > 23 ||
+    min > 59 ||
+    sec > 59 ||
+    oh > 23 ||
+    om > 59 ||
+    Number.isNaN(date.getTime())
+  ) {
+    throw new ClawguardError(
+      "input.invalid",
+      `--now: expected an RFC 3339 time, got ${JSON.stringify(text)} (a real date and time, e.g. 2026-03-01T00:00:00Z)`,
+    );
+  }
+  return date;
+}
 
 export const memoryDecayCommand: Command = {
   name: "memory decay",
@@ -49,16 +80,7 @@ export const memoryDecayCommand: Command = {
         `expected "clawguard memory decay", got "clawguard memory ${positionals.join(" ")}"\nRun: clawguard memory --help`,
       );
     }
-    const now = values.now === undefined ? new Date() : new Date(values.now);
-    if (
-      Number.isNaN(now.getTime()) ||
-      (values.now !== undefined && !/^\d{4}-\d{2}-\d{2}T/.test(values.now))
-    ) {
-      throw new ClawguardError(
-        "input.invalid",
-        `--now: expected an RFC 3339 time, got ${JSON.stringify(values.now)}`,
-      );
-    }
+    const now = values.now === undefined ? new Date() : parseNow(values.now);
     const config = agentSideConfig(values.config, io.env, io.cwd);
     // Until the sidecar schema has memory.decay, the defaults apply.
     const decay = config.memory.decay;

@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { lstatSync, type Stats } from "node:fs";
+import { basename, dirname, isAbsolute, join, posix, relative, resolve, sep } from "node:path";
 import type { HistoryEntry } from "@clawguard/collector/store/memory-store";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent } from "@clawguard/shared/events/envelope";
-import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { BlobStore } from "../../sinks/blobs/store.ts";
 import { dropInInbox } from "../../sources/inbox/drop.ts";
+import { DurableFs } from "../../sources/memory-watch/decay/durable-fs.ts";
+import { insidePath, readInside } from "../../workspace-path.ts";
 import { get, readToken } from "../collector-client.ts";
 import { type Command, type Io, intFlag, parse } from "../command.ts";
 import { agentSideConfig } from "../context.ts";
@@ -21,7 +22,9 @@ Memory files as the collector recorded them (every version the sidecars saw, con
            agent, change, size, sha256, whether the content is stored
   restore  puts a version back: --at is a sha256 (or a prefix of 8+), an event id, or a time
            (RFC 3339: the newest version at or before it). The file as it is now becomes a
-           version first (and a copy stays in memory/.trash/); the restore is a new version.
+           version first (and a copy stays in memory/.trash/<today>/restored/, deleted by decay
+           with the rest of that day's trash); the restore is a new version. A symbolic link in
+           the path is refused (the workspace is the agent's).
 Options:
   --agent NAME       only that agent's versions (default: all agents that wrote the path)
   --workspace DIR    where <path> lives for restore (default: $CLAWGUARD_WORKSPACE or .)
@@ -66,6 +69,9 @@ async function restore(
   if (isAbsolute(path) || relative(root, target).startsWith(`..${sep}`) || relative(root, target) === "..") {
     throw new ClawguardError("input.invalid", `${path}: expected a path inside the workspace ${root}`);
   }
+  const rel = relative(root, target).split(sep).join("/");
+  // The workspace is the agent's: a link on the way would make the restore read or write elsewhere.
+  insidePath(root, rel);
   const versions = await history(base, token, path, agent, 1000);
   const version = pick(versions, at);
   if (!version?.sha256) {
@@ -96,15 +102,17 @@ async function restore(
     );
   }
   let kept: string | undefined;
-  if (existsSync(target)) {
+  const fs = new DurableFs();
+  const before = lstatSync(insidePath(root, rel), { throwIfNoEntry: false });
+  if (before) {
     // The file as it is now becomes a version first: recorded through the agent's inbox (the
     // sidecar ships it, now or when it next runs) unless the collector has it already, and
-    // kept in the trash as well.
-    const current = readFileSync(target);
+    // kept in the trash as well, in today's folder, which decay empties like the rest.
+    const current = readInside(root, rel);
     const sha256 = createHash("sha256").update(current).digest("hex");
     if (!versions.some((v) => v.sha256 === sha256 && v.blob)) {
       const config = agentSideConfig(undefined, { ...io.env, CLAWGUARD_WORKSPACE: root }, io.cwd);
-      new BlobStore(join(config.paths.agentDir, "blobs")).put(sha256, current);
+      new BlobStore(config.paths.blobs).put(sha256, current);
       dropInInbox(
         config.paths.inbox,
         draftEvent({
@@ -122,21 +130,35 @@ async function restore(
         }),
       );
     }
-    kept = join(
-      root,
-      "memory",
-      ".trash",
-      `${new Date().toISOString().replace(/[:.]/g, "-")}-${path.replaceAll("/", "__")}`,
-    );
-    mkdirSync(dirname(kept), { recursive: true });
-    copyFileSync(target, kept);
+    kept = trashName(root, rel);
+    const keptPath = insidePath(root, kept);
+    fs.mkdirp(dirname(keptPath));
+    fs.writeAtomic(keptPath, current, { tmp: `${keptPath}.restore-tmp`, like: before });
   }
-  mkdirSync(dirname(target), { recursive: true });
-  writeFileAtomic(target, content, 0o644);
+  const targetPath = insidePath(root, rel);
+  fs.mkdirp(dirname(targetPath));
+  fs.writeAtomic(targetPath, content, {
+    tmp: join(dirname(targetPath), `.${basename(targetPath)}.restore-tmp`),
+    like: before ?? ({ mode: 0o644, uid: -1, gid: -1 } as Stats),
+  });
   io.out(
-    `restored ${path} to ${version.sha256.slice(0, 12)} (${version.size} bytes, ${version.time}, by ${version.agent})${kept ? `; the previous content is in ${relative(root, kept)}` : ""}\n`,
+    `restored ${path} to ${version.sha256.slice(0, 12)} (${version.size} bytes, ${version.time}, by ${version.agent})${kept ? `; the previous content is in ${kept}` : ""}\n`,
   );
-  return readFileSync(target).length === content.length ? 0 : 1;
+  return readInside(root, rel).length === content.length ? 0 : 1;
+}
+
+/**
+ * Where a restore keeps the content it replaces: `memory/.trash/<today, UTC>/restored/<path>`
+ * (`name~2.md`... when taken), a dated trash folder that decay deletes after trashRetentionDays.
+ */
+export function trashName(root: string, rel: string, now = new Date()): string {
+  const base = `memory/.trash/${now.toISOString().slice(0, 10)}/restored/${rel}`;
+  const ext = posix.extname(base);
+  const stem = base.slice(0, base.length - ext.length);
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? base : `${stem}~${n}${ext}`;
+    if (!lstatSync(insidePath(root, candidate), { throwIfNoEntry: false })) return candidate;
+  }
 }
 
 export const memoryCommand: Command = {

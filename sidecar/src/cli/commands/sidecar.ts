@@ -10,7 +10,7 @@ import { untilSignal } from "../signals.ts";
 
 const help = `Usage: clawguard sidecar [--config FILE] [--check | --print-config]
 
-Runs the sidecar next to one agent: the exec guard API; the LLM proxy under /llm/<provider>/ (the
+Runs the sidecar next to one agent: the inbox of the agent's exec events and spill reads; the LLM proxy under /llm/<provider>/ (the
 context guard: llm.providers); the memory watcher with history and daily decay (memory.*); the
 agent's probes (probe.*) and heartbeats; the spool of audit events and the shippers to the
 collector; traces and metrics to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
@@ -24,7 +24,9 @@ Options:
   -h, --help         this help
 
 Secrets: CLAWGUARD_INGEST_TOKEN or CLAWGUARD_INGEST_TOKEN_FILE (required: this sidecar's collector
-token); CLAWGUARD_SIDECAR_TOKEN(_FILE) for the API (generated into the agent's state dir if unset).`;
+token); CLAWGUARD_SIDECAR_TOKEN(_FILE) for the API (generated into stateDir if unset).
+stateDir (CLAWGUARD_STATE_DIR): the sidecar's private state, outside the workspace (the agent's
+container reads the workspace); default $XDG_STATE_HOME/clawguard/<agent>-<workspace id>.`;
 
 export const sidecarCommand: Command = {
   name: "sidecar",

@@ -1,8 +1,9 @@
 import { constants, mkdirSync } from "node:fs";
-import { type FileHandle, lstat, open, readFile, realpath, rm, writeFile } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { type FileHandle, lstat, open, realpath, rm } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { ULID_PATTERN } from "@clawguard/shared/ids";
+import { insidePath } from "../../workspace-path.ts";
 
 /** What is known about a spill once its command has finished; stored beside it as `<id>.json`. */
 export interface SpillMeta {
@@ -25,9 +26,18 @@ export interface SpillMeta {
  */
 export class SpillStore {
   readonly dir: string;
+  /** The workspace: when given, no folder from it down to a spill file may be a symbolic link. */
+  readonly #root: string | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, workspace?: string) {
     this.dir = dir;
+    this.#root = workspace;
+  }
+
+  /** `name` in the spill folder, checked (workspace-path.ts) when the store knows its workspace. */
+  #file(name: string): string {
+    if (this.#root === undefined) return join(this.dir, name);
+    return insidePath(this.#root, relative(this.#root, join(this.dir, name)).split(sep).join("/"));
   }
 
   static checkId(id: string): string {
@@ -46,25 +56,39 @@ export class SpillStore {
 
   /** A new spill file for writing, created exclusively (never follows or reuses an existing file). */
   async create(id: string): Promise<FileHandle> {
+    this.#file(".");
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     return open(
-      this.path(id),
+      this.#file(`${SpillStore.checkId(id)}.out`),
       constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND,
       0o600,
     );
   }
 
   async writeMeta(meta: SpillMeta): Promise<void> {
-    await writeFile(join(this.dir, `${SpillStore.checkId(meta.id)}.json`), JSON.stringify(meta), {
-      mode: 0o600,
-    });
+    const file = await open(
+      this.#file(`${SpillStore.checkId(meta.id)}.json`),
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      0o600,
+    );
+    try {
+      await file.writeFile(JSON.stringify(meta));
+    } finally {
+      await file.close();
+    }
   }
 
   async meta(id: string): Promise<SpillMeta | undefined> {
     try {
-      return JSON.parse(
-        await readFile(join(this.dir, `${SpillStore.checkId(id)}.json`), "utf8"),
-      ) as SpillMeta;
+      const file = await open(
+        this.#file(`${SpillStore.checkId(id)}.json`),
+        constants.O_RDONLY | constants.O_NOFOLLOW,
+      );
+      try {
+        return JSON.parse(await file.readFile("utf8")) as SpillMeta;
+      } finally {
+        await file.close();
+      }
     } catch {
       return undefined;
     }
@@ -72,7 +96,7 @@ export class SpillStore {
 
   /** Opens a spill for reading; `not_found` when there is none, never a path outside the directory. */
   async open(id: string): Promise<{ handle: FileHandle; size: number }> {
-    const path = this.path(id);
+    const path = this.#file(`${SpillStore.checkId(id)}.out`);
     let stats: Awaited<ReturnType<typeof lstat>>;
     try {
       stats = await lstat(path);

@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { type AuditEvent, draftEvent, type EventDraft } from "@clawguard/shared/events/envelope";
 import { ulid } from "@clawguard/shared/ids";
@@ -212,3 +220,53 @@ describe("InboxSource", () => {
     await inbox.stop();
   });
 });
+
+describe("InboxSource in a workspace the agent booby-trapped", () => {
+  it("never reads a draft through a link (its target's bytes would reach the audit trail)", async () => {
+    await setup();
+    const secretFile = join(tmp.path, "secret");
+    writeFileSync(secretFile, "ingest-0123456789abcdef-secret");
+    mkdirSync(dir, { recursive: true });
+    symlinkSync(secretFile, join(dir, `${ulid()}.json`));
+    dropInInbox(dir, draft(1));
+    await inbox.start();
+    await waitFor(async () => (await stored()).length === 2);
+    const events = await stored();
+    expect(JSON.stringify(events)).not.toContain("0123456789abcdef");
+    expect(events.find((e) => e.type === "spool.quarantined")?.attrs.problem).toMatch(/not a regular file/);
+    expect(readFileSync(secretFile, "utf8")).toBe("ingest-0123456789abcdef-secret");
+  });
+
+  it("does not drain an inbox folder that is a link out of the workspace", async () => {
+    await setup();
+    const elsewhere = join(tmp.path, "elsewhere");
+    mkdirSync(elsewhere);
+    const planted = join(elsewhere, `${ulid()}.json`);
+    writeFileSync(planted, JSON.stringify(draft(7)));
+    const ws = join(tmp.path, "ws");
+    mkdirSync(ws);
+    symlinkSync(elsewhere, join(ws, "inbox"));
+    inbox = new InboxSource({
+      dir: join(ws, "inbox"),
+      quarantineDir: join(ws, "quarantine"),
+      workspace: ws,
+      source,
+      bus: new EventBus(spool),
+      alreadySpooled: (id) => spool.has(id),
+      log: silentLogger,
+      pollMs: 50,
+    });
+    await inbox.start();
+    await inbox.kick();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await stored()).toEqual([]);
+    expect(existsSync(planted)).toBe(true);
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 5000; !(await check()); ) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,6 +1,6 @@
-import { type FSWatcher, mkdirSync, watch } from "node:fs";
-import { readdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { constants, type FSWatcher, mkdirSync, watch } from "node:fs";
+import { open, readdir, rename, unlink } from "node:fs/promises";
+import { join, relative } from "node:path";
 import { describeError, isClawguardError } from "@clawguard/shared/errors";
 import {
   draftEvent,
@@ -11,12 +11,15 @@ import {
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { EventBus } from "../../bus.ts";
+import { insidePath } from "../../workspace-path.ts";
 
 export { dropInInbox } from "./drop.ts";
 
 export interface InboxOptions {
   dir: string;
   quarantineDir: string;
+  /** The workspace holding the inbox and the quarantine: no link on the way is followed. */
+  workspace?: string;
   source: EventSource;
   bus: EventBus;
   /** Whether the spool already holds this id (a crash between append and unlink). */
@@ -31,6 +34,23 @@ const DRAFT_FILE = /^[0-9A-Z]{26}\.json$/;
 export const MAX_DRAFT_BYTES = 128 * 1024;
 
 class TooBig extends Error {}
+
+class NotRegular extends Error {}
+
+/** A draft's text: opened O_NOFOLLOW|O_NONBLOCK, a regular file only. */
+async function readDraft(path: string): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new NotRegular();
+    // Bounded before it is read: the inbox is the agent's to write, so a file can be anything.
+    if (stat.size > MAX_DRAFT_BYTES)
+      throw new TooBig(`${stat.size} bytes, expected at most ${MAX_DRAFT_BYTES}`);
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
+}
 
 /**
  * Drains drafts that `clawguard exec` left on disk into the chain, oldest first. A file is removed
@@ -84,6 +104,8 @@ export class InboxSource implements Component {
   }
 
   async #drain(): Promise<void> {
+    // A linked inbox would have the sidecar read (and delete) drafts elsewhere.
+    if (this.#o.workspace) insidePath(this.#o.workspace, relative(this.#o.workspace, this.#o.dir));
     const names = (await readdir(this.#o.dir)).filter((n) => DRAFT_FILE.test(n)).sort();
     const batchSize = this.#o.batch ?? 500;
     for (let i = 0; i < names.length && !this.#stopped; i += batchSize) {
@@ -118,23 +140,26 @@ export class InboxSource implements Component {
   async #read(path: string, name: string): Promise<EventDraft | undefined> {
     let problem: string;
     try {
-      // Bounded before it is read: the inbox is the agent's to write, so a file can be anything.
-      const size = (await stat(path)).size;
-      if (size > MAX_DRAFT_BYTES) throw new TooBig(`${size} bytes, expected at most ${MAX_DRAFT_BYTES}`);
-      const parsed = JSON.parse(await readFile(path, "utf8")) as unknown;
+      const parsed = JSON.parse(await readDraft(path)) as unknown;
       const check = validateDraft(parsed, name);
       if (check.ok && `${check.value.id}.json` === name) {
         if (check.value.source.agent === this.#o.source.agent) return check.value;
         problem = `${name}.source.agent: expected ${JSON.stringify(this.#o.source.agent)} (this sidecar's agent), got ${JSON.stringify(check.value.source.agent)}`;
       } else problem = check.ok ? "id does not match the file name" : check.errors.join("; ");
     } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return undefined;
+      // Never read through a link: its target's bytes would land in the problem (and the audit trail).
       if (err instanceof TooBig) problem = err.message;
-      else {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        problem = `not valid JSON: ${(err as Error).message}`;
-      }
+      else
+        problem =
+          code === "ELOOP" || err instanceof NotRegular
+            ? "not a regular file (a link, a FIFO...): not read"
+            : `not valid JSON: ${(err as Error).message}`;
     }
     mkdirSync(this.#o.quarantineDir, { recursive: true, mode: 0o700 });
+    // The quarantine is in the workspace too: a link there would move the draft anywhere.
+    if (this.#o.workspace) insidePath(this.#o.workspace, relative(this.#o.workspace, this.#o.quarantineDir));
     const moved = join(this.#o.quarantineDir, `inbox-${name}`);
     await rename(path, moved);
     this.#o.log.warn("inbox: quarantined a malformed draft", { file: moved, problem });

@@ -1,6 +1,16 @@
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { EventDraft } from "@clawguard/shared/events/envelope";
 import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
@@ -183,4 +193,152 @@ describe("Globs", () => {
     expect(globs.mayContain("memory/archive/2026-01")).toBe(true);
     expect(globs.mayContain("node_modules")).toBe(false);
   });
+});
+
+describe("MemoryWatcher: every settled version", () => {
+  it("reports each of ten edits 500 ms apart (settle 200 ms) as its own version", async () => {
+    await start({ settleMs: 200 });
+    const file = join(tmp.path, "memory", "2026-11-26.md");
+    const versions: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const text = `# today\n${"- line\n".repeat(i + 1)}`;
+      versions.push(sha(text));
+      writeFileSync(file, text);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await eventFor("memory.changed", "memory/2026-11-26.md", 10);
+    const seen = events
+      .filter((e) => e.type === "memory.changed" && e.attrs.path === "memory/2026-11-26.md")
+      .map((e) => e.attrs.sha256);
+    expect(seen).toEqual(versions);
+  }, 30_000);
+
+  it("reports edits made while it is still catching up at start (a workspace of many files)", async () => {
+    // Many files make the first pass and chokidar's own scan take a while.
+    for (let i = 0; i < 2000; i++) writeFileSync(join(tmp.path, "memory", `note-${i}.md`), `note ${i}\n`);
+    const file = join(tmp.path, "memory", "2026-11-26.md");
+    watcher = new MemoryWatcher({
+      workspace: tmp.path,
+      config: memoryWatchConfig.parse({ settleMs: 200 }),
+      source: { agent: "main", role: "agent", host: "test" },
+      publish: async (drafts) => {
+        events.push(...drafts);
+      },
+      log: silentLogger,
+    });
+    await watcher.start(); // returns at once: the agent goes on writing
+    const versions: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const text = `# today\n${"- line\n".repeat(i + 1)}`;
+      versions.push(sha(text));
+      writeFileSync(file, text);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await watcher.ready();
+    await eventFor("memory.changed", "memory/2026-11-26.md", 10).catch(() => undefined);
+    const seen = events
+      .filter((e) => e.type === "memory.changed" && e.attrs.path === "memory/2026-11-26.md")
+      .map((e) => e.attrs.sha256);
+    expect(seen).toEqual(versions);
+  }, 60_000);
+});
+
+describe("MemoryWatcher in a workspace the agent booby-trapped", () => {
+  it("reads nothing through a symbolic link, and does not hang on a FIFO", async () => {
+    const outside = tempDir("clawguard-memory-outside-");
+    try {
+      const secret = `secret ${Math.random()}\n`;
+      writeFileSync(join(outside.path, "secret.md"), secret);
+      mkdirSync(join(outside.path, "dir"));
+      writeFileSync(join(outside.path, "dir", "2026-01-01.md"), secret);
+      symlinkSync(join(outside.path, "secret.md"), join(tmp.path, "MEMORY.md"));
+      symlinkSync(join(outside.path, "dir"), join(tmp.path, "memory", "linked"));
+      execFileSync("mkfifo", [join(tmp.path, "memory", "pipe.md")]);
+      writeFileSync(join(tmp.path, "memory", "real.md"), "real\n");
+      const kept: Buffer[] = [];
+      watcher = new MemoryWatcher({
+        workspace: tmp.path,
+        config: memoryWatchConfig.parse({ settleMs: 50 }),
+        source: { agent: "main", role: "agent", host: "test" },
+        publish: async (drafts) => {
+          events.push(...drafts);
+        },
+        keepContent: (_sha, content) => kept.push(content),
+        log: silentLogger,
+      });
+      await watcher.start();
+      await watcher.ready();
+      // Planted while it watches: a link under a watched name, and a file replaced by a link.
+      symlinkSync(join(outside.path, "secret.md"), join(tmp.path, "memory", "2026-11-27.md"));
+      rmSync(join(tmp.path, "memory", "real.md"));
+      symlinkSync(join(outside.path, "secret.md"), join(tmp.path, "memory", "real.md"));
+      writeFileSync(join(tmp.path, "memory", "after.md"), "after\n");
+      await eventFor("memory.changed", "memory/after.md");
+      await new Promise((r) => setTimeout(r, 500));
+      expect(events.map((e) => e.attrs.sha256)).not.toContain(sha(secret));
+      expect(kept.map((b) => b.toString())).not.toContain(secret);
+      expect(
+        events.filter((e) => e.attrs.path === "MEMORY.md" || String(e.attrs.path).includes("linked")),
+      ).toEqual([]);
+      expect(
+        events.find((e) => e.attrs.path === "memory/real.md" && e.attrs.change === "deleted"),
+      ).toBeDefined();
+    } finally {
+      outside.cleanup();
+    }
+  }, 30_000);
+});
+
+describe("MemoryWatcher and what it may not read", () => {
+  it("skips an unreadable file and folder with the reason, and watches the rest", async () => {
+    const asRoot = process.getuid?.() === 0;
+    writeFileSync(join(tmp.path, "memory", "readable.md"), "readable\n");
+    writeFileSync(join(tmp.path, "memory", "secret.md"), "secret\n");
+    mkdirSync(join(tmp.path, "memory", "locked"));
+    writeFileSync(join(tmp.path, "memory", "locked", "x.md"), "locked\n");
+    if (asRoot) execFileSync("chown", ["-R", "65534:65534", tmp.path]);
+    chmodSync(join(tmp.path, "memory", "secret.md"), 0o000);
+    chmodSync(join(tmp.path, "memory", "locked"), 0o000);
+    try {
+      // Root reads everything: the watcher runs as nobody, on a workspace nobody owns.
+      const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [fileURLToPath(new URL("./watch-child.ts", import.meta.url))], {
+          env: { PATH: process.env.PATH, WATCH_WS: tmp.path },
+          stdio: ["ignore", "pipe", "pipe"],
+          ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => {
+          stdout += d;
+        });
+        child.stderr.on("data", (d) => {
+          stderr += d;
+        });
+        child.once("close", (code) => resolve({ code, stdout, stderr }));
+      });
+      expect(out.code, out.stderr).toBe(0);
+      const lines = out.stdout.trim().split("\n");
+      const ready = lines.find((l) => l.startsWith("ready ")) as string;
+      expect(ready.startsWith("ready true ")).toBe(true);
+      const warnings = JSON.parse(ready.slice("ready true ".length)) as { message: string; attrs: unknown }[];
+      expect(warnings).toEqual(
+        expect.arrayContaining([
+          {
+            message: "memory watcher: cannot read, skipped",
+            attrs: { path: "memory/secret.md", reason: "EACCES" },
+          },
+          {
+            message: "memory watcher: cannot read folder, skipped",
+            attrs: { path: "memory/locked", reason: "EACCES" },
+          },
+        ]),
+      );
+      const changed = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l).path);
+      expect(changed).toEqual(["memory/readable.md"]);
+    } finally {
+      chmodSync(join(tmp.path, "memory", "secret.md"), 0o644);
+      chmodSync(join(tmp.path, "memory", "locked"), 0o755);
+    }
+  }, 30_000);
 });

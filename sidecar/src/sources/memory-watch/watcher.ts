@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { constants, type Dirent, mkdirSync, readFileSync } from "node:fs";
+import { open, readdir } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
@@ -9,6 +9,7 @@ import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { type FSWatcher, watch } from "chokidar";
 import JSON5 from "json5";
+import { ACCESS_DENIED, insidePath, isUnsafePath, UnsafePathError } from "../../workspace-path.ts";
 import { Globs } from "./globs.ts";
 import { BOOTSTRAP_FILES, type MemoryWatchConfig, OPENCLAW_BOOTSTRAP_MAX_CHARS } from "./watch-config.ts";
 
@@ -54,6 +55,8 @@ export class MemoryWatcher implements Component {
   #saveTimer: NodeJS.Timeout | undefined;
   #catchingUp: Promise<void> | undefined;
   #watching = false;
+  /** The watcher's events while the files are caught up with (published after the passes'). */
+  #held: EventDraft[] | undefined;
 
   constructor(options: MemoryWatcherOptions) {
     this.#o = options;
@@ -82,15 +85,20 @@ export class MemoryWatcher implements Component {
   }
 
   /**
-   * What changed while no watcher ran (everything, the first time) is reported, then watching
-   * starts, then one more pass reports what changed before the watcher saw it.
+   * Watching starts first, so that every version the agent writes while the files are caught up
+   * with is seen (a first start on many files takes seconds: versions written meanwhile were lost).
+   * Then what changed while no watcher ran (everything, the first time) is reported, and once the
+   * watcher is ready one more pass reports what changed before it saw it. Until then the watcher's
+   * own events join the passes' batches, so that each file's events stay in the order of its versions.
    */
   async #catchUp(): Promise<void> {
-    await this.#reconcile();
     const root = this.#o.workspace;
+    this.#held = [];
     this.#watcher = watch(root, {
       ignoreInitial: true,
       atomic: true,
+      // A link in the workspace may point anywhere: never watched through (nor read: #compare).
+      followSymlinks: false,
       awaitWriteFinish: {
         stabilityThreshold: this.#o.config.settleMs,
         pollInterval: Math.min(50, this.#o.config.settleMs),
@@ -106,26 +114,34 @@ export class MemoryWatcher implements Component {
     const onPath = (path: string) => this.#enqueue(toRelative(root, path));
     this.#watcher.on("add", onPath).on("change", onPath).on("unlink", onPath);
     this.#watcher.on("error", (err) => this.#o.log.warn("memory watcher error", { error: String(err) }));
-    await new Promise<void>((resolve) => this.#watcher?.once("ready", () => resolve()));
+    const ready = new Promise<void>((resolve) => this.#watcher?.once("ready", () => resolve()));
     await this.#reconcile();
+    await ready;
+    await this.#reconcile();
+    // What is left of the catch-up's events, then the watcher's go straight through.
+    while (this.#held.length > 0) await this.#o.publish(this.#held.splice(0));
+    this.#held = undefined;
     this.#watching = true;
     this.#saveState();
   }
 
-  /** Compares every file with what is known; reports the differences in batches (one spool write each). */
+  /**
+   * Compares every file with what is known; reports the differences in batches (one spool write
+   * each). The watcher's events of the meantime join the same batches, in the order each file's
+   * comparisons ran (one at a time per file), so a file's versions are reported in order.
+   */
   async #reconcile(): Promise<void> {
-    const present = await this.#scan();
+    const held = this.#held as EventDraft[];
+    const unreadable: string[] = [];
+    const present = await this.#scan("", unreadable);
     const seen = new Set(present);
-    const gone = [...this.#known.keys()].filter((path) => !seen.has(path));
-    let batch: EventDraft[] = [];
+    const gone = [...this.#known.keys()].filter(
+      (path) => !seen.has(path) && !unreadable.some((dir) => path.startsWith(dir)),
+    );
     for (const path of [...present, ...gone]) {
-      batch.push(...(await this.#compare(path)));
-      if (batch.length >= 500) {
-        await this.#o.publish(batch);
-        batch = [];
-      }
+      held.push(...(await this.#serial(path, () => this.#compare(path))));
+      if (held.length >= 500) await this.#o.publish(held.splice(0));
     }
-    if (batch.length > 0) await this.#o.publish(batch);
   }
 
   async stop(): Promise<void> {
@@ -171,28 +187,51 @@ export class MemoryWatcher implements Component {
     return [...this.#oversize.values()];
   }
 
-  #enqueue(path: string): void {
-    if (!this.#globs.matches(path)) return;
-    const next = (this.#queues.get(path) ?? Promise.resolve())
-      .then(async () => {
-        const drafts = await this.#compare(path);
-        if (drafts.length > 0) await this.#o.publish(drafts);
-      })
-      .then(() => this.#saveSoon())
-      .catch((err) => this.#o.log.error("memory change not recorded", { path, error: String(err) }));
+  /** Runs `task` after every earlier one of `path`: one change at a time per file, in order. */
+  #serial<T>(path: string, task: () => Promise<T>): Promise<T> {
+    const result = (this.#queues.get(path) ?? Promise.resolve()).then(task);
+    const next = result.then(
+      () => {},
+      () => {},
+    );
     this.#queues.set(path, next);
     void next.then(() => {
       if (this.#queues.get(path) === next) this.#queues.delete(path);
     });
+    return result;
+  }
+
+  #enqueue(path: string): void {
+    if (!this.#globs.matches(path)) return;
+    void this.#serial(path, async () => {
+      const drafts = await this.#compare(path);
+      if (drafts.length === 0) return;
+      // While catching up, in the passes' batches (after what they found before).
+      if (this.#held) this.#held.push(...drafts);
+      else await this.#o.publish(drafts);
+    })
+      .then(() => this.#saveSoon())
+      .catch((err) => this.#o.log.error("memory change not recorded", { path, error: String(err) }));
   }
 
   /** The watched files there are now, looking only in folders that may hold some. */
-  async #scan(dir = ""): Promise<string[]> {
-    const entries = await readdir(join(this.#o.workspace, dir), { withFileTypes: true });
+  async #scan(dir = "", unreadable: string[] = []): Promise<string[]> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(join(this.#o.workspace, dir), { withFileTypes: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "";
+      if (dir === "" || !ACCESS_DENIED.has(code)) throw err;
+      // A folder it may not read stops nothing: skipped, said why; its files are not taken for deleted.
+      this.#o.log.warn("memory watcher: cannot read folder, skipped", { path: dir, reason: code });
+      unreadable.push(`${dir}/`);
+      return [];
+    }
     const found: string[] = [];
     for (const entry of entries) {
       const rel = dir === "" ? entry.name : `${dir}/${entry.name}`;
-      if (entry.isDirectory() && this.#globs.mayContain(rel)) found.push(...(await this.#scan(rel)));
+      if (entry.isDirectory() && this.#globs.mayContain(rel))
+        found.push(...(await this.#scan(rel, unreadable)));
       else if (entry.isFile() && this.#globs.matches(rel)) found.push(rel);
     }
     return found.sort();
@@ -202,9 +241,20 @@ export class MemoryWatcher implements Component {
   async #compare(path: string): Promise<EventDraft[]> {
     let content: Buffer | undefined;
     try {
-      content = await readFile(join(this.#o.workspace, path));
+      content = await readRegularFile(this.#o.workspace, path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? "";
+      if (ACCESS_DENIED.has(code) || (isUnsafePath(err) && ACCESS_DENIED.has(err.reason))) {
+        // One file it may not read stops nothing: skipped (what was known of it stays), said why.
+        this.#o.log.warn("memory watcher: cannot read, skipped", {
+          path,
+          reason: code || (err as Error).message,
+        });
+        return [];
+      }
+      if (!isUnsafePath(err) && code !== "ENOENT") throw err;
+      // A link (or a folder of the path that is one) is not read: as if the file were gone.
+      if (isUnsafePath(err)) this.#o.log.warn("memory watcher: not followed", { path, reason: err.message });
     }
     const before = this.#known.get(path);
     const drafts: EventDraft[] = [];
@@ -271,6 +321,26 @@ export class MemoryWatcher implements Component {
 
   #event(type: string, severity: EventDraft["severity"], attrs: Record<string, unknown>): EventDraft {
     return draftEvent({ source: this.#o.source, type, severity, attrs });
+  }
+}
+
+/**
+ * A watched file's bytes: never through a symbolic link (any component, checked just before, and
+ * the file itself opened O_NOFOLLOW), never blocking on a FIFO planted under a watched name.
+ */
+async function readRegularFile(root: string, rel: string): Promise<Buffer | undefined> {
+  const handle = await open(
+    insidePath(root, rel),
+    constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+  ).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ELOOP") throw new UnsafePathError(rel, rel, "symlink", err);
+    throw err;
+  });
+  try {
+    if (!(await handle.stat()).isFile()) return undefined;
+    return await handle.readFile();
+  } finally {
+    await handle.close();
   }
 }
 

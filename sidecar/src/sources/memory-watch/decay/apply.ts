@@ -1,7 +1,8 @@
-import { readFileSync, type Stats } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, constants, openSync, readFileSync as readFd, type Stats } from "node:fs";
+import { dirname } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { ulid } from "@clawguard/shared/ids";
+import { insidePath } from "../../../workspace-path.ts";
 import { DurableFs, lstatOrUndefined, type StepHook, sameFile } from "./durable-fs.ts";
 import { advanceJournal, decayDir, finishJournal, removeJournalLeftovers, startJournal } from "./journal.ts";
 import { acquireDecayLock } from "./lock.ts";
@@ -54,7 +55,18 @@ interface Ctx {
   warnings: string[];
 }
 
-const abs = (ws: string, rel: string) => join(ws, ...rel.split("/"));
+/** Every path is checked just before use: a symbolic link planted since the plan stops the step. */
+const abs = (ws: string, rel: string) => insidePath(ws, rel);
+
+/** Reads a file, never through a symbolic link. */
+function readFileSync(path: string): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return readFd(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 function readOrUndefined(path: string): Buffer | undefined {
   try {

@@ -1,5 +1,6 @@
 import {
   closeSync,
+  constants,
   fchownSync,
   fsyncSync,
   linkSync,
@@ -83,7 +84,17 @@ export class DurableFs {
   ): boolean {
     const tmp = options.tmp ?? `${path}.tmp`;
     const mode = options.like ? options.like.mode & 0o777 : 0o600;
-    const fd = openSync(tmp, "w", mode);
+    // Never through a link planted at the temp name: created new (a leftover is removed first).
+    const create = () =>
+      openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    let fd: number;
+    try {
+      fd = create();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      unlinkSync(tmp);
+      fd = create();
+    }
     try {
       this.step(`create ${tmp}`);
       if (options.like) {

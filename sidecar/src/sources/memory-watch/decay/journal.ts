@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
+import { insidePath } from "../../../workspace-path.ts";
 import { type DurableFs, lstatOrUndefined } from "./durable-fs.ts";
 import type { DecayPlan } from "./types.ts";
 
@@ -24,7 +25,8 @@ export interface Journal {
   total: number;
 }
 
-export const decayDir = (workspace: string) => join(workspace, "memory", ".decay");
+/** `memory/.decay`, refused (UnsafePathError) when it or memory/ is a symbolic link. */
+export const decayDir = (workspace: string) => insidePath(workspace, "memory/.decay");
 const journalPath = (workspace: string) => join(decayDir(workspace), "journal.json");
 
 function corrupt(file: string, what: string, cause?: unknown): ClawguardError {

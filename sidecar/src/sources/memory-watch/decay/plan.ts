@@ -1,6 +1,7 @@
-import { accessSync, constants, type Dirent, readdirSync, readFileSync, statSync } from "node:fs";
+import { accessSync, constants, type Dirent, lstatSync, readdirSync } from "node:fs";
 import { join, posix } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
+import { ACCESS_DENIED, insidePath, isUnsafePath, readInside } from "../../../workspace-path.ts";
 import {
   type DayNumber,
   dayIn,
@@ -53,7 +54,7 @@ export function plan(workspace: string, now: Date, config: unknown): DecayPlan {
     config: cfg,
   };
   const memory = join(workspace, MEMORY);
-  const st = statOrFail(memory, MEMORY);
+  const st = statOrFail(workspace, MEMORY);
   if (!st) return { ...base, ops: [], skipped: [] };
   if (!st.isDirectory()) {
     throw new ClawguardError("input.invalid", `memory decay: ${memory} is not a directory`);
@@ -72,12 +73,45 @@ export function plan(workspace: string, now: Date, config: unknown): DecayPlan {
   return new Planner(workspace, today, cfg, base).build();
 }
 
-function statOrFail(abs: string, rel: string) {
+/** memory/ itself: refused when it is a symbolic link (decay would work outside the workspace). */
+function statOrFail(workspace: string, rel: string) {
   try {
-    return statSync(abs, { throwIfNoEntry: false });
+    return lstatSync(insidePath(workspace, rel), { throwIfNoEntry: false });
   } catch (err) {
+    if (isUnsafePath(err))
+      throw new ClawguardError("input.invalid", `memory decay: ${err.message}`, {
+        cause: err,
+        details: err.details,
+      });
     throw cannot("read", rel, err);
   }
+}
+
+/**
+ * A file or folder decay may not use (a symbolic link, or one it may not read or write): what
+ * depends on it is skipped, with this reason, and the rest of the run goes on.
+ */
+class Skip extends Error {
+  readonly path: string;
+  constructor(path: string, reason: string) {
+    super(reason);
+    this.path = path;
+  }
+}
+
+/** A Skip when `err` says the path may not be used (a link, EACCES/EPERM); else undefined. */
+function skipFor(rel: string, err: unknown): Skip | undefined {
+  if (err instanceof Skip) return err;
+  if (isUnsafePath(err)) {
+    if (err.reason === "symlink")
+      return new Skip(err.at, "a symbolic link: decay never follows one out of the workspace");
+    if (ACCESS_DENIED.has(err.reason)) return new Skip(err.at, `${err.reason}: not allowed to look inside`);
+    return undefined;
+  }
+  const code = (err as NodeJS.ErrnoException).code ?? "";
+  if (ACCESS_DENIED.has(code)) return new Skip(rel, `${code}: not allowed`);
+  if (code === "ELOOP") return new Skip(rel, "a symbolic link: decay never follows one out of the workspace");
+  return undefined;
 }
 
 function cannot(what: string, rel: string, err: unknown): ClawguardError {
@@ -91,6 +125,7 @@ class Planner {
   readonly #cfg: MemoryDecayConfig;
   readonly #base: Omit<DecayPlan, "ops" | "skipped">;
   readonly #problems: string[] = [];
+  readonly #skipped: { path: string; reason: string }[] = [];
   readonly #taken = new Set<string>();
   readonly #writable = new Map<string, boolean>();
 
@@ -108,7 +143,6 @@ class Planner {
 
   build(): DecayPlan {
     const scan = this.#scan();
-    const ops: DecayOp[] = [];
     const cfg = this.#cfg;
     const older = (day: DayNumber, days: number) => this.#today - day > days;
 
@@ -125,46 +159,25 @@ class Planner {
     for (const week of weeks) {
       const w = parseWeek(week);
       if (!w) continue;
-      const monday = weekStart(w);
-      const archivePath = `${MEMORY}/archive/${formatMonth(monday + 3)}/${week}.md`;
-      const weeklyRel = scan.weekly.get(week);
-      // Where the week's archived file is, if there is one (its month is that of its Thursday).
-      const archivedRel = lstatOrUndefined(this.#abs(archivePath))?.isFile() ? archivePath : undefined;
-      const archiveAge = older(monday + 6, cfg.weeklyToArchiveDays);
-      // A week has one home: its archived file once there is one, else weekly/ until it is old enough.
-      const target = archivedRel ?? (archiveAge ? archivePath : `${MEMORY}/weekly/${week}.md`);
-      const sources: CompactSource[] = [];
-      if (weeklyRel && weeklyRel !== target) {
-        if (archivedRel) {
-          const f = this.#file(weeklyRel, week);
-          if (f) sources.push({ ...f, kind: "weekly", date: null, trash: this.#trashPath(weeklyRel) });
-        } else {
-          const f = this.#file(weeklyRel);
-          if (f) archiveOps.push({ op: "archive", ...f, to: target });
-          this.#canWrite(target);
-        }
-      }
-      for (const d of (due.get(week) ?? []).sort((a, b) => a.day - b.day)) {
-        const f = this.#file(d.rel);
-        if (f) sources.push({ ...f, kind: "daily", date: formatDate(d.day), trash: this.#trashPath(d.rel) });
-      }
-      if (sources.length === 0) continue;
-      // Check now that the file the days go into reads back exactly.
-      const existing = archivedRel ?? weeklyRel;
-      if (existing) this.#file(existing, week);
-      this.#canWrite(target);
-      compactOps.push({ op: "compact", week, to: target, sources });
+      this.#attempt(`${MEMORY}/weekly/${week}.md`, () => {
+        const ops = this.#week(week, weekStart(w), scan.weekly.get(week), due.get(week) ?? []);
+        archiveOps.push(...ops.archive);
+        compactOps.push(...ops.compact);
+      });
     }
-    ops.push(...archiveOps, ...compactOps);
-
+    const ops: DecayOp[] = [...archiveOps, ...compactOps];
     for (const t of scan.temporary) {
       if (!older(t.day, cfg.temporaryRetentionDays)) continue;
-      const f = this.#file(t.rel);
-      if (f) ops.push({ op: "expire", ...f, to: this.#trashPath(t.rel) });
+      this.#attempt(t.rel, () => {
+        const f = this.#file(t.rel);
+        if (f) ops.push({ op: "expire", ...f, to: this.#trashPath(t.rel) });
+      });
     }
     for (const t of scan.trash) {
-      const f = this.#file(t.rel);
-      if (f) ops.push({ op: "purge", ...f });
+      this.#attempt(t.rel, () => {
+        const f = this.#file(t.rel);
+        if (f) ops.push({ op: "purge", ...f });
+      });
     }
     if (this.#problems.length > 0) {
       throw new ClawguardError(
@@ -173,19 +186,75 @@ class Planner {
         { details: { problems: this.#problems } },
       );
     }
-    return { ...this.#base, ops, skipped: scan.skipped };
+    return { ...this.#base, ops, skipped: [...scan.skipped, ...this.#skipped] };
   }
 
+  /** Runs one unit of planning (a week, a file); a file or folder it may not use skips the unit. */
+  #attempt(rel: string, unit: () => void): void {
+    try {
+      unit();
+    } catch (err) {
+      const skip = skipFor(rel, err);
+      if (!skip) throw err;
+      this.#skipped.push({ path: skip.path === rel ? rel : `${rel} (${skip.path})`, reason: skip.message });
+    }
+  }
+
+  /** One week: its weekly file's move to the archive, and the compaction of its due days. */
+  #week(
+    week: string,
+    monday: DayNumber,
+    weeklyRel: string | undefined,
+    due: { rel: string; day: DayNumber }[],
+  ) {
+    const cfg = this.#cfg;
+    const archive: DecayOp[] = [];
+    const compact: DecayOp[] = [];
+    const archivePath = `${MEMORY}/archive/${formatMonth(monday + 3)}/${week}.md`;
+    // Where the week's archived file is, if there is one (its month is that of its Thursday).
+    const archivedRel = lstatOrUndefined(this.#abs(archivePath))?.isFile() ? archivePath : undefined;
+    const archiveAge = this.#today - (monday + 6) > cfg.weeklyToArchiveDays;
+    // A week has one home: its archived file once there is one, else weekly/ until it is old enough.
+    const target = archivedRel ?? (archiveAge ? archivePath : `${MEMORY}/weekly/${week}.md`);
+    const sources: CompactSource[] = [];
+    if (weeklyRel && weeklyRel !== target) {
+      if (archivedRel) {
+        const f = this.#file(weeklyRel, week);
+        if (f) sources.push({ ...f, kind: "weekly", date: null, trash: this.#trashPath(weeklyRel) });
+      } else {
+        const f = this.#file(weeklyRel);
+        if (f) archive.push({ op: "archive", ...f, to: target });
+        this.#canWrite(target);
+      }
+    }
+    for (const d of due.sort((a, b) => a.day - b.day)) {
+      this.#attempt(d.rel, () => {
+        const f = this.#file(d.rel);
+        if (f) sources.push({ ...f, kind: "daily", date: formatDate(d.day), trash: this.#trashPath(d.rel) });
+      });
+    }
+    if (sources.length === 0) return { archive, compact };
+    // Check now that the file the days go into reads back exactly.
+    const existing = archivedRel ?? weeklyRel;
+    if (existing) this.#file(existing, week);
+    this.#canWrite(target);
+    compact.push({ op: "compact", week, to: target, sources });
+    return { archive, compact };
+  }
+
+  /** The path of `rel`; a symbolic link on the way (or a folder it may not look in) is a Skip. */
   #abs(rel: string): string {
-    return join(this.#ws, ...rel.split("/"));
+    return insidePath(this.#ws, rel);
   }
 
   /** Reads a file decay will move or delete (and parses it when it is a week's file). */
   #file(rel: string, week?: string): PlannedFile | undefined {
     let data: Buffer;
     try {
-      data = readFileSync(this.#abs(rel));
+      data = readInside(this.#ws, rel);
     } catch (err) {
+      const skip = skipFor(rel, err);
+      if (skip) throw skip;
       this.#problems.push(cannot("read", rel, err).message);
       return undefined;
     }
@@ -213,12 +282,16 @@ class Planner {
       }
       rel = posix.dirname(rel);
     }
+    if (this.#writable.get(rel) === false) throw new Skip(`${rel}/`, "not allowed to write in");
     if (this.#writable.has(rel)) return;
     try {
       accessSync(this.#abs(rel), constants.W_OK | constants.X_OK);
       this.#writable.set(rel, true);
     } catch (err) {
       this.#writable.set(rel, false);
+      const code = (err as NodeJS.ErrnoException).code ?? "";
+      if (ACCESS_DENIED.has(code) || code === "EROFS")
+        throw new Skip(`${rel}/`, `${code}: not allowed to write in`);
       this.#problems.push(cannot("write in", `${rel}/`, err).message);
     }
   }
@@ -238,6 +311,7 @@ class Planner {
     }
   }
 
+  /** A folder's entries; a folder that is a link or may not be read is skipped, with the reason. */
   #list(rel: string): Dirent[] | undefined {
     try {
       return readdirSync(this.#abs(rel), { withFileTypes: true }).sort((a, b) =>
@@ -248,6 +322,11 @@ class Planner {
       if (code === "ENOENT") return undefined;
       if (code === "ENOTDIR") {
         this.#problems.push(`memory decay: ${rel} is a file, expected a directory`);
+        return undefined;
+      }
+      const skip = skipFor(rel, err);
+      if (skip) {
+        this.#skipped.push({ path: `${skip.path}/`, reason: skip.message });
         return undefined;
       }
       this.#problems.push(cannot("list", `${rel}/`, err).message);
