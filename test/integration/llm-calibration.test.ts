@@ -306,6 +306,123 @@ describe("the unsure band", () => {
   });
 });
 
+describe("requests the guard once let through or refused wrongly", () => {
+  it("an OpenAI Responses input given as one string is counted: refused when over, learnt from when it fits", async () => {
+    const fake = await provider(o200k);
+    const rig = await guardFor({
+      r: { upstream: `${fake.url}/v1`, api: "openai-responses", models: models("gpt-4.1") },
+    });
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/r`, maxRetries: 0 });
+    await client.responses.create({ model: "gpt-4.1", input: log(600), max_output_tokens: RESERVE });
+    await settle();
+    expect(rig.guard.health().counters).toEqual([expect.objectContaining({ model: "gpt-4.1", samples: 1 })]);
+    const over = await client.responses
+      .create({ model: "gpt-4.1", input: log(1600), max_output_tokens: RESERVE })
+      .catch((e: unknown) => e);
+    expect(over).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(fake.requests.filter((r) => r.tooLong)).toEqual([]);
+  });
+
+  it("a PDF, a file and audio count as media, not as their base64: sent, not refused", async () => {
+    const fake = await provider(o200k);
+    const rig = await guardFor({
+      a: { upstream: fake.url, api: "anthropic-messages", models: models("claude-sonnet-4-5") },
+      o: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("gpt-4.1") },
+    });
+    const base64 = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256)).toString(
+      "base64",
+    );
+    const anthropic = new Anthropic({
+      apiKey: "test-key",
+      baseURL: `${rig.server.url}/llm/a`,
+      maxRetries: 0,
+    });
+    await anthropic.messages.create({
+      model: "claude-sonnet-4-5",
+      max_tokens: RESERVE,
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "document", source: { type: "base64", media_type: "application/pdf", data: base64 } },
+            { type: "text", text: "summarise" },
+          ],
+        },
+      ],
+    });
+    const openai = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/o`, maxRetries: 0 });
+    await openai.chat.completions.create({
+      model: "gpt-4.1",
+      max_tokens: RESERVE,
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "file", file: { filename: "a.pdf", file_data: `data:application/pdf;base64,${base64}` } },
+            { type: "input_audio", input_audio: { data: base64, format: "wav" } },
+            { type: "text", text: "summarise" },
+          ],
+        },
+      ],
+    });
+    expect(
+      fake.requests.filter((r) => r.path.endsWith("/messages") || r.path.endsWith("/completions")),
+    ).toHaveLength(2);
+    expect(rig.events.filter((e) => e.type === "llm.trimmed")).toEqual([]);
+  });
+
+  it("usage that overstates the prompt (2x) never makes the guard refuse what its own count says fits", async () => {
+    const fake = await provider((text) => 2 * o200k(text));
+    const rig = await guardFor({
+      d: {
+        upstream: `${fake.url}/v1`,
+        api: "openai-completions",
+        models: [{ id: "gpt-4.1", contextWindow: 64_000, maxTokens: RESERVE }],
+      },
+    });
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/d`, maxRetries: 0 });
+    for (let i = 0; i < 3; i++)
+      await client.chat.completions.create({
+        model: "gpt-4.1",
+        max_tokens: RESERVE,
+        messages: [{ role: "user", content: log(300) }],
+      });
+    await settle();
+    // ~19 500 tokens by o200k: the calibrated count (x2, 39 000) is "over" a 32 000 room; o200k's own is not.
+    const messages = [{ role: "user" as const, content: log(800) }];
+    const answer = await fetch(`${rig.server.url}/llm/d/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer test-key" },
+      body: JSON.stringify({ model: "gpt-4.1", max_tokens: RESERVE, messages }),
+    });
+    // Sent, not refused by the guard (the stand-in, counting 2x, answers with its own overflow).
+    expect(fake.requests.at(-1)?.body.length).toBeGreaterThan(30_000);
+    expect(answer.status).toBe(400);
+  });
+
+  it("a model named with other case or Ollama's :latest tag is guarded by its listed window", async () => {
+    const fake = await provider(o200k);
+    const rig = await guardFor({
+      v: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("llama3.1") },
+    });
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/v`, maxRetries: 0 });
+    for (const model of ["Llama3.1", "llama3.1:latest"]) {
+      const failure = await client.chat.completions
+        .create({
+          model,
+          max_tokens: RESERVE,
+          messages: [
+            { role: "system", content: log(2500) },
+            { role: "user", content: "go" },
+          ],
+        })
+        .catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(OpenAI.BadRequestError);
+    }
+    expect(fake.requests).toHaveLength(0);
+  });
+});
+
 describe("big requests", () => {
   it("a 1 000 000-message request is guarded off the event loop: other calls go on meanwhile", async () => {
     const fake = await provider(o200k);

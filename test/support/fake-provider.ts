@@ -854,10 +854,18 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   };
 }
 
-/** Tokens of every string in a value, plus 3 per object for the template around each message. */
+/** What an image, a PDF, a file or an audio part costs here: providers bill them by pixels, pages or seconds. */
+const MEDIA_TOKENS = 1000;
+const MEDIA = new Set(["image_url", "input_image", "input_file", "input_audio", "file", "image", "document"]);
+
+/**
+ * Tokens of every string in a value, plus 3 per object for the template around each message; a
+ * media part (image, document, file, audio) a fixed MEDIA_TOKENS, whatever the size of its data.
+ */
 export function contentTokens(value: unknown, countTokens: (text: string) => number): number {
   if (typeof value === "string") return countTokens(value);
   if (Array.isArray(value)) return value.reduce((n: number, v) => n + contentTokens(v, countTokens), 0);
+  if (isRecord(value) && typeof value.type === "string" && MEDIA.has(value.type)) return MEDIA_TOKENS;
   if (isRecord(value))
     return Object.values(value).reduce((n: number, v) => n + contentTokens(v, countTokens), 3);
   return 0;

@@ -84,6 +84,7 @@ describe("Calibration", () => {
           bound: again.entries()[0]?.bound,
           samples: 3,
           prefixes: 0,
+          consistent: true,
         },
       ]);
       expect(JSON.parse(readFileSync(file, "utf8")).version).toBe(2);
@@ -134,5 +135,34 @@ describe("Calibration", () => {
     const { estimate } = estimateOf(40_000, c);
     expect(estimate / (10_000 + 20_000 * 0.8)).toBeGreaterThan(0.98);
     expect(estimate / (10_000 + 20_000 * 0.8)).toBeLessThan(1.02);
+  });
+
+  it("does not use samples that stray too far to be a tokenizer's error (usage leaving out what was cached)", () => {
+    const book = new Calibration();
+    for (const r of [1, 0.3, 0.9, 0.2, 1, 0.25]) book.record("p", "m", WIDE, whole(20_000), 20_000 * r);
+    expect(book.correction("p", "m", WIDE.name, WIDE.bound)).toMatchObject({
+      ratio: 1,
+      bound: 0.3,
+      from: "none",
+    });
+    expect(book.entries()[0]).toMatchObject({ samples: 6, consistent: false });
+    expect(book.correction("p", "other", WIDE.name, WIDE.bound).from).toBe("none"); // nor lent
+  });
+
+  it("lists a model in entries from its first count, before any sample", () => {
+    const book = new Calibration();
+    book.note("p", "m", O200K);
+    expect(book.entries()).toEqual([
+      {
+        provider: "p",
+        model: "m",
+        tokenizer: "o200k_base",
+        ratio: 1,
+        bound: 0.02,
+        samples: 0,
+        prefixes: 0,
+        consistent: true,
+      },
+    ]);
   });
 });

@@ -42,6 +42,8 @@ export interface CalibrationEntry {
   samples: number;
   /** Stable prefixes whose provider count is known. */
   prefixes: number;
+  /** False when the samples stray too far to be used (the counter's own count is used). */
+  consistent: boolean;
 }
 
 /** One request as counted: its stable prefix and its whole size, in the counter's raw tokens. */
@@ -56,6 +58,14 @@ const MAX_PREFIXES = 16;
 const SANE = { min: 0.2, max: 5 } as const;
 /** Framing and tool-schema rendering vary between requests even with the right tokenizer. */
 const FLOOR = 0.02;
+/**
+ * Samples whose typical (median absolute) deviation from their median is over this share of it
+ * are not a tokenizer's error: a provider whose usage leaves out what it had cached (Ollama's
+ * prompt_eval_count), or a gateway counting differently call by call. Such a calibration is not
+ * used; the counter's own count and bound are. (One wild sample among agreeing ones is no reason:
+ * it only widens the bound.)
+ */
+const MAX_DEVIATION = 0.2;
 /**
  * Requests below this many counted tokens are no sample: their size is mostly per-message framing,
  * which differs between providers by a few tokens a message, and they are never near a window.
@@ -92,6 +102,16 @@ export class Calibration {
   /** The correction for a request to `model` on `provider` whose stable prefix counted `prefixRaw`. */
   correction(provider: string, model: string, tokenizer: string, bound: number, prefixRaw = 0): Correction {
     const own = this.#books.get(modelKey(provider, model));
+    const none: Correction = {
+      offset: 0,
+      ratio: 1,
+      bound,
+      prefixRaw: 0,
+      prefixError: 0,
+      samples: 0,
+      from: "none",
+    };
+    if (own && own.tokenizer === tokenizer && !consistent(own.ratios)) return none;
     if (own && own.tokenizer === tokenizer) {
       const prefix = own.prefixes.find(([raw]) => raw === prefixRaw && raw > 0);
       if (prefix) {
@@ -111,8 +131,22 @@ export class Calibration {
     const pooled: number[] = [];
     for (const [key, book] of this.#books)
       if (key.startsWith(`${provider}\u0000`) && book.tokenizer === tokenizer) pooled.push(...book.ratios);
-    if (pooled.length > 0) return whole(pooled, bound, "provider");
-    return { offset: 0, ratio: 1, bound, prefixRaw: 0, prefixError: 0, samples: 0, from: "none" };
+    if (pooled.length > 0 && consistent(pooled)) return whole(pooled, bound, "provider");
+    return none;
+  }
+
+  /** A model the guard counts for: listed in /readyz from the first call, samples or not. */
+  note(provider: string, model: string, tokenizer: { name: string; bound: number }): void {
+    const key = modelKey(provider, model);
+    const book = this.#books.get(key);
+    if (book?.tokenizer === tokenizer.name) return;
+    this.#books.set(key, {
+      tokenizer: tokenizer.name,
+      bound: tokenizer.bound,
+      ratios: [],
+      restRatios: [],
+      prefixes: [],
+    });
   }
 
   /** Whether a call should be counted for calibration although the guard did not need to count it. */
@@ -150,7 +184,10 @@ export class Calibration {
   entries(): CalibrationEntry[] {
     return [...this.#books].map(([key, book]) => {
       const [provider = "", model = ""] = key.split("\u0000");
-      const c = whole(book.ratios, book.bound, "model");
+      const c =
+        book.ratios.length > 0
+          ? whole(book.ratios, book.bound, "model")
+          : { ratio: 1, bound: book.bound, samples: 0 };
       return {
         provider,
         model,
@@ -159,6 +196,7 @@ export class Calibration {
         bound: round(c.bound),
         samples: c.samples,
         prefixes: book.prefixes.length,
+        consistent: consistent(book.ratios),
       };
     });
   }
@@ -236,7 +274,14 @@ function checkedBook(value: unknown): Book | undefined {
   const ratios = sane(b.ratios);
   if (ratios.length === 0) return undefined;
   const prefixes = (Array.isArray(b.prefixes) ? b.prefixes : [])
-    .filter((p) => Array.isArray(p) && p.length === 3 && p.every((n) => typeof n === "number" && n >= 0))
+    .filter(
+      (p): p is [number, number, number] =>
+        Array.isArray(p) &&
+        p.length === 3 &&
+        p.every((n) => typeof n === "number" && Number.isFinite(n) && n >= 0) &&
+        p[1] >= p[0] * SANE.min &&
+        p[1] <= p[0] * SANE.max,
+    )
     .slice(-MAX_PREFIXES);
   const bound = typeof b.bound === "number" && b.bound >= 0 && b.bound < 1 ? b.bound : 0.3;
   return { tokenizer: b.tokenizer, bound, ratios, restRatios: sane(b.restRatios), prefixes };
@@ -289,16 +334,28 @@ function restCorrection(book: Book): { ratio: number; bound: number } {
  * the floor, never below how far the samples themselves stray from their median.
  */
 function whole(ratios: readonly number[], tokenizerBound: number, from: Correction["from"]): Correction {
-  const sorted = [...ratios].sort((a, b) => a - b);
-  const n = sorted.length;
-  const mid = n >> 1;
-  const median =
-    n % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  const n = ratios.length;
+  const middle = median(ratios);
   let spread = 0;
-  for (const r of sorted) spread = Math.max(spread, Math.abs(r / median - 1));
+  for (const r of ratios) spread = Math.max(spread, Math.abs(r / middle - 1));
   const shrinking = FLOOR + Math.max(0, tokenizerBound - FLOOR) / (n + 1);
   const bound = Math.max(spread, shrinking);
-  return { offset: 0, ratio: median, bound, prefixRaw: 0, prefixError: 0, samples: n, from };
+  return { offset: 0, ratio: middle, bound, prefixRaw: 0, prefixError: 0, samples: n, from };
+}
+
+/** Whether the samples agree well enough to be a tokenizer's error (see MAX_DEVIATION). */
+function consistent(ratios: readonly number[]): boolean {
+  if (ratios.length === 0) return true;
+  const m = median(ratios);
+  return median(ratios.map((r) => Math.abs(r - m))) <= MAX_DEVIATION * m;
+}
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function push(list: number[], value: number): void {

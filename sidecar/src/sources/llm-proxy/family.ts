@@ -42,6 +42,8 @@ export interface Conversation {
   prefixCount: number;
   /** Tokens outside the array: system prompt, tool definitions, per-request overhead. */
   fixedTokens: number;
+  /** Of `fixedTokens`, those of a bare-string conversation (Responses' `input: "..."`): not a stable prefix. */
+  unprefixed?: number;
 }
 
 export interface Usage {
@@ -85,7 +87,12 @@ export interface Family {
   usageFromEvent(data: unknown, usage: Usage): void;
 }
 
-const IMAGE_TOKENS = 2000;
+/**
+ * What an image, a document (PDF), a file or an audio clip counts: providers bill them by pixels,
+ * pages or seconds, not by the size of their base64, which would overcount them many times over
+ * (a 450 KB PDF is not 430 000 tokens). A fixed amount: the provider has the last word on them.
+ */
+const MEDIA_TOKENS = 2000;
 const PER_ITEM_TOKENS = 4;
 
 /**
@@ -103,7 +110,7 @@ export function valueTokens(value: unknown, counter: Counter): number {
   }
   if (value !== null && typeof value === "object") {
     const o = value as Record<string, unknown>;
-    if (isImage(o)) return IMAGE_TOKENS;
+    if (isMedia(o)) return MEDIA_TOKENS;
     let sum = 3; // the object's own framing in the chat template
     for (const key in o) sum += 1 + valueTokens(o[key], counter);
     return sum;
@@ -115,10 +122,15 @@ export function itemTokens(value: unknown, counter: Counter): number {
   return PER_ITEM_TOKENS + valueTokens(value, counter);
 }
 
-function isImage(o: Record<string, unknown>): boolean {
-  if (o.type === "image_url" || o.type === "input_image") return true;
-  if (o.type === "image" && typeof o.source === "object") return true;
-  return false;
+const MEDIA_TYPES = new Set(["image_url", "input_image", "input_file", "input_audio", "file"]);
+
+/** An inline image, document, file or audio part (OpenAI Chat and Responses, Anthropic Messages). */
+function isMedia(o: Record<string, unknown>): boolean {
+  if (typeof o.type !== "string") return false;
+  if (MEDIA_TYPES.has(o.type)) return true;
+  // Anthropic: an image, or a document whose source is not plain text (a PDF, a file id, a URL).
+  const source = asRecord(o.source);
+  return (o.type === "image" || o.type === "document") && source !== undefined && source.type !== "text";
 }
 
 /**
@@ -180,6 +192,7 @@ export function readConversation(
   },
 ): Conversation | undefined {
   const values = body[options.key];
+  if (typeof values === "string") return bareString(body, text, values, counter, options);
   if (!Array.isArray(values)) return undefined;
   const span = objectMembers(text, rootSpan(text)).get(options.key);
   if (!span) return undefined;
@@ -194,6 +207,26 @@ export function readConversation(
   for (const field of options.contextFields)
     if (field in body) fixedTokens += valueTokens(body[field], counter);
   return { span, items, prefixCount: options.prefixCount(items, values), fixedTokens };
+}
+
+/**
+ * A conversation given as one string (Responses' `input: "..."`): one user message, the current
+ * turn, nothing in it to trim; counted, so a request over the window is still told.
+ */
+function bareString(
+  body: Record<string, unknown>,
+  text: string,
+  value: string,
+  counter: Counter,
+  options: { key: string; contextFields: readonly string[]; overheadTokens: number },
+): Conversation | undefined {
+  const span = objectMembers(text, rootSpan(text)).get(options.key);
+  if (!span) return undefined;
+  const unprefixed = PER_ITEM_TOKENS + counter.count(value);
+  let fixedTokens = options.overheadTokens + unprefixed;
+  for (const field of options.contextFields)
+    if (field in body) fixedTokens += valueTokens(body[field], counter);
+  return { span, items: [], prefixCount: 0, fixedTokens, unprefixed };
 }
 
 /** How many leading elements are system or developer instructions (the OpenAI APIs' prefix). */

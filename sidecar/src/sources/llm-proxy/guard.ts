@@ -6,7 +6,7 @@ import type { LlmProxyConfig } from "./config.ts";
 import { asRecord, type Conversation, type Counter } from "./family.ts";
 import { upperBound } from "./http.ts";
 import { nestsDeeper } from "./json-layout.ts";
-import type { Provider } from "./providers.ts";
+import { modelLimitsOf, type Provider } from "./providers.ts";
 import { spillToolOutput } from "./tool-output.ts";
 import { type TrimResult, trimConversation } from "./trim.ts";
 
@@ -85,7 +85,7 @@ export function createGuard(deps: GuardDeps) {
 
   function limitsOf(provider: Provider, model: string) {
     return (
-      provider.models.get(model) ??
+      modelLimitsOf(provider, model) ??
       (provider.defaultContextWindow ? { contextWindow: provider.defaultContextWindow } : undefined)
     );
   }
@@ -124,6 +124,7 @@ export function createGuard(deps: GuardDeps) {
     const conversation: Conversation | undefined = family.conversation(body, text, counter);
     if (!conversation) return guarded;
     const counted = countedOf(conversation);
+    deps.calibration.note(provider.id, model, { name: counter.name, bound });
     const correction = deps.calibration.correction(provider.id, model, counter.name, bound, counted.prefix);
     const budget = rawBudget(room, correction);
     Object.assign(guarded, { counted, correction, budget, band: bandOf(counted.total, room, correction) });
@@ -145,9 +146,13 @@ export function createGuard(deps: GuardDeps) {
     });
     guarded.trim = trim;
     if (trim.changed) guarded.counted = { prefix: counted.prefix, total: trim.tokensAfter };
-    // Over at the low end of its bound, or over by the provider's own count with nothing trimmed away.
+    // Over at the low end of its bound, by the calibrated count and by the counter's own (usage that
+    // overstates the prompt, a gateway counting the cache twice, must not refuse what would fit), or
+    // over by the provider's own count with nothing trimmed away.
+    const own = { ...correction, offset: 0, ratio: 1, bound, prefixRaw: 0, prefixError: 0 };
     const stillOver =
-      bandOf(trim.tokensAfter, room, correction) === "over" ||
+      (bandOf(trim.tokensAfter, room, correction) === "over" &&
+        bandOf(trim.tokensAfter, room, own) === "over") ||
       (!trim.changed && (guarded.providerCount ?? 0) > room);
     report(provider, guarded, trim, stillOver);
     if (stillOver) {
@@ -268,7 +273,7 @@ export function bandOf(raw: number, room: number, correction: Correction): Band 
  * conversation array, system prompt and tools, and its leading system/developer messages).
  */
 export function countedOf(conversation: Conversation): Counted {
-  let prefix = conversation.fixedTokens;
+  let prefix = conversation.fixedTokens - (conversation.unprefixed ?? 0);
   let total = conversation.fixedTokens;
   let leading = true;
   for (const item of conversation.items) {

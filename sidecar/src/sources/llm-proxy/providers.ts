@@ -143,3 +143,16 @@ export function resolveProviders(
   }
   return providers;
 }
+
+/**
+ * A listed model's limits by the name a request gives: exactly, else ignoring case, else without
+ * a `:latest` tag (Ollama's default). A dated or otherwise different name is another model.
+ */
+export function modelLimitsOf(provider: Provider, model: string): ModelLimits | undefined {
+  const exact = provider.models.get(model);
+  if (exact) return exact;
+  const wanted = model.toLowerCase().replace(/:latest$/, "");
+  for (const [id, limits] of provider.models)
+    if (id.toLowerCase().replace(/:latest$/, "") === wanted) return limits;
+  return undefined;
+}

@@ -524,6 +524,14 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       try {
         await proxy(req, res);
       } catch (err) {
+        // A client that leaves while its body is still coming is no failure of ours.
+        if (req.destroyed || req.aborted) {
+          log.info("llm request abandoned by the client before it was read", {
+            error: (err as Error).message,
+          });
+          if (!res.headersSent) res.destroy();
+          return;
+        }
         log.error("llm proxy failed", { error: (err as Error).stack ?? String(err) });
         if (!res.headersSent)
           sendJson(res, 500, {

@@ -51,6 +51,11 @@ describe("routeOf", () => {
     "/llm/openai/chat/completions%zz",
     "/llm/openai/chat/completions#frag",
     "/llm/openai/chat/completions?x=1#frag",
+    "/llm/openai/..;/admin",
+    "/llm/openai/x;/..;/y",
+    "/llm/openai/%252e%252e/admin",
+    "/llm/openai/%c0%ae%c0%ae/admin",
+    "/llm/openai/%e0%80%ae/admin",
   ])("refuses %s with 400", (url) => {
     const route = routeOf(url, providers);
     expect(route).toMatchObject({ status: 400 });

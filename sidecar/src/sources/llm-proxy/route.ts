@@ -19,6 +19,9 @@ const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
 // Encoded "/", "\" and "." would let a segment climb or split after the upstream decodes it;
 // encoded control characters (NUL included) are never part of an API path.
 const SMUGGLED = /%(2f|5c|2e|[01][0-9a-f]|7f)/i;
+// An encoded "%" before hex is a second layer of encoding (%252e: "." to a server that decodes
+// twice); %c0/%c1 and %e0%80/%f0%80 start overlong UTF-8 forms ("%c0%ae": "." to a lax decoder).
+const LAYERED = /%25[0-9a-f]{2}|%c[01]|%e0%[89]|%f0%8/i;
 const QUERY_CHARS = /^\?[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/;
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
@@ -62,10 +65,12 @@ export function pathProblem(path: string, query = ""): string | undefined {
   if (!PATH_CHARS.test(path)) return `${shown} has a character a URL path must encode`;
   if (/%(?![0-9a-f]{2})/i.test(path)) return `${shown} has a malformed percent-encoding`;
   if (SMUGGLED.test(path)) return `${shown} encodes a slash, backslash, dot or control character`;
+  if (LAYERED.test(path)) return `${shown} is encoded twice or in overlong UTF-8`;
   const segments = path.split("/");
   if (segments.some((s, i) => s === "" && i < segments.length - 1))
     return `${shown} has an empty segment ("//"): the path is appended to the provider's base URL`;
-  if (segments.some((s) => s === "." || s === "..")) return `${shown} has dot segments`;
+  // "..;x" is ".." to servers that take ";" as the start of path parameters (Tomcat, Spring).
+  if (segments.some((s) => /^\.{1,2}(;|$)/.test(s))) return `${shown} has dot segments`;
   const first = segments[0] ?? "";
   if (SCHEME.test(first) || first.includes("@"))
     return `${shown} starts like a URL of its own: only a path under the provider's base URL is proxied`;

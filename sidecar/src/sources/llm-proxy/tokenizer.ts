@@ -4,16 +4,16 @@ import {
   type Tokenizer,
   type TokenizerChoice,
 } from "@clawguard/shared/tokens";
-import type { Provider } from "./providers.ts";
+import { modelLimitsOf, type Provider } from "./providers.ts";
 
 /**
- * Above this request size the guard counts with the family's fast estimate instead of an exact BPE:
- * exact counting runs at ~15 MB/s, so a 1M-token (4 MB) conversation would take 250+ ms on every
- * turn, against ~30 ms estimated. The estimate carries its own measured error bound as the margin
- * (shared/src/tokens/estimate.ts: ERROR_BOUNDS), which holds on digits, hex, base64, CJK, code and JSON
- * alike, so a trim decided on it still fits; it trims more than needed, and only on requests that big.
+ * Above this request size the guard counts with the family's fast estimate instead of an exact BPE.
+ * Up to it, exact: requests from 256 KiB on are counted in the guard's worker thread (guard-pool.ts),
+ * so a first count at a few MB/s delays that call, never the sidecar's other work, and each later
+ * turn counts only what is new (shared/src/tokens/memo.ts). 16 MiB is ~4 M tokens, over every
+ * model's window: there the estimate only has to say "over", which it does whatever the content.
  */
-export const EXACT_COUNT_MAX_BYTES = 1024 * 1024;
+export const EXACT_COUNT_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
  * How the guard counts a request for `model` of `requestBytes`; `override` is the model's or its
@@ -27,5 +27,5 @@ export function tokenizerFor(model: string, requestBytes: number, override?: Tok
 
 /** The `tokenizer:` setting for `model` on `provider`: the model's own, else its provider's. */
 export function tokenizerSetting(provider: Provider, model: string): TokenizerChoice | undefined {
-  return provider.models.get(model)?.tokenizer ?? provider.tokenizer;
+  return modelLimitsOf(provider, model)?.tokenizer ?? provider.tokenizer;
 }
