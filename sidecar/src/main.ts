@@ -29,6 +29,7 @@ import { BlobStore } from "./sinks/blobs/store.ts";
 import { HeartbeatSender } from "./sinks/heartbeat/index.ts";
 import { OtelSink } from "./sinks/otel/index.ts";
 import { DEAD_LETTERED, type DeadLetter, Shipper } from "./sinks/shipper/index.ts";
+import { adoptWorkspaceSpool } from "./sinks/spool/adopt.ts";
 import { Spool } from "./sinks/spool/spool.ts";
 import { SpillStore } from "./sources/exec-guard/index.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
@@ -172,6 +173,7 @@ export async function startSidecar(
   const { host, port } = parseListen(config.api.listen);
 
   const { sealKey: _ref, sealKeyId: _id, ...spoolOptions } = config.spool;
+  adoptWorkspaceSpool(config.workspace, config.agent, config.paths.spool, log.child("spool"));
   const spool = await Spool.open({
     ...spoolOptions,
     dir: config.paths.spool,
