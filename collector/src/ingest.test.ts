@@ -3,13 +3,11 @@ import { type AuditEvent, draftEvent } from "@clawguard/shared/events/envelope";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { silentLogger } from "@clawguard/shared/log";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCollectorApp } from "./api/app.ts";
-import { Fleet } from "./fleet/index.ts";
+import type { createCollectorApp } from "./api/app.ts";
+import { testCollectorApp } from "./api/test-app.ts";
 import { appendIsolating } from "./ingest.ts";
 import { AuditStore, COLLECTOR_AGENT, canonicalBody } from "./store/audit-store.ts";
 import type { Db } from "./store/db.ts";
-import { IncidentStore } from "./store/incident-store.ts";
-import { MemoryLiveness } from "./store/liveness/memory.ts";
 import { migrate } from "./store/migrations.ts";
 import { backends } from "./store/test-backends.ts";
 
@@ -86,14 +84,8 @@ describe.each(backends)("ingest of bad events on $name", ({ skip, open }) => {
     ({ db, done } = await open());
     await migrate(db);
     store = new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: "test" });
-    app = createCollectorApp({
+    app = testCollectorApp(db, {
       store,
-      fleet: new Fleet({
-        liveness: new MemoryLiveness({ staleFactor: 3, leaseMs: 30_000 }),
-        incidents: new IncidentStore(db),
-        staleFactor: 3,
-        log: silentLogger,
-      }),
       ingestTokens: AGENTS.reduce((set, a) => set.add(tokenOf(a), a), new TokenSet<string>()),
       readTokens: new TokenSet<string>().add("r".repeat(40), "reader"),
       bodyLimitBytes: 16 * 1024 * 1024,

@@ -1,10 +1,8 @@
 import { createHash } from "node:crypto";
-import { createCollectorApp } from "@clawguard/collector/api/app";
-import { Fleet } from "@clawguard/collector/fleet/index";
+import type { createCollectorApp } from "@clawguard/collector/api/app";
+import { testCollectorApp } from "@clawguard/collector/api/test-app";
 import { AuditStore, COLLECTOR_AGENT } from "@clawguard/collector/store/audit-store";
 import type { Db } from "@clawguard/collector/store/db";
-import { IncidentStore } from "@clawguard/collector/store/incident-store";
-import { MemoryLiveness } from "@clawguard/collector/store/liveness/memory";
 import { migrate } from "@clawguard/collector/store/migrations";
 import { backends } from "@clawguard/collector/store/test-backends";
 import { type ChainHead, EMPTY_HEAD, hashEvent, type SealKey, sealEvent } from "@clawguard/shared/chain";
@@ -168,14 +166,8 @@ describe.each(backends)("fuzz: the collector's API on $name", ({ name, skip, ope
     ({ db, done } = await open());
     await migrate(db);
     store = new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: "fuzz" });
-    app = createCollectorApp({
+    app = testCollectorApp(db, {
       store,
-      fleet: new Fleet({
-        liveness: new MemoryLiveness({ staleFactor: 3, leaseMs: 30_000 }),
-        incidents: new IncidentStore(db),
-        staleFactor: 3,
-        log: silentLogger,
-      }),
       ingestTokens: new TokenSet<string>().add(INGEST, "main"),
       readTokens: new TokenSet<string>().add(READ, "reader"),
       sealKeys: new Map([["main", new Map([[KEY.id, KEY.key]])]]),

@@ -1,11 +1,8 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCollectorApp } from "@clawguard/collector/api/app";
-import { Fleet } from "@clawguard/collector/fleet/index";
+import { testCollectorApp } from "@clawguard/collector/api/test-app";
 import { AuditStore, COLLECTOR_AGENT } from "@clawguard/collector/store/audit-store";
 import type { Db } from "@clawguard/collector/store/db";
-import { IncidentStore } from "@clawguard/collector/store/incident-store";
-import { MemoryLiveness } from "@clawguard/collector/store/liveness/memory";
 import { migrate } from "@clawguard/collector/store/migrations";
 import { backends } from "@clawguard/collector/store/test-backends";
 import { hashEvent, type SealKey } from "@clawguard/shared/chain";
@@ -48,14 +45,8 @@ describe.each(backends)("audit trail against the agent's container on $name", ({
       [KEY.id, KEY.key],
       [OLD.id, OLD.key],
     ]);
-    const app = createCollectorApp({
+    const app = testCollectorApp(db, {
       store,
-      fleet: new Fleet({
-        liveness: new MemoryLiveness({ staleFactor: 3, leaseMs: 30_000 }),
-        incidents: new IncidentStore(db),
-        staleFactor: 3,
-        log: silentLogger,
-      }),
       ingestTokens: AGENTS.reduce((set, a) => set.add(tokenOf(a), a), new TokenSet<string>()),
       readTokens: new TokenSet<string>().add("r".repeat(40), "reader"),
       sealKeys: new Map(AGENTS.filter((a) => a !== "unkeyed" && a !== "nul").map((a) => [a, keys])),

@@ -1,10 +1,7 @@
 import { join } from "node:path";
-import { createCollectorApp } from "@clawguard/collector/api/app";
-import { Fleet } from "@clawguard/collector/fleet/index";
+import { testCollectorApp } from "@clawguard/collector/api/test-app";
 import { AuditStore, COLLECTOR_AGENT } from "@clawguard/collector/store/audit-store";
 import { createEmbeddedDb } from "@clawguard/collector/store/embedded/index";
-import { IncidentStore } from "@clawguard/collector/store/incident-store";
-import { MemoryLiveness } from "@clawguard/collector/store/liveness/memory";
 import { migrate } from "@clawguard/collector/store/migrations";
 import { EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
 import { type AuditEvent, draftEvent } from "@clawguard/shared/events/envelope";
@@ -47,14 +44,8 @@ beforeAll(async () => {
   await migrate(db);
   closers.push(() => db.close());
   const store = new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: "test" });
-  const app = createCollectorApp({
+  const app = testCollectorApp(db, {
     store,
-    fleet: new Fleet({
-      liveness: new MemoryLiveness({ staleFactor: 3, leaseMs: 30_000 }),
-      incidents: new IncidentStore(db),
-      staleFactor: 3,
-      log: silentLogger,
-    }),
     ingestTokens: new TokenSet<string>().add(INGEST, "main"),
     readTokens: new TokenSet<string>().add("r".repeat(40), "reader"),
     bodyLimitBytes: 16 * 1024 * 1024,
