@@ -179,6 +179,26 @@ describe("InboxSource", () => {
     expect(events.filter((e) => e.type === "exec.completed").map((e) => e.id)).toEqual([good.id]);
   });
 
+  it("takes only exec.* events from the agent, as this sidecar's own role and host", async () => {
+    await setup();
+    mkdirSync(dir, { recursive: true });
+    const forged = ["audit.integrity", "llm.request", "health.changed"].map((type, i) => ({
+      ...draft(20 + i),
+      type,
+    }));
+    for (const d of forged) writeFileSync(join(dir, `${d.id}.json`), JSON.stringify(d));
+    const claimed = { ...draft(30), source: { ...source, role: "gateway", host: "elsewhere" } };
+    writeFileSync(join(dir, `${claimed.id}.json`), JSON.stringify(claimed));
+    await inbox.kick();
+    const events = await stored();
+    const problems = events.filter((e) => e.type === "spool.quarantined").map((e) => String(e.attrs.problem));
+    expect(problems).toHaveLength(3);
+    for (const p of problems)
+      expect(p).toMatch(/type: expected an exec\.\*, memory\.changed or memory\.decayed event/);
+    const taken = events.filter((e) => e.type === "exec.completed");
+    expect(taken.map((e) => [e.id, e.source])).toEqual([[claimed.id, source]]);
+  });
+
   it("ignores files that are not drafts (temp files of a drop in progress)", async () => {
     await setup();
     mkdirSync(dir, { recursive: true });

@@ -32,6 +32,14 @@ export interface InboxOptions {
 const DRAFT_FILE = /^[0-9A-Z]{26}\.json$/;
 /** The largest draft file read: attrs are held to 64 KiB, the rest of a draft is small. */
 export const MAX_DRAFT_BYTES = 128 * 1024;
+/**
+ * What the commands that write to the inbox report: `clawguard exec` (exec.*), `memory restore`
+ * (memory.changed, the version it replaces) and `memory decay` (memory.decayed). The inbox is the
+ * agent's to write, so a draft of another type (llm.request, audit.integrity, health.changed...)
+ * would be the agent forging what only the sidecar observes. Its role and host are the sidecar's
+ * own, whatever the draft says.
+ */
+const AGENT_TYPES = /^(exec\.[a-z_]+|memory\.changed|memory\.decayed)$/;
 
 class TooBig extends Error {}
 
@@ -143,8 +151,12 @@ export class InboxSource implements Component {
       const parsed = JSON.parse(await readDraft(path)) as unknown;
       const check = validateDraft(parsed, name);
       if (check.ok && `${check.value.id}.json` === name) {
-        if (check.value.source.agent === this.#o.source.agent) return check.value;
-        problem = `${name}.source.agent: expected ${JSON.stringify(this.#o.source.agent)} (this sidecar's agent), got ${JSON.stringify(check.value.source.agent)}`;
+        const { type, source } = check.value;
+        if (source.agent !== this.#o.source.agent)
+          problem = `${name}.source.agent: expected ${JSON.stringify(this.#o.source.agent)} (this sidecar's agent), got ${JSON.stringify(source.agent)}`;
+        else if (!AGENT_TYPES.test(type))
+          problem = `${name}.type: expected an exec.*, memory.changed or memory.decayed event (what the agent-side commands write), got ${JSON.stringify(type.slice(0, 80))}: the sidecar's own observations are not the agent's to report`;
+        else return { ...check.value, source: this.#o.source };
       } else problem = check.ok ? "id does not match the file name" : check.errors.join("; ");
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
