@@ -516,6 +516,90 @@ describe("the path after /llm/<provider>", () => {
   });
 });
 
+describe("what an agent could get out of the proxy", () => {
+  it("an upstream echoing the injected key: the key never comes back; TRACE is not sent on", async () => {
+    const echo: Listening = await listen(
+      (request) =>
+        new Response(
+          `{"error":{"message":"Incorrect API key provided: ${request.headers.get("authorization")}"}}`,
+          {
+            status: 401,
+            headers: {
+              "content-type": "application/json",
+              "x-echo": String(request.headers.get("authorization")),
+            },
+          },
+        ),
+      "127.0.0.1",
+      0,
+    );
+    started.push(echo);
+    const keyFile = join(tmp.path, "echo-key");
+    writeFileSync(keyFile, "sk-proj-THE-INJECTED-KEY-123456\n");
+    const rig = await guardFor({
+      e: { upstream: `${echo.url}/v1`, api: "openai-completions", apiKey: { file: keyFile } },
+    });
+    const res = await fetch(`${rig.server.url}/llm/e/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "x", messages: [] }),
+    });
+    const text = await res.text();
+    expect(text).toContain("[REDACTED:provider-key]");
+    expect(text + JSON.stringify([...res.headers])).not.toContain("THE-INJECTED-KEY");
+    const trace = await rawRequest(rig.server.url, "TRACE", "/llm/e/models");
+    expect(trace).toBe(405);
+  });
+
+  it("uploads held open cannot hold more than llm.maxPendingBodyBytes: the next one gets 503", async () => {
+    const fake = await provider(o200k);
+    const config = llmProxyConfig.parse({
+      providers: { b: { upstream: `${fake.url}/v1`, api: "openai-completions" } },
+      authCheckIntervalMs: 0,
+      maxPendingBodyBytes: "1MiB",
+    });
+    const rig = await startLlmGuard({
+      dir: tmp.path,
+      config,
+      telemetry: await startTelemetry("test", {}),
+      source,
+    });
+    started.push({ close: rig.stop });
+    const { hostname, port } = new URL(rig.server.url);
+    const held = [0, 1].map(() => {
+      const req = httpRequest({
+        host: hostname,
+        port,
+        method: "POST",
+        path: "/llm/b/chat/completions",
+        headers: { "content-type": "application/json", "content-length": String(900 * 1024) },
+      });
+      req.on("error", () => {});
+      req.write(Buffer.alloc(700 * 1024, 0x20));
+      return req;
+    });
+    const second = await new Promise<number>((resolve) =>
+      held[1]?.on("response", (r) => resolve(r.statusCode ?? 0)),
+    );
+    expect(second).toBe(503);
+    for (const req of held) req.destroy();
+  });
+});
+
+/** A request with no body, its method and target exactly as written. */
+function rawRequest(base: string, method: string, path: string): Promise<number> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, method, path });
+    req.on("response", (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 /** A POST whose request target goes out exactly as written (no client normalising it). */
 function rawPost(base: string, path: string): Promise<number> {
   const { hostname, port } = new URL(base);

@@ -16,6 +16,9 @@ export type RawHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
  * `raw` sees every request first: what must stream without the fetch API's copies (a proxy) is
  * served there.
  */
+/** Far above what a sidecar's agent or a collector's fleet opens, far below a process's file descriptors. */
+const MAX_CONNECTIONS = 4096;
+
 export function listen(
   fetch: (request: Request) => Response | Promise<Response>,
   host: string,
@@ -29,6 +32,11 @@ export function listen(
     });
     server.listen(port, host);
     server.keepAliveTimeout = 65_000;
+    // Bounded: connections beyond this are closed at once (each holds a file descriptor; an agent
+    // opening tens of thousands ran the process out of them), and a request's headers must come
+    // within 20 s (Node's default waits a minute for a client that trickles them).
+    server.maxConnections = MAX_CONNECTIONS;
+    server.headersTimeout = 20_000;
     server.once("error", reject);
     server.once("listening", () => {
       server.off("error", reject);

@@ -61,7 +61,17 @@ export class BlobShipper implements Component {
   async #run(): Promise<void> {
     let backoff = this.#o.backoffMinMs;
     while (!this.#stopped) {
-      const waiting = this.#o.store.list();
+      let waiting: string[];
+      try {
+        waiting = this.#o.store.list();
+      } catch (err) {
+        // EMFILE, EACCES...: a pass lost, not the sidecar.
+        this.#status.lastError = (err as Error).message;
+        this.#o.log.warn("memory contents waiting could not be listed", { error: this.#status.lastError });
+        await this.#pause.jittered(backoff);
+        backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
+        continue;
+      }
       let failed = false;
       for (const sha256 of waiting) {
         if (this.#stopped) return;

@@ -61,6 +61,8 @@ export const llmProxyConfig = z
     /** Output reserve when neither the request nor the model says. */
     defaultReserveTokens: int(1, 10_000_000).default(4096),
     maxRequestBytes: bytes(1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+    /** Request bodies being received at once, all requests together; beyond it, 503 with Retry-After. */
+    maxPendingBodyBytes: bytes(1024 * 1024, 16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
     /** After a provider's own overflow error (nothing sent yet), trim harder and retry once. */
     retryOnOverflow: bool.default(true),
     /** How often each provider's credentials are checked; 0 turns the checks off. */

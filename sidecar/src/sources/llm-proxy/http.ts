@@ -138,23 +138,60 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 /** The whole request body, or undefined when it is over `limit` bytes. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+/**
+ * Bytes of request bodies being received at once, across all requests: a client that opens many
+ * uploads and never finishes them would otherwise hold up to `llm.maxRequestBytes` each, until the
+ * request timeout, and run the sidecar out of memory.
+ */
+export class BodyBudget {
+  readonly maxBytes: number;
+  #used = 0;
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  take(bytes: number): boolean {
+    if (this.#used + bytes > this.maxBytes) return false;
+    this.#used += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.#used -= bytes;
+  }
+}
+
+export type BodyRead = { body: Buffer } | { refused: "too_large" | "busy" };
+
+/** The whole request body, unless it is over `limit` bytes or the budget of bodies in flight is spent. */
+export async function readBody(req: IncomingMessage, limit: number, budget: BodyBudget): Promise<BodyRead> {
   const declared = Number(req.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > limit) return undefined;
+  if (Number.isFinite(declared) && declared > limit) return { refused: "too_large" };
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let done = false;
+    const finish = (result: BodyRead | Error) => {
+      if (done) return;
+      done = true;
+      req.off("data", onData);
+      budget.give(size);
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
     const onData = (chunk: Buffer) => {
+      if (size + chunk.length > limit) return finish({ refused: "too_large" });
+      if (!budget.take(chunk.length)) return finish({ refused: "busy" });
       size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-      else {
-        req.off("data", onData);
-        resolve(undefined);
-      }
+      chunks.push(chunk);
     };
     req.on("data", onData);
-    req.once("end", () => resolve(size <= limit ? Buffer.concat(chunks, size) : undefined));
-    req.once("error", reject);
+    req.once("end", () => finish({ body: Buffer.concat(chunks, size) }));
+    req.once("error", (err) => finish(err));
+    req.once("close", () => {
+      if (!req.complete) finish(new Error("the client went away before its body was whole"));
+    });
   });
 }
 
@@ -201,4 +238,32 @@ export async function readLimited(
     size += chunk.length;
   }
   return Buffer.concat(chunks);
+}
+
+const KEY_SHOWN = "[REDACTED:provider-key]";
+
+/**
+ * The provider's answer without the key the sidecar injected: a provider (or a gateway before it)
+ * that echoes the request's credential in an error ("Incorrect API key provided: sk-...") or a
+ * header must not hand the agent the key it was never given. Whole answers and each streamed chunk
+ * (a key split across two chunks of a stream is not caught).
+ */
+export function scrubKey(provider: Provider, body: Buffer): Buffer {
+  const key = provider.apiKey;
+  if (!key || body.indexOf(key) < 0) return body;
+  return Buffer.from(body.toString("utf8").replaceAll(key, KEY_SHOWN), "utf8");
+}
+
+export function scrubHeaders(provider: Provider, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const key = provider.apiKey;
+  if (!key) return headers;
+  const out: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    out[name] = Array.isArray(value)
+      ? value.map((v) => v.replaceAll(key, KEY_SHOWN))
+      : typeof value === "string"
+        ? value.replaceAll(key, KEY_SHOWN)
+        : value;
+  }
+  return out;
 }

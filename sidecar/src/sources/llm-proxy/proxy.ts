@@ -13,6 +13,7 @@ import { createGuard, type Guarded, guardRequest, type Tokenizer } from "./guard
 import { type GuardReply, GuardWorker, WORKER_MIN_BYTES } from "./guard-pool.ts";
 import { type Classified, classify, HealthBook } from "./health.ts";
 import {
+  BodyBudget,
   capturedContent,
   drained,
   forwardHeaders,
@@ -25,6 +26,8 @@ import {
   readPreamble,
   readUpTo,
   responseHeaders,
+  scrubHeaders,
+  scrubKey,
   sendJson,
 } from "./http.ts";
 import type { Provider } from "./providers.ts";
@@ -48,6 +51,9 @@ export interface LlmProxyDeps {
   telemetry: LlmTelemetry;
   log: Logger;
 }
+
+/** What provider APIs use; TRACE (which echoes the request, key included), CONNECT and the rest are not sent on. */
+const FORWARDED_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]);
 
 /** One record of a call's facts, passed from step to step: route, guard, dispatch, relay, finish. */
 interface Call {
@@ -105,6 +111,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     log,
   });
   const worker = new GuardWorker(log);
+  const bodies = new BodyBudget(config.maxPendingBodyBytes);
   const credentials = createCredentialChecks({ dispatcher, health, providers: deps.providers, event, log });
 
   function noteOutcome(provider: Provider, outcome: Classified, status?: number): void {
@@ -133,16 +140,33 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       return undefined;
     }
     const { family } = routed.provider;
-    const raw = await readBody(req, config.maxRequestBytes);
-    if (raw === undefined) {
+    if (!FORWARDED_METHODS.has(req.method ?? "")) {
       const { status, body } = family.error(
-        413,
-        `clawguard: request body over llm.maxRequestBytes (${config.maxRequestBytes} bytes)`,
+        405,
+        `clawguard: method ${req.method} is not proxied to providers`,
       );
-      res.setHeader("connection", "close");
+      res.setHeader("allow", [...FORWARDED_METHODS].join(", "));
       sendJson(res, status, body);
       return undefined;
     }
+    const read = await readBody(req, config.maxRequestBytes, bodies);
+    if ("refused" in read) {
+      const { status, body } =
+        read.refused === "too_large"
+          ? family.error(
+              413,
+              `clawguard: request body over llm.maxRequestBytes (${config.maxRequestBytes} bytes)`,
+            )
+          : family.error(
+              503,
+              `clawguard: ${bodies.maxBytes} bytes of request bodies are being received already (llm.maxPendingBodyBytes): try again shortly`,
+            );
+      res.setHeader("connection", "close");
+      if (read.refused === "busy") res.setHeader("retry-after", "1");
+      sendJson(res, status, body);
+      return undefined;
+    }
+    const raw = read.body;
     const method = req.method ?? "GET";
     const call: Call = {
       started: performance.now(),
@@ -358,8 +382,9 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       );
       call.errorType = outcome.class === "client_error" ? String(status) : outcome.class;
       noteOutcome(provider, outcome, status);
-      res.writeHead(status, responseHeaders(upstream.headers));
-      res.end(errorBody);
+      const shown = scrubKey(call.route.provider, errorBody);
+      res.writeHead(status, responseHeaders(scrubHeaders(call.route.provider, upstream.headers)));
+      res.end(shown);
       call.responseBytes = errorBody.length;
       return;
     }
@@ -372,10 +397,10 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       answer.chunks = upstream.body;
       const read = await readUpTo(answer.chunks, MAX_WHOLE_BODY);
       if (read.ended) {
-        const whole = Buffer.concat(read.chunks);
+        const whole = scrubKey(provider, Buffer.concat(read.chunks));
         call.ttftMs = performance.now() - call.started;
         call.responseBytes = whole.length;
-        res.writeHead(status, responseHeaders(upstream.headers, whole.length));
+        res.writeHead(status, responseHeaders(scrubHeaders(provider, upstream.headers), whole.length));
         res.end(whole);
         usageFromJson(call, whole);
         return;
@@ -388,7 +413,8 @@ export function createLlmProxy(deps: LlmProxyDeps) {
   async function relayChunks(call: Call, answer: Answer, res: ServerResponse): Promise<void> {
     const { upstream } = answer;
     const family = call.route.provider.family;
-    res.writeHead(upstream.statusCode, responseHeaders(upstream.headers));
+    const provider = call.route.provider;
+    res.writeHead(upstream.statusCode, responseHeaders(scrubHeaders(provider, upstream.headers)));
     const reader = isEventStream(upstream.headers)
       ? new SseReader((data) => family.usageFromEvent(data, call.usage))
       : undefined;
@@ -399,7 +425,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       call.responseBytes += chunk.length;
       // Until drained or closed: a client that stops reading and then leaves never drains, and this
       // call would wait forever (no llm.request event, its span never ended).
-      if (!res.write(chunk)) await drained(res);
+      if (!res.write(scrubKey(provider, chunk))) await drained(res);
       if (reader) reader.push(chunk);
       else if (keptBytes + chunk.length <= MAX_USAGE_BODY) {
         kept.push(chunk);
