@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
@@ -158,8 +158,14 @@ describe("sidecar shutdown (real processes)", () => {
       expect(out).toContain("heartbeat aborted: the sidecar is stopping");
       expect(out).toContain("shipping aborted: the sidecar is stopping");
       expect(out).toMatch(/"msg":"stopped","ms":\d+/);
-      // The relay's client was cut, not left hanging.
+      // The relay's client was cut, not left hanging, and the relay is on the audit trail as aborted.
       await relay;
+      const spool = join(state.path, "spool");
+      const spooled = readdirSync(spool)
+        .filter((f) => f.startsWith("seg-"))
+        .map((f) => readFileSync(join(spool, f), "utf8"))
+        .join("");
+      expect(spooled).toContain('"error_type":"client_aborted"');
       measured[`replacement after ${signal}`] = Math.round(await replacementUp(`after-${signal}`));
     },
   );
