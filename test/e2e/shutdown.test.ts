@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
@@ -6,12 +6,13 @@ import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { draftEvent } from "@clawguard/shared/events/envelope";
+import { LEASE_RENEW_MS, LEASE_STALE_MS } from "@clawguard/shared/fs-lock";
 import { processAlive } from "@clawguard/shared/process";
 import { tempDir } from "@clawguard/shared/testing";
 import { workspacePaths } from "@clawguard/sidecar/paths";
 import { dropInInbox } from "@clawguard/sidecar/sources/inbox/drop";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { freePort, type Managed, Processes, startCollector, waitUntilUp } from "../support/processes.ts";
+import { CLI, freePort, type Managed, Processes, startCollector, waitUntilUp } from "../support/processes.ts";
 
 /**
  * Stopping, as a supervisor does it, with work in flight that never finishes: a chat probe, a
@@ -317,4 +318,60 @@ describe("collector shutdown (real process)", () => {
       dir.cleanup();
     }
   });
+});
+
+/** The sidecar's host pid under `unshare` (its only child), once it is up. */
+async function childOf(parent: number): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const children = readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim();
+    if (children) return Number(children.split(" ")[0]);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no child of ${parent}`);
+}
+
+const canUnshare = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]).status === 0;
+
+describe.skipIf(!canUnshare)("as pid 1 of its own PID namespace (as in a container)", () => {
+  it("SIGTERM to pid 1 stops it within 2 s; after kill -9 its lock (pid 1 of another namespace) is taken once its lease ran out", async () => {
+    const run = async (name: string) => {
+      const { env, url } = await sidecarEnv();
+      const wrapper = spawn(
+        "unshare",
+        ["--pid", "--fork", "--mount-proc", process.execPath, CLI, "sidecar"],
+        {
+          cwd: ws.path,
+          env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let output = "";
+      wrapper.stdout?.on("data", (d) => {
+        output += d;
+      });
+      wrapper.stderr?.on("data", (d) => {
+        output += d;
+      });
+      await sidecarPid(wrapper, url, () => `${name}: ${output}`);
+      const owner = JSON.parse(readFileSync(lockFile(), "utf8"));
+      expect(owner.pid).toBe(1);
+      return { pid: await childOf(wrapper.pid as number), wrapper, output: () => output };
+    };
+    const first = await run("pid1-sigterm");
+    process.kill(first.pid, "SIGTERM");
+    const ms = await untilGone(first.pid, 5_000);
+    measured["pid 1, SIGTERM"] = Math.round(ms);
+    expect(ms, first.output()).toBeLessThan(STOP_LIMIT_MS);
+    expect(existsSync(lockFile())).toBe(false);
+
+    const second = await run("pid1-kill9");
+    process.kill(second.pid, "SIGKILL");
+    await untilGone(second.pid, 5_000);
+    expect(JSON.parse(readFileSync(lockFile(), "utf8")).pid).toBe(1);
+    // This process is not pid 1, and pid 1 here (init) runs: only the lease can tell.
+    const waited = await replacementUp("after-pid1-kill9");
+    measured["replacement after kill -9 of pid 1 in another namespace"] = Math.round(waited);
+    expect(waited).toBeLessThan(LEASE_STALE_MS + 2 * LEASE_RENEW_MS + 5_000);
+  }, 60_000);
 });
