@@ -4,7 +4,6 @@ import {
   readlinkSync,
   rmSync,
   statSync,
-  unlinkSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -151,7 +150,7 @@ function take(dir: string, what: string, tmp: string, me: string): Held | string
       return `${what} ${dir} is in use by another process (pid ${owner.pid}${where})`;
     }
     // The same stale owner still: a replacement that got here first may have taken it since.
-    if (read(lock) === text) unlinkSync(lock);
+    if (read(lock) === text) rmSync(lock, { force: true });
   }
   return `${what} ${dir}: could not take the lock`;
 }
