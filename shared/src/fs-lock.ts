@@ -1,12 +1,4 @@
-import {
-  linkSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  utimesSync,
-  writeFileSync,
-} from "node:fs";
+import { linkSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClawguardError } from "./errors.ts";
 import { processAlive } from "./process.ts";
