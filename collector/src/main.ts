@@ -5,7 +5,7 @@ import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError, describeError } from "@clawguard/shared/errors";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
-import type { Component } from "@clawguard/shared/lifecycle";
+import { type Component, STOP_DEADLINE_MS, stopInTurn } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { Periodic } from "@clawguard/shared/periodic";
 import { startTelemetry } from "@clawguard/shared/telemetry";
@@ -38,7 +38,8 @@ export interface Collector {
   readonly url: string;
   readonly store: AuditStore;
   readonly fleet: Fleet;
-  stop(): Promise<void>;
+  /** Stops everything in reverse, none past the deadline (what is late is named in the error). */
+  stop(deadlineMs?: number): Promise<void>;
 }
 
 /**
@@ -312,18 +313,18 @@ export async function startCollector(
 ): Promise<Collector> {
   const tokens = checkConfig(config, env);
   const telemetry = await startTelemetry("clawguard-collector", env);
-  const opened: (() => Promise<void>)[] = [() => telemetry.shutdown()];
-  const closeAll = async () => {
-    for (const close of opened.splice(0).reverse()) await close().catch(() => {});
-  };
+  const opened: { id: string; stop: () => Promise<void> }[] = [
+    { id: "telemetry", stop: () => telemetry.shutdown() },
+  ];
+  const closeAll = () => stopInTurn(opened.splice(0).reverse(), STOP_DEADLINE_MS);
   let store: AuditStore;
   let fleet: Fleet;
   let server: Listening;
   try {
     store = await openStore(config, env, log);
-    opened.push(() => store.db.close());
+    opened.push({ id: "store", stop: () => store.db.close() });
     const liveness = await openLivenessStore(config, env, log);
-    opened.push(() => liveness.close());
+    opened.push({ id: "liveness", stop: () => liveness.close() });
     fleet = new Fleet({
       liveness,
       incidents: new IncidentStore(store.db),
@@ -340,7 +341,7 @@ export async function startCollector(
       log: log.child("fleet"),
     });
     await sweep.start();
-    opened.push(() => sweep.stop());
+    opened.push({ id: "fleet.sweep", stop: () => sweep.stop() });
     const memory = new MemoryStore(store.db);
     const blobSweep = new Periodic({
       id: "memory.blob-sweep",
@@ -357,11 +358,11 @@ export async function startCollector(
       log,
     });
     await blobSweep.start();
-    opened.push(() => blobSweep.stop());
+    opened.push({ id: "memory.blob-sweep", stop: () => blobSweep.stop() });
     const controller = startController(config, env, store.db, liveness, fleet.incidents, log);
     if (controller) {
       await controller.start();
-      opened.push(() => controller.stop());
+      opened.push({ id: "controller", stop: () => controller.stop() });
     }
     const app = createCollectorApp({
       store,
@@ -385,7 +386,7 @@ export async function startCollector(
         { cause: err },
       );
     }
-    opened.push(() => server.close());
+    opened.push({ id: "api", stop: () => server.close(500) });
   } catch (err) {
     await closeAll();
     throw err;
@@ -401,12 +402,9 @@ export async function startCollector(
     url: server.url,
     store,
     fleet,
-    stop: () => {
+    stop: (deadlineMs = STOP_DEADLINE_MS) => {
       stopped ??= (async () => {
-        const failures: string[] = [];
-        for (const close of opened.splice(0).reverse()) {
-          await close().catch((err: unknown) => failures.push(describeError(err)));
-        }
+        const failures = await stopInTurn(opened.splice(0).reverse(), deadlineMs);
         if (failures.length > 0) throw new Error(`collector stop failed:\n  - ${failures.join("\n  - ")}`);
       })();
       return stopped;

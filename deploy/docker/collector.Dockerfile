@@ -5,7 +5,8 @@
 # syntax=docker/dockerfile:1
 
 FROM node:24-bookworm-slim
-RUN corepack enable && corepack prepare pnpm@10.34.8 --activate \
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/* \
+ && corepack enable && corepack prepare pnpm@10.34.8 --activate \
  && groupadd --system clawguard && useradd --system --gid clawguard --home /app clawguard
 WORKDIR /app
 # The TypeScript sources run as they are (Node's type stripping); workspace packages resolve to
@@ -28,5 +29,7 @@ EXPOSE 18800
 VOLUME ["/data"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:18800/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "/app/sidecar/src/cli/main.ts"]
+# tini as pid 1: it passes SIGTERM/SIGINT on to node and reaps orphaned children (a probe's, an
+# exec's), which node as pid 1 would leave as zombies. Exec form: no shell between them.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/sidecar/src/cli/main.ts"]
 CMD ["collector"]

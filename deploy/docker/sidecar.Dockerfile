@@ -10,7 +10,8 @@ COPY . .
 RUN pnpm install --frozen-lockfile && pnpm build
 
 FROM node:24-bookworm-slim
-RUN corepack enable && corepack prepare pnpm@10.34.8 --activate \
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/* \
+ && corepack enable && corepack prepare pnpm@10.34.8 --activate \
  && groupadd --system clawguard && useradd --system --gid clawguard --home /app clawguard \
  && mkdir -p /var/lib/clawguard && chown clawguard:clawguard /var/lib/clawguard && chmod 700 /var/lib/clawguard
 WORKDIR /app
@@ -37,5 +38,7 @@ ENV NODE_ENV=production \
 EXPOSE 18801
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:18801/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "/app/sidecar/src/cli/main.ts"]
+# tini as pid 1: it passes SIGTERM/SIGINT on to node and reaps orphaned children (a probe's, an
+# exec's), which node as pid 1 would leave as zombies. Exec form: no shell between them.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/sidecar/src/cli/main.ts"]
 CMD ["sidecar"]

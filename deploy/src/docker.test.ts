@@ -16,14 +16,18 @@ const read = (name: string) => readFileSync(new URL(`../docker/${name}`, import.
 
 describe("deploy/docker", () => {
   for (const name of ["sidecar.Dockerfile", "collector.Dockerfile"]) {
-    it(`${name}: Node 24, a non-root user, a healthcheck, the CLI as entrypoint`, () => {
+    it(`${name}: Node 24, a non-root user, a healthcheck, the CLI as entrypoint under tini`, () => {
       const text = read(name);
       expect(text).toMatch(/^FROM node:24-bookworm-slim$/m);
       expect(text).toMatch(/^USER clawguard$/m);
       expect(text).toMatch(
         /^HEALTHCHECK .*\n\s+CMD \["node", "-e", "fetch\('http:\/\/127\.0\.0\.1:188\d\d\/(healthz|readyz)'\)/m,
       );
-      expect(text).toMatch(/^ENTRYPOINT \["node", "\/app\/sidecar\/src\/cli\/main\.ts"\]$/m);
+      // Exec form under tini: SIGTERM reaches node (never a shell), orphans are reaped.
+      expect(text).toMatch(
+        /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "\/app\/sidecar\/src\/cli\/main\.ts"\]$/m,
+      );
+      expect(text).toMatch(/apt-get install -y --no-install-recommends tini/);
       expect(text).toMatch(/pnpm install --prod --frozen-lockfile/);
     });
   }

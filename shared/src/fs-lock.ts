@@ -1,37 +1,182 @@
-import { linkSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { linkSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ClawguardError } from "./errors.ts";
 import { processAlive } from "./process.ts";
 
 /**
- * Takes `<dir>/LOCK` for this process (atomically, by hard link), taking over a lock whose owner
- * is gone. Returns a release function. `what` names the directory's use in the error.
+ * Who holds a lock: the pid, and what tells a pid's process from a later one that got the same
+ * number (its start time since boot), another boot, or another PID namespace (a container's: the
+ * same number there is another process, and signal 0 cannot see it).
  */
-export function lockDirectory(dir: string, what: string): () => void {
-  const lock = join(dir, "LOCK");
-  const tmp = join(dir, `LOCK.${process.pid}`);
-  writeFileSync(tmp, String(process.pid), { mode: 0o600 });
+export interface LockOwner {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat: clock ticks since boot. */
+  start?: string;
+  boot?: string;
+  /** The PID namespace, as /proc/self/ns/pid names it ("pid:[4026531836]"). */
+  pidns?: string;
+}
+
+/** The lock file's mtime is renewed this often while held: the lease a holder in another PID namespace keeps. */
+export const LEASE_RENEW_MS = 2_000;
+/** A lock of another PID namespace whose lease was not renewed for this long is stale. */
+export const LEASE_STALE_MS = 10_000;
+
+function read(file: string): string | undefined {
   try {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        linkSync(tmp, lock);
-        return () => rmSync(lock, { force: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        const owner = Number(readFileSync(lock, "utf8"));
-        if (owner && owner !== process.pid && processAlive(owner)) {
-          throw new ClawguardError(
-            "spool.locked",
-            `${what} ${dir} is in use by another process (pid ${owner})`,
-            {
-              details: { pid: owner },
-            },
-          );
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** When a process started (clock ticks since boot), or undefined when /proc does not say. */
+export function processStart(pid: number): string | undefined {
+  const stat = read(`/proc/${pid}/stat`);
+  if (!stat) return undefined;
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+}
+
+function pidNamespace(): string | undefined {
+  try {
+    return readlinkSync("/proc/self/ns/pid");
+  } catch {
+    return undefined;
+  }
+}
+
+function self(): LockOwner {
+  return {
+    pid: process.pid,
+    start: processStart(process.pid),
+    boot: read("/proc/sys/kernel/random/boot_id"),
+    pidns: pidNamespace(),
+  };
+}
+
+/** A lock file's owner: JSON, or the bare pid older versions wrote. */
+function parseOwner(text: string): LockOwner {
+  if (/^\d+$/.test(text)) return { pid: Number(text) };
+  try {
+    const owner = JSON.parse(text) as LockOwner;
+    return Number.isInteger(owner.pid) ? owner : { pid: 0 };
+  } catch {
+    return { pid: 0 };
+  }
+}
+
+/**
+ * Why the lock's owner is gone (stale), or undefined while it may still run. `ageMs` is how long
+ * ago its lease was renewed.
+ */
+export function staleReason(owner: LockOwner, me: LockOwner, ageMs: number): string | undefined {
+  if (!owner.pid) return "no owner in the lock file";
+  if (owner.boot && me.boot && owner.boot !== me.boot) return "held before a reboot";
+  if (owner.pidns && me.pidns && owner.pidns !== me.pidns) {
+    // Another container's pid: only its lease says whether it still runs.
+    return ageMs > LEASE_STALE_MS
+      ? `held in another PID namespace, lease expired ${ageMs} ms ago`
+      : undefined;
+  }
+  if (owner.pid === me.pid) return "held by an earlier process with this pid";
+  if (!processAlive(owner.pid)) return `pid ${owner.pid} is gone`;
+  const start = processStart(owner.pid);
+  if (owner.start && start && owner.start !== start) return `pid ${owner.pid} is now another process`;
+  return undefined;
+}
+
+interface Held {
+  lock: string;
+  owner: string;
+  timer: NodeJS.Timeout;
+}
+
+const held = new Set<Held>();
+
+function release(h: Held): void {
+  if (!held.delete(h)) return;
+  clearInterval(h.timer);
+  // Only our own lock: never one that a replacement took over after ours was judged stale.
+  if (read(h.lock) === h.owner) rmSync(h.lock, { force: true });
+}
+
+let exitHook = false;
+/** Every way out that runs JavaScript (process.exit, an uncaught exception, a handled signal) releases. */
+function releaseOnExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.on("exit", () => {
+    for (const h of [...held]) release(h);
+  });
+}
+
+export interface LockOptions {
+  /** How long to wait for the lease of a holder in another PID namespace to run out (default: until stale). */
+  waitMs?: number;
+}
+
+function take(dir: string, what: string, tmp: string, me: string): Held | string {
+  const lock = join(dir, "LOCK");
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      linkSync(tmp, lock);
+      const timer = setInterval(() => {
+        const now = new Date();
+        try {
+          utimesSync(lock, now, now);
+        } catch {
+          // gone (the directory was removed): nothing to renew
         }
-        unlinkSync(lock); // stale: its owner is gone
-      }
+      }, LEASE_RENEW_MS).unref();
+      return { lock, owner: me, timer };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
-    throw new ClawguardError("spool.locked", `${what} ${dir}: could not take the lock`);
+    const text = read(lock);
+    if (text === undefined) continue; // released meanwhile
+    const owner = parseOwner(text);
+    const ageMs = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+    const stale = staleReason(owner, self(), Math.round(ageMs));
+    if (!stale) {
+      const where = owner.pidns && owner.pidns !== self().pidns ? " in another PID namespace" : "";
+      return `${what} ${dir} is in use by another process (pid ${owner.pid}${where})`;
+    }
+    // The same stale owner still: a replacement that got here first may have taken it since.
+    if (read(lock) === text) rmSync(lock, { force: true });
+  }
+  return `${what} ${dir}: could not take the lock`;
+}
+
+/**
+ * Takes `<dir>/LOCK` for this process (atomically, by hard link), taking over a lock whose owner is
+ * gone: its pid no longer runs or is another process now (start time), or, held from another PID
+ * namespace, its lease ran out. Held locks are released on every exit that runs JavaScript; one
+ * left by kill -9 is stale to the next process. Returns a release function. `what` names the
+ * directory's use in the error.
+ */
+export async function lockDirectory(
+  dir: string,
+  what: string,
+  options: LockOptions = {},
+): Promise<() => void> {
+  const me = JSON.stringify(self());
+  const tmp = join(dir, `LOCK.${process.pid}`);
+  writeFileSync(tmp, me, { mode: 0o600 });
+  const deadline = Date.now() + (options.waitMs ?? LEASE_STALE_MS + LEASE_RENEW_MS);
+  try {
+    for (;;) {
+      const taken = take(dir, what, tmp, me);
+      if (typeof taken !== "string") {
+        held.add(taken);
+        releaseOnExit();
+        return () => release(taken);
+      }
+      // Only another namespace's holder may go stale by waiting (its lease); a live local pid will not.
+      if (!taken.includes("another PID namespace") || Date.now() >= deadline) {
+        throw new ClawguardError("spool.locked", taken, { details: { dir } });
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
   } finally {
     rmSync(tmp, { force: true });
   }

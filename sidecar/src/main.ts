@@ -34,6 +34,7 @@ import { Spool } from "./sinks/spool/spool.ts";
 import { SpillStore } from "./sources/exec-guard/index.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
 import { LlmGuard } from "./sources/llm-proxy/index.ts";
+import { resolveProviders } from "./sources/llm-proxy/providers.ts";
 import { MemoryDecay } from "./sources/memory-watch/decay/index.ts";
 import { MemoryWatcher } from "./sources/memory-watch/watcher.ts";
 import { Prober } from "./sources/prober/index.ts";
@@ -45,7 +46,8 @@ export interface Sidecar {
   readonly shipper: Shipper;
   readonly inbox: InboxSource;
   readonly llm: LlmGuard;
-  stop(): Promise<void>;
+  /** Stops every component in reverse, none past the deadline (what is late is named in the error). */
+  stop(deadlineMs?: number): Promise<void>;
 }
 
 /**
@@ -150,6 +152,9 @@ function deadLetterEvent(source: EventSource, letters: readonly DeadLetter[]) {
   });
 }
 
+/** How long requests in flight get to finish when the sidecar stops, of its 1.5 s. */
+const API_GRACE_MS = 400;
+
 /**
  * The composition root: builds the sidecar's components from its config and runs them, sinks first
  * and sources last.
@@ -167,6 +172,8 @@ export async function startSidecar(
     );
   }
   checkStateDir(config);
+  // Checked before the spool is locked: a provider config that fails leaves no lock behind.
+  resolveProviders(config.llm, env, []);
   const token = apiToken(config, env);
   if (config.binDir) publishAgentCli(config.binDir, log);
   const source: EventSource = { agent: config.agent, role: config.role, host: config.host };
@@ -174,12 +181,37 @@ export async function startSidecar(
 
   const { sealKey: _ref, sealKeyId: _id, ...spoolOptions } = config.spool;
   adoptWorkspaceSpool(config.workspace, config.agent, config.paths.spool, log.child("spool"));
+  const key = sealKey(config, env, log);
   const spool = await Spool.open({
     ...spoolOptions,
     dir: config.paths.spool,
-    sealKey: sealKey(config, env, log),
+    sealKey: key,
     log: log.child("spool"),
   });
+  try {
+    return await run(config, env, log, { spool, ingestToken, token, source, host, port });
+  } catch (err) {
+    await spool.close().catch(() => {});
+    throw err;
+  }
+}
+
+interface Opened {
+  spool: Spool;
+  ingestToken: string;
+  token: string;
+  source: EventSource;
+  host: string;
+  port: number;
+}
+
+/** Builds the components around the open spool and runs them. */
+async function run(
+  config: SidecarConfig,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+  { spool, ingestToken, token, source, host, port }: Opened,
+): Promise<Sidecar> {
   const bus = new EventBus(spool);
   const spill = new SpillStore(config.paths.spill, config.workspace);
   const telemetry = await startTelemetry(`clawguard-sidecar`, env);
@@ -287,7 +319,8 @@ export async function startSidecar(
       server = await listen(app.fetch, host, port, llm.handler);
     },
     async stop() {
-      await server?.close();
+      // Relays still running after a short grace are cut (the LLM guard records them as aborted).
+      await server?.close(API_GRACE_MS);
     },
   };
   const spoolComponent: Component = { id: "sink.spool", start: async () => {}, stop: () => spool.close() };
@@ -333,6 +366,6 @@ export async function startSidecar(
     shipper,
     inbox,
     llm,
-    stop: () => runner.stop(),
+    stop: (deadlineMs) => runner.stop(deadlineMs),
   };
 }

@@ -5,7 +5,8 @@ import { getRequestListener } from "@hono/node-server";
 export interface Listening {
   url: string;
   port: number;
-  close(): Promise<void>;
+  /** Stops listening; connections still busy after `graceMs` (default 2 s) are cut. */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** A handler that takes Node's request and response as they are; returns false to pass. */
@@ -46,11 +47,11 @@ export function listen(
       resolve({
         url: `http://${shown}:${address.port}`,
         port: address.port,
-        close: () => {
+        close: (graceMs = 2000) => {
           closed ??= new Promise<void>((done) => {
             server.close(() => done());
             server.closeIdleConnections();
-            setTimeout(() => server.closeAllConnections(), 2000).unref();
+            setTimeout(() => server.closeAllConnections(), graceMs).unref();
           });
           return closed;
         },

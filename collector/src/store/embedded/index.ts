@@ -9,7 +9,7 @@ import type { Db, Queryable } from "../db.ts";
  */
 export async function createEmbeddedDb(dataDir: string): Promise<Db> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const unlock = lockDirectory(dataDir, "collector data directory");
+  const unlock = await lockDirectory(dataDir, "collector data directory");
   let db: PGlite;
   try {
     db = await PGlite.create(`${dataDir}/pgdata`);

@@ -48,10 +48,13 @@ export const collectorCommand: Command = {
       return 0;
     }
     const log = loggerFromEnv(io.env, "collector");
+    const stopping = untilSignal((message) => log.error(message));
     const collector = await startCollector(config, io.env, log);
-    const signal = await untilSignal();
+    const signal = await stopping;
     log.info("stopping", { signal });
+    const t0 = performance.now();
     await collector.stop();
+    log.info("stopped", { ms: Math.round(performance.now() - t0) });
     return 0;
   },
 };

@@ -81,9 +81,10 @@ export const routerCommand: Command = {
       pollMs: 2000,
       log,
     });
+    const stopping = untilSignal((message) => log.error(message));
     await router.start();
     log.info("router listening", { url: router.url, target: router.target ?? null });
-    await untilSignal();
+    await stopping;
     await router.stop();
     redis.disconnect();
     subscriber.disconnect();

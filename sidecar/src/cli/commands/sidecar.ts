@@ -66,10 +66,13 @@ export const sidecarCommand: Command = {
       return 0;
     }
     const log = loggerFromEnv(io.env, `sidecar:${config.agent}`);
+    const stopping = untilSignal((message) => log.error(message));
     const sidecar = await startSidecar(config, io.env, log);
-    const signal = await untilSignal();
+    const signal = await stopping;
     log.info("stopping", { signal });
+    const t0 = performance.now();
     await sidecar.stop();
+    log.info("stopped", { ms: Math.round(performance.now() - t0) });
     return 0;
   },
 };

@@ -64,6 +64,7 @@ export const upCommand: Command = {
       },
       workspace,
     );
+    const stopping = untilSignal((message) => io.err(`${message}\n`));
     const collector = await startCollector(
       collectorConfig,
       { ...io.env, CLAWGUARD_READ_TOKEN_FILE: readToken },
@@ -111,10 +112,12 @@ and the agent's baseUrl is ${sidecar.url}/llm/<provider>: see the README.
 
 Ctrl-C stops both.
 `);
-    const signal = await untilSignal();
+    const signal = await stopping;
     io.err(`stopping (${signal}); events not yet shipped stay in the spool\n`);
-    await sidecar.stop();
-    await collector.stop();
+    // Both at once: the sidecar does not wait for the collector on its way out.
+    const stops = await Promise.allSettled([sidecar.stop(), collector.stop()]);
+    const failed = stops.flatMap((s) => (s.status === "rejected" ? [String(s.reason)] : []));
+    if (failed.length > 0) throw new Error(failed.join("\n"));
     return 0;
   },
 };

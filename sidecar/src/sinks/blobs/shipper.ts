@@ -158,6 +158,6 @@ export class BlobShipper implements Component {
     this.#abort.abort();
     this.#pause.wake();
     await this.#loop?.catch(() => {});
-    await this.#agent.close().catch(() => {});
+    await this.#agent.destroy().catch(() => {});
   }
 }

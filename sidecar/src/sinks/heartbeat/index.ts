@@ -117,6 +117,8 @@ export class HeartbeatSender implements Component {
   #again = false;
   #failing = false;
   #clock: ClockOffset | undefined;
+  /** Aborts the heartbeat in flight on stop: a collector that does not answer must not hold the sidecar up. */
+  readonly #abort = new AbortController();
 
   constructor(options: HeartbeatOptions) {
     this.#o = options;
@@ -197,6 +199,7 @@ export class HeartbeatSender implements Component {
         dispatcher: this.#agent,
         headers: { authorization: `Bearer ${this.#o.token}`, "content-type": "application/json" },
         body: JSON.stringify(body),
+        signal: this.#abort.signal,
         headersTimeout: this.#o.timeoutMs,
         bodyTimeout: this.#o.timeoutMs,
       });
@@ -207,6 +210,7 @@ export class HeartbeatSender implements Component {
       this.#failing = false;
       return true;
     } catch (err) {
+      if (this.#abort.signal.aborted) return false;
       // Said once per outage, not every interval.
       if (!this.#failing) this.#o.log.warn("heartbeat not delivered", { error: (err as Error).message });
       this.#failing = true;
@@ -238,6 +242,9 @@ export class HeartbeatSender implements Component {
   async stop(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#agent.close().catch(() => {});
+    if (this.#sending && !this.#abort.signal.aborted)
+      this.#o.log.info("heartbeat aborted: the sidecar is stopping");
+    this.#abort.abort();
+    await this.#agent.destroy().catch(() => {});
   }
 }

@@ -88,6 +88,8 @@ export class Shipper implements Component {
   readonly #pause = new Pause();
   #unsubscribe: (() => void) | undefined;
   #abort = new AbortController();
+  /** Events in the POST in flight (0: none), for the record when a stop aborts it. */
+  #posting = 0;
 
   constructor(options: ShipperOptions) {
     this.#o = options;
@@ -197,6 +199,7 @@ export class Shipper implements Component {
   async #post(events: SpooledEvent[]): Promise<{ status: number; body: unknown }> {
     const payload = `{"events":[${events.map((e) => e.json).join(",")}]}`;
     let response: Awaited<ReturnType<typeof request>>;
+    this.#posting = events.length;
     try {
       response = await request(new URL("/v1/events", this.#o.url), {
         method: "POST",
@@ -209,6 +212,8 @@ export class Shipper implements Component {
       });
     } catch (err) {
       throw new Retry(`cannot reach ${this.#o.url}: ${describeError(err)}`, { unreachable: true });
+    } finally {
+      this.#posting = 0;
     }
     const text = await response.body.text().catch(() => "");
     let body: unknown = text;
@@ -298,10 +303,14 @@ export class Shipper implements Component {
     this.#stopped = true;
     this.#status.state = "stopped";
     this.#unsubscribe?.();
+    if (this.#posting > 0)
+      this.#o.log.info("shipping aborted: the sidecar is stopping; the events stay in the spool", {
+        events: this.#posting,
+      });
     this.#abort.abort();
     this.#pause.wake();
     await this.#loop?.catch(() => {});
-    await this.#agent.close().catch(() => {});
+    await this.#agent.destroy().catch(() => {});
   }
 }
 

@@ -523,10 +523,10 @@ describe("Spool lock", () => {
     const exited = new Promise((r) => proc.once("exit", r));
     proc.kill("SIGKILL");
     await exited;
-    expect(readFileSync(join(dir, "LOCK"), "utf8")).toBe(String(proc.pid));
+    expect(JSON.parse(readFileSync(join(dir, "LOCK"), "utf8")).pid).toBe(proc.pid);
     const spool = await openSpool();
     expect(spool.head.seq).toBe(1);
-    expect(readFileSync(join(dir, "LOCK"), "utf8")).toBe(String(process.pid));
+    expect(JSON.parse(readFileSync(join(dir, "LOCK"), "utf8")).pid).toBe(process.pid);
     await closeSpool(spool);
     expect(existsSync(join(dir, "LOCK"))).toBe(false);
   });

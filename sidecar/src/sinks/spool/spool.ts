@@ -143,8 +143,14 @@ export class Spool {
     const key = resolve(options.dir);
     if (openDirs.has(key))
       throw new ClawguardError("spool.locked", `spool ${options.dir} is already open in this process`);
-    const release = lockDirectory(options.dir, "spool");
     openDirs.add(key);
+    let release: () => void;
+    try {
+      release = await lockDirectory(options.dir, "spool");
+    } catch (err) {
+      openDirs.delete(key);
+      throw err;
+    }
     const spool = new Spool(options, () => {
       openDirs.delete(key);
       release();

@@ -111,9 +111,11 @@ export class LlmGuard implements Component {
   stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#stopped ??= this.#events.flush().then(() => {
+    // The relays in flight are aborted first, so that their records are in the last flush.
+    this.#stopped ??= this.#proxy.close().then(async () => {
+      await new Promise((r) => setImmediate(r));
+      await this.#events.flush();
       this.#calibration.flush();
-      return this.#proxy.close();
     });
     return this.#stopped;
   }

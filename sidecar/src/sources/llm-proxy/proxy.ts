@@ -568,9 +568,10 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     },
     health: () => health.report(),
     checkCredentials: credentials.check,
+    /** Aborts the relays still in flight (each is recorded as it ends), then closes. */
     close: async () => {
+      await dispatcher.destroy();
       await worker.close();
-      await dispatcher.close();
     },
   };
 }

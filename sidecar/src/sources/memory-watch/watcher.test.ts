@@ -12,7 +12,7 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { EventDraft } from "@clawguard/shared/events/envelope";
-import { silentLogger } from "@clawguard/shared/log";
+import { createLogger, silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Globs } from "./globs.ts";
@@ -341,4 +341,36 @@ describe("MemoryWatcher and what it may not read", () => {
       chmodSync(join(tmp.path, "memory", "locked"), 0o755);
     }
   }, 30_000);
+});
+
+describe("MemoryWatcher stop", () => {
+  it("cuts a catch-up short between files, says so, and the next start compares the rest", async () => {
+    for (let i = 0; i < 3000; i++) writeFileSync(join(tmp.path, "memory", `${i}.md`), `fact ${i}\n`);
+    const lines: string[] = [];
+    const make = () =>
+      new MemoryWatcher({
+        workspace: tmp.path,
+        config: memoryWatchConfig.parse({ settleMs: 50 }),
+        source: { agent: "main", role: "agent", host: "test" },
+        publish: async (drafts) => {
+          events.push(...drafts);
+        },
+        stateFile: join(tmp.path, "memory-state.json"),
+        log: createLogger({ format: "json", write: (line) => lines.push(line) }),
+      });
+    const first = make();
+    await first.start();
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = performance.now();
+    await first.stop();
+    expect(performance.now() - t0).toBeLessThan(1000);
+    const cut = lines.map((l) => JSON.parse(l)).find((l) => l.msg.startsWith("memory catch-up cut short"));
+    expect(cut?.files).toBe(3000);
+    expect(cut?.compared).toBeLessThan(3000);
+    watcher = make();
+    await watcher.start();
+    await watcher.ready();
+    const paths = new Set(events.filter((e) => e.type === "memory.changed").map((e) => e.attrs.path));
+    expect(paths.size).toBe(3000);
+  });
 });

@@ -54,6 +54,8 @@ export class MemoryWatcher implements Component {
   #watcher: FSWatcher | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
   #catchingUp: Promise<void> | undefined;
+  /** Set by stop: a catch-up in progress ends after the file it is at (the next start compares again). */
+  #stopping = false;
   #watching = false;
   /** The watcher's events while the files are caught up with (published after the passes'). */
   #held: EventDraft[] | undefined;
@@ -138,13 +140,25 @@ export class MemoryWatcher implements Component {
     const gone = [...this.#known.keys()].filter(
       (path) => !seen.has(path) && !unreadable.some((dir) => path.startsWith(dir)),
     );
-    for (const path of [...present, ...gone]) {
+    const paths = [...present, ...gone];
+    for (const [i, path] of paths.entries()) {
+      if (this.#stopping) {
+        this.#o.log.info(
+          "memory catch-up cut short: the sidecar is stopping (the next start compares again)",
+          {
+            compared: i,
+            files: paths.length,
+          },
+        );
+        break;
+      }
       held.push(...(await this.#serial(path, () => this.#compare(path))));
       if (held.length >= 500) await this.#o.publish(held.splice(0));
     }
   }
 
   async stop(): Promise<void> {
+    this.#stopping = true;
     await this.#catchingUp;
     await this.#watcher?.close();
     this.#watcher = undefined;

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { EventDraft } from "@clawguard/shared/events/envelope";
-import { silentLogger } from "@clawguard/shared/log";
+import { createLogger, silentLogger } from "@clawguard/shared/log";
 import { afterEach, describe, expect, it } from "vitest";
 import { proberConfig } from "./config.ts";
 import { Prober } from "./index.ts";
@@ -324,5 +324,48 @@ describe("Prober", () => {
     expect(new Set(chats.map((b) => b.user))).toEqual(
       new Set([`clawguard-probe-chat-${1_800_000_000_000 / 1_500_000}`]),
     );
+  });
+
+  it("stop aborts a chat probe the gateway never answers, records it, and does not count it against the agent", async () => {
+    let arrived: () => void = () => {};
+    const seen = new Promise<void>((r) => {
+      arrived = r;
+    });
+    const silent = createServer(() => arrived()); // takes the request, never answers
+    silent.listen(0, "127.0.0.1");
+    await once(silent, "listening");
+    const lines: string[] = [];
+    const published: EventDraft[] = [];
+    const p = new Prober({
+      config: proberConfig.parse({
+        intervalMs: 100_000,
+        timeoutMs: 600_000,
+        probes: [
+          {
+            name: "chat",
+            kind: "chat",
+            url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/v1/chat/completions`,
+          },
+        ],
+      }),
+      env: {},
+      source: { agent: "main", role: "gateway", host: "test" },
+      publish: async (drafts) => {
+        published.push(...drafts);
+      },
+      log: createLogger({ format: "json", write: (line) => lines.push(line) }),
+    });
+    await p.start();
+    await seen;
+    const t0 = performance.now();
+    await p.stop();
+    expect(performance.now() - t0).toBeLessThan(200);
+    expect(lines.map((l) => JSON.parse(l))).toContainEqual(
+      expect.objectContaining({ msg: "probes aborted: the sidecar is stopping", probes: ["chat"] }),
+    );
+    expect(p.health().probes[0]?.consecutiveFailures).toBe(0);
+    expect(published).toEqual([]);
+    silent.closeAllConnections();
+    silent.close();
   });
 });

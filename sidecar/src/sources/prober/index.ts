@@ -3,7 +3,7 @@ import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { ChatMemory } from "./chat.ts";
 import { type ProbeConfig, type ProberConfig, probeIntervalMs } from "./config.ts";
-import { type ProbeResult, runProbe } from "./probes.ts";
+import { ABORTED, type ProbeResult, runProbe } from "./probes.ts";
 
 export type HealthState = "healthy" | "degraded" | "unhealthy" | "unknown";
 
@@ -58,6 +58,10 @@ export class Prober implements Component {
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
   #stopped = false;
+  /** Aborts the probes in flight when the prober stops (a chat probe may take a minute). */
+  readonly #abort = new AbortController();
+  /** The probes of the round in flight, by index. */
+  readonly #running = new Set<number>();
 
   constructor(options: ProberOptions) {
     this.#o = options;
@@ -85,8 +89,12 @@ export class Prober implements Component {
   }
 
   async stop(): Promise<void> {
+    if (this.#stopped) return;
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    const running = [...this.#running].map((i) => this.#o.config.probes[i]?.name);
+    this.#abort.abort();
+    if (running.length > 0) this.#o.log.info("probes aborted: the sidecar is stopping", { probes: running });
     await this.#round?.catch(() => {});
   }
 
@@ -100,15 +108,19 @@ export class Prober implements Component {
     const now = (this.#o.now ?? Date.now)();
     const results = await Promise.all(
       config.probes.map((p, i) => {
-        if (!this.#due(i, now)) return undefined;
+        if (!this.#due(i, now) || this.#stopped) return undefined;
         this.#lastRun[i] = now;
+        this.#running.add(i);
         return runProbe(p, this.#o.env, p.timeoutMs ?? config.timeoutMs, {
           intervalMs: probeIntervalMs(p, config),
           memory: this.#memory[i] as ChatMemory,
           now: this.#o.now,
-        });
+          signal: this.#abort.signal,
+        }).finally(() => this.#running.delete(i));
       }),
     );
+    // A probe cut short by the stop says nothing about the agent.
+    if (results.some((r) => r?.detail === ABORTED)) return;
     results.forEach((result, i) => {
       if (result) this.#record(this.#status[i] as ProbeStatus, result);
     });

@@ -24,7 +24,12 @@ export interface ProbeContext {
   /** Kept by the prober for each probe from one run to the next. */
   memory: ChatMemory;
   now?: () => number;
+  /** Aborts the probe (the sidecar is stopping): it then fails at once with `aborted`. */
+  signal?: AbortSignal;
 }
+
+/** The detail of a probe cut short because the sidecar stops. */
+export const ABORTED = "aborted: the sidecar is stopping";
 
 /** Runs one probe once, never longer than `timeoutMs`, never throwing. */
 export async function runProbe(
@@ -39,20 +44,29 @@ export async function runProbe(
     detail,
     ms: Math.round(performance.now() - started),
   });
+  const signal = context.signal
+    ? AbortSignal.any([AbortSignal.timeout(timeoutMs), context.signal])
+    : AbortSignal.timeout(timeoutMs);
+  let result: ProbeResult;
   try {
     switch (probe.kind) {
       case "http":
-        return await httpProbe(probe, env, timeoutMs, done);
+        result = await httpProbe(probe, env, signal, done);
+        break;
       case "chat":
-        return await chatProbe(probe, env, timeoutMs, context, done);
+        result = await chatProbe(probe, env, signal, context, done);
+        break;
       case "tcp":
-        return await tcpProbe(probe, timeoutMs, done);
+        result = await tcpProbe(probe, timeoutMs, signal, done);
+        break;
       case "command":
-        return await commandProbe(probe, env, timeoutMs, done);
+        result = await commandProbe(probe, env, timeoutMs, signal, done);
+        break;
     }
   } catch (err) {
-    return done(false, describeFailure(err, timeoutMs));
+    result = done(false, describeFailure(err, timeoutMs));
   }
+  return context.signal?.aborted && !result.ok ? done(false, ABORTED) : result;
 }
 
 type Done = (ok: boolean, detail: string) => ProbeResult;
@@ -68,13 +82,10 @@ function authHeader(
 async function httpProbe(
   probe: Extract<ProbeConfig, { kind: "http" }>,
   env: NodeJS.ProcessEnv,
-  timeoutMs: number,
+  signal: AbortSignal,
   done: Done,
 ) {
-  const response = await fetch(probe.url, {
-    headers: authHeader(probe, env),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
+  const response = await fetch(probe.url, { headers: authHeader(probe, env), signal });
   const body = await response.text();
   if (response.status !== probe.expectStatus) {
     return done(
@@ -95,7 +106,7 @@ async function httpProbe(
 async function chatProbe(
   probe: ChatProbe,
   env: NodeJS.ProcessEnv,
-  timeoutMs: number,
+  signal: AbortSignal,
   context: ProbeContext,
   done: Done,
 ) {
@@ -105,7 +116,7 @@ async function chatProbe(
     method: "POST",
     headers: { "content-type": "application/json", ...authHeader(probe, env) },
     body: JSON.stringify(chatRequest(probe, user)),
-    signal: AbortSignal.timeout(timeoutMs),
+    signal,
   });
   const text = await response.text();
   if (response.status !== 200) return done(false, chatFailure(probe, response.status, text, memory, snippet));
@@ -118,10 +129,11 @@ async function chatProbe(
 async function tcpProbe(
   probe: Extract<ProbeConfig, { kind: "tcp" }>,
   timeoutMs: number,
+  signal: AbortSignal,
   done: Done,
 ): Promise<ProbeResult> {
   const where = `${probe.host}:${probe.port}`;
-  const outcome = await connectOnce(probe.host, probe.port, timeoutMs);
+  const outcome = await connectOnce(probe.host, probe.port, timeoutMs, signal);
   if (outcome.open) return done(true, `${where} accepts connections`);
   if (outcome.error)
     return done(false, `cannot connect to ${where}: ${describeFailure(outcome.error, timeoutMs)}`);
@@ -132,6 +144,7 @@ function commandProbe(
   probe: Extract<ProbeConfig, { kind: "command" }>,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
+  signal: AbortSignal,
   done: Done,
 ): Promise<ProbeResult> {
   return new Promise((resolve) => {
@@ -139,6 +152,10 @@ function commandProbe(
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });
+    // Killed on the timeout or when the sidecar stops (the timeout's own timer below says which).
+    const kill = () => child.kill("SIGKILL");
+    signal.addEventListener("abort", kill, { once: true });
+    child.once("close", () => signal.removeEventListener("abort", kill));
     let output = "";
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-2000);
