@@ -19,6 +19,8 @@
 // in other scripts (there: >= reference / 1.15). ERROR_BOUNDS says how far below it can still land.
 
 /** Text measurements the estimate is a weighted sum of. */
+import { isCommonCyrillicPair, isCommonHan, isCommonHangul } from "./common.ts";
+
 export interface TextFeatures {
   /** 1 for non-empty text: a floor for short texts. */
   one: number;
@@ -36,21 +38,36 @@ export interface TextFeatures {
   digits: number;
   punct: number;
   punctRuns: number;
+  /** Punctuation past the second of a run that differs from the one before: `});` merges, `#~[` not. */
+  mixedPunct: number;
+  /** ASCII control characters other than tab and line breaks: a token each. */
+  control: number;
   whitespace: number;
   /** Whitespace runs of two or more characters (indentation, blank lines, alignment). */
   longWhitespaceRuns: number;
+  /** Whitespace past the 8th of a run: deep indentation and padding take several tokens. */
+  longWhitespace: number;
   /** Whitespace runs of two or more characters that start after a line break: indentation. */
   indents: number;
   newlines: number;
   tabs: number;
-  /** Han, kana, hangul, CJK punctuation and full-width forms. */
+  /** Han, kana, CJK punctuation and full-width forms. */
   cjk: number;
+  /** Han outside the 1 000 common characters (common.ts): 2-3 tokens each in byte-level BPE. */
+  rareCjk: number;
+  /** Hangul syllables, and those outside the 600 common ones (common.ts). */
+  hangul: number;
+  rareHangul: number;
+  /** Han of extension A and compatibility ideographs: rare by definition, no vocabulary merges them. */
+  rareHan: number;
   /** Accented Latin letters (U+00C0-U+024F); they join letter runs. */
   accented: number;
   /** Latin Extended Additional (U+1E00-U+1EFF, mostly Vietnamese): three UTF-8 bytes, costly. */
   accentedThree: number;
   /** Cyrillic letters; they join letter runs too. */
   cyrillic: number;
+  /** Cyrillic letters after one with which they are not a common pair (common.ts). */
+  rareCyrillic: number;
   /** Other two-byte letters (Greek, Armenian, Hebrew, Arabic...), which cost about a token each. */
   utf8Two: number;
   /** Other characters of three UTF-8 bytes: Indic, Thai, symbols, zero-width joiners. */
@@ -58,6 +75,39 @@ export interface TextFeatures {
   /** Characters outside the BMP (four UTF-8 bytes): emoji, rare CJK. */
   astral: number;
 }
+
+/** The features in the order the profiles list their weights. */
+export const FEATURES: readonly (keyof TextFeatures)[] = [
+  "one",
+  "letters",
+  "letterRuns",
+  "longLetters",
+  "caseFlips",
+  "digitGroups",
+  "digits",
+  "punct",
+  "punctRuns",
+  "mixedPunct",
+  "control",
+  "whitespace",
+  "longWhitespaceRuns",
+  "longWhitespace",
+  "indents",
+  "newlines",
+  "tabs",
+  "cjk",
+  "rareCjk",
+  "rareHan",
+  "hangul",
+  "rareHangul",
+  "accented",
+  "accentedThree",
+  "cyrillic",
+  "rareCyrillic",
+  "utf8Two",
+  "utf8Three",
+  "astral",
+];
 
 export type Weights = Readonly<TextFeatures>;
 
@@ -81,187 +131,251 @@ export type Profile =
  */
 export const PROFILES: Readonly<Record<Profile, Weights>> = Object.freeze({
   openai: Object.freeze({
-    one: 0.94,
-    letters: 0.221,
-    letterRuns: 0,
-    longLetters: 0.008,
-    caseFlips: 0.915,
-    digitGroups: 1.716,
+    one: 0.95,
+    letters: 0.228,
+    letterRuns: 0.151,
+    longLetters: 0,
+    caseFlips: 0.884,
+    digitGroups: 1.695,
     digits: 0,
-    punct: 0.013,
-    punctRuns: 1.167,
+    punct: 0.05,
+    punctRuns: 0.589,
+    mixedPunct: 0.562,
+    control: 0.975,
     whitespace: 0.008,
-    longWhitespaceRuns: 0,
-    indents: 0,
-    newlines: 0.053,
-    tabs: 0.704,
-    cjk: 1.132,
-    accented: 2.519,
-    accentedThree: 0.554,
-    cyrillic: 0.395,
-    utf8Two: 0.929,
-    utf8Three: 1.812,
+    longWhitespaceRuns: 1.26,
+    longWhitespace: 0,
+    indents: 0.66,
+    newlines: 0.044,
+    tabs: 0.097,
+    cjk: 1.018,
+    rareCjk: 1.157,
+    rareHan: 1.668,
+    hangul: 1.173,
+    rareHangul: 1.223,
+    accented: 2,
+    accentedThree: 0.658,
+    cyrillic: 0.178,
+    rareCyrillic: 2,
+    utf8Two: 0.919,
+    utf8Three: 1.854,
     astral: 4,
   }),
   qwen: Object.freeze({
-    one: 0.971,
-    letters: 0.225,
-    letterRuns: 0,
-    longLetters: 0.004,
-    caseFlips: 0.618,
-    digitGroups: 2.195,
-    digits: 0.304,
-    punct: 0.014,
-    punctRuns: 1.052,
-    whitespace: 0.008,
-    longWhitespaceRuns: 0.191,
-    indents: 0,
-    newlines: 0.022,
-    tabs: 0.554,
-    cjk: 0.894,
-    accented: 2.661,
-    accentedThree: 0,
-    cyrillic: 0.251,
-    utf8Two: 0.889,
-    utf8Three: 0.942,
-    astral: 3.405,
-  }),
-  llama: Object.freeze({
-    one: 0.971,
-    letters: 0.229,
+    one: 0.982,
+    letters: 0.255,
     letterRuns: 0,
     longLetters: 0,
-    caseFlips: 0.888,
-    digitGroups: 1.751,
-    digits: 0,
-    punct: 0.014,
-    punctRuns: 1.059,
+    caseFlips: 0.825,
+    digitGroups: 0.861,
+    digits: 1,
+    punct: 0.05,
+    punctRuns: 0.461,
+    mixedPunct: 0.556,
+    control: 0.976,
     whitespace: 0.008,
-    longWhitespaceRuns: 0.09,
-    indents: 0,
-    newlines: 0.023,
-    tabs: 0.624,
-    cjk: 0.813,
-    accented: 2.243,
+    longWhitespaceRuns: 1.197,
+    longWhitespace: 0,
+    indents: 1.041,
+    newlines: 0.012,
+    tabs: 0.067,
+    cjk: 0.546,
+    rareCjk: 0.964,
+    rareHan: 1.643,
+    hangul: 0.937,
+    rareHangul: 0.715,
+    accented: 2,
     accentedThree: 0,
-    cyrillic: 0.267,
-    utf8Two: 0.295,
-    utf8Three: 0.491,
-    astral: 3.956,
+    cyrillic: 0.07,
+    rareCyrillic: 2,
+    utf8Two: 0.907,
+    utf8Three: 0.964,
+    astral: 3.657,
+  }),
+  llama: Object.freeze({
+    one: 0.98,
+    letters: 0.233,
+    letterRuns: 0.119,
+    longLetters: 0,
+    caseFlips: 0.887,
+    digitGroups: 1.695,
+    digits: 0,
+    punct: 0.051,
+    punctRuns: 0.578,
+    mixedPunct: 0.553,
+    control: 0.978,
+    whitespace: 0.008,
+    longWhitespaceRuns: 1.428,
+    longWhitespace: 0,
+    indents: 0.569,
+    newlines: 0.013,
+    tabs: 0,
+    cjk: 0.706,
+    rareCjk: 1.076,
+    rareHan: 1.969,
+    hangul: 0.683,
+    rareHangul: 1.418,
+    accented: 2,
+    accentedThree: 0,
+    cyrillic: 0.021,
+    rareCyrillic: 2,
+    utf8Two: 0.289,
+    utf8Three: 0.508,
+    astral: 3.987,
   }),
   deepseek: Object.freeze({
-    one: 0.94,
-    letters: 0.176,
-    letterRuns: 0.176,
-    longLetters: 0.076,
-    caseFlips: 0.929,
-    digitGroups: 1.543,
+    one: 0.95,
+    letters: 0.217,
+    letterRuns: 0.103,
+    longLetters: 0.035,
+    caseFlips: 0.911,
+    digitGroups: 1.596,
     digits: 0,
-    punct: 0.016,
-    punctRuns: 1.382,
+    punct: 0.065,
+    punctRuns: 0.678,
+    mixedPunct: 0.582,
+    control: 0.976,
     whitespace: 0.008,
-    longWhitespaceRuns: 0,
-    indents: 0,
-    newlines: 0.053,
-    tabs: 0.748,
-    cjk: 0.713,
-    accented: 1.739,
-    accentedThree: 0.191,
-    cyrillic: 0.195,
-    utf8Two: 0.419,
-    utf8Three: 0.613,
-    astral: 3.413,
+    longWhitespaceRuns: 1.229,
+    longWhitespace: 0,
+    indents: 0.641,
+    newlines: 0.044,
+    tabs: 0.147,
+    cjk: 0.468,
+    rareCjk: 1.176,
+    rareHan: 2.202,
+    hangul: 0.764,
+    rareHangul: 1.455,
+    accented: 2,
+    accentedThree: 0.138,
+    cyrillic: 0.013,
+    rareCyrillic: 2,
+    utf8Two: 0.454,
+    utf8Three: 0.638,
+    astral: 3.57,
   }),
   gemini: Object.freeze({
     one: 0.969,
-    letters: 0.191,
-    letterRuns: 0.161,
-    longLetters: 0,
-    caseFlips: 0.724,
-    digitGroups: 1.315,
-    digits: 0.669,
-    punct: 0.058,
-    punctRuns: 0.911,
+    letters: 0.054,
+    letterRuns: 0.779,
+    longLetters: 0.138,
+    caseFlips: 0.726,
+    digitGroups: 1.417,
+    digits: 0.626,
+    punct: 0.099,
+    punctRuns: 0.709,
+    mixedPunct: 0.481,
+    control: 0.98,
     whitespace: 0.032,
-    longWhitespaceRuns: 1.167,
-    indents: 0.031,
+    longWhitespaceRuns: 1.181,
+    longWhitespace: 0,
+    indents: 0.74,
     newlines: 0,
-    tabs: 0,
-    cjk: 0.672,
-    accented: 0.083,
-    accentedThree: 0.295,
-    cyrillic: 0.153,
-    utf8Two: 0.275,
-    utf8Three: 0.222,
-    astral: 2.152,
+    tabs: 0.02,
+    cjk: 0.547,
+    rareCjk: 1.401,
+    rareHan: 2.073,
+    hangul: 0.571,
+    rareHangul: 1.948,
+    accented: 0.27,
+    accentedThree: 0,
+    cyrillic: 0,
+    rareCyrillic: 0.821,
+    utf8Two: 0.169,
+    utf8Three: 0.228,
+    astral: 2.33,
   }),
   claude: Object.freeze({
-    one: 0.94,
-    letters: 0.248,
-    letterRuns: 0,
+    one: 0.95,
+    letters: 0.268,
+    letterRuns: 0.186,
     longLetters: 0,
-    caseFlips: 0.877,
-    digitGroups: 1.619,
-    digits: 0,
-    punct: 0.013,
-    punctRuns: 1.26,
+    caseFlips: 0.841,
+    digitGroups: 1.467,
+    digits: 0.033,
+    punct: 0.048,
+    punctRuns: 0.604,
+    mixedPunct: 1,
+    control: 0.976,
     whitespace: 0.008,
-    longWhitespaceRuns: 0,
-    indents: 0,
-    newlines: 0.053,
-    tabs: 0.85,
-    cjk: 1.214,
-    accented: 4,
-    accentedThree: 1.176,
-    cyrillic: 0.469,
-    utf8Two: 1.125,
-    utf8Three: 1.556,
+    longWhitespaceRuns: 1.276,
+    longWhitespace: 0,
+    indents: 0.669,
+    newlines: 0.044,
+    tabs: 0.228,
+    cjk: 1.021,
+    rareCjk: 1.154,
+    rareHan: 1.671,
+    hangul: 1.261,
+    rareHangul: 1.13,
+    accented: 2,
+    accentedThree: 1.889,
+    cyrillic: 0.26,
+    rareCyrillic: 2,
+    utf8Two: 1.112,
+    utf8Three: 1.643,
     astral: 4,
   }),
   "claude-4.7": Object.freeze({
-    one: 0.94,
-    letters: 0.377,
-    letterRuns: 0.408,
+    one: 0.951,
+    letters: 0.404,
+    letterRuns: 0.495,
     longLetters: 0,
-    caseFlips: 1.362,
-    digitGroups: 1.543,
-    digits: 0,
-    punct: 0.013,
-    punctRuns: 1.301,
+    caseFlips: 1.36,
+    digitGroups: 1.227,
+    digits: 0.134,
+    punct: 0.032,
+    punctRuns: 0.841,
+    mixedPunct: 0.582,
+    control: 0.959,
     whitespace: 0.008,
-    longWhitespaceRuns: 0,
-    indents: 0,
-    newlines: 0.053,
-    tabs: 1.262,
-    cjk: 1.21,
-    accented: 4,
-    accentedThree: 1.768,
-    cyrillic: 0.405,
-    utf8Two: 1.05,
-    utf8Three: 3.265,
+    longWhitespaceRuns: 1.222,
+    longWhitespace: 0,
+    indents: 0.904,
+    newlines: 0.043,
+    tabs: 0.672,
+    cjk: 1.26,
+    rareCjk: 0.904,
+    rareHan: 1.432,
+    hangul: 1.244,
+    rareHangul: 1.148,
+    accented: 2,
+    accentedThree: 2.562,
+    cyrillic: 0.198,
+    rareCyrillic: 2,
+    utf8Two: 1.049,
+    utf8Three: 3,
     astral: 4,
   }),
   unknown: Object.freeze({
-    one: 0.944,
-    letters: 0.259,
+    one: 0.954,
+    letters: 0.295,
     letterRuns: 0,
     longLetters: 0,
-    caseFlips: 0.716,
-    digitGroups: 1.428,
-    digits: 0.621,
-    punct: 0.058,
-    punctRuns: 0.871,
-    whitespace: 0.033,
-    longWhitespaceRuns: 0.836,
-    indents: 0,
-    newlines: 0.025,
-    tabs: 0.137,
-    cjk: 1.231,
-    accented: 4,
-    accentedThree: 1.164,
-    cyrillic: 0.468,
-    utf8Two: 1.133,
-    utf8Three: 1.439,
+    caseFlips: 0.625,
+    digitGroups: 1.541,
+    digits: 0.579,
+    punct: 0.096,
+    punctRuns: 0.484,
+    mixedPunct: 0.549,
+    control: 0.977,
+    whitespace: 0.032,
+    longWhitespaceRuns: 1.37,
+    longWhitespace: 0,
+    indents: 1.397,
+    newlines: 0.015,
+    tabs: 0,
+    cjk: 1.013,
+    rareCjk: 1.162,
+    rareHan: 1.678,
+    hangul: 1.258,
+    rareHangul: 1.222,
+    accented: 2,
+    accentedThree: 2.029,
+    cyrillic: 0.288,
+    rareCyrillic: 2,
+    utf8Two: 1.144,
+    utf8Three: 1.652,
     astral: 4,
   }),
 });
@@ -293,96 +407,126 @@ const SPACE = 5;
 const OTHER = 6;
 /** Accented Latin, Greek, Cyrillic, Hebrew, Arabic: two UTF-8 bytes, and part of a word. */
 const WIDE_LETTER = 7;
+const CONTROL = 8;
 
 function isCjk(c: number): boolean {
-  return (
-    (c >= 0x3000 && c <= 0x9fff) ||
-    (c >= 0xac00 && c <= 0xd7af) ||
-    (c >= 0xf900 && c <= 0xfaff) ||
-    (c >= 0xff00 && c <= 0xffef)
-  );
+  return (c >= 0x3000 && c <= 0x9fff) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0xff00 && c <= 0xffef);
+}
+
+function kindOf(c: number): number {
+  if (c >= 97 && c <= 122) return LOWER;
+  if (c >= 65 && c <= 90) return UPPER;
+  if (c >= 48 && c <= 57) return DIGIT;
+  if (c === 32 || c === 10 || c === 9 || c === 13) return SPACE;
+  if (c < 32 || c === 127) return CONTROL;
+  if (c < 128) return PUNCT;
+  if ((c >= 0xc0 && c < 0x800 && c !== 0xd7 && c !== 0xf7) || (c >= 0x1e00 && c <= 0x1eff))
+    return WIDE_LETTER;
+  return OTHER;
+}
+
+function zero(text: string): TextFeatures {
+  const f = {} as TextFeatures;
+  for (const key of FEATURES) f[key] = 0;
+  f.one = text.length > 0 ? 1 : 0;
+  return f;
+}
+
+/** The per-text state of measure(). */
+interface State {
+  f: TextFeatures;
+  /** The previous character's kind, and the length of the run of its kind (letters: both cases). */
+  prev: number;
+  run: number;
+  /** The previous UTF-16 code unit. */
+  last: number;
+}
+
+function letter(s: State, c: number, kind: number): void {
+  const f = s.f;
+  if (kind === WIDE_LETTER) wideLetter(s, c);
+  else f.letters++;
+  const prev = s.prev;
+  if (prev === LOWER || prev === UPPER || prev === WIDE_LETTER) {
+    s.run++;
+    if (s.run > 10) f.longLetters++;
+    if (kind !== prev && kind !== WIDE_LETTER && prev !== WIDE_LETTER && !(s.run === 2 && prev === UPPER)) {
+      f.caseFlips++;
+    }
+  } else {
+    f.letterRuns++;
+    s.run = 1;
+  }
+}
+
+function wideLetter(s: State, c: number): void {
+  const f = s.f;
+  if (c < 0x250) f.accented++;
+  else if (c >= 0x1e00) f.accentedThree++;
+  else if (c >= 0x400 && c <= 0x52f) {
+    f.cyrillic++;
+    if (s.last >= 0x400 && s.last <= 0x52f && !isCommonCyrillicPair(s.last, c)) f.rareCyrillic++;
+  } else f.utf8Two++;
+}
+
+function space(s: State, text: string, i: number, c: number): void {
+  const f = s.f;
+  f.whitespace++;
+  if (c === 10) f.newlines++;
+  else if (c === 9) f.tabs++;
+  s.run = s.prev === SPACE ? s.run + 1 : 1;
+  if (s.run === 2) {
+    f.longWhitespaceRuns++;
+    if (text.charCodeAt(i - 1) === 10) f.indents++;
+  } else if (s.run > 8) f.longWhitespace++;
+}
+
+function punct(s: State, text: string, i: number, c: number): void {
+  const f = s.f;
+  f.punct++;
+  if (s.prev !== PUNCT) {
+    f.punctRuns++;
+    s.run = 1;
+  } else if (++s.run > 2 && text.charCodeAt(i - 1) !== c) f.mixedPunct++;
+}
+
+/** A character outside ASCII that is not a letter of an alphabet; returns its UTF-16 length. */
+function other(s: State, c: number): number {
+  const f = s.f;
+  if (c >= 0xd800 && c <= 0xdbff) {
+    f.astral++;
+    return 2;
+  }
+  if (c < 0x800) f.utf8Two++;
+  else if (c >= 0xac00 && c <= 0xd7af) {
+    f.hangul++;
+    if (!isCommonHangul(c)) f.rareHangul++;
+  } else if (isCjk(c)) {
+    f.cjk++;
+    if ((c >= 0x3400 && c < 0x4e00) || (c >= 0xf900 && c <= 0xfaff)) f.rareHan++;
+    else if (c >= 0x4e00 && c <= 0x9fff && !isCommonHan(c)) f.rareCjk++;
+  } else f.utf8Three++;
+  return 1;
 }
 
 export function measure(text: string): TextFeatures {
-  const f: TextFeatures = {
-    one: text.length > 0 ? 1 : 0,
-    letters: 0,
-    letterRuns: 0,
-    longLetters: 0,
-    caseFlips: 0,
-    digitGroups: 0,
-    digits: 0,
-    punct: 0,
-    punctRuns: 0,
-    whitespace: 0,
-    longWhitespaceRuns: 0,
-    indents: 0,
-    newlines: 0,
-    tabs: 0,
-    cjk: 0,
-    accented: 0,
-    accentedThree: 0,
-    cyrillic: 0,
-    utf8Two: 0,
-    utf8Three: 0,
-    astral: 0,
-  };
-  let prev = 0;
-  let run = 0; // length of the current run of `prev`'s kind (letters count both cases as one kind)
+  const s: State = { f: zero(text), prev: 0, run: 0, last: 0 };
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    let kind: number;
-    if (c >= 97 && c <= 122) kind = LOWER;
-    else if (c >= 65 && c <= 90) kind = UPPER;
-    else if (c >= 48 && c <= 57) kind = DIGIT;
-    else if (c === 32 || c === 10 || c === 9 || c === 13) kind = SPACE;
-    else if (c < 128) kind = PUNCT;
-    else if ((c >= 0xc0 && c < 0x800 && c !== 0xd7 && c !== 0xf7) || (c >= 0x1e00 && c <= 0x1eff))
-      kind = WIDE_LETTER;
-    else kind = OTHER;
-
-    if (kind === LOWER || kind === UPPER || kind === WIDE_LETTER) {
-      if (kind === WIDE_LETTER) {
-        if (c < 0x250) f.accented++;
-        else if (c >= 0x1e00) f.accentedThree++;
-        else if (c >= 0x400 && c <= 0x52f) f.cyrillic++;
-        else f.utf8Two++;
-      } else f.letters++;
-      if (prev === LOWER || prev === UPPER || prev === WIDE_LETTER) {
-        run++;
-        if (run > 10) f.longLetters++;
-        if (kind !== prev && kind !== WIDE_LETTER && prev !== WIDE_LETTER && !(run === 2 && prev === UPPER)) {
-          f.caseFlips++;
-        }
-      } else {
-        f.letterRuns++;
-        run = 1;
-      }
-    } else if (kind === DIGIT) {
-      f.digits++;
-      run = prev === DIGIT ? run + 1 : 1;
-      if (run % 3 === 1) f.digitGroups++;
-    } else if (kind === SPACE) {
-      f.whitespace++;
-      if (c === 10) f.newlines++;
-      else if (c === 9) f.tabs++;
-      run = prev === SPACE ? run + 1 : 1;
-      if (run === 2) {
-        f.longWhitespaceRuns++;
-        if (text.charCodeAt(i - 1) === 10) f.indents++;
-      }
-    } else if (kind === PUNCT) {
-      f.punct++;
-      if (prev !== PUNCT) f.punctRuns++;
-    } else if (c >= 0xd800 && c <= 0xdbff) {
-      f.astral++;
-      i++;
-    } else if (c < 0x800) f.utf8Two++;
-    else if (isCjk(c)) f.cjk++;
-    else f.utf8Three++;
-    prev = kind;
+    const kind = kindOf(c);
+    if (kind === LOWER || kind === UPPER || kind === WIDE_LETTER) letter(s, c, kind);
+    else if (kind === DIGIT) {
+      s.f.digits++;
+      s.run = s.prev === DIGIT ? s.run + 1 : 1;
+      if (s.run % 3 === 1) s.f.digitGroups++;
+    } else if (kind === SPACE) space(s, text, i, c);
+    else if (kind === PUNCT) punct(s, text, i, c);
+    else if (kind === CONTROL) s.f.control++;
+    else i += other(s, c) - 1;
+    s.last = c;
+    s.prev = kind;
   }
-  return f;
+  return s.f;
 }
 
 function weighted(f: TextFeatures, w: Weights): number {
