@@ -269,7 +269,7 @@ export const PROFILES: Readonly<Record<Profile, Weights>> = Object.freeze({
     whitespace: 0.032,
     longWhitespaceRuns: 1.038,
     longWhitespace: 0,
-    indents: 0.707,
+    indents: 0.708,
     newlines: 0,
     tabs: 0.112,
     cjk: 0.546,
@@ -313,7 +313,7 @@ export const PROFILES: Readonly<Record<Profile, Weights>> = Object.freeze({
     cyrillic: 0.198,
     rareCyrillic: 2,
     utf8Two: 1.048,
-    utf8Three: 1.442,
+    utf8Three: 1.443,
     astral: 4,
   }),
   "claude-4.7": Object.freeze({
@@ -426,10 +426,38 @@ function kindOf(c: number): number {
 }
 
 function zero(text: string): TextFeatures {
-  const f = {} as TextFeatures;
-  for (const key of FEATURES) f[key] = 0;
-  f.one = text.length > 0 ? 1 : 0;
-  return f;
+  // A literal, so every text's features share one object shape.
+  return {
+    one: text.length > 0 ? 1 : 0,
+    letters: 0,
+    letterRuns: 0,
+    longLetters: 0,
+    caseFlips: 0,
+    digitGroups: 0,
+    digits: 0,
+    punct: 0,
+    punctRuns: 0,
+    mixedPunct: 0,
+    control: 0,
+    whitespace: 0,
+    longWhitespaceRuns: 0,
+    longWhitespace: 0,
+    indents: 0,
+    newlines: 0,
+    tabs: 0,
+    cjk: 0,
+    rareCjk: 0,
+    rareHan: 0,
+    hangul: 0,
+    rareHangul: 0,
+    accented: 0,
+    accentedThree: 0,
+    cyrillic: 0,
+    rareCyrillic: 0,
+    utf8Two: 0,
+    utf8Three: 0,
+    astral: 0,
+  };
 }
 
 /** The per-text state of measure(). */
