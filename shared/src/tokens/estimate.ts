@@ -313,7 +313,7 @@ export const PROFILES: Readonly<Record<Profile, Weights>> = Object.freeze({
     cyrillic: 0.198,
     rareCyrillic: 2,
     utf8Two: 1.048,
-    utf8Three: 1.443,
+    utf8Three: 1.444,
     astral: 4,
   }),
   "claude-4.7": Object.freeze({
