@@ -93,14 +93,15 @@ const profiles = Object.keys(PROFILES) as Profile[];
 const KINDS_SEED = 1_048_577;
 
 /**
- * The tokenizers runnable here that each profile stands for. Gemma 3's (Gemini) and the legacy
- * Claude's are not: fit.ts holds the profiles to them on the same kinds from its own seed. Claude's
+ * The tokenizers runnable here that each profile stands for. Gemma 3's (Gemini), Llama 2's and the
+ * legacy Claude's are not: fit.ts holds the profiles to them on the same kinds from its own seed. Claude's
  * profiles also stand for OpenAI's encodings (its references are their max); Gemini's does not.
  */
 const STANDS_FOR: Record<Profile, string[]> = {
   openai: ["gpt-4o", "gpt-4"],
   qwen: ["qwen3-32b"],
   llama: ["llama-3.1-8b"],
+  llama2: [],
   deepseek: ["deepseek-v3"],
   gemini: [],
   claude: ["gpt-4o", "gpt-4"],
@@ -183,9 +184,27 @@ describe("tokenizerFor", () => {
     ["ollama/llama3.1:8b", "llama", "estimate:llama", false],
     ["together/meta-llama/Llama-3.3-70B-Instruct-Turbo", "llama", "estimate:llama", false],
     ["us.meta.llama3-2-90b-instruct-v1:0", "llama", "estimate:llama", false],
+    // Older Llamas: Llama 2's SentencePiece vocabulary, not Llama 3's; Llama 4: a vocabulary of its own.
+    ["ollama/llama2:latest", "llama2", "estimate:llama2", false],
+    ["llama2-uncensored:7b", "llama2", "estimate:llama2", false],
+    ["codellama:13b", "llama2", "estimate:llama2", false],
+    ["@cf/meta/llama-2-7b-chat-fp16", "llama2", "estimate:llama2", false],
+    ["meta-llama/Llama-2-70b-chat-hf", "llama2", "estimate:llama2", false],
+    ["@cf/tinyllama/tinyllama-1.1b-chat-v1.0", "llama2", "estimate:llama2", false],
+    ["meta-llama/Llama-4-Scout-17B-16E-Instruct", "unknown", "estimate:unknown", false],
+    ["ollama/llama3.2:3b", "llama", "estimate:llama", false],
+    ["meta-llama/Llama-3.1-405B", "llama", "estimate:llama", false],
     ["accounts/fireworks/models/deepseek-v3", "deepseek", "estimate:deepseek", false],
     ["deepseek-chat", "deepseek", "estimate:deepseek", false],
     ["deepseek-reasoner", "deepseek", "estimate:deepseek", false],
+    // DeepSeek before V3: other vocabularies.
+    ["deepseek-coder:6.7b", "unknown", "estimate:unknown", false],
+    ["deepseek-ai/deepseek-coder-33b-instruct", "unknown", "estimate:unknown", false],
+    ["deepseek-llm:67b", "unknown", "estimate:unknown", false],
+    ["deepseek-v2:16b", "unknown", "estimate:unknown", false],
+    ["deepseek-coder-v2:16b", "unknown", "estimate:unknown", false],
+    ["@cf/deepseek-ai/deepseek-math-7b-instruct", "unknown", "estimate:unknown", false],
+    ["deepseek-v3.1", "deepseek", "estimate:deepseek", false],
     ["deepseek-ai/DeepSeek-R1", "deepseek", "estimate:deepseek", false],
     ["ollama/deepseek-r1:671b", "deepseek", "estimate:deepseek", false],
     ["ollama/deepseek-r1:14b", "qwen", "estimate:qwen", false],
@@ -216,6 +235,16 @@ describe("tokenizerFor", () => {
     expect(tokenizer.margin).toBe(tokenizer.errorBound);
     if (exact) expect(tokenizer.errorBound).toBe(EXACT_ERROR_BOUND);
     else expect(tokenizer.errorBound).toBeGreaterThan(0.1);
+  });
+
+  it("never counts an older Llama or DeepSeek with the newer vocabulary, loaded or not", async () => {
+    expect((await loadTokenizer("llama-3.1-8b")).exact).toBe(true);
+    expect((await loadTokenizer("deepseek-v3")).exact).toBe(true);
+    for (const model of ["codellama:13b", "tinyllama", "llama2:7b", "deepseek-coder:6.7b", "deepseek-v2"]) {
+      const tokenizer = await loadTokenizer(model);
+      expect(tokenizer.exact, model).toBe(false);
+      expect(tokenizer.name, model).toMatch(/^estimate:(llama2|unknown)$/);
+    }
   });
 
   it("lets an override win over the model's name", () => {
