@@ -586,7 +586,11 @@ export function measure(text: string): TextFeatures {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     const kind = kindOf(c);
-    if (kind === LOWER || kind === UPPER || kind === WIDE_LETTER) letter(s, c, kind);
+    if (kind === LOWER && s.prev === LOWER && s.run < 10) {
+      // Most of any text: the middle of a lowercase word.
+      s.f.letters++;
+      s.run++;
+    } else if (kind === LOWER || kind === UPPER || kind === WIDE_LETTER) letter(s, c, kind);
     else if (kind === DIGIT) {
       s.f.digits++;
       s.run = s.prev === DIGIT ? s.run + 1 : 1;
