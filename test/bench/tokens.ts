@@ -15,6 +15,7 @@ import {
 import { type Reference, references } from "@clawguard/shared/tokens/fixtures/calibrate";
 import { corpus } from "@clawguard/shared/tokens/fixtures/corpus";
 import { TARGETS } from "@clawguard/shared/tokens/fixtures/fit";
+import { contentKinds } from "@clawguard/shared/tokens/fixtures/kinds";
 import { benchCalibration } from "./calibration.ts";
 import { type Figure, median, progress } from "./report.ts";
 
@@ -56,6 +57,8 @@ function kinds(): [string, string][] {
     ["code", (entry("code-ts") + entry("code-py")).repeat(50)],
     ["JSON", (entry("json-pretty") + entry("json-compact")).repeat(25)],
     ["logs", entry("server-log").repeat(40)],
+    // The kinds the estimates were fitted to cover (fixtures/kinds.ts), from another seed.
+    ...contentKinds(4_243).map((k): [string, string] => [k.name, k.text]),
   ];
 }
 

@@ -8,6 +8,7 @@ export const FAMILIES = [
   "claude",
   "gemini",
   "llama",
+  "llama2",
   "qwen",
   "deepseek",
   "mistral",
@@ -92,11 +93,24 @@ const R1_DISTILL: [RegExp, Family][] = [
   [/^deepseek-r1[:-](8|70)b/, "llama"],
 ];
 
+/**
+ * Models named like a family whose vocabulary they do not share: Llama 1/2, Code Llama and TinyLlama
+ * use a 32 000-piece SentencePiece vocabulary (digits split, CJK mostly bytes), not Llama 3's; Llama 4
+ * has a vocabulary of its own; DeepSeek's first models and V2 (Coder, LLM, Math, MoE, VL) predate V3's.
+ * Llama 2's gets a profile of its own; the others are unknown (none is published on npm to fit to).
+ */
+const OLDER: [RegExp, Family][] = [
+  [/code-?llama|tiny-?llama|llama-?[12](?![0-9.])|^llama-(7|13|30|33|65)b/, "llama2"],
+  [/llama-?4(?![0-9.])/, "unknown"],
+  [/^deepseek-(coder|llm|math|moe|vl|v2)/, "unknown"],
+];
+
 /** The family of `model` as named in a request ("gpt-4.1", "openrouter/qwen/qwen3-235b-a22b", ...). */
 export function familyOf(model: string): Family {
   if (openAiEncoding(model) !== undefined) return "openai";
   const { name, path } = parts(model);
   for (const [pattern, family] of R1_DISTILL) if (pattern.test(name)) return family;
+  for (const [pattern, family] of OLDER) if (pattern.test(name)) return family;
   for (const [pattern, family] of BY_NAME) if (pattern.test(name)) return family;
   for (const [pattern, family] of BY_VENDOR) if (pattern.test(path)) return family;
   return "unknown";

@@ -46,6 +46,7 @@ function profileOf(family: Family, model: string): Profile {
     case "openai":
     case "qwen":
     case "llama":
+    case "llama2":
     case "deepseek":
     case "gemini":
       return family;

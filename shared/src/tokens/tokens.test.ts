@@ -6,7 +6,8 @@ import { LONG_RUN } from "./bpe.ts";
 import { ERROR_BOUNDS, estimateTokens, PROFILES, type Profile } from "./estimate.ts";
 import { digest, type Reference } from "./fixtures/calibrate.ts";
 import { corpus } from "./fixtures/corpus.ts";
-import { ADVERSARIAL, TARGETS } from "./fixtures/fit.ts";
+import { ADVERSARIAL, FIT_SEED, TARGETS } from "./fixtures/fit.ts";
+import { contentKinds } from "./fixtures/kinds.ts";
 import { EXACT_ERROR_BOUND, fastTokenizerFor, loadTokenizer, tokenizerFor } from "./index.ts";
 import { VOCAB_NAMES } from "./vocab.ts";
 
@@ -88,6 +89,26 @@ describe("exact tokenizers", () => {
 
 const profiles = Object.keys(PROFILES) as Profile[];
 
+/** Not fixtures/fit.ts's seed: the kinds the test checks are not the ones fitted. */
+const KINDS_SEED = 1_048_577;
+
+/**
+ * The tokenizers runnable here that each profile stands for. Gemma 3's (Gemini), Llama 2's and the
+ * legacy Claude's are not: fit.ts holds the profiles to them on the same kinds from its own seed. Claude's
+ * profiles also stand for OpenAI's encodings (its references are their max); Gemini's does not.
+ */
+const STANDS_FOR: Record<Profile, string[]> = {
+  openai: ["gpt-4o", "gpt-4"],
+  qwen: ["qwen3-32b"],
+  llama: ["llama-3.1-8b"],
+  llama2: [],
+  deepseek: ["deepseek-v3"],
+  gemini: [],
+  claude: ["gpt-4o", "gpt-4"],
+  "claude-4.7": ["gpt-4o", "gpt-4"],
+  unknown: ["gpt-4o", "gpt-4", "qwen3-32b", "llama-3.1-8b", "deepseek-v3"],
+};
+
 describe.each(profiles)("the %s estimate", (profile) => {
   const weights = PROFILES[profile];
   const target = TARGETS[profile] as (r: Reference, text: string) => number;
@@ -163,9 +184,27 @@ describe("tokenizerFor", () => {
     ["ollama/llama3.1:8b", "llama", "estimate:llama", false],
     ["together/meta-llama/Llama-3.3-70B-Instruct-Turbo", "llama", "estimate:llama", false],
     ["us.meta.llama3-2-90b-instruct-v1:0", "llama", "estimate:llama", false],
+    // Older Llamas: Llama 2's SentencePiece vocabulary, not Llama 3's; Llama 4: a vocabulary of its own.
+    ["ollama/llama2:latest", "llama2", "estimate:llama2", false],
+    ["llama2-uncensored:7b", "llama2", "estimate:llama2", false],
+    ["codellama:13b", "llama2", "estimate:llama2", false],
+    ["@cf/meta/llama-2-7b-chat-fp16", "llama2", "estimate:llama2", false],
+    ["meta-llama/Llama-2-70b-chat-hf", "llama2", "estimate:llama2", false],
+    ["@cf/tinyllama/tinyllama-1.1b-chat-v1.0", "llama2", "estimate:llama2", false],
+    ["meta-llama/Llama-4-Scout-17B-16E-Instruct", "unknown", "estimate:unknown", false],
+    ["ollama/llama3.2:3b", "llama", "estimate:llama", false],
+    ["meta-llama/Llama-3.1-405B", "llama", "estimate:llama", false],
     ["accounts/fireworks/models/deepseek-v3", "deepseek", "estimate:deepseek", false],
     ["deepseek-chat", "deepseek", "estimate:deepseek", false],
     ["deepseek-reasoner", "deepseek", "estimate:deepseek", false],
+    // DeepSeek before V3: other vocabularies.
+    ["deepseek-coder:6.7b", "unknown", "estimate:unknown", false],
+    ["deepseek-ai/deepseek-coder-33b-instruct", "unknown", "estimate:unknown", false],
+    ["deepseek-llm:67b", "unknown", "estimate:unknown", false],
+    ["deepseek-v2:16b", "unknown", "estimate:unknown", false],
+    ["deepseek-coder-v2:16b", "unknown", "estimate:unknown", false],
+    ["@cf/deepseek-ai/deepseek-math-7b-instruct", "unknown", "estimate:unknown", false],
+    ["deepseek-v3.1", "deepseek", "estimate:deepseek", false],
     ["deepseek-ai/DeepSeek-R1", "deepseek", "estimate:deepseek", false],
     ["ollama/deepseek-r1:671b", "deepseek", "estimate:deepseek", false],
     ["ollama/deepseek-r1:14b", "qwen", "estimate:qwen", false],
@@ -216,6 +255,16 @@ describe("tokenizerFor", () => {
   it("counts nothing in empty text", () => {
     for (const model of ["gpt-4o", "gpt-4", "claude-opus-4-7", "claude-3-haiku", "qwen3-8b", "glm-4.6"]) {
       expect(tokenizerFor(model).count("")).toBe(0);
+    }
+  });
+
+  it("never counts an older Llama or DeepSeek with the newer vocabulary, loaded or not", async () => {
+    expect((await loadTokenizer("llama-3.1-8b")).exact).toBe(true);
+    expect((await loadTokenizer("deepseek-v3")).exact).toBe(true);
+    for (const model of ["codellama:13b", "tinyllama", "llama2:7b", "deepseek-coder:6.7b", "deepseek-v2"]) {
+      const tokenizer = await loadTokenizer(model);
+      expect(tokenizer.exact, model).toBe(false);
+      expect(tokenizer.name, model).toMatch(/^estimate:(llama2|unknown)$/);
     }
   });
 });
@@ -302,6 +351,22 @@ describe("the fast path for huge requests", () => {
     ["logs", text("server-log").repeat(25)],
     ["agent prompt", text("agent-system-prompt") + text("agent-tool-schemas")],
   ];
+  // The kinds the weights were fitted to keep covered, from another seed.
+  const generated = contentKinds(KINDS_SEED, 1_000);
+
+  it.each(generated.map((k) => [k.name, k.text]))(
+    "never undercounts an exact count on %s (with its error bound)",
+    async (_kind, sample) => {
+      for (const model of ["gpt-4o", "gpt-4", "qwen3-32b", "llama-3.1-8b", "deepseek-v3"]) {
+        const fast = fastTokenizerFor(await loadTokenizer(model));
+        const real = (await loadTokenizer(model)).count(sample);
+        expect(fast.count(sample) * (1 + fast.errorBound), model).toBeGreaterThanOrEqual(real);
+        // Separator lines are the most overcounted: 2.4x (o200k has tokens for long runs of dashes).
+        expect(fast.count(sample), model).toBeLessThanOrEqual(3 * real);
+      }
+    },
+    60_000,
+  );
 
   it.each(kinds)(
     "never undercounts an exact count on %s",
@@ -325,4 +390,27 @@ describe("the fast path for huge requests", () => {
     const glm = tokenizerFor("glm-4.6");
     expect(fastTokenizerFor(glm)).toBe(glm);
   });
+});
+
+describe("the kinds of content an estimate must cover", () => {
+  it("are generated from another seed than the fit's", () => expect(KINDS_SEED).not.toBe(FIT_SEED));
+
+  it.each(contentKinds(KINDS_SEED, 1_000).map((k) => [k.name, k.text, k.realistic] as const))(
+    "%s: every profile with its error bound reaches the real counts it stands for",
+    async (_name, text) => {
+      const real = new Map<string, number>();
+      for (const model of new Set(Object.values(STANDS_FOR).flat())) {
+        const exact = await loadTokenizer(model);
+        expect(exact.exact, model).toBe(true);
+        real.set(model, exact.count(text));
+      }
+      for (const profile of profiles) {
+        const estimate = estimateTokens(text, PROFILES[profile]) * (1 + ERROR_BOUNDS[profile]);
+        for (const model of STANDS_FOR[profile]) {
+          expect(estimate, `${profile} vs ${model}`).toBeGreaterThanOrEqual(real.get(model) as number);
+        }
+      }
+    },
+    60_000,
+  );
 });
