@@ -24,16 +24,14 @@ export interface LineScanResult {
 /**
  * Lines `from`..`to` of a text stream, or those of them that match `pattern`, redacted. Every line
  * from the first passes the redactor, so a page that starts inside a private key is redacted as
- * such. A line matches when it matches as shown, redacted: matches and their count never tell what
- * a secret holds (`--grep 'sk_live_a'` finds nothing). Only a line that matches as written can
- * match as shown, unless the pattern looks for the redaction mark itself (`--grep REDACTED`): only
- * then is every line redacted before the test.
+ * such. A line matches when it matches as shown, redacted, and only then: matches and their count
+ * never tell what a secret holds (`--grep 'sk_live_a'` finds nothing, and no alternation such as
+ * `AKIAQ3|aws-access` can tell the raw line from its redaction mark).
  */
 export async function scanLines(input: Readable, scan: LineScan): Promise<LineScanResult> {
   const pattern = scan.pattern === undefined ? undefined : new RegExp(scan.pattern);
   const lines = createInterface({ input, crlfDelay: Infinity });
   const redactor = new LineRedactor();
-  const marks = scan.pattern !== undefined && /redacted/i.test(scan.pattern);
   const out: string[] = [];
   let n = 0;
   let matches = 0;
@@ -50,10 +48,6 @@ export async function scanLines(input: Readable, scan: LineScan): Promise<LineSc
     }
     if (!pattern) {
       out.push(redactor.redact(raw));
-      continue;
-    }
-    if (!marks && !pattern.test(raw)) {
-      redactor.pass(raw);
       continue;
     }
     const line = redactor.redact(raw);

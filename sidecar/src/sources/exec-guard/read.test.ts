@@ -224,6 +224,10 @@ describe("readSpill: grep", () => {
     expect((await grep("token")).text).toBe("2: token [REDACTED:stripe-key]\n");
     // The token line and the key's 8 lines.
     expect((await grep("REDACTED")).footer).toBe("[clawguard] 9 matching lines");
+    // An alternation with the redaction mark's name: the same count whether the raw line holds the probe or not.
+    const right = await grep(`${STRIPE.slice(0, 12)}|stripe-key`);
+    const wrong = await grep("sk_live_XXXX|stripe-key");
+    expect(right.footer).toBe(wrong.footer);
   });
 
   it("redacts matching lines", async () => {
