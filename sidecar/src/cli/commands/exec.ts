@@ -55,6 +55,8 @@ export const execCommand: Command = {
       config: config.exec,
       readCommand: "clawguard read",
       scripts: scriptCache(cacheDir),
+      // exec.started, before the command runs: a command that ran always has its start in the inbox.
+      recordStart: (draft) => dropInInbox(config.paths.inbox, draft),
     });
     const result = await guard.run({
       argv,
@@ -64,10 +66,19 @@ export const execCommand: Command = {
       maxBytes: intFlag("max-bytes", values["max-bytes"], 1),
       timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 1),
     });
-    // The event first: it must exist even if printing fails (a closed stdout).
-    dropInInbox(config.paths.inbox, result.event);
+    // The event first: it must exist even if printing fails (a closed stdout). A disk that filled
+    // during the run loses the outcome's event (its start is in the inbox), never the output.
+    try {
+      dropInInbox(config.paths.inbox, result.event);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      result.warnings.push(
+        `clawguard: warning: the outcome of this command could not be recorded (${e.code ?? "error"}: ${e.message}); output shown, exit code passed through\n`,
+      );
+    }
     if (result.kind === "refused" || result.kind === "failed") io.err(result.text.toString());
     else io.out(result.text);
+    for (const warning of result.warnings) io.err(warning);
     return result.exitCode;
   },
 };
