@@ -72,9 +72,11 @@ export const execCommand: Command = {
       dropInInbox(config.paths.inbox, result.event);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      result.warnings.push(
-        `clawguard: warning: the outcome of this command could not be recorded (${e.code ?? "error"}: ${e.message}); output shown, exit code passed through\n`,
-      );
+      // A refusal for want of room already says so; its own event has no room either.
+      if (result.kind === "output" || result.kind === "preview")
+        result.warnings.push(
+          `clawguard: warning: the outcome of this command could not be recorded (${e.code ?? "error"}: ${e.message}); output shown, exit code passed through\n`,
+        );
     }
     if (result.kind === "refused" || result.kind === "failed") io.err(result.text.toString());
     else io.out(result.text);

@@ -1,6 +1,6 @@
-import { statSync } from "node:fs";
+import { statfsSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import { ulid } from "@clawguard/shared/ids";
@@ -49,6 +49,39 @@ export interface ExecGuardOptions {
    * inbox). When it throws, the command is refused (or run anyway: `exec.onAuditFailure`).
    */
   recordStart?: ((draft: EventDraft) => void) | undefined;
+}
+
+/** Room kept beside the pass-through output: the outcome's event and the spill's meta file. */
+const AUDIT_ROOM = 64 * 1024;
+
+/**
+ * Fails (ENOSPC) when the spill folder's filesystem has no room for an output at the pass-through
+ * limit and the outcome's event: the output goes to a file there, and a full disk would eat it.
+ */
+function checkRoom(dir: string, maxBytes: number): void {
+  let at = dir;
+  for (;;) {
+    try {
+      const fs = statfsSync(at);
+      const free = fs.bavail * fs.bsize;
+      const need = maxBytes + AUDIT_ROOM;
+      if (free < need)
+        throw Object.assign(
+          new Error(
+            `ENOSPC: ${Math.floor(free / 1024)} KiB free in ${dir}, ${Math.ceil(need / 1024)} KiB needed for its output and audit events`,
+          ),
+          { code: "ENOSPC" },
+        );
+      return;
+    } catch (err) {
+      const parent = dirname(at);
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || parent === at) {
+        if ((err as NodeJS.ErrnoException).code === "ENOSPC") throw err;
+        return; // cannot tell: the writes themselves will say
+      }
+      at = parent;
+    }
+  }
 }
 
 /** Why an audit write failed (ENOSPC, EDQUOT, EROFS, ...), as a message leading with its code. */
@@ -124,8 +157,10 @@ export function createExecGuard(options: ExecGuardOptions) {
       // everything is killed -9 mid-run. No room for it: nothing runs unaudited (unless configured).
       const runId = ulid();
       const warnings: string[] = [];
+      const maxBytes = request.maxBytes ?? config.maxBytes;
       if (options.recordStart) {
         try {
+          checkRoom(options.spill.dir, maxBytes);
           options.recordStart(
             event("exec.started", "info", {
               run_id: runId,
@@ -155,7 +190,6 @@ export function createExecGuard(options: ExecGuardOptions) {
           );
         }
       }
-      const maxBytes = request.maxBytes ?? config.maxBytes;
       let outcome: RunOutcome;
       try {
         outcome = await runGuarded(
