@@ -10,7 +10,9 @@ Runs COMMAND and passes its exit code through. Output (stdout and stderr, merged
 under the limit is printed unchanged. Above it, the full output is saved to a spill file under
 <workspace>/.clawguard/spill/ and a preview is printed instead: head and tail lines, error-looking
 lines from the middle, totals, the spill id, its sha256 and how to page through it.
-Every run is an audit event, delivered by the sidecar (kept on disk while it is down).
+Every run is two audit events, delivered by the sidecar (kept on disk while it is down):
+exec.started, written before COMMAND starts (no room for it: refused, exit 126, unless
+exec.onAuditFailure is run), and its outcome, exec.completed.
 The built agent-side file keeps the exec settings it validated in $TMPDIR/clawguard-exec-<uid>
 (a directory only this user can write), keyed by the config file's bytes, the CLAWGUARD_*
 variables and the directory: the same inputs skip the config loader on the next run.
@@ -24,7 +26,8 @@ Options:
   --config FILE      sidecar config (default: $CLAWGUARD_CONFIG or ./clawguard.yaml)
   -h, --help         this help
 
-Exit codes: the command's own; 124 timed out; 126 refused by policy or cannot run; 127 not found.`;
+Exit codes: the command's own; 124 timed out; 126 refused by policy, cannot run, or no room to
+audit it; 127 not found.`;
 
 export const execCommand: Command = {
   name: "exec",
