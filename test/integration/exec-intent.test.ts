@@ -56,5 +56,7 @@ describe("exec.started survives kill -9 of clawguard exec", () => {
     });
     expect(start.attrs.command).toMatch(/^sh -c "echo \$\$ > .* exec sleep 30 # /);
     expect(JSON.stringify(start)).not.toContain(secret);
+    // The room set aside for its outcome stays (the sidecar drops it after a day).
+    expect(readdirSync(inbox)).toContain(`.reserved-${start.attrs.run_id}.tmp`);
   });
 });

@@ -1,5 +1,6 @@
+import { rmSync } from "node:fs";
 import { createExecGuard, SpillStore } from "../../sources/exec-guard/index.ts";
-import { dropInInbox } from "../../sources/inbox/drop.ts";
+import { dropInInbox, dropReserved, reserveDraft } from "../../sources/inbox/drop.ts";
 import { type Command, intFlag, parse } from "../command.ts";
 import { execCacheDir, execSettings } from "../exec-settings.ts";
 import { scriptCache } from "../script-cache.ts";
@@ -52,6 +53,8 @@ export const execCommand: Command = {
     }
     const cacheDir = execCacheDir(io.env);
     const config = await execSettings(values.config, io.env, io.cwd, cacheDir);
+    const inbox = config.paths.inbox;
+    let reserved: string | undefined;
     const guard = createExecGuard({
       source: { agent: config.agent, role: config.role, host: config.host },
       spill: new SpillStore(config.paths.spill),
@@ -59,7 +62,17 @@ export const execCommand: Command = {
       readCommand: "clawguard read",
       scripts: scriptCache(cacheDir),
       // exec.started, before the command runs: a command that ran always has its start in the inbox.
-      recordStart: (draft) => dropInInbox(config.paths.inbox, draft),
+      // Room for the outcome is set aside first: a disk that fills during the run cannot lose it.
+      recordStart: (draft) => {
+        reserved = reserveDraft(inbox, String(draft.attrs.run_id));
+        try {
+          dropInInbox(inbox, draft);
+        } catch (err) {
+          rmSync(reserved, { force: true });
+          reserved = undefined;
+          throw err;
+        }
+      },
     });
     const result = await guard.run({
       argv,
@@ -72,7 +85,8 @@ export const execCommand: Command = {
     // The event first: it must exist even if printing fails (a closed stdout). A disk that filled
     // during the run loses the outcome's event (its start is in the inbox), never the output.
     try {
-      dropInInbox(config.paths.inbox, result.event);
+      if (reserved) dropReserved(reserved, result.event);
+      else dropInInbox(inbox, result.event);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       // A refusal for want of room already says so; its own event has no room either.
