@@ -1,11 +1,12 @@
-import { statfsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { basename, dirname } from "node:path";
+import { basename } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import { ulid } from "@clawguard/shared/ids";
 import { redactText } from "@clawguard/shared/redact";
 import type { ExecGuardConfig } from "./config.ts";
+import { auditFailure, recordIntent } from "./intent.ts";
 import { MAX_EXEC_BYTES, MAX_EXEC_TIMEOUT_MS } from "./limits.ts";
 import { evaluatePolicy, type ScriptCache } from "./policy.ts";
 import { renderPreview } from "./preview.ts";
@@ -49,46 +50,6 @@ export interface ExecGuardOptions {
    * inbox). When it throws, the command is refused (or run anyway: `exec.onAuditFailure`).
    */
   recordStart?: ((draft: EventDraft) => void) | undefined;
-}
-
-/** Room kept beside the pass-through output: the outcome's event and the spill's meta file. */
-const AUDIT_ROOM = 64 * 1024;
-
-/**
- * Fails (ENOSPC) when the spill folder's filesystem has no room for an output at the pass-through
- * limit and the outcome's event: the output goes to a file there, and a full disk would eat it.
- */
-function checkRoom(dir: string, maxBytes: number): void {
-  let at = dir;
-  for (;;) {
-    try {
-      const fs = statfsSync(at);
-      const free = fs.bavail * fs.bsize;
-      const need = maxBytes + AUDIT_ROOM;
-      if (free < need)
-        throw Object.assign(
-          new Error(
-            `ENOSPC: ${Math.floor(free / 1024)} KiB free in ${dir}, ${Math.ceil(need / 1024)} KiB needed for its output and audit events`,
-          ),
-          { code: "ENOSPC" },
-        );
-      return;
-    } catch (err) {
-      const parent = dirname(at);
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || parent === at) {
-        if ((err as NodeJS.ErrnoException).code === "ENOSPC") throw err;
-        return; // cannot tell: the writes themselves will say
-      }
-      at = parent;
-    }
-  }
-}
-
-/** Why an audit write failed (ENOSPC, EDQUOT, EROFS, ...), as a message leading with its code. */
-function auditFailure(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  const message = String(e.message ?? e);
-  return e.code && !message.startsWith(e.code) ? `${e.code}: ${message}` : message;
 }
 
 const MAX_COMMAND_CHARS = 1024;
@@ -158,37 +119,32 @@ export function createExecGuard(options: ExecGuardOptions) {
       const runId = ulid();
       const warnings: string[] = [];
       const maxBytes = request.maxBytes ?? config.maxBytes;
-      if (options.recordStart) {
-        try {
-          checkRoom(options.spill.dir, maxBytes);
-          options.recordStart(
-            event("exec.started", "info", {
-              run_id: runId,
-              argv0: basename(request.argv[0] ?? ""),
-              cwd: redactText(request.cwd).slice(0, MAX_COMMAND_CHARS),
-            }),
-          );
-        } catch (err) {
-          const why = auditFailure(err);
-          if (config.onAuditFailure !== "run") {
-            return {
-              exitCode: EXIT_CANNOT_RUN,
-              kind: "refused",
-              text: Buffer.from(
-                `clawguard: refused to run ${command}: its audit event cannot be recorded (${why}); free space in the workspace, or set exec.onAuditFailure: run\n`,
-              ),
-              event: event("exec.refused", "error", {
-                run_id: runId,
-                reason: "audit_unavailable",
-                error: why,
-              }),
-              warnings,
-            };
-          }
-          warnings.push(
-            `clawguard: warning: running ${command} WITHOUT its start event (${why}); exec.onAuditFailure is run\n`,
-          );
-        }
+      const refusal = recordIntent({
+        recordStart: options.recordStart,
+        onAuditFailure: config.onAuditFailure,
+        spillDir: options.spill.dir,
+        maxBytes,
+        command,
+        warnings,
+        started: () =>
+          event("exec.started", "info", {
+            run_id: runId,
+            argv0: basename(request.argv[0] ?? ""),
+            cwd: redactText(request.cwd).slice(0, MAX_COMMAND_CHARS),
+          }),
+      });
+      if (refusal) {
+        return {
+          exitCode: EXIT_CANNOT_RUN,
+          kind: "refused",
+          text: Buffer.from(refusal.message),
+          event: event("exec.refused", "error", {
+            run_id: runId,
+            reason: "audit_unavailable",
+            error: refusal.why,
+          }),
+          warnings,
+        };
       }
       let outcome: RunOutcome;
       try {
