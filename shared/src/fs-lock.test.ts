@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { lutimesSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isClawguardError } from "./errors.ts";
-import { LEASE_STALE_MS, lockDirectory, processStart } from "./fs-lock.ts";
+import { LEASE_STALE_MS, lockDirectory, lockOwnerOf, plantLock, processStart } from "./fs-lock.ts";
 
 const lockModule = fileURLToPath(new URL("./fs-lock.ts", import.meta.url));
 let dir: string;
@@ -15,7 +15,8 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const owner = () => JSON.parse(readFileSync(join(dir, "LOCK"), "utf8"));
+const owner = () => lockOwnerOf(dir) ?? { pid: 0 };
+const held = () => lockOwnerOf(dir) !== undefined;
 const me = () => ({ ...owner() });
 
 /** A process that takes the lock, says so, then runs `then` (JavaScript). */
@@ -44,9 +45,9 @@ describe("lockDirectory", () => {
     expect(o.start).toBe(processStart(process.pid));
     expect(o.pidns).toMatch(/^pid:\[\d+\]$/);
     // Taken over meanwhile (ours judged stale elsewhere): release leaves the other one alone.
-    writeFileSync(join(dir, "LOCK"), JSON.stringify({ ...o, pid: 1 }));
+    plantLock(dir, { ...o, pid: 1 });
     release();
-    expect(existsSync(join(dir, "LOCK"))).toBe(true);
+    expect(held()).toBe(true);
   });
 
   it("refuses while a live process holds it; an uncaught exception, process.exit and a handled SIGTERM release it", async () => {
@@ -61,7 +62,7 @@ describe("lockDirectory", () => {
       expect(isClawguardError(err, "spool.locked")).toBe(true);
       expect(String(err)).toContain(`pid ${h.child.pid}`);
       await h.exited;
-      expect(existsSync(join(dir, "LOCK"))).toBe(false);
+      expect(held()).toBe(false);
     }
   });
 
@@ -75,21 +76,21 @@ describe("lockDirectory", () => {
 
     // A live pid (this one's parent) whose start time differs from the recorded one: reused.
     const o = { pid: process.ppid, start: "1", boot: undefined, pidns: undefined };
-    writeFileSync(join(dir, "LOCK"), JSON.stringify(o));
+    plantLock(dir, o);
     await expect(lockDirectory(dir, "test")).resolves.toBeTypeOf("function");
   });
 
   it("a holder in another PID namespace: in use while its lease is renewed, taken once it ran out", async () => {
     const ns = spawnSync("readlink", ["/proc/self/ns/pid"], { encoding: "utf8" }).stdout.trim();
-    const other = { pid: process.ppid, pidns: `${ns}0` };
-    writeFileSync(join(dir, "LOCK"), JSON.stringify(other));
+    const other = { pid: process.ppid, pidns: ns.replace(/\d+/, (n) => String(Number(n) + 1)) };
+    plantLock(dir, other);
     const err = await lockDirectory(dir, "test", { waitMs: 300 }).catch((e: unknown) => e);
     expect(String(err)).toMatch(/in use by another process \(pid \d+ in another PID namespace\)/);
     const old = new Date(Date.now() - LEASE_STALE_MS - 1000);
-    utimesSync(join(dir, "LOCK"), old, old);
+    lutimesSync(join(dir, "LOCK"), old, old);
     const release = await lockDirectory(dir, "test", { waitMs: 0 });
     expect(owner().pid).toBe(process.pid);
     release();
-    expect(existsSync(join(dir, "LOCK"))).toBe(false);
+    expect(held()).toBe(false);
   });
 });

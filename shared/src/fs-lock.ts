@@ -1,4 +1,4 @@
-import { linkSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { lstatSync, lutimesSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { ClawguardError } from "./errors.ts";
 import { processAlive } from "./process.ts";
@@ -54,14 +54,34 @@ function self(): LockOwner {
   };
 }
 
-/** A lock file's owner: JSON, or the bare pid older versions wrote. */
+/**
+ * The owner as the lock's link target: `pid:start:pidns:boot`, short enough (~40 bytes) to live in
+ * the link's inode, so taking the lock needs no free block (a sidecar starts on a full disk).
+ */
+function encodeOwner(owner: LockOwner): string {
+  const ns = /\[(\d+)\]/.exec(owner.pidns ?? "")?.[1] ?? "";
+  return [owner.pid, owner.start ?? "", ns, (owner.boot ?? "").slice(0, 8)].join(":");
+}
+
+/** A lock's owner: a link's target, or the bare pid older versions wrote into a file. */
 function parseOwner(text: string): LockOwner {
   if (/^\d+$/.test(text)) return { pid: Number(text) };
+  const [pid = "", start = "", ns = "", boot = ""] = text.split(":");
+  if (!/^\d+$/.test(pid)) return { pid: 0 };
+  return {
+    pid: Number(pid),
+    ...(start ? { start } : {}),
+    ...(ns ? { pidns: `pid:[${ns}]` } : {}),
+    ...(boot ? { boot } : {}),
+  };
+}
+
+/** The lock's owner text: the link's target, or an older version's file content. */
+function readLock(lock: string): string | undefined {
   try {
-    const owner = JSON.parse(text) as LockOwner;
-    return Number.isInteger(owner.pid) ? owner : { pid: 0 };
-  } catch {
-    return { pid: 0 };
+    return readlinkSync(lock);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EINVAL" ? read(lock) : undefined;
   }
 }
 
@@ -71,7 +91,8 @@ function parseOwner(text: string): LockOwner {
  */
 export function staleReason(owner: LockOwner, me: LockOwner, ageMs: number): string | undefined {
   if (!owner.pid) return "no owner in the lock file";
-  if (owner.boot && me.boot && owner.boot !== me.boot) return "held before a reboot";
+  if (owner.boot && me.boot && !me.boot.startsWith(owner.boot) && !owner.boot.startsWith(me.boot))
+    return "held before a reboot";
   if (owner.pidns && me.pidns && owner.pidns !== me.pidns) {
     // Another container's pid: only its lease says whether it still runs.
     return ageMs > LEASE_STALE_MS
@@ -97,7 +118,7 @@ function release(h: Held): void {
   if (!held.delete(h)) return;
   clearInterval(h.timer);
   // Only our own lock: never one that a replacement took over after ours was judged stale.
-  if (read(h.lock) === h.owner) rmSync(h.lock, { force: true });
+  if (readLock(h.lock) === h.owner) rmSync(h.lock, { force: true });
 }
 
 let exitHook = false;
@@ -115,15 +136,15 @@ export interface LockOptions {
   waitMs?: number;
 }
 
-function take(dir: string, what: string, tmp: string, me: string): Held | string {
+function take(dir: string, what: string, me: string): Held | string {
   const lock = join(dir, "LOCK");
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      linkSync(tmp, lock);
+      symlinkSync(me, lock);
       const timer = setInterval(() => {
         const now = new Date();
         try {
-          utimesSync(lock, now, now);
+          lutimesSync(lock, now, now);
         } catch {
           // gone (the directory was removed): nothing to renew
         }
@@ -132,23 +153,24 @@ function take(dir: string, what: string, tmp: string, me: string): Held | string
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
-    const text = read(lock);
+    const text = readLock(lock);
     if (text === undefined) continue; // released meanwhile
     const owner = parseOwner(text);
-    const ageMs = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+    const ageMs = Date.now() - (lstatSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0);
     const stale = staleReason(owner, self(), Math.round(ageMs));
     if (!stale) {
       const where = owner.pidns && owner.pidns !== self().pidns ? " in another PID namespace" : "";
       return `${what} ${dir} is in use by another process (pid ${owner.pid}${where})`;
     }
     // The same stale owner still: a replacement that got here first may have taken it since.
-    if (read(lock) === text) rmSync(lock, { force: true });
+    if (readLock(lock) === text) rmSync(lock, { force: true });
   }
   return `${what} ${dir}: could not take the lock`;
 }
 
 /**
- * Takes `<dir>/LOCK` for this process (atomically, by hard link), taking over a lock whose owner is
+ * Takes `<dir>/LOCK` for this process (atomically: a symbolic link naming it, made or refused in one
+ * step, needing no free block), taking over a lock whose owner is
  * gone: its pid no longer runs or is another process now (start time), or, held from another PID
  * namespace, its lease ran out. Held locks are released on every exit that runs JavaScript; one
  * left by kill -9 is stale to the next process. Returns a release function. `what` names the
@@ -159,25 +181,32 @@ export async function lockDirectory(
   what: string,
   options: LockOptions = {},
 ): Promise<() => void> {
-  const me = JSON.stringify(self());
-  const tmp = join(dir, `LOCK.${process.pid}`);
-  writeFileSync(tmp, me, { mode: 0o600 });
+  const me = encodeOwner(self());
   const deadline = Date.now() + (options.waitMs ?? LEASE_STALE_MS + LEASE_RENEW_MS);
-  try {
-    for (;;) {
-      const taken = take(dir, what, tmp, me);
-      if (typeof taken !== "string") {
-        held.add(taken);
-        releaseOnExit();
-        return () => release(taken);
-      }
-      // Only another namespace's holder may go stale by waiting (its lease); a live local pid will not.
-      if (!taken.includes("another PID namespace") || Date.now() >= deadline) {
-        throw new ClawguardError("spool.locked", taken, { details: { dir } });
-      }
-      await new Promise((r) => setTimeout(r, 250));
+  for (;;) {
+    const taken = take(dir, what, me);
+    if (typeof taken !== "string") {
+      held.add(taken);
+      releaseOnExit();
+      return () => release(taken);
     }
-  } finally {
-    rmSync(tmp, { force: true });
+    // Only another namespace's holder may go stale by waiting (its lease); a live local pid will not.
+    if (!taken.includes("another PID namespace") || Date.now() >= deadline) {
+      throw new ClawguardError("spool.locked", taken, { details: { dir } });
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Who holds `<dir>/LOCK`, or undefined when nobody does. */
+export function lockOwnerOf(dir: string): LockOwner | undefined {
+  const text = readLock(join(dir, "LOCK"));
+  return text === undefined ? undefined : parseOwner(text);
+}
+
+/** Test-only: a lock as `owner` would have left it (e.g. one killed with -9). */
+export function plantLock(dir: string, owner: LockOwner): void {
+  const lock = join(dir, "LOCK");
+  rmSync(lock, { force: true });
+  symlinkSync(encodeOwner(owner), lock);
 }

@@ -20,6 +20,7 @@ import { type Component, Runner } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { createSidecarApp } from "./api/app.ts";
+import { diskLowReasons } from "./api/disk.ts";
 import { AGENT_BUNDLE } from "./build/paths.ts";
 import { EventBus } from "./bus.ts";
 import type { SidecarConfig } from "./config.ts";
@@ -32,6 +33,7 @@ import { DEAD_LETTERED, type DeadLetter, Shipper } from "./sinks/shipper/index.t
 import { adoptWorkspaceSpool } from "./sinks/spool/adopt.ts";
 import { Spool } from "./sinks/spool/spool.ts";
 import { SpillStore } from "./sources/exec-guard/index.ts";
+import { SpillRetention } from "./sources/exec-guard/spill-retention.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
 import { LlmGuard } from "./sources/llm-proxy/index.ts";
 import { resolveProviders } from "./sources/llm-proxy/providers.ts";
@@ -297,6 +299,13 @@ async function run(
     publish: (drafts) => bus.publish(drafts),
     log: log.child("memory-decay"),
   });
+  const spillRetention = new SpillRetention({
+    ...config.exec.spill,
+    dir: config.paths.spill,
+    source,
+    publish: (drafts) => bus.publish(drafts),
+    log: log.child("spill-retention"),
+  });
   let server: Listening | undefined;
   const api: Component = {
     id: "source.api",
@@ -314,6 +323,14 @@ async function run(
         clock: () => heartbeat.clock,
         blobs: blobShipper,
         memory,
+        disk: () =>
+          diskLowReasons(
+            [
+              { what: "workspace", path: config.workspace },
+              { what: "stateDir", path: config.paths.stateDir },
+            ],
+            config.api.diskLow,
+          ),
         log: log.child("api"),
       });
       server = await listen(app.fetch, host, port, llm.handler);
@@ -330,6 +347,7 @@ async function run(
     shipper,
     blobShipper,
     inbox,
+    spillRetention,
     memory,
     decay,
     llm,

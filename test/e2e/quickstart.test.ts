@@ -74,18 +74,25 @@ describe("quick start: clawguard up on the embedded store", () => {
     expect(small).toMatchObject({ code: 3, stdout: "hi\n" });
 
     // The events reach the collector through the sidecar and the chain verifies.
-    const listed = await waitFor("two exec events in the audit trail", async () => {
+    // Each exec is two events: its intent (exec.started, before it runs) and its outcome.
+    const listed = await waitFor("four exec events in the audit trail", async () => {
       const list = await runCli(["audit", "list", "--session", "qs", "--json"], env, ws.path);
       expect(list.code, list.output).toBe(0);
       const events = list.stdout
         .split("\n")
         .filter(Boolean)
         .map((l) => JSON.parse(l) as { type: string; attrs: Record<string, unknown> });
-      return events.length >= 2 ? events : undefined;
+      return events.length >= 4 ? events : undefined;
     });
-    expect(listed.map((e) => e.type)).toEqual(["exec.completed", "exec.completed"]);
-    expect(listed[0]?.attrs).toMatchObject({ exit_code: 0, bytes: expected.length, sha256: sha });
-    expect(listed[1]?.attrs).toMatchObject({ exit_code: 3 });
+    expect(listed.map((e) => e.type)).toEqual([
+      "exec.started",
+      "exec.completed",
+      "exec.started",
+      "exec.completed",
+    ]);
+    expect(listed[1]?.attrs).toMatchObject({ exit_code: 0, bytes: expected.length, sha256: sha });
+    expect(listed[1]?.attrs.run_id).toBe(listed[0]?.attrs.run_id);
+    expect(listed[3]?.attrs).toMatchObject({ exit_code: 3 });
     expect(JSON.stringify(listed)).not.toContain("199999");
 
     // Memory: every version reaches the collector with its content; a restore puts one back.

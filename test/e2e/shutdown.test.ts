@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { draftEvent } from "@clawguard/shared/events/envelope";
-import { LEASE_RENEW_MS, LEASE_STALE_MS } from "@clawguard/shared/fs-lock";
+import { LEASE_RENEW_MS, LEASE_STALE_MS, lockOwnerOf } from "@clawguard/shared/fs-lock";
 import { processAlive } from "@clawguard/shared/process";
 import { tempDir } from "@clawguard/shared/testing";
 import { workspacePaths } from "@clawguard/sidecar/paths";
@@ -75,7 +75,7 @@ afterEach(() => {
   hung.length = 0;
 });
 
-const lockFile = () => join(state.path, "spool", "LOCK");
+const _lockFile = () => join(state.path, "spool", "LOCK");
 
 async function sidecarEnv(): Promise<{ env: Record<string, string>; url: string }> {
   const port = await freePort();
@@ -146,14 +146,14 @@ describe("sidecar shutdown (real processes)", () => {
     "%s with a chat probe, a heartbeat, a shipment and an LLM relay hung: gone within 2 s, lock released, replacement at once",
     async (signal) => {
       const { proc, relay } = await busySidecar(`sidecar-${signal}`);
-      expect(JSON.parse(readFileSync(lockFile(), "utf8")).pid).toBe(proc.pid);
+      expect((lockOwnerOf(join(state.path, "spool")) ?? { pid: 0 }).pid).toBe(proc.pid);
       const t0 = performance.now();
       const code = await proc.kill(signal);
       const ms = performance.now() - t0;
       measured[signal] = Math.round(ms);
       expect(ms, proc.output()).toBeLessThan(STOP_LIMIT_MS);
       expect(code).toBe(0);
-      expect(existsSync(lockFile())).toBe(false);
+      expect(lockOwnerOf(join(state.path, "spool")) !== undefined).toBe(false);
       const out = proc.output();
       expect(out).toContain("probes aborted: the sidecar is stopping");
       expect(out).toContain("heartbeat aborted: the sidecar is stopping");
@@ -174,7 +174,7 @@ describe("sidecar shutdown (real processes)", () => {
   it("kill -9: the lock stays behind and the replacement takes it over as stale", async () => {
     const { proc } = await busySidecar("sidecar-kill9");
     await proc.kill("SIGKILL");
-    expect(JSON.parse(readFileSync(lockFile(), "utf8")).pid).toBe(proc.pid);
+    expect((lockOwnerOf(join(state.path, "spool")) ?? { pid: 0 }).pid).toBe(proc.pid);
     measured["replacement after kill -9"] = Math.round(await replacementUp("after-kill9"));
   });
 
@@ -188,7 +188,7 @@ describe("sidecar shutdown (real processes)", () => {
     );
     expect(await bad.exited).toBe(78);
     expect(bad.output()).toContain("llm.providers.stub.apiKey");
-    expect(existsSync(lockFile())).toBe(false);
+    expect(lockOwnerOf(join(state.path, "spool")) !== undefined).toBe(false);
 
     const taken = createServer();
     taken.listen(0, "127.0.0.1");
@@ -203,7 +203,7 @@ describe("sidecar shutdown (real processes)", () => {
     expect(await busy.exited).not.toBe(0);
     expect(busy.output()).toContain("EADDRINUSE");
     taken.close();
-    expect(existsSync(lockFile())).toBe(false);
+    expect(lockOwnerOf(join(state.path, "spool")) !== undefined).toBe(false);
     await replacementUp("after-failed-start");
   });
 });
@@ -229,7 +229,7 @@ async function sidecarPid(wrapper: ChildProcess, url: string, output: () => stri
       (r) => r.ok,
       () => false,
     );
-    if (up) return JSON.parse(readFileSync(lockFile(), "utf8")).pid;
+    if (up) return (lockOwnerOf(join(state.path, "spool")) ?? { pid: 0 }).pid;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`not up:\n${output()}`);
@@ -283,7 +283,7 @@ describe("the commands a user runs pass SIGTERM on to the sidecar", () => {
       measured[name] = Math.round(ms);
       expect(processAlive(pid), output).toBe(false);
       expect(ms).toBeLessThan(STOP_LIMIT_MS);
-      expect(existsSync(lockFile())).toBe(false);
+      expect(lockOwnerOf(join(state.path, "spool")) !== undefined).toBe(false);
     } finally {
       if (processAlive(pid)) process.kill(pid, "SIGKILL");
     }
@@ -311,7 +311,7 @@ describe("collector shutdown (real process)", () => {
       socket.destroy();
       expect(ms, c.managed.output()).toBeLessThan(STOP_LIMIT_MS);
       expect(code).toBe(0);
-      expect(existsSync(join(dir.path, "collector-data", "LOCK"))).toBe(false);
+      expect(lockOwnerOf(join(dir.path, "collector-data")) !== undefined).toBe(false);
       const again = await startCollector(procs, dir.path, ["main"]);
       await again.managed.kill("SIGTERM");
     } finally {
@@ -354,7 +354,7 @@ describe.skipIf(!canUnshare)("as pid 1 of its own PID namespace (as in a contain
         output += d;
       });
       await sidecarPid(wrapper, url, () => `${name}: ${output}`);
-      const owner = JSON.parse(readFileSync(lockFile(), "utf8"));
+      const owner = lockOwnerOf(join(state.path, "spool")) ?? { pid: 0 };
       expect(owner.pid).toBe(1);
       return { pid: await childOf(wrapper.pid as number), wrapper, output: () => output };
     };
@@ -363,12 +363,12 @@ describe.skipIf(!canUnshare)("as pid 1 of its own PID namespace (as in a contain
     const ms = await untilGone(first.pid, 5_000);
     measured["pid 1, SIGTERM"] = Math.round(ms);
     expect(ms, first.output()).toBeLessThan(STOP_LIMIT_MS);
-    expect(existsSync(lockFile())).toBe(false);
+    expect(lockOwnerOf(join(state.path, "spool")) !== undefined).toBe(false);
 
     const second = await run("pid1-kill9");
     process.kill(second.pid, "SIGKILL");
     await untilGone(second.pid, 5_000);
-    expect(JSON.parse(readFileSync(lockFile(), "utf8")).pid).toBe(1);
+    expect((lockOwnerOf(join(state.path, "spool")) ?? { pid: 0 }).pid).toBe(1);
     // This process is not pid 1, and pid 1 here (init) runs: only the lease can tell.
     const waited = await replacementUp("after-pid1-kill9");
     measured["replacement after kill -9 of pid 1 in another namespace"] = Math.round(waited);

@@ -34,6 +34,8 @@ export interface SidecarApiDeps {
   clock?: () => { offsetMs: number; rttMs: number; measuredAt: string; skewed: boolean } | undefined;
   /** Whether the memory watcher has caught up and watches (a first start on many files takes a while). */
   memory?: { readonly watching: boolean };
+  /** Why the disk degrades the sidecar (free space on the workspace's and state dir's filesystems). */
+  disk?: () => string[];
   log: Logger;
 }
 
@@ -87,7 +89,7 @@ export function createSidecarApp(deps: SidecarApiDeps) {
       failing,
       ...(clock?.skewed ? { warnings: ["clock_skew"] } : {}),
       ...(clock ? { clock } : {}),
-      degraded: shipperDegraded(shipper),
+      degraded: [...shipperDegraded(shipper), ...(deps.disk?.() ?? [])],
       status: health?.state ?? "unknown",
       reasons: health?.reasons ?? [],
       ...(health && health.probes.length > 0 ? { probes: health.probes } : {}),

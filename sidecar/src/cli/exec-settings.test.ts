@@ -27,6 +27,8 @@ async function counting(
       timeoutMs: 1000,
       killGraceMs: 100,
       policy: { default: "allow", allow: [], deny: ["rm -rf *"] },
+      onAuditFailure: "refuse",
+      spill: { maxBytes: 1 << 30, retentionMs: 86_400_000, sweepIntervalMs: 60_000 },
     },
   };
 }

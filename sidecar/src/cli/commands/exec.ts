@@ -1,5 +1,6 @@
+import { rmSync } from "node:fs";
 import { createExecGuard, SpillStore } from "../../sources/exec-guard/index.ts";
-import { dropInInbox } from "../../sources/inbox/drop.ts";
+import { dropInInbox, dropReserved, reserveDraft } from "../../sources/inbox/drop.ts";
 import { type Command, intFlag, parse } from "../command.ts";
 import { execCacheDir, execSettings } from "../exec-settings.ts";
 import { scriptCache } from "../script-cache.ts";
@@ -10,7 +11,9 @@ Runs COMMAND and passes its exit code through. Output (stdout and stderr, merged
 under the limit is printed unchanged. Above it, the full output is saved to a spill file under
 <workspace>/.clawguard/spill/ and a preview is printed instead: head and tail lines, error-looking
 lines from the middle, totals, the spill id, its sha256 and how to page through it.
-Every run is an audit event, delivered by the sidecar (kept on disk while it is down).
+Every run is two audit events, delivered by the sidecar (kept on disk while it is down):
+exec.started, written before COMMAND starts (no room for it: refused, exit 126, unless
+exec.onAuditFailure is run), and its outcome, exec.completed.
 The built agent-side file keeps the exec settings it validated in $TMPDIR/clawguard-exec-<uid>
 (a directory only this user can write), keyed by the config file's bytes, the CLAWGUARD_*
 variables and the directory: the same inputs skip the config loader on the next run.
@@ -24,7 +27,8 @@ Options:
   --config FILE      sidecar config (default: $CLAWGUARD_CONFIG or ./clawguard.yaml)
   -h, --help         this help
 
-Exit codes: the command's own; 124 timed out; 126 refused by policy or cannot run; 127 not found.`;
+Exit codes: the command's own; 124 timed out; 126 refused by policy, cannot run, or no room to
+audit it; 127 not found.`;
 
 export const execCommand: Command = {
   name: "exec",
@@ -49,12 +53,26 @@ export const execCommand: Command = {
     }
     const cacheDir = execCacheDir(io.env);
     const config = await execSettings(values.config, io.env, io.cwd, cacheDir);
+    const inbox = config.paths.inbox;
+    let reserved: string | undefined;
     const guard = createExecGuard({
       source: { agent: config.agent, role: config.role, host: config.host },
       spill: new SpillStore(config.paths.spill),
       config: config.exec,
       readCommand: "clawguard read",
       scripts: scriptCache(cacheDir),
+      // exec.started, before the command runs: a command that ran always has its start in the inbox.
+      // Room for the outcome is set aside first: a disk that fills during the run cannot lose it.
+      recordStart: (draft) => {
+        reserved = reserveDraft(inbox, String(draft.attrs.run_id));
+        try {
+          dropInInbox(inbox, draft);
+        } catch (err) {
+          rmSync(reserved, { force: true });
+          reserved = undefined;
+          throw err;
+        }
+      },
     });
     const result = await guard.run({
       argv,
@@ -64,10 +82,22 @@ export const execCommand: Command = {
       maxBytes: intFlag("max-bytes", values["max-bytes"], 1),
       timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 1),
     });
-    // The event first: it must exist even if printing fails (a closed stdout).
-    dropInInbox(config.paths.inbox, result.event);
+    // The event first: it must exist even if printing fails (a closed stdout). A disk that filled
+    // during the run loses the outcome's event (its start is in the inbox), never the output.
+    try {
+      if (reserved) dropReserved(reserved, result.event);
+      else dropInInbox(inbox, result.event);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      // A refusal for want of room already says so; its own event has no room either.
+      if (result.kind === "output" || result.kind === "preview")
+        result.warnings.push(
+          `clawguard: warning: the outcome of this command could not be recorded (${e.code ?? "error"}: ${e.message}); output shown, exit code passed through\n`,
+        );
+    }
     if (result.kind === "refused" || result.kind === "failed") io.err(result.text.toString());
     else io.out(result.text);
+    for (const warning of result.warnings) io.err(warning);
     return result.exitCode;
   },
 };

@@ -22,7 +22,9 @@ export class OtelSink implements Component {
   async start(): Promise<void> {
     if (!this.#telemetry.enabled) return;
     this.#unsubscribe = this.#bus.subscribe((events) => {
-      for (const event of events) if (event.type.startsWith("exec.")) this.#span(event);
+      // One span per exec: from its outcome (exec.started is the intent; its outcome follows).
+      for (const event of events)
+        if (event.type.startsWith("exec.") && event.type !== "exec.started") this.#span(event);
     });
   }
 

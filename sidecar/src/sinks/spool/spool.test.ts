@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import {
-  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
   truncateSync,
@@ -18,6 +18,7 @@ import { type AuditEvent, draftEvent, validateEvent } from "@clawguard/shared/ev
 import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ACK_FILE, AckRecord } from "./ack-record.ts";
 import { encodeFrame, FRAME_HEADER, scanFrames } from "./frame.ts";
 import { Spool, type SpoolOptions } from "./spool.ts";
 
@@ -242,7 +243,7 @@ describe("Spool acknowledgement", () => {
     expect(segments()).toEqual(before.slice(1));
     expect(spool.acked.seq).toBe(mid);
     expect(spool.backlog).toBe(written.length - mid);
-    expect(JSON.parse(readFileSync(join(dir, "ack.json"), "utf8"))).toEqual({
+    expect(AckRecord.read(dir)).toEqual({
       seq: mid,
       hash: written[mid - 1]?.hash,
     });
@@ -265,7 +266,7 @@ describe("Spool acknowledgement", () => {
     expect(segments().length).toBe(1);
     expect(spool.backlog).toBe(0);
     await closeSpool(spool);
-    rmSync(join(dir, "ack.json")); // the active segment alone must carry the head
+    rmSync(join(dir, ACK_FILE)); // the active segment alone must carry the head
     const again = await openSpool();
     expect(again.head).toEqual({ seq: last.seq, hash: last.hash });
     const [next] = await again.append(drafts(1000, 1));
@@ -280,12 +281,45 @@ describe("Spool acknowledgement", () => {
     await closeSpool(spool);
     const count = segments().length;
     const last = written.at(-1) as AuditEvent;
-    // As if the process died right after writing ack.json.
+    // As if the process died right after writing the acknowledgement (an older sidecar's ack.json).
     writeFileSync(join(dir, "ack.json"), JSON.stringify({ seq: last.seq - 1, hash: written.at(-2)?.hash }));
     const again = await openSpool();
     expect(segments().length).toBeLessThan(count);
     expect((await readAll(again, last.seq - 1)).map((e) => e.seq)).toEqual([last.seq]);
     expect(again.backlog).toBe(1);
+  });
+});
+
+describe("Spool acknowledgement needs no new space", () => {
+  it("overwrites one allocated record in place: no new file, no new block, whatever the number of acks", async () => {
+    const spool = await openSpool();
+    const written = await spool.append(drafts(1, 50));
+    const files = readdirSync(dir).sort();
+    const before = statSync(join(dir, ACK_FILE));
+    for (const e of written) spool.ack({ seq: e.seq, hash: e.hash });
+    const after = statSync(join(dir, ACK_FILE));
+    expect(readdirSync(dir).sort()).toEqual(files);
+    expect(after.ino).toBe(before.ino);
+    expect(after.size).toBe(before.size);
+    expect(after.blocks).toBe(before.blocks);
+    expect(AckRecord.read(dir)).toEqual({ seq: 50, hash: written[49]?.hash });
+    await closeSpool(spool);
+  });
+
+  it("a slot torn by a crash leaves the previous acknowledgement", async () => {
+    const spool = await openSpool();
+    const written = await spool.append(drafts(1, 3));
+    spool.ack({ seq: 2, hash: written[1]?.hash as string });
+    spool.ack({ seq: 3, hash: written[2]?.hash as string });
+    await closeSpool(spool);
+    const buf = readFileSync(join(dir, ACK_FILE));
+    // The newest slot (the one holding seq 3) cut short.
+    const newest = buf.indexOf('"seq":3') > 256 ? 256 : 0;
+    buf.fill(0, newest + 20, newest + 256);
+    writeFileSync(join(dir, ACK_FILE), buf);
+    expect(AckRecord.read(dir)?.seq).toBe(2);
+    const again = await openSpool();
+    expect((await readAll(again, again.acked.seq)).map((e) => e.seq)).toEqual([3]);
   });
 });
 
@@ -455,12 +489,12 @@ describe("Spool recovery", () => {
     expect(third.quarantined).toEqual([]);
   });
 
-  it("ignores an unreadable ack.json and re-sends everything", async () => {
+  it("ignores an unreadable acknowledgement and re-sends everything", async () => {
     const spool = await openSpool();
     const written = await spool.append(drafts(1, 3));
     spool.ack({ seq: 2, hash: written[1]?.hash as string });
     await closeSpool(spool);
-    writeFileSync(join(dir, "ack.json"), "{not json");
+    writeFileSync(join(dir, ACK_FILE), Buffer.alloc(512, 0x41));
     const again = await openSpool();
     expect(again.acked).toEqual(EMPTY_HEAD);
     expect((await readAll(again)).map((e) => e.seq)).toEqual([1, 2, 3]);
@@ -519,16 +553,24 @@ describe("Spool lock", () => {
     expect(isClawguardError(err, "spool.locked")).toBe(true);
     expect((err as ClawguardError).message).toContain(`pid ${proc.pid}`);
 
-    // kill -9: the LOCK file stays behind, naming a dead pid.
+    // kill -9: the LOCK link stays behind, naming a dead pid.
     const exited = new Promise((r) => proc.once("exit", r));
     proc.kill("SIGKILL");
     await exited;
-    expect(JSON.parse(readFileSync(join(dir, "LOCK"), "utf8")).pid).toBe(proc.pid);
+    expect(readlinkSync(join(dir, "LOCK")).split(":")[0]).toBe(String(proc.pid));
     const spool = await openSpool();
     expect(spool.head.seq).toBe(1);
-    expect(JSON.parse(readFileSync(join(dir, "LOCK"), "utf8")).pid).toBe(process.pid);
+    expect(readlinkSync(join(dir, "LOCK")).split(":")[0]).toBe(String(process.pid));
     await closeSpool(spool);
-    expect(existsSync(join(dir, "LOCK"))).toBe(false);
+    expect(readdirSync(dir)).not.toContain("LOCK");
+  });
+
+  it("takes over a lock file an older version left (a file holding a dead pid)", async () => {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "LOCK"), "999999999");
+    const spool = await openSpool();
+    expect(readlinkSync(join(dir, "LOCK")).split(":")[0]).toBe(String(process.pid));
+    await closeSpool(spool);
   });
 });
 

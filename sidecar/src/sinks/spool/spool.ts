@@ -15,9 +15,10 @@ import { type ChainHead, EMPTY_HEAD, type SealKey, sealEvent } from "@clawguard/
 import { ClawguardError } from "@clawguard/shared/errors";
 import { storableValue } from "@clawguard/shared/events/bounds";
 import type { AuditEvent, EventDraft } from "@clawguard/shared/events/envelope";
-import { fsyncDir, writeFileAtomic } from "@clawguard/shared/fs-atomic";
+import { fsyncDir } from "@clawguard/shared/fs-atomic";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import type { Logger } from "@clawguard/shared/log";
+import { AckRecord } from "./ack-record.ts";
 import { type CorruptRange, encodeFrame, type ScannedFrame, scanFrames } from "./frame.ts";
 
 export type FsyncPolicy = "always" | "interval" | "never";
@@ -122,6 +123,10 @@ export class Spool {
   #file: FileHandle | undefined;
   #head: ChainHead = EMPTY_HEAD;
   #acked: ChainHead = EMPTY_HEAD;
+  /** The acknowledgement on disk: segments are deleted up to it (#acked may be ahead when a write failed). */
+  #durable: ChainHead = EMPTY_HEAD;
+  #ackRecord: AckRecord | undefined;
+  #ackFailing = false;
   #writing = false;
   #dirty = false;
   #closed = false;
@@ -158,6 +163,7 @@ export class Spool {
     try {
       spool.#recover();
       await spool.#openActive();
+      spool.#openAckRecord();
     } catch (err) {
       spool.#unlock();
       throw err;
@@ -396,14 +402,11 @@ export class Spool {
   }
 
   #recover(): void {
-    const ackFile = join(this.#o.dir, "ack.json");
-    try {
-      const ack = JSON.parse(readFileSync(ackFile, "utf8")) as ChainHead;
-      if (Number.isInteger(ack.seq) && typeof ack.hash === "string") this.#acked = ack;
-    } catch {
-      // No acknowledgement yet (or an unreadable one): everything still in the spool is re-sent,
-      // and the collector is idempotent on id.
-    }
+    // No acknowledgement yet (or an unreadable one): everything still in the spool is re-sent, and
+    // the collector is idempotent on id.
+    const ack = AckRecord.read(this.#o.dir);
+    if (ack) this.#acked = ack;
+    this.#durable = this.#acked;
     this.#head = this.#acked;
     const names = readdirSync(this.#o.dir)
       .filter((name) => SEGMENT_NAME.test(name))
@@ -539,11 +542,48 @@ export class Spool {
     return out;
   }
 
-  /** Records that the collector acknowledged everything up to `head`; frees whole segments. */
+  /**
+   * The acknowledgement record, allocated once (on a full disk it may not be: then it is tried again
+   * at the next acknowledgement, which is kept in memory until then).
+   */
+  #openAckRecord(): boolean {
+    if (this.#ackRecord) return true;
+    try {
+      this.#ackRecord = AckRecord.open(this.#o.dir, this.#acked);
+      this.#durable = this.#acked;
+      return true;
+    } catch (err) {
+      this.#ackFailed(err);
+      return false;
+    }
+  }
+
+  #ackFailed(err: unknown): void {
+    if (!this.#ackFailing)
+      this.#o.log.warn("spool: cannot record the acknowledgement yet (kept in memory, retried at the next)", {
+        error: String(err),
+      });
+    this.#ackFailing = true;
+  }
+
+  /**
+   * Records that the collector acknowledged everything up to `head`; frees whole segments. Never
+   * throws: the acknowledgement is overwritten in place (no new space). If even that fails, it is
+   * kept in memory (nothing is sent again) and written with the next one; segments wait for it.
+   */
   ack(head: ChainHead): void {
     if (head.seq <= this.#acked.seq) return;
-    writeFileAtomic(join(this.#o.dir, "ack.json"), JSON.stringify(head));
     this.#acked = head;
+    if (!this.#openAckRecord()) return;
+    try {
+      this.#ackRecord?.write(head);
+    } catch (err) {
+      this.#ackFailed(err);
+      return;
+    }
+    if (this.#ackFailing) this.#o.log.info("spool: acknowledgement recorded again", { seq: head.seq });
+    this.#ackFailing = false;
+    this.#durable = head;
     this.#deleteAcked();
   }
 
@@ -551,7 +591,7 @@ export class Spool {
     // Never the active (last) segment: its header carries the chain head across restarts.
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0] as Segment;
-      if (oldest.lastSeq > this.#acked.seq) break;
+      if (oldest.lastSeq > this.#durable.seq) break;
       rmSync(oldest.path, { force: true });
       this.#segments.shift();
     }
@@ -565,6 +605,8 @@ export class Spool {
     await this.#file?.datasync().catch(() => {});
     await this.#file?.close();
     this.#file = undefined;
+    this.#ackRecord?.close();
+    this.#ackRecord = undefined;
     this.#unlock();
   }
 }

@@ -18,6 +18,20 @@ export const execGuardConfig = z
         deny: z.array(z.string().min(1)).default([]),
       })
       .prefault({}),
+    /**
+     * When the exec.started event cannot be written (disk full, quota, read-only): refuse the command
+     * (exit 126, nothing runs unaudited) or run it anyway and say so on stderr.
+     */
+    onAuditFailure: z.enum(["refuse", "run"]).default("refuse"),
+    /** The spill store (exec output and LLM tool outputs): the sidecar deletes the oldest beyond these. */
+    spill: z
+      .strictObject({
+        maxBytes: bytes(1024 * 1024).default(1024 * 1024 * 1024),
+        retentionMs: int(60_000, 3650 * 24 * 3600 * 1000).default(7 * 24 * 3600 * 1000),
+        /** How often the sidecar checks (and at its start). */
+        sweepIntervalMs: int(1000, 24 * 3600 * 1000).default(60_000),
+      })
+      .prefault({}),
   })
   .prefault({});
 

@@ -3,8 +3,10 @@ import { open } from "node:fs/promises";
 import { basename } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
+import { ulid } from "@clawguard/shared/ids";
 import { redactText } from "@clawguard/shared/redact";
 import type { ExecGuardConfig } from "./config.ts";
+import { auditFailure, recordIntent } from "./intent.ts";
 import { MAX_EXEC_BYTES, MAX_EXEC_TIMEOUT_MS } from "./limits.ts";
 import { evaluatePolicy, type ScriptCache } from "./policy.ts";
 import { renderPreview } from "./preview.ts";
@@ -31,6 +33,8 @@ export interface ExecResponse {
   /** The audit event for this exec: counts and hashes, never the output. */
   event: EventDraft;
   outcome?: RunOutcome;
+  /** What the caller says on stderr besides (the command ran without its start event, ...). */
+  warnings: string[];
 }
 
 export interface ExecGuardOptions {
@@ -41,6 +45,11 @@ export interface ExecGuardOptions {
   readCommand: string;
   /** Shell scripts the policy read before, kept between runs (the agent-side CLI). */
   scripts?: ScriptCache | undefined;
+  /**
+   * Records the `exec.started` event durably before the command starts (the agent-side CLI: its
+   * inbox). When it throws, the command is refused (or run anyway: `exec.onAuditFailure`).
+   */
+  recordStart?: ((draft: EventDraft) => void) | undefined;
 }
 
 const MAX_COMMAND_CHARS = 1024;
@@ -87,6 +96,7 @@ export function createExecGuard(options: ExecGuardOptions) {
           exitCode: EXIT_CANNOT_RUN,
           kind: "refused",
           text: Buffer.from(message),
+          warnings: [],
           event: event("exec.denied", "warn", {
             rule: decision.rule ?? null,
             reason: decision.reason,
@@ -100,22 +110,73 @@ export function createExecGuard(options: ExecGuardOptions) {
           exitCode: EXIT_CANNOT_RUN,
           kind: "failed",
           text: Buffer.from(message),
+          warnings: [],
           event: event("exec.failed", "error", { reason: "bad_cwd" }),
         };
       }
+      // The intent first, durably: a command that runs always has at least this event, even if
+      // everything is killed -9 mid-run. No room for it: nothing runs unaudited (unless configured).
+      const runId = ulid();
+      const warnings: string[] = [];
       const maxBytes = request.maxBytes ?? config.maxBytes;
-      const outcome = await runGuarded(
-        {
-          argv: request.argv,
-          cwd: request.cwd,
-          env: request.env,
-          maxBytes,
-          previewBytes: Math.min(config.previewBytes, Math.max(maxBytes, 512)),
-          timeoutMs: request.timeoutMs ?? config.timeoutMs,
-          killGraceMs: config.killGraceMs,
-        },
-        options.spill,
-      );
+      const refusal = recordIntent({
+        recordStart: options.recordStart,
+        onAuditFailure: config.onAuditFailure,
+        spillDir: options.spill.dir,
+        maxBytes,
+        command,
+        warnings,
+        started: () =>
+          event("exec.started", "info", {
+            run_id: runId,
+            argv0: basename(request.argv[0] ?? ""),
+            cwd: redactText(request.cwd).slice(0, MAX_COMMAND_CHARS),
+          }),
+      });
+      if (refusal) {
+        return {
+          exitCode: EXIT_CANNOT_RUN,
+          kind: "refused",
+          text: Buffer.from(refusal.message),
+          event: event("exec.refused", "error", {
+            run_id: runId,
+            reason: "audit_unavailable",
+            error: refusal.why,
+          }),
+          warnings,
+        };
+      }
+      let outcome: RunOutcome;
+      try {
+        outcome = await runGuarded(
+          {
+            id: runId,
+            argv: request.argv,
+            cwd: request.cwd,
+            env: request.env,
+            maxBytes,
+            previewBytes: Math.min(config.previewBytes, Math.max(maxBytes, 512)),
+            timeoutMs: request.timeoutMs ?? config.timeoutMs,
+            killGraceMs: config.killGraceMs,
+          },
+          options.spill,
+        );
+      } catch (err) {
+        // No spill file for its output (disk full, quota): it did not start.
+        return {
+          exitCode: EXIT_CANNOT_RUN,
+          kind: "failed",
+          text: Buffer.from(
+            `clawguard: cannot run ${command}: no file for its output (${auditFailure(err)})\n`,
+          ),
+          event: event("exec.failed", "error", {
+            run_id: runId,
+            reason: "no_output_file",
+            error: auditFailure(err),
+          }),
+          warnings,
+        };
+      }
       if (outcome.startFailure) {
         const hint = outcome.exitCode === EXIT_NOT_FOUND ? " (check the name and PATH)" : "";
         return {
@@ -123,13 +184,16 @@ export function createExecGuard(options: ExecGuardOptions) {
           kind: "failed",
           text: Buffer.from(`clawguard: ${outcome.startFailure.message}${hint}\n`),
           event: event("exec.failed", "error", {
+            run_id: runId,
             reason: outcome.startFailure.kind,
             exit_code: outcome.exitCode,
           }),
           outcome,
+          warnings,
         };
       }
       const attrs = {
+        run_id: runId,
         argv0: basename(request.argv[0] ?? ""),
         exit_code: outcome.exitCode,
         signal: outcome.signal,
@@ -157,20 +221,28 @@ export function createExecGuard(options: ExecGuardOptions) {
           text: Buffer.concat([outcome.head, Buffer.from(note)]),
           event: draft,
           outcome,
+          warnings,
         };
       }
-      await options.spill.writeMeta({
-        id: outcome.id,
-        agent: source.agent,
-        session: request.session,
-        command,
-        createdAt: outcome.startedAt.toISOString(),
-        bytes: outcome.bytes,
-        lines: outcome.lines,
-        sha256: outcome.sha256,
-        exitCode: outcome.exitCode,
-        binary: outcome.binary,
-      });
+      // The meta file is a convenience for `read`: without room for it, the preview still shows.
+      await options.spill
+        .writeMeta({
+          id: outcome.id,
+          agent: source.agent,
+          session: request.session,
+          command,
+          createdAt: outcome.startedAt.toISOString(),
+          bytes: outcome.bytes,
+          lines: outcome.lines,
+          sha256: outcome.sha256,
+          exitCode: outcome.exitCode,
+          binary: outcome.binary,
+        })
+        .catch((err) =>
+          warnings.push(
+            `clawguard: warning: spill ${outcome.id}: no room for its meta file (${auditFailure(err)})\n`,
+          ),
+        );
       const file = await open(options.spill.path(outcome.id), "r");
       try {
         const preview = await renderPreview({
@@ -186,6 +258,7 @@ export function createExecGuard(options: ExecGuardOptions) {
           text: Buffer.from(preview),
           event: draft,
           outcome,
+          warnings,
         };
       } finally {
         await file.close();

@@ -16,6 +16,8 @@ export interface ExecLimits {
 }
 
 export interface RunRequest extends ExecLimits {
+  /** The run's id (its spill's name); a new one when not given. */
+  id?: string | undefined;
   argv: readonly string[];
   cwd: string;
   env: NodeJS.ProcessEnv;
@@ -54,7 +56,7 @@ export const EXIT_NOT_FOUND = 127;
  * output size. Under the limit the spill is removed and the output returned whole.
  */
 export async function runGuarded(request: RunRequest, spill: SpillStore): Promise<RunOutcome> {
-  const id = ulid();
+  const id = request.id ?? ulid();
   const startedAt = new Date();
   const t0 = performance.now();
   const writer = await spill.create(id);

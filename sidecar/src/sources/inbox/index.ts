@@ -1,5 +1,5 @@
 import { constants, type FSWatcher, mkdirSync, watch } from "node:fs";
-import { open, readdir, rename, unlink } from "node:fs/promises";
+import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { describeError, isClawguardError } from "@clawguard/shared/errors";
 import {
@@ -12,6 +12,7 @@ import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { EventBus } from "../../bus.ts";
 import { insidePath } from "../../workspace-path.ts";
+import { RESERVED_FILE } from "./drop.ts";
 
 export { dropInInbox } from "./drop.ts";
 
@@ -30,6 +31,7 @@ export interface InboxOptions {
 }
 
 const DRAFT_FILE = /^[0-9A-Z]{26}\.json$/;
+const STALE_RESERVATION_MS = 24 * 3600 * 1000;
 /** The largest draft file read: attrs are held to 64 KiB, the rest of a draft is small. */
 export const MAX_DRAFT_BYTES = 128 * 1024;
 /**
@@ -114,7 +116,9 @@ export class InboxSource implements Component {
   async #drain(): Promise<void> {
     // A linked inbox would have the sidecar read (and delete) drafts elsewhere.
     if (this.#o.workspace) insidePath(this.#o.workspace, relative(this.#o.workspace, this.#o.dir));
-    const names = (await readdir(this.#o.dir)).filter((n) => DRAFT_FILE.test(n)).sort();
+    const all = await readdir(this.#o.dir);
+    await this.#dropStaleReservations(all);
+    const names = all.filter((n) => DRAFT_FILE.test(n)).sort();
     const batchSize = this.#o.batch ?? 500;
     for (let i = 0; i < names.length && !this.#stopped; i += batchSize) {
       const drafts: EventDraft[] = [];
@@ -142,6 +146,19 @@ export class InboxSource implements Component {
         }
       }
       await Promise.all([...files, ...duplicates].map((f) => unlink(f).catch(() => {})));
+    }
+  }
+
+  /**
+   * Room an exec set aside for its outcome and never used (killed -9 mid-run): gone after a day (an
+   * exec still running then writes its outcome as a new file).
+   */
+  async #dropStaleReservations(names: string[]): Promise<void> {
+    for (const name of names) {
+      if (!RESERVED_FILE.test(name)) continue;
+      const path = join(this.#o.dir, name);
+      const stats = await stat(path).catch(() => undefined);
+      if (stats && Date.now() - stats.mtimeMs > STALE_RESERVATION_MS) await unlink(path).catch(() => {});
     }
   }
 
