@@ -93,6 +93,10 @@ export const upCommand: Command = {
       collector.store.db.kind === "pglite"
         ? `embedded PGlite in ${collectorConfig.dataDir}`
         : "PostgreSQL (DATABASE_URL)";
+    const run = launcher(io.env);
+    // The commands find the collector at its default address; elsewhere they must be told.
+    const collectorEnv =
+      collector.url === DEFAULT_COLLECTOR_URL ? "" : `CLAWGUARD_COLLECTOR_URL=${collector.url} `;
     io.out(`clawguard is up.
   collector  ${collector.url}   store: ${store}
   sidecar    ${sidecar.url}   agent: main   workspace: ${workspace}
@@ -100,11 +104,11 @@ export const upCommand: Command = {
   tokens     ${local}/ (read.token for the audit API, ingest.token for the sidecar)
 
 Try, from ${workspace}:
-  pnpm clawguard exec -- seq 1 200000          # over the limit: spilled, previewed
-  pnpm clawguard read <spill-id> --lines 1000:1010
-  pnpm clawguard audit list
-  pnpm clawguard audit verify
-  echo "a fact" >> MEMORY.md; pnpm clawguard memory history MEMORY.md
+  ${run} exec -- seq 1 200000          # over the limit: spilled, previewed
+  ${run} read <spill-id> --lines 1000:1010
+  ${collectorEnv}${run} audit list
+  ${collectorEnv}${run} audit verify
+  echo "a fact" >> MEMORY.md; ${collectorEnv}${run} memory history MEMORY.md
   curl -s ${sidecar.url}/readyz                 # health: spool, shipper, memory, LLM providers
 
 LLM calls go through the context guard once a provider is in llm.providers (clawguard.yaml here)
@@ -121,3 +125,15 @@ Ctrl-C stops both.
     return 0;
   },
 };
+
+const DEFAULT_COLLECTOR_URL = "http://127.0.0.1:18800";
+
+/**
+ * How the user runs clawguard again, as they started it: through pnpm when it is theirs, through
+ * `npx pnpm@<version>` when npx fetched it for this run (then there is no pnpm on their PATH).
+ */
+export function launcher(env: NodeJS.ProcessEnv): string {
+  const pnpm = /\bpnpm\/(\d+\.\d+\.\d+)/.exec(env.npm_config_user_agent ?? "")?.[1];
+  if (pnpm && /[/\\]_npx[/\\]/.test(env.npm_execpath ?? "")) return `npx -y pnpm@${pnpm} clawguard`;
+  return "pnpm clawguard";
+}
