@@ -100,6 +100,8 @@ describe("collector API under bad input", () => {
     ["audit with ingest token", () => get("/v1/audit", INGEST), 401, /token/i],
     ["bad limit", () => get("/v1/audit?limit=lots"), 400, /limit/],
     ["bad time", () => get("/v1/audit?since=yesterday"), 400, /since/],
+    ["no such date", () => get("/v1/audit?since=2026-02-30T00:00:00Z"), 400, /since: not a real date/],
+    ["hour 24", () => get("/v1/audit?until=2026-02-03T24:00:00Z"), 400, /until: not a real date/],
     ["bad clock", () => get("/v1/audit?clock=wall"), 400, /clock: expected agent .* or collector/],
     ["bad cursor", () => get("/v1/audit?cursor=%%%"), 400, /cursor/],
     [

@@ -1,5 +1,5 @@
 import { ClawguardError } from "@clawguard/shared/errors";
-import { MAX_YEAR, MIN_YEAR, storableProblem } from "@clawguard/shared/events/bounds";
+import { MAX_YEAR, MIN_YEAR, storableProblem, timeProblem } from "@clawguard/shared/events/bounds";
 import { AGENT_PATTERN } from "@clawguard/shared/events/envelope";
 import type { Context } from "hono";
 import { COLLECTOR_AGENT } from "../store/audit-store.ts";
@@ -9,14 +9,15 @@ import { COLLECTOR_AGENT } from "../store/audit-store.ts";
 export function timeParam(c: Context, name: string): string | undefined {
   const value = c.req.query(name);
   if (value === undefined || value === "") return undefined;
-  const ms = Date.parse(value);
-  const year = Number.isNaN(ms) ? Number.NaN : new Date(ms).getUTCFullYear();
-  if (!(year >= MIN_YEAR && year <= MAX_YEAR))
+  // A real date and time (no 30 February, no hour 24: Date.parse would roll them over); a bare date is its midnight UTC.
+  const full = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value;
+  const problem = timeProblem(full);
+  if (problem)
     throw new ClawguardError(
       "input.invalid",
-      `${name}: expected an RFC 3339 time in ${MIN_YEAR}..${MAX_YEAR}, got ${JSON.stringify(value.slice(0, 40))}`,
+      `${name}: ${problem} (an RFC 3339 time in ${MIN_YEAR}..${MAX_YEAR}), got ${JSON.stringify(value.slice(0, 40))}`,
     );
-  return new Date(ms).toISOString();
+  return new Date(Date.parse(full)).toISOString();
 }
 
 /**
