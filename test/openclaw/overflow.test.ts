@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { scanFrames } from "@clawguard/sidecar/sinks/spool/frame";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +11,7 @@ import {
   toolResultsOf,
 } from "../support/fake-provider.ts";
 import { ensureOpenClaw, type Gateway, type OpenClawProvider, startGateway } from "../support/openclaw.ts";
-import { freePort, type Managed, Processes, waitUntilUp } from "../support/processes.ts";
+import { type Managed, Processes, startLoneSidecar } from "../support/processes.ts";
 
 /**
  * A real OpenClaw gateway whose provider's real window is smaller than OpenClaw believes: one exec
@@ -60,6 +60,8 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
   let sidecarUrl: string;
   let gateway: Gateway | undefined;
   let entry: string;
+  let stateDir: string;
+  let cleanupState = () => {};
   /** The tool output as OpenClaw sent it straight to the provider. */
   let directOutput: string | undefined;
 
@@ -81,23 +83,9 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
         },
       },
     };
-    writeFileSync(join(tmp.path, "clawguard.yaml"), JSON.stringify(config, null, 2)); // JSON is YAML
-    const [sport, nobody] = [await freePort(), await freePort()];
-    sidecarUrl = `http://127.0.0.1:${sport}`;
-    sidecar = procs.cli(
-      "sidecar",
-      ["sidecar", "--config", join(tmp.path, "clawguard.yaml")],
-      {
-        CLAWGUARD_WORKSPACE: tmp.path,
-        CLAWGUARD_STATE_DIR: join(tmp.path, "..", `${basename(tmp.path)}-state`),
-        CLAWGUARD_INGEST_TOKEN: randomBytes(16).toString("hex"),
-        // No collector: events wait in the spool, where this test reads them.
-        CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${nobody}`,
-        CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${sport}`,
-      },
-      tmp.path,
-    );
-    await waitUntilUp(`${sidecarUrl}/healthz`, sidecar);
+    const lone = await startLoneSidecar(procs, tmp.path, config);
+    ({ sidecar, url: sidecarUrl, stateDir } = lone);
+    cleanupState = lone.cleanup;
 
     // OpenClaw believes the window is 1M tokens: its own cut keeps 64 K chars of a tool output.
     const baseUrls: Record<Route, string> = {
@@ -119,6 +107,7 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
     await procs.cleanup();
     await fake?.close();
     tmp?.cleanup();
+    cleanupState();
   });
 
   /** One turn that runs the command; what the provider received for it. */
@@ -214,7 +203,7 @@ describe.skipIf(!enabled)("a real OpenClaw gateway with a tool output over the p
 
   /** The sidecar's llm.trimmed events that spilled `id`, read off its spool (no collector runs). */
   async function trimEvents(id: string): Promise<{ attrs: Record<string, unknown> }[]> {
-    const dir = join(tmp.path, "..", `${basename(tmp.path)}-state`, "spool");
+    const dir = join(stateDir, "spool");
     for (const deadline = Date.now() + 5000; ; ) {
       const events = readdirSync(dir)
         .filter((name) => name.endsWith(".log") && statSync(join(dir, name)).isFile())

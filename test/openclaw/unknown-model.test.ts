@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { tokenizerFor } from "@clawguard/shared/tokens";
@@ -11,7 +10,7 @@ import {
   toolResultsOf,
 } from "../support/fake-provider.ts";
 import { ensureOpenClaw, type Gateway, startGateway } from "../support/openclaw.ts";
-import { freePort, type Managed, Processes, waitUntilUp } from "../support/processes.ts";
+import { type Managed, Processes, startLoneSidecar } from "../support/processes.ts";
 
 /**
  * A real OpenClaw gateway in front of an OpenAI-compatible provider whose real window is 32 000 tokens
@@ -37,6 +36,7 @@ describe.skipIf(!enabled)("a real OpenClaw gateway, a model id in no table, a 32
   let sidecarUrl: string;
   let gateway: Gateway | undefined;
   let entry: string;
+  let cleanupState = () => {};
 
   beforeAll(async () => {
     entry = await ensureOpenClaw();
@@ -60,21 +60,9 @@ describe.skipIf(!enabled)("a real OpenClaw gateway, a model id in no table, a 32
         },
       },
     };
-    writeFileSync(join(tmp.path, "clawguard.yaml"), JSON.stringify(config, null, 2));
-    const [sport, nobody] = [await freePort(), await freePort()];
-    sidecarUrl = `http://127.0.0.1:${sport}`;
-    sidecar = procs.cli(
-      "sidecar",
-      ["sidecar", "--config", join(tmp.path, "clawguard.yaml")],
-      {
-        CLAWGUARD_WORKSPACE: tmp.path,
-        CLAWGUARD_INGEST_TOKEN: randomBytes(16).toString("hex"),
-        CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${nobody}`,
-        CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${sport}`,
-      },
-      tmp.path,
-    );
-    await waitUntilUp(`${sidecarUrl}/healthz`, sidecar);
+    const lone = await startLoneSidecar(procs, tmp.path, config);
+    ({ sidecar, url: sidecarUrl } = lone);
+    cleanupState = lone.cleanup;
     gateway = await startGateway({
       entry,
       readyTimeoutMs: 240_000, // ~13 s on a quiet 2-core machine; minutes on a busy one
@@ -96,6 +84,7 @@ describe.skipIf(!enabled)("a real OpenClaw gateway, a model id in no table, a 32
     await procs.cleanup();
     await fake?.close();
     tmp?.cleanup();
+    cleanupState();
   });
 
   const user = `house-${randomBytes(4).toString("hex")}`;

@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tempDir } from "@clawguard/shared/testing";
 
 /** Test-only: the real `clawguard` CLI run as child processes, tracked by PID and always cleaned up. */
 
@@ -159,4 +160,35 @@ export async function startCollector(
   );
   await waitUntilUp(`${url}/readyz`, managed, 60_000);
   return { managed, url, read, tokens };
+}
+
+/**
+ * A sidecar for `workspace` with `config` (written there as clawguard.yaml) and no collector: its
+ * events wait in its spool, in a state dir of its own (outside the workspace, as the sidecar
+ * requires), where a test can read them. `cleanup` removes the state dir once the sidecar is gone.
+ */
+export async function startLoneSidecar(
+  procs: Processes,
+  workspace: string,
+  config: unknown,
+): Promise<{ sidecar: Managed; url: string; stateDir: string; cleanup(): void }> {
+  const state = tempDir("clawguard-sidecar-state-");
+  const file = join(workspace, "clawguard.yaml");
+  writeFileSync(file, JSON.stringify(config, null, 2)); // JSON is YAML
+  const [port, nobody] = [await freePort(), await freePort()];
+  const sidecar = procs.cli(
+    "sidecar",
+    ["sidecar", "--config", file],
+    {
+      CLAWGUARD_WORKSPACE: workspace,
+      CLAWGUARD_STATE_DIR: state.path,
+      CLAWGUARD_INGEST_TOKEN: randomBytes(16).toString("hex"),
+      CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${nobody}`,
+      CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}`,
+    },
+    workspace,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilUp(`${url}/healthz`, sidecar);
+  return { sidecar, url, stateDir: state.path, cleanup: state.cleanup };
 }
