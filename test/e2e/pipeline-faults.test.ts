@@ -142,12 +142,19 @@ describe.skipIf(!pgUp)("pipeline under faults (real processes, PostgreSQL)", () 
     expect(acked.size).toBe(EXECS);
 
     // Wait for the sidecar to drain its inbox and ship everything it holds.
+    // Idle means idle for a while: the inbox empty, everything acknowledged, and the head unmoved
+    // over a second of polls (a busy machine can leave a drain between two looks).
     const deadline = Date.now() + 120_000;
     let ready: { spool: { head: number; acked: number; backlog: number } } | undefined;
+    let quietSince: { head: number; at: number } | undefined;
     while (Date.now() < deadline) {
       ready = (await (await fetch(`${sidecarUrl}/readyz`)).json()) as typeof ready;
       const inbox = readdirSync(paths.inbox).filter((n) => n.endsWith(".json")).length;
-      if (ready && inbox === 0 && ready.spool.backlog === 0 && ready.spool.acked === ready.spool.head) break;
+      const idle =
+        ready && inbox === 0 && ready.spool.backlog === 0 && ready.spool.acked === ready.spool.head;
+      if (!idle || !ready || quietSince?.head !== ready.spool.head) {
+        quietSince = idle && ready ? { head: ready.spool.head, at: Date.now() } : undefined;
+      } else if (Date.now() - quietSince.at >= 1000) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(ready?.spool.backlog).toBe(0);
