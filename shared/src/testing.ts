@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -8,14 +8,6 @@ import pg from "pg";
 export function tempDir(prefix = "clawguard-test-"): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
-}
-
-/**
- * Whether a file from outside the repository (such as `../shared/vendor/`) is there. In CI
- * (CI=true) it must be: a missing file fails the run instead of skipping the checks that need it.
- */
-export function externalFileAvailable(path: string, what: string): boolean {
-  return existsSync(path) || missing(what, path, "missing");
 }
 
 /**

@@ -177,7 +177,7 @@ export const injectCommand: Command = {
           const o = { plans, write, readOnly, problems };
           let text = `${changeSummary(result)}${openclawSummary(o)}\n${todo(result, o)}`;
           if (!result.schemaChecked)
-            text += `not checked against the Compose Specification: no schema at ${composeSchemaPath()} (set CLAWGUARD_COMPOSE_SCHEMA)\n`;
+            text += `not checked against the Compose Specification: ${composeSchemaPath() ? `no schema at ${composeSchemaPath()}` : "no schema"} (set CLAWGUARD_COMPOSE_SCHEMA to the compose-spec project's compose-spec.json)\n`;
           return text;
         };
       }

@@ -1,23 +1,20 @@
 import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule, { type FormatsPlugin } from "ajv-formats";
 
 /**
- * The Compose Specification schema: `CLAWGUARD_COMPOSE_SCHEMA`, else the copy vendored beside the
- * repository (`../shared/vendor/` from the repository root, resolved from this file, not the
- * working directory). The repository does not carry the schema itself.
+ * The Compose Specification schema (`compose-spec.json` of the compose-spec project) that
+ * `CLAWGUARD_COMPOSE_SCHEMA` names, when it names one. The repository carries no copy, and no
+ * npm package ships a current one.
  */
-export function composeSchemaPath(): string {
-  return (
-    process.env.CLAWGUARD_COMPOSE_SCHEMA ??
-    fileURLToPath(new URL("../../../../shared/vendor/compose-spec.json", import.meta.url))
-  );
+export function composeSchemaPath(): string | undefined {
+  return process.env.CLAWGUARD_COMPOSE_SCHEMA || undefined;
 }
 
 /** Whether there is a schema to check against; without one, `inject` says it did not check. */
 export function composeSchemaAvailable(): boolean {
-  return existsSync(composeSchemaPath());
+  const path = composeSchemaPath();
+  return path !== undefined && existsSync(path);
 }
 
 // ajv-formats is CommonJS with a default export; under nodenext the callable sits on `.default`.
@@ -28,9 +25,9 @@ let compiled: ValidateFunction | undefined;
 function validator(): ValidateFunction {
   if (compiled) return compiled;
   const path = composeSchemaPath();
-  if (!existsSync(path))
+  if (path === undefined || !existsSync(path))
     throw new Error(
-      `the Compose Specification schema is not at ${path}; set CLAWGUARD_COMPOSE_SCHEMA to compose-spec.json`,
+      `no Compose Specification schema${path ? ` at ${path}` : ""}: set CLAWGUARD_COMPOSE_SCHEMA to a compose-spec.json`,
     );
   const schema = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
   // The file names the draft-07 meta-schema by an https URL ajv does not know; ajv is draft-07 already.

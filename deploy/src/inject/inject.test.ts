@@ -4,17 +4,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCollectorConfig } from "@clawguard/collector/config";
 import { actuatorProblems, restartProblems } from "@clawguard/collector/controller/config";
-import { externalFileAvailable } from "@clawguard/shared/testing";
 import { describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
-import { composeSchemaPath, validateCompose } from "./compose-schema.ts";
 import { InjectError } from "./errors.ts";
 import { generateCompose } from "./generator.ts";
 import { composeData, inject, removeInjection } from "./inject.ts";
-
-/** Outside CI, a clone without `../shared` beside it skips the schema checks (with a warning). */
-const SCHEMA = externalFileAvailable(composeSchemaPath(), "the Compose Specification schema");
-const schemaProblems = (value: unknown) => (SCHEMA ? validateCompose(value) : []);
+import { SCHEMA, schemaProblems } from "./test-schema.ts";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const read = (p: string) => readFileSync(here(p), "utf8");

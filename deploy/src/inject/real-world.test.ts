@@ -5,7 +5,7 @@ import { runCommand } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { isMap, isScalar, isSeq, type Pair, parseDocument, type YAMLMap } from "yaml";
 import { injectCommand } from "./command.ts";
-import { composeSchemaPath, validateCompose } from "./compose-schema.ts";
+import { composeSchemaAvailable, composeSchemaPath, validateCompose } from "./compose-schema.ts";
 import { isPostgresImage, isRedisImage, pairOf, splitColons } from "./detect.ts";
 import { InjectError } from "./errors.ts";
 import { composeData, inject, removeInjection } from "./inject.ts";
@@ -227,7 +227,9 @@ if (!DIR) {
 } else {
   it("has compose files to check and the Compose Specification schema to check them against", () => {
     expect(files.length, `no *.yml in ${resolve(DIR)}`).toBeGreaterThan(0);
-    expect(existsSync(composeSchemaPath()), `no schema at ${composeSchemaPath()}`).toBe(true);
+    expect(composeSchemaAvailable(), `no schema (CLAWGUARD_COMPOSE_SCHEMA: ${composeSchemaPath()})`).toBe(
+      true,
+    );
   });
 
   afterAll(() => {
