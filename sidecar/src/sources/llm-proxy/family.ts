@@ -203,9 +203,7 @@ export function readConversation(
     tokens: itemTokens(value, counter),
     ...options.shape(value, values[i - 1], i === values.length - 1),
   }));
-  let fixedTokens = options.overheadTokens;
-  for (const field of options.contextFields)
-    if (field in body) fixedTokens += valueTokens(body[field], counter);
+  const fixedTokens = options.overheadTokens + contextTokens(body, options.contextFields, counter);
   return { span, items, prefixCount: options.prefixCount(items, values), fixedTokens };
 }
 
@@ -223,10 +221,16 @@ function bareString(
   const span = objectMembers(text, rootSpan(text)).get(options.key);
   if (!span) return undefined;
   const unprefixed = PER_ITEM_TOKENS + counter.count(value);
-  let fixedTokens = options.overheadTokens + unprefixed;
-  for (const field of options.contextFields)
-    if (field in body) fixedTokens += valueTokens(body[field], counter);
+  const fixedTokens =
+    options.overheadTokens + unprefixed + contextTokens(body, options.contextFields, counter);
   return { span, items: [], prefixCount: 0, fixedTokens, unprefixed };
+}
+
+/** Tokens of the top-level fields that go into the context besides the conversation (system, tools...). */
+function contextTokens(body: Record<string, unknown>, fields: readonly string[], counter: Counter): number {
+  let tokens = 0;
+  for (const field of fields) if (field in body) tokens += valueTokens(body[field], counter);
+  return tokens;
 }
 
 /** How many leading elements are system or developer instructions (the OpenAI APIs' prefix). */

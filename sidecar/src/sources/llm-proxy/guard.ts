@@ -219,8 +219,7 @@ export function createGuard(deps: GuardDeps) {
       counter,
     );
     if (!conversation) return undefined;
-    let counted = conversation.fixedTokens;
-    for (const item of conversation.items) counted += item.tokens;
+    const counted = countedOf(conversation).total;
     const scale = overflow.limit && overflow.requested ? overflow.limit / overflow.requested : 0.8;
     const trim = await trimConversation(provider.family, text, conversation, {
       budget: Math.floor(Math.min(counted, budget) * Math.min(scale, 0.9)),
@@ -243,7 +242,6 @@ export function createGuard(deps: GuardDeps) {
 
   /** The request's raw count for calibration, when the guard did not count it before sending. */
   function countAfter(provider: Provider, guarded: Guarded, text: string): Counted | undefined {
-    if (guarded.counted !== undefined) return guarded.counted;
     if (!guarded.counter || !guarded.body) return undefined;
     const conversation = provider.family.conversation(guarded.body, text, guarded.counter);
     return conversation && countedOf(conversation);

@@ -530,7 +530,11 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     const model = guarded.model;
     const counter = { name: guarded.counter.name, bound: config.marginRatio ?? guarded.counter.margin };
     calls++;
-    if (guarded.counted === undefined && !deps.calibration.wants(provider.id, model, calls)) return;
+    if (guarded.counted !== undefined) {
+      deps.calibration.record(provider.id, model, counter, guarded.counted, reported);
+      return;
+    }
+    if (!deps.calibration.wants(provider.id, model, calls)) return;
     const payload = call.payload;
     setImmediate(() => {
       try {
