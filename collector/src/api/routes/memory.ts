@@ -1,10 +1,11 @@
 import { ClawguardError } from "@clawguard/shared/errors";
+import { SHA256_PATTERN } from "@clawguard/shared/events/memory-version";
 import type { TokenSet } from "@clawguard/shared/http/auth";
 import { queryInt } from "@clawguard/shared/http/body";
 import { errorResponse } from "@clawguard/shared/http/on-error";
 import type { Context, Hono, Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { type MemoryStore, SHA256_PATTERN } from "../../store/memory-store.ts";
+import type { MemoryStore } from "../../store/memory-store.ts";
 import type { ApiDeps } from "../app.ts";
 import { agentParam, textParam } from "../params.ts";
 

@@ -98,6 +98,26 @@ const segments = () =>
 const lastSegment = () => join(dir, segments().at(-1) as string);
 
 describe("Spool append and read", () => {
+  it("gives no seq to a draft the collector would refuse: that request alone is refused, with the reason", async () => {
+    const spool = await openSpool();
+    await spool.append(drafts(1, 1));
+    const version = draftEvent({
+      source,
+      type: "memory.changed",
+      attrs: { path: "MEMORY.md", change: "gone" },
+    });
+    const refused = spool.append([draft(2), version]);
+    const next = spool.append(drafts(3, 1));
+    const err = (await refused.catch((e: unknown) => e)) as ClawguardError;
+    expect(isClawguardError(err, "input.invalid")).toBe(true);
+    expect(err.message).toContain("event.attrs.change: expected one of created|modified|deleted");
+    await next;
+    expect((await readAll(spool)).map((e) => [e.seq, e.attrs.i])).toEqual([
+      [1, 1],
+      [2, 3],
+    ]);
+  });
+
   it("seals drafts into a gap-free chain and reads them back in order", async () => {
     const spool = await openSpool();
     const first = await spool.append(drafts(1, 3));

@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import { type ChainHead, EMPTY_HEAD, type SealKey, sealEvent } from "@clawguard/shared/chain";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { storableValue } from "@clawguard/shared/events/bounds";
-import type { AuditEvent, EventDraft } from "@clawguard/shared/events/envelope";
+import { type AuditEvent, type EventDraft, validateDraft } from "@clawguard/shared/events/envelope";
 import { fsyncDir } from "@clawguard/shared/fs-atomic";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import type { Logger } from "@clawguard/shared/log";
@@ -79,9 +79,19 @@ type SpoolRecord =
   | { kind: "header"; after_seq: number; after_hash: string }
   | { kind: "event"; id: string; seq: number; hash: string };
 
-/** A draft whose every string PostgreSQL can store (a NUL or lone surrogate becomes U+FFFD). */
-function storableDraft(draft: EventDraft): EventDraft {
-  return storableValue(draft);
+/**
+ * The draft with every string made storable (a NUL or lone surrogate becomes U+FFFD), checked
+ * against the collector's own schema and bounds (validateDraft); throws `input.invalid` naming
+ * what is wrong.
+ */
+function checkedDraft(draft: EventDraft): EventDraft {
+  const check = validateDraft(storableValue(draft));
+  if (!check.ok)
+    throw new ClawguardError(
+      "input.invalid",
+      `the collector would refuse this event draft: ${check.errors.join("; ").slice(0, 500)}`,
+    );
+  return check.value;
 }
 
 /** A frame's payload as a spool record (a segment header or an event), or undefined when it is neither. */
@@ -248,17 +258,24 @@ export class Spool {
       let requestHead = head;
       try {
         for (const draft of request.drafts) {
-          const event = sealEvent(storableDraft(draft), requestHead, this.#o.sealKey);
+          const event = sealEvent(checkedDraft(draft), requestHead, this.#o.sealKey);
           requestHead = { seq: event.seq, hash: event.hash };
           events.push(event);
           requestFrames.push(encodeFrame(JSON.stringify(event)));
         }
       } catch (err) {
-        // A draft with no JSON form (a BigInt, a cycle): refuse this request alone.
+        // A draft the collector would refuse, or with no JSON form (a BigInt, a cycle): refuse this
+        // request alone, before any of it takes a seq (a seq the collector never stores is a gap).
         request.reject(
-          new ClawguardError("input.invalid", `cannot serialise an event draft: ${(err as Error).message}`, {
-            cause: err,
-          }),
+          err instanceof ClawguardError
+            ? err
+            : new ClawguardError(
+                "input.invalid",
+                `cannot serialise an event draft: ${(err as Error).message}`,
+                {
+                  cause: err,
+                },
+              ),
         );
         continue;
       }
