@@ -183,7 +183,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     const outcome =
       raw.length >= WORKER_MIN_BYTES
         ? await guardAway(routed.provider, raw, req.headers)
-        : await guardRequest(guard, routed.provider, raw.toString("utf8"), req.headers);
+        : await guardHere(routed.provider, raw, req.headers);
     if (outcome.invalid !== undefined) {
       const { status, body } = family.error(
         400,
@@ -195,6 +195,26 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     call.guarded = outcome.guarded;
     if (call.guarded?.trim?.changed) call.payload = Buffer.from(call.guarded.trim.text, "utf8");
     return call;
+  }
+
+  /**
+   * Guards a request on this thread. If the guard fails (a spill it cannot write: the spill folder
+   * is a link, the disk is full), the request goes through unguarded (logged), as from the worker.
+   */
+  async function guardHere(
+    provider: Provider,
+    raw: Buffer,
+    headers: IncomingHttpHeaders,
+  ): Promise<{ invalid?: string; guarded?: Guarded }> {
+    try {
+      return await guardRequest(guard, provider, raw.toString("utf8"), headers);
+    } catch (err) {
+      log.warn("llm request sent unguarded: the guard failed", {
+        provider: provider.id,
+        error: (err as Error).message,
+      });
+      return {};
+    }
   }
 
   /**
@@ -220,6 +240,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
         config,
         calibration: deps.calibration.snapshot(provider.id),
         spillDir: deps.spill.dir,
+        spillWorkspace: deps.spill.workspace,
         agent: deps.source.agent,
         headers,
         body: raw,
@@ -554,8 +575,9 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       try {
         await proxy(req, res);
       } catch (err) {
-        // A client that leaves while its body is still coming is no failure of ours.
-        if (req.destroyed || req.aborted) {
+        // A client that leaves while its body is still coming is no failure of ours (a request read
+        // to its end is destroyed too, once read: that is no abandonment).
+        if ((req.destroyed || req.aborted) && !req.complete) {
           log.info("llm request abandoned by the client before it was read", {
             error: (err as Error).message,
           });
