@@ -18,6 +18,7 @@ import {
   drained,
   forwardHeaders,
   isEventStream,
+  KeyScrubber,
   MAX_ERROR_BODY,
   MAX_USAGE_BODY,
   MAX_WHOLE_BODY,
@@ -441,12 +442,14 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       : undefined;
     const kept: Buffer[] = [];
     let keptBytes = 0;
+    const scrubber = new KeyScrubber(provider);
     const relayOne = async (chunk: Buffer) => {
       call.ttftMs ??= performance.now() - call.started;
       call.responseBytes += chunk.length;
+      const shown = scrubber.push(chunk);
       // Until drained or closed: a client that stops reading and then leaves never drains, and this
       // call would wait forever (no llm.request event, its span never ended).
-      if (!res.write(scrubKey(provider, chunk))) await drained(res);
+      if (shown.length > 0 && !res.write(shown)) await drained(res);
       if (reader) reader.push(chunk);
       else if (keptBytes + chunk.length <= MAX_USAGE_BODY) {
         kept.push(chunk);
@@ -456,7 +459,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     for (const chunk of answer.held) await relayOne(chunk);
     const chunks = answer.chunks ?? upstream.body;
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) await relayOne(next.value);
-    res.end();
+    res.end(scrubber.end());
     if (reader) reader.end();
     else if (keptBytes === call.responseBytes) usageFromJson(call, Buffer.concat(kept));
   }
