@@ -59,10 +59,12 @@ export class MemoryStore {
   }
 
   /**
-   * Stores `content` under `sha256` unless it is already there; true when this call stored it.
-   * Content that does not hash to `sha256` is refused: a blob is always what its name says.
+   * Stores `content` under `sha256` for `agent` (once per content, whoever uploads it); true when
+   * `agent` had not uploaded it before, whether or not another agent had: the answer says nothing
+   * about other agents' content. Content that does not hash to `sha256` is refused: a blob is always
+   * what its name says.
    */
-  async putBlob(sha256: string, content: Uint8Array): Promise<boolean> {
+  async putBlob(sha256: string, content: Uint8Array, agent: string): Promise<boolean> {
     const actual = sha256Hex(content);
     if (actual !== sha256) {
       throw new ClawguardError(
@@ -71,12 +73,18 @@ export class MemoryStore {
         { details: { expected: sha256, actual } },
       );
     }
-    const { rows } = await this.db.query<{ sha256: string }>(
-      `INSERT INTO memory_blobs (sha256, size, content) VALUES ($1, $2, $3)
-       ON CONFLICT (sha256) DO NOTHING RETURNING sha256`,
-      [sha256, content.length, Buffer.from(content.buffer, content.byteOffset, content.length)],
-    );
-    return rows.length === 1;
+    return this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO memory_blobs (sha256, size, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`,
+        [sha256, content.length, Buffer.from(content.buffer, content.byteOffset, content.length)],
+      );
+      const { rows } = await tx.query<{ sha256: string }>(
+        `INSERT INTO memory_blob_owners (sha256, agent) VALUES ($1, $2)
+         ON CONFLICT (sha256, agent) DO NOTHING RETURNING sha256`,
+        [sha256, agent],
+      );
+      return rows.length === 1;
+    });
   }
 
   /**
@@ -97,11 +105,17 @@ export class MemoryStore {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** The stored size of a blob, or null when it is not there. */
-  async blobSize(sha256: string): Promise<number | null> {
+  /**
+   * The stored size of a blob, or null when it is not there; with `agent`, null too unless that
+   * agent uploaded it (absent and another's look the same).
+   */
+  async blobSize(sha256: string, agent?: string): Promise<number | null> {
     const { rows } = await this.db.query<{ size: string | number }>(
-      "SELECT size FROM memory_blobs WHERE sha256 = $1",
-      [sha256],
+      agent === undefined
+        ? "SELECT size FROM memory_blobs WHERE sha256 = $1"
+        : `SELECT b.size FROM memory_blobs b JOIN memory_blob_owners o ON o.sha256 = b.sha256
+           WHERE b.sha256 = $1 AND o.agent = $2`,
+      agent === undefined ? [sha256] : [sha256, agent],
     );
     return rows[0] ? Number(rows[0].size) : null;
   }
