@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type AuditEvent, draftEvent, type EventDraft } from "@clawguard/shared/events/envelope";
 import { tempDir } from "@clawguard/shared/testing";
@@ -92,6 +92,19 @@ describe("drafts the collector would refuse, dropped in the agent's inbox", () =
     const filler = Array.from({ length: 40 }, (_, n) => exec({ command: "x".repeat(4000), n: n + 1 }));
     for (const draft of filler) dropInInbox(inbox, draft);
     await expect.poll(async () => (await execs()).length, { timeout: 20_000 }).toBe(41);
+
+    // A memory file whose name the collector would refuse (a line break): the watcher's own event
+    // about it stands refused in the chain, in its place, instead of leaving a hole there.
+    mkdirSync(join(ws.path, "memory"), { recursive: true });
+    writeFileSync(join(ws.path, "memory", "bad\nname.md"), "a fact\n");
+    await expect
+      .poll(
+        async () => (await stored()).filter((e) => e.type === "spool.refused").map((e) => e.attrs.draft_type),
+        {
+          timeout: 15_000,
+        },
+      )
+      .toEqual(["memory.changed"]);
 
     // The first outcome again, byte for byte: its id is at the collector already.
     writeFileSync(join(inbox, `${first.id}.json`), firstText);

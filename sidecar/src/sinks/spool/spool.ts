@@ -17,6 +17,7 @@ import { storableValue } from "@clawguard/shared/events/bounds";
 import { type AuditEvent, type EventDraft, validateDraft } from "@clawguard/shared/events/envelope";
 import { fsyncDir } from "@clawguard/shared/fs-atomic";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
+import { ulid } from "@clawguard/shared/ids";
 import type { Logger } from "@clawguard/shared/log";
 import { AckRecord } from "./ack-record.ts";
 import { type CorruptRange, encodeFrame, type ScannedFrame, scanFrames } from "./frame.ts";
@@ -81,17 +82,36 @@ type SpoolRecord =
 
 /**
  * The draft with every string made storable (a NUL or lone surrogate becomes U+FFFD), checked
- * against the collector's own schema and bounds (validateDraft); throws `input.invalid` naming
- * what is wrong.
+ * against the collector's own schema and bounds (validateDraft). One the collector would refuse
+ * (a memory file whose name has a line break, attrs over the bounds) never takes a seq as it is:
+ * it becomes a `spool.refused` event saying what was wrong (its id, type and the problem), in the
+ * same place of the request; throws `input.invalid` when not even that can be recorded (a draft
+ * whose source is not one).
  */
 function checkedDraft(draft: EventDraft): EventDraft {
   const check = validateDraft(storableValue(draft));
-  if (!check.ok)
+  if (check.ok) return check.value;
+  const problem = check.errors.join("; ");
+  const refusal = validateDraft(
+    storableValue({
+      id: ulid(),
+      time: new Date().toISOString(),
+      source: draft.source,
+      type: "spool.refused",
+      severity: "error",
+      attrs: {
+        draft_id: String(draft.id).slice(0, 64),
+        draft_type: String(draft.type).slice(0, 128),
+        problem: problem.slice(0, 1000),
+      },
+    }),
+  );
+  if (!refusal.ok)
     throw new ClawguardError(
       "input.invalid",
-      `the collector would refuse this event draft: ${check.errors.join("; ").slice(0, 500)}`,
+      `the collector would refuse this event draft: ${problem.slice(0, 500)}`,
     );
-  return check.value;
+  return refusal.value;
 }
 
 /** A frame's payload as a spool record (a segment header or an event), or undefined when it is neither. */
