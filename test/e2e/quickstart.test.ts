@@ -67,12 +67,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 describe("quick start: clawguard up on the embedded store", () => {
   it("runs collector + sidecar, spills a big output, pages it, and audits it", {
-    timeout: 120_000,
+    timeout: 180_000,
   }, async () => {
     const [cport, sport] = [await freePort(), await freePort()];
     const up = startUp(cport, sport);
-    await waitFor("clawguard is up", async () =>
-      up.stdout().includes("clawguard is up") ? true : undefined,
+    await waitFor(
+      "clawguard is up",
+      async () => (up.stdout().includes("clawguard is up") ? true : undefined),
+      60_000, // PGlite's first start takes 10-40 s on a loaded 2-core machine
     );
     expect(up.stdout()).toContain("embedded PGlite");
     const env = { CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${cport}`, CLAWGUARD_STATE_DIR: state.path };
@@ -163,8 +165,10 @@ describe("quick start: clawguard up on the embedded store", () => {
     renameSync(join(state.path, "up"), join(ws.path, ".clawguard", "local"));
     renameSync(join(state.path, "collector"), join(ws.path, ".clawguard", "collector"));
     const again = startUp(cport, sport);
-    await waitFor("clawguard is up again", async () =>
-      again.stdout().includes("clawguard is up") ? true : undefined,
+    await waitFor(
+      "clawguard is up again",
+      async () => (again.stdout().includes("clawguard is up") ? true : undefined),
+      60_000,
     );
     expect(again.output()).toMatch(
       /clawguard up: moved .*\.clawguard\/local\/read\.token out of the workspace/,
