@@ -91,6 +91,43 @@ describe("InboxSource", () => {
     expect(pending()).toEqual([]);
   });
 
+  it("gives a new id to a draft whose id may have been used: older than the sidecar, replayed, or ahead of the clock", async () => {
+    await setup();
+    const fresh = draft(1);
+    // Ids 9 hours behind and ahead (the 5th character counts 32^5 ms), made by hand: ulid() of
+    // another time would move this process's monotonic clock.
+    const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    const shifted = (d: EventDraft, by: number) => ({
+      ...d,
+      id: d.id.slice(0, 4) + CROCKFORD[CROCKFORD.indexOf(d.id[4] as string) + by] + d.id.slice(5),
+    });
+    const before = shifted(draft(0), -1);
+    const ahead = shifted(draft(2), 1);
+    for (const d of [before, fresh, ahead]) dropInInbox(dir, d);
+    await inbox.kick();
+    // The fresh one again, once its event has left the spool's memory (as after segments rolled).
+    const spooledIds = (await stored()).map((e) => e.id);
+    const replay = { ...fresh };
+    await inbox.stop();
+    inbox = new InboxSource({
+      dir,
+      quarantineDir,
+      source,
+      bus: new EventBus(spool),
+      alreadySpooled: () => false,
+      log: silentLogger,
+    });
+    dropInInbox(dir, replay);
+    await inbox.kick();
+    const events = await stored();
+    expect(events.map((e) => e.attrs.i)).toEqual([0, 1, 2, 1]);
+    expect(spooledIds[1]).toBe(fresh.id); // made since the sidecar started: kept (crash-window dedupe)
+    expect(spooledIds[0]).not.toBe(before.id);
+    expect(spooledIds[2]).not.toBe(ahead.id);
+    expect(events[3]?.id).not.toBe(fresh.id); // a replay, even on a new start
+    expect(new Set(events.map((e) => e.id)).size).toBe(4);
+  });
+
   it("does not append again a draft the spool already holds (a crash between append and unlink)", async () => {
     await setup();
     const d = draft(1);

@@ -48,6 +48,8 @@ const AGENT_TYPES = /^(exec\.[a-z_]+|memory\.changed|memory\.decayed)$/;
 const FRESH_ID_MS = 3600 * 1000;
 /** How far ahead of the sidecar's clock a draft id's time may be (the agent's clock is the host's). */
 const ID_SKEW_MS = 60 * 1000;
+/** Most ids remembered; past it (an inbox flooded within the hour) every draft gets a new id. */
+const MAX_TAKEN = 100_000;
 
 class TooBig extends Error {}
 
@@ -128,6 +130,8 @@ export class InboxSource implements Component {
     const all = await readdir(this.#o.dir);
     await this.#dropStaleReservations(all);
     const names = all.filter((n) => DRAFT_FILE.test(n)).sort();
+    const now = Date.now();
+    for (const [id, at] of this.#taken) if (at < now - FRESH_ID_MS) this.#taken.delete(id);
     const batchSize = this.#o.batch ?? 500;
     for (let i = 0; i < names.length && !this.#stopped; i += batchSize) {
       const drafts: EventDraft[] = [];
@@ -139,7 +143,7 @@ export class InboxSource implements Component {
         if (!draft) continue;
         if (this.#o.alreadySpooled(draft.id)) duplicates.push(path);
         else {
-          drafts.push(this.#ownId(draft));
+          drafts.push(this.#ownId(draft, now));
           files.push(path);
         }
       }
@@ -163,14 +167,14 @@ export class InboxSource implements Component {
    * used before: made since this sidecar started (earlier ones the spool has, `alreadySpooled`,
    * are the crash window's duplicates; others were shipped and may be gone from the spool), within
    * the last hour, not ahead of the clock, and not taken from the inbox before. Any other draft (one
-   * the agent wrote while the sidecar was down, or a replayed id) gets a new id: an id the collector
-   * already holds would be refused there, and its seq would be a gap in the chain.
+   * the agent wrote while the sidecar was down, a replayed id, any once MAX_TAKEN ids are
+   * remembered) gets a new id: an id the collector already holds would be refused there, and its
+   * seq would be a gap in the chain.
    */
-  #ownId(draft: EventDraft): EventDraft {
-    const now = Date.now();
-    for (const [id, at] of this.#taken) if (at < now - FRESH_ID_MS) this.#taken.delete(id);
+  #ownId(draft: EventDraft, now: number): EventDraft {
     const at = ulidTime(draft.id);
     if (
+      this.#taken.size < MAX_TAKEN &&
       at >= this.#startedAt &&
       at >= now - FRESH_ID_MS &&
       at <= now + ID_SKEW_MS &&
