@@ -114,6 +114,8 @@ describe.skipIf(!asRoot)("context-guard spills written by a root sidecar", () =>
     const ws = tempDir("clawguard-spill-owner-");
     dirs.push(ws);
     chownSync(ws.path, AGENT.uid, AGENT.gid);
+    // What an earlier sidecar left: .clawguard made by it (root), kept to itself.
+    mkdirSync(join(ws.path, ".clawguard"), { mode: 0o700 });
     const rig = await guardFor(ws.path);
     for (const lines of SIZES) {
       const answer = await askWithHugeOutput(rig, lines);

@@ -54,7 +54,10 @@ export class SpillStore {
     return uid === process.getuid?.() && gid === process.getgid?.() ? undefined : { uid, gid };
   }
 
-  /** The spill folder, made (each missing folder below the workspace checked, then handed over). */
+  /**
+   * The spill folder, made: each folder below the workspace checked (no link), and each this user
+   * makes (or made before) handed over.
+   */
   #makeDir(): void {
     const owner = this.#owner();
     if (this.workspace === undefined || owner === undefined) {
@@ -65,7 +68,10 @@ export class SpillStore {
     const parts = relative(this.workspace, this.dir).split(sep);
     for (let i = 1; i <= parts.length; i++) {
       const path = insidePath(this.workspace, parts.slice(0, i).join("/"));
-      if (lstatSync(path, { throwIfNoEntry: false })) continue;
+      const there = lstatSync(path, { throwIfNoEntry: false });
+      // A folder this user made before (an earlier version kept it to itself, 0700): handed over too.
+      if (there?.isDirectory() && there.uid === process.getuid?.()) handOver(path, owner, 0o755);
+      if (there) continue;
       try {
         mkdirSync(path, { mode: 0o700 });
       } catch (err) {
