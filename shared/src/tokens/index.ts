@@ -95,7 +95,8 @@ export function estimateFor(family: Family, profile: Profile): Tokenizer {
       exact: false,
       errorBound: ERROR_BOUNDS[profile],
       margin: ERROR_BOUNDS[profile],
-      count: (text: string) => estimateTokens(text, weights),
+      // Remembered too: the guard estimates first, and a conversation repeats its history every turn.
+      count: memoized((text: string) => estimateTokens(text, weights)),
     };
   });
 }
