@@ -7,6 +7,7 @@ import { createLogger } from "@clawguard/shared/log";
 import { loadSidecarConfig } from "../../config.ts";
 import { startSidecar } from "../../main.ts";
 import { type Command, parse } from "../command.ts";
+import { launcher } from "../launcher.ts";
 import { untilSignal } from "../signals.ts";
 
 const help = `Usage: clawguard up [--workspace DIR] [--collector-listen HOST:PORT] [--sidecar-listen HOST:PORT]
@@ -127,13 +128,3 @@ Ctrl-C stops both.
 };
 
 const DEFAULT_COLLECTOR_URL = "http://127.0.0.1:18800";
-
-/**
- * How the user runs clawguard again, as they started it: through pnpm when it is theirs, through
- * `npx pnpm@<version>` when npx fetched it for this run (then there is no pnpm on their PATH).
- */
-export function launcher(env: NodeJS.ProcessEnv): string {
-  const pnpm = /\bpnpm\/(\d+\.\d+\.\d+)/.exec(env.npm_config_user_agent ?? "")?.[1];
-  if (pnpm && /[/\\]_npx[/\\]/.test(env.npm_execpath ?? "")) return `npx -y pnpm@${pnpm} clawguard`;
-  return "pnpm clawguard";
-}

@@ -159,8 +159,9 @@ export async function readSpill(
   store: SpillStore,
   id: string,
   mode: ReadMode,
-  options: { grepTimeoutMs?: number } = {},
+  options: { grepTimeoutMs?: number; command?: string } = {},
 ): Promise<ReadResult> {
+  const next = `${options.command ?? "clawguard read"} ${id}`;
   const { handle, size } = await store.open(id);
   try {
     if (mode.kind === "bytes") {
@@ -183,7 +184,7 @@ export async function readSpill(
           mode.offset > size
             ? `[clawguard] offset ${mode.offset} is past the end: the output has ${size} bytes`
             : end < size
-              ? `[clawguard] bytes ${mode.offset}-${end} of ${size}; next: clawguard read ${id} --offset ${end} --limit ${mode.limit}`
+              ? `[clawguard] bytes ${mode.offset}-${end} of ${size}; next: ${next} --offset ${end} --limit ${mode.limit}`
               : `[clawguard] bytes ${mode.offset}-${end} of ${size} (end)`,
         totalBytes: size,
       };
@@ -211,7 +212,7 @@ export async function readSpill(
     const footer = grep
       ? `[clawguard] ${matches} matching line${matches === 1 ? "" : "s"}${more ? ` (stopped at --max-matches ${matches}; narrow with --lines)` : ""}`
       : more
-        ? `[clawguard] lines ${from}-${to}; next: clawguard read ${id} --lines ${to + 1}:${to + (to - from + 1)}`
+        ? `[clawguard] lines ${from}-${to}; next: ${next} --lines ${to + 1}:${to + (to - from + 1)}`
         : `[clawguard] lines ${from}-${Math.max(from - 1, n)} of ${n} (end)`;
     return { text, footer, totalBytes: size };
   } finally {
