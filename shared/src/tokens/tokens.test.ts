@@ -93,9 +93,10 @@ const profiles = Object.keys(PROFILES) as Profile[];
 const KINDS_SEED = 1_048_577;
 
 /**
- * The tokenizers runnable here that each profile stands for. Gemma 3's (Gemini), Llama 2's and the
- * legacy Claude's are not: fit.ts holds the profiles to them on the same kinds from its own seed. Claude's
- * profiles also stand for OpenAI's encodings (its references are their max); Gemini's does not.
+ * The tokenizers runnable here that each profile stands for. Gemma 3's (Gemini), Llama 2's, Mistral's
+ * and the legacy Claude's are not: fit.ts holds the profiles to them on the same kinds from its own
+ * seed. Claude's profiles also stand for OpenAI's encodings (its references are their max); Gemini's
+ * does not.
  */
 const STANDS_FOR: Record<Profile, string[]> = {
   openai: ["gpt-4o", "gpt-4"],
