@@ -20,10 +20,11 @@
 // 1.13-1.36x on code, 1.0x on CJK and numbers. So the "claude-4.7" reference for a text is the legacy
 // count * (1 + 0.55 * share of ASCII letters among non-space characters), which reproduces those ratios.
 // The 32 000-piece SentencePiece vocabularies, every digit a token, are references too: Llama 2's (Code
-// Llama and TinyLlama share it) and Mistral 7B's. A linear program minimises the summed ratio estimate/reference (the agent prompt
-// counted 10x) with "estimate >= reference" a hard constraint on every corpus entry except random noise
-// and the one-line texts in other scripts (there: >= reference / 1.15), and on the realistic kinds of
-// content of fixtures/kinds.ts (indented code, JSON with 4-space indent, padded tables, separators);
+// Llama and TinyLlama share it) and Mistral 7B's. A linear program minimises the summed ratio
+// estimate/reference (the agent prompt counted 10x) with "estimate >= reference" a hard constraint on
+// every corpus entry except random noise and the one-line texts in other scripts (there: >= reference
+// / 1.15), and on the realistic kinds of content of fixtures/kinds.ts (indented code, JSON with 4-space
+// indent, padded tables, separators);
 // the random kinds there (punctuation, control characters, Han, Hangul, Cyrillic...) must reach the
 // reference / 1.12, inside the error bound. ERROR_BOUNDS says how far below it can still land.
 
