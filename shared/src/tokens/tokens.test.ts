@@ -6,7 +6,7 @@ import { LONG_RUN } from "./bpe.ts";
 import { ERROR_BOUNDS, estimateTokens, PROFILES, type Profile } from "./estimate.ts";
 import { digest, type Reference } from "./fixtures/calibrate.ts";
 import { corpus } from "./fixtures/corpus.ts";
-import { ADVERSARIAL, FIT_SEED, TARGETS } from "./fixtures/fit.ts";
+import { ADVERSARIAL, agentMax, FIT_SEED, TARGETS } from "./fixtures/fit.ts";
 import { contentKinds } from "./fixtures/kinds.ts";
 import { EXACT_ERROR_BOUND, fastTokenizerFor, loadTokenizer, tokenizerFor } from "./index.ts";
 import { VOCAB_NAMES } from "./vocab.ts";
@@ -132,12 +132,13 @@ describe.each(profiles)("the %s estimate", (profile) => {
     },
   );
 
-  it("counts an agent's system prompt and tool schemas within 1.00-1.30x of its reference", () => {
+  it("counts an agent's system prompt and tool schemas within 1.00x and the fit's cap (1.30x; unknown 1.11x)", () => {
     for (const name of ["agent-system-prompt", "agent-tool-schemas"]) {
       const text = entries.find((e) => e.name === name)?.text ?? "";
       const ratio = estimateTokens(text, weights) / reference(name, text);
       expect(ratio, name).toBeGreaterThanOrEqual(1);
-      expect(ratio, name).toBeLessThanOrEqual(1.3);
+      // The cap plus rounding (weights are rounded up to thousandths).
+      expect(ratio, name).toBeLessThanOrEqual(agentMax(profile) + 0.01);
     }
   });
 
