@@ -1,3 +1,4 @@
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { testCollectorApp } from "@clawguard/collector/api/test-app";
 import { AuditStore, COLLECTOR_AGENT } from "@clawguard/collector/store/audit-store";
@@ -114,4 +115,52 @@ describe("exit codes", () => {
     expect(r.out).toMatch(/no agents have sent events yet/);
     expect(r.code).toBe(0);
   });
+});
+
+describe("sidecar --check agrees with the start", () => {
+  const bad: [string, Record<string, unknown>, NodeJS.ProcessEnv, RegExp][] = [
+    ["no ingest token", {}, { CLAWGUARD_INGEST_TOKEN: "" }, /no ingest token/],
+    [
+      "a state dir inside the workspace",
+      { stateDir: "ws/.state" },
+      {},
+      /stateDir: expected a folder outside/,
+    ],
+    ["a typo in a key", { shiper: {} }, {}, /shiper/],
+    [
+      "a provider upstream that is no URL",
+      { llm: { providers: { acme: { upstream: "not a url", api: "openai-completions" } } } },
+      {},
+      /upstream/,
+    ],
+    [
+      "an unknown provider API",
+      { llm: { providers: { acme: { upstream: "http://127.0.0.1:9/v1", api: "soap" } } } },
+      {},
+      /api/,
+    ],
+  ];
+  it.each(bad)(
+    "%s: both exit 78 with the same message, and the start takes nothing",
+    async (_what, extra, env, message) => {
+      const root = tempDir("clawguard-check-");
+      try {
+        const file = join(root.path, "clawguard.yaml");
+        const state = join(root.path, "state");
+        writeFileSync(file, JSON.stringify({ workspace: "ws", stateDir: state, ...extra }));
+        mkdirSync(join(root.path, "ws"));
+        const runIn = (argv: string[]) =>
+          run(["sidecar", "--config", file, ...argv], { CLAWGUARD_INGEST_TOKEN: "i".repeat(40), ...env });
+        const check = await runIn(["--check"]);
+        const start = await runIn([]);
+        expect(check.err).toMatch(message);
+        expect(check.code).toBe(78);
+        expect(start.code).toBe(check.code);
+        expect(start.err).toBe(check.err);
+        expect(existsSync(state)).toBe(false); // no state dir, no lock, no token file
+      } finally {
+        root.cleanup();
+      }
+    },
+  );
 });
