@@ -8,7 +8,6 @@ import {
   type IntegrityFinding,
   sha256,
 } from "./store/audit-store.ts";
-import { MEMORY_CHANGED, memoryVersionOf } from "./store/memory-store.ts";
 
 /** Each agent's sealing keys by key id: the current one and, while rotating, the previous one. */
 export type SealKeyring = ReadonlyMap<string, ReadonlyMap<string, Buffer>>;
@@ -72,8 +71,9 @@ export async function ingestBatch(
 }
 
 /**
- * One event's checks, in order: schema and bounds, the token's agent, the hash, the seal, a memory
- * version. A changed hash or a bad seal is also an integrity finding (added to `findings`).
+ * One event's checks, in order: schema and bounds (with a memory.changed event's version: the
+ * rules the sidecar checks a draft against before it gives it a seq), the token's agent, the hash,
+ * the seal. A changed hash or a bad seal is also an integrity finding (added to `findings`).
  */
 function checkItem(
   item: unknown,
@@ -102,10 +102,6 @@ function checkItem(
   if (seal) {
     findings.push({ agent, seq: event.seq, event_id: event.id, ...seal });
     return { errors: [seal.detail] };
-  }
-  if (event.type === MEMORY_CHANGED) {
-    const version = memoryVersionOf(event, path);
-    if (!version.ok) return { errors: version.errors };
   }
   return { event, body };
 }

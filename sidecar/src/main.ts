@@ -79,7 +79,7 @@ function sharedConfig(config: SidecarConfig): unknown {
  * The sidecar's private state dir: outside the workspace, which the agent's container reads and
  * writes (a token kept there would be the agent's).
  */
-function checkStateDir(config: SidecarConfig): void {
+export function checkStateDir(config: SidecarConfig): void {
   const { stateDir } = config.paths;
   if (isInside(config.workspace, stateDir) || isInside(stateDir, config.workspace)) {
     throw new ClawguardError(

@@ -44,6 +44,29 @@ export function statePaths(stateDir: string) {
   };
 }
 
+/**
+ * What `clawguard up` keeps beside its sidecar's state: the tokens it generates and the embedded
+ * collector's store. Never in the workspace: the agent's container reads everything there.
+ */
+export function upPaths(stateDir: string) {
+  const dir = join(stateDir, "up");
+  return {
+    dir,
+    ingestToken: join(dir, "ingest.token"),
+    readToken: join(dir, "read.token"),
+    sidecarTokens: join(dir, "sidecar-tokens"),
+    collectorData: join(stateDir, "collector"),
+  };
+}
+
+/** Where `clawguard up` kept the same before: in the workspace (moved out at the next `up`). */
+export function workspaceUpPaths(workspace: string): { tokens: string; collectorData: string } {
+  return {
+    tokens: join(workspace, ".clawguard", "local"),
+    collectorData: join(workspace, ".clawguard", "collector"),
+  };
+}
+
 /** One per workspace and agent: two sidecars on one host never share a watcher's memory. */
 export function defaultStateDir(env: NodeJS.ProcessEnv, workspace: string, agent: string): string {
   const base =

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
@@ -9,10 +9,51 @@ import { freePort, Processes, runCli } from "../support/processes.ts";
 
 const procs = new Processes();
 const ws = tempDir("clawguard-quickstart-");
+// The sidecar's state dir (tokens, the embedded store): outside the workspace, removed after.
+const state = tempDir("clawguard-quickstart-state-");
 afterAll(async () => {
   await procs.cleanup();
   ws.cleanup();
+  state.cleanup();
 });
+
+/** Every file under `dir`, as the agent would find it. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    return entry.isDirectory() ? filesUnder(path) : entry.isFile() ? [path] : [];
+  });
+}
+
+/** What the agent, reading the whole workspace, finds of `up`'s tokens and store: nothing. */
+function secretsInWorkspace(): string[] {
+  const tokens = ["ingest.token", "read.token"].map((n) =>
+    readFileSync(join(state.path, "up", n), "utf8").trim(),
+  );
+  expect(tokens.every((t) => /^[0-9a-f]{64}$/.test(t))).toBe(true);
+  const found = filesUnder(ws.path).filter((file) => {
+    const text = readFileSync(file, "latin1");
+    return tokens.some((t) => text.includes(t)) || /\.clawguard\/(local|collector)\//.test(file);
+  });
+  return found.map((f) => f.slice(ws.path.length + 1));
+}
+
+function startUp(cport: number, sport: number) {
+  return procs.cli(
+    "up",
+    [
+      "up",
+      "--workspace",
+      ws.path,
+      "--collector-listen",
+      `127.0.0.1:${cport}`,
+      "--sidecar-listen",
+      `127.0.0.1:${sport}`,
+    ],
+    { CLAWGUARD_STATE_DIR: state.path },
+    ws.path,
+  );
+}
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -26,28 +67,18 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 describe("quick start: clawguard up on the embedded store", () => {
   it("runs collector + sidecar, spills a big output, pages it, and audits it", {
-    timeout: 120_000,
+    timeout: 180_000,
   }, async () => {
     const [cport, sport] = [await freePort(), await freePort()];
-    const up = procs.cli(
-      "up",
-      [
-        "up",
-        "--workspace",
-        ws.path,
-        "--collector-listen",
-        `127.0.0.1:${cport}`,
-        "--sidecar-listen",
-        `127.0.0.1:${sport}`,
-      ],
-      {},
-      ws.path,
-    );
-    await waitFor("clawguard is up", async () =>
-      up.stdout().includes("clawguard is up") ? true : undefined,
+    const up = startUp(cport, sport);
+    await waitFor(
+      "clawguard is up",
+      async () => (up.stdout().includes("clawguard is up") ? true : undefined),
+      60_000, // PGlite's first start takes 10-40 s on a loaded 2-core machine
     );
     expect(up.stdout()).toContain("embedded PGlite");
-    const env = { CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${cport}` };
+    const env = { CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${cport}`, CLAWGUARD_STATE_DIR: state.path };
+    expect(secretsInWorkspace()).toEqual([]);
 
     // Over the limit: spilled and previewed, exit code passed through.
     const exec = await runCli(["exec", "--session", "qs", "--", "seq", "1", "200000"], env, ws.path);
@@ -124,8 +155,34 @@ describe("quick start: clawguard up on the embedded store", () => {
     const verify = await runCli(["audit", "verify"], env, ws.path);
     expect(verify.code, verify.output).toBe(0);
     expect(verify.stdout).toMatch(/^ok\s+main\s+\d+ events/m);
-
+    expect(secretsInWorkspace()).toEqual([]);
     expect(await up.kill("SIGTERM")).toBe(0);
+
+    // A workspace from before: tokens and the embedded store where `up` kept them then. The next
+    // `up` moves them to the state dir, saying so, and the trail and the read token carry on.
+    const stored = Number(/^ok\s+main\s+(\d+) events/m.exec(verify.stdout)?.[1]);
+    mkdirSync(join(ws.path, ".clawguard"), { recursive: true });
+    renameSync(join(state.path, "up"), join(ws.path, ".clawguard", "local"));
+    renameSync(join(state.path, "collector"), join(ws.path, ".clawguard", "collector"));
+    const again = startUp(cport, sport);
+    await waitFor(
+      "clawguard is up again",
+      async () => (again.stdout().includes("clawguard is up") ? true : undefined),
+      60_000,
+    );
+    expect(again.output()).toMatch(
+      /clawguard up: moved .*\.clawguard\/local\/read\.token out of the workspace/,
+    );
+    expect(again.output()).toMatch(
+      /clawguard up: moved the embedded store .*\.clawguard\/collector out of the workspace/,
+    );
+    expect(existsSync(join(ws.path, ".clawguard", "local"))).toBe(false);
+    expect(existsSync(join(ws.path, ".clawguard", "collector"))).toBe(false);
+    expect(secretsInWorkspace()).toEqual([]);
+    const after = await runCli(["audit", "verify"], env, ws.path);
+    expect(after.code, after.output).toBe(0);
+    expect(Number(/^ok\s+main\s+(\d+) events/m.exec(after.stdout)?.[1])).toBeGreaterThanOrEqual(stored);
+    expect(await again.kill("SIGTERM")).toBe(0);
   });
 });
 

@@ -45,7 +45,7 @@ export async function startLlmGuard(options: {
   const events: AuditEvent[] = [];
   const bus = new EventBus(spool);
   bus.subscribe((batch) => events.push(...batch));
-  const spill = new SpillStore(paths.spill);
+  const spill = new SpillStore(paths.spill, options.dir);
   const guard = new LlmGuard({
     config: options.config,
     env: {},

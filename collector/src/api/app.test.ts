@@ -270,9 +270,16 @@ describe("memory blobs and history", () => {
     const first = await put(idB, B, INGEST);
     expect(first.status).toBe(201);
     expect(await first.json()).toEqual({ sha256: idB, size: B.length, stored: true });
-    const again = await put(idB, B);
+    const again = await put(idB, B, INGEST);
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ sha256: idB, size: B.length, stored: false });
+    // Another agent is told nothing of main's upload: absent to its HEAD, new to its PUT.
+    expect((await head(idB, INGEST)).status).toBe(200);
+    expect((await head(idB)).status).toBe(404);
+    const theirs = await put(idB, B);
+    expect(theirs.status).toBe(201);
+    expect(await theirs.json()).toEqual({ sha256: idB, size: B.length, stored: true });
+    expect((await head(idB)).status).toBe(200);
     const there = await head(idB, READ);
     expect(there.status).toBe(200);
     expect(there.headers.get("content-length")).toBe(String(B.length));

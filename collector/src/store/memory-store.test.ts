@@ -110,7 +110,7 @@ describe.each(backends)("memory store contract on $name", ({ skip, open }) => {
     const [named] = memoryChain("m9", [{ path: "MEMORY.md", change: "created", content: "kept\n", at: 1 }]);
     await ingestBatch(audit, "m9", [named as AuditEvent]);
     const content = { named: "kept\n", orphan: "never named\n", young: "event on its way\n" };
-    for (const text of Object.values(content)) await memory.putBlob(hashOf(text), Buffer.from(text));
+    for (const text of Object.values(content)) await memory.putBlob(hashOf(text), Buffer.from(text), "m");
     // Stored two days ago, but for the young one.
     await db.query(
       "UPDATE memory_blobs SET created_at = now() - interval '2 days' WHERE sha256 = ANY($1::text[])",
@@ -202,18 +202,20 @@ describe.each(backends)("memory store contract on $name", ({ skip, open }) => {
     const id = sha256Hex(content);
     expect(await memory.blobSize(id)).toBeNull();
     expect(await memory.getBlob(id)).toBeNull();
-    expect(await memory.putBlob(id, content)).toBe(true);
-    expect(await memory.putBlob(id, content)).toBe(false);
+    expect(await memory.putBlob(id, content, "m")).toBe(true);
+    expect(await memory.putBlob(id, content, "m")).toBe(false);
     // Racing uploads of one content: exactly one stores it.
     const other = Buffer.from("raced");
-    const raced = await Promise.all(Array.from({ length: 4 }, () => memory.putBlob(sha256Hex(other), other)));
+    const raced = await Promise.all(
+      Array.from({ length: 4 }, () => memory.putBlob(sha256Hex(other), other, "m")),
+    );
     expect(raced.filter(Boolean)).toHaveLength(1);
     expect(await memory.blobSize(id)).toBe(256);
     expect(Buffer.from((await memory.getBlob(id)) as Uint8Array).equals(content)).toBe(true);
     const empty = Buffer.alloc(0);
-    expect(await memory.putBlob(sha256Hex(empty), empty)).toBe(true);
+    expect(await memory.putBlob(sha256Hex(empty), empty, "m")).toBe(true);
     expect(await memory.blobSize(sha256Hex(empty))).toBe(0);
-    const wrong = await memory.putBlob(id, Buffer.from("not it")).catch((err: unknown) => err);
+    const wrong = await memory.putBlob(id, Buffer.from("not it"), "m").catch((err: unknown) => err);
     expect(isClawguardError(wrong, "input.invalid")).toBe(true);
     expect((wrong as Error).message).toContain(id);
     expect((wrong as Error).message).toContain(sha256Hex(Buffer.from("not it")));
@@ -225,6 +227,24 @@ describe.each(backends)("memory store contract on $name", ({ skip, open }) => {
     expect(Buffer.from((await memory.getBlob(id)) as Uint8Array).equals(content)).toBe(true);
   });
 
+  it.skipIf(skip)("tells an agent about its own uploads only: another's content looks absent", async () => {
+    const content = Buffer.from("a secret only agent a wrote\n");
+    const id = sha256Hex(content);
+    expect(await memory.putBlob(id, content, "a")).toBe(true);
+    expect(await memory.blobSize(id, "a")).toBe(content.length);
+    expect(await memory.blobSize(id, "b")).toBeNull();
+    expect(await memory.blobSize(sha256Hex(Buffer.from("nobody's")), "b")).toBeNull();
+    // b uploading the same content is told what it would be told of new content.
+    expect(await memory.putBlob(id, content, "b")).toBe(true);
+    expect(await memory.putBlob(id, content, "b")).toBe(false);
+    expect(await memory.blobSize(id, "b")).toBe(content.length);
+    const { rows } = await db.query<{ n: string | number }>(
+      "SELECT count(*) AS n FROM memory_blobs WHERE sha256 = $1",
+      [id],
+    );
+    expect(Number(rows[0]?.n)).toBe(1); // stored once all the same
+  });
+
   it.skipIf(skip)("history tells which versions' content is stored, whenever it arrives", async () => {
     const events = memoryChain("m5", [
       { path: "SOUL.md", change: "created", content: "soul v1", at: 1 },
@@ -232,12 +252,12 @@ describe.each(backends)("memory store contract on $name", ({ skip, open }) => {
       { path: "SOUL.md", change: "deleted", at: 3 },
     ]);
     // The content of v1 arrives before its event, v2's after, and a deletion has none.
-    await memory.putBlob(hashOf("soul v1"), Buffer.from("soul v1"));
+    await memory.putBlob(hashOf("soul v1"), Buffer.from("soul v1"), "m");
     await ingestBatch(audit, "m5", events);
     const blobs = async () =>
       (await memory.history({ path: "SOUL.md", limit: 10 })).versions.map((v) => v.blob);
     expect(await blobs()).toEqual([false, false, true]);
-    await memory.putBlob(hashOf("soul v2"), Buffer.from("soul v2"));
+    await memory.putBlob(hashOf("soul v2"), Buffer.from("soul v2"), "m");
     expect(await blobs()).toEqual([false, true, true]);
   });
 });

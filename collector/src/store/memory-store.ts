@@ -1,30 +1,17 @@
 import { createHash } from "node:crypto";
 import { ClawguardError } from "@clawguard/shared/errors";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
+import {
+  MEMORY_CHANGED,
+  type MemoryChange,
+  type MemoryVersion,
+  memoryVersionOf,
+} from "@clawguard/shared/events/memory-version";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { Db, Queryable } from "./db.ts";
 
-/** The event type whose every occurrence is also a row of `memory_versions`. */
-export const MEMORY_CHANGED = "memory.changed";
-export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
-const CHANGES = ["created", "modified", "deleted"] as const;
-const MAX_PATH_CHARS = 1024;
 // The text form `history` writes into its cursors; anything else is not one of ours.
 const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-
-export type MemoryChange = (typeof CHANGES)[number];
-
-/** One version of one memory file, as told by a `memory.changed` event. */
-export interface MemoryVersion {
-  event_id: string;
-  agent: string;
-  path: string;
-  time: string;
-  /** null when the file was deleted. */
-  sha256: string | null;
-  size: number;
-  change: MemoryChange;
-}
 
 export interface HistoryEntry extends MemoryVersion {
   /** Whether the content of this version is stored (its blob was uploaded). */
@@ -36,52 +23,6 @@ export interface HistoryQuery {
   agent?: string | undefined;
   cursor?: string | undefined;
   limit: number;
-}
-
-/**
- * The version a `memory.changed` event records, or what is wrong with its attrs (each named by
- * `path`). Other attrs (lines_added, lines_removed, ...) are the event's and are not checked here.
- */
-export function memoryVersionOf(
-  event: AuditEvent,
-  path = "event",
-): { ok: true; value: MemoryVersion } | { ok: false; errors: string[] } {
-  const a = event.attrs;
-  const errors: string[] = [];
-  const at = (key: string) => `${path}.attrs.${key}`;
-  const file = a.path;
-  if (
-    typeof file !== "string" ||
-    file.length === 0 ||
-    file.length > MAX_PATH_CHARS ||
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-    /[\u0000-\u001f]/.test(file)
-  )
-    errors.push(`${at("path")}: expected a file path of 1-${MAX_PATH_CHARS} printable chars`);
-  const change = a.change;
-  if (!CHANGES.includes(change as MemoryChange))
-    errors.push(`${at("change")}: expected one of ${CHANGES.join("|")}, got ${JSON.stringify(change)}`);
-  const size = a.size;
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0)
-    errors.push(`${at("size")}: expected an integer >= 0, got ${JSON.stringify(size)}`);
-  const sha256 = a.sha256 ?? null;
-  if (change === "deleted" && sha256 !== null)
-    errors.push(`${at("sha256")}: expected null for a deleted file, got ${JSON.stringify(sha256)}`);
-  else if (change !== "deleted" && (typeof sha256 !== "string" || !SHA256_PATTERN.test(sha256)))
-    errors.push(`${at("sha256")}: expected 64 lower-case hex chars, got ${JSON.stringify(sha256)}`);
-  if (errors.length > 0) return { ok: false, errors };
-  return {
-    ok: true,
-    value: {
-      event_id: event.id,
-      agent: event.source.agent,
-      path: file as string,
-      time: event.time,
-      sha256: sha256 as string | null,
-      size: size as number,
-      change: change as MemoryChange,
-    },
-  };
 }
 
 /**
@@ -118,10 +59,12 @@ export class MemoryStore {
   }
 
   /**
-   * Stores `content` under `sha256` unless it is already there; true when this call stored it.
-   * Content that does not hash to `sha256` is refused: a blob is always what its name says.
+   * Stores `content` under `sha256` for `agent` (once per content, whoever uploads it); true when
+   * `agent` had not uploaded it before, whether or not another agent had: the answer says nothing
+   * about other agents' content. Content that does not hash to `sha256` is refused: a blob is always
+   * what its name says.
    */
-  async putBlob(sha256: string, content: Uint8Array): Promise<boolean> {
+  async putBlob(sha256: string, content: Uint8Array, agent: string): Promise<boolean> {
     const actual = sha256Hex(content);
     if (actual !== sha256) {
       throw new ClawguardError(
@@ -130,12 +73,18 @@ export class MemoryStore {
         { details: { expected: sha256, actual } },
       );
     }
-    const { rows } = await this.db.query<{ sha256: string }>(
-      `INSERT INTO memory_blobs (sha256, size, content) VALUES ($1, $2, $3)
-       ON CONFLICT (sha256) DO NOTHING RETURNING sha256`,
-      [sha256, content.length, Buffer.from(content.buffer, content.byteOffset, content.length)],
-    );
-    return rows.length === 1;
+    return this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO memory_blobs (sha256, size, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`,
+        [sha256, content.length, Buffer.from(content.buffer, content.byteOffset, content.length)],
+      );
+      const { rows } = await tx.query<{ sha256: string }>(
+        `INSERT INTO memory_blob_owners (sha256, agent) VALUES ($1, $2)
+         ON CONFLICT (sha256, agent) DO NOTHING RETURNING sha256`,
+        [sha256, agent],
+      );
+      return rows.length === 1;
+    });
   }
 
   /**
@@ -156,11 +105,17 @@ export class MemoryStore {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** The stored size of a blob, or null when it is not there. */
-  async blobSize(sha256: string): Promise<number | null> {
+  /**
+   * The stored size of a blob, or null when it is not there; with `agent`, null too unless that
+   * agent uploaded it (absent and another's look the same).
+   */
+  async blobSize(sha256: string, agent?: string): Promise<number | null> {
     const { rows } = await this.db.query<{ size: string | number }>(
-      "SELECT size FROM memory_blobs WHERE sha256 = $1",
-      [sha256],
+      agent === undefined
+        ? "SELECT size FROM memory_blobs WHERE sha256 = $1"
+        : `SELECT b.size FROM memory_blobs b JOIN memory_blob_owners o ON o.sha256 = b.sha256
+           WHERE b.sha256 = $1 AND o.agent = $2`,
+      agent === undefined ? [sha256] : [sha256, agent],
     );
     return rows[0] ? Number(rows[0].size) : null;
   }

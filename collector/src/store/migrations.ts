@@ -159,6 +159,21 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
         ADD COLUMN seal_mac text,
         ADD CONSTRAINT audit_events_seal_check CHECK ((seal_kid IS NULL) = (seal_mac IS NULL));`,
   },
+  {
+    version: 7,
+    name: "memory blob uploaders",
+    sql: `
+      -- Which agents uploaded each blob: an ingest token (one agent's sidecar) is told about its own
+      -- uploads only, never whether another agent stored the same content. Rows go with their blob.
+      CREATE TABLE memory_blob_owners (
+        sha256 text NOT NULL REFERENCES memory_blobs (sha256) ON DELETE CASCADE,
+        agent  text NOT NULL,
+        PRIMARY KEY (sha256, agent)
+      );
+      -- Blobs stored before: each agent whose memory versions name one had its content.
+      INSERT INTO memory_blob_owners (sha256, agent)
+        SELECT DISTINCT v.sha256, v.agent FROM memory_versions v JOIN memory_blobs b ON b.sha256 = v.sha256;`,
+  },
 ];
 
 const LOCK_KEY = 0x636c6177; // "claw"

@@ -1,5 +1,6 @@
 import { ULID_PATTERN, ulid } from "../ids.ts";
 import { checkJsonTree, MAX_SEQ, storableProblem, timeProblem } from "./bounds.ts";
+import { MEMORY_CHANGED, memoryVersionOf } from "./memory-version.ts";
 
 /** The audit event envelope of DESIGN.md §4. */
 export type Severity = "debug" | "info" | "warn" | "error" | "critical";
@@ -133,6 +134,11 @@ function validate(value: unknown, path: string, chained: boolean): string[] {
     const size = problems.length === 0 ? Buffer.byteLength(JSON.stringify(value.attrs)) : 0;
     if (size > MAX_ATTRS_BYTES)
       errors.push(`${path}.attrs: ${size} bytes, expected at most ${MAX_ATTRS_BYTES}`);
+    // A type whose attrs the collector stores elsewhere too: the same rules for a draft and an event.
+    if (errors.length === 0 && value.type === MEMORY_CHANGED) {
+      const version = memoryVersionOf(value as unknown as EventDraft, path);
+      if (!version.ok) errors.push(...version.errors);
+    }
   }
   if (chained) {
     const seq = value.seq;

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
+import { loadSidecarConfig } from "../config.ts";
+import { upPaths } from "../paths.ts";
 import type { Io } from "./command.ts";
 
 /** How the read commands (audit, memory) talk to the collector: its read token, and GET. */
@@ -17,12 +18,22 @@ export function readToken(flag: string | undefined, io: Io): string {
   }
   const fromEnv = resolveSecret(undefined, io.env, "read token", "CLAWGUARD_READ_TOKEN");
   if (fromEnv) return fromEnv;
-  const local = join(io.cwd, ".clawguard", "local", "read.token");
-  if (existsSync(local)) return readFileSync(local, "utf8").trim();
+  const local = upReadToken(io);
+  if (local && existsSync(local)) return readFileSync(local, "utf8").trim();
   throw new ClawguardError(
     "config.invalid",
     "no read token: set CLAWGUARD_READ_TOKEN or CLAWGUARD_READ_TOKEN_FILE, or pass --token-file",
   );
+}
+
+/** The read token `clawguard up` made for the workspace here, in its sidecar's state dir. */
+function upReadToken(io: Io): string | undefined {
+  try {
+    const config = loadSidecarConfig(undefined, { ...io.env, CLAWGUARD_AGENT: "main" }, io.cwd);
+    return upPaths(config.paths.stateDir).readToken;
+  } catch {
+    return undefined; // a sidecar setting that does not load: no token of `up`'s to find
+  }
 }
 
 export async function get(url: string, token: string): Promise<unknown> {

@@ -1,10 +1,10 @@
 import { ClawguardError } from "@clawguard/shared/errors";
-import type { TokenSet } from "@clawguard/shared/http/auth";
+import { SHA256_PATTERN } from "@clawguard/shared/events/memory-version";
 import { queryInt } from "@clawguard/shared/http/body";
 import { errorResponse } from "@clawguard/shared/http/on-error";
 import type { Context, Hono, Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { type MemoryStore, SHA256_PATTERN } from "../../store/memory-store.ts";
+import type { MemoryStore } from "../../store/memory-store.ts";
 import type { ApiDeps } from "../app.ts";
 import { agentParam, textParam } from "../params.ts";
 
@@ -20,24 +20,14 @@ function blobId(c: Context): string {
   return id;
 }
 
-/** The principal of whichever set knows the token; the last set's error when none does. */
-function authenticateAny(c: Context, sets: TokenSet<string>[]): string {
-  let failure: unknown;
-  for (const set of sets) {
-    try {
-      return set.authenticate(c);
-    } catch (err) {
-      failure = err;
-    }
-  }
-  throw failure;
-}
-
 /**
  * Memory file contents, content-addressed (`/v1/blobs/:sha256`), and the versions of a memory file
- * (`/v1/memory/history`).
- *   PUT  ingest token: stores the raw body once; 201 {stored: true} when new, 200 {stored: false} when known.
- *   HEAD ingest or read token: 200 (Content-Length is the size) or 404, so a sidecar can skip an upload.
+ * (`/v1/memory/history`). An ingest token is one agent's: it learns about its own uploads only,
+ * never whether another agent stored the same content (no existence oracle across agents).
+ *   PUT  ingest token: stores the raw body once; 201 {stored: true} when this agent had not uploaded
+ *        it, 200 {stored: false} when it had (another agent's upload of it counts for nothing).
+ *   HEAD ingest token: 200 (Content-Length is the size) when this agent uploaded it, else 404, so a
+ *        sidecar can skip an upload; read token: 200 when stored at all.
  *   GET  read token: the bytes.
  */
 export function memoryRoutes(app: Hono, deps: ApiDeps, memory: MemoryStore): void {
@@ -66,16 +56,16 @@ export function memoryRoutes(app: Hono, deps: ApiDeps, memory: MemoryStore): voi
         `expected Content-Type: application/octet-stream (the file's raw bytes), got ${JSON.stringify(type || "(none)")}`,
       );
     }
+    const agent = deps.ingestTokens.authenticate(c);
     const content = new Uint8Array(await c.req.arrayBuffer());
-    const stored = await memory.putBlob(sha256, content);
+    const stored = await memory.putBlob(sha256, content, agent);
     return c.json({ sha256, size: content.length, stored }, stored ? 201 : 200);
   });
 
   // Hono answers HEAD with the GET route (and drops the body).
   app.get("/v1/blobs/:sha256", async (c) => {
     if (c.req.method === "HEAD") {
-      authenticateAny(c, [deps.ingestTokens, deps.readTokens]);
-      const size = await memory.blobSize(blobId(c));
+      const size = await memory.blobSize(blobId(c), headCaller(c, deps));
       if (size === null) return c.body(null, 404);
       return c.body(null, 200, { "content-length": String(size) });
     }
@@ -103,4 +93,17 @@ export function memoryRoutes(app: Hono, deps: ApiDeps, memory: MemoryStore): voi
     });
     return c.json(page);
   });
+}
+
+/**
+ * Who asks HEAD: an ingest token's agent (told about its own uploads only), or undefined for a
+ * read token (told about every blob); the read set's error when neither knows the token.
+ */
+function headCaller(c: Context, deps: ApiDeps): string | undefined {
+  try {
+    return deps.ingestTokens.authenticate(c);
+  } catch {
+    deps.readTokens.authenticate(c);
+    return undefined;
+  }
 }

@@ -1,11 +1,23 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import { loadCollectorConfig } from "@clawguard/collector/config";
 import { startCollector } from "@clawguard/collector/main";
 import { createLogger } from "@clawguard/shared/log";
 import { loadSidecarConfig } from "../../config.ts";
-import { startSidecar } from "../../main.ts";
+import { checkStateDir, startSidecar } from "../../main.ts";
+import { upPaths, workspaceUpPaths } from "../../paths.ts";
 import { type Command, parse } from "../command.ts";
 import { launcher } from "../launcher.ts";
 import { untilSignal } from "../signals.ts";
@@ -14,7 +26,11 @@ const help = `Usage: clawguard up [--workspace DIR] [--collector-listen HOST:POR
 
 The quick start: a collector on the embedded store (PGlite, no services needed; PostgreSQL when
 DATABASE_URL is set) and a sidecar for agent "main" on a local workspace, in one process.
-Tokens are generated once into <workspace>/.clawguard/local/ (mode 0600). Ctrl-C stops both.
+Tokens are generated once into <stateDir>/up/ (mode 0600) and the embedded store is kept in
+<stateDir>/collector: the sidecar's state dir (CLAWGUARD_STATE_DIR, else
+$XDG_STATE_HOME/clawguard/main-<workspace id>), never the workspace, which the agent reads. What an
+earlier version kept in <workspace>/.clawguard/local and .clawguard/collector is moved there.
+Ctrl-C stops both.
 
 Options:
   --workspace DIR            the agent workspace (default: the current directory)
@@ -46,20 +62,29 @@ export const upCommand: Command = {
       return 0;
     }
     const workspace = resolve(io.cwd, values.workspace ?? ".");
-    const local = join(workspace, ".clawguard", "local");
-    mkdirSync(local, { recursive: true, mode: 0o700 });
-    const ingestToken = tokenFile(join(local, "ingest.token"));
-    const readToken = tokenFile(join(local, "read.token"));
-    const sidecarTokens = join(local, "sidecar-tokens");
-    writeFileSync(sidecarTokens, `main ${readFileSync(ingestToken, "utf8").trim()}\n`, { mode: 0o600 });
+    const baseEnv = {
+      ...io.env,
+      CLAWGUARD_WORKSPACE: workspace,
+      CLAWGUARD_AGENT: "main",
+      ...(values["sidecar-listen"] ? { CLAWGUARD_SIDECAR_LISTEN: values["sidecar-listen"] } : {}),
+    };
+    // The sidecar's own state dir, as it will find it: refused inside the workspace.
+    const probe = loadSidecarConfig(undefined, baseEnv, workspace);
+    checkStateDir(probe);
+    const local = upPaths(probe.paths.stateDir);
+    mkdirSync(local.dir, { recursive: true, mode: 0o700 });
+    adoptFromWorkspace(workspace, local, (line) => io.err(`clawguard up: ${line}\n`));
+    const ingestToken = tokenFile(local.ingestToken);
+    const readToken = tokenFile(local.readToken);
+    writeFileSync(local.sidecarTokens, `main ${readFileSync(ingestToken, "utf8").trim()}\n`, { mode: 0o600 });
     const log = createLogger({ format: "text", level: "warn" });
 
     const collectorConfig = loadCollectorConfig(
       undefined,
       {
         ...io.env,
-        CLAWGUARD_COLLECTOR_DATA_DIR: join(workspace, ".clawguard", "collector"),
-        CLAWGUARD_INGEST_TOKENS_FILE: sidecarTokens,
+        CLAWGUARD_COLLECTOR_DATA_DIR: local.collectorData,
+        CLAWGUARD_INGEST_TOKENS_FILE: local.sidecarTokens,
         CLAWGUARD_READ_TOKEN_FILE: readToken,
         ...(values["collector-listen"] ? { CLAWGUARD_COLLECTOR_LISTEN: values["collector-listen"] } : {}),
       },
@@ -72,12 +97,9 @@ export const upCommand: Command = {
       log.child("collector"),
     );
     const sidecarEnv = {
-      ...io.env,
-      CLAWGUARD_WORKSPACE: workspace,
-      CLAWGUARD_AGENT: "main",
+      ...baseEnv,
       CLAWGUARD_INGEST_TOKEN_FILE: ingestToken,
       CLAWGUARD_COLLECTOR_URL: collector.url,
-      ...(values["sidecar-listen"] ? { CLAWGUARD_SIDECAR_LISTEN: values["sidecar-listen"] } : {}),
     };
     let sidecar: Awaited<ReturnType<typeof startSidecar>>;
     try {
@@ -102,7 +124,7 @@ export const upCommand: Command = {
   collector  ${collector.url}   store: ${store}
   sidecar    ${sidecar.url}   agent: main   workspace: ${workspace}
   spills     ${join(workspace, ".clawguard", "spill")}
-  tokens     ${local}/ (read.token for the audit API, ingest.token for the sidecar)
+  tokens     ${local.dir}/ (read.token for the audit API, ingest.token for the sidecar)
 
 Try, from ${workspace}:
   ${run} exec -- seq 1 200000          # over the limit: spilled, previewed
@@ -128,3 +150,59 @@ Ctrl-C stops both.
 };
 
 const DEFAULT_COLLECTOR_URL = "http://127.0.0.1:18800";
+
+/** Moves a file or folder, across filesystems too (the workspace and the state dir may be two). */
+function move(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+    cpSync(from, to, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    rmSync(from, { recursive: true, force: true });
+  }
+}
+
+/** Whether `path` is there and of the kind, not through a link (the workspace is the agent's). */
+function isReal(path: string, kind: "file" | "dir"): boolean {
+  try {
+    const stat = lstatSync(path);
+    return kind === "file" ? stat.isFile() : stat.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What an earlier `clawguard up` kept in the workspace (its tokens, the embedded store), where
+ * the agent reads it: moved to the state dir, each move said. A token the state dir already has
+ * wins (the one in the workspace is removed); a store in both places is left and named.
+ */
+function adoptFromWorkspace(
+  workspace: string,
+  local: ReturnType<typeof upPaths>,
+  say: (line: string) => void,
+): void {
+  const old = workspaceUpPaths(workspace);
+  for (const name of ["ingest.token", "read.token", "sidecar-tokens"]) {
+    const from = join(old.tokens, name);
+    if (!isReal(from, "file")) continue;
+    const to = join(local.dir, name);
+    if (existsSync(to)) {
+      rmSync(from, { force: true });
+      say(`removed ${from} from the workspace (the agent could read it): ${to} is the one in use`);
+    } else {
+      move(from, to);
+      say(`moved ${from} out of the workspace (the agent could read it) to ${to}`);
+    }
+  }
+  if (isReal(old.tokens, "dir") && readdirSync(old.tokens).length === 0) rmdirSync(old.tokens);
+  if (!isReal(old.collectorData, "dir")) return;
+  if (existsSync(local.collectorData)) {
+    say(
+      `${old.collectorData} is an older embedded store, left in the workspace (the agent can read it): the one in use is ${local.collectorData}; delete the older one`,
+    );
+  } else {
+    move(old.collectorData, local.collectorData);
+    say(`moved the embedded store ${old.collectorData} out of the workspace to ${local.collectorData}`);
+  }
+}

@@ -14,7 +14,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ChainHead, EMPTY_HEAD, GENESIS_HASH, hashEvent } from "@clawguard/shared/chain";
 import { type ClawguardError, isClawguardError } from "@clawguard/shared/errors";
-import { type AuditEvent, draftEvent, validateEvent } from "@clawguard/shared/events/envelope";
+import {
+  type AuditEvent,
+  draftEvent,
+  type EventDraft,
+  validateEvent,
+} from "@clawguard/shared/events/envelope";
 import { silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -98,6 +103,37 @@ const segments = () =>
 const lastSegment = () => join(dir, segments().at(-1) as string);
 
 describe("Spool append and read", () => {
+  it("gives no seq to a draft the collector would refuse: a spool.refused event stands in its place", async () => {
+    const spool = await openSpool();
+    await spool.append(drafts(1, 1));
+    const version = draftEvent({
+      source,
+      type: "memory.changed",
+      attrs: { path: "MEMORY.md", change: "gone" },
+    });
+    const [, refused] = await spool.append([draft(2), version, draft(3)]);
+    expect(refused).toMatchObject({ seq: 3, type: "spool.refused", severity: "error" });
+    expect(refused?.attrs).toMatchObject({ draft_id: version.id, draft_type: "memory.changed" });
+    expect(String(refused?.attrs.problem)).toContain(
+      "event.attrs.change: expected one of created|modified|deleted",
+    );
+    // Not even a refusal can be recorded for a draft whose source is not one: that request alone fails.
+    const sourceless = { ...draft(4), source: { agent: "" } } as unknown as EventDraft;
+    const failed = spool.append([draft(4), sourceless]).catch((e: unknown) => e);
+    const next = spool.append(drafts(5, 1));
+    expect(isClawguardError(await failed, "input.invalid")).toBe(true);
+    await next;
+    const all = await readAll(spool);
+    expect(all.map((e) => [e.seq, e.type, e.attrs.i])).toEqual([
+      [1, "test.event", 1],
+      [2, "test.event", 2],
+      [3, "spool.refused", undefined],
+      [4, "test.event", 3],
+      [5, "test.event", 5],
+    ]);
+    for (const event of all) expect(validateEvent(event).ok).toBe(true);
+  });
+
   it("seals drafts into a gap-free chain and reads them back in order", async () => {
     const spool = await openSpool();
     const first = await spool.append(drafts(1, 3));

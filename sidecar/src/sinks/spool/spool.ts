@@ -14,9 +14,10 @@ import { join, resolve } from "node:path";
 import { type ChainHead, EMPTY_HEAD, type SealKey, sealEvent } from "@clawguard/shared/chain";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { storableValue } from "@clawguard/shared/events/bounds";
-import type { AuditEvent, EventDraft } from "@clawguard/shared/events/envelope";
+import { type AuditEvent, type EventDraft, validateDraft } from "@clawguard/shared/events/envelope";
 import { fsyncDir } from "@clawguard/shared/fs-atomic";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
+import { ulid } from "@clawguard/shared/ids";
 import type { Logger } from "@clawguard/shared/log";
 import { AckRecord } from "./ack-record.ts";
 import { type CorruptRange, encodeFrame, type ScannedFrame, scanFrames } from "./frame.ts";
@@ -79,9 +80,38 @@ type SpoolRecord =
   | { kind: "header"; after_seq: number; after_hash: string }
   | { kind: "event"; id: string; seq: number; hash: string };
 
-/** A draft whose every string PostgreSQL can store (a NUL or lone surrogate becomes U+FFFD). */
-function storableDraft(draft: EventDraft): EventDraft {
-  return storableValue(draft);
+/**
+ * The draft with every string made storable (a NUL or lone surrogate becomes U+FFFD), checked
+ * against the collector's own schema and bounds (validateDraft). One the collector would refuse
+ * (a memory file whose name has a line break, attrs over the bounds) never takes a seq as it is:
+ * it becomes a `spool.refused` event saying what was wrong (its id, type and the problem), in the
+ * same place of the request; throws `input.invalid` when not even that can be recorded (a draft
+ * whose source is not one).
+ */
+function checkedDraft(draft: EventDraft): EventDraft {
+  const check = validateDraft(storableValue(draft));
+  if (check.ok) return check.value;
+  const problem = check.errors.join("; ");
+  const refusal = validateDraft(
+    storableValue({
+      id: ulid(),
+      time: new Date().toISOString(),
+      source: draft.source,
+      type: "spool.refused",
+      severity: "error",
+      attrs: {
+        draft_id: String(draft.id).slice(0, 64),
+        draft_type: String(draft.type).slice(0, 128),
+        problem: problem.slice(0, 1000),
+      },
+    }),
+  );
+  if (!refusal.ok)
+    throw new ClawguardError(
+      "input.invalid",
+      `the collector would refuse this event draft: ${problem.slice(0, 500)}`,
+    );
+  return refusal.value;
 }
 
 /** A frame's payload as a spool record (a segment header or an event), or undefined when it is neither. */
@@ -248,17 +278,24 @@ export class Spool {
       let requestHead = head;
       try {
         for (const draft of request.drafts) {
-          const event = sealEvent(storableDraft(draft), requestHead, this.#o.sealKey);
+          const event = sealEvent(checkedDraft(draft), requestHead, this.#o.sealKey);
           requestHead = { seq: event.seq, hash: event.hash };
           events.push(event);
           requestFrames.push(encodeFrame(JSON.stringify(event)));
         }
       } catch (err) {
-        // A draft with no JSON form (a BigInt, a cycle): refuse this request alone.
+        // A draft the collector would refuse, or with no JSON form (a BigInt, a cycle): refuse this
+        // request alone, before any of it takes a seq (a seq the collector never stores is a gap).
         request.reject(
-          new ClawguardError("input.invalid", `cannot serialise an event draft: ${(err as Error).message}`, {
-            cause: err,
-          }),
+          err instanceof ClawguardError
+            ? err
+            : new ClawguardError(
+                "input.invalid",
+                `cannot serialise an event draft: ${(err as Error).message}`,
+                {
+                  cause: err,
+                },
+              ),
         );
         continue;
       }

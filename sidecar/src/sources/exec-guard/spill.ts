@@ -1,9 +1,9 @@
-import { constants, mkdirSync } from "node:fs";
+import { chmodSync, constants, lchownSync, lstatSync, mkdirSync } from "node:fs";
 import { type FileHandle, lstat, open, realpath, rm } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { ULID_PATTERN } from "@clawguard/shared/ids";
-import { insidePath } from "../../workspace-path.ts";
+import { ACCESS_DENIED, insidePath } from "../../workspace-path.ts";
 
 /** What is known about a spill once its command has finished; stored beside it as `<id>.json`. */
 export interface SpillMeta {
@@ -23,21 +23,69 @@ export interface SpillMeta {
  * Spill files under `<workspace>/.clawguard/spill/`: raw output, mode 0600, named by ULID. Every
  * lookup validates the id and refuses anything that is not a plain file inside the directory, so no
  * id can ever read outside it.
+ *
+ * The agent-side `clawguard exec` writes its spills as the agent's user. The sidecar writes the
+ * context guard's (old tool outputs, only what the agent already had) as another user (root in
+ * its container): with a workspace given, each folder it makes and each file it writes is handed
+ * to the workspace's owner (lchown/fchown, never through a link), so the agent reads them with
+ * `clawguard read`. A sidecar that may not chown (not root, another user) makes them readable to
+ * all instead (0644 files, 0755 folders).
  */
 export class SpillStore {
   readonly dir: string;
   /** The workspace: when given, no folder from it down to a spill file may be a symbolic link. */
-  readonly #root: string | undefined;
+  readonly workspace: string | undefined;
 
   constructor(dir: string, workspace?: string) {
     this.dir = dir;
-    this.#root = workspace;
+    this.workspace = workspace;
   }
 
   /** `name` in the spill folder, checked (workspace-path.ts) when the store knows its workspace. */
   #file(name: string): string {
-    if (this.#root === undefined) return join(this.dir, name);
-    return insidePath(this.#root, relative(this.#root, join(this.dir, name)).split(sep).join("/"));
+    if (this.workspace === undefined) return join(this.dir, name);
+    return insidePath(this.workspace, relative(this.workspace, join(this.dir, name)).split(sep).join("/"));
+  }
+
+  /** The workspace's owner, when it is not this process's user (then what the store writes is handed over). */
+  #owner(): { uid: number; gid: number } | undefined {
+    if (this.workspace === undefined) return undefined;
+    const { uid, gid } = lstatSync(this.workspace);
+    return uid === process.getuid?.() && gid === process.getgid?.() ? undefined : { uid, gid };
+  }
+
+  /** The spill folder, made (each missing folder below the workspace checked, then handed over). */
+  #makeDir(): void {
+    const owner = this.#owner();
+    if (this.workspace === undefined || owner === undefined) {
+      this.#file(".");
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      return;
+    }
+    const parts = relative(this.workspace, this.dir).split(sep);
+    for (let i = 1; i <= parts.length; i++) {
+      const path = insidePath(this.workspace, parts.slice(0, i).join("/"));
+      if (lstatSync(path, { throwIfNoEntry: false })) continue;
+      try {
+        mkdirSync(path, { mode: 0o700 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") continue; // made by a spill beside this one
+        throw err;
+      }
+      handOver(path, owner, 0o755);
+    }
+  }
+
+  /** A file the store just wrote, given to the workspace's owner (or, failing that, made readable). */
+  async #handOverFile(file: FileHandle): Promise<void> {
+    const owner = this.#owner();
+    if (!owner) return;
+    try {
+      await file.chown(owner.uid, owner.gid);
+    } catch (err) {
+      if (!ACCESS_DENIED.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+      await file.chmod(0o644);
+    }
   }
 
   static checkId(id: string): string {
@@ -56,13 +104,19 @@ export class SpillStore {
 
   /** A new spill file for writing, created exclusively (never follows or reuses an existing file). */
   async create(id: string): Promise<FileHandle> {
-    this.#file(".");
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    return open(
+    this.#makeDir();
+    const file = await open(
       this.#file(`${SpillStore.checkId(id)}.out`),
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_APPEND | constants.O_NOFOLLOW,
       0o600,
     );
+    try {
+      await this.#handOverFile(file);
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+    return file;
   }
 
   async writeMeta(meta: SpillMeta): Promise<void> {
@@ -72,6 +126,7 @@ export class SpillStore {
       0o600,
     );
     try {
+      await this.#handOverFile(file);
       await file.writeFile(JSON.stringify(meta));
     } finally {
       await file.close();
@@ -115,5 +170,15 @@ export class SpillStore {
   async remove(id: string): Promise<void> {
     await rm(this.path(id), { force: true });
     await rm(join(this.dir, `${SpillStore.checkId(id)}.json`), { force: true });
+  }
+}
+
+/** A folder the store made, given to `owner` without following a link (or, failing that, made readable). */
+function handOver(path: string, owner: { uid: number; gid: number }, fallbackMode: number): void {
+  try {
+    lchownSync(path, owner.uid, owner.gid);
+  } catch (err) {
+    if (!ACCESS_DENIED.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+    chmodSync(path, fallbackMode);
   }
 }

@@ -8,6 +8,7 @@ import {
   type EventSource,
   validateDraft,
 } from "@clawguard/shared/events/envelope";
+import { ulid, ulidTime } from "@clawguard/shared/ids";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { EventBus } from "../../bus.ts";
@@ -43,6 +44,11 @@ export const MAX_DRAFT_BYTES = 128 * 1024;
  */
 const AGENT_TYPES = /^(exec\.[a-z_]+|memory\.changed|memory\.decayed)$/;
 
+/** How long an id taken from the inbox is remembered; an older draft id is replaced. */
+const FRESH_ID_MS = 3600 * 1000;
+/** How far ahead of the sidecar's clock a draft id's time may be (the agent's clock is the host's). */
+const ID_SKEW_MS = 60 * 1000;
+
 class TooBig extends Error {}
 
 class NotRegular extends Error {}
@@ -75,6 +81,9 @@ export class InboxSource implements Component {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  readonly #startedAt = Date.now();
+  /** Ids taken from the inbox in the last hour, with their time. */
+  readonly #taken = new Map<string, number>();
 
   constructor(options: InboxOptions) {
     this.#o = options;
@@ -130,7 +139,7 @@ export class InboxSource implements Component {
         if (!draft) continue;
         if (this.#o.alreadySpooled(draft.id)) duplicates.push(path);
         else {
-          drafts.push(draft);
+          drafts.push(this.#ownId(draft));
           files.push(path);
         }
       }
@@ -147,6 +156,35 @@ export class InboxSource implements Component {
       }
       await Promise.all([...files, ...duplicates].map((f) => unlink(f).catch(() => {})));
     }
+  }
+
+  /**
+   * The draft with an id the collector has never seen. Its own id is kept when it cannot have been
+   * used before: made since this sidecar started (earlier ones the spool has, `alreadySpooled`,
+   * are the crash window's duplicates; others were shipped and may be gone from the spool), within
+   * the last hour, not ahead of the clock, and not taken from the inbox before. Any other draft (one
+   * the agent wrote while the sidecar was down, or a replayed id) gets a new id: an id the collector
+   * already holds would be refused there, and its seq would be a gap in the chain.
+   */
+  #ownId(draft: EventDraft): EventDraft {
+    const now = Date.now();
+    for (const [id, at] of this.#taken) if (at < now - FRESH_ID_MS) this.#taken.delete(id);
+    const at = ulidTime(draft.id);
+    if (
+      at >= this.#startedAt &&
+      at >= now - FRESH_ID_MS &&
+      at <= now + ID_SKEW_MS &&
+      !this.#taken.has(draft.id)
+    ) {
+      this.#taken.set(draft.id, at);
+      return draft;
+    }
+    const id = ulid(now);
+    this.#o.log.info("inbox: a draft's id may have been used before: it gets a new one", {
+      draft: draft.id,
+      id,
+    });
+    return { ...draft, id };
   }
 
   /**

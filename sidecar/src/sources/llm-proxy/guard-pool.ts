@@ -29,6 +29,8 @@ export interface GuardJob {
   config: LlmProxyConfig;
   calibration: Record<string, unknown>;
   spillDir: string;
+  /** The workspace the spill folder is in (the spills are checked against links and handed to its owner). */
+  spillWorkspace: string | undefined;
   agent: string;
   headers: IncomingHttpHeaders;
   body: Uint8Array;

@@ -42,7 +42,7 @@ async function run(job: GuardJob): Promise<Outcome> {
     tokenizerFor: (model, bytes, on) => tokenizerFor(model, bytes, tokenizerSetting(on, model)),
     estimateFor: (model, on) => estimateFor(model, tokenizerSetting(on, model)),
     calibration: Calibration.fromSnapshot(job.calibration),
-    spill: new SpillStore(job.spillDir),
+    spill: new SpillStore(job.spillDir, job.spillWorkspace),
     agent: job.agent,
     alwaysCount: true,
     event: (type, severity, attrs) => void reply.events.push({ type, severity, attrs }),

@@ -245,13 +245,65 @@ const KEY_SHOWN = "[REDACTED:provider-key]";
 /**
  * The provider's answer without the key the sidecar injected: a provider (or a gateway before it)
  * that echoes the request's credential in an error ("Incorrect API key provided: sk-...") or a
- * header must not hand the agent the key it was never given. Whole answers and each streamed chunk
- * (a key split across two chunks of a stream is not caught).
+ * header must not hand the agent the key it was never given. Whole answers here; a stream through
+ * KeyScrubber.
  */
 export function scrubKey(provider: Provider, body: Buffer): Buffer {
   const key = provider.apiKey;
   if (!key || body.indexOf(key) < 0) return body;
   return Buffer.from(body.toString("utf8").replaceAll(key, KEY_SHOWN), "utf8");
+}
+
+const KEY_SHOWN_BYTES = Buffer.from(KEY_SHOWN, "utf8");
+
+/**
+ * scrubKey for an answer relayed chunk by chunk, a key split across two chunks included: the end of
+ * a chunk that could be the start of the key (at most key.length - 1 bytes) is held back until the
+ * next chunk (or the end) shows whether it is. That is the only delay: a chunk that does not end
+ * with the key's first bytes (an SSE event ends with a blank line) goes out whole at once.
+ */
+export class KeyScrubber {
+  readonly #key: Buffer | undefined;
+  #held: Buffer = Buffer.alloc(0);
+
+  constructor(provider: Provider) {
+    this.#key = provider.apiKey ? Buffer.from(provider.apiKey, "utf8") : undefined;
+  }
+
+  /** What of `chunk` (after what was held) may go out now, without the key. */
+  push(chunk: Buffer): Buffer {
+    const key = this.#key;
+    if (!key) return chunk;
+    const data = this.#held.length > 0 ? Buffer.concat([this.#held, chunk]) : chunk;
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (let at = data.indexOf(key); at >= 0; at = data.indexOf(key, from)) {
+      parts.push(data.subarray(from, at), KEY_SHOWN_BYTES);
+      from = at + key.length;
+    }
+    const hold = keyStartAtEnd(data, from, key);
+    this.#held = Buffer.from(data.subarray(data.length - hold));
+    parts.push(data.subarray(from, data.length - hold));
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  }
+
+  /** What was held back at the end of the answer: not the key's start after all. */
+  end(): Buffer {
+    const rest = this.#held;
+    this.#held = Buffer.alloc(0);
+    return rest;
+  }
+}
+
+/** The length of the longest end of `data` (from `from` on) that is a proper start of `key`. */
+function keyStartAtEnd(data: Buffer, from: number, key: Buffer): number {
+  const first = key[0] as number;
+  for (let at = Math.max(from, data.length - key.length + 1); at < data.length; at++) {
+    if (data[at] !== first) continue;
+    const length = data.length - at;
+    if (data.compare(key, 0, length, at, data.length) === 0) return length;
+  }
+  return 0;
 }
 
 export function scrubHeaders(provider: Provider, headers: IncomingHttpHeaders): IncomingHttpHeaders {

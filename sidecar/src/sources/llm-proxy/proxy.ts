@@ -18,6 +18,7 @@ import {
   drained,
   forwardHeaders,
   isEventStream,
+  KeyScrubber,
   MAX_ERROR_BODY,
   MAX_USAGE_BODY,
   MAX_WHOLE_BODY,
@@ -185,7 +186,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     const outcome =
       raw.length >= WORKER_MIN_BYTES
         ? await guardAway(routed.provider, raw, req.headers)
-        : await guardRequest(guard, routed.provider, raw.toString("utf8"), req.headers);
+        : await guardHere(routed.provider, raw, req.headers);
     if (outcome.invalid !== undefined) {
       const { status, body } = family.error(
         400,
@@ -197,6 +198,26 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     call.guarded = outcome.guarded;
     if (call.guarded?.trim?.changed) call.payload = Buffer.from(call.guarded.trim.text, "utf8");
     return call;
+  }
+
+  /**
+   * Guards a request on this thread. If the guard fails (a spill it cannot write: the spill folder
+   * is a link, the disk is full), the request goes through unguarded (logged), as from the worker.
+   */
+  async function guardHere(
+    provider: Provider,
+    raw: Buffer,
+    headers: IncomingHttpHeaders,
+  ): Promise<{ invalid?: string; guarded?: Guarded }> {
+    try {
+      return await guardRequest(guard, provider, raw.toString("utf8"), headers);
+    } catch (err) {
+      log.warn("llm request sent unguarded: the guard failed", {
+        provider: provider.id,
+        error: (err as Error).message,
+      });
+      return {};
+    }
   }
 
   /**
@@ -222,6 +243,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
         config,
         calibration: deps.calibration.snapshot(provider.id),
         spillDir: deps.spill.dir,
+        spillWorkspace: deps.spill.workspace,
         agent: deps.source.agent,
         headers,
         body: raw,
@@ -423,12 +445,14 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       : undefined;
     const kept: Buffer[] = [];
     let keptBytes = 0;
+    const scrubber = new KeyScrubber(provider);
     const relayOne = async (chunk: Buffer) => {
       call.ttftMs ??= performance.now() - call.started;
       call.responseBytes += chunk.length;
+      const shown = scrubber.push(chunk);
       // Until drained or closed: a client that stops reading and then leaves never drains, and this
       // call would wait forever (no llm.request event, its span never ended).
-      if (!res.write(scrubKey(provider, chunk))) await drained(res);
+      if (shown.length > 0 && !res.write(shown)) await drained(res);
       if (reader) reader.push(chunk);
       else if (keptBytes + chunk.length <= MAX_USAGE_BODY) {
         kept.push(chunk);
@@ -438,7 +462,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     for (const chunk of answer.held) await relayOne(chunk);
     const chunks = answer.chunks ?? upstream.body;
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) await relayOne(next.value);
-    res.end();
+    res.end(scrubber.end());
     if (reader) reader.end();
     else if (keptBytes === call.responseBytes) usageFromJson(call, Buffer.concat(kept));
   }
@@ -564,8 +588,9 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       try {
         await proxy(req, res);
       } catch (err) {
-        // A client that leaves while its body is still coming is no failure of ours.
-        if (req.destroyed || req.aborted) {
+        // A client that leaves while its body is still coming is no failure of ours (a request read
+        // to its end is destroyed too, once read: that is no abandonment).
+        if ((req.destroyed || req.aborted) && !req.complete) {
           log.info("llm request abandoned by the client before it was read", {
             error: (err as Error).message,
           });
