@@ -1,4 +1,6 @@
 import { SECRET_PATTERNS, type SecretPattern } from "./patterns.ts";
+import { hexDumpSecrets } from "./hexdump.ts";
+import { escapedViews } from "./views.ts";
 
 export { SECRET_PATTERNS, type SecretPattern };
 
@@ -22,6 +24,18 @@ function tokenChar(code: number): boolean {
   );
 }
 
+/** Base64 whose decoding is text (a value, a URL, a config file) that holds a secret. */
+function decodesToSecret(b64: string): boolean {
+  if (b64.length % 4 !== 0) return false;
+  const decoded = Buffer.from(b64, "base64").toString("latin1");
+  let printable = 0;
+  for (let i = 0; i < decoded.length; i++) {
+    const c = decoded.charCodeAt(i);
+    if ((c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09) printable++;
+  }
+  return printable >= decoded.length * 0.95 && findSecrets(decoded).length > 0;
+}
+
 /** The range a match redacts, if the pattern accepts it. */
 function rangeOf(
   text: string,
@@ -36,6 +50,7 @@ function rangeOf(
   else if (pattern.before) start = Math.max(0, start - pattern.before);
   const end = index + length;
   if (end <= start || (pattern.accept && !pattern.accept(text.slice(start, end)))) return undefined;
+  if (pattern.encoded && !decodesToSecret(text.slice(start, end))) return undefined;
   return { start, end, name: pattern.name };
 }
 
@@ -49,7 +64,10 @@ function rangesOf(text: string, pattern: SecretPattern, out: SecretRange[]): voi
       continue;
     }
     const kept = pattern.keepGroup !== undefined ? (m[pattern.keepGroup]?.length ?? 0) : 0;
+    // A base64 pattern's test searches its decoding with these same expressions: resume from here.
+    const resume = regex.lastIndex;
     const range = rangeOf(text, pattern, m.index, m[0].length, kept);
+    regex.lastIndex = resume;
     if (range) out.push(range);
   }
 }
@@ -106,19 +124,41 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
   }
 }
 
+/** The secrets every pattern finds in `text` as it is written, unsorted. */
+function findIn(text: string, found: SecretRange[]): void {
+  const patterns = compiled ?? compile();
+  combinedRanges(text, patterns, found);
+  for (const pattern of patterns.separate) rangesOf(text, pattern, found);
+}
+
 /**
  * The secrets in `text`, sorted and merged: where two patterns' matches overlap they become one
  * range (nothing of either survives) named after the earlier pattern.
  */
 export function findSecrets(text: string): SecretRange[] {
   const found: SecretRange[] = [];
-  const patterns = compiled ?? compile();
-  combinedRanges(text, patterns, found);
-  for (const pattern of patterns.separate) {
-    rangesOf(text, pattern, found);
+  findIn(text, found);
+  // URL- and JSON-escaped lines are searched decoded as well (`password%3D…`, `\"token\":\"…\"`).
+  if (text.includes("%") || text.includes("\\")) {
+    for (const view of escapedViews(text)) {
+      const inView: SecretRange[] = [];
+      findIn(view.text, inView);
+      for (const r of inView) {
+        found.push({ start: view.at[r.start] as number, end: view.at[r.end] as number, name: r.name });
+      }
+    }
   }
+  // Hex dumps a command printed (xxd, hexdump -C, od): the bytes they show, ASCII or UTF-16LE.
+  for (const r of hexDumpSecrets(text, findSecretsInBytes)) found.push(r);
+  return mergeRanges(found);
+}
+
+/**
+ * Ranges sorted, and merged where they overlap: nothing of either survives, and the merged range
+ * is named after the earlier pattern (the sort is stable).
+ */
+function mergeRanges(found: SecretRange[]): SecretRange[] {
   if (found.length < 2) return found;
-  // Stable: at one start, the earlier pattern's range comes first and names the merged one.
   found.sort((a, b) => a.start - b.start);
   const merged: SecretRange[] = [];
   for (const range of found) {
@@ -127,6 +167,23 @@ export function findSecrets(text: string): SecretRange[] {
     else merged.push({ ...range });
   }
   return merged;
+}
+
+/**
+ * The secrets in raw bytes, as byte ranges: read one byte per character (secrets are ASCII, so
+ * they sit at their byte offsets, binary or not) and, where the bytes hold NULs, also as UTF-16LE
+ * from an even and from an odd offset (what Windows tools, PowerShell and .NET write: `g\0h\0p\0_\0…`).
+ */
+export function findSecretsInBytes(buf: Buffer): SecretRange[] {
+  const found = findSecrets(buf.toString("latin1"));
+  if (!buf.includes(0)) return found;
+  for (const shift of [0, 1]) {
+    const wide = buf.subarray(shift, shift + ((buf.length - shift) & ~1)).toString("utf16le");
+    for (const r of findSecrets(wide)) {
+      found.push({ start: shift + 2 * r.start, end: shift + 2 * r.end, name: r.name });
+    }
+  }
+  return mergeRanges(found);
 }
 
 /** `text` with each range replaced by `[REDACTED:<kind>]`, counted by kind. */

@@ -1,23 +1,34 @@
 import { redactText } from "./index.ts";
+import { SECRET_BLOCK_KEY } from "./patterns.ts";
 
 const BEGIN = /-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
 const END = /-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
 const MARK = "[REDACTED:private-key]";
 /** A PEM block longer than this (an 8192-bit RSA key is ~100 lines) is taken to have lost its end. */
 const MAX_BLOCK_LINES = 500;
+const BLOCK_KEY = new RegExp(SECRET_BLOCK_KEY, "i");
+const BLOCK_MARK = "[REDACTED:credential]";
+
+/** The indentation of a line (spaces and tabs before its first other character). */
+const indentOf = (line: string) => /^[ \t]*/.exec(line)?.[0].length ?? 0;
 
 /**
  * Redacts a text one line at a time, in order, as a pager or a grep reads it, carrying what spans
  * lines: inside a PEM private key block every line is `[REDACTED:private-key]`, even when the page
- * starts in the middle of the block. Lines passed to `pass()` are not redacted but still tracked,
+ * starts in the middle of the block; so is every line of a YAML block scalar under a secret's name
+ * (`private_key: |`, then lines indented deeper than the key). Lines passed to `pass()` are not redacted but still tracked,
  * so a reader can skip to line 5,000 and know it is inside a key that began at line 4,990.
  */
 export class LineRedactor {
   /** Lines left in an open private key block; 0 outside one. */
   #inKey = 0;
 
+  /** In a YAML block scalar under a secret's name: the key's indentation; -1 outside one. */
+  #blockIndent = -1;
+
   /** Notes a line that is not shown (before the page, or not matching a grep). */
   pass(line: string): void {
+    if (this.#inBlock(line)) return;
     if (this.#inKey > 0) {
       this.#inKey = END.test(line) ? 0 : this.#inKey - 1;
     } else if (line.includes("PRIVATE KEY") && BEGIN.test(line)) {
@@ -27,6 +38,7 @@ export class LineRedactor {
 
   /** The line as shown. */
   redact(line: string): string {
+    if (this.#inBlock(line)) return line.trim() === "" ? line : `${line.slice(0, indentOf(line))}${BLOCK_MARK}`;
     if (this.#inKey > 0) {
       const end = END.exec(line);
       if (!end) {
@@ -41,6 +53,20 @@ export class LineRedactor {
     const out = redactText(line);
     if (opens) this.#inKey = MAX_BLOCK_LINES;
     return out;
+  }
+
+  /**
+   * Whether `line` is inside a block scalar under a secret's name (blank lines stay inside it);
+   * notes a line that opens one.
+   */
+  #inBlock(line: string): boolean {
+    if (this.#blockIndent >= 0) {
+      if (line.trim() === "" || indentOf(line) > this.#blockIndent) return true;
+      this.#blockIndent = -1;
+    }
+    const key = line.endsWith("|") || line.endsWith(">") || /[|>][-+]?[1-9]?\s*$/.test(line) ? BLOCK_KEY.exec(line) : null;
+    if (key) this.#blockIndent = key[1]?.length ?? 0;
+    return false;
   }
 
   /** The line begins a block and does not end it. */
