@@ -68,24 +68,28 @@ function rowCells(line: string, offset: number, row: number): Cell[] | undefined
   return cells;
 }
 
-/** Lines that start like a dump row. */
-const ROWS = /^[0-9a-fA-F]{6,8}(?::? {1,2}|  )[0-9a-fA-F]{2}[^\n]*/gm;
-
-/** The ranges of `text` that show a secret's bytes in a hex dump, for each run of dump rows. */
-export function hexDumpSecrets(text: string, find: (bytes: Buffer) => readonly Range[]): Range[] {
+/**
+ * The ranges of `text` that show a secret's bytes in a hex dump. `rows` are the starts of lines that
+ * begin like a dump row (an offset, then hex), in order; consecutive lines make one dump.
+ */
+export function hexDumpSecrets(
+  text: string,
+  rows: readonly number[],
+  find: (bytes: Buffer) => readonly Range[],
+): Range[] {
   const out: Range[] = [];
   let cells: Cell[] = [];
   let previousEnd = -2;
-  let row = 0;
-  ROWS.lastIndex = 0;
-  for (let m = ROWS.exec(text); m !== null; m = ROWS.exec(text)) {
-    if (m.index !== previousEnd + 1 && cells.length > 0) {
+  for (const [row, start] of rows.entries()) {
+    const newline = text.indexOf("\n", start);
+    const end = newline < 0 ? text.length : newline;
+    if (start !== previousEnd + 1 && cells.length > 0) {
       out.push(...rangesOf(text, cells, find));
       cells = [];
     }
-    const found = rowCells(m[0].replace(/\r$/, ""), m.index, row++);
+    const found = rowCells(text.slice(start, end).replace(/\r$/, ""), start, row);
     if (found) cells.push(...found);
-    previousEnd = found ? m.index + m[0].length : -2;
+    previousEnd = found ? end : -2;
   }
   if (cells.length > 0) out.push(...rangesOf(text, cells, find));
   return out;

@@ -1,4 +1,4 @@
-import { SECRET_PATTERNS, type SecretPattern } from "./patterns.ts";
+import { SECRET_BLOCK, SECRET_PATTERNS, type SecretPattern } from "./patterns.ts";
 import { hexDumpSecrets } from "./hexdump.ts";
 import { escapedViews } from "./views.ts";
 
@@ -63,7 +63,7 @@ function rangesOf(text: string, pattern: SecretPattern, out: SecretRange[]): voi
       regex.lastIndex++;
       continue;
     }
-    const kept = pattern.keepGroup !== undefined ? (m[pattern.keepGroup]?.length ?? 0) : 0;
+    const kept = keptOf(pattern, m);
     // A base64 pattern's test searches its decoding with these same expressions: resume from here.
     const resume = regex.lastIndex;
     const range = rangeOf(text, pattern, m.index, m[0].length, kept);
@@ -88,8 +88,14 @@ interface Compiled {
 const groupsIn = (source: string) => (new RegExp(`${source}|`).exec("")?.length ?? 1) - 1;
 const combinable = (p: SecretPattern) =>
   p.keepGroup === undefined && p.pattern.flags === "g" && groupsIn(p.pattern.source) === 0;
-/** The literal first character a pattern's source starts with, if it can be factored out. */
-const firstLetter = (source: string) => (/^[A-Za-z0-9][^*+?{]/.test(source) ? (source[0] as string) : "");
+/** The length of a match's kept prefix. */
+const keptOf = (p: SecretPattern, m: RegExpExecArray) =>
+  p.keepGroup !== undefined ? (m[p.keepGroup]?.length ?? 0) : p.keep ? (p.keep.exec(m[0])?.[0].length ?? 0) : 0;
+/**
+ * The literal first character a pattern's source starts with (a letter, a digit, `:`, `=`, `<`, or
+ * an escaped `$`, `{`, `.`), if it can be factored out.
+ */
+const firstLetter = (source: string) => /^(?:[A-Za-z0-9:=<]|\\[$.{])(?![*+?{])/.exec(source)?.[0] ?? "";
 
 let compiled: Compiled | undefined;
 function compile(): Compiled {
@@ -119,9 +125,55 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
     }
     let g = 1;
     while (m[g] === undefined && g < members.length) g++;
-    const range = rangeOf(text, members[g - 1] as SecretPattern, m.index, m[0].length, 0);
+    const member = members[g - 1] as SecretPattern;
+    // A base64 value's test searches its decoding with this same expression: resume from here.
+    const resume = combined.lastIndex;
+    const range = rangeOf(text, member, m.index, m[0].length, keptOf(member, m));
+    // A match turned down may hide another inside it (`KEY=AKIA…` is no base64 secret): go on
+    // from its next character.
+    combined.lastIndex = range ? resume : m.index + 1;
     if (range) out.push(range);
   }
+}
+
+/**
+ * Marks of the rarer shapes, found in one pass: (1) a URL or JSON escape, (2) a `|` or `>` that
+ * ends a line (a YAML block scalar's start), (3) a line that starts like a hex dump row.
+ */
+const RARE =
+  /(%[0-9A-Fa-f]{2}|\\[u"/])|([|>])(?=[-+]?[1-9]?[ \t]*\r?\n)|\n(?=[0-9a-fA-F]{6,8}(?::? {1,2}|  )[0-9a-fA-F]{2})/g;
+/** A dump row on the text's first line (RARE finds the others by the newline before them). */
+const FIRST_ROW = /^[0-9a-fA-F]{6,8}(?::? {1,2}|  )[0-9a-fA-F]{2}/;
+
+/**
+ * The secrets of the rarer shapes, each looked at where its mark is: escaped lines searched
+ * decoded (`password%3D…`, `\\"token\\":\\"…\\"`), YAML block scalars under a secret's name, and
+ * hex dumps a command printed (xxd, hexdump -C, od; the bytes they show, ASCII or UTF-16LE).
+ */
+function findRare(text: string, found: SecretRange[]): void {
+  const rows: number[] = FIRST_ROW.test(text) ? [0] : [];
+  const rare = new RegExp(RARE.source, "g");
+  for (let m = rare.exec(text); m !== null; m = rare.exec(text)) {
+    if (m[1] !== undefined) {
+      for (const view of escapedViews(text, m.index)) {
+        const inView: SecretRange[] = [];
+        findIn(view.text, inView);
+        for (const r of inView) {
+          found.push({ start: view.at[r.start] as number, end: view.at[r.end] as number, name: r.name });
+        }
+      }
+      const newline = text.indexOf("\n", m.index);
+      rare.lastIndex = newline < 0 ? text.length : newline;
+    } else if (m[2] !== undefined) {
+      SECRET_BLOCK.pattern.lastIndex = m.index;
+      const block = SECRET_BLOCK.pattern.exec(text);
+      const range = block && rangeOf(text, SECRET_BLOCK, m.index, block[0].length, block[1]?.length ?? 0);
+      if (range) found.push(range);
+    } else {
+      rows.push(m.index + 1);
+    }
+  }
+  if (rows.length > 0) for (const r of hexDumpSecrets(text, rows, findSecretsInBytes)) found.push(r);
 }
 
 /** The secrets every pattern finds in `text` as it is written, unsorted. */
@@ -138,18 +190,7 @@ function findIn(text: string, found: SecretRange[]): void {
 export function findSecrets(text: string): SecretRange[] {
   const found: SecretRange[] = [];
   findIn(text, found);
-  // URL- and JSON-escaped lines are searched decoded as well (`password%3D…`, `\"token\":\"…\"`).
-  if (text.includes("%") || text.includes("\\")) {
-    for (const view of escapedViews(text)) {
-      const inView: SecretRange[] = [];
-      findIn(view.text, inView);
-      for (const r of inView) {
-        found.push({ start: view.at[r.start] as number, end: view.at[r.end] as number, name: r.name });
-      }
-    }
-  }
-  // Hex dumps a command printed (xxd, hexdump -C, od): the bytes they show, ASCII or UTF-16LE.
-  for (const r of hexDumpSecrets(text, findSecretsInBytes)) found.push(r);
+  findRare(text, found);
   return mergeRanges(found);
 }
 

@@ -22,6 +22,8 @@ export interface SecretPattern {
   readonly before?: number | "token";
   /** Decides on each match's redacted part: false leaves it (e.g. `token = req.headers.x`). */
   readonly accept?: (secret: string) => boolean;
+  /** Keep the prefix of the match this matches (like keepGroup, for patterns run as one alternation). */
+  readonly keep?: RegExp;
   /** The redacted part is base64: it is redacted when its decoding is text that holds a secret. */
   readonly encoded?: "base64";
 }
@@ -148,7 +150,7 @@ const PREFIXED: readonly SecretPattern[] = [
  * only as a word of its own: `DB_PASS`, `pass:`, not `bypass`).
  */
 export const SECRET_NAME =
-  "(?:passw(?:or)?d|(?<![a-z0-9])pass|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth|session[_-]?(?:id|key)|cookie|license[_-]?key|encryption[_-]?key|signing[_-]?key|master[_-]?key|secret[_-]?key|_key|-key|dsn|connection[_-]?string|sig)";
+  "(?:passw(?:or)?d|(?<![a-z0-9])pass|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth|session[_-]?(?:id|key)|cookie|license[_-]?key|encryption[_-]?key|signing[_-]?key|master[_-]?key|secret[_-]?key|_key|-key|dsn|connection[_-]?string|sig|client[_-]?certificate[_-]?data)";
 /** A value: up to the next quote, space or delimiter, and not a function's name before its call. */
 const VALUE = "[^\\s\"'`,;(){}[\\]<>]{6,}(?![^\\s\"'`,;(){}[\\]<>])(?!\\()";
 
@@ -224,21 +226,23 @@ const STRUCTURED: readonly SecretPattern[] = [
   {
     name: "netrc-password",
     // .netrc: `machine h login u password p`, or `password p` alone on its line.
-    pattern: /(\blogin[ \t]+\S+[ \t]+password[ \t]+)[^\s]+/g,
-    keepGroup: 1,
+    pattern: /login[ \t]+\S+[ \t]+password[ \t]+[^\s]+/g,
+    keep: /^login[ \t]+\S+[ \t]+password[ \t]+/,
+    tokenStart: true,
     accept: (value) => !isReference(value),
   },
   {
     name: "netrc-password",
-    pattern: /(^[ \t]*password[ \t]+)[^\s]{6,}(?=[ \t]*$)/gm,
-    keepGroup: 1,
+    pattern: /password(?<=(?:^|\n)[ \t]*password)[ \t]+[^\s]{6,}(?=[ \t]*(?:\r?\n|$))/g,
+    keep: /^password[ \t]+/,
     accept: looksLikeSecretValue,
   },
   {
     name: "pgpass-password",
-    // ~/.pgpass: host:port:database:user:password, the whole line.
-    pattern: /(^[^\s:#]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:)\S+$/gm,
-    keepGroup: 1,
+    // ~/.pgpass: host:port:database:user:password, the whole line. Found from the port's colon.
+    pattern:
+      /:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(?<=(?:^|\n)[^\s:#]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:)\S+(?=\r?\n|$)/g,
+    keep: /^(?::[^:]*){4}:/,
     accept: (value) => !isReference(value) && !/^\d+$/.test(value),
   },
   {
@@ -247,48 +251,44 @@ const STRUCTURED: readonly SecretPattern[] = [
     pattern:
       /\$(?:apr1|1|5|6)\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{20,}|\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}|\$y\$[./A-Za-z0-9]+\$[./A-Za-z0-9]+\$[./A-Za-z0-9]{20,}|\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]{20,}|\{SHA\}[A-Za-z0-9+/]{27}=/g,
   },
-  {
-    name: "connection-string",
-    // ADO.NET, ODBC, JDBC: Password=/Pwd= as a field of a `;`-separated string, whatever its strength.
-    // A first field counts when a `;` ends it (`password=x` alone is left to the rules for names).
-    pattern:
-      /((?:(?<=;)|(?<=^|["'])(?=[ \t]*(?:password|pwd)[ \t]*=[^;\n"']*;))[ \t]*(?:password|pwd)[ \t]*=[ \t]*)[^;"'\n]{1,200}(?=;|["']|$)/gim,
-    keepGroup: 1,
-    accept: (value) => !isReference(value.trim()),
-  },
+  ...["password", "Password", "PASSWORD", "pwd", "Pwd", "PWD"].map(
+    (field): SecretPattern => ({
+      name: "connection-string",
+      // ADO.NET, ODBC, JDBC: Password=/Pwd= as a field of a `;`-separated string, whatever its
+      // strength. A first field counts when a `;` ends it (`password=x` alone is left to the rules
+      // for names). One expression per spelling, each starting with its letter.
+      pattern: re(
+        `${field}[ \\t]*=[ \\t]*(?<=(?:^|[\\n;"'])[ \\t]*${field}[ \\t]*=[ \\t]*)[^;"'\\n]{1,200}(?:(?=;)|(?<=;[^\\n]*)(?=["']|\\r?\\n|$))`,
+      ),
+      keep: /^\w+[ \t]*=[ \t]*/,
+      accept: (value) => !isReference(value.trim()),
+    }),
+  ),
   {
     name: "credential",
     // XML config: <add key="ApiKey" value="..."/> (.NET appSettings), <password>...</password>.
-    pattern: re(`(\\bkey\\s*=\\s*["'][\\w.:-]*${SECRET_NAME}["']\\s+value\\s*=\\s*["'])[^"'\\n]+`, "gi"),
-    keepGroup: 1,
+    pattern: re(`value\\s*=\\s*["'](?<=\\bkey\\s*=\\s*["'](?i:[\\w.:-]*${SECRET_NAME})["']\\s+value\\s*=\\s*["'])[^"'\\n]+`),
+    keep: /^value\s*=\s*["']/,
     accept: (value) => !isReference(value) && !isPlaceholder(value),
   },
   {
     name: "credential",
-    pattern: re(`(<([\\w:.-]*${SECRET_NAME})>)[^<\\n]+(?=</\\2>)`, "gi"),
-    keepGroup: 1,
+    pattern: re(`<(?i:[\\w:.-]*${SECRET_NAME})>[^<\\n]+(?=</)`),
+    keep: /^<[^>]*>/,
     accept: (value) => !isReference(value) && !isPlaceholder(value),
-  },
-  {
-    name: "credential",
-    // A passphrase of words: PASSPHRASE="correct horse battery staple".
-    pattern: /(passphrase["']?\s*[:=]\s*(["']))[^"'\n]{8,200}(?=\2)/gi,
-    keepGroup: 1,
-    accept: (value) => !isReference(value) && !isPlaceholder(value),
-  },
-  {
-    name: "kubeconfig-credential",
-    // A kubeconfig's client key and certificate (the user's credential pair; `kubectl config view`
-    // hides them too). certificate-authority-data is the cluster's public CA and stays readable.
-    pattern: /((?:client-key-data|client-certificate-data)["']?\s*:\s*["']?)[A-Za-z0-9+/]{16,}={0,2}/g,
-    keepGroup: 1,
   },
   {
     name: "encoded-secret",
-    // A base64 value (a Kubernetes Secret's `data:`, a CI variable) whose decoding holds a secret. The
-    // value is taken whole (atomically, by a look-ahead and its back-reference) and must end there.
-    pattern: /([:=][ \t]*["']?)(?=([A-Za-z0-9+/]{16,}={0,2}))\2(?=["']?[ \t]*(?:[,;}\r]|$))/gm,
-    keepGroup: 1,
+    // A base64 value (a Kubernetes Secret's `data:`, a kubeconfig's client-key-data, a CI variable)
+    // whose decoding holds a secret.
+    pattern: /:[ \t]*["']?[A-Za-z0-9+/]{16,}={0,2}(?=["']?[ \t]*(?:[,;}\r\n]|$))/g,
+    keep: /^[:=][ \t]*["']?/,
+    encoded: "base64",
+  },
+  {
+    name: "encoded-secret",
+    pattern: /=[ \t]*["']?[A-Za-z0-9+/]{16,}={0,2}(?=["']?[ \t]*(?:[,;}\r\n]|$))/g,
+    keep: /^[:=][ \t]*["']?/,
     encoded: "base64",
   },
   {
@@ -327,17 +327,18 @@ export const SECRET_BLOCK_KEY = `^([ \\t]*)[\\w.-]*${SECRET_NAME}["']?:[ \\t]*[|
 
 /**
  * A YAML block scalar under a secret's name: every line indented deeper than the key after
- * `key: |` (or `>`, `|-`, `|+`, `|2`) is the value. The match starts at the colon; the key's
- * indentation is captured by a look-behind.
+ * `key: |` (or `>`, `|-`, `|+`, `|2`) is the value. Sticky: tried only at a `|` or `>` that ends
+ * a line (findSecrets finds those in one pass with the other rare marks); the key and its
+ * indentation are checked and captured by a look-behind.
  */
-const BLOCK: SecretPattern = {
+export const SECRET_BLOCK: SecretPattern = {
   name: "credential",
   pattern: re(
-    `(:(?<=^([ \\t]*)[\\w.-]*${SECRET_NAME}["']?:)[ \\t]*[|>][-+]?[1-9]?[ \\t]*\\r?\\n\\2[ \\t]+)\\S[^\\n]*(?:\\n\\2[ \\t]+\\S[^\\n]*)*`,
-    "gim",
+    `([|>](?<=^([ \\t]*)[\\w.-]*${SECRET_NAME}["']?:[ \\t]*[|>])[-+]?[1-9]?[ \\t]*\\r?\\n\\2[ \\t]+)\\S[^\\n]*(?:\\n\\2[ \\t]+\\S[^\\n]*)*`,
+    "yim",
   ),
   keepGroup: 1,
   accept: (value) => !isReference(value),
 };
 
-export const SECRET_PATTERNS: readonly SecretPattern[] = [...STRUCTURED, ...PREFIXED, ...ASSIGNED, BLOCK];
+export const SECRET_PATTERNS: readonly SecretPattern[] = [...STRUCTURED, ...PREFIXED, ...ASSIGNED];

@@ -10,7 +10,10 @@ export interface View {
   at: number[];
 }
 
-/** Escapes that start a decoded view of their line (JSON's `\n` alone does not: it hides nothing). */
+/**
+ * Escapes that make a decoded view of their line worth searching (JSON's `\n` alone does not: it
+ * hides nothing). The same as ESCAPED in index.ts, which finds them in one pass with the other marks.
+ */
 const TRIGGER = /%[0-9A-Fa-f]{2}|\\(?:u[0-9A-Fa-f]{4}|["/\\])/g;
 const JSON_ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", n: "\n", t: "\t", r: "\r", b: "\b", f: "\f" };
 /** Escapes decoded within each other (a JSON string inside a JSON string): this many times at most. */
@@ -59,22 +62,18 @@ function decode(text: string, start: number, end: number): View {
   return { text: out, at };
 }
 
-/** The lines of `text` that hold escapes, decoded (and decoded again while escapes remain). */
-export function escapedViews(text: string, depth = 1): View[] {
-  const views: View[] = [];
-  const trigger = new RegExp(TRIGGER.source, "g");
-  for (let m = trigger.exec(text); m !== null; m = trigger.exec(text)) {
-    const start = text.lastIndexOf("\n", m.index) + 1;
-    const newline = text.indexOf("\n", m.index);
-    const end = newline < 0 ? text.length : newline;
-    const view = decode(text, start, end);
-    views.push(view);
-    if (depth < MAX_DEPTH) {
-      for (const inner of escapedViews(view.text, depth + 1)) {
-        views.push({ text: inner.text, at: inner.at.map((i) => view.at[i] as number) });
-      }
+/** The line of `text` around `index` decoded, and decoded again while escapes remain in it. */
+export function escapedViews(text: string, index: number, depth = 1): View[] {
+  const start = text.lastIndexOf("\n", index) + 1;
+  const newline = text.indexOf("\n", index);
+  const view = decode(text, start, newline < 0 ? text.length : newline);
+  const views = [view];
+  TRIGGER.lastIndex = 0;
+  const inner = depth < MAX_DEPTH ? TRIGGER.exec(view.text) : null;
+  if (inner) {
+    for (const again of escapedViews(view.text, inner.index, depth + 1)) {
+      views.push({ text: again.text, at: again.at.map((i) => view.at[i] as number) });
     }
-    trigger.lastIndex = end;
   }
   return views;
 }
