@@ -95,7 +95,24 @@ const keptOf = (p: SecretPattern, m: RegExpExecArray) =>
  * The literal first character a pattern's source starts with (a letter, a digit, `:`, `=`, `<`, or
  * an escaped `$`, `{`, `.`), if it can be factored out.
  */
-const firstLetter = (source: string) => /^(?:[A-Za-z0-9:=<]|\\[$.{])(?![*+?{])/.exec(source)?.[0] ?? "";
+const firstLetter = (source: string) =>
+  hasTopLevelAlternative(source) ? "" : (/^(?:[A-Za-z0-9:=<]|\\[$.{])(?![*+?{])/.exec(source)?.[0] ?? "");
+
+/** The source is `a|b` outside any group or class (its first character is then not shared). */
+function hasTopLevelAlternative(source: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === "\\") i++;
+    else if (inClass) inClass = c !== "]";
+    else if (c === "[") inClass = true;
+    else if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (c === "|" && depth === 0) return true;
+  }
+  return false;
+}
 
 let compiled: Compiled | undefined;
 function compile(): Compiled {
@@ -129,9 +146,9 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
     // A base64 value's test searches its decoding with this same expression: resume from here.
     const resume = combined.lastIndex;
     const range = rangeOf(text, member, m.index, m[0].length, keptOf(member, m));
-    // A match turned down may hide another inside it (`KEY=AKIA…` is no base64 secret): go on
-    // from its next character.
-    combined.lastIndex = range ? resume : m.index + 1;
+    // A base64 value turned down may hide a key inside it (`KEY=AKIA…` is no base64 secret): go on
+    // from its next character. (Only there: a refused `sk-sk-sk-…` is not scanned again.)
+    combined.lastIndex = range || !member.encoded ? resume : m.index + 1;
     if (range) out.push(range);
   }
 }

@@ -54,7 +54,7 @@ const glued = (name: string, source: string, accept?: (secret: string) => boolea
 const PREFIXED: readonly SecretPattern[] = [
   glued("anthropic-key", "sk-ant-[a-z]+\\d*-[A-Za-z0-9_-]{20,}"),
   glued("openai-key", "sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{20,}", looksLikeToken),
-  glued("openai-key", "sk-[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}"),
+  glued("openai-key", "sk-[A-Za-z0-9_-]{20,100}T3BlbkFJ[A-Za-z0-9_-]{20,100}"),
   key("openai-key", "sk-[A-Za-z0-9_-]{20,}", looksLikeToken),
   glued("github-token", "gh[pousr]_[A-Za-z0-9]{30,}"),
   glued("github-token", "github_pat_[A-Za-z0-9_]{30,}"),
@@ -219,7 +219,7 @@ const STRUCTURED: readonly SecretPattern[] = [
     name: "aws-secret-key",
     // A secret access key in the column after its key id (IAM's credentials CSV, tables, `aws
     // configure` transcripts): a 40-character base64 token later on the id's line.
-    pattern: /(A(?:KIA|SIA)[A-Z0-9]{16}[^\n]{0,120}?[\s,|;:"'=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g,
+    pattern: /(A(?:KIA|SIA)[A-Z0-9]{16}[^\n]{0,120}?(?:[\s,|;:"'=]|\\t))[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g,
     keepGroup: 1,
     accept: looksLikeToken,
   },
@@ -249,8 +249,9 @@ const STRUCTURED: readonly SecretPattern[] = [
     name: "password-hash",
     // crypt(3) and htpasswd hashes (`user:$apr1$salt$hash`, /etc/shadow, bcrypt, argon2, {SHA}).
     pattern:
-      /\$(?:apr1|1|5|6)\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{20,}|\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}|\$y\$[./A-Za-z0-9]+\$[./A-Za-z0-9]+\$[./A-Za-z0-9]{20,}|\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]{20,}|\{SHA\}[A-Za-z0-9+/]{27}=/g,
+      /\$(?:(?:apr1|1|5|6)\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{20,}|2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}|y\$[./A-Za-z0-9]+\$[./A-Za-z0-9]+\$[./A-Za-z0-9]{20,}|argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]{20,})/g,
   },
+  { name: "password-hash", pattern: /\{SHA\}[A-Za-z0-9+/]{27}=/g },
   ...["password", "Password", "PASSWORD", "pwd", "Pwd", "PWD"].map(
     (field): SecretPattern => ({
       name: "connection-string",
@@ -266,8 +267,9 @@ const STRUCTURED: readonly SecretPattern[] = [
   ),
   {
     name: "credential",
-    // XML config: <add key="ApiKey" value="..."/> (.NET appSettings), <password>...</password>.
-    pattern: re(`value\\s*=\\s*["'](?<=\\bkey\\s*=\\s*["'](?i:[\\w.:-]*${SECRET_NAME})["']\\s+value\\s*=\\s*["'])[^"'\\n]+`),
+    // XML config: <add key="ApiKey" value="..."/> (.NET appSettings), <env name="X" value="..."/>,
+    // <password>...</password>.
+    pattern: re(`value\\s*=\\s*["'](?<=\\b(?:key|name)\\s*=\\s*["'](?i:[\\w.:-]*${SECRET_NAME})["']\\s+value\\s*=\\s*["'])[^"'\\n]+`),
     keep: /^value\s*=\s*["']/,
     accept: (value) => !isReference(value) && !isPlaceholder(value),
   },
@@ -276,20 +278,6 @@ const STRUCTURED: readonly SecretPattern[] = [
     pattern: re(`<(?i:[\\w:.-]*${SECRET_NAME})>[^<\\n]+(?=</)`),
     keep: /^<[^>]*>/,
     accept: (value) => !isReference(value) && !isPlaceholder(value),
-  },
-  {
-    name: "encoded-secret",
-    // A base64 value (a Kubernetes Secret's `data:`, a kubeconfig's client-key-data, a CI variable)
-    // whose decoding holds a secret.
-    pattern: /:[ \t]*["']?[A-Za-z0-9+/]{16,}={0,2}(?=["']?[ \t]*(?:[,;}\r\n]|$))/g,
-    keep: /^[:=][ \t]*["']?/,
-    encoded: "base64",
-  },
-  {
-    name: "encoded-secret",
-    pattern: /=[ \t]*["']?[A-Za-z0-9+/]{16,}={0,2}(?=["']?[ \t]*(?:[,;}\r\n]|$))/g,
-    keep: /^[:=][ \t]*["']?/,
-    encoded: "base64",
   },
   {
     name: "private-key",
@@ -341,4 +329,25 @@ export const SECRET_BLOCK: SecretPattern = {
   accept: (value) => !isReference(value),
 };
 
-export const SECRET_PATTERNS: readonly SecretPattern[] = [...STRUCTURED, ...PREFIXED, ...ASSIGNED];
+/**
+ * Base64 values whose decoding holds a secret: last, so that at a colon or an equals sign an
+ * issuer's key (a Telegram token's `:AA…`) is tried first.
+ */
+const ENCODED: readonly SecretPattern[] = [
+  {
+    name: "encoded-secret",
+    // A base64 value (a Kubernetes Secret's `data:`, a kubeconfig's client-key-data, a CI variable)
+    // whose decoding holds a secret.
+    pattern: /:[ \t]*["']?[A-Za-z0-9+/]{16,}={0,2}(?=["']?[ \t]*(?:[,;}\r\n]|$))/g,
+    keep: /^[:=][ \t]*["']?/,
+    encoded: "base64",
+  },
+  {
+    name: "encoded-secret",
+    pattern: /=[ \t]*["']?[A-Za-z0-9+/]{16,}={0,2}(?=["']?[ \t]*(?:[,;}\r\n]|$))/g,
+    keep: /^[:=][ \t]*["']?/,
+    encoded: "base64",
+  },
+];
+
+export const SECRET_PATTERNS: readonly SecretPattern[] = [...STRUCTURED, ...PREFIXED, ...ASSIGNED, ...ENCODED];
