@@ -50,8 +50,8 @@ const NOT_A_VALUE = [
   // member chains: req.headers.authorization, process.env.X, self._load (a password may have a dot
   // too, but then it has digits)
   /^[A-Za-z_$]+(?:(?:\.|\?\.|::|->)[A-Za-z_$]+)+$/,
-  // the same with digits after a segment's first letter: guard.p50, stats.v2 (`pass: guard.p50 <= 1`)
-  /^[a-z_$][a-z\d_$]*(?:\.[a-z_$][a-z\d_$]*)+$/,
+  // the same, short, with digits after a segment's first letter: guard.p50, stats.v2 (`pass: guard.p50 <= 1`)
+  /^(?=.{0,32}$)[a-z_$][a-z\d_$]*(?:\.[a-z_$][a-z\d_$]*)+$/,
   // references and templates: $VAR, ${VAR}, %VAR%, {{ var }}, <value>
   /^(?:\\?\$|%[sd]$|%\w+%$|\{\{|<|\[REDACTED)/,
   // identifiers: camelCase or PascalCase words (createCredentialChecks, getApiKey); a random

@@ -17,6 +17,11 @@ export interface SecretRange {
   name: string;
 }
 
+/** Names of the catch-alls by name, which give way to an issuer's name for the same secret. */
+const GENERIC_NAMES: ReadonlySet<string> = new Set(
+  SECRET_PATTERNS.filter((p) => p.generic).map((p) => p.name),
+);
+
 /** A letter, digit or `_`: a character inside a token. */
 function tokenChar(code: number): boolean {
   return (
@@ -24,9 +29,30 @@ function tokenChar(code: number): boolean {
   );
 }
 
+const B64_INDEX = new Int8Array(128).fill(-1);
+for (const [i, c] of [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"].entries()) {
+  B64_INDEX[c.charCodeAt(0)] = i;
+}
+
+/**
+ * Whether base64 can decode to ASCII text, read from its characters (most identifiers and hashes
+ * fail at once, without decoding): in each group of four, the first character holds a byte's top
+ * six bits (0x20-0x7e: 8 to 31; tab, newline, return: 2 or 3) and the third the next byte's low bits and the top two bits of the
+ * one after (0 or 1).
+ */
+function mayBeText(b64: string): boolean {
+  for (let i = 0; i + 3 < b64.length; i += 4) {
+    const first = B64_INDEX[b64.charCodeAt(i)] ?? -1;
+    if (first < 2 || first > 31 || first === 4 || first === 5 || first === 6 || first === 7) return false;
+    const third = b64.charCodeAt(i + 2);
+    if (third !== 61 && ((B64_INDEX[third] ?? -1) & 3) > 1) return false;
+  }
+  return true;
+}
+
 /** Base64 whose decoding is text (a value, a URL, a config file) that holds a secret. */
 function decodesToSecret(b64: string): boolean {
-  if (b64.length % 4 !== 0) return false;
+  if (b64.length % 4 !== 0 || !mayBeText(b64)) return false;
   const decoded = Buffer.from(b64, "base64").toString("latin1");
   let printable = 0;
   for (let i = 0; i < decoded.length; i++) {
@@ -92,11 +118,11 @@ const combinable = (p: SecretPattern) =>
 const keptOf = (p: SecretPattern, m: RegExpExecArray) =>
   p.keepGroup !== undefined ? (m[p.keepGroup]?.length ?? 0) : p.keep ? (p.keep.exec(m[0])?.[0].length ?? 0) : 0;
 /**
- * The literal first character a pattern's source starts with (a letter, a digit, `:`, `=`, `<`, or
- * an escaped `$`, `{`, `.`), if it can be factored out.
+ * The literal first character a pattern's source starts with (a letter, a digit, `:`, `=`, `<`, `-`,
+ * or an escaped `$`, `{`, `.`), if it can be factored out.
  */
 const firstLetter = (source: string) =>
-  hasTopLevelAlternative(source) ? "" : (/^(?:[A-Za-z0-9:=<]|\\[$.{])(?![*+?{])/.exec(source)?.[0] ?? "");
+  hasTopLevelAlternative(source) ? "" : (/^(?:[A-Za-z0-9:=<-]|\\[$.{])(?![*+?{])/.exec(source)?.[0] ?? "");
 
 /** The source is `a|b` outside any group or class (its first character is then not shared). */
 function hasTopLevelAlternative(source: string): boolean {
@@ -146,10 +172,13 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
     // A base64 value's test searches its decoding with this same expression: resume from here.
     const resume = combined.lastIndex;
     const range = rangeOf(text, member, m.index, m[0].length, keptOf(member, m));
-    // A base64 value turned down may hide a key inside it (`KEY=AKIA…` is no base64 secret): go on
-    // from its next character. (Only there: a refused `sk-sk-sk-…` is not scanned again.)
-    combined.lastIndex = range || !member.encoded ? resume : m.index + 1;
-    if (range) out.push(range);
+    if (range) {
+      out.push(range);
+      // A value after a name is searched again for an issuer's key (bounded: 512 characters).
+      combined.lastIndex = member.generic ? range.start : resume;
+    } else {
+      combined.lastIndex = resumeAfterRefusal(member, m.index, keptOf(member, m), resume);
+    }
   }
 }
 
@@ -201,6 +230,17 @@ function findIn(text: string, found: SecretRange[]): void {
 }
 
 /**
+ * Where the scan goes on after a match its pattern turned down. A refused base64 value or value after
+ * a name may hold a key of another shape (`KEY=AKIA…` is no base64 secret; `"private_key":
+ * "-----BEGIN…` is no single value): the scan goes on from the value's start. Those values are
+ * bounded (512 characters), so this stays linear; other refused matches (`sk-sk-sk-…`) are passed.
+ */
+function resumeAfterRefusal(member: SecretPattern, index: number, kept: number, end: number): number {
+  if (member.encoded) return index + 1;
+  return member.keep && kept > 0 ? index + kept : end;
+}
+
+/**
  * The secrets in `text`, sorted and merged: where two patterns' matches overlap they become one
  * range (nothing of either survives) named after the earlier pattern.
  */
@@ -213,11 +253,13 @@ export function findSecrets(text: string): SecretRange[] {
 
 /**
  * Ranges sorted, and merged where they overlap: nothing of either survives, and the merged range
- * is named after the earlier pattern (the sort is stable).
+ * is named after the earlier pattern (the sort is stable), an issuer's rather than a catch-all's.
  */
 function mergeRanges(found: SecretRange[]): SecretRange[] {
   if (found.length < 2) return found;
-  found.sort((a, b) => a.start - b.start);
+  // At one start, an issuer's name comes before a catch-all's (`credential`).
+  const generic = GENERIC_NAMES;
+  found.sort((a, b) => a.start - b.start || Number(generic.has(a.name)) - Number(generic.has(b.name)));
   const merged: SecretRange[] = [];
   for (const range of found) {
     const last = merged[merged.length - 1];

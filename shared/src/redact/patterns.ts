@@ -22,6 +22,11 @@ export interface SecretPattern {
   readonly before?: number | "token";
   /** Decides on each match's redacted part: false leaves it (e.g. `token = req.headers.x`). */
   readonly accept?: (secret: string) => boolean;
+  /**
+   * A catch-all by name (`token=…`): the scan goes on inside its value, so that an issuer's key
+   * there is found too and names the range (`token: sk_live_…` is a stripe-key).
+   */
+  readonly generic?: boolean;
   /** Keep the prefix of the match this matches (like keepGroup, for patterns run as one alternation). */
   readonly keep?: RegExp;
   /** The redacted part is base64: it is redacted when its decoding is text that holds a secret. */
@@ -151,8 +156,12 @@ const PREFIXED: readonly SecretPattern[] = [
  */
 export const SECRET_NAME =
   "(?:passw(?:or)?d|(?<![a-z0-9])pass|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth|session[_-]?(?:id|key)|cookie|license[_-]?key|encryption[_-]?key|signing[_-]?key|master[_-]?key|secret[_-]?key|_key|-key|dsn|connection[_-]?string|sig|client[_-]?certificate[_-]?data)";
-/** A value: up to the next quote, space or delimiter, and not a function's name before its call. */
-const VALUE = "[^\\s\"'`,;(){}[\\]<>]{6,}(?![^\\s\"'`,;(){}[\\]<>])(?!\\()";
+/**
+ * A value: up to the next quote, space or delimiter, and not a function's name before its call; at
+ * most 512 characters (a refused value is searched again for keys inside it: the bound keeps that
+ * linear).
+ */
+const VALUE = "[^\\s\"'`,;(){}[\\]<>]{6,512}(?![^\\s\"'`,;(){}[\\]<>])(?!\\()";
 
 /** Credentials inside a structure of their own: a URL, a header, a command's flag, a connection string. */
 const STRUCTURED: readonly SecretPattern[] = [
@@ -165,30 +174,34 @@ const STRUCTURED: readonly SecretPattern[] = [
   {
     name: "url-credential",
     // scheme://user:password@host: the password only (scheme, user and host stay readable).
-    pattern: /(:\/\/[^\s:/?#@"'<>[\]]{0,128}:)[^\s/?#@"'<>]{1,256}(?=@[^\s@]*[A-Za-z0-9])/g,
-    keepGroup: 1,
+    pattern: /:\/\/[^\s:/?#@"'<>[\]]{0,128}:[^\s/?#@"'<>]{1,256}(?=@[^\s@]*[A-Za-z0-9])/g,
+    keep: /^:\/\/[^\s:/?#@"'<>[\]]{0,128}:/,
     accept: (password) => !isReference(password),
   },
-  {
-    name: "basic-auth",
-    pattern: /((?:Basic|basic|BASIC)\s+)[A-Za-z0-9+/]{8,}={0,2}/g,
-    keepGroup: 1,
-    tokenStart: true,
-    accept: (b64) => Buffer.from(b64, "base64").toString("latin1").includes(":"),
-  },
-  {
-    name: "bearer",
-    pattern: /((?:Bearer|bearer|BEARER)\s+)[^\s"'`<>(),;]{8,}/g,
-    keepGroup: 1,
-    tokenStart: true,
-    // "Bearer authentication", "Bearer test-key", "Bearer YOUR_KEY" are prose; a token has a digit or a dot.
-    accept: (token) => !isReference(token) && (!/^[A-Za-z_-]+$/.test(token) || token.length >= 24),
-  },
+  ...["Basic\\s+", "BASIC\\s+", "basic\\s+"].map(
+    (word): SecretPattern => ({
+      name: "basic-auth",
+      pattern: re(`${word}[A-Za-z0-9+/]{8,}={0,2}`),
+      keep: /^\w+\s+/,
+      tokenStart: true,
+      accept: (b64) => Buffer.from(b64, "base64").toString("latin1").includes(":"),
+    }),
+  ),
+  ...["Bearer\\s+", "BEARER\\s+", "bearer\\s+"].map(
+    (word): SecretPattern => ({
+      name: "bearer",
+      pattern: re(`${word}[^\\s"'\`<>(),;]{8,}`),
+      keep: /^\w+\s+/,
+      tokenStart: true,
+      // "Bearer authentication", "Bearer test-key", "Bearer YOUR_KEY" are prose; a token has a digit or a dot.
+      accept: (token) => !isReference(token) && (!/^[A-Za-z_-]+$/.test(token) || token.length >= 24),
+    }),
+  ),
   {
     name: "cli-credential",
     // curl -u user:pass, --user=, --proxy-user: the password after the first colon.
-    pattern: /(-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])-[-\w]*)(?:\s+|=)["']?[^\s:"']*:)[^\s"']{3,}/g,
-    keepGroup: 1,
+    pattern: /-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])-[-\w]*)(?:\s+|=)["']?[^\s:"']*:[^\s"']{3,}/g,
+    keep: /^-[^\s=]*(?:\s+|=)["']?[^\s:"']*:/,
     accept: (value) => !/^\d+$/.test(value),
   },
   {
@@ -196,25 +209,38 @@ const STRUCTURED: readonly SecretPattern[] = [
     // mysql -pSECRET (the password joined to the flag), sshpass -p SECRET, docker/podman/helm/cf
     // login -p SECRET.
     pattern:
-      /(-p(?<=\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|-p(?<=\bsshpass\s+-p|\blogin\b[^\n]{0,200}\s-p)\s*)[^\s"']{3,}/g,
+      /-p(?:(?<=\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|(?<=\bsshpass\s+-p|\blogin\b[^\n]{0,200}\s-p)\s*)[^\s"']{3,}/g,
+    keep: /^-p\s*/,
     accept: (value) => !isReference(value),
-    keepGroup: 1,
   },
   {
     name: "connection-string",
-    pattern: /((?:AccountKey|SharedAccessKey|SharedAccessSignature|SharedSecretValue)=)[^;\s"']{8,}/g,
-    keepGroup: 1,
+    pattern: /AccountKey=[^;\s"']{8,}/g,
+    keep: /^\w+=/,
   },
   {
-    name: "aws-secret-key",
-    pattern: /((?:aws_secret_access_key|secretaccesskey)["']?\s*[:=]\s*["']?)[A-Za-z0-9/+=]{40}/gi,
-    keepGroup: 1,
+    name: "connection-string",
+    pattern: /Shared(?:AccessKey|AccessSignature|SecretValue)=[^;\s"']{8,}/g,
+    keep: /^\w+=/,
   },
-  {
-    name: "mattermost-token",
-    pattern: /((?:mattermost|mm)[A-Za-z_-]*(?:token|key)["']?\s*[:=]\s*["']?)[a-z0-9]{26}\b/gi,
-    keepGroup: 1,
-  },
+  ...[":", "="].map(
+    (sep): SecretPattern => ({
+      name: "aws-secret-key",
+      pattern: re(
+        `${sep}(?<=(?i:aws_secret_access_key|secretaccesskey)["']?\\s*${sep})\\s*["']?[A-Za-z0-9/+=]{40}`,
+      ),
+      keep: /^[:=]\s*["']?/,
+    }),
+  ),
+  ...[":", "="].map(
+    (sep): SecretPattern => ({
+      name: "mattermost-token",
+      pattern: re(
+        `${sep}(?<=(?i:(?:mattermost|mm)[A-Za-z_-]*(?:token|key))["']?\\s*${sep})\\s*["']?(?i:[a-z0-9]{26})\\b`,
+      ),
+      keep: /^[:=]\s*["']?/,
+    }),
+  ),
   {
     name: "aws-secret-key",
     // A secret access key in the column after its key id (IAM's credentials CSV, tables, `aws
@@ -279,6 +305,18 @@ const STRUCTURED: readonly SecretPattern[] = [
     keep: /^<[^>]*>/,
     accept: (value) => !isReference(value) && !isPlaceholder(value),
   },
+  ...[":", "="].map(
+    (sep): SecretPattern => ({
+      name: "kubeconfig-credential",
+      // A kubeconfig's client certificate (with client-key-data, which decodes to a private key,
+      // the user's credential pair; `kubectl config view` hides both). certificate-authority-data
+      // is the cluster's public CA and stays readable.
+      pattern: re(
+        `${sep}(?<=(?i:client[_-]?certificate[_-]?data)["'\`]?\\s*${sep})\\s*["'\`]?[A-Za-z0-9+/]{16,}={0,2}`,
+      ),
+      keep: /^[:=]\s*["'`]?/,
+    }),
+  ),
   {
     name: "private-key",
     // A PEM private key in base64 (kubeconfig, Kubernetes Secrets, CI variables): "-----BEGIN" encoded.
@@ -293,20 +331,25 @@ const STRUCTURED: readonly SecretPattern[] = [
  * The expression starts at the separator (rare next to every letter) and looks behind it for the name.
  */
 const ASSIGNED: readonly SecretPattern[] = [
+  // One expression per first character of the separator (`:=`, `:`, `=>`, `=`), so that each runs
+  // in findSecrets' one alternation under its first character.
+  ...[":=?", "=>?"].map(
+    (sep): SecretPattern => ({
+      name: "credential",
+      pattern: re(
+        `${sep}(?i:(?<=${SECRET_NAME}["'\`]?\\]?\\s*(?::=|=>|[:=]))\\s*(?:["'\`]|\\\\")?${VALUE})`,
+      ),
+      keep: /^(?::=|=>|[:=])\s*(?:["'`]|\\")?/,
+      accept: looksLikeSecretValue,
+      generic: true,
+    }),
+  ),
   {
     name: "credential",
-    pattern: re(
-      `((?::=|=>|[:=])(?<=${SECRET_NAME}["'\`]?\\]?\\s*(?::=|=>|[:=]))\\s*(?:["'\`]|\\\\")?)${VALUE}`,
-      "gi",
-    ),
-    keepGroup: 1,
+    pattern: re(`-(?i:(?<=(?:^|\\s)-)-?[\\w-]*${SECRET_NAME}(?:\\s+|=)["']?${VALUE})`),
+    keep: /^-[^\s=]*(?:\s+|=)["']?/,
     accept: looksLikeSecretValue,
-  },
-  {
-    name: "credential",
-    pattern: re(`(-(?<=(?:^|\\s)-)-?[\\w-]*${SECRET_NAME}(?:\\s+|=)["']?)${VALUE}`, "gi"),
-    keepGroup: 1,
-    accept: looksLikeSecretValue,
+    generic: true,
   },
 ];
 
