@@ -1,5 +1,5 @@
-import { SECRET_BLOCK, SECRET_PATTERNS, type SecretPattern } from "./patterns.ts";
 import { hexDumpSecrets } from "./hexdump.ts";
+import { SECRET_BLOCK, SECRET_PATTERNS, type SecretPattern } from "./patterns.ts";
 import { escapedViews } from "./views.ts";
 
 export { SECRET_PATTERNS, type SecretPattern };
@@ -116,7 +116,11 @@ const combinable = (p: SecretPattern) =>
   p.keepGroup === undefined && p.pattern.flags === "g" && groupsIn(p.pattern.source) === 0;
 /** The length of a match's kept prefix. */
 const keptOf = (p: SecretPattern, m: RegExpExecArray) =>
-  p.keepGroup !== undefined ? (m[p.keepGroup]?.length ?? 0) : p.keep ? (p.keep.exec(m[0])?.[0].length ?? 0) : 0;
+  p.keepGroup !== undefined
+    ? (m[p.keepGroup]?.length ?? 0)
+    : p.keep
+      ? (p.keep.exec(m[0])?.[0].length ?? 0)
+      : 0;
 /**
  * The literal first character a pattern's source starts with (a letter, a digit, `:`, `=`, `<`, `-`,
  * or an escaped `$`, `{`, `.`), if it can be factored out.
@@ -187,9 +191,9 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
  * ends a line (a YAML block scalar's start), (3) a line that starts like a hex dump row.
  */
 const RARE =
-  /(%[0-9A-Fa-f]{2}|\\[u"/])|([|>])(?=[-+]?[1-9]?[ \t]*\r?\n)|\n(?=[0-9a-fA-F]{6,8}(?::? {1,2}|  )[0-9a-fA-F]{2})/g;
+  /(%[0-9A-Fa-f]{2}|\\[u"/])|([|>])(?=[-+]?[1-9]?[ \t]*\r?\n)|\n(?=[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2})/g;
 /** A dump row on the text's first line (RARE finds the others by the newline before them). */
-const FIRST_ROW = /^[0-9a-fA-F]{6,8}(?::? {1,2}|  )[0-9a-fA-F]{2}/;
+const FIRST_ROW = /^[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2}/;
 
 /**
  * The secrets of the rarer shapes, each looked at where its mark is: escaped lines searched

@@ -8,6 +8,7 @@ const MARK = "[REDACTED:private-key]";
 const MAX_BLOCK_LINES = 500;
 const BLOCK_KEY = new RegExp(SECRET_BLOCK_KEY, "i");
 const BLOCK_MARK = "[REDACTED:credential]";
+const BLOCK_END = /[|>][-+]?[1-9]?\s*$/;
 
 /** The indentation of a line (spaces and tabs before its first other character). */
 const indentOf = (line: string) => /^[ \t]*/.exec(line)?.[0].length ?? 0;
@@ -38,7 +39,8 @@ export class LineRedactor {
 
   /** The line as shown. */
   redact(line: string): string {
-    if (this.#inBlock(line)) return line.trim() === "" ? line : `${line.slice(0, indentOf(line))}${BLOCK_MARK}`;
+    if (this.#inBlock(line))
+      return line.trim() === "" ? line : `${line.slice(0, indentOf(line))}${BLOCK_MARK}`;
     if (this.#inKey > 0) {
       const end = END.exec(line);
       if (!end) {
@@ -64,7 +66,8 @@ export class LineRedactor {
       if (line.trim() === "" || indentOf(line) > this.#blockIndent) return true;
       this.#blockIndent = -1;
     }
-    const key = line.endsWith("|") || line.endsWith(">") || /[|>][-+]?[1-9]?\s*$/.test(line) ? BLOCK_KEY.exec(line) : null;
+    // The cheap test first: most lines do not end in a block indicator.
+    const key = BLOCK_END.test(line) ? BLOCK_KEY.exec(line) : null;
     if (key) this.#blockIndent = key[1]?.length ?? 0;
     return false;
   }

@@ -295,7 +295,9 @@ const STRUCTURED: readonly SecretPattern[] = [
     name: "credential",
     // XML config: <add key="ApiKey" value="..."/> (.NET appSettings), <env name="X" value="..."/>,
     // <password>...</password>.
-    pattern: re(`value\\s*=\\s*["'](?<=\\b(?:key|name)\\s*=\\s*["'](?i:[\\w.:-]*${SECRET_NAME})["']\\s+value\\s*=\\s*["'])[^"'\\n]+`),
+    pattern: re(
+      `value\\s*=\\s*["'](?<=\\b(?:key|name)\\s*=\\s*["'](?i:[\\w.:-]*${SECRET_NAME})["']\\s+value\\s*=\\s*["'])[^"'\\n]+`,
+    ),
     keep: /^value\s*=\s*["']/,
     accept: (value) => !isReference(value) && !isPlaceholder(value),
   },
@@ -325,7 +327,6 @@ const STRUCTURED: readonly SecretPattern[] = [
   },
 ];
 
-
 /**
  * Values given to a secret's name, in any syntax: `KEY=`, `"key": "..."`, `key: ...`, `--password ...`.
  * The expression starts at the separator (rare next to every letter) and looks behind it for the name.
@@ -336,9 +337,7 @@ const ASSIGNED: readonly SecretPattern[] = [
   ...[":=?", "=>?"].map(
     (sep): SecretPattern => ({
       name: "credential",
-      pattern: re(
-        `${sep}(?i:(?<=${SECRET_NAME}["'\`]?\\]?\\s*(?::=|=>|[:=]))\\s*(?:["'\`]|\\\\")?${VALUE})`,
-      ),
+      pattern: re(`${sep}(?i:(?<=${SECRET_NAME}["'\`]?\\]?\\s*(?::=|=>|[:=]))\\s*(?:["'\`]|\\\\")?${VALUE})`),
       keep: /^(?::=|=>|[:=])\s*(?:["'`]|\\")?/,
       accept: looksLikeSecretValue,
       generic: true,
@@ -393,4 +392,9 @@ const ENCODED: readonly SecretPattern[] = [
   },
 ];
 
-export const SECRET_PATTERNS: readonly SecretPattern[] = [...STRUCTURED, ...PREFIXED, ...ASSIGNED, ...ENCODED];
+export const SECRET_PATTERNS: readonly SecretPattern[] = [
+  ...STRUCTURED,
+  ...PREFIXED,
+  ...ASSIGNED,
+  ...ENCODED,
+];

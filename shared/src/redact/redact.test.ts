@@ -140,14 +140,23 @@ describe("redact: prefixed keys need no keyword; code after a secret's name is l
 
 describe("redact: secrets an attacker found passing (issue 13)", () => {
   const b64 = (s: string) => Buffer.from(s).toString("base64");
-  const pemKey = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx7Zq9KEYBODY\n-----END RSA PRIVATE KEY-----\n";
+  const pemKey =
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx7Zq9KEYBODY\n-----END RSA PRIVATE KEY-----\n";
   const cert = "-----BEGIN CERTIFICATE-----\nMIIDCERTBODYq9Zx7\n-----END CERTIFICATE-----\n";
   // [family, line, a part that must not survive]
   const found: [string, string, string][] = [
     ["kubeconfig client-key-data", `    client-key-data: ${b64(pemKey)}`, b64(pemKey).slice(0, 30)],
-    ["kubeconfig client-certificate-data", `    client-certificate-data: ${b64(cert)}`, b64(cert).slice(8, 40)],
+    [
+      "kubeconfig client-certificate-data",
+      `    client-certificate-data: ${b64(cert)}`,
+      b64(cert).slice(8, 40),
+    ],
     ["Secret data: tls.key", `  tls.key: ${b64(pemKey)}`, b64(pemKey).slice(0, 30)],
-    ["Secret data: a URL", `  DB_URL: ${b64("postgres://app:Xq9vL2pZr@db:5432/app")}`, b64("postgres://app:Xq9")],
+    [
+      "Secret data: a URL",
+      `  DB_URL: ${b64("postgres://app:Xq9vL2pZr@db:5432/app")}`,
+      b64("postgres://app:Xq9"),
+    ],
     [
       "Secret data: .dockerconfigjson",
       `  .dockerconfigjson: ${b64('{"auths":{"r.io":{"auth":"ZGVwbG95OlhxOXZMMnBacg=="}}}')}`,
@@ -183,7 +192,11 @@ describe("redact: secrets an attacker found passing (issue 13)", () => {
     ["connectionString", 'connectionString="Server=db;User ID=sa;Password=hunter2;"', "hunter2"],
     ["ODBC Pwd", "Driver={x};Server=db;Uid=sa;Pwd=hunter2;", "hunter2"],
     ["YAML block", "db:\n  password: |\n    Xq9vL2pZr7\n  other: 1", "Xq9vL2pZr7"],
-    ["YAML block private_key", "private_key: |-\n  c2VjcmV0LWtleS1ib2R5\n  bW9yZS1rZXk=\nname: x", "bW9yZS1rZXk"],
+    [
+      "YAML block private_key",
+      "private_key: |-\n  c2VjcmV0LWtleS1ib2R5\n  bW9yZS1rZXk=\nname: x",
+      "bW9yZS1rZXk",
+    ],
     ["aws ini", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"],
     [
       "IAM credentials CSV",
@@ -260,9 +273,9 @@ describe("redact: secrets an attacker found passing (issue 13)", () => {
     'const x = "%2F"; // a slash, escaped',
     "run: |",
     "  token: |",
-    "    ${{ secrets.NPM_TOKEN }}",
-    "Password=${DB_PASSWORD};",
-    "<password>${DB_PASSWORD}</password>",
+    `    \${{ secrets.NPM_TOKEN }}`,
+    `Password=\${DB_PASSWORD};`,
+    `<password>\${DB_PASSWORD}</password>`,
   ])("leaves %s alone", (line) => {
     expect(redactText(line)).toBe(line);
   });

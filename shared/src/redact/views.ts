@@ -15,7 +15,16 @@ export interface View {
  * hides nothing). The same as ESCAPED in index.ts, which finds them in one pass with the other marks.
  */
 const TRIGGER = /%[0-9A-Fa-f]{2}|\\(?:u[0-9A-Fa-f]{4}|["/\\])/g;
-const JSON_ESCAPES: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", n: "\n", t: "\t", r: "\r", b: "\b", f: "\f" };
+const JSON_ESCAPES: Record<string, string> = {
+  '"': '"',
+  "\\": "\\",
+  "/": "/",
+  n: "\n",
+  t: "\t",
+  r: "\r",
+  b: "\b",
+  f: "\f",
+};
 /** Escapes decoded within each other (a JSON string inside a JSON string): this many times at most. */
 const MAX_DEPTH = 2;
 
@@ -48,11 +57,11 @@ function decode(text: string, start: number, end: number): View {
   let out = "";
   const at: number[] = [];
   for (let i = start; i < end; ) {
-    const escape = escapeAt(text, i);
+    const decoded = escapeAt(text, i);
     at.push(i);
-    if (escape && i + escape[1] <= end) {
-      out += escape[0];
-      i += escape[1];
+    if (decoded && i + decoded[1] <= end) {
+      out += decoded[0];
+      i += decoded[1];
     } else {
       out += text[i];
       i++;

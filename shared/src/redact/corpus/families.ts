@@ -66,7 +66,9 @@ function pemBody(r: Gen): string[] {
 /** A kubeconfig's client-key-data: a PEM private key, base64 as kubectl writes it (one line). */
 function kubeKey(r: Gen): Made {
   const label = `${r.pick(["RSA ", "EC ", ""])}PRIVATE KEY`;
-  const b64 = Buffer.from(`-----BEGIN ${label}-----\n${pemBody(r).join("\n")}\n-----END ${label}-----\n`).toString("base64");
+  const b64 = Buffer.from(
+    `-----BEGIN ${label}-----\n${pemBody(r).join("\n")}\n-----END ${label}-----\n`,
+  ).toString("base64");
   return v(b64, [b64.slice(0, 40), b64.slice(200, 240)]);
 }
 
@@ -217,7 +219,8 @@ export const FAMILIES: readonly Family[] = [
     make: (r) => v(`${1 + r.int(9)}${r.str(DIGITS, 9)}:AA${r.str(B64URL, 33)}`),
   },
   {
-    name: "discord-bot", bounded: true,
+    name: "discord-bot",
+    bounded: true,
     key: "DISCORD_BOT_TOKEN",
     make: (r) => v(`${r.pick(["M", "N"])}${r.str(ALNUM, 23)}.${r.str(B64URL, 6)}.${r.str(B64URL, 38)}`),
   },
@@ -256,7 +259,12 @@ export const FAMILIES: readonly Family[] = [
   { name: "sentry-user", key: "SENTRY_AUTH_TOKEN", make: (r) => v(`sntryu_${r.str(HEX, 64)}`) },
   { name: "figma", key: "FIGMA_TOKEN", make: (r) => v(`figd_${r.str(B64URL, 40)}`) },
   { name: "notion", key: "NOTION_TOKEN", make: (r) => v(`ntn_${r.str(DIGITS, 11)}${r.str(ALNUM, 35)}`) },
-  { name: "airtable", bounded: true, key: "AIRTABLE_TOKEN", make: (r) => v(`pat${r.str(ALNUM, 14)}.${r.str(HEX, 64)}`) },
+  {
+    name: "airtable",
+    bounded: true,
+    key: "AIRTABLE_TOKEN",
+    make: (r) => v(`pat${r.str(ALNUM, 14)}.${r.str(HEX, 64)}`),
+  },
   { name: "replicate", bounded: true, key: "REPLICATE_API_TOKEN", make: (r) => v(`r8_${r.str(ALNUM, 37)}`) },
   { name: "groq", key: "GROQ_API_KEY", make: (r) => v(`gsk_${r.str(ALNUM, 52)}`) },
   { name: "xai", key: "XAI_API_KEY", make: (r) => v(`xai-${r.str(ALNUM, 80)}`) },
@@ -374,7 +382,9 @@ export const FAMILIES: readonly Family[] = [
       "hexdump",
     ],
     make: (r) => {
-      const b64 = Buffer.from(`-----BEGIN CERTIFICATE-----\n${pemBody(r).join("\n")}\n-----END CERTIFICATE-----\n`).toString("base64");
+      const b64 = Buffer.from(
+        `-----BEGIN CERTIFICATE-----\n${pemBody(r).join("\n")}\n-----END CERTIFICATE-----\n`,
+      ).toString("base64");
       return v(b64, [b64.slice(40, 80)]);
     },
   },
@@ -392,7 +402,9 @@ export const FAMILIES: readonly Family[] = [
     shapes: ["file"],
     make: (r) => {
       const password = cliPassword(r).replace(/:/g, "x");
-      return v(`${r.host()}:${r.pick(["5432", "*"])}:${r.pick(["app", "*"])}:${r.word()}:${password}`, [password]);
+      return v(`${r.host()}:${r.pick(["5432", "*"])}:${r.pick(["app", "*"])}:${r.word()}:${password}`, [
+        password,
+      ]);
     },
   },
   {

@@ -1,5 +1,5 @@
-import type { Gen } from "./random.ts";
 import { hexDumpShape } from "./hexdump.ts";
+import type { Gen } from "./random.ts";
 
 const camel = (key: string) => key.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
