@@ -179,6 +179,18 @@ describe("readSpill: pages never show part of a secret", () => {
     const cut = await readSpill(store, id, { kind: "bytes", offset: 0, limit: 16 });
     expect(cut.text).toContain("00 01 02 20 2a 2a 2a 2a 2a 2a 2a 2a 2a 2a 2a 2a");
   });
+
+  it("masks secrets in a hex dump of UTF-16LE output (Windows tools, PowerShell)", async () => {
+    for (const pad of [0, 1]) {
+      const id = await spillOf(
+        Buffer.concat([Buffer.alloc(pad, 0x41), Buffer.from(`key: ${STRIPE} end\n`, "utf16le")]),
+      );
+      const page = await readSpill(store, id, { kind: "bytes", offset: 0, limit: 1000 });
+      const wide = (s: string) => [...s].join(".");
+      expect(page.text).not.toContain(wide(STRIPE.slice(8, 14)));
+      expect(page.text).toContain("1 secret(s) masked as * (stripe-key)");
+    }
+  });
 });
 
 describe("readSpill: grep", () => {
