@@ -1,4 +1,4 @@
-import { redactText } from "./index.ts";
+import { applyRanges, findSecrets, redactText } from "./index.ts";
 import { SECRET_BLOCK_KEY } from "./patterns.ts";
 
 const BEGIN = /-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
@@ -10,6 +10,14 @@ const BLOCK_KEY = new RegExp(SECRET_BLOCK_KEY, "i");
 const BLOCK_MARK = "[REDACTED:credential]";
 const BLOCK_END = /[|>][-+]?[1-9]?\s*$/;
 
+/** A hex dump row (xxd, hexdump -C, od): an offset, then hex. */
+const DUMP_ROW = /^[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2}/;
+/**
+ * Dump rows read on each side of a row to find the secrets that cross it (16 bytes a row: 192
+ * bytes, 96 UTF-16 characters, each way).
+ */
+export const DUMP_CONTEXT_ROWS = 12;
+
 /** The indentation of a line (spaces and tabs before its first other character). */
 const indentOf = (line: string) => /^[ \t]*/.exec(line)?.[0].length ?? 0;
 
@@ -17,8 +25,10 @@ const indentOf = (line: string) => /^[ \t]*/.exec(line)?.[0].length ?? 0;
  * Redacts a text one line at a time, in order, as a pager or a grep reads it, carrying what spans
  * lines: inside a PEM private key block every line is `[REDACTED:private-key]`, even when the page
  * starts in the middle of the block; so is every line of a YAML block scalar under a secret's name
- * (`private_key: |`, then lines indented deeper than the key). Lines passed to `pass()` are not redacted but still tracked,
- * so a reader can skip to line 5,000 and know it is inside a key that began at line 4,990.
+ * (`private_key: |`, then lines indented deeper than the key). A hex dump row is redacted with the
+ * dump rows around it (the ones before it, kept here, and the `next` lines a caller passes), so a
+ * secret that crosses rows is masked in each. Lines passed to `pass()` are not redacted but still
+ * tracked, so a reader can skip to line 5,000 and know it is inside a key that began at line 4,990.
  */
 export class LineRedactor {
   /** Lines left in an open private key block; 0 outside one. */
@@ -27,8 +37,12 @@ export class LineRedactor {
   /** In a YAML block scalar under a secret's name: the key's indentation; -1 outside one. */
   #blockIndent = -1;
 
+  /** The dump rows just before this line (up to DUMP_CONTEXT_ROWS); empty after any other line. */
+  #rows: string[] = [];
+
   /** Notes a line that is not shown (before the page, or not matching a grep). */
   pass(line: string): void {
+    this.#noteRow(line);
     if (this.#inBlock(line)) return;
     if (this.#inKey > 0) {
       this.#inKey = END.test(line) ? 0 : this.#inKey - 1;
@@ -37,8 +51,14 @@ export class LineRedactor {
     }
   }
 
-  /** The line as shown. */
-  redact(line: string): string {
+  /** The line as shown; `next` are the lines after it, if the caller has them (for hex dumps). */
+  redact(line: string, next: readonly string[] = []): string {
+    if (DUMP_ROW.test(line)) {
+      const out = this.#dumpRow(line, next);
+      this.#noteRow(line);
+      return out;
+    }
+    this.#rows = [];
     if (this.#inBlock(line))
       return line.trim() === "" ? line : `${line.slice(0, indentOf(line))}${BLOCK_MARK}`;
     if (this.#inKey > 0) {
@@ -55,6 +75,32 @@ export class LineRedactor {
     const out = redactText(line);
     if (opens) this.#inKey = MAX_BLOCK_LINES;
     return out;
+  }
+
+  /** A dump row redacted with the dump rows around it. */
+  #dumpRow(line: string, next: readonly string[]): string {
+    const after: string[] = [];
+    for (const row of next) {
+      if (after.length === DUMP_CONTEXT_ROWS || !DUMP_ROW.test(row)) break;
+      after.push(row);
+    }
+    const before = this.#rows.join("\n");
+    const from = before.length > 0 ? before.length + 1 : 0;
+    const text = [...this.#rows, line, ...after].join("\n");
+    const to = from + line.length;
+    const inside = findSecrets(text)
+      .filter((r) => r.end > from && r.start < to)
+      .map((r) => ({ start: Math.max(r.start, from) - from, end: Math.min(r.end, to) - from, name: r.name }));
+    return applyRanges(line, inside).text;
+  }
+
+  #noteRow(line: string): void {
+    if (!DUMP_ROW.test(line)) {
+      this.#rows = [];
+      return;
+    }
+    this.#rows.push(line);
+    if (this.#rows.length > DUMP_CONTEXT_ROWS) this.#rows.shift();
   }
 
   /**

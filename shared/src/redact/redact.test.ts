@@ -247,6 +247,18 @@ describe("redact: secrets an attacker found passing (issue 13)", () => {
     }
   });
 
+  it("redacts a hex dump row with the rows around it in LineRedactor", () => {
+    // The key starts at the first row's 4th character (8 UTF-16 characters a row).
+    const rows = dump(Buffer.from(`ab ${token} ok\n`, "utf16le")).split("\n");
+    const redactor = new LineRedactor();
+    const shown = rows.map((row, i) => redactor.redact(row, rows.slice(i + 1)));
+    expect(shown.join("\n")).toContain("[REDACTED:github-token]");
+    for (const part of ["g.h.p._", "6.7.8.9", "0.1.2.3.4.5"]) expect(shown.join("\n")).not.toContain(part);
+    // Without the rows after it, the row where the key starts cannot know it is one.
+    const alone = new LineRedactor();
+    expect(rows.map((row) => alone.redact(row)).join("\n")).toContain("g.h.p._");
+  });
+
   it("carries a YAML block scalar across lines in LineRedactor", () => {
     const redactor = new LineRedactor();
     const lines = ["creds:", "  client_secret: |", "    Xq9vL2pZr7", "", "    line2", "  other: 1"];
