@@ -19,6 +19,7 @@ interface Cell {
 }
 
 const GROUP = /[0-9a-fA-F]{2,8}/y;
+const MAX_GROUPS = 256;
 
 /** The hex groups after a row's offset: [start, end] of each, in the line. */
 function groups(line: string): [number, number][] {
@@ -30,7 +31,8 @@ function groups(line: string): [number, number][] {
     if (spaces === 0) break;
     GROUP.lastIndex = at + spaces;
     const m = GROUP.exec(line);
-    if (!m || m[0].length % 2 !== 0) break;
+    // More groups than `xxd -c 256` prints: no dump row (and no quadratic work on a crafted line).
+    if (!m || m[0].length % 2 !== 0 || out.length === MAX_GROUPS) break;
     out.push([m.index, m.index + m[0].length]);
     at = m.index + m[0].length;
   }

@@ -285,7 +285,7 @@ const STRUCTURED: readonly SecretPattern[] = [
       // strength. A first field counts when a `;` ends it (`password=x` alone is left to the rules
       // for names). One expression per spelling, each starting with its letter.
       pattern: re(
-        `${field}[ \\t]*=[ \\t]*(?<=(?:^|[\\n;"'])[ \\t]*${field}[ \\t]*=[ \\t]*)[^;"'\\n]{1,200}(?:(?=;)|(?<=;[^\\n]*)(?=["']|\\r?\\n|$))`,
+        `${field}[ \\t]*=[ \\t]*(?<=(?:^|[\\n;"'])[ \\t]*${field}[ \\t]*=[ \\t]*)[^;"'\\n]{1,200}(?:(?=;)|(?<=;[ \\t]*${field}[ \\t]*=[ \\t]*[^;"'\\n]{1,200})(?=["']|\\r?\\n|$))`,
       ),
       keep: /^\w+[ \t]*=[ \t]*/,
       accept: (value) => !isReference(value.trim()),
