@@ -187,13 +187,36 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
 }
 
 /**
- * Marks of the rarer shapes, found in one pass: (1) a URL or JSON escape, (2) a `|` or `>` that
- * ends a line (a YAML block scalar's start), (3) a line that starts like a hex dump row.
+ * Marks of the rarer shapes, found in one pass: (1) a `|` or `>` that ends a line (a YAML block
+ * scalar's start), (2) a line that starts like a hex dump row. (Escapes are found by indexOf.)
  */
-const RARE =
-  /(%[0-9A-Fa-f]{2}|\\[u"/])|([|>])(?=[-+]?[1-9]?[ \t]*\r?\n)|\n(?=[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2})/g;
+const RARE = /([|>])(?=[-+]?[1-9]?[ \t]*\r?\n)|\n(?=[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2})/g;
 /** A dump row on the text's first line (RARE finds the others by the newline before them). */
 const FIRST_ROW = /^[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2}/;
+const HEX = /^[0-9A-Fa-f]+$/;
+
+/** Whether a URL or JSON escape starts at `text[i]` (a `%` or a `\\`): `%2F`, `\\u002F`, `\\"`, `\\/`. */
+function escapeAt(text: string, i: number): boolean {
+  if (text[i] === "%") return HEX.test(text.slice(i + 1, i + 3)) && i + 3 <= text.length;
+  const next = text[i + 1];
+  return next === '"' || next === "/" || (next === "u" && HEX.test(text.slice(i + 2, i + 6)) && i + 6 <= text.length);
+}
+
+/** An index on each line of `text` that holds an escape (one per line). */
+function escapedLines(text: string): number[] {
+  const lines = new Map<number, number>();
+  for (const mark of ["%", "\\"]) {
+    for (let i = text.indexOf(mark); i >= 0; i = text.indexOf(mark, i + 1)) {
+      if (!escapeAt(text, i)) continue;
+      const start = text.lastIndexOf("\n", i) + 1;
+      if (!lines.has(start)) lines.set(start, i);
+      const newline = text.indexOf("\n", i);
+      if (newline < 0) break;
+      i = newline;
+    }
+  }
+  return [...lines.values()];
+}
 
 /**
  * The secrets of the rarer shapes, each looked at where its mark is: escaped lines searched
@@ -201,20 +224,19 @@ const FIRST_ROW = /^[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2}/;
  * hex dumps a command printed (xxd, hexdump -C, od; the bytes they show, ASCII or UTF-16LE).
  */
 function findRare(text: string, found: SecretRange[]): void {
+  for (const at of escapedLines(text)) {
+    for (const view of escapedViews(text, at)) {
+      const inView: SecretRange[] = [];
+      findIn(view.text, inView);
+      for (const r of inView) {
+        found.push({ start: view.at[r.start] as number, end: view.at[r.end] as number, name: r.name });
+      }
+    }
+  }
   const rows: number[] = FIRST_ROW.test(text) ? [0] : [];
   const rare = new RegExp(RARE.source, "g");
   for (let m = rare.exec(text); m !== null; m = rare.exec(text)) {
     if (m[1] !== undefined) {
-      for (const view of escapedViews(text, m.index)) {
-        const inView: SecretRange[] = [];
-        findIn(view.text, inView);
-        for (const r of inView) {
-          found.push({ start: view.at[r.start] as number, end: view.at[r.end] as number, name: r.name });
-        }
-      }
-      const newline = text.indexOf("\n", m.index);
-      rare.lastIndex = newline < 0 ? text.length : newline;
-    } else if (m[2] !== undefined) {
       SECRET_BLOCK.pattern.lastIndex = m.index;
       const block = SECRET_BLOCK.pattern.exec(text);
       const range = block && rangeOf(text, SECRET_BLOCK, m.index, block[0].length, block[1]?.length ?? 0);

@@ -12,7 +12,7 @@ export interface View {
 
 /**
  * Escapes that make a decoded view of their line worth searching (JSON's `\n` alone does not: it
- * hides nothing). The same as ESCAPED in index.ts, which finds them in one pass with the other marks.
+ * hides nothing). index.ts finds the lines that hold them (escapeAt, by indexOf).
  */
 const TRIGGER = /%[0-9A-Fa-f]{2}|\\(?:u[0-9A-Fa-f]{4}|["/\\])/g;
 const JSON_ESCAPES: Record<string, string> = {
