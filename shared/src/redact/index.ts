@@ -193,13 +193,14 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
 const RARE = /([|>])(?=[-+]?[1-9]?[ \t]*\r?\n)|\n(?=[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2})/g;
 /** A dump row on the text's first line (RARE finds the others by the newline before them). */
 const FIRST_ROW = /^[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2}/;
-const HEX = /^[0-9A-Fa-f]+$/;
+const HEX2 = /^[0-9A-Fa-f]{2}$/;
+const HEX4 = /^[0-9A-Fa-f]{4}$/;
 
 /** Whether a URL or JSON escape starts at `text[i]` (a `%` or a `\\`): `%2F`, `\\u002F`, `\\"`, `\\/`. */
 function escapeAt(text: string, i: number): boolean {
-  if (text[i] === "%") return HEX.test(text.slice(i + 1, i + 3)) && i + 3 <= text.length;
+  if (text[i] === "%") return HEX2.test(text.slice(i + 1, i + 3));
   const next = text[i + 1];
-  return next === '"' || next === "/" || (next === "u" && HEX.test(text.slice(i + 2, i + 6)) && i + 6 <= text.length);
+  return next === '"' || next === "/" || (next === "u" && HEX4.test(text.slice(i + 2, i + 6)));
 }
 
 /** An index on each line of `text` that holds an escape (one per line). */
