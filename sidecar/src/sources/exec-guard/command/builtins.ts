@@ -1,0 +1,97 @@
+import { type Scope, type State, setsVariables, visit, visitScript } from "./analyze.ts";
+import { staticWord, type Word } from "./script.ts";
+import { assignedByBuiltin } from "./variables.ts";
+import { FROM_INPUT } from "./wrapper-kit.ts";
+
+/** Builtins that run nothing else and change nothing the policy relies on (or say what they assign). */
+const HARMLESS = new Set(
+  (
+    ": true false echo printf test [ cd pwd pushd popd dirs export unset set shift exit return local " +
+    "declare typeset readonly read wait break continue let getopts umask type times ulimit jobs shopt " +
+    "unalias bg fg disown caller compgen complete help history logout mapfile readarray suspend"
+  ).split(" "),
+);
+
+const CHANGES_DIR = new Set(["cd", "pushd", "popd"]);
+
+/** A builtin in a script: true when handled (it runs no program of that name). */
+export async function visitBuiltin(state: State, argv: Word[], via: string[], depth: number, scope: Scope) {
+  const name = argv[0]?.text as string;
+  const args = argv.slice(1);
+  const record = () =>
+    state.invocations.push({ argv, via, role: "builtin", names: [name], identities: [name] });
+  if (HARMLESS.has(name)) {
+    record();
+    assignments(state, name, args);
+    if (CHANGES_DIR.has(name)) state.dirChanges.push(name);
+    if ((name === "mapfile" || name === "readarray") && callbackOf(args))
+      await visitScript(state, callbackOf(args) as Word, [...via, `${name} -C`], depth + 1);
+  } else if (name === "eval" || (name === "trap" && args.length >= 2 && !args[0]?.text.startsWith("-"))) {
+    record();
+    const script = name === "eval" ? joined(args) : (args[0] as Word);
+    await visitScript(state, script, [...via, name], depth + 1);
+  } else if (name === "source" || name === ".") {
+    record();
+    state.unresolved.push(`${name} ${args[0]?.text ?? ""}: a script file the policy does not read`);
+  } else if (name === "hash" && args.some((a) => a.text.startsWith("-p"))) {
+    record();
+    await hashed(state, args, [...via, "hash -p"], depth, scope);
+  } else if (name === "alias" || name === "enable") {
+    record();
+    state.unresolved.push(`${name}: it changes what a name runs`);
+  } else if (name === "command" || name === "builtin" || name === "exec" || name === "coproc") {
+    record();
+    await runs(state, name, args, via, depth, scope);
+  } else return false;
+  return true;
+}
+
+/** What `read PATH`, `printf -v PATH`, `let PATH=1`, `unset PATH` and the like assign. */
+function assignments(state: State, name: string, args: Word[]): void {
+  const assigned = assignedByBuiltin(name, args);
+  setsVariables(state, assigned.names, `${name} ${assigned.names.join(" ")}`);
+  if (assigned.dynamic === undefined) return;
+  state.unresolved.push(`a variable named only at run time (${assigned.dynamic}), which may be PATH`);
+  state.pathChanges.push(`${name} ${assigned.dynamic}`);
+}
+
+/** `mapfile -C CALLBACK`: bash runs the callback as a command every few lines. */
+function callbackOf(args: Word[]): Word | undefined {
+  const at = args.findIndex((w) => w.text === "-C" || (w.text.startsWith("-C") && w.text.length > 2));
+  if (at === -1) return undefined;
+  const word = args[at] as Word;
+  return word.text.length > 2 ? staticWord(word.text.slice(2)) : args[at + 1];
+}
+
+/** `hash -p FILE NAME`: from then on NAME runs FILE, which is checked (as FILE, and as NAME later). */
+async function hashed(state: State, args: Word[], via: string[], depth: number, scope: Scope) {
+  const at = args.findIndex((a) => a.text.startsWith("-p"));
+  const option = args[at] as Word;
+  const file = option.text.length > 2 ? staticWord(option.text.slice(2)) : args[at + 1];
+  const names = args.slice(option.text.length > 2 ? at + 1 : at + 2);
+  if (!file || file.dynamic !== undefined || names.some((n) => n.dynamic !== undefined)) {
+    state.unresolved.push("hash -p with a file or name known only at run time");
+    state.hidden.push("hash -p with a file or name known only at run time");
+    return;
+  }
+  for (const name of names) state.hashed.set(name.text, file.text);
+  await visit(state, [file, FROM_INPUT], via, depth + 1, scope);
+}
+
+/** `command`, `builtin`, `exec`, `coproc`: run the rest (a look-up with `command -v` runs nothing). */
+async function runs(state: State, name: string, args: Word[], via: string[], depth: number, scope: Scope) {
+  let i = 0;
+  while (args[i]?.text.startsWith("-") && args[i]?.text !== "--") {
+    if (name === "command" && /[vV]/.test(args[i]?.text ?? "")) return;
+    i += name === "exec" && args[i]?.text === "-a" ? 2 : 1;
+  }
+  if (args[i]?.text === "--") i++;
+  const inner: Scope =
+    name === "builtin" ? scope : { ...scope, shell: name === "command", functions: new Set() };
+  await visit(state, args.slice(i), [...via, name], depth + 1, inner);
+}
+
+function joined(words: Word[]): Word {
+  const unknown = words.find((w) => w.dynamic !== undefined);
+  return unknown ? unknown : staticWord(words.map((w) => w.text).join(" "));
+}
