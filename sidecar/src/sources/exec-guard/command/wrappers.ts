@@ -206,6 +206,8 @@ export const WRAPPERS: Record<string, Wrapper> = {
   taskset: execs({}, 1),
   prlimit: execs({ short: "po", long: ["pid", "output"] }),
   setarch,
+  // setarch's own links, for where they are not links (each is setarch with the architecture in its name).
+  ...Object.fromEntries(["linux32", "linux64", "i386", "x86_64", "uname26"].map((n) => [n, setarch])),
   catchsegv: execs({}),
   eatmydata: execs({}),
   unbuffer: execs({}),
@@ -232,6 +234,7 @@ export const WRAPPERS: Record<string, Wrapper> = {
   su,
   runuser: su,
   newgrp,
+  sg: newgrp,
   setpriv: execs(
     {
       long: [
