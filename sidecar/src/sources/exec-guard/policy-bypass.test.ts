@@ -49,6 +49,9 @@ const ALLOW_LIST_BYPASSES: [string[], string][] = [
   [sh("BASH_ENV=x bash -c ls"), "the variable BASH_ENV"],
   [sh("ENV=x sh -c ls"), "the variable ENV"],
   [["sudo", "-i", "ls"], "sudo -i"],
+  [sh("exec -l bash -c ls"), "exec -l"],
+  [sh("exec -a -bash bash -c ls"), "exec -l"],
+  [["env", "--argv0=-bash", "bash", "-c", "ls"], "env -a -bash"],
   [["su", "-", "root", "-c", "ls"], "su -l"],
   // The loader and other code-injecting variables, however they are set.
   [sh("LD_LIBRARY_PATH=. ls"), "the variable LD_LIBRARY_PATH"],

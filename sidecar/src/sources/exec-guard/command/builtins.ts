@@ -82,8 +82,13 @@ async function hashed(state: State, args: Word[], via: string[], depth: number, 
 async function runs(state: State, name: string, args: Word[], via: string[], depth: number, scope: Scope) {
   let i = 0;
   while (args[i]?.text.startsWith("-") && args[i]?.text !== "--") {
-    if (name === "command" && /[vV]/.test(args[i]?.text ?? "")) return;
-    i += name === "exec" && args[i]?.text === "-a" ? 2 : 1;
+    const option = args[i]?.text ?? "";
+    if (name === "command" && /[vV]/.test(option)) return;
+    // `exec -l` and `exec -a -NAME` start a program with a `-` name: a shell takes it for a login.
+    const loginName = option === "-a" && args[i + 1]?.text.startsWith("-");
+    if (name === "exec" && (/^-[ca]*l/.test(option) || loginName))
+      state.unresolved.push("exec -l, which makes a shell a login shell that first runs startup files");
+    i += name === "exec" && option === "-a" ? 2 : 1;
   }
   if (args[i]?.text === "--") i++;
   const inner: Scope =

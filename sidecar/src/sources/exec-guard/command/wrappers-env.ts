@@ -71,6 +71,9 @@ export const env: Wrapper = {
       return env.unwrap([...before, ...words, ...args.slice(read.rest)], called);
     }
     const inner: Inner[] = [];
+    const argv0 = read.seen.get("a") ?? read.seen.get("argv0");
+    if (argv0?.startsWith("-"))
+      inner.push({ unresolved: `env -a ${argv0}, which makes a shell a login shell that first runs startup files` });
     let start = read.rest;
     const cleared = read.seen.has("i") || read.seen.has("ignore-environment") || args[start]?.text === "-";
     if (args[start]?.text === "-") start++;
