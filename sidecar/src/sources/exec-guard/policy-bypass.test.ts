@@ -254,6 +254,13 @@ const DENY_LIST_BYPASSES: string[][] = [
   ["git", "bisect", "run", "rm", "x"],
   ["git", "submodule", "foreach", "rm x"],
   sh("mapfile -C 'rm x' -c 1 a < f"),
+  sh("exec 3</bin/rm; /proc/self/fd/3 x"),
+  sh("/dev/fd/3 x 3</bin/rm"),
+  ["tar", "-cf", "/dev/null", "--checkpoint=1", "--checkpoint-action=exec=rm x", "."],
+  ["tar", "-xf", "a.tar", "--to-command=rm x"],
+  ["tar", "-I", "rm x", "-xf", "a.tar"],
+  ["rsync", "-e", "rm x", "a", "host:b"],
+  ["rsync", "--rsh=rm x", "a", "host:b"],
 ];
 
 describe("deny rules see through every wrapper", () => {
@@ -280,6 +287,8 @@ describe("deny rules see through every wrapper", () => {
       ["parallel", "echo", ":::", "a"],
       ["setarch", "x86_64", "-R", "ls"],
       ["valgrind", "--tool=memcheck", "ls"],
+      ["tar", "-xzf", "a.tar.gz", "-C", "out"],
+      ["rsync", "-a", "--delete-after", "a/", "b/"],
     ])
       expect((await evaluate(denyRm, argv)).allowed, argv.join(" ")).toBe(true);
   });

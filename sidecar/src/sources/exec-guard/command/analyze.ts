@@ -178,6 +178,12 @@ async function visitProgram(state: State, argv: Word[], via: string[], depth: nu
     found = resolveProgram(written, state.ctx.env, state.ctx.cwd);
     state.found.set(written, found);
   }
+  if (found.path && /^\/(proc|dev\/fd)\//.test(found.path)) {
+    // `/proc/self/fd/3` is the running command's open file: here it is the policy's own.
+    const what = `${written}, a file known only to the running process`;
+    state.unresolved.push(what);
+    state.hidden.push(what);
+  }
   const names = unique([written, basename(written), found.path, found.real, found.name]);
   const identities = found.identities;
   if (isMultiCall(found.name) && argv.length > 1) {

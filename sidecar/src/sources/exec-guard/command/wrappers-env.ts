@@ -73,7 +73,9 @@ export const env: Wrapper = {
     const inner: Inner[] = [];
     const argv0 = read.seen.get("a") ?? read.seen.get("argv0");
     if (argv0?.startsWith("-"))
-      inner.push({ unresolved: `env -a ${argv0}, which makes a shell a login shell that first runs startup files` });
+      inner.push({
+        unresolved: `env -a ${argv0}, which makes a shell a login shell that first runs startup files`,
+      });
     let start = read.rest;
     const cleared = read.seen.has("i") || read.seen.has("ignore-environment") || args[start]?.text === "-";
     if (args[start]?.text === "-") start++;

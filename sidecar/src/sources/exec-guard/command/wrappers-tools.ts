@@ -242,3 +242,45 @@ export const git: Wrapper = {
     return runs ? [...inner, ...runs(rest)] : inner;
   },
 };
+
+/** tar's options that name a command it runs, with its value (`--to-command=CMD`, `-I CMD`). */
+const TAR_RUNS =
+  /^--(to-command|use-compress-program|info-script|new-volume-script|rsh-command)(=(.*))?$|^--checkpoint-action=exec=(.*)$/s;
+
+/** tar: the commands its options name run through a shell (deny rules see them). */
+export const tar: Wrapper = {
+  ownRule: true,
+  unwrap(args) {
+    const inner: Inner[] = [];
+    for (let i = 0; i < args.length; i++) {
+      const text = args[i]?.text ?? "";
+      const m = TAR_RUNS.exec(text);
+      const attached = m?.[4] ?? m?.[3];
+      const takesNext = (m && attached === undefined) || text === "-I" || text === "-F";
+      const value = attached !== undefined ? staticWord(attached) : takesNext ? args[i + 1] : undefined;
+      if (value?.dynamic !== undefined) inner.push({ hidden: `tar ${text} ${value.text}` });
+      else if (value) inner.push({ script: value });
+    }
+    return inner;
+  },
+};
+
+/** rsync: `-e`/`--rsh` is a command it runs here (the remote side is the remote's business). */
+export const rsync: Wrapper = {
+  ownRule: true,
+  unwrap(args) {
+    const inner: Inner[] = [];
+    for (let i = 0; i < args.length; i++) {
+      const text = args[i]?.text ?? "";
+      const attached = /^--rsh=(.*)$/s.exec(text)?.[1] ?? (/^-e(.+)$/s.exec(text)?.[1] || undefined);
+      const value =
+        attached !== undefined
+          ? staticWord(attached)
+          : text === "-e" || text === "--rsh"
+            ? args[i + 1]
+            : undefined;
+      if (value) inner.push({ script: value });
+    }
+    return inner;
+  },
+};

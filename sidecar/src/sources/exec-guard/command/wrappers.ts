@@ -2,7 +2,7 @@ import { readOptions } from "./options.ts";
 import { lineOf, staticWord, type Word } from "./script.ts";
 import { execs, firstOperand, type Inner, optionAnywhere, type Wrapper } from "./wrapper-kit.ts";
 import { env, shell, su, sudo } from "./wrappers-env.ts";
-import { find, gdb, git, parallel, perf, xargs } from "./wrappers-tools.ts";
+import { find, gdb, git, parallel, perf, rsync, tar, xargs } from "./wrappers-tools.ts";
 
 export type { Inner, Wrapper } from "./wrapper-kit.ts";
 
@@ -281,6 +281,8 @@ export const WRAPPERS: Record<string, Wrapper> = {
   gdb,
   perf,
   git,
+  tar,
+  rsync,
   clawguard,
   ssh,
   tmux,
