@@ -239,6 +239,7 @@ const DENY_LIST_BYPASSES: string[][] = [
   ["nice", "-n", "$N", "rm", "x"], // a literal $N: an option value, not a program
   sh("nice -n $N rm x"),
   sh("nice $OPT rm x"),
+  sh('timeout "$T" rm x'),
   ["pkexec", "rm", "x"],
   ["systemd-run", "--user", "-p", "x=y", "rm", "x"],
   ["bwrap", "--ro-bind", "/", "/", "--chdir", "/", "rm", "x"],
@@ -261,6 +262,7 @@ const DENY_LIST_BYPASSES: string[][] = [
   ["tar", "-I", "rm x", "-xf", "a.tar"],
   ["rsync", "-e", "rm x", "a", "host:b"],
   ["rsync", "--rsh=rm x", "a", "host:b"],
+  ["rsync", "-avze", "rm x", "a", "host:b"],
 ];
 
 describe("deny rules see through every wrapper", () => {
@@ -289,6 +291,7 @@ describe("deny rules see through every wrapper", () => {
       ["valgrind", "--tool=memcheck", "ls"],
       ["tar", "-xzf", "a.tar.gz", "-C", "out"],
       ["rsync", "-a", "--delete-after", "a/", "b/"],
+      sh('bash "$script"; timeout "$secs" make'),
     ])
       expect((await evaluate(denyRm, argv)).allowed, argv.join(" ")).toBe(true);
   });

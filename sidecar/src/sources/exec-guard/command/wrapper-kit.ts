@@ -40,9 +40,14 @@ export function execs(spec: OptionSpec, operands = 0, ownRule = false): Wrapper 
     ownRule,
     unwrap(args) {
       const read = readOptions(args, spec);
-      if (read.dynamic) return [{ hidden: `the option ${read.dynamic}` }];
+      // A word known only at run time where an operand may stand (`timeout "$T" cmd`) is taken
+      // for it; where the program may stand (`nice $OPT cmd`), what runs cannot be known.
+      if (read.dynamic && operands === 0) return [{ hidden: `the option ${read.dynamic}` }];
+      const inner: Inner[] = read.dynamic
+        ? [{ unresolved: `the word ${read.dynamic}, taken for an operand` }]
+        : [];
       const argv = args.slice(read.rest + operands);
-      return argv.length > 0 ? [{ argv }] : [];
+      return argv.length > 0 ? [...inner, { argv }] : inner;
     },
   };
 }

@@ -29,7 +29,8 @@ function assignments(args: Word[], from: number): { names: string[]; next: numbe
 export const shell: Wrapper = {
   unwrap(args, called) {
     const read = readOptions(args, { short: "oO", long: ["init-file", "rcfile"], plus: true });
-    if (read.dynamic) return [{ hidden: `the option ${read.dynamic}` }];
+    // `bash "$f"` runs a script file, which the policy does not read either when it is named.
+    if (read.dynamic) return [{ unresolved: `the word ${read.dynamic}, an option or a script file` }];
     const inner: Inner[] = [];
     const startup = ["l", "i", "login", "rcfile", "init-file"].find((o) => read.seen.has(o));
     const option = startup && (startup.length === 1 ? `-${startup}` : `--${startup}`);

@@ -272,13 +272,11 @@ export const rsync: Wrapper = {
     const inner: Inner[] = [];
     for (let i = 0; i < args.length; i++) {
       const text = args[i]?.text ?? "";
-      const attached = /^--rsh=(.*)$/s.exec(text)?.[1] ?? (/^-e(.+)$/s.exec(text)?.[1] || undefined);
-      const value =
-        attached !== undefined
-          ? staticWord(attached)
-          : text === "-e" || text === "--rsh"
-            ? args[i + 1]
-            : undefined;
+      // `--rsh=CMD`, `--rsh CMD`, `-e CMD`, `-avze CMD`, `-eCMD`.
+      const short = /^-[a-zA-Z]*?e(.*)$/s.exec(text);
+      const attached = /^--rsh=(.*)$/s.exec(text)?.[1] ?? (short?.[1] || undefined);
+      const next = text === "--rsh" || (short !== null && short[1] === "");
+      const value = attached !== undefined ? staticWord(attached) : next ? args[i + 1] : undefined;
       if (value) inner.push({ script: value });
     }
     return inner;
