@@ -161,6 +161,7 @@ describe("the allow-list refuses what would run something else", () => {
       ["env", "-S", "ls -la"],
       sh("GIT_AUTHOR_NAME=x git log"),
       sh("x=1; read -r y < f; ls $x"),
+      ["bash", "-c", "[[ $PATH = *bin* ]] && [[ $PATH =~ x ]] && ls"],
       sh("cd bin && ls -la"),
       ["bash", "--norc", "-c", "ls"],
       ["zsh", "-f", "-c", "ls"],

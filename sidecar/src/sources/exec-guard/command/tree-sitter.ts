@@ -116,7 +116,16 @@ function assignmentsIn(node: Node, parsed: ParsedScript): void {
   } else if (node.type === "subscript") {
     const index = node.childForFieldName("index");
     if (index) assigned.push(...assignedInArithmetic(index.text));
-  } else assigned.push(...assignedInArithmetic(node.text));
+  } else if (!inTest(node)) assigned.push(...assignedInArithmetic(node.text));
+}
+
+/** Whether an expression is a `[[ ... ]]` test's (`$PATH = x` compares there), not arithmetic. */
+function inTest(node: Node): boolean {
+  for (let up = node.parent; up; up = up.parent) {
+    if (up.type === "test_command") return true;
+    if (up.type === "arithmetic_expansion" || up.type === "compound_statement") return false;
+  }
+  return false;
 }
 
 /**
