@@ -50,8 +50,9 @@ const ALLOW_LIST_BYPASSES: [string[], string][] = [
   [sh("ENV=x sh -c ls"), "the variable ENV"],
   [["sudo", "-i", "ls"], "sudo -i"],
   [sh("exec -l bash -c ls"), "exec -l"],
-  [sh("exec -a -bash bash -c ls"), "exec -l"],
-  [["env", "--argv0=-bash", "bash", "-c", "ls"], "env -a -bash"],
+  [sh("exec -a -bash bash -c ls"), "-bash: a program started under another name"],
+  [["env", "--argv0=-bash", "bash", "-c", "ls"], "-bash: a program started under another name"],
+  [sh("exec -a ls /bin/busybox rm x"), "ls: a program started under another name"],
   [["su", "-", "root", "-c", "ls"], "su -l"],
   // The loader and other code-injecting variables, however they are set.
   [sh("LD_LIBRARY_PATH=. ls"), "the variable LD_LIBRARY_PATH"],
@@ -201,6 +202,9 @@ const DENY_LIST_BYPASSES: string[][] = [
   sh("command -p rm x"),
   sh("builtin command rm x"),
   sh("exec -a ls rm x"),
+  sh("exec -a rm /bin/busybox x"),
+  ["bash", "-c", "enable -f ./evil.so ls; ls x"], // the library, not /bin/ls, runs
+  ["env", "-a", "rm", "/bin/busybox", "x"],
   ["stdbuf", "-o", "0", "rm", "x"],
   ["flock", "-x", "f", "rm", "x"],
   ["ionice", "-t", "-c", "3", "rm", "x"],

@@ -39,6 +39,9 @@ export async function visitBuiltin(state: State, argv: Word[], via: string[], de
   } else if (name === "alias" || name === "enable") {
     record();
     state.unresolved.push(`${name}: it changes what a name runs`);
+    // `enable -f LIB NAME` loads a shared library into the shell: code the policy cannot read.
+    if (name === "enable" && args.some((a) => /^-[a-zA-Z]*f/.test(a.text)))
+      state.hidden.push("enable -f, which loads a library into the shell");
   } else if (name === "command" || name === "builtin" || name === "exec" || name === "coproc") {
     record();
     await runs(state, name, args, via, depth, scope);
@@ -81,19 +84,34 @@ async function hashed(state: State, args: Word[], via: string[], depth: number, 
 /** `command`, `builtin`, `exec`, `coproc`: run the rest (a look-up with `command -v` runs nothing). */
 async function runs(state: State, name: string, args: Word[], via: string[], depth: number, scope: Scope) {
   let i = 0;
+  let argv0: Word | undefined;
   while (args[i]?.text.startsWith("-") && args[i]?.text !== "--") {
     const option = args[i]?.text ?? "";
     if (name === "command" && /[vV]/.test(option)) return;
-    // `exec -l` and `exec -a -NAME` start a program with a `-` name: a shell takes it for a login.
-    const loginName = option === "-a" && args[i + 1]?.text.startsWith("-");
-    if (name === "exec" && (/^-[ca]*l/.test(option) || loginName))
+    // `exec -l` starts a program with a `-` name: a shell takes it for a login.
+    if (name === "exec" && /^-[ca]*l/.test(option))
       state.unresolved.push("exec -l, which makes a shell a login shell that first runs startup files");
+    if (name === "exec" && option === "-a") argv0 = args[i + 1];
     i += name === "exec" && option === "-a" ? 2 : 1;
   }
   if (args[i]?.text === "--") i++;
   const inner: Scope =
     name === "builtin" ? scope : { ...scope, shell: name === "command", functions: new Set() };
-  await visit(state, args.slice(i), [...via, name], depth + 1, inner);
+  const rest = args.slice(i);
+  if (argv0) calledAs(state, argv0, rest, [...via, "exec -a"]);
+  await visit(state, rest, [...via, name], depth + 1, inner);
+}
+
+/**
+ * A program started under another name (`exec -a NAME`, `env -a NAME`): a multi-call binary runs
+ * the applet of that name (`exec -a rm busybox x` is rm), a shell called `-bash` is a login shell.
+ * Deny rules see it by that name too; an allow-list cannot know what runs.
+ */
+export function calledAs(state: State, argv0: Word, rest: Word[], via: string[]): void {
+  state.unresolved.push(`${argv0.text}: a program started under another name, which may change what it does`);
+  if (argv0.dynamic !== undefined) return;
+  const argv = [staticWord(argv0.text.replace(/^-/, "")), ...rest.slice(1)];
+  state.invocations.push({ argv, via, role: "alias", names: [argv[0]?.text as string], identities: [] });
 }
 
 function joined(words: Word[]): Word {

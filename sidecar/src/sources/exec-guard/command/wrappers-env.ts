@@ -72,11 +72,6 @@ export const env: Wrapper = {
       return env.unwrap([...before, ...words, ...args.slice(read.rest)], called);
     }
     const inner: Inner[] = [];
-    const argv0 = read.seen.get("a") ?? read.seen.get("argv0");
-    if (argv0?.startsWith("-"))
-      inner.push({
-        unresolved: `env -a ${argv0}, which makes a shell a login shell that first runs startup files`,
-      });
     let start = read.rest;
     const cleared = read.seen.has("i") || read.seen.has("ignore-environment") || args[start]?.text === "-";
     if (args[start]?.text === "-") start++;
@@ -90,6 +85,14 @@ export const env: Wrapper = {
     const set = assignments(args, start);
     if (set.names.length > 0) inner.push({ sets: set.names });
     const argv = args.slice(set.next);
+    // `env -a NAME PROG`: PROG runs called NAME (a multi-call binary runs that applet).
+    const argv0 = read.seen.get("a") ?? read.seen.get("argv0");
+    if (argv0 !== undefined && argv.length > 0) {
+      inner.push({
+        unresolved: `${argv0}: a program started under another name, which may change what it does`,
+      });
+      inner.push({ argv: [staticWord(argv0.replace(/^-/, "")), ...argv.slice(1)], alias: true });
+    }
     return argv.length > 0 ? [...inner, { argv }] : inner;
   },
 };
