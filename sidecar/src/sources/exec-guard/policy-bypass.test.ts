@@ -268,6 +268,13 @@ const DENY_LIST_BYPASSES: string[][] = [
   ["rsync", "-e", "rm x", "a", "host:b"],
   ["rsync", "--rsh=rm x", "a", "host:b"],
   ["rsync", "-avze", "rm x", "a", "host:b"],
+  ["rg", "--pre", "rm", "x", "."],
+  ["rg", "--pre=rm", "x"],
+  ["sort", "--compress-program=rm", "-S", "1", "big"],
+  ["split", "--filter=rm x", "f"],
+  ["sdiff", "--diff-program=rm", "a", "b"],
+  ["zip", "-T", "-TT", "rm x", "a.zip", "f"],
+  ["man", "-P", "rm x", "ls"],
 ];
 
 describe("deny rules see through every wrapper", () => {
@@ -295,6 +302,8 @@ describe("deny rules see through every wrapper", () => {
       ["setarch", "x86_64", "-R", "ls"],
       ["valgrind", "--tool=memcheck", "ls"],
       ["tar", "-xzf", "a.tar.gz", "-C", "out"],
+      ["rg", "-n", "--hidden", "pattern", "src"],
+      ["sort", "-u", "-k", "2", "f"],
       ["rsync", "-a", "--delete-after", "a/", "b/"],
       sh('bash "$script"; timeout "$secs" make'),
     ])
@@ -312,6 +321,7 @@ describe("deny rules see through every wrapper", () => {
       ["nsenter", "-t", "1", "ls", "x"],
       ["find", ".", "-delete", "-exec", "ls", "{}", ";"],
       ["git", "bisect", "run", "ls"],
+      ["rg", "--pre", "ls", "x"],
     ])
       expect((await evaluate(p, argv)).allowed, argv.join(" ")).toBe(false);
     // The transparent ones need none.

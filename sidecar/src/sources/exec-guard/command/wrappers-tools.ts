@@ -282,3 +282,18 @@ export const rsync: Wrapper = {
     return inner;
   },
 };
+
+/**
+ * A program that runs a command one of its options names (`rg --pre CMD`, `sort
+ * --compress-program=CMD`, `split --filter=CMD`): as a program given the file, or a shell script.
+ */
+export function runsOption(options: string[], as: "argv" | "script"): Wrapper {
+  return {
+    ownRule: true,
+    unwrap: (args) =>
+      valuesOf(args, options).map((value): Inner => {
+        if (value.dynamic !== undefined) return { hidden: `the command ${value.text}` };
+        return as === "argv" ? { argv: [value, FROM_INPUT] } : { script: value };
+      }),
+  };
+}

@@ -2,7 +2,7 @@ import { readOptions } from "./options.ts";
 import { lineOf, staticWord, type Word } from "./script.ts";
 import { execs, firstOperand, type Inner, optionAnywhere, type Wrapper } from "./wrapper-kit.ts";
 import { env, shell, su, sudo } from "./wrappers-env.ts";
-import { find, gdb, git, parallel, perf, rsync, tar, xargs } from "./wrappers-tools.ts";
+import { find, gdb, git, parallel, perf, rsync, runsOption, tar, xargs } from "./wrappers-tools.ts";
 
 export type { Inner, Wrapper } from "./wrapper-kit.ts";
 
@@ -283,6 +283,14 @@ export const WRAPPERS: Record<string, Wrapper> = {
   git,
   tar,
   rsync,
+  rg: runsOption(["--pre"], "argv"),
+  sort: runsOption(["--compress-program"], "argv"),
+  split: runsOption(["--filter"], "script"),
+  sdiff: runsOption(["--diff-program"], "argv"),
+  diff3: runsOption(["--diff-program"], "argv"),
+  zip: runsOption(["-TT", "--unzip-command"], "script"),
+  wget: runsOption(["--use-askpass"], "argv"),
+  man: runsOption(["-P", "--pager", "-H", "--html"], "script"),
   clawguard,
   ssh,
   tmux,
