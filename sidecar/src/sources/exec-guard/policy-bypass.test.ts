@@ -81,6 +81,8 @@ const ALLOW_LIST_BYPASSES: [string[], string][] = [
   [sh("for PATH in bin; do ls; done"), "changes PATH"],
   [["bash", "-c", "let PATH=1; ls"], "changes PATH"],
   [["bash", "-c", "((PATH=1)); ls"], "changes PATH"],
+  [["bash", "-c", "for ((i=0; i<1; PATH++)); do ls; done"], "changes PATH"],
+  [["bash", "-c", "a[PATH=1]=x; ls"], "changes PATH"],
   [["bash", "-c", ": $((PATH=1)); ls"], "changes PATH"],
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
   [["bash", "-c", ": ${PATH:=bin}; ls"], "changes PATH"],

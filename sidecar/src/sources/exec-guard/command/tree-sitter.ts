@@ -57,9 +57,11 @@ function backquotesInHeredoc(node: Node, nested: string[]): void {
 
 function readScript(root: Node, nested: string[]): ParsedScript {
   const parsed = emptyScript();
-  const stack: Node[] = [root];
+  // Each node with whether it is inside arithmetic already read (its text is read once, whole).
+  const stack: [Node, boolean][] = [[root, false]];
   while (stack.length > 0) {
-    const node = stack.pop() as Node;
+    const [node, inArithmetic] = stack.pop() as [Node, boolean];
+    const arithmetic = inArithmetic || arithmeticIn(node, parsed);
     if (node.type === "command") parsed.commands.push(commandOf(node));
     else if (node.type === "heredoc_redirect") backquotesInHeredoc(node, nested);
     else if (node.type === "function_definition") {
@@ -73,7 +75,7 @@ function readScript(root: Node, nested: string[]): ParsedScript {
     // Children last to first, so that commands come out in the order they are written.
     for (let i = node.childCount - 1; i >= 0; i--) {
       const child = node.child(i);
-      if (child) stack.push(child);
+      if (child) stack.push([child, arithmetic]);
     }
   }
   // An error deep in the tree shows as hasError on the root even when no ERROR node was visited.
@@ -96,11 +98,25 @@ const ASSIGNING = new Set([
   "declaration_command",
   "unset_command",
   "expansion",
-  "binary_expression",
-  "unary_expression",
-  "postfix_expression",
   "subscript",
 ]);
+
+/**
+ * Arithmetic, read once at its outermost node: `$((...))`, `((...))`, the three parts of `for
+ * ((...))`. Its text says what it assigns (`PATH=1`, `PATH+=1`, `PATH++`). True when it was one.
+ */
+function arithmeticIn(node: Node, parsed: ParsedScript): boolean {
+  const isCommand = node.type === "compound_statement" && node.child(0)?.type === "((";
+  if (node.type === "arithmetic_expansion" || isCommand) {
+    parsed.assigned.push(...assignedInArithmetic(node.text));
+    return true;
+  }
+  if (node.type !== "c_style_for_statement") return false;
+  for (const field of ["initializer", "condition", "update"])
+    for (const part of node.childrenForFieldName(field))
+      if (part) parsed.assigned.push(...assignedInArithmetic(part.text));
+  return false;
+}
 
 /** What one of the ASSIGNING nodes assigns, into parsed.assigned (or assignedAtRunTime). */
 function assignmentsIn(node: Node, parsed: ParsedScript): void {
@@ -114,24 +130,17 @@ function assignmentsIn(node: Node, parsed: ParsedScript): void {
     const m = /^\$\{([A-Za-z_]\w*)(\[[^\]]*\])?:?=/.exec(node.text);
     if (m) assigned.push(m[1] as string);
   } else if (node.type === "subscript") {
+    // An index is arithmetic: `a[PATH=1]=x`, `${a[PATH++]}`.
     const index = node.childForFieldName("index");
     if (index) assigned.push(...assignedInArithmetic(index.text));
-  } else if (!inTest(node)) assigned.push(...assignedInArithmetic(node.text));
-}
-
-/** Whether an expression is a `[[ ... ]]` test's (`$PATH = x` compares there), not arithmetic. */
-function inTest(node: Node): boolean {
-  for (let up = node.parent; up; up = up.parent) {
-    if (up.type === "test_command") return true;
-    if (up.type === "arithmetic_expansion" || up.type === "compound_statement") return false;
   }
-  return false;
 }
 
 /**
  * `declare`, `typeset`, `local`, `export`, `readonly`, `unset`: each name given (`local PATH`
- * empties PATH in a function; without PATH bash looks in `.` last), and a name only known at run time; `-n` makes a reference to a variable whose
- * name is its value, so any later assignment may be to PATH.
+ * empties PATH in a function; without PATH bash looks in `.` last), and a name only known at run
+ * time; `-n` makes a reference to a variable whose name is its value, so any later assignment may
+ * be to PATH.
  */
 function declared(node: Node, parsed: ParsedScript): void {
   for (const child of node.namedChildren) {

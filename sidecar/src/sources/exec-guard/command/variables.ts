@@ -47,7 +47,8 @@ export function codeVariable(name: string, inherited: boolean): string | undefin
 /** `NAME[...]` and `NAME` alike: an array element 0 is the variable itself. */
 export const variableName = (text: string) => text.replace(/\[.*$/s, "");
 
-const ASSIGNS_IN_ARITHMETIC = /(?<![$\w])([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*(?:[-+*/%&|^]|<<|>>)?=(?![=~])/g;
+const ASSIGNS_IN_ARITHMETIC =
+  /(?<![$\w])([A-Za-z_]\w*)\s*(?:\[[^\]]{0,256}\]\s*)?(?:[-+*/%&|^]|<<|>>)?=(?![=~])/g;
 const STEPS_IN_ARITHMETIC = /(?:\+\+|--)\s*([A-Za-z_]\w*)|(?<![$\w])([A-Za-z_]\w*)\s*(?:\+\+|--)/g;
 
 /** Variables an arithmetic text assigns: `PATH=1`, `PATH+=1`, `PATH++`, `--PATH` (in `let`, `((...))`, `$((...))`, an index). */
