@@ -92,6 +92,9 @@ const ALLOW_LIST_BYPASSES: [string[], string][] = [
   [sh("builtin read PATH; ls"), "changes PATH"],
   [["bash", "-c", "ls; read PATH"], "changes PATH"], // order does not matter: loops repeat
   [sh("hash -p ./ls cat; cat x"), "matches no allow rule"],
+  [["bash", "-c", "BASH_CMDS[cat]=./ls; cat x"], "BASH_CMDS, which changes what a name runs"],
+  [["bash", "-c", "shopt -s expand_aliases\nBASH_ALIASES[cat]=./ls\ncat x"], "BASH_ALIASES"],
+  [["bash", "-c", "EXECIGNORE=/usr/bin/ls:/bin/ls; ls"], "the command changes PATH: EXECIGNORE"],
   // env's own ways to change what runs.
   [["env", "-i", "ls"], "which file ls is (the command changes PATH: env -i)"],
   [["env", "-", "ls"], "env -i"],
@@ -206,6 +209,7 @@ const DENY_LIST_BYPASSES: string[][] = [
   sh("exec -a ls rm x"),
   sh("exec -a rm /bin/busybox x"),
   ["bash", "-c", "enable -f ./evil.so ls; ls x"], // the library, not /bin/ls, runs
+  ["bash", "-c", "BASH_CMDS[ls]=/bin/rm; ls x"],
   ["env", "-a", "rm", "/bin/busybox", "x"],
   ["stdbuf", "-o", "0", "rm", "x"],
   ["flock", "-x", "f", "rm", "x"],

@@ -74,7 +74,15 @@ export function setsVariables(state: State, names: Iterable<string>, how: string
   for (const name of names) {
     const problem = codeVariable(name, inherited);
     if (problem) state.unresolved.push(problem);
-    if (name === "PATH" && !inherited) state.pathChanges.push(how);
+    if (inherited) continue;
+    // EXECIGNORE makes bash skip files on PATH: the name is found further on.
+    if (name === "PATH" || name === "EXECIGNORE") state.pathChanges.push(name === "PATH" ? how : name);
+    // BASH_CMDS[ls]=/bin/rm is `hash -p`, BASH_ALIASES[ls]=rm an alias: what runs is the value.
+    if (name === "BASH_CMDS" || name === "BASH_ALIASES") {
+      const what = `${name}, which changes what a name runs`;
+      state.unresolved.push(what);
+      state.hidden.push(what);
+    }
   }
 }
 
