@@ -21,6 +21,9 @@ writeFileSync(join(ws.path, "busybox"), '#!/bin/sh\nexec rm "$@"\n');
 chmodSync(join(ws.path, "busybox"), 0o755);
 // A link to the real ls is the real ls, wherever the link is.
 symlinkSync(realpathSync("/bin/ls"), join(ws.path, "ls-link"));
+// A link named ls to nothing yet: the agent creates its target after the check.
+mkdirSync(join(ws.path, "dangling"));
+symlinkSync(join(ws.path, "later"), join(ws.path, "dangling", "ls"));
 
 const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
 const ctx = { env: { PATH: SYSTEM_PATH, HOME: ws.path }, cwd: ws.path };
@@ -111,6 +114,8 @@ const ALLOW_LIST_BYPASSES: [string[], string][] = [
   [["./ls"], "matches no allow rule"],
   [[join(ws.path, "ls"), "-la"], "matches no allow rule"],
   [sh("./ls -la"), "matches no allow rule"],
+  [["dangling/ls", "-la"], "matches no allow rule"],
+  [["/nonexistent/ls"], "matches no allow rule"],
   [["./busybox", "ls"], "matches no allow rule"],
   // git configured on the command line or by its environment to run a program.
   [["git", "-c", "core.fsmonitor=touch /tmp/x", "status"], "git configuration core.fsmonitor"],

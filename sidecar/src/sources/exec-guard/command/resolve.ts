@@ -66,7 +66,9 @@ export function resolveProgram(written: string, env: NodeJS.ProcessEnv, cwd: str
   const foundTrusted = path !== undefined && isTrusted(path);
   const trusted = foundTrusted || (real !== undefined && isTrusted(real));
   const byName = [...(foundTrusted ? [path, basename(path)] : []), ...(trusted ? [name] : [])];
-  const identities = real ? [...new Set([...byName, real])] : [...new Set([written, called])];
+  // A file that is not there (or a dangling link) is nothing an allow rule names: what would run
+  // is whatever appears there between the check and the run.
+  const identities = real ? [...new Set([...byName, real])] : [];
   return { ...(path ? { path } : {}), ...(real ? { real } : {}), name, identities, trusted };
 }
 
