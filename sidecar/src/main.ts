@@ -36,7 +36,7 @@ import { SpillStore } from "./sources/exec-guard/index.ts";
 import { SpillRetention } from "./sources/exec-guard/spill-retention.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
 import { LlmGuard } from "./sources/llm-proxy/index.ts";
-import { resolveProviders } from "./sources/llm-proxy/providers.ts";
+import { type Provider, resolveProviders } from "./sources/llm-proxy/providers.ts";
 import { MemoryDecay } from "./sources/memory-watch/decay/index.ts";
 import { MemoryWatcher } from "./sources/memory-watch/watcher.ts";
 import { Prober } from "./sources/prober/index.ts";
@@ -87,7 +87,6 @@ export function checkStateDir(config: SidecarConfig): void {
       `stateDir: expected a folder outside the workspace ${config.workspace} (the agent's container reads everything in it), got ${stateDir}: set stateDir or CLAWGUARD_STATE_DIR`,
     );
   }
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 }
 
 /** The API token: configured, from the environment, or generated once into the private state dir. */
@@ -158,14 +157,13 @@ function deadLetterEvent(source: EventSource, letters: readonly DeadLetter[]) {
 const API_GRACE_MS = 400;
 
 /**
- * The composition root: builds the sidecar's components from its config and runs them, sinks first
- * and sources last.
+ * Every check the start makes before it takes anything (a lock, a port, a file), in the same order;
+ * `sidecar --check` runs exactly these. Throws config.invalid (exit 78) naming what is wrong.
  */
-export async function startSidecar(
+export function preflight(
   config: SidecarConfig,
   env: NodeJS.ProcessEnv,
-  log: Logger,
-): Promise<Sidecar> {
+): { ingestToken: string; providers: Provider[]; skipped: string[] } {
   const ingestToken = resolveSecret(config.shipper.token, env, "shipper.token", "CLAWGUARD_INGEST_TOKEN");
   if (!ingestToken) {
     throw new ClawguardError(
@@ -174,8 +172,23 @@ export async function startSidecar(
     );
   }
   checkStateDir(config);
-  // Checked before the spool is locked: a provider config that fails leaves no lock behind.
-  resolveProviders(config.llm, env, []);
+  const skipped: string[] = [];
+  const providers = resolveProviders(config.llm, env, skipped);
+  return { ingestToken, providers, skipped };
+}
+
+/**
+ * The composition root: builds the sidecar's components from its config and runs them, sinks first
+ * and sources last.
+ */
+export async function startSidecar(
+  config: SidecarConfig,
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+): Promise<Sidecar> {
+  // Checked before the spool is locked: a config that fails leaves no lock behind.
+  const { ingestToken } = preflight(config, env);
+  mkdirSync(config.paths.stateDir, { recursive: true, mode: 0o700 });
   const token = apiToken(config, env);
   if (config.binDir) publishAgentCli(config.binDir, log);
   const source: EventSource = { agent: config.agent, role: config.role, host: config.host };

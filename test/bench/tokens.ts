@@ -3,8 +3,12 @@
 // the RSS each tokenizer adds, and the fast path's worst case per kind of content. Each family runs
 // in a process of its own, so its RSS is its own.
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { silentLogger } from "@clawguard/shared/log";
 import { seededRandom } from "@clawguard/shared/testing";
 import {
   fastTokenizerFor,
@@ -16,6 +20,12 @@ import { type Reference, references } from "@clawguard/shared/tokens/fixtures/ca
 import { corpus } from "@clawguard/shared/tokens/fixtures/corpus";
 import { TARGETS } from "@clawguard/shared/tokens/fixtures/fit";
 import { contentKinds } from "@clawguard/shared/tokens/fixtures/kinds";
+import { SpillStore } from "@clawguard/sidecar/sources/exec-guard/spill";
+import { Calibration } from "@clawguard/sidecar/sources/llm-proxy/calibration";
+import { llmProxyConfig } from "@clawguard/sidecar/sources/llm-proxy/config";
+import { createGuard, guardRequest } from "@clawguard/sidecar/sources/llm-proxy/guard";
+import { FAMILIES, type Provider } from "@clawguard/sidecar/sources/llm-proxy/providers";
+import { estimateFor, tokenizerFor } from "@clawguard/sidecar/sources/llm-proxy/tokenizer";
 import { benchCalibration } from "./calibration.ts";
 import { type Figure, median, progress } from "./report.ts";
 
@@ -151,6 +161,7 @@ async function measure(c: Case): Promise<Figure[]> {
       pass: ms <= 30,
     });
   }
+  if (tokenizer.exact) figures.push(...(await guardDecisions(label, c.model, texts)));
   figures.push({
     name: `${label}: RSS once loaded (load time; longest the event loop waited meanwhile)`,
     value: `${(rssAfter / 2 ** 20).toFixed(0)} MB (${loadMs.toFixed(0)} ms; ${(loop.max / 1e6).toFixed(0)} ms)`,
@@ -159,6 +170,71 @@ async function measure(c: Case): Promise<Figure[]> {
     target: "",
   });
   if (tokenizer.exact) figures.push(fastPath(label, tokenizer));
+  return figures;
+}
+
+/**
+ * The guard's whole decision on a 200k-token request (parse, count, band), as the proxy makes it: in a
+ * 1M-token window the family's estimate decides alone; in a window the request nearly fills, the
+ * exact count decides. Each cold (texts never seen) and on the next turn (one message more).
+ */
+async function guardDecisions(label: string, model: string, texts: string[]): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "clawguard-bench-guard-"));
+  try {
+    for (const [where, window] of [
+      ["a 400k window, the estimate decides", 400_000],
+      ["a window it nearly fills, the exact count decides", 215_000],
+    ] as const) {
+      const provider: Provider = {
+        id: "bench",
+        family: FAMILIES["openai-completions"],
+        upstream: new URL("http://127.0.0.1:9/v1"),
+        models: new Map(),
+        defaultContextWindow: window,
+      };
+      const guard = createGuard({
+        config: llmProxyConfig.parse({}),
+        tokenizerFor: (m, bytes) => tokenizerFor(m, bytes),
+        estimateFor: (m) => estimateFor(m),
+        calibration: new Calibration(),
+        spill: new SpillStore(join(dir, "spill")),
+        agent: "bench",
+        event: () => {},
+        counted: () => {},
+        log: silentLogger,
+      });
+      const times = { cold: [] as number[], "next turn": [] as number[] };
+      let decided = "";
+      for (let i = 0; i < 5; i++) {
+        const turn = texts.map((text) => `${text} [${where} ${i}]`);
+        for (const kind of ["cold", "next turn"] as const) {
+          if (kind === "next turn") turn.push(`${i}: one more message of the next turn`);
+          const body = JSON.stringify({
+            model,
+            messages: turn.map((content) => ({ role: "user", content })),
+          });
+          const t = performance.now();
+          const outcome = await guardRequest(guard, provider, body, {});
+          times[kind].push(performance.now() - t);
+          decided = outcome.guarded?.decidedBy ?? outcome.guarded?.counter?.name ?? "?";
+        }
+      }
+      for (const kind of ["cold", "next turn"] as const) {
+        const ms = median(times[kind]);
+        figures.push({
+          name: `${label}: guard's decision on a 200k-token request, ${where} (${decided}), ${kind}`,
+          value: `${ms.toFixed(1)} ms`,
+          anchor: `worst ${Math.max(...times[kind]).toFixed(1)} ms`,
+          ratio: "",
+          target: "<= 30 ms",
+          pass: ms <= 30,
+        });
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   return figures;
 }
 

@@ -164,6 +164,11 @@ describe("quick start: clawguard up on the embedded store", () => {
     mkdirSync(join(ws.path, ".clawguard"), { recursive: true });
     renameSync(join(state.path, "up"), join(ws.path, ".clawguard", "local"));
     renameSync(join(state.path, "collector"), join(ws.path, ".clawguard", "collector"));
+    // The workspace's clawguard.yaml is read, as `clawguard sidecar` would read it, and named.
+    writeFileSync(
+      join(ws.path, "clawguard.yaml"),
+      `probe:\n  probes: [{ name: collector-port, kind: tcp, host: 127.0.0.1, port: ${cport} }]\n`,
+    );
     const again = startUp(cport, sport);
     await waitFor(
       "clawguard is up again",
@@ -176,6 +181,9 @@ describe("quick start: clawguard up on the embedded store", () => {
     expect(again.output()).toMatch(
       /clawguard up: moved the embedded store .*\.clawguard\/collector out of the workspace/,
     );
+    expect(again.stdout()).toContain(`config     ${join(ws.path, "clawguard.yaml")}`);
+    const ready = (await (await fetch(`http://127.0.0.1:${sport}/readyz`)).json()) as { probes?: unknown };
+    expect(JSON.stringify(ready)).toContain("collector-port");
     expect(existsSync(join(ws.path, ".clawguard", "local"))).toBe(false);
     expect(existsSync(join(ws.path, ".clawguard", "collector"))).toBe(false);
     expect(secretsInWorkspace()).toEqual([]);

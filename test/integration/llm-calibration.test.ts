@@ -465,6 +465,44 @@ describe("big requests", () => {
     await settle();
     expect(rig.events.find((e) => e.type === "llm.trimmed")?.attrs.band).toBe("over");
   }, 120_000);
+
+  it("a big request the estimate says fits is sent without an exact count first; the worker counts it afterwards, as a calibration sample", async () => {
+    const window = 200_000;
+    const fake = await startFakeProvider({ contextWindow: { default: window }, countTokens: o200k });
+    started.push(fake);
+    const rig = await guardFor({
+      wide: {
+        upstream: `${fake.url}/v1`,
+        api: "openai-completions",
+        models: [{ id: "gpt-4.1", contextWindow: window, maxTokens: RESERVE }],
+      },
+    });
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/wide`, maxRetries: 0 });
+    // ~110 K o200k tokens in ~300 KB: too many bytes to pass unseen (a byte can be a token), well
+    // within the window by the estimate's count even at the top of its bound.
+    const messages = session(1, 5000);
+    const bytes = JSON.stringify(messages).length;
+    expect(bytes).toBeGreaterThan(256 * 1024);
+    expect(bytes).toBeGreaterThan(window);
+    const answer = await client.chat.completions.create({ model: "gpt-4.1", messages, max_tokens: RESERVE });
+    expect(answer.choices[0]?.message).toBeDefined();
+    await settle();
+    const sent = requestsOf(rig.events).at(-1);
+    expect(sent?.attrs).toMatchObject({
+      decided_by: "estimate:openai",
+      counter: "o200k_base",
+      counted_tokens: null,
+    });
+    // The exact count arrives from the worker after the answer and calibrates like any other.
+    await expect
+      .poll(() => rig.guard.health().counters.find((c) => c.model === "gpt-4.1")?.samples, {
+        timeout: 20_000,
+      })
+      .toBe(1);
+    const counter = rig.guard.health().counters.find((c) => c.model === "gpt-4.1");
+    expect(counter?.ratio).toBeGreaterThan(0.98);
+    expect(counter?.ratio).toBeLessThan(1.02);
+  }, 60_000);
 });
 
 describe("the path after /llm/<provider>", () => {

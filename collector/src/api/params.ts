@@ -1,5 +1,5 @@
 import { ClawguardError } from "@clawguard/shared/errors";
-import { MAX_YEAR, MIN_YEAR, storableProblem, timeProblem } from "@clawguard/shared/events/bounds";
+import { MAX_YEAR, MIN_YEAR, queryTime, storableProblem } from "@clawguard/shared/events/bounds";
 import { AGENT_PATTERN } from "@clawguard/shared/events/envelope";
 import type { Context } from "hono";
 import { COLLECTOR_AGENT } from "../store/audit-store.ts";
@@ -9,15 +9,14 @@ import { COLLECTOR_AGENT } from "../store/audit-store.ts";
 export function timeParam(c: Context, name: string): string | undefined {
   const value = c.req.query(name);
   if (value === undefined || value === "") return undefined;
-  // A real date and time (no 30 February, no hour 24: Date.parse would roll them over); a bare date is its midnight UTC.
-  const full = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value;
-  const problem = timeProblem(full);
-  if (problem)
+  // A real date and time (no 30 February, no hour 24: Date.parse would roll them over).
+  const time = queryTime(value);
+  if ("problem" in time)
     throw new ClawguardError(
       "input.invalid",
-      `${name}: ${problem} (an RFC 3339 time in ${MIN_YEAR}..${MAX_YEAR}), got ${JSON.stringify(value.slice(0, 40))}`,
+      `${name}: ${time.problem} (in ${MIN_YEAR}..${MAX_YEAR}), got ${JSON.stringify(value.slice(0, 40))}`,
     );
-  return new Date(Date.parse(full)).toISOString();
+  return time.iso;
 }
 
 /**

@@ -147,3 +147,92 @@ describe("router, one keep-alive client connection", () => {
     }
   });
 });
+
+describe("router, as a reverse proxy must", () => {
+  it("drops hop-by-hop headers both ways (and those Connection names) and says who the client was", async () => {
+    const seen: Record<string, unknown>[] = [];
+    const server: Server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.setHeader("connection", "x-internal");
+      res.setHeader("x-internal", "for this hop only");
+      res.setHeader("x-kept", "end to end");
+      res.end("ok");
+    });
+    server.on("upgrade", (req, socket: Socket) => {
+      seen.push(req.headers);
+      socket.end("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n");
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    cleanup.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const target = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const lease = localLease();
+    const token = (await lease.acquire()) as number;
+    await setRoute(lease, undefined, prefix, { group: "hdr", target, token });
+    const router = new Router({
+      group: "hdr",
+      host: "127.0.0.1",
+      port: 0,
+      lease,
+      prefix,
+      pollMs: 60_000,
+      log: silentLogger,
+    });
+    await router.start();
+    cleanup.push(() => router.stop());
+
+    const answer = await new Promise<{ headers: Record<string, unknown>; body: string }>(
+      (resolve, reject) => {
+        const req = request(
+          router.url,
+          {
+            headers: {
+              host: "gateway.example",
+              connection: "keep-alive, x-secret",
+              "x-secret": "for the router only",
+              "keep-alive": "timeout=5",
+              "proxy-authorization": "Basic cm91dGVyOnNlY3JldA==",
+              te: "trailers",
+              "x-forwarded-for": "203.0.113.7",
+              "x-end-to-end": "yes",
+            },
+          },
+          (res) => {
+            let body = "";
+            res.on("data", (c: Buffer) => (body += c));
+            res.on("end", () => resolve({ headers: res.headers, body }));
+          },
+        );
+        req.once("error", reject).end();
+      },
+    );
+    expect(answer.body).toBe("ok");
+    expect(answer.headers["x-internal"]).toBeUndefined();
+    expect(answer.headers["x-kept"]).toBe("end to end");
+    const got = seen[0] as Record<string, string>;
+    for (const name of ["x-secret", "keep-alive", "proxy-authorization", "te"])
+      expect(got[name]).toBeUndefined();
+    expect(got["x-end-to-end"]).toBe("yes");
+    expect(got["x-forwarded-for"]).toBe("203.0.113.7, 127.0.0.1");
+    expect(got["x-forwarded-proto"]).toBe("http");
+    expect(got["x-forwarded-host"]).toBe("gateway.example");
+    expect(got.host).toBe(new URL(target).host);
+
+    // An upgrade carries the same, and still asks for the upgrade.
+    const socket = connect({ host: "127.0.0.1", port: Number(new URL(router.url).port) });
+    await once(socket, "connect");
+    socket.write(
+      "GET /ws HTTP/1.1\r\nhost: gateway.example\r\nupgrade: websocket\r\nconnection: Upgrade, x-secret\r\nx-secret: no\r\n\r\n",
+    );
+    await once(socket, "data");
+    socket.destroy();
+    const up = seen[1] as Record<string, string>;
+    expect(up.upgrade).toBe("websocket");
+    expect(up.connection).toBe("Upgrade");
+    expect(up["x-secret"]).toBeUndefined();
+    expect(up["x-forwarded-for"]).toBe("127.0.0.1");
+  });
+});

@@ -5,6 +5,7 @@ import type { Logger } from "@clawguard/shared/log";
 import type { Redis } from "ioredis";
 import type { FencedReader } from "../controller/lease.ts";
 import { getRoute, routeChannel } from "../controller/routes.ts";
+import { endToEnd, forwardedRequestHeaders } from "./headers.ts";
 
 export interface RouterOptions {
   group: string;
@@ -104,14 +105,11 @@ export class Router implements Component {
     }
     this.#track(target, req.socket);
     const url = new URL(req.url ?? "/", target);
-    const upstream = request(
-      url,
-      { method: req.method, headers: { ...req.headers, host: url.host }, agent: this.#agent },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
+    const headers = forwardedRequestHeaders(req.headers, req.socket.remoteAddress, url.host);
+    const upstream = request(url, { method: req.method, headers, agent: this.#agent }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+      answer.pipe(res);
+    });
     upstream.once("error", (err) => {
       if (!res.headersSent) {
         res.writeHead(502, { "content-type": "application/json" });
@@ -133,9 +131,13 @@ export class Router implements Component {
     const upstream = connect({ host: url.hostname, port: Number(url.port) || 80 });
     this.#track(target, client);
     upstream.once("connect", () => {
+      // The upgrade itself is hop-by-hop: asked for again, with the end-to-end headers and who asked.
+      const headers = forwardedRequestHeaders(req.headers, client.remoteAddress, url.host);
+      headers.connection = "Upgrade";
+      if (req.headers.upgrade) headers.upgrade = req.headers.upgrade;
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2)
-        lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      for (const [name, value] of Object.entries(headers))
+        for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
       upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);

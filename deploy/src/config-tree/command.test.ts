@@ -154,8 +154,9 @@ describe("clawguard config render", () => {
   it("a tree directory that is not one", async () => {
     const dir = mkdtempSync(join(tmpdir(), "config-none-"));
     const r = await run(["validate", join(dir, "missing")]);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/missing: not a directory/);
+    expect(r.code).toBe(2); // bad input: there is no tree to validate
+    // The path as given, once (it was printed twice over, joined to itself).
+    expect(r.stdout).toBe(`${join(dir, "missing")}: not a directory (expected a config tree)\n`);
     mkdirSync(join(dir, "empty"));
     expect((await run(["validate", join(dir, "empty")])).stdout).toMatch(
       /base\.yaml: missing[\s\S]*agents\/: no agents/,

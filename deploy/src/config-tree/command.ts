@@ -95,6 +95,11 @@ async function validate(io: Io, treeArg: string, values: Values): Promise<number
   const { tree, problems: loadProblems } = loadTree(resolve(io.cwd, treeArg));
   if (tree) checkAgent(tree, agent);
   const problems = tree ? validateTree(tree, agent) : loadProblems;
+  // No tree at all is bad input (2); problems found in a tree are the answer asked for (1).
+  if (loadProblems.some((p) => p.file === "")) {
+    listProblems(io, treeArg, loadProblems);
+    return 2;
+  }
   if (problems.length === 0) {
     io.out(`${treeArg}: valid (${agent === undefined ? `${tree?.agents.size} agents` : agent})\n`);
     return 0;

@@ -138,7 +138,8 @@ export function loadTree(dir: string): { tree?: Tree; problems: Problem[] } {
   try {
     if (!statSync(dir).isDirectory()) throw new Error("ENOTDIR");
   } catch {
-    return { problems: [{ file: dir, path: "", message: "not a directory (expected a config tree)" }] };
+    // file "": the problem is the tree itself (callers print the path they were given).
+    return { problems: [{ file: "", path: "", message: "not a directory (expected a config tree)" }] };
   }
   const baseFile = ["base.yaml", "base.yml"].find((f) => statSync(join(dir, f), { throwIfNoEntry: false }));
   const baseData = readYaml(dir, baseFile ?? "base.yaml", problems);

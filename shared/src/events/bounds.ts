@@ -142,3 +142,14 @@ export function storableValue<T>(value: T): T {
   }
   return (copy ?? value) as T;
 }
+
+/**
+ * A time asked for in a query (--since, ?until=): a real RFC 3339 time, or a bare date meaning its
+ * midnight UTC. The ISO time, or why not (the collector and the CLI say the same).
+ */
+export function queryTime(value: string): { iso: string } | { problem: string } {
+  const full = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value;
+  const problem = timeProblem(full);
+  if (problem) return { problem: `${problem} (a bare date such as 2026-02-03 also does)` };
+  return { iso: new Date(Date.parse(full)).toISOString() };
+}

@@ -33,12 +33,15 @@ export function secretCorpus(seed: number, rounds = 1): Sample[] {
       for (const shape of SHAPES) {
         if (family.keyed && !shape.named) continue;
         if (family.multiline && !shape.multiline) continue;
+        if (family.shapes ? !family.shapes.includes(shape.name) : shape.file) continue;
+        if (family.bounded && shape.glued) continue;
         const made = family.make(r);
+        const secrets = made.secrets ?? [made.value];
+        const placed = shape.place(r, family.key, made.value, secrets);
         out.push({
           family: family.name,
           shape: shape.name,
-          text: shape.place(r, family.key, made.value),
-          secrets: made.secrets ?? [made.value],
+          ...(typeof placed === "string" ? { text: placed, secrets } : placed),
         });
       }
     }

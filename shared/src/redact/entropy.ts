@@ -38,11 +38,20 @@ export function isReference(value: string): boolean {
   return /^(?:\\?\$|%[sd]$|%\w+%$|\{\{|<|\[REDACTED|\*{3,}|x{3,}$)/i.test(value);
 }
 
+/** A stand-in written where a secret goes: `true`, `changeme`, `***`, `xxx`, `your-password`. */
+export function isPlaceholder(value: string): boolean {
+  return /^(?:x{3,}|\*{3,}|\.{3,}|null|none|nil|true|false|undefined|changeme|change[_-]?me|example|placeholder|redacted|required|optional|secret|password|token|your[_-].*)$/i.test(
+    value.trim(),
+  );
+}
+
 /** Code and references that follow a secret's name in source and config, not secrets themselves. */
 const NOT_A_VALUE = [
   // member chains: req.headers.authorization, process.env.X, self._load (a password may have a dot
   // too, but then it has digits)
   /^[A-Za-z_$]+(?:(?:\.|\?\.|::|->)[A-Za-z_$]+)+$/,
+  // the same, short, with digits after a segment's first letter: guard.p50, stats.v2 (`pass: guard.p50 <= 1`)
+  /^(?=.{0,32}$)[a-z_$][a-z\d_$]*(?:\.[a-z_$][a-z\d_$]*)+$/,
   // references and templates: $VAR, ${VAR}, %VAR%, {{ var }}, <value>
   /^(?:\\?\$|%[sd]$|%\w+%$|\{\{|<|\[REDACTED)/,
   // identifiers: camelCase or PascalCase words (createCredentialChecks, getApiKey); a random

@@ -1,4 +1,6 @@
-import { SECRET_PATTERNS, type SecretPattern } from "./patterns.ts";
+import { hexDumpSecrets } from "./hexdump.ts";
+import { SECRET_BLOCK, SECRET_PATTERNS, type SecretPattern } from "./patterns.ts";
+import { escapedViews } from "./views.ts";
 
 export { SECRET_PATTERNS, type SecretPattern };
 
@@ -15,11 +17,49 @@ export interface SecretRange {
   name: string;
 }
 
+/** Names of the catch-alls by name, which give way to an issuer's name for the same secret. */
+const GENERIC_NAMES: ReadonlySet<string> = new Set(
+  SECRET_PATTERNS.filter((p) => p.generic).map((p) => p.name),
+);
+
 /** A letter, digit or `_`: a character inside a token. */
 function tokenChar(code: number): boolean {
   return (
     (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95
   );
+}
+
+const B64_INDEX = new Int8Array(128).fill(-1);
+for (const [i, c] of [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"].entries()) {
+  B64_INDEX[c.charCodeAt(0)] = i;
+}
+
+/**
+ * Whether base64 can decode to ASCII text, read from its characters (most identifiers and hashes
+ * fail at once, without decoding): in each group of four, the first character holds a byte's top
+ * six bits (0x20-0x7e: 8 to 31; tab, newline, return: 2 or 3) and the third the next byte's low bits and the top two bits of the
+ * one after (0 or 1).
+ */
+function mayBeText(b64: string): boolean {
+  for (let i = 0; i + 3 < b64.length; i += 4) {
+    const first = B64_INDEX[b64.charCodeAt(i)] ?? -1;
+    if (first < 2 || first > 31 || first === 4 || first === 5 || first === 6 || first === 7) return false;
+    const third = b64.charCodeAt(i + 2);
+    if (third !== 61 && ((B64_INDEX[third] ?? -1) & 3) > 1) return false;
+  }
+  return true;
+}
+
+/** Base64 whose decoding is text (a value, a URL, a config file) that holds a secret. */
+function decodesToSecret(b64: string): boolean {
+  if (b64.length % 4 !== 0 || !mayBeText(b64)) return false;
+  const decoded = Buffer.from(b64, "base64").toString("latin1");
+  let printable = 0;
+  for (let i = 0; i < decoded.length; i++) {
+    const c = decoded.charCodeAt(i);
+    if ((c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09) printable++;
+  }
+  return printable >= decoded.length * 0.95 && findSecrets(decoded).length > 0;
 }
 
 /** The range a match redacts, if the pattern accepts it. */
@@ -36,6 +76,7 @@ function rangeOf(
   else if (pattern.before) start = Math.max(0, start - pattern.before);
   const end = index + length;
   if (end <= start || (pattern.accept && !pattern.accept(text.slice(start, end)))) return undefined;
+  if (pattern.encoded && !decodesToSecret(text.slice(start, end))) return undefined;
   return { start, end, name: pattern.name };
 }
 
@@ -48,8 +89,11 @@ function rangesOf(text: string, pattern: SecretPattern, out: SecretRange[]): voi
       regex.lastIndex++;
       continue;
     }
-    const kept = pattern.keepGroup !== undefined ? (m[pattern.keepGroup]?.length ?? 0) : 0;
+    const kept = keptOf(pattern, m);
+    // A base64 pattern's test searches its decoding with these same expressions: resume from here.
+    const resume = regex.lastIndex;
     const range = rangeOf(text, pattern, m.index, m[0].length, kept);
+    regex.lastIndex = resume;
     if (range) out.push(range);
   }
 }
@@ -70,8 +114,35 @@ interface Compiled {
 const groupsIn = (source: string) => (new RegExp(`${source}|`).exec("")?.length ?? 1) - 1;
 const combinable = (p: SecretPattern) =>
   p.keepGroup === undefined && p.pattern.flags === "g" && groupsIn(p.pattern.source) === 0;
-/** The literal first character a pattern's source starts with, if it can be factored out. */
-const firstLetter = (source: string) => (/^[A-Za-z0-9][^*+?{]/.test(source) ? (source[0] as string) : "");
+/** The length of a match's kept prefix. */
+const keptOf = (p: SecretPattern, m: RegExpExecArray) =>
+  p.keepGroup !== undefined
+    ? (m[p.keepGroup]?.length ?? 0)
+    : p.keep
+      ? (p.keep.exec(m[0])?.[0].length ?? 0)
+      : 0;
+/**
+ * The literal first character a pattern's source starts with (a letter, a digit, `:`, `=`, `<`, `-`,
+ * or an escaped `$`, `{`, `.`), if it can be factored out.
+ */
+const firstLetter = (source: string) =>
+  hasTopLevelAlternative(source) ? "" : (/^(?:[A-Za-z0-9:=<-]|\\[$.{])(?![*+?{])/.exec(source)?.[0] ?? "");
+
+/** The source is `a|b` outside any group or class (its first character is then not shared). */
+function hasTopLevelAlternative(source: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === "\\") i++;
+    else if (inClass) inClass = c !== "]";
+    else if (c === "[") inClass = true;
+    else if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (c === "|" && depth === 0) return true;
+  }
+  return false;
+}
 
 let compiled: Compiled | undefined;
 function compile(): Compiled {
@@ -101,9 +172,99 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
     }
     let g = 1;
     while (m[g] === undefined && g < members.length) g++;
-    const range = rangeOf(text, members[g - 1] as SecretPattern, m.index, m[0].length, 0);
-    if (range) out.push(range);
+    const member = members[g - 1] as SecretPattern;
+    // A base64 value's test searches its decoding with this same expression: resume from here.
+    const resume = combined.lastIndex;
+    const range = rangeOf(text, member, m.index, m[0].length, keptOf(member, m));
+    if (range) {
+      out.push(range);
+      // A value after a name is searched again for an issuer's key (bounded: 512 characters).
+      combined.lastIndex = member.generic ? range.start : resume;
+    } else {
+      combined.lastIndex = resumeAfterRefusal(member, m.index, keptOf(member, m), resume);
+    }
   }
+}
+
+/**
+ * Marks of the rarer shapes, found in one pass: (1) a `|` or `>` that ends a line (a YAML block
+ * scalar's start), (2) a line that starts like a hex dump row. (Escapes are found by indexOf.)
+ */
+const RARE = /([|>])(?=[-+]?[1-9]?[ \t]*\r?\n)|\n(?=[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2})/g;
+/** A dump row on the text's first line (RARE finds the others by the newline before them). */
+const FIRST_ROW = /^[0-9a-fA-F]{6,8}(?::? {1,2}| {2})[0-9a-fA-F]{2}/;
+const HEX2 = /^[0-9A-Fa-f]{2}$/;
+const HEX4 = /^[0-9A-Fa-f]{4}$/;
+
+/** Whether a URL or JSON escape starts at `text[i]` (a `%` or a `\\`): `%2F`, `\\u002F`, `\\"`, `\\/`. */
+function escapeAt(text: string, i: number): boolean {
+  if (text[i] === "%") return HEX2.test(text.slice(i + 1, i + 3));
+  const next = text[i + 1];
+  return next === '"' || next === "/" || (next === "u" && HEX4.test(text.slice(i + 2, i + 6)));
+}
+
+/** An index on each line of `text` that holds an escape (one per line). */
+function escapedLines(text: string): number[] {
+  const lines = new Map<number, number>();
+  for (const mark of ["%", "\\"]) {
+    for (let i = text.indexOf(mark); i >= 0; i = text.indexOf(mark, i + 1)) {
+      if (!escapeAt(text, i)) continue;
+      const start = text.lastIndexOf("\n", i) + 1;
+      if (!lines.has(start)) lines.set(start, i);
+      const newline = text.indexOf("\n", i);
+      if (newline < 0) break;
+      i = newline;
+    }
+  }
+  return [...lines.values()];
+}
+
+/**
+ * The secrets of the rarer shapes, each looked at where its mark is: escaped lines searched
+ * decoded (`password%3D…`, `\\"token\\":\\"…\\"`), YAML block scalars under a secret's name, and
+ * hex dumps a command printed (xxd, hexdump -C, od; the bytes they show, ASCII or UTF-16LE).
+ */
+function findRare(text: string, found: SecretRange[]): void {
+  for (const at of escapedLines(text)) {
+    for (const view of escapedViews(text, at)) {
+      const inView: SecretRange[] = [];
+      findIn(view.text, inView);
+      for (const r of inView) {
+        found.push({ start: view.at[r.start] as number, end: view.at[r.end] as number, name: r.name });
+      }
+    }
+  }
+  const rows: number[] = FIRST_ROW.test(text) ? [0] : [];
+  const rare = new RegExp(RARE.source, "g");
+  for (let m = rare.exec(text); m !== null; m = rare.exec(text)) {
+    if (m[1] !== undefined) {
+      SECRET_BLOCK.pattern.lastIndex = m.index;
+      const block = SECRET_BLOCK.pattern.exec(text);
+      const range = block && rangeOf(text, SECRET_BLOCK, m.index, block[0].length, block[1]?.length ?? 0);
+      if (range) found.push(range);
+    } else {
+      rows.push(m.index + 1);
+    }
+  }
+  if (rows.length > 0) for (const r of hexDumpSecrets(text, rows, findSecretsInBytes)) found.push(r);
+}
+
+/** The secrets every pattern finds in `text` as it is written, unsorted. */
+function findIn(text: string, found: SecretRange[]): void {
+  const patterns = compiled ?? compile();
+  combinedRanges(text, patterns, found);
+  for (const pattern of patterns.separate) rangesOf(text, pattern, found);
+}
+
+/**
+ * Where the scan goes on after a match its pattern turned down. A refused base64 value or value after
+ * a name may hold a key of another shape (`KEY=AKIA…` is no base64 secret; `"private_key":
+ * "-----BEGIN…` is no single value): the scan goes on from the value's start. Those values are
+ * bounded (512 characters), so this stays linear; other refused matches (`sk-sk-sk-…`) are passed.
+ */
+function resumeAfterRefusal(member: SecretPattern, index: number, kept: number, end: number): number {
+  if (member.encoded) return index + 1;
+  return member.keep && kept > 0 ? index + kept : end;
 }
 
 /**
@@ -112,14 +273,20 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
  */
 export function findSecrets(text: string): SecretRange[] {
   const found: SecretRange[] = [];
-  const patterns = compiled ?? compile();
-  combinedRanges(text, patterns, found);
-  for (const pattern of patterns.separate) {
-    rangesOf(text, pattern, found);
-  }
+  findIn(text, found);
+  findRare(text, found);
+  return mergeRanges(found);
+}
+
+/**
+ * Ranges sorted, and merged where they overlap: nothing of either survives, and the merged range
+ * is named after the earlier pattern (the sort is stable), an issuer's rather than a catch-all's.
+ */
+function mergeRanges(found: SecretRange[]): SecretRange[] {
   if (found.length < 2) return found;
-  // Stable: at one start, the earlier pattern's range comes first and names the merged one.
-  found.sort((a, b) => a.start - b.start);
+  // At one start, an issuer's name comes before a catch-all's (`credential`).
+  const generic = GENERIC_NAMES;
+  found.sort((a, b) => a.start - b.start || Number(generic.has(a.name)) - Number(generic.has(b.name)));
   const merged: SecretRange[] = [];
   for (const range of found) {
     const last = merged[merged.length - 1];
@@ -127,6 +294,23 @@ export function findSecrets(text: string): SecretRange[] {
     else merged.push({ ...range });
   }
   return merged;
+}
+
+/**
+ * The secrets in raw bytes, as byte ranges: read one byte per character (secrets are ASCII, so
+ * they sit at their byte offsets, binary or not) and, where the bytes hold NULs, also as UTF-16LE
+ * from an even and from an odd offset (what Windows tools, PowerShell and .NET write: `g\0h\0p\0_\0…`).
+ */
+export function findSecretsInBytes(buf: Buffer): SecretRange[] {
+  const found = findSecrets(buf.toString("latin1"));
+  if (!buf.includes(0)) return found;
+  for (const shift of [0, 1]) {
+    const wide = buf.subarray(shift, shift + ((buf.length - shift) & ~1)).toString("utf16le");
+    for (const r of findSecrets(wide)) {
+      found.push({ start: shift + 2 * r.start, end: shift + 2 * r.end, name: r.name });
+    }
+  }
+  return mergeRanges(found);
 }
 
 /** `text` with each range replaced by `[REDACTED:<kind>]`, counted by kind. */

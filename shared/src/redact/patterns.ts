@@ -5,7 +5,7 @@
  * issuer's key: URLs with a password, Basic auth, `curl -u`, PEM blocks, connection strings and
  * values assigned to a name that says "secret". Where two shapes overlap, the earlier name is kept.
  */
-import { isReference, looksLikeSecretValue, looksLikeToken } from "./entropy.ts";
+import { isPlaceholder, isReference, looksLikeSecretValue, looksLikeToken } from "./entropy.ts";
 
 export interface SecretPattern {
   readonly name: string;
@@ -22,6 +22,15 @@ export interface SecretPattern {
   readonly before?: number | "token";
   /** Decides on each match's redacted part: false leaves it (e.g. `token = req.headers.x`). */
   readonly accept?: (secret: string) => boolean;
+  /**
+   * A catch-all by name (`token=…`): the scan goes on inside its value, so that an issuer's key
+   * there is found too and names the range (`token: sk_live_…` is a stripe-key).
+   */
+  readonly generic?: boolean;
+  /** Keep the prefix of the match this matches (like keepGroup, for patterns run as one alternation). */
+  readonly keep?: RegExp;
+  /** The redacted part is base64: it is redacted when its decoding is text that holds a secret. */
+  readonly encoded?: "base64";
 }
 
 const re = (source: string, flags = "g") => new RegExp(source, flags);
@@ -38,71 +47,82 @@ const key = (name: string, source: string, accept?: (secret: string) => boolean)
   ...(accept ? { accept } : {}),
 });
 
+/**
+ * A key whose prefix is distinctive enough to be found glued to the word before it
+ * (`xtoken_ghp_…`, `keyAKIA…`, `foo_sk-proj-…`): no start of a token is asked for.
+ */
+const glued = (name: string, source: string, accept?: (secret: string) => boolean): SecretPattern => ({
+  ...key(name, source, accept),
+  tokenStart: false,
+});
+
 const PREFIXED: readonly SecretPattern[] = [
-  key("anthropic-key", "sk-ant-[a-z]+\\d*-[A-Za-z0-9_-]{20,}"),
-  key("openai-key", "sk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_-]{20,}", looksLikeToken),
-  key("github-token", "gh[pousr]_[A-Za-z0-9]{30,}"),
-  key("github-token", "github_pat_[A-Za-z0-9_]{30,}"),
-  key("gitlab-token", "gl(?:pat|dt|rt|ptt|cbt|ft|imt|oas|soat|agent|ffct|wt)-[A-Za-z0-9_-]{20,}"),
-  key("npm-token", "npm_[A-Za-z0-9]{36}"),
-  key("pypi-token", "pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{40,}"),
-  key("huggingface-token", "hf_[A-Za-z0-9]{34,}", looksLikeToken),
-  key("huggingface-token", "api_org_[A-Za-z0-9]{34,}", looksLikeToken),
-  key("sendgrid-key", "SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}"),
+  glued("anthropic-key", "sk-ant-[a-z]+\\d*-[A-Za-z0-9_-]{20,}"),
+  glued("openai-key", "sk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{20,}", looksLikeToken),
+  glued("openai-key", "sk-[A-Za-z0-9_-]{20,100}T3BlbkFJ[A-Za-z0-9_-]{20,100}"),
+  key("openai-key", "sk-[A-Za-z0-9_-]{20,}", looksLikeToken),
+  glued("github-token", "gh[pousr]_[A-Za-z0-9]{30,}"),
+  glued("github-token", "github_pat_[A-Za-z0-9_]{30,}"),
+  glued("gitlab-token", "gl(?:pat|dt|rt|ptt|cbt|ft|imt|oas|soat|agent|ffct|wt)-[A-Za-z0-9_-]{20,}"),
+  glued("npm-token", "npm_[A-Za-z0-9]{36}"),
+  glued("pypi-token", "pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{40,}"),
+  glued("huggingface-token", "hf_[A-Za-z0-9]{34,}", looksLikeToken),
+  glued("huggingface-token", "api_org_[A-Za-z0-9]{34,}", looksLikeToken),
+  glued("sendgrid-key", "SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}"),
   key("twilio-key", "SK[0-9a-fA-F]{32}"),
   key("twilio-key", "AC[0-9a-fA-F]{32}"),
-  key("stripe-key", "[sr]k_(?:live|test)_[A-Za-z0-9]{20,}"),
-  key("stripe-key", "whsec_[A-Za-z0-9+/]{32,}"),
-  key("slack-token", "xox[abposre]-[A-Za-z0-9-]{10,}"),
-  key("slack-token", "xapp-\\d-[A-Za-z0-9-]{10,}"),
-  key("aws-access-key", "A(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}"),
-  key("google-key", "AIza[0-9A-Za-z_-]{35}"),
-  key("google-key", "GOCSPX-[A-Za-z0-9_-]{28}"),
-  key("google-key", "ya29\\.[A-Za-z0-9_-]{20,}"),
-  key("digitalocean-token", "do[por]_v1_[a-f0-9]{64}"),
-  key("doppler-token", "dp\\.(?:pt|st|sa|ct|scim|audit)\\.[A-Za-z0-9]{40,}"),
-  key("databricks-token", "dapi[a-f0-9]{32}(?:-\\d)?"),
-  key("pulumi-token", "pul-[a-f0-9]{40}"),
-  key("vault-token", "hv[sb]\\.[A-Za-z0-9_-]{24,}"),
+  glued("stripe-key", "[sr]k_(?:live|test)_[A-Za-z0-9]{20,}"),
+  glued("stripe-key", "whsec_[A-Za-z0-9+/]{32,}"),
+  glued("slack-token", "xox[abposre]-[A-Za-z0-9-]{10,}"),
+  glued("slack-token", "xapp-\\d-[A-Za-z0-9-]{10,}"),
+  glued("aws-access-key", "A(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}"),
+  glued("google-key", "AIza[0-9A-Za-z_-]{35}"),
+  glued("google-key", "GOCSPX-[A-Za-z0-9_-]{28}"),
+  glued("google-key", "ya29\\.[A-Za-z0-9_-]{20,}"),
+  glued("digitalocean-token", "do[por]_v1_[a-f0-9]{64}"),
+  glued("doppler-token", "dp\\.(?:pt|st|sa|ct|scim|audit)\\.[A-Za-z0-9]{40,}"),
+  glued("databricks-token", "dapi[a-f0-9]{32}(?:-\\d)?"),
+  glued("pulumi-token", "pul-[a-f0-9]{40}"),
+  glued("vault-token", "hv[sb]\\.[A-Za-z0-9_-]{24,}"),
   {
     name: "terraform-token",
     pattern: /atlasv1(?<=[a-z0-9]{14}\.atlasv1)\.[A-Za-z0-9_=-]{60,}/g,
     before: 15,
   },
-  key("dynatrace-token", "dt0c01\\.[A-Z0-9]{24}\\.[A-Z0-9]{64}"),
+  glued("dynatrace-token", "dt0c01\\.[A-Z0-9]{24}\\.[A-Z0-9]{64}"),
   key("alibaba-key", "LTAI[A-Za-z0-9]{12,20}"),
-  key("heroku-key", "HRKU-[A-Za-z0-9_-]{58,}"),
-  key("netlify-token", "nfp_[A-Za-z0-9]{36}"),
-  key("supabase-token", "sbp_[a-f0-9]{40}"),
-  key("fly-token", "fo1_[A-Za-z0-9_-]{43}"),
-  key("tailscale-key", "tskey-[a-z]+-[A-Za-z0-9]+-[A-Za-z0-9]{20,}"),
-  key("dockerhub-token", "dckr_pat_[A-Za-z0-9_-]{27,}"),
-  key("planetscale-token", "pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,64}"),
-  key("jfrog-token", "AKCp[A-Za-z0-9]{69}"),
-  key("shopify-token", "shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
-  key("linear-key", "lin_(?:api|oauth)_[A-Za-z0-9]{40}"),
-  key("postman-key", "PMAK-[a-f0-9]{24}-[a-f0-9]{34}"),
-  key("grafana-token", "glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}"),
-  key("grafana-token", "glc_[A-Za-z0-9+/]{32,}={0,2}"),
-  key("newrelic-key", "NR(?:AK|II|JS|RA|AA)-[A-Za-z0-9]{20,}"),
-  key("atlassian-token", "ATATT3[A-Za-z0-9_=-]{100,}"),
-  key("square-token", "EAAA[A-Za-z0-9_-]{60}"),
-  key("square-token", "sq0(?:atp|csp)-[A-Za-z0-9_-]{22,43}"),
+  glued("heroku-key", "HRKU-[A-Za-z0-9_-]{58,}"),
+  glued("netlify-token", "nfp_[A-Za-z0-9]{36}"),
+  glued("supabase-token", "sbp_[a-f0-9]{40}"),
+  glued("fly-token", "fo1_[A-Za-z0-9_-]{43}"),
+  glued("tailscale-key", "tskey-[a-z]+-[A-Za-z0-9]+-[A-Za-z0-9]{20,}"),
+  glued("dockerhub-token", "dckr_pat_[A-Za-z0-9_-]{27,}"),
+  glued("planetscale-token", "pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,64}"),
+  glued("jfrog-token", "AKCp[A-Za-z0-9]{69}"),
+  glued("shopify-token", "shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"),
+  glued("linear-key", "lin_(?:api|oauth)_[A-Za-z0-9]{40}"),
+  glued("postman-key", "PMAK-[a-f0-9]{24}-[a-f0-9]{34}"),
+  glued("grafana-token", "glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}"),
+  glued("grafana-token", "glc_[A-Za-z0-9+/]{32,}={0,2}"),
+  glued("newrelic-key", "NR(?:AK|II|JS|RA|AA)-[A-Za-z0-9]{20,}"),
+  glued("atlassian-token", "ATATT3[A-Za-z0-9_=-]{100,}"),
+  glued("square-token", "EAAA[A-Za-z0-9_-]{60}"),
+  glued("square-token", "sq0(?:atp|csp)-[A-Za-z0-9_-]{22,43}"),
   key("mailgun-key", "key-[a-f0-9]{32}"),
   // Mailchimp: 32 hex then the data centre; found by its tail, the hex checked behind it.
   { name: "mailchimp-key", pattern: /-us\d{1,2}(?<=[a-f0-9]{32}-us\d{1,2})(?![A-Za-z0-9_])/g, before: 32 },
-  key("sentry-token", "sntry[us]_[A-Za-z0-9_=+/.-]{40,}"),
-  key("figma-token", "figd_[A-Za-z0-9_-]{40,}"),
-  key("notion-token", "ntn_\\d{11}[A-Za-z0-9]{35}"),
+  glued("sentry-token", "sntry[us]_[A-Za-z0-9_=+/.-]{40,}"),
+  glued("figma-token", "figd_[A-Za-z0-9_-]{40,}"),
+  glued("notion-token", "ntn_\\d{11}[A-Za-z0-9]{35}"),
   key("notion-token", "secret_[A-Za-z0-9]{43}"),
   key("airtable-token", "pat[A-Za-z0-9]{14}\\.[a-f0-9]{64}"),
   key("replicate-token", "r8_[A-Za-z0-9]{37}"),
-  key("groq-key", "gsk_[A-Za-z0-9]{52}"),
-  key("xai-key", "xai-[A-Za-z0-9]{80}"),
-  key("perplexity-key", "pplx-[A-Za-z0-9]{48}"),
-  key("rubygems-key", "rubygems_[a-f0-9]{48}"),
-  key("sourcegraph-token", "sgp_(?:[a-f0-9]{16}_|local_)?[a-f0-9]{40}"),
-  key("age-key", "AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"),
+  glued("groq-key", "gsk_[A-Za-z0-9]{52}"),
+  glued("xai-key", "xai-[A-Za-z0-9]{80}"),
+  glued("perplexity-key", "pplx-[A-Za-z0-9]{48}"),
+  glued("rubygems-key", "rubygems_[a-f0-9]{48}"),
+  glued("sourcegraph-token", "sgp_(?:[a-f0-9]{16}_|local_)?[a-f0-9]{40}"),
+  glued("age-key", "AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"),
   // Telegram: <bot id>:AA<33>; the part after the colon is the secret.
   {
     name: "telegram-token",
@@ -121,7 +141,7 @@ const PREFIXED: readonly SecretPattern[] = [
     pattern: /Q~[A-Za-z0-9_~.-]{31,34}(?<=[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})/g,
     before: 4,
   },
-  key("jwt", "eyJ[A-Za-z0-9_-]{5,}\\.eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]*"),
+  glued("jwt", "eyJ[A-Za-z0-9_-]{5,}\\.eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]*"),
   {
     name: "webhook-url",
     pattern:
@@ -129,6 +149,19 @@ const PREFIXED: readonly SecretPattern[] = [
   },
   { name: "mattermost-webhook", pattern: /\/hooks\/[a-z0-9]{26}\b/g },
 ];
+
+/**
+ * Names that say their value is a secret, as the end of a key, flag, header or variable name (`pass`
+ * only as a word of its own: `DB_PASS`, `pass:`, not `bypass`).
+ */
+export const SECRET_NAME =
+  "(?:passw(?:or)?d|(?<![a-z0-9])pass|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth|session[_-]?(?:id|key)|cookie|license[_-]?key|encryption[_-]?key|signing[_-]?key|master[_-]?key|secret[_-]?key|_key|-key|dsn|connection[_-]?string|sig|client[_-]?certificate[_-]?data)";
+/**
+ * A value: up to the next quote, space or delimiter, and not a function's name before its call; at
+ * most 512 characters (a refused value is searched again for keys inside it: the bound keeps that
+ * linear).
+ */
+const VALUE = "[^\\s\"'`,;(){}[\\]<>]{6,512}(?![^\\s\"'`,;(){}[\\]<>])(?!\\()";
 
 /** Credentials inside a structure of their own: a URL, a header, a command's flag, a connection string. */
 const STRUCTURED: readonly SecretPattern[] = [
@@ -141,82 +174,227 @@ const STRUCTURED: readonly SecretPattern[] = [
   {
     name: "url-credential",
     // scheme://user:password@host: the password only (scheme, user and host stay readable).
-    pattern: /(:\/\/[^\s:/?#@"'<>[\]]{0,128}:)[^\s/?#@"'<>]{1,256}(?=@[^\s@]*[A-Za-z0-9])/g,
-    keepGroup: 1,
+    pattern: /:\/\/[^\s:/?#@"'<>[\]]{0,128}:[^\s/?#@"'<>]{1,256}(?=@[^\s@]*[A-Za-z0-9])/g,
+    keep: /^:\/\/[^\s:/?#@"'<>[\]]{0,128}:/,
     accept: (password) => !isReference(password),
   },
-  {
-    name: "basic-auth",
-    pattern: /((?:Basic|basic|BASIC)\s+)[A-Za-z0-9+/]{8,}={0,2}/g,
-    keepGroup: 1,
-    tokenStart: true,
-    accept: (b64) => Buffer.from(b64, "base64").toString("latin1").includes(":"),
-  },
-  {
-    name: "bearer",
-    pattern: /((?:Bearer|bearer|BEARER)\s+)[^\s"'`<>(),;]{8,}/g,
-    keepGroup: 1,
-    tokenStart: true,
-    // "Bearer authentication", "Bearer test-key", "Bearer YOUR_KEY" are prose; a token has a digit or a dot.
-    accept: (token) => !isReference(token) && (!/^[A-Za-z_-]+$/.test(token) || token.length >= 24),
-  },
+  ...["Basic\\s+", "BASIC\\s+", "basic\\s+"].map(
+    (word): SecretPattern => ({
+      name: "basic-auth",
+      pattern: re(`${word}[A-Za-z0-9+/]{8,}={0,2}`),
+      keep: /^\w+\s+/,
+      tokenStart: true,
+      accept: (b64) => Buffer.from(b64, "base64").toString("latin1").includes(":"),
+    }),
+  ),
+  ...["Bearer\\s+", "BEARER\\s+", "bearer\\s+"].map(
+    (word): SecretPattern => ({
+      name: "bearer",
+      pattern: re(`${word}[^\\s"'\`<>(),;]{8,}`),
+      keep: /^\w+\s+/,
+      tokenStart: true,
+      // "Bearer authentication", "Bearer test-key", "Bearer YOUR_KEY" are prose; a token has a digit or a dot.
+      accept: (token) => !isReference(token) && (!/^[A-Za-z_-]+$/.test(token) || token.length >= 24),
+    }),
+  ),
   {
     name: "cli-credential",
     // curl -u user:pass, --user=, --proxy-user: the password after the first colon.
-    pattern: /(-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])-[-\w]*)(?:\s+|=)["']?[^\s:"']*:)[^\s"']{3,}/g,
-    keepGroup: 1,
+    pattern: /-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])-[-\w]*)(?:\s+|=)["']?[^\s:"']*:[^\s"']{3,}/g,
+    keep: /^-[^\s=]*(?:\s+|=)["']?[^\s:"']*:/,
     accept: (value) => !/^\d+$/.test(value),
   },
   {
     name: "cli-credential",
-    // mysql -pSECRET (the password joined to the flag), sshpass -p SECRET.
+    // mysql -pSECRET (the password joined to the flag), sshpass -p SECRET, docker/podman/helm/cf
+    // login -p SECRET.
     pattern:
-      /(-p(?<=\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|-p(?<=\bsshpass\s+-p)\s*)[^\s"']{3,}/g,
-    keepGroup: 1,
+      /-p(?:(?<=\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|(?<=\bsshpass\s+-p|\blogin\b[^\n]{0,200}\s-p)\s*)[^\s"']{3,}/g,
+    keep: /^-p\s*/,
+    accept: (value) => !isReference(value),
   },
   {
     name: "connection-string",
-    pattern: /((?:AccountKey|SharedAccessKey|SharedAccessSignature|SharedSecretValue)=)[^;\s"']{8,}/g,
-    keepGroup: 1,
+    pattern: /AccountKey=[^;\s"']{8,}/g,
+    keep: /^\w+=/,
   },
+  {
+    name: "connection-string",
+    pattern: /Shared(?:AccessKey|AccessSignature|SecretValue)=[^;\s"']{8,}/g,
+    keep: /^\w+=/,
+  },
+  ...[":", "="].map(
+    (sep): SecretPattern => ({
+      name: "aws-secret-key",
+      pattern: re(
+        `${sep}(?<=(?i:aws_secret_access_key|secretaccesskey)["']?\\s*${sep})\\s*["']?[A-Za-z0-9/+=]{40}`,
+      ),
+      keep: /^[:=]\s*["']?/,
+    }),
+  ),
+  ...[":", "="].map(
+    (sep): SecretPattern => ({
+      name: "mattermost-token",
+      pattern: re(
+        `${sep}(?<=(?i:(?:mattermost|mm)[A-Za-z_-]*(?:token|key))["']?\\s*${sep})\\s*["']?(?i:[a-z0-9]{26})\\b`,
+      ),
+      keep: /^[:=]\s*["']?/,
+    }),
+  ),
   {
     name: "aws-secret-key",
-    pattern: /((?:aws_secret_access_key|secretaccesskey)["']?\s*[:=]\s*["']?)[A-Za-z0-9/+=]{40}/gi,
+    // A secret access key in the column after its key id (IAM's credentials CSV, tables, `aws
+    // configure` transcripts): a 40-character base64 token later on the id's line.
+    pattern: /(A(?:KIA|SIA)[A-Z0-9]{16}[^\n]{0,120}?(?:[\s,|;:"'=]|\\t))[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g,
     keepGroup: 1,
+    accept: looksLikeToken,
   },
   {
-    name: "mattermost-token",
-    pattern: /((?:mattermost|mm)[A-Za-z_-]*(?:token|key)["']?\s*[:=]\s*["']?)[a-z0-9]{26}\b/gi,
-    keepGroup: 1,
+    name: "netrc-password",
+    // .netrc: `machine h login u password p`, or `password p` alone on its line.
+    pattern: /login[ \t]+\S+[ \t]+password[ \t]+[^\s]+/g,
+    keep: /^login[ \t]+\S+[ \t]+password[ \t]+/,
+    tokenStart: true,
+    accept: (value) => !isReference(value),
+  },
+  {
+    name: "netrc-password",
+    pattern: /password(?<=(?:^|\n)[ \t]*password)[ \t]+[^\s]{6,}(?=[ \t]*(?:\r?\n|$))/g,
+    keep: /^password[ \t]+/,
+    accept: looksLikeSecretValue,
+  },
+  {
+    name: "pgpass-password",
+    // ~/.pgpass: host:port:database:user:password, the whole line. Found from the port's colon.
+    pattern:
+      /:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:(?<=(?:^|\n)[^\s:#]+:(?:\d{1,5}|\*):[^\s:]+:[^\s:]+:)\S+(?=\r?\n|$)/g,
+    keep: /^(?::[^:]*){4}:/,
+    accept: (value) => !isReference(value) && !/^\d+$/.test(value),
+  },
+  {
+    name: "password-hash",
+    // crypt(3) and htpasswd hashes (`user:$apr1$salt$hash`, /etc/shadow, bcrypt, argon2, {SHA}).
+    pattern:
+      /\$(?:(?:apr1|1|5|6)\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{20,}|2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}|y\$[./A-Za-z0-9]+\$[./A-Za-z0-9]+\$[./A-Za-z0-9]{20,}|argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]{20,})/g,
+  },
+  { name: "password-hash", pattern: /\{SHA\}[A-Za-z0-9+/]{27}=/g },
+  ...["password", "Password", "PASSWORD", "pwd", "Pwd", "PWD"].map(
+    (field): SecretPattern => ({
+      name: "connection-string",
+      // ADO.NET, ODBC, JDBC: Password=/Pwd= as a field of a `;`-separated string, whatever its
+      // strength. A first field counts when a `;` ends it (`password=x` alone is left to the rules
+      // for names). One expression per spelling, each starting with its letter.
+      pattern: re(
+        `${field}[ \\t]*=[ \\t]*(?<=(?:^|[\\n;"'])[ \\t]*${field}[ \\t]*=[ \\t]*)[^;"'\\n]{1,200}(?:(?=;)|(?<=;[ \\t]*${field}[ \\t]*=[ \\t]*[^;"'\\n]{1,200})(?=["']|\\r?\\n|$))`,
+      ),
+      keep: /^\w+[ \t]*=[ \t]*/,
+      accept: (value) => !isReference(value.trim()),
+    }),
+  ),
+  {
+    name: "credential",
+    // XML config: <add key="ApiKey" value="..."/> (.NET appSettings), <env name="X" value="..."/>,
+    // <password>...</password>.
+    pattern: re(
+      `value\\s*=\\s*["'](?<=\\b(?:key|name)\\s*=\\s*["'](?i:[\\w.:-]*${SECRET_NAME})["']\\s+value\\s*=\\s*["'])[^"'\\n]+`,
+    ),
+    keep: /^value\s*=\s*["']/,
+    accept: (value) => !isReference(value) && !isPlaceholder(value),
+  },
+  {
+    name: "credential",
+    pattern: re(`<(?i:[\\w:.-]*${SECRET_NAME})>[^<\\n]+(?=</)`),
+    keep: /^<[^>]*>/,
+    accept: (value) => !isReference(value) && !isPlaceholder(value),
+  },
+  ...[":", "="].map(
+    (sep): SecretPattern => ({
+      name: "kubeconfig-credential",
+      // A kubeconfig's client certificate (with client-key-data, which decodes to a private key,
+      // the user's credential pair; `kubectl config view` hides both). certificate-authority-data
+      // is the cluster's public CA and stays readable.
+      pattern: re(
+        `${sep}(?<=(?i:client[_-]?certificate[_-]?data)["'\`]?\\s*${sep})\\s*["'\`]?[A-Za-z0-9+/]{16,}={0,2}`,
+      ),
+      keep: /^[:=]\s*["'`]?/,
+    }),
+  ),
+  {
+    name: "private-key",
+    // A PEM private key in base64 (kubeconfig, Kubernetes Secrets, CI variables): "-----BEGIN" encoded.
+    pattern: /LS0tLS1CRUdJTi[A-Za-z0-9+/]{20,}={0,2}/g,
+    accept: (b64) => Buffer.from(b64, "base64").toString("latin1").includes("PRIVATE KEY"),
   },
 ];
-
-/** Names that say their value is a secret, as the end of a key, flag, header or variable name. */
-const SECRET_NAME =
-  "(?:passw(?:or)?d|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key(?:[_-]?id)?|auth[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth|session[_-]?(?:id|key)|cookie|license[_-]?key|encryption[_-]?key|signing[_-]?key|master[_-]?key|secret[_-]?key|_key|-key|dsn|connection[_-]?string|sig)";
-/** A value: up to the next quote, space or delimiter, and not a function's name before its call. */
-const VALUE = "[^\\s\"'`,;(){}[\\]<>]{6,}(?![^\\s\"'`,;(){}[\\]<>])(?!\\()";
 
 /**
  * Values given to a secret's name, in any syntax: `KEY=`, `"key": "..."`, `key: ...`, `--password ...`.
  * The expression starts at the separator (rare next to every letter) and looks behind it for the name.
  */
 const ASSIGNED: readonly SecretPattern[] = [
+  // One expression per first character of the separator (`:=`, `:`, `=>`, `=`), so that each runs
+  // in findSecrets' one alternation under its first character.
+  ...[":=?", "=>?"].map(
+    (sep): SecretPattern => ({
+      name: "credential",
+      pattern: re(`${sep}(?i:(?<=${SECRET_NAME}["'\`]?\\]?\\s*(?::=|=>|[:=]))\\s*(?:["'\`]|\\\\")?${VALUE})`),
+      keep: /^(?::=|=>|[:=])\s*(?:["'`]|\\")?/,
+      accept: looksLikeSecretValue,
+      generic: true,
+    }),
+  ),
   {
     name: "credential",
-    pattern: re(
-      `((?::=|=>|[:=])(?<=${SECRET_NAME}["'\`]?\\]?\\s*(?::=|=>|[:=]))\\s*(?:["'\`]|\\\\")?)${VALUE}`,
-      "gi",
-    ),
-    keepGroup: 1,
+    pattern: re(`-(?i:(?<=(?:^|\\s)-)-?[\\w-]*${SECRET_NAME}(?:\\s+|=)["']?${VALUE})`),
+    keep: /^-[^\s=]*(?:\s+|=)["']?/,
     accept: looksLikeSecretValue,
-  },
-  {
-    name: "credential",
-    pattern: re(`(-(?<=(?:^|\\s)-)-?[\\w-]*${SECRET_NAME}(?:\\s+|=)["']?)${VALUE}`, "gi"),
-    keepGroup: 1,
-    accept: looksLikeSecretValue,
+    generic: true,
   },
 ];
 
-export const SECRET_PATTERNS: readonly SecretPattern[] = [...STRUCTURED, ...PREFIXED, ...ASSIGNED];
+/** A YAML key with a secret's name opening a block scalar (`private_key: |-`); group 1 its indentation. */
+export const SECRET_BLOCK_KEY = `^([ \\t]*)[\\w.-]*${SECRET_NAME}["']?:[ \\t]*[|>][-+]?[1-9]?[ \\t]*\\r?$`;
+
+/**
+ * A YAML block scalar under a secret's name: every line indented deeper than the key after
+ * `key: |` (or `>`, `|-`, `|+`, `|2`) is the value. Sticky: tried only at a `|` or `>` that ends
+ * a line (findSecrets finds those in one pass with the other rare marks); the key and its
+ * indentation are checked and captured by a look-behind.
+ */
+export const SECRET_BLOCK: SecretPattern = {
+  name: "credential",
+  pattern: re(
+    `([|>](?<=^([ \\t]*)[\\w.-]*${SECRET_NAME}["']?:[ \\t]*[|>])[-+]?[1-9]?[ \\t]*\\r?\\n\\2[ \\t]+)\\S[^\\n]*(?:\\n\\2[ \\t]+\\S[^\\n]*)*`,
+    "yim",
+  ),
+  keepGroup: 1,
+  accept: (value) => !isReference(value),
+};
+
+/**
+ * Base64 values whose decoding holds a secret: last, so that at a colon or an equals sign an
+ * issuer's key (a Telegram token's `:AA…`) is tried first.
+ */
+const ENCODED: readonly SecretPattern[] = [
+  {
+    name: "encoded-secret",
+    // A base64 value (a Kubernetes Secret's `data:`, a kubeconfig's client-key-data, a CI variable)
+    // whose decoding holds a secret.
+    pattern: /:[ \t]*["']?[A-Za-z0-9+/]{16,}={0,2}(?=["']?[ \t]*(?:[,;}\r\n]|$))/g,
+    keep: /^[:=][ \t]*["']?/,
+    encoded: "base64",
+  },
+  {
+    name: "encoded-secret",
+    pattern: /=[ \t]*["']?[A-Za-z0-9+/]{16,}={0,2}(?=["']?[ \t]*(?:[,;}\r\n]|$))/g,
+    keep: /^[:=][ \t]*["']?/,
+    encoded: "base64",
+  },
+];
+
+export const SECRET_PATTERNS: readonly SecretPattern[] = [
+  ...STRUCTURED,
+  ...PREFIXED,
+  ...ASSIGNED,
+  ...ENCODED,
+];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redact, redactObject, redactSlice, redactText } from "./index.ts";
+import { findSecretsInBytes, redact, redactObject, redactSlice, redactText } from "./index.ts";
 import { LineRedactor } from "./lines.ts";
 
 const secrets: [string, string][] = [
@@ -61,6 +61,18 @@ describe("redact on hostile output", () => {
     ["unterminated PEM headers", "-----BEGIN PRIVATE KEY-----\n".repeat(9_000)],
     ["URL credentials without @", `x://${"u".repeat(100)}:${"p".repeat(250)} `.repeat(700)],
     ["one long token", "A".repeat(250_000)],
+    ["URL escapes", "%41".repeat(80_000)],
+    ["JSON escapes", '\\"'.repeat(120_000)],
+    ["block scalar marks", "a: |\n".repeat(50_000)],
+    ["a long block scalar", `password: |\n${"  x\n".repeat(60_000)}`],
+    ["hex dump rows", "00000000: 4142 4344  AB\n".repeat(9_000)],
+    ["base64 after a colon", ": QUFBQUFBQUFBQUFBQUFBQQ==\n".repeat(9_000)],
+    ["one long base64 value", `=${"A".repeat(250_000)}`],
+    ["netrc words", "login x password ".repeat(15_000)],
+    ["AWS ids", "AKIAIOSFODNN7EXAMPLE ".repeat(12_000)],
+    ["XML tags", "<password>".repeat(25_000)],
+    ["connection-string fields ending in quotes", "password=a'".repeat(22_000)],
+    ["one very wide dump row", `00000000: ${"aa ".repeat(80_000)}`],
   ];
   it.each(hostile)("redacts 250 KB of %s in linear time (3 s allows for a loaded machine)", (_, text) => {
     const started = performance.now();
@@ -124,6 +136,161 @@ describe("redact: prefixed keys need no keyword; code after a secret's name is l
     "const apiKey = resolveProviderApiKey;",
     "token: TokenStore.fromEnvironment(env),",
   ])("%s", (line) => {
+    expect(redactText(line)).toBe(line);
+  });
+});
+
+describe("redact: secrets an attacker found passing (issue 13)", () => {
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const pemKey =
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx7Zq9KEYBODY\n-----END RSA PRIVATE KEY-----\n";
+  const cert = "-----BEGIN CERTIFICATE-----\nMIIDCERTBODYq9Zx7\n-----END CERTIFICATE-----\n";
+  // [family, line, a part that must not survive]
+  const found: [string, string, string][] = [
+    ["kubeconfig client-key-data", `    client-key-data: ${b64(pemKey)}`, b64(pemKey).slice(0, 30)],
+    [
+      "kubeconfig client-certificate-data",
+      `    client-certificate-data: ${b64(cert)}`,
+      b64(cert).slice(8, 40),
+    ],
+    ["Secret data: tls.key", `  tls.key: ${b64(pemKey)}`, b64(pemKey).slice(0, 30)],
+    [
+      "Secret data: a URL",
+      `  DB_URL: ${b64("postgres://app:Xq9vL2pZr@db:5432/app")}`,
+      b64("postgres://app:Xq9"),
+    ],
+    [
+      "Secret data: .dockerconfigjson",
+      `  .dockerconfigjson: ${b64('{"auths":{"r.io":{"auth":"ZGVwbG95OlhxOXZMMnBacg=="}}}')}`,
+      b64('{"auths":{"r.io":{"auth":"ZGVwbG95'),
+    ],
+    ["glued github", "xtoken_ghp_0123456789abcdefghijABCDEFGHIJ012345", "ghp_0123456789"],
+    ["glued AWS id", "keyAKIAIOSFODNN7EXAMPLE", "IOSFODNN7"],
+    ["glued OpenAI", "foo_sk-proj-abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnop"],
+    ["URL-encoded assignment", "GET /x?next=%2Fa%3Fpassword%3DHx9vL2pZr7q&x=1", "Hx9vL2pZr7q"],
+    ["URL-encoded value", "token=ab%2Bcd%2Fef%3Dgh12XYzz", "ab%2Bcd%2Fef"],
+    ["URL-encoded URL", "to=postgres%3A%2F%2Fapp%3AHx9vL2pZr7q%40db%2Fapp", "Hx9vL2pZr7q"],
+    ["JSON-escaped", '{"msg":"{\\"token\\":\\"Xq9vL2pZr7qWm3\\"}"}', "Xq9vL2pZr7qWm3"],
+    ["JSON \\u002F", '{"url":"https:\\u002F\\u002Fapp:Xq9vL2pZr@h.example.com"}', "Xq9vL2pZr"],
+    ["DB_PASS", "DB_PASS=Xq9vL2pZr7", "Xq9vL2pZr7"],
+    ["*_PASSWD", "SMTP_PASSWD=Xq9vL2pZr7", "Xq9vL2pZr7"],
+    ["*_PWD", "MYSQL_PWD=Xq9vL2pZr7", "Xq9vL2pZr7"],
+    ["PASSPHRASE", "GPG_PASSPHRASE=Xq9vL2pZr7", "Xq9vL2pZr7"],
+    ["*_SECRET_KEY", "DJANGO_SECRET_KEY=Xq9vL2pZr7abcdef", "Xq9vL2pZr7"],
+    ["*_CREDENTIALS", "GOOGLE_CREDENTIALS=Xq9vL2pZr7abcdef", "Xq9vL2pZr7"],
+    ["pass:", "  pass: Xq9vL2pZr7", "Xq9vL2pZr7"],
+    [".netrc", "machine api.example.com login alice password Xq9vL2pZr7", "Xq9vL2pZr7"],
+    [".netrc on lines", "  password Xq9vL2pZr7", "Xq9vL2pZr7"],
+    [".pgpass", "db.example.com:5432:app:alice:hunter2", "hunter2"],
+    ["docker login -p", "docker login -u bob -p hunter22 registry.io", "hunter22"],
+    ["docker login --password=", "docker login --password=Xq9vL2pZr7 r.io", "Xq9vL2pZr7"],
+    ["mysql -p", "mysql -uroot -phunter22 app", "hunter22"],
+    ["sshpass -p", "sshpass -p hunter22 ssh host", "hunter22"],
+    ["curl -u", "curl -u bob:hunter22 https://x.example.com", "hunter22"],
+    ["htpasswd apr1", "alice:$apr1$r31abcde$HqJZimcKQFAMYayBlzkrA/", "HqJZimcKQFAMYayBlzkrA"],
+    ["shadow sha512", `root:$6$saltsalt$${"a1B2".repeat(21)}aa:19000:0:99999:7:::`, "a1B2a1B2a1B2"],
+    ["appSettings", '<add key="ApiKey" value="hunter22x"/>', "hunter22x"],
+    ["<password>", "<password>hunter22</password>", "hunter22"],
+    ["connectionString", 'connectionString="Server=db;User ID=sa;Password=hunter2;"', "hunter2"],
+    ["ODBC Pwd", "Driver={x};Server=db;Uid=sa;Pwd=hunter2;", "hunter2"],
+    ["YAML block", "db:\n  password: |\n    Xq9vL2pZr7\n  other: 1", "Xq9vL2pZr7"],
+    [
+      "YAML block private_key",
+      "private_key: |-\n  c2VjcmV0LWtleS1ib2R5\n  bW9yZS1rZXk=\nname: x",
+      "bW9yZS1rZXk",
+    ],
+    ["aws ini", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"],
+    [
+      "IAM credentials CSV",
+      "deploy,,AKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY,https://x",
+      "wJalrXUtnFEMI",
+    ],
+    [
+      "markdown table",
+      "| deploy | AKIAIOSFODNN7EXAMPLE | wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY |",
+      "wJalrXUtnFEMI",
+    ],
+  ];
+  it.each(found)("%s", (_family, line, secret) => {
+    const out = redactText(line);
+    expect(out).toContain("[REDACTED:");
+    expect(out).not.toContain(secret);
+  });
+
+  const dump = (bytes: Buffer) =>
+    Array.from({ length: Math.ceil(bytes.length / 16) }, (_, i) => {
+      const row = [...bytes.subarray(i * 16, i * 16 + 16)];
+      const hex = row.map((b) => b.toString(16).padStart(2, "0")).join(" ");
+      const chars = row.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join("");
+      return `${(i * 16).toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  |${chars}|`;
+    }).join("\n");
+  const token = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+
+  it.each([
+    ["ASCII", "latin1"],
+    ["UTF-16LE", "utf16le"],
+  ] as const)("a hex dump of %s text shows no part of the key", (_, encoding) => {
+    const out = redactText(dump(Buffer.from(`token in use: ${token} ok\n`, encoding)));
+    expect(out).toContain("[REDACTED:github-token]");
+    const wide = encoding === "utf16le";
+    for (const part of ["6789abcd", "EFGHIJ01"]) {
+      const shown = wide ? [...part].join(".") : part;
+      expect(out).not.toContain(shown);
+    }
+    expect(out.replace(/\s+/g, " ")).not.toContain(wide ? "36 00 37 00 38 00" : "36 37 38 39");
+  });
+
+  it("findSecretsInBytes finds UTF-16LE at either alignment", () => {
+    for (const pad of ["", "x"]) {
+      const bytes = Buffer.concat([Buffer.from(pad), Buffer.from(`k=${token}\n`, "utf16le")]);
+      const [range] = findSecretsInBytes(bytes);
+      expect(range?.name).toBe("github-token");
+      expect(bytes.subarray(range?.start, range?.end).toString("utf16le")).toBe(token);
+    }
+  });
+
+  it("redacts a hex dump row with the rows around it in LineRedactor", () => {
+    // The key starts at the first row's 4th character (8 UTF-16 characters a row).
+    const rows = dump(Buffer.from(`ab ${token} ok\n`, "utf16le")).split("\n");
+    const redactor = new LineRedactor();
+    const shown = rows.map((row, i) => redactor.redact(row, rows.slice(i + 1)));
+    expect(shown.join("\n")).toContain("[REDACTED:github-token]");
+    for (const part of ["g.h.p._", "6.7.8.9", "0.1.2.3.4.5"]) expect(shown.join("\n")).not.toContain(part);
+    // Without the rows after it, the row where the key starts cannot know it is one.
+    const alone = new LineRedactor();
+    expect(rows.map((row) => alone.redact(row)).join("\n")).toContain("g.h.p._");
+  });
+
+  it("carries a YAML block scalar across lines in LineRedactor", () => {
+    const redactor = new LineRedactor();
+    const lines = ["creds:", "  client_secret: |", "    Xq9vL2pZr7", "", "    line2", "  other: 1"];
+    redactor.pass(lines[0] as string);
+    redactor.pass(lines[1] as string);
+    expect(lines.slice(2).map((line) => redactor.redact(line))).toEqual([
+      "    [REDACTED:credential]",
+      "",
+      "    [REDACTED:credential]",
+      "  other: 1",
+    ]);
+  });
+
+  it.each([
+    "certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM=",
+    "  ca.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM=",
+    `  config.yaml: ${Buffer.from("replicas: 3\nimage: nginx:1.27\n").toString("base64")}`,
+    "        pass: guard.p50 <= 1,",
+    "bypass: true",
+    "  --password <value>   the password (prefer --password-file)",
+    "password changed for user alice",
+    "3f2a9c1 add retry to the upload path",
+    "00000000: 4865 6c6c 6f0a                           Hello.",
+    'const x = "%2F"; // a slash, escaped',
+    "run: |",
+    "  token: |",
+    `    \${{ secrets.NPM_TOKEN }}`,
+    `Password=\${DB_PASSWORD};`,
+    `<password>\${DB_PASSWORD}</password>`,
+  ])("leaves %s alone", (line) => {
     expect(redactText(line)).toBe(line);
   });
 });

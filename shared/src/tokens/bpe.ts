@@ -5,28 +5,62 @@ import { createRequire } from "node:module";
 
 export type EncodingName = "o200k_base" | "cl100k_base";
 
-interface Encoding {
-  countTokens(text: string, options: { disallowedSpecial: Set<string> }): number;
+/** What the counting needs of gpt-tokenizer's BPE core (its class is not typed for this use). */
+export interface BpeCore {
+  tokenSplitRegex: RegExp;
+  getBpeRankFromString(piece: string): number | undefined;
+  bytePairEncode(piece: string): number[];
 }
 
 const require = createRequire(import.meta.url);
-const loaded = new Map<EncodingName, Encoding>();
+const loaded = new Map<EncodingName, (text: string) => number>();
 
-function encoding(name: EncodingName): Encoding {
-  let enc = loaded.get(name);
-  if (enc === undefined) {
-    // require() rather than import(): it keeps count() synchronous and still defers the load.
-    enc = require(`gpt-tokenizer/cjs/encoding/${name}`) as Encoding;
-    loaded.set(name, enc);
-  }
-  return enc;
-}
+/** Pieces (words, mostly) whose counts are remembered: short ones, up to a bounded number. */
+const MAX_PIECE_CHARS = 32;
+const MAX_PIECES = 100_000;
 
 /**
- * Strings like `<|endoftext|>` in a message are plain text to the provider: count them as text instead
- * of throwing, as gpt-tokenizer does by default.
+ * Counts one pre-split piece as the core's own count does (a rank of its own: one token; else its
+ * merges), remembering short pieces: most are words seen before, and a lookup is all they cost.
  */
-const AS_TEXT = { disallowedSpecial: new Set<string>() };
+export function pieceCounter(core: BpeCore): (piece: string) => number {
+  const known = new Map<string, number>();
+  return (piece) => {
+    let n = known.get(piece);
+    if (n === undefined) {
+      n = core.getBpeRankFromString(piece) !== undefined ? 1 : core.bytePairEncode(piece).length;
+      if (piece.length <= MAX_PIECE_CHARS && known.size < MAX_PIECES) known.set(piece, n);
+    }
+    return n;
+  };
+}
+
+function encoding(name: EncodingName): (text: string) => number {
+  let count = loaded.get(name);
+  if (count === undefined) {
+    // require() rather than import(): it keeps count() synchronous and still defers the load.
+    const { GptEncoding } = require("gpt-tokenizer/cjs/GptEncoding") as {
+      GptEncoding: {
+        getEncodingApi(name: string, ranks: () => unknown): { bytePairEncodingCoreProcessor: BpeCore };
+      };
+    };
+    const api = GptEncoding.getEncodingApi(
+      name,
+      () => (require(`gpt-tokenizer/cjs/bpeRanks/${name}`) as { default: unknown }).default,
+    );
+    const core = api.bytePairEncodingCoreProcessor;
+    const piece = pieceCounter(core);
+    const split = core.tokenSplitRegex;
+    // Strings like `<|endoftext|>` in a message are plain text to the provider: no special tokens.
+    count = (text) => {
+      let n = 0;
+      for (const [match] of text.matchAll(split)) n += piece(match);
+      return n;
+    };
+    loaded.set(name, count);
+  }
+  return count;
+}
 
 /**
  * Runs longer than this (of whitespace, of ASCII letters, of punctuation, or of non-ASCII characters)
@@ -86,6 +120,5 @@ export function countGuarded(text: string, count: (s: string) => number): number
 }
 
 export function bpeCount(name: EncodingName, text: string): number {
-  const enc = encoding(name);
-  return countGuarded(text, (s) => enc.countTokens(s, AS_TEXT));
+  return countGuarded(text, encoding(name));
 }

@@ -19,11 +19,12 @@
 // text"; independent count_tokens measurements found up to 1.47x on English and technical prose,
 // 1.13-1.36x on code, 1.0x on CJK and numbers. So the "claude-4.7" reference for a text is the legacy
 // count * (1 + 0.55 * share of ASCII letters among non-space characters), which reproduces those ratios.
-// Llama 2's tokenizer.json (a 32 000-piece SentencePiece vocabulary, Code Llama and TinyLlama share it)
-// is a reference too. A linear program minimises the summed ratio estimate/reference (the agent prompt
-// counted 10x) with "estimate >= reference" a hard constraint on every corpus entry except random noise
-// and the one-line texts in other scripts (there: >= reference / 1.15), and on the realistic kinds of
-// content of fixtures/kinds.ts (indented code, JSON with 4-space indent, padded tables, separators);
+// The 32 000-piece SentencePiece vocabularies, every digit a token, are references too: Llama 2's (Code
+// Llama and TinyLlama share it) and Mistral 7B's. A linear program minimises the summed ratio
+// estimate/reference (the agent prompt counted 10x) with "estimate >= reference" a hard constraint on
+// every corpus entry except random noise and the one-line texts in other scripts (there: >= reference
+// / 1.15), and on the realistic kinds of content of fixtures/kinds.ts (indented code, JSON with 4-space
+// indent, padded tables, separators);
 // the random kinds there (punctuation, control characters, Han, Hangul, Cyrillic...) must reach the
 // reference / 1.12, inside the error bound. ERROR_BOUNDS says how far below it can still land.
 
@@ -134,12 +135,12 @@ export type Profile =
 /**
  * Weights per profile, from fixtures/fit.ts over fixtures/references.json. Each profile's reference:
  * - openai: max(o200k, cl100k); qwen: Qwen 3 (= Qwen 2.5); llama: Llama 3.1 (= 3.0-3.3); llama2:
- *   Llama 2 (= Llama 1, Code Llama, TinyLlama); deepseek: DeepSeek V3 (= R1); gemini: Gemma 3 (Google
- *   says Gemini 2.x shares its tokenizer).
+ *   max(Llama 2 (= Llama 1, Code Llama, TinyLlama), Mistral 7B v0.x and Mixtral); deepseek: DeepSeek
+ *   V3 (= R1); gemini: Gemma 3 (Google says Gemini 2.x shares its tokenizer).
  * - claude: max(o200k, cl100k, legacy Claude); claude-4.7: the same with the legacy count inflated as
  *   above (Anthropic publishes no tokenizer for either).
- * - unknown: the max of all eight (Mistral, GLM, Kimi, MiniMax, Llama 4, DeepSeek before V3 and
- *   names nothing is known about).
+ * - unknown: the max of the seven byte-level BPE references, Llama 2's lineage left out (GLM, Kimi,
+ *   MiniMax, Llama 4, DeepSeek before V3 and names nothing is known about; Mistral counts with llama2).
  */
 export const PROFILES: Readonly<Record<Profile, Weights>> = Object.freeze({
   openai: Object.freeze({
@@ -236,34 +237,34 @@ export const PROFILES: Readonly<Record<Profile, Weights>> = Object.freeze({
     astral: 3.878,
   }),
   llama2: Object.freeze({
-    one: 0.269,
-    letters: 0.251,
-    letterRuns: 0.309,
-    longLetters: 0,
-    caseFlips: 1.649,
-    digitGroups: 1.817,
-    digits: 0.451,
-    punct: 0.069,
-    punctRuns: 0.307,
-    mixedPunct: 1,
-    control: 0.88,
-    whitespace: 0.067,
-    longWhitespaceRuns: 0.937,
+    one: 1,
+    letters: 0.207,
+    letterRuns: 0.292,
+    longLetters: 0.193,
+    caseFlips: 1.566,
+    digitGroups: 2.352,
+    digits: 0.215,
+    punct: 0.093,
+    punctRuns: 0.459,
+    mixedPunct: 0.602,
+    control: 0.918,
+    whitespace: 0.107,
+    longWhitespaceRuns: 0.797,
     longWhitespace: 0,
     indents: 0,
-    newlines: 1.665,
-    tabs: 0.152,
-    cjk: 0.803,
-    rareCjk: 2.511,
-    rareHan: 1.856,
-    hangul: 1.435,
-    rareHangul: 1.237,
+    newlines: 0.981,
+    tabs: 0.201,
+    cjk: 1.258,
+    rareCjk: 1.426,
+    rareHan: 1.417,
+    hangul: 1.968,
+    rareHangul: 0.728,
     accented: 2,
-    accentedThree: 1.267,
-    cyrillic: 0.112,
+    accentedThree: 1.496,
+    cyrillic: 0.104,
     rareCyrillic: 2,
-    utf8Two: 0.972,
-    utf8Three: 1.244,
+    utf8Two: 0.951,
+    utf8Three: 2.692,
     astral: 4,
   }),
   deepseek: Object.freeze({
@@ -391,34 +392,34 @@ export const PROFILES: Readonly<Record<Profile, Weights>> = Object.freeze({
     astral: 4,
   }),
   unknown: Object.freeze({
-    one: 0.31,
-    letters: 0.258,
-    letterRuns: 0.326,
-    longLetters: 0,
-    caseFlips: 1.72,
-    digitGroups: 1.585,
-    digits: 0.547,
-    punct: 0.068,
-    punctRuns: 0.295,
+    one: 1.463,
+    letters: 0.276,
+    letterRuns: 0,
+    longLetters: 0.087,
+    caseFlips: 1.692,
+    digitGroups: 1.793,
+    digits: 0.475,
+    punct: 0.098,
+    punctRuns: 0.622,
     mixedPunct: 1,
-    control: 0.883,
-    whitespace: 0.071,
-    longWhitespaceRuns: 0.887,
-    longWhitespace: 0,
-    indents: 0,
-    newlines: 1.62,
-    tabs: 0.162,
-    cjk: 0.963,
-    rareCjk: 1.657,
-    rareHan: 1.697,
-    hangul: 1.433,
-    rareHangul: 1.24,
+    control: 0.986,
+    whitespace: 0,
+    longWhitespaceRuns: 1.602,
+    longWhitespace: 0.137,
+    indents: 0.101,
+    newlines: 0,
+    tabs: 0,
+    cjk: 1.02,
+    rareCjk: 1.169,
+    rareHan: 1.673,
+    hangul: 1.245,
+    rareHangul: 1.241,
     accented: 2,
-    accentedThree: 1.755,
-    cyrillic: 0.225,
+    accentedThree: 2.066,
+    cyrillic: 0.291,
     rareCyrillic: 2,
-    utf8Two: 1.096,
-    utf8Three: 1.231,
+    utf8Two: 1.136,
+    utf8Three: 1.793,
     astral: 4,
   }),
 });
@@ -429,13 +430,17 @@ export const PROFILES: Readonly<Record<Profile, Weights>> = Object.freeze({
  * worst cases were the one-line texts in Russian, Greek, Arabic, German and Vietnamese (0.871-0.879 of
  * the reference); on 25 held-out chunks of English and Chinese docs, TypeScript, a YAML lock file, and
  * 20 K-character runs of digits, hex and base64, the lowest were 0.898 (Qwen, space-separated 6-digit
- * numbers) and 0.905 (Llama, Chinese); every other profile stayed >= 0.95.
+ * numbers) and 0.905 (Llama, Chinese); every other profile stayed >= 0.95. Refitted (llama2 to Llama 2
+ * and Mistral 7B, unknown without them), on 23 other held-out chunks (this repository's README, design
+ * notes and TypeScript, pnpm-lock.yaml, two Chinese READMEs, digits, hex, base64, `seq` output): unknown
+ * >= 0.932 (a Chinese README's HTML header, legacy Claude's count), inside its bound; llama2 0.825 on
+ * that header (Llama 2's count; Mistral's 0.835, and 0.84-0.85 before the refit), so its bound is 0.23.
  */
 export const ERROR_BOUNDS: Readonly<Record<Profile, number>> = Object.freeze({
   openai: 0.17,
   qwen: 0.16,
   llama: 0.17,
-  llama2: 0.17,
+  llama2: 0.23,
   deepseek: 0.17,
   gemini: 0.16,
   claude: 0.17,

@@ -50,6 +50,11 @@ function profileOf(family: Family, model: string): Profile {
     case "deepseek":
     case "gemini":
       return family;
+    case "mistral":
+      // Mistral 7B v0.1-v0.3, Mixtral and Codestral 22B: a 32 000-piece SentencePiece vocabulary, every
+      // digit a token, one of the two the llama2 profile is fitted to (fixtures/calibrate.ts). Tekken
+      // models (NeMo, Small 3, Pixtral, Ministral...) count less: overcounted until calibrated.
+      return "llama2";
     case "claude": {
       const version = claudeVersion(model);
       // Claude 4.7 and later, and Claude names without a version: the inflated reference.
@@ -95,7 +100,8 @@ export function estimateFor(family: Family, profile: Profile): Tokenizer {
       exact: false,
       errorBound: ERROR_BOUNDS[profile],
       margin: ERROR_BOUNDS[profile],
-      count: (text: string) => estimateTokens(text, weights),
+      // Remembered too: the guard estimates first, and a conversation repeats its history every turn.
+      count: memoized((text: string) => estimateTokens(text, weights)),
     };
   });
 }

@@ -6,7 +6,7 @@ import { LONG_RUN } from "./bpe.ts";
 import { ERROR_BOUNDS, estimateTokens, PROFILES, type Profile } from "./estimate.ts";
 import { digest, type Reference } from "./fixtures/calibrate.ts";
 import { corpus } from "./fixtures/corpus.ts";
-import { ADVERSARIAL, FIT_SEED, TARGETS } from "./fixtures/fit.ts";
+import { ADVERSARIAL, agentMax, FIT_SEED, TARGETS } from "./fixtures/fit.ts";
 import { contentKinds } from "./fixtures/kinds.ts";
 import { EXACT_ERROR_BOUND, fastTokenizerFor, loadTokenizer, tokenizerFor } from "./index.ts";
 import { VOCAB_NAMES } from "./vocab.ts";
@@ -93,9 +93,10 @@ const profiles = Object.keys(PROFILES) as Profile[];
 const KINDS_SEED = 1_048_577;
 
 /**
- * The tokenizers runnable here that each profile stands for. Gemma 3's (Gemini), Llama 2's and the
- * legacy Claude's are not: fit.ts holds the profiles to them on the same kinds from its own seed. Claude's
- * profiles also stand for OpenAI's encodings (its references are their max); Gemini's does not.
+ * The tokenizers runnable here that each profile stands for. Gemma 3's (Gemini), Llama 2's, Mistral's
+ * and the legacy Claude's are not: fit.ts holds the profiles to them on the same kinds from its own
+ * seed. Claude's profiles also stand for OpenAI's encodings (its references are their max); Gemini's
+ * does not.
  */
 const STANDS_FOR: Record<Profile, string[]> = {
   openai: ["gpt-4o", "gpt-4"],
@@ -131,12 +132,13 @@ describe.each(profiles)("the %s estimate", (profile) => {
     },
   );
 
-  it("counts an agent's system prompt and tool schemas within 1.00-1.30x of its reference", () => {
+  it("counts an agent's system prompt and tool schemas within 1.00x and the fit's cap (1.30x; unknown 1.11x)", () => {
     for (const name of ["agent-system-prompt", "agent-tool-schemas"]) {
       const text = entries.find((e) => e.name === name)?.text ?? "";
       const ratio = estimateTokens(text, weights) / reference(name, text);
       expect(ratio, name).toBeGreaterThanOrEqual(1);
-      expect(ratio, name).toBeLessThanOrEqual(1.3);
+      // The cap plus rounding (weights are rounded up to thousandths).
+      expect(ratio, name).toBeLessThanOrEqual(agentMax(profile) + 0.01);
     }
   });
 
@@ -215,9 +217,15 @@ describe("tokenizerFor", () => {
     ["google/gemini-3-pro-preview", "gemini", "estimate:gemini", false],
     ["gemma-3-27b-it", "gemini", "estimate:gemini", false],
     ["ollama/gemma3:12b", "gemini", "estimate:gemini", false],
-    ["mistral-large-latest", "mistral", "estimate:unknown", false],
-    ["mistralai/Mixtral-8x22B-Instruct-v0.1", "mistral", "estimate:unknown", false],
-    ["codestral-latest", "mistral", "estimate:unknown", false],
+    // Mistral's 32 K SentencePiece vocabulary (Tekken models too: overcounted until calibrated).
+    ["mistral-large-latest", "mistral", "estimate:llama2", false],
+    ["mistralai/Mixtral-8x22B-Instruct-v0.1", "mistral", "estimate:llama2", false],
+    ["codestral-latest", "mistral", "estimate:llama2", false],
+    ["ollama/mistral:latest", "mistral", "estimate:llama2", false],
+    ["open-mistral-7b", "mistral", "estimate:llama2", false],
+    ["open-mixtral-8x7b", "mistral", "estimate:llama2", false],
+    ["mistralai/Mistral-7B-Instruct-v0.3", "mistral", "estimate:llama2", false],
+    ["open-mistral-nemo", "mistral", "estimate:llama2", false],
     ["glm-4.6", "glm", "estimate:unknown", false],
     ["zai-org/GLM-4.5-Air", "glm", "estimate:unknown", false],
     ["kimi-k2", "kimi", "estimate:unknown", false],

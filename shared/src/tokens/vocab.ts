@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { countGuarded } from "./bpe.ts";
+import { type BpeCore, countGuarded, pieceCounter } from "./bpe.ts";
 
 /** The package that ships each family's tokenizer.json (optional dependencies of this package). */
 export const VOCABS = {
@@ -28,9 +28,6 @@ export const VOCAB_NAMES: Readonly<Record<VocabFamily, string>> = {
   deepseek: "deepseek-v3",
 };
 
-interface BpeCore {
-  countNative(text: string, allowedSpecial?: Set<string>): number;
-}
 type BpeCoreClass = new (config: {
   bytePairRankDecoder: (string | number[])[];
   specialTokensEncoder: Map<string, number>;
@@ -139,10 +136,10 @@ export function vocabCounter(parsed: ParsedVocab): (text: string) => number {
     specialTokensEncoder: new Map(),
     tokenSplitRegex: /[\s\S]+/gu, // pieces arrive already cut
   });
-  const none = new Set<string>();
+  const piece = pieceCounter(core);
   function staged(text: string, stage: number): number {
     const split = splits[stage];
-    if (split === undefined) return core.countNative(text, none);
+    if (split === undefined) return piece(text);
     let n = 0;
     let at = 0;
     for (const m of text.matchAll(split)) {

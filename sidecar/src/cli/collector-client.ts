@@ -8,7 +8,14 @@ import type { Io } from "./command.ts";
 /** How the read commands (audit, memory) talk to the collector: its read token, and GET. */
 
 export function readToken(flag: string | undefined, io: Io): string {
-  if (flag) return resolveSecret({ file: flag }, io.env, "--token-file") as string;
+  if (flag) {
+    try {
+      return resolveSecret({ file: flag }, io.env, "--token-file") as string;
+    } catch (err) {
+      // A file named on the command line that is not there is bad input (2), not bad configuration.
+      throw new ClawguardError("input.invalid", (err as Error).message);
+    }
+  }
   const fromEnv = resolveSecret(undefined, io.env, "read token", "CLAWGUARD_READ_TOKEN");
   if (fromEnv) return fromEnv;
   const local = upReadToken(io);
@@ -48,7 +55,9 @@ export async function get(url: string, token: string): Promise<unknown> {
   }
   if (!response.ok) {
     const message = (body as { error?: { message?: string } }).error?.message ?? `HTTP ${response.status}`;
-    throw new ClawguardError("upstream.rejected", `collector: ${message} (HTTP ${response.status})`);
+    // The collector refusing what was asked (a bad --since, an unknown agent) is bad input: exit 2.
+    const code = response.status === 400 || response.status === 404 ? "input.invalid" : "upstream.rejected";
+    throw new ClawguardError(code, `collector: ${message} (HTTP ${response.status})`);
   }
   return body;
 }

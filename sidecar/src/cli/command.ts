@@ -33,10 +33,9 @@ export function parse<O extends Options>(
       strict: true,
     });
   } catch (err) {
-    throw new ClawguardError(
-      "input.invalid",
-      `${(err as Error).message.split("\n")[0]}\nRun: clawguard ${command} --help`,
-    );
+    // Node's own words, whole: "argument is ambiguous" goes on to say how to pass a value like -3.
+    const message = (err as Error).message.split("\n").filter(Boolean).join(" ");
+    throw new ClawguardError("input.invalid", `${message}\nRun: clawguard ${command} --help`);
   }
 }
 

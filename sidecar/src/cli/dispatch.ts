@@ -1,12 +1,13 @@
 import { enableCompileCache } from "node:module";
 import { ClawguardError, describeError } from "@clawguard/shared/errors";
+import { VERSION } from "@clawguard/shared/version";
 import type { Command, Io } from "./command.ts";
 
 /** A command table: commands load lazily, so `clawguard exec` starts fast and small. */
 export type Commands = Record<string, { summary: string; load: () => Promise<Command> }>;
 
 function usage(commands: Commands): string {
-  return `Usage: clawguard <command> [options]   (clawguard <command> --help for each)
+  return `Usage: clawguard <command> [options]   (clawguard <command> --help for each; --version)
 
 Commands:
 ${Object.entries(commands)
@@ -21,6 +22,11 @@ export async function dispatch(commands: Commands, argv: string[], io: Io): Prom
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(usage(commands));
     return name === undefined ? 2 : 0;
+  }
+  // `clawguard --version`, and `clawguard <command> --version` for every command.
+  if (name === "--version" || name === "-V" || name === "version" || rest[0] === "--version") {
+    io.out(`clawguard ${VERSION} (node ${process.versions.node})\n`);
+    return 0;
   }
   const entry = commands[name];
   if (!entry) {

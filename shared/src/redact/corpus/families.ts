@@ -27,6 +27,10 @@ export interface Family {
   keyed?: boolean;
   /** The value spans lines (a PEM block): placed only where a block can stand. */
   multiline?: boolean;
+  /** Only these shapes of line (a file's own format: a .pgpass line is a whole line). */
+  shapes?: readonly string[];
+  /** The issuer's format needs a boundary before it (`SK` + 32 hex): not placed glued to a word. */
+  bounded?: boolean;
   make(r: Gen): Made;
 }
 
@@ -45,12 +49,42 @@ function jwt(r: Gen): string {
 }
 
 function pem(r: Gen, kind: string): Made {
+  const body = pemBody(r);
+  const label = `${kind}PRIVATE KEY`;
+  return v(`-----BEGIN ${label}-----\n${body.join("\n")}\n-----END ${label}-----`, body.slice(0, 3));
+}
+
+/** A PEM block's base64 body lines. */
+function pemBody(r: Gen): string[] {
   const body: string[] = [];
   const lines = 6 + r.int(20);
   for (let i = 0; i < lines; i++) body.push(r.str(B64, 64));
   body.push(`${r.str(B64, 20 + r.int(40))}==`);
-  const label = `${kind}PRIVATE KEY`;
-  return v(`-----BEGIN ${label}-----\n${body.join("\n")}\n-----END ${label}-----`, body.slice(0, 3));
+  return body;
+}
+
+/** A kubeconfig's client-key-data: a PEM private key, base64 as kubectl writes it (one line). */
+function kubeKey(r: Gen): Made {
+  const label = `${r.pick(["RSA ", "EC ", ""])}PRIVATE KEY`;
+  const b64 = Buffer.from(
+    `-----BEGIN ${label}-----\n${pemBody(r).join("\n")}\n-----END ${label}-----\n`,
+  ).toString("base64");
+  return v(b64, [b64.slice(0, 40), b64.slice(200, 240)]);
+}
+
+/** A password as a command line can take it unquoted (no shell metacharacters). */
+const cliPassword = (r: Gen) => r.password().replace(/[!#^*~%]/g, "x");
+
+/** A crypt(3) / htpasswd hash as Apache, glibc and bcrypt write them. */
+function passwordHash(r: Gen): Made {
+  const salt = r.str(`${ALNUM}./`, 8);
+  const hash = r.pick([
+    `$apr1$${salt}$${r.str(`${ALNUM}./`, 22)}`,
+    `$6$${salt}$${r.str(`${ALNUM}./`, 86)}`,
+    `$2y$10$${r.str(`${ALNUM}./`, 53)}`,
+    `$5$${salt}$${r.str(`${ALNUM}./`, 43)}`,
+  ]);
+  return v(`${r.word()}:${hash}`, [hash.slice(-20)]);
 }
 
 function urlCredential(r: Gen, scheme: string, port: number, path: string): Made {
@@ -86,8 +120,8 @@ export const FAMILIES: readonly Family[] = [
     key: "SENDGRID_API_KEY",
     make: (r) => v(`SG.${r.str(B64URL, 22)}.${r.str(B64URL, 43)}`),
   },
-  { name: "twilio-api-key", key: "TWILIO_API_KEY", make: (r) => v(`SK${r.str(HEX, 32)}`) },
-  { name: "twilio-account", key: "TWILIO_ACCOUNT_SID", make: (r) => v(`AC${r.str(HEX, 32)}`) },
+  { name: "twilio-api-key", bounded: true, key: "TWILIO_API_KEY", make: (r) => v(`SK${r.str(HEX, 32)}`) },
+  { name: "twilio-account", bounded: true, key: "TWILIO_ACCOUNT_SID", make: (r) => v(`AC${r.str(HEX, 32)}`) },
   {
     name: "stripe-secret",
     key: "STRIPE_SECRET_KEY",
@@ -177,7 +211,7 @@ export const FAMILIES: readonly Family[] = [
     make: (r) => v(`AGE-SECRET-KEY-1${r.str(BECH32, 58).toUpperCase()}`),
   },
   { name: "square", key: "SQUARE_ACCESS_TOKEN", make: (r) => v(`EAAA${r.str(B64URL, 60)}`) },
-  { name: "mailgun", key: "MAILGUN_API_KEY", make: (r) => v(`key-${r.str(HEX, 32)}`) },
+  { name: "mailgun", bounded: true, key: "MAILGUN_API_KEY", make: (r) => v(`key-${r.str(HEX, 32)}`) },
   { name: "mailchimp", key: "MAILCHIMP_API_KEY", make: (r) => v(`${r.str(HEX, 32)}-us${1 + r.int(20)}`) },
   {
     name: "telegram-bot",
@@ -186,6 +220,7 @@ export const FAMILIES: readonly Family[] = [
   },
   {
     name: "discord-bot",
+    bounded: true,
     key: "DISCORD_BOT_TOKEN",
     make: (r) => v(`${r.pick(["M", "N"])}${r.str(ALNUM, 23)}.${r.str(B64URL, 6)}.${r.str(B64URL, 38)}`),
   },
@@ -215,7 +250,7 @@ export const FAMILIES: readonly Family[] = [
     key: "DT_API_TOKEN",
     make: (r) => v(`dt0c01.${r.str(UPPER + DIGITS, 24)}.${r.str(UPPER + DIGITS, 64)}`),
   },
-  { name: "alibaba", key: "ALIBABA_ACCESS_KEY_ID", make: (r) => v(`LTAI${r.str(ALNUM, 20)}`) },
+  { name: "alibaba", bounded: true, key: "ALIBABA_ACCESS_KEY_ID", make: (r) => v(`LTAI${r.str(ALNUM, 20)}`) },
   {
     name: "azure-ad-secret",
     key: "AZURE_CLIENT_SECRET",
@@ -224,8 +259,13 @@ export const FAMILIES: readonly Family[] = [
   { name: "sentry-user", key: "SENTRY_AUTH_TOKEN", make: (r) => v(`sntryu_${r.str(HEX, 64)}`) },
   { name: "figma", key: "FIGMA_TOKEN", make: (r) => v(`figd_${r.str(B64URL, 40)}`) },
   { name: "notion", key: "NOTION_TOKEN", make: (r) => v(`ntn_${r.str(DIGITS, 11)}${r.str(ALNUM, 35)}`) },
-  { name: "airtable", key: "AIRTABLE_TOKEN", make: (r) => v(`pat${r.str(ALNUM, 14)}.${r.str(HEX, 64)}`) },
-  { name: "replicate", key: "REPLICATE_API_TOKEN", make: (r) => v(`r8_${r.str(ALNUM, 37)}`) },
+  {
+    name: "airtable",
+    bounded: true,
+    key: "AIRTABLE_TOKEN",
+    make: (r) => v(`pat${r.str(ALNUM, 14)}.${r.str(HEX, 64)}`),
+  },
+  { name: "replicate", bounded: true, key: "REPLICATE_API_TOKEN", make: (r) => v(`r8_${r.str(ALNUM, 37)}`) },
   { name: "groq", key: "GROQ_API_KEY", make: (r) => v(`gsk_${r.str(ALNUM, 52)}`) },
   { name: "xai", key: "XAI_API_KEY", make: (r) => v(`xai-${r.str(ALNUM, 80)}`) },
   { name: "perplexity", key: "PPLX_API_KEY", make: (r) => v(`pplx-${r.str(ALNUM, 48)}`) },
@@ -322,4 +362,102 @@ export const FAMILIES: readonly Family[] = [
   { name: "generic-api-key", key: "DATADOG_API_KEY", keyed: true, make: (r) => v(r.str(HEX, 32)) },
   { name: "generic-secret", key: "CLIENT_SECRET", keyed: true, make: (r) => v(r.str(B64URL, 40)) },
   { name: "twilio-auth-token", key: "TWILIO_AUTH_TOKEN", keyed: true, make: (r) => v(r.str(HEX, 32)) },
+  { name: "kubeconfig-client-key", key: "client-key-data", make: kubeKey },
+  {
+    name: "kubeconfig-client-cert",
+    key: "CLIENT_CERTIFICATE_DATA",
+    keyed: true,
+    // A certificate is known by its name alone (python's Client(api_data=…) renames it).
+    shapes: [
+      "env",
+      "json",
+      "yaml",
+      "export",
+      "js",
+      "xml",
+      "yaml-block",
+      "k8s-secret",
+      "urlencoded",
+      "json-escaped",
+      "hexdump",
+    ],
+    make: (r) => {
+      const b64 = Buffer.from(
+        `-----BEGIN CERTIFICATE-----\n${pemBody(r).join("\n")}\n-----END CERTIFICATE-----\n`,
+      ).toString("base64");
+      return v(b64, [b64.slice(40, 80)]);
+    },
+  },
+  {
+    name: "netrc",
+    key: "NETRC",
+    make: (r) => {
+      const password = cliPassword(r);
+      return v(`machine ${r.host()} login ${r.word()} password ${password}`, [password]);
+    },
+  },
+  {
+    name: "pgpass",
+    key: "PGPASSFILE",
+    shapes: ["file"],
+    make: (r) => {
+      const password = cliPassword(r).replace(/:/g, "x");
+      return v(`${r.host()}:${r.pick(["5432", "*"])}:${r.pick(["app", "*"])}:${r.word()}:${password}`, [
+        password,
+      ]);
+    },
+  },
+  {
+    name: "cli-password",
+    key: "LOGIN_CMD",
+    bounded: true,
+    make: (r) => {
+      const password = cliPassword(r);
+      const host = r.host();
+      return v(
+        r.pick([
+          `docker login -u ${r.word()} -p ${password} registry.example.com`,
+          `docker login --username ${r.word()} --password ${password} ghcr.io`,
+          `podman login --password=${password} -u ${r.word()} quay.io`,
+          `mysql -h ${host} -u ${r.word()} -p${password} shop`,
+          `sshpass -p ${password} ssh ${r.word()}@${host}`,
+          `curl -u ${r.word()}:${password} https://${host}/api`,
+        ]),
+        [password],
+      );
+    },
+  },
+  { name: "password-hash", key: "HTPASSWD", make: passwordHash },
+  {
+    name: "dotnet-connection-string",
+    key: "ConnectionStrings__Default",
+    make: (r) => {
+      const password = r.password().replace(/[;'"]/g, "x");
+      return v(
+        r.pick([
+          `Server=${r.host()};Database=app;User ID=${r.word()};Password=${password};`,
+          `Data Source=${r.host()},1433;Initial Catalog=app;User Id=${r.word()};Pwd=${password};Encrypt=True`,
+          `Driver={PostgreSQL};Server=${r.host()};Port=5432;Database=app;Uid=${r.word()};Password=${password};`,
+        ]),
+        [password],
+      );
+    },
+  },
+  {
+    name: "aws-key-pair",
+    key: "AWS_CREDENTIALS_CSV",
+    make: (r) => {
+      const id = `AKIA${r.str("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)}`;
+      const secret = r.str(B64, 40);
+      return v(
+        r.pick([
+          `${r.word()},,${id},${secret},https://123456789012.signin.aws.amazon.com/console`,
+          `| ${r.word()} | ${id} | ${secret} | Active |`,
+          `${id}\t${secret}\t2026-12-01`,
+          `access key ${id} secret ${secret}`,
+        ]),
+        [id, secret],
+      );
+    },
+  },
 ];

@@ -1,6 +1,13 @@
+import { hexDumpShape } from "./hexdump.ts";
 import type { Gen } from "./random.ts";
 
 const camel = (key: string) => key.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** A line and the parts of it that must not survive, when the shape encodes the secret. */
+export interface Placed {
+  text: string;
+  secrets: string[];
+}
 
 export interface Shape {
   name: string;
@@ -8,7 +15,12 @@ export interface Shape {
   multiline?: boolean;
   /** Names the value (keyed families can be placed here). */
   named: boolean;
-  place(r: Gen, key: string, value: string): string;
+  /** Glues the value to the word before it: only families whose prefix needs no boundary. */
+  glued?: boolean;
+  /** A line of a file's own format (a .pgpass line): only families that name this shape. */
+  file?: boolean;
+  /** The text, or the text and its secrets as they appear in it when the shape encodes them. */
+  place(r: Gen, key: string, value: string, secrets: readonly string[]): string | Placed;
 }
 
 export const TS = "2026-12-07T01:02:03.456Z";
@@ -104,6 +116,87 @@ export const SHAPES: readonly Shape[] = [
         `process.env.${key} = \`${value}\`;`,
       ]),
   },
+  {
+    name: "glued",
+    named: false,
+    glued: true,
+    place: (r, _k, value) =>
+      r.pick([`xtoken_${value}`, `key${value}`, `foo_${value} ok`, `${TS} cfg.auth_${value}`]),
+  },
+  {
+    name: "urlencoded",
+    named: true,
+    multiline: true,
+    place: (r, key, value, secrets) => {
+      const e = encodeURIComponent(value);
+      const name = key.toLowerCase();
+      return {
+        text: r.pick([
+          `POST /oauth/token body: grant_type=password&username=bob&${name}=${e}`,
+          `GET /login?next=%2Fhome%3F${name}%3D${e} 302 12ms`,
+          `redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb%3Fstate%3Dxyz%26${name}%3D${e}`,
+        ]),
+        secrets: secrets.map(encodeURIComponent),
+      };
+    },
+  },
+  {
+    name: "json-escaped",
+    named: true,
+    multiline: true,
+    place: (r, key, value, secrets) => {
+      // One level of JSON escaping, `/` as \u002F (what .NET and some loggers write).
+      const esc = (s: string) =>
+        s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\//g, "\\u002F").replace(/\n/g, "\\n");
+      const e = esc(value);
+      return {
+        text: r.pick([
+          `{"level":"info","msg":"{\\"${key.toLowerCase()}\\":\\"${e}\\"}"}`,
+          `  "payload": "{\\"${camel(key)}\\": \\"${e}\\", \\"ok\\": true}",`,
+        ]),
+        secrets: secrets.map(esc),
+      };
+    },
+  },
+  {
+    name: "k8s-secret",
+    named: true,
+    multiline: true,
+    place: (r, key, value) => {
+      const b64 = Buffer.from(value).toString("base64");
+      return { text: r.pick([`  ${key}: ${b64}`, `    "${key}": "${b64}",`]), secrets: [b64] };
+    },
+  },
+  {
+    name: "xml",
+    named: true,
+    place: (r, key, value) =>
+      r.pick([
+        `    <add key="${camel(key)}" value="${value}" />`,
+        `  <${camel(key)}>${value}</${camel(key)}>`,
+        `<env name="${key}" value="${value}"/>`,
+      ]),
+  },
+  {
+    name: "yaml-block",
+    named: true,
+    multiline: true,
+    place: (r, key, value) => {
+      const indent = r.pick(["", "  "]);
+      const body = value
+        .split("\n")
+        .map((line) => `${indent}  ${line}`)
+        .join("\n");
+      return `${indent}${r.pick([key.toLowerCase(), camel(key)])}: ${r.pick(["|", "|-", ">"])}\n${body}\n${indent}other: 1`;
+    },
+  },
+  {
+    name: "hexdump",
+    named: true,
+    multiline: true,
+    place: (r, key, value, secrets) => hexDumpShape(r, `${key}=${value}`, secrets),
+  },
+  { name: "file", named: false, file: true, place: (_r, _k, value) => value },
   {
     name: "csv",
     named: false,

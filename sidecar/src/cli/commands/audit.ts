@@ -1,3 +1,5 @@
+import { ClawguardError } from "@clawguard/shared/errors";
+import { queryTime } from "@clawguard/shared/events/bounds";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import { get, readToken } from "../collector-client.ts";
 import { type Command, intFlag, parse } from "../command.ts";
@@ -57,6 +59,7 @@ export const auditCommand: Command = {
       return sub === undefined ? 2 : 0;
     }
     const base = values.url ?? io.env.CLAWGUARD_COLLECTOR_URL ?? "http://127.0.0.1:18800";
+    for (const key of ["since", "until"] as const) timeFlag(key, values[key]);
     const token = readToken(values["token-file"], io);
     if (sub === "verify") {
       const url = new URL("/v1/audit/verify", base);
@@ -72,6 +75,11 @@ export const auditCommand: Command = {
           recorded_integrity_events: number;
         }[];
       };
+      if (values.agent && result.agents.every((a) => a.events === 0))
+        throw new ClawguardError(
+          "not_found",
+          `no events from agent ${JSON.stringify(values.agent)}: nothing to verify (clawguard fleet lists the agents)`,
+        );
       if (values.json) io.out(`${JSON.stringify(result, null, 2)}\n`);
       else {
         for (const a of result.agents) {
@@ -80,7 +88,7 @@ export const auditCommand: Command = {
           );
           for (const p of a.problems) io.out(`         seq ${p.seq}: ${p.kind}: ${p.detail}\n`);
         }
-        if (result.agents.length === 0) io.out("no agents have sent events yet\n");
+        if (result.agents.length === 0 && !values.agent) io.out("no agents have sent events yet\n");
       }
       return result.ok ? 0 : 1;
     }
@@ -109,3 +117,11 @@ export const auditCommand: Command = {
     return 0;
   },
 };
+
+/** --since/--until checked here as the collector checks them, before anything is asked of it. */
+function timeFlag(name: string, value: string | undefined): void {
+  if (value === undefined) return;
+  const time = queryTime(value);
+  if ("problem" in time)
+    throw new ClawguardError("input.invalid", `--${name}: ${time.problem}, got ${JSON.stringify(value)}`);
+}

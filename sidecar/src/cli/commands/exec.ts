@@ -3,6 +3,7 @@ import { createExecGuard, SpillStore } from "../../sources/exec-guard/index.ts";
 import { dropInInbox, dropReserved, reserveDraft } from "../../sources/inbox/drop.ts";
 import { type Command, intFlag, parse } from "../command.ts";
 import { execCacheDir, execSettings } from "../exec-settings.ts";
+import { launcher } from "../launcher.ts";
 import { scriptCache } from "../script-cache.ts";
 
 const help = `Usage: clawguard exec [options] -- COMMAND [ARGS...]
@@ -59,7 +60,7 @@ export const execCommand: Command = {
       source: { agent: config.agent, role: config.role, host: config.host },
       spill: new SpillStore(config.paths.spill),
       config: config.exec,
-      readCommand: "clawguard read",
+      readCommand: `${launcher(io.env)} read`,
       scripts: scriptCache(cacheDir),
       // exec.started, before the command runs: a command that ran always has its start in the inbox.
       // Room for the outcome is set aside first: a disk that fills during the run cannot lose it.

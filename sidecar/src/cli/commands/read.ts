@@ -7,6 +7,7 @@ import {
 } from "../../sources/exec-guard/read.ts";
 import { SpillStore } from "../../sources/exec-guard/spill.ts";
 import { type Command, intFlag, parse } from "../command.ts";
+import { launcher } from "../launcher.ts";
 import { loadContext } from "../load-context.ts";
 
 const help = `Usage: clawguard read SPILL_ID [--offset N --limit N | --lines A:B] [--grep PATTERN]
@@ -72,7 +73,9 @@ export const readCommand: Command = {
         limit: intFlag("limit", values.limit, 1) ?? DEFAULT_READ_LIMIT,
       };
     }
-    const page = await readSpill(new SpillStore(config.paths.spill), positionals[0] as string, mode);
+    const page = await readSpill(new SpillStore(config.paths.spill), positionals[0] as string, mode, {
+      command: `${launcher(io.env)} read`,
+    });
     io.out(page.text);
     if (page.text.length > 0 && !page.text.endsWith("\n")) io.out("\n");
     io.err(`${page.footer}\n`);

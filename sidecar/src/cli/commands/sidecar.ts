@@ -1,8 +1,7 @@
 import { loggerFromEnv } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
 import { loadSidecarConfig } from "../../config.ts";
-import { startSidecar } from "../../main.ts";
-import { resolveProviders } from "../../sources/llm-proxy/providers.ts";
+import { preflight, startSidecar } from "../../main.ts";
 import { describeChatProbeCosts } from "../../sources/prober/cost.ts";
 import { type Command, parse } from "../command.ts";
 import { configFile } from "../context.ts";
@@ -50,9 +49,9 @@ export const sidecarCommand: Command = {
       return 0;
     }
     if (values.check) {
-      // The providers too: upstream URLs, API families, the OpenClaw config, injected keys.
-      const skipped: string[] = [];
-      const providers = resolveProviders(config.llm, io.env, skipped);
+      // What the start checks before it takes anything: the ingest token, the state dir, and the
+      // providers (upstream URLs, API families, the OpenClaw config, injected keys).
+      const { providers, skipped } = preflight(config, io.env);
       const guarded = providers.map(
         (p) => `${p.id} (${p.family.api}, ${p.models.size} model(s)) -> ${p.upstream.origin}`,
       );

@@ -19,9 +19,11 @@ import { loadSidecarConfig } from "../../config.ts";
 import { checkStateDir, startSidecar } from "../../main.ts";
 import { upPaths, workspaceUpPaths } from "../../paths.ts";
 import { type Command, parse } from "../command.ts";
+import { configFile } from "../config-file.ts";
+import { launcher } from "../launcher.ts";
 import { untilSignal } from "../signals.ts";
 
-const help = `Usage: clawguard up [--workspace DIR] [--collector-listen HOST:PORT] [--sidecar-listen HOST:PORT]
+const help = `Usage: clawguard up [--workspace DIR] [--config FILE] [--collector-listen HOST:PORT] [--sidecar-listen HOST:PORT]
 
 The quick start: a collector on the embedded store (PGlite, no services needed; PostgreSQL when
 DATABASE_URL is set) and a sidecar for agent "main" on a local workspace, in one process.
@@ -33,6 +35,9 @@ Ctrl-C stops both.
 
 Options:
   --workspace DIR            the agent workspace (default: the current directory)
+  --config FILE              the sidecar's config, as \`clawguard sidecar\` reads it (default:
+                             $CLAWGUARD_CONFIG, else <workspace>/clawguard.yaml when there is one);
+                             the agent is "main" whatever it says
   --collector-listen H:P     default 127.0.0.1:18800
   --sidecar-listen H:P       default 127.0.0.1:18801
   -h, --help                 this help`;
@@ -51,6 +56,7 @@ export const upCommand: Command = {
       args,
       {
         workspace: { type: "string" },
+        config: { type: "string" },
         "collector-listen": { type: "string" },
         "sidecar-listen": { type: "string" },
       },
@@ -67,8 +73,10 @@ export const upCommand: Command = {
       CLAWGUARD_AGENT: "main",
       ...(values["sidecar-listen"] ? { CLAWGUARD_SIDECAR_LISTEN: values["sidecar-listen"] } : {}),
     };
+    // The same file `clawguard sidecar` would read there (providers, probes, memory settings).
+    const file = configFile(values.config && resolve(io.cwd, values.config), io.env, workspace);
     // The sidecar's own state dir, as it will find it: refused inside the workspace.
-    const probe = loadSidecarConfig(undefined, baseEnv, workspace);
+    const probe = loadSidecarConfig(file, baseEnv, workspace);
     checkStateDir(probe);
     const local = upPaths(probe.paths.stateDir);
     mkdirSync(local.dir, { recursive: true, mode: 0o700 });
@@ -103,7 +111,7 @@ export const upCommand: Command = {
     let sidecar: Awaited<ReturnType<typeof startSidecar>>;
     try {
       sidecar = await startSidecar(
-        loadSidecarConfig(undefined, sidecarEnv, workspace),
+        loadSidecarConfig(file, sidecarEnv, workspace),
         sidecarEnv,
         log.child("sidecar"),
       );
@@ -122,6 +130,7 @@ export const upCommand: Command = {
     io.out(`clawguard is up.
   collector  ${collector.url}   store: ${store}
   sidecar    ${sidecar.url}   agent: main   workspace: ${workspace}
+  config     ${file ?? `none: defaults (a clawguard.yaml in ${workspace} is read at the next start)`}
   spills     ${join(workspace, ".clawguard", "spill")}
   tokens     ${local.dir}/ (read.token for the audit API, ingest.token for the sidecar)
 
@@ -133,7 +142,7 @@ Try, from ${workspace}:
   echo "a fact" >> MEMORY.md; ${collectorEnv}${run} memory history MEMORY.md
   curl -s ${sidecar.url}/readyz                 # health: spool, shipper, memory, LLM providers
 
-LLM calls go through the context guard once a provider is in llm.providers (clawguard.yaml here)
+LLM calls go through the context guard once a provider is in llm.providers (${file ?? join(workspace, "clawguard.yaml")})
 and the agent's baseUrl is ${sidecar.url}/llm/<provider>: see the README.
 
 Ctrl-C stops both.
@@ -204,14 +213,4 @@ function adoptFromWorkspace(
     move(old.collectorData, local.collectorData);
     say(`moved the embedded store ${old.collectorData} out of the workspace to ${local.collectorData}`);
   }
-}
-
-/**
- * How the user runs clawguard again, as they started it: through pnpm when it is theirs, through
- * `npx pnpm@<version>` when npx fetched it for this run (then there is no pnpm on their PATH).
- */
-export function launcher(env: NodeJS.ProcessEnv): string {
-  const pnpm = /\bpnpm\/(\d+\.\d+\.\d+)/.exec(env.npm_config_user_agent ?? "")?.[1];
-  if (pnpm && /[/\\]_npx[/\\]/.test(env.npm_execpath ?? "")) return `npx -y pnpm@${pnpm} clawguard`;
-  return "pnpm clawguard";
 }

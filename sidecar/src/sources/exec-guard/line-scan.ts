@@ -1,6 +1,6 @@
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import { LineRedactor } from "@clawguard/shared/redact/lines";
+import { DUMP_CONTEXT_ROWS, LineRedactor } from "@clawguard/shared/redact/lines";
 
 export interface LineScan {
   /** 1-based, inclusive. */
@@ -24,7 +24,7 @@ export interface LineScanResult {
 /**
  * Lines `from`..`to` of a text stream, or those of them that match `pattern`, redacted. Every line
  * from the first passes the redactor, so a page that starts inside a private key is redacted as
- * such. A line matches when it matches as shown, redacted, and only then: matches and their count
+ * such; a few lines are read ahead, so a hex dump row is redacted with the rows after it. A line matches when it matches as shown, redacted, and only then: matches and their count
  * never tell what a secret holds (`--grep 'sk_live_a'` finds nothing, and no alternation such as
  * `AKIAQ3|aws-access` can tell the raw line from its redaction mark).
  */
@@ -36,7 +36,17 @@ export async function scanLines(input: Readable, scan: LineScan): Promise<LineSc
   let n = 0;
   let matches = 0;
   let more = false;
-  for await (const raw of lines) {
+  // The lines after the current one, read ahead so a hex dump row is redacted with the rows after it.
+  const reader = lines[Symbol.asyncIterator]();
+  const ahead: string[] = [];
+  for (;;) {
+    while (ahead.length <= DUMP_CONTEXT_ROWS) {
+      const next = await reader.next();
+      if (next.done) break;
+      ahead.push(next.value);
+    }
+    const raw = ahead.shift();
+    if (raw === undefined) break;
     n++;
     if (n < scan.from) {
       redactor.pass(raw);
@@ -47,10 +57,10 @@ export async function scanLines(input: Readable, scan: LineScan): Promise<LineSc
       break;
     }
     if (!pattern) {
-      out.push(redactor.redact(raw));
+      out.push(redactor.redact(raw, ahead));
       continue;
     }
-    const line = redactor.redact(raw);
+    const line = redactor.redact(raw, ahead);
     if (!pattern.test(line)) continue;
     if (matches === scan.maxMatches) {
       more = true;

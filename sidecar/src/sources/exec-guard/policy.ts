@@ -69,14 +69,15 @@ function described(inv: Invocation): string {
   return inv.via.length > 0 ? `${line} (through ${inv.via.join(", ")})` : line;
 }
 
-const needsAllowRule = (inv: Invocation) => inv.role === "program" || inv.privileged === true;
+const needsAllowRule = (inv: Invocation) => inv.role === "program" || inv.ownRule === true;
 
 /**
  * The policy's decision on a command: every program it would run (after wrappers, shells, scripts,
  * PATH and symlinks; `command/analyze.ts`) is checked. A deny rule that matches any of them under
  * any of its names refuses. With default deny, each must match an allow rule by what really runs,
  * and a command with anything that cannot be known before the run is refused; with default allow,
- * such a construct runs (the policy is a guard, not a sandbox).
+ * such a construct runs (the policy is a guard, not a sandbox), except a command that a known
+ * wrapper runs but the policy cannot read (`parallel` fed from stdin): any deny rule could match it.
  */
 export async function evaluatePolicy(
   policy: ExecPolicy,
@@ -102,6 +103,13 @@ export async function evaluatePolicy(
     return { allowed: false, rule: denied.rule, reason: `runs ${described(inv)}, which ${reason}` };
   }
   if (policy.default === "allow") {
+    const [hidden] = analysis.hidden;
+    if (hidden !== undefined && policy.deny.length > 0)
+      return {
+        allowed: false,
+        reason: `runs a command that cannot be read before the run (${hidden}), which a deny rule could match`,
+        unresolved: analysis.unresolved,
+      };
     return analysis.unresolved.length > 0
       ? { allowed: true, unresolved: analysis.unresolved }
       : { allowed: true };

@@ -179,6 +179,45 @@ describe("readSpill: pages never show part of a secret", () => {
     const cut = await readSpill(store, id, { kind: "bytes", offset: 0, limit: 16 });
     expect(cut.text).toContain("00 01 02 20 2a 2a 2a 2a 2a 2a 2a 2a 2a 2a 2a 2a");
   });
+
+  it("redacts a key that crosses the rows of an xxd dump read by --lines and --grep", async () => {
+    const xxd = (bytes: Buffer) =>
+      Array.from({ length: Math.ceil(bytes.length / 16) }, (_, i) => {
+        const row = [...bytes.subarray(i * 16, i * 16 + 16)];
+        const hex = row
+          .map((b) => b.toString(16).padStart(2, "0"))
+          .join("")
+          .replace(/(.{4})(?=.)/g, "$1 ");
+        const chars = row.map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join("");
+        return `${(i * 16).toString(16).padStart(8, "0")}: ${hex.padEnd(39)}  ${chars}`;
+      }).join("\n");
+    const id = await spillOf(
+      `$ xxd key.txt\n${xxd(Buffer.from(`key: ${STRIPE}\n`, "utf16le"))}\n$ echo done\n`,
+    );
+    const wide = (s: string) => [...s].join(".");
+    for (const from of [1, 3, 4]) {
+      const page = await readSpill(store, id, { kind: "lines", from, to: from + 20 });
+      expect(page.text).toContain("[REDACTED:stripe-key]");
+      // The key starts at the row's 6th character: "k.e.y.:. .s.k._." must not show its start.
+      for (const part of ["sk_", STRIPE.slice(8, 14), STRIPE.slice(-6)]) {
+        expect(page.text).not.toContain(wide(part));
+      }
+    }
+    const grep = await readSpill(store, id, { kind: "grep", pattern: wide("sk_l"), maxMatches: 10 });
+    expect(grep.footer).toBe("[clawguard] 0 matching lines");
+  });
+
+  it("masks secrets in a hex dump of UTF-16LE output (Windows tools, PowerShell)", async () => {
+    for (const pad of [0, 1]) {
+      const id = await spillOf(
+        Buffer.concat([Buffer.alloc(pad, 0x41), Buffer.from(`key: ${STRIPE} end\n`, "utf16le")]),
+      );
+      const page = await readSpill(store, id, { kind: "bytes", offset: 0, limit: 1000 });
+      const wide = (s: string) => [...s].join(".");
+      expect(page.text).not.toContain(wide(STRIPE.slice(8, 14)));
+      expect(page.text).toContain("1 secret(s) masked as * (stripe-key)");
+    }
+  });
 });
 
 describe("readSpill: grep", () => {

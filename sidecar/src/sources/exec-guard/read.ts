@@ -1,7 +1,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
 import { ClawguardError } from "@clawguard/shared/errors";
-import { findSecrets, type SecretRange } from "@clawguard/shared/redact";
+import { findSecretsInBytes, type SecretRange } from "@clawguard/shared/redact";
 import { type LineScan, type LineScanResult, scanLines } from "./line-scan.ts";
 import type { SpillStore } from "./spill.ts";
 
@@ -32,8 +32,7 @@ export const PAGE_CONTEXT_BYTES = 64 * 1024;
 /**
  * The secrets in a byte page, found in the page with up to PAGE_CONTEXT_BYTES either side of it,
  * so a page that starts or ends inside a secret (a PEM key's middle, half a token) still redacts
- * it. Ranges are in the page's bytes. Secrets are ASCII, so a latin1 reading (one character per
- * byte) finds them at their byte offsets, binary or not.
+ * it. Ranges are in the page's bytes (UTF-16LE text included: see findSecretsInBytes).
  */
 async function pageSecrets(
   handle: FileHandle,
@@ -46,7 +45,7 @@ async function pageSecrets(
   const window = Buffer.alloc(to - from);
   if (window.length > 0) await handle.read(window, 0, window.length, from);
   const start = offset - from;
-  return findSecrets(window.toString("latin1"))
+  return findSecretsInBytes(window)
     .filter((r) => r.end > start && r.start < start + length)
     .map((r) => ({
       name: r.name,
@@ -159,8 +158,9 @@ export async function readSpill(
   store: SpillStore,
   id: string,
   mode: ReadMode,
-  options: { grepTimeoutMs?: number } = {},
+  options: { grepTimeoutMs?: number; command?: string } = {},
 ): Promise<ReadResult> {
+  const next = `${options.command ?? "clawguard read"} ${id}`;
   const { handle, size } = await store.open(id);
   try {
     if (mode.kind === "bytes") {
@@ -183,7 +183,7 @@ export async function readSpill(
           mode.offset > size
             ? `[clawguard] offset ${mode.offset} is past the end: the output has ${size} bytes`
             : end < size
-              ? `[clawguard] bytes ${mode.offset}-${end} of ${size}; next: clawguard read ${id} --offset ${end} --limit ${mode.limit}`
+              ? `[clawguard] bytes ${mode.offset}-${end} of ${size}; next: ${next} --offset ${end} --limit ${mode.limit}`
               : `[clawguard] bytes ${mode.offset}-${end} of ${size} (end)`,
         totalBytes: size,
       };
@@ -211,7 +211,7 @@ export async function readSpill(
     const footer = grep
       ? `[clawguard] ${matches} matching line${matches === 1 ? "" : "s"}${more ? ` (stopped at --max-matches ${matches}; narrow with --lines)` : ""}`
       : more
-        ? `[clawguard] lines ${from}-${to}; next: clawguard read ${id} --lines ${to + 1}:${to + (to - from + 1)}`
+        ? `[clawguard] lines ${from}-${to}; next: ${next} --lines ${to + 1}:${to + (to - from + 1)}`
         : `[clawguard] lines ${from}-${Math.max(from - 1, n)} of ${n} (end)`;
     return { text, footer, totalBytes: size };
   } finally {

@@ -5,6 +5,7 @@ import {
   readFileSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -15,6 +16,7 @@ import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EventBus } from "../../bus.ts";
 import { Spool } from "../../sinks/spool/spool.ts";
+import { reserveDraft } from "./drop.ts";
 import { dropInInbox, InboxSource } from "./index.ts";
 
 const source = { agent: "main", role: "agent", host: "test-host" };
@@ -245,6 +247,20 @@ describe("InboxSource", () => {
     expect(readdirSync(dir).sort()).toHaveLength(2);
     expect(existsSync(quarantineDir)).toBe(false);
     expect(await stored()).toEqual([]);
+  });
+
+  it("a reservation left by a launcher killed mid-run goes after a day, recorded as exec.abandoned", async () => {
+    await setup();
+    const [old, fresh] = [ulid(), ulid()];
+    reserveDraft(dir, old);
+    reserveDraft(dir, fresh);
+    const dayAgo = new Date(Date.now() - 25 * 3600 * 1000);
+    utimesSync(join(dir, `.reserved-${old}.tmp`), dayAgo, dayAgo);
+    await inbox.kick();
+    expect(readdirSync(dir)).toEqual([`.reserved-${fresh}.tmp`]);
+    const [abandoned, ...rest] = await stored();
+    expect(rest).toEqual([]);
+    expect(abandoned).toMatchObject({ type: "exec.abandoned", severity: "warn", attrs: { run_id: old } });
   });
 
   it("leaves drafts in the inbox while the spool is full", async () => {

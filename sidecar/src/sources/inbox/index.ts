@@ -192,15 +192,29 @@ export class InboxSource implements Component {
   }
 
   /**
-   * Room an exec set aside for its outcome and never used (killed -9 mid-run): gone after a day (an
-   * exec still running then writes its outcome as a new file).
+   * Room an exec set aside for its outcome and never used (its launcher killed -9 mid-run): gone after
+   * a day (an exec still running then writes its outcome as a new file), recorded as `exec.abandoned`
+   * so the run's `exec.started` does not stay without a word on how it ended.
    */
   async #dropStaleReservations(names: string[]): Promise<void> {
     for (const name of names) {
       if (!RESERVED_FILE.test(name)) continue;
       const path = join(this.#o.dir, name);
       const stats = await stat(path).catch(() => undefined);
-      if (stats && Date.now() - stats.mtimeMs > STALE_RESERVATION_MS) await unlink(path).catch(() => {});
+      if (!stats || Date.now() - stats.mtimeMs <= STALE_RESERVATION_MS) continue;
+      await unlink(path).catch(() => {});
+      await this.#o.bus.publish([
+        draftEvent({
+          source: this.#o.source,
+          type: "exec.abandoned",
+          severity: "warn",
+          attrs: {
+            run_id: name.slice(".reserved-".length, -".tmp".length),
+            started_before: new Date(stats.mtimeMs).toISOString(),
+            reason: "no outcome within a day of its start: its launcher was killed or its machine stopped",
+          },
+        }),
+      ]);
     }
   }
 

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { Worker } from "node:worker_threads";
 import type { Level, Logger } from "@clawguard/shared/log";
+import type { Counted } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
 import type { ApiFamily } from "./family.ts";
 import type { Guarded } from "./guard.ts";
@@ -46,7 +47,18 @@ export interface GuardReply {
   events: { type: string; severity: "info" | "warn"; attrs: Record<string, unknown> }[];
   counts: ("trimmed" | "refused")[];
   logs: [Level, string, Record<string, unknown>][];
+  /** The estimate decided: the exact count follows in a GuardLater message, when the worker is idle. */
+  later?: boolean;
 }
+
+/** The exact count of a request the estimate decided (undefined: given way to a newer job). */
+export interface GuardLater {
+  id: number;
+  counted: Counted | undefined;
+}
+
+/** A reply, and the exact count to come when it says one follows. */
+export type GuardOutcome = GuardReply & { counted?: Promise<Counted | undefined> };
 
 /**
  * One worker thread, started on the first big request and let go after IDLE_MS without one. A
@@ -56,6 +68,10 @@ export interface GuardReply {
 export class GuardWorker {
   #worker: Worker | undefined;
   readonly #pending = new Map<number, { resolve(reply: GuardReply): void; reject(err: Error): void }>();
+  /** Exact counts still to come, by job. */
+  readonly #later = new Map<number, (counted: Counted | undefined) => void>();
+  /** Jobs posted to the current worker, shared with it (see guard-worker.ts). */
+  #posted = new Int32Array(new SharedArrayBuffer(4));
   #next = 0;
   #idle: NodeJS.Timeout | undefined;
   readonly #log: Logger;
@@ -64,14 +80,19 @@ export class GuardWorker {
     this.#log = log;
   }
 
-  run(job: Omit<GuardJob, "id">): Promise<GuardReply> {
+  run(job: Omit<GuardJob, "id">): Promise<GuardOutcome> {
     const id = ++this.#next;
     const worker = this.#start();
     if (this.#idle) clearTimeout(this.#idle);
     this.#idle = undefined;
-    return new Promise((resolve, reject) => {
+    const reply = new Promise<GuardReply>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
+      Atomics.add(this.#posted, 0, 1);
       worker.postMessage({ ...job, id } satisfies GuardJob);
+    });
+    return reply.then((r) => {
+      if (!r.later) return r;
+      return { ...r, counted: new Promise((resolve) => this.#later.set(id, resolve)) };
     });
   }
 
@@ -84,17 +105,26 @@ export class GuardWorker {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
-    const worker = new Worker(new URL("./guard-worker.ts", import.meta.url));
+    const posted = new SharedArrayBuffer(4);
+    this.#posted = new Int32Array(posted);
+    const worker = new Worker(new URL("./guard-worker.ts", import.meta.url), { workerData: posted });
     worker.unref();
-    worker.on("message", (reply: GuardReply) => {
-      this.#pending.get(reply.id)?.resolve(reply);
-      this.#pending.delete(reply.id);
+    worker.on("message", (message: GuardReply | GuardLater) => {
+      if ("counted" in message) {
+        this.#later.get(message.id)?.(message.counted);
+        this.#later.delete(message.id);
+        return;
+      }
+      this.#pending.get(message.id)?.resolve(message);
+      this.#pending.delete(message.id);
       if (this.#pending.size === 0) this.#idleSoon(worker);
     });
     const fail = (err: Error) => {
       if (this.#worker === worker) this.#worker = undefined;
       for (const { reject } of this.#pending.values()) reject(err);
       this.#pending.clear();
+      for (const resolve of this.#later.values()) resolve(undefined);
+      this.#later.clear();
     };
     worker.on("error", (err) => {
       this.#log.warn("llm guard worker failed", { error: err.message });

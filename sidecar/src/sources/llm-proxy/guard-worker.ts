@@ -2,16 +2,29 @@
 // of megabytes takes longer than the sidecar's event loop may wait (other calls, probes, shipping).
 // One job at a time, in order; what the guard publishes (events, health counts, logs) goes back
 // with its decision, for the main thread to apply.
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import type { Level } from "@clawguard/shared/log";
 import { SpillStore } from "../exec-guard/spill.ts";
-import { Calibration } from "./calibration.ts";
-import { createGuard, guardRequest } from "./guard.ts";
-import type { GuardJob, GuardReply } from "./guard-pool.ts";
+import { Calibration, type Counted } from "./calibration.ts";
+import { createGuard, type Guarded, guardRequest } from "./guard.ts";
+import type { GuardJob, GuardLater, GuardReply } from "./guard-pool.ts";
 import { FAMILIES, type Provider } from "./providers.ts";
-import { tokenizerFor, tokenizerSetting } from "./tokenizer.ts";
+import { estimateFor, tokenizerFor, tokenizerSetting } from "./tokenizer.ts";
 
-async function run(job: GuardJob): Promise<GuardReply> {
+/**
+ * Jobs the main thread has posted (it adds one before each), and jobs begun here: a spare-time count
+ * stops as soon as a job waits.
+ */
+const posted = new Int32Array(workerData as SharedArrayBuffer);
+let begun = 0;
+
+/** A decision and, when the estimate decided, the exact count still to make in spare time. */
+interface Outcome {
+  reply: GuardReply;
+  later?: () => Counted | undefined;
+}
+
+async function run(job: GuardJob): Promise<Outcome> {
   const reply: GuardReply = { id: job.id, events: [], counts: [], logs: [] };
   const p = job.provider;
   const provider: Provider = {
@@ -27,6 +40,7 @@ async function run(job: GuardJob): Promise<GuardReply> {
   const guard = createGuard({
     config: job.config,
     tokenizerFor: (model, bytes, on) => tokenizerFor(model, bytes, tokenizerSetting(on, model)),
+    estimateFor: (model, on) => estimateFor(model, tokenizerSetting(on, model)),
     calibration: Calibration.fromSnapshot(job.calibration),
     spill: new SpillStore(job.spillDir, job.spillWorkspace),
     agent: job.agent,
@@ -44,14 +58,45 @@ async function run(job: GuardJob): Promise<GuardReply> {
   const text = Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength).toString("utf8");
   const outcome = await guardRequest(guard, provider, text, job.headers);
   if (outcome.invalid !== undefined) reply.invalid = outcome.invalid;
-  if (outcome.guarded) {
-    const { body: _body, counter, ...rest } = outcome.guarded;
-    reply.guarded = {
-      ...rest,
-      ...(counter ? { counter: { name: counter.name, exact: counter.exact, margin: counter.margin } } : {}),
-    };
+  const guarded = outcome.guarded;
+  if (!guarded) return { reply };
+  const { body: _body, counter, countedLater: _later, ...rest } = guarded;
+  reply.guarded = {
+    ...rest,
+    ...(counter ? { counter: { name: counter.name, exact: counter.exact, margin: counter.margin } } : {}),
+  };
+  if (guarded.decidedBy === undefined || !counter) return { reply };
+  return { reply: { ...reply, later: true }, later: () => countInSpareTime(guard, provider, guarded, text) };
+}
+
+class Preempted extends Error {}
+
+/**
+ * The exact count the estimate made unnecessary before the call: for calibration, and so that the
+ * next turn finds this one's texts counted (memo.ts). It gives way to the next job: each text's count
+ * first checks that none was posted meanwhile.
+ */
+function countInSpareTime(
+  guard: ReturnType<typeof createGuard>,
+  provider: Provider,
+  guarded: Guarded,
+  text: string,
+): Counted | undefined {
+  const counter = guarded.counter;
+  if (!counter) return undefined;
+  const yielding = {
+    ...counter,
+    count: (t: string) => {
+      if (Atomics.load(posted, 0) !== begun) throw new Preempted();
+      return counter.count(t);
+    },
+  };
+  try {
+    return guard.countAfter(provider, { ...guarded, counter: yielding }, text);
+  } catch (err) {
+    if (err instanceof Preempted) return undefined;
+    throw err;
   }
-  return reply;
 }
 
 function never(): never {
@@ -61,16 +106,21 @@ function never(): never {
 let queue = Promise.resolve();
 parentPort?.on("message", (job: GuardJob) => {
   queue = queue.then(async () => {
+    begun++;
+    let outcome: Outcome;
     try {
-      parentPort?.postMessage(await run(job));
+      outcome = await run(job);
     } catch (err) {
-      parentPort?.postMessage({
-        id: job.id,
-        events: [],
-        counts: [],
-        logs: [],
-        error: (err as Error).message,
-      });
+      outcome = { reply: { id: job.id, events: [], counts: [], logs: [], error: (err as Error).message } };
     }
+    parentPort?.postMessage(outcome.reply);
+    if (!outcome.later) return;
+    let counted: Counted | undefined;
+    try {
+      counted = outcome.later();
+    } catch {
+      counted = undefined; // a sample lost, nothing else
+    }
+    parentPort?.postMessage({ id: job.id, counted } satisfies GuardLater);
   });
 });

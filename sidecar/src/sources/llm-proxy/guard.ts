@@ -45,6 +45,13 @@ export interface Guarded {
   band?: Band;
   /** The request as sent, in the counter's raw units, when the guard counted it. */
   counted?: Counted;
+  /**
+   * The estimate that decided "fits" without an exact count (the exact counter's first count runs at a
+   * few MB/s; the estimate at ~100). The exact count, for calibration, comes after the call.
+   */
+  decidedBy?: string;
+  /** The exact count, made in the guard's worker after its answer (set by the proxy). */
+  countedLater?: Promise<Counted | undefined>;
   /** The provider's own count of this request, when its count endpoint answered in time. */
   providerCount?: number;
   trim?: TrimResult;
@@ -68,6 +75,11 @@ export interface GuardDeps {
   event(type: string, severity: "info" | "warn", attrs: Record<string, unknown>): void;
   /** Count every request, even one that cannot be over (in a worker: the body does not come back). */
   alwaysCount?: boolean;
+  /**
+   * The family's estimate beside an exact counter: counted first, and when even its top fits, the
+   * exact count is left for after the call (or to the worker's spare time).
+   */
+  estimateFor?(model: string, provider: Provider): Tokenizer;
   /** Counts a guard outcome in the provider's health. */
   counted(provider: Provider, what: "trimmed" | "refused"): void;
   log: Logger;
@@ -121,6 +133,11 @@ export function createGuard(deps: GuardDeps) {
     // Cannot be over whatever its prefix: no need to count. (A learnt prefix only ever counts less.)
     if (!deps.alwaysCount && upperBound(text) <= rawBudget(room, quick) && quick.from !== "prefix")
       return guarded;
+    if (counter.exact && fitsByEstimate(provider, model, text, body, room, quick)) {
+      deps.calibration.note(provider.id, model, { name: counter.name, bound });
+      guarded.decidedBy = deps.estimateFor?.(model, provider).name;
+      return guarded;
+    }
     const conversation: Conversation | undefined = family.conversation(body, text, counter);
     if (!conversation) return guarded;
     const counted = countedOf(conversation);
@@ -161,6 +178,28 @@ export function createGuard(deps: GuardDeps) {
       guarded.refusal = family.overflowError(limits.contextWindow, prompt, reserve);
     }
     return guarded;
+  }
+
+  /**
+   * Whether the family's estimate already says the request fits: its count at the top of its own
+   * error bound (what the exact count could at most be) stays within `room` even under the exact
+   * counter's correction (`quick`: the calibrated ratio and bound of whole requests). Then the exact
+   * counter need not count before the call.
+   */
+  function fitsByEstimate(
+    provider: Provider,
+    model: string,
+    text: string,
+    body: Record<string, unknown>,
+    room: number,
+    quick: Correction,
+  ): boolean {
+    const estimate = deps.estimateFor?.(model, provider);
+    if (!estimate || estimate.exact) return false;
+    const rough = provider.family.conversation(body, text, estimate);
+    if (!rough) return false;
+    const exactAtMost = countedOf(rough).total * (1 + estimate.margin);
+    return bandOf(exactAtMost, room, quick) === "fits";
   }
 
   /** Logs (info) and records what the guard did: every trim and every refusal, with its numbers. */

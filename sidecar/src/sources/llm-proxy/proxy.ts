@@ -10,7 +10,7 @@ import { countByProvider } from "./count-endpoint.ts";
 import { createCredentialChecks } from "./credentials.ts";
 import type { Usage } from "./family.ts";
 import { createGuard, type Guarded, guardRequest, type Tokenizer } from "./guard.ts";
-import { type GuardReply, GuardWorker, WORKER_MIN_BYTES } from "./guard-pool.ts";
+import { type GuardOutcome, GuardWorker, WORKER_MIN_BYTES } from "./guard-pool.ts";
 import { type Classified, classify, HealthBook } from "./health.ts";
 import {
   BodyBudget,
@@ -35,6 +35,7 @@ import type { Provider } from "./providers.ts";
 import { type Route, routeOf } from "./route.ts";
 import { SseReader } from "./sse.ts";
 import type { LlmTelemetry } from "./telemetry.ts";
+import { estimateFor, tokenizerSetting } from "./tokenizer.ts";
 import { dispatchCall, type UpstreamBody, type UpstreamResponse } from "./upstream.ts";
 
 export type { Tokenizer } from "./guard.ts";
@@ -103,6 +104,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
   const guard = createGuard({
     config,
     tokenizerFor: deps.tokenizerFor,
+    estimateFor: (model, provider) => estimateFor(model, tokenizerSetting(provider, model)),
     calibration: deps.calibration,
     spill: deps.spill,
     agent: deps.source.agent,
@@ -227,7 +229,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     raw: Buffer,
     headers: IncomingHttpHeaders,
   ): Promise<{ invalid?: string; guarded?: Guarded }> {
-    let reply: GuardReply;
+    let reply: GuardOutcome;
     try {
       reply = await worker.run({
         provider: {
@@ -267,7 +269,8 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     const counting = counter
       ? { ...counter, count: deps.tokenizerFor(model, raw.length, provider).count }
       : undefined;
-    return { guarded: { ...rest, ...(counting ? { counter: counting } : {}) } };
+    const later = reply.counted ? { countedLater: reply.counted } : {};
+    return { guarded: { ...rest, ...later, ...(counting ? { counter: counting } : {}) } };
   }
 
   async function proxy(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -532,6 +535,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       trimmed: trim?.changed ?? false,
       retried: call.retried,
       counter: guarded.counter?.name ?? null,
+      decided_by: guarded.decidedBy ?? null,
       counted_tokens:
         guarded.counted && guarded.correction
           ? Math.round(estimateOf(guarded.counted.total, guarded.correction).estimate)
@@ -556,6 +560,12 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     calls++;
     if (guarded.counted !== undefined) {
       deps.calibration.record(provider.id, model, counter, guarded.counted, reported);
+      return;
+    }
+    if (guarded.countedLater) {
+      void guarded.countedLater.then((counted) => {
+        if (counted !== undefined) deps.calibration.record(provider.id, model, counter, counted, reported);
+      });
       return;
     }
     if (!deps.calibration.wants(provider.id, model, calls)) return;

@@ -25,6 +25,14 @@ export function tokenizerFor(model: string, requestBytes: number, override?: Tok
   return tokenizer;
 }
 
+/**
+ * The family's estimate for `model` (itself when the model counts by estimate): the guard counts with
+ * it first, and counts exactly only when its error bound leaves the answer open.
+ */
+export function estimateFor(model: string, override?: TokenizerChoice): Tokenizer {
+  return fastTokenizerFor(modelTokenizer(model, override));
+}
+
 /** The `tokenizer:` setting for `model` on `provider`: the model's own, else its provider's. */
 export function tokenizerSetting(provider: Provider, model: string): TokenizerChoice | undefined {
   return modelLimitsOf(provider, model)?.tokenizer ?? provider.tokenizer;

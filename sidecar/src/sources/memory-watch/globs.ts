@@ -1,58 +1,32 @@
+import { Minimatch } from "minimatch";
+
 /**
- * The few glob forms memory paths need (`MEMORY.md`, `memory/**\/*.md`, `*.md`): `**` for any
- * number of folders, `*` and `?` within one name. Paths are relative, with `/` separators.
+ * Which memory files to watch, by globs as a shell writes them (minimatch: `**`, `*`, `?`, `[...]`,
+ * `{a,b}`, `!(x)`). Paths are relative, with `/` separators. Files inside a folder whose name starts
+ * with a dot (.trash, .decay, .git) are never watched, whatever the globs say.
  */
 /** A path with a folder whose name starts with a dot. */
 const HIDDEN = /(^|\/)\.[^/]*\//;
 
 export class Globs {
-  readonly #patterns: { regex: RegExp; segments: (RegExp | "**")[] }[];
+  readonly #patterns: Minimatch[];
 
   constructor(globs: readonly string[]) {
-    this.#patterns = globs.map((glob) => ({
-      regex: toRegExp(glob),
-      segments: glob.split("/").map((segment) => (segment === "**" ? "**" : toRegExp(segment))),
-    }));
+    this.#patterns = globs.map(
+      (glob) => new Minimatch(glob, { dot: false, nocomment: true, nonegate: true }),
+    );
   }
 
   /** Whether a file at `path` is one to watch (never inside a hidden folder: .trash, .decay, .git). */
   matches(path: string): boolean {
-    return !HIDDEN.test(path) && this.#patterns.some((p) => p.regex.test(path));
+    return !HIDDEN.test(path) && this.#patterns.some((p) => p.match(path));
   }
 
   /** Whether the folder at `dir` may hold a file to watch (so a watcher must look inside). */
   mayContain(dir: string): boolean {
     if (dir === "" || dir === ".") return true;
     if (HIDDEN.test(`${dir}/`)) return false;
-    const parts = dir.split("/");
-    return this.#patterns.some(({ segments }) => {
-      for (let i = 0; i < parts.length; i++) {
-        const segment = segments[i];
-        if (segment === undefined || i === segments.length - 1) return false; // the last segment names files
-        if (segment === "**") return true;
-        if (!segment.test(parts[i] as string)) return false;
-      }
-      return true;
-    });
+    // A partial match: the folder's path could be the start of a matching file's.
+    return this.#patterns.some((p) => p.match(dir, true));
   }
-}
-
-function toRegExp(glob: string): RegExp {
-  let source = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] as string;
-    if (c === "*" && glob[i + 1] === "*") {
-      // `**/` is zero or more folders; a trailing `**` is anything.
-      if (glob[i + 2] === "/") {
-        source += "(?:[^/]+/)*";
-        i += 2;
-      } else {
-        source += ".*";
-        i += 1;
-      }
-    } else if (c === "*") source += "[^/]*";
-    else if (c === "?") source += "[^/]";
-    else source += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`^${source}$`);
 }

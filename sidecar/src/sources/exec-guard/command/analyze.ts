@@ -1,6 +1,8 @@
-import { basename, isAbsolute } from "node:path";
+import { basename, delimiter, dirname, isAbsolute, resolve } from "node:path";
+import { visitBuiltin } from "./builtins.ts";
 import { isMultiCall, type ResolvedProgram, resolveProgram } from "./resolve.ts";
 import { type ParsedScript, staticWord, type Word } from "./script.ts";
+import { codeVariable } from "./variables.ts";
 import { type Inner, isShell, wrapperFor } from "./wrappers.ts";
 
 /** One program (or builtin, or wrapper) that a command line would run. */
@@ -11,14 +13,15 @@ export interface Invocation {
   via: string[];
   /**
    * program: needs an allow rule under an allow-list; wrapper/shell: runs another program (which
-   * is checked), needs none unless privileged; builtin/function: runs inside the shell; alias: a
+   * is checked), needs none unless `ownRule`; builtin/function: runs inside the shell; alias: a
    * known equivalent (`find -delete` as `rm`), seen by deny rules only.
    */
   role: "program" | "wrapper" | "shell" | "builtin" | "function" | "alias";
-  privileged?: boolean;
+  /** A wrapper that is a program in its own right (`sudo`, `gdb`, `find`): it needs an allow rule too. */
+  ownRule?: boolean;
   /** Every name it goes by, for deny rules: as written, its basename, where found, the real file. */
   names: string[];
-  /** The names of what really runs, for allow rules: the real file and its name (or a multi-call applet). */
+  /** The names of what really runs, for allow rules: the real file, and its name when trusted. */
   identities: string[];
 }
 
@@ -26,6 +29,11 @@ export interface Analysis {
   invocations: Invocation[];
   /** What cannot be known before the run: `$CMD` as a program, `eval $x`, `source`, a syntax error. */
   unresolved: string[];
+  /**
+   * Commands a known wrapper runs that cannot be read (`parallel` fed from stdin, `nice $OPT`):
+   * also in `unresolved`; a deny-list refuses them too, as any deny rule could match them.
+   */
+  hidden: string[];
 }
 
 export interface AnalyzeContext {
@@ -35,49 +43,104 @@ export interface AnalyzeContext {
   parse: (script: string) => Promise<ParsedScript>;
 }
 
-interface Scope {
+export interface Scope {
   /** Inside a shell script: builtins and the script's functions apply to bare names. */
   shell: boolean;
   functions: ReadonlySet<string>;
-  /** The script assigns PATH, or changes directory: where a name is found is not known. */
-  pathChanged: boolean;
-  dirChanged: boolean;
 }
 
-interface State extends Analysis {
+export interface State extends Analysis {
   ctx: AnalyzeContext;
   /** Programs found so far, by name as written: a long script looks each one up once. */
   found: Map<string, ResolvedProgram>;
+  /**
+   * How the command changes PATH or the directory anywhere in it (`PATH=x`, `read PATH`, `env -i`,
+   * `cd`, `env -C`), and the names it looks up on PATH or by a relative path: when both are seen,
+   * in whatever order, where a name is found is not known before the run.
+   */
+  pathChanges: string[];
+  dirChanges: string[];
+  bareNames: string[];
+  relativeNames: string[];
+  /** `hash -p FILE NAME`: NAME runs FILE from then on. */
+  hashed: Map<string, string>;
 }
 
 const MAX_DEPTH = 16;
+export const DIRECT: Scope = { shell: false, functions: new Set() };
 
-/**
- * Variables that make a program or a shell run code of their choosing: a library loaded into every
- * program, a file bash reads first, functions imported from the environment, xtrace's prompt.
- */
-const RUNS_CODE = /^(LD_PRELOAD|LD_AUDIT|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|PS4|PROMPT_COMMAND|BASH_FUNC_.+)$/;
-
-function codeFromVariables(state: State, names: Iterable<string>): void {
-  for (const name of names)
-    if (RUNS_CODE.test(name)) state.unresolved.push(`the variable ${name}, which runs code of its own`);
+/** Variables set by the command (or inherited, for the narrower list) that run code of their own. */
+export function setsVariables(state: State, names: Iterable<string>, how: string, inherited = false): void {
+  for (const name of names) {
+    const problem = codeVariable(name, inherited);
+    if (problem) state.unresolved.push(problem);
+    if (inherited) continue;
+    // EXECIGNORE makes bash skip files on PATH: the name is found further on.
+    if (name === "PATH" || name === "EXECIGNORE") state.pathChanges.push(name === "PATH" ? how : name);
+    // BASH_CMDS[ls]=/bin/rm is `hash -p`, BASH_ALIASES[ls]=rm an alias: what runs is the value.
+    if (name === "BASH_CMDS" || name === "BASH_ALIASES") {
+      const what = `${name}, which changes what a name runs`;
+      state.unresolved.push(what);
+      state.hidden.push(what);
+    }
+  }
 }
-const DIRECT: Scope = { shell: false, functions: new Set(), pathChanged: false, dirChanged: false };
 
 /** Every program a command would run, through wrappers, shells and scripts, as far as it can be known. */
 export async function analyzeCommand(argv: readonly string[], ctx: AnalyzeContext): Promise<Analysis> {
-  const state: State = { invocations: [], unresolved: [], ctx, found: new Map() };
-  codeFromVariables(
-    state,
-    Object.keys(ctx.env).filter((k) => ctx.env[k] !== undefined),
-  );
+  const state: State = {
+    invocations: [],
+    unresolved: [],
+    hidden: [],
+    ctx,
+    found: new Map(),
+    pathChanges: [],
+    dirChanges: [],
+    bareNames: [],
+    relativeNames: [],
+    hashed: new Map(),
+  };
+  const inherited = Object.keys(ctx.env).filter((k) => ctx.env[k] !== undefined);
+  setsVariables(state, inherited, "", true);
   await visit(state, argv.map(staticWord), [], 0, DIRECT);
-  return { invocations: state.invocations, unresolved: [...new Set(state.unresolved)] };
+  lookupsAfterChanges(state);
+  return {
+    invocations: state.invocations,
+    unresolved: [...new Set(state.unresolved)],
+    hidden: [...new Set(state.hidden)],
+  };
+}
+
+/** A name looked up on PATH, or a relative path, in a command that changes PATH or directory. */
+function lookupsAfterChanges(state: State): void {
+  const [bare] = state.bareNames;
+  const [relative] = state.relativeNames;
+  const [path] = state.pathChanges;
+  const [dir] = state.dirChanges;
+  if (bare !== undefined && path !== undefined)
+    state.unresolved.push(`which file ${bare} is (the command changes PATH: ${path})`);
+  if (relative !== undefined && dir !== undefined)
+    state.unresolved.push(`which file ${relative} is (the command changes directory: ${dir})`);
+  const shadowed =
+    dir === undefined ? undefined : state.bareNames.find((name) => relativeBefore(state, name));
+  if (shadowed !== undefined)
+    state.unresolved.push(
+      `which file ${shadowed} is (PATH has a relative directory, and ${dir} changes directory)`,
+    );
+}
+
+/** Whether PATH has a relative directory before the one where the name was found (or any, if none was). */
+function relativeBefore(state: State, name: string): boolean {
+  const { env, cwd } = state.ctx;
+  const entries = (env.PATH ?? "").split(delimiter);
+  const found = state.found.get(name)?.path;
+  const at = found ? entries.findIndex((d) => resolve(cwd, d || ".") === dirname(found)) : -1;
+  return entries.slice(0, at === -1 ? undefined : at).some((d) => !isAbsolute(d));
 }
 
 const unique = (names: (string | undefined)[]) => [...new Set(names.filter((n): n is string => !!n))];
 
-async function visit(state: State, argv: Word[], via: string[], depth: number, scope: Scope): Promise<void> {
+export async function visit(state: State, argv: Word[], via: string[], depth: number, scope: Scope) {
   const first = argv[0];
   if (!first) return;
   if (depth > MAX_DEPTH) {
@@ -105,29 +168,47 @@ async function visit(state: State, argv: Word[], via: string[], depth: number, s
       return;
     }
     if (await visitBuiltin(state, argv, via, depth, scope)) return;
+    const hashed = state.hashed.get(written);
+    if (hashed !== undefined)
+      await visit(state, [staticWord(hashed), ...argv.slice(1)], via, depth + 1, scope);
   }
-  if ((bare && scope.pathChanged) || (!bare && !isAbsolute(written) && scope.dirChanged))
-    state.unresolved.push(
-      `which file ${written} is (the script changes ${bare ? "PATH" : "directory"} first)`,
-    );
+  // The command itself is found before anything in it runs: with the caller's PATH and directory.
+  if (via.length > 0 && bare) state.bareNames.push(written);
+  else if (via.length > 0 && !isAbsolute(written)) state.relativeNames.push(written);
+  await visitProgram(state, argv, via, depth);
+}
+
+/** A program found on PATH or by its path, then what it runs: an applet, or a wrapper's command. */
+async function visitProgram(state: State, argv: Word[], via: string[], depth: number) {
+  const written = (argv[0] as Word).text;
   let found = state.found.get(written);
   if (!found) {
     found = resolveProgram(written, state.ctx.env, state.ctx.cwd);
     state.found.set(written, found);
   }
+  if (found.path && /^\/(proc|dev\/fd)\//.test(found.path)) {
+    // `/proc/self/fd/3` is the running command's open file: here it is the policy's own.
+    const what = `${written}, a file known only to the running process`;
+    state.unresolved.push(what);
+    state.hidden.push(what);
+  }
   const names = unique([written, basename(written), found.path, found.real, found.name]);
   const identities = found.identities;
   if (isMultiCall(found.name) && argv.length > 1) {
-    // `busybox rm x`: the applet runs, whatever PATH says.
+    // `busybox rm x`: the applet runs, whatever PATH says; by name only from a trusted busybox.
     state.invocations.push({ argv, via, role: "wrapper", names, identities });
     const applet = appletOf(argv);
     if (!applet) return;
     const next = [...via, found.name];
     const appletNames = [applet.name, `${found.name} ${applet.name}`];
-    await visitNamed(state, applet.argv, next, depth + 1, DIRECT, applet.name, appletNames, [applet.name]);
+    const appletIds = found.trusted ? [applet.name] : [];
+    await visitNamed(state, applet.argv, next, depth + 1, applet.name, appletNames, appletIds);
     return;
   }
-  await visitNamed(state, argv, via, depth, scope, found.name, names, identities);
+  // A wrapper under a link the administrator made (`fakeroot -> /etc/alternatives/fakeroot -> fakeroot-sysv`).
+  const link = found.path && identities.includes(basename(found.path)) ? basename(found.path) : undefined;
+  const name = !wrapperFor(found.name) && link !== undefined && wrapperFor(link) ? link : found.name;
+  await visitNamed(state, argv, via, depth, name, names, identities);
 }
 
 /** A word's brace expansion (`a{b,c}d` -> abd acd), as far as 64 words; the word alone if none. */
@@ -154,121 +235,51 @@ async function visitNamed(
   argv: Word[],
   via: string[],
   depth: number,
-  scope: Scope,
-  /** What runs, by name: wrappers are known by it. */
+  /** What runs, by name (of the real file): wrappers are known by it. */
   name: string,
   names: string[],
   identities: string[],
 ): Promise<void> {
-  const effective = name;
   // By what really runs, never by the name it was called: `./env -> python3` is no wrapper.
-  const wrapper = wrapperFor(effective);
-  const inner = wrapper ? wrapper.unwrap(argv.slice(1)) : [];
+  const wrapper = wrapperFor(name);
+  const called = basename(argv[0]?.text ?? "");
+  const inner = wrapper ? wrapper.unwrap(argv.slice(1), called) : [];
   const runsMore = inner.some((i) => !("alias" in i && i.alias));
-  const shell = isShell(effective);
+  const shell = isShell(name);
   const role = !wrapper || !runsMore ? "program" : shell ? "shell" : "wrapper";
-  state.invocations.push({
-    argv,
-    via,
-    role,
-    ...(wrapper?.privileged ? { privileged: true } : {}),
-    names,
-    identities,
-  });
-  const label = shell ? `${basename(argv[0]?.text ?? "")} -c` : basename(argv[0]?.text ?? "");
-  const setByEnv = effective === "env" ? argv.map((w) => /^([^=\s]+)=/.exec(w.text)?.[1] ?? "") : [];
-  codeFromVariables(state, setByEnv);
-  const pathChanged = scope.pathChanged || setByEnv.includes("PATH");
-  for (const each of inner) {
-    await visitInner(state, each, [...via, label], depth + 1, {
-      ...DIRECT,
-      pathChanged,
-      dirChanged: scope.dirChanged,
-    });
-  }
+  const ownRule = wrapper?.ownRule ? { ownRule: true } : {};
+  state.invocations.push({ argv, via, role, ...ownRule, names, identities });
+  const label = shell ? `${called} -c` : called;
+  for (const each of inner) await visitInner(state, each, [...via, label], depth + 1);
 }
 
-async function visitInner(
-  state: State,
-  inner: Inner,
-  via: string[],
-  depth: number,
-  scope: Scope,
-): Promise<void> {
+async function visitInner(state: State, inner: Inner, via: string[], depth: number): Promise<void> {
   if ("unresolved" in inner) state.unresolved.push(inner.unresolved);
-  else if ("script" in inner) await visitScript(state, inner.script, via, depth, scope);
+  else if ("hidden" in inner) {
+    state.unresolved.push(inner.hidden);
+    state.hidden.push(inner.hidden);
+  } else if ("sets" in inner) setsVariables(state, inner.sets, `${via.at(-1)} PATH=...`);
+  else if ("changes" in inner)
+    (inner.changes === "PATH" ? state.pathChanges : state.dirChanges).push(inner.how);
+  else if ("script" in inner) await visitScript(state, inner.script, via, depth);
   else if (inner.alias) {
     const name = inner.argv[0]?.text ?? "";
     state.invocations.push({ argv: inner.argv, via, role: "alias", names: [name], identities: [name] });
-  } else await visit(state, inner.argv, via, depth, scope);
+  } else await visit(state, inner.argv, via, depth, DIRECT);
 }
 
-const CHANGES_DIR = new Set(["cd", "pushd", "popd"]);
-
 /** A shell script's commands, each visited as that shell would run it. */
-export async function visitScript(state: State, script: Word, via: string[], depth: number, outer: Scope) {
+export async function visitScript(state: State, script: Word, via: string[], depth: number) {
   if (script.dynamic !== undefined) {
     state.unresolved.push(`a script known only at run time (${script.dynamic})`);
     return;
   }
   const parsed = await state.ctx.parse(script.text);
   state.unresolved.push(...parsed.problems);
-  codeFromVariables(state, parsed.assigned);
-  const scope: Scope = {
-    shell: true,
-    functions: new Set(parsed.functions),
-    pathChanged: outer.pathChanged || parsed.assigned.includes("PATH"),
-    dirChanged: outer.dirChanged || parsed.commands.some((c) => CHANGES_DIR.has(c.argv[0]?.text ?? "")),
-  };
+  setsVariables(state, parsed.assigned, "an assignment to PATH in the script");
+  for (const word of parsed.assignedAtRunTime)
+    state.unresolved.push(`a variable named only at run time (${word}), which may be PATH`);
+  if (parsed.assignedAtRunTime.length > 0) state.pathChanges.push("a variable named at run time");
+  const scope: Scope = { shell: true, functions: new Set(parsed.functions) };
   for (const command of parsed.commands) await visit(state, command.argv, via, depth, scope);
-}
-
-/** Builtins that run nothing else and change nothing the policy relies on. */
-const HARMLESS = new Set(
-  (
-    ": true false echo printf test [ cd pwd pushd popd dirs export unset set shift exit return local " +
-    "declare typeset readonly read wait break continue let getopts umask type times ulimit jobs shopt " +
-    "unalias bg fg disown caller compgen complete help history logout mapfile readarray suspend"
-  ).split(" "),
-);
-
-/** A builtin in a script: true when handled (it runs no program of that name). */
-async function visitBuiltin(state: State, argv: Word[], via: string[], depth: number, scope: Scope) {
-  const name = argv[0]?.text as string;
-  const args = argv.slice(1);
-  const record = () =>
-    state.invocations.push({ argv, via, role: "builtin", names: [name], identities: [name] });
-  if (HARMLESS.has(name)) record();
-  else if (name === "eval" || (name === "trap" && args.length >= 2 && !args[0]?.text.startsWith("-"))) {
-    record();
-    const script = name === "eval" ? joined(args) : (args[0] as Word);
-    await visitScript(state, script, [...via, name], depth + 1, scope);
-  } else if (name === "source" || name === ".") {
-    record();
-    state.unresolved.push(`${name} ${args[0]?.text ?? ""}: a script file the policy does not read`);
-  } else if (
-    name === "alias" ||
-    (name === "hash" && args.some((a) => a.text.startsWith("-p"))) ||
-    name === "enable"
-  ) {
-    record();
-    state.unresolved.push(`${name}: it changes what a name runs`);
-  } else if (name === "command" || name === "builtin" || name === "exec" || name === "coproc") {
-    record();
-    let i = 0;
-    while (args[i]?.text.startsWith("-") && args[i]?.text !== "--") {
-      if (name === "command" && /[vV]/.test(args[i]?.text ?? "")) return true; // a look-up: runs nothing
-      i += name === "exec" && args[i]?.text === "-a" ? 2 : 1;
-    }
-    if (args[i]?.text === "--") i++;
-    const inner: Scope =
-      name === "builtin" ? scope : { ...scope, shell: name === "command", functions: new Set() };
-    await visit(state, args.slice(i), [...via, name], depth + 1, inner);
-  } else return false;
-  return true;
-}
-
-function joined(words: Word[]): Word {
-  const unknown = words.find((w) => w.dynamic !== undefined);
-  return unknown ? unknown : staticWord(words.map((w) => w.text).join(" "));
 }

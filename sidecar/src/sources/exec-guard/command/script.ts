@@ -20,8 +20,14 @@ export interface ParsedScript {
   commands: ScriptCommand[];
   /** Names of functions the script defines: a call to one runs no program of its own. */
   functions: string[];
-  /** Names of variables the script assigns (`PATH=... cmd`, `export PATH=...`). */
+  /**
+   * Names of variables the script assigns in its syntax: `PATH=... cmd`, `export PATH=...`,
+   * `local PATH`, `PATH[0]=...`, `for PATH in ...`, `${PATH:=...}`, `((PATH=1))`. Builtins that
+   * assign by name (`read PATH`) are the analysis's part.
+   */
   assigned: string[];
+  /** Words that name an assigned variable only at run time (`export "$v=1"`, `declare -n ref`). */
+  assignedAtRunTime: string[];
   /** What the parser could not read: a syntax error and where. */
   problems: string[];
 }

@@ -1,0 +1,166 @@
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { testCollectorApp } from "@clawguard/collector/api/test-app";
+import { AuditStore, COLLECTOR_AGENT } from "@clawguard/collector/store/audit-store";
+import { createEmbeddedDb } from "@clawguard/collector/store/embedded/index";
+import { migrate } from "@clawguard/collector/store/migrations";
+import { TokenSet } from "@clawguard/shared/http/auth";
+import { type Listening, listen } from "@clawguard/shared/http/serve";
+import { tempDir } from "@clawguard/shared/testing";
+import { VERSION } from "@clawguard/shared/version";
+import { main } from "@clawguard/sidecar/cli/main";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * The exit-code table (0 ok, 1 failure, 2 usage or bad input, 78 bad configuration) on each
+ * command's bad usages, against a real collector (embedded store) where the command asks one.
+ */
+const READ = "r".repeat(40);
+const dir = tempDir("clawguard-exit-codes-");
+let collector: Listening;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  const db = await createEmbeddedDb(join(dir.path, "db"));
+  await migrate(db);
+  const store = new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: "test" });
+  const app = testCollectorApp(db, {
+    store,
+    ingestTokens: new TokenSet<string>(),
+    readTokens: new TokenSet<string>().add(READ, "reader"),
+  });
+  collector = await listen(app.fetch, "127.0.0.1", 0);
+  close = async () => {
+    await collector.close();
+    await db.close();
+  };
+}, 60_000);
+afterAll(async () => {
+  await close?.();
+  dir.cleanup();
+});
+
+async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let out = "";
+  let err = "";
+  const code = await main(argv, {
+    env: { CLAWGUARD_COLLECTOR_URL: collector.url, CLAWGUARD_READ_TOKEN: READ, ...env },
+    cwd: dir.path,
+    out: (t) => {
+      out += typeof t === "string" ? t : Buffer.from(t).toString();
+    },
+    err: (t) => {
+      err += t;
+    },
+  });
+  return { code, out, err };
+}
+
+describe("exit codes", () => {
+  it.each([
+    ["--version", ["--version"], 0, new RegExp(`^clawguard ${VERSION} \\(node `)],
+    ["a command's --version", ["audit", "--version"], 0, new RegExp(`clawguard ${VERSION}`)],
+    ["no command", [], 2, /Usage: clawguard <command>/],
+    ["an unknown command", ["nosuch"], 2, /unknown command "nosuch"/],
+    ["a time that is no time", ["audit", "list", "--since", "yesterday"], 2, /--since: .*got "yesterday"/],
+    ["30 February", ["audit", "list", "--until", "2026-02-30"], 2, /--until: not a real date/],
+    ["a negative limit", ["audit", "list", "--limit", "-3"], 2, /--limit.*--limit=-XYZ/],
+    ["a limit that is no number", ["audit", "list", "--limit", "abc"], 2, /--limit: expected an integer/],
+    [
+      "a token file that is not there",
+      ["audit", "list", "--token-file", "/no/such/token"],
+      2,
+      /--token-file/,
+    ],
+    [
+      "verify of an agent with no events",
+      ["audit", "verify", "--agent", "nosuch"],
+      2,
+      /no events from agent "nosuch"/,
+    ],
+    [
+      "an agent name the collector refuses",
+      ["audit", "list", "--agent", "a b"],
+      2,
+      /agent: not an agent name/,
+    ],
+    ["an unknown audit subcommand", ["audit", "lst"], 2, /unknown subcommand "lst"/],
+    [
+      "a config tree that is not there",
+      ["config", "validate", "/no/such/dir"],
+      2,
+      /^\/no\/such\/dir: not a directory/m,
+    ],
+    ["an unknown option", ["sidecar", "--nosuch"], 2, /Unknown option '--nosuch'/],
+  ])("%s", async (_what, argv, code, message) => {
+    const r = await run(argv as string[]);
+    expect(`${r.out}${r.err}`).toMatch(message);
+    expect(r.code).toBe(code);
+  });
+
+  it("a collector that cannot be reached is a failure (1), not bad input", async () => {
+    const r = await run(["audit", "list"], { CLAWGUARD_COLLECTOR_URL: "http://127.0.0.1:9" });
+    expect(r.err).toMatch(/cannot reach the collector at http:\/\/127\.0\.0\.1:9/);
+    expect(r.code).toBe(1);
+  });
+
+  it("no read token anywhere is bad configuration (78)", async () => {
+    const r = await run(["audit", "list"], { CLAWGUARD_READ_TOKEN: "" });
+    expect(r.err).toMatch(/no read token/);
+    expect(r.code).toBe(78);
+  });
+
+  it("verify with nothing wrong is 0", async () => {
+    const r = await run(["audit", "verify"]);
+    expect(r.out).toMatch(/no agents have sent events yet/);
+    expect(r.code).toBe(0);
+  });
+});
+
+describe("sidecar --check agrees with the start", () => {
+  const bad: [string, Record<string, unknown>, NodeJS.ProcessEnv, RegExp][] = [
+    ["no ingest token", {}, { CLAWGUARD_INGEST_TOKEN: "" }, /no ingest token/],
+    [
+      "a state dir inside the workspace",
+      { stateDir: "ws/.state" },
+      {},
+      /stateDir: expected a folder outside/,
+    ],
+    ["a typo in a key", { shiper: {} }, {}, /shiper/],
+    [
+      "a provider upstream that is no URL",
+      { llm: { providers: { acme: { upstream: "not a url", api: "openai-completions" } } } },
+      {},
+      /upstream/,
+    ],
+    [
+      "an unknown provider API",
+      { llm: { providers: { acme: { upstream: "http://127.0.0.1:9/v1", api: "soap" } } } },
+      {},
+      /api/,
+    ],
+  ];
+  it.each(bad)(
+    "%s: both exit 78 with the same message, and the start takes nothing",
+    async (_what, extra, env, message) => {
+      const root = tempDir("clawguard-check-");
+      try {
+        const file = join(root.path, "clawguard.yaml");
+        const state = join(root.path, "state");
+        writeFileSync(file, JSON.stringify({ workspace: "ws", stateDir: state, ...extra }));
+        mkdirSync(join(root.path, "ws"));
+        const runIn = (argv: string[]) =>
+          run(["sidecar", "--config", file, ...argv], { CLAWGUARD_INGEST_TOKEN: "i".repeat(40), ...env });
+        const check = await runIn(["--check"]);
+        const start = await runIn([]);
+        expect(check.err).toMatch(message);
+        expect(check.code).toBe(78);
+        expect(start.code).toBe(check.code);
+        expect(start.err).toBe(check.err);
+        expect(existsSync(state)).toBe(false); // no state dir, no lock, no token file
+      } finally {
+        root.cleanup();
+      }
+    },
+  );
+});
