@@ -4,6 +4,7 @@ import { ClawguardError } from "@clawguard/shared/errors";
 import { loadSidecarConfig } from "../config.ts";
 import { upPaths } from "../paths.ts";
 import type { Io } from "./command.ts";
+import { configFile } from "./config-file.ts";
 
 /** How the read commands (audit, memory) talk to the collector: its read token, and GET. */
 
@@ -26,10 +27,18 @@ export function readToken(flag: string | undefined, io: Io): string {
   );
 }
 
-/** The read token `clawguard up` made for the workspace here, in its sidecar's state dir. */
+/**
+ * The read token `clawguard up` made for the workspace here, in its sidecar's state dir: found as
+ * `up` finds it (the same config file, agent main, this folder the workspace unless one is set).
+ */
 function upReadToken(io: Io): string | undefined {
   try {
-    const config = loadSidecarConfig(undefined, { ...io.env, CLAWGUARD_AGENT: "main" }, io.cwd);
+    const env = {
+      ...io.env,
+      CLAWGUARD_AGENT: "main",
+      CLAWGUARD_WORKSPACE: io.env.CLAWGUARD_WORKSPACE ?? io.cwd,
+    };
+    const config = loadSidecarConfig(configFile(undefined, io.env, io.cwd), env, io.cwd);
     return upPaths(config.paths.stateDir).readToken;
   } catch {
     return undefined; // a sidecar setting that does not load: no token of `up`'s to find
