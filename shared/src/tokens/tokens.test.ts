@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { seededRandom } from "../testing.ts";
-import { LONG_RUN } from "./bpe.ts";
+import { DENSE_RUN, LONG_RUN } from "./bpe.ts";
 import { ERROR_BOUNDS, estimateTokens, PROFILES, type Profile } from "./estimate.ts";
 import { digest, type Reference } from "./fixtures/calibrate.ts";
 import { corpus } from "./fixtures/corpus.ts";
@@ -56,8 +57,37 @@ describe("exact tokenizers", () => {
     "word-salad-no-spaces",
     "latin-extended-noise",
     "cjk-rare-random",
+    // Random runs of base64's alphabet of DENSE_RUN or more: counted by their letters and digits.
+    "base64",
+    "hex-run",
   ]);
   it("guards runs of LONG_RUN characters", () => expect(LONG_RUN).toBe(256));
+
+  /** gpt-tokenizer's own count, every piece merged (what a dense run is no longer counted by). */
+  const referenceCount = (model: string, text: string) =>
+    (
+      createRequire(import.meta.url)(
+        `gpt-tokenizer/cjs/encoding/${model === "gpt-4.1" ? "o200k_base" : "cl100k_base"}`,
+      ) as { countTokens(t: string): number }
+    ).countTokens(text);
+
+  it("counts random base64 and hex runs of DENSE_RUN or more fast, never under and at most 1.25x", () => {
+    expect(DENSE_RUN).toBe(1024);
+    const bytes = Buffer.from(Array.from({ length: 120_000 }, (_, i) => (i * 2654435761) % 251));
+    const b64 = bytes.toString("base64");
+    for (const model of ["gpt-4.1", "gpt-4-turbo"]) {
+      const exact = referenceCount(model, b64);
+      const t = performance.now();
+      const count = tokenizerFor(model).count(`${b64} `);
+      const ms = performance.now() - t;
+      expect(count).toBeGreaterThan(exact); // by the run's letters and digits, not merged
+      expect(count).toBeLessThanOrEqual(1.25 * exact);
+      expect(ms).toBeLessThan(2000); // merged piece by piece it took ~5 s a 800 KB
+    }
+    // Glued words are not random: counted exactly, as before.
+    const glued = "thequickbrownfoxjumpsoverthelazydog".repeat(60);
+    expect(tokenizerFor("gpt-4.1").count(glued)).toBeLessThan(0.4 * glued.length);
+  });
 
   it.each(entries.map((e) => [e.name, e.text]))("match tiktoken on %s", (name, text) => {
     const o200k = tokenizerFor("gpt-4.1").count(text);
@@ -322,6 +352,8 @@ describe.each([
     "latin-extended-noise",
     "cjk-rare-random",
     "short-special-token-text",
+    "base64",
+    "hex-run",
   ]);
 
   it.each(entries.map((e) => [e.name, e.text]))(

@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { type BpeCore, countGuarded, pieceCounter } from "./bpe.ts";
+import { type BpeCore, countGuarded, digitCostOf, pieceCounter } from "./bpe.ts";
 
 /** The package that ships each family's tokenizer.json (optional dependencies of this package). */
 export const VOCABS = {
@@ -150,8 +150,9 @@ export function vocabCounter(parsed: ParsedVocab): (text: string) => number {
     if (at < text.length) n += staged(text.slice(at), stage + 1);
     return n;
   }
-  return (text) =>
-    countGuarded(parsed.nfc ? text.normalize("NFC") : text, (s) => (s.length === 0 ? 0 : staged(s, 0)));
+  const pieces = (s: string) => (s.length === 0 ? 0 : staged(s, 0));
+  const digitCost = digitCostOf(pieces);
+  return (text) => countGuarded(parsed.nfc ? text.normalize("NFC") : text, pieces, digitCost);
 }
 
 /**
