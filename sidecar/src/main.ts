@@ -32,6 +32,7 @@ import { OtelSink } from "./sinks/otel/index.ts";
 import { DEAD_LETTERED, type DeadLetter, Shipper } from "./sinks/shipper/index.ts";
 import { adoptWorkspaceSpool } from "./sinks/spool/adopt.ts";
 import { Spool } from "./sinks/spool/spool.ts";
+import { StatsSink } from "./sinks/stats/index.ts";
 import { SpillStore } from "./sources/exec-guard/index.ts";
 import { SpillRetention } from "./sources/exec-guard/spill-retention.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
@@ -228,6 +229,7 @@ async function run(
     },
     log: log.child("shipper"),
   });
+  const stats = new StatsSink(bus, { spool, shipper });
   const inbox = new InboxSource({
     dir: config.paths.inbox,
     quarantineDir: config.paths.quarantine,
@@ -287,6 +289,7 @@ async function run(
     timeoutMs: config.shipper.timeoutMs,
     source,
     health: () => prober.health(),
+    stats: () => stats.snapshot(),
     config: sharedConfig(config),
     openclawConfig: config.memory.openclawConfig ?? config.llm.openclawConfig,
     maxClockSkewMs: config.heartbeat.maxClockSkewMs,
@@ -344,6 +347,7 @@ async function run(
   const runner = new Runner([
     spoolComponent,
     new OtelSink(bus, telemetry),
+    stats,
     shipper,
     blobShipper,
     inbox,
