@@ -10,6 +10,7 @@ import type { Logger } from "@clawguard/shared/log";
 import { Periodic } from "@clawguard/shared/periodic";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { Redis } from "ioredis";
+import { AlertEngine, alertTargets } from "./alerts/index.ts";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
 import { createActuator } from "./controller/actuators.ts";
@@ -23,6 +24,7 @@ import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
 import type { SealKeyring } from "./ingest.ts";
+import { CollectorMetrics } from "./metrics/index.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
 import type { Db } from "./store/db.ts";
 import { createEmbeddedDb } from "./store/embedded/index.ts";
@@ -49,6 +51,12 @@ export interface Collector {
  */
 export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
+  let targets: ReturnType<typeof alertTargets> = [];
+  try {
+    targets = alertTargets(config.alerts, env);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   problems.push(...fenceProblems(config, env));
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
@@ -129,7 +137,7 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
       `collector config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
     );
   }
-  return { ingest, read, seals: seals as SealKeyring };
+  return { ingest, read, seals: seals as SealKeyring, targets };
 }
 
 export async function openStore(
@@ -359,6 +367,30 @@ export async function startCollector(
     });
     await blobSweep.start();
     opened.push({ id: "memory.blob-sweep", stop: () => blobSweep.stop() });
+    const metrics = new CollectorMetrics();
+    const alerts = new AlertEngine({
+      config: config.alerts,
+      targets: tokens.targets,
+      fleet,
+      store,
+      metrics,
+      log: log.child("alerts"),
+    });
+    const evaluate = new Periodic({
+      id: "alerts",
+      name: "alert evaluation",
+      run: () => alerts.evaluate(),
+      everyMs: config.alerts.evaluateMs,
+      log: log.child("alerts"),
+    });
+    await evaluate.start();
+    opened.push({
+      id: "alerts",
+      stop: async () => {
+        await evaluate.stop();
+        await alerts.drain();
+      },
+    });
     const controller = startController(config, env, store.db, liveness, fleet.incidents, log);
     if (controller) {
       await controller.start();
@@ -373,6 +405,8 @@ export async function startCollector(
       bodyLimitBytes: config.ingest.bodyLimitBytes,
       blobLimitBytes: config.ingest.blobLimitBytes,
       maxBatchEvents: config.ingest.maxBatchEvents,
+      metrics,
+      alerts,
       log: log.child("api"),
       ...(telemetry.enabled ? { tracer: telemetry.tracer } : {}),
     });

@@ -4,6 +4,7 @@ import type { Logger } from "@clawguard/shared/log";
 import type { Tracer } from "@opentelemetry/api";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { AlertEngine } from "../alerts/index.ts";
 import type { Fleet } from "../fleet/index.ts";
 import type { SealKeyring } from "../ingest.ts";
 import { CollectorMetrics } from "../metrics/index.ts";
@@ -33,6 +34,8 @@ export interface ApiDeps {
   tracer?: Tracer;
   /** The collector's counters for /metrics (a fresh set when not given). */
   metrics?: CollectorMetrics;
+  /** The collector's own alerting: GET /v1/alerts lists what fires. */
+  alerts?: AlertEngine;
 }
 
 export function createCollectorApp(deps: ApiDeps) {
@@ -73,6 +76,10 @@ export function createCollectorApp(deps: ApiDeps) {
     deps.readTokens.authenticate(c);
     const text = await metrics.render(await deps.fleet.view(), deps.store.db);
     return c.body(text, 200, { "content-type": metrics.registry.contentType });
+  });
+  app.get("/v1/alerts", (c) => {
+    deps.readTokens.authenticate(c);
+    return c.json({ alerts: deps.alerts?.firing() ?? [] });
   });
   app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/blobs/") ? next() : limit(c, next)));
   const tracer = deps.tracer;

@@ -1,0 +1,188 @@
+import { resolveSecret } from "@clawguard/shared/config/load";
+import { describeError } from "@clawguard/shared/errors";
+import type { Logger } from "@clawguard/shared/log";
+import type { Fleet } from "../fleet/index.ts";
+import type { CollectorMetrics } from "../metrics/index.ts";
+import type { AuditStore } from "../store/audit-store.ts";
+import type { AlertsConfig } from "./config.ts";
+import { type Delivery, deliver, type Notice, safeTarget, type Target } from "./notify.ts";
+import { type Condition, conditionsOf, type Sample, sampleOf } from "./rules.ts";
+
+export interface AlertEngineOptions {
+  config: AlertsConfig;
+  targets: Target[];
+  fleet: Fleet;
+  store: AuditStore;
+  metrics?: CollectorMetrics | undefined;
+  log: Logger;
+  /** Retries of a failing target (tests make them quick). */
+  delivery?: { attempts?: number; backoffMs?: number; timeoutMs?: number };
+  now?: () => number;
+}
+
+export interface ActiveAlert extends Condition {
+  /** When the condition was first seen (ms). */
+  since: number;
+  firing: boolean;
+  firedAt?: number;
+  notifiedAt?: number;
+}
+
+/** The webhook targets of the config, their secrets read (a missing one is a config error, thrown). */
+export function alertTargets(config: AlertsConfig, env: NodeJS.ProcessEnv): Target[] {
+  const url = (ref: AlertsConfig["webhooks"][number]["url"], where: string) => {
+    const value = resolveSecret(ref, env, where);
+    if (!value || !/^https?:\/\/./.test(value) || !URL.canParse(value))
+      throw new Error(`${where}: expected an http(s) URL from env or file`);
+    return value;
+  };
+  return [
+    ...config.mattermost.map((m, i) => {
+      const u = url(m.url, `alerts.mattermost[${i}].url`);
+      return { kind: "mattermost" as const, name: `mattermost ${safeTarget(u)}`, url: u, channel: m.channel };
+    }),
+    ...config.webhooks.map((w, i) => {
+      const u = url(w.url, `alerts.webhooks[${i}].url`);
+      return { kind: "webhook" as const, name: `webhook ${safeTarget(u)}`, url: u };
+    }),
+  ];
+}
+
+/**
+ * The collector's own alerting: every evaluateMs, the rules (rules.ts) on the fleet's last
+ * heartbeats; an alert fires once its condition held `forMs`, is notified again every repeatMs while
+ * it fires, and is notified resolved when its condition is gone. Each firing and resolution is an
+ * audit event (alert.firing, alert.resolved), and so is each delivery (alert.notified, ok or not).
+ * Deliveries run beside the evaluation (retried with backoff): a slow webhook never holds up ingest
+ * or the next evaluation.
+ */
+export class AlertEngine {
+  readonly #o: AlertEngineOptions;
+  readonly #now: () => number;
+  readonly #active = new Map<string, ActiveAlert>();
+  readonly #history = new Map<string, Sample[]>();
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(options: AlertEngineOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The alerts firing now (GET /v1/alerts). */
+  firing(): ActiveAlert[] {
+    return [...this.#active.values()].filter((a) => a.firing).sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
+  async evaluate(): Promise<void> {
+    const now = this.#now();
+    const window = this.#o.config.errorRate.windowMs;
+    const current = new Map<string, Condition>();
+    for (const agent of (await this.#o.fleet.view()).agents) {
+      const sample = sampleOf(agent.stats, now);
+      const ring = (this.#history.get(agent.agent) ?? []).filter((s) => s.at >= now - window);
+      if (ring.length > 0 && sample.calls < (ring.at(-1)?.calls ?? 0)) ring.length = 0; // restarted
+      const from = ring[0];
+      ring.push(sample);
+      this.#history.set(agent.agent, ring);
+      for (const c of conditionsOf(agent, from, sample, this.#o.config)) current.set(c.key, c);
+    }
+    for (const c of current.values()) this.#hold(c, now);
+    for (const [key, active] of this.#active) {
+      if (current.has(key)) continue;
+      this.#active.delete(key);
+      if (active.firing) this.#send(active, "resolved", now);
+    }
+  }
+
+  #hold(c: Condition, now: number): void {
+    const active: ActiveAlert = { ...(this.#active.get(c.key) ?? { since: now, firing: false }), ...c };
+    this.#active.set(c.key, active);
+    if (!active.firing && now - active.since >= c.forMs) {
+      active.firing = true;
+      active.firedAt = now;
+      active.notifiedAt = now;
+      this.#send(active, "firing", now);
+    } else if (active.firing && now - (active.notifiedAt ?? now) >= this.#o.config.repeatMs) {
+      active.notifiedAt = now;
+      this.#send(active, "firing", now);
+    }
+  }
+
+  #send(a: ActiveAlert, status: Notice["status"], now: number): void {
+    const notice: Notice = {
+      status,
+      alert: a.alert,
+      severity: a.severity,
+      agent: a.agent,
+      role: a.role,
+      summary: a.summary,
+      startsAt: new Date(a.firedAt ?? a.since).toISOString(),
+      ...(status === "resolved" ? { endsAt: new Date(now).toISOString() } : {}),
+      pageUrl: this.#o.config.pageUrl,
+    };
+    const task = this.#notify(notice).catch((err) =>
+      this.#o.log.error("alert not recorded", { alert: a.key, error: describeError(err) }),
+    );
+    this.#inFlight.add(task);
+    void task.finally(() => this.#inFlight.delete(task));
+  }
+
+  async #notify(notice: Notice): Promise<void> {
+    const { alert, severity, agent, summary, status } = notice;
+    this.#o.log[status === "firing" ? "warn" : "info"](`alert ${status}`, {
+      alert,
+      severity,
+      agent,
+      summary,
+    });
+    await this.#o.store.recordOwn([
+      {
+        type: `alert.${status}`,
+        severity:
+          status === "resolved"
+            ? "info"
+            : severity === "P0"
+              ? "critical"
+              : severity === "P1"
+                ? "error"
+                : "warn",
+        attrs: { ...notice, targets: this.#o.targets.map((t) => t.name) },
+      },
+    ]);
+    const results = await Promise.all(
+      this.#o.targets.map(
+        async (t): Promise<[Target, Delivery]> => [t, await deliver(t, notice, this.#o.delivery)],
+      ),
+    );
+    for (const [t, d] of results) {
+      this.#o.metrics?.notifications.inc({ channel: t.kind, result: d.ok ? "sent" : "failed" });
+      if (!d.ok)
+        this.#o.log.warn("alert notification not delivered", {
+          target: t.name,
+          alert,
+          agent,
+          error: d.error,
+        });
+    }
+    await this.#o.store.recordOwn(
+      results.map(([t, d]) => ({
+        type: "alert.notified",
+        severity: d.ok ? "info" : "error",
+        attrs: {
+          alert,
+          agent,
+          status,
+          target: t.name,
+          ok: d.ok,
+          attempts: d.attempts,
+          error: d.error ?? null,
+        },
+      })),
+    );
+  }
+
+  /** Waits for the deliveries under way (their retries included). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+  }
+}

@@ -1,0 +1,49 @@
+import { LATENCY_BUCKETS_S } from "@clawguard/shared/stats";
+import { describe, expect, it } from "vitest";
+import type { FleetAgent } from "../fleet/index.ts";
+import { alertsConfig } from "./config.ts";
+import { conditionsOf, p95, type Sample } from "./rules.ts";
+
+const config = alertsConfig.parse({});
+const agent = (over: Partial<FleetAgent> = {}) =>
+  ({ agent: "a", role: "gateway", state: "healthy", stale: false, reasons: [], ...over }) as FleetAgent;
+const sample = (calls: number, failed: number, slow = 0): Sample => ({
+  at: 0,
+  calls,
+  failed,
+  // `slow` calls above 30 s (in the 60 s bucket), the rest under 1 s.
+  buckets: LATENCY_BUCKETS_S.map((le) => (le >= 1 ? calls : 0) - (le >= 1 && le < 60 ? slow : 0)),
+  count: calls,
+});
+
+describe("alert rules", () => {
+  it("p95 interpolates within its bucket as histogram_quantile does", () => {
+    // 100 calls, all in (1, 2.5]: rank 95 sits 95 % of the way through that bucket.
+    const buckets = LATENCY_BUCKETS_S.map((le) => (le >= 2.5 ? 100 : 0));
+    expect(p95(buckets, 100)).toBeCloseTo(1 + 1.5 * 0.95);
+    expect(
+      p95(
+        LATENCY_BUCKETS_S.map(() => 0),
+        10,
+      ),
+    ).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it("gateway down on unhealthy or stale; error rate over 5 % with enough calls; p95 over 30 s", () => {
+    expect(conditionsOf(agent(), sample(0, 0), sample(100, 5), config)).toEqual([]);
+    expect(conditionsOf(agent(), sample(0, 0), sample(100, 6), config).map((c) => c.alert)).toEqual([
+      "llm_error_rate",
+    ]);
+    // Too few calls for a verdict.
+    expect(conditionsOf(agent(), sample(0, 0), sample(10, 5), config)).toEqual([]);
+    expect(conditionsOf(agent({ stale: true }), undefined, sample(0, 0), config)[0]).toMatchObject({
+      alert: "gateway_down",
+      severity: "P0",
+    });
+    expect(conditionsOf(agent(), sample(0, 0), sample(100, 0, 10), config).map((c) => c.alert)).toEqual([
+      "llm_latency",
+    ]);
+    // A counter that went down (the sidecar restarted) gives no rate.
+    expect(conditionsOf(agent(), sample(500, 0), sample(100, 50), config)).toEqual([]);
+  });
+});
