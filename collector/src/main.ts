@@ -307,6 +307,10 @@ function controllerRedis(url: string, log: Logger): Redis {
   return redis;
 }
 
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
 /** How often each replica deletes memory file contents no event named (see ingest.orphanBlobTtlMs). */
 const BLOB_SWEEP_MS = 3_600_000;
 
@@ -320,7 +324,10 @@ export async function startCollector(
   log: Logger,
 ): Promise<Collector> {
   const tokens = checkConfig(config, env);
-  const telemetry = await startTelemetry("clawguard-collector", env);
+  const telemetry = await startTelemetry("clawguard-collector", env, {
+    version: VERSION,
+    instanceId: `${config.host}:${process.pid}`,
+  });
   const opened: { id: string; stop: () => Promise<void> }[] = [
     { id: "telemetry", stop: () => telemetry.shutdown() },
   ];

@@ -155,6 +155,10 @@ function deadLetterEvent(source: EventSource, letters: readonly DeadLetter[]) {
   });
 }
 
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
 /** How long requests in flight get to finish when the sidecar stops, of its 1.5 s. */
 const API_GRACE_MS = 400;
 
@@ -217,7 +221,11 @@ async function run(
 ): Promise<Sidecar> {
   const bus = new EventBus(spool);
   const spill = new SpillStore(config.paths.spill, config.workspace);
-  const telemetry = await startTelemetry(`clawguard-sidecar`, env);
+  const telemetry = await startTelemetry("clawguard-sidecar", env, {
+    version: VERSION,
+    instanceId: config.agent,
+    attributes: { "clawguard.agent": config.agent, "clawguard.role": config.role },
+  });
   const shipper = new Shipper({
     ...config.shipper,
     token: ingestToken,

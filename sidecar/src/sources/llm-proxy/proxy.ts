@@ -33,7 +33,7 @@ import {
 import type { Provider } from "./providers.ts";
 import { type Route, routeOf } from "./route.ts";
 import { SseReader } from "./sse.ts";
-import type { LlmTelemetry } from "./telemetry.ts";
+import { type LlmTelemetry, operationOf } from "./telemetry.ts";
 import { dispatchCall, type UpstreamBody, type UpstreamResponse } from "./upstream.ts";
 
 export type { Tokenizer } from "./guard.ts";
@@ -253,7 +253,13 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     if (!call) return;
     const { provider } = call.route;
     const { span, context } = deps.telemetry.start(
-      { providerId: provider.id, family: provider.family, model: call.guarded?.model, server: call.server },
+      {
+        providerId: provider.id,
+        operation: operationOf(call.route.path),
+        family: provider.family,
+        model: call.guarded?.model,
+        server: call.server,
+      },
       req.headers,
     );
     const onClose = () => {
@@ -474,6 +480,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       health.tokens(provider.id, usage.inputTokens, usage.cacheReadTokens ?? 0);
     deps.telemetry.end(span, {
       providerId: provider.id,
+      operation: operationOf(call.route.path),
       family,
       model: guarded?.model,
       server: call.server,
