@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadCollectorConfig } from "@clawguard/collector/config";
 import { startCollector } from "@clawguard/collector/main";
@@ -17,6 +17,7 @@ import { freePort } from "../support/processes.ts";
  * with the read token, and PromQL reads the values back. promtool lints the exposition.
  */
 
+const DASHBOARD = new URL("../../deploy/monitoring/grafana/dashboards/clawguard-fleet.json", import.meta.url);
 const INGEST = "i".repeat(40);
 const READ = "r".repeat(40);
 const dir = tempDir("clawguard-metrics-");
@@ -165,6 +166,32 @@ describe.skipIf(!promtool || !prometheus || !pg)("collector /metrics", () => {
       expect(await query('clawguard_incidents_open{agent="gw"}')).toBe(0);
       expect(await query('clawguard_heartbeats_total{status="200"}')).toBe(1);
       expect(await query('clawguard_heartbeats_total{status="400"}')).toBe(2);
+
+      // The Grafana dashboard: every panel's query is valid PromQL (Prometheus parses it) and names
+      // only metrics the collector exports (a histogram's by its _bucket, _sum, _count).
+      const exported = new Set(
+        [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
+          type === "histogram" ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name as string],
+        ),
+      );
+      const dashboard = JSON.parse(readFileSync(DASHBOARD, "utf8")) as {
+        panels: { title: string; targets: { expr: string }[] }[];
+      };
+      const exprs = dashboard.panels.flatMap((p) =>
+        p.targets.map((t) => ({
+          panel: p.title,
+          expr: t.expr.replaceAll("$__rate_interval", "1m").replaceAll("$agent", ".*"),
+        })),
+      );
+      expect(exprs.length).toBeGreaterThanOrEqual(20);
+      for (const { panel, expr } of exprs) {
+        for (const [name] of expr.matchAll(/\bclawguard_[a-z0-9_]+/g))
+          expect(exported, `${panel}: ${name}`).toContain(name);
+        const res = await fetch(
+          `http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`,
+        );
+        expect(((await res.json()) as { status: string }).status, `${panel}: ${expr}`).toBe("success");
+      }
     } catch (err) {
       throw new Error(`${(err as Error).message}\nprometheus said:\n${server.output().slice(-3000)}`);
     } finally {
