@@ -8,6 +8,7 @@ import type { AlertEngine } from "../alerts/index.ts";
 import type { Fleet } from "../fleet/index.ts";
 import type { SealKeyring } from "../ingest.ts";
 import { CollectorMetrics } from "../metrics/index.ts";
+import { pageRoutes } from "../page/index.ts";
 import type { AuditStore } from "../store/audit-store.ts";
 import { MemoryStore } from "../store/memory-store.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -99,5 +100,6 @@ export function createCollectorApp(deps: ApiDeps) {
   auditRoutes(app, deps);
   memoryRoutes(app, deps, new MemoryStore(deps.store.db));
   fleetRoutes(app, deps);
+  pageRoutes(app, deps);
   return app;
 }
