@@ -9,7 +9,7 @@ import { createTestDatabase, postgresAvailable, tempDir } from "@clawguard/share
 import { afterAll, describe, expect, it } from "vitest";
 import { startFakeProvider } from "../support/fake-provider.ts";
 import { eventually, type MattermostPost, mattermostStandIn } from "../support/monitoring.ts";
-import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
+import { freePort, Processes, runCli, waitUntilUp } from "../support/processes.ts";
 
 /**
  * The collector's own alerting, the seed's way (stand-ins for the gateway, the provider and
@@ -142,6 +142,13 @@ describe.skipIf(!pg)("alerts to Mattermost", () => {
         await fetch(`${collector.url}/v1/alerts`, { headers: { authorization: `Bearer ${READ}` } })
       ).json()) as { alerts: { alert: string }[] };
       expect(listed.alerts.map((a) => a.alert)).toContain("gateway_down");
+      const cli = await runCli(
+        ["alerts"],
+        { CLAWGUARD_COLLECTOR_URL: collector.url, CLAWGUARD_READ_TOKEN: READ },
+        ws.path,
+      );
+      expect(cli.code).toBe(1);
+      expect(cli.stdout).toMatch(/^P0 {2}gateway_down {4}main {9}since \S+ {2}gateway main is down/m);
 
       gateway = await gatewayOn(gatewayPort);
       await eventually(
