@@ -32,6 +32,25 @@ export const alertsConfig = z
       .prefault({}),
     /** P2: the 95th percentile of an agent's LLM call duration over errorRate.windowMs. */
     latencyP95Seconds: z.number().positive().max(3600).default(30),
+    /** P2: the share of input tokens read from the provider's cache under this (the seed's 3B-1 target). */
+    cacheHitTarget: ratio.default(0.7),
+    /** P2: more events than this waiting in an agent's spool for spoolBacklogForMs. */
+    spoolBacklogMax: int(1, 100_000_000).default(1000),
+    spoolBacklogForMs: int(0, 86_400_000).default(600_000),
+    /** P2: a role's live agents running different configs for this long. */
+    driftForMs: int(0, 86_400_000).default(600_000),
+    /** Alerts not notified until a time (maintenance): by alert name, agent, or both. */
+    silences: z
+      .array(
+        z.strictObject({
+          alert: z.string().min(1).max(64).optional(),
+          agent: z.string().min(1).max(200).optional(),
+          until: z.iso.datetime({ offset: true, error: "expected an RFC 3339 time" }),
+          reason: z.string().max(500).optional(),
+        }),
+      )
+      .max(100)
+      .default([]),
     mattermost: z
       .array(
         z.strictObject({

@@ -6,7 +6,14 @@ import type { CollectorMetrics } from "../metrics/index.ts";
 import type { AuditStore } from "../store/audit-store.ts";
 import type { AlertsConfig } from "./config.ts";
 import { type Delivery, deliver, type Notice, safeTarget, type Target } from "./notify.ts";
-import { type Condition, conditionsOf, type Sample, sampleOf } from "./rules.ts";
+import {
+  type Condition,
+  conditionsOf,
+  driftConditions,
+  moreConditionsOf,
+  type Sample,
+  sampleOf,
+} from "./rules.ts";
 
 export interface AlertEngineOptions {
   config: AlertsConfig;
@@ -77,7 +84,9 @@ export class AlertEngine {
     const now = this.#now();
     const window = this.#o.config.errorRate.windowMs;
     const current = new Map<string, Condition>();
-    for (const agent of (await this.#o.fleet.view()).agents) {
+    const view = await this.#o.fleet.view();
+    for (const c of driftConditions(view.drift, this.#o.config)) current.set(c.key, c);
+    for (const agent of view.agents) {
       const sample = sampleOf(agent.stats, now);
       const ring = (this.#history.get(agent.agent) ?? []).filter((s) => s.at >= now - window);
       if (ring.length > 0 && sample.calls < (ring.at(-1)?.calls ?? 0)) ring.length = 0; // restarted
@@ -85,6 +94,7 @@ export class AlertEngine {
       ring.push(sample);
       this.#history.set(agent.agent, ring);
       for (const c of conditionsOf(agent, from, sample, this.#o.config)) current.set(c.key, c);
+      for (const c of moreConditionsOf(agent, from, sample, this.#o.config)) current.set(c.key, c);
     }
     for (const c of current.values()) this.#hold(c, now);
     for (const [key, active] of this.#active) {
@@ -127,8 +137,20 @@ export class AlertEngine {
     void task.finally(() => this.#inFlight.delete(task));
   }
 
+  /** The silence covering the alert now, if any (its notifications are not sent, only recorded). */
+  #silence(notice: Notice) {
+    const now = this.#now();
+    return this.#o.config.silences.find(
+      (s) =>
+        Date.parse(s.until) > now &&
+        (s.alert === undefined || s.alert === notice.alert) &&
+        (s.agent === undefined || s.agent === notice.agent),
+    );
+  }
+
   async #notify(notice: Notice): Promise<void> {
     const { alert, severity, agent, summary, status } = notice;
+    const silence = this.#silence(notice);
     this.#o.log[status === "firing" ? "warn" : "info"](`alert ${status}`, {
       alert,
       severity,
@@ -146,9 +168,14 @@ export class AlertEngine {
               : severity === "P1"
                 ? "error"
                 : "warn",
-        attrs: { ...notice, targets: this.#o.targets.map((t) => t.name) },
+        attrs: {
+          ...notice,
+          targets: this.#o.targets.map((t) => t.name),
+          ...(silence ? { silenced: { until: silence.until, reason: silence.reason ?? null } } : {}),
+        },
       },
     ]);
+    if (silence) return;
     const results = await Promise.all(
       this.#o.targets.map(
         async (t): Promise<[Target, Delivery]> => [t, await deliver(t, notice, this.#o.delivery)],

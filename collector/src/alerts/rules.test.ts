@@ -2,15 +2,19 @@ import { LATENCY_BUCKETS_S } from "@clawguard/shared/stats";
 import { describe, expect, it } from "vitest";
 import type { FleetAgent } from "../fleet/index.ts";
 import { alertsConfig } from "./config.ts";
-import { conditionsOf, p95, type Sample } from "./rules.ts";
+import { conditionsOf, driftConditions, moreConditionsOf, p95, type Sample } from "./rules.ts";
 
 const config = alertsConfig.parse({});
 const agent = (over: Partial<FleetAgent> = {}) =>
   ({ agent: "a", role: "gateway", state: "healthy", stale: false, reasons: [], ...over }) as FleetAgent;
-const sample = (calls: number, failed: number, slow = 0): Sample => ({
+const sample = (calls: number, failed: number, slow = 0, extra: Partial<Sample> = {}): Sample => ({
   at: 0,
   calls,
   failed,
+  authFailed: 0,
+  inputTokens: 0,
+  cacheReadTokens: 0,
+  ...extra,
   // `slow` calls above 30 s (in the 60 s bucket), the rest under 1 s.
   buckets: LATENCY_BUCKETS_S.map((le) => (le >= 1 ? calls : 0) - (le >= 1 && le < 60 ? slow : 0)),
   count: calls,
@@ -45,5 +49,28 @@ describe("alert rules", () => {
     ]);
     // A counter that went down (the sidecar restarted) gives no rate.
     expect(conditionsOf(agent(), sample(500, 0), sample(100, 50), config)).toEqual([]);
+  });
+
+  it("provider auth, prompt cache under 70 %, spool backlog, config drift", () => {
+    const from = sample(0, 0);
+    const names = (to: Sample, a = agent()) => moreConditionsOf(a, from, to, config).map((c) => c.alert);
+    expect(names(sample(10, 2, 0, { authFailed: 2 }))).toEqual(["provider_auth"]);
+    expect(names(sample(10, 0, 0, { inputTokens: 20_000, cacheReadTokens: 13_000 }))).toEqual([
+      "prompt_cache_low",
+    ]);
+    expect(names(sample(10, 0, 0, { inputTokens: 20_000, cacheReadTokens: 15_000 }))).toEqual([]);
+    // Too few tokens to say.
+    expect(names(sample(10, 0, 0, { inputTokens: 5_000, cacheReadTokens: 0 }))).toEqual([]);
+    const backlogged = agent({ stats: { spoolBacklog: 5000 } as FleetAgent["stats"] });
+    expect(moreConditionsOf(backlogged, undefined, sample(0, 0), config)[0]).toMatchObject({
+      alert: "spool_backlog",
+      forMs: 600_000,
+    });
+    const drift = driftConditions(
+      [{ role: "bot", fingerprints: { aaa: ["b1"], bbb: ["b2", "b3"] }, keys: ["llm.providers"] }],
+      config,
+    );
+    expect(drift[0]).toMatchObject({ alert: "config_drift", role: "bot", agent: "b1,b2,b3" });
+    expect(drift[0]?.summary).toBe("role bot: 2 different configs (llm.providers)");
   });
 });

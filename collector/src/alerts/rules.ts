@@ -1,5 +1,5 @@
 import { LATENCY_BUCKETS_S, type SidecarStats } from "@clawguard/shared/stats";
-import type { FleetAgent } from "../fleet/index.ts";
+import type { FleetAgent, FleetView } from "../fleet/index.ts";
 import type { AlertsConfig } from "./config.ts";
 
 export type Severity = "P0" | "P1" | "P2";
@@ -8,7 +8,14 @@ export type Severity = "P0" | "P1" | "P2";
 export interface Condition {
   /** alert name + agent: one alert per rule and agent. */
   key: string;
-  alert: "gateway_down" | "llm_error_rate" | "llm_latency";
+  alert:
+    | "gateway_down"
+    | "llm_error_rate"
+    | "llm_latency"
+    | "provider_auth"
+    | "prompt_cache_low"
+    | "spool_backlog"
+    | "config_drift";
   severity: Severity;
   agent: string;
   role: string;
@@ -22,13 +29,29 @@ export interface Sample {
   at: number;
   calls: number;
   failed: number;
+  /** Calls the provider (auth) or a proxy (intermediary) refused the credential of. */
+  authFailed: number;
+  inputTokens: number;
+  cacheReadTokens: number;
   buckets: number[];
   count: number;
 }
 
 export function sampleOf(stats: SidecarStats | undefined, at: number): Sample {
-  const sample: Sample = { at, calls: 0, failed: 0, buckets: LATENCY_BUCKETS_S.map(() => 0), count: 0 };
+  const sample: Sample = {
+    at,
+    calls: 0,
+    failed: 0,
+    authFailed: 0,
+    inputTokens: 0,
+    cacheReadTokens: 0,
+    buckets: LATENCY_BUCKETS_S.map(() => 0),
+    count: 0,
+  };
   for (const s of stats?.llm ?? []) {
+    sample.authFailed += (s.errors.auth ?? 0) + (s.errors.intermediary ?? 0);
+    sample.inputTokens += s.inputTokens;
+    sample.cacheReadTokens += s.cacheReadTokens;
     for (const [cls, n] of Object.entries(s.calls)) {
       sample.calls += n ?? 0;
       if (cls === "4xx" || cls === "5xx") sample.failed += n ?? 0;
@@ -108,4 +131,62 @@ export function conditionsOf(
       summary: `${agent.agent}: p95 LLM latency ${Number.isFinite(latency) ? `${latency.toFixed(1)} s` : `over ${LATENCY_BUCKETS_S.at(-1)} s`} (threshold ${config.latencyP95Seconds} s)`,
     });
   return out;
+}
+
+/** Input tokens in the window below which the cache hit ratio says nothing. */
+const MIN_CACHE_TOKENS = 10_000;
+
+/** The fleet rules beside the seed's three: provider auth, prompt cache, spool backlog. */
+export function moreConditionsOf(
+  agent: FleetAgent,
+  from: Sample | undefined,
+  to: Sample,
+  config: AlertsConfig,
+): Condition[] {
+  const base = { agent: agent.agent, role: agent.role, forMs: 0 };
+  const out: Condition[] = [];
+  const backlog = agent.stats?.spoolBacklog ?? 0;
+  if (!agent.stale && backlog > config.spoolBacklogMax)
+    out.push({
+      ...base,
+      key: `spool_backlog:${agent.agent}`,
+      alert: "spool_backlog",
+      severity: "P2",
+      forMs: config.spoolBacklogForMs,
+      summary: `${agent.agent}: ${backlog} audit events not shipped (over ${config.spoolBacklogMax})`,
+    });
+  if (!from || to.calls < from.calls) return out;
+  const refused = to.authFailed - from.authFailed;
+  if (refused > 0)
+    out.push({
+      ...base,
+      key: `provider_auth:${agent.agent}`,
+      alert: "provider_auth",
+      severity: "P1",
+      summary: `${agent.agent}: ${refused} LLM call(s) refused for the credential (by the provider or a proxy)`,
+    });
+  const input = to.inputTokens - from.inputTokens;
+  const ratio = input > 0 ? (to.cacheReadTokens - from.cacheReadTokens) / input : 1;
+  if (input >= MIN_CACHE_TOKENS && ratio < config.cacheHitTarget)
+    out.push({
+      ...base,
+      key: `prompt_cache_low:${agent.agent}`,
+      alert: "prompt_cache_low",
+      severity: "P2",
+      summary: `${agent.agent}: prompt cache hit ratio ${pct(ratio)} (target ${pct(config.cacheHitTarget)})`,
+    });
+  return out;
+}
+
+/** Roles whose live agents run different configs. */
+export function driftConditions(drift: FleetView["drift"], config: AlertsConfig): Condition[] {
+  return drift.map((d) => ({
+    key: `config_drift:${d.role}`,
+    alert: "config_drift",
+    severity: "P2",
+    agent: Object.values(d.fingerprints).flat().join(",").slice(0, 200),
+    role: d.role,
+    forMs: config.driftForMs,
+    summary: `role ${d.role}: ${Object.keys(d.fingerprints).length} different configs${d.keys.length > 0 ? ` (${d.keys.slice(0, 5).join(", ")})` : ""}`,
+  }));
 }
