@@ -10,7 +10,7 @@ import type { Logger } from "@clawguard/shared/log";
 import { Periodic } from "@clawguard/shared/periodic";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { Redis } from "ioredis";
-import { AlertEngine, alertTargets } from "./alerts/index.ts";
+import { AlertEngine, alertTargets, redisClaims } from "./alerts/index.ts";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
 import { createActuator } from "./controller/actuators.ts";
@@ -248,7 +248,7 @@ function startController(
   // checkConfig found nothing wrong with it (its secret included) before anything was opened.
   const actuator = createActuator(c.actuator, env, log.child("controller").child("actuator"));
   const url = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
-  const redis = url ? controllerRedis(url, log.child("controller")) : undefined;
+  const redis = url ? sharedRedis(url, "the controller holds", log.child("controller")) : undefined;
   // Tokens and what is written under them: in the durable store, whatever Redis loses.
   const fence = new DbFenceStore(db);
   const lease = redis
@@ -286,16 +286,16 @@ function startController(
 }
 
 /**
- * The controller's own Redis connection. While Redis is unreachable its commands fail fast (the
- * tick fails, is logged, and the controller does nothing until Redis is back); the connection's
- * errors are logged once per outage, never left unhandled.
+ * A Redis connection of its own (the controller's, the alerts'). While Redis is unreachable its
+ * commands fail fast (the controller's tick fails, is logged, and it does nothing until Redis is
+ * back; an alert is sent without its claim); the connection's errors are logged once per outage.
  */
-function controllerRedis(url: string, log: Logger): Redis {
+function sharedRedis(url: string, meanwhile: string, log: Logger): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
   let down = false;
   redis.on("error", (err: Error) => {
     if (!down)
-      log.warn("redis: connection lost, reconnecting; the controller holds meanwhile", {
+      log.warn(`redis: connection lost, reconnecting; ${meanwhile} meanwhile`, {
         error: err.message,
       });
     down = true;
@@ -375,7 +375,13 @@ export async function startCollector(
     await blobSweep.start();
     opened.push({ id: "memory.blob-sweep", stop: () => blobSweep.stop() });
     const metrics = new CollectorMetrics();
+    const redisUrl = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
+    const alertRedis = redisUrl
+      ? sharedRedis(redisUrl, "alerts may be sent twice", log.child("alerts"))
+      : undefined;
+    if (alertRedis) opened.push({ id: "alerts.redis", stop: async () => alertRedis.disconnect() });
     const alerts = new AlertEngine({
+      claims: alertRedis ? redisClaims(alertRedis, config.redis.keyPrefix) : undefined,
       config: config.alerts,
       targets: tokens.targets,
       fleet,

@@ -1,14 +1,16 @@
 import { createServer } from "node:http";
 import { alertsConfig } from "@clawguard/collector/alerts/config";
-import { AlertEngine } from "@clawguard/collector/alerts/index";
+import { AlertEngine, redisClaims } from "@clawguard/collector/alerts/index";
 import { Fleet } from "@clawguard/collector/fleet/index";
 import { AuditStore, COLLECTOR_AGENT } from "@clawguard/collector/store/audit-store";
 import { IncidentStore } from "@clawguard/collector/store/incident-store";
 import { MemoryLiveness } from "@clawguard/collector/store/liveness/memory";
+import { deleteKeys, redisAvailable, TEST_REDIS } from "@clawguard/collector/store/liveness/test-backends";
 import { migrate } from "@clawguard/collector/store/migrations";
 import { createPgDb } from "@clawguard/collector/store/pg/index";
 import { silentLogger } from "@clawguard/shared/log";
 import { createTestDatabase, postgresAvailable } from "@clawguard/shared/testing";
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { eventually, mattermostStandIn } from "../support/monitoring.ts";
 
@@ -103,6 +105,77 @@ describe.skipIf(!pg)("alert delivery", () => {
       expect(quiet?.silenced).toMatchObject({ reason: null });
     } finally {
       failing.close();
+      await mattermost.close();
+      await db.close();
+      await test.drop();
+    }
+  });
+});
+
+describe.skipIf(!pg || !(await redisAvailable()))("alerts from several replicas", () => {
+  it("sends each notification once, whichever replica evaluates first (claims in Redis)", async () => {
+    const test = await createTestDatabase();
+    const db = createPgDb(test.url, silentLogger);
+    await migrate(db);
+    const redis = new Redis(TEST_REDIS, { maxRetriesPerRequest: 1 });
+    const prefix = `clawguard-test-${process.pid}-${Date.now()}:`;
+    const mattermost = await mattermostStandIn();
+    // One fleet (the replicas share liveness), two engines.
+    const fleet = new Fleet({
+      liveness: new MemoryLiveness({ staleFactor: 3, leaseMs: 30_000 }),
+      incidents: new IncidentStore(db),
+      staleFactor: 3,
+      log: silentLogger,
+    });
+    const replica = () =>
+      new AlertEngine({
+        config: alertsConfig.parse({}),
+        targets: [{ kind: "mattermost", name: "mattermost", url: mattermost.url }],
+        fleet,
+        store: new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: "h" }),
+        claims: redisClaims(redis, prefix),
+        log: silentLogger,
+      });
+    const [a, b] = [replica(), replica()];
+    const beat = (state: "healthy" | "unhealthy") =>
+      fleet.heartbeat({
+        agent: "gw",
+        role: "gateway",
+        host: "h",
+        state,
+        reasons: state === "healthy" ? [] : ["gateway: connection refused"],
+        probes: [],
+        versions: {},
+        configFingerprint: "c".repeat(64),
+        intervalMs: 60_000,
+        time: new Date().toISOString(),
+      });
+    try {
+      await beat("unhealthy");
+      await Promise.all([a.evaluate(), b.evaluate()]);
+      await Promise.all([a.drain(), b.drain()]);
+      await beat("healthy");
+      await Promise.all([a.evaluate(), b.evaluate()]);
+      await Promise.all([a.drain(), b.drain()]);
+      // And it can fire again at once.
+      await beat("unhealthy");
+      await Promise.all([b.evaluate(), a.evaluate()]);
+      await Promise.all([a.drain(), b.drain()]);
+      expect(mattermost.posts.map((p) => p.text)).toEqual([
+        "**:rotating_light: FIRING P0 gateway_down on gw**",
+        "**:white_check_mark: RESOLVED P0 gateway_down on gw**",
+        "**:rotating_light: FIRING P0 gateway_down on gw**",
+      ]);
+      const firing = (
+        await new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: "h" }).query({
+          type: "alert.firing",
+          limit: 10,
+        })
+      ).events;
+      expect(firing).toHaveLength(2);
+    } finally {
+      redis.disconnect();
+      await deleteKeys(prefix);
       await mattermost.close();
       await db.close();
       await test.drop();

@@ -22,10 +22,25 @@ export interface AlertEngineOptions {
   store: AuditStore;
   metrics?: CollectorMetrics | undefined;
   log: Logger;
+  /**
+   * Several replicas evaluate the same fleet: each notification is claimed first (Redis SET NX with
+   * a time to live, shared by the replicas) and sent by the replica that got the claim. None: one
+   * replica, every notification its own.
+   */
+  claims?: AlertClaims | undefined;
   /** Retries of a failing target (tests make them quick). */
   delivery?: { attempts?: number; backoffMs?: number; timeoutMs?: number };
   now?: () => number;
 }
+
+export interface AlertClaims {
+  /** True for the one replica that may send this notification (for ttlMs). */
+  claim(key: string, ttlMs: number): Promise<boolean>;
+  release(key: string): Promise<void>;
+}
+
+/** How long a resolution's claim holds the other replicas off. */
+const RESOLVED_CLAIM_MS = 60_000;
 
 export interface ActiveAlert extends Condition {
   /** When the condition was first seen (ms). */
@@ -33,6 +48,28 @@ export interface ActiveAlert extends Condition {
   firing: boolean;
   firedAt?: number;
   notifiedAt?: number;
+}
+
+/**
+ * Claims in Redis, shared by the replicas. A Redis that does not answer grants the claim: a
+ * notification sent twice is better than one never sent.
+ */
+export function redisClaims(
+  redis: { set(...args: unknown[]): Promise<unknown>; del(key: string): Promise<unknown> },
+  prefix: string,
+): AlertClaims {
+  return {
+    claim: async (key, ttlMs) => {
+      try {
+        return (await redis.set(`${prefix}alerts:${key}`, "1", "PX", ttlMs, "NX")) === "OK";
+      } catch {
+        return true;
+      }
+    },
+    release: async (key) => {
+      await redis.del(`${prefix}alerts:${key}`).catch(() => {});
+    },
+  };
 }
 
 /** The webhook targets of the config, their secrets read (a missing one is a config error, thrown). */
@@ -148,8 +185,19 @@ export class AlertEngine {
     );
   }
 
+  /** Whether this replica sends the notice (always, without claims). */
+  async #claimed(key: string, status: Notice["status"]): Promise<boolean> {
+    const claims = this.#o.claims;
+    if (!claims) return true;
+    if (status === "firing") return claims.claim(`${key}:firing`, this.#o.config.repeatMs);
+    if (!(await claims.claim(`${key}:resolved`, RESOLVED_CLAIM_MS))) return false;
+    await claims.release(`${key}:firing`); // so that it can fire again at once
+    return true;
+  }
+
   async #notify(notice: Notice): Promise<void> {
     const { alert, severity, agent, summary, status } = notice;
+    if (!(await this.#claimed(`${alert}:${agent}`, status))) return;
     const silence = this.#silence(notice);
     this.#o.log[status === "firing" ? "warn" : "info"](`alert ${status}`, {
       alert,
