@@ -61,6 +61,8 @@ export interface SidecarStats {
   /** Seconds since shipping started failing (0 while it works). */
   shipperFailingSeconds: number;
   exec: { runs: number; spills: number; denials: number; failures: number };
+  /** Memory files over their limit now (the daily log limit, the bootstrap cap). */
+  memoryOversize?: number;
   /** Memory files' sizes in bytes, by file (at most MAX_MEMORY_FILES, relative paths). */
   memoryBytes: Record<string, number>;
   llm: LlmSeries[];

@@ -237,7 +237,7 @@ async function run(
     },
     log: log.child("shipper"),
   });
-  const stats = new StatsSink(bus, { spool, shipper });
+  const stats = new StatsSink(bus, { spool, shipper, memory: { reasons: () => memory.reasons() } });
   const inbox = new InboxSource({
     dir: config.paths.inbox,
     quarantineDir: config.paths.quarantine,

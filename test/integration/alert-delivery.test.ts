@@ -103,6 +103,19 @@ describe.skipIf(!pg)("alert delivery", () => {
       );
       const quiet = (await events("alert.firing")).find((a) => a.agent === "quiet");
       expect(quiet?.silenced).toMatchObject({ reason: null });
+
+      // The controller switched a route: a P1 failover alert, from the incident timeline.
+      await fleet.incidents.note("loud", {
+        action: "route-switched",
+        detail: "clients now reach loud-standby",
+        token: 7,
+        at: new Date().toISOString(),
+      });
+      await engine.evaluate();
+      await engine.drain();
+      expect(mattermost.posts.map((p) => p.text)).toContain(
+        "**:rotating_light: FIRING P1 failover on loud**",
+      );
     } finally {
       failing.close();
       await mattermost.close();

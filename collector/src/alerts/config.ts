@@ -39,6 +39,8 @@ export const alertsConfig = z
     spoolBacklogForMs: int(0, 86_400_000).default(600_000),
     /** P2: a role's live agents running different configs for this long. */
     driftForMs: int(0, 86_400_000).default(600_000),
+    /** P1: a failover performed (route switched) or held is alerted on for this long after it. */
+    failoverWindowMs: int(60_000, 86_400_000).default(900_000),
     /** Alerts not notified until a time (maintenance): by alert name, agent, or both. */
     silences: z
       .array(

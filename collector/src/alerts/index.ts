@@ -10,7 +10,9 @@ import {
   type Condition,
   conditionsOf,
   driftConditions,
+  failoverConditions,
   moreConditionsOf,
+  type RecentAction,
   type Sample,
   sampleOf,
 } from "./rules.ts";
@@ -121,8 +123,11 @@ export class AlertEngine {
     const now = this.#now();
     const window = this.#o.config.errorRate.windowMs;
     const current = new Map<string, Condition>();
-    const view = await this.#o.fleet.view();
+    const [view, actions] = await Promise.all([this.#o.fleet.view(), this.#recentActions(now)]);
     for (const c of driftConditions(view.drift, this.#o.config)) current.set(c.key, c);
+    const roles = new Map(view.agents.map((a) => [a.agent, a.role]));
+    for (const c of failoverConditions(actions.map((a) => ({ ...a, role: roles.get(a.agent) ?? "unknown" }))))
+      current.set(c.key, c);
     for (const agent of view.agents) {
       const sample = sampleOf(agent.stats, now);
       const ring = (this.#history.get(agent.agent) ?? []).filter((s) => s.at >= now - window);
@@ -139,6 +144,24 @@ export class AlertEngine {
       this.#active.delete(key);
       if (active.firing) this.#send(active, "resolved", now);
     }
+  }
+
+  async #recentActions(now: number): Promise<RecentAction[]> {
+    const since = new Date(now - this.#o.config.failoverWindowMs).toISOString();
+    const { rows } = await this.#o.store.db.query<{ agent: string; action: string; at: Date | string }>(
+      `SELECT i.agent, e.action, max(e.at) AS at
+         FROM incident_events e JOIN incidents i ON i.id = e.incident_id
+        WHERE e.kind = 'action' AND e.at > $1
+          AND e.action IN ('route-switched', 'failover-held', 'failover-stalled', 'budget-spent')
+        GROUP BY i.agent, e.action`,
+      [since],
+    );
+    return rows.map((r) => ({
+      agent: r.agent,
+      role: "",
+      action: r.action,
+      at: new Date(r.at).toISOString(),
+    }));
   }
 
   #hold(c: Condition, now: number): void {

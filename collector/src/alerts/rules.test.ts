@@ -2,7 +2,14 @@ import { LATENCY_BUCKETS_S } from "@clawguard/shared/stats";
 import { describe, expect, it } from "vitest";
 import type { FleetAgent } from "../fleet/index.ts";
 import { alertsConfig } from "./config.ts";
-import { conditionsOf, driftConditions, moreConditionsOf, p95, type Sample } from "./rules.ts";
+import {
+  conditionsOf,
+  driftConditions,
+  failoverConditions,
+  moreConditionsOf,
+  p95,
+  type Sample,
+} from "./rules.ts";
 
 const config = alertsConfig.parse({});
 const agent = (over: Partial<FleetAgent> = {}) =>
@@ -72,5 +79,29 @@ describe("alert rules", () => {
     );
     expect(drift[0]).toMatchObject({ alert: "config_drift", role: "bot", agent: "b1,b2,b3" });
     expect(drift[0]?.summary).toBe("role bot: 2 different configs (llm.providers)");
+  });
+
+  it("memory over its limit; a failover performed or held", () => {
+    const oversize = agent({
+      stats: { memoryOversize: 1 } as FleetAgent["stats"],
+      reasons: [
+        "memory/2026-12-07.md is 300000 bytes, over the daily log limit of 262144 (memory.dailyMaxBytes): run clawguard memory decay, or split the log",
+      ],
+    });
+    const [c] = moreConditionsOf(oversize, undefined, sample(0, 0), config);
+    expect(c).toMatchObject({ alert: "memory_oversize", severity: "P2" });
+    expect(c?.summary).toMatch(
+      /^a: 1 memory file\(s\) over their limit: memory\/2026-12-07\.md is 300000 bytes/,
+    );
+    const at = "2026-12-07T04:00:00.000Z";
+    expect(
+      failoverConditions([
+        { agent: "gw", role: "gateway", action: "route-switched", at },
+        { agent: "gw", role: "gateway", action: "failover-held", at },
+      ]).map((f) => f.summary),
+    ).toEqual([
+      `gw: failed over (route-switched) at ${at}`,
+      `gw: failover failover-held at ${at} (see clawguard incidents --agent gw)`,
+    ]);
   });
 });

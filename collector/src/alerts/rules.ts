@@ -15,7 +15,9 @@ export interface Condition {
     | "provider_auth"
     | "prompt_cache_low"
     | "spool_backlog"
-    | "config_drift";
+    | "config_drift"
+    | "memory_oversize"
+    | "failover";
   severity: Severity;
   agent: string;
   role: string;
@@ -155,6 +157,15 @@ export function moreConditionsOf(
       forMs: config.spoolBacklogForMs,
       summary: `${agent.agent}: ${backlog} audit events not shipped (over ${config.spoolBacklogMax})`,
     });
+  const oversize = agent.stats?.memoryOversize ?? 0;
+  if (!agent.stale && oversize > 0)
+    out.push({
+      ...base,
+      key: `memory_oversize:${agent.agent}`,
+      alert: "memory_oversize",
+      severity: "P2",
+      summary: `${agent.agent}: ${oversize} memory file(s) over their limit${agent.reasons.find((r) => / is \d+ (bytes|chars), over /.test(r)) ? `: ${agent.reasons.find((r) => / is \d+ (bytes|chars), over /.test(r))}` : ""}`,
+    });
   if (!from || to.calls < from.calls) return out;
   const refused = to.authFailed - from.authFailed;
   if (refused > 0)
@@ -188,5 +199,30 @@ export function driftConditions(drift: FleetView["drift"], config: AlertsConfig)
     role: d.role,
     forMs: config.driftForMs,
     summary: `role ${d.role}: ${Object.keys(d.fingerprints).length} different configs${d.keys.length > 0 ? ` (${d.keys.slice(0, 5).join(", ")})` : ""}`,
+  }));
+}
+
+/** What the failover controller did lately (from the incident timelines). */
+export interface RecentAction {
+  agent: string;
+  role: string;
+  action: string;
+  at: string;
+}
+
+const HELD = new Set(["failover-held", "failover-stalled", "budget-spent"]);
+
+/** A failover performed (route-switched) or held, for as long as it is recent (config.failoverWindowMs). */
+export function failoverConditions(actions: readonly RecentAction[]): Condition[] {
+  return actions.map((a) => ({
+    key: `failover:${a.agent}:${a.action}`,
+    alert: "failover",
+    severity: "P1",
+    agent: a.agent,
+    role: a.role,
+    forMs: 0,
+    summary: HELD.has(a.action)
+      ? `${a.agent}: failover ${a.action} at ${a.at} (see clawguard incidents --agent ${a.agent})`
+      : `${a.agent}: failed over (${a.action}) at ${a.at}`,
   }));
 }

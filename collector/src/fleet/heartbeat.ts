@@ -273,6 +273,7 @@ const STATS_KEYS = [
   "spoolBytes",
   "setAside",
   "shipperFailingSeconds",
+  "memoryOversize",
   "exec",
   "memoryBytes",
   "llm",
@@ -291,6 +292,9 @@ function checkStats(errors: string[], value: unknown): void {
     if (!count(value[key]))
       errors.push(`stats.${key}: expected a count >= 0, got ${describeValue(value[key])}`);
   checkCounts(errors, "stats.exec", value.exec, ["runs", "spills", "denials", "failures"]);
+  // Optional: sidecars from before it was counted do not send it.
+  if (value.memoryOversize !== undefined && !count(value.memoryOversize))
+    errors.push(`stats.memoryOversize: expected a count >= 0, got ${describeValue(value.memoryOversize)}`);
   const memory = value.memoryBytes;
   if (!isPlainObject(memory) || Object.keys(memory).length > MAX_MEMORY_FILES)
     errors.push(

@@ -187,6 +187,12 @@ function agentDefinitions(): Definition[] {
           })),
         ),
     ],
+    [
+      "clawguard_agent_memory_oversize_files",
+      "Memory files over their limit (the daily log limit, the bootstrap cap)",
+      "gauge",
+      (s) => perAgent(s, (a) => a.stats?.memoryOversize),
+    ],
     ...(["runs", "spills", "denials", "failures"] as const).map(
       (kind): Definition => [
         `clawguard_agent_exec_${kind}_total`,

@@ -16,6 +16,8 @@ import type { EventBus } from "../../bus.ts";
 export interface StatsSources {
   spool: { readonly backlog: number; readonly bytes: number; readonly quarantined: readonly unknown[] };
   shipper: { readonly status: { rejected: number; failingSince?: string } };
+  /** The memory watcher's reasons: one per file over its limit. */
+  memory?: { reasons(): string[] };
 }
 
 /**
@@ -118,6 +120,7 @@ export class StatsSink implements Component {
       setAside: shipper.status.rejected + spool.quarantined.length,
       shipperFailingSeconds: Number.isNaN(failing) ? 0 : Math.max(0, Math.round((now - failing) / 1000)),
       exec: { ...this.#exec },
+      memoryOversize: this.#sources.memory?.reasons().length ?? 0,
       memoryBytes: Object.fromEntries(this.#memory),
       llm: structuredClone([...this.#llm.values()]),
     };
