@@ -51,12 +51,8 @@ export interface Collector {
  */
 export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
-  let targets: ReturnType<typeof alertTargets> = [];
-  try {
-    targets = alertTargets(config.alerts, env);
-  } catch (err) {
-    problems.push((err as Error).message);
-  }
+  const { targets, problems: alertProblems } = alertTargets(config.alerts, env);
+  problems.push(...alertProblems);
   problems.push(...fenceProblems(config, env));
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();

@@ -74,24 +74,33 @@ export function redisClaims(
   };
 }
 
-/** The webhook targets of the config, their secrets read (a missing one is a config error, thrown). */
-export function alertTargets(config: AlertsConfig, env: NodeJS.ProcessEnv): Target[] {
+/** The webhook targets of the config, their secrets read; every one that cannot be is a problem. */
+export function alertTargets(
+  config: AlertsConfig,
+  env: NodeJS.ProcessEnv,
+): { targets: Target[]; problems: string[] } {
+  const problems: string[] = [];
   const url = (ref: AlertsConfig["webhooks"][number]["url"], where: string) => {
-    const value = resolveSecret(ref, env, where);
-    if (!value || !/^https?:\/\/./.test(value) || !URL.canParse(value))
-      throw new Error(`${where}: expected an http(s) URL from env or file`);
-    return value;
+    try {
+      const value = resolveSecret(ref, env, where);
+      if (value && /^https?:\/\/./.test(value) && URL.canParse(value)) return value;
+      problems.push(`${where}: expected an http(s) URL from env or file`);
+    } catch (err) {
+      problems.push(describeError(err));
+    }
+    return undefined;
   };
-  return [
-    ...config.mattermost.map((m, i) => {
-      const u = url(m.url, `alerts.mattermost[${i}].url`);
-      return { kind: "mattermost" as const, name: `mattermost ${safeTarget(u)}`, url: u, channel: m.channel };
-    }),
-    ...config.webhooks.map((w, i) => {
-      const u = url(w.url, `alerts.webhooks[${i}].url`);
-      return { kind: "webhook" as const, name: `webhook ${safeTarget(u)}`, url: u };
-    }),
-  ];
+  const targets: Target[] = [];
+  config.mattermost.forEach((m, i) => {
+    const u = url(m.url, `alerts.mattermost[${i}].url`);
+    if (u)
+      targets.push({ kind: "mattermost", name: `mattermost ${safeTarget(u)}`, url: u, channel: m.channel });
+  });
+  config.webhooks.forEach((w, i) => {
+    const u = url(w.url, `alerts.webhooks[${i}].url`);
+    if (u) targets.push({ kind: "webhook", name: `webhook ${safeTarget(u)}`, url: u });
+  });
+  return { targets, problems };
 }
 
 /**
