@@ -115,6 +115,13 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
       for (let i = 0; i < AGENTS; i += 50)
         await Promise.all(Array.from({ length: Math.min(50, AGENTS - i) }, (_, k) => beat(i + k)));
       console.log(`${AGENTS} agents' heartbeats in ${Date.now() - filled} ms`);
+      const scraped = Date.now();
+      const metrics = await fetch(`${collector.url}/metrics`, {
+        headers: { authorization: `Bearer ${READ}` },
+      });
+      const exposition = await metrics.text();
+      console.log(`/metrics of ${AGENTS} agents: ${exposition.length} bytes in ${Date.now() - scraped} ms`);
+      expect(exposition).toContain('clawguard_agent_up{agent="agent-0999",role="bot"} 1');
       const launched = Date.now();
       browser = await chromium.launch({ executablePath: browserPath as string, args: FLAGS });
       console.log(`chromium up in ${Date.now() - launched} ms`);
