@@ -334,6 +334,29 @@ async function run(
         clock: () => heartbeat.clock,
         blobs: blobShipper,
         memory,
+        metricsAgent: () => {
+          const health = prober.health();
+          const clock = heartbeat.clock;
+          const now = new Date().toISOString();
+          return {
+            ...source,
+            state: health.state,
+            reasons: health.reasons,
+            probes: health.probes.map((p) => ({ name: p.name, state: p.state })),
+            versions: {},
+            configFingerprint: "",
+            intervalMs: config.heartbeat.intervalMs,
+            time: now,
+            lastSeen: now,
+            stale: false,
+            clockOffset: {
+              offsetMs: clock?.offsetMs ?? 0,
+              method: "round-trip",
+              skewed: clock?.skewed ?? false,
+            },
+            stats: stats.snapshot(),
+          };
+        },
         disk: () =>
           diskLowReasons(
             [

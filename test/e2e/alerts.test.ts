@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { loadCollectorConfig } from "@clawguard/collector/config";
@@ -114,6 +114,22 @@ describe.skipIf(!pg)("alerts to Mattermost", () => {
         expect(res.status).toBe(i % 10 === 0 ? 500 : 200);
       }
       provider.setMode("normal");
+      // The sidecar serves the same series for its own agent (its own token).
+      const sidecarMetrics = `http://127.0.0.1:${sidecarPort}/metrics`;
+      expect((await fetch(sidecarMetrics)).status).toBe(401);
+      const sidecarToken = readFileSync(join(state.path, "sidecar.token"), "utf8").trim();
+      const calls5xx =
+        'clawguard_llm_calls_total{agent="main",provider="stub",model="m",status_class="5xx"} 4';
+      // The LLM events reach the bus in batches (50 ms): soon, not at once.
+      const ownText = await eventually("the sidecar's own /metrics", async () => {
+        const res = await fetch(sidecarMetrics, { headers: { authorization: `Bearer ${sidecarToken}` } });
+        const text = await res.text();
+        return text.includes(calls5xx) ? text : undefined;
+      });
+      expect(ownText).toContain(
+        'clawguard_agent_probe_passing{agent="main",role="gateway",probe="gateway"} 1',
+      );
+      expect(ownText).not.toContain("clawguard_ingest_");
       const errorRate = await eventually("the error-rate post", async () =>
         titled(mattermost.posts, /FIRING P1 llm_error_rate on main/),
       );

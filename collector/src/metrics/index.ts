@@ -347,7 +347,28 @@ export class CollectorMetrics {
       ),
       counts(db, "SELECT name AS key, granted AS n FROM fencing"),
     ]);
-    this.#snapshot = { view, now, openIncidents, actions, leases };
+    return this.#render({ view, now, openIncidents, actions, leases });
+  }
+
+  /**
+   * One agent's series as its own sidecar serves them (GET /metrics on the sidecar): the same names
+   * and labels as the collector's, without the store's (incidents, controller) or the collector's own.
+   */
+  async renderAgent(agent: FleetAgent, now = Date.now()): Promise<string> {
+    const none = new Map<string, number>();
+    const text = await this.#render({
+      view: { agents: [agent], drift: [] },
+      now,
+      openIncidents: none,
+      actions: none,
+      leases: none,
+    });
+    const agentSeries = text.split("\n\n").filter((block) => /^# HELP clawguard_(agent|llm)_/.test(block));
+    return `${agentSeries.join("\n\n")}\n`;
+  }
+
+  async #render(snapshot: Snapshot): Promise<string> {
+    this.#snapshot = snapshot;
     try {
       return await this.registry.metrics();
     } finally {
