@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from "node:path";
 import { agentName, bytes, int, listen, secretRef } from "@clawguard/shared/config/fields";
 import { type EnvMap, loadConfig } from "@clawguard/shared/config/load";
 import { z } from "zod";
+import { alertsConfig } from "./alerts/config.ts";
 import { controllerConfig } from "./controller/config.ts";
 
 const sealKeyId = z
@@ -55,6 +56,7 @@ export const collectorSchema = z.strictObject({
   /** The embedded store's data directory (PGlite), used when no database URL is set. */
   dataDir: z.string().min(1).default(".clawguard/collector"),
   controller: controllerConfig,
+  alerts: alertsConfig,
   ingest: z
     .strictObject({
       bodyLimitBytes: bytes(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),

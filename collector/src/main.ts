@@ -10,6 +10,7 @@ import type { Logger } from "@clawguard/shared/log";
 import { Periodic } from "@clawguard/shared/periodic";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { Redis } from "ioredis";
+import { AlertEngine, alertTargets, redisClaims } from "./alerts/index.ts";
 import { createCollectorApp } from "./api/app.ts";
 import type { CollectorConfig } from "./config.ts";
 import { createActuator } from "./controller/actuators.ts";
@@ -23,6 +24,7 @@ import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { Fleet } from "./fleet/index.ts";
 import type { SealKeyring } from "./ingest.ts";
+import { CollectorMetrics } from "./metrics/index.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
 import type { Db } from "./store/db.ts";
 import { createEmbeddedDb } from "./store/embedded/index.ts";
@@ -49,6 +51,8 @@ export interface Collector {
  */
 export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
+  const { targets, problems: alertProblems } = alertTargets(config.alerts, env);
+  problems.push(...alertProblems);
   problems.push(...fenceProblems(config, env));
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
@@ -129,7 +133,7 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
       `collector config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
     );
   }
-  return { ingest, read, seals: seals as SealKeyring };
+  return { ingest, read, seals: seals as SealKeyring, targets };
 }
 
 export async function openStore(
@@ -240,7 +244,7 @@ function startController(
   // checkConfig found nothing wrong with it (its secret included) before anything was opened.
   const actuator = createActuator(c.actuator, env, log.child("controller").child("actuator"));
   const url = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
-  const redis = url ? controllerRedis(url, log.child("controller")) : undefined;
+  const redis = url ? sharedRedis(url, "the controller holds", log.child("controller")) : undefined;
   // Tokens and what is written under them: in the durable store, whatever Redis loses.
   const fence = new DbFenceStore(db);
   const lease = redis
@@ -278,16 +282,16 @@ function startController(
 }
 
 /**
- * The controller's own Redis connection. While Redis is unreachable its commands fail fast (the
- * tick fails, is logged, and the controller does nothing until Redis is back); the connection's
- * errors are logged once per outage, never left unhandled.
+ * A Redis connection of its own (the controller's, the alerts'). While Redis is unreachable its
+ * commands fail fast (the controller's tick fails, is logged, and it does nothing until Redis is
+ * back; an alert is sent without its claim); the connection's errors are logged once per outage.
  */
-function controllerRedis(url: string, log: Logger): Redis {
+function sharedRedis(url: string, meanwhile: string, log: Logger): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
   let down = false;
   redis.on("error", (err: Error) => {
     if (!down)
-      log.warn("redis: connection lost, reconnecting; the controller holds meanwhile", {
+      log.warn(`redis: connection lost, reconnecting; ${meanwhile} meanwhile`, {
         error: err.message,
       });
     down = true;
@@ -298,6 +302,10 @@ function controllerRedis(url: string, log: Logger): Redis {
   });
   return redis;
 }
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
 
 /** How often each replica deletes memory file contents no event named (see ingest.orphanBlobTtlMs). */
 const BLOB_SWEEP_MS = 3_600_000;
@@ -312,7 +320,10 @@ export async function startCollector(
   log: Logger,
 ): Promise<Collector> {
   const tokens = checkConfig(config, env);
-  const telemetry = await startTelemetry("clawguard-collector", env);
+  const telemetry = await startTelemetry("clawguard-collector", env, {
+    version: VERSION,
+    instanceId: `${config.host}:${process.pid}`,
+  });
   const opened: { id: string; stop: () => Promise<void> }[] = [
     { id: "telemetry", stop: () => telemetry.shutdown() },
   ];
@@ -359,6 +370,36 @@ export async function startCollector(
     });
     await blobSweep.start();
     opened.push({ id: "memory.blob-sweep", stop: () => blobSweep.stop() });
+    const metrics = new CollectorMetrics();
+    const redisUrl = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
+    const alertRedis = redisUrl
+      ? sharedRedis(redisUrl, "alerts may be sent twice", log.child("alerts"))
+      : undefined;
+    if (alertRedis) opened.push({ id: "alerts.redis", stop: async () => alertRedis.disconnect() });
+    const alerts = new AlertEngine({
+      claims: alertRedis ? redisClaims(alertRedis, config.redis.keyPrefix) : undefined,
+      config: config.alerts,
+      targets: tokens.targets,
+      fleet,
+      store,
+      metrics,
+      log: log.child("alerts"),
+    });
+    const evaluate = new Periodic({
+      id: "alerts",
+      name: "alert evaluation",
+      run: () => alerts.evaluate(),
+      everyMs: config.alerts.evaluateMs,
+      log: log.child("alerts"),
+    });
+    await evaluate.start();
+    opened.push({
+      id: "alerts",
+      stop: async () => {
+        await evaluate.stop();
+        await alerts.drain();
+      },
+    });
     const controller = startController(config, env, store.db, liveness, fleet.incidents, log);
     if (controller) {
       await controller.start();
@@ -373,6 +414,8 @@ export async function startCollector(
       bodyLimitBytes: config.ingest.bodyLimitBytes,
       blobLimitBytes: config.ingest.blobLimitBytes,
       maxBatchEvents: config.ingest.maxBatchEvents,
+      metrics,
+      alerts,
       log: log.child("api"),
       ...(telemetry.enabled ? { tracer: telemetry.tracer } : {}),
     });

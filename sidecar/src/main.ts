@@ -32,6 +32,7 @@ import { OtelSink } from "./sinks/otel/index.ts";
 import { DEAD_LETTERED, type DeadLetter, Shipper } from "./sinks/shipper/index.ts";
 import { adoptWorkspaceSpool } from "./sinks/spool/adopt.ts";
 import { Spool } from "./sinks/spool/spool.ts";
+import { StatsSink } from "./sinks/stats/index.ts";
 import { SpillStore } from "./sources/exec-guard/index.ts";
 import { SpillRetention } from "./sources/exec-guard/spill-retention.ts";
 import { InboxSource } from "./sources/inbox/index.ts";
@@ -153,6 +154,10 @@ function deadLetterEvent(source: EventSource, letters: readonly DeadLetter[]) {
   });
 }
 
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
 /** How long requests in flight get to finish when the sidecar stops, of its 1.5 s. */
 const API_GRACE_MS = 400;
 
@@ -229,7 +234,11 @@ async function run(
 ): Promise<Sidecar> {
   const bus = new EventBus(spool);
   const spill = new SpillStore(config.paths.spill, config.workspace);
-  const telemetry = await startTelemetry(`clawguard-sidecar`, env);
+  const telemetry = await startTelemetry("clawguard-sidecar", env, {
+    version: VERSION,
+    instanceId: config.agent,
+    attributes: { "clawguard.agent": config.agent, "clawguard.role": config.role },
+  });
   const shipper = new Shipper({
     ...config.shipper,
     token: ingestToken,
@@ -241,6 +250,7 @@ async function run(
     },
     log: log.child("shipper"),
   });
+  const stats = new StatsSink(bus, { spool, shipper, memory: { reasons: () => memory.reasons() } });
   const inbox = new InboxSource({
     dir: config.paths.inbox,
     quarantineDir: config.paths.quarantine,
@@ -300,6 +310,7 @@ async function run(
     timeoutMs: config.shipper.timeoutMs,
     source,
     health: () => prober.health(),
+    stats: () => stats.snapshot(),
     config: sharedConfig(config),
     openclawConfig: config.memory.openclawConfig ?? config.llm.openclawConfig,
     maxClockSkewMs: config.heartbeat.maxClockSkewMs,
@@ -336,6 +347,29 @@ async function run(
         clock: () => heartbeat.clock,
         blobs: blobShipper,
         memory,
+        metricsAgent: () => {
+          const health = prober.health();
+          const clock = heartbeat.clock;
+          const now = new Date().toISOString();
+          return {
+            ...source,
+            state: health.state,
+            reasons: health.reasons,
+            probes: health.probes.map((p) => ({ name: p.name, state: p.state })),
+            versions: {},
+            configFingerprint: "",
+            intervalMs: config.heartbeat.intervalMs,
+            time: now,
+            lastSeen: now,
+            stale: false,
+            clockOffset: {
+              offsetMs: clock?.offsetMs ?? 0,
+              method: "round-trip",
+              skewed: clock?.skewed ?? false,
+            },
+            stats: stats.snapshot(),
+          };
+        },
         disk: () =>
           diskLowReasons(
             [
@@ -357,6 +391,7 @@ async function run(
   const runner = new Runner([
     spoolComponent,
     new OtelSink(bus, telemetry),
+    stats,
     shipper,
     blobShipper,
     inbox,

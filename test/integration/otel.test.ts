@@ -28,6 +28,7 @@ interface OtlpSpan {
 }
 interface Received {
   service: string;
+  resource: OtlpAttribute[];
   span: OtlpSpan;
 }
 
@@ -36,6 +37,8 @@ const ws = tempDir("clawguard-otel-");
 const state = tempDir("clawguard-otel-state-");
 const received: Received[] = [];
 const raw: string[] = [];
+/** content-type by signal path, per request (the protocol each process used). */
+const contentTypes: string[] = [];
 /** Metric names seen at /v1/metrics. */
 const metricNames = new Set<string>();
 let receiver: Server;
@@ -66,6 +69,12 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
       req.on("end", () => {
         const text = Buffer.concat(chunks).toString();
         raw.push(text);
+        contentTypes.push(`${req.url} ${req.headers["content-type"]}`);
+        if (req.headers["content-type"] === "application/x-protobuf") {
+          // The collector's (default protocol): its strings are in the bytes as they are.
+          res.writeHead(200, { "content-type": "application/x-protobuf" }).end();
+          return;
+        }
         if (req.url === "/v1/metrics") {
           for (const name of text.matchAll(/"name":"([^"]+)"/g)) metricNames.add(name[1] as string);
           res.writeHead(200, { "content-type": "application/json" }).end("{}");
@@ -81,18 +90,19 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
           const service = String(
             rs.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue,
           );
-          for (const ss of rs.scopeSpans) for (const span of ss.spans) received.push({ service, span });
+          for (const ss of rs.scopeSpans)
+            for (const span of ss.spans) received.push({ service, resource: rs.resource.attributes, span });
         }
         res.writeHead(200, { "content-type": "application/json" }).end("{}");
       });
     });
     receiver.listen(0, "127.0.0.1");
     await once(receiver, "listening");
+    // The collector on the default protocol (http/protobuf), the sidecar on the one it is told.
     const otel = {
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as { port: number }).port}`,
       OTEL_BSP_SCHEDULE_DELAY: "100",
       OTEL_METRIC_EXPORT_INTERVAL: "500",
-      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/json",
     };
 
     mkdirSync(join(ws.path, ".clawguard"));
@@ -128,6 +138,7 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
       ["sidecar", "--config", join(ws.path, "clawguard.yaml")],
       {
         ...otel,
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
         CLAWGUARD_WORKSPACE: ws.path,
         CLAWGUARD_INGEST_TOKEN: ingest,
         CLAWGUARD_STATE_DIR: state.path,
@@ -171,13 +182,26 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
     for await (const _ of stream) {
       // drained
     }
+    // An embeddings call is not chat (the stand-in has no such endpoint: the span says so too).
+    await (
+      await fetch(`http://127.0.0.1:${sport}/llm/openai/embeddings`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer test-key" },
+        body: JSON.stringify({ model: "text-embedding-3-small", input: "hello" }),
+      })
+    ).arrayBuffer();
 
     const deadline = Date.now() + 20_000;
     const spans = () => received.filter((r) => r.span.name.startsWith("exec "));
     const chat = () => received.find((r) => r.span.name === "chat gpt-4.1");
     while (Date.now() < deadline) {
-      const all = spans().length >= 2 && chat() && metricNames.has("gen_ai.client.operation.duration");
-      if (all && received.some((r) => r.span.name === "collector.ingest")) break;
+      const all =
+        spans().length >= 2 &&
+        chat() &&
+        metricNames.has("gen_ai.client.operation.duration") &&
+        metricNames.has("clawguard.llm.prompt_cache.hit_ratio");
+      const embeddings = received.some((r) => attr(r.span, "gen_ai.operation.name") === "embeddings");
+      if (all && embeddings && raw.some((t) => t.includes("collector.ingest"))) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     // The LLM call: a GenAI client span in the agent's trace, its parent the agent's span, and
@@ -200,6 +224,14 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
     ]) {
       expect(metricNames).toContain(metric);
     }
+    // A 0-1 ratio gets 0-1 buckets.
+    const ratio = raw.find((t) => t.includes('"name":"clawguard.llm.prompt_cache.hit_ratio"')) ?? "";
+    const bounds = /"name":"clawguard\.llm\.prompt_cache\.hit_ratio".*?"explicitBounds":\[([^\]]*)\]/.exec(
+      ratio,
+    );
+    expect(bounds?.[1]?.split(",").map(Number)).toEqual([
+      0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1,
+    ]);
     const echo = spans().find((r) => r.span.name === "exec echo");
     const failing = spans().find((r) => r.span.name === "exec sh");
     expect(echo?.service).toBe("clawguard-sidecar");
@@ -208,7 +240,22 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
     expect(echo && attr(echo.span, "clawguard.exec.output_bytes")).toBe(secretOutput.length + 1);
     expect(failing && attr(failing.span, "process.exit.code")).toBe(2);
     expect(failing?.span.status?.code).toBe(2); // ERROR
-    expect(received.find((r) => r.span.name === "collector.ingest")?.service).toBe("clawguard-collector");
+    // Every sidecar span says which agent and which version; the collector's went as protobuf.
+    const resource = Object.fromEntries((echo?.resource ?? []).map((a) => [a.key, a.value.stringValue]));
+    expect(resource).toMatchObject({
+      "service.instance.id": "main",
+      "service.version": "0.1.0",
+      "clawguard.agent": "main",
+      "clawguard.role": "agent",
+    });
+    expect(chat()?.resource).toEqual(echo?.resource);
+    expect(received.find((r) => attr(r.span, "gen_ai.operation.name") === "embeddings")?.span.name).toBe(
+      "embeddings",
+    );
+    expect(contentTypes).toContain("/v1/traces application/x-protobuf");
+    expect(contentTypes).toContain("/v1/traces application/json");
+    const protobuf = raw.find((t) => t.includes("collector.ingest"));
+    expect(protobuf).toContain("clawguard-collector");
     expect(raw.join("")).not.toContain(secretOutput);
 
     expect(await sidecar.kill("SIGTERM")).toBe(0);

@@ -4,8 +4,11 @@ import type { Logger } from "@clawguard/shared/log";
 import type { Tracer } from "@opentelemetry/api";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { AlertEngine } from "../alerts/index.ts";
 import type { Fleet } from "../fleet/index.ts";
 import type { SealKeyring } from "../ingest.ts";
+import { CollectorMetrics } from "../metrics/index.ts";
+import { pageRoutes } from "../page/index.ts";
 import type { AuditStore } from "../store/audit-store.ts";
 import { MemoryStore } from "../store/memory-store.ts";
 import { auditRoutes } from "./routes/audit.ts";
@@ -30,6 +33,10 @@ export interface ApiDeps {
   log: Logger;
   /** When set, each ingest batch is a span (attributes only, never the body). */
   tracer?: Tracer;
+  /** The collector's counters for /metrics (a fresh set when not given). */
+  metrics?: CollectorMetrics;
+  /** The collector's own alerting: GET /v1/alerts lists what fires. */
+  alerts?: AlertEngine;
 }
 
 export function createCollectorApp(deps: ApiDeps) {
@@ -56,6 +63,25 @@ export function createCollectorApp(deps: ApiDeps) {
       ),
   });
   // Blob uploads have their own limit (after their token is checked): see routes/memory.ts.
+  const metrics = deps.metrics ?? new CollectorMetrics();
+  app.use("/v1/events", async (c, next) => {
+    await next();
+    metrics.ingestBatches.inc({ status: String(c.res.status) });
+  });
+  app.use("/v1/heartbeats", async (c, next) => {
+    await next();
+    metrics.heartbeats.inc({ status: String(c.res.status) });
+  });
+  // Behind the read token, like the rest of what the collector shows (Prometheus: authorization).
+  app.get("/metrics", async (c) => {
+    deps.readTokens.authenticate(c);
+    const text = await metrics.render(await deps.fleet.view(), deps.store.db);
+    return c.body(text, 200, { "content-type": metrics.registry.contentType });
+  });
+  app.get("/v1/alerts", (c) => {
+    deps.readTokens.authenticate(c);
+    return c.json({ alerts: deps.alerts?.firing() ?? [] });
+  });
   app.use("/v1/*", (c, next) => (c.req.path.startsWith("/v1/blobs/") ? next() : limit(c, next)));
   const tracer = deps.tracer;
   if (tracer) {
@@ -70,9 +96,10 @@ export function createCollectorApp(deps: ApiDeps) {
       }),
     );
   }
-  eventsRoutes(app, deps);
+  eventsRoutes(app, { ...deps, metrics });
   auditRoutes(app, deps);
   memoryRoutes(app, deps, new MemoryStore(deps.store.db));
   fleetRoutes(app, deps);
+  pageRoutes(app, deps);
   return app;
 }

@@ -6,6 +6,14 @@ import {
   type Validation,
 } from "@clawguard/shared/events/envelope";
 import {
+  LATENCY_BUCKETS_S,
+  LLM_ERROR_CLASSES,
+  MAX_LLM_SERIES,
+  MAX_MEMORY_FILES,
+  type SidecarStats,
+  STATUS_CLASSES,
+} from "@clawguard/shared/stats";
+import {
   HEALTH_STATES,
   type HealthState,
   type Heartbeat,
@@ -37,6 +45,7 @@ const KEYS = new Set([
   "intervalMs",
   "time",
   "clock",
+  "stats",
 ]);
 /** Offsets beyond ten years are not a clock, they are garbage. */
 const MAX_OFFSET_MS = 10 * 365 * 86_400_000;
@@ -160,6 +169,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
   )
     errors.push(`time: expected an RFC 3339 timestamp, got ${describeValue(value.time)}`);
   checkClock(errors, value.clock);
+  checkStats(errors, value.stats);
   if (errors.length > 0) return { ok: false, errors };
   const v = value as Record<string, unknown>;
   // A copy of exactly the known fields, so nothing else is ever stored.
@@ -181,6 +191,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
       intervalMs: v.intervalMs as number,
       time: v.time as string,
       ...(isPlainObject(v.clock) ? { clock: { ...(v.clock as { offsetMs: number; rttMs: number }) } } : {}),
+      ...(isPlainObject(v.stats) ? { stats: structuredClone(v.stats as unknown as SidecarStats) } : {}),
     },
   };
 }
@@ -199,4 +210,107 @@ function checkClock(errors: string[], value: unknown): void {
     errors.push(
       `clock: expected {offsetMs: integer within ±${MAX_OFFSET_MS}, rttMs: integer in 0..3600000}, got ${describeValue(value)}`,
     );
+}
+
+const count = (value: unknown) => typeof value === "number" && Number.isFinite(value) && value >= 0;
+
+function checkCounts(errors: string[], path: string, value: unknown, keys: readonly string[]): void {
+  if (!isPlainObject(value)) {
+    errors.push(`${path}: expected an object of counts, got ${describeValue(value)}`);
+    return;
+  }
+  for (const [key, n] of Object.entries(value)) {
+    if (!keys.includes(key)) errors.push(`${path}.${key.slice(0, 40)}: expected one of ${keys.join("|")}`);
+    else if (!count(n)) errors.push(`${path}.${key}: expected a count >= 0, got ${describeValue(n)}`);
+  }
+}
+
+function checkHistogram(errors: string[], path: string, value: unknown): void {
+  const ok =
+    isPlainObject(value) &&
+    Array.isArray(value.buckets) &&
+    value.buckets.length === LATENCY_BUCKETS_S.length &&
+    value.buckets.every(count) &&
+    count(value.sum) &&
+    count(value.count) &&
+    Object.keys(value).length === 3;
+  if (!ok)
+    errors.push(
+      `${path}: expected {buckets: ${LATENCY_BUCKETS_S.length} counts (le ${LATENCY_BUCKETS_S.join(",")}), sum, count}, got ${describeValue(value)}`,
+    );
+}
+
+const LLM_KEYS = [
+  "provider",
+  "model",
+  "calls",
+  "errors",
+  "latency",
+  "ttft",
+  "inputTokens",
+  "outputTokens",
+  "cacheReadTokens",
+];
+
+function checkLlmSeries(errors: string[], path: string, s: unknown): void {
+  if (!isPlainObject(s)) {
+    errors.push(`${path}: expected an object, got ${describeValue(s)}`);
+    return;
+  }
+  for (const key of Object.keys(s)) if (!LLM_KEYS.includes(key)) errors.push(`${path}.${key}: unknown field`);
+  text(errors, `${path}.provider`, s.provider, 64);
+  text(errors, `${path}.model`, s.model, 128);
+  checkCounts(errors, `${path}.calls`, s.calls, STATUS_CLASSES);
+  checkCounts(errors, `${path}.errors`, s.errors, LLM_ERROR_CLASSES);
+  checkHistogram(errors, `${path}.latency`, s.latency);
+  checkHistogram(errors, `${path}.ttft`, s.ttft);
+  for (const key of ["inputTokens", "outputTokens", "cacheReadTokens"] as const)
+    if (!count(s[key])) errors.push(`${path}.${key}: expected a count >= 0, got ${describeValue(s[key])}`);
+}
+
+const STATS_KEYS = [
+  "spoolBacklog",
+  "spoolBytes",
+  "setAside",
+  "shipperFailingSeconds",
+  "memoryOversize",
+  "exec",
+  "memoryBytes",
+  "llm",
+];
+
+/** The sidecar's counters for /metrics (optional; see @clawguard/shared/stats): bounded in size. */
+function checkStats(errors: string[], value: unknown): void {
+  if (value === undefined) return;
+  if (!isPlainObject(value)) {
+    errors.push(`stats: expected an object, got ${describeValue(value)}`);
+    return;
+  }
+  for (const key of Object.keys(value))
+    if (!STATS_KEYS.includes(key)) errors.push(`stats.${key}: unknown field`);
+  for (const key of ["spoolBacklog", "spoolBytes", "setAside", "shipperFailingSeconds"])
+    if (!count(value[key]))
+      errors.push(`stats.${key}: expected a count >= 0, got ${describeValue(value[key])}`);
+  checkCounts(errors, "stats.exec", value.exec, ["runs", "spills", "denials", "failures"]);
+  // Optional: sidecars from before it was counted do not send it.
+  if (value.memoryOversize !== undefined && !count(value.memoryOversize))
+    errors.push(`stats.memoryOversize: expected a count >= 0, got ${describeValue(value.memoryOversize)}`);
+  const memory = value.memoryBytes;
+  if (!isPlainObject(memory) || Object.keys(memory).length > MAX_MEMORY_FILES)
+    errors.push(
+      `stats.memoryBytes: expected at most ${MAX_MEMORY_FILES} path: bytes, got ${describeValue(memory)}`,
+    );
+  else
+    for (const [path, n] of Object.entries(memory))
+      if (path.length === 0 || path.length > 256 || !count(n))
+        errors.push(
+          `stats.memoryBytes: expected paths of 1-256 chars and byte counts, got ${describeValue(path)}`,
+        );
+  if (!Array.isArray(value.llm) || value.llm.length > MAX_LLM_SERIES) {
+    errors.push(`stats.llm: expected at most ${MAX_LLM_SERIES} series, got ${describeValue(value.llm)}`);
+    return;
+  }
+  value.llm.forEach((s, i) => {
+    checkLlmSeries(errors, `stats.llm[${i}]`, s);
+  });
 }

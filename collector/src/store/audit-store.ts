@@ -342,6 +342,23 @@ export class AuditStore {
     ]);
   }
 
+  /** The collector's own events (the alerts it sent, ...), sealed into its chain like its findings. */
+  async recordOwn(
+    events: {
+      type: string;
+      severity: "info" | "warn" | "error" | "critical";
+      attrs: Record<string, unknown>;
+    }[],
+  ): Promise<void> {
+    if (events.length === 0) return;
+    await this.db.transaction((tx) =>
+      this.#record(
+        tx,
+        events.map((e) => draftEvent({ source: this.#source, ...e })),
+      ),
+    );
+  }
+
   /** Records integrity findings on their own (when nothing else from the batch is stored). */
   async recordFindings(findings: IntegrityFinding[]): Promise<void> {
     if (findings.length === 0) return;

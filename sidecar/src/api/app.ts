@@ -1,3 +1,5 @@
+import type { FleetAgent } from "@clawguard/collector/fleet/index";
+import { CollectorMetrics } from "@clawguard/collector/metrics/index";
 import type { TokenSet } from "@clawguard/shared/http/auth";
 import { queryInt } from "@clawguard/shared/http/body";
 import { errorResponse, notFound, onError } from "@clawguard/shared/http/on-error";
@@ -36,6 +38,8 @@ export interface SidecarApiDeps {
   memory?: { readonly watching: boolean };
   /** Why the disk degrades the sidecar (free space on the workspace's and state dir's filesystems). */
   disk?: () => string[];
+  /** This agent as the collector's /metrics shows it: served at GET /metrics (sidecar token). */
+  metricsAgent?: () => FleetAgent;
   log: Logger;
 }
 
@@ -107,6 +111,17 @@ export function createSidecarApp(deps: SidecarApiDeps) {
     };
     return c.json(body, failing.length === 0 ? 200 : 503);
   });
+
+  const metricsAgent = deps.metricsAgent;
+  if (metricsAgent) {
+    const metrics = new CollectorMetrics();
+    app.get("/metrics", async (c) => {
+      deps.tokens.authenticate(c);
+      return c.body(await metrics.renderAgent(metricsAgent()), 200, {
+        "content-type": metrics.registry.contentType,
+      });
+    });
+  }
 
   app.use("/v1/*", async (c, next) => {
     deps.tokens.authenticate(c);

@@ -29,6 +29,10 @@ const COMMANDS: Commands = {
     summary: "incidents: when agents turned unhealthy, degraded or stale, and why",
     load: async () => (await import("./commands/fleet.ts")).incidentsCommand,
   },
+  alerts: {
+    summary: "the collector's alerts firing now (gateway down, LLM error rate, LLM latency)",
+    load: async () => (await import("./commands/alerts.ts")).alertsCommand,
+  },
   inject: {
     summary: "add clawguard (sidecars, collector, secrets) to a Docker Compose file; --remove takes it out",
     load: async () => (await import("@clawguard/deploy/inject/command")).injectCommand,

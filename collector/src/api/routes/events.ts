@@ -22,6 +22,10 @@ export function eventsRoutes(app: Hono, deps: ApiDeps): void {
     }
     const results = await ingestBatch(deps.store, agent, body.events, deps.sealKeys);
     const count = (status: string) => results.filter((r) => r.status === status).length;
+    for (const result of ["accepted", "duplicate", "rejected"]) {
+      const n = count(result);
+      if (n > 0) deps.metrics?.ingestEvents.inc({ result }, n);
+    }
     return c.json({
       accepted: count("accepted"),
       duplicate: count("duplicate"),

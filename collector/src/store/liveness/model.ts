@@ -1,3 +1,5 @@
+import type { SidecarStats } from "@clawguard/shared/stats";
+
 /**
  * Liveness: each agent's last heartbeat, when it turns stale, and the state changes still to be
  * recorded as incidents. Two backends behind one interface: Redis (several collector replicas)
@@ -31,6 +33,8 @@ export interface Heartbeat {
    * heartbeat's answer (NTP-style, both ways): offsetMs > 0 when the sidecar's clock is ahead.
    */
   clock?: { offsetMs: number; rttMs: number };
+  /** The sidecar's counters since it started, for /metrics (see @clawguard/shared/stats). */
+  stats?: SidecarStats;
 }
 
 /** The last heartbeat of an agent as stored, with the collector's clock when it arrived. */

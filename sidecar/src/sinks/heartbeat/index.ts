@@ -5,6 +5,7 @@ import type { EventSource } from "@clawguard/shared/events/envelope";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
+import type { SidecarStats } from "@clawguard/shared/stats";
 import JSON5 from "json5";
 import { Agent, request } from "undici";
 import type { Health } from "../../sources/prober/index.ts";
@@ -16,6 +17,8 @@ export interface HeartbeatOptions {
   timeoutMs: number;
   source: EventSource;
   health(): Health;
+  /** What the collector's /metrics shows for this agent (counters since the sidecar started). */
+  stats?: () => SidecarStats;
   /** What the agent runs with: the sidecar's config, and the agent's openclaw.json when known. */
   config: unknown;
   openclawConfig?: string | undefined;
@@ -189,6 +192,7 @@ export class HeartbeatSender implements Component {
       configFingerprint: this.#fingerprint,
       configKeys: this.#keys,
       intervalMs: this.#o.intervalMs,
+      ...(this.#o.stats ? { stats: this.#o.stats() } : {}),
       ...(this.#clock ? { clock: { offsetMs: this.#clock.offsetMs, rttMs: this.#clock.rttMs } } : {}),
       time: new Date().toISOString(),
     };

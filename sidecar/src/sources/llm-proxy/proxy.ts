@@ -34,7 +34,7 @@ import {
 import type { Provider } from "./providers.ts";
 import { type Route, routeOf } from "./route.ts";
 import { SseReader } from "./sse.ts";
-import type { LlmTelemetry } from "./telemetry.ts";
+import { type LlmTelemetry, operationOf } from "./telemetry.ts";
 import { estimateFor, tokenizerSetting } from "./tokenizer.ts";
 import { dispatchCall, type UpstreamBody, type UpstreamResponse } from "./upstream.ts";
 
@@ -278,7 +278,13 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     if (!call) return;
     const { provider } = call.route;
     const { span, context } = deps.telemetry.start(
-      { providerId: provider.id, family: provider.family, model: call.guarded?.model, server: call.server },
+      {
+        providerId: provider.id,
+        operation: operationOf(call.route.path),
+        family: provider.family,
+        model: call.guarded?.model,
+        server: call.server,
+      },
       req.headers,
     );
     const onClose = () => {
@@ -501,6 +507,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       health.tokens(provider.id, usage.inputTokens, usage.cacheReadTokens ?? 0);
     deps.telemetry.end(span, {
       providerId: provider.id,
+      operation: operationOf(call.route.path),
       family,
       model: guarded?.model,
       server: call.server,

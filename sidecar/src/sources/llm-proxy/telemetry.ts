@@ -20,6 +20,8 @@ import type { Family, Usage } from "./family.ts";
 
 export interface CallFacts {
   providerId: string;
+  /** gen_ai.operation.name, from the endpoint called (see operationOf). */
+  operation: string;
   family: Family;
   model: string | undefined;
   server: URL;
@@ -37,12 +39,26 @@ export interface CallFacts {
   inputMessages?: string | undefined;
 }
 
+/**
+ * The GenAI operation of an endpoint (the path after /llm/<provider>/): embeddings are not chat.
+ * The conventions' names: chat, embeddings, text_completion; anything else "other".
+ */
+export function operationOf(path: string): string {
+  const p = path.split("?")[0]?.replace(/\/+$/, "") ?? "";
+  if (/(^|\/)embeddings$/.test(p)) return "embeddings";
+  if (/(^|\/)chat\/completions$/.test(p) || /(^|\/)(responses|messages)$/.test(p)) return "chat";
+  if (/(^|\/)completions$/.test(p)) return "text_completion";
+  return "other";
+}
+
 /** Tracing off: one inert span for every call, nothing built per call. */
 const NOT_TRACED = { span: trace.wrapSpanContext(INVALID_SPAN_CONTEXT), context: ROOT_CONTEXT };
 
 const DURATION_BUCKETS = [
   0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];
+/** A 0-1 ratio: tenths, with 0.7 (the seed's cache target) a bound. */
+const RATIO_BUCKETS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1];
 const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304];
 
 export class LlmTelemetry {
@@ -74,6 +90,7 @@ export class LlmTelemetry {
     this.#cacheHit = meter.createHistogram("clawguard.llm.prompt_cache.hit_ratio", {
       unit: "1",
       description: "Share of a call's input tokens read from the provider's prompt cache",
+      advice: { explicitBucketBoundaries: RATIO_BUCKETS },
     });
     this.#errors = meter.createCounter("clawguard.llm.errors", {
       unit: "{call}",
@@ -84,7 +101,7 @@ export class LlmTelemetry {
 
   /** The span for a call, parented to the caller's trace (its `traceparent`). */
   start(
-    facts: Pick<CallFacts, "providerId" | "family" | "model" | "server">,
+    facts: Pick<CallFacts, "providerId" | "operation" | "family" | "model" | "server">,
     headers: IncomingHttpHeaders,
   ): {
     span: Span;
@@ -93,11 +110,11 @@ export class LlmTelemetry {
     if (!this.#telemetry.enabled) return NOT_TRACED;
     const parent = propagation.extract(context.active(), headers);
     const span = this.#telemetry.tracer.startSpan(
-      `chat ${facts.model ?? ""}`.trim(),
+      `${facts.operation} ${facts.model ?? ""}`.trim(),
       {
         kind: SpanKind.CLIENT,
         attributes: {
-          "gen_ai.operation.name": "chat",
+          "gen_ai.operation.name": facts.operation,
           "gen_ai.provider.name": facts.family.providerName,
           ...(facts.model ? { "gen_ai.request.model": facts.model } : {}),
           "server.address": facts.server.hostname,
@@ -120,7 +137,7 @@ export class LlmTelemetry {
     if (!this.#telemetry.enabled) return;
     const u = facts.usage;
     const attributes = {
-      "gen_ai.operation.name": "chat",
+      "gen_ai.operation.name": facts.operation,
       "gen_ai.provider.name": facts.family.providerName,
       ...(facts.model ? { "gen_ai.request.model": facts.model } : {}),
       ...(u.responseModel ? { "gen_ai.response.model": u.responseModel } : {}),

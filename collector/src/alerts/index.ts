@@ -1,0 +1,295 @@
+import { resolveSecret } from "@clawguard/shared/config/load";
+import { describeError } from "@clawguard/shared/errors";
+import type { Logger } from "@clawguard/shared/log";
+import type { Fleet } from "../fleet/index.ts";
+import type { CollectorMetrics } from "../metrics/index.ts";
+import type { AuditStore } from "../store/audit-store.ts";
+import type { AlertsConfig } from "./config.ts";
+import { type Delivery, deliver, type Notice, safeTarget, type Target } from "./notify.ts";
+import {
+  type Condition,
+  conditionsOf,
+  driftConditions,
+  failoverConditions,
+  moreConditionsOf,
+  type RecentAction,
+  type Sample,
+  sampleOf,
+} from "./rules.ts";
+
+export interface AlertEngineOptions {
+  config: AlertsConfig;
+  targets: Target[];
+  fleet: Fleet;
+  store: AuditStore;
+  metrics?: CollectorMetrics | undefined;
+  log: Logger;
+  /**
+   * Several replicas evaluate the same fleet: each notification is claimed first (Redis SET NX with
+   * a time to live, shared by the replicas) and sent by the replica that got the claim. None: one
+   * replica, every notification its own.
+   */
+  claims?: AlertClaims | undefined;
+  /** Retries of a failing target (tests make them quick). */
+  delivery?: { attempts?: number; backoffMs?: number; timeoutMs?: number };
+  now?: () => number;
+}
+
+export interface AlertClaims {
+  /** True for the one replica that may send this notification (for ttlMs). */
+  claim(key: string, ttlMs: number): Promise<boolean>;
+  release(key: string): Promise<void>;
+}
+
+/** How long a resolution's claim holds the other replicas off. */
+const RESOLVED_CLAIM_MS = 60_000;
+
+export interface ActiveAlert extends Condition {
+  /** When the condition was first seen (ms). */
+  since: number;
+  firing: boolean;
+  firedAt?: number;
+  notifiedAt?: number;
+}
+
+/**
+ * Claims in Redis, shared by the replicas. A Redis that does not answer grants the claim: a
+ * notification sent twice is better than one never sent.
+ */
+export function redisClaims(
+  redis: { set(...args: unknown[]): Promise<unknown>; del(key: string): Promise<unknown> },
+  prefix: string,
+): AlertClaims {
+  return {
+    claim: async (key, ttlMs) => {
+      try {
+        return (await redis.set(`${prefix}alerts:${key}`, "1", "PX", ttlMs, "NX")) === "OK";
+      } catch {
+        return true;
+      }
+    },
+    release: async (key) => {
+      await redis.del(`${prefix}alerts:${key}`).catch(() => {});
+    },
+  };
+}
+
+/** The webhook targets of the config, their secrets read; every one that cannot be is a problem. */
+export function alertTargets(
+  config: AlertsConfig,
+  env: NodeJS.ProcessEnv,
+): { targets: Target[]; problems: string[] } {
+  const problems: string[] = [];
+  const url = (ref: AlertsConfig["webhooks"][number]["url"], where: string) => {
+    try {
+      const value = resolveSecret(ref, env, where);
+      if (value && /^https?:\/\/./.test(value) && URL.canParse(value)) return value;
+      problems.push(`${where}: expected an http(s) URL from env or file`);
+    } catch (err) {
+      problems.push(describeError(err));
+    }
+    return undefined;
+  };
+  const targets: Target[] = [];
+  config.mattermost.forEach((m, i) => {
+    const u = url(m.url, `alerts.mattermost[${i}].url`);
+    if (u)
+      targets.push({ kind: "mattermost", name: `mattermost ${safeTarget(u)}`, url: u, channel: m.channel });
+  });
+  config.webhooks.forEach((w, i) => {
+    const u = url(w.url, `alerts.webhooks[${i}].url`);
+    if (u) targets.push({ kind: "webhook", name: `webhook ${safeTarget(u)}`, url: u });
+  });
+  return { targets, problems };
+}
+
+/**
+ * The collector's own alerting: every evaluateMs, the rules (rules.ts) on the fleet's last
+ * heartbeats; an alert fires once its condition held `forMs`, is notified again every repeatMs while
+ * it fires, and is notified resolved when its condition is gone. Each firing and resolution is an
+ * audit event (alert.firing, alert.resolved), and so is each delivery (alert.notified, ok or not).
+ * Deliveries run beside the evaluation (retried with backoff): a slow webhook never holds up ingest
+ * or the next evaluation.
+ */
+export class AlertEngine {
+  readonly #o: AlertEngineOptions;
+  readonly #now: () => number;
+  readonly #active = new Map<string, ActiveAlert>();
+  readonly #history = new Map<string, Sample[]>();
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(options: AlertEngineOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The alerts firing now (GET /v1/alerts). */
+  firing(): ActiveAlert[] {
+    return [...this.#active.values()].filter((a) => a.firing).sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
+  async evaluate(): Promise<void> {
+    const now = this.#now();
+    const window = this.#o.config.errorRate.windowMs;
+    const current = new Map<string, Condition>();
+    const [view, actions] = await Promise.all([this.#o.fleet.view(), this.#recentActions(now)]);
+    for (const c of driftConditions(view.drift, this.#o.config)) current.set(c.key, c);
+    const roles = new Map(view.agents.map((a) => [a.agent, a.role]));
+    for (const c of failoverConditions(actions.map((a) => ({ ...a, role: roles.get(a.agent) ?? "unknown" }))))
+      current.set(c.key, c);
+    for (const agent of view.agents) {
+      const sample = sampleOf(agent.stats, now);
+      const ring = (this.#history.get(agent.agent) ?? []).filter((s) => s.at >= now - window);
+      if (ring.length > 0 && sample.calls < (ring.at(-1)?.calls ?? 0)) ring.length = 0; // restarted
+      const from = ring[0];
+      ring.push(sample);
+      this.#history.set(agent.agent, ring);
+      for (const c of conditionsOf(agent, from, sample, this.#o.config)) current.set(c.key, c);
+      for (const c of moreConditionsOf(agent, from, sample, this.#o.config)) current.set(c.key, c);
+    }
+    for (const c of current.values()) this.#hold(c, now);
+    for (const [key, active] of this.#active) {
+      if (current.has(key)) continue;
+      this.#active.delete(key);
+      if (active.firing) this.#send(active, "resolved", now);
+    }
+  }
+
+  async #recentActions(now: number): Promise<RecentAction[]> {
+    const since = new Date(now - this.#o.config.failoverWindowMs).toISOString();
+    const { rows } = await this.#o.store.db.query<{ agent: string; action: string; at: Date | string }>(
+      `SELECT i.agent, e.action, max(e.at) AS at
+         FROM incident_events e JOIN incidents i ON i.id = e.incident_id
+        WHERE e.kind = 'action' AND e.at > $1
+          AND e.action IN ('route-switched', 'failover-held', 'failover-stalled', 'budget-spent')
+        GROUP BY i.agent, e.action`,
+      [since],
+    );
+    return rows.map((r) => ({
+      agent: r.agent,
+      role: "",
+      action: r.action,
+      at: new Date(r.at).toISOString(),
+    }));
+  }
+
+  #hold(c: Condition, now: number): void {
+    const active: ActiveAlert = { ...(this.#active.get(c.key) ?? { since: now, firing: false }), ...c };
+    this.#active.set(c.key, active);
+    if (!active.firing && now - active.since >= c.forMs) {
+      active.firing = true;
+      active.firedAt = now;
+      active.notifiedAt = now;
+      this.#send(active, "firing", now);
+    } else if (active.firing && now - (active.notifiedAt ?? now) >= this.#o.config.repeatMs) {
+      active.notifiedAt = now;
+      this.#send(active, "firing", now);
+    }
+  }
+
+  #send(a: ActiveAlert, status: Notice["status"], now: number): void {
+    const notice: Notice = {
+      status,
+      alert: a.alert,
+      severity: a.severity,
+      agent: a.agent,
+      role: a.role,
+      summary: a.summary,
+      startsAt: new Date(a.firedAt ?? a.since).toISOString(),
+      ...(status === "resolved" ? { endsAt: new Date(now).toISOString() } : {}),
+      pageUrl: this.#o.config.pageUrl,
+    };
+    const task = this.#notify(notice).catch((err) =>
+      this.#o.log.error("alert not recorded", { alert: a.key, error: describeError(err) }),
+    );
+    this.#inFlight.add(task);
+    void task.finally(() => this.#inFlight.delete(task));
+  }
+
+  /** The silence covering the alert now, if any (its notifications are not sent, only recorded). */
+  #silence(notice: Notice) {
+    const now = this.#now();
+    return this.#o.config.silences.find(
+      (s) =>
+        Date.parse(s.until) > now &&
+        (s.alert === undefined || s.alert === notice.alert) &&
+        (s.agent === undefined || s.agent === notice.agent),
+    );
+  }
+
+  /** Whether this replica sends the notice (always, without claims). */
+  async #claimed(key: string, status: Notice["status"]): Promise<boolean> {
+    const claims = this.#o.claims;
+    if (!claims) return true;
+    if (status === "firing") return claims.claim(`${key}:firing`, this.#o.config.repeatMs);
+    if (!(await claims.claim(`${key}:resolved`, RESOLVED_CLAIM_MS))) return false;
+    await claims.release(`${key}:firing`); // so that it can fire again at once
+    return true;
+  }
+
+  async #notify(notice: Notice): Promise<void> {
+    const { alert, severity, agent, summary, status } = notice;
+    if (!(await this.#claimed(`${alert}:${agent}`, status))) return;
+    const silence = this.#silence(notice);
+    this.#o.log[status === "firing" ? "warn" : "info"](`alert ${status}`, {
+      alert,
+      severity,
+      agent,
+      summary,
+    });
+    await this.#o.store.recordOwn([
+      {
+        type: `alert.${status}`,
+        severity:
+          status === "resolved"
+            ? "info"
+            : severity === "P0"
+              ? "critical"
+              : severity === "P1"
+                ? "error"
+                : "warn",
+        attrs: {
+          ...notice,
+          targets: this.#o.targets.map((t) => t.name),
+          ...(silence ? { silenced: { until: silence.until, reason: silence.reason ?? null } } : {}),
+        },
+      },
+    ]);
+    if (silence) return;
+    const results = await Promise.all(
+      this.#o.targets.map(
+        async (t): Promise<[Target, Delivery]> => [t, await deliver(t, notice, this.#o.delivery)],
+      ),
+    );
+    for (const [t, d] of results) {
+      this.#o.metrics?.notifications.inc({ channel: t.kind, result: d.ok ? "sent" : "failed" });
+      if (!d.ok)
+        this.#o.log.warn("alert notification not delivered", {
+          target: t.name,
+          alert,
+          agent,
+          error: d.error,
+        });
+    }
+    await this.#o.store.recordOwn(
+      results.map(([t, d]) => ({
+        type: "alert.notified",
+        severity: d.ok ? "info" : "error",
+        attrs: {
+          alert,
+          agent,
+          status,
+          target: t.name,
+          ok: d.ok,
+          attempts: d.attempts,
+          error: d.error ?? null,
+        },
+      })),
+    );
+  }
+
+  /** Waits for the deliveries under way (their retries included). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+  }
+}

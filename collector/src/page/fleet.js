@@ -1,0 +1,265 @@
+// The fleet page: plain JavaScript, no build step. Every request carries the read token (kept in
+// this tab's sessionStorage); live updates come from GET /v1/fleet/stream (server-sent events read
+// with fetch, which unlike EventSource can send the token in a header).
+
+const BUCKETS = __LATENCY_BUCKETS__;
+const $ = (id) => document.getElementById(id);
+const esc = (v) =>
+  String(v ?? "").replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
+  );
+let token = sessionStorage.getItem("clawguard.read") || "";
+let agents = [];
+
+async function api(path) {
+  const res = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
+  if (res.status === 401) throw Object.assign(new Error("the read token was refused"), { auth: true });
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  return res.json();
+}
+
+function p95(h) {
+  if (!h || h.count === 0) return undefined;
+  const rank = 0.95 * h.count;
+  let lower = 0,
+    below = 0;
+  for (let i = 0; i < BUCKETS.length; i++) {
+    const n = h.buckets[i] ?? 0;
+    if (n >= rank) return lower + (BUCKETS[i] - lower) * ((rank - below) / Math.max(1, n - below));
+    lower = BUCKETS[i];
+    below = n;
+  }
+  return Infinity;
+}
+
+function llmOf(a) {
+  const series = a.stats?.llm ?? [];
+  const sum = (f) => series.reduce((t, s) => t + f(s), 0);
+  const merged = {
+    buckets: BUCKETS.map((_, i) => sum((s) => s.latency.buckets[i] ?? 0)),
+    count: sum((s) => s.latency.count),
+  };
+  return {
+    calls: sum((s) => Object.values(s.calls).reduce((t, n) => t + n, 0)),
+    errors: sum((s) => Object.values(s.errors).reduce((t, n) => t + n, 0)),
+    p95: p95(merged),
+    input: sum((s) => s.inputTokens),
+    output: sum((s) => s.outputTokens),
+    cacheRead: sum((s) => s.cacheReadTokens),
+  };
+}
+
+const age = (iso) => {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 120
+    ? `${s} s ago`
+    : s < 7200
+      ? `${Math.round(s / 60)} min ago`
+      : `${Math.round(s / 3600)} h ago`;
+};
+const stateOf = (a) => (a.stale ? "stale" : a.state);
+const fmt = (x) => (x === undefined ? "" : !Number.isFinite(x) ? "> 120 s" : `${x.toFixed(1)} s`);
+
+function renderAgents() {
+  const q = $("filter").value.trim().toLowerCase();
+  const rows = agents
+    .filter((a) => !q || `${a.agent} ${a.role} ${stateOf(a)}`.toLowerCase().includes(q))
+    .map((a) => {
+      const l = llmOf(a);
+      const probes = a.probes
+        .map(
+          (p) =>
+            `<span class="${p.state === "passing" ? "healthy" : p.state === "failing" ? "unhealthy" : "unknown"} state">${esc(p.name)}</span>`,
+        )
+        .join(" ");
+      return `<tr data-agent="${esc(a.agent)}"><td>${esc(a.agent)}</td><td>${esc(a.role)}</td><td><span class="state ${stateOf(a)}">${stateOf(a)}</span></td><td>${a.reasons.map(esc).join("<br>")}</td><td>${probes}</td><td>${age(a.lastSeen)}</td><td>${l.calls}</td><td>${l.errors}</td><td>${fmt(l.p95)}</td></tr>`;
+    });
+  $("agents").tBodies[0].innerHTML = rows.join("");
+  const count = (s) => agents.filter((a) => stateOf(a) === s).length;
+  $("summary").textContent =
+    `${agents.length} agents: ${count("healthy")} healthy, ${count("degraded")} degraded, ${count("unhealthy")} unhealthy, ${count("stale")} stale`;
+}
+
+/** Horizontal bars, the top 15 by value: one SVG, no library. */
+function bars(id, items, format = (v) => String(Math.round(v)), keepOrder = false) {
+  const shown = items.filter((i) => i.value > 0);
+  const top = (keepOrder ? shown : shown.sort((a, b) => b.value - a.value)).slice(0, 15);
+  if (top.length === 0) {
+    $(id).innerHTML = '<p class="muted">nothing yet</p>';
+    return;
+  }
+  const finite = top.map((i) => (Number.isFinite(i.value) ? i.value : 0));
+  const max = Math.max(...finite, 1e-9);
+  const h = 18;
+  $(id).innerHTML = `<svg viewBox="0 0 400 ${top.length * h}" role="img">${top
+    .map((it, i) => {
+      const w = Number.isFinite(it.value) ? Math.max(1, (it.value / max) * 240) : 240;
+      return `<text x="0" y="${i * h + 13}">${esc(it.label.slice(0, 22))}</text><rect x="120" y="${i * h + 3}" width="${w}" height="${h - 6}" fill="${it.colour ?? "#4a6fa5"}"></rect><text x="${124 + w}" y="${i * h + 13}">${esc(format(it.value))}</text>`;
+    })
+    .join("")}</svg>`;
+}
+
+function renderCharts() {
+  const l = agents.map((a) => ({ a, l: llmOf(a) }));
+  bars(
+    "chart-latency",
+    l.map(({ a, l }) => ({
+      label: a.agent,
+      value: l.p95 ?? 0,
+      colour: (l.p95 ?? 0) > 30 ? "#d0021b" : "#4a6fa5",
+    })),
+    fmt,
+  );
+  bars(
+    "chart-errors",
+    l.map(({ a, l }) => ({ label: a.agent, value: l.errors, colour: "#d0021b" })),
+  );
+  // The 7 agents using the most tokens, each with its input and output bar.
+  const heavy = [...l].sort((x, y) => y.l.input + y.l.output - (x.l.input + x.l.output)).slice(0, 7);
+  bars(
+    "chart-tokens",
+    heavy.flatMap(({ a, l }) => [
+      { label: `${a.agent} in`, value: l.input },
+      { label: `${a.agent} out`, value: l.output, colour: "#7b9e3e" },
+    ]),
+    undefined,
+    true,
+  );
+  bars(
+    "chart-cache",
+    l
+      .filter(({ l }) => l.input > 0)
+      .map(({ a, l }) => ({
+        label: a.agent,
+        value: l.cacheRead / l.input,
+        colour: l.cacheRead / l.input < 0.7 ? "#f5a623" : "#2e7d32",
+      })),
+    (v) => `${Math.round(v * 100)} %`,
+  );
+  bars(
+    "chart-memory",
+    agents.flatMap((a) =>
+      Object.entries(a.stats?.memoryBytes ?? {}).map(([file, value]) => ({
+        label: `${a.agent} ${file}`,
+        value,
+      })),
+    ),
+  );
+}
+
+function renderAlerts(alerts) {
+  $("alerts").innerHTML =
+    alerts.length === 0
+      ? '<p class="muted">none</p>'
+      : alerts
+          .map(
+            (a) =>
+              `<div class="alert ${esc(a.severity)}"><b>${esc(a.severity)} ${esc(a.alert)}</b> ${esc(a.summary)} <span class="muted">since ${esc(new Date(a.firedAt ?? a.since).toISOString())}</span></div>`,
+          )
+          .join("");
+}
+
+function renderIncidents(incidents) {
+  $("incidents").innerHTML =
+    incidents.length === 0
+      ? '<p class="muted">none open</p>'
+      : incidents
+          .map(
+            (i) =>
+              `<div class="incident"><b>${esc(i.agent)}</b> <span class="state ${esc(i.state)}">${esc(i.state)}</span> since ${esc(i.openedAt)}<ol>${i.timeline
+                .map(
+                  (e) =>
+                    `<li>${esc(e.at)} ${esc(e.kind)}${e.action ? ` <b>${esc(e.action)}</b>: ${esc(e.detail)}` : ` → ${esc(e.toState)}${e.reasons.length ? `: ${esc(e.reasons.join("; "))}` : ""}`}</li>`,
+                )
+                .join("")}</ol></div>`,
+          )
+          .join("");
+}
+
+async function search(event) {
+  event?.preventDefault();
+  const form = new FormData($("search"));
+  const params = new URLSearchParams({ limit: "50" });
+  for (const key of ["agent", "type", "since"]) if (form.get(key)) params.set(key, String(form.get(key)));
+  const body = $("audit").tBodies[0];
+  try {
+    const { events } = await api(`/v1/audit?${params}`);
+    body.innerHTML =
+      events
+        .map(
+          (e) =>
+            `<tr><td>${esc(e.time)}</td><td>${esc(e.source.agent)}</td><td>${esc(e.type)}</td><td>${esc(e.severity)}</td><td class="attrs">${esc(JSON.stringify(e.attrs).slice(0, 300))}</td></tr>`,
+        )
+        .join("") || '<tr><td colspan="5" class="muted">no events</td></tr>';
+  } catch (err) {
+    body.innerHTML = `<tr><td colspan="5" class="error">${esc(err.message)}</td></tr>`;
+  }
+}
+
+function apply(view) {
+  agents = view.agents;
+  renderAgents();
+  renderCharts();
+  if (view.alerts) renderAlerts(view.alerts);
+  if (view.incidents) renderIncidents(view.incidents);
+}
+
+async function stream() {
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 30_000)) {
+    try {
+      const res = await fetch("/v1/fleet/stream", { headers: { authorization: `Bearer ${token}` } });
+      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+      $("live").className = "live on";
+      $("live").textContent = "live";
+      wait = 1000;
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block
+            .split("\n")
+            .filter((l) => l.startsWith("data:"))
+            .map((l) => l.slice(5))
+            .join("\n");
+          if (data) apply(JSON.parse(data));
+        }
+      }
+    } catch {
+      // Said by the badge; tried again with backoff.
+    }
+    $("live").className = "live off";
+    $("live").textContent = "offline";
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+/** The token checked (a small request), then everything from the stream's first event. */
+async function open() {
+  try {
+    renderAlerts((await api("/v1/alerts")).alerts);
+    $("login").hidden = true;
+    $("main").hidden = false;
+    void search();
+    void stream();
+  } catch (err) {
+    $("login").hidden = false;
+    $("login-error").textContent = err.auth ? "That token was refused." : err.message;
+  }
+}
+
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  token = $("token").value.trim();
+  sessionStorage.setItem("clawguard.read", token);
+  void open();
+});
+$("filter").addEventListener("input", renderAgents);
+$("search").addEventListener("submit", search);
+if (token) void open();
+else $("login").hidden = false;
