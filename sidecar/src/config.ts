@@ -98,3 +98,24 @@ export function loadSidecarConfig(
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
+
+/**
+ * The config agents of one role should share, for the heartbeat's fingerprint (fleet drift): without
+ * what names this agent and what must differ per agent on one host (its paths, its listen address).
+ */
+export function sharedConfig(config: SidecarConfig): unknown {
+  const {
+    agent: _agent,
+    host: _host,
+    role: _role,
+    workspace: _workspace,
+    stateDir: _stateDir,
+    paths: _paths,
+    ...shared
+  } = config;
+  return {
+    ...shared,
+    api: { ...shared.api, listen: undefined },
+    spool: { ...shared.spool, dir: undefined },
+  };
+}
