@@ -3,6 +3,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, rmSync, wri
 import { join } from "node:path";
 import { loadCollectorConfig } from "@clawguard/collector/config";
 import { startCollector } from "@clawguard/collector/main";
+import { WRITE_FAILURE_HOLD_MS } from "@clawguard/collector/store/db";
 import { type ChainHead, EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
 import { type AuditEvent, draftEvent } from "@clawguard/shared/events/envelope";
 import { silentLogger } from "@clawguard/shared/log";
@@ -155,6 +156,8 @@ async function drill(env: Record<string, string>): Promise<void> {
     expect(refused.headers.get("retry-after")).toBe("1");
     expect(body.error.code).toBe("store.unavailable");
     expect(body.error.message).toMatch(/cannot write \(disk_full\).*No space left on device/);
+    // A small write that still fits (a heartbeat's) does not make it look ready.
+    await collector.store.db.transaction((tx) => tx.query("SELECT 1"));
     const ready = await readyz();
     expect(ready.status).toBe(503);
     expect(ready.body.failing).toEqual(["store"]);
@@ -175,6 +178,10 @@ async function drill(env: Record<string, string>): Promise<void> {
       accepted: 0,
       duplicate: BATCH,
     });
+    // Ready again once writes succeed and none failed for WRITE_FAILURE_HOLD_MS.
+    const deadline = Date.now() + WRITE_FAILURE_HOLD_MS + 3000;
+    while ((await readyz()).status !== 200 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     expect(await readyz()).toMatchObject({ status: 200, body: { failing: [], degraded: [] } });
     const { rows } = await collector.store.db.query<{ n: number; d: number }>(
       "SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM audit_events WHERE agent = 'full'",

@@ -37,12 +37,20 @@ function writeFailureOf(err: unknown): WriteFailure["reason"] | undefined {
 }
 
 /**
- * Remembers the latest write failure of the kind above until a write succeeds again; /readyz names
- * it. The failure itself becomes `store.unavailable` (HTTP 503, Retry-After): the sidecar keeps the
- * batch and sends it again, so nothing is lost while the disk is full.
+ * A write failure is reported this long after the last one even when other writes succeed meanwhile:
+ * on a full disk a small update can still fit in a page with room while every batch fails.
+ */
+export const WRITE_FAILURE_HOLD_MS = 5000;
+
+/**
+ * Remembers the latest write failure of the kind above until a write succeeds again and none has
+ * failed for WRITE_FAILURE_HOLD_MS; /readyz names it. The failure itself becomes `store.unavailable`
+ * (HTTP 503, Retry-After): the sidecar keeps the batch and sends it again, so nothing is lost while
+ * the disk is full.
  */
 export class StoreHealth {
-  #failure: WriteFailure | undefined;
+  #failure: (WriteFailure & { last: number }) | undefined;
+  #wroteAt = 0;
   readonly #name: string;
 
   constructor(name: string) {
@@ -50,12 +58,18 @@ export class StoreHealth {
   }
 
   get failure(): WriteFailure | undefined {
-    return this.#failure;
+    const f = this.#failure;
+    if (!f) return undefined;
+    if (this.#wroteAt > f.last && Date.now() - f.last >= WRITE_FAILURE_HOLD_MS) {
+      this.#failure = undefined;
+      return undefined;
+    }
+    return { reason: f.reason, message: f.message, since: f.since };
   }
 
-  /** A transaction committed: whatever failed before writes again. */
+  /** A transaction committed. */
   wrote(): void {
-    this.#failure = undefined;
+    this.#wroteAt = Date.now();
   }
 
   /** Rethrows `err`, as `store.unavailable` when it is a write failure of the kind above. */
@@ -63,7 +77,8 @@ export class StoreHealth {
     const reason = writeFailureOf(err);
     if (!reason) throw err;
     const message = (err as Error).message ?? String(err);
-    this.#failure = { reason, message, since: this.#failure?.since ?? new Date().toISOString() };
+    const since = this.failure?.since ?? new Date().toISOString();
+    this.#failure = { reason, message, since, last: Date.now() };
     throw new ClawguardError("store.unavailable", `${this.#name} cannot write (${reason}): ${message}`, {
       retryable: true,
       cause: err,
