@@ -91,16 +91,20 @@ async function addEvent(
  * in a 503 body, a command's changing output): counted on the entry that recorded the change, which
  * keeps the latest reasons and when they came; no new entry. Only a change of state adds one.
  */
-async function repeatLast(tx: Queryable, incident: string, t: Transition): Promise<void> {
+async function repeatLast(tx: Queryable, incident: string, t: Transition): Promise<boolean> {
   const reasons = JSON.stringify(t.reasons);
-  await tx.query("UPDATE incidents SET reasons = $2::jsonb WHERE id = $1", [incident, reasons]);
-  await tx.query(
+  const { rows } = await tx.query(
     `UPDATE incident_events SET repeats = repeats + 1, reasons = $3::jsonb,
        last_at = GREATEST(at, COALESCE(last_at, at), $2::timestamptz)
      WHERE incident_id = $1
-       AND seq = (SELECT max(seq) FROM incident_events WHERE incident_id = $1 AND kind <> 'action')`,
+       AND seq = (SELECT max(seq) FROM incident_events WHERE incident_id = $1 AND kind <> 'action')
+     RETURNING seq`,
     [incident, t.at, reasons],
   );
+  // An incident holding only actions so far has no entry to count on: the caller adds one.
+  if (rows.length === 0) return false;
+  await tx.query("UPDATE incidents SET reasons = $2::jsonb WHERE id = $1", [incident, reasons]);
+  return true;
 }
 
 /**
@@ -142,10 +146,8 @@ export class IncidentStore {
         [t.agent],
       );
       const incident = open.rows[0];
-      if (incident && from === t.state) {
-        await repeatLast(tx, incident.id, t);
+      if (incident && from === t.state && (await repeatLast(tx, incident.id, t)))
         return { applied: true, incident: incident.id, kind: null };
-      }
       if (!incident) {
         if (!BAD.has(t.state)) return { applied: true, incident: null, kind: null };
         const id = ulid(Date.parse(t.at));
