@@ -59,6 +59,13 @@ export function loadSidecarConfig(
       `exec.previewBytes: expected at most exec.maxBytes (${config.exec.maxBytes}), got ${config.exec.previewBytes}`,
     );
   }
+  if (config.spool.maxBytes < 2 * config.spool.segmentBytes) {
+    // Only whole acknowledged segments are freed: with room for less than two, the spool fills
+    // before its first segment rolls and can never free anything.
+    problems.push(
+      `spool.maxBytes: expected at least 2 x spool.segmentBytes (${2 * config.spool.segmentBytes}), got ${config.spool.maxBytes}: raise it, or set spool.segmentBytes to at most ${Math.floor(config.spool.maxBytes / 2)}`,
+    );
+  }
   if (config.shipper.backoffMinMs > config.shipper.backoffMaxMs) {
     problems.push(
       `shipper.backoffMinMs: expected at most shipper.backoffMaxMs (${config.shipper.backoffMaxMs})`,
@@ -90,4 +97,25 @@ export function loadSidecarConfig(
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+/**
+ * The config agents of one role should share, for the heartbeat's fingerprint (fleet drift): without
+ * what names this agent and what must differ per agent on one host (its paths, its listen address).
+ */
+export function sharedConfig(config: SidecarConfig): unknown {
+  const {
+    agent: _agent,
+    host: _host,
+    role: _role,
+    workspace: _workspace,
+    stateDir: _stateDir,
+    paths: _paths,
+    ...shared
+  } = config;
+  return {
+    ...shared,
+    api: { ...shared.api, listen: undefined },
+    spool: { ...shared.spool, dir: undefined },
+  };
 }

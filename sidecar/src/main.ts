@@ -23,7 +23,7 @@ import { createSidecarApp } from "./api/app.ts";
 import { diskLowReasons } from "./api/disk.ts";
 import { AGENT_BUNDLE } from "./build/paths.ts";
 import { EventBus } from "./bus.ts";
-import type { SidecarConfig } from "./config.ts";
+import { type SidecarConfig, sharedConfig } from "./config.ts";
 import { isInside } from "./paths.ts";
 import { BlobShipper } from "./sinks/blobs/shipper.ts";
 import { BlobStore } from "./sinks/blobs/store.ts";
@@ -68,12 +68,6 @@ function publishAgentCli(dir: string, log: Logger): void {
   chmodSync(tmp, 0o755);
   renameSync(tmp, join(dir, "clawguard"));
   log.info("agent-side clawguard published", { dir });
-}
-
-/** The config agents of one role should share: without what names this agent and its paths. */
-function sharedConfig(config: SidecarConfig): unknown {
-  const { agent: _agent, host: _host, role: _role, workspace: _workspace, paths: _paths, ...shared } = config;
-  return { ...shared, spool: { ...shared.spool, dir: undefined } };
 }
 
 /**

@@ -47,10 +47,21 @@ export function createCollectorApp(deps: ApiDeps) {
   app.get("/readyz", async (c) => {
     const checks = await Promise.allSettled([deps.store.db.query("SELECT 1"), deps.fleet.liveness.ping()]);
     const kinds = { store: deps.store.db.kind, liveness: deps.fleet.liveness.kind };
-    const failing = (["store", "liveness"] as const).filter((_, i) => checks[i]?.status === "rejected");
-    if (failing.length === 0) return c.json({ ready: true, failing: [], ...kinds });
+    const failing: string[] = (["store", "liveness"] as const).filter(
+      (_, i) => checks[i]?.status === "rejected",
+    );
     const errors = checks.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
-    return c.json({ ready: false, failing, ...kinds, error: errors.join("; ") }, 503);
+    // The store answers but cannot write (disk full, I/O): ingest answers 503 until it can again.
+    const write = deps.store.db.health.failure;
+    const degraded = write
+      ? [`store_${write.reason}: ${deps.store.db.kind} cannot write since ${write.since}: ${write.message}`]
+      : [];
+    if (write && !failing.includes("store")) failing.push("store");
+    if (failing.length === 0) return c.json({ ready: true, failing: [], degraded, ...kinds });
+    return c.json(
+      { ready: false, failing, degraded, ...kinds, error: [...errors, ...degraded].join("; ") },
+      503,
+    );
   });
   const limit = bodyLimit({
     maxSize: deps.bodyLimitBytes,

@@ -287,6 +287,7 @@ describe("fleet and incidents", () => {
     expect(await json(app.request("/readyz"))).toEqual({
       ready: true,
       failing: [],
+      degraded: [],
       store: "pglite",
       liveness: "memory",
     });

@@ -43,14 +43,17 @@ describe.each(backends)("incident store on $name", ({ skip, open }) => {
     const opened = await store.record(t("a", "unhealthy", 2, ["chat: HTTP 403"]));
     expect(opened).toMatchObject({ applied: true, kind: "opened" });
     expect(await store.record(t("a", "unhealthy", 3, ["chat: HTTP 403"]))).toMatchObject({ kind: null });
+    // The same state with more reasons: a repeat of the opening entry, not a change.
+    expect(await store.record(t("a", "unhealthy", 4, ["chat: HTTP 403", "readyz: 503"]))).toMatchObject({
+      kind: null,
+    });
     const steps: [FleetState, string[]][] = [
-      ["unhealthy", ["chat: HTTP 403", "readyz: 503"]],
       ["degraded", ["provider openai: 401"]],
       ["stale", ["no heartbeat"]],
       ["unknown", []],
     ];
     for (const [i, [state, reasons]] of steps.entries()) {
-      expect(await store.record(t("a", state, 4 + i, reasons))).toEqual({
+      expect(await store.record(t("a", state, 5 + i, reasons))).toEqual({
         applied: true,
         incident: (opened as { incident: string }).incident,
         kind: "changed",
@@ -66,16 +69,17 @@ describe.each(backends)("incident store on $name", ({ skip, open }) => {
       resolvedAt: at(8),
       state: "unknown",
       reasons: [],
-      events: 6,
+      events: 5,
     });
     expect(incident?.timeline).toEqual([
-      { at: at(2), kind: "opened", fromState: "healthy", toState: "unhealthy", reasons: ["chat: HTTP 403"] },
       {
-        at: at(4),
-        kind: "changed",
-        fromState: "unhealthy",
+        at: at(2),
+        kind: "opened",
+        fromState: "healthy",
         toState: "unhealthy",
         reasons: ["chat: HTTP 403", "readyz: 503"],
+        repeats: 2,
+        lastAt: at(4),
       },
       {
         at: at(5),
@@ -130,7 +134,10 @@ describe.each(backends)("incident store on $name", ({ skip, open }) => {
       expect(await incidentsOf(agent)).toMatchObject([{ open: true, events: 1 }]);
       const staleness = await race(t(agent, "stale", 2, ["no heartbeat"]));
       expect(staleness.filter((o) => o?.applied)).toHaveLength(1);
-      expect(await incidentsOf(agent)).toMatchObject([{ open: true, state: "stale", events: 2 }]);
+      // e2 was stale already: a repeat of its opening entry, not a second one.
+      expect(await incidentsOf(agent)).toMatchObject([
+        { open: true, state: "stale", events: state === "stale" ? 1 : 2 },
+      ]);
     }
     // Two different changes at once, in either order: the newer one wins.
     await Promise.all([
@@ -304,30 +311,38 @@ describe.each(backends)("incident store on $name", ({ skip, open }) => {
   });
 
   it.skipIf(skip)(
-    "an agent staying unhealthy adds one entry, not one per heartbeat: the count and the last report are kept",
+    "an agent staying unhealthy adds one entry, not one per heartbeat, whatever its reasons say: the count, the latest reasons and the last report are kept",
     async () => {
-      const reasons = (n: number) => [`chat: HTTP 403 (${n} in a row)`];
+      // A 503 body with a request id, a running count: the reason text differs at every report.
+      const reasons = (n: number) => [`readyz: HTTP 503 {"request_id":"req-${n}0f3"} (${n} in a row)`];
       expect(await store.record(t("rep", "unhealthy", 1, reasons(3)))).toMatchObject({ kind: "opened" });
       for (let n = 4; n <= 12; n++)
         expect(await store.record(t("rep", "unhealthy", n - 2, reasons(n)))).toMatchObject({ kind: null });
       // A controller action between reports: the count stays on the state's entry.
       await store.note("rep", { action: "restart", detail: "restarted", token: 7, at: at(11) });
-      expect(await store.record(t("rep", "unhealthy", 11, reasons(13)))).toMatchObject({ kind: null });
-      // A different condition is a change, then recovery resolves.
-      expect(await store.record(t("rep", "unhealthy", 12, ["readyz: 503 (1 in a row)"]))).toMatchObject({
+      // Another condition in the same state (a command probe's changing output): still a repeat.
+      for (const [i, out] of ["disk 97% full", "disk 98% full"].entries())
+        expect(await store.record(t("rep", "unhealthy", 11 + i, [`disk: exited 1: ${out}`]))).toMatchObject({
+          kind: null,
+        });
+      // Only a change of state adds an entry.
+      expect(await store.record(t("rep", "degraded", 13, ["memory: over 20000 chars"]))).toMatchObject({
         kind: "changed",
       });
-      expect(await store.record(t("rep", "healthy", 13))).toMatchObject({ kind: "resolved" });
+      expect(await store.record(t("rep", "degraded", 14, ["memory: over 20001 chars"]))).toMatchObject({
+        kind: null,
+      });
+      expect(await store.record(t("rep", "healthy", 15))).toMatchObject({ kind: "resolved" });
       const [incident] = await incidentsOf("rep");
-      expect(incident?.timeline.map((e) => [e.kind, e.repeats ?? 1])).toEqual([
-        ["opened", 11],
-        ["action", 1],
-        ["changed", 1],
-        ["resolved", 1],
+      expect(incident?.timeline.map((e) => [e.kind, e.repeats ?? 1, e.reasons, e.lastAt ?? null])).toEqual([
+        ["opened", 12, ["disk: exited 1: disk 98% full"], at(12)],
+        ["action", 1, [], null],
+        ["changed", 2, ["memory: over 20001 chars"], at(14)],
+        ["resolved", 1, [], null],
       ]);
-      expect(incident?.timeline[0]?.reasons).toEqual(reasons(3));
-      expect(incident?.timeline[0]?.lastAt).toBe(at(11));
+      expect(incident?.timeline[0]?.at).toBe(at(1));
       expect(incident?.events).toBe(4);
+      expect(incident).toMatchObject({ state: "degraded", reasons: ["memory: over 20001 chars"] });
     },
   );
 });

@@ -19,7 +19,10 @@ export interface IncidentEvent {
   fromState: FleetState | null;
   toState: FleetState;
   reasons: string[];
-  /** opened/changed: how many reports of the same condition it stands for (1: just the change). */
+  /**
+   * opened/changed: how many reports of the same state it stands for (1: just the change); `reasons`
+   * are then those of the last report (a 503 body's request id, a command's output change each time).
+   */
   repeats?: number;
   /** When the last of those reports came (repeats > 1 only). */
   lastAt?: string;
@@ -68,13 +71,6 @@ export type RecordOutcome =
 
 const iso = (t: Date | string) => new Date(t).toISOString();
 
-/**
- * A reason without what changes at every report of the same condition: the sidecar's running count
- * ("... (7 in a row)"). Two lists equal under this are the same condition, not a change.
- */
-export const conditionOf = (reasons: readonly string[]): string =>
-  JSON.stringify(reasons.map((r) => r.replace(/\s*\(\d+ in a row\)/g, "")));
-
 async function addEvent(
   tx: Queryable,
   incident: string,
@@ -90,18 +86,25 @@ async function addEvent(
   );
 }
 
-/** The same condition reported again: counted on the entry that recorded it, no new entry. */
-async function repeatLast(tx: Queryable, incident: string, t: Transition): Promise<void> {
-  await tx.query("UPDATE incidents SET reasons = $2::jsonb WHERE id = $1", [
-    incident,
-    JSON.stringify(t.reasons),
-  ]);
-  await tx.query(
-    `UPDATE incident_events SET repeats = repeats + 1, last_at = GREATEST(at, COALESCE(last_at, at), $2::timestamptz)
+/**
+ * The same state reported again, whatever its reasons say this time (a running count, a request id
+ * in a 503 body, a command's changing output): counted on the entry that recorded the change, which
+ * keeps the latest reasons and when they came; no new entry. Only a change of state adds one.
+ */
+async function repeatLast(tx: Queryable, incident: string, t: Transition): Promise<boolean> {
+  const reasons = JSON.stringify(t.reasons);
+  const { rows } = await tx.query(
+    `UPDATE incident_events SET repeats = repeats + 1, reasons = $3::jsonb,
+       last_at = GREATEST(at, COALESCE(last_at, at), $2::timestamptz)
      WHERE incident_id = $1
-       AND seq = (SELECT max(seq) FROM incident_events WHERE incident_id = $1 AND kind <> 'action')`,
-    [incident, t.at],
+       AND seq = (SELECT max(seq) FROM incident_events WHERE incident_id = $1 AND kind <> 'action')
+     RETURNING seq`,
+    [incident, t.at, reasons],
   );
+  // An incident holding only actions so far has no entry to count on: the caller adds one.
+  if (rows.length === 0) return false;
+  await tx.query("UPDATE incidents SET reasons = $2::jsonb WHERE id = $1", [incident, reasons]);
+  return true;
 }
 
 /**
@@ -143,10 +146,8 @@ export class IncidentStore {
         [t.agent],
       );
       const incident = open.rows[0];
-      if (incident && from === t.state && conditionOf(current.reasons) === conditionOf(t.reasons)) {
-        await repeatLast(tx, incident.id, t);
+      if (incident && from === t.state && (await repeatLast(tx, incident.id, t)))
         return { applied: true, incident: incident.id, kind: null };
-      }
       if (!incident) {
         if (!BAD.has(t.state)) return { applied: true, incident: null, kind: null };
         const id = ulid(Date.parse(t.at));

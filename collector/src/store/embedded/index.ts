@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import { PGlite } from "@electric-sql/pglite";
-import type { Db, Queryable } from "../db.ts";
+import { type Db, type Queryable, StoreHealth } from "../db.ts";
 
 /**
  * The embedded default: PostgreSQL compiled to WebAssembly (PGlite), in-process, persisted in a data
@@ -18,21 +18,46 @@ export async function createEmbeddedDb(dataDir: string): Promise<Db> {
     throw err;
   }
   let closed: Promise<void> | undefined;
-  return {
-    kind: "pglite",
-    query: <R>(sql: string, params?: unknown[]) => db.query<R>(sql, params),
-    exec: async (sql: string) => {
+  const health = new StoreHealth("the embedded store (PGlite)");
+  const query = async <R>(q: Queryable, sql: string, params?: unknown[]) => {
+    try {
+      return await q.query<R>(sql, params);
+    } catch (err) {
+      return health.fail(err);
+    }
+  };
+  const exec = async (q: Queryable, sql: string) => {
+    try {
+      await q.exec(sql);
+    } catch (err) {
+      health.fail(err);
+    }
+  };
+  const raw: Queryable = {
+    query: (sql, params) => db.query(sql, params),
+    exec: async (sql) => {
       await db.exec(sql);
     },
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
-      db.transaction((tx) =>
-        fn({
-          query: <R>(sql: string, params?: unknown[]) => tx.query<R>(sql, params),
-          exec: async (sql: string) => {
-            await tx.exec(sql);
-          },
-        }),
-      ),
+  };
+  return {
+    kind: "pglite",
+    health,
+    query: (sql, params) => query(raw, sql, params),
+    exec: (sql) => exec(raw, sql),
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      try {
+        const result = await db.transaction((t) =>
+          fn({
+            query: (sql, params) => query(t as unknown as Queryable, sql, params),
+            exec: async (sql) => exec(t as unknown as Queryable, sql),
+          }),
+        );
+        health.wrote();
+        return result;
+      } catch (err) {
+        return health.fail(err);
+      }
+    },
     close: () => {
       closed ??= db.close().finally(unlock);
       return closed;

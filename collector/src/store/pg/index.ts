@@ -1,7 +1,7 @@
 import { ClawguardError } from "@clawguard/shared/errors";
 import type { Logger } from "@clawguard/shared/log";
 import pg from "pg";
-import type { Db, Queryable } from "../db.ts";
+import { type Db, type Queryable, StoreHealth } from "../db.ts";
 
 const CONNECTION_ERRORS = new Set([
   "ECONNREFUSED",
@@ -18,8 +18,11 @@ const CONNECTION_ERRORS = new Set([
   "08P01",
 ]);
 
-/** Connection trouble becomes `store.unavailable` (retryable, HTTP 503); anything else is rethrown. */
-function mapError(err: unknown): never {
+/**
+ * Connection trouble becomes `store.unavailable` (retryable, HTTP 503), and so does a write failure
+ * (disk full, I/O: see StoreHealth); anything else is rethrown.
+ */
+function mapError(err: unknown, health: StoreHealth): never {
   const code = (err as { code?: string }).code;
   const message = (err as Error).message ?? String(err);
   if (
@@ -33,7 +36,7 @@ function mapError(err: unknown): never {
       cause: err,
     });
   }
-  throw err;
+  return health.fail(err);
 }
 
 export function createPgDb(url: string, log: Logger, options: { max?: number } = {}): Db {
@@ -52,15 +55,17 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
   pool.on("connect", (client) => {
     client.on("error", (err) => log.debug("postgres: connection lost", { error: err.message }));
   });
+  const health = new StoreHealth("PostgreSQL");
   const query = async <R>(client: Queryable, sql: string, params?: unknown[]) => {
     try {
       return await client.query<R>(sql, params);
     } catch (err) {
-      return mapError(err);
+      return mapError(err, health);
     }
   };
   return {
     kind: "postgres",
+    health,
     query: (sql, params) => query(pool as unknown as Queryable, sql, params),
     exec: async (sql) => {
       await query(pool as unknown as Queryable, sql);
@@ -70,7 +75,7 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
       try {
         client = await pool.connect();
       } catch (err) {
-        return mapError(err);
+        return mapError(err, health);
       }
       let broken = false;
       // A checked-out client is not the pool's to watch: its connection dying (a server restart,
@@ -91,12 +96,13 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
         };
         const result = await fn(tx);
         await client.query("COMMIT");
+        health.wrote();
         return result;
       } catch (err) {
         await client.query("ROLLBACK").catch(() => {
           broken = true;
         });
-        return mapError(err);
+        return mapError(err, health);
       } finally {
         client.off("error", onError);
         // A broken connection is closed, not returned to the pool; a late 'error' on it is ignored.

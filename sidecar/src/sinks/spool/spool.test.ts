@@ -646,6 +646,56 @@ describe("Spool bounds", () => {
     expect(more[0]?.prev_hash).toBe(last.hash);
   });
 
+  it("frees its only segment once everything in it is acknowledged: full clears, also after a restart", async () => {
+    // maxBytes below segmentBytes (config refuses it now; a spool left so must still recover).
+    const options = { maxBytes: 128 * 1024, segmentBytes: 1024 * 1024 };
+    const spool = await openSpool(options);
+    const written: AuditEvent[] = [];
+    let full: unknown;
+    for (let i = 0; i < 1000 && full === undefined; i++) {
+      try {
+        written.push(...(await spool.append(drafts(i * 4, 4, 1000))));
+      } catch (err) {
+        full = err;
+      }
+    }
+    expect(isClawguardError(full, "spool.full")).toBe(true);
+    expect(segments()).toHaveLength(1);
+    const last = written.at(-1) as AuditEvent;
+    spool.ack({ seq: last.seq, hash: last.hash });
+    // The acknowledgement rolls the acknowledged segment away (in the background).
+    for (let i = 0; i < 100 && spool.bytes > options.maxBytes / 2; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(spool.bytes).toBeLessThan(1024);
+    expect(segments()).toHaveLength(1);
+    const more = await spool.append(drafts(0, 4, 1000));
+    expect(more[0]?.seq).toBe(last.seq + 1);
+    expect(more[0]?.prev_hash).toBe(last.hash);
+
+    // Full again, then stopped; everything is acknowledged while it is down (as a spool left stuck
+    // by an older build): on restart, the next append frees it instead of refusing.
+    for (let i = 0; i < 1000; i++) {
+      try {
+        more.push(...(await spool.append(drafts(i * 4, 4, 1000))));
+      } catch {
+        break;
+      }
+    }
+    const end = more.at(-1) as AuditEvent;
+    await closeSpool(spool);
+    const record = AckRecord.open(dir, { seq: end.seq, hash: end.hash });
+    record.write({ seq: end.seq, hash: end.hash });
+    record.close();
+    const again = await openSpool(options);
+    expect(again.bytes).toBeGreaterThan(options.maxBytes / 2);
+    expect(again.acked.seq).toBe(end.seq);
+    const after = await again.append(drafts(0, 4, 1000));
+    expect(after[0]?.seq).toBe(end.seq + 1);
+    expect(after[0]?.prev_hash).toBe(end.hash);
+    expect(again.bytes).toBeLessThan(16 * 1024);
+    expect(await readAll(again, end.seq)).toEqual(after);
+  });
+
   it("keeps working after a segment roll fails (e.g. disk full), without losing or reordering events", async () => {
     const spool = await openSpool({ segmentBytes: 64 * 1024 });
     const written: AuditEvent[] = [];

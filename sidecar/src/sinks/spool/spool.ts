@@ -158,6 +158,8 @@ export class Spool {
   #ackRecord: AckRecord | undefined;
   #ackFailing = false;
   #writing = false;
+  /** An acknowledgement made the active segment reclaimable (see #reclaimable): roll it away. */
+  #reclaimDue = false;
   #dirty = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -251,7 +253,12 @@ export class Spool {
     if (this.#writing) return;
     this.#writing = true;
     try {
-      while (this.#pending.length > 0) {
+      while (this.#pending.length > 0 || this.#reclaimDue) {
+        if (this.#reclaimDue) {
+          this.#reclaimDue = false;
+          await this.#reclaim();
+          continue;
+        }
         const batch = this.#pending.splice(0, this.#pending.length);
         try {
           await this.#writeBatch(batch);
@@ -266,6 +273,8 @@ export class Spool {
   }
 
   async #writeBatch(batch: Pending[]): Promise<void> {
+    // A spool that was left full (everything acknowledged after a restart): free it before refusing.
+    await this.#reclaim();
     let head = this.#head;
     const frames: Buffer[] = [];
     const sealed: AuditEvent[][] = [];
@@ -621,6 +630,32 @@ export class Spool {
     if (this.#ackFailing) this.#o.log.info("spool: acknowledgement recorded again", { seq: head.seq });
     this.#ackFailing = false;
     this.#durable = head;
+    this.#deleteAcked();
+    if (this.#reclaimable()) {
+      this.#reclaimDue = true;
+      void this.#drain();
+    }
+  }
+
+  /**
+   * The active segment, once every event in it is acknowledged on disk, while the spool is more than
+   * half full: only whole segments are freed and the active one never is (its header carries the
+   * chain head), so without this a spool could stay "full" with nothing left to ship.
+   */
+  #reclaimable(): boolean {
+    const active = this.#active();
+    return active.lastSeq > 0 && active.lastSeq <= this.#durable.seq && this.bytes > this.#o.maxBytes / 2;
+  }
+
+  /** Rolls to a new segment (header only) and deletes the acknowledged one; on a full disk, later. */
+  async #reclaim(): Promise<void> {
+    if (this.#closed || !this.#reclaimable()) return;
+    try {
+      await this.#roll();
+    } catch (err) {
+      this.#o.log.warn("spool: cannot roll away the acknowledged segment yet", { error: String(err) });
+      return;
+    }
     this.#deleteAcked();
   }
 
