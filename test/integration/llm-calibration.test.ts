@@ -7,7 +7,7 @@ import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
 import { startTelemetry } from "@clawguard/shared/telemetry";
 import { tempDir } from "@clawguard/shared/testing";
-import { tokenizerFor } from "@clawguard/shared/tokens";
+import { loadTokenizer, tokenizerFor } from "@clawguard/shared/tokens";
 import { llmProxyConfig } from "@clawguard/sidecar/sources/llm-proxy/config";
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -256,24 +256,72 @@ describe("the unsure band", () => {
     expect(sent.messages).toHaveLength(messages.length);
   });
 
-  it("over even at the bottom of its bound, with nothing to trim: refused in the provider's shape, nothing sent", async () => {
+  it("over even at the bottom of its bound, with nothing to trim: refused in the provider's shape, nothing sent (an exact counter)", async () => {
     const fake = await provider(o200k);
-    const rig = await guardFor(
-      { u: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("acme-unknown") } },
-      { marginRatio: 0.3 },
-    );
+    const rig = await guardFor({
+      u: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("gpt-4.1") },
+    });
     const messages: OpenAI.ChatCompletionMessageParam[] = [
       { role: "system", content: log(2500) },
       { role: "user", content: "go" },
     ];
-    expect(estimateOf(JSON.stringify(messages)) * 0.7).toBeGreaterThan(WINDOW);
+    expect(contentOf(messages)).toBeGreaterThan(1.1 * WINDOW);
     const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/u`, maxRetries: 0 });
     const failure = await client.chat.completions
-      .create({ model: "acme-unknown", messages, max_tokens: RESERVE })
+      .create({ model: "gpt-4.1", messages, max_tokens: RESERVE })
       .catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(OpenAI.BadRequestError);
     expect((failure as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("context_length_exceeded");
     expect(fake.requests).toHaveLength(0);
+  });
+
+  it("an estimate is never sure enough to refuse: a model in no table whose request its estimate puts far over goes to the provider, which decides", async () => {
+    // The unknown estimate counts 9-digit numbers ~2.8x o200k: this one fits the provider's window.
+    const fake = await provider(o200k);
+    const rig = await guardFor({
+      u: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("acme-unknown") },
+    });
+    const digits = Array.from({ length: 6500 }, (_, i) => String(100_000_000 + i * 7919)).join(" ");
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: digits }];
+    expect(o200k(digits) + RESERVE).toBeLessThan(WINDOW);
+    expect(tokenizerFor("acme-unknown").count(digits)).toBeGreaterThan(1.5 * WINDOW);
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/u`, maxRetries: 0 });
+    const answer = await client.chat.completions.create({
+      model: "acme-unknown",
+      messages,
+      max_tokens: RESERVE,
+    });
+    expect(answer.choices[0]?.message).toBeDefined();
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.requests[0]?.tooLong).toBe(false);
+  });
+
+  it("after the provider's overflow answer, the retry fits its window: trimmed by its own count, with room to spare", async () => {
+    // The sidecar believes a 240 000-token window; the provider has 32 000 and counts 1.25x o200k.
+    const fake = await provider(inflated);
+    const rig = await guardFor({
+      big: {
+        upstream: `${fake.url}/v1`,
+        api: "openai-completions",
+        models: [{ id: "gpt-4o", contextWindow: 240_000, maxTokens: RESERVE }],
+      },
+    });
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "system", content: SYSTEM }];
+    for (let t = 0; t < 400; t++) {
+      messages.push({ role: "user", content: `question ${t}: ${log(12, t * 100)}` });
+      messages.push({ role: "assistant", content: `answer ${t}: all ${t} workers are fine` });
+    }
+    messages.push({ role: "user", content: "summarise" });
+    expect(inflated(JSON.stringify(messages))).toBeGreaterThan(3 * WINDOW);
+    const client = new OpenAI({ apiKey: "test-key", baseURL: `${rig.server.url}/llm/big`, maxRetries: 0 });
+    const answer = await client.chat.completions.create({ model: "gpt-4o", messages, max_tokens: RESERVE });
+    expect(answer.choices[0]?.message).toBeDefined();
+    expect(fake.requests.map((r) => r.tooLong)).toEqual([true, false]);
+    await settle();
+    // The overflow answer's own count of the prompt was a calibration sample.
+    const counter = rig.guard.health().counters.find((c) => c.model === "gpt-4o");
+    expect(counter?.samples).toBeGreaterThanOrEqual(1);
+    expect(counter?.ratio).toBeGreaterThan(1.15);
   });
 
   it("asks the provider's count endpoint when unsure, and sends unchanged what it says fits", async () => {
@@ -401,6 +449,7 @@ describe("requests the guard once let through or refused wrongly", () => {
   });
 
   it("a model named with other case or Ollama's :latest tag is guarded by its listed window", async () => {
+    await loadTokenizer("llama3.1"); // counted exactly: an estimate alone never refuses
     const fake = await provider(o200k);
     const rig = await guardFor({
       v: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("llama3.1") },

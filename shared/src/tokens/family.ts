@@ -100,7 +100,7 @@ const R1_DISTILL: [RegExp, Family][] = [
  * Llama 2's gets a profile of its own; the others are unknown (none is published on npm to fit to).
  */
 const OLDER: [RegExp, Family][] = [
-  [/code-?llama|tiny-?llama|llama-?[12](?![0-9.])|^llama-(7|13|30|33|65)b/, "llama2"],
+  [/code-?llama|tiny-?llama|llama-?v?[12](?![0-9.])|^llama-(7|13|30|33|65)b/, "llama2"],
   [/llama-?4(?![0-9.])/, "unknown"],
   [/^deepseek-(coder|llm|math|moe|vl|v2)/, "unknown"],
 ];

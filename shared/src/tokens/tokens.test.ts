@@ -221,6 +221,7 @@ describe("tokenizerFor", () => {
     ["llama2-uncensored:7b", "llama2", "estimate:llama2", false],
     ["codellama:13b", "llama2", "estimate:llama2", false],
     ["@cf/meta/llama-2-7b-chat-fp16", "llama2", "estimate:llama2", false],
+    ["accounts/fireworks/models/llama-v2-70b-chat", "llama2", "estimate:llama2", false],
     ["meta-llama/Llama-2-70b-chat-hf", "llama2", "estimate:llama2", false],
     ["@cf/tinyllama/tinyllama-1.1b-chat-v1.0", "llama2", "estimate:llama2", false],
     ["meta-llama/Llama-4-Scout-17B-16E-Instruct", "unknown", "estimate:unknown", false],

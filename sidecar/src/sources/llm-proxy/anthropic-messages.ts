@@ -82,11 +82,15 @@ export const anthropicMessages: Family = {
   parseOverflow(status, body) {
     if (status !== 400 && status !== 413) return undefined;
     const match = /prompt is too long: (\d+) tokens > (\d+) maximum/.exec(body);
-    if (match) return { requested: Number(match[1]), limit: Number(match[2]) };
+    if (match) return { requested: Number(match[1]), prompt: Number(match[1]), limit: Number(match[2]) };
     // The prompt fits but not with the output reserve: "P + M > W".
     const withReserve = /exceed context limit: (\d+) \+ (\d+) > (\d+)/.exec(body);
     if (withReserve)
-      return { requested: Number(withReserve[1]) + Number(withReserve[2]), limit: Number(withReserve[3]) };
+      return {
+        requested: Number(withReserve[1]) + Number(withReserve[2]),
+        prompt: Number(withReserve[1]),
+        limit: Number(withReserve[3]),
+      };
     return /prompt is too long|request_too_large/.test(body) ? {} : undefined;
   },
 

@@ -78,7 +78,7 @@ export interface Family {
    */
   overflowError(limit: number, prompt: number, reserve: number): { status: number; body: unknown };
   /** The provider's overflow error recognized in a response: its limit and count, when given. */
-  parseOverflow(status: number, body: string): { limit?: number; requested?: number } | undefined;
+  parseOverflow(status: number, body: string): Overflow | undefined;
   /** An error in the provider's own shape (bad request body, upstream unreachable, ...). */
   error(status: number, message: string): { status: number; body: unknown };
   /** Folds a whole JSON response's usage and finish reasons into `usage`. */
@@ -247,4 +247,14 @@ export function outputIn(value: unknown, field: string): ToolResult[] | undefine
   return [
     { text, replace: (v, replacement) => ({ ...(v as Record<string, unknown>), [field]: replacement }) },
   ];
+}
+
+/**
+ * A provider's overflow answer, as far as it says: its window, what the request asked for in all
+ * (prompt and completion), and its own count of the prompt alone.
+ */
+export interface Overflow {
+  limit?: number;
+  requested?: number;
+  prompt?: number;
 }

@@ -3,7 +3,7 @@ import type { Logger } from "@clawguard/shared/log";
 import type { SpillStore } from "../exec-guard/spill.ts";
 import { type Calibration, type Correction, type Counted, estimateOf, rawBudget } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
-import { asRecord, type Conversation, type Counter } from "./family.ts";
+import { asRecord, type Conversation, type Counter, type Overflow } from "./family.ts";
 import { upperBound } from "./http.ts";
 import { nestsDeeper } from "./json-layout.ts";
 import { modelLimitsOf, type Provider } from "./providers.ts";
@@ -144,7 +144,13 @@ export function createGuard(deps: GuardDeps) {
     deps.calibration.note(provider.id, model, { name: counter.name, bound });
     const correction = deps.calibration.correction(provider.id, model, counter.name, bound, counted.prefix);
     const budget = rawBudget(room, correction);
-    Object.assign(guarded, { counted, correction, budget, band: bandOf(counted.total, room, correction) });
+    // An estimate's bound holds below the real count only: above it, it may be far off (the unknown
+    // estimate counts 9-digit numbers 2.8x o200k, a ratio learnt on prose is no ratio for hex). It is
+    // "over" only when it would be at ESTIMATE_MAX_OVER times too many; short of that only what is
+    // safe is trimmed, and the provider decides.
+    const band = bandOf(counted.total, room, correction);
+    const sure = counter.exact || surelyOver(counted.total, room, correction);
+    Object.assign(guarded, { counted, correction, budget, band: band === "over" && !sure ? "unsure" : band });
     if (guarded.band === "unsure" && deps.countByProvider) {
       const exact = await deps.countByProvider(provider, body, headers);
       if (exact !== undefined) {
@@ -163,13 +169,14 @@ export function createGuard(deps: GuardDeps) {
     });
     guarded.trim = trim;
     if (trim.changed) guarded.counted = { prefix: counted.prefix, total: trim.tokensAfter };
-    // Over at the low end of its bound, by the calibrated count and by the counter's own (usage that
-    // overstates the prompt, a gateway counting the cache twice, must not refuse what would fit), or
-    // over by the provider's own count with nothing trimmed away.
+    // Over at the low end of its bound, by an exact counter's calibrated count and by its own (usage
+    // that overstates the prompt, a gateway counting the cache twice, must not refuse what would
+    // fit), or over by the provider's own count with nothing trimmed away.
     const own = { ...correction, offset: 0, ratio: 1, bound, prefixRaw: 0, prefixError: 0 };
+    const overByCount =
+      bandOf(trim.tokensAfter, room, correction) === "over" && bandOf(trim.tokensAfter, room, own) === "over";
     const stillOver =
-      (bandOf(trim.tokensAfter, room, correction) === "over" &&
-        bandOf(trim.tokensAfter, room, own) === "over") ||
+      (overByCount && (counter.exact || surelyOver(trim.tokensAfter, room, correction))) ||
       (!trim.changed && (guarded.providerCount ?? 0) > room);
     report(provider, guarded, trim, stillOver);
     if (stillOver) {
@@ -248,7 +255,7 @@ export function createGuard(deps: GuardDeps) {
     provider: Provider,
     text: string,
     guarded: Guarded,
-    overflow: { limit?: number; requested?: number },
+    overflow: Overflow,
   ): Promise<TrimResult | undefined> {
     const { counter, budget } = guarded;
     if (!counter || budget === undefined) return undefined;
@@ -258,10 +265,10 @@ export function createGuard(deps: GuardDeps) {
       counter,
     );
     if (!conversation) return undefined;
-    const counted = countedOf(conversation).total;
-    const scale = overflow.limit && overflow.requested ? overflow.limit / overflow.requested : 0.8;
+    const counted = countedOf(conversation);
+    learnFromOverflow(provider, guarded, counted, overflow);
     const trim = await trimConversation(provider.family, text, conversation, {
-      budget: Math.floor(Math.min(counted, budget) * Math.min(scale, 0.9)),
+      budget: Math.floor(Math.min(counted.total, budget) * overflowScale(guarded, overflow)),
       spillAboveTokens: config.spillToolOutputsAboveTokens,
       counter,
       spill: spillFor(provider, guarded.model),
@@ -277,6 +284,22 @@ export function createGuard(deps: GuardDeps) {
       provider_requested: overflow.requested ?? null,
     });
     return trim;
+  }
+
+  /**
+   * The provider's own count of the prompt in its overflow answer is a calibration sample like its
+   * usage, and the best there is: of this very content (a ratio learnt on prose is no ratio for hex).
+   */
+  function learnFromOverflow(
+    provider: Provider,
+    guarded: Guarded,
+    counted: Counted,
+    overflow: Overflow,
+  ): void {
+    const { counter, model } = guarded;
+    if (!counter || model === undefined || overflow.prompt === undefined) return;
+    const bound = config.marginRatio ?? counter.margin;
+    deps.calibration.record(provider.id, model, { name: counter.name, bound }, counted, overflow.prompt);
   }
 
   /** The request's raw count for calibration, when the guard did not count it before sending. */
@@ -295,6 +318,17 @@ export function createGuard(deps: GuardDeps) {
   }
 
   return { guard, trimHarder, countAfter };
+}
+
+/**
+ * The most an estimate was measured to overcount a kind of content (the unknown estimate, 9-digit
+ * numbers against o200k: 2.8x). Its bound holds below the real count only.
+ */
+export const ESTIMATE_MAX_OVER = 3;
+
+/** Over even if the estimate counted ESTIMATE_MAX_OVER times too many: then it is sure. */
+function surelyOver(raw: number, room: number, correction: Correction): boolean {
+  return bandOf(raw / ESTIMATE_MAX_OVER, room, correction) === "over";
 }
 
 /** Where `raw` counted tokens stand against `room`, given the correction and its error. */
@@ -347,4 +381,19 @@ export async function guardRequest(
   }
   const record = asRecord(body);
   return record ? { guarded: await guard.guard(provider, text, record, headers) } : {};
+}
+
+/**
+ * How much of what was sent to keep after the provider's overflow answer: its prompt room (its window
+ * less the completion it counted, else the guard's reserve) over its count of the prompt, with 5 %
+ * to spare (a trim is not linear in tokens); 0.8 when it gave no numbers, at most 0.9.
+ */
+export function overflowScale(guarded: Guarded, overflow: Overflow): number {
+  const { limit, requested, prompt } = overflow;
+  const completion =
+    requested !== undefined && prompt !== undefined ? requested - prompt : (guarded.reserve ?? 0);
+  let scale = 0.8;
+  if (limit && prompt) scale = (Math.max(0, limit - completion) / prompt) * 0.95;
+  else if (limit && requested) scale = (limit / requested) * 0.95;
+  return Math.min(scale, 0.9);
 }

@@ -3,6 +3,7 @@ import {
   type Family,
   firstNumber,
   leadingInstructions,
+  type Overflow,
   outputIn,
   readConversation,
   type Usage,
@@ -39,18 +40,17 @@ function openAiErrorType(status: number): string {
  * resulted in M" or "you requested M"), newer models' "Input tokens exceed the configured limit of
  * N tokens", and the Responses API's wording, which has the code alone.
  */
-function parseOpenAiOverflow(
-  status: number,
-  body: string,
-): { limit?: number; requested?: number } | undefined {
+function parseOpenAiOverflow(status: number, body: string): Overflow | undefined {
   if (status !== 400 && status !== 200) return undefined;
   if (!/context_length_exceeded|maximum context length|exceed the configured limit/.test(body))
     return undefined;
   const limit = /(?:maximum context length is|configured limit of) (\d+)/.exec(body)?.[1];
   const requested = /(?:resulted in|requested) (\d+) tokens/.exec(body)?.[1];
+  const prompt = /\((\d+) in the messages/.exec(body)?.[1];
   return {
     ...(limit ? { limit: Number(limit) } : {}),
     ...(requested ? { requested: Number(requested) } : {}),
+    ...(prompt ? { prompt: Number(prompt) } : {}),
   };
 }
 
