@@ -260,6 +260,7 @@ function startController(
     actuator,
     incidents,
     policy: c,
+    staleFactor: config.fleet.staleFactor,
     tickMs: c.tickMs,
     downTimeoutMs: c.downTimeoutMs,
     readyTimeoutMs: c.readyTimeoutMs,
