@@ -52,6 +52,12 @@ export interface ControllerOptions {
   liveness: LivenessStore;
   /** For route change notifications (none: routers poll). */
   redis?: Redis | undefined;
+  /**
+   * Why the controller must not lead on this Redis (an evicting maxmemory-policy), checked every
+   * `redisCheckMs`: while it says so, the lease is let go and nothing is done (redis-policy.ts).
+   */
+  redisCheck?: (() => Promise<string | undefined>) | undefined;
+  redisCheckMs?: number;
   prefix: string;
   groups: GroupConfig[];
   restart?: RestartConfig | undefined;
@@ -96,6 +102,9 @@ export class Controller implements Component {
   /** Each agent's heartbeat interval as last seen: its record may go with Redis's data. */
   readonly #intervals = new Map<string, number>();
   #ledUnder: number | undefined;
+  /** What redisCheck last said, and when it was asked (wall clock). */
+  #refused: string | undefined;
+  #checkedAt = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
   #renewer: NodeJS.Timeout | undefined;
   #tick: Promise<void> | undefined;
@@ -140,7 +149,7 @@ export class Controller implements Component {
     // renewing meanwhile would let another replica take over the same group mid-failover. A
     // paused or cut-off replica renews nothing, so it still loses the lease as it should.
     this.#renewer = setInterval(() => {
-      this.#o.lease.acquire().catch(() => {});
+      if (this.#refused === undefined) this.#o.lease.acquire().catch(() => {});
     }, this.#o.tickMs).unref();
   }
 
@@ -153,6 +162,7 @@ export class Controller implements Component {
 
   /** One round: observe the fleet, decide per group, act (leader only). */
   async tick(): Promise<void> {
+    if (await this.#refuses()) return;
     const token = await this.#o.lease.acquire();
     if (token === undefined) return;
     if (token !== this.#ledUnder) {
@@ -235,6 +245,25 @@ export class Controller implements Component {
       if (!(await this.#remember(key, { restarts } satisfies RestartMemory, token))) return;
       await this.#restart(decision, restart.targets[agent], token);
     }
+  }
+
+  /**
+   * Whether Redis is set up so the lease cannot hold (its keys evicted): then the lease is let go
+   * and nothing is done, said once, until it is fixed. Asked every redisCheckMs (default 10 s).
+   */
+  async #refuses(): Promise<boolean> {
+    const check = this.#o.redisCheck;
+    if (!check || Date.now() - this.#checkedAt < (this.#o.redisCheckMs ?? 10_000))
+      return this.#refused !== undefined;
+    this.#checkedAt = Date.now();
+    const refused = await check();
+    if (refused !== this.#refused) {
+      if (refused) this.#o.log.error("controller holds: it will not lead on this Redis", { why: refused });
+      else this.#o.log.info("controller leads again: the Redis setting is fixed");
+    }
+    this.#refused = refused;
+    if (refused) await this.#o.lease.release().catch(() => {});
+    return refused !== undefined;
   }
 
   /**
