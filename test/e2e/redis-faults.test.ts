@@ -8,7 +8,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { leaseKeys, readActions, readRoute, redisCall, staleAuthority, until } from "../support/drill.ts";
 import { type PrivateRedis, privateRedisMissing, startPrivateRedis } from "../support/private-stores.ts";
-import { freePort, type Managed, Processes, waitUntilUp } from "../support/processes.ts";
+import { freePort, type Managed, Processes, runCli, waitUntilUp } from "../support/processes.ts";
 
 /**
  * Chaos drill, Redis: two collector replicas on one PostgreSQL and a Redis of the drill's own, a
@@ -267,7 +267,9 @@ describe.skipIf(!pgUp || missing !== undefined)("failover while Redis loses its 
     const lostAt = Date.now();
     await redis.restartEmpty();
     await until("B holding the lease", async () => (await holderPid()) === b.pid, 10_000);
-    const tokenB = (await granted()).granted;
+    // B's token as its lease says (Redis takes the lease a moment before PostgreSQL grants it).
+    const [leaseValue] = await redisCall(redis.url, [["GET", leaseKeys(prefix).lease]]);
+    const tokenB = Number(String(leaseValue).slice(String(leaseValue).lastIndexOf("|") + 1));
     const takeoverMs = Date.now() - lostAt;
 
     // A wakes up and finishes its step under its old token.
@@ -309,6 +311,18 @@ describe.skipIf(!pgUp || missing !== undefined)("failover while Redis loses its 
       LEASE_TTL_MS + windowMs + UNHEALTHY_FOR_MS + SLOW_STANDBY_MS + 5000,
     );
     expect(b.output()).toContain("primary not heard from: counted as stale");
+    // Shown: the fleet lists the primary Redis forgot as stale (exit 1), its incident says why.
+    const cli = { CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${ports.b}`, CLAWGUARD_READ_TOKEN: readToken };
+    const fleet = await runCli(["fleet"], cli, dir.path);
+    expect(fleet.code).toBe(1);
+    expect(fleet.stdout).toMatch(/^gw +unknown +stale .*\n {4}- no heartbeat on record/m);
+    const incidents = await runCli(["incidents", "--agent", "gw", "--json"], cli, dir.path);
+    const notes = (
+      JSON.parse(incidents.stdout) as { incidents: { timeline: { action?: string }[] }[] }
+    ).incidents
+      .flatMap((i) => i.timeline)
+      .map((e) => e.action);
+    expect(notes).toContain("unheard");
     // No loop: nothing done once the standby serves; at most one stop and one start per replica.
     expect(actions.length).toBe(actionsAtServe);
     for (const action of ["stop", "start"])
