@@ -10,6 +10,7 @@ import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ActionNote } from "../store/incident-store.ts";
 import { type Heartbeat, openLiveness } from "../store/liveness/index.ts";
+import { deleteKeys, redisAvailable, TEST_REDIS } from "../store/liveness/test-backends.ts";
 import { type Actuator, Controller, commandActuator } from "./index.ts";
 import { localLease } from "./lease.ts";
 import { getRoute } from "./routes.ts";
@@ -401,8 +402,11 @@ describe("controller: agents with no standby", () => {
   });
 });
 
+const redisUp = await redisAvailable();
+
 describe("controller: a primary with no heartbeat on record", () => {
-  const setup = async () => {
+  /** `redisPrefix`: liveness in the test Redis under a prefix of the test's own (else in process). */
+  const setup = async (redisPrefix?: string) => {
     const gone = createServer();
     gone.listen(0, "127.0.0.1");
     await once(gone, "listening");
@@ -425,7 +429,12 @@ describe("controller: a primary with no heartbeat on record", () => {
     const incidents = {
       note: async (agent: string, note: ActionNote) => void notes.push(`${note.action} ${agent}`),
     };
-    const liveness = await openLiveness({ staleFactor: 3, keyPrefix: "test:", log: silentLogger });
+    const liveness = await openLiveness({
+      staleFactor: 3,
+      keyPrefix: redisPrefix ?? "test:",
+      redisUrl: redisPrefix ? TEST_REDIS : undefined,
+      log: silentLogger,
+    });
     const clock = { now: 0 };
     const controller = new Controller({
       lease: localLease(),
@@ -503,6 +512,43 @@ describe("controller: a primary with no heartbeat on record", () => {
       await done();
     }
   });
+
+  it.skipIf(!redisUp)(
+    "a primary last seen healthy whose record Redis then lost (its pod killed just before): stale after the window, failed over",
+    { timeout: 20_000 },
+    async () => {
+      const prefix = `clawguard-test-unheard-${process.pid}-${Date.now()}:`;
+      const { controller, calls, notes, clock, beat, done } = await setup(prefix);
+      try {
+        await beat("gw", 0);
+        await beat("gw-standby", 0);
+        await controller.tick();
+        // The pod (gateway and sidecar) is killed; 500 ms later Redis comes back empty (the
+        // liveness keys of this test's prefix deleted, nothing else: the shared Redis is not flushed).
+        expect(await deleteKeys(prefix)).toBeGreaterThan(0);
+        for (const at of [500, 1500, 2500, 3500]) {
+          clock.now = at;
+          await beat("gw-standby", at);
+          await controller.tick();
+        }
+        // Last seen healthy, but not heard from since 500: within the window (3000 ms) nothing.
+        expect(calls).toEqual([]);
+        for (const at of [4500, 5400]) {
+          clock.now = at;
+          await beat("gw-standby", at);
+          await controller.tick();
+        }
+        expect(calls).toEqual([]);
+        clock.now = 5500;
+        await controller.tick();
+        expect(calls).toEqual(["stop gw", "start gw-standby"]);
+        expect(notes[0]).toBe("unheard gw");
+      } finally {
+        await done();
+        await deleteKeys(prefix);
+      }
+    },
+  );
 
   it("fails over a one-agent fleet (the standby runs no sidecar): one stale agent is no partition", {
     timeout: 20_000,
