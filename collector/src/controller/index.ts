@@ -173,7 +173,6 @@ export class Controller implements Component {
     const now = this.#o.now?.() ?? Date.now();
     const entries = await this.#o.liveness.list();
     const lastSeen = new Map(entries.map((e) => [e.record.agent, Date.parse(e.record.lastSeen)]));
-    for (const { record } of entries) this.#intervals.set(record.agent, record.intervalMs);
     const groups: { config: GroupConfig; group: GroupMemory }[] = [];
     for (const config of this.#o.groups) {
       // The group's memory (which one is primary, the restarts, the last failover) is the fleet's,
@@ -182,21 +181,7 @@ export class Controller implements Component {
       if (shared) this.#groups.set(config.name, JSON.parse(shared.value) as GroupMemory);
       groups.push({ config, group: this.#groups.get(config.name) as GroupMemory });
     }
-    const unheard = await this.#unheardPrimaries(groups, lastSeen, now);
-    const stale = staleOf(entries, unheard);
-    // While most of the fleet is stale the controller holds, and that time does not count towards
-    // an agent's hysteresis: as the fleet comes back (in any order), the last agents back are not
-    // failed over at once for a staleness that was the collector's network's.
-    const holding = fleetHolds(stale, this.#o.policy);
-    for (const { record, staleSince } of entries) {
-      const state = staleSince ? "stale" : record.state;
-      if (this.#seen.get(record.agent)?.state !== state || (holding && state === "stale"))
-        this.#seen.set(record.agent, { state, since: now });
-    }
-    for (const [agent, seen] of unheard) {
-      if (holding) this.#unheard.set(agent, now);
-      else if (seen) await this.#noteUnheard(agent, seen, token);
-    }
+    const { unheard, stale } = await this.#observe(entries, groups, lastSeen, now, token);
     for (const { config, group } of groups) {
       const target = (agent: string) => config.targets[agent] as string;
       const route = await getRoute(this.#o.lease, config.name);
@@ -245,6 +230,36 @@ export class Controller implements Component {
       if (!(await this.#remember(key, { restarts } satisfies RestartMemory, token))) return;
       await this.#restart(decision, restart.targets[agent], token);
     }
+  }
+
+  /**
+   * What the fleet looks like this tick: each agent's state and since when (#seen), the primaries
+   * with no heartbeat on record, and how much of the fleet is stale (for the partition hold).
+   */
+  async #observe(
+    entries: readonly LivenessEntry[],
+    groups: readonly { config: GroupConfig; group: GroupMemory }[],
+    lastSeen: ReadonlyMap<string, number>,
+    now: number,
+    token: number,
+  ): Promise<{ unheard: Map<string, Observation | undefined>; stale: FleetStale }> {
+    for (const { record } of entries) this.#intervals.set(record.agent, record.intervalMs);
+    const unheard = await this.#unheardPrimaries(groups, lastSeen, now);
+    const stale = staleOf(entries, unheard);
+    // While most of the fleet is stale the controller holds, and that time does not count towards
+    // an agent's hysteresis: as the fleet comes back (in any order), the last agents back are not
+    // failed over at once for a staleness that was the collector's network's.
+    const holding = fleetHolds(stale, this.#o.policy);
+    for (const { record, staleSince } of entries) {
+      const state = staleSince ? "stale" : record.state;
+      if (this.#seen.get(record.agent)?.state !== state || (holding && state === "stale"))
+        this.#seen.set(record.agent, { state, since: now });
+    }
+    for (const [agent, seen] of unheard) {
+      if (holding) this.#unheard.set(agent, now);
+      else if (seen) await this.#noteUnheard(agent, seen, token);
+    }
+    return { unheard, stale };
   }
 
   /**
