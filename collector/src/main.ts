@@ -22,6 +22,7 @@ import {
 } from "./controller/config.ts";
 import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
+import { evictionCheck, refuseEvictingRedis } from "./controller/redis-policy.ts";
 import { Fleet } from "./fleet/index.ts";
 import type { SealKeyring } from "./ingest.ts";
 import { CollectorMetrics } from "./metrics/index.ts";
@@ -254,29 +255,46 @@ function startController(
         ttlMs: c.leaseTtlMs,
       })
     : localLease(fence);
+  // The lease's keys must never be evicted: an evicting Redis is refused at start (exit 78) and,
+  // should it be set so later, the controller holds until it is fixed.
+  const redisCheck = redis ? evictionCheck(redis, log.child("controller")) : undefined;
   const controller = new Controller({
     lease,
     liveness,
     redis,
+    redisCheck,
+    // Once per lease lifetime: an evicting policy set at run time is found before it costs much.
+    redisCheckMs: c.leaseTtlMs,
     prefix: config.redis.keyPrefix,
     groups: c.groups,
     restart: c.restart,
     actuator,
     incidents,
     policy: c,
+    staleFactor: config.fleet.staleFactor,
     tickMs: c.tickMs,
     downTimeoutMs: c.downTimeoutMs,
     readyTimeoutMs: c.readyTimeoutMs,
     log: log.child("controller"),
   });
+  const close = async () => {
+    await actuator.close?.();
+    await lease.release().catch(() => {});
+    redis?.disconnect();
+  };
   return {
     id: controller.id,
-    start: () => controller.start(),
+    start: async () => {
+      if (redisCheck)
+        await refuseEvictingRedis(redisCheck).catch(async (err) => {
+          await close();
+          throw err;
+        });
+      await controller.start();
+    },
     stop: async () => {
       await controller.stop();
-      await actuator.close?.();
-      await lease.release().catch(() => {});
-      redis?.disconnect();
+      await close();
     },
   };
 }

@@ -8,17 +8,20 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { leaseKeys, readActions, readRoute, redisCall, staleAuthority, until } from "../support/drill.ts";
 import { type PrivateRedis, privateRedisMissing, startPrivateRedis } from "../support/private-stores.ts";
-import { freePort, type Managed, Processes, waitUntilUp } from "../support/processes.ts";
+import { freePort, type Managed, Processes, runCli, waitUntilUp } from "../support/processes.ts";
 
 /**
  * Chaos drill, Redis: two collector replicas on one PostgreSQL and a Redis of the drill's own, a
  * primary and a (slow) standby stand-in gateway on one state, `clawguard router` in front. The
- * primary dies; the leader A fences it and starts the standby; while the standby gets ready, A is
+ * primary dies with its sidecar (a pod: nothing will ever send its heartbeats again); the leader A
+ * fences it and starts the standby; while the standby gets ready, A is
  * SIGSTOPped and Redis is killed and restarted EMPTY (no persistence: the lease, the route's copy,
  * liveness, all gone). B takes the lease under a token drawn from PostgreSQL (newer than A's,
  * whatever Redis forgot); A is resumed and tries to repoint the group under its old token: refused
- * by PostgreSQL, A steps down. Then: no route written under a stale token, the group serves from
- * the standby within lease TTL + failover time, and no stop/start loop.
+ * by PostgreSQL, A steps down. B has no record of the primary at all (Redis forgot it, its sidecar
+ * is gone): one staleness window after taking the lease it counts it as stale and fails over. Then:
+ * no route written under a stale token, the group serves from the standby within lease TTL +
+ * failover time (staleness window, hysteresis, the standby's start), and no stop/start loop.
  */
 
 const STAND_IN = fileURLToPath(
@@ -30,6 +33,7 @@ const LEASE_TTL_MS = 2000;
 const TICK_MS = 200;
 const UNHEALTHY_FOR_MS = 2000;
 const HEARTBEAT_MS = 1000;
+const STALE_FACTOR = 3;
 const SLOW_STANDBY_MS = 4000;
 const READY_TIMEOUT_MS = 10_000;
 
@@ -108,7 +112,7 @@ describe.skipIf(!pgUp || missing !== undefined)("failover while Redis loses its 
     ];
     const config = {
       host: name,
-      fleet: { staleFactor: 3, sweepMs: 200 },
+      fleet: { staleFactor: STALE_FACTOR, sweepMs: 200 },
       controller: {
         groups: [{ name: "gw", primary: "gw", standby: "gw-standby", targets }],
         actuator: { kind: "command", start: actuator("start"), stop: actuator("stop"), timeoutMs: 10_000 },
@@ -174,6 +178,7 @@ describe.skipIf(!pgUp || missing !== undefined)("failover while Redis loses its 
   let a: Managed;
   let b: Managed;
   let router: Managed;
+  let primarySidecar: Managed;
 
   beforeAll(async () => {
     redis = await startPrivateRedis();
@@ -204,7 +209,10 @@ describe.skipIf(!pgUp || missing !== undefined)("failover while Redis loses its 
     await until("replica A holding the lease", async () => (await holderPid()) === a.pid);
     b = startReplica("replica-b", ports.b);
     await waitUntilUp(`http://127.0.0.1:${ports.b}/readyz`, b, 60_000);
-    await Promise.all([startSidecar("gw", `${targets.gw}/readyz`), startSidecar("gw-standby")]);
+    [primarySidecar] = await Promise.all([
+      startSidecar("gw", `${targets.gw}/readyz`),
+      startSidecar("gw-standby"),
+    ]);
     router = procs.cli(
       "router",
       ["router", "--group", "gw", "--listen", `127.0.0.1:${ports.router}`],
@@ -242,8 +250,10 @@ describe.skipIf(!pgUp || missing !== undefined)("failover while Redis loses its 
     );
     const before = await granted();
 
-    // The primary dies; A fences it and starts the slow standby. While that gets ready, A is paused.
+    // The primary dies with its sidecar; A fences it and starts the slow standby. While that gets
+    // ready, A is paused.
     signal(pidFile(ports.gw) as number, "SIGKILL");
+    await primarySidecar.kill("SIGKILL");
     await until(
       "A starting the standby",
       () => readActions(actionsLog).some((r) => r.action === "start" && r.port === ports.standby),
@@ -257,7 +267,9 @@ describe.skipIf(!pgUp || missing !== undefined)("failover while Redis loses its 
     const lostAt = Date.now();
     await redis.restartEmpty();
     await until("B holding the lease", async () => (await holderPid()) === b.pid, 10_000);
-    const tokenB = (await granted()).granted;
+    // B's token as its lease says (Redis takes the lease a moment before PostgreSQL grants it).
+    const [leaseValue] = await redisCall(redis.url, [["GET", leaseKeys(prefix).lease]]);
+    const tokenB = Number(String(leaseValue).slice(String(leaseValue).lastIndexOf("|") + 1));
     const takeoverMs = Date.now() - lostAt;
 
     // A wakes up and finishes its step under its old token.
@@ -292,8 +304,25 @@ describe.skipIf(!pgUp || missing !== undefined)("failover while Redis loses its 
     expect(after.route).toEqual({ target: targets["gw-standby"], token: tokenB });
     expect(await readRoute(redis.url, prefix, "gw")).toBe(targets["gw-standby"]);
     expect(switches).toEqual([targets.gw, targets["gw-standby"]]);
-    // Served in time: the lease handed over at once (Redis forgot it), then B's own failover.
-    expect(servedAt - lostAt).toBeLessThanOrEqual(LEASE_TTL_MS + UNHEALTHY_FOR_MS + SLOW_STANDBY_MS + 5000);
+    // Served in time: the lease handed over at once (Redis forgot it), then B's own failover: the
+    // primary unheard for one staleness window, the hysteresis, the standby's start.
+    const windowMs = HEARTBEAT_MS * STALE_FACTOR;
+    expect(servedAt - lostAt).toBeLessThanOrEqual(
+      LEASE_TTL_MS + windowMs + UNHEALTHY_FOR_MS + SLOW_STANDBY_MS + 5000,
+    );
+    expect(b.output()).toContain("primary not heard from: counted as stale");
+    // Shown: the fleet lists the primary Redis forgot as stale (exit 1), its incident says why.
+    const cli = { CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${ports.b}`, CLAWGUARD_READ_TOKEN: readToken };
+    const fleet = await runCli(["fleet"], cli, dir.path);
+    expect(fleet.code).toBe(1);
+    expect(fleet.stdout).toMatch(/^gw +unknown +stale .*\n {4}- no heartbeat on record/m);
+    const incidents = await runCli(["incidents", "--agent", "gw", "--json"], cli, dir.path);
+    const notes = (
+      JSON.parse(incidents.stdout) as { incidents: { timeline: { action?: string }[] }[] }
+    ).incidents
+      .flatMap((i) => i.timeline)
+      .map((e) => e.action);
+    expect(notes).toContain("unheard");
     // No loop: nothing done once the standby serves; at most one stop and one start per replica.
     expect(actions.length).toBe(actionsAtServe);
     for (const action of ["stop", "start"])

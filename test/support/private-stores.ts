@@ -149,14 +149,27 @@ export function privateRedisMissing(): string | undefined {
   return existsSync("/usr/bin/redis-server") ? undefined : "no /usr/bin/redis-server";
 }
 
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+/** `args`: more redis-server options, e.g. ["--maxmemory-policy", "allkeys-lru"]. */
+export async function startPrivateRedis(args: string[] = []): Promise<PrivateRedis> {
   const dir = mkdtempSync("/tmp/cg-redis-");
   const port = await freePort();
   let child: ChildProcess;
   const spawnServer = async () => {
     child = spawn(
       "/usr/bin/redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+        ...args,
+      ],
       { stdio: "ignore" },
     );
     const deadline = Date.now() + 10_000;

@@ -332,3 +332,23 @@ describe("clock skew in the fleet", () => {
     expect(await bad.text()).toMatch(/clock: expected \{offsetMs/);
   });
 });
+
+describe("the fleet after Redis lost its data", () => {
+  it("still lists, as stale, an agent the store knows but liveness has no record of", async () => {
+    await json(post(beat()));
+    // The same store, liveness empty (Redis restarted without persistence; main has not reported).
+    const forgetful = new Fleet({
+      liveness: new MemoryLiveness({ staleFactor: 3, leaseMs: 30_000 }),
+      incidents: fleet.incidents,
+      staleFactor: 3,
+      log: silentLogger,
+      now: () => now,
+    });
+    const view = await forgetful.view();
+    expect(view.agents.find((a) => a.agent === "main")).toMatchObject({
+      stale: true,
+      reasons: [expect.stringMatching(/no heartbeat on record: liveness has no record of it/)],
+    });
+    expect(view.drift).toEqual([]);
+  });
+});

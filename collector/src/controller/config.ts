@@ -82,6 +82,8 @@ export const controllerConfig = z
     restartBackoffMs: int(0, 3_600_000).default(5000),
     minFailoverIntervalMs: int(0, 86_400_000).default(120_000),
     holdStaleShare: z.number().min(0).max(1).default(0.5),
+    /** ...and at least this many agents are stale: one agent going stale is no sign of a partition. */
+    holdMinStale: int(1, 1_000_000).default(2),
     downTimeoutMs: int(100, 600_000).default(15_000),
     readyTimeoutMs: int(100, 3_600_000).default(120_000),
     /** The lease: a replica that stops renewing for this long loses it. */

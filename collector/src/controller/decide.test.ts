@@ -3,6 +3,7 @@ import {
   type Decision,
   decide,
   decideRestart,
+  type FleetStale,
   type GroupMemory,
   type Observation,
   type Policy,
@@ -15,17 +16,20 @@ const policy: Policy = {
   restartBackoffMs: 5000,
   minFailoverIntervalMs: 120_000,
   holdStaleShare: 0.5,
+  holdMinStale: 2,
 };
+/** A share of a fleet of ten agents. */
+const ofTen = (share: number): FleetStale => ({ count: Math.round(share * 10), share });
 const NOW = 1_000_000;
 
 function run(
   primary: Observation | undefined,
   memory: Partial<GroupMemory> = {},
   standby: Observation = { state: "healthy", since: 0 },
-  staleShare = 0,
+  stale: FleetStale = ofTen(0),
 ): Decision {
   const group: GroupMemory = { primary: "gw", standby: "gw-standby", restarts: [], ...memory };
-  return decide(group, (agent) => (agent === "gw" ? primary : standby), staleShare, NOW, policy);
+  return decide(group, (agent) => (agent === "gw" ? primary : standby), stale, NOW, policy);
 }
 
 describe("decide", () => {
@@ -70,13 +74,16 @@ describe("decide", () => {
 
   it("holds: most of the fleet stale at once, the standby unhealthy too, or a failover too recent", () => {
     const down = { state: "stale" as const, since: NOW - 60_000 };
-    expect(run(down, {}, undefined, 0.6)).toMatchObject({
+    expect(run(down, {}, undefined, ofTen(0.6))).toMatchObject({
       action: "hold",
       reason: "fleet-stale",
       why: expect.stringMatching(/60 % of the fleet/),
     });
     // Only a primary that is down is held: a healthy one has nothing to hold.
-    expect(run({ state: "healthy", since: 0 }, {}, undefined, 0.6)).toMatchObject({ action: "none" });
+    expect(run({ state: "healthy", since: 0 }, {}, undefined, ofTen(0.6))).toMatchObject({ action: "none" });
+    // One agent stale is no partition: a one-agent fleet (the standby runs no sidecar) fails over.
+    expect(run(down, {}, undefined, { count: 1, share: 1 })).toMatchObject({ action: "failover" });
+    expect(run(down, {}, undefined, { count: 2, share: 1 })).toMatchObject({ reason: "fleet-stale" });
     expect(run(down, {}, { state: "unhealthy", since: 0 })).toMatchObject({
       action: "hold",
       reason: "standby-unhealthy",
@@ -92,8 +99,8 @@ describe("decide", () => {
 });
 
 describe("decideRestart (an agent with no standby)", () => {
-  const restart = (seen: Observation | undefined, restarts: number[] = [], staleShare = 0, p = policy) =>
-    decideRestart("sub1", { restarts }, seen, staleShare, NOW, p);
+  const restart = (seen: Observation | undefined, restarts: number[] = [], share = 0, p = policy) =>
+    decideRestart("sub1", { restarts }, seen, ofTen(share), NOW, p);
   const down = { state: "unhealthy" as const, since: NOW - 60_000 };
 
   it("does nothing while the agent is healthy, degraded, unknown or not heard from", () => {

@@ -32,6 +32,22 @@ export interface Policy {
   minFailoverIntervalMs: number;
   /** When more than this share of the fleet is stale, hold: the collector's own network is the likelier fault. */
   holdStaleShare: number;
+  /**
+   * ...and at least this many agents are: one agent going stale is no sign of a partition (a
+   * one-gateway fleet whose standby runs no sidecar is 100 % stale when its primary dies).
+   */
+  holdMinStale: number;
+}
+
+/** How much of the fleet is stale at once: how many agents, and their share of it. */
+export interface FleetStale {
+  count: number;
+  share: number;
+}
+
+/** Whether the fleet is stale enough at once to hold: the collector's own network is the likelier fault. */
+export function fleetHolds(stale: FleetStale, policy: Policy): boolean {
+  return stale.count >= policy.holdMinStale && stale.share > policy.holdStaleShare;
 }
 
 /**
@@ -63,19 +79,19 @@ type Gate = { decision: Decision } | { down: { state: "unhealthy" | "stale"; for
 function gate(
   agent: string,
   seen: Observation | undefined,
-  staleShare: number,
+  stale: FleetStale,
   now: number,
   policy: Policy,
 ): Gate {
   if (!seen || (seen.state !== "unhealthy" && seen.state !== "stale")) {
     return { decision: { action: "none", why: `${agent} is ${seen?.state ?? "not heard from yet"}` } };
   }
-  if (staleShare > policy.holdStaleShare) {
+  if (fleetHolds(stale, policy)) {
     return {
       decision: {
         action: "hold",
         reason: "fleet-stale",
-        why: `${Math.round(staleShare * 100)} % of the fleet is stale at once: more likely the collector's network than the agents; nothing is restarted or failed over`,
+        why: `${Math.round(stale.share * 100)} % of the fleet (${stale.count} agents) is stale at once: more likely the collector's network than the agents; nothing is restarted or failed over`,
       },
     };
   }
@@ -126,11 +142,11 @@ function restartInPlace(
 export function decide(
   group: GroupMemory,
   observe: (agent: string) => Observation | undefined,
-  staleShare: number,
+  stale: FleetStale,
   now: number,
   policy: Policy,
 ): Decision {
-  const gated = gate(group.primary, observe(group.primary), staleShare, now, policy);
+  const gated = gate(group.primary, observe(group.primary), stale, now, policy);
   if ("decision" in gated) return gated.decision;
   const { down } = gated;
   // A stale primary may have lost its host: restarting it in place cannot be confirmed, fail over.
@@ -176,11 +192,11 @@ export function decideRestart(
   agent: string,
   memory: RestartMemory,
   seen: Observation | undefined,
-  staleShare: number,
+  stale: FleetStale,
   now: number,
   policy: Policy,
 ): Decision {
-  const gated = gate(agent, seen, staleShare, now, policy);
+  const gated = gate(agent, seen, stale, now, policy);
   if ("decision" in gated) return gated.decision;
   const restart = restartInPlace(agent, memory.restarts, gated.down, now, policy);
   if (restart) return restart;

@@ -10,6 +10,7 @@ import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ActionNote } from "../store/incident-store.ts";
 import { type Heartbeat, openLiveness } from "../store/liveness/index.ts";
+import { deleteKeys, redisAvailable, TEST_REDIS } from "../store/liveness/test-backends.ts";
 import { type Actuator, Controller, commandActuator } from "./index.ts";
 import { localLease } from "./lease.ts";
 import { getRoute } from "./routes.ts";
@@ -91,7 +92,9 @@ describe("failover drill", () => {
         restartBackoffMs: 0,
         minFailoverIntervalMs: 60_000,
         holdStaleShare: 0.9,
+        holdMinStale: 2,
       },
+      staleFactor: 3,
       tickMs: 100,
       downTimeoutMs: 5000,
       readyTimeoutMs: 10_000,
@@ -194,7 +197,9 @@ describe("controller", () => {
         restartBackoffMs: 0,
         minFailoverIntervalMs: 1000,
         holdStaleShare: 0.9,
+        holdMinStale: 2,
       },
+      staleFactor: 3,
       tickMs: 100,
       downTimeoutMs: 1000,
       readyTimeoutMs: 1000,
@@ -304,7 +309,9 @@ describe("controller: agents with no standby", () => {
         restartBackoffMs: 1000,
         minFailoverIntervalMs: 60_000,
         holdStaleShare: 0.5,
+        holdMinStale: 2,
       },
+      staleFactor: 3,
       tickMs: 100,
       downTimeoutMs: 1000,
       readyTimeoutMs: 1000,
@@ -391,6 +398,173 @@ describe("controller: agents with no standby", () => {
     } finally {
       await controller.stop();
       await liveness.close();
+    }
+  });
+});
+
+const redisUp = await redisAvailable();
+
+describe("controller: a primary with no heartbeat on record", () => {
+  /** `redisPrefix`: liveness in the test Redis under a prefix of the test's own (else in process). */
+  const setup = async (redisPrefix?: string) => {
+    const gone = createServer();
+    gone.listen(0, "127.0.0.1");
+    await once(gone, "listening");
+    const gonePort = (gone.address() as AddressInfo).port;
+    gone.close();
+    const standby = createServer((_req, res) => res.writeHead(200).end("ready"));
+    standby.listen(0, "127.0.0.1");
+    await once(standby, "listening");
+    const targets = {
+      gw: `http://127.0.0.1:${gonePort}`,
+      "gw-standby": `http://127.0.0.1:${(standby.address() as AddressInfo).port}`,
+    };
+    const calls: string[] = [];
+    const actuator: Actuator = {
+      restart: async (agent) => void calls.push(`restart ${agent}`),
+      stop: async (agent) => void calls.push(`stop ${agent}`),
+      start: async (agent) => void calls.push(`start ${agent}`),
+    };
+    const notes: string[] = [];
+    const incidents = {
+      note: async (agent: string, note: ActionNote) => void notes.push(`${note.action} ${agent}`),
+    };
+    const liveness = await openLiveness({
+      staleFactor: 3,
+      keyPrefix: redisPrefix ?? "test:",
+      redisUrl: redisPrefix ? TEST_REDIS : undefined,
+      log: silentLogger,
+    });
+    const clock = { now: 0 };
+    const controller = new Controller({
+      lease: localLease(),
+      liveness,
+      prefix: "test:",
+      groups: [{ name: "gw", primary: "gw", standby: "gw-standby", targets }],
+      actuator,
+      incidents,
+      policy: {
+        unhealthyForMs: 2000,
+        restartBudget: 0,
+        restartWindowMs: 600_000,
+        restartBackoffMs: 0,
+        minFailoverIntervalMs: 60_000,
+        holdStaleShare: 0.5,
+        holdMinStale: 2,
+      },
+      staleFactor: 3,
+      tickMs: 100,
+      downTimeoutMs: 1000,
+      readyTimeoutMs: 1000,
+      log: silentLogger,
+      now: () => clock.now,
+    });
+    const beat = (agent: string, at: number) =>
+      liveness.record(
+        {
+          agent,
+          role: "gateway",
+          host: "h",
+          state: "healthy",
+          reasons: [],
+          probes: [],
+          versions: {},
+          configFingerprint: "f".repeat(64),
+          intervalMs: 1000,
+          time: new Date(at).toISOString(),
+        },
+        at,
+      );
+    const done = async () => {
+      await controller.stop();
+      await liveness.close();
+      standby.close();
+    };
+    return { controller, liveness, calls, notes, clock, beat, done };
+  };
+
+  it("counts as stale once the staleness window has passed with no heartbeat (Redis lost it, its sidecar is gone), and fails over", {
+    timeout: 20_000,
+  }, async () => {
+    const { controller, calls, notes, clock, beat, done } = await setup();
+    try {
+      // Only the standby's sidecar reports (the primary's record went with Redis's data).
+      for (const at of [0, 1000, 2000, 3000]) {
+        clock.now = at;
+        await beat("gw-standby", at);
+        await controller.tick();
+      }
+      // Within the window (3 × 1000 ms from the first tick): not heard from yet, nothing done.
+      expect(calls).toEqual([]);
+      for (const at of [3100, 4000, 4900]) {
+        clock.now = at;
+        await beat("gw-standby", at);
+        await controller.tick();
+      }
+      // Stale from 3000 on: the hysteresis (2000 ms) is not over at 4900.
+      expect(calls).toEqual([]);
+      clock.now = 5000;
+      await controller.tick();
+      expect(calls).toEqual(["stop gw", "start gw-standby"]);
+      expect(notes[0]).toBe("unheard gw");
+      expect(notes).toContain("route-switched gw");
+    } finally {
+      await done();
+    }
+  });
+
+  it.skipIf(!redisUp)(
+    "a primary last seen healthy whose record Redis then lost (its pod killed just before): stale after the window, failed over",
+    { timeout: 20_000 },
+    async () => {
+      const prefix = `clawguard-test-unheard-${process.pid}-${Date.now()}:`;
+      const { controller, calls, notes, clock, beat, done } = await setup(prefix);
+      try {
+        await beat("gw", 0);
+        await beat("gw-standby", 0);
+        await controller.tick();
+        // The pod (gateway and sidecar) is killed; 500 ms later Redis comes back empty (the
+        // liveness keys of this test's prefix deleted, nothing else: the shared Redis is not flushed).
+        expect(await deleteKeys(prefix)).toBeGreaterThan(0);
+        for (const at of [500, 1500, 2500, 3500]) {
+          clock.now = at;
+          await beat("gw-standby", at);
+          await controller.tick();
+        }
+        // Last seen healthy, but not heard from since 500: within the window (3000 ms) nothing.
+        expect(calls).toEqual([]);
+        for (const at of [4500, 5400]) {
+          clock.now = at;
+          await beat("gw-standby", at);
+          await controller.tick();
+        }
+        expect(calls).toEqual([]);
+        clock.now = 5500;
+        await controller.tick();
+        expect(calls).toEqual(["stop gw", "start gw-standby"]);
+        expect(notes[0]).toBe("unheard gw");
+      } finally {
+        await done();
+        await deleteKeys(prefix);
+      }
+    },
+  );
+
+  it("fails over a one-agent fleet (the standby runs no sidecar): one stale agent is no partition", {
+    timeout: 20_000,
+  }, async () => {
+    const { controller, liveness, calls, clock, beat, done } = await setup();
+    try {
+      await beat("gw", 0);
+      await controller.tick();
+      await liveness.sweep(4000);
+      clock.now = 4000;
+      await controller.tick();
+      clock.now = 6100;
+      await controller.tick();
+      expect(calls).toEqual(["stop gw", "start gw-standby"]);
+    } finally {
+      await done();
     }
   });
 });

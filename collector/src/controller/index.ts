@@ -4,12 +4,14 @@ import type { Logger } from "@clawguard/shared/log";
 import { connectOnce } from "@clawguard/shared/net";
 import type { Redis } from "ioredis";
 import type { ActionNote } from "../store/incident-store.ts";
-import type { LivenessStore } from "../store/liveness/index.ts";
+import type { LivenessEntry, LivenessStore } from "../store/liveness/index.ts";
 import type { Actuator } from "./actuators.ts";
 import {
   type Decision,
   decide,
   decideRestart,
+  type FleetStale,
+  fleetHolds,
   type GroupMemory,
   type HoldReason,
   type Observation,
@@ -50,6 +52,12 @@ export interface ControllerOptions {
   liveness: LivenessStore;
   /** For route change notifications (none: routers poll). */
   redis?: Redis | undefined;
+  /**
+   * Why the controller must not lead on this Redis (an evicting maxmemory-policy), checked every
+   * `redisCheckMs`: while it says so, the lease is let go and nothing is done (redis-policy.ts).
+   */
+  redisCheck?: (() => Promise<string | undefined>) | undefined;
+  redisCheckMs?: number;
   prefix: string;
   groups: GroupConfig[];
   restart?: RestartConfig | undefined;
@@ -57,6 +65,8 @@ export interface ControllerOptions {
   /** Each action carried out, and each new reason to hold, in the agent's incident (none: only logged). */
   incidents?: ActionRecorder | undefined;
   policy: Policy;
+  /** fleet.staleFactor: an agent is stale after this many missed heartbeat intervals. */
+  staleFactor: number;
   tickMs: number;
   /** How long a fenced primary may take to go down, and a started standby to answer /readyz. */
   downTimeoutMs: number;
@@ -84,6 +94,17 @@ export class Controller implements Component {
   readonly #said = new Map<string, string>();
   /** Per agent, the reason of the hold last recorded in its incident. */
   readonly #held = new Map<string, HoldReason>();
+  /**
+   * Per group primary with no heartbeat on record (Redis lost its data, or it was never heard from
+   * since it was promoted): when this leader first found it so. Reset when the token changes.
+   */
+  readonly #unheard = new Map<string, number>();
+  /** Each agent's heartbeat interval as last seen: its record may go with Redis's data. */
+  readonly #intervals = new Map<string, number>();
+  #ledUnder: number | undefined;
+  /** What redisCheck last said, and when it was asked (wall clock). */
+  #refused: string | undefined;
+  #checkedAt = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
   #renewer: NodeJS.Timeout | undefined;
   #tick: Promise<void> | undefined;
@@ -128,7 +149,7 @@ export class Controller implements Component {
     // renewing meanwhile would let another replica take over the same group mid-failover. A
     // paused or cut-off replica renews nothing, so it still loses the lease as it should.
     this.#renewer = setInterval(() => {
-      this.#o.lease.acquire().catch(() => {});
+      if (this.#refused === undefined) this.#o.lease.acquire().catch(() => {});
     }, this.#o.tickMs).unref();
   }
 
@@ -141,27 +162,27 @@ export class Controller implements Component {
 
   /** One round: observe the fleet, decide per group, act (leader only). */
   async tick(): Promise<void> {
+    if (await this.#refuses()) return;
     const token = await this.#o.lease.acquire();
     if (token === undefined) return;
+    if (token !== this.#ledUnder) {
+      // A new leadership: "not heard from" is counted from now, not from what another term saw.
+      this.#ledUnder = token;
+      this.#unheard.clear();
+    }
     const now = this.#o.now?.() ?? Date.now();
     const entries = await this.#o.liveness.list();
-    const staleShare = entries.length === 0 ? 0 : entries.filter((e) => e.staleSince).length / entries.length;
-    // While most of the fleet is stale the controller holds, and that time does not count towards
-    // an agent's hysteresis: as the fleet comes back (in any order), the last agents back are not
-    // failed over at once for a staleness that was the collector's network's.
-    const holding = staleShare > this.#o.policy.holdStaleShare;
     const lastSeen = new Map(entries.map((e) => [e.record.agent, Date.parse(e.record.lastSeen)]));
-    for (const { record, staleSince } of entries) {
-      const state = staleSince ? "stale" : record.state;
-      if (this.#seen.get(record.agent)?.state !== state || (holding && state === "stale"))
-        this.#seen.set(record.agent, { state, since: now });
-    }
+    const groups: { config: GroupConfig; group: GroupMemory }[] = [];
     for (const config of this.#o.groups) {
       // The group's memory (which one is primary, the restarts, the last failover) is the fleet's,
       // not this replica's: a new leader goes on from where the last one left it.
       const shared = await this.#o.lease.fencedGet(`group:${config.name}`);
       if (shared) this.#groups.set(config.name, JSON.parse(shared.value) as GroupMemory);
-      const group = this.#groups.get(config.name) as GroupMemory;
+      groups.push({ config, group: this.#groups.get(config.name) as GroupMemory });
+    }
+    const { unheard, stale } = await this.#observe(entries, groups, lastSeen, now, token);
+    for (const { config, group } of groups) {
       const target = (agent: string) => config.targets[agent] as string;
       const route = await getRoute(this.#o.lease, config.name);
       if (!route) {
@@ -172,14 +193,11 @@ export class Controller implements Component {
         // Redis lost its copy (or had an older one): the routers get the durable one back.
         this.#o.log.warn("route copied back to Redis", { group: config.name, target: route.target });
       }
-      // A gateway promoted by a failover was ready when the route moved to it; what its record said
-      // before that (stale, while it stood by) is not news of it: not heard from until it reports.
-      const promoted = group.lastFailoverAt;
+      // A primary with no heartbeat on record is not heard from until the staleness window has
+      // passed, then stale (unheardPrimaries); the others as last seen.
       const observe = (agent: string) =>
-        promoted !== undefined && agent === group.primary && (lastSeen.get(agent) ?? 0) < promoted
-          ? undefined
-          : this.#seen.get(agent);
-      const decision = decide(group, observe, staleShare, now, this.#o.policy);
+        agent === group.primary && unheard.has(agent) ? unheard.get(agent) : this.#seen.get(agent);
+      const decision = decide(group, observe, stale, now, this.#o.policy);
       this.#say({ group: config.name }, decision);
       await this.#noteHold(group.primary, decision, token);
       if (decision.action === "restart") {
@@ -203,7 +221,7 @@ export class Controller implements Component {
       const key = `restart:${agent}`;
       const shared = await this.#o.lease.fencedGet(key);
       const memory = shared ? (JSON.parse(shared.value) as RestartMemory) : { restarts: [] };
-      const decision = decideRestart(agent, memory, this.#seen.get(agent), staleShare, now, this.#o.policy);
+      const decision = decideRestart(agent, memory, this.#seen.get(agent), stale, now, this.#o.policy);
       this.#say({ agent }, decision);
       await this.#noteHold(agent, decision, token);
       if (decision.action !== "restart") continue;
@@ -212,6 +230,101 @@ export class Controller implements Component {
       if (!(await this.#remember(key, { restarts } satisfies RestartMemory, token))) return;
       await this.#restart(decision, restart.targets[agent], token);
     }
+  }
+
+  /**
+   * What the fleet looks like this tick: each agent's state and since when (#seen), the primaries
+   * with no heartbeat on record, and how much of the fleet is stale (for the partition hold).
+   */
+  async #observe(
+    entries: readonly LivenessEntry[],
+    groups: readonly { config: GroupConfig; group: GroupMemory }[],
+    lastSeen: ReadonlyMap<string, number>,
+    now: number,
+    token: number,
+  ): Promise<{ unheard: Map<string, Observation | undefined>; stale: FleetStale }> {
+    for (const { record } of entries) this.#intervals.set(record.agent, record.intervalMs);
+    const unheard = await this.#unheardPrimaries(groups, lastSeen, now);
+    const stale = staleOf(entries, unheard);
+    // While most of the fleet is stale the controller holds, and that time does not count towards
+    // an agent's hysteresis: as the fleet comes back (in any order), the last agents back are not
+    // failed over at once for a staleness that was the collector's network's.
+    const holding = fleetHolds(stale, this.#o.policy);
+    for (const { record, staleSince } of entries) {
+      const state = staleSince ? "stale" : record.state;
+      if (this.#seen.get(record.agent)?.state !== state || (holding && state === "stale"))
+        this.#seen.set(record.agent, { state, since: now });
+    }
+    for (const [agent, seen] of unheard) {
+      if (holding) this.#unheard.set(agent, now);
+      else if (seen) await this.#noteUnheard(agent, seen, token);
+    }
+    return { unheard, stale };
+  }
+
+  /**
+   * Whether Redis is set up so the lease cannot hold (its keys evicted): then the lease is let go
+   * and nothing is done, said once, until it is fixed. Asked every redisCheckMs (default 10 s).
+   */
+  async #refuses(): Promise<boolean> {
+    const check = this.#o.redisCheck;
+    if (!check || Date.now() - this.#checkedAt < (this.#o.redisCheckMs ?? 10_000))
+      return this.#refused !== undefined;
+    this.#checkedAt = Date.now();
+    const refused = await check();
+    if (refused !== this.#refused) {
+      if (refused) this.#o.log.error("controller holds: it will not lead on this Redis", { why: refused });
+      else this.#o.log.info("controller leads again: the Redis setting is fixed");
+    }
+    this.#refused = refused;
+    if (refused) await this.#o.lease.release().catch(() => {});
+    return refused !== undefined;
+  }
+
+  /**
+   * Group primaries with no heartbeat on record: none in liveness (Redis lost its data; its sidecar
+   * was stopped with it and will not report again), or none since it was promoted (what its record
+   * said while it stood by is not news of it). Each is not heard from (undefined) for one staleness
+   * window (its heartbeat interval × staleFactor) from when this leader first found it so; then,
+   * unless its target still answers /readyz (a gateway serving with no sidecar is left alone),
+   * stale: never "not heard from yet" for ever, which would keep clients on a dead gateway.
+   */
+  async #unheardPrimaries(
+    groups: readonly { config: GroupConfig; group: GroupMemory }[],
+    lastSeen: ReadonlyMap<string, number>,
+    now: number,
+  ): Promise<Map<string, Observation | undefined>> {
+    const unheard = new Map<string, Observation | undefined>();
+    for (const { config, group } of groups) {
+      const agent = group.primary;
+      const seen = lastSeen.get(agent);
+      if (seen !== undefined && (group.lastFailoverAt === undefined || seen >= group.lastFailoverAt)) {
+        this.#unheard.delete(agent);
+        continue;
+      }
+      const from = this.#unheard.get(agent) ?? now;
+      this.#unheard.set(agent, from);
+      const overdue = from + this.#windowOf(agent);
+      const down = now > overdue && !(await ready(config.targets[agent] as string));
+      unheard.set(agent, down ? { state: "stale", since: overdue } : undefined);
+    }
+    return unheard;
+  }
+
+  /** The staleness window of an agent: its last known heartbeat interval (else the fleet's longest) × staleFactor. */
+  #windowOf(agent: string): number {
+    const interval = this.#intervals.get(agent) ?? Math.max(0, ...this.#intervals.values());
+    return Math.round((interval || DEFAULT_HEARTBEAT_MS) * this.#o.staleFactor);
+  }
+
+  /** Records once per leadership that a primary with no heartbeat on record now counts as stale. */
+  async #noteUnheard(agent: string, seen: Observation, token: number): Promise<void> {
+    if (this.#seen.get(agent)?.state === "stale" && this.#seen.get(agent)?.since === seen.since) return;
+    this.#seen.set(agent, seen);
+    const from = new Date(this.#unheard.get(agent) ?? seen.since).toISOString();
+    const detail = `${agent} has no heartbeat on record since ${from} (${this.#windowOf(agent)} ms: its heartbeat interval × fleet.staleFactor): counted as stale (its sidecar is gone, or Redis lost its record and it has not reported since)`;
+    this.#o.log.warn("primary not heard from: counted as stale", { agent, since: from, token });
+    await this.#note([agent], "unheard", detail, token);
   }
 
   /**
@@ -377,6 +490,24 @@ export class Controller implements Component {
     this.#said.set(key, line);
     this.#o.log.info("controller", { ...subject, decision: decision.action, why: decision.why });
   }
+}
+
+/** The sidecar's default heartbeat interval: the window of an agent whose interval was never seen. */
+const DEFAULT_HEARTBEAT_MS = 10_000;
+
+/**
+ * The stale agents and their share of the fleet: a primary with no heartbeat on record counts as
+ * one of the fleet once its window has passed (stale), not before; its old record, if any, not at all.
+ */
+function staleOf(
+  entries: readonly LivenessEntry[],
+  unheard: ReadonlyMap<string, Observation | undefined>,
+): FleetStale {
+  const others = entries.filter((e) => !unheard.has(e.record.agent));
+  const overdue = [...unheard.values()].filter((seen) => seen !== undefined).length;
+  const count = others.filter((e) => e.staleSince).length + overdue;
+  const size = others.length + overdue;
+  return { count, share: size === 0 ? 0 : count / size };
 }
 
 async function until(ok: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {

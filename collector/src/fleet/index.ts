@@ -128,14 +128,46 @@ export class Fleet {
 
   async view(): Promise<FleetView> {
     const now = this.#now();
-    const agents = (await this.liveness.list())
-      .map(({ record, staleSince }) => ({
-        ...record,
-        stale: staleSince !== null || isOverdue(record, now, this.#o.staleFactor),
-        clockOffset: clockOffsetOf(record, this.#o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS),
-      }))
-      .sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
+    const live: FleetAgent[] = (await this.liveness.list()).map(({ record, staleSince }) => ({
+      ...record,
+      stale: staleSince !== null || isOverdue(record, now, this.#o.staleFactor),
+      clockOffset: clockOffsetOf(record, this.#o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS),
+    }));
+    const agents = [...live, ...(await this.#lost(new Set(live.map((a) => a.agent))))].sort((a, b) =>
+      a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0,
+    );
     return { agents, drift: driftOf(agents) };
+  }
+
+  /**
+   * Agents the store has a state of but liveness has no record of (Redis lost its data, and they
+   * have not reported since: a sidecar stopped with its gateway never will): stale, not forgotten.
+   * The store unreachable: the fleet is what liveness says, logged.
+   */
+  async #lost(known: ReadonlySet<string>): Promise<FleetAgent[]> {
+    const states = await this.incidents.states().catch((err) => {
+      this.#o.log.warn("fleet: agents known to the store not listed", { error: describeError(err) });
+      return [];
+    });
+    return states
+      .filter((s) => !known.has(s.agent))
+      .map((s) => ({
+        agent: s.agent,
+        role: "unknown",
+        host: "unknown",
+        state: "unknown",
+        reasons: [
+          `no heartbeat on record: liveness has no record of it (Redis lost its data, or the collector restarted with in-process liveness) and it has not reported since; last recorded ${s.state ?? "unknown"} at ${s.updatedAt}`,
+        ],
+        probes: [],
+        versions: {},
+        configFingerprint: "",
+        intervalMs: 0,
+        time: s.updatedAt,
+        lastSeen: s.updatedAt,
+        stale: true,
+        clockOffset: { offsetMs: 0, method: "one-way", skewed: false },
+      }));
   }
 
   async #apply(t: Transition): Promise<void> {

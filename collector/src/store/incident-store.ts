@@ -222,6 +222,23 @@ export class IncidentStore {
     });
   }
 
+  /**
+   * Every agent whose state was ever recorded, with its last recorded state and when: durable, so
+   * the fleet still knows an agent whose liveness record Redis lost.
+   */
+  async states(): Promise<{ agent: string; state: FleetState | null; updatedAt: string }[]> {
+    const { rows } = await this.db.query<{
+      agent: string;
+      state: FleetState | null;
+      updated_at: Date | string;
+    }>("SELECT agent, state, updated_at FROM agent_states ORDER BY agent");
+    return rows.map((r) => ({
+      agent: r.agent,
+      state: r.state,
+      updatedAt: new Date(r.updated_at).toISOString(),
+    }));
+  }
+
   /** Incidents newest first (by when they opened), each with its timeline; cursor-paged. */
   async list(q: IncidentQuery): Promise<{ incidents: Incident[]; next_cursor: string | null }> {
     const params: unknown[] = [];
