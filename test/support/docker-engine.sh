@@ -37,8 +37,10 @@ host_tools() {
   command -v runc >/dev/null || missing+=(runc)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v ip >/dev/null || missing+=(iproute2)
+  # Used by dockerd inside its own namespace only (bridges, embedded DNS): no rule on the host's.
+  command -v iptables >/dev/null || missing+=(iptables)
   [ ${#missing[@]} = 0 ] && return
-  log "installing ${missing[*]} (Debian 12's runc: Debian 13's needs glibc 2.38)"
+  log "installing ${missing[*]} from Debian 12 (its runc: Debian 13's needs glibc 2.38)"
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
@@ -52,19 +54,20 @@ install_engine() {
   local apt=(-o Dir::Etc::SourceList="$CACHE/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o Dir::State::Lists="$CACHE/apt/lists" -o Dir::Cache="$CACHE/apt/cache" -o Debug::NoLocking=1)
   apt-get "${apt[@]}" update -qq >/dev/null
-  (cd "$CACHE/debs" && apt-get "${apt[@]}" download docker.io containerd docker-compose >/dev/null)
+  (cd "$CACHE/debs" && apt-get "${apt[@]}" download docker.io docker-cli containerd docker-compose tini >/dev/null)
   rm -rf "$CACHE/root" && mkdir -p "$CACHE/root"
   for d in "$CACHE"/debs/*.deb; do dpkg -x "$d" "$CACHE/root"; done
-  for b in dockerd docker containerd containerd-shim-runc-v2 docker-init docker-proxy; do
-    local f
-    f=$(find "$CACHE/root" -type f -name "$b" | head -1)
-    [ -n "$f" ] && ln -sf "$f" "$CACHE/bin/$b"
+  local r=$CACHE/root/usr
+  for f in sbin/dockerd sbin/docker-proxy bin/docker bin/containerd bin/containerd-shim-runc-v2; do
+    [ -x "$r/$f" ] || die "$f not found in the unpacked packages"
+    ln -sf "$r/$f" "$CACHE/bin/${f#*/}"
   done
+  # `init: true` runs docker-init: a static tini.
+  ln -sf "$r/bin/tini-static" "$CACHE/bin/docker-init"
   ln -sf "$(command -v runc)" "$CACHE/bin/runc"
   mkdir -p "$CACHE/docker-config/cli-plugins"
   ln -sf "$(find "$CACHE/root" -path '*cli-plugins/docker-compose' | head -1)" \
     "$CACHE/docker-config/cli-plugins/docker-compose"
-  [ -x "$CACHE/bin/dockerd" ] || die "dockerd not found in the unpacked packages"
   log "engine packages fetched and unpacked in $((SECONDS - t0)) s"
 }
 

@@ -15,6 +15,7 @@ import {
   type RestorePlan,
 } from "./openclaw-files.ts";
 import { DEFAULTS } from "./plan.ts";
+import { decodeUtf8 } from "./text.ts";
 import { changeSummary, openclawSummary, removeSummary, restoreSummary, todo } from "./report.ts";
 
 /**
@@ -124,13 +125,19 @@ export const injectCommand: Command = {
     const input = resolve(io.cwd, positionals[0] ?? "");
     const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
     try {
-      let text: string;
+      let bytes: Buffer;
       try {
-        text = readFileSync(input, "utf8");
+        bytes = readFileSync(input);
       } catch (err) {
         throw new InjectError(
           `${input}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
         );
+      }
+      let text: string;
+      try {
+        text = decodeUtf8(bytes);
+      } catch (err) {
+        throw new InjectError((err as Error).message);
       }
       // Everything is read and checked first; then the compose output, then OpenClaw's files.
       const composeDir = dirname(input);
