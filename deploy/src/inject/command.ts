@@ -15,8 +15,8 @@ import {
   type RestorePlan,
 } from "./openclaw-files.ts";
 import { DEFAULTS } from "./plan.ts";
-import { decodeUtf8 } from "./text.ts";
 import { changeSummary, openclawSummary, removeSummary, restoreSummary, todo } from "./report.ts";
+import { decodeUtf8 } from "./text.ts";
 
 /**
  * `clawguard inject`. The shapes below are those of `Command`/`Io` in

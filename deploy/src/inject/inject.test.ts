@@ -202,7 +202,9 @@ describe("real-world shapes, each written here to reproduce what a real file did
   ])(
     "a workspace inside the state (OpenClaw's default <state>/workspace, %s): watched through the state mount, read-write",
     (what, mount, sidecarMount) => {
-      const image = what.includes("moltbot") ? "moltbot/moltbot:2026.1.29" : "ghcr.io/openclaw/openclaw:latest";
+      const image = what.includes("moltbot")
+        ? "moltbot/moltbot:2026.1.29"
+        : "ghcr.io/openclaw/openclaw:latest";
       const text = `services:\n  gateway:\n    image: ${image}\n    volumes:\n      - ${mount}\n${mount.startsWith("state") ? "volumes:\n  state:\n" : ""}`;
       const r = inject(text);
       expect(schemaProblems(js(r.text))).toEqual([]);

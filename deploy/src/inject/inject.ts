@@ -13,11 +13,11 @@ import {
 import { composeSchemaAvailable, validateCompose } from "./compose-schema.ts";
 import {
   type Agent,
+  containerPorts,
   detectAgent,
   isAgent,
   isPostgresImage,
   isRedisImage,
-  containerPorts,
   pairOf,
   type Skipped,
   trimSlash,
@@ -637,7 +637,8 @@ function gatewayPorts(ports: unknown, port: number): { entries: unknown[]; kept:
  */
 function movePorts(agent: Agent, ports: Pair, lines: Lines, splicer: Splicer): void {
   const comment = (first: number, last: number, column: number) => {
-    for (let i = first; i <= last; i++) splicer.replace(i, `${" ".repeat(column)}${MOVED}${lines.lines[i] ?? ""}`);
+    for (let i = first; i <= last; i++)
+      splicer.replace(i, `${" ".repeat(column)}${MOVED}${lines.lines[i] ?? ""}`);
   };
   const seq = ports.value as YAMLSeq | undefined;
   const port = gatewayPort(agent);

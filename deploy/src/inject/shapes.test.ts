@@ -92,15 +92,15 @@ describe("bytes that are not UTF-8", () => {
   it("are refused with exit 2 naming the line, and nothing is written (Compose refuses them too)", async () => {
     const file = join(tmp, "latin1.yml");
     const bytes = Buffer.concat([
-      Buffer.from(
-        "services:\n  gateway:\n    image: ghcr.io/openclaw/openclaw:latest\n    # caf",
-        "utf8",
-      ),
+      Buffer.from("services:\n  gateway:\n    image: ghcr.io/openclaw/openclaw:latest\n    # caf", "utf8"),
       Buffer.from([0xe9]),
       Buffer.from("\n    volumes:\n      - ./ws:/home/node/.openclaw/workspace\n"),
     ]);
     writeFileSync(file, bytes);
-    for (const args of [[file, "-o", join(tmp, "out.yml")], [file, "--remove"]]) {
+    for (const args of [
+      [file, "-o", join(tmp, "out.yml")],
+      [file, "--remove"],
+    ]) {
       const r = await runCommand(injectCommand, args, { cwd: tmp });
       expect(r.code).toBe(2);
       expect(r.err).toBe(
@@ -113,7 +113,8 @@ describe("bytes that are not UTF-8", () => {
 
   it("UTF-8 with a byte order mark and CJK comments comes back byte for byte", async () => {
     const file = join(tmp, "bom.yml");
-    const text = "\uFEFF# 网关\nservices:\n  gateway: # 网关\n    image: openclaw/openclaw:1\n    volumes:\n      - ws:/home/node/.openclaw/workspace\nvolumes:\n  ws:\n";
+    const text =
+      "\uFEFF# 网关\nservices:\n  gateway: # 网关\n    image: openclaw/openclaw:1\n    volumes:\n      - ws:/home/node/.openclaw/workspace\nvolumes:\n  ws:\n";
     writeFileSync(file, text);
     const out = join(tmp, "bom.out.yml");
     expect((await runCommand(injectCommand, [file, "-o", out, "--no-openclaw"], { cwd: tmp })).code).toBe(0);
@@ -144,6 +145,7 @@ describe("HA on OpenClaw's own layout (gateway 18789, bridge 18790)", () => {
 
   it("a flow list mixing the gateway port with others is refused, naming the key", () => {
     const flow = text.replace(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolations, kept as written
       '    ports:\n      - "${OPENCLAW_GATEWAY_PORT:-18789}:18789"\n      - "${OPENCLAW_BRIDGE_PORT:-18790}:18790"\n',
       '    ports: ["18789:18789", "18790:18790"]\n',
     );
@@ -235,34 +237,47 @@ ${redis}volumes:
         "services.cache: asks for a password, and REDIS_URL of clawguard-collector (and the routers) has none: set it to redis://:<password>@cache:6379/0",
       ],
     ],
-  ])("reused (%s): warned about what can lose the lease or lock the collector out", async (_what, redis, warnings) => {
-    const r = inject(text(redis));
-    expect(r.backends.redis).toBe("cache");
-    expect(r.warnings).toEqual(warnings);
-    const file = join(tmp, "redis.yml");
-    writeFileSync(file, text(redis));
-    const run = await runCommand(injectCommand, [file, "--no-openclaw"], { cwd: tmp });
-    expect(run.code).toBe(0);
-    for (const w of warnings) expect(run.err).toContain(`  warning: ${w}\n`);
-  });
+  ])(
+    "reused (%s): warned about what can lose the lease or lock the collector out",
+    async (_what, redis, warnings) => {
+      const r = inject(text(redis));
+      expect(r.backends.redis).toBe("cache");
+      expect(r.warnings).toEqual(warnings);
+      const file = join(tmp, "redis.yml");
+      writeFileSync(file, text(redis));
+      const run = await runCommand(injectCommand, [file, "--no-openclaw"], { cwd: tmp });
+      expect(run.code).toBe(0);
+      for (const w of warnings) expect(run.err).toContain(`  warning: ${w}\n`);
+    },
+  );
 });
 
 describe("a 5 MB compose file", () => {
-  it("injects in well under 5 s (one parse; duplicate keys found in one pass)", () => {
+  it("injects in the time of a few plain parses of it (no quadratic duplicate-key check, no parse after parse)", () => {
     const services: string[] = [];
-    for (let i = 0; services.join("").length < 5_000_000; i++) {
+    for (let i = 0, size = 0; size < 5_000_000; i++) {
       const env = Array.from({ length: 20 }, (_, k) => `      VAR_${k}: "value ${i}-${k}"`).join("\n");
       services.push(`  app${i}:\n    image: example.com/app:${i}\n    environment:\n${env}\n`);
+      size += services[i]?.length ?? 0;
     }
     const text = `services:\n  gateway:\n    image: ghcr.io/openclaw/openclaw:latest\n    volumes:\n      - ws:/home/node/.openclaw/workspace\n${services.join("")}volumes:\n  ws:\n`;
     expect(text.length).toBeGreaterThan(5_000_000);
-    const started = performance.now();
+    // Measured against the yaml library's own parse of it, on this machine at this moment: absolute
+    // times on a shared CI machine vary fivefold with its load. Input and output are each parsed
+    // once (and validated); before, 5 parses and a quadratic key check took 67 s against 22 s now
+    // (2 cores under a load of 14); a plain parse took 4 s there.
+    let started = performance.now();
+    parseDocument(text, { uniqueKeys: false });
+    const parse = performance.now() - started;
+    started = performance.now();
     const out = inject(text).text;
     const elapsed = performance.now() - started;
-    console.log(`inject of a ${(text.length / 1e6).toFixed(1)} MB file: ${Math.round(elapsed)} ms`);
-    expect(elapsed).toBeLessThan(5000);
+    console.log(
+      `inject of a ${(text.length / 1e6).toFixed(1)} MB file: ${Math.round(elapsed)} ms (one plain parse: ${Math.round(parse)} ms)`,
+    );
+    expect(elapsed).toBeLessThan(4 * parse);
     expect(removeInjection(out).text).toBe(text);
-  }, 30_000);
+  }, 120_000);
 
   it("a duplicate key is still refused, naming it and its line", () => {
     const text = "services:\n  gateway:\n    image: a\n    image: b\n";
