@@ -6,10 +6,14 @@
 
 ARG BASE=node:24-bookworm-slim
 FROM ${BASE}
+# The agent's user: OpenClaw's image runs as node (1000), and the sidecar reads and writes the same
+# workspace (.clawguard, spills). -o: node:24 images have that uid already, as node.
+ARG UID=1000
 RUN command -v tini >/dev/null || { apt-get update && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/*; } \
- && groupadd --system clawguard && useradd --system --gid clawguard --home /app clawguard \
- && mkdir -p /var/lib/clawguard && chown clawguard:clawguard /var/lib/clawguard && chmod 700 /var/lib/clawguard
+ && groupadd -o --gid "$UID" clawguard && useradd -o --uid "$UID" --gid clawguard --home /app clawguard \
+ && mkdir -p /var/lib/clawguard && chown clawguard:clawguard /var/lib/clawguard && chmod 700 /var/lib/clawguard \
+ && mkdir -p /opt/clawguard/bin && chown clawguard:clawguard /opt/clawguard/bin
 WORKDIR /app
 # The TypeScript sources run as they are (Node's type stripping); workspace packages resolve to
 # their real paths under /app, outside node_modules, where Node strips types. Owned by root: the
@@ -18,6 +22,8 @@ COPY . .
 RUN sh deploy/docker/install.sh sidecar
 COPY deploy/docker/clawguard /usr/local/bin/clawguard
 USER clawguard
+# /opt/clawguard/bin: where inject mounts the clawguard-bin volume; a new volume takes this folder's
+# owner, so that the sidecar can publish the agent-side `clawguard` into it.
 # The sidecar's private state (its API token): in this container only, never on the workspace volume
 # the agent's container shares.
 ENV NODE_ENV=production \

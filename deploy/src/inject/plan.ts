@@ -214,6 +214,16 @@ export function routerService(
     ...(ports.length > 0 ? { ports } : {}),
     ...networks,
     depends_on: [COLLECTOR],
+    // Its own: the image's checks the sidecar's 18801, where a router does not listen.
+    healthcheck: {
+      ...healthcheck(port),
+      test: [
+        "CMD",
+        "node",
+        "-e",
+        `require('node:net').connect(${port}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`,
+      ],
+    },
     ...(profiles.length > 0 ? { profiles: [...profiles] } : {}),
     labels: LABELS,
   };
