@@ -182,7 +182,8 @@ describe.skipIf(!wanted || why !== undefined)("the injected deployment on a real
   }, 1_200_000);
 
   afterAll(() => {
-    if (engine) {
+    // CLAWGUARD_DOCKER_KEEP=1 leaves the project up to look at (docker compose -p clawguard-e2e ...).
+    if (engine && process.env.CLAWGUARD_DOCKER_KEEP !== "1") {
       try {
         compose(["--profile", "clawguard-standby", "down", "-v", "-t", "2"]);
       } catch (err) {

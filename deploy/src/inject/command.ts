@@ -44,12 +44,15 @@ every agent) and the secrets. Comments, key order and everything else stay as th
 line is marked, so --remove takes out exactly what was added and injecting again changes nothing.
 
 Agents: services labelled clawguard.role (gateway | sub-agent | bot; none excludes), or running an
-OpenClaw image (repository named openclaw: ghcr.io/openclaw/openclaw, openclaw/openclaw,
-openclaw:local) with the gateway (no command override, or one that mentions "gateway").
-Workspace: the mount whose target ends in /workspace (or label clawguard.workspace: PATH).
+OpenClaw image (repository named openclaw, or moltbot/clawdbot, its former names:
+ghcr.io/openclaw/openclaw, openclaw/openclaw, openclaw:local) with the gateway (no command
+override, or one that mentions "gateway").
+Workspace: the mount whose target ends in /workspace (or label clawguard.workspace: PATH); with
+none, OpenClaw's default <state>/workspace, watched through the state mount (then read-write).
 State: the mount whose target ends in /.openclaw (or label clawguard.state: PATH).
 High availability: label a gateway clawguard.ha: standby to add <name>-standby (profile
-clawguard-standby: never started by default) and <name>-router (takes over its published ports),
+clawguard-standby: never started by default) and <name>-router (takes over its gateway port,
+18789 or its first; other ports, such as OpenClaw's bridge 18790, stay with the gateway),
 and to configure the collector's failover controller (config clawguard-collector: the group and the
 docker actuator in the Compose project); the collector then gets /var/run/docker.sock (root on the
 host) and the group DOCKER_GID, which must be set. Without an HA gateway it gets neither.

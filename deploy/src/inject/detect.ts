@@ -6,7 +6,8 @@ import { InjectError, servicePath } from "./errors.ts";
  *
  * An agent is a service that either
  *   - has the label `clawguard.role` set to `gateway`, `sub-agent` or `bot`, or
- *   - runs an OpenClaw image (the last path part of the image's repository is `openclaw`:
+ *   - runs an OpenClaw image (the last path part of the image's repository is `openclaw`, or
+ *     `moltbot`/`clawdbot`, its former names:
  *     `ghcr.io/openclaw/openclaw:latest`, `openclaw/openclaw`, `${OPENCLAW_IMAGE:-openclaw:local}`)
  *     and runs the gateway: no `command`/`entrypoint` override, or one that mentions `gateway`.
  *     The official file's `openclaw-cli` (entrypoint `node dist/index.js`) is a one-shot helper,
