@@ -306,6 +306,21 @@ configs:
     lap("exec event from worker1 in the collector");
   }, 120_000);
 
+  it("clawguard fleet lists every agent, heard from through its sidecar", async () => {
+    const fleet = await until(
+      "every agent in clawguard fleet",
+      () => {
+        const out = compose(["exec", "-T", "clawguard-collector", "clawguard", "fleet"]);
+        return ["gateway", "worker1", "worker2", "bot-ops"].every((a) => new RegExp(`^${a} `, "m").test(out))
+          ? out
+          : undefined;
+      },
+      90_000,
+    );
+    console.log(fleet);
+    lap("every agent in clawguard fleet");
+  }, 120_000);
+
   it("the gateway killed: restarted in place, then killed again: fenced, the standby serves behind the router", async () => {
     const first = routed();
     expect(first).toBe(inspect(container("gateway"), "{{.Config.Hostname}}"));
