@@ -52,7 +52,7 @@ install_engine() {
   mkdir -p "$CACHE/apt/lists/partial" "$CACHE/apt/cache/archives/partial" "$CACHE/debs" "$CACHE/bin"
   echo "deb http://deb.debian.org/debian trixie main" >"$CACHE/apt/sources.list"
   local apt=(-o Dir::Etc::SourceList="$CACHE/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-    -o Dir::State::Lists="$CACHE/apt/lists" -o Dir::Cache="$CACHE/apt/cache" -o Debug::NoLocking=1)
+    -o Dir::State::Lists="$CACHE/apt/lists" -o Dir::Cache="$CACHE/apt/cache" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
   apt-get "${apt[@]}" update -qq >/dev/null
   (cd "$CACHE/debs" && apt-get "${apt[@]}" download docker.io docker-cli containerd docker-compose tini >/dev/null)
   rm -rf "$CACHE/root" && mkdir -p "$CACHE/root"
