@@ -169,6 +169,12 @@ describe.skipIf(!wanted || why !== undefined)("the injected deployment on a real
   beforeAll(() => {
     engine = startEngine();
     lap("engine up (installed, base imported)");
+    // What a run that was stopped halfway left (its PostgreSQL volume has another password).
+    const label = `label=com.docker.compose.project=${PROJECT}`;
+    const left = docker(engine, ["ps", "-aq", "--filter", label]).split("\n").filter(Boolean);
+    if (left.length > 0) docker(engine, ["rm", "-f", ...left]);
+    const volumes = docker(engine, ["volume", "ls", "-q", "--filter", label]).split("\n").filter(Boolean);
+    if (volumes.length > 0) docker(engine, ["volume", "rm", ...volumes]);
     const ctx = buildContext();
     lap("build context (pnpm install --prod --offline, agent bundle)");
     try {
