@@ -1,5 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCommand } from "@clawguard/shared/testing";
@@ -21,10 +22,32 @@ const js = (text: string) => composeData(parseDocument(text, { merge: true })) a
 const tmp = mkdtempSync(join(tmpdir(), "clawguard-shapes-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Injects, validates, injects again (same bytes) and removes (the input back). */
+/**
+ * The real Compose's verdict on a file (`docker compose config -q`), when test/support/docker-engine.sh
+ * has unpacked it under the cache (.ci/run does): its complaint, "" when it accepts the file, or
+ * undefined when it is not there. Secrets' files and the variables inject requires are provided.
+ */
+const ENGINE = join(process.env.CLAWGUARD_CACHE ?? join(homedir(), ".cache/clawguard"), "docker-engine");
+function composeVerdict(text: string): string | undefined {
+  const docker = join(ENGINE, "bin/docker");
+  if (!existsSync(docker) || !existsSync(join(ENGINE, "docker-config/cli-plugins/docker-compose")))
+    return undefined;
+  const file = join(tmp, "verdict.yml");
+  writeFileSync(file, text);
+  const r = spawnSync(docker, ["compose", "-p", "verdict", "-f", file, "config", "-q"], {
+    encoding: "utf8",
+    cwd: tmp,
+    env: { PATH: process.env.PATH, DOCKER_CONFIG: join(ENGINE, "docker-config"), DOCKER_GID: "0", HOME: tmp },
+  });
+  return r.status === 0 ? "" : `${r.stderr}${r.stdout}`.trim();
+}
+
+/** Injects, validates (and has Compose check it, where it is), injects again (same bytes) and removes. */
 function roundTrip(text: string): string {
   const out = inject(text).text;
   expect(schemaProblems(js(out))).toEqual([]);
+  const verdict = composeVerdict(out);
+  if (verdict !== undefined) expect(verdict).toBe("");
   expect(inject(out).text).toBe(out);
   expect(removeInjection(out).text).toBe(text);
   return out;
