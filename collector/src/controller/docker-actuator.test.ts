@@ -52,6 +52,43 @@ describe("docker actuator: container", () => {
     }
   });
 
+  it("negotiates the API version as Docker's clients do: an Engine 20.10 (API 1.41) is asked at 1.41", async () => {
+    engine.apiVersion = "1.41";
+    engine.add("clawguard-gw", "running");
+    const actuator = actuatorFor("clawguard-{agent}");
+    try {
+      await actuator.stop("gw", "http://gw:18789", 1);
+      expect(engine.state("clawguard-gw")).toBe("exited");
+      expect(engine.requests).toEqual([
+        "POST /v1.41/containers/clawguard-gw/stop?t=7",
+        "GET /v1.41/containers/clawguard-gw/json",
+      ]);
+    } finally {
+      await actuator.close?.();
+    }
+  });
+
+  it("the stand-in refuses a version newer than its own as the Engine does; too old an Engine is refused by name", async () => {
+    engine.apiVersion = "1.24";
+    engine.add("clawguard-gw", "running");
+    const actuator = actuatorFor("clawguard-{agent}");
+    try {
+      await expect(actuator.stop("gw", "http://gw:18789", 1)).rejects.toThrow(
+        /speaks API 1\.24; expected 1\.25 or newer/,
+      );
+      expect(engine.requests).toEqual([]);
+      const dispatcher = new Agent({ connect: { socketPath: engine.socket } });
+      const r = await request("http://docker/v1.44/containers/json", { dispatcher });
+      expect(r.statusCode).toBe(400);
+      expect(await r.body.json()).toEqual({
+        message: "client version 1.44 is too new. Maximum supported API version is 1.24",
+      });
+      await dispatcher.close();
+    } finally {
+      await actuator.close?.();
+    }
+  });
+
   it("fills {port} and {target} too, and URL-encodes the name so it cannot reach another endpoint", async () => {
     const actuator = actuatorFor("{agent}-{port}");
     try {

@@ -5,12 +5,25 @@ import type { Actuator } from "./actuators.ts";
 import { fill, placeholders } from "./templates.ts";
 
 /**
- * The Engine API version every path is prefixed with. 1.44 (Docker 25.0) is the one version both
- * Docker 25-28 (which accept 1.24 and up) and Docker 29 and later (which refuse anything below 1.44)
- * accept; Docker 24 and older (end of life) answer that it is too new. The calls used here have not
- * changed since long before it.
+ * The newest Engine API version the actuator asks for. Like Docker's own clients it negotiates: the
+ * Engine's `GET /_ping` names its newest (header API-Version) and the lower of the two prefixes every
+ * path. 1.44 suits Docker 29 and later (which refuse anything below it); Debian 12's Engine 20.10
+ * speaks 1.41 and gets 1.41. The calls used here (list, inspect, start, stop, restart) are the same
+ * in all of them, down to MIN_DOCKER_API_VERSION.
  */
 export const DOCKER_API_VERSION = "1.44";
+export const MIN_DOCKER_API_VERSION = "1.25";
+
+const versionNumber = (v: string): number => {
+  const [major = "0", minor = "0"] = v.split(".");
+  return Number(major) * 1000 + Number(minor);
+};
+
+/** The version to use with an Engine whose newest is `engine` (undefined: it did not say). */
+export function negotiateVersion(engine: string | undefined): string {
+  if (engine === undefined || !/^\d+\.\d+$/.test(engine)) return DOCKER_API_VERSION;
+  return versionNumber(engine) < versionNumber(DOCKER_API_VERSION) ? engine : DOCKER_API_VERSION;
+}
 
 /** The labels Compose puts on every container it creates; a `docker compose run` one is oneoff "True". */
 export const COMPOSE_LABELS = {
@@ -84,19 +97,42 @@ export function dockerActuator(options: DockerActuatorOptions): Actuator {
     );
   }
   const dispatcher = new Agent({ connect: { socketPath: socket }, keepAliveTimeout: 10_000 });
+  /** The negotiated version, once an Engine answered; asked again after a failure. */
+  let version: string | undefined;
+  const negotiate = async (): Promise<string> => {
+    if (version) return version;
+    const response = await request("http://docker/_ping", {
+      method: "GET",
+      dispatcher,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await response.body.text();
+    const header = response.headers["api-version"];
+    const engine = Array.isArray(header) ? header[0] : header;
+    if (engine && versionNumber(engine) < versionNumber(MIN_DOCKER_API_VERSION)) {
+      throw new ClawguardError(
+        "upstream.rejected",
+        `the Docker Engine at unix socket ${socket} speaks API ${engine}; expected ${MIN_DOCKER_API_VERSION} or newer (Docker 1.13 or newer)`,
+        { details: { socket } },
+      );
+    }
+    version = negotiateVersion(engine);
+    return version;
+  };
 
   /** One Engine call; 2xx and 304 are answered with the body, anything else throws. */
   const call = async (what: string, method: "GET" | "POST", path: string, container?: Ref) => {
-    // The host is not used for a unix socket; the Engine ignores it.
-    const url = `http://docker/v${DOCKER_API_VERSION}${path}`;
     const details = { socket, ...(container ? { container: container.ref } : {}) };
     let status: number;
     let text: string;
     try {
+      // The host is not used for a unix socket; the Engine ignores it.
+      const url = `http://docker/v${await negotiate()}${path}`;
       const response = await request(url, { method, dispatcher, signal: AbortSignal.timeout(timeoutMs) });
       status = response.statusCode;
       text = await response.body.text();
     } catch (err) {
+      if (err instanceof ClawguardError) throw err;
       const timedOut = (err as Error).name === "TimeoutError" || (err as Error).name === "AbortError";
       throw new ClawguardError(
         "upstream.unavailable",

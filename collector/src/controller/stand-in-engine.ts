@@ -17,7 +17,7 @@ interface Container {
 }
 
 /**
- * A stand-in for the Docker Engine API (1.44) on a unix socket, for the docker actuator's tests,
+ * A stand-in for the Docker Engine API (1.45 unless `apiVersion` says otherwise) on a unix socket, for the docker actuator's tests,
  * answering as the real one does: 204 when done, 304 when the container is already in that
  * state, 404 `{"message":"No such container: x"}`, 409 and 500 with the Engine's JSON message,
  * `page not found` for any other path. Containers are addressed by name or id.
@@ -36,10 +36,16 @@ interface Container {
  */
 export class StandInEngine {
   readonly socket: string;
-  /** Every request, `METHOD url` as it came (percent-encoded). */
+  /** The newest API version it speaks: GET /_ping says it (header API-Version); newer paths get 400. */
+  apiVersion = "1.45";
+  /** Every request but the version check (GET /_ping), `METHOD url` as it came (percent-encoded). */
   readonly requests: string[] = [];
   readonly #containers: Container[] = [];
   readonly #server = createServer((req, res) => {
+    if (req.url === "/_ping") {
+      res.writeHead(200, { "api-version": this.apiVersion, "content-type": "text/plain" }).end("OK");
+      return;
+    }
     this.requests.push(`${req.method} ${req.url}`);
     const answer = this.#answer(req.method ?? "", req.url ?? "");
     if (!answer) return; // never answers
@@ -131,9 +137,16 @@ export class StandInEngine {
 
   #answer(method: string, url: string): { status: number; body?: unknown } | undefined {
     const json = (status: number, body?: unknown) => ({ status, body });
-    const [path = "", query = ""] = url.split("?", 2);
-    if (path === "/v1.44/containers/json" && method === "GET") return this.#list(new URLSearchParams(query));
-    const match = /^\/v1\.44\/containers\/([^/]+)\/(start|stop|restart|json)$/.exec(path);
+    const [versioned = "", query = ""] = url.split("?", 2);
+    const v = /^\/v(\d+)\.(\d+)(\/.*)$/.exec(versioned);
+    const [major, minor] = this.apiVersion.split(".").map(Number) as [number, number];
+    if (v && (Number(v[1]) > major || (Number(v[1]) === major && Number(v[2]) > minor)))
+      return json(400, {
+        message: `client version ${v[1]}.${v[2]} is too new. Maximum supported API version is ${this.apiVersion}`,
+      });
+    const path = v?.[3] ?? versioned;
+    if (path === "/containers/json" && method === "GET") return this.#list(new URLSearchParams(query));
+    const match = /^\/containers\/([^/]+)\/(start|stop|restart|json)$/.exec(path);
     if (!match) return json(404, { message: "page not found" });
     const [, encoded, action] = match as unknown as [string, string, string];
     const ref = decodeURIComponent(encoded);

@@ -16,6 +16,7 @@ import {
 } from "./openclaw-files.ts";
 import { DEFAULTS } from "./plan.ts";
 import { changeSummary, openclawSummary, removeSummary, restoreSummary, todo } from "./report.ts";
+import { decodeUtf8 } from "./text.ts";
 
 /**
  * `clawguard inject`. The shapes below are those of `Command`/`Io` in
@@ -43,12 +44,15 @@ every agent) and the secrets. Comments, key order and everything else stay as th
 line is marked, so --remove takes out exactly what was added and injecting again changes nothing.
 
 Agents: services labelled clawguard.role (gateway | sub-agent | bot; none excludes), or running an
-OpenClaw image (repository named openclaw: ghcr.io/openclaw/openclaw, openclaw/openclaw,
-openclaw:local) with the gateway (no command override, or one that mentions "gateway").
-Workspace: the mount whose target ends in /workspace (or label clawguard.workspace: PATH).
+OpenClaw image (repository named openclaw, or moltbot/clawdbot, its former names:
+ghcr.io/openclaw/openclaw, openclaw/openclaw, openclaw:local) with the gateway (no command
+override, or one that mentions "gateway").
+Workspace: the mount whose target ends in /workspace (or label clawguard.workspace: PATH); with
+none, OpenClaw's default <state>/workspace, watched through the state mount (then read-write).
 State: the mount whose target ends in /.openclaw (or label clawguard.state: PATH).
 High availability: label a gateway clawguard.ha: standby to add <name>-standby (profile
-clawguard-standby: never started by default) and <name>-router (takes over its published ports),
+clawguard-standby: never started by default) and <name>-router (takes over its gateway port,
+18789 or its first; other ports, such as OpenClaw's bridge 18790, stay with the gateway),
 and to configure the collector's failover controller (config clawguard-collector: the group and the
 docker actuator in the Compose project); the collector then gets /var/run/docker.sock (root on the
 host) and the group DOCKER_GID, which must be set. Without an HA gateway it gets neither.
@@ -124,13 +128,19 @@ export const injectCommand: Command = {
     const input = resolve(io.cwd, positionals[0] ?? "");
     const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
     try {
-      let text: string;
+      let bytes: Buffer;
       try {
-        text = readFileSync(input, "utf8");
+        bytes = readFileSync(input);
       } catch (err) {
         throw new InjectError(
           `${input}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
         );
+      }
+      let text: string;
+      try {
+        text = decodeUtf8(bytes);
+      } catch (err) {
+        throw new InjectError((err as Error).message);
       }
       // Everything is read and checked first; then the compose output, then OpenClaw's files.
       const composeDir = dirname(input);

@@ -6,7 +6,8 @@ import { InjectError, servicePath } from "./errors.ts";
  *
  * An agent is a service that either
  *   - has the label `clawguard.role` set to `gateway`, `sub-agent` or `bot`, or
- *   - runs an OpenClaw image (the last path part of the image's repository is `openclaw`:
+ *   - runs an OpenClaw image (the last path part of the image's repository is `openclaw`, or
+ *     `moltbot`/`clawdbot`, its former names:
  *     `ghcr.io/openclaw/openclaw:latest`, `openclaw/openclaw`, `${OPENCLAW_IMAGE:-openclaw:local}`)
  *     and runs the gateway: no `command`/`entrypoint` override, or one that mentions `gateway`.
  *     The official file's `openclaw-cli` (entrypoint `node dist/index.js`) is a one-shot helper,
@@ -29,7 +30,10 @@ export interface Agent {
   role: Role;
   /** `clawguard.ha: standby` on a gateway: add a standby and a router. */
   ha: boolean;
+  /** The mount holding the workspace: its own, or one it lies inside (OpenClaw's `<state>/workspace`). */
   workspace: Mount;
+  /** The workspace's path in the container: `workspace.target`, or a folder inside it. */
+  workspaceDir: string;
   state: Mount | undefined;
   /** The `networks` it joins (names); `["default"]` when it has none. */
   networks: string[];
@@ -72,7 +76,9 @@ export function imageName(image: string): string {
   return (last.split(":")[0] ?? "").toLowerCase();
 }
 
-export const isOpenClawImage = (image: string): boolean => imageName(image) === "openclaw";
+/** OpenClaw's image, also under its former names (Clawdbot, then Moltbot). */
+const OPENCLAW_IMAGES = new Set(["openclaw", "moltbot", "clawdbot"]);
+export const isOpenClawImage = (image: string): boolean => OPENCLAW_IMAGES.has(imageName(image));
 export const isPostgresImage = (image: string): boolean =>
   /^(postgres|postgresql|postgis)/.test(imageName(image));
 export const isRedisImage = (image: string): boolean => /^(redis|valkey)/.test(imageName(image));
@@ -112,24 +118,10 @@ function mountsOf(service: Record<string, unknown>): Mount[] {
   return out;
 }
 
-const trimSlash = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, "") : p);
+export const trimSlash = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, "") : p);
 
-/** A bind mount (a host path, or a variable that holds one), as opposed to a named volume. */
-function isBind(m: Mount): boolean {
-  if (typeof m.entry !== "string") return m.entry.type === "bind";
-  return /^[./~$]/.test(m.source);
-}
-
-/** How the workspace at `path` gets a mount of its own, as exactly as the file allows. */
-function ownMount(name: string, service: Record<string, unknown>, mounts: Mount[], path?: string): string {
-  const parent = path && mounts.find((m) => path.startsWith(`${trimSlash(m.target)}/`));
-  if (path && parent) {
-    const sub = path.slice(trimSlash(parent.target).length + 1);
-    const entry = isBind(parent)
-      ? `- ${trimSlash(parent.source)}/${sub}:${path}`
-      : `- {type: volume, source: ${parent.source}, target: ${path}, volume: {subpath: ${sub}}}`;
-    return `${path} is inside the mount of ${parent.source} at ${parent.target}; give it a mount of its own (the same files, nothing changes for OpenClaw): add ${JSON.stringify(entry)} to the volumes of ${name}`;
-  }
+/** What to do about a missing workspace mount. */
+function ownMount(name: string, service: Record<string, unknown>): string {
   if (service.extends !== undefined) {
     return `Its other volumes come through extends, which clawguard inject does not follow: list the workspace mount on ${name} itself`;
   }
@@ -227,8 +219,32 @@ export function detectAgent(name: string, service: Record<string, unknown>): Age
     );
   }
   const mounts = mountsOf(service);
+  const { workspace, workspaceDir, state } = workspaceAndState(name, service, mounts, labels);
+  return {
+    name,
+    role,
+    ha: ha === "standby",
+    workspace,
+    workspaceDir,
+    state,
+    networks: networksOf(service),
+    containerPorts: containerPorts(service),
+  };
+}
+
+/**
+ * The workspace (a mount of its own, or a folder inside another mount: OpenClaw keeps it in
+ * `<state>/workspace` by default) and the state directory. A workspace inside a mount is watched
+ * through that mount, which the sidecar then gets read-write.
+ */
+function workspaceAndState(
+  name: string,
+  service: Record<string, unknown>,
+  mounts: Mount[],
+  labels: Record<string, string>,
+): { workspace: Mount; workspaceDir: string; state: Mount | undefined } {
   const wanted = labels["clawguard.workspace"];
-  const workspace = mounts.find((m) =>
+  const own = mounts.find((m) =>
     wanted ? trimSlash(m.target) === trimSlash(wanted) : trimSlash(m.target).endsWith("/workspace"),
   );
   const wantedState = labels["clawguard.state"];
@@ -237,27 +253,26 @@ export function detectAgent(name: string, service: Record<string, unknown>): Age
   );
   // OpenClaw's default workspace is <state>/workspace: where to look when it has no mount of its own.
   const inState = state ? `${trimSlash(state.target)}/workspace` : undefined;
-  if (!workspace) {
+  const where = { service: name, key: "volumes" };
+  if (own && own === state) {
     throw new InjectError(
-      `${servicePath(name, "volumes")}: no workspace mount ${wanted ? `at ${JSON.stringify(wanted)} (label clawguard.workspace)` : "(a target ending in /workspace)"}; the sidecar watches the agent's workspace. ${ownMount(name, service, mounts, wanted ?? inState)}`,
-      where("volumes"),
+      `${servicePath(name, "volumes")}: the workspace and the state are the same mount (${own.target}); set the label clawguard.workspace to the workspace inside it (OpenClaw's default: ${inState})`,
+      where,
     );
   }
-  if (state === workspace) {
-    throw new InjectError(
-      `${servicePath(name, "volumes")}: the workspace and the state are the same mount (${workspace.target}); the sidecar mounts the state read-only and the workspace read-write, so they must be two mounts. Set the label clawguard.workspace to the workspace itself (OpenClaw's default: ${inState}); ${ownMount(name, service, mounts, inState)}`,
-      where("volumes"),
-    );
-  }
-  return {
-    name,
-    role,
-    ha: ha === "standby",
-    workspace,
-    state,
-    networks: networksOf(service),
-    containerPorts: containerPorts(service),
-  };
+  if (own) return { workspace: own, workspaceDir: trimSlash(own.target), state };
+  const dir = wanted ? trimSlash(wanted) : inState;
+  // The deepest mount the workspace lies in.
+  const parent = dir
+    ? mounts
+        .filter((m) => dir.startsWith(`${trimSlash(m.target)}/`))
+        .sort((a, b) => b.target.length - a.target.length)[0]
+    : undefined;
+  if (dir && parent) return { workspace: parent, workspaceDir: dir, state };
+  throw new InjectError(
+    `${servicePath(name, "volumes")}: no workspace mount ${wanted ? `at ${JSON.stringify(wanted)} (label clawguard.workspace)` : "(a target ending in /workspace, or a state mount ending in /.openclaw that holds it)"}; the sidecar watches the agent's workspace. ${ownMount(name, service)}`,
+    where,
+  );
 }
 
 export const isAgent = (d: Agent | Skipped | undefined): d is Agent => d !== undefined && "role" in d;

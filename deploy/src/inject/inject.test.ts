@@ -196,25 +196,26 @@ describe("real-world shapes, each written here to reproduce what a real file did
   });
 
   it.each([
-    ["a bind mount", "./state", "- ./state/workspace:/home/node/.openclaw/workspace"],
-    [
-      "a named volume",
-      "state",
-      "- {type: volume, source: state, target: /home/node/.openclaw/workspace, volume: {subpath: workspace}}",
-    ],
+    ["a bind mount", "./state:/home/node/.openclaw:Z", "./state:/home/node/.openclaw:Z"],
+    ["a named volume", "state:/home/node/.openclaw", "state:/home/node/.openclaw"],
+    ["a moltbot image, bind mount", "./state:/home/node/.openclaw", "./state:/home/node/.openclaw"],
   ])(
-    "says how to mount a workspace that lives inside the state mount (%s), and that advice works",
-    (_what, source, fix) => {
-      const text = `services:\n  gateway:\n    image: ghcr.io/openclaw/openclaw:latest\n    volumes:\n      - ${source}:/home/node/.openclaw\n${source === "state" ? "volumes:\n  state:\n" : ""}`;
-      expect(() => inject(text)).toThrow(
-        `services.gateway.volumes: no workspace mount (a target ending in /workspace); the sidecar watches the agent's workspace. /home/node/.openclaw/workspace is inside the mount of ${source} at /home/node/.openclaw; give it a mount of its own (the same files, nothing changes for OpenClaw): add ${JSON.stringify(fix)} to the volumes of gateway`,
+    "a workspace inside the state (OpenClaw's default <state>/workspace, %s): watched through the state mount, read-write",
+    (what, mount, sidecarMount) => {
+      const image = what.includes("moltbot")
+        ? "moltbot/moltbot:2026.1.29"
+        : "ghcr.io/openclaw/openclaw:latest";
+      const text = `services:\n  gateway:\n    image: ${image}\n    volumes:\n      - ${mount}\n${mount.startsWith("state") ? "volumes:\n  state:\n" : ""}`;
+      const r = inject(text);
+      expect(schemaProblems(js(r.text))).toEqual([]);
+      const sidecar = js(r.text).services["gateway-clawguard"];
+      expect(sidecar.environment.CLAWGUARD_WORKSPACE).toBe("/home/node/.openclaw/workspace");
+      expect(sidecar.environment.CLAWGUARD_LLM_OPENCLAW_CONFIG).toBe("/home/node/.openclaw/openclaw.json");
+      expect(sidecar.volumes.slice(0, 2)).toEqual([sidecarMount, "clawguard-bin:/opt/clawguard/bin"]);
+      expect(r.agents[0]?.notes.join("\n")).toMatch(
+        /workspace \/home\/node\/\.openclaw\/workspace is inside the mount of .*state: the sidecar gets that mount read-write/,
       );
-      const fixed = text.replace("/home/node/.openclaw\n", `/home/node/.openclaw\n      ${fix}\n`);
-      const out = inject(fixed).text;
-      expect(schemaProblems(js(out))).toEqual([]);
-      expect(js(out).services["gateway-clawguard"].environment.CLAWGUARD_WORKSPACE).toBe(
-        "/home/node/.openclaw/workspace",
-      );
+      expect(removeInjection(r.text).text).toBe(text);
     },
   );
 });
@@ -275,7 +276,7 @@ describe("bad input: an error naming the service and the key", () => {
         "    volumes:\n      - ws:/home/node/.openclaw/workspace",
         "    labels:\n      clawguard.workspace: /home/node/.openclaw\n    volumes:\n      - ./state:/home/node/.openclaw",
       ),
-      /services\.gateway\.volumes: the workspace and the state are the same mount \(\/home\/node\/\.openclaw\).*add "- \.\/state\/workspace:\/home\/node\/\.openclaw\/workspace"/,
+      /services\.gateway\.volumes: the workspace and the state are the same mount \(\/home\/node\/\.openclaw\); set the label clawguard\.workspace to the workspace inside it \(OpenClaw's default: \/home\/node\/\.openclaw\/workspace\)/,
       "gateway",
     ],
     [

@@ -6,17 +6,21 @@ import {
   type Pair,
   parseAllDocuments,
   parseDocument,
+  visit,
   type YAMLMap,
+  type YAMLSeq,
 } from "yaml";
 import { composeSchemaAvailable, validateCompose } from "./compose-schema.ts";
 import {
   type Agent,
+  containerPorts,
   detectAgent,
   isAgent,
   isPostgresImage,
   isRedisImage,
   pairOf,
   type Skipped,
+  trimSlash,
 } from "./detect.ts";
 import { InjectError, servicePath } from "./errors.ts";
 import type { Upstream } from "./openclaw-config.ts";
@@ -30,12 +34,14 @@ import {
   collectorService,
   DEFAULTS,
   type FailoverGroup,
+  gatewayPort,
   INJECTED_LABEL,
   type InjectOptions,
   ingestSecret,
   PG_VOLUME,
   POSTGRES,
   postgresService,
+  profilesOf,
   REDIS,
   redisService,
   routerName,
@@ -98,6 +104,8 @@ export interface InjectResult {
   schemaChecked: boolean;
   /** The compose file's `name:` (the Compose project), when it sets one. */
   project: string | undefined;
+  /** What the user must check: a reused Redis that may evict the lease, or asks for a password. */
+  warnings: string[];
 }
 
 export interface RemoveResult {
@@ -128,13 +136,33 @@ export function composeData(doc: Document): Js | null {
   }
 }
 
-function parse(text: string) {
-  if (parseAllDocuments(text).length > 1) {
-    throw new InjectError("expected one YAML document, found several (---)");
-  }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, merge: true });
+/**
+ * The one document of a compose file, parsed once. Duplicate keys are found here, in one pass with
+ * a set per mapping (the yaml option `uniqueKeys` compares each key with every earlier one: minutes
+ * on a 5 MB file).
+ */
+function parse(text: string): Document {
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, merge: true });
+  if (!Array.isArray(docs) || docs.length === 0) return parseDocument(text);
+  if (docs.length > 1) throw new InjectError("expected one YAML document, found several (---)");
+  const doc = docs[0] as Document;
   const first = doc.errors[0];
   if (first) throw new InjectError(`invalid YAML: ${first.message.split("\n")[0]}`);
+  const lines = toLines(text);
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const item of map.items) {
+        if (!isScalar(item.key) || item.key.value === "<<") continue;
+        const key = item.key.value;
+        if (seen.has(key)) {
+          const line = lineAt(lines, range(item.key)[0]) + 1;
+          throw new InjectError(`invalid YAML: duplicate key ${JSON.stringify(key)} at line ${line}`);
+        }
+        seen.add(key);
+      }
+    },
+  });
   return doc;
 }
 
@@ -151,8 +179,9 @@ export function removeInjection(text: string): RemoveResult {
     throw new InjectError((err as Error).message);
   }
   const out = fromLines(removal.lines, lines.eol);
-  const doc = parseDocument(out, { merge: true });
-  if (doc.errors.length === 0) {
+  // Parsed only when some service may still carry inject's label without its markers.
+  const doc = out.includes(INJECTED_LABEL) ? parseDocument(out, { merge: true }) : undefined;
+  if (doc && doc.errors.length === 0) {
     const services = composeData(doc)?.services;
     for (const [name, service] of Object.entries((services as Record<string, Js> | undefined) ?? {})) {
       const labels = service?.labels;
@@ -351,14 +380,21 @@ export function inject(
         comment: `clawguard sidecar config of ${agent.name}: the real URLs of its providers (${known.map((u) => u.id).join(", ")}), read from ${agent.state?.source ?? "its state"}/openclaw.json; the agent reaches them through the sidecar`,
       });
     }
+    const profiles = profilesOf(servicesJs[agent.name]);
     add(
       sidecarName(agent.name),
       `the sidecar of ${agent.name}`,
-      sidecarService(agent, agent.name, options, false, config),
+      sidecarService(agent, agent.name, options, false, config, profiles),
       `clawguard sidecar of ${agent.name} (${agent.role}): its network namespace, workspace (rw) and state (ro)`,
     );
     tokens.push(agent.name);
     change.notes.push(`mounts ${AGENT_MOUNT}`);
+    if (agent.workspaceDir !== trimSlash(agent.workspace.target)) {
+      change.notes.push(
+        `workspace ${agent.workspaceDir} is inside the mount of ${agent.workspace.source}: the sidecar gets that mount read-write`,
+      );
+    }
+    if (profiles.length > 0) change.notes.push(`its sidecar has its profiles (${profiles.join(", ")})`);
     if (config) change.notes.push(`provider URLs in configs.${config}`);
     if (agent.ha) {
       const standby = standbyName(agent.name);
@@ -374,26 +410,21 @@ export function inject(
         sidecarService(agent, standby, options, true, config),
         `clawguard sidecar of ${standby}: starts with it`,
       );
+      const port = gatewayPort(agent);
+      const moved = gatewayPorts(servicesJs[agent.name]?.ports, port);
       add(
         routerName(agent.name),
         `the router in front of ${agent.name}`,
-        routerService(agent, servicesJs[agent.name]?.ports, networksFor(agent.networks), backends, options),
+        routerService(agent, moved.entries, networksFor(agent.networks), backends, options, profiles),
         `clawguard router: listens where clients reached ${agent.name} and forwards to the live one of ${agent.name} / ${standby}`,
       );
       tokens.push(standby);
-      change.port = agent.containerPorts[0] ?? 18789;
-      groups.push({ gateway: agent.name, port: change.port });
-      if (
-        pairOf(
-          blockMap(
-            services.items.find((p) => isScalar(p.key) && p.key.value === agent.name)?.value,
-            servicePath(agent.name),
-            agent.name,
-          ),
-          "ports",
-        )
-      ) {
-        change.notes.push(`ports moved to ${routerName(agent.name)} (kept as comments)`);
+      change.port = port;
+      groups.push({ gateway: agent.name, port });
+      if (moved.entries.length > 0) {
+        change.notes.push(
+          `port ${port} moved to ${routerName(agent.name)} (kept as a comment)${moved.kept.length > 0 ? `; ${moved.kept.join(", ")} stay on ${agent.name} (not on its standby: gone while it serves)` : ""}`,
+        );
       }
     }
     changes.push(change);
@@ -511,13 +542,7 @@ export function inject(
     const column = columnAt(lines, range(vols)[0]);
     splicer.insertAfter(lastLineOf(lines, range(vols)[1]), [`${" ".repeat(column)}- ${AGENT_MOUNT}${LINE}`]);
     const ports = agent.ha ? pairOf(map, "ports") : undefined;
-    if (ports) {
-      const column = columnAt(lines, range(ports.key)[0]);
-      const last = lastLineOf(lines, range(ports.value)[1]);
-      for (let i = lineAt(lines, range(ports.key)[0]); i <= last; i++) {
-        splicer.replace(i, `${" ".repeat(column)}${MOVED}${lines.lines[i] ?? ""}`);
-      }
-    }
+    if (ports) movePorts(agent, ports, lines, splicer);
   }
   const servicesEnd = lastLineOf(lines, range(services)[1]);
   for (const [name, { value, comment }] of added) {
@@ -530,10 +555,7 @@ export function inject(
     const comments = Object.fromEntries([...configs].map(([name, { comment }]) => [name, comment]));
     addTopLevel("configs", configEntries, root, lines, splicer, unit, eofBlocks, comments);
   }
-  if (eofBlocks.length > 0) {
-    const n = lines.lines.length;
-    splicer.insertAfter(lines.lines[n - 1] === "" ? n - 2 : n - 1, eofBlocks);
-  }
+  if (eofBlocks.length > 0) splicer.insertAfter(documentEnd(lines, root), eofBlocks);
   const out = fromLines(splicer.apply(lines.lines), lines.eol);
   selfCheck(out, base, schemaChecked);
   return {
@@ -550,18 +572,113 @@ export function inject(
     options,
     schemaChecked,
     project: typeof js.name === "string" && !js.name.includes("$") ? js.name : undefined,
+    warnings: backends.redis ? redisWarnings(backends.redis, servicesJs[backends.redis] ?? {}) : [],
   };
 }
 
+/**
+ * The app's own Redis, reused by the collector and the routers: the leader lease and the routing
+ * pointer are keys an evicting policy may drop (failover then runs without a leader, or a router
+ * loses its target), and a password it asks for is not in their REDIS_URL.
+ */
+export function redisWarnings(name: string, service: Js): string[] {
+  const args = Array.isArray(service.command)
+    ? service.command.map(String)
+    : typeof service.command === "string"
+      ? service.command.split(/\s+/)
+      : [];
+  const at = args.indexOf("--maxmemory-policy");
+  const policy = at >= 0 ? args[at + 1] : undefined;
+  const env = JSON.stringify(service.environment ?? {});
+  const warnings: string[] = [];
+  if (policy !== undefined && policy !== "noeviction") {
+    warnings.push(
+      `${servicePath(name, "command")}: --maxmemory-policy ${policy} may evict the collector's leader lease and the routers' target; set it to noeviction`,
+    );
+  } else if (policy === undefined && args.some((a) => a.endsWith(".conf"))) {
+    warnings.push(
+      `${servicePath(name, "command")}: reads a config file; make sure its maxmemory-policy is noeviction (the collector's leader lease and the routers' target must never be evicted)`,
+    );
+  }
+  if (args.includes("--requirepass") || /REDIS_PASSWORD|requirepass/i.test(env)) {
+    warnings.push(
+      `${servicePath(name)}: asks for a password, and REDIS_URL of ${COLLECTOR} (and the routers) has none: set it to redis://:<password>@${name}:6379/0`,
+    );
+  }
+  return warnings;
+}
+
+/**
+ * The line after which top-level keys are added at the end: the document's last line, before a
+ * YAML document end marker (`...`) and whatever follows it, and before a final empty line.
+ */
+function documentEnd(lines: Lines, root: YAMLMap): number {
+  const n = lines.lines.length;
+  for (let i = lastLineOf(lines, range(root)[2]) + 1; i < n; i++) {
+    if (/^\.\.\.(\s|#|$)/.test(lines.lines[i] ?? "")) return i - 1;
+  }
+  return lines.lines[n - 1] === "" ? n - 2 : n - 1;
+}
+
+/** The gateway's `ports` entries for `port` (the router's), and the ports that stay with it. */
+function gatewayPorts(ports: unknown, port: number): { entries: unknown[]; kept: string[] } {
+  const entries: unknown[] = [];
+  const kept: string[] = [];
+  for (const entry of Array.isArray(ports) ? ports : []) {
+    if (containerPorts({ ports: [entry] }).includes(port)) entries.push(entry);
+    else kept.push(String(containerPorts({ ports: [entry] })[0] ?? JSON.stringify(entry)));
+  }
+  return { entries, kept };
+}
+
+/**
+ * Turns the gateway's `ports` entries of its gateway port into marked comments (the router publishes
+ * them now); its other ports (OpenClaw's bridge) stay. All of them moved: the `ports` key too.
+ */
+function movePorts(agent: Agent, ports: Pair, lines: Lines, splicer: Splicer): void {
+  const comment = (first: number, last: number, column: number) => {
+    for (let i = first; i <= last; i++)
+      splicer.replace(i, `${" ".repeat(column)}${MOVED}${lines.lines[i] ?? ""}`);
+  };
+  const seq = ports.value as YAMLSeq | undefined;
+  const port = gatewayPort(agent);
+  const items = isSeq(seq) ? seq.items : [];
+  const moving = items.filter((item) => containerPorts({ ports: [toJs(item)] }).includes(port));
+  if (moving.length === 0) return;
+  const keyStart = range(ports.key)[0];
+  if (moving.length === items.length) {
+    comment(lineAt(lines, keyStart), lastLineOf(lines, range(ports.value)[1]), columnAt(lines, keyStart));
+    return;
+  }
+  if (seq?.flow) {
+    throw new InjectError(
+      `${servicePath(agent.name, "ports")}: a flow list [...] with port ${port} (the router's) and others (they stay with ${agent.name}); write it one item per line so clawguard can move that one alone`,
+      { service: agent.name, key: "ports" },
+    );
+  }
+  for (const item of moving) {
+    const first = lineAt(lines, range(item)[0]);
+    const column = (lines.lines[first] ?? "").length - (lines.lines[first] ?? "").trimStart().length;
+    comment(first, lastLineOf(lines, range(item)[1]), column);
+  }
+}
+
+const toJs = (node: unknown): unknown =>
+  node && typeof node === "object" && "toJSON" in node ? (node as { toJSON(): unknown }).toJSON() : node;
+
 /** The output must be a valid compose file, and removal must give back the input exactly. */
 function selfCheck(out: string, base: string, schemaChecked: boolean): void {
-  const doc = parseDocument(out, { uniqueKeys: true, merge: true });
-  if (doc.errors.length > 0)
-    throw new Error(`internal: injected file does not parse: ${doc.errors[0]?.message}`);
+  let doc: Document;
+  try {
+    doc = parse(out);
+  } catch (err) {
+    throw new Error(`internal: injected file does not parse: ${(err as Error).message}`);
+  }
   const problems = schemaChecked ? validateCompose(composeData(doc)) : [];
   if (problems.length > 0) {
     throw new Error(`internal: injected file breaks the Compose Specification: ${problems[0]?.message}`);
   }
-  if (removeInjection(out).text !== base)
+  const lines = toLines(out);
+  if (fromLines(removeMarked(lines).lines, lines.eol) !== base)
     throw new Error("internal: removing the injection does not restore the input");
 }

@@ -1,5 +1,5 @@
 import { Document, Scalar, stringify } from "yaml";
-import type { Agent, Mount } from "./detect.ts";
+import { type Agent, type Mount, splitColons } from "./detect.ts";
 import type { Upstream } from "./openclaw-config.ts";
 
 export interface InjectOptions {
@@ -83,11 +83,32 @@ function healthcheck(port: number): Record<string, unknown> {
   };
 }
 
-/** The agent's mount as the sidecar gets it: same source and target; read-only when asked. */
-function sidecarMount(m: Mount, readOnly: boolean): string | Record<string, unknown> {
-  if (typeof m.entry === "string") return `${m.source}:${m.target}${readOnly ? ":ro" : ""}`;
-  const { read_only: _ignored, ...rest } = m.entry;
-  return readOnly ? { ...rest, read_only: true } : rest;
+/**
+ * The agent's mount as the sidecar gets it: same source, target and options (`:Z`, `:cached`,
+ * `nocopy`...); read-only when asked (`ro` in place of `rw`, or added).
+ */
+export function sidecarMount(m: Mount, readOnly: boolean): string | Record<string, unknown> {
+  if (typeof m.entry === "string") {
+    const parts = splitColons(m.entry);
+    const options = (parts[2] ?? "").split(",").filter((o) => o !== "" && !(readOnly && o === "rw"));
+    if (readOnly && !options.includes("ro")) options.unshift("ro");
+    return `${m.source}:${m.target}${options.length > 0 ? `:${options.join(",")}` : ""}`;
+  }
+  const { read_only: readOnlyAsWritten, ...rest } = m.entry;
+  return readOnly || readOnlyAsWritten === true ? { ...rest, read_only: true } : rest;
+}
+
+/** The mounts of an agent's sidecar: its workspace read-write, its state (when a mount of its own) read-only. */
+function sidecarMounts(agent: Agent): (string | Record<string, unknown>)[] {
+  const volumes = [sidecarMount(agent.workspace, false)];
+  if (agent.state && agent.state !== agent.workspace) volumes.push(sidecarMount(agent.state, true));
+  return volumes;
+}
+
+/** The service's `profiles`: a sidecar or router of an agent under profiles starts with it, not without. */
+export function profilesOf(service: Record<string, unknown> | undefined): string[] {
+  const p = service?.profiles;
+  return Array.isArray(p) ? p.map(String) : [];
 }
 
 /**
@@ -102,11 +123,12 @@ export function sidecarService(
   options: InjectOptions,
   standby = false,
   config?: string,
+  profiles: readonly string[] = [],
 ): Record<string, unknown> {
   const environment: Record<string, string> = {
     CLAWGUARD_AGENT: service,
     CLAWGUARD_ROLE: agent.role,
-    CLAWGUARD_WORKSPACE: agent.workspace.target,
+    CLAWGUARD_WORKSPACE: agent.workspaceDir,
     CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${SIDECAR_PORT}`,
     CLAWGUARD_COLLECTOR_URL: `http://${COLLECTOR}:${COLLECTOR_PORT}`,
     CLAWGUARD_INGEST_TOKEN_FILE: `/run/secrets/${ingestSecret(service)}`,
@@ -116,8 +138,7 @@ export function sidecarService(
   };
   if (agent.state) environment.CLAWGUARD_LLM_OPENCLAW_CONFIG = `${agent.state.target}/openclaw.json`;
   if (config) environment.CLAWGUARD_CONFIG = SIDECAR_CONFIG_TARGET;
-  const volumes = [sidecarMount(agent.workspace, false)];
-  if (agent.state) volumes.push(sidecarMount(agent.state, true));
+  const volumes = sidecarMounts(agent);
   volumes.push(`${BIN_VOLUME}:${BIN_DIR}`, `${stateVolume(service)}:${STATE_DIR}`);
   return {
     image: options.image,
@@ -130,7 +151,7 @@ export function sidecarService(
     secrets: [ingestSecret(service), sealSecret(service)],
     ...(config ? { configs: [{ source: config, target: SIDECAR_CONFIG_TARGET }] } : {}),
     healthcheck: healthcheck(SIDECAR_PORT),
-    ...(standby ? { profiles: [STANDBY_PROFILE] } : {}),
+    ...(standby ? { profiles: [STANDBY_PROFILE] } : profiles.length > 0 ? { profiles: [...profiles] } : {}),
     labels: LABELS,
   };
 }
@@ -163,17 +184,26 @@ function labelsRecord(labels: unknown): Record<string, string> {
 }
 
 /**
- * Listens where clients reached the gateway (its first published port) and forwards to the group's
- * current target, as the collector's controller sets it in Redis under its fencing token.
+ * The port clients reach the gateway on, which the router takes over: OpenClaw's 18789 when
+ * published (its bridge, 18790, stays with the gateway), else the first published port.
+ */
+export const gatewayPort = (gateway: Agent): number =>
+  gateway.containerPorts.includes(18789) ? 18789 : (gateway.containerPorts[0] ?? 18789);
+
+/**
+ * Listens where clients reached the gateway (`ports`: the entries of its gateway port) and forwards
+ * to the group's current target, as the collector's controller sets it in Redis under its fencing
+ * token. It starts with the gateway's profiles.
  */
 export function routerService(
   gateway: Agent,
-  ports: unknown,
+  ports: unknown[],
   networks: Record<string, unknown>,
   backends: Backends,
   options: InjectOptions,
+  profiles: readonly string[] = [],
 ): Record<string, unknown> {
-  const port = gateway.containerPorts[0] ?? 18789;
+  const port = gatewayPort(gateway);
   return {
     image: options.image,
     command: ["clawguard", "router", "--group", gateway.name, "--listen", `0.0.0.0:${port}`],
@@ -181,9 +211,20 @@ export function routerService(
     environment: {
       REDIS_URL: `redis://${backends.redis ?? REDIS}:6379/0`,
     },
-    ...(Array.isArray(ports) && ports.length > 0 ? { ports } : {}),
+    ...(ports.length > 0 ? { ports } : {}),
     ...networks,
     depends_on: [COLLECTOR],
+    // Its own: the image's checks the sidecar's 18801, where a router does not listen.
+    healthcheck: {
+      ...healthcheck(port),
+      test: [
+        "CMD",
+        "node",
+        "-e",
+        `require('node:net').connect(${port}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`,
+      ],
+    },
+    ...(profiles.length > 0 ? { profiles: [...profiles] } : {}),
     labels: LABELS,
   };
 }

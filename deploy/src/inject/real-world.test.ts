@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { isMap, isScalar, isSeq, type Pair, parseDocument, type YAMLMap } from "yaml";
 import { injectCommand } from "./command.ts";
 import { composeSchemaAvailable, composeSchemaPath, validateCompose } from "./compose-schema.ts";
-import { isPostgresImage, isRedisImage, pairOf, splitColons } from "./detect.ts";
+import { containerPorts, isPostgresImage, isRedisImage, pairOf, splitColons } from "./detect.ts";
 import { InjectError } from "./errors.ts";
 import { composeData, inject, removeInjection } from "./inject.ts";
 import { AGENT_MOUNT, sidecarName } from "./plan.ts";
@@ -24,7 +24,7 @@ import { columnAt, fromLines, lineAt, toLines } from "./text.ts";
  *             as new lines, the way a user adds them; then inject, validate against the Compose
  *             Specification, inject again (same bytes), remove (the labelled input, same bytes),
  *             every input line still there in order, unrelated keys unchanged;
- *   ha        the same gateway with `clawguard.ha: standby` (its ports move to the router);
+ *   ha        the same gateway with `clawguard.ha: standby` (its gateway port moves to the router);
  *   openclaw  services named after OpenClaw, labelled, with inject's advice followed until it injects;
  *   each      every service labelled alone injects (all checks) or is refused with an InjectError;
  *   network_mode  a service that already has one, labelled, is refused naming that key.
@@ -340,8 +340,14 @@ if (!DIR) {
       expect(removed).toBe(labelled);
       const before = js(labelled).services[gateway.name];
       const after = js(out).services;
-      expect(after[gateway.name].ports).toBeUndefined();
-      expect(after[`${gateway.name}-router`].ports).toEqual(before.ports);
+      // The gateway port (18789, else the first) moves to the router; other ports stay.
+      const all = containerPorts(before);
+      const port = all.includes(18789) ? 18789 : all[0];
+      const moves = (p: unknown) => containerPorts({ ports: [p] }).includes(port as number);
+      const ports: unknown[] = before.ports ?? [];
+      const [moved, kept] = [ports.filter(moves), ports.filter((p) => !moves(p))];
+      expect(after[gateway.name].ports).toEqual(kept.length > 0 ? kept : undefined);
+      expect(after[`${gateway.name}-router`].ports).toEqual(moved.length > 0 ? moved : undefined);
       expect(after[`${gateway.name}-standby`].profiles).toEqual(["clawguard-standby"]);
     });
 

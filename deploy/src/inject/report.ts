@@ -49,6 +49,7 @@ export function changeSummary(r: InjectResult): string {
     );
   }
   if (configs.length > 0) lines.push(`  configs   + ${configs.join("; + ")}`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
   if (r.groups.length > 0) {
     lines.push(
       `  ${COLLECTOR} mounts ${DOCKER_SOCKET} (root on this host) with the group DOCKER_GID, to stop and start the gateways`,

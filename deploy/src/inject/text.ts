@@ -128,3 +128,31 @@ export class Splicer {
     return out;
   }
 }
+
+/**
+ * The file's text, which must be UTF-8: Compose refuses anything else (`yaml: incomplete UTF-8
+ * octet sequence`, even in a comment), and decoding it anyway would replace the bytes with U+FFFD,
+ * which `--remove` could not give back. Throws naming the first line that is not.
+ */
+export function decodeUtf8(bytes: Uint8Array): string {
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        decoder.decode(bytes.subarray(start, i));
+      } catch {
+        break;
+      }
+      line++;
+      start = i + 1;
+    }
+    throw new Error(
+      `line ${line}: bytes that are not UTF-8; Compose reads compose files as UTF-8 and refuses this one too: save it as UTF-8`,
+    );
+  }
+}

@@ -1,8 +1,11 @@
+import { once } from "node:events";
 import { chmodSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type ExecSettings, execCacheDir, execSettings } from "./exec-settings.ts";
+import { agentOfSidecar, type ExecSettings, execCacheDir, execSettings } from "./exec-settings.ts";
 
 let tmp: ReturnType<typeof tempDir>;
 let cache: string;
@@ -114,5 +117,23 @@ describe("exec settings", () => {
   it("is off from the sources unless CLAWGUARD_EXEC_CACHE names a directory", () => {
     expect(execCacheDir({ CLAWGUARD_EXEC_CACHE: "off" })).toBeUndefined();
     expect(execCacheDir({ CLAWGUARD_EXEC_CACHE: cache })).toBe(cache);
+  });
+});
+
+describe("agentOfSidecar: who the agent is, asked of the sidecar in its network namespace", () => {
+  it("names the agent its sidecar's /healthz names; undefined when none answers", async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(req.url === "/healthz" ? 200 : 404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ ok: true, status: "live", agent: "worker1" }));
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as AddressInfo;
+    try {
+      expect(await agentOfSidecar({ CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}` })).toBe("worker1");
+    } finally {
+      server.close();
+    }
+    expect(await agentOfSidecar({ CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}` })).toBeUndefined();
   });
 });

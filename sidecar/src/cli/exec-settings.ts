@@ -19,9 +19,32 @@ export interface ExecSettings {
 
 type Loader = (flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string) => Promise<ExecSettings>;
 
+/**
+ * Who this agent is, when neither a config file nor CLAWGUARD_AGENT says: its own sidecar, which in
+ * a container deployment shares its network namespace (127.0.0.1:18801, as `clawguard inject`
+ * writes it) and names its agent on /healthz. A workspace shared by several agents (the sub-agents
+ * of a gateway) cannot say; without this the events went to the default agent's inbox, which no
+ * sidecar reads. Undefined when no sidecar answers there.
+ */
+export async function agentOfSidecar(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  try {
+    const listen = env.CLAWGUARD_SIDECAR_LISTEN ?? "127.0.0.1:18801";
+    const response = await fetch(`http://${listen}/healthz`, { signal: AbortSignal.timeout(1000) });
+    const body = (await response.json()) as { agent?: unknown };
+    return typeof body.agent === "string" && body.agent !== "" ? body.agent : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The full load: the sidecar config's schema (zod) and YAML, ~30 ms of a start before the spawn. */
-const loadFully: Loader = async (flag, env, cwd) => {
-  const { agentSideConfig } = await loadContext();
+const loadFully: Loader = async (flag, given, cwd) => {
+  const { agentSideConfig, configFile } = await loadContext();
+  let env = given;
+  if (!env.CLAWGUARD_AGENT && !configFile(flag, env, cwd)) {
+    const agent = await agentOfSidecar(env);
+    if (agent) env = { ...env, CLAWGUARD_AGENT: agent };
+  }
   const config = agentSideConfig(flag, env, cwd);
   return {
     agent: config.agent,
