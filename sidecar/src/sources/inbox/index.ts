@@ -44,11 +44,11 @@ export const MAX_DRAFT_BYTES = 128 * 1024;
  */
 const AGENT_TYPES = /^(exec\.[a-z_]+|memory\.changed|memory\.decayed)$/;
 
-/** How long an id taken from the inbox is remembered; an older draft id is replaced. */
+/** How long an id taken from the inbox is remembered (a replay within it gets a new id). */
 const FRESH_ID_MS = 3600 * 1000;
 /** How far ahead of the sidecar's clock a draft id's time may be (the agent's clock is the host's). */
 const ID_SKEW_MS = 60 * 1000;
-/** Most ids remembered; past it (an inbox flooded within the hour) every draft gets a new id. */
+/** Most ids remembered; past it the oldest is forgotten. */
 const MAX_TAKEN = 100_000;
 
 class TooBig extends Error {}
@@ -83,7 +83,6 @@ export class InboxSource implements Component {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
-  readonly #startedAt = Date.now();
   /** Ids taken from the inbox in the last hour, with their time. */
   readonly #taken = new Map<string, number>();
 
@@ -163,24 +162,17 @@ export class InboxSource implements Component {
   }
 
   /**
-   * The draft with an id the collector has never seen. Its own id is kept when it cannot have been
-   * used before: made since this sidecar started (earlier ones the spool has, `alreadySpooled`,
-   * are the crash window's duplicates; others were shipped and may be gone from the spool), within
-   * the last hour, not ahead of the clock, and not taken from the inbox before. Any other draft (one
-   * the agent wrote while the sidecar was down, a replayed id, any once MAX_TAKEN ids are
-   * remembered) gets a new id: an id the collector already holds would be refused there, and its
-   * seq would be a gap in the chain.
+   * The draft with an id the collector has not seen from this inbox yet. Its own id is kept (an
+   * exec's drafts are found by it, and a draft written while the sidecar was down is new to the
+   * collector) unless this sidecar took the same id from the inbox before (a replay: the collector
+   * holds it already and would refuse it, a gap in the chain) or it is ahead of the clock. A replay
+   * of a draft shipped before this sidecar started is refused by the collector and recorded as a gap.
    */
   #ownId(draft: EventDraft, now: number): EventDraft {
     const at = ulidTime(draft.id);
-    if (
-      this.#taken.size < MAX_TAKEN &&
-      at >= this.#startedAt &&
-      at >= now - FRESH_ID_MS &&
-      at <= now + ID_SKEW_MS &&
-      !this.#taken.has(draft.id)
-    ) {
-      this.#taken.set(draft.id, at);
+    if (at <= now + ID_SKEW_MS && !this.#taken.has(draft.id)) {
+      if (this.#taken.size >= MAX_TAKEN) this.#taken.delete(this.#taken.keys().next().value as string);
+      this.#taken.set(draft.id, now);
       return draft;
     }
     const id = ulid(now);
