@@ -515,6 +515,29 @@ describe("big requests", () => {
     expect(rig.events.find((e) => e.type === "llm.trimmed")?.attrs.band).toBe("over");
   }, 120_000);
 
+  it("a big request whose client left while it was guarded is not sent on", async () => {
+    const fake = await provider(o200k);
+    const rig = await guardFor({
+      gone: { upstream: `${fake.url}/v1`, api: "openai-completions", models: models("gpt-4.1") },
+    });
+    const messages = Array.from({ length: 1_000_000 }, (_, i) => ({ role: "user", content: `note ${i}` }));
+    const body = JSON.stringify({ model: "gpt-4.1", messages, max_tokens: RESERVE });
+    const leaving = new AbortController();
+    const sent = fetch(`${rig.server.url}/llm/gone/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer test-key" },
+      body,
+      signal: leaving.signal,
+    }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 1000)); // the body is in; the guard is at work
+    leaving.abort();
+    expect(await sent).toBeInstanceOf(Error);
+    // The guard finishes (it trims: the request is over) and then finds nobody to answer.
+    await expect.poll(() => rig.events.some((e) => e.type === "llm.trimmed"), { timeout: 60_000 }).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fake.requests.filter((r) => r.body.length > 1000)).toEqual([]);
+  }, 90_000);
+
   it("a big request the estimate says fits is sent without an exact count first; the worker counts it afterwards, as a calibration sample", async () => {
     const window = 200_000;
     const fake = await startFakeProvider({ contextWindow: { default: window }, countTokens: o200k });

@@ -276,6 +276,15 @@ export function createLlmProxy(deps: LlmProxyDeps) {
   async function proxy(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const call = await admit(req, res);
     if (!call) return;
+    // A client that left while its request was guarded (a big one can take seconds) is not sent on.
+    if (res.destroyed || req.socket.destroyed) {
+      log.info("llm request not sent: the client left while it was guarded", {
+        provider: call.route.provider.id,
+        model: call.guarded?.model ?? null,
+        request_bytes: call.payload.length,
+      });
+      return;
+    }
     const { provider } = call.route;
     const { span, context } = deps.telemetry.start(
       {
