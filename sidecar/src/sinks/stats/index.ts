@@ -71,11 +71,13 @@ export class StatsSink implements Component {
     let key = `${provider}\0${model}`;
     let series = this.#llm.get(key);
     if (series) return series;
-    if (this.#llm.size >= MAX_LLM_SERIES - 1 && model !== OTHER_MODEL) {
-      // The last slot is kept for "other", so any number of models stays within the bound.
-      key = `${provider}\0${OTHER_MODEL}`;
+    if (this.#llm.size >= MAX_LLM_SERIES - 1) {
+      // The last slot is one "other" for every provider and model beyond, so any number of them
+      // stays within the bound (one per provider went over it, and the collector refused the heartbeat).
+      key = `${OTHER_MODEL}\0${OTHER_MODEL}`;
       series = this.#llm.get(key);
       if (series) return series;
+      provider = OTHER_MODEL;
       model = OTHER_MODEL;
     }
     series = {
