@@ -413,6 +413,26 @@ describe("auth failures and health", () => {
     await openai().chat.completions.create({ model: "gpt-4.1", messages: [{ role: "user", content: "hi" }] });
   });
 
+  it("an embeddings call is an llm.request too (its model, operation and status), a model listing is not", async () => {
+    fake.setMode("normal");
+    const before = events.length;
+    await openai()
+      .embeddings.create({ model: "text-embedding-3-small", input: ["one", "two"] })
+      .catch(() => undefined); // the stand-in may not serve embeddings: the call is recorded all the same
+    await openai()
+      .models.list()
+      .catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    // (A chat call of the test before may land meanwhile: its event is published off the call's path.)
+    const recorded = events
+      .slice(before)
+      .filter((e) => e.type === "llm.request" && e.attrs.operation !== "chat");
+    expect(recorded.map((e) => [e.attrs.operation, e.attrs.model])).toEqual([
+      ["embeddings", "text-embedding-3-small"],
+    ]);
+    expect(recorded[0]?.attrs.status).toEqual(expect.any(Number));
+  });
+
   it("counts 429 and 5xx by class and passes them through", async () => {
     fake.setMode("rate-limited");
     await expect(

@@ -249,8 +249,9 @@ describe("OpenTelemetry traces over OTLP/HTTP", () => {
       "clawguard.role": "agent",
     });
     expect(chat()?.resource).toEqual(echo?.resource);
+    // Named `<operation> <model>` as the GenAI conventions say, the model read from the body.
     expect(received.find((r) => attr(r.span, "gen_ai.operation.name") === "embeddings")?.span.name).toBe(
-      "embeddings",
+      "embeddings text-embedding-3-small",
     );
     expect(contentTypes).toContain("/v1/traces application/x-protobuf");
     expect(contentTypes).toContain("/v1/traces application/json");

@@ -291,7 +291,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
         providerId: provider.id,
         operation: operationOf(call.route.path),
         family: provider.family,
-        model: call.guarded?.model,
+        model: modelOf(call),
         server: call.server,
       },
       req.headers,
@@ -518,7 +518,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       providerId: provider.id,
       operation: operationOf(call.route.path),
       family,
-      model: guarded?.model,
+      model: modelOf(call),
       server: call.server,
       stream: guarded?.stream ?? false,
       maxTokens: guarded?.requestedReserve,
@@ -532,12 +532,16 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       tokensAfter: trim?.tokensAfter,
       inputMessages: config.captureContent && guarded ? capturedContent(family, call.payload) : undefined,
     });
-    if (!guarded) return;
+    // Every call that names a model is one (embeddings too: a failing embeddings provider counts in
+    // the collector's metrics and alerts); a listing of models is not.
+    const model = modelOf(call);
+    if (!guarded && model === undefined) return;
     event("llm.request", call.errorType ? "warn" : "info", {
       provider: provider.id,
       api: family.api,
-      model: guarded.model ?? null,
-      stream: guarded.stream,
+      operation: operationOf(call.route.path),
+      model: model ?? null,
+      stream: guarded?.stream ?? false,
       status: call.status ?? null,
       error_type: call.errorType ?? null,
       duration_ms: Math.round(durationMs),
@@ -550,10 +554,10 @@ export function createLlmProxy(deps: LlmProxyDeps) {
       response_bytes: call.responseBytes,
       trimmed: trim?.changed ?? false,
       retried: call.retried,
-      counter: guarded.counter?.name ?? null,
-      decided_by: guarded.decidedBy ?? null,
+      counter: guarded?.counter?.name ?? null,
+      decided_by: guarded?.decidedBy ?? null,
       counted_tokens:
-        guarded.counted && guarded.correction
+        guarded?.counted && guarded.correction
           ? Math.round(estimateOf(guarded.counted.total, guarded.correction).estimate)
           : null,
     });
@@ -632,3 +636,20 @@ export function createLlmProxy(deps: LlmProxyDeps) {
 }
 
 export type LlmProxy = ReturnType<typeof createLlmProxy>;
+
+/** The model of a call: as the guard read it, else as a POST body names it (embeddings...). */
+function modelOf(call: Call): string | undefined {
+  return call.guarded?.model ?? (call.method === "POST" ? modelNamedIn(call.payload) : undefined);
+}
+
+/** The model a request body names in its first 64 KiB (no parse of a body that may be megabytes). */
+function modelNamedIn(payload: Buffer): string | undefined {
+  const head = payload.subarray(0, 64 * 1024).toString("utf8");
+  const quoted = /"model"\s*:\s*"((?:[^"\\]|\\.){1,256})"/.exec(head)?.[1];
+  if (quoted === undefined) return undefined;
+  try {
+    return JSON.parse(`"${quoted}"`) as string;
+  } catch {
+    return undefined;
+  }
+}
