@@ -1,5 +1,6 @@
 import { get, readToken } from "../collector-client.ts";
 import { type Command, parse } from "../command.ts";
+import { safeOutput } from "../terminal.ts";
 
 const alertsHelp = `Usage: clawguard alerts [--json]
 
@@ -23,7 +24,9 @@ interface Alert {
 export const alertsCommand: Command = {
   name: "alerts",
   help: alertsHelp,
-  async run(args, io) {
+  async run(args, raw) {
+    // What the collector relays is the agents' to write: shown, never acted on by the terminal.
+    const io = safeOutput(raw);
     const { values } = parse(
       "alerts",
       args,

@@ -3,6 +3,7 @@ import { queryTime } from "@clawguard/shared/events/bounds";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import { get, readToken } from "../collector-client.ts";
 import { type Command, intFlag, parse } from "../command.ts";
+import { safeOutput } from "../terminal.ts";
 
 const help = `Usage: clawguard audit list   [filters] [--limit N] [--all] [--json]
        clawguard audit verify [--agent NAME] [--json]
@@ -33,7 +34,9 @@ function row(e: AuditEvent): string {
 export const auditCommand: Command = {
   name: "audit",
   help,
-  async run(args, io) {
+  async run(args, raw) {
+    // What the collector relays is the agents' to write: shown, never acted on by the terminal.
+    const io = safeOutput(raw);
     const [sub, ...rest] = args;
     const { values } = parse(
       "audit",

@@ -1,5 +1,6 @@
 import { get, readToken } from "../collector-client.ts";
 import { type Command, intFlag, parse } from "../command.ts";
+import { safeOutput } from "../terminal.ts";
 
 const fleetHelp = `Usage: clawguard fleet [--json]
 
@@ -71,7 +72,9 @@ const common = {
 export const fleetCommand: Command = {
   name: "fleet",
   help: fleetHelp,
-  async run(args, io) {
+  async run(args, raw) {
+    // What the collector relays is the agents' to write: shown, never acted on by the terminal.
+    const io = safeOutput(raw);
     const { values } = parse("fleet", args, common, false);
     if (values.help) {
       io.out(`${fleetHelp}\n`);
@@ -109,7 +112,9 @@ export const fleetCommand: Command = {
 export const incidentsCommand: Command = {
   name: "incidents",
   help: incidentsHelp,
-  async run(args, io) {
+  async run(args, raw) {
+    // What the collector relays is the agents' to write: shown, never acted on by the terminal.
+    const io = safeOutput(raw);
     const { values } = parse(
       "incidents",
       args,
