@@ -29,7 +29,13 @@ const RESOLVED = "#2e7d32";
  * Mattermost's incoming-webhook message: text (shown in notifications) and one attachment with
  * the colour of the severity (green when resolved), fields, and a link to the fleet page.
  */
-export function mattermostMessage(n: Notice, channel?: string): Record<string, unknown> {
+export function mattermostMessage(notice: Notice, channel?: string): Record<string, unknown> {
+  const n = {
+    ...notice,
+    summary: inert(notice.summary),
+    agent: inert(notice.agent),
+    role: inert(notice.role),
+  };
   const head = `${n.status === "firing" ? ":rotating_light: FIRING" : ":white_check_mark: RESOLVED"} ${n.severity} ${n.alert} on ${n.agent}`;
   return {
     username: "clawguard",
@@ -50,6 +56,21 @@ export function mattermostMessage(n: Notice, channel?: string): Record<string, u
       },
     ],
   };
+}
+
+/**
+ * Text an agent wrote (a reason carries a gateway's 503 body), made inert for a chat channel: no
+ * control or bidi characters, no `@channel`/`@all`/`@here` or user mention (a zero-width space after
+ * the `@`), no markdown link, image or emphasis (its brackets and marks backslash-escaped).
+ */
+export function inert(text: string): string {
+  return (
+    text
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+      .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, " ")
+      .replace(/[\\`*_~[\]<>]/g, "\\$&")
+      .replace(/@/g, "@\u200b")
+  );
 }
 
 /** A URL shown without its path and query (a Mattermost hook's key is its path). */

@@ -105,3 +105,24 @@ describe("alert rules", () => {
     ]);
   });
 });
+
+describe("a Mattermost message", () => {
+  it("makes what an agent wrote inert: no mention, link, image, emphasis, control or bidi character", async () => {
+    const { mattermostMessage } = await import("./notify.ts");
+    const message = mattermostMessage({
+      status: "firing",
+      alert: "gateway_down",
+      severity: "P0",
+      agent: "gw",
+      role: "gateway",
+      summary:
+        "@channel @all [Log in to fix](http://evil.example/phish) ![x](http://evil/x.png) **now** \u202eKO\u001b[2K",
+      startsAt: "2026-12-07T05:00:00.000Z",
+    });
+    const title = (message.attachments as { title: string }[])[0]?.title ?? "";
+    expect(title).not.toMatch(/@(channel|all)\b/);
+    expect(title).not.toMatch(/[^\\]\[Log in|[^\\]\]\(|!\[|[^\\]\*\*/);
+    for (const c of ["\u202e", "\u001b"]) expect(title).not.toContain(c);
+    expect(title).toContain("Log in to fix"); // still readable
+  });
+});
