@@ -106,7 +106,10 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
       const beat = (i: number) =>
         collector.fleet.heartbeat(
           i === 7
-            ? heartbeat(i, "unhealthy", ["gateway: connection refused at http://127.0.0.1:18789/readyz"])
+            ? heartbeat(i, "unhealthy", [
+                "gateway: connection refused at http://127.0.0.1:18789/readyz",
+                "body: \u202eKO ti kcehc\u202c", // a bidi override would reverse what follows it
+              ])
             : i === 8
               ? heartbeat(i, "degraded", ["openai: the provider refused the credential (HTTP 401)"])
               : heartbeat(i),
@@ -155,6 +158,10 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
       expect(await page.locator("#agents tbody tr").count()).toBe(AGENTS);
       await expect(row("agent-0007").locator("td:nth-child(3)").textContent()).resolves.toBe("unhealthy");
       await expect(row("agent-0007").textContent()).resolves.toContain("connection refused");
+      // Shown as its escape, not acted on.
+      const shown = (await row("agent-0007").textContent()) ?? "";
+      expect(shown).toContain("\\u202eKO ti kcehc\\u202c");
+      expect(shown).not.toContain("\u202e");
       await page.waitForSelector("#incidents .incident:has-text('agent-0007')");
       await page.waitForSelector("#chart-latency svg");
       await page.waitForSelector("#chart-cache svg");

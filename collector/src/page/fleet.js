@@ -4,11 +4,15 @@
 
 const BUCKETS = __LATENCY_BUCKETS__;
 const $ = (id) => document.getElementById(id);
+// What agents write is shown as text: HTML-escaped, and control and bidi characters (which would
+// reverse or hide what follows) shown as their escapes.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: showing control characters is the point
+const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const HTML = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const esc = (v) =>
-  String(v ?? "").replace(
-    /[&<>"']/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
-  );
+  String(v ?? "")
+    .replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    .replace(/[&<>"']/g, (c) => HTML[c]);
 let token = sessionStorage.getItem("clawguard.read") || "";
 let agents = [];
 
