@@ -147,7 +147,7 @@ export async function openStore(
     ? createPgDb(url, log.child("postgres"), { max: config.database.poolMax })
     : await createEmbeddedDb(config.dataDir);
   try {
-    const applied = await migrate(db);
+    const applied = await untilReachable(() => migrate(db), db.kind, log);
     if (applied.length > 0) log.info("store: applied migrations", { versions: applied, store: db.kind });
   } catch (err) {
     await db.close().catch(() => {});
@@ -158,6 +158,44 @@ export async function openStore(
     { agent: COLLECTOR_AGENT, role: "collector", host: config.host },
     { backwardsToleranceMs: config.ingest.timeBackwardsToleranceMs },
   );
+}
+
+/** How long a start waits for a PostgreSQL that is not up yet (a restart, compose starting both). */
+export const STORE_START_WAIT_MS = 60_000;
+
+/** Not reachable yet (refused, starting up, shutting down), as opposed to a wrong URL or password. */
+function notUpYet(err: unknown): boolean {
+  // The store wraps its driver's errors (store.unavailable): their words are kept in the message.
+  const e = err as { code?: string; message?: string };
+  return (
+    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "57P01", "57P02", "57P03"].includes(
+      e.code ?? "",
+    ) ||
+    /ECONNREFUSED|ECONNRESET|Connection terminated|the database system is (starting up|shutting down)/.test(
+      e.message ?? "",
+    )
+  );
+}
+
+/**
+ * `first()` (the migrations: the store's first use), retried while PostgreSQL is not up yet, with
+ * backoff, for STORE_START_WAIT_MS; each wait logged. Anything else fails at once.
+ */
+async function untilReachable<T>(first: () => Promise<T>, kind: string, log: Logger): Promise<T> {
+  const deadline = Date.now() + STORE_START_WAIT_MS;
+  for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return await first();
+    } catch (err) {
+      if (kind !== "postgres" || !notUpYet(err) || Date.now() + delay > deadline) throw err;
+      log.warn("store: PostgreSQL is not reachable yet; waiting for it", {
+        error: (err as Error).message,
+        retry_in_ms: delay,
+        gives_up_at: new Date(deadline).toISOString(),
+      });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
 
 /**
