@@ -35,10 +35,22 @@ describe.skipIf(!pg)("alert delivery", () => {
       log: silentLogger,
     });
     let refused = 0;
-    const failing = createServer((_, res) => {
+    let up = false;
+    const accepted: string[] = [];
+    const failing = createServer((req, res) => {
+      if (up) {
+        let body = "";
+        req.on("data", (c: Buffer) => (body += c));
+        req.on("end", () => {
+          accepted.push(body);
+          res.writeHead(200).end("ok");
+        });
+        return;
+      }
       refused++;
       res.writeHead(503).end("down for maintenance");
     });
+    let clock = Date.now();
     await new Promise<void>((r) => failing.listen(0, "127.0.0.1", r));
     const mattermost = await mattermostStandIn();
     const config = alertsConfig.parse({
@@ -60,6 +72,7 @@ describe.skipIf(!pg)("alert delivery", () => {
       store,
       log: silentLogger,
       delivery: { attempts: 3, backoffMs: 50 },
+      now: () => clock,
     });
     try {
       for (const agent of ["loud", "quiet"])
@@ -116,6 +129,17 @@ describe.skipIf(!pg)("alert delivery", () => {
       expect(mattermost.posts.map((p) => p.text)).toContain(
         "**:rotating_light: FIRING P1 failover on loud**",
       );
+
+      // The webhook back: what it did not take is sent again at a later evaluation, and recorded.
+      up = true;
+      clock += 31_000;
+      await engine.evaluate();
+      await engine.drain();
+      expect(accepted.some((b) => b.includes('"gateway_down"') && b.includes('"loud"'))).toBe(true);
+      const again = await eventually("a redelivery recorded", async () =>
+        (await events("alert.notified")).find((n) => n.redelivery === 1 && n.ok === true),
+      );
+      expect(again).toMatchObject({ alert: "gateway_down", agent: "loud", target: "webhook down" });
     } finally {
       failing.close();
       await mattermost.close();

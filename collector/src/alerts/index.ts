@@ -111,12 +111,17 @@ export function alertTargets(
  * Deliveries run beside the evaluation (retried with backoff): a slow webhook never holds up ingest
  * or the next evaluation.
  */
+/** How many times a notice a target did not take is tried in all (its first delivery included). */
+const MAX_REDELIVERIES = 10;
+
 export class AlertEngine {
   readonly #o: AlertEngineOptions;
   readonly #now: () => number;
   readonly #active = new Map<string, ActiveAlert>();
   readonly #history = new Map<string, Sample[]>();
   readonly #inFlight = new Set<Promise<void>>();
+  /** Notices a target did not take (after the delivery's own retries), sent again at later evaluations. */
+  readonly #undelivered: { target: Target; notice: Notice; tries: number; nextAt: number }[] = [];
 
   constructor(options: AlertEngineOptions) {
     this.#o = options;
@@ -152,6 +157,30 @@ export class AlertEngine {
       if (current.has(key)) continue;
       this.#active.delete(key);
       if (active.firing) this.#send(active, "resolved", now);
+    }
+    this.#redeliver(now);
+  }
+
+  /**
+   * Sends again what a target did not take, when due (a resolve lost to a Mattermost that was down
+   * left the channel showing FIRING): backoff from 30 s to 30 min, ten tries; a firing notice no
+   * longer firing is dropped.
+   */
+  #redeliver(now: number): void {
+    for (const entry of this.#undelivered.splice(0)) {
+      const { notice } = entry;
+      const stale =
+        notice.status === "firing" && !this.#active.get(`${notice.alert}:${notice.agent}`)?.firing;
+      if (stale) continue;
+      if (entry.nextAt > now) {
+        this.#undelivered.push(entry);
+        continue;
+      }
+      const task = this.#deliverAll([entry.target], notice, entry.tries).catch((err) =>
+        this.#o.log.error("alert not recorded", { alert: notice.alert, error: describeError(err) }),
+      );
+      this.#inFlight.add(task);
+      void task.finally(() => this.#inFlight.delete(task));
     }
   }
 
@@ -256,11 +285,20 @@ export class AlertEngine {
       },
     ]);
     if (silence) return;
+    await this.#deliverAll(this.#o.targets, notice, 0);
+  }
+
+  /** Delivers `notice` to `targets`, records each outcome, and keeps what failed for a later try. */
+  async #deliverAll(targets: Target[], notice: Notice, tries: number): Promise<void> {
+    const { alert, agent, status } = notice;
     const results = await Promise.all(
-      this.#o.targets.map(
-        async (t): Promise<[Target, Delivery]> => [t, await deliver(t, notice, this.#o.delivery)],
-      ),
+      targets.map(async (t): Promise<[Target, Delivery]> => [t, await deliver(t, notice, this.#o.delivery)]),
     );
+    for (const [target, d] of results) {
+      if (d.ok || tries + 1 >= MAX_REDELIVERIES) continue;
+      const backoff = Math.min(30_000 * 2 ** tries, 30 * 60_000);
+      this.#undelivered.push({ target, notice, tries: tries + 1, nextAt: this.#now() + backoff });
+    }
     for (const [t, d] of results) {
       this.#o.metrics?.notifications.inc({ channel: t.kind, result: d.ok ? "sent" : "failed" });
       if (!d.ok)
@@ -283,6 +321,7 @@ export class AlertEngine {
           ok: d.ok,
           attempts: d.attempts,
           error: d.error ?? null,
+          ...(tries > 0 ? { redelivery: tries } : {}),
         },
       })),
     );
