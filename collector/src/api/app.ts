@@ -45,7 +45,12 @@ export function createCollectorApp(deps: ApiDeps) {
   app.notFound(notFound);
   app.get("/healthz", (c) => c.json({ ok: true, status: "live" }));
   app.get("/readyz", async (c) => {
-    const checks = await Promise.allSettled([deps.store.db.query("SELECT 1"), deps.fleet.liveness.ping()]);
+    // Within a second each: a health check with a short timeout must hear "not ready", not nothing
+    // (a paused Redis held /readyz 5 s).
+    const checks = await Promise.allSettled([
+      within(READY_CHECK_MS, deps.store.db.query("SELECT 1")),
+      within(READY_CHECK_MS, deps.fleet.liveness.ping()),
+    ]);
     const kinds = { store: deps.store.db.kind, liveness: deps.fleet.liveness.kind };
     const failing: string[] = (["store", "liveness"] as const).filter(
       (_, i) => checks[i]?.status === "rejected",
@@ -113,4 +118,16 @@ export function createCollectorApp(deps: ApiDeps) {
   fleetRoutes(app, deps);
   pageRoutes(app, deps);
   return app;
+}
+
+/** How long /readyz waits for each of its checks. */
+const READY_CHECK_MS = 1000;
+
+/** `work`, or a rejection saying it did not answer within `ms`. */
+function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
