@@ -106,12 +106,16 @@ describe("drafts the collector would refuse, dropped in the agent's inbox", () =
       )
       .toEqual(["memory.changed"]);
 
-    // The first outcome again, byte for byte: its id is at the collector already.
+    // The first outcome again, byte for byte: its id is at the collector already. Taken from the
+    // inbox, it is either known to the spool still (a duplicate: dropped) or a replay this sidecar
+    // took before (a new id): never a second event under the same id, never a gap.
     writeFileSync(join(inbox, `${first.id}.json`), firstText);
-    await expect.poll(async () => (await execs()).length, { timeout: 15_000 }).toBe(42);
+    await expect.poll(() => existsSync(join(inbox, `${first.id}.json`)), { timeout: 15_000 }).toBe(false);
+    await new Promise((r) => setTimeout(r, 1000)); // shipped, if it was appended
     const replayed = (await execs()).filter((e) => e.attrs.n === 0);
     expect(replayed.map((e) => e.id)).toContain(first.id);
-    expect(new Set(replayed.map((e) => e.id)).size).toBe(2);
+    expect(replayed.length).toBeLessThanOrEqual(2);
+    expect(new Set(replayed.map((e) => e.id)).size).toBe(replayed.length);
 
     // Each refused draft is set aside with its reason, in an event of its own.
     const events = await stored();
