@@ -83,24 +83,51 @@ describe("clawguard fleet", () => {
       clockOffset: { offsetMs, method: "round-trip", skewed },
     });
     const body = { agents: [agent("ahead", 3_600_000, true), agent("fine", 12, false)], drift: [] };
-    const server = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
-    });
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const out: string[] = [];
-    try {
-      await fleetCommand.run(["--url", `http://127.0.0.1:${(server.address() as AddressInfo).port}`], {
-        env: { CLAWGUARD_READ_TOKEN: "r" },
-        cwd: "/",
-        out: (t) => void out.push(String(t)),
-        err: () => {},
-      });
-    } finally {
-      server.close();
-    }
-    const [ahead, fine] = out.join("").split("\n");
+    const out = await fleetOutput(body);
+    const [ahead, fine] = out.split("\n");
     expect(ahead).toMatch(/ahead .* CLOCK \+3600\.0 s \(round-trip\)$/);
     expect(fine).not.toMatch(/CLOCK/);
   });
+
+  it("prints an agent's hostile reason escaped: shown, never acted on by the terminal", async () => {
+    const hostile = "ok\x1b]8;;http://evil\x07click\x1b[2K\x1b[1A\x1b[31mFAKE OK \u202eKO\u2069 \x9b2J";
+    const out = await fleetOutput({
+      agents: [
+        {
+          agent: "gw",
+          role: "gateway",
+          host: "h",
+          state: "unhealthy",
+          stale: false,
+          lastSeen: "2026-12-07T05:00:00.000Z",
+          reasons: [hostile],
+          probes: [],
+        },
+      ],
+      drift: [],
+    });
+    expect(out).toContain("\\x1b[31mFAKE OK \\u202eKO");
+    for (const c of ["\u001b", "\u009b", "\u202e"]) expect(out).not.toContain(c);
+  });
 });
+
+/** What `clawguard fleet` prints for a collector that answers `body`. */
+async function fleetOutput(body: unknown): Promise<string> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const out: string[] = [];
+  try {
+    await fleetCommand.run(["--url", `http://127.0.0.1:${(server.address() as AddressInfo).port}`], {
+      env: { CLAWGUARD_READ_TOKEN: "r" },
+      cwd: "/",
+      out: (t) => void out.push(String(t)),
+      err: () => {},
+    });
+  } finally {
+    server.close();
+  }
+  return out.join("");
+}

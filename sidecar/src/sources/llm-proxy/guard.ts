@@ -133,9 +133,10 @@ export function createGuard(deps: GuardDeps) {
     // Cannot be over whatever its prefix: no need to count. (A learnt prefix only ever counts less.)
     if (!deps.alwaysCount && upperBound(text) <= rawBudget(room, quick) && quick.from !== "prefix")
       return guarded;
-    if (counter.exact && fitsByEstimate(provider, model, text, body, room, quick)) {
+    const decidedBy = counter.exact ? fitsByEstimate(provider, model, text, body, room, quick) : undefined;
+    if (decidedBy !== undefined) {
       deps.calibration.note(provider.id, model, { name: counter.name, bound });
-      guarded.decidedBy = deps.estimateFor?.(model, provider).name;
+      guarded.decidedBy = decidedBy;
       return guarded;
     }
     const conversation: Conversation | undefined = family.conversation(body, text, counter);
@@ -190,8 +191,8 @@ export function createGuard(deps: GuardDeps) {
   /**
    * Whether the family's estimate already says the request fits: its count at the top of its own
    * error bound (what the exact count could at most be) stays within `room` even under the exact
-   * counter's correction (`quick`: the calibrated ratio and bound of whole requests). Then the exact
-   * counter need not count before the call.
+   * counter's correction (`quick`: the calibrated ratio and bound of whole requests): the estimate's
+   * name, and the exact counter need not count before the call; else undefined.
    */
   function fitsByEstimate(
     provider: Provider,
@@ -200,13 +201,13 @@ export function createGuard(deps: GuardDeps) {
     body: Record<string, unknown>,
     room: number,
     quick: Correction,
-  ): boolean {
+  ): string | undefined {
     const estimate = deps.estimateFor?.(model, provider);
-    if (!estimate || estimate.exact) return false;
+    if (!estimate || estimate.exact) return undefined;
     const rough = provider.family.conversation(body, text, estimate);
-    if (!rough) return false;
+    if (!rough) return undefined;
     const exactAtMost = countedOf(rough).total * (1 + estimate.margin);
-    return bandOf(exactAtMost, room, quick) === "fits";
+    return bandOf(exactAtMost, room, quick) === "fits" ? estimate.name : undefined;
   }
 
   /** Logs (info) and records what the guard did: every trim and every refusal, with its numbers. */
