@@ -167,12 +167,29 @@ describe("clawguard config render", () => {
 });
 
 describe("clawguard config validate", () => {
-  it("exit 0 on a clean tree", async () => {
-    expect(await run(["validate", makeTree()])).toEqual({
+  it("exit 0 on a clean tree, saying OpenClaw's own validator was not found (none here, no PATH)", async () => {
+    expect(await run(["validate", makeTree()], tmpdir())).toEqual({
       code: 0,
       stdout: expect.stringMatching(/valid \(3 agents\)\n$/),
-      stderr: "",
+      stderr: expect.stringMatching(/OpenClaw's own validator not found .*checked by clawguard's rules only/),
     });
+    expect(await run(["validate", makeTree(), "--no-openclaw"])).toMatchObject({ code: 0, stderr: "" });
+  });
+
+  it("refuses an --openclaw that names nothing usable (exit 2), and --openclaw with another subcommand", async () => {
+    const tree = makeTree();
+    const nothing = await run(["validate", tree, "--openclaw", join(tree, "nope")]);
+    expect(nothing).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--openclaw .*nope: no such file/),
+    });
+    const empty = await run(["validate", tree, "--openclaw", join(tree, "agents")]);
+    expect(empty).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/no openclaw\.mjs in that folder/),
+    });
+    const other = await run(["render", tree, "--agent", "gw", "--openclaw", tree]);
+    expect(other).toMatchObject({ code: 2, stderr: expect.stringMatching(/--openclaw is for validate/) });
   });
 
   it("exit 1 listing each problem as file: path: message", async () => {

@@ -7,8 +7,9 @@ import type { Command, Io } from "../inject/command.ts";
 import { diffConfigs, formatChanges } from "./diff.ts";
 import { formatProblem, type Problem } from "./errors.ts";
 import { badAgentName, loadTree, type Tree } from "./load.ts";
+import { findOpenClaw, type OpenClawCli, openclawProblems } from "./openclaw-check.ts";
 import { formatJson, renderTree } from "./render.ts";
-import { validateTree } from "./validate.ts";
+import { mergeAgentProblems, validateTree } from "./validate.ts";
 
 const help = `Usage: clawguard config <render|validate|diff> <tree-dir> [options]
 
@@ -22,7 +23,13 @@ Layers merge in that order: objects merge key by key, anything else (arrays too)
   render <tree> --agent NAME       print NAME's openclaw.json
   render <tree> -o DIR [--agent NAME]
                                    write DIR/<agent>/openclaw.json for every agent (or NAME), atomically
-  validate <tree> [--agent NAME]   list every problem with its file and JSON path
+  validate <tree> [--agent NAME] [--openclaw DIR | --no-openclaw]
+                                   list every problem with its file and JSON path; when the
+                                   \`openclaw\` package is installed here (or on PATH, or --openclaw
+                                   names its folder), each rendered config also goes through
+                                   OpenClaw's own validator (\`openclaw config validate\`), once
+                                   clawguard's rules pass: unknown
+                                   keys, types, retired shapes it would rewrite at start
   diff <tree> --agent NAME --deployed FILE [--ignore PATH]...
                                    rendered vs deployed (JSON5), secrets masked; --ignore skips a path
                                    and what is below it (default: meta, which OpenClaw stamps itself)
@@ -94,19 +101,54 @@ async function validate(io: Io, treeArg: string, values: Values): Promise<number
   const agent = str(values.agent);
   const { tree, problems: loadProblems } = loadTree(resolve(io.cwd, treeArg));
   if (tree) checkAgent(tree, agent);
-  const problems = tree ? validateTree(tree, agent) : loadProblems;
   // No tree at all is bad input (2); problems found in a tree are the answer asked for (1).
   if (loadProblems.some((p) => p.file === "")) {
     listProblems(io, treeArg, loadProblems);
     return 2;
   }
+  const problems = tree ? validateTree(tree, agent) : loadProblems;
+  const checked = tree && problems.length === 0 ? await withOpenClaw(io, tree, agent, values, problems) : "";
   if (problems.length === 0) {
-    io.out(`${treeArg}: valid (${agent === undefined ? `${tree?.agents.size} agents` : agent})\n`);
+    io.out(`${treeArg}: valid (${agent === undefined ? `${tree?.agents.size} agents` : agent}${checked})\n`);
     return 0;
   }
   listProblems(io, treeArg, problems);
   io.err(`${problems.length} problems in ${new Set(problems.map((p) => p.file)).size} files\n`);
   return 1;
+}
+
+/**
+ * OpenClaw's own validator over each rendered config, when the user has the `openclaw` package
+ * (or `--openclaw` names it); its problems are added to `problems`. Says on stderr what checked.
+ */
+async function withOpenClaw(
+  io: Io,
+  tree: Tree,
+  agent: string | undefined,
+  values: Values,
+  problems: Problem[],
+) {
+  if (values["no-openclaw"]) return "";
+  let cli: OpenClawCli | undefined;
+  try {
+    cli = findOpenClaw(io.cwd, str(values.openclaw), io.env);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (!cli) {
+    io.err(
+      "clawguard config validate: OpenClaw's own validator not found (no `openclaw` package here or on PATH): checked by clawguard's rules only; --openclaw DIR names an install\n",
+    );
+    return "";
+  }
+  const { rendered } = renderTree(tree, agent);
+  const version = cli.version ? `OpenClaw ${cli.version}` : "OpenClaw";
+  io.err(`checking with ${version}'s validator (${cli.where}): ${rendered.length} configs\n`);
+  const found = await openclawProblems(cli, rendered, (done, total) => {
+    if (total > 2) io.err(`  ${done}/${total}\n`);
+  });
+  mergeAgentProblems(found, problems);
+  return `, by clawguard's rules and ${version}'s validator`;
 }
 
 async function diff(io: Io, treeArg: string, values: Values): Promise<number> {
@@ -179,6 +221,8 @@ export const configCommand: Command = {
           output: { type: "string", short: "o" },
           deployed: { type: "string" },
           ignore: { type: "string", multiple: true },
+          openclaw: { type: "string" },
+          "no-openclaw": { type: "boolean" },
           help: { type: "boolean", short: "h" },
         },
       }));
@@ -199,6 +243,8 @@ export const configCommand: Command = {
         ["output", "render"],
         ["deployed", "diff"],
         ["ignore", "diff"],
+        ["openclaw", "validate"],
+        ["no-openclaw", "validate"],
       ] as const) {
         if (values[opt] !== undefined && sub !== only) throw new UsageError(`--${opt} is for ${only}`);
       }

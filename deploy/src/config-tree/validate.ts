@@ -176,21 +176,36 @@ export function validateTree(tree: Tree, only?: string): Problem[] {
   const problems: Problem[] = layers.flatMap(scanSecrets);
   const { rendered, problems: renderProblems } = renderTree(tree, only);
   problems.push(...renderProblems);
+  return mergeAgentProblems(
+    rendered.map((r) => [r.agent.name, validateRendered(r)]),
+    problems,
+  );
+}
+
+/**
+ * Problems found per agent, added to `problems` once per file, path and message with the agents
+ * they show in (an agent's own file names it already); sorted by file.
+ */
+export function mergeAgentProblems(
+  perAgent: Iterable<readonly [string, Problem[]]>,
+  problems: Problem[] = [],
+): Problem[] {
   const byKey = new Map<string, Problem>();
-  for (const r of rendered) {
-    for (const p of validateRendered(r)) {
+  for (const p of problems) byKey.set(`${p.file}\0${p.path}\0${p.message}`, p);
+  for (const [agent, found] of perAgent) {
+    for (const p of found) {
       const key = `${p.file}\0${p.path}\0${p.message}`;
       const seen = byKey.get(key);
-      if (seen) seen.agents?.push(r.agent.name);
-      else {
-        const q = { ...p, agents: [r.agent.name] };
+      if (seen) {
+        if (seen.agents && !seen.agents.includes(agent)) seen.agents.push(agent);
+      } else {
+        const q = { ...p, agents: [agent] };
         byKey.set(key, q);
         problems.push(q);
       }
     }
   }
   for (const p of problems) {
-    // An agent's own file names the agent already.
     if (p.agents && p.agents.length === 1 && p.file.startsWith("agents/")) delete p.agents;
   }
   return problems.sort((a, b) => a.file.localeCompare(b.file));
