@@ -10,7 +10,7 @@ export const OPENCLAW_BOOTSTRAP_MAX_CHARS = 20_000;
 export const memoryWatchConfig = z
   .strictObject({
     /** Relative to the workspace; `**` is any number of folders. */
-    globs: z.array(z.string().min(1)).default(["MEMORY.md", "memory/**/*.md", ...BOOTSTRAP_FILES]),
+    globs: z.array(z.string().min(1)).default(["memory/**/*.md", ...BOOTSTRAP_FILES]),
     /** A write is settled (and reported) once the file has not changed for this long. */
     settleMs: int(10, 60_000).default(200),
     /** A daily log (memory/YYYY-MM-DD.md) over this is oversize. */
