@@ -202,6 +202,24 @@ describe("Spool append and read", () => {
     await closeSpool(spool);
   });
 
+  it("ends a batch where the byte budget ends it: never skips the rest of a segment for the next one's events", async () => {
+    // Big and small events across several segments: a batch that fills up in the middle of a
+    // segment used to go on with the next segment's small first events, and the shipper's
+    // acknowledgement of the batch's last seq then lost the skipped ones for good.
+    const spool = await openSpool({ segmentBytes: 64 * 1024 });
+    for (let i = 0; i < 40; i++) await spool.append([draft(i * 2, 10), draft(i * 2 + 1, 20_000)]);
+    expect(segments().length).toBeGreaterThan(3);
+    let after = 0;
+    const seen: number[] = [];
+    for (let batches = 0; batches < 200 && after < 80; batches++) {
+      const batch = await spool.read(after, 1000, 50_000);
+      expect(batch.length).toBeGreaterThan(0);
+      seen.push(...batch.map((e) => e.seq));
+      after = batch.at(-1)?.seq as number;
+    }
+    expect(seen).toEqual(Array.from({ length: 80 }, (_, k) => k + 1));
+  });
+
   it("rolls over to new segments and reads across them", async () => {
     const spool = await openSpool({ segmentBytes: 64 * 1024 });
     const written: AuditEvent[] = [];

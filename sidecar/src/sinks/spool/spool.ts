@@ -541,8 +541,13 @@ export class Spool {
   async read(afterSeq: number, maxEvents: number, maxBytes: number): Promise<SpooledEvent[]> {
     const out: SpooledEvent[] = [];
     let bytes = 0;
+    // A batch is a run of consecutive events: once it ends inside a segment (full, or nothing whole
+    // to read), no later segment may add to it, or the rest of this one would be skipped and then
+    // acknowledged with the batch.
+    let ended = false;
     for (const segment of this.#segments) {
-      if (segment.lastSeq <= afterSeq || out.length >= maxEvents || bytes >= maxBytes) continue;
+      if (ended || out.length >= maxEvents || bytes >= maxBytes) break;
+      if (segment.lastSeq <= afterSeq) continue;
       // Where to start: right after the last event handed out, or where the events after
       // `afterSeq` begin (a retry after a failed delivery reads the same batch again).
       const cursor = [this.#readCursor, this.#startCursor].find(
@@ -578,7 +583,10 @@ export class Spool {
             };
           }
           // Nothing whole in the window (damage is recovery's business): stop here.
-          if (full || consumed === 0) break;
+          if (full || consumed === 0) {
+            ended = true;
+            break;
+          }
           offset += consumed;
         }
       } finally {
