@@ -364,6 +364,7 @@ async function run(
             stats: stats.snapshot(),
           };
         },
+        inbox: () => inbox.problem,
         disk: () =>
           diskLowReasons(
             [

@@ -38,6 +38,8 @@ export interface SidecarApiDeps {
   memory?: { readonly watching: boolean };
   /** Why the disk degrades the sidecar (free space on the workspace's and state dir's filesystems). */
   disk?: () => string[];
+  /** Why the inbox's drafts cannot be read now (a linked inbox), when so. */
+  inbox?: () => string | undefined;
   /** This agent as the collector's /metrics shows it: served at GET /metrics (sidecar token). */
   metricsAgent?: () => FleetAgent;
   log: Logger;
@@ -93,7 +95,11 @@ export function createSidecarApp(deps: SidecarApiDeps) {
       failing,
       ...(clock?.skewed ? { warnings: ["clock_skew"] } : {}),
       ...(clock ? { clock } : {}),
-      degraded: [...shipperDegraded(shipper), ...(deps.disk?.() ?? [])],
+      degraded: [
+        ...shipperDegraded(shipper),
+        ...(deps.disk?.() ?? []),
+        ...[deps.inbox?.()].filter((r) => r !== undefined),
+      ],
       status: health?.state ?? "unknown",
       reasons: health?.reasons ?? [],
       ...(health && health.probes.length > 0 ? { probes: health.probes } : {}),

@@ -1,5 +1,6 @@
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -308,17 +309,19 @@ describe("InboxSource in a workspace the agent booby-trapped", () => {
     expect(readFileSync(secretFile, "utf8")).toBe("ingest-0123456789abcdef-secret");
   });
 
-  it("does not drain an inbox folder that is a link out of the workspace", async () => {
+  it("does not drain an inbox folder that is a link out of the workspace: moves the link aside, records it, goes on", async () => {
     await setup();
     const elsewhere = join(tmp.path, "elsewhere");
     mkdirSync(elsewhere);
     const planted = join(elsewhere, `${ulid()}.json`);
     writeFileSync(planted, JSON.stringify(draft(7)));
     const ws = join(tmp.path, "ws");
-    mkdirSync(ws);
-    symlinkSync(elsewhere, join(ws, "inbox"));
+    mkdirSync(join(ws, ".clawguard", "agents"), { recursive: true });
+    // The agent links .clawguard/agents/main away: its later commands' drafts would land elsewhere.
+    symlinkSync(elsewhere, join(ws, ".clawguard", "agents", "main"));
+    const inboxDir = join(ws, ".clawguard", "agents", "main", "inbox");
     inbox = new InboxSource({
-      dir: join(ws, "inbox"),
+      dir: inboxDir,
       quarantineDir: join(ws, "quarantine"),
       workspace: ws,
       source,
@@ -328,10 +331,20 @@ describe("InboxSource in a workspace the agent booby-trapped", () => {
       pollMs: 50,
     });
     await inbox.start();
-    await inbox.kick();
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await stored()).toEqual([]);
-    expect(existsSync(planted)).toBe(true);
+    await waitFor(async () => (await stored()).some((e) => e.type === "inbox.linked"));
+    const linked = (await stored()).find((e) => e.type === "inbox.linked");
+    expect(linked?.attrs).toMatchObject({
+      path: ".clawguard/agents/main",
+      target: elsewhere,
+      moved_aside: true,
+    });
+    expect(existsSync(planted)).toBe(true); // never read through the link
+    expect(lstatSync(join(ws, ".clawguard", "agents", "main")).isDirectory()).toBe(true);
+    expect(inbox.problem).toBeUndefined();
+    // The trail goes on: a command's draft in the inbox made again is drained.
+    dropInInbox(inboxDir, draft(8));
+    await waitFor(async () => (await stored()).some((e) => e.attrs.i === 8));
+    expect((await stored()).filter((e) => e.attrs.i === 7)).toEqual([]);
   });
 });
 

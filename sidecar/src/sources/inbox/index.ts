@@ -1,4 +1,4 @@
-import { constants, type FSWatcher, mkdirSync, watch } from "node:fs";
+import { constants, type FSWatcher, mkdirSync, readlinkSync, renameSync, watch } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { describeError, isClawguardError } from "@clawguard/shared/errors";
@@ -12,7 +12,7 @@ import { ulid, ulidTime } from "@clawguard/shared/ids";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import type { EventBus } from "../../bus.ts";
-import { insidePath } from "../../workspace-path.ts";
+import { insidePath, UnsafePathError } from "../../workspace-path.ts";
 import { RESERVED_FILE } from "./drop.ts";
 
 export { dropInInbox } from "./drop.ts";
@@ -85,6 +85,7 @@ export class InboxSource implements Component {
   #stopped = false;
   /** Ids taken from the inbox in the last hour, with their time. */
   readonly #taken = new Map<string, number>();
+  #problem: string | undefined;
 
   constructor(options: InboxOptions) {
     this.#o = options;
@@ -123,9 +124,13 @@ export class InboxSource implements Component {
     return this.#running;
   }
 
+  /** Why drafts cannot be read now (a linked inbox the sidecar could not move aside), for /readyz. */
+  get problem(): string | undefined {
+    return this.#problem;
+  }
+
   async #drain(): Promise<void> {
-    // A linked inbox would have the sidecar read (and delete) drafts elsewhere.
-    if (this.#o.workspace) insidePath(this.#o.workspace, relative(this.#o.workspace, this.#o.dir));
+    if (!(await this.#inboxIsOurs())) return;
     const all = await readdir(this.#o.dir);
     await this.#dropStaleReservations(all);
     const names = all.filter((n) => DRAFT_FILE.test(n)).sort();
@@ -159,6 +164,67 @@ export class InboxSource implements Component {
       }
       await Promise.all([...files, ...duplicates].map((f) => unlink(f).catch(() => {})));
     }
+  }
+
+  /**
+   * Whether the inbox is a folder of the workspace. A link on the way (the inbox, `.clawguard/agents`...)
+   * would have the agent-side commands write their drafts elsewhere, where the sidecar never reads
+   * (a linked inbox is not followed): the trail of every later command would stop without a word.
+   * So the link is moved aside (`<name>.linked-<id>`), the inbox made again, and an `inbox.linked`
+   * event records it with the link's target; if the link cannot be moved, /readyz says so until it is.
+   */
+  async #inboxIsOurs(): Promise<boolean> {
+    const ws = this.#o.workspace;
+    if (!ws) return true;
+    try {
+      insidePath(ws, relative(ws, this.#o.dir));
+      this.#problem = undefined;
+      return true;
+    } catch (err) {
+      if (!(err instanceof UnsafePathError) || err.reason !== "symlink") throw err;
+      const link = join(ws, err.at);
+      const target = (() => {
+        try {
+          return readlinkSync(link);
+        } catch {
+          return undefined;
+        }
+      })();
+      const aside = `${link}.linked-${ulid()}`;
+      let moved = true;
+      try {
+        renameSync(link, aside);
+        mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
+      } catch (renameErr) {
+        moved = false;
+        if (this.#problem === undefined)
+          this.#o.log.warn("inbox: linked, and the link cannot be moved aside", {
+            error: describeError(renameErr),
+          });
+      }
+      const problem = `inbox_linked: ${err.at} is a symbolic link${target ? ` to ${target}` : ""}: drafts written through it are not read`;
+      if (moved || this.#problem !== problem)
+        await this.#reportLink(err.at, target, moved ? aside : undefined);
+      this.#problem = moved ? undefined : problem;
+      return moved; // a link made again meanwhile is the next drain's
+    }
+  }
+
+  async #reportLink(at: string, target: string | undefined, aside: string | undefined): Promise<void> {
+    this.#o.log.warn("inbox: a link in the way of the inbox", { at, target, moved_to: aside });
+    await this.#o.bus.publish([
+      draftEvent({
+        source: this.#o.source,
+        type: "inbox.linked",
+        severity: "warn",
+        attrs: {
+          path: at,
+          ...(target === undefined ? {} : { target: target.slice(0, 1024) }),
+          moved_aside: aside !== undefined,
+          ...(aside === undefined ? {} : { moved_to: relative(this.#o.workspace as string, aside) }),
+        },
+      }),
+    ]);
   }
 
   /**
