@@ -139,7 +139,45 @@ const ALLOW_LIST_BYPASSES: [string[], string][] = [
   [["git", "fetch", "--upload-pack=rm x", "origin"], "which runs a program it names"],
 ];
 
+/**
+ * Third attack: bash evaluates an array subscript (and a prompt expansion) while the script runs,
+ * `$(...)` in it included, where the parser sees a quoted string. Each ran `rm victim` under the
+ * allow-list `ls *`, `cat *`, `echo *`.
+ */
+const LATE_EVALUATION: string[] = [
+  'test -v "a[\\$(rm victim)]"',
+  'read "a[\\$(rm victim)]" <<< x',
+  'printf -v "a[\\$(rm victim)]" x',
+  'let "a[\\$(rm victim)]=1"',
+  'x="a[\\$(rm victim)]"; echo $(( x ))',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: bash's own syntax
+  'x="\\$(rm victim)"; echo ${x@P}',
+  "x='a[$(rm victim)]'; echo $((x))",
+  "x=$'a[\\x24(rm victim)]'; (( x )); echo",
+  "x=$(cat <<'EOF'\na[$(rm victim)]\nEOF\n); [[ x -eq 1 ]]; echo",
+];
+
 describe("the allow-list refuses what would run something else", () => {
+  it.each(LATE_EVALUATION)("refuses bash -c %s (a substitution bash evaluates late)", async (script) => {
+    const p: ExecPolicy = { default: "deny", allow: ["ls *", "cat *", "echo *"], deny: [] };
+    const decision = await evaluate(p, ["bash", "-c", script]);
+    expect(decision.allowed, JSON.stringify(decision)).toBe(false);
+    expect(decision).toMatchObject({ reason: expect.stringContaining("substitution syntax kept as text") });
+    // A deny-list with any rule refuses it too: the rule could match what runs.
+    expect((await evaluate(denyRm, ["bash", "-c", script])).allowed).toBe(false);
+  });
+
+  it("still allows scripts that keep such text but evaluate nothing later, or evaluate only what they wrote", async () => {
+    const p: ExecPolicy = { default: "deny", allow: ["ls *", "cat", "echo *"], deny: [] };
+    for (const script of [
+      "echo '$(date)' is how you run date",
+      "cat > run.sh <<'EOF'\nfor i in $(seq 3); do echo $((i * 2)); done\nEOF",
+      "echo $((1 + 2)); ls -la",
+      'for f in *.md; do echo "$f"; done',
+    ])
+      expect((await evaluate(p, ["bash", "-c", script])).allowed, script).toBe(true);
+  });
+
   it.each(ALLOW_LIST_BYPASSES.map(([argv, why]) => [argv.join(" "), argv, why]))(
     "refuses %s",
     async (_, argv, why) => {

@@ -1,5 +1,6 @@
 import { basename, delimiter, dirname, isAbsolute, resolve } from "node:path";
 import { visitBuiltin } from "./builtins.ts";
+import { lateEvaluation } from "./late-eval.ts";
 import { isMultiCall, type ResolvedProgram, resolveProgram } from "./resolve.ts";
 import { type ParsedScript, staticWord, type Word } from "./script.ts";
 import { codeVariable } from "./variables.ts";
@@ -282,4 +283,10 @@ export async function visitScript(state: State, script: Word, via: string[], dep
   if (parsed.assignedAtRunTime.length > 0) state.pathChanges.push("a variable named at run time");
   const scope: Scope = { shell: true, functions: new Set(parsed.functions) };
   for (const command of parsed.commands) await visit(state, command.argv, via, depth, scope);
+  // After what the commands say: a more precise reason is named first.
+  const late = lateEvaluation(script.text);
+  if (late) {
+    state.unresolved.push(late);
+    state.hidden.push(late);
+  }
 }
