@@ -264,7 +264,7 @@ async function run(
     log: log.child("llm"),
     calibrationFile: join(config.paths.stateDir, "llm-calibration.json"),
   });
-  const blobs = new BlobStore(config.paths.blobs);
+  const blobs = new BlobStore(config.paths.blobs, config.memory.maxPendingBytes);
   const blobShipper = new BlobShipper({
     ...config.shipper,
     token: ingestToken,

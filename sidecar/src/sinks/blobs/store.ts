@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
@@ -13,14 +13,46 @@ const SHA256 = /^[0-9a-f]{64}$/;
  */
 export class BlobStore {
   readonly dir: string;
+  /** At most this many bytes wait (undefined: no cap). */
+  readonly maxBytes: number | undefined;
+  #bytes = 0;
 
-  constructor(dir: string) {
+  /**
+   * `maxBytes` bounds the content waiting: the store shares the sidecar's state folder with the
+   * spool, and the agent writes its memory files as fast and as large as it likes, so without a cap
+   * its memory could fill the disk the audit trail needs.
+   */
+  constructor(dir: string, maxBytes?: number) {
     this.dir = dir;
+    this.maxBytes = maxBytes;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const name of this.list()) this.#bytes += this.#size(name);
   }
 
-  put(sha256: string, content: Buffer): void {
-    writeFileAtomic(join(this.dir, sha256), content);
+  /** Bytes waiting to be shipped. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Keeps a version's content; false when it is not kept: over the cap, or the disk refused it (the
+   * version is still recorded, by its hash and size, without its content).
+   */
+  put(sha256: string, content: Buffer): boolean {
+    const path = join(this.dir, sha256);
+    if (existsSync(path)) return true;
+    if (this.maxBytes !== undefined && this.#bytes + content.length > this.maxBytes) return false;
+    try {
+      writeFileAtomic(path, content);
+    } catch {
+      return false;
+    }
+    this.#bytes += content.length;
+    return true;
+  }
+
+  #size(name: string): number {
+    return statSync(join(this.dir, name), { throwIfNoEntry: false })?.size ?? 0;
   }
 
   /** The blobs waiting, oldest names first is not promised: any order is fine for upload. */
@@ -33,6 +65,7 @@ export class BlobStore {
   }
 
   remove(sha256: string): void {
+    this.#bytes = Math.max(0, this.#bytes - this.#size(sha256));
     rmSync(join(this.dir, sha256), { force: true });
   }
 
@@ -40,6 +73,7 @@ export class BlobStore {
   reject(sha256: string): void {
     const dir = join(this.dir, "rejected");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.#bytes = Math.max(0, this.#bytes - this.#size(sha256));
     renameSync(join(this.dir, sha256), join(dir, sha256));
   }
 }

@@ -19,6 +19,11 @@ export const memoryWatchConfig = z
     bootstrapMaxChars: int(100, 100_000_000).optional(),
     /** The agent's openclaw.json, for its bootstrap cap; default: llm.openclawConfig. */
     openclawConfig: z.string().min(1).optional(),
+    /**
+     * Versions' content waiting for the collector, at most (in the state folder, beside the spool);
+     * beyond it a version is recorded by hash and size only (`content_kept: false`).
+     */
+    maxPendingBytes: bytes(1024 * 1024, 1024 ** 4).default(256 * 1024 * 1024),
     decay: memoryDecayConfig,
   })
   .prefault({});

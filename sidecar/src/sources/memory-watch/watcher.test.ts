@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   appendFileSync,
   chmodSync,
@@ -15,6 +15,7 @@ import type { EventDraft } from "@clawguard/shared/events/envelope";
 import { createLogger, silentLogger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { BlobStore } from "../../sinks/blobs/store.ts";
 import { Globs } from "./globs.ts";
 import { memoryWatchConfig } from "./watch-config.ts";
 import { MemoryWatcher } from "./watcher.ts";
@@ -140,7 +141,10 @@ describe("MemoryWatcher", () => {
         publish: async (drafts) => {
           events.push(...drafts);
         },
-        keepContent: (sha256, content) => kept.set(sha256, content.toString()),
+        keepContent: (sha256, content) => {
+          kept.set(sha256, content.toString());
+          return true;
+        },
         stateFile,
         log: silentLogger,
       });
@@ -167,6 +171,36 @@ describe("MemoryWatcher", () => {
     expect(byPath["memory/2026-11-20.md"]).toMatchObject({ change: "deleted" });
     expect(kept.get(sha("fact one\nfact two\n"))).toBe("fact one\nfact two\n");
     expect(kept.get(sha("old day\n"))).toBe("old day\n");
+  });
+
+  it("records a version by hash and size when its content does not fit the backlog (the agent writes faster than it ships)", async () => {
+    const store = new BlobStore(join(tmp.path, "state-blobs"), 1024 * 1024);
+    watcher = new MemoryWatcher({
+      workspace: tmp.path,
+      config: memoryWatchConfig.parse({ settleMs: 50 }),
+      source: { agent: "main", role: "agent", host: "test" },
+      publish: async (drafts) => {
+        events.push(...drafts);
+      },
+      keepContent: (sha256, content) => store.put(sha256, content),
+      log: silentLogger,
+    });
+    await watcher.start();
+    await watcher.ready();
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(
+        join(tmp.path, "memory", "2026-12-07.md"),
+        randomBytes(600 * 1024)
+          .toString("hex")
+          .slice(0, 600 * 1024),
+      );
+      await eventFor("memory.changed", "memory/2026-12-07.md", i + 1);
+    }
+    const versions = events.filter((e) => e.type === "memory.changed");
+    expect(versions.map((e) => e.attrs.content_kept)).toEqual([undefined, false, false]);
+    expect(versions.map((e) => e.severity)).toEqual(["info", "warn", "warn"]);
+    expect(store.bytes).toBeLessThanOrEqual(1024 * 1024);
+    expect(store.list()).toHaveLength(1);
   });
 
   it("reads the bootstrap cap from the agent's openclaw.json", async () => {
@@ -263,7 +297,10 @@ describe("MemoryWatcher in a workspace the agent booby-trapped", () => {
         publish: async (drafts) => {
           events.push(...drafts);
         },
-        keepContent: (_sha, content) => kept.push(content),
+        keepContent: (_sha, content) => {
+          kept.push(content);
+          return true;
+        },
         log: silentLogger,
       });
       await watcher.start();

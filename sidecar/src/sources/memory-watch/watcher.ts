@@ -19,8 +19,11 @@ export interface MemoryWatcherOptions {
   source: EventSource;
   /** Durable delivery of the events (the sidecar's bus). */
   publish(drafts: EventDraft[]): Promise<unknown>;
-  /** Keeps a version's content (for the collector's history) before its event exists. */
-  keepContent?(sha256: string, content: Buffer): void;
+  /**
+   * Keeps a version's content (for the collector's history) before its event exists; false when it
+   * could not (a full backlog): the event then says so.
+   */
+  keepContent?(sha256: string, content: Buffer): boolean;
   /** What was known at the last stop, so changes made meanwhile are reported at the next start. */
   stateFile?: string;
   log: Logger;
@@ -45,6 +48,8 @@ const DAILY_LOG = /^memory\/\d{4}-\d{2}-\d{2}\.md$/;
 export class MemoryWatcher implements Component {
   readonly id = "source.memory-watch";
   readonly #o: MemoryWatcherOptions;
+  #dropped = 0;
+  #droppedLoggedAt = 0;
   readonly #globs: Globs;
   readonly #bootstrapMaxChars: number;
   readonly #known = new Map<string, Known>();
@@ -294,17 +299,19 @@ export class MemoryWatcher implements Component {
       if (before?.sha256 !== sha256) {
         // Lines are only known for versions seen in this run; across a restart they are not counted.
         const diff = before && !before.lines ? undefined : diffLines(before?.lines ?? new Map(), lines);
-        this.#o.keepContent?.(sha256, content);
+        const kept = this.#o.keepContent?.(sha256, content) ?? true;
         drafts.push(
-          this.#event("memory.changed", "info", {
+          this.#event("memory.changed", kept ? "info" : "warn", {
             path,
             change: before ? "modified" : "created",
             size: content.length,
             sha256,
             lines_added: diff?.added ?? null,
             lines_removed: diff?.removed ?? null,
+            ...(kept ? {} : { content_kept: false }),
           }),
         );
+        if (!kept) this.#contentDropped(path, content.length);
       }
       const over = this.#overLimit(path, content.length, text);
       if (over && this.#oversize.get(path) !== over.reason) {
@@ -313,6 +320,19 @@ export class MemoryWatcher implements Component {
       } else if (!over) this.#oversize.delete(path);
     }
     return drafts;
+  }
+
+  /** A version recorded without its content (the backlog is full): logged at most once a minute. */
+  #contentDropped(path: string, size: number): void {
+    this.#dropped++;
+    if (Date.now() - this.#droppedLoggedAt < 60_000) return;
+    this.#o.log.warn("memory: content not kept, the backlog waiting for the collector is full", {
+      path,
+      size,
+      versions: this.#dropped,
+    });
+    this.#droppedLoggedAt = Date.now();
+    this.#dropped = 0;
   }
 
   #overLimit(path: string, size: number, text: string) {
