@@ -346,21 +346,13 @@ async function run(
           const clock = heartbeat.clock;
           const now = new Date().toISOString();
           return {
-            ...source,
+            agent: source.agent,
+            role: source.role,
             state: health.state,
-            reasons: health.reasons,
-            probes: health.probes.map((p) => ({ name: p.name, state: p.state })),
-            versions: {},
-            configFingerprint: "",
-            intervalMs: config.heartbeat.intervalMs,
-            time: now,
+            probes: health.probes,
             lastSeen: now,
             stale: false,
-            clockOffset: {
-              offsetMs: clock?.offsetMs ?? 0,
-              method: "round-trip",
-              skewed: clock?.skewed ?? false,
-            },
+            clockOffset: { offsetMs: clock?.offsetMs ?? 0 },
             stats: stats.snapshot(),
           };
         },

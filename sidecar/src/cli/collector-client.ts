@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
+import type { Io } from "@clawguard/shared/cli/command";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { loadSidecarConfig } from "../config.ts";
 import { upPaths } from "../paths.ts";
-import type { Io } from "./command.ts";
 import { configFile } from "./config-file.ts";
 
 /** How the read commands (audit, memory) talk to the collector: its read token, and GET. */

@@ -1,6 +1,6 @@
-import { get, readToken } from "../collector-client.ts";
-import { type Command, intFlag, parse } from "../command.ts";
-import { safeOutput } from "../terminal.ts";
+import { type Command, intFlag, parse } from "@clawguard/shared/cli/command";
+import { safeOutput } from "@clawguard/shared/cli/terminal";
+import { get, readToken } from "@clawguard/sidecar/cli/collector-client";
 
 const fleetHelp = `Usage: clawguard fleet [--json]
 

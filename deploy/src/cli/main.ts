@@ -1,22 +1,20 @@
 #!/usr/bin/env node
-import { AGENT_COMMANDS } from "./agent-commands.ts";
-import type { Io } from "./command.ts";
-import { type Commands, dispatch, runAsProgram } from "./dispatch.ts";
+import { COLLECTOR_COMMANDS } from "@clawguard/collector/cli/commands/index";
+import type { Io } from "@clawguard/shared/cli/command";
+import { type Commands, dispatch, runAsProgram } from "@clawguard/shared/cli/dispatch";
+import { SIDECAR_COMMANDS } from "@clawguard/sidecar/cli/commands/index";
 
+/**
+ * The operator's `clawguard`: every command. The packages' tables hold only names, summaries and
+ * loaders: a command's package (the sidecar's, the collector's, this one's) loads when it runs.
+ */
 const COMMANDS: Commands = {
   up: {
     summary: "quick start: collector (embedded store) + sidecar for a local workspace",
     load: async () => (await import("./commands/up.ts")).upCommand,
   },
-  ...AGENT_COMMANDS,
-  sidecar: {
-    summary: "run the sidecar (exec guard, LLM proxy, memory watcher, probes, audit spool)",
-    load: async () => (await import("./commands/sidecar.ts")).sidecarCommand,
-  },
-  collector: {
-    summary: "run the collector (events, audit trail, memory history, fleet, incidents)",
-    load: async () => (await import("./commands/collector.ts")).collectorCommand,
-  },
+  ...SIDECAR_COMMANDS,
+  ...COLLECTOR_COMMANDS,
   audit: {
     summary: "list and verify the audit trail",
     load: async () => (await import("./commands/audit.ts")).auditCommand,
@@ -35,23 +33,11 @@ const COMMANDS: Commands = {
   },
   inject: {
     summary: "add clawguard (sidecars, collector, secrets) to a Docker Compose file; --remove takes it out",
-    load: async () => (await import("@clawguard/deploy/inject/command")).injectCommand,
+    load: async () => (await import("../inject/command.ts")).injectCommand,
   },
   config: {
     summary: "render, validate and diff agents' OpenClaw configs from one config tree",
-    load: async () => (await import("@clawguard/deploy/config-tree/command")).configCommand,
-  },
-  router: {
-    summary: "forward a gateway group's traffic to its current target (switches on failover)",
-    load: async () => (await import("./commands/router.ts")).routerCommand,
-  },
-  route: {
-    summary: "render the current route of a gateway group (nginx upstream)",
-    load: async () => (await import("./commands/router.ts")).routeCommand,
-  },
-  memory: {
-    summary: "history, restore and decay of memory files",
-    load: async () => (await import("./commands/memory.ts")).memoryCommand,
+    load: async () => (await import("../config-tree/command.ts")).configCommand,
   },
 };
 
