@@ -141,6 +141,7 @@ describe("package boundaries", () => {
     expect([...graph.files.keys()].filter((f) => !f.startsWith("shared/")).sort()).toEqual([
       "collector/src/cli/commands/index.ts",
       "deploy/src/cli/main.ts",
+      "deploy/src/cli/up-token.ts",
       "sidecar/src/cli/agent-commands.ts",
       "sidecar/src/cli/commands/index.ts",
     ]);

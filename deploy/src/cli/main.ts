@@ -3,6 +3,7 @@ import { COLLECTOR_COMMANDS } from "@clawguard/collector/cli/commands/index";
 import type { Io } from "@clawguard/shared/cli/command";
 import { type Commands, dispatch, runAsProgram } from "@clawguard/shared/cli/dispatch";
 import { SIDECAR_COMMANDS } from "@clawguard/sidecar/cli/commands/index";
+import { readingWithUpToken } from "./up-token.ts";
 
 /**
  * The operator's `clawguard`: every command. The packages' tables hold only names, summaries and
@@ -13,24 +14,14 @@ const COMMANDS: Commands = {
     summary: "quick start: collector (embedded store) + sidecar for a local workspace",
     load: async () => (await import("./commands/up.ts")).upCommand,
   },
-  ...SIDECAR_COMMANDS,
-  ...COLLECTOR_COMMANDS,
-  audit: {
-    summary: "list and verify the audit trail",
-    load: async () => (await import("./commands/audit.ts")).auditCommand,
-  },
-  fleet: {
-    summary: "every agent's state, last heartbeat and config drift",
-    load: async () => (await import("./commands/fleet.ts")).fleetCommand,
-  },
-  incidents: {
-    summary: "incidents: when agents turned unhealthy, degraded or stale, and why",
-    load: async () => (await import("./commands/fleet.ts")).incidentsCommand,
-  },
-  alerts: {
-    summary: "the collector's alerts firing now (gateway down, LLM error rate, LLM latency)",
-    load: async () => (await import("./commands/alerts.ts")).alertsCommand,
-  },
+  // The read commands find the token `up` made when none is set, so that its hints work as printed.
+  ...readingWithUpToken({ ...SIDECAR_COMMANDS, ...COLLECTOR_COMMANDS }, [
+    "audit",
+    "fleet",
+    "incidents",
+    "alerts",
+    "memory",
+  ]),
   inject: {
     summary: "add clawguard (sidecars, collector, secrets) to a Docker Compose file; --remove takes it out",
     load: async () => (await import("../inject/command.ts")).injectCommand,
