@@ -9,6 +9,7 @@ import { type Component, STOP_DEADLINE_MS, stopInTurn } from "@clawguard/shared/
 import type { Logger } from "@clawguard/shared/log";
 import { Periodic } from "@clawguard/shared/periodic";
 import { startTelemetry } from "@clawguard/shared/telemetry";
+import { VERSION } from "@clawguard/shared/version";
 import { Redis } from "ioredis";
 import { AlertEngine, alertTargets, redisClaims } from "./alerts/index.ts";
 import { createCollectorApp } from "./api/app.ts";
@@ -358,10 +359,6 @@ function sharedRedis(url: string, meanwhile: string, log: Logger): Redis {
   });
   return redis;
 }
-
-const VERSION = (
-  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
-).version;
 
 /** How often each replica deletes memory file contents no event named (see ingest.orphanBlobTtlMs). */
 const BLOB_SWEEP_MS = 3_600_000;

@@ -13,7 +13,12 @@ describe("deploy/docker", () => {
   for (const name of ["sidecar.Dockerfile", "collector.Dockerfile"]) {
     it(`${name}: a base chosen by build argument, a non-root user, a healthcheck, clawguard under tini`, () => {
       const text = read(name);
-      expect(text).toMatch(/^ARG BASE=node:24-bookworm-slim\nFROM \$\{BASE\}$/m);
+      expect(text).toMatch(/^ARG BASE=node:24-bookworm-slim$/m);
+      // Two stages on that base: the build makes /out (the bundle), the image holds only it.
+      expect(text).toMatch(/^FROM \$\{BASE\} AS build$/m);
+      expect(text).toMatch(/^RUN sh deploy\/docker\/build\.sh (sidecar|collector) \/out$/m);
+      expect(text).toMatch(/^FROM \$\{BASE\}$/m);
+      expect(text).toMatch(/^COPY --from=build \/out \/app$/m);
       expect(text).toMatch(/^USER clawguard$/m);
       expect(text).toMatch(
         /^HEALTHCHECK .*\n\s+CMD \["node", "-e", "fetch\('http:\/\/127\.0\.0\.1:188\d\d\/(healthz|readyz)'\)/m,
@@ -22,15 +27,14 @@ describe("deploy/docker", () => {
       expect(text).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
       expect(text).toMatch(/^CMD \["clawguard", "(sidecar|collector)"\]$/m);
       expect(text).toMatch(/^COPY deploy\/docker\/clawguard \/usr\/local\/bin\/clawguard$/m);
-      expect(text).toMatch(/^RUN sh deploy\/docker\/install\.sh (sidecar|collector)$/m);
     });
   }
 
-  it("the clawguard command execs node on the CLI, so signals reach Node itself", () => {
-    expect(read("clawguard")).toMatch(/^exec node \/app\/sidecar\/src\/cli\/main\.ts "\$@"$/m);
-    const install = read("install.sh");
-    expect(install).toMatch(/pnpm install --prod --frozen-lockfile/);
-    expect(install).toMatch(/pnpm build/);
+  it("the clawguard command execs node on the image's bundle, so signals reach Node itself", () => {
+    expect(read("clawguard")).toMatch(/^exec node \/app\/bin\.js "\$@"$/m);
+    const build = read("build.sh");
+    expect(build).toMatch(/pnpm install --frozen-lockfile/);
+    expect(build).toMatch(/node deploy\/src\/build\/image-bundle\.ts "\$what" "\$out"/);
   });
 
   it("compose.collector.yml is a valid Compose file with the collector, PostgreSQL and Redis", () => {

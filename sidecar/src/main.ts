@@ -19,6 +19,7 @@ import { type Listening, listen } from "@clawguard/shared/http/serve";
 import { type Component, Runner } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { startTelemetry } from "@clawguard/shared/telemetry";
+import { VERSION } from "@clawguard/shared/version";
 import { createSidecarApp } from "./api/app.ts";
 import { diskLowReasons } from "./api/disk.ts";
 import { AGENT_BUNDLE } from "./build/paths.ts";
@@ -147,10 +148,6 @@ function deadLetterEvent(source: EventSource, letters: readonly DeadLetter[]) {
     },
   });
 }
-
-const VERSION = (
-  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
-).version;
 
 /** How long requests in flight get to finish when the sidecar stops, of its 1.5 s. */
 const API_GRACE_MS = 400;
@@ -346,21 +343,13 @@ async function run(
           const clock = heartbeat.clock;
           const now = new Date().toISOString();
           return {
-            ...source,
+            agent: source.agent,
+            role: source.role,
             state: health.state,
-            reasons: health.reasons,
-            probes: health.probes.map((p) => ({ name: p.name, state: p.state })),
-            versions: {},
-            configFingerprint: "",
-            intervalMs: config.heartbeat.intervalMs,
-            time: now,
+            probes: health.probes,
             lastSeen: now,
             stale: false,
-            clockOffset: {
-              offsetMs: clock?.offsetMs ?? 0,
-              method: "round-trip",
-              skewed: clock?.skewed ?? false,
-            },
+            clockOffset: { offsetMs: clock?.offsetMs ?? 0 },
             stats: stats.snapshot(),
           };
         },

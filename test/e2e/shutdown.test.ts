@@ -252,7 +252,7 @@ describe("the commands a user runs pass SIGTERM on to the sidecar", () => {
     [
       "node_modules/.bin/node (the npm node shim)",
       join(ROOT, "node_modules/.bin/node"),
-      ["sidecar/src/cli/main.ts", "sidecar"],
+      ["sidecar/src/cli/bin.ts", "sidecar"],
     ],
   ])("%s: SIGTERM to its pid stops the sidecar within 2 s", async (name, command, args) => {
     const { env, url } = await sidecarEnv();

@@ -4,11 +4,11 @@ import { testCollectorApp } from "@clawguard/collector/api/test-app";
 import { AuditStore, COLLECTOR_AGENT } from "@clawguard/collector/store/audit-store";
 import { createEmbeddedDb } from "@clawguard/collector/store/embedded/index";
 import { migrate } from "@clawguard/collector/store/migrations";
+import { main } from "@clawguard/deploy/cli/main";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
 import { tempDir } from "@clawguard/shared/testing";
 import { VERSION } from "@clawguard/shared/version";
-import { main } from "@clawguard/sidecar/cli/main";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /**

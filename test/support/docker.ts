@@ -1,5 +1,5 @@
 import { type SpawnSyncOptions, spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,34 +64,20 @@ export function docker(engine: Engine, args: string[], options: SpawnSyncOptions
 }
 
 /**
- * A build context for the images without a network: the repository's files, with the production
- * dependencies installed from pnpm's store on this host (`--offline`) and the agent-side bundle
- * built here, which the Dockerfiles' install.sh then takes as they are.
+ * A build context for the images without a network: the Dockerfiles' files and what each image
+ * holds, bundled here (deploy/src/build/image-bundle.ts into dist/image/<what>/), which their build
+ * stage (deploy/docker/build.sh) then takes as it is.
  */
 export function buildContext(): string {
   const ctx = mkdtempSync(join(tmpdir(), "clawguard-image-"));
-  for (const entry of [
-    "package.json",
-    "pnpm-lock.yaml",
-    "pnpm-workspace.yaml",
-    "shared",
-    "sidecar",
-    "collector",
-    "deploy",
-  ]) {
-    cpSync(join(REPO, entry), join(ctx, entry), {
-      recursive: true,
-      filter: (src) => !/\/(node_modules|dist|\.clawguard)(\/|$)/.test(src.slice(REPO.length)),
-    });
+  cpSync(join(REPO, "deploy/docker"), join(ctx, "deploy/docker"), { recursive: true });
+  for (const what of ["sidecar", "collector"]) {
+    run(join(REPO, "node_modules/node/bin/node"), [
+      join(REPO, "deploy/src/build/image-bundle.ts"),
+      what,
+      join(ctx, "dist/image", what),
+    ]);
   }
-  mkdirSync(join(ctx, "test"));
-  cpSync(join(REPO, "test/package.json"), join(ctx, "test/package.json"));
-  const pnpm = { cwd: ctx, env: { ...process.env, CI: "true" }, timeout: 300_000 };
-  run("pnpm", ["install", "--prod", "--frozen-lockfile", "--offline", "--ignore-scripts"], pnpm);
-  run(join(REPO, "node_modules/node/bin/node"), [
-    join(REPO, "sidecar/src/build/agent-bundle.ts"),
-    join(ctx, "dist/clawguard"),
-  ]);
   writeFileSync(join(ctx, ".dockerignore"), ".git\n");
   return ctx;
 }
@@ -111,7 +97,7 @@ export function buildImages(engine: Engine, ctx: string): void {
       ctx,
     ]);
   }
-  // The images these tags had before: the cache would otherwise grow by ~700 MB a run.
+  // The images these tags had before (and the build stages): the cache would otherwise grow a run.
   docker(engine, ["image", "prune", "-f"]);
 }
 

@@ -9,7 +9,7 @@ import { tempDir } from "@clawguard/shared/testing";
 
 /** Test-only: the real `clawguard` CLI run as child processes, tracked by PID and always cleaned up. */
 
-export const CLI = fileURLToPath(new URL("../../sidecar/src/cli/main.ts", import.meta.url));
+export const CLI = fileURLToPath(new URL("../../deploy/src/cli/main.ts", import.meta.url));
 
 /** A port free on loopback right now. */
 export async function freePort(): Promise<number> {

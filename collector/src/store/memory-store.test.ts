@@ -1,11 +1,12 @@
 import { type ChainHead, EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
 import { isClawguardError } from "@clawguard/shared/errors";
 import { type AuditEvent, draftEvent } from "@clawguard/shared/events/envelope";
+import type { HistoryEntry } from "@clawguard/shared/events/memory-version";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ingestBatch } from "../ingest.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./audit-store.ts";
 import type { Db } from "./db.ts";
-import { type HistoryEntry, MemoryStore, sha256Hex } from "./memory-store.ts";
+import { MemoryStore, sha256Hex } from "./memory-store.ts";
 import { migrate } from "./migrations.ts";
 import { backends } from "./test-backends.ts";
 

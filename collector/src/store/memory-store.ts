@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { ClawguardError } from "@clawguard/shared/errors";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import {
+  type HistoryEntry,
   MEMORY_CHANGED,
   type MemoryChange,
   type MemoryVersion,
@@ -12,11 +13,6 @@ import type { Db, Queryable } from "./db.ts";
 
 // The text form `history` writes into its cursors; anything else is not one of ours.
 const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-
-export interface HistoryEntry extends MemoryVersion {
-  /** Whether the content of this version is stored (its blob was uploaded). */
-  blob: boolean;
-}
 
 export interface HistoryQuery {
   path: string;

@@ -74,8 +74,8 @@ Options:
   --remove                 take the injection out again, and put back each openclaw.json inject
                            edited (from its backup, if the file is still as inject left it)
   --no-openclaw            leave openclaw.json files as they are (read them only); print the edit
-  --image IMAGE            sidecar and router image (default ${DEFAULTS.image})
-  --collector-image IMAGE  collector image (default ${DEFAULTS.collectorImage})
+  --image IMAGE            sidecar image (default ${DEFAULTS.image})
+  --collector-image IMAGE  collector and router image (default ${DEFAULTS.collectorImage})
   --postgres-image IMAGE   when PostgreSQL is added (default ${DEFAULTS.postgresImage})
   --redis-image IMAGE      when Redis is added (default ${DEFAULTS.redisImage})
   --secrets-dir DIR        secret files, relative to the compose file (default ${DEFAULTS.secretsDir})

@@ -3,8 +3,9 @@ import { type Agent, type Mount, splitColons } from "./detect.ts";
 import type { Upstream } from "./openclaw-config.ts";
 
 export interface InjectOptions {
-  /** The sidecar image (also runs the router). */
+  /** The sidecar image. */
   image: string;
+  /** The collector image (also runs the routers: the router is the collector package's). */
   collectorImage: string;
   postgresImage: string;
   redisImage: string;
@@ -205,7 +206,7 @@ export function routerService(
 ): Record<string, unknown> {
   const port = gatewayPort(gateway);
   return {
-    image: options.image,
+    image: options.collectorImage,
     command: ["clawguard", "router", "--group", gateway.name, "--listen", `0.0.0.0:${port}`],
     restart: "unless-stopped",
     environment: {
@@ -214,7 +215,7 @@ export function routerService(
     ...(ports.length > 0 ? { ports } : {}),
     ...networks,
     depends_on: [COLLECTOR],
-    // Its own: the image's checks the sidecar's 18801, where a router does not listen.
+    // Its own: the image's checks the collector's 18800, where a router does not listen.
     healthcheck: {
       ...healthcheck(port),
       test: [

@@ -24,6 +24,12 @@ export interface MemoryVersion {
   change: MemoryChange;
 }
 
+/** A version as the collector's GET /v1/memory/history lists it. */
+export interface HistoryEntry extends MemoryVersion {
+  /** Whether the content of this version is stored (its blob was uploaded). */
+  blob: boolean;
+}
+
 /** The fields of an event (or a draft) a version is read from. */
 interface VersionSource {
   id: string;

@@ -1,6 +1,5 @@
 // Reads and parses one tokenizer.json off the main thread (vocab.ts: loadVocab).
-import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { parseVocab } from "./vocab.ts";
+import { parseVocab, readVocabText } from "./vocab.ts";
 
-parentPort?.postMessage(parseVocab(readFileSync(workerData as string, "utf8")));
+parentPort?.postMessage(parseVocab(readVocabText(workerData as string)));

@@ -1,5 +1,9 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { parseVocab, vocabCounter } from "./vocab.ts";
+import { tempDir } from "../testing.ts";
+import { parseVocab, readVocabText, vocabCounter } from "./vocab.ts";
 
 /** A tokenizer.json with the printable ASCII bytes, a few merges and two Split stages. */
 function tinyVocab(splits: string[], normalizer?: string): string {
@@ -45,5 +49,20 @@ describe("a tokenizer.json's counter", () => {
 
   it("refuses a tokenizer that is not BPE", () => {
     expect(() => parseVocab(JSON.stringify({ model: { type: "Unigram", vocab: {} } }))).toThrow(/BPE/);
+  });
+});
+
+describe("a tokenizer.json on disk", () => {
+  it("reads the same from the file and from its gzipped copy (what the sidecar's image carries)", () => {
+    const dir = tempDir("vocab-");
+    try {
+      const text = tinyVocab(["[a-z]+"]);
+      writeFileSync(join(dir.path, "tokenizer.json"), text);
+      writeFileSync(join(dir.path, "tokenizer.json.gz"), gzipSync(text));
+      expect(readVocabText(join(dir.path, "tokenizer.json.gz"))).toBe(text);
+      expect(readVocabText(join(dir.path, "tokenizer.json"))).toBe(text);
+    } finally {
+      dir.cleanup();
+    }
   });
 });

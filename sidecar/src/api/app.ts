@@ -1,9 +1,13 @@
-import type { FleetAgent } from "@clawguard/collector/fleet/index";
-import { CollectorMetrics } from "@clawguard/collector/metrics/index";
 import type { TokenSet } from "@clawguard/shared/http/auth";
 import { queryInt } from "@clawguard/shared/http/body";
 import { errorResponse, notFound, onError } from "@clawguard/shared/http/on-error";
 import type { Logger } from "@clawguard/shared/log";
+import {
+  AGENT_SERIES,
+  type AgentSample,
+  EXPOSITION_CONTENT_TYPE,
+  renderSeries,
+} from "@clawguard/shared/metrics/agent-series";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Shipper } from "../sinks/shipper/index.ts";
@@ -41,7 +45,7 @@ export interface SidecarApiDeps {
   /** Why the inbox's drafts cannot be read now (a linked inbox), when so. */
   inbox?: () => string | undefined;
   /** This agent as the collector's /metrics shows it: served at GET /metrics (sidecar token). */
-  metricsAgent?: () => FleetAgent;
+  metricsAgent?: () => AgentSample;
   log: Logger;
 }
 
@@ -120,12 +124,10 @@ export function createSidecarApp(deps: SidecarApiDeps) {
 
   const metricsAgent = deps.metricsAgent;
   if (metricsAgent) {
-    const metrics = new CollectorMetrics();
-    app.get("/metrics", async (c) => {
+    app.get("/metrics", (c) => {
       deps.tokens.authenticate(c);
-      return c.body(await metrics.renderAgent(metricsAgent()), 200, {
-        "content-type": metrics.registry.contentType,
-      });
+      const text = renderSeries(AGENT_SERIES, { view: { agents: [metricsAgent()] }, now: Date.now() });
+      return c.body(text, 200, { "content-type": EXPOSITION_CONTENT_TYPE });
     });
   }
 

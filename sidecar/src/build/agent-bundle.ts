@@ -31,7 +31,7 @@ const LAUNCHER = [
  * zod's namespace export carries every locale's error messages (60% of the bundle, parsed at each
  * start); the agent-side CLI speaks English, which zod loads on its own (`config(en())`).
  */
-const englishOnlyZod: Plugin = {
+export const englishOnlyZod: Plugin = {
   name: "zod-english-only",
   setup(b) {
     b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
@@ -100,7 +100,7 @@ async function chunk(
  * The shell parser's two WebAssembly files go into its chunk (the agent's container has no
  * node_modules to read them from).
  */
-const embeddedGrammar: Plugin = {
+export const embeddedGrammar: Plugin = {
   name: "embedded-grammar",
   setup(b) {
     const require = createRequire(import.meta.url);

@@ -1,4 +1,4 @@
-import type { Commands } from "./dispatch.ts";
+import type { Commands } from "@clawguard/shared/cli/dispatch";
 
 /** What runs inside the agent's container: no daemons, no collector code. */
 export const AGENT_COMMANDS: Commands = {

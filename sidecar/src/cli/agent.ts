@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { isMainThread } from "node:worker_threads";
+import { runAsProgram } from "@clawguard/shared/cli/dispatch";
 import { AGENT_COMMANDS } from "./agent-commands.ts";
-import { runAsProgram } from "./dispatch.ts";
 
 /**
  * The agent-side CLI (`exec`, `read`), bundled by `pnpm build` into one self-contained file that

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
+import { type Command, intFlag, parse } from "@clawguard/shared/cli/command";
 import { createExecGuard, SpillStore } from "../../sources/exec-guard/index.ts";
 import { dropInInbox, dropReserved, reserveDraft } from "../../sources/inbox/drop.ts";
-import { type Command, intFlag, parse } from "../command.ts";
 import { execCacheDir, execSettings } from "../exec-settings.ts";
 import { launcher } from "../launcher.ts";
 import { scriptCache } from "../script-cache.ts";

@@ -1,8 +1,8 @@
+import { type Command, parse } from "@clawguard/shared/cli/command";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { dropInInbox } from "../../sources/inbox/drop.ts";
 import { parseDate } from "../../sources/memory-watch/decay/calendar.ts";
 import { decayDraft, formatAction, formatPlan, runDecay } from "../../sources/memory-watch/decay/index.ts";
-import { type Command, parse } from "../command.ts";
 import { agentSideConfig } from "../context.ts";
 
 /**

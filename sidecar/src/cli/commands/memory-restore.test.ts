@@ -21,7 +21,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
  * blob routes as the collector does (GET /v1/memory/history, GET /v1/blobs/:sha256).
  */
 
-const CLI = fileURLToPath(new URL("../main.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../bin.ts", import.meta.url));
 const OLD = "the version to restore\n";
 const sha = (text: string) => createHash("sha256").update(text).digest("hex");
 

@@ -1,15 +1,15 @@
 import { createHash } from "node:crypto";
 import { lstatSync, type Stats } from "node:fs";
 import { basename, dirname, isAbsolute, join, posix, relative, resolve, sep } from "node:path";
-import type { HistoryEntry } from "@clawguard/collector/store/memory-store";
+import { get, readToken } from "@clawguard/shared/cli/collector-client";
+import { type Command, type Io, intFlag, parse } from "@clawguard/shared/cli/command";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent } from "@clawguard/shared/events/envelope";
+import type { HistoryEntry } from "@clawguard/shared/events/memory-version";
 import { BlobStore } from "../../sinks/blobs/store.ts";
 import { dropInInbox } from "../../sources/inbox/drop.ts";
 import { DurableFs } from "../../sources/memory-watch/decay/durable-fs.ts";
 import { insidePath, readInside } from "../../workspace-path.ts";
-import { get, readToken } from "../collector-client.ts";
-import { type Command, type Io, intFlag, parse } from "../command.ts";
 import { agentSideConfig } from "../context.ts";
 import { memoryDecayCommand } from "./memory-decay.ts";
 

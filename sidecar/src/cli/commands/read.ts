@@ -1,3 +1,4 @@
+import { type Command, intFlag, parse } from "@clawguard/shared/cli/command";
 import {
   DEFAULT_MAX_MATCHES,
   DEFAULT_READ_LIMIT,
@@ -6,7 +7,6 @@ import {
   readSpill,
 } from "../../sources/exec-guard/read.ts";
 import { SpillStore } from "../../sources/exec-guard/spill.ts";
-import { type Command, intFlag, parse } from "../command.ts";
 import { launcher } from "../launcher.ts";
 import { loadContext } from "../load-context.ts";
 

@@ -1,11 +1,11 @@
+import { type Command, parse } from "@clawguard/shared/cli/command";
+import { untilSignal } from "@clawguard/shared/cli/signals";
 import { loggerFromEnv } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
 import { loadSidecarConfig } from "../../config.ts";
 import { preflight, startSidecar } from "../../main.ts";
 import { describeChatProbeCosts } from "../../sources/prober/cost.ts";
-import { type Command, parse } from "../command.ts";
 import { configFile } from "../context.ts";
-import { untilSignal } from "../signals.ts";
 
 const help = `Usage: clawguard sidecar [--config FILE] [--check | --print-config]
 

@@ -6,6 +6,7 @@ import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
 import type { SidecarStats } from "@clawguard/shared/stats";
+import { VERSION } from "@clawguard/shared/version";
 import JSON5 from "json5";
 import { Agent, request } from "undici";
 import type { Health } from "../../sources/prober/index.ts";
@@ -52,10 +53,6 @@ export function measureOffset(
     rttMs: Math.max(0, Math.round(t3 - t0 - (t2 - t1))),
   };
 }
-
-const VERSION = (
-  JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }
-).version;
 
 /** The agent's effective configuration, secrets excluded (their values never leave, and rotating one is not drift). */
 function effectiveConfig(config: unknown, openclawConfig?: string): unknown {

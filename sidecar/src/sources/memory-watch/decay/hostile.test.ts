@@ -21,7 +21,7 @@ import { tree, writeFile } from "./test-support.ts";
  * links at every level pointing out of the workspace, files and folders it may not read.
  */
 
-const CLI = fileURLToPath(new URL("../../../cli/main.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../../cli/bin.ts", import.meta.url));
 const NOW = "2026-11-20T00:00:00Z";
 
 let ws: string;

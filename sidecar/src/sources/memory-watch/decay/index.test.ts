@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Io } from "@clawguard/shared/cli/command";
 import { type EventDraft, validateDraft } from "@clawguard/shared/events/envelope";
 import type { Logger } from "@clawguard/shared/log";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Io } from "../../../cli/command.ts";
 import { memoryCommand } from "../../../cli/commands/memory.ts";
 import { DurableFs } from "./durable-fs.ts";
 import { MemoryDecay, parseDecayConfig, plan, planActions } from "./index.ts";

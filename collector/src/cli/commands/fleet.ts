@@ -1,6 +1,6 @@
-import { get, readToken } from "../collector-client.ts";
-import { type Command, intFlag, parse } from "../command.ts";
-import { safeOutput } from "../terminal.ts";
+import { get, readToken } from "@clawguard/shared/cli/collector-client";
+import { type Command, intFlag, parse } from "@clawguard/shared/cli/command";
+import { safeOutput } from "@clawguard/shared/cli/terminal";
 
 const fleetHelp = `Usage: clawguard fleet [--json]
 

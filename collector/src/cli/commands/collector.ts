@@ -1,9 +1,9 @@
-import { loadCollectorConfig } from "@clawguard/collector/config";
-import { checkConfig, startCollector } from "@clawguard/collector/main";
+import { type Command, parse } from "@clawguard/shared/cli/command";
+import { untilSignal } from "@clawguard/shared/cli/signals";
 import { loggerFromEnv } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
-import { type Command, parse } from "../command.ts";
-import { untilSignal } from "../signals.ts";
+import { loadCollectorConfig } from "../../config.ts";
+import { checkConfig, startCollector } from "../../main.ts";
 
 const help = `Usage: clawguard collector [--config FILE] [--check | --print-config]
 

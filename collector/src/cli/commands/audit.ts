@@ -1,9 +1,9 @@
+import { get, readToken } from "@clawguard/shared/cli/collector-client";
+import { type Command, intFlag, parse } from "@clawguard/shared/cli/command";
+import { safeOutput } from "@clawguard/shared/cli/terminal";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { queryTime } from "@clawguard/shared/events/bounds";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
-import { get, readToken } from "../collector-client.ts";
-import { type Command, intFlag, parse } from "../command.ts";
-import { safeOutput } from "../terminal.ts";
 
 const help = `Usage: clawguard audit list   [filters] [--limit N] [--all] [--json]
        clawguard audit verify [--agent NAME] [--json]

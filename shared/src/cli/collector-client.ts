@@ -1,12 +1,12 @@
-import { existsSync, readFileSync } from "node:fs";
-import { resolveSecret } from "@clawguard/shared/config/load";
-import { ClawguardError } from "@clawguard/shared/errors";
-import { loadSidecarConfig } from "../config.ts";
-import { upPaths } from "../paths.ts";
+import { resolveSecret } from "../config/load.ts";
+import { ClawguardError } from "../errors.ts";
 import type { Io } from "./command.ts";
-import { configFile } from "./config-file.ts";
 
-/** How the read commands (audit, memory) talk to the collector: its read token, and GET. */
+/**
+ * How the read commands (audit, fleet, incidents, alerts, memory history) talk to the collector:
+ * its read token, and GET. The operator's `clawguard` also finds the token `clawguard up` made
+ * (deploy/src/cli/up-token.ts); in the collector's container the token is in its environment.
+ */
 
 export function readToken(flag: string | undefined, io: Io): string {
   if (flag) {
@@ -19,30 +19,10 @@ export function readToken(flag: string | undefined, io: Io): string {
   }
   const fromEnv = resolveSecret(undefined, io.env, "read token", "CLAWGUARD_READ_TOKEN");
   if (fromEnv) return fromEnv;
-  const local = upReadToken(io);
-  if (local && existsSync(local)) return readFileSync(local, "utf8").trim();
   throw new ClawguardError(
     "config.invalid",
     "no read token: set CLAWGUARD_READ_TOKEN or CLAWGUARD_READ_TOKEN_FILE, or pass --token-file",
   );
-}
-
-/**
- * The read token `clawguard up` made for the workspace here, in its sidecar's state dir: found as
- * `up` finds it (the same config file, agent main, this folder the workspace unless one is set).
- */
-function upReadToken(io: Io): string | undefined {
-  try {
-    const env = {
-      ...io.env,
-      CLAWGUARD_AGENT: "main",
-      CLAWGUARD_WORKSPACE: io.env.CLAWGUARD_WORKSPACE ?? io.cwd,
-    };
-    const config = loadSidecarConfig(configFile(undefined, io.env, io.cwd), env, io.cwd);
-    return upPaths(config.paths.stateDir).readToken;
-  } catch {
-    return undefined; // a sidecar setting that does not load: no token of `up`'s to find
-  }
 }
 
 export async function get(url: string, token: string): Promise<unknown> {

@@ -14,14 +14,14 @@ import {
 import { join, resolve } from "node:path";
 import { loadCollectorConfig } from "@clawguard/collector/config";
 import { startCollector } from "@clawguard/collector/main";
+import { type Command, parse } from "@clawguard/shared/cli/command";
+import { untilSignal } from "@clawguard/shared/cli/signals";
 import { createLogger } from "@clawguard/shared/log";
-import { loadSidecarConfig } from "../../config.ts";
-import { checkStateDir, startSidecar } from "../../main.ts";
-import { upPaths, workspaceUpPaths } from "../../paths.ts";
-import { type Command, parse } from "../command.ts";
-import { configFile } from "../config-file.ts";
-import { launcher } from "../launcher.ts";
-import { untilSignal } from "../signals.ts";
+import { configFile } from "@clawguard/sidecar/cli/config-file";
+import { launcher } from "@clawguard/sidecar/cli/launcher";
+import { loadSidecarConfig } from "@clawguard/sidecar/config";
+import { checkStateDir, startSidecar } from "@clawguard/sidecar/main";
+import { upPaths, workspaceUpPaths } from "@clawguard/sidecar/paths";
 
 const help = `Usage: clawguard up [--workspace DIR] [--config FILE] [--collector-listen HOST:PORT] [--sidecar-listen HOST:PORT]
 

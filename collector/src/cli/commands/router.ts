@@ -1,13 +1,13 @@
-import { redisRouteMirror } from "@clawguard/collector/controller/lease";
-import { getRoute } from "@clawguard/collector/controller/routes";
-import { Router } from "@clawguard/collector/router/index";
+import { type Command, type Io, parse } from "@clawguard/shared/cli/command";
+import { untilSignal } from "@clawguard/shared/cli/signals";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { loggerFromEnv } from "@clawguard/shared/log";
 import { Redis } from "ioredis";
-import { type Command, type Io, parse } from "../command.ts";
-import { untilSignal } from "../signals.ts";
+import { redisRouteMirror } from "../../controller/lease.ts";
+import { getRoute } from "../../controller/routes.ts";
+import { Router } from "../../router/index.ts";
 
 const routerHelp = `Usage: clawguard router --group NAME [--listen HOST:PORT]
 
