@@ -111,6 +111,12 @@ export interface RedisLivenessOptions extends LivenessOptions {
   commandTimeoutMs?: number;
 }
 
+/**
+ * How long a disconnect waits for Redis to close its end before the socket is destroyed (ioredis
+ * waits 2 s): a paused Redis never does, and commands waiting on it fail once it is destroyed.
+ */
+export const REDIS_DISCONNECT_MS = 100;
+
 /** Liveness in Redis, shared by every collector replica. Connects (or throws) before it returns. */
 export async function createRedisLiveness(options: RedisLivenessOptions): Promise<RedisLiveness> {
   let connected = false;
@@ -119,6 +125,7 @@ export async function createRedisLiveness(options: RedisLivenessOptions): Promis
     lazyConnect: true,
     connectTimeout: 5000,
     commandTimeout: options.commandTimeoutMs ?? 5000,
+    disconnectTimeout: REDIS_DISCONNECT_MS,
     // Fail a command at once while disconnected (the caller answers 503) instead of queueing it.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -150,6 +157,9 @@ export async function createRedisLiveness(options: RedisLivenessOptions): Promis
   connected = true;
   return new RedisLiveness(client, options);
 }
+
+/** How long a close waits for Redis to answer its QUIT. */
+const QUIT_MS = 200;
 
 export class RedisLiveness implements LivenessStore {
   readonly kind = "redis";
@@ -251,11 +261,17 @@ export class RedisLiveness implements LivenessStore {
     }
   }
 
+  /** QUIT, so that Redis finishes what it was sent; one that does not answer (paused) is cut after QUIT_MS. */
   close(): Promise<void> {
-    this.#closed ??= this.#client.quit().then(
-      () => {},
-      () => this.#client.disconnect(),
-    );
+    this.#closed ??= new Promise<void>((done) => {
+      const cut = setTimeout(() => this.#client.disconnect(), QUIT_MS).unref();
+      const closed = () => {
+        clearTimeout(cut);
+        this.#client.disconnect();
+        done();
+      };
+      this.#client.quit().then(closed, closed);
+    });
     return this.#closed;
   }
 }
