@@ -6,9 +6,11 @@ import {
   type AgentRecord,
   deadlineOf,
   type Heartbeat,
+  type Instance,
   type LivenessEntry,
   type LivenessOptions,
   type LivenessStore,
+  mergeInstance,
   SWEEP_LIMIT,
   signatureOf,
   type Transition,
@@ -20,6 +22,7 @@ import {
  *   {fleet}:records     hash   agent -> its last heartbeat as JSON (kept: the fleet is every agent ever heard from)
  *   {fleet}:heartbeat:A string the same JSON with a TTL of staleFactor x intervalMs: exists while A is live
  *   {fleet}:due         zset   agent -> when it turns stale (ms); the sweep takes what is due
+ *   {fleet}:instances:A hash   instance id -> the sidecar process heard from as A (see Instance), TTL as above
  *   {fleet}:revs        hash   agent -> revision of its last change (of state or reasons, or to stale)
  *   {fleet}:signatures  hash   agent -> its state + reasons ("stale" once marked)
  *   {fleet}:stale       hash   agent -> when it turned stale (ms), while marked
@@ -227,6 +230,31 @@ export class RedisLiveness implements LivenessStore {
       );
     }
     return out;
+  }
+
+  async sighting(agent: string, seen: Instance, now: number): Promise<Instance[]> {
+    // Not atomic, and need not be: each instance writes only its own field, one heartbeat at a time.
+    const key = `${this.#tag}instances:${agent}`;
+    try {
+      const stored = Object.values(await this.#client.hgetall(key)).map(
+        (json) => JSON.parse(json) as Instance,
+      );
+      const { live, gone } = mergeInstance(stored, seen, now, this.#o.staleFactor);
+      const mine = live.find((i) => i.instance === seen.instance);
+      const write = this.#client.multi();
+      if (mine) write.hset(key, seen.instance, JSON.stringify(mine));
+      if (gone.length > 0) write.hdel(key, ...gone);
+      // Forgotten with the agent: past the staleness of the longest interval any instance has.
+      const ttl = Math.max(
+        ...live.map((i) => deadlineOf(now, i.intervalMs, this.#o.staleFactor) - now),
+        1000,
+      );
+      write.pexpire(key, ttl);
+      await write.exec();
+      return live;
+    } catch (err) {
+      return unavailable(err);
+    }
   }
 
   async confirm(agent: string, rev: number): Promise<void> {
