@@ -33,7 +33,7 @@ import { createEmbeddedDb } from "./store/embedded/index.ts";
 import { DbFenceStore } from "./store/fence-store.ts";
 import { IncidentStore } from "./store/incident-store.ts";
 import { type LivenessStore, openLiveness } from "./store/liveness/index.ts";
-import { safeRedisUrl } from "./store/liveness/redis.ts";
+import { REDIS_DISCONNECT_MS, safeRedisUrl } from "./store/liveness/redis.ts";
 import { MemoryStore } from "./store/memory-store.ts";
 import { migrate } from "./store/migrations.ts";
 import { createPgDb } from "./store/pg/index.ts";
@@ -344,7 +344,11 @@ function startController(
  * back; an alert is sent without its claim); the connection's errors are logged once per outage.
  */
 function sharedRedis(url: string, meanwhile: string, log: Logger): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: 1,
+    commandTimeout: 5000,
+    disconnectTimeout: REDIS_DISCONNECT_MS,
+  });
   let down = false;
   redis.on("error", (err: Error) => {
     if (!down)
@@ -359,6 +363,12 @@ function sharedRedis(url: string, meanwhile: string, log: Logger): Redis {
   });
   return redis;
 }
+
+/**
+ * When the collector stops, requests in flight get this long to finish before their connections
+ * are cut, and so do the store's queries (see stop).
+ */
+const IN_FLIGHT_GRACE_MS = 500;
 
 /** How often each replica deletes memory file contents no event named (see ingest.orphanBlobTtlMs). */
 const BLOB_SWEEP_MS = 3_600_000;
@@ -482,7 +492,13 @@ export async function startCollector(
         { cause: err },
       );
     }
-    opened.push({ id: "api", stop: () => server.close(500) });
+    opened.push({
+      id: "api",
+      stop: async () => {
+        const cut = await server.close(IN_FLIGHT_GRACE_MS);
+        if (cut > 0) log.warn("requests aborted: the collector is stopping", { requests: cut });
+      },
+    });
   } catch (err) {
     await closeAll();
     throw err;
@@ -500,7 +516,16 @@ export async function startCollector(
     fleet,
     stop: (deadlineMs = STOP_DEADLINE_MS) => {
       stopped ??= (async () => {
+        // What is under way (requests, sweeps, evaluations) gets its grace; then the stores take no
+        // more and cut what still waits on them (a hung PostgreSQL or Redis), so that every stop
+        // below ends in time instead of waiting on them.
+        const grace = Math.min(IN_FLIGHT_GRACE_MS, deadlineMs / 3);
+        const cut = setTimeout(() => {
+          void store.db.close();
+          void fleet.liveness.close();
+        }, grace).unref();
         const failures = await stopInTurn(opened.splice(0).reverse(), deadlineMs);
+        clearTimeout(cut);
         if (failures.length > 0) throw new Error(`collector stop failed:\n  - ${failures.join("\n  - ")}`);
       })();
       return stopped;

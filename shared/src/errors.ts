@@ -11,13 +11,14 @@ export type ErrorCode =
   | "auth.forbidden"
   | "not_found"
   | "exec.denied"
-  | "exec.not_found"
-  | "exec.failed"
+  /** The spool is at its maxBytes: waiting for the collector to acknowledge. */
   | "spool.full"
+  /** The spool is closed (the sidecar is stopping). */
+  | "spool.closed"
+  /** The spool's disk refused a write (ENOSPC, EIO...): `details.errno` says which. */
+  | "spool.io"
   | "spool.locked"
-  | "spool.corrupt"
   | "store.unavailable"
-  | "store.locked"
   | "memory.locked"
   | "upstream.unavailable"
   | "upstream.rejected"

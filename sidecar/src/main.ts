@@ -25,6 +25,7 @@ import { diskLowReasons } from "./api/disk.ts";
 import { AGENT_BUNDLE } from "./build/paths.ts";
 import { EventBus } from "./bus.ts";
 import { type SidecarConfig, sharedConfig } from "./config.ts";
+import { instanceId } from "./instance-id.ts";
 import { isInside } from "./paths.ts";
 import { BlobShipper } from "./sinks/blobs/shipper.ts";
 import { BlobStore } from "./sinks/blobs/store.ts";
@@ -187,7 +188,6 @@ export async function startSidecar(
   mkdirSync(config.paths.stateDir, { recursive: true, mode: 0o700 });
   const token = apiToken(config, env);
   if (config.binDir) publishAgentCli(config.binDir, log);
-  const source: EventSource = { agent: config.agent, role: config.role, host: config.host };
   const { host, port } = parseListen(config.api.listen);
 
   const { sealKey: _ref, sealKeyId: _id, ...spoolOptions } = config.spool;
@@ -200,6 +200,13 @@ export async function startSidecar(
     log: log.child("spool"),
   });
   try {
+    // Under the spool's lock: one process per state dir, so one id per live sidecar.
+    const source: EventSource = {
+      agent: config.agent,
+      role: config.role,
+      host: config.host,
+      instance: instanceId(config.paths.instanceId),
+    };
     return await run(config, env, log, { spool, ingestToken, token, source, host, port });
   } catch (err) {
     await spool.close().catch(() => {});

@@ -41,6 +41,8 @@ export function statePaths(stateDir: string) {
     blobs: join(stateDir, "blobs"),
     /** What the memory watcher knew at its last stop (the agent must not be able to rewrite it). */
     memoryState: join(stateDir, "memory-state.json"),
+    /** This sidecar's instance id, the same across its restarts (see instance-id.ts). */
+    instanceId: join(stateDir, "instance-id"),
   };
 }
 

@@ -3,8 +3,10 @@ import { once } from "node:events";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { connect, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
 import { draftEvent } from "@clawguard/shared/events/envelope";
 import { LEASE_RENEW_MS, LEASE_STALE_MS, lockOwnerOf } from "@clawguard/shared/fs-lock";
 import { processAlive } from "@clawguard/shared/process";
@@ -12,6 +14,12 @@ import { tempDir } from "@clawguard/shared/testing";
 import { workspacePaths } from "@clawguard/sidecar/paths";
 import { dropInInbox } from "@clawguard/sidecar/sources/inbox/drop";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  privatePostgresMissing,
+  privateRedisMissing,
+  startPrivatePostgres,
+  startPrivateRedis,
+} from "../support/private-stores.ts";
 import { CLI, freePort, type Managed, Processes, startCollector, waitUntilUp } from "../support/processes.ts";
 
 /**
@@ -295,14 +303,7 @@ describe("collector shutdown (real process)", () => {
     const dir = tempDir("clawguard-shutdown-collector-");
     try {
       const c = await startCollector(procs, dir.path, ["main"]);
-      // A request whose body never ends keeps its connection busy.
-      const { hostname, port } = new URL(c.url);
-      const { connect } = await import("node:net");
-      const socket = connect(Number(port), hostname);
-      await once(socket, "connect");
-      socket.write(
-        `POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${c.tokens.main}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"events":[`,
-      );
+      const socket = await hangMidBody(c.url, c.tokens.main as string);
       await new Promise((r) => setTimeout(r, 200));
       const t0 = performance.now();
       const code = await c.managed.kill("SIGTERM");
@@ -318,7 +319,81 @@ describe("collector shutdown (real process)", () => {
       dir.cleanup();
     }
   });
+
+  const pgMissing = privatePostgresMissing() ?? privateRedisMissing();
+  it.skipIf(pgMissing !== undefined)(
+    "SIGTERM with PostgreSQL and Redis paused (SIGSTOP), ingest, reads and the fleet stuck on them, one request hung mid-body: gone within 2 s, exit 0, each aborted and logged",
+    { timeout: 120_000 },
+    async () => {
+      const dir = tempDir("clawguard-shutdown-collector-pg-");
+      const server = await startPrivatePostgres();
+      const redis = await startPrivateRedis();
+      try {
+        const c = await startCollector(procs, dir.path, ["main"], {
+          DATABASE_URL: server.url,
+          REDIS_URL: redis.url,
+          CLAWGUARD_LOG_LEVEL: "info",
+          // Sweeps often, so that one is stuck on the store too.
+          CLAWGUARD_FLEET_SWEEP_MS: "200",
+        });
+        server.signalAll("SIGSTOP");
+        process.kill(redis.pid(), "SIGSTOP");
+        const source = { agent: "main", role: "agent", host: "test" };
+        const auth = { authorization: `Bearer ${c.tokens.main}` };
+        const stuck = [
+          fetch(`${c.url}/v1/events`, {
+            method: "POST",
+            headers: { ...auth, "content-type": "application/json" },
+            body: JSON.stringify({
+              events: [sealEvent(draftEvent({ source, type: "test.event" }), EMPTY_HEAD)],
+            }),
+          }),
+          fetch(`${c.url}/v1/audit?limit=5`, { headers: { authorization: `Bearer ${c.read}` } }),
+          fetch(`${c.url}/v1/fleet`, { headers: { authorization: `Bearer ${c.read}` } }),
+        ].map((p) =>
+          p.then(
+            (r) => r.status,
+            (err: unknown) => (err as Error).name,
+          ),
+        );
+        const socket = await hangMidBody(c.url, c.tokens.main as string);
+        // Every request reached the collector and waits on the paused store.
+        await new Promise((r) => setTimeout(r, 1_000));
+        const t0 = performance.now();
+        const code = await c.managed.kill("SIGTERM");
+        const ms = performance.now() - t0;
+        measured["collector, PostgreSQL and Redis paused"] = Math.round(ms);
+        socket.destroy();
+        const out = c.managed.output();
+        expect(ms, out).toBeLessThan(STOP_LIMIT_MS);
+        expect(code, out).toBe(0);
+        expect(out).not.toContain("exiting anyway");
+        expect(out).toMatch(/"msg":"stopped","ms":\d+/);
+        expect(out).toMatch(/requests aborted: the collector is stopping","requests":[1-9]/);
+        // The clients were answered or cut, none left waiting.
+        const outcomes = await Promise.all(stuck);
+        for (const o of outcomes) expect([503, "TypeError"]).toContain(o);
+      } finally {
+        server.signalAll("SIGCONT");
+        process.kill(redis.pid(), "SIGCONT");
+        await server.destroy();
+        await redis.destroy();
+        dir.cleanup();
+      }
+    },
+  );
 });
+
+/** A POST /v1/events whose body never ends: its connection stays busy. */
+async function hangMidBody(url: string, token: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await once(socket, "connect");
+  socket.write(
+    `POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"events":[`,
+  );
+  return socket;
+}
 
 /** The sidecar's host pid under `unshare` (its only child), once it is up. */
 async function childOf(parent: number): Promise<number> {

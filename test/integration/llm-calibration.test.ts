@@ -28,7 +28,7 @@ const o200k = tokenizerFor("gpt-4.1").count;
 const inflated = (text: string) => Math.ceil(o200k(text) * 1.25);
 
 let tmp: ReturnType<typeof tempDir>;
-const started: { close(): Promise<void> }[] = [];
+const started: { close(): Promise<unknown> }[] = [];
 
 beforeAll(() => {
   tmp = tempDir("clawguard-calibration-");

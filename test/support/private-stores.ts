@@ -55,6 +55,8 @@ export interface PrivatePostgres {
   start(): Promise<void>;
   /** pg_terminate_backend on every other connection to the drill's database; how many. */
   terminateBackends(): Promise<number>;
+  /** SIGSTOP (pause) or SIGCONT (resume) to the postmaster and every backend: a server that hangs. */
+  signalAll(signal: "SIGSTOP" | "SIGCONT"): void;
   /** Stops the server (by its postmaster's PID if pg_ctl cannot) and removes its directory. */
   destroy(): Promise<void>;
 }
@@ -121,19 +123,40 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
         await client.end();
       }
     },
+    signalAll: (signal) => {
+      const root = postmaster();
+      if (!root) throw new Error("private postgres: no postmaster.pid");
+      for (const pid of [root, ...childrenOf(root)]) signalQuietly(pid, signal);
+    },
     destroy: async () => {
       const pid = postmaster();
+      if (pid) for (const p of [pid, ...childrenOf(pid)]) signalQuietly(p, "SIGCONT");
       await as("pg_ctl", ["-D", data, "-m", "immediate", "-w", "-t", "20", "stop"]).catch(() => {
-        if (pid)
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            // gone
-          }
+        if (pid) signalQuietly(pid, "SIGKILL");
       });
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(" ")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone
+  }
 }
 
 export interface PrivateRedis {

@@ -133,13 +133,14 @@ export interface RunningCollector {
 }
 
 /**
- * A collector on the embedded store in `dir`, with a fresh ingest token for each of `agents` and
- * a read token; resolves once it is ready.
+ * A collector on the embedded store in `dir` (or what `env` says), with a fresh ingest token for
+ * each of `agents` and a read token; resolves once it is ready.
  */
 export async function startCollector(
   procs: Processes,
   dir: string,
   agents: string[],
+  env: Record<string, string> = {},
 ): Promise<RunningCollector> {
   const tokens = Object.fromEntries(agents.map((a) => [a, randomBytes(16).toString("hex")]));
   const read = randomBytes(16).toString("hex");
@@ -155,6 +156,7 @@ export async function startCollector(
       CLAWGUARD_INGEST_TOKENS_FILE: join(dir, "tokens"),
       CLAWGUARD_READ_TOKEN: read,
       CLAWGUARD_LOG_LEVEL: "warn",
+      ...env,
     },
     dir,
   );

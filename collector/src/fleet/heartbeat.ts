@@ -2,6 +2,7 @@ import { checkJsonTree, timeProblem } from "@clawguard/shared/events/bounds";
 import {
   AGENT_PATTERN,
   describeValue,
+  INSTANCE_PATTERN,
   isPlainObject,
   type Validation,
 } from "@clawguard/shared/events/envelope";
@@ -36,6 +37,7 @@ const KEYS = new Set([
   "agent",
   "role",
   "host",
+  "instance",
   "state",
   "reasons",
   "probes",
@@ -142,6 +144,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
   text(errors, "agent", value.agent, 63, AGENT_PATTERN);
   text(errors, "role", value.role, 64);
   text(errors, "host", value.host, 255);
+  if (value.instance !== undefined) text(errors, "instance", value.instance, 64, INSTANCE_PATTERN);
   oneOf(errors, "state", value.state, HEALTH_STATES);
   checkReasons(errors, value.reasons);
   checkProbes(errors, value.probes);
@@ -179,6 +182,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
       agent: v.agent as string,
       role: v.role as string,
       host: v.host as string,
+      ...(typeof v.instance === "string" ? { instance: v.instance } : {}),
       state: v.state as HealthState,
       reasons: [...(v.reasons as string[])],
       probes: (v.probes as { name: string; state: ProbeState }[]).map((p) => ({

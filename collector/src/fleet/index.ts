@@ -8,6 +8,7 @@ import {
   type LivenessStore,
   type Transition,
 } from "../store/liveness/index.ts";
+import { withDuplicates } from "./duplicates.ts";
 
 export interface FleetAgent extends AgentRecord {
   stale: boolean;
@@ -100,8 +101,29 @@ export class Fleet {
   }
 
   async heartbeat(heartbeat: Heartbeat): Promise<void> {
-    const transition = await this.liveness.record(heartbeat, this.#now());
+    const now = this.#now();
+    const recorded = heartbeat.instance ? await this.#withInstances(heartbeat, now) : heartbeat;
+    const transition = await this.liveness.record(recorded, now);
     if (transition) await this.#apply(transition);
+  }
+
+  /** The heartbeat as the fleet records it once its instance is counted (see withDuplicates). */
+  async #withInstances(heartbeat: Heartbeat, now: number): Promise<Heartbeat> {
+    const at = new Date(now).toISOString();
+    const live = await this.liveness.sighting(
+      heartbeat.agent,
+      {
+        instance: heartbeat.instance as string,
+        host: heartbeat.host,
+        state: heartbeat.state,
+        reasons: heartbeat.reasons,
+        intervalMs: heartbeat.intervalMs,
+        firstSeen: at,
+        lastSeen: at,
+      },
+      now,
+    );
+    return withDuplicates(heartbeat, live);
   }
 
   /**

@@ -13,7 +13,18 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Whether writes fail for want of disk (or I/O, memory): for /readyz. */
   readonly health: StoreHealth;
-  close(): Promise<void>;
+  /**
+   * Takes no more work (each call fails as store.unavailable at once); what is under way gets
+   * `graceMs` (default 0), then is cut. Idempotent: the first call's grace holds.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** What a call on a closed store meets, at once (never a wait on a pool that is ending). */
+export function storeClosed(name: string): ClawguardError {
+  return new ClawguardError("store.unavailable", `${name}: the store is closed (the collector is stopping)`, {
+    retryable: true,
+  });
 }
 
 /** Why the store cannot write, for /readyz: the kind of failure, the database's words, since when. */

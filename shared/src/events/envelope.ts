@@ -11,7 +11,15 @@ export interface EventSource {
   agent: string;
   role: string;
   host: string;
+  /**
+   * The sidecar process that sealed it (stable across its restarts on one state dir): two sidecars
+   * configured with one agent name tell apart by it. Absent from older sidecars' events.
+   */
+  instance?: string;
 }
+
+/** A sidecar's instance id (see EventSource.instance). */
+export const INSTANCE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** The sidecar's HMAC over the event's hash (see chain.ts, SealKey): key id and hex MAC. */
 export interface Seal {
@@ -98,7 +106,7 @@ function validate(value: unknown, path: string, chained: boolean): string[] {
     errors.push(`${path}.source: expected {agent, role, host}, got ${describeValue(source)}`);
   } else {
     for (const key of Object.keys(source)) {
-      if (key !== "agent" && key !== "role" && key !== "host")
+      if (key !== "agent" && key !== "role" && key !== "host" && key !== "instance")
         errors.push(`${path}.source.${key}: unknown field`);
     }
     checkString(errors, `${path}.source.agent`, source.agent, {
@@ -108,6 +116,12 @@ function validate(value: unknown, path: string, chained: boolean): string[] {
     });
     checkString(errors, `${path}.source.role`, source.role, { max: 64, expected: "a role of 1-64 chars" });
     checkString(errors, `${path}.source.host`, source.host, { max: 255, expected: "a host of 1-255 chars" });
+    if (source.instance !== undefined)
+      checkString(errors, `${path}.source.instance`, source.instance, {
+        pattern: INSTANCE_PATTERN,
+        max: 64,
+        expected: "an instance id ([A-Za-z0-9_.-], up to 64 chars)",
+      });
   }
   if (value.session !== undefined) {
     checkString(errors, `${path}.session`, value.session, {

@@ -14,6 +14,8 @@ const STATUS: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
   not_found: 404,
   "exec.denied": 403,
   "spool.full": 503,
+  "spool.closed": 503,
+  "spool.io": 503,
   "store.unavailable": 503,
   "upstream.unavailable": 502,
 };

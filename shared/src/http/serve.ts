@@ -5,8 +5,12 @@ import { getRequestListener } from "@hono/node-server";
 export interface Listening {
   url: string;
   port: number;
-  /** Stops listening; connections still busy after `graceMs` (default 2 s) are cut. */
-  close(graceMs?: number): Promise<void>;
+  /**
+   * Stops listening and closes idle connections at once; requests still in flight after `graceMs`
+   * (default 2 s) have their connections cut. Resolves, once every connection is closed, with the
+   * number of requests cut.
+   */
+  close(graceMs?: number): Promise<number>;
 }
 
 /** A handler that takes Node's request and response as they are; returns false to pass. */
@@ -28,7 +32,11 @@ export function listen(
 ): Promise<Listening> {
   const listener = getRequestListener(fetch);
   return new Promise((resolve, reject) => {
+    // Requests not yet answered: what a close cuts after its grace.
+    const inFlight = new Set<ServerResponse>();
     const server = createServer((req, res) => {
+      inFlight.add(res);
+      res.once("close", () => inFlight.delete(res));
       if (!raw?.(req, res)) void listener(req, res);
     });
     server.listen(port, host);
@@ -43,15 +51,22 @@ export function listen(
       server.off("error", reject);
       const address = server.address() as AddressInfo;
       const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
-      let closed: Promise<void> | undefined;
+      let closed: Promise<number> | undefined;
       resolve({
         url: `http://${shown}:${address.port}`,
         port: address.port,
         close: (graceMs = 2000) => {
-          closed ??= new Promise<void>((done) => {
-            server.close(() => done());
+          closed ??= new Promise<number>((done) => {
+            let cut = 0;
+            const timer = setTimeout(() => {
+              cut = inFlight.size;
+              server.closeAllConnections();
+            }, graceMs).unref();
+            server.close(() => {
+              clearTimeout(timer);
+              done(cut);
+            });
             server.closeIdleConnections();
-            setTimeout(() => server.closeAllConnections(), graceMs).unref();
           });
           return closed;
         },

@@ -1,6 +1,6 @@
 /**
  * A loop's wait that `wake()` cuts short (new work, or stop). The shippers sleep on one between
- * attempts; jitter keeps many sidecars from retrying in step.
+ * attempts (how long: ./delivery.ts).
  */
 export class Pause {
   #wake: (() => void) | undefined;
@@ -17,11 +17,6 @@ export class Pause {
       }
       this.#wake = done;
     });
-  }
-
-  /** A backoff wait: `ms` with jitter (half to all of it). */
-  jittered(ms: number): Promise<void> {
-    return this.for(Math.round(ms * (0.5 + Math.random() / 2)));
   }
 
   wake(): void {

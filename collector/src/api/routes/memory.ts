@@ -1,6 +1,6 @@
 import { ClawguardError } from "@clawguard/shared/errors";
 import { SHA256_PATTERN } from "@clawguard/shared/events/memory-version";
-import { queryInt } from "@clawguard/shared/http/body";
+import { queryInt, readBytes } from "@clawguard/shared/http/body";
 import { errorResponse } from "@clawguard/shared/http/on-error";
 import type { Context, Hono, Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -57,7 +57,7 @@ export function memoryRoutes(app: Hono, deps: ApiDeps, memory: MemoryStore): voi
       );
     }
     const agent = deps.ingestTokens.authenticate(c);
-    const content = new Uint8Array(await c.req.arrayBuffer());
+    const content = await readBytes(c);
     const stored = await memory.putBlob(sha256, content, agent);
     return c.json({ sha256, size: content.length, stored }, stored ? 201 : 200);
   });

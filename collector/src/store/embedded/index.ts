@@ -1,7 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import { PGlite } from "@electric-sql/pglite";
-import { type Db, type Queryable, StoreHealth } from "../db.ts";
+import { type Db, type Queryable, StoreHealth, storeClosed } from "../db.ts";
+
+const NAME = "the embedded store (PGlite)";
 
 /**
  * The embedded default: PostgreSQL compiled to WebAssembly (PGlite), in-process, persisted in a data
@@ -18,7 +20,7 @@ export async function createEmbeddedDb(dataDir: string): Promise<Db> {
     throw err;
   }
   let closed: Promise<void> | undefined;
-  const health = new StoreHealth("the embedded store (PGlite)");
+  const health = new StoreHealth(NAME);
   const query = async <R>(q: Queryable, sql: string, params?: unknown[]) => {
     try {
       return await q.query<R>(sql, params);
@@ -42,9 +44,16 @@ export async function createEmbeddedDb(dataDir: string): Promise<Db> {
   return {
     kind: "pglite",
     health,
-    query: (sql, params) => query(raw, sql, params),
-    exec: (sql) => exec(raw, sql),
+    query: async (sql, params) => {
+      if (closed) throw storeClosed(NAME);
+      return query(raw, sql, params);
+    },
+    exec: async (sql) => {
+      if (closed) throw storeClosed(NAME);
+      return exec(raw, sql);
+    },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      if (closed) throw storeClosed(NAME);
       try {
         const result = await db.transaction((t) =>
           fn({
@@ -58,6 +67,7 @@ export async function createEmbeddedDb(dataDir: string): Promise<Db> {
         return health.fail(err);
       }
     },
+    // In process: a query under way cannot hang on a server, so there is nothing to cut.
     close: () => {
       closed ??= db.close().finally(unlock);
       return closed;

@@ -40,6 +40,35 @@ describe.each(livenessBackends)("liveness contract on $name", ({ skip, open }) =
     handle = undefined;
   });
 
+  it.skipIf(skip)(
+    "keeps an agent's instances: first seen kept, the stale forgotten, newest first",
+    async () => {
+      const store = await fresh();
+      const seen = (id: string, at: number, intervalMs = 10_000) => ({
+        instance: id,
+        host: `host-${id}`,
+        state: "healthy" as const,
+        reasons: [],
+        intervalMs,
+        firstSeen: iso(at),
+        lastSeen: iso(at),
+      });
+      expect((await store.sighting("a", seen("x", T0), T0)).map((i) => i.instance)).toEqual(["x"]);
+      const both = await store.sighting("a", seen("y", T0 + 5_000), T0 + 5_000);
+      expect(both.map((i) => i.instance)).toEqual(["y", "x"]);
+      const again = await store.sighting("a", seen("x", T0 + 10_000), T0 + 10_000);
+      expect(again.map((i) => [i.instance, i.firstSeen, i.lastSeen])).toEqual([
+        ["x", iso(T0), iso(T0 + 10_000)],
+        ["y", iso(T0 + 5_000), iso(T0 + 5_000)],
+      ]);
+      // Another agent's are its own.
+      expect((await store.sighting("b", seen("z", T0), T0 + 10_000)).map((i) => i.instance)).toEqual(["z"]);
+      // y stale after 3 x 10 s: forgotten.
+      const later = await store.sighting("a", seen("x", T0 + 40_000), T0 + 40_000);
+      expect(later.map((i) => i.instance)).toEqual(["x"]);
+    },
+  );
+
   it.skipIf(skip)("closes twice, and before any use", async () => {
     const store = await fresh();
     await store.close();

@@ -2,9 +2,11 @@ import {
   type AgentRecord,
   deadlineOf,
   type Heartbeat,
+  type Instance,
   type LivenessEntry,
   type LivenessOptions,
   type LivenessStore,
+  mergeInstance,
   SWEEP_LIMIT,
   signatureOf,
   type Transition,
@@ -31,6 +33,7 @@ export class MemoryLiveness implements LivenessStore {
   readonly kind = "memory";
   readonly #o: LivenessOptions;
   readonly #agents = new Map<string, Agent>();
+  readonly #instances = new Map<string, Instance[]>();
 
   constructor(options: LivenessOptions) {
     this.#o = options;
@@ -76,6 +79,12 @@ export class MemoryLiveness implements LivenessStore {
     return [...overdue, ...retry].map((a) =>
       transitionOf(a.record, a.rev, a.staleSince, this.#o.staleFactor),
     );
+  }
+
+  async sighting(agent: string, seen: Instance, now: number): Promise<Instance[]> {
+    const { live } = mergeInstance(this.#instances.get(agent) ?? [], seen, now, this.#o.staleFactor);
+    this.#instances.set(agent, live);
+    return live;
   }
 
   async confirm(agent: string, rev: number): Promise<void> {

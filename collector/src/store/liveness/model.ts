@@ -18,6 +18,13 @@ export interface Heartbeat {
   agent: string;
   role: string;
   host: string;
+  /** The sidecar process (stable across its restarts on one state dir); older sidecars send none. */
+  instance?: string;
+  /**
+   * Set by the collector, never sent: when two or more sidecars report under this agent's name at
+   * once (duplicate_name), each of them, so that all stay visible.
+   */
+  instances?: Instance[];
   state: HealthState;
   reasons: string[];
   probes: { name: string; state: ProbeState }[];
@@ -35,6 +42,44 @@ export interface Heartbeat {
   clock?: { offsetMs: number; rttMs: number };
   /** The sidecar's counters since it started, for /metrics (see @clawguard/shared/stats). */
   stats?: SidecarStats;
+}
+
+/** One sidecar process heard from under an agent's name, as the collector saw it. */
+export interface Instance {
+  instance: string;
+  host: string;
+  state: HealthState;
+  reasons: string[];
+  intervalMs: number;
+  /** The collector's clock at its first and its latest heartbeat. */
+  firstSeen: string;
+  lastSeen: string;
+}
+
+/** At most this many instances are kept per agent name (the ones heard from last). */
+export const MAX_INSTANCES = 16;
+
+/**
+ * `seen` added to an agent's `stored` instances (keeping when it was first seen): those heard from
+ * within staleFactor x their interval, newest first, at most MAX_INSTANCES (`live`), and the ids of
+ * the rest (`gone`), for the backend to forget.
+ */
+export function mergeInstance(
+  stored: readonly Instance[],
+  seen: Instance,
+  now: number,
+  staleFactor: number,
+): { live: Instance[]; gone: string[] } {
+  const before = stored.find((i) => i.instance === seen.instance);
+  const merged = { ...seen, firstSeen: before?.firstSeen ?? seen.firstSeen };
+  const all = [merged, ...stored.filter((i) => i.instance !== seen.instance)];
+  const fresh = (i: Instance) => now <= deadlineOf(Date.parse(i.lastSeen), i.intervalMs, staleFactor);
+  const live = all
+    .filter(fresh)
+    .sort((a, b) => Date.parse(b.lastSeen) - Date.parse(a.lastSeen))
+    .slice(0, MAX_INSTANCES);
+  const kept = new Set(live.map((i) => i.instance));
+  return { live, gone: all.filter((i) => !kept.has(i.instance)).map((i) => i.instance) };
 }
 
 /** The last heartbeat of an agent as stored, with the collector's clock when it arrived. */
@@ -82,6 +127,11 @@ export interface LivenessStore {
    * the database was down). At most `limit` of each.
    */
   sweep(now: number, limit?: number): Promise<Transition[]>;
+  /**
+   * Stores `seen` as one of `agent`'s instances and returns those still live (see mergeInstance),
+   * `seen` among them; the others are forgotten.
+   */
+  sighting(agent: string, seen: Instance, now: number): Promise<Instance[]>;
   /** The transition `rev` of `agent` is recorded: stop handing it out (a newer one stays). */
   confirm(agent: string, rev: number): Promise<void>;
   /** Every agent ever heard from. */

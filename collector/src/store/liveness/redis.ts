@@ -6,9 +6,11 @@ import {
   type AgentRecord,
   deadlineOf,
   type Heartbeat,
+  type Instance,
   type LivenessEntry,
   type LivenessOptions,
   type LivenessStore,
+  mergeInstance,
   SWEEP_LIMIT,
   signatureOf,
   type Transition,
@@ -20,6 +22,7 @@ import {
  *   {fleet}:records     hash   agent -> its last heartbeat as JSON (kept: the fleet is every agent ever heard from)
  *   {fleet}:heartbeat:A string the same JSON with a TTL of staleFactor x intervalMs: exists while A is live
  *   {fleet}:due         zset   agent -> when it turns stale (ms); the sweep takes what is due
+ *   {fleet}:instances:A hash   instance id -> the sidecar process heard from as A (see Instance), TTL as above
  *   {fleet}:revs        hash   agent -> revision of its last change (of state or reasons, or to stale)
  *   {fleet}:signatures  hash   agent -> its state + reasons ("stale" once marked)
  *   {fleet}:stale       hash   agent -> when it turned stale (ms), while marked
@@ -111,6 +114,12 @@ export interface RedisLivenessOptions extends LivenessOptions {
   commandTimeoutMs?: number;
 }
 
+/**
+ * How long a disconnect waits for Redis to close its end before the socket is destroyed (ioredis
+ * waits 2 s): a paused Redis never does, and commands waiting on it fail once it is destroyed.
+ */
+export const REDIS_DISCONNECT_MS = 100;
+
 /** Liveness in Redis, shared by every collector replica. Connects (or throws) before it returns. */
 export async function createRedisLiveness(options: RedisLivenessOptions): Promise<RedisLiveness> {
   let connected = false;
@@ -119,6 +128,7 @@ export async function createRedisLiveness(options: RedisLivenessOptions): Promis
     lazyConnect: true,
     connectTimeout: 5000,
     commandTimeout: options.commandTimeoutMs ?? 5000,
+    disconnectTimeout: REDIS_DISCONNECT_MS,
     // Fail a command at once while disconnected (the caller answers 503) instead of queueing it.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -150,6 +160,9 @@ export async function createRedisLiveness(options: RedisLivenessOptions): Promis
   connected = true;
   return new RedisLiveness(client, options);
 }
+
+/** How long a close waits for Redis to answer its QUIT. */
+const QUIT_MS = 200;
 
 export class RedisLiveness implements LivenessStore {
   readonly kind = "redis";
@@ -219,6 +232,31 @@ export class RedisLiveness implements LivenessStore {
     return out;
   }
 
+  async sighting(agent: string, seen: Instance, now: number): Promise<Instance[]> {
+    // Not atomic, and need not be: each instance writes only its own field, one heartbeat at a time.
+    const key = `${this.#tag}instances:${agent}`;
+    try {
+      const stored = Object.values(await this.#client.hgetall(key)).map(
+        (json) => JSON.parse(json) as Instance,
+      );
+      const { live, gone } = mergeInstance(stored, seen, now, this.#o.staleFactor);
+      const mine = live.find((i) => i.instance === seen.instance);
+      const write = this.#client.multi();
+      if (mine) write.hset(key, seen.instance, JSON.stringify(mine));
+      if (gone.length > 0) write.hdel(key, ...gone);
+      // Forgotten with the agent: past the staleness of the longest interval any instance has.
+      const ttl = Math.max(
+        ...live.map((i) => deadlineOf(now, i.intervalMs, this.#o.staleFactor) - now),
+        1000,
+      );
+      write.pexpire(key, ttl);
+      await write.exec();
+      return live;
+    } catch (err) {
+      return unavailable(err);
+    }
+  }
+
   async confirm(agent: string, rev: number): Promise<void> {
     await this.#run(CONFIRM, [this.#tag + "revs", this.#tag + "pending"], [agent, String(rev)]);
   }
@@ -251,11 +289,17 @@ export class RedisLiveness implements LivenessStore {
     }
   }
 
+  /** QUIT, so that Redis finishes what it was sent; one that does not answer (paused) is cut after QUIT_MS. */
   close(): Promise<void> {
-    this.#closed ??= this.#client.quit().then(
-      () => {},
-      () => this.#client.disconnect(),
-    );
+    this.#closed ??= new Promise<void>((done) => {
+      const cut = setTimeout(() => this.#client.disconnect(), QUIT_MS).unref();
+      const closed = () => {
+        clearTimeout(cut);
+        this.#client.disconnect();
+        done();
+      };
+      this.#client.quit().then(closed, closed);
+    });
     return this.#closed;
   }
 }

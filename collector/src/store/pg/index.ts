@@ -1,7 +1,8 @@
+import { Socket } from "node:net";
 import { ClawguardError } from "@clawguard/shared/errors";
 import type { Logger } from "@clawguard/shared/log";
 import pg from "pg";
-import { type Db, type Queryable, StoreHealth } from "../db.ts";
+import { type Db, type Queryable, StoreHealth, storeClosed } from "../db.ts";
 
 const CONNECTION_ERRORS = new Set([
   "ECONNREFUSED",
@@ -40,12 +41,22 @@ function mapError(err: unknown, health: StoreHealth): never {
 }
 
 export function createPgDb(url: string, log: Logger, options: { max?: number } = {}): Db {
+  // Every connection's socket, so that a close can cut those still busy (a hung server answers
+  // nothing, and ending the pool would wait for it).
+  const sockets = new Set<Socket>();
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
+    stream: () => {
+      const socket = new Socket();
+      sockets.add(socket);
+      socket.once("close", () => sockets.delete(socket));
+      return socket;
+    },
   });
+  let closed: Promise<void> | undefined;
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on("error", (err) => log.warn("postgres: idle connection lost", { error: err.message }));
   // Nor a checked-out one: the pool only listens to its idle clients, and a client is handed out
@@ -66,11 +77,16 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
   return {
     kind: "postgres",
     health,
-    query: (sql, params) => query(pool as unknown as Queryable, sql, params),
+    query: async (sql, params) => {
+      if (closed) throw storeClosed("PostgreSQL");
+      return query(pool as unknown as Queryable, sql, params);
+    },
     exec: async (sql) => {
+      if (closed) throw storeClosed("PostgreSQL");
       await query(pool as unknown as Queryable, sql);
     },
     async transaction(fn) {
+      if (closed) throw storeClosed("PostgreSQL");
       let client: pg.PoolClient;
       try {
         client = await pool.connect();
@@ -110,6 +126,22 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
         client.release(broken);
       }
     },
-    close: () => pool.end(),
+    close: (graceMs = 0) => {
+      closed ??= new Promise<void>((done) => {
+        // Ending the pool waits for the queries under way: those still running after the grace
+        // (a PostgreSQL that hangs) have their connections cut, and fail as store.unavailable.
+        const cut = setTimeout(() => {
+          if (sockets.size > 0)
+            log.warn("postgres: queries cut: the store is closing", { connections: sockets.size });
+          for (const socket of sockets) socket.destroy();
+        }, graceMs).unref();
+        const ended = () => {
+          clearTimeout(cut);
+          done();
+        };
+        pool.end().then(ended, ended);
+      });
+      return closed;
+    },
   };
 }

@@ -1,6 +1,8 @@
+import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { Agent, request } from "undici";
+import { Backoff, DeliveryFailure, type Failure, failureOf, outcomeOf, retryAfterMs } from "../delivery.ts";
 import { Pause } from "../pause.ts";
 import type { BlobStore } from "./store.ts";
 
@@ -22,13 +24,11 @@ export interface BlobShipperStatus {
   lastError?: string;
 }
 
-const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
-
 /**
  * Uploads memory file contents to the collector (`PUT /v1/blobs/:sha256`, skipped when `HEAD`
- * says it is there), removing each from the store only once the collector has it. Network errors
- * and 408/429/5xx are retried with capped backoff; a blob the collector refuses for good (too
- * large, bad hash) is set aside in `rejected/` and logged, never retried forever.
+ * says it is there), removing each from the store only once the collector has it. Retries as the
+ * delivery policy says (../delivery.ts, the event shipper's); a blob the collector refuses for good
+ * (too large, bad hash) is set aside in `rejected/` and logged, never retried forever.
  */
 export class BlobShipper implements Component {
   readonly id = "sink.blob-shipper";
@@ -59,7 +59,7 @@ export class BlobShipper implements Component {
   }
 
   async #run(): Promise<void> {
-    let backoff = this.#o.backoffMinMs;
+    const backoff = new Backoff(this.#o);
     while (!this.#stopped) {
       let waiting: string[];
       try {
@@ -68,35 +68,31 @@ export class BlobShipper implements Component {
         // EMFILE, EACCES...: a pass lost, not the sidecar.
         this.#status.lastError = (err as Error).message;
         this.#o.log.warn("memory contents waiting could not be listed", { error: this.#status.lastError });
-        await this.#pause.jittered(backoff);
-        backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
+        await this.#pause.for(backoff.next(failureOf(err)));
         continue;
       }
-      let failed = false;
+      let failure: Failure | undefined;
       for (const sha256 of waiting) {
         if (this.#stopped) return;
         try {
           await this.#ship(sha256);
-          backoff = this.#o.backoffMinMs;
+          backoff.reset();
         } catch (err) {
           if (this.#stopped) return;
-          this.#status.lastError = (err as Error).message;
+          this.#status.lastError = describeError(err);
           this.#o.log.warn("memory contents not shipped yet, kept on disk", {
             error: this.#status.lastError,
             pending: waiting.length,
           });
-          failed = true;
+          failure = failureOf(err);
           break;
         }
       }
-      if (failed) {
-        await this.#pause.jittered(backoff);
-        backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
-      } else await this.#pause.for(5000);
+      await this.#pause.for(failure ? backoff.next(failure) : 5000);
     }
   }
 
-  /** Throws on anything worth retrying; returns once the collector has the blob or refused it for good. */
+  /** Throws on anything to retry; returns once the collector has the blob or refused it for good. */
   async #ship(sha256: string): Promise<void> {
     const url = new URL(`/v1/blobs/${sha256}`, this.#o.url);
     const head = await this.#call(url, "HEAD");
@@ -104,29 +100,38 @@ export class BlobShipper implements Component {
       this.#o.store.remove(sha256);
       return;
     }
-    const content = await this.#o.store.read(sha256);
-    const put = await this.#call(url, "PUT", content);
-    if (put.status === 200 || put.status === 201) {
+    const answer =
+      head.status === 404 ? await this.#call(url, "PUT", await this.#o.store.read(sha256)) : head;
+    const outcome = outcomeOf(answer.status);
+    if (outcome === "delivered") {
       this.#o.store.remove(sha256);
       this.#status.shipped++;
       delete this.#status.lastError;
       return;
     }
-    if (RETRYABLE.has(put.status) || put.status === 401 || put.status === 403) {
-      // A token problem is the operator's to fix; the content waits for it.
-      throw new Error(`collector answered HTTP ${put.status} for blob ${sha256}: ${put.text.slice(0, 200)}`);
+    if (outcome !== "refused") {
+      // Busy, a token refused (the operator's to fix), an answer not understood: the content waits.
+      throw new DeliveryFailure(
+        outcome,
+        `collector answered HTTP ${answer.status} for blob ${sha256}: ${answer.text.slice(0, 200)}`,
+        answer.retryAfterMs,
+      );
     }
     this.#o.store.reject(sha256);
     this.#status.rejected++;
     this.#o.log.error("the collector refused a memory file version; set aside", {
       sha256,
-      status: put.status,
-      error: put.text.slice(0, 200),
+      status: answer.status,
+      error: answer.text.slice(0, 200),
       dir: this.#o.store.dir,
     });
   }
 
-  async #call(url: URL, method: "HEAD" | "PUT", body?: Buffer): Promise<{ status: number; text: string }> {
+  async #call(
+    url: URL,
+    method: "HEAD" | "PUT",
+    body?: Buffer,
+  ): Promise<{ status: number; text: string; retryAfterMs: number | undefined }> {
     let response: Awaited<ReturnType<typeof request>>;
     try {
       response = await request(url, {
@@ -142,14 +147,16 @@ export class BlobShipper implements Component {
         signal: this.#abort.signal,
       });
     } catch (err) {
-      throw new Error(`cannot reach ${this.#o.url}: ${(err as Error).message}`);
+      throw new DeliveryFailure(
+        "unreachable",
+        `cannot reach ${this.#o.url}: ${describeError(err)}`,
+        undefined,
+        err,
+      );
     }
     const text = method === "HEAD" ? "" : await response.body.text().catch(() => "");
     if (method === "HEAD") await response.body.dump();
-    if (method === "HEAD" && response.statusCode !== 200 && response.statusCode !== 404) {
-      throw new Error(`collector answered HTTP ${response.statusCode} to HEAD ${url.pathname}`);
-    }
-    return { status: response.statusCode, text };
+    return { status: response.statusCode, text, retryAfterMs: retryAfterMs(response.headers["retry-after"]) };
   }
 
   async stop(): Promise<void> {

@@ -182,6 +182,7 @@ export class HeartbeatSender implements Component {
       agent: this.#o.source.agent,
       role: this.#o.source.role,
       host: this.#o.source.host,
+      ...(this.#o.source.instance ? { instance: this.#o.source.instance } : {}),
       state: health.state,
       reasons: health.reasons.slice(0, 50).map((r) => r.slice(0, 1000)),
       probes: health.probes.map((p) => ({ name: p.name, state: p.state })),

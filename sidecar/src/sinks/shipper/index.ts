@@ -4,6 +4,7 @@ import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { Agent, request } from "undici";
+import { Backoff, DeliveryFailure, failureOf, outcomeOf, retryAfterMs } from "../delivery.ts";
 import { Pause } from "../pause.ts";
 import type { Spool, SpooledEvent } from "../spool/spool.ts";
 
@@ -52,31 +53,11 @@ interface IngestResult {
   errors?: string[];
 }
 
-/** Statuses worth retrying: the collector or the path to it is busy or restarting. */
-const RETRYABLE = new Set([408, 429, 502, 503, 504]);
-
-/** A failure that leaves the batch in the spool for the next attempt. */
-class Retry extends Error {
-  readonly afterMs: number | undefined;
-  readonly auth: boolean;
-  /** The collector was not reached at all (no HTTP answer). */
-  readonly unreachable: boolean;
-  constructor(
-    message: string,
-    options: { afterMs?: number | undefined; auth?: boolean; unreachable?: boolean } = {},
-  ) {
-    super(message);
-    this.afterMs = options.afterMs;
-    this.auth = options.auth ?? false;
-    this.unreachable = options.unreachable ?? false;
-  }
-}
-
 /**
- * Ships the spool to the collector in order, in batches. Retries only what is retryable (network
- * errors, 408/429/502-504, honouring Retry-After) with capped exponential backoff; acknowledges —
- * and so lets the spool delete — only what the collector answered for. A batch the collector
- * refuses as a whole is split until the one bad event is found and set aside in the dead-letter file.
+ * Ships the spool to the collector in order, in batches, retrying as the delivery policy says
+ * (../delivery.ts: what is retried, Retry-After, backoff with jitter, the cap); acknowledges — and
+ * so lets the spool delete — only what the collector answered for. A batch the collector refuses
+ * as a whole is split until the one bad event is found and set aside in the dead-letter file.
  */
 export class Shipper implements Component {
   readonly id = "sink.shipper";
@@ -111,15 +92,14 @@ export class Shipper implements Component {
   }
 
   async #run(): Promise<void> {
-    let backoff = this.#o.backoffMinMs;
+    const backoff = new Backoff(this.#o);
     let unreachable = false;
     while (!this.#stopped) {
       // While the collector cannot be reached, a cheap probe comes first: reading (and checking)
       // a batch from disk for every attempt would cost the sidecar CPU for nothing.
       if (unreachable && !(await this.#reachable())) {
         this.#status.state = "retrying";
-        await this.#pause.jittered(backoff);
-        backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
+        await this.#pause.for(backoff.next({ outcome: "unreachable" }));
         continue;
       }
       const events = await this.#o.spool.read(
@@ -135,36 +115,31 @@ export class Shipper implements Component {
       try {
         this.#status.state = "shipping";
         await this.#ship(events);
-        backoff = this.#o.backoffMinMs;
+        backoff.reset();
         unreachable = false;
       } catch (err) {
         if (this.#stopped) break;
-        unreachable = err instanceof Retry && err.unreachable;
-        const auth = err instanceof Retry && err.auth;
-        this.#status.state = auth ? "auth_failed" : "retrying";
+        const failure = failureOf(err);
+        unreachable = failure.outcome === "unreachable";
+        this.#status.state = failure.outcome === "auth" ? "auth_failed" : "retrying";
         this.#status.lastError = describeError(err);
         this.#status.failingSince ??= new Date().toISOString();
-        const wait =
-          err instanceof Retry && err.afterMs !== undefined
-            ? err.afterMs
-            : auth
-              ? this.#o.backoffMaxMs
-              : backoff;
+        const wait = backoff.next(failure);
         this.#o.log.warn("shipper: collector not reachable, events stay in the spool", {
           error: this.#status.lastError,
           backlog: this.#o.spool.backlog,
           retryInMs: wait,
         });
-        await this.#pause.jittered(wait);
-        backoff = Math.min(backoff * 2, this.#o.backoffMaxMs);
+        await this.#pause.for(wait);
       }
     }
   }
 
   /** Sends events; on success every one of them is acknowledged. Splits on a whole-batch refusal. */
   async #ship(events: SpooledEvent[]): Promise<void> {
-    const { status, body } = await this.#post(events);
-    if (status === 200 || status === 207) {
+    const { status, body, retryAfterMs } = await this.#post(events);
+    const outcome = outcomeOf(status);
+    if (outcome === "delivered") {
       const results = (body as { results?: IngestResult[] }).results ?? [];
       const rejected = results.filter((r) => r.status === "rejected");
       if (rejected.length > 0) {
@@ -174,12 +149,7 @@ export class Shipper implements Component {
       this.#acknowledge(events);
       return;
     }
-    if (status === 401 || status === 403) {
-      throw new Retry(`the collector refused this sidecar's token (HTTP ${status}): ${errorText(body)}`, {
-        auth: true,
-      });
-    }
-    if (status === 400 || status === 413 || status === 422) {
+    if (outcome === "refused") {
       if (events.length === 1) {
         this.#deadLetter([{ event: events[0]?.json, errors: [`HTTP ${status}: ${errorText(body)}`] }]);
         this.#acknowledge(events);
@@ -190,13 +160,18 @@ export class Shipper implements Component {
       await this.#ship(events.slice(half));
       return;
     }
-    // 5xx other than 502-504 is a collector bug: keep the events and try again later, slowly.
-    throw new Retry(`collector answered HTTP ${status}: ${errorText(body)}`, {
-      afterMs: this.#o.backoffMaxMs,
-    });
+    const said =
+      outcome === "auth"
+        ? "the collector refused this sidecar's token"
+        : outcome === "busy"
+          ? "collector busy"
+          : "collector answered";
+    throw new DeliveryFailure(outcome, `${said} (HTTP ${status}): ${errorText(body)}`, retryAfterMs);
   }
 
-  async #post(events: SpooledEvent[]): Promise<{ status: number; body: unknown }> {
+  async #post(
+    events: SpooledEvent[],
+  ): Promise<{ status: number; body: unknown; retryAfterMs: number | undefined }> {
     const payload = `{"events":[${events.map((e) => e.json).join(",")}]}`;
     let response: Awaited<ReturnType<typeof request>>;
     this.#posting = events.length;
@@ -211,7 +186,12 @@ export class Shipper implements Component {
         signal: this.#abort.signal,
       });
     } catch (err) {
-      throw new Retry(`cannot reach ${this.#o.url}: ${describeError(err)}`, { unreachable: true });
+      throw new DeliveryFailure(
+        "unreachable",
+        `cannot reach ${this.#o.url}: ${describeError(err)}`,
+        undefined,
+        err,
+      );
     } finally {
       this.#posting = 0;
     }
@@ -222,14 +202,7 @@ export class Shipper implements Component {
     } catch {
       // Not JSON (a proxy's error page): keep the text for the message.
     }
-    if (RETRYABLE.has(response.statusCode)) {
-      const after = Number(response.headers["retry-after"]);
-      throw new Retry(`collector busy (HTTP ${response.statusCode}): ${errorText(body)}`, {
-        afterMs:
-          Number.isFinite(after) && after > 0 ? Math.min(after * 1000, this.#o.backoffMaxMs) : undefined,
-      });
-    }
-    return { status: response.statusCode, body };
+    return { status: response.statusCode, body, retryAfterMs: retryAfterMs(response.headers["retry-after"]) };
   }
 
   #acknowledge(events: SpooledEvent[]): void {

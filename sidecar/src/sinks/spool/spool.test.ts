@@ -729,7 +729,8 @@ describe("Spool bounds", () => {
         failure = err;
       }
     }
-    expect(isClawguardError(failure, "spool.full")).toBe(true);
+    expect(isClawguardError(failure, "spool.io")).toBe(true);
+    expect((failure as { details?: { errno?: string } }).details?.errno).toBe("EEXIST");
     await expect(spool.append(drafts(0, 5, 900))).rejects.toThrow();
     rmSync(next, { recursive: true });
     written.push(...(await spool.append(drafts(0, 5, 900))));

@@ -114,6 +114,16 @@ function checkedDraft(draft: EventDraft): EventDraft {
   return refusal.value;
 }
 
+/** The disk refused a write (ENOSPC, EIO...): `spool.io`, retryable, naming the errno. */
+function ioError(what: string, err: unknown): ClawguardError {
+  const errno = (err as NodeJS.ErrnoException).code ?? "error";
+  return new ClawguardError("spool.io", `${what} (${errno}): ${(err as Error).message}`, {
+    retryable: true,
+    cause: err,
+    details: { errno },
+  });
+}
+
 /** A frame's payload as a spool record (a segment header or an event), or undefined when it is neither. */
 function parseRecord(payload: Buffer): SpoolRecord | undefined {
   let value: unknown;
@@ -242,7 +252,9 @@ export class Spool {
   /** Seals and durably appends drafts (per the fsync policy), in order. */
   append(drafts: EventDraft[]): Promise<AuditEvent[]> {
     if (this.#closed)
-      return Promise.reject(new ClawguardError("spool.full", "spool is closed", { retryable: true }));
+      return Promise.reject(
+        new ClawguardError("spool.closed", "spool is closed: the sidecar is stopping", { retryable: true }),
+      );
     return new Promise((resolve, reject) => {
       this.#pending.push({ drafts, resolve, reject });
       void this.#drain();
@@ -332,14 +344,7 @@ export class Spool {
       if (active.size + size > this.#o.segmentBytes && active.lastSeq > 0) await this.#roll();
       await this.#write(Buffer.concat(frames, size));
     } catch (err) {
-      const failure =
-        err instanceof ClawguardError
-          ? err
-          : new ClawguardError(
-              "spool.full",
-              `spool segment roll failed (${(err as NodeJS.ErrnoException).code ?? "error"}): ${(err as Error).message}`,
-              { retryable: true, cause: err },
-            );
+      const failure = err instanceof ClawguardError ? err : ioError("spool segment roll failed", err);
       for (const request of accepted) request.reject(failure);
       return;
     }
@@ -376,15 +381,7 @@ export class Spool {
     } catch (err) {
       // Disk full or I/O error: cut back to the last whole record so the segment stays readable.
       await file.truncate(active.size).catch(() => {});
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new ClawguardError(
-        "spool.full",
-        `spool write failed (${code ?? "error"}): ${(err as Error).message}`,
-        {
-          retryable: true,
-          cause: err,
-        },
-      );
+      throw ioError("spool write failed", err);
     }
     active.size += data.length;
   }

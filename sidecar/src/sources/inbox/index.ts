@@ -1,7 +1,7 @@
 import { constants, type FSWatcher, mkdirSync, readlinkSync, renameSync, watch } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { describeError, isClawguardError } from "@clawguard/shared/errors";
+import { describeError, type ErrorCode, isClawguardError } from "@clawguard/shared/errors";
 import {
   draftEvent,
   type EventDraft,
@@ -50,6 +50,8 @@ const FRESH_ID_MS = 3600 * 1000;
 const ID_SKEW_MS = 60 * 1000;
 /** Most ids remembered; past it the oldest is forgotten. */
 const MAX_TAKEN = 100_000;
+/** The spool cannot take drafts now (full, its disk refusing writes, stopping): they wait in the inbox. */
+const SPOOL_CANNOT_TAKE: readonly ErrorCode[] = ["spool.full", "spool.io", "spool.closed"];
 
 class TooBig extends Error {}
 
@@ -155,8 +157,11 @@ export class InboxSource implements Component {
         try {
           await this.#o.bus.publish(drafts);
         } catch (err) {
-          if (isClawguardError(err, "spool.full")) {
-            this.#o.log.warn("inbox: spool is full, drafts stay in the inbox", { waiting: names.length - i });
+          if (SPOOL_CANNOT_TAKE.some((code) => isClawguardError(err, code))) {
+            this.#o.log.warn("inbox: the spool cannot take them now, drafts stay in the inbox", {
+              waiting: names.length - i,
+              error: describeError(err),
+            });
             return;
           }
           throw err;
