@@ -110,6 +110,7 @@ describe("a Mattermost message", () => {
   it("makes what an agent wrote inert: no mention, link, image, emphasis, control or bidi character", async () => {
     const { mattermostMessage } = await import("./notify.ts");
     const message = mattermostMessage({
+      id: "n1",
       status: "firing",
       alert: "gateway_down",
       severity: "P0",

@@ -328,7 +328,7 @@ export class CollectorMetrics {
     });
     this.notifications = new Counter({
       name: "clawguard_notifications_total",
-      help: "Alert notifications sent by the collector, by channel and result (sent, failed)",
+      help: "Alert notifications sent by the collector, by channel and result (sent; failed; unknown: sent whole, not answered in time, not sent again)",
       labelNames: ["channel", "result"],
       registers,
     });
