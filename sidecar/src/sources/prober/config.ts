@@ -69,10 +69,17 @@ export const probeConfig = z.discriminatedUnion("kind", [httpProbe, chatProbe, t
   error: "expected kind: http, chat, tcp or command",
 });
 
+/**
+ * The defaults put "gateway down" in Mattermost within 30 s of the gateway dying (the seed's
+ * promise): a gateway that refuses connections fails 3 rounds in a row within 12 s of dying (3 x
+ * 4 s), one that hangs within 21 s (3 x (4 s + 3 s)); the collector's next evaluation (5 s) sends it.
+ * Three failures in a row (8 s of failing at least) keep one slow answer or a quick restart from
+ * paging anyone.
+ */
 export const proberConfig = z
   .strictObject({
-    intervalMs: int(100, 3_600_000).default(10_000),
-    timeoutMs: int(100, 600_000).default(5_000),
+    intervalMs: int(100, 3_600_000).default(4_000),
+    timeoutMs: int(100, 600_000).default(3_000),
     /** Failures in a row before a probe counts as failing. */
     failuresToFail: int(1, 100).default(3),
     /** Successes in a row before a failing probe counts as passing again. */
