@@ -1,290 +1,32 @@
-import { LATENCY_BUCKETS_S, type LlmSeries } from "@clawguard/shared/stats";
 import { Counter, Registry } from "prom-client";
 import type { FleetAgent, FleetView } from "../fleet/index.ts";
 import type { Db } from "../store/db.ts";
+import { boundAgent, DEFAULT_METRICS_LIMITS, type MetricsLimits, noneCapped } from "./bound.ts";
+import { ExpositionWriter } from "./exposition.ts";
+import { agentFamilies, type Family, fleetFamilies, llmFamilies, type Snapshot } from "./families.ts";
+
+export { DEFAULT_METRICS_LIMITS, type MetricsLimits } from "./bound.ts";
 
 /**
- * The collector's /metrics, in the Prometheus text format, by prom-client. Two kinds of series:
+ * The collector's /metrics, in the Prometheus text format. Two kinds of series:
  *
- * - the fleet's (`clawguard_agent_*`, `clawguard_llm_*`): read at each scrape from the agents' last
- *   heartbeats (their `stats`: counters since the sidecar started) and from the store (incidents,
- *   controller actions). Labels: agent and role (bounded by the fleet), provider (bounded by the
- *   sidecars' config), model (at most MAX_LLM_SERIES per agent, then "other"), probe (bounded by the
- *   sidecars' config), file (at most MAX_MEMORY_FILES per agent), and closed sets (state,
- *   status_class, class, direction, action);
- * - the collector's own (`clawguard_ingest_*`, `clawguard_heartbeats_*`, `clawguard_notifications_*`):
- *   prom-client counters kept in this process (per replica; sum them across replicas).
+ * - the fleet's (`clawguard_agent_*`, `clawguard_llm_*`, incidents, controller): read at each render
+ *   from the agents' last heartbeats (their `stats`: counters since the sidecar started) and from the
+ *   store, bounded (bound.ts: agents, provider/model pairs, memory files, probes, label lengths) and
+ *   written by ExpositionWriter, which gives the event loop back every few milliseconds. A render
+ *   is shared by the scrapes that ask while it runs and served again for `cacheMs`;
+ * - the collector's own (`clawguard_ingest_*`, `clawguard_heartbeats_total`,
+ *   `clawguard_notifications_total`): prom-client counters kept in this process (per replica; sum
+ *   them across replicas), rendered at every scrape.
  */
 
-type Labels = Record<string, string>;
-interface Sample {
-  labels: Labels;
-  value: number;
-  metricName?: string;
-}
-interface Snapshot {
-  view: FleetView;
-  now: number;
-  openIncidents: Map<string, number>;
-  actions: Map<string, number>;
-  leases: Map<string, number>;
+export interface CollectorMetricsOptions extends Partial<MetricsLimits> {
+  /** A render is served again to the scrapes within this long (several Prometheus servers, replicas' checks). */
+  cacheMs?: number;
 }
 
-const FLEET_STATES = ["healthy", "degraded", "unhealthy", "unknown", "stale"] as const;
-
-/** A metric whose samples are computed from the scrape's snapshot (registered like any prom-client metric). */
-class SnapshotMetric {
-  readonly name: string;
-  readonly help: string;
-  readonly type: "gauge" | "counter" | "histogram";
-  readonly aggregator = "sum";
-  readonly #samples: (s: Snapshot) => Sample[];
-  readonly #current: () => Snapshot | undefined;
-
-  constructor(
-    name: string,
-    help: string,
-    type: SnapshotMetric["type"],
-    samples: (s: Snapshot) => Sample[],
-    current: () => Snapshot | undefined,
-  ) {
-    this.name = name;
-    this.help = help;
-    this.type = type;
-    this.#samples = samples;
-    this.#current = current;
-  }
-
-  get() {
-    const snapshot = this.#current();
-    return {
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values: snapshot ? this.#samples(snapshot) : [],
-    };
-  }
-}
-
-const agentLabels = (a: FleetAgent): Labels => ({ agent: a.agent, role: a.role });
-const stateOf = (a: FleetAgent) => (a.stale ? "stale" : a.state);
-
-function perAgent(s: Snapshot, value: (a: FleetAgent) => number | undefined): Sample[] {
-  return s.view.agents.flatMap((a) => {
-    const v = value(a);
-    return v === undefined ? [] : [{ labels: agentLabels(a), value: v }];
-  });
-}
-
-function perSeries(s: Snapshot, each: (labels: Labels, series: LlmSeries) => Sample[]): Sample[] {
-  return s.view.agents.flatMap((a) =>
-    (a.stats?.llm ?? []).flatMap((series) =>
-      each({ agent: a.agent, provider: series.provider, model: series.model }, series),
-    ),
-  );
-}
-
-function histogram(name: string, labels: Labels, h: LlmSeries["latency"]): Sample[] {
-  return [
-    ...LATENCY_BUCKETS_S.map((le, i) => ({
-      labels: { ...labels, le: String(le) },
-      value: h.buckets[i] ?? 0,
-      metricName: `${name}_bucket`,
-    })),
-    { labels: { ...labels, le: "+Inf" }, value: h.count, metricName: `${name}_bucket` },
-    { labels, value: h.sum, metricName: `${name}_sum` },
-    { labels, value: h.count, metricName: `${name}_count` },
-  ];
-}
-
-type Definition = [
-  name: string,
-  help: string,
-  type: SnapshotMetric["type"],
-  samples: (s: Snapshot) => Sample[],
-];
-
-function agentDefinitions(): Definition[] {
-  return [
-    [
-      "clawguard_agent_state",
-      "1 for the agent's current state (healthy, degraded, unhealthy, unknown, stale), 0 for the others",
-      "gauge",
-      (s) =>
-        s.view.agents.flatMap((a) =>
-          FLEET_STATES.map((state) => ({
-            labels: { ...agentLabels(a), state },
-            value: stateOf(a) === state ? 1 : 0,
-          })),
-        ),
-    ],
-    [
-      "clawguard_agent_up",
-      "1 while the agent's heartbeats arrive and it is not unhealthy (a failing critical probe: the gateway down)",
-      "gauge",
-      (s) => perAgent(s, (a) => (stateOf(a) === "stale" || stateOf(a) === "unhealthy" ? 0 : 1)),
-    ],
-    [
-      "clawguard_agent_probe_passing",
-      "1 while the probe passes, 0 while it fails (absent while its state is unknown)",
-      "gauge",
-      (s) =>
-        s.view.agents.flatMap((a) =>
-          a.probes
-            .filter((p) => p.state !== "unknown")
-            .map((p) => ({
-              labels: { ...agentLabels(a), probe: p.name },
-              value: p.state === "passing" ? 1 : 0,
-            })),
-        ),
-    ],
-    [
-      "clawguard_agent_heartbeat_age_seconds",
-      "Seconds since the agent's last heartbeat arrived",
-      "gauge",
-      (s) => perAgent(s, (a) => Math.max(0, (s.now - Date.parse(a.lastSeen)) / 1000)),
-    ],
-    [
-      "clawguard_agent_clock_offset_seconds",
-      "The agent's clock minus the collector's",
-      "gauge",
-      (s) => perAgent(s, (a) => a.clockOffset.offsetMs / 1000),
-    ],
-    [
-      "clawguard_agent_spool_backlog_events",
-      "Events in the sidecar's spool not yet acknowledged by the collector",
-      "gauge",
-      (s) => perAgent(s, (a) => a.stats?.spoolBacklog),
-    ],
-    [
-      "clawguard_agent_spool_bytes",
-      "Bytes of the sidecar's spool",
-      "gauge",
-      (s) => perAgent(s, (a) => a.stats?.spoolBytes),
-    ],
-    [
-      "clawguard_agent_shipper_failing_seconds",
-      "Seconds since the sidecar's shipping to the collector started failing (0 while it works)",
-      "gauge",
-      (s) => perAgent(s, (a) => a.stats?.shipperFailingSeconds),
-    ],
-    [
-      "clawguard_agent_events_set_aside",
-      "Events the sidecar set aside: refused by the collector (dead letters) or quarantined from a damaged spool",
-      "gauge",
-      (s) => perAgent(s, (a) => a.stats?.setAside),
-    ],
-    [
-      "clawguard_agent_memory_file_bytes",
-      "Size of each watched memory file (those changed since the sidecar started; at most 20 per agent)",
-      "gauge",
-      (s) =>
-        s.view.agents.flatMap((a) =>
-          Object.entries(a.stats?.memoryBytes ?? {}).map(([file, value]) => ({
-            labels: { ...agentLabels(a), file },
-            value,
-          })),
-        ),
-    ],
-    [
-      "clawguard_agent_memory_oversize_files",
-      "Memory files over their limit (the daily log limit, the bootstrap cap)",
-      "gauge",
-      (s) => perAgent(s, (a) => a.stats?.memoryOversize),
-    ],
-    ...(["runs", "spills", "denials", "failures"] as const).map(
-      (kind): Definition => [
-        `clawguard_agent_exec_${kind}_total`,
-        `Commands the exec guard ${kind === "runs" ? "ran" : kind === "spills" ? "spilled to a file (output too long)" : kind === "denials" ? "refused by policy" : "failed to run"}`,
-        "counter",
-        (s) => perAgent(s, (a) => a.stats?.exec[kind]),
-      ],
-    ),
-    [
-      "clawguard_config_drift",
-      "1 for a role whose live agents report different config fingerprints",
-      "gauge",
-      (s) => s.view.drift.map((d) => ({ labels: { role: d.role }, value: 1 })),
-    ],
-  ];
-}
-
-function llmDefinitions(): Definition[] {
-  return [
-    [
-      "clawguard_llm_calls_total",
-      "LLM calls through the sidecar's guard, by the provider's status class (none: no answer)",
-      "counter",
-      (s) =>
-        perSeries(s, (labels, series) =>
-          Object.entries(series.calls).map(([status_class, value]) => ({
-            labels: { ...labels, status_class },
-            value,
-          })),
-        ),
-    ],
-    [
-      "clawguard_llm_errors_total",
-      "Failed LLM calls by class (overflow, auth, intermediary, rate_limited, server_error, network, client_error, aborted, other)",
-      "counter",
-      (s) =>
-        perSeries(s, (labels, series) =>
-          Object.entries(series.errors).map(([cls, value]) => ({ labels: { ...labels, class: cls }, value })),
-        ),
-    ],
-    [
-      "clawguard_llm_duration_seconds",
-      "LLM call duration (to the last byte)",
-      "histogram",
-      (s) =>
-        perSeries(s, (labels, series) => histogram("clawguard_llm_duration_seconds", labels, series.latency)),
-    ],
-    [
-      "clawguard_llm_ttft_seconds",
-      "Time to the first chunk of a streamed LLM answer",
-      "histogram",
-      (s) => perSeries(s, (labels, series) => histogram("clawguard_llm_ttft_seconds", labels, series.ttft)),
-    ],
-    [
-      "clawguard_llm_tokens_total",
-      "Tokens the provider reported: input (cache reads included), output, cache_read",
-      "counter",
-      (s) =>
-        perSeries(s, (labels, series) => [
-          { labels: { ...labels, direction: "input" }, value: series.inputTokens },
-          { labels: { ...labels, direction: "output" }, value: series.outputTokens },
-          { labels: { ...labels, direction: "cache_read" }, value: series.cacheReadTokens },
-        ]),
-    ],
-  ];
-}
-
-function storeDefinitions(): Definition[] {
-  return [
-    [
-      "clawguard_incidents_open",
-      "Open incidents, by agent",
-      "gauge",
-      (s) => {
-        const agents = new Set([...s.view.agents.map((a) => a.agent), ...s.openIncidents.keys()]);
-        return [...agents].map((agent) => ({ labels: { agent }, value: s.openIncidents.get(agent) ?? 0 }));
-      },
-    ],
-    [
-      "clawguard_controller_actions_total",
-      "What the failover controller did (restart, fence, route-switched, hold, ...), from the incident timelines",
-      "counter",
-      (s) => [...s.actions].map(([action, value]) => ({ labels: { action }, value })),
-    ],
-    [
-      "clawguard_controller_lease_token",
-      "The newest fencing token granted for the controller's lease (it grows at each change of leader)",
-      "gauge",
-      (s) => [...s.leases].map(([lease, value]) => ({ labels: { lease }, value })),
-    ],
-  ];
-}
+const FAMILIES: Family[] = [...agentFamilies(), ...llmFamilies(), ...fleetFamilies()];
+const AGENT_FAMILY = /^clawguard_(agent|llm)_/;
 
 async function counts(db: Db, sql: string): Promise<Map<string, number>> {
   const { rows } = await db.query<{ key: string; n: string | number }>(sql);
@@ -297,16 +39,15 @@ export class CollectorMetrics {
   readonly ingestBatches: Counter<"status">;
   readonly heartbeats: Counter<"status">;
   readonly notifications: Counter<"channel" | "result">;
-  #snapshot: Snapshot | undefined;
+  readonly #limits: MetricsLimits;
+  readonly #cacheMs: number;
+  #rendering: Promise<Buffer[]> | undefined;
+  #last: { at: number; chunks: Buffer[] } | undefined;
 
-  constructor() {
-    const current = () => this.#snapshot;
-    for (const [name, help, type, samples] of [
-      ...agentDefinitions(),
-      ...llmDefinitions(),
-      ...storeDefinitions(),
-    ])
-      this.registry.registerMetric(new SnapshotMetric(name, help, type, samples, current) as never);
+  constructor(options: CollectorMetricsOptions = {}) {
+    const { cacheMs, ...limits } = options;
+    this.#limits = { ...DEFAULT_METRICS_LIMITS, ...limits };
+    this.#cacheMs = cacheMs ?? 1000;
     const registers = [this.registry];
     this.ingestEvents = new Counter({
       name: "clawguard_ingest_events_total",
@@ -334,9 +75,28 @@ export class CollectorMetrics {
     });
   }
 
-  /** The exposition text: the fleet and the store read once for the whole scrape. */
-  async render(view: FleetView, db: Db, now = Date.now()): Promise<string> {
-    const [openIncidents, actions, leases] = await Promise.all([
+  /**
+   * The exposition text: the fleet's part (the fleet and the store read once) shared by the scrapes
+   * that ask while it is written and reused for cacheMs, then this replica's own counters.
+   */
+  async render(view: () => Promise<FleetView>, db: Db): Promise<Buffer[]> {
+    const fresh = this.#last && Date.now() - this.#last.at < this.#cacheMs ? this.#last.chunks : undefined;
+    const fleet =
+      fresh ??
+      (await (this.#rendering ??= this.#renderFleet(view, db).finally(() => {
+        this.#rendering = undefined;
+      })));
+    return [...fleet, Buffer.from(await this.registry.metrics())];
+  }
+
+  /** The whole exposition as one string (tests, small fleets). */
+  async renderText(view: () => Promise<FleetView>, db: Db): Promise<string> {
+    return Buffer.concat(await this.render(view, db)).toString("utf8");
+  }
+
+  async #renderFleet(view: () => Promise<FleetView>, db: Db): Promise<Buffer[]> {
+    const [fleet, openIncidents, actions, leases] = await Promise.all([
+      view(),
       counts(
         db,
         "SELECT agent AS key, count(*) AS n FROM incidents WHERE resolved_at IS NULL GROUP BY agent",
@@ -347,7 +107,16 @@ export class CollectorMetrics {
       ),
       counts(db, "SELECT name AS key, granted AS n FROM fencing"),
     ]);
-    return this.#render({ view, now, openIncidents, actions, leases });
+    const chunks = await this.#write(FAMILIES, fleet.agents, {
+      now: Date.now(),
+      drift: fleet.drift,
+      openIncidents,
+      actions,
+      leases,
+      capped: noneCapped(),
+    });
+    this.#last = { at: Date.now(), chunks };
+    return chunks;
   }
 
   /**
@@ -356,23 +125,34 @@ export class CollectorMetrics {
    */
   async renderAgent(agent: FleetAgent, now = Date.now()): Promise<string> {
     const none = new Map<string, number>();
-    const text = await this.#render({
-      view: { agents: [agent], drift: [] },
-      now,
-      openIncidents: none,
-      actions: none,
-      leases: none,
-    });
-    const agentSeries = text.split("\n\n").filter((block) => /^# HELP clawguard_(agent|llm)_/.test(block));
-    return `${agentSeries.join("\n\n")}\n`;
+    const chunks = await this.#write(
+      FAMILIES.filter((f) => AGENT_FAMILY.test(f.name)),
+      [agent],
+      { now, drift: [], openIncidents: none, actions: none, leases: none, capped: noneCapped() },
+    );
+    return Buffer.concat(chunks).toString("utf8");
   }
 
-  async #render(snapshot: Snapshot): Promise<string> {
-    this.#snapshot = snapshot;
-    try {
-      return await this.registry.metrics();
-    } finally {
-      this.#snapshot = undefined;
+  /** The families over the agents (the first maxAgents, each bounded), the loop given back as it goes. */
+  async #write(families: Family[], all: readonly FleetAgent[], snapshot: Snapshot): Promise<Buffer[]> {
+    const w = new ExpositionWriter();
+    const { capped } = snapshot;
+    const agents: FleetAgent[] = [];
+    for (const a of all.slice(0, this.#limits.maxAgents)) {
+      agents.push(boundAgent(a, this.#limits, capped));
+      await w.breathe();
     }
+    capped.agents = Math.max(0, all.length - agents.length);
+    const listed = new Set(agents.map((a) => a.agent));
+    for (const f of families) {
+      w.family(f.name, f.help, f.type);
+      if (f.agent)
+        for (const a of agents) {
+          w.samples(f.name, f.agent(a, snapshot));
+          await w.breathe();
+        }
+      if (f.fleet) w.samples(f.name, f.fleet(snapshot, listed));
+    }
+    return w.chunks();
   }
 }
