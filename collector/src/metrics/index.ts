@@ -81,11 +81,11 @@ export class CollectorMetrics {
    */
   async render(view: () => Promise<FleetView>, db: Db): Promise<Buffer[]> {
     const fresh = this.#last && Date.now() - this.#last.at < this.#cacheMs ? this.#last.chunks : undefined;
-    const fleet =
-      fresh ??
-      (await (this.#rendering ??= this.#renderFleet(view, db).finally(() => {
+    if (!fresh && !this.#rendering)
+      this.#rendering = this.#renderFleet(view, db).finally(() => {
         this.#rendering = undefined;
-      })));
+      });
+    const fleet = fresh ?? (await (this.#rendering as Promise<Buffer[]>));
     return [...fleet, Buffer.from(await this.registry.metrics())];
   }
 
