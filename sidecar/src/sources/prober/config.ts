@@ -49,6 +49,11 @@ const chatProbe = z.strictObject({
   /** Probes per session: its history grows by one exchange a probe until the next one starts. */
   sessionTurns: int(1, 100_000).default(50),
   token: secretRef.optional(),
+  /**
+   * Every 10 s unless set (each turn costs the agent's whole prompt in tokens): the prober's rounds
+   * are 4 s for the cheap probes, which a chat probe need not follow.
+   */
+  intervalMs: int(100, 86_400_000).default(10_000),
 });
 
 const tcpProbe = z.strictObject({
