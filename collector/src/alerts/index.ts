@@ -304,8 +304,9 @@ export class AlertEngine {
       targets.map(async (t): Promise<[Target, Delivery]> => [t, await deliver(t, notice, this.#o.delivery)]),
     );
     for (const [target, d] of results) {
-      // Sent whole and not answered: maybe posted, so not sent again (see deliver).
-      if (d.ok || d.unknown || tries + 1 >= MAX_REDELIVERIES) continue;
+      // Sent whole to Mattermost and not answered: maybe posted, so not sent again (see deliver);
+      // a webhook gets it again under the same id.
+      if (d.ok || (d.unknown && target.kind === "mattermost") || tries + 1 >= MAX_REDELIVERIES) continue;
       const backoff = Math.min(30_000 * 2 ** tries, 30 * 60_000);
       this.#undelivered.push({ target, notice, tries: tries + 1, nextAt: this.#now() + backoff });
     }
