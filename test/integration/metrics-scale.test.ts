@@ -43,8 +43,9 @@ describe.skipIf(!pg)("/metrics of a large, heavy fleet", () => {
       // At most 4 pairs + other (45 samples each), 10 files, 20 probes and 22 more a agent.
       expect(r.samples / AGENTS).toBeLessThanOrEqual(5 * 45 + 10 + 20 + 22);
       // The loop given back all along: its longest wait a small part of the scrape (a GC pause, a
-      // busy machine), not the scrape itself.
-      expect(r.loopMaxMs / r.scrapeMs).toBeLessThan(0.3);
+      // busy machine), not the scrape itself (before: 85-95 % of it, over a second). A quick
+      // scrape may hold one GC pause: up to 250 ms is allowed whatever the scrape took.
+      expect(r.loopMaxMs).toBeLessThan(Math.max(0.3 * r.scrapeMs, 250));
     }
   });
 });
