@@ -5,6 +5,7 @@ import { type EnvMap, loadConfig } from "@clawguard/shared/config/load";
 import { z } from "zod";
 import { alertsConfig } from "./alerts/config.ts";
 import { controllerConfig } from "./controller/config.ts";
+import { metricsConfig } from "./metrics/config.ts";
 
 const sealKeyId = z
   .string()
@@ -57,6 +58,7 @@ export const collectorSchema = z.strictObject({
   dataDir: z.string().min(1).default(".clawguard/collector"),
   controller: controllerConfig,
   alerts: alertsConfig,
+  metrics: metricsConfig,
   ingest: z
     .strictObject({
       bodyLimitBytes: bytes(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),

@@ -433,7 +433,7 @@ export async function startCollector(
     });
     await blobSweep.start();
     opened.push({ id: "memory.blob-sweep", stop: () => blobSweep.stop() });
-    const metrics = new CollectorMetrics();
+    const metrics = new CollectorMetrics(config.metrics);
     const redisUrl = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
     const alertRedis = redisUrl
       ? sharedRedis(redisUrl, "alerts may be sent twice", log.child("alerts"))

@@ -64,3 +64,51 @@ describe("sidecar config: what fleet drift compares", () => {
     expect(differing).toEqual(["clawguard.exec.maxBytes"]);
   });
 });
+
+describe("sidecar config: a provider's models", () => {
+  it("refuses a model listed twice for one provider, naming the provider, the model and both entries", () => {
+    const file = join(dir.path, "dup-models.yaml");
+    writeFileSync(
+      file,
+      [
+        "agent: main",
+        `workspace: ${dir.path}`,
+        "llm:",
+        "  providers:",
+        "    acme:",
+        "      upstream: http://127.0.0.1:9/v1",
+        "      api: openai-completions",
+        "      models:",
+        "        - { id: gpt-5, contextWindow: 400000 }",
+        "        - { id: gpt-5-mini, contextWindow: 400000 }",
+        "        - { id: gpt-5, contextWindow: 128000 }",
+      ].join("\n"),
+    );
+    let error: unknown;
+    try {
+      loadSidecarConfig(file, {}, dir.path);
+    } catch (err) {
+      error = err;
+    }
+    expect(isClawguardError(error, "config.invalid"), String(error)).toBe(true);
+    expect((error as Error).message).toContain(
+      'llm.providers.acme.models.2.id: duplicate model "gpt-5" (first listed at models.0): list each model once, got "gpt-5"',
+    );
+  });
+
+  it("accepts the same model id under two providers", () => {
+    const file = join(dir.path, "two-providers.yaml");
+    writeFileSync(
+      file,
+      [
+        "agent: main",
+        `workspace: ${dir.path}`,
+        "llm:",
+        "  providers:",
+        "    a: { upstream: http://127.0.0.1:9/v1, api: openai-completions, models: [{ id: m, contextWindow: 1000 }] }",
+        "    b: { upstream: http://127.0.0.1:9/v1, api: openai-completions, models: [{ id: m, contextWindow: 1000 }] }",
+      ].join("\n"),
+    );
+    expect(Object.keys(loadSidecarConfig(file, {}, dir.path).llm.providers)).toEqual(["a", "b"]);
+  });
+});

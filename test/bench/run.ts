@@ -4,12 +4,13 @@ import { benchFailover } from "./failover.ts";
 import { benchIngest } from "./ingest.ts";
 import { benchLlmProxy } from "./llm-proxy.ts";
 import { benchMemory } from "./memory.ts";
+import { benchMetrics } from "./metrics.ts";
 import { benchRedact } from "./redact.ts";
 import { type Figure, printTable } from "./report.ts";
 import { benchTokens } from "./tokens.ts";
 
-const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover|redact|tokens] [--runs N] [--events N] [--mb N] [--calls N]
-                  [--rate N] [--writes N] [--files N] [--idle-seconds N] [--drills N]
+const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover|redact|tokens|metrics] [--runs N] [--events N] [--mb N]
+                  [--calls N] [--rate N] [--writes N] [--files N] [--idle-seconds N] [--drills N] [--agents N,N]
 
 Measures each figure beside an anchor in the same run and prints the ratio and its target:
   exec    clawguard exec on a command printing --mb MB (default 200) vs the shell redirecting the
@@ -42,7 +43,10 @@ Measures each figure beside an anchor in the same run and prints the ratio and i
           JSON and logs (target >= 1 with its error bound); and a model name in no table counted by
           its estimate, corrected by the provider's reported usage (Qwen 3, Llama 3.1, o200k here):
           guard / real before (target <= 1.30) and after five calls (target 1.00-1.05)
-Needs PostgreSQL for ingest and failover (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
+  metrics  the collector's GET /metrics with --agents N,N (default 500,1000) agents as heavy as it takes
+          (16 provider/model pairs, 20 memory files, 20 probes), scraped by curl: the event-loop delay
+          during a scrape (target <= 50 ms; an idle process's own noise printed beside), size, samples
+Needs PostgreSQL for ingest, metrics and failover (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
 and psql on the PATH for ingest; Redis for failover (CLAWGUARD_TEST_REDIS, default redis://127.0.0.1:6379);
 nginx for llm (apt-get install nginx-light). Progress goes to stderr, the table to stdout.`;
 
@@ -58,6 +62,7 @@ const { values } = parseArgs({
     files: { type: "string", default: "10000" },
     "idle-seconds": { type: "string", default: "60" },
     drills: { type: "string", default: "20" },
+    agents: { type: "string", default: "500,1000" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -73,7 +78,7 @@ const positive = (name: string, value: string): number => {
   }
   return n;
 };
-const BENCHES = ["exec", "ingest", "llm", "memory", "failover", "redact", "tokens"];
+const BENCHES = ["exec", "ingest", "llm", "memory", "failover", "redact", "tokens", "metrics"];
 if (values.only !== undefined && !BENCHES.includes(values.only)) {
   console.error(
     `pnpm bench: --only: expected one of ${BENCHES.join(", ")}, got ${JSON.stringify(values.only)}`,
@@ -104,5 +109,7 @@ if (wanted("llm"))
       rate: positive("rate", values.rate),
     })),
   );
+if (wanted("metrics"))
+  figures.push(...(await benchMetrics(values.agents.split(",").map((n) => positive("agents", n)))));
 printTable(figures);
 process.exit(figures.every((f) => f.pass !== false) ? 0 : 1);

@@ -95,7 +95,7 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
       CLAWGUARD_READ_TOKEN: READ,
     };
     writeFileSync(join(dir.path, "none"), `agent-0000 ${"i".repeat(40)}\n`);
-    writeFileSync(join(dir.path, "collector.yaml"), "alerts: { evaluateMs: 500 }\n");
+    writeFileSync(join(dir.path, "collector.yaml"), "alerts: { evaluateMs: 500, agentDownForMs: 0 }\n");
     const collector = await startCollector(
       loadCollectorConfig(join(dir.path, "collector.yaml"), env, dir.path),
       env,
@@ -167,7 +167,7 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
       await page.waitForSelector("#chart-cache svg");
       await page.waitForSelector("#chart-memory svg");
       // The collector's own alert for the unhealthy agent, live and in the audit trail.
-      await page.waitForSelector("#alerts .alert:has-text('gateway_down')", { timeout: 10_000 });
+      await page.waitForSelector("#alerts .alert:has-text('agent_down')", { timeout: 10_000 });
       await page.waitForSelector("#live:has-text('live')");
       await page.fill("#search input[name=type]", "alert.*");
       await page.click("#search button");

@@ -149,6 +149,106 @@ describe.skipIf(!pg)("alert delivery", () => {
   });
 });
 
+/** A hook that reads the whole notice, keeps it, and answers only after `delayMs`. */
+async function slowHook(delayMs: number) {
+  const received: { body: string; key: string | undefined }[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c));
+    req.on("end", () => {
+      received.push({ body, key: req.headers["idempotency-key"] as string | undefined });
+      setTimeout(() => {
+        if (!res.destroyed) res.writeHead(200).end("ok");
+      }, delayMs).unref();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: (path: string) => `http://127.0.0.1:${port}${path}`,
+    received,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+describe.skipIf(!pg)("alert delivery to a slow target", () => {
+  it("a Mattermost answering after the timeout gets each notice once; a webhook gets it again under the same id", async () => {
+    const test = await createTestDatabase();
+    const db = createPgDb(test.url, silentLogger);
+    await migrate(db);
+    const store = new AuditStore(db, { agent: COLLECTOR_AGENT, role: "collector", host: "h" });
+    const fleet = new Fleet({
+      liveness: new MemoryLiveness({ staleFactor: 3, leaseMs: 30_000 }),
+      incidents: new IncidentStore(db),
+      staleFactor: 3,
+      log: silentLogger,
+    });
+    const mattermost = await slowHook(1500);
+    const webhook = await slowHook(1500);
+    let clock = Date.now();
+    const engine = new AlertEngine({
+      config: alertsConfig.parse({}),
+      targets: [
+        { kind: "mattermost", name: "mattermost slow", url: mattermost.url("/hooks/k") },
+        { kind: "webhook", name: "webhook slow", url: webhook.url("/hook") },
+      ],
+      fleet,
+      store,
+      log: silentLogger,
+      delivery: { attempts: 3, backoffMs: 20, answerTimeoutMs: 200 },
+      now: () => clock,
+    });
+    try {
+      await fleet.heartbeat({
+        agent: "gw",
+        role: "gateway",
+        host: "h",
+        state: "unhealthy",
+        reasons: ["gateway: connection refused"],
+        probes: [],
+        versions: {},
+        configFingerprint: "c".repeat(64),
+        intervalMs: 60_000,
+        time: new Date().toISOString(),
+      });
+      await engine.evaluate();
+      await engine.drain();
+      // Later evaluations, past the redelivery backoff: nothing more for Mattermost.
+      for (let i = 0; i < 3; i++) {
+        clock += 61_000;
+        await engine.evaluate();
+        await engine.drain();
+      }
+      expect(mattermost.received).toHaveLength(1);
+      expect(JSON.parse(mattermost.received[0]?.body ?? "{}").text).toBe(
+        "**:rotating_light: FIRING P0 gateway_down on gw**",
+      );
+      // The webhook: tried again, every try the same notice (its id in the body and the header).
+      expect(webhook.received.length).toBeGreaterThan(1);
+      const ids = new Set(webhook.received.map((r) => (JSON.parse(r.body) as { id: string }).id));
+      expect(ids.size).toBe(1);
+      expect(webhook.received.every((r) => r.key === [...ids][0])).toBe(true);
+      const notified = (await store.query({ type: "alert.notified", limit: 50 })).events.map(
+        (e) => e.attrs as Record<string, unknown>,
+      );
+      expect(notified.filter((n) => n.target === "mattermost slow")).toEqual([
+        expect.objectContaining({ ok: false, unknown: true, attempts: 1 }),
+      ]);
+      expect(String(notified.find((n) => n.target === "mattermost slow")?.error)).toMatch(
+        /^sent, no answer within 200 ms .*: it may have been posted$/,
+      );
+    } finally {
+      mattermost.close();
+      webhook.close();
+      await db.close();
+      await test.drop();
+    }
+  });
+});
+
 describe.skipIf(!pg || !(await redisAvailable()))("alerts from several replicas", () => {
   it("sends each notification once, whichever replica evaluates first (claims in Redis)", async () => {
     const test = await createTestDatabase();

@@ -134,6 +134,25 @@ describe("sidecar --check agrees with the start", () => {
       /upstream/,
     ],
     [
+      "a model listed twice for one provider",
+      {
+        llm: {
+          providers: {
+            acme: {
+              upstream: "http://127.0.0.1:9/v1",
+              api: "openai-completions",
+              models: [
+                { id: "m", contextWindow: 1000 },
+                { id: "m", contextWindow: 2000 },
+              ],
+            },
+          },
+        },
+      },
+      {},
+      /llm\.providers\.acme\.models\.1\.id: duplicate model "m"/,
+    ],
+    [
       "an unknown provider API",
       { llm: { providers: { acme: { upstream: "http://127.0.0.1:9/v1", api: "soap" } } } },
       {},

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadCollectorConfig } from "@clawguard/collector/config";
 import { startCollector } from "@clawguard/collector/main";
+import { deleteKeys, redisAvailable, TEST_REDIS } from "@clawguard/collector/store/liveness/test-backends";
 import { draftEvent } from "@clawguard/shared/events/envelope";
 import { silentLogger } from "@clawguard/shared/log";
 import { createTestDatabase, postgresAvailable, tempDir } from "@clawguard/shared/testing";
@@ -14,7 +15,8 @@ import { freePort } from "../support/processes.ts";
 /**
  * The collector's /metrics as Prometheus sees it: a sidecar's stats (counted by the real StatsSink
  * from llm.request and exec events) go in a heartbeat; a real Prometheus scrapes the collector
- * with the read token, and PromQL reads the values back. promtool lints the exposition.
+ * with the read token, and PromQL reads the values back. promtool lints the exposition. Then a
+ * second replica (the same Redis liveness) joins: the dashboard's figures stay the same.
  */
 
 const DASHBOARD = new URL("../../deploy/monitoring/grafana/dashboards/clawguard-fleet.json", import.meta.url);
@@ -24,6 +26,7 @@ const dir = tempDir("clawguard-metrics-");
 const promtool = tool("/usr/bin/promtool");
 const prometheus = tool("/usr/bin/prometheus");
 const pg = await postgresAvailable();
+const redis = await redisAvailable();
 afterAll(() => dir.cleanup());
 
 function statsOfOneAgent() {
@@ -67,6 +70,39 @@ function statsOfOneAgent() {
   return sink.snapshot();
 }
 
+/** The same agent later: every count k times what it was (counters only grow). */
+function grown(stats: ReturnType<typeof statsOfOneAgent>, k: number) {
+  const times = (r: Record<string, number | undefined>) =>
+    Object.fromEntries(Object.entries(r).map(([key, v]) => [key, (v ?? 0) * k]));
+  const histogram = (h: { buckets: number[]; sum: number; count: number }) => ({
+    buckets: h.buckets.map((n) => n * k),
+    sum: h.sum * k,
+    count: h.count * k,
+  });
+  return {
+    ...stats,
+    exec: times(stats.exec),
+    llm: stats.llm.map((l) => ({
+      ...l,
+      calls: times(l.calls),
+      errors: times(l.errors),
+      latency: histogram(l.latency),
+      ttft: histogram(l.ttft),
+      inputTokens: l.inputTokens * k,
+      outputTokens: l.outputTokens * k,
+      cacheReadTokens: l.cacheReadTokens * k,
+    })),
+  };
+}
+
+/** Every `clawguard_*` selector of a query restricted to one scrape target. */
+const onInstance = (expr: string, instance: string) =>
+  expr.replace(
+    /\b(clawguard_[a-z0-9_]+)(\{([^}]*)\})?/g,
+    (_, name: string, _braces, inner?: string) =>
+      `${name}{instance="${instance}"${inner ? `,${inner}` : ""}}`,
+  );
+
 const heartbeat = (url: string, stats: unknown) =>
   fetch(`${url}/v1/heartbeats`, {
     method: "POST",
@@ -86,20 +122,26 @@ const heartbeat = (url: string, stats: unknown) =>
     }),
   });
 
-describe.skipIf(!promtool || !prometheus || !pg)("collector /metrics", () => {
+describe.skipIf(!promtool || !prometheus || !pg || !redis)("collector /metrics", () => {
   it("is scraped by a real Prometheus; PromQL sees each agent's LLM calls, errors, latency and spool", {
-    timeout: 40_000,
+    timeout: 60_000,
   }, async () => {
     writeFileSync(join(dir.path, "tokens"), `gw ${INGEST}\n`);
     const db = await createTestDatabase();
+    const prefix = `clawguard-metrics-${process.pid}-${Date.now()}:`;
     const env = {
       DATABASE_URL: db.url,
+      REDIS_URL: TEST_REDIS,
+      CLAWGUARD_REDIS_KEY_PREFIX: prefix,
       CLAWGUARD_COLLECTOR_LISTEN: "127.0.0.1:0",
       CLAWGUARD_COLLECTOR_DATA_DIR: join(dir.path, "data"),
       CLAWGUARD_INGEST_TOKENS_FILE: join(dir.path, "tokens"),
       CLAWGUARD_READ_TOKEN: READ,
     };
     const collector = await startCollector(loadCollectorConfig(undefined, env, dir.path), env, silentLogger);
+    // A second replica, started later on this port (Prometheus scrapes both from the start).
+    const replicaAddress = `127.0.0.1:${await freePort()}`;
+    let replica: Awaited<ReturnType<typeof startCollector>> | undefined;
     const promPort = await freePort();
     writeFileSync(join(dir.path, "read-token"), READ);
     writeFileSync(
@@ -109,7 +151,7 @@ describe.skipIf(!promtool || !prometheus || !pg)("collector /metrics", () => {
         "scrape_configs:",
         "  - job_name: clawguard",
         `    authorization: { type: Bearer, credentials_file: ${join(dir.path, "read-token")} }`,
-        `    static_configs: [{ targets: ["${new URL(collector.url).host}"] }]`,
+        `    static_configs: [{ targets: ["${new URL(collector.url).host}", "${replicaAddress}"] }]`,
       ].join("\n"),
     );
     const server = daemon(prometheus as string, [
@@ -148,6 +190,17 @@ describe.skipIf(!promtool || !prometheus || !pg)("collector /metrics", () => {
         };
         const first = body.data?.result[0];
         return first ? Number(first.value[1]) : undefined;
+      };
+      const vector = async (promql: string) => {
+        const res = await fetch(
+          `http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(promql)}`,
+        );
+        const body = (await res.json()) as {
+          status: string;
+          data?: { result: { metric: Record<string, string>; value: [number, string] }[] };
+        };
+        expect(body.status, promql).toBe("success");
+        return new Map((body.data?.result ?? []).map((r) => [JSON.stringify(r.metric), Number(r.value[1])]));
       };
       expect(await eventually("a scrape", () => query('clawguard_agent_up{agent="gw"}'), 20_000)).toBe(1);
       expect(await query('sum(clawguard_llm_calls_total{agent="gw"})')).toBe(20);
@@ -192,11 +245,44 @@ describe.skipIf(!promtool || !prometheus || !pg)("collector /metrics", () => {
         );
         expect(((await res.json()) as { status: string }).status, `${panel}: ${expr}`).toBe("success");
       }
+
+      // A second replica on the same liveness: both export the fleet. The sidecar's counts grow
+      // (one heartbeat a second); every fleet panel shows what one replica alone shows, not twice it.
+      replica = await startCollector(
+        loadCollectorConfig(undefined, { ...env, CLAWGUARD_COLLECTOR_LISTEN: replicaAddress }, dir.path),
+        env,
+        silentLogger,
+      );
+      for (let k = 2; k <= 8; k++) {
+        expect((await heartbeat(collector.url, grown(stats, k))).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      await eventually("both replicas scraped", async () =>
+        (await query('count(clawguard_agent_up{agent="gw"})')) === 2 ? true : undefined,
+      );
+      const one = new URL(collector.url).host;
+      const fleetOnly = exprs.filter(
+        ({ expr }) => !/clawguard_(ingest|heartbeats|notifications)_/.test(expr),
+      );
+      expect(fleetOnly.length).toBeGreaterThanOrEqual(15);
+      for (const { panel, expr } of fleetOnly) {
+        const both = await vector(expr);
+        const alone = await vector(onInstance(expr, one));
+        expect([...both.keys()].sort(), `${panel}: ${expr}`).toEqual([...alone.keys()].sort());
+        for (const [labels, value] of alone) {
+          const ratio = value === 0 ? (both.get(labels) === 0 ? 1 : 2) : (both.get(labels) ?? 0) / value;
+          // Rates of the two replicas' scrapes differ a little (their own scrape times); twice is a double count.
+          expect(ratio, `${panel}: ${expr} ${labels}: ${both.get(labels)} vs ${value}`).toBeGreaterThan(0.9);
+          expect(ratio, `${panel}: ${expr} ${labels}: ${both.get(labels)} vs ${value}`).toBeLessThan(1.5);
+        }
+      }
     } catch (err) {
       throw new Error(`${(err as Error).message}\nprometheus said:\n${server.output().slice(-3000)}`);
     } finally {
       await server.stop();
+      await replica?.stop();
       await collector.stop();
+      await deleteKeys(prefix);
       await db.drop();
     }
   });

@@ -19,8 +19,10 @@ export const alertsConfig = z
     pageUrl: httpUrl.optional(),
     /** An alert still firing is notified again this often. */
     repeatMs: int(60_000, 7 * 86_400_000).default(4 * 3_600_000),
-    /** P0 gateway down: an agent unhealthy (a critical probe fails) or stale for this long. */
+    /** P0 gateway down: a gateway (role gateway) unhealthy (a critical probe fails) or stale for this long. */
     gatewayDownForMs: int(0, 3_600_000).default(0),
+    /** P1 agent down: any other agent unhealthy or stale for this long (rules.yml: ClawguardAgentDown, for 30s). */
+    agentDownForMs: int(0, 3_600_000).default(30_000),
     /** P1: the share of an agent's LLM calls answered 4xx or 5xx over windowMs. */
     errorRate: z
       .strictObject({

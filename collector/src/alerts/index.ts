@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { describeError } from "@clawguard/shared/errors";
 import type { Logger } from "@clawguard/shared/log";
@@ -5,7 +6,14 @@ import type { Fleet } from "../fleet/index.ts";
 import type { CollectorMetrics } from "../metrics/index.ts";
 import type { AuditStore } from "../store/audit-store.ts";
 import type { AlertsConfig } from "./config.ts";
-import { type Delivery, deliver, type Notice, safeTarget, type Target } from "./notify.ts";
+import {
+  type Delivery,
+  type DeliveryOptions,
+  deliver,
+  type Notice,
+  safeTarget,
+  type Target,
+} from "./notify.ts";
 import {
   type Condition,
   conditionsOf,
@@ -30,8 +38,8 @@ export interface AlertEngineOptions {
    * replica, every notification its own.
    */
   claims?: AlertClaims | undefined;
-  /** Retries of a failing target (tests make them quick). */
-  delivery?: { attempts?: number; backoffMs?: number; timeoutMs?: number };
+  /** Retries of a failing target and its timeouts (tests make them quick). */
+  delivery?: DeliveryOptions;
   now?: () => number;
 }
 
@@ -218,6 +226,7 @@ export class AlertEngine {
 
   #send(a: ActiveAlert, status: Notice["status"], now: number): void {
     const notice: Notice = {
+      id: randomUUID(),
       status,
       alert: a.alert,
       severity: a.severity,
@@ -295,12 +304,17 @@ export class AlertEngine {
       targets.map(async (t): Promise<[Target, Delivery]> => [t, await deliver(t, notice, this.#o.delivery)]),
     );
     for (const [target, d] of results) {
-      if (d.ok || tries + 1 >= MAX_REDELIVERIES) continue;
+      // Sent whole to Mattermost and not answered: maybe posted, so not sent again (see deliver);
+      // a webhook gets it again under the same id.
+      if (d.ok || (d.unknown && target.kind === "mattermost") || tries + 1 >= MAX_REDELIVERIES) continue;
       const backoff = Math.min(30_000 * 2 ** tries, 30 * 60_000);
       this.#undelivered.push({ target, notice, tries: tries + 1, nextAt: this.#now() + backoff });
     }
     for (const [t, d] of results) {
-      this.#o.metrics?.notifications.inc({ channel: t.kind, result: d.ok ? "sent" : "failed" });
+      this.#o.metrics?.notifications.inc({
+        channel: t.kind,
+        result: d.ok ? "sent" : d.unknown ? "unknown" : "failed",
+      });
       if (!d.ok)
         this.#o.log.warn("alert notification not delivered", {
           target: t.name,
@@ -321,6 +335,7 @@ export class AlertEngine {
           ok: d.ok,
           attempts: d.attempts,
           error: d.error ?? null,
+          ...(d.unknown ? { unknown: true } : {}),
           ...(tries > 0 ? { redelivery: tries } : {}),
         },
       })),

@@ -1,8 +1,10 @@
-import { request } from "undici";
+import { Agent, DecoratorHandler, type Dispatcher, request } from "undici";
 import type { Severity } from "./rules.ts";
 
 /** One notification: an alert that fires (again) or is resolved. */
 export interface Notice {
+  /** One notification (its retries and redeliveries keep it): a webhook's receiver drops one seen before. */
+  id: string;
   status: "firing" | "resolved";
   alert: string;
   severity: Severity;
@@ -87,44 +89,121 @@ export interface Delivery {
   attempts: number;
   status?: number;
   error?: string;
+  /**
+   * The notice was sent whole and no answer came in time: it may have been posted. Not tried
+   * again (see deliver).
+   */
+  unknown?: true;
 }
 
+export interface DeliveryOptions {
+  /** Tries in all, while the target surely did not take the notice. */
+  attempts?: number;
+  backoffMs?: number;
+  /** To connect. */
+  connectTimeoutMs?: number;
+  /** For the answer, once the notice is sent (a loaded Mattermost takes seconds to post). */
+  answerTimeoutMs?: number;
+}
+
+export const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
+
+/** Notes whether the request's body was sent whole (undici's onRequestSent). */
+class SentHandler extends DecoratorHandler {
+  readonly #sent: () => void;
+  constructor(handler: Dispatcher.DispatchHandler, sent: () => void) {
+    super(handler);
+    this.#sent = sent;
+  }
+  // Passed on as DecoratorHandler does at run time (its types leave the hook out).
+  onRequestSent(): void {
+    this.#sent();
+    (DecoratorHandler.prototype as Pick<Dispatcher.DispatchHandler, "onRequestSent">).onRequestSent?.call(
+      this,
+    );
+  }
+}
+
+const body = (target: Target, notice: Notice) =>
+  JSON.stringify(target.kind === "mattermost" ? mattermostMessage(notice, target.channel) : notice);
+
 /**
- * POSTs the notice, retrying network errors, 429 and 5xx with exponential backoff (base, 2x, 4x);
- * a 4xx other than 429 is not retried (the hook was deleted, the message refused).
+ * POSTs the notice. Tried again (backoff base, 2x, 4x) only while the target surely did not take
+ * it: no connection, the body not sent whole, or an answer of 429 or 5xx (it said it did not post).
+ * A 4xx other than 429 is final (the hook was deleted, the message refused).
+ *
+ * A notice sent whole and not answered within answerTimeoutMs is not sent again (`unknown`): a
+ * slow Mattermost that answers late has posted it, and sending it again posted it twice (an
+ * incoming webhook has no idempotency key). The duplicate is bounded to none at the price of a
+ * notice lost by a target that took the whole body and then failed without a word: recorded
+ * (alert.notified, unknown) and logged. A generic webhook carries the notice's `id` (and an
+ * Idempotency-Key header): it is retried like a failure, and the receiver drops what it has seen.
  */
 export async function deliver(
   target: Target,
   notice: Notice,
-  options: { attempts?: number; backoffMs?: number; timeoutMs?: number } = {},
+  options: DeliveryOptions = {},
 ): Promise<Delivery> {
   const attempts = options.attempts ?? 4;
-  const body = JSON.stringify(
-    target.kind === "mattermost" ? mattermostMessage(notice, target.channel) : notice,
-  );
+  const payload = body(target, notice);
   let last: Delivery = { ok: false, attempts: 0 };
   for (let i = 1; i <= attempts; i++) {
-    try {
-      const res = await request(target.url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-        headersTimeout: options.timeoutMs ?? 5000,
-        bodyTimeout: options.timeoutMs ?? 5000,
-      });
-      const text = await res.body.text();
-      if (res.statusCode < 300) return { ok: true, attempts: i, status: res.statusCode };
-      last = {
-        ok: false,
-        attempts: i,
-        status: res.statusCode,
-        error: `HTTP ${res.statusCode}: ${text.slice(0, 200)}`,
-      };
-      if (res.statusCode !== 429 && res.statusCode < 500) return last;
-    } catch (err) {
-      last = { ok: false, attempts: i, error: (err as Error).message };
-    }
+    const outcome = await attempt(target, notice, payload, options);
+    last = { ...outcome, attempts: i };
+    if (outcome.ok || !retryable(target, outcome)) return last;
     if (i < attempts) await new Promise((r) => setTimeout(r, (options.backoffMs ?? 1000) * 2 ** (i - 1)));
   }
   return last;
+}
+
+/** A failure worth another try: a webhook always (it dedupes by id), Mattermost only when not posted. */
+function retryable(target: Target, d: Omit<Delivery, "attempts">): boolean {
+  if (d.status !== undefined) return d.status === 429 || d.status >= 500;
+  return target.kind === "webhook" || !d.unknown;
+}
+
+async function attempt(
+  target: Target,
+  notice: Notice,
+  payload: string,
+  options: DeliveryOptions,
+): Promise<Omit<Delivery, "attempts">> {
+  let sent = false;
+  const answerMs = options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+  const agent = new Agent({ connect: { timeout: options.connectTimeoutMs ?? 5000 } });
+  const dispatcher = agent.compose(
+    (dispatch) => (opts, handler) =>
+      dispatch(
+        opts,
+        new SentHandler(handler, () => {
+          sent = true;
+        }),
+      ),
+  );
+  try {
+    const res = await request(target.url, {
+      method: "POST",
+      dispatcher,
+      headers: {
+        "content-type": "application/json",
+        ...(target.kind === "webhook" ? { "idempotency-key": notice.id } : {}),
+      },
+      body: payload,
+      headersTimeout: answerMs,
+      bodyTimeout: answerMs,
+    });
+    const text = await res.body.text().catch(() => "");
+    if (res.statusCode < 300) return { ok: true, status: res.statusCode };
+    return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}: ${text.slice(0, 200)}` };
+  } catch (err) {
+    const message = (err as Error).message;
+    if (!sent) return { ok: false, error: message };
+    return {
+      ok: false,
+      unknown: true,
+      error: `sent, no answer within ${answerMs} ms (${message}): it may have been posted`,
+    };
+  } finally {
+    await agent.destroy().catch(() => {});
+  }
 }

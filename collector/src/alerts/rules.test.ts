@@ -54,6 +54,17 @@ describe("alert rules", () => {
     expect(conditionsOf(agent(), sample(0, 0), sample(100, 0, 10), config).map((c) => c.alert)).toEqual([
       "llm_latency",
     ]);
+    // Any other role down is P1 agent_down, after 30 s (rules.yml's ClawguardAgentDown), not "gateway down".
+    expect(conditionsOf(agent({ role: "bot", state: "unhealthy" }), undefined, sample(0, 0), config)).toEqual(
+      [
+        expect.objectContaining({
+          alert: "agent_down",
+          severity: "P1",
+          forMs: 30_000,
+          summary: "a (bot) is down (unhealthy)",
+        }),
+      ],
+    );
     // A counter that went down (the sidecar restarted) gives no rate.
     expect(conditionsOf(agent(), sample(500, 0), sample(100, 50), config)).toEqual([]);
   });
@@ -110,6 +121,7 @@ describe("a Mattermost message", () => {
   it("makes what an agent wrote inert: no mention, link, image, emphasis, control or bidi character", async () => {
     const { mattermostMessage } = await import("./notify.ts");
     const message = mattermostMessage({
+      id: "n1",
       status: "firing",
       alert: "gateway_down",
       severity: "P0",

@@ -10,6 +10,7 @@ export interface Condition {
   key: string;
   alert:
     | "gateway_down"
+    | "agent_down"
     | "llm_error_rate"
     | "llm_latency"
     | "provider_auth"
@@ -96,14 +97,25 @@ export function conditionsOf(
   const base = { agent: agent.agent, role: agent.role };
   const out: Condition[] = [];
   const state = agent.stale ? "stale" : agent.state;
-  if (state === "unhealthy" || state === "stale")
+  const why = `${state}${agent.reasons.length > 0 ? `: ${agent.reasons.slice(0, 3).join("; ")}` : ""}`;
+  // A gateway down is the seed's P0; any other agent down is P1 (as rules.yml's ClawguardAgentDown).
+  if ((state === "unhealthy" || state === "stale") && agent.role === "gateway")
     out.push({
       ...base,
       key: `gateway_down:${agent.agent}`,
       alert: "gateway_down",
       severity: "P0",
       forMs: config.gatewayDownForMs,
-      summary: `gateway ${agent.agent} is down (${state}${agent.reasons.length > 0 ? `: ${agent.reasons.slice(0, 3).join("; ")}` : ""})`,
+      summary: `gateway ${agent.agent} is down (${why})`,
+    });
+  else if (state === "unhealthy" || state === "stale")
+    out.push({
+      ...base,
+      key: `agent_down:${agent.agent}`,
+      alert: "agent_down",
+      severity: "P1",
+      forMs: config.agentDownForMs,
+      summary: `${agent.agent} (${agent.role}) is down (${why})`,
     });
   if (!from || to.calls < from.calls) return out; // no window yet, or the sidecar restarted
   const calls = to.calls - from.calls;

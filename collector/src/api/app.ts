@@ -91,8 +91,17 @@ export function createCollectorApp(deps: ApiDeps) {
   // Behind the read token, like the rest of what the collector shows (Prometheus: authorization).
   app.get("/metrics", async (c) => {
     deps.readTokens.authenticate(c);
-    const text = await metrics.render(await deps.fleet.view(), deps.store.db);
-    return c.body(text, 200, { "content-type": metrics.registry.contentType });
+    // Sent a chunk at a time: tens of megabytes in one write would hold the event loop.
+    const chunks = await metrics.render(() => deps.fleet.view(), deps.store.db);
+    let next = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const chunk = chunks[next++];
+        if (chunk) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    return c.body(body, 200, { "content-type": metrics.registry.contentType });
   });
   app.get("/v1/alerts", (c) => {
     deps.readTokens.authenticate(c);

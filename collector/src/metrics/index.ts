@@ -1,80 +1,53 @@
-import {
-  AGENT_SERIES,
-  renderSeries,
-  type SeriesDefinition,
-  type SeriesSnapshot,
-} from "@clawguard/shared/metrics/agent-series";
 import { Counter, Registry } from "prom-client";
-import type { FleetView } from "../fleet/index.ts";
+import type { FleetAgent, FleetView } from "../fleet/index.ts";
 import type { Db } from "../store/db.ts";
+import { boundAgent, DEFAULT_METRICS_LIMITS, type MetricsLimits, noneCapped } from "./bound.ts";
+import { ExpositionWriter } from "./exposition.ts";
+import { agentFamilies, type Family, fleetFamilies, llmFamilies, type Snapshot } from "./families.ts";
+
+export { DEFAULT_METRICS_LIMITS, type MetricsLimits } from "./bound.ts";
 
 /**
  * The collector's /metrics, in the Prometheus text format. Two kinds of series:
  *
- * - the fleet's: the per-agent ones (`clawguard_agent_*`, `clawguard_llm_*`; shared with the sidecars'
- *   own /metrics, see @clawguard/shared/metrics/agent-series) read at each scrape from the agents'
- *   last heartbeats, and the fleet's and the store's (config drift, incidents, controller actions);
- *   labels are bounded: role, agent, action, lease;
- * - the collector's own (`clawguard_ingest_*`, `clawguard_heartbeats_*`, `clawguard_notifications_*`):
- *   prom-client counters kept in this process (per replica; sum them across replicas).
+ * - the fleet's (`clawguard_agent_*`, `clawguard_llm_*`, incidents, controller): read at each render
+ *   from the agents' last heartbeats (their `stats`: counters since the sidecar started) and from the
+ *   store, bounded (bound.ts: agents, provider/model pairs, memory files, probes, label lengths) and
+ *   written by ExpositionWriter, which gives the event loop back every few milliseconds. A render
+ *   is shared by the scrapes that ask while it runs and served again for `cacheMs`;
+ * - the collector's own (`clawguard_ingest_*`, `clawguard_heartbeats_total`,
+ *   `clawguard_notifications_total`): prom-client counters kept in this process (per replica; sum
+ *   them across replicas), rendered at every scrape.
  */
 
-interface Snapshot extends SeriesSnapshot {
-  view: FleetView;
-  openIncidents: Map<string, number>;
-  actions: Map<string, number>;
-  leases: Map<string, number>;
+export interface CollectorMetricsOptions extends Partial<MetricsLimits> {
+  /** A render is served again to the scrapes within this long (several Prometheus servers, replicas' checks). */
+  cacheMs?: number;
 }
 
-function fleetDefinitions(): SeriesDefinition<Snapshot>[] {
-  return [
-    [
-      "clawguard_config_drift",
-      "1 for a role whose live agents report different config fingerprints",
-      "gauge",
-      (s) => s.view.drift.map((d) => ({ labels: { role: d.role }, value: 1 })),
-    ],
-    [
-      "clawguard_incidents_open",
-      "Open incidents, by agent",
-      "gauge",
-      (s) => {
-        const agents = new Set([...s.view.agents.map((a) => a.agent), ...s.openIncidents.keys()]);
-        return [...agents].map((agent) => ({ labels: { agent }, value: s.openIncidents.get(agent) ?? 0 }));
-      },
-    ],
-    [
-      "clawguard_controller_actions_total",
-      "What the failover controller did (restart, fence, route-switched, hold, ...), from the incident timelines",
-      "counter",
-      (s) => [...s.actions].map(([action, value]) => ({ labels: { action }, value })),
-    ],
-    [
-      "clawguard_controller_lease_token",
-      "The newest fencing token granted for the controller's lease (it grows at each change of leader)",
-      "gauge",
-      (s) => [...s.leases].map(([lease, value]) => ({ labels: { lease }, value })),
-    ],
-  ];
-}
+const FAMILIES: Family[] = [...agentFamilies(), ...llmFamilies(), ...fleetFamilies()];
+const AGENT_FAMILY = /^clawguard_(agent|llm)_/;
 
 async function counts(db: Db, sql: string): Promise<Map<string, number>> {
   const { rows } = await db.query<{ key: string; n: string | number }>(sql);
   return new Map(rows.map((r) => [r.key, Number(r.n)]));
 }
 
-/** The series computed from each scrape's snapshot, in the order /metrics lists them. */
-const SNAPSHOT_SERIES: readonly SeriesDefinition<Snapshot>[] = [...AGENT_SERIES, ...fleetDefinitions()];
-
 export class CollectorMetrics {
-  /** The collector's own counters (the snapshot series are rendered beside them). */
   readonly registry = new Registry();
   readonly ingestEvents: Counter<"result">;
   readonly ingestBatches: Counter<"status">;
   readonly heartbeats: Counter<"status">;
   readonly notifications: Counter<"channel" | "result">;
+  readonly #limits: MetricsLimits;
+  readonly #cacheMs: number;
+  #rendering: Promise<Buffer[]> | undefined;
+  #last: { at: number; chunks: Buffer[] } | undefined;
 
-  constructor() {
+  constructor(options: CollectorMetricsOptions = {}) {
+    const { cacheMs, ...limits } = options;
+    this.#limits = { ...DEFAULT_METRICS_LIMITS, ...limits };
+    this.#cacheMs = cacheMs ?? 1000;
     const registers = [this.registry];
     this.ingestEvents = new Counter({
       name: "clawguard_ingest_events_total",
@@ -96,15 +69,34 @@ export class CollectorMetrics {
     });
     this.notifications = new Counter({
       name: "clawguard_notifications_total",
-      help: "Alert notifications sent by the collector, by channel and result (sent, failed)",
+      help: "Alert notifications sent by the collector, by channel and result (sent; failed; unknown: sent whole, not answered in time, not sent again)",
       labelNames: ["channel", "result"],
       registers,
     });
   }
 
-  /** The exposition text: the fleet and the store read once for the whole scrape. */
-  async render(view: FleetView, db: Db, now = Date.now()): Promise<string> {
-    const [openIncidents, actions, leases] = await Promise.all([
+  /**
+   * The exposition text: the fleet's part (the fleet and the store read once) shared by the scrapes
+   * that ask while it is written and reused for cacheMs, then this replica's own counters.
+   */
+  async render(view: () => Promise<FleetView>, db: Db): Promise<Buffer[]> {
+    const fresh = this.#last && Date.now() - this.#last.at < this.#cacheMs ? this.#last.chunks : undefined;
+    if (!fresh && !this.#rendering)
+      this.#rendering = this.#renderFleet(view, db).finally(() => {
+        this.#rendering = undefined;
+      });
+    const fleet = fresh ?? (await (this.#rendering as Promise<Buffer[]>));
+    return [...fleet, Buffer.from(await this.registry.metrics())];
+  }
+
+  /** The whole exposition as one string (tests, small fleets). */
+  async renderText(view: () => Promise<FleetView>, db: Db): Promise<string> {
+    return Buffer.concat(await this.render(view, db)).toString("utf8");
+  }
+
+  async #renderFleet(view: () => Promise<FleetView>, db: Db): Promise<Buffer[]> {
+    const [fleet, openIncidents, actions, leases] = await Promise.all([
+      view(),
       counts(
         db,
         "SELECT agent AS key, count(*) AS n FROM incidents WHERE resolved_at IS NULL GROUP BY agent",
@@ -115,7 +107,52 @@ export class CollectorMetrics {
       ),
       counts(db, "SELECT name AS key, granted AS n FROM fencing"),
     ]);
-    const series = renderSeries(SNAPSHOT_SERIES, { view, now, openIncidents, actions, leases });
-    return `${series}\n${await this.registry.metrics()}`;
+    const chunks = await this.#write(FAMILIES, fleet.agents, {
+      now: Date.now(),
+      drift: fleet.drift,
+      openIncidents,
+      actions,
+      leases,
+      capped: noneCapped(),
+    });
+    this.#last = { at: Date.now(), chunks };
+    return chunks;
+  }
+
+  /**
+   * One agent's series as its own sidecar serves them (GET /metrics on the sidecar): the same names
+   * and labels as the collector's, without the store's (incidents, controller) or the collector's own.
+   */
+  async renderAgent(agent: FleetAgent, now = Date.now()): Promise<string> {
+    const none = new Map<string, number>();
+    const chunks = await this.#write(
+      FAMILIES.filter((f) => AGENT_FAMILY.test(f.name)),
+      [agent],
+      { now, drift: [], openIncidents: none, actions: none, leases: none, capped: noneCapped() },
+    );
+    return Buffer.concat(chunks).toString("utf8");
+  }
+
+  /** The families over the agents (the first maxAgents, each bounded), the loop given back as it goes. */
+  async #write(families: Family[], all: readonly FleetAgent[], snapshot: Snapshot): Promise<Buffer[]> {
+    const w = new ExpositionWriter();
+    const { capped } = snapshot;
+    const agents: FleetAgent[] = [];
+    for (const a of all.slice(0, this.#limits.maxAgents)) {
+      agents.push(boundAgent(a, this.#limits, capped));
+      await w.breathe();
+    }
+    capped.agents = Math.max(0, all.length - agents.length);
+    const listed = new Set(agents.map((a) => a.agent));
+    for (const f of families) {
+      w.family(f.name, f.help, f.type);
+      if (f.agent)
+        for (const a of agents) {
+          w.samples(f.name, f.agent(a, snapshot));
+          await w.breathe();
+        }
+      if (f.fleet) w.samples(f.name, f.fleet(snapshot, listed));
+    }
+    return w.chunks();
   }
 }

@@ -34,13 +34,32 @@ export const countEndpointConfig = z.strictObject({
   timeoutMs: int(10, 60_000).default(500),
 });
 
+/** A provider's models, each listed once: two entries for one id would leave which limits apply to the list's order. */
+const modelList = z
+  .array(modelLimits)
+  .default([])
+  .superRefine((models, ctx) => {
+    const seen = new Map<string, number>();
+    models.forEach((m, i) => {
+      const first = seen.get(m.id);
+      if (first === undefined) seen.set(m.id, i);
+      else
+        ctx.addIssue({
+          code: "custom",
+          path: [i, "id"],
+          input: m.id,
+          message: `duplicate model ${JSON.stringify(m.id)} (first listed at models.${first}): list each model once`,
+        });
+    });
+  });
+
 export const providerConfig = z.strictObject({
   /** The provider's real base URL, e.g. https://api.openai.com/v1 (paths after /llm/<id>/ are appended). */
   upstream: httpUrl.optional(),
   api: z.enum(API_FAMILIES, { error: `expected one of ${API_FAMILIES.join(", ")}` }).optional(),
   /** Injected upstream instead of the client's credential, when set. */
   apiKey: secretRef.optional(),
-  models: z.array(modelLimits).default([]),
+  models: modelList,
   /** The tokenizer for all of this provider's models, unless a model sets its own. */
   tokenizer: tokenizer.optional(),
   /** For models not listed; none means requests for unlisted models pass through unguarded. */

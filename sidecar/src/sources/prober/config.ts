@@ -49,6 +49,11 @@ const chatProbe = z.strictObject({
   /** Probes per session: its history grows by one exchange a probe until the next one starts. */
   sessionTurns: int(1, 100_000).default(50),
   token: secretRef.optional(),
+  /**
+   * Every 10 s unless set (each turn costs the agent's whole prompt in tokens): the prober's rounds
+   * are 4 s for the cheap probes, which a chat probe need not follow.
+   */
+  intervalMs: int(100, 86_400_000).default(10_000),
 });
 
 const tcpProbe = z.strictObject({
@@ -69,10 +74,17 @@ export const probeConfig = z.discriminatedUnion("kind", [httpProbe, chatProbe, t
   error: "expected kind: http, chat, tcp or command",
 });
 
+/**
+ * The defaults put "gateway down" in Mattermost within 30 s of the gateway dying (the seed's
+ * promise): a gateway that refuses connections fails 3 rounds in a row within 12 s of dying (3 x
+ * 4 s), one that hangs within 21 s (3 x (4 s + 3 s)); the collector's next evaluation (5 s) sends it.
+ * Three failures in a row (8 s of failing at least) keep one slow answer or a quick restart from
+ * paging anyone.
+ */
 export const proberConfig = z
   .strictObject({
-    intervalMs: int(100, 3_600_000).default(10_000),
-    timeoutMs: int(100, 600_000).default(5_000),
+    intervalMs: int(100, 3_600_000).default(4_000),
+    timeoutMs: int(100, 600_000).default(3_000),
     /** Failures in a row before a probe counts as failing. */
     failuresToFail: int(1, 100).default(3),
     /** Successes in a row before a failing probe counts as passing again. */

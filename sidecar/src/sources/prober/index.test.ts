@@ -110,7 +110,14 @@ function prober(
       timeoutMs: 2000,
       probes: [
         { name: "ready", kind: "http", url: `${url}/readyz`, expectBody: '"ready":true' },
-        { name: "chat", kind: "chat", url: `${url}/v1/chat/completions`, token: { env: "GW_TOKEN" } },
+        // intervalMs 100: every round (a chat probe runs every 10 s by default).
+        {
+          name: "chat",
+          kind: "chat",
+          url: `${url}/v1/chat/completions`,
+          token: { env: "GW_TOKEN" },
+          intervalMs: 100,
+        },
         ...extra,
       ],
     }),
