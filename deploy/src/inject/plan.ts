@@ -67,7 +67,12 @@ export const sidecarConfigName = (agent: string): string => `clawguard-sidecar-$
 
 const LABELS = { [INJECTED_LABEL]: "true" };
 
-/** An HTTP GET of a loopback /healthz with the Node the image has anyway (no wget/curl needed). */
+/**
+ * An HTTP GET of a loopback /healthz with the Node the image has anyway (no wget/curl needed). Each
+ * check starts a Node: with 26 containers starting on 2 busy cores that took over 3 s, and three
+ * such checks in a row marked healthy sidecars unhealthy (so `up --wait` failed); 10 s is slow
+ * enough for a loaded host and still says a hung process within 30 s.
+ */
 function healthcheck(port: number): Record<string, unknown> {
   return {
     test: [
@@ -77,9 +82,9 @@ function healthcheck(port: number): Record<string, unknown> {
       `fetch('http://127.0.0.1:${port}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
     ],
     interval: "10s",
-    timeout: "3s",
+    timeout: "10s",
     retries: 3,
-    start_period: "15s",
+    start_period: "30s",
   };
 }
 
