@@ -292,9 +292,11 @@ async function run(
     config: config.probe,
     env,
     source,
-    // A provider whose credential fails, or an oversize memory file, degrades the agent.
+    // A provider whose credential fails, providers not guarded for want of openclaw.json, or an
+    // oversize memory file degrades the agent.
     degradedBy: () => [
       ...llm.health().providers.flatMap((p) => (p.state === "degraded" ? p.reasons : [])),
+      ...llm.reasons(),
       ...memory.reasons(),
     ],
     publish: (drafts) => bus.publish(drafts),

@@ -1,5 +1,6 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "@clawguard/shared/testing";
@@ -13,18 +14,23 @@ import {
   type Engine,
   engineUnavailable,
   IMAGES,
+  REPO,
   startEngine,
 } from "../support/docker.ts";
 
 /**
  * The deployment `clawguard inject` writes, on a real Docker Engine (test/support/docker-engine.sh:
  * Debian 13's Engine 26 in a network namespace of its own): the sidecar and collector images built
- * from deploy/docker on a local base, a seed-shaped compose file (an HA gateway, two sub-agents on a
- * shared workspace volume, a bot with only its state, stand-in agent images) injected and brought up
- * with `docker compose up --wait` next to the PostgreSQL and Redis inject adds; an exec in a worker
- * reaches the collector; every agent is in `clawguard fleet`; the gateway killed stops sending
- * heartbeats, and the collector's controller (docker actuator, compose mode) fences it and starts the
- * standby, which the router then serves. Figures are printed as it goes.
+ * from deploy/docker on a local base, and the seed's own compose file (deploy/examples/seed: an HA
+ * gateway, seven sub-agents on one shared workspace volume, three bots, the app's PostgreSQL and
+ * Redis, which the collector reuses) run on stand-in images tagged with the seed's image names.
+ * Injected and brought up with `docker compose up --wait`; an exec in every agent's container
+ * reaches the collector (all at once); every agent is healthy in `clawguard fleet` (its sidecar's
+ * probe of /readyz, which inject configured); `docker compose down` and `up` again lose and double
+ * no event and the trail verifies; the gateway killed, the controller (docker actuator, compose
+ * mode) fences it and starts the standby, which the router then serves on both of the gateway's
+ * ports; `inject --remove` gives the file back byte for byte and the project comes up as before.
+ * Figures are printed as it goes.
  *
  * Runs with CLAWGUARD_DOCKER=1 or CI=true; there, a machine that cannot run the engine (not root, no
  * apt-get or unshare) fails, saying why. Elsewhere skipped (CLAWGUARD_DOCKER=0 skips it under CI too).
@@ -52,61 +58,104 @@ const lap = (what: string) => {
   last = now;
 };
 
-const COMPOSE = `# Seed-shaped: the gateway with a standby, sub-agents on one workspace, a bot with only its state.
-name: ${PROJECT}
+const SUBS = [1, 2, 3, 4, 5, 6, 7].map((i) => `sub${i}`);
+const BOTS = ["bot-supporter", "bot-secguard", "bot-opsguard"];
+const AGENTS = ["gateway", ...SUBS, ...BOTS];
+/** The seed's images, as the stand-ins are tagged here (nothing is pulled). */
+const SEED_IMAGES: Record<string, string> = {
+  "ghcr.io/openclaw/openclaw:latest": IMAGES.agent,
+  "postgres:16": IMAGES.postgres,
+  "redis:7": IMAGES.redis,
+};
+/** The collector's role and database on the app's PostgreSQL, as inject's report says to make them. */
+const DB_PASSWORD = randomBytes(16).toString("hex");
 
-x-agent: &agent
-  image: ${IMAGES.agent}
-  restart: unless-stopped
-  environment:
-    HOME: /home/node
-
-services:
-  gateway:
-    <<: *agent
-    ports:
-      - "18789:18789"
-    volumes:
-      - gateway-state:/home/node/.openclaw
-      - workspace:/home/node/.openclaw/workspace
-    labels:
-      clawguard.ha: standby
-  worker1:
-    <<: *agent
-    volumes:
-      - worker1-state:/home/node/.openclaw
-      - workspace:/home/node/.openclaw/workspace
-  worker2:
-    <<: *agent
-    volumes:
-      - worker2-state:/home/node/.openclaw
-      - workspace:/home/node/.openclaw/workspace
-  bot-ops:
-    <<: *agent
-    volumes:
-      - bot-state:/home/node/.openclaw
-
-volumes:
-  gateway-state:
-  worker1-state:
-  worker2-state:
-  bot-state:
-  workspace:
-`;
+/**
+ * The seed's file with two changes a real one has: the gateway publishes OpenClaw's bridge (18790)
+ * too, as OpenClaw's own compose file does, and one bot keeps only its state (its workspace is
+ * OpenClaw's default <state>/workspace, as with the old ~/.openclaw-bots/).
+ */
+function seedFile(): string {
+  const seed = readFileSync(join(REPO, "deploy/examples/seed/compose.yml"), "utf8");
+  const text = seed
+    .replace(
+      '      - "18789:18789"   # Control UI, /v1/chat/completions, channel webhooks\n',
+      '      - "18789:18789"   # Control UI, /v1/chat/completions, channel webhooks\n      - "18790:18790"   # bridge\n',
+    )
+    .replace("      - bot-opsguard-workspace:/home/node/.openclaw/workspace\n", "");
+  expect(text.length).toBe(seed.length + 33 - 62);
+  return text;
+}
 
 let engine: Engine;
-const compose = (args: string[], timeout = 300_000) =>
-  docker(
-    engine,
-    ["compose", "-p", PROJECT, "-f", join(dir, "compose.yml"), "-f", join(dir, "override.yml"), ...args],
-    {
-      cwd: dir,
-      timeout,
-      env: { ...engine.env, DOCKER_BUILDKIT: "0", COMPOSE_PROJECT_NAME: PROJECT, DOCKER_GID: "0" },
-    },
-  );
-const container = (service: string) => `${PROJECT}-${service}-1`;
+let original = "";
+const env = () => ({
+  ...engine.env,
+  DOCKER_BUILDKIT: "0",
+  COMPOSE_PROJECT_NAME: PROJECT,
+  DOCKER_GID: "0",
+});
+/** `docker compose` on the project: the injected file with the override, or the file alone. */
+const compose = (args: string[], timeout = 300_000, files = ["compose.yml", "override.yml"]) =>
+  docker(engine, ["compose", "-p", PROJECT, ...files.flatMap((f) => ["-f", join(dir, f)]), ...args], {
+    cwd: dir,
+    timeout,
+    env: env(),
+  });
+/** `docker compose up -d --wait`; on a failure, the logs of what is not healthy. */
+function upWait(files?: string[]): void {
+  try {
+    compose(["up", "-d", "--wait"], 600_000, files);
+  } catch (err) {
+    const ps = compose(["ps", "-a", "--format", "{{.Service}} {{.State}} {{.Health}}"], 60_000, files);
+    const bad = ps
+      .split("\n")
+      .filter((l) => l && !/ running (healthy)?$/.test(l))
+      .map((l) => l.split(" ")[0] as string);
+    const logs = bad.length > 0 ? compose(["logs", "--tail", "40", ...bad], 60_000, files) : "";
+    throw new Error(`${(err as Error).message}\n${ps}\n${logs}`);
+  }
+}
+
+/** The same, not waiting: many at once. */
+function composeAsync(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "docker",
+      ["compose", "-p", PROJECT, "-f", join(dir, "compose.yml"), "-f", join(dir, "override.yml"), ...args],
+      { cwd: dir, env: env(), stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (err += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`docker compose ${args.join(" ")}: exit ${code}\n${err}${out}`));
+    });
+  });
+}
+const containerOf = (service: string, files?: string[]) =>
+  compose(["ps", "-aq", service], 60_000, files).trim();
 const inspect = (name: string, format: string) => docker(engine, ["inspect", "-f", format, name]).trim();
+/** A command in the collector's container (its clawguard finds the collector and read token there). */
+const inCollector = (args: string[]) => compose(["exec", "-T", "clawguard-collector", ...args]);
+/** SQL on the app's PostgreSQL, where the collector keeps the audit trail; rows, tab-separated. */
+const sql = (query: string, db = "clawguard") =>
+  compose(["exec", "-T", "openclaw-pg", "psql", "-U", "openclaw", "-d", db, "-Atc", query]);
+
+/** Every container, volume and network of the project (what a run stopped halfway left, too). */
+function removeProject(): void {
+  const label = `label=com.docker.compose.project=${PROJECT}`;
+  const left = docker(engine, ["ps", "-aq", "--filter", label]).split("\n").filter(Boolean);
+  if (left.length > 0) docker(engine, ["rm", "-f", ...left]);
+  const volumes = docker(engine, ["volume", "ls", "-q", "--filter", label]).split("\n").filter(Boolean);
+  if (volumes.length > 0) docker(engine, ["volume", "rm", ...volumes]);
+  const networks = docker(engine, ["network", "ls", "-q", "--filter", label]).split("\n").filter(Boolean);
+  if (networks.length > 0) docker(engine, ["network", "rm", ...networks]);
+}
 
 /** The secrets as inject's report says to make them. */
 function writeSecrets(tokens: string[]): void {
@@ -125,15 +174,13 @@ function writeSecrets(tokens: string[]): void {
   writeFileSync(join(secrets, "clawguard-ingest-tokens"), `${ingest.join("\n")}\n`);
   writeFileSync(join(secrets, "clawguard-seal-keys"), `${seals.join("\n")}\n`);
   writeFileSync(join(secrets, "clawguard-read-token"), hex());
-  const pw = randomBytes(24).toString("hex");
-  writeFileSync(join(secrets, "clawguard-postgres-password"), pw);
   writeFileSync(
     join(secrets, "clawguard-database-url"),
-    `postgres://clawguard:${pw}@clawguard-postgres:5432/clawguard\n`,
+    `postgres://clawguard:${DB_PASSWORD}@openclaw-pg:5432/clawguard\n`,
   );
 }
 
-/** Polls `check` every 200 ms until it returns a value; the time it took. */
+/** Polls `check` every 200 ms until it returns a value. */
 async function until<T>(what: string, check: () => T | undefined, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -152,189 +199,286 @@ async function until<T>(what: string, check: () => T | undefined, timeoutMs: num
   }
 }
 
-/** What the router in front of the gateway answers: the hostname (container id) of the one it serves. */
-const routed = () =>
+/** What the router in front of the gateway answers on `port`: the hostname of the one it serves. */
+const routed = (port: number) =>
   JSON.parse(
-    compose([
-      "exec",
-      "-T",
-      "clawguard-collector",
+    inCollector([
       "node",
       "-e",
-      "fetch('http://gateway-router:18789/').then(r=>r.text()).then(t=>console.log(t))",
+      `fetch('http://gateway-router:${port}/').then(r=>r.text()).then(t=>console.log(t))`,
     ]),
-  ).host as string;
+  ) as { host: string; port: number };
 
-describe.skipIf(!wanted || why !== undefined)("the injected deployment on a real Docker Engine", () => {
-  beforeAll(() => {
-    engine = startEngine();
-    lap("engine up (installed, base imported)");
-    // What a run that was stopped halfway left (its PostgreSQL volume has another password).
-    const label = `label=com.docker.compose.project=${PROJECT}`;
-    const left = docker(engine, ["ps", "-aq", "--filter", label]).split("\n").filter(Boolean);
-    if (left.length > 0) docker(engine, ["rm", "-f", ...left]);
-    const volumes = docker(engine, ["volume", "ls", "-q", "--filter", label]).split("\n").filter(Boolean);
-    if (volumes.length > 0) docker(engine, ["volume", "rm", ...volumes]);
-    const ctx = buildContext();
-    lap("build context (the images' bundles)");
-    try {
-      buildImages(engine, ctx);
-    } finally {
-      rmSync(ctx, { recursive: true, force: true });
-    }
-    lap("sidecar and collector images built");
-    buildStandIns(engine);
-    lap("stand-in images built");
-  }, 1_200_000);
+/** An exec in each agent's container at once, through the agent-side clawguard; the marker echoed. */
+async function execEverywhere(agents: readonly string[], tag: string): Promise<Map<string, string>> {
+  const markers = new Map(agents.map((a) => [a, `${tag}-${a}-${randomBytes(4).toString("hex")}`]));
+  await Promise.all(
+    [...markers].map(([agent, marker]) =>
+      composeAsync([
+        "exec",
+        "-T",
+        "-w",
+        "/home/node/.openclaw/workspace",
+        agent,
+        "/opt/clawguard/bin/clawguard",
+        "exec",
+        "--",
+        "echo",
+        marker,
+      ]),
+    ),
+  );
+  return markers;
+}
 
-  afterAll(() => {
-    // CLAWGUARD_DOCKER_KEEP=1 leaves the project up to look at (docker compose -p clawguard-e2e ...).
-    if (engine && process.env.CLAWGUARD_DOCKER_KEEP !== "1") {
+/**
+ * How many exec.completed events of each agent hold its marker (`undefined` until all have one);
+ * a marker found in another agent's events is a failure.
+ */
+function execsArrived(markers: Map<string, string>): Map<string, number> | undefined {
+  const list = [...markers.values()].map((m) => `'${m}'`).join(", ");
+  const rows = sql(
+    `select m.marker, e.agent from unnest(array[${list}]) as m(marker) join audit_events e on e.type = 'exec.completed' and position(m.marker in e.body) > 0`,
+  );
+  const found = new Map<string, number>();
+  for (const line of rows.split("\n").filter(Boolean)) {
+    const [marker, agent] = line.split("|");
+    expect(markers.get(agent ?? ""), `${marker} in the events of ${agent}`).toBe(marker);
+    found.set(agent ?? "", (found.get(agent ?? "") ?? 0) + 1);
+  }
+  return [...markers.keys()].every((a) => found.has(a)) ? found : undefined;
+}
+
+/** The state of every agent in `clawguard fleet`, once all are healthy. */
+function allHealthy(): Record<string, string> | undefined {
+  const { agents } = JSON.parse(inCollector(["clawguard", "fleet", "--json"])) as {
+    agents: { agent: string; state: string; stale?: boolean }[];
+  };
+  const states = Object.fromEntries(agents.map((a) => [a.agent, a.stale ? "stale" : a.state]));
+  return AGENTS.every((a) => states[a] === "healthy") ? states : undefined;
+}
+
+describe.skipIf(!wanted || why !== undefined)(
+  "the seed's deployment, injected, on a real Docker Engine",
+  () => {
+    beforeAll(() => {
+      engine = startEngine();
+      lap("engine up (installed, base imported)");
+      removeProject();
+      const ctx = buildContext();
+      lap("build context (pnpm install --prod --offline, agent bundle)");
       try {
-        compose(["--profile", "clawguard-standby", "down", "-v", "-t", "2"]);
-      } catch (err) {
-        console.warn(`docker compose down: ${(err as Error).message}`);
+        buildImages(engine, ctx);
+      } finally {
+        rmSync(ctx, { recursive: true, force: true });
       }
-    }
-    rmSync(dir, { recursive: true, force: true });
-    console.log(`[docker e2e] figures (ms): ${JSON.stringify(Object.fromEntries(figures))}`);
-    console.log(`[docker e2e] total: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  });
+      lap("sidecar and collector images built");
+      buildStandIns(engine);
+      for (const [name, image] of Object.entries(SEED_IMAGES)) docker(engine, ["tag", image, name]);
+      lap("stand-in images built");
+    }, 1_200_000);
 
-  it("images: clawguard runs as inject writes it, non-root; sizes printed", () => {
-    for (const image of [IMAGES.sidecar, IMAGES.collector]) {
-      const help = docker(engine, ["run", "--rm", image, "clawguard", "--help"]);
-      // Each image's clawguard has its package's commands only.
-      expect(help).toMatch(image === IMAGES.sidecar ? /^ {2}sidecar /m : /^ {2}router /m);
-      expect(help).not.toMatch(
-        image === IMAGES.sidecar ? /^ {2}(collector|router|inject) /m : /^ {2}(sidecar|exec|inject) /m,
+    afterAll(() => {
+      // CLAWGUARD_DOCKER_KEEP=1 leaves the project up to look at (docker compose -p clawguard-e2e ...).
+      if (engine && process.env.CLAWGUARD_DOCKER_KEEP !== "1") {
+        try {
+          removeProject();
+        } catch (err) {
+          console.warn(`removing the project: ${(err as Error).message}`);
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+      console.log(`[docker e2e] figures (ms): ${JSON.stringify(Object.fromEntries(figures))}`);
+      console.log(`[docker e2e] total: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    });
+
+    it("images: clawguard runs as inject writes it, non-root; sizes printed", () => {
+      for (const image of [IMAGES.sidecar, IMAGES.collector]) {
+        const help = docker(engine, ["run", "--rm", image, "clawguard", "--help"]);
+        // Each image's clawguard has its package's commands only.
+        expect(help).toMatch(image === IMAGES.sidecar ? /^ {2}sidecar /m : /^ {2}router /m);
+        expect(help).not.toMatch(
+          image === IMAGES.sidecar ? /^ {2}(collector|router|inject) /m : /^ {2}(sidecar|exec|inject) /m,
+        );
+        expect(docker(engine, ["run", "--rm", "--entrypoint", "id", image, "-u"]).trim()).not.toBe("0");
+        const size = Number(inspect(image, "{{.Size}}"));
+        const base = Number(inspect("clawguard-test/base:bookworm", "{{.Size}}"));
+        console.log(
+          `[docker e2e] ${image}: ${(size / 1e6).toFixed(1)} MB, ${((size - base) / 1e6).toFixed(1)} MB above the base (${(base / 1e6).toFixed(0)} MB)`,
+        );
+        // The house's target for the sidecar: its own layers <= 40 MB above the Node base.
+        if (image === IMAGES.sidecar) expect(size - base).toBeLessThanOrEqual(40e6);
+      }
+    }, 120_000);
+
+    it("injects the seed's file; Compose itself accepts the result; up --wait brings it all up healthy", async () => {
+      original = seedFile();
+      writeFileSync(join(dir, "compose.yml"), original);
+      writeFileSync(join(dir, ".env"), `OPENCLAW_GATEWAY_TOKEN=${randomBytes(16).toString("hex")}\n`);
+      mkdirSync(join(dir, "secrets"));
+      writeFileSync(join(dir, "secrets/openclaw-pg-password"), randomBytes(16).toString("hex"));
+      const r = await runCommand(
+        injectCommand,
+        [
+          "compose.yml",
+          "-o",
+          "compose.yml",
+          "--image",
+          IMAGES.sidecar,
+          "--collector-image",
+          IMAGES.collector,
+        ],
+        { cwd: dir, env: process.env },
       );
-      expect(docker(engine, ["run", "--rm", "--entrypoint", "id", image, "-u"]).trim()).not.toBe("0");
-      const size = Number(inspect(image, "{{.Size}}"));
-      const base = Number(inspect("clawguard-test/base:bookworm", "{{.Size}}"));
-      console.log(
-        `[docker e2e] ${image}: ${(size / 1e6).toFixed(1)} MB, ${((size - base) / 1e6).toFixed(1)} MB above the base (${(base / 1e6).toFixed(0)} MB)`,
+      expect(r.code, r.err).toBe(0);
+      // The collector reuses the app's PostgreSQL and Redis, as the report says.
+      expect(r.err).toContain("CREATE ROLE clawguard LOGIN PASSWORD");
+      const tokens = [...r.err.matchAll(/for a in ([^;]+); do printf '%s %s/g)][0]?.[1]?.split(" ") ?? [];
+      expect(tokens.sort()).toEqual([...AGENTS, "gateway-standby"].sort());
+      writeSecrets(tokens);
+      // This engine's socket, not the host's /var/run/docker.sock: the one thing changed.
+      writeFileSync(
+        join(dir, "override.yml"),
+        `services:\n  clawguard-collector:\n    volumes:\n      - ${engine.socket}:/var/run/docker.sock\n`,
       );
-      // The house's target for the sidecar: its own layers <= 40 MB above the Node base.
-      if (image === IMAGES.sidecar) expect(size - base).toBeLessThanOrEqual(40e6);
-    }
-  }, 120_000);
+      compose(["config", "-q"]);
+      lap("inject and docker compose config");
+      // The collector's role and database on the app's PostgreSQL, once it is up.
+      compose(["up", "-d", "openclaw-pg"]);
+      await until(
+        "the collector's role on openclaw-pg",
+        () =>
+          compose([
+            "exec",
+            "-T",
+            "openclaw-pg",
+            "psql",
+            "-U",
+            "openclaw",
+            "-d",
+            "openclaw",
+            "-c",
+            `CREATE ROLE clawguard LOGIN PASSWORD '${DB_PASSWORD}'`,
+            "-c",
+            "CREATE DATABASE clawguard OWNER clawguard",
+          ]),
+        60_000,
+      );
+      lap("the collector's role and database on the app's PostgreSQL");
+      upWait();
+      lap("docker compose up --wait (cold start to healthy)");
+      // As inject's report says: the controller starts the standby, it does not create it.
+      compose(["--profile", "clawguard-standby", "create", "gateway-standby", "gateway-standby-clawguard"]);
+      const running = compose(["ps", "--format", "{{.Service}} {{.State}} {{.Health}}"]);
+      console.log(running);
+      for (const s of [...AGENTS, "gateway-router", "clawguard-collector", "openclaw-pg", "openclaw-redis"])
+        expect(running).toMatch(new RegExp(`^${s} running`, "m"));
+      for (const s of AGENTS) expect(running).toMatch(new RegExp(`^${s}-clawguard running healthy`, "m"));
+    }, 900_000);
 
-  it("injects the seed-shaped file; Compose itself accepts the result; up --wait brings it all up healthy", async () => {
-    writeFileSync(join(dir, "compose.yml"), COMPOSE);
-    const r = await runCommand(
-      injectCommand,
-      [
-        "compose.yml",
-        "-o",
-        "compose.yml",
-        "--image",
-        IMAGES.sidecar,
-        "--collector-image",
-        IMAGES.collector,
-        "--postgres-image",
-        IMAGES.postgres,
-        "--redis-image",
-        IMAGES.redis,
-      ],
-      { cwd: dir, env: process.env },
-    );
-    expect(r.code, r.err).toBe(0);
-    writeSecrets(["gateway", "gateway-standby", "worker1", "worker2", "bot-ops"]);
-    // This engine's socket, not the host's /var/run/docker.sock: the one thing changed.
-    writeFileSync(
-      join(dir, "override.yml"),
-      `services:
-  clawguard-collector:
-    volumes:
-      - ${engine.socket}:/var/run/docker.sock
-`,
-    );
-    compose(["config", "-q"]);
-    lap("inject and docker compose config");
-    compose(["up", "-d", "--wait"], 600_000);
-    lap("docker compose up --wait (cold start to healthy)");
-    // As inject's report says: the controller starts the standby, it does not create it.
-    compose(["--profile", "clawguard-standby", "create", "gateway-standby", "gateway-standby-clawguard"]);
-    const running = compose(["ps", "--format", "{{.Service}} {{.State}} {{.Health}}"]);
-    console.log(running);
-    for (const s of ["gateway", "worker1", "worker2", "bot-ops", "gateway-router", "clawguard-collector"]) {
-      expect(running).toMatch(new RegExp(`^${s} running`, "m"));
-    }
-    for (const s of ["gateway", "worker1", "worker2", "bot-ops"])
-      expect(running).toMatch(new RegExp(`^${s}-clawguard running healthy`, "m"));
-  }, 900_000);
+    it("an exec in every agent's container, all at once, reaches the collector through its sidecar", async () => {
+      const markers = await execEverywhere(AGENTS, "first");
+      lap(`an exec in each of the ${AGENTS.length} agents (at once)`);
+      const found = await until("every agent's exec in the collector", () => execsArrived(markers), 60_000);
+      expect([...found.values()].every((n) => n === 1)).toBe(true);
+      lap("every agent's exec event in the collector");
+    }, 180_000);
 
-  it("an exec in a worker's container reaches the collector (through its sidecar)", async () => {
-    compose([
-      "exec",
-      "-T",
-      "-w",
-      "/home/node/.openclaw/workspace",
-      "worker1",
-      "/opt/clawguard/bin/clawguard",
-      "exec",
-      "--",
-      "echo",
-      "hello from worker1",
-    ]);
-    const events = await until(
-      "the exec events of worker1 in the collector",
-      () => {
-        const out = compose([
+    it("clawguard fleet shows every agent healthy (its sidecar's probe of /readyz), the router serves both ports", async () => {
+      const states = await until("every agent healthy in clawguard fleet", allHealthy, 120_000);
+      console.log(states);
+      lap("every agent healthy in clawguard fleet");
+      const gateway = inspect(containerOf("gateway"), "{{.Config.Hostname}}");
+      expect(routed(18789)).toMatchObject({ host: gateway, port: 18789 });
+      expect(routed(18790)).toMatchObject({ host: gateway, port: 18790 });
+    }, 180_000);
+
+    it("docker compose down and up again: nothing lost or doubled, the trail verifies", async () => {
+      const before = new Set(sql("select id from audit_events").split("\n").filter(Boolean));
+      // One exec just before the stop: its events may still be in the sidecar's spool.
+      const marker = await execEverywhere(["sub1"], "before-down");
+      last = performance.now();
+      compose(["--profile", "clawguard-standby", "down"]);
+      lap("docker compose down");
+      upWait();
+      lap("docker compose up --wait again (warm: volumes kept)");
+      compose(["--profile", "clawguard-standby", "create", "gateway-standby", "gateway-standby-clawguard"]);
+      const found = await until(
+        "the exec before the stop in the collector",
+        () => execsArrived(marker),
+        60_000,
+      );
+      expect(found.get("sub1")).toBe(1);
+      const after = sql("select id from audit_events").split("\n").filter(Boolean);
+      expect(new Set(after).size).toBe(after.length);
+      expect([...before].filter((id) => !after.includes(id))).toEqual([]);
+      // No event twice under two ids: one exec.completed per command run, whatever was sent again.
+      const doubled = sql(
+        "select agent, body::json->'attrs'->>'command', count(*) from audit_events where type = 'exec.completed' group by 1, 2 having count(*) > 1",
+      );
+      expect(doubled).toBe("");
+      // Exit 1 (and so a throw here) when any chain is broken.
+      const verify = inCollector(["clawguard", "audit", "verify"]);
+      console.log(verify);
+      for (const agent of AGENTS) expect(verify).toMatch(new RegExp(`^ok +${agent} `, "m"));
+      expect(verify).not.toContain("BROKEN");
+      console.log(`[docker e2e] events: ${before.size} before the stop, ${after.length} after the start`);
+      lap("trail checked after down/up");
+      await until("every agent healthy again", allHealthy, 120_000);
+    }, 900_000);
+
+    it("the gateway killed: its heartbeats stop, it is fenced, the standby serves behind the router, on both ports", async () => {
+      const first = routed(18789).host;
+      expect(first).toBe(inspect(containerOf("gateway"), "{{.Config.Hostname}}"));
+      last = performance.now();
+      docker(engine, ["kill", containerOf("gateway")]);
+      const standby = await until(
+        "the standby serves behind the router",
+        () => {
+          const host = routed(18789).host;
+          return host !== first ? host : undefined;
+        },
+        180_000,
+      );
+      lap("gateway killed -> fenced, standby started, router serving it");
+      expect(standby).toBe(inspect(containerOf("gateway-standby"), "{{.Config.Hostname}}"));
+      expect(routed(18790)).toMatchObject({ host: standby, port: 18790 });
+      expect(inspect(containerOf("gateway"), "{{.State.Running}}")).toBe("false");
+      expect(inspect(containerOf("gateway-standby-clawguard"), "{{.State.Running}}")).toBe("true");
+      console.log(inCollector(["clawguard", "incidents"]));
+    }, 240_000);
+
+    it("inject --remove gives the file back byte for byte; the project comes up as before", async () => {
+      compose(["--profile", "clawguard-standby", "down"]);
+      const r = await runCommand(injectCommand, ["compose.yml", "--remove", "-o", "compose.yml"], {
+        cwd: dir,
+        env: process.env,
+      });
+      expect(r.code, r.err).toBe(0);
+      expect(readFileSync(join(dir, "compose.yml"), "utf8")).toBe(original);
+      last = performance.now();
+      upWait(["compose.yml"]);
+      lap("docker compose up --wait of the file as it was");
+      const running = compose(["ps", "--format", "{{.Service}} {{.State}}"], 60_000, ["compose.yml"]);
+      const services = running.split("\n").filter(Boolean).sort();
+      expect(services).toEqual(
+        [...AGENTS, "openclaw-pg", "openclaw-redis"].map((s) => `${s} running`).sort(),
+      );
+      const answer = compose(
+        [
           "exec",
           "-T",
-          "clawguard-collector",
-          "clawguard",
-          "audit",
-          "list",
-          "--agent",
-          "worker1",
-          "--type",
-          "exec.*",
-          "--json",
-        ]);
-        return out.includes("hello from worker1") ? out : undefined;
-      },
-      60_000,
-    );
-    expect(events).toMatch(/exec\.completed/);
-    lap("exec event from worker1 in the collector");
-  }, 120_000);
-
-  it("clawguard fleet lists every agent, heard from through its sidecar", async () => {
-    const fleet = await until(
-      "every agent in clawguard fleet",
-      () => {
-        const out = compose(["exec", "-T", "clawguard-collector", "clawguard", "fleet"]);
-        return ["gateway", "worker1", "worker2", "bot-ops"].every((a) => new RegExp(`^${a} `, "m").test(out))
-          ? out
-          : undefined;
-      },
-      90_000,
-    );
-    console.log(fleet);
-    lap("every agent in clawguard fleet");
-  }, 120_000);
-
-  it("the gateway killed: its heartbeats stop, it is fenced, the standby serves behind the router", async () => {
-    const first = routed();
-    expect(first).toBe(inspect(container("gateway"), "{{.Config.Hostname}}"));
-    last = performance.now();
-    docker(engine, ["kill", container("gateway")]);
-    const standby = await until(
-      "the standby serves behind the router",
-      () => {
-        const host = routed();
-        return host !== first ? host : undefined;
-      },
-      180_000,
-    );
-    lap("gateway killed -> fenced, standby started, router serving it");
-    expect(standby).toBe(inspect(container("gateway-standby"), "{{.Config.Hostname}}"));
-    expect(inspect(container("gateway"), "{{.State.Running}}")).toBe("false");
-    expect(inspect(container("gateway-standby-clawguard"), "{{.State.Running}}")).toBe("true");
-    const events = compose(["exec", "-T", "clawguard-collector", "clawguard", "incidents"]);
-    console.log(events);
-  }, 240_000);
-});
+          "gateway",
+          "node",
+          "-e",
+          "fetch('http://127.0.0.1:18789/').then(r=>r.text()).then(t=>console.log(t))",
+        ],
+        60_000,
+        ["compose.yml"],
+      );
+      expect(JSON.parse(answer).host).toBe(
+        inspect(containerOf("gateway", ["compose.yml"]), "{{.Config.Hostname}}"),
+      );
+    }, 600_000);
+  },
+);

@@ -113,8 +113,9 @@ export function buildInline(engine: Engine, tag: string, files: Record<string, s
 }
 
 /**
- * Stand-ins for what cannot be pulled: an OpenClaw agent (answers on 18789 with its container's
- * hostname; the real image needs the network to build), and PostgreSQL and Redis images from
+ * Stand-ins for what cannot be pulled: an OpenClaw agent (`openclaw gateway run [--port N]`: answers
+ * on its port and on 18790 with its container's hostname, /readyz ready; the real image needs the
+ * network to build), and PostgreSQL and Redis images from
  * Debian's packages in the base that behave like the official ones as inject uses them
  * (POSTGRES_USER/POSTGRES_DB/POSTGRES_PASSWORD_FILE; Redis reachable from other containers).
  */
@@ -124,18 +125,32 @@ export function buildStandIns(engine: Engine): void {
 RUN groupadd --gid 1000 node && useradd --uid 1000 --gid node --create-home node \\
  && mkdir -p /home/node/.openclaw/workspace && chown -R node:node /home/node
 COPY agent.mjs /agent.mjs
+COPY openclaw /usr/local/bin/openclaw
 USER node
 WORKDIR /home/node
-CMD ["node", "/agent.mjs"]
+CMD ["openclaw", "gateway", "run"]
 `,
-    // Like OpenClaw after its onboarding: an openclaw.json in its state (the sidecar reads it).
-    "agent.mjs": `import { existsSync, writeFileSync } from "node:fs";
+    // openclaw gateway run --port N, as the seed's services run it.
+    openclaw: `#!/bin/sh
+exec node /agent.mjs "$@"
+`,
+    // Like OpenClaw: its gateway port (--port, else 18789) answers with the container's hostname and
+    // /readyz with {"ready":true}; the bridge, 18790, the same; openclaw.json is written a moment
+    // after the first start (its sidecar, started beside it, may come first).
+    "agent.mjs": `import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { hostname } from "node:os";
+const at = process.argv.indexOf("--port");
+const port = at >= 0 ? Number(process.argv[at + 1]) : 18789;
 const config = "/home/node/.openclaw/openclaw.json";
-if (!existsSync(config)) writeFileSync(config, "{}\\n");
-createServer((req, res) => res.writeHead(200, { "content-type": "application/json" })
-  .end(JSON.stringify({ host: hostname(), path: req.url }))).listen(18789, "0.0.0.0");
+if (!existsSync(config)) setTimeout(() => {
+  writeFileSync(config + ".tmp", "{}\\n");
+  renameSync(config + ".tmp", config);
+}, 2000);
+for (const p of new Set([port, 18790]))
+  createServer((req, res) => res.writeHead(200, { "content-type": "application/json" })
+    .end(JSON.stringify(req.url === "/readyz" ? { ready: true } : { host: hostname(), port: p, path: req.url })))
+    .listen(p, "0.0.0.0");
 for (const s of ["SIGTERM", "SIGINT"]) process.on(s, () => process.exit(0));
 `,
   });

@@ -227,6 +227,7 @@ describe("controller", () => {
       // stops now. A third agent keeps the fleet from looking stale as a whole.
       await beat("gw-standby", 0);
       await beat("gw", 0);
+      await controller.tick(); // leading since 0: gw's heartbeat then is news of it
       await liveness.sweep(10_000);
       await beat("sub1", 10_000);
       now = 10_000;
@@ -270,6 +271,113 @@ describe("controller", () => {
       await liveness.close();
       standby.close();
     }
+  });
+});
+
+describe("controller: a fleet back from `docker compose down` and `up`", () => {
+  it("does not fail over a primary whose last heartbeat is from before it led, until it stays silent a window", async () => {
+    const calls: string[] = [];
+    const actuator: Actuator = {
+      restart: async (agent) => void calls.push(`restart ${agent}`),
+      stop: async (agent) => void calls.push(`stop ${agent}`),
+      start: async (agent) => void calls.push(`start ${agent}`),
+    };
+    // Nothing answers /readyz where the primary was (its target tells nothing either); the standby does.
+    const gone = createServer();
+    gone.listen(0, "127.0.0.1");
+    await once(gone, "listening");
+    const target = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`;
+    gone.close();
+    const standby = createServer((_req, res) => res.writeHead(200).end("ready"));
+    standby.listen(0, "127.0.0.1");
+    await once(standby, "listening");
+    const standbyTarget = `http://127.0.0.1:${(standby.address() as AddressInfo).port}`;
+    const run = async (gatewayBeatsAt: number | undefined) => {
+      calls.length = 0;
+      const liveness = await openLiveness({ staleFactor: 3, keyPrefix: "test:", log: silentLogger });
+      let now = 0;
+      const controller = new Controller({
+        lease: localLease(),
+        liveness,
+        prefix: "test:",
+        groups: [
+          {
+            name: "gw",
+            primary: "gw",
+            standby: "gw-standby",
+            targets: { gw: target, "gw-standby": standbyTarget },
+          },
+        ],
+        actuator,
+        incidents: { note: async () => {} },
+        policy: {
+          unhealthyForMs: 3000,
+          restartBudget: 0,
+          restartWindowMs: 600_000,
+          restartBackoffMs: 0,
+          minFailoverIntervalMs: 1000,
+          holdStaleShare: 0.5,
+          holdMinStale: 2,
+        },
+        staleFactor: 3,
+        tickMs: 100,
+        downTimeoutMs: 1000,
+        readyTimeoutMs: 1000,
+        log: silentLogger,
+        now: () => now,
+      });
+      const beat = (agent: string, at: number) =>
+        liveness.record(
+          {
+            agent,
+            role: agent === "gw" ? "gateway" : "sub-agent",
+            host: "h",
+            state: "healthy",
+            reasons: [],
+            probes: [],
+            versions: {},
+            configFingerprint: "f".repeat(64),
+            intervalMs: 1000,
+            time: new Date(at).toISOString(),
+          },
+          at,
+        );
+      try {
+        // Everything stopped at 0 (the last heartbeats); the project comes up at 100 s, the collector
+        // first: every record is stale to it. The sub-agents' sidecars report first, the gateway's late.
+        for (const a of ["gw", "sub1", "sub2", "sub3"]) await beat(a, 0);
+        await liveness.sweep(100_000);
+        const tickAt = async (t: number) => {
+          now = t;
+          await liveness.sweep(t);
+          await controller.tick();
+        };
+        await tickAt(100_000);
+        for (const a of ["sub1", "sub2", "sub3"]) await beat(a, 100_500);
+        for (const t of [101_000, 102_000, 103_000, 103_500]) {
+          for (const a of ["sub1", "sub2", "sub3"]) await beat(a, t - 200);
+          await tickAt(t);
+        }
+        if (gatewayBeatsAt !== undefined) await beat("gw", gatewayBeatsAt);
+        for (const t of [104_500, 106_500, 110_000]) {
+          for (const a of ["sub1", "sub2", "sub3", ...(gatewayBeatsAt !== undefined ? ["gw"] : [])])
+            await beat(a, t - 200);
+          await tickAt(t);
+        }
+        return [...calls];
+      } finally {
+        await controller.stop();
+        await liveness.close();
+      }
+    };
+    // Its sidecar reports 4 s after the collector started leading (later than the hysteresis after
+    // the fleet came back, within a staleness window): nothing is done to it. It was failed over
+    // at 103.5 s before: stale to the collector since its start.
+    expect(await run(104_000)).toEqual([]);
+    // It never reports: one staleness window (3 s) from when the collector began to lead, then the
+    // hysteresis (3 s), then it is failed over.
+    expect(await run(undefined)).toEqual(["stop gw", "start gw-standby"]);
+    standby.close();
   });
 });
 

@@ -102,6 +102,11 @@ export class Controller implements Component {
   /** Each agent's heartbeat interval as last seen: its record may go with Redis's data. */
   readonly #intervals = new Map<string, number>();
   #ledUnder: number | undefined;
+  /**
+   * When this leadership began: a heartbeat from before it may have been missed while no collector
+   * listened (the whole project stopped and started again), so it proves nothing either way.
+   */
+  #ledSince = 0;
   /** What redisCheck last said, and when it was asked (wall clock). */
   #refused: string | undefined;
   #checkedAt = Number.NEGATIVE_INFINITY;
@@ -169,6 +174,7 @@ export class Controller implements Component {
       // A new leadership: "not heard from" is counted from now, not from what another term saw.
       this.#ledUnder = token;
       this.#unheard.clear();
+      this.#ledSince = this.#o.now?.() ?? Date.now();
     }
     const now = this.#o.now?.() ?? Date.now();
     const entries = await this.#o.liveness.list();
@@ -283,8 +289,10 @@ export class Controller implements Component {
 
   /**
    * Group primaries with no heartbeat on record: none in liveness (Redis lost its data; its sidecar
-   * was stopped with it and will not report again), or none since it was promoted (what its record
-   * said while it stood by is not news of it). Each is not heard from (undefined) for one staleness
+   * was stopped with it and will not report again), none since it was promoted (what its record
+   * said while it stood by is not news of it), or none since this leadership began (heartbeats
+   * sent while no collector ran were lost: after `docker compose down` and `up`, Redis may still
+   * hold last seens from before the stop, stale to a collector that has just started). Each is not heard from (undefined) for one staleness
    * window (its heartbeat interval × staleFactor) from when this leader first found it so; then,
    * unless its target still answers /readyz (a gateway serving with no sidecar is left alone),
    * stale: never "not heard from yet" for ever, which would keep clients on a dead gateway.
@@ -298,7 +306,8 @@ export class Controller implements Component {
     for (const { config, group } of groups) {
       const agent = group.primary;
       const seen = lastSeen.get(agent);
-      if (seen !== undefined && (group.lastFailoverAt === undefined || seen >= group.lastFailoverAt)) {
+      const heardSince = Math.max(group.lastFailoverAt ?? 0, this.#ledSince);
+      if (seen !== undefined && seen >= heardSince) {
         this.#unheard.delete(agent);
         continue;
       }

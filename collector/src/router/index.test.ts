@@ -148,6 +148,69 @@ describe("router, one keep-alive client connection", () => {
   });
 });
 
+/** A stand-in gateway on `host` with a second listener (OpenClaw's bridge) on `bridge` of that host. */
+async function twoPorts(name: string, host: string, bridge: number): Promise<string> {
+  const main = createServer((_, res) => res.end(`${name}:gateway`));
+  const b = createServer((_, res) => res.end(`${name}:bridge`));
+  b.on("upgrade", (_req, socket: Socket) => {
+    socket.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n");
+    socket.on("data", (d: Buffer) => socket.write(`${name}:bridge:${d.toString()}`));
+  });
+  const listening = [once(main, "listening"), once(b, "listening")];
+  main.listen(0, host);
+  b.listen(bridge, host);
+  await Promise.all(listening);
+  cleanup.push(() => {
+    for (const s of [main, b]) {
+      s.closeAllConnections();
+      s.close();
+    }
+  });
+  return `http://${host}:${(main.address() as AddressInfo).port}`;
+}
+
+describe("router, more than one port (OpenClaw's bridge beside its gateway port)", () => {
+  it("serves each extra port from that port of the current target, and switches it with the route", async () => {
+    // The same port on three loopback addresses: the router's, the primary's and the standby's.
+    const probe = createServer().listen(0, "127.0.0.2");
+    await once(probe, "listening");
+    const bridge = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const primary = await twoPorts("primary", "127.0.0.2", bridge);
+    const standby = await twoPorts("standby", "127.0.0.3", bridge);
+    const lease = localLease();
+    const token = (await lease.acquire()) as number;
+    await setRoute(lease, undefined, prefix, { group: "bridge", target: primary, token });
+    const router = new Router({
+      group: "bridge",
+      host: "127.0.0.1",
+      port: 0,
+      ports: [bridge],
+      lease,
+      prefix,
+      pollMs: 60_000,
+      log: silentLogger,
+    });
+    await router.start();
+    cleanup.push(() => router.stop());
+    expect(router.urls[1]).toBe(`http://127.0.0.1:${bridge}`);
+    const text = async (url: string) => (await fetch(url)).text();
+    expect(await text(router.url)).toBe("primary:gateway");
+    expect(await text(`http://127.0.0.1:${bridge}/`)).toBe("primary:bridge");
+    const socket = await upgrade(`http://127.0.0.1:${bridge}`);
+    socket.write("hi");
+    const [echo] = (await once(socket, "data")) as [Buffer];
+    expect(echo.toString()).toBe("primary:bridge:hi");
+    const closed = once(socket, "close");
+
+    await setRoute(lease, undefined, prefix, { group: "bridge", target: standby, token });
+    await router.refresh();
+    await closed;
+    expect(await text(router.url)).toBe("standby:gateway");
+    expect(await text(`http://127.0.0.1:${bridge}/`)).toBe("standby:bridge");
+  });
+});
+
 describe("router, as a reverse proxy must", () => {
   it("drops hop-by-hop headers both ways (and those Connection names) and says who the client was", async () => {
     const seen: Record<string, unknown>[] = [];

@@ -11,6 +11,11 @@ export interface RouterOptions {
   group: string;
   host: string;
   port: number;
+  /**
+   * More ports to listen on (same host), each forwarded to that port of the current target's host:
+   * OpenClaw's bridge (18790) beside its gateway port.
+   */
+  ports?: readonly number[];
   /** Reads the group's route (the leader writes it under its fencing token; Redis: its copy). */
   lease: FencedReader;
   /** A connection for route change notifications (none: polling only). */
@@ -33,7 +38,8 @@ export class Router implements Component {
   /** Client-side sockets of connections currently forwarded to each target. */
   readonly #open = new Map<string, Set<Socket>>();
   #target: string | undefined;
-  #server: Server | undefined;
+  /** The main listener first, then one per extra port. */
+  #servers: Server[] = [];
   #poll: NodeJS.Timeout | undefined;
 
   constructor(options: RouterOptions) {
@@ -45,8 +51,15 @@ export class Router implements Component {
   }
 
   get url(): string {
-    const address = this.#server?.address();
-    return typeof address === "object" && address ? `http://${this.#o.host}:${address.port}` : "";
+    return this.urls[0] ?? "";
+  }
+
+  /** Where it listens: the main port, then the extra ones. */
+  get urls(): string[] {
+    return this.#servers.map((server) => {
+      const address = server.address();
+      return typeof address === "object" && address ? `http://${this.#o.host}:${address.port}` : "";
+    });
   }
 
   async start(): Promise<void> {
@@ -58,12 +71,26 @@ export class Router implements Component {
       });
     }
     this.#poll = setInterval(() => void this.refresh(), this.#o.pollMs).unref();
-    this.#server = createServer((req, res) => this.#http(req, res));
-    this.#server.on("upgrade", (req, socket, head) => this.#upgrade(req, socket as Socket, head));
-    this.#server.listen(this.#o.port, this.#o.host);
+    await this.#listen(this.#o.port, undefined);
+    for (const port of this.#o.ports ?? []) await this.#listen(port, port);
+  }
+
+  /** A listener on `port`, forwarding to the target's own port, or to `targetPort` of its host. */
+  async #listen(port: number, targetPort: number | undefined): Promise<void> {
+    const server = createServer((req, res) => this.#http(req, res, targetPort));
+    server.on("upgrade", (req, socket, head) => this.#upgrade(req, socket as Socket, head, targetPort));
+    this.#servers.push(server);
+    server.listen(port, this.#o.host);
     await new Promise<void>((resolve, reject) => {
-      this.#server?.once("listening", resolve).once("error", reject);
+      server.once("listening", resolve).once("error", reject);
     });
+  }
+
+  /** The URL a request to `path` goes to: the target, on `targetPort` when it came in on an extra port. */
+  #upstream(target: string, path: string, targetPort: number | undefined): URL {
+    const url = new URL(path, target);
+    if (targetPort !== undefined) url.port = String(targetPort);
+    return url;
   }
 
   /** Reads the route; on a change, switches and drops every connection to the old target. */
@@ -94,7 +121,11 @@ export class Router implements Component {
     socket.once("close", () => set.delete(socket));
   }
 
-  #http(req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse): void {
+  #http(
+    req: import("node:http").IncomingMessage,
+    res: import("node:http").ServerResponse,
+    targetPort: number | undefined,
+  ): void {
     const target = this.#target;
     if (!target) {
       res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
@@ -104,7 +135,7 @@ export class Router implements Component {
       return;
     }
     this.#track(target, req.socket);
-    const url = new URL(req.url ?? "/", target);
+    const url = this.#upstream(target, req.url ?? "/", targetPort);
     const headers = forwardedRequestHeaders(req.headers, req.socket.remoteAddress, url.host);
     const upstream = request(url, { method: req.method, headers, agent: this.#agent }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
@@ -121,13 +152,18 @@ export class Router implements Component {
     req.pipe(upstream);
   }
 
-  #upgrade(req: import("node:http").IncomingMessage, client: Socket, head: Buffer): void {
+  #upgrade(
+    req: import("node:http").IncomingMessage,
+    client: Socket,
+    head: Buffer,
+    targetPort: number | undefined,
+  ): void {
     const target = this.#target;
     if (!target) {
       client.end("HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\r\n");
       return;
     }
-    const url = new URL(target);
+    const url = this.#upstream(target, "/", targetPort);
     const upstream = connect({ host: url.hostname, port: Number(url.port) || 80 });
     this.#track(target, client);
     upstream.once("connect", () => {
@@ -155,8 +191,8 @@ export class Router implements Component {
     if (this.#poll) clearInterval(this.#poll);
     for (const sockets of this.#open.values()) for (const s of sockets) s.destroy();
     this.#open.clear();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    this.#server = undefined;
+    const servers = this.#servers.splice(0);
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.#agent.destroy();
     await this.#o.subscriber?.unsubscribe().catch(() => {});
   }

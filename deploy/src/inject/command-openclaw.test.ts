@@ -135,6 +135,14 @@ function setUp(config: string, compose = COMPOSE, state = "state"): void {
   chmodSync(at(state, "openclaw.json"), MODE);
 }
 
+/** The probe inject gives every agent's sidecar: OpenClaw's /readyz on its port. */
+const READY_PROBE = {
+  name: "openclaw-ready",
+  kind: "http",
+  url: "http://127.0.0.1:18789/readyz",
+  expectBody: '"ready":true',
+};
+
 const run = (...args: string[]) => runCommand(injectCommand, args, { cwd: dir });
 
 /** The sidecar's config inject wrote into the compose file, as the sidecar reads it. */
@@ -167,6 +175,7 @@ describe("an agent whose state is a bind mount with openclaw.json", () => {
 
     const out = readFileSync(at("out.yml"), "utf8");
     expect(sidecarConfigOf(out, "gateway")).toEqual({
+      probe: { probes: [READY_PROBE] },
       llm: {
         providers: {
           deepseek: { upstream: "https://api.deepseek.com/v1" },
@@ -278,7 +287,10 @@ describe("an agent whose state is a bind mount with openclaw.json", () => {
     expect(r.err).toContain("2. In the OpenClaw config of gateway");
     expect(r.err).toContain('pathPrepend: ["/opt/clawguard/bin"]');
     expect(r.err).toContain("llm.providers.<id>.upstream");
-    expect(js(readFileSync(at("out.yml"), "utf8")).configs).toBeUndefined();
+    // Only the probe: no providers' URLs to give.
+    expect(sidecarConfigOf(readFileSync(at("out.yml"), "utf8"), "gateway")).toEqual({
+      probe: { probes: [READY_PROBE] },
+    });
   });
 
   it("--no-openclaw reads but does not write: the sidecar gets the URLs, the edit is printed", async () => {
@@ -388,7 +400,10 @@ describe("what inject does not edit", () => {
     );
     expect(r.err).toContain('tools: { exec: { pathPrepend: ["/opt/clawguard/bin"] } }');
     expect(r.err).toContain('baseUrl: "http://127.0.0.1:18801/llm/<id>"');
-    expect(js(readFileSync(at("out.yml"), "utf8")).configs).toBeUndefined();
+    // Only the probe: no providers' URLs to give.
+    expect(sidecarConfigOf(readFileSync(at("out.yml"), "utf8"), "gateway")).toEqual({
+      probe: { probes: [READY_PROBE] },
+    });
     expect(readdirSync(dir).sort()).toEqual(["compose.yml", "out.yml"]);
   });
 

@@ -39,6 +39,8 @@ export interface Agent {
   networks: string[];
   /** Container ports it publishes, from `ports` (the router listens on these). */
   containerPorts: number[];
+  /** The port OpenClaw listens on in its container (its sidecar probes it there). */
+  port: number;
 }
 
 export interface Skipped {
@@ -146,6 +148,26 @@ export function containerPorts(service: Record<string, unknown>): number[] {
   return out;
 }
 
+/** OpenClaw's gateway port when its command names none. */
+export const OPENCLAW_PORT = 18789;
+
+/**
+ * The port OpenClaw listens on in the container: `--port N` (or `--port=N`, `${VAR:-N}`) in its
+ * command or entrypoint, else OpenClaw's default.
+ */
+export function listenPort(service: Record<string, unknown>): number {
+  const argv = [service.entrypoint, service.command].flatMap((v) =>
+    Array.isArray(v) ? v.map(String) : typeof v === "string" ? v.split(/\s+/) : [],
+  );
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    const value = arg === "--port" ? argv[i + 1] : arg.startsWith("--port=") ? arg.slice(7) : undefined;
+    const port = Number(resolveDefaults(value ?? ""));
+    if (Number.isInteger(port) && port > 0 && port < 65536) return port;
+  }
+  return OPENCLAW_PORT;
+}
+
 function networksOf(service: Record<string, unknown>): string[] {
   const n = service.networks;
   if (Array.isArray(n)) return n.map(String);
@@ -229,6 +251,7 @@ export function detectAgent(name: string, service: Record<string, unknown>): Age
     state,
     networks: networksOf(service),
     containerPorts: containerPorts(service),
+    port: listenPort(service),
   };
 }
 

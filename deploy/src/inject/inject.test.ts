@@ -11,6 +11,14 @@ import { generateCompose } from "./generator.ts";
 import { composeData, inject, removeInjection } from "./inject.ts";
 import { SCHEMA, schemaProblems } from "./test-schema.ts";
 
+/** The probe inject gives every agent's sidecar: OpenClaw's /readyz on its port. */
+const ready = (port: number) => ({
+  name: "openclaw-ready",
+  kind: "http",
+  url: `http://127.0.0.1:${port}/readyz`,
+  expectBody: '"ready":true',
+});
+
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const read = (p: string) => readFileSync(here(p), "utf8");
 const SEED = "../../examples/seed/compose.yml";
@@ -332,7 +340,7 @@ describe("bad input: an error naming the service and the key", () => {
   });
 });
 
-describe("the providers' real URLs for the sidecar (a config per agent, inline)", () => {
+describe("the sidecar's config (a config per agent, inline): its probe, the providers' real URLs", () => {
   const withState = AGENT.replace(
     "      - ws:/home/node/.openclaw/workspace\n",
     "      - ws:/home/node/.openclaw/workspace\n      - ./state:/home/node/.openclaw\n",
@@ -351,6 +359,7 @@ describe("the providers' real URLs for the sidecar (a config per agent, inline)"
     const c = js(r.text);
     // Compose interpolates config content: a `$` is written `$$`.
     expect(parseDocument(c.configs["clawguard-sidecar-gateway"].content).toJS()).toEqual({
+      probe: { probes: [ready(18789)] },
       llm: {
         providers: {
           deepseek: { upstream: "https://api.deepseek.com/v1" },
@@ -365,11 +374,32 @@ describe("the providers' real URLs for the sidecar (a config per agent, inline)"
     expect(removeInjection(r.text).text).toBe(text);
   });
 
-  it("adds nothing for an agent without upstreams", () => {
+  it("gives an agent without upstreams its probe alone", () => {
     const r = inject(withState, {}, () => []);
-    expect(r.configs).toEqual([]);
-    expect(js(r.text).configs).toBeUndefined();
-    expect(js(r.text).services["gateway-clawguard"].environment.CLAWGUARD_CONFIG).toBeUndefined();
+    expect(r.configs).toEqual(["clawguard-sidecar-gateway"]);
+    const c = js(r.text);
+    expect(parseDocument(c.configs["clawguard-sidecar-gateway"].content).toJS()).toEqual({
+      probe: { probes: [ready(18789)] },
+    });
+    expect(c.services["gateway-clawguard"].environment.CLAWGUARD_CONFIG).toBe("/etc/clawguard/sidecar.yaml");
+    expect(r.agents[0]?.notes).toContain("probes http://127.0.0.1:18789/readyz");
+  });
+
+  it("probes each agent on the port its command names (--port N, --port=N, an interpolation's default), else 18789", () => {
+    const agent = (name: string, command: string) =>
+      `  ${name}:\n    image: ghcr.io/openclaw/openclaw:latest\n${command}    volumes:\n      - ${name}-ws:/home/node/.openclaw/workspace\n`;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+    const text = `services:\n${agent("a", '    command: ["openclaw", "gateway", "run", "--port", "18830"]\n')}${agent("b", "    command: openclaw gateway --port=18791 --bind lan\n")}${agent("c", '    command: ["node", "dist/index.js", "gateway", "--port", "${OPENCLAW_PORT:-18820}"]\n')}${agent("d", "")}`;
+    const c = js(inject(text).text);
+    const urls = ["a", "b", "c", "d"].map(
+      (a) => parseDocument(c.configs[`clawguard-sidecar-${a}`].content).toJS().probe.probes[0].url,
+    );
+    expect(urls).toEqual([
+      "http://127.0.0.1:18830/readyz",
+      "http://127.0.0.1:18791/readyz",
+      "http://127.0.0.1:18820/readyz",
+      "http://127.0.0.1:18789/readyz",
+    ]);
   });
 
   it("refuses a config of the same name already in the file", () => {
@@ -448,7 +478,7 @@ describe("the collector's failover controller, configured for the HA gateways", 
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
       "${DOCKER_GID:?set DOCKER_GID to the group id of /var/run/docker.sock}",
     ]);
-    expect(seed.configs).toEqual(["clawguard-collector"]);
+    expect(seed.configs.at(-1)).toBe("clawguard-collector");
   });
 
   it("takes the router's port, one group per HA gateway, beside the sidecars' configs", () => {
@@ -478,7 +508,7 @@ describe("the collector's failover controller, configured for the HA gateways", 
     expect(c.group_add).toBeUndefined();
     expect(c.configs).toBeUndefined();
     expect(c.environment.CLAWGUARD_COLLECTOR_CONFIG).toBeUndefined();
-    expect(js(r.text).configs).toBeUndefined();
+    expect(Object.keys(js(r.text).configs)).toEqual(["clawguard-sidecar-gateway"]);
     expect(r.text).not.toContain("docker.sock");
   });
 

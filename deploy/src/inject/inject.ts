@@ -304,19 +304,54 @@ function networksFor(names: Iterable<string>): Js {
 /** An agent's providers' real URLs (from its openclaw.json), or undefined when there are none to give. */
 export type UpstreamsOf = (agent: Agent) => readonly Upstream[] | undefined;
 
-/**
- * Adds a sidecar beside every agent service, the collector (and PostgreSQL/Redis when the file has
- * none), the shared `clawguard-bin` volume and the secrets; for a gateway labelled
- * `clawguard.ha: standby` also a standby (not started by default) and a router. `upstreams` gives
- * an agent's providers' real URLs: its sidecar (and its standby's) then gets a config with them
- * (a top-level config, inline). Injecting an injected file first takes the old injection out, so
- * the result is the same bytes.
- */
-export function inject(
-  text: string,
-  partial: Partial<InjectOptions> = {},
-  upstreams: UpstreamsOf = () => undefined,
-): InjectResult {
+/** The input, parsed and checked once: what every later step reads. */
+interface Input {
+  options: InjectOptions;
+  /** The text with an earlier injection taken out: what inject adds to. */
+  base: string;
+  lines: Lines;
+  root: YAMLMap;
+  js: Js;
+  /** The `services` block map, and its services as plain data. */
+  services: YAMLMap;
+  servicesJs: Record<string, Js>;
+  schemaChecked: boolean;
+}
+
+/** One thing inject adds to a top-level map, with why (for collision messages) and its comment. */
+interface Addition {
+  why: string;
+  value: Js;
+  comment: string;
+}
+
+/** Everything inject adds to the file, gathered before a line is written. */
+interface Additions {
+  services: Map<string, Addition>;
+  configs: Map<string, { value: Js; comment: string }>;
+  changes: AgentChange[];
+  /** Services (agents, standbys) that need an ingest token and a seal key. */
+  tokens: string[];
+  groups: FailoverGroup[];
+}
+
+/** The top-level entries inject adds, by key. */
+interface TopLevel {
+  volumes: Js;
+  secrets: Js;
+  configs: Js;
+  secretNames: string[];
+}
+
+const COLLECTOR_SECRETS = [
+  "clawguard-ingest-tokens",
+  "clawguard-seal-keys",
+  "clawguard-read-token",
+  "clawguard-database-url",
+];
+
+/** Parses `text` (without an earlier injection) and checks it is a compose file with services. */
+function readInput(text: string, partial: Partial<InjectOptions>): Input {
   const options: InjectOptions = { ...DEFAULTS, ...partial };
   const base = removeInjection(text).text;
   const doc = parse(base);
@@ -337,8 +372,11 @@ export function inject(
     throw new InjectError("services: missing; there are no services to put a sidecar beside");
   const services = blockMap(servicesPair.value, "services");
   const servicesJs = (js.services ?? {}) as Record<string, Js>;
-  const lines = toLines(base);
+  return { options, base, lines: toLines(base), root, js, services, servicesJs, schemaChecked };
+}
 
+/** The agent services, and the services detection passed over with why; none at all is bad input. */
+function findAgents(servicesJs: Record<string, Js>): { agents: Agent[]; skipped: Skipped[] } {
   const agents: Agent[] = [];
   const skipped: Skipped[] = [];
   for (const [name, service] of Object.entries(servicesJs)) {
@@ -352,161 +390,189 @@ export function inject(
       { key: "services" },
     );
   }
+  return { agents, skipped };
+}
+
+/** The app's own PostgreSQL and Redis (not agents), which the collector then uses. */
+function findBackends(servicesJs: Record<string, Js>, agents: readonly Agent[]): Backends {
   const agentNames = new Set(agents.map((a) => a.name));
   const others = Object.entries(servicesJs).filter(([name]) => !agentNames.has(name));
   const image = (s: Js | undefined) => (typeof s?.image === "string" ? s.image : "");
-  const backends: Backends = {
+  return {
     postgres: others.find(([, s]) => isPostgresImage(image(s)))?.[0],
     redis: others.find(([, s]) => isRedisImage(image(s)))?.[0],
   };
+}
 
-  // Everything to add, by name, with why (for collision messages).
-  const added = new Map<string, { why: string; value: Js; comment: string }>();
-  const configs = new Map<string, { value: Js; comment: string }>();
-  const changes: AgentChange[] = [];
-  const tokens: string[] = [];
-  const groups: FailoverGroup[] = [];
-  for (const agent of agents) {
-    const change: AgentChange = { service: agent.name, role: agent.role, added: [], notes: [] };
-    const add = (name: string, why: string, value: Js, comment: string) => {
-      added.set(name, { why, value, comment });
-      change.added.push(name);
-    };
-    const known = upstreams(agent);
-    const config = known && known.length > 0 ? sidecarConfigName(agent.name) : undefined;
-    if (config && known) {
-      configs.set(config, {
-        value: sidecarConfig(known),
-        comment: `clawguard sidecar config of ${agent.name}: the real URLs of its providers (${known.map((u) => u.id).join(", ")}), read from ${agent.state?.source ?? "its state"}/openclaw.json; the agent reaches them through the sidecar`,
-      });
-    }
-    const profiles = profilesOf(servicesJs[agent.name]);
-    add(
-      sidecarName(agent.name),
-      `the sidecar of ${agent.name}`,
-      sidecarService(agent, agent.name, options, false, config, profiles),
-      `clawguard sidecar of ${agent.name} (${agent.role}): its network namespace, workspace (rw) and state (ro)`,
+/**
+ * An agent's sidecar and its config (the probe of its agent, the providers' real URLs when known);
+ * with `clawguard.ha: standby` also its standby, the standby's sidecar and the router.
+ */
+function addAgent(
+  agent: Agent,
+  input: Input,
+  backends: Backends,
+  known: readonly Upstream[],
+  adds: Additions,
+): void {
+  const change: AgentChange = { service: agent.name, role: agent.role, added: [], notes: [] };
+  const add = (name: string, why: string, value: Js, comment: string) => {
+    adds.services.set(name, { why, value, comment });
+    change.added.push(name);
+  };
+  const config = sidecarConfigName(agent.name);
+  adds.configs.set(config, {
+    value: sidecarConfig(agent, known),
+    comment: `clawguard sidecar config of ${agent.name}: its probe of OpenClaw's /readyz on port ${agent.port}${known.length > 0 ? `; the real URLs of its providers (${known.map((u) => u.id).join(", ")}), read from ${agent.state?.source ?? "its state"}/openclaw.json; the agent reaches them through the sidecar` : ""}`,
+  });
+  const profiles = profilesOf(input.servicesJs[agent.name]);
+  add(
+    sidecarName(agent.name),
+    `the sidecar of ${agent.name}`,
+    sidecarService(agent, agent.name, input.options, false, config, profiles),
+    `clawguard sidecar of ${agent.name} (${agent.role}): its network namespace, workspace (rw) and state (ro)`,
+  );
+  adds.tokens.push(agent.name);
+  change.notes.push(`mounts ${AGENT_MOUNT}`);
+  if (agent.workspaceDir !== trimSlash(agent.workspace.target)) {
+    change.notes.push(
+      `workspace ${agent.workspaceDir} is inside the mount of ${agent.workspace.source}: the sidecar gets that mount read-write`,
     );
-    tokens.push(agent.name);
-    change.notes.push(`mounts ${AGENT_MOUNT}`);
-    if (agent.workspaceDir !== trimSlash(agent.workspace.target)) {
-      change.notes.push(
-        `workspace ${agent.workspaceDir} is inside the mount of ${agent.workspace.source}: the sidecar gets that mount read-write`,
-      );
-    }
-    if (profiles.length > 0) change.notes.push(`its sidecar has its profiles (${profiles.join(", ")})`);
-    if (config) change.notes.push(`provider URLs in configs.${config}`);
-    if (agent.ha) {
-      const standby = standbyName(agent.name);
-      add(
-        standby,
-        `the standby of ${agent.name}`,
-        standbyService(agent, servicesJs[agent.name] ?? {}),
-        `standby of ${agent.name} on the same state: never started by default (profile clawguard-standby); failover fences ${agent.name} first`,
-      );
-      add(
-        sidecarName(standby),
-        `the sidecar of ${standby}`,
-        sidecarService(agent, standby, options, true, config),
-        `clawguard sidecar of ${standby}: starts with it`,
-      );
-      const port = gatewayPort(agent);
-      const moved = gatewayPorts(servicesJs[agent.name]?.ports, port);
-      add(
-        routerName(agent.name),
-        `the router in front of ${agent.name}`,
-        routerService(agent, moved.entries, networksFor(agent.networks), backends, options, profiles),
-        `clawguard router: listens where clients reached ${agent.name} and forwards to the live one of ${agent.name} / ${standby}`,
-      );
-      tokens.push(standby);
-      change.port = port;
-      groups.push({ gateway: agent.name, port });
-      if (moved.entries.length > 0) {
-        change.notes.push(
-          `port ${port} moved to ${routerName(agent.name)} (kept as a comment)${moved.kept.length > 0 ? `; ${moved.kept.join(", ")} stay on ${agent.name} (not on its standby: gone while it serves)` : ""}`,
-        );
-      }
-    }
-    changes.push(change);
   }
-  const collectorSecrets = [
-    "clawguard-ingest-tokens",
-    "clawguard-seal-keys",
-    "clawguard-read-token",
-    "clawguard-database-url",
-  ];
+  if (profiles.length > 0) change.notes.push(`its sidecar has its profiles (${profiles.join(", ")})`);
+  change.notes.push(`probes http://127.0.0.1:${agent.port}/readyz`);
+  if (known.length > 0) change.notes.push(`provider URLs in configs.${config}`);
+  if (agent.ha) addStandby(agent, input, backends, { config, profiles, change, add }, adds);
+  adds.changes.push(change);
+}
+
+/** What `addAgent` hands on to `addStandby`. */
+interface AgentAdding {
+  config: string;
+  profiles: string[];
+  change: AgentChange;
+  add: (name: string, why: string, value: Js, comment: string) => void;
+}
+
+/** An HA gateway's standby (its twin, not started by default), the standby's sidecar, and the router. */
+function addStandby(
+  agent: Agent,
+  input: Input,
+  backends: Backends,
+  { config, profiles, change, add }: AgentAdding,
+  adds: Additions,
+): void {
+  const standby = standbyName(agent.name);
+  const service = input.servicesJs[agent.name] ?? {};
+  add(
+    standby,
+    `the standby of ${agent.name}`,
+    standbyService(agent, service),
+    `standby of ${agent.name} on the same state: never started by default (profile clawguard-standby); failover fences ${agent.name} first`,
+  );
+  add(
+    sidecarName(standby),
+    `the sidecar of ${standby}`,
+    sidecarService(agent, standby, input.options, true, config),
+    `clawguard sidecar of ${standby}: starts with it`,
+  );
+  const port = gatewayPort(agent);
+  const moved = gatewayPorts(service.ports);
+  add(
+    routerName(agent.name),
+    `the router in front of ${agent.name}`,
+    routerService(agent, moved.entries, networksFor(agent.networks), backends, input.options, profiles),
+    `clawguard router: listens where clients reached ${agent.name} and forwards to the live one of ${agent.name} / ${standby}`,
+  );
+  adds.tokens.push(standby);
+  change.port = port;
+  adds.groups.push({ gateway: agent.name, port });
+  if (moved.entries.length > 0) {
+    const ports = [...new Set(moved.entries.flatMap((e) => containerPorts({ ports: [e] })))];
+    change.notes.push(
+      `port${ports.length > 1 ? "s" : ""} ${ports.join(", ")} moved to ${routerName(agent.name)} (kept as a comment)${moved.kept.length > 0 ? `; ${moved.kept.join(", ")} stay on ${agent.name} (not a single container port: not served while its standby serves)` : ""}`,
+    );
+  }
+}
+
+/** The collector, and PostgreSQL and Redis when the file has none; the names of those added. */
+function addShared(input: Input, agents: readonly Agent[], backends: Backends, adds: Additions): string[] {
   const backendNetworks = [backends.postgres, backends.redis]
     .filter((b): b is string => b !== undefined)
     .flatMap((b) => {
-      const n = servicesJs[b]?.networks;
+      const n = input.servicesJs[b]?.networks;
       return Array.isArray(n) ? n.map(String) : n && typeof n === "object" ? Object.keys(n) : ["default"];
     });
   const networks = networksFor([...agents.flatMap((a) => a.networks), ...backendNetworks]);
+  const { groups, services } = adds;
   const extra: string[] = [COLLECTOR];
-  added.set(COLLECTOR, {
+  services.set(COLLECTOR, {
     why: "the clawguard collector",
-    value: collectorService(backends, collectorSecrets, networks, options, groups.length > 0),
+    value: collectorService(backends, COLLECTOR_SECRETS, networks, input.options, groups.length > 0),
     comment: `clawguard collector: ingest, audit trail, fleet, alerts (dashboard on 127.0.0.1:18800)${groups.length > 0 ? `; fails over ${groups.map((g) => g.gateway).join(", ")} through the Docker socket (root on this host)` : ""}`,
   });
   if (groups.length > 0) {
-    configs.set(COLLECTOR_CONFIG, {
+    adds.configs.set(COLLECTOR_CONFIG, {
       value: collectorConfig(groups),
       comment: `clawguard collector config: failover of ${groups.map((g) => `${g.gateway} to ${standbyName(g.gateway)}`).join(", ")} (controller.groups), by the Docker Engine in this Compose project (controller.actuator)`,
     });
   }
   if (!backends.postgres) {
     extra.push(POSTGRES);
-    added.set(POSTGRES, {
+    services.set(POSTGRES, {
       why: "the collector's PostgreSQL",
-      value: postgresService(networks, options),
+      value: postgresService(networks, input.options),
       comment: "PostgreSQL for the collector (audit events, incidents, memory versions)",
     });
   }
   if (!backends.redis) {
     extra.push(REDIS);
-    added.set(REDIS, {
+    services.set(REDIS, {
       why: "the collector's Redis",
-      value: redisService(networks, options),
+      value: redisService(networks, input.options),
       comment: "Redis for the collector (liveness, leader lease, routing pointer)",
     });
   }
-
-  for (const [name, { why }] of added) {
-    if (name in servicesJs) {
+  for (const [name, { why }] of services) {
+    if (name in input.servicesJs) {
       throw new InjectError(
         `${servicePath(name)}: already exists, and clawguard inject adds a service of that name (${why}); rename the existing service`,
         { service: name, key: servicePath(name) },
       );
     }
   }
-  const volumes: Js = { [BIN_VOLUME]: { labels: { [INJECTED_LABEL]: "true" } } };
+  return extra;
+}
+
+/** The volumes, secrets and configs inject adds at the top level; a name already there is refused. */
+function topLevel(input: Input, backends: Backends, adds: Additions): TopLevel {
+  // A new object each: one object twice would be written as a YAML anchor and alias.
+  const labelled = () => ({ labels: { [INJECTED_LABEL]: "true" } });
+  const volumes: Js = { [BIN_VOLUME]: labelled() };
   // Each sidecar's private state (spool, token): outlives the container, shared with nothing.
-  for (const [name, { value }] of added) {
+  for (const { value } of adds.services.values()) {
     const mounts = (value as { volumes?: unknown }).volumes;
     const state = Array.isArray(mounts)
       ? mounts.find((m): m is string => typeof m === "string" && m.endsWith(`:${STATE_DIR}`))
       : undefined;
-    if (state && name)
-      volumes[state.slice(0, -`:${STATE_DIR}`.length)] = { labels: { [INJECTED_LABEL]: "true" } };
+    if (state) volumes[state.slice(0, -`:${STATE_DIR}`.length)] = labelled();
   }
-  if (!backends.postgres) volumes[PG_VOLUME] = { labels: { [INJECTED_LABEL]: "true" } };
+  if (!backends.postgres) volumes[PG_VOLUME] = labelled();
   const secretNames = [
-    ...tokens.map(ingestSecret),
-    ...tokens.map(sealSecret),
-    ...collectorSecrets,
+    ...adds.tokens.map(ingestSecret),
+    ...adds.tokens.map(sealSecret),
+    ...COLLECTOR_SECRETS,
     ...(backends.postgres ? [] : ["clawguard-postgres-password"]),
   ];
-  const secrets: Js = Object.fromEntries(
-    secretNames.map((n) => [n, { file: `${options.secretsDir.replace(/\/+$/, "")}/${n}` }]),
-  );
-  const configEntries: Js = Object.fromEntries([...configs].map(([name, { value }]) => [name, value]));
-  const tops = [
+  const dir = input.options.secretsDir.replace(/\/+$/, "");
+  const secrets: Js = Object.fromEntries(secretNames.map((n) => [n, { file: `${dir}/${n}` }]));
+  const configs: Js = Object.fromEntries([...adds.configs].map(([name, { value }]) => [name, value]));
+  for (const [key, entries] of [
     ["volumes", volumes],
     ["secrets", secrets],
-    ["configs", configEntries],
-  ] as const;
-  for (const [key, entries] of tops) {
-    const existing = (js[key] ?? {}) as Js;
+    ["configs", configs],
+  ] as const) {
+    const existing = (input.js[key] ?? {}) as Js;
     for (const name of Object.keys(entries)) {
       if (existing && name in existing) {
         throw new InjectError(
@@ -516,8 +582,12 @@ export function inject(
       }
     }
   }
+  return { volumes, secrets, configs, secretNames };
+}
 
-  // Indentation as the file has it.
+/** The column of the service names and the indentation unit, as the file has them. */
+function indentation(input: Input): { svcColumn: number; unit: number } {
+  const { services, lines } = input;
   const firstService = services.items[0];
   const svcColumn = firstService ? columnAt(lines, range(firstService.key)[0]) : 2;
   const firstValue = firstService?.value;
@@ -525,9 +595,12 @@ export function inject(
     isMap(firstValue) && !firstValue.flow && firstValue.items[0]
       ? columnAt(lines, range(firstValue.items[0].key)[0])
       : 0;
-  const unit = inner > svcColumn ? inner - svcColumn : 2;
+  return { svcColumn, unit: inner > svcColumn ? inner - svcColumn : 2 };
+}
 
-  const splicer = new Splicer();
+/** Each agent's mount of `clawguard-bin`, on a marked line at the end of its own `volumes` list. */
+function spliceAgents(input: Input, agents: readonly Agent[], splicer: Splicer): void {
+  const { services, lines } = input;
   for (const agent of agents) {
     const pair = services.items.find((p) => isScalar(p.key) && p.key.value === agent.name) as Pair;
     const map = blockMap(pair.value, servicePath(agent.name), agent.name);
@@ -544,31 +617,62 @@ export function inject(
     const ports = agent.ha ? pairOf(map, "ports") : undefined;
     if (ports) movePorts(agent, ports, lines, splicer);
   }
-  const servicesEnd = lastLineOf(lines, range(services)[1]);
-  for (const [name, { value, comment }] of added) {
+}
+
+/** The injected text: the agents' lines, then the added services and top-level entries, all marked. */
+function write(input: Input, agents: readonly Agent[], adds: Additions, tops: TopLevel): string {
+  const { lines, root } = input;
+  const { svcColumn, unit } = indentation(input);
+  const splicer = new Splicer();
+  spliceAgents(input, agents, splicer);
+  const servicesEnd = lastLineOf(lines, range(input.services)[1]);
+  for (const [name, { value, comment }] of adds.services) {
     splicer.insertAfter(servicesEnd, block(`service ${name}`, { [name]: value }, svcColumn, unit, comment));
   }
   const eofBlocks: string[] = [];
-  addTopLevel("volumes", volumes, root, lines, splicer, unit, eofBlocks);
-  addTopLevel("secrets", secrets, root, lines, splicer, unit, eofBlocks);
-  if (configs.size > 0) {
-    const comments = Object.fromEntries([...configs].map(([name, { comment }]) => [name, comment]));
-    addTopLevel("configs", configEntries, root, lines, splicer, unit, eofBlocks, comments);
+  addTopLevel("volumes", tops.volumes, root, lines, splicer, unit, eofBlocks);
+  addTopLevel("secrets", tops.secrets, root, lines, splicer, unit, eofBlocks);
+  if (adds.configs.size > 0) {
+    const comments = Object.fromEntries([...adds.configs].map(([name, { comment }]) => [name, comment]));
+    addTopLevel("configs", tops.configs, root, lines, splicer, unit, eofBlocks, comments);
   }
   if (eofBlocks.length > 0) splicer.insertAfter(documentEnd(lines, root), eofBlocks);
-  const out = fromLines(splicer.apply(lines.lines), lines.eol);
-  selfCheck(out, base, schemaChecked);
+  return fromLines(splicer.apply(lines.lines), lines.eol);
+}
+
+/**
+ * Adds a sidecar beside every agent service (with a config: its probe of the agent, and its
+ * providers' real URLs when `upstreams` gives them), the collector (and PostgreSQL/Redis when the
+ * file has none), the shared `clawguard-bin` volume and the secrets; for a gateway labelled
+ * `clawguard.ha: standby` also a standby (not started by default) and a router. Injecting an
+ * injected file first takes the old injection out, so the result is the same bytes.
+ */
+export function inject(
+  text: string,
+  partial: Partial<InjectOptions> = {},
+  upstreams: UpstreamsOf = () => undefined,
+): InjectResult {
+  const input = readInput(text, partial);
+  const { agents, skipped } = findAgents(input.servicesJs);
+  const backends = findBackends(input.servicesJs, agents);
+  const adds: Additions = { services: new Map(), configs: new Map(), changes: [], tokens: [], groups: [] };
+  for (const agent of agents) addAgent(agent, input, backends, upstreams(agent) ?? [], adds);
+  const extra = addShared(input, agents, backends, adds);
+  const tops = topLevel(input, backends, adds);
+  const out = write(input, agents, adds, tops);
+  selfCheck(out, input.base, input.schemaChecked);
+  const { js, servicesJs, options, schemaChecked } = input;
   return {
     text: out,
-    agents: changes,
+    agents: adds.changes,
     skipped,
     services: extra,
-    volumes: Object.keys(volumes),
-    secrets: secretNames,
-    configs: [...configs.keys()],
-    groups,
+    volumes: Object.keys(tops.volumes),
+    secrets: tops.secretNames,
+    configs: [...adds.configs.keys()],
+    groups: adds.groups,
     backends,
-    tokens,
+    tokens: adds.tokens,
     options,
     schemaChecked,
     project: typeof js.name === "string" && !js.name.includes("$") ? js.name : undefined,
@@ -620,20 +724,24 @@ function documentEnd(lines: Lines, root: YAMLMap): number {
   return lines.lines[n - 1] === "" ? n - 2 : n - 1;
 }
 
-/** The gateway's `ports` entries for `port` (the router's), and the ports that stay with it. */
-function gatewayPorts(ports: unknown, port: number): { entries: unknown[]; kept: string[] } {
+/**
+ * The gateway's `ports` entries the router takes over (every one with a single container port: it
+ * serves each), and those that stay with the gateway (a range, or a port not known until Compose
+ * interpolates it).
+ */
+function gatewayPorts(ports: unknown): { entries: unknown[]; kept: string[] } {
   const entries: unknown[] = [];
   const kept: string[] = [];
   for (const entry of Array.isArray(ports) ? ports : []) {
-    if (containerPorts({ ports: [entry] }).includes(port)) entries.push(entry);
-    else kept.push(String(containerPorts({ ports: [entry] })[0] ?? JSON.stringify(entry)));
+    if (containerPorts({ ports: [entry] }).length > 0) entries.push(entry);
+    else kept.push(typeof entry === "string" ? entry : JSON.stringify(entry));
   }
   return { entries, kept };
 }
 
 /**
- * Turns the gateway's `ports` entries of its gateway port into marked comments (the router publishes
- * them now); its other ports (OpenClaw's bridge) stay. All of them moved: the `ports` key too.
+ * Turns the gateway's `ports` entries the router takes over into marked comments (the router
+ * publishes them now); all of them moved: the `ports` key too.
  */
 function movePorts(agent: Agent, ports: Pair, lines: Lines, splicer: Splicer): void {
   const comment = (first: number, last: number, column: number) => {
@@ -641,9 +749,8 @@ function movePorts(agent: Agent, ports: Pair, lines: Lines, splicer: Splicer): v
       splicer.replace(i, `${" ".repeat(column)}${MOVED}${lines.lines[i] ?? ""}`);
   };
   const seq = ports.value as YAMLSeq | undefined;
-  const port = gatewayPort(agent);
   const items = isSeq(seq) ? seq.items : [];
-  const moving = items.filter((item) => containerPorts({ ports: [toJs(item)] }).includes(port));
+  const moving = items.filter((item) => containerPorts({ ports: [toJs(item)] }).length > 0);
   if (moving.length === 0) return;
   const keyStart = range(ports.key)[0];
   if (moving.length === items.length) {
@@ -652,7 +759,7 @@ function movePorts(agent: Agent, ports: Pair, lines: Lines, splicer: Splicer): v
   }
   if (seq?.flow) {
     throw new InjectError(
-      `${servicePath(agent.name, "ports")}: a flow list [...] with port ${port} (the router's) and others (they stay with ${agent.name}); write it one item per line so clawguard can move that one alone`,
+      `${servicePath(agent.name, "ports")}: a flow list [...] with ports the router takes over and others it cannot (a range, or a port known only after interpolation); write it one item per line so clawguard can move those alone`,
       { service: agent.name, key: "ports" },
     );
   }

@@ -133,29 +133,39 @@ function upstreamFrom(original: Js | undefined, id: string): string | undefined 
 
 const INCLUDE = "$include";
 
-/**
- * The edit of one openclaw.json. `original` is the text before any inject (its backup), where
- * the real URLs of providers that already point at the sidecar are found. Throws on text that is
- * not JSON5 (the caller names the file).
- */
-export function editOpenClaw(text: string, original?: string): OpenClawEdit | OpenClawRefusal {
-  const data: unknown = JSON5.parse(text);
-  if (!isObject(data)) return { refused: "expected an object at the top level" };
-  const root = parseSource(text) as J5Object;
-  const style = styleOf(text, root);
-  let before: Js | undefined;
-  try {
-    const parsed: unknown = original === undefined ? undefined : JSON5.parse(original);
-    before = isObject(parsed) ? parsed : undefined;
-  } catch {
-    before = undefined;
-  }
+/** What each step of the edit reads: the text, its style, and the config before any inject. */
+interface EditContext {
+  text: string;
+  style: ReturnType<typeof styleOf>;
+  /** The original (pre-inject) config, from the backup, where sidecar-pointing providers' URLs are. */
+  before: Js | undefined;
+  /** Whether there was such a backup (for the message when a URL is not in it). */
+  hasBackup: boolean;
+}
 
-  // Objects inject reads or adds to: a $include there means the values may live in another file.
+/** The objects inject reads or adds to. */
+interface Parts {
+  root: J5Object;
+  models: J5Node | undefined;
+  providers: J5Node | undefined;
+  tools: J5Node | undefined;
+  exec: J5Node | undefined;
+}
+
+function partsOf(root: J5Object): Parts {
   const models = member(root, "models")?.value;
-  const providers = member(models, "providers")?.value;
   const tools = member(root, "tools")?.value;
-  const exec = member(tools, "exec")?.value;
+  return {
+    root,
+    models,
+    providers: member(models, "providers")?.value,
+    tools,
+    exec: member(tools, "exec")?.value,
+  };
+}
+
+/** Why the file cannot be edited safely (a `$include` where inject would edit, a wrong shape), or undefined. */
+function refusalOf({ root, models, providers, tools, exec }: Parts): string | undefined {
   const path: [string, J5Node | undefined][] = [
     ["(top level)", root],
     ["models", models],
@@ -167,139 +177,154 @@ export function editOpenClaw(text: string, original?: string): OpenClawEdit | Op
     for (const m of providers.members) path.push([`models.providers.${m.key}`, m.value]);
   }
   for (const [where, node] of path) {
-    if (member(node, INCLUDE)) {
-      return {
-        refused: `${where} uses ${INCLUDE}, so what inject would change may live in another file`,
-      };
-    }
+    if (member(node, INCLUDE))
+      return `${where} uses ${INCLUDE}, so what inject would change may live in another file`;
   }
   for (const [where, node] of [
     ["models", models],
     ["models.providers", providers],
   ] as const) {
-    if (node && node.kind !== "object") return { refused: `${where}: expected an object` };
+    if (node && node.kind !== "object") return `${where}: expected an object`;
   }
+  return undefined;
+}
 
-  const edits: Edit[] = [];
+/** `tools.exec.pathPrepend` with BIN_DIR in it: the edits that add it, and what was done. */
+function editPathPrepend(
+  { text, style }: EditContext,
+  { root, tools, exec }: Parts,
+): { edits: Edit[]; state: OpenClawEdit["pathPrepend"] } {
+  const pathLiteral = quoteString(BIN_DIR);
+  const prependList = `[${pathLiteral}]`;
+  const added = (edits: Edit[]) => ({ edits, state: "added" as const });
+  const reason = (why: string) => ({ edits: [], state: { reason: why } });
+  if (!tools) {
+    const exec = inlineObject([["pathPrepend", prependList]], style);
+    const value = `${keyText("tools", style)}${style.colon}${inlineObject([["exec", exec]], style)}`;
+    return added(appendChild(text, root, value, style));
+  }
+  if (tools.kind !== "object") return reason("tools is not an object");
+  if (!exec) {
+    const value = `${keyText("exec", style)}${style.colon}${inlineObject([["pathPrepend", prependList]], style)}`;
+    return added(appendChild(text, tools, value, style));
+  }
+  if (exec.kind !== "object") return reason("tools.exec is not an object");
+  const list = member(exec, "pathPrepend")?.value;
+  if (!list)
+    return added(
+      appendChild(text, exec, `${keyText("pathPrepend", style)}${style.colon}${prependList}`, style),
+    );
+  if (list.kind !== "array") return reason("tools.exec.pathPrepend is not a list");
+  const present = list.items.some(
+    (i) => i.kind === "scalar" && typeof i.value === "string" && i.value.replace(/\/+$/, "") === BIN_DIR,
+  );
+  return present ? { edits: [], state: "present" } : added(appendChild(text, list, pathLiteral, style));
+}
+
+/** What inject does to one provider: its baseUrl pointed at the sidecar (or already so), or left with why. */
+type ProviderOutcome = { edits: Edit[]; change: ProviderChange; upstream: Upstream } | { left: string };
+
+/** One provider of `models.providers`: its baseUrl pointed at its sidecar, its real URL kept for the sidecar. */
+function editProvider(ctx: EditContext, id: string, p: J5Node): ProviderOutcome {
+  const { text, style } = ctx;
+  if (p.kind !== "object") return { left: "not an object" };
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(id))
+    return { left: "its id cannot be a sidecar path (/llm/<id>: 1-63 chars of [A-Za-z0-9_.-])" };
+  const apiNode = member(p, "api")?.value;
+  const api = apiNode?.kind === "scalar" ? apiNode.value : undefined;
+  if (apiNode && !(GUARDED_APIS as readonly unknown[]).includes(api))
+    return {
+      left: `api ${JSON.stringify(api)} is not one the context guard speaks (${GUARDED_APIS.join(", ")})`,
+    };
+  const upstreamApi = apiNode ? undefined : defaultApi(id);
+  const target = sidecarUrl(id);
+  const baseNode = member(p, "baseUrl")?.value;
+  if (!baseNode) {
+    const builtIn = BUILT_IN[id];
+    if (!builtIn) {
+      return {
+        left: `it has no baseUrl (OpenClaw's built-in default for "${id}"), which inject does not know: set baseUrl to the provider's real URL and run inject again`,
+      };
+    }
+    return {
+      edits: appendChild(text, p, `${keyText("baseUrl", style)}${style.colon}${quoteString(target)}`, style),
+      change: { id, from: undefined, already: false, upstream: builtIn.baseUrl },
+      upstream: { id, upstream: builtIn.baseUrl, api: upstreamApi },
+    };
+  }
+  if (baseNode.kind !== "scalar" || typeof baseNode.value !== "string")
+    return { left: "its baseUrl is not a string" };
+  const from = baseNode.value;
+  if (isSidecarUrl(from)) {
+    const upstream = upstreamFrom(ctx.before, id);
+    if (!upstream) {
+      return {
+        left: `it already points at the sidecar (${from}), and its real URL is not known (${ctx.hasBackup ? "not in the backup" : "no backup from an earlier inject"}): give the sidecar llm.providers.${id}.upstream`,
+      };
+    }
+    return {
+      edits: [],
+      change: { id, from, already: true, upstream },
+      upstream: { id, upstream, api: upstreamApi },
+    };
+  }
+  const why = unusable(from);
+  if (why) return { left: why };
+  return {
+    edits: [{ start: baseNode.start, end: baseNode.end, text: quoteString(target, baseNode.quote) }],
+    change: { id, from, already: false, upstream: from },
+    upstream: { id, upstream: from, api: upstreamApi },
+  };
+}
+
+/** The config before any inject, from the backup's text; undefined when there is none or it does not parse. */
+function parseBefore(original: string | undefined): Js | undefined {
+  try {
+    const parsed: unknown = original === undefined ? undefined : JSON5.parse(original);
+    return isObject(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The edit of one openclaw.json. `original` is the text before any inject (its backup), where
+ * the real URLs of providers that already point at the sidecar are found. Throws on text that is
+ * not JSON5 (the caller names the file).
+ */
+export function editOpenClaw(text: string, original?: string): OpenClawEdit | OpenClawRefusal {
+  const data: unknown = JSON5.parse(text);
+  if (!isObject(data)) return { refused: "expected an object at the top level" };
+  const root = parseSource(text) as J5Object;
+  const parts = partsOf(root);
+  const refused = refusalOf(parts);
+  if (refused) return { refused };
+  const ctx: EditContext = {
+    text,
+    style: styleOf(text, root),
+    before: parseBefore(original),
+    hasBackup: original !== undefined,
+  };
+  const prepend = editPathPrepend(ctx, parts);
+  const edits = [...prepend.edits];
   const result: OpenClawEdit = {
     text,
     changed: false,
-    pathPrepend: "present",
+    pathPrepend: prepend.state,
     providers: [],
     left: [],
     upstreams: [],
   };
-
-  // tools.exec.pathPrepend
-  const pathLiteral = quoteString(BIN_DIR);
-  const prependList = `[${pathLiteral}]`;
-  if (!tools) {
-    edits.push(
-      ...appendChild(
-        text,
-        root,
-        `${keyText("tools", style)}${style.colon}${inlineObject([["exec", inlineObject([["pathPrepend", prependList]], style)]], style)}`,
-        style,
-      ),
-    );
-    result.pathPrepend = "added";
-  } else if (tools.kind !== "object") {
-    result.pathPrepend = { reason: "tools is not an object" };
-  } else if (!exec) {
-    edits.push(
-      ...appendChild(
-        text,
-        tools,
-        `${keyText("exec", style)}${style.colon}${inlineObject([["pathPrepend", prependList]], style)}`,
-        style,
-      ),
-    );
-    result.pathPrepend = "added";
-  } else if (exec.kind !== "object") {
-    result.pathPrepend = { reason: "tools.exec is not an object" };
-  } else {
-    const list = member(exec, "pathPrepend")?.value;
-    if (!list) {
-      edits.push(
-        ...appendChild(text, exec, `${keyText("pathPrepend", style)}${style.colon}${prependList}`, style),
-      );
-      result.pathPrepend = "added";
-    } else if (list.kind !== "array") {
-      result.pathPrepend = { reason: "tools.exec.pathPrepend is not a list" };
-    } else if (
-      !list.items.some(
-        (i) => i.kind === "scalar" && typeof i.value === "string" && i.value.replace(/\/+$/, "") === BIN_DIR,
-      )
-    ) {
-      edits.push(...appendChild(text, list, pathLiteral, style));
-      result.pathPrepend = "added";
+  for (const m of parts.providers?.kind === "object" ? parts.providers.members : []) {
+    const outcome = editProvider(ctx, m.key, m.value);
+    if ("left" in outcome) {
+      result.left.push({ id: m.key, reason: outcome.left });
+      continue;
     }
+    edits.push(...outcome.edits);
+    result.providers.push(outcome.change);
+    result.upstreams.push(outcome.upstream);
   }
-
-  // models.providers.<id>.baseUrl
-  for (const m of providers?.kind === "object" ? providers.members : []) {
-    const id = m.key;
-    const left = (reason: string) => result.left.push({ id, reason });
-    const p = m.value;
-    if (p.kind !== "object") {
-      left("not an object");
-      continue;
-    }
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(id)) {
-      left("its id cannot be a sidecar path (/llm/<id>: 1-63 chars of [A-Za-z0-9_.-])");
-      continue;
-    }
-    const apiNode = member(p, "api")?.value;
-    const api = apiNode?.kind === "scalar" ? apiNode.value : undefined;
-    if (apiNode && !(GUARDED_APIS as readonly unknown[]).includes(api)) {
-      left(`api ${JSON.stringify(api)} is not one the context guard speaks (${GUARDED_APIS.join(", ")})`);
-      continue;
-    }
-    const upstreamApi = apiNode ? undefined : defaultApi(id);
-    const target = sidecarUrl(id);
-    const baseNode = member(p, "baseUrl")?.value;
-    if (!baseNode) {
-      const builtIn = BUILT_IN[id];
-      if (!builtIn) {
-        left(
-          `it has no baseUrl (OpenClaw's built-in default for "${id}"), which inject does not know: set baseUrl to the provider's real URL and run inject again`,
-        );
-        continue;
-      }
-      edits.push(
-        ...appendChild(text, p, `${keyText("baseUrl", style)}${style.colon}${quoteString(target)}`, style),
-      );
-      result.providers.push({ id, from: undefined, already: false, upstream: builtIn.baseUrl });
-      result.upstreams.push({ id, upstream: builtIn.baseUrl, api: upstreamApi });
-      continue;
-    }
-    if (baseNode.kind !== "scalar" || typeof baseNode.value !== "string") {
-      left("its baseUrl is not a string");
-      continue;
-    }
-    const from = baseNode.value;
-    if (isSidecarUrl(from)) {
-      const upstream = upstreamFrom(before, id);
-      if (!upstream) {
-        left(
-          `it already points at the sidecar (${from}), and its real URL is not known (${original === undefined ? "no backup from an earlier inject" : "not in the backup"}): give the sidecar llm.providers.${id}.upstream`,
-        );
-        continue;
-      }
-      result.providers.push({ id, from, already: true, upstream });
-      result.upstreams.push({ id, upstream, api: upstreamApi });
-      continue;
-    }
-    const why = unusable(from);
-    if (why) {
-      left(why);
-      continue;
-    }
-    edits.push({ start: baseNode.start, end: baseNode.end, text: quoteString(target, baseNode.quote) });
-    result.providers.push({ id, from, already: false, upstream: from });
-    result.upstreams.push({ id, upstream: from, api: upstreamApi });
-  }
-
   result.text = applyEdits(text, edits);
   result.changed = result.text !== text;
   return result;

@@ -1,5 +1,5 @@
 import { Document, Scalar, stringify } from "yaml";
-import { type Agent, type Mount, splitColons } from "./detect.ts";
+import { type Agent, containerPorts, type Mount, splitColons } from "./detect.ts";
 import type { Upstream } from "./openclaw-config.ts";
 
 export interface InjectOptions {
@@ -68,7 +68,12 @@ export const sidecarConfigName = (agent: string): string => `clawguard-sidecar-$
 
 const LABELS = { [INJECTED_LABEL]: "true" };
 
-/** An HTTP GET of a loopback /healthz with the Node the image has anyway (no wget/curl needed). */
+/**
+ * An HTTP GET of a loopback /healthz with the Node the image has anyway (no wget/curl needed). Each
+ * check starts a Node: with 26 containers starting on 2 busy cores that took over 3 s, and three
+ * such checks in a row marked healthy sidecars unhealthy (so `up --wait` failed); 10 s is slow
+ * enough for a loaded host and still says a hung process within 30 s.
+ */
 function healthcheck(port: number): Record<string, unknown> {
   return {
     test: [
@@ -78,9 +83,9 @@ function healthcheck(port: number): Record<string, unknown> {
       `fetch('http://127.0.0.1:${port}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
     ],
     interval: "10s",
-    timeout: "3s",
+    timeout: "10s",
     retries: 3,
-    start_period: "15s",
+    start_period: "30s",
   };
 }
 
@@ -185,16 +190,18 @@ function labelsRecord(labels: unknown): Record<string, string> {
 }
 
 /**
- * The port clients reach the gateway on, which the router takes over: OpenClaw's 18789 when
- * published (its bridge, 18790, stays with the gateway), else the first published port.
+ * The gateway's main port, the one its failover group's targets name: OpenClaw's 18789 when
+ * published, else the first published port. The router serves its other published ports too
+ * (OpenClaw's bridge, 18790), each from that port of the live one.
  */
 export const gatewayPort = (gateway: Agent): number =>
   gateway.containerPorts.includes(18789) ? 18789 : (gateway.containerPorts[0] ?? 18789);
 
 /**
- * Listens where clients reached the gateway (`ports`: the entries of its gateway port) and forwards
- * to the group's current target, as the collector's controller sets it in Redis under its fencing
- * token. It starts with the gateway's profiles.
+ * Listens where clients reached the gateway (`ports`: the gateway's entries, moved to the router)
+ * and forwards to the group's current target, as the collector's controller sets it in Redis under
+ * its fencing token: the gateway port to the target's, each other port (`--port`) to that port of
+ * the target's host. It starts with the gateway's profiles.
  */
 export function routerService(
   gateway: Agent,
@@ -205,9 +212,20 @@ export function routerService(
   profiles: readonly string[] = [],
 ): Record<string, unknown> {
   const port = gatewayPort(gateway);
+  const others = [...new Set(ports.flatMap((entry) => containerPorts({ ports: [entry] })))].filter(
+    (p) => p !== port,
+  );
   return {
     image: options.collectorImage,
-    command: ["clawguard", "router", "--group", gateway.name, "--listen", `0.0.0.0:${port}`],
+    command: [
+      "clawguard",
+      "router",
+      "--group",
+      gateway.name,
+      "--listen",
+      `0.0.0.0:${port}`,
+      ...others.flatMap((p) => ["--port", String(p)]),
+    ],
     restart: "unless-stopped",
     environment: {
       REDIS_URL: `redis://${backends.redis ?? REDIS}:6379/0`,
@@ -231,15 +249,34 @@ export function routerService(
 }
 
 /**
- * The sidecar's config file with its providers' real URLs (`llm.providers.<id>.upstream`, and
- * `api` where openclaw.json names none), inline in the compose file. `$` is doubled: Compose
- * interpolates config content like every other value.
+ * The end-to-end probe an agent's sidecar runs: OpenClaw's `/readyz` on the port it listens on, over
+ * the loopback of the network namespace they share (any other path answers 200 with the Control
+ * UI's page, so the body must say ready). A chat probe would spend the agent's tokens on every
+ * round: that one is the user's to add.
  */
-export function sidecarConfig(upstreams: readonly Upstream[]): Record<string, unknown> {
+export function readyProbe(port: number): Record<string, unknown> {
+  return {
+    name: "openclaw-ready",
+    kind: "http",
+    url: `http://127.0.0.1:${port}/readyz`,
+    expectBody: '"ready":true',
+  };
+}
+
+/**
+ * The sidecar's config file, inline in the compose file: its probe of the agent, and the
+ * providers' real URLs (`llm.providers.<id>.upstream`, and `api` where openclaw.json names none)
+ * when inject read them. `$` is doubled: Compose interpolates config content like every other value.
+ */
+export function sidecarConfig(agent: Agent, upstreams: readonly Upstream[]): Record<string, unknown> {
   const providers = Object.fromEntries(
     upstreams.map((u) => [u.id, { upstream: u.upstream, ...(u.api ? { api: u.api } : {}) }]),
   );
-  return { content: stringify({ llm: { providers } }).replaceAll("$", "$$$$"), labels: LABELS };
+  const config = {
+    probe: { probes: [readyProbe(agent.port)] },
+    ...(upstreams.length > 0 ? { llm: { providers } } : {}),
+  };
+  return { content: stringify(config).replaceAll("$", "$$$$"), labels: { ...LABELS } };
 }
 
 /** A gateway with a standby: the port both listen on inside the compose network. */
@@ -279,7 +316,7 @@ export function collectorConfig(groups: readonly FailoverGroup[]): Record<string
   });
   const project = doc.getIn(["controller", "actuator", "compose", "project"], true);
   if (project instanceof Scalar) project.type = Scalar.QUOTE_DOUBLE;
-  return { content: doc.toString({ lineWidth: 0 }), labels: LABELS };
+  return { content: doc.toString({ lineWidth: 0 }), labels: { ...LABELS } };
 }
 
 export interface Backends {

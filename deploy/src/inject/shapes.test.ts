@@ -152,29 +152,64 @@ describe("HA on OpenClaw's own layout (gateway 18789, bridge 18790)", () => {
     "    init: true\n",
     "    init: true\n    labels:\n      clawguard.ha: standby\n",
   );
-  it("only the gateway port moves to the router; the bridge port stays with the gateway", () => {
+  it("the router takes over every published port and serves each (the bridge from the live one's 18790)", () => {
     const r = inject(text);
     const s = js(roundTrip(text)).services;
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolations, kept as written
-    expect(s["openclaw-gateway-router"].ports).toEqual(["${OPENCLAW_GATEWAY_PORT:-18789}:18789"]);
-    expect(s["openclaw-gateway-router"].command).toContain("0.0.0.0:18789");
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolations, kept as written
-    expect(s["openclaw-gateway"].ports).toEqual(["${OPENCLAW_BRIDGE_PORT:-18790}:18790"]);
+    expect(s["openclaw-gateway-router"].ports).toEqual([
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolations, kept as written
+      "${OPENCLAW_GATEWAY_PORT:-18789}:18789",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolations, kept as written
+      "${OPENCLAW_BRIDGE_PORT:-18790}:18790",
+    ]);
+    expect(s["openclaw-gateway-router"].command).toEqual([
+      "clawguard",
+      "router",
+      "--group",
+      "openclaw-gateway",
+      "--listen",
+      "0.0.0.0:18789",
+      "--port",
+      "18790",
+    ]);
+    expect(s["openclaw-gateway"].ports).toBeUndefined();
     expect(s["openclaw-gateway-standby"].ports).toBeUndefined();
     expect(r.agents[0]?.notes.join("; ")).toMatch(
-      /port 18789 moved to openclaw-gateway-router \(kept as a comment\); 18790 stay on openclaw-gateway/,
+      /ports 18789, 18790 moved to openclaw-gateway-router \(kept as a comment\)/,
+    );
+    // The failover group still names the gateway port.
+    expect(r.groups).toEqual([{ gateway: "openclaw-gateway", port: 18789 }]);
+    expect(inject(r.text).text).toBe(r.text);
+    expect(removeInjection(r.text).text).toBe(text);
+  });
+
+  it("a flow list moves whole; one mixing ports with a range is refused, naming the key", () => {
+    const flow = (ports: string) =>
+      text.replace(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolations, kept as written
+        '    ports:\n      - "${OPENCLAW_GATEWAY_PORT:-18789}:18789"\n      - "${OPENCLAW_BRIDGE_PORT:-18790}:18790"\n',
+        `    ports: ${ports}\n`,
+      );
+    expect(flow("x")).not.toBe(text);
+    const whole = inject(flow('["18789:18789", "18790:18790"]'));
+    expect(js(whole.text).services["openclaw-gateway-router"].ports).toEqual(["18789:18789", "18790:18790"]);
+    expect(js(whole.text).services["openclaw-gateway"].ports).toBeUndefined();
+    expect(() => inject(flow('["18789:18789", "18800-18810:18800-18810"]'))).toThrow(
+      /services\.openclaw-gateway\.ports: a flow list \[\.\.\.\] with ports the router takes over and others it cannot/,
     );
   });
 
-  it("a flow list mixing the gateway port with others is refused, naming the key", () => {
-    const flow = text.replace(
+  it("a port range stays with the gateway, and the report says it is not served while its standby serves", () => {
+    const ranged = text.replace(
       // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolations, kept as written
-      '    ports:\n      - "${OPENCLAW_GATEWAY_PORT:-18789}:18789"\n      - "${OPENCLAW_BRIDGE_PORT:-18790}:18790"\n',
-      '    ports: ["18789:18789", "18790:18790"]\n',
+      '      - "${OPENCLAW_BRIDGE_PORT:-18790}:18790"\n',
+      '      - "18800-18810:18800-18810"\n',
     );
-    expect(flow).not.toBe(text);
-    expect(() => inject(flow)).toThrow(
-      /services\.openclaw-gateway\.ports: a flow list \[\.\.\.\] with port 18789 \(the router's\) and others/,
+    const r = inject(ranged);
+    const s = js(r.text).services;
+    expect(s["openclaw-gateway"].ports).toEqual(["18800-18810:18800-18810"]);
+    expect(s["openclaw-gateway-router"].command).not.toContain("--port");
+    expect(r.agents[0]?.notes.join("; ")).toMatch(
+      /port 18789 moved to openclaw-gateway-router \(kept as a comment\); 18800-18810:18800-18810 stay on openclaw-gateway/,
     );
   });
 });

@@ -114,6 +114,13 @@ describe("exec settings", () => {
     await expect(execSettings(file, {}, tmp.path, cache)).rejects.toThrow(/exec\.maxBytes/);
   });
 
+  it("keeps nothing when the agent was not known (no sidecar answered): the next run asks again", async () => {
+    const unknown = async () => ({ ...(await counting(file, {}, tmp.path)), agentUnknown: true as const });
+    await execSettings(file, { CLAWGUARD_SESSION: "unknown" }, tmp.path, cache, unknown);
+    await execSettings(file, { CLAWGUARD_SESSION: "unknown" }, tmp.path, cache, unknown);
+    expect(loads).toBe(2);
+  });
+
   it("is off from the sources unless CLAWGUARD_EXEC_CACHE names a directory", () => {
     expect(execCacheDir({ CLAWGUARD_EXEC_CACHE: "off" })).toBeUndefined();
     expect(execCacheDir({ CLAWGUARD_EXEC_CACHE: cache })).toBe(cache);
@@ -135,5 +142,23 @@ describe("agentOfSidecar: who the agent is, asked of the sidecar in its network 
       server.close();
     }
     expect(await agentOfSidecar({ CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}` })).toBeUndefined();
+  });
+
+  it("waits for a sidecar slow to answer (a loaded machine) rather than take the default agent", async () => {
+    const server = createServer((_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ ok: true, status: "live", agent: "sub2" }));
+      }, 1500);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as AddressInfo;
+    try {
+      expect(await agentOfSidecar({ CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}` })).toBe("sub2");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

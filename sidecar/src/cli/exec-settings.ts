@@ -15,6 +15,12 @@ export interface ExecSettings {
   host: string;
   paths: { spill: string; inbox: string };
   exec: ExecGuardConfig;
+  /**
+   * No config file, no CLAWGUARD_AGENT and no sidecar answered: the agent is the default one. Not
+   * kept in the cache, so that the next run asks again (a sidecar slow to answer once must not
+   * send every later command's events to an inbox no sidecar reads).
+   */
+  agentUnknown?: true;
 }
 
 type Loader = (flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string) => Promise<ExecSettings>;
@@ -29,7 +35,9 @@ type Loader = (flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string) =>
 export async function agentOfSidecar(env: NodeJS.ProcessEnv): Promise<string | undefined> {
   try {
     const listen = env.CLAWGUARD_SIDECAR_LISTEN ?? "127.0.0.1:18801";
-    const response = await fetch(`http://${listen}/healthz`, { signal: AbortSignal.timeout(1000) });
+    // Refused at once when there is no sidecar; a loaded one may take seconds (11 execs at once on
+    // 2 busy cores took over 1 s, and the events went to the default agent's inbox).
+    const response = await fetch(`http://${listen}/healthz`, { signal: AbortSignal.timeout(5000) });
     const body = (await response.json()) as { agent?: unknown };
     return typeof body.agent === "string" && body.agent !== "" ? body.agent : undefined;
   } catch {
@@ -41,9 +49,11 @@ export async function agentOfSidecar(env: NodeJS.ProcessEnv): Promise<string | u
 const loadFully: Loader = async (flag, given, cwd) => {
   const { agentSideConfig, configFile } = await loadContext();
   let env = given;
+  let unknown = false;
   if (!env.CLAWGUARD_AGENT && !configFile(flag, env, cwd)) {
     const agent = await agentOfSidecar(env);
     if (agent) env = { ...env, CLAWGUARD_AGENT: agent };
+    else unknown = true;
   }
   const config = agentSideConfig(flag, env, cwd);
   return {
@@ -52,6 +62,7 @@ const loadFully: Loader = async (flag, given, cwd) => {
     host: config.host,
     paths: { spill: config.paths.spill, inbox: config.paths.inbox },
     exec: config.exec,
+    ...(unknown ? { agentUnknown: true as const } : {}),
   };
 };
 
@@ -92,7 +103,7 @@ export async function execSettings(
     }
   }
   const settings = await load(flag, env, cwd);
-  if (entry) {
+  if (entry && !settings.agentUnknown) {
     try {
       writeFileAtomic(entry, JSON.stringify(settings));
     } catch {

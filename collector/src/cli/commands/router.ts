@@ -1,4 +1,4 @@
-import { type Command, type Io, parse } from "@clawguard/shared/cli/command";
+import { type Command, type Io, intFlag, parse } from "@clawguard/shared/cli/command";
 import { untilSignal } from "@clawguard/shared/cli/signals";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
@@ -9,7 +9,7 @@ import { redisRouteMirror } from "../../controller/lease.ts";
 import { getRoute } from "../../controller/routes.ts";
 import { Router } from "../../router/index.ts";
 
-const routerHelp = `Usage: clawguard router --group NAME [--listen HOST:PORT]
+const routerHelp = `Usage: clawguard router --group NAME [--listen HOST:PORT] [--port PORT]...
 
 Listens where clients expect the gateway and forwards HTTP and WebSocket traffic to the group's
 current target, as the collector's controller sets it (in Redis, under its fencing token). On a
@@ -17,6 +17,8 @@ change it switches and closes the connections to the old target, so clients reco
 Options:
   --group NAME       the gateway group (required)
   --listen HOST:PORT default 0.0.0.0:18789 (where OpenClaw's gateway listens)
+  --port PORT        also listen on PORT (same host) and forward it to that port of the target
+                     (OpenClaw's bridge, 18790); repeatable
   -h, --help         this help
 Needs REDIS_URL (or REDIS_URL_FILE); CLAWGUARD_REDIS_KEY_PREFIX as the collector's (clawguard:).`;
 
@@ -56,7 +58,7 @@ export const routerCommand: Command = {
     const { values } = parse(
       "router",
       args,
-      { group: { type: "string" }, listen: { type: "string" } },
+      { group: { type: "string" }, listen: { type: "string" }, port: { type: "string", multiple: true } },
       false,
     );
     if (values.help) {
@@ -66,6 +68,13 @@ export const routerCommand: Command = {
     if (!values.group)
       throw new ClawguardError("input.invalid", "clawguard router: --group NAME is required");
     const { host, port } = parseListen(values.listen ?? "0.0.0.0:18789");
+    const ports = (values.port ?? []).map((p) => intFlag("port", p, 1) as number);
+    for (const p of ports)
+      if (p > 65535 || p === port)
+        throw new ClawguardError(
+          "input.invalid",
+          `--port: expected a port other than ${port} up to 65535, got ${p}`,
+        );
     const { redis, prefix } = redisFrom(io);
     const subscriber = redis.duplicate();
     // Its outages are the main connection's (logged there); it resubscribes when it reconnects.
@@ -75,6 +84,7 @@ export const routerCommand: Command = {
       group: values.group,
       host,
       port,
+      ports,
       lease: reader(redis, prefix),
       subscriber,
       prefix,
@@ -83,7 +93,7 @@ export const routerCommand: Command = {
     });
     const stopping = untilSignal((message) => log.error(message));
     await router.start();
-    log.info("router listening", { url: router.url, target: router.target ?? null });
+    log.info("router listening", { urls: router.urls, target: router.target ?? null });
     await stopping;
     await router.stop();
     redis.disconnect();

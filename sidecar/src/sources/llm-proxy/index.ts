@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import type { EventSource } from "@clawguard/shared/events/envelope";
 import type { RawHandler } from "@clawguard/shared/http/serve";
 import type { Component } from "@clawguard/shared/lifecycle";
@@ -5,6 +6,7 @@ import type { Logger } from "@clawguard/shared/log";
 import type { Telemetry } from "@clawguard/shared/telemetry";
 import { loadTokenizer } from "@clawguard/shared/tokens";
 import { BatchPublisher, type EventBus } from "../../bus.ts";
+import { openclawConfigPending } from "../../openclaw-file.ts";
 import type { SpillStore } from "../exec-guard/spill.ts";
 import { Calibration, type CalibrationEntry } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
@@ -39,41 +41,74 @@ function warmTokenizers(providers: readonly Provider[]): void {
   }
 }
 
+/** How often a sidecar waiting for openclaw.json looks for it. */
+const WAIT_POLL_MS = 1000;
+
 /**
  * The context guard as a sidecar component: the proxy under /llm/, its audit events (batched), and
  * the credential checks at start and on an interval. Providers are resolved in the constructor, so
- * a bad provider config stops the sidecar before it starts.
+ * a bad provider config stops the sidecar before it starts. An openclaw.json not there yet (OpenClaw
+ * writes it at its first start) is waited for instead: its providers are guarded once it is there,
+ * and meanwhile `reasons()` says why they are not.
  */
 export class LlmGuard implements Component {
   readonly id = "source.llm-proxy";
-  readonly providers: readonly Provider[];
-  readonly #proxy: LlmProxy;
+  readonly #o: LlmGuardOptions;
+  #providers: readonly Provider[];
+  #proxy: LlmProxy;
+  /** Proxies replaced when openclaw.json appeared: closed at stop, with their relays. */
+  readonly #retired: LlmProxy[] = [];
   readonly #events: BatchPublisher;
   readonly #intervalMs: number;
   readonly #calibration: Calibration;
   #timer: NodeJS.Timeout | undefined;
+  #waiting: NodeJS.Timeout | undefined;
+  /** Why openclaw.json's providers are not guarded yet; the file's mtime when it failed to load. */
+  #pending: { reason: string; failedMtimeMs?: number } | undefined;
   #stopped: Promise<void> | undefined;
 
   constructor(options: LlmGuardOptions) {
-    const skipped: string[] = [];
-    this.providers = resolveProviders(options.config, options.env, skipped);
-    for (const note of skipped) options.log.warn(`llm provider ${note}`);
+    this.#o = options;
+    this.#providers = this.#resolve();
+    const file = options.config.openclawConfig;
+    if (openclawConfigPending(file)) {
+      this.#pending = {
+        reason: `${file} is not there yet (OpenClaw writes it at its first start): the LLM providers it lists are not guarded until it is`,
+      };
+      options.log.warn("waiting for openclaw.json", { file });
+    }
     this.#intervalMs = options.config.authCheckIntervalMs;
     this.#events = new BatchPublisher(options.bus, {
       onError: (err) => options.log.error("llm events not recorded", { error: (err as Error).message }),
     });
     this.#calibration = new Calibration({ file: options.calibrationFile, log: options.log });
-    this.#proxy = createLlmProxy({
-      config: options.config,
-      providers: this.providers,
+    this.#proxy = this.#createProxy(this.#providers);
+  }
+
+  get providers(): readonly Provider[] {
+    return this.#providers;
+  }
+
+  #resolve(): Provider[] {
+    const skipped: string[] = [];
+    const providers = resolveProviders(this.#o.config, this.#o.env, skipped);
+    for (const note of skipped) this.#o.log.warn(`llm provider ${note}`);
+    return providers;
+  }
+
+  #createProxy(providers: readonly Provider[]): LlmProxy {
+    const o = this.#o;
+    return createLlmProxy({
+      config: o.config,
+      providers,
       tokenizerFor: (model, requestBytes, provider) =>
         tokenizerFor(model, requestBytes, tokenizerSetting(provider, model)),
       calibration: this.#calibration,
-      spill: options.spill,
-      source: options.source,
+      spill: o.spill,
+      source: o.source,
       publish: (draft) => this.#events.add(draft),
-      telemetry: new LlmTelemetry(options.telemetry),
-      log: options.log,
+      telemetry: new LlmTelemetry(o.telemetry),
+      log: o.log,
     });
   }
 
@@ -85,10 +120,58 @@ export class LlmGuard implements Component {
   };
 
   async start(): Promise<void> {
-    warmTokenizers(this.providers);
-    if (this.#intervalMs === 0 || this.providers.length === 0) return;
+    if (this.#pending) this.#waiting = setInterval(() => this.#reload(), WAIT_POLL_MS).unref();
+    this.#guard();
+  }
+
+  /** Loads the providers' vocabularies and starts the credential checks, once there are providers. */
+  #guard(): void {
+    warmTokenizers(this.#providers);
+    if (this.#intervalMs === 0 || this.#providers.length === 0 || this.#timer) return;
     void this.#proxy.checkCredentials();
     this.#timer = setInterval(() => void this.#proxy.checkCredentials(), this.#intervalMs).unref();
+  }
+
+  /**
+   * openclaw.json appeared: its providers are resolved and a proxy with them takes the next
+   * requests. One that does not load is reported (a reason, a log line) and tried again when it
+   * changes.
+   */
+  #reload(): void {
+    const file = this.#o.config.openclawConfig;
+    if (!this.#pending || this.#stopped || openclawConfigPending(file)) return;
+    let mtimeMs: number | undefined;
+    try {
+      mtimeMs = statSync(file as string).mtimeMs;
+    } catch {}
+    if (mtimeMs !== undefined && mtimeMs === this.#pending.failedMtimeMs) return;
+    let providers: Provider[];
+    try {
+      providers = this.#resolve();
+    } catch (err) {
+      this.#pending = { reason: (err as Error).message, failedMtimeMs: mtimeMs };
+      this.#o.log.error("openclaw.json is there but its providers cannot be guarded", {
+        file,
+        error: (err as Error).message,
+      });
+      return;
+    }
+    clearInterval(this.#waiting);
+    this.#waiting = undefined;
+    this.#pending = undefined;
+    this.#retired.push(this.#proxy);
+    this.#providers = providers;
+    this.#proxy = this.#createProxy(providers);
+    this.#o.log.info("openclaw.json is there: its providers are guarded", {
+      file,
+      providers: providers.map((p) => p.id),
+    });
+    this.#guard();
+  }
+
+  /** Why providers are not guarded (openclaw.json not there yet, or not loadable): the agent is degraded. */
+  reasons(): string[] {
+    return this.#pending ? [this.#pending.reason] : [];
   }
 
   /** Runs the credential checks now (what the interval does). */
@@ -110,9 +193,11 @@ export class LlmGuard implements Component {
 
   stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#waiting) clearInterval(this.#waiting);
     this.#timer = undefined;
+    this.#waiting = undefined;
     // The relays in flight are aborted first, so that their records are in the last flush.
-    this.#stopped ??= this.#proxy.close().then(async () => {
+    this.#stopped ??= Promise.all([this.#proxy, ...this.#retired].map((p) => p.close())).then(async () => {
       await new Promise((r) => setImmediate(r));
       await this.#events.flush();
       this.#calibration.flush();

@@ -3,6 +3,7 @@ import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
 import type { TokenizerChoice } from "@clawguard/shared/tokens";
 import JSON5 from "json5";
+import { openclawConfigPending } from "../../openclaw-file.ts";
 import { anthropicMessages } from "./anthropic-messages.ts";
 import type { LlmProxyConfig, ProviderConfig } from "./config.ts";
 import type { ApiFamily, Family } from "./family.ts";
@@ -82,6 +83,8 @@ function readOpenClawProviders(file: string, problems: string[]): Record<string,
 
 /**
  * Every provider of the config, with the OpenClaw config's underneath; lists every problem at once.
+ * While the OpenClaw config is not there yet (`openclawConfigPending`), a provider that needs it
+ * for its URL or API is left out, saying so, instead of stopping the sidecar.
  * A provider only OpenClaw's config names, whose calls do not come through the sidecar (its baseUrl
  * points elsewhere), is not guarded when it cannot be (an API the guard does not speak, no URL):
  * it goes into `skipped` with why, instead of stopping the sidecar.
@@ -92,7 +95,9 @@ export function resolveProviders(
   skipped: string[] = [],
 ): Provider[] {
   const problems: string[] = [];
-  const fromOpenClaw = config.openclawConfig ? readOpenClawProviders(config.openclawConfig, problems) : {};
+  const pending = openclawConfigPending(config.openclawConfig);
+  const fromOpenClaw =
+    config.openclawConfig && !pending ? readOpenClawProviders(config.openclawConfig, problems) : {};
   const ids = new Set([...Object.keys(fromOpenClaw), ...Object.keys(config.providers)]);
   const providers: Provider[] = [];
   for (const id of ids) {
@@ -101,6 +106,12 @@ export function resolveProviders(
     const where = own ? `llm.providers.${id}` : `models.providers.${id} in ${config.openclawConfig}`;
     const upstream = own?.upstream ?? base?.upstream;
     const api = own?.api ?? base?.api;
+    if (pending && (!upstream || !api)) {
+      skipped.push(
+        `${id}: not guarded until ${config.openclawConfig} is there (its ${!upstream ? "URL" : "api"} comes from it)`,
+      );
+      continue;
+    }
     if (!own && !base?.viaSidecar && (!upstream || !api || !(api in FAMILIES))) {
       const why = !upstream ? "no baseUrl" : `api ${JSON.stringify(api)} is not one the guard speaks`;
       skipped.push(`${id}: not guarded (${why}); its calls go straight to the provider`);

@@ -9,6 +9,7 @@ import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { type FSWatcher, watch } from "chokidar";
 import JSON5 from "json5";
+import { openclawConfigPending } from "../../openclaw-file.ts";
 import { ACCESS_DENIED, insidePath, isUnsafePath, UnsafePathError } from "../../workspace-path.ts";
 import { Globs } from "./globs.ts";
 import { BOOTSTRAP_FILES, type MemoryWatchConfig, OPENCLAW_BOOTSTRAP_MAX_CHARS } from "./watch-config.ts";
@@ -51,7 +52,8 @@ export class MemoryWatcher implements Component {
   #dropped = 0;
   #droppedLoggedAt = 0;
   readonly #globs: Globs;
-  readonly #bootstrapMaxChars: number;
+  /** From the config or openclaw.json; undefined while openclaw.json is not there yet. */
+  #bootstrapMaxChars: number | undefined;
   readonly #known = new Map<string, Known>();
   readonly #oversize = new Map<string, string>();
   /** One change at a time per file, in the order they came. */
@@ -79,6 +81,23 @@ export class MemoryWatcher implements Component {
     this.#catchingUp = this.#catchUp().catch((err) =>
       this.#o.log.error("memory watcher could not catch up", { error: String(err) }),
     );
+  }
+
+  /**
+   * The bootstrap cap: read from openclaw.json once it is there, when the sidecar started before it
+   * (one that then does not load: OpenClaw's default, logged).
+   */
+  #bootstrapCap(): number {
+    if (this.#bootstrapMaxChars !== undefined) return this.#bootstrapMaxChars;
+    try {
+      this.#bootstrapMaxChars = openClawBootstrapCap(this.#o.config.openclawConfig, this.#o.source.agent);
+    } catch (err) {
+      this.#o.log.warn("bootstrap cap not read: OpenClaw's default applies", {
+        error: (err as Error).message,
+      });
+      this.#bootstrapMaxChars = OPENCLAW_BOOTSTRAP_MAX_CHARS;
+    }
+    return this.#bootstrapMaxChars ?? OPENCLAW_BOOTSTRAP_MAX_CHARS;
   }
 
   /** Whether the files as they were at start are reported and watching has begun. */
@@ -343,8 +362,8 @@ export class MemoryWatcher implements Component {
         attrs: { kind: "daily", size, limit },
       };
     }
-    if (BOOTSTRAP_FILES.includes(path) && text.length > this.#bootstrapMaxChars) {
-      const limit = this.#bootstrapMaxChars;
+    const limit = this.#bootstrapCap();
+    if (BOOTSTRAP_FILES.includes(path) && text.length > limit) {
       return {
         reason: `${path} is ${text.length} chars, over the ${limit}-char bootstrap cap: OpenClaw cuts the rest from every prompt; shorten it or raise agents.defaults.bootstrapMaxChars`,
         attrs: { kind: "bootstrap", chars: text.length, limit },
@@ -407,9 +426,13 @@ export function diffLines(
   return { added, removed };
 }
 
-/** The agent's bootstrap cap from its openclaw.json (per agent, then defaults), else OpenClaw's default. */
-function openClawBootstrapCap(file: string | undefined, agent: string): number {
+/**
+ * The agent's bootstrap cap from its openclaw.json (per agent, then defaults), else OpenClaw's
+ * default; undefined while openclaw.json is not there yet (OpenClaw writes it at its first start).
+ */
+function openClawBootstrapCap(file: string | undefined, agent: string): number | undefined {
   if (!file) return OPENCLAW_BOOTSTRAP_MAX_CHARS;
+  if (openclawConfigPending(file)) return undefined;
   let doc: {
     agents?: {
       defaults?: { bootstrapMaxChars?: unknown };
