@@ -78,4 +78,62 @@ describe("a sidecar started before openclaw.json is written", () => {
       cleanup();
     }
   });
+
+  it("starts degraded when the agent broke its openclaw.json (not JSON, or a provider through the sidecar with no upstream), and guards again once it is fixed", {
+    timeout: 60_000,
+  }, async () => {
+    provider ??= await startFakeProvider();
+    const file = join(home.path, "broken.json");
+    writeFileSync(file, "{ this is not json");
+    const { url, cleanup } = await startLoneSidecar(procs, ws.path, {
+      agent: "broken",
+      heartbeat: { enabled: false },
+      llm: { openclawConfig: file },
+    });
+    try {
+      const ready = async () => (await (await fetch(`${url}/readyz`)).json()) as Ready;
+      expect((await ready()).reasons.join("\n")).toMatch(
+        /broken\.json: .*cannot read .*those providers are not guarded/,
+      );
+      const untilReasons = async (check: (reasons: string) => boolean) => {
+        for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+          const reasons = (await ready()).reasons.join("\n");
+          if (check(reasons)) return reasons;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return (await ready()).reasons.join("\n");
+      };
+      // A provider of the agent's own making, pointed at the sidecar, that the sidecar has no URL for.
+      const providers = (extra: Record<string, unknown>) =>
+        JSON.stringify({
+          models: {
+            providers: {
+              fake: {
+                baseUrl: `${provider?.url}/v1`,
+                api: "openai-completions",
+                models: [{ id: "m", contextWindow: 128_000 }],
+              },
+              ...extra,
+            },
+          },
+        });
+      writeFileSync(
+        file,
+        providers({ zzz: { baseUrl: `${url}/llm/zzz`, api: "openai-completions", models: [] } }),
+      );
+      expect(await untilReasons((r) => r.includes("zzz"))).toMatch(
+        /models\.providers\.zzz.*upstream: required/,
+      );
+      writeFileSync(file, providers({}));
+      expect(await untilReasons((r) => !r.includes("broken.json"))).not.toContain("broken.json");
+      const answer = await fetch(`${url}/llm/fake/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer test-key" },
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] }),
+      });
+      expect(answer.status).toBe(200);
+    } finally {
+      cleanup();
+    }
+  });
 });

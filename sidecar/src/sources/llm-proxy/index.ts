@@ -41,6 +41,20 @@ function warmTokenizers(providers: readonly Provider[]): void {
   }
 }
 
+/** Providers resolved, and what is wrong in openclaw.json (its providers unguarded until it changes). */
+interface Resolved {
+  providers: Provider[];
+  openclawProblem?: string;
+}
+
+const mtimeOf = (file: string | undefined): number | undefined => {
+  try {
+    return file === undefined ? undefined : statSync(file).mtimeMs;
+  } catch {
+    return undefined;
+  }
+};
+
 /** How often a sidecar waiting for openclaw.json looks for it. */
 const WAIT_POLL_MS = 1000;
 
@@ -69,13 +83,20 @@ export class LlmGuard implements Component {
 
   constructor(options: LlmGuardOptions) {
     this.#o = options;
-    this.#providers = this.#resolve();
+    const { providers, openclawProblem } = this.#resolve();
+    this.#providers = providers;
     const file = options.config.openclawConfig;
     if (openclawConfigPending(file)) {
       this.#pending = {
         reason: `${file} is not there yet (OpenClaw writes it at its first start): the LLM providers it lists are not guarded until it is`,
       };
       options.log.warn("waiting for openclaw.json", { file });
+    } else if (openclawProblem) {
+      this.#pending = { reason: openclawProblem, failedMtimeMs: mtimeOf(file) };
+      options.log.error("openclaw.json is there but its providers cannot be guarded", {
+        file,
+        error: openclawProblem,
+      });
     }
     this.#intervalMs = options.config.authCheckIntervalMs;
     this.#events = new BatchPublisher(options.bus, {
@@ -89,11 +110,17 @@ export class LlmGuard implements Component {
     return this.#providers;
   }
 
-  #resolve(): Provider[] {
+  /** The providers, and what is wrong in openclaw.json (its providers then go unguarded until it changes). */
+  #resolve(): Resolved {
     const skipped: string[] = [];
-    const providers = resolveProviders(this.#o.config, this.#o.env, skipped);
+    const wrong: string[] = [];
+    const providers = resolveProviders(this.#o.config, this.#o.env, skipped, wrong);
     for (const note of skipped) this.#o.log.warn(`llm provider ${note}`);
-    return providers;
+    if (wrong.length === 0) return { providers };
+    return {
+      providers,
+      openclawProblem: `${this.#o.config.openclawConfig}: ${wrong.join("; ")}: those providers are not guarded until it is fixed`,
+    };
   }
 
   #createProxy(providers: readonly Provider[]): LlmProxy {
@@ -140,32 +167,40 @@ export class LlmGuard implements Component {
   #reload(): void {
     const file = this.#o.config.openclawConfig;
     if (!this.#pending || this.#stopped || openclawConfigPending(file)) return;
-    let mtimeMs: number | undefined;
-    try {
-      mtimeMs = statSync(file as string).mtimeMs;
-    } catch {}
+    const mtimeMs = mtimeOf(file);
     if (mtimeMs !== undefined && mtimeMs === this.#pending.failedMtimeMs) return;
-    let providers: Provider[];
+    let resolved: Resolved;
     try {
-      providers = this.#resolve();
+      resolved = this.#resolve();
     } catch (err) {
-      this.#pending = { reason: (err as Error).message, failedMtimeMs: mtimeMs };
+      // The sidecar's own config is wrong with it (a provider it names has no URL there either).
+      resolved = { providers: [...this.#providers], openclawProblem: (err as Error).message };
+    }
+    const { providers, openclawProblem } = resolved;
+    if (openclawProblem) {
+      // Tried again when the file changes; the providers that did resolve are guarded meanwhile.
+      this.#pending = { reason: openclawProblem, failedMtimeMs: mtimeMs };
       this.#o.log.error("openclaw.json is there but its providers cannot be guarded", {
         file,
-        error: (err as Error).message,
+        error: openclawProblem,
       });
-      return;
+    } else {
+      clearInterval(this.#waiting);
+      this.#waiting = undefined;
+      this.#pending = undefined;
     }
-    clearInterval(this.#waiting);
-    this.#waiting = undefined;
-    this.#pending = undefined;
     this.#retired.push(this.#proxy);
     this.#providers = providers;
     this.#proxy = this.#createProxy(providers);
-    this.#o.log.info("openclaw.json is there: its providers are guarded", {
-      file,
-      providers: providers.map((p) => p.id),
-    });
+    this.#o.log.info(
+      openclawProblem
+        ? "openclaw.json changed: the providers it lists that resolve are guarded"
+        : "openclaw.json is there: its providers are guarded",
+      {
+        file,
+        providers: providers.map((p) => p.id),
+      },
+    );
     this.#guard();
   }
 

@@ -65,6 +65,7 @@ describe("resolveProviders", () => {
   });
 
   it("lists every problem at once: a sidecar baseUrl is no upstream, unknown API, unset key, unreadable file", () => {
+    const fromOpenClaw: string[] = [];
     const message = problems(() =>
       resolveProviders(
         llmProxyConfig.parse({
@@ -72,11 +73,13 @@ describe("resolveProviders", () => {
           providers: { openai: { apiKey: { env: "NO_SUCH_KEY" } }, extra: { upstream: "https://x.example" } },
         }),
         {},
+        [],
+        fromOpenClaw,
       ),
     );
-    expect(message).toMatch(/3 problem/);
-    expect(message).toContain("models.providers.anthropic in");
-    expect(message).toContain(".upstream: required");
+    expect(message).toMatch(/2 problem/);
+    // What only the agent's openclaw.json says is its own problem: reported, never a stop.
+    expect(fromOpenClaw.join("\n")).toMatch(/models\.providers\.anthropic in .*\.upstream: required/);
     expect(message).toContain("llm.providers.openai.apiKey: environment variable NO_SUCH_KEY is not set");
     expect(message).toContain(
       "llm.providers.extra.api: expected one of openai-completions, openai-responses, anthropic-messages, got undefined",

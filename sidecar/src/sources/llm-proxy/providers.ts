@@ -41,18 +41,26 @@ export interface Provider {
 type OpenClawProvider = ProviderConfig & { viaSidecar: boolean };
 
 /** `models.providers` of an OpenClaw config, in the fields the guard needs. */
-function readOpenClawProviders(file: string, problems: string[]): Record<string, OpenClawProvider> {
+function readOpenClawProviders(
+  file: string,
+  problems: string[],
+  openclawProblems: string[],
+): Record<string, OpenClawProvider> {
   let doc: unknown;
   try {
     doc = JSON5.parse(readFileSync(file, "utf8"));
   } catch (err) {
-    problems.push(`llm.openclawConfig: cannot read ${file}: ${(err as Error).message}`);
+    // No such file in no such folder is a wrong path (the sidecar's config); anything else is the file's.
+    const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+    (missing ? problems : openclawProblems).push(
+      `llm.openclawConfig: cannot read ${file}: ${(err as Error).message}`,
+    );
     return {};
   }
   const providers = (doc as { models?: { providers?: unknown } } | null)?.models?.providers;
   if (providers === undefined) return {};
   if (typeof providers !== "object" || providers === null) {
-    problems.push(`llm.openclawConfig: models.providers in ${file} is not an object`);
+    openclawProblems.push(`llm.openclawConfig: models.providers in ${file} is not an object`);
     return {};
   }
   const out: Record<string, OpenClawProvider> = {};
@@ -93,11 +101,17 @@ export function resolveProviders(
   config: LlmProxyConfig,
   env: NodeJS.ProcessEnv,
   skipped: string[] = [],
+  openclawProblems: string[] = [],
 ): Provider[] {
   const problems: string[] = [];
   const pending = openclawConfigPending(config.openclawConfig);
+  // openclaw.json is the agent's to write: what is wrong in it leaves its providers unguarded (and
+  // the agent degraded, see LlmGuard), never stops the sidecar. The sidecar's own config does.
   const fromOpenClaw =
-    config.openclawConfig && !pending ? readOpenClawProviders(config.openclawConfig, problems) : {};
+    config.openclawConfig && !pending
+      ? readOpenClawProviders(config.openclawConfig, problems, openclawProblems)
+      : {};
+  const broken = openclawProblems.length > 0; // read before any provider adds to it
   const ids = new Set([...Object.keys(fromOpenClaw), ...Object.keys(config.providers)]);
   const providers: Provider[] = [];
   for (const id of ids) {
@@ -106,9 +120,9 @@ export function resolveProviders(
     const where = own ? `llm.providers.${id}` : `models.providers.${id} in ${config.openclawConfig}`;
     const upstream = own?.upstream ?? base?.upstream;
     const api = own?.api ?? base?.api;
-    if (pending && (!upstream || !api)) {
+    if ((pending || broken) && (!upstream || !api)) {
       skipped.push(
-        `${id}: not guarded until ${config.openclawConfig} is there (its ${!upstream ? "URL" : "api"} comes from it)`,
+        `${id}: not guarded until ${config.openclawConfig} is ${pending ? "there" : "readable"} (its ${!upstream ? "URL" : "api"} comes from it)`,
       );
       continue;
     }
@@ -117,9 +131,13 @@ export function resolveProviders(
       skipped.push(`${id}: not guarded (${why}); its calls go straight to the provider`);
       continue;
     }
-    if (!upstream) problems.push(`${where}.upstream: required (the provider's real base URL)`);
+    const wrong = own ? problems : openclawProblems;
+    if (!upstream)
+      wrong.push(
+        `${where}.upstream: required (the provider's real base URL${own ? "" : `: set llm.providers.${id}.upstream`})`,
+      );
     if (!api || !(api in FAMILIES)) {
-      problems.push(
+      wrong.push(
         `${where}.api: expected one of ${Object.keys(FAMILIES).join(", ")}, got ${JSON.stringify(api)}`,
       );
     }

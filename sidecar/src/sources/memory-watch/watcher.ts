@@ -70,9 +70,14 @@ export class MemoryWatcher implements Component {
   constructor(options: MemoryWatcherOptions) {
     this.#o = options;
     this.#globs = new Globs(options.config.globs);
-    this.#bootstrapMaxChars =
-      options.config.bootstrapMaxChars ??
-      openClawBootstrapCap(options.config.openclawConfig, options.source.agent);
+    this.#bootstrapMaxChars = options.config.bootstrapMaxChars;
+    // openclaw.json is the agent's to write: one that does not load is read again when needed
+    // (#bootstrapCap), never a reason not to start.
+    if (this.#bootstrapMaxChars === undefined) {
+      try {
+        this.#bootstrapMaxChars = openClawBootstrapCap(options.config.openclawConfig, options.source.agent);
+      } catch {}
+    }
   }
 
   /** Returns at once: catching up with the files (a first start may find thousands) runs behind. */
