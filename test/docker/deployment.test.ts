@@ -266,7 +266,7 @@ describe.skipIf(!wanted || why !== undefined)(
       lap("engine up (installed, base imported)");
       removeProject();
       const ctx = buildContext();
-      lap("build context (pnpm install --prod --offline, agent bundle)");
+      lap("build context (the images' bundles)");
       try {
         buildImages(engine, ctx);
       } finally {
