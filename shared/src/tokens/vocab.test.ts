@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { Splitter } from "./bpe.ts";
 import { parseVocab, vocabCounter } from "./vocab.ts";
 
 /** A tokenizer.json with the printable ASCII bytes, a few merges and two Split stages. */
@@ -43,7 +44,25 @@ describe("a tokenizer.json's counter", () => {
     expect(vocabCounter(parsed)("ab'S")).toBe(1 + 2);
   });
 
+  it("counts a stage whose pattern can match nothing (an empty match) without looping", () => {
+    const count = vocabCounter(parseVocab(tinyVocab(["[a-z]*"])));
+    expect(count("ab12ab")).toBe(1 + 2 + 1);
+  });
+
   it("refuses a tokenizer that is not BPE", () => {
     expect(() => parseVocab(JSON.stringify({ model: { type: "Unigram", vocab: {} } }))).toThrow(/BPE/);
+  });
+});
+
+describe("a split pattern's matches", () => {
+  it("are matchAll's, each at its place, gaps skipped, whatever the pattern's own state", () => {
+    const pattern = /[a-z]+|\d{1,3}/gu;
+    pattern.lastIndex = 5; // a caller's leftover state does not matter
+    const split = new Splitter(pattern);
+    const text = "ab 1234-cd ";
+    const found: string[] = [];
+    for (let at = 0; split.next(text, at); at = split.end) found.push(text.slice(split.start, split.end));
+    expect(found).toEqual([...text.matchAll(/[a-z]+|\d{1,3}/gu)].map((m) => m[0]));
+    expect(found).toEqual(["ab", "123", "4", "cd"]);
   });
 });

@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { type BpeCore, countGuarded, digitCostOf, pieceCounter } from "./bpe.ts";
+import { type BpeCore, countGuarded, digitCostOf, pieceCounter, Splitter } from "./bpe.ts";
 
 /** The package that ships each family's tokenizer.json (optional dependencies of this package). */
 export const VOCABS = {
@@ -127,7 +127,7 @@ export function parseVocab(json: string): ParsedVocab {
  * BPE-merged whole.
  */
 export function vocabCounter(parsed: ParsedVocab): (text: string) => number {
-  const splits = parsed.splits.map((source) => new RegExp(source, "gu"));
+  const splits = parsed.splits.map((source) => new Splitter(new RegExp(source, "u")));
   const { BytePairEncodingCore } = require("gpt-tokenizer/cjs/BytePairEncodingCore") as {
     BytePairEncodingCore: BpeCoreClass;
   };
@@ -142,10 +142,11 @@ export function vocabCounter(parsed: ParsedVocab): (text: string) => number {
     if (split === undefined) return piece(text);
     let n = 0;
     let at = 0;
-    for (const m of text.matchAll(split)) {
-      if (m.index > at) n += staged(text.slice(at, m.index), stage + 1);
-      n += staged(m[0], stage + 1);
-      at = m.index + m[0].length;
+    while (split.next(text, at)) {
+      const { start, end } = split;
+      if (start > at) n += staged(text.slice(at, start), stage + 1);
+      n += staged(text.slice(start, end), stage + 1);
+      at = end;
     }
     if (at < text.length) n += staged(text.slice(at), stage + 1);
     return n;
