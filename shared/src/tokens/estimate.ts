@@ -612,7 +612,11 @@ export function measure(text: string): TextFeatures {
 
 function weighted(f: TextFeatures, w: Weights): number {
   let sum = 0;
-  for (const key of Object.keys(w) as (keyof TextFeatures)[]) sum += f[key] * w[key];
+  // The fixed list, not Object.keys(w): an array per call showed in a million short messages' count.
+  for (let i = 0; i < FEATURES.length; i++) {
+    const key = FEATURES[i] as keyof TextFeatures;
+    sum += f[key] * w[key];
+  }
   return sum;
 }
 
