@@ -201,7 +201,8 @@ describe("Calibration", () => {
 
   it("does not use samples that stray too far to be a tokenizer's error (a gateway counting differently call by call)", () => {
     const book = new Calibration();
-    for (const r of [0.75, 1.25, 1, 0.75, 1.25, 0.75, 1.25, 1]) book.record("p", "m", WIDE, whole(20_000), 20_000 * r);
+    for (const r of [0.75, 1.25, 1, 0.75, 1.25, 0.75, 1.25, 1])
+      book.record("p", "m", WIDE, whole(20_000), 20_000 * r);
     expect(book.correction("p", "m", WIDE.name, WIDE.bound)).toMatchObject({
       ratio: 1,
       bound: 0.3,

@@ -28,6 +28,11 @@ export interface Correction {
   prefixRaw: number;
   prefixError: number;
   samples: number;
+  /**
+   * Tokens the provider may count beyond the estimate for this request's digits (absolute; see
+   * guard.ts digitSlack), when a ratio learnt on other text may not hold for them.
+   */
+  digitError?: number;
   /** "prefix": the prefix is learnt; "model": this model's ratio; "provider": its provider's; "none". */
   from: "prefix" | "model" | "provider" | "none";
 }
@@ -452,12 +457,12 @@ function round(x: number): number {
 /** The provider tokens a raw count stands for under `c`, and how far off that may be. */
 export function estimateOf(raw: number, c: Correction): { estimate: number; error: number } {
   const estimate = c.offset + c.ratio * raw;
-  const error = c.prefixError + c.bound * c.ratio * Math.max(0, raw - c.prefixRaw);
+  const error = c.prefixError + (c.digitError ?? 0) + c.bound * c.ratio * Math.max(0, raw - c.prefixRaw);
   return { estimate, error };
 }
 
 /** The largest raw count whose estimate, at the top of its error, is within `room`. */
 export function rawBudget(room: number, c: Correction): number {
-  const top = room - c.offset - c.prefixError + c.bound * c.ratio * c.prefixRaw;
+  const top = room - c.offset - c.prefixError - (c.digitError ?? 0) + c.bound * c.ratio * c.prefixRaw;
   return Math.max(0, Math.floor(top / (c.ratio * (1 + c.bound))));
 }

@@ -122,7 +122,11 @@ export function createGuard(deps: GuardDeps) {
     const counter = deps.tokenizerFor(model, text.length, provider);
     const bound = config.marginRatio ?? counter.margin;
     const room = limits.contextWindow - reserve;
-    const quick = deps.calibration.correction(provider.id, model, counter.name, bound);
+    const quick = withDigits(
+      deps.calibration.correction(provider.id, model, counter.name, bound),
+      counter,
+      text,
+    );
     Object.assign(guarded, {
       reserve,
       counter,
@@ -143,7 +147,11 @@ export function createGuard(deps: GuardDeps) {
     if (!conversation) return guarded;
     const counted = countedOf(conversation);
     deps.calibration.note(provider.id, model, { name: counter.name, bound });
-    const correction = deps.calibration.correction(provider.id, model, counter.name, bound, counted.prefix);
+    const correction = withDigits(
+      deps.calibration.correction(provider.id, model, counter.name, bound, counted.prefix),
+      counter,
+      text,
+    );
     const budget = rawBudget(room, correction);
     // An estimate's bound holds below the real count only: above it, it may be far off (the unknown
     // estimate counts 9-digit numbers 2.8x o200k, a ratio learnt on prose is no ratio for hex). It is
@@ -319,6 +327,52 @@ export function createGuard(deps: GuardDeps) {
   }
 
   return { guard, trimHarder, countAfter };
+}
+
+/** How far from 1 an exact counter's calibrated ratio may be and its provider still count as it does. */
+const SAME_TOKENIZER = 0.03;
+const DIGITS = "8301947265".repeat(30);
+const digitCosts = new Map<string, number>();
+
+/** What a digit costs `counter` (o200k: about a third of a token; Qwen, and the unknown estimate: one). */
+function digitCost(counter: Tokenizer): number {
+  let cost = digitCosts.get(counter.name);
+  if (cost === undefined) {
+    cost = counter.count(DIGITS) / DIGITS.length;
+    digitCosts.set(counter.name, cost);
+  }
+  return cost;
+}
+
+/**
+ * `c` with the digits' own error: a ratio learnt on prose says nothing of digits, which some
+ * tokenizers group by three (o200k, Llama 3, DeepSeek) and others count one by one (Qwen, Gemma).
+ * No tokenizer counts an ASCII digit as more than one token, so when the provider may not be the
+ * counter's (an estimate for a name in no table, or an exact counter whose calibrated ratio says
+ * its provider counts otherwise), the top of the count's error allows a token per digit
+ * and one per number. Within
+ * SAME_TOKENIZER of 1, an exact counter is the provider's own, digits and all.
+ */
+export function withDigits(c: Correction, counter: Tokenizer, text: string): Correction {
+  const foreign = counter.exact
+    ? c.from !== "none" && Math.abs(c.ratio - 1) > SAME_TOKENIZER
+    : counter.name === "estimate:unknown" || c.from !== "none";
+  if (!foreign) return c;
+  const perDigit = c.ratio * digitCost(counter);
+  if (perDigit >= 1) return c;
+  let digits = 0;
+  let numbers = 0;
+  let inNumber = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    const digit = ch >= 48 && ch <= 57;
+    if (digit) digits++;
+    if (digit && !inNumber) numbers++;
+    inNumber = digit;
+  }
+  // A token per digit, and one per number for what follows it (`seq` output: "123\n" is four tokens
+  // to Qwen), less what the corrected count gives the digits already.
+  return digits === 0 ? c : { ...c, digitError: Math.ceil(digits * (1 - perDigit) + numbers) };
 }
 
 /**
