@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Splitter } from "./bpe.ts";
-import { parseVocab, vocabCounter } from "./vocab.ts";
+import { mergeStages, parseVocab, vocabCounter } from "./vocab.ts";
 
 /** A tokenizer.json with the printable ASCII bytes, a few merges and two Split stages. */
 function tinyVocab(splits: string[], normalizer?: string): string {
@@ -29,6 +29,20 @@ describe("a tokenizer.json's counter", () => {
     expect(count("ab123cd!")).toBe(7);
     // "abc" merges whole; digits cut in threes first: "abc" | "123" | "4" | "ab"
     expect(count("abc1234ab")).toBe(1 + 3 + 1 + 1);
+  });
+
+  it("merges stages that isolate runs of disjoint character classes, and counts alike", () => {
+    expect(mergeStages(["\\p{N}{1,3}", "[一-龥぀-ゟ]+", "\\s+|\\S+"])).toEqual([
+      "\\p{N}{1,3}|[一-龥぀-ゟ]+",
+      "\\s+|\\S+",
+    ]);
+    // Classes that share a character (digits), or a pattern that is no single class: kept apart.
+    expect(mergeStages(["\\p{N}{1,3}", "[a-z0-9]+"])).toEqual(["\\p{N}{1,3}", "[a-z0-9]+"]);
+    expect(mergeStages(["\\p{N}{1,3}", "[a-z]+|!"])).toEqual(["\\p{N}{1,3}", "[a-z]+|!"]);
+    const text = "ab123cd!x9999yz,,abc7";
+    const staged = vocabCounter({ ...parseVocab(tinyVocab([])), splits: ["\\p{N}{1,3}", "[a-z]+"] });
+    const merged = vocabCounter(parseVocab(tinyVocab(["\\p{N}{1,3}", "[a-z]+"])));
+    expect(merged(text)).toBe(staged(text));
   });
 
   it("merges by rank within a piece", () => {

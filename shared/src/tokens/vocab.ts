@@ -118,7 +118,48 @@ export function parseVocab(json: string): ParsedVocab {
   const splits = (file.pre_tokenizer?.pretokenizers ?? [])
     .filter((p) => p.type === "Split" && typeof p.pattern?.Regex === "string")
     .map((p) => jsPattern(p.pattern?.Regex as string).source);
-  return { table: ranks(file.model.vocab), splits, nfc: file.normalizer?.type === "NFC" };
+  return {
+    table: ranks(file.model.vocab),
+    splits: mergeStages(splits),
+    nfc: file.normalizer?.type === "NFC",
+  };
+}
+
+/** A Split pattern that isolates runs of one character class: `\p{N}{1,3}`, `[一-龥぀-ゟ]+`. */
+const CLASS_RUN = /^(?:\[[^\]\\[]*\]|\\p\{[A-Za-z_]+\})(?:\+|\{\d+,\d+\})$/;
+
+/**
+ * Consecutive Split stages that each isolate runs of one character class, the classes disjoint,
+ * cut a text as one stage with both alternatives does (each run ends where the other class starts,
+ * and what lies between runs goes on whole either way): merged, DeepSeek V3's digits and CJK stages
+ * search a text once instead of once per stage and piece. Disjoint is checked on every code point.
+ */
+export function mergeStages(splits: readonly string[]): string[] {
+  const merged: string[] = [];
+  let classes: string[] = [];
+  for (const split of splits) {
+    const joinable = CLASS_RUN.test(split) && classes.length > 0 && classes.every((c) => disjoint(c, split));
+    if (joinable) {
+      classes.push(split);
+      merged[merged.length - 1] = classes.join("|");
+    } else {
+      classes = CLASS_RUN.test(split) ? [split] : [];
+      merged.push(split);
+    }
+  }
+  return merged;
+}
+
+/** Whether no character is a match of both patterns. */
+function disjoint(a: string, b: string): boolean {
+  const first = new RegExp(`^(?:${a})`, "u");
+  const second = new RegExp(`^(?:${b})`, "u");
+  for (let code = 0; code <= 0x10ffff; code++) {
+    if (code === 0xd800) code = 0xe000; // lone surrogates are no characters
+    const ch = String.fromCodePoint(code);
+    if (first.test(ch) && second.test(ch)) return false;
+  }
+  return true;
 }
 
 /**

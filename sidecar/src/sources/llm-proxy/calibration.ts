@@ -29,8 +29,8 @@ export interface Correction {
   prefixError: number;
   samples: number;
   /**
-   * Tokens the provider may count beyond the estimate for this request's digits (absolute; see
-   * guard.ts digitSlack), when a ratio learnt on other text may not hold for them.
+   * Tokens the provider may count above the estimate and its error for this request's digits
+   * (absolute; guard.ts withDigits), when a ratio learnt on other text may not hold for them.
    */
   digitError?: number;
   /** "prefix": the prefix is learnt; "model": this model's ratio; "provider": its provider's; "none". */
@@ -457,11 +457,20 @@ function round(x: number): number {
 /** The provider tokens a raw count stands for under `c`, and how far off that may be. */
 export function estimateOf(raw: number, c: Correction): { estimate: number; error: number } {
   const estimate = c.offset + c.ratio * raw;
-  const error = c.prefixError + (c.digitError ?? 0) + c.bound * c.ratio * Math.max(0, raw - c.prefixRaw);
+  const error = c.prefixError + c.bound * c.ratio * Math.max(0, raw - c.prefixRaw);
   return { estimate, error };
 }
 
-/** The largest raw count whose estimate, at the top of its error, is within `room`. */
+/**
+ * The most the provider may count for a raw count under `c`: the top of its error, and the digits'
+ * own (digitError: it only ever adds, so it is no part of the error below the estimate).
+ */
+export function topOf(raw: number, c: Correction): number {
+  const { estimate, error } = estimateOf(raw, c);
+  return estimate + error + (c.digitError ?? 0);
+}
+
+/** The largest raw count whose estimate, at the top of its error (topOf), is within `room`. */
 export function rawBudget(room: number, c: Correction): number {
   const top = room - c.offset - c.prefixError - (c.digitError ?? 0) + c.bound * c.ratio * c.prefixRaw;
   return Math.max(0, Math.floor(top / (c.ratio * (1 + c.bound))));

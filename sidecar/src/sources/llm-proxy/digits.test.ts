@@ -1,7 +1,7 @@
 import { loadTokenizer, tokenizerFor } from "@clawguard/shared/tokens";
 import { corpus } from "@clawguard/shared/tokens/fixtures/corpus";
 import { describe, expect, it } from "vitest";
-import { Calibration, estimateOf } from "./calibration.ts";
+import { Calibration, estimateOf, topOf } from "./calibration.ts";
 import { bandOf, withDigits } from "./guard.ts";
 
 const prose = corpus().find((e) => e.name === "prose-zh")?.text ?? "";
@@ -26,9 +26,10 @@ describe("a ratio learnt on (Chinese) prose, applied to digits", () => {
     // Without the digits' own error, the learnt ratio said it fits: an over-window request sent.
     expect(estimateOf(raw, learnt).estimate + estimateOf(raw, learnt).error).toBeLessThan(real);
     const c = withDigits(learnt, guard, digits);
-    const { estimate, error } = estimateOf(raw, c);
-    expect(estimate + error).toBeGreaterThanOrEqual(real);
+    expect(topOf(raw, c)).toBeGreaterThanOrEqual(real);
     expect(bandOf(raw, room, c)).not.toBe("fits");
+    // Digits only ever add: what is over below the estimate's error stays over.
+    expect(bandOf(raw, raw * 0.5, c)).toBe("over");
   });
 
   it("adds nothing for the provider's own exact tokenizer, nor before any sample", async () => {

@@ -1,9 +1,17 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "@clawguard/shared/log";
 import type { SpillStore } from "../exec-guard/spill.ts";
-import { type Calibration, type Correction, type Counted, estimateOf, rawBudget } from "./calibration.ts";
+import {
+  type Calibration,
+  type Correction,
+  type Counted,
+  estimateOf,
+  rawBudget,
+  topOf,
+} from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
 import { asRecord, type Conversation, type Counter, type Overflow } from "./family.ts";
+import { WORKER_MIN_BYTES } from "./guard-pool.ts";
 import { upperBound } from "./http.ts";
 import { nestsDeeper } from "./json-layout.ts";
 import { modelLimitsOf, type Provider } from "./providers.ts";
@@ -82,7 +90,26 @@ export interface GuardDeps {
   estimateFor?(model: string, provider: Provider): Tokenizer;
   /** Counts a guard outcome in the provider's health. */
   counted(provider: Provider, what: "trimmed" | "refused"): void;
+  /**
+   * Where the retry's trim of a request of WORKER_MIN_BYTES or more runs (the guard worker, where it
+   * was guarded): parsing, counting and trimming
+   * megabytes again must not hold the event loop. Undefined, or an answer of undefined: here.
+   */
+  away?: {
+    trimHarder(
+      provider: Provider,
+      text: string,
+      guarded: Guarded,
+      overflow: Overflow,
+    ): Promise<Harder | undefined>;
+  };
   log: Logger;
+}
+
+/** The retry's trim (when it made the request fit) and the request's count it trimmed from. */
+export interface Harder {
+  trim?: TrimResult | undefined;
+  counted?: Counted | undefined;
 }
 
 /**
@@ -259,30 +286,54 @@ export function createGuard(deps: GuardDeps) {
       log.info("llm request sent unsure: it may be over the window; the provider decides", facts);
   }
 
-  /** After the provider's own overflow error: trim to a budget scaled by how far off our count was. */
+  /**
+   * After the provider's own overflow error: trim to a budget scaled by how far off our count was
+   * (a big request in the worker, deps.away), and learn from the provider's count.
+   */
   async function trimHarder(
     provider: Provider,
     text: string,
     guarded: Guarded,
     overflow: Overflow,
   ): Promise<TrimResult | undefined> {
+    let done: Harder | undefined;
+    if (deps.away && text.length >= WORKER_MIN_BYTES) {
+      done = await deps.away.trimHarder(provider, text, guarded, overflow).catch((err: unknown) => {
+        log.warn("llm retry trimmed here: the guard worker failed", {
+          provider: provider.id,
+          error: (err as Error).message,
+        });
+        return undefined;
+      });
+    }
+    done ??= await harder(provider, text, guarded, overflow);
+    if (done.counted) learnFromOverflow(provider, guarded, done.counted, overflow);
+    return done.trim;
+  }
+
+  /** trimHarder's work, wherever it runs: the trim when it made the request fit, and the count. */
+  async function harder(
+    provider: Provider,
+    text: string,
+    guarded: Guarded,
+    overflow: Overflow,
+  ): Promise<Harder> {
     const { counter, budget } = guarded;
-    if (!counter || budget === undefined) return undefined;
+    if (!counter || budget === undefined) return {};
     const conversation = provider.family.conversation(
       JSON.parse(text) as Record<string, unknown>,
       text,
       counter,
     );
-    if (!conversation) return undefined;
+    if (!conversation) return {};
     const counted = countedOf(conversation);
-    learnFromOverflow(provider, guarded, counted, overflow);
     const trim = await trimConversation(provider.family, text, conversation, {
       budget: Math.floor(Math.min(counted.total, budget) * overflowScale(guarded, overflow)),
       spillAboveTokens: config.spillToolOutputsAboveTokens,
       counter,
       spill: spillFor(provider, guarded.model),
     });
-    if (!(trim.fits && trim.changed)) return undefined;
+    if (!(trim.fits && trim.changed)) return { counted };
     log.info("llm request trimmed after the provider's overflow answer", {
       provider: provider.id,
       model: guarded.model,
@@ -292,7 +343,7 @@ export function createGuard(deps: GuardDeps) {
       provider_limit: overflow.limit ?? null,
       provider_requested: overflow.requested ?? null,
     });
-    return trim;
+    return { trim, counted };
   }
 
   /**
@@ -326,11 +377,11 @@ export function createGuard(deps: GuardDeps) {
       });
   }
 
-  return { guard, trimHarder, countAfter };
+  return { guard, trimHarder, harder, countAfter };
 }
 
 /** How far from 1 an exact counter's calibrated ratio may be and its provider still count as it does. */
-const SAME_TOKENIZER = 0.03;
+const SAME_TOKENIZER = 0.1;
 const DIGITS = "8301947265".repeat(30);
 const digitCosts = new Map<string, number>();
 
@@ -389,7 +440,7 @@ function surelyOver(raw: number, room: number, correction: Correction): boolean 
 /** Where `raw` counted tokens stand against `room`, given the correction and its error. */
 export function bandOf(raw: number, room: number, correction: Correction): Band {
   const { estimate, error } = estimateOf(raw, correction);
-  if (estimate + error <= room) return "fits";
+  if (topOf(raw, correction) <= room) return "fits";
   if (estimate - error > room) return "over";
   return "unsure";
 }
