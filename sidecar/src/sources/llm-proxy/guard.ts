@@ -181,7 +181,7 @@ export function createGuard(deps: GuardDeps) {
     );
     const budget = rawBudget(room, correction);
     // An estimate's bound holds below the real count only: above it, it may be far off (the unknown
-    // estimate counts 9-digit numbers 2.8x o200k, a ratio learnt on prose is no ratio for hex). It is
+    // estimate counts 9-digit numbers 2.4x o200k, a ratio learnt on prose is no ratio for hex). It is
     // "over" only when it would be at ESTIMATE_MAX_OVER times too many; short of that only what is
     // safe is trimmed, and the provider decides.
     const band = bandOf(counted.total, room, correction);
@@ -428,7 +428,7 @@ export function withDigits(c: Correction, counter: Tokenizer, text: string): Cor
 
 /**
  * The most an estimate was measured to overcount a kind of content (the unknown estimate, 9-digit
- * numbers against o200k: 2.8x). Its bound holds below the real count only.
+ * numbers against o200k: 2.4x, 2.8x before its refit). Its bound holds below the real count only.
  */
 export const ESTIMATE_MAX_OVER = 3;
 
