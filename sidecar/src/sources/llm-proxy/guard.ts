@@ -400,9 +400,8 @@ function digitCost(counter: Tokenizer): number {
  * tokenizers group by three (o200k, Llama 3, DeepSeek) and others count one by one (Qwen, Gemma).
  * No tokenizer counts an ASCII digit as more than one token, so when the provider may not be the
  * counter's (an estimate for a name in no table, or an exact counter whose calibrated ratio says
- * its provider counts otherwise), the top of the count's error allows a token per digit
- * and one per number. Within
- * SAME_TOKENIZER of 1, an exact counter is the provider's own, digits and all.
+ * its provider counts otherwise), the top of the count's error allows a token per digit and one
+ * per number. Within SAME_TOKENIZER of 1, an exact counter is the provider's own, digits and all.
  */
 export function withDigits(c: Correction, counter: Tokenizer, text: string): Correction {
   const foreign = counter.exact
