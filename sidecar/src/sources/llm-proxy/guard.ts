@@ -179,7 +179,10 @@ export function createGuard(deps: GuardDeps) {
       counter,
       text,
     );
-    const budget = rawBudget(room, correction);
+    // The digits' own error keeps a request from passing as "fits"; the trim it then gets spills the
+    // outputs those digits are mostly in, so its budget leaves that error out (else one big digit
+    // output sets it to 0 and nothing the trim does can fit).
+    const budget = rawBudget(room, { ...correction, digitError: 0 });
     // An estimate's bound holds below the real count only: above it, it may be far off (the unknown
     // estimate counts 9-digit numbers 2.4x o200k, a ratio learnt on prose is no ratio for hex). It is
     // "over" only when it would be at ESTIMATE_MAX_OVER times too many; short of that only what is
