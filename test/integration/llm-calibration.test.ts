@@ -515,6 +515,37 @@ describe("big requests", () => {
     expect(rig.events.find((e) => e.type === "llm.trimmed")?.attrs.band).toBe("over");
   }, 120_000);
 
+  it("a big request the provider refuses as over its window is trimmed for the retry (in the guard worker) and sent again", async () => {
+    // The provider's real window is WINDOW; the sidecar was told 20 M, so 1 000 000 messages are sent
+    // and refused. (guard-pool.test.ts checks that the retry's trim runs in the worker: here, on this
+    // thread, it held the event loop 7.6 s; the fake's own parse of the 24 MB, in this process, ~2 s.)
+    const fake = await provider((text) => Math.ceil(text.length / 4));
+    const rig = await guardFor({
+      told: {
+        upstream: `${fake.url}/v1`,
+        api: "openai-completions",
+        models: [{ id: "gpt-4.1", contextWindow: 20_000_000, maxTokens: RESERVE }],
+      },
+    });
+    fake.setMode("overflow-once");
+    const messages = Array.from({ length: 1_000_000 }, (_, i) => ({ role: "user", content: `note ${i}` }));
+    const body = JSON.stringify({ model: "gpt-4.1", messages, max_tokens: RESERVE });
+    const res = await fetch(`${rig.server.url}/llm/told/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer test-key" },
+      body,
+    });
+    const text = await res.text();
+    const requests = () => fake.requests.filter((r) => r.path.endsWith("/completions"));
+    expect(res.status, text.slice(0, 300)).toBe(200);
+    expect(requests()).toHaveLength(2);
+    expect((requests()[1]?.json as { messages: unknown[] } | undefined)?.messages.length).toBeLessThan(
+      10_000,
+    );
+    await settle();
+    expect(rig.events.find((e) => e.type === "llm.trimmed" && e.attrs.after_provider_overflow)).toBeDefined();
+  }, 180_000);
+
   it("a big request whose client left while it was guarded is not sent on", async () => {
     const fake = await provider(o200k);
     const rig = await guardFor({

@@ -35,6 +35,47 @@ export function pieceCounter(core: BpeCore): (piece: string) => number {
   };
 }
 
+/**
+ * A split pattern's matches, found without allocating: a sticky copy tries where the last match
+ * ended (the patterns cover nearly every character, so that is where the next one starts), and only
+ * when it fails does the global pattern search on. matchAll would clone the pattern on every call and
+ * build an array per match. After next() returns true, the match is [start, end).
+ */
+export class Splitter {
+  start = 0;
+  end = 0;
+  readonly #sticky: RegExp;
+  readonly #global: RegExp;
+
+  constructor(pattern: RegExp) {
+    const flags = pattern.flags.replace(/[gy]/g, "");
+    this.#sticky = new RegExp(pattern.source, `${flags}y`);
+    this.#global = new RegExp(pattern.source, `${flags}g`);
+  }
+
+  /** The first non-empty match at or after `at` in `text`; false when there is none. */
+  next(text: string, at: number): boolean {
+    const sticky = this.#sticky;
+    sticky.lastIndex = at;
+    if (sticky.test(text) && sticky.lastIndex > at) {
+      this.start = at;
+      this.end = sticky.lastIndex;
+      return true;
+    }
+    const global = this.#global;
+    global.lastIndex = at;
+    for (let m = global.exec(text); m !== null; m = global.exec(text)) {
+      if (m[0].length > 0) {
+        this.start = m.index;
+        this.end = m.index + m[0].length;
+        return true;
+      }
+      global.lastIndex = m.index + 1; // an empty match: the text is searched on past it
+    }
+    return false;
+  }
+}
+
 function encoding(name: EncodingName): (text: string) => number {
   let count = loaded.get(name);
   if (count === undefined) {
@@ -50,11 +91,12 @@ function encoding(name: EncodingName): (text: string) => number {
     );
     const core = api.bytePairEncodingCoreProcessor;
     const piece = pieceCounter(core);
-    const split = core.tokenSplitRegex;
+    const split = new Splitter(core.tokenSplitRegex);
     // Strings like `<|endoftext|>` in a message are plain text to the provider: no special tokens.
+    // Characters no alternative of the pattern takes are not counted, as the core does not.
     count = (text) => {
       let n = 0;
-      for (const [match] of text.matchAll(split)) n += piece(match);
+      for (let at = 0; split.next(text, at); at = split.end) n += piece(text.slice(split.start, split.end));
       return n;
     };
     loaded.set(name, count);
@@ -155,11 +197,37 @@ export function digitCostOf(count: (text: string) => number): number {
   return count(digits) / digits.length;
 }
 
+/** ASCII characters' kinds (kindOf), with DENSE_BIT set on base64's alphabet (isDense). */
+const DENSE_BIT = 8;
+const ASCII_KINDS = Uint8Array.from({ length: 128 }, (_, c) => kindOf(c) | (isDense(c) ? DENSE_BIT : 0));
+
+/**
+ * Whether `text` has a run that countGuarded treats apart: LONG_RUN characters of one kind (not
+ * digits) or DENSE_RUN of base64's alphabet. One pass; false for almost every text.
+ */
+function hasLongRun(text: string): boolean {
+  if (text.length < LONG_RUN) return false;
+  let kindRun = 0;
+  let denseRun = 0;
+  let last = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const bits = c < 128 ? (ASCII_KINDS[c] as number) : kindOf(c);
+    const kind = bits & 7;
+    kindRun = kind === last ? kindRun + 1 : 1;
+    last = kind;
+    denseRun = (bits & DENSE_BIT) !== 0 ? denseRun + 1 : 0;
+    if ((kindRun >= LONG_RUN && kind !== DIGIT) || denseRun >= DENSE_RUN) return true;
+  }
+  return false;
+}
+
 /**
  * `count(text)` for any text: dense runs (DENSE_RUN) by their letters and digits, the rest by
  * countRuns. `digitCost` is what a digit costs this counter (digitCostOf).
  */
 export function countGuarded(text: string, count: (s: string) => number, digitCost = 1): number {
+  if (!hasLongRun(text)) return count(text); // most texts: one quick pass decides
   let total = 0;
   let done = 0; // text before `done` is counted
   let runStart = -1;

@@ -7,7 +7,16 @@ import { DENSE_RUN, LONG_RUN } from "./bpe.ts";
 import { ERROR_BOUNDS, estimateTokens, PROFILES, type Profile } from "./estimate.ts";
 import { digest, type Reference } from "./fixtures/calibrate.ts";
 import { corpus } from "./fixtures/corpus.ts";
-import { ADVERSARIAL, agentMax, FIT_SEED, TARGETS } from "./fixtures/fit.ts";
+import {
+  ADVERSARIAL,
+  agentMax,
+  FIT_SEED,
+  MIXTURE_KINDS,
+  TARGETS,
+  UNKNOWN_MIXTURE_MAX,
+  UNKNOWN_WITHIN,
+  unknownAlso,
+} from "./fixtures/fit.ts";
 import { contentKinds } from "./fixtures/kinds.ts";
 import { EXACT_ERROR_BOUND, fastTokenizerFor, loadTokenizer, tokenizerFor } from "./index.ts";
 import { VOCAB_NAMES } from "./vocab.ts";
@@ -189,6 +198,31 @@ describe.each(profiles)("the %s estimate", (profile) => {
       expect(estimateTokens(text, weights), name).toBeGreaterThan(0.08 * reference(name, text));
     }
   });
+});
+
+describe("the unknown estimate", () => {
+  const weights = PROFILES.unknown;
+  const text = (name: string) => entries.find((e) => e.name === name)?.text ?? "";
+
+  it.each(entries.filter((e) => !ADVERSARIAL.has(e.name) && !isLine(e.name)).map((e) => [e.name, e.text]))(
+    "reaches legacy Claude's and Gemma 3's counts within UNKNOWN_WITHIN on %s",
+    (name, body) => {
+      expect(estimateTokens(body, weights) * UNKNOWN_WITHIN).toBeGreaterThanOrEqual(unknownAlso(ref(name)));
+    },
+  );
+
+  it.each(MIXTURE_KINDS)(
+    "counts an agent's prompt and 6 x %s within 1.00-1.30x of Qwen 3, Llama 3.1 and o200k",
+    (kind) => {
+      const parts = ["agent-system-prompt", "agent-tool-schemas", kind];
+      const guess = parts.reduce((n, p, i) => n + (i === 2 ? 6 : 1) * estimateTokens(text(p), weights), 0);
+      for (const key of ["qwen3", "llama3", "o200k"] as const) {
+        const real = parts.reduce((n, p, i) => n + (i === 2 ? 6 : 1) * ref(p)[key], 0);
+        expect(guess / real, key).toBeGreaterThanOrEqual(1);
+        expect(guess / real, key).toBeLessThanOrEqual(UNKNOWN_MIXTURE_MAX + 0.005); // rounding
+      }
+    },
+  );
 });
 
 describe("tokenizerFor", () => {

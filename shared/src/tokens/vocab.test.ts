@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../testing.ts";
-import { parseVocab, readVocabText, vocabCounter } from "./vocab.ts";
+import { Splitter } from "./bpe.ts";
+import { mergeStages, parseVocab, readVocabText, vocabCounter } from "./vocab.ts";
 
 /** A tokenizer.json with the printable ASCII bytes, a few merges and two Split stages. */
 function tinyVocab(splits: string[], normalizer?: string): string {
@@ -34,6 +35,20 @@ describe("a tokenizer.json's counter", () => {
     expect(count("abc1234ab")).toBe(1 + 3 + 1 + 1);
   });
 
+  it("merges stages that isolate runs of disjoint character classes, and counts alike", () => {
+    expect(mergeStages(["\\p{N}{1,3}", "[一-龥぀-ゟ]+", "\\s+|\\S+"])).toEqual([
+      "\\p{N}{1,3}|[一-龥぀-ゟ]+",
+      "\\s+|\\S+",
+    ]);
+    // Classes that share a character (digits), or a pattern that is no single class: kept apart.
+    expect(mergeStages(["\\p{N}{1,3}", "[a-z0-9]+"])).toEqual(["\\p{N}{1,3}", "[a-z0-9]+"]);
+    expect(mergeStages(["\\p{N}{1,3}", "[a-z]+|!"])).toEqual(["\\p{N}{1,3}", "[a-z]+|!"]);
+    const text = "ab123cd!x9999yz,,abc7";
+    const staged = vocabCounter({ ...parseVocab(tinyVocab([])), splits: ["\\p{N}{1,3}", "[a-z]+"] });
+    const merged = vocabCounter(parseVocab(tinyVocab(["\\p{N}{1,3}", "[a-z]+"])));
+    expect(merged(text)).toBe(staged(text));
+  });
+
   it("merges by rank within a piece", () => {
     const count = vocabCounter(parseVocab(tinyVocab(["[a-z]+"])));
     expect(count("abc")).toBe(1);
@@ -45,6 +60,11 @@ describe("a tokenizer.json's counter", () => {
     const parsed = parseVocab(tinyVocab(["(?i:'s|'t|'re|'ve|'m|'ll|'d)|[a-z]+"]));
     expect(parsed.splits[0]).not.toContain("(?i:");
     expect(vocabCounter(parsed)("ab'S")).toBe(1 + 2);
+  });
+
+  it("counts a stage whose pattern can match nothing (an empty match) without looping", () => {
+    const count = vocabCounter(parseVocab(tinyVocab(["[a-z]*"])));
+    expect(count("ab12ab")).toBe(1 + 2 + 1);
   });
 
   it("refuses a tokenizer that is not BPE", () => {
@@ -64,5 +84,18 @@ describe("a tokenizer.json on disk", () => {
     } finally {
       dir.cleanup();
     }
+  });
+});
+
+describe("a split pattern's matches", () => {
+  it("are matchAll's, each at its place, gaps skipped, whatever the pattern's own state", () => {
+    const pattern = /[a-z]+|\d{1,3}/gu;
+    pattern.lastIndex = 5; // a caller's leftover state does not matter
+    const split = new Splitter(pattern);
+    const text = "ab 1234-cd ";
+    const found: string[] = [];
+    for (let at = 0; split.next(text, at); at = split.end) found.push(text.slice(split.start, split.end));
+    expect(found).toEqual([...text.matchAll(/[a-z]+|\d{1,3}/gu)].map((m) => m[0]));
+    expect(found).toEqual(["ab", "123", "4", "cd"]);
   });
 });

@@ -12,7 +12,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { gunzipSync } from "node:zlib";
-import { type BpeCore, countGuarded, digitCostOf, pieceCounter } from "./bpe.ts";
+import { type BpeCore, countGuarded, digitCostOf, pieceCounter, Splitter } from "./bpe.ts";
 
 /** The package that ships each family's tokenizer.json (optional dependencies of this package). */
 export const VOCABS = {
@@ -127,7 +127,48 @@ export function parseVocab(json: string): ParsedVocab {
   const splits = (file.pre_tokenizer?.pretokenizers ?? [])
     .filter((p) => p.type === "Split" && typeof p.pattern?.Regex === "string")
     .map((p) => jsPattern(p.pattern?.Regex as string).source);
-  return { table: ranks(file.model.vocab), splits, nfc: file.normalizer?.type === "NFC" };
+  return {
+    table: ranks(file.model.vocab),
+    splits: mergeStages(splits),
+    nfc: file.normalizer?.type === "NFC",
+  };
+}
+
+/** A Split pattern that isolates runs of one character class: `\p{N}{1,3}`, `[一-龥぀-ゟ]+`. */
+const CLASS_RUN = /^(?:\[[^\]\\[]*\]|\\p\{[A-Za-z_]+\})(?:\+|\{\d+,\d+\})$/;
+
+/**
+ * Consecutive Split stages that each isolate runs of one character class, the classes disjoint,
+ * cut a text as one stage with both alternatives does (each run ends where the other class starts,
+ * and what lies between runs goes on whole either way): merged, DeepSeek V3's digits and CJK stages
+ * search a text once instead of once per stage and piece. Disjoint is checked on every code point.
+ */
+export function mergeStages(splits: readonly string[]): string[] {
+  const merged: string[] = [];
+  let classes: string[] = [];
+  for (const split of splits) {
+    const joinable = CLASS_RUN.test(split) && classes.length > 0 && classes.every((c) => disjoint(c, split));
+    if (joinable) {
+      classes.push(split);
+      merged[merged.length - 1] = classes.join("|");
+    } else {
+      classes = CLASS_RUN.test(split) ? [split] : [];
+      merged.push(split);
+    }
+  }
+  return merged;
+}
+
+/** Whether no character is a match of both patterns. */
+function disjoint(a: string, b: string): boolean {
+  const first = new RegExp(`^(?:${a})`, "u");
+  const second = new RegExp(`^(?:${b})`, "u");
+  for (let code = 0; code <= 0x10ffff; code++) {
+    if (code === 0xd800) code = 0xe000; // lone surrogates are no characters
+    const ch = String.fromCodePoint(code);
+    if (first.test(ch) && second.test(ch)) return false;
+  }
+  return true;
 }
 
 /**
@@ -136,7 +177,7 @@ export function parseVocab(json: string): ParsedVocab {
  * BPE-merged whole.
  */
 export function vocabCounter(parsed: ParsedVocab): (text: string) => number {
-  const splits = parsed.splits.map((source) => new RegExp(source, "gu"));
+  const splits = parsed.splits.map((source) => new Splitter(new RegExp(source, "u")));
   const { BytePairEncodingCore } = require("gpt-tokenizer/cjs/BytePairEncodingCore") as {
     BytePairEncodingCore: BpeCoreClass;
   };
@@ -151,10 +192,11 @@ export function vocabCounter(parsed: ParsedVocab): (text: string) => number {
     if (split === undefined) return piece(text);
     let n = 0;
     let at = 0;
-    for (const m of text.matchAll(split)) {
-      if (m.index > at) n += staged(text.slice(at, m.index), stage + 1);
-      n += staged(m[0], stage + 1);
-      at = m.index + m[0].length;
+    while (split.next(text, at)) {
+      const { start, end } = split;
+      if (start > at) n += staged(text.slice(at, start), stage + 1);
+      n += staged(text.slice(start, end), stage + 1);
+      at = end;
     }
     if (at < text.length) n += staged(text.slice(at), stage + 1);
     return n;

@@ -28,6 +28,11 @@ export interface Correction {
   prefixRaw: number;
   prefixError: number;
   samples: number;
+  /**
+   * Tokens the provider may count above the estimate and its error for this request's digits
+   * (absolute; guard.ts withDigits), when a ratio learnt on other text may not hold for them.
+   */
+  digitError?: number;
   /** "prefix": the prefix is learnt; "model": this model's ratio; "provider": its provider's; "none". */
   from: "prefix" | "model" | "provider" | "none";
 }
@@ -54,8 +59,20 @@ export interface Counted {
 
 const MAX_SAMPLES = 15;
 const MAX_PREFIXES = 16;
-/** Ratios outside this are not a tokenizer's error but something else (a cached prefix not reported, a proxy's own prompt). */
-const SANE = { min: 0.2, max: 5 } as const;
+/**
+ * How far the provider's word may move a count from the counter's own (its prior, ratio 1): a
+ * sample outside is not a tokenizer's error but something else (usage leaving out a cached prefix,
+ * a proxy's own prompt, a provider under-reporting), and is not taken. So no calibration makes the
+ * guard count less than half of what its counter says, nor more than twice.
+ */
+export const SANE = { min: 0.5, max: 2 } as const;
+/**
+ * With WILD_AFTER samples or more, a sample this far from their median (either way) is set aside:
+ * one provider answer cannot move a settled calibration. WILD_AFTER wild samples in a row that
+ * agree among themselves are a change (another model behind the name): the book starts over with them.
+ */
+const WILD = 1.5;
+const WILD_AFTER = 3;
 /** Framing and tool-schema rendering vary between requests even with the right tokenizer. */
 const FLOOR = 0.02;
 /**
@@ -84,6 +101,8 @@ interface Book {
   restRatios: number[];
   /** Counted prefix size -> its provider count and that count's error (absolute). */
   prefixes: [raw: number, real: number, error: number][];
+  /** Wild samples set aside, in a row (not kept across restarts). */
+  wild?: number[];
 }
 
 export class Calibration {
@@ -176,6 +195,7 @@ export class Calibration {
       book = { tokenizer: tokenizer.name, bound: tokenizer.bound, ratios: [], restRatios: [], prefixes: [] };
       this.#books.set(key, book);
     }
+    if (setAside(book, ratio)) return;
     push(book.ratios, ratio);
     learnPrefix(book, counted, reported);
     this.#scheduleSave();
@@ -237,7 +257,7 @@ export class Calibration {
   #save(): void {
     const file = this.#file;
     if (!file) return;
-    const books = Object.fromEntries(this.#books);
+    const books = Object.fromEntries([...this.#books].map(([key, { wild: _, ...book }]) => [key, book]));
     try {
       writeFileAtomic(file, `${JSON.stringify({ version: FILE_VERSION, books })}\n`);
     } catch (err) {
@@ -255,36 +275,99 @@ export class Calibration {
       return;
     }
     const books = parsed?.books;
-    if (parsed?.version !== FILE_VERSION || typeof books !== "object" || books === null) return;
-    for (const [key, value] of Object.entries(books)) {
-      const book = checkedBook(value);
-      if (book && key.includes("\u0000")) this.#books.set(key, book);
+    if (parsed?.version !== FILE_VERSION || typeof books !== "object" || books === null) {
+      this.#log?.warn("llm calibration not read: starting afresh", {
+        file,
+        error: `expected {"version": ${FILE_VERSION}, "books": {...}}`,
+      });
+      return;
     }
+    // Each entry checked: one out of bounds (a tampered or damaged file) is refused, the rest kept.
+    const refused: string[] = [];
+    for (const [key, value] of Object.entries(books)) {
+      const [provider = "", model = "", more] = key.split("\u0000");
+      const problem =
+        !provider || !model || more !== undefined || key.length > MAX_NAME
+          ? "expected a key <provider>\\u0000<model>"
+          : this.#books.size >= MAX_BOOKS
+            ? `more than ${MAX_BOOKS} entries`
+            : bookProblem(value);
+      if (problem === undefined) this.#books.set(key, checkedBook(value) as Book);
+      else if (refused.push(`${JSON.stringify(key.slice(0, 80))}: ${problem}`) <= 5)
+        this.#log?.warn("llm calibration entry refused", { file, entry: key.slice(0, 80), error: problem });
+    }
+    if (refused.length > 5)
+      this.#log?.warn("llm calibration entries refused", { file, refused: refused.length });
   }
 }
 
-/** A book as read from the file, every number checked; undefined when it is not one. */
-function checkedBook(value: unknown): Book | undefined {
+/**
+ * Whether a sample is set aside as wild (see WILD): far from a settled book's median, and not yet
+ * the last of WILD_AFTER such in a row that agree (then the book starts over with them).
+ */
+function setAside(book: Book, ratio: number): boolean {
+  if (book.ratios.length < WILD_AFTER) return false;
+  const m = median(book.ratios);
+  if (ratio <= m * WILD && ratio >= m / WILD) {
+    book.wild = undefined;
+    return false;
+  }
+  const wild = [...(book.wild ?? []), ratio];
+  const w = median(wild);
+  if (wild.length < WILD_AFTER || !wild.every((r) => r <= w * WILD && r >= w / WILD)) {
+    book.wild = wild.slice(-(WILD_AFTER - 1));
+    return true;
+  }
+  // A change, not noise: what was learnt is of another model.
+  Object.assign(book, { ratios: wild.slice(0, -1), restRatios: [], prefixes: [], wild: undefined });
+  return false;
+}
+
+/** Most books a file may hold (a provider and model each): more is not a file of ours. */
+const MAX_BOOKS = 10_000;
+const MAX_NAME = 512;
+
+/** Why a book as read from the file (or a snapshot) cannot be used; undefined when it can. */
+function bookProblem(value: unknown): string | undefined {
   const b = value as Partial<Book> | null;
-  if (typeof b?.tokenizer !== "string" || !Array.isArray(b.ratios)) return undefined;
-  const sane = (list: unknown) =>
-    (Array.isArray(list) ? list : [])
-      .filter((r): r is number => typeof r === "number" && r >= SANE.min && r <= SANE.max)
-      .slice(-MAX_SAMPLES);
-  const ratios = sane(b.ratios);
-  if (ratios.length === 0) return undefined;
-  const prefixes = (Array.isArray(b.prefixes) ? b.prefixes : [])
-    .filter(
-      (p): p is [number, number, number] =>
-        Array.isArray(p) &&
-        p.length === 3 &&
-        p.every((n) => typeof n === "number" && Number.isFinite(n) && n >= 0) &&
-        p[1] >= p[0] * SANE.min &&
-        p[1] <= p[0] * SANE.max,
-    )
-    .slice(-MAX_PREFIXES);
-  const bound = typeof b.bound === "number" && b.bound >= 0 && b.bound < 1 ? b.bound : 0.3;
-  return { tokenizer: b.tokenizer, bound, ratios, restRatios: sane(b.restRatios), prefixes };
+  if (typeof b !== "object" || b === null) return "not an object";
+  if (typeof b.tokenizer !== "string" || b.tokenizer.length === 0 || b.tokenizer.length > MAX_NAME)
+    return "tokenizer: expected a name";
+  if (typeof b.bound !== "number" || !(b.bound >= 0 && b.bound < 1))
+    return `bound: expected a number in [0, 1), got ${JSON.stringify(b.bound)}`;
+  for (const key of ["ratios", "restRatios"] as const) {
+    const list = b[key];
+    if (!Array.isArray(list) || list.length > MAX_SAMPLES)
+      return `${key}: expected a list of at most ${MAX_SAMPLES} ratios`;
+    const bad = list.find((r) => typeof r !== "number" || !(r >= SANE.min && r <= SANE.max));
+    if (bad !== undefined)
+      return `${key}: expected ratios in [${SANE.min}, ${SANE.max}], got ${JSON.stringify(bad)}`;
+  }
+  if (!Array.isArray(b.prefixes) || b.prefixes.length > MAX_PREFIXES)
+    return `prefixes: expected a list of at most ${MAX_PREFIXES}`;
+  const badPrefix = b.prefixes.find(
+    (p) =>
+      !Array.isArray(p) ||
+      p.length !== 3 ||
+      !p.every((n) => typeof n === "number" && Number.isFinite(n) && n >= 0) ||
+      !(p[0] > 0 && p[1] >= p[0] * SANE.min && p[1] <= p[0] * SANE.max && p[2] <= p[1]),
+  );
+  if (badPrefix !== undefined)
+    return `prefixes: expected [raw > 0, real within ${SANE.min}-${SANE.max}x raw, error <= real], got ${JSON.stringify(badPrefix)}`;
+  return undefined;
+}
+
+/** A book as read from the file or a snapshot, checked (bookProblem): a copy of its own. */
+function checkedBook(value: unknown): Book | undefined {
+  if (bookProblem(value) !== undefined) return undefined;
+  const b = value as Book;
+  return {
+    tokenizer: b.tokenizer,
+    bound: b.bound,
+    ratios: [...b.ratios],
+    restRatios: [...b.restRatios],
+    prefixes: b.prefixes.map(([raw, real, error]) => [raw, real, error]),
+  };
 }
 
 /**
@@ -378,8 +461,17 @@ export function estimateOf(raw: number, c: Correction): { estimate: number; erro
   return { estimate, error };
 }
 
-/** The largest raw count whose estimate, at the top of its error, is within `room`. */
+/**
+ * The most the provider may count for a raw count under `c`: the top of its error, and the digits'
+ * own (digitError: it only ever adds, so it is no part of the error below the estimate).
+ */
+export function topOf(raw: number, c: Correction): number {
+  const { estimate, error } = estimateOf(raw, c);
+  return estimate + error + (c.digitError ?? 0);
+}
+
+/** The largest raw count whose estimate, at the top of its error (topOf), is within `room`. */
 export function rawBudget(room: number, c: Correction): number {
-  const top = room - c.offset - c.prefixError + c.bound * c.ratio * c.prefixRaw;
+  const top = room - c.offset - c.prefixError - (c.digitError ?? 0) + c.bound * c.ratio * c.prefixRaw;
   return Math.max(0, Math.floor(top / (c.ratio * (1 + c.bound))));
 }

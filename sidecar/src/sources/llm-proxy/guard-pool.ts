@@ -3,8 +3,8 @@ import { Worker } from "node:worker_threads";
 import type { Level, Logger } from "@clawguard/shared/log";
 import type { Counted } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
-import type { ApiFamily } from "./family.ts";
-import type { Guarded } from "./guard.ts";
+import type { ApiFamily, Overflow } from "./family.ts";
+import type { Guarded, Harder } from "./guard.ts";
 import type { ModelLimits, Provider } from "./providers.ts";
 
 /**
@@ -34,6 +34,11 @@ export interface GuardJob {
   agent: string;
   headers: IncomingHttpHeaders;
   body: Uint8Array;
+  /** Not a new request: the retry of one the provider answered with an overflow (guard.ts: harder). */
+  retry?: {
+    guarded: Pick<Guarded, "model" | "budget" | "reserve"> & { counter: string; exact: boolean };
+    overflow: Overflow;
+  };
 }
 
 /** The guard's decision (its counter without the function), and what it published meanwhile. */
@@ -49,6 +54,8 @@ export interface GuardReply {
   logs: [Level, string, Record<string, unknown>][];
   /** The estimate decided: the exact count follows in a GuardLater message, when the worker is idle. */
   later?: boolean;
+  /** A retry's trim (GuardJob.retry). */
+  harder?: Harder;
 }
 
 /** The exact count of a request the estimate decided (undefined: given way to a newer job). */
@@ -75,12 +82,16 @@ export class GuardWorker {
   #next = 0;
   #idle: NodeJS.Timeout | undefined;
   readonly #log: Logger;
+  /** The last job per provider, for a retry of one of its requests (trimHarder). */
+  readonly #jobs = new Map<string, Omit<GuardJob, "id">>();
 
   constructor(log: Logger) {
     this.#log = log;
   }
 
   run(job: Omit<GuardJob, "id">): Promise<GuardOutcome> {
+    if (job.retry === undefined)
+      this.#jobs.set(job.provider.id, { ...job, headers: {}, body: new Uint8Array(0) });
     const id = ++this.#next;
     const worker = this.#start();
     if (this.#idle) clearTimeout(this.#idle);
@@ -94,6 +105,29 @@ export class GuardWorker {
       if (!r.later) return r;
       return { ...r, counted: new Promise((resolve) => this.#later.set(id, resolve)) };
     });
+  }
+
+  /**
+   * The retry's trim of a request this worker guarded (guard.ts: GuardDeps.away), its logs written
+   * here; undefined when the worker knows nothing of the provider (then the guard trims where it is).
+   */
+  async trimHarder(
+    provider: Provider,
+    text: string,
+    guarded: Guarded,
+    overflow: Overflow,
+  ): Promise<Harder | undefined> {
+    const job = this.#jobs.get(provider.id);
+    const { counter, model, budget, reserve } = guarded;
+    if (!job || !counter) return undefined;
+    const retry = {
+      guarded: { model, budget, reserve, counter: counter.name, exact: counter.exact },
+      overflow,
+    };
+    const reply = await this.run({ ...job, body: Buffer.from(text, "utf8"), retry });
+    for (const [level, msg, fields] of reply.logs) this.#log[level](msg, fields);
+    if (reply.error !== undefined) throw new Error(reply.error);
+    return reply.harder;
   }
 
   async close(): Promise<void> {

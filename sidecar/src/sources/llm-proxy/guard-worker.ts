@@ -4,9 +4,10 @@
 // with its decision, for the main thread to apply.
 import { parentPort, workerData } from "node:worker_threads";
 import type { Level } from "@clawguard/shared/log";
+import { loadTokenizer } from "@clawguard/shared/tokens";
 import { SpillStore } from "../exec-guard/spill.ts";
 import { Calibration, type Counted } from "./calibration.ts";
-import { createGuard, type Guarded, guardRequest } from "./guard.ts";
+import { createGuard, type Guarded, guardRequest, type Harder } from "./guard.ts";
 import type { GuardJob, GuardLater, GuardReply } from "./guard-pool.ts";
 import { FAMILIES, type Provider } from "./providers.ts";
 import { estimateFor, tokenizerFor, tokenizerSetting } from "./tokenizer.ts";
@@ -56,6 +57,7 @@ async function run(job: GuardJob): Promise<Outcome> {
     },
   });
   const text = Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength).toString("utf8");
+  if (job.retry) return { reply: { ...reply, harder: await retry(guard, provider, text, job.retry) } };
   const outcome = await guardRequest(guard, provider, text, job.headers);
   if (outcome.invalid !== undefined) reply.invalid = outcome.invalid;
   const guarded = outcome.guarded;
@@ -67,6 +69,22 @@ async function run(job: GuardJob): Promise<Outcome> {
   };
   if (guarded.decidedBy === undefined || !counter) return { reply };
   return { reply: { ...reply, later: true }, later: () => countInSpareTime(guard, provider, guarded, text) };
+}
+
+/** A retry's trim, with the counter the main thread counted with (else it refuses: units differ). */
+async function retry(
+  guard: ReturnType<typeof createGuard>,
+  provider: Provider,
+  text: string,
+  { guarded, overflow }: NonNullable<GuardJob["retry"]>,
+): Promise<Harder> {
+  const model = guarded.model ?? "";
+  const setting = tokenizerSetting(provider, model);
+  if (guarded.exact) await loadTokenizer(model, setting); // a family's vocabulary, as it was there
+  const counter = tokenizerFor(model, guarded.exact ? 0 : Number.MAX_SAFE_INTEGER, setting);
+  if (counter.name !== guarded.counter)
+    throw new Error(`counter ${guarded.counter} expected, ${counter.name} found in the guard worker`);
+  return guard.harder(provider, text, { ...guarded, stream: false, counter }, overflow);
 }
 
 class Preempted extends Error {}

@@ -1,9 +1,17 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "@clawguard/shared/log";
 import type { SpillStore } from "../exec-guard/spill.ts";
-import { type Calibration, type Correction, type Counted, estimateOf, rawBudget } from "./calibration.ts";
+import {
+  type Calibration,
+  type Correction,
+  type Counted,
+  estimateOf,
+  rawBudget,
+  topOf,
+} from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
 import { asRecord, type Conversation, type Counter, type Overflow } from "./family.ts";
+import { WORKER_MIN_BYTES } from "./guard-pool.ts";
 import { upperBound } from "./http.ts";
 import { nestsDeeper } from "./json-layout.ts";
 import { modelLimitsOf, type Provider } from "./providers.ts";
@@ -82,7 +90,26 @@ export interface GuardDeps {
   estimateFor?(model: string, provider: Provider): Tokenizer;
   /** Counts a guard outcome in the provider's health. */
   counted(provider: Provider, what: "trimmed" | "refused"): void;
+  /**
+   * Where the retry's trim of a request of WORKER_MIN_BYTES or more runs (the guard worker, where it
+   * was guarded): parsing, counting and trimming
+   * megabytes again must not hold the event loop. Undefined, or an answer of undefined: here.
+   */
+  away?: {
+    trimHarder(
+      provider: Provider,
+      text: string,
+      guarded: Guarded,
+      overflow: Overflow,
+    ): Promise<Harder | undefined>;
+  };
   log: Logger;
+}
+
+/** The retry's trim (when it made the request fit) and the request's count it trimmed from. */
+export interface Harder {
+  trim?: TrimResult | undefined;
+  counted?: Counted | undefined;
 }
 
 /**
@@ -122,7 +149,11 @@ export function createGuard(deps: GuardDeps) {
     const counter = deps.tokenizerFor(model, text.length, provider);
     const bound = config.marginRatio ?? counter.margin;
     const room = limits.contextWindow - reserve;
-    const quick = deps.calibration.correction(provider.id, model, counter.name, bound);
+    const quick = withDigits(
+      deps.calibration.correction(provider.id, model, counter.name, bound),
+      counter,
+      text,
+    );
     Object.assign(guarded, {
       reserve,
       counter,
@@ -143,10 +174,17 @@ export function createGuard(deps: GuardDeps) {
     if (!conversation) return guarded;
     const counted = countedOf(conversation);
     deps.calibration.note(provider.id, model, { name: counter.name, bound });
-    const correction = deps.calibration.correction(provider.id, model, counter.name, bound, counted.prefix);
-    const budget = rawBudget(room, correction);
+    const correction = withDigits(
+      deps.calibration.correction(provider.id, model, counter.name, bound, counted.prefix),
+      counter,
+      text,
+    );
+    // The digits' own error keeps a request from passing as "fits"; the trim it then gets spills the
+    // outputs those digits are mostly in, so its budget leaves that error out (else one big digit
+    // output sets it to 0 and nothing the trim does can fit).
+    const budget = rawBudget(room, { ...correction, digitError: 0 });
     // An estimate's bound holds below the real count only: above it, it may be far off (the unknown
-    // estimate counts 9-digit numbers 2.8x o200k, a ratio learnt on prose is no ratio for hex). It is
+    // estimate counts 9-digit numbers 2.4x o200k, a ratio learnt on prose is no ratio for hex). It is
     // "over" only when it would be at ESTIMATE_MAX_OVER times too many; short of that only what is
     // safe is trimmed, and the provider decides.
     const band = bandOf(counted.total, room, correction);
@@ -251,30 +289,54 @@ export function createGuard(deps: GuardDeps) {
       log.info("llm request sent unsure: it may be over the window; the provider decides", facts);
   }
 
-  /** After the provider's own overflow error: trim to a budget scaled by how far off our count was. */
+  /**
+   * After the provider's own overflow error: trim to a budget scaled by how far off our count was
+   * (a big request in the worker, deps.away), and learn from the provider's count.
+   */
   async function trimHarder(
     provider: Provider,
     text: string,
     guarded: Guarded,
     overflow: Overflow,
   ): Promise<TrimResult | undefined> {
+    let done: Harder | undefined;
+    if (deps.away && text.length >= WORKER_MIN_BYTES) {
+      done = await deps.away.trimHarder(provider, text, guarded, overflow).catch((err: unknown) => {
+        log.warn("llm retry trimmed here: the guard worker failed", {
+          provider: provider.id,
+          error: (err as Error).message,
+        });
+        return undefined;
+      });
+    }
+    done ??= await harder(provider, text, guarded, overflow);
+    if (done.counted) learnFromOverflow(provider, guarded, done.counted, overflow);
+    return done.trim;
+  }
+
+  /** trimHarder's work, wherever it runs: the trim when it made the request fit, and the count. */
+  async function harder(
+    provider: Provider,
+    text: string,
+    guarded: Guarded,
+    overflow: Overflow,
+  ): Promise<Harder> {
     const { counter, budget } = guarded;
-    if (!counter || budget === undefined) return undefined;
+    if (!counter || budget === undefined) return {};
     const conversation = provider.family.conversation(
       JSON.parse(text) as Record<string, unknown>,
       text,
       counter,
     );
-    if (!conversation) return undefined;
+    if (!conversation) return {};
     const counted = countedOf(conversation);
-    learnFromOverflow(provider, guarded, counted, overflow);
     const trim = await trimConversation(provider.family, text, conversation, {
       budget: Math.floor(Math.min(counted.total, budget) * overflowScale(guarded, overflow)),
       spillAboveTokens: config.spillToolOutputsAboveTokens,
       counter,
       spill: spillFor(provider, guarded.model),
     });
-    if (!(trim.fits && trim.changed)) return undefined;
+    if (!(trim.fits && trim.changed)) return { counted };
     log.info("llm request trimmed after the provider's overflow answer", {
       provider: provider.id,
       model: guarded.model,
@@ -284,7 +346,7 @@ export function createGuard(deps: GuardDeps) {
       provider_limit: overflow.limit ?? null,
       provider_requested: overflow.requested ?? null,
     });
-    return trim;
+    return { trim, counted };
   }
 
   /**
@@ -318,12 +380,57 @@ export function createGuard(deps: GuardDeps) {
       });
   }
 
-  return { guard, trimHarder, countAfter };
+  return { guard, trimHarder, harder, countAfter };
+}
+
+/** How far from 1 an exact counter's calibrated ratio may be and its provider still count as it does. */
+const SAME_TOKENIZER = 0.1;
+const DIGITS = "8301947265".repeat(30);
+const digitCosts = new Map<string, number>();
+
+/** What a digit costs `counter` (o200k: about a third of a token; Qwen, and the unknown estimate: one). */
+function digitCost(counter: Tokenizer): number {
+  let cost = digitCosts.get(counter.name);
+  if (cost === undefined) {
+    cost = counter.count(DIGITS) / DIGITS.length;
+    digitCosts.set(counter.name, cost);
+  }
+  return cost;
+}
+
+/**
+ * `c` with the digits' own error: a ratio learnt on prose says nothing of digits, which some
+ * tokenizers group by three (o200k, Llama 3, DeepSeek) and others count one by one (Qwen, Gemma).
+ * No tokenizer counts an ASCII digit as more than one token, so when the provider may not be the
+ * counter's (an estimate for a name in no table, or an exact counter whose calibrated ratio says
+ * its provider counts otherwise), the top of the count's error allows a token per digit and one
+ * per number. Within SAME_TOKENIZER of 1, an exact counter is the provider's own, digits and all.
+ */
+export function withDigits(c: Correction, counter: Tokenizer, text: string): Correction {
+  const foreign = counter.exact
+    ? c.from !== "none" && Math.abs(c.ratio - 1) > SAME_TOKENIZER
+    : counter.name === "estimate:unknown" || c.from !== "none";
+  if (!foreign) return c;
+  const perDigit = c.ratio * digitCost(counter);
+  if (perDigit >= 1) return c;
+  let digits = 0;
+  let numbers = 0;
+  let inNumber = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    const digit = ch >= 48 && ch <= 57;
+    if (digit) digits++;
+    if (digit && !inNumber) numbers++;
+    inNumber = digit;
+  }
+  // A token per digit, and one per number for what follows it (`seq` output: "123\n" is four tokens
+  // to Qwen), less what the corrected count gives the digits already.
+  return digits === 0 ? c : { ...c, digitError: Math.ceil(digits * (1 - perDigit) + numbers) };
 }
 
 /**
  * The most an estimate was measured to overcount a kind of content (the unknown estimate, 9-digit
- * numbers against o200k: 2.8x). Its bound holds below the real count only.
+ * numbers against o200k: 2.4x, 2.8x before its refit). Its bound holds below the real count only.
  */
 export const ESTIMATE_MAX_OVER = 3;
 
@@ -335,7 +442,7 @@ function surelyOver(raw: number, room: number, correction: Correction): boolean 
 /** Where `raw` counted tokens stand against `room`, given the correction and its error. */
 export function bandOf(raw: number, room: number, correction: Correction): Band {
   const { estimate, error } = estimateOf(raw, correction);
-  if (estimate + error <= room) return "fits";
+  if (topOf(raw, correction) <= room) return "fits";
   if (estimate - error > room) return "over";
   return "unsure";
 }

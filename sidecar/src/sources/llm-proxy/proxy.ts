@@ -101,6 +101,7 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     deps.publish(draftEvent({ source: deps.source, type, severity, attrs }));
   }
 
+  const worker = new GuardWorker(log);
   const guard = createGuard({
     config,
     tokenizerFor: deps.tokenizerFor,
@@ -111,9 +112,9 @@ export function createLlmProxy(deps: LlmProxyDeps) {
     countByProvider: (provider, body, headers) => countByProvider(dispatcher, provider, body, headers, log),
     event,
     counted: (provider, what) => health.count(provider.id, what),
+    away: worker,
     log,
   });
-  const worker = new GuardWorker(log);
   const bodies = new BodyBudget(config.maxPendingBodyBytes);
   const credentials = createCredentialChecks({ dispatcher, health, providers: deps.providers, event, log });
 
