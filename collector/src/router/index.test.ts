@@ -212,7 +212,7 @@ describe("router, more than one port (OpenClaw's bridge beside its gateway port)
 });
 
 describe("router, as a reverse proxy must", () => {
-  it("drops hop-by-hop headers both ways (and those Connection names) and says who the client was", async () => {
+  it("drops hop-by-hop headers both ways (and those Connection names) and, with forwardedHeaders, says who the client was", async () => {
     const seen: Record<string, unknown>[] = [];
     const server: Server = createServer((req, res) => {
       seen.push(req.headers);
@@ -239,6 +239,7 @@ describe("router, as a reverse proxy must", () => {
       group: "hdr",
       host: "127.0.0.1",
       port: 0,
+      forwardedHeaders: true,
       lease,
       prefix,
       pollMs: 60_000,
@@ -297,5 +298,39 @@ describe("router, as a reverse proxy must", () => {
     expect(up.connection).toBe("Upgrade");
     expect(up["x-secret"]).toBeUndefined();
     expect(up["x-forwarded-for"]).toBe("127.0.0.1");
+  });
+
+  it("adds no forwarded headers by default (OpenClaw refuses them from a proxy it does not trust): the client's own pass as they came", async () => {
+    const seen: Record<string, unknown>[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.end("ok");
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    cleanup.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const target = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const lease = localLease();
+    const token = (await lease.acquire()) as number;
+    await setRoute(lease, undefined, prefix, { group: "plain", target, token });
+    const router = new Router({
+      group: "plain",
+      host: "127.0.0.1",
+      port: 0,
+      lease,
+      prefix,
+      pollMs: 60_000,
+      log: silentLogger,
+    });
+    await router.start();
+    cleanup.push(() => router.stop());
+    await (await fetch(router.url)).text();
+    await (await fetch(router.url, { headers: { "x-forwarded-for": "203.0.113.7" } })).text();
+    expect(seen[0]?.["x-forwarded-for"]).toBeUndefined();
+    expect(seen[0]?.["x-forwarded-proto"]).toBeUndefined();
+    expect(seen[1]?.["x-forwarded-for"]).toBe("203.0.113.7");
   });
 });

@@ -16,6 +16,11 @@ export interface RouterOptions {
    * OpenClaw's bridge (18790) beside its gateway port.
    */
   ports?: readonly number[];
+  /**
+   * Add X-Forwarded-For/-Proto/-Host (off: OpenClaw refuses them unless the router's address is
+   * in its `gateway.trustedProxies`, see headers.ts).
+   */
+  forwardedHeaders?: boolean;
   /** Reads the group's route (the leader writes it under its fencing token; Redis: its copy). */
   lease: FencedReader;
   /** A connection for route change notifications (none: polling only). */
@@ -136,7 +141,12 @@ export class Router implements Component {
     }
     this.#track(target, req.socket);
     const url = this.#upstream(target, req.url ?? "/", targetPort);
-    const headers = forwardedRequestHeaders(req.headers, req.socket.remoteAddress, url.host);
+    const headers = forwardedRequestHeaders(
+      req.headers,
+      req.socket.remoteAddress,
+      url.host,
+      this.#o.forwardedHeaders,
+    );
     const upstream = request(url, { method: req.method, headers, agent: this.#agent }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
       answer.pipe(res);
@@ -168,7 +178,12 @@ export class Router implements Component {
     this.#track(target, client);
     upstream.once("connect", () => {
       // The upgrade itself is hop-by-hop: asked for again, with the end-to-end headers and who asked.
-      const headers = forwardedRequestHeaders(req.headers, client.remoteAddress, url.host);
+      const headers = forwardedRequestHeaders(
+        req.headers,
+        client.remoteAddress,
+        url.host,
+        this.#o.forwardedHeaders,
+      );
       headers.connection = "Upgrade";
       if (req.headers.upgrade) headers.upgrade = req.headers.upgrade;
       const lines = [`${req.method} ${req.url} HTTP/1.1`];

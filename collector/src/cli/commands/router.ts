@@ -9,7 +9,7 @@ import { redisRouteMirror } from "../../controller/lease.ts";
 import { getRoute } from "../../controller/routes.ts";
 import { Router } from "../../router/index.ts";
 
-const routerHelp = `Usage: clawguard router --group NAME [--listen HOST:PORT] [--port PORT]...
+const routerHelp = `Usage: clawguard router --group NAME [--listen HOST:PORT] [--port PORT]... [--forwarded-headers]
 
 Listens where clients expect the gateway and forwards HTTP and WebSocket traffic to the group's
 current target, as the collector's controller sets it (in Redis, under its fencing token). On a
@@ -19,6 +19,9 @@ Options:
   --listen HOST:PORT default 0.0.0.0:18789 (where OpenClaw's gateway listens)
   --port PORT        also listen on PORT (same host) and forward it to that port of the target
                      (OpenClaw's bridge, 18790); repeatable
+  --forwarded-headers
+                     add X-Forwarded-For/-Proto/-Host; only with the router's address in OpenClaw's
+                     gateway.trustedProxies (OpenClaw refuses them from any other: 403)
   -h, --help         this help
 Needs REDIS_URL (or REDIS_URL_FILE); CLAWGUARD_REDIS_KEY_PREFIX as the collector's (clawguard:).`;
 
@@ -58,7 +61,12 @@ export const routerCommand: Command = {
     const { values } = parse(
       "router",
       args,
-      { group: { type: "string" }, listen: { type: "string" }, port: { type: "string", multiple: true } },
+      {
+        group: { type: "string" },
+        listen: { type: "string" },
+        port: { type: "string", multiple: true },
+        "forwarded-headers": { type: "boolean" },
+      },
       false,
     );
     if (values.help) {
@@ -85,6 +93,7 @@ export const routerCommand: Command = {
       host,
       port,
       ports,
+      forwardedHeaders: values["forwarded-headers"] === true,
       lease: reader(redis, prefix),
       subscriber,
       prefix,
