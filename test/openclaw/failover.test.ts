@@ -376,7 +376,10 @@ describe.skipIf(!enabled || !backends)("failover between two real OpenClaw gatew
     });
 
     // The sidecar said why, from its end-to-end probes.
-    expect(reasons.join("\n")).toMatch(/^ready: connection refused/m);
+    // (Which probe says it first depends on where each was in its interval at the kill.)
+    expect(reasons.join("\n")).toMatch(
+      /^(ready: connection refused|chat: .*(ECONNRESET|connection refused))/m,
+    );
     expect(reasons.join("\n")).toMatch(/^chat: /m);
 
     // What the controller did: fence the primary, then start the standby, under one token.
