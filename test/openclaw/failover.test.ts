@@ -380,7 +380,6 @@ describe.skipIf(!enabled || !backends)("failover between two real OpenClaw gatew
     expect(reasons.join("\n")).toMatch(
       /^(ready: connection refused|chat: .*(ECONNRESET|connection refused))/m,
     );
-    expect(reasons.join("\n")).toMatch(/^chat: /m);
 
     // What the controller did: fence the primary, then start the standby, under one token.
     const actions = readActions(actionsLog());
