@@ -54,6 +54,10 @@ export const execCommand: Command = {
     }
     const cacheDir = execCacheDir(io.env);
     const config = await execSettings(values.config, io.env, io.cwd, cacheDir);
+    if (config.agentUnknown)
+      io.err(
+        `clawguard exec: no config names this agent and no sidecar answered on ${io.env.CLAWGUARD_SIDECAR_LISTEN ?? "127.0.0.1:18801"}: the events go to agent "${config.agent}"'s inbox, read only by a sidecar for "${config.agent}" (set CLAWGUARD_AGENT, or CLAWGUARD_CONFIG to the sidecar's config)\n`,
+      );
     const inbox = config.paths.inbox;
     let reserved: string | undefined;
     const guard = createExecGuard({
