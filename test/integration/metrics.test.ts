@@ -6,6 +6,7 @@ import { startCollector } from "@clawguard/collector/main";
 import { deleteKeys, redisAvailable, TEST_REDIS } from "@clawguard/collector/store/liveness/test-backends";
 import { draftEvent } from "@clawguard/shared/events/envelope";
 import { silentLogger } from "@clawguard/shared/log";
+import { AGENT_FAMILIES } from "@clawguard/shared/metrics/families";
 import { createTestDatabase, postgresAvailable, tempDir } from "@clawguard/shared/testing";
 import { StatsSink } from "@clawguard/sidecar/sinks/stats/index";
 import { afterAll, describe, expect, it } from "vitest";
@@ -180,6 +181,13 @@ describe.skipIf(!promtool || !prometheus || !pg || !redis)("collector /metrics",
       expect(text).toContain(
         'clawguard_llm_calls_total{agent="gw",provider="openai",model="gpt-5",status_class="2xx"} 18',
       );
+      // One definition for both processes: the collector's per-agent families are the shared ones a
+      // sidecar's own GET /metrics writes (names, help, types, order).
+      expect(
+        [...text.matchAll(/^# HELP (clawguard_(?:agent|llm)_\S+) (.*)\n# TYPE \S+ (\S+)$/gm)].map((m) =>
+          m.slice(1),
+        ),
+      ).toEqual(AGENT_FAMILIES.map((f) => [f.name, f.help, f.type]));
 
       const query = async (promql: string) => {
         const res = await fetch(

@@ -1,9 +1,10 @@
+import { ExpositionWriter, writeFamilies } from "@clawguard/shared/metrics/exposition";
+import { AGENT_FAMILIES } from "@clawguard/shared/metrics/families";
 import { Counter, Registry } from "prom-client";
 import type { FleetAgent, FleetView } from "../fleet/index.ts";
 import type { Db } from "../store/db.ts";
 import { boundAgent, DEFAULT_METRICS_LIMITS, type MetricsLimits, noneCapped } from "./bound.ts";
-import { ExpositionWriter } from "./exposition.ts";
-import { agentFamilies, type Family, fleetFamilies, llmFamilies, type Snapshot } from "./families.ts";
+import { type Family, fleetFamilies, type Snapshot } from "./families.ts";
 
 export { DEFAULT_METRICS_LIMITS, type MetricsLimits } from "./bound.ts";
 
@@ -13,8 +14,9 @@ export { DEFAULT_METRICS_LIMITS, type MetricsLimits } from "./bound.ts";
  * - the fleet's (`clawguard_agent_*`, `clawguard_llm_*`, incidents, controller): read at each render
  *   from the agents' last heartbeats (their `stats`: counters since the sidecar started) and from the
  *   store, bounded (bound.ts: agents, provider/model pairs, memory files, probes, label lengths) and
- *   written by ExpositionWriter, which gives the event loop back every few milliseconds. A render
- *   is shared by the scrapes that ask while it runs and served again for `cacheMs`;
+ *   written by ExpositionWriter, which gives the event loop back every few milliseconds (the writer
+ *   and the per-agent families are @clawguard/shared/metrics, a sidecar's own /metrics uses them
+ *   too). A render is shared by the scrapes that ask while it runs and served again for `cacheMs`;
  * - the collector's own (`clawguard_ingest_*`, `clawguard_heartbeats_total`,
  *   `clawguard_notifications_total`): prom-client counters kept in this process (per replica; sum
  *   them across replicas), rendered at every scrape.
@@ -25,8 +27,7 @@ export interface CollectorMetricsOptions extends Partial<MetricsLimits> {
   cacheMs?: number;
 }
 
-const FAMILIES: Family[] = [...agentFamilies(), ...llmFamilies(), ...fleetFamilies()];
-const AGENT_FAMILY = /^clawguard_(agent|llm)_/;
+const FAMILIES: readonly Family[] = [...AGENT_FAMILIES, ...fleetFamilies()];
 
 async function counts(db: Db, sql: string): Promise<Map<string, number>> {
   const { rows } = await db.query<{ key: string; n: string | number }>(sql);
@@ -107,7 +108,7 @@ export class CollectorMetrics {
       ),
       counts(db, "SELECT name AS key, granted AS n FROM fencing"),
     ]);
-    const chunks = await this.#write(FAMILIES, fleet.agents, {
+    const chunks = await this.#write(fleet.agents, {
       now: Date.now(),
       drift: fleet.drift,
       openIncidents,
@@ -119,22 +120,8 @@ export class CollectorMetrics {
     return chunks;
   }
 
-  /**
-   * One agent's series as its own sidecar serves them (GET /metrics on the sidecar): the same names
-   * and labels as the collector's, without the store's (incidents, controller) or the collector's own.
-   */
-  async renderAgent(agent: FleetAgent, now = Date.now()): Promise<string> {
-    const none = new Map<string, number>();
-    const chunks = await this.#write(
-      FAMILIES.filter((f) => AGENT_FAMILY.test(f.name)),
-      [agent],
-      { now, drift: [], openIncidents: none, actions: none, leases: none, capped: noneCapped() },
-    );
-    return Buffer.concat(chunks).toString("utf8");
-  }
-
   /** The families over the agents (the first maxAgents, each bounded), the loop given back as it goes. */
-  async #write(families: Family[], all: readonly FleetAgent[], snapshot: Snapshot): Promise<Buffer[]> {
+  async #write(all: readonly FleetAgent[], snapshot: Snapshot): Promise<Buffer[]> {
     const w = new ExpositionWriter();
     const { capped } = snapshot;
     const agents: FleetAgent[] = [];
@@ -143,16 +130,7 @@ export class CollectorMetrics {
       await w.breathe();
     }
     capped.agents = Math.max(0, all.length - agents.length);
-    const listed = new Set(agents.map((a) => a.agent));
-    for (const f of families) {
-      w.family(f.name, f.help, f.type);
-      if (f.agent)
-        for (const a of agents) {
-          w.samples(f.name, f.agent(a, snapshot));
-          await w.breathe();
-        }
-      if (f.fleet) w.samples(f.name, f.fleet(snapshot, listed));
-    }
+    await writeFamilies(w, FAMILIES, agents, snapshot);
     return w.chunks();
   }
 }

@@ -1,8 +1,11 @@
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { silentLogger } from "@clawguard/shared/log";
+import { AGENT_FAMILIES, type AgentSample } from "@clawguard/shared/metrics/families";
+import { emptyHistogram, type SidecarStats } from "@clawguard/shared/stats";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { workspacePaths } from "../paths.ts";
@@ -26,7 +29,9 @@ let guard: ReturnType<typeof createExecGuard>;
 /** Builds the app the way main.ts does, from real parts; the shipper is never started. */
 type Clock = { offsetMs: number; rttMs: number; measuredAt: string; skewed: boolean } | undefined;
 
-async function build(options: { spoolMaxBytes?: number; clock?: () => Clock } = {}) {
+async function build(
+  options: { spoolMaxBytes?: number; clock?: () => Clock; metricsAgent?: () => AgentSample } = {},
+) {
   paths = workspacePaths(tmp.path, "main");
   spool = await Spool.open({
     dir: join(tmp.path, ".state", "spool"),
@@ -64,6 +69,7 @@ async function build(options: { spoolMaxBytes?: number; clock?: () => Clock } = 
     spool,
     shipper,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.metricsAgent ? { metricsAgent: options.metricsAgent } : {}),
     log: silentLogger,
   });
 }
@@ -180,6 +186,82 @@ describe("sidecar API: auth", () => {
         message,
       );
     }
+  });
+});
+
+describe("sidecar API: GET /metrics", () => {
+  const stats: SidecarStats = {
+    spoolBacklog: 7,
+    spoolBytes: 4096,
+    setAside: 0,
+    shipperFailingSeconds: 0,
+    exec: { runs: 3, spills: 1, denials: 0, failures: 0 },
+    memoryBytes: { "MEMORY.md": 5120 },
+    llm: [
+      {
+        provider: "openai",
+        model: 'gpt-"5"',
+        calls: { "2xx": 2, "5xx": 1 },
+        errors: { server_error: 1 },
+        latency: { buckets: emptyHistogram().buckets.map((_, i) => (i < 3 ? 1 : 3)), sum: 4.5, count: 3 },
+        ttft: emptyHistogram(),
+        inputTokens: 1000,
+        outputTokens: 50,
+        cacheReadTokens: 800,
+      },
+    ],
+  };
+  const agent = (): AgentSample => ({
+    agent: "main",
+    role: "agent",
+    state: "degraded",
+    stale: false,
+    probes: [
+      { name: "gateway", state: "passing" },
+      { name: "disk", state: "unknown" },
+    ],
+    lastSeen: new Date().toISOString(),
+    clockOffset: { offsetMs: -1500 },
+    stats,
+  });
+
+  it("serves its own agent's series, with the sidecar token, in the shared families (the collector's)", async () => {
+    await build({ metricsAgent: agent });
+    await expectError(await app.request("/metrics"), 401, "auth.missing", /missing Authorization header/);
+    const res = await app.request("/metrics", { headers: auth });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+    const text = await res.text();
+    // Every per-agent family, in order, with the help and type the collector's /metrics gives it.
+    expect([...text.matchAll(/^# HELP (\S+) (.*)\n# TYPE \S+ (\S+)$/gm)].map((m) => m.slice(1))).toEqual(
+      AGENT_FAMILIES.map((f) => [f.name, f.help, f.type]),
+    );
+    for (const line of [
+      'clawguard_agent_state{agent="main",role="agent",state="degraded"} 1',
+      'clawguard_agent_up{agent="main",role="agent"} 1',
+      'clawguard_agent_probe_passing{agent="main",role="agent",probe="gateway"} 1',
+      'clawguard_agent_clock_offset_seconds{agent="main",role="agent"} -1.5',
+      'clawguard_agent_memory_file_bytes{agent="main",role="agent",file="MEMORY.md"} 5120',
+      'clawguard_agent_exec_spills_total{agent="main",role="agent"} 1',
+      'clawguard_llm_calls_total{agent="main",provider="openai",model="gpt-\\"5\\"",status_class="5xx"} 1',
+      'clawguard_llm_duration_seconds_bucket{agent="main",provider="openai",model="gpt-\\"5\\"",le="0.5"} 1',
+      'clawguard_llm_duration_seconds_bucket{agent="main",provider="openai",model="gpt-\\"5\\"",le="+Inf"} 3',
+      'clawguard_llm_duration_seconds_sum{agent="main",provider="openai",model="gpt-\\"5\\""} 4.5',
+      'clawguard_llm_tokens_total{agent="main",provider="openai",model="gpt-\\"5\\"",direction="cache_read"} 800',
+    ])
+      expect(text.split("\n")).toContain(line);
+    expect(text).toMatch(/^clawguard_agent_heartbeat_age_seconds\{agent="main",role="agent"\} [\d.]+$/m);
+    // A probe whose state is unknown has no series; an absent figure (memoryOversize) no sample.
+    expect(text).not.toContain('probe="disk"');
+    expect(text).not.toMatch(/^clawguard_agent_memory_oversize_files\{/m);
+    // promtool's linter, where installed: the exposition is well formed.
+    if (existsSync("/usr/bin/promtool"))
+      execFileSync("/usr/bin/promtool", ["check", "metrics"], { input: text });
+  });
+
+  it("has no /metrics when main.ts gives it no agent to show", async () => {
+    await build();
+    expect((await app.request("/metrics", { headers: auth })).status).toBe(404);
   });
 });
 

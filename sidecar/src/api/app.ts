@@ -3,11 +3,11 @@ import { queryInt } from "@clawguard/shared/http/body";
 import { errorResponse, notFound, onError } from "@clawguard/shared/http/on-error";
 import type { Logger } from "@clawguard/shared/log";
 import {
-  AGENT_SERIES,
-  type AgentSample,
   EXPOSITION_CONTENT_TYPE,
-  renderSeries,
-} from "@clawguard/shared/metrics/agent-series";
+  ExpositionWriter,
+  writeFamilies,
+} from "@clawguard/shared/metrics/exposition";
+import { AGENT_FAMILIES, type AgentSample } from "@clawguard/shared/metrics/families";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Shipper } from "../sinks/shipper/index.ts";
@@ -124,10 +124,12 @@ export function createSidecarApp(deps: SidecarApiDeps) {
 
   const metricsAgent = deps.metricsAgent;
   if (metricsAgent) {
-    app.get("/metrics", (c) => {
+    // The collector's per-agent families, written by the same writer, for this one agent.
+    app.get("/metrics", async (c) => {
       deps.tokens.authenticate(c);
-      const text = renderSeries(AGENT_SERIES, { view: { agents: [metricsAgent()] }, now: Date.now() });
-      return c.body(text, 200, { "content-type": EXPOSITION_CONTENT_TYPE });
+      const w = new ExpositionWriter();
+      await writeFamilies(w, AGENT_FAMILIES, [metricsAgent()], { now: Date.now() });
+      return c.body(Buffer.concat(w.chunks()), 200, { "content-type": EXPOSITION_CONTENT_TYPE });
     });
   }
 
