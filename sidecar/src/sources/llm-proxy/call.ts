@@ -18,7 +18,10 @@ export class Call {
   readonly started = performance.now();
   readonly route: Route;
   readonly method: string;
+  /** The provider's server (its upstream URL: only its host and port are read). */
   readonly server: URL;
+  /** gen_ai.operation.name of the endpoint called: chat, embeddings... */
+  readonly operation: string;
   guarded: Guarded | undefined;
   /** The body as sent (trimmed, when the guard trimmed it). */
   payload: Buffer;
@@ -38,7 +41,8 @@ export class Call {
     this.res = res;
     this.route = route;
     this.method = req.method ?? "GET";
-    this.server = new URL(route.target, route.origin);
+    this.server = route.provider.upstream;
+    this.operation = operationOf(route.path);
     this.payload = payload;
   }
 
@@ -55,7 +59,7 @@ export class Call {
   facts(): Pick<CallFacts, "providerId" | "operation" | "family" | "model" | "server"> {
     return {
       providerId: this.provider.id,
-      operation: operationOf(this.route.path),
+      operation: this.operation,
       family: this.provider.family,
       model: this.model,
       server: this.server,

@@ -46,6 +46,8 @@ export class ProxyContext {
   /** Request bodies being received at once, across all calls. */
   readonly bodies: BodyBudget;
   readonly credentials: ReturnType<typeof createCredentialChecks>;
+  /** The events' source, its keys in sorted order (the chain's canonical form then copies nothing). */
+  readonly #source: EventSource;
   /** Calls finished with a calibration sample to take (one in twenty is counted after the call). */
   sampled = 0;
 
@@ -53,6 +55,8 @@ export class ProxyContext {
     this.deps = deps;
     this.config = deps.config;
     this.log = deps.log;
+    const { agent, host, role } = deps.source;
+    this.#source = { agent, host, role };
     this.providers = new Map(deps.providers.map((p) => [p.id, p]));
     this.health = new HealthBook(deps.providers);
     this.dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 512 });
@@ -83,7 +87,7 @@ export class ProxyContext {
   }
 
   event(type: string, severity: EventDraft["severity"], attrs: Record<string, unknown>): void {
-    this.deps.publish(draftEvent({ source: this.deps.source, type, severity, attrs }));
+    this.deps.publish(draftEvent({ source: this.#source, type, severity, attrs }));
   }
 
   /** A call's outcome in its provider's health; a change to degraded or back is an audit event. */

@@ -38,11 +38,12 @@ export async function dispatch(
 
 function send(ctx: ProxyContext, call: Call, headers: Record<string, string>): Promise<UpstreamResponse> {
   const body = call.payload;
+  headers["content-length"] = String(body.length); // the body may be trimmed again before a retry
   const started = dispatchCall(ctx.dispatcher, {
     origin: call.route.origin,
     path: call.route.target,
     method: call.method as Dispatcher.HttpMethod,
-    headers: { ...headers, "content-length": String(body.length) },
+    headers,
     body: call.method === "GET" || call.method === "HEAD" ? null : body,
     headersTimeout: ctx.config.headersTimeoutMs,
     bodyTimeout: ctx.config.bodyTimeoutMs,

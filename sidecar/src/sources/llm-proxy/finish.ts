@@ -2,7 +2,7 @@ import { estimateOf, MIN_SAMPLE_TOKENS } from "./calibration.ts";
 import type { Call } from "./call.ts";
 import type { ProxyContext } from "./context.ts";
 import { capturedContent } from "./http.ts";
-import { type LlmTelemetry, operationOf } from "./telemetry.ts";
+import type { LlmTelemetry } from "./telemetry.ts";
 
 type Span = Parameters<LlmTelemetry["end"]>[0];
 
@@ -14,25 +14,27 @@ export function finish(ctx: ProxyContext, call: Call, span: Span): void {
     ctx.health.tokens(provider.id, usage.inputTokens, usage.cacheReadTokens ?? 0);
   const trim = guarded?.trim;
   const model = call.model;
-  ctx.deps.telemetry.end(span, {
-    providerId: provider.id,
-    operation: operationOf(call.route.path),
-    family: provider.family,
-    model,
-    server: call.server,
-    stream: guarded?.stream ?? false,
-    maxTokens: guarded?.requestedReserve,
-    ...(call.status !== undefined ? { status: call.status } : {}),
-    errorType: call.errorType,
-    usage,
-    ttftMs: guarded?.stream ? call.ttftMs : undefined,
-    durationMs,
-    trimmed: trim?.changed ?? false,
-    tokensBefore: trim?.tokensBefore,
-    tokensAfter: trim?.tokensAfter,
-    inputMessages:
-      ctx.config.captureContent && guarded ? capturedContent(provider.family, call.payload) : undefined,
-  });
+  const { telemetry } = ctx.deps;
+  if (telemetry.enabled)
+    telemetry.end(span, {
+      providerId: provider.id,
+      operation: call.operation,
+      family: provider.family,
+      model,
+      server: call.server,
+      stream: guarded?.stream ?? false,
+      maxTokens: guarded?.requestedReserve,
+      ...(call.status !== undefined ? { status: call.status } : {}),
+      errorType: call.errorType,
+      usage,
+      ttftMs: guarded?.stream ? call.ttftMs : undefined,
+      durationMs,
+      trimmed: trim?.changed ?? false,
+      tokensBefore: trim?.tokensBefore,
+      tokensAfter: trim?.tokensAfter,
+      inputMessages:
+        ctx.config.captureContent && guarded ? capturedContent(provider.family, call.payload) : undefined,
+    });
   // Every call that names a model is one (embeddings too: a failing embeddings provider counts in
   // the collector's metrics and alerts); a listing of models is not.
   if (!guarded && model === undefined) return;
@@ -40,33 +42,37 @@ export function finish(ctx: ProxyContext, call: Call, span: Span): void {
   calibrate(ctx, call);
 }
 
-/** The attributes of a call's `llm.request` event. */
+/**
+ * The attributes of a call's `llm.request` event, their keys in sorted order: the chain's canonical
+ * form takes an object whose keys are in order as it is, where it would build a sorted copy of it
+ * (one per call).
+ */
 function requestAttrs(call: Call, model: string | undefined, durationMs: number): Record<string, unknown> {
   const { provider, guarded, usage } = call;
   return {
-    provider: provider.id,
     api: provider.family.api,
-    operation: operationOf(call.route.path),
-    model: model ?? null,
-    stream: guarded?.stream ?? false,
-    status: call.status ?? null,
-    error_type: call.errorType ?? null,
-    duration_ms: Math.round(durationMs),
-    ttft_ms: call.ttftMs === undefined ? null : Math.round(call.ttftMs),
-    input_tokens: usage.inputTokens ?? null,
-    output_tokens: usage.outputTokens ?? null,
     cache_read_tokens: usage.cacheReadTokens ?? null,
-    finish_reasons: usage.finishReasons ?? null,
-    request_bytes: call.payload.length,
-    response_bytes: call.responseBytes,
-    trimmed: guarded?.trim?.changed ?? false,
-    retried: call.retried,
-    counter: guarded?.counter?.name ?? null,
-    decided_by: guarded?.decidedBy ?? null,
     counted_tokens:
       guarded?.counted && guarded.correction
         ? Math.round(estimateOf(guarded.counted.total, guarded.correction).estimate)
         : null,
+    counter: guarded?.counter?.name ?? null,
+    decided_by: guarded?.decidedBy ?? null,
+    duration_ms: Math.round(durationMs),
+    error_type: call.errorType ?? null,
+    finish_reasons: usage.finishReasons ?? null,
+    input_tokens: usage.inputTokens ?? null,
+    model: model ?? null,
+    operation: call.operation,
+    output_tokens: usage.outputTokens ?? null,
+    provider: provider.id,
+    request_bytes: call.payload.length,
+    response_bytes: call.responseBytes,
+    retried: call.retried,
+    status: call.status ?? null,
+    stream: guarded?.stream ?? false,
+    trimmed: guarded?.trim?.changed ?? false,
+    ttft_ms: call.ttftMs === undefined ? null : Math.round(call.ttftMs),
   };
 }
 

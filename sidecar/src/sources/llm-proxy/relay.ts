@@ -10,7 +10,6 @@ import {
   MAX_WHOLE_BODY,
   readUpTo,
   responseHeaders,
-  scrubHeaders,
   scrubKey,
   sendJson,
 } from "./http.ts";
@@ -49,7 +48,7 @@ function relayError(ctx: ProxyContext, call: Call, answer: Answer): void {
   );
   call.errorType = outcome.class === "client_error" ? String(status) : outcome.class;
   ctx.noteOutcome(provider, outcome, status);
-  call.res.writeHead(status, responseHeaders(scrubHeaders(provider, upstream.headers)));
+  call.res.writeHead(status, responseHeaders(provider, upstream.headers));
   call.res.end(scrubKey(provider, errorBody));
   call.responseBytes = errorBody.length;
 }
@@ -73,10 +72,7 @@ async function relayWhole(call: Call, answer: Answer): Promise<boolean> {
   const whole = scrubKey(provider, Buffer.concat(read.chunks));
   call.ttftMs = performance.now() - call.started;
   call.responseBytes = whole.length;
-  call.res.writeHead(
-    upstream.statusCode,
-    responseHeaders(scrubHeaders(provider, upstream.headers), whole.length),
-  );
+  call.res.writeHead(upstream.statusCode, responseHeaders(provider, upstream.headers, whole.length));
   call.res.end(whole);
   usageFromJson(call, whole);
   return true;
@@ -85,7 +81,7 @@ async function relayWhole(call: Call, answer: Answer): Promise<boolean> {
 async function relayChunks(call: Call, answer: Answer): Promise<void> {
   const { upstream } = answer;
   const { provider, res } = call;
-  res.writeHead(upstream.statusCode, responseHeaders(scrubHeaders(provider, upstream.headers)));
+  res.writeHead(upstream.statusCode, responseHeaders(provider, upstream.headers));
   const reader = isEventStream(upstream.headers)
     ? new SseReader((data) => provider.family.usageFromEvent(data, call.usage))
     : undefined;
