@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { canonicalJson, EMPTY_HEAD, GENESIS_HASH, hashEvent, sealEvent } from "./chain.ts";
 import { draftEvent, validateEvent } from "./events/envelope.ts";
@@ -79,6 +80,19 @@ describe("sealEvent", () => {
     expect(hashEvent(second)).toBe(second.hash);
     expect(validateEvent(second).ok).toBe(true);
     expect(hashEvent({ ...second, attrs: { tampered: true } })).not.toBe(second.hash);
+  });
+  it("hashes the canonical form whatever the order the event and its parts were built in", () => {
+    const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+    const random = seededRandom(20_261_207);
+    for (let i = 0; i < 500; i++) {
+      const attrs = randomValue(random) as Record<string, unknown>;
+      const event = sealEvent(draftEvent({ source, type: "llm.request", attrs: { x: attrs } }), EMPTY_HEAD);
+      const { hash, ...unhashed } = event;
+      expect(hash).toBe(sha(reference(unhashed)));
+      // Parsed back, in any order (a "__proto__" key among them stays an own key).
+      const parsed = JSON.parse(`{"__proto__":1,${JSON.stringify(unhashed).slice(1)}`);
+      expect(hashEvent(parsed)).toBe(sha(reference(parsed)));
+    }
   });
 });
 

@@ -26,10 +26,34 @@ export function toStorable(value: string): string {
   return value.replaceAll("\u0000", "\ufffd").toWellFormed();
 }
 
+/** A value still to check, with how to name its path should it have a problem (built only then). */
+interface Pending {
+  value: unknown;
+  depth: number;
+  parent: Pending | undefined;
+  key: string | number;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/** `root.key[3]["odd key"]`: the path of a value, from the keys that lead to it. */
+function pathOf(pending: Pending, root: string): string {
+  const keys: (string | number)[] = [];
+  for (let at: Pending | undefined = pending; at?.parent; at = at.parent) keys.push(at.key);
+  let path = root;
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const key = keys[i] as string | number;
+    if (typeof key === "number") path = `${path}[${key}]`;
+    else path = IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+  }
+  return path;
+}
+
 /**
  * Checks a JSON value iteratively (no recursion: a hostile depth cannot overflow the stack):
  * depth, node count, and every key and string storable. Returns the problems, each with its path,
- * at most `maxProblems`.
+ * at most `maxProblems`. A path is spelled out only for a problem: the sidecar checks every event
+ * it records, and building one string per value was most of what it allocated per LLM call.
  */
 export function checkJsonTree(
   root: unknown,
@@ -40,34 +64,37 @@ export function checkJsonTree(
   const maxNodes = limits.maxNodes ?? MAX_ATTRS_NODES;
   const maxProblems = limits.maxProblems ?? 5;
   const problems: string[] = [];
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value: root, path, depth: 0 }];
+  const stack: Pending[] = [{ value: root, depth: 0, parent: undefined, key: "" }];
   let nodes = 0;
   while (stack.length > 0 && problems.length < maxProblems) {
-    const { value, path: at, depth } = stack.pop() as { value: unknown; path: string; depth: number };
+    const pending = stack.pop() as Pending;
+    const { value, depth } = pending;
     if (++nodes > maxNodes) {
       problems.push(`${path}: more than ${maxNodes} values`);
       break;
     }
     if (typeof value === "string") {
       const problem = storableProblem(value);
-      if (problem) problems.push(`${at}: ${problem}`);
+      if (problem) problems.push(`${pathOf(pending, path)}: ${problem}`);
       continue;
     }
     if (value === null || typeof value !== "object") continue;
     if (depth >= maxDepth) {
-      problems.push(`${at}: nested deeper than ${maxDepth} levels`);
+      problems.push(`${pathOf(pending, path)}: nested deeper than ${maxDepth} levels`);
       continue;
     }
     if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--)
-        stack.push({ value: value[i], path: `${at}[${i}]`, depth: depth + 1 });
+        stack.push({ value: value[i], depth: depth + 1, parent: pending, key: i });
       continue;
     }
-    for (const [key, inner] of Object.entries(value)) {
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
       const problem = storableProblem(key);
-      const shown = /^[A-Za-z_$][\w$]*$/.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`;
-      if (problem) problems.push(`${at}: a key ${problem}`);
-      stack.push({ value: inner, path: shown, depth: depth + 1 });
+      if (problem) problems.push(`${pathOf(pending, path)}: a key ${problem}`);
+      stack.push({ value: record[key], depth: depth + 1, parent: pending, key });
     }
   }
   return problems;
@@ -130,7 +157,11 @@ export function storableValue<T>(value: T): T {
     return (copy ?? value) as T;
   }
   let copy: Record<string, unknown> | undefined;
-  for (const [key, inner] of Object.entries(value)) {
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    const inner = record[key];
     const fixedKey = storableProblem(key) ? toStorable(key) : key;
     const fixed = storableValue(inner);
     if (fixed !== inner || fixedKey !== key) {

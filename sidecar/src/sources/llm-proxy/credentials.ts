@@ -27,14 +27,21 @@ export function createCredentialChecks(deps: {
 }) {
   const seen = new Map<string, Record<string, string>>();
 
+  /** Keeps the credential headers of a call that worked (a copy only when they changed: every call). */
   function remember(provider: Provider, headers: IncomingHttpHeaders): void {
-    if (provider.apiKey) return;
+    if (provider.apiKey || unchanged(seen.get(provider.id), headers)) return;
     const kept: Record<string, string> = {};
     for (const name of KEPT_HEADERS) {
       const value = headers[name];
       if (typeof value === "string") kept[name] = value;
     }
     if (kept.authorization || kept["x-api-key"]) seen.set(provider.id, kept);
+  }
+
+  function unchanged(kept: Record<string, string> | undefined, headers: IncomingHttpHeaders): boolean {
+    if (!kept) return false;
+    for (const name of KEPT_HEADERS) if (kept[name] !== headers[name]) return false;
+    return true;
   }
 
   async function checkOne(provider: Provider): Promise<void> {

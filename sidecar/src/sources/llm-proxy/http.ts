@@ -24,6 +24,8 @@ export const HOP_BY_HOP = new Set([
   // undici refuses the call ("expect header not supported") and the agent got a 502.
   "expect",
 ]);
+/** What the provider's key is replaced with in what goes back to the agent. */
+const KEY_SHOWN = "[REDACTED:provider-key]";
 /** An error body is read whole (to classify it) up to this size. */
 export const MAX_ERROR_BODY = 1024 * 1024;
 /** A whole (not streamed) answer up to this size is relayed in one write. */
@@ -42,7 +44,8 @@ export function injectedCredential(provider: Provider): Record<string, string> {
 
 export function forwardHeaders(incoming: IncomingHttpHeaders, provider: Provider): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name];
     if (value === undefined || HOP_BY_HOP.has(name)) continue;
     headers[name] = Array.isArray(value) ? value.join(", ") : value;
   }
@@ -56,15 +59,26 @@ export function forwardHeaders(incoming: IncomingHttpHeaders, provider: Provider
   return headers;
 }
 
-/** The provider's response headers for the client; `length` when the body is known whole. */
+/**
+ * The provider's response headers for the client, without the key the sidecar injected (a
+ * provider or a gateway that echoes it in a header must not hand it to the agent); `length` when
+ * the body is known whole.
+ */
 export function responseHeaders(
+  provider: Provider,
   incoming: IncomingHttpHeaders,
   length?: number,
 ): Record<string, string | string[]> {
+  const key = provider.apiKey;
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name];
     if (value === undefined || HOP_BY_HOP.has(name)) continue;
-    headers[name] = value;
+    if (!key) headers[name] = value;
+    else
+      headers[name] = Array.isArray(value)
+        ? value.map((v) => v.replaceAll(key, KEY_SHOWN))
+        : value.replaceAll(key, KEY_SHOWN);
   }
   if (length !== undefined) headers["content-length"] = String(length);
   return headers;
@@ -240,8 +254,6 @@ export async function readLimited(
   return Buffer.concat(chunks);
 }
 
-const KEY_SHOWN = "[REDACTED:provider-key]";
-
 /**
  * The provider's answer without the key the sidecar injected: a provider (or a gateway before it)
  * that echoes the request's credential in an error ("Incorrect API key provided: sk-...") or a
@@ -304,18 +316,4 @@ function keyStartAtEnd(data: Buffer, from: number, key: Buffer): number {
     if (data.compare(key, 0, length, at, data.length) === 0) return length;
   }
   return 0;
-}
-
-export function scrubHeaders(provider: Provider, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const key = provider.apiKey;
-  if (!key) return headers;
-  const out: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    out[name] = Array.isArray(value)
-      ? value.map((v) => v.replaceAll(key, KEY_SHOWN))
-      : typeof value === "string"
-        ? value.replaceAll(key, KEY_SHOWN)
-        : value;
-  }
-  return out;
 }

@@ -99,6 +99,11 @@ export class LlmTelemetry {
     });
   }
 
+  /** Whether spans and metrics are recorded at all (a call's facts need not be gathered for them). */
+  get enabled(): boolean {
+    return this.#telemetry.enabled;
+  }
+
   /** The span for a call, parented to the caller's trace (its `traceparent`). */
   start(
     facts: Pick<CallFacts, "providerId" | "operation" | "family" | "model" | "server">,
