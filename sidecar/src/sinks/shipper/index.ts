@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
+import { isoTime } from "@clawguard/shared/time";
 import { Agent, request } from "undici";
 import { Pause } from "../pause.ts";
 import type { Spool, SpooledEvent } from "../spool/spool.ts";
@@ -143,7 +144,7 @@ export class Shipper implements Component {
         const auth = err instanceof Retry && err.auth;
         this.#status.state = auth ? "auth_failed" : "retrying";
         this.#status.lastError = describeError(err);
-        this.#status.failingSince ??= new Date().toISOString();
+        this.#status.failingSince ??= isoTime(new Date());
         const wait =
           err instanceof Retry && err.afterMs !== undefined
             ? err.afterMs
@@ -236,7 +237,7 @@ export class Shipper implements Component {
     const last = events[events.length - 1] as SpooledEvent;
     this.#o.spool.ack({ seq: last.seq, hash: last.hash });
     this.#status.shipped += events.length;
-    this.#status.lastShippedAt = new Date().toISOString();
+    this.#status.lastShippedAt = isoTime(new Date());
     delete this.#status.lastError;
     delete this.#status.failingSince;
   }
@@ -245,7 +246,7 @@ export class Shipper implements Component {
     mkdirSync(dirname(this.#o.deadLetterFile), { recursive: true, mode: 0o700 });
     const lines = entries.map((e) =>
       JSON.stringify({
-        at: new Date().toISOString(),
+        at: isoTime(new Date()),
         errors: e.errors,
         event: e.event ? JSON.parse(e.event) : null,
       }),
