@@ -1,4 +1,5 @@
 import { redactText } from "./redact/index.ts";
+import { isoTime } from "./time.ts";
 
 /**
  * A small structured logger: one line per record on stderr, human-readable on a terminal and JSON
@@ -28,7 +29,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const log = (level: Level, msg: string, fields: Record<string, unknown> = {}) => {
     if (ORDER[level] < min) return;
-    const record = { time: new Date().toISOString(), level, component: options.component, msg, ...fields };
+    const record = { time: isoTime(new Date()), level, component: options.component, msg, ...fields };
     if (format === "json") {
       write(redactText(JSON.stringify(record)));
     } else {

@@ -14,11 +14,13 @@ import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventSource } from "@clawguard/shared/events/envelope";
+import { HeapRelease } from "@clawguard/shared/heap-release";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
 import { type Component, Runner } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { startTelemetry } from "@clawguard/shared/telemetry";
+import { isoTime } from "@clawguard/shared/time";
 import { VERSION } from "@clawguard/shared/version";
 import { createSidecarApp } from "./api/app.ts";
 import { diskLowReasons } from "./api/disk.ts";
@@ -350,7 +352,7 @@ async function run(
         metricsAgent: () => {
           const health = prober.health();
           const clock = heartbeat.clock;
-          const now = new Date().toISOString();
+          const now = isoTime(new Date());
           return {
             agent: source.agent,
             role: source.role,
@@ -382,6 +384,8 @@ async function run(
   };
   const spoolComponent: Component = { id: "sink.spool", start: async () => {}, stop: () => spool.close() };
   const runner = new Runner([
+    // A burst's garbage (a first catch-up with thousands of memory files) back to the system once quiet.
+    new HeapRelease({ log: log.child("heap") }),
     spoolComponent,
     new OtelSink(bus, telemetry),
     stats,

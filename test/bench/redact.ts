@@ -100,6 +100,7 @@ export async function benchRedact(options: { runs: number }): Promise<Figure[]> 
     {
       name: `redact recall: ${recall.total} fresh secrets, ${Object.keys(recall.byFamily).length} families`,
       value: pct(recall.caught, recall.total),
+      higherIsBetter: true,
       anchor: `worst shape ${worstShape?.shape}: ${((worstShape?.share ?? 0) * 100).toFixed(1)} %`,
       ratio: "-",
       target: ">= 95 %",
@@ -108,6 +109,7 @@ export async function benchRedact(options: { runs: number }): Promise<Figure[]> 
     {
       name: `redact precision: ordinary lines untouched (${ordinary.total})`,
       value: pct(ordinary.untouched, ordinary.total),
+      higherIsBetter: true,
       anchor: `repo source ${sourceResult.untouched}/${sourceResult.total}`,
       ratio: "-",
       target: ">= 99.5 %",

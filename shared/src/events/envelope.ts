@@ -1,4 +1,5 @@
 import { ULID_PATTERN, ulid } from "../ids.ts";
+import { isoTime } from "../time.ts";
 import { checkJsonTree, MAX_SEQ, storableProblem, timeProblem } from "./bounds.ts";
 import { MEMORY_CHANGED, memoryVersionOf } from "./memory-version.ts";
 
@@ -214,7 +215,7 @@ export function draftEvent(input: {
   const time = input.time ?? new Date();
   const draft: EventDraft = {
     id: ulid(time.getTime()),
-    time: time.toISOString(),
+    time: isoTime(time),
     source: input.source,
     type: input.type,
     severity: input.severity ?? "info",

@@ -20,10 +20,19 @@ export { AGENT_BUNDLE } from "./paths.ts";
  * comment. This way the Node flags travel with the file: a 1 MiB young generation keeps peak memory
  * flat while output streams through, and the warning Node prints when an extensionless ES module
  * sits under a package.json without "type" would otherwise land in the command's output.
+ * `exec` also runs without V8's optimizing compilers (EXEC_FLAGS): its per-byte work is native
+ * (sha256) and WebAssembly, and the compilers' code is ~8 MB of the Node binary that would
+ * otherwise become resident (its text is mapped in 2 MB pages), a tenth of exec's peak memory.
  */
+const EXEC_FLAGS = [
+  "--liftoff-only", // WebAssembly by the baseline compiler only (no TurboFan tier-up)
+  "--wasm-wrapper-tiering-budget=1000000000", // nor TurboFan-compiled JS-to-WebAssembly wrappers
+  "--no-opt", // JavaScript without TurboFan...
+  "--no-maglev", // ...and without Maglev: interpreted and baseline-compiled
+].join(" ");
 const LAUNCHER = [
   "#!/bin/sh",
-  `':' //; [ -n "$NODE_COMPILE_CACHE" ] || { NODE_COMPILE_CACHE="\${TMPDIR:-/tmp}/clawguard-compile-cache" CLAWGUARD_COMPILE_CACHE=1; export NODE_COMPILE_CACHE CLAWGUARD_COMPILE_CACHE; }; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 --disable-warning=MODULE_TYPELESS_PACKAGE_JSON "$0" "$@"`,
+  `':' //; [ -n "$NODE_COMPILE_CACHE" ] || { NODE_COMPILE_CACHE="\${TMPDIR:-/tmp}/clawguard-compile-cache" CLAWGUARD_COMPILE_CACHE=1; export NODE_COMPILE_CACHE CLAWGUARD_COMPILE_CACHE; }; F=; [ "$1" = exec ] && F="${EXEC_FLAGS}"; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 $F --disable-warning=MODULE_TYPELESS_PACKAGE_JSON "$0" "$@"`,
   "",
 ].join("\n");
 

@@ -6,6 +6,7 @@ import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { redactObject } from "@clawguard/shared/redact";
 import type { SidecarStats } from "@clawguard/shared/stats";
+import { isoTime } from "@clawguard/shared/time";
 import { VERSION } from "@clawguard/shared/version";
 import JSON5 from "json5";
 import { Agent, request } from "undici";
@@ -192,7 +193,7 @@ export class HeartbeatSender implements Component {
       intervalMs: this.#o.intervalMs,
       ...(this.#o.stats ? { stats: this.#o.stats() } : {}),
       ...(this.#clock ? { clock: { offsetMs: this.#clock.offsetMs, rttMs: this.#clock.rttMs } } : {}),
-      time: new Date().toISOString(),
+      time: isoTime(new Date()),
     };
     const sentAt = Date.parse(body.time);
     try {
@@ -238,7 +239,7 @@ export class HeartbeatSender implements Component {
         rttMs,
         maxClockSkewMs: this.#o.maxClockSkewMs ?? 30_000,
       });
-    this.#clock = { offsetMs, rttMs, measuredAt: new Date(t3).toISOString(), skewed };
+    this.#clock = { offsetMs, rttMs, measuredAt: isoTime(new Date(t3)), skewed };
   }
 
   async stop(): Promise<void> {

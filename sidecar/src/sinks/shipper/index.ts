@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
+import { isoTime } from "@clawguard/shared/time";
 import { Agent, request } from "undici";
 import { Backoff, DeliveryFailure, failureOf, outcomeOf, retryAfterMs } from "../delivery.ts";
 import { Pause } from "../pause.ts";
@@ -123,7 +124,7 @@ export class Shipper implements Component {
         unreachable = failure.outcome === "unreachable";
         this.#status.state = failure.outcome === "auth" ? "auth_failed" : "retrying";
         this.#status.lastError = describeError(err);
-        this.#status.failingSince ??= new Date().toISOString();
+        this.#status.failingSince ??= isoTime(new Date());
         const wait = backoff.next(failure);
         this.#o.log.warn("shipper: collector not reachable, events stay in the spool", {
           error: this.#status.lastError,
@@ -209,7 +210,7 @@ export class Shipper implements Component {
     const last = events[events.length - 1] as SpooledEvent;
     this.#o.spool.ack({ seq: last.seq, hash: last.hash });
     this.#status.shipped += events.length;
-    this.#status.lastShippedAt = new Date().toISOString();
+    this.#status.lastShippedAt = isoTime(new Date());
     delete this.#status.lastError;
     delete this.#status.failingSince;
   }
@@ -218,7 +219,7 @@ export class Shipper implements Component {
     mkdirSync(dirname(this.#o.deadLetterFile), { recursive: true, mode: 0o700 });
     const lines = entries.map((e) =>
       JSON.stringify({
-        at: new Date().toISOString(),
+        at: isoTime(new Date()),
         errors: e.errors,
         event: e.event ? JSON.parse(e.event) : null,
       }),

@@ -19,6 +19,7 @@ import { fsyncDir } from "@clawguard/shared/fs-atomic";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import { ulid } from "@clawguard/shared/ids";
 import type { Logger } from "@clawguard/shared/log";
+import { isoTime } from "@clawguard/shared/time";
 import { AckRecord } from "./ack-record.ts";
 import { type CorruptRange, encodeFrame, type ScannedFrame, scanFrames } from "./frame.ts";
 
@@ -95,7 +96,7 @@ function checkedDraft(draft: EventDraft): EventDraft {
   const refusal = validateDraft(
     storableValue({
       id: ulid(),
-      time: new Date().toISOString(),
+      time: isoTime(new Date()),
       source: draft.source,
       type: "spool.refused",
       severity: "error",

@@ -5,6 +5,7 @@ import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import { ulid } from "@clawguard/shared/ids";
 import { redactText } from "@clawguard/shared/redact";
+import { isoTime } from "@clawguard/shared/time";
 import type { ExecGuardConfig } from "./config.ts";
 import { auditFailure, recordIntent } from "./intent.ts";
 import { MAX_EXEC_BYTES, MAX_EXEC_TIMEOUT_MS } from "./limits.ts";
@@ -231,7 +232,7 @@ export function createExecGuard(options: ExecGuardOptions) {
           agent: source.agent,
           session: request.session,
           command,
-          createdAt: outcome.startedAt.toISOString(),
+          createdAt: isoTime(outcome.startedAt),
           bytes: outcome.bytes,
           lines: outcome.lines,
           sha256: outcome.sha256,

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { countNewlines, ERROR_LINE } from "./scan.ts";
+import { countNewlines, ERROR_LINE, FINGERPRINT_OFFSET, findCandidate } from "./scan.ts";
 
 const ERROR_WORD = new RegExp(ERROR_LINE.source, "i");
 
@@ -67,28 +67,49 @@ export class OutputScanner {
     this.#lastByte = chunk[chunk.length - 1] as number;
   }
 
+  /**
+   * Error words are searched in the bytes: only a line where findCandidate sees an error word's
+   * fingerprint becomes a string for the regular expression, so output without them (most of it)
+   * costs one SIMD pass and no allocation.
+   */
   #scanErrors(chunk: Buffer, linesBefore: number): void {
     const firstNl = chunk.indexOf(10);
     if (firstNl === -1) {
-      this.#extendLine(chunk.toString("latin1"));
+      this.#extendLine(chunk, 0, chunk.length);
       return;
     }
-    // The line an earlier chunk began ends here; the whole lines after it are one string, scanned
-    // in one go; the partial last line waits for the next chunk (or the end).
-    this.#extendLine(chunk.toString("latin1", 0, firstNl));
+    // The line an earlier chunk began ends here; the whole lines after it are searched in place;
+    // the partial last line waits for the next chunk (or the end).
+    this.#extendLine(chunk, 0, firstNl);
     if (this.#lineMatched) this.#record({ line: linesBefore + 1, text: latin1ToUtf8(this.#lineHead) });
     this.#endLine();
     const lastNl = chunk.lastIndexOf(10);
-    if (lastNl > firstNl) this.#scanText(chunk.toString("latin1", firstNl + 1, lastNl + 1), linesBefore + 2);
-    if (lastNl + 1 < chunk.length) this.#extendLine(chunk.toString("latin1", lastNl + 1));
+    if (lastNl > firstNl) this.#scanLines(chunk, firstNl + 1, lastNl + 1, linesBefore + 2);
+    if (lastNl + 1 < chunk.length) this.#extendLine(chunk, lastNl + 1, chunk.length);
   }
 
-  #extendLine(piece: string): void {
-    if (!this.#lineMatched) this.#lineMatched = ERROR_WORD.test(this.#lineTail + piece);
-    if (this.#lineHead.length < KEEP_LINE_BYTES) {
-      this.#lineHead += piece.slice(0, KEEP_LINE_BYTES - this.#lineHead.length);
+  /** chunk[from, to) continues the current line (no newline in it). */
+  #extendLine(chunk: Buffer, from: number, to: number): void {
+    if (!this.#lineMatched) {
+      // A word across the cut lies in the kept tail and the piece's first bytes; one wholly in the
+      // piece starts at most FINGERPRINT_OFFSET before the first fingerprint there.
+      const start = chunk.toString("latin1", from, Math.min(to, from + OVERLAP));
+      const hit = findCandidate(chunk, from, to);
+      this.#lineMatched =
+        ERROR_WORD.test(this.#lineTail + start) ||
+        (hit !== -1 &&
+          ERROR_WORD.test(chunk.toString("latin1", Math.max(from, hit - FINGERPRINT_OFFSET), to)));
     }
-    this.#lineTail = (this.#lineTail + piece.slice(-OVERLAP)).slice(-OVERLAP);
+    if (this.#lineHead.length < KEEP_LINE_BYTES) {
+      this.#lineHead += chunk.toString(
+        "latin1",
+        from,
+        Math.min(to, from + KEEP_LINE_BYTES - this.#lineHead.length),
+      );
+    }
+    this.#lineTail = (this.#lineTail + chunk.toString("latin1", Math.max(from, to - OVERLAP), to)).slice(
+      -OVERLAP,
+    );
   }
 
   #endLine(): void {
@@ -97,23 +118,26 @@ export class OutputScanner {
     this.#lineMatched = false;
   }
 
-  /** `firstLine` is the number of the line `text` starts with. */
-  #scanText(text: string, firstLine: number): void {
-    ERROR_LINE.lastIndex = 0;
+  /** chunk[from, to) is whole lines (it ends with a newline); `firstLine` is the number of the first. */
+  #scanLines(chunk: Buffer, from: number, to: number, firstLine: number): void {
     let line = firstLine;
-    let counted = 0;
-    for (let match = ERROR_LINE.exec(text); match !== null; match = ERROR_LINE.exec(text)) {
-      const start = text.lastIndexOf("\n", match.index) + 1;
-      let end = text.indexOf("\n", match.index);
-      if (end === -1) end = text.length;
-      for (let at = text.indexOf("\n", counted); at !== -1 && at < start; at = text.indexOf("\n", at + 1))
-        line++;
-      counted = start;
-      this.#record({
-        line,
-        text: latin1ToUtf8(text.slice(start, Math.min(end, start + KEEP_LINE_BYTES))),
-      });
-      ERROR_LINE.lastIndex = end + 1;
+    let counted = from;
+    for (let at = from; at < to; ) {
+      const hit = findCandidate(chunk, at, to);
+      if (hit === -1) return;
+      // A fingerprint never holds a newline: the hit is inside one line, which the regex decides.
+      const start = Math.max(at, chunk.lastIndexOf(10, hit) + 1);
+      const end = chunk.indexOf(10, hit);
+      const text = chunk.toString("latin1", Math.max(start, hit - FINGERPRINT_OFFSET), end);
+      if (ERROR_WORD.test(text)) {
+        line += countNewlines(chunk, counted, start);
+        counted = start;
+        this.#record({
+          line,
+          text: latin1ToUtf8(chunk.toString("latin1", start, Math.min(end, start + KEEP_LINE_BYTES))),
+        });
+      }
+      at = end + 1;
     }
   }
 

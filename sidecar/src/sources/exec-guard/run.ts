@@ -106,10 +106,10 @@ export async function runGuarded(request: RunRequest, spill: SpillStore): Promis
   // The child holds its own copies of the descriptor; ours is no longer needed.
   await writer.close();
 
-  // Reads are synchronous: a page-cache read of 64 KiB takes microseconds, far less than a hop to
+  // Reads are synchronous: a page-cache read of 128 KiB takes microseconds, far less than a hop to
   // libuv's thread pool and back, which left the scanner idle between chunks and behind the command.
   // Every YIELD_BYTES the loop still yields, so a sidecar serving other requests stays responsive.
-  // Read into the newline counter's own memory: counted where it lies, no copy.
+  // Read into the scanner's own memory: counted and searched where it lies, no copy.
   const buf = scanWindow();
   let position = 0;
   let sinceYield = 0;

@@ -1,6 +1,15 @@
 import { randomBytes } from "node:crypto";
+import { seededRandom } from "@clawguard/shared/testing";
 import { describe, expect, it } from "vitest";
-import { countNewlines, ERROR_LINE, scanWindow } from "./scan.ts";
+import {
+  countNewlines,
+  ERROR_LINE,
+  ERROR_WORDS,
+  FINGERPRINT_OFFSET,
+  FINGERPRINTS,
+  findCandidate,
+  scanWindow,
+} from "./scan.ts";
 
 function naive(buf: Buffer, from = 0, to = buf.length): number {
   let n = 0;
@@ -90,5 +99,75 @@ describe("ERROR_LINE", () => {
       "not found",
     ]);
     expect(hits("compiled 42 files\nall good\n")).toEqual([]);
+  });
+});
+
+describe("findCandidate", () => {
+  const prints = FINGERPRINTS.flat();
+  /** The first fingerprint in buf[from, to), ASCII case ignored, found the obvious way. */
+  const naive = (buf: Buffer, from: number, to: number): number => {
+    const text = buf.toString("latin1", from, to).replace(/[A-Z]/g, (c) => c.toLowerCase());
+    const at = prints.map((p) => text.indexOf(p)).filter((i) => i >= 0);
+    return at.length === 0 ? -1 : from + Math.min(...at);
+  };
+
+  it("has a fingerprint in every error word, near its start", () => {
+    for (const word of ERROR_WORDS) {
+      const at = prints.map((p) => word.indexOf(p)).filter((i) => i >= 0);
+      expect(at.length, word).toBeGreaterThan(0);
+      expect(Math.min(...at), word).toBeLessThanOrEqual(FINGERPRINT_OFFSET);
+    }
+  });
+
+  it("finds no fingerprint later than the first one, in any case, at any offset and length", () => {
+    const random = seededRandom(7);
+    const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ \n\0\u00ff\u00e9";
+    let misses = 0;
+    let falseHits = 0;
+    for (let round = 0; round < 5000; round++) {
+      let text = "";
+      const length = Math.floor(random() * 120);
+      for (let i = 0; i < length; i++) {
+        const print = prints[Math.floor(random() * prints.length)] as string;
+        text +=
+          random() < 0.03
+            ? [...print].map((c) => (random() < 0.5 ? c.toUpperCase() : c)).join("")
+            : alphabet[Math.floor(random() * alphabet.length)];
+      }
+      const buf = Buffer.from(text, "latin1");
+      const from = Math.floor(random() * (buf.length + 1));
+      const to = from + Math.floor(random() * (buf.length - from + 1));
+      const got = findCandidate(buf, from, to);
+      const want = naive(buf, from, to);
+      // A hit may come early (nibbles alias), never late, never missing.
+      if (want !== -1 && (got === -1 || got > want)) misses++;
+      if (got !== -1 && (want === -1 || got < want)) falseHits++;
+      if (got !== -1) expect(got).toBeGreaterThanOrEqual(from);
+      if (got !== -1) expect(got + 4).toBeLessThanOrEqual(to);
+    }
+    expect(misses).toBe(0);
+    expect(falseHits).toBeLessThan(100);
+  });
+
+  it("finds a fingerprint across the pieces a big buffer is copied in, and at the end of its window", () => {
+    const big = Buffer.alloc(300_000, 0x78);
+    big.write("KiLl", 65_534, "latin1");
+    expect(findCandidate(big)).toBe(65_534);
+    expect(findCandidate(big, 65_535)).toBe(-1);
+    const window = scanWindow();
+    window.fill(0x78);
+    window.write("FAIL", window.length - 4, "latin1");
+    expect(findCandidate(window)).toBe(window.length - 4);
+    expect(findCandidate(window, 0, window.length - 1)).toBe(-1);
+  });
+
+  it("passes over ordinary output: numbers, log lines, and words near an error word", () => {
+    const lines = [
+      "12345678",
+      "INFO worker 3 processed job 42 in 17 ms",
+      "enable the default for the span",
+      "",
+    ];
+    expect(findCandidate(Buffer.from(lines.join("\n").repeat(2000)))).toBe(-1);
   });
 });

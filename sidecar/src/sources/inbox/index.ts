@@ -11,6 +11,7 @@ import {
 import { ulid, ulidTime } from "@clawguard/shared/ids";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
+import { isoTime } from "@clawguard/shared/time";
 import type { EventBus } from "../../bus.ts";
 import { insidePath, UnsafePathError } from "../../workspace-path.ts";
 import { RESERVED_FILE } from "./drop.ts";
@@ -273,7 +274,7 @@ export class InboxSource implements Component {
           severity: "warn",
           attrs: {
             run_id: name.slice(".reserved-".length, -".tmp".length),
-            started_before: new Date(stats.mtimeMs).toISOString(),
+            started_before: isoTime(new Date(stats.mtimeMs)),
             reason: "no outcome within a day of its start: its launcher was killed or its machine stopped",
           },
         }),

@@ -1,6 +1,7 @@
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
+import { isoTime } from "@clawguard/shared/time";
 import type { ChatMemory } from "./chat.ts";
 import { type ProbeConfig, type ProberConfig, probeIntervalMs } from "./config.ts";
 import { ABORTED, type ProbeResult, runProbe } from "./probes.ts";
@@ -140,7 +141,7 @@ export class Prober implements Component {
 
   #record(status: ProbeStatus, result: ProbeResult): void {
     const { config } = this.#o;
-    status.last = { ...result, at: new Date().toISOString() };
+    status.last = { ...result, at: isoTime(new Date()) };
     if (result.ok) {
       status.consecutiveSuccesses++;
       status.consecutiveFailures = 0;

@@ -1,3 +1,4 @@
+import { seededRandom } from "@clawguard/shared/testing";
 import { describe, expect, it } from "vitest";
 import {
   dayIn,
@@ -87,6 +88,14 @@ describe("calendar", () => {
     expect(wallClock("2026-03-30", "00:00:00", "Europe/Berlin").toISOString()).toBe(
       "2026-03-29T22:00:00.000Z",
     );
+  });
+
+  it("takes a UTC date without Intl, the same as Intl's (Etc/UTC) before 1970 and after", () => {
+    const random = seededRandom(11);
+    for (let i = 0; i < 2000; i++) {
+      const now = new Date(Math.floor((random() - 0.3) * 9e12));
+      expect(formatDate(dayIn(now, "UTC"))).toBe(formatDate(dayIn(now, "Etc/UTC")));
+    }
   });
 
   it("knows which zones Intl knows", () => {

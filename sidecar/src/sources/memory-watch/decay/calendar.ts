@@ -1,7 +1,8 @@
 /**
  * Civil dates as day numbers (days since 1970-01-01, proleptic Gregorian). A day number has no
  * time zone and no clock time, so differences are exact whole days across month, year and DST
- * boundaries: only "today" depends on the zone, and it is taken once per run from Intl.
+ * boundaries: only "today" depends on the zone, and it is taken once per run from Intl (in UTC,
+ * the default, from the date's UTC fields: Intl.DateTimeFormat loads ~16 MB of ICU's data).
  */
 export type DayNumber = number;
 
@@ -105,6 +106,7 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
 
 /** Whether Intl knows the zone (`UTC`, `Europe/Berlin`, `+01:00`). */
 export function isTimeZone(timeZone: string): boolean {
+  if (timeZone === "UTC") return true;
   try {
     formatter(timeZone);
     return true;
@@ -116,6 +118,7 @@ export function isTimeZone(timeZone: string): boolean {
 /** The calendar date on the wall clocks of `timeZone` at the instant `now`. */
 export function dayIn(now: Date, timeZone: string): DayNumber {
   if (Number.isNaN(now.getTime())) throw new RangeError("dayIn: an invalid Date");
+  if (timeZone === "UTC") return Math.floor(now.getTime() / MS_PER_DAY);
   const parts: Record<string, string> = {};
   for (const p of formatter(timeZone).formatToParts(now)) parts[p.type] = p.value;
   const year = parts.era === "BC" ? 1 - Number(parts.year) : Number(parts.year);

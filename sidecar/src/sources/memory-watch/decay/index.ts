@@ -54,6 +54,9 @@ export {
   memoryDecayConfig,
   parseDecayConfig,
 } from "./config.ts";
+
+import { isoTime } from "@clawguard/shared/time";
+
 export { formatAction, formatPlan, planActions } from "./format.ts";
 export { DECAY_LOCKED } from "./lock.ts";
 export { plan } from "./plan.ts";
@@ -160,7 +163,7 @@ export class MemoryDecay implements Component {
       const actions = results.reduce((n, r) => n + r.actions.length, 0);
       for (const r of results) for (const w of r.warnings) log.warn("memory decay", { warning: w });
       if (actions > 0) log.info("memory decayed", { actions, run: results.at(-1)?.run });
-      this.last = { at: now.toISOString(), ok: true, actions };
+      this.last = { at: isoTime(now), ok: true, actions };
     } catch (err) {
       const message = (err as Error).message;
       if (isClawguardError(err, DECAY_LOCKED)) {
@@ -168,7 +171,7 @@ export class MemoryDecay implements Component {
         return;
       }
       log.error("memory decay failed", { error: message });
-      this.last = { at: now.toISOString(), ok: false, actions: 0, error: message };
+      this.last = { at: isoTime(now), ok: false, actions: 0, error: message };
     }
   }
 }

@@ -17,6 +17,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { ClawguardError, type ErrorCode } from "@clawguard/shared/errors";
 import { processAlive } from "@clawguard/shared/process";
+import { isoTime } from "@clawguard/shared/time";
 import type { DurableFs } from "./durable-fs.ts";
 
 /** Until errors.ts has `memory.locked`: the code a second decayer gets. */
@@ -92,7 +93,7 @@ export function acquireDecayLock(fs: DurableFs, dir: string, staleMs: number, wh
     host: hostname(),
     pidns: pidNamespace(),
     token: randomBytes(12).toString("hex"),
-    since: new Date().toISOString(),
+    since: isoTime(new Date()),
   };
   const text = JSON.stringify(holder);
   const tmp = join(dir, `LOCK.${holder.token}.tmp`);

@@ -1,6 +1,7 @@
 import { accessSync, constants, type Dirent, lstatSync, readdirSync } from "node:fs";
 import { join, posix } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
+import { isoTime } from "@clawguard/shared/time";
 import { ACCESS_DENIED, insidePath, isUnsafePath, readInside } from "../../../workspace-path.ts";
 import {
   type DayNumber,
@@ -49,7 +50,7 @@ export function plan(workspace: string, now: Date, config: unknown): DecayPlan {
   const today = dayIn(now, cfg.timeZone);
   const base: Omit<DecayPlan, "ops" | "skipped"> = {
     workspace,
-    now: now.toISOString(),
+    now: isoTime(now),
     today: formatDate(today),
     config: cfg,
   };
