@@ -35,6 +35,9 @@ export interface SecretPattern {
 
 const re = (source: string, flags = "g") => new RegExp(source, flags);
 
+/** Two base64url JSON segments first (header and payload, each `eyJ` and 5 more), then a dot. */
+const isJwt = (run: string) => /^eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\./.test(run);
+
 /**
  * An issuer-prefixed key, from the issuer's documented prefix, length and alphabet. The start of a
  * token is checked on the rare match rather than by a look-behind at every position (which keeps
@@ -141,7 +144,10 @@ const PREFIXED: readonly SecretPattern[] = [
     pattern: /Q~[A-Za-z0-9_~.-]{31,34}(?<=[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})/g,
     before: 4,
   },
-  glued("jwt", "eyJ[A-Za-z0-9_-]{5,}\\.eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]*"),
+  // A JWT (and a Mapbox secret token, a JWT after `sk.`): the whole run of base64url segments joined
+  // by dots is matched and its segments checked, never a segment that must be followed by a dot (a
+  // long run without one, `eyJeyJeyJ…`, was scanned again from each `eyJ` in it: quadratic).
+  glued("jwt", "eyJ[A-Za-z0-9_-]*(?:\\.[A-Za-z0-9_-]*)*", isJwt),
   {
     name: "webhook-url",
     pattern:
@@ -200,7 +206,10 @@ const STRUCTURED: readonly SecretPattern[] = [
   {
     name: "cli-credential",
     // curl -u user:pass, --user=, --proxy-user: the password after the first colon.
-    pattern: /-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])-[-\w]*)(?:\s+|=)["']?[^\s:"']*:[^\s"']{3,}/g,
+    // (The flag must start a word: checked behind it for each spelling, a bounded look-behind; one
+    // over `-[-\w]*` went back over all of `-u-u-u…` from each `-`: quadratic.)
+    pattern:
+      /-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])(?:-u|-U|--user|--proxy-user))(?:\s+|=)["']?[^\s:"']*:[^\s"']{3,}/g,
     keep: /^-[^\s=]*(?:\s+|=)["']?[^\s:"']*:/,
     accept: (value) => !/^\d+$/.test(value),
   },
