@@ -141,7 +141,8 @@ const PREFIXED: readonly SecretPattern[] = [
   },
   {
     name: "azure-secret",
-    pattern: /Q~[A-Za-z0-9_~.-]{31,34}(?<=[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})/g,
+    // The digit before `Q~` first: cheap where it fails (`Q~Q~Q~…`), before the 31-34 characters.
+    pattern: /Q~(?<=\dQ~)[A-Za-z0-9_~.-]{31,34}(?<=[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})/g,
     before: 4,
   },
   // A JWT (and a Mapbox secret token, a JWT after `sk.`): the whole run of base64url segments joined
