@@ -210,8 +210,8 @@ const STRUCTURED: readonly SecretPattern[] = [
     // (The flag must start a word: checked behind it for each spelling, a bounded look-behind; one
     // over `-[-\w]*` went back over all of `-u-u-u…` from each `-`: quadratic.)
     pattern:
-      /-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])(?:-u|-U|--user|--proxy-user))(?:\s+|=)["']?[^\s:"']*:[^\s"']{3,}/g,
-    keep: /^-[^\s=]*(?:\s+|=)["']?[^\s:"']*:/,
+      /-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])(?:-u|-U|--user|--proxy-user))(?:\s+|=)["']?[^\s:"'[]*:[^\s"']{3,}/g,
+    keep: /^-[^\s=]*(?:\s+|=)["']?[^\s:"'[]*:/,
     accept: (value) => !/^\d+$/.test(value),
   },
   {
@@ -219,9 +219,27 @@ const STRUCTURED: readonly SecretPattern[] = [
     // mysql -pSECRET (the password joined to the flag), sshpass -p SECRET, docker/podman/helm/cf
     // login -p SECRET.
     pattern:
-      /-p(?:(?<=\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|(?<=\bsshpass\s+-p|\blogin\b[^\n]{0,200}\s-p)\s*)[^\s"']{3,}/g,
+      /-p(?:(?<=\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|(?<=\bsshpass\s+-p|\blogin\b[^\n]{0,200}\s-p)\s*)(?:'[^'\n]{3,200}'|"[^"\n]{3,200}"|[^\s"']{3,})/g,
+    // (Quoted too: `sshpass -p 'Xy7#kL9!…'`, `mysql -p"…"`; the quotes go with the secret.)
     keep: /^-p\s*/,
     accept: (value) => !isReference(value),
+  },
+  {
+    name: "cli-credential",
+    // A password piped to `sudo -S` (which reads it from stdin): `echo pw | sudo -S cmd`.
+    pattern:
+      /(?:echo|printf)[ \t]+(?:-[neE]{1,3}[ \t]+)?(?:'[^'\n]{1,200}'|"[^"\n]{1,200}"|[^\s|;&'"]{1,200})(?=[ \t]*\|[ \t]*sudo[ \t]+(?:-[A-Za-z]*[ \t]+){0,4}?-[A-Za-z]*S)/g,
+    keep: /^\w+[ \t]+(?:-[neE]{1,3}[ \t]+)?/,
+    tokenStart: true,
+  },
+  {
+    name: "authorization",
+    // An Authorization header's value under a scheme other than Basic or Bearer (`Token …`, `Bot
+    // …`, `SSWS …`, `Key …`), or none (`Authorization: <key>`).
+    pattern:
+      /:(?<=[Aa]uthorization["']?:)[ \t]*["']?(?:(?!(?:Bearer|BEARER|bearer|Basic|BASIC|basic)\b)[A-Za-z][\w-]{0,20}[ \t]+)?[^\s"',;]{16,4096}/g,
+    keep: /^:[ \t]*["']?(?:[A-Za-z][\w-]{0,20}[ \t]+)?/,
+    accept: looksLikeSecretValue,
   },
   {
     name: "connection-string",

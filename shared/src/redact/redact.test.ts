@@ -294,3 +294,30 @@ describe("redact: secrets an attacker found passing (issue 13)", () => {
     expect(redactText(line)).toBe(line);
   });
 });
+
+describe("issue 13, third round: command lines and headers", () => {
+  it.each([
+    ["sshpass -p 'Xy7#kL9!mQ2$vBq8' ssh host", "Xy7#kL9!mQ2$vBq8"],
+    ['sshpass -p "Xy7#kL9!mQ2$vBq8" ssh host', "Xy7#kL9!mQ2$vBq8"],
+    ["mysql -u root -p'lfAENtOs__1JzDbNyY' shop", "lfAENtOs__1JzDbNyY"],
+    ['docker login -u ci -p "lfAENtOs 1Jz" ghcr.io', "lfAENtOs 1Jz"],
+    ["echo hunter2 | sudo -S true", "hunter2"],
+    ["echo -n 'pw x' | sudo -k -S apt update", "pw x"],
+    [
+      "Authorization: Token T1yg2ccmO_7HkZyhaucFvm3G4DpdXoKA0JWHb5_5",
+      "T1yg2ccmO_7HkZyhaucFvm3G4DpdXoKA0JWHb5_5",
+    ],
+    ["authorization: 8f2a9c0b7d1e4f3a6b5c8d9e0f1a2b3c4d5e6f7a", "8f2a9c0b7d1e4f3a6b5c8d9e0f1a2b3c4d5e6f7a"],
+  ])("redacts %s", (line, secret) => {
+    expect(redactText(line)).not.toContain(secret);
+  });
+
+  it.each([
+    "sessionKey=agent:main:openai-user:probe-1",
+    "Authorization header missing",
+    "Authorization: Bearer <your-token>",
+    "echo done | tee log",
+  ])("leaves %s alone", (line) => {
+    expect(redactText(line)).toBe(line);
+  });
+});
