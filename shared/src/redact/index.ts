@@ -29,6 +29,11 @@ function tokenChar(code: number): boolean {
   );
 }
 
+/** An ANSI colour code ends just before `index` (`\x1b[32m`): a token starts after it. */
+function afterAnsi(text: string, index: number): boolean {
+  return text[index - 1] === "m" && /\x1b\[[0-9;]{0,12}m$/.test(text.slice(Math.max(0, index - 16), index));
+}
+
 const B64_INDEX = new Int8Array(128).fill(-1);
 for (const [i, c] of [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"].entries()) {
   B64_INDEX[c.charCodeAt(0)] = i;
@@ -70,9 +75,11 @@ function rangeOf(
   length: number,
   kept: number,
 ): SecretRange | undefined {
-  if (pattern.tokenStart && index > 0 && tokenChar(text.charCodeAt(index - 1))) return undefined;
+  if (pattern.tokenStart && index > 0 && tokenChar(text.charCodeAt(index - 1)) && !afterAnsi(text, index))
+    return undefined;
   let start = index + kept;
-  if (pattern.before === "token") while (start > 0 && tokenChar(text.charCodeAt(start - 1))) start--;
+  if (pattern.before === "token")
+    while (start > 0 && tokenChar(text.charCodeAt(start - 1)) && !afterAnsi(text, start)) start--;
   else if (pattern.before) start = Math.max(0, start - pattern.before);
   const end = index + length;
   if (end <= start || (pattern.accept && !pattern.accept(text.slice(start, end)))) return undefined;
@@ -181,7 +188,7 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
       // A value after a name is searched again for an issuer's key (bounded: 512 characters).
       combined.lastIndex = member.generic ? range.start : resume;
     } else {
-      combined.lastIndex = resumeAfterRefusal(member, m.index, keptOf(member, m), resume);
+      combined.lastIndex = resumeAfterRefusal(member, m, keptOf(member, m), resume);
     }
   }
 }
@@ -262,8 +269,10 @@ function findIn(text: string, found: SecretRange[]): void {
  * "-----BEGIN…` is no single value): the scan goes on from the value's start. Those values are
  * bounded (512 characters), so this stays linear; other refused matches (`sk-sk-sk-…`) are passed.
  */
-function resumeAfterRefusal(member: SecretPattern, index: number, kept: number, end: number): number {
+function resumeAfterRefusal(member: SecretPattern, m: RegExpExecArray, kept: number, end: number): number {
+  const index = m.index;
   if (member.encoded) return index + 1;
+  if (member.resumeAfter) return index + Math.max(1, member.resumeAfter.exec(m[0])?.[0].length ?? 0);
   return member.keep && kept > 0 ? index + kept : end;
 }
 
