@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { redactArgv } from "./argv.ts";
+import { redactText } from "./index.ts";
 
-const R = "[REDACTED:cli-password]";
+const R = "[REDACTED:cli-credential]";
 
 describe("redactArgv", () => {
   it.each([
@@ -103,5 +104,32 @@ describe("redactArgv", () => {
     ],
   ])("%j", (argv, expected) => {
     expect(redactArgv(argv)).toEqual(expected);
+  });
+});
+
+describe("command lines in a text", () => {
+  it.each([
+    ["redis-cli -a r3dis!pw ping", "r3dis!pw"],
+    ["$ ldapsearch -x -w 'ld@p pw' -D cn=admin", "ld@p pw"],
+    ["smbclient -U user%sm8pw! //h/s", "sm8pw!"],
+    ["openssl enc -aes-256-cbc -k 0penssl!pw -in x", "0penssl!pw"],
+    ["zip -P z1ppw# x.zip y && echo ok", "z1ppw#"],
+    ["7z a -p7zs3cret x.7z", "7zs3cret"],
+    ["htpasswd -b .htpasswd alice Al1cePw", "Al1cePw"],
+    ["sudo mysql -u root -p'Sw0rd fish' shop", "Sw0rd fish"],
+  ])("%s", (line, secret) => {
+    const out = redactText(line);
+    expect(out).not.toContain(secret);
+    expect(out).toContain("[REDACTED:cli-credential]");
+  });
+
+  it("leaves commands without a secret option alone", () => {
+    for (const line of [
+      "zip -r out.zip dir",
+      "redis-cli ping",
+      "docker run -p 8080:80 img",
+      "openssl x509 -in c.pem -noout",
+    ])
+      expect(redactText(line)).toBe(line);
   });
 });

@@ -20,7 +20,7 @@ interface OptionRule {
 
 type Rules = Record<string, OptionRule>;
 
-const MARK = "[REDACTED:cli-password]";
+const MARK = "[REDACTED:cli-credential]";
 const either = (secret?: RegExp, after?: RegExp): OptionRule => ({
   take: "either",
   ...(secret ? { secret } : {}),
@@ -175,7 +175,7 @@ function argvHits(argv: readonly string[]): Hit[] {
   return hits;
 }
 
-/** `argv` with the secrets its programs' options carry replaced by `[REDACTED:cli-password]`. */
+/** `argv` with the secrets its programs' options carry replaced by `[REDACTED:cli-credential]`. */
 export function redactArgv(argv: readonly string[]): string[] {
   const out = [...argv];
   for (const { index, from, to } of argvHits(argv)) {
@@ -183,4 +183,77 @@ export function redactArgv(argv: readonly string[]): string[] {
     out[index] = `${word.slice(0, from)}${MARK}${word.slice(to)}`;
   }
   return out;
+}
+
+/** A known program's name as a word of a text, a space after it. */
+const PROGRAM_NAME = new RegExp(
+  `(?:${[...PROGRAMS.keys(), "htpasswd"]
+    .sort((a, b) => b.length - a.length)
+    .map((n) => n.replace(/[.-]/g, "\\$&"))
+    .join("|")})(?=[ \\t])`,
+  "g",
+);
+
+/** A shell word: its text unquoted, and where each of its characters (and its end) is in the line. */
+interface Word {
+  text: string;
+  at: number[];
+}
+
+/**
+ * The words of `text` from `start` to the end of its command (a newline, `|`, `;`, `&`), unquoted,
+ * and where that end is.
+ */
+function wordsFrom(text: string, start: number): { words: Word[]; end: number } {
+  const words: Word[] = [];
+  let word: Word | undefined;
+  let quote = "";
+  let i = start;
+  for (; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c === "\n" || (!quote && (c === "|" || c === ";" || c === "&"))) break;
+    if (!quote && (c === " " || c === "\t")) {
+      if (word) words.push(word);
+      word = undefined;
+      continue;
+    }
+    word ??= { text: "", at: [] };
+    if (quote ? c === quote : c === "'" || c === '"') {
+      quote = quote ? "" : c;
+      continue;
+    }
+    word.text += c;
+    word.at.push(i);
+  }
+  if (word) words.push(word);
+  for (const w of words) w.at.push((w.at[w.at.length - 1] ?? 0) + 1);
+  return { words, end: i };
+}
+
+/**
+ * The secrets known programs' options carry in a text (a script, shell history, a log of commands):
+ * the same rules as redactArgv, on the words after each program's name up to the end of its command.
+ */
+export function commandLineSecrets(text: string): { start: number; end: number; name: string }[] {
+  const found: { start: number; end: number; name: string }[] = [];
+  PROGRAM_NAME.lastIndex = 0;
+  for (let m = PROGRAM_NAME.exec(text); m !== null; m = PROGRAM_NAME.exec(text)) {
+    const before = text[m.index - 1];
+    if (before !== undefined && /[\w.-]/.test(before) && text[m.index - 1] !== "m") continue;
+    const { words, end } = wordsFrom(text, m.index);
+    for (const hit of argvHits(words.map((w) => w.text))) {
+      const word = words[hit.index] as Word;
+      if (word.text.startsWith("[REDACTED:", hit.from)) continue; // redacted on the argv already
+      const at = word.at;
+      found.push({
+        start: at[hit.from] as number,
+        end: (at[hit.to - 1] as number) + 1,
+        name: "cli-credential",
+      });
+    }
+    // The command's words are read once: a program named among them (`sudo mysql -p…`) is known
+    // there already (linear: `zip zip zip …` is not read again from each name).
+    PROGRAM_NAME.lastIndex = Math.max(end, m.index + m[0].length);
+  }
+  return found;
 }

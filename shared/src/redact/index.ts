@@ -1,3 +1,4 @@
+import { commandLineSecrets } from "./argv.ts";
 import { hexDumpSecrets } from "./hexdump.ts";
 import { SECRET_BLOCK, SECRET_PATTERNS, type SecretPattern } from "./patterns.ts";
 import { escapedViews } from "./views.ts";
@@ -284,6 +285,7 @@ export function findSecrets(text: string): SecretRange[] {
   const found: SecretRange[] = [];
   findIn(text, found);
   findRare(text, found);
+  for (const r of commandLineSecrets(text)) found.push(r);
   return mergeRanges(found);
 }
 

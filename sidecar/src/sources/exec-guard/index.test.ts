@@ -338,7 +338,7 @@ describe("exec guard: passwords given to a program's options", () => {
       expect(result.kind).toBe("refused");
       const event = JSON.stringify(result.event);
       expect(event, argv.join(" ")).not.toContain(JSON.stringify(secret).slice(1, -1));
-      expect(event).toContain("[REDACTED:cli-password]");
+      expect(event).toContain("[REDACTED:cli-credential]");
       expect(result.text.toString()).not.toContain(secret);
     }
   });
