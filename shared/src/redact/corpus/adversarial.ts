@@ -257,5 +257,10 @@ export const GENERIC_INPUTS: readonly Adversarial[] = [
   "Authorization: Bearer ",
   "sshpass -p ",
   "mysql -p",
+  "zip -P x ",
+  "smbclient -U a%",
+  "sudo mysql -p'",
+  "echo x | sudo -S ",
+  "Authorization: Token ",
   "é",
 ].map((unit) => ({ name: `${JSON.stringify(unit)} repeated`, make: (size: number) => fill(unit, size) }));

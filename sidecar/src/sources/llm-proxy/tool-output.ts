@@ -14,7 +14,7 @@ const TAIL_CONTEXT_CHARS = 8 * 1024;
  * Characters the previews of one request may send through the redactor, all its spills together.
  * The guard runs on the proxy's event loop (requests under 256 KiB, and a retry after the provider's
  * overflow answer whatever its size): this bounds how long one request's previews hold it (64 KiB:
- * ~10 ms on the slowest adversarial input measured, ~2 ms on ordinary output; issue 13 froze the
+ * ~13 ms on the slowest adversarial input measured, ~2 ms on ordinary output; issue 13 froze the
  * sidecar for 42 s with four outputs of 62 KB when a pattern was quadratic). Past it, a spilled
  * output's preview names the spill and shows none of its text.
  */
