@@ -32,6 +32,7 @@ function tokenChar(code: number): boolean {
 
 /** An ANSI colour code ends just before `index` (`\x1b[32m`): a token starts after it. */
 function afterAnsi(text: string, index: number): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: an ANSI escape starts with ESC
   return text[index - 1] === "m" && /\x1b\[[0-9;]{0,12}m$/.test(text.slice(Math.max(0, index - 16), index));
 }
 

@@ -148,7 +148,9 @@ const PREFIXED: readonly SecretPattern[] = [
   // Discord bot token: base64 of the user id (M, N or O: its first digit), a timestamp, an HMAC.
   {
     name: "discord-token",
+    // (After a colour code too: an ANSI escape starts with ESC.)
     pattern:
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: an ANSI escape starts with ESC
       /\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}(?![A-Za-z0-9_])(?<=(?:(?<![A-Za-z0-9_])|(?<=\x1b\[[0-9;]{0,12}m))[MNO][A-Za-z0-9]{23,26}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38})/g,
     before: "token",
     accept: looksLikeToken,
