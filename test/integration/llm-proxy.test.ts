@@ -215,6 +215,31 @@ describe("OpenAI Chat Completions through the guard", () => {
     expect(preview?.content).toContain("ERROR: failed");
   });
 
+  it("a request of many big tool outputs (guarded on the event loop) gets previews up to one redaction allowance", async () => {
+    // Issue 13: tool outputs of 'eyJ' repeated froze the sidecar when each preview's tail was
+    // redacted with 64 KiB of context on its thread. 10 x 20 KB stays under the worker's 256 KiB.
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "system", content: "x" }];
+    for (let i = 0; i < 10; i++) {
+      messages.push(
+        { role: "user", content: `s${i}` },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: `c${i}`, type: "function", function: { name: "exec", arguments: "{}" } }],
+        },
+        { role: "tool", tool_call_id: `c${i}`, content: `out ${i}\n${"eyJ".repeat(20_000 / 3)}` },
+      );
+    }
+    messages.push({ role: "user", content: "go" });
+    await openai().chat.completions.create({ model: "gpt-4.1", messages });
+    const sent = lastSent<{ messages: Array<{ role: string; content: string }> }>().messages;
+    const previews = sent.filter((m) => m.role === "tool" && m.content.includes("saved as spill"));
+    const shown = previews.filter((m) => m.content.includes("first lines:"));
+    expect(shown.length).toBeGreaterThanOrEqual(4);
+    expect(shown.length).toBeLessThan(previews.length);
+    for (const m of previews) expect(m.content).toMatch(/clawguard read [0-9A-Z]{26} --lines A:B/);
+  });
+
   it("answers in OpenAI's own overflow shape when even the prefix is too big, and sends nothing", async () => {
     const huge = [
       { role: "system" as const, content: words(12_000, "policy") },

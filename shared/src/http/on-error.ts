@@ -65,9 +65,20 @@ export function onError(log: Logger) {
       log.warn("a request value reached the database and was refused", { path: c.req.path, sqlState });
       return errorResponse(c, 400, "input.invalid", `the store refused a value: ${err.message}`);
     }
+    if (clientAborted(err, c)) {
+      // The client went away mid-request (its body cut short): nothing to fix here, no stack.
+      log.info("client closed the connection mid-request", { path: c.req.path, method: c.req.method });
+      return errorResponse(c, 400, "input.invalid", "the client closed the connection mid-request");
+    }
     log.error("unhandled error", { path: c.req.path, error: err.stack ?? String(err) });
     return errorResponse(c, 500, "internal", "internal error (logged on the server)");
   };
+}
+
+/** Node's error for a request whose client closed the connection (`aborted`), or an aborted signal. */
+function clientAborted(err: Error, c: Context): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (code === "ECONNRESET" && err.message === "aborted") || c.req.raw.signal?.aborted === true;
 }
 
 export function notFound(c: Context) {

@@ -62,6 +62,9 @@ const NOT_A_VALUE = [
   /^(?:~|\.{1,2})?\/(?:[\w.@-]+\/)+[\w.@-]*$/,
   // placeholders and literals
   /^(?:x{3,}|\*{3,}|\.{3,}|null|none|nil|true|false|undefined|changeme|change[_-]?me|example|placeholder|redacted|required|optional|secret|password|token)$/i,
+  // a path of lower-case words and numbers between colons: OpenClaw's session keys
+  // (`agent:main:openai-user:probe-1`), Redis keys, URNs
+  /^[a-z][a-z0-9_-]*(?::[a-z0-9][a-z0-9_.-]*){2,}$/,
   // a number, a date or a time
   /^(?:[\d.:TZ+-]+|0x[\da-fA-F]+)$/,
 ];

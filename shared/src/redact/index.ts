@@ -1,3 +1,4 @@
+import { commandLineSecrets } from "./argv.ts";
 import { hexDumpSecrets } from "./hexdump.ts";
 import { SECRET_BLOCK, SECRET_PATTERNS, type SecretPattern } from "./patterns.ts";
 import { escapedViews } from "./views.ts";
@@ -27,6 +28,12 @@ function tokenChar(code: number): boolean {
   return (
     (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 95
   );
+}
+
+/** An ANSI colour code ends just before `index` (`\x1b[32m`): a token starts after it. */
+function afterAnsi(text: string, index: number): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: an ANSI escape starts with ESC
+  return text[index - 1] === "m" && /\x1b\[[0-9;]{0,12}m$/.test(text.slice(Math.max(0, index - 16), index));
 }
 
 const B64_INDEX = new Int8Array(128).fill(-1);
@@ -70,9 +77,11 @@ function rangeOf(
   length: number,
   kept: number,
 ): SecretRange | undefined {
-  if (pattern.tokenStart && index > 0 && tokenChar(text.charCodeAt(index - 1))) return undefined;
+  if (pattern.tokenStart && index > 0 && tokenChar(text.charCodeAt(index - 1)) && !afterAnsi(text, index))
+    return undefined;
   let start = index + kept;
-  if (pattern.before === "token") while (start > 0 && tokenChar(text.charCodeAt(start - 1))) start--;
+  if (pattern.before === "token")
+    while (start > 0 && tokenChar(text.charCodeAt(start - 1)) && !afterAnsi(text, start)) start--;
   else if (pattern.before) start = Math.max(0, start - pattern.before);
   const end = index + length;
   if (end <= start || (pattern.accept && !pattern.accept(text.slice(start, end)))) return undefined;
@@ -181,7 +190,7 @@ function combinedRanges(text: string, { combined, members }: Compiled, out: Secr
       // A value after a name is searched again for an issuer's key (bounded: 512 characters).
       combined.lastIndex = member.generic ? range.start : resume;
     } else {
-      combined.lastIndex = resumeAfterRefusal(member, m.index, keptOf(member, m), resume);
+      combined.lastIndex = resumeAfterRefusal(member, m, keptOf(member, m), resume);
     }
   }
 }
@@ -262,8 +271,10 @@ function findIn(text: string, found: SecretRange[]): void {
  * "-----BEGIN…` is no single value): the scan goes on from the value's start. Those values are
  * bounded (512 characters), so this stays linear; other refused matches (`sk-sk-sk-…`) are passed.
  */
-function resumeAfterRefusal(member: SecretPattern, index: number, kept: number, end: number): number {
+function resumeAfterRefusal(member: SecretPattern, m: RegExpExecArray, kept: number, end: number): number {
+  const index = m.index;
   if (member.encoded) return index + 1;
+  if (member.resumeAfter) return index + Math.max(1, member.resumeAfter.exec(m[0])?.[0].length ?? 0);
   return member.keep && kept > 0 ? index + kept : end;
 }
 
@@ -275,6 +286,7 @@ export function findSecrets(text: string): SecretRange[] {
   const found: SecretRange[] = [];
   findIn(text, found);
   findRare(text, found);
+  for (const r of commandLineSecrets(text)) found.push(r);
   return mergeRanges(found);
 }
 

@@ -1,8 +1,10 @@
 import { applyRanges, findSecrets, redactText } from "./index.ts";
 import { SECRET_BLOCK_KEY } from "./patterns.ts";
 
-const BEGIN = /-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
-const END = /-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
+const BEGIN = /-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/i;
+const END = /-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/i;
+/** The cheap test before BEGIN's (`begin private key` in lower case too). */
+const mentionsKey = (line: string) => line.includes("PRIVATE KEY") || /private key/i.test(line);
 const MARK = "[REDACTED:private-key]";
 /** A PEM block longer than this (an 8192-bit RSA key is ~100 lines) is taken to have lost its end. */
 const MAX_BLOCK_LINES = 500;
@@ -46,7 +48,7 @@ export class LineRedactor {
     if (this.#inBlock(line)) return;
     if (this.#inKey > 0) {
       this.#inKey = END.test(line) ? 0 : this.#inKey - 1;
-    } else if (line.includes("PRIVATE KEY") && BEGIN.test(line)) {
+    } else if (mentionsKey(line) && BEGIN.test(line)) {
       this.#inKey = this.#opens(line) ? MAX_BLOCK_LINES : 0;
     }
   }
@@ -71,7 +73,7 @@ export class LineRedactor {
       const rest = line.slice(end.index + end[0].length);
       return `${MARK}${this.redact(rest)}`;
     }
-    const opens = line.includes("PRIVATE KEY") && this.#opens(line);
+    const opens = mentionsKey(line) && this.#opens(line);
     const out = redactText(line);
     if (opens) this.#inKey = MAX_BLOCK_LINES;
     return out;

@@ -29,11 +29,16 @@ export interface SecretPattern {
   readonly generic?: boolean;
   /** Keep the prefix of the match this matches (like keepGroup, for patterns run as one alternation). */
   readonly keep?: RegExp;
+  /** After a refused match, the scan resumes after this prefix of it (else after the match). */
+  readonly resumeAfter?: RegExp;
   /** The redacted part is base64: it is redacted when its decoding is text that holds a secret. */
   readonly encoded?: "base64";
 }
 
 const re = (source: string, flags = "g") => new RegExp(source, flags);
+
+/** Two base64url JSON segments first (header and payload, each `eyJ` and 5 more), then a dot. */
+const isJwt = (run: string) => /^eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\./.test(run);
 
 /**
  * An issuer-prefixed key, from the issuer's documented prefix, length and alphabet. The start of a
@@ -80,13 +85,14 @@ const PREFIXED: readonly SecretPattern[] = [
   glued("google-key", "GOCSPX-[A-Za-z0-9_-]{28}"),
   glued("google-key", "ya29\\.[A-Za-z0-9_-]{20,}"),
   glued("digitalocean-token", "do[por]_v1_[a-f0-9]{64}"),
-  glued("doppler-token", "dp\\.(?:pt|st|sa|ct|scim|audit)\\.[A-Za-z0-9]{40,}"),
+  // Doppler: a service token may name its environment (`dp.st.prd.…`).
+  glued("doppler-token", "dp\\.(?:pt|st|sa|ct|scim|audit)\\.(?:[a-z0-9_-]{1,30}\\.)?[A-Za-z0-9]{40,}"),
   glued("databricks-token", "dapi[a-f0-9]{32}(?:-\\d)?"),
   glued("pulumi-token", "pul-[a-f0-9]{40}"),
   glued("vault-token", "hv[sb]\\.[A-Za-z0-9_-]{24,}"),
   {
     name: "terraform-token",
-    pattern: /atlasv1(?<=[a-z0-9]{14}\.atlasv1)\.[A-Za-z0-9_=-]{60,}/g,
+    pattern: /atlasv1(?<=[A-Za-z0-9]{14}\.atlasv1)\.[A-Za-z0-9_=-]{60,}/g,
     before: 15,
   },
   glued("dynatrace-token", "dt0c01\\.[A-Z0-9]{24}\\.[A-Z0-9]{64}"),
@@ -113,7 +119,7 @@ const PREFIXED: readonly SecretPattern[] = [
   { name: "mailchimp-key", pattern: /-us\d{1,2}(?<=[a-f0-9]{32}-us\d{1,2})(?![A-Za-z0-9_])/g, before: 32 },
   glued("sentry-token", "sntry[us]_[A-Za-z0-9_=+/.-]{40,}"),
   glued("figma-token", "figd_[A-Za-z0-9_-]{40,}"),
-  glued("notion-token", "ntn_\\d{11}[A-Za-z0-9]{35}"),
+  glued("notion-token", "ntn_[A-Za-z0-9]{40,50}", looksLikeToken),
   key("notion-token", "secret_[A-Za-z0-9]{43}"),
   key("airtable-token", "pat[A-Za-z0-9]{14}\\.[a-f0-9]{64}"),
   key("replicate-token", "r8_[A-Za-z0-9]{37}"),
@@ -122,26 +128,47 @@ const PREFIXED: readonly SecretPattern[] = [
   glued("perplexity-key", "pplx-[A-Za-z0-9]{48}"),
   glued("rubygems-key", "rubygems_[a-f0-9]{48}"),
   glued("sourcegraph-token", "sgp_(?:[a-f0-9]{16}_|local_)?[a-f0-9]{40}"),
+  glued("google-refresh-token", "1//0[A-Za-z0-9_-]{30,}"),
+  glued("paypal-token", "access_token\\$production\\$[a-z0-9]{16}\\$[a-f0-9]{32}"),
+  glued("bitbucket-token", "ATBB[A-Za-z0-9_=.-]{32,}", looksLikeToken),
+  glued("circleci-token", "CCIPAT_[A-Za-z0-9]{22}_[a-f0-9]{40}"),
+  glued("render-key", "rnd_[A-Za-z0-9]{32,}", looksLikeToken),
+  glued("mapbox-token", "sk\\.eyJ[A-Za-z0-9_-]{20,}\\.[A-Za-z0-9_-]{20,}"),
+  glued("langsmith-key", "lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}"),
+  glued("pinecone-key", "pcsk_[A-Za-z0-9]{4,10}_[A-Za-z0-9]{40,}"),
+  // ngrok authtoken: 2, 26 letters and digits, _, 21 more.
+  key("ngrok-token", "2[A-Za-z0-9]{26}_[A-Za-z0-9]{21}", looksLikeToken),
+  key("telnyx-key", "KEY[0-9A-Za-z_]{50,70}", looksLikeToken),
   glued("age-key", "AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"),
   // Telegram: <bot id>:AA<33>; the part after the colon is the secret.
   {
     name: "telegram-token",
     pattern: /:AA[A-Za-z0-9_-]{33}(?<=\d{8,10}:AA[A-Za-z0-9_-]{33})(?![A-Za-z0-9_])/g,
   },
-  // Discord bot token: base64 of the user id (M or N), a timestamp, an HMAC.
+  // Discord bot token: base64 of the user id (M, N or O: its first digit), a timestamp, an HMAC.
   {
     name: "discord-token",
+    // (After a colour code too: an ANSI escape starts with ESC.)
     pattern:
-      /\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}(?![A-Za-z0-9_])(?<=(?<![A-Za-z0-9_])[MN][A-Za-z0-9]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38})/g,
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: an ANSI escape starts with ESC
+      /\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}(?![A-Za-z0-9_])(?<=(?:(?<![A-Za-z0-9_])|(?<=\x1b\[[0-9;]{0,12}m))[MNO][A-Za-z0-9]{23,26}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38})/g,
     before: "token",
     accept: looksLikeToken,
   },
   {
     name: "azure-secret",
-    pattern: /Q~[A-Za-z0-9_~.-]{31,34}(?<=[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})/g,
+    // The digit before `Q~` first: cheap where it fails (`Q~Q~Q~…`), before the 31-34 characters.
+    pattern: /Q~(?<=\dQ~)[A-Za-z0-9_~.-]{31,34}(?<=[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})/g,
     before: 4,
   },
-  glued("jwt", "eyJ[A-Za-z0-9_-]{5,}\\.eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]*"),
+  // A JWT: up to three base64url segments joined by dots are matched and checked, never a segment
+  // that must be followed by a dot (a long run without one, `eyJeyJeyJ…`, was scanned again from
+  // each `eyJ` in it: quadratic). Refused, the scan resumes after the first segment (so a key
+  // after it, `keyJo4….atlasv1.…`, is still found), and each segment is read at most three times.
+  {
+    ...glued("jwt", "eyJ[A-Za-z0-9_-]*(?:\\.[A-Za-z0-9_-]*){0,2}", isJwt),
+    resumeAfter: /^eyJ[A-Za-z0-9_-]*/,
+  },
   {
     name: "webhook-url",
     pattern:
@@ -169,7 +196,20 @@ const STRUCTURED: readonly SecretPattern[] = [
     name: "private-key",
     // A PEM private key; an unterminated one (cut by a page boundary) is redacted to the end.
     pattern:
-      /-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)/g,
+      /-----(?i:BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----[\s\S]*?(?:-----(?i:END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----|$)/g,
+  },
+  {
+    name: "private-key",
+    // PuTTY's .ppk: the base64 lines after `Private-Lines: N`.
+    pattern: /Private-Lines:[ \t]*\d+\r?\n[A-Za-z0-9+/=]+(?=\r?\n|$)(?:\r?\n[A-Za-z0-9+/=]+(?=\r?\n|$))*/g,
+    keep: /^Private-Lines:[ \t]*\d+\r?\n/,
+  },
+  {
+    name: "private-key",
+    // A JWK's private members (RSA d, p, q, dp, dq, qi; EC and OKP d), compact or pretty.
+    pattern: /:(?<="(?:d|p|q|dp|dq|qi)"[ \t]*:)[ \t]*"[A-Za-z0-9_-]{40,}(?=")/g,
+    keep: /^:[ \t]*"/,
+    accept: looksLikeToken,
   },
   {
     name: "url-credential",
@@ -200,8 +240,11 @@ const STRUCTURED: readonly SecretPattern[] = [
   {
     name: "cli-credential",
     // curl -u user:pass, --user=, --proxy-user: the password after the first colon.
-    pattern: /-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])-[-\w]*)(?:\s+|=)["']?[^\s:"']*:[^\s"']{3,}/g,
-    keep: /^-[^\s=]*(?:\s+|=)["']?[^\s:"']*:/,
+    // (The flag must start a word: checked behind it for each spelling, a bounded look-behind; one
+    // over `-[-\w]*` went back over all of `-u-u-u…` from each `-`: quadratic.)
+    pattern:
+      /-(?:u|U|-user|-proxy-user)(?<=(?:^|[\s"'])(?:-u|-U|--user|--proxy-user))(?:\s+|=)["']?[^\s:"'[]*:[^\s"']{3,}/g,
+    keep: /^-[^\s=]*(?:\s+|=)["']?[^\s:"'[]*:/,
     accept: (value) => !/^\d+$/.test(value),
   },
   {
@@ -209,9 +252,28 @@ const STRUCTURED: readonly SecretPattern[] = [
     // mysql -pSECRET (the password joined to the flag), sshpass -p SECRET, docker/podman/helm/cf
     // login -p SECRET.
     pattern:
-      /-p(?:(?<=\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|(?<=\bsshpass\s+-p|\blogin\b[^\n]{0,200}\s-p)\s*)[^\s"']{3,}/g,
+      /-p(?:(?<=(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]{0,200}\s-p)|(?<=sshpass\s+-p|\blogin\b[^\n]{0,200}\s-p)\s*)(?:'[^'\n]{3,200}'|"[^"\n]{3,200}"|[^\s"']{3,})/g,
+    // (Quoted too: `sshpass -p 'Xy7#kL9!…'`, `mysql -p"…"`, the quotes going with the secret; the
+    // program's name may follow a colour code, so no word boundary is asked before it.)
     keep: /^-p\s*/,
-    accept: (value) => !isReference(value),
+    accept: (value) => !isReference(value.replace(/^["']/, "")),
+  },
+  {
+    name: "cli-credential",
+    // A password piped to `sudo -S` (which reads it from stdin): `echo pw | sudo -S cmd`.
+    pattern:
+      /(?:echo|printf)[ \t]+(?:-[neE]{1,3}[ \t]+)?(?:'[^'\n]{1,200}'|"[^"\n]{1,200}"|[^\s|;&'"]{1,200})(?=[ \t]*\|[ \t]*sudo[ \t]+(?:-[A-Za-z]*[ \t]+){0,4}?-[A-Za-z]*S)/g,
+    keep: /^\w+[ \t]+(?:-[neE]{1,3}[ \t]+)?/,
+    tokenStart: true,
+  },
+  {
+    name: "authorization",
+    // An Authorization header's value under a scheme other than Basic or Bearer (`Token …`, `Bot
+    // …`, `SSWS …`, `Key …`), or none (`Authorization: <key>`).
+    pattern:
+      /:(?<=[Aa]uthorization["']?:)[ \t]*["']?(?:(?!(?:Bearer|BEARER|bearer|Basic|BASIC|basic)\b)[A-Za-z][\w-]{0,20}[ \t]+)?[^\s"',;]{16,4096}/g,
+    keep: /^:[ \t]*["']?(?:[A-Za-z][\w-]{0,20}[ \t]+)?/,
+    accept: looksLikeSecretValue,
   },
   {
     name: "connection-string",

@@ -294,3 +294,89 @@ describe("redact: secrets an attacker found passing (issue 13)", () => {
     expect(redactText(line)).toBe(line);
   });
 });
+
+describe("issue 13, third round: command lines and headers", () => {
+  it.each([
+    ["sshpass -p 'Xy7#kL9!mQ2$vBq8' ssh host", "Xy7#kL9!mQ2$vBq8"],
+    ['sshpass -p "Xy7#kL9!mQ2$vBq8" ssh host', "Xy7#kL9!mQ2$vBq8"],
+    ["mysql -u root -p'lfAENtOs__1JzDbNyY' shop", "lfAENtOs__1JzDbNyY"],
+    ['docker login -u ci -p "lfAENtOs 1Jz" ghcr.io', "lfAENtOs 1Jz"],
+    ["echo hunter2 | sudo -S true", "hunter2"],
+    ["echo -n 'pw x' | sudo -k -S apt update", "pw x"],
+    [
+      "Authorization: Token T1yg2ccmO_7HkZyhaucFvm3G4DpdXoKA0JWHb5_5",
+      "T1yg2ccmO_7HkZyhaucFvm3G4DpdXoKA0JWHb5_5",
+    ],
+    ["authorization: 8f2a9c0b7d1e4f3a6b5c8d9e0f1a2b3c4d5e6f7a", "8f2a9c0b7d1e4f3a6b5c8d9e0f1a2b3c4d5e6f7a"],
+  ])("redacts %s", (line, secret) => {
+    expect(redactText(line)).not.toContain(secret);
+  });
+
+  it.each([
+    "sessionKey=agent:main:openai-user:probe-1",
+    "Authorization header missing",
+    "Authorization: Bearer <your-token>",
+    "echo done | tee log",
+  ])("leaves %s alone", (line) => {
+    expect(redactText(line)).toBe(line);
+  });
+});
+
+describe("issue 13, third round: formats", () => {
+  const jwkRsa = `{"kty":"RSA","n":"${"n".repeat(40)}","e":"AQAB","d":"dPr1vAtEexp0nent0fTh1sKeyIsLongEnough4Test","p":"pPr1meFact0rOfTheModulusIsLongEnough4TestX"}`;
+  it.each([
+    ["notion-token", "using ntn_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u1V2w3 now", "a1B2c3D4e5F6g7H8"],
+    ["doppler-token", "DP=dp.st.prd.a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0", "a1B2c3D4e5F6g7H8"],
+    [
+      "terraform-token",
+      "tok Ab3dEf6hIj9kLm.atlasv1.a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0a1B2c3D4e5F6g7H8i9J0k1L2",
+      "a1B2c3D4e5F6g7H8",
+    ],
+    ["google-refresh-token", "refresh 1//0gA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0", "A1b2C3d4E5f6G7h8"],
+    [
+      "paypal-token",
+      "access_token$production$abc123def456ghi7$0123456789abcdef0123456789abcdef",
+      "0123456789abcdef",
+    ],
+    ["bitbucket-token", "ATBBa1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6A1B2C3D4", "a1B2c3D4e5F6g7H8"],
+    [
+      "circleci-token",
+      "CCIPAT_a1B2c3D4e5F6g7H8i9J0k1_0123456789abcdef0123456789abcdef01234567",
+      "a1B2c3D4e5F6g7H8",
+    ],
+    ["render-key", "key rnd_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6", "a1B2c3D4e5F6g7H8"],
+    [
+      "discord-token",
+      "bot OTk1MjM0NTY3ODkwMTIzNDU2.GhIjKl.a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9",
+      "a1B2c3D4e5F6g7H8",
+    ],
+    ["mapbox-token", "sk.eyJ1IjoiYWNtZSIsImEiOiJjbDEyMzQ1Njc4In0.a1B2c3D4e5F6g7H8i9J0k1", "a1B2c3D4e5F6g7H8"],
+    ["langsmith-key", "lsv2_pt_0123456789abcdef0123456789abcdef_0123456789", "0123456789abcdef"],
+    ["pinecone-key", "pcsk_a1B2c_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u1V2w3X4y5Z6", "a1B2c3D4e5F6g7H8"],
+    ["ngrok-token", "authtoken 2a1B2c3D4e5F6g7H8i9J0k1L2m3_a1B2c3D4e5F6g7H8i9J0k", "a1B2c3D4e5F6g7H8"],
+    ["telnyx-key", "KEY0123456789ABCDEF0123456789ABCDEF_a1B2c3D4e5F6g7H8i9J0k1", "a1B2c3D4e5F6g7H8"],
+    ["twilio-key", "\u001b[32mSK0123456789abcdef0123456789abcdef\u001b[0m", "0123456789abcdef"],
+    ["private-key", jwkRsa, "dPr1vAtEexp0nent"],
+    ["private-key", jwkRsa, "pPr1meFact0r"],
+    [
+      "private-key",
+      "Private-Lines: 1\nAAAAIBr4nd0mPr1vateKeyBytesInBase64GoHere==\nPrivate-MAC: 00ff",
+      "AAAAIBr4nd0m",
+    ],
+    [
+      "private-key",
+      "-----begin private key-----\nMIIEvQIBADANBgkqhkiG9w0BAQ\n-----end private key-----",
+      "MIIEvQIBADAN",
+    ],
+  ])("%s: %j", (kind, text, secret) => {
+    const out = redact(text);
+    expect(out.text).not.toContain(secret);
+    expect(out.counts[kind], out.text).toBeGreaterThan(0);
+  });
+
+  it("a refused JWT-like run does not hide the key after it", () => {
+    const line =
+      "keyJo4mO98bNKFSD7.atlasv1.iwKDknrphd3SyUCSYodcxgCkuvGivFom8APXD1quDzvU9FUuIAyORlvxc2PhiB8W2rz";
+    expect(redactText(line)).toBe("key[REDACTED:terraform-token]");
+  });
+});

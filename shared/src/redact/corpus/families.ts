@@ -92,6 +92,35 @@ function urlCredential(r: Gen, scheme: string, port: number, path: string): Made
   return v(`${scheme}://${r.word()}:${password}@${r.host()}:${port}${path}`, [password]);
 }
 
+/** A JWK private key as `jose`, Node's KeyObject.export and step print it (compact JSON). */
+function jwk(r: Gen): Made {
+  const part = (n: number) => r.str(B64URL, n);
+  const rsa = r.int(2) === 0;
+  const key = rsa
+    ? {
+        kty: "RSA",
+        n: part(342),
+        e: "AQAB",
+        d: part(342),
+        p: part(171),
+        q: part(171),
+        dp: part(171),
+        dq: part(171),
+        qi: part(171),
+      }
+    : { kty: "EC", crv: "P-256", x: part(43), y: part(43), d: part(43) };
+  return v(JSON.stringify(key), rsa ? [key.d.slice(0, 40), (key as { p: string }).p.slice(0, 40)] : [key.d]);
+}
+
+/** A PuTTY .ppk file (version 3, unencrypted): its Private-Lines are the key. */
+function ppk(r: Gen): Made {
+  const priv = r.str(B64, 44);
+  return v(
+    `PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: ${r.word()}@host\nPublic-Lines: 2\nAAAAC3NzaC1lZDI1NTE5AAAAI${r.str(B64, 42)}\n${r.str(B64, 8)}\nPrivate-Lines: 1\n${priv}\nPrivate-MAC: ${r.str(HEX, 64)}`,
+    [priv],
+  );
+}
+
 export const FAMILIES: readonly Family[] = [
   { name: "github-pat", key: "GITHUB_TOKEN", make: (r) => githubStyle("ghp_", r) },
   { name: "github-oauth", key: "GH_OAUTH_TOKEN", make: (r) => githubStyle("gho_", r) },
@@ -194,6 +223,11 @@ export const FAMILIES: readonly Family[] = [
     key: "DOPPLER_TOKEN",
     make: (r) => v(`dp.${r.pick(["pt", "st", "sa", "ct"])}.${r.str(ALNUM, 43)}`),
   },
+  {
+    name: "doppler-service",
+    key: "DOPPLER_TOKEN",
+    make: (r) => v(`dp.st.${r.pick(["prd", "dev", "stg_eu"])}.${r.str(ALNUM, 40)}`),
+  },
   { name: "databricks", key: "DATABRICKS_TOKEN", make: (r) => v(`dapi${r.str(HEX, 32)}`) },
   { name: "linear", key: "LINEAR_API_KEY", make: (r) => v(`lin_api_${r.str(ALNUM, 40)}`) },
   { name: "postman", key: "POSTMAN_API_KEY", make: (r) => v(`PMAK-${r.str(HEX, 24)}-${r.str(HEX, 34)}`) },
@@ -222,7 +256,8 @@ export const FAMILIES: readonly Family[] = [
     name: "discord-bot",
     bounded: true,
     key: "DISCORD_BOT_TOKEN",
-    make: (r) => v(`${r.pick(["M", "N"])}${r.str(ALNUM, 23)}.${r.str(B64URL, 6)}.${r.str(B64URL, 38)}`),
+    make: (r) =>
+      v(`${r.pick(["M", "N", "O"])}${r.str(ALNUM, 23 + r.int(3))}.${r.str(B64URL, 6)}.${r.str(B64URL, 38)}`),
   },
   {
     name: "discord-webhook",
@@ -246,6 +281,11 @@ export const FAMILIES: readonly Family[] = [
     make: (r) => v(`${r.str(LOWER + DIGITS, 14)}.atlasv1.${r.str(LOWER + DIGITS, 67)}`),
   },
   {
+    name: "terraform-cloud-mixed",
+    key: "TF_TOKEN_app_terraform_io",
+    make: (r) => v(`${r.str(ALNUM, 14)}.atlasv1.${r.str(ALNUM, 67)}`),
+  },
+  {
     name: "dynatrace",
     key: "DT_API_TOKEN",
     make: (r) => v(`dt0c01.${r.str(UPPER + DIGITS, 24)}.${r.str(UPPER + DIGITS, 64)}`),
@@ -259,6 +299,7 @@ export const FAMILIES: readonly Family[] = [
   { name: "sentry-user", key: "SENTRY_AUTH_TOKEN", make: (r) => v(`sntryu_${r.str(HEX, 64)}`) },
   { name: "figma", key: "FIGMA_TOKEN", make: (r) => v(`figd_${r.str(B64URL, 40)}`) },
   { name: "notion", key: "NOTION_TOKEN", make: (r) => v(`ntn_${r.str(DIGITS, 11)}${r.str(ALNUM, 35)}`) },
+  { name: "notion-any", key: "NOTION_API_KEY", make: (r) => v(`ntn_${r.str(ALNUM, 46)}`) },
   {
     name: "airtable",
     bounded: true,
@@ -428,6 +469,66 @@ export const FAMILIES: readonly Family[] = [
     },
   },
   { name: "password-hash", key: "HTPASSWD", make: passwordHash },
+  { name: "jwk-private", key: "JWK", shapes: ["file", "log"], make: jwk },
+  { name: "putty-ppk", key: "PPK", multiline: true, shapes: ["file"], make: ppk },
+  {
+    name: "private-key-lower",
+    key: "PRIVATE_KEY",
+    multiline: true,
+    make: (r) => {
+      const made = pem(r, "");
+      return {
+        ...made,
+        value: made.value
+          .replace(/PRIVATE KEY/g, "private key")
+          .replace(/BEGIN|END/g, (w) => w.toLowerCase()),
+      };
+    },
+  },
+  {
+    name: "google-refresh",
+    key: "GOOGLE_REFRESH_TOKEN",
+    make: (r) => v(`1//0${r.pick(["g", "e", "3"])}${r.str(B64URL, 100)}`),
+  },
+  {
+    name: "paypal-braintree",
+    key: "BRAINTREE_ACCESS_TOKEN",
+    make: (r) => v(`access_token$production$${r.str(LOWER + DIGITS, 16)}$${r.str(HEX, 32)}`),
+  },
+  {
+    name: "bitbucket",
+    key: "BITBUCKET_APP_PASSWORD",
+    make: (r) => v(`ATBB${r.str(ALNUM, 32)}${r.str(HEX, 8).toUpperCase()}`),
+  },
+  { name: "circleci", key: "CIRCLE_TOKEN", make: (r) => v(`CCIPAT_${r.str(ALNUM, 22)}_${r.str(HEX, 40)}`) },
+  { name: "render", key: "RENDER_API_KEY", make: (r) => v(`rnd_${r.str(ALNUM, 32)}`) },
+  {
+    name: "mapbox",
+    key: "MAPBOX_SECRET_TOKEN",
+    make: (r) => v(`sk.eyJ1Ijoi${r.str(ALNUM, 20)}IiwiYSI6I${r.str(ALNUM, 20)}.${r.str(B64URL, 22)}`),
+  },
+  {
+    name: "langsmith",
+    key: "LANGSMITH_API_KEY",
+    make: (r) => v(`lsv2_${r.pick(["pt", "sk"])}_${r.str(HEX, 32)}_${r.str(HEX, 10)}`),
+  },
+  {
+    name: "pinecone",
+    key: "PINECONE_API_KEY",
+    make: (r) => v(`pcsk_${r.str(ALNUM, 5)}_${r.str(ALNUM, 60)}`),
+  },
+  {
+    name: "ngrok",
+    bounded: true,
+    key: "NGROK_AUTHTOKEN",
+    make: (r) => v(`2${r.str(ALNUM, 26)}_${r.str(ALNUM, 21)}`),
+  },
+  {
+    name: "telnyx",
+    bounded: true,
+    key: "TELNYX_API_KEY",
+    make: (r) => v(`KEY${r.str(UPPER + DIGITS, 32)}_${r.str(ALNUM, 22)}`),
+  },
   {
     name: "dotnet-connection-string",
     key: "ConnectionStrings__Default",

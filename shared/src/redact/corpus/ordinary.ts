@@ -67,6 +67,14 @@ export function ordinaryCorpus(seed: number, count: number): string[] {
     () => `etag: W/"${sha(32)}"`,
     () => `x-request-id: ${uuid()}`,
     () => `	modified:   ${r.word()}/src/${id()}-store.ts`,
+    // OpenClaw's own session keys and ids, JSON with one-letter keys, coloured output.
+    () =>
+      `sessionKey=agent:main:${r.pick(["openai-user", "telegram:dm", "main"])}:${r.pick(["probe", "u"])}-${r.int(999)}`,
+    () =>
+      `{"sessionKey":"agent:${r.word()}:discord:channel:${r.str("0123456789", 18)}","turns":${r.int(99)}}`,
+    () => `{"d":"2026-12-0${1 + r.int(8)}","p":${r.int(99)},"q":"${r.word()}","n":${r.int(9)}}`,
+    () => `\x1b[32mINFO\x1b[0m ${TS} \x1b[36m${r.word()}\x1b[0m request_id=${uuid()} done`,
+    () => `\x1b[1;34m${r.word()}\x1b[0m  \x1b[01;32m${r.word()}.sh\x1b[0m  ${r.word()}.md`,
   ];
   const out: string[] = [];
   for (let i = 0; i < count; i++) out.push(r.pick(makers)());

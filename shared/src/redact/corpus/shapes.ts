@@ -196,6 +196,17 @@ export const SHAPES: readonly Shape[] = [
     multiline: true,
     place: (r, key, value, secrets) => hexDumpShape(r, `${key}=${value}`, secrets),
   },
+  {
+    name: "ansi",
+    named: false,
+    // Coloured output (ls --color, jq -C, a logger's levels): the value right after a colour code.
+    place: (r, _k, value) =>
+      r.pick([
+        `\x1b[32m${value}\x1b[0m`,
+        `\x1b[1;33mWARN\x1b[0m key \x1b[36m${value}\x1b[39m`,
+        `"\x1b[0;32m${value}\x1b[0m",`,
+      ]),
+  },
   { name: "file", named: false, file: true, place: (_r, _k, value) => value },
   {
     name: "csv",

@@ -305,6 +305,45 @@ describe("exec guard: secrets in the command line", () => {
   });
 });
 
+describe("exec guard: passwords given to a program's options", () => {
+  it("redacts them on the argv, quoted or not, strong or not (issue 13: sshpass -p 'Xy7#kL9!mQ2$vBq8')", async () => {
+    const cases: [string[], string][] = [
+      [["sshpass", "-p", "Xy7#kL9!mQ2$vBq8", "ssh", "host"], "Xy7#kL9!mQ2$vBq8"],
+      [["docker", "login", "-u", "ci", "-p", "Pa55 word!", "ghcr.io"], "Pa55 word!"],
+      [["mysql", "-u", "root", "-pSw0rd'fish#1", "shop"], "Sw0rd'fish#1"],
+      [["redis-cli", "-a", "r3dis!pw", "ping"], "r3dis!pw"],
+      [["ldapsearch", "-x", "-w", "ld@p pw", "-D", "cn=admin"], "ld@p pw"],
+      [["smbclient", "-U", "alice%sm8pw!", "//h/s"], "sm8pw!"],
+      [["openssl", "enc", "-aes-256-cbc", "-k", "0penssl!pw"], "0penssl!pw"],
+      [["zip", "-P", "z1ppw#", "x.zip", "y"], "z1ppw#"],
+      [["7z", "a", "-p7zs3cret", "x.7z"], "7zs3cret"],
+    ];
+    const { run } = guardWith({
+      policy: {
+        deny: [
+          "sshpass *",
+          "docker *",
+          "mysql *",
+          "redis-cli *",
+          "ldapsearch *",
+          "smbclient *",
+          "openssl *",
+          "zip *",
+          "7z *",
+        ],
+      },
+    });
+    for (const [argv, secret] of cases) {
+      const result = await run(argv);
+      expect(result.kind).toBe("refused");
+      const event = JSON.stringify(result.event);
+      expect(event, argv.join(" ")).not.toContain(JSON.stringify(secret).slice(1, -1));
+      expect(event).toContain("[REDACTED:cli-credential]");
+      expect(result.text.toString()).not.toContain(secret);
+    }
+  });
+});
+
 describe("exec guard: preview edges", () => {
   const filler = (n: number) => Array.from({ length: n }, (_, i) => `filler ${i}`).join("\n");
 

@@ -5,6 +5,7 @@ import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import { ulid } from "@clawguard/shared/ids";
 import { redactText } from "@clawguard/shared/redact";
+import { redactArgv } from "@clawguard/shared/redact/argv";
 import { isoTime } from "@clawguard/shared/time";
 import type { ExecGuardConfig } from "./config.ts";
 import { auditFailure, recordIntent } from "./intent.ts";
@@ -65,9 +66,14 @@ function checkLimit(name: string, value: number | undefined, max: number): void 
   }
 }
 
-/** The command line as the audit trail records it: redacted and bounded. */
+/**
+ * The command line as the audit trail records it: redacted and bounded. The options that take a
+ * password are redacted on the argv itself, before quoting (a quoted sshpass password), then the line.
+ */
 function auditCommand(argv: readonly string[]): string {
-  const line = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
+  const line = redactArgv(argv)
+    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a)))
+    .join(" ");
   return redactText(line).slice(0, MAX_COMMAND_CHARS);
 }
 

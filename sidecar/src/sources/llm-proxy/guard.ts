@@ -15,7 +15,7 @@ import { WORKER_MIN_BYTES } from "./guard-pool.ts";
 import { upperBound } from "./http.ts";
 import { nestsDeeper } from "./json-layout.ts";
 import { modelLimitsOf, type Provider } from "./providers.ts";
-import { spillToolOutput } from "./tool-output.ts";
+import { PreviewBudget, spillToolOutput } from "./tool-output.ts";
 import { type TrimResult, trimConversation } from "./trim.ts";
 
 export interface Tokenizer extends Counter {
@@ -372,12 +372,20 @@ export function createGuard(deps: GuardDeps) {
     return conversation && countedOf(conversation);
   }
 
+  /** Spills for one trim: its previews share one redaction allowance (PREVIEW_REDACT_CHARS). */
   function spillFor(provider: Provider, model: string | undefined) {
+    const budget = new PreviewBudget();
     return (output: string, tokens: number) =>
-      spillToolOutput(deps.spill, output, tokens, {
-        agent: deps.agent,
-        origin: `tool output in a ${provider.id} request (${model ?? "unknown model"})`,
-      });
+      spillToolOutput(
+        deps.spill,
+        output,
+        tokens,
+        {
+          agent: deps.agent,
+          origin: `tool output in a ${provider.id} request (${model ?? "unknown model"})`,
+        },
+        budget,
+      );
   }
 
   return { guard, trimHarder, harder, countAfter };
