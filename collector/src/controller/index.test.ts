@@ -518,7 +518,11 @@ describe("controller: a primary with no heartbeat on record", () => {
    * `redisPrefix`: liveness in the test Redis under a prefix of the test's own (else in process);
    * `fence`: the durable store replicas share (else one of its own).
    */
-  const setup = async (redisPrefix?: string, fence: FenceStore = memoryFenceStore()) => {
+  const setup = async (
+    redisPrefix?: string,
+    fence: FenceStore = memoryFenceStore(),
+    stalled?: () => boolean,
+  ) => {
     const gone = createServer();
     gone.listen(0, "127.0.0.1");
     await once(gone, "listening");
@@ -575,6 +579,7 @@ describe("controller: a primary with no heartbeat on record", () => {
       readyTimeoutMs: 1000,
       log: silentLogger,
       now: () => clock.now,
+      stalled,
     });
     const beat = (agent: string, at: number) =>
       liveness.record(
@@ -742,6 +747,40 @@ describe("controller: a primary with no heartbeat on record", () => {
       expect(old.details[0]).toMatch(/^under token 1, superseded by token 2/);
     } finally {
       await old.done();
+    }
+  });
+
+  it("holds while the collector is just back from a stall of its own, then counts the window afresh", {
+    timeout: 20_000,
+  }, async () => {
+    let stalled = false;
+    const { controller, calls, notes, clock, beat, done } = await setup(undefined, undefined, () => stalled);
+    try {
+      await beat("gw-standby", 0);
+      await controller.tick();
+      // SIGSTOP past the window: on resume the fleet (stall.ts) holds; nothing is judged.
+      stalled = true;
+      for (const at of [18_000, 19_000, 20_900]) {
+        clock.now = at;
+        await beat("gw-standby", at);
+        await controller.tick();
+      }
+      // Held, and said once (the hold is a reason of its own in gw's incident).
+      expect([calls, notes]).toEqual([[], ["hold gw"]]);
+      // The hold is over: gw is given its window (3000 ms) from the last held tick, not from 0.
+      stalled = false;
+      for (const at of [21_000, 23_800]) {
+        clock.now = at;
+        await beat("gw-standby", at);
+        await controller.tick();
+      }
+      expect(notes).toEqual(["hold gw"]);
+      clock.now = 24_000;
+      await beat("gw-standby", 24_000);
+      await controller.tick();
+      expect(notes).toEqual(["hold gw", "unheard gw"]);
+    } finally {
+      await done();
     }
   });
 });

@@ -264,13 +264,13 @@ export class Controller implements Component {
     for (const { record } of entries) this.#intervals.set(record.agent, record.intervalMs);
     await this.#writeIntervals(token);
     const unheard = await this.#unheardPrimaries(groups, lastSeen, now);
-    const stale = staleOf(entries, unheard);
+    const stale = { ...staleOf(entries, unheard), selfStalled: this.#o.stalled?.() ?? false };
     // While most of the fleet is stale the controller holds, and that time does not count towards
     // an agent's hysteresis: as the fleet comes back (in any order), the last agents back are not
     // failed over at once for a staleness that was the collector's network's. The same while this
     // collector is just back from a stall of its own (stalled: SIGSTOP, a frozen VM): staleness
     // measured across its own pause is its, not the fleet's.
-    const holding = fleetHolds(stale, this.#o.policy) || (this.#o.stalled?.() ?? false);
+    const holding = fleetHolds(stale, this.#o.policy);
     for (const { record, staleSince } of entries) {
       const state = staleSince ? "stale" : record.state;
       if (this.#seen.get(record.agent)?.state !== state || (holding && state === "stale"))
