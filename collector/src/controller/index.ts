@@ -183,10 +183,11 @@ export class Controller implements Component {
     if (token === undefined) return;
     if (token !== this.#ledUnder) {
       // A new leadership: "not heard from" is counted from now, not from what another term saw.
+      // The intervals first: should the store fail, the next tick takes the leadership up again.
+      await this.#loadIntervals();
       this.#ledUnder = token;
       this.#unheard.clear();
       this.#ledSince = this.#o.now?.() ?? Date.now();
-      await this.#loadIntervals();
     }
     const now = this.#o.now?.() ?? Date.now();
     const entries = await this.#o.liveness.list();
