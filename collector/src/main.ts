@@ -25,6 +25,7 @@ import { Controller } from "./controller/index.ts";
 import { localLease, redisLease } from "./controller/lease.ts";
 import { evictionCheck, refuseEvictingRedis } from "./controller/redis-policy.ts";
 import { Fleet } from "./fleet/index.ts";
+import { STALL_MIN_MS, STALL_PERIODS } from "./fleet/stall.ts";
 import type { SealKeyring } from "./ingest.ts";
 import { CollectorMetrics } from "./metrics/index.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
@@ -275,8 +276,7 @@ function startController(
   config: CollectorConfig,
   env: NodeJS.ProcessEnv,
   db: Db,
-  liveness: LivenessStore,
-  incidents: IncidentStore,
+  fleet: Fleet,
   log: Logger,
 ): Component | undefined {
   const c = config.controller;
@@ -299,7 +299,8 @@ function startController(
   const redisCheck = redis ? evictionCheck(redis, log.child("controller")) : undefined;
   const controller = new Controller({
     lease,
-    liveness,
+    liveness: fleet.liveness,
+    stalled: () => fleet.stalled(),
     redis,
     redisCheck,
     // Once per lease lifetime: an evicting policy set at run time is found before it costs much.
@@ -308,7 +309,7 @@ function startController(
     groups: c.groups,
     restart: c.restart,
     actuator,
-    incidents,
+    incidents: fleet.incidents,
     policy: c,
     staleFactor: config.fleet.staleFactor,
     tickMs: c.tickMs,
@@ -404,6 +405,8 @@ export async function startCollector(
       incidents: new IncidentStore(store.db),
       staleFactor: config.fleet.staleFactor,
       maxClockSkewMs: config.fleet.maxClockSkewMs,
+      // The sweep looks every sweepMs: a gap of several is a stall of the collector's own.
+      stallAfterMs: Math.max(STALL_MIN_MS, STALL_PERIODS * config.fleet.sweepMs),
       log: log.child("fleet"),
     });
     // Every replica sweeps; liveness hands each change to one of them.
@@ -463,7 +466,7 @@ export async function startCollector(
         await alerts.drain();
       },
     });
-    const controller = startController(config, env, store.db, liveness, fleet.incidents, log);
+    const controller = startController(config, env, store.db, fleet, log);
     if (controller) {
       await controller.start();
       opened.push({ id: "controller", stop: () => controller.stop() });

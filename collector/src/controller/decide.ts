@@ -43,11 +43,21 @@ export interface Policy {
 export interface FleetStale {
   count: number;
   share: number;
+  /**
+   * The collector is just back from a stall of its own (fleet/stall.ts): staleness measured across
+   * its pause is its own, not the agents'. Held the same way until heartbeats had a window.
+   */
+  selfStalled?: boolean;
 }
 
-/** Whether the fleet is stale enough at once to hold: the collector's own network is the likelier fault. */
+/**
+ * Whether to hold: the fleet is stale enough at once that the collector's own network is the
+ * likelier fault, or the collector itself has just stalled.
+ */
 export function fleetHolds(stale: FleetStale, policy: Policy): boolean {
-  return stale.count >= policy.holdMinStale && stale.share > policy.holdStaleShare;
+  return (
+    stale.selfStalled === true || (stale.count >= policy.holdMinStale && stale.share > policy.holdStaleShare)
+  );
 }
 
 /**
@@ -87,12 +97,11 @@ function gate(
     return { decision: { action: "none", why: `${agent} is ${seen?.state ?? "not heard from yet"}` } };
   }
   if (fleetHolds(stale, policy)) {
+    const why = stale.selfStalled
+      ? "the collector itself is just back from a stall (paused, frozen): no agent is judged until its heartbeats had one staleness window"
+      : `${Math.round(stale.share * 100)} % of the fleet (${stale.count} agents) is stale at once: more likely the collector's network than the agents`;
     return {
-      decision: {
-        action: "hold",
-        reason: "fleet-stale",
-        why: `${Math.round(stale.share * 100)} % of the fleet (${stale.count} agents) is stale at once: more likely the collector's network than the agents; nothing is restarted or failed over`,
-      },
+      decision: { action: "hold", reason: "fleet-stale", why: `${why}; nothing is restarted or failed over` },
     };
   }
   const forMs = now - seen.since;

@@ -8,6 +8,7 @@ import { createLogger, silentLogger } from "@clawguard/shared/log";
 import { processAlive } from "@clawguard/shared/process";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
+import { type FenceStore, memoryFenceStore } from "../store/fence-store.ts";
 import type { ActionNote } from "../store/incident-store.ts";
 import { type Heartbeat, openLiveness } from "../store/liveness/index.ts";
 import { deleteKeys, redisAvailable, TEST_REDIS } from "../store/liveness/test-backends.ts";
@@ -513,8 +514,15 @@ describe("controller: agents with no standby", () => {
 const redisUp = await redisAvailable();
 
 describe("controller: a primary with no heartbeat on record", () => {
-  /** `redisPrefix`: liveness in the test Redis under a prefix of the test's own (else in process). */
-  const setup = async (redisPrefix?: string) => {
+  /**
+   * `redisPrefix`: liveness in the test Redis under a prefix of the test's own (else in process);
+   * `fence`: the durable store replicas share (else one of its own).
+   */
+  const setup = async (
+    redisPrefix?: string,
+    fence: FenceStore = memoryFenceStore(),
+    stalled?: () => boolean,
+  ) => {
     const gone = createServer();
     gone.listen(0, "127.0.0.1");
     await once(gone, "listening");
@@ -534,8 +542,12 @@ describe("controller: a primary with no heartbeat on record", () => {
       start: async (agent) => void calls.push(`start ${agent}`),
     };
     const notes: string[] = [];
+    const details: string[] = [];
     const incidents = {
-      note: async (agent: string, note: ActionNote) => void notes.push(`${note.action} ${agent}`),
+      note: async (agent: string, note: ActionNote) => {
+        notes.push(`${note.action} ${agent}`);
+        details.push(note.detail);
+      },
     };
     const liveness = await openLiveness({
       staleFactor: 3,
@@ -544,8 +556,9 @@ describe("controller: a primary with no heartbeat on record", () => {
       log: silentLogger,
     });
     const clock = { now: 0 };
+    const lease = localLease(fence);
     const controller = new Controller({
-      lease: localLease(),
+      lease,
       liveness,
       prefix: "test:",
       groups: [{ name: "gw", primary: "gw", standby: "gw-standby", targets }],
@@ -566,6 +579,7 @@ describe("controller: a primary with no heartbeat on record", () => {
       readyTimeoutMs: 1000,
       log: silentLogger,
       now: () => clock.now,
+      stalled,
     });
     const beat = (agent: string, at: number) =>
       liveness.record(
@@ -588,7 +602,7 @@ describe("controller: a primary with no heartbeat on record", () => {
       await liveness.close();
       standby.close();
     };
-    return { controller, liveness, calls, notes, clock, beat, done };
+    return { controller, lease, liveness, calls, notes, details, clock, beat, done };
   };
 
   it("counts as stale once the staleness window has passed with no heartbeat (Redis lost it, its sidecar is gone), and fails over", {
@@ -671,6 +685,100 @@ describe("controller: a primary with no heartbeat on record", () => {
       clock.now = 6100;
       await controller.tick();
       expect(calls).toEqual(["stop gw", "start gw-standby"]);
+    } finally {
+      await done();
+    }
+  });
+
+  it("knows a primary's heartbeat interval after Redis lost its record and the lease changed hands (durable, not the replica's memory)", {
+    timeout: 20_000,
+  }, async () => {
+    const fence = memoryFenceStore();
+    const first = await setup(undefined, fence);
+    // The first leader hears gw (every 1000 ms) and the standby, then stops leading.
+    await first.beat("gw", 0);
+    await first.beat("gw-standby", 0);
+    await first.controller.tick();
+    await first.done();
+    // Another replica takes the lease (token 2) after Redis lost its data: it never heard a
+    // heartbeat of gw, and its liveness is empty (the standby runs no sidecar).
+    const second = await setup(undefined, fence);
+    try {
+      for (const at of [0, 3100]) {
+        second.clock.now = at;
+        await second.controller.tick();
+      }
+      // gw's own window (3 × 1000 ms), not the default's: counted as stale at 3000.
+      expect(second.notes).toEqual(["unheard gw"]);
+      expect(second.details[0]).toContain("3000 ms: its heartbeat interval as last seen, 1000 ms");
+      second.clock.now = 5100;
+      await second.controller.tick();
+      expect(second.calls).toEqual(["stop gw", "start gw-standby"]);
+    } finally {
+      await second.done();
+    }
+    // No interval ever seen: the sidecar's default (5000 ms) × 3.
+    const fresh = await setup();
+    try {
+      for (const at of [0, 15_100]) {
+        fresh.clock.now = at;
+        await fresh.controller.tick();
+      }
+      expect(fresh.notes).toEqual(["unheard gw"]);
+      expect(fresh.details[0]).toContain("15000 ms: the sidecar's default heartbeat interval");
+    } finally {
+      await fresh.done();
+    }
+  });
+
+  it("marks an entry made under a token a newer leader has superseded (a leader paused mid-step)", {
+    timeout: 20_000,
+  }, async () => {
+    const fence = memoryFenceStore();
+    const old = await setup(undefined, fence);
+    try {
+      await old.beat("gw-standby", 0);
+      await old.controller.tick();
+      // Paused: meanwhile another replica was granted token 2.
+      expect(await localLease(fence).acquire()).toBe(2);
+      old.clock.now = 3100;
+      await old.controller.tick();
+      expect(old.notes).toEqual(["stale-unheard gw"]);
+      expect(old.details[0]).toMatch(/^under token 1, superseded by token 2/);
+    } finally {
+      await old.done();
+    }
+  });
+
+  it("holds while the collector is just back from a stall of its own, then counts the window afresh", {
+    timeout: 20_000,
+  }, async () => {
+    let stalled = false;
+    const { controller, calls, notes, clock, beat, done } = await setup(undefined, undefined, () => stalled);
+    try {
+      await beat("gw-standby", 0);
+      await controller.tick();
+      // SIGSTOP past the window: on resume the fleet (stall.ts) holds; nothing is judged.
+      stalled = true;
+      for (const at of [18_000, 19_000, 20_900]) {
+        clock.now = at;
+        await beat("gw-standby", at);
+        await controller.tick();
+      }
+      // Held, and said once (the hold is a reason of its own in gw's incident).
+      expect([calls, notes]).toEqual([[], ["hold gw"]]);
+      // The hold is over: gw is given its window (3000 ms) from the last held tick, not from 0.
+      stalled = false;
+      for (const at of [21_000, 23_800]) {
+        clock.now = at;
+        await beat("gw-standby", at);
+        await controller.tick();
+      }
+      expect(notes).toEqual(["hold gw"]);
+      clock.now = 24_000;
+      await beat("gw-standby", 24_000);
+      await controller.tick();
+      expect(notes).toEqual(["hold gw", "unheard gw"]);
     } finally {
       await done();
     }

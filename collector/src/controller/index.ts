@@ -73,6 +73,11 @@ export interface ControllerOptions {
   readyTimeoutMs: number;
   log: Logger;
   now?: () => number;
+  /**
+   * Whether this collector is just back from a stall of its own (fleet/stall.ts): the controller
+   * holds then, as it does while most of the fleet is stale.
+   */
+  stalled?: (() => boolean) | undefined;
 }
 
 /**
@@ -99,8 +104,14 @@ export class Controller implements Component {
    * since it was promoted): when this leader first found it so. Reset when the token changes.
    */
   readonly #unheard = new Map<string, number>();
-  /** Each agent's heartbeat interval as last seen: its record may go with Redis's data. */
+  /**
+   * Each agent's heartbeat interval as last seen by this replica or, through the durable store
+   * (INTERVALS_KEY, written by each leader), by any leader before it: its record may go with
+   * Redis's data, and a new leader may never have seen it.
+   */
   readonly #intervals = new Map<string, number>();
+  /** The intervals as this leader last wrote them to the durable store (JSON). */
+  #intervalsWritten = "";
   #ledUnder: number | undefined;
   /**
    * When this leadership began: a heartbeat from before it may have been missed while no collector
@@ -172,6 +183,8 @@ export class Controller implements Component {
     if (token === undefined) return;
     if (token !== this.#ledUnder) {
       // A new leadership: "not heard from" is counted from now, not from what another term saw.
+      // The intervals first: should the store fail, the next tick takes the leadership up again.
+      await this.#loadIntervals();
       this.#ledUnder = token;
       this.#unheard.clear();
       this.#ledSince = this.#o.now?.() ?? Date.now();
@@ -250,11 +263,14 @@ export class Controller implements Component {
     token: number,
   ): Promise<{ unheard: Map<string, Observation | undefined>; stale: FleetStale }> {
     for (const { record } of entries) this.#intervals.set(record.agent, record.intervalMs);
+    await this.#writeIntervals(token);
     const unheard = await this.#unheardPrimaries(groups, lastSeen, now);
-    const stale = staleOf(entries, unheard);
+    const stale = { ...staleOf(entries, unheard), selfStalled: this.#o.stalled?.() ?? false };
     // While most of the fleet is stale the controller holds, and that time does not count towards
     // an agent's hysteresis: as the fleet comes back (in any order), the last agents back are not
-    // failed over at once for a staleness that was the collector's network's.
+    // failed over at once for a staleness that was the collector's network's. The same while this
+    // collector is just back from a stall of its own (stalled: SIGSTOP, a frozen VM): staleness
+    // measured across its own pause is its, not the fleet's.
     const holding = fleetHolds(stale, this.#o.policy);
     for (const { record, staleSince } of entries) {
       const state = staleSince ? "stale" : record.state;
@@ -313,17 +329,45 @@ export class Controller implements Component {
       }
       const from = this.#unheard.get(agent) ?? now;
       this.#unheard.set(agent, from);
-      const overdue = from + this.#windowOf(agent);
+      const overdue = from + this.#windowOf(agent).ms;
       const down = now > overdue && !(await ready(config.targets[agent] as string));
       unheard.set(agent, down ? { state: "stale", since: overdue } : undefined);
     }
     return unheard;
   }
 
-  /** The staleness window of an agent: its last known heartbeat interval (else the fleet's longest) × staleFactor. */
-  #windowOf(agent: string): number {
-    const interval = this.#intervals.get(agent) ?? Math.max(0, ...this.#intervals.values());
-    return Math.round((interval || DEFAULT_HEARTBEAT_MS) * this.#o.staleFactor);
+  /**
+   * The staleness window of an agent (its heartbeat interval × staleFactor) and where the interval
+   * comes from: its own as last seen by any leader, else the fleet's longest, else the sidecar's default.
+   */
+  #windowOf(agent: string): { ms: number; why: string } {
+    const own = this.#intervals.get(agent);
+    const longest = Math.max(0, ...this.#intervals.values());
+    const [interval, whose] =
+      own !== undefined
+        ? [own, "its heartbeat interval as last seen"]
+        : longest > 0
+          ? [longest, "the longest heartbeat interval in the fleet (its own was never seen)"]
+          : [DEFAULT_HEARTBEAT_MS, "the sidecar's default heartbeat interval (none was ever seen)"];
+    const ms = Math.round(interval * this.#o.staleFactor);
+    return { ms, why: `${ms} ms: ${whose}, ${interval} ms, × fleet.staleFactor ${this.#o.staleFactor}` };
+  }
+
+  /** A new leader takes the intervals its predecessors saw (Redis may have lost the records since). */
+  async #loadIntervals(): Promise<void> {
+    const stored = await this.#o.lease.fencedGet(INTERVALS_KEY);
+    if (!stored) return;
+    for (const [agent, ms] of Object.entries(JSON.parse(stored.value) as Record<string, number>))
+      if (!this.#intervals.has(agent) && Number.isInteger(ms) && ms > 0) this.#intervals.set(agent, ms);
+  }
+
+  /** Writes the intervals to the durable store when they changed (a refusal: a newer leader has them). */
+  async #writeIntervals(token: number): Promise<void> {
+    const json = JSON.stringify(
+      Object.fromEntries([...this.#intervals].sort(([a], [b]) => (a < b ? -1 : 1))),
+    );
+    if (json === this.#intervalsWritten) return;
+    if (await this.#o.lease.fencedSet(INTERVALS_KEY, json, token)) this.#intervalsWritten = json;
   }
 
   /** Records once per leadership that a primary with no heartbeat on record now counts as stale. */
@@ -331,7 +375,7 @@ export class Controller implements Component {
     if (this.#seen.get(agent)?.state === "stale" && this.#seen.get(agent)?.since === seen.since) return;
     this.#seen.set(agent, seen);
     const from = new Date(this.#unheard.get(agent) ?? seen.since).toISOString();
-    const detail = `${agent} has no heartbeat on record since ${from} (${this.#windowOf(agent)} ms: its heartbeat interval × fleet.staleFactor): counted as stale (its sidecar is gone, or Redis lost its record and it has not reported since)`;
+    const detail = `${agent} has no heartbeat on record since ${from} (this leader's first look) for its staleness window (${this.#windowOf(agent).why}): counted as stale (its sidecar is gone, or Redis lost its record and it has not reported since)`;
     this.#o.log.warn("primary not heard from: counted as stale", { agent, since: from, token });
     await this.#note([agent], "unheard", detail, token);
   }
@@ -474,8 +518,20 @@ export class Controller implements Component {
     const incidents = this.#o.incidents;
     if (!incidents) return;
     const at = new Date(this.#o.now?.() ?? Date.now()).toISOString();
+    // An action under a token no longer the newest (this replica was paused mid-step, a newer
+    // leader took over) did happen, and is recorded, but marked: the newer leader's entries rule.
+    const newest = await this.#o.lease.granted().catch(() => token);
+    const note =
+      newest > token
+        ? {
+            action: `stale-${action}`,
+            detail: `under token ${token}, superseded by token ${newest} (this replica was paused or cut off mid-step): ${detail}`,
+            token,
+            at,
+          }
+        : { action, detail, token, at };
     for (const agent of agents) {
-      await incidents.note(agent, { action, detail, token, at }).catch((err) =>
+      await incidents.note(agent, note).catch((err) =>
         this.#o.log.warn("controller action not recorded in the incident", {
           agent,
           action,
@@ -501,8 +557,13 @@ export class Controller implements Component {
   }
 }
 
-/** The sidecar's default heartbeat interval: the window of an agent whose interval was never seen. */
-const DEFAULT_HEARTBEAT_MS = 10_000;
+/**
+ * The sidecar's default heartbeat interval (sidecar heartbeat.intervalMs): the window of an agent
+ * whose interval no leader ever saw.
+ */
+const DEFAULT_HEARTBEAT_MS = 5_000;
+/** The fenced key of each agent's heartbeat interval as last seen by a leader. */
+const INTERVALS_KEY = "heartbeat-intervals";
 
 /**
  * The stale agents and their share of the fleet: a primary with no heartbeat on record counts as

@@ -21,6 +21,8 @@ export interface Lease {
   fencedSet(key: string, value: string, token: number): Promise<boolean>;
   /** The value and token of a fenced key. */
   fencedGet(key: string): Promise<{ value: string; token: number } | undefined>;
+  /** The newest token a lease was granted with, in the durable store (0: none yet). */
+  granted(): Promise<number>;
 }
 
 /** What a router reads: a fenced key's value and token. */
@@ -96,6 +98,7 @@ export function redisLease(
     },
     fencedSet: (key, value, token) => fence.set(key, value, token),
     fencedGet: (key) => fence.get(key),
+    granted: () => fence.granted(),
   };
 }
 
@@ -126,6 +129,7 @@ export function localLease(fence: FenceStore = memoryFenceStore()): Lease {
     },
     fencedSet: (key, value, t) => fence.set(key, value, t),
     fencedGet: (key) => fence.get(key),
+    granted: () => fence.granted(),
   };
 }
 

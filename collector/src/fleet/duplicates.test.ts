@@ -131,4 +131,35 @@ describe("fleet with two sidecars under one name (in-process liveness, embedded 
     expect((await fleet.incidents.list({ agent: "main", open: true, limit: 10 })).incidents).toHaveLength(0);
     expect((await fleet.view()).agents.find((x) => x.agent === "main")?.instances).toBeUndefined();
   });
+
+  it("sidecars with no probes (unknown): the duplicate's incident resolves once one is gone, back to unknown", async () => {
+    let now = T0 + 1_000_000;
+    const fleet = new Fleet({
+      liveness: new MemoryLiveness({ staleFactor: 3, leaseMs: 30_000 }),
+      incidents: new IncidentStore(db),
+      staleFactor: 3,
+      log: silentLogger,
+      now: () => now,
+    });
+    const a = hb({ agent: "noprobes", instance: "a1", host: "host-a", state: "unknown" });
+    const b = hb({ agent: "noprobes", instance: "b2", host: "host-b", state: "unknown" });
+    await fleet.heartbeat(a);
+    for (let i = 1; i <= 4; i++) {
+      now += 5_000;
+      await fleet.heartbeat(i % 2 === 1 ? b : a);
+    }
+    const open = () => fleet.incidents.list({ agent: "noprobes", open: true, limit: 10 });
+    expect((await open()).incidents.map((x) => x.state)).toEqual(["degraded"]);
+    // B stops; A goes on, unknown as it always was: the duplicate is over, and so is its incident.
+    for (let i = 0; i < 10; i++) {
+      now += 5_000;
+      await fleet.heartbeat(a);
+    }
+    expect((await open()).incidents).toHaveLength(0);
+    const all = (await fleet.incidents.list({ agent: "noprobes", limit: 10 })).incidents;
+    expect(all[0]?.timeline.map((e) => [e.kind, e.fromState, e.toState])).toEqual([
+      ["opened", "unknown", "degraded"],
+      ["resolved", "degraded", "unknown"],
+    ]);
+  });
 });

@@ -9,6 +9,7 @@ import {
   type Transition,
 } from "../store/liveness/index.ts";
 import { withDuplicates } from "./duplicates.ts";
+import { StallWatch } from "./stall.ts";
 
 export interface FleetAgent extends AgentRecord {
   stale: boolean;
@@ -42,9 +43,19 @@ export interface FleetOptions {
   log: Logger;
   /** The collector's clock (ms); injectable for tests. */
   now?: () => number;
+  /**
+   * A gap longer than this between two looks (sweeps, views, heartbeats, controller ticks) is a
+   * stall of this collector's own (stall.ts): staleness verdicts are held for a window after it.
+   * None: no such hold.
+   */
+  stallAfterMs?: number;
 }
 
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 30_000;
+/** The sidecar's default heartbeat interval (sidecar heartbeat.intervalMs). */
+const DEFAULT_HEARTBEAT_MS = 5_000;
+/** Agents whose interval is remembered for the stall hold (the fleet's size is bounded elsewhere). */
+const MAX_REMEMBERED = 10_000;
 
 /** The agent's clock offset from its last heartbeat (see FleetAgent.clockOffset). */
 export function clockOffsetOf(record: AgentRecord, maxSkewMs: number): FleetAgent["clockOffset"] {
@@ -92,15 +103,33 @@ export class Fleet {
   readonly incidents: IncidentStore;
   readonly #o: FleetOptions;
   readonly #now: () => number;
+  readonly #stall: StallWatch | undefined;
+  /** Each agent's heartbeat interval as this replica last received it: the window of a stall hold. */
+  readonly #intervals = new Map<string, number>();
 
   constructor(options: FleetOptions) {
     this.#o = options;
     this.liveness = options.liveness;
     this.incidents = options.incidents;
     this.#now = options.now ?? Date.now;
+    if (options.stallAfterMs !== undefined) this.#stall = new StallWatch(options.stallAfterMs, options.log);
+  }
+
+  /**
+   * Whether this collector is just back from a stall of its own: no agent is newly judged stale
+   * (by the sweep, the fleet view, its alerts, the controller) until one staleness window of
+   * heartbeats has been received after it.
+   */
+  stalled(): boolean {
+    if (!this.#stall) return false;
+    const interval = Math.max(0, ...this.#intervals.values()) || DEFAULT_HEARTBEAT_MS;
+    return this.#stall.holds(this.#now(), interval * this.#o.staleFactor);
   }
 
   async heartbeat(heartbeat: Heartbeat): Promise<void> {
+    this.stalled();
+    if (this.#intervals.has(heartbeat.agent) || this.#intervals.size < MAX_REMEMBERED)
+      this.#intervals.set(heartbeat.agent, heartbeat.intervalMs);
     const now = this.#now();
     const recorded = heartbeat.instance ? await this.#withInstances(heartbeat, now) : heartbeat;
     const transition = await this.liveness.record(recorded, now);
@@ -131,6 +160,7 @@ export class Fleet {
    * One failing transition does not hold up the others: it is logged and handed out again later.
    */
   async sweep(): Promise<number> {
+    if (this.stalled()) return 0;
     const transitions = await this.liveness.sweep(this.#now());
     let recorded = 0;
     for (const t of transitions) {
@@ -150,9 +180,11 @@ export class Fleet {
 
   async view(): Promise<FleetView> {
     const now = this.#now();
+    // Just back from a stall: only what was judged stale before it (or by another replica) is.
+    const held = this.stalled();
     const live: FleetAgent[] = (await this.liveness.list()).map(({ record, staleSince }) => ({
       ...record,
-      stale: staleSince !== null || isOverdue(record, now, this.#o.staleFactor),
+      stale: staleSince !== null || (!held && isOverdue(record, now, this.#o.staleFactor)),
       clockOffset: clockOffsetOf(record, this.#o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS),
     }));
     const agents = [...live, ...(await this.#lost(new Set(live.map((a) => a.agent))))].sort((a, b) =>

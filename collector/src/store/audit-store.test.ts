@@ -142,6 +142,26 @@ describe.each(backends)("audit store contract on $name", ({ skip, open }) => {
     ]);
   });
 
+  it.skipIf(skip)(
+    "a second sidecar under one name, one event per batch: one seq_conflict finding per run, not per batch",
+    async () => {
+      await ingestBatch(store, "a10", chain("a10", 8));
+      // The second sidecar's own chain from seq 1, shipped one event at a time: each refused.
+      const second = chain("a10", 5, EMPTY_HEAD, "s2");
+      for (const event of second) {
+        const [result] = await ingestBatch(store, "a10", [event]);
+        expect(result?.status).toBe("rejected");
+      }
+      const conflicts = (await integrity(store)).filter((f) => f.agent === "a10");
+      expect(conflicts.map((f) => [f.kind, f.seq])).toEqual([["seq_conflict", 1]]);
+      // Another claim that does not go on with that run (seq 3 again): a finding of its own.
+      const [again] = chain("a10", 1, headOf((second as AuditEvent[]).slice(0, 2)), "s3");
+      await ingestBatch(store, "a10", [again as AuditEvent]);
+      expect((await integrity(store)).filter((f) => f.agent === "a10").map((f) => f.seq)).toEqual([1, 3]);
+      expect((await store.verify(COLLECTOR_AGENT)).ok).toBe(true);
+    },
+  );
+
   it.skipIf(skip)("verify finds a row changed behind its back", async () => {
     const events = chain("a5", 5);
     await ingestBatch(store, "a5", events);

@@ -164,6 +164,28 @@ async function gapLinks(
   return problems;
 }
 
+/** Agents whose last run of seq conflicts is remembered (past it, the memory starts afresh). */
+const MAX_CONFLICT_RUNS = 10_000;
+
+/**
+ * The run of seq conflicts `found` holds for `agent`, with whether it only goes on with the run
+ * last recorded (its first seq right after that one's last): a second sidecar under the agent's
+ * name ships its events a batch at a time, each refused (kept in its dead-letter file), and the
+ * run is one finding, not one per batch.
+ */
+function conflictRun(
+  found: readonly IntegrityFinding[],
+  last: number | undefined,
+): { last: number; continued: IntegrityFinding | undefined } | undefined {
+  const conflicts = found.filter((f) => f.kind === "seq_conflict");
+  const first = conflicts[0];
+  if (first === undefined) return undefined;
+  return {
+    last: Math.max(...conflicts.map((f) => f.last_seq ?? f.seq)),
+    continued: last !== undefined && first.seq === last + 1 ? first : undefined,
+  };
+}
+
 /**
  * The audit trail in PostgreSQL (or PGlite). Ingest is one transaction per batch with the source's
  * chain head locked: duplicates are recognised by id, every new event is checked against the head,
@@ -174,6 +196,8 @@ export class AuditStore {
   readonly #source: EventSource;
 
   readonly #backwardsToleranceMs: number;
+  /** Per agent, the last seq of its last run of seq conflicts recorded by this replica. */
+  readonly #conflicts = new Map<string, number>();
 
   constructor(db: Db, collectorSource: EventSource, options: { backwardsToleranceMs?: number } = {}) {
     this.db = db;
@@ -192,6 +216,7 @@ export class AuditStore {
   ): Promise<Map<string, IngestStatus>> {
     const results = new Map<string, IngestStatus>();
     const sorted = [...candidates].sort((a, b) => a.event.seq - b.event.seq);
+    let run: ReturnType<typeof conflictRun>;
     await this.db.transaction(async (tx) => {
       results.clear();
       const found = [...findings];
@@ -273,12 +298,19 @@ export class AuditStore {
           head.hash,
         ]);
       }
-      if (found.length > 0)
+      let folded = foldFindings(found);
+      run = conflictRun(folded, this.#conflicts.get(agent));
+      if (run?.continued) folded = folded.filter((f) => f !== run?.continued);
+      if (folded.length > 0)
         await this.#record(
           tx,
-          foldFindings(found).map((f) => this.#integrityDraft(f)),
+          folded.map((f) => this.#integrityDraft(f)),
         );
     });
+    if (run) {
+      if (this.#conflicts.size >= MAX_CONFLICT_RUNS && !this.#conflicts.has(agent)) this.#conflicts.clear();
+      this.#conflicts.set(agent, run.last);
+    }
     return results;
   }
 

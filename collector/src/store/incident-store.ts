@@ -108,6 +108,21 @@ async function repeatLast(tx: Queryable, incident: string, t: Transition): Promi
 }
 
 /**
+ * Whether `t` ends the open incident: the agent is healthy, or back to unknown when unknown is
+ * where it came from (a sidecar with no probes never reports healthy: its incident, a duplicate
+ * name or a spell of staleness, ends when it is back to its usual unknown).
+ */
+async function resolves(tx: Queryable, incident: string, t: Transition): Promise<boolean> {
+  if (t.state === "healthy") return true;
+  if (t.state !== "unknown") return false;
+  const { rows } = await tx.query<{ from_state: FleetState | null }>(
+    "SELECT from_state FROM incident_events WHERE incident_id = $1 AND seq = 1",
+    [incident],
+  );
+  return rows[0]?.from_state === "unknown";
+}
+
+/**
  * Incidents in PostgreSQL (or PGlite). Each transition is applied in one transaction holding the
  * agent's `agent_states` row (SELECT ... FOR UPDATE), and only when its revision is newer than the
  * last one applied: the same transition delivered twice, or by two replicas at once, is applied
@@ -160,7 +175,7 @@ export class IncidentStore {
         return { applied: true, incident: id, kind: "opened" };
       }
       const seq = Number(incident.events) + 1;
-      const kind: IncidentEventKind = t.state === "healthy" ? "resolved" : "changed";
+      const kind: IncidentEventKind = (await resolves(tx, incident.id, t)) ? "resolved" : "changed";
       if (kind === "resolved") {
         // Never before it opened, whatever the replicas' clocks say.
         await tx.query(
