@@ -121,6 +121,10 @@ export function alertTargets(
  */
 /** How many times a notice a target did not take is tried in all (its first delivery included). */
 const MAX_REDELIVERIES = 10;
+/** Audit records of the alerting kept in memory while the store is down (the oldest go first). */
+const MAX_UNRECORDED = 1000;
+
+type OwnEvent = Parameters<AuditStore["recordOwn"]>[0][number];
 
 export class AlertEngine {
   readonly #o: AlertEngineOptions;
@@ -130,6 +134,11 @@ export class AlertEngine {
   readonly #inFlight = new Set<Promise<void>>();
   /** Notices a target did not take (after the delivery's own retries), sent again at later evaluations. */
   readonly #undelivered: { target: Target; notice: Notice; tries: number; nextAt: number }[] = [];
+  /** Audit records the store did not take yet (bounded: MAX_UNRECORDED). */
+  readonly #unrecorded: OwnEvent[] = [];
+  #recording: Promise<void> | undefined;
+  #actions: { list: RecentAction[]; failing: boolean } = { list: [], failing: false };
+  #storeDown = false;
 
   constructor(options: AlertEngineOptions) {
     this.#o = options;
@@ -167,6 +176,7 @@ export class AlertEngine {
       if (active.firing) this.#send(active, "resolved", now);
     }
     this.#redeliver(now);
+    this.#flushRecords();
   }
 
   /**
@@ -192,7 +202,26 @@ export class AlertEngine {
     }
   }
 
+  /**
+   * The controller's recent actions, from the store; while it does not answer, the last ones read
+   * (so that a store outage neither stops the evaluation nor resolves a failover alert falsely).
+   */
   async #recentActions(now: number): Promise<RecentAction[]> {
+    try {
+      const actions = await this.#queryActions(now);
+      if (this.#actions.failing) this.#o.log.info("alert evaluation reads the store again");
+      this.#actions = { list: actions, failing: false };
+    } catch (err) {
+      if (!this.#actions.failing)
+        this.#o.log.error("alert evaluation without the store (failover alerts as last read)", {
+          error: describeError(err),
+        });
+      this.#actions.failing = true;
+    }
+    return this.#actions.list;
+  }
+
+  async #queryActions(now: number): Promise<RecentAction[]> {
     const since = new Date(now - this.#o.config.failoverWindowMs).toISOString();
     const { rows } = await this.#o.store.db.query<{ agent: string; action: string; at: Date | string }>(
       `SELECT i.agent, e.action, max(e.at) AS at
@@ -216,12 +245,26 @@ export class AlertEngine {
     if (!active.firing && now - active.since >= c.forMs) {
       active.firing = true;
       active.firedAt = now;
-      active.notifiedAt = now;
-      this.#send(active, "firing", now);
-    } else if (active.firing && now - (active.notifiedAt ?? now) >= this.#o.config.repeatMs) {
-      active.notifiedAt = now;
-      this.#send(active, "firing", now);
+      this.#fire(active, now);
+    } else if (!active.firing) {
+      return;
+    } else if (
+      active.notifiedAt === undefined
+        ? !this.#silence(active)
+        : now - active.notifiedAt >= this.#o.config.repeatMs
+    ) {
+      this.#fire(active, now);
     }
+  }
+
+  /**
+   * Sends a firing notice. A silenced one is only recorded and does not count as notified: when the
+   * silence ends while the alert still fires, it is posted at the next evaluation (not repeatMs later).
+   */
+  #fire(active: ActiveAlert, now: number): void {
+    if (this.#silence(active)) delete active.notifiedAt;
+    else active.notifiedAt = now;
+    this.#send(active, "firing", now);
   }
 
   #send(a: ActiveAlert, status: Notice["status"], now: number): void {
@@ -245,7 +288,7 @@ export class AlertEngine {
   }
 
   /** The silence covering the alert now, if any (its notifications are not sent, only recorded). */
-  #silence(notice: Notice) {
+  #silence(notice: { alert: string; agent: string }) {
     const now = this.#now();
     return this.#o.config.silences.find(
       (s) =>
@@ -275,7 +318,8 @@ export class AlertEngine {
       agent,
       summary,
     });
-    await this.#o.store.recordOwn([
+    // Recorded beside the delivery, never before it: a store that is down must not hold back a page.
+    this.#record([
       {
         type: `alert.${status}`,
         severity:
@@ -293,7 +337,11 @@ export class AlertEngine {
         },
       },
     ]);
-    if (silence) return;
+    if (silence) {
+      // Not sent: the claim goes, so that whichever replica sees the silence end posts at once.
+      if (status === "firing") await this.#o.claims?.release(`${alert}:${agent}:firing`);
+      return;
+    }
     await this.#deliverAll(this.#o.targets, notice, 0);
   }
 
@@ -323,7 +371,7 @@ export class AlertEngine {
           error: d.error,
         });
     }
-    await this.#o.store.recordOwn(
+    this.#record(
       results.map(([t, d]) => ({
         type: "alert.notified",
         severity: d.ok ? "info" : "error",
@@ -342,8 +390,57 @@ export class AlertEngine {
     );
   }
 
+  /**
+   * Writes audit records of the alerting; those the store does not take are kept (the oldest
+   * dropped past MAX_UNRECORDED, logged) and written at later evaluations, once it is back.
+   */
+  #record(events: OwnEvent[]): void {
+    this.#unrecorded.push(...events);
+    const over = this.#unrecorded.length - MAX_UNRECORDED;
+    if (over > 0) {
+      this.#unrecorded.splice(0, over);
+      this.#o.log.error("alert audit records dropped: the store has been down too long", { dropped: over });
+    }
+    this.#flushRecords();
+  }
+
+  /** One write at a time, in order; a failure keeps them all for the next evaluation's try. */
+  #flushRecords(): void {
+    if (this.#recording || this.#unrecorded.length === 0) return;
+    const batch = this.#unrecorded.splice(0);
+    const task = this.#o.store.recordOwn(batch).then(
+      () => {
+        if (this.#storeDown) this.#o.log.info("alert audit records written again", { count: batch.length });
+        this.#storeDown = false;
+      },
+      (err) => {
+        this.#unrecorded.unshift(...batch);
+        const over = this.#unrecorded.length - MAX_UNRECORDED;
+        if (over > 0) this.#unrecorded.splice(0, over);
+        if (!this.#storeDown)
+          this.#o.log.error("alert audit records not written, kept to write later", {
+            pending: this.#unrecorded.length,
+            error: describeError(err),
+          });
+        this.#storeDown = true;
+      },
+    );
+    this.#recording = task;
+    this.#inFlight.add(task);
+    void task.finally(() => {
+      this.#inFlight.delete(task);
+      this.#recording = undefined;
+      if (!this.#storeDown) this.#flushRecords(); // what came in meanwhile
+    });
+  }
+
+  /** Audit records waiting for the store. */
+  get unrecorded(): number {
+    return this.#unrecorded.length;
+  }
+
   /** Waits for the deliveries under way (their retries included). */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight]);
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 }
