@@ -93,6 +93,28 @@ describe.skipIf(!amtool || !alertmanager)("Alertmanager to Mattermost", () => {
         color: "good",
         title: "[RESOLVED] P0 ClawguardGatewayDown",
       });
+      // What labels could still carry (an old collector, another exporter) goes out inert: no
+      // mention, link, image, or reordering character reaches Mattermost's markdown.
+      const hostile =
+        "@channel [see](https://e.example) ![i](https://e.example/i.png) \u202edown\u2028<!here>";
+      expect(
+        await post([
+          {
+            labels: { alertname: "ClawguardGatewayDown", severity: "P0", agent: hostile, role: hostile },
+            annotations: { summary: `gateway ${hostile} is down` },
+            startsAt: new Date(Date.now() - 5000).toISOString(),
+          },
+        ]),
+      ).toBe(200);
+      const inert = await eventually("the hostile post", async () => mattermost.posts[2], 20_000);
+      const shown = [
+        inert.attachments?.[0]?.text,
+        ...(inert.attachments?.[0]?.fields ?? []).map((f) => f.value),
+      ];
+      for (const text of shown) expect(text).not.toMatch(/[@[\]!<>\u202e\u2028]/);
+      expect(inert.attachments?.[0]?.text).toMatch(
+        /^gateway \?channel \?see\?\(https:\/\/e\.example\) .* is down\n$/,
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}\nalertmanager said:\n${am.output().slice(-3000)}`);
     } finally {
