@@ -15,10 +15,12 @@ import {
   type Target,
 } from "./notify.ts";
 import {
+  addSamples,
   type Condition,
   conditionsOf,
   driftConditions,
   failoverConditions,
+  isReset,
   moreConditionsOf,
   type RecentAction,
   type Sample,
@@ -58,6 +60,8 @@ export interface ActiveAlert extends Condition {
   firing: boolean;
   firedAt?: number;
   notifiedAt?: number;
+  /** When its condition was last seen gone while it still fires (resolveForMs). */
+  clearSince?: number;
 }
 
 /**
@@ -131,6 +135,8 @@ export class AlertEngine {
   readonly #now: () => number;
   readonly #active = new Map<string, ActiveAlert>();
   readonly #history = new Map<string, Sample[]>();
+  /** Per agent: its last raw counters, and what its resets carried (see #continuous). */
+  readonly #counters = new Map<string, { last: Sample; base: Sample | undefined }>();
   readonly #inFlight = new Set<Promise<void>>();
   /** Notices a target did not take (after the delivery's own retries), sent again at later evaluations. */
   readonly #undelivered: { target: Target; notice: Notice; tries: number; nextAt: number }[] = [];
@@ -160,11 +166,13 @@ export class AlertEngine {
     for (const c of failoverConditions(actions.map((a) => ({ ...a, role: roles.get(a.agent) ?? "unknown" }))))
       current.set(c.key, c);
     for (const agent of view.agents) {
-      const sample = sampleOf(agent.stats, now);
+      // No counters in this heartbeat (none yet, or none sent): no rates, and nothing taken for a reset.
+      const sample = agent.stats
+        ? this.#continuous(agent.agent, sampleOf(agent.stats, now))
+        : sampleOf(undefined, now);
       const ring = (this.#history.get(agent.agent) ?? []).filter((s) => s.at >= now - window);
-      if (ring.length > 0 && sample.calls < (ring.at(-1)?.calls ?? 0)) ring.length = 0; // restarted
-      const from = ring[0];
-      ring.push(sample);
+      const from = agent.stats ? ring[0] : undefined;
+      if (agent.stats) ring.push(sample);
       this.#history.set(agent.agent, ring);
       for (const c of conditionsOf(agent, from, sample, this.#o.config)) current.set(c.key, c);
       for (const c of moreConditionsOf(agent, from, sample, this.#o.config)) current.set(c.key, c);
@@ -172,11 +180,27 @@ export class AlertEngine {
     for (const c of current.values()) this.#hold(c, now);
     for (const [key, active] of this.#active) {
       if (current.has(key)) continue;
+      // Hysteresis: a firing rate alert resolves once its condition has been gone resolveForMs.
+      active.clearSince ??= now;
+      if (active.firing && now - active.clearSince < (active.resolveForMs ?? 0)) continue;
       this.#active.delete(key);
       if (active.firing) this.#send(active, "resolved", now);
     }
     this.#redeliver(now);
     this.#flushRecords();
+  }
+
+  /**
+   * The agent's counters as if they never went back to zero: a sidecar restart (counters reset)
+   * carries the counts before it, as PromQL's rate() does. Treated as zero calls instead, the
+   * window looked empty and an error-rate alert resolved while the calls still failed.
+   */
+  #continuous(agent: string, raw: Sample): Sample {
+    const seen = this.#counters.get(agent);
+    let base = seen?.base;
+    if (seen && isReset(seen.last, raw)) base = seen.base ? addSamples(seen.base, seen.last, 0) : seen.last;
+    this.#counters.set(agent, { last: raw, base });
+    return base ? addSamples(raw, base, raw.at) : raw;
   }
 
   /**
@@ -241,6 +265,7 @@ export class AlertEngine {
 
   #hold(c: Condition, now: number): void {
     const active: ActiveAlert = { ...(this.#active.get(c.key) ?? { since: now, firing: false }), ...c };
+    delete active.clearSince;
     this.#active.set(c.key, active);
     if (!active.firing && now - active.since >= c.forMs) {
       active.firing = true;
