@@ -112,3 +112,28 @@ describe("sidecar config: a provider's models", () => {
     expect(Object.keys(loadSidecarConfig(file, {}, dir.path).llm.providers)).toEqual(["a", "b"]);
   });
 });
+
+describe("sidecar config: the role", () => {
+  const withRole = (role: string) => {
+    const file = join(dir.path, "role.yaml");
+    writeFileSync(file, `agent: main\nrole: ${JSON.stringify(role)}\nworkspace: ${dir.path}\n`);
+    return () => loadSidecarConfig(file, {}, dir.path);
+  };
+
+  it("refuses a role outside [A-Za-z0-9_.-] (it becomes a metric label and part of alert texts)", () => {
+    for (const role of ["@channel", "[x](https://e.example)", "gw\u202eyawetag", "gw\u2028x", "_gw", "a b"]) {
+      let error: unknown;
+      try {
+        withRole(role)();
+      } catch (err) {
+        error = err;
+      }
+      expect(isClawguardError(error, "config.invalid"), `${role}: ${String(error)}`).toBe(true);
+      expect((error as Error).message).toMatch(/role: expected 1-64 chars of \[A-Za-z0-9_.-\]/);
+    }
+  });
+
+  it("accepts gateway, bot-1, team.a_b", () => {
+    for (const role of ["gateway", "bot-1", "team.a_b"]) expect(withRole(role)().role).toBe(role);
+  });
+});

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
-import { agentName, parseListen } from "@clawguard/shared/config/fields";
+import { agentName, parseListen, roleName } from "@clawguard/shared/config/fields";
 import { loadConfig } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { z } from "zod";
@@ -19,7 +19,7 @@ import { proberConfig } from "./sources/prober/config.ts";
 export const sidecarSchema = z.strictObject({
   /** The agent this sidecar speaks for: `main`, `sub1`, ... */
   agent: agentName.default("main"),
-  role: z.string().min(1).max(64).default("agent"),
+  role: roleName.default("agent"),
   host: z.string().min(1).max(255).default(hostname()),
   workspace: z.string().min(1).default("."),
   /** Where the sidecar publishes the agent-side clawguard for the agent's container (a shared volume). */

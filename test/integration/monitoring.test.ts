@@ -31,7 +31,7 @@ const run = (bin: string, args: string[]) => {
 
 describe.skipIf(!promtool)("alert rules", () => {
   it("pass promtool check rules and every unit test in rules.test.yml", () => {
-    expect(run(promtool as string, ["check", "rules", "rules.yml"])).toMatch(/SUCCESS: 11 rules found/);
+    expect(run(promtool as string, ["check", "rules", "rules.yml"])).toMatch(/SUCCESS: 12 rules found/);
     expect(run(promtool as string, ["test", "rules", "rules.test.yml"])).toMatch(/SUCCESS/);
     expect(run(promtool as string, ["check", "config", "--syntax-only", "prometheus.yml"])).toMatch(
       /SUCCESS/,
@@ -93,6 +93,28 @@ describe.skipIf(!amtool || !alertmanager)("Alertmanager to Mattermost", () => {
         color: "good",
         title: "[RESOLVED] P0 ClawguardGatewayDown",
       });
+      // What labels could still carry (an old collector, another exporter) goes out inert: no
+      // mention, link, image, or reordering character reaches Mattermost's markdown.
+      const hostile =
+        "@channel [see](https://e.example) ![i](https://e.example/i.png) \u202edown\u2028<!here>";
+      expect(
+        await post([
+          {
+            labels: { alertname: "ClawguardGatewayDown", severity: "P0", agent: hostile, role: hostile },
+            annotations: { summary: `gateway ${hostile} is down` },
+            startsAt: new Date(Date.now() - 5000).toISOString(),
+          },
+        ]),
+      ).toBe(200);
+      const inert = await eventually("the hostile post", async () => mattermost.posts[2], 20_000);
+      const shown = [
+        inert.attachments?.[0]?.text,
+        ...(inert.attachments?.[0]?.fields ?? []).map((f) => f.value),
+      ];
+      for (const text of shown) expect(text).not.toMatch(/[@[\]!<>\u202e\u2028]/);
+      expect(inert.attachments?.[0]?.text).toMatch(
+        /^gateway \?channel \?see\?\(https:\/\/e\.example\) .* is down\n$/,
+      );
     } catch (err) {
       throw new Error(`${(err as Error).message}\nalertmanager said:\n${am.output().slice(-3000)}`);
     } finally {

@@ -30,6 +30,11 @@ export const alertsConfig = z
         windowMs: int(10_000, 3_600_000).default(300_000),
         /** Fewer calls than this in the window: no verdict (two calls, one failed, is not 50 %). */
         minCalls: int(1, 1_000_000).default(20),
+        /**
+         * A firing error-rate or latency alert resolves only once its condition has been false this
+         * long (one window that dips under the threshold is not a recovery).
+         */
+        resolveForMs: int(0, 3_600_000).default(120_000),
       })
       .prefault({}),
     /** P2: the 95th percentile of an agent's LLM call duration over errorRate.windowMs. */

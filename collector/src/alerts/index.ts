@@ -15,10 +15,12 @@ import {
   type Target,
 } from "./notify.ts";
 import {
+  addSamples,
   type Condition,
   conditionsOf,
   driftConditions,
   failoverConditions,
+  isReset,
   moreConditionsOf,
   type RecentAction,
   type Sample,
@@ -58,6 +60,8 @@ export interface ActiveAlert extends Condition {
   firing: boolean;
   firedAt?: number;
   notifiedAt?: number;
+  /** When its condition was last seen gone while it still fires (resolveForMs). */
+  clearSince?: number;
 }
 
 /**
@@ -121,15 +125,26 @@ export function alertTargets(
  */
 /** How many times a notice a target did not take is tried in all (its first delivery included). */
 const MAX_REDELIVERIES = 10;
+/** Audit records of the alerting kept in memory while the store is down (the oldest go first). */
+const MAX_UNRECORDED = 1000;
+
+type OwnEvent = Parameters<AuditStore["recordOwn"]>[0][number];
 
 export class AlertEngine {
   readonly #o: AlertEngineOptions;
   readonly #now: () => number;
   readonly #active = new Map<string, ActiveAlert>();
   readonly #history = new Map<string, Sample[]>();
+  /** Per agent: its last raw counters, and what its resets carried (see #continuous). */
+  readonly #counters = new Map<string, { last: Sample; base: Sample | undefined }>();
   readonly #inFlight = new Set<Promise<void>>();
   /** Notices a target did not take (after the delivery's own retries), sent again at later evaluations. */
   readonly #undelivered: { target: Target; notice: Notice; tries: number; nextAt: number }[] = [];
+  /** Audit records the store did not take yet (bounded: MAX_UNRECORDED). */
+  readonly #unrecorded: OwnEvent[] = [];
+  #recording: Promise<void> | undefined;
+  #actions: { list: RecentAction[]; failing: boolean } = { list: [], failing: false };
+  #storeDown = false;
 
   constructor(options: AlertEngineOptions) {
     this.#o = options;
@@ -151,11 +166,13 @@ export class AlertEngine {
     for (const c of failoverConditions(actions.map((a) => ({ ...a, role: roles.get(a.agent) ?? "unknown" }))))
       current.set(c.key, c);
     for (const agent of view.agents) {
-      const sample = sampleOf(agent.stats, now);
+      // No counters in this heartbeat (none yet, or none sent): no rates, and nothing taken for a reset.
+      const sample = agent.stats
+        ? this.#continuous(agent.agent, sampleOf(agent.stats, now))
+        : sampleOf(undefined, now);
       const ring = (this.#history.get(agent.agent) ?? []).filter((s) => s.at >= now - window);
-      if (ring.length > 0 && sample.calls < (ring.at(-1)?.calls ?? 0)) ring.length = 0; // restarted
-      const from = ring[0];
-      ring.push(sample);
+      const from = agent.stats ? ring[0] : undefined;
+      if (agent.stats) ring.push(sample);
       this.#history.set(agent.agent, ring);
       for (const c of conditionsOf(agent, from, sample, this.#o.config)) current.set(c.key, c);
       for (const c of moreConditionsOf(agent, from, sample, this.#o.config)) current.set(c.key, c);
@@ -163,10 +180,27 @@ export class AlertEngine {
     for (const c of current.values()) this.#hold(c, now);
     for (const [key, active] of this.#active) {
       if (current.has(key)) continue;
+      // Hysteresis: a firing rate alert resolves once its condition has been gone resolveForMs.
+      active.clearSince ??= now;
+      if (active.firing && now - active.clearSince < (active.resolveForMs ?? 0)) continue;
       this.#active.delete(key);
       if (active.firing) this.#send(active, "resolved", now);
     }
     this.#redeliver(now);
+    this.#flushRecords();
+  }
+
+  /**
+   * The agent's counters as if they never went back to zero: a sidecar restart (counters reset)
+   * carries the counts before it, as PromQL's rate() does. Treated as zero calls instead, the
+   * window looked empty and an error-rate alert resolved while the calls still failed.
+   */
+  #continuous(agent: string, raw: Sample): Sample {
+    const seen = this.#counters.get(agent);
+    let base = seen?.base;
+    if (seen && isReset(seen.last, raw)) base = seen.base ? addSamples(seen.base, seen.last, 0) : seen.last;
+    this.#counters.set(agent, { last: raw, base });
+    return base ? addSamples(raw, base, raw.at) : raw;
   }
 
   /**
@@ -192,7 +226,26 @@ export class AlertEngine {
     }
   }
 
+  /**
+   * The controller's recent actions, from the store; while it does not answer, the last ones read
+   * (so that a store outage neither stops the evaluation nor resolves a failover alert falsely).
+   */
   async #recentActions(now: number): Promise<RecentAction[]> {
+    try {
+      const actions = await this.#queryActions(now);
+      if (this.#actions.failing) this.#o.log.info("alert evaluation reads the store again");
+      this.#actions = { list: actions, failing: false };
+    } catch (err) {
+      if (!this.#actions.failing)
+        this.#o.log.error("alert evaluation without the store (failover alerts as last read)", {
+          error: describeError(err),
+        });
+      this.#actions.failing = true;
+    }
+    return this.#actions.list;
+  }
+
+  async #queryActions(now: number): Promise<RecentAction[]> {
     const since = new Date(now - this.#o.config.failoverWindowMs).toISOString();
     const { rows } = await this.#o.store.db.query<{ agent: string; action: string; at: Date | string }>(
       `SELECT i.agent, e.action, max(e.at) AS at
@@ -212,16 +265,31 @@ export class AlertEngine {
 
   #hold(c: Condition, now: number): void {
     const active: ActiveAlert = { ...(this.#active.get(c.key) ?? { since: now, firing: false }), ...c };
+    delete active.clearSince;
     this.#active.set(c.key, active);
     if (!active.firing && now - active.since >= c.forMs) {
       active.firing = true;
       active.firedAt = now;
-      active.notifiedAt = now;
-      this.#send(active, "firing", now);
-    } else if (active.firing && now - (active.notifiedAt ?? now) >= this.#o.config.repeatMs) {
-      active.notifiedAt = now;
-      this.#send(active, "firing", now);
+      this.#fire(active, now);
+    } else if (!active.firing) {
+      return;
+    } else if (
+      active.notifiedAt === undefined
+        ? !this.#silence(active)
+        : now - active.notifiedAt >= this.#o.config.repeatMs
+    ) {
+      this.#fire(active, now);
     }
+  }
+
+  /**
+   * Sends a firing notice. A silenced one is only recorded and does not count as notified: when the
+   * silence ends while the alert still fires, it is posted at the next evaluation (not repeatMs later).
+   */
+  #fire(active: ActiveAlert, now: number): void {
+    if (this.#silence(active)) delete active.notifiedAt;
+    else active.notifiedAt = now;
+    this.#send(active, "firing", now);
   }
 
   #send(a: ActiveAlert, status: Notice["status"], now: number): void {
@@ -245,7 +313,7 @@ export class AlertEngine {
   }
 
   /** The silence covering the alert now, if any (its notifications are not sent, only recorded). */
-  #silence(notice: Notice) {
+  #silence(notice: { alert: string; agent: string }) {
     const now = this.#now();
     return this.#o.config.silences.find(
       (s) =>
@@ -275,7 +343,8 @@ export class AlertEngine {
       agent,
       summary,
     });
-    await this.#o.store.recordOwn([
+    // Recorded beside the delivery, never before it: a store that is down must not hold back a page.
+    this.#record([
       {
         type: `alert.${status}`,
         severity:
@@ -293,7 +362,11 @@ export class AlertEngine {
         },
       },
     ]);
-    if (silence) return;
+    if (silence) {
+      // Not sent: the claim goes, so that whichever replica sees the silence end posts at once.
+      if (status === "firing") await this.#o.claims?.release(`${alert}:${agent}:firing`);
+      return;
+    }
     await this.#deliverAll(this.#o.targets, notice, 0);
   }
 
@@ -323,7 +396,7 @@ export class AlertEngine {
           error: d.error,
         });
     }
-    await this.#o.store.recordOwn(
+    this.#record(
       results.map(([t, d]) => ({
         type: "alert.notified",
         severity: d.ok ? "info" : "error",
@@ -342,8 +415,57 @@ export class AlertEngine {
     );
   }
 
+  /**
+   * Writes audit records of the alerting; those the store does not take are kept (the oldest
+   * dropped past MAX_UNRECORDED, logged) and written at later evaluations, once it is back.
+   */
+  #record(events: OwnEvent[]): void {
+    this.#unrecorded.push(...events);
+    const over = this.#unrecorded.length - MAX_UNRECORDED;
+    if (over > 0) {
+      this.#unrecorded.splice(0, over);
+      this.#o.log.error("alert audit records dropped: the store has been down too long", { dropped: over });
+    }
+    this.#flushRecords();
+  }
+
+  /** One write at a time, in order; a failure keeps them all for the next evaluation's try. */
+  #flushRecords(): void {
+    if (this.#recording || this.#unrecorded.length === 0) return;
+    const batch = this.#unrecorded.splice(0);
+    const task = this.#o.store.recordOwn(batch).then(
+      () => {
+        if (this.#storeDown) this.#o.log.info("alert audit records written again", { count: batch.length });
+        this.#storeDown = false;
+      },
+      (err) => {
+        this.#unrecorded.unshift(...batch);
+        const over = this.#unrecorded.length - MAX_UNRECORDED;
+        if (over > 0) this.#unrecorded.splice(0, over);
+        if (!this.#storeDown)
+          this.#o.log.error("alert audit records not written, kept to write later", {
+            pending: this.#unrecorded.length,
+            error: describeError(err),
+          });
+        this.#storeDown = true;
+      },
+    );
+    this.#recording = task;
+    this.#inFlight.add(task);
+    void task.finally(() => {
+      this.#inFlight.delete(task);
+      this.#recording = undefined;
+      if (!this.#storeDown) this.#flushRecords(); // what came in meanwhile
+    });
+  }
+
+  /** Audit records waiting for the store. */
+  get unrecorded(): number {
+    return this.#unrecorded.length;
+  }
+
   /** Waits for the deliveries under way (their retries included). */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight]);
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 }

@@ -25,6 +25,8 @@ export interface Condition {
   summary: string;
   /** How long the condition must hold before the alert fires. */
   forMs: number;
+  /** How long the condition must be gone before a firing alert resolves (none: at once). */
+  resolveForMs?: number;
 }
 
 /** What an agent's counters said at one evaluation (the deltas between two make the rates). */
@@ -65,6 +67,32 @@ export function sampleOf(stats: SidecarStats | undefined, at: number): Sample {
     sample.count += s.latency.count;
   }
   return sample;
+}
+
+/** A sample's counters summed with another's (a counter reset carries what came before). */
+export function addSamples(a: Sample, b: Sample, at: number): Sample {
+  return {
+    at,
+    calls: a.calls + b.calls,
+    failed: a.failed + b.failed,
+    authFailed: a.authFailed + b.authFailed,
+    inputTokens: a.inputTokens + b.inputTokens,
+    cacheReadTokens: a.cacheReadTokens + b.cacheReadTokens,
+    buckets: a.buckets.map((n, i) => n + (b.buckets[i] ?? 0)),
+    count: a.count + b.count,
+  };
+}
+
+/** Whether any counter went down from `before` to `after`: the sidecar restarted. */
+export function isReset(before: Sample, after: Sample): boolean {
+  return (
+    after.calls < before.calls ||
+    after.failed < before.failed ||
+    after.authFailed < before.authFailed ||
+    after.inputTokens < before.inputTokens ||
+    after.cacheReadTokens < before.cacheReadTokens ||
+    after.count < before.count
+  );
 }
 
 /**
@@ -128,6 +156,7 @@ export function conditionsOf(
       alert: "llm_error_rate",
       severity: "P1",
       forMs: 0,
+      resolveForMs: config.errorRate.resolveForMs,
       summary: `${agent.agent}: ${pct(failed / calls)} of LLM calls failed (400/5xx), ${failed} of ${calls} (threshold ${pct(threshold)})`,
     });
   const count = to.count - from.count;
@@ -142,6 +171,7 @@ export function conditionsOf(
       alert: "llm_latency",
       severity: "P2",
       forMs: 0,
+      resolveForMs: config.errorRate.resolveForMs,
       summary: `${agent.agent}: p95 LLM latency ${Number.isFinite(latency) ? `${latency.toFixed(1)} s` : `over ${LATENCY_BUCKETS_S.at(-1)} s`} (threshold ${config.latencyP95Seconds} s)`,
     });
   return out;

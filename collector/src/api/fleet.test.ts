@@ -97,6 +97,23 @@ describe("POST /v1/heartbeats under bad input", () => {
     ["bad agent", () => post(beat({ agent: "_main" })), 400, /agent: expected/],
     ["no role", () => post({ ...beat(), role: undefined }), 400, /role: expected/],
     ["long role", () => post(beat({ role: "r".repeat(65) })), 400, /role: expected .*1-64/],
+    // A role is a Prometheus label and part of alert texts (Mattermost markdown): a safe charset only.
+    [
+      "a role mentioning @channel",
+      () => post(beat({ role: "@channel" })),
+      400,
+      /role: expected .*A-Za-z0-9_.-/,
+    ],
+    ["a role with a link", () => post(beat({ role: "[x](https://e.example)" })), 400, /role: expected/],
+    [
+      "a role with an image",
+      () => post(beat({ role: "![i](https://e.example/i.png)" })),
+      400,
+      /role: expected/,
+    ],
+    ["a role with RLO", () => post(beat({ role: "gw\u202egateway" })), 400, /role: expected/],
+    ["a role with U+2028", () => post(beat({ role: "gw\u2028x" })), 400, /role: expected/],
+    ["a role with a space", () => post(beat({ role: "gate way" })), 400, /role: expected/],
     ["long host", () => post(beat({ host: "h".repeat(256) })), 400, /host: expected/],
     ["bad state", () => post(beat({ state: "sick" })), 400, /state: expected one of healthy\|degraded/],
     ["reasons not an array", () => post(beat({ reasons: "down" })), 400, /reasons: expected an array/],

@@ -4,6 +4,7 @@ import {
   describeValue,
   INSTANCE_PATTERN,
   isPlainObject,
+  ROLE_PATTERN,
   type Validation,
 } from "@clawguard/shared/events/envelope";
 import {
@@ -142,7 +143,7 @@ export function validateHeartbeat(value: unknown): Validation<Heartbeat> {
   if (errors.length > 0) return { ok: false, errors };
   for (const key of Object.keys(value)) if (!KEYS.has(key)) errors.push(`${key}: unknown field`);
   text(errors, "agent", value.agent, 63, AGENT_PATTERN);
-  text(errors, "role", value.role, 64);
+  text(errors, "role", value.role, 64, ROLE_PATTERN);
   text(errors, "host", value.host, 255);
   if (value.instance !== undefined) text(errors, "instance", value.instance, 64, INSTANCE_PATTERN);
   oneOf(errors, "state", value.state, HEALTH_STATES);

@@ -30,6 +30,31 @@ async function liveView(deps: ApiDeps) {
 }
 
 /**
+ * The live view built once and shared by every stream: a build started within `everyMs` of the
+ * last one (or while it runs) is reused. Each stream built its own every 2 s before: ten open pages
+ * made ten fleet views a tick and slowed everything else down (/readyz took 2 s).
+ */
+export function sharedView(
+  build: () => Promise<unknown>,
+  everyMs: number,
+  now: () => number = Date.now,
+): () => Promise<string> {
+  let last: { at: number; data: Promise<string> } | undefined;
+  return () => {
+    const at = now();
+    if (!last || at - last.at >= everyMs) {
+      const data = build().then((v) => JSON.stringify(v));
+      const built = { at, data };
+      last = built;
+      data.catch(() => {
+        if (last === built) last = undefined; // the next stream tries again
+      });
+    }
+    return last.data;
+  };
+}
+
+/**
  * GET /fleet: the fleet page (its files hold no data, so they are served without a token; the page
  * asks for the read token and sends it with every request). GET /v1/fleet/stream (read token):
  * server-sent events, one `fleet` event with the agents, open incidents and firing alerts at once
@@ -41,13 +66,15 @@ export function pageRoutes(app: Hono, deps: ApiDeps): void {
   app.get("/fleet", (c) => send(c, PAGE.html, "text/html; charset=utf-8"));
   app.get("/fleet/fleet.js", (c) => send(c, PAGE.js, "text/javascript; charset=utf-8"));
   app.get("/fleet/fleet.css", (c) => send(c, PAGE.css, "text/css; charset=utf-8"));
+  // Half the streams' period: each stream sees a view at most 1 s older than its tick.
+  const view = sharedView(() => liveView(deps), STREAM_EVERY_MS / 2);
   app.get("/v1/fleet/stream", (c) => {
     deps.readTokens.authenticate(c);
     return streamSSE(c, async (stream) => {
       let last = "";
       let quiet = 0;
       while (!stream.aborted && !stream.closed) {
-        const data = JSON.stringify(await liveView(deps));
+        const data = await view();
         if (data !== last) {
           await stream.writeSSE({ event: "fleet", data });
           last = data;

@@ -81,6 +81,11 @@ export const agentName = z
     error: "expected 1-63 chars of [A-Za-z0-9_.-], not starting with _ . -",
   });
 
+/** A role (gateway, bot, ...): a Prometheus label and part of alert texts, so a safe charset only. */
+export const roleName = z.string({ error: "expected a role" }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+  error: "expected 1-64 chars of [A-Za-z0-9_.-], not starting with _ . -",
+});
+
 /**
  * Where a secret comes from. Never the secret itself: config files get committed and printed.
  * `env` names an environment variable, `file` a file (Docker secrets: /run/secrets/...).

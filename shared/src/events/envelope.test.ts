@@ -16,6 +16,15 @@ describe("validateEvent", () => {
     expect(validateEvent(good)).toEqual({ ok: true, value: good });
   });
 
+  it("refuses a source role outside [A-Za-z0-9_.-] (a metric label and part of alert texts)", () => {
+    for (const role of ["@channel", "[l](https://e.example)", "gw\u202ex", "gw\u2028x"]) {
+      const result = validateEvent({ ...good, source: { ...good.source, role } });
+      expect(result.ok ? [] : result.errors).toEqual([
+        expect.stringMatching(/^event\.source\.role: expected a role \(\[A-Za-z0-9_.-\]/),
+      ]);
+    }
+  });
+
   it("names every problem with its path", () => {
     const bad = {
       ...good,

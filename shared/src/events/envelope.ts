@@ -48,6 +48,11 @@ export type ChainedFields = "seq" | "prev_hash" | "hash" | "seal";
 export type EventDraft = Omit<AuditEvent, ChainedFields>;
 
 export const AGENT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/**
+ * A role (gateway, bot, ...): it becomes a Prometheus label and goes into alert texts (Mattermost
+ * markdown), so only these characters; nothing that mentions (@channel), links, or reorders text.
+ */
+export const ROLE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const TYPE_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
 const HASH_PATTERN = /^[0-9a-f]{64}$/;
 export const MAX_ATTRS_BYTES = 64 * 1024;
@@ -115,7 +120,11 @@ function validate(value: unknown, path: string, chained: boolean): string[] {
       max: 64,
       expected: "an agent name ([A-Za-z0-9_.-], up to 63 chars)",
     });
-    checkString(errors, `${path}.source.role`, source.role, { max: 64, expected: "a role of 1-64 chars" });
+    checkString(errors, `${path}.source.role`, source.role, {
+      pattern: ROLE_PATTERN,
+      max: 64,
+      expected: "a role ([A-Za-z0-9_.-], 1-64 chars, starting with a letter or digit)",
+    });
     checkString(errors, `${path}.source.host`, source.host, { max: 255, expected: "a host of 1-255 chars" });
     if (source.instance !== undefined)
       checkString(errors, `${path}.source.instance`, source.instance, {
