@@ -37,6 +37,8 @@ beforeAll(async () => {
     HOME: dir.path,
     CLAWGUARD_NODE: process.execPath,
     TMPDIR: join(dir.path, "tmp"),
+    // Named, as inject's and up's configs name it: no sidecar answers here to say who it is.
+    CLAWGUARD_AGENT: "main",
   };
   mkdirSync(env.TMPDIR as string);
 }, 60_000);

@@ -10,7 +10,8 @@ export async function readJson(c: Context): Promise<unknown> {
       `expected Content-Type: application/json, got ${JSON.stringify(type || "(none)")}`,
     );
   }
-  const text = await arrived(c, c.req.text());
+  // A body cut short (its client gone, or a server stopping) is onError's: a 400, logged at info.
+  const text = await c.req.text();
   if (text.trim() === "") throw new ClawguardError("input.invalid", "empty body: expected a JSON object");
   try {
     return JSON.parse(text);
@@ -19,28 +20,9 @@ export async function readJson(c: Context): Promise<unknown> {
   }
 }
 
-/** The request body's bytes, or a 400 when its connection closed before they were all in. */
+/** The request body's bytes (a body cut short is onError's: a 400). */
 export async function readBytes(c: Context): Promise<Uint8Array> {
-  return new Uint8Array(await arrived(c, c.req.arrayBuffer()));
-}
-
-/**
- * A body being read: when the connection closes before it is all in (a client gone, or a server
- * stopping and cutting it), that is the request's end, a 400, not the server's error.
- */
-function arrived<T>(c: Context, reading: Promise<T>): Promise<T> {
-  return reading.catch((err: unknown) => {
-    // Anything else (a body over its limit: the limit's own 413) is not ours to answer.
-    const cut = (err as { code?: unknown }).code === "ECONNRESET" || c.req.raw.signal.aborted;
-    if (!cut) throw err;
-    throw new ClawguardError(
-      "input.invalid",
-      `the request's body did not arrive: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  });
+  return new Uint8Array(await c.req.arrayBuffer());
 }
 
 /** A query parameter as a non-negative integer, or a 400 naming the parameter. */

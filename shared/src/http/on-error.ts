@@ -75,10 +75,12 @@ export function onError(log: Logger) {
   };
 }
 
-/** Node's error for a request whose client closed the connection (`aborted`), or an aborted signal. */
+/**
+ * A request whose body stopped arriving: its client closed the connection (Node's `aborted`,
+ * ECONNRESET), or a stopping server cut it (the request's signal aborted). One place for both.
+ */
 function clientAborted(err: Error, c: Context): boolean {
-  const code = (err as { code?: unknown }).code;
-  return (code === "ECONNRESET" && err.message === "aborted") || c.req.raw.signal?.aborted === true;
+  return (err as { code?: unknown }).code === "ECONNRESET" || c.req.raw.signal?.aborted === true;
 }
 
 export function notFound(c: Context) {

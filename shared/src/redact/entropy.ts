@@ -65,6 +65,9 @@ const NOT_A_VALUE = [
   // a path of lower-case words and numbers between colons: OpenClaw's session keys
   // (`agent:main:openai-user:probe-1`), Redis keys, URNs
   /^[a-z][a-z0-9_-]*(?::[a-z0-9][a-z0-9_.-]*){2,}$/,
+  // two lower-case words: a key's or a table's name (`INTERVALS_KEY = "heartbeat-intervals"`); a
+  // passphrase of words has more of them (`correct-horse-battery-staple` stays a secret)
+  /^[a-z]{3,}[-_][a-z]{3,}$/,
   // a number, a date or a time
   /^(?:[\d.:TZ+-]+|0x[\da-fA-F]+)$/,
 ];

@@ -36,6 +36,12 @@ describe("redact", () => {
     expect(redact(text).text).toBe(text);
   });
 
+  it("takes two lower-case words after a key's name for a name, and a passphrase of more words for a secret", () => {
+    const line = 'const INTERVALS_KEY = "heartbeat-intervals";';
+    expect(redact(line).text).toBe(line);
+    expect(redact("PASSWORD=correct-horse-battery-staple").text).toContain("[REDACTED:");
+  });
+
   it("keeps the name of what was redacted", () => {
     expect(redact("Authorization: Bearer abcdefgh12345678").text).toBe(
       "Authorization: Bearer [REDACTED:bearer]",
