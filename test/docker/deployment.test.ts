@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -46,7 +46,6 @@ describe.runIf(wanted && why !== undefined)("a real Docker Engine (CLAWGUARD_DOC
 });
 const PROJECT = "clawguard-e2e";
 const dir = mkdtempSync(join(tmpdir(), "clawguard-e2e-"));
-const secrets = join(dir, "clawguard-secrets");
 const figures: [string, number][] = [];
 const t0 = performance.now();
 let last = t0;
@@ -157,27 +156,19 @@ function removeProject(): void {
   if (networks.length > 0) docker(engine, ["network", "rm", ...networks]);
 }
 
-/** The secrets as inject's report says to make them. */
-function writeSecrets(tokens: string[]): void {
-  mkdirSync(secrets, { mode: 0o755 });
-  const hex = () => randomBytes(32).toString("hex");
-  const ingest: string[] = [];
-  const seals: string[] = [];
-  for (const a of tokens) {
-    const token = hex();
-    const seal = hex();
-    writeFileSync(join(secrets, `clawguard-ingest-${a}`), token);
-    writeFileSync(join(secrets, `clawguard-seal-${a}`), seal);
-    ingest.push(`${a} ${token}`);
-    seals.push(`${a} k1 ${seal}`);
-  }
-  writeFileSync(join(secrets, "clawguard-ingest-tokens"), `${ingest.join("\n")}\n`);
-  writeFileSync(join(secrets, "clawguard-seal-keys"), `${seals.join("\n")}\n`);
-  writeFileSync(join(secrets, "clawguard-read-token"), hex());
-  writeFileSync(
-    join(secrets, "clawguard-database-url"),
-    `postgres://clawguard:${DB_PASSWORD}@openclaw-pg:5432/clawguard\n`,
-  );
+/**
+ * The secrets as inject's report says to make them: its first step run as printed (by root, as a
+ * user pasting it would), the database password filled in where the report leaves it to the user.
+ */
+function runSecretsStep(report: string): void {
+  const block = /Create the secrets[^\n]*\n((?: {3}.*\n)+)/.exec(report)?.[1];
+  if (!block) throw new Error(`no secrets step in the report:\n${report}`);
+  const script = block
+    .split("\n")
+    .map((line) => line.replace(/^ {3}/, ""))
+    .join("\n")
+    .replace('"<that password>"', `'${DB_PASSWORD}'`);
+  execFileSync("sh", ["-ec", script], { cwd: dir });
 }
 
 /** Polls `check` every 200 ms until it returns a value. */
@@ -335,7 +326,7 @@ describe.skipIf(!wanted || why !== undefined)(
       expect(r.err).toContain("CREATE ROLE clawguard LOGIN PASSWORD");
       const tokens = [...r.err.matchAll(/for a in ([^;]+); do printf '%s %s/g)][0]?.[1]?.split(" ") ?? [];
       expect(tokens.sort()).toEqual([...AGENTS, "gateway-standby"].sort());
-      writeSecrets(tokens);
+      runSecretsStep(r.err);
       // This engine's socket, not the host's /var/run/docker.sock: the one thing changed.
       writeFileSync(
         join(dir, "override.yml"),

@@ -383,6 +383,13 @@ function findAgents(servicesJs: Record<string, Js>): { agents: Agent[]; skipped:
     const found = detectAgent(name, service ?? {});
     if (isAgent(found)) agents.push(found);
     else if (found) skipped.push(found);
+    else if (service?.extends !== undefined && service.image === undefined)
+      // Its image is in the service it extends, which inject does not follow: said, not passed over.
+      skipped.push({
+        name,
+        reason:
+          "its image comes through extends, which clawguard inject does not follow: if it is an OpenClaw agent, give it the label clawguard.role (gateway, sub-agent or bot)",
+      });
   }
   if (agents.length === 0) {
     throw new InjectError(

@@ -164,12 +164,15 @@ printf 'postgres://clawguard:%s@${r.backends.postgres}:5432/clawguard\\n' "<that
 printf 'postgres://clawguard:%s@${POSTGRES}:5432/clawguard\\n' "$(cat clawguard-postgres-password)" > clawguard-database-url`;
   const steps = [
     `Create the secrets (one ingest token and one sealing key per sidecar; the collector gets them all):
-   mkdir -p ${dir} && cd ${dir} && umask 077
+   mkdir -p ${dir} && chmod 700 ${dir} && cd ${dir} && umask 077
    for s in ${tokens} ${seals}; do openssl rand -hex 32 > "$s"; done
    for a in ${r.tokens.join(" ")}; do printf '%s %s\\n' "$a" "$(cat clawguard-ingest-$a)"; done > clawguard-ingest-tokens
    for a in ${r.tokens.join(" ")}; do printf '%s k1 %s\\n' "$a" "$(cat clawguard-seal-$a)"; done > clawguard-seal-keys
    openssl rand -hex 32 > clawguard-read-token
-   ${pg.split("\n").join("\n   ")}`,
+   ${pg.split("\n").join("\n   ")}
+   # Compose mounts each file as it is: readable by the containers' users (the sidecars run as uid
+   # 1000, the collector as 999); the folder, 0700, keeps the host's other users out.
+   chmod 444 ./*`,
     openclawStep(o),
     `Add to each workspace's AGENTS.md:
      - For commands that may print a lot (logs, find, grep -r, cat of big files, builds), run

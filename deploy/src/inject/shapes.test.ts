@@ -342,3 +342,24 @@ describe("a 5 MB compose file", () => {
     expect(() => inject(text)).toThrow('invalid YAML: duplicate key "image" at line 4');
   });
 });
+
+describe("a service that extends another", () => {
+  it("is named in the report when its image comes through extends (it was passed over in silence)", () => {
+    const text = `services:
+  gw-a:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - ./a:/home/node/.openclaw
+  gw-b:
+    extends:
+      file: base.yml
+      service: common
+    command: openclaw gateway run --port 19000
+`;
+    const r = inject(text);
+    expect(r.skipped).toContainEqual({
+      name: "gw-b",
+      reason: expect.stringMatching(/extends.*clawguard\.role/),
+    });
+  });
+});

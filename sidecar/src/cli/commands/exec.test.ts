@@ -30,4 +30,12 @@ describe("clawguard exec with nothing that names its agent", () => {
     });
     expect(named.err).toBe("");
   });
+
+  it("says so when no .clawguard/ folder is here or above (its events would land where no sidecar looks)", async () => {
+    tmp = tempDir("clawguard-exec-nows-");
+    const env = { PATH: process.env.PATH, CLAWGUARD_AGENT: "sub1", CLAWGUARD_EXEC_CACHE: "off" };
+    const r = await runCommand(execCommand, ["--", "true"], { cwd: tmp.path, env });
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/no \.clawguard\/ folder here or above .*set CLAWGUARD_WORKSPACE/);
+  });
 });

@@ -1,4 +1,5 @@
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
+import { resolve } from "node:path";
 import { type Command, intFlag, parse } from "@clawguard/shared/cli/command";
 import { createExecGuard, SpillStore } from "../../sources/exec-guard/index.ts";
 import { dropInInbox, dropReserved, reserveDraft } from "../../sources/inbox/drop.ts";
@@ -59,6 +60,11 @@ export const execCommand: Command = {
         `clawguard exec: no config names this agent and no sidecar answered on ${io.env.CLAWGUARD_SIDECAR_LISTEN ?? "127.0.0.1:18801"}: the events go to agent "${config.agent}"'s inbox, read only by a sidecar for "${config.agent}" (set CLAWGUARD_AGENT, or CLAWGUARD_CONFIG to the sidecar's config)\n`,
       );
     const inbox = config.paths.inbox;
+    const dotDir = resolve(inbox, "../../..");
+    if (!existsSync(dotDir))
+      io.err(
+        `clawguard exec: no .clawguard/ folder here or above (${io.cwd}): this folder is taken for the workspace, and only a sidecar watching it reads the events (run from the agent's workspace, or set CLAWGUARD_WORKSPACE)\n`,
+      );
     let reserved: string | undefined;
     const guard = createExecGuard({
       source: { agent: config.agent, role: config.role, host: config.host },
