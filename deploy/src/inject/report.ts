@@ -215,6 +215,8 @@ printf 'postgres://clawguard:%s@${POSTGRES}:5432/clawguard\\n' "$(cat clawguard-
         `   ${gw} as "# clawguard-inject:moved" comments) and forwards to the group's current target, which the`,
         `   controller sets: until it does, it answers 503 "no route". Containers that reach ${gw} by its service`,
         `   name must use ${routerName(gw)} instead; \`clawguard route nginx --group ${gw}\` prints the current target.`,
+        `   Ports it cannot take (a range, or one known only after interpolation) stay on ${gw}, unmarked: after a`,
+        "   failover they reach the fenced gateway, not its standby; list such ports one per entry to have them served.",
       );
     }
     const [gw, standby] = [gws[0] ?? "", standbyName(gws[0] ?? "")];
