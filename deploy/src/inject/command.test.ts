@@ -63,3 +63,19 @@ it("answers usage errors with exit 2 and --help with 0", async () => {
   expect(help.out).toContain("clawguard.role");
   expect(help.out).toContain("--no-openclaw");
 });
+
+it("probes the port the agent runs on as Compose runs it: a variable set in the .env beside the file", async () => {
+  writeFileSync(
+    join(dir, "compose.yml"),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+    COMPOSE.replace(
+      "    volumes:",
+      "    command: openclaw gateway run --port ${GWPORT:-19999}\n    volumes:",
+    ),
+  );
+  writeFileSync(join(dir, ".env"), "GWPORT=20000\n");
+  const r = await run("compose.yml");
+  expect(r.code).toBe(0);
+  expect(r.out).toContain("http://127.0.0.1:20000/readyz");
+  expect(r.out).not.toContain("19999/readyz");
+});

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { composeSchemaPath } from "./compose-schema.ts";
 import { InjectError } from "./errors.ts";
+import { readDotEnv } from "./host-path.ts";
 import { agentsIn, inject, removeInjection } from "./inject.ts";
 import {
   applyOpenClaw,
@@ -176,6 +177,7 @@ export const injectCommand: Command = {
             postgresImage: str("postgres-image") ?? DEFAULTS.postgresImage,
             redisImage: str("redis-image") ?? DEFAULTS.redisImage,
             secretsDir: str("secrets-dir") ?? DEFAULTS.secretsDir,
+            vars: { ...readDotEnv(join(composeDir, ".env")), ...io.env },
           },
           (agent) => {
             const plan = planOpenClaw(agent, composeDir, io.env, write);

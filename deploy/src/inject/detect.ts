@@ -1,5 +1,6 @@
 import { isMap, isScalar, isSeq, type Pair, type YAMLMap } from "yaml";
 import { InjectError, servicePath } from "./errors.ts";
+import { interpolateVars } from "./host-path.ts";
 
 /**
  * Which services are OpenClaw agents, and what of theirs the sidecar needs.
@@ -148,6 +149,9 @@ export function containerPorts(service: Record<string, unknown>): number[] {
   return out;
 }
 
+/** The variables Compose interpolates with: the environment over the `.env` beside the file. */
+export type Vars = Readonly<Record<string, string | undefined>>;
+
 /** OpenClaw's gateway port when its command names none. */
 export const OPENCLAW_PORT = 18789;
 
@@ -155,14 +159,15 @@ export const OPENCLAW_PORT = 18789;
  * The port OpenClaw listens on in the container: `--port N` (or `--port=N`, `${VAR:-N}`) in its
  * command or entrypoint, else OpenClaw's default.
  */
-export function listenPort(service: Record<string, unknown>): number {
+export function listenPort(service: Record<string, unknown>, vars?: Vars): number {
   const argv = [service.entrypoint, service.command].flatMap((v) =>
     Array.isArray(v) ? v.map(String) : typeof v === "string" ? v.split(/\s+/) : [],
   );
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     const value = arg === "--port" ? argv[i + 1] : arg.startsWith("--port=") ? arg.slice(7) : undefined;
-    const port = Number(resolveDefaults(value ?? ""));
+    // As Compose runs it: the environment and .env (`vars`) first, else the written default.
+    const port = Number((vars && interpolateVars(value ?? "", vars)) ?? resolveDefaults(value ?? ""));
     if (Number.isInteger(port) && port > 0 && port < 65536) return port;
   }
   return OPENCLAW_PORT;
@@ -182,7 +187,11 @@ function inferRole(name: string): Role {
 }
 
 /** Decides whether `name` is an agent; throws on an agent the sidecar cannot be put beside. */
-export function detectAgent(name: string, service: Record<string, unknown>): Agent | Skipped | undefined {
+export function detectAgent(
+  name: string,
+  service: Record<string, unknown>,
+  vars?: Vars,
+): Agent | Skipped | undefined {
   const labels = labelsOf(service);
   const labelled = labels["clawguard.role"];
   const image = typeof service.image === "string" ? service.image : "";
@@ -251,7 +260,7 @@ export function detectAgent(name: string, service: Record<string, unknown>): Age
     state,
     networks: networksOf(service),
     containerPorts: containerPorts(service),
-    port: listenPort(service),
+    port: listenPort(service, vars),
   };
 }
 

@@ -91,6 +91,22 @@ function interpolate(text: string, lookup: (name: string) => string | undefined)
 }
 
 /**
+ * `text` interpolated as Compose does with `vars` (the environment over `.env`), or undefined when
+ * a variable it needs is not set.
+ */
+export function interpolateVars(
+  text: string,
+  vars: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  try {
+    return interpolate(text, (name) => vars[name]);
+  } catch (err) {
+    if (err instanceof Unresolved) return undefined;
+    throw err;
+  }
+}
+
+/**
  * The host directory of a bind mount's `source`. `bind` says whether the mount is a bind mount
  * (long syntax `type: bind`); short syntax is one when the resolved source starts with `.`, `/` or `~`.
  */

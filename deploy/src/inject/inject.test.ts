@@ -402,6 +402,18 @@ describe("the sidecar's config (a config per agent, inline): its probe, the prov
     ]);
   });
 
+  it("takes an interpolated port from the variables Compose runs with (the environment over .env), as it runs it", () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+    const text = `services:\n  gw:\n    image: ghcr.io/openclaw/openclaw:latest\n    command: openclaw gateway run --port \${GWPORT:-19999}\n    volumes:\n      - gw-ws:/home/node/.openclaw/workspace\n`;
+    const url = (vars?: Record<string, string>) =>
+      parseDocument(
+        js(inject(text, vars ? { vars } : {}).text).configs["clawguard-sidecar-gw"].content,
+      ).toJS().probe.probes[0].url;
+    expect(url({ GWPORT: "20000" })).toBe("http://127.0.0.1:20000/readyz");
+    expect(url({})).toBe("http://127.0.0.1:19999/readyz");
+    expect(url()).toBe("http://127.0.0.1:19999/readyz");
+  });
+
   it("refuses a config of the same name already in the file", () => {
     const text = `${withState}configs:\n  clawguard-sidecar-gateway:\n    file: ./mine.yaml\n`;
     expect(() => inject(text, {}, upstreams)).toThrow(

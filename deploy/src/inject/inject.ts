@@ -21,6 +21,7 @@ import {
   pairOf,
   type Skipped,
   trimSlash,
+  type Vars,
 } from "./detect.ts";
 import { InjectError, servicePath } from "./errors.ts";
 import type { Upstream } from "./openclaw-config.ts";
@@ -376,11 +377,11 @@ function readInput(text: string, partial: Partial<InjectOptions>): Input {
 }
 
 /** The agent services, and the services detection passed over with why; none at all is bad input. */
-function findAgents(servicesJs: Record<string, Js>): { agents: Agent[]; skipped: Skipped[] } {
+function findAgents(servicesJs: Record<string, Js>, vars?: Vars): { agents: Agent[]; skipped: Skipped[] } {
   const agents: Agent[] = [];
   const skipped: Skipped[] = [];
   for (const [name, service] of Object.entries(servicesJs)) {
-    const found = detectAgent(name, service ?? {});
+    const found = detectAgent(name, service ?? {}, vars);
     if (isAgent(found)) agents.push(found);
     else if (found) skipped.push(found);
     else if (service?.extends !== undefined && service.image === undefined)
@@ -660,7 +661,7 @@ export function inject(
   upstreams: UpstreamsOf = () => undefined,
 ): InjectResult {
   const input = readInput(text, partial);
-  const { agents, skipped } = findAgents(input.servicesJs);
+  const { agents, skipped } = findAgents(input.servicesJs, partial.vars);
   const backends = findBackends(input.servicesJs, agents);
   const adds: Additions = { services: new Map(), configs: new Map(), changes: [], tokens: [], groups: [] };
   for (const agent of agents) addAgent(agent, input, backends, upstreams(agent) ?? [], adds);

@@ -1,5 +1,5 @@
 import { Document, Scalar, stringify } from "yaml";
-import { type Agent, containerPorts, type Mount, splitColons } from "./detect.ts";
+import { type Agent, containerPorts, type Mount, splitColons, type Vars } from "./detect.ts";
 import type { Upstream } from "./openclaw-config.ts";
 
 export interface InjectOptions {
@@ -11,6 +11,8 @@ export interface InjectOptions {
   redisImage: string;
   /** Where the secret files live, relative to the compose file. */
   secretsDir: string;
+  /** What Compose interpolates with (the environment over `.env`), for the agents' ports. */
+  vars?: Vars;
 }
 
 export const DEFAULTS: InjectOptions = {
