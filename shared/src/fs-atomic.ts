@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
@@ -12,11 +13,12 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
- * Writes a file whole or not at all: a hidden temp file beside it (unique to this process),
+ * Writes a file whole or not at all: a hidden temp file beside it (unique to this write),
  * fsync, rename over the target, fsync of the folder. Readers see the old content or the new.
  */
 export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  // pid and random: processes of different containers on one volume can share a pid.
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   const buf = typeof data === "string" ? Buffer.from(data) : data;
   try {
     const fd = openSync(tmp, "w", mode);

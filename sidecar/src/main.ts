@@ -67,7 +67,9 @@ function publishAgentCli(dir: string, log: Logger): void {
     return;
   }
   mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.clawguard.${process.pid}.tmp`);
+  // Unique across containers: the sidecars of a deployment share this volume, and each is pid 7
+  // in its own container (two renamed each other's file away: ENOENT, and a restart loop).
+  const tmp = join(dir, `.clawguard.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   copyFileSync(AGENT_BUNDLE, tmp);
   chmodSync(tmp, 0o755);
   renameSync(tmp, join(dir, "clawguard"));
