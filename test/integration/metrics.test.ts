@@ -277,6 +277,9 @@ describe.skipIf(!promtool || !prometheus || !pg || !redis)("collector /metrics",
         const both = await vector(expr);
         const alone = await vector(onInstance(expr, one));
         expect([...both.keys()].sort(), `${panel}: ${expr}`).toEqual([...alone.keys()].sort());
+        // A quantile is the same whether its buckets are counted once or twice: nothing to compare,
+        // and over a 1 m window of few samples the two replicas' scrape times moved it 2.5 -> 30 s.
+        if (/histogram_quantile/.test(expr)) continue;
         for (const [labels, value] of alone) {
           const ratio = value === 0 ? (both.get(labels) === 0 ? 1 : 2) : (both.get(labels) ?? 0) / value;
           // Rates of the two replicas' scrapes differ a little (their own scrape times); twice is a double count.
