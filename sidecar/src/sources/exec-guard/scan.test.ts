@@ -149,6 +149,19 @@ describe("findCandidate", () => {
     expect(falseHits).toBeLessThan(100);
   });
 
+  it("finds a lone fingerprint anywhere in a long run without one (the 64-position rounds)", () => {
+    const random = seededRandom(11);
+    for (let round = 0; round < 3000; round++) {
+      const buf = Buffer.alloc(1 + Math.floor(random() * 700), 0x78);
+      const print = prints[Math.floor(random() * prints.length)] as string;
+      const at = Math.floor(random() * buf.length);
+      if (round % 10 !== 0) buf.write(print.toUpperCase(), at, "latin1");
+      const from = Math.floor(random() * (buf.length + 1));
+      const to = from + Math.floor(random() * (buf.length - from + 1));
+      expect(findCandidate(buf, from, to), `${print} at ${at} in [${from}, ${to})`).toBe(naive(buf, from, to));
+    }
+  });
+
   it("finds a fingerprint across the pieces a big buffer is copied in, and at the end of its window", () => {
     const big = Buffer.alloc(300_000, 0x78);
     big.write("KiLl", 65_534, "latin1");
