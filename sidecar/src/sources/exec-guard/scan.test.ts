@@ -158,7 +158,9 @@ describe("findCandidate", () => {
       if (round % 10 !== 0) buf.write(print.toUpperCase(), at, "latin1");
       const from = Math.floor(random() * (buf.length + 1));
       const to = from + Math.floor(random() * (buf.length - from + 1));
-      expect(findCandidate(buf, from, to), `${print} at ${at} in [${from}, ${to})`).toBe(naive(buf, from, to));
+      expect(findCandidate(buf, from, to), `${print} at ${at} in [${from}, ${to})`).toBe(
+        naive(buf, from, to),
+      );
     }
   });
 
