@@ -120,7 +120,7 @@ export function createGuard(deps: GuardDeps) {
 }
 
 /** One request as it reaches the guard. */
-interface Request {
+interface Asked {
   provider: Provider;
   text: string;
   body: Record<string, unknown>;
@@ -128,7 +128,7 @@ interface Request {
 }
 
 /** The facts of one request against its model's window, passed along the guard's stages. */
-interface Sized extends Request {
+interface Sized extends Asked {
   model: string;
   limits: ModelLimits;
   /** The output tokens kept free of the window, and the room left for the prompt. */
@@ -147,7 +147,7 @@ interface Placed {
 }
 
 /** Stages: size up, skip the count when it cannot be over, count, ask the provider, trim or refuse. */
-async function guard(deps: GuardDeps, request: Request): Promise<Guarded> {
+async function guard(deps: GuardDeps, request: Asked): Promise<Guarded> {
   const { provider, text, body } = request;
   const model = typeof body.model === "string" ? body.model : undefined;
   const guarded: Guarded = {
@@ -197,7 +197,7 @@ function limitsOf(provider: Provider, model: string): ModelLimits | undefined {
 }
 
 /** The request against its model's window: the reserve, the room, and the counter with its bound. */
-function sizeUp(deps: GuardDeps, request: Request, model: string, limits: ModelLimits): Sized {
+function sizeUp(deps: GuardDeps, request: Asked, model: string, limits: ModelLimits): Sized {
   const { provider, text, body } = request;
   const reserve = provider.family.outputReserve(body) ?? limits.maxTokens ?? deps.config.defaultReserveTokens;
   const counter = deps.tokenizerFor(model, text.length, provider);
