@@ -374,6 +374,18 @@ const IN_FLIGHT_GRACE_MS = 500;
 /** How often each replica deletes memory file contents no event named (see ingest.orphanBlobTtlMs). */
 const BLOB_SWEEP_MS = 3_600_000;
 
+/** What is open so far, each with how it stops: closed in reverse. */
+type Opened = { id: string; stop: () => Promise<void> }[];
+
+/** What the collector's start-up steps share. */
+interface Context {
+  config: CollectorConfig;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  tokens: ReturnType<typeof checkConfig>;
+  opened: Opened;
+}
+
 /**
  * The composition root: store, liveness, the staleness sweep, then the API; stopped in reverse.
  * A failure on the way closes what was already open.
@@ -388,84 +400,16 @@ export async function startCollector(
     version: VERSION,
     instanceId: `${config.host}:${process.pid}`,
   });
-  const opened: { id: string; stop: () => Promise<void> }[] = [
-    { id: "telemetry", stop: () => telemetry.shutdown() },
-  ];
-  const closeAll = () => stopInTurn(opened.splice(0).reverse(), STOP_DEADLINE_MS);
+  const opened: Opened = [{ id: "telemetry", stop: () => telemetry.shutdown() }];
+  const ctx: Context = { config, env, log, tokens, opened };
   let store: AuditStore;
   let fleet: Fleet;
   let server: Listening;
   try {
-    store = await openStore(config, env, log);
-    opened.push({ id: "store", stop: () => store.db.close() });
-    const liveness = await openLivenessStore(config, env, log);
-    opened.push({ id: "liveness", stop: () => liveness.close() });
-    fleet = new Fleet({
-      liveness,
-      incidents: new IncidentStore(store.db),
-      staleFactor: config.fleet.staleFactor,
-      maxClockSkewMs: config.fleet.maxClockSkewMs,
-      // The sweep looks every sweepMs: a gap of several is a stall of the collector's own.
-      stallAfterMs: Math.max(STALL_MIN_MS, STALL_PERIODS * config.fleet.sweepMs),
-      log: log.child("fleet"),
-    });
-    // Every replica sweeps; liveness hands each change to one of them.
-    const sweep = new Periodic({
-      id: "fleet.sweep",
-      name: "fleet sweep",
-      run: () => fleet.sweep(),
-      everyMs: config.fleet.sweepMs,
-      log: log.child("fleet"),
-    });
-    await sweep.start();
-    opened.push({ id: "fleet.sweep", stop: () => sweep.stop() });
-    const memory = new MemoryStore(store.db);
-    const blobSweep = new Periodic({
-      id: "memory.blob-sweep",
-      name: "orphan blob sweep",
-      run: async () => {
-        const deleted = await memory.sweepOrphanBlobs(config.ingest.orphanBlobTtlMs);
-        if (deleted > 0)
-          log.info("deleted memory file contents no event named", {
-            blobs: deleted,
-            older_than_ms: config.ingest.orphanBlobTtlMs,
-          });
-      },
-      everyMs: BLOB_SWEEP_MS,
-      log,
-    });
-    await blobSweep.start();
-    opened.push({ id: "memory.blob-sweep", stop: () => blobSweep.stop() });
+    ({ store, fleet } = await openFleet(ctx));
+    await startBlobSweep(ctx, store);
     const metrics = new CollectorMetrics(config.metrics);
-    const redisUrl = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
-    const alertRedis = redisUrl
-      ? sharedRedis(redisUrl, "alerts may be sent twice", log.child("alerts"))
-      : undefined;
-    if (alertRedis) opened.push({ id: "alerts.redis", stop: async () => alertRedis.disconnect() });
-    const alerts = new AlertEngine({
-      claims: alertRedis ? redisClaims(alertRedis, config.redis.keyPrefix) : undefined,
-      config: config.alerts,
-      targets: tokens.targets,
-      fleet,
-      store,
-      metrics,
-      log: log.child("alerts"),
-    });
-    const evaluate = new Periodic({
-      id: "alerts",
-      name: "alert evaluation",
-      run: () => alerts.evaluate(),
-      everyMs: config.alerts.evaluateMs,
-      log: log.child("alerts"),
-    });
-    await evaluate.start();
-    opened.push({
-      id: "alerts",
-      stop: async () => {
-        await evaluate.stop();
-        await alerts.drain();
-      },
-    });
+    const alerts = await startAlerts(ctx, store, fleet, metrics);
     const controller = startController(config, env, store.db, fleet, log);
     if (controller) {
       await controller.start();
@@ -485,25 +429,9 @@ export async function startCollector(
       log: log.child("api"),
       ...(telemetry.enabled ? { tracer: telemetry.tracer } : {}),
     });
-    const { host, port } = parseListen(config.listen);
-    try {
-      server = await listen(app.fetch, host, port);
-    } catch (err) {
-      throw new ClawguardError(
-        "config.invalid",
-        `listen: cannot listen on ${config.listen}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    opened.push({
-      id: "api",
-      stop: async () => {
-        const cut = await server.close(IN_FLIGHT_GRACE_MS);
-        if (cut > 0) log.warn("requests aborted: the collector is stopping", { requests: cut });
-      },
-    });
+    server = await serve(ctx, app.fetch);
   } catch (err) {
-    await closeAll();
+    await stopInTurn(opened.splice(0).reverse(), STOP_DEADLINE_MS);
     throw err;
   }
   log.info("collector started", {
@@ -512,26 +440,145 @@ export async function startCollector(
     liveness: fleet.liveness.kind,
     dataDir: store.db.kind === "pglite" ? config.dataDir : undefined,
   });
-  let stopped: Promise<void> | undefined;
-  return {
-    url: server.url,
-    store,
-    fleet,
-    stop: (deadlineMs = STOP_DEADLINE_MS) => {
-      stopped ??= (async () => {
-        // What is under way (requests, sweeps, evaluations) gets its grace; then the stores take no
-        // more and cut what still waits on them (a hung PostgreSQL or Redis), so that every stop
-        // below ends in time instead of waiting on them.
-        const grace = Math.min(IN_FLIGHT_GRACE_MS, deadlineMs / 3);
-        const cut = setTimeout(() => {
-          void store.db.close();
-          void fleet.liveness.close();
-        }, grace).unref();
-        const failures = await stopInTurn(opened.splice(0).reverse(), deadlineMs);
-        clearTimeout(cut);
-        if (failures.length > 0) throw new Error(`collector stop failed:\n  - ${failures.join("\n  - ")}`);
-      })();
-      return stopped;
+  return { url: server.url, store, fleet, stop: stopper(opened, store, fleet) };
+}
+
+/** The audit store, the liveness store, the fleet over them, and its staleness sweep. */
+async function openFleet({
+  config,
+  env,
+  log,
+  opened,
+}: Context): Promise<{ store: AuditStore; fleet: Fleet }> {
+  const store = await openStore(config, env, log);
+  opened.push({ id: "store", stop: () => store.db.close() });
+  const liveness = await openLivenessStore(config, env, log);
+  opened.push({ id: "liveness", stop: () => liveness.close() });
+  const fleet = new Fleet({
+    liveness,
+    incidents: new IncidentStore(store.db),
+    staleFactor: config.fleet.staleFactor,
+    maxClockSkewMs: config.fleet.maxClockSkewMs,
+    // The sweep looks every sweepMs: a gap of several is a stall of the collector's own.
+    stallAfterMs: Math.max(STALL_MIN_MS, STALL_PERIODS * config.fleet.sweepMs),
+    log: log.child("fleet"),
+  });
+  // Every replica sweeps; liveness hands each change to one of them.
+  const sweep = new Periodic({
+    id: "fleet.sweep",
+    name: "fleet sweep",
+    run: () => fleet.sweep(),
+    everyMs: config.fleet.sweepMs,
+    log: log.child("fleet"),
+  });
+  await sweep.start();
+  opened.push({ id: "fleet.sweep", stop: () => sweep.stop() });
+  return { store, fleet };
+}
+
+/** The sweep of memory file contents no event named. */
+async function startBlobSweep({ config, log, opened }: Context, store: AuditStore): Promise<void> {
+  const memory = new MemoryStore(store.db);
+  const blobSweep = new Periodic({
+    id: "memory.blob-sweep",
+    name: "orphan blob sweep",
+    run: async () => {
+      const deleted = await memory.sweepOrphanBlobs(config.ingest.orphanBlobTtlMs);
+      if (deleted > 0)
+        log.info("deleted memory file contents no event named", {
+          blobs: deleted,
+          older_than_ms: config.ingest.orphanBlobTtlMs,
+        });
     },
+    everyMs: BLOB_SWEEP_MS,
+    log,
+  });
+  await blobSweep.start();
+  opened.push({ id: "memory.blob-sweep", stop: () => blobSweep.stop() });
+}
+
+/** The alert engine (its claims in Redis when there is one) and its periodic evaluation. */
+async function startAlerts(
+  { config, env, log, tokens, opened }: Context,
+  store: AuditStore,
+  fleet: Fleet,
+  metrics: CollectorMetrics,
+): Promise<AlertEngine> {
+  const redisUrl = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
+  const alertRedis = redisUrl
+    ? sharedRedis(redisUrl, "alerts may be sent twice", log.child("alerts"))
+    : undefined;
+  if (alertRedis) opened.push({ id: "alerts.redis", stop: async () => alertRedis.disconnect() });
+  const alerts = new AlertEngine({
+    claims: alertRedis ? redisClaims(alertRedis, config.redis.keyPrefix) : undefined,
+    config: config.alerts,
+    targets: tokens.targets,
+    fleet,
+    store,
+    metrics,
+    log: log.child("alerts"),
+  });
+  const evaluate = new Periodic({
+    id: "alerts",
+    name: "alert evaluation",
+    run: () => alerts.evaluate(),
+    everyMs: config.alerts.evaluateMs,
+    log: log.child("alerts"),
+  });
+  await evaluate.start();
+  opened.push({
+    id: "alerts",
+    stop: async () => {
+      await evaluate.stop();
+      await alerts.drain();
+    },
+  });
+  return alerts;
+}
+
+/** The API on config.listen (a port it cannot take is a config problem); cut after a grace on stop. */
+async function serve(
+  { config, log, opened }: Context,
+  fetch: Parameters<typeof listen>[0],
+): Promise<Listening> {
+  const { host, port } = parseListen(config.listen);
+  let server: Listening;
+  try {
+    server = await listen(fetch, host, port);
+  } catch (err) {
+    throw new ClawguardError(
+      "config.invalid",
+      `listen: cannot listen on ${config.listen}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  opened.push({
+    id: "api",
+    stop: async () => {
+      const cut = await server.close(IN_FLIGHT_GRACE_MS);
+      if (cut > 0) log.warn("requests aborted: the collector is stopping", { requests: cut });
+    },
+  });
+  return server;
+}
+
+/** The collector's stop: once, whatever the number of calls; every step within the deadline. */
+function stopper(opened: Opened, store: AuditStore, fleet: Fleet): Collector["stop"] {
+  let stopped: Promise<void> | undefined;
+  return (deadlineMs = STOP_DEADLINE_MS) => {
+    stopped ??= (async () => {
+      // What is under way (requests, sweeps, evaluations) gets its grace; then the stores take no
+      // more and cut what still waits on them (a hung PostgreSQL or Redis), so that every stop
+      // below ends in time instead of waiting on them.
+      const grace = Math.min(IN_FLIGHT_GRACE_MS, deadlineMs / 3);
+      const cut = setTimeout(() => {
+        void store.db.close();
+        void fleet.liveness.close();
+      }, grace).unref();
+      const failures = await stopInTurn(opened.splice(0).reverse(), deadlineMs);
+      clearTimeout(cut);
+      if (failures.length > 0) throw new Error(`collector stop failed:\n  - ${failures.join("\n  - ")}`);
+    })();
+    return stopped;
   };
 }

@@ -227,15 +227,79 @@ interface Opened {
   port: number;
 }
 
-/** Builds the components around the open spool and runs them. */
+/** What run's builders share: the config, the environment, the logger and what the open spool gave. */
+interface Context extends Opened {
+  config: SidecarConfig;
+  env: NodeJS.ProcessEnv;
+  log: Logger;
+  spill: SpillStore;
+}
+
+/** Builds the components around the open spool and runs them: sinks first, sources, then the API. */
 async function run(
   config: SidecarConfig,
   env: NodeJS.ProcessEnv,
   log: Logger,
-  { spool, ingestToken, token, source, host, port }: Opened,
+  opened: Opened,
 ): Promise<Sidecar> {
+  const ctx: Context = {
+    ...opened,
+    config,
+    env,
+    log,
+    spill: new SpillStore(config.paths.spill, config.workspace),
+  };
+  const { spool, source } = opened;
+  const delivery = await deliveryOf(ctx);
+  const sources = sourcesOf(ctx, delivery);
+  const watch = watchOf(ctx, delivery, sources);
+  const { api, url } = apiOf(ctx, delivery, sources, watch);
+  const spoolComponent: Component = { id: "sink.spool", start: async () => {}, stop: () => spool.close() };
+  const runner = new Runner([
+    // A burst's garbage (a first catch-up with thousands of memory files) back to the system once quiet.
+    new HeapRelease({ log: log.child("heap") }),
+    spoolComponent,
+    new OtelSink(delivery.bus, delivery.telemetry),
+    watch.stats,
+    delivery.shipper,
+    sources.blobShipper,
+    sources.inbox,
+    sources.spillRetention,
+    sources.memory,
+    sources.decay,
+    sources.llm,
+    watch.prober,
+    ...(config.heartbeat.enabled ? [watch.heartbeat] : []),
+    api,
+  ]);
+  await runner.start();
+  await publishQuarantined(spool, delivery.bus, source);
+  log.info("sidecar started", {
+    agent: config.agent,
+    url: url(),
+    workspace: config.workspace,
+    collector: config.shipper.url,
+  });
+  return {
+    url: url() as string,
+    apiToken: opened.token,
+    spool,
+    shipper: delivery.shipper,
+    inbox: sources.inbox,
+    llm: sources.llm,
+    stop: (deadlineMs) => runner.stop(deadlineMs),
+  };
+}
+
+interface Delivery {
+  bus: EventBus;
+  telemetry: Awaited<ReturnType<typeof startTelemetry>>;
+  shipper: Shipper;
+}
+
+/** The way out: the bus over the spool, the OTel SDK, and the shipper to the collector. */
+async function deliveryOf({ config, env, log, spool, ingestToken, source }: Context): Promise<Delivery> {
   const bus = new EventBus(spool);
-  const spill = new SpillStore(config.paths.spill, config.workspace);
   const telemetry = await startTelemetry("clawguard-sidecar", env, {
     version: VERSION,
     instanceId: config.agent,
@@ -252,7 +316,21 @@ async function run(
     },
     log: log.child("shipper"),
   });
-  const stats = new StatsSink(bus, { spool, shipper, memory: { reasons: () => memory.reasons() } });
+  return { bus, telemetry, shipper };
+}
+
+interface Sources {
+  inbox: InboxSource;
+  llm: LlmGuard;
+  blobShipper: BlobShipper;
+  memory: MemoryWatcher;
+  decay: MemoryDecay;
+  spillRetention: SpillRetention;
+}
+
+/** The sources: the inbox, the LLM guard, the memory watcher (its blobs) and decay, the spills' retention. */
+function sourcesOf(ctx: Context, { bus, telemetry }: Delivery): Sources {
+  const { config, env, log, source, spool, spill, ingestToken } = ctx;
   const inbox = new InboxSource({
     dir: config.paths.inbox,
     quarantineDir: config.paths.quarantine,
@@ -292,6 +370,33 @@ async function run(
     stateFile: config.paths.memoryState,
     log: log.child("memory"),
   });
+  const decay = new MemoryDecay({
+    workspace: config.workspace,
+    config: config.memory.decay,
+    source,
+    publish: (drafts) => bus.publish(drafts),
+    log: log.child("memory-decay"),
+  });
+  const spillRetention = new SpillRetention({
+    ...config.exec.spill,
+    dir: config.paths.spill,
+    source,
+    publish: (drafts) => bus.publish(drafts),
+    log: log.child("spill-retention"),
+  });
+  return { inbox, llm, blobShipper, memory, decay, spillRetention };
+}
+
+interface Watch {
+  stats: StatsSink;
+  prober: Prober;
+  heartbeat: HeartbeatSender;
+}
+
+/** What watches the agent: the stats, the prober of its health, the heartbeat that carries both. */
+function watchOf(ctx: Context, { bus, shipper }: Delivery, { llm, memory }: Sources): Watch {
+  const { config, env, log, source, spool, ingestToken } = ctx;
+  const stats = new StatsSink(bus, { spool, shipper, memory: { reasons: () => memory.reasons() } });
   const prober = new Prober({
     config: config.probe,
     env,
@@ -320,21 +425,33 @@ async function run(
     maxClockSkewMs: config.heartbeat.maxClockSkewMs,
     log: log.child("heartbeat"),
   });
-  const decay = new MemoryDecay({
-    workspace: config.workspace,
-    config: config.memory.decay,
-    source,
-    publish: (drafts) => bus.publish(drafts),
-    log: log.child("memory-decay"),
-  });
-  const spillRetention = new SpillRetention({
-    ...config.exec.spill,
-    dir: config.paths.spill,
-    source,
-    publish: (drafts) => bus.publish(drafts),
-    log: log.child("spill-retention"),
-  });
+  return { stats, prober, heartbeat };
+}
+
+/** The sidecar's API (and the LLM proxy on its port), started last; `url` once it listens. */
+function apiOf(
+  ctx: Context,
+  { shipper }: Delivery,
+  { llm, inbox, memory, blobShipper }: Sources,
+  { stats, prober, heartbeat }: Watch,
+): { api: Component; url(): string | undefined } {
+  const { config, log, source, spool, spill, token, host, port } = ctx;
   let server: Listening | undefined;
+  const metricsAgent = () => {
+    const health = prober.health();
+    const clock = heartbeat.clock;
+    const now = isoTime(new Date());
+    return {
+      agent: source.agent,
+      role: source.role,
+      state: health.state,
+      probes: health.probes,
+      lastSeen: now,
+      stale: false,
+      clockOffset: { offsetMs: clock?.offsetMs ?? 0 },
+      stats: stats.snapshot(),
+    };
+  };
   const api: Component = {
     id: "source.api",
     async start() {
@@ -351,21 +468,7 @@ async function run(
         clock: () => heartbeat.clock,
         blobs: blobShipper,
         memory,
-        metricsAgent: () => {
-          const health = prober.health();
-          const clock = heartbeat.clock;
-          const now = isoTime(new Date());
-          return {
-            agent: source.agent,
-            role: source.role,
-            state: health.state,
-            probes: health.probes,
-            lastSeen: now,
-            stale: false,
-            clockOffset: { offsetMs: clock?.offsetMs ?? 0 },
-            stats: stats.snapshot(),
-          };
-        },
+        metricsAgent,
         inbox: () => inbox.problem,
         disk: () =>
           diskLowReasons(
@@ -384,53 +487,21 @@ async function run(
       await server?.close(API_GRACE_MS);
     },
   };
-  const spoolComponent: Component = { id: "sink.spool", start: async () => {}, stop: () => spool.close() };
-  const runner = new Runner([
-    // A burst's garbage (a first catch-up with thousands of memory files) back to the system once quiet.
-    new HeapRelease({ log: log.child("heap") }),
-    spoolComponent,
-    new OtelSink(bus, telemetry),
-    stats,
-    shipper,
-    blobShipper,
-    inbox,
-    spillRetention,
-    memory,
-    decay,
-    llm,
-    prober,
-    ...(config.heartbeat.enabled ? [heartbeat] : []),
-    api,
-  ]);
-  await runner.start();
+  return { api, url: () => server?.url };
+}
 
-  // What recovery set aside becomes part of the audit trail.
-  if (spool.quarantined.length > 0) {
-    await bus.publish(
-      spool.quarantined.map((q) =>
-        draftEvent({
-          source,
-          type: "spool.quarantined",
-          // A write cut short by a crash is expected after kill -9; anything else is damage.
-          severity: q.reason.startsWith("truncated") ? "warn" : "error",
-          attrs: { where: "spool", ...q },
-        }),
-      ),
-    );
-  }
-  log.info("sidecar started", {
-    agent: config.agent,
-    url: server?.url,
-    workspace: config.workspace,
-    collector: config.shipper.url,
-  });
-  return {
-    url: (server as Listening).url,
-    apiToken: token,
-    spool,
-    shipper,
-    inbox,
-    llm,
-    stop: (deadlineMs) => runner.stop(deadlineMs),
-  };
+/** What recovery set aside becomes part of the audit trail. */
+async function publishQuarantined(spool: Spool, bus: EventBus, source: EventSource): Promise<void> {
+  if (spool.quarantined.length === 0) return;
+  await bus.publish(
+    spool.quarantined.map((q) =>
+      draftEvent({
+        source,
+        type: "spool.quarantined",
+        // A write cut short by a crash is expected after kill -9; anything else is damage.
+        severity: q.reason.startsWith("truncated") ? "warn" : "error",
+        attrs: { where: "spool", ...q },
+      }),
+    ),
+  );
 }

@@ -80,6 +80,14 @@ export interface ControllerOptions {
   stalled?: (() => boolean) | undefined;
 }
 
+/** What one tick saw of the fleet, passed to each group's round. */
+interface Round {
+  unheard: Map<string, Observation | undefined>;
+  stale: FleetStale;
+  now: number;
+  token: number;
+}
+
 /**
  * The failover controller. Acts only while it holds the lease, and checks before every step that
  * it still does (a paused leader that lost it stops there); routes are written under its fencing
@@ -181,14 +189,7 @@ export class Controller implements Component {
     if (await this.#refuses()) return;
     const token = await this.#o.lease.acquire();
     if (token === undefined) return;
-    if (token !== this.#ledUnder) {
-      // A new leadership: "not heard from" is counted from now, not from what another term saw.
-      // The intervals first: should the store fail, the next tick takes the leadership up again.
-      await this.#loadIntervals();
-      this.#ledUnder = token;
-      this.#unheard.clear();
-      this.#ledSince = this.#o.now?.() ?? Date.now();
-    }
+    if (token !== this.#ledUnder) await this.#takeUp(token);
     const now = this.#o.now?.() ?? Date.now();
     const entries = await this.#o.liveness.list();
     const lastSeen = new Map(entries.map((e) => [e.record.agent, Date.parse(e.record.lastSeen)]));
@@ -202,32 +203,65 @@ export class Controller implements Component {
     }
     const { unheard, stale } = await this.#observe(entries, groups, lastSeen, now, token);
     for (const { config, group } of groups) {
-      const target = (agent: string) => config.targets[agent] as string;
-      const route = await getRoute(this.#o.lease, config.name);
-      if (!route) {
-        const first = { group: config.name, target: target(group.primary), token };
-        if (!(await setRoute(this.#o.lease, this.#o.redis, this.#o.prefix, first)))
-          return this.#stepDown(token, `route:${config.name}`);
-      } else if (await mirrorRoute(this.#o.redis, this.#o.prefix, route)) {
-        // Redis lost its copy (or had an older one): the routers get the durable one back.
-        this.#o.log.warn("route copied back to Redis", { group: config.name, target: route.target });
-      }
-      // A primary with no heartbeat on record is not heard from until the staleness window has
-      // passed, then stale (unheardPrimaries); the others as last seen.
-      const observe = (agent: string) =>
-        agent === group.primary && unheard.has(agent) ? unheard.get(agent) : this.#seen.get(agent);
-      const decision = decide(group, observe, stale, now, this.#o.policy);
-      this.#say({ group: config.name }, decision);
-      await this.#noteHold(group.primary, decision, token);
-      if (decision.action === "restart") {
-        if (!(await this.#stillLeader(token))) return;
-        group.restarts = [...recentRestarts(group.restarts, now, this.#o.policy), now];
-        if (!(await this.#remember(`group:${config.name}`, group, token))) return;
-        await this.#restart(decision, target(decision.agent), token);
-      } else if (decision.action === "failover") {
-        await this.#failover(config, group, token, now);
-      }
+      if (!(await this.#tickGroup(config, group, { unheard, stale, now, token }))) return;
     }
+    await this.#tickRestarts(entries, stale, now, token);
+  }
+
+  /**
+   * A new leadership: "not heard from" is counted from now, not from what another term saw.
+   * The intervals first: should the store fail, the next tick takes the leadership up again.
+   */
+  async #takeUp(token: number): Promise<void> {
+    await this.#loadIntervals();
+    this.#ledUnder = token;
+    this.#unheard.clear();
+    this.#ledSince = this.#o.now?.() ?? Date.now();
+  }
+
+  /** One group's round: its route in place, then its decision acted on. False: the tick stops here. */
+  async #tickGroup(
+    config: GroupConfig,
+    group: GroupMemory,
+    { unheard, stale, now, token }: Round,
+  ): Promise<boolean> {
+    const target = (agent: string) => config.targets[agent] as string;
+    const route = await getRoute(this.#o.lease, config.name);
+    if (!route) {
+      const first = { group: config.name, target: target(group.primary), token };
+      if (!(await setRoute(this.#o.lease, this.#o.redis, this.#o.prefix, first))) {
+        await this.#stepDown(token, `route:${config.name}`);
+        return false;
+      }
+    } else if (await mirrorRoute(this.#o.redis, this.#o.prefix, route)) {
+      // Redis lost its copy (or had an older one): the routers get the durable one back.
+      this.#o.log.warn("route copied back to Redis", { group: config.name, target: route.target });
+    }
+    // A primary with no heartbeat on record is not heard from until the staleness window has
+    // passed, then stale (unheardPrimaries); the others as last seen.
+    const observe = (agent: string) =>
+      agent === group.primary && unheard.has(agent) ? unheard.get(agent) : this.#seen.get(agent);
+    const decision = decide(group, observe, stale, now, this.#o.policy);
+    this.#say({ group: config.name }, decision);
+    await this.#noteHold(group.primary, decision, token);
+    if (decision.action === "restart") {
+      if (!(await this.#stillLeader(token))) return false;
+      group.restarts = [...recentRestarts(group.restarts, now, this.#o.policy), now];
+      if (!(await this.#remember(`group:${config.name}`, group, token))) return false;
+      await this.#restart(decision, target(decision.agent), token);
+    } else if (decision.action === "failover") {
+      await this.#failover(config, group, token, now);
+    }
+    return true;
+  }
+
+  /** The agents restarted on their own (config.restart), outside any group. */
+  async #tickRestarts(
+    entries: readonly LivenessEntry[],
+    stale: FleetStale,
+    now: number,
+    token: number,
+  ): Promise<void> {
     const restart = this.#o.restart;
     if (!restart) return;
     const grouped = new Set(this.#o.groups.flatMap((g) => [g.primary, g.standby]));

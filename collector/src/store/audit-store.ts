@@ -186,6 +186,138 @@ function conflictRun(
   };
 }
 
+/** An event as verify reads it back. */
+interface StoredRow {
+  id: string;
+  seq: string | number;
+  hash: string;
+  prev_hash: string;
+  body: string;
+}
+
+/** verify's checks of one stored event: its hash, its columns against its body, its link to `prev`. */
+function checkStored(
+  row: StoredRow,
+  seq: number,
+  prev: ChainHead,
+  problem: (seq: number, kind: string, detail: string) => void,
+): void {
+  if (sha256(row.body) !== row.hash)
+    problem(seq, "hash_mismatch", `stored event ${row.id} does not hash to its recorded hash`);
+  let body: Partial<AuditEvent> = {};
+  try {
+    body = JSON.parse(row.body) as Partial<AuditEvent>;
+  } catch {
+    problem(seq, "unreadable", `stored event ${row.id} is not JSON`);
+  }
+  if (body.seq !== seq || body.prev_hash !== row.prev_hash || body.id !== row.id) {
+    problem(seq, "altered", `columns of ${row.id} disagree with its hashed body`);
+  }
+  if (seq !== prev.seq + 1) problem(seq, "gap", `seq ${prev.seq + 1}..${seq - 1} missing`);
+  else if (row.prev_hash !== prev.hash)
+    problem(seq, "broken_link", `prev_hash does not match seq ${prev.seq}`);
+}
+
+/** One append's progress inside its transaction, as its steps pass it along. */
+interface Batch {
+  agent: string;
+  /** What the append found, recorded with it. */
+  found: IntegrityFinding[];
+  results: Map<string, IngestStatus>;
+  /** Hash by id of the events stored, and of those accepted so far. */
+  known: Map<string, string>;
+  /** The candidates accepted, to insert, and their events by seq. */
+  fresh: Candidate[];
+  freshBySeq: Map<number, AuditEvent>;
+  /** The chain's head once the events accepted so far are on it. */
+  head: ChainHead;
+}
+
+/**
+ * One candidate, in seq order: a duplicate, rejected (stored with another hash, or its seq is
+ * taken), or accepted (filling a gap behind the head, or on the head) with what it shows.
+ */
+async function admit(
+  tx: Queryable,
+  b: Batch,
+  candidate: Candidate,
+  clock: (event: AuditEvent) => void,
+): Promise<void> {
+  const { event } = candidate;
+  const { agent, found, results, head } = b;
+  const storedHash = b.known.get(event.id);
+  if (storedHash !== undefined) {
+    if (storedHash === event.hash) results.set(event.id, { status: "duplicate" });
+    else {
+      const detail = `event ${event.id} was already stored with a different hash`;
+      found.push({ agent, kind: "conflicting_duplicate", seq: event.seq, event_id: event.id, detail });
+      results.set(event.id, { status: "rejected", errors: [detail] });
+    }
+    return;
+  }
+  if (event.seq <= head.seq) {
+    // Behind the head: either it fills a gap recorded earlier (late, not lost), or its seq
+    // is taken (a replayed or forked chain).
+    const links = await gapLinks(tx, agent, event, b.freshBySeq);
+    if (links === undefined) {
+      const detail = `seq ${event.seq} of ${agent} is already taken (chain head is ${head.seq}): a replayed or forked chain`;
+      found.push({ agent, kind: "seq_conflict", seq: event.seq, event_id: event.id, detail });
+      results.set(event.id, { status: "rejected", errors: [detail] });
+      return;
+    }
+    for (const detail of links)
+      found.push({ agent, kind: "broken_link", seq: event.seq, event_id: event.id, detail });
+    accept(b, candidate);
+    return;
+  }
+  if (event.seq > head.seq + 1) {
+    found.push({
+      agent,
+      kind: "gap",
+      seq: event.seq,
+      event_id: event.id,
+      missing_from: head.seq + 1,
+      missing_to: event.seq - 1,
+      detail: `events ${head.seq + 1}..${event.seq - 1} of ${agent} never arrived`,
+    });
+  } else if (event.prev_hash !== head.hash) {
+    found.push({
+      agent,
+      kind: "broken_link",
+      seq: event.seq,
+      event_id: event.id,
+      detail: `prev_hash of seq ${event.seq} does not match the hash of seq ${head.seq}`,
+    });
+  }
+  clock(event);
+  accept(b, candidate);
+  b.head = { seq: event.seq, hash: event.hash };
+}
+
+function accept(b: Batch, candidate: Candidate): void {
+  const { event } = candidate;
+  b.fresh.push(candidate);
+  b.freshBySeq.set(event.seq, event);
+  b.known.set(event.id, event.hash);
+  b.results.set(event.id, { status: "accepted" });
+}
+
+/** Inserts the accepted events (and the memory versions they carry) and moves the chain's head. */
+async function storeFresh(tx: Queryable, b: Batch): Promise<void> {
+  await insertEvents(tx, b.fresh);
+  await insertMemoryVersions(
+    tx,
+    b.fresh.map((c) => c.event),
+  );
+  if (b.fresh.length > 0) {
+    await tx.query("UPDATE chain_heads SET seq = $2, hash = $3, updated_at = now() WHERE agent = $1", [
+      b.agent,
+      b.head.seq,
+      b.head.hash,
+    ]);
+  }
+}
+
 /**
  * The audit trail in PostgreSQL (or PGlite). Ingest is one transaction per batch with the source's
  * chain head locked: duplicates are recognised by id, every new event is checked against the head,
@@ -220,84 +352,23 @@ export class AuditStore {
     await this.db.transaction(async (tx) => {
       results.clear();
       const found = [...findings];
-      let head = await lockHead(tx, agent);
+      const head = await lockHead(tx, agent);
       const clock = await this.#clockWatch(tx, agent, head.seq, found);
-      const ids = sorted.map((c) => c.event.id);
       const { rows } = await tx.query<{ id: string; hash: string }>(
         "SELECT id, hash FROM audit_events WHERE id = ANY($1::text[])",
-        [ids],
+        [sorted.map((c) => c.event.id)],
       );
-      const known = new Map(rows.map((r) => [r.id, r.hash]));
-      const fresh: Candidate[] = [];
-      const freshBySeq = new Map<number, AuditEvent>();
-      for (const candidate of sorted) {
-        const { event } = candidate;
-        const storedHash = known.get(event.id);
-        if (storedHash !== undefined) {
-          if (storedHash === event.hash) results.set(event.id, { status: "duplicate" });
-          else {
-            const detail = `event ${event.id} was already stored with a different hash`;
-            found.push({ agent, kind: "conflicting_duplicate", seq: event.seq, event_id: event.id, detail });
-            results.set(event.id, { status: "rejected", errors: [detail] });
-          }
-          continue;
-        }
-        if (event.seq <= head.seq) {
-          // Behind the head: either it fills a gap recorded earlier (late, not lost), or its seq
-          // is taken (a replayed or forked chain).
-          const links = await gapLinks(tx, agent, event, freshBySeq);
-          if (links === undefined) {
-            const detail = `seq ${event.seq} of ${agent} is already taken (chain head is ${head.seq}): a replayed or forked chain`;
-            found.push({ agent, kind: "seq_conflict", seq: event.seq, event_id: event.id, detail });
-            results.set(event.id, { status: "rejected", errors: [detail] });
-            continue;
-          }
-          for (const detail of links)
-            found.push({ agent, kind: "broken_link", seq: event.seq, event_id: event.id, detail });
-          fresh.push(candidate);
-          freshBySeq.set(event.seq, event);
-          known.set(event.id, event.hash);
-          results.set(event.id, { status: "accepted" });
-          continue;
-        }
-        if (event.seq > head.seq + 1) {
-          found.push({
-            agent,
-            kind: "gap",
-            seq: event.seq,
-            event_id: event.id,
-            missing_from: head.seq + 1,
-            missing_to: event.seq - 1,
-            detail: `events ${head.seq + 1}..${event.seq - 1} of ${agent} never arrived`,
-          });
-        } else if (event.prev_hash !== head.hash) {
-          found.push({
-            agent,
-            kind: "broken_link",
-            seq: event.seq,
-            event_id: event.id,
-            detail: `prev_hash of seq ${event.seq} does not match the hash of seq ${head.seq}`,
-          });
-        }
-        clock(event);
-        fresh.push(candidate);
-        freshBySeq.set(event.seq, event);
-        known.set(event.id, event.hash);
-        results.set(event.id, { status: "accepted" });
-        head = { seq: event.seq, hash: event.hash };
-      }
-      await insertEvents(tx, fresh);
-      await insertMemoryVersions(
-        tx,
-        fresh.map((c) => c.event),
-      );
-      if (fresh.length > 0) {
-        await tx.query("UPDATE chain_heads SET seq = $2, hash = $3, updated_at = now() WHERE agent = $1", [
-          agent,
-          head.seq,
-          head.hash,
-        ]);
-      }
+      const batch: Batch = {
+        agent,
+        found,
+        results,
+        known: new Map(rows.map((r) => [r.id, r.hash])),
+        fresh: [],
+        freshBySeq: new Map(),
+        head,
+      };
+      for (const candidate of sorted) await admit(tx, batch, candidate, clock);
+      await storeFresh(tx, batch);
       let folded = foldFindings(found);
       run = conflictRun(folded, this.#conflicts.get(agent));
       if (run?.continued) folded = folded.filter((f) => f !== run?.continued);
@@ -460,13 +531,7 @@ export class AuditStore {
     let count = 0;
     let first: number | null = null;
     for (;;) {
-      const { rows } = await this.db.query<{
-        id: string;
-        seq: string | number;
-        hash: string;
-        prev_hash: string;
-        body: string;
-      }>(
+      const { rows } = await this.db.query<StoredRow>(
         "SELECT id, seq, hash, prev_hash, body FROM audit_events WHERE agent = $1 AND seq > $2 ORDER BY seq LIMIT 5000",
         [agent, prev.seq],
       );
@@ -475,20 +540,7 @@ export class AuditStore {
         const seq = Number(row.seq);
         first ??= seq;
         count++;
-        if (sha256(row.body) !== row.hash)
-          problem(seq, "hash_mismatch", `stored event ${row.id} does not hash to its recorded hash`);
-        let body: Partial<AuditEvent> = {};
-        try {
-          body = JSON.parse(row.body) as Partial<AuditEvent>;
-        } catch {
-          problem(seq, "unreadable", `stored event ${row.id} is not JSON`);
-        }
-        if (body.seq !== seq || body.prev_hash !== row.prev_hash || body.id !== row.id) {
-          problem(seq, "altered", `columns of ${row.id} disagree with its hashed body`);
-        }
-        if (seq !== prev.seq + 1) problem(seq, "gap", `seq ${prev.seq + 1}..${seq - 1} missing`);
-        else if (row.prev_hash !== prev.hash)
-          problem(seq, "broken_link", `prev_hash does not match seq ${prev.seq}`);
+        checkStored(row, seq, prev, problem);
         prev = { seq, hash: row.hash };
       }
     }

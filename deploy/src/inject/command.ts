@@ -93,60 +93,138 @@ function unique<T extends OpenClawPlan | RestorePlan>(plans: readonly T[]): T[] 
   return plans.filter((p) => !p.file || (!seen.has(p.file) && seen.add(p.file) !== undefined));
 }
 
+type Values = Record<string, string | boolean | undefined>;
+
+/** The arguments, or the exit code when they are wrong or ask for help (said on the way). */
+function parse(args: string[], io: Io): { values: Values; positionals: string[] } | number {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        output: { type: "string", short: "o" },
+        remove: { type: "boolean" },
+        "no-openclaw": { type: "boolean" },
+        image: { type: "string" },
+        "collector-image": { type: "string" },
+        "postgres-image": { type: "string" },
+        "redis-image": { type: "string" },
+        "secrets-dir": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    io.err(`clawguard inject: ${(err as Error).message.split("\n")[0]}\nRun: clawguard inject --help\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(`${help}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    io.err(`clawguard inject: expected one compose file, got ${positionals.length}\n${help}\n`);
+    return 2;
+  }
+  return { values, positionals };
+}
+
+/** The compose file's text (UTF-8), or an InjectError saying why not. */
+function readCompose(input: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(input);
+  } catch (err) {
+    throw new InjectError(
+      `${input}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  try {
+    return decodeUtf8(bytes);
+  } catch (err) {
+    throw new InjectError((err as Error).message);
+  }
+}
+
+/** What one inject or remove makes: the compose output, OpenClaw's edit, and the report. */
+interface Change {
+  output: string;
+  /** Writes OpenClaw's files; returns what went wrong short of failing. */
+  after: () => string[];
+  /** The report, given what went wrong writing OpenClaw's files (an owner not kept). */
+  report: (problems: string[]) => string;
+}
+
+/** Where and how a change is made: OpenClaw's files are written only when `write`. */
+interface Target {
+  text: string;
+  composeDir: string;
+  env: NodeJS.ProcessEnv;
+  write: boolean;
+  /** Why OpenClaw's files are left alone, when they are. */
+  readOnly: string | undefined;
+}
+
+/** --remove: the injection taken out, and each agent's openclaw.json restored. */
+function removal({ text, composeDir, env, write, readOnly }: Target): Change {
+  const removed = removeInjection(text);
+  const restores = unique(agentsIn(removed.text).map((a) => planRestore(a, composeDir, env)));
+  return {
+    output: removed.text,
+    after: () => (write ? restores.flatMap(applyRestore) : []),
+    report: (problems) => `${removeSummary(removed)}${restoreSummary(restores, write, problems, readOnly)}`,
+  };
+}
+
+/** The injection, and each agent's openclaw.json pointed at its sidecar. */
+function injection(
+  { text, composeDir, env, write, readOnly }: Target,
+  str: (k: string) => string | undefined,
+): Change {
+  const plans: OpenClawPlan[] = [];
+  const result = inject(
+    text,
+    {
+      image: str("image") ?? DEFAULTS.image,
+      collectorImage: str("collector-image") ?? DEFAULTS.collectorImage,
+      postgresImage: str("postgres-image") ?? DEFAULTS.postgresImage,
+      redisImage: str("redis-image") ?? DEFAULTS.redisImage,
+      secretsDir: str("secrets-dir") ?? DEFAULTS.secretsDir,
+      vars: { ...readDotEnv(join(composeDir, ".env")), ...env },
+    },
+    (agent) => {
+      const plan = planOpenClaw(agent, composeDir, env, write);
+      plans.push(plan);
+      return plan.edit?.upstreams;
+    },
+  );
+  return {
+    output: result.text,
+    after: () => (write ? unique(plans).flatMap(applyOpenClaw) : []),
+    report: (problems) => {
+      const o = { plans, write, readOnly, problems };
+      let text = `${changeSummary(result)}${openclawSummary(o)}\n${todo(result, o)}`;
+      if (!result.schemaChecked)
+        text += `not checked against the Compose Specification: ${composeSchemaPath() ? `no schema at ${composeSchemaPath()}` : "no schema"} (set CLAWGUARD_COMPOSE_SCHEMA to the compose-spec project's compose-spec.json)\n`;
+      return text;
+    },
+  };
+}
+
 export const injectCommand: Command = {
   name: "inject",
   help,
   async run(args, io) {
-    let values: Record<string, string | boolean | undefined>;
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({
-        args,
-        allowPositionals: true,
-        strict: true,
-        options: {
-          output: { type: "string", short: "o" },
-          remove: { type: "boolean" },
-          "no-openclaw": { type: "boolean" },
-          image: { type: "string" },
-          "collector-image": { type: "string" },
-          "postgres-image": { type: "string" },
-          "redis-image": { type: "string" },
-          "secrets-dir": { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-      }));
-    } catch (err) {
-      io.err(`clawguard inject: ${(err as Error).message.split("\n")[0]}\nRun: clawguard inject --help\n`);
-      return 2;
-    }
-    if (values.help) {
-      io.out(`${help}\n`);
-      return 0;
-    }
-    if (positionals.length !== 1) {
-      io.err(`clawguard inject: expected one compose file, got ${positionals.length}\n${help}\n`);
-      return 2;
-    }
+    const parsed = parse(args, io);
+    if (typeof parsed === "number") return parsed;
+    const { values, positionals } = parsed;
     const input = resolve(io.cwd, positionals[0] ?? "");
     const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
     try {
-      let bytes: Buffer;
-      try {
-        bytes = readFileSync(input);
-      } catch (err) {
-        throw new InjectError(
-          `${input}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        );
-      }
-      let text: string;
-      try {
-        text = decodeUtf8(bytes);
-      } catch (err) {
-        throw new InjectError((err as Error).message);
-      }
+      const text = readCompose(input);
       // Everything is read and checked first; then the compose output, then OpenClaw's files.
-      const composeDir = dirname(input);
       // OpenClaw reloads openclaw.json at once: it is edited only when the result goes to a file (to
       // be run next), never when someone is just looking at it on stdout.
       const readOnly = values["no-openclaw"]
@@ -154,47 +232,14 @@ export const injectCommand: Command = {
         : str("output") === undefined
           ? "the compose file went to stdout; with -o, inject makes the edit"
           : undefined;
-      const write = readOnly === undefined;
-      let output: string;
-      /** The report, given what went wrong writing OpenClaw's files (an owner not kept). */
-      let report: (problems: string[]) => string;
-      /** Writes OpenClaw's files; returns what went wrong short of failing. */
-      let after: () => string[];
-      if (values.remove) {
-        const removed = removeInjection(text);
-        const restores = unique(agentsIn(removed.text).map((a) => planRestore(a, composeDir, io.env)));
-        output = removed.text;
-        after = () => (write ? restores.flatMap(applyRestore) : []);
-        report = (problems) =>
-          `${removeSummary(removed)}${restoreSummary(restores, write, problems, readOnly)}`;
-      } else {
-        const plans: OpenClawPlan[] = [];
-        const result = inject(
-          text,
-          {
-            image: str("image") ?? DEFAULTS.image,
-            collectorImage: str("collector-image") ?? DEFAULTS.collectorImage,
-            postgresImage: str("postgres-image") ?? DEFAULTS.postgresImage,
-            redisImage: str("redis-image") ?? DEFAULTS.redisImage,
-            secretsDir: str("secrets-dir") ?? DEFAULTS.secretsDir,
-            vars: { ...readDotEnv(join(composeDir, ".env")), ...io.env },
-          },
-          (agent) => {
-            const plan = planOpenClaw(agent, composeDir, io.env, write);
-            plans.push(plan);
-            return plan.edit?.upstreams;
-          },
-        );
-        output = result.text;
-        after = () => (write ? unique(plans).flatMap(applyOpenClaw) : []);
-        report = (problems) => {
-          const o = { plans, write, readOnly, problems };
-          let text = `${changeSummary(result)}${openclawSummary(o)}\n${todo(result, o)}`;
-          if (!result.schemaChecked)
-            text += `not checked against the Compose Specification: ${composeSchemaPath() ? `no schema at ${composeSchemaPath()}` : "no schema"} (set CLAWGUARD_COMPOSE_SCHEMA to the compose-spec project's compose-spec.json)\n`;
-          return text;
-        };
-      }
+      const target: Target = {
+        text,
+        composeDir: dirname(input),
+        env: io.env,
+        write: readOnly === undefined,
+        readOnly,
+      };
+      const { output, after, report } = values.remove ? removal(target) : injection(target, str);
       const file = str("output");
       if (file) writeFileAtomic(resolve(io.cwd, file), output, 0o644);
       else io.out(output);

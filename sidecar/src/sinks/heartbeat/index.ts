@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import { canonicalJson } from "@clawguard/shared/chain";
 import type { EventSource } from "@clawguard/shared/events/envelope";
 import type { Component } from "@clawguard/shared/lifecycle";
@@ -8,8 +7,8 @@ import { redactObject } from "@clawguard/shared/redact";
 import type { SidecarStats } from "@clawguard/shared/stats";
 import { isoTime } from "@clawguard/shared/time";
 import { VERSION } from "@clawguard/shared/version";
-import JSON5 from "json5";
 import { Agent, request } from "undici";
+import { readOpenClawFile } from "../../openclaw-file.ts";
 import type { Health } from "../../sources/prober/index.ts";
 
 export interface HeartbeatOptions {
@@ -59,11 +58,8 @@ export function measureOffset(
 function effectiveConfig(config: unknown, openclawConfig?: string): unknown {
   let openclaw: unknown = null;
   if (openclawConfig) {
-    try {
-      openclaw = JSON5.parse(readFileSync(openclawConfig, "utf8"));
-    } catch {
-      openclaw = { unreadable: openclawConfig };
-    }
+    const read = readOpenClawFile(openclawConfig);
+    openclaw = read.state === "read" ? read.doc : { unreadable: openclawConfig };
   }
   return redactObject({ clawguard: config, openclaw });
 }
@@ -111,7 +107,7 @@ export class HeartbeatSender implements Component {
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 1 });
   #fingerprint = "";
   #keys: Record<string, string> = {};
-  /** The OpenClaw config file as last read (mtime and size), so an edit made while running shows. */
+  /** The OpenClaw config file as last read (its stamp), so an edit made while running shows. */
   #openclawStamp: string | undefined;
   #timer: NodeJS.Timeout | undefined;
   #sending = false;
@@ -133,8 +129,7 @@ export class HeartbeatSender implements Component {
    */
   #refreshConfig(): void {
     const file = this.#o.openclawConfig;
-    const stats = file ? statSync(file, { throwIfNoEntry: false }) : undefined;
-    const stamp = stats ? `${stats.mtimeMs}:${stats.size}` : "none";
+    const stamp = file ? readOpenClawFile(file).stamp : "none";
     if (stamp === this.#openclawStamp) return;
     this.#openclawStamp = stamp;
     ({ fingerprint: this.#fingerprint, keys: this.#keys } = configSummary(this.#o.config, file));

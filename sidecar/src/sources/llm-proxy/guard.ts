@@ -1,22 +1,19 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "@clawguard/shared/log";
 import type { SpillStore } from "../exec-guard/spill.ts";
-import {
-  type Calibration,
-  type Correction,
-  type Counted,
-  estimateOf,
-  rawBudget,
-  topOf,
-} from "./calibration.ts";
+import { type Band, bandOf, countedOf, surelyOver, withDigits } from "./band.ts";
+import { type Calibration, type Correction, type Counted, estimateOf, rawBudget } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";
 import { asRecord, type Conversation, type Counter, type Overflow } from "./family.ts";
-import { WORKER_MIN_BYTES } from "./guard-pool.ts";
+import { type Harder, harder, spillFor, trimHarder } from "./guard-retry.ts";
 import { upperBound } from "./http.ts";
 import { nestsDeeper } from "./json-layout.ts";
-import { modelLimitsOf, type Provider } from "./providers.ts";
-import { PreviewBudget, spillToolOutput } from "./tool-output.ts";
+import { type ModelLimits, modelLimitsOf, type Provider } from "./providers.ts";
 import { type TrimResult, trimConversation } from "./trim.ts";
+
+export type { Band } from "./band.ts";
+export { bandOf, countedOf, ESTIMATE_MAX_OVER, withDigits } from "./band.ts";
+export { type Harder, overflowScale } from "./guard-retry.ts";
 
 export interface Tokenizer extends Counter {
   /** Which counter: "o200k_base", "estimate:wide", ... (shown in /readyz and in the logs). */
@@ -26,13 +23,6 @@ export interface Tokenizer extends Counter {
   /** How far its counts may be off, relative (the share of the window kept free for it). */
   margin: number;
 }
-
-/**
- * Where a request stands against its model's window: "fits" (even at the top of its error bound),
- * "unsure" (over only if the count is off towards the top of its bound), "over" (over even at the
- * bottom of its bound: the only case the guard refuses).
- */
-export type Band = "fits" | "unsure" | "over";
 
 /** What the guard decided for one generation request. */
 export interface Guarded {
@@ -106,12 +96,6 @@ export interface GuardDeps {
   log: Logger;
 }
 
-/** The retry's trim (when it made the request fit) and the request's count it trimmed from. */
-export interface Harder {
-  trim?: TrimResult | undefined;
-  counted?: Counted | undefined;
-}
-
 /**
  * The context guard's decision for one request: count it (with the calibration's correction), and
  * when it may be over the model's window, make it fit. Confidently over: spill tool outputs, then
@@ -120,356 +104,261 @@ export interface Harder {
  * overflow answer, if it comes, is retried trimmed harder. Never worse than no guard.
  */
 export function createGuard(deps: GuardDeps) {
-  const { config, log } = deps;
+  return {
+    guard: (
+      provider: Provider,
+      text: string,
+      body: Record<string, unknown>,
+      headers: IncomingHttpHeaders = {},
+    ) => guard(deps, { provider, text, body, headers }),
+    trimHarder: (provider: Provider, text: string, guarded: Guarded, overflow: Overflow) =>
+      trimHarder(deps, provider, text, guarded, overflow),
+    harder: (provider: Provider, text: string, guarded: Guarded, overflow: Overflow) =>
+      harder(deps, provider, text, guarded, overflow),
+    countAfter,
+  };
+}
 
-  function limitsOf(provider: Provider, model: string) {
-    return (
-      modelLimitsOf(provider, model) ??
-      (provider.defaultContextWindow ? { contextWindow: provider.defaultContextWindow } : undefined)
-    );
-  }
+/** One request as it reaches the guard. */
+interface Asked {
+  provider: Provider;
+  text: string;
+  body: Record<string, unknown>;
+  headers: IncomingHttpHeaders;
+}
 
-  async function guard(
-    provider: Provider,
-    text: string,
-    body: Record<string, unknown>,
-    headers: IncomingHttpHeaders = {},
-  ): Promise<Guarded> {
-    const model = typeof body.model === "string" ? body.model : undefined;
-    const guarded: Guarded = {
-      model,
-      stream: body.stream === true,
-      body,
-      requestedReserve: provider.family.outputReserve(body),
-    };
-    const limits = model !== undefined ? limitsOf(provider, model) : undefined;
-    if (!limits || model === undefined) return guarded; // nothing known to guard against
-    const family = provider.family;
-    const reserve = family.outputReserve(body) ?? limits.maxTokens ?? config.defaultReserveTokens;
-    const counter = deps.tokenizerFor(model, text.length, provider);
-    const bound = config.marginRatio ?? counter.margin;
-    const room = limits.contextWindow - reserve;
-    const quick = withDigits(
-      deps.calibration.correction(provider.id, model, counter.name, bound),
-      counter,
-      text,
-    );
-    Object.assign(guarded, {
-      reserve,
-      counter,
-      band: "fits",
-      correction: quick,
-      budget: rawBudget(room, quick),
-    });
-    // Cannot be over whatever its prefix: no need to count. (A learnt prefix only ever counts less.)
-    if (!deps.alwaysCount && upperBound(text) <= rawBudget(room, quick) && quick.from !== "prefix")
-      return guarded;
-    const decidedBy = counter.exact ? fitsByEstimate(provider, model, text, body, room, quick) : undefined;
-    if (decidedBy !== undefined) {
-      deps.calibration.note(provider.id, model, { name: counter.name, bound });
-      guarded.decidedBy = decidedBy;
-      return guarded;
-    }
-    const conversation: Conversation | undefined = family.conversation(body, text, counter);
-    if (!conversation) return guarded;
-    const counted = countedOf(conversation);
+/** The facts of one request against its model's window, passed along the guard's stages. */
+interface Sized extends Asked {
+  model: string;
+  limits: ModelLimits;
+  /** The output tokens kept free of the window, and the room left for the prompt. */
+  reserve: number;
+  room: number;
+  counter: Tokenizer;
+  /** The counter's relative error (config.marginRatio, else the counter's own margin). */
+  bound: number;
+}
+
+/** The conversation's count and what it places the request at. */
+interface Placed {
+  counted: Counted;
+  correction: Correction;
+  budget: number;
+}
+
+/** Stages: size up, skip the count when it cannot be over, count, ask the provider, trim or refuse. */
+async function guard(deps: GuardDeps, request: Asked): Promise<Guarded> {
+  const { provider, text, body } = request;
+  const model = typeof body.model === "string" ? body.model : undefined;
+  const guarded: Guarded = {
+    model,
+    stream: body.stream === true,
+    body,
+    requestedReserve: provider.family.outputReserve(body),
+  };
+  const limits = model !== undefined ? limitsOf(provider, model) : undefined;
+  if (!limits || model === undefined) return guarded; // nothing known to guard against
+  const sized = sizeUp(deps, request, model, limits);
+  const { counter, room, bound } = sized;
+  const quick = withDigits(
+    deps.calibration.correction(provider.id, model, counter.name, bound),
+    counter,
+    text,
+  );
+  Object.assign(guarded, {
+    reserve: sized.reserve,
+    counter,
+    band: "fits",
+    correction: quick,
+    budget: rawBudget(room, quick),
+  });
+  // Cannot be over whatever its prefix: no need to count. (A learnt prefix only ever counts less.)
+  if (!deps.alwaysCount && upperBound(text) <= rawBudget(room, quick) && quick.from !== "prefix")
+    return guarded;
+  const decidedBy = counter.exact ? fitsByEstimate(deps, sized, quick) : undefined;
+  if (decidedBy !== undefined) {
     deps.calibration.note(provider.id, model, { name: counter.name, bound });
-    const correction = withDigits(
-      deps.calibration.correction(provider.id, model, counter.name, bound, counted.prefix),
-      counter,
-      text,
-    );
-    // The digits' own error keeps a request from passing as "fits"; the trim it then gets spills the
-    // outputs those digits are mostly in, so its budget leaves that error out (else one big digit
-    // output sets it to 0 and nothing the trim does can fit).
-    const budget = rawBudget(room, { ...correction, digitError: 0 });
-    // An estimate's bound holds below the real count only: above it, it may be far off (the unknown
-    // estimate counts 9-digit numbers 2.4x o200k, a ratio learnt on prose is no ratio for hex). It is
-    // "over" only when it would be at ESTIMATE_MAX_OVER times too many; short of that only what is
-    // safe is trimmed, and the provider decides.
-    const band = bandOf(counted.total, room, correction);
-    const sure = counter.exact || surelyOver(counted.total, room, correction);
-    Object.assign(guarded, { counted, correction, budget, band: band === "over" && !sure ? "unsure" : band });
-    if (guarded.band === "unsure" && deps.countByProvider) {
-      const exact = await deps.countByProvider(provider, body, headers);
-      if (exact !== undefined) {
-        guarded.providerCount = exact;
-        deps.calibration.record(provider.id, model, { name: counter.name, bound }, counted, exact);
-        guarded.band = exact <= room ? "fits" : "over";
-      }
-    }
-    if (guarded.band === "fits") return guarded;
-    const trim = await trimConversation(family, text, conversation, {
-      budget,
-      spillAboveTokens: config.spillToolOutputsAboveTokens,
-      counter,
-      dropTurns: guarded.band === "over",
-      spill: spillFor(provider, model),
-    });
-    guarded.trim = trim;
-    if (trim.changed) guarded.counted = { prefix: counted.prefix, total: trim.tokensAfter };
-    // Over at the low end of its bound, by an exact counter's calibrated count and by its own (usage
-    // that overstates the prompt, a gateway counting the cache twice, must not refuse what would
-    // fit), or over by the provider's own count with nothing trimmed away.
-    const own = { ...correction, offset: 0, ratio: 1, bound, prefixRaw: 0, prefixError: 0 };
-    const overByCount =
-      bandOf(trim.tokensAfter, room, correction) === "over" && bandOf(trim.tokensAfter, room, own) === "over";
-    const stillOver =
-      (overByCount && (counter.exact || surelyOver(trim.tokensAfter, room, correction))) ||
-      (!trim.changed && (guarded.providerCount ?? 0) > room);
-    report(provider, guarded, trim, stillOver);
-    if (stillOver) {
-      deps.counted(provider, "refused");
-      const prompt = Math.ceil(estimateOf(trim.tokensAfter, correction).estimate);
-      guarded.refusal = family.overflowError(limits.contextWindow, prompt, reserve);
-    }
+    guarded.decidedBy = decidedBy;
     return guarded;
   }
+  const conversation: Conversation | undefined = provider.family.conversation(body, text, counter);
+  if (!conversation) return guarded;
+  const placed = place(deps, sized, conversation, guarded);
+  if (guarded.band === "unsure") await askProvider(deps, sized, placed.counted, guarded);
+  if (guarded.band !== "fits") await settle(deps, sized, conversation, placed, guarded);
+  return guarded;
+}
 
-  /**
-   * Whether the family's estimate already says the request fits: its count at the top of its own
-   * error bound (what the exact count could at most be) stays within `room` even under the exact
-   * counter's correction (`quick`: the calibrated ratio and bound of whole requests): the estimate's
-   * name, and the exact counter need not count before the call; else undefined.
-   */
-  function fitsByEstimate(
-    provider: Provider,
-    model: string,
-    text: string,
-    body: Record<string, unknown>,
-    room: number,
-    quick: Correction,
-  ): string | undefined {
-    const estimate = deps.estimateFor?.(model, provider);
-    if (!estimate || estimate.exact) return undefined;
-    const rough = provider.family.conversation(body, text, estimate);
-    if (!rough) return undefined;
-    const exactAtMost = countedOf(rough).total * (1 + estimate.margin);
-    return bandOf(exactAtMost, room, quick) === "fits" ? estimate.name : undefined;
+function limitsOf(provider: Provider, model: string): ModelLimits | undefined {
+  return (
+    modelLimitsOf(provider, model) ??
+    (provider.defaultContextWindow ? { contextWindow: provider.defaultContextWindow } : undefined)
+  );
+}
+
+/** The request against its model's window: the reserve, the room, and the counter with its bound. */
+function sizeUp(deps: GuardDeps, request: Asked, model: string, limits: ModelLimits): Sized {
+  const { provider, text, body } = request;
+  const reserve = provider.family.outputReserve(body) ?? limits.maxTokens ?? deps.config.defaultReserveTokens;
+  const counter = deps.tokenizerFor(model, text.length, provider);
+  const bound = deps.config.marginRatio ?? counter.margin;
+  return { ...request, model, limits, reserve, room: limits.contextWindow - reserve, counter, bound };
+}
+
+/** Counts the conversation (noted for calibration) and sets the request's band, budget and correction. */
+function place(deps: GuardDeps, sized: Sized, conversation: Conversation, guarded: Guarded): Placed {
+  const { provider, model, text, counter, bound, room } = sized;
+  const counted = countedOf(conversation);
+  deps.calibration.note(provider.id, model, { name: counter.name, bound });
+  const correction = withDigits(
+    deps.calibration.correction(provider.id, model, counter.name, bound, counted.prefix),
+    counter,
+    text,
+  );
+  // The digits' own error keeps a request from passing as "fits"; the trim it then gets spills the
+  // outputs those digits are mostly in, so its budget leaves that error out (else one big digit
+  // output sets it to 0 and nothing the trim does can fit).
+  const budget = rawBudget(room, { ...correction, digitError: 0 });
+  // An estimate's bound holds below the real count only: above it, it may be far off (the unknown
+  // estimate counts 9-digit numbers 2.4x o200k, a ratio learnt on prose is no ratio for hex). It is
+  // "over" only when it would be at ESTIMATE_MAX_OVER times too many; short of that only what is
+  // safe is trimmed, and the provider decides.
+  const band = bandOf(counted.total, room, correction);
+  const sure = counter.exact || surelyOver(counted.total, room, correction);
+  Object.assign(guarded, { counted, correction, budget, band: band === "over" && !sure ? "unsure" : band });
+  return { counted, correction, budget };
+}
+
+/** An unsure request's band by the provider's own count (its count endpoint), when it answers in time. */
+async function askProvider(deps: GuardDeps, sized: Sized, counted: Counted, guarded: Guarded): Promise<void> {
+  if (!deps.countByProvider) return;
+  const { provider, model, counter, bound } = sized;
+  const exact = await deps.countByProvider(provider, sized.body, sized.headers);
+  if (exact === undefined) return;
+  guarded.providerCount = exact;
+  deps.calibration.record(provider.id, model, { name: counter.name, bound }, counted, exact);
+  guarded.band = exact <= sized.room ? "fits" : "over";
+}
+
+/**
+ * Makes a request that may be over fit: spill tool outputs, and when it is "over", drop old turns;
+ * refused in the provider's own overflow shape when it is still over after the trim.
+ */
+async function settle(
+  deps: GuardDeps,
+  sized: Sized,
+  conversation: Conversation,
+  placed: Placed,
+  guarded: Guarded,
+): Promise<void> {
+  const { provider, text, counter } = sized;
+  const trim = await trimConversation(provider.family, text, conversation, {
+    budget: placed.budget,
+    spillAboveTokens: deps.config.spillToolOutputsAboveTokens,
+    counter,
+    dropTurns: guarded.band === "over",
+    spill: spillFor(deps, provider, sized.model),
+  });
+  guarded.trim = trim;
+  if (trim.changed) guarded.counted = { prefix: placed.counted.prefix, total: trim.tokensAfter };
+  const refused = stillOver(sized, placed.correction, trim, guarded.providerCount);
+  report(deps, provider, guarded, trim, refused);
+  if (refused) {
+    deps.counted(provider, "refused");
+    const prompt = Math.ceil(estimateOf(trim.tokensAfter, placed.correction).estimate);
+    guarded.refusal = provider.family.overflowError(sized.limits.contextWindow, prompt, sized.reserve);
   }
+}
 
-  /** Logs (info) and records what the guard did: every trim and every refusal, with its numbers. */
-  function report(provider: Provider, guarded: Guarded, trim: TrimResult, refused: boolean): void {
-    const { correction, counter } = guarded;
-    const facts = {
-      provider: provider.id,
-      model: guarded.model,
-      band: guarded.band,
-      budget: guarded.budget,
-      reserve: guarded.reserve,
-      tokens_before: trim.tokensBefore,
-      tokens_after: trim.tokensAfter,
-      counter: counter?.name,
-      ratio: correction?.ratio,
-      bound: correction?.bound,
-      calibration_samples: correction?.samples,
-      calibration: correction?.from,
-      provider_count: guarded.providerCount ?? null,
-    };
-    if (trim.changed) {
-      deps.counted(provider, "trimmed");
-      log.info("llm request trimmed", {
-        ...facts,
-        spilled: trim.spilled.length,
-        dropped_items: trim.droppedItems,
-      });
-      deps.event("llm.trimmed", "warn", {
-        ...facts,
-        fits: trim.fits,
-        spilled: trim.spilled.map((s) => s.id),
-        spilled_tokens: trim.spilled.reduce((n, s) => n + s.tokens, 0),
-        dropped_items: trim.droppedItems,
-        dropped_tokens: trim.droppedTokens,
-        exact_count: counter?.exact ?? false,
-      });
-    }
-    if (refused)
-      log.info("llm request refused: over the model's window even at the low end of the count", facts);
-    else if (!trim.fits)
-      log.info("llm request sent unsure: it may be over the window; the provider decides", facts);
-  }
+/**
+ * Over at the low end of its bound, by an exact counter's calibrated count and by its own (usage
+ * that overstates the prompt, a gateway counting the cache twice, must not refuse what would
+ * fit), or over by the provider's own count with nothing trimmed away.
+ */
+function stillOver(
+  sized: Sized,
+  correction: Correction,
+  trim: TrimResult,
+  providerCount: number | undefined,
+): boolean {
+  const { counter, room, bound } = sized;
+  const own = { ...correction, offset: 0, ratio: 1, bound, prefixRaw: 0, prefixError: 0 };
+  const overByCount =
+    bandOf(trim.tokensAfter, room, correction) === "over" && bandOf(trim.tokensAfter, room, own) === "over";
+  return (
+    (overByCount && (counter.exact || surelyOver(trim.tokensAfter, room, correction))) ||
+    (!trim.changed && (providerCount ?? 0) > room)
+  );
+}
 
-  /**
-   * After the provider's own overflow error: trim to a budget scaled by how far off our count was
-   * (a big request in the worker, deps.away), and learn from the provider's count.
-   */
-  async function trimHarder(
-    provider: Provider,
-    text: string,
-    guarded: Guarded,
-    overflow: Overflow,
-  ): Promise<TrimResult | undefined> {
-    let done: Harder | undefined;
-    if (deps.away && text.length >= WORKER_MIN_BYTES) {
-      done = await deps.away.trimHarder(provider, text, guarded, overflow).catch((err: unknown) => {
-        log.warn("llm retry trimmed here: the guard worker failed", {
-          provider: provider.id,
-          error: (err as Error).message,
-        });
-        return undefined;
-      });
-    }
-    done ??= await harder(provider, text, guarded, overflow);
-    if (done.counted) learnFromOverflow(provider, guarded, done.counted, overflow);
-    return done.trim;
-  }
+/**
+ * Whether the family's estimate already says the request fits: its count at the top of its own
+ * error bound (what the exact count could at most be) stays within the room even under the exact
+ * counter's correction (`quick`: the calibrated ratio and bound of whole requests): the estimate's
+ * name, and the exact counter need not count before the call; else undefined.
+ */
+function fitsByEstimate(deps: GuardDeps, sized: Sized, quick: Correction): string | undefined {
+  const { provider, model, body, text, room } = sized;
+  const estimate = deps.estimateFor?.(model, provider);
+  if (!estimate || estimate.exact) return undefined;
+  const rough = provider.family.conversation(body, text, estimate);
+  if (!rough) return undefined;
+  const exactAtMost = countedOf(rough).total * (1 + estimate.margin);
+  return bandOf(exactAtMost, room, quick) === "fits" ? estimate.name : undefined;
+}
 
-  /** trimHarder's work, wherever it runs: the trim when it made the request fit, and the count. */
-  async function harder(
-    provider: Provider,
-    text: string,
-    guarded: Guarded,
-    overflow: Overflow,
-  ): Promise<Harder> {
-    const { counter, budget } = guarded;
-    if (!counter || budget === undefined) return {};
-    const conversation = provider.family.conversation(
-      JSON.parse(text) as Record<string, unknown>,
-      text,
-      counter,
-    );
-    if (!conversation) return {};
-    const counted = countedOf(conversation);
-    const trim = await trimConversation(provider.family, text, conversation, {
-      budget: Math.floor(Math.min(counted.total, budget) * overflowScale(guarded, overflow)),
-      spillAboveTokens: config.spillToolOutputsAboveTokens,
-      counter,
-      spill: spillFor(provider, guarded.model),
+/** Logs (info) and records what the guard did: every trim and every refusal, with its numbers. */
+function report(
+  deps: GuardDeps,
+  provider: Provider,
+  guarded: Guarded,
+  trim: TrimResult,
+  refused: boolean,
+): void {
+  const { correction, counter } = guarded;
+  const facts = {
+    provider: provider.id,
+    model: guarded.model,
+    band: guarded.band,
+    budget: guarded.budget,
+    reserve: guarded.reserve,
+    tokens_before: trim.tokensBefore,
+    tokens_after: trim.tokensAfter,
+    counter: counter?.name,
+    ratio: correction?.ratio,
+    bound: correction?.bound,
+    calibration_samples: correction?.samples,
+    calibration: correction?.from,
+    provider_count: guarded.providerCount ?? null,
+  };
+  if (trim.changed) {
+    deps.counted(provider, "trimmed");
+    deps.log.info("llm request trimmed", {
+      ...facts,
+      spilled: trim.spilled.length,
+      dropped_items: trim.droppedItems,
     });
-    if (!(trim.fits && trim.changed)) return { counted };
-    log.info("llm request trimmed after the provider's overflow answer", {
-      provider: provider.id,
-      model: guarded.model,
-      counter: counter.name,
-      tokens_before: trim.tokensBefore,
-      tokens_after: trim.tokensAfter,
-      provider_limit: overflow.limit ?? null,
-      provider_requested: overflow.requested ?? null,
+    deps.event("llm.trimmed", "warn", {
+      ...facts,
+      fits: trim.fits,
+      spilled: trim.spilled.map((s) => s.id),
+      spilled_tokens: trim.spilled.reduce((n, s) => n + s.tokens, 0),
+      dropped_items: trim.droppedItems,
+      dropped_tokens: trim.droppedTokens,
+      exact_count: counter?.exact ?? false,
     });
-    return { trim, counted };
   }
-
-  /**
-   * The provider's own count of the prompt in its overflow answer is a calibration sample like its
-   * usage, and the best there is: of this very content (a ratio learnt on prose is no ratio for hex).
-   */
-  function learnFromOverflow(
-    provider: Provider,
-    guarded: Guarded,
-    counted: Counted,
-    overflow: Overflow,
-  ): void {
-    const { counter, model } = guarded;
-    if (!counter || model === undefined || overflow.prompt === undefined) return;
-    const bound = config.marginRatio ?? counter.margin;
-    deps.calibration.record(provider.id, model, { name: counter.name, bound }, counted, overflow.prompt);
-  }
-
-  /** The request's raw count for calibration, when the guard did not count it before sending. */
-  function countAfter(provider: Provider, guarded: Guarded, text: string): Counted | undefined {
-    if (!guarded.counter || !guarded.body) return undefined;
-    const conversation = provider.family.conversation(guarded.body, text, guarded.counter);
-    return conversation && countedOf(conversation);
-  }
-
-  /** Spills for one trim: its previews share one redaction allowance (PREVIEW_REDACT_CHARS). */
-  function spillFor(provider: Provider, model: string | undefined) {
-    const budget = new PreviewBudget();
-    return (output: string, tokens: number) =>
-      spillToolOutput(
-        deps.spill,
-        output,
-        tokens,
-        {
-          agent: deps.agent,
-          origin: `tool output in a ${provider.id} request (${model ?? "unknown model"})`,
-        },
-        budget,
-      );
-  }
-
-  return { guard, trimHarder, harder, countAfter };
+  if (refused)
+    deps.log.info("llm request refused: over the model's window even at the low end of the count", facts);
+  else if (!trim.fits)
+    deps.log.info("llm request sent unsure: it may be over the window; the provider decides", facts);
 }
 
-/** How far from 1 an exact counter's calibrated ratio may be and its provider still count as it does. */
-const SAME_TOKENIZER = 0.1;
-const DIGITS = "8301947265".repeat(30);
-const digitCosts = new Map<string, number>();
-
-/** What a digit costs `counter` (o200k: about a third of a token; Qwen, and the unknown estimate: one). */
-function digitCost(counter: Tokenizer): number {
-  let cost = digitCosts.get(counter.name);
-  if (cost === undefined) {
-    cost = counter.count(DIGITS) / DIGITS.length;
-    digitCosts.set(counter.name, cost);
-  }
-  return cost;
-}
-
-/**
- * `c` with the digits' own error: a ratio learnt on prose says nothing of digits, which some
- * tokenizers group by three (o200k, Llama 3, DeepSeek) and others count one by one (Qwen, Gemma).
- * No tokenizer counts an ASCII digit as more than one token, so when the provider may not be the
- * counter's (an estimate for a name in no table, or an exact counter whose calibrated ratio says
- * its provider counts otherwise), the top of the count's error allows a token per digit and one
- * per number. Within SAME_TOKENIZER of 1, an exact counter is the provider's own, digits and all.
- */
-export function withDigits(c: Correction, counter: Tokenizer, text: string): Correction {
-  const foreign = counter.exact
-    ? c.from !== "none" && Math.abs(c.ratio - 1) > SAME_TOKENIZER
-    : counter.name === "estimate:unknown" || c.from !== "none";
-  if (!foreign) return c;
-  const perDigit = c.ratio * digitCost(counter);
-  if (perDigit >= 1) return c;
-  let digits = 0;
-  let numbers = 0;
-  let inNumber = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charCodeAt(i);
-    const digit = ch >= 48 && ch <= 57;
-    if (digit) digits++;
-    if (digit && !inNumber) numbers++;
-    inNumber = digit;
-  }
-  // A token per digit, and one per number for what follows it (`seq` output: "123\n" is four tokens
-  // to Qwen), less what the corrected count gives the digits already.
-  return digits === 0 ? c : { ...c, digitError: Math.ceil(digits * (1 - perDigit) + numbers) };
-}
-
-/**
- * The most an estimate was measured to overcount a kind of content (the unknown estimate, 9-digit
- * numbers against o200k: 2.4x, 2.8x before its refit). Its bound holds below the real count only.
- */
-export const ESTIMATE_MAX_OVER = 3;
-
-/** Over even if the estimate counted ESTIMATE_MAX_OVER times too many: then it is sure. */
-function surelyOver(raw: number, room: number, correction: Correction): boolean {
-  return bandOf(raw / ESTIMATE_MAX_OVER, room, correction) === "over";
-}
-
-/** Where `raw` counted tokens stand against `room`, given the correction and its error. */
-export function bandOf(raw: number, room: number, correction: Correction): Band {
-  const { estimate, error } = estimateOf(raw, correction);
-  if (topOf(raw, correction) <= room) return "fits";
-  if (estimate - error > room) return "over";
-  return "unsure";
-}
-
-/**
- * A conversation's raw count: whole, and its stable prefix for calibration (what is outside the
- * conversation array, system prompt and tools, and its leading system/developer messages).
- */
-export function countedOf(conversation: Conversation): Counted {
-  let prefix = conversation.fixedTokens - (conversation.unprefixed ?? 0);
-  let total = conversation.fixedTokens;
-  let leading = true;
-  for (const item of conversation.items) {
-    total += item.tokens;
-    const role = asRecord(item.value)?.role;
-    leading &&= role === "system" || role === "developer";
-    if (leading) prefix += item.tokens;
-  }
-  return { prefix, total };
+/** The request's raw count for calibration, when the guard did not count it before sending. */
+function countAfter(provider: Provider, guarded: Guarded, text: string): Counted | undefined {
+  if (!guarded.counter || !guarded.body) return undefined;
+  const conversation = provider.family.conversation(guarded.body, text, guarded.counter);
+  return conversation && countedOf(conversation);
 }
 
 export type Guard = ReturnType<typeof createGuard>;
@@ -497,19 +386,4 @@ export async function guardRequest(
   }
   const record = asRecord(body);
   return record ? { guarded: await guard.guard(provider, text, record, headers) } : {};
-}
-
-/**
- * How much of what was sent to keep after the provider's overflow answer: its prompt room (its window
- * less the completion it counted, else the guard's reserve) over its count of the prompt, with 5 %
- * to spare (a trim is not linear in tokens); 0.8 when it gave no numbers, at most 0.9.
- */
-export function overflowScale(guarded: Guarded, overflow: Overflow): number {
-  const { limit, requested, prompt } = overflow;
-  const completion =
-    requested !== undefined && prompt !== undefined ? requested - prompt : (guarded.reserve ?? 0);
-  let scale = 0.8;
-  if (limit && prompt) scale = (Math.max(0, limit - completion) / prompt) * 0.95;
-  else if (limit && requested) scale = (limit / requested) * 0.95;
-  return Math.min(scale, 0.9);
 }

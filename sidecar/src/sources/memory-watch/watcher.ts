@@ -2,14 +2,12 @@ import { createHash } from "node:crypto";
 import { constants, type Dirent, mkdirSync, readFileSync } from "node:fs";
 import { open, readdir } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
-import { ClawguardError } from "@clawguard/shared/errors";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { type FSWatcher, watch } from "chokidar";
-import JSON5 from "json5";
-import { openclawConfigPending } from "../../openclaw-file.ts";
+import { type OpenClawFile, readOpenClawFile } from "../../openclaw-file.ts";
 import { ACCESS_DENIED, insidePath, isUnsafePath, UnsafePathError } from "../../workspace-path.ts";
 import { Globs } from "./globs.ts";
 import { BOOTSTRAP_FILES, type MemoryWatchConfig, OPENCLAW_BOOTSTRAP_MAX_CHARS } from "./watch-config.ts";
@@ -55,8 +53,8 @@ export class MemoryWatcher implements Component {
   #dropped = 0;
   #droppedLoggedAt = 0;
   readonly #globs: Globs;
-  /** From the config or openclaw.json; undefined while openclaw.json is not there yet. */
-  #bootstrapMaxChars: number | undefined;
+  /** openclaw.json as last found broken (said once per change of the file). */
+  #brokenSaid: OpenClawFile | undefined;
   readonly #known = new Map<string, Known>();
   readonly #oversize = new Map<string, string>();
   /** One change at a time per file, in the order they came. */
@@ -73,14 +71,6 @@ export class MemoryWatcher implements Component {
   constructor(options: MemoryWatcherOptions) {
     this.#o = options;
     this.#globs = new Globs(options.config.globs);
-    this.#bootstrapMaxChars = options.config.bootstrapMaxChars;
-    // openclaw.json is the agent's to write: one that does not load is read again when needed
-    // (#bootstrapCap), never a reason not to start.
-    if (this.#bootstrapMaxChars === undefined) {
-      try {
-        this.#bootstrapMaxChars = openClawBootstrapCap(options.config.openclawConfig, options.source.agent);
-      } catch {}
-    }
   }
 
   /** Returns at once: catching up with the files (a first start may find thousands) runs behind. */
@@ -92,20 +82,23 @@ export class MemoryWatcher implements Component {
   }
 
   /**
-   * The bootstrap cap: read from openclaw.json once it is there, when the sidecar started before it
-   * (one that then does not load: OpenClaw's default, logged).
+   * The bootstrap cap: the config's, else openclaw.json's as it is now (read again when it changes),
+   * else OpenClaw's default: while it is not there yet, and while it does not load (logged once per
+   * change: openclaw.json is the agent's to write, never a reason not to start).
    */
   #bootstrapCap(): number {
-    if (this.#bootstrapMaxChars !== undefined) return this.#bootstrapMaxChars;
-    try {
-      this.#bootstrapMaxChars = openClawBootstrapCap(this.#o.config.openclawConfig, this.#o.source.agent);
-    } catch (err) {
+    const { bootstrapMaxChars, openclawConfig } = this.#o.config;
+    if (bootstrapMaxChars !== undefined) return bootstrapMaxChars;
+    if (!openclawConfig) return OPENCLAW_BOOTSTRAP_MAX_CHARS;
+    const read = readOpenClawFile(openclawConfig);
+    if (read.state === "read") return openClawBootstrapCap(read.doc, this.#o.source.agent);
+    if (read.state === "broken" && read !== this.#brokenSaid) {
+      this.#brokenSaid = read;
       this.#o.log.warn("bootstrap cap not read: OpenClaw's default applies", {
-        error: (err as Error).message,
+        error: `memory.openclawConfig: ${read.why}`,
       });
-      this.#bootstrapMaxChars = OPENCLAW_BOOTSTRAP_MAX_CHARS;
     }
-    return this.#bootstrapMaxChars ?? OPENCLAW_BOOTSTRAP_MAX_CHARS;
+    return OPENCLAW_BOOTSTRAP_MAX_CHARS;
   }
 
   /** Whether the files as they were at start are reported and watching has begun. */
@@ -462,27 +455,16 @@ export function diffLines(before: Float64Array, after: Float64Array): { added: n
   return { added: added + after.length - j, removed: removed + before.length - i };
 }
 
-/**
- * The agent's bootstrap cap from its openclaw.json (per agent, then defaults), else OpenClaw's
- * default; undefined while openclaw.json is not there yet (OpenClaw writes it at its first start).
- */
-function openClawBootstrapCap(file: string | undefined, agent: string): number | undefined {
-  if (!file) return OPENCLAW_BOOTSTRAP_MAX_CHARS;
-  if (openclawConfigPending(file)) return undefined;
-  let doc: {
-    agents?: {
-      defaults?: { bootstrapMaxChars?: unknown };
-      entries?: Record<string, { bootstrapMaxChars?: unknown }>;
-    };
-  };
-  try {
-    doc = JSON5.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new ClawguardError(
-      "config.invalid",
-      `memory.openclawConfig: cannot read ${file}: ${(err as Error).message}`,
-    );
-  }
-  const cap = doc?.agents?.entries?.[agent]?.bootstrapMaxChars ?? doc?.agents?.defaults?.bootstrapMaxChars;
+/** The agent's bootstrap cap in its openclaw.json (per agent, then defaults), else OpenClaw's default. */
+function openClawBootstrapCap(doc: unknown, agent: string): number {
+  const agents = (
+    doc as {
+      agents?: {
+        defaults?: { bootstrapMaxChars?: unknown };
+        entries?: Record<string, { bootstrapMaxChars?: unknown }>;
+      };
+    } | null
+  )?.agents;
+  const cap = agents?.entries?.[agent]?.bootstrapMaxChars ?? agents?.defaults?.bootstrapMaxChars;
   return typeof cap === "number" && cap > 0 ? cap : OPENCLAW_BOOTSTRAP_MAX_CHARS;
 }
