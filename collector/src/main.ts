@@ -56,7 +56,7 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
   const { targets, problems: alertProblems } = alertTargets(config.alerts, env);
   problems.push(...alertProblems);
-  problems.push(...fenceProblems(config, env));
+  problems.push(...fenceProblems(config, env), ...redisProblems(config, env));
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
   const seals = new Map<string, Map<string, Buffer>>();
@@ -205,6 +205,28 @@ async function untilReachable<T>(first: () => Promise<T>, kind: string, log: Log
   }
 }
 
+/** The Redis URL (redis.url, else REDIS_URL or REDIS_URL_FILE), if any: a redis:// or rediss:// URL. */
+function redisUrl(config: CollectorConfig, env: NodeJS.ProcessEnv): string | undefined {
+  const url = resolveSecret(config.redis.url, env, "redis.url", COLLECTOR_SECRET_ENV["redis.url"]);
+  if (url !== undefined && !/^rediss?:\/\/./.test(url)) {
+    throw new ClawguardError(
+      "config.invalid",
+      `redis.url: expected a redis:// or rediss:// URL, got ${JSON.stringify(safeRedisUrl(url))}`,
+    );
+  }
+  return url;
+}
+
+/** redisUrl's refusal as a problem of the config, so that --check lists it as the start does. */
+function redisProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
+  try {
+    redisUrl(config, env);
+    return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
+}
+
 /**
  * Liveness in Redis when redis.url (or REDIS_URL / REDIS_URL_FILE) is set, else in-process. A
  * configured Redis that cannot be reached is an error: the collector does not start without it.
@@ -214,15 +236,8 @@ export async function openLivenessStore(
   env: NodeJS.ProcessEnv,
   log: Logger,
 ): Promise<LivenessStore> {
-  const url = resolveSecret(config.redis.url, env, "redis.url", COLLECTOR_SECRET_ENV["redis.url"]);
-  if (url !== undefined && !/^rediss?:\/\/./.test(url)) {
-    throw new ClawguardError(
-      "config.invalid",
-      `redis.url: expected a redis:// or rediss:// URL, got ${JSON.stringify(safeRedisUrl(url))}`,
-    );
-  }
   return openLiveness({
-    redisUrl: url,
+    redisUrl: redisUrl(config, env),
     keyPrefix: config.redis.keyPrefix,
     staleFactor: config.fleet.staleFactor,
     log: log.child("redis"),
