@@ -122,6 +122,16 @@ export const COLLECTOR_ENV: EnvMap = {
   CLAWGUARD_FLEET_SWEEP_MS: "fleet.sweepMs",
 };
 
+/**
+ * The variables a secret falls back to when the config sets none (NAME, else the file NAME_FILE
+ * names; Docker secrets), by the key they stand in for. Read where the secret is resolved (main.ts).
+ */
+export const COLLECTOR_SECRET_ENV = {
+  "database.url": "DATABASE_URL",
+  "redis.url": "REDIS_URL",
+  "auth.readToken": "CLAWGUARD_READ_TOKEN",
+} as const;
+
 export function loadCollectorConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv,

@@ -13,7 +13,7 @@ import { VERSION } from "@clawguard/shared/version";
 import { Redis } from "ioredis";
 import { AlertEngine, alertTargets, redisClaims } from "./alerts/index.ts";
 import { createCollectorApp } from "./api/app.ts";
-import type { CollectorConfig } from "./config.ts";
+import { COLLECTOR_SECRET_ENV, type CollectorConfig } from "./config.ts";
 import { createActuator } from "./controller/actuators.ts";
 import {
   actuatorProblems,
@@ -56,7 +56,7 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
   const { targets, problems: alertProblems } = alertTargets(config.alerts, env);
   problems.push(...alertProblems);
-  problems.push(...fenceProblems(config, env));
+  problems.push(...fenceProblems(config, env), ...redisProblems(config, env));
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
   const seals = new Map<string, Map<string, Buffer>>();
@@ -119,7 +119,12 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
     }
   }
   try {
-    const token = resolveSecret(config.auth.readToken, env, "auth.readToken", "CLAWGUARD_READ_TOKEN");
+    const token = resolveSecret(
+      config.auth.readToken,
+      env,
+      "auth.readToken",
+      COLLECTOR_SECRET_ENV["auth.readToken"],
+    );
     if (token) read.add(token, "reader");
   } catch (err) {
     problems.push((err as Error).message);
@@ -144,7 +149,7 @@ export async function openStore(
   env: NodeJS.ProcessEnv,
   log: Logger,
 ): Promise<AuditStore> {
-  const url = resolveSecret(config.database.url, env, "database.url", "DATABASE_URL");
+  const url = resolveSecret(config.database.url, env, "database.url", COLLECTOR_SECRET_ENV["database.url"]);
   const db: Db = url
     ? createPgDb(url, log.child("postgres"), { max: config.database.poolMax })
     : await createEmbeddedDb(config.dataDir);
@@ -200,6 +205,28 @@ async function untilReachable<T>(first: () => Promise<T>, kind: string, log: Log
   }
 }
 
+/** The Redis URL (redis.url, else REDIS_URL or REDIS_URL_FILE), if any: a redis:// or rediss:// URL. */
+function redisUrl(config: CollectorConfig, env: NodeJS.ProcessEnv): string | undefined {
+  const url = resolveSecret(config.redis.url, env, "redis.url", COLLECTOR_SECRET_ENV["redis.url"]);
+  if (url !== undefined && !/^rediss?:\/\/./.test(url)) {
+    throw new ClawguardError(
+      "config.invalid",
+      `redis.url: expected a redis:// or rediss:// URL, got ${JSON.stringify(safeRedisUrl(url))}`,
+    );
+  }
+  return url;
+}
+
+/** redisUrl's refusal as a problem of the config, so that --check lists it as the start does. */
+function redisProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
+  try {
+    redisUrl(config, env);
+    return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
+}
+
 /**
  * Liveness in Redis when redis.url (or REDIS_URL / REDIS_URL_FILE) is set, else in-process. A
  * configured Redis that cannot be reached is an error: the collector does not start without it.
@@ -209,15 +236,8 @@ export async function openLivenessStore(
   env: NodeJS.ProcessEnv,
   log: Logger,
 ): Promise<LivenessStore> {
-  const url = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
-  if (url !== undefined && !/^rediss?:\/\/./.test(url)) {
-    throw new ClawguardError(
-      "config.invalid",
-      `redis.url: expected a redis:// or rediss:// URL, got ${JSON.stringify(safeRedisUrl(url))}`,
-    );
-  }
   return openLiveness({
-    redisUrl: url,
+    redisUrl: redisUrl(config, env),
     keyPrefix: config.redis.keyPrefix,
     staleFactor: config.fleet.staleFactor,
     log: log.child("redis"),
@@ -234,8 +254,13 @@ const controllerWanted = (c: ControllerConfig) =>
 function fenceProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
   if (!controllerWanted(config.controller)) return [];
   try {
-    const redis = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
-    const database = resolveSecret(config.database.url, env, "database.url", "DATABASE_URL");
+    const redis = resolveSecret(config.redis.url, env, "redis.url", COLLECTOR_SECRET_ENV["redis.url"]);
+    const database = resolveSecret(
+      config.database.url,
+      env,
+      "database.url",
+      COLLECTOR_SECRET_ENV["database.url"],
+    );
     if (redis && !database)
       return [
         "database.url: the controller with redis.url (several replicas) keeps its fencing tokens in PostgreSQL: set database.url (DATABASE_URL), or drop redis.url to run one embedded replica",
@@ -283,7 +308,7 @@ function startController(
   if (!controllerWanted(c)) return undefined;
   // checkConfig found nothing wrong with it (its secret included) before anything was opened.
   const actuator = createActuator(c.actuator, env, log.child("controller").child("actuator"));
-  const url = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
+  const url = resolveSecret(config.redis.url, env, "redis.url", COLLECTOR_SECRET_ENV["redis.url"]);
   const redis = url ? sharedRedis(url, "the controller holds", log.child("controller")) : undefined;
   // Tokens and what is written under them: in the durable store, whatever Redis loses.
   const fence = new DbFenceStore(db);
@@ -504,7 +529,7 @@ async function startAlerts(
   fleet: Fleet,
   metrics: CollectorMetrics,
 ): Promise<AlertEngine> {
-  const redisUrl = resolveSecret(config.redis.url, env, "redis.url", "REDIS_URL");
+  const redisUrl = resolveSecret(config.redis.url, env, "redis.url", COLLECTOR_SECRET_ENV["redis.url"]);
   const alertRedis = redisUrl
     ? sharedRedis(redisUrl, "alerts may be sent twice", log.child("alerts"))
     : undefined;

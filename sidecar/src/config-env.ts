@@ -19,3 +19,13 @@ export const SIDECAR_ENV: EnvMap = {
   CLAWGUARD_COLLECTOR_URL: "shipper.url",
   CLAWGUARD_LLM_OPENCLAW_CONFIG: "llm.openclawConfig",
 };
+
+/**
+ * The variables a secret falls back to when the config sets none (NAME, else the file NAME_FILE
+ * names; Docker secrets), by the key they stand in for. Read where the secret is resolved (main.ts).
+ */
+export const SIDECAR_SECRET_ENV = {
+  "api.token": "CLAWGUARD_SIDECAR_TOKEN",
+  "spool.sealKey": "CLAWGUARD_SEAL_KEY",
+  "shipper.token": "CLAWGUARD_INGEST_TOKEN",
+} as const;

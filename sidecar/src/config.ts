@@ -41,7 +41,7 @@ export type SidecarConfig = z.output<typeof sidecarSchema> & {
   paths: ReturnType<typeof workspacePaths> & ReturnType<typeof statePaths>;
 };
 
-export { SIDECAR_ENV } from "./config-env.ts";
+export { SIDECAR_ENV, SIDECAR_SECRET_ENV } from "./config-env.ts";
 
 export function loadSidecarConfig(
   file: string | undefined,

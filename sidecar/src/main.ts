@@ -27,6 +27,7 @@ import { diskLowReasons } from "./api/disk.ts";
 import { AGENT_BUNDLE } from "./build/paths.ts";
 import { EventBus } from "./bus.ts";
 import { type SidecarConfig, sharedConfig } from "./config.ts";
+import { SIDECAR_SECRET_ENV } from "./config-env.ts";
 import { instanceId } from "./instance-id.ts";
 import { isInside } from "./paths.ts";
 import { BlobShipper } from "./sinks/blobs/shipper.ts";
@@ -92,7 +93,7 @@ export function checkStateDir(config: SidecarConfig): void {
 
 /** The API token: configured, from the environment, or generated once into the private state dir. */
 function apiToken(config: SidecarConfig, env: NodeJS.ProcessEnv): string {
-  const configured = resolveSecret(config.api.token, env, "api.token", "CLAWGUARD_SIDECAR_TOKEN");
+  const configured = resolveSecret(config.api.token, env, "api.token", SIDECAR_SECRET_ENV["api.token"]);
   if (configured) return configured;
   const file = config.paths.apiToken;
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
@@ -106,8 +107,9 @@ function apiToken(config: SidecarConfig, env: NodeJS.ProcessEnv): string {
  * agent's container shares: a key the agent can read would let it re-seal an edited spool).
  */
 function sealKey(config: SidecarConfig, env: NodeJS.ProcessEnv, log: Logger): SealKey | undefined {
-  const file = config.spool.sealKey?.file ?? (config.spool.sealKey ? undefined : env.CLAWGUARD_SEAL_KEY_FILE);
-  if (file && !env.CLAWGUARD_SEAL_KEY) {
+  const name = SIDECAR_SECRET_ENV["spool.sealKey"];
+  const file = config.spool.sealKey?.file ?? (config.spool.sealKey ? undefined : env[`${name}_FILE`]);
+  if (file && !env[name]) {
     const rel = relative(config.workspace, resolve(file));
     if (rel === "" || (!rel.startsWith("..") && !isAbsolute(rel)))
       throw new ClawguardError(
@@ -115,7 +117,7 @@ function sealKey(config: SidecarConfig, env: NodeJS.ProcessEnv, log: Logger): Se
         `spool.sealKey: ${file} is inside the workspace, which the agent's container can read: keep the sealing key in the sidecar's own secrets (e.g. /run/secrets/)`,
       );
   }
-  const key = resolveSecret(config.spool.sealKey, env, "spool.sealKey", "CLAWGUARD_SEAL_KEY");
+  const key = resolveSecret(config.spool.sealKey, env, "spool.sealKey", name);
   if (!key) {
     log.warn(
       "events are not sealed: set CLAWGUARD_SEAL_KEY(_FILE) (and the same key for this agent on the collector) so that an edited spool is detected",
@@ -165,7 +167,12 @@ export function preflight(
   config: SidecarConfig,
   env: NodeJS.ProcessEnv,
 ): { ingestToken: string; providers: Provider[]; skipped: string[] } {
-  const ingestToken = resolveSecret(config.shipper.token, env, "shipper.token", "CLAWGUARD_INGEST_TOKEN");
+  const ingestToken = resolveSecret(
+    config.shipper.token,
+    env,
+    "shipper.token",
+    SIDECAR_SECRET_ENV["shipper.token"],
+  );
   if (!ingestToken) {
     throw new ClawguardError(
       "config.invalid",

@@ -183,3 +183,66 @@ describe("sidecar --check agrees with the start", () => {
     },
   );
 });
+
+describe("collector --check agrees with the start", () => {
+  const tokens = join(dir.path, "sidecar-tokens");
+  const good: NodeJS.ProcessEnv = { CLAWGUARD_INGEST_TOKENS_FILE: tokens, CLAWGUARD_COLLECTOR_URL: "" };
+  const bad: [string, Record<string, unknown>, NodeJS.ProcessEnv, RegExp][] = [
+    ["no sidecar tokens", {}, { CLAWGUARD_INGEST_TOKENS_FILE: "" }, /no sidecar tokens/],
+    ["no read token", {}, { CLAWGUARD_READ_TOKEN: "" }, /no read token/],
+    ["a typo in a key", { ingset: {} }, {}, /ingset: unknown key/],
+    [
+      "a sidecar token file that is not there",
+      { auth: { sidecarTokensFile: "nope" } },
+      { CLAWGUARD_INGEST_TOKENS_FILE: "" },
+      /auth\.sidecarTokensFile: cannot read .*nope/,
+    ],
+    [
+      "a controller tick longer than half its lease",
+      { controller: { restart: { agents: ["a"] }, tickMs: 4000, leaseTtlMs: 5000 } },
+      {},
+      /tickMs/,
+    ],
+    [
+      "a Redis URL that is not redis://",
+      {},
+      { REDIS_URL: "http://127.0.0.1:9" },
+      /redis\.url: expected a redis:\/\//,
+    ],
+    [
+      "a Mattermost URL from a variable that is not set",
+      { alerts: { mattermost: [{ url: { env: "CLAWGUARD_TEST_UNSET_HOOK" } }] } },
+      {},
+      /CLAWGUARD_TEST_UNSET_HOOK/,
+    ],
+  ];
+  it.each(bad)(
+    "%s: both exit 78 with the same message, and the start opens no store",
+    async (_what, extra, env, message) => {
+      const root = tempDir("clawguard-collector-check-");
+      try {
+        writeFileSync(tokens, `main ${"i".repeat(40)}\n`);
+        const file = join(root.path, "collector.yaml");
+        const data = join(root.path, "data");
+        writeFileSync(file, JSON.stringify({ listen: "127.0.0.1:0", dataDir: data, ...extra }));
+        const runIn = (argv: string[]) => run(["collector", "--config", file, ...argv], { ...good, ...env });
+        const check = await runIn(["--check"]);
+        expect(check.err).toMatch(message);
+        expect(check.code).toBe(78);
+        // A start that got past its checks would run until a signal: it must not get there.
+        const start = await Promise.race([
+          runIn([]),
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error("the start did not refuse within 30 s")), 30_000).unref(),
+          ),
+        ]);
+        expect(start.code).toBe(check.code);
+        expect(start.err).toBe(check.err);
+        expect(existsSync(data)).toBe(false); // no embedded store opened
+      } finally {
+        root.cleanup();
+      }
+    },
+    60_000,
+  );
+});

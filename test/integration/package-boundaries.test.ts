@@ -1,7 +1,9 @@
-import { readdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
 import { builtinModules } from "node:module";
-import { join, relative } from "node:path";
+import { delimiter, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tempDir } from "@clawguard/shared/testing";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
 
@@ -146,4 +148,53 @@ describe("package boundaries", () => {
       "sidecar/src/cli/commands/index.ts",
     ]);
   });
+});
+
+/** pnpm as the test run was started (a package script's npm_execpath), else the one on the PATH. */
+function pnpmCommand(): [string, string[]] | undefined {
+  const execpath = process.env.npm_execpath;
+  if (execpath && /pnpm/.test(execpath) && existsSync(execpath)) return [process.execPath, [execpath]];
+  const dir = (process.env.PATH ?? "").split(delimiter).find((d) => d && existsSync(join(d, "pnpm")));
+  return dir ? [join(dir, "pnpm"), []] : undefined;
+}
+
+describe("the sidecar's production install", () => {
+  const pnpm = pnpmCommand();
+  if (!pnpm) console.warn("the sidecar's production install is not checked: no pnpm to run `pnpm deploy`");
+  it.skipIf(!pnpm)(
+    "(pnpm deploy --prod) holds the sidecar, shared and their dependencies: nothing of the collector or deploy",
+    { timeout: 600_000 },
+    () => {
+      const out = tempDir("clawguard-sidecar-prod-");
+      try {
+        const [command, prefix] = pnpm as [string, string[]];
+        execFileSync(
+          command,
+          [
+            ...prefix,
+            "deploy",
+            "--legacy",
+            "--prod",
+            "--prefer-offline",
+            "--filter",
+            "@clawguard/sidecar",
+            out.path,
+          ],
+          { cwd: ROOT, stdio: "pipe", timeout: 540_000 },
+        );
+        expect(existsSync(join(out.path, "src", "main.ts"))).toBe(true);
+        expect(readdirSync(join(out.path, "node_modules", "@clawguard"))).toEqual(["shared"]);
+        // `.pnpm/<name>@<version>...`, a scope's slash written as `+`: `@clawguard+shared@file+shared`.
+        const installed = readdirSync(join(out.path, "node_modules", ".pnpm")).map((d) => {
+          const at = d.indexOf("@", 1);
+          return (at > 0 ? d.slice(0, at) : d).replace("+", "/");
+        });
+        expect(installed).toContain("@clawguard/shared");
+        const forbidden = ["@clawguard/collector", "@clawguard/deploy", ...COLLECTOR_ONLY];
+        expect(installed.filter((name) => forbidden.includes(name))).toEqual([]);
+      } finally {
+        out.cleanup();
+      }
+    },
+  );
 });

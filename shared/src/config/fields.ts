@@ -2,6 +2,9 @@ import { z } from "zod";
 
 /** Schema building blocks shared by every program's config, so all fields read the same way. */
 
+/** What a building block accepts, in a word, for the generated config reference (`bytes`, `host:port`). */
+export const fieldKinds = z.registry<{ kind: string }>();
+
 const UNITS: Record<string, number> = {
   b: 1,
   kb: 1000,
@@ -39,7 +42,7 @@ export function int(min: number, max = Number.MAX_SAFE_INTEGER) {
 
 /** A byte size in [min, max]: a number or a string such as "64KiB". */
 export function bytes(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return z.preprocess(
+  const schema = z.preprocess(
     parseBytes,
     z
       .number({ error: `expected a byte size >= ${min} (e.g. 51200 or "64KiB")` })
@@ -47,6 +50,7 @@ export function bytes(min: number, max = Number.MAX_SAFE_INTEGER) {
       .min(min, { error: `expected a byte size >= ${min}` })
       .max(max, { error: `expected a byte size <= ${max}` }),
   );
+  return schema.register(fieldKinds, { kind: "bytes" });
 }
 
 export const bool = z.preprocess(
@@ -64,7 +68,8 @@ export const listen = z
     error: "port must be 0-65535",
     // A value that is not host:port at all gets one message, not two.
     when: (payload) => typeof payload.value === "string" && /:\d{1,5}$/.test(payload.value),
-  });
+  })
+  .register(fieldKinds, { kind: "host:port" });
 
 export function parseListen(value: string): { host: string; port: number } {
   const at = value.lastIndexOf(":");
@@ -73,7 +78,8 @@ export function parseListen(value: string): { host: string; port: number } {
 
 export const httpUrl = z
   .string({ error: "expected an http(s) URL" })
-  .refine((v) => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v), { error: "expected an http(s) URL" });
+  .refine((v) => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v), { error: "expected an http(s) URL" })
+  .register(fieldKinds, { kind: "URL" });
 
 export const agentName = z
   .string({ error: "expected an agent name" })
@@ -90,11 +96,13 @@ export const roleName = z.string({ error: "expected a role" }).regex(/^[A-Za-z0-
  * Where a secret comes from. Never the secret itself: config files get committed and printed.
  * `env` names an environment variable, `file` a file (Docker secrets: /run/secrets/...).
  */
-export const secretRef = z.strictObject({
-  env: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected an environment variable name" })
-    .optional(),
-  file: z.string().min(1).optional(),
-});
+export const secretRef = z
+  .strictObject({
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected an environment variable name" })
+      .optional(),
+    file: z.string().min(1).optional(),
+  })
+  .register(fieldKinds, { kind: "secret" });
 export type SecretRef = z.infer<typeof secretRef>;

@@ -1,7 +1,5 @@
-import { type Command, parse } from "@clawguard/shared/cli/command";
-import { untilSignal } from "@clawguard/shared/cli/signals";
-import { loggerFromEnv } from "@clawguard/shared/log";
-import { redactObject } from "@clawguard/shared/redact";
+import type { Command } from "@clawguard/shared/cli/command";
+import { serviceCommand } from "@clawguard/shared/cli/service";
 import { loadCollectorConfig } from "../../config.ts";
 import { checkConfig, startCollector } from "../../main.ts";
 
@@ -23,38 +21,14 @@ Options:
 Secrets: sidecar tokens from auth.sidecars, auth.sidecarTokensFile or CLAWGUARD_INGEST_TOKENS_FILE
 ("agent token" per line); the read token from CLAWGUARD_READ_TOKEN or CLAWGUARD_READ_TOKEN_FILE.`;
 
-export const collectorCommand: Command = {
+export const collectorCommand: Command = serviceCommand({
   name: "collector",
   help,
-  async run(args, io) {
-    const { values } = parse(
-      "collector",
-      args,
-      { config: { type: "string" }, check: { type: "boolean" }, "print-config": { type: "boolean" } },
-      false,
-    );
-    if (values.help) {
-      io.out(`${help}\n`);
-      return 0;
-    }
-    const config = loadCollectorConfig(values.config ?? io.env.CLAWGUARD_COLLECTOR_CONFIG, io.env, io.cwd);
-    if (values["print-config"]) {
-      io.out(`${JSON.stringify(redactObject(config), null, 2)}\n`);
-      return 0;
-    }
-    if (values.check) {
-      checkConfig(config, io.env);
-      io.out("collector config is valid\n");
-      return 0;
-    }
-    const log = loggerFromEnv(io.env, "collector");
-    const stopping = untilSignal((message) => log.error(message));
-    const collector = await startCollector(config, io.env, log);
-    const signal = await stopping;
-    log.info("stopping", { signal });
-    const t0 = performance.now();
-    await collector.stop();
-    log.info("stopped", { ms: Math.round(performance.now() - t0) });
-    return 0;
+  load: (flag, io) => loadCollectorConfig(flag ?? io.env.CLAWGUARD_COLLECTOR_CONFIG, io.env, io.cwd),
+  check(config, io) {
+    checkConfig(config, io.env);
+    return ["collector config is valid"];
   },
-};
+  logName: () => "collector",
+  start: (config, io, log) => startCollector(config, io.env, log),
+});

@@ -5,6 +5,7 @@ import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { loggerFromEnv } from "@clawguard/shared/log";
 import { Redis } from "ioredis";
+import { COLLECTOR_SECRET_ENV } from "../../config.ts";
 import { redisRouteMirror } from "../../controller/lease.ts";
 import { getRoute } from "../../controller/routes.ts";
 import { Router } from "../../router/index.ts";
@@ -31,7 +32,7 @@ Prints an nginx upstream block for the group's current target, for those who fro
 nginx (reload nginx after a failover, or run this from a hook). Needs REDIS_URL as the router.`;
 
 function redisFrom(io: Io): { redis: Redis; prefix: string } {
-  const url = resolveSecret(undefined, io.env, "redis.url", "REDIS_URL");
+  const url = resolveSecret(undefined, io.env, "redis.url", COLLECTOR_SECRET_ENV["redis.url"]);
   if (!url)
     throw new ClawguardError("config.invalid", "no Redis: set REDIS_URL or REDIS_URL_FILE (the collector's)");
   const redis = new Redis(url, { maxRetriesPerRequest: 2 });

@@ -1,7 +1,5 @@
-import { type Command, parse } from "@clawguard/shared/cli/command";
-import { untilSignal } from "@clawguard/shared/cli/signals";
-import { loggerFromEnv } from "@clawguard/shared/log";
-import { redactObject } from "@clawguard/shared/redact";
+import type { Command } from "@clawguard/shared/cli/command";
+import { serviceCommand } from "@clawguard/shared/cli/service";
 import { loadSidecarConfig } from "../../config.ts";
 import { preflight, startSidecar } from "../../main.ts";
 import { describeChatProbeCosts } from "../../sources/prober/cost.ts";
@@ -27,51 +25,25 @@ token); CLAWGUARD_SIDECAR_TOKEN(_FILE) for the API (generated into stateDir if u
 stateDir (CLAWGUARD_STATE_DIR): the sidecar's private state, outside the workspace (the agent's
 container reads the workspace); default $XDG_STATE_HOME/clawguard/<agent>-<workspace id>.`;
 
-export const sidecarCommand: Command = {
+export const sidecarCommand: Command = serviceCommand({
   name: "sidecar",
   help,
-  async run(args, io) {
-    const { values } = parse(
-      "sidecar",
-      args,
-      { config: { type: "string" }, check: { type: "boolean" }, "print-config": { type: "boolean" } },
-      false,
+  load: (flag, io) => loadSidecarConfig(configFile(flag, io.env, io.cwd), io.env, io.cwd),
+  check(config, io) {
+    // What the start checks before it takes anything: the ingest token, the state dir, and the
+    // providers (upstream URLs, API families, the OpenClaw config, injected keys).
+    const { providers, skipped } = preflight(config, io.env);
+    const guarded = providers.map(
+      (p) => `${p.id} (${p.family.api}, ${p.models.size} model(s)) -> ${p.upstream.origin}`,
     );
-    if (values.help) {
-      io.out(`${help}\n`);
-      return 0;
-    }
-    const config = loadSidecarConfig(configFile(values.config, io.env, io.cwd), io.env, io.cwd);
-    if (values["print-config"]) {
-      io.out(`${JSON.stringify(redactObject(config), null, 2)}\n`);
-      // Beside the JSON, so that stdout stays the config.
-      for (const line of describeChatProbeCosts(config.probe)) io.err(`${line}\n`);
-      return 0;
-    }
-    if (values.check) {
-      // What the start checks before it takes anything: the ingest token, the state dir, and the
-      // providers (upstream URLs, API families, the OpenClaw config, injected keys).
-      const { providers, skipped } = preflight(config, io.env);
-      const guarded = providers.map(
-        (p) => `${p.id} (${p.family.api}, ${p.models.size} model(s)) -> ${p.upstream.origin}`,
-      );
-      io.out(
-        `sidecar config is valid${guarded.length ? `\nLLM providers: ${guarded.join("; ")}` : ""}${skipped.map((s) => `\nLLM provider ${s}`).join("")}${describeChatProbeCosts(
-          config.probe,
-        )
-          .map((line) => `\n${line}`)
-          .join("")}\n`,
-      );
-      return 0;
-    }
-    const log = loggerFromEnv(io.env, `sidecar:${config.agent}`);
-    const stopping = untilSignal((message) => log.error(message));
-    const sidecar = await startSidecar(config, io.env, log);
-    const signal = await stopping;
-    log.info("stopping", { signal });
-    const t0 = performance.now();
-    await sidecar.stop();
-    log.info("stopped", { ms: Math.round(performance.now() - t0) });
-    return 0;
+    return [
+      "sidecar config is valid",
+      ...(guarded.length ? [`LLM providers: ${guarded.join("; ")}`] : []),
+      ...skipped.map((s) => `LLM provider ${s}`),
+      ...describeChatProbeCosts(config.probe),
+    ];
   },
-};
+  printNotes: (config) => describeChatProbeCosts(config.probe),
+  logName: (config) => `sidecar:${config.agent}`,
+  start: (config, io, log) => startSidecar(config, io.env, log),
+});
