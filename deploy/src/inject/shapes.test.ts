@@ -363,3 +363,159 @@ describe("a service that extends another", () => {
     });
   });
 });
+
+describe("CLAWGUARD_WORKSPACE in each agent's environment (exec from any folder is guarded)", () => {
+  const WS = "/home/node/.openclaw/workspace";
+  const text = `x-agent: &agent
+  image: ghcr.io/openclaw/openclaw:latest
+  environment: &agent-env
+    TZ: UTC
+x-plain: &plain
+  image: ghcr.io/openclaw/openclaw:latest
+  environment:
+    TZ: UTC
+services:
+  own-map:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment:
+      TZ: "UTC"   # a comment kept
+    volumes:
+      - ./a:/home/node/.openclaw
+  own-list:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment:
+      - TZ=UTC
+    volumes:
+      - ./b:/home/node/.openclaw
+  none:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+    - ./c:/home/node/.openclaw
+  inherited:
+    <<: *agent
+    volumes:
+      - ./d:/home/node/.openclaw
+  merged:
+    <<: *agent
+    environment:
+      <<: *agent-env
+      ID: merged
+    volumes:
+      - ./e:/home/node/.openclaw
+  empty:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment:
+    volumes:
+      - ./f:/home/node/.openclaw
+  custom:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment:
+      CLAWGUARD_WORKSPACE: /srv/ws
+    volumes:
+      - ./g:/home/node/.openclaw
+  flow:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment: { TZ: UTC }
+    volumes:
+      - ./h:/home/node/.openclaw
+  no-anchor:
+    <<: *plain
+    volumes:
+      - ./i:/home/node/.openclaw
+`;
+  it("is added to the agent's own map or list, or as a new key merging what it inherits; --remove gives the bytes back", () => {
+    const r = inject(text);
+    const s = js(roundTrip(text)).services;
+    for (const name of ["own-map", "none", "inherited", "merged", "empty"])
+      expect(s[name].environment.CLAWGUARD_WORKSPACE, name).toBe(WS);
+    expect(s["own-list"].environment).toEqual(["TZ=UTC", `CLAWGUARD_WORKSPACE=${WS}`]);
+    // What the agent had stays: an inherited environment is merged through its anchor, not replaced.
+    expect(s.inherited.environment).toEqual({ TZ: "UTC", CLAWGUARD_WORKSPACE: WS });
+    expect(s.merged.environment).toEqual({ TZ: "UTC", ID: "merged", CLAWGUARD_WORKSPACE: WS });
+    expect(s["own-map"].environment.TZ).toBe("UTC");
+    expect(r.text).toContain(
+      `      TZ: "UTC"   # a comment kept\n      CLAWGUARD_WORKSPACE: ${WS} # clawguard-inject\n`,
+    );
+    // Left as it is, with the reason in the report: set by the user, or no line inject can add.
+    expect(s.custom.environment).toEqual({ CLAWGUARD_WORKSPACE: "/srv/ws" });
+    expect(s.flow.environment).toEqual({ TZ: "UTC" });
+    expect(s["no-anchor"].environment).toEqual({ TZ: "UTC" });
+    const notes = Object.fromEntries(r.agents.map((a) => [a.service, a.notes.at(-1)]));
+    expect(notes.none).toBe(`sets CLAWGUARD_WORKSPACE=${WS} (clawguard exec from any folder is guarded)`);
+    expect(notes.custom).toBe(`keeps its own CLAWGUARD_WORKSPACE=/srv/ws (the workspace is ${WS})`);
+    expect(notes.flow).toMatch(/its environment is a flow collection: add CLAWGUARD_WORKSPACE=\S+ to it/);
+    expect(notes["no-anchor"]).toMatch(/comes through << without an anchor: add CLAWGUARD_WORKSPACE/);
+  });
+
+  it("is the workspace's container path: inside the state when the agent has no workspace mount", () => {
+    const inside = `services:
+  bot:
+    image: moltbot/moltbot:2
+    volumes:
+      - bot-state:/data/.openclaw
+volumes:
+  bot-state:
+`;
+    expect(js(roundTrip(inside)).services.bot.environment).toEqual({
+      CLAWGUARD_WORKSPACE: "/data/.openclaw/workspace",
+    });
+  });
+
+  it("the standby has it too, and CRLF files get CRLF lines", () => {
+    const crlf = `services:\r\n  gateway:\r\n    image: ghcr.io/openclaw/openclaw:latest\r\n    ports:\r\n      - "18789:18789"\r\n    environment:\r\n      - TZ=UTC\r\n    labels:\r\n      clawguard.ha: standby\r\n    volumes:\r\n      - ./state:/home/node/.openclaw\r\n`;
+    const out = roundTrip(crlf);
+    expect(out.split("\n").every((l, i, all) => i === all.length - 1 || l.endsWith("\r"))).toBe(true);
+    const s = js(out).services;
+    expect(s.gateway.environment).toEqual(["TZ=UTC", `CLAWGUARD_WORKSPACE=${WS}`]);
+    expect(s["gateway-standby"].environment).toEqual(["TZ=UTC", `CLAWGUARD_WORKSPACE=${WS}`]);
+  });
+});
+
+describe("two agents on one state directory", () => {
+  it("are warned about (OpenClaw's lock: the second exits 78); a shared workspace is not", () => {
+    const text = `services:
+  gateway:
+    image: ghcr.io/openclaw/openclaw:latest
+    labels:
+      clawguard.ha: standby
+    volumes:
+      - ./state:/home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+  worker:
+    image: ghcr.io/openclaw/openclaw:latest
+    command: ["openclaw", "gateway", "run", "--port", "18800"]
+    volumes:
+      - ./state/:/home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+  sub1:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - sub-state:/home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+  sub2:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - type: volume
+        source: sub-state
+        target: /home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+  sub3:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - sub3-state:/home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+volumes:
+  shared-ws:
+  sub-state:
+  sub3-state:
+`;
+    const r = inject(text);
+    expect(r.warnings).toEqual([
+      "services.gateway, services.worker: all mount ./state as their state directory (/home/node/.openclaw); OpenClaw locks its state directory, so only one of them runs and the others exit 78: give each agent a state of its own (a shared workspace is fine)",
+      "services.sub1, services.sub2: all mount sub-state as their state directory (/home/node/.openclaw); OpenClaw locks its state directory, so only one of them runs and the others exit 78: give each agent a state of its own (a shared workspace is fine)",
+    ]);
+    // The seed: seven sub-agents on one workspace, each its own state; its HA gateway's standby
+    // shares the gateway's state by design (never started beside it). No warning.
+    expect(inject(read("../../examples/seed/compose.yml")).warnings).toEqual([]);
+  });
+});
