@@ -150,7 +150,10 @@ export function composeData(doc: Document): Js | null {
 function parse(text: string): Document {
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, merge: true });
   if (!Array.isArray(docs) || docs.length === 0) return parseDocument(text);
-  if (docs.length > 1) throw new InjectError("expected one YAML document, found several (---)");
+  if (docs.length > 1)
+    throw new InjectError(
+      "expected one YAML document, found several (---): Compose merges them, clawguard inject does not; make them one document",
+    );
   const doc = docs[0] as Document;
   const first = doc.errors[0];
   if (first) throw new InjectError(`invalid YAML: ${first.message.split("\n")[0]}`);

@@ -519,3 +519,60 @@ volumes:
     expect(inject(read("../../examples/seed/compose.yml")).warnings).toEqual([]);
   });
 });
+
+describe("a state split into mounts (openclaw/openclaw's deploy/docker-compose.yml)", () => {
+  // Its layout: openclaw.json, cron/, state/ and whatsapp/ each mounted inside /root/.openclaw.
+  const text = `services:
+  openclaw:
+    build:
+      context: ..
+    labels:
+      clawguard.role: gateway
+    volumes:
+      - ./openclaw.json:/root/.openclaw/openclaw.json:ro
+      - ./cron:/root/.openclaw/cron
+      - openclaw_state:/root/.openclaw/state
+      - openclaw_wa:/root/.openclaw/whatsapp
+    expose:
+      - "7080"
+volumes:
+  openclaw_state: {}
+  openclaw_wa: {}
+`;
+  it("is refused with exit 2 naming the layout and the one mount to add; with it, injects", async () => {
+    const file = join(tmp, "split.yml");
+    writeFileSync(file, text);
+    const r = await runCommand(injectCommand, [file, "-o", join(tmp, "split.out.yml")], { cwd: tmp });
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      `clawguard inject: ${file}: services.openclaw.volumes: its OpenClaw state is split into mounts inside /root/.openclaw (openclaw.json, cron, state, whatsapp), and its workspace, OpenClaw's default /root/.openclaw/workspace, is on none of them: it is in the container's own filesystem, which the sidecar cannot share. Mount a volume there ("- openclaw-workspace:/root/.openclaw/workspace", and openclaw-workspace under the top-level volumes), or set the label clawguard.workspace to a mounted folder OpenClaw uses as its workspace\n`,
+    );
+    expect(existsSync(join(tmp, "split.out.yml"))).toBe(false);
+    // The advice followed, word for word.
+    const fixed = text
+      .replace(
+        "      - openclaw_wa:/root/.openclaw/whatsapp\n",
+        "$&      - openclaw-workspace:/root/.openclaw/workspace\n",
+      )
+      .replace("  openclaw_wa: {}\n", "$&  openclaw-workspace: {}\n");
+    const s = js(roundTrip(fixed)).services;
+    expect(s["openclaw-clawguard"].volumes[0]).toBe("openclaw-workspace:/root/.openclaw/workspace");
+    expect(s.openclaw.environment).toEqual({ CLAWGUARD_WORKSPACE: "/root/.openclaw/workspace" });
+  });
+});
+
+describe("several YAML documents", () => {
+  it("are refused with exit 2, saying what to do (Compose 2.26 merges them), nothing written", async () => {
+    const file = join(tmp, "docs.yml");
+    writeFileSync(
+      file,
+      "services:\n  gateway:\n    image: ghcr.io/openclaw/openclaw:latest\n    volumes:\n      - ./s:/home/node/.openclaw\n---\nservices: {}\n",
+    );
+    const r = await runCommand(injectCommand, [file, "-o", join(tmp, "docs.out.yml")], { cwd: tmp });
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      `clawguard inject: ${file}: expected one YAML document, found several (---): Compose merges them, clawguard inject does not; make them one document\n`,
+    );
+    expect(existsSync(join(tmp, "docs.out.yml"))).toBe(false);
+  });
+});
