@@ -3,13 +3,19 @@ import { type Agent, pairOf } from "./detect.ts";
 import { columnAt, LINE, type Lines, lastLineOf, lineAt } from "./text.ts";
 
 /**
- * `CLAWGUARD_WORKSPACE` in the agent's own environment: the agent-side `clawguard exec` finds the
+ * `CLAWGUARD_WORKSPACE` (and `CLAWGUARD_AGENT`) in the agent's own environment: the agent-side `clawguard exec` finds the
  * workspace by walking up from its working directory to a `.clawguard` folder, so a command run
  * from `/` or `/tmp` only warned and its events went to an inbox no sidecar reads. With the
  * variable set to the workspace's path in the container, exec from any folder is guarded and
  * attributed. Inject adds it as marked lines, so `--remove` takes them out byte for byte.
  */
 export const WORKSPACE_VAR = "CLAWGUARD_WORKSPACE";
+/**
+ * `CLAWGUARD_AGENT`, the agent's name (its service's, as its sidecar has it): without it the
+ * agent-side file asks the sidecar on 127.0.0.1:18801, and under a load of 38 on 2 cores a
+ * sidecar did not answer within 5 s, so that exec's events went to the default agent's inbox.
+ */
+export const AGENT_VAR = "CLAWGUARD_AGENT";
 
 /** What to do for one agent: lines to insert after a line of the file, and what the report says. */
 export interface EnvPlan {
@@ -46,12 +52,12 @@ export function envValue(environment: unknown, name: string): string | null | un
   return undefined;
 }
 
-/** `environment` with the workspace variable added, for a service inject writes whole (the standby). */
-export function withWorkspace(environment: unknown, dir: string): unknown {
-  if (envValue(environment, WORKSPACE_VAR) !== undefined) return environment;
-  if (Array.isArray(environment)) return [...environment, `${WORKSPACE_VAR}=${dir}`];
+/** `environment` with `vars` added where unset, for a service inject writes whole (the standby). */
+export function withAgentVars(environment: unknown, vars: readonly [string, string][]): unknown {
+  const missing = vars.filter(([name]) => envValue(environment, name) === undefined);
+  if (Array.isArray(environment)) return [...environment, ...missing.map(([k, v]) => `${k}=${v}`)];
   const own = environment && typeof environment === "object" ? environment : {};
-  return { ...own, [WORKSPACE_VAR]: dir };
+  return { ...own, ...Object.fromEntries(missing) };
 }
 
 /** A `<<` key: yaml reads it (with merge on) as a Scalar holding Symbol(<<). */
@@ -95,11 +101,30 @@ function anchorOf(doc: Document, env: unknown): string | null {
   return isMap(env) && (env as Node).anchor ? ((env as Node).anchor as string) : null;
 }
 
+/** The variables the agent-side `clawguard` of `service` (the agent, or its standby) needs. */
+export const agentVars = (agent: Agent, service: string): [string, string][] => [
+  [WORKSPACE_VAR, agent.workspaceDir],
+  [AGENT_VAR, service],
+];
+
+/** What the report says of variables the agent has set already (to another value: why that matters). */
+function keptNotes(vars: readonly [string, string][], environment: unknown): string[] {
+  const notes: string[] = [];
+  for (const [name, want] of vars) {
+    const set = envValue(environment, name);
+    if (set === undefined || set === want) continue;
+    notes.push(
+      `keeps its own ${name}${set === null ? "" : `=${set}`} (${name === AGENT_VAR ? `its sidecar is for ${want}: exec's events under another name go to an inbox no sidecar reads` : `the workspace is ${want}`})`,
+    );
+  }
+  return notes;
+}
+
 /**
- * How `CLAWGUARD_WORKSPACE` gets into the agent's environment: a line added to its own block map
- * or list, or a new `environment` key (merging an inherited one through its anchor). Left alone,
- * with a note, where it is set already or where lines cannot be added (a flow collection, an
- * alias, an inherited environment without an anchor).
+ * How `CLAWGUARD_WORKSPACE` and `CLAWGUARD_AGENT` get into the agent's environment: lines added
+ * to its own block map or list, or a new `environment` key (merging an inherited one through its
+ * anchor). Left alone, with a note, where they are set already or where lines cannot be added (a
+ * flow collection, an alias, an inherited environment without an anchor).
  */
 export function workspaceEnv(
   doc: Document,
@@ -109,48 +134,45 @@ export function workspaceEnv(
   service: { map: YAMLMap; js: Record<string, unknown> },
   at: Anchor,
 ): EnvPlan {
-  const dir = agent.workspaceDir;
-  const set = envValue(service.js.environment, WORKSPACE_VAR);
-  const added = `sets ${WORKSPACE_VAR}=${dir} (clawguard exec from any folder is guarded)`;
+  const all = agentVars(agent, agent.name);
+  const missing = all.filter(([name]) => envValue(service.js.environment, name) === undefined);
+  const kept = keptNotes(all, service.js.environment);
+  const said = (note: string) => [note, ...kept].join("; ");
+  const listed = missing.map(([k, v]) => `${k}=${v}`).join(", ");
+  const added = said(`sets ${listed} (clawguard exec from any folder is guarded and attributed)`);
   const byHand = (why: string) => ({
-    note: `${why}: add ${WORKSPACE_VAR}=${dir} to it, or clawguard exec run outside the workspace only warns`,
+    note: said(`${why}: add ${listed} to it, or clawguard exec run outside the workspace only warns`),
   });
-  if (set !== undefined) {
-    return {
-      note:
-        set === dir
-          ? `${WORKSPACE_VAR} already set`
-          : `keeps its own ${WORKSPACE_VAR}${set === null ? "" : `=${set}`} (the workspace is ${dir})`,
-    };
-  }
+  if (missing.length === 0)
+    return { note: kept.length > 0 ? kept.join("; ") : `${all.map(([k]) => k).join(" and ")} already set` };
+  const mapLines = (column: number) =>
+    missing.map(([k, v]) => `${" ".repeat(column)}${k}: ${scalar(v)}${LINE}`);
   const pair = pairOf(service.map, "environment");
   if (!pair) {
     const anchor = service.js.environment === undefined ? undefined : inheritedAnchor(doc, service.map);
     if (anchor === null) return byHand("its environment comes through << without an anchor");
-    const pad = " ".repeat(at.column + unit);
     const body = [
       `${" ".repeat(at.column)}environment:${LINE}`,
-      ...(anchor ? [`${pad}<<: *${anchor}${LINE}`] : []),
-      `${pad}${WORKSPACE_VAR}: ${scalar(dir)}${LINE}`,
+      ...(anchor ? [`${" ".repeat(at.column + unit)}<<: *${anchor}${LINE}`] : []),
+      ...mapLines(at.column + unit),
     ];
     return { insert: { after: at.after, lines: body }, note: added };
   }
   const value = pair.value;
   if (isMap(value) && !value.flow && value.items.length > 0) {
     const column = columnAt(lines, range(value.items[0]?.key)[0]);
-    const line = `${" ".repeat(column)}${WORKSPACE_VAR}: ${scalar(dir)}${LINE}`;
-    return { insert: { after: lastLineOf(lines, range(value)[1]), lines: [line] }, note: added };
+    return { insert: { after: lastLineOf(lines, range(value)[1]), lines: mapLines(column) }, note: added };
   }
   if (isSeq(value) && !value.flow && value.items.length > 0) {
-    const column = columnAt(lines, range(value)[0]);
-    const line = `${" ".repeat(column)}- ${scalar(`${WORKSPACE_VAR}=${dir}`)}${LINE}`;
-    return { insert: { after: lastLineOf(lines, range(value)[1]), lines: [line] }, note: added };
+    const pad = " ".repeat(columnAt(lines, range(value)[0]));
+    const items = missing.map(([k, v]) => `${pad}- ${scalar(`${k}=${v}`)}${LINE}`);
+    return { insert: { after: lastLineOf(lines, range(value)[1]), lines: items }, note: added };
   }
   const keyStart = range(pair.key)[0];
   if (value === null || (isScalar(value) && value.value === null && range(value)[0] === range(value)[1])) {
-    // `environment:` with nothing after it: the entry one level in, on the next line.
-    const line = `${" ".repeat(columnAt(lines, keyStart) + unit)}${WORKSPACE_VAR}: ${scalar(dir)}${LINE}`;
-    return { insert: { after: lineAt(lines, keyStart), lines: [line] }, note: added };
+    // `environment:` with nothing after it: the entries one level in, on the next lines.
+    const column = columnAt(lines, keyStart) + unit;
+    return { insert: { after: lineAt(lines, keyStart), lines: mapLines(column) }, note: added };
   }
   return byHand(
     `its environment is ${isAlias(value) ? "an alias" : isMap(value) || isSeq(value) ? "a flow collection" : "not a block map or list"}`,

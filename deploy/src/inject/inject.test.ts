@@ -140,12 +140,12 @@ it("takes the image flags", () => {
   expect(s["clawguard-collector"].image).toBe("registry/x/collector:9");
 });
 
-/** `environment` without CLAWGUARD_WORKSPACE (none at all when inject added the key for it alone). */
+/** `environment` without CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT (none when inject added the key for them). */
 function withoutWorkspace(environment: unknown, before: unknown): unknown {
   if (Array.isArray(environment))
-    return environment.filter((e) => !String(e).startsWith("CLAWGUARD_WORKSPACE="));
+    return environment.filter((e) => !/^CLAWGUARD_(WORKSPACE|AGENT)=/.test(String(e)));
   if (!environment || typeof environment !== "object") return environment;
-  const { CLAWGUARD_WORKSPACE: _w, ...rest } = environment as Record<string, unknown>;
+  const { CLAWGUARD_WORKSPACE: _w, CLAWGUARD_AGENT: _a, ...rest } = environment as Record<string, unknown>;
   return before === undefined && Object.keys(rest).length === 0 ? undefined : rest;
 }
 
@@ -167,7 +167,7 @@ describe("property: generated compose files", () => {
       const { volumes, ports, environment, ...rest } = after.services[name];
       const { volumes: v0, ports: p0, environment: e0, ...rest0 } = service;
       expect(rest).toEqual(rest0);
-      // An agent's environment gains CLAWGUARD_WORKSPACE, and nothing else changes in it.
+      // An agent's environment gains CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT, and nothing else changes.
       expect(withoutWorkspace(environment, e0)).toEqual(e0);
       expect((volumes ?? []).filter((v: unknown) => v !== "clawguard-bin:/opt/clawguard/bin:ro")).toEqual(
         v0 ?? [],

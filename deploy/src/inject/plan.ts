@@ -1,5 +1,5 @@
 import { Document, Scalar, stringify } from "yaml";
-import { withWorkspace } from "./agent-env.ts";
+import { agentVars, withAgentVars } from "./agent-env.ts";
 import { type Agent, containerPorts, type Mount, splitColons, type Vars } from "./detect.ts";
 import type { Upstream } from "./openclaw-config.ts";
 
@@ -174,7 +174,7 @@ export function standbyService(gateway: Agent, original: Record<string, unknown>
   const volumes = Array.isArray(rest.volumes) ? [...rest.volumes, AGENT_MOUNT] : [AGENT_MOUNT];
   return {
     ...rest,
-    environment: withWorkspace(rest.environment, gateway.workspaceDir),
+    environment: withAgentVars(rest.environment, agentVars(gateway, standbyName(gateway.name))),
     volumes,
     profiles: [STANDBY_PROFILE],
     labels: { ...labels, "clawguard.role": "gateway", "clawguard.standby-for": gateway.name, ...LABELS },

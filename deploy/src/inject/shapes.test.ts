@@ -364,7 +364,7 @@ describe("a service that extends another", () => {
   });
 });
 
-describe("CLAWGUARD_WORKSPACE in each agent's environment (exec from any folder is guarded)", () => {
+describe("CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT in each agent's environment (exec from any folder is guarded and attributed)", () => {
   const WS = "/home/node/.openclaw/workspace";
   const text = `x-agent: &agent
   image: ghcr.io/openclaw/openclaw:latest
@@ -426,24 +426,45 @@ services:
   it("is added to the agent's own map or list, or as a new key merging what it inherits; --remove gives the bytes back", () => {
     const r = inject(text);
     const s = js(roundTrip(text)).services;
-    for (const name of ["own-map", "none", "inherited", "merged", "empty"])
+    for (const name of ["own-map", "none", "inherited", "merged", "empty"]) {
       expect(s[name].environment.CLAWGUARD_WORKSPACE, name).toBe(WS);
-    expect(s["own-list"].environment).toEqual(["TZ=UTC", `CLAWGUARD_WORKSPACE=${WS}`]);
+      expect(s[name].environment.CLAWGUARD_AGENT, name).toBe(name);
+    }
+    expect(s["own-list"].environment).toEqual([
+      "TZ=UTC",
+      `CLAWGUARD_WORKSPACE=${WS}`,
+      "CLAWGUARD_AGENT=own-list",
+    ]);
     // What the agent had stays: an inherited environment is merged through its anchor, not replaced.
-    expect(s.inherited.environment).toEqual({ TZ: "UTC", CLAWGUARD_WORKSPACE: WS });
-    expect(s.merged.environment).toEqual({ TZ: "UTC", ID: "merged", CLAWGUARD_WORKSPACE: WS });
+    expect(s.inherited.environment).toEqual({
+      TZ: "UTC",
+      CLAWGUARD_WORKSPACE: WS,
+      CLAWGUARD_AGENT: "inherited",
+    });
+    expect(s.merged.environment).toEqual({
+      TZ: "UTC",
+      ID: "merged",
+      CLAWGUARD_WORKSPACE: WS,
+      CLAWGUARD_AGENT: "merged",
+    });
     expect(s["own-map"].environment.TZ).toBe("UTC");
     expect(r.text).toContain(
-      `      TZ: "UTC"   # a comment kept\n      CLAWGUARD_WORKSPACE: ${WS} # clawguard-inject\n`,
+      `      TZ: "UTC"   # a comment kept\n      CLAWGUARD_WORKSPACE: ${WS} # clawguard-inject\n      CLAWGUARD_AGENT: own-map # clawguard-inject\n`,
     );
     // Left as it is, with the reason in the report: set by the user, or no line inject can add.
-    expect(s.custom.environment).toEqual({ CLAWGUARD_WORKSPACE: "/srv/ws" });
+    expect(s.custom.environment).toEqual({ CLAWGUARD_WORKSPACE: "/srv/ws", CLAWGUARD_AGENT: "custom" });
     expect(s.flow.environment).toEqual({ TZ: "UTC" });
     expect(s["no-anchor"].environment).toEqual({ TZ: "UTC" });
     const notes = Object.fromEntries(r.agents.map((a) => [a.service, a.notes.at(-1)]));
-    expect(notes.none).toBe(`sets CLAWGUARD_WORKSPACE=${WS} (clawguard exec from any folder is guarded)`);
-    expect(notes.custom).toBe(`keeps its own CLAWGUARD_WORKSPACE=/srv/ws (the workspace is ${WS})`);
-    expect(notes.flow).toMatch(/its environment is a flow collection: add CLAWGUARD_WORKSPACE=\S+ to it/);
+    expect(notes.none).toBe(
+      `sets CLAWGUARD_WORKSPACE=${WS}, CLAWGUARD_AGENT=none (clawguard exec from any folder is guarded and attributed)`,
+    );
+    expect(notes.custom).toBe(
+      `sets CLAWGUARD_AGENT=custom (clawguard exec from any folder is guarded and attributed); keeps its own CLAWGUARD_WORKSPACE=/srv/ws (the workspace is ${WS})`,
+    );
+    expect(notes.flow).toMatch(
+      /its environment is a flow collection: add CLAWGUARD_WORKSPACE=\S+, CLAWGUARD_AGENT=flow to it/,
+    );
     expect(notes["no-anchor"]).toMatch(/comes through << without an anchor: add CLAWGUARD_WORKSPACE/);
   });
 
@@ -458,6 +479,7 @@ volumes:
 `;
     expect(js(roundTrip(inside)).services.bot.environment).toEqual({
       CLAWGUARD_WORKSPACE: "/data/.openclaw/workspace",
+      CLAWGUARD_AGENT: "bot",
     });
   });
 
@@ -466,8 +488,13 @@ volumes:
     const out = roundTrip(crlf);
     expect(out.split("\n").every((l, i, all) => i === all.length - 1 || l.endsWith("\r"))).toBe(true);
     const s = js(out).services;
-    expect(s.gateway.environment).toEqual(["TZ=UTC", `CLAWGUARD_WORKSPACE=${WS}`]);
-    expect(s["gateway-standby"].environment).toEqual(["TZ=UTC", `CLAWGUARD_WORKSPACE=${WS}`]);
+    expect(s.gateway.environment).toEqual(["TZ=UTC", `CLAWGUARD_WORKSPACE=${WS}`, "CLAWGUARD_AGENT=gateway"]);
+    // The standby's own name: its sidecar is gateway-standby's.
+    expect(s["gateway-standby"].environment).toEqual([
+      "TZ=UTC",
+      `CLAWGUARD_WORKSPACE=${WS}`,
+      "CLAWGUARD_AGENT=gateway-standby",
+    ]);
   });
 });
 
@@ -557,7 +584,10 @@ volumes:
       .replace("  openclaw_wa: {}\n", "$&  openclaw-workspace: {}\n");
     const s = js(roundTrip(fixed)).services;
     expect(s["openclaw-clawguard"].volumes[0]).toBe("openclaw-workspace:/root/.openclaw/workspace");
-    expect(s.openclaw.environment).toEqual({ CLAWGUARD_WORKSPACE: "/root/.openclaw/workspace" });
+    expect(s.openclaw.environment).toEqual({
+      CLAWGUARD_WORKSPACE: "/root/.openclaw/workspace",
+      CLAWGUARD_AGENT: "openclaw",
+    });
   });
 });
 
