@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { benchExec } from "./exec.ts";
 import { benchFailover } from "./failover.ts";
 import { benchIngest } from "./ingest.ts";
+import { benchInject } from "./inject.ts";
 import { benchLlmProxy } from "./llm-proxy.ts";
 import { benchMemory } from "./memory.ts";
 import { benchMetrics } from "./metrics.ts";
@@ -9,7 +10,7 @@ import { benchRedact } from "./redact.ts";
 import { aggregate, type Figure, printTable } from "./report.ts";
 import { benchTokens } from "./tokens.ts";
 
-const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover|redact|tokens|metrics] [--repeat N] [--runs N]
+const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover|redact|tokens|metrics|inject] [--repeat N] [--runs N]
                   [--events N] [--mb N] [--calls N] [--rate N] [--writes N] [--files N] [--idle-seconds N]
                   [--drills N] [--agents N,N]
 
@@ -51,6 +52,8 @@ of them did (9 of 10). The machine's load average is printed beside the table.
   metrics  the collector's GET /metrics with --agents N,N (default 500,1000) agents as heavy as it takes
           (16 provider/model pairs, 20 memory files, 20 probes), scraped by curl: the event-loop delay
           during a scrape (target <= 50 ms; an idle process's own noise printed beside), size, samples
+  inject  clawguard inject of a 5 MB compose file beside one plain yaml parse of it, CPU time, the
+          median of --runs: ratio (target <= 4x) and time (target <= 5 s)
 Needs PostgreSQL for ingest, metrics and failover (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
 and psql on the PATH for ingest; Redis for failover (CLAWGUARD_TEST_REDIS, default redis://127.0.0.1:6379);
 nginx for llm (apt-get install nginx-light). Progress goes to stderr, the table to stdout.`;
@@ -84,7 +87,7 @@ const positive = (name: string, value: string): number => {
   }
   return n;
 };
-const BENCHES = ["exec", "ingest", "llm", "memory", "failover", "redact", "tokens", "metrics"];
+const BENCHES = ["exec", "ingest", "llm", "memory", "failover", "redact", "tokens", "metrics", "inject"];
 if (values.only !== undefined && !BENCHES.includes(values.only)) {
   console.error(
     `pnpm bench: --only: expected one of ${BENCHES.join(", ")}, got ${JSON.stringify(values.only)}`,
@@ -128,6 +131,7 @@ async function benchRound(): Promise<Figure[]> {
         rate: positive("rate", values.rate),
       })),
     );
+  if (wanted("inject")) figures.push(...(await benchInject({ runs })));
   if (wanted("metrics"))
     figures.push(...(await benchMetrics(values.agents.split(",").map((n) => positive("agents", n)))));
   return figures;

@@ -7,7 +7,6 @@ import { runCommand } from "@clawguard/shared/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { injectCommand } from "../../deploy/src/inject/command.ts";
 import {
-  buildContext,
   buildImages,
   buildStandIns,
   docker,
@@ -116,8 +115,8 @@ function upWait(files?: string[]): void {
   }
 }
 
-/** The same, not waiting: many at once. */
-function composeAsync(args: string[]): Promise<string> {
+/** The same, not waiting: many at once; what it printed on stdout and stderr. */
+function composeAsync(args: string[]): Promise<{ out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       "docker",
@@ -131,7 +130,7 @@ function composeAsync(args: string[]): Promise<string> {
     const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
     child.once("close", (code) => {
       clearTimeout(timer);
-      if (code === 0) resolve(out);
+      if (code === 0) resolve({ out, err });
       else reject(new Error(`docker compose ${args.join(" ")}: exit ${code}\n${err}${out}`));
     });
   });
@@ -200,16 +199,23 @@ const routed = (port: number) =>
     ]),
   ) as { host: string; port: number };
 
-/** An exec in each agent's container at once, through the agent-side clawguard; the marker echoed. */
-async function execEverywhere(agents: readonly string[], tag: string): Promise<Map<string, string>> {
+/**
+ * An exec in each agent's container at once, through the agent-side clawguard, from `cwd`; the
+ * marker echoed, and no warning from it (a workspace not found, an agent unknown).
+ */
+async function execEverywhere(
+  agents: readonly string[],
+  tag: string,
+  cwd = "/home/node/.openclaw/workspace",
+): Promise<Map<string, string>> {
   const markers = new Map(agents.map((a) => [a, `${tag}-${a}-${randomBytes(4).toString("hex")}`]));
-  await Promise.all(
+  const runs = await Promise.all(
     [...markers].map(([agent, marker]) =>
       composeAsync([
         "exec",
         "-T",
         "-w",
-        "/home/node/.openclaw/workspace",
+        cwd,
         agent,
         "/opt/clawguard/bin/clawguard",
         "exec",
@@ -219,6 +225,10 @@ async function execEverywhere(agents: readonly string[], tag: string): Promise<M
       ]),
     ),
   );
+  for (const [i, [agent, marker]] of [...markers].entries()) {
+    expect(runs[i]?.out, agent).toContain(marker);
+    expect(runs[i]?.err, agent).not.toContain("clawguard exec:");
+  }
   return markers;
 }
 
@@ -256,14 +266,8 @@ describe.skipIf(!wanted || why !== undefined)(
       engine = startEngine();
       lap("engine up (installed, base imported)");
       removeProject();
-      const ctx = buildContext();
-      lap("build context (the images' bundles)");
-      try {
-        buildImages(engine, ctx);
-      } finally {
-        rmSync(ctx, { recursive: true, force: true });
-      }
-      lap("sidecar and collector images built");
+      buildImages(engine);
+      lap("sidecar and collector images bundled and built (pnpm build:images)");
       buildStandIns(engine);
       for (const [name, image] of Object.entries(SEED_IMAGES)) docker(engine, ["tag", image, name]);
       lap("stand-in images built");
@@ -319,9 +323,11 @@ describe.skipIf(!wanted || why !== undefined)(
           "--collector-image",
           IMAGES.collector,
         ],
-        { cwd: dir, env: process.env },
+        // This engine's docker CLI on PATH, as a user's: inject has Compose check what it wrote.
+        { cwd: dir, env: engine.env },
       );
       expect(r.code, r.err).toBe(0);
+      expect(r.err).toMatch(/^checked by .*Compose 2\.\S+ \(docker compose config -q\)$/m);
       // The collector reuses the app's PostgreSQL and Redis, as the report says.
       expect(r.err).toContain("CREATE ROLE clawguard LOGIN PASSWORD");
       const tokens = [...r.err.matchAll(/for a in ([^;]+); do printf '%s %s/g)][0]?.[1]?.split(" ") ?? [];
@@ -373,6 +379,21 @@ describe.skipIf(!wanted || why !== undefined)(
       const found = await until("every agent's exec in the collector", () => execsArrived(markers), 60_000);
       expect([...found.values()].every((n) => n === 1)).toBe(true);
       lap("every agent's exec event in the collector");
+    }, 180_000);
+
+    it("an exec from / (outside the workspace) is guarded and attributed: inject set CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT", async () => {
+      // The gateway inherits its environment through <<, sub3 has its own map, bot-opsguard's
+      // workspace is inside its state: each gets the variable its own way.
+      const agents = ["gateway", "sub3", "bot-opsguard"];
+      for (const agent of agents)
+        expect(
+          compose(["exec", "-T", agent, "printenv", "CLAWGUARD_WORKSPACE", "CLAWGUARD_AGENT"]),
+          agent,
+        ).toBe(`/home/node/.openclaw/workspace\n${agent}\n`);
+      const markers = await execEverywhere(agents, "from-root", "/");
+      const found = await until("the execs from / in the collector", () => execsArrived(markers), 60_000);
+      expect([...found.values()].every((n) => n === 1)).toBe(true);
+      lap("an exec from / in 3 agents, in the collector");
     }, 180_000);
 
     it("clawguard fleet shows every agent healthy (its sidecar's probe of /readyz), the router serves both ports", async () => {

@@ -1,5 +1,5 @@
 import { type SpawnSyncOptions, spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,39 +64,25 @@ export function docker(engine: Engine, args: string[], options: SpawnSyncOptions
 }
 
 /**
- * A build context for the images without a network: the Dockerfiles' files and what each image
- * holds, bundled here (deploy/src/build/image-bundle.ts into dist/image/<what>/), which their build
- * stage (deploy/docker/build.sh) then takes as it is.
+ * The two images from the project's Dockerfiles, on the local base, as a user builds them without
+ * a network in the build: \`pnpm build:images\` (deploy/src/build/images.ts: each image's /app
+ * bundled on the host into a context of its own, then \`docker build\`), run as that script runs it.
  */
-export function buildContext(): string {
-  const ctx = mkdtempSync(join(tmpdir(), "clawguard-image-"));
-  cpSync(join(REPO, "deploy/docker"), join(ctx, "deploy/docker"), { recursive: true });
-  for (const what of ["sidecar", "collector"]) {
-    run(join(REPO, "node_modules/node/bin/node"), [
-      join(REPO, "deploy/src/build/image-bundle.ts"),
-      what,
-      join(ctx, "dist/image", what),
-    ]);
-  }
-  writeFileSync(join(ctx, ".dockerignore"), ".git\n");
-  return ctx;
-}
-
-/** The two images from the project's Dockerfiles, on the local base. */
-export function buildImages(engine: Engine, ctx: string): void {
-  for (const what of ["sidecar", "collector"] as const) {
-    docker(engine, [
-      "build",
-      "-q",
-      "--build-arg",
-      `BASE=${BASE_IMAGE}`,
-      "-f",
-      join(ctx, `deploy/docker/${what}.Dockerfile`),
-      "-t",
-      IMAGES[what],
-      ctx,
-    ]);
-  }
+export function buildImages(engine: Engine): void {
+  run(
+    join(REPO, "node_modules/node/bin/node"),
+    [
+      join(REPO, "deploy/src/build/images.ts"),
+      "--base",
+      BASE_IMAGE,
+      "--sidecar-tag",
+      IMAGES.sidecar,
+      "--collector-tag",
+      IMAGES.collector,
+      "--quiet",
+    ],
+    { env: { ...engine.env, DOCKER_BUILDKIT: "0" }, timeout: 900_000 },
+  );
   // The images these tags had before (and the build stages): the cache would otherwise grow a run.
   docker(engine, ["image", "prune", "-f"]);
 }

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
+import { composeVerdict, type Verdict } from "./compose-check.ts";
 import { composeSchemaPath } from "./compose-schema.ts";
 import { InjectError } from "./errors.ts";
 import { readDotEnv } from "./host-path.ts";
@@ -86,6 +87,45 @@ Options:
 
 Exit codes: 0 done; 2 bad input, an openclaw.json that cannot be read or is not JSON5 (nothing
 written), or one that could not be written after the compose output was (the message says so).`;
+
+/**
+ * The real Compose's verdict on the output, where `docker compose` is on PATH. A result it refuses
+ * while it accepts the input is inject's fault: nothing is written (exit 1). One it refuses as it
+ * was (an env_file not there yet, a variable the user sets later) is a warning: inject goes on.
+ */
+function checkWithCompose(
+  input: string,
+  output: string,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+): { verdict: Verdict; warnings: string[] } | { refused: string } {
+  const verdict = composeVerdict(output, dir, env);
+  if (!verdict.checked || verdict.ok) return { verdict, warnings: [] };
+  const before = composeVerdict(input, dir, env);
+  if (before.checked && before.ok) {
+    return {
+      refused: `Compose ${verdict.version} refuses the injected file (docker compose config -q), and nothing was written; it accepts the file as it is, so this is a bug of clawguard inject: ${verdict.problem}`,
+    };
+  }
+  return {
+    verdict,
+    warnings: [
+      `Compose ${verdict.version} refuses this file as it was, before inject too (docker compose config -q): ${verdict.problem}`,
+    ],
+  };
+}
+
+/** What checked the output: the Compose Specification's schema, the real Compose, or neither. */
+function checkedLine(schemaChecked: boolean, verdict: Verdict): string {
+  const by = [
+    ...(schemaChecked ? ["the Compose Specification's schema"] : []),
+    ...(verdict.checked ? [`Compose ${verdict.version} (docker compose config -q)`] : []),
+  ];
+  if (by.length > 0) return `checked by ${by.join(" and ")}\n`;
+  const schema = composeSchemaPath() ? `no schema at ${composeSchemaPath()}` : "no schema";
+  const why = verdict.checked ? "" : verdict.why;
+  return `not checked: ${why} (docker compose config -q), and ${schema} (set CLAWGUARD_COMPOSE_SCHEMA to the compose-spec project's compose-spec.json)\n`;
+}
 
 /** One plan per file: agents that share a state directory share its openclaw.json. */
 function unique<T extends OpenClawPlan | RestorePlan>(plans: readonly T[]): T[] {
@@ -182,7 +222,7 @@ function removal({ text, composeDir, env, write, readOnly }: Target): Change {
 function injection(
   { text, composeDir, env, write, readOnly }: Target,
   str: (k: string) => string | undefined,
-): Change {
+): Change | { refused: string } {
   const plans: OpenClawPlan[] = [];
   const result = inject(
     text,
@@ -200,15 +240,15 @@ function injection(
       return plan.edit?.upstreams;
     },
   );
+  const checked = checkWithCompose(text, result.text, composeDir, env);
+  if ("refused" in checked) return checked;
+  result.warnings.push(...checked.warnings);
   return {
     output: result.text,
     after: () => (write ? unique(plans).flatMap(applyOpenClaw) : []),
     report: (problems) => {
       const o = { plans, write, readOnly, problems };
-      let text = `${changeSummary(result)}${openclawSummary(o)}\n${todo(result, o)}`;
-      if (!result.schemaChecked)
-        text += `not checked against the Compose Specification: ${composeSchemaPath() ? `no schema at ${composeSchemaPath()}` : "no schema"} (set CLAWGUARD_COMPOSE_SCHEMA to the compose-spec project's compose-spec.json)\n`;
-      return text;
+      return `${changeSummary(result)}${openclawSummary(o)}\n${todo(result, o)}${checkedLine(result.schemaChecked, checked.verdict)}`;
     },
   };
 }
@@ -239,7 +279,12 @@ export const injectCommand: Command = {
         write: readOnly === undefined,
         readOnly,
       };
-      const { output, after, report } = values.remove ? removal(target) : injection(target, str);
+      const change = values.remove ? removal(target) : injection(target, str);
+      if ("refused" in change) {
+        io.err(`clawguard inject: ${positionals[0]}: ${change.refused}\n`);
+        return 1;
+      }
+      const { output, after, report } = change;
       const file = str("output");
       if (file) writeFileAtomic(resolve(io.cwd, file), output, 0o644);
       else io.out(output);

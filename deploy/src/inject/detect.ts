@@ -301,10 +301,28 @@ function workspaceAndState(
         .sort((a, b) => b.target.length - a.target.length)[0]
     : undefined;
   if (dir && parent) return { workspace: parent, workspaceDir: dir, state };
+  const split = wanted ? undefined : splitState(name, mounts);
+  if (split) throw new InjectError(split, where);
   throw new InjectError(
     `${servicePath(name, "volumes")}: no workspace mount ${wanted ? `at ${JSON.stringify(wanted)} (label clawguard.workspace)` : "(a target ending in /workspace, or a state mount ending in /.openclaw that holds it)"}; the sidecar watches the agent's workspace. ${ownMount(name, service)}`,
     where,
   );
+}
+
+/**
+ * The advice for a state split into mounts inside `.openclaw` (openclaw/openclaw's own
+ * deploy/docker-compose.yml: openclaw.json, cron/, state/, whatsapp/ each mounted alone): the
+ * workspace, OpenClaw's default `<home>/workspace`, is then on none of them, in the container's own
+ * filesystem, which the sidecar cannot share. Undefined when the mounts are not laid out so.
+ */
+function splitState(name: string, mounts: readonly Mount[]): string | undefined {
+  const inside = mounts.filter((m) => /\/\.openclaw\/./.test(m.target));
+  const home = inside[0]?.target.replace(/(\/\.openclaw)\/.*$/, "$1");
+  if (!home) return undefined;
+  const parts = inside
+    .filter((m) => m.target.startsWith(`${home}/`))
+    .map((m) => m.target.slice(home.length + 1));
+  return `${servicePath(name, "volumes")}: its OpenClaw state is split into mounts inside ${home} (${parts.join(", ")}), and its workspace, OpenClaw's default ${home}/workspace, is on none of them: it is in the container's own filesystem, which the sidecar cannot share. Mount a volume there ("- ${name}-workspace:${home}/workspace", and ${name}-workspace under the top-level volumes), or set the label clawguard.workspace to a mounted folder OpenClaw uses as its workspace`;
 }
 
 export const isAgent = (d: Agent | Skipped | undefined): d is Agent => d !== undefined && "role" in d;

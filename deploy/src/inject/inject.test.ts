@@ -140,6 +140,15 @@ it("takes the image flags", () => {
   expect(s["clawguard-collector"].image).toBe("registry/x/collector:9");
 });
 
+/** `environment` without CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT (none when inject added the key for them). */
+function withoutWorkspace(environment: unknown, before: unknown): unknown {
+  if (Array.isArray(environment))
+    return environment.filter((e) => !/^CLAWGUARD_(WORKSPACE|AGENT)=/.test(String(e)));
+  if (!environment || typeof environment !== "object") return environment;
+  const { CLAWGUARD_WORKSPACE: _w, CLAWGUARD_AGENT: _a, ...rest } = environment as Record<string, unknown>;
+  return before === undefined && Object.keys(rest).length === 0 ? undefined : rest;
+}
+
 describe("property: generated compose files", () => {
   const seeds = Array.from({ length: 300 }, (_, i) => i * 7919 + 1);
   it.each(seeds)("seed %i: inject is idempotent, removable, valid, and leaves other keys alone", (seed) => {
@@ -155,9 +164,11 @@ describe("property: generated compose files", () => {
     expect(after.services["clawguard-collector"].volumes !== undefined).toBe(ha);
     expect(after.configs?.["clawguard-collector"] !== undefined).toBe(ha);
     for (const [name, service] of Object.entries(before.services as Record<string, Loose>)) {
-      const { volumes, ports, ...rest } = after.services[name];
-      const { volumes: v0, ports: p0, ...rest0 } = service;
+      const { volumes, ports, environment, ...rest } = after.services[name];
+      const { volumes: v0, ports: p0, environment: e0, ...rest0 } = service;
       expect(rest).toEqual(rest0);
+      // An agent's environment gains CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT, and nothing else changes.
+      expect(withoutWorkspace(environment, e0)).toEqual(e0);
       expect((volumes ?? []).filter((v: unknown) => v !== "clawguard-bin:/opt/clawguard/bin:ro")).toEqual(
         v0 ?? [],
       );

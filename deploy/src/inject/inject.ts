@@ -10,6 +10,7 @@ import {
   type YAMLMap,
   type YAMLSeq,
 } from "yaml";
+import { workspaceEnv } from "./agent-env.ts";
 import { composeSchemaAvailable, validateCompose } from "./compose-schema.ts";
 import {
   type Agent,
@@ -57,6 +58,7 @@ import {
   standbyService,
 } from "./plan.ts";
 import { renderMap } from "./render.ts";
+import { sharedStateWarnings } from "./shared-state.ts";
 import {
   BEGIN,
   columnAt,
@@ -105,7 +107,10 @@ export interface InjectResult {
   schemaChecked: boolean;
   /** The compose file's `name:` (the Compose project), when it sets one. */
   project: string | undefined;
-  /** What the user must check: a reused Redis that may evict the lease, or asks for a password. */
+  /**
+   * What the user must check: agents sharing a state directory (OpenClaw's lock lets one run), a
+   * reused Redis that may evict the lease, or asks for a password.
+   */
   warnings: string[];
 }
 
@@ -145,7 +150,10 @@ export function composeData(doc: Document): Js | null {
 function parse(text: string): Document {
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, merge: true });
   if (!Array.isArray(docs) || docs.length === 0) return parseDocument(text);
-  if (docs.length > 1) throw new InjectError("expected one YAML document, found several (---)");
+  if (docs.length > 1)
+    throw new InjectError(
+      "expected one YAML document, found several (---): Compose merges them, clawguard inject does not; make them one document",
+    );
   const doc = docs[0] as Document;
   const first = doc.errors[0];
   if (first) throw new InjectError(`invalid YAML: ${first.message.split("\n")[0]}`);
@@ -310,6 +318,7 @@ interface Input {
   options: InjectOptions;
   /** The text with an earlier injection taken out: what inject adds to. */
   base: string;
+  doc: Document;
   lines: Lines;
   root: YAMLMap;
   js: Js;
@@ -373,7 +382,7 @@ function readInput(text: string, partial: Partial<InjectOptions>): Input {
     throw new InjectError("services: missing; there are no services to put a sidecar beside");
   const services = blockMap(servicesPair.value, "services");
   const servicesJs = (js.services ?? {}) as Record<string, Js>;
-  return { options, base, lines: toLines(base), root, js, services, servicesJs, schemaChecked };
+  return { options, base, doc, lines: toLines(base), root, js, services, servicesJs, schemaChecked };
 }
 
 /** The agent services, and the services detection passed over with why; none at all is bad input. */
@@ -606,9 +615,18 @@ function indentation(input: Input): { svcColumn: number; unit: number } {
   return { svcColumn, unit: inner > svcColumn ? inner - svcColumn : 2 };
 }
 
-/** Each agent's mount of `clawguard-bin`, on a marked line at the end of its own `volumes` list. */
-function spliceAgents(input: Input, agents: readonly Agent[], splicer: Splicer): void {
+/**
+ * Each agent's mount of `clawguard-bin`, on a marked line at the end of its own `volumes` list, and
+ * `CLAWGUARD_WORKSPACE` in its environment (said in its change's notes).
+ */
+function spliceAgents(
+  input: Input,
+  agents: readonly Agent[],
+  splicer: Splicer,
+  changes: AgentChange[],
+): void {
   const { services, lines } = input;
+  const { unit } = indentation(input);
   for (const agent of agents) {
     const pair = services.items.find((p) => isScalar(p.key) && p.key.value === agent.name) as Pair;
     const map = blockMap(pair.value, servicePath(agent.name), agent.name);
@@ -621,7 +639,13 @@ function spliceAgents(input: Input, agents: readonly Agent[], splicer: Splicer):
       );
     }
     const column = columnAt(lines, range(vols)[0]);
-    splicer.insertAfter(lastLineOf(lines, range(vols)[1]), [`${" ".repeat(column)}- ${AGENT_MOUNT}${LINE}`]);
+    const volsEnd = lastLineOf(lines, range(vols)[1]);
+    splicer.insertAfter(volsEnd, [`${" ".repeat(column)}- ${AGENT_MOUNT}${LINE}`]);
+    const js = input.servicesJs[agent.name] ?? {};
+    const at = { after: volsEnd, column: columnAt(lines, range(volsPair?.key)[0]) };
+    const env = workspaceEnv(input.doc, lines, unit, agent, { map, js }, at);
+    if (env.insert) splicer.insertAfter(env.insert.after, env.insert.lines);
+    changes.find((c) => c.service === agent.name)?.notes.push(env.note);
     const ports = agent.ha ? pairOf(map, "ports") : undefined;
     if (ports) movePorts(agent, ports, lines, splicer);
   }
@@ -632,7 +656,7 @@ function write(input: Input, agents: readonly Agent[], adds: Additions, tops: To
   const { lines, root } = input;
   const { svcColumn, unit } = indentation(input);
   const splicer = new Splicer();
-  spliceAgents(input, agents, splicer);
+  spliceAgents(input, agents, splicer, adds.changes);
   const servicesEnd = lastLineOf(lines, range(input.services)[1]);
   for (const [name, { value, comment }] of adds.services) {
     splicer.insertAfter(servicesEnd, block(`service ${name}`, { [name]: value }, svcColumn, unit, comment));
@@ -684,7 +708,10 @@ export function inject(
     options,
     schemaChecked,
     project: typeof js.name === "string" && !js.name.includes("$") ? js.name : undefined,
-    warnings: backends.redis ? redisWarnings(backends.redis, servicesJs[backends.redis] ?? {}) : [],
+    warnings: [
+      ...sharedStateWarnings(agents),
+      ...(backends.redis ? redisWarnings(backends.redis, servicesJs[backends.redis] ?? {}) : []),
+    ],
   };
 }
 

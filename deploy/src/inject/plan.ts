@@ -1,4 +1,5 @@
 import { Document, Scalar, stringify } from "yaml";
+import { agentVars, withAgentVars } from "./agent-env.ts";
 import { type Agent, containerPorts, type Mount, splitColons, type Vars } from "./detect.ts";
 import type { Upstream } from "./openclaw-config.ts";
 
@@ -173,6 +174,7 @@ export function standbyService(gateway: Agent, original: Record<string, unknown>
   const volumes = Array.isArray(rest.volumes) ? [...rest.volumes, AGENT_MOUNT] : [AGENT_MOUNT];
   return {
     ...rest,
+    environment: withAgentVars(rest.environment, agentVars(gateway, standbyName(gateway.name))),
     volumes,
     profiles: [STANDBY_PROFILE],
     labels: { ...labels, "clawguard.role": "gateway", "clawguard.standby-for": gateway.name, ...LABELS },

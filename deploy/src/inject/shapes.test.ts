@@ -363,3 +363,246 @@ describe("a service that extends another", () => {
     });
   });
 });
+
+describe("CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT in each agent's environment (exec from any folder is guarded and attributed)", () => {
+  const WS = "/home/node/.openclaw/workspace";
+  const text = `x-agent: &agent
+  image: ghcr.io/openclaw/openclaw:latest
+  environment: &agent-env
+    TZ: UTC
+x-plain: &plain
+  image: ghcr.io/openclaw/openclaw:latest
+  environment:
+    TZ: UTC
+services:
+  own-map:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment:
+      TZ: "UTC"   # a comment kept
+    volumes:
+      - ./a:/home/node/.openclaw
+  own-list:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment:
+      - TZ=UTC
+    volumes:
+      - ./b:/home/node/.openclaw
+  none:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+    - ./c:/home/node/.openclaw
+  inherited:
+    <<: *agent
+    volumes:
+      - ./d:/home/node/.openclaw
+  merged:
+    <<: *agent
+    environment:
+      <<: *agent-env
+      ID: merged
+    volumes:
+      - ./e:/home/node/.openclaw
+  empty:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment:
+    volumes:
+      - ./f:/home/node/.openclaw
+  custom:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment:
+      CLAWGUARD_WORKSPACE: /srv/ws
+    volumes:
+      - ./g:/home/node/.openclaw
+  flow:
+    image: ghcr.io/openclaw/openclaw:latest
+    environment: { TZ: UTC }
+    volumes:
+      - ./h:/home/node/.openclaw
+  no-anchor:
+    <<: *plain
+    volumes:
+      - ./i:/home/node/.openclaw
+`;
+  it("is added to the agent's own map or list, or as a new key merging what it inherits; --remove gives the bytes back", () => {
+    const r = inject(text);
+    const s = js(roundTrip(text)).services;
+    for (const name of ["own-map", "none", "inherited", "merged", "empty"]) {
+      expect(s[name].environment.CLAWGUARD_WORKSPACE, name).toBe(WS);
+      expect(s[name].environment.CLAWGUARD_AGENT, name).toBe(name);
+    }
+    expect(s["own-list"].environment).toEqual([
+      "TZ=UTC",
+      `CLAWGUARD_WORKSPACE=${WS}`,
+      "CLAWGUARD_AGENT=own-list",
+    ]);
+    // What the agent had stays: an inherited environment is merged through its anchor, not replaced.
+    expect(s.inherited.environment).toEqual({
+      TZ: "UTC",
+      CLAWGUARD_WORKSPACE: WS,
+      CLAWGUARD_AGENT: "inherited",
+    });
+    expect(s.merged.environment).toEqual({
+      TZ: "UTC",
+      ID: "merged",
+      CLAWGUARD_WORKSPACE: WS,
+      CLAWGUARD_AGENT: "merged",
+    });
+    expect(s["own-map"].environment.TZ).toBe("UTC");
+    expect(r.text).toContain(
+      `      TZ: "UTC"   # a comment kept\n      CLAWGUARD_WORKSPACE: ${WS} # clawguard-inject\n      CLAWGUARD_AGENT: own-map # clawguard-inject\n`,
+    );
+    // Left as it is, with the reason in the report: set by the user, or no line inject can add.
+    expect(s.custom.environment).toEqual({ CLAWGUARD_WORKSPACE: "/srv/ws", CLAWGUARD_AGENT: "custom" });
+    expect(s.flow.environment).toEqual({ TZ: "UTC" });
+    expect(s["no-anchor"].environment).toEqual({ TZ: "UTC" });
+    const notes = Object.fromEntries(r.agents.map((a) => [a.service, a.notes.at(-1)]));
+    expect(notes.none).toBe(
+      `sets CLAWGUARD_WORKSPACE=${WS}, CLAWGUARD_AGENT=none (clawguard exec from any folder is guarded and attributed)`,
+    );
+    expect(notes.custom).toBe(
+      `sets CLAWGUARD_AGENT=custom (clawguard exec from any folder is guarded and attributed); keeps its own CLAWGUARD_WORKSPACE=/srv/ws (the workspace is ${WS})`,
+    );
+    expect(notes.flow).toMatch(
+      /its environment is a flow collection: add CLAWGUARD_WORKSPACE=\S+, CLAWGUARD_AGENT=flow to it/,
+    );
+    expect(notes["no-anchor"]).toMatch(/comes through << without an anchor: add CLAWGUARD_WORKSPACE/);
+  });
+
+  it("is the workspace's container path: inside the state when the agent has no workspace mount", () => {
+    const inside = `services:
+  bot:
+    image: moltbot/moltbot:2
+    volumes:
+      - bot-state:/data/.openclaw
+volumes:
+  bot-state:
+`;
+    expect(js(roundTrip(inside)).services.bot.environment).toEqual({
+      CLAWGUARD_WORKSPACE: "/data/.openclaw/workspace",
+      CLAWGUARD_AGENT: "bot",
+    });
+  });
+
+  it("the standby has it too, and CRLF files get CRLF lines", () => {
+    const crlf = `services:\r\n  gateway:\r\n    image: ghcr.io/openclaw/openclaw:latest\r\n    ports:\r\n      - "18789:18789"\r\n    environment:\r\n      - TZ=UTC\r\n    labels:\r\n      clawguard.ha: standby\r\n    volumes:\r\n      - ./state:/home/node/.openclaw\r\n`;
+    const out = roundTrip(crlf);
+    expect(out.split("\n").every((l, i, all) => i === all.length - 1 || l.endsWith("\r"))).toBe(true);
+    const s = js(out).services;
+    expect(s.gateway.environment).toEqual(["TZ=UTC", `CLAWGUARD_WORKSPACE=${WS}`, "CLAWGUARD_AGENT=gateway"]);
+    // The standby's own name: its sidecar is gateway-standby's.
+    expect(s["gateway-standby"].environment).toEqual([
+      "TZ=UTC",
+      `CLAWGUARD_WORKSPACE=${WS}`,
+      "CLAWGUARD_AGENT=gateway-standby",
+    ]);
+  });
+});
+
+describe("two agents on one state directory", () => {
+  it("are warned about (OpenClaw's lock: the second exits 78); a shared workspace is not", () => {
+    const text = `services:
+  gateway:
+    image: ghcr.io/openclaw/openclaw:latest
+    labels:
+      clawguard.ha: standby
+    volumes:
+      - ./state:/home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+  worker:
+    image: ghcr.io/openclaw/openclaw:latest
+    command: ["openclaw", "gateway", "run", "--port", "18800"]
+    volumes:
+      - ./state/:/home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+  sub1:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - sub-state:/home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+  sub2:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - type: volume
+        source: sub-state
+        target: /home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+  sub3:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - sub3-state:/home/node/.openclaw
+      - shared-ws:/home/node/.openclaw/workspace
+volumes:
+  shared-ws:
+  sub-state:
+  sub3-state:
+`;
+    const r = inject(text);
+    expect(r.warnings).toEqual([
+      "services.gateway, services.worker: all mount ./state as their state directory (/home/node/.openclaw); OpenClaw locks its state directory, so only one of them runs and the others exit 78: give each agent a state of its own (a shared workspace is fine)",
+      "services.sub1, services.sub2: all mount sub-state as their state directory (/home/node/.openclaw); OpenClaw locks its state directory, so only one of them runs and the others exit 78: give each agent a state of its own (a shared workspace is fine)",
+    ]);
+    // The seed: seven sub-agents on one workspace, each its own state; its HA gateway's standby
+    // shares the gateway's state by design (never started beside it). No warning.
+    expect(inject(read("../../examples/seed/compose.yml")).warnings).toEqual([]);
+  });
+});
+
+describe("a state split into mounts (openclaw/openclaw's deploy/docker-compose.yml)", () => {
+  // Its layout: openclaw.json, cron/, state/ and whatsapp/ each mounted inside /root/.openclaw.
+  const text = `services:
+  openclaw:
+    build:
+      context: ..
+    labels:
+      clawguard.role: gateway
+    volumes:
+      - ./openclaw.json:/root/.openclaw/openclaw.json:ro
+      - ./cron:/root/.openclaw/cron
+      - openclaw_state:/root/.openclaw/state
+      - openclaw_wa:/root/.openclaw/whatsapp
+    expose:
+      - "7080"
+volumes:
+  openclaw_state: {}
+  openclaw_wa: {}
+`;
+  it("is refused with exit 2 naming the layout and the one mount to add; with it, injects", async () => {
+    const file = join(tmp, "split.yml");
+    writeFileSync(file, text);
+    const r = await runCommand(injectCommand, [file, "-o", join(tmp, "split.out.yml")], { cwd: tmp });
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      `clawguard inject: ${file}: services.openclaw.volumes: its OpenClaw state is split into mounts inside /root/.openclaw (openclaw.json, cron, state, whatsapp), and its workspace, OpenClaw's default /root/.openclaw/workspace, is on none of them: it is in the container's own filesystem, which the sidecar cannot share. Mount a volume there ("- openclaw-workspace:/root/.openclaw/workspace", and openclaw-workspace under the top-level volumes), or set the label clawguard.workspace to a mounted folder OpenClaw uses as its workspace\n`,
+    );
+    expect(existsSync(join(tmp, "split.out.yml"))).toBe(false);
+    // The advice followed, word for word.
+    const fixed = text
+      .replace(
+        "      - openclaw_wa:/root/.openclaw/whatsapp\n",
+        "$&      - openclaw-workspace:/root/.openclaw/workspace\n",
+      )
+      .replace("  openclaw_wa: {}\n", "$&  openclaw-workspace: {}\n");
+    const s = js(roundTrip(fixed)).services;
+    expect(s["openclaw-clawguard"].volumes[0]).toBe("openclaw-workspace:/root/.openclaw/workspace");
+    expect(s.openclaw.environment).toEqual({
+      CLAWGUARD_WORKSPACE: "/root/.openclaw/workspace",
+      CLAWGUARD_AGENT: "openclaw",
+    });
+  });
+});
+
+describe("several YAML documents", () => {
+  it("are refused with exit 2, saying what to do (Compose 2.26 merges them), nothing written", async () => {
+    const file = join(tmp, "docs.yml");
+    writeFileSync(
+      file,
+      "services:\n  gateway:\n    image: ghcr.io/openclaw/openclaw:latest\n    volumes:\n      - ./s:/home/node/.openclaw\n---\nservices: {}\n",
+    );
+    const r = await runCommand(injectCommand, [file, "-o", join(tmp, "docs.out.yml")], { cwd: tmp });
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      `clawguard inject: ${file}: expected one YAML document, found several (---): Compose merges them, clawguard inject does not; make them one document\n`,
+    );
+    expect(existsSync(join(tmp, "docs.out.yml"))).toBe(false);
+  });
+});
