@@ -1,3 +1,4 @@
+import { replaceUnsafe } from "@clawguard/shared/text/unsafe-chars";
 import { Agent, DecoratorHandler, type Dispatcher, request } from "undici";
 import type { Severity } from "./rules.ts";
 
@@ -62,17 +63,13 @@ export function mattermostMessage(notice: Notice, channel?: string): Record<stri
 
 /**
  * Text an agent wrote (a reason carries a gateway's 503 body), made inert for a chat channel: no
- * control or bidi characters, no `@channel`/`@all`/`@here` or user mention (a zero-width space after
+ * control, bidi or invisible character (text/unsafe-chars.ts: each becomes a space), no `@channel`/`@all`/`@here` or user mention (a zero-width space after
  * the `@`), no markdown link, image or emphasis (its brackets and marks backslash-escaped).
  */
 export function inert(text: string): string {
-  return (
-    text
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-      .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, " ")
-      .replace(/[\\`*_~[\]<>]/g, "\\$&")
-      .replace(/@/g, "@\u200b")
-  );
+  return replaceUnsafe(text)
+    .replace(/[\\`*_~[\]<>]/g, "\\$&")
+    .replace(/@/g, "@\u200b");
 }
 
 /** A URL shown without its path and query (a Mattermost hook's key is its path). */
