@@ -217,7 +217,13 @@ describe.skipIf(!pg)("alert state in the store", () => {
       await t.beat("gw-a", "healthy");
       t.clock.now += 10_000;
       await t.tick(old);
-      expect(old.firing()).toHaveLength(0);
+      const posts = t.mattermost.posts.length;
+      // From then on it follows: it sends nothing, and lists what the leader wrote.
+      await t.tick(old);
+      t.clock.now += 10_000;
+      await t.tick(old);
+      expect(t.mattermost.posts).toHaveLength(posts);
+      expect(old.firing().map((a) => a.key)).toEqual(["gateway_down:gw-a"]);
       const rows = await t.db.query<{ key: string }>("SELECT key FROM alert_state WHERE key LIKE 'alert:%'");
       expect(rows.rows.map((r) => r.key)).toEqual(["alert:gateway_down:gw-a"]);
     } finally {

@@ -216,6 +216,10 @@ export class AlertEngine {
   /** The fencing token this replica evaluates under (undefined: it does not lead). */
   #token: number | undefined;
   #leaseFailing = false;
+  /** The token this replica's write was refused under. */
+  #fenced: number | undefined;
+  /** What the leader last wrote of its alerts, on a replica that does not lead. */
+  #follower: ActiveAlert[] = [];
 
   constructor(options: AlertEngineOptions) {
     this.#o = options;
@@ -223,8 +227,20 @@ export class AlertEngine {
   }
 
   /** The alerts firing now (GET /v1/alerts). */
+  /** The alerts firing now (GET /v1/alerts); on a replica that does not lead, as the leader last wrote them. */
   firing(): ActiveAlert[] {
-    return [...this.#active.values()].filter((a) => a.firing).sort((a, b) => (a.key < b.key ? -1 : 1));
+    const active = this.#token === undefined && this.#o.lease ? this.#follower : [...this.#active.values()];
+    return active.filter((a) => a.firing).sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
+  /** A replica that does not lead reads the leader's alerts from the store (for firing()). */
+  async #follow(): Promise<void> {
+    const rows = await this.#o.state?.load().catch(() => undefined);
+    if (!rows) return; // the store down: the last read stays
+    this.#follower = [...rows]
+      .filter(([key]) => key.startsWith("alert:"))
+      .map(([, value]) => value as ActiveAlert)
+      .filter((a) => typeof a?.key === "string");
   }
 
   /**
@@ -234,7 +250,8 @@ export class AlertEngine {
    */
   async evaluate(): Promise<void> {
     const token = await this.#lead();
-    if (token === undefined || !(await this.#restore())) return;
+    if (token === undefined) return this.#follow();
+    if (!(await this.#restore())) return;
     const now = this.#now();
     const [view, actions] = await Promise.all([this.#o.fleet.view(), this.#recentActions(now)]);
     const current = this.#conditions(view, actions, now);
@@ -318,6 +335,8 @@ export class AlertEngine {
       this.#leaseFailing = true;
       return this.#token;
     }
+    // Fenced off under this token (a newer one granted): never evaluates under it again.
+    if (token !== undefined && token === this.#fenced) token = undefined;
     if (token !== this.#token) {
       this.#o.log.info(
         token === undefined ? "alerts evaluated by another replica" : "alerts evaluated here",
@@ -406,6 +425,7 @@ export class AlertEngine {
         this.#o.log.warn("alert state fenced off: another replica evaluates now", { token });
         this.#forget();
         this.#token = undefined;
+        this.#fenced = token;
         return;
       }
       if (this.#saveFailing) this.#o.log.info("alert state written again");
