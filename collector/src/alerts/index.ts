@@ -82,6 +82,8 @@ export interface ActiveAlert extends Condition {
 
 /** Rules over a window of an agent's calls: after a start, the window must fill before they resolve. */
 const WINDOWED = new Set<string>(["llm_error_rate", "llm_latency", "provider_auth", "prompt_cache_low"]);
+/** How long a stop waits for the lease to be let go. */
+const RELEASE_WAIT_MS = 200;
 /** How long the evaluation waits for the store to load the state before it goes on without it. */
 const RESTORE_WAIT_MS = 60_000;
 
@@ -737,7 +739,15 @@ export class AlertEngine {
   /** Lets the lease go (at stop): another replica takes over at once rather than when it lapses. */
   async release(): Promise<void> {
     this.#token = undefined;
-    await this.#o.lease?.release().catch(() => {});
+    // Bounded: a Redis that does not answer must not hold up the stop (the lease then lapses).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#o.lease?.release().catch(() => {}),
+      new Promise((r) => {
+        timer = setTimeout(r, RELEASE_WAIT_MS).unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Waits for the deliveries under way (their retries included). */
