@@ -172,6 +172,16 @@ export const COLLECTOR_DOCS: readonly DocRow[] = [
   },
   {
     keys: [
+      "alerts.group.waitMs",
+      "alerts.group.maxAgents",
+      "alerts.group.intervalMs.P0",
+      "alerts.group.intervalMs.P1",
+      "alerts.group.intervalMs.P2",
+    ],
+    text: "notifications grouped per rule: a group's first post waits `waitMs` (at most every interval), the next ones the rule's severity's interval since the last; a post lists `maxAgents` agents, then \"+K more\"",
+  },
+  {
+    keys: [
       "alerts.silences[].alert",
       "alerts.silences[].agent",
       "alerts.silences[].until",

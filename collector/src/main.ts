@@ -22,12 +22,13 @@ import {
   restartProblems,
 } from "./controller/config.ts";
 import { Controller } from "./controller/index.ts";
-import { localLease, redisLease } from "./controller/lease.ts";
+import { type Lease, localLease, redisLease } from "./controller/lease.ts";
 import { evictionCheck, refuseEvictingRedis } from "./controller/redis-policy.ts";
 import { Fleet } from "./fleet/index.ts";
 import { STALL_MIN_MS, STALL_PERIODS } from "./fleet/stall.ts";
 import type { SealKeyring } from "./ingest.ts";
 import { CollectorMetrics } from "./metrics/index.ts";
+import { ALERTS_FENCE, DbAlertStateStore } from "./store/alert-state-store.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./store/audit-store.ts";
 import type { Db } from "./store/db.ts";
 import { createEmbeddedDb } from "./store/embedded/index.ts";
@@ -293,6 +294,22 @@ function controllerProblems(c: ControllerConfig, env: NodeJS.ProcessEnv): string
 }
 
 /**
+ * Who evaluates the alerts among replicas: the holder of the "alerts" lease (Redis, as the
+ * controller's; in process when there is no Redis), its fencing tokens in the store beside the
+ * controller's. Renewed at each evaluation: it lapses after three evaluations missed.
+ */
+function alertsLease(config: CollectorConfig, db: Db, redis: Redis | undefined): Lease {
+  const fence = new DbFenceStore(db, ALERTS_FENCE);
+  if (!redis) return localLease(fence);
+  return redisLease(redis, fence, {
+    prefix: config.redis.keyPrefix,
+    holder: `${config.host}:${process.pid}`,
+    ttlMs: 3 * config.alerts.evaluateMs + 10_000,
+    name: "alerts",
+  });
+}
+
+/**
  * The failover controller, when gateway groups or agents to restart are configured: it acts only
  * while this replica holds the lease (Redis, shared by every replica; in process when there is no
  * Redis), and records what it does in the agents' incidents.
@@ -536,6 +553,8 @@ async function startAlerts(
   if (alertRedis) opened.push({ id: "alerts.redis", stop: async () => alertRedis.disconnect() });
   const alerts = new AlertEngine({
     claims: alertRedis ? redisClaims(alertRedis, config.redis.keyPrefix) : undefined,
+    lease: alertsLease(config, store.db, alertRedis),
+    state: new DbAlertStateStore(store.db),
     config: config.alerts,
     targets: tokens.targets,
     fleet,
@@ -556,6 +575,7 @@ async function startAlerts(
     stop: async () => {
       await evaluate.stop();
       await alerts.drain();
+      await alerts.release();
     },
   });
   return alerts;

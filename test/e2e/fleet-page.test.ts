@@ -109,6 +109,7 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
             ? heartbeat(i, "unhealthy", [
                 "gateway: connection refused at http://127.0.0.1:18789/readyz",
                 "body: \u202eKO ti kcehc\u202c", // a bidi override would reverse what follows it
+                "from gate\u200bway\u2060-1\ufeff", // zero-width: would look like "gateway-1"
               ])
             : i === 8
               ? heartbeat(i, "degraded", ["openai: the provider refused the credential (HTTP 401)"])
@@ -162,6 +163,8 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
       const shown = (await row("agent-0007").textContent()) ?? "";
       expect(shown).toContain("\\u202eKO ti kcehc\\u202c");
       expect(shown).not.toContain("\u202e");
+      expect(shown).toContain("from gate\\u200bway\\u2060-1\\ufeff");
+      expect(shown).not.toMatch(/[\u200b\u2060\ufeff]/);
       await page.waitForSelector("#incidents .incident:has-text('agent-0007')");
       await page.waitForSelector("#chart-latency svg");
       await page.waitForSelector("#chart-cache svg");

@@ -140,6 +140,7 @@ describe.skipIf(!pg)("alerting through outages", () => {
       await t.tick();
       expect(t.texts()).toEqual([FIRING]);
       await t.gateway("healthy");
+      t.clock.now += 10_000; // a P0 group posts at most every alerts.group.intervalMs.P0 (10 s)
       await t.tick();
       expect(t.texts()).toEqual([FIRING, "**:white_check_mark: RESOLVED P0 gateway_down on gw**"]);
       expect(t.engine.unrecorded).toBe(4); // firing, its delivery, resolved, its delivery

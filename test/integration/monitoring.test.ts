@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterAll, describe, expect, it } from "vitest";
-import { daemon, eventually, mattermostStandIn, tool } from "../support/monitoring.ts";
+import { daemon, eventually, type MattermostPost, mattermostStandIn, tool } from "../support/monitoring.ts";
 import { freePort } from "../support/processes.ts";
 
 /**
@@ -40,8 +40,8 @@ describe.skipIf(!promtool)("alert rules", () => {
 });
 
 describe.skipIf(!amtool || !alertmanager)("Alertmanager to Mattermost", () => {
-  it("posts a firing P0 and then its resolution to a Mattermost incoming webhook", {
-    timeout: 30_000,
+  it("posts a firing P0 and then its resolution to a Mattermost incoming webhook; groups many agents in one post", {
+    timeout: 90_000,
   }, async () => {
     expect(run(amtool as string, ["check-config", "alertmanager.yml"])).toMatch(/SUCCESS/);
     const mattermost = await mattermostStandIn();
@@ -93,6 +93,29 @@ describe.skipIf(!amtool || !alertmanager)("Alertmanager to Mattermost", () => {
         color: "good",
         title: "[RESOLVED] P0 ClawguardGatewayDown",
       });
+      // Fifty agents' error rates at once: one post (grouped by alertname and severity), listing 20.
+      const many = Array.from({ length: 50 }, (_, i) => ({
+        labels: { alertname: "ClawguardLlmErrorRate", severity: "P1", agent: `bot-${i}`, role: "bot" },
+        annotations: { summary: `bot-${i}: 9 % of LLM calls failed` },
+        startsAt: new Date(Date.now() - 5000).toISOString(),
+      }));
+      expect(await post(many)).toBe(200);
+      const isRate = (p: MattermostPost) => /ClawguardLlmErrorRate/.test(p.attachments?.[0]?.title ?? "");
+      const grouped = await eventually(
+        "the error-rate post",
+        async () => mattermost.posts.find(isRate),
+        30_000,
+      );
+      expect(grouped.attachments?.[0]?.title).toBe("[FIRING:50] P1 ClawguardLlmErrorRate");
+      const lines = (grouped.attachments?.[0]?.text ?? "").trimEnd().split("\n");
+      expect(lines).toHaveLength(21);
+      expect(lines[20]).toBe("... 50 in all");
+      expect(grouped.attachments?.[0]?.fields).toEqual(
+        expect.arrayContaining([expect.objectContaining({ title: "agent", value: "50 agents" })]),
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(mattermost.posts.filter(isRate)).toHaveLength(1);
+
       // What labels could still carry (an old collector, another exporter) goes out inert: no
       // mention, link, image, or reordering character reaches Mattermost's markdown.
       const hostile =
@@ -100,13 +123,17 @@ describe.skipIf(!amtool || !alertmanager)("Alertmanager to Mattermost", () => {
       expect(
         await post([
           {
-            labels: { alertname: "ClawguardGatewayDown", severity: "P0", agent: hostile, role: hostile },
+            labels: { alertname: "ClawguardAgentDown", severity: "P1", agent: hostile, role: hostile },
             annotations: { summary: `gateway ${hostile} is down` },
             startsAt: new Date(Date.now() - 5000).toISOString(),
           },
         ]),
       ).toBe(200);
-      const inert = await eventually("the hostile post", async () => mattermost.posts[2], 20_000);
+      const inert = await eventually(
+        "the hostile post",
+        async () => mattermost.posts.find((p) => /ClawguardAgentDown/.test(p.attachments?.[0]?.title ?? "")),
+        30_000,
+      );
       const shown = [
         inert.attachments?.[0]?.text,
         ...(inert.attachments?.[0]?.fields ?? []).map((f) => f.value),

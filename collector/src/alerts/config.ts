@@ -48,6 +48,29 @@ export const alertsConfig = z
     driftForMs: int(0, 86_400_000).default(600_000),
     /** P1: a failover performed (route switched) or held is alerted on for this long after it. */
     failoverWindowMs: int(60_000, 86_400_000).default(900_000),
+    /**
+     * Notifications grouped per rule (group.ts): one Mattermost post per rule lists its agents. A
+     * group's first post waits waitMs (0: sent at the evaluation that fires it), the next ones wait
+     * until intervalMs (by the rule's severity, as alertmanager.yml's routes) has passed since the
+     * last; a post lists maxAgents agents, then "+K more".
+     */
+    group: z
+      .strictObject({
+        waitMs: int(0, 600_000).default(0),
+        intervalMs: z
+          .strictObject({
+            P0: int(1000, 86_400_000).default(10_000),
+            P1: int(1000, 86_400_000).default(60_000),
+            P2: int(1000, 86_400_000).default(300_000),
+          })
+          .prefault({}),
+        maxAgents: int(1, 200).default(20),
+      })
+      .refine((g) => g.waitMs <= Math.min(g.intervalMs.P0, g.intervalMs.P1, g.intervalMs.P2), {
+        error:
+          "waitMs: expected at most every intervalMs (a group waits for its first post no longer than between posts)",
+      })
+      .prefault({}),
     /** Alerts not notified until a time (maintenance): by alert name, agent, or both. */
     silences: z
       .array(

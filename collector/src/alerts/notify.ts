@@ -1,3 +1,4 @@
+import { replaceUnsafe } from "@clawguard/shared/text/unsafe-chars";
 import { Agent, DecoratorHandler, type Dispatcher, request } from "undici";
 import type { Severity } from "./rules.ts";
 
@@ -60,19 +61,67 @@ export function mattermostMessage(notice: Notice, channel?: string): Record<stri
   };
 }
 
+/** What one delivery sends: to Mattermost a group's notices in one post, to a webhook one notice. */
+export interface Post {
+  /** The post's (a webhook's: its notice's id): its retries and redeliveries keep it. */
+  id: string;
+  notices: Notice[];
+  /** Agents listed in a Mattermost post of several, before "+K more". */
+  listMax: number;
+}
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
+
+/**
+ * One Mattermost post for a group's notices (group.ts): a notice alone is mattermostMessage; several
+ * make one head per status ("FIRING P1 llm_error_rate on 37 agents") and one attachment per status
+ * listing `listMax` agents with their summaries, then "+K more".
+ */
+export function mattermostGroupMessage(
+  notices: readonly Notice[],
+  channel: string | undefined,
+  listMax: number,
+): Record<string, unknown> {
+  const [first] = notices;
+  if (notices.length === 1 && first) return mattermostMessage(first, channel);
+  const heads: string[] = [];
+  const attachments: Record<string, unknown>[] = [];
+  for (const status of ["firing", "resolved"] as const) {
+    const of = notices.filter((n) => n.status === status);
+    const one = of[0];
+    if (!one) continue;
+    const on = of.length === 1 ? inert(one.agent) : plural(of.length, "agent");
+    const head = `${status === "firing" ? ":rotating_light: FIRING" : ":white_check_mark: RESOLVED"} ${one.severity} ${one.alert} on ${on}`;
+    heads.push(head);
+    const lines = of
+      .slice(0, listMax)
+      .map((n) => `- ${inert(n.agent)} (${inert(n.role)}): ${inert(n.summary)}`);
+    if (of.length > listMax) lines.push(`+${of.length - listMax} more`);
+    attachments.push({
+      fallback: head,
+      color: status === "firing" ? COLOURS[one.severity] : RESOLVED,
+      title: `${one.alert}: ${plural(of.length, "agent")} ${status}`,
+      ...(one.pageUrl ? { title_link: one.pageUrl } : {}),
+      text: lines.join("\n"),
+    });
+  }
+  return {
+    username: "clawguard",
+    ...(channel ? { channel } : {}),
+    text: `**${heads.join(" · ")}**`,
+    attachments,
+  };
+}
+
 /**
  * Text an agent wrote (a reason carries a gateway's 503 body), made inert for a chat channel: no
- * control or bidi characters, no `@channel`/`@all`/`@here` or user mention (a zero-width space after
+ * control, bidi or invisible character (text/unsafe-chars.ts: each becomes a space), no `@channel`/`@all`/`@here` or user mention (a zero-width space after
  * the `@`), no markdown link, image or emphasis (its brackets and marks backslash-escaped).
  */
 export function inert(text: string): string {
-  return (
-    text
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-      .replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, " ")
-      .replace(/[\\`*_~[\]<>]/g, "\\$&")
-      .replace(/@/g, "@\u200b")
-  );
+  return replaceUnsafe(text)
+    .replace(/[\\`*_~[\]<>]/g, "\\$&")
+    .replace(/@/g, "@\u200b");
 }
 
 /** A URL shown without its path and query (a Mattermost hook's key is its path). */
@@ -124,11 +173,15 @@ class SentHandler extends DecoratorHandler {
   }
 }
 
-const body = (target: Target, notice: Notice) =>
-  JSON.stringify(target.kind === "mattermost" ? mattermostMessage(notice, target.channel) : notice);
+const body = (target: Target, post: Post) =>
+  JSON.stringify(
+    target.kind === "mattermost"
+      ? mattermostGroupMessage(post.notices, target.channel, post.listMax)
+      : post.notices[0],
+  );
 
 /**
- * POSTs the notice. Tried again (backoff base, 2x, 4x) only while the target surely did not take
+ * POSTs the post (to a webhook: its one notice). Tried again (backoff base, 2x, 4x) only while the target surely did not take
  * it: no connection, the body not sent whole, or an answer of 429 or 5xx (it said it did not post).
  * A 4xx other than 429 is final (the hook was deleted, the message refused).
  *
@@ -139,16 +192,12 @@ const body = (target: Target, notice: Notice) =>
  * (alert.notified, unknown) and logged. A generic webhook carries the notice's `id` (and an
  * Idempotency-Key header): it is retried like a failure, and the receiver drops what it has seen.
  */
-export async function deliver(
-  target: Target,
-  notice: Notice,
-  options: DeliveryOptions = {},
-): Promise<Delivery> {
+export async function deliver(target: Target, post: Post, options: DeliveryOptions = {}): Promise<Delivery> {
   const attempts = options.attempts ?? 4;
-  const payload = body(target, notice);
+  const payload = body(target, post);
   let last: Delivery = { ok: false, attempts: 0 };
   for (let i = 1; i <= attempts; i++) {
-    const outcome = await attempt(target, notice, payload, options);
+    const outcome = await attempt(target, post.id, payload, options);
     last = { ...outcome, attempts: i };
     if (outcome.ok || !retryable(target, outcome)) return last;
     if (i < attempts) await new Promise((r) => setTimeout(r, (options.backoffMs ?? 1000) * 2 ** (i - 1)));
@@ -164,7 +213,7 @@ function retryable(target: Target, d: Omit<Delivery, "attempts">): boolean {
 
 async function attempt(
   target: Target,
-  notice: Notice,
+  id: string,
   payload: string,
   options: DeliveryOptions,
 ): Promise<Omit<Delivery, "attempts">> {
@@ -186,7 +235,7 @@ async function attempt(
       dispatcher,
       headers: {
         "content-type": "application/json",
-        ...(target.kind === "webhook" ? { "idempotency-key": notice.id } : {}),
+        ...(target.kind === "webhook" ? { "idempotency-key": id } : {}),
       },
       body: payload,
       headersTimeout: answerMs,

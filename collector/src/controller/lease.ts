@@ -51,9 +51,10 @@ export const fencedKey = (prefix: string, name: string) => `${prefix}{control}:f
 export function redisLease(
   redis: Redis,
   fence: FenceStore,
-  options: { prefix: string; holder: string; ttlMs: number },
+  options: { prefix: string; holder: string; ttlMs: number; name?: string },
 ): Lease {
-  const lease = `${options.prefix}{control}:lease`;
+  // The controller's is "lease"; another's (the alerts') is named after it.
+  const lease = `${options.prefix}{control}:lease${options.name ? `:${options.name}` : ""}`;
   const { holder, ttlMs } = options;
   /** The token this replica last led under. */
   let mine: number | undefined;

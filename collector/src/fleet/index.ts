@@ -229,3 +229,10 @@ export class Fleet {
     await this.liveness.confirm(t.agent, t.rev);
   }
 }
+
+/**
+ * Whether the agent's entry comes from a heartbeat (liveness), not only from the store's last state
+ * (#lost: role and interval unknown). After a restart with in-process liveness every agent is such
+ * an entry until it reports again.
+ */
+export const heardFrom = (agent: FleetAgent): boolean => agent.intervalMs > 0;

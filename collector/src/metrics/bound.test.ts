@@ -1,7 +1,8 @@
+import { labelValue } from "@clawguard/shared/metrics/label";
 import { emptyHistogram, type LlmSeries, OTHER_MODEL } from "@clawguard/shared/stats";
 import { describe, expect, it } from "vitest";
 import type { FleetAgent } from "../fleet/index.ts";
-import { boundAgent, boundLlm, DEFAULT_METRICS_LIMITS, labelValue, noneCapped } from "./bound.ts";
+import { boundAgent, boundLlm, DEFAULT_METRICS_LIMITS, noneCapped } from "./bound.ts";
 
 const series = (model: string, calls: number): LlmSeries => ({
   provider: "p",

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { labelValue } from "@clawguard/shared/metrics/label";
 import { type Histogram, type LlmSeries, OTHER_MODEL } from "@clawguard/shared/stats";
 import type { FleetAgent } from "../fleet/index.ts";
 
@@ -13,7 +13,8 @@ import type { FleetAgent } from "../fleet/index.ts";
  *   agent's pairs only grow while its sidecar runs, so a pair never moves between the two and the
  *   sums stay counters);
  * - memory files: an agent's `memoryFilesPerAgent` largest; probes: its first `probesPerAgent`;
- * - label values (model, file) cut to 64 characters, the cut ones ending in a short hash of the whole.
+ * - label values (provider, model, file, probe) cut to 64 characters, the cut ones ending in a short
+ *   hash of the whole (shared/src/metrics/label.ts, as each sidecar's own /metrics).
  */
 export interface MetricsLimits {
   maxAgents: number;
@@ -38,15 +39,6 @@ export interface Capped {
 }
 
 export const noneCapped = (): Capped => ({ agents: 0, llm_series: 0, memory_files: 0, probes: 0 });
-
-const MAX_LABEL_CHARS = 64;
-
-/** A label value of at most 64 characters: a longer one cut, with 8 hex of its hash so that two stay two. */
-export function labelValue(value: string): string {
-  if (value.length <= MAX_LABEL_CHARS) return value;
-  const hash = createHash("sha256").update(value).digest("hex").slice(0, 8);
-  return `${value.slice(0, MAX_LABEL_CHARS - 9)}~${hash}`;
-}
 
 function addHistogram(into: Histogram, h: Histogram): void {
   h.buckets.forEach((n, i) => {

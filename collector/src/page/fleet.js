@@ -4,14 +4,19 @@
 
 const BUCKETS = __LATENCY_BUCKETS__;
 const $ = (id) => document.getElementById(id);
-// What agents write is shown as text: HTML-escaped, and control and bidi characters (which would
-// reverse or hide what follows) shown as their escapes.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: showing control characters is the point
-const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// What agents write is shown as text: HTML-escaped, and control, bidi and invisible characters
+// (which would reverse or hide what follows; the set is shared/src/text/unsafe-chars.ts, put here
+// when the page is served) shown as their escapes. Newlines are kept.
+const UNSAFE = new RegExp(__UNSAFE_CHARS__, "gu");
+const escapeOf = (c) => {
+  const code = c.codePointAt(0);
+  if (code <= 0xff) return `\\x${code.toString(16).padStart(2, "0")}`;
+  return code <= 0xffff ? `\\u${code.toString(16).padStart(4, "0")}` : `\\u{${code.toString(16)}}`;
+};
 const HTML = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const esc = (v) =>
   String(v ?? "")
-    .replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    .replace(UNSAFE, escapeOf)
     .replace(/[&<>"']/g, (c) => HTML[c]);
 let token = sessionStorage.getItem("clawguard.read") || "";
 let agents = [];

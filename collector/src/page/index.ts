@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { LATENCY_BUCKETS_S } from "@clawguard/shared/stats";
+import { unsafeCharsSource } from "@clawguard/shared/text/unsafe-chars";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ApiDeps } from "../api/app.ts";
@@ -8,7 +9,9 @@ const file = (name: string) => readFileSync(new URL(name, import.meta.url), "utf
 /** Read once: the page is three static files, no build step. */
 const PAGE = {
   html: file("fleet.html"),
-  js: file("fleet.js").replace("__LATENCY_BUCKETS__", JSON.stringify(LATENCY_BUCKETS_S)),
+  js: file("fleet.js")
+    .replace("__LATENCY_BUCKETS__", JSON.stringify(LATENCY_BUCKETS_S))
+    .replace("__UNSAFE_CHARS__", JSON.stringify(unsafeCharsSource({ newline: true }))),
   css: file("fleet.css"),
 };
 const HEADERS = {

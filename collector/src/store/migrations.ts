@@ -174,6 +174,21 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       INSERT INTO memory_blob_owners (sha256, agent)
         SELECT DISTINCT v.sha256, v.agent FROM memory_versions v JOIN memory_blobs b ON b.sha256 = v.sha256;`,
   },
+  {
+    version: 8,
+    name: "alert state",
+    sql: `
+      -- The collector's alerting across its restarts: each alert pending or firing ("alert:<key>":
+      -- since, fired, last notified) and each rule's notification group ("group:<rule>": last sent,
+      -- notices waiting). Written by the replica holding the alerts lease, under its fencing token
+      -- (fencing row "alerts"): a write under an older token than the granted one is refused.
+      CREATE TABLE alert_state (
+        key        text PRIMARY KEY,
+        state      jsonb NOT NULL,
+        token      bigint NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
 ];
 
 const LOCK_KEY = 0x636c6177; // "claw"

@@ -1,5 +1,6 @@
 import { LATENCY_BUCKETS_S, type LlmSeries, type SidecarStats } from "../stats.ts";
 import type { Family, Labels, Sample } from "./exposition.ts";
+import { labelValue } from "./label.ts";
 
 /**
  * The per-agent series of /metrics (`clawguard_agent_*`, `clawguard_llm_*`), one definition for
@@ -8,7 +9,8 @@ import type { Family, Labels, Sample } from "./exposition.ts";
  * with the same names, labels and help. Labels: agent and role (bounded by the fleet), provider and
  * model (at most MAX_LLM_SERIES pairs an agent, then "other"), probe (bounded by the sidecars'
  * config), file (at most MAX_MEMORY_FILES an agent), and closed sets (state, status_class, class,
- * direction, le).
+ * direction, le). Provider, model, file and probe values are cut to MAX_LABEL_CHARS with a hash
+ * (label.ts), here, so that a sidecar's own /metrics is bounded as the collector's is.
  */
 
 /**
@@ -40,7 +42,7 @@ const one = (a: AgentSample, value: number | undefined): Sample[] =>
 
 function perSeries(a: AgentSample, each: (labels: Labels, series: LlmSeries) => Sample[]): Sample[] {
   return (a.stats?.llm ?? []).flatMap((series) =>
-    each({ agent: a.agent, provider: series.provider, model: series.model }, series),
+    each({ agent: a.agent, provider: labelValue(series.provider), model: labelValue(series.model) }, series),
   );
 }
 
@@ -94,7 +96,7 @@ export function agentFamilies(): AgentFamily[] {
         a.probes
           .filter((p) => p.state !== "unknown")
           .map((p) => ({
-            labels: { ...agentLabels(a), probe: p.name },
+            labels: { ...agentLabels(a), probe: labelValue(p.name) },
             value: p.state === "passing" ? 1 : 0,
           })),
     ),
@@ -127,7 +129,7 @@ export function agentFamilies(): AgentFamily[] {
       "Size of each watched memory file (changed since the sidecar started; on the collector, an agent's metrics.memoryFilesPerAgent largest)",
       (a) =>
         Object.entries(a.stats?.memoryBytes ?? {}).map(([file, value]) => ({
-          labels: { ...agentLabels(a), file },
+          labels: { ...agentLabels(a), file: labelValue(file) },
           value,
         })),
     ),

@@ -5,6 +5,7 @@ import type { AuditEvent } from "@clawguard/shared/events/envelope";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { silentLogger } from "@clawguard/shared/log";
 import { AGENT_FAMILIES, type AgentSample } from "@clawguard/shared/metrics/families";
+import { labelValue, MAX_LABEL_CHARS } from "@clawguard/shared/metrics/label";
 import { emptyHistogram, type SidecarStats } from "@clawguard/shared/stats";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -257,6 +258,34 @@ describe("sidecar API: GET /metrics", () => {
     // promtool's linter, where installed: the exposition is well formed.
     if (existsSync("/usr/bin/promtool"))
       execFileSync("/usr/bin/promtool", ["check", "metrics"], { input: text });
+  });
+
+  it("cuts long label values as the collector's /metrics does (64 characters, a hash), two staying two", async () => {
+    const long = (c: string) => `${"m".repeat(200)}${c}`;
+    const base = stats.llm[0] as SidecarStats["llm"][number];
+    const longStats: SidecarStats = {
+      ...stats,
+      memoryBytes: { [`memory/${"d".repeat(300)}.md`]: 1 },
+      llm: [
+        { ...base, model: long("a") },
+        { ...base, model: long("b") },
+      ],
+    };
+    await build({
+      metricsAgent: () => ({
+        ...agent(),
+        probes: [{ name: "p".repeat(100), state: "passing" }],
+        stats: longStats,
+      }),
+    });
+    const text = await (await app.request("/metrics", { headers: auth })).text();
+    const values = [...text.matchAll(/(?:model|file|probe)="([^"]*)"/g)].map((m) => m[1] as string);
+    expect(values.length).toBeGreaterThan(10);
+    for (const v of values) expect(v.length).toBeLessThanOrEqual(MAX_LABEL_CHARS);
+    const models = new Set([...text.matchAll(/model="([^"]*)"/g)].map((m) => m[1]));
+    expect(models).toEqual(new Set([labelValue(long("a")), labelValue(long("b"))]));
+    expect(models.size).toBe(2);
+    expect(text).not.toContain("m".repeat(65));
   });
 
   it("has no /metrics when main.ts gives it no agent to show", async () => {
