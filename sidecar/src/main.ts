@@ -369,7 +369,7 @@ function sourcesOf(ctx: Context, { bus, telemetry }: Delivery): Sources {
     config: { ...config.memory, openclawConfig: config.memory.openclawConfig ?? config.llm.openclawConfig },
     source,
     // The content is on disk before the event that names it exists; the blob shipper takes it on.
-    keepContent: (sha256, content) => blobs.put(sha256, content),
+    keepContent: (sha256, content) => blobs.putAsync(sha256, content),
     publish: async (drafts) => {
       await bus.publish(drafts);
       blobShipper.kick();

@@ -15,8 +15,9 @@ import { CLI, freePort } from "../support/processes.ts";
 import { type Figure, median, progress } from "./report.ts";
 
 /**
- * The context guard's proxy vs a direct connection to the provider and vs nginx as a reverse proxy,
- * all three against the same local provider in one run: added latency (p50, p99) and throughput for
+ * The context guard's proxy vs a direct connection to the provider, vs nginx as a reverse proxy and
+ * vs the floor for a proxy in Node (floor-proxy.ts: node:http and undici's dispatch, nothing else),
+ * all against the same local provider in one run: added latency (p50, p99) and throughput for
  * small non-streaming calls at 50 concurrent, and time to first byte of streaming calls. Then the
  * time to trim a 1M-token conversation, beside the time to parse and serialize it.
  */
@@ -229,13 +230,20 @@ async function oneRun(options: BenchOptions): Promise<RunResult> {
       stdio: ["ignore", "ignore", "inherit"],
     });
     children.push(nginx);
+    const floor = spawn(
+      process.execPath,
+      [fileURLToPath(new URL("./floor-proxy.ts", import.meta.url)), upstream.origin],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    children.push(floor);
+    const floorOrigin = await started(floor, "the floor proxy");
     const sidecarPort = await freePort();
     const sidecar = startSidecar(ws.path, sidecarPort, upstream);
     children.push(sidecar);
     await answering(`http://127.0.0.1:${sidecarPort}/healthz`, sidecar);
     await answering(`http://127.0.0.1:${nginxPort}/v1/models`, nginx);
     if (options.pin) {
-      for (const pid of [sidecar.pid, nginx.pid]) pin(pid as number, "1");
+      for (const pid of [sidecar.pid, nginx.pid, floor.pid]) pin(pid as number, "1");
       for (const pid of [fake.pid, process.pid]) pin(pid as number, "0");
     }
     if (options.busy) stopBusy = busyMemory(ws.path);
@@ -248,6 +256,7 @@ async function oneRun(options: BenchOptions): Promise<RunResult> {
         path: "/v1/chat/completions",
         pid: nginx.pid,
       },
+      { name: "floor", origin: floorOrigin, path: "/v1/chat/completions", pid: floor.pid },
       {
         name: "clawguard",
         origin: `http://127.0.0.1:${sidecarPort}`,
@@ -255,10 +264,11 @@ async function oneRun(options: BenchOptions): Promise<RunResult> {
         pid: sidecar.pid,
       },
     ];
-    const paced: Record<string, Load[]> = { direct: [], nginx: [], clawguard: [] };
-    const flat: Record<string, Load[]> = { direct: [], nginx: [], clawguard: [] };
-    const firstBytes: Record<string, number[]> = { direct: [], nginx: [], clawguard: [] };
-    const cpu: Record<string, number[]> = { direct: [], nginx: [], clawguard: [] };
+    const paced: Record<string, Load[]> = {};
+    const flat: Record<string, Load[]> = {};
+    const firstBytes: Record<string, number[]> = {};
+    const cpu: Record<string, number[]> = {};
+    for (const { name } of targets) for (const runs of [paced, flat, firstBytes, cpu]) runs[name] = [];
     for (const target of targets) await load(target, 1000); // warm up connections and JIT
     for (let round = 1; round <= 3; round++) {
       for (const target of targets) {
@@ -365,7 +375,9 @@ export async function benchLlmProxy(given: BenchOptions): Promise<Figure[]> {
     progress(
       `llm: run ${r}: added p99 ${added("clawguard").toFixed(2)} ms (nginx ${added("nginx").toFixed(2)}), ` +
         `${(last.load.clawguard?.rps ?? 0).toFixed(0)} calls/s (nginx ${(last.load.nginx?.rps ?? 0).toFixed(0)}), ` +
-        `cpu/call ${last.cpuUs.clawguard?.toFixed(0)} us (nginx ${last.cpuUs.nginx?.toFixed(0)})`,
+        `cpu/call ${last.cpuUs.clawguard?.toFixed(0)} us (nginx ${last.cpuUs.nginx?.toFixed(0)}); ` +
+        `floor: added p99 ${added("floor").toFixed(2)} ms, ${(last.load.floor?.rps ?? 0).toFixed(0)} calls/s, ` +
+        `cpu/call ${last.cpuUs.floor?.toFixed(0)} us`,
     );
   }
   const dir = tempDir("clawguard-bench-trim-");
@@ -442,6 +454,28 @@ function proxyFigures(runs: RunResult[], options: Required<BenchOptions>): Figur
       value: `${median(all((r) => r.cpuUs.clawguard ?? 0)).toFixed(0)} us`,
       anchor: `${median(all((r) => r.cpuUs.nginx ?? 0)).toFixed(0)} us nginx`,
       ratio: (median(all((r) => r.cpuUs.clawguard ?? 0)) / median(all((r) => r.cpuUs.nginx ?? 1))).toFixed(2),
+      target: "-",
+    },
+    {
+      name: `llm proxy floor (node:http + undici dispatch, nothing else): throughput flat out, CPU per call, added p99`,
+      value: `${spread(
+        all((r) => r.load.floor?.rps ?? 0),
+        "min",
+        0,
+        " calls/s",
+      )}, ${median(all((r) => r.cpuUs.floor ?? 0)).toFixed(0)} us, ${spread(
+        all((r) => added(r, "floor", "p99")),
+        "max",
+        2,
+        " ms",
+      )}`,
+      anchor: `${median(all((r) => r.load.nginx?.rps ?? 0)).toFixed(0)} calls/s nginx`,
+      ratio: spread(
+        all((r) => (r.load.floor?.rps ?? 0) / (r.load.nginx?.rps ?? 1)),
+        "min",
+        2,
+        "",
+      ),
       target: "-",
     },
     {

@@ -22,7 +22,8 @@ of them did (9 of 10). The machine's load average is printed beside the table.
           same command to a file: wall time ratio (target <= 1.15) and peak RSS (target <= 80 MB)
   ingest  POST /v1/events into PostgreSQL (validation and chain checks on) vs raw COPY of the same
           rows into a table of the same schema: rate ratio (target >= 0.3); --events N (default 50000)
-  llm     the LLM proxy vs a direct connection and vs nginx, same local provider: added latency over
+  llm     the LLM proxy vs a direct connection, vs nginx and vs the floor for a proxy in Node (bare
+          node:http + undici dispatch), same local provider: added latency over
           50 concurrent connections at --rate calls/s in all (default 1000; targets p50 <= 1 ms,
           p99 <= 5 ms), throughput flat out, streaming time to first byte; --calls N per round
           (default 5000); and trimming a 1M-token conversation (target <= 100 ms)

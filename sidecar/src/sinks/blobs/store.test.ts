@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, describe, expect, it } from "vitest";
@@ -39,5 +39,36 @@ describe("BlobStore with a cap", () => {
     const b = Buffer.alloc(1000, "b");
     expect(again.put(sha(b), b)).toBe(false);
     expect(readdirSync(dir)).toEqual([sha(a)]);
+  });
+
+  it("putAsync: puts at once share the cap (one of two that together go over is refused), the same content is written once", async () => {
+    tmp = tempDir("clawguard-blobs-");
+    const dir = join(tmp.path, "blobs");
+    const store = new BlobStore(dir, 3000);
+    const a = Buffer.alloc(1500, "a");
+    const b = Buffer.alloc(1500, "b");
+    const c = Buffer.alloc(1500, "c");
+    const kept = await Promise.all([
+      store.putAsync(sha(a), a),
+      store.putAsync(sha(a), a),
+      store.putAsync(sha(b), b),
+      store.putAsync(sha(c), c),
+    ]);
+    expect(kept).toEqual([true, true, true, false]);
+    expect(store.bytes).toBe(3000);
+    expect(readdirSync(dir).sort()).toEqual([sha(a), sha(b)].sort()); // no temp file left
+    expect(readFileSync(join(dir, sha(b)))).toEqual(b);
+    expect(await store.putAsync(sha(a), a)).toBe(true); // already there: no more room taken
+    expect(store.bytes).toBe(3000);
+  });
+
+  it("putAsync: a write the disk refuses is false and gives its room back", async () => {
+    tmp = tempDir("clawguard-blobs-");
+    const dir = join(tmp.path, "blobs");
+    const store = new BlobStore(dir, 3000);
+    const a = Buffer.alloc(1500, "a");
+    rmSync(dir, { recursive: true }); // the folder gone: the write fails as on a refusing disk
+    expect(await store.putAsync(sha(a), a)).toBe(false);
+    expect(store.bytes).toBe(0);
   });
 });

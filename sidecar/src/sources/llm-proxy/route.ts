@@ -38,20 +38,20 @@ export function routeOf(rawUrl: string, providers: ReadonlyMap<string, Provider>
   const pathname = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
   const query = queryAt < 0 ? "" : rawUrl.slice(queryAt);
   const match = /^\/llm\/([^/]+)(?:\/(.*))?$/s.exec(pathname);
-  const known = [...providers.keys()].join(", ") || "none configured";
-  const notFound = {
+  // Built only for a refusal: a routed call pays for no message.
+  const notFound = () => ({
     status: 404 as const,
-    message: `no LLM provider at ${JSON.stringify(pathname.slice(0, 200))}: expected /llm/<provider>/<path>, providers: ${known}`,
-  };
-  if (!match) return notFound;
+    message: `no LLM provider at ${JSON.stringify(pathname.slice(0, 200))}: expected /llm/<provider>/<path>, providers: ${[...providers.keys()].join(", ") || "none configured"}`,
+  });
+  if (!match) return notFound();
   let id: string;
   try {
     id = decodeURIComponent(match[1] as string);
   } catch {
-    return notFound;
+    return notFound();
   }
   const provider = providers.get(id);
-  if (!provider) return notFound;
+  if (!provider) return notFound();
   const path = match[2] ?? "";
   const problem = pathProblem(path, query);
   if (problem) return { status: 400, message: `clawguard: path refused: ${problem}`, provider };
@@ -61,19 +61,25 @@ export function routeOf(rawUrl: string, providers: ReadonlyMap<string, Provider>
 
 /** Why `path` (after /llm/<provider>/) may not be sent upstream, or undefined when it may. */
 export function pathProblem(path: string, query = ""): string | undefined {
-  const shown = JSON.stringify(path.slice(0, 120));
-  if (!PATH_CHARS.test(path)) return `${shown} has a character a URL path must encode`;
-  if (/%(?![0-9a-f]{2})/i.test(path)) return `${shown} has a malformed percent-encoding`;
-  if (SMUGGLED.test(path)) return `${shown} encodes a slash, backslash, dot or control character`;
-  if (LAYERED.test(path)) return `${shown} is encoded twice or in overlong UTF-8`;
+  const problem = segmentProblem(path);
+  if (problem) return `${JSON.stringify(path.slice(0, 120))} ${problem}`;
+  if (query !== "" && !QUERY_CHARS.test(query)) return "the query has a character that must be encoded";
+  return undefined;
+}
+
+/** What is wrong with the path's characters or segments (its quoted start goes before it), if anything. */
+function segmentProblem(path: string): string | undefined {
+  if (!PATH_CHARS.test(path)) return "has a character a URL path must encode";
+  if (/%(?![0-9a-f]{2})/i.test(path)) return "has a malformed percent-encoding";
+  if (SMUGGLED.test(path)) return "encodes a slash, backslash, dot or control character";
+  if (LAYERED.test(path)) return "is encoded twice or in overlong UTF-8";
   const segments = path.split("/");
   if (segments.some((s, i) => s === "" && i < segments.length - 1))
-    return `${shown} has an empty segment ("//"): the path is appended to the provider's base URL`;
+    return `has an empty segment ("//"): the path is appended to the provider's base URL`;
   // "..;x" is ".." to servers that take ";" as the start of path parameters (Tomcat, Spring).
-  if (segments.some((s) => /^\.{1,2}(;|$)/.test(s))) return `${shown} has dot segments`;
+  if (segments.some((s) => /^\.{1,2}(;|$)/.test(s))) return "has dot segments";
   const first = segments[0] ?? "";
   if (SCHEME.test(first) || first.includes("@"))
-    return `${shown} starts like a URL of its own: only a path under the provider's base URL is proxied`;
-  if (query !== "" && !QUERY_CHARS.test(query)) return "the query has a character that must be encoded";
+    return "starts like a URL of its own: only a path under the provider's base URL is proxied";
   return undefined;
 }

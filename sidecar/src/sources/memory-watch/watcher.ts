@@ -22,7 +22,7 @@ export interface MemoryWatcherOptions {
    * Keeps a version's content (for the collector's history) before its event exists; false when it
    * could not (a full backlog): the event then says so.
    */
-  keepContent?(sha256: string, content: Buffer): boolean;
+  keepContent?(sha256: string, content: Buffer): boolean | Promise<boolean>;
   /** What was known at the last stop, so changes made meanwhile are reported at the next start. */
   stateFile?: string;
   log: Logger;
@@ -319,7 +319,9 @@ export class MemoryWatcher implements Component {
       if (before?.sha256 !== sha256) {
         // Lines are only known for versions seen in this run; across a restart they are not counted.
         const diff = before && !before.lines ? undefined : diffLines(before?.lines ?? NO_LINES, lines);
-        const kept = this.#o.keepContent?.(sha256, content) ?? true;
+        // Awaited only when kept asynchronously (the sidecar's blob store, its fsyncs off the loop).
+        const keeping = this.#o.keepContent?.(sha256, content) ?? true;
+        const kept = typeof keeping === "boolean" ? keeping : await keeping;
         drafts.push(
           this.#event("memory.changed", kept ? "info" : "warn", {
             path,
