@@ -9,7 +9,7 @@ import type { SidecarStats } from "@clawguard/shared/stats";
 import { isoTime } from "@clawguard/shared/time";
 import { VERSION } from "@clawguard/shared/version";
 import JSON5 from "json5";
-import { Agent, request } from "undici";
+import { Agent, request } from "../../http-client.ts";
 import type { Health } from "../../sources/prober/index.ts";
 
 export interface HeartbeatOptions {
