@@ -4,11 +4,11 @@ import { watch as fsWatch, mkdirSync, readFileSync, rmSync, writeFileSync } from
 import { basename, join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { runDecay } from "@clawguard/sidecar/sources/memory-watch/decay/index";
+import { bundleImage } from "../../deploy/src/build/image-bundle.ts";
 import {
   freePort,
   Processes,
   type RunningCollector,
-  runCli,
   startCollector,
   waitUntilUp,
 } from "../support/processes.ts";
@@ -19,6 +19,22 @@ import { type Figure, percentile, progress } from "./report.ts";
  * reach the collector as an event (beside the kernel's own notification of the same write), and
  * what the sidecar costs at rest watching many files (beside an idle Node process).
  */
+
+/**
+ * The process environment the sidecar's Dockerfile sets (NODE_ENV, malloc's tunables), without its
+ * CLAWGUARD_* settings (the bench gives its own listen address and state).
+ */
+function imageEnv(): Record<string, string> {
+  const dockerfile = readFileSync(new URL("../../deploy/docker/sidecar.Dockerfile", import.meta.url), "utf8");
+  const block = /^ENV ((?:.*\\\n)*.*)$/m.exec(dockerfile)?.[1] ?? "";
+  const pairs = block
+    .split(/\s+/)
+    .map((word) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word))
+    .filter((m): m is RegExpExecArray => m !== null && !m[1]?.startsWith("CLAWGUARD_"));
+  if (!pairs.some((m) => m[1] === "NODE_ENV"))
+    throw new Error("sidecar.Dockerfile: no ENV NODE_ENV=... found");
+  return Object.fromEntries(pairs.map((m) => [m[1], m[2]]));
+}
 
 /** An ordinary workspace: a few dozen memory files. */
 const BASE_FILES = 50;
@@ -81,6 +97,7 @@ export async function benchMemory(options: {
 }): Promise<Figure[]> {
   const procs = new Processes();
   const ws = tempDir("clawguard-bench-memory-");
+  const imageDir = join(ws.path, "..", `${basename(ws.path)}-image`);
   let idle: ChildProcess | undefined;
   try {
     mkdirSync(join(ws.path, ".clawguard"));
@@ -93,25 +110,24 @@ export async function benchMemory(options: {
         `# note ${i}\n${"- a thing noted\n".repeat(i)}`,
       );
     }
-    // As in the sidecar's image: Node's compile cache warmed by `sidecar --check` (types stripped
-    // once, so Node's TypeScript stripper is never loaded), read by the sidecar.
-    const compileCache = join(ws.path, "..", `${basename(ws.path)}-compile-cache`);
-    await runCli(["sidecar", "--check"], { NODE_COMPILE_CACHE: compileCache }, ws.path);
+    // What the sidecar's image runs: its bundle (plain JavaScript), with the image's environment.
+    progress("memory: bundling the sidecar as its image holds it");
+    const { out: image } = await bundleImage("sidecar", imageDir);
     progress("memory: starting a collector (embedded store) and a sidecar");
     const collector = await startCollector(procs, ws.path, ["main"]);
     const { url: collectorUrl, read } = collector;
     const ingest = collector.tokens.main as string;
     const sport = await freePort();
-    const sidecar = procs.cli(
+    const sidecar = procs.node(
       "sidecar",
-      ["sidecar"],
+      [join(image, "bin.js"), "sidecar"],
       {
+        ...imageEnv(),
         CLAWGUARD_WORKSPACE: ws.path,
         CLAWGUARD_INGEST_TOKEN: ingest,
         CLAWGUARD_COLLECTOR_URL: collectorUrl,
         CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${sport}`,
         CLAWGUARD_LOG_LEVEL: "warn",
-        NODE_COMPILE_CACHE: compileCache,
       },
       ws.path,
     );
@@ -217,7 +233,7 @@ export async function benchMemory(options: {
     idle?.kill("SIGKILL");
     await procs.cleanup();
     ws.cleanup();
-    rmSync(join(ws.path, "..", `${basename(ws.path)}-compile-cache`), { recursive: true, force: true });
+    rmSync(imageDir, { recursive: true, force: true });
   }
 }
 

@@ -27,8 +27,9 @@ of them did (9 of 10). The machine's load average is printed beside the table.
           50 concurrent connections at --rate calls/s in all (default 1000; targets p50 <= 1 ms,
           p99 <= 5 ms), throughput flat out, streaming time to first byte; --calls N per round
           (default 5000); and trimming a 1M-token conversation (target <= 100 ms)
-  memory  the sidecar at rest in an ordinary workspace (50 memory files) for --idle-seconds
-          (default 60): CPU (target < 1 %) and RSS (target <= 90 MB), beside an idle Node process;
+  memory  the sidecar (its image's bundle and environment) at rest in an ordinary workspace (50
+          memory files) for --idle-seconds (default 60): CPU (target < 1 %) and RSS (target <= 90
+          MB), beside an idle Node process;
           a write to a memory file until its event is in the collector, --writes N (default 1000;
           target p99 <= 500 ms), beside the kernel's own notification; then at rest again with
           --files N (default 10000) more: CPU (< 1 %) and RSS (target <= 150 MB)

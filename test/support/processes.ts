@@ -44,7 +44,12 @@ export class Processes {
 
   /** Starts `clawguard <args>` with exactly `env` (plus PATH/HOME) in `cwd`. */
   cli(name: string, args: string[], env: Record<string, string>, cwd: string): Managed {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    return this.node(name, [CLI, ...args], env, cwd);
+  }
+
+  /** Starts `node <argv>` (a built file, e.g. an image's bin.js) as `cli` starts the CLI. */
+  node(name: string, argv: string[], env: Record<string, string>, cwd: string): Managed {
+    const child = spawn(process.execPath, argv, {
       cwd,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,7 +1,7 @@
 import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
-import { Agent, request } from "undici";
+import { Agent, request } from "../../http-client.ts";
 import { Backoff, DeliveryFailure, type Failure, failureOf, outcomeOf, retryAfterMs } from "../delivery.ts";
 import { Pause } from "../pause.ts";
 import type { BlobStore } from "./store.ts";

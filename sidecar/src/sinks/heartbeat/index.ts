@@ -7,7 +7,7 @@ import { redactObject } from "@clawguard/shared/redact";
 import type { SidecarStats } from "@clawguard/shared/stats";
 import { isoTime } from "@clawguard/shared/time";
 import { VERSION } from "@clawguard/shared/version";
-import { Agent, request } from "undici";
+import { Agent, request } from "../../http-client.ts";
 import { readOpenClawFile } from "../../openclaw-file.ts";
 import type { Health } from "../../sources/prober/index.ts";
 

@@ -4,7 +4,7 @@ import { describeError } from "@clawguard/shared/errors";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { isoTime } from "@clawguard/shared/time";
-import { Agent, request } from "undici";
+import { Agent, request } from "../../http-client.ts";
 import { Backoff, DeliveryFailure, failureOf, outcomeOf, retryAfterMs } from "../delivery.ts";
 import { Pause } from "../pause.ts";
 import type { Spool, SpooledEvent } from "../spool/spool.ts";

@@ -1,7 +1,7 @@
 import type { EventDraft, EventSource } from "@clawguard/shared/events/envelope";
 import { draftEvent } from "@clawguard/shared/events/envelope";
 import type { Logger } from "@clawguard/shared/log";
-import { Agent } from "undici";
+import { Agent } from "../../http-client.ts";
 import type { SpillStore } from "../exec-guard/spill.ts";
 import type { Calibration } from "./calibration.ts";
 import type { LlmProxyConfig } from "./config.ts";

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "@clawguard/shared/log";
-import { type Agent, request } from "undici";
+import { type Agent, request } from "../../http-client.ts";
 import { injectedCredential, MAX_ERROR_BODY, readLimited } from "./http.ts";
 import type { Provider } from "./providers.ts";
 
