@@ -79,3 +79,17 @@ it("probes the port the agent runs on as Compose runs it: a variable set in the 
   expect(r.out).toContain("http://127.0.0.1:20000/readyz");
   expect(r.out).not.toContain("19999/readyz");
 });
+
+it("--otel writes the OTLP endpoint into every sidecar's environment, and refuses what is not an http(s) URL", async () => {
+  writeFileSync(join(dir, "compose.yml"), COMPOSE);
+  const r = await run("compose.yml", "--otel", "http://otel-collector:4318");
+  expect(r.code).toBe(0);
+  const sidecar = r.out.slice(r.out.indexOf("gateway-clawguard:"));
+  expect(sidecar).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT: http:\/\/otel-collector:4318\n/);
+  expect((await run("compose.yml")).out).not.toContain("OTEL_EXPORTER_OTLP_ENDPOINT");
+  for (const bad of ["otel-collector:4318", "grpc://otel:4317", ""]) {
+    const refused = await run("compose.yml", "--otel", bad);
+    expect(refused.code, bad).toBe(2);
+    expect(refused.err).toContain("--otel: expected an http:// or https:// URL");
+  }
+});

@@ -83,6 +83,10 @@ Options:
   --postgres-image IMAGE   when PostgreSQL is added (default ${DEFAULTS.postgresImage})
   --redis-image IMAGE      when Redis is added (default ${DEFAULTS.redisImage})
   --secrets-dir DIR        secret files, relative to the compose file (default ${DEFAULTS.secretsDir})
+  --otel URL               an OTLP/HTTP endpoint (a collector such as the OpenTelemetry Collector,
+                           Jaeger, Tempo) every sidecar sends its traces and metrics to: written as
+                           OTEL_EXPORTER_OTLP_ENDPOINT in the sidecars' environment (an
+                           endpoint that needs headers: add OTEL_EXPORTER_OTLP_HEADERS yourself)
   -h, --help               this help
 
 Exit codes: 0 done; 2 bad input, an openclaw.json that cannot be read or is not JSON5 (nothing
@@ -150,6 +154,7 @@ function parse(args: string[], io: Io): { values: Values; positionals: string[] 
         "no-openclaw": { type: "boolean" },
         image: { type: "string" },
         "collector-image": { type: "string" },
+        otel: { type: "string" },
         "postgres-image": { type: "string" },
         "redis-image": { type: "string" },
         "secrets-dir": { type: "string" },
@@ -168,7 +173,21 @@ function parse(args: string[], io: Io): { values: Values; positionals: string[] 
     io.err(`clawguard inject: expected one compose file, got ${positionals.length}\n${help}\n`);
     return 2;
   }
+  const otel = values.otel;
+  if (typeof otel === "string" && !isHttpUrl(otel)) {
+    io.err(`clawguard inject: --otel: expected an http:// or https:// URL, got ${JSON.stringify(otel)}\n`);
+    return 2;
+  }
   return { values, positionals };
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "";
+  } catch {
+    return false;
+  }
 }
 
 /** The compose file's text (UTF-8), or an InjectError saying why not. */
@@ -232,6 +251,7 @@ function injection(
       postgresImage: str("postgres-image") ?? DEFAULTS.postgresImage,
       redisImage: str("redis-image") ?? DEFAULTS.redisImage,
       secretsDir: str("secrets-dir") ?? DEFAULTS.secretsDir,
+      otelEndpoint: str("otel"),
       vars: { ...readDotEnv(join(composeDir, ".env")), ...env },
     },
     (agent) => {

@@ -14,6 +14,8 @@ export interface InjectOptions {
   secretsDir: string;
   /** What Compose interpolates with (the environment over `.env`), for the agents' ports. */
   vars?: Vars;
+  /** An OTLP/HTTP endpoint the sidecars send their traces and metrics to (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  otelEndpoint?: string;
 }
 
 export const DEFAULTS: InjectOptions = {
@@ -147,6 +149,7 @@ export function sidecarService(
   };
   if (agent.state) environment.CLAWGUARD_LLM_OPENCLAW_CONFIG = `${agent.state.target}/openclaw.json`;
   if (config) environment.CLAWGUARD_CONFIG = SIDECAR_CONFIG_TARGET;
+  if (options.otelEndpoint) environment.OTEL_EXPORTER_OTLP_ENDPOINT = options.otelEndpoint;
   const volumes = sidecarMounts(agent);
   volumes.push(`${BIN_VOLUME}:${BIN_DIR}`, `${stateVolume(service)}:${STATE_DIR}`);
   return {
