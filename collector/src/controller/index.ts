@@ -125,7 +125,6 @@ export class Controller implements Component {
   #renewer: NodeJS.Timeout | undefined;
   #tick: Promise<void> | undefined;
   #stopped = false;
-  #forgedRoutes = 0;
 
   constructor(options: ControllerOptions) {
     this.#o = options;
@@ -271,9 +270,9 @@ export class Controller implements Component {
 
   /**
    * The group's route: written first when there is none; else copied to Redis when its copy there
-   * is missing or older, or overwritten when it names a token no lease was ever granted (a forged
-   * route: only the leader writes routes, under a token the durable store granted). False: a newer
-   * leader exists, this one stepped down.
+   * is missing or older, or overwritten when it names a newer token than the durable route (a
+   * forged copy: every leader writes the durable store first; mirrorRoute). False: a newer leader
+   * exists, this one stepped down.
    */
   async #keepRoute(config: GroupConfig, primaryTarget: string, token: number): Promise<boolean> {
     const route = await getRoute(this.#o.lease, config.name);
@@ -293,8 +292,9 @@ export class Controller implements Component {
   }
 
   /**
-   * A route in Redis no leader wrote, replaced by the durable one: said loudly (error log, the
-   * counter, the group's primary's incident, which alerts), as someone who can write Redis tried to
+   * A route in Redis no leader wrote, replaced by the durable one: said loudly (an error logged, an
+   * entry in the group's primary's incident: clawguard_controller_actions_total{action="route-forged"}
+   * and the ClawguardFailover rule), as someone who can write Redis tried to
    * send the group's clients (and their Authorization headers) elsewhere.
    */
   async #forged(
@@ -303,7 +303,6 @@ export class Controller implements Component {
     forged: { target: string; token: number },
     token: number,
   ): Promise<void> {
-    this.#forgedRoutes += 1;
     const granted = await this.#o.lease.granted().catch(() => token);
     const detail = `the route of group ${config.name} in Redis was forged: ${JSON.stringify(forged.target)} under token ${forged.token} (the newest token ever granted is ${granted}; the durable route is ${route.target} under token ${route.token}): replaced by the durable route. Someone who can write clawguard's Redis tried to send the group's clients elsewhere: keep Redis on a network agents cannot reach, rotate its password`;
     this.#o.log.error("forged route replaced", {
@@ -315,11 +314,6 @@ export class Controller implements Component {
     });
     const group = this.#groups.get(config.name);
     await this.#note([group?.primary ?? config.primary], "route-forged", detail, token);
-  }
-
-  /** Routes found forged in Redis and replaced, since this replica started. */
-  get forgedRoutes(): number {
-    return this.#forgedRoutes;
   }
 
   /**
