@@ -26,9 +26,10 @@ import {
  * Injected and brought up with `docker compose up --wait`; an exec in every agent's container
  * reaches the collector (all at once); every agent is healthy in `clawguard fleet` (its sidecar's
  * probe of /readyz, which inject configured); `docker compose down` and `up` again lose and double
- * no event and the trail verifies; the gateway killed, the controller (docker actuator, compose
- * mode) fences it and starts the standby, which the router then serves on both of the gateway's
- * ports; `inject --remove` gives the file back byte for byte and the project comes up as before.
+ * no event and the trail verifies; the gateway's sidecar killed, the controller restarts the sidecar
+ * and leaves the healthy gateway alone; the gateway killed, the controller (docker actuator, compose
+ * mode) restarts it in place, and once its budget is spent fences it and starts the standby, which
+ * the router then serves on both of the gateway's ports; `inject --remove` gives the file back byte for byte and the project comes up as before.
  * Figures are printed as it goes.
  *
  * Runs with CLAWGUARD_DOCKER=1 or CI=true; there, a machine that cannot run the engine (not root, no
@@ -250,6 +251,12 @@ function execsArrived(markers: Map<string, string>): Map<string, number> | undef
   return [...markers.keys()].every((a) => found.has(a)) ? found : undefined;
 }
 
+/** The controller's actions recorded in an agent's incidents (every incident, oldest action first). */
+function incidentActions(agent: string): string[] {
+  const text = inCollector(["clawguard", "incidents", "--agent", agent, "--json"]);
+  return [...text.matchAll(/"action":\s*"([a-z-]+)"/g)].map((m) => m[1] as string).reverse();
+}
+
 /** The state of every agent in `clawguard fleet`, once all are healthy. */
 function allHealthy(): Record<string, string> | undefined {
   const { agents } = JSON.parse(inCollector(["clawguard", "fleet", "--json"])) as {
@@ -439,9 +446,53 @@ describe.skipIf(!wanted || why !== undefined)(
       await until("every agent healthy again", allHealthy, 120_000);
     }, 900_000);
 
-    it("the gateway killed: its heartbeats stop, it is fenced, the standby serves behind the router, on both ports", async () => {
+    it("the gateway's sidecar killed, the gateway healthy: the sidecar is restarted, the gateway neither fenced nor rerouted", async () => {
+      const first = routed(18789).host;
+      const gatewayStarted = inspect(containerOf("gateway"), "{{.State.StartedAt}}");
+      const sidecar = containerOf("gateway-clawguard");
+      last = performance.now();
+      docker(engine, ["kill", sidecar]);
+      await until(
+        "the controller restarts the sidecar",
+        () => (incidentActions("gateway").includes("sidecar-restart") ? true : undefined),
+        120_000,
+      );
+      lap("sidecar killed -> sidecar restarted by the controller");
+      await until("every agent healthy again", allHealthy, 120_000);
+      lap("sidecar restarted -> gateway healthy in the fleet again");
+      expect(inspect(sidecar, "{{.State.Running}}")).toBe("true");
+      expect(inspect(containerOf("gateway"), "{{.State.StartedAt}}")).toBe(gatewayStarted);
+      expect(routed(18789).host).toBe(first);
+      const actions = incidentActions("gateway");
+      expect(actions).not.toContain("fence");
+      expect(actions).not.toContain("restart");
+      expect(inspect(containerOf("gateway-standby"), "{{.State.Running}}")).toBe("false");
+    }, 300_000);
+
+    it("the gateway killed: restarted in place until the budget (3) is spent, then fenced, the standby serves behind the router, on both ports", async () => {
       const first = routed(18789).host;
       expect(first).toBe(inspect(containerOf("gateway"), "{{.Config.Hostname}}"));
+      for (let restart = 1; restart <= 3; restart++) {
+        const started = inspect(containerOf("gateway"), "{{.State.StartedAt}}");
+        last = performance.now();
+        docker(engine, ["kill", containerOf("gateway")]);
+        await until(
+          `restart ${restart} of the gateway`,
+          () =>
+            inspect(containerOf("gateway"), "{{.State.StartedAt}}") !== started &&
+            incidentActions("gateway").filter((a) => a === "restart").length >= restart
+              ? true
+              : undefined,
+          120_000,
+        );
+        lap(`gateway killed -> restarted in place (${restart} of 3)`);
+        // Still the same route: the restarted gateway answers behind it again.
+        await until(
+          "the gateway answers behind the router",
+          () => (routed(18789).host === first ? true : undefined),
+          60_000,
+        );
+      }
       last = performance.now();
       docker(engine, ["kill", containerOf("gateway")]);
       const standby = await until(
@@ -452,13 +503,16 @@ describe.skipIf(!wanted || why !== undefined)(
         },
         180_000,
       );
-      lap("gateway killed -> fenced, standby started, router serving it");
+      lap("gateway killed, budget spent -> fenced, standby started, router serving it");
       expect(standby).toBe(inspect(containerOf("gateway-standby"), "{{.Config.Hostname}}"));
       expect(routed(18790)).toMatchObject({ host: standby, port: 18790 });
       expect(inspect(containerOf("gateway"), "{{.State.Running}}")).toBe("false");
       expect(inspect(containerOf("gateway-standby-clawguard"), "{{.State.Running}}")).toBe("true");
+      const actions = incidentActions("gateway");
+      expect(actions.filter((a) => a === "restart")).toHaveLength(3);
+      expect(actions).toContain("fence");
       console.log(inCollector(["clawguard", "incidents"]));
-    }, 240_000);
+    }, 600_000);
 
     it("inject --remove gives the file back byte for byte; the project comes up as before", async () => {
       compose(["--profile", "clawguard-standby", "down"]);

@@ -23,6 +23,11 @@ export interface Actuator {
   restart(agent: string, target: string | undefined, token: number): Promise<void>;
   stop(agent: string, target: string | undefined, token: number): Promise<void>;
   start(agent: string, target: string | undefined, token: number): Promise<void>;
+  /**
+   * Restarts the agent's sidecar alone (it went silent while the agent still answers); none: the
+   * actuator cannot (the controller holds and says so instead).
+   */
+  restartSidecar?(agent: string, target: string | undefined, token: number): Promise<void>;
   /** Releases what the actuator holds open (connections); idempotent. */
   close?(): Promise<void>;
 }

@@ -27,9 +27,10 @@ function run(
   memory: Partial<GroupMemory> = {},
   standby: Observation = { state: "healthy", since: 0 },
   stale: FleetStale = ofTen(0),
+  answers: boolean | undefined = undefined,
 ): Decision {
   const group: GroupMemory = { primary: "gw", standby: "gw-standby", restarts: [], ...memory };
-  return decide(group, (agent) => (agent === "gw" ? primary : standby), stale, NOW, policy);
+  return decide(group, (agent) => (agent === "gw" ? primary : standby), stale, NOW, policy, answers);
 }
 
 describe("decide", () => {
@@ -65,11 +66,54 @@ describe("decide", () => {
     });
   });
 
-  it("fails over at once when the primary is stale (its host may be gone)", () => {
+  it("fails over at once when the primary is stale and its address was not asked (its host may be gone)", () => {
     expect(run({ state: "stale", since: NOW - 3000 })).toMatchObject({
       action: "failover",
       why: expect.stringMatching(/stopped sending heartbeats/),
     });
+  });
+
+  it("restarts a stale primary that does not answer either in place (a killed container), then fails over", () => {
+    const silent = { state: "stale" as const, since: NOW - 60_000 };
+    const ask = (memory: Partial<GroupMemory>) => run(silent, memory, undefined, ofTen(0), false);
+    expect(ask({})).toMatchObject({
+      action: "restart",
+      agent: "gw",
+      attempt: 1,
+      why: expect.stringMatching(/does not answer at its address: restart in place \(1 of 2\)/),
+    });
+    expect(ask({ restarts: [NOW - 4000] })).toMatchObject({ action: "none" }); // backoff
+    expect(ask({ restarts: [NOW - 5000] })).toMatchObject({ action: "restart", attempt: 2 });
+    expect(ask({ restarts: [NOW - 20_000, NOW - 9000] })).toMatchObject({
+      action: "failover",
+      why: expect.stringMatching(/still silent and not answering after 2 restarts/),
+    });
+    // Its sidecar's restarts are another budget: they do not spend the gateway's.
+    expect(ask({ sidecarRestarts: [NOW - 20_000, NOW - 9000] })).toMatchObject({ action: "restart" });
+  });
+
+  it("never fences a stale primary that still answers: restarts its sidecar within a budget, then holds", () => {
+    const silent = { state: "stale" as const, since: NOW - 60_000 };
+    const ask = (memory: Partial<GroupMemory>) => run(silent, memory, undefined, ofTen(0), true);
+    expect(ask({})).toMatchObject({
+      action: "restart-sidecar",
+      agent: "gw",
+      attempt: 1,
+      why: expect.stringMatching(/answers \/readyz: not fenced.*restart its sidecar \(1 of 2\)/),
+    });
+    expect(ask({ sidecarRestarts: [NOW - 4000] })).toMatchObject({ action: "none" });
+    expect(ask({ sidecarRestarts: [NOW - 5000] })).toMatchObject({ action: "restart-sidecar", attempt: 2 });
+    const spent = { sidecarRestarts: [NOW - 20_000, NOW - 9000] };
+    expect(ask(spent)).toMatchObject({
+      action: "hold",
+      reason: "sidecar-silent",
+      why: expect.stringMatching(/restarted 2 time\(s\).*still silent/),
+    });
+    // Long after the budget, with the gateway's own budget spent too: still no failover.
+    expect(ask({ ...spent, restarts: [NOW - 20_000, NOW - 9000] }).action).toBe("hold");
+    // The hysteresis and the partition hold come first, as for any down primary.
+    expect(run({ state: "stale", since: NOW - 1000 }, {}, undefined, ofTen(0), true).action).toBe("none");
+    expect(run(silent, {}, undefined, ofTen(0.6), true)).toMatchObject({ reason: "fleet-stale" });
   });
 
   it("holds: most of the fleet stale at once, the standby unhealthy too, or a failover too recent", () => {

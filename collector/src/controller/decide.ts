@@ -18,6 +18,11 @@ export interface GroupMemory {
   /** When the primary was restarted in place, within the restart window (ms). */
   restarts: number[];
   lastFailoverAt?: number | undefined;
+  /**
+   * When the primary's sidecar alone was restarted (it went silent while its gateway still
+   * answered), within the restart window (ms): a budget of its own, the gateway's is untouched.
+   */
+  sidecarRestarts?: number[] | undefined;
 }
 
 export interface Policy {
@@ -64,12 +69,18 @@ export function fleetHolds(stale: FleetStale, policy: Policy): boolean {
  * Why the controller holds, as a stable code (the `why` says it with numbers that change by the
  * tick): a hold is recorded in the agent's incident when its reason changes, not on every tick.
  */
-export type HoldReason = "fleet-stale" | "standby-unhealthy" | "failover-too-soon" | "budget-spent";
+export type HoldReason =
+  | "fleet-stale"
+  | "standby-unhealthy"
+  | "failover-too-soon"
+  | "budget-spent"
+  | "sidecar-silent";
 
 export type Decision =
   | { action: "none"; why: string }
   | { action: "hold"; reason: HoldReason; why: string }
   | { action: "restart"; agent: string; attempt: number; why: string }
+  | { action: "restart-sidecar"; agent: string; attempt: number; why: string }
   | { action: "failover"; from: string; to: string; why: string };
 
 /** What the controller remembers of an agent restarted in place that has no standby (a sub-agent). */
@@ -128,6 +139,7 @@ function restartInPlace(
   down: { state: "unhealthy" | "stale"; forMs: number },
   now: number,
   policy: Policy,
+  silent = false,
 ): Decision | undefined {
   const recent = recentRestarts(restarts, now, policy);
   if (recent.length >= policy.restartBudget) return undefined;
@@ -137,9 +149,11 @@ function restartInPlace(
     return { action: "none", why: `restarted ${agent} ${now - last} ms ago, next attempt after ${wait} ms` };
   }
   const what =
-    down.state === "stale"
-      ? `stopped sending heartbeats ${down.forMs} ms ago`
-      : `unhealthy for ${down.forMs} ms`;
+    down.state === "unhealthy"
+      ? `unhealthy for ${down.forMs} ms`
+      : silent
+        ? `stopped sending heartbeats ${down.forMs} ms ago and does not answer at its address`
+        : `stopped sending heartbeats ${down.forMs} ms ago`;
   return {
     action: "restart",
     agent,
@@ -148,19 +162,30 @@ function restartInPlace(
   };
 }
 
+/**
+ * What the gateway's own address says of a primary whose sidecar went silent (stale): `true`, it
+ * still answers /readyz (the sidecar alone is gone: never fence a serving gateway); `false`, it
+ * does not (dead, or its host is gone); undefined, not asked.
+ */
+export type Answers = boolean | undefined;
+
 export function decide(
   group: GroupMemory,
   observe: (agent: string) => Observation | undefined,
   stale: FleetStale,
   now: number,
   policy: Policy,
+  answers: Answers = undefined,
 ): Decision {
   const gated = gate(group.primary, observe(group.primary), stale, now, policy);
   if ("decision" in gated) return gated.decision;
   const { down } = gated;
-  // A stale primary may have lost its host: restarting it in place cannot be confirmed, fail over.
-  if (down.state === "unhealthy") {
-    const restart = restartInPlace(group.primary, group.restarts, down, now, policy);
+  if (down.state === "stale" && answers === true) return silentSidecar(group, down.forMs, now, policy);
+  // A stale primary that does not answer either is down like an unhealthy one: restarted in place
+  // first (a killed container comes back; its sidecar shares its namespace, so it goes silent with
+  // it). Not asked (answers undefined): it may have lost its host, fail over.
+  if (down.state === "unhealthy" || answers === false) {
+    const restart = restartInPlace(group.primary, group.restarts, down, now, policy, answers === false);
     if (restart) return restart;
   }
   const standby = observe(group.standby);
@@ -180,14 +205,46 @@ export function decide(
   }
   const recent = recentRestarts(group.restarts, now, policy).length;
   const cause =
-    down.state === "stale"
-      ? `${group.primary} stopped sending heartbeats ${down.forMs} ms ago`
-      : `${group.primary} still unhealthy after ${recent} restarts`;
+    down.state === "unhealthy"
+      ? `${group.primary} still unhealthy after ${recent} restarts`
+      : answers === false
+        ? `${group.primary} still silent and not answering after ${recent} restarts`
+        : `${group.primary} stopped sending heartbeats ${down.forMs} ms ago`;
   return {
     action: "failover",
     from: group.primary,
     to: group.standby,
     why: `${cause}: fence it, start ${group.standby}`,
+  };
+}
+
+/**
+ * A primary whose sidecar stopped reporting while the gateway itself still answers: its sidecar is
+ * restarted (its own budget and backoff), then the controller holds and says so. Never a fence.
+ */
+function silentSidecar(group: GroupMemory, forMs: number, now: number, policy: Policy): Decision {
+  const agent = group.primary;
+  const recent = recentRestarts(group.sidecarRestarts ?? [], now, policy);
+  const serving = `${agent}'s sidecar sent no heartbeat for ${forMs} ms but ${agent} itself answers /readyz: not fenced (a silent sidecar is not a dead gateway)`;
+  if (recent.length >= policy.restartBudget) {
+    return {
+      action: "hold",
+      reason: "sidecar-silent",
+      why: `${serving}; its sidecar was restarted ${recent.length} time(s) (controller.restartBudget ${policy.restartBudget}) and is still silent: read its logs (docker logs ${agent}<sidecarSuffix>); the gateway is failed over only if it stops answering`,
+    };
+  }
+  const last = recent.at(-1);
+  const wait = policy.restartBackoffMs * 2 ** Math.max(0, recent.length - 1);
+  if (last !== undefined && now - last < wait)
+    return {
+      action: "none",
+      why: `${serving}; restarted its sidecar ${now - last} ms ago, next attempt after ${wait} ms`,
+    };
+  return {
+    action: "restart-sidecar",
+    agent,
+    attempt: recent.length + 1,
+    why: `${serving}; restart its sidecar (${recent.length + 1} of ${policy.restartBudget})`,
   };
 }
 

@@ -69,6 +69,20 @@ export function composeActuator(pod: Pod, steps: ContainerSteps): Actuator {
         rejoin ? steps.restart : steps.start,
       );
     },
+    restartSidecar: async (agent) => {
+      const sidecar = await sidecarOf(pod, "restart", agent);
+      if (!sidecar)
+        throw new Error(
+          `no sidecar container ${agent}${pod.compose.sidecarSuffix} in project ${pod.compose.project}`,
+        );
+      const service = `${agent}${pod.compose.sidecarSuffix}`;
+      // Started when it is not running (it joins the agent's namespace, which is still there).
+      const running = sidecar.state === "running" || sidecar.state === "restarting";
+      await (running ? steps.restart : steps.start)(
+        `docker ${running ? "restart" : "start"} ${sidecar.name} (sidecar of ${agent})`,
+        ref(pod, sidecar, service),
+      );
+    },
     close: () => pod.engine.close(),
   };
 }

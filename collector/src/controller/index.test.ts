@@ -522,12 +522,14 @@ describe("controller: a primary with no heartbeat on record", () => {
     redisPrefix?: string,
     fence: FenceStore = memoryFenceStore(),
     stalled?: () => boolean,
+    /** serving: the primary answers /readyz; sidecars: the actuator can restart a sidecar. */
+    options: { serving?: boolean; sidecars?: boolean; restartBudget?: number } = {},
   ) => {
-    const gone = createServer();
+    const gone = createServer((_req, res) => res.writeHead(200).end("ready"));
     gone.listen(0, "127.0.0.1");
     await once(gone, "listening");
     const gonePort = (gone.address() as AddressInfo).port;
-    gone.close();
+    if (!options.serving) gone.close();
     const standby = createServer((_req, res) => res.writeHead(200).end("ready"));
     standby.listen(0, "127.0.0.1");
     await once(standby, "listening");
@@ -540,6 +542,9 @@ describe("controller: a primary with no heartbeat on record", () => {
       restart: async (agent) => void calls.push(`restart ${agent}`),
       stop: async (agent) => void calls.push(`stop ${agent}`),
       start: async (agent) => void calls.push(`start ${agent}`),
+      ...(options.sidecars
+        ? { restartSidecar: async (agent: string) => void calls.push(`sidecar ${agent}`) }
+        : {}),
     };
     const notes: string[] = [];
     const details: string[] = [];
@@ -566,7 +571,7 @@ describe("controller: a primary with no heartbeat on record", () => {
       incidents,
       policy: {
         unhealthyForMs: 2000,
-        restartBudget: 0,
+        restartBudget: options.restartBudget ?? 0,
         restartWindowMs: 600_000,
         restartBackoffMs: 0,
         minFailoverIntervalMs: 60_000,
@@ -601,6 +606,7 @@ describe("controller: a primary with no heartbeat on record", () => {
       await controller.stop();
       await liveness.close();
       standby.close();
+      gone.close();
     };
     return { controller, lease, liveness, calls, notes, details, clock, beat, done };
   };
@@ -671,6 +677,81 @@ describe("controller: a primary with no heartbeat on record", () => {
       }
     },
   );
+
+  /** gw and its standby heard at 0, then only the standby: gw's sidecar is silent from then on. */
+  const silence = async (t: Awaited<ReturnType<typeof setup>>, until: number) => {
+    for (let at = 1000; at <= until; at += 1000) {
+      t.clock.now = at;
+      await t.beat("gw-standby", at);
+      await t.liveness.sweep(at);
+      await t.controller.tick();
+    }
+  };
+
+  it("a silent sidecar beside a gateway that still answers: its sidecar restarted (budget, backoff), then held; never fenced", {
+    timeout: 20_000,
+  }, async () => {
+    const t = await setup(undefined, undefined, undefined, {
+      serving: true,
+      sidecars: true,
+      restartBudget: 2,
+    });
+    try {
+      await t.beat("gw", 0);
+      await t.beat("gw-standby", 0);
+      await t.controller.tick();
+      // Stale from 4000 (3 × 1000 ms), the hysteresis (2000 ms) over at 6000: its sidecar restarted.
+      await silence(t, 6000);
+      expect(t.calls).toEqual(["sidecar gw"]);
+      expect(t.notes).toContain("sidecar-restart gw");
+      // Still silent: once more after the backoff (0 here) and the hysteresis, then the budget is spent.
+      await silence(t, 20_000);
+      expect(t.calls).toEqual(["sidecar gw", "sidecar gw"]);
+      expect(t.notes).toContain("hold gw");
+      expect(t.details.at(-1)).toMatch(/answers \/readyz: not fenced.*restarted 2 time\(s\)/);
+      expect((await getRoute(t.lease, "gw"))?.target).toMatch(/^http:\/\/127\.0\.0\.1:/);
+      expect(t.controller.group("gw")).toMatchObject({ primary: "gw" });
+    } finally {
+      await t.done();
+    }
+  });
+
+  it("a silent sidecar and an actuator that cannot restart one: held and said, never fenced", {
+    timeout: 20_000,
+  }, async () => {
+    const t = await setup(undefined, undefined, undefined, { serving: true, restartBudget: 2 });
+    try {
+      await t.beat("gw", 0);
+      await t.beat("gw-standby", 0);
+      await t.controller.tick();
+      await silence(t, 10_000);
+      expect(t.calls).toEqual([]);
+      expect(t.notes).toEqual(["hold gw"]);
+      expect(t.details[0]).toMatch(/cannot restart a sidecar.*restart it by hand/);
+    } finally {
+      await t.done();
+    }
+  });
+
+  it("a silent sidecar beside a gateway that does not answer either (killed): restarted in place, then failed over", {
+    timeout: 20_000,
+  }, async () => {
+    const t = await setup(undefined, undefined, undefined, { sidecars: true, restartBudget: 1 });
+    try {
+      await t.beat("gw", 0);
+      await t.beat("gw-standby", 0);
+      await t.controller.tick();
+      await silence(t, 6000);
+      expect(t.calls).toEqual(["restart gw"]);
+      expect(t.details.at(-1)).toMatch(/does not answer at its address: restart in place \(1 of 1\)/);
+      // Still silent after the restart: observed afresh (hysteresis), then the budget is spent.
+      await silence(t, 9000);
+      expect(t.calls).toEqual(["restart gw", "stop gw", "start gw-standby"]);
+      expect(t.notes).toContain("route-switched gw");
+    } finally {
+      await t.done();
+    }
+  });
 
   it("fails over a one-agent fleet (the standby runs no sidecar): one stale agent is no partition", {
     timeout: 20_000,

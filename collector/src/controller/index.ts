@@ -20,7 +20,7 @@ import {
   recentRestarts,
 } from "./decide.ts";
 import type { Lease } from "./lease.ts";
-import { getRoute, mirrorRoute, setRoute } from "./routes.ts";
+import { getRoute, mirrorRoute, type Route, setRoute } from "./routes.ts";
 
 export { type Actuator, commandActuator, dockerActuator, webhookActuator } from "./actuators.ts";
 
@@ -219,42 +219,6 @@ export class Controller implements Component {
     this.#ledSince = this.#o.now?.() ?? Date.now();
   }
 
-  /** One group's round: its route in place, then its decision acted on. False: the tick stops here. */
-  async #tickGroup(
-    config: GroupConfig,
-    group: GroupMemory,
-    { unheard, stale, now, token }: Round,
-  ): Promise<boolean> {
-    const target = (agent: string) => config.targets[agent] as string;
-    const route = await getRoute(this.#o.lease, config.name);
-    if (!route) {
-      const first = { group: config.name, target: target(group.primary), token };
-      if (!(await setRoute(this.#o.lease, this.#o.redis, this.#o.prefix, first))) {
-        await this.#stepDown(token, `route:${config.name}`);
-        return false;
-      }
-    } else if (await mirrorRoute(this.#o.redis, this.#o.prefix, route)) {
-      // Redis lost its copy (or had an older one): the routers get the durable one back.
-      this.#o.log.warn("route copied back to Redis", { group: config.name, target: route.target });
-    }
-    // A primary with no heartbeat on record is not heard from until the staleness window has
-    // passed, then stale (unheardPrimaries); the others as last seen.
-    const observe = (agent: string) =>
-      agent === group.primary && unheard.has(agent) ? unheard.get(agent) : this.#seen.get(agent);
-    const decision = decide(group, observe, stale, now, this.#o.policy);
-    this.#say({ group: config.name }, decision);
-    await this.#noteHold(group.primary, decision, token);
-    if (decision.action === "restart") {
-      if (!(await this.#stillLeader(token))) return false;
-      group.restarts = [...recentRestarts(group.restarts, now, this.#o.policy), now];
-      if (!(await this.#remember(`group:${config.name}`, group, token))) return false;
-      await this.#restart(decision, target(decision.agent), token);
-    } else if (decision.action === "failover") {
-      await this.#failover(config, group, token, now);
-    }
-    return true;
-  }
-
   /** The agents restarted on their own (config.restart), outside any group. */
   async #tickRestarts(
     entries: readonly LivenessEntry[],
@@ -283,6 +247,92 @@ export class Controller implements Component {
       if (!(await this.#remember(key, { restarts } satisfies RestartMemory, token))) return;
       await this.#restart(decision, restart.targets[agent], token);
     }
+  }
+
+  /** One group's round: its route kept, its primary judged, the action carried out; false: stop this tick. */
+  async #tickGroup(
+    config: GroupConfig,
+    group: GroupMemory,
+    { unheard, stale, now, token }: Round,
+  ): Promise<boolean> {
+    const target = (agent: string) => config.targets[agent] as string;
+    if (!(await this.#keepRoute(config, target(group.primary), token))) return false;
+    // A primary with no heartbeat on record is not heard from until the staleness window has
+    // passed, then stale (unheardPrimaries); the others as last seen.
+    const observe = (agent: string) =>
+      agent === group.primary && unheard.has(agent) ? unheard.get(agent) : this.#seen.get(agent);
+    // A silent sidecar is not a dead gateway: the gateway's own address says which it is.
+    const answers =
+      observe(group.primary)?.state === "stale" ? await ready(target(group.primary)) : undefined;
+    let decision = decide(group, observe, stale, now, this.#o.policy, answers);
+    if (decision.action === "restart-sidecar" && !this.#o.actuator.restartSidecar)
+      decision = {
+        action: "hold",
+        reason: "sidecar-silent",
+        why: `${decision.why.replace(/; restart its sidecar.*$/, "")}; this actuator cannot restart a sidecar (the docker actuator in compose mode can): restart it by hand`,
+      };
+    this.#say({ group: config.name }, decision);
+    await this.#noteHold(group.primary, decision, token);
+    if (decision.action === "restart" || decision.action === "restart-sidecar") {
+      if (!(await this.#stillLeader(token))) return false;
+      const sidecar = decision.action === "restart-sidecar";
+      if (sidecar)
+        group.sidecarRestarts = [...recentRestarts(group.sidecarRestarts ?? [], now, this.#o.policy), now];
+      else group.restarts = [...recentRestarts(group.restarts, now, this.#o.policy), now];
+      if (!(await this.#remember(`group:${config.name}`, group, token))) return false;
+      await this.#restart(decision, target(decision.agent), token);
+    } else if (decision.action === "failover") {
+      await this.#failover(config, group, token, now);
+    }
+    return true;
+  }
+
+  /**
+   * The group's route: written first when there is none; else copied to Redis when its copy there
+   * is missing or older, or overwritten when it names a newer token than the durable route (a
+   * forged copy: every leader writes the durable store first; mirrorRoute). False: a newer leader
+   * exists, this one stepped down.
+   */
+  async #keepRoute(config: GroupConfig, primaryTarget: string, token: number): Promise<boolean> {
+    const route = await getRoute(this.#o.lease, config.name);
+    if (!route) {
+      const first = { group: config.name, target: primaryTarget, token };
+      const forged = (f: { target: string; token: number }) => this.#forged(config, first, f, token);
+      if (await setRoute(this.#o.lease, this.#o.redis, this.#o.prefix, first, forged)) return true;
+      await this.#stepDown(token, `route:${config.name}`);
+      return false;
+    }
+    const mirrored = await mirrorRoute(this.#o.redis, this.#o.prefix, route, this.#o.lease);
+    if (mirrored.outcome === "forged") await this.#forged(config, route, mirrored, token);
+    else if (mirrored.outcome === "copied")
+      // Redis lost its copy (or had an older one): the routers get the durable one back.
+      this.#o.log.warn("route copied back to Redis", { group: config.name, target: route.target });
+    return true;
+  }
+
+  /**
+   * A route in Redis no leader wrote, replaced by the durable one: said loudly (an error logged, an
+   * entry in the group's primary's incident: clawguard_controller_actions_total{action="route-forged"}
+   * and the ClawguardFailover rule), as someone who can write Redis tried to
+   * send the group's clients (and their Authorization headers) elsewhere.
+   */
+  async #forged(
+    config: GroupConfig,
+    route: Route,
+    forged: { target: string; token: number },
+    token: number,
+  ): Promise<void> {
+    const granted = await this.#o.lease.granted().catch(() => token);
+    const detail = `the route of group ${config.name} in Redis was forged: ${JSON.stringify(forged.target)} under token ${forged.token} (the newest token ever granted is ${granted}; the durable route is ${route.target} under token ${route.token}): replaced by the durable route. Someone who can write clawguard's Redis tried to send the group's clients elsewhere: keep Redis on a network agents cannot reach, rotate its password`;
+    this.#o.log.error("forged route replaced", {
+      group: config.name,
+      forged: forged.target,
+      forgedToken: forged.token,
+      target: route.target,
+      token: route.token,
+    });
+    const group = this.#groups.get(config.name);
+    await this.#note([group?.primary ?? config.primary], "route-forged", detail, token);
   }
 
   /**
@@ -419,25 +469,35 @@ export class Controller implements Component {
    * logged and recorded, and the next attempt waits out the backoff like any other.
    */
   async #restart(
-    decision: Extract<Decision, { action: "restart" }>,
+    decision: Extract<Decision, { action: "restart" | "restart-sidecar" }>,
     target: string | undefined,
     token: number,
   ): Promise<void> {
     const { agent } = decision;
+    const sidecar = decision.action === "restart-sidecar";
     try {
-      await this.#o.actuator.restart(agent, target, token);
+      if (sidecar) await this.#o.actuator.restartSidecar?.(agent, target, token);
+      else await this.#o.actuator.restart(agent, target, token);
     } catch (err) {
-      this.#o.log.error("restart in place failed", { agent, token, error: describeError(err) });
+      this.#o.log.error(`${sidecar ? "sidecar restart" : "restart in place"} failed`, {
+        agent,
+        token,
+        error: describeError(err),
+      });
       await this.#note(
         [agent],
-        "restart-failed",
+        sidecar ? "sidecar-restart-failed" : "restart-failed",
         `${decision.why}; the restart failed: ${describeError(err)}`,
         token,
       );
       return;
     }
-    this.#o.log.warn("restarted in place", { agent, attempt: decision.attempt, token });
-    await this.#note([agent], "restart", decision.why, token);
+    this.#o.log.warn(sidecar ? "sidecar restarted" : "restarted in place", {
+      agent,
+      attempt: decision.attempt,
+      token,
+    });
+    await this.#note([agent], sidecar ? "sidecar-restart" : "restart", decision.why, token);
     // Its state from before the restart says nothing about it now: observed afresh (hysteresis).
     this.#seen.delete(agent);
   }
@@ -494,11 +554,10 @@ export class Controller implements Component {
       );
       return;
     }
-    const routed = await setRoute(this.#o.lease, this.#o.redis, this.#o.prefix, {
-      group: config.name,
-      target: toTarget,
-      token,
-    });
+    const route = { group: config.name, target: toTarget, token };
+    const routed = await setRoute(this.#o.lease, this.#o.redis, this.#o.prefix, route, (f) =>
+      this.#forged(config, route, f, token),
+    );
     if (!routed) return this.#stepDown(token, `route:${config.name}`);
     const swapped = { primary: to, standby: from, restarts: [], lastFailoverAt: now };
     this.#groups.set(config.name, swapped);

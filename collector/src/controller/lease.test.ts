@@ -114,8 +114,10 @@ describe.skipIf(!(await redisAvailable())).each(backends.filter((b) => !b.skip))
       expect(await (redis as Redis).get(`${prefix}{control}:lease`)).toBeNull();
       // The copy is brought back in step by the leader (every tick); an older copy never wins.
       const route = (await getRoute(b, "gw")) as { group: string; target: string; token: number };
-      expect(await mirrorRoute(redis, prefix, route)).toBe(true);
-      expect(await mirrorRoute(redis, prefix, { ...route, target: "http://dead", token: old })).toBe(false);
+      expect(await mirrorRoute(redis, prefix, route, b)).toEqual({ outcome: "copied" });
+      expect(await mirrorRoute(redis, prefix, { ...route, target: "http://dead", token: old }, b)).toEqual({
+        outcome: "same",
+      });
       expect((await getRoute(redisRouteMirror(redis as Redis, prefix), "gw"))?.target).toBe("http://standby");
     });
 

@@ -6,7 +6,7 @@ import { silentLogger } from "@clawguard/shared/log";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { localLease, redisLease, redisRouteMirror } from "../controller/lease.ts";
-import { setRoute } from "../controller/routes.ts";
+import { mirrorRoute, setRoute } from "../controller/routes.ts";
 import { memoryFenceStore } from "../store/fence-store.ts";
 import { deleteKeys, redisAvailable, TEST_REDIS } from "../store/liveness/test-backends.ts";
 import { Router } from "./index.ts";
@@ -100,6 +100,82 @@ describe.skipIf(!(await redisAvailable()))("router", () => {
     expect(await setRoute(next, redis, prefix, { group: "gw", target: standby, token: newer })).toBe(true);
     await router.refresh();
     expect(router.target).toBe(standby);
+  });
+});
+
+describe.skipIf(!(await redisAvailable()))("router and controller against a route forged in Redis", () => {
+  it("the router refuses a target outside its group's and keeps serving; the leader's copy-back replaces the forgery", async () => {
+    const [primary, standby, elsewhere] = [
+      await gateway("primary"),
+      await gateway("standby"),
+      await gateway("elsewhere"),
+    ];
+    const redis = new Redis(TEST_REDIS);
+    const subscriber = new Redis(TEST_REDIS);
+    cleanup.push(
+      () => redis.disconnect(),
+      () => subscriber.disconnect(),
+    );
+    const own = `${prefix}forged:`;
+    const leader = redisLease(redis, memoryFenceStore(), {
+      prefix: own,
+      holder: "collector-1",
+      ttlMs: 10_000,
+    });
+    const token = (await leader.acquire()) as number;
+    expect(await setRoute(leader, redis, own, { group: "gw", target: primary, token })).toBe(true);
+    const errors: string[] = [];
+    const log = { ...silentLogger, error: (message: string) => void errors.push(message) };
+    const router = new Router({
+      group: "gw",
+      host: "127.0.0.1",
+      port: 0,
+      lease: redisRouteMirror(redis, own),
+      subscriber,
+      prefix: own,
+      pollMs: 60_000,
+      log,
+      targets: [primary, `${standby}/`],
+    });
+    await router.start();
+    cleanup.push(() => router.stop());
+
+    // Someone who can write Redis points the group elsewhere under a token no lease was granted.
+    const key = `${own}{control}:fenced:route:gw`;
+    await redis.hset(key, "value", JSON.stringify({ target: elsewhere }), "token", token + 1000);
+    await redis.publish(`${own}{control}:routes`, "gw");
+    await waitFor(() => router.refused === 1);
+    expect(router.target).toBe(primary);
+    expect(await (await fetch(router.url)).text()).toBe("primary");
+    expect(errors).toEqual(["route refused: not one of the group's targets; keeping the current one"]);
+    // Polled again: counted, logged once per target.
+    await router.refresh();
+    expect(router.refused).toBe(2);
+    expect(errors).toHaveLength(1);
+
+    // The leader's copy-back replaces it, higher token and all, and says what it found.
+    const route = { group: "gw", target: primary, token };
+    expect(await mirrorRoute(redis, own, route, leader)).toEqual({
+      outcome: "forged",
+      target: elsewhere,
+      token: token + 1000,
+    });
+    expect(await redis.hgetall(key)).toEqual({
+      value: JSON.stringify({ target: primary }),
+      token: String(token),
+    });
+    // The same token naming another target: copied over (it may be the copy of an older route of
+    // that token, which Redis missed the update of), so the durable route wins there too.
+    await redis.hset(key, "value", JSON.stringify({ target: standby }));
+    expect(await mirrorRoute(redis, own, route, leader)).toEqual({ outcome: "copied" });
+    expect(await redis.hget(key, "value")).toBe(JSON.stringify({ target: primary }));
+    expect(await mirrorRoute(redis, own, route, leader)).toEqual({ outcome: "same" });
+
+    // A real failover is followed (one of the group's targets, given with a trailing /).
+    expect(await setRoute(leader, redis, own, { group: "gw", target: standby, token })).toBe(true);
+    await waitFor(() => router.target === standby);
+    expect(await (await fetch(router.url)).text()).toBe("standby");
+    await deleteKeys(own);
   });
 });
 

@@ -28,6 +28,12 @@ export interface RouterOptions {
   prefix: string;
   pollMs: number;
   log: Logger;
+  /**
+   * The group's targets (its primary's and standby's URLs): a route to anything else is refused,
+   * loudly, and the current one kept (a route is read from Redis, which someone other than the
+   * leader may write). Empty or none: any target (said once at start).
+   */
+  targets?: readonly string[];
 }
 
 /**
@@ -46,9 +52,21 @@ export class Router implements Component {
   /** The main listener first, then one per extra port. */
   #servers: Server[] = [];
   #poll: NodeJS.Timeout | undefined;
+  /** The allowed targets, as URL origins; undefined: any. */
+  readonly #allowed: ReadonlySet<string> | undefined;
+  /** The refused target last logged (one error per target, not one per poll). */
+  #refusedLast: string | undefined;
+  #refused = 0;
 
   constructor(options: RouterOptions) {
     this.#o = options;
+    const targets = options.targets ?? [];
+    this.#allowed = targets.length > 0 ? new Set(targets.map(originOf).filter(Boolean)) : undefined;
+  }
+
+  /** Routes refused since start: targets outside the group's. */
+  get refused(): number {
+    return this.#refused;
   }
 
   get target(): string | undefined {
@@ -68,6 +86,11 @@ export class Router implements Component {
   }
 
   async start(): Promise<void> {
+    if (!this.#allowed)
+      this.#o.log.warn(
+        "router follows any target Redis names: pass the group's targets (--target) to refuse others",
+        { group: this.#o.group },
+      );
     await this.refresh();
     if (this.#o.subscriber) {
       await this.#o.subscriber.subscribe(routeChannel(this.#o.prefix));
@@ -108,6 +131,20 @@ export class Router implements Component {
       return;
     }
     if (!target || target === this.#target) return;
+    if (this.#allowed && !this.#allowed.has(originOf(target))) {
+      this.#refused += 1;
+      if (this.#refusedLast !== target)
+        this.#o.log.error("route refused: not one of the group's targets; keeping the current one", {
+          group: this.#o.group,
+          refused: target.slice(0, 200),
+          current: this.#target ?? null,
+          allowed: [...this.#allowed],
+          refusedTotal: this.#refused,
+        });
+      this.#refusedLast = target;
+      return;
+    }
+    this.#refusedLast = undefined;
     const old = this.#target;
     this.#target = target;
     this.#o.log.info("route switched", { group: this.#o.group, from: old ?? null, to: target });
@@ -210,5 +247,15 @@ export class Router implements Component {
     await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.#agent.destroy();
     await this.#o.subscriber?.unsubscribe().catch(() => {});
+  }
+}
+
+/** A target's scheme, host and port ("" when it is no URL: never allowed). */
+function originOf(target: string): string {
+  try {
+    const url = new URL(target);
+    return url.pathname === "/" && !url.search && !url.username && !url.password ? url.origin : "";
+  } catch {
+    return "";
   }
 }

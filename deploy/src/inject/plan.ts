@@ -229,6 +229,11 @@ export function routerService(
       "router",
       "--group",
       gateway.name,
+      // Only these: a route to anywhere else in Redis is refused.
+      "--target",
+      groupTarget(gateway.name, port),
+      "--target",
+      groupTarget(standbyName(gateway.name), port),
       "--listen",
       `0.0.0.0:${port}`,
       ...others.flatMap((p) => ["--port", String(p)]),

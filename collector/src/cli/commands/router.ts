@@ -10,13 +10,16 @@ import { redisRouteMirror } from "../../controller/lease.ts";
 import { getRoute } from "../../controller/routes.ts";
 import { Router } from "../../router/index.ts";
 
-const routerHelp = `Usage: clawguard router --group NAME [--listen HOST:PORT] [--port PORT]... [--forwarded-headers]
+const routerHelp = `Usage: clawguard router --group NAME [--target URL]... [--listen HOST:PORT] [--port PORT]... [--forwarded-headers]
 
 Listens where clients expect the gateway and forwards HTTP and WebSocket traffic to the group's
 current target, as the collector's controller sets it (in Redis, under its fencing token). On a
 change it switches and closes the connections to the old target, so clients reconnect.
 Options:
   --group NAME       the gateway group (required)
+  --target URL       one of the group's targets (its primary's and standby's, as in the
+                     collector's controller.groups); repeatable. A route to any other is refused
+                     (error logged, the current one kept). None: any target Redis names
   --listen HOST:PORT default 0.0.0.0:18789 (where OpenClaw's gateway listens)
   --port PORT        also listen on PORT (same host) and forward it to that port of the target
                      (OpenClaw's bridge, 18790); repeatable
@@ -64,6 +67,7 @@ export const routerCommand: Command = {
       args,
       {
         group: { type: "string" },
+        target: { type: "string", multiple: true },
         listen: { type: "string" },
         port: { type: "string", multiple: true },
         "forwarded-headers": { type: "boolean" },
@@ -84,6 +88,15 @@ export const routerCommand: Command = {
           "input.invalid",
           `--port: expected a port other than ${port} up to 65535, got ${p}`,
         );
+    const targets = values.target ?? [];
+    for (const t of targets) {
+      const url = URL.canParse(t) ? new URL(t) : undefined;
+      if (!url || !/^https?:$/.test(url.protocol) || url.pathname !== "/" || url.search || url.username)
+        throw new ClawguardError(
+          "input.invalid",
+          `--target: expected a gateway's URL such as http://gateway:18789 (scheme, host, port), got ${JSON.stringify(t)}`,
+        );
+    }
     const { redis, prefix } = redisFrom(io);
     const subscriber = redis.duplicate();
     // Its outages are the main connection's (logged there); it resubscribes when it reconnects.
@@ -95,6 +108,7 @@ export const routerCommand: Command = {
       port,
       ports,
       forwardedHeaders: values["forwarded-headers"] === true,
+      targets,
       lease: reader(redis, prefix),
       subscriber,
       prefix,
