@@ -42,7 +42,18 @@ function p95(h) {
   return Infinity;
 }
 
+// Each agent's LLM summary, worked out once per view (the table and the charts both read it).
+const llmSeen = new WeakMap();
 function llmOf(a) {
+  let l = llmSeen.get(a);
+  if (!l) {
+    l = summarize(a);
+    llmSeen.set(a, l);
+  }
+  return l;
+}
+
+function summarize(a) {
   const series = a.stats?.llm ?? [];
   const sum = (f) => series.reduce((t, s) => t + f(s), 0);
   const merged = {
@@ -206,12 +217,41 @@ async function search(event) {
   }
 }
 
+/**
+ * Runs `task` once the browser has painted what is on the page now (or after 250 ms: a tab in the
+ * background gets no animation frames).
+ */
+function afterPaint(task) {
+  let done = false;
+  const run = () => {
+    if (done) return;
+    done = true;
+    task();
+  };
+  requestAnimationFrame(() => setTimeout(run, 0));
+  setTimeout(run, 250);
+}
+let chartsDue = false;
+// The first view is shown (the agents' table), then the rest: the charts after its paint, and the
+// audit search once (see open()). A view arriving before the charts were drawn only redraws them once.
+let painted;
+const firstPaint = new Promise((resolve) => {
+  painted = resolve;
+});
+
 function apply(view) {
   agents = view.agents;
   renderAgents();
-  renderCharts();
   if (view.alerts) renderAlerts(view.alerts);
   if (view.incidents) renderIncidents(view.incidents);
+  if (!chartsDue) {
+    chartsDue = true;
+    afterPaint(() => {
+      chartsDue = false;
+      renderCharts();
+    });
+  }
+  painted();
 }
 
 async function stream() {
@@ -242,20 +282,24 @@ async function stream() {
     } catch {
       // Said by the badge; tried again with backoff.
     }
+    painted(); // no first view: the audit search is not held back for it
     $("live").className = "live off";
     $("live").textContent = "offline";
     await new Promise((r) => setTimeout(r, wait));
   }
 }
 
-/** The token checked (a small request), then everything from the stream's first event. */
+/**
+ * The token checked (a small request), then everything from the stream's first event; the audit
+ * search waits for that first view's paint rather than compete with it.
+ */
 async function open() {
   try {
     renderAlerts((await api("/v1/alerts")).alerts);
     $("login").hidden = true;
     $("main").hidden = false;
-    void search();
     void stream();
+    void firstPaint.then(() => afterPaint(search));
   } catch (err) {
     $("login").hidden = false;
     $("login-error").textContent = err.auth ? "That token was refused." : err.message;

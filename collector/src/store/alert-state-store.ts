@@ -4,7 +4,7 @@ import type { Db } from "./db.ts";
 export const ALERTS_FENCE = "alerts";
 
 /**
- * The collector's alert state across restarts (alerts/index.ts says what it holds): JSON values by
+ * The collector's alert state across restarts (alerts/state.ts says what it holds): JSON values by
  * key, written as changes (set and deleted keys) under the alerts lease's fencing token. A write
  * under a token older than the newest one granted is refused whole: a replica that lost the lease
  * (paused, partitioned) cannot overwrite what the new leader wrote.
