@@ -139,12 +139,30 @@ describe("InboxSource", () => {
     expect(pending()).toEqual([]);
   });
 
+  it("leaves a draft seen mid-write (not JSON yet, just written) for a later drain", async () => {
+    await setup();
+    const d = draft(1);
+    const text = JSON.stringify(d);
+    const path = join(dir, `${d.id}.json`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path, text.slice(0, 10)); // a writer that does not rename into place, mid-write
+    await inbox.kick();
+    expect(pending()).toEqual([`${d.id}.json`]);
+    expect(existsSync(quarantineDir) ? readdirSync(quarantineDir) : []).toEqual([]);
+    writeFileSync(path, text);
+    await inbox.kick();
+    expect(pending()).toEqual([]);
+    expect((await stored()).map((e) => e.id)).toEqual([d.id]);
+  });
+
   it("quarantines a malformed file once, reports it, and still appends the good ones", async () => {
     await setup();
     const good = draft(1);
     dropInInbox(dir, good);
     const badJson = `${ulid()}.json`;
     writeFileSync(join(dir, badJson), "{ not json");
+    // Written a minute ago: not a write still under way.
+    utimesSync(join(dir, badJson), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     const badShape = draftEvent({ source, type: "NOT A TYPE", attrs: {} }) as EventDraft;
     writeFileSync(join(dir, `${badShape.id}.json`), JSON.stringify(badShape));
     const misnamed = draft(2);

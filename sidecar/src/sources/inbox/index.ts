@@ -59,6 +59,24 @@ class TooBig extends Error {}
 class NotRegular extends Error {}
 
 /** A draft's text: opened O_NOFOLLOW|O_NONBLOCK, a regular file only. */
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * How long a draft that is not (yet) valid JSON is left where it is: a writer that does not rename
+ * into place (a copy, an editor, `echo > file`) is seen mid-write; the next drain reads it whole.
+ */
+const SETTLE_MS = 2000;
+
+/** A draft file that is not valid JSON and was written within SETTLE_MS: read again later. */
+class Unsettled extends Error {}
+
 async function readDraft(path: string): Promise<string> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
@@ -67,7 +85,9 @@ async function readDraft(path: string): Promise<string> {
     // Bounded before it is read: the inbox is the agent's to write, so a file can be anything.
     if (stat.size > MAX_DRAFT_BYTES)
       throw new TooBig(`${stat.size} bytes, expected at most ${MAX_DRAFT_BYTES}`);
-    return await handle.readFile("utf8");
+    const text = await handle.readFile("utf8");
+    if (Date.now() - stat.mtimeMs < SETTLE_MS && !isJson(text)) throw new Unsettled();
+    return text;
   } finally {
     await handle.close();
   }
@@ -298,6 +318,8 @@ export class InboxSource implements Component {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return undefined;
+      // Read again by a later drain (the poll, or the watcher seeing the write end).
+      if (err instanceof Unsettled) return undefined;
       // Never read through a link: its target's bytes would land in the problem (and the audit trail).
       if (err instanceof TooBig) problem = err.message;
       else
