@@ -31,7 +31,7 @@ export function changeSummary(r: InjectResult): string {
   }
   for (const s of r.skipped) lines.push(`  ${s.name.padEnd(width)}  skipped    ${s.reason}`);
   lines.push(
-    `  services  + ${r.services.join(", + ")}${r.backends.postgres ? `  (PostgreSQL: ${r.backends.postgres})` : ""}${r.backends.redis ? `  (Redis: ${r.backends.redis})` : ""}`,
+    `  services  + ${r.services.join(", + ")}${r.backends.postgres ? `  (PostgreSQL: ${r.backends.postgres})` : ""}`,
     `  volumes   + ${r.volumes.join(", + ")}`,
     `  secrets   + ${r.secrets.length} (${r.secrets[0]}, ...)`,
   );
@@ -226,6 +226,9 @@ printf 'postgres://clawguard:%s@${POSTGRES}:5432/clawguard\\n' "$(cat clawguard-
       "   OpenClaw's own state lock refuses: it exits 78 (over and over, with a restart policy). Until you fail",
       "   back, start services by name (docker compose up -d <service>); docker compose ps -a shows which of",
       "   the two is stopped.",
+      `   Stop the project with docker compose --profile ${STANDBY_PROFILE} down: a plain docker compose down`,
+      "   leaves a standby that failover started running (on the gateway's state), and the next up starts the",
+      "   fenced gateway beside it.",
     );
     steps.push(lines.join("\n"));
   }
