@@ -322,13 +322,16 @@ describe.skipIf(!wanted || why !== undefined)(
           IMAGES.sidecar,
           "--collector-image",
           IMAGES.collector,
+          // clawguard's own Redis, from the stand-in (nothing is pulled).
+          "--redis-image",
+          "redis:7",
         ],
         // This engine's docker CLI on PATH, as a user's: inject has Compose check what it wrote.
         { cwd: dir, env: engine.env },
       );
       expect(r.code, r.err).toBe(0);
       expect(r.err).toMatch(/^checked by .*Compose 2\.\S+ \(docker compose config -q\)$/m);
-      // The collector reuses the app's PostgreSQL and Redis, as the report says.
+      // The collector reuses the app's PostgreSQL (never its Redis), as the report says.
       expect(r.err).toContain("CREATE ROLE clawguard LOGIN PASSWORD");
       const tokens = [...r.err.matchAll(/for a in ([^;]+); do printf '%s %s/g)][0]?.[1]?.split(" ") ?? [];
       expect(tokens.sort()).toEqual([...AGENTS, "gateway-standby"].sort());

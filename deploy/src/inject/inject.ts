@@ -517,7 +517,7 @@ function addShared(input: Input, agents: readonly Agent[], backends: Backends, a
   services.set(COLLECTOR, {
     why: "the clawguard collector",
     value: collectorService(backends, COLLECTOR_SECRETS, networks, input.options, groups.length > 0),
-    comment: `clawguard collector: ingest, audit trail, fleet, alerts (dashboard on 127.0.0.1:18800)${groups.length > 0 ? `; fails over ${groups.map((g) => g.gateway).join(", ")} through the Docker socket (root on this host)` : ""}`,
+    comment: `clawguard collector: ingest, audit trail, fleet, alerts (dashboard on 127.0.0.1:18800, or CLAWGUARD_COLLECTOR_PORT)${groups.length > 0 ? `; fails over ${groups.map((g) => g.gateway).join(", ")} through the Docker socket (root on this host)` : ""}`,
   });
   if (groups.length > 0) {
     adds.configs.set(COLLECTOR_CONFIG, {

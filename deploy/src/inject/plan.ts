@@ -48,6 +48,9 @@ export const INJECTED_LABEL = "clawguard.injected";
 export const SIDECAR_CONFIG_TARGET = "/etc/clawguard/sidecar.yaml";
 export const SIDECAR_PORT = 18801;
 export const COLLECTOR_PORT = 18800;
+/** The collector's port on the host's loopback: 18800 unless CLAWGUARD_COLLECTOR_PORT says otherwise. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+export const COLLECTOR_HOST_PORT = "${CLAWGUARD_COLLECTOR_PORT:-18800}";
 /** The top-level config holding the collector's config (its failover controller), with an HA gateway. */
 export const COLLECTOR_CONFIG = "clawguard-collector";
 export const COLLECTOR_CONFIG_TARGET = "/etc/clawguard/collector.yaml";
@@ -370,7 +373,8 @@ export function collectorService(
       ...(failover ? { CLAWGUARD_COLLECTOR_CONFIG: COLLECTOR_CONFIG_TARGET } : {}),
     },
     // Dashboard, API and /metrics for the operator on this host only.
-    ports: [`127.0.0.1:${COLLECTOR_PORT}:${COLLECTOR_PORT}`],
+    // Its host port from CLAWGUARD_COLLECTOR_PORT when set: two projects on one engine collide on 18800.
+    ports: [`127.0.0.1:${COLLECTOR_HOST_PORT}:${COLLECTOR_PORT}`],
     ...networks,
     depends_on: {
       [backends.postgres ?? POSTGRES]: {

@@ -232,7 +232,9 @@ printf 'postgres://clawguard:%s@${POSTGRES}:5432/clawguard\\n' "$(cat clawguard-
     );
     steps.push(lines.join("\n"));
   }
-  steps.push(`Then: docker compose up -d, and watch http://127.0.0.1:18800 (${COLLECTOR}).`);
+  steps.push(
+    `Then: docker compose up -d, and watch http://127.0.0.1:18800 (${COLLECTOR}; CLAWGUARD_COLLECTOR_PORT in .env moves it, e.g. for a second project on this engine).`,
+  );
   const numbered = steps
     .filter((s): s is string => s !== undefined)
     .map((s, i, all) => (i < all.length - 1 ? `${i + 1}. ${s}` : s));

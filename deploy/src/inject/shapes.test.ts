@@ -305,6 +305,9 @@ volumes:
       "clawguard-redis",
       "gateway-router",
     ]);
+    // The dashboard's host port: 18800 unless CLAWGUARD_COLLECTOR_PORT moves it (a second project).
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+    expect(s["clawguard-collector"].ports).toEqual(["127.0.0.1:${CLAWGUARD_COLLECTOR_PORT:-18800}:18800"]);
     // The app's Redis is left as it was, and nothing of clawguard's names it.
     expect(s.cache).toEqual({ image: "redis:7-alpine" });
     expect(r.text).not.toMatch(/redis:\/\/cache/);
