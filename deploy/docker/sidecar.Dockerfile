@@ -21,17 +21,22 @@ ARG UID=1000
 RUN command -v tini >/dev/null || { apt-get update && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/*; } \
  && groupadd -o --gid "$UID" clawguard && useradd -o --uid "$UID" --gid clawguard --home /app clawguard \
- && mkdir -p /var/lib/clawguard && chown clawguard:clawguard /var/lib/clawguard && chmod 700 /var/lib/clawguard \
- && mkdir -p /opt/clawguard/bin && chown clawguard:clawguard /opt/clawguard/bin
+ && mkdir -p /var/lib/clawguard && chown clawguard:clawguard /var/lib/clawguard && chmod 1777 /var/lib/clawguard \
+ && mkdir -p /opt/clawguard/bin && chown clawguard:clawguard /opt/clawguard/bin && chmod 777 /opt/clawguard/bin \
+ && mkdir -p /var/spool/clawguard && chown clawguard:clawguard /var/spool/clawguard && chmod 1777 /var/spool/clawguard
 # Owned by root: the process cannot change its own code.
 COPY --from=build /out /app
 COPY deploy/docker/clawguard /usr/local/bin/clawguard
 USER clawguard
 WORKDIR /app
 # /opt/clawguard/bin: where inject mounts the clawguard-bin volume; a new volume takes this folder's
-# owner, so that the sidecar can publish the agent-side `clawguard` into it.
+# owner and mode, so that the sidecar can publish the agent-side `clawguard` into it. Writable by
+# any user: inject runs a sidecar as its agent's `user:` (it reads the agent's openclaw.json), and
+# sidecars of different users share this volume (the agents mount it read-only).
 # The sidecar's private state (its API token): in this container only, never on the workspace volume
-# the agent's container shares.
+# the agent's container shares; its volume is this sidecar's alone, so any user may be the one.
+# /var/spool/clawguard: where inject mounts the agent's own inbox volume (the agent and its sidecar,
+# who run as the same user; the folder is made before the agent's container has written a thing).
 # malloc: blocks of 128 KiB and more mapped on their own and given back when freed, and the heap's
 # free top trimmed past 128 KiB (glibc raises both thresholds as the process runs, and then keeps
 # freed buffers: ~12 MB of the sidecar's resident memory at rest; pnpm bench --only memory runs the

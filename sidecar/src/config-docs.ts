@@ -41,6 +41,11 @@ export const SIDECAR_DOCS: readonly DocRow[] = [
       "`$XDG_STATE_HOME/clawguard/<agent>-<workspace id>` (`~/.local/state/...`); the image: `/var/lib/clawguard`",
   },
   {
+    keys: ["inboxDir"],
+    text: "where the agent-side commands (`clawguard exec`, `memory`) leave their drafts and the sidecar seals them, in place of the workspace's `.clawguard/agents/<agent>/inbox`: a folder only this agent's container and its sidecar mount (`clawguard inject` mounts the volume `clawguard-inbox-<agent>` at `/var/spool/clawguard` and sets `/var/spool/clawguard/inbox`), so that another agent on a shared workspace cannot write drafts in this one's name. Its quarantine is the folder `quarantine` beside it",
+    default: "`<workspace>/.clawguard/agents/<agent>/inbox`",
+  },
+  {
     keys: ["binDir"],
     text: "a folder the sidecar publishes the agent-side `clawguard` into (shared with the agent's container, e.g. the image's `/opt/clawguard/bin`)",
   },

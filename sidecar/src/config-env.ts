@@ -8,6 +8,7 @@ export const SIDECAR_ENV: EnvMap = {
   CLAWGUARD_WORKSPACE: "workspace",
   CLAWGUARD_BIN_DIR: "binDir",
   CLAWGUARD_STATE_DIR: "stateDir",
+  CLAWGUARD_INBOX_DIR: "inboxDir",
   CLAWGUARD_SIDECAR_LISTEN: "api.listen",
   CLAWGUARD_EXEC_MAX_BYTES: "exec.maxBytes",
   CLAWGUARD_EXEC_PREVIEW_BYTES: "exec.previewBytes",

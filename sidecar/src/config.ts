@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { agentName, parseListen, roleName } from "@clawguard/shared/config/fields";
 import { loadConfig } from "@clawguard/shared/config/load";
 import { ClawguardError } from "@clawguard/shared/errors";
@@ -26,6 +26,12 @@ export const sidecarSchema = z.strictObject({
   binDir: z.string().min(1).optional(),
   /** The sidecar's private state (its API token, the watcher's memory), outside the workspace. */
   stateDir: z.string().min(1).optional(),
+  /**
+   * The inbox of the agent-side commands' drafts, when not the workspace's: a folder only this
+   * agent's container and its sidecar mount, so that no other agent on a shared workspace can drop
+   * drafts into it.
+   */
+  inboxDir: z.string().min(1).optional(),
   api: apiConfig,
   exec: execGuardConfig,
   spool: spoolConfig,
@@ -90,6 +96,11 @@ export function loadSidecarConfig(
     );
   }
   const paths = { ...workspacePaths(workspace, config.agent), ...statePaths(stateDir) };
+  if (config.inboxDir) {
+    // The quarantine beside the inbox, as in the workspace: setting a draft aside is a rename.
+    paths.inbox = resolve(base, config.inboxDir);
+    paths.quarantine = join(dirname(paths.inbox), "quarantine");
+  }
   if (config.spool.dir)
     paths.spool = isAbsolute(config.spool.dir) ? config.spool.dir : resolve(base, config.spool.dir);
   return Object.freeze({ ...config, workspace, paths: Object.freeze(paths) });
@@ -110,6 +121,7 @@ export function sharedConfig(config: SidecarConfig): unknown {
     role: _role,
     workspace: _workspace,
     stateDir: _stateDir,
+    inboxDir: _inboxDir,
     paths: _paths,
     ...shared
   } = config;

@@ -12,7 +12,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import { MIN_SEAL_KEY_LENGTH, type SealKey } from "@clawguard/shared/chain";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
-import { ClawguardError } from "@clawguard/shared/errors";
+import { ClawguardError, describeError } from "@clawguard/shared/errors";
 import { draftEvent, type EventSource } from "@clawguard/shared/events/envelope";
 import { HeapRelease } from "@clawguard/shared/heap-release";
 import { TokenSet } from "@clawguard/shared/http/auth";
@@ -75,6 +75,20 @@ function publishAgentCli(dir: string, log: Logger): void {
   chmodSync(tmp, 0o755);
   renameSync(tmp, join(dir, "clawguard"));
   log.info("agent-side clawguard published", { dir });
+}
+
+/**
+ * The workspace's `.clawguard/`, which the agent-side commands walk up to when no variable names the
+ * workspace. The inbox made it before; with an inbox of its own (inboxDir) nothing else would until
+ * a first spill, and `clawguard exec` warned that no sidecar watched the folder. A workspace the
+ * sidecar may not write (mounted read-only) is left as it is.
+ */
+function markWorkspace(config: SidecarConfig, log: Logger): void {
+  try {
+    mkdirSync(config.paths.root, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    log.warn("workspace: cannot make .clawguard", { dir: config.paths.root, error: describeError(err) });
+  }
 }
 
 /**
@@ -197,6 +211,7 @@ export async function startSidecar(
   // Checked before the spool is locked: a config that fails leaves no lock behind.
   const { ingestToken } = preflight(config, env);
   mkdirSync(config.paths.stateDir, { recursive: true, mode: 0o700 });
+  markWorkspace(config, log);
   const token = apiToken(config, env);
   if (config.binDir) publishAgentCli(config.binDir, log);
   const { host, port } = parseListen(config.api.listen);

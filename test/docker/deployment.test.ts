@@ -329,13 +329,16 @@ describe.skipIf(!wanted || why !== undefined)(
           IMAGES.sidecar,
           "--collector-image",
           IMAGES.collector,
+          // clawguard's own Redis, from the stand-in (nothing is pulled).
+          "--redis-image",
+          "redis:7",
         ],
         // This engine's docker CLI on PATH, as a user's: inject has Compose check what it wrote.
         { cwd: dir, env: engine.env },
       );
       expect(r.code, r.err).toBe(0);
       expect(r.err).toMatch(/^checked by .*Compose 2\.\S+ \(docker compose config -q\)$/m);
-      // The collector reuses the app's PostgreSQL and Redis, as the report says.
+      // The collector reuses the app's PostgreSQL (never its Redis), as the report says.
       expect(r.err).toContain("CREATE ROLE clawguard LOGIN PASSWORD");
       const tokens = [...r.err.matchAll(/for a in ([^;]+); do printf '%s %s/g)][0]?.[1]?.split(" ") ?? [];
       expect(tokens.sort()).toEqual([...AGENTS, "gateway-standby"].sort());
@@ -375,7 +378,14 @@ describe.skipIf(!wanted || why !== undefined)(
       compose(["--profile", "clawguard-standby", "create", "gateway-standby", "gateway-standby-clawguard"]);
       const running = compose(["ps", "--format", "{{.Service}} {{.State}} {{.Health}}"]);
       console.log(running);
-      for (const s of [...AGENTS, "gateway-router", "clawguard-collector", "openclaw-pg", "openclaw-redis"])
+      for (const s of [
+        ...AGENTS,
+        "gateway-router",
+        "clawguard-collector",
+        "clawguard-redis",
+        "openclaw-pg",
+        "openclaw-redis",
+      ])
         expect(running).toMatch(new RegExp(`^${s} running`, "m"));
       for (const s of AGENTS) expect(running).toMatch(new RegExp(`^${s}-clawguard running healthy`, "m"));
     }, 900_000);
@@ -401,6 +411,73 @@ describe.skipIf(!wanted || why !== undefined)(
       const found = await until("the execs from / in the collector", () => execsArrived(markers), 60_000);
       expect([...found.values()].every((n) => n === 1)).toBe(true);
       lap("an exec from / in 3 agents, in the collector");
+    }, 180_000);
+
+    it("an agent cannot reach clawguard's Redis (the leader lease, the routes); the collector and the router can", () => {
+      // A TCP connect to clawguard-redis:6379: "ok", or the error (a name not resolved: ENOTFOUND/EAI_AGAIN).
+      const connect = (service: string) =>
+        compose([
+          "exec",
+          "-T",
+          service,
+          "node",
+          "-e",
+          "require('node:net').connect(6379,'clawguard-redis').on('connect',()=>{console.log('ok');process.exit(0)}).on('error',(e)=>{console.log(e.code);process.exit(0)})",
+        ]).trim();
+      expect(connect("clawguard-collector")).toBe("ok");
+      expect(connect("gateway-router")).toBe("ok");
+      for (const agent of ["sub1", "gateway", "bot-supporter"])
+        expect(connect(agent), agent).toMatch(/^E[A-Z_]+$/);
+      // Nor from a sidecar (the agent's network namespace).
+      expect(connect("sub1-clawguard")).toMatch(/^E[A-Z_]+$/);
+    }, 120_000);
+
+    it("an exec in sub1 in the gateway's name is not sealed as the gateway's (each inbox is on its agent's own volume)", async () => {
+      const tag = randomBytes(4).toString("hex");
+      const forged = [`forged-env-${tag}`, `forged-dir-${tag}`];
+      const quarantinedBefore = Number(
+        sql("select count(*) from audit_events where agent = 'sub1' and type = 'spool.quarantined'"),
+      );
+      const gatewayInbox = "/home/node/.openclaw/workspace/.clawguard/agents/gateway/inbox";
+      // CLAWGUARD_AGENT=gateway: the drafts go to sub1's own inbox, whose sidecar sets them aside.
+      // And the shared workspace's gateway inbox named outright: no sidecar reads that any more.
+      for (const [marker, extra] of [
+        [forged[0], ["-e", "CLAWGUARD_AGENT=gateway"]],
+        [forged[1], ["-e", "CLAWGUARD_AGENT=gateway", "-e", `CLAWGUARD_INBOX_DIR=${gatewayInbox}`]],
+      ] as const) {
+        const run = await composeAsync([
+          "exec",
+          "-T",
+          ...extra,
+          "-w",
+          "/home/node/.openclaw/workspace",
+          "sub1",
+          "/opt/clawguard/bin/clawguard",
+          "exec",
+          "--",
+          "echo",
+          marker as string,
+        ]);
+        expect(run.out).toContain(marker);
+      }
+      expect(compose(["exec", "-T", "sub1", "ls", gatewayInbox]).trim()).not.toBe("");
+      // sub1's sidecar read its inbox: the forged drafts set aside, under sub1.
+      await until(
+        "sub1's sidecar sets the forged drafts aside",
+        () =>
+          Number(
+            sql("select count(*) from audit_events where agent = 'sub1' and type = 'spool.quarantined'"),
+          ) >=
+          quarantinedBefore + 2
+            ? true
+            : undefined,
+        60_000,
+      );
+      // The gateway's sidecar drains after them: its own exec arrives, the forged ones never do.
+      const own = await execEverywhere(["gateway"], "after-forgery");
+      await until("the gateway's own exec in the collector", () => execsArrived(own), 60_000);
+      for (const marker of forged)
+        expect(sql(`select agent, type from audit_events where position('${marker}' in body) > 0`)).toBe("");
     }, 180_000);
 
     it("clawguard fleet shows every agent healthy (its sidecar's probe of /readyz), the router serves both ports", async () => {

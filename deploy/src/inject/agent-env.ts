@@ -101,10 +101,22 @@ function anchorOf(doc: Document, env: unknown): string | null {
   return isMap(env) && (env as Node).anchor ? ((env as Node).anchor as string) : null;
 }
 
+/**
+ * `CLAWGUARD_INBOX_DIR`: where the agent-side commands leave their drafts, on the agent's own
+ * volume (INBOX_MOUNT) that only its container and its sidecar mount. In the shared workspace any
+ * agent could drop a draft into another's inbox and have that one's sidecar seal it in its name.
+ */
+export const INBOX_VAR = "CLAWGUARD_INBOX_DIR";
+/** Where each agent's inbox volume is mounted, in its container and its sidecar's. */
+export const INBOX_MOUNT = "/var/spool/clawguard";
+export const INBOX_DIR = `${INBOX_MOUNT}/inbox`;
+export const inboxVolume = (service: string): string => `clawguard-inbox-${service}`;
+
 /** The variables the agent-side `clawguard` of `service` (the agent, or its standby) needs. */
 export const agentVars = (agent: Agent, service: string): [string, string][] => [
   [WORKSPACE_VAR, agent.workspaceDir],
   [AGENT_VAR, service],
+  [INBOX_VAR, INBOX_DIR],
 ];
 
 /** What the report says of variables the agent has set already (to another value: why that matters). */
@@ -114,7 +126,7 @@ function keptNotes(vars: readonly [string, string][], environment: unknown): str
     const set = envValue(environment, name);
     if (set === undefined || set === want) continue;
     notes.push(
-      `keeps its own ${name}${set === null ? "" : `=${set}`} (${name === AGENT_VAR ? `its sidecar is for ${want}: exec's events under another name go to an inbox no sidecar reads` : `the workspace is ${want}`})`,
+      `keeps its own ${name}${set === null ? "" : `=${set}`} (${name === AGENT_VAR ? `its sidecar is for ${want}: exec's events under another name are set aside, not sealed` : name === INBOX_VAR ? `its sidecar reads ${want}: exec's events anywhere else are never read` : `the workspace is ${want}`})`,
     );
   }
   return notes;
@@ -141,7 +153,9 @@ export function workspaceEnv(
   const listed = missing.map(([k, v]) => `${k}=${v}`).join(", ");
   const added = said(`sets ${listed} (clawguard exec from any folder is guarded and attributed)`);
   const byHand = (why: string) => ({
-    note: said(`${why}: add ${listed} to it, or clawguard exec run outside the workspace only warns`),
+    note: said(
+      `${why}: add ${listed} to it, or clawguard exec leaves its events where the sidecar does not read them`,
+    ),
   });
   if (missing.length === 0)
     return { note: kept.length > 0 ? kept.join("; ") : `${all.map(([k]) => k).join(" and ")} already set` };

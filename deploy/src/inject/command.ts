@@ -42,9 +42,11 @@ const help = `Usage: clawguard inject <compose.yml> [-o out.yml] [--remove] [--n
 Adds clawguard to a Docker Compose file: a sidecar beside every OpenClaw agent service (its
 network namespace, workspace read-write, state read-only; a config, clawguard-sidecar-<agent>,
 with its probe of OpenClaw's /readyz on the port the agent's command names, --port, else 18789),
-the collector, PostgreSQL and Redis when
-the file has none, the clawguard-bin volume (the exec guard, read-only at /opt/clawguard/bin in
-every agent) and the secrets. Comments, key order and everything else stay as they are; every added
+the collector, its own Redis (never the app's: on clawguard-control, an internal network only the
+collector and the routers join), PostgreSQL when the file has none (there too), the clawguard-bin
+volume (the exec guard, read-only at /opt/clawguard/bin in every agent), each agent's own inbox
+volume (clawguard-inbox-<agent> at /var/spool/clawguard, in the agent and its sidecar alone) and
+the secrets. A sidecar runs as its agent's user: when the agent sets one. Comments, key order and everything else stay as they are; every added
 line is marked, so --remove takes out exactly what was added and injecting again changes nothing.
 
 Agents: services labelled clawguard.role (gateway | sub-agent | bot; none excludes), or running an
@@ -56,8 +58,8 @@ none, OpenClaw's default <state>/workspace, watched through the state mount (the
 State: the mount whose target ends in /.openclaw (or label clawguard.state: PATH).
 High availability: label a gateway clawguard.ha: standby to add <name>-standby (profile
 clawguard-standby: never started by default) and <name>-router (takes over its published ports
-and serves each from the live one: the gateway port, 18789 or its first, and the others, such
-as OpenClaw's bridge 18790; a port range stays with the gateway), and to configure the collector's failover controller (config clawguard-collector: the group and the
+and serves each from the live one: the gateway port, the one its command names, --port, else
+18789, and the others, such as OpenClaw's bridge 18790; a port range stays with the gateway), and to configure the collector's failover controller (config clawguard-collector: the group and the
 docker actuator in the Compose project); the collector then gets /var/run/docker.sock (root on the
 host) and the group DOCKER_GID, which must be set. Without an HA gateway it gets neither.
 

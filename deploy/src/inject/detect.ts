@@ -42,6 +42,8 @@ export interface Agent {
   containerPorts: number[];
   /** The port OpenClaw listens on in its container (its sidecar probes it there). */
   port: number;
+  /** Its `user:` as written (its sidecar runs as the same user: they share its files). */
+  user?: string;
 }
 
 export interface Skipped {
@@ -261,6 +263,9 @@ export function detectAgent(
     networks: networksOf(service),
     containerPorts: containerPorts(service),
     port: listenPort(service, vars),
+    ...(typeof service.user === "string" || typeof service.user === "number"
+      ? { user: String(service.user) }
+      : {}),
   };
 }
 

@@ -85,19 +85,27 @@ describe("inject: the seed's topology", () => {
     expect(s["bot-secguard-clawguard"].environment.CLAWGUARD_ROLE).toBe("bot");
   });
 
-  it("uses the file's PostgreSQL and Redis instead of adding its own", () => {
+  it("uses the file's PostgreSQL, never its Redis (the agents reach that one): its own on clawguard-control", () => {
     const s = js(result.text).services;
     expect(s["clawguard-postgres"]).toBeUndefined();
-    expect(s["clawguard-redis"]).toBeUndefined();
-    expect(s["clawguard-collector"].environment.REDIS_URL).toBe("redis://openclaw-redis:6379/0");
-    expect(s["clawguard-collector"].networks).toEqual(["openclaw"]);
+    expect(s["clawguard-redis"].networks).toEqual(["clawguard-control"]);
+    expect(s["clawguard-collector"].environment.REDIS_URL).toBe("redis://clawguard-redis:6379/0");
+    expect(s["clawguard-collector"].networks).toEqual(["openclaw", "clawguard-control"]);
+    expect(s["gateway-router"].networks).toEqual(["openclaw", "clawguard-control"]);
+    expect(s["openclaw-redis"].networks).toEqual(["openclaw"]);
   });
 
   it("adds a standby that never starts by default and a router on the gateway's ports", () => {
     const s = js(result.text).services;
     expect(s["gateway-standby"].profiles).toEqual(["clawguard-standby"]);
     expect(s["gateway-standby-clawguard"].profiles).toEqual(["clawguard-standby"]);
-    expect(s["gateway-standby"].volumes).toEqual(expect.arrayContaining(s.gateway.volumes));
+    // The gateway's volumes, but its inbox: the standby has one of its own.
+    const inbox = "clawguard-inbox-gateway:/var/spool/clawguard";
+    expect(s["gateway-standby"].volumes).toEqual(
+      expect.arrayContaining(s.gateway.volumes.filter((v: unknown) => v !== inbox)),
+    );
+    expect(s["gateway-standby"].volumes).not.toContain(inbox);
+    expect(s["gateway-standby"].volumes).toContain("clawguard-inbox-gateway-standby:/var/spool/clawguard");
     expect(s["gateway-standby"].container_name).toBeUndefined();
     expect(s["gateway-router"].ports).toEqual(["18789:18789"]);
     expect(s["gateway-router"].command.slice(0, 2)).toEqual(["clawguard", "router"]);
@@ -140,12 +148,17 @@ it("takes the image flags", () => {
   expect(s["clawguard-collector"].image).toBe("registry/x/collector:9");
 });
 
-/** `environment` without CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT (none when inject added the key for them). */
+/** `environment` without the CLAWGUARD_ variables inject adds (none when inject added the key for them). */
 function withoutWorkspace(environment: unknown, before: unknown): unknown {
   if (Array.isArray(environment))
-    return environment.filter((e) => !/^CLAWGUARD_(WORKSPACE|AGENT)=/.test(String(e)));
+    return environment.filter((e) => !/^CLAWGUARD_(WORKSPACE|AGENT|INBOX_DIR)=/.test(String(e)));
   if (!environment || typeof environment !== "object") return environment;
-  const { CLAWGUARD_WORKSPACE: _w, CLAWGUARD_AGENT: _a, ...rest } = environment as Record<string, unknown>;
+  const {
+    CLAWGUARD_WORKSPACE: _w,
+    CLAWGUARD_AGENT: _a,
+    CLAWGUARD_INBOX_DIR: _i,
+    ...rest
+  } = environment as Record<string, unknown>;
   return before === undefined && Object.keys(rest).length === 0 ? undefined : rest;
 }
 
@@ -167,11 +180,14 @@ describe("property: generated compose files", () => {
       const { volumes, ports, environment, ...rest } = after.services[name];
       const { volumes: v0, ports: p0, environment: e0, ...rest0 } = service;
       expect(rest).toEqual(rest0);
-      // An agent's environment gains CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT, and nothing else changes.
+      // An agent's environment gains CLAWGUARD_WORKSPACE, _AGENT and _INBOX_DIR, and nothing else changes.
       expect(withoutWorkspace(environment, e0)).toEqual(e0);
-      expect((volumes ?? []).filter((v: unknown) => v !== "clawguard-bin:/opt/clawguard/bin:ro")).toEqual(
-        v0 ?? [],
-      );
+      const own = [`clawguard-inbox-${name}:/var/spool/clawguard`, "clawguard-bin:/opt/clawguard/bin:ro"];
+      expect(
+        (volumes ?? []).filter(
+          (v: unknown) => !own.includes(String(v)) && v !== "clawguard-bin:/opt/clawguard/bin:ro",
+        ),
+      ).toEqual(v0 ?? []);
       if (ports !== undefined) expect(ports).toEqual(p0);
     }
     for (const key of ["volumes", "secrets", "networks", "name"]) {
@@ -506,7 +522,7 @@ describe("the collector's failover controller, configured for the HA gateways", 
 
   it("takes the router's port, one group per HA gateway, beside the sidecars' configs", () => {
     const gateway = (name: string, port: number) =>
-      `  ${name}:\n    image: ghcr.io/openclaw/openclaw:latest\n    ports:\n      - "127.0.0.1:${port + 1}:${port}"\n    volumes:\n      - ./${name}:/home/node/.openclaw\n      - ${name}-ws:/home/node/.openclaw/workspace\n    labels:\n      clawguard.role: gateway\n      clawguard.ha: standby\n`;
+      `  ${name}:\n    image: ghcr.io/openclaw/openclaw:latest\n    command: ["node", "dist/index.js", "gateway", "--port", "${port}"]\n    ports:\n      - "127.0.0.1:${port + 1}:${port}"\n    volumes:\n      - ./${name}:/home/node/.openclaw\n      - ${name}-ws:/home/node/.openclaw/workspace\n    labels:\n      clawguard.role: gateway\n      clawguard.ha: standby\n`;
     const text = `services:\n${gateway("gw-a", 18789)}${gateway("gw-b", 19000)}configs:\n  app:\n    file: ./app.conf\n`;
     const upstreams = () => [{ id: "deepseek", upstream: "https://api.deepseek.com/v1" }];
     const r = inject(text, {}, upstreams);

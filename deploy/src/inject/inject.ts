@@ -10,7 +10,7 @@ import {
   type YAMLMap,
   type YAMLSeq,
 } from "yaml";
-import { workspaceEnv } from "./agent-env.ts";
+import { INBOX_MOUNT, inboxVolume, workspaceEnv } from "./agent-env.ts";
 import { composeSchemaAvailable, validateCompose } from "./compose-schema.ts";
 import {
   type Agent,
@@ -18,7 +18,6 @@ import {
   detectAgent,
   isAgent,
   isPostgresImage,
-  isRedisImage,
   pairOf,
   type Skipped,
   trimSlash,
@@ -32,6 +31,7 @@ import {
   BIN_VOLUME,
   COLLECTOR,
   COLLECTOR_CONFIG,
+  CONTROL_NETWORK,
   collectorConfig,
   collectorService,
   DEFAULTS,
@@ -107,10 +107,7 @@ export interface InjectResult {
   schemaChecked: boolean;
   /** The compose file's `name:` (the Compose project), when it sets one. */
   project: string | undefined;
-  /**
-   * What the user must check: agents sharing a state directory (OpenClaw's lock lets one run), a
-   * reused Redis that may evict the lease, or asks for a password.
-   */
+  /** What the user must check: agents sharing a state directory (OpenClaw's lock lets one run). */
   warnings: string[];
 }
 
@@ -305,9 +302,9 @@ function addTopLevel(
   splicer.insertAfter(lastLineOf(lines, range(map)[1]), block(key, entries, column, unit, comments));
 }
 
-function networksFor(names: Iterable<string>): Js {
-  const set = [...new Set(names)];
-  return set.length === 0 || (set.length === 1 && set[0] === "default") ? {} : { networks: set };
+/** The networks named, and clawguard's control network (its Redis): for the collector and the routers. */
+function withControl(names: Iterable<string>): Js {
+  return { networks: [...new Set([...names, CONTROL_NETWORK])] };
 }
 
 /** An agent's providers' real URLs (from its openclaw.json), or undefined when there are none to give. */
@@ -348,6 +345,7 @@ interface Additions {
 /** The top-level entries inject adds, by key. */
 interface TopLevel {
   volumes: Js;
+  networks: Js;
   secrets: Js;
   configs: Js;
   secretNames: string[];
@@ -410,28 +408,22 @@ function findAgents(servicesJs: Record<string, Js>, vars?: Vars): { agents: Agen
   return { agents, skipped };
 }
 
-/** The app's own PostgreSQL and Redis (not agents), which the collector then uses. */
+/**
+ * The app's own PostgreSQL (not an agent), which the collector then uses. Never the app's Redis:
+ * agents may reach it, and whoever writes clawguard's keys there steers its routers and failover.
+ */
 function findBackends(servicesJs: Record<string, Js>, agents: readonly Agent[]): Backends {
   const agentNames = new Set(agents.map((a) => a.name));
   const others = Object.entries(servicesJs).filter(([name]) => !agentNames.has(name));
   const image = (s: Js | undefined) => (typeof s?.image === "string" ? s.image : "");
-  return {
-    postgres: others.find(([, s]) => isPostgresImage(image(s)))?.[0],
-    redis: others.find(([, s]) => isRedisImage(image(s)))?.[0],
-  };
+  return { postgres: others.find(([, s]) => isPostgresImage(image(s)))?.[0] };
 }
 
 /**
  * An agent's sidecar and its config (the probe of its agent, the providers' real URLs when known);
  * with `clawguard.ha: standby` also its standby, the standby's sidecar and the router.
  */
-function addAgent(
-  agent: Agent,
-  input: Input,
-  backends: Backends,
-  known: readonly Upstream[],
-  adds: Additions,
-): void {
+function addAgent(agent: Agent, input: Input, known: readonly Upstream[], adds: Additions): void {
   const change: AgentChange = { service: agent.name, role: agent.role, added: [], notes: [] };
   const add = (name: string, why: string, value: Js, comment: string) => {
     adds.services.set(name, { why, value, comment });
@@ -450,7 +442,7 @@ function addAgent(
     `clawguard sidecar of ${agent.name} (${agent.role}): its network namespace, workspace (rw) and state (ro)`,
   );
   adds.tokens.push(agent.name);
-  change.notes.push(`mounts ${AGENT_MOUNT}`);
+  change.notes.push(`mounts ${AGENT_MOUNT} and its own inbox (${inboxVolume(agent.name)}:${INBOX_MOUNT})`);
   if (agent.workspaceDir !== trimSlash(agent.workspace.target)) {
     change.notes.push(
       `workspace ${agent.workspaceDir} is inside the mount of ${agent.workspace.source}: the sidecar gets that mount read-write`,
@@ -459,7 +451,7 @@ function addAgent(
   if (profiles.length > 0) change.notes.push(`its sidecar has its profiles (${profiles.join(", ")})`);
   change.notes.push(`probes http://127.0.0.1:${agent.port}/readyz`);
   if (known.length > 0) change.notes.push(`provider URLs in configs.${config}`);
-  if (agent.ha) addStandby(agent, input, backends, { config, profiles, change, add }, adds);
+  if (agent.ha) addStandby(agent, input, { config, profiles, change, add }, adds);
   adds.changes.push(change);
 }
 
@@ -475,7 +467,6 @@ interface AgentAdding {
 function addStandby(
   agent: Agent,
   input: Input,
-  backends: Backends,
   { config, profiles, change, add }: AgentAdding,
   adds: Additions,
 ): void {
@@ -498,7 +489,7 @@ function addStandby(
   add(
     routerName(agent.name),
     `the router in front of ${agent.name}`,
-    routerService(agent, moved.entries, networksFor(agent.networks), backends, input.options, profiles),
+    routerService(agent, moved.entries, withControl(agent.networks), input.options, profiles),
     `clawguard router: listens where clients reached ${agent.name} and forwards to the live one of ${agent.name} / ${standby}`,
   );
   adds.tokens.push(standby);
@@ -514,19 +505,19 @@ function addStandby(
 
 /** The collector, and PostgreSQL and Redis when the file has none; the names of those added. */
 function addShared(input: Input, agents: readonly Agent[], backends: Backends, adds: Additions): string[] {
-  const backendNetworks = [backends.postgres, backends.redis]
+  const backendNetworks = [backends.postgres]
     .filter((b): b is string => b !== undefined)
     .flatMap((b) => {
       const n = input.servicesJs[b]?.networks;
       return Array.isArray(n) ? n.map(String) : n && typeof n === "object" ? Object.keys(n) : ["default"];
     });
-  const networks = networksFor([...agents.flatMap((a) => a.networks), ...backendNetworks]);
+  const networks = withControl([...agents.flatMap((a) => a.networks), ...backendNetworks]);
   const { groups, services } = adds;
   const extra: string[] = [COLLECTOR];
   services.set(COLLECTOR, {
     why: "the clawguard collector",
     value: collectorService(backends, COLLECTOR_SECRETS, networks, input.options, groups.length > 0),
-    comment: `clawguard collector: ingest, audit trail, fleet, alerts (dashboard on 127.0.0.1:18800)${groups.length > 0 ? `; fails over ${groups.map((g) => g.gateway).join(", ")} through the Docker socket (root on this host)` : ""}`,
+    comment: `clawguard collector: ingest, audit trail, fleet, alerts (dashboard on 127.0.0.1:18800, or CLAWGUARD_COLLECTOR_PORT)${groups.length > 0 ? `; fails over ${groups.map((g) => g.gateway).join(", ")} through the Docker socket (root on this host)` : ""}`,
   });
   if (groups.length > 0) {
     adds.configs.set(COLLECTOR_CONFIG, {
@@ -538,18 +529,16 @@ function addShared(input: Input, agents: readonly Agent[], backends: Backends, a
     extra.push(POSTGRES);
     services.set(POSTGRES, {
       why: "the collector's PostgreSQL",
-      value: postgresService(networks, input.options),
+      value: postgresService(input.options),
       comment: "PostgreSQL for the collector (audit events, incidents, memory versions)",
     });
   }
-  if (!backends.redis) {
-    extra.push(REDIS);
-    services.set(REDIS, {
-      why: "the collector's Redis",
-      value: redisService(networks, input.options),
-      comment: "Redis for the collector (liveness, leader lease, routing pointer)",
-    });
-  }
+  extra.push(REDIS);
+  services.set(REDIS, {
+    why: "clawguard's Redis",
+    value: redisService(input.options),
+    comment: `Redis of clawguard's control plane (liveness, leader lease, routes): on ${CONTROL_NETWORK} alone, which no agent joins`,
+  });
   for (const [name, { why }] of services) {
     if (name in input.servicesJs) {
       throw new InjectError(
@@ -573,6 +562,10 @@ function topLevel(input: Input, backends: Backends, adds: Additions): TopLevel {
       ? mounts.find((m): m is string => typeof m === "string" && m.endsWith(`:${STATE_DIR}`))
       : undefined;
     if (state) volumes[state.slice(0, -`:${STATE_DIR}`.length)] = labelled();
+    const inbox = Array.isArray(mounts)
+      ? mounts.find((m): m is string => typeof m === "string" && m.endsWith(`:${INBOX_MOUNT}`))
+      : undefined;
+    if (inbox) volumes[inbox.slice(0, -`:${INBOX_MOUNT}`.length)] = labelled();
   }
   if (!backends.postgres) volumes[PG_VOLUME] = labelled();
   const secretNames = [
@@ -584,8 +577,11 @@ function topLevel(input: Input, backends: Backends, adds: Additions): TopLevel {
   const dir = input.options.secretsDir.replace(/\/+$/, "");
   const secrets: Js = Object.fromEntries(secretNames.map((n) => [n, { file: `${dir}/${n}` }]));
   const configs: Js = Object.fromEntries([...adds.configs].map(([name, { value }]) => [name, value]));
+  // The control plane's network: internal (no way out), joined by the collector and the routers only.
+  const networks: Js = { [CONTROL_NETWORK]: { internal: true, ...labelled() } };
   for (const [key, entries] of [
     ["volumes", volumes],
+    ["networks", networks],
     ["secrets", secrets],
     ["configs", configs],
   ] as const) {
@@ -599,7 +595,7 @@ function topLevel(input: Input, backends: Backends, adds: Additions): TopLevel {
       }
     }
   }
-  return { volumes, secrets, configs, secretNames };
+  return { volumes, networks, secrets, configs, secretNames };
 }
 
 /** The column of the service names and the indentation unit, as the file has them. */
@@ -640,7 +636,10 @@ function spliceAgents(
     }
     const column = columnAt(lines, range(vols)[0]);
     const volsEnd = lastLineOf(lines, range(vols)[1]);
-    splicer.insertAfter(volsEnd, [`${" ".repeat(column)}- ${AGENT_MOUNT}${LINE}`]);
+    splicer.insertAfter(volsEnd, [
+      `${" ".repeat(column)}- ${AGENT_MOUNT}${LINE}`,
+      `${" ".repeat(column)}- ${inboxVolume(agent.name)}:${INBOX_MOUNT}${LINE}`,
+    ]);
     const js = input.servicesJs[agent.name] ?? {};
     const at = { after: volsEnd, column: columnAt(lines, range(volsPair?.key)[0]) };
     const env = workspaceEnv(input.doc, lines, unit, agent, { map, js }, at);
@@ -664,6 +663,7 @@ function write(input: Input, agents: readonly Agent[], adds: Additions, tops: To
   const eofBlocks: string[] = [];
   addTopLevel("volumes", tops.volumes, root, lines, splicer, unit, eofBlocks);
   addTopLevel("secrets", tops.secrets, root, lines, splicer, unit, eofBlocks);
+  addTopLevel("networks", tops.networks, root, lines, splicer, unit, eofBlocks);
   if (adds.configs.size > 0) {
     const comments = Object.fromEntries([...adds.configs].map(([name, { comment }]) => [name, comment]));
     addTopLevel("configs", tops.configs, root, lines, splicer, unit, eofBlocks, comments);
@@ -688,12 +688,12 @@ export function inject(
   const { agents, skipped } = findAgents(input.servicesJs, partial.vars);
   const backends = findBackends(input.servicesJs, agents);
   const adds: Additions = { services: new Map(), configs: new Map(), changes: [], tokens: [], groups: [] };
-  for (const agent of agents) addAgent(agent, input, backends, upstreams(agent) ?? [], adds);
+  for (const agent of agents) addAgent(agent, input, upstreams(agent) ?? [], adds);
   const extra = addShared(input, agents, backends, adds);
   const tops = topLevel(input, backends, adds);
   const out = write(input, agents, adds, tops);
   selfCheck(out, input.base, input.schemaChecked);
-  const { js, servicesJs, options, schemaChecked } = input;
+  const { js, options, schemaChecked } = input;
   return {
     text: out,
     agents: adds.changes,
@@ -708,43 +708,8 @@ export function inject(
     options,
     schemaChecked,
     project: typeof js.name === "string" && !js.name.includes("$") ? js.name : undefined,
-    warnings: [
-      ...sharedStateWarnings(agents),
-      ...(backends.redis ? redisWarnings(backends.redis, servicesJs[backends.redis] ?? {}) : []),
-    ],
+    warnings: sharedStateWarnings(agents),
   };
-}
-
-/**
- * The app's own Redis, reused by the collector and the routers: the leader lease and the routing
- * pointer are keys an evicting policy may drop (failover then runs without a leader, or a router
- * loses its target), and a password it asks for is not in their REDIS_URL.
- */
-export function redisWarnings(name: string, service: Js): string[] {
-  const args = Array.isArray(service.command)
-    ? service.command.map(String)
-    : typeof service.command === "string"
-      ? service.command.split(/\s+/)
-      : [];
-  const at = args.indexOf("--maxmemory-policy");
-  const policy = at >= 0 ? args[at + 1] : undefined;
-  const env = JSON.stringify(service.environment ?? {});
-  const warnings: string[] = [];
-  if (policy !== undefined && policy !== "noeviction") {
-    warnings.push(
-      `${servicePath(name, "command")}: --maxmemory-policy ${policy} may evict the collector's leader lease and the routers' target; set it to noeviction`,
-    );
-  } else if (policy === undefined && args.some((a) => a.endsWith(".conf"))) {
-    warnings.push(
-      `${servicePath(name, "command")}: reads a config file; make sure its maxmemory-policy is noeviction (the collector's leader lease and the routers' target must never be evicted)`,
-    );
-  }
-  if (args.includes("--requirepass") || /REDIS_PASSWORD|requirepass/i.test(env)) {
-    warnings.push(
-      `${servicePath(name)}: asks for a password, and REDIS_URL of ${COLLECTOR} (and the routers) has none: set it to redis://:<password>@${name}:6379/0`,
-    );
-  }
-  return warnings;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Document, Scalar, stringify } from "yaml";
-import { agentVars, withAgentVars } from "./agent-env.ts";
+import { agentVars, INBOX_DIR, INBOX_MOUNT, INBOX_VAR, inboxVolume, withAgentVars } from "./agent-env.ts";
 import { type Agent, containerPorts, type Mount, splitColons, type Vars } from "./detect.ts";
 import type { Upstream } from "./openclaw-config.ts";
 
@@ -29,6 +29,14 @@ export const DEFAULTS: InjectOptions = {
 export const COLLECTOR = "clawguard-collector";
 export const POSTGRES = "clawguard-postgres";
 export const REDIS = "clawguard-redis";
+/**
+ * The network of clawguard's control plane: its Redis (the leader lease, the routes), the collector
+ * and the routers, nothing else. Internal: no way out of it. The agents are never on it: an agent
+ * that could write those keys could point a router (and the users' requests) anywhere, or hold the
+ * lease forever so that no failover happens.
+ */
+export const CONTROL_NETWORK = "clawguard-control";
+const REDIS_URL = `redis://${REDIS}:6379/0`;
 export const BIN_VOLUME = "clawguard-bin";
 export const PG_VOLUME = "clawguard-pgdata";
 export const BIN_DIR = "/opt/clawguard/bin";
@@ -42,6 +50,9 @@ export const INJECTED_LABEL = "clawguard.injected";
 export const SIDECAR_CONFIG_TARGET = "/etc/clawguard/sidecar.yaml";
 export const SIDECAR_PORT = 18801;
 export const COLLECTOR_PORT = 18800;
+/** The collector's port on the host's loopback: 18800 unless CLAWGUARD_COLLECTOR_PORT says otherwise. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+export const COLLECTOR_HOST_PORT = "${CLAWGUARD_COLLECTOR_PORT:-18800}";
 /** The top-level config holding the collector's config (its failover controller), with an HA gateway. */
 export const COLLECTOR_CONFIG = "clawguard-collector";
 export const COLLECTOR_CONFIG_TARGET = "/etc/clawguard/collector.yaml";
@@ -149,12 +160,19 @@ export function sidecarService(
   };
   if (agent.state) environment.CLAWGUARD_LLM_OPENCLAW_CONFIG = `${agent.state.target}/openclaw.json`;
   if (config) environment.CLAWGUARD_CONFIG = SIDECAR_CONFIG_TARGET;
+  environment[INBOX_VAR] = INBOX_DIR;
   if (options.otelEndpoint) environment.OTEL_EXPORTER_OTLP_ENDPOINT = options.otelEndpoint;
   const volumes = sidecarMounts(agent);
-  volumes.push(`${BIN_VOLUME}:${BIN_DIR}`, `${stateVolume(service)}:${STATE_DIR}`);
+  volumes.push(
+    `${BIN_VOLUME}:${BIN_DIR}`,
+    `${stateVolume(service)}:${STATE_DIR}`,
+    `${inboxVolume(service)}:${INBOX_MOUNT}`,
+  );
   return {
     image: options.image,
     command: ["clawguard", "sidecar"],
+    // The agent's user: the files it shares with its sidecar (openclaw.json, the inbox) are that user's.
+    ...(agent.user !== undefined ? { user: agent.user } : {}),
     network_mode: `service:${service}`,
     depends_on: [service],
     restart: "unless-stopped",
@@ -174,7 +192,8 @@ export function standbyService(gateway: Agent, original: Record<string, unknown>
   const labels = Object.fromEntries(
     Object.entries(labelsRecord(original.labels)).filter(([k]) => k !== "clawguard.ha"),
   );
-  const volumes = Array.isArray(rest.volumes) ? [...rest.volumes, AGENT_MOUNT] : [AGENT_MOUNT];
+  const own = [AGENT_MOUNT, `${inboxVolume(standbyName(gateway.name))}:${INBOX_MOUNT}`];
+  const volumes = Array.isArray(rest.volumes) ? [...rest.volumes, ...own] : own;
   return {
     ...rest,
     environment: withAgentVars(rest.environment, agentVars(gateway, standbyName(gateway.name))),
@@ -197,12 +216,12 @@ function labelsRecord(labels: unknown): Record<string, string> {
 }
 
 /**
- * The gateway's main port, the one its failover group's targets name: OpenClaw's 18789 when
- * published, else the first published port. The router serves its other published ports too
- * (OpenClaw's bridge, 18790), each from that port of the live one.
+ * The gateway's main port, the one its failover group's targets name and its router listens on:
+ * the port OpenClaw listens on (its `--port`, as Compose interpolates it; the one its sidecar
+ * probes), never a default beside it. The router serves its other published ports too (OpenClaw's
+ * bridge, 18790), each from that port of the live one.
  */
-export const gatewayPort = (gateway: Agent): number =>
-  gateway.containerPorts.includes(18789) ? 18789 : (gateway.containerPorts[0] ?? 18789);
+export const gatewayPort = (gateway: Agent): number => gateway.port;
 
 /**
  * Listens where clients reached the gateway (`ports`: the gateway's entries, moved to the router)
@@ -214,7 +233,6 @@ export function routerService(
   gateway: Agent,
   ports: unknown[],
   networks: Record<string, unknown>,
-  backends: Backends,
   options: InjectOptions,
   profiles: readonly string[] = [],
 ): Record<string, unknown> {
@@ -239,9 +257,7 @@ export function routerService(
       ...others.flatMap((p) => ["--port", String(p)]),
     ],
     restart: "unless-stopped",
-    environment: {
-      REDIS_URL: `redis://${backends.redis ?? REDIS}:6379/0`,
-    },
+    environment: { REDIS_URL },
     ...(ports.length > 0 ? { ports } : {}),
     ...networks,
     depends_on: [COLLECTOR],
@@ -332,9 +348,11 @@ export function collectorConfig(groups: readonly FailoverGroup[]): Record<string
 }
 
 export interface Backends {
-  /** Existing PostgreSQL / Redis services, or undefined when injection adds its own. */
+  /**
+   * The app's PostgreSQL service, reused by the collector, or undefined when injection adds its
+   * own. Redis is never the app's: clawguard's is on its control network alone (CONTROL_NETWORK).
+   */
   postgres: string | undefined;
-  redis: string | undefined;
 }
 
 /**
@@ -359,17 +377,18 @@ export function collectorService(
       CLAWGUARD_SEAL_KEYS_FILE: "/run/secrets/clawguard-seal-keys",
       CLAWGUARD_READ_TOKEN_FILE: "/run/secrets/clawguard-read-token",
       DATABASE_URL_FILE: "/run/secrets/clawguard-database-url",
-      REDIS_URL: `redis://${backends.redis ?? REDIS}:6379/0`,
+      REDIS_URL,
       ...(failover ? { CLAWGUARD_COLLECTOR_CONFIG: COLLECTOR_CONFIG_TARGET } : {}),
     },
     // Dashboard, API and /metrics for the operator on this host only.
-    ports: [`127.0.0.1:${COLLECTOR_PORT}:${COLLECTOR_PORT}`],
+    // Its host port from CLAWGUARD_COLLECTOR_PORT when set: two projects on one engine collide on 18800.
+    ports: [`127.0.0.1:${COLLECTOR_HOST_PORT}:${COLLECTOR_PORT}`],
     ...networks,
     depends_on: {
       [backends.postgres ?? POSTGRES]: {
         condition: backends.postgres ? "service_started" : "service_healthy",
       },
-      [backends.redis ?? REDIS]: { condition: backends.redis ? "service_started" : "service_healthy" },
+      [REDIS]: { condition: "service_healthy" },
     },
     secrets,
     ...(failover
@@ -384,7 +403,7 @@ export function collectorService(
   };
 }
 
-export function postgresService(networks: Record<string, unknown>, options: InjectOptions) {
+export function postgresService(options: InjectOptions) {
   return {
     image: options.postgresImage,
     restart: "unless-stopped",
@@ -394,7 +413,8 @@ export function postgresService(networks: Record<string, unknown>, options: Inje
       POSTGRES_PASSWORD_FILE: "/run/secrets/clawguard-postgres-password",
     },
     volumes: [`${PG_VOLUME}:/var/lib/postgresql/data`],
-    ...networks,
+    // The collector's alone: on the control network, where no agent is.
+    networks: [CONTROL_NETWORK],
     secrets: ["clawguard-postgres-password"],
     healthcheck: {
       test: ["CMD-SHELL", "pg_isready -U clawguard -d clawguard"],
@@ -406,13 +426,15 @@ export function postgresService(networks: Record<string, unknown>, options: Inje
   };
 }
 
-export function redisService(networks: Record<string, unknown>, options: InjectOptions) {
+/** clawguard's own Redis, on its control network only (the collector and the routers). */
+export function redisService(options: InjectOptions) {
   return {
     image: options.redisImage,
     restart: "unless-stopped",
     // Liveness TTLs, the leader lease and the routing pointer: nothing to keep across restarts.
-    command: ["redis-server", "--save", "", "--appendonly", "no"],
-    ...networks,
+    // Never evicted: a lost lease or route is a failover without a leader or a router without a target.
+    command: ["redis-server", "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"],
+    networks: [CONTROL_NETWORK],
     healthcheck: { test: ["CMD", "redis-cli", "ping"], interval: "10s", timeout: "3s", retries: 5 },
     labels: LABELS,
   };

@@ -31,7 +31,7 @@ export function changeSummary(r: InjectResult): string {
   }
   for (const s of r.skipped) lines.push(`  ${s.name.padEnd(width)}  skipped    ${s.reason}`);
   lines.push(
-    `  services  + ${r.services.join(", + ")}${r.backends.postgres ? `  (PostgreSQL: ${r.backends.postgres})` : ""}${r.backends.redis ? `  (Redis: ${r.backends.redis})` : ""}`,
+    `  services  + ${r.services.join(", + ")}${r.backends.postgres ? `  (PostgreSQL: ${r.backends.postgres})` : ""}`,
     `  volumes   + ${r.volumes.join(", + ")}`,
     `  secrets   + ${r.secrets.length} (${r.secrets[0]}, ...)`,
   );
@@ -226,10 +226,15 @@ printf 'postgres://clawguard:%s@${POSTGRES}:5432/clawguard\\n' "$(cat clawguard-
       "   OpenClaw's own state lock refuses: it exits 78 (over and over, with a restart policy). Until you fail",
       "   back, start services by name (docker compose up -d <service>); docker compose ps -a shows which of",
       "   the two is stopped.",
+      `   Stop the project with docker compose --profile ${STANDBY_PROFILE} down: a plain docker compose down`,
+      "   leaves a standby that failover started running (on the gateway's state), and the next up starts the",
+      "   fenced gateway beside it.",
     );
     steps.push(lines.join("\n"));
   }
-  steps.push(`Then: docker compose up -d, and watch http://127.0.0.1:18800 (${COLLECTOR}).`);
+  steps.push(
+    `Then: docker compose up -d, and watch http://127.0.0.1:18800 (${COLLECTOR}; CLAWGUARD_COLLECTOR_PORT in .env moves it, e.g. for a second project on this engine).`,
+  );
   const numbered = steps
     .filter((s): s is string => s !== undefined)
     .map((s, i, all) => (i < all.length - 1 ? `${i + 1}. ${s}` : s));

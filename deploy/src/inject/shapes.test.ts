@@ -28,7 +28,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
  * undefined when it is not there. Secrets' files and the variables inject requires are provided.
  */
 const ENGINE = join(process.env.CLAWGUARD_CACHE ?? join(homedir(), ".cache/clawguard"), "docker-engine");
-function composeVerdict(text: string): string | undefined {
+function composeVerdict(text: string, vars: Record<string, string> = {}): string | undefined {
   const docker = join(ENGINE, "bin/docker");
   if (!existsSync(docker) || !existsSync(join(ENGINE, "docker-config/cli-plugins/docker-compose")))
     return undefined;
@@ -37,7 +37,13 @@ function composeVerdict(text: string): string | undefined {
   const r = spawnSync(docker, ["compose", "-p", "verdict", "-f", file, "config", "-q"], {
     encoding: "utf8",
     cwd: tmp,
-    env: { PATH: process.env.PATH, DOCKER_CONFIG: join(ENGINE, "docker-config"), DOCKER_GID: "0", HOME: tmp },
+    env: {
+      PATH: process.env.PATH,
+      DOCKER_CONFIG: join(ENGINE, "docker-config"),
+      DOCKER_GID: "0",
+      HOME: tmp,
+      ...vars,
+    },
   });
   return r.status === 0 ? "" : `${r.stderr}${r.stdout}`.trim();
 }
@@ -263,55 +269,176 @@ volumes:
   });
 });
 
-describe("the app's own Redis", () => {
-  const text = (redis: string) => `services:
+describe("clawguard's control plane (its Redis) beside an app's Redis the agents share", () => {
+  const text = `services:
   gateway:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - ws:/home/node/.openclaw/workspace
+    labels:
+      clawguard.ha: standby
+  sub1:
     image: ghcr.io/openclaw/openclaw:latest
     volumes:
       - ws:/home/node/.openclaw/workspace
   cache:
     image: redis:7-alpine
-${redis}volumes:
+volumes:
+  ws:
+`;
+  it("is its own Redis on an internal network that only the collector and the routers join (an agent rewrote the routes in the app's)", () => {
+    const r = inject(text);
+    const doc = js(roundTrip(text));
+    const s = doc.services;
+    expect(r.services).toContain("clawguard-redis");
+    expect(r.warnings).toEqual([]);
+    expect(s["clawguard-redis"].networks).toEqual(["clawguard-control"]);
+    expect(s["clawguard-redis"].command).toContain("noeviction");
+    expect(s["clawguard-postgres"].networks).toEqual(["clawguard-control"]);
+    expect(doc.networks).toEqual({
+      "clawguard-control": { internal: true, labels: { "clawguard.injected": "true" } },
+    });
+    for (const name of ["clawguard-collector", "gateway-router"]) {
+      expect(s[name].networks).toEqual(["default", "clawguard-control"]);
+      expect(s[name].environment.REDIS_URL).toBe("redis://clawguard-redis:6379/0");
+    }
+    const onControl = Object.keys(s).filter((n) => (s[n].networks ?? []).includes("clawguard-control"));
+    expect(onControl.sort()).toEqual([
+      "clawguard-collector",
+      "clawguard-postgres",
+      "clawguard-redis",
+      "gateway-router",
+    ]);
+    // The dashboard's host port: 18800 unless CLAWGUARD_COLLECTOR_PORT moves it (a second project).
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+    expect(s["clawguard-collector"].ports).toEqual(["127.0.0.1:${CLAWGUARD_COLLECTOR_PORT:-18800}:18800"]);
+    // The app's Redis is left as it was, and nothing of clawguard's names it.
+    expect(s.cache).toEqual({ image: "redis:7-alpine" });
+    expect(r.text).not.toMatch(/redis:\/\/cache/);
+  });
+});
+
+describe("an HA gateway on a port of its own", () => {
+  const base = (command: string, ports = "") => `services:
+  gateway:
+    image: ghcr.io/openclaw/openclaw:latest
+    command: ${command}
+${ports}    volumes:
+      - ws:/home/node/.openclaw/workspace
+    labels:
+      clawguard.ha: standby
+volumes:
   ws:
 `;
   it.each([
-    ["noeviction, no password", '    command: ["redis-server", "--maxmemory-policy", "noeviction"]\n', []],
-    ["no command", "", []],
     [
-      "allkeys-lru and a password",
-      "    command: redis-server --maxmemory 256mb --maxmemory-policy allkeys-lru --requirepass s3cret\n",
-      [
-        "services.cache.command: --maxmemory-policy allkeys-lru may evict the collector's leader lease and the routers' target; set it to noeviction",
-        "services.cache: asks for a password, and REDIS_URL of clawguard-collector (and the routers) has none: set it to redis://:<password>@cache:6379/0",
-      ],
+      "--port from the environment (.env)",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose interpolation, kept as written
+      base('["node", "dist/index.js", "gateway", "--port", "${OC_PORT:?set OC_PORT}"]'),
+      { OC_PORT: "28000" },
     ],
+    ["a literal --port and no ports", base('["node", "dist/index.js", "gateway", "--port", "28000"]'), {}],
     [
-      "a config file",
-      '    command: ["redis-server", "/usr/local/etc/redis/redis.conf"]\n',
-      [
-        "services.cache.command: reads a config file; make sure its maxmemory-policy is noeviction (the collector's leader lease and the routers' target must never be evicted)",
-      ],
-    ],
-    [
-      "a password from the environment (bitnami)",
-      "    environment:\n      REDIS_PASSWORD: s3cret\n",
-      [
-        "services.cache: asks for a password, and REDIS_URL of clawguard-collector (and the routers) has none: set it to redis://:<password>@cache:6379/0",
-      ],
+      "a literal --port published on another host port",
+      base('["node", "dist/index.js", "gateway", "--port", "28000"]', '    ports:\n      - "8080:28000"\n'),
+      {},
     ],
   ])(
-    "reused (%s): warned about what can lose the lease or lock the collector out",
-    async (_what, redis, warnings) => {
-      const r = inject(text(redis));
-      expect(r.backends.redis).toBe("cache");
-      expect(r.warnings).toEqual(warnings);
-      const file = join(tmp, "redis.yml");
-      writeFileSync(file, text(redis));
-      const run = await runCommand(injectCommand, [file, "--no-openclaw"], { cwd: tmp });
-      expect(run.code).toBe(0);
-      for (const w of warnings) expect(run.err).toContain(`  warning: ${w}\n`);
+    "%s: the failover group's targets, the router and the probe all use it (failover waited for 18789)",
+    (_what, text, vars) => {
+      const r = inject(text, { vars });
+      expect(r.groups).toEqual([{ gateway: "gateway", port: 28000 }]);
+      const doc = js(r.text);
+      const s = doc.services;
+      const router = s["gateway-router"];
+      expect(router.command.slice(0, 6)).toEqual([
+        "clawguard",
+        "router",
+        "--group",
+        "gateway",
+        "--listen",
+        "0.0.0.0:28000",
+      ]);
+      expect(router.command).not.toContain("--port");
+      expect(router.healthcheck.test.join(" ")).toContain("connect(28000,");
+      const controller = parseDocument(doc.configs["clawguard-collector"].content).toJS().controller;
+      expect(controller.groups[0].targets).toEqual({
+        gateway: "http://gateway:28000",
+        "gateway-standby": "http://gateway-standby:28000",
+      });
+      const probe = parseDocument(doc.configs["clawguard-sidecar-gateway"].content).toJS().probe;
+      expect(probe.probes[0].url).toBe("http://127.0.0.1:28000/readyz");
+      expect(schemaProblems(doc)).toEqual([]);
+      const verdict = composeVerdict(r.text, vars);
+      if (verdict !== undefined) expect(verdict).toBe("");
     },
   );
+});
+
+describe("an agent that runs as a user of its own", () => {
+  it("has its sidecar (and its standby's) run as that user (uid 1000 could not read its openclaw.json)", () => {
+    const text = `services:
+  gateway:
+    image: ghcr.io/openclaw/openclaw:latest
+    user: "1001:1001"
+    volumes:
+      - state:/home/node/.openclaw
+    labels:
+      clawguard.ha: standby
+  sub1:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - ws:/home/node/.openclaw/workspace
+volumes:
+  state:
+  ws:
+`;
+    const s = js(roundTrip(text)).services;
+    expect(s["gateway-clawguard"].user).toBe("1001:1001");
+    expect(s["gateway-standby"].user).toBe("1001:1001");
+    expect(s["gateway-standby-clawguard"].user).toBe("1001:1001");
+    // No user: the image's (1000), as OpenClaw's.
+    expect(s["sub1-clawguard"].user).toBeUndefined();
+  });
+});
+
+describe("each agent's inbox", () => {
+  it("is a volume of its own that only the agent and its sidecar mount, named to both (another agent forged drafts in the shared workspace's)", () => {
+    const text = `services:
+  gateway:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - ws:/home/node/.openclaw/workspace
+    labels:
+      clawguard.ha: standby
+  sub1:
+    image: ghcr.io/openclaw/openclaw:latest
+    volumes:
+      - ws:/home/node/.openclaw/workspace
+volumes:
+  ws:
+`;
+    const doc = js(roundTrip(text));
+    const s = doc.services;
+    const mounts = (name: string) =>
+      (s[name].volumes ?? []).filter(
+        (v: unknown) => typeof v === "string" && v.startsWith("clawguard-inbox-"),
+      );
+    for (const [agent, sidecar] of [
+      ["gateway", "gateway-clawguard"],
+      ["sub1", "sub1-clawguard"],
+      ["gateway-standby", "gateway-standby-clawguard"],
+    ] as const) {
+      const own = [`clawguard-inbox-${agent}:/var/spool/clawguard`];
+      expect(mounts(agent)).toEqual(own);
+      expect(mounts(sidecar)).toEqual(own);
+      expect(s[agent].environment.CLAWGUARD_INBOX_DIR).toBe("/var/spool/clawguard/inbox");
+      expect(s[sidecar].environment.CLAWGUARD_INBOX_DIR).toBe("/var/spool/clawguard/inbox");
+      expect(doc.volumes[`clawguard-inbox-${agent}`]).toEqual({ labels: { "clawguard.injected": "true" } });
+    }
+    for (const name of ["clawguard-collector", "gateway-router", "clawguard-redis", "clawguard-postgres"])
+      expect(mounts(name)).toEqual([]);
+  });
 });
 
 describe("a 5 MB compose file", () => {
@@ -370,6 +497,7 @@ describe("a service that extends another", () => {
 
 describe("CLAWGUARD_WORKSPACE and CLAWGUARD_AGENT in each agent's environment (exec from any folder is guarded and attributed)", () => {
   const WS = "/home/node/.openclaw/workspace";
+  const INBOX = "/var/spool/clawguard/inbox";
   const text = `x-agent: &agent
   image: ghcr.io/openclaw/openclaw:latest
   environment: &agent-env
@@ -438,36 +566,43 @@ services:
       "TZ=UTC",
       `CLAWGUARD_WORKSPACE=${WS}`,
       "CLAWGUARD_AGENT=own-list",
+      `CLAWGUARD_INBOX_DIR=${INBOX}`,
     ]);
     // What the agent had stays: an inherited environment is merged through its anchor, not replaced.
     expect(s.inherited.environment).toEqual({
       TZ: "UTC",
       CLAWGUARD_WORKSPACE: WS,
       CLAWGUARD_AGENT: "inherited",
+      CLAWGUARD_INBOX_DIR: INBOX,
     });
     expect(s.merged.environment).toEqual({
       TZ: "UTC",
       ID: "merged",
       CLAWGUARD_WORKSPACE: WS,
       CLAWGUARD_AGENT: "merged",
+      CLAWGUARD_INBOX_DIR: INBOX,
     });
     expect(s["own-map"].environment.TZ).toBe("UTC");
     expect(r.text).toContain(
-      `      TZ: "UTC"   # a comment kept\n      CLAWGUARD_WORKSPACE: ${WS} # clawguard-inject\n      CLAWGUARD_AGENT: own-map # clawguard-inject\n`,
+      `      TZ: "UTC"   # a comment kept\n      CLAWGUARD_WORKSPACE: ${WS} # clawguard-inject\n      CLAWGUARD_AGENT: own-map # clawguard-inject\n      CLAWGUARD_INBOX_DIR: ${INBOX} # clawguard-inject\n`,
     );
     // Left as it is, with the reason in the report: set by the user, or no line inject can add.
-    expect(s.custom.environment).toEqual({ CLAWGUARD_WORKSPACE: "/srv/ws", CLAWGUARD_AGENT: "custom" });
+    expect(s.custom.environment).toEqual({
+      CLAWGUARD_WORKSPACE: "/srv/ws",
+      CLAWGUARD_AGENT: "custom",
+      CLAWGUARD_INBOX_DIR: INBOX,
+    });
     expect(s.flow.environment).toEqual({ TZ: "UTC" });
     expect(s["no-anchor"].environment).toEqual({ TZ: "UTC" });
     const notes = Object.fromEntries(r.agents.map((a) => [a.service, a.notes.at(-1)]));
     expect(notes.none).toBe(
-      `sets CLAWGUARD_WORKSPACE=${WS}, CLAWGUARD_AGENT=none (clawguard exec from any folder is guarded and attributed)`,
+      `sets CLAWGUARD_WORKSPACE=${WS}, CLAWGUARD_AGENT=none, CLAWGUARD_INBOX_DIR=${INBOX} (clawguard exec from any folder is guarded and attributed)`,
     );
     expect(notes.custom).toBe(
-      `sets CLAWGUARD_AGENT=custom (clawguard exec from any folder is guarded and attributed); keeps its own CLAWGUARD_WORKSPACE=/srv/ws (the workspace is ${WS})`,
+      `sets CLAWGUARD_AGENT=custom, CLAWGUARD_INBOX_DIR=${INBOX} (clawguard exec from any folder is guarded and attributed); keeps its own CLAWGUARD_WORKSPACE=/srv/ws (the workspace is ${WS})`,
     );
     expect(notes.flow).toMatch(
-      /its environment is a flow collection: add CLAWGUARD_WORKSPACE=\S+, CLAWGUARD_AGENT=flow to it/,
+      /its environment is a flow collection: add CLAWGUARD_WORKSPACE=\S+, CLAWGUARD_AGENT=flow, CLAWGUARD_INBOX_DIR=\S+ to it, or clawguard exec leaves its events where the sidecar does not read them/,
     );
     expect(notes["no-anchor"]).toMatch(/comes through << without an anchor: add CLAWGUARD_WORKSPACE/);
   });
@@ -484,6 +619,7 @@ volumes:
     expect(js(roundTrip(inside)).services.bot.environment).toEqual({
       CLAWGUARD_WORKSPACE: "/data/.openclaw/workspace",
       CLAWGUARD_AGENT: "bot",
+      CLAWGUARD_INBOX_DIR: INBOX,
     });
   });
 
@@ -492,12 +628,18 @@ volumes:
     const out = roundTrip(crlf);
     expect(out.split("\n").every((l, i, all) => i === all.length - 1 || l.endsWith("\r"))).toBe(true);
     const s = js(out).services;
-    expect(s.gateway.environment).toEqual(["TZ=UTC", `CLAWGUARD_WORKSPACE=${WS}`, "CLAWGUARD_AGENT=gateway"]);
+    expect(s.gateway.environment).toEqual([
+      "TZ=UTC",
+      `CLAWGUARD_WORKSPACE=${WS}`,
+      "CLAWGUARD_AGENT=gateway",
+      `CLAWGUARD_INBOX_DIR=${INBOX}`,
+    ]);
     // The standby's own name: its sidecar is gateway-standby's.
     expect(s["gateway-standby"].environment).toEqual([
       "TZ=UTC",
       `CLAWGUARD_WORKSPACE=${WS}`,
       "CLAWGUARD_AGENT=gateway-standby",
+      `CLAWGUARD_INBOX_DIR=${INBOX}`,
     ]);
   });
 });
@@ -591,6 +733,7 @@ volumes:
     expect(s.openclaw.environment).toEqual({
       CLAWGUARD_WORKSPACE: "/root/.openclaw/workspace",
       CLAWGUARD_AGENT: "openclaw",
+      CLAWGUARD_INBOX_DIR: "/var/spool/clawguard/inbox",
     });
   });
 });

@@ -39,3 +39,23 @@ describe("clawguard exec with nothing that names its agent", () => {
     expect(r.err).toMatch(/no \.clawguard\/ folder here or above .*set CLAWGUARD_WORKSPACE/);
   });
 });
+
+describe("clawguard exec with an inbox of its own (CLAWGUARD_INBOX_DIR)", () => {
+  it("leaves its drafts there whatever agent CLAWGUARD_AGENT names, and none in the shared workspace", async () => {
+    tmp = tempDir("clawguard-exec-inbox-");
+    const workspace = join(tmp.path, "workspace");
+    const inbox = join(tmp.path, "own", "inbox");
+    mkdirSync(join(workspace, ".clawguard"), { recursive: true });
+    const env = {
+      PATH: process.env.PATH,
+      CLAWGUARD_AGENT: "gateway",
+      CLAWGUARD_INBOX_DIR: inbox,
+      CLAWGUARD_EXEC_CACHE: "off",
+    };
+    const r = await runCommand(execCommand, ["--", "true"], { cwd: workspace, env });
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("");
+    expect(readdirSync(inbox).filter((f) => f.endsWith(".json")).length).toBe(2);
+    expect(readdirSync(join(workspace, ".clawguard"))).not.toContain("agents");
+  });
+});

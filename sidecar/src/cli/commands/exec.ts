@@ -60,7 +60,8 @@ export const execCommand: Command = {
         `clawguard exec: no config names this agent and no sidecar answered on ${io.env.CLAWGUARD_SIDECAR_LISTEN ?? "127.0.0.1:18801"}: the events go to agent "${config.agent}"'s inbox, read only by a sidecar for "${config.agent}" (set CLAWGUARD_AGENT, or CLAWGUARD_CONFIG to the sidecar's config)\n`,
       );
     const inbox = config.paths.inbox;
-    const dotDir = resolve(inbox, "../../..");
+    // The workspace's .clawguard (the spill files' parent), wherever the inbox is (inboxDir).
+    const dotDir = resolve(config.paths.spill, "..");
     if (!existsSync(dotDir))
       io.err(
         `clawguard exec: no .clawguard/ folder here or above (${io.cwd}): this folder is taken for the workspace, and only a sidecar watching it reads the events (run from the agent's workspace, or set CLAWGUARD_WORKSPACE)\n`,

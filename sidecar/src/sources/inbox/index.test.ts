@@ -190,6 +190,35 @@ describe("InboxSource", () => {
     expect(events.filter((e) => e.type === "exec.completed").map((e) => e.id)).toEqual([good.id]);
   });
 
+  it("drains an inbox of its own outside the workspace (inboxDir), as it drains the workspace's", async () => {
+    await setup();
+    await inbox.stop();
+    const workspace = join(tmp.path, "ws");
+    mkdirSync(workspace);
+    inbox = new InboxSource({
+      dir,
+      quarantineDir,
+      workspace,
+      source,
+      bus: new EventBus(spool),
+      alreadySpooled: (id) => spool.has(id),
+      log: silentLogger,
+      pollMs: 50,
+    });
+    const d = draft(1);
+    dropInInbox(dir, d);
+    // A draft in another agent's name: set aside beside it, as in the workspace.
+    const forged = { ...draft(2), source: { ...source, agent: "gateway" } };
+    writeFileSync(join(dir, `${forged.id}.json`), JSON.stringify(forged));
+    await inbox.kick();
+    expect(pending()).toEqual([]);
+    const events = await stored();
+    expect(events.map((e) => e.type).sort()).toEqual(["exec.completed", "spool.quarantined"]);
+    expect(events.find((e) => e.type === "exec.completed")?.id).toBe(d.id);
+    expect(readdirSync(quarantineDir)).toEqual([`inbox-${forged.id}.json`]);
+    expect(inbox.problem).toBeUndefined();
+  });
+
   it("quarantines what the agent can drop that no store could take: NUL, deep, huge, another agent", async () => {
     await setup();
     const nul = { ...draft(1), session: "s\u0000x" };

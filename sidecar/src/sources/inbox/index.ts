@@ -13,6 +13,7 @@ import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { isoTime } from "@clawguard/shared/time";
 import type { EventBus } from "../../bus.ts";
+import { isInside } from "../../paths.ts";
 import { insidePath, UnsafePathError } from "../../workspace-path.ts";
 import { RESERVED_FILE } from "./drop.ts";
 
@@ -201,7 +202,8 @@ export class InboxSource implements Component {
    */
   async #inboxIsOurs(): Promise<boolean> {
     const ws = this.#o.workspace;
-    if (!ws) return true;
+    // An inbox of its own (inboxDir), outside the workspace: not the agent's folder to relink.
+    if (!ws || !isInside(ws, this.#o.dir)) return true;
     try {
       insidePath(ws, relative(ws, this.#o.dir));
       this.#problem = undefined;
@@ -330,7 +332,8 @@ export class InboxSource implements Component {
     }
     mkdirSync(this.#o.quarantineDir, { recursive: true, mode: 0o700 });
     // The quarantine is in the workspace too: a link there would move the draft anywhere.
-    if (this.#o.workspace) insidePath(this.#o.workspace, relative(this.#o.workspace, this.#o.quarantineDir));
+    const ws = this.#o.workspace;
+    if (ws && isInside(ws, this.#o.quarantineDir)) insidePath(ws, relative(ws, this.#o.quarantineDir));
     const moved = join(this.#o.quarantineDir, `inbox-${name}`);
     await rename(path, moved);
     this.#o.log.warn("inbox: quarantined a malformed draft", { file: moved, problem });
