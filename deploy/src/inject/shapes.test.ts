@@ -351,14 +351,11 @@ volumes:
       const doc = js(r.text);
       const s = doc.services;
       const router = s["gateway-router"];
-      expect(router.command.slice(0, 6)).toEqual([
-        "clawguard",
-        "router",
-        "--group",
-        "gateway",
-        "--listen",
-        "0.0.0.0:28000",
-      ]);
+      expect(router.command.slice(0, 4)).toEqual(["clawguard", "router", "--group", "gateway"]);
+      const arg = (flag: string) =>
+        router.command.flatMap((a: string, i: number) => (a === flag ? [router.command[i + 1]] : []));
+      expect(arg("--listen")).toEqual(["0.0.0.0:28000"]);
+      expect(arg("--target")).toEqual(["http://gateway:28000", "http://gateway-standby:28000"]);
       expect(router.command).not.toContain("--port");
       expect(router.healthcheck.test.join(" ")).toContain("connect(28000,");
       const controller = parseDocument(doc.configs["clawguard-collector"].content).toJS().controller;
