@@ -27,8 +27,10 @@ import {
   isReset,
   moreConditionsOf,
   type RecentAction,
+  resolvedSummary,
   type Sample,
   sampleOf,
+  withKnownRoles,
 } from "./rules.ts";
 
 export interface AlertEngineOptions {
@@ -288,7 +290,7 @@ export class AlertEngine {
     const roles = new Map(view.agents.map((a) => [a.agent, a.role]));
     for (const c of failoverConditions(actions.map((a) => ({ ...a, role: roles.get(a.agent) ?? "unknown" }))))
       current.set(c.key, c);
-    for (const agent of view.agents) {
+    for (const agent of withKnownRoles(view.agents, this.#active.values())) {
       // No counters in this heartbeat (none yet, or none sent): no rates, and nothing taken for a reset.
       const sample = agent.stats
         ? this.#continuous(agent.agent, sampleOf(agent.stats, now))
@@ -552,7 +554,7 @@ export class AlertEngine {
       severity: a.severity,
       agent: a.agent,
       role: a.role,
-      summary: a.summary,
+      summary: status === "resolved" ? resolvedSummary(a, a.clearSince ?? now) : a.summary,
       startsAt: new Date(a.firedAt ?? a.since).toISOString(),
       ...(status === "resolved" ? { endsAt: new Date(now).toISOString() } : {}),
       pageUrl: this.#o.config.pageUrl,
@@ -677,7 +679,7 @@ export class AlertEngine {
         result: d.ok ? "sent" : d.unknown ? "unknown" : "failed",
       });
       if (!d.ok)
-        this.#o.log.warn("alert notification not delivered", {
+        this.#o.log.warn(`alert notification ${d.unknown ? "may not have been" : "not"} delivered`, {
           target: target.name,
           alert: entries[0]?.notice.alert,
           agents: entries.length,
