@@ -152,7 +152,7 @@ export const COLLECTOR_DOCS: readonly DocRow[] = [
       "alerts.errorRate.minCalls",
       "alerts.errorRate.resolveForMs",
     ],
-    text: "P1: an agent's LLM calls answered 4xx/5xx over the window, once it made this many; a firing error-rate or latency alert resolves once its condition has been false for `resolveForMs`",
+    text: "P1: the share of an agent's LLM calls that failed with a 400 (overflow and other 4xx), a 5xx or no answer (not 401/403/407, not 429) over the window, once it made this many; a firing error-rate or latency alert resolves once its condition has been false for `resolveForMs`",
   },
   {
     keys: ["alerts.latencyP95Seconds"],

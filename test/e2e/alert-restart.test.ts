@@ -52,7 +52,12 @@ describe("alert state across a collector restart", () => {
   }, async () => {
     const mattermost = await mattermostStandIn();
     const config = join(dir.path, "collector.yaml");
-    writeFileSync(config, "alerts:\n  evaluateMs: 500\n  mattermost: [{ url: { env: MATTERMOST_URL } }]\n");
+    // agentDownForMs 0: an agent_down of role "unknown" (the gateway known only from the store
+    // after the restart, before its first heartbeat) would be posted at once.
+    writeFileSync(
+      config,
+      "alerts:\n  evaluateMs: 500\n  agentDownForMs: 0\n  mattermost: [{ url: { env: MATTERMOST_URL } }]\n",
+    );
     const env = {
       CLAWGUARD_COLLECTOR_CONFIG: config,
       MATTERMOST_URL: mattermost.url,
@@ -69,6 +74,20 @@ describe("alert state across a collector restart", () => {
       expect(await first.managed.exited).toBe("SIGKILL");
 
       const second = await startCollector(procs, dir.path, ["gw"], env);
+      const alertsOf = async (c: RunningCollector) =>
+        (
+          (await (
+            await fetch(`${c.url}/v1/alerts`, { headers: { authorization: `Bearer ${c.read}` } })
+          ).json()) as {
+            alerts: { alert: string; agent: string; role: string }[];
+          }
+        ).alerts;
+      // Not heard from yet (known only from the store, role unknown): its alert keeps its role.
+      await settle();
+      expect(texts(mattermost.posts)).toEqual([FIRING]);
+      expect(await alertsOf(second)).toEqual([
+        expect.objectContaining({ alert: "gateway_down", agent: "gw", role: "gateway" }),
+      ]);
       // The gateway still down, heard from again: the alert goes on firing, not posted again.
       await beat(second, "unhealthy");
       await settle();

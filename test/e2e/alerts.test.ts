@@ -147,7 +147,7 @@ describe.skipIf(!pg)("alerts to Mattermost", () => {
         titled(mattermost.posts, /FIRING P1 llm_error_rate on main/),
       );
       expect(errorRate.attachments?.[0]?.title).toBe(
-        "main: 10.0 % of LLM calls failed (400/5xx), 4 of 40 (threshold 5.0 %)",
+        "main: 10.0 % of LLM calls failed (400/5xx/network), 4 of 40 (threshold 5.0 %)",
       );
       expect(titled(mattermost.posts, /gateway_down/)).toBeUndefined();
 

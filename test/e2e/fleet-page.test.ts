@@ -61,7 +61,8 @@ function statsOf(i: number): SidecarStats {
         ttft,
         inputTokens: 20_000,
         outputTokens: 2_000 + i,
-        cacheReadTokens: i % 3 === 0 ? 9_000 : 16_000,
+        // agent-0005 reads nothing from the cache (0 %): the worst case, shown first.
+        cacheReadTokens: i === 5 ? 0 : i % 3 === 0 ? 9_000 : 16_000,
       },
     ],
   };
@@ -168,6 +169,8 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
       await page.waitForSelector("#incidents .incident:has-text('agent-0007')");
       await page.waitForSelector("#chart-latency svg");
       await page.waitForSelector("#chart-cache svg");
+      await expect(page.locator("#chart-cache svg text").first().textContent()).resolves.toBe("agent-0005");
+      await expect(page.locator("#chart-cache svg text").nth(1).textContent()).resolves.toBe("0 %");
       await page.waitForSelector("#chart-memory svg");
       // The collector's own alert for the unhealthy agent, live and in the audit trail.
       await page.waitForSelector("#alerts .alert:has-text('agent_down')", { timeout: 10_000 });

@@ -315,7 +315,9 @@ describe.skipIf(!pgUp || missing !== undefined)("failover while Redis loses its 
     const cli = { CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${ports.b}`, CLAWGUARD_READ_TOKEN: readToken };
     const fleet = await runCli(["fleet"], cli, dir.path);
     expect(fleet.code).toBe(1);
-    expect(fleet.stdout).toMatch(/^gw +unknown +stale .*\n {4}- no heartbeat on record/m);
+    expect(fleet.stdout).toMatch(
+      /^gw +unknown +stale .*\n {4}- no heartbeat since the collector lost its live records/m,
+    );
     const incidents = await runCli(["incidents", "--agent", "gw", "--json"], cli, dir.path);
     const notes = (
       JSON.parse(incidents.stdout) as { incidents: { timeline: { action?: string }[] }[] }

@@ -238,7 +238,7 @@ describe.skipIf(!pg)("alert delivery to a slow target", () => {
         expect.objectContaining({ ok: false, unknown: true, attempts: 1 }),
       ]);
       expect(String(notified.find((n) => n.target === "mattermost slow")?.error)).toMatch(
-        /^sent, no answer within 200 ms .*: it may have been posted$/,
+        /^sent, no answer within 200 ms .*: it may not have been delivered$/,
       );
     } finally {
       mattermost.close();

@@ -39,7 +39,7 @@ function llmStats(calls: number, failed: number): SidecarStats {
         provider: "openai",
         model: "m",
         calls: { "2xx": calls - failed, "5xx": failed },
-        errors: {},
+        errors: { server_error: failed },
         latency: emptyHistogram(),
         ttft: emptyHistogram(),
         inputTokens: 0,

@@ -215,6 +215,12 @@ describe("collector --check agrees with the start", () => {
       {},
       /CLAWGUARD_TEST_UNSET_HOOK/,
     ],
+    [
+      "a silence of a misspelled alert",
+      { alerts: { silences: [{ alert: "gatway_down", until: "2099-01-01T00:00:00Z" }] } },
+      {},
+      /alerts\.silences\.0\.alert: not an alert of the collector \(did you mean "gateway_down"\?\): expected one of gateway_down, .*, got "gatway_down"/,
+    ],
   ];
   it.each(bad)(
     "%s: both exit 78 with the same message, and the start opens no store",

@@ -124,7 +124,7 @@ describe.skipIf(!amtool || !alertmanager)("Alertmanager to Mattermost", () => {
         await post([
           {
             labels: { alertname: "ClawguardAgentDown", severity: "P1", agent: hostile, role: hostile },
-            annotations: { summary: `gateway ${hostile} is down` },
+            annotations: { summary: `gateway ${hostile} is down (HTTP 503: http://evil.example.com/x)` },
             startsAt: new Date(Date.now() - 5000).toISOString(),
           },
         ]),
@@ -138,10 +138,13 @@ describe.skipIf(!amtool || !alertmanager)("Alertmanager to Mattermost", () => {
         inert.attachments?.[0]?.text,
         ...(inert.attachments?.[0]?.fields ?? []).map((f) => f.value),
       ];
-      for (const text of shown) expect(text).not.toMatch(/[@[\]!<>\u202e\u2028]/);
+      // Brackets only as a defanged URL's "[.]" (no link: nothing follows them in parentheses).
+      for (const text of shown) expect(text?.replaceAll("[.]", "")).not.toMatch(/[@[\]!<>\u202e\u2028]/);
+      // URLs defanged: Mattermost does not autolink them.
       expect(inert.attachments?.[0]?.text).toMatch(
-        /^gateway \?channel \?see\?\(https:\/\/e\.example\) .* is down\n$/,
+        /^gateway \?channel \?see\?\(hxxps:\/\/e\[\.\]example\) .* is down \(HTTP 503: hxxp:\/\/evil\[\.\]example\[\.\]com\/x\)\n$/,
       );
+      expect(inert.attachments?.[0]?.text).not.toMatch(/https?:\/\//);
     } catch (err) {
       throw new Error(`${(err as Error).message}\nalertmanager said:\n${am.output().slice(-3000)}`);
     } finally {

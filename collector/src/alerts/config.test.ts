@@ -34,4 +34,18 @@ describe("alerts config", () => {
       /expected a number in 0\.\.1/,
     );
   });
+
+  it("refuses a silence of an alert that does not exist, with the nearest name", () => {
+    const until = "2099-01-01T00:00:00Z";
+    const parsed = collectorSchema.safeParse({ alerts: { silences: [{ alert: "gatway_down", until }] } });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.message).toMatch(
+      /^not an alert of the collector \(did you mean "gateway_down"\?\): expected one of gateway_down, /,
+    );
+    const far = collectorSchema.safeParse({ alerts: { silences: [{ alert: "disk_full", until }] } });
+    expect(far.error?.issues[0]?.message).not.toMatch(/did you mean/);
+    expect(
+      collectorSchema.parse({ alerts: { silences: [{ alert: "gateway_down", until }] } }).alerts.silences,
+    ).toHaveLength(1);
+  });
 });

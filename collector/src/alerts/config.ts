@@ -1,5 +1,30 @@
 import { httpUrl, int, secretRef } from "@clawguard/shared/config/fields";
 import { z } from "zod";
+import { ALERT_NAMES } from "./rules.ts";
+
+/** Edits (insert, delete, substitute) from a to b. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(
+        (row[j] as number) + 1,
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    row = next;
+  }
+  return row[b.length] as number;
+}
+
+/** A silence naming no alert silences nothing: refused, with the nearest name when one is close. */
+function unknownAlert(name: string): string {
+  const [best] = [...ALERT_NAMES].sort((x, y) => distance(name, x) - distance(name, y));
+  const hint = best && distance(name, best) <= 3 ? ` (did you mean "${best}"?)` : "";
+  // The config loader adds `, got "<name>"`.
+  return `not an alert of the collector${hint}: expected one of ${ALERT_NAMES.join(", ")}`;
+}
 
 const ratio = z
   .number({ error: "expected a number in 0..1" })
@@ -23,7 +48,7 @@ export const alertsConfig = z
     gatewayDownForMs: int(0, 3_600_000).default(0),
     /** P1 agent down: any other agent unhealthy or stale for this long (rules.yml: ClawguardAgentDown, for 30s). */
     agentDownForMs: int(0, 3_600_000).default(30_000),
-    /** P1: the share of an agent's LLM calls answered 4xx or 5xx over windowMs. */
+    /** P1: the share of an agent's LLM calls that failed (rules.ts ERROR_RATE_CLASSES) over windowMs. */
     errorRate: z
       .strictObject({
         threshold: ratio.default(0.05),
@@ -75,7 +100,14 @@ export const alertsConfig = z
     silences: z
       .array(
         z.strictObject({
-          alert: z.string().min(1).max(64).optional(),
+          alert: z
+            .string()
+            .min(1)
+            .max(64)
+            .refine((v) => (ALERT_NAMES as readonly string[]).includes(v), {
+              error: (issue) => unknownAlert(String(issue.input)),
+            })
+            .optional(),
           agent: z.string().min(1).max(200).optional(),
           until: z.iso.datetime({ offset: true, error: "expected an RFC 3339 time" }),
           reason: z.string().max(500).optional(),

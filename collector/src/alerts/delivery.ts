@@ -126,7 +126,7 @@ export class Courier {
         result: d.ok ? "sent" : d.unknown ? "unknown" : "failed",
       });
       if (!d.ok)
-        this.#o.log.warn("alert notification not delivered", {
+        this.#o.log.warn(`alert notification ${d.unknown ? "may not have been" : "not"} delivered`, {
           target: target.name,
           alert: entries[0]?.notice.alert,
           agents: entries.length,

@@ -23,6 +23,7 @@ import {
   type RecentAction,
   type Sample,
   sampleOf,
+  withKnownRoles,
 } from "./rules.ts";
 import { type ActiveAlert, AlertState } from "./state.ts";
 
@@ -146,7 +147,7 @@ export class AlertEngine {
     const roles = new Map(view.agents.map((a) => [a.agent, a.role]));
     for (const c of failoverConditions(actions.map((a) => ({ ...a, role: roles.get(a.agent) ?? "unknown" }))))
       current.set(c.key, c);
-    for (const agent of view.agents) {
+    for (const agent of withKnownRoles(view.agents, this.#state.active.values())) {
       // No counters in this heartbeat (none yet, or none sent): no rates, and nothing taken for a reset.
       const sample = agent.stats
         ? this.#continuous(agent.agent, sampleOf(agent.stats, now))

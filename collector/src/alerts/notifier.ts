@@ -7,6 +7,7 @@ import type { Courier } from "./delivery.ts";
 import { dueAt, enqueue, type Group, spent } from "./group.ts";
 import type { InFlight } from "./in-flight.ts";
 import type { Notice, Target } from "./notify.ts";
+import { resolvedSummary } from "./rules.ts";
 import type { ActiveAlert } from "./state.ts";
 
 export interface NotifierOptions {
@@ -55,7 +56,7 @@ export class Notifier {
       severity: a.severity,
       agent: a.agent,
       role: a.role,
-      summary: a.summary,
+      summary: status === "resolved" ? resolvedSummary(a, a.clearSince ?? now) : a.summary,
       startsAt: new Date(a.firedAt ?? a.since).toISOString(),
       ...(status === "resolved" ? { endsAt: new Date(now).toISOString() } : {}),
       pageUrl: this.#o.config.pageUrl,

@@ -1,3 +1,4 @@
+import { retryAfterMs } from "@clawguard/shared/http/retry-after";
 import { replaceUnsafe } from "@clawguard/shared/text/unsafe-chars";
 import { Agent, DecoratorHandler, type Dispatcher, request } from "undici";
 import type { Severity } from "./rules.ts";
@@ -119,9 +120,23 @@ export function mattermostGroupMessage(
  * the `@`), no markdown link, image or emphasis (its brackets and marks backslash-escaped).
  */
 export function inert(text: string): string {
-  return replaceUnsafe(text)
+  return defang(replaceUnsafe(text))
     .replace(/[\\`*_~[\]<>]/g, "\\$&")
     .replace(/@/g, "@\u200b");
+}
+
+/**
+ * URLs made unclickable the way security reports write them (Mattermost autolinks a bare
+ * `http://` or `www.` address, in a title or a notification's fallback too): the scheme
+ * `http(s)`/`ftp` becomes `hxxp(s)`/`fxp` and every dot of its host `[.]`
+ * (`http://evil.example/x` -> `hxxp://evil[.]example/x`), as does a `www.` host without a scheme.
+ */
+export function defang(text: string): string {
+  return text.replace(/\b(?:(https?|ftp):\/\/([^\s/?#]*)|(www\.[^\s/?#]+))/gi, (_, scheme, host, www) =>
+    scheme
+      ? `${String(scheme).toLowerCase().replace("http", "hxxp").replace("ftp", "fxp")}://${String(host).replace(/\./g, "[.]")}`
+      : String(www).replace(/\./g, "[.]"),
+  );
 }
 
 /** A URL shown without its path and query (a Mattermost hook's key is its path). */
@@ -139,10 +154,12 @@ export interface Delivery {
   status?: number;
   error?: string;
   /**
-   * The notice was sent whole and no answer came in time: it may have been posted. Not tried
-   * again (see deliver).
+   * The notice was sent whole and no answer came (none in time, or the connection was closed
+   * before one): it may not have been delivered, or may have been. Not tried again (see deliver).
    */
   unknown?: true;
+  /** The answer's Retry-After (a 429 or 503), in ms. */
+  retryAfterMs?: number;
 }
 
 export interface DeliveryOptions {
@@ -153,9 +170,14 @@ export interface DeliveryOptions {
   connectTimeoutMs?: number;
   /** For the answer, once the notice is sent (a loaded Mattermost takes seconds to post). */
   answerTimeoutMs?: number;
+  /** The longest wait a Retry-After gets (a longer one waits this long). */
+  retryAfterMaxMs?: number;
+  /** Waits between tries (tests record them instead of waiting). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
+export const DEFAULT_RETRY_AFTER_MAX_MS = 30_000;
 
 /** Notes whether the request's body was sent whole (undici's onRequestSent). */
 class SentHandler extends DecoratorHandler {
@@ -183,9 +205,11 @@ const body = (target: Target, post: Post) =>
 /**
  * POSTs the post (to a webhook: its one notice). Tried again (backoff base, 2x, 4x) only while the target surely did not take
  * it: no connection, the body not sent whole, or an answer of 429 or 5xx (it said it did not post).
+ * An answer's Retry-After (seconds or an HTTP-date) replaces the backoff, up to retryAfterMaxMs.
  * A 4xx other than 429 is final (the hook was deleted, the message refused).
  *
- * A notice sent whole and not answered within answerTimeoutMs is not sent again (`unknown`): a
+ * A notice sent whole and not answered (within answerTimeoutMs, or the connection closed before
+ * an answer) is not sent again (`unknown`, "may not have been delivered"): a
  * slow Mattermost that answers late has posted it, and sending it again posted it twice (an
  * incoming webhook has no idempotency key). The duplicate is bounded to none at the price of a
  * notice lost by a target that took the whole body and then failed without a word: recorded
@@ -194,15 +218,23 @@ const body = (target: Target, post: Post) =>
  */
 export async function deliver(target: Target, post: Post, options: DeliveryOptions = {}): Promise<Delivery> {
   const attempts = options.attempts ?? 4;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const payload = body(target, post);
   let last: Delivery = { ok: false, attempts: 0 };
   for (let i = 1; i <= attempts; i++) {
     const outcome = await attempt(target, post.id, payload, options);
     last = { ...outcome, attempts: i };
     if (outcome.ok || !retryable(target, outcome)) return last;
-    if (i < attempts) await new Promise((r) => setTimeout(r, (options.backoffMs ?? 1000) * 2 ** (i - 1)));
+    if (i < attempts) await sleep(waitMs(outcome, i, options));
   }
   return last;
+}
+
+/** Before try i + 1: the answer's Retry-After (capped), else the backoff. */
+function waitMs(outcome: Omit<Delivery, "attempts">, i: number, options: DeliveryOptions): number {
+  if (outcome.retryAfterMs !== undefined)
+    return Math.min(outcome.retryAfterMs, options.retryAfterMaxMs ?? DEFAULT_RETRY_AFTER_MAX_MS);
+  return (options.backoffMs ?? 1000) * 2 ** (i - 1);
 }
 
 /** A failure worth another try: a webhook always (it dedupes by id), Mattermost only when not posted. */
@@ -243,16 +275,33 @@ async function attempt(
     });
     const text = await res.body.text().catch(() => "");
     if (res.statusCode < 300) return { ok: true, status: res.statusCode };
-    return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}: ${text.slice(0, 200)}` };
+    const after =
+      res.statusCode === 429 || res.statusCode === 503 ? retryAfterMs(res.headers["retry-after"]) : undefined;
+    return {
+      ok: false,
+      status: res.statusCode,
+      error: `HTTP ${res.statusCode}: ${text.slice(0, 200)}`,
+      ...(after !== undefined ? { retryAfterMs: after } : {}),
+    };
   } catch (err) {
     const message = (err as Error).message;
     if (!sent) return { ok: false, error: message };
     return {
       ok: false,
       unknown: true,
-      error: `sent, no answer within ${answerMs} ms (${message}): it may have been posted`,
+      error: `${unanswered(err, answerMs)}: it may not have been delivered`,
     };
   } finally {
     await agent.destroy().catch(() => {});
   }
+}
+
+const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+
+/** Why a request sent whole got no answer: none in time, or the connection closed before one. */
+function unanswered(err: unknown, answerMs: number): string {
+  const { code, message } = err as { code?: string; message: string };
+  return code !== undefined && TIMEOUTS.has(code)
+    ? `sent, no answer within ${answerMs} ms (${message})`
+    : `sent, the connection was closed before an answer (${message})`;
 }

@@ -8,7 +8,9 @@ import {
   failoverConditions,
   moreConditionsOf,
   p95,
+  resolvedSummary,
   type Sample,
+  sampleOf,
 } from "./rules.ts";
 
 const config = alertsConfig.parse({});
@@ -136,5 +138,49 @@ describe("a Mattermost message", () => {
     expect(title).not.toMatch(/[^\\]\[Log in|[^\\]\]\(|!\[|[^\\]\*\*/);
     for (const c of ["\u202e", "\u001b"]) expect(title).not.toContain(c);
     expect(title).toContain("Log in to fix"); // still readable
+  });
+
+  it("the error rate counts 400s (overflow too), 5xx and no answer; not 401/403/407 nor 429", () => {
+    const llm = {
+      provider: "p",
+      model: "m",
+      calls: { "2xx": 80, "4xx": 16, "5xx": 3, none: 1 },
+      errors: {
+        overflow: 1,
+        client_error: 2,
+        server_error: 3,
+        network: 1,
+        auth: 4,
+        intermediary: 2,
+        rate_limited: 7,
+        aborted: 1,
+      },
+      latency: { buckets: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 },
+      ttft: { buckets: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 },
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+    };
+    const s = sampleOf({ llm: [llm] } as unknown as Parameters<typeof sampleOf>[0], 0);
+    expect(s).toMatchObject({ calls: 100, failed: 7, authFailed: 6 });
+  });
+
+  it("a resolution says what holds now, since when, and how long it was down", () => {
+    const [down] = conditionsOf(
+      agent({ agent: "gw1", state: "unhealthy", reasons: ["gateway: HTTP 200 (0 in a row)"] }),
+      undefined,
+      sample(0, 0),
+      config,
+    );
+    if (!down) throw new Error("no condition");
+    const since = Date.parse("2026-12-07T10:00:00Z");
+    expect(resolvedSummary({ ...down, since }, since + 200_000)).toBe(
+      "gateway gw1 is up again since 2026-12-07T10:03:20.000Z (down for 3 min 20 s)",
+    );
+    const [rate] = conditionsOf(agent(), sample(0, 0), sample(100, 50), config);
+    if (!rate) throw new Error("no condition");
+    expect(resolvedSummary({ ...rate, since }, since + 45_000)).toBe(
+      "a: LLM error rate back under the threshold since 2026-12-07T10:00:45.000Z (firing for 45 s)",
+    );
   });
 });

@@ -4,21 +4,26 @@ import type { AlertsConfig } from "./config.ts";
 
 export type Severity = "P0" | "P1" | "P2";
 
+/** The collector's alerts, by name (a silence names one of them). */
+export const ALERT_NAMES = [
+  "gateway_down",
+  "agent_down",
+  "llm_error_rate",
+  "llm_latency",
+  "provider_auth",
+  "prompt_cache_low",
+  "spool_backlog",
+  "config_drift",
+  "memory_oversize",
+  "failover",
+] as const;
+export type AlertName = (typeof ALERT_NAMES)[number];
+
 /** An alert whose condition holds now (before its `for`). */
 export interface Condition {
   /** alert name + agent: one alert per rule and agent. */
   key: string;
-  alert:
-    | "gateway_down"
-    | "agent_down"
-    | "llm_error_rate"
-    | "llm_latency"
-    | "provider_auth"
-    | "prompt_cache_low"
-    | "spool_backlog"
-    | "config_drift"
-    | "memory_oversize"
-    | "failover";
+  alert: AlertName;
   severity: Severity;
   agent: string;
   role: string;
@@ -42,6 +47,14 @@ export interface Sample {
   count: number;
 }
 
+/**
+ * The error classes the error-rate rule counts (the issue's "400/5xx"): a 400 (overflow, and the
+ * other 4xx of client_error), a 5xx (server_error) and no answer (network). Not 401/403/407 (auth,
+ * intermediary: the provider_auth alert), not 429 (rate_limited: the provider's pacing), not a
+ * call the client gave up (aborted).
+ */
+export const ERROR_RATE_CLASSES = ["overflow", "client_error", "server_error", "network"] as const;
+
 export function sampleOf(stats: SidecarStats | undefined, at: number): Sample {
   const sample: Sample = {
     at,
@@ -55,12 +68,10 @@ export function sampleOf(stats: SidecarStats | undefined, at: number): Sample {
   };
   for (const s of stats?.llm ?? []) {
     sample.authFailed += (s.errors.auth ?? 0) + (s.errors.intermediary ?? 0);
+    for (const cls of ERROR_RATE_CLASSES) sample.failed += s.errors[cls] ?? 0;
     sample.inputTokens += s.inputTokens;
     sample.cacheReadTokens += s.cacheReadTokens;
-    for (const [cls, n] of Object.entries(s.calls)) {
-      sample.calls += n ?? 0;
-      if (cls === "4xx" || cls === "5xx") sample.failed += n ?? 0;
-    }
+    for (const n of Object.values(s.calls)) sample.calls += n ?? 0;
     s.latency.buckets.forEach((n, i) => {
       sample.buckets[i] = (sample.buckets[i] ?? 0) + n;
     });
@@ -157,7 +168,7 @@ export function conditionsOf(
       severity: "P1",
       forMs: 0,
       resolveForMs: config.errorRate.resolveForMs,
-      summary: `${agent.agent}: ${pct(failed / calls)} of LLM calls failed (400/5xx), ${failed} of ${calls} (threshold ${pct(threshold)})`,
+      summary: `${agent.agent}: ${pct(failed / calls)} of LLM calls failed (400/5xx/network), ${failed} of ${calls} (threshold ${pct(threshold)})`,
     });
   const count = to.count - from.count;
   const latency = p95(
@@ -267,4 +278,48 @@ export function failoverConditions(actions: readonly RecentAction[]): Condition[
       ? `${a.agent}: failover ${a.action} at ${a.at} (see clawguard incidents --agent ${a.agent})`
       : `${a.agent}: failed over (${a.action}) at ${a.at}`,
   }));
+}
+
+const AGAIN: Record<Condition["alert"], (a: Condition) => string> = {
+  gateway_down: (a) => `gateway ${a.agent} is up again`,
+  agent_down: (a) => `${a.agent} (${a.role}) is up again`,
+  llm_error_rate: (a) => `${a.agent}: LLM error rate back under the threshold`,
+  llm_latency: (a) => `${a.agent}: p95 LLM latency back under the threshold`,
+  provider_auth: (a) => `${a.agent}: no LLM call refused for the credential lately`,
+  prompt_cache_low: (a) =>
+    `${a.agent}: prompt cache hit ratio back at the target (or too few tokens to tell)`,
+  spool_backlog: (a) => `${a.agent}: audit events shipped again (backlog under the limit)`,
+  config_drift: (a) => `role ${a.role}: its agents run one config again`,
+  memory_oversize: (a) => `${a.agent}: no memory file over its limit`,
+  failover: (a) => `${a.agent}: the failover is no longer recent`,
+};
+
+/** "3 min 20 s", "45 s", "2 h 5 min". */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ""}`;
+  return `${Math.floor(s / 3600)} h${Math.floor(s / 60) % 60 ? ` ${Math.floor(s / 60) % 60} min` : ""}`;
+}
+
+/**
+ * A resolution's summary: what holds now and since when, and how long the alert held (a resolve
+ * that repeated the firing text, "gateway gw1 is down (...)", contradicted its own status).
+ */
+export function resolvedSummary(a: Condition & { since: number }, clearedAt: number): string {
+  const held = a.alert === "gateway_down" || a.alert === "agent_down" ? "down" : "firing";
+  return `${AGAIN[a.alert](a)} since ${new Date(clearedAt).toISOString()} (${held} for ${duration(clearedAt - a.since)})`;
+}
+
+/**
+ * The fleet's agents, an agent known only from the store (after a restart that lost the live
+ * records: role "unknown") given the role its alerts had: a gateway down stays gateway_down (P0),
+ * not a new agent_down of role "unknown".
+ */
+export function withKnownRoles(agents: readonly FleetAgent[], alerts: Iterable<Condition>): FleetAgent[] {
+  const roles = new Map<string, string>();
+  for (const a of alerts) if (a.role !== "unknown" && a.alert !== "config_drift") roles.set(a.agent, a.role);
+  return agents.map((a) =>
+    a.role === "unknown" && roles.has(a.agent) ? { ...a, role: roles.get(a.agent) as string } : a,
+  );
 }

@@ -211,7 +211,7 @@ export class Fleet {
         host: "unknown",
         state: "unknown",
         reasons: [
-          `no heartbeat on record: liveness has no record of it (Redis lost its data, or the collector restarted with in-process liveness) and it has not reported since; last recorded ${s.state ?? "unknown"} at ${s.updatedAt}`,
+          `no heartbeat since the collector lost its live records (a restart, or Redis emptied): last known ${s.state ?? "unknown"} at ${s.updatedAt}`,
         ],
         probes: [],
         versions: {},

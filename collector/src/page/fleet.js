@@ -102,8 +102,9 @@ function renderAgents() {
 }
 
 /** Horizontal bars, the top 15 by value: one SVG, no library. */
-function bars(id, items, format = (v) => String(Math.round(v)), keepOrder = false) {
-  const shown = items.filter((i) => i.value > 0);
+// keepZero: a bar at 0 is shown (a 0 % cache hit ratio is the worst case, not "nothing").
+function bars(id, items, format = (v) => String(Math.round(v)), keepOrder = false, keepZero = false) {
+  const shown = items.filter((i) => i.value > 0 || (keepZero && i.value === 0));
   const top = (keepOrder ? shown : shown.sort((a, b) => b.value - a.value)).slice(0, 15);
   if (top.length === 0) {
     $(id).innerHTML = '<p class="muted">nothing yet</p>';
@@ -146,6 +147,7 @@ function renderCharts() {
     undefined,
     true,
   );
+  // The 15 lowest ratios, worst first: an agent at 0 % is the one to see.
   bars(
     "chart-cache",
     l
@@ -154,8 +156,11 @@ function renderCharts() {
         label: a.agent,
         value: l.cacheRead / l.input,
         colour: l.cacheRead / l.input < 0.7 ? "#f5a623" : "#2e7d32",
-      })),
+      }))
+      .sort((x, y) => x.value - y.value),
     (v) => `${Math.round(v * 100)} %`,
+    true,
+    true,
   );
   bars(
     "chart-memory",
