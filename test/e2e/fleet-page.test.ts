@@ -201,6 +201,15 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
       await expect(row("agent-0004").textContent()).resolves.toContain("HTTP 429");
       expect(await page.evaluate(`${ROW5}.kept`)).toBe(true);
       expect(await page.evaluate("getSelection().toString()")).toBe("agent-0005");
+      // A page that missed an event (as after a dropped connection) is given the full view again.
+      await page.evaluate("seq -= 1");
+      await collector.fleet.heartbeat(heartbeat(6, "degraded", ["openai: HTTP 429 from the provider"]));
+      await page.waitForSelector('#agents tr[data-agent="agent-0006"] td:nth-child(3) .degraded', {
+        timeout: 10_000,
+      });
+      await expect.poll(() => page.evaluate(`${ROW5}.kept`), { timeout: 10_000 }).toBeUndefined();
+      await page.waitForSelector("#live:has-text('live')");
+      await expect(row("agent-0004").textContent()).resolves.toContain("HTTP 429");
       expect(await page.locator("#agents tbody tr").count()).toBe(AGENTS);
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.fill("#filter", "agent-000");
