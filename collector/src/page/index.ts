@@ -4,6 +4,7 @@ import { unsafeCharsSource } from "@clawguard/shared/text/unsafe-chars";
 import type { Context, Hono } from "hono";
 import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import type { ApiDeps } from "../api/app.ts";
+import { pageAgent } from "./agent.ts";
 import { type Frame, fleetFeed } from "./feed.ts";
 
 const file = (name: string) => readFileSync(new URL(name, import.meta.url), "utf8");
@@ -28,8 +29,9 @@ async function liveView(deps: ApiDeps) {
     deps.fleet.view(),
     deps.fleet.incidents.list({ open: true, limit: 50 }),
   ]);
-  // Without the per-key config hashes (hundreds per agent, not shown): the page gets what it shows.
-  const agents = fleet.agents.map(({ configKeys: _keys, ...agent }) => agent);
+  // Without the per-key config hashes (hundreds per agent, not shown), the LLM series merged: the
+  // page gets what it shows.
+  const agents = fleet.agents.map((a) => pageAgent(a));
   return { agents, drift: fleet.drift, incidents: incidents.incidents, alerts: deps.alerts?.firing() ?? [] };
 }
 
