@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { benchExec } from "./exec.ts";
 import { benchFailover } from "./failover.ts";
+import { benchFleetStream } from "./fleet-stream.ts";
 import { benchIngest } from "./ingest.ts";
 import { benchInject } from "./inject.ts";
 import { benchLlmProxy } from "./llm-proxy.ts";
@@ -10,7 +11,7 @@ import { benchRedact } from "./redact.ts";
 import { aggregate, type Figure, printTable } from "./report.ts";
 import { benchTokens } from "./tokens.ts";
 
-const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover|redact|tokens|metrics|inject] [--repeat N] [--runs N]
+const help = `Usage: pnpm bench [--only exec|ingest|llm|memory|failover|redact|tokens|metrics|stream|inject] [--repeat N] [--runs N]
                   [--events N] [--mb N] [--calls N] [--rate N] [--writes N] [--files N] [--idle-seconds N]
                   [--drills N] [--agents N,N]
 
@@ -54,9 +55,12 @@ of them did (9 of 10). The machine's load average is printed beside the table.
   metrics  the collector's GET /metrics with --agents N,N (default 500,1000) agents as heavy as it takes
           (16 provider/model pairs, 20 memory files, 20 probes), scraped by curl: the event-loop delay
           during a scrape (target <= 50 ms; an idle process's own noise printed beside), size, samples
+  stream  GET /v1/fleet/stream (the fleet page's live updates) for 60 s with --agents N,N heaviest agents
+          (25 probes), 3 of them sending a heartbeat every 2 s: the bytes one open page gets in a minute,
+          against the first event's (the full view); target <= 2 full views a minute
   inject  clawguard inject of a 5 MB compose file beside one plain yaml parse of it, CPU time, the
           median of --runs: ratio (target <= 4x) and time (target <= 5 s)
-Needs PostgreSQL for ingest, metrics and failover (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
+Needs PostgreSQL for ingest, metrics, stream and failover (CLAWGUARD_TEST_PG, default postgres://postgres@127.0.0.1:5432/postgres)
 and psql on the PATH for ingest; Redis for failover (CLAWGUARD_TEST_REDIS, default redis://127.0.0.1:6379);
 nginx for llm (apt-get install nginx-light). Progress goes to stderr, the table to stdout.`;
 
@@ -89,7 +93,18 @@ const positive = (name: string, value: string): number => {
   }
   return n;
 };
-const BENCHES = ["exec", "ingest", "llm", "memory", "failover", "redact", "tokens", "metrics", "inject"];
+const BENCHES = [
+  "exec",
+  "ingest",
+  "llm",
+  "memory",
+  "failover",
+  "redact",
+  "tokens",
+  "metrics",
+  "stream",
+  "inject",
+];
 if (values.only !== undefined && !BENCHES.includes(values.only)) {
   console.error(
     `pnpm bench: --only: expected one of ${BENCHES.join(", ")}, got ${JSON.stringify(values.only)}`,
@@ -136,5 +151,7 @@ async function benchRound(): Promise<Figure[]> {
   if (wanted("inject")) figures.push(...(await benchInject({ runs })));
   if (wanted("metrics"))
     figures.push(...(await benchMetrics(values.agents.split(",").map((n) => positive("agents", n)))));
+  if (wanted("stream"))
+    figures.push(...(await benchFleetStream(values.agents.split(",").map((n) => positive("agents", n)))));
   return figures;
 }

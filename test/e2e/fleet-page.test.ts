@@ -184,6 +184,36 @@ describe.skipIf(!browserPath || !pg)("fleet page", () => {
       await page.waitForSelector('#agents tr[data-agent="agent-0003"] td:nth-child(3) .unhealthy', {
         timeout: 10_000,
       });
+      // The next change arrives as a delta: its row alone is replaced; another row, with text
+      // selected in it, is the same element after, and the selection is still there.
+      const seqBefore = await page.evaluate("seq");
+      const ROW5 = `document.querySelector('#agents tr[data-agent="agent-0005"]')`;
+      await page.evaluate(`(() => {
+        const row = ${ROW5};
+        row.kept = true; // gone if the row were rendered again
+        const range = document.createRange();
+        range.selectNodeContents(row.cells[0]);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+      })()`);
+      await collector.fleet.heartbeat(heartbeat(4, "degraded", ["openai: HTTP 429 from the provider"]));
+      await page.waitForSelector('#agents tr[data-agent="agent-0004"] td:nth-child(3) .degraded', {
+        timeout: 10_000,
+      });
+      expect(await page.evaluate("seq")).toBeGreaterThan(seqBefore as number);
+      await expect(row("agent-0004").textContent()).resolves.toContain("HTTP 429");
+      expect(await page.evaluate(`${ROW5}.kept`)).toBe(true);
+      expect(await page.evaluate("getSelection().toString()")).toBe("agent-0005");
+      // A page that missed an event (as after a dropped connection) is given the full view again.
+      await page.evaluate("seq -= 1");
+      await collector.fleet.heartbeat(heartbeat(6, "degraded", ["openai: HTTP 429 from the provider"]));
+      await page.waitForSelector('#agents tr[data-agent="agent-0006"] td:nth-child(3) .degraded', {
+        timeout: 10_000,
+      });
+      await expect.poll(() => page.evaluate(`${ROW5}.kept`), { timeout: 10_000 }).toBeUndefined();
+      await page.waitForSelector("#live:has-text('live')");
+      await expect(row("agent-0004").textContent()).resolves.toContain("HTTP 429");
+      expect(await page.locator("#agents tbody tr").count()).toBe(AGENTS);
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.fill("#filter", "agent-000");
       await page.locator("header").scrollIntoViewIfNeeded();

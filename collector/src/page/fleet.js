@@ -20,6 +20,9 @@ const esc = (v) =>
     .replace(/[&<>"']/g, (c) => HTML[c]);
 let token = sessionStorage.getItem("clawguard.read") || "";
 let agents = [];
+let byName = new Map();
+/** The sequence number of the last stream event applied (0: none yet). */
+let seq = 0;
 
 async function api(path) {
   const res = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
@@ -42,18 +45,14 @@ function p95(h) {
   return Infinity;
 }
 
-// Each agent's LLM summary, worked out once per view (the table and the charts both read it).
-const llmSeen = new WeakMap();
+// Per agent object: an agent unchanged by a delta keeps its object, and its figures.
+const llmCache = new WeakMap();
 function llmOf(a) {
-  let l = llmSeen.get(a);
-  if (!l) {
-    l = summarize(a);
-    llmSeen.set(a, l);
-  }
-  return l;
+  if (!llmCache.has(a)) llmCache.set(a, llmOfSeries(a));
+  return llmCache.get(a);
 }
 
-function summarize(a) {
+function llmOfSeries(a) {
   const series = a.stats?.llm ?? [];
   const sum = (f) => series.reduce((t, s) => t + f(s), 0);
   const merged = {
@@ -81,24 +80,72 @@ const age = (iso) => {
 const stateOf = (a) => (a.stale ? "stale" : a.state);
 const fmt = (x) => (x === undefined ? "" : !Number.isFinite(x) ? "> 120 s" : `${x.toFixed(1)} s`);
 
-function renderAgents() {
-  const q = $("filter").value.trim().toLowerCase();
-  const rows = agents
-    .filter((a) => !q || `${a.agent} ${a.role} ${stateOf(a)}`.toLowerCase().includes(q))
-    .map((a) => {
-      const l = llmOf(a);
-      const probes = a.probes
-        .map(
-          (p) =>
-            `<span class="${p.state === "passing" ? "healthy" : p.state === "failing" ? "unhealthy" : "unknown"} state">${esc(p.name)}</span>`,
-        )
-        .join(" ");
-      return `<tr data-agent="${esc(a.agent)}"><td>${esc(a.agent)}</td><td>${esc(a.role)}</td><td><span class="state ${stateOf(a)}">${stateOf(a)}</span></td><td>${a.reasons.map(esc).join("<br>")}</td><td>${probes}</td><td>${age(a.lastSeen)}</td><td>${l.calls}</td><td>${l.errors}</td><td>${fmt(l.p95)}</td></tr>`;
-    });
-  $("agents").tBodies[0].innerHTML = rows.join("");
+const matches = (a, q) => !q || `${a.agent} ${a.role} ${stateOf(a)}`.toLowerCase().includes(q);
+const filterText = () => $("filter").value.trim().toLowerCase();
+// A row's data-agent as the browser reads it back (esc's entities decoded, its escapes kept).
+const keyOf = (name) => String(name).replace(UNSAFE, escapeOf);
+
+function rowHtml(a) {
+  const l = llmOf(a);
+  const probes = a.probes
+    .map(
+      (p) =>
+        `<span class="${p.state === "passing" ? "healthy" : p.state === "failing" ? "unhealthy" : "unknown"} state">${esc(p.name)}</span>`,
+    )
+    .join(" ");
+  return `<tr data-agent="${esc(a.agent)}"><td>${esc(a.agent)}</td><td>${esc(a.role)}</td><td><span class="state ${stateOf(a)}">${stateOf(a)}</span></td><td>${a.reasons.map(esc).join("<br>")}</td><td>${probes}</td><td>${age(a.lastSeen)}</td><td>${l.calls}</td><td>${l.errors}</td><td>${fmt(l.p95)}</td></tr>`;
+}
+
+function renderSummary() {
   const count = (s) => agents.filter((a) => stateOf(a) === s).length;
   $("summary").textContent =
     `${agents.length} agents: ${count("healthy")} healthy, ${count("degraded")} degraded, ${count("unhealthy")} unhealthy, ${count("stale")} stale`;
+}
+
+/** Every row again: the first view, a full view, or a new filter. */
+function renderAgents() {
+  const q = filterText();
+  $("agents").tBodies[0].innerHTML = agents
+    .filter((a) => matches(a, q))
+    .map(rowHtml)
+    .join("");
+  renderSummary();
+}
+
+/** The row of the first agent after agents[i] that has one (null: none, the end). */
+function nextRow(rows, i) {
+  for (let j = i + 1; j < agents.length; j++) {
+    const row = rows.get(keyOf(agents[j].agent));
+    if (row) return row;
+  }
+  return null;
+}
+
+/**
+ * Only the rows of the agents `changed` (names; each replaced, added or removed): the other rows
+ * are not touched, so a text selection in them survives. The heartbeat ages refreshed in place.
+ */
+function updateRows(changed) {
+  const body = $("agents").tBodies[0];
+  const rows = new Map([...body.rows].map((r) => [r.dataset.agent, r]));
+  const q = filterText();
+  const make = document.createElement("template");
+  for (const [i, a] of agents.entries()) {
+    const key = keyOf(a.agent);
+    const old = rows.get(key);
+    if (!changed.has(a.agent)) {
+      const cell = old?.cells[5];
+      if (cell && cell.textContent !== age(a.lastSeen)) cell.textContent = age(a.lastSeen);
+    } else if (!matches(a, q)) old?.remove();
+    else {
+      make.innerHTML = rowHtml(a);
+      const row = make.content.firstElementChild;
+      if (old) old.replaceWith(row);
+      else body.insertBefore(row, nextRow(rows, i));
+    }
+  }
+  for (const name of changed) if (!byName.has(name)) rows.get(keyOf(name))?.remove();
+  renderSummary();
 }
 
 /** Horizontal bars, the top 15 by value: one SVG, no library. */
@@ -244,9 +291,25 @@ const firstPaint = new Promise((resolve) => {
   painted = resolve;
 });
 
+/**
+ * A stream event applied: a full view (`full`) replaces everything; a delta (`from`: the event it
+ * follows) replaces, adds and removes agents by name and only their rows. False when a delta does
+ * not follow the last event applied (one was missed): the stream is opened again for a full view.
+ */
 function apply(view) {
-  agents = view.agents;
-  renderAgents();
+  if (view.full) {
+    agents = view.agents;
+    byName = new Map(agents.map((a) => [a.agent, a]));
+    renderAgents();
+  } else {
+    if (view.from !== seq) return false;
+    const changed = new Set([...view.agents.map((a) => a.agent), ...view.removed]);
+    for (const name of view.removed) byName.delete(name);
+    for (const a of view.agents) byName.set(a.agent, a);
+    agents = [...byName.values()].sort((x, y) => (x.agent < y.agent ? -1 : x.agent > y.agent ? 1 : 0));
+    updateRows(changed);
+  }
+  seq = view.seq;
   if (view.alerts) renderAlerts(view.alerts);
   if (view.incidents) renderIncidents(view.incidents);
   if (!chartsDue) {
@@ -257,17 +320,19 @@ function apply(view) {
     });
   }
   painted();
+  return true;
 }
 
 async function stream() {
   for (let wait = 1000; ; wait = Math.min(wait * 2, 30_000)) {
+    let reader;
     try {
       const res = await fetch("/v1/fleet/stream", { headers: { authorization: `Bearer ${token}` } });
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
       $("live").className = "live on";
       $("live").textContent = "live";
       wait = 1000;
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       for (;;) {
         const { value, done } = await reader.read();
@@ -281,10 +346,17 @@ async function stream() {
             .filter((l) => l.startsWith("data:"))
             .map((l) => l.slice(5))
             .join("\n");
-          if (data) apply(JSON.parse(data));
+          if (data && !apply(JSON.parse(data))) throw Object.assign(new Error("missed"), { missed: true });
         }
       }
-    } catch {
+    } catch (err) {
+      // A missed event: opened again at once, for a full view.
+      seq = 0;
+      if (err?.missed) {
+        void reader?.cancel().catch(() => {});
+        wait = 1000;
+        continue;
+      }
       // Said by the badge; tried again with backoff.
     }
     painted(); // no first view: the audit search is not held back for it

@@ -9,7 +9,7 @@ describe("sharedView", () => {
     const view = sharedView(
       async () => {
         builds++;
-        return { n: builds };
+        return JSON.stringify({ n: builds });
       },
       1000,
       () => clock,
@@ -29,7 +29,7 @@ describe("sharedView", () => {
     const view = sharedView(
       async () => {
         if (fail) throw new Error("store down");
-        return { ok: true };
+        return JSON.stringify({ ok: true });
       },
       1000,
       () => 0,
