@@ -235,6 +235,40 @@ describe("MemoryWatcher", () => {
     expect([...kept.values()].sort()).toEqual(["a fact\n", "hidden but named\n"]);
   });
 
+  it("a file a ! glob added since the last run left out is forgotten at the next start: not read, no event, no content kept", async () => {
+    const stateFile = join(tmp.path, "memory-state.json");
+    const kept = new Map<string, string>();
+    const make = (globs: string[]) =>
+      new MemoryWatcher({
+        workspace: tmp.path,
+        config: memoryWatchConfig.parse({ settleMs: 50, globs }),
+        source: { agent: "main", role: "agent", host: "test" },
+        publish: async (drafts) => {
+          events.push(...drafts);
+        },
+        keepContent: async (sha256, content) => {
+          kept.set(sha256, content.toString());
+          return true;
+        },
+        stateFile,
+        log: silentLogger,
+      });
+    writeFileSync(join(tmp.path, "memory", "secret.md"), "not yet secret\n");
+    watcher = make(["memory/**/*.md"]);
+    await watcher.start();
+    await watcher.ready();
+    await eventFor("memory.changed", "memory/secret.md");
+    await watcher.stop();
+    writeFileSync(join(tmp.path, "memory", "secret.md"), "the password\n");
+    writeFileSync(join(tmp.path, "memory", "2026-12-07.md"), "a fact\n");
+    watcher = make(["memory/**/*.md", "!memory/secret.md"]);
+    await watcher.start();
+    await watcher.ready();
+    await eventFor("memory.changed", "memory/2026-12-07.md");
+    expect(events.map((e) => e.attrs.path)).toEqual(["memory/secret.md", "memory/2026-12-07.md"]);
+    expect([...kept.values()].sort()).toEqual(["a fact\n", "not yet secret\n"]);
+  });
+
   it("reads the bootstrap cap from the agent's openclaw.json", async () => {
     const file = join(tmp.path, "openclaw.json");
     writeFileSync(
