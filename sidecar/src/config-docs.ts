@@ -208,7 +208,7 @@ export const SIDECAR_DOCS: readonly DocRow[] = [
   },
   {
     keys: ["memory.globs"],
-    text: "relative to the workspace (the memory files and OpenClaw's bootstrap files)",
+    text: "relative to the workspace (the memory files and OpenClaw's bootstrap files), in order: `!glob` leaves out what the globs before it matched (the last match decides); `*`/`**` never match a name starting with a dot, a glob that names one does (`.notes/*.md`)",
   },
   {
     keys: ["memory.settleMs"],

@@ -77,6 +77,8 @@ describe("quick start: clawguard up on the embedded store", () => {
       60_000, // PGlite's first start takes 10-40 s on a loaded 2-core machine
     );
     expect(up.stdout()).toContain("embedded PGlite");
+    // The memory hint names a file the default globs watch (used below).
+    expect(up.stdout()).toMatch(/echo "a fact" >> MEMORY\.md; .*memory history MEMORY\.md/);
     const env = { CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${cport}`, CLAWGUARD_STATE_DIR: state.path };
     expect(secretsInWorkspace()).toEqual([]);
 

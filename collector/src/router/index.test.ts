@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { Agent, createServer, request, type Server } from "node:http";
-import { type AddressInfo, connect, type Socket } from "node:net";
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from "node:net";
 import { silentLogger } from "@clawguard/shared/log";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
@@ -408,5 +408,198 @@ describe("router, as a reverse proxy must", () => {
     expect(seen[0]?.["x-forwarded-for"]).toBeUndefined();
     expect(seen[0]?.["x-forwarded-proto"]).toBeUndefined();
     expect(seen[1]?.["x-forwarded-for"]).toBe("203.0.113.7");
+  });
+});
+
+/** A target over a raw socket: records each request's head, answers `answer(head)` as written. */
+async function rawTarget(answer: (head: string) => string): Promise<{ url: string; heads: string[] }> {
+  const heads: string[] = [];
+  const server = createTcpServer((socket) => {
+    let data = "";
+    socket.on("data", (chunk: Buffer) => {
+      data += chunk.toString("latin1");
+      const end = data.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = data.slice(0, end);
+      data = data.slice(end + 4);
+      heads.push(head);
+      socket.write(answer(head));
+    });
+    socket.on("error", () => {});
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  cleanup.push(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, heads };
+}
+
+/** Sends `text` to the router over a raw socket; resolves with all it got back until it closed (or `until` matched). */
+async function rawExchange(url: string, text: string, until?: RegExp): Promise<string> {
+  const socket = connect({ host: "127.0.0.1", port: Number(new URL(url).port) });
+  await once(socket, "connect");
+  socket.write(text);
+  let got = "";
+  await new Promise<void>((resolve) => {
+    socket.on("data", (chunk: Buffer) => {
+      got += chunk.toString("latin1");
+      if (until?.test(got)) resolve();
+    });
+    socket.once("close", () => resolve());
+  });
+  socket.destroy();
+  return got;
+}
+
+/** A router on `target` (group `group`). */
+async function routerTo(group: string, target: string, forwardedHeaders = false): Promise<Router> {
+  const lease = localLease();
+  const token = (await lease.acquire()) as number;
+  await setRoute(lease, undefined, prefix, { group, target, token });
+  const router = new Router({
+    group,
+    host: "127.0.0.1",
+    port: 0,
+    forwardedHeaders,
+    lease,
+    prefix,
+    pollMs: 60_000,
+    log: silentLogger,
+  });
+  await router.start();
+  cleanup.push(() => router.stop());
+  return router;
+}
+
+/** A head's headers by lower-case name (repeated ones as a list). */
+function headersOf(head: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const line of head.split("\r\n").slice(1)) {
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon).trim().toLowerCase();
+    out[name] = [...(out[name] ?? []), line.slice(colon + 1).trim()];
+  }
+  return out;
+}
+
+describe("router, the upgrade path as a reverse proxy must", () => {
+  const secretive = [
+    "connection: close, X-Back-Secret",
+    "x-back-secret: leak",
+    "keep-alive: timeout=5",
+    "proxy-authenticate: Basic",
+    "x-kept: end to end",
+  ];
+
+  it("drops the target's hop-by-hop headers from an answer that declines the upgrade (200), and relays its body", async () => {
+    const target = await rawTarget(() =>
+      ["HTTP/1.1 200 OK", ...secretive, "transfer-encoding: chunked", "", "5\r\nhello\r\n0\r\n\r\n"].join(
+        "\r\n",
+      ),
+    );
+    const router = await routerTo("up200", target.url);
+    for (const upgrade of ["websocket", "h2c"]) {
+      const got = await rawExchange(
+        router.url,
+        `GET /x HTTP/1.1\r\nhost: gw\r\nupgrade: ${upgrade}\r\nconnection: Upgrade, X-Front-Secret\r\nx-front-secret: no\r\nkeep-alive: timeout=9\r\n\r\n`,
+        /0\r\n\r\n$/,
+      );
+      const [head = "", body] = got.split("\r\n\r\n");
+      expect(head.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
+      const headers = headersOf(head);
+      expect(headers["x-back-secret"]).toBeUndefined();
+      expect(headers["keep-alive"]).toBeUndefined();
+      expect(headers["proxy-authenticate"]).toBeUndefined();
+      expect(headers.connection).toEqual(["close"]);
+      expect(headers["x-kept"]).toEqual(["end to end"]);
+      expect(headers["transfer-encoding"]).toEqual(["chunked"]);
+      expect(body).toBe("5\r\nhello\r\n0");
+    }
+    // The client's hop-by-hop headers did not reach the target either.
+    for (const head of target.heads) {
+      const sent = headersOf(head);
+      expect(sent["x-front-secret"]).toBeUndefined();
+      expect(sent["keep-alive"]).toBeUndefined();
+      expect(sent.connection).toEqual(["Upgrade"]);
+    }
+    expect(target.heads.map((h) => headersOf(h).upgrade)).toEqual([["websocket"], ["h2c"]]);
+  });
+
+  it("drops them from a 101 and from an interim answer too, and keeps the upgraded bytes that came with the head", async () => {
+    const target = await rawTarget(() =>
+      [
+        "HTTP/1.1 103 Early Hints",
+        "link: </a.css>; rel=preload",
+        "x-back-secret: leak",
+        "connection: x-back-secret",
+        "",
+        "HTTP/1.1 101 Switching Protocols",
+        "upgrade: websocket",
+        ...secretive.filter((h) => !h.startsWith("connection")),
+        "connection: Upgrade, X-Back-Secret",
+        "",
+        "first frame",
+      ].join("\r\n"),
+    );
+    const router = await routerTo("up101", target.url);
+    const got = await rawExchange(
+      router.url,
+      "GET /ws HTTP/1.1\r\nhost: gw\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n",
+      /first frame$/,
+    );
+    const [early = "", switching = "", rest] = got.split("\r\n\r\n");
+    expect(early.split("\r\n")[0]).toBe("HTTP/1.1 103 Early Hints");
+    expect(headersOf(early)).toEqual({ link: ["</a.css>; rel=preload"] });
+    expect(switching.split("\r\n")[0]).toBe("HTTP/1.1 101 Switching Protocols");
+    const headers = headersOf(switching);
+    expect(headers["x-back-secret"]).toBeUndefined();
+    expect(headers["keep-alive"]).toBeUndefined();
+    expect(headers.connection).toEqual(["Upgrade"]);
+    expect(headers.upgrade).toEqual(["websocket"]);
+    expect(headers["x-kept"]).toEqual(["end to end"]);
+    expect(rest).toBe("first frame");
+  });
+
+  it("answers 502 to a target that does not speak HTTP/1.x", async () => {
+    const target = await rawTarget(() => "SSH-2.0-OpenSSH_9.6\r\n\r\n");
+    const router = await routerTo("upjunk", target.url);
+    const got = await rawExchange(
+      router.url,
+      "GET /ws HTTP/1.1\r\nhost: gw\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n",
+    );
+    expect(got.split("\r\n")[0]).toBe("HTTP/1.1 502 Bad Gateway");
+  });
+});
+
+describe("router, --forwarded-headers: what the client claims about itself", () => {
+  const claims =
+    "x-forwarded-for: 203.0.113.7\r\nx-forwarded-proto: https\r\nx-forwarded-host: bank.example\r\nforwarded: for=198.51.100.1;proto=https\r\nx-real-ip: 198.51.100.1\r\n";
+
+  it("is replaced by what the router knows, over HTTP and an upgrade, and passes as it came without the flag", async () => {
+    const target = await rawTarget(() => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    const forwarding = await routerTo("fwd", target.url, true);
+    const plain = await routerTo("nofwd", target.url);
+    const requests = [
+      `GET / HTTP/1.1\r\nhost: gw.example\r\n${claims}connection: close\r\n\r\n`,
+      `GET /ws HTTP/1.1\r\nhost: gw.example\r\n${claims}upgrade: websocket\r\nconnection: Upgrade\r\n\r\n`,
+    ];
+    for (const text of requests) await rawExchange(forwarding.url, text, /ok$/);
+    for (const head of target.heads.splice(0)) {
+      const sent = headersOf(head);
+      expect(sent["x-forwarded-for"]).toEqual(["203.0.113.7, 127.0.0.1"]);
+      expect(sent["x-forwarded-proto"]).toEqual(["http"]);
+      expect(sent["x-forwarded-host"]).toEqual(["gw.example"]);
+      expect(sent.forwarded).toBeUndefined();
+      expect(sent["x-real-ip"]).toBeUndefined();
+    }
+    for (const text of requests) await rawExchange(plain.url, text, /ok$/);
+    expect(target.heads).toHaveLength(2);
+    for (const head of target.heads) {
+      const sent = headersOf(head);
+      expect(sent["x-forwarded-for"]).toEqual(["203.0.113.7"]);
+      expect(sent["x-forwarded-proto"]).toEqual(["https"]);
+      expect(sent["x-forwarded-host"]).toEqual(["bank.example"]);
+      expect(sent.forwarded).toEqual(["for=198.51.100.1;proto=https"]);
+      expect(sent["x-real-ip"]).toEqual(["198.51.100.1"]);
+    }
   });
 });

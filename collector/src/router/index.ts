@@ -5,7 +5,16 @@ import type { Logger } from "@clawguard/shared/log";
 import type { Redis } from "ioredis";
 import type { FencedReader } from "../controller/lease.ts";
 import { getRoute, routeChannel } from "../controller/routes.ts";
-import { endToEnd, forwardedRequestHeaders } from "./headers.ts";
+import {
+  endToEnd,
+  formatResponseHead,
+  forwardedRequestHeaders,
+  parseResponseHead,
+  upgradeAnswerHeaders,
+} from "./headers.ts";
+
+/** A target's answer head to an upgrade request longer than this is refused (502). */
+const MAX_ANSWER_HEAD = 64 * 1024;
 
 export interface RouterOptions {
   group: string;
@@ -228,8 +237,8 @@ export class Router implements Component {
         for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
       upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
       client.pipe(upstream);
+      relayAnswer(upstream, client);
     });
     const close = () => {
       upstream.destroy();
@@ -248,6 +257,38 @@ export class Router implements Component {
     this.#agent.destroy();
     await this.#o.subscriber?.unsubscribe().catch(() => {});
   }
+}
+
+/**
+ * Relays the target's answer to an upgrade request: its head(s) without their hop-by-hop headers
+ * (a 101, an interim 1xx, or a plain answer: a target may decline the upgrade), then the rest as
+ * it comes. An answer that is not HTTP/1.x, or whose head does not end, is a 502.
+ */
+function relayAnswer(upstream: Socket, client: Socket): void {
+  let buffered = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    for (;;) {
+      const head = parseResponseHead(buffered);
+      if (head === undefined && buffered.length <= MAX_ANSWER_HEAD) return;
+      if (!head) {
+        upstream.off("data", onData);
+        client.end("HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+        upstream.destroy();
+        return;
+      }
+      buffered = buffered.subarray(head.length);
+      client.write(
+        formatResponseHead(head.status, head.reason, upgradeAnswerHeaders(head.status, head.headers)),
+      );
+      // An interim answer (100, 103): the final one follows.
+      if (head.status >= 200 || head.status === 101) break;
+    }
+    upstream.off("data", onData);
+    if (buffered.length > 0) client.write(buffered);
+    upstream.pipe(client);
+  };
+  upstream.on("data", onData);
 }
 
 /** A target's scheme, host and port ("" when it is no URL: never allowed). */

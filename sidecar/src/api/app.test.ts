@@ -14,6 +14,8 @@ import { Shipper } from "../sinks/shipper/index.ts";
 import { Spool } from "../sinks/spool/spool.ts";
 import { execGuardConfig } from "../sources/exec-guard/config.ts";
 import { createExecGuard, SpillStore } from "../sources/exec-guard/index.ts";
+import { proberConfig } from "../sources/prober/config.ts";
+import { type Health, Prober } from "../sources/prober/index.ts";
 import { createSidecarApp } from "./app.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
@@ -31,7 +33,12 @@ let guard: ReturnType<typeof createExecGuard>;
 type Clock = { offsetMs: number; rttMs: number; measuredAt: string; skewed: boolean } | undefined;
 
 async function build(
-  options: { spoolMaxBytes?: number; clock?: () => Clock; metricsAgent?: () => AgentSample } = {},
+  options: {
+    spoolMaxBytes?: number;
+    clock?: () => Clock;
+    metricsAgent?: () => AgentSample;
+    health?: () => Health;
+  } = {},
 ) {
   paths = workspacePaths(tmp.path, "main");
   spool = await Spool.open({
@@ -71,6 +78,7 @@ async function build(
     shipper,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.metricsAgent ? { metricsAgent: options.metricsAgent } : {}),
+    ...(options.health ? { health: options.health } : {}),
     log: silentLogger,
   });
 }
@@ -123,6 +131,26 @@ describe("sidecar API: health", () => {
 
   it("answers 404 as JSON for an unknown route", async () => {
     await expectError(await app.request("/nope", { headers: auth }), 404, "not_found", /GET \/nope/);
+  });
+});
+
+describe("sidecar API: readiness without health checks", () => {
+  it("says why the agent's state is unknown when no health check is configured", async () => {
+    const prober = new Prober({
+      config: proberConfig.parse({}),
+      env: {},
+      source: { agent: "main", role: "agent", host: "test" },
+      publish: async () => {},
+      log: silentLogger,
+    });
+    await build({ health: () => prober.health() });
+    expect(await (await app.request("/readyz")).json()).toMatchObject({
+      ready: true,
+      status: "unknown",
+      reasons: [
+        "no health checks configured: set probe.probes (an http probe of the gateway, a chat probe) to know the agent's state",
+      ],
+    });
   });
 });
 

@@ -11,7 +11,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { loadCollectorConfig } from "@clawguard/collector/config";
 import { startCollector } from "@clawguard/collector/main";
 import { type Command, parse } from "@clawguard/shared/cli/command";
@@ -22,6 +22,7 @@ import { launcher } from "@clawguard/sidecar/cli/launcher";
 import { loadSidecarConfig } from "@clawguard/sidecar/config";
 import { checkStateDir, startSidecar } from "@clawguard/sidecar/main";
 import { upPaths, workspaceUpPaths } from "@clawguard/sidecar/paths";
+import { Globs } from "@clawguard/sidecar/sources/memory-watch/globs";
 
 const help = `Usage: clawguard up [--workspace DIR] [--config FILE] [--collector-listen HOST:PORT] [--sidecar-listen HOST:PORT]
 
@@ -109,12 +110,11 @@ export const upCommand: Command = {
       CLAWGUARD_COLLECTOR_URL: collector.url,
     };
     let sidecar: Awaited<ReturnType<typeof startSidecar>>;
+    let memoryFile: string | undefined;
     try {
-      sidecar = await startSidecar(
-        loadSidecarConfig(file, sidecarEnv, workspace),
-        sidecarEnv,
-        log.child("sidecar"),
-      );
+      const sidecarConfig = loadSidecarConfig(file, sidecarEnv, workspace);
+      memoryFile = watchedFile(sidecarConfig.memory.globs, workspace);
+      sidecar = await startSidecar(sidecarConfig, sidecarEnv, log.child("sidecar"));
     } catch (err) {
       await collector.stop();
       throw err;
@@ -139,8 +139,7 @@ Try, from ${workspace}:
   ${run} read <spill-id> --lines 1000:1010
   ${collectorEnv}${run} audit list
   ${collectorEnv}${run} audit verify
-  echo "a fact" >> MEMORY.md; ${collectorEnv}${run} memory history MEMORY.md
-  curl -s ${sidecar.url}/readyz                 # health: spool, shipper, memory, LLM providers
+${memoryFile ? `  echo "a fact" >> ${memoryFile}; ${collectorEnv}${run} memory history ${memoryFile}\n` : ""}  curl -s ${sidecar.url}/readyz                 # health: spool, shipper, memory, LLM providers
 
 LLM calls go through the context guard once a provider is in llm.providers (${file ?? join(workspace, "clawguard.yaml")})
 and the agent's baseUrl is ${sidecar.url}/llm/<provider>: see the README.
@@ -158,6 +157,22 @@ Ctrl-C stops both.
 };
 
 const DEFAULT_COLLECTOR_URL = "http://127.0.0.1:18800";
+
+/**
+ * A file the memory watcher watches, for the banner's memory hint: MEMORY.md, else the first glob
+ * that names one file (no wildcard, safe to type in a shell), else memory/notes.md, in the
+ * workspace or a folder of it that is there; undefined when none (the hint is left out rather than a command that fails).
+ */
+export function watchedFile(globs: readonly string[], workspace: string): string | undefined {
+  const watched = new Globs(globs);
+  return ["MEMORY.md", ...globs, "memory/notes.md"].find(
+    (path) =>
+      /^[\w-][\w.-]*(\/[\w.-]+)*$/.test(path) &&
+      !path.split("/").includes("..") &&
+      watched.matches(path) &&
+      (!path.includes("/") || isReal(join(workspace, dirname(path)), "dir")),
+  );
+}
 
 /** Moves a file or folder, across filesystems too (the workspace and the state dir may be two). */
 function move(from: string, to: string): void {

@@ -38,4 +38,35 @@ describe("memory globs", () => {
     expect(globs.matches("ab.md")).toBe(true);
     expect(globs.matches("abc.md")).toBe(false);
   });
+
+  it("a pattern starting with ! excludes what the patterns before it matched; a later one may take it back", () => {
+    const globs = new Globs([
+      "memory/**/*.md",
+      "!memory/secret.md",
+      "!memory/private/**",
+      "memory/private/ok.md",
+    ]);
+    expect(globs.matches("memory/2026-12-07.md")).toBe(true);
+    expect(globs.matches("memory/secret.md")).toBe(false);
+    expect(globs.matches("memory/private/diary.md")).toBe(false);
+    expect(globs.matches("memory/private/ok.md")).toBe(true);
+    expect(globs.mayContain("memory/private")).toBe(true);
+    // Only exclusions: nothing is watched. `!(...)` is an extglob, `\!` a name starting with !.
+    expect(new Globs(["!memory/secret.md"]).matches("memory/secret.md")).toBe(false);
+    expect(new Globs(["!(secret).md"]).matches("notes.md")).toBe(true);
+    expect(new Globs(["!(secret).md"]).matches("secret.md")).toBe(false);
+    expect(new Globs(["\\!bang.md"]).matches("!bang.md")).toBe(true);
+  });
+
+  it("a pattern that names a dot segment matches it; a wildcard never does", () => {
+    const globs = new Globs([".hidden/*.md", "memory/**/*.md", ".notes.md"]);
+    expect(globs.matches(".hidden/a.md")).toBe(true);
+    expect(globs.matches(".hidden/.b.md")).toBe(false);
+    expect(globs.matches(".notes.md")).toBe(true);
+    expect(globs.matches("memory/.trash/x.md")).toBe(false);
+    expect(globs.matches("memory/.draft.md")).toBe(false);
+    expect(globs.mayContain(".hidden")).toBe(true);
+    expect(globs.mayContain("memory/.trash")).toBe(false);
+    expect(globs.mayContain(".git")).toBe(false);
+  });
 });

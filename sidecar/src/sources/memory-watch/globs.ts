@@ -2,31 +2,42 @@ import { Minimatch } from "minimatch";
 
 /**
  * Which memory files to watch, by globs as a shell writes them (minimatch: `**`, `*`, `?`, `[...]`,
- * `{a,b}`, `!(x)`). Paths are relative, with `/` separators. Files inside a folder whose name starts
- * with a dot (.trash, .decay, .git) are never watched, whatever the globs say.
+ * `{a,b}`, `!(x)`), in order, as .gitignore reads them: a pattern starting with `!` (not `!(`,
+ * an extglob) excludes what the patterns before it matched, and a later one may take it back; the
+ * last pattern that matches a path decides (`\!` at the start: a name that starts with `!`).
+ * Paths are relative, with `/` separators. A wildcard never matches a name that starts with a dot
+ * (`*`, `**`: not .trash, .decay, .git, .notes.md); a pattern that names one does (`.hidden/*.md`).
  */
-/** A path with a folder whose name starts with a dot. */
-const HIDDEN = /(^|\/)\.[^/]*\//;
+interface Pattern {
+  glob: Minimatch;
+  exclude: boolean;
+}
 
 export class Globs {
-  readonly #patterns: Minimatch[];
+  readonly #patterns: Pattern[];
 
   constructor(globs: readonly string[]) {
-    this.#patterns = globs.map(
-      (glob) => new Minimatch(glob, { dot: false, nocomment: true, nonegate: true }),
-    );
+    this.#patterns = globs.map((glob) => {
+      const exclude = glob.startsWith("!") && !glob.startsWith("!(");
+      return {
+        glob: new Minimatch(exclude ? glob.slice(1) : glob, { dot: false, nocomment: true, nonegate: true }),
+        exclude,
+      };
+    });
   }
 
-  /** Whether a file at `path` is one to watch (never inside a hidden folder: .trash, .decay, .git). */
+  /** Whether a file at `path` is one to watch: the last pattern matching it includes it. */
   matches(path: string): boolean {
-    return !HIDDEN.test(path) && this.#patterns.some((p) => p.match(path));
+    let watched = false;
+    for (const { glob, exclude } of this.#patterns) if (glob.match(path)) watched = !exclude;
+    return watched;
   }
 
   /** Whether the folder at `dir` may hold a file to watch (so a watcher must look inside). */
   mayContain(dir: string): boolean {
     if (dir === "" || dir === ".") return true;
-    if (HIDDEN.test(`${dir}/`)) return false;
-    // A partial match: the folder's path could be the start of a matching file's.
-    return this.#patterns.some((p) => p.match(dir, true));
+    // A partial match: the folder's path could be the start of a matching file's. An exclusion
+    // does not close a folder: a later pattern may take some of its files back.
+    return this.#patterns.some(({ glob, exclude }) => !exclude && glob.match(dir, true));
   }
 }

@@ -203,6 +203,72 @@ describe("MemoryWatcher", () => {
     expect(store.list()).toHaveLength(1);
   });
 
+  it("watches what the globs say in order: a ! pattern leaves a file out (no event, no content kept), a named dot folder is in", async () => {
+    const kept = new Map<string, string>();
+    mkdirSync(join(tmp.path, ".hidden"));
+    writeFileSync(join(tmp.path, "memory", "secret.md"), "the password\n");
+    watcher = new MemoryWatcher({
+      workspace: tmp.path,
+      config: memoryWatchConfig.parse({
+        settleMs: 50,
+        globs: ["memory/**/*.md", "!memory/secret.md", ".hidden/*.md"],
+      }),
+      source: { agent: "main", role: "agent", host: "test" },
+      publish: async (drafts) => {
+        events.push(...drafts);
+      },
+      keepContent: async (sha256, content) => {
+        kept.set(sha256, content.toString());
+        return true;
+      },
+      log: silentLogger,
+    });
+    await watcher.start();
+    await watcher.ready();
+    writeFileSync(join(tmp.path, "memory", "secret.md"), "the password, changed\n");
+    writeFileSync(join(tmp.path, ".hidden", "notes.md"), "hidden but named\n");
+    writeFileSync(join(tmp.path, "memory", "2026-12-07.md"), "a fact\n");
+    await eventFor("memory.changed", ".hidden/notes.md");
+    await eventFor("memory.changed", "memory/2026-12-07.md");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(events.map((e) => e.attrs.path).sort()).toEqual([".hidden/notes.md", "memory/2026-12-07.md"]);
+    expect([...kept.values()].sort()).toEqual(["a fact\n", "hidden but named\n"]);
+  });
+
+  it("a file a ! glob added since the last run left out is forgotten at the next start: not read, no event, no content kept", async () => {
+    const stateFile = join(tmp.path, "memory-state.json");
+    const kept = new Map<string, string>();
+    const make = (globs: string[]) =>
+      new MemoryWatcher({
+        workspace: tmp.path,
+        config: memoryWatchConfig.parse({ settleMs: 50, globs }),
+        source: { agent: "main", role: "agent", host: "test" },
+        publish: async (drafts) => {
+          events.push(...drafts);
+        },
+        keepContent: async (sha256, content) => {
+          kept.set(sha256, content.toString());
+          return true;
+        },
+        stateFile,
+        log: silentLogger,
+      });
+    writeFileSync(join(tmp.path, "memory", "secret.md"), "not yet secret\n");
+    watcher = make(["memory/**/*.md"]);
+    await watcher.start();
+    await watcher.ready();
+    await eventFor("memory.changed", "memory/secret.md");
+    await watcher.stop();
+    writeFileSync(join(tmp.path, "memory", "secret.md"), "the password\n");
+    writeFileSync(join(tmp.path, "memory", "2026-12-07.md"), "a fact\n");
+    watcher = make(["memory/**/*.md", "!memory/secret.md"]);
+    await watcher.start();
+    await watcher.ready();
+    await eventFor("memory.changed", "memory/2026-12-07.md");
+    expect(events.map((e) => e.attrs.path)).toEqual(["memory/secret.md", "memory/2026-12-07.md"]);
+    expect([...kept.values()].sort()).toEqual(["a fact\n", "not yet secret\n"]);
+  });
+
   it("reads the bootstrap cap from the agent's openclaw.json", async () => {
     const file = join(tmp.path, "openclaw.json");
     writeFileSync(

@@ -165,7 +165,12 @@ export class MemoryWatcher implements Component {
     const gone = [...this.#known.keys()].filter(
       (path) => !seen.has(path) && !unreadable.some((dir) => path.startsWith(dir)),
     );
-    const paths = [...present, ...gone];
+    // Known files the globs no longer take (memory.globs changed: a `!glob` added): forgotten, not read.
+    const dropped = gone.filter((path) => !this.#globs.matches(path));
+    for (const path of dropped) this.#known.delete(path);
+    if (dropped.length > 0)
+      this.#o.log.info("memory files no longer watched (memory.globs)", { paths: dropped.slice(0, 20) });
+    const paths = [...present, ...gone.filter((path) => this.#globs.matches(path))];
     for (const [i, path] of paths.entries()) {
       if (this.#stopping) {
         this.#o.log.info(

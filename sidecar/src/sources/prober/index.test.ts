@@ -137,7 +137,10 @@ describe("Prober", () => {
   it("is unknown until probed, healthy when the agent answers, unhealthy after N failures in a row, with reasons", async () => {
     const url = await gateway();
     const { p, events, changes } = prober(url);
-    expect(p.health().state).toBe("unknown");
+    expect(p.health()).toMatchObject({
+      state: "unknown",
+      reasons: ["no probe has passed yet, nor failed 2 times in a row: ready, chat"],
+    });
     await p.probeOnce();
     expect(p.health()).toMatchObject({ state: "healthy", reasons: [] });
     mode = "unauthorized";

@@ -171,7 +171,16 @@ export class Prober implements Component {
     const others = this.#o.degradedBy?.() ?? [];
     reasons.push(...others);
     if (others.length > 0 && (state === "healthy" || state === "unknown")) state = "degraded";
+    if (state === "unknown") reasons.push(this.#unknownBecause());
     return { state, reasons, probes: this.#status.map((s) => ({ ...s })) };
+  }
+
+  /** Why the agent's state is not known: /readyz and the fleet say it rather than nothing. */
+  #unknownBecause(): string {
+    if (this.#status.length === 0)
+      return "no health checks configured: set probe.probes (an http probe of the gateway, a chat probe) to know the agent's state";
+    const names = this.#status.map((s) => s.name).join(", ");
+    return `no probe has passed yet, nor failed ${this.#o.config.failuresToFail} times in a row: ${names}`;
   }
 
   async #update(): Promise<void> {
