@@ -3,6 +3,7 @@ import { MIN_SEAL_KEY_LENGTH } from "@clawguard/shared/chain";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError, describeError } from "@clawguard/shared/errors";
+import { dirProblem } from "@clawguard/shared/fs-dirs";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
 import { type Component, STOP_DEADLINE_MS, stopInTurn } from "@clawguard/shared/lifecycle";
@@ -57,7 +58,11 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
   const { targets, problems: alertProblems } = alertTargets(config.alerts, env);
   problems.push(...alertProblems);
-  problems.push(...fenceProblems(config, env), ...redisProblems(config, env));
+  problems.push(
+    ...fenceProblems(config, env),
+    ...redisProblems(config, env),
+    ...dataDirProblems(config, env),
+  );
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
   const seals = new Map<string, Map<string, Buffer>>();
@@ -219,6 +224,17 @@ function redisUrl(config: CollectorConfig, env: NodeJS.ProcessEnv): string | und
 }
 
 /** redisUrl's refusal as a problem of the config, so that --check lists it as the start does. */
+/** The embedded store's folder, when there is no PostgreSQL: checked before anything is made. */
+function dataDirProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
+  try {
+    if (resolveSecret(config.database.url, env, "database.url", COLLECTOR_SECRET_ENV["database.url"]))
+      return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
+  return [dirProblem("dataDir", config.dataDir) ?? []].flat();
+}
+
 function redisProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
   try {
     redisUrl(config, env);

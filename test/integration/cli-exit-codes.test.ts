@@ -128,6 +128,19 @@ describe("sidecar --check agrees with the start", () => {
     ],
     ["a typo in a key", { shiper: {} }, {}, /shiper/],
     [
+      "a spool dir on /proc (a recursive mkdir there never returns)",
+      {},
+      { CLAWGUARD_SPOOL_DIR: "/proc/nope" },
+      /spool\.dir: \/proc\/nope is under \/proc, a kernel pseudo filesystem/,
+    ],
+    [
+      "a spool dir under a file",
+      {},
+      { CLAWGUARD_SPOOL_DIR: "/etc/hostname/sp" },
+      /spool\.dir: \/etc\/hostname \(above \/etc\/hostname\/sp\) is not a folder/,
+    ],
+    ["a bin dir under a file", { binDir: "/etc/hostname/bin" }, {}, /binDir: \/etc\/hostname .*not a folder/],
+    [
       "a provider upstream that is no URL",
       { llm: { providers: { acme: { upstream: "not a url", api: "openai-completions" } } } },
       {},
@@ -191,6 +204,18 @@ describe("collector --check agrees with the start", () => {
     ["no sidecar tokens", {}, { CLAWGUARD_INGEST_TOKENS_FILE: "" }, /no sidecar tokens/],
     ["no read token", {}, { CLAWGUARD_READ_TOKEN: "" }, /no read token/],
     ["a typo in a key", { ingset: {} }, {}, /ingset: unknown key/],
+    [
+      "a data dir on /proc (a recursive mkdir there never returns)",
+      { dataDir: "/proc/nope" },
+      {},
+      /dataDir: \/proc\/nope is under \/proc, a kernel pseudo filesystem/,
+    ],
+    [
+      "a data dir under a file",
+      { dataDir: "/etc/hostname/x" },
+      {},
+      /dataDir: \/etc\/hostname \(above \/etc\/hostname\/x\) is not a folder/,
+    ],
     [
       "a sidecar token file that is not there",
       { auth: { sidecarTokensFile: "nope" } },
