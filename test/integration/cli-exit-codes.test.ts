@@ -126,7 +126,13 @@ describe("sidecar --check agrees with the start", () => {
       {},
       /stateDir: expected a folder outside/,
     ],
-    ["a typo in a key", { shiper: {} }, {}, /shiper/],
+    ["a typo in a key", { shiper: {} }, {}, /shiper: unknown key: did you mean shipper\?/],
+    [
+      "a typo in a nested key",
+      { exec: { maxByte: 1024 } },
+      {},
+      /exec\.maxByte: unknown key: did you mean exec\.maxBytes\?/,
+    ],
     [
       "a spool dir on /proc (a recursive mkdir there never returns)",
       {},
@@ -197,13 +203,43 @@ describe("sidecar --check agrees with the start", () => {
   );
 });
 
+describe("a misspelled CLAWGUARD_* variable", () => {
+  it("is a warning with the name it meant at sidecar and collector --check, which still pass", async () => {
+    const root = tempDir("clawguard-env-typo-");
+    try {
+      mkdirSync(join(root.path, "ws"));
+      const file = join(root.path, "clawguard.yaml");
+      writeFileSync(file, JSON.stringify({ workspace: "ws", stateDir: join(root.path, "state") }));
+      const sidecar = await run(["sidecar", "--config", file, "--check"], {
+        CLAWGUARD_INGEST_TOKEN: "i".repeat(40),
+        CLAWGUARD_SPOOLDIR: "/tmp/x",
+      });
+      expect(sidecar.err).toBe(
+        "clawguard sidecar: warning: CLAWGUARD_SPOOLDIR is set but no clawguard program reads it: did you mean CLAWGUARD_SPOOL_DIR?\n",
+      );
+      expect(sidecar.code).toBe(0);
+      const tokens = join(root.path, "tokens");
+      writeFileSync(tokens, `main ${"i".repeat(40)}\n`);
+      const collector = await run(["collector", "--check"], {
+        CLAWGUARD_INGEST_TOKENS_FILE: tokens,
+        CLAWGUARD_COLLECTOR_DATA_DIR: join(root.path, "data"),
+        CLAWGUARD_EXEC_MAXBYTES: "1",
+      });
+      expect(collector.err).toMatch(/CLAWGUARD_EXEC_MAXBYTES .*did you mean CLAWGUARD_EXEC_MAX_BYTES\?/);
+      expect(collector.code).toBe(0);
+    } finally {
+      root.cleanup();
+    }
+  });
+});
+
 describe("collector --check agrees with the start", () => {
   const tokens = join(dir.path, "sidecar-tokens");
   const good: NodeJS.ProcessEnv = { CLAWGUARD_INGEST_TOKENS_FILE: tokens, CLAWGUARD_COLLECTOR_URL: "" };
   const bad: [string, Record<string, unknown>, NodeJS.ProcessEnv, RegExp][] = [
     ["no sidecar tokens", {}, { CLAWGUARD_INGEST_TOKENS_FILE: "" }, /no sidecar tokens/],
     ["no read token", {}, { CLAWGUARD_READ_TOKEN: "" }, /no read token/],
-    ["a typo in a key", { ingset: {} }, {}, /ingset: unknown key/],
+    ["a typo in a key", { ingset: {} }, {}, /ingset: unknown key: did you mean ingest\?/],
     [
       "a data dir on /proc (a recursive mkdir there never returns)",
       { dataDir: "/proc/nope" },

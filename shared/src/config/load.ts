@@ -3,6 +3,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ClawguardError } from "../errors.ts";
 import type { SecretRef } from "./fields.ts";
+import { closest, keysAt } from "./suggest.ts";
 
 /** Maps an environment variable to the config path it overrides, e.g. CLAWGUARD_AGENT -> agent. */
 export type EnvMap = Readonly<Record<string, string>>;
@@ -80,13 +81,19 @@ function readYaml(file: string, program: string): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
-function formatIssue(issue: z.core.$ZodIssue): string {
+function formatIssue(issue: z.core.$ZodIssue, schema: z.ZodType): string[] {
   const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
   if (issue.code === "unrecognized_keys") {
-    return `${path === "(top level)" ? "" : `${path}.`}${issue.keys.join(", ")}: unknown key${issue.keys.length > 1 ? "s" : ""}`;
+    const prefix = path === "(top level)" ? "" : `${path}.`;
+    const siblings = keysAt(schema, issue.path);
+    // One line a key, each with its likely meaning: "exec.maxByte: unknown key: did you mean exec.maxBytes?"
+    return issue.keys.map((key) => {
+      const near = closest(key, siblings);
+      return `${prefix}${key}: unknown key${near ? `: did you mean ${prefix}${near}?` : ""}`;
+    });
   }
   const got = "input" in issue && issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : "";
-  return `${path}: ${issue.message}${got}`;
+  return [`${path}: ${issue.message}${got}`];
 }
 
 /**
@@ -103,7 +110,9 @@ export function loadConfig<S extends z.ZodType>(options: LoadOptions<S>): Readon
   const merged = deepMerge(deepMerge(options.base ?? {}, fromFile), fromEnv);
   const result = options.schema.safeParse(merged, { reportInput: true });
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `  - ${formatIssue(issue)}`);
+    const problems = result.error.issues.flatMap((issue) =>
+      formatIssue(issue, options.schema).map((line) => `  - ${line}`),
+    );
     const where = options.file ? ` (${options.file} and CLAWGUARD_* env)` : " (CLAWGUARD_* env)";
     throw new ClawguardError(
       "config.invalid",
