@@ -55,6 +55,22 @@ export interface Collector {
  * the start give the same answer.
  */
 export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
+  const { problems, ...checked } = inspectConfig(config, env);
+  if (problems.length > 0) {
+    throw new ClawguardError(
+      "config.invalid",
+      `collector config has ${problems.length} problem${problems.length > 1 ? "s" : ""}:\n  - ${problems.join("\n  - ")}`,
+    );
+  }
+  return checked;
+}
+
+/** checkConfig's problems, for the config's load to list with the schema's. */
+export function configProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
+  return inspectConfig(config, env).problems;
+}
+
+function inspectConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
   const { targets, problems: alertProblems } = alertTargets(config.alerts, env);
   problems.push(...alertProblems);
@@ -99,7 +115,7 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
           const text = line.trim();
           if (text === "" || text.startsWith("#")) return;
           const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\s+([A-Za-z0-9_.-]{1,32})\s+(\S+)$/.exec(text);
-          const where = `auth.sealKeysFile line ${i + 1}`;
+          const where = `auth.sealKeysFile ${config.auth.sealKeysFile} line ${i + 1}`;
           if (match) addSealKey(where, match[1] as string, match[2] as string, match[3] as string);
           else problems.push(`${where}: expected "<agent> <key id> <key of ${MIN_SEAL_KEY_LENGTH}+ chars>"`);
         });
@@ -116,7 +132,10 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
           if (text === "" || text.startsWith("#")) return;
           const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\s+(\S{16,})$/.exec(text);
           if (match) ingest.add(match[2] as string, match[1] as string);
-          else problems.push(`auth.sidecarTokensFile line ${i + 1}: expected "<agent> <token of 16+ chars>"`);
+          else
+            problems.push(
+              `auth.sidecarTokensFile ${config.auth.sidecarTokensFile} line ${i + 1}: expected "<agent> <token of 16+ chars>"`,
+            );
         });
     } catch (err) {
       problems.push(
@@ -141,13 +160,7 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
     );
   if (read.size === 0)
     problems.push("auth.readToken: no read token: set CLAWGUARD_READ_TOKEN or CLAWGUARD_READ_TOKEN_FILE");
-  if (problems.length > 0) {
-    throw new ClawguardError(
-      "config.invalid",
-      `collector config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
-    );
-  }
-  return { ingest, read, seals: seals as SealKeyring, targets };
+  return { problems, ingest, read, seals: seals as SealKeyring, targets };
 }
 
 export async function openStore(

@@ -271,6 +271,30 @@ describe("a misspelled CLAWGUARD_* variable", () => {
 describe("collector --check agrees with the start", () => {
   const tokens = join(dir.path, "sidecar-tokens");
   const good: NodeJS.ProcessEnv = { CLAWGUARD_INGEST_TOKENS_FILE: tokens, CLAWGUARD_COLLECTOR_URL: "" };
+  it("lists the schema's problems and the token file's in one list, each naming its key and file", async () => {
+    const root = tempDir("clawguard-collector-all-");
+    try {
+      const bad = join(root.path, "tokens");
+      writeFileSync(bad, "main short\nonly-a-name\n");
+      const env = {
+        ...good,
+        CLAWGUARD_INGEST_TOKENS_FILE: bad,
+        CLAWGUARD_FLEET_STALE_FACTOR: "-1",
+        CLAWGUARD_COLLECTOR_DATA_DIR: join(root.path, "data"),
+      };
+      const check = await run(["collector", "--check"], env);
+      expect(check.err).toMatch(/has 4 problems:\n {2}- fleet\.staleFactor: .*\n/);
+      expect(check.err).toContain(
+        `auth.sidecarTokensFile ${bad} line 1: expected "<agent> <token of 16+ chars>"`,
+      );
+      expect(check.err).toContain(`auth.sidecarTokensFile ${bad} line 2: expected`);
+      expect(check.err).toContain("auth: no sidecar tokens");
+      expect(check.code).toBe(78);
+    } finally {
+      root.cleanup();
+    }
+  });
+
   const bad: [string, Record<string, unknown>, NodeJS.ProcessEnv, RegExp][] = [
     ["no sidecar tokens", {}, { CLAWGUARD_INGEST_TOKENS_FILE: "" }, /no sidecar tokens/],
     ["no read token", {}, { CLAWGUARD_READ_TOKEN: "" }, /no read token/],

@@ -17,6 +17,12 @@ export interface LoadOptions<S extends z.ZodType> {
   envMap: EnvMap;
   /** Values that sit under the file (e.g. computed defaults); the file and env override them. */
   base?: Record<string, unknown>;
+  /**
+   * What is wrong beyond the schema (files it names, secrets), listed with the schema's problems
+   * in one list: run on the config, or on what is left of it once the schema's problems are
+   * taken out (when that parses).
+   */
+  check?: (config: z.output<S>) => string[];
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -40,6 +46,24 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
         : value;
   }
   return out;
+}
+
+/** The input with what the schema refused taken out (unknown keys, bad values), for `check`. */
+function withoutIssues(
+  input: Record<string, unknown>,
+  issues: readonly z.core.$ZodIssue[],
+): Record<string, unknown> {
+  const copy = structuredClone(input);
+  for (const issue of issues) {
+    let node: unknown = copy;
+    for (const key of issue.path.slice(0, issue.code === "unrecognized_keys" ? undefined : -1)) {
+      node = node && typeof node === "object" ? (node as Record<PropertyKey, unknown>)[key] : undefined;
+    }
+    if (!node || typeof node !== "object") continue;
+    const keys = issue.code === "unrecognized_keys" ? issue.keys : issue.path.slice(-1);
+    for (const key of keys) delete (node as Record<PropertyKey, unknown>)[key];
+  }
+  return copy;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -109,14 +133,20 @@ export function loadConfig<S extends z.ZodType>(options: LoadOptions<S>): Readon
   }
   const merged = deepMerge(deepMerge(options.base ?? {}, fromFile), fromEnv);
   const result = options.schema.safeParse(merged, { reportInput: true });
-  if (!result.success) {
-    const problems = result.error.issues.flatMap((issue) =>
-      formatIssue(issue, options.schema).map((line) => `  - ${line}`),
-    );
+  const problems = result.success
+    ? []
+    : result.error.issues.flatMap((issue) => formatIssue(issue, options.schema));
+  if (options.check) {
+    const rest = result.success
+      ? result
+      : options.schema.safeParse(withoutIssues(merged, result.error.issues));
+    if (rest.success) problems.push(...options.check(rest.data));
+  }
+  if (!result.success || problems.length > 0) {
     const where = options.file ? ` (${options.file} and CLAWGUARD_* env)` : " (CLAWGUARD_* env)";
     throw new ClawguardError(
       "config.invalid",
-      `${options.program} config${where} has ${problems.length} problem${problems.length > 1 ? "s" : ""}:\n${problems.join("\n")}`,
+      `${options.program} config${where} has ${problems.length} problem${problems.length > 1 ? "s" : ""}:\n  - ${problems.join("\n  - ")}`,
     );
   }
   return deepFreeze(result.data);
