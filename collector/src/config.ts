@@ -132,27 +132,35 @@ export const COLLECTOR_SECRET_ENV = {
   "auth.readToken": "CLAWGUARD_READ_TOKEN",
 } as const;
 
+/**
+ * The collector's config from `file` and the environment. `check` adds what is wrong beyond the
+ * schema (the token files, the secrets: checkConfig's problems), listed with the schema's in one list.
+ */
 export function loadCollectorConfig(
   file: string | undefined,
   env: NodeJS.ProcessEnv,
   cwd = process.cwd(),
+  check?: (config: CollectorConfig) => string[],
 ): CollectorConfig {
+  const base = file ? resolve(cwd, file, "..") : cwd;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const finish = (config: z.output<typeof collectorSchema>): CollectorConfig =>
+    Object.freeze({
+      ...config,
+      dataDir: abs(config.dataDir),
+      auth: Object.freeze({
+        ...config.auth,
+        ...(config.auth.sidecarTokensFile ? { sidecarTokensFile: abs(config.auth.sidecarTokensFile) } : {}),
+        ...(config.auth.sealKeysFile ? { sealKeysFile: abs(config.auth.sealKeysFile) } : {}),
+      }),
+    });
   const config = loadConfig({
     schema: collectorSchema,
     program: "collector",
     file,
     env,
     envMap: COLLECTOR_ENV,
+    ...(check ? { check: (c: z.output<typeof collectorSchema>) => check(finish(c)) } : {}),
   });
-  const base = file ? resolve(cwd, file, "..") : cwd;
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  return Object.freeze({
-    ...config,
-    dataDir: abs(config.dataDir),
-    auth: Object.freeze({
-      ...config.auth,
-      ...(config.auth.sidecarTokensFile ? { sidecarTokensFile: abs(config.auth.sidecarTokensFile) } : {}),
-      ...(config.auth.sealKeysFile ? { sealKeysFile: abs(config.auth.sealKeysFile) } : {}),
-    }),
-  });
+  return finish(config);
 }

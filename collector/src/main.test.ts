@@ -111,7 +111,7 @@ describe("collector start", () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(message).toMatch(/^collector config has 6 problem\(s\)/);
+    expect(message).toMatch(/^collector config has 6 problems:/);
     for (const part of [
       "controller.groups[0].targets.gw-b: required",
       "controller.actuator.url",
@@ -136,7 +136,7 @@ describe("collector start", () => {
       `main k3 ${key("a")}\nmain k2 ${key("b")}\nmain k1 ${key("c")}\nmain k2 ${key("d")}\nsub1 k1 short\nnonsense\n`,
     );
     expect(() => checkConfig(loadCollectorConfig(undefined, env, dir.path), env)).toThrowError(
-      /4 problem\(s\)(.|\n)*line 3: main has more than 2 sealing keys(.|\n)*line 4: key id "k2" of main given twice(.|\n)*line 5: expected a sealing key of 32\+ chars, got 5(.|\n)*line 6: expected "<agent> <key id> <key of 32\+ chars>"/,
+      /4 problems:(.|\n)*line 3: main has more than 2 sealing keys(.|\n)*line 4: key id "k2" of main given twice(.|\n)*line 5: expected a sealing key of 32\+ chars, got 5(.|\n)*line 6: expected "<agent> <key id> <key of 32\+ chars>"/,
     );
   });
 });

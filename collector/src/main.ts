@@ -3,6 +3,7 @@ import { MIN_SEAL_KEY_LENGTH } from "@clawguard/shared/chain";
 import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError, describeError } from "@clawguard/shared/errors";
+import { dirProblem } from "@clawguard/shared/fs-dirs";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
 import { type Component, STOP_DEADLINE_MS, stopInTurn } from "@clawguard/shared/lifecycle";
@@ -54,10 +55,30 @@ export interface Collector {
  * the start give the same answer.
  */
 export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
+  const { problems, ...checked } = inspectConfig(config, env);
+  if (problems.length > 0) {
+    throw new ClawguardError(
+      "config.invalid",
+      `collector config has ${problems.length} problem${problems.length > 1 ? "s" : ""}:\n  - ${problems.join("\n  - ")}`,
+    );
+  }
+  return checked;
+}
+
+/** checkConfig's problems, for the config's load to list with the schema's. */
+export function configProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
+  return inspectConfig(config, env).problems;
+}
+
+function inspectConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
   const problems = controllerProblems(config.controller, env);
   const { targets, problems: alertProblems } = alertTargets(config.alerts, env);
   problems.push(...alertProblems);
-  problems.push(...fenceProblems(config, env), ...redisProblems(config, env));
+  problems.push(
+    ...fenceProblems(config, env),
+    ...redisProblems(config, env),
+    ...dataDirProblems(config, env),
+  );
   const ingest = new TokenSet<string>();
   const read = new TokenSet<string>();
   const seals = new Map<string, Map<string, Buffer>>();
@@ -94,7 +115,7 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
           const text = line.trim();
           if (text === "" || text.startsWith("#")) return;
           const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\s+([A-Za-z0-9_.-]{1,32})\s+(\S+)$/.exec(text);
-          const where = `auth.sealKeysFile line ${i + 1}`;
+          const where = `auth.sealKeysFile ${config.auth.sealKeysFile} line ${i + 1}`;
           if (match) addSealKey(where, match[1] as string, match[2] as string, match[3] as string);
           else problems.push(`${where}: expected "<agent> <key id> <key of ${MIN_SEAL_KEY_LENGTH}+ chars>"`);
         });
@@ -111,7 +132,10 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
           if (text === "" || text.startsWith("#")) return;
           const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})\s+(\S{16,})$/.exec(text);
           if (match) ingest.add(match[2] as string, match[1] as string);
-          else problems.push(`auth.sidecarTokensFile line ${i + 1}: expected "<agent> <token of 16+ chars>"`);
+          else
+            problems.push(
+              `auth.sidecarTokensFile ${config.auth.sidecarTokensFile} line ${i + 1}: expected "<agent> <token of 16+ chars>"`,
+            );
         });
     } catch (err) {
       problems.push(
@@ -136,13 +160,7 @@ export function checkConfig(config: CollectorConfig, env: NodeJS.ProcessEnv) {
     );
   if (read.size === 0)
     problems.push("auth.readToken: no read token: set CLAWGUARD_READ_TOKEN or CLAWGUARD_READ_TOKEN_FILE");
-  if (problems.length > 0) {
-    throw new ClawguardError(
-      "config.invalid",
-      `collector config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
-    );
-  }
-  return { ingest, read, seals: seals as SealKeyring, targets };
+  return { problems, ingest, read, seals: seals as SealKeyring, targets };
 }
 
 export async function openStore(
@@ -219,6 +237,17 @@ function redisUrl(config: CollectorConfig, env: NodeJS.ProcessEnv): string | und
 }
 
 /** redisUrl's refusal as a problem of the config, so that --check lists it as the start does. */
+/** The embedded store's folder, when there is no PostgreSQL: checked before anything is made. */
+function dataDirProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
+  try {
+    if (resolveSecret(config.database.url, env, "database.url", COLLECTOR_SECRET_ENV["database.url"]))
+      return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
+  return [dirProblem("dataDir", config.dataDir) ?? []].flat();
+}
+
 function redisProblems(config: CollectorConfig, env: NodeJS.ProcessEnv): string[] {
   try {
     redisUrl(config, env);

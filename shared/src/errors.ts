@@ -53,7 +53,9 @@ export function describeError(err: unknown): string {
   const parts = [err.message];
   let cause = err.cause;
   for (let depth = 0; cause instanceof Error && depth < 4; depth++) {
-    parts.push(cause.message);
+    // A wrapper that repeats its cause's words ("listen EADDRINUSE ...: listen EADDRINUSE ...") says them once.
+    const message = cause.message;
+    if (!parts.some((part) => part.includes(message))) parts.push(message);
     cause = cause.cause;
   }
   return parts.join(": ");

@@ -92,7 +92,7 @@ export function loadSidecarConfig(
   if (problems.length > 0) {
     throw new ClawguardError(
       "config.invalid",
-      `sidecar config has ${problems.length} problem(s):\n  - ${problems.join("\n  - ")}`,
+      `sidecar config has ${problems.length} problem${problems.length > 1 ? "s" : ""}:\n  - ${problems.join("\n  - ")}`,
     );
   }
   const paths = { ...workspacePaths(workspace, config.agent), ...statePaths(stateDir) };

@@ -14,6 +14,7 @@ import { parseListen } from "@clawguard/shared/config/fields";
 import { resolveSecret } from "@clawguard/shared/config/load";
 import { ClawguardError, describeError } from "@clawguard/shared/errors";
 import { draftEvent, type EventSource } from "@clawguard/shared/events/envelope";
+import { dirProblem, mkdirp } from "@clawguard/shared/fs-dirs";
 import { HeapRelease } from "@clawguard/shared/heap-release";
 import { TokenSet } from "@clawguard/shared/http/auth";
 import { type Listening, listen } from "@clawguard/shared/http/serve";
@@ -67,7 +68,7 @@ function publishAgentCli(dir: string, log: Logger): void {
     log.warn("no agent-side clawguard to publish: run pnpm build (the sidecar image has it)", { dir });
     return;
   }
-  mkdirSync(dir, { recursive: true });
+  mkdirp(dir, 0o755);
   // Unique across containers: the sidecars of a deployment share this volume, and each is pid 7
   // in its own container (two renamed each other's file away: ENOENT, and a restart loop).
   const tmp = join(dir, `.clawguard.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
@@ -85,7 +86,7 @@ function publishAgentCli(dir: string, log: Logger): void {
  */
 function markWorkspace(config: SidecarConfig, log: Logger): void {
   try {
-    mkdirSync(config.paths.root, { recursive: true, mode: 0o700 });
+    mkdirp(config.paths.root, 0o700);
   } catch (err) {
     log.warn("workspace: cannot make .clawguard", { dir: config.paths.root, error: describeError(err) });
   }
@@ -103,6 +104,7 @@ export function checkStateDir(config: SidecarConfig): void {
       `stateDir: expected a folder outside the workspace ${config.workspace} (the agent's container reads everything in it), got ${stateDir}: set stateDir or CLAWGUARD_STATE_DIR`,
     );
   }
+  checkDirs(config);
 }
 
 /** The API token: configured, from the environment, or generated once into the private state dir. */
@@ -174,6 +176,26 @@ function deadLetterEvent(source: EventSource, letters: readonly DeadLetter[]) {
 const API_GRACE_MS = 400;
 
 /**
+ * Every folder the sidecar makes outside the workspace, checked before any is made: a path under a
+ * file, an unwritable one or one on /proc would fail (or hang) the start halfway.
+ */
+function checkDirs(config: SidecarConfig): void {
+  const dirs: [string, string][] = [
+    ["stateDir", config.paths.stateDir],
+    ["spool.dir", config.paths.spool],
+  ];
+  if (config.binDir) dirs.push(["binDir", config.binDir]);
+  const problems = dirs.flatMap(([key, dir]) => dirProblem(key, dir) ?? []);
+  if (problems.length === 1) throw new ClawguardError("config.invalid", problems[0] as string);
+  if (problems.length > 1) {
+    throw new ClawguardError(
+      "config.invalid",
+      `sidecar config has ${problems.length} problems:\n  - ${problems.join("\n  - ")}`,
+    );
+  }
+}
+
+/**
  * Every check the start makes before it takes anything (a lock, a port, a file), in the same order;
  * `sidecar --check` runs exactly these. Throws config.invalid (exit 78) naming what is wrong.
  */
@@ -210,7 +232,7 @@ export async function startSidecar(
 ): Promise<Sidecar> {
   // Checked before the spool is locked: a config that fails leaves no lock behind.
   const { ingestToken } = preflight(config, env);
-  mkdirSync(config.paths.stateDir, { recursive: true, mode: 0o700 });
+  mkdirp(config.paths.stateDir);
   markWorkspace(config, log);
   const token = apiToken(config, env);
   if (config.binDir) publishAgentCli(config.binDir, log);

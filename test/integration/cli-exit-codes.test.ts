@@ -64,8 +64,43 @@ describe("exit codes", () => {
     ["an unknown command", ["nosuch"], 2, /unknown command "nosuch"/],
     ["a time that is no time", ["audit", "list", "--since", "yesterday"], 2, /--since: .*got "yesterday"/],
     ["30 February", ["audit", "list", "--until", "2026-02-30"], 2, /--until: not a real date/],
-    ["a negative limit", ["audit", "list", "--limit", "-3"], 2, /--limit.*--limit=-XYZ/],
-    ["a limit that is no number", ["audit", "list", "--limit", "abc"], 2, /--limit: expected an integer/],
+    [
+      "a negative limit",
+      ["audit", "list", "--limit", "-3"],
+      2,
+      /^clawguard audit: --limit: expected a positive integer, got -3$/m,
+    ],
+    [
+      "a limit that is no number",
+      ["audit", "list", "--limit", "abc"],
+      2,
+      /--limit: expected a positive integer, got "abc"/,
+    ],
+    [
+      "a limit past the largest integer",
+      ["audit", "list", "--limit", "99999999999999999999"],
+      2,
+      /--limit: expected at most 9007199254740991, got 99999999999999999999/,
+    ],
+    [
+      "a negative exec limit",
+      ["exec", "--max-bytes", "-1", "--", "true"],
+      2,
+      /^clawguard exec: --max-bytes: expected a positive integer, got -1$/m,
+    ],
+    [
+      "an exec timeout that is no number: the usage error alone, no warning about the workspace first",
+      ["exec", "--timeout-ms", "abc", "--", "true"],
+      2,
+      /^clawguard exec: --timeout-ms: expected a positive integer, got "abc"\n$/,
+    ],
+    [
+      "a route without its group",
+      ["route", "nginx"],
+      2,
+      /^clawguard route nginx: --group NAME is required\n$/,
+    ],
+    ["memory history without a path", ["memory", "history"], 2, /^clawguard memory history: no path given/],
     [
       "a token file that is not there",
       ["audit", "list", "--token-file", "/no/such/token"],
@@ -126,7 +161,26 @@ describe("sidecar --check agrees with the start", () => {
       {},
       /stateDir: expected a folder outside/,
     ],
-    ["a typo in a key", { shiper: {} }, {}, /shiper/],
+    ["a typo in a key", { shiper: {} }, {}, /shiper: unknown key: did you mean shipper\?/],
+    [
+      "a typo in a nested key",
+      { exec: { maxByte: 1024 } },
+      {},
+      /exec\.maxByte: unknown key: did you mean exec\.maxBytes\?/,
+    ],
+    [
+      "a spool dir on /proc (a recursive mkdir there never returns)",
+      {},
+      { CLAWGUARD_SPOOL_DIR: "/proc/nope" },
+      /spool\.dir: \/proc\/nope is under \/proc, a kernel pseudo filesystem/,
+    ],
+    [
+      "a spool dir under a file",
+      {},
+      { CLAWGUARD_SPOOL_DIR: "/etc/hostname/sp" },
+      /spool\.dir: \/etc\/hostname \(above \/etc\/hostname\/sp\) is not a folder/,
+    ],
+    ["a bin dir under a file", { binDir: "/etc/hostname/bin" }, {}, /binDir: \/etc\/hostname .*not a folder/],
     [
       "a provider upstream that is no URL",
       { llm: { providers: { acme: { upstream: "not a url", api: "openai-completions" } } } },
@@ -184,13 +238,79 @@ describe("sidecar --check agrees with the start", () => {
   );
 });
 
+describe("a misspelled CLAWGUARD_* variable", () => {
+  it("is a warning with the name it meant at sidecar and collector --check, which still pass", async () => {
+    const root = tempDir("clawguard-env-typo-");
+    try {
+      mkdirSync(join(root.path, "ws"));
+      const file = join(root.path, "clawguard.yaml");
+      writeFileSync(file, JSON.stringify({ workspace: "ws", stateDir: join(root.path, "state") }));
+      const sidecar = await run(["sidecar", "--config", file, "--check"], {
+        CLAWGUARD_INGEST_TOKEN: "i".repeat(40),
+        CLAWGUARD_SPOOLDIR: "/tmp/x",
+      });
+      expect(sidecar.err).toBe(
+        "clawguard sidecar: warning: CLAWGUARD_SPOOLDIR is set but no clawguard program reads it: did you mean CLAWGUARD_SPOOL_DIR?\n",
+      );
+      expect(sidecar.code).toBe(0);
+      const tokens = join(root.path, "tokens");
+      writeFileSync(tokens, `main ${"i".repeat(40)}\n`);
+      const collector = await run(["collector", "--check"], {
+        CLAWGUARD_INGEST_TOKENS_FILE: tokens,
+        CLAWGUARD_COLLECTOR_DATA_DIR: join(root.path, "data"),
+        CLAWGUARD_EXEC_MAXBYTES: "1",
+      });
+      expect(collector.err).toMatch(/CLAWGUARD_EXEC_MAXBYTES .*did you mean CLAWGUARD_EXEC_MAX_BYTES\?/);
+      expect(collector.code).toBe(0);
+    } finally {
+      root.cleanup();
+    }
+  });
+});
+
 describe("collector --check agrees with the start", () => {
   const tokens = join(dir.path, "sidecar-tokens");
   const good: NodeJS.ProcessEnv = { CLAWGUARD_INGEST_TOKENS_FILE: tokens, CLAWGUARD_COLLECTOR_URL: "" };
+  it("lists the schema's problems and the token file's in one list, each naming its key and file", async () => {
+    const root = tempDir("clawguard-collector-all-");
+    try {
+      const bad = join(root.path, "tokens");
+      writeFileSync(bad, "main short\nonly-a-name\n");
+      const env = {
+        ...good,
+        CLAWGUARD_INGEST_TOKENS_FILE: bad,
+        CLAWGUARD_FLEET_STALE_FACTOR: "-1",
+        CLAWGUARD_COLLECTOR_DATA_DIR: join(root.path, "data"),
+      };
+      const check = await run(["collector", "--check"], env);
+      expect(check.err).toMatch(/has 4 problems:\n {2}- fleet\.staleFactor: .*\n/);
+      expect(check.err).toContain(
+        `auth.sidecarTokensFile ${bad} line 1: expected "<agent> <token of 16+ chars>"`,
+      );
+      expect(check.err).toContain(`auth.sidecarTokensFile ${bad} line 2: expected`);
+      expect(check.err).toContain("auth: no sidecar tokens");
+      expect(check.code).toBe(78);
+    } finally {
+      root.cleanup();
+    }
+  });
+
   const bad: [string, Record<string, unknown>, NodeJS.ProcessEnv, RegExp][] = [
     ["no sidecar tokens", {}, { CLAWGUARD_INGEST_TOKENS_FILE: "" }, /no sidecar tokens/],
     ["no read token", {}, { CLAWGUARD_READ_TOKEN: "" }, /no read token/],
-    ["a typo in a key", { ingset: {} }, {}, /ingset: unknown key/],
+    ["a typo in a key", { ingset: {} }, {}, /ingset: unknown key: did you mean ingest\?/],
+    [
+      "a data dir on /proc (a recursive mkdir there never returns)",
+      { dataDir: "/proc/nope" },
+      {},
+      /dataDir: \/proc\/nope is under \/proc, a kernel pseudo filesystem/,
+    ],
+    [
+      "a data dir under a file",
+      { dataDir: "/etc/hostname/x" },
+      {},
+      /dataDir: \/etc\/hostname \(above \/etc\/hostname\/x\) is not a folder/,
+    ],
     [
       "a sidecar token file that is not there",
       { auth: { sidecarTokensFile: "nope" } },

@@ -18,7 +18,7 @@ describe("alerts config", () => {
       BAD: "ftp://x",
     };
     expect(() => checkConfig(config, env)).toThrow(
-      /2 problem\(s\):\n {2}- alerts\.mattermost\[1\]\.url: environment variable NOT_SET is not set\n {2}- alerts\.webhooks\[0\]\.url: expected an http\(s\) URL from env or file$/,
+      /2 problems:\n {2}- alerts\.mattermost\[1\]\.url: environment variable NOT_SET is not set\n {2}- alerts\.webhooks\[0\]\.url: expected an http\(s\) URL from env or file$/,
     );
     const ok = checkConfig(config, {
       ...env,

@@ -210,6 +210,18 @@ describe("clawguard config validate", () => {
     ]);
     expect(r.stderr).toBe("2 problems in 2 files\n");
   });
+
+  it("one problem is said in the singular", async () => {
+    const tree = makeTree({
+      "base.yaml": (VALID["base.yaml"] as string).replace(
+        "http://127.0.0.1:18801/llm/openai",
+        "https://api.openai.com/v1",
+      ),
+    });
+    const r = await run(["validate", tree]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("1 problem in 1 file\n");
+  });
 });
 
 describe("usage", () => {

@@ -113,7 +113,10 @@ async function validate(io: Io, treeArg: string, values: Values): Promise<number
     return 0;
   }
   listProblems(io, treeArg, problems);
-  io.err(`${problems.length} problems in ${new Set(problems.map((p) => p.file)).size} files\n`);
+  const files = new Set(problems.map((p) => p.file)).size;
+  io.err(
+    `${problems.length} problem${problems.length === 1 ? "" : "s"} in ${files} file${files === 1 ? "" : "s"}\n`,
+  );
   return 1;
 }
 

@@ -27,25 +27,54 @@ export function parse<O extends Options>(
 ) {
   try {
     return parseArgs({
-      args,
+      args: negativeValues(args, options),
       options: { ...options, help: { type: "boolean", short: "h" } },
       allowPositionals,
       strict: true,
     });
   } catch (err) {
-    // Node's own words, whole: "argument is ambiguous" goes on to say how to pass a value like -3.
     const message = (err as Error).message.split("\n").filter(Boolean).join(" ");
     throw new ClawguardError("input.invalid", `${message}\nRun: clawguard ${command} --help`);
   }
 }
 
-export function intFlag(name: string, value: string | undefined, min = 0): number | undefined {
+/**
+ * `--limit -3` as `--limit=-3`: the flag takes a value, and a negative number is that value, for
+ * the flag's own check to refuse in its words (Node would call it ambiguous and suggest the `=`).
+ */
+function negativeValues(args: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === "--") return [...out, ...args.slice(i)];
+    const next = args[i + 1];
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    if (name && options[name]?.type === "string" && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/** The largest value an integer flag takes unless told otherwise: 2^53 - 1, exact as a number. */
+const MAX_INT_FLAG = Number.MAX_SAFE_INTEGER;
+
+/** An integer flag in min..max, or a usage error that says the range and what it got. */
+export function intFlag(
+  name: string,
+  value: string | undefined,
+  min = 0,
+  max = MAX_INT_FLAG,
+): number | undefined {
   if (value === undefined) return undefined;
+  const shown = /^-?\d+$/.test(value) ? value : JSON.stringify(value);
   if (!/^\d+$/.test(value) || Number(value) < min) {
-    throw new ClawguardError(
-      "input.invalid",
-      `--${name}: expected an integer >= ${min}, got ${JSON.stringify(value)}`,
-    );
+    const expected = min === 1 ? "a positive integer" : `an integer >= ${min}`;
+    throw new ClawguardError("input.invalid", `--${name}: expected ${expected}, got ${shown}`);
+  }
+  if (Number(value) > max) {
+    throw new ClawguardError("input.invalid", `--${name}: expected at most ${max}, got ${shown}`);
   }
   return Number(value);
 }

@@ -37,7 +37,11 @@ export async function dispatch(commands: Commands, argv: string[], io: Io): Prom
     return await (await entry.load()).run(rest, io);
   } catch (err) {
     if (err instanceof ClawguardError) {
-      io.err(`clawguard ${name}: ${err.message}\n`);
+      // A message that names its command already ("clawguard route nginx: ...") is not prefixed twice.
+      const named = err.message.startsWith(`clawguard ${name}`)
+        ? err.message
+        : `clawguard ${name}: ${err.message}`;
+      io.err(`${named}\n`);
       return err.code === "config.invalid"
         ? 78
         : err.code === "input.invalid" || err.code === "not_found"

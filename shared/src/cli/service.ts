@@ -1,3 +1,4 @@
+import { unknownEnvWarnings } from "../config/env-names.ts";
 import { type Logger, loggerFromEnv } from "../log.ts";
 import { redactObject } from "../redact/index.ts";
 import { type Command, type Io, parse } from "./command.ts";
@@ -37,6 +38,7 @@ export function serviceCommand<C>(spec: ServiceCommand<C>): Command {
         io.out(`${spec.help}\n`);
         return 0;
       }
+      for (const warning of unknownEnvWarnings(io.env)) io.err(`clawguard ${spec.name}: ${warning}\n`);
       const config = spec.load(values.config, io);
       if (values["print-config"]) {
         io.out(`${JSON.stringify(redactObject(config), null, 2)}\n`);

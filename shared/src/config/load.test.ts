@@ -55,9 +55,19 @@ describe("loadConfig", () => {
         'spool.maxBytes: expected a byte size >= 1024 (e.g. 51200 or "64KiB"), got "1G"',
       );
       expect(message).toContain("spool.fsyncMs: expected an integer >= 1, got 0");
-      expect(message).toContain("spool.typo: unknown key");
+      expect(message).toMatch(/^ {2}- spool\.typo: unknown key$/m); // nothing near it
       expect(message).toContain("extra: unknown key");
     }
+  });
+
+  it("says which key a typo meant: among its siblings, in nested objects too", () => {
+    const run = (text: string) => () =>
+      loadConfig({ schema, program: "t", file: file(text), env: {}, envMap });
+    expect(run("spool:\n  fsynMs: 3\n  MAXBYTES: 2048\n")).toThrowError(
+      /has 2 problems:\n {2}- spool\.fsynMs: unknown key: did you mean spool\.fsyncMs\?\n {2}- spool\.MAXBYTES: unknown key: did you mean spool\.maxBytes\?$/,
+    );
+    expect(run("nmae: x\n")).toThrowError(/has 1 problem:\n {2}- nmae: unknown key: did you mean name\?$/);
+    expect(run("tokne: {}\n")).toThrowError(/tokne: unknown key: did you mean token\?/);
   });
 
   it("names the file and line when the YAML is broken", () => {

@@ -3,6 +3,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ClawguardError } from "../errors.ts";
 import type { SecretRef } from "./fields.ts";
+import { closest, keysAt } from "./suggest.ts";
 
 /** Maps an environment variable to the config path it overrides, e.g. CLAWGUARD_AGENT -> agent. */
 export type EnvMap = Readonly<Record<string, string>>;
@@ -16,6 +17,12 @@ export interface LoadOptions<S extends z.ZodType> {
   envMap: EnvMap;
   /** Values that sit under the file (e.g. computed defaults); the file and env override them. */
   base?: Record<string, unknown>;
+  /**
+   * What is wrong beyond the schema (files it names, secrets), listed with the schema's problems
+   * in one list: run on the config, or on what is left of it once the schema's problems are
+   * taken out (when that parses).
+   */
+  check?: (config: z.output<S>) => string[];
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -39,6 +46,24 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
         : value;
   }
   return out;
+}
+
+/** The input with what the schema refused taken out (unknown keys, bad values), for `check`. */
+function withoutIssues(
+  input: Record<string, unknown>,
+  issues: readonly z.core.$ZodIssue[],
+): Record<string, unknown> {
+  const copy = structuredClone(input);
+  for (const issue of issues) {
+    let node: unknown = copy;
+    for (const key of issue.path.slice(0, issue.code === "unrecognized_keys" ? undefined : -1)) {
+      node = node && typeof node === "object" ? (node as Record<PropertyKey, unknown>)[key] : undefined;
+    }
+    if (!node || typeof node !== "object") continue;
+    const keys = issue.code === "unrecognized_keys" ? issue.keys : issue.path.slice(-1);
+    for (const key of keys) delete (node as Record<PropertyKey, unknown>)[key];
+  }
+  return copy;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -80,13 +105,19 @@ function readYaml(file: string, program: string): Record<string, unknown> {
   return data as Record<string, unknown>;
 }
 
-function formatIssue(issue: z.core.$ZodIssue): string {
+function formatIssue(issue: z.core.$ZodIssue, schema: z.ZodType): string[] {
   const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
   if (issue.code === "unrecognized_keys") {
-    return `${path === "(top level)" ? "" : `${path}.`}${issue.keys.join(", ")}: unknown key${issue.keys.length > 1 ? "s" : ""}`;
+    const prefix = path === "(top level)" ? "" : `${path}.`;
+    const siblings = keysAt(schema, issue.path);
+    // One line a key, each with its likely meaning: "exec.maxByte: unknown key: did you mean exec.maxBytes?"
+    return issue.keys.map((key) => {
+      const near = closest(key, siblings);
+      return `${prefix}${key}: unknown key${near ? `: did you mean ${prefix}${near}?` : ""}`;
+    });
   }
   const got = "input" in issue && issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : "";
-  return `${path}: ${issue.message}${got}`;
+  return [`${path}: ${issue.message}${got}`];
 }
 
 /**
@@ -102,12 +133,20 @@ export function loadConfig<S extends z.ZodType>(options: LoadOptions<S>): Readon
   }
   const merged = deepMerge(deepMerge(options.base ?? {}, fromFile), fromEnv);
   const result = options.schema.safeParse(merged, { reportInput: true });
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `  - ${formatIssue(issue)}`);
+  const problems = result.success
+    ? []
+    : result.error.issues.flatMap((issue) => formatIssue(issue, options.schema));
+  if (options.check) {
+    const rest = result.success
+      ? result
+      : options.schema.safeParse(withoutIssues(merged, result.error.issues));
+    if (rest.success) problems.push(...options.check(rest.data));
+  }
+  if (!result.success || problems.length > 0) {
     const where = options.file ? ` (${options.file} and CLAWGUARD_* env)` : " (CLAWGUARD_* env)";
     throw new ClawguardError(
       "config.invalid",
-      `${options.program} config${where} has ${problems.length} problem${problems.length > 1 ? "s" : ""}:\n${problems.join("\n")}`,
+      `${options.program} config${where} has ${problems.length} problem${problems.length > 1 ? "s" : ""}:\n  - ${problems.join("\n  - ")}`,
     );
   }
   return deepFreeze(result.data);

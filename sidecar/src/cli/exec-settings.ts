@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { lstatSync, readFileSync, statSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 import { SIDECAR_ENV } from "../config-env.ts";
 import type { ExecGuardConfig } from "../sources/exec-guard/config.ts";
 import { agentSideInputs } from "./config-file.ts";
@@ -145,7 +146,7 @@ function cacheEntry(
 /** The directory, created 0700 when missing, if it is a real directory only this user can write. */
 export function privateDir(dir: string): boolean {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirp(dir);
     const st = lstatSync(dir);
     return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
   } catch {

@@ -1,7 +1,7 @@
 import type { Command } from "@clawguard/shared/cli/command";
 import { serviceCommand } from "@clawguard/shared/cli/service";
 import { loadCollectorConfig } from "../../config.ts";
-import { checkConfig, startCollector } from "../../main.ts";
+import { checkConfig, configProblems, startCollector } from "../../main.ts";
 
 const help = `Usage: clawguard collector [--config FILE] [--check | --print-config]
 
@@ -24,7 +24,11 @@ Secrets: sidecar tokens from auth.sidecars, auth.sidecarTokensFile or CLAWGUARD_
 export const collectorCommand: Command = serviceCommand({
   name: "collector",
   help,
-  load: (flag, io) => loadCollectorConfig(flag ?? io.env.CLAWGUARD_COLLECTOR_CONFIG, io.env, io.cwd),
+  // Every problem in one list: the schema's and the token files' and secrets' (checkConfig's).
+  load: (flag, io) =>
+    loadCollectorConfig(flag ?? io.env.CLAWGUARD_COLLECTOR_CONFIG, io.env, io.cwd, (config) =>
+      configProblems(config, io.env),
+    ),
   check(config, io) {
     checkConfig(config, io.env);
     return ["collector config is valid"];

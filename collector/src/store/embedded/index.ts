@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import { PGlite } from "@electric-sql/pglite";
 import { type Db, type Queryable, StoreHealth, storeClosed } from "../db.ts";
@@ -10,7 +10,7 @@ const NAME = "the embedded store (PGlite)";
  * directory. Single process: the directory is locked so a second collector cannot corrupt it.
  */
 export async function createEmbeddedDb(dataDir: string): Promise<Db> {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  mkdirp(dataDir);
   const unlock = await lockDirectory(dataDir, "collector data directory");
   let db: PGlite;
   try {

@@ -3,7 +3,6 @@ import {
   cpSync,
   existsSync,
   lstatSync,
-  mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -16,6 +15,7 @@ import { loadCollectorConfig } from "@clawguard/collector/config";
 import { startCollector } from "@clawguard/collector/main";
 import { type Command, parse } from "@clawguard/shared/cli/command";
 import { untilSignal } from "@clawguard/shared/cli/signals";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 import { createLogger } from "@clawguard/shared/log";
 import { configFile } from "@clawguard/sidecar/cli/config-file";
 import { launcher } from "@clawguard/sidecar/cli/launcher";
@@ -80,7 +80,7 @@ export const upCommand: Command = {
     const probe = loadSidecarConfig(file, baseEnv, workspace);
     checkStateDir(probe);
     const local = upPaths(probe.paths.stateDir);
-    mkdirSync(local.dir, { recursive: true, mode: 0o700 });
+    mkdirp(local.dir);
     adoptFromWorkspace(workspace, local, (line) => io.err(`clawguard up: ${line}\n`));
     const ingestToken = tokenFile(local.ingestToken);
     const readToken = tokenFile(local.readToken);

@@ -53,6 +53,9 @@ export const execCommand: Command = {
       io.err("clawguard exec: no command given\nUsage: clawguard exec [options] -- COMMAND [ARGS...]\n");
       return 2;
     }
+    // Bad flags are usage errors, said first and alone (before any warning about the workspace).
+    const maxBytes = intFlag("max-bytes", values["max-bytes"], 1);
+    const timeoutMs = intFlag("timeout-ms", values["timeout-ms"], 1);
     const cacheDir = execCacheDir(io.env);
     const config = await execSettings(values.config, io.env, io.cwd, cacheDir);
     if (config.agentUnknown)
@@ -91,8 +94,8 @@ export const execCommand: Command = {
       session: values.session ?? io.env.CLAWGUARD_SESSION,
       cwd: io.cwd,
       env: io.env,
-      maxBytes: intFlag("max-bytes", values["max-bytes"], 1),
-      timeoutMs: intFlag("timeout-ms", values["timeout-ms"], 1),
+      maxBytes,
+      timeoutMs,
     });
     // The event first: it must exist even if printing fails (a closed stdout). A disk that filled
     // during the run loses the outcome's event (its start is in the inbox), never the output.

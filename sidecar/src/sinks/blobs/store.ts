@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic, writeFileAtomicAsync } from "@clawguard/shared/fs-atomic";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -27,7 +28,7 @@ export class BlobStore {
   constructor(dir: string, maxBytes?: number) {
     this.dir = dir;
     this.maxBytes = maxBytes;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirp(dir);
     for (const name of this.list()) this.#bytes += this.#size(name);
   }
 
@@ -103,7 +104,7 @@ export class BlobStore {
   /** Sets a blob the collector will never take aside, out of the upload queue but kept. */
   reject(sha256: string): void {
     const dir = join(this.dir, "rejected");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirp(dir);
     this.#bytes = Math.max(0, this.#bytes - this.#size(sha256));
     renameSync(join(this.dir, sha256), join(dir, sha256));
   }

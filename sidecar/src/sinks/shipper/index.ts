@@ -1,6 +1,7 @@
-import { appendFileSync, closeSync, mkdirSync, openSync, readSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, readSync } from "node:fs";
 import { dirname } from "node:path";
 import { describeError } from "@clawguard/shared/errors";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { isoTime } from "@clawguard/shared/time";
@@ -216,7 +217,7 @@ export class Shipper implements Component {
   }
 
   #deadLetter(entries: { event: string | undefined; errors: string[] | undefined }[]): void {
-    mkdirSync(dirname(this.#o.deadLetterFile), { recursive: true, mode: 0o700 });
+    mkdirp(dirname(this.#o.deadLetterFile));
     const lines = entries.map((e) =>
       JSON.stringify({
         at: isoTime(new Date()),

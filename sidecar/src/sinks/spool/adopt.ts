@@ -1,15 +1,7 @@
-import {
-  closeSync,
-  copyFileSync,
-  fsyncSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  rmSync,
-} from "node:fs";
+import { closeSync, copyFileSync, fsyncSync, lstatSync, openSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fsyncDir } from "@clawguard/shared/fs-atomic";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 import type { Logger } from "@clawguard/shared/log";
 
 /**
@@ -43,7 +35,7 @@ export function adoptWorkspaceSpool(workspace: string, agent: string, spoolDir: 
       });
     return 0;
   }
-  mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+  mkdirp(spoolDir);
   let moved = 0;
   for (const name of names) {
     const from = join(old, name);

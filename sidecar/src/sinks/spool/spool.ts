@@ -1,7 +1,6 @@
 import {
   closeSync,
   fsyncSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -16,6 +15,7 @@ import { ClawguardError } from "@clawguard/shared/errors";
 import { storableValue } from "@clawguard/shared/events/bounds";
 import { type AuditEvent, type EventDraft, validateDraft } from "@clawguard/shared/events/envelope";
 import { fsyncDir } from "@clawguard/shared/fs-atomic";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import { ulid } from "@clawguard/shared/ids";
 import type { Logger } from "@clawguard/shared/log";
@@ -187,7 +187,7 @@ export class Spool {
   }
 
   static async open(options: SpoolOptions): Promise<Spool> {
-    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    mkdirp(options.dir);
     const key = resolve(options.dir);
     if (openDirs.has(key))
       throw new ClawguardError("spool.locked", `spool ${options.dir} is already open in this process`);
@@ -501,7 +501,7 @@ export class Spool {
 
   #quarantine(name: string, buf: Buffer, frames: ScannedFrame[], corrupt: CorruptRange[]): void {
     const dir = join(this.#o.dir, "quarantine");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirp(dir);
     for (const range of corrupt) {
       const file = join(dir, `${name}.${range.offset}.bin`);
       writeFileSync(file, buf.subarray(range.offset, range.offset + range.length), { mode: 0o600 });

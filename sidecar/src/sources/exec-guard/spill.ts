@@ -2,6 +2,7 @@ import { chmodSync, constants, lchownSync, lstatSync, mkdirSync } from "node:fs"
 import { type FileHandle, lstat, open, realpath, rm } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { ClawguardError } from "@clawguard/shared/errors";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 import { ULID_PATTERN } from "@clawguard/shared/ids";
 import { ACCESS_DENIED, insidePath } from "../../workspace-path.ts";
 
@@ -62,7 +63,7 @@ export class SpillStore {
     const owner = this.#owner();
     if (this.workspace === undefined || owner === undefined) {
       this.#file(".");
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      mkdirp(this.dir);
       return;
     }
     const parts = relative(this.workspace, this.dir).split(sep);

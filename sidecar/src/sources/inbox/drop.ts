@@ -1,16 +1,8 @@
-import {
-  closeSync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { EventDraft } from "@clawguard/shared/events/envelope";
 import { fsyncDir, writeFileAtomic } from "@clawguard/shared/fs-atomic";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 
 /** Room set aside for an outcome's draft (a bounded exec.completed is a few KiB; a bigger one is written anew). */
 export const RESERVED_DRAFT_BYTES = 16 * 1024;
@@ -22,7 +14,7 @@ export const RESERVED_FILE = /^\.reserved-[0-9A-Z]{26}\.tmp$/;
  * the directory fsynced. Works whether or not the sidecar runs; it drains the inbox when it can.
  */
 export function dropInInbox(dir: string, draft: EventDraft): string {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirp(dir);
   const path = join(dir, `${draft.id}.json`);
   writeFileAtomic(path, JSON.stringify(draft));
   return path;
@@ -34,7 +26,7 @@ export function dropInInbox(dir: string, draft: EventDraft): string {
  * Throws (ENOSPC...) when there is no room for it.
  */
 export function reserveDraft(dir: string, key: string): string {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirp(dir);
   const path = join(dir, `.reserved-${key}.tmp`);
   const fd = openSync(path, "w", 0o600);
   try {

@@ -1,4 +1,4 @@
-import { constants, type FSWatcher, mkdirSync, readlinkSync, renameSync, watch } from "node:fs";
+import { constants, type FSWatcher, readlinkSync, renameSync, watch } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { describeError, type ErrorCode, isClawguardError } from "@clawguard/shared/errors";
@@ -8,6 +8,7 @@ import {
   type EventSource,
   validateDraft,
 } from "@clawguard/shared/events/envelope";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
 import { ulid, ulidTime } from "@clawguard/shared/ids";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
@@ -116,7 +117,7 @@ export class InboxSource implements Component {
   }
 
   async start(): Promise<void> {
-    mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
+    mkdirp(this.#o.dir);
     try {
       this.#watcher = watch(this.#o.dir, () => this.kick());
       this.#watcher.on("error", () => {}); // polling below still drains
@@ -222,7 +223,7 @@ export class InboxSource implements Component {
       let moved = true;
       try {
         renameSync(link, aside);
-        mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
+        mkdirp(this.#o.dir);
       } catch (renameErr) {
         moved = false;
         if (this.#problem === undefined)
@@ -330,7 +331,7 @@ export class InboxSource implements Component {
             ? "not a regular file (a link, a FIFO...): not read"
             : `not valid JSON: ${(err as Error).message}`;
     }
-    mkdirSync(this.#o.quarantineDir, { recursive: true, mode: 0o700 });
+    mkdirp(this.#o.quarantineDir);
     // The quarantine is in the workspace too: a link there would move the draft anywhere.
     const ws = this.#o.workspace;
     if (ws && isInside(ws, this.#o.quarantineDir)) insidePath(ws, relative(ws, this.#o.quarantineDir));
