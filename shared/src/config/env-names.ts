@@ -19,6 +19,7 @@ export const KNOWN_ENV: ReadonlySet<string> = new Set([
   "CLAWGUARD_EXEC_PREVIEW_BYTES",
   "CLAWGUARD_EXEC_TIMEOUT_MS",
   "CLAWGUARD_SPOOL_DIR",
+  "CLAWGUARD_INBOX_DIR",
   "CLAWGUARD_SPOOL_MAX_BYTES",
   "CLAWGUARD_SPOOL_FSYNC",
   "CLAWGUARD_SEAL_KEY_ID",
@@ -54,6 +55,8 @@ export const KNOWN_ENV: ReadonlySet<string> = new Set([
   "CLAWGUARD_COMPILE_CACHE",
   "CLAWGUARD_COMPOSE_SCHEMA",
   "CLAWGUARD_COMPOSE_CHECK",
+  // Compose interpolates it in what inject writes: the collector's published port.
+  "CLAWGUARD_COLLECTOR_PORT",
   "CLAWGUARD_OPENCLAW",
   "CLAWGUARD_OPENCLAW_DIR",
   "CLAWGUARD_DOCKER",
