@@ -60,16 +60,6 @@ class TooBig extends Error {}
 
 class NotRegular extends Error {}
 
-/** A draft's text: opened O_NOFOLLOW|O_NONBLOCK, a regular file only. */
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * How long a draft that is not (yet) valid JSON is left where it is: a writer that does not rename
  * into place (a copy, an editor, `echo > file`) is seen mid-write; the next drain reads it whole.
@@ -79,7 +69,11 @@ const SETTLE_MS = 2000;
 /** A draft file that is not valid JSON and was written within SETTLE_MS: read again later. */
 class Unsettled extends Error {}
 
-async function readDraft(path: string): Promise<string> {
+/**
+ * A draft, parsed: opened O_NOFOLLOW|O_NONBLOCK, a regular file only. Text that is not JSON throws
+ * the parser's SyntaxError, or Unsettled when the file was written within SETTLE_MS.
+ */
+async function readDraft(path: string): Promise<unknown> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const stat = await handle.stat();
@@ -88,8 +82,11 @@ async function readDraft(path: string): Promise<string> {
     if (stat.size > MAX_DRAFT_BYTES)
       throw new TooBig(`${stat.size} bytes, expected at most ${MAX_DRAFT_BYTES}`);
     const text = await handle.readFile("utf8");
-    if (Date.now() - stat.mtimeMs < SETTLE_MS && !isJson(text)) throw new Unsettled();
-    return text;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw Date.now() - stat.mtimeMs < SETTLE_MS ? new Unsettled() : err;
+    }
   } finally {
     await handle.close();
   }
@@ -308,7 +305,7 @@ export class InboxSource implements Component {
   async #read(path: string, name: string): Promise<EventDraft | undefined> {
     let problem: string;
     try {
-      const parsed = JSON.parse(await readDraft(path)) as unknown;
+      const parsed = await readDraft(path);
       const check = validateDraft(parsed, name);
       if (check.ok && `${check.value.id}.json` === name) {
         const { type, source } = check.value;
