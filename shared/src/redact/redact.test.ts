@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { findSecretsInBytes, redact, redactObject, redactSlice, redactText } from "./index.ts";
+import {
+  captureGroups,
+  findSecretsInBytes,
+  redact,
+  redactObject,
+  redactSlice,
+  redactText,
+  SECRET_PATTERNS,
+} from "./index.ts";
 import { LineRedactor } from "./lines.ts";
 
 const secrets: [string, string][] = [
@@ -384,5 +392,27 @@ describe("issue 13, third round: formats", () => {
     const line =
       "keyJo4mO98bNKFSD7.atlasv1.iwKDknrphd3SyUCSYodcxgCkuvGivFom8APXD1quDzvU9FUuIAyORlvxc2PhiB8W2rz";
     expect(redactText(line)).toBe("key[REDACTED:terraform-token]");
+  });
+});
+
+describe("captureGroups", () => {
+  // What the engine says: an empty alternative matches "", with every group undefined.
+  const engine = (source: string) => (new RegExp(`${source}|`).exec("")?.length ?? 1) - 1;
+
+  it("counts what the engine counts, for every secret pattern", () => {
+    for (const p of SECRET_PATTERNS)
+      expect(captureGroups(p.pattern.source), p.name).toBe(engine(p.pattern.source));
+  });
+
+  it("reads escapes, classes, look-arounds and named groups", () => {
+    for (const source of [
+      String.raw`\(a\)`,
+      "[(]x",
+      String.raw`[\]()]`,
+      "(?:a)(?=b)(?!c)(?<=d)(?<!e)",
+      "(?<name>a)(b)",
+      "((a)|b)",
+    ])
+      expect(captureGroups(source), source).toBe(engine(source));
   });
 });

@@ -23,16 +23,36 @@ export { AGENT_BUNDLE } from "./paths.ts";
  * `exec` also runs without V8's optimizing compilers (EXEC_FLAGS): its per-byte work is native
  * (sha256) and WebAssembly, and the compilers' code is ~8 MB of the Node binary that would
  * otherwise become resident (its text is mapped in 2 MB pages), a tenth of exec's peak memory.
+ * Those flags are set by the file itself (EXEC_START), not on Node's command line: there, any of
+ * them makes V8 refuse the code cache Node carries for its own modules, which are then compiled
+ * from their source at every start (and a new cache serialized for each): ~95M of the 415M
+ * instructions of `exec -- true`. `--max-semi-space-size` does not count: it stays on the line.
  */
 const EXEC_FLAGS = [
-  "--liftoff-only", // WebAssembly by the baseline compiler only (no TurboFan tier-up)
+  // WebAssembly by the baseline compiler only, no TurboFan tier-up (set at run time, what
+  // `--liftoff-only` implies on the command line has to be said: a tiering budget alone ran out
+  // on 200 MB of `seq`).
+  "--liftoff-only",
+  "--no-wasm-tier-up",
+  "--no-wasm-dynamic-tiering",
   "--wasm-wrapper-tiering-budget=1000000000", // nor TurboFan-compiled JS-to-WebAssembly wrappers
   "--no-opt", // JavaScript without TurboFan...
   "--no-maglev", // ...and without Maglev: interpreted and baseline-compiled
+  // Regular expressions compiled to machine code at their first run, not interpreted first and
+  // compiled again at the second: the secret patterns (one 9.7 KB alternation) run on the command
+  // line, its directory and the preview, and were compiled twice (~36M of 470M instructions).
+  "--no-regexp-tier-up",
 ].join(" ");
+/**
+ * The first lines the file runs, for `exec`: the Node modules it needs are loaded while V8 still
+ * takes their code cache (a flag set at run time changes the flags' hash, and the cache of any
+ * module loaded after it is refused), then EXEC_FLAGS are set, before the scanner's WebAssembly
+ * is compiled or any code is hot. A module left out of the list only starts slower.
+ */
+const EXEC_START = `if(process.argv[2]==="exec"){for(const m of ["node:crypto","node:child_process","node:fs/promises","node:os"])process.getBuiltinModule(m);process.getBuiltinModule("node:v8").setFlagsFromString(${JSON.stringify(EXEC_FLAGS)})}`;
 const LAUNCHER = [
   "#!/bin/sh",
-  `':' //; [ -n "$NODE_COMPILE_CACHE" ] || { NODE_COMPILE_CACHE="\${TMPDIR:-/tmp}/clawguard-compile-cache" CLAWGUARD_COMPILE_CACHE=1; export NODE_COMPILE_CACHE CLAWGUARD_COMPILE_CACHE; }; F=; [ "$1" = exec ] && F="${EXEC_FLAGS}"; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 $F --disable-warning=MODULE_TYPELESS_PACKAGE_JSON "$0" "$@"`,
+  `':' //; [ -n "$NODE_COMPILE_CACHE" ] || { NODE_COMPILE_CACHE="\${TMPDIR:-/tmp}/clawguard-compile-cache" CLAWGUARD_COMPILE_CACHE=1; export NODE_COMPILE_CACHE CLAWGUARD_COMPILE_CACHE; }; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 --disable-warning=MODULE_TYPELESS_PACKAGE_JSON "$0" "$@"`,
   "",
 ].join("\n");
 
@@ -47,6 +67,24 @@ export const englishOnlyZod: Plugin = {
       args.importer.includes("/zod/") ? { path: "zod-locales", namespace: "zod-locales" } : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: "zod-locales" }, () => ({ contents: "export {};", loader: "js" }));
+  },
+};
+
+/**
+ * Node's built-in modules, taken with `process.getBuiltinModule` when the module importing them is
+ * first evaluated, instead of ES imports: those are all linked before the file's first line runs,
+ * whether the command uses them or not (`exec` loaded readline and zlib, which only `read` and the
+ * shell parser's chunk use), each compiled from its source when loaded after EXEC_START has set
+ * V8 flags (V8 then refuses Node's code cache for them): `exec -- true` 434M -> 410M instructions.
+ */
+export const lazyBuiltins: Plugin = {
+  name: "lazy-builtins",
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: "builtin" }));
+    b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => ({
+      contents: `module.exports = process.getBuiltinModule(${JSON.stringify(args.path)});`,
+      loader: "js",
+    }));
   },
 };
 
@@ -89,15 +127,14 @@ async function chunk(
   const runtime = fileURLToPath(new URL("../cli/chunk.ts", import.meta.url));
   // Every start reads and scans the whole file: a big chunk goes in gzipped (2.1 MB -> 0.5 MB).
   const text = gzip
-    ? `gunzipSync(Buffer.from(${JSON.stringify(gzipSync(code, { level: 9 }).toString("base64"))}, "base64")).toString()`
+    ? `process.getBuiltinModule("node:zlib").gunzipSync(Buffer.from(${JSON.stringify(gzipSync(code, { level: 9 }).toString("base64"))}, "base64")).toString()`
     : JSON.stringify(code);
-  const imports = gzip ? 'import { gunzipSync } from "node:zlib";\n' : "";
   return {
     name: `chunk-${name}`,
     setup(b) {
       b.onResolve({ filter: swap }, () => ({ path: name, namespace: `chunk-${name}` }));
       b.onLoad({ filter: /.*/, namespace: `chunk-${name}` }, () => ({
-        contents: `${imports}import { importChunk } from ${JSON.stringify(runtime)};\nexport const ${name} = () => importChunk(${text});\n`,
+        contents: `import { importChunk } from ${JSON.stringify(runtime)};\nexport const ${name} = () => importChunk(${text});\n`,
         loader: "js",
         resolveDir: dirname(runtime),
       }));
@@ -150,9 +187,11 @@ export async function buildAgentBundle(
     ...COMMON,
     entryPoints: [fileURLToPath(new URL("../cli/agent.ts", import.meta.url))],
     outfile,
-    plugins: [englishOnlyZod, ...(await chunks())],
+    plugins: [englishOnlyZod, lazyBuiltins, ...(await chunks())],
     // CommonJS dependencies inside an ES module bundle still call require().
-    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+    banner: {
+      js: `import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);${EXEC_START}`,
+    },
   });
   // agent.ts starts with its own `#!/usr/bin/env node`; the launcher takes its place.
   const code = readFileSync(outfile, "utf8").replace(/^#![^\n]*\n/, "");

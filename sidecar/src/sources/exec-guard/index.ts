@@ -15,7 +15,6 @@ import { renderPreview } from "./preview.ts";
 import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, type RunOutcome, runGuarded } from "./run.ts";
 import type { SpillStore } from "./spill.ts";
 
-export { readSpill } from "./read.ts";
 export { SpillStore } from "./spill.ts";
 
 export interface ExecRequest {
