@@ -62,14 +62,18 @@ async function relayWhole(call: Call, answer: Answer): Promise<boolean> {
   const { upstream } = answer;
   const declared = Number(upstream.headers["content-length"]);
   if (isEventStream(upstream.headers) || answer.held.length > 0 || declared > MAX_WHOLE_BODY) return false;
-  answer.chunks = upstream.body;
-  const read = await readUpTo(answer.chunks, MAX_WHOLE_BODY);
-  if (!read.ended) {
-    answer.held = read.chunks; // longer than that: relayed as it comes, from here on
-    return false;
+  let chunks = upstream.body.arrived(MAX_WHOLE_BODY);
+  if (!chunks) {
+    answer.chunks = upstream.body;
+    const read = await readUpTo(answer.chunks, MAX_WHOLE_BODY);
+    if (!read.ended) {
+      answer.held = read.chunks; // longer than that: relayed as it comes, from here on
+      return false;
+    }
+    chunks = read.chunks;
   }
   const { provider } = call;
-  const whole = scrubKey(provider, Buffer.concat(read.chunks));
+  const whole = scrubKey(provider, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
   call.ttftMs = performance.now() - call.started;
   call.responseBytes = whole.length;
   call.res.writeHead(upstream.statusCode, responseHeaders(provider, upstream.headers, whole.length));
