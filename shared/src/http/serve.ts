@@ -32,11 +32,15 @@ export function listen(
 ): Promise<Listening> {
   const listener = getRequestListener(fetch);
   return new Promise((resolve, reject) => {
-    // Requests not yet answered: what a close cuts after its grace.
-    const inFlight = new Set<ServerResponse>();
+    // Requests not yet answered: what a close cuts after its grace. A count and one listener for
+    // all of them (a response closes once): no Set entry and no closure per request.
+    let inFlight = 0;
+    const answered = () => {
+      inFlight--;
+    };
     const server = createServer((req, res) => {
-      inFlight.add(res);
-      res.once("close", () => inFlight.delete(res));
+      inFlight++;
+      res.on("close", answered);
       if (!raw?.(req, res)) void listener(req, res);
     });
     server.listen(port, host);
@@ -59,7 +63,7 @@ export function listen(
           closed ??= new Promise<number>((done) => {
             let cut = 0;
             const timer = setTimeout(() => {
-              cut = inFlight.size;
+              cut = inFlight;
               server.closeAllConnections();
             }, graceMs).unref();
             server.close(() => {

@@ -4,7 +4,6 @@ import type { Guarded } from "./guard.ts";
 import type { Provider } from "./providers.ts";
 import type { Route } from "./route.ts";
 import type { CallFacts } from "./telemetry.ts";
-import { operationOf } from "./telemetry.ts";
 import type { UpstreamBody } from "./upstream.ts";
 
 /**
@@ -42,7 +41,7 @@ export class Call {
     this.route = route;
     this.method = req.method ?? "GET";
     this.server = route.provider.upstream;
-    this.operation = operationOf(route.path);
+    this.operation = route.operation;
     this.payload = payload;
   }
 

@@ -30,7 +30,10 @@ export async function dispatch(
       unreachable(ctx, call, err as Error);
       return undefined;
     }
-    const { answer, overflow } = await overflowIn(call, upstream);
+    // Most answers hold nothing that could say "overflow": no promise for them.
+    const { answer, overflow } = mayOverflow(call, upstream)
+      ? await overflowIn(call, upstream)
+      : { answer: { upstream, held: [] }, overflow: undefined };
     if (!overflow || !(await retryTrimmed(ctx, call, overflow))) return answer;
     upstream.body.destroy();
   }
@@ -71,8 +74,24 @@ function unreachable(ctx: ProxyContext, call: Call, err: Error): void {
 }
 
 /**
+ * Whether the answer may say "overflow": an error, or a guarded Responses stream (that API reports
+ * an overflow inside a 200 stream).
+ */
+function mayOverflow(call: Call, upstream: UpstreamResponse): boolean {
+  return upstream.statusCode >= 400 || isGuardedResponsesStream(call, upstream);
+}
+
+function isGuardedResponsesStream(call: Call, upstream: UpstreamResponse): boolean {
+  return (
+    call.guarded !== undefined &&
+    call.provider.family.api === "openai-responses" &&
+    isEventStream(upstream.headers)
+  );
+}
+
+/**
  * The answer, with what could say "overflow" read and held back: an error body whole, or the
- * preamble of a guarded Responses stream (that API reports an overflow inside a 200 stream).
+ * preamble of a guarded Responses stream.
  */
 async function overflowIn(
   call: Call,
@@ -84,7 +103,7 @@ async function overflowIn(
   if (upstream.statusCode >= 400) {
     answer.held = [await readLimited(upstream.body, MAX_ERROR_BODY)];
     overflowText = answer.held[0]?.toString("utf8");
-  } else if (call.guarded && family.api === "openai-responses" && isEventStream(upstream.headers)) {
+  } else if (isGuardedResponsesStream(call, upstream)) {
     answer.chunks = upstream.body;
     const preamble = await readPreamble(answer.chunks);
     answer.held = preamble.chunks;

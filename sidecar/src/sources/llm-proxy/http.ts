@@ -151,7 +151,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-/** The whole request body, or undefined when it is over `limit` bytes. */
 /**
  * Bytes of request bodies being received at once, across all requests: a client that opens many
  * uploads and never finishes them would otherwise hold up to `llm.maxRequestBytes` each, until the
@@ -185,11 +184,13 @@ export async function readBody(req: IncomingMessage, limit: number, budget: Body
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let done = false;
+    // Listeners added with `on` and all taken off at the end: `once` wraps each in one more
+    // closure, per request.
     const finish = (result: BodyRead | Error) => {
-      if (done) return;
-      done = true;
       req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", finish);
+      req.off("close", onClose);
       budget.give(size);
       if (result instanceof Error) reject(result);
       else resolve(result);
@@ -200,12 +201,15 @@ export async function readBody(req: IncomingMessage, limit: number, budget: Body
       size += chunk.length;
       chunks.push(chunk);
     };
-    req.on("data", onData);
-    req.once("end", () => finish({ body: Buffer.concat(chunks, size) }));
-    req.once("error", (err) => finish(err));
-    req.once("close", () => {
+    const onEnd = () =>
+      finish({ body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) });
+    const onClose = () => {
       if (!req.complete) finish(new Error("the client went away before its body was whole"));
-    });
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", finish);
+    req.on("close", onClose);
   });
 }
 

@@ -78,7 +78,7 @@ async function proxy(ctx: ProxyContext, call: Call): Promise<void> {
     }
     const headers = forwardHeaders(req.headers, provider);
     ctx.deps.telemetry.inject(context, headers);
-    res.once("close", call.onClose);
+    res.on("close", call.onClose); // taken off in the end (`once` would wrap it in one more closure)
     const answer = await dispatch(ctx, call, headers);
     if (answer) await relay(ctx, call, answer);
   } catch (err) {

@@ -29,8 +29,12 @@ export async function relay(ctx: ProxyContext, call: Call, answer: Answer): Prom
   }
   ctx.noteOutcome(provider, { class: "ok" }, status);
   ctx.credentials.remember(provider, call.req.headers);
-  if (await relayWhole(call, answer)) return;
-  await relayChunks(call, answer);
+  // A small answer has all arrived with its headers: taken at once, without a promise per chunk.
+  const whole = mayBeWhole(answer)
+    ? (answer.upstream.body.arrived(MAX_WHOLE_BODY) ?? (await readWhole(answer)))
+    : undefined;
+  if (whole) sendWhole(call, answer.upstream, whole);
+  else await relayChunks(call, answer);
 }
 
 /** An error answer (read whole already), classified for the provider's health. */
@@ -55,27 +59,32 @@ function relayError(ctx: ProxyContext, call: Call, answer: Answer): void {
 
 /**
  * A whole answer (its length declared or not) up to MAX_WHOLE_BODY goes out in one write, headers
- * and body together: one syscall, not one per chunk and one more for the end. False (with what was
- * read held in `answer`) when the answer is a stream or longer than that.
+ * and body together: one syscall, not one per chunk and one more for the end. Not a stream, and
+ * not one whose start was held back (a Responses preamble).
  */
-async function relayWhole(call: Call, answer: Answer): Promise<boolean> {
+function mayBeWhole(answer: Answer): boolean {
   const { upstream } = answer;
   const declared = Number(upstream.headers["content-length"]);
-  if (isEventStream(upstream.headers) || answer.held.length > 0 || declared > MAX_WHOLE_BODY) return false;
-  answer.chunks = upstream.body;
+  return !isEventStream(upstream.headers) && answer.held.length === 0 && !(declared > MAX_WHOLE_BODY);
+}
+
+/** The answer's chunks when it ends within MAX_WHOLE_BODY; else undefined, what was read held in `answer`. */
+async function readWhole(answer: Answer): Promise<Buffer[] | undefined> {
+  answer.chunks = answer.upstream.body;
   const read = await readUpTo(answer.chunks, MAX_WHOLE_BODY);
-  if (!read.ended) {
-    answer.held = read.chunks; // longer than that: relayed as it comes, from here on
-    return false;
-  }
+  if (read.ended) return read.chunks;
+  answer.held = read.chunks; // longer than that: relayed as it comes, from here on
+  return undefined;
+}
+
+function sendWhole(call: Call, upstream: Answer["upstream"], chunks: Buffer[]): void {
   const { provider } = call;
-  const whole = scrubKey(provider, Buffer.concat(read.chunks));
+  const whole = scrubKey(provider, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
   call.ttftMs = performance.now() - call.started;
   call.responseBytes = whole.length;
   call.res.writeHead(upstream.statusCode, responseHeaders(provider, upstream.headers, whole.length));
   call.res.end(whole);
   usageFromJson(call, whole);
-  return true;
 }
 
 async function relayChunks(call: Call, answer: Answer): Promise<void> {

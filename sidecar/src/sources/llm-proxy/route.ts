@@ -1,14 +1,17 @@
 import type { Provider } from "./providers.ts";
+import { operationOf } from "./telemetry.ts";
 
 /** Where a proxied call goes: always the provider's own origin, under its base path. */
 export interface Route {
-  provider: Provider;
+  readonly provider: Provider;
   /** The path after `/llm/<provider>/`, as the client sent it (still percent-encoded). */
-  path: string;
+  readonly path: string;
   /** The provider's origin (scheme, host, port): the only place its key is ever sent. */
-  origin: string;
+  readonly origin: string;
   /** The request target at that origin: the upstream's base path, then `path`, then the query. */
-  target: string;
+  readonly target: string;
+  /** gen_ai.operation.name of the endpoint called: chat, embeddings... */
+  readonly operation: string;
 }
 
 export type RouteResult = Route | { status: 400 | 404; message: string; provider?: Provider };
@@ -26,6 +29,17 @@ const QUERY_CHARS = /^\?[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/;
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
 /**
+ * Routes already worked out, per set of providers: an agent calls the same few URLs over and over,
+ * and each was checked by a dozen regular expressions (about 1 us a call). Only what routed is kept;
+ * a refusal is worked out again (its message names the providers as they are).
+ */
+const ROUTED = new WeakMap<ReadonlyMap<string, Provider>, Map<string, Route>>();
+/** URLs kept per set of providers; past that, all are forgotten (an agent uses a handful). */
+const MAX_ROUTED = 256;
+/** A longer URL is routed afresh each time (256 of them kept would be megabytes). */
+const MAX_ROUTED_URL = 1024;
+
+/**
  * The route of `/llm/<provider>/<path>?<query>`. The path is appended to the upstream's base path as
  * text, never resolved as a URL, so nothing in it can change the scheme, host or port, climb above
  * the base path, or reach another host with the provider's key. What could (dot segments, empty
@@ -34,6 +48,22 @@ const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
  * `claude-3-5-sonnet@20240620`): with the origin fixed it cannot name a host.
  */
 export function routeOf(rawUrl: string, providers: ReadonlyMap<string, Provider>): RouteResult {
+  let known = ROUTED.get(providers);
+  if (!known) {
+    known = new Map();
+    ROUTED.set(providers, known);
+  }
+  const hit = known.get(rawUrl);
+  if (hit) return hit;
+  const routed = resolve(rawUrl, providers);
+  if ("origin" in routed && rawUrl.length <= MAX_ROUTED_URL) {
+    if (known.size >= MAX_ROUTED) known.clear();
+    known.set(rawUrl, routed);
+  }
+  return routed;
+}
+
+function resolve(rawUrl: string, providers: ReadonlyMap<string, Provider>): RouteResult {
   const queryAt = rawUrl.indexOf("?");
   const pathname = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
   const query = queryAt < 0 ? "" : rawUrl.slice(queryAt);
@@ -56,7 +86,13 @@ export function routeOf(rawUrl: string, providers: ReadonlyMap<string, Provider>
   const problem = pathProblem(path, query);
   if (problem) return { status: 400, message: `clawguard: path refused: ${problem}`, provider };
   const base = provider.upstream.pathname; // ends with "/"
-  return { provider, path, origin: provider.upstream.origin, target: `${base}${path}${query}` };
+  return {
+    provider,
+    path,
+    origin: provider.upstream.origin,
+    target: `${base}${path}${query}`,
+    operation: operationOf(path),
+  };
 }
 
 /** Why `path` (after /llm/<provider>/) may not be sent upstream, or undefined when it may. */

@@ -100,6 +100,19 @@ export class UpstreamBody implements Dispatcher.DispatchHandler, AsyncIterableIt
     }
   }
 
+  /**
+   * The whole answer, when it has all arrived (a small one comes with its headers) and is at most
+   * `limit` bytes: taken at once, without a promise per chunk. Undefined otherwise (then read on
+   * with `next`). Only before anything of it was read.
+   */
+  arrived(limit: number): Buffer[] | undefined {
+    if (!this.#ended || this.#error || this.#queued > limit) return undefined;
+    const chunks = this.#queue;
+    this.#queue = [];
+    this.#queued = 0;
+    return chunks;
+  }
+
   /** Leaving a `for await` early: the rest of the answer is not wanted. */
   async return(): Promise<IteratorResult<Buffer, undefined>> {
     this.destroy();
