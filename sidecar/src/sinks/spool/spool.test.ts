@@ -162,6 +162,23 @@ describe("Spool append and read", () => {
     expectChain(all);
   });
 
+  it("seals a big batch in slices: the event loop turns between them, the chain stays whole", async () => {
+    const spool = await openSpool({ fsync: "never" });
+    let turns = 0;
+    const tick = () => {
+      turns++;
+      if (turns < 1000) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const events = await spool.append(drafts(0, 400));
+    const during = turns;
+    turns = 1000;
+    // 400 drafts, 8 a turn: the loop turned ~50 times while they were sealed (once without slices).
+    expect(during).toBeGreaterThanOrEqual(40);
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    expectChain(await readAll(spool));
+  });
+
   it("keeps the drafts' content and ids, and remembers the ids", async () => {
     const spool = await openSpool();
     const d = draft(7);
