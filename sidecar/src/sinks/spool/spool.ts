@@ -175,6 +175,8 @@ export class Spool {
   #durable: ChainHead = EMPTY_HEAD;
   #ackRecord: AckRecord | undefined;
   #ackFailing = false;
+  /** The acknowledgement being written, if any (they are written one at a time). */
+  #acking: Promise<void> = Promise.resolve();
   #writing = false;
   /** An acknowledgement made the active segment reclaimable (see #reclaimable): roll it away. */
   #reclaimDue = false;
@@ -658,15 +660,26 @@ export class Spool {
 
   /**
    * Records that the collector acknowledged everything up to `head`; frees whole segments. Never
-   * throws: the acknowledgement is overwritten in place (no new space). If even that fails, it is
+   * rejects: the acknowledgement is overwritten in place (no new space). If even that fails, it is
    * kept in memory (nothing is sent again) and written with the next one; segments wait for it.
+   * `acked` moves at once; the promise resolves once the record is written (or kept in memory).
    */
-  ack(head: ChainHead): void {
-    if (head.seq <= this.#acked.seq) return;
+  ack(head: ChainHead): Promise<void> {
+    if (head.seq <= this.#acked.seq) return this.#acking;
     this.#acked = head;
-    if (!this.#openAckRecord()) return;
+    this.#acking = this.#acking.then(() => this.#recordAck());
+    return this.#acking;
+  }
+
+  /**
+   * Writes the newest acknowledgement (one write for those that came while the last was written),
+   * then frees what it lets go.
+   */
+  async #recordAck(): Promise<void> {
+    const head = this.#acked;
+    if (head.seq <= this.#durable.seq || !this.#openAckRecord()) return;
     try {
-      this.#ackRecord?.write(head);
+      await this.#ackRecord?.write(head);
     } catch (err) {
       this.#ackFailed(err);
       return;
@@ -721,6 +734,7 @@ export class Spool {
     await this.#file?.datasync().catch(() => {});
     await this.#file?.close();
     this.#file = undefined;
+    await this.#acking;
     this.#ackRecord?.close();
     this.#ackRecord = undefined;
     this.#unlock();
