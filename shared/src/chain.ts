@@ -81,10 +81,13 @@ export function hashEvent(event: Omit<AuditEvent, "hash"> | AuditEvent): string 
   // Its fields in sorted order (they never are as an event is built): with parts built in order
   // too, the canonical form is then a plain JSON.stringify.
   const record = event as unknown as Record<string, unknown>;
-  // No prototype: a "__proto__" key (JSON.parse makes one) stays an own key, as a spread would keep it.
-  const sorted: Record<string, unknown> = Object.create(null);
-  for (const key of Object.keys(record).sort())
-    if (key !== "hash" && key !== "seal") sorted[key] = record[key];
+  const keys = Object.keys(record).sort();
+  // A plain object (its keys added in the same order every time, it keeps a shared shape, which
+  // JSON.stringify writes on its fast path: 2-3 times faster than a prototype-less one, a
+  // dictionary); with no prototype only when there is a "__proto__" key (JSON.parse makes one),
+  // which must stay an own key, as a spread would keep it.
+  const sorted: Record<string, unknown> = keys.includes("__proto__") ? Object.create(null) : {};
+  for (const key of keys) if (key !== "hash" && key !== "seal") sorted[key] = record[key];
   return createHash("sha256").update(canonicalJson(sorted)).digest("hex");
 }
 

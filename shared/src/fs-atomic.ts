@@ -19,6 +19,16 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/** fsyncDir in libuv's pool, for an event loop that serves calls meanwhile. */
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Writes a file whole or not at all: a hidden temp file beside it (unique to this write),
  * fsync, rename over the target, fsync of the folder. Readers see the old content or the new.
@@ -62,10 +72,5 @@ export async function writeFileAtomicAsync(path: string, data: string | Buffer, 
     await rm(tmp, { force: true });
     throw err;
   }
-  const dir = await open(dirname(path), "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await fsyncDirAsync(dirname(path));
 }

@@ -321,7 +321,10 @@ function startSidecar(workspace: string, port: number, upstream: URL): ChildProc
       "      models: [{ id: gpt-4.1, contextWindow: 128000, maxTokens: 4096 }]",
     ].join("\n"),
   );
-  return spawn(process.execPath, [CLI, "sidecar", "--config", join(workspace, "clawguard.yaml")], {
+  // PROFILE_SIDECAR's flags go before the script, not in NODE_OPTIONS: Node refuses V8 flags such
+  // as --trace-gc there ("not allowed in NODE_OPTIONS"), and the sidecar then never started.
+  const flags = (process.env.PROFILE_SIDECAR ?? "").split(" ").filter(Boolean);
+  return spawn(process.execPath, [...flags, CLI, "sidecar", "--config", join(workspace, "clawguard.yaml")], {
     cwd: workspace,
     env: {
       PATH: process.env.PATH,
@@ -330,7 +333,6 @@ function startSidecar(workspace: string, port: number, upstream: URL): ChildProc
       CLAWGUARD_INGEST_TOKEN: "bench",
       CLAWGUARD_COLLECTOR_URL: "http://127.0.0.1:9",
       CLAWGUARD_LOG_LEVEL: "error",
-      NODE_OPTIONS: process.env.PROFILE_SIDECAR ?? "",
     },
     // With PROFILE_SIDECAR (--trace-gc...), what the sidecar prints goes to the bench's stderr.
     stdio: ["ignore", process.env.PROFILE_SIDECAR ? 2 : "ignore", "inherit"],

@@ -209,7 +209,7 @@ export class Shipper implements Component {
 
   #acknowledge(events: SpooledEvent[]): void {
     const last = events[events.length - 1] as SpooledEvent;
-    this.#o.spool.ack({ seq: last.seq, hash: last.hash });
+    void this.#o.spool.ack({ seq: last.seq, hash: last.hash });
     this.#status.shipped += events.length;
     this.#status.lastShippedAt = isoTime(new Date());
     delete this.#status.lastError;

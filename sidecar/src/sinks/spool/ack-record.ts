@@ -1,5 +1,6 @@
-import { closeSync, fdatasyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, openSync, readFileSync, write, writeSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type { ChainHead } from "@clawguard/shared/chain";
 import { fsyncDir } from "@clawguard/shared/fs-atomic";
 import { encodeFrame, scanFrames } from "./frame.ts";
@@ -10,6 +11,8 @@ const SLOTS = 2;
 export const ACK_FILE = "ack.bin";
 /** What an older sidecar wrote (a whole new file per acknowledgement): read once, never written. */
 export const LEGACY_ACK_FILE = "ack.json";
+const writeAt = promisify(write);
+const datasync = promisify(fdatasync);
 
 function parseHead(text: string): ChainHead | undefined {
   try {
@@ -20,6 +23,13 @@ function parseHead(text: string): ChainHead | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `head` as a slot: its checksummed frame, zero-padded. */
+function slotOf(head: ChainHead): Buffer {
+  const slot = Buffer.alloc(SLOT_BYTES);
+  encodeFrame(JSON.stringify(head)).copy(slot);
+  return slot;
 }
 
 /**
@@ -74,17 +84,22 @@ export class AckRecord {
       }
     }
     const record = new AckRecord(fd);
-    if (head.seq > 0) record.write(head);
+    if (head.seq > 0) {
+      writeSync(fd, slotOf(head), 0, SLOT_BYTES, 0);
+      fdatasyncSync(fd);
+      record.#next = 1;
+    }
     return record;
   }
 
-  /** Overwrites the older slot with `head` and makes it durable. */
-  write(head: ChainHead): void {
-    const frame = encodeFrame(JSON.stringify(head));
-    const slot = Buffer.alloc(SLOT_BYTES);
-    frame.copy(slot);
-    writeSync(this.#fd, slot, 0, SLOT_BYTES, this.#next * SLOT_BYTES);
-    fdatasyncSync(this.#fd);
+  /**
+   * Overwrites the older slot with `head` and makes it durable, in libuv's pool: an fdatasync on the
+   * event loop at every acknowledgement held it 0.4 ms, at times 15 ms, in the calls' path. One write
+   * at a time (the spool chains them).
+   */
+  async write(head: ChainHead): Promise<void> {
+    await writeAt(this.#fd, slotOf(head), 0, SLOT_BYTES, this.#next * SLOT_BYTES);
+    await datasync(this.#fd);
     this.#next = (this.#next + 1) % SLOTS;
   }
 

@@ -162,6 +162,23 @@ describe("Spool append and read", () => {
     expectChain(all);
   });
 
+  it("seals a big batch in slices: the event loop turns between them, the chain stays whole", async () => {
+    const spool = await openSpool({ fsync: "never" });
+    let turns = 0;
+    const tick = () => {
+      turns++;
+      if (turns < 1000) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const events = await spool.append(drafts(0, 400));
+    const during = turns;
+    turns = 1000;
+    // 400 drafts, 8 a turn: the loop turned ~50 times while they were sealed (once without slices).
+    expect(during).toBeGreaterThanOrEqual(40);
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    expectChain(await readAll(spool));
+  });
+
   it("keeps the drafts' content and ids, and remembers the ids", async () => {
     const spool = await openSpool();
     const d = draft(7);
@@ -293,7 +310,7 @@ describe("Spool acknowledgement", () => {
     const secondSegSeqs = seqsIn(before[1] as string);
     // Acknowledge up to the middle of the second segment.
     const mid = secondSegSeqs[Math.floor(secondSegSeqs.length / 2)] as number;
-    spool.ack({ seq: mid, hash: written[mid - 1]?.hash as string });
+    await spool.ack({ seq: mid, hash: written[mid - 1]?.hash as string });
     expect(segments()).toEqual(before.slice(1));
     expect(spool.acked.seq).toBe(mid);
     expect(spool.backlog).toBe(written.length - mid);
@@ -306,7 +323,7 @@ describe("Spool acknowledgement", () => {
     expect(rest).toEqual(written.slice(firstSegSeqs.at(-1)));
     expect((await readAll(spool, mid)).map((e) => e.seq)[0]).toBe(mid + 1);
     // An older acknowledgement changes nothing.
-    spool.ack({ seq: 1, hash: written[0]?.hash as string });
+    await spool.ack({ seq: 1, hash: written[0]?.hash as string });
     expect(spool.acked.seq).toBe(mid);
     expect(segments()).toEqual(before.slice(1));
   });
@@ -316,7 +333,7 @@ describe("Spool acknowledgement", () => {
     const written: AuditEvent[] = [];
     for (let i = 0; i < 20; i++) written.push(...(await spool.append(drafts(i * 5, 5, 900))));
     const last = written.at(-1) as AuditEvent;
-    spool.ack({ seq: last.seq, hash: last.hash });
+    await spool.ack({ seq: last.seq, hash: last.hash });
     expect(segments().length).toBe(1);
     expect(spool.backlog).toBe(0);
     await closeSpool(spool);
@@ -350,7 +367,7 @@ describe("Spool acknowledgement needs no new space", () => {
     const written = await spool.append(drafts(1, 50));
     const files = readdirSync(dir).sort();
     const before = statSync(join(dir, ACK_FILE));
-    for (const e of written) spool.ack({ seq: e.seq, hash: e.hash });
+    for (const e of written) await spool.ack({ seq: e.seq, hash: e.hash });
     const after = statSync(join(dir, ACK_FILE));
     expect(readdirSync(dir).sort()).toEqual(files);
     expect(after.ino).toBe(before.ino);
@@ -363,8 +380,8 @@ describe("Spool acknowledgement needs no new space", () => {
   it("a slot torn by a crash leaves the previous acknowledgement", async () => {
     const spool = await openSpool();
     const written = await spool.append(drafts(1, 3));
-    spool.ack({ seq: 2, hash: written[1]?.hash as string });
-    spool.ack({ seq: 3, hash: written[2]?.hash as string });
+    await spool.ack({ seq: 2, hash: written[1]?.hash as string });
+    await spool.ack({ seq: 3, hash: written[2]?.hash as string });
     await closeSpool(spool);
     const buf = readFileSync(join(dir, ACK_FILE));
     // The newest slot (the one holding seq 3) cut short.
@@ -546,7 +563,7 @@ describe("Spool recovery", () => {
   it("ignores an unreadable acknowledgement and re-sends everything", async () => {
     const spool = await openSpool();
     const written = await spool.append(drafts(1, 3));
-    spool.ack({ seq: 2, hash: written[1]?.hash as string });
+    await spool.ack({ seq: 2, hash: written[1]?.hash as string });
     await closeSpool(spool);
     writeFileSync(join(dir, ACK_FILE), Buffer.alloc(512, 0x41));
     const again = await openSpool();
@@ -658,7 +675,7 @@ describe("Spool bounds", () => {
     expectChain(stored);
 
     const last = written.at(-1) as AuditEvent;
-    spool.ack({ seq: last.seq, hash: last.hash });
+    await spool.ack({ seq: last.seq, hash: last.hash });
     const more = await spool.append(drafts(0, 4, 1000));
     expect(more[0]?.seq).toBe(last.seq + 1);
     expect(more[0]?.prev_hash).toBe(last.hash);
@@ -680,7 +697,7 @@ describe("Spool bounds", () => {
     expect(isClawguardError(full, "spool.full")).toBe(true);
     expect(segments()).toHaveLength(1);
     const last = written.at(-1) as AuditEvent;
-    spool.ack({ seq: last.seq, hash: last.hash });
+    await spool.ack({ seq: last.seq, hash: last.hash });
     // The acknowledgement rolls the acknowledged segment away (in the background).
     for (let i = 0; i < 100 && spool.bytes > options.maxBytes / 2; i++)
       await new Promise((r) => setTimeout(r, 10));
@@ -702,7 +719,7 @@ describe("Spool bounds", () => {
     const end = more.at(-1) as AuditEvent;
     await closeSpool(spool);
     const record = AckRecord.open(dir, { seq: end.seq, hash: end.hash });
-    record.write({ seq: end.seq, hash: end.hash });
+    await record.write({ seq: end.seq, hash: end.hash });
     record.close();
     const again = await openSpool(options);
     expect(again.bytes).toBeGreaterThan(options.maxBytes / 2);

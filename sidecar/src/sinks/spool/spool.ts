@@ -8,13 +8,14 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
+import { type FileHandle, open, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { type ChainHead, EMPTY_HEAD, type SealKey, sealEvent } from "@clawguard/shared/chain";
 import { ClawguardError } from "@clawguard/shared/errors";
 import { storableValue } from "@clawguard/shared/events/bounds";
 import { type AuditEvent, type EventDraft, validateDraft } from "@clawguard/shared/events/envelope";
-import { fsyncDir } from "@clawguard/shared/fs-atomic";
+import { fsyncDir, fsyncDirAsync } from "@clawguard/shared/fs-atomic";
 import { mkdirp } from "@clawguard/shared/fs-dirs";
 import { lockDirectory } from "@clawguard/shared/fs-lock";
 import { ulid } from "@clawguard/shared/ids";
@@ -75,6 +76,12 @@ const SEGMENT_HEADER_RESERVE = 256;
 const READ_SLACK = 256 * 1024;
 /** Spool directories open in this process: the LOCK file alone cannot tell two of them apart. */
 const openDirs = new Set<string>();
+/**
+ * Events sealed in one turn of the event loop before the next: sealing one (checked, hashed in its
+ * canonical form, framed) takes 20-60 us, so a batch of 50 LLM calls' events held the loop 1.5-4 ms
+ * every 50 ms under 1000 calls/s, in every call's path; in slices it holds it ~0.3 ms at a time.
+ */
+const SEAL_SLICE = 8;
 const segmentName = (n: number) => `seg-${String(n).padStart(20, "0")}.log`;
 
 type SpoolRecord =
@@ -168,6 +175,8 @@ export class Spool {
   #durable: ChainHead = EMPTY_HEAD;
   #ackRecord: AckRecord | undefined;
   #ackFailing = false;
+  /** The acknowledgement being written, if any (they are written one at a time). */
+  #acking: Promise<void> = Promise.resolve();
   #writing = false;
   /** An acknowledgement made the active segment reclaimable (see #reclaimable): roll it away. */
   #reclaimDue = false;
@@ -285,6 +294,30 @@ export class Spool {
     }
   }
 
+  /**
+   * One request's drafts sealed after `head` and framed, SEAL_SLICE a turn of the event loop
+   * (`turn` counts across the batch's requests); throws when a draft cannot be stored.
+   */
+  async #seal(
+    drafts: EventDraft[],
+    head: ChainHead,
+    turn: { sealed: number },
+  ): Promise<{ events: AuditEvent[]; frames: Buffer[]; head: ChainHead }> {
+    const events: AuditEvent[] = [];
+    const frames: Buffer[] = [];
+    for (const draft of drafts) {
+      if (++turn.sealed > SEAL_SLICE) {
+        turn.sealed = 1;
+        await nextTurn();
+      }
+      const event = sealEvent(checkedDraft(draft), head, this.#o.sealKey);
+      head = { seq: event.seq, hash: event.hash };
+      events.push(event);
+      frames.push(encodeFrame(JSON.stringify(event)));
+    }
+    return { events, frames, head };
+  }
+
   async #writeBatch(batch: Pending[]): Promise<void> {
     // A spool that was left full (everything acknowledged after a restart): free it before refusing.
     await this.#reclaim();
@@ -294,17 +327,13 @@ export class Spool {
     const accepted: Pending[] = [];
     let size = 0;
     const budget = this.#o.maxBytes - this.bytes;
+    const turn = { sealed: 0 };
     for (const request of batch) {
-      const events: AuditEvent[] = [];
-      const requestFrames: Buffer[] = [];
-      let requestHead = head;
+      let events: AuditEvent[];
+      let requestFrames: Buffer[];
+      let requestHead: ChainHead;
       try {
-        for (const draft of request.drafts) {
-          const event = sealEvent(checkedDraft(draft), requestHead, this.#o.sealKey);
-          requestHead = { seq: event.seq, hash: event.hash };
-          events.push(event);
-          requestFrames.push(encodeFrame(JSON.stringify(event)));
-        }
+        ({ events, frames: requestFrames, head: requestHead } = await this.#seal(request.drafts, head, turn));
       } catch (err) {
         // A draft the collector would refuse, or with no JSON form (a BigInt, a cycle): refuse this
         // request alone, before any of it takes a seq (a seq the collector never stores is a gap).
@@ -403,27 +432,38 @@ export class Spool {
     const old = this.#file as FileHandle;
     await old.datasync();
     // The new segment first: when it cannot be made (disk full), the active one stays open and usable.
-    const segment = this.#createSegment(this.#active().n + 1);
-    let file: FileHandle;
+    // Made in libuv's pool (its fsyncs took 0.4 ms, at times 15, on the event loop every 8 MiB of events).
+    const n = this.#active().n + 1;
+    const path = join(this.#o.dir, segmentName(n));
+    const header = this.#segmentHeader(n);
+    const file = await open(path, "wx+", 0o600);
     try {
-      file = await open(segment.path, "r+");
+      await file.write(header, 0, header.length, 0);
+      await file.datasync();
+      await fsyncDirAsync(this.#o.dir);
     } catch (err) {
-      rmSync(segment.path, { force: true });
+      await file.close().catch(() => {});
+      await rm(path, { force: true });
       throw err;
     }
-    this.#segments.push(segment);
+    this.#segments.push({ n, path, size: header.length, firstSeq: 0, lastSeq: 0 });
     this.#file = file;
     await old.close().catch(() => {});
     this.#olderIds = this.#recentIds;
     this.#recentIds = new Set();
   }
 
-  /** Creates segment `n` holding only its header (the chain head it follows); nothing is left if that fails. */
-  #createSegment(n: number): Segment {
-    const path = join(this.#o.dir, segmentName(n));
-    const header = encodeFrame(
+  /** A segment's header frame: the chain head the segment follows. */
+  #segmentHeader(n: number): Buffer {
+    return encodeFrame(
       JSON.stringify({ segment: n, after_seq: this.#head.seq, after_hash: this.#head.hash }),
     );
+  }
+
+  /** Creates segment `n` holding only its header (at open); nothing is left if that fails. */
+  #createSegment(n: number): Segment {
+    const path = join(this.#o.dir, segmentName(n));
+    const header = this.#segmentHeader(n);
     const fd = openSync(path, "wx", 0o600);
     try {
       try {
@@ -620,15 +660,26 @@ export class Spool {
 
   /**
    * Records that the collector acknowledged everything up to `head`; frees whole segments. Never
-   * throws: the acknowledgement is overwritten in place (no new space). If even that fails, it is
+   * rejects: the acknowledgement is overwritten in place (no new space). If even that fails, it is
    * kept in memory (nothing is sent again) and written with the next one; segments wait for it.
+   * `acked` moves at once; the promise resolves once the record is written (or kept in memory).
    */
-  ack(head: ChainHead): void {
-    if (head.seq <= this.#acked.seq) return;
+  ack(head: ChainHead): Promise<void> {
+    if (head.seq <= this.#acked.seq) return this.#acking;
     this.#acked = head;
-    if (!this.#openAckRecord()) return;
+    this.#acking = this.#acking.then(() => this.#recordAck());
+    return this.#acking;
+  }
+
+  /**
+   * Writes the newest acknowledgement (one write for those that came while the last was written),
+   * then frees what it lets go.
+   */
+  async #recordAck(): Promise<void> {
+    const head = this.#acked;
+    if (head.seq <= this.#durable.seq || !this.#openAckRecord()) return;
     try {
-      this.#ackRecord?.write(head);
+      await this.#ackRecord?.write(head);
     } catch (err) {
       this.#ackFailed(err);
       return;
@@ -683,6 +734,7 @@ export class Spool {
     await this.#file?.datasync().catch(() => {});
     await this.#file?.close();
     this.#file = undefined;
+    await this.#acking;
     this.#ackRecord?.close();
     this.#ackRecord = undefined;
     this.#unlock();

@@ -86,13 +86,13 @@ describe("Calibration", () => {
     expect(book.correction("p", "m", O200K.name, O200K.bound)).toMatchObject({ ratio: 1.25, samples: 1 });
   });
 
-  it("is kept across restarts, and a damaged file starts afresh", () => {
+  it("is kept across restarts, and a damaged file starts afresh", async () => {
     const dir = tempDir();
     try {
       const file = join(dir.path, "llm-calibration.json");
       const first = new Calibration({ file });
       for (let i = 0; i < 3; i++) first.record("p", "m", WIDE, whole(20_000), 15_000);
-      first.flush();
+      await first.flush();
       const again = new Calibration({ file });
       expect(again.correction("p", "m", WIDE.name, WIDE.bound)).toMatchObject({ ratio: 0.75, samples: 3 });
       expect(again.entries()).toEqual([

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
+import { writeFileAtomicAsync } from "@clawguard/shared/fs-atomic";
 import type { Logger } from "@clawguard/shared/log";
 
 /**
@@ -110,6 +110,8 @@ export class Calibration {
   readonly #file: string | undefined;
   readonly #log: Logger | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
+  /** The save in flight: saves run one after another, so the last one written is the newest. */
+  #saving: Promise<void> = Promise.resolve();
 
   /** `file`: where the calibration is kept across restarts (none: memory only). */
   constructor(options: { file?: string | undefined; log?: Logger } = {}) {
@@ -238,12 +240,14 @@ export class Calibration {
     return calibration;
   }
 
-  /** Writes what is pending now. */
-  flush(): void {
-    if (!this.#saveTimer) return;
-    clearTimeout(this.#saveTimer);
-    this.#saveTimer = undefined;
-    this.#save();
+  /** Writes what is pending now; resolves once every save is on disk. */
+  flush(): Promise<void> {
+    if (this.#saveTimer) {
+      clearTimeout(this.#saveTimer);
+      this.#saveTimer = undefined;
+      this.#save();
+    }
+    return this.#saving;
   }
 
   #scheduleSave(): void {
@@ -254,15 +258,20 @@ export class Calibration {
     }, SAVE_DELAY_MS).unref();
   }
 
+  /**
+   * The books as of now, written in libuv's pool: writeFileAtomic's fsyncs and rename on the event
+   * loop took 0.4 ms, at times 15 ms, every SAVE_DELAY_MS while samples come in, in calls' paths.
+   */
   #save(): void {
     const file = this.#file;
     if (!file) return;
     const books = Object.fromEntries([...this.#books].map(([key, { wild: _, ...book }]) => [key, book]));
-    try {
-      writeFileAtomic(file, `${JSON.stringify({ version: FILE_VERSION, books })}\n`);
-    } catch (err) {
-      this.#log?.warn("llm calibration not saved", { file, error: (err as Error).message });
-    }
+    const text = `${JSON.stringify({ version: FILE_VERSION, books })}\n`;
+    this.#saving = this.#saving.then(() =>
+      writeFileAtomicAsync(file, text).catch((err: Error) => {
+        this.#log?.warn("llm calibration not saved", { file, error: err.message });
+      }),
+    );
   }
 
   #load(file: string): void {

@@ -235,7 +235,7 @@ export class LlmGuard implements Component {
     this.#stopped ??= Promise.all([this.#proxy, ...this.#retired].map((p) => p.close())).then(async () => {
       await new Promise((r) => setImmediate(r));
       await this.#events.flush();
-      this.#calibration.flush();
+      await this.#calibration.flush();
     });
     return this.#stopped;
   }
