@@ -7,7 +7,7 @@ import type { Logger } from "@clawguard/shared/log";
 import { isoTime } from "@clawguard/shared/time";
 import { Agent, request } from "../../http-client.ts";
 import { Backoff, DeliveryFailure, failureOf, outcomeOf, retryAfterMs } from "../delivery.ts";
-import { Pause } from "../pause.ts";
+import { IDLE_POLL_MS, Pause } from "../pause.ts";
 import type { Spool, SpooledEvent } from "../spool/spool.ts";
 
 export interface ShipperOptions {
@@ -111,7 +111,8 @@ export class Shipper implements Component {
       );
       if (events.length === 0) {
         this.#status.state = "idle";
-        await this.#pause.for(1000);
+        // New events wake it (onAppend): the timeout is only a safety net, long at rest.
+        await this.#pause.for(IDLE_POLL_MS);
         continue;
       }
       try {
