@@ -107,8 +107,11 @@ export class InboxSource implements Component {
   readonly id = "source.inbox";
   readonly #o: InboxOptions;
   #watcher: FSWatcher | undefined;
-  /** The folder the watcher is on (inode): one made again in its place is watched again. */
-  #watchedIno: number | undefined;
+  /**
+   * The folder the watcher is on (inode and birth time: a folder made again often gets the freed
+   * inode back): one made again in its place is watched again.
+   */
+  #watched: string | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -130,19 +133,20 @@ export class InboxSource implements Component {
 
   /** Watches the inbox folder (again, when it is a new one), or polling alone drains it. */
   #watch(): void {
-    let ino: number;
+    let folder: string;
     try {
-      ino = statSync(this.#o.dir).ino;
+      const stats = statSync(this.#o.dir, { bigint: true });
+      folder = `${stats.ino}:${stats.birthtimeNs}`;
     } catch {
       return; // made again by the next drain
     }
-    if (this.#watcher && ino === this.#watchedIno) return;
+    if (this.#watcher && folder === this.#watched) return;
     this.#watcher?.close();
     this.#watcher = undefined;
     try {
       this.#watcher = watch(this.#o.dir, () => this.kick());
       this.#watcher.on("error", () => {}); // polling still drains
-      this.#watchedIno = ino;
+      this.#watched = folder;
     } catch {
       // Some filesystems cannot be watched; polling is enough.
     }
