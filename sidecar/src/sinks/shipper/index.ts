@@ -85,10 +85,11 @@ export class Shipper implements Component {
   }
 
   async start(): Promise<void> {
-    // New events wake an idle shipper; one backing off from a failing collector waits its turn
-    // (re-reading and re-sending on every append would only hammer a collector that is down).
+    // New events wake a shipper that is idle, or shipping (its read may have missed them: the wake
+    // ends its next wait); one backing off from a failing collector waits its turn (re-reading and
+    // re-sending on every append would only hammer a collector that is down).
     this.#unsubscribe = this.#o.spool.onAppend(() => {
-      if (this.#status.state === "idle") this.#pause.wake();
+      if (this.#status.state === "idle" || this.#status.state === "shipping") this.#pause.wake();
     });
     this.#loop = this.#run();
   }
