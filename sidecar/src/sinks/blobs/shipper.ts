@@ -3,7 +3,7 @@ import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { Agent, request } from "../../http-client.ts";
 import { Backoff, DeliveryFailure, type Failure, failureOf, outcomeOf, retryAfterMs } from "../delivery.ts";
-import { Pause } from "../pause.ts";
+import { IDLE_POLL_MS, Pause } from "../pause.ts";
 import type { BlobStore } from "./store.ts";
 
 export interface BlobShipperOptions {
@@ -88,7 +88,8 @@ export class BlobShipper implements Component {
           break;
         }
       }
-      await this.#pause.for(failure ? backoff.next(failure) : 5000);
+      // New content wakes it (kick): with nothing waiting the timeout is only a safety net.
+      await this.#pause.for(failure ? backoff.next(failure) : waiting.length > 0 ? 5000 : IDLE_POLL_MS);
     }
   }
 

@@ -7,7 +7,7 @@ import type { Logger } from "@clawguard/shared/log";
 import { isoTime } from "@clawguard/shared/time";
 import { Agent, request } from "../../http-client.ts";
 import { Backoff, DeliveryFailure, failureOf, outcomeOf, retryAfterMs } from "../delivery.ts";
-import { Pause } from "../pause.ts";
+import { IDLE_POLL_MS, Pause } from "../pause.ts";
 import type { Spool, SpooledEvent } from "../spool/spool.ts";
 
 export interface ShipperOptions {
@@ -85,10 +85,11 @@ export class Shipper implements Component {
   }
 
   async start(): Promise<void> {
-    // New events wake an idle shipper; one backing off from a failing collector waits its turn
-    // (re-reading and re-sending on every append would only hammer a collector that is down).
+    // New events wake a shipper that is idle, or shipping (its read may have missed them: the wake
+    // ends its next wait); one backing off from a failing collector waits its turn (re-reading and
+    // re-sending on every append would only hammer a collector that is down).
     this.#unsubscribe = this.#o.spool.onAppend(() => {
-      if (this.#status.state === "idle") this.#pause.wake();
+      if (this.#status.state === "idle" || this.#status.state === "shipping") this.#pause.wake();
     });
     this.#loop = this.#run();
   }
@@ -111,7 +112,8 @@ export class Shipper implements Component {
       );
       if (events.length === 0) {
         this.#status.state = "idle";
-        await this.#pause.for(1000);
+        // New events wake it (onAppend): the timeout is only a safety net, long at rest.
+        await this.#pause.for(IDLE_POLL_MS);
         continue;
       }
       try {

@@ -4,6 +4,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   utimesSync,
@@ -29,7 +30,7 @@ let inbox: InboxSource;
 let dir: string;
 let quarantineDir: string;
 
-async function setup(spoolMaxBytes = 16 * 1024 * 1024) {
+async function setup(spoolMaxBytes = 16 * 1024 * 1024, idlePollMs?: number) {
   dir = join(tmp.path, "inbox");
   quarantineDir = join(tmp.path, "quarantine");
   spool = await Spool.open({
@@ -48,6 +49,7 @@ async function setup(spoolMaxBytes = 16 * 1024 * 1024) {
     alreadySpooled: (id) => spool.has(id),
     log: silentLogger,
     pollMs: 50,
+    idlePollMs,
   });
 }
 
@@ -331,6 +333,22 @@ describe("InboxSource", () => {
     await inbox.kick();
     await new Promise((r) => setTimeout(r, 120));
     expect(pending()).toHaveLength(1);
+  });
+
+  it("at rest leaves a watched inbox to its watcher: a draft arrives at once, also in a folder made again", async () => {
+    await setup(undefined, 60_000);
+    await inbox.start();
+    await new Promise((r) => setTimeout(r, 300)); // drained, found empty: the next poll is a minute away
+    const ids = async () => (await stored()).map((e) => e.id);
+    const first = draft(1);
+    dropInInbox(dir, first);
+    await expect.poll(ids, { timeout: 3000, interval: 20 }).toEqual([first.id]);
+    rmSync(dir, { recursive: true });
+    mkdirSync(dir);
+    await inbox.kick(); // what the next poll does: the new folder is watched
+    const second = draft(2);
+    dropInInbox(dir, second);
+    await expect.poll(ids, { timeout: 3000, interval: 20 }).toEqual([first.id, second.id]);
   });
 
   it("can be stopped before it was started", async () => {

@@ -1,4 +1,4 @@
-import { constants, type FSWatcher, readlinkSync, renameSync, watch } from "node:fs";
+import { constants, type FSWatcher, readlinkSync, renameSync, statSync, watch } from "node:fs";
 import { open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { describeError, type ErrorCode, isClawguardError } from "@clawguard/shared/errors";
@@ -30,7 +30,13 @@ export interface InboxOptions {
   /** Whether the spool already holds this id (a crash between append and unlink). */
   alreadySpooled: (id: string) => boolean;
   log: Logger;
+  /** How often the inbox is read while drafts wait in it, or when it cannot be watched. */
   pollMs?: number;
+  /**
+   * How often a watched inbox that was empty at the last drain is read anyway (a watch lost with
+   * the folder it was on, a missed notification): at rest the watcher's events do the work.
+   */
+  idlePollMs?: number;
   batch?: number;
 }
 
@@ -101,9 +107,16 @@ export class InboxSource implements Component {
   readonly id = "source.inbox";
   readonly #o: InboxOptions;
   #watcher: FSWatcher | undefined;
+  /**
+   * The folder the watcher is on (inode and birth time: a folder made again often gets the freed
+   * inode back): one made again in its place is watched again.
+   */
+  #watched: string | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
+  /** The last drain found no draft, nor any trouble: the next poll can wait (idlePollMs). */
+  #quiet = false;
   #stopped = false;
   /** Ids taken from the inbox in the last hour, with their time. */
   readonly #taken = new Map<string, number>();
@@ -115,15 +128,37 @@ export class InboxSource implements Component {
 
   async start(): Promise<void> {
     mkdirp(this.#o.dir);
+    this.kick();
+  }
+
+  /** Watches the inbox folder (again, when it is a new one), or polling alone drains it. */
+  #watch(): void {
+    let folder: string;
+    try {
+      const stats = statSync(this.#o.dir, { bigint: true });
+      folder = `${stats.ino}:${stats.birthtimeNs}`;
+    } catch {
+      return; // made again by the next drain
+    }
+    if (this.#watcher && folder === this.#watched) return;
+    this.#watcher?.close();
+    this.#watcher = undefined;
     try {
       this.#watcher = watch(this.#o.dir, () => this.kick());
-      this.#watcher.on("error", () => {}); // polling below still drains
+      this.#watcher.on("error", () => {}); // polling still drains
+      this.#watched = folder;
     } catch {
       // Some filesystems cannot be watched; polling is enough.
     }
-    this.#timer = setInterval(() => this.kick(), this.#o.pollMs ?? 1000);
-    this.#timer.unref();
-    this.kick();
+  }
+
+  /** The next poll: soon while drafts wait or nothing watches, else at the idle pace. */
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    if (this.#stopped) return;
+    const idle = this.#quiet && this.#watcher !== undefined;
+    const ms = idle ? (this.#o.idlePollMs ?? 10_000) : (this.#o.pollMs ?? 1000);
+    this.#timer = setTimeout(() => this.kick(), ms).unref();
   }
 
   /** Drains now (coalesced with a run in progress). Resolves when the inbox has been drained. */
@@ -142,6 +177,7 @@ export class InboxSource implements Component {
       } while (this.#again && !this.#stopped);
     })().finally(() => {
       this.#running = undefined;
+      this.#schedule();
     });
     return this.#running;
   }
@@ -152,10 +188,13 @@ export class InboxSource implements Component {
   }
 
   async #drain(): Promise<void> {
+    this.#quiet = false;
     if (!(await this.#inboxIsOurs())) return;
+    this.#watch();
     const all = await readdir(this.#o.dir);
     await this.#dropStaleReservations(all);
     const names = all.filter((n) => DRAFT_FILE.test(n)).sort();
+    this.#quiet = names.length === 0;
     const now = Date.now();
     for (const [id, at] of this.#taken) if (at < now - FRESH_ID_MS) this.#taken.delete(id);
     const batchSize = this.#o.batch ?? 500;
@@ -349,7 +388,7 @@ export class InboxSource implements Component {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#watcher?.close();
-    if (this.#timer) clearInterval(this.#timer);
+    clearTimeout(this.#timer);
     await this.#running;
   }
 }
