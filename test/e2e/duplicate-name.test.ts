@@ -119,8 +119,11 @@ describe("two sidecars under one agent name (real processes)", () => {
     const ids = [a, b].map((s) => readlinkSync(join(s.state, "instance-id")));
     expect(ids[0]).not.toBe(ids[1]);
 
-    const duplicate = await until("duplicate_name", (x) =>
-      (x.reasons[0] ?? "").startsWith("duplicate_name:"),
+    // Until b's probe has failed too: before its first probe b reports no verdict, and the name
+    // shows degraded (a healthy instance beside one not yet known) for a heartbeat or two.
+    const duplicate = await until(
+      "duplicate_name with b unhealthy",
+      (x) => (x.reasons[0] ?? "").startsWith("duplicate_name:") && x.state !== "degraded",
     );
     expect(duplicate.state).toBe("unhealthy");
     expect(duplicate.instances?.map((i) => i.instance).sort()).toEqual([...ids].sort());
