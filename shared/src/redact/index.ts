@@ -127,19 +127,29 @@ interface Compiled {
  */
 export function captureGroups(source: string): number {
   let groups = 0;
-  let inClass = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    if (c === "\\") i++;
-    else if (inClass) inClass = c !== "]";
-    else if (c === "[") inClass = true;
-    else if (
+  outsideClasses(source, (c, i) => {
+    if (
       c === "(" &&
       (source[i + 1] !== "?" || (source[i + 2] === "<" && !"=!".includes(source[i + 3] ?? "")))
     )
       groups++;
-  }
+  });
   return groups;
+}
+
+/**
+ * Calls `visit` with each character of a regular expression's source that stands outside a
+ * character class and is not escaped (nor an escape's backslash); `visit` returns true to stop.
+ */
+function outsideClasses(source: string, visit: (c: string, i: number) => unknown): void {
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i] as string;
+    if (c === "\\") i++;
+    else if (inClass) inClass = c !== "]";
+    else if (c === "[") inClass = true;
+    else if (visit(c, i)) return;
+  }
 }
 const combinable = (p: SecretPattern) =>
   p.keepGroup === undefined && p.pattern.flags === "g" && captureGroups(p.pattern.source) === 0;
@@ -160,17 +170,14 @@ const firstLetter = (source: string) =>
 /** The source is `a|b` outside any group or class (its first character is then not shared). */
 function hasTopLevelAlternative(source: string): boolean {
   let depth = 0;
-  let inClass = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    if (c === "\\") i++;
-    else if (inClass) inClass = c !== "]";
-    else if (c === "[") inClass = true;
-    else if (c === "(") depth++;
+  let found = false;
+  outsideClasses(source, (c) => {
+    if (c === "(") depth++;
     else if (c === ")") depth--;
-    else if (c === "|" && depth === 0) return true;
-  }
-  return false;
+    else if (c === "|" && depth === 0) found = true;
+    return found;
+  });
+  return found;
 }
 
 let compiled: Compiled | undefined;
