@@ -12,6 +12,7 @@ import { spillToolOutput } from "@clawguard/sidecar/sources/llm-proxy/tool-outpu
 import { trimConversation } from "@clawguard/sidecar/sources/llm-proxy/trim";
 import { Pool } from "undici";
 import { CLI, freePort } from "../support/processes.ts";
+import { imageEnv } from "./image-env.ts";
 import { type Figure, median, progress } from "./report.ts";
 
 /**
@@ -327,6 +328,7 @@ function startSidecar(workspace: string, port: number, upstream: URL): ChildProc
   return spawn(process.execPath, [...flags, CLI, "sidecar", "--config", join(workspace, "clawguard.yaml")], {
     cwd: workspace,
     env: {
+      ...imageEnv(),
       PATH: process.env.PATH,
       CLAWGUARD_WORKSPACE: workspace,
       CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}`,
