@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 
 /**
- * The process environment the sidecar's Dockerfile sets (NODE_ENV, malloc's tunables, Node's
- * options), without its CLAWGUARD_* settings (each bench gives its own listen address and state):
- * a bench runs the sidecar as its image does.
+ * The process environment the sidecar's Dockerfile sets (NODE_ENV, malloc's tunables), without its
+ * CLAWGUARD_* settings (each bench gives its own listen address and state): a bench runs the
+ * sidecar as its image does.
  */
 export function imageEnv(): Record<string, string> {
   const dockerfile = readFileSync(new URL("../../deploy/docker/sidecar.Dockerfile", import.meta.url), "utf8");

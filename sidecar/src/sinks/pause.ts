@@ -1,11 +1,11 @@
+/** A shipper's wait with nothing to ship: what it waits for wakes it, so this only bounds a miss. */
+export const IDLE_POLL_MS = 30_000;
+
 /**
  * A loop's wait that `wake()` cuts short (new work, or stop). The shippers sleep on one between
  * attempts (how long: ./delivery.ts). A wake while no wait is pending (the loop was busy: new work
  * came after it looked) ends the next wait at once, so the loops can sleep long at rest.
  */
-/** A shipper's wait with nothing to ship: what it waits for wakes it, so this only bounds a miss. */
-export const IDLE_POLL_MS = 30_000;
-
 export class Pause {
   #wake: (() => void) | undefined;
   #woken = false;
