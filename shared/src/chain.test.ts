@@ -1,6 +1,14 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, EMPTY_HEAD, GENESIS_HASH, hashEvent, sealEvent } from "./chain.ts";
+import {
+  canonicalJson,
+  EMPTY_HEAD,
+  GENESIS_HASH,
+  hashEvent,
+  sealEvent,
+  sealMac,
+  sealMatches,
+} from "./chain.ts";
 import { draftEvent, validateEvent } from "./events/envelope.ts";
 import { ulid, ulidTime } from "./ids.ts";
 import { seededRandom } from "./testing.ts";
@@ -92,6 +100,35 @@ describe("sealEvent", () => {
       // Parsed back, in any order (a "__proto__" key among them stays an own key).
       const parsed = JSON.parse(`{"__proto__":1,${JSON.stringify(unhashed).slice(1)}`);
       expect(hashEvent(parsed)).toBe(sha(reference(parsed)));
+    }
+  });
+});
+
+describe("sealMac", () => {
+  // HMAC-SHA256 written out from its definition (RFC 2104), beside the one Node makes from a key object.
+  const hmac = (key: Buffer, text: string) => {
+    const block = Buffer.alloc(64);
+    (key.length > 64 ? createHash("sha256").update(key).digest() : key).copy(block);
+    const pad = (byte: number) => Buffer.from(block.map((b) => b ^ byte));
+    const inner = createHash("sha256").update(pad(0x36)).update(text).digest();
+    return createHash("sha256").update(pad(0x5c)).update(inner).digest("hex");
+  };
+
+  it("is HMAC-SHA256 over the context and the hash, for keys of any length, each key its own", () => {
+    const random = seededRandom(20_261_207);
+    const hash = "ab".repeat(32);
+    for (const length of [32, 63, 64, 65, 200]) {
+      const key = Buffer.from(Array.from({ length }, () => Math.floor(random() * 256)));
+      // Twice: the second is made with the key object kept from the first.
+      expect(sealMac(key, hash)).toBe(hmac(key, `clawguard-seal-v1:${hash}`));
+      expect(sealMac(key, hash)).toBe(hmac(key, `clawguard-seal-v1:${hash}`));
+      // Another key of the same bytes but one gives another MAC (no key object shared between them).
+      const other = Buffer.from(key);
+      other[0] = (other[0] as number) ^ 1;
+      expect(sealMac(other, hash)).toBe(hmac(other, `clawguard-seal-v1:${hash}`));
+      expect(sealMac(other, hash)).not.toBe(sealMac(key, hash));
+      expect(sealMatches(key, hash, { kid: "k", mac: sealMac(key, hash) })).toBe(true);
+      expect(sealMatches(other, hash, { kid: "k", mac: sealMac(key, hash) })).toBe(false);
     }
   });
 });

@@ -16,3 +16,10 @@ export function imageEnv(): Record<string, string> {
     throw new Error("sidecar.Dockerfile: no ENV NODE_ENV=... found");
   return Object.fromEntries(pairs.map((m) => [m[1], m[2]]));
 }
+
+/**
+ * What `clawguard inject` gives every sidecar beside its image's environment that costs per event:
+ * a sealing key (each event it spools is sealed with an HMAC). A bench's sidecar seals as a
+ * deployed one does.
+ */
+export const SEALED = { CLAWGUARD_SEAL_KEY: "bench-sealing-key-".padEnd(64, "0") };

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type ChainHead, EMPTY_HEAD, sealEvent } from "@clawguard/shared/chain";
+import { type ChainHead, EMPTY_HEAD, type SealKey, sealEvent } from "@clawguard/shared/chain";
 import { type AuditEvent, draftEvent } from "@clawguard/shared/events/envelope";
 import { createTestDatabase, postgresAvailable, tempDir } from "@clawguard/shared/testing";
 import { freePort, Processes, waitUntilUp } from "../support/processes.ts";
@@ -16,8 +16,11 @@ import { type Figure, progress, run } from "./report.ts";
 const AGENTS = 4;
 const BATCH = 500;
 
-/** Chained events for one agent, as the sidecar's spool seals them. */
-function chain(agent: string, count: number): AuditEvent[] {
+/**
+ * Chained events for one agent, as the sidecar's spool seals them: with its sealing key, as
+ * `clawguard inject` deploys every sidecar (and the collector checks each seal).
+ */
+function chain(agent: string, count: number, key: SealKey): AuditEvent[] {
   const source = { agent, role: "agent", host: "bench" };
   let head: ChainHead = EMPTY_HEAD;
   const events: AuditEvent[] = [];
@@ -39,6 +42,7 @@ function chain(agent: string, count: number): AuditEvent[] {
         },
       }),
       head,
+      key,
     );
     head = { seq: event.seq, hash: event.hash };
     events.push(event);
@@ -74,6 +78,8 @@ export async function benchIngest(options: { events: number }): Promise<Figure[]
     const total = perAgent * AGENTS;
     const tokens = Array.from({ length: AGENTS }, () => randomBytes(16).toString("hex"));
     writeFileSync(join(dir.path, "tokens"), tokens.map((t, i) => `bench${i} ${t}\n`).join(""));
+    const sealKeys = tokens.map(() => randomBytes(32).toString("hex"));
+    writeFileSync(join(dir.path, "seal-keys"), sealKeys.map((k, i) => `bench${i} k1 ${k}\n`).join(""));
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const collector = procs.cli(
@@ -83,6 +89,7 @@ export async function benchIngest(options: { events: number }): Promise<Figure[]
         DATABASE_URL: db.url,
         CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${port}`,
         CLAWGUARD_INGEST_TOKENS_FILE: join(dir.path, "tokens"),
+        CLAWGUARD_SEAL_KEYS_FILE: join(dir.path, "seal-keys"),
         CLAWGUARD_READ_TOKEN: "r".repeat(32),
         CLAWGUARD_LOG_LEVEL: "warn",
       },
@@ -92,7 +99,10 @@ export async function benchIngest(options: { events: number }): Promise<Figure[]
 
     progress(`ingest: sealing ${total} events for ${AGENTS} agents`);
     const bodies = tokens.map((_, a) => {
-      const events = chain(`bench${a}`, perAgent);
+      const events = chain(`bench${a}`, perAgent, {
+        id: "k1",
+        key: Buffer.from(sealKeys[a] as string, "utf8"),
+      });
       const out: string[] = [];
       for (let i = 0; i < events.length; i += BATCH)
         out.push(JSON.stringify({ events: events.slice(i, i + BATCH) }));

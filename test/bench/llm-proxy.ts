@@ -12,7 +12,7 @@ import { spillToolOutput } from "@clawguard/sidecar/sources/llm-proxy/tool-outpu
 import { trimConversation } from "@clawguard/sidecar/sources/llm-proxy/trim";
 import { Pool } from "undici";
 import { CLI, freePort } from "../support/processes.ts";
-import { imageEnv } from "./image-env.ts";
+import { imageEnv, SEALED } from "./image-env.ts";
 import { type Figure, median, progress } from "./report.ts";
 
 /**
@@ -164,7 +164,38 @@ interface RunResult {
   ttfb: Record<string, number>;
   /** CPU (user + system) per call flat out, in microseconds, of the proxy's own processes. */
   cpuUs: Record<string, number>;
+  /** What the stall probe saw during each target's paced rounds (all three together). */
+  stalls: Record<string, Stalls>;
 }
+
+/** Wake-ups of the idle stall probe that came 4 ms or more late, and the latest of them. */
+interface Stalls {
+  count: number;
+  longestMs: number;
+}
+
+/**
+ * The stall probe (stall-probe.ts), started: `within(from, to)` is what it saw between two epoch
+ * times. Its lines come in as it prints them.
+ */
+async function startStallProbe(children: ChildProcess[]): Promise<(from: number, to: number) => Stalls> {
+  const probe = spawn(process.execPath, [fileURLToPath(new URL("./stall-probe.ts", import.meta.url))], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(probe);
+  const seen: Array<[number, number]> = [];
+  createInterface({ input: probe.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+    const [at, late] = line.split(" ").map(Number);
+    if (late !== undefined) seen.push([at as number, late]);
+  });
+  await started(probe, "the stall probe");
+  return (from, to) => {
+    const inside = seen.filter(([at]) => at >= from && at <= to).map(([, late]) => late);
+    return { count: inside.length, longestMs: Math.max(0, ...inside) };
+  };
+}
+
+const epochNow = () => performance.timeOrigin + performance.now();
 
 /** Clock ticks of CPU (user + system) a process and its children (nginx's worker) used so far. */
 function cpuTicks(pid: number): number {
@@ -247,6 +278,7 @@ async function oneRun(options: BenchOptions): Promise<RunResult> {
       for (const pid of [sidecar.pid, nginx.pid, floor.pid]) pin(pid as number, "1");
       for (const pid of [fake.pid, process.pid]) pin(pid as number, "0");
     }
+    const stallsWithin = await startStallProbe(children);
     if (options.busy) stopBusy = busyMemory(ws.path);
 
     const targets: Array<Target & { pid?: number | undefined }> = [
@@ -269,14 +301,20 @@ async function oneRun(options: BenchOptions): Promise<RunResult> {
     const flat: Record<string, Load[]> = {};
     const firstBytes: Record<string, number[]> = {};
     const cpu: Record<string, number[]> = {};
-    for (const { name } of targets) for (const runs of [paced, flat, firstBytes, cpu]) runs[name] = [];
+    const windows: Record<string, Array<[number, number]>> = {};
+    for (const { name } of targets) {
+      for (const runs of [paced, flat, firstBytes, cpu]) runs[name] = [];
+      windows[name] = [];
+    }
     for (const target of targets) await load(target, 1000); // warm up connections and JIT
     for (let round = 1; round <= 3; round++) {
       for (const target of targets) {
         progress(
           `llm: ${target.name}, round ${round}/3: ${options.requests} calls at ${options.rate}/s, then flat out`,
         );
+        const from = epochNow();
         paced[target.name]?.push(await load(target, options.requests, options.rate));
+        windows[target.name]?.push([from, epochNow()]);
         const before = target.pid ? cpuTicks(target.pid) : 0;
         flat[target.name]?.push(await load(target, options.requests));
         if (target.pid)
@@ -284,13 +322,20 @@ async function oneRun(options: BenchOptions): Promise<RunResult> {
         firstBytes[target.name]?.push(await ttfb(target, 200));
       }
     }
-    const result: RunResult = { load: {}, ttfb: {}, cpuUs: {} };
+    // The probe prints a stall once it is over: the last round's are in once it has printed them.
+    await new Promise((r) => setTimeout(r, 100));
+    const result: RunResult = { load: {}, ttfb: {}, cpuUs: {}, stalls: {} };
     for (const { name } of targets) {
       const of = (runs: Record<string, Load[]>, key: keyof Load) =>
         median((runs[name] ?? []).map((r) => r[key]));
       result.load[name] = { p50: of(paced, "p50"), p99: of(paced, "p99"), rps: of(flat, "rps") };
       result.ttfb[name] = median(firstBytes[name] ?? []);
       result.cpuUs[name] = median(cpu[name] ?? [0]);
+      const seen = (windows[name] ?? []).map(([from, to]) => stallsWithin(from, to));
+      result.stalls[name] = {
+        count: seen.reduce((n, s) => n + s.count, 0),
+        longestMs: Math.max(0, ...seen.map((s) => s.longestMs)),
+      };
     }
     return result;
   } finally {
@@ -333,6 +378,7 @@ function startSidecar(workspace: string, port: number, upstream: URL): ChildProc
       CLAWGUARD_WORKSPACE: workspace,
       CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}`,
       CLAWGUARD_INGEST_TOKEN: "bench",
+      ...SEALED,
       CLAWGUARD_COLLECTOR_URL: "http://127.0.0.1:9",
       CLAWGUARD_LOG_LEVEL: "error",
     },
@@ -381,7 +427,9 @@ export async function benchLlmProxy(given: BenchOptions): Promise<Figure[]> {
         `${(last.load.clawguard?.rps ?? 0).toFixed(0)} calls/s (nginx ${(last.load.nginx?.rps ?? 0).toFixed(0)}), ` +
         `cpu/call ${last.cpuUs.clawguard?.toFixed(0)} us (nginx ${last.cpuUs.nginx?.toFixed(0)}); ` +
         `floor: added p99 ${added("floor").toFixed(2)} ms, ${(last.load.floor?.rps ?? 0).toFixed(0)} calls/s, ` +
-        `cpu/call ${last.cpuUs.floor?.toFixed(0)} us`,
+        `cpu/call ${last.cpuUs.floor?.toFixed(0)} us; ` +
+        `the idle probe stalled ${last.stalls.clawguard?.count} times (longest ${last.stalls.clawguard?.longestMs.toFixed(1)} ms) ` +
+        `in clawguard's paced rounds, ${last.stalls.nginx?.count} (${last.stalls.nginx?.longestMs.toFixed(1)} ms) in nginx's`,
     );
   }
   const dir = tempDir("clawguard-bench-trim-");
@@ -439,6 +487,33 @@ function proxyFigures(runs: RunResult[], options: Required<BenchOptions>): Figur
       ratio: "-",
       target: "<= 5 ms (or nginx + 2) in 9 of 10 runs",
       pass: held >= needed,
+    },
+    {
+      name: `the machine under that load: an idle process's wake-ups 4+ ms late (stall-probe.ts) in clawguard's paced rounds, the longest`,
+      value: `${spread(
+        all((r) => r.stalls.clawguard?.count ?? 0),
+        "max",
+        0,
+        "",
+      )}, ${spread(
+        all((r) => r.stalls.clawguard?.longestMs ?? 0),
+        "max",
+        1,
+        " ms",
+      )}`,
+      anchor: `${spread(
+        all((r) => r.stalls.nginx?.count ?? 0),
+        "max",
+        0,
+        "",
+      )}, ${spread(
+        all((r) => r.stalls.nginx?.longestMs ?? 0),
+        "max",
+        1,
+        " ms",
+      )} in nginx's`,
+      ratio: "-",
+      target: "-",
     },
     {
       name: `llm proxy throughput, ${CONCURRENCY} concurrent flat out (direct ${median(all((r) => r.load.direct?.rps ?? 0)).toFixed(0)} calls/s)`,

@@ -12,7 +12,7 @@ import {
   startCollector,
   waitUntilUp,
 } from "../support/processes.ts";
-import { imageEnv } from "./image-env.ts";
+import { imageEnv, SEALED } from "./image-env.ts";
 import { type Figure, percentile, progress } from "./report.ts";
 
 /**
@@ -110,6 +110,7 @@ export async function benchMemory(options: {
         ...imageEnv(),
         CLAWGUARD_WORKSPACE: ws.path,
         CLAWGUARD_INGEST_TOKEN: ingest,
+        ...SEALED,
         CLAWGUARD_COLLECTOR_URL: collectorUrl,
         CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${sport}`,
         CLAWGUARD_LOG_LEVEL: "warn",
