@@ -297,47 +297,7 @@ async function oneRun(options: BenchOptions): Promise<RunResult> {
         pid: sidecar.pid,
       },
     ];
-    const paced: Record<string, Load[]> = {};
-    const flat: Record<string, Load[]> = {};
-    const firstBytes: Record<string, number[]> = {};
-    const cpu: Record<string, number[]> = {};
-    const windows: Record<string, Array<[number, number]>> = {};
-    for (const { name } of targets) {
-      for (const runs of [paced, flat, firstBytes, cpu]) runs[name] = [];
-      windows[name] = [];
-    }
-    for (const target of targets) await load(target, 1000); // warm up connections and JIT
-    for (let round = 1; round <= 3; round++) {
-      for (const target of targets) {
-        progress(
-          `llm: ${target.name}, round ${round}/3: ${options.requests} calls at ${options.rate}/s, then flat out`,
-        );
-        const from = epochNow();
-        paced[target.name]?.push(await load(target, options.requests, options.rate));
-        windows[target.name]?.push([from, epochNow()]);
-        const before = target.pid ? cpuTicks(target.pid) : 0;
-        flat[target.name]?.push(await load(target, options.requests));
-        if (target.pid)
-          cpu[target.name]?.push(((cpuTicks(target.pid) - before) * TICK_US) / options.requests);
-        firstBytes[target.name]?.push(await ttfb(target, 200));
-      }
-    }
-    // The probe prints a stall once it is over: the last round's are in once it has printed them.
-    await new Promise((r) => setTimeout(r, 100));
-    const result: RunResult = { load: {}, ttfb: {}, cpuUs: {}, stalls: {} };
-    for (const { name } of targets) {
-      const of = (runs: Record<string, Load[]>, key: keyof Load) =>
-        median((runs[name] ?? []).map((r) => r[key]));
-      result.load[name] = { p50: of(paced, "p50"), p99: of(paced, "p99"), rps: of(flat, "rps") };
-      result.ttfb[name] = median(firstBytes[name] ?? []);
-      result.cpuUs[name] = median(cpu[name] ?? [0]);
-      const seen = (windows[name] ?? []).map(([from, to]) => stallsWithin(from, to));
-      result.stalls[name] = {
-        count: seen.reduce((n, s) => n + s.count, 0),
-        longestMs: Math.max(0, ...seen.map((s) => s.longestMs)),
-      };
-    }
-    return result;
+    return await rounds(targets, options, stallsWithin);
   } finally {
     stopBusy();
     for (const child of children) {
@@ -350,6 +310,57 @@ async function oneRun(options: BenchOptions): Promise<RunResult> {
     if (options.pin) pin(process.pid, "0-1");
     ws.cleanup();
   }
+}
+
+/**
+ * After a warm-up, three rounds of each target in turn (paced, flat out, streaming first byte),
+ * with what the stall probe saw during each paced round; the medians of the rounds.
+ */
+async function rounds(
+  targets: Array<Target & { pid?: number | undefined }>,
+  options: BenchOptions,
+  stallsWithin: (from: number, to: number) => Stalls,
+): Promise<RunResult> {
+  const paced: Record<string, Load[]> = {};
+  const flat: Record<string, Load[]> = {};
+  const firstBytes: Record<string, number[]> = {};
+  const cpu: Record<string, number[]> = {};
+  const windows: Record<string, Array<[number, number]>> = {};
+  for (const { name } of targets) {
+    for (const runs of [paced, flat, firstBytes, cpu]) runs[name] = [];
+    windows[name] = [];
+  }
+  for (const target of targets) await load(target, 1000); // warm up connections and JIT
+  for (let round = 1; round <= 3; round++) {
+    for (const target of targets) {
+      progress(
+        `llm: ${target.name}, round ${round}/3: ${options.requests} calls at ${options.rate}/s, then flat out`,
+      );
+      const from = epochNow();
+      paced[target.name]?.push(await load(target, options.requests, options.rate));
+      windows[target.name]?.push([from, epochNow()]);
+      const before = target.pid ? cpuTicks(target.pid) : 0;
+      flat[target.name]?.push(await load(target, options.requests));
+      if (target.pid) cpu[target.name]?.push(((cpuTicks(target.pid) - before) * TICK_US) / options.requests);
+      firstBytes[target.name]?.push(await ttfb(target, 200));
+    }
+  }
+  // The probe prints a stall once it is over: the last round's are in once it has printed them.
+  await new Promise((r) => setTimeout(r, 100));
+  const result: RunResult = { load: {}, ttfb: {}, cpuUs: {}, stalls: {} };
+  for (const { name } of targets) {
+    const of = (runs: Record<string, Load[]>, key: keyof Load) =>
+      median((runs[name] ?? []).map((r) => r[key]));
+    result.load[name] = { p50: of(paced, "p50"), p99: of(paced, "p99"), rps: of(flat, "rps") };
+    result.ttfb[name] = median(firstBytes[name] ?? []);
+    result.cpuUs[name] = median(cpu[name] ?? [0]);
+    const seen = (windows[name] ?? []).map(([from, to]) => stallsWithin(from, to));
+    result.stalls[name] = {
+      count: seen.reduce((n, s) => n + s.count, 0),
+      longestMs: Math.max(0, ...seen.map((s) => s.longestMs)),
+    };
+  }
+  return result;
 }
 
 function startSidecar(workspace: string, port: number, upstream: URL): ChildProcess {
@@ -448,6 +459,32 @@ function spread(values: number[], worst: "max" | "min", digits: number, unit: st
   return `${med} (worst ${bad.toFixed(digits)})`;
 }
 
+/** What the idle stall probe saw in clawguard's paced rounds, beside nginx's: the machine's share of a tail. */
+function stallFigure(runs: RunResult[]): Figure {
+  const of = (name: string) => {
+    const count = spread(
+      runs.map((r) => r.stalls[name]?.count ?? 0),
+      "max",
+      0,
+      "",
+    );
+    const longest = spread(
+      runs.map((r) => r.stalls[name]?.longestMs ?? 0),
+      "max",
+      1,
+      " ms",
+    );
+    return `${count}, ${longest}`;
+  };
+  return {
+    name: "the machine under that load: an idle process's wake-ups 4+ ms late (stall-probe.ts) in clawguard's paced rounds, the longest",
+    value: of("clawguard"),
+    anchor: `${of("nginx")} in nginx's`,
+    ratio: "-",
+    target: "-",
+  };
+}
+
 function proxyFigures(runs: RunResult[], options: Required<BenchOptions>): Figure[] {
   const added = (r: RunResult, name: string, key: "p50" | "p99") =>
     (r.load[name]?.[key] ?? 0) - (r.load.direct?.[key] ?? 0);
@@ -488,33 +525,7 @@ function proxyFigures(runs: RunResult[], options: Required<BenchOptions>): Figur
       target: "<= 5 ms (or nginx + 2) in 9 of 10 runs",
       pass: held >= needed,
     },
-    {
-      name: `the machine under that load: an idle process's wake-ups 4+ ms late (stall-probe.ts) in clawguard's paced rounds, the longest`,
-      value: `${spread(
-        all((r) => r.stalls.clawguard?.count ?? 0),
-        "max",
-        0,
-        "",
-      )}, ${spread(
-        all((r) => r.stalls.clawguard?.longestMs ?? 0),
-        "max",
-        1,
-        " ms",
-      )}`,
-      anchor: `${spread(
-        all((r) => r.stalls.nginx?.count ?? 0),
-        "max",
-        0,
-        "",
-      )}, ${spread(
-        all((r) => r.stalls.nginx?.longestMs ?? 0),
-        "max",
-        1,
-        " ms",
-      )} in nginx's`,
-      ratio: "-",
-      target: "-",
-    },
+    stallFigure(runs),
     {
       name: `llm proxy throughput, ${CONCURRENCY} concurrent flat out (direct ${median(all((r) => r.load.direct?.rps ?? 0)).toFixed(0)} calls/s)`,
       value: `${spread(
