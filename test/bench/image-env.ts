@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 
 /**
@@ -22,4 +23,4 @@ export function imageEnv(): Record<string, string> {
  * a sealing key (each event it spools is sealed with an HMAC). A bench's sidecar seals as a
  * deployed one does.
  */
-export const SEALED = { CLAWGUARD_SEAL_KEY: "bench-sealing-key-".padEnd(64, "0") };
+export const SEALED = { CLAWGUARD_SEAL_KEY: randomBytes(32).toString("hex") };
