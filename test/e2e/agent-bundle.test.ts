@@ -1,5 +1,6 @@
 import { execFile, execFileSync } from "node:child_process";
 import {
+  chmodSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -9,7 +10,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import { tempDir } from "@clawguard/shared/testing";
 import { buildAgentBundle } from "@clawguard/sidecar/build/agent-bundle";
@@ -116,6 +117,54 @@ describe("the built agent-side clawguard", () => {
     expect(lines.stdout).toBe("199999\n200000\n");
     const grep = await clawguard(["read", id as string, "--grep", "^1999(8|9)9$"]);
     expect(grep.stdout).toBe("199989: 199989\n199999: 199999\n");
+  });
+
+  it("keeps a code cache of what exec ran, uses it as it is, and replaces a damaged one", async () => {
+    const cache = join(dir.path, "code-cache");
+    const own = (args: string[]) =>
+      run("clawguard", args, { cwd: ws, env: { ...env, CLAWGUARD_EXEC_CACHE: cache } });
+    const codeFile = () => {
+      const names = readdirSync(cache).filter((n) => n.startsWith("code-exec-"));
+      expect(names).toHaveLength(1);
+      return join(cache, names[0] as string);
+    };
+    expect((await own(["exec", "--", "echo", "first"])).stdout).toBe("first\n");
+    const file = codeFile();
+    const made = statSync(file);
+    expect(made.mode & 0o777).toBe(0o600);
+    // Made after the run: it holds the functions exec ran, not only the file's top level.
+    expect(made.size).toBeGreaterThan(200_000);
+    expect((await own(["exec", "--", "echo", "second"])).stdout).toBe("second\n");
+    // Accepted: not made again.
+    expect(statSync(file).mtimeMs).toBe(made.mtimeMs);
+    writeFileSync(file, Buffer.alloc(made.size, 0x5a));
+    const damaged = await own(["exec", "--", "echo", "third"]);
+    expect(damaged.stdout).toBe("third\n");
+    expect(damaged.stderr).toBe("");
+    expect(readFileSync(file).equals(Buffer.alloc(made.size, 0x5a))).toBe(false);
+    // In a directory others can write, nothing is read or kept.
+    const open = join(dir.path, "open-cache");
+    mkdirSync(open, { mode: 0o777 });
+    chmodSync(open, 0o777);
+    writeFileSync(join(open, basename(file)), Buffer.alloc(made.size, 0x5a));
+    const shared = await run("clawguard", ["exec", "--", "echo", "fourth"], {
+      cwd: ws,
+      env: { ...env, CLAWGUARD_EXEC_CACHE: open },
+    });
+    expect(shared.stdout).toBe("fourth\n");
+    expect(readdirSync(open).filter((n) => n.startsWith("code-"))).toEqual([basename(file)]);
+    expect(readFileSync(join(open, basename(file))).equals(Buffer.alloc(made.size, 0x5a))).toBe(true);
+  });
+
+  it('runs as well under a package.json with "type": "module" (Node then takes the file for an ES module)', async () => {
+    const esm = join(dir.path, "esm");
+    mkdirSync(join(esm, "bin"), { recursive: true });
+    writeFileSync(join(esm, "package.json"), '{"type":"module"}');
+    const file = join(esm, "bin", "clawguard");
+    writeFileSync(file, readFileSync(join(bin, "clawguard")), { mode: 0o755 });
+    const { stdout, stderr } = await run(file, ["exec", "--", "echo", "as a module"], { cwd: ws, env });
+    expect(stdout).toBe("as a module\n");
+    expect(stderr).toBe("");
   });
 
   it("passes the exit code through and explains a missing command", async () => {

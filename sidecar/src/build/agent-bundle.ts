@@ -1,9 +1,11 @@
-import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { type BuildOptions, build, type Plugin } from "esbuild";
+import { BODY_MARK } from "../cli/bundle-loader.ts";
 import { AGENT_BUNDLE as DEFAULT_OUTFILE } from "./paths.ts";
 
 /**
@@ -15,11 +17,12 @@ import { AGENT_BUNDLE as DEFAULT_OUTFILE } from "./paths.ts";
 export { AGENT_BUNDLE } from "./paths.ts";
 
 /**
- * The file is a shell script and an ES module at once: `sh` runs line 2 (`':'` is a no-op, the rest
- * re-executes the file with Node); Node skips the `#!` line and reads line 2 as a string and a
+ * The file is a shell script and a CommonJS module at once: `sh` runs line 2 (`':'` is a no-op, the
+ * rest re-executes the file with Node); Node skips the `#!` line and reads line 2 as a string and a
  * comment. This way the Node flags travel with the file: a 1 MiB young generation keeps peak memory
- * flat while output streams through, and the warning Node prints when an extensionless ES module
- * sits under a package.json without "type" would otherwise land in the command's output.
+ * flat while output streams through, and the warning Node prints when a `vm` script imports by
+ * Node's own loader (the bundle-loader's, for the chunks) would otherwise land in the command's
+ * output. After the launcher come EXEC_START, the bundle-loader, and the bundle behind `//`.
  * `exec` also runs without V8's optimizing compilers (EXEC_FLAGS): its per-byte work is native
  * (sha256) and WebAssembly, and the compilers' code is ~8 MB of the Node binary that would
  * otherwise become resident (its text is mapped in 2 MB pages), a tenth of exec's peak memory.
@@ -49,10 +52,10 @@ const EXEC_FLAGS = [
  * module loaded after it is refused), then EXEC_FLAGS are set, before the scanner's WebAssembly
  * is compiled or any code is hot. A module left out of the list only starts slower.
  */
-const EXEC_START = `if(process.argv[2]==="exec"){for(const m of ["node:crypto","node:child_process","node:fs/promises","node:os"])process.getBuiltinModule(m);process.getBuiltinModule("node:v8").setFlagsFromString(${JSON.stringify(EXEC_FLAGS)})}`;
+const EXEC_START = `if(process.argv[2]==="exec"){for(const m of ["node:crypto","node:child_process","node:fs/promises","node:os","node:vm"])process.getBuiltinModule(m);process.getBuiltinModule("node:v8").setFlagsFromString(${JSON.stringify(EXEC_FLAGS)})}`;
 const LAUNCHER = [
   "#!/bin/sh",
-  `':' //; [ -n "$NODE_COMPILE_CACHE" ] || { NODE_COMPILE_CACHE="\${TMPDIR:-/tmp}/clawguard-compile-cache" CLAWGUARD_COMPILE_CACHE=1; export NODE_COMPILE_CACHE CLAWGUARD_COMPILE_CACHE; }; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 --disable-warning=MODULE_TYPELESS_PACKAGE_JSON "$0" "$@"`,
+  `':' //; [ -n "$NODE_COMPILE_CACHE" ] || { NODE_COMPILE_CACHE="\${TMPDIR:-/tmp}/clawguard-compile-cache" CLAWGUARD_COMPILE_CACHE=1; export NODE_COMPILE_CACHE CLAWGUARD_COMPILE_CACHE; }; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 --disable-warning=ExperimentalWarning "$0" "$@"`,
   "",
 ].join("\n");
 
@@ -183,24 +186,48 @@ const chunks = async () => [
 export async function buildAgentBundle(
   outfile = DEFAULT_OUTFILE,
 ): Promise<{ outfile: string; bytes: number }> {
-  await build({
+  const body = await bundleBody();
+  const hash = createHash("sha256").update(body).digest("hex").slice(0, 16);
+  const loader = await build({
     ...COMMON,
-    entryPoints: [fileURLToPath(new URL("../cli/agent.ts", import.meta.url))],
-    outfile,
-    plugins: [englishOnlyZod, lazyBuiltins, ...(await chunks())],
-    // CommonJS dependencies inside an ES module bundle still call require().
-    banner: {
-      js: `import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);${EXEC_START}`,
+    stdin: {
+      contents: `import { runBundle } from "./bundle-loader.ts";\nrunBundle(process.argv[1] as string);\n`,
+      resolveDir: fileURLToPath(new URL("../cli/", import.meta.url)),
+      loader: "ts",
     },
+    write: false,
+    plugins: [lazyBuiltins],
+    define: { BODY_HASH: JSON.stringify(hash) },
+    banner: { js: `"use strict";${EXEC_START}` },
   });
-  // agent.ts starts with its own `#!/usr/bin/env node`; the launcher takes its place.
-  const code = readFileSync(outfile, "utf8").replace(/^#![^\n]*\n/, "");
-  writeFileSync(outfile, LAUNCHER + code);
+  const code = loader.outputFiles[0]?.text ?? "";
+  const commented = body
+    .split("\n")
+    .map((line) => `//${line}`)
+    .join("\n");
+  mkdirSync(dirname(outfile), { recursive: true });
+  writeFileSync(outfile, `${LAUNCHER}${code}${BODY_MARK}\n${commented}\n`);
   chmodSync(outfile, 0o755);
   return { outfile, bytes: statSync(outfile).size };
 }
 
-if (import.meta.main) {
-  const { outfile, bytes } = await buildAgentBundle(process.argv[2]);
-  console.log(`built ${outfile} (${(bytes / 1024).toFixed(0)} KiB)`);
+/**
+ * The agent-side CLI as one CommonJS function expression, the bundle-loader's to compile (an ES
+ * module file with no extension was first compiled as CommonJS, failed, and was detected and
+ * compiled again: ~17M instructions a start). It goes into the file behind `//` on every line, so
+ * a line break that JavaScript counts where Node's loader does not would end a comment early.
+ */
+async function bundleBody(): Promise<string> {
+  const built = await build({
+    ...COMMON,
+    format: "cjs",
+    entryPoints: [fileURLToPath(new URL("../cli/agent.ts", import.meta.url))],
+    write: false,
+    plugins: [englishOnlyZod, lazyBuiltins, ...(await chunks())],
+    define: { "import.meta.url": "__url" },
+  });
+  // agent.ts starts with its own `#!/usr/bin/env node`.
+  const code = (built.outputFiles[0]?.text ?? "").replace(/^#![^\n]*\n/, "");
+  if (/[\r\u2028\u2029]/.test(code)) throw new Error("the agent bundle has a line break other than \\n");
+  return `(function(exports,require,module,__filename,__dirname){"use strict";const __url=process.getBuiltinModule("node:url").pathToFileURL(__filename).href;\n${code}\n})`;
 }

@@ -13,5 +13,5 @@ if (process.env.CLAWGUARD_COMPILE_CACHE) {
   delete process.env.NODE_COMPILE_CACHE;
   delete process.env.CLAWGUARD_COMPILE_CACHE;
 }
-if (isMainThread) await runAsProgram(AGENT_COMMANDS);
-else await import("../sources/exec-guard/grep-worker.ts");
+if (isMainThread) void runAsProgram(AGENT_COMMANDS);
+else void import("../sources/exec-guard/grep-worker.ts");

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
-import { execCacheDir, privateDir } from "./exec-settings.ts";
+import { execCacheDir, privateDir } from "./cache-dir.ts";
 
 /**
  * Imports an ES module given as its source text (a chunk the agent-side file carries): from a file

@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { tempDir } from "@clawguard/shared/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { agentOfSidecar, type ExecSettings, execCacheDir, execSettings } from "./exec-settings.ts";
+import { execCacheDir } from "./cache-dir.ts";
+import { agentOfSidecar, type ExecSettings, execSettings } from "./exec-settings.ts";
 
 let tmp: ReturnType<typeof tempDir>;
 let cache: string;

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
-import { lstatSync, readFileSync, statSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { readFileSync, statSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
-import { mkdirp } from "@clawguard/shared/fs-dirs";
 import { SIDECAR_ENV } from "../config-env.ts";
 import type { ExecGuardConfig } from "../sources/exec-guard/config.ts";
+import { privateDir } from "./cache-dir.ts";
 import { agentSideInputs } from "./config-file.ts";
 import { loadContext } from "./load-context.ts";
 
@@ -68,18 +68,6 @@ const loadFully: Loader = async (flag, given, cwd) => {
 };
 
 /**
- * Where the built agent-side file keeps validated exec settings between runs: `CLAWGUARD_EXEC_CACHE`
- * (a directory, or `off`), else `$TMPDIR/clawguard-exec-<uid>`. From the sources (tests, `pnpm
- * clawguard`), nothing is kept unless that variable says where.
- */
-export function execCacheDir(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.CLAWGUARD_EXEC_CACHE === "off") return undefined;
-  if (env.CLAWGUARD_EXEC_CACHE) return env.CLAWGUARD_EXEC_CACHE;
-  if (process.argv[1]?.endsWith(".ts")) return undefined;
-  return join(tmpdir(), `clawguard-exec-${process.getuid?.() ?? "user"}`);
-}
-
-/**
  * The exec settings for (--config, env, cwd). Validated settings are kept in `cacheDir` under a key
  * that covers every input of the loader: the config file's path and bytes, the variables of the
  * sidecar config, the working directory (and the workspace found from it), the host name, and the
@@ -140,16 +128,5 @@ function cacheEntry(
     return join(dir, `exec-${key}.json`);
   } catch {
     return undefined; // an unreadable config file: the full load says what is wrong
-  }
-}
-
-/** The directory, created 0700 when missing, if it is a real directory only this user can write. */
-export function privateDir(dir: string): boolean {
-  try {
-    mkdirp(dir);
-    const st = lstatSync(dir);
-    return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
-  } catch {
-    return false;
   }
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import type { ParsedScript } from "../sources/exec-guard/command/script.ts";
 import type { ScriptCache } from "../sources/exec-guard/policy.ts";
-import { privateDir } from "./exec-settings.ts";
+import { privateDir } from "./cache-dir.ts";
 
 /**
  * Shell scripts the exec policy has read, kept in the agent-side file's private cache directory

@@ -3,7 +3,8 @@ import { resolve } from "node:path";
 import { type Command, intFlag, parse } from "@clawguard/shared/cli/command";
 import { createExecGuard, SpillStore } from "../../sources/exec-guard/index.ts";
 import { dropInInbox, dropReserved, reserveDraft } from "../../sources/inbox/drop.ts";
-import { execCacheDir, execSettings } from "../exec-settings.ts";
+import { execCacheDir } from "../cache-dir.ts";
+import { execSettings } from "../exec-settings.ts";
 import { launcher } from "../launcher.ts";
 import { scriptCache } from "../script-cache.ts";
 

@@ -8,8 +8,6 @@ import { type LineScan, scanLines } from "./line-scan.ts";
  * caller opened and checked (threads share descriptors); the caller closes it.
  */
 const { fd, ...scan } = workerData as LineScan & { fd: number };
-const result = await scanLines(
-  createReadStream("", { fd, autoClose: false, start: 0, encoding: "utf8" }),
-  scan,
+void scanLines(createReadStream("", { fd, autoClose: false, start: 0, encoding: "utf8" }), scan).then(
+  (result) => parentPort?.postMessage(result),
 );
-parentPort?.postMessage(result);

@@ -1,0 +1,79 @@
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { constants, Script } from "node:vm";
+import { execCacheDir, privateDir } from "./cache-dir.ts";
+
+/**
+ * The agent-side file's own code (after its launcher and EXEC_START): the bundle follows it in the
+ * same file, every line behind `//` (Node, compiling the file, only skips over it), and is compiled
+ * here with a V8 code cache of our own. Node's compile cache is made when a file is compiled, so it
+ * holds the top level only: every function a command runs was parsed and compiled again at each
+ * start (~60M of the ~310M instructions of `exec -- true`). This one is made when the first run of a
+ * command exits, so it holds those functions too. It is code, so it is kept only in the private cache
+ * directory; any problem with it costs a compile from the source, as without it.
+ */
+
+/** The line before the bundle. */
+export const BODY_MARK = "//@clawguard-body";
+/** The start of the bundle's sha256, put in by the build: a new build never meets an old one's cache. */
+declare const BODY_HASH: string;
+
+type Body = (exports: object, require: NodeJS.Require, module: object, file: string, dir: string) => void;
+
+/**
+ * Runs the bundle in `file` (process.argv[1]: the loader uses neither `require` nor `__filename`, as
+ * under a package.json with `"type": "module"` Node runs the extensionless file as an ES module).
+ */
+export function runBundle(file: string): void {
+  const text = readFileSync(file, "utf8");
+  const at = text.indexOf(`\n${BODY_MARK}\n`);
+  if (at === -1) throw new Error(`${file} has no ${BODY_MARK} line: not a whole clawguard file`);
+  // Past the mark's line and the first line's `//`; then every other line's.
+  const source = text.slice(at + BODY_MARK.length + 4).replaceAll("\n//", "\n");
+  const cacheFile = codeCacheFile();
+  let cachedData: Buffer | undefined;
+  try {
+    if (cacheFile) cachedData = readFileSync(cacheFile);
+  } catch {
+    // not made yet
+  }
+  const script = new Script(source, {
+    filename: file,
+    ...(cachedData ? { cachedData } : {}),
+    // The chunks (config loader, shell parser) are ES modules imported by file URL.
+    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  if (cacheFile && (!cachedData || script.cachedDataRejected)) {
+    process.once("exit", () => keep(cacheFile, script));
+  }
+  (script.runInThisContext() as Body)({}, createRequire(file), {}, file, dirname(file));
+}
+
+/**
+ * One cache per command kind (`exec` runs with V8 flags of its own, which a cache must match), Node
+ * build, and Node options (V8 refuses a cache made under other flags).
+ */
+function codeCacheFile(): string | undefined {
+  const dir = execCacheDir(process.env);
+  if (!dir || !privateDir(dir)) return undefined;
+  const kind = process.argv[2] === "exec" ? "exec" : "cli";
+  const flags = fnv1a(`${process.execArgv.join(" ")}\n${process.env.NODE_OPTIONS ?? ""}`);
+  return join(dir, `code-${kind}-${BODY_HASH}-${process.version}-${process.arch}-${flags}.v8`);
+}
+
+function keep(cacheFile: string, script: Script): void {
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+    renameSync(tmp, cacheFile);
+  } catch {
+    // Not kept: the next start compiles from the source, as this one did.
+  }
+}
+
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return (hash >>> 0).toString(36);
+}

@@ -1,0 +1,28 @@
+import { lstatSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { mkdirp } from "@clawguard/shared/fs-dirs";
+
+/**
+ * Where the built agent-side file keeps what it can reuse between runs (validated exec settings,
+ * parsed scripts, chunks, its code cache): `CLAWGUARD_EXEC_CACHE` (a directory, or `off`), else
+ * `$TMPDIR/clawguard-exec-<uid>`. From the sources (tests, `pnpm clawguard`), nothing is kept unless
+ * that variable says where.
+ */
+export function execCacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.CLAWGUARD_EXEC_CACHE === "off") return undefined;
+  if (env.CLAWGUARD_EXEC_CACHE) return env.CLAWGUARD_EXEC_CACHE;
+  if (process.argv[1]?.endsWith(".ts")) return undefined;
+  return join(tmpdir(), `clawguard-exec-${process.getuid?.() ?? "user"}`);
+}
+
+/** The directory, created 0700 when missing, if it is a real directory only this user can write. */
+export function privateDir(dir: string): boolean {
+  try {
+    mkdirp(dir);
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
