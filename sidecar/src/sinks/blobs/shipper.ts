@@ -39,6 +39,7 @@ export class BlobShipper implements Component {
   #loop: Promise<void> | undefined;
   readonly #pause = new Pause();
   #stopped = false;
+  #backingOff = false;
 
   constructor(options: BlobShipperOptions) {
     this.#o = options;
@@ -53,9 +54,13 @@ export class BlobShipper implements Component {
     this.#loop = this.#run();
   }
 
-  /** New content is waiting: ship it now rather than at the next poll. */
+  /**
+   * New content is waiting: ship it now rather than at the next poll, unless the collector failed
+   * and the loop is backing off (new content does not bring the collector back: each kick listed
+   * every blob waiting and tried again, per memory write, for as long as the collector was down).
+   */
   kick(): void {
-    this.#pause.wake();
+    if (!this.#backingOff) this.#pause.wake();
   }
 
   async #run(): Promise<void> {
@@ -89,7 +94,9 @@ export class BlobShipper implements Component {
         }
       }
       // New content wakes it (kick): with nothing waiting the timeout is only a safety net.
+      this.#backingOff = failure !== undefined;
       await this.#pause.for(failure ? backoff.next(failure) : waiting.length > 0 ? 5000 : IDLE_POLL_MS);
+      this.#backingOff = false;
     }
   }
 
