@@ -128,8 +128,13 @@ describe("the built agent-side clawguard", () => {
       expect(names).toHaveLength(1);
       return join(cache, names[0] as string);
     };
+    // An earlier build's cache: removed once this build has its own.
+    mkdirSync(cache, { mode: 0o700 });
+    const older = join(cache, "code-exec-0123456789abcdef-v24.0.0-x64-x.v8");
+    writeFileSync(older, "old");
     expect((await own(["exec", "--", "echo", "first"])).stdout).toBe("first\n");
     const file = codeFile();
+    expect(readdirSync(cache)).not.toContain(basename(older));
     const made = statSync(file);
     expect(made.mode & 0o777).toBe(0o600);
     // Made after the run: it holds the functions exec ran, not only the file's top level.

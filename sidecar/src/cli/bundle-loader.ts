@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { constants, Script } from "node:vm";
@@ -62,11 +62,16 @@ function codeCacheFile(): string | undefined {
   return join(dir, `code-${kind}-${BODY_HASH}-${process.version}-${process.arch}-${flags}.v8`);
 }
 
+/** Writes the cache, and removes those of other builds (a new build is published over the old). */
 function keep(cacheFile: string, script: Script): void {
   const tmp = `${cacheFile}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
     renameSync(tmp, cacheFile);
+    const dir = dirname(cacheFile);
+    for (const name of readdirSync(dir))
+      if (/^code-[a-z]+-[0-9a-f]{16}-/.test(name) && !name.includes(`-${BODY_HASH}-`))
+        rmSync(join(dir, name), { force: true });
   } catch {
     // Not kept: the next start compiles from the source, as this one did.
   }
