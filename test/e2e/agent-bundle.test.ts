@@ -147,6 +147,12 @@ describe("the built agent-side clawguard", () => {
     expect(damaged.stdout).toBe("third\n");
     expect(damaged.stderr).toBe("");
     expect(readFileSync(file).equals(Buffer.alloc(made.size, 0x5a))).toBe(false);
+    // A FIFO in its place is not read (the start would hang): exec runs, and a cache replaces it.
+    rmSync(file);
+    execFileSync("mkfifo", [file]);
+    const fifo = await own(["exec", "--", "echo", "fifo"]);
+    expect(fifo.stdout).toBe("fifo\n");
+    expect(statSync(file).isFile()).toBe(true);
     // In a directory others can write, nothing is read or kept.
     const open = join(dir.path, "open-cache");
     mkdirSync(open, { mode: 0o777 });

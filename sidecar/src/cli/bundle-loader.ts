@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { constants, Script } from "node:vm";
@@ -34,7 +34,8 @@ export function runBundle(file: string): void {
   const cacheFile = codeCacheFile();
   let cachedData: Buffer | undefined;
   try {
-    if (cacheFile) cachedData = readFileSync(cacheFile);
+    // A plain file only: a FIFO or a link to a device put there would hang or flood the start.
+    if (cacheFile && lstatSync(cacheFile).isFile()) cachedData = readFileSync(cacheFile);
   } catch {
     // not made yet
   }
@@ -66,7 +67,7 @@ function codeCacheFile(): string | undefined {
 function keep(cacheFile: string, script: Script): void {
   const tmp = `${cacheFile}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+    writeFileSync(tmp, script.createCachedData(), { mode: 0o600, flag: "wx" });
     renameSync(tmp, cacheFile);
     const dir = dirname(cacheFile);
     for (const name of readdirSync(dir))
