@@ -1,8 +1,8 @@
-import { lstatSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { constants, Script } from "node:vm";
-import { execCacheDir, privateDir } from "./cache-dir.ts";
+import { execCacheDir, privateDir, readKept } from "./cache-dir.ts";
 
 /**
  * The agent-side file's own code (after its launcher and EXEC_START): the bundle follows it in the
@@ -34,8 +34,7 @@ export function runBundle(file: string): void {
   const cacheFile = codeCacheFile();
   let cachedData: Buffer | undefined;
   try {
-    // A plain file only: a FIFO or a link to a device put there would hang or flood the start.
-    if (cacheFile && lstatSync(cacheFile).isFile()) cachedData = readFileSync(cacheFile);
+    if (cacheFile) cachedData = readKept(cacheFile);
   } catch {
     // not made yet
   }

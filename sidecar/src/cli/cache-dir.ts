@@ -1,4 +1,4 @@
-import { lstatSync } from "node:fs";
+import { lstatSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mkdirp } from "@clawguard/shared/fs-dirs";
@@ -25,4 +25,13 @@ export function privateDir(dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A file kept in that directory, read only if it is a plain file (a FIFO put in its place hung every
+ * start; a link to a device would flood it). Throws as readFileSync does when it is not there.
+ */
+export function readKept(path: string): Buffer {
+  if (!lstatSync(path).isFile()) throw new Error(`${path} is not a plain file`);
+  return readFileSync(path);
 }

@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
-import { execCacheDir, privateDir } from "./cache-dir.ts";
+import { execCacheDir, privateDir, readKept } from "./cache-dir.ts";
 
 /**
  * Imports an ES module given as its source text (a chunk the agent-side file carries): from a file
@@ -23,7 +22,7 @@ function chunkFile(code: string): string | undefined {
   if (!dir || !privateDir(dir)) return undefined;
   const file = join(dir, `chunk-${createHash("sha256").update(code).digest("hex")}.mjs`);
   try {
-    if (readFileSync(file, "utf8") === code) return file;
+    if (readKept(file).toString("utf8") === code) return file;
   } catch {
     // not written yet
   }

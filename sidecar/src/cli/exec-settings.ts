@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import { SIDECAR_ENV } from "../config-env.ts";
 import type { ExecGuardConfig } from "../sources/exec-guard/config.ts";
-import { privateDir } from "./cache-dir.ts";
+import { privateDir, readKept } from "./cache-dir.ts";
 import { agentSideInputs } from "./config-file.ts";
 import { loadContext } from "./load-context.ts";
 
@@ -86,7 +86,7 @@ export async function execSettings(
   const entry = cacheDir && privateDir(cacheDir) ? cacheEntry(cacheDir, flag, env, cwd) : undefined;
   if (entry) {
     try {
-      return JSON.parse(readFileSync(entry, "utf8")) as ExecSettings;
+      return JSON.parse(readKept(entry).toString("utf8")) as ExecSettings;
     } catch {
       // Not there yet (or unreadable): load.
     }

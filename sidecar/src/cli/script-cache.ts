@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
 import type { ParsedScript } from "../sources/exec-guard/command/script.ts";
 import type { ScriptCache } from "../sources/exec-guard/policy.ts";
-import { privateDir } from "./cache-dir.ts";
+import { privateDir, readKept } from "./cache-dir.ts";
 
 /**
  * Shell scripts the exec policy has read, kept in the agent-side file's private cache directory
@@ -27,7 +27,7 @@ export function scriptCache(dir: string | undefined): ScriptCache | undefined {
   return {
     get(script) {
       try {
-        return JSON.parse(readFileSync(file(script), "utf8")) as ParsedScript;
+        return JSON.parse(readKept(file(script)).toString("utf8")) as ParsedScript;
       } catch {
         return undefined;
       }
