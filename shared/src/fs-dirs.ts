@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, statfsSync, statSync } from "node:fs";
+import { accessSync, constants, lstatSync, mkdirSync, statfsSync, statSync } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
 
 /**
@@ -81,5 +81,16 @@ export function mkdirp(path: string, mode = 0o700): void {
       // Made meanwhile by another process (two sidecars sharing a volume): as good as made.
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !exists(level)?.isDirectory()) throw err;
     }
+  }
+}
+
+/** The directory, created 0700 when missing, if it is a real directory only this user can write. */
+export function privateDir(dir: string): boolean {
+  try {
+    mkdirp(dir);
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
   }
 }

@@ -68,9 +68,29 @@ describe("the built agent-side clawguard", () => {
       "printenv NODE_COMPILE_CACHE || echo unset",
     ]);
     expect(stdout).toBe("unset\n");
+    // All of it in the one folder only this user can write: a compile cache in a folder of $TMPDIR
+    // other users can write would run what they put there.
     const exec = `clawguard-exec-${process.getuid?.()}`;
-    expect(readdirSync(join(dir.path, "tmp")).sort()).toEqual(["clawguard-compile-cache", exec]);
+    expect(readdirSync(join(dir.path, "tmp"))).toEqual([exec]);
     expect(statSync(join(dir.path, "tmp", exec)).mode & 0o777).toBe(0o700);
+    expect(readdirSync(join(dir.path, "tmp", exec))).toContain("node-compile-cache");
+  });
+
+  it("keeps nothing where TMPDIR would make it go wrong: relative, or under /proc", async () => {
+    const relative = await run("clawguard", ["exec", "--", "echo", "relative"], {
+      cwd: ws,
+      env: { ...env, TMPDIR: "reltmp" },
+    });
+    expect(relative.stdout).toBe("relative\n");
+    expect(readdirSync(ws)).not.toContain("reltmp");
+    // Node's recursive mkdir never returns under /proc: no cache, and no hang.
+    const proc = await run("clawguard", ["exec", "--", "echo", "proc"], {
+      cwd: ws,
+      env: { ...env, TMPDIR: "/proc/self" },
+      timeout: 20_000,
+    });
+    expect(proc.stdout).toBe("proc\n");
+    expect(proc.stderr).toBe("");
   });
 
   it("keeps the exec settings it validated, and a changed config takes effect on the next run", async () => {

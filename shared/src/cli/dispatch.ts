@@ -1,5 +1,8 @@
-import { enableCompileCache } from "node:module";
+import { enableCompileCache, getCompileCacheDir } from "node:module";
+import { tmpdir } from "node:os";
+import { isAbsolute, join } from "node:path";
 import { ClawguardError, describeError } from "@clawguard/shared/errors";
+import { privateDir } from "@clawguard/shared/fs-dirs";
 import { VERSION } from "@clawguard/shared/version";
 import type { Command, Io } from "./command.ts";
 
@@ -53,10 +56,21 @@ export async function dispatch(commands: Commands, argv: string[], io: Io): Prom
   }
 }
 
+/**
+ * V8's code cache for what loads from here on (unless the agent-side file's loader enabled it), in a
+ * folder only this user can write: Node's default, $TMPDIR/node-compile-cache, is shared, and
+ * another user could plant code there that this one would run.
+ */
+function enableOwnCompileCache(): void {
+  if (getCompileCacheDir()) return;
+  const tmp = isAbsolute(tmpdir()) ? tmpdir() : "/tmp";
+  const dir = join(tmp, `clawguard-${process.getuid?.() ?? "user"}`);
+  if (privateDir(dir)) enableCompileCache(join(dir, "node-compile-cache"));
+}
+
 /** The process entry: real stdio, exit with the command's code once stdout has drained. */
 export async function runAsProgram(commands: Commands): Promise<never> {
-  // V8's code cache for what loads from here on: repeated `clawguard exec` runs start much faster.
-  enableCompileCache();
+  enableOwnCompileCache();
   const io: Io = {
     env: process.env,
     // `pnpm clawguard` runs from the repo root; INIT_CWD is where the user typed it.

@@ -52,7 +52,6 @@ export const KNOWN_ENV: ReadonlySet<string> = new Set([
   "CLAWGUARD_BASE_IMAGE",
   "CLAWGUARD_NODE",
   "CLAWGUARD_CACHE",
-  "CLAWGUARD_COMPILE_CACHE",
   "CLAWGUARD_COMPOSE_SCHEMA",
   "CLAWGUARD_COMPOSE_CHECK",
   // Compose interpolates it in what inject writes: the collector's published port.

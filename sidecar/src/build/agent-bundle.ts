@@ -55,7 +55,7 @@ const EXEC_FLAGS = [
 const EXEC_START = `if(process.argv[2]==="exec"){for(const m of ["node:crypto","node:child_process","node:fs/promises","node:os","node:vm"])process.getBuiltinModule(m);process.getBuiltinModule("node:v8").setFlagsFromString(${JSON.stringify(EXEC_FLAGS)})}`;
 const LAUNCHER = [
   "#!/bin/sh",
-  `':' //; [ -n "$NODE_COMPILE_CACHE" ] || { NODE_COMPILE_CACHE="\${TMPDIR:-/tmp}/clawguard-compile-cache" CLAWGUARD_COMPILE_CACHE=1; export NODE_COMPILE_CACHE CLAWGUARD_COMPILE_CACHE; }; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 --disable-warning=ExperimentalWarning "$0" "$@"`,
+  `':' //; exec "\${CLAWGUARD_NODE:-node}" --max-semi-space-size=1 --disable-warning=ExperimentalWarning "$0" "$@"`,
   "",
 ].join("\n");
 

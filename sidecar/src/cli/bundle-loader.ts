@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { createRequire, enableCompileCache } from "node:module";
 import { dirname, join } from "node:path";
 import { constants, Script } from "node:vm";
-import { execCacheDir, privateDir, readKept } from "./cache-dir.ts";
+import { privateDir } from "@clawguard/shared/fs-dirs";
+import { execCacheDir, readKept } from "./cache-dir.ts";
 
 /**
  * The agent-side file's own code (after its launcher and EXEC_START): the bundle follows it in the
@@ -31,7 +32,11 @@ export function runBundle(file: string): void {
   if (at === -1) throw new Error(`${file} has no ${BODY_MARK} line: not a whole clawguard file`);
   // Past the mark's line and the first line's `//`; then every other line's.
   const source = text.slice(at + BODY_MARK.length + 4).replaceAll("\n//", "\n");
-  const cacheFile = codeCacheFile();
+  const dir = execCacheDir(process.env);
+  const cacheFile = dir && privateDir(dir) ? codeCacheFile(dir) : undefined;
+  // Node's compile cache (for the chunks) in the same private directory: in a folder of $TMPDIR
+  // shared by every user, another user could plant entries that Node would run as this one.
+  if (cacheFile) enableCompileCache(join(dirname(cacheFile), "node-compile-cache"));
   let cachedData: Buffer | undefined;
   try {
     if (cacheFile) cachedData = readKept(cacheFile);
@@ -54,9 +59,7 @@ export function runBundle(file: string): void {
  * One cache per command kind (`exec` runs with V8 flags of its own, which a cache must match), Node
  * build, and Node options (V8 refuses a cache made under other flags).
  */
-function codeCacheFile(): string | undefined {
-  const dir = execCacheDir(process.env);
-  if (!dir || !privateDir(dir)) return undefined;
+function codeCacheFile(dir: string): string {
   const kind = process.argv[2] === "exec" ? "exec" : "cli";
   const flags = fnv1a(`${process.execArgv.join(" ")}\n${process.env.NODE_OPTIONS ?? ""}`);
   return join(dir, `code-${kind}-${BODY_HASH}-${process.version}-${process.arch}-${flags}.v8`);

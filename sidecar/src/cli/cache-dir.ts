@@ -1,7 +1,6 @@
 import { lstatSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { mkdirp } from "@clawguard/shared/fs-dirs";
+import { isAbsolute, join } from "node:path";
 
 /**
  * Where the built agent-side file keeps what it can reuse between runs (validated exec settings,
@@ -13,18 +12,9 @@ export function execCacheDir(env: NodeJS.ProcessEnv): string | undefined {
   if (env.CLAWGUARD_EXEC_CACHE === "off") return undefined;
   if (env.CLAWGUARD_EXEC_CACHE) return env.CLAWGUARD_EXEC_CACHE;
   if (process.argv[1]?.endsWith(".ts")) return undefined;
-  return join(tmpdir(), `clawguard-exec-${process.getuid?.() ?? "user"}`);
-}
-
-/** The directory, created 0700 when missing, if it is a real directory only this user can write. */
-export function privateDir(dir: string): boolean {
-  try {
-    mkdirp(dir);
-    const st = lstatSync(dir);
-    return st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
-  } catch {
-    return false;
-  }
+  // A relative TMPDIR would put the cache in whatever folder a command runs from.
+  const tmp = isAbsolute(tmpdir()) ? tmpdir() : "/tmp";
+  return join(tmp, `clawguard-exec-${process.getuid?.() ?? "user"}`);
 }
 
 /**

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
-import { execCacheDir, privateDir, readKept } from "./cache-dir.ts";
+import { privateDir } from "@clawguard/shared/fs-dirs";
+import { execCacheDir, readKept } from "./cache-dir.ts";
 
 /**
  * Imports an ES module given as its source text (a chunk the agent-side file carries): from a file

@@ -3,9 +3,10 @@ import { readFileSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
+import { privateDir } from "@clawguard/shared/fs-dirs";
 import { SIDECAR_ENV } from "../config-env.ts";
 import type { ExecGuardConfig } from "../sources/exec-guard/config.ts";
-import { privateDir, readKept } from "./cache-dir.ts";
+import { readKept } from "./cache-dir.ts";
 import { agentSideInputs } from "./config-file.ts";
 import { loadContext } from "./load-context.ts";
 

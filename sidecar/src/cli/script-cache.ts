@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
+import { privateDir } from "@clawguard/shared/fs-dirs";
 import type { ParsedScript } from "../sources/exec-guard/command/script.ts";
 import type { ScriptCache } from "../sources/exec-guard/policy.ts";
-import { privateDir, readKept } from "./cache-dir.ts";
+import { readKept } from "./cache-dir.ts";
 
 /**
  * Shell scripts the exec policy has read, kept in the agent-side file's private cache directory
