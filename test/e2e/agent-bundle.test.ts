@@ -1,6 +1,7 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -201,6 +202,31 @@ describe("the built agent-side clawguard", () => {
     const { stdout, stderr } = await run(file, ["exec", "--", "echo", "as a module"], { cwd: ws, env });
     expect(stdout).toBe("as a module\n");
     expect(stderr).toBe("");
+  });
+
+  it("passes SIGTERM and Ctrl-C on to the command's group, and records the outcome", async () => {
+    for (const [signal, code] of [
+      ["SIGTERM", 143],
+      ["SIGINT", 130],
+    ] as const) {
+      const pidFile = join(dir.path, `pid-${signal}`);
+      const child = spawn("clawguard", ["exec", "--", "sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`], {
+        cwd: ws,
+        env,
+      });
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+      while (!existsSync(pidFile) || readFileSync(pidFile, "utf8").trim() === "")
+        await new Promise((r) => setTimeout(r, 20));
+      const sleeper = Number(readFileSync(pidFile, "utf8"));
+      child.kill(signal);
+      expect(await exited).toBe(code);
+      // The command is gone too, not left running on its own (gone, or a zombie not yet reaped).
+      const state = () => /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${sleeper}/stat`, "utf8"))?.[1];
+      const deadline = Date.now() + 5000;
+      while (existsSync(`/proc/${sleeper}`) && state() !== "Z" && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(existsSync(`/proc/${sleeper}`) ? state() : "gone").toMatch(/^(gone|Z)$/);
+    }
   });
 
   it("passes the exit code through and explains a missing command", async () => {

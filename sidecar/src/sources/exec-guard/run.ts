@@ -46,6 +46,7 @@ export interface RunOutcome {
 }
 
 const YIELD_BYTES = 1024 * 1024;
+const FORWARDED: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 export const EXIT_TIMEOUT = 124;
 export const EXIT_CANNOT_RUN = 126;
 export const EXIT_NOT_FOUND = 127;
@@ -81,6 +82,18 @@ export async function runGuarded(request: RunRequest, spill: SpillStore): Promis
       resolve();
       return;
     }
+    // A signal that would end clawguard (Ctrl-C, a caller's timeout) goes to the command's group,
+    // which its own group keeps from the terminal's: then the outcome is recorded as usual. A second
+    // one kills the group.
+    let signalled = false;
+    const forward = (signal: NodeJS.Signals) => {
+      signalGroup(child.pid, signalled ? "SIGKILL" : signal);
+      signalled = true;
+    };
+    for (const signal of FORWARDED) process.on(signal, forward);
+    const unforward = () => {
+      for (const signal of FORWARDED) process.off(signal, forward);
+    };
     let killTimer: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -89,11 +102,13 @@ export async function runGuarded(request: RunRequest, spill: SpillStore): Promis
     }, request.timeoutMs);
     child.once("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      unforward();
       startFailure = classifyStartError(err, request.argv[0] as string);
       resolve();
     });
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
+      unforward();
       if (killTimer) clearTimeout(killTimer);
       // After a timeout the leader may end on SIGTERM while others in its group ignore it: the grace
       // period is over for them, or they would outlive the command (holding the spill file open).
