@@ -193,6 +193,26 @@ describe("the built agent-side clawguard", () => {
     expect(readFileSync(join(open, basename(file))).equals(Buffer.alloc(made.size, 0x5a))).toBe(true);
   });
 
+  it("compiles a bundle another build put in its place (a publish mid-start) without this build's cache", async () => {
+    const swapped = join(dir.path, "swapped");
+    mkdirSync(swapped);
+    const file = join(swapped, "clawguard");
+    const text = readFileSync(join(bin, "clawguard"), "utf8");
+    const mark = /\n\/\/@clawguard-body ([0-9a-f]{16})\n/.exec(text);
+    expect(mark).not.toBeNull();
+    writeFileSync(file, text.replace(mark?.[0] as string, "\n//@clawguard-body 0123456789abcdef\n"), {
+      mode: 0o755,
+    });
+    const cache = join(dir.path, "swapped-cache");
+    const { stdout, stderr } = await run(file, ["exec", "--", "echo", "swapped"], {
+      cwd: ws,
+      env: { ...env, CLAWGUARD_EXEC_CACHE: cache },
+    });
+    expect(stdout).toBe("swapped\n");
+    expect(stderr).toBe("");
+    expect(readdirSync(cache).filter((n) => n.startsWith("code-"))).toEqual([]);
+  });
+
   it('runs as well under a package.json with "type": "module" (Node then takes the file for an ES module)', async () => {
     const esm = join(dir.path, "esm");
     mkdirSync(join(esm, "bin"), { recursive: true });

@@ -206,7 +206,7 @@ export async function buildAgentBundle(
     .map((line) => `//${line}`)
     .join("\n");
   mkdirSync(dirname(outfile), { recursive: true });
-  writeFileSync(outfile, `${LAUNCHER}${code}${BODY_MARK}\n${commented}\n`);
+  writeFileSync(outfile, `${LAUNCHER}${code}${BODY_MARK} ${hash}\n${commented}\n`);
   chmodSync(outfile, 0o755);
   return { outfile, bytes: statSync(outfile).size };
 }

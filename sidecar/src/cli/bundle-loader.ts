@@ -28,12 +28,15 @@ type Body = (exports: object, require: NodeJS.Require, module: object, file: str
  */
 export function runBundle(file: string): void {
   const text = readFileSync(file, "utf8");
-  const at = text.indexOf(`\n${BODY_MARK}\n`);
-  if (at === -1) throw new Error(`${file} has no ${BODY_MARK} line: not a whole clawguard file`);
+  // The mark's line names the bundle's hash: a file another build replaced since Node read this
+  // one (a new sidecar publishing) is compiled without this build's cache.
+  const mark = /\n\/\/@clawguard-body ([0-9a-f]{16})\n/.exec(text);
+  if (!mark) throw new Error(`${file} has no ${BODY_MARK} line: not a whole clawguard file`);
   // Past the mark's line and the first line's `//`; then every other line's.
-  const source = text.slice(at + BODY_MARK.length + 4).replaceAll("\n//", "\n");
+  const source = text.slice(mark.index + mark[0].length + 2).replaceAll("\n//", "\n");
   const dir = execCacheDir(process.env);
-  const cacheFile = dir && privateDir(dir) ? codeCacheFile(dir) : undefined;
+  const ours = mark[1] === BODY_HASH;
+  const cacheFile = ours && dir && privateDir(dir) ? codeCacheFile(dir) : undefined;
   // Node's compile cache (for the chunks) in the same private directory: in a folder of $TMPDIR
   // shared by every user, another user could plant entries that Node would run as this one.
   if (cacheFile) enableCompileCache(join(dirname(cacheFile), "node-compile-cache"));
