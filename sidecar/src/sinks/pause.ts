@@ -28,6 +28,11 @@ export class Pause {
     });
   }
 
+  /** Drops a wake that came while no wait was pending: the next wait lasts its time. */
+  forget(): void {
+    this.#woken = false;
+  }
+
   wake(): void {
     if (this.#wake) this.#wake();
     else this.#woken = true;

@@ -93,7 +93,10 @@ export class BlobShipper implements Component {
           break;
         }
       }
-      // New content wakes it (kick): with nothing waiting the timeout is only a safety net.
+      // New content wakes it (kick): with nothing waiting the timeout is only a safety net. After a
+      // failure, kicks that came while it shipped are dropped too: the backoff is served in full.
+      if (this.#stopped) return;
+      if (failure) this.#pause.forget();
       this.#backingOff = failure !== undefined;
       await this.#pause.for(failure ? backoff.next(failure) : waiting.length > 0 ? 5000 : IDLE_POLL_MS);
       this.#backingOff = false;
