@@ -1,5 +1,6 @@
 import { accessSync, constants, lstatSync, mkdirSync, statfsSync, statSync } from "node:fs";
-import { dirname, resolve, sep } from "node:path";
+import { tmpdir } from "node:os";
+import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 
 /**
  * Kernel pseudo filesystems (statfs f_type): nothing clawguard keeps can live there, and Node's
@@ -82,6 +83,15 @@ export function mkdirp(path: string, mode = 0o700): void {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !exists(level)?.isDirectory()) throw err;
     }
   }
+}
+
+/**
+ * `<name>-<uid>` in the temporary directory: TMPDIR when it is absolute, else /tmp (a relative one
+ * would put it in whatever folder a command runs from). For privateDir to make and check.
+ */
+export function userTmpDir(name: string): string {
+  const tmp = isAbsolute(tmpdir()) ? tmpdir() : "/tmp";
+  return join(tmp, `${name}-${process.getuid?.() ?? "user"}`);
 }
 
 /** The directory, created 0700 when missing, if it is a real directory only this user can write. */

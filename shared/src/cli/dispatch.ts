@@ -1,8 +1,7 @@
 import { enableCompileCache, getCompileCacheDir } from "node:module";
-import { tmpdir } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { join } from "node:path";
 import { ClawguardError, describeError } from "@clawguard/shared/errors";
-import { privateDir } from "@clawguard/shared/fs-dirs";
+import { privateDir, userTmpDir } from "@clawguard/shared/fs-dirs";
 import { VERSION } from "@clawguard/shared/version";
 import type { Command, Io } from "./command.ts";
 
@@ -63,8 +62,7 @@ export async function dispatch(commands: Commands, argv: string[], io: Io): Prom
  */
 function enableOwnCompileCache(): void {
   if (getCompileCacheDir()) return;
-  const tmp = isAbsolute(tmpdir()) ? tmpdir() : "/tmp";
-  const dir = join(tmp, `clawguard-${process.getuid?.() ?? "user"}`);
+  const dir = userTmpDir("clawguard");
   if (privateDir(dir)) enableCompileCache(join(dir, "node-compile-cache"));
 }
 

@@ -30,7 +30,7 @@ export function runBundle(file: string): void {
   const text = readFileSync(file, "utf8");
   // The mark's line names the bundle's hash: a file another build replaced since Node read this
   // one (a new sidecar publishing) is compiled without this build's cache.
-  const mark = /\n\/\/@clawguard-body ([0-9a-f]{16})\n/.exec(text);
+  const mark = new RegExp(`\n${BODY_MARK} ([0-9a-f]{16})\n`).exec(text);
   if (!mark) throw new Error(`${file} has no ${BODY_MARK} line: not a whole clawguard file`);
   // Past the mark's line and the first line's `//`; then every other line's.
   const source = text.slice(mark.index + mark[0].length + 2).replaceAll("\n//", "\n");

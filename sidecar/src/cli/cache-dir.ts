@@ -1,6 +1,5 @@
 import { lstatSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { userTmpDir } from "@clawguard/shared/fs-dirs";
 
 /**
  * Where the built agent-side file keeps what it can reuse between runs (validated exec settings,
@@ -12,9 +11,7 @@ export function execCacheDir(env: NodeJS.ProcessEnv): string | undefined {
   if (env.CLAWGUARD_EXEC_CACHE === "off") return undefined;
   if (env.CLAWGUARD_EXEC_CACHE) return env.CLAWGUARD_EXEC_CACHE;
   if (process.argv[1]?.endsWith(".ts")) return undefined;
-  // A relative TMPDIR would put the cache in whatever folder a command runs from.
-  const tmp = isAbsolute(tmpdir()) ? tmpdir() : "/tmp";
-  return join(tmp, `clawguard-exec-${process.getuid?.() ?? "user"}`);
+  return userTmpDir("clawguard-exec");
 }
 
 /**
