@@ -170,7 +170,10 @@ export async function openStore(
 ): Promise<AuditStore> {
   const url = resolveSecret(config.database.url, env, "database.url", COLLECTOR_SECRET_ENV["database.url"]);
   const db: Db = url
-    ? createPgDb(url, log.child("postgres"), { max: config.database.poolMax })
+    ? createPgDb(url, log.child("postgres"), {
+        max: config.database.poolMax,
+        applicationName: `clawguard-collector ${config.host}`,
+      })
     : await createEmbeddedDb(config.dataDir);
   try {
     const applied = await untilReachable(() => migrate(db), db.kind, log);

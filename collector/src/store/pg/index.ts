@@ -17,6 +17,8 @@ const CONNECTION_ERRORS = new Set([
   "08003",
   "08004",
   "08P01",
+  // idle_in_transaction_session_timeout: this replica was paused mid-transaction (see transaction).
+  "25P03",
 ]);
 
 /**
@@ -40,12 +42,28 @@ function mapError(err: unknown, health: StoreHealth): never {
   return health.fail(err);
 }
 
-export function createPgDb(url: string, log: Logger, options: { max?: number } = {}): Db {
+/**
+ * How long a transaction of this collector may sit idle (waiting for its next statement) before
+ * PostgreSQL ends the session. Between two statements there is only a little JavaScript: a gap this
+ * long is a process that stopped, not one that is working.
+ */
+export const IDLE_IN_TRANSACTION_MS = 5000;
+
+/**
+ * `applicationName`: how this collector's sessions show in pg_stat_activity (which replica holds a
+ * lock, or waits for one); an application_name in the URL wins.
+ */
+export function createPgDb(
+  url: string,
+  log: Logger,
+  options: { max?: number; applicationName?: string } = {},
+): Db {
   // Every connection's socket, so that a close can cut those still busy (a hung server answers
   // nothing, and ending the pool would wait for it).
   const sockets = new Set<Socket>();
   const pool = new pg.Pool({
     connectionString: url,
+    application_name: options.applicationName,
     max: options.max ?? 10,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
@@ -103,7 +121,14 @@ export function createPgDb(url: string, log: Logger, options: { max?: number } =
       };
       client.on("error", onError);
       try {
-        await client.query("BEGIN");
+        // A replica paused mid-transaction (SIGSTOP, a frozen VM, a stuck event loop) would hold
+        // its row locks for as long as it is paused, and every other replica's incident writes,
+        // heartbeats and failover steps on those rows would wait behind it: the server ends such a
+        // session after IDLE_IN_TRANSACTION_MS (its transaction rolled back, retried when it wakes).
+        // SET LOCAL, not a startup parameter: PgBouncer refuses those it does not know.
+        await client.query(
+          `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${IDLE_IN_TRANSACTION_MS}`,
+        );
         const tx: Queryable = {
           query: (sql, params) => query(client as unknown as Queryable, sql, params),
           exec: async (sql) => {
