@@ -23,15 +23,16 @@ import { freePort, type Managed, Processes, runCli, waitUntilUp } from "../suppo
  * no route written under a stale token, the group serves from the standby within lease TTL +
  * failover time (staleness window, hysteresis, the standby's start), and no stop/start loop.
  *
- * Twice: A paused between two of its transactions and resumed as soon as B leads (its stale write
- * is refused), and A paused INSIDE one (its session idle in a transaction, holding the row locks of
- * the incident it was noting, as a frozen VM would leave it) and kept paused until the standby
- * serves: PostgreSQL ends that session (idle_in_transaction_session_timeout), or B's own incident
- * notes, the standby's heartbeats and the failover would wait for A for as long as it is paused.
+ * Twice: A SIGSTOPped as it starts the standby, wherever it is, and resumed as soon as B leads (its
+ * stale write is refused); and A stopped INSIDE a transaction, holding the row lock of the standby's
+ * state while it notes the start (a trap makes that deterministic: see rowTrap), as a frozen VM
+ * would leave it, and kept paused until the standby serves: PostgreSQL ends that session
+ * (idle_in_transaction_session_timeout), or B's incident notes, the standby's heartbeats and so the
+ * failover would wait for A for as long as it is paused.
  */
 
 const PAUSES = [
-  "between transactions, resumed once B leads",
+  "as it starts the standby, resumed once B leads",
   "inside a transaction, until the standby serves",
 ] as const;
 
@@ -263,36 +264,41 @@ for (const pause of PAUSES)
       });
 
       /**
-       * A, stopped, let run until its session is inside a transaction (idle in one, or running its
-       * second statement or later), and stopped there; checked once it is stopped, and let run on
-       * to its next one when it had moved on. How many tries it took, and at which statement.
+       * A trap for A: the drill holds gw-standby's agent_states row, so that A's note of the
+       * standby's start waits for it inside A's transaction. `stopInside` then SIGSTOPs A while it
+       * waits and lets the row go: the server runs A's statement on, and the stopped A holds the
+       * row lock, idle in its transaction (as a frozen VM would leave it). Returns that statement.
        */
-      const stopInsideTransaction = async (pid: number): Promise<{ tries: number; at: string }> => {
-        const watcher = new pg.Client({ connectionString: db.url });
-        await watcher.connect();
-        /** The statement A's session inside a transaction is at (or last ran), if it is in one. */
-        const inside = async () =>
+      const rowTrap = async () => {
+        const [holder, watcher] = [
+          new pg.Client({ connectionString: db.url }),
+          new pg.Client({ connectionString: db.url }),
+        ];
+        await Promise.all([holder.connect(), watcher.connect()]);
+        await holder.query("BEGIN");
+        await holder.query("SELECT agent FROM agent_states WHERE agent = 'gw-standby' FOR UPDATE");
+        // Outside the holder's transaction: pg_stat_activity is read once per transaction.
+        const aSession = async (where: string) =>
           (
             await watcher.query<{ query: string }>(
-              `SELECT query FROM pg_stat_activity
-               WHERE application_name = 'clawguard-collector replica-a'
-                 AND (state = 'idle in transaction' OR (state = 'active' AND xact_start < query_start))`,
+              `SELECT query FROM pg_stat_activity WHERE application_name = 'clawguard-collector replica-a' AND ${where}`,
             )
           ).rows[0]?.query;
-        try {
-          const deadline = Date.now() + 15_000;
-          for (let tries = 1; Date.now() < deadline; tries += 1) {
-            signal(pid, "SIGCONT");
-            while ((await inside()) === undefined && Date.now() < deadline);
+        return {
+          stopInside: async (pid: number): Promise<string> => {
+            await until("A waiting for the row", () => aSession("wait_event_type = 'Lock'"), 20_000, 10);
             signal(pid, "SIGSTOP");
-            await sleep(20);
-            const at = await inside();
-            if (at !== undefined) return { tries, at };
-          }
-          throw new Error("A was never caught inside a transaction within 15 s");
-        } finally {
-          await watcher.end();
-        }
+            await holder.query("COMMIT");
+            const at = await until("A stopped holding the row", () =>
+              aSession("state = 'idle in transaction' AND backend_xid IS NOT NULL"),
+            );
+            await Promise.all([holder.end(), watcher.end()]);
+            return at;
+          },
+          release: async () => {
+            await Promise.all([holder.end(), watcher.end()]).catch(() => {});
+          },
+        };
       };
 
       const serving = async () => {
@@ -319,6 +325,8 @@ for (const pause of PAUSES)
 
         // The primary dies with its sidecar; A fences it and starts the slow standby. While that gets
         // ready, A is paused.
+        const trap = inTransaction ? await rowTrap() : undefined;
+        onTestFailed(() => trap?.release());
         signal(pidFile(ports.gw) as number, "SIGKILL");
         await primarySidecar.kill("SIGKILL");
         await until(
@@ -327,9 +335,10 @@ for (const pause of PAUSES)
           20_000,
           10,
         );
-        signal(a.pid, "SIGSTOP");
-        const caught = inTransaction ? await stopInsideTransaction(a.pid) : undefined;
-        // Caught before it repointed the group: the route is still the primary's.
+        let caught: string | undefined;
+        if (trap) caught = await trap.stopInside(a.pid);
+        else signal(a.pid, "SIGSTOP");
+        // Stopped before it repointed the group: the route is still the primary's.
         expect((await granted()).route?.target).toBe(targets.gw);
         const tokenA = (await granted()).granted;
 
@@ -374,7 +383,7 @@ for (const pause of PAUSES)
           .map((l) => (JSON.parse(l) as { to: string }).to);
         const by = (pid: number) => (pid === a.pid ? "A" : pid === b.pid ? "B" : String(pid));
         console.log(
-          `[redis-faults] A paused ${pause}${caught ? ` (caught at try ${caught.tries}, at ${JSON.stringify(caught.at.replace(/\s+/g, " ").slice(0, 80))})` : ""}; tokens: A ${tokenA}, B ${tokenB} (granted before the fault ${before.granted}, after ${after.granted}); ` +
+          `[redis-faults] A paused ${pause}${caught ? ` (stopped holding the row, at ${JSON.stringify(caught.replace(/\s+/g, " ").slice(0, 80))})` : ""}; tokens: A ${tokenA}, B ${tokenB} (granted before the fault ${before.granted}, after ${after.granted}); ` +
             `B took the lease ${takeoverMs} ms after Redis came back empty; the router served from the standby ${servedAt - lostAt} ms after; ` +
             `route now ${after.route?.target} under token ${after.route?.token}; router switches ${JSON.stringify(switches)}; ` +
             `actions ${JSON.stringify(actions.map((r) => [r.action, r.agent, `token ${r.token}`, by(r.by)]))}; ` +

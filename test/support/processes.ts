@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,8 +11,22 @@ import { tempDir } from "@clawguard/shared/testing";
 
 export const CLI = fileURLToPath(new URL("../../deploy/src/cli/main.ts", import.meta.url));
 
-/** A port free on loopback right now. */
+/**
+ * A port free on loopback right now, for a process started later to listen on. Taken from below
+ * the kernel's ephemeral range where there is room: a port bind(0) hands out is one any outgoing
+ * connection (a collector's to PostgreSQL, a sidecar's to the collector) may be given before that
+ * process listens, and it then fails with EADDRINUSE (seen: a drill's router). Each vitest worker
+ * picks in a slice of its own (VITEST_POOL_ID), so two files running at once never pick the same
+ * port, and a process never hands out the same one twice.
+ */
 export async function freePort(): Promise<number> {
+  const slice = portSlice();
+  for (let attempt = 0; slice && attempt < 200; attempt++) {
+    const port = slice.from + Math.floor(Math.random() * slice.size);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await listenable(port)) return port;
+  }
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -20,6 +34,37 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, "close");
   return port;
+}
+
+const handedOut = new Set<number>();
+const SLICES = 4;
+
+/** This worker's ports: a quarter of those from 1024 up to the ephemeral range (up to 12 288); none when there are too few. */
+function portSlice(): { from: number; size: number } | undefined {
+  let low: number;
+  try {
+    low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  } catch {
+    return undefined; // not Linux: bind(0)
+  }
+  const start = Math.max(1024, low - 12_288);
+  const size = Math.floor((low - start) / SLICES);
+  if (!Number.isInteger(low) || size < 256) return undefined;
+  const worker = (Number(process.env.VITEST_POOL_ID ?? 1) - 1 + SLICES) % SLICES;
+  return { from: start + worker * size, size };
+}
+
+async function listenable(port: number): Promise<boolean> {
+  const server = createServer();
+  server.listen(port, "127.0.0.1");
+  try {
+    await once(server, "listening");
+  } catch {
+    return false;
+  }
+  server.close();
+  await once(server, "close");
+  return true;
 }
 
 export interface Managed {
