@@ -1,5 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 
@@ -102,4 +104,85 @@ export async function runCommand(
     },
   });
   return { code, out, err };
+}
+
+/** The `postgres` user's ids, for what refuses to run as root (PostgreSQL, PgBouncer). */
+export function postgresUser(): { uid: number; gid: number } | undefined {
+  try {
+    const line = readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("postgres:"));
+    if (!line) return undefined;
+    const [, , uid, gid] = line.split(":");
+    return { uid: Number(uid), gid: Number(gid) };
+  } catch {
+    return undefined;
+  }
+}
+
+export const asRoot = () => userInfo().uid === 0;
+
+/** `file args` as the postgres user when the tests run as root (setpriv), else as they are. */
+export function asPostgres(file: string, args: string[]): [string, string[]] {
+  return asRoot()
+    ? ["setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", file, ...args]]
+    : [file, args];
+}
+
+const PGBOUNCER = "/usr/sbin/pgbouncer";
+
+/** Why a PgBouncer cannot run here (Debian's `pgbouncer`), or undefined when it can. */
+export function pgBouncerMissing(): string | undefined {
+  if (!existsSync(PGBOUNCER)) return `no ${PGBOUNCER} (apt-get install pgbouncer)`;
+  if (asRoot() && !postgresUser()) return "running as root and there is no postgres user";
+  return undefined;
+}
+
+/**
+ * A PgBouncer of the caller's own in front of the server of `url`, in transaction pooling (each
+ * transaction on whichever server connection is free: session state does not carry over, and
+ * startup parameters it does not know are refused). On a Unix socket in its own directory: no port
+ * to race for. Returns `url` (same database) through it, and how to stop it (by PID).
+ */
+export async function startPgBouncer(url: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "cg-pgbouncer-"));
+  const server = new URL(url);
+  const ini = join(dir, "pgbouncer.ini");
+  const config = [
+    "[databases]",
+    `* = host=${server.hostname} port=${server.port || 5432} user=${decodeURIComponent(server.username) || "postgres"}`,
+    "[pgbouncer]",
+    "listen_addr =",
+    `unix_socket_dir = ${dir}`,
+    "listen_port = 6432",
+    "auth_type = any",
+    "pool_mode = transaction",
+    "max_client_conn = 200",
+    "default_pool_size = 20",
+    `logfile = ${join(dir, "log")}`,
+  ];
+  writeFileSync(ini, `${config.join("\n")}\n`);
+  const user = postgresUser();
+  if (asRoot() && user) chownSync(dir, user.uid, user.gid);
+  const [file, args] = asPostgres(PGBOUNCER, [ini]);
+  const child = spawn(file, args, { stdio: "ignore" });
+  const exited = once(child, "exit");
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(join(dir, ".s.PGSQL.6432"))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      const log = existsSync(join(dir, "log")) ? readFileSync(join(dir, "log"), "utf8") : "";
+      await stop();
+      throw new Error(`pgbouncer did not start: ${log.trim().split("\n").slice(-3).join("; ")}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const through = `postgres://${server.username || "postgres"}@localhost${server.pathname}?host=${encodeURIComponent(dir)}&port=6432`;
+  return { url: through, stop };
 }

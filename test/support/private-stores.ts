@@ -1,9 +1,9 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { connectOnce } from "@clawguard/shared/net";
+import { asPostgres, asRoot, postgresUser } from "@clawguard/shared/testing";
 import pg from "pg";
 import { freePort } from "./processes.ts";
 
@@ -22,21 +22,6 @@ function postgresBin(): string | undefined {
   const found = versions.find((v) => existsSync(join(root, v, "bin", "initdb")));
   return found ? join(root, found, "bin") : undefined;
 }
-
-function postgresUser(): { uid: number; gid: number } | undefined {
-  try {
-    const line = readFileSync("/etc/passwd", "utf8")
-      .split("\n")
-      .find((l) => l.startsWith("postgres:"));
-    if (!line) return undefined;
-    const [, , uid, gid] = line.split(":");
-    return { uid: Number(uid), gid: Number(gid) };
-  } catch {
-    return undefined;
-  }
-}
-
-const asRoot = () => userInfo().uid === 0;
 
 /** Why a private PostgreSQL cannot run here, or undefined when it can. */
 export function privatePostgresMissing(): string | undefined {
@@ -67,10 +52,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const data = join(dir, "data");
   const user = postgresUser();
   if (asRoot() && user) chownSync(dir, user.uid, user.gid);
-  const as = (file: string, args: string[]) =>
-    asRoot()
-      ? run("setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", join(bin, file), ...args])
-      : run(join(bin, file), args);
+  const as = (file: string, args: string[]) => run(...asPostgres(join(bin, file), args));
   await as("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
   const port = await freePort();
   // fsync off: the drill kills processes, never the machine; the WAL in the page cache survives.

@@ -3,10 +3,10 @@ import { ALERTS_FENCE, DbAlertStateStore, memoryAlertStateStore } from "./alert-
 import type { Db } from "./db.ts";
 import { DbFenceStore } from "./fence-store.ts";
 import { migrate } from "./migrations.ts";
-import { backends } from "./test-backends.ts";
+import { storeBackends } from "./test-backends.ts";
 
-/** One contract, two backends: the embedded default (PGlite) and real PostgreSQL. */
-describe.each(backends)("alert state store on $name", ({ skip, open }) => {
+/** One contract on the embedded default (PGlite), real PostgreSQL, and PostgreSQL through PgBouncer. */
+describe.each(storeBackends)("alert state store on $name", ({ skip, open }) => {
   let db: Db;
   let replica: () => Db;
   let done: () => Promise<void>;

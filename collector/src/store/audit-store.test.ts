@@ -5,9 +5,9 @@ import { ingestBatch } from "../ingest.ts";
 import { AuditStore, COLLECTOR_AGENT } from "./audit-store.ts";
 import type { Db } from "./db.ts";
 import { MIGRATIONS, migrate } from "./migrations.ts";
-import { backends } from "./test-backends.ts";
+import { storeBackends } from "./test-backends.ts";
 
-/** One contract, two backends: the embedded default (PGlite) and real PostgreSQL. */
+/** One contract on the embedded default (PGlite), real PostgreSQL, and PostgreSQL through PgBouncer. */
 
 const collectorSource = { agent: COLLECTOR_AGENT, role: "collector", host: "test" };
 
@@ -42,7 +42,7 @@ async function integrity(store: AuditStore): Promise<Record<string, unknown>[]> 
   return events.map((e) => e.attrs);
 }
 
-describe.each(backends)("audit store contract on $name", ({ skip, open }) => {
+describe.each(storeBackends)("audit store contract on $name", ({ skip, open }) => {
   let db: Db;
   let done: () => Promise<void>;
   let store: AuditStore;

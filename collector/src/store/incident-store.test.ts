@@ -4,9 +4,9 @@ import type { Db } from "./db.ts";
 import { type Incident, IncidentStore, TIMELINE_MAX } from "./incident-store.ts";
 import type { FleetState, Transition } from "./liveness/index.ts";
 import { migrate } from "./migrations.ts";
-import { backends } from "./test-backends.ts";
+import { storeBackends } from "./test-backends.ts";
 
-/** Incidents on the same two backends as the audit trail, with replicas racing. */
+/** Incidents on the same backends as the audit trail, with replicas racing. */
 
 const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
 const at = (rev: number) => new Date(T0 + rev * 1000).toISOString();
@@ -18,7 +18,7 @@ const t = (agent: string, state: FleetState, rev: number, reasons: string[] = []
   rev,
 });
 
-describe.each(backends)("incident store on $name", ({ skip, open }) => {
+describe.each(storeBackends)("incident store on $name", ({ skip, open }) => {
   let db: Db;
   let replica: () => Db;
   let done: () => Promise<void>;

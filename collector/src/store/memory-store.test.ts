@@ -8,9 +8,9 @@ import { AuditStore, COLLECTOR_AGENT } from "./audit-store.ts";
 import type { Db } from "./db.ts";
 import { MemoryStore, sha256Hex } from "./memory-store.ts";
 import { migrate } from "./migrations.ts";
-import { backends } from "./test-backends.ts";
+import { storeBackends } from "./test-backends.ts";
 
-/** The memory half of the store contract, on the same two backends as the audit trail. */
+/** The memory half of the store contract, on the same backends as the audit trail. */
 
 interface Change {
   path: string;
@@ -59,7 +59,7 @@ function memoryChain(agent: string, changes: Change[], from: ChainHead = EMPTY_H
   return out;
 }
 
-describe.each(backends)("memory store contract on $name", ({ skip, open }) => {
+describe.each(storeBackends)("memory store contract on $name", ({ skip, open }) => {
   let db: Db;
   let done: () => Promise<void>;
   let audit: AuditStore;
