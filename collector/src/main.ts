@@ -200,7 +200,9 @@ function notUpYet(err: unknown): boolean {
     ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "57P01", "57P02", "57P03"].includes(
       e.code ?? "",
     ) ||
-    /ECONNREFUSED|ECONNRESET|Connection terminated|the database system is (starting up|shutting down)/.test(
+    // not queryable: the session was ended under it (idle_in_transaction_session_timeout: this
+    // process was paused inside the migrations' transaction), it reconnects on the next try.
+    /ECONNREFUSED|ECONNRESET|Connection terminated|not queryable|idle-in-transaction timeout|the database system is (starting up|shutting down)/.test(
       e.message ?? "",
     )
   );

@@ -88,6 +88,8 @@ describe.each(storeBackends.filter((b) => b.name !== "embedded PGlite"))(
           expect(waited).toBeLessThan(IDLE_IN_TRANSACTION_MS + 1500);
           const err = await paused;
           expect(isClawguardError(err, "store.unavailable"), String(err)).toBe(true);
+          // Said once, not once per layer (the statement, then the transaction).
+          expect((err as Error).message).not.toMatch(/unavailable: PostgreSQL is unavailable/);
           // Rolled back: the other's value stands, and the paused replica's pool works again.
           const { rows } = await db.query<{ v: string }>("SELECT v FROM held WHERE k = 'row'");
           expect(rows).toEqual([{ v: "other" }]);

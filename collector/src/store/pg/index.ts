@@ -26,6 +26,8 @@ const CONNECTION_ERRORS = new Set([
  * (disk full, I/O: see StoreHealth); anything else is rethrown.
  */
 function mapError(err: unknown, health: StoreHealth): never {
+  // Mapped already (a statement of a transaction failed, then the transaction): said once.
+  if (err instanceof ClawguardError) throw err;
   const code = (err as { code?: string }).code;
   const message = (err as Error).message ?? String(err);
   if (
