@@ -275,8 +275,11 @@ for (const pause of PAUSES)
           new pg.Client({ connectionString: db.url }),
         ];
         await Promise.all([holder.connect(), watcher.connect()]);
+        // The row is there once the standby's first heartbeat was recorded: until then, nothing to lock.
+        const row = "SELECT agent FROM agent_states WHERE agent = 'gw-standby'";
+        await until("the standby's state recorded", async () => (await watcher.query(row)).rowCount === 1);
         await holder.query("BEGIN");
-        await holder.query("SELECT agent FROM agent_states WHERE agent = 'gw-standby' FOR UPDATE");
+        await holder.query(`${row} FOR UPDATE`);
         // Outside the holder's transaction: pg_stat_activity is read once per transaction.
         const aSession = async (where: string) =>
           (
