@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createTestDatabase, postgresAvailable, tempDir } from "@clawguard/shared/testing";
 import PG from "pg";
 import { afterAll, describe, expect, it } from "vitest";
+import { until } from "../support/drill.ts";
 import {
   type PrivatePostgres,
   privatePostgresMissing,
@@ -28,28 +29,34 @@ afterAll(async () => {
   dir.cleanup();
 });
 
+/** `clawguard collector` on the PostgreSQL at `url`, listening on a port of its own. */
+async function startCollector(name: string, url: string) {
+  writeFileSync(join(dir.path, "tokens"), `main ${randomBytes(16).toString("hex")}\n`);
+  const port = await freePort();
+  const collector = procs.cli(
+    name,
+    ["collector"],
+    {
+      DATABASE_URL: url,
+      CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${port}`,
+      CLAWGUARD_INGEST_TOKENS_FILE: join(dir.path, "tokens"),
+      CLAWGUARD_READ_TOKEN: randomBytes(16).toString("hex"),
+    },
+    dir.path,
+  );
+  return { collector, readyz: `http://127.0.0.1:${port}/readyz` };
+}
+
 describe.skipIf(missing !== undefined)("the collector and a PostgreSQL not up yet", () => {
   it("waits for it and becomes ready once it is up", { timeout: 120_000 }, async () => {
     pg = await startPrivatePostgres();
     await pg.stopImmediate();
-    writeFileSync(join(dir.path, "tokens"), `main ${randomBytes(16).toString("hex")}\n`);
-    const port = await freePort();
-    const collector = procs.cli(
-      "collector",
-      ["collector"],
-      {
-        DATABASE_URL: pg.url,
-        CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${port}`,
-        CLAWGUARD_INGEST_TOKENS_FILE: join(dir.path, "tokens"),
-        CLAWGUARD_READ_TOKEN: randomBytes(16).toString("hex"),
-      },
-      dir.path,
-    );
+    const { collector, readyz } = await startCollector("collector", pg.url);
     await new Promise((r) => setTimeout(r, 3000));
     expect(collector.child.exitCode, collector.output()).toBeNull(); // it exited within 2 s before
     expect(collector.output()).toMatch(/PostgreSQL is not reachable yet; waiting for it/);
     await pg.start();
-    await waitUntilUp(`http://127.0.0.1:${port}/readyz`, collector, 60_000);
+    await waitUntilUp(readyz, collector, 60_000);
   });
 });
 
@@ -66,35 +73,21 @@ describe.skipIf(!(await postgresAvailable()))("the collector paused inside its m
     await holder.connect();
     try {
       await holder.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
-      writeFileSync(join(dir.path, "tokens"), `main ${randomBytes(16).toString("hex")}\n`);
-      const port = await freePort();
-      const collector = procs.cli(
-        "collector-paused",
-        ["collector"],
-        {
-          DATABASE_URL: db.url,
-          CLAWGUARD_COLLECTOR_LISTEN: `127.0.0.1:${port}`,
-          CLAWGUARD_INGEST_TOKENS_FILE: join(dir.path, "tokens"),
-          CLAWGUARD_READ_TOKEN: randomBytes(16).toString("hex"),
-        },
-        dir.path,
+      const { collector, readyz } = await startCollector("collector-paused", db.url);
+      await until(
+        "the collector waiting for the lock",
+        async () =>
+          (
+            await holder.query(
+              "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'clawguard-collector %' AND wait_event_type = 'Lock'",
+            )
+          ).rowCount === 1,
       );
-      const waiting = async () =>
-        (
-          await holder.query(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'clawguard-collector %' AND wait_event_type = 'Lock'",
-          )
-        ).rowCount === 1;
-      for (const deadline = Date.now() + 20_000; !(await waiting()); ) {
-        if (Date.now() > deadline)
-          throw new Error(`the collector never waited for the lock:\n${collector.output()}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
       process.kill(collector.pid, "SIGSTOP");
       await holder.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]);
       await new Promise((r) => setTimeout(r, 6500));
       process.kill(collector.pid, "SIGCONT");
-      await waitUntilUp(`http://127.0.0.1:${port}/readyz`, collector, 30_000);
+      await waitUntilUp(readyz, collector, 30_000);
       expect(collector.output()).toMatch(/idle-in-transaction timeout|not queryable/);
       await collector.kill("SIGTERM");
     } finally {

@@ -175,38 +175,17 @@ describe.skipIf(!pgUp || !redisUp)("failover with two collector replicas (real p
     );
   }
 
-  async function startSidecar(agent: string, role: string, probeUrl?: string): Promise<Managed> {
-    const ws = join(dir.path, `ws-${agent}`);
-    mkdirSync(join(ws, ".clawguard"), { recursive: true });
-    const config = {
+  // Every sidecar reports to B: A is the one paused in the drill.
+  const startSidecar = (agent: string, role: string, probeUrl?: string) =>
+    procs.drillSidecar({
+      dir: dir.path,
       agent,
       role,
-      heartbeat: { intervalMs: HEARTBEAT_MS },
-      probe: {
-        intervalMs: 200,
-        failuresToFail: 2,
-        successesToPass: 2,
-        probes: probeUrl ? [{ name: "ready", kind: "http", url: probeUrl, expectBody: '"ready":true' }] : [],
-      },
-    };
-    writeFileSync(join(ws, "clawguard.yaml"), JSON.stringify(config, null, 2));
-    const port = await freePort();
-    const sidecar = procs.cli(
-      `sidecar-${agent}`,
-      ["sidecar", "--config", join(ws, "clawguard.yaml")],
-      {
-        CLAWGUARD_WORKSPACE: ws,
-        CLAWGUARD_INGEST_TOKEN: tokens[agent] as string,
-        // Every sidecar reports to B: A is the one paused in the drill.
-        CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${ports.b}`,
-        CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}`,
-        CLAWGUARD_LOG_LEVEL: "warn",
-      },
-      ws,
-    );
-    await waitUntilUp(`http://127.0.0.1:${port}/healthz`, sidecar);
-    return sidecar;
-  }
+      token: tokens[agent] as string,
+      collectorUrl: `http://127.0.0.1:${ports.b}`,
+      heartbeatMs: HEARTBEAT_MS,
+      probeUrl,
+    });
 
   beforeAll(async () => {
     db = await createTestDatabase();

@@ -168,39 +168,16 @@ for (const pause of PAUSES)
         );
       }
 
-      async function startSidecar(agent: string, probeUrl?: string): Promise<Managed> {
-        const ws = join(dir.path, `ws-${agent}`);
-        mkdirSync(join(ws, ".clawguard"), { recursive: true });
-        const config = {
+      const startSidecar = (agent: string, probeUrl?: string) =>
+        procs.drillSidecar({
+          dir: dir.path,
           agent,
           role: "gateway",
-          heartbeat: { intervalMs: HEARTBEAT_MS },
-          probe: {
-            intervalMs: 200,
-            failuresToFail: 2,
-            successesToPass: 2,
-            probes: probeUrl
-              ? [{ name: "ready", kind: "http", url: probeUrl, expectBody: '"ready":true' }]
-              : [],
-          },
-        };
-        writeFileSync(join(ws, "clawguard.yaml"), JSON.stringify(config));
-        const port = await freePort();
-        const sidecar = procs.cli(
-          `sidecar-${agent}`,
-          ["sidecar", "--config", join(ws, "clawguard.yaml")],
-          {
-            CLAWGUARD_WORKSPACE: ws,
-            CLAWGUARD_INGEST_TOKEN: tokens[agent] as string,
-            CLAWGUARD_COLLECTOR_URL: `http://127.0.0.1:${ports.b}`,
-            CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}`,
-            CLAWGUARD_LOG_LEVEL: "warn",
-          },
-          ws,
-        );
-        await waitUntilUp(`http://127.0.0.1:${port}/healthz`, sidecar);
-        return sidecar;
-      }
+          token: tokens[agent] as string,
+          collectorUrl: `http://127.0.0.1:${ports.b}`,
+          heartbeatMs: HEARTBEAT_MS,
+          probeUrl,
+        });
 
       let a: Managed;
       let b: Managed;

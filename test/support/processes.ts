@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,27 +20,20 @@ export const CLI = fileURLToPath(new URL("../../deploy/src/cli/main.ts", import.
  * port, and a process never hands out the same one twice.
  */
 export async function freePort(): Promise<number> {
-  const slice = portSlice();
-  for (let attempt = 0; slice && attempt < 200; attempt++) {
-    const port = slice.from + Math.floor(Math.random() * slice.size);
+  for (let attempt = 0; PORT_SLICE && attempt < 200; attempt++) {
+    const port = PORT_SLICE.from + Math.floor(Math.random() * PORT_SLICE.size);
     if (handedOut.has(port)) continue;
     handedOut.add(port);
-    if (await listenable(port)) return port;
+    if ((await listenOnce(port)) !== undefined) return port;
   }
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, "close");
-  return port;
+  return (await listenOnce(0)) as number;
 }
 
 const handedOut = new Set<number>();
 const SLICES = 4;
 
 /** This worker's ports: a quarter of those from 1024 up to the ephemeral range (up to 12 288); none when there are too few. */
-function portSlice(): { from: number; size: number } | undefined {
+function readPortSlice(): { from: number; size: number } | undefined {
   let low: number;
   try {
     low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
@@ -54,17 +47,21 @@ function portSlice(): { from: number; size: number } | undefined {
   return { from: start + worker * size, size };
 }
 
-async function listenable(port: number): Promise<boolean> {
+const PORT_SLICE = readPortSlice();
+
+/** Listens on `port` of loopback (0: any) and closes again: the port it got, or undefined when taken. */
+async function listenOnce(port: number): Promise<number | undefined> {
   const server = createServer();
   server.listen(port, "127.0.0.1");
   try {
     await once(server, "listening");
   } catch {
-    return false;
+    return undefined;
   }
+  const got = (server.address() as { port: number }).port;
   server.close();
   await once(server, "close");
-  return true;
+  return got;
 }
 
 export interface Managed {
@@ -130,6 +127,49 @@ export class Processes {
     this.#all.add(managed);
     exited.then(() => this.#all.delete(managed));
     return managed;
+  }
+
+  /**
+   * A failover drill's sidecar for `agent` in `<dir>/ws-<agent>`: heartbeats every `heartbeatMs` to
+   * `collectorUrl`, and with `probeUrl` an http probe of its gateway's readiness (every 200 ms, two
+   * to fail or pass). Resolves once it answers /healthz.
+   */
+  async drillSidecar(o: {
+    dir: string;
+    agent: string;
+    role: string;
+    token: string;
+    collectorUrl: string;
+    heartbeatMs: number;
+    probeUrl?: string | undefined;
+  }): Promise<Managed> {
+    const ws = join(o.dir, `ws-${o.agent}`);
+    mkdirSync(join(ws, ".clawguard"), { recursive: true });
+    const probes = o.probeUrl
+      ? [{ name: "ready", kind: "http", url: o.probeUrl, expectBody: '"ready":true' }]
+      : [];
+    const config = {
+      agent: o.agent,
+      role: o.role,
+      heartbeat: { intervalMs: o.heartbeatMs },
+      probe: { intervalMs: 200, failuresToFail: 2, successesToPass: 2, probes },
+    };
+    writeFileSync(join(ws, "clawguard.yaml"), JSON.stringify(config, null, 2));
+    const port = await freePort();
+    const sidecar = this.cli(
+      `sidecar-${o.agent}`,
+      ["sidecar", "--config", join(ws, "clawguard.yaml")],
+      {
+        CLAWGUARD_WORKSPACE: ws,
+        CLAWGUARD_INGEST_TOKEN: o.token,
+        CLAWGUARD_COLLECTOR_URL: o.collectorUrl,
+        CLAWGUARD_SIDECAR_LISTEN: `127.0.0.1:${port}`,
+        CLAWGUARD_LOG_LEVEL: "warn",
+      },
+      ws,
+    );
+    await waitUntilUp(`http://127.0.0.1:${port}/healthz`, sidecar);
+    return sidecar;
   }
 
   /** kill -9 of everything still running. */

@@ -64,10 +64,7 @@ describe.each(storeBackends.filter((b) => b.name !== "embedded PGlite"))(
         try {
           await db.exec("CREATE TABLE held (k text PRIMARY KEY, v text)");
           await db.query("INSERT INTO held VALUES ('row', 'before')");
-          let locked: () => void = () => {};
-          const holding = new Promise<void>((r) => {
-            locked = r;
-          });
+          const { promise: holding, resolve: locked } = Promise.withResolvers<void>();
           const paused = db
             .transaction(async (tx) => {
               await tx.query("UPDATE held SET v = 'paused' WHERE k = 'row'");

@@ -38,27 +38,32 @@ export const backends: Backend[] = [
       return { db, replica: () => db, done: async () => dir.cleanup() };
     },
   },
-  {
-    name: "PostgreSQL",
-    skip: !pgUp,
-    open: async () => {
-      const test = await createTestDatabase();
-      const replicas: Db[] = [];
-      return {
-        db: createPgDb(test.url, silentLogger),
-        replica: () => {
-          const db = createPgDb(test.url, silentLogger);
-          replicas.push(db);
-          return db;
-        },
-        done: async () => {
-          await Promise.all(replicas.map((db) => db.close()));
-          await test.drop();
-        },
-      };
-    },
-  },
+  { name: "PostgreSQL", skip: !pgUp, open: () => openPostgres() },
 ];
+
+/**
+ * A fresh database on the test server, reached directly or through `via` (a pooler in front of
+ * it: its URL for the database, and how to stop it); `done` closes the replicas and drops it.
+ */
+async function openPostgres(via?: (url: string) => Promise<{ url: string; stop: () => Promise<void> }>) {
+  const test = await createTestDatabase();
+  const pooler = await via?.(test.url);
+  const url = pooler?.url ?? test.url;
+  const replicas: Db[] = [];
+  return {
+    db: createPgDb(url, silentLogger),
+    replica: () => {
+      const db = createPgDb(url, silentLogger);
+      replicas.push(db);
+      return db;
+    },
+    done: async () => {
+      await Promise.all(replicas.map((db) => db.close()));
+      await pooler?.stop();
+      await test.drop();
+    },
+  };
+}
 
 const noBouncer = pgUp ? pgBouncerMissing() : undefined;
 const bouncerUp = pgUp && (noBouncer === undefined || missing("PgBouncer", "this machine", noBouncer));
@@ -72,25 +77,7 @@ const bouncerUp = pgUp && (noBouncer === undefined || missing("PgBouncer", "this
 export const pgBouncer: Backend = {
   name: "PostgreSQL via PgBouncer (transaction pooling)",
   skip: !bouncerUp,
-  open: async () => {
-    const test = await createTestDatabase();
-    const bouncer = await startPgBouncer(test.url);
-    const replicas: Db[] = [];
-    const connect = () => {
-      const db = createPgDb(bouncer.url, silentLogger);
-      replicas.push(db);
-      return db;
-    };
-    return {
-      db: connect(),
-      replica: connect,
-      done: async () => {
-        await Promise.all(replicas.map((db) => db.close()));
-        await bouncer.stop();
-        await test.drop();
-      },
-    };
-  },
+  open: () => openPostgres(startPgBouncer),
 };
 
 /** The store contract suites run on these: both backends, and PostgreSQL through a pooler. */
