@@ -241,11 +241,13 @@ export async function startSidecar(
   });
   try {
     // Under the spool's lock: one process per state dir, so one id per live sidecar.
+    // Its keys in sorted order: an event's hash is over its canonical (key-sorted) JSON, which is a
+    // plain JSON.stringify only when every object in it is in that order already (chain.ts).
     const source: EventSource = {
       agent: config.agent,
-      role: config.role,
       host: config.host,
       instance: instanceId(config.paths.instanceId),
+      role: config.role,
     };
     return await run(config, env, log, { spool, ingestToken, token, source, host, port });
   } catch (err) {

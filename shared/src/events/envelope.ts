@@ -67,21 +67,51 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function checkString(
-  errors: string[],
-  path: string,
-  value: unknown,
-  rule: { pattern?: RegExp; max: number; expected: string },
-): void {
+interface StringRule {
+  pattern?: RegExp;
+  max: number;
+  expected: string;
+}
+
+/**
+ * Checks one string field, `field` under `path` (joined only for an error message: the sidecar
+ * checks every event it records, and the paths were a string per field per event).
+ */
+function checkString(errors: string[], path: string, field: string, value: unknown, rule: StringRule): void {
   if (typeof value !== "string") {
-    errors.push(`${path}: expected ${rule.expected}, got ${describeValue(value)}`);
+    errors.push(`${path}.${field}: expected ${rule.expected}, got ${describeValue(value)}`);
   } else if (value.length === 0 || value.length > rule.max || (rule.pattern && !rule.pattern.test(value))) {
-    errors.push(`${path}: expected ${rule.expected}, got ${JSON.stringify(value.slice(0, 80))}`);
+    errors.push(`${path}.${field}: expected ${rule.expected}, got ${JSON.stringify(value.slice(0, 80))}`);
   } else {
     const problem = storableProblem(value);
-    if (problem) errors.push(`${path}: ${problem}`);
+    if (problem) errors.push(`${path}.${field}: ${problem}`);
   }
 }
+
+const RULES = {
+  id: { pattern: ULID_PATTERN, max: 26, expected: "a ULID" },
+  agent: {
+    pattern: /^_?[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
+    max: 64,
+    expected: "an agent name ([A-Za-z0-9_.-], up to 63 chars)",
+  },
+  role: {
+    pattern: ROLE_PATTERN,
+    max: 64,
+    expected: "a role ([A-Za-z0-9_.-], 1-64 chars, starting with a letter or digit)",
+  },
+  host: { max: 255, expected: "a host of 1-255 chars" },
+  instance: {
+    pattern: INSTANCE_PATTERN,
+    max: 64,
+    expected: "an instance id ([A-Za-z0-9_.-], up to 64 chars)",
+  },
+  session: { max: 256, expected: "a session id of 1-256 chars" },
+  type: { pattern: TYPE_PATTERN, max: 128, expected: "a dotted lower-case type such as exec.completed" },
+  hash: { pattern: HASH_PATTERN, max: 64, expected: "64 lower-case hex chars (sha256)" },
+  kid: { pattern: SEAL_KID, max: 32, expected: "a key id of 1-32 chars [A-Za-z0-9_.-]" },
+  mac: { pattern: HASH_PATTERN, max: 64, expected: "64 lower-case hex chars (HMAC-SHA256)" },
+} satisfies Record<string, StringRule>;
 
 /** A value as an error message names it: "nothing", "an array", a quoted string cut at 80 chars. */
 export function describeValue(value: unknown): string {
@@ -100,85 +130,68 @@ function validate(value: unknown, path: string, chained: boolean): string[] {
   for (const key of Object.keys(value)) {
     if (!allowed.has(key)) errors.push(`${path}.${key}: unknown field`);
   }
-  checkString(errors, `${path}.id`, value.id, { pattern: ULID_PATTERN, max: 26, expected: "a ULID" });
+  checkString(errors, path, "id", value.id, RULES.id);
   if (typeof value.time !== "string" || value.time.length > 40) {
     errors.push(`${path}.time: expected an RFC 3339 timestamp, got ${describeValue(value.time)}`);
   } else {
     const problem = timeProblem(value.time);
     if (problem) errors.push(`${path}.time: ${problem}, got ${JSON.stringify(value.time)}`);
   }
-  const source = value.source;
-  if (!isPlainObject(source)) {
-    errors.push(`${path}.source: expected {agent, role, host}, got ${describeValue(source)}`);
-  } else {
-    for (const key of Object.keys(source)) {
-      if (key !== "agent" && key !== "role" && key !== "host" && key !== "instance")
-        errors.push(`${path}.source.${key}: unknown field`);
-    }
-    checkString(errors, `${path}.source.agent`, source.agent, {
-      pattern: /^_?[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
-      max: 64,
-      expected: "an agent name ([A-Za-z0-9_.-], up to 63 chars)",
-    });
-    checkString(errors, `${path}.source.role`, source.role, {
-      pattern: ROLE_PATTERN,
-      max: 64,
-      expected: "a role ([A-Za-z0-9_.-], 1-64 chars, starting with a letter or digit)",
-    });
-    checkString(errors, `${path}.source.host`, source.host, { max: 255, expected: "a host of 1-255 chars" });
-    if (source.instance !== undefined)
-      checkString(errors, `${path}.source.instance`, source.instance, {
-        pattern: INSTANCE_PATTERN,
-        max: 64,
-        expected: "an instance id ([A-Za-z0-9_.-], up to 64 chars)",
-      });
-  }
-  if (value.session !== undefined) {
-    checkString(errors, `${path}.session`, value.session, {
-      max: 256,
-      expected: "a session id of 1-256 chars",
-    });
-  }
-  checkString(errors, `${path}.type`, value.type, {
-    pattern: TYPE_PATTERN,
-    max: 128,
-    expected: "a dotted lower-case type such as exec.completed",
-  });
+  checkSource(errors, path, value.source);
+  if (value.session !== undefined) checkString(errors, path, "session", value.session, RULES.session);
+  checkString(errors, path, "type", value.type, RULES.type);
   if (!SEVERITIES.includes(value.severity as Severity)) {
     errors.push(
       `${path}.severity: expected one of ${SEVERITIES.join("|")}, got ${describeValue(value.severity)}`,
     );
   }
-  if (!isPlainObject(value.attrs)) {
-    errors.push(`${path}.attrs: expected an object, got ${describeValue(value.attrs)}`);
-  } else {
-    // Depth first: only a tree of bounded depth is safe to serialise (and later to hash).
-    const problems = checkJsonTree(value.attrs, `${path}.attrs`);
-    errors.push(...problems);
-    const size = problems.length === 0 ? Buffer.byteLength(JSON.stringify(value.attrs)) : 0;
-    if (size > MAX_ATTRS_BYTES)
-      errors.push(`${path}.attrs: ${size} bytes, expected at most ${MAX_ATTRS_BYTES}`);
-    // A type whose attrs the collector stores elsewhere too: the same rules for a draft and an event.
-    if (errors.length === 0 && value.type === MEMORY_CHANGED) {
-      const version = memoryVersionOf(value as unknown as EventDraft, path);
-      if (!version.ok) errors.push(...version.errors);
-    }
-  }
+  checkAttrs(errors, path, value);
   if (chained) {
     const seq = value.seq;
     if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 1 || seq > MAX_SEQ) {
       errors.push(`${path}.seq: expected an integer in 1..2^48, got ${describeValue(seq)}`);
     }
-    for (const key of ["prev_hash", "hash"] as const) {
-      checkString(errors, `${path}.${key}`, value[key], {
-        pattern: HASH_PATTERN,
-        max: 64,
-        expected: "64 lower-case hex chars (sha256)",
-      });
-    }
+    checkString(errors, path, "prev_hash", value.prev_hash, RULES.hash);
+    checkString(errors, path, "hash", value.hash, RULES.hash);
     if (value.seal !== undefined) checkSeal(errors, `${path}.seal`, value.seal);
   }
   return errors;
+}
+
+function checkSource(errors: string[], path: string, source: unknown): void {
+  if (!isPlainObject(source)) {
+    errors.push(`${path}.source: expected {agent, role, host}, got ${describeValue(source)}`);
+    return;
+  }
+  for (const key of Object.keys(source)) {
+    if (key !== "agent" && key !== "role" && key !== "host" && key !== "instance")
+      errors.push(`${path}.source.${key}: unknown field`);
+  }
+  checkString(errors, path, "source.agent", source.agent, RULES.agent);
+  checkString(errors, path, "source.role", source.role, RULES.role);
+  checkString(errors, path, "source.host", source.host, RULES.host);
+  if (source.instance !== undefined)
+    checkString(errors, path, "source.instance", source.instance, RULES.instance);
+}
+
+/** The attrs: an object whose tree is within the bounds and, serialised, at most MAX_ATTRS_BYTES. */
+function checkAttrs(errors: string[], path: string, value: Record<string, unknown>): void {
+  const attrs = value.attrs;
+  if (!isPlainObject(attrs)) {
+    errors.push(`${path}.attrs: expected an object, got ${describeValue(attrs)}`);
+    return;
+  }
+  // Depth first: only a tree of bounded depth is safe to serialise (and later to hash).
+  const problems = checkJsonTree(attrs, `${path}.attrs`);
+  errors.push(...problems);
+  const size = problems.length === 0 ? Buffer.byteLength(JSON.stringify(attrs)) : 0;
+  if (size > MAX_ATTRS_BYTES)
+    errors.push(`${path}.attrs: ${size} bytes, expected at most ${MAX_ATTRS_BYTES}`);
+  // A type whose attrs the collector stores elsewhere too: the same rules for a draft and an event.
+  if (errors.length === 0 && value.type === MEMORY_CHANGED) {
+    const version = memoryVersionOf(value as unknown as EventDraft, path);
+    if (!version.ok) errors.push(...version.errors);
+  }
 }
 
 function checkSeal(errors: string[], path: string, seal: unknown): void {
@@ -189,16 +202,8 @@ function checkSeal(errors: string[], path: string, seal: unknown): void {
   for (const key of Object.keys(seal)) {
     if (key !== "kid" && key !== "mac") errors.push(`${path}.${key}: unknown field`);
   }
-  checkString(errors, `${path}.kid`, seal.kid, {
-    pattern: SEAL_KID,
-    max: 32,
-    expected: "a key id of 1-32 chars [A-Za-z0-9_.-]",
-  });
-  checkString(errors, `${path}.mac`, seal.mac, {
-    pattern: HASH_PATTERN,
-    max: 64,
-    expected: "64 lower-case hex chars (HMAC-SHA256)",
-  });
+  checkString(errors, path, "kid", seal.kid, RULES.kid);
+  checkString(errors, path, "mac", seal.mac, RULES.mac);
 }
 
 /** Checks a chained event as it arrives at the collector; every problem is named with its path. */

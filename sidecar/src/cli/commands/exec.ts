@@ -72,7 +72,7 @@ export const execCommand: Command = {
       );
     let reserved: string | undefined;
     const guard = createExecGuard({
-      source: { agent: config.agent, role: config.role, host: config.host },
+      source: { agent: config.agent, host: config.host, role: config.role },
       spill: new SpillStore(config.paths.spill),
       config: config.exec,
       readCommand: `${launcher(io.env)} read`,

@@ -84,7 +84,7 @@ export const memoryDecayCommand: Command = {
     const config = agentSideConfig(values.config, io.env, io.cwd);
     // Until the sidecar schema has memory.decay, the defaults apply.
     const decay = config.memory.decay;
-    const source = { agent: config.agent, role: config.role, host: config.host };
+    const source = { agent: config.agent, host: config.host, role: config.role };
     const { plans, results } = await runDecay({
       workspace: config.workspace,
       now,

@@ -116,7 +116,7 @@ async function restore(
       dropInInbox(
         config.paths.inbox,
         draftEvent({
-          source: { agent: config.agent, role: config.role, host: config.host },
+          source: { agent: config.agent, host: config.host, role: config.role },
           type: "memory.changed",
           attrs: {
             path,

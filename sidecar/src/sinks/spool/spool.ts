@@ -97,6 +97,10 @@ type SpoolRecord =
  * whose source is not one).
  */
 function checkedDraft(draft: EventDraft): EventDraft {
+  // Checked as it is first: nearly every draft is storable already, and making it so is a walk of
+  // its own (storableValue returns the same object when nothing needed it).
+  const first = validateDraft(draft);
+  if (first.ok) return first.value;
   const check = validateDraft(storableValue(draft));
   if (check.ok) return check.value;
   const problem = check.errors.join("; ");
