@@ -269,6 +269,38 @@ describe("MemoryWatcher", () => {
     expect([...kept.values()].sort()).toEqual(["a fact\n", "not yet secret\n"]);
   });
 
+  it("a state file it cannot write (its folder is a file) stops nothing: said once per save, and the next start reports again", async () => {
+    writeFileSync(join(tmp.path, "not-a-folder"), "");
+    const lines: string[] = [];
+    const make = () =>
+      new MemoryWatcher({
+        workspace: tmp.path,
+        config: memoryWatchConfig.parse({ settleMs: 50 }),
+        source: { agent: "main", role: "agent", host: "test" },
+        publish: async (drafts) => {
+          events.push(...drafts);
+        },
+        stateFile: join(tmp.path, "not-a-folder", "memory-state.json"),
+        log: createLogger({ format: "json", write: (line) => lines.push(line) }),
+      });
+    writeFileSync(join(tmp.path, "memory", "first.md"), "one\n");
+    watcher = make();
+    await watcher.start();
+    await watcher.ready();
+    writeFileSync(join(tmp.path, "memory", "second.md"), "two\n");
+    await eventFor("memory.changed", "memory/second.md");
+    await new Promise((r) => setTimeout(r, 800)); // the save after a change comes 500 ms later
+    const unsaved = lines.filter((l) => l.includes("memory watcher state not saved"));
+    expect(unsaved.length).toBe(2); // at the catch-up's end, and after the change
+    expect(unsaved[0]).toContain("not-a-folder");
+    await watcher.stop();
+    watcher = make();
+    await watcher.start();
+    await watcher.ready();
+    await eventFor("memory.changed", "memory/first.md", 2);
+    await eventFor("memory.changed", "memory/second.md", 2);
+  });
+
   it("reads the bootstrap cap from the agent's openclaw.json", async () => {
     const file = join(tmp.path, "openclaw.json");
     writeFileSync(

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { constants, type Dirent, mkdirSync, readFileSync } from "node:fs";
-import { open, readdir } from "node:fs/promises";
+import { constants, type Dirent, readFileSync } from "node:fs";
+import { mkdir, open, readdir } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { draftEvent, type EventDraft, type EventSource } from "@clawguard/shared/events/envelope";
-import { writeFileAtomic } from "@clawguard/shared/fs-atomic";
+import { writeFileAtomicAsync } from "@clawguard/shared/fs-atomic";
 import type { Component } from "@clawguard/shared/lifecycle";
 import type { Logger } from "@clawguard/shared/log";
 import { type FSWatcher, watch } from "chokidar";
@@ -61,6 +61,7 @@ export class MemoryWatcher implements Component {
   readonly #queues = new Map<string, Promise<void>>();
   #watcher: FSWatcher | undefined;
   #saveTimer: NodeJS.Timeout | undefined;
+  #saving: Promise<void> = Promise.resolve();
   #catchingUp: Promise<void> | undefined;
   /** Set by stop: a catch-up in progress ends after the file it is at (the next start compares again). */
   #stopping = false;
@@ -149,7 +150,7 @@ export class MemoryWatcher implements Component {
     while (this.#held.length > 0) await this.#o.publish(this.#held.splice(0));
     this.#held = undefined;
     this.#watching = true;
-    this.#saveState();
+    await this.#saveState();
   }
 
   /**
@@ -194,7 +195,7 @@ export class MemoryWatcher implements Component {
     this.#watcher = undefined;
     await Promise.all(this.#queues.values());
     if (this.#saveTimer) clearTimeout(this.#saveTimer);
-    this.#saveState();
+    await this.#saveState();
   }
 
   #loadState(): Record<string, Known> {
@@ -214,16 +215,30 @@ export class MemoryWatcher implements Component {
   #saveSoon(): void {
     this.#saveTimer ??= setTimeout(() => {
       this.#saveTimer = undefined;
-      this.#saveState();
+      void this.#saveState();
     }, 500).unref();
   }
 
-  #saveState(): void {
-    if (!this.#o.stateFile) return;
-    const state: Record<string, { sha256: string; size: number }> = {};
-    for (const [path, { sha256, size }] of this.#known) state[path] = { sha256, size };
-    mkdirSync(dirname(this.#o.stateFile), { recursive: true, mode: 0o700 });
-    writeFileAtomic(this.#o.stateFile, JSON.stringify(state));
+  /**
+   * What is known of each file to the state file, after any save still in flight. Its write and
+   * fsyncs run in libuv's pool: it was written on the event loop up to twice a second while files
+   * changed, and the LLM calls the sidecar serves meanwhile waited on the disk. A save that fails
+   * (disk full) is logged; the next change saves again, and a restart without it reports again.
+   */
+  #saveState(): Promise<void> {
+    const file = this.#o.stateFile;
+    if (!file) return Promise.resolve();
+    this.#saving = this.#saving.then(async () => {
+      const state: Record<string, { sha256: string; size: number }> = {};
+      for (const [path, { sha256, size }] of this.#known) state[path] = { sha256, size };
+      try {
+        await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+        await writeFileAtomicAsync(file, JSON.stringify(state));
+      } catch (err) {
+        this.#o.log.warn("memory watcher state not saved", { error: String(err) });
+      }
+    });
+    return this.#saving;
   }
 
   /** Why the memory makes the sidecar degraded: one reason per oversize file. */
