@@ -6,7 +6,10 @@ export const GENESIS_HASH = "0".repeat(64);
 
 /**
  * JSON with object keys sorted at every level: the one byte form an event is hashed in, so the
- * sidecar and the collector (or any third party) compute the same hash from the same event.
+ * sidecar and the collector (or any third party) compute the same hash from the same event. It is
+ * JSON.stringify's form of the value (toJSON applied, a function or undefined left out of an
+ * object and null in an array) with its keys sorted: the hash of a value is the hash of the JSON
+ * it is stored as, which is what the collector and `audit verify` hash again.
  */
 export function canonicalJson(value: unknown): string {
   // Already in canonical order (an event whose parts were built in it): JSON.stringify alone, with
@@ -16,11 +19,11 @@ export function canonicalJson(value: unknown): string {
   // it each object with its keys in order (an object whose keys already are goes as it is). Where
   // that could differ from the canonical form, the value is written by the string builder instead:
   // JavaScript lists array-index keys ("2", "10") first and in numeric order whatever the insertion
-  // order; a "__proto__" key cannot be copied as a plain one; and JSON.stringify applies toJSON (a
-  // Date) where the canonical form does not.
+  // order; a "__proto__" key cannot be copied as a plain one; and a toJSON's result is handed to
+  // the replacer in place of the value it was called on.
   let slow = false;
   const text = JSON.stringify(value, function (this: Record<string, unknown>, key: string, inner: unknown) {
-    if (this[key] !== inner) slow = true;
+    if (!Object.is(this[key], inner)) slow = true;
     if (inner === null || typeof inner !== "object" || Array.isArray(inner)) return inner;
     const keys = Object.keys(inner);
     let ordered = true;
@@ -34,7 +37,7 @@ export function canonicalJson(value: unknown): string {
     }
     return sorted;
   });
-  return slow ? built(value) : (text ?? "null");
+  return slow ? (built(value, "") ?? "null") : (text ?? "null");
 }
 
 /** Deeper than this, the check below leaves the value to the careful path. */
@@ -43,7 +46,7 @@ const MAX_ORDER_CHECK_DEPTH = 64;
 /**
  * Whether JSON.stringify alone writes `value` in the canonical form: every object's keys in sorted
  * order, and none that JavaScript would reorder (array indices) or copy specially (`__proto__`),
- * and no toJSON (a Date) anywhere.
+ * and no toJSON (a Date) on an object.
  */
 function inCanonicalOrder(value: unknown, depth: number): boolean {
   if (value === null || typeof value !== "object") return true;
@@ -65,15 +68,37 @@ function inCanonicalOrder(value: unknown, depth: number): boolean {
   return true;
 }
 
-/** The canonical form built string by string, as it was first written: the definition. */
-function built(value: unknown): string {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(built).join(",")}]`;
+/** Number, String, Boolean and BigInt objects: JSON.stringify writes their primitive. */
+const isBoxed = (value: object) =>
+  value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt;
+
+/**
+ * The canonical form built string by string: JSON.stringify's, with each object's keys sorted (the
+ * definition). Undefined where JSON.stringify writes nothing (a function, a symbol, undefined).
+ */
+function built(given: unknown, key: string): string | undefined {
+  let value = given;
+  const toJSON = (value as { toJSON?: unknown } | null | undefined)?.toJSON;
+  if (
+    typeof toJSON === "function" &&
+    typeof value !== "string" &&
+    typeof value !== "number" &&
+    typeof value !== "boolean"
+  )
+    value = toJSON.call(value, key);
+  if (value === null || typeof value !== "object" || isBoxed(value)) return JSON.stringify(value);
+  if (Array.isArray(value)) {
+    const items: string[] = [];
+    for (let i = 0; i < value.length; i++) items.push(built(value[i], String(i)) ?? "null");
+    return `[${items.join(",")}]`;
+  }
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record)
-    .filter((k) => record[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${built(record[k])}`).join(",")}}`;
+  const members: string[] = [];
+  for (const k of Object.keys(record).sort()) {
+    const inner = built(record[k], k);
+    if (inner !== undefined) members.push(`${JSON.stringify(k)}:${inner}`);
+  }
+  return `{${members.join(",")}}`;
 }
 
 /** The hash of an event: sha256 over the canonical JSON of everything but `hash` and `seal`. */
