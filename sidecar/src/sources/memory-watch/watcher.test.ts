@@ -49,6 +49,20 @@ async function start(config: Record<string, unknown> = {}) {
   await watcher.ready();
 }
 
+/** A watcher of the workspace (settle 50 ms) with a state file, its log's lines kept in `lines`. */
+function loggedWatcher(stateFile: string, lines: string[]): MemoryWatcher {
+  return new MemoryWatcher({
+    workspace: tmp.path,
+    config: memoryWatchConfig.parse({ settleMs: 50 }),
+    source: { agent: "main", role: "agent", host: "test" },
+    publish: async (drafts) => {
+      events.push(...drafts);
+    },
+    stateFile,
+    log: createLogger({ format: "json", write: (line) => lines.push(line) }),
+  });
+}
+
 async function eventFor(type: string, path: string, count = 1): Promise<EventDraft> {
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -272,17 +286,7 @@ describe("MemoryWatcher", () => {
   it("a state file it cannot write (its folder is a file) stops nothing: said once per save, and the next start reports again", async () => {
     writeFileSync(join(tmp.path, "not-a-folder"), "");
     const lines: string[] = [];
-    const make = () =>
-      new MemoryWatcher({
-        workspace: tmp.path,
-        config: memoryWatchConfig.parse({ settleMs: 50 }),
-        source: { agent: "main", role: "agent", host: "test" },
-        publish: async (drafts) => {
-          events.push(...drafts);
-        },
-        stateFile: join(tmp.path, "not-a-folder", "memory-state.json"),
-        log: createLogger({ format: "json", write: (line) => lines.push(line) }),
-      });
+    const make = () => loggedWatcher(join(tmp.path, "not-a-folder", "memory-state.json"), lines);
     writeFileSync(join(tmp.path, "memory", "first.md"), "one\n");
     watcher = make();
     await watcher.start();
@@ -482,17 +486,7 @@ describe("MemoryWatcher stop", () => {
   it("cuts a catch-up short between files, says so, and the next start compares the rest", async () => {
     for (let i = 0; i < 3000; i++) writeFileSync(join(tmp.path, "memory", `${i}.md`), `fact ${i}\n`);
     const lines: string[] = [];
-    const make = () =>
-      new MemoryWatcher({
-        workspace: tmp.path,
-        config: memoryWatchConfig.parse({ settleMs: 50 }),
-        source: { agent: "main", role: "agent", host: "test" },
-        publish: async (drafts) => {
-          events.push(...drafts);
-        },
-        stateFile: join(tmp.path, "memory-state.json"),
-        log: createLogger({ format: "json", write: (line) => lines.push(line) }),
-      });
+    const make = () => loggedWatcher(join(tmp.path, "memory-state.json"), lines);
     const first = make();
     await first.start();
     await new Promise((r) => setTimeout(r, 50));
